@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fcntl
 import os
 import re
 import stat
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from rabtui import privacy
+from rabtui import flock_turns, privacy
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
 from rabtui.config.parse import BOM, parse, read_toml
@@ -234,16 +232,9 @@ def _one_save_at_a_time(path: Path):
         yield
         return
     try:
-        deadline = time.monotonic() + SAVE_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise UsageError(f"{path} is being saved by another edit: nothing was saved",
-                                     hint="try again once it is saved") from None
-                time.sleep(0.05)
+        if not flock_turns.take(fd, SAVE_WAIT):
+            raise UsageError(f"{path} is being saved by another edit: nothing was saved",
+                             hint="try again once it is saved")
         yield
     finally:
         os.close(fd)

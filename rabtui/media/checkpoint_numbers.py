@@ -12,16 +12,14 @@ the checkpoints abandoned are kept alike, in `<medium>/.rabtui-abandoned`, for r
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Iterable
 
-from rabtui import privacy
+from rabtui import flock_turns, privacy
 from rabtui.config import Config, Medium
 from rabtui.errors import Cancelled
 from rabtui.events import WARNING, Emit, Event
@@ -91,17 +89,12 @@ def note_on_medium(cfg: Config, store: Store, medium: Medium, cancel: threading.
 
 
 def _lock_folder(folder: int, cancel: threading.Event) -> None:
-    deadline = time.monotonic() + RECORD_WAIT
-    while True:
-        try:
-            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise TimeoutError(errno.ETIMEDOUT, f"another process held it for more than {RECORD_WAIT:g} s,"
-                                                    " a stopped or hung one") from None
-        if cancel.wait(0.05):
-            raise Cancelled(f"cancelled while waiting to write {RECORD}")
+    if flock_turns.take(folder, RECORD_WAIT, cancel):
+        return
+    if cancel.is_set():
+        raise Cancelled(f"cancelled while waiting to write {RECORD}")
+    raise TimeoutError(errno.ETIMEDOUT, f"another process held it for more than {RECORD_WAIT:g} s,"
+                                        " a stopped or hung one")
 
 
 def in_state_dir(state_dir: str | os.PathLike) -> set[int]:
