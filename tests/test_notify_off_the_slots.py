@@ -98,19 +98,22 @@ def test_the_changes_of_a_check_are_waited_for_within_one_bound(tmp_path, capsys
 
 
 
-def _stopped_waiting(tmp_path, argv: list[str]) -> tuple[subprocess.Popen, object]:
-    """`rabtui ARGV` run until it stops itself where it is about to wait for its notifications;
+def _started(tmp_path, argv: list[str]) -> tuple[subprocess.Popen, object]:
+    """`rabtui ARGV` started, to stop itself where it is about to wait for its notifications;
     (the process, its stderr's file)."""
     err_file = tmp_path / "err"
     with open(err_file, "wb") as err:
         child = subprocess.Popen([sys.executable, "-m", "rabtui", *argv], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
                                  env={**os.environ, faults.STOP_ENV: "notify.waiting"})
+    return child, err_file
+
+
+def _until(child: subprocess.Popen, err_file, done) -> None:
     deadline = time.monotonic() + 60
-    while not _stopped(child.pid):
+    while not done():
         assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
         time.sleep(0.05)
-    return child, err_file
 
 
 def _stopped(pid: int) -> bool:
@@ -131,8 +134,9 @@ def test_a_ctrl_c_while_the_run_waits_for_its_notifications_ends_the_wait(tmp_pa
     lab = Lab(tmp_path, media_count=1)
     pids = tmp_path / "pids"
     _failing_pair(lab, tmp_path, f"cat >/dev/null; echo $$ >> {pids}; exec sleep 50\n")
-    child, err_file = _stopped_waiting(tmp_path, ["--config", str(lab.config_path), "backup", "a"])
+    child, err_file = _started(tmp_path, ["--config", str(lab.config_path), "backup", "a"])
     try:
+        _until(child, err_file, lambda: _stopped(child.pid))
         child.send_signal(signal.SIGINT)
         child.send_signal(signal.SIGCONT)
         assert child.wait(timeout=30) == 1, err_file.read_text()
@@ -153,20 +157,11 @@ def test_a_second_ctrl_c_while_the_run_waits_for_its_notifications_says_them(tmp
     pids, gate = tmp_path / "pids", tmp_path / "gate"
     _failing_pair(lab, tmp_path, f"cat >/dev/null; echo $$ >> {pids}; exec sleep 50\n")
     lab.config_path.write_text(lab.config_path.read_text().replace(f"touch {gate}; exit 4", f"touch {gate}; sleep 30"))
-    err_file = tmp_path / "err"
-    with open(err_file, "wb") as err:
-        child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                 start_new_session=True, env={**os.environ, faults.STOP_ENV: "notify.waiting"})
+    child, err_file = _started(tmp_path, ["--config", str(lab.config_path), "backup", "--all"])
     try:
-        deadline = time.monotonic() + 60
-        while not gate.exists():
-            assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
-            time.sleep(0.05)
+        _until(child, err_file, gate.exists)
         child.send_signal(signal.SIGINT)
-        while not _stopped(child.pid):
-            assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
-            time.sleep(0.05)
+        _until(child, err_file, lambda: _stopped(child.pid))
         child.send_signal(signal.SIGINT)
         child.send_signal(signal.SIGCONT)
         assert child.wait(timeout=30) == 130, err_file.read_text()
