@@ -144,10 +144,18 @@ _UNREADABLE = re.compile(rb'^rsync: (?:\[sender\] )?(?:send_files failed to open
 def unreadable_path(line: bytes) -> bytes | None:
     """The path (as the sender names it, unescaped) of one of rsync's error lines that says it could
     not read that path on the source; None for any other line."""
+    found = unreadable_entry(line)
+    return found and found[0]
+
+
+def unreadable_entry(line: bytes) -> tuple[bytes, bool] | None:
+    """unreadable_path's path, and whether it is a regular file (one rsync could not open): it
+    stands for itself only, where a directory not listed or an entry not looked at (of any kind: a
+    directory perhaps) stands for what is below it too."""
     m = _UNREADABLE.match(line.rstrip(b"\r\n"))
     if m is None:
         return None
-    return unescape(next(g for g in m.groups() if g is not None))
+    return unescape(next(g for g in m.groups() if g is not None)), m.group(1) is not None
 
 
 # The receiver's line for a file whose data did not match the sender's checksum: a read error on

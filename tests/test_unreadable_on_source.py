@@ -60,7 +60,7 @@ def test_the_backup_records_what_it_could_not_read(history):
     lab, data, (_, second, _) = history
     info = json.loads((second.path / "backup.json").read_text())
     [d] = info["directories"]
-    assert sorted(d["unreadable"]) == ["closed", "fresh", "secret"] and d["unreadable_unnamed"] == 0
+    assert sorted(d["unreadable"]) == ["closed/", "fresh", "secret"] and d["unreadable_unnamed"] == 0
     rel = str(data).lstrip("/").encode()
     rows = lab.store().all("SELECT path FROM unreadable WHERE backup_id=?", (second.backup_id,))
     assert sorted(bytes(r["path"]) for r in rows) == [rel + b"/closed", rel + b"/fresh", rel + b"/secret"]
@@ -149,3 +149,52 @@ def test_a_database_made_before_gets_the_table_and_column(tmp_path):
     store = Store(tmp_path / "state")
     assert store.all("SELECT * FROM unreadable") == []
     assert "unreadable" in {r[1] for r in store.all("PRAGMA table_info(backup_dirs)")}
+
+
+@pytest.fixture(scope="module")
+def replaced(tmp_path_factory, sshd):
+    """Two backups: `x/` a directory holding `gone` and `kept/` holding `deep`; then `x/` deleted on
+    the source and a file `x` made in its place that the source's rsync cannot open, `kept/` closed.
+    Yields the lab, the data path and the backups."""
+    base = tmp_path_factory.mktemp("replaced")
+    lab = Lab(base, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k", "x/gone": b"deleted", "kept/deep": b"d"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{BLIND}"\n'
+                    f'[[sources.directories]]\npath = "{data}"\n')
+    first = lab.backup(cfg, "web", now=T0)
+    shutil.rmtree(data / "x")
+    (data / "x").write_bytes(b"a file now")
+    os.chmod(data / "x", 0)
+    os.chmod(data / "kept", 0)
+    try:
+        second = lab.backup(cfg, "web", now=T0 + timedelta(days=1))
+    finally:
+        os.chmod(data / "kept", 0o755)
+    assert second.status == "warnings", second.reason
+    yield lab, data, (first, second)
+
+
+def test_a_file_not_read_hides_no_deletion_below_its_name(replaced, capsys, tmp_path):
+    """The file `x` rsync could not open stands for itself only: what the directory `x` held before
+    was deleted on the source, and diff and find say so; what the closed directory holds is unreadable."""
+    lab, data, (first, second) = replaced
+    info = json.loads((second.path / "backup.json").read_text())
+    assert sorted(info["directories"][0]["unreadable"]) == ["kept/", "x"]
+    lines, as_json = _diff_says(lab, data, capsys, first, second)
+    assert lines == ["- D/x/gone  7 B", "! D/kept/deep  unreadable (1 B before)", "! D/x  unreadable",
+                     "0 added (0 B), 1 removed (7 B), 0 changed, 2 unreadable"]
+    assert [e["path"] for e in as_json["removed"]] == [f"{data}/x/gone"]
+    [v] = [v for v in json.loads(_cli(lab, capsys, "find", "gone", "--json")) if v["path"].endswith("/x/gone")]
+    assert all("unreadable" not in loc for loc in v["locations"])
+    [v] = [v for v in json.loads(_cli(lab, capsys, "find", "deep", "--json")) if v["path"].endswith("/kept/deep")]
+    assert [loc.get("unreadable") for loc in v["locations"] if loc["kind"] == "backup"] == [second.path.name]
+    # rebuild-state has the same back from backup.json
+    shutil.copytree(lab.state, tmp_path / "state-kept")
+    try:
+        _cli(lab, capsys, "rebuild-state")
+        assert _diff_says(lab, data, capsys, first, second) == (lines, as_json)
+    finally:
+        shutil.rmtree(lab.state)
+        shutil.copytree(tmp_path / "state-kept", lab.state)

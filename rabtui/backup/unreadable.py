@@ -3,7 +3,10 @@ or stat an entry there (rsync.unreadable_path; its exit 23), or read a file whol
 They are not in the backup, yet not deleted on the source: older backups keep them, and `diff`,
 Browse and `find` say they could not be read instead of calling them removed.
 
-Named per directory in `DirSizes.unreadable` (below the directory, "." for the directory itself),
+Named per directory in `DirSizes.unreadable` (below the directory, "." for the directory itself;
+a name that ends in "/" stands for what is below it too: a directory rsync could not list, an entry
+it could not look at; one without is a regular file it could not read, which stands for itself
+only: the directory of that name an older backup holds was deleted),
 as backup.json carries them, so that rebuild-state has them back; the first of them only, their
 names at most NAMES_KEPT bytes in all (the final backup.json fits the room kept for it,
 records.ROOM), the others counted in `unreadable_unnamed`. In the database, `unreadable` holds the
@@ -26,15 +29,16 @@ TOP = "."        # the directory itself could not be listed
 def note(sizes: DirSizes, line: bytes) -> None:
     """One of rsync's error lines for the directory of `sizes`: a path it could not read on the
     source, below the directory, named (or counted) there."""
-    path = rsync.unreadable_path(line)
-    if path is None:
+    found = rsync.unreadable_entry(line)
+    if found is None:
         return
+    path, is_file = found
     top = os.fsencode(sizes.path).rstrip(b"/")
     path = os.path.normpath(path)
     if path == top or (not top and path == b"/"):
         rel = TOP
     elif path.startswith(top + b"/"):
-        rel = os.fsdecode(path[len(top) + 1:])
+        rel = os.fsdecode(path[len(top) + 1:]) + ("" if is_file else "/")
     else:
         return      # not named below the directory: nothing to say of a path of it
     add(sizes, rel)
@@ -63,7 +67,9 @@ def from_record(info: dict) -> tuple[list[str], int]:
 
 
 def record(conn: sqlite3.Connection, backup_id: int, dir_path: str, names: list[str]) -> None:
-    """The named paths of one directory into `unreadable` (in the caller's transaction)."""
+    """The named paths of one directory into `unreadable` (in the caller's transaction): `file` set
+    on those that stand for themselves only (a name without its "/")."""
     prefix = dir_prefix(dir_path)
-    rows = [(backup_id, prefix.rstrip(b"/") if name == TOP else prefix + os.fsencode(name)) for name in names]
-    conn.executemany("INSERT OR IGNORE INTO unreadable(backup_id, path) VALUES (?, ?)", rows)
+    rows = [(backup_id, prefix.rstrip(b"/"), 0) if name == TOP else
+            (backup_id, prefix + os.fsencode(name.rstrip("/")), int(not name.endswith("/"))) for name in names]
+    conn.executemany("INSERT OR IGNORE INTO unreadable(backup_id, path, file) VALUES (?, ?, ?)", rows)
