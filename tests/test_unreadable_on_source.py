@@ -168,6 +168,10 @@ def replaced(tmp_path_factory, sshd):
     (data / "x").write_bytes(b"a file now")
     os.chmod(data / "x", 0)
     os.chmod(data / "kept", 0)
+    # a path whose error line holds what rsync says of a directory it cannot enter: this one's
+    lookalike = data / f'change_dir "{data}" failed: No such file or directory (2)'
+    write_files(data, {str(lookalike.relative_to(data)): b"?"})
+    os.chmod(lookalike, 0)
     try:
         second = lab.backup(cfg, "web", now=T0 + timedelta(days=1))
     finally:
@@ -178,14 +182,19 @@ def replaced(tmp_path_factory, sshd):
 
 def test_a_file_not_read_hides_no_deletion_below_its_name(replaced, capsys, tmp_path):
     """The file `x` rsync could not open stands for itself only: what the directory `x` held before
-    was deleted on the source, and diff and find say so; what the closed directory holds is unreadable."""
+    was deleted on the source, and diff and find say so; what the closed directory holds is unreadable.
+    A file whose path holds what rsync says of a directory it cannot enter is one more it could not
+    read, not the directory gone (the backup failed as if its file system were not mounted)."""
     lab, data, (first, second) = replaced
     info = json.loads((second.path / "backup.json").read_text())
-    assert sorted(info["directories"][0]["unreadable"]) == ["kept/", "x"]
+    lookalike = f'change_dir "{data}" failed: No such file or directory (2)'
+    assert sorted(info["directories"][0]["unreadable"]) == [lookalike, "kept/", "x"]
     lines, as_json = _diff_says(lab, data, capsys, first, second)
-    assert lines == ["- D/x/gone  7 B", "! D/kept/deep  unreadable (1 B before)", "! D/x  unreadable",
-                     "0 added (0 B), 1 removed (7 B), 0 changed, 2 unreadable"]
+    assert [line for line in lines if "change_dir" not in line] == [
+        "- D/x/gone  7 B", "! D/kept/deep  unreadable (1 B before)", "! D/x  unreadable",
+        "0 added (0 B), 1 removed (7 B), 0 changed, 3 unreadable"]
     assert [e["path"] for e in as_json["removed"]] == [f"{data}/x/gone"]
+    assert f"{data}/{lookalike}" in [u["path"] for u in as_json["unreadable"]]
     [v] = [v for v in json.loads(_cli(lab, capsys, "find", "gone", "--json")) if v["path"].endswith("/x/gone")]
     assert all("unreadable" not in loc for loc in v["locations"])
     [v] = [v for v in json.loads(_cli(lab, capsys, "find", "deep", "--json")) if v["path"].endswith("/kept/deep")]

@@ -21,7 +21,9 @@ STDERR_LOG_LINES = 500
 _F, _D, _DOT, _H, _PLUS = ord("f"), ord("d"), ord("."), ord("h"), ord("+")
 _NEW, _CHANGED, _ABSENT, _SAME, _LINKED, _BASE_OTHER = (rsync.NEW, rsync.CHANGED, rsync.ABSENT, rsync.SAME, rsync.LINKED,
                                                      rsync.BASE_OTHER)
-_CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
+# the sender's line for the directory it could not enter, from the line's start: the path of a file
+# it could not read may hold the same words (and the directory's path, through directories so named)
+_CHANGE_DIR = re.compile(rb'^rsync: (?:\[sender\] )?change_dir "(.*)" failed: ([^"\n]*)$')
 
 
 class Stream:
@@ -215,7 +217,7 @@ class Stream:
 
     def err(self, record: bytes) -> None:
         if self.top_missing is None and b"change_dir" in record:
-            m = _CHANGE_DIR.search(record)
+            m = _CHANGE_DIR.match(record)
             if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
         unreadable.note(self.sizes, record)
