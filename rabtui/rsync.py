@@ -390,6 +390,16 @@ def error_lines(stderr: Sequence[str], limit: int = 10) -> list[str]:
     return [line.strip() for line in stderr if is_error_line(line)][:limit]
 
 
+def _says_full(line: str, error: str) -> bool:
+    """Whether one of rsync's lines says a write on the medium failed with `error`: the receiver's
+    (or generator's) line ending with it and its number, as rsync ends a line with the system's
+    error. Not the sender's, nor one that only names a path holding the words (a file of the source
+    so named that could not be read, or vanished)."""
+    line = line.rstrip()
+    return (not line.startswith("rsync: [sender]")
+            and re.search(rf": {re.escape(error)} \(\d+\)$", line) is not None)
+
+
 def interpret_exit(code: int, stderr: Sequence[str], errors_in_all: int | None = None) -> Outcome:
     """rsync's exit code -> ok / warning / failed with a reason the operator can act on.
     `errors_in_all`: rsync's error lines of the whole run, of which `stderr` (its tail) names some:
@@ -404,9 +414,9 @@ def interpret_exit(code: int, stderr: Sequence[str], errors_in_all: int | None =
         return Outcome("warning", "some files vanished during the transfer" + (f": {listed}" if listed else ""))
     # a medium out of room (or of inodes: rsync then says 23, each file it could not create) is full,
     # not a partial transfer
-    if code in (11, 12, 23) and any("No space left on device" in line for line in stderr):
+    if code in (11, 12, 23) and any(_says_full(line, "No space left on device") for line in stderr):
         return Outcome("failed", f"{NO_SPACE}: no space left on device", no_space=True)
-    if code in (11, 12, 23) and any("Disk quota exceeded" in line for line in stderr):
+    if code in (11, 12, 23) and any(_says_full(line, "Disk quota exceeded") for line in stderr):
         return Outcome("failed", f"{NO_SPACE}: disk quota exceeded", no_space=True)
     if code == 23:
         return Outcome("warning", "some files could not be transferred" + (f": {listed}" if listed else ""))

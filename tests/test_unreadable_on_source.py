@@ -170,8 +170,11 @@ def replaced(tmp_path_factory, sshd):
     os.chmod(data / "kept", 0)
     # a path whose error line holds what rsync says of a directory it cannot enter: this one's
     lookalike = data / f'change_dir "{data}" failed: No such file or directory (2)'
-    write_files(data, {str(lookalike.relative_to(data)): b"?"})
+    # and one whose error line holds what rsync says of a medium that is full
+    full = data / "No space left on device (28)"
+    write_files(data, {str(lookalike.relative_to(data)): b"?", full.name: b"?"})
     os.chmod(lookalike, 0)
+    os.chmod(full, 0)
     try:
         second = lab.backup(cfg, "web", now=T0 + timedelta(days=1))
     finally:
@@ -184,15 +187,16 @@ def test_a_file_not_read_hides_no_deletion_below_its_name(replaced, capsys, tmp_
     """The file `x` rsync could not open stands for itself only: what the directory `x` held before
     was deleted on the source, and diff and find say so; what the closed directory holds is unreadable.
     A file whose path holds what rsync says of a directory it cannot enter is one more it could not
-    read, not the directory gone (the backup failed as if its file system were not mounted)."""
+    read, not the directory gone (the backup failed as if its file system were not mounted); one
+    named as rsync says a medium is full is not the medium full (the backup failed: did not fit)."""
     lab, data, (first, second) = replaced
     info = json.loads((second.path / "backup.json").read_text())
     lookalike = f'change_dir "{data}" failed: No such file or directory (2)'
-    assert sorted(info["directories"][0]["unreadable"]) == [lookalike, "kept/", "x"]
+    assert sorted(info["directories"][0]["unreadable"]) == ["No space left on device (28)", lookalike, "kept/", "x"]
     lines, as_json = _diff_says(lab, data, capsys, first, second)
-    assert [line for line in lines if "change_dir" not in line] == [
+    assert [line for line in lines if "change_dir" not in line and "No space" not in line] == [
         "- D/x/gone  7 B", "! D/kept/deep  unreadable (1 B before)", "! D/x  unreadable",
-        "0 added (0 B), 1 removed (7 B), 0 changed, 3 unreadable"]
+        "0 added (0 B), 1 removed (7 B), 0 changed, 4 unreadable"]
     assert [e["path"] for e in as_json["removed"]] == [f"{data}/x/gone"]
     assert f"{data}/{lookalike}" in [u["path"] for u in as_json["unreadable"]]
     [v] = [v for v in json.loads(_cli(lab, capsys, "find", "gone", "--json")) if v["path"].endswith("/x/gone")]
