@@ -307,3 +307,16 @@ def test_items_pass_over_other_lines():
     for line in (b"x|y|z|w", b">f+++++++++|12|not a time here!!!|n", b">f+++++++++|x1|2026/11/22-04:23:00|n",
                  b"total size is 26  speedup is 0.06", b">q+++++++++|1|2026/11/22-04:23:00|n"):
         assert _item(line) is None, line
+
+
+def test_unreadable_names_bounded_as_backup_json_writes_them():
+    """Names that are no UTF-8 (or not ASCII) take up to 12 bytes a character in backup.json
+    (\\udcff): the 8 KiB kept for them are bytes of the file, not characters of the names."""
+    import json
+
+    sizes = DirSizes("/srv/data", "standard")
+    for i in range(100):
+        unreadable.note(sizes, b'rsync: [sender] send_files failed to open "/srv/data/%s%d": Permission denied (13)'
+                        % (b"\\#377" * 250 + b"\\#360\\#237\\#230\\#200", i))
+    assert sizes.unreadable and len(json.dumps(sizes.unreadable, indent=2)) <= unreadable.NAMES_KEPT
+    assert unreadable.count(sizes) == 100

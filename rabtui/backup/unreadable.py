@@ -15,6 +15,7 @@ rsync's error lines are looked at: nothing per file."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 
@@ -46,10 +47,16 @@ def note(sizes: DirSizes, line: bytes) -> None:
 
 def add(sizes: DirSizes, rel: str) -> None:
     """A path below the directory of `sizes` (TOP for itself) that was not read, named (or counted)."""
-    if sizes.unreadable_unnamed or sum(len(n) + 8 for n in sizes.unreadable) + len(rel) + 8 > NAMES_KEPT:
+    if sizes.unreadable_unnamed or _written_size([*sizes.unreadable, rel]) > NAMES_KEPT:
         sizes.unreadable_unnamed += 1     # (the list full: the names after are counted only)
     elif rel not in sizes.unreadable:
         sizes.unreadable.append(rel)
+
+
+def _written_size(names: list[str]) -> int:
+    """The bytes `names` take in backup.json, as json writes them (a byte that is no UTF-8 or a
+    character past ASCII escaped: up to 12 bytes each), each on a line of its own, indented."""
+    return len(json.dumps(names)) + 6 * len(names)
 
 
 def count(sizes: DirSizes) -> int:
