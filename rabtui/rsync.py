@@ -148,14 +148,18 @@ def unreadable_path(line: bytes) -> bytes | None:
     return found and found[0]
 
 
-def unreadable_entry(line: bytes) -> tuple[bytes, bool] | None:
-    """unreadable_path's path, and whether it is a regular file (one rsync could not open): it
-    stands for itself only, where a directory not listed or an entry not looked at (of any kind: a
-    directory perhaps) stands for what is below it too."""
+UNREAD_FILE, UNREAD_DIR, UNREAD_ENTRY = "file", "dir", "entry"
+
+
+def unreadable_entry(line: bytes) -> tuple[bytes, str] | None:
+    """unreadable_path's path, and what it is: UNREAD_FILE a regular file rsync could not open,
+    UNREAD_DIR a directory it could not list, UNREAD_ENTRY an entry it could not look at (of any
+    kind: a directory perhaps)."""
     m = _UNREADABLE.match(line.rstrip(b"\r\n"))
     if m is None:
         return None
-    return unescape(next(g for g in m.groups() if g is not None)), m.group(1) is not None
+    kind = UNREAD_FILE if m.group(1) is not None else UNREAD_DIR if m.group(2) is not None else UNREAD_ENTRY
+    return unescape(next(g for g in m.groups() if g is not None)), kind
 
 
 # The receiver's line for a file whose data did not match the sender's checksum: a read error on

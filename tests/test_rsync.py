@@ -104,7 +104,7 @@ def test_unreadable_names_below_the_directory_bounded():
                  b'rsync: [sender] opendir "/srv/data/sub" failed: Permission denied (13)',
                  b'rsync: [sender] send_files failed to open "/srv/other/x": Permission denied (13)'):
         unreadable.note(sizes, line)
-    assert (sizes.unreadable, sizes.unreadable_unnamed) == ([".", "sub/"], 0)
+    assert (sizes.unreadable, sizes.unreadable_unnamed) == ([".", "sub/."], 0)
     for i in range(2000):
         unreadable.note(sizes, b'rsync: [sender] send_files failed to open "/srv/data/f%04d": Permission denied (13)' % i)
     assert sum(len(n) + 8 for n in sizes.unreadable) <= unreadable.NAMES_KEPT

@@ -60,7 +60,7 @@ def test_the_backup_records_what_it_could_not_read(history):
     lab, data, (_, second, _) = history
     info = json.loads((second.path / "backup.json").read_text())
     [d] = info["directories"]
-    assert sorted(d["unreadable"]) == ["closed/", "fresh", "secret"] and d["unreadable_unnamed"] == 0
+    assert sorted(d["unreadable"]) == ["closed/.", "fresh", "secret"] and d["unreadable_unnamed"] == 0
     rel = str(data).lstrip("/").encode()
     rows = lab.store().all("SELECT path FROM unreadable WHERE backup_id=?", (second.backup_id,))
     assert sorted(bytes(r["path"]) for r in rows) == [rel + b"/closed", rel + b"/fresh", rel + b"/secret"]
@@ -153,20 +153,24 @@ def test_a_database_made_before_gets_the_table_and_column(tmp_path):
 
 @pytest.fixture(scope="module")
 def replaced(tmp_path_factory, sshd):
-    """Two backups: `x/` a directory holding `gone` and `kept/` holding `deep`; then `x/` deleted on
-    the source and a file `x` made in its place that the source's rsync cannot open, `kept/` closed.
+    """Two backups: `x/` a directory holding `gone`, `kept/` holding `deep`, a file `was-file`;
+    then `x/` deleted on the source and a file `x` made in its place that the source's rsync cannot
+    open, `kept/` closed, `was-file` deleted and a directory of its name made that cannot be listed.
     Yields the lab, the data path and the backups."""
     base = tmp_path_factory.mktemp("replaced")
     lab = Lab(base, media_count=1)
     lab.trust(sshd)
     data = lab.src / "data"
-    write_files(data, {"keep": b"k", "x/gone": b"deleted", "kept/deep": b"d"})
+    write_files(data, {"keep": b"k", "x/gone": b"deleted", "kept/deep": b"d", "was-file": b"file"})
     cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{BLIND}"\n'
                     f'[[sources.directories]]\npath = "{data}"\n')
     first = lab.backup(cfg, "web", now=T0)
     shutil.rmtree(data / "x")
     (data / "x").write_bytes(b"a file now")
     os.chmod(data / "x", 0)
+    (data / "was-file").unlink()
+    write_files(data, {"was-file/in": b"i"})
+    os.chmod(data / "was-file", 0)
     os.chmod(data / "kept", 0)
     # a path whose error line holds what rsync says of a directory it cannot enter: this one's
     lookalike = data / f'change_dir "{data}" failed: No such file or directory (2)'
@@ -179,6 +183,7 @@ def replaced(tmp_path_factory, sshd):
         second = lab.backup(cfg, "web", now=T0 + timedelta(days=1))
     finally:
         os.chmod(data / "kept", 0o755)
+        os.chmod(data / "was-file", 0o755)
     assert second.status == "warnings", second.reason
     yield lab, data, (first, second)
 
@@ -186,21 +191,25 @@ def replaced(tmp_path_factory, sshd):
 def test_a_file_not_read_hides_no_deletion_below_its_name(replaced, capsys, tmp_path):
     """The file `x` rsync could not open stands for itself only: what the directory `x` held before
     was deleted on the source, and diff and find say so; what the closed directory holds is unreadable.
+    The directory `was-file` it could not list stands for what it holds only: the file of its name
+    was deleted.
     A file whose path holds what rsync says of a directory it cannot enter is one more it could not
     read, not the directory gone (the backup failed as if its file system were not mounted); one
     named as rsync says a medium is full is not the medium full (the backup failed: did not fit)."""
     lab, data, (first, second) = replaced
     info = json.loads((second.path / "backup.json").read_text())
     lookalike = f'change_dir "{data}" failed: No such file or directory (2)'
-    assert sorted(info["directories"][0]["unreadable"]) == ["No space left on device (28)", lookalike, "kept/", "x"]
+    assert sorted(info["directories"][0]["unreadable"]) == ["No space left on device (28)", lookalike, "kept/.",
+                                                            "was-file/.", "x"]
     lines, as_json = _diff_says(lab, data, capsys, first, second)
     assert [line for line in lines if "change_dir" not in line and "No space" not in line] == [
-        "- D/x/gone  7 B", "! D/kept/deep  unreadable (1 B before)", "! D/x  unreadable",
-        "0 added (0 B), 1 removed (7 B), 0 changed, 4 unreadable"]
-    assert [e["path"] for e in as_json["removed"]] == [f"{data}/x/gone"]
+        "- D/was-file  4 B", "- D/x/gone  7 B", "! D/kept/deep  unreadable (1 B before)", "! D/was-file  unreadable",
+        "! D/x  unreadable", "0 added (0 B), 2 removed (11 B), 0 changed, 5 unreadable"]
+    assert [e["path"] for e in as_json["removed"]] == [f"{data}/was-file", f"{data}/x/gone"]
     assert f"{data}/{lookalike}" in [u["path"] for u in as_json["unreadable"]]
-    [v] = [v for v in json.loads(_cli(lab, capsys, "find", "gone", "--json")) if v["path"].endswith("/x/gone")]
-    assert all("unreadable" not in loc for loc in v["locations"])
+    for name in ("x/gone", "was-file"):
+        [v] = [v for v in json.loads(_cli(lab, capsys, "find", name, "--json")) if v["path"].endswith("/" + name)]
+        assert all("unreadable" not in loc for loc in v["locations"]), name
     [v] = [v for v in json.loads(_cli(lab, capsys, "find", "deep", "--json")) if v["path"].endswith("/kept/deep")]
     assert [loc.get("unreadable") for loc in v["locations"] if loc["kind"] == "backup"] == [second.path.name]
     # rebuild-state has the same back from backup.json

@@ -3,10 +3,11 @@ or stat an entry there (rsync.unreadable_path; its exit 23), or read a file whol
 They are not in the backup, yet not deleted on the source: older backups keep them, and `diff`,
 Browse and `find` say they could not be read instead of calling them removed.
 
-Named per directory in `DirSizes.unreadable` (below the directory, "." for the directory itself;
-a name that ends in "/" stands for what is below it too: a directory rsync could not list, an entry
-it could not look at; one without is a regular file it could not read, which stands for itself
-only: the directory of that name an older backup holds was deleted),
+Named per directory in `DirSizes.unreadable` (below the directory), by what they stand for: a
+name alone, a regular file rsync could not read, itself only (what a directory of that name held
+before was deleted); "NAME/." a directory it could not list, what it holds only (a file of that
+name before was deleted); "NAME/" an entry it could not look at, of any kind: itself and what is
+below it; "." the directory itself not listed,
 as backup.json carries them, so that rebuild-state has them back; the first of them only, their
 names at most NAMES_KEPT bytes in all (the final backup.json fits the room kept for it,
 records.ROOM), the others counted in `unreadable_unnamed`. In the database, `unreadable` holds the
@@ -25,6 +26,9 @@ from rabtui.backup.sizes import DirSizes
 
 NAMES_KEPT = 8 << 10
 TOP = "."        # the directory itself could not be listed
+_MARK = {rsync.UNREAD_FILE: "", rsync.UNREAD_DIR: "/.", rsync.UNREAD_ENTRY: "/"}
+# `unreadable.file` of each: 1 itself only, 0 what is below only, NULL both
+_FILE = {rsync.UNREAD_FILE: 1, rsync.UNREAD_DIR: 0, rsync.UNREAD_ENTRY: None}
 
 
 def note(sizes: DirSizes, line: bytes) -> None:
@@ -33,13 +37,13 @@ def note(sizes: DirSizes, line: bytes) -> None:
     found = rsync.unreadable_entry(line)
     if found is None:
         return
-    path, is_file = found
+    path, kind = found
     top = os.fsencode(sizes.path).rstrip(b"/")
     path = os.path.normpath(path)
     if path == top or (not top and path == b"/"):
         rel = TOP
     elif path.startswith(top + b"/"):
-        rel = os.fsdecode(path[len(top) + 1:]) + ("" if is_file else "/")
+        rel = os.fsdecode(path[len(top) + 1:]) + _MARK[kind]
     else:
         return      # not named below the directory: nothing to say of a path of it
     add(sizes, rel)
@@ -74,9 +78,16 @@ def from_record(info: dict) -> tuple[list[str], int]:
 
 
 def record(conn: sqlite3.Connection, backup_id: int, dir_path: str, names: list[str]) -> None:
-    """The named paths of one directory into `unreadable` (in the caller's transaction): `file` set
-    on those that stand for themselves only (a name without its "/")."""
+    """The named paths of one directory into `unreadable` (in the caller's transaction), with what
+    each stands for (`file`: 1 itself only, 0 what is below it only, NULL both)."""
     prefix = dir_prefix(dir_path)
-    rows = [(backup_id, prefix.rstrip(b"/"), 0) if name == TOP else
-            (backup_id, prefix + os.fsencode(name.rstrip("/")), int(not name.endswith("/"))) for name in names]
+    rows = []
+    for name in names:
+        if name == TOP:
+            rows.append((backup_id, prefix.rstrip(b"/"), 0))
+            continue
+        kind = (rsync.UNREAD_DIR if name.endswith("/.") else rsync.UNREAD_ENTRY if name.endswith("/")
+                else rsync.UNREAD_FILE)
+        rel = name[:-len(_MARK[kind])] if _MARK[kind] else name
+        rows.append((backup_id, prefix + os.fsencode(rel), _FILE[kind]))
     conn.executemany("INSERT OR IGNORE INTO unreadable(backup_id, path, file) VALUES (?, ?, ?)", rows)

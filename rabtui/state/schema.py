@@ -54,7 +54,7 @@ CREATE INDEX IF NOT EXISTS backups_made ON backups(source, id, started);   -- st
 CREATE TABLE IF NOT EXISTS unreadable(
     backup_id INTEGER NOT NULL,
     path BLOB NOT NULL,         -- bytes, relative to /
-    file INTEGER,               -- 1: a regular file, which stands for itself only
+    file INTEGER,               -- 1: a regular file, itself only; 0: a directory, what it holds only; NULL: both
     PRIMARY KEY(backup_id, path)
 ) WITHOUT ROWID;
 -- find: the backups that could not read a path or a directory above it (unread_paths.later_unread)
@@ -283,7 +283,7 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  ("backups", "dir_made", "INTEGER"),
                  # how many paths of the directory rsync could not read (`unreadable` names them)
                  ("backup_dirs", "unreadable", "INTEGER"),
-                 # 1 where that path is a regular file rsync could not read: it stands for itself only
+                 # what that path stands for: 1 itself only (a file), 0 what is below it (a directory)
                  ("unreadable", "file", "INTEGER"),
                  # the entries of a disc of a checkpoint rebuilt from its discs as its catalog lists them
                  # (rows and their directories): what bounds the tree xorriso loads of it (disc_tree.py)

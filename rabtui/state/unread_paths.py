@@ -14,16 +14,18 @@ class Unread:
     def __init__(self, store: Store, backup_id: int):
         rows = store.all("SELECT path, file FROM unreadable WHERE backup_id=?", (backup_id,))
         self.paths = {bytes(r["path"]) for r in rows}
-        self.files = {bytes(r["path"]) for r in rows if r["file"]}     # (standing for themselves only)
+        self.files = {bytes(r["path"]) for r in rows if r["file"] == 1}     # (themselves only)
+        self.dirs = {bytes(r["path"]) for r in rows if r["file"] == 0}      # (what is below them only)
         row = store.one("SELECT SUM(unreadable) AS n FROM backup_dirs WHERE backup_id=?", (backup_id,))
         self.count = max(row["n"] or 0, len(self.paths)) if row is not None else len(self.paths)
 
     def covering(self, path: bytes) -> bytes | None:
         """The path named that is `path` or a directory above it (one that could not be listed; not a
-        file rsync could not open: what was below that name before was deleted), or None."""
+        file rsync could not open: what was below that name before was deleted), or None. A
+        directory rsync could not list does not name `path` itself: the file of its name was deleted."""
         if not self.paths:
             return None
-        if path in self.paths:
+        if path in self.paths and path not in self.dirs:
             return path
         while True:
             cut = path.rfind(b"/")
@@ -59,7 +61,7 @@ def later_unread(store: Store, path_ids: list[int]) -> dict[tuple[int, str], lis
         if not named:
             continue
         for path_id, path in paths:
-            backups = {b[:3] for a in _above(path) for b in named.get(a, ()) if a == path or not b[3]}
+            backups = {b[:3] for a in _above(path) for b in named.get(a, ()) if b[3] != (0 if a == path else 1)}
             for backup_id, medium, name in sorted(backups):
                 out.setdefault((path_id, medium), []).append((backup_id, name))
     return out
@@ -79,11 +81,11 @@ def _above(path: bytes) -> list[bytes]:
     return out
 
 
-def _named(store: Store, source: str, paths: set[bytes]) -> dict[bytes, list[tuple[int, str, str, bool]]]:
+def _named(store: Store, source: str, paths: set[bytes]) -> dict[bytes, list[tuple[int, str, str, int | None]]]:
     """Of `paths`, those that backups of `source` (not deleted) could not read: path -> (backup id,
-    medium, name, whether it is a file that stands for itself only) of each. Each path looked up in the index of `unreadable` by path (the CROSS JOIN
+    medium, name, what it stands for: `unreadable.file`) of each. Each path looked up in the index of `unreadable` by path (the CROSS JOIN
     keeps SQLite from walking the source's backups instead, each probed for every path)."""
-    named: dict[bytes, list[tuple[int, str, str, bool]]] = {}
+    named: dict[bytes, list[tuple[int, str, str, int | None]]] = {}
     paths = list(paths)
     for i in range(0, len(paths), CHUNK):
         chunk = paths[i:i + CHUNK]
@@ -91,5 +93,5 @@ def _named(store: Store, source: str, paths: set[bytes]) -> dict[bytes, list[tup
                 "SELECT u.path, u.file, b.id, b.medium, b.name FROM unreadable u CROSS JOIN backups b"
                 f" ON b.id=u.backup_id WHERE u.path IN ({','.join('?' * len(chunk))})"
                 " AND b.source=? AND b.status<>'deleted'", (*chunk, source)):
-            named.setdefault(bytes(r["path"]), []).append((r["id"], r["medium"], r["name"], bool(r["file"])))
+            named.setdefault(bytes(r["path"]), []).append((r["id"], r["medium"], r["name"], r["file"]))
     return named
