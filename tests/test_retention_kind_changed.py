@@ -46,3 +46,33 @@ def test_an_archive_directory_made_standard_keeps_its_only_copies(tmp_path, drop
     newest = store.one("SELECT path FROM backups WHERE status='completed'")["path"]
     photos = medium_layout.backup_data_path(newest, str(lab.src / "photos"))
     assert (photos / "f").read_bytes() == b"only here" and (photos / "g").read_bytes() == b"g"
+
+
+def test_a_standard_directory_made_archive_lets_its_backups_go(tmp_path):
+    """The backups made while the directory was standard hold its whole tree, files saved first
+    by the backups before them: judged as archive ones (the config's kind now), the catalog did
+    not know them as theirs and every cleanup of the source was refused for good. A file the
+    source dropped while the directory was standard was promised nothing and keeps none."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("photos", "standard")])
+    lab.keep_a_day()
+    write_files(lab.src / "photos", {"f": b"f", "dropped": b"d"})
+    cfg = lab.load()
+    assert lab.backup(cfg, now=DAY).status == "completed"
+    (lab.src / "photos" / "dropped").unlink()
+    assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    for n in (2, 3):
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status == "completed"
+    store = lab.store()
+    ids = [r["id"] for r in store.all("SELECT id FROM backups ORDER BY id")]
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
+    assert plan.refused == []
+    assert [c.id for c in plan.delete] == ids[:2]
+    assert [(bid, why.startswith("holds the only copy of 1 archive files")) for bid, _, why in plan.guarded] == [
+        (ids[2], True)]     # the first archive backup holds f, saved anew
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    newest = store.one("SELECT path FROM backups WHERE status='completed'")["path"]
+    assert (medium_layout.backup_data_path(newest, str(lab.src / "photos")) / "f").read_bytes() == b"f"

@@ -49,7 +49,8 @@ from typing import Iterable
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights, unwitnessed
-from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints, recorded_dirs
+from rabtui.backup.retention_guard import (ArchiveGuard, archive_dirs_then, catalog_gap, copies_gap,
+                                          read_by_checkpoints)
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
@@ -262,7 +263,10 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
 def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], adirs: list[str]) -> list[str]:
     """Why the guard's verdict on these candidates cannot be trusted: the catalog does not know
     archive files they hold, or the copies it counts on are not on media that are here. A
-    candidate's archive directories: the config's, and those it saved as archive directories."""
+    candidate's archive directories are those it ran with (archive_dirs_then): one it saved as a
+    standard directory holds its whole tree, files saved first by the backups before it (the
+    catalog does not list them as its own: the source's cleanups were refused for good once the
+    config made that directory archive)."""
     present = {m.id: medium_present(store, m) for m in cfg.media}
     going_ids = {c.id for _, c in going}
     out = []
@@ -270,7 +274,7 @@ def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], 
         if c.status not in RESTORABLE:
             continue
         row = store.one("SELECT * FROM backups WHERE id=?", (c.id,))
-        dirs = adirs + [d for d in recorded_dirs(store, c.source, backup_id=c.id) if d not in adirs]
+        dirs = archive_dirs_then(store, c.id, adirs)
         if not dirs:
             continue
         gap = (catalog_gap(store, medium.id, present[medium.id], row, dirs)

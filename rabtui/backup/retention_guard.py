@@ -63,9 +63,11 @@ class ArchiveGuard:
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions saved in this backup would have no copy left if it went
-        together with the backups already in the plan: of the archive directories of the config,
-        and of those the backup saved as archive directories then (the config may say standard now:
-        its later backups hold the source's tree as it was then, not the files the source dropped)."""
+        together with the backups already in the plan: of the directories the backup saved as
+        archive directories (the config may say standard now: its later backups hold the source's
+        tree as it was then, not the files the source dropped), and of the config's archive
+        directories it recorded no kind of. One it saved as a standard directory promised nothing
+        (the config made it archive since: its first archive backup saved the files then anew)."""
         if not self.dirs and not self.were:
             return 0
         gone, dirs, ids = self._without(backup_id)
@@ -76,7 +78,9 @@ class ArchiveGuard:
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=?
-                  AND (p.dir IN ({dirs}) OR (p.dir IN ({were}) AND EXISTS (SELECT 1 FROM backup_dirs bd
+                  AND ((p.dir IN ({dirs}) AND NOT EXISTS (SELECT 1 FROM backup_dirs bd
+                        WHERE bd.backup_id=v.first_backup AND bd.path=p.dir AND bd.kind='standard'))
+                       OR (p.dir IN ({were}) AND EXISTS (SELECT 1 FROM backup_dirs bd
                        WHERE bd.backup_id=v.first_backup AND bd.path=p.dir AND bd.kind='archive')))
                   AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
                                   WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
@@ -115,6 +119,14 @@ class ArchiveGuard:
 
     def add(self, backup_id: int) -> None:
         self.going.add(backup_id)
+
+
+def archive_dirs_then(store: Store, backup_id: int, archive_dirs: list[str]) -> list[str]:
+    """The archive directories of the backup `backup_id` as it ran: those it recorded as archive
+    directories, and those of `archive_dirs` (the config's) it recorded as no other kind."""
+    then = recorded_dirs(store, "", backup_id=backup_id)
+    standard = recorded_dirs(store, "", "standard", backup_id=backup_id)
+    return [d for d in archive_dirs if d not in then and d not in standard] + then
 
 
 def recorded_dirs(store: Store, source: str, kind: str = "archive", backup_id: int | None = None) -> list[str]:
