@@ -7,6 +7,7 @@ goes when it holds no file of its own. Real backups (rsync)."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 import pytest
@@ -76,3 +77,33 @@ def test_a_standard_directory_made_archive_lets_its_backups_go(tmp_path):
     assert deletion.apply_cleanup(cfg, store, plan).failed == []
     newest = store.one("SELECT path FROM backups WHERE status='completed'")["path"]
     assert (medium_layout.backup_data_path(newest, str(lab.src / "photos")) / "f").read_bytes() == b"f"
+
+
+def test_an_archive_directory_made_standard_keeps_the_views_of_its_archive_backups(tmp_path):
+    """The backups made while the directory was archive show its union: each file's newest version
+    saved up to them. One saving f's second version went (a later standard backup holds that
+    version too) while an archive backup after it stayed (it alone holds g) and the first version
+    stayed in the first: that backup then showed f's first version as its newest."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    f = lab.src / "photos" / "f"
+    for n, (content, mtime) in enumerate(((b"v1", 1_700_000_000), (b"v2", 1_700_100_000))):
+        write_files(lab.src / "photos", {"f": content})
+        os.utime(f, (mtime, mtime))
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status == "completed"
+    write_files(lab.src / "photos", {"g": b"g only here"})
+    assert lab.backup(cfg, now=DAY + timedelta(days=2)).status == "completed"
+    (lab.src / "photos" / "g").unlink()
+    lab.local([("photos", "standard")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    assert lab.backup(cfg, now=DAY + timedelta(days=3)).status == "completed"
+    store = lab.store()
+    ids = [r["id"] for r in store.all("SELECT id FROM backups ORDER BY id")]
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
+    assert plan.refused == [] and plan.delete == []
+    assert [(bid, why.split(" ")[0]) for bid, _, why in plan.guarded] == [
+        (ids[0], "holds"), (ids[1], "a"), (ids[2], "holds")]
+    assert "an older version would show as the newest" in plan.guarded[1][2]

@@ -42,6 +42,10 @@ IN_RANGE = ("SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b
             " WHERE o.path_id={path_id} AND o.size={size} AND o.mtime={mtime} AND {cond}")
 
 
+# the backup `{backup}` saved the directory of the path `p` as a `{kind}` one
+_SAVED_AS = "EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id={backup} AND bd.path=p.dir AND bd.kind='{kind}')"
+
+
 class ArchiveGuard:
     """The backups of one source that the plan deletes, and whether one more may join them."""
 
@@ -55,11 +59,18 @@ class ArchiveGuard:
         self.mixed = [d for d in recorded_dirs(store, source, "standard") if d in self.dirs or d in self.were]
         self.going: set[int] = set()
 
-    def _without(self, backup_id: int) -> tuple[list[int], str, str]:
-        """The backups gone if this one went with the plan's, and the SQL placeholders of the
-        archive directories and of those backups."""
+    def _without(self, backup_id: int) -> tuple[list[int], str]:
+        """The backups gone if this one went with the plan's, and the SQL placeholders of those."""
         gone = sorted(self.going | {backup_id})
-        return gone, ",".join("?" * len(self.dirs)), ",".join("?" * len(gone))
+        return gone, ",".join("?" * len(gone))
+
+    def _saved_as_archive(self) -> str:
+        """SQL: the version `v` of the path `p` was saved by an archive directory: one of the
+        config's its first backup did not save as a standard one, or one that backup saved as an
+        archive directory (the config says standard now). Its parameters: self.dirs, self.were."""
+        dirs, were = ",".join("?" * len(self.dirs)), ",".join("?" * len(self.were))
+        return (f"((p.dir IN ({dirs}) AND NOT {_SAVED_AS.format(backup='v.first_backup', kind='standard')})"
+                f" OR (p.dir IN ({were}) AND {_SAVED_AS.format(backup='v.first_backup', kind='archive')}))")
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions saved in this backup would have no copy left if it went
@@ -70,18 +81,14 @@ class ArchiveGuard:
         (the config made it archive since: its first archive backup saved the files then anew)."""
         if not self.dirs and not self.were:
             return 0
-        gone, dirs, ids = self._without(backup_id)
+        gone, ids = self._without(backup_id)
         media = ",".join("?" * len(self.media))
-        were = ",".join("?" * len(self.were))
         mixed = ",".join("?" * len(self.mixed))
         stays = f"b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}) AND b.medium IN ({media})"
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=?
-                  AND ((p.dir IN ({dirs}) AND NOT EXISTS (SELECT 1 FROM backup_dirs bd
-                        WHERE bd.backup_id=v.first_backup AND bd.path=p.dir AND bd.kind='standard'))
-                       OR (p.dir IN ({were}) AND EXISTS (SELECT 1 FROM backup_dirs bd
-                       WHERE bd.backup_id=v.first_backup AND bd.path=p.dir AND bd.kind='archive')))
+                  AND {self._saved_as_archive()}
                   AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
                                   WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
                                     AND f.size=v.size AND f.mtime=v.mtime)
@@ -97,23 +104,25 @@ class ArchiveGuard:
     def reverts(self, backup_id: int) -> int:
         """How many archive files would show an older version in the view of a later backup on the
         medium that stays, if this backup went with those already in the plan."""
-        if not self.dirs:
+        if not self.dirs and not self.were:
             return 0
-        gone, dirs, ids = self._without(backup_id)
+        gone, ids = self._without(backup_id)
         # an older, other version stays on the medium (checked first: most archive files have one
-        # version), and a backup that stays comes after this one and before the file's next version
+        # version), and a backup that stays comes after this one and before the file's next version,
+        # showing the directory's union (one that saved it as a standard one holds its own tree)
         row = self.store.one(
             f"""SELECT COUNT(DISTINCT v.path_id) AS n FROM versions v JOIN paths p ON p.id=v.path_id
-                WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
+                WHERE v.first_backup=? AND p.source=? AND {self._saved_as_archive()}
                   AND EXISTS (SELECT 1 FROM versions o WHERE o.path_id=v.path_id AND o.medium=v.medium
                                 AND o.first_backup<v.first_backup AND o.first_backup NOT IN ({ids})
                                 AND (o.size<>v.size OR o.mtime<>v.mtime))
                   AND EXISTS (SELECT 1 FROM backups b WHERE b.source=p.source AND b.medium=v.medium
                                 AND b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}) AND b.id>v.first_backup
+                                AND NOT {_SAVED_AS.format(backup='b.id', kind='standard')}
                                 AND b.id<COALESCE((SELECT MIN(n.first_backup) FROM versions n
                                                    WHERE n.path_id=v.path_id AND n.medium=v.medium
                                                      AND n.first_backup>v.first_backup), {1 << 62}))""",
-            (backup_id, self.source, *self.dirs, *gone, *gone),
+            (backup_id, self.source, *self.dirs, *self.were, *gone, *gone),
         )
         return row["n"] if row else 0
 
