@@ -107,3 +107,29 @@ def test_an_archive_directory_made_standard_keeps_the_views_of_its_archive_backu
     assert [(bid, why.split(" ")[0]) for bid, _, why in plan.guarded] == [
         (ids[0], "holds"), (ids[1], "a"), (ids[2], "holds")]
     assert "an older version would show as the newest" in plan.guarded[1][2]
+
+
+def test_an_archive_directory_added_to_the_source_leaves_the_backups_before_it_alone(tmp_path):
+    """A backup made before the config added an archive directory saved nothing of it. Judged as
+    holding it, the catalog knew none of its files there, and with that backup's medium away
+    (offsite, in a rotation: always one of them) nothing of the source was deleted."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    write_files(lab.src / "photos", {"f": b"f"})
+    for n in range(3):
+        for k, medium in enumerate(("m1", "m2")):
+            assert lab.backup(cfg, now=DAY + timedelta(days=n, hours=k), medium_id=medium).status == "completed"
+    lab.local([("photos", "archive"), ("docs", "archive")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    write_files(lab.src / "docs", {"d": b"d"})
+    m2 = lab.media[1][1]
+    os.rename(m2, tmp_path / "offsite")
+    assert lab.backup(cfg, now=DAY + timedelta(days=4), medium_id="m1").status == "completed"
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
+    assert plan.refused == []
+    going = sorted((c.medium, c.name[11:15]) for c in plan.delete)
+    assert going == [("m1", "0601"), ("m1", "0602"), ("m1", "0603"), ("m2", "0602")], going

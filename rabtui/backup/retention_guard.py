@@ -132,10 +132,13 @@ class ArchiveGuard:
 
 def archive_dirs_then(store: Store, backup_id: int, archive_dirs: list[str]) -> list[str]:
     """The archive directories of the backup `backup_id` as it ran: those it recorded as archive
-    directories, and those of `archive_dirs` (the config's) it recorded as no other kind."""
+    directories. One the config added since is none of its own (it saved nothing of it: judged as
+    its, the catalog knew none of its files, and with its medium away every cleanup of the source
+    was refused); all of `archive_dirs` (the config's) when it recorded no directory at all."""
     then = recorded_dirs(store, "", backup_id=backup_id)
-    standard = recorded_dirs(store, "", "standard", backup_id=backup_id)
-    return [d for d in archive_dirs if d not in then and d not in standard] + then
+    if store.one("SELECT 1 FROM backup_dirs WHERE backup_id=?", (backup_id,)) is None:
+        return [d for d in archive_dirs if d not in then] + then
+    return then
 
 
 def recorded_dirs(store: Store, source: str, kind: str = "archive", backup_id: int | None = None) -> list[str]:
