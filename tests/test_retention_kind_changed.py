@@ -133,3 +133,30 @@ def test_an_archive_directory_added_to_the_source_leaves_the_backups_before_it_a
     assert plan.refused == []
     going = sorted((c.medium, c.name[11:15]) for c in plan.delete)
     assert going == [("m1", "0601"), ("m1", "0602"), ("m1", "0603"), ("m2", "0602")], going
+
+
+def test_a_standard_backup_holding_the_copy_another_deletion_counts_on_is_kept(tmp_path):
+    """Archive, standard, archive again: the standard backup holds the first's file (its catalog
+    range), the only copy of it once the first goes. The guard let the first go on that copy, then
+    let the standard one go (it saved no archive file of its own): the plan, proven unsafe, refused
+    every cleanup of the source. The standard one stays now, the first goes."""
+    lab = Lab(tmp_path, media_count=1)
+    for n, kind in enumerate(("archive", "standard", "archive")):
+        lab.local([("photos", kind)])
+        lab.keep_a_day()
+        cfg = lab.load()
+        write_files(lab.src / "photos", {"f": b"f"} if n == 0 else {"h": b"h"} if n == 1 else {})
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status == "completed"
+    (lab.src / "photos" / "h").unlink()
+    assert lab.backup(cfg, now=DAY + timedelta(days=3)).status == "completed"
+    store = lab.store()
+    ids = [r["id"] for r in store.all("SELECT id FROM backups ORDER BY id")]
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
+    assert plan.refused == []
+    assert [c.id for c in plan.delete] == [ids[0], ids[2]]
+    assert [(bid, why.startswith("holds the only copy of 1 archive files")) for bid, _, why in plan.guarded] == [
+        (ids[1], True)]
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    photos = medium_layout.backup_data_path(store.one("SELECT path FROM backups WHERE id=?", (ids[1],))["path"],
+                                            str(lab.src / "photos"))
+    assert (photos / "f").read_bytes() == b"f" and (photos / "h").read_bytes() == b"h"

@@ -73,33 +73,48 @@ class ArchiveGuard:
                 f" OR (p.dir IN ({were}) AND {_SAVED_AS.format(backup='v.first_backup', kind='archive')}))")
 
     def only_copies(self, backup_id: int) -> int:
-        """How many archive versions saved in this backup would have no copy left if it went
-        together with the backups already in the plan: of the directories the backup saved as
-        archive directories (the config may say standard now: its later backups hold the source's
-        tree as it was then, not the files the source dropped), and of the config's archive
-        directories it recorded no kind of. One it saved as a standard directory promised nothing
-        (the config made it archive since: its first archive backup saved the files then anew)."""
+        """How many archive versions this backup holds would have no copy left if it went
+        together with the backups already in the plan: those it saved, of the directories it saved
+        as archive directories (the config may say standard now: its later backups hold the
+        source's tree as it was then, not the files the source dropped), and of the config's
+        archive directories it recorded no kind of; one it saved as a standard directory promised
+        nothing (the config made it archive since: its first archive backup saved the files then
+        anew). And, saving such a directory as a standard one, those it holds of the backups before
+        it that the plan deletes (their catalog range): whatever order the candidates come in, the
+        copy one of those went on the strength of is not taken away after it."""
         if not self.dirs and not self.were:
             return 0
         gone, ids = self._without(backup_id)
         media = ",".join("?" * len(self.media))
         mixed = ",".join("?" * len(self.mixed))
         stays = f"b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}) AND b.medium IN ({media})"
-        row = self.store.one(
-            f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
-                WHERE v.first_backup=? AND p.source=?
-                  AND {self._saved_as_archive()}
-                  AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
+        no_copy = f"""NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
                                   WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
                                     AND f.size=v.size AND f.mtime=v.mtime)
                   AND NOT EXISTS (SELECT 1 FROM versions o JOIN backups b ON b.id=o.first_backup
                                   WHERE o.path_id=v.path_id AND o.size=v.size AND o.mtime=v.mtime
                                     AND {stays})
                   AND (p.dir NOT IN ({mixed}) OR NOT EXISTS ({IN_RANGE.format(
-                      dir="p.dir", path_id="v.path_id", size="v.size", mtime="v.mtime", cond=stays)}))""",
-            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.mixed, *gone, *self.media),
+                      dir="p.dir", path_id="v.path_id", size="v.size", mtime="v.mtime", cond=stays)}))"""
+        no_copy_args = (*gone, *self.media, *self.mixed, *gone, *self.media)
+        row = self.store.one(
+            f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
+                WHERE v.first_backup=? AND p.source=? AND {self._saved_as_archive()} AND {no_copy}""",
+            (backup_id, self.source, *self.dirs, *self.were, *no_copy_args),
         )
-        return row["n"] if row else 0
+        n = row["n"] if row else 0
+        if self.mixed:
+            row = self.store.one(
+                f"""SELECT COUNT(*) AS n FROM paths p JOIN versions v ON v.path_id=p.id
+                    WHERE p.source=? AND p.dir IN ({mixed}) AND v.medium=(SELECT medium FROM backups WHERE id=?)
+                      AND v.first_backup<? AND v.last_backup>=? AND v.first_backup IN ({ids})
+                      AND {_SAVED_AS.format(backup='?', kind='standard')}
+                      AND {self._saved_as_archive()} AND {no_copy}""",
+                (self.source, *self.mixed, backup_id, backup_id, backup_id, *gone, backup_id,
+                 *self.dirs, *self.were, *no_copy_args),
+            )
+            n += row["n"] if row else 0
+        return n
 
     def reverts(self, backup_id: int) -> int:
         """How many archive files would show an older version in the view of a later backup on the
