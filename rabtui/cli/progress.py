@@ -1,4 +1,5 @@
-"""The terminal front of a running backup: a rich progress bar (bytes, files, rate, ETA, current file) and
+"""The terminal front of a running backup: a rich progress bar (bytes, files, rate, current file; no
+time left: rsync counts the files linked from the backup before as still to copy) and
 the step list on a terminal; plain timestamped lines otherwise (cron, logs). Several sources at
 once: one live line per running source on a terminal; otherwise plain lines, each prefixed with
 its source id.
@@ -79,7 +80,7 @@ class RichDisplay(_Display):
     def __init__(self, verbose: bool = False):
         from rich.console import Console
         from rich.markup import escape
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
         self.verbose = verbose
         self._escape = escape          # the progress columns read their fields as markup
@@ -90,7 +91,6 @@ class RichDisplay(_Display):
             DownloadColumn(binary_units=True),
             TextColumn("{task.fields[files]}"),
             TransferSpeedColumn(),
-            TimeRemainingColumn(),
             TextColumn("{task.fields[current]}", style="dim"),
             console=self.console,
             transient=True,
