@@ -121,3 +121,21 @@ def test_a_backup_forgotten_takes_its_unreadable_paths(tmp_path):
         assert (ids[b"srv/datax/h"], "m1") not in found
     finally:
         store.close()
+
+
+def test_only_backups_whose_data_stays_are_named(tmp_path):
+    """A failed run, an abandoned one (whose directory recovery removed) and one still running could
+    not read srv/datax/h too: `find` names none of them, only the kept and complete backups."""
+    store, ids = _store(tmp_path, other_rows=0)
+    try:
+        with store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO backups(id, source, medium, name, path, status, started) VALUES (?,'web','m1',?,?,?,?)",
+                [(900 + i, f"backup-x{i}", f"/m1/web/backup-x{i}", status, 1_900_000_000 + i)
+                 for i, status in enumerate(("failed", "abandoned", "running", "kept", "warnings"))])
+            conn.executemany("INSERT INTO unreadable(backup_id, path) VALUES (?, ?)",
+                             [(900 + i, b"srv/datax") for i in range(5)])
+        found = unread_paths.later_unread(store, [ids[b"srv/datax/h"]])
+        assert [b for b, _ in found[(ids[b"srv/datax/h"], "m1")]] == [60, 903, 904]
+    finally:
+        store.close()

@@ -107,7 +107,7 @@ def _later_unread_before(store, path_ids):
         marks = ",".join("?" * len(chunk))
         for r in store.all(
             "SELECT p.id AS path_id, b.medium, b.id, b.name FROM paths p JOIN backups b ON b.source=p.source"
-            " AND b.status<>'deleted' JOIN unreadable u ON u.backup_id=b.id"
+            " AND b.status IN ('completed', 'warnings', 'kept') JOIN unreadable u ON u.backup_id=b.id"
             " AND (u.path=X'' OR substr(CAST(p.path AS BLOB), 1, length(u.path))=CAST(u.path AS BLOB)"
             "      AND substr(CAST(p.path AS BLOB), length(u.path) + 1, 1) IN (X'', X'2F'))"
             f" WHERE p.id IN ({marks}) ORDER BY b.id", chunk):

@@ -4,7 +4,7 @@ not deleted on the source, and `diff` and `find` say so instead of calling it re
 
 from __future__ import annotations
 
-from rabtui.state.store import Store
+from rabtui.state.store import RESTORABLE_SQL, Store
 
 
 class Unread:
@@ -42,8 +42,8 @@ class Unread:
 
 
 def later_unread(store: Store, path_ids: list[int]) -> dict[tuple[int, str], list[tuple[int, str]]]:
-    """(path id, medium) -> (backup id, name) of each backup of the path's source on that medium
-    that could not read it (its recorded path is it or above it), oldest first. Looked up by the
+    """(path id, medium) -> (backup id, name) of each restorable backup of the path's source on
+    that medium that could not read it (its recorded path is it or above it), oldest first. Looked up by the
     path and each directory above it in the index of `unreadable` by path: the work grows with the
     paths found and the rows of `unreadable` that name them or their directories, not with all the
     rows of the source's backups."""
@@ -82,7 +82,8 @@ def _above(path: bytes) -> list[bytes]:
 
 
 def _named(store: Store, source: str, paths: set[bytes]) -> dict[bytes, list[tuple[int, str, str, int | None]]]:
-    """Of `paths`, those that backups of `source` (not deleted) could not read: path -> (backup id,
+    """Of `paths`, those that backups of `source` whose data stays (complete or kept: not a failed,
+    abandoned or running run's, whose directory recovery may have removed) could not read: path -> (backup id,
     medium, name, what it stands for: `unreadable.file`) of each. Each path looked up in the index of `unreadable` by path (the CROSS JOIN
     keeps SQLite from walking the source's backups instead, each probed for every path)."""
     named: dict[bytes, list[tuple[int, str, str, int | None]]] = {}
@@ -92,6 +93,6 @@ def _named(store: Store, source: str, paths: set[bytes]) -> dict[bytes, list[tup
         for r in store.all(
                 "SELECT u.path, u.file, b.id, b.medium, b.name FROM unreadable u CROSS JOIN backups b"
                 f" ON b.id=u.backup_id WHERE u.path IN ({','.join('?' * len(chunk))})"
-                " AND b.source=? AND b.status<>'deleted'", (*chunk, source)):
+                f" AND b.source=? AND b.status IN {RESTORABLE_SQL}", (*chunk, source)):
             named.setdefault(bytes(r["path"]), []).append((r["id"], r["medium"], r["name"], r["file"]))
     return named
