@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import stat
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from rabtui import __version__, faults
 from rabtui.backup import unreadable
+from rabtui.backup.record_bound import bounded, encoded
 from rabtui.backup.sizes import DirSizes, Totals
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
 from rabtui.state.store import ID_REACH, NEXT_BACKUP_ID_SQL, Store
@@ -46,7 +46,7 @@ def iso_time(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="microseconds") if ts else None
 
 
-ROOM = 64 << 10      # bytes kept on the medium for a running backup's final backup.json (a few KiB)
+ROOM = 64 << 10      # bytes kept on the medium for a running backup's final backup.json (bounded to it)
 
 
 def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> None:
@@ -58,7 +58,7 @@ def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> Non
     A directory another made there is never taken away with what it holds: it stays, and the
     record goes through a temporary file of another name."""
     tmp = path.with_name(path.name + ".tmp")
-    text = (json.dumps(data, indent=2, default=str) + "\n").encode()
+    text = encoded(data)
     try:
         _write_synced(tmp, text)
     except IsADirectoryError:
@@ -323,9 +323,10 @@ class RunRecord:
     # --- backup.json -----------------------------------------------------------------------------
 
     def json(self) -> dict:
+        """backup.json as the run stands, cut to fit the room kept for it (record_bound.py)."""
         totals = Totals.of(self.dirs)
         totals.seconds = round((self.finished or time.time()) - self.started, 3)
-        return {
+        return bounded({
             "format": 1,
             "rabtui": __version__,
             "source": self.source,
@@ -340,7 +341,7 @@ class RunRecord:
             "steps": [{**s, "started": iso_time(s["started"]), "finished": iso_time(s["finished"])} for s in self.steps],
             "directories": [d.as_dict() for d in self.dirs],
             "totals": totals.as_dict(),
-        }
+        }, ROOM)
 
     def write_json(self) -> None:
         """backup.json as the run stands; while it runs, with room kept for its final one."""
