@@ -178,11 +178,12 @@ def _stopped(pid: int) -> bool:
         return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
 
 
-def _stopped_at(lab: Lab, point: str, *args: str) -> subprocess.Popen:
-    """`rabtui ARGS`, stopped (SIGSTOP) at the fault point `point`."""
+def _stopped_at(lab: Lab, point: str, *args: str, out=subprocess.PIPE) -> subprocess.Popen:
+    """`rabtui ARGS`, stopped (SIGSTOP) at the fault point `point`; its output to `out` (a file for
+    a run that says more than a pipe holds before it is read)."""
     run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
                            cwd=ROOT, env={**os.environ, faults.STOP_ENV: point},
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not _stopped(run.pid):
         assert run.poll() is None and time.monotonic() < deadline, f"rabtui {' '.join(args)} did not reach {point}"

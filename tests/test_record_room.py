@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 from datetime import datetime
 
 import pytest
 
 from rabtui.backup import record_bound
 from rabtui.backup.records import ROOM
+from rabtui.errors import EXIT_WARNINGS
+from tests.test_medium_identity import _killed, _stopped_at
 from tests.test_unreadable_on_source import BLIND
-from tests.trees import Lab, ssh_source_lines
+from tests.trees import Lab, fill_up, ssh_source_lines
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                                 reason="needs root and setpriv to close files to the source's rsync")
@@ -37,8 +40,8 @@ def _closed_files(top: bytes, count: int) -> None:
         os.chmod(path, 0)
 
 
-def test_the_final_record_fits_the_room_kept(tmp_path, sshd):
-    lab = Lab(tmp_path, media_count=1)
+def _hostile(lab: Lab, sshd):
+    """Source `web`: three directories, each with a readable file and twelve it cannot read."""
     lab.trust(sshd)
     lines = ssh_source_lines(sshd) + f'rsync_path = "{BLIND}"\n'
     for n in range(3):
@@ -46,7 +49,12 @@ def test_the_final_record_fits_the_room_kept(tmp_path, sshd):
         _closed_files(os.fsencode(top), 12)
         (top / "ok").write_bytes(b"readable")
         lines += f'[[sources.directories]]\npath = "{top}"\n'
-    result = lab.backup(lab.write(lines), "web", now=datetime(2026, 7, 1, 3, 0))
+    return lab.write(lines)
+
+
+def test_the_final_record_fits_the_room_kept(tmp_path, sshd):
+    lab = Lab(tmp_path, media_count=1)
+    result = lab.backup(_hostile(lab, sshd), "web", now=datetime(2026, 7, 1, 3, 0))
     assert result.status == "warnings", result.reason
     record = (result.path / "backup.json").read_bytes()
     assert len(record) <= ROOM
@@ -79,3 +87,29 @@ def test_names_past_the_room_are_counted_not_named():
     assert out["reason"].startswith("rrrr") and out["reason"].endswith("more characters cut to fit backup.json]")
     assert out["steps"][0]["message"].startswith("line; line") and " [... " in out["steps"][0]["message"]
     assert record_bound.bounded({"reason": "short"}, ROOM) == {"reason": "short"}
+
+
+def test_a_medium_full_at_the_final_record_keeps_the_backup_complete(tmp_path, sshd, tmpfs):
+    """The medium filled up (every block) at the end of step 7 of that backup: its final record
+    goes into the room kept, and the backup ends with its warnings, on the medium and in the database."""
+    lab = Lab(tmp_path, media_count=1)
+    medium = tmpfs(lab.media[0][1], "size=8m")
+    _hostile(lab, sshd)
+    run = None
+    said = tmp_path / "out"
+    try:
+        with open(said, "wb") as out:    # (it says each directory's rsync errors in full: more than a pipe holds)
+            run = _stopped_at(lab, "backup.catalog", "backup", "web", out=out)
+            fill_up(medium / "filler")
+            assert os.statvfs(medium).f_bavail == 0
+            run.send_signal(signal.SIGCONT)
+            run.wait(timeout=120)
+    finally:
+        _killed(run)
+    text = said.read_text(errors="replace")
+    assert run.returncode == EXIT_WARNINGS and "Traceback" not in text, text[-3000:]
+    row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] == "warnings"
+    record = (medium / "web" / row["name"] / "backup.json").read_bytes()
+    assert len(record) <= ROOM and json.loads(record)["status"] == "warnings"
+    assert len([p for p in (medium / "web" / row["name"]).rglob("ok")]) == 3
