@@ -87,6 +87,7 @@ def test_names_past_the_room_are_counted_not_named():
     assert out["reason"].startswith("rrrr") and out["reason"].endswith("more characters cut to fit backup.json]")
     assert out["steps"][0]["message"].startswith("line; line") and " [... " in out["steps"][0]["message"]
     assert record_bound.bounded({"reason": "short"}, ROOM) == {"reason": "short"}
+    assert data["reason"] == "r" * 100_000 and len(data["directories"][0]["holes"]) == 40    # (a copy cut)
 
 
 def test_a_medium_full_at_the_final_record_keeps_the_backup_complete(tmp_path, sshd, tmpfs):

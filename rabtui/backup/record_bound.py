@@ -13,6 +13,7 @@ bound)."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 NOTE = " [... {} more characters cut to fit backup.json]"
@@ -26,9 +27,10 @@ def encoded(data: dict) -> bytes:
 
 
 def bounded(data: dict, room: int) -> dict:
-    """`data` (a backup.json's content) cut to fit `room` bytes once encoded, in place."""
+    """`data` (a backup.json's content), or a copy of it cut to fit `room` bytes once encoded."""
     if len(encoded(data)) <= room:
         return data
+    data = copy.deepcopy(data)
     _cut_texts(data, room)
     dirs = [d for d in data.get("directories") or () if isinstance(d, dict)]
     for key in ("holes", "unreadable"):     # the holes only make sizes exact; the paths not read tell diff a deletion from none

@@ -56,9 +56,10 @@ def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> Non
     another source. `keep_room`: such a file is left for the next write, ROOM bytes long (a copy
     of this one padded with blanks); when it cannot be made, that write takes what it needs then.
     A directory another made there is never taken away with what it holds: it stays, and the
-    record goes through a temporary file of another name."""
+    record goes through a temporary file of another name. The record is cut to fit the room
+    (record_bound.py), however long its texts and names."""
     tmp = path.with_name(path.name + ".tmp")
-    text = encoded(data)
+    text = encoded(bounded(data, ROOM))
     try:
         _write_synced(tmp, text)
     except IsADirectoryError:
@@ -323,10 +324,9 @@ class RunRecord:
     # --- backup.json -----------------------------------------------------------------------------
 
     def json(self) -> dict:
-        """backup.json as the run stands, cut to fit the room kept for it (record_bound.py)."""
         totals = Totals.of(self.dirs)
         totals.seconds = round((self.finished or time.time()) - self.started, 3)
-        return bounded({
+        return {
             "format": 1,
             "rabtui": __version__,
             "source": self.source,
@@ -341,7 +341,7 @@ class RunRecord:
             "steps": [{**s, "started": iso_time(s["started"]), "finished": iso_time(s["finished"])} for s in self.steps],
             "directories": [d.as_dict() for d in self.dirs],
             "totals": totals.as_dict(),
-        }, ROOM)
+        }
 
     def write_json(self) -> None:
         """backup.json as the run stands; while it runs, with room kept for its final one."""
