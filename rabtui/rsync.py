@@ -134,51 +134,6 @@ def unescape(name: bytes) -> bytes:
     return _ESCAPE.sub(lambda m: bytes((int(m.group(1), 8),)), name)
 
 
-# the sender's lines for a path on the source it could not read: a file it could not open, a
-# directory it could not list, an entry it could not stat (not "file has vanished": that one is
-# gone). Untagged from an rsync older than 3.2.4; the name as rsync escapes it, its own quotes unescaped
-_UNREADABLE = re.compile(rb'^rsync: (?:\[sender\] )?(?:send_files failed to open "(.*)"'
-                         rb'|opendir "(.*)" failed|readlink_stat\("(.*)"\) failed): [^"]*$')
-
-
-def unreadable_path(line: bytes) -> bytes | None:
-    """The path (as the sender names it, unescaped) of one of rsync's error lines that says it could
-    not read that path on the source; None for any other line."""
-    found = unreadable_entry(line)
-    return found and found[0]
-
-
-UNREAD_FILE, UNREAD_DIR, UNREAD_ENTRY = "file", "dir", "entry"
-
-
-def unreadable_entry(line: bytes) -> tuple[bytes, str] | None:
-    """unreadable_path's path, and what it is: UNREAD_FILE a regular file rsync could not open,
-    UNREAD_DIR a directory it could not list, UNREAD_ENTRY an entry it could not look at (of any
-    kind: a directory perhaps)."""
-    m = _UNREADABLE.match(line.rstrip(b"\r\n"))
-    if m is None:
-        return None
-    kind = UNREAD_FILE if m.group(1) is not None else UNREAD_DIR if m.group(2) is not None else UNREAD_ENTRY
-    return unescape(next(g for g in m.groups() if g is not None)), kind
-
-
-# The receiver's line for a file whose data did not match the sender's checksum: a read error on
-# the source zero-filled part of it (the sender said "read errors mapping"), so the sender spoiled
-# the checksum. The file was itemized all the same and is not kept; it is asked for once more
-# ("WARNING: ... (will try again)."), and when that fails too, it is not in the transfer ("ERROR").
-# The name as the itemized lines name it (relative to the transfer's root), escaped as they are.
-_DISCARDED = re.compile(rb"^(ERROR|WARNING): (.*) failed verification -- update discarded( \(will try again\))?\.$")
-
-
-def discarded(line: bytes) -> bytes | None:
-    """The name (unescaped) of the file one of rsync's error lines says it discarded, for it did not
-    match what the source sent (for good or to try again); None for any other line."""
-    m = _DISCARDED.match(line.rstrip(b"\r\n"))
-    if m is None or (m.group(1) == b"ERROR") == bool(m.group(3)):
-        return None
-    return unescape(m.group(2))
-
-
 # "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)": to-chk=LEFT/ALL counts the items
 # considered; ir-chk while the incremental file list is still growing
 _PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)"

@@ -8,7 +8,7 @@ import os
 
 from types import SimpleNamespace
 
-from rabtui import proc, proc_records, rsync
+from rabtui import proc, proc_records, rsync, rsync_stderr
 from rabtui.backup import rsync_stream, transfer, unreadable
 from rabtui.backup.sizes import DirSizes
 from rabtui.events import PROGRESS
@@ -73,7 +73,7 @@ def test_unescape():
 
 
 def test_unreadable_paths_of_the_sender_error_lines():
-    said = rsync.unreadable_path
+    said = rsync_stderr.unreadable_path
     assert said(b'rsync: [sender] send_files failed to open "/d/we"ird: x": Permission denied (13)') == b'/d/we"ird: x'
     assert said(b'rsync: [sender] opendir "/d/closed" failed: Permission denied (13)') == b"/d/closed"
     assert said(b'rsync: [sender] readlink_stat("/d/x") failed: Permission denied (13)') == b"/d/x"
@@ -87,7 +87,7 @@ def test_unreadable_paths_of_the_sender_error_lines():
 
 
 def test_the_files_discarded_for_a_read_error():
-    said = rsync.discarded
+    said = rsync_stderr.discarded
     assert said(b"WARNING: d/a file failed verification -- update discarded (will try again).") == b"d/a file"
     assert said(b"ERROR: d/ctl\\#001 failed verification -- update discarded.\n") == b"d/ctl\x01"
     assert said(b"ERROR: x failed verification -- update discarded. failed verification -- update discarded.") == \

@@ -1,5 +1,5 @@
 """Files rsync received more than once, or not at all, for what it read of them on the source did not
-match the checksum the sender sent (rsync.discarded): a read error there (a bad sector, an NFS
+match the checksum the sender sent (rsync_stderr.discarded): a read error there (a bad sector, an NFS
 hiccup) zero-filled part of the file, and the sender spoiled its checksum so that the receiver
 would not keep it. The receiver itemizes the file all the same, discards it and asks for it again:
 a second item, kept when the second read succeeds, discarded for good when it fails too.

@@ -9,7 +9,7 @@ import stat
 import time
 from pathlib import Path
 
-from rabtui import rsync
+from rabtui import rsync, rsync_stderr
 from rabtui.media import below
 from rabtui.backup import unreadable
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
@@ -222,7 +222,7 @@ class Stream:
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
         unreadable.note(self.sizes, record)
         if b" failed verification -- " in record:
-            name = rsync.discarded(record)
+            name = rsync_stderr.discarded(record)
             if name is not None:
                 self.redone.add(name)
         line = record.decode("utf-8", "backslashreplace")

@@ -1,5 +1,5 @@
 """The paths a backup could not read on its source: rsync could not open a file, list a directory
-or stat an entry there (rsync.unreadable_path; its exit 23), or read a file whole (redone.py).
+or stat an entry there (rsync_stderr.unreadable_path; its exit 23), or read a file whole (redone.py).
 They are not in the backup, yet not deleted on the source: older backups keep them, and `diff`,
 Browse and `find` say they could not be read instead of calling them removed.
 
@@ -20,21 +20,21 @@ import json
 import os
 import sqlite3
 
-from rabtui import rsync
+from rabtui import rsync_stderr
 from rabtui.backup.catalog_update import dir_prefix
 from rabtui.backup.sizes import DirSizes
 
 NAMES_KEPT = 8 << 10
 TOP = "."        # the directory itself could not be listed
-_MARK = {rsync.UNREAD_FILE: "", rsync.UNREAD_DIR: "/.", rsync.UNREAD_ENTRY: "/"}
+_MARK = {rsync_stderr.UNREAD_FILE: "", rsync_stderr.UNREAD_DIR: "/.", rsync_stderr.UNREAD_ENTRY: "/"}
 # `unreadable.file` of each: 1 itself only, 0 what is below only, NULL both
-_FILE = {rsync.UNREAD_FILE: 1, rsync.UNREAD_DIR: 0, rsync.UNREAD_ENTRY: None}
+_FILE = {rsync_stderr.UNREAD_FILE: 1, rsync_stderr.UNREAD_DIR: 0, rsync_stderr.UNREAD_ENTRY: None}
 
 
 def note(sizes: DirSizes, line: bytes) -> None:
     """One of rsync's error lines for the directory of `sizes`: a path it could not read on the
     source, below the directory, named (or counted) there."""
-    found = rsync.unreadable_entry(line)
+    found = rsync_stderr.unreadable_entry(line)
     if found is None:
         return
     path, kind = found
@@ -86,8 +86,8 @@ def record(conn: sqlite3.Connection, backup_id: int, dir_path: str, names: list[
         if name == TOP:
             rows.append((backup_id, prefix.rstrip(b"/"), 0))
             continue
-        kind = (rsync.UNREAD_DIR if name.endswith("/.") else rsync.UNREAD_ENTRY if name.endswith("/")
-                else rsync.UNREAD_FILE)
+        kind = (rsync_stderr.UNREAD_DIR if name.endswith("/.") else rsync_stderr.UNREAD_ENTRY if name.endswith("/")
+                else rsync_stderr.UNREAD_FILE)
         rel = name[:-len(_MARK[kind])] if _MARK[kind] else name
         rows.append((backup_id, prefix + os.fsencode(rel), _FILE[kind]))
     conn.executemany("INSERT OR IGNORE INTO unreadable(backup_id, path, file) VALUES (?, ?, ?)", rows)
