@@ -25,15 +25,10 @@ class Unread:
         directory rsync could not list does not name `path` itself: the file of its name was deleted."""
         if not self.paths:
             return None
-        if path in self.paths and path not in self.dirs:
-            return path
-        while True:
-            cut = path.rfind(b"/")
-            if cut < 0:
-                return b"" if b"" in self.paths else None    # a source's directory "/" not listed
-            path = path[:cut]
-            if path in self.paths and path not in self.files:
-                return path
+        for above in _above(path):     # (b"" last: a source's directory "/" not listed)
+            if above in self.paths and above not in (self.dirs if above == path else self.files):
+                return above
+        return None
 
     @property
     def unnamed(self) -> int:
