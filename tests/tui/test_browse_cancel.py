@@ -192,6 +192,18 @@ def test_a_page_of_a_superseded_listing_changes_nothing_the_newer_listing_shows(
     run(go())
 
 
+def _listings_held(release: threading.Event, calls: list):
+    """tree.list_names noting each directory it is asked for in `calls`, then held until `release`
+    (20 s at most), as a medium that stops answering holds it."""
+    real = tree.list_names
+
+    def held(root, rel, cancel=None):
+        calls.append(rel)
+        release.wait(20)
+        return real(root, rel, cancel)
+    return held
+
+
 def test_reads_of_a_medium_that_hangs_are_not_started_again_and_again(tmp_path, box_config, monkeypatch):
     """The medium stops answering (an NFS server away) while Browse lists a directory of it: going
     up and in again starts at most two reads that wait (each holds a worker thread for good, and a
@@ -199,13 +211,8 @@ def test_reads_of_a_medium_that_hangs_are_not_started_again_and_again(tmp_path, 
     (tmp_path / "src" / "a" / "b").mkdir(parents=True)
     path = box_config()
     back_up(path)
-    real = tree.list_names
     release, calls = threading.Event(), []
-
-    def hanging(root, rel, cancel=None):
-        calls.append(rel)
-        release.wait(20)
-        return real(root, rel, cancel)
+    hanging = _listings_held(release, calls)
 
     async def go():
         app = make_app(path, poll_interval=0)
@@ -237,13 +244,8 @@ def test_keys_pressed_while_a_backup_opens_act_on_what_the_table_shows(tmp_path,
     (tmp_path / "src" / "a").mkdir(parents=True)
     path = box_config()
     back_up(path)
-    real = tree.list_names
     release, calls = threading.Event(), []
-
-    def slow(root, rel, cancel=None):
-        calls.append(rel)
-        release.wait(20)
-        return real(root, rel, cancel)
+    slow = _listings_held(release, calls)
 
     async def go():
         app = make_app(path, poll_interval=0)
