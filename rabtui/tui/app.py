@@ -27,12 +27,11 @@ from rabtui.errors import RabtuiError
 from rabtui.state.store import Store
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
-from rabtui.tui import keymap, settings, threads
+from rabtui.tui import threads
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.config_watch import ConfigWatch
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
-from rabtui.tui.keymap import keymap_path
 from rabtui.tui.messages import JobsPolled
 from rabtui.tui.safe_text import middle_cut
 from rabtui.tui.screens.base import failure_text
@@ -42,12 +41,13 @@ from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
+from rabtui.tui.ui_files import UiFiles
 from rabtui.tui.ui_words import for_the_ui, job_failure
 
 log = logging.getLogger("rabtui.tui")
 
 
-class RabtuiApp(ConfigWatch, App):
+class RabtuiApp(ConfigWatch, UiFiles, App):
     TITLE = "rabtui"
     COMMANDS = App.COMMANDS | {RabtuiCommands}
     MODES = {
@@ -84,9 +84,6 @@ class RabtuiApp(ConfigWatch, App):
     def __init__(self, config_path: str | Path | None = None, *, config: Config | None = None,
                  poll_interval: float = 0.5, clock: Callable[[], float] | None = None):
         super().__init__()
-        theme = settings.load().get("theme")
-        if isinstance(theme, str) and theme in self.available_themes:
-            self.theme = theme
         self.cfg = config if config is not None else configmod.load(config_path, check_media=False)
         self.store = Store(self.cfg.state_dir)
         self.poll_interval = poll_interval
@@ -95,6 +92,7 @@ class RabtuiApp(ConfigWatch, App):
         self._asked: set[int] = set()       # prompts already shown in a dialog
         self._dialog_open = False
         self._polling = False
+        self._poll_again = False
         self._changes = self.store.watch()
         self._polled_at = 0.0
         self._poll_failure = ""          # what the last poll that failed said
@@ -104,40 +102,21 @@ class RabtuiApp(ConfigWatch, App):
         # morning. The Runs screen keeps the full history.
         self.failed_jobs: dict[int, dict] = {}
         self._failed_seen: set[int] = set()
-        self.failed_since = self._acknowledged().get(self._state_key())
-        if not isinstance(self.failed_since, (int, float)):
-            self.acknowledge_failures()
+        self.failed_since: float | None = None      # until ui.json is read (ui_files)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def on_load(self) -> None:
         threads.larger_pool(self.wait_for_reads_at_exit)
+        self.read_ui_files()
 
     def on_mount(self) -> None:
         self.sub_title = str(self.cfg.path or "")
-        self._load_keymap()
         self.theme_changed_signal.subscribe(self, self._keep_theme)
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self._tick)
         self._changes.changed()   # from here on: the commits after this first poll
         self.poll_jobs()
-
-    def _load_keymap(self) -> None:
-        """Keys can be remapped by binding id in `keymap.toml` next to the user config file,
-        e.g. `"goto.runs" = "f4"` (the ids are listed in README.md); an entry that would take
-        another action's key is not used, and said (see rabtui.tui.keymap)."""
-        path = keymap_path()
-        entries, problems = keymap.read(path)
-        usable, refused = keymap.checked(entries, keymap.scopes(type(self), self.MODES.values()))
-        if problems or refused:
-            self.notify("\n".join(f"{path}: {line}" for line in problems + refused), severity="warning", timeout=15)
-        if usable:
-            self.set_keymap(usable)
-
-    def _keep_theme(self, theme) -> None:
-        """The theme chosen (command palette: "Change theme") is the one of the next start."""
-        if settings.load().get("theme") != theme.name:
-            settings.save(theme=theme.name)
 
     @staticmethod
     def reads_left_waiting(timeout: float) -> bool:
@@ -169,9 +148,11 @@ class RabtuiApp(ConfigWatch, App):
 
     def poll_jobs(self) -> None:
         """Poll now (the timer's ticks poll when something changed, see _tick)."""
-        if not self._polling:   # a poll still waiting on a busy database: do not pile up threads
-            self._polling = True
-            self._poll()
+        if self._polling:       # a poll still waiting on a busy database: do not pile up threads,
+            self._poll_again = True     # poll once more after it
+            return
+        self._polling, self._poll_again = True, False
+        self._poll()
 
     @work(thread=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
@@ -187,6 +168,8 @@ class RabtuiApp(ConfigWatch, App):
         again at every tick)."""
         self._polling = False
         self._polled_at = time.monotonic()
+        if self._poll_again:
+            self.poll_jobs()
 
     def _polled(self, snapshot: jobviews.JobsSnapshot) -> None:
         self._poll_ended()
@@ -217,20 +200,6 @@ class RabtuiApp(ConfigWatch, App):
             self._failed_seen.add(job["id"])
             self.failed_jobs[job["id"]] = job
             self.notify(job_failure(job), title="Job failed", severity="error", timeout=30)
-
-    def acknowledge_failures(self) -> None:
-        self.failed_jobs.clear()
-        self.failed_since = time.time()
-        settings.save(acknowledged={**self._acknowledged(), self._state_key(): self.failed_since})
-
-    def _state_key(self) -> str:
-        return str(self.cfg.state_dir)
-
-    @staticmethod
-    def _acknowledged() -> dict:
-        """When failures were last acknowledged, per state directory (the UI may open several)."""
-        known = settings.load().get("acknowledged")
-        return known if isinstance(known, dict) else {}
 
     def ask(self, prompt: dict, asked: bool = False) -> None:
         """Show a job's open question; the answer goes to the prompts table, the job picks it up.

@@ -19,6 +19,8 @@ from textual.keys import _normalize_key_list
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable
 
+from rabtui.tui.settings import read_small
+
 
 def keymap_path() -> Path:
     import platformdirs
@@ -27,12 +29,15 @@ def keymap_path() -> Path:
 
 
 def read(path: Path) -> tuple[dict[str, str], list[str]]:
-    """The entries of the file (none when it is not there), and what is wrong with it."""
-    if not path.is_file():
-        return {}, []
+    """The entries of the file (none when it is not there), and what is wrong with it (in a worker:
+    the file may be on a file system that hangs)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(read_small(path).decode("utf-8"))
+    except FileNotFoundError:
+        return {}, []
+    except OSError as exc:
+        return {}, [f"not used: {exc.strerror or exc}"]
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return {}, [f"not used: {exc}"]
     bad = [k for k, v in data.items() if not isinstance(v, str)]
     if bad:

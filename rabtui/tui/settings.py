@@ -1,15 +1,23 @@
-"""What the UI remembers between runs (the theme), in a small JSON file in the user's state
-directory; keys are remapped in `keymap.toml` beside the user config (see app.keymap_path)."""
+"""What the UI remembers between runs (the theme, when failures were last acknowledged), in a small
+JSON file in the user's state directory; keys are remapped in `keymap.toml` beside the user config
+(see keymap.keymap_path). Both are read and written in the app's workers (see ui_files): the state
+directory may be on a file system that hangs."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
+import threading
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import flock_turns, privacy
 
 log = logging.getLogger("rabtui.tui")
+
+LARGEST = 1 << 20       # bytes: what rabtui writes there is a few hundred
+SAVE_WAIT = 5.0         # seconds a save waits for another console's save to end
 
 
 def settings_path() -> Path:
@@ -18,25 +26,68 @@ def settings_path() -> Path:
     return Path(platformdirs.user_state_dir("rabtui")) / "ui.json"
 
 
+def read_small(path: Path, largest: int = LARGEST) -> bytes:
+    """The bytes of `path` (through symlinks) when it is a regular file of at most `largest` bytes;
+    OSError saying why not: a FIFO put there would be waited on for ever, /dev/zero read until
+    memory ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file")
+        if st.st_size > largest:
+            raise OSError(f"{st.st_size} bytes: larger than {largest}")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(largest + 1)
+    finally:
+        os.close(fd)
+    if len(data) > largest:
+        raise OSError(f"larger than {largest} bytes")
+    return data
+
+
 def load() -> dict:
     """The saved settings; a missing or unreadable file is no settings (the UI starts as new)."""
     path = settings_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_small(path).decode("utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        log.warning("%s: not used: %s", path, exc.strerror or exc)
+        return {}
+    except ValueError as exc:
         log.warning("%s: not used: %s", path, exc)
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def save(**changes) -> None:
-    """Keep `changes` with the other saved settings. A failure to write is logged, never raised:
-    the UI goes on as it is."""
-    data = load() | changes
+def merged(data: dict, changes: dict) -> dict:
+    """`data` with `changes` in: a change of a table (a dict) changes its entries, the others stay
+    (two consoles on two state directories each keep their own acknowledgement)."""
+    out = dict(data)
+    for key, value in changes.items():
+        old = out.get(key)
+        out[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
+    """Keep `changes` with the settings on disk as they are now, under an flock (two consoles
+    saving at once each keep theirs), written atomically. None when saved, else why not (the UI goes
+    on as it is)."""
+    path = settings_path()
     try:
-        privacy.private_dir(settings_path().parent)
-        privacy.replace_file(settings_path(), (json.dumps(data, indent=1) + "\n").encode())
+        privacy.private_dir(path.parent)
+        fd = os.open(path.with_name(path.name + ".lock"),
+                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, privacy.FILE_MODE)
+        try:
+            if not flock_turns.take(fd, SAVE_WAIT, cancel):
+                return f"cannot save the UI settings in {path}: another console held them for {SAVE_WAIT:g} s"
+            data = merged(load(), changes)
+            privacy.replace_file(path, (json.dumps(data, indent=1) + "\n").encode())
+        finally:
+            os.close(fd)
     except OSError as exc:
-        log.warning("cannot save the UI settings in %s: %s", settings_path(), exc)
+        return f"cannot save the UI settings in {path}: {exc.strerror or exc}"
+    return None

@@ -22,13 +22,13 @@ class Hang:
         self.calls = 0
         self.armed, self.held, self.release, self.returned = (threading.Event() for _ in range(4))
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         if self.armed.is_set():
             self.calls += 1
             self.held.set()
             self.release.wait(self.most)
             self.returned.set()
-        return self.real(*args)
+        return self.real(*args, **kwargs)
 
 
 def test_the_watch_of_the_file_keeps_no_key_waiting(box_config, monkeypatch):

@@ -49,6 +49,7 @@ def test_the_console_says_which_entries_it_did_not_use_and_q_still_quits(box_con
         app = make_app(box_config(), poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: ready(app, DashboardScreen), what="dashboard")
+            await wait_for(pilot, lambda: app._keymap, what="the keymap read")
             bound = {key: active.binding.id for key, active in app.screen.active_bindings.items()}
             assert bound.get("q") == "app.quit" and bound.get("f3") == "goto.media" and bound.get("4") == "goto.runs"
             said = [n.message for n in app._notifications if n.severity == "warning"]

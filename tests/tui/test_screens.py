@@ -165,7 +165,7 @@ def test_find_by_name_and_open_its_directory(demo_config):
 
 
 def test_keys_can_be_remapped_by_binding_id(demo_config):
-    from rabtui.tui.app import keymap_path
+    from rabtui.tui.keymap import keymap_path
 
     path = keymap_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +175,7 @@ def test_keys_can_be_remapped_by_binding_id(demo_config):
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: ready(app, DashboardScreen), what="dashboard")
+            await wait_for(pilot, lambda: app._keymap, what="the keymap read")
             bound = {key: active.binding.id for key, active in app.screen.active_bindings.items()}
             assert bound.get("f4") == "goto.runs" and bound.get("4") != "goto.runs"
             await pilot.press("f4")

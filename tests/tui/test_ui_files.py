@@ -1,0 +1,104 @@
+"""The console's own files, ui.json (in the state directory) and keymap.toml: read and written off
+the UI thread (on an NFS mount whose server is away every key still answers), one save at a time,
+and two consoles saving at once each keep their change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from rabtui.tui import keymap, settings
+from rabtui.tui.app import make_app
+from rabtui.tui.screens.dashboard import DashboardScreen
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import ready, run, wait_for
+from tests.tui.test_config_file_hangs import Hang
+
+
+def _on_disk() -> dict:
+    return json.loads(settings.settings_path().read_text())
+
+
+def test_the_files_read_on_a_file_system_that_hangs_keep_no_key_waiting(box_config, monkeypatch):
+    path = box_config()
+    state_dir = str(path.parent / "state")
+    settings.settings_path().parent.mkdir(parents=True)
+    settings.settings_path().write_text(json.dumps({"theme": "nord", "acknowledged": {state_dir: 123.0}}))
+    keymap.keymap_path().parent.mkdir(parents=True, exist_ok=True)
+    keymap.keymap_path().write_text('"goto.runs" = "f4"\n')
+    hangs = Hang(settings.load, most=5), Hang(keymap.read, most=5)
+    monkeypatch.setattr(settings, "load", hangs[0])
+    monkeypatch.setattr(keymap, "read", hangs[1])
+    for hang in hangs:
+        hang.armed.set()
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: all(h.held.is_set() for h in hangs), what="both reads under way")
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="Sources")
+            assert not any(h.returned.is_set() for h in hangs), "the console waited for its files"
+            assert app.failed_since is None         # no failures shown until it is known since when
+            app.theme = "dracula"                   # chosen meanwhile: kept over the one read late
+            for hang in hangs:
+                hang.armed.clear()
+                hang.release.set()
+            await wait_for(pilot, lambda: app._keymap.get("goto.runs") == "f4", what="the keymap taken on")
+            await wait_for(pilot, lambda: app.failed_since == 123.0, what="ui.json read")
+            await wait_for(pilot, lambda: _on_disk().get("theme") == "dracula", what="the theme chosen saved")
+            assert app.theme == "dracula" and _on_disk()["acknowledged"] == {state_dir: 123.0}
+
+    try:
+        run(go())
+    finally:
+        for hang in hangs:
+            hang.release.set()
+
+
+def test_saves_on_a_file_system_that_hangs_keep_no_key_waiting_and_wait_for_one_another(box_config, monkeypatch):
+    hang = Hang(settings.save, most=5)
+    monkeypatch.setattr(settings, "save", hang)
+
+    async def go():
+        app = make_app(box_config(), poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen) and app.failed_since, what="the dashboard")
+            await wait_for(pilot, settings.settings_path().exists, what="the first acknowledgement saved")
+            hang.armed.set()
+            app.theme = "nord"
+            await wait_for(pilot, hang.held.is_set, what="the save under way")
+            app.theme = "dracula"
+            app.theme = "gruvbox"
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="Sources")
+            assert hang.calls == 1 and not hang.returned.is_set()
+            hang.armed.clear()
+            hang.release.set()
+            await wait_for(pilot, lambda: _on_disk().get("theme") == "gruvbox", what="the last theme saved")
+
+    try:
+        run(go())
+    finally:
+        hang.release.set()
+
+
+WRITER = """
+import sys
+from rabtui.tui import settings
+sys.stdin.read()
+for i in range(int(sys.argv[2])):
+    problem = settings.save({sys.argv[1]: {str(i): i}})
+    assert problem is None, problem
+"""
+
+
+def test_two_consoles_saving_at_once_each_keep_their_changes():
+    count = 60
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, name, str(count)], stdin=subprocess.PIPE)
+               for name in ("one", "two")]
+    for writer in writers:          # both started before either writes
+        writer.stdin.close()
+    assert [writer.wait(60) for writer in writers] == [0, 0]
+    assert _on_disk() == {name: {str(i): i for i in range(count)} for name in ("one", "two")}
