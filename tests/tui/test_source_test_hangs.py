@@ -108,11 +108,14 @@ def test_a_host_that_never_speaks(silent_host, monkeypatch):
             earlier = list(app._notifications)
             await pilot.press("t")
             await wait_for(pilot, lambda: ssh_children_to(port), timeout=1, what="the login under way")
+            await pilot.press("t")                      # again while it waits: no second login
+            await wait_for(pilot, lambda: any("still testing mute" in n.message for n in app._notifications),
+                           timeout=2, what="t refused")
             await _react(app, pilot, "question_mark", HelpScreen)
             await _react(app, pilot, "escape", SourcesScreen)
             await _react(app, pilot, "3", MediaScreen)
             await _react(app, pilot, "2", SourcesScreen)
-            assert not _new(app, port, earlier) and ssh_children_to(port)     # all that while the login hung
+            assert not _new(app, port, earlier) and len(ssh_children_to(port)) == 1     # all that while the login hung
         return time.monotonic()
 
     quit_at = run(go())               # with its threads done, as the program's end waits for them

@@ -8,7 +8,7 @@ from typing import Callable
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
@@ -35,6 +35,7 @@ class SourcesScreen(RabtuiScreen):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._deletes = threads.Outstanding(1)    # a deletion still saved (threads.py)
+        self._tests: dict[str, Worker] = {}       # the last test of each source (by id)
 
     def compose_body(self) -> ComposeResult:
         yield Table(id="sources-list", cursor_type="row", zebra_stripes=True)
@@ -186,10 +187,17 @@ class SourcesScreen(RabtuiScreen):
 
     def action_test(self) -> None:
         s = self._current()
-        if s is not None:
-            self.notify(f"testing {s.id} ...")
-            self.set_status(f"testing {s.id} ...")
-            self._test(s)
+        if s is None:
+            return
+        if s.id in self._tests and not self._tests[s.id].is_finished:   # one login per source at a time
+            self.notify(f"still testing {s.id}: its outcome comes when the host answers or the connect times out")
+            return
+        self.notify(f"testing {s.id} ...")
+        self.set_status(f"testing {s.id} ...")
+        self._start_test(s)
+
+    def _start_test(self, source) -> None:
+        self._tests[source.id] = self._test(source)
 
     @work(thread=True, exit_on_error=False, group="test")
     def _test(self, source) -> None:
@@ -231,4 +239,4 @@ class SourcesScreen(RabtuiScreen):
             raise WorkFailed(f"{source.id}: the host key changed while you looked at it ({info.fingerprint}); not trusted")
         path = source_actions.trust(self.app.cfg, source, info)
         self.app.call_from_thread(self._done, f"{source.id}: host key trusted (written to {path})")
-        self.app.call_from_thread(self._test, source)
+        self.app.call_from_thread(self._start_test, source)
