@@ -199,3 +199,52 @@ def test_edit_of_a_source_removed_on_disk_meanwhile_says_so(box_config):
             assert app.is_running and ready(app, SourcesScreen)
 
     run(go())
+
+
+def test_forms_closed_while_their_check_hangs_leave_few_threads_waiting(box_config, monkeypatch):
+    """The form closed while its save's check waits on a directory that hangs, opened and saved again,
+    again and again: a few checks wait in their threads, not one per save (those would fill the
+    worker threads, and then no poll and no screen load runs again); once they end, saving works."""
+    from textual.widgets import Input
+
+    from rabtui.config import edit as config_edit
+    from rabtui.tui import threads
+    from rabtui.tui.dialogs.common import ConfirmDialog
+
+    hang = Hang(config_edit.check, most=20)
+    monkeypatch.setattr(config_edit, "check", hang)
+    monkeypatch.setattr(SourceForm, "CHECKS", threads.Outstanding(1), raising=False)   # 2 in use: one form less to open
+    path = box_config()
+
+    async def save_as(app, pilot, user: str) -> None:
+        await pilot.press("e")
+        await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+        app.screen.query_one("#f-user", Input).value = user
+        await pilot.press("ctrl+s")
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            hang.armed.set()
+            await save_as(app, pilot, "u0")
+            await wait_for(pilot, hang.held.is_set, what="the check under way")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="drop the edits?")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="the form closed")
+            await save_as(app, pilot, "u1")              # while the closed form's check still waits
+            await wait_for(pilot, lambda: any("forms closed before" in n.message for n in app._notifications),
+                           timeout=5, what="the save refused")
+            assert hang.calls == 1
+            hang.armed.clear()
+            hang.release.set()
+            await wait_for(pilot, lambda: SourceForm.CHECKS._running == 0, what="the check to end")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: 'user = "u1"' in path.read_text(), what="saved")
+
+    try:
+        run(go())
+    finally:
+        hang.release.set()

@@ -26,6 +26,7 @@ from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_fields import (AREAS, FIELDS, FieldError, escaped_fields, field_of, form_texts,
                                                missing_local_directories, source_from_form)
+from rabtui.tui import threads
 from rabtui.tui.safe_text import plain
 
 RELOAD, BACK = "reload", "back"
@@ -136,6 +137,9 @@ class SourceForm(Dialog[str | None]):
         if self._pending:     # one check or save at a time: the file is written once
             self.notify("still checking the form (a directory that does not answer?): wait, or close the form")
             return
+        if self.CHECKS.full():
+            self.notify("still checking forms closed before (a directory that does not answer?): wait")
+            return
         self._pending = True
         self._in_thread(source, how)
 
@@ -145,8 +149,10 @@ class SourceForm(Dialog[str | None]):
             self.show_error(None, f"cannot save: {event.worker.error}")
 
     _pending = False
+    CHECKS = threads.Outstanding(2)     # of every form: one closed leaves its check running (threads.py)
 
     @work(thread=True, group="save", exit_on_error=False)
+    @threads.counted("CHECKS")
     def _in_thread(self, source: dict, how) -> None:
         """`how` (config_edit.check, or .save) of the file with `source` put in, off the UI thread:
         the check looks at the local directories typed (one on an NFS mount whose server is away
