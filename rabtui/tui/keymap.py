@@ -37,7 +37,7 @@ def read(path: Path) -> tuple[dict[str, str], list[str]]:
         return {}, []
     except OSError as exc:
         return {}, [f"not used: {exc.strerror or exc}"]
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         return {}, [f"not used: {exc}"]
     bad = [k for k, v in data.items() if not isinstance(v, str)]
     if bad:

@@ -46,20 +46,39 @@ def read_small(path: Path, largest: int = LARGEST) -> bytes:
     return data
 
 
-def load() -> dict:
-    """The saved settings; a missing or unreadable file is no settings (the UI starts as new)."""
+class Unreadable(Exception):
+    """The file is there and could not be read (an I/O error): kept as it is."""
+
+
+def load(keep_unreadable: bool = False) -> dict:
+    """The saved settings; a missing file, or one that holds none, is no settings (the UI starts as
+    new). One that cannot be read is none too, or `Unreadable` with `keep_unreadable` (a save does not
+    write over what it could not read: the acknowledgements of the other state directories)."""
     path = settings_path()
     try:
         data = json.loads(read_small(path).decode("utf-8"))
     except FileNotFoundError:
         return {}
     except OSError as exc:
+        if keep_unreadable and exc.errno is not None:    # not one of read_small's (a FIFO, too large)
+            raise Unreadable(exc.strerror) from None
         log.warning("%s: not used: %s", path, exc.strerror or exc)
         return {}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:     # (arrays nested deeper than the parser goes)
         log.warning("%s: not used: %s", path, exc)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def acknowledged_at(data: dict, state_key: str, now: float) -> float | None:
+    """When failures of the state directory `state_key` were last acknowledged: None when `data`
+    does not say (or says a time that is not one before `now`: NaN or one ahead would hide every
+    failure for good)."""
+    known = data.get("acknowledged")
+    since = known.get(state_key) if isinstance(known, dict) else None
+    if isinstance(since, (int, float)) and not isinstance(since, bool) and 0 <= since <= now:
+        return float(since)
+    return None
 
 
 def merged(data: dict, changes: dict) -> dict:
@@ -84,10 +103,12 @@ def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
         try:
             if not flock_turns.take(fd, SAVE_WAIT, cancel):
                 return f"cannot save the UI settings in {path}: another console held them for {SAVE_WAIT:g} s"
-            data = merged(load(), changes)
+            data = merged(load(keep_unreadable=True), changes)
             privacy.replace_file(path, (json.dumps(data, indent=1) + "\n").encode())
         finally:
             os.close(fd)
+    except Unreadable as exc:
+        return f"cannot save the UI settings in {path}: it cannot be read ({exc}), and is left as it is"
     except OSError as exc:
         return f"cannot save the UI settings in {path}: {exc.strerror or exc}"
     return None

@@ -40,9 +40,8 @@ class UiFiles:
         if "theme" not in self._ui_chosen and isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
         if self.failed_since is None:        # not acknowledged meanwhile
-            known = saved.get("acknowledged")
-            since = known.get(self._state_key()) if isinstance(known, dict) else None
-            if isinstance(since, (int, float)) and not isinstance(since, bool):
+            since = settings.acknowledged_at(saved, self._state_key(), time.time())
+            if since is not None:
                 self.failed_since = since
                 self.poll_jobs()
             else:

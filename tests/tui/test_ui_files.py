@@ -5,8 +5,11 @@ and two consoles saving at once each keep their change."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from rabtui.tui import keymap, settings
 from rabtui.tui.app import make_app
@@ -27,7 +30,7 @@ def test_the_files_read_on_a_file_system_that_hangs_keep_no_key_waiting(box_conf
     settings.settings_path().write_text(json.dumps({"theme": "nord", "acknowledged": {state_dir: 123.0}}))
     keymap.keymap_path().parent.mkdir(parents=True, exist_ok=True)
     keymap.keymap_path().write_text('"goto.runs" = "f4"\n')
-    hangs = Hang(settings.load, most=5), Hang(keymap.read, most=5)
+    hangs = Hang(settings.load, most=10), Hang(keymap.read, most=10)
     monkeypatch.setattr(settings, "load", hangs[0])
     monkeypatch.setattr(keymap, "read", hangs[1])
     for hang in hangs:
@@ -58,7 +61,7 @@ def test_the_files_read_on_a_file_system_that_hangs_keep_no_key_waiting(box_conf
 
 
 def test_saves_on_a_file_system_that_hangs_keep_no_key_waiting_and_wait_for_one_another(box_config, monkeypatch):
-    hang = Hang(settings.save, most=5)
+    hang = Hang(settings.save, most=10)
     monkeypatch.setattr(settings, "save", hang)
 
     async def go():
@@ -102,3 +105,83 @@ def test_two_consoles_saving_at_once_each_keep_their_changes():
         writer.stdin.close()
     assert [writer.wait(60) for writer in writers] == [0, 0]
     assert _on_disk() == {name: {str(i): i for i in range(count)} for name in ("one", "two")}
+
+
+def _plant(path, kind: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)                  # no writer: a read would wait for ever
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "device":
+        path.symlink_to("/dev/zero")     # read until memory ends
+    elif kind == "huge":
+        with open(path, "wb") as f:
+            f.truncate(settings.LARGEST + 1)
+    elif kind == "nested":
+        path.write_text("a = " + "[" * 100_000 if path.suffix == ".toml" else "[" * 100_000)
+    elif kind == "not utf-8":
+        path.write_bytes(b'"goto.runs" = "\xff"\n' if path.suffix == ".toml" else b'{"theme": "\xff"}')
+    else:
+        path.write_text("{not json" if path.suffix == ".json" else "not = [toml")
+
+
+KINDS = ["fifo", "directory", "device", "huge", "nested", "not utf-8", "damaged"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_ui_json_that_holds_no_settings_is_not_used_and_replaced_by_a_save(kind):
+    path = settings.settings_path()
+    _plant(path, kind)
+    assert settings.load() == {}
+    problem = settings.save({"theme": "nord"})
+    if kind == "directory":
+        assert problem and "cannot save the UI settings" in problem and path.is_dir()
+    else:
+        assert problem is None and _on_disk() == {"theme": "nord"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_keymap_toml_that_cannot_be_used_is_said(kind):
+    path = keymap.keymap_path()
+    _plant(path, kind)
+    entries, problems = keymap.read(path)
+    assert entries == {} and len(problems) == 1 and problems[0].startswith("not used: "), problems
+
+
+def test_a_symlink_planted_for_the_lock_is_not_followed(tmp_path):
+    path = settings.settings_path()
+    path.parent.mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    path.with_name("ui.json.lock").symlink_to(target)
+    assert "cannot save the UI settings" in settings.save({"theme": "nord"})
+    assert not target.exists() and not path.exists()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e308", "true", "-1", '"123"', "null"])
+def test_an_acknowledgement_that_is_no_time_before_now_is_none(value):
+    """(Else a damaged ui.json would hide every failure on the dashboard for good.)"""
+    saved = json.loads(f'{{"acknowledged": {{"/s": {value}, "/t": 123}}}}')
+    assert settings.acknowledged_at(saved, "/s", now=1e9) is None
+    assert settings.acknowledged_at(saved, "/t", now=1e9) == 123.0
+
+
+def test_a_ui_json_that_cannot_be_read_is_not_written_over():
+    """(An I/O error of the moment would lose when the failures of every other state directory were
+    acknowledged, and then hide those that came since.)"""
+    path = settings.settings_path()
+    path.parent.mkdir(parents=True)
+    path.symlink_to(path.name)               # a loop: ELOOP, as EIO from a file system that fails
+    problem = settings.save({"theme": "nord"})
+    assert problem and "cannot be read" in problem and path.is_symlink()
+
+
+def test_a_save_waits_for_another_consoles_then_says_it_could_not(monkeypatch):
+    import fcntl
+
+    monkeypatch.setattr(settings, "SAVE_WAIT", 0.2)
+    assert settings.save({"theme": "nord"}) is None
+    with open(settings.settings_path().with_name("ui.json.lock"), "rb") as held:   # a console hung in its save
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert "another console held them for 0.2 s" in settings.save({"theme": "dracula"})
+    assert _on_disk() == {"theme": "nord"}
