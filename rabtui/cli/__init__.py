@@ -43,8 +43,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # exit 2, as the contract says, with the usage line
         mistaken = dashed.mistaken_option(self)     # a name that begins with a dash, taken for an option
-        if mistaken is not None:
-            command, said, hint = mistaken
+        value = dashed.dashed_value(self, message)  # an option's value that begins with one
+        if mistaken is not None or value is not None:
+            command, said, hint = mistaken or (self, *value)
             command.print_usage(sys.stderr)
             sys.stderr.write(f"rabtui: {fmt.name(said)}\n  {fmt.name(hint)}\n")
         else:

@@ -39,7 +39,9 @@ def mistaken_option(parser: argparse.ArgumentParser) -> tuple[argparse.ArgumentP
             dashed = dashed or word
             continue
         opts.append(word)
-        if action.nargs in (None, 1) and "=" not in word and i < len(words):   # its value
+        if action.nargs in (None, 1) and "=" not in word and not _short_joined(word):   # its value
+            if i == len(words) or _taken_for_option(words[i]):
+                return None     # argparse's own error says the value is missing (dashed_value)
             opts.append(words[i])
             i += 1
     if dashed is None:
@@ -53,6 +55,35 @@ def mistaken_option(parser: argparse.ArgumentParser) -> tuple[argparse.ArgumentP
     command = inner.prog.split(" ", 1)[1] if " " in inner.prog else inner.prog
     return (inner, f"{command} has no option {dashed}",
             f"{what} that begins with a dash is written after --: rabtui {shlex.join([*before, *opts, '--', *pos])}")
+
+
+def dashed_value(parser: argparse.ArgumentParser, message: str) -> tuple[str, str] | None:
+    """(the error, its hint) when argparse's `message` says an option of `parser` missed its value
+    because the word after it begins with a dash (`--disc -5MiB`), taken for an option; None
+    otherwise (the value is really missing)."""
+    m = re.fullmatch(r"argument (\S+): expected one argument", message)
+    words = parser.words_read or []
+    if m is None:
+        return None
+    names = m.group(1).split("/")
+    for i in range(len(words) - 2, -1, -1):
+        if words[i] in names and _taken_for_option(words[i + 1]):
+            option, value = words[i], words[i + 1]
+            longest = max(names, key=len)
+            return (f"{option} needs a value: {value} begins with a dash and was taken for an option",
+                    f"a value that begins with a dash is joined to its option: {longest}={value}")
+    return None
+
+
+def _taken_for_option(word: str) -> bool:
+    """Does argparse take `word` for an option (or `--`) rather than a value? (No option of rabtui
+    looks like a negative number, so those are values.)"""
+    return word.startswith("-") and word != "-" and not _NUMBER.match(word)
+
+
+def _short_joined(word: str) -> bool:
+    """A short option with its value in the same word (`-sX`)."""
+    return not word.startswith("--") and len(word) > 2
 
 
 def forget_words(parser) -> None:

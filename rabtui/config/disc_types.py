@@ -29,10 +29,12 @@ def parse_disc(name: str) -> tuple[str, int]:
     key = name.strip().lower()
     if key in DISC_SECTORS:
         return key, DISC_SECTORS[key]
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]*)", key)
+    m = re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*([a-z]*)", key)
     if not m or m.group(2) not in _UNITS:
         known = ", ".join(DISC_SECTORS)
         raise ValueError(f"unknown disc type {name!r} (known: {known}, or a size like \"700MiB\")")
+    if m.group(1).startswith("-"):
+        raise ValueError(f"disc size {name!r} cannot be negative")
     sectors = int(float(m.group(1)) * _UNITS[m.group(2)]) // SECTOR
     if sectors < 256:
         raise ValueError(f"disc size {name!r} is too small (at least 512 KiB)")
