@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import hashlib
 import hmac
+import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import privacy
+from rabtui import flock_turns, privacy
 
 # rsa-sha2-* are signature algorithms of an "ssh-rsa" key
 _KEY_TYPE_OF_ALGORITHM = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
@@ -115,7 +119,42 @@ def line_for(name: str, key_type: str, blob: bytes) -> str:
     return f"{name} {key_type} {base64.b64encode(blob).decode()}\n"
 
 
-def remove_lines(path: Path, numbers: set[int]) -> None:
-    """Rewrite `path` without the lines numbered `numbers` (1-based), atomically, keeping its mode."""
-    kept = [line for n, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1) if n not in numbers]
-    privacy.replace_file(path, b"".join(kept), path.stat().st_mode & 0o777)
+def remove_lines(path: Path, numbers: set[int], added: bytes = b"") -> None:
+    """Rewrite `path` without the lines numbered `numbers` (1-based) and with the line `added` at
+    its end, atomically, keeping its mode."""
+    kept = b"".join(line for n, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1)
+                    if n not in numbers)
+    if added and kept and not kept.endswith(b"\n"):
+        kept += b"\n"
+    privacy.replace_file(path, kept + added, path.stat().st_mode & 0o777)
+
+
+WRITE_WAIT = 10.0     # seconds a write of rabtui's known_hosts waits for another one to end
+
+
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[None]:
+    """`path` (made 0600 when missing) to this writer alone while the block runs: an flock on the
+    file there, taken again on the new one when another writer's rewrite (remove_lines: a rename)
+    put one in its place meanwhile. A writer stopped or hung holding it is waited for WRITE_WAIT
+    seconds (TimeoutError)."""
+    deadline = time.monotonic() + WRITE_WAIT
+    while True:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC, privacy.FILE_MODE)
+        try:
+            if not flock_turns.take(fd, max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(errno.ETIMEDOUT, f"another rabtui held it for more than {WRITE_WAIT:g} s")
+            held_now, there = os.fstat(fd), _identity(path)
+            if (held_now.st_dev, held_now.st_ino) == there:
+                yield
+                return
+        finally:
+            os.close(fd)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino

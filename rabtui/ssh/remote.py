@@ -221,22 +221,7 @@ def scan_host_key(cfg: Config, source: Source, timeout: float = CONNECT_TIMEOUT)
 
 def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
     """Add the key to rabtui's known_hosts file; a changed key is refused (remove the old one first)."""
-    ep = endpoint(source)
-    current = _classify(cfg, ep, info.key)   # the files may have changed since the scan
-    if current.known:
-        return current.files[0]
-    if current.status in ("changed", "revoked"):
-        _raise_untrusted(source, current)
-    path = own_known_hosts(cfg)
-    try:
-        privacy.private_dir(path.parent)
-        ends_open = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, privacy.FILE_MODE)
-        with os.fdopen(fd, "a", encoding="ascii") as f:
-            f.write(("\n" if ends_open else "") + known_hosts.line_for(current.name, info.key.get_name(), info.key.asbytes()))
-    except OSError as exc:
-        raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
-    return path
+    return _write_key(cfg, source, info, replacing=False)
 
 
 def own_known_hosts(cfg: Config) -> Path:
@@ -246,21 +231,53 @@ def own_known_hosts(cfg: Config) -> Path:
 def replace(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
     """The operator confirmed a changed key: drop the old keys of this host from rabtui's own file
     and trust the new one. Keys in another file (~/.ssh/known_hosts) are the operator's to remove."""
-    current = _classify(cfg, endpoint(source), info.key)
-    if current.status != "changed":
-        return trust(cfg, source, current)
-    own = own_known_hosts(cfg)
-    elsewhere = [e for e in current.old if e.path != own]
+    return _write_key(cfg, source, info, replacing=True)
+
+
+def _write_key(cfg: Config, source: Source, info: HostKeyInfo, replacing: bool) -> Path:
+    """Trust the key, or replace the changed one, in rabtui's own file; the file where it is known.
+    The files are read again once this write holds the file (known_hosts.held): another rabtui
+    trusting or replacing a key at once (its rewrite is a rename) waits, and loses no line of ours."""
+    ep, path = endpoint(source), own_known_hosts(cfg)
+    first = _classify(cfg, ep, info.key)
+    if _verdict(source, first, path, replacing) == "known":      # nothing to write: no file made
+        return first.files[0]
+    try:
+        privacy.private_dir(path.parent)
+        with known_hosts.held(path):
+            current = _classify(cfg, ep, info.key)   # the files may have changed since the scan
+            verdict = _verdict(source, current, path, replacing)
+            if verdict == "known":
+                return current.files[0]
+            line = known_hosts.line_for(current.name, info.key.get_name(), info.key.asbytes())
+            if verdict == "replace":
+                known_hosts.remove_lines(path, {e.line for e in current.old}, line.encode("ascii"))
+            else:
+                ends_open = path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "a", encoding="ascii") as f:
+                    f.write(("\n" if ends_open else "") + line)
+    except OSError as exc:
+        raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
+    return path
+
+
+def _verdict(source: Source, current: HostKeyInfo, own: Path, replacing: bool) -> str:
+    """"known", "add" or "replace" (the old keys all in rabtui's own file `own`); the loud error of
+    a changed key (unless `replacing`) or a revoked one."""
+    if current.known:
+        return "known"
+    if not (replacing and current.changed):
+        if current.status in ("changed", "revoked"):
+            _raise_untrusted(source, current)
+        return "add"
+    elsewhere = sorted({e.path for e in current.old if e.path != own})
     if elsewhere:
-        raise WorkFailed(f"{source.id}: the old host key is in {', '.join(sorted({str(e.path) for e in elsewhere}))},"
+        raise WorkFailed(f"{source.id}: the old host key is in {', '.join(str(p) for p in elsewhere)},"
                          " which rabtui does not edit", hint="; ".join(
                              f"ssh-keygen -f {shlex.quote(str(p))} -R {shlex.quote(current.name)}"
-                             for p in sorted({e.path for e in elsewhere})) + f", then: rabtui sources trust {source.id}")
-    try:
-        known_hosts.remove_lines(own, {e.line for e in current.old})
-    except OSError as exc:
-        raise WorkFailed(f"cannot rewrite {own}: {exc.strerror}") from None
-    return trust(cfg, source, info)
+                             for p in elsewhere) + f", then: rabtui sources trust {source.id}")
+    return "replace"
 
 
 # --- commands ------------------------------------------------------------------------------------
