@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from rabtui import faults
+from rabtui import faults, file_attrs, rename_exchange
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -74,38 +74,74 @@ def write_new_file(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> N
 
 def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
                  owner: tuple[int, int] | None = None,
-                 renaming: Callable[[], ContextManager[None]] | None = None) -> None:
+                 renaming: Callable[[], ContextManager[None]] | None = None, keep: bool = False,
+                 replaced: Callable[[str], None] | None = None) -> None:
     """Put `data` in place of `path` atomically, with `mode` (and `owner`, uid and gid, where this
-    user may give it): a temporary file beside it, fsync, rename, fsync of the directory. A crash
-    leaves the old file or the new one, never half of one; the temporary file a killed write left
-    is removed by the next write of the same file. `renaming()` is entered once the data is on
-    disk, and the rename made in it: what it raises as it is entered leaves the file as it is."""
+    user may give it), or with `keep` those of the file there and its ACL and xattrs (`mode` and
+    `owner` are then for a file made anew): a temporary file beside it, fsync, rename, fsync of the
+    directory. A crash leaves the old file or the new one, never half of one; the temporary file a
+    killed write left is removed by the next write of the same file. `renaming()` is entered once
+    the data is on disk, and the rename made in it: what it raises as it is entered leaves the file
+    as it is. With `replaced`, the rename is an exchange where the file system makes one
+    (rename_exchange): the file it replaced, as it was at that instant, is then under the
+    temporary name, and `replaced(name)` is called to remove it or keep it."""
     path = Path(path)
     _remove_leftovers(path)
+    attrs: list[tuple[str, bytes]] = []
+    if keep:
+        mode, owner, attrs = _kept(path, mode, owner)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    swapped = False
     try:
         with os.fdopen(fd, "wb") as f:
             fcntl.flock(fd, fcntl.LOCK_EX)      # held until renamed: another write's sweep keeps it
             if owner is not None and owner != (os.geteuid(), os.getegid()):
                 try:
                     os.fchown(fd, *owner)
-                except PermissionError:     # only root gives a file away
-                    pass
+                except PermissionError:     # only root gives a file away, or a group one is not in
+                    mode &= ~OTHERS     # what the old group and others could read, no other group may
+                    attrs = [(n, v) for n, v in attrs if not n.startswith(_ACL)]
             os.fchmod(fd, mode)
+            why = file_attrs.give(fd, attrs, leave=_SYSTEMS)
+            if why:
+                raise OSError(errno.EPERM, f"the new file {why} (kept on the old one)")
             f.write(data)
             f.flush()
             os.fsync(fd)
             faults.point("replace.written")
             with renaming() if renaming is not None else contextlib.nullcontext():
-                os.replace(tmp, path)
+                swapped = replaced is not None and rename_exchange.exchange(tmp, path)
+                if not swapped:
+                    os.replace(tmp, path)
+        if swapped:
+            replaced(tmp)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if not swapped:     # else it is the file replaced, which `replaced` removes or keeps
+            Path(tmp).unlink(missing_ok=True)
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+_ACL = "system.posix_acl_"
+_SYSTEMS = ("security.", "trusted.")    # the system's own labels: a new file gets its own
+
+
+def _kept(path: Path, mode: int, owner: tuple[int, int] | None):
+    """The mode, owner and xattrs of the file at `path` (not followed), or those given when none is there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return mode, owner, []
+    try:
+        st = os.fstat(fd)
+        attrs = [(n, v) for n, v in file_attrs.read(fd) if not n.startswith(_SYSTEMS)]
+        return stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid), attrs
+    finally:
+        os.close(fd)
 
 
 _TMP_SUFFIX = ".tmp"

@@ -17,7 +17,7 @@ import tomllib
 
 import pytest
 
-from rabtui import faults
+from rabtui import faults, rename_exchange
 from rabtui.config import edit as config_edit
 from rabtui.errors import ConfigError, UsageError
 from tests.test_replace_file_leftovers import ROOT, _leftovers, _stopped
@@ -133,7 +133,7 @@ def test_two_edits_saved_at_once_never_lose_one(tmp_path, monkeypatch):
     first, second = config_edit.read(config), config_edit.read(config)
     first_text = first.put_source(first.source_values("web1") | {"user": "from-the-form"}, "web1")
     second_text = second.put_source(second.source_values("db1") | {"port": 2222}, "db1")
-    real_replace, refused = os.replace, []
+    real_exchange, refused = rename_exchange.exchange, []
 
     def save_second() -> None:
         try:
@@ -143,13 +143,13 @@ def test_two_edits_saved_at_once_never_lose_one(tmp_path, monkeypatch):
 
     other = threading.Thread(target=save_second)
 
-    def first_renames(src, dst) -> None:     # the first, checked, is slow to rename: the second saves
-        monkeypatch.setattr(os, "replace", real_replace)
+    def first_renames(src, dst) -> bool:     # the first, checked, is slow to rename: the second saves
+        monkeypatch.setattr(rename_exchange, "exchange", real_exchange)
         other.start()
         other.join(0.5)
-        real_replace(src, dst)
+        return real_exchange(src, dst)
 
-    monkeypatch.setattr(os, "replace", first_renames)
+    monkeypatch.setattr(rename_exchange, "exchange", first_renames)
     config_edit.save(first, first_text)
     other.join(30)
     text = config.read_text()

@@ -294,18 +294,18 @@ def test_apprise_urls_with_credentials(url, secret):
     assert privacy.url_has_secret(url) is secret
 
 
-def test_a_config_written_by_the_ui_is_private(tmp_path):
+def test_a_config_written_by_init_is_private_and_one_edited_keeps_the_operators_mode(tmp_path):
     from rabtui.config import edit as config_edit
 
     lab = Lab(tmp_path, media_count=1)
     lab.local()
-    lab.config_path.chmod(0o644)
+    lab.config_path.chmod(0o640)       # the operator's: a group of theirs reads it
     snap = config_edit.read(lab.config_path)
     values = snap.source_values("loc")
     values["schedule"] = "0 3 * * *"
     config_edit.save(snap, snap.put_source(values, "loc"))
-    assert _mode(lab.config_path) == 0o600
-    # `init --force` over a file others could read
+    assert _mode(lab.config_path) == 0o640
+    # `init --force` over a file others could read: a new starter file
     lab.config_path.chmod(0o644)
     assert cli_main(["--config", str(lab.config_path), "init", "--force"]) == 0
     assert _mode(lab.config_path) == 0o600

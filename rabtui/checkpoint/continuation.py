@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from rabtui import faults, proc, temp_dirs
+from rabtui import faults, file_attrs, proc, temp_dirs
 from rabtui.checkpoint import cut_attrs, isosize, kept_off, layout, xorriso, xorriso_output
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -47,6 +47,10 @@ SECTION = 0xFFFFF800               # libisofs gives a larger file several extent
 MISCOUNT = "Calculated and written ECMA-119 tree end differ"
 SLACK = 8                          # bytes of doubt in the record's size (ISO name, ES field)
 _SHADOWED = ("security.", "trusted.")   # namespaces a user cannot set: put as user.*, as long in AAIP
+
+
+def _names_for(name: str) -> list[str]:
+    return [name, "user." + name.partition(".")[2]] if name.startswith(_SHADOWED) else [name]
 
 
 @dataclass
@@ -163,7 +167,7 @@ def _may_miscount(kids: list[Child], short: Shortcuts) -> bool:
         return False
     for c in kids:
         if c.mode:
-            c.attrs = _attrs(short.path(c.entry.disk))
+            c.attrs = file_attrs.read(short.path(c.entry.disk))
     total = 0
     for c in kids:
         aaip = isosize.aaip_allowance(c.attrs)
@@ -195,13 +199,6 @@ def _spills(c: Child, attrs: bool) -> bool:
     return fixed + CE_ENTRY + own > space
 
 
-def _attrs(path: bytes) -> list[tuple[str, bytes]]:
-    try:
-        return [(n, os.getxattr(path, n, follow_symlinks=False)) for n in os.listxattr(path, follow_symlinks=False)]
-    except OSError:       # no xattrs on this file system, or gone meanwhile
-        return []
-
-
 def _skeleton(folder: bytes, kids: list[Child]) -> str:
     """Make `folder` hold a stand-in of each entry, and point the entries at them; returns why not,
     or "" when each has the name, kind, size in extents, target and attributes of the original."""
@@ -224,9 +221,9 @@ def _skeleton(folder: bytes, kids: list[Child]) -> str:
                 os.mkfifo(path, 0o600)
         except OSError as exc:
             return f"cannot make a stand-in of {os.fsdecode(c.name)!r}: {exc.strerror}"
-        why = _copy_attrs(path, c.attrs)
+        why = file_attrs.give(path, c.attrs, _names_for)     # no others: an inherited default ACL, a label
         if why:
-            return f"{os.fsdecode(c.name)!r}: {why}"
+            return f"{os.fsdecode(c.name)!r}: its stand-in: {why}"
         if c.entry.kind == "cut":
             c.entry = Entry("cut", path, c.entry.iso, 0, _extents_size(c.size))
         else:   # one with an xattr of an empty value goes in as a disc's does (kept_off.py)
@@ -245,35 +242,6 @@ def _sparse(path: bytes, size: int) -> None:
         os.ftruncate(fd, size)
     finally:
         os.close(fd)
-
-
-def _copy_attrs(path: bytes, attrs: list[tuple[str, bytes]]) -> str:
-    """Give `path` the xattrs and ACLs `attrs` and no others (an inherited default ACL, a label)."""
-    want = {n for n, _ in attrs}
-    for n in _attrs_names(path):
-        if n not in want:
-            try:
-                os.removexattr(path, n, follow_symlinks=False)
-            except OSError as exc:
-                return f"cannot remove {n} from its stand-in: {exc.strerror}"
-    for n, v in attrs:
-        names = [n, "user." + n.partition(".")[2]] if n.startswith(_SHADOWED) else [n]
-        for name in names:
-            try:
-                os.setxattr(path, name, v, follow_symlinks=False)
-                break
-            except OSError as exc:
-                why = exc.strerror
-        else:
-            return f"cannot give its stand-in the xattr {n}: {why}"
-    return ""
-
-
-def _attrs_names(path: bytes) -> list[str]:
-    try:
-        return os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return []
 
 
 def _bisect(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, found: Found, cancel) -> None:

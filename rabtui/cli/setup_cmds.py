@@ -40,7 +40,7 @@ def cmd_init(args) -> int:
         raise UsageError(f"{path} exists already", hint="use --force to overwrite it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        config_edit.replace(path, config_write.starter_text())
+        config_edit.replace(path, config_write.starter_text(), anew=True)
     except OSError as exc:
         kept = f"; {path} is as it was" if os.path.lexists(path) else ""
         raise WorkFailed(f"could not write {path}: {exc.strerror or exc}{kept}") from None

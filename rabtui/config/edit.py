@@ -8,7 +8,8 @@ indented by hand are indented alike. The file is never written over changes
 made on disk since it was read (`ChangedOnDisk` carries what changed; of two saves at once, the
 second waits for the first, then finds the file changed), the result is validated as
 `check-config` would, and it is replaced atomically (a temporary file, fsync, rename), private to its
-owner (0600); a symlinked file is replaced where the link points, and the link stays.
+mode, owner, group, ACL and xattrs kept; a symlinked file is replaced where the link points, and the link
+stays; a file of several names (hard links) is not saved.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import contextlib
 import difflib
 import os
 import re
+import shlex
 import stat
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,17 @@ from rabtui.config.toml_layout import (
     pop_trailing_trivia, put_before, set_key,
 )
 from rabtui.errors import ConfigError, UsageError
+
+
+class ConflictKept(UsageError):
+    """The edit is saved, but the file it replaced had been changed on disk after the save's last
+    look at it (an editor saving in that instant): that file is kept aside at `kept`."""
+
+    def __init__(self, path: Path, kept: Path):
+        super().__init__(f"{path} was saved, but it had been changed on disk as it was saved: that change is"
+                         f" kept in {kept}", hint=f"merge it by hand: diff {shlex.quote(str(kept))} "
+                                                  f"{shlex.quote(str(path))}")
+        self.kept = kept
 
 
 class ChangedOnDisk(UsageError):
@@ -213,8 +227,34 @@ def save(snapshot: Snapshot, text: str) -> Path:
             unchanged()
             yield
 
-    replace(path, text, still_unchanged)
+    kept: list[Path] = []
+    replace(path, text, still_unchanged, replaced=lambda old: kept.extend(_kept_aside(snapshot, old)))
+    if kept:
+        raise ConflictKept(path, kept[0])
     return path
+
+
+def _kept_aside(snapshot: Snapshot, old: str) -> list[Path]:
+    """The file a save's rename replaced (now named `old`): removed when it is what was read, else
+    (a hand edit saved after the save's last look, by an editor, which takes no lock) kept beside
+    it as `<name>.conflict-<time>`, private; where it is kept."""
+    with open(old, "rb") as f:
+        was = f.read()
+    if was == snapshot.text.encode("utf-8"):
+        os.unlink(old)
+        return []
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    base = os.path.join(os.path.dirname(old), os.path.basename(os.path.realpath(snapshot.path)))
+    for n in range(1, 1000):
+        aside = f"{base}.conflict-{stamp}" + (f"-{n}" if n > 1 else "")
+        try:
+            os.link(old, aside)     # never over another one kept
+            break
+        except FileExistsError:
+            continue
+    os.unlink(old)
+    privacy.tighten(aside)
+    return [Path(aside)]
 
 
 SAVE_WAIT = 10.0     # seconds a save waits for another save of the same file to end
@@ -240,13 +280,16 @@ def _one_save_at_a_time(path: Path):
         os.close(fd)
 
 
-def replace(path: str | os.PathLike, text: str, renaming=None) -> None:
+def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = False, replaced=None) -> None:
     """Put `text` in place of the config file at `path` atomically: a crash or a full disk leaves
     the old file or the new one, never half of one (OSError is raised, the old file as it was).
     Not where another user can change the way to it (UsageError): they could make its name, or a
     directory on the way, a symlink to any file as it is written (a root's `sudo rabtui` on a config
     in their home would write it into /etc/cron.d).
-    `renaming` (privacy.replace_file's) may raise to keep the file as it is."""
+    `renaming` (privacy.replace_file's) may raise to keep the file as it is; `replaced` is given the
+    file replaced (privacy.replace_file's). The file keeps its mode,
+    owner, group, ACL and xattrs; `anew` (a starter file in its place) only its owner, and is 0600.
+    Not a file of several names (hard links): the new file would have only this one (UsageError)."""
     others = privacy.others_can_change(path)
     if others:
         raise UsageError(f"{path} is not written: {others} (whoever can change the way to it could point it at"
@@ -256,13 +299,19 @@ def replace(path: str | os.PathLike, text: str, renaming=None) -> None:
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
-        owner = (st.st_uid, st.st_gid)
+        links, owner = st.st_nlink, (st.st_uid, st.st_gid)
     except FileNotFoundError:
-        owner = None
-    # private: it may hold commands run as root on sources, and notification tokens; the temporary
-    # file is made beside the real file, so that the rename replaces it and not a link to it; a
-    # file written as root (sudo) is left to its owner
-    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming)
+        links, owner = 1, None
+    if links > 1:
+        raise UsageError(f"{path} has {links} names (hard links): a save would give the new contents to this"
+                         " one only, and leave the old to the others; nothing was saved",
+                         hint="edit it by hand, or make the other names symlinks to it (ln -sf)")
+    # the temporary file is made beside the real file, so that the rename replaces it and not a link
+    # to it; an edit keeps the mode, owner, group, ACL and xattrs of the file it replaces, `anew` (a
+    # starter file) is private (it may come to hold commands run as root on sources, and notification
+    # tokens); a file written as root (sudo) is left to its owner
+    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming, keep=not anew,
+                         replaced=replaced)
 
 
 def _owner(path: Path) -> int | None:

@@ -217,11 +217,17 @@ class SourceForm(Dialog[str | None]):
             return partial(self.show_error, field, str(exc).split(": ", 2)[-1] if field else str(exc))
         except config_edit.ChangedOnDisk as exc:
             return partial(self._changed_on_disk, exc)
+        except config_edit.ConflictKept as exc:     # saved: a hand edit of that instant is kept aside
+            return partial(self._saved_beside, source, exc)
         except UsageError as exc:
             return partial(self.show_error, None, str(exc))
         except OSError as exc:
             return partial(self.show_error, None, f"cannot write {self.cfg.path}: {exc.strerror}")
         return None
+
+    def _saved_beside(self, source: dict, conflict) -> None:
+        self.notify(str(conflict), severity="warning", timeout=20)
+        self.dismiss(source["id"])
 
     def _saved(self, source: dict, missing: list[str]) -> None:
         if missing:

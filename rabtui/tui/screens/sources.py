@@ -171,6 +171,8 @@ class SourcesScreen(RabtuiScreen):
         system that hangs keeps no key waiting) and written here."""
         try:
             config_edit.save(snapshot, snapshot.delete_source(source_id))
+        except config_edit.ConflictKept as exc:     # deleted: a hand edit of that instant is kept aside
+            self.app.call_from_thread(self.notify, str(exc), severity="warning", timeout=20)
         except (RabtuiError, OSError) as exc:
             self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error", timeout=8)
             return

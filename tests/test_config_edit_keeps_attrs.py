@@ -1,0 +1,98 @@
+"""A save of the configuration (the UI's edits) puts a new file in place of the old one: it keeps
+the old file's mode, owner, group, ACL and xattrs (`init --force`, a new starter file, is 0600). A config with another name (a hard
+link) is not saved: the rename would leave the other name with the old contents."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from rabtui.config import edit as config_edit
+from rabtui.errors import UsageError
+from tests.fidelity import ACCESS_ACL
+from tests.test_config_edit_keeps_the_file import DB1, HEAD, WEB1, _edit, _write
+from tests.test_replace_file_leftovers import _leftovers
+
+
+def _attrs(path) -> dict[str, bytes]:
+    return {n: os.getxattr(path, n) for n in os.listxattr(path) if not n.startswith("security.")}
+
+
+@pytest.mark.parametrize("how", ["edit", "delete"])
+def test_a_save_keeps_the_files_mode_owner_group_acl_and_xattrs(tmp_path, how):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    if os.geteuid() == 0:
+        os.chown(path, 1234, 2345)
+    os.chmod(path, 0o640)
+    os.setxattr(path, "user.note", b"the operator's own")
+    os.setxattr(path, "system.posix_acl_access", ACCESS_ACL)     # a named user and group may read it
+    before, attrs = path.stat(), _attrs(path)
+    if how == "edit":
+        _edit(path, host="h2")
+        assert 'host = "h2"' in path.read_text()
+    else:
+        snap = config_edit.read(path)
+        config_edit.save(snap, snap.delete_source("db1"))
+        assert 'id = "db1"' not in path.read_text()
+    after = path.stat()
+    assert after.st_ino != before.st_ino        # a new file, renamed in place
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert _attrs(path) == attrs and attrs["system.posix_acl_access"] == ACCESS_ACL
+    assert _leftovers(path) == []
+
+
+def test_a_hard_linked_config_is_not_saved_and_says_why(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    other = tmp_path / "copy-in-git.toml"
+    os.link(path, other)
+    with pytest.raises(UsageError, match=r"has 2 names \(hard links\): a save would give the new contents to"
+                                         r" this one only.*nothing was saved") as refused:
+        _edit(path, host="h2")
+    assert "ln -sf" in refused.value.hint
+    assert path.read_text() == other.read_text() == HEAD + WEB1 + DB1
+    assert path.stat().st_ino == other.stat().st_ino and _leftovers(path) == []
+
+
+@pytest.mark.parametrize("editor", ["in place", "by rename"])
+def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, monkeypatch, editor):
+    """The operator's editor saves the file in the instant between the save's last look at it and its
+    rename (editors take no lock): the file the rename replaced is kept beside the config as
+    `<name>.conflict-<time>`, and the save says so, where the hand edit was dropped without a word."""
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    by_hand = (HEAD + WEB1 + DB1).replace('host = "d"', 'host = "d"  # by hand')
+    real_read, looks = Path.read_bytes, []
+
+    def read_bytes(self):
+        data = real_read(self)
+        if self == path:
+            looks.append(1)
+            if len(looks) == 2:     # the save's last look: the editor saves right after it
+                if editor == "in place":
+                    path.write_text(by_hand)
+                else:
+                    (tmp_path / ".rabtui.toml.swp").write_text(by_hand)
+                    os.rename(tmp_path / ".rabtui.toml.swp", path)
+        return data
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    monkeypatch.undo()
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("rabtui.toml.conflict-")]
+    assert len(kept) == 1 and kept[0].read_text() == by_hand, kept
+    assert 'host = "h2"' in path.read_text() and "by hand" not in path.read_text()
+    assert str(kept[0]) in str(said.value) and "was saved" in str(said.value)
+    assert _leftovers(path) == [] and stat.S_IMODE(kept[0].stat().st_mode) == 0o600
+
+
+def test_a_save_with_no_edit_meanwhile_leaves_no_conflict_file(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    _edit(path, host="h2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rabtui.toml"]
