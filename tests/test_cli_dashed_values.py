@@ -59,3 +59,17 @@ def test_a_negative_disc_size_is_said_to_be_one(capsys, tmp_path):
     assert main(["--config", config, "init"]) == 0
     assert main(["--config", config, "checkpoint", "plan", "--disc=-5MiB"]) == 2
     assert "disc size '-5MiB' cannot be negative" in capsys.readouterr().err
+
+
+def test_a_value_forgotten_before_another_option_is_said_missing(capsys):
+    err = _refused(capsys, ["find", "--source", "--json", "x"])
+    assert "argument --source: expected one argument" in err and "joined" not in err, err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["find", "-irf", "x"], "-irf: -i takes no value, and -r is no option of this command"),
+    (["find", "-i=x", "y"], "-i/--ignore-case takes no value (given 'x')"),
+    (["find", "--json=1", "y"], "--json takes no value (given '1')"),
+], ids=["-irf", "-i=x", "--json=1"])
+def test_a_value_given_to_an_option_that_takes_none_is_said_so(capsys, argv, said):
+    assert f"rabtui: {said}" in _refused(capsys, argv)

@@ -50,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
             sys.stderr.write(f"rabtui: {fmt.name(said)}\n  {fmt.name(hint)}\n")
         else:
             self.print_usage(sys.stderr)
-            sys.stderr.write(f"rabtui: {message}\n")
+            sys.stderr.write(f"rabtui: {fmt.name(dashed.valueless(self, message) or message)}\n")
         raise SystemExit(EXIT_USAGE)
 
 

@@ -60,19 +60,33 @@ def mistaken_option(parser: argparse.ArgumentParser) -> tuple[argparse.ArgumentP
 def dashed_value(parser: argparse.ArgumentParser, message: str) -> tuple[str, str] | None:
     """(the error, its hint) when argparse's `message` says an option of `parser` missed its value
     because the word after it begins with a dash (`--disc -5MiB`), taken for an option; None
-    otherwise (the value is really missing)."""
+    otherwise (the value is really missing: what follows is an option of the command)."""
     m = re.fullmatch(r"argument (\S+): expected one argument", message)
     words = parser.words_read or []
     if m is None:
         return None
     names = m.group(1).split("/")
     for i in range(len(words) - 2, -1, -1):
-        if words[i] in names and _taken_for_option(words[i + 1]):
+        if words[i] in names and _taken_for_option(words[i + 1]) and _option(parser, words[i + 1]) is None:
             option, value = words[i], words[i + 1]
             longest = max(names, key=len)
             return (f"{option} needs a value: {value} begins with a dash and was taken for an option",
                     f"a value that begins with a dash is joined to its option: {longest}={value}")
     return None
+
+
+def valueless(parser: argparse.ArgumentParser, message: str) -> str | None:
+    """argparse's "ignored explicit argument" (`-irf`, `--json=1`) said as what it is: the option
+    takes no value (short options run together after it are not options of the command)."""
+    m = re.fullmatch(r"argument (\S+): ignored explicit argument '(.*)'", message, re.DOTALL)
+    if m is None:
+        return None
+    names, given = m.group(1).split("/"), m.group(2)
+    short = next((n for n in names if not n.startswith("--")), None)
+    if short and f"{short}{given}" in (parser.words_read or []):     # -irf, not -i=rf
+        return (f"{short}{given}: {short} takes no value, and -{given[0]} is no option of this command"
+                f" (a name that begins with a dash is written after --)")
+    return f"{'/'.join(names)} takes no value (given {given.removeprefix('=')!r})"
 
 
 def _taken_for_option(word: str) -> bool:
