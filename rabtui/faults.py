@@ -85,6 +85,9 @@ PROBE_POINTS = ("medium.probing",)
 REPLACE_POINTS = (
     "replace.written",             # the temporary file written and synced, not yet renamed
 )
+# Passed only by a save of the config where the file system exchanges two names: the new file in
+# place, the one it replaced under the temporary name, not yet removed or kept aside.
+EXCHANGE_POINTS = ("replace.exchanged",)
 
 
 CLEANUP_POINTS = (

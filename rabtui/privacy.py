@@ -84,7 +84,7 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
     the data is on disk, and the rename made in it: what it raises as it is entered leaves the file
     as it is. With `replaced`, the rename is an exchange where the file system makes one
     (rename_exchange): the file it replaced, as it was at that instant, is then under the
-    temporary name, and `replaced(name)` is called to remove it or keep it."""
+    temporary name, and `replaced(name)` is called (in `renaming`) to remove it or keep it."""
     path = Path(path)
     _remove_leftovers(path)
     attrs: list[tuple[str, bytes]] = []
@@ -111,10 +111,11 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
             faults.point("replace.written")
             with renaming() if renaming is not None else contextlib.nullcontext():
                 swapped = replaced is not None and rename_exchange.exchange(tmp, path)
-                if not swapped:
+                if swapped:     # in `renaming`: what it holds (an flock on the file replaced) keeps
+                    faults.point("replace.exchanged")   # another write's sweep of leftovers from
+                    replaced(tmp)                       # removing it first
+                else:
                     os.replace(tmp, path)
-        if swapped:
-            replaced(tmp)
     except BaseException:
         if not swapped:     # else it is the file replaced, which `replaced` removes or keeps
             Path(tmp).unlink(missing_ok=True)

@@ -5,16 +5,20 @@ link) is not saved: the rename would leave the other name with the old contents.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import stat
 from pathlib import Path
 
 import pytest
 
+from rabtui import faults
 from rabtui.config import edit as config_edit
 from rabtui.errors import UsageError
 from tests.fidelity import ACCESS_ACL
-from tests.test_config_edit_keeps_the_file import DB1, HEAD, WEB1, _edit, _write
-from tests.test_replace_file_leftovers import _leftovers
+from tests.test_config_edit_keeps_the_file import _EDIT, DB1, HEAD, WEB1, _edit, _write
+from tests.test_replace_file_leftovers import ROOT, _leftovers
 
 
 def _attrs(path) -> dict[str, bytes]:
@@ -58,12 +62,13 @@ def test_a_hard_linked_config_is_not_saved_and_says_why(tmp_path):
     assert path.stat().st_ino == other.stat().st_ino and _leftovers(path) == []
 
 
-@pytest.mark.parametrize("editor", ["in place", "by rename"])
-def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, monkeypatch, editor):
+@pytest.mark.parametrize("editor, name", [("in place", "rabtui.toml"), ("by rename", "rabtui.toml"),
+                                          ("in place", "r" * 236 + ".toml")])
+def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, monkeypatch, editor, name):
     """The operator's editor saves the file in the instant between the save's last look at it and its
     rename (editors take no lock): the file the rename replaced is kept beside the config as
     `<name>.conflict-<time>`, and the save says so, where the hand edit was dropped without a word."""
-    path = tmp_path / "rabtui.toml"
+    path = tmp_path / name
     _write(path, HEAD + WEB1 + DB1)
     by_hand = (HEAD + WEB1 + DB1).replace('host = "d"', 'host = "d"  # by hand')
     real_read, looks = Path.read_bytes, []
@@ -76,15 +81,15 @@ def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, 
                 if editor == "in place":
                     path.write_text(by_hand)
                 else:
-                    (tmp_path / ".rabtui.toml.swp").write_text(by_hand)
-                    os.rename(tmp_path / ".rabtui.toml.swp", path)
+                    (tmp_path / ".swp").write_text(by_hand)
+                    os.rename(tmp_path / ".swp", path)
         return data
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     with pytest.raises(config_edit.ConflictKept) as said:
         _edit(path, host="h2")
     monkeypatch.undo()
-    kept = [p for p in tmp_path.iterdir() if p.name.startswith("rabtui.toml.conflict-")]
+    kept = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
     assert len(kept) == 1 and kept[0].read_text() == by_hand, kept
     assert 'host = "h2"' in path.read_text() and "by hand" not in path.read_text()
     assert str(kept[0]) in str(said.value) and "was saved" in str(said.value)
@@ -96,3 +101,20 @@ def test_a_save_with_no_edit_meanwhile_leaves_no_conflict_file(tmp_path):
     _write(path, HEAD + WEB1 + DB1)
     _edit(path, host="h2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rabtui.toml"]
+
+
+def test_a_save_killed_once_its_file_is_in_place_leaves_it_whole_and_the_old_one_goes_next_time(tmp_path):
+    """Killed between the exchange and the removal of the file it replaced: the config is the new
+    file whole; the old one, under the temporary name, is removed by the next save."""
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    env = {k: v for k, v in os.environ.items() if k != faults.STOP_ENV} | {faults.ENV: "replace.exchanged"}
+    killed = subprocess.run([sys.executable, "-c", _EDIT, str(path)], cwd=ROOT, env=env, capture_output=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert 'user = "from-the-form"' in path.read_text()
+    left = _leftovers(path)
+    assert len(left) == 1 and (tmp_path / left[0]).read_text() == HEAD + WEB1 + DB1
+    os.utime(tmp_path / left[0], (0, 0))      # older than this process, as to any rabtui started since
+    _edit(path, host="h2")
+    assert _leftovers(path) == [] and not list(tmp_path.glob("*.conflict-*"))

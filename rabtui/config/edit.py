@@ -238,15 +238,23 @@ def _kept_aside(snapshot: Snapshot, old: str) -> list[Path]:
     """The file a save's rename replaced (now named `old`): removed when it is what was read, else
     (a hand edit saved after the save's last look, by an editor, which takes no lock) kept beside
     it as `<name>.conflict-<time>`, private; where it is kept."""
-    with open(old, "rb") as f:
-        was = f.read()
+    try:        # not through a symlink, nor stuck on a FIFO, put there in that instant
+        fd = os.open(old, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            was = f.read() if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+    except FileNotFoundError:   # removed meanwhile, as a leftover, by another write's sweep
+        return []
+    except OSError:
+        was = None
     if was == snapshot.text.encode("utf-8"):
         os.unlink(old)
         return []
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    base = os.path.join(os.path.dirname(old), os.path.basename(os.path.realpath(snapshot.path)))
+    name = os.fsencode(os.path.basename(os.path.realpath(snapshot.path)))
     for n in range(1, 1000):
-        aside = f"{base}.conflict-{stamp}" + (f"-{n}" if n > 1 else "")
+        suffix = f".conflict-{stamp}" + (f"-{n}" if n > 1 else "")
+        # a name of 255 bytes at most: a long one is cut
+        aside = os.path.join(os.path.dirname(old), os.fsdecode(name[:255 - len(suffix)]) + suffix)
         try:
             os.link(old, aside)     # never over another one kept
             break
