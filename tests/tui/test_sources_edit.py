@@ -126,3 +126,36 @@ def test_transfer_options_in_the_form(demo_config):
         ("5M", "nice -n 19 rsync", True, 120, ("--compress", "--checksum"))
     written = [s for s in tomllib.loads(demo_config.read_text())["sources"] if s["id"] == "demo-host"][0]
     assert written["io_timeout"] == 120 and written["rsync_options"] == ["--compress", "--checksum"]
+
+
+def test_a_hand_edit_saved_as_the_form_saves_is_said_and_kept_aside(demo_config, monkeypatch):
+    """The operator's editor writes the file between the save's last look and its rename: the form
+    closes (its edit is saved) and says where the hand edit is kept, to merge."""
+    from rabtui import rename_exchange
+
+    real_exchange = rename_exchange.exchange
+    by_hand = demo_config.read_text() + "# by hand\n"
+
+    def editor_saves_first(a, b) -> bool:
+        demo_config.write_text(by_hand)
+        return real_exchange(a, b)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            app.screen.query_one("#sources-list").move_cursor(row=0)
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+            app.screen.query_one("#f-schedule", Input).value = "30 1 * * *"
+            monkeypatch.setattr(rename_exchange, "exchange", editor_saves_first)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
+            said = [n.message for n in app._notifications]
+            assert any("kept in" in m and ".conflict-" in m for m in said), said
+
+    run(go())
+    kept = list(demo_config.parent.glob(f"{demo_config.name}.conflict-*"))
+    assert len(kept) == 1 and kept[0].read_text() == by_hand
+    assert "30 1 * * *" in demo_config.read_text() and "# by hand" not in demo_config.read_text()
