@@ -104,7 +104,7 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
             os.fchmod(fd, mode)
             why = file_attrs.give(fd, attrs, leave=_SYSTEMS)
             if why:
-                raise OSError(errno.EPERM, f"the new file {why} (kept on the old one)")
+                raise OSError(errno.EPERM, f"its xattrs cannot be kept on a new file ({why})")
             f.write(data)
             f.flush()
             os.fsync(fd)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import os
 import re
 import shlex
@@ -257,10 +258,17 @@ def _kept_aside(snapshot: Snapshot, old: str) -> list[Path]:
         aside = os.path.join(os.path.dirname(old), os.fsdecode(name[:255 - len(suffix)]) + suffix)
         try:
             os.link(old, aside)     # never over another one kept
-            break
         except FileExistsError:
             continue
-    os.unlink(old)
+        except OSError:     # no hard links here: renamed, once no file has the name
+            if os.path.lexists(aside):
+                continue
+            os.rename(old, aside)
+            break
+        os.unlink(old)
+        break
+    else:
+        raise FileExistsError(errno.EEXIST, "no free name to keep it under", old)
     privacy.tighten(aside)
     return [Path(aside)]
 
