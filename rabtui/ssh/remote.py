@@ -251,11 +251,11 @@ def _write_key(cfg: Config, source: Source, info: HostKeyInfo, replacing: bool) 
                 return current.files[0]
             line = known_hosts.line_for(current.name, info.key.get_name(), info.key.asbytes())
             if verdict == "replace":
-                known_hosts.remove_lines(path, {e.line for e in current.old}, line.encode("ascii"))
+                known_hosts.remove_lines(path, {e.line for e in current.old}, line.encode())
             else:
                 ends_open = path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
-                with os.fdopen(fd, "a", encoding="ascii") as f:
+                with os.fdopen(fd, "a", encoding="utf-8") as f:
                     f.write(("\n" if ends_open else "") + line)
     except OSError as exc:
         raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
