@@ -78,3 +78,23 @@ def test_a_key_trusted_while_another_is_replaced_is_kept(tmp_path, sshd):
     assert sorted(lines) == sorted([sshd.known_hosts_line().strip(),
                                     f"other-alias {sshd.known_hosts_line().split(' ', 1)[1].strip()}"]), lines
     assert _leftovers(kh) == []
+
+
+def test_a_key_filed_under_a_name_not_in_ascii_is_trusted(tmp_path, sshd, monkeypatch, capsys):
+    """A HostKeyAlias of ~/.ssh/config not in ASCII: the line was written as ASCII, and trust ended
+    with a traceback (UnicodeEncodeError)."""
+    from rabtui.cli import main
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text("Host box\n  HostName 127.0.0.1\n  HostKeyAlias hôte-sûr\n")
+    monkeypatch.setenv("HOME", str(home))
+    config = tmp_path / "rabtui.toml"
+    config.write_text(f'[rabtui]\nstate_dir = "state"\n[[sources]]\nid = "box"\nhost = "box"\nport = {sshd.port}\n'
+                      f'user = "{sshd.user}"\nidentity_file = "{sshd.identity_file}"\n'
+                      '[[sources.directories]]\npath = "/srv"\n')
+    config.chmod(0o600)
+    assert main(["--config", str(config), "sources", "trust", "box", "--yes"]) == 0, capsys.readouterr()
+    assert (tmp_path / "state" / "known_hosts").read_text().startswith("hôte-sûr ")
+    assert main(["--config", str(config), "sources", "trust", "box", "--yes"]) == 0
+    assert "already trusted" in capsys.readouterr().out
