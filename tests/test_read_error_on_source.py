@@ -197,3 +197,31 @@ def test_diff_and_find_say_unreadable(history, capsys):
     # the version the third backup read is the only one of the file in a backup after the first
     [v] = [v for v in json.loads(_cli(lab, capsys, "find", "eio-disk", "--json")) if v["size"] == SIZE + 1]
     assert [loc["backups"] for loc in v["locations"]] == [[third.path.name]]
+
+
+def test_a_hard_link_group_whose_first_name_could_not_be_read(tmp_path, sshd, read_error_shim):
+    """-H sends a group of hard links once, through its first name, and links the other names to it:
+    when that name is discarded for good rsync sends the group through the next name (which links
+    the names after it). Names that failed are neither on the medium nor in the catalog; a name the
+    retry read is, with the names linked to it."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k", "all-eio-1": _bytes(3), "first-z-eio-": _bytes(5)})
+    os.link(data / "all-eio-1", data / "all-eio-2")          # every name unreadable (a bad sector)
+    os.link(data / "first-z-eio-", data / "first-ok-1")       # only the name sent first (the last) fails
+    os.link(data / "first-z-eio-", data / "first-ok-2")
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "env LD_PRELOAD={read_error_shim} EIO_ALWAYS=eio- rsync"\n'
+                    f'[[sources.directories]]\npath = "{data}"\n')
+    done = lab.backup(cfg, "web", now=T0)
+    assert done.status == "warnings", done.reason
+    held = done.path / "data" / str(data).lstrip("/")
+    on_medium = sorted(os.listdir(held))
+    rel = str(data).lstrip("/").encode()
+    rows = lab.store().all("SELECT p.path, v.size FROM versions v JOIN paths p ON p.id=v.path_id"
+                           " WHERE ? BETWEEN v.first_backup AND v.last_backup", (done.backup_id,))
+    assert sorted(bytes(r["path"])[len(rel) + 1:].decode() for r in rows) == on_medium
+    assert on_medium == ["first-ok-1", "first-ok-2", "keep"]
+    [d] = json.loads((done.path / "backup.json").read_text())["directories"]
+    assert sorted(d["unreadable"]) == ["all-eio-1", "all-eio-2", "first-z-eio-"]
+    assert d["files"] == len(on_medium)
