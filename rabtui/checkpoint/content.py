@@ -106,6 +106,9 @@ class DirContent(Scanned):
     medium: str
     root: Path                      # where its latest state is on the medium
     backup_name: str = ""
+    # what the backup could not read on the source (not on the discs: not_read.of_backup sets them)
+    unread: list[str] = field(default_factory=list)
+    unread_unnamed: int = 0
 
     @property
     def key(self) -> str:

@@ -159,11 +159,13 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         span = ", ".join(str(k) for k in where) or "-"
         lines.append(f"  {_shown(d['prefix'])}  =  {d['source']}:{_shown(d['path'])}  ({d['kind']}, backup"
                      f" {d['backup_id']}, discs {span}){mark}")
+        lines += unread_lines(d)
     lines += ["", "Filler on this disc (add/N = source:path, whole directories, not part of the checkpoint):"]
     if filler:
         for d in filler:
             lines.append(f"  {_shown(d['prefix'])}  =  {d['source']}:{_shown(d['path'])}  ({d['kind']}, backup"
                          f" {d['backup_id']})")
+            lines += unread_lines(d)
     else:
         lines.append("  (none)")
     lines += ["", "Made by the server whose media were labelled so (medium id: labelling):",
@@ -210,6 +212,37 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "",
     ]
     return "\n".join(lines)
+
+
+UNREAD_ROOM = 2048      # bytes of names README.txt lists per directory its backup could not read all of
+
+
+def unread_lines(d: dict) -> list[str]:
+    """The lines README.txt gives below a directory of the plan `d` for what its backup could not
+    read (none when it read everything): the names escaped as the catalog's, UNREAD_ROOM bytes of
+    them at most, the rest counted."""
+    names = [n for n in d.get("unreadable") or [] if isinstance(n, str)]
+    unnamed = d.get("unreadable_unnamed") or 0
+    if not names and not unnamed:
+        return []
+    total = len(names) + unnamed
+    older = ("versions saved before are in the archive on the discs" if d.get("kind") == "archive"
+             else "older backups on the media may hold them")
+    lines = [f"      {total} paths its backup could not read on the source, not on these discs ({older}):"]
+    room = UNREAD_ROOM
+    shown = 0
+    for name in names:
+        text = escape_path(os.fsencode(name))
+        size = len(text.encode()) + 9
+        if size > room:
+            break
+        room -= size
+        lines.append(f"        {text}")
+        shown += 1
+    if shown < total:
+        lines.append(f"        ... and {total - shown} more (rabtui/rabtui.db, table unreadable, names them"
+                     f" as far as the backup could)")
+    return lines
 
 
 def _shown(path: str) -> str:

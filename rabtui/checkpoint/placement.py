@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from rabtui.checkpoint import plan as planmod, read_from, reserve
+from rabtui.checkpoint import not_read, plan as planmod, read_from, reserve
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint.layout import Row
 from rabtui.events import PROGRESS, Emit, Event
@@ -37,7 +37,8 @@ class Computed:
             "per_disc": p.summary(),
             "directories": [{"key": d.key, "kind": d.kind, "files": len(d.paths), "bytes": d.total_bytes,
                              "backup_id": d.backup_id, "backup": d.backup_name, "medium": d.medium,
-                             "reasons": self.reasons.get(d.key, [])} for d in self.data],
+                             "reasons": self.reasons.get(d.key, []), **not_read.plan_fields(d.unread, d.unread_unnamed)}
+                            for d in self.data],
             "filler": [{"add": p.filler_numbers[ci], "key": self.filler[ci].key, "disc": k + 1,
                         "backup": self.filler[ci].backup_name, "medium": self.filler[ci].medium}
                        for k, dp in enumerate(p.discs) for ci in dp.filler],

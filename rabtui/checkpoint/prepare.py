@@ -18,7 +18,7 @@ from rabtui import privacy
 from rabtui.checkpoint import (as_backed_up, content, continuation, dir_attrs, disc_names, isosize, kept_off,
                                plan as planmod, triggers)
 from rabtui.checkpoint.content import DirContent
-from rabtui.checkpoint import numbering, reserve
+from rabtui.checkpoint import not_read, numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
 from rabtui.checkpoint.placement import (Computed, checksummed_rows, dir_attrs_of, kept_off_of, placed, prefix_of,
                                          records_bytes, row_of)
@@ -58,7 +58,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     data = []
     for s in chosen:
         backup_id = content.backup_at_hand(cfg, store, s.source, s.path, emit=emit, prompter=prompter, cancel=cancel)
-        d = content.gather(cfg, store, s.source, s.path, backup_id, emit, cancel)
+        d = _gathered(cfg, store, s.source, s.path, backup_id, emit, cancel)
         emit(Event(LOG, f"reading {s.key} from backup {d.backup_name} on medium {d.medium}"))
         if d.skipped:
             emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
@@ -82,12 +82,14 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
             emit(Event(LOG, f"{s.key}: {len(beyond)} entries are dated outside the years 1900-2155 a disc holds:"
                             " written with the nearest time it holds, they get their own again (to the second)"
                             f" when restored from the discs, e.g. {os.fsdecode(beyond[0])}"))
+        if d.unread or d.unread_unnamed:
+            emit(Event(WARNING, not_read.warning(d)))
         data.append(d)
     filler = []
     for s in others:
         try:
-            filler.append(content.gather(cfg, store, s.source, s.path,
-                                         content.backup_at_hand(cfg, store, s.source, s.path), emit, cancel))
+            filler.append(_gathered(cfg, store, s.source, s.path,
+                                    content.backup_at_hand(cfg, store, s.source, s.path), emit, cancel))
         except Exception as exc:  # a filler candidate that cannot be read is simply not used
             emit(Event(LOG, f"filler {s.key} left out: {exc}"))
     filler = [d for d in filler if disc_names.fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]
@@ -105,7 +107,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     while True:
         # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
         extra = (reserve.files_beside(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
-                 + recorded)
+                 + recorded + sum(not_read.readme_bytes(d.unread, d.unread_unnamed) for d in data + filler))
         try:
             p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
         except ValueError as exc:
@@ -163,6 +165,13 @@ def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:
     return g
 
 
+def _gathered(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit, cancel) -> DirContent:
+    """content.gather's, with what the backup could not read on the source."""
+    d = content.gather(cfg, store, source, path, backup_id, emit, cancel)
+    d.unread, d.unread_unnamed = not_read.of_backup(store, backup_id, path)
+    return d
+
+
 def checkpoint_dir(cfg: Config, number: int) -> Path:
     return Path(cfg.state_dir) / "checkpoints" / str(number)
 
@@ -187,14 +196,16 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
         dirs.append({"source": d.source, "path": d.path, "kind": d.kind, "role": "data", "add": None,
                      "backup_id": d.backup_id, "medium": d.medium, "root": os.fsdecode(d.root),
                      "prefix": os.fsdecode(prefix_of(d.source, d.path)),
-                     "reason": "; ".join(c.reasons.get(d.key, [])), **_own(d)})
+                     "reason": "; ".join(c.reasons.get(d.key, [])), **_own(d),
+                     **not_read.plan_fields(d.unread, d.unread_unnamed)})
     for k, dp in enumerate(p.discs):
         for ci in dp.filler:
             d = c.filler[ci]
             n = p.filler_numbers[ci]
             dirs.append({"source": d.source, "path": d.path, "kind": d.kind, "role": "filler", "add": n,
                          "disc": k + 1, "backup_id": d.backup_id, "medium": d.medium,
-                         "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler", **_own(d)})
+                         "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler", **_own(d),
+                         **not_read.plan_fields(d.unread, d.unread_unnamed)})
     on_disc: dict[str, set[int]] = {}
     prefixes = sorted((os.fsencode(d["prefix"]) for d in dirs), key=len, reverse=True)
     names = 0    # the catalog's paths below their directory's prefix, escaped

@@ -1,0 +1,52 @@
+"""What the backup a checkpoint takes a directory from could not read on its source (the table
+`unreadable`, backup/unreadable.py): not in that backup, so not on the discs either. The plan
+names them per directory as backup.json does (`unreadable`: `NAME`, `NAME/.`, `NAME/`, "." for the
+directory itself; `unreadable_unnamed`: how many more), the planning says so, and each disc's
+README.txt lists them, bounded (layout.unread_lines), so that a disc says what it lacks."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.backup import unreadable
+from rabtui.backup.catalog_update import dir_prefix
+from rabtui.checkpoint.layout import unread_lines
+from rabtui.state.store import Store
+
+
+def of_backup(store: Store, backup_id: int, dir_path: str) -> tuple[list[str], int]:
+    """The paths below `dir_path` that backup `backup_id` could not read, named as in backup.json
+    (sorted), and how many more it could not read there (unnamed)."""
+    prefix = dir_prefix(dir_path)
+    top = prefix.rstrip(b"/")
+    rows = store.all("SELECT path, file FROM unreadable WHERE backup_id=? AND (path=? OR substr(path, 1, ?)=?)",
+                     (backup_id, top, len(prefix), prefix))
+    names = []
+    for r in rows:
+        path = bytes(r["path"])
+        if path == top and r["file"] == 0:
+            names.append(unreadable.TOP)
+        elif path.startswith(prefix) and path != top:
+            rel = os.fsdecode(path[len(prefix):])
+            names.append(rel if r["file"] == 1 else rel + "/." if r["file"] == 0 else rel + "/")
+    names.sort()
+    row = store.one("SELECT unreadable FROM backup_dirs WHERE backup_id=? AND path=?", (backup_id, dir_path))
+    counted = row["unreadable"] if row is not None and row["unreadable"] else 0
+    return names, max(0, counted - len(names))
+
+
+def plan_fields(names: list[str], unnamed: int) -> dict:
+    """A directory's fields of the plan (and of the plan's summary) for what its backup could not read."""
+    return {"unreadable": names, "unreadable_unnamed": unnamed}
+
+
+def readme_bytes(names: list[str], unnamed: int) -> int:
+    """At most what layout.unread_lines writes for a directory (for the room kept on each disc)."""
+    return len("\n".join(unread_lines({"unreadable": names, "unreadable_unnamed": unnamed, "kind": "archive"}))) + 1
+
+
+def warning(d) -> str:
+    """What the planning says of a directory (a content.DirContent) its backup could not read all of."""
+    total = len(d.unread) + d.unread_unnamed
+    return (f"{d.key}: backup {d.backup_name} could not read {total} paths on the source, and they are not on"
+            f" the discs, e.g. {d.unread[0] if d.unread else '(not named)'}")
