@@ -190,8 +190,8 @@ def test_diff_and_find_say_unreadable(history, capsys):
         "! D/eio-new  unreadable", "0 added (0 B), 0 removed (0 B), 1 changed, 3 unreadable"]
     text = _cli(lab, capsys, "diff", "web", second.path.name, third.path.name)
     assert text.replace(str(data), "D").replace(str(arch), "A").splitlines()[1:] == [
-        "+ A/eio-arch  585.9 KiB", "+ D/eio-disk  585.9 KiB", "+ D/eio-new  585.9 KiB",
-        "3 added (1.7 MiB), 0 removed (0 B), 0 changed"]
+        "* A/eio-arch  readable again (585.9 KiB)", "* D/eio-disk  readable again (585.9 KiB)",
+        "* D/eio-new  readable again (585.9 KiB)", "0 added (0 B), 0 removed (0 B), 0 changed, 3 readable again"]
     text = _cli(lab, capsys, "find", "eio-disk")
     assert f"m1: {first.path.name}; then unreadable on the source in {second.path.name} (not deleted)" in text
     # the version the third backup read is the only one of the file in a backup after the first

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from rabtui.cli import main
-from rabtui.state import unread_paths
+from rabtui.state import backup_diff, unread_paths
+from rabtui.tui import tree
 from tests.trees import Lab, ssh_source_lines, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
@@ -83,9 +84,13 @@ def test_diff_says_unreadable_not_removed(history, capsys):
     assert as_json["unreadable"] == [{"path": f"{data}/closed/deep/x", "size": 1}, {"path": f"{data}/closed/in", "size": 6},
                                      {"path": f"{data}/fresh", "size": None}, {"path": f"{data}/secret", "size": 2}]
     # read again, the files come back as they are then (the backup before could not read them)
-    lines, _ = _diff_says(lab, data, capsys, second, third)
-    assert lines == ["+ D/closed/deep/x  1 B", "+ D/closed/in  6 B", "+ D/fresh  3 B", "+ D/secret  9 B",
-                     "4 added (19 B), 0 removed (0 B), 0 changed"]
+    lines, as_json = _diff_says(lab, data, capsys, second, third)
+    assert lines == ["* D/closed/deep/x  readable again (1 B)", "* D/closed/in  readable again (6 B)",
+                     "* D/fresh  readable again (3 B)", "* D/secret  readable again (9 B)",
+                     "0 added (0 B), 0 removed (0 B), 0 changed, 4 readable again"]
+    assert as_json["added"] == [] and as_json["unreadable"] == []
+    assert as_json["readable_again"] == [{"path": f"{data}/closed/deep/x", "size": 1}, {"path": f"{data}/closed/in", "size": 6},
+                                         {"path": f"{data}/fresh", "size": 3}, {"path": f"{data}/secret", "size": 9}]
 
 
 def test_find_says_the_version_before_was_not_deleted(history, capsys):
@@ -220,3 +225,19 @@ def test_a_file_not_read_hides_no_deletion_below_its_name(replaced, capsys, tmp_
     finally:
         shutil.rmtree(lab.state)
         shutil.copytree(tmp_path / "state-kept", lab.state)
+
+
+def test_browse_diff_below_a_directory_that_could_not_be_listed_says_so(history):
+    """Browse compares below the open directory: there, a directory above it (or it) that the later
+    backup could not list is said ("." unreadable), also where nothing was there to remove."""
+    lab, data, (first, second, _) = history
+    store = lab.store()
+    rows = {r["id"]: dict(r) for r in store.all("SELECT * FROM backups")}
+    top = os.fsencode(str(data)).lstrip(b"/")
+    said = {}
+    for a, sub in ((first, b"/closed"), (first, b"/closed/deep"), (second, b"/closed/deep")):
+        d = backup_diff.diff(store, rows[a.backup_id], rows[second.backup_id], prefix=top + sub)
+        said[a.backup_id, sub] = [(c.path, c.what) for c in tree.changes_below(d, top + sub)[0]]
+    assert said[first.backup_id, b"/closed"] == [(b".", "unreadable"), (b"deep/x", "unreadable"), (b"in", "unreadable")]
+    assert said[first.backup_id, b"/closed/deep"] == [(b".", "unreadable"), (b"x", "unreadable")]
+    assert said[second.backup_id, b"/closed/deep"] == [(b".", "unreadable")]

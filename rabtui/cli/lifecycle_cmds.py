@@ -136,7 +136,11 @@ def cmd_diff(args) -> int:
         # not in the later backup, yet not deleted on the source: older backups keep it
         was = f" ({_what(u.size, u.kind)} before)" if u.size is not None or u.kind != "file" else ""
         print(f"! {_show(u.path)}  unreadable{was}")
+    for r in d.readable_again:
+        # the earlier backup could not read it on the source: there all along, not added
+        print(f"* {_show(r.path)}  readable again ({_what(r.size, r.kind)})")
     unread = f", {len(d.unreadable)} unreadable" if d.unreadable else ""
+    unread += f", {len(d.readable_again)} readable again" if d.readable_again else ""
     print(f"{len(d.added)} added ({fmt.size(sum(e.size for e in d.added))}), {len(d.removed)} removed "
           f"({fmt.size(sum(e.size for e in d.removed))}), {len(d.changed)} changed{unread}")
     if d.unnamed:

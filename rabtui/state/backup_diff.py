@@ -42,6 +42,14 @@ class Unreadable(NamedTuple):
     kind: str = FILE
 
 
+class ReadableAgain(NamedTuple):
+    """A path the earlier backup could not read on the source and the later one holds: not added
+    (it was there all along), read again. `size`: of the file the later backup holds."""
+    path: bytes
+    size: int
+    kind: str = FILE
+
+
 def _kinds(key: str, kind: str) -> dict:
     """A kind in JSON as find gives it: only when it is no regular file."""
     return {} if kind == FILE else {key: kind}
@@ -56,6 +64,7 @@ class Diff:
     changed: list[Change] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
     unnamed: int = 0     # paths b could not read past those it names: some of `removed` may be among them
+    readable_again: list[ReadableAgain] = field(default_factory=list)
 
     def as_json(self) -> dict:
         d = os.fsdecode
@@ -67,6 +76,8 @@ class Diff:
                          **_kinds("old_kind", c.old_kind), **_kinds("kind", c.kind)} for c in self.changed],
             "unreadable": [{"path": "/" + d(u.path), "size": u.size, **_kinds("kind", u.kind)} for u in self.unreadable],
             **({"unreadable_unnamed": self.unnamed} if self.unnamed else {}),
+            "readable_again": [{"path": "/" + d(r.path), "size": r.size, **_kinds("kind", r.kind)}
+                               for r in self.readable_again],
         }
 
 
@@ -101,7 +112,21 @@ def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: bytes =
     out.removed = sorted([Entry(p, s) for p, s in gone.items()] + out.removed)
     out.changed.sort()
     _unreadable(store, b, out, rel_path(prefix))
+    _readable_again(store, a, out)
     return out
+
+
+def _readable_again(store: Store, a, out: Diff) -> None:
+    """What `a` could not read on the source and `b` holds: read again, not added."""
+    unread = Unread(store, a["id"])
+    if not unread.paths:
+        return
+    added, out.added = out.added, []
+    for e in added:
+        if unread.covering(e.path) is None:
+            out.added.append(e)
+        else:
+            out.readable_again.append(ReadableAgain(e.path, e.size, e.kind))
 
 
 def _unreadable(store: Store, b, out: Diff, prefix: bytes) -> None:
@@ -121,5 +146,7 @@ def _unreadable(store: Store, b, out: Diff, prefix: bytes) -> None:
     under = prefix + b"/" if prefix else b""
     out.unreadable += [Unreadable(path, None) for path in unread.paths - used
                        if not prefix or path == prefix or path.startswith(under)]
+    if prefix and prefix not in unread.paths - used and unread.listing(prefix):
+        out.unreadable.append(Unreadable(prefix, None))     # the directory compared was not (all) listed
     out.unreadable.sort(key=lambda u: u.path)
     out.unnamed = unread.unnamed

@@ -30,6 +30,14 @@ class Unread:
                 return above
         return None
 
+    def listing(self, path: bytes) -> bytes | None:
+        """The directory named that is `path` or above it and was not listed (what is below it not
+        read: not a file rsync could not open), or None."""
+        for above in _above(path):
+            if above in self.paths and above not in self.files:
+                return above
+        return None
+
     @property
     def unnamed(self) -> int:
         """How many it could not read that are not named (past the bounded list)."""

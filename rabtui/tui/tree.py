@@ -171,7 +171,7 @@ def as_of_page(as_of: tuple, names: list[bytes]) -> list[Entry]:
 @dataclass
 class Change:
     path: bytes
-    what: str                # added | removed | changed | unreadable (not in the backup, not deleted)
+    what: str                # added | removed | changed | unreadable (not in the backup, not deleted) | readable again
     size: int | None
     kind: str = "file"              # as find names it: "symlink", "special" (a FIFO, a device node)
     old_kind: str | None = None     # a changed path's kind before, when another (a file that became a symlink)
@@ -195,5 +195,6 @@ def changes_below(diff, rel: bytes, limit: int = 2000) -> tuple[list[Change], in
                 for c in diff.changed]
     # the open directory itself, when it is what could not be listed: "."
     changes += [Change(u.path[cut:] or b".", "unreadable", u.size, u.kind) for u in diff.unreadable]
+    changes += [Change(r.path[cut:], "readable again", r.size, r.kind) for r in diff.readable_again]
     changes.sort(key=lambda c: c.path)
     return changes[:limit], len(changes)

@@ -48,5 +48,9 @@ class DiffLevel:
         unread = sum(c.what == "unreadable" for c in changes)
         # not in the backup for rsync could not read them: deleted on the source they were not
         unread = f" ({unread} unreadable on the source, not deleted)" if unread else ""
+        if any(c.what == "unreadable" and c.path == b"." for c in changes):
+            unread += " (this directory could not be listed on the source)"
+        again = sum(c.what == "readable again" for c in changes)
+        unread += f" ({again} readable again: the backup before could not read them)" if again else ""
         self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "
                     f"{count} changes{more}{unread} · backspace: back")

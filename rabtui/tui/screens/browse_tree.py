@@ -17,7 +17,7 @@ from rabtui.tui import threads, tree
 from rabtui.state import queries
 
 STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
-               "removed": "red", "unreadable": "bold magenta"}
+               "removed": "red", "unreadable": "bold magenta", "readable again": "magenta"}
 STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 
 
