@@ -47,7 +47,31 @@ _DISCARDED = re.compile(rb"^(ERROR|WARNING): (.*) failed verification -- update 
 def discarded(line: bytes) -> bytes | None:
     """The name (unescaped) of the file one of rsync's error lines says it discarded, for it did not
     match what the source sent (for good or to try again); None for any other line."""
+    found = discarded_try(line)
+    return found and found[0]
+
+
+def discarded_try(line: bytes) -> tuple[bytes, bool] | None:
+    """discarded's name, and whether rsync tries it again (False: discarded for good)."""
     m = _DISCARDED.match(line.rstrip(b"\r\n"))
     if m is None or (m.group(1) == b"ERROR") == bool(m.group(3)):
         return None
-    return unescape(m.group(2))
+    return unescape(m.group(2)), bool(m.group(3))
+
+
+# The sender's line for a file it read with an error (what follows it zero-filled: the file is
+# discarded, above), and rsync's last line of a run that left something out (its exit 23).
+_READ_ERRORS = re.compile(rb'^rsync: (?:\[sender\] )?read errors mapping "(.*)": [^"]*$')
+_LEFT_OUT = re.compile(rb"^rsync error: some files/attrs were not transferred \(see previous errors\) \(code 23\) at ")
+
+
+def read_errors(line: bytes) -> bytes | None:
+    """The path (as the sender names it, unescaped) of a file rsync's line says it read with an
+    error; None for any other line."""
+    m = _READ_ERRORS.match(line.rstrip(b"\r\n"))
+    return unescape(m.group(1)) if m else None
+
+
+def left_out(line: bytes) -> bool:
+    """Is it rsync's last line of a run that left something out (exit 23), naming nothing?"""
+    return _LEFT_OUT.match(line) is not None

@@ -64,6 +64,10 @@ class Stream:
         # the files (names below the directory) rsync discarded at least once: read with an error
         # on the source, itemized all the same, perhaps again (redone.py)
         self.redone: set[bytes] = set()
+        # what else rsync's error lines said: the files (full paths) it read with an error, and how
+        # many lines said anything but that, a file to try again and its closing line of an exit 23
+        self.read_errors: set[bytes] = set()
+        self.not_retried = 0
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -221,16 +225,33 @@ class Stream:
             if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
         unreadable.note(self.sizes, record)
-        if b" failed verification -- " in record:
-            name = rsync_stderr.discarded(record)
-            if name is not None:
-                self.redone.add(name)
+        self._retried(record)
         line = record.decode("utf-8", "backslashreplace")
         self.stderr_lines += 1
         self.errors += rsync.is_error_line(line)
         if self.stderr_logged < STDERR_LOG_LINES:
             self.stderr_logged += 1
             self.emit(Event(LOG, f"{self.dir}: {line}", {"stream": "stderr"}))
+
+
+    def _retried(self, record: bytes) -> None:
+        found = rsync_stderr.discarded_try(record) if b" failed verification -- " in record else None
+        if found is not None:
+            self.redone.add(found[0])
+            self.not_retried += not found[1]
+            return
+        path = rsync_stderr.read_errors(record) if b"read errors mapping" in record else None
+        if path is not None:
+            self.read_errors.add(path)
+        elif record.strip() and not rsync_stderr.left_out(record):
+            self.not_retried += 1
+
+    def only_retried(self) -> bool:
+        """Did rsync's error lines say no more than that files it read with an error were tried
+        again (each file it read so, one of them), and that the run left something out (exit 23)?"""
+        top = os.fsencode(self.dir).rstrip(b"/") + b"/"
+        return (not self.not_retried and bool(self.redone)
+                and all(p.startswith(top) and p[len(top):] in self.redone for p in self.read_errors))
 
 
 def _kind_in_basis(basis: bytes, rel: bytes) -> int:

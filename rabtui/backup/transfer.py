@@ -121,6 +121,11 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             text = (f"{len(lost)} files could not be read whole on the source (a read error there), not in this"
                     f" backup: {_some(lost)}; older backups keep them")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+        elif result is first and result.returncode == 23 and not warning and stream.only_retried():
+            # rsync's 23 said only that: each file is in the backup whole, read on its second try
+            sizes.state, sizes.message = "ok", None
+            emit(Event(LOG, f"{directory.path}: {len(stream.redone)} files read with an error on the source the"
+                            f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
     if sizes.state != "failed" and _read_at_another_size(sizes.stats):
         resized = _held_sizes(dest, directory.path, spool, sizes)
         if resized:
