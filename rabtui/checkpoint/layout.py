@@ -228,7 +228,8 @@ def unread_lines(d: dict) -> list[str]:
     total = len(names) + unnamed
     older = ("versions saved before are in the archive on the discs" if d.get("kind") == "archive"
              else "older backups on the media may hold them")
-    lines = [f"      {total} paths its backup could not read on the source, not on these discs ({older}):"]
+    lines = [f"      {total} paths its backup could not read on the source, not on these discs ({older};",
+             "      NAME a file, NAME/. what a directory holds, NAME/ an entry and what is below it, . all):"]
     room = UNREAD_ROOM
     shown = 0
     for name in names:

@@ -146,6 +146,9 @@ def cmd_diff(args) -> int:
     if d.unnamed:
         print(f"{rows[1]['name']} could not read {d.unnamed} more paths on the source than it names:"
               " some of those removed may be among them (its backup.log lists rsync's errors)")
+    if d.again_unnamed:
+        print(f"{rows[0]['name']} could not read {d.again_unnamed} more paths on the source than it names:"
+              " some of those added may be among them (readable again)")
     return EXIT_OK
 
 

@@ -65,6 +65,7 @@ class Diff:
     unreadable: list[Unreadable] = field(default_factory=list)
     unnamed: int = 0     # paths b could not read past those it names: some of `removed` may be among them
     readable_again: list[ReadableAgain] = field(default_factory=list)
+    again_unnamed: int = 0     # paths a could not read past those it names: some of `added` may be among them
 
     def as_json(self) -> dict:
         d = os.fsdecode
@@ -78,6 +79,7 @@ class Diff:
             **({"unreadable_unnamed": self.unnamed} if self.unnamed else {}),
             "readable_again": [{"path": "/" + d(r.path), "size": r.size, **_kinds("kind", r.kind)}
                                for r in self.readable_again],
+            **({"readable_again_unnamed": self.again_unnamed} if self.again_unnamed else {}),
         }
 
 
@@ -119,6 +121,7 @@ def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: bytes =
 def _readable_again(store: Store, a, out: Diff) -> None:
     """What `a` could not read on the source and `b` holds: read again, not added."""
     unread = Unread(store, a["id"])
+    out.again_unnamed = unread.unnamed
     if not unread.paths:
         return
     added, out.added = out.added, []
