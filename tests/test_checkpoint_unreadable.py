@@ -49,7 +49,7 @@ def test_a_disc_says_what_the_backup_it_holds_could_not_read(tmp_path, sshd, cap
     said = []
     c = prepare.compute(cfg, store, emit=said.append)
     assert [e.message for e in said if e.kind == "warning"] == [
-        f"web:{data}: backup {done.path.name} could not read 3 paths on the source, and they are not on the discs,"
+        f"web:{data}: backup {done.path.name} could not read 3 paths on the source, not on the discs,"
         " e.g. bad\nname\x1b[31m"]
     number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
     [planned] = [x for x in json.loads(store.one("SELECT plan FROM checkpoints WHERE number=?", (number,))[0])["dirs"]]
@@ -128,3 +128,12 @@ def test_paths_read_again_past_those_named_are_said(many_closed, capsys):
     assert main(["--config", str(lab.config_path), "diff", "web", done.path.name, again.path.name]) == 0
     assert (f"{done.path.name} could not read {unnamed} more paths on the source than it names: some of those"
             " added may be among them (readable again)") in capsys.readouterr().out
+
+
+def test_readme_lines_by_kind_and_of_plans_made_before():
+    assert layout.unread_lines({"kind": "archive", "unreadable": ["a/."], "unreadable_unnamed": 2}) == [
+        "      3 paths its backup could not read on the source, on these discs only as an earlier backup saved"
+        " them (if one did;", "      NAME a file, NAME/. what a directory holds, NAME/ an entry and what is below it,"
+        " . all):", "        a/.", "        ... and 2 more (rabtui/rabtui.db, table unreadable, names them as far as"
+        " the backup could)"]
+    assert layout.unread_lines({"kind": "standard", "role": "data", "prefix": "data/web/x"}) == []

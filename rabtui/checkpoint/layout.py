@@ -226,9 +226,9 @@ def unread_lines(d: dict) -> list[str]:
     if not names and not unnamed:
         return []
     total = len(names) + unnamed
-    older = ("versions saved before are in the archive on the discs" if d.get("kind") == "archive"
-             else "older backups on the media may hold them")
-    lines = [f"      {total} paths its backup could not read on the source, not on these discs ({older};",
+    where = ("on these discs only as an earlier backup saved them (if one did" if d.get("kind") == "archive"
+             else "not on these discs (older backups on the media may hold them")
+    lines = [f"      {total} paths its backup could not read on the source, {where};",
              "      NAME a file, NAME/. what a directory holds, NAME/ an entry and what is below it, . all):"]
     room = UNREAD_ROOM
     shown = 0

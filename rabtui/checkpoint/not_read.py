@@ -48,5 +48,6 @@ def readme_bytes(names: list[str], unnamed: int) -> int:
 def warning(d) -> str:
     """What the planning says of a directory (a content.DirContent) its backup could not read all of."""
     total = len(d.unread) + d.unread_unnamed
-    return (f"{d.key}: backup {d.backup_name} could not read {total} paths on the source, and they are not on"
-            f" the discs, e.g. {d.unread[0] if d.unread else '(not named)'}")
+    where = "on the discs only as an earlier backup saved them" if d.kind == "archive" else "not on the discs"
+    return (f"{d.key}: backup {d.backup_name} could not read {total} paths on the source, {where},"
+            f" e.g. {d.unread[0] if d.unread else '(not named)'}")

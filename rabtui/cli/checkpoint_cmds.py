@@ -113,16 +113,17 @@ def _print_plan(summary: dict, stream=None) -> None:
         print(fmt.name(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, from {d['backup']} on {d['medium']}"
                        + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else "")), file=out)
         if d.get("unreadable") or d.get("unreadable_unnamed"):
-            print(_not_read(d["unreadable"], d["unreadable_unnamed"]), file=out)
+            print(_not_read(d["unreadable"], d["unreadable_unnamed"], d["kind"]), file=out)
     for f in summary.get("filler", []):
         print(fmt.name(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']}, from {f['backup']} on {f['medium']})"),
               file=out)
 
 
-def _not_read(names: list[str], unnamed: int, shown: int = 10) -> str:
+def _not_read(names: list[str], unnamed: int, kind: str, shown: int = 10) -> str:
     """The plan's line for the paths a directory's backup could not read on the source."""
     more = len(names) - shown + unnamed if len(names) > shown or unnamed else 0
-    return (f"    could not read {len(names) + unnamed} paths on the source, not on the discs: "
+    where = "on the discs only as saved before" if kind == "archive" else "not on the discs"
+    return (f"    could not read {len(names) + unnamed} paths on the source, {where}: "
             + ", ".join(fmt.name(n) for n in names[:shown]) + (f" and {more} more" if more else ""))
 
 
