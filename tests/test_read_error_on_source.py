@@ -229,3 +229,22 @@ def test_a_hard_link_group_whose_first_name_could_not_be_read(tmp_path, sshd, re
     [d] = json.loads((done.path / "backup.json").read_text())["directories"]
     assert sorted(d["unreadable"]) == ["all-eio-1", "all-eio-2", "first-z-eio-"]
     assert d["files"] == len(on_medium)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv to close a file")
+def test_a_file_read_on_the_second_try_does_not_hide_another_error(tmp_path, sshd, read_error_shim):
+    """A file read whole on rsync's second try beside one rsync could not open: the directory still
+    warns, for the file it could not open, and that one only is not in the backup."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    write_files(data, {"once-flaky": _bytes(5), "closed": b"c"})
+    os.chmod(data / "closed", 0)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "env LD_PRELOAD={read_error_shim} EIO_ONCE=once-'
+                    f' setpriv --bounding-set=-dac_override,-dac_read_search rsync"\n'
+                    f'[[sources.directories]]\npath = "{data}"\n')
+    done = lab.backup(cfg, "web", now=T0)
+    assert done.status == "warnings" and 'send_files failed to open' in done.reason, done.reason
+    [d] = json.loads((done.path / "backup.json").read_text())["directories"]
+    assert (d["state"], d["unreadable"], d["files"]) == ("warning", ["closed"], 1)
+    assert (done.path / "data" / str(data).lstrip("/") / "once-flaky").read_bytes() == _bytes(5)
