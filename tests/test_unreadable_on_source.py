@@ -241,3 +241,29 @@ def test_browse_diff_below_a_directory_that_could_not_be_listed_says_so(history)
     assert said[first.backup_id, b"/closed"] == [(b".", "unreadable"), (b"deep/x", "unreadable"), (b"in", "unreadable")]
     assert said[first.backup_id, b"/closed/deep"] == [(b".", "unreadable"), (b"x", "unreadable")]
     assert said[second.backup_id, b"/closed/deep"] == [(b".", "unreadable")]
+
+
+def test_browse_says_the_directory_it_compares_could_not_be_listed(history):
+    """Browse's diff of the backup that could not list closed/, opened there: the line above the
+    table says so (and the table lists it as ".")."""
+    from tests.tui.conftest import browse_backups, run, texts, wait_for
+    from rabtui.tui.app import make_app
+
+    lab, data, (_, second, _) = history
+    rel = os.fsencode(str(data)).lstrip(b"/") + b"/closed"
+
+    async def go():
+        app = make_app(lab.config_path, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await browse_backups(app, pilot, "web")
+            [row] = [b for b in screen.keys if b["name"] == second.path.name]
+            screen.open_backup(row, rel)
+            # (an empty directory in that backup: rsync could not list it)
+            await wait_for(pilot, lambda: screen.rel == rel and not screen.loading and "0 entries" in texts(app, "#browse-where"))
+            await pilot.press("d")
+            await wait_for(pilot, lambda: screen.level == "diff" and "changes" in texts(app, "#browse-where"))
+            assert [(c.path, c.what) for c in screen.keys] == [(b".", "unreadable"), (b"deep/x", "unreadable"),
+                                                               (b"in", "unreadable")]
+            assert "(this directory could not be listed on the source)" in texts(app, "#browse-where")
+
+    run(go())
