@@ -244,8 +244,8 @@ def test_browse_diff_below_a_directory_that_could_not_be_listed_says_so(history)
 
 
 def test_browse_says_the_directory_it_compares_could_not_be_listed(history):
-    """Browse's diff of the backup that could not list closed/, opened there: the line above the
-    table says so (and the table lists it as ".")."""
+    """Browse opens closed/ in the backup that could not list it: the line above the table says so,
+    and so does its diff (the table lists it as ".")."""
     from tests.tui.conftest import browse_backups, run, texts, wait_for
     from rabtui.tui.app import make_app
 
@@ -260,6 +260,7 @@ def test_browse_says_the_directory_it_compares_could_not_be_listed(history):
             screen.open_backup(row, rel)
             # (an empty directory in that backup: rsync could not list it)
             await wait_for(pilot, lambda: screen.rel == rel and not screen.loading and "0 entries" in texts(app, "#browse-where"))
+            assert "; could not be listed on the source)" in texts(app, "#browse-where")
             await pilot.press("d")
             await wait_for(pilot, lambda: screen.level == "diff" and "changes" in texts(app, "#browse-where"))
             assert [(c.path, c.what) for c in screen.keys] == [(b".", "unreadable"), (b"deep/x", "unreadable"),

@@ -154,6 +154,7 @@ class Listing:
     as_of: tuple | None    # an archive directory's listing as of the backup (actions.archive_view.listing)
     extra: dict | None = None   # the merged view's entries only kept data saved (archive_view.merged_extra)
     warnings: list[str] = field(default_factory=list)   # what it left out, and why (a symlink planted)
+    unlisted: bool = False      # the backup could not list it (or a directory above it) on the source
 
 
 def data_root(backup: dict | None) -> bytes | None:

@@ -62,6 +62,7 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
         self.ndirs = 0
         self.as_of = None   # an archive directory's listing as of the open backup (actions.archive_view.listing)
         self.extra = None   # the merged view's entries that only kept data saved (tree.with_extra)
+        self.unlisted = False   # the open directory could not be listed by its backup (tree.Listing.unlisted)
         self.loaded = 0
         self.loading = False
         self.keys: list = []

@@ -15,6 +15,7 @@ from rabtui import fmt
 from rabtui.errors import Cancelled, RabtuiError
 from rabtui.tui import threads, tree
 from rabtui.state import queries
+from rabtui.state.unread_paths import Unread
 
 STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
                "removed": "red", "unreadable": "bold magenta", "readable again": "magenta"}
@@ -75,7 +76,8 @@ class TreeLevel:
         except OSError as exc:   # not in this backup (an archive directory holds only what was new)
             self._deliver(self._list_failed, rel, exc, *self._why_unreadable(backup))
             return
-        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of, extra, warnings), first, at)
+        unlisted = not merged and Unread(store, backup["id"]).listing(rel) is not None
+        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of, extra, warnings, unlisted), first, at)
 
     def _medium_away(self, backup: dict) -> str | None:
         """From a worker: why the backup's medium is not at hand now (None: it is mounted, with its
@@ -130,7 +132,7 @@ class TreeLevel:
 
     def _show_dir(self, listing: tree.Listing, first: list, at: int | None = None) -> None:
         self.names, self.ndirs, self.prev, self.as_of = listing.names, listing.ndirs, listing.prev, listing.as_of
-        self.extra = listing.extra
+        self.extra, self.unlisted = listing.extra, listing.unlisted
         table = self._table("name", "size", "modified", "in this backup")
         self.loaded = 0
         self._add_entries(first)
@@ -150,7 +152,9 @@ class TreeLevel:
             prev = f"every archive file saved on {b['medium']} up to this backup"
         else:
             prev = f"vs {self.prev['name']}" if self.prev else "first backup on this medium"
-        self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({shown} entries, {prev})")
+        # what it held is not in this backup, yet was not deleted on the source
+        unlisted = "; could not be listed on the source" if self.unlisted else ""
+        self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({shown} entries, {prev}{unlisted})")
 
     def _add_entries(self, entries: list) -> None:
         table = self.query_one("#browse", DataTable)
