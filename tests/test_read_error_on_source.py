@@ -248,3 +248,23 @@ def test_a_file_read_on_the_second_try_does_not_hide_another_error(tmp_path, ssh
     [d] = json.loads((done.path / "backup.json").read_text())["directories"]
     assert (d["state"], d["unreadable"], d["files"]) == ("warning", ["closed"], 1)
     assert (done.path / "data" / str(data).lstrip("/") / "once-flaky").read_bytes() == _bytes(5)
+
+
+def test_a_name_rsync_escapes_read_on_the_second_try_completes(tmp_path, sshd, read_error_shim):
+    """rsync escapes the name in each of its lines (\\#ooo): a non-UTF-8 name with a newline, and one
+    that reads like the end of rsync's line, each read whole on the second try, are matched."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    names = [b"once-\xff\nx", b'once-"q": Permission denied (13)']
+    write_files(data, {names[0]: _bytes(3)})
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "env LD_PRELOAD={read_error_shim} EIO_ONCE=once- rsync"\n'
+                    f'[[sources.directories]]\npath = "{data}"\n')
+    for n, name in enumerate(names):
+        if n:
+            os.rename(os.path.join(os.fsencode(data), names[0]), os.path.join(os.fsencode(data), name))
+            write_files(data, {name: _bytes(7)})
+        done = lab.backup(cfg, "web", now=T0 + timedelta(days=n))
+        assert done.status == "completed", done.reason
+        held = os.path.join(os.fsencode(done.path / "data" / str(data).lstrip("/")), name)
+        assert open(held, "rb").read() == _bytes(7 if n else 3)
