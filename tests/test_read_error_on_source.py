@@ -268,3 +268,22 @@ def test_a_name_rsync_escapes_read_on_the_second_try_completes(tmp_path, sshd, r
         assert done.status == "completed", done.reason
         held = os.path.join(os.fsencode(done.path / "data" / str(data).lstrip("/")), name)
         assert open(held, "rb").read() == _bytes(7 if n else 3)
+
+
+def test_a_directory_read_whole_on_the_second_try_is_no_file_left_out(tmp_path):
+    """`check`'s "left files out" looks at the directories of a backup with warnings: one whose
+    rsync 23 was only a file read whole on the second try (state ok) left nothing out; another that
+    warned only for files that vanished (24) neither."""
+    from rabtui.config import Directory, Source
+    from rabtui.ops import health
+    from rabtui.state.store import Store
+
+    store = Store(tmp_path / "state")
+    store.execute("INSERT INTO backups(id, source, medium, name, path, status, started) VALUES"
+                  " (1, 'web', 'm1', 'backup-1', '/m1/web/backup-1', 'warnings', 0)")
+    store.execute("INSERT INTO backup_dirs(backup_id, path, kind, state, rsync_exit, files) VALUES"
+                  " (1, '/a', 'standard', 'ok', 23, 3), (1, '/b', 'standard', 'warning', 24, 2)")
+    source = Source(id="web", directories=[Directory(path="/a"), Directory(path="/b")])
+    assert not health._left_files_out(store, source, dict(store.one("SELECT * FROM backups WHERE id=1")))
+    store.execute("UPDATE backup_dirs SET state='warning' WHERE path='/a'")
+    assert health._left_files_out(store, source, dict(store.one("SELECT * FROM backups WHERE id=1")))
