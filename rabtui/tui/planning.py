@@ -32,6 +32,7 @@ class FillPlan:
     directories: list[str]           # "source:path" of the data
     fillers: int
     note: str = ""
+    not_read: int = 0                # paths the backups of the data could not read on the source (not on the discs)
 
 
 def bars_of(per_disc: list[dict]) -> list[DiscBar]:
@@ -44,7 +45,9 @@ def from_summary(summary: dict, max_discs: int) -> FillPlan:
     """A FillPlan from `Computed.summary()` (also stored in checkpoints.plan as "summary")."""
     return FillPlan(summary.get("disc_type", "?"), int(summary.get("disc_bytes", 0)), bars_of(summary.get("per_disc", [])),
                     int(summary.get("lower_bound", 0)), max_discs,
-                    [str(d.get("key")) for d in summary.get("directories", [])], len(summary.get("filler", [])))
+                    [str(d.get("key")) for d in summary.get("directories", [])], len(summary.get("filler", [])),
+                    not_read=sum(len(d.get("unreadable") or []) + int(d.get("unreadable_unnamed") or 0)
+                                 for d in summary.get("directories", [])))
 
 
 @dataclass(frozen=True)

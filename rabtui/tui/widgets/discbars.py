@@ -58,4 +58,7 @@ class DiscBars(Static):
         text.append("▓ add/ filler  ", style="blue")
         text.append("▒ README, rabtui/, catalog  ", style="magenta")
         text.append("░ free", style="dim")
+        if plan.not_read:
+            text.append(f"\n{plan.not_read} paths the backups could not read on the source are not on the discs"
+                        " (`rabtui checkpoint plan` names them)", style="bold magenta")
         return text

@@ -1,0 +1,22 @@
+"""The Checkpoints screen's fill plan says how many paths the backups it takes could not read on
+the source (not on the discs), as the plan's summary counts them."""
+
+from __future__ import annotations
+
+from rabtui.tui.planning import from_summary
+from rabtui.tui.widgets.discbars import DiscBars
+
+
+def _summary(**dir_fields) -> dict:
+    return {"disc_type": "cd-r", "disc_bytes": 700 << 20, "lower_bound": 1,
+            "per_disc": [{"disc": 1, "data_bytes": 1000, "filler_bytes": 0, "reserved_bytes": 10, "free_bytes": 5,
+                          "files": 2}],
+            "directories": [{"key": "web:/a", **dir_fields}, {"key": "web:/b"}], "filler": []}
+
+
+def test_the_fill_plan_counts_what_the_backups_could_not_read():
+    bars = DiscBars()
+    bars._plan, bars._states = from_summary(_summary(unreadable=["x", "y/."], unreadable_unnamed=3), 5), {}
+    assert "5 paths the backups could not read on the source are not on the discs" in bars.render_text(78).plain
+    bars._plan = from_summary(_summary(), 5)      # none, or a summary written before: nothing said
+    assert "could not read" not in bars.render_text(78).plain
