@@ -137,3 +137,11 @@ def test_readme_lines_by_kind_and_of_plans_made_before():
         " . all):", "        a/.", "        ... and 2 more (rabtui/rabtui.db, table unreadable, names them as far as"
         " the backup could)"]
     assert layout.unread_lines({"kind": "standard", "role": "data", "prefix": "data/web/x"}) == []
+
+
+def test_the_plan_line_counts_those_past_the_names():
+    from rabtui.cli.checkpoint_cmds import _not_read
+
+    assert _not_read(["a", "b"], 3, "standard") == "    could not read 5 paths on the source, not on the discs: a, b and 3 more"
+    assert _not_read([f"n{i}" for i in range(12)], 0, "archive").endswith("n9 and 2 more")
+    assert "as saved before" in _not_read(["a"], 0, "archive")

@@ -233,7 +233,6 @@ class Stream:
             self.stderr_logged += 1
             self.emit(Event(LOG, f"{self.dir}: {line}", {"stream": "stderr"}))
 
-
     def _retried(self, record: bytes) -> None:
         found = rsync_stderr.discarded_try(record) if b" failed verification -- " in record else None
         if found is not None:

@@ -121,7 +121,7 @@ def _print_plan(summary: dict, stream=None) -> None:
 
 def _not_read(names: list[str], unnamed: int, kind: str, shown: int = 10) -> str:
     """The plan's line for the paths a directory's backup could not read on the source."""
-    more = len(names) - shown + unnamed if len(names) > shown or unnamed else 0
+    more = max(0, len(names) - shown) + unnamed
     where = "on the discs only as saved before" if kind == "archive" else "not on the discs"
     return (f"    could not read {len(names) + unnamed} paths on the source, {where}: "
             + ", ".join(fmt.name(n) for n in names[:shown]) + (f" and {more} more" if more else ""))
