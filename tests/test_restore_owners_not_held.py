@@ -116,3 +116,29 @@ def test_modes_and_times_the_target_refuses_are_named_and_the_rest_restored(_own
     assert {("mode", "theirs/setuid"), ("time", "theirs/setuid"), ("time", "theirs/link")} <= named, named
     assert all(re.match(r"(mode [0-7]{4}|time) not set: ", n["why"])
                for n in got["not_restored"] if n["kind"] in ("mode", "time")), got["not_restored"]
+
+
+def test_modes_and_times_refused_from_discs_are_named_and_the_rest_restored(_owners_made):
+    """The same from the discs: xorriso gives an entry its owner, then may not give a setuid file
+    its mode again (the chown cleared it) nor a directory its time. The whole restore failed; now
+    each file comes back with its content and owner, without the bits it could not keep, and each
+    mode and time not set is named (the parts of a cut file by its own name)."""
+    data, made = _owners_made
+    live = made.anew()
+    out = live / "out"
+    got = restore_without("fowner", Lab(live, media_count=1), data, out, checkpoint=1)
+    assert not got["errors"], got
+    restored = out / data.lstrip("/")
+    assert (restored / "theirs/inside").read_text() == "a file of theirs\n"
+    assert (restored / "theirs/cut").read_bytes() == (Path(data) / "theirs/cut").read_bytes()
+    assert os.getxattr(restored / "theirs/with-acl", "system.posix_acl_access") == fidelity.ACCESS_ACL
+    for name in ("theirs/setuid", "theirs/cut"):
+        st = os.stat(restored / name)
+        assert (st.st_uid, st.st_mode & 0o7777) == (12345, 0o755), (name, oct(st.st_mode))
+    assert os.stat(restored / "theirs/inside").st_mtime == int(os.stat(Path(data) / "theirs/inside").st_mtime)
+    named = {(n["kind"], os.path.relpath("/" + n["path"], data)): n["why"] for n in got["not_restored"]}
+    assert {("mode", "theirs/setuid"), ("mode", "theirs/cut"), ("time", "theirs")} <= set(named), named
+    assert all(re.match(r"(mode [0-7]{4}|time) not set: ", why) for (kind, _), why in named.items()
+               if kind in ("mode", "time")), named
+    assert "6755" in named[("mode", "theirs/setuid")] and "setuid and setgid" in named[("mode", "theirs/setuid")]
+    assert not any("part" in name for _, name in named), named

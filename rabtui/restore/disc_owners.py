@@ -65,6 +65,12 @@ def as_listed(st: os.stat_result, listed: Listed | None) -> os.stat_result:
 _IN_TUPLE = ("st_mode", "st_ino", "st_dev", "st_nlink", "st_uid", "st_gid", "st_size")
 
 
+def bits_left_off(mode: int) -> str:
+    """"; its setuid bit left off" and the like, for a file of `mode` left without those bits."""
+    bits = [n for bit, n in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid")) if mode & bit]
+    return f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
+
+
 def _owned(staged: bytes, st: os.stat_result, mode: int, owner: tuple[int, int], volid: str) -> str | None:
     """Give `staged` its owner; None, else why not (its setuid and setgid bits then taken off)."""
     link = stat.S_ISLNK(st.st_mode)
@@ -75,10 +81,9 @@ def _owned(staged: bytes, st: os.stat_result, mode: int, owner: tuple[int, int],
     try:
         os.lchown(staged, *owner)
     except OSError as exc:
-        bits = [] if link else [n for bit, n in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid")) if mode & bit]
-        if bits:
+        left = "" if link else bits_left_off(mode)
+        if left:
             os.chmod(staged, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))   # no symlink: lstat said
-        left = f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
         return f"owner {owner[0]}:{owner[1]} (as on {volid}) not set: {os_reason(exc)}{left}"
     if not link:
         os.chmod(staged, stat.S_IMODE(st.st_mode))

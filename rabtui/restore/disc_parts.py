@@ -13,6 +13,7 @@ from rabtui import fmt
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
 from rabtui.restore.disc_checks import disc_name
+from rabtui.restore.disc_owners import CAPABILITY
 from rabtui.restore.filecopy import pwrite_all, read_xattrs
 from rabtui.restore.staging import ACLS
 
@@ -69,26 +70,38 @@ def join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit,
         os.unlink(sc.path(p))
     os.rename(tmp, os.path.join(base_dir, os.path.basename(name)))
     for d, st in times.items():   # the directories keep the times they came off the disc with
-        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+        with contextlib.suppress(PermissionError):   # another user's, without CAP_FOWNER: named (disc_refused)
+            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
     emit(Event(LOG, f"joined {len(prs)} parts of {fmt.name(name)}"))
     return bad
 
 
 def _as_extracted(fd: int, part: bytes, name: bytes) -> None:
     """Give the joined file `fd` what its first part came off the disc with, as a whole file does:
-    its owner (as root), mode, ACL and xattrs, and times. The owner before the mode (a chown clears
-    setuid), the mode before the ACL (whose mask sets the group bits), the capability last (a chown
-    clears it); ACLs the kernel gave the new file from its directory's default ACL are removed."""
+    its mode, ACL and xattrs, times, and owner (as root). The mode before the ACL (whose mask sets
+    the group bits); the owner last, which its owner's file needs no privilege over after (root
+    without CAP_FOWNER may give a file away, then not set its mode nor its times): a chown clears
+    setuid and the capability, set again then. ACLs the kernel gave the new file from its
+    directory's default ACL are removed."""
     st = os.lstat(part)
     attrs = read_xattrs(part)
-    if os.geteuid() == 0:
-        os.fchown(fd, st.st_uid, st.st_gid)
     have = {n for n, _ in attrs}
     for acl in ACLS:
         if os.fsencode(acl) not in have:
             with contextlib.suppress(OSError):
                 os.removexattr(fd, acl)
     os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    _set_xattrs(fd, attrs, name)
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    made = os.fstat(fd)
+    if os.geteuid() == 0 and (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid):
+        os.fchown(fd, st.st_uid, st.st_gid)
+        if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        _set_xattrs(fd, [(n, v) for n, v in attrs if n == os.fsencode(CAPABILITY)], name)
+
+
+def _set_xattrs(fd: int, attrs: list[tuple[bytes, bytes]], name: bytes) -> None:
     for n, value in attrs:
         with contextlib.suppress(OSError):
             if os.getxattr(fd, n) == value:     # a security module's label, given it already
@@ -98,4 +111,3 @@ def _as_extracted(fd: int, part: bytes, name: bytes) -> None:
         except OSError as exc:
             raise WorkFailed(f"{fmt.name(name)}: its parts joined, the xattr {fmt.name(n)} it came off the disc with"
                              f" cannot be set: {exc.strerror}") from None
-    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))

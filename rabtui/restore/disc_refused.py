@@ -1,6 +1,8 @@
 """What the target, or the privileges of the restoring process, refuse of what comes off a disc: a
 device node without CAP_MKNOD; an xattr without the privilege for its namespace (trusted.* takes
-CAP_SYS_ADMIN, a file capability CAP_SETFCAP) or too large for the file system. xorriso extracts
+CAP_SYS_ADMIN, a file capability CAP_SETFCAP) or too large for the file system; without CAP_FOWNER,
+the mode a setuid file of another user's loses as xorriso gives it its owner, and the times of
+such a directory (the entry is left as it came off, without those bits). xorriso extracts
 with `-abort_on NEVER` (restore/discs.py), so that it goes on past such an entry and says which it
 was (a FAILURE, then `Restoring failed: 'IMAGE PATH' = 'DISK PATH'`); an entry whose xattr was
 refused is left incomplete there (a directory without what it holds), and is extracted again with
@@ -18,11 +20,18 @@ from dataclasses import dataclass
 
 from rabtui.checkpoint.xorriso_output import WORD, unquoted
 from rabtui.restore.disc_drive import address
+from rabtui.restore.disc_owners import Listed, bits_left_off
 
 _FAILURE = b"xorriso : FAILURE : "
 _RESTORING = re.compile(rb"xorriso : SORRY : Restoring failed:\s+(" + WORD + rb") = (" + WORD + rb")")
 _DEVICE = re.compile(rb"Cannot restore (?:character|block) device to disk filesystem: " + WORD + rb" : (.*)")
 _XATTR = re.compile(rb"Disk file " + WORD + rb" , xattr (.*) '([^']*)'")
+# without CAP_FOWNER: xorriso gives an entry its owner, then may not give a setuid file its mode
+# again (the chown cleared it) nor a directory its times (set once what it holds is in)
+_MODE = re.compile(rb"Cannot change access permissions of disk file " + WORD + rb" : (.*)")
+_TIME = re.compile(rb"Cannot change atime, mtime of disk file " + WORD + rb" : (.*)")
+_DIR = re.compile(rb"Cannot change (access permissions|timestamps) of disk directory: (?:chmod [0-7]+ )?("
+                  + WORD + rb") : (.*)")
 
 # what is extracted of an entry's xattrs and ACLs, from all (root's) to none: each refusal takes it
 # one step down. The image's tree is loaded with them (`-xattr` before `-indev`): with `-acl on`,
@@ -42,7 +51,7 @@ class Refused:
     iso_path: bytes
     disk_path: bytes
     failure: str            # what xorriso said before it (its FAILURE), "" when nothing
-    kind: str               # "device", "xattr", or "other": the restore fails on that
+    kind: str               # "device", "xattr", "mode", "time", or "other": the restore fails on that
     xattr: str = ""         # the xattr refused, its reason
     why: str = ""
 
@@ -62,7 +71,12 @@ class Refusals:
         if line.startswith(_FAILURE):
             self._last = line[len(_FAILURE):]
             self.failures.append(self._last.decode("utf-8", "replace"))
-            if _DEVICE.fullmatch(self._last) is None and _XATTR.fullmatch(self._last) is None:
+            if (d := _DIR.fullmatch(self._last)) is not None:   # no "Restoring failed" follows
+                self.refused.append(Refused(b"", unquoted(d.group(2)), self.failures[-1],
+                                            "mode" if d.group(1) == b"access permissions" else "time",
+                                            why=d.group(3).decode("utf-8", "replace")))
+                self._last = b""
+            elif not any(r.fullmatch(self._last) for r in (_DEVICE, _XATTR, _MODE, _TIME)):
                 raise Unexpected(self.failures[-1])
             return
         m = _RESTORING.match(line)
@@ -76,6 +90,9 @@ class Refusals:
         elif (x := _XATTR.fullmatch(said)) is not None:
             self.refused.append(Refused(iso, disk, shown, "xattr", x.group(1).decode("utf-8", "replace"),
                                         x.group(2).decode("utf-8", "replace")))
+        elif (t := _MODE.fullmatch(said) or _TIME.fullmatch(said)) is not None:
+            self.refused.append(Refused(iso, disk, shown, "mode" if t.re is _MODE else "time",
+                                        why=t.group(1).decode("utf-8", "replace")))
         else:
             self.refused.append(Refused(iso, disk, shown, "other"))
 
@@ -131,14 +148,17 @@ def _removed(path: bytes) -> bool:
     return False
 
 
-def extract_again(refusals: Refusals, dev: str, target: bytes, rel: bytes, disc_paths: list[bytes],
-                  volid: str, run, fail, sc) -> list[tuple[str, bytes, str]]:
+def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel: bytes, disc_paths: list[bytes],
+                  volid: str, run, fail, sc, listed: dict[bytes, Listed],
+                  unheld: dict[bytes, Listed]) -> list[tuple[str, bytes, str]]:
     """Each entry of `refusals` whose xattr was refused, extracted again with fewer, until none is
     refused (`run(argv, refusals)`: an xorriso run, its stderr taken by them, proc.Completed; `fail(why)` raises
     where xorriso says something else went wrong, or an entry is refused with no xattr set).
-    `disc_paths`: the image paths the disc holds below what was extracted at `target` (`rel`: the
+    `disc_paths`: the image paths the disc holds below `start`, extracted at `target` (`rel`: the
     restored item's name); `sc`: the Shortcuts that make a path deeper than the kernel takes
-    usable. Returns (kind, name, why) of each refused entry."""
+    usable. `listed`: the modes and owners the disc lists (disc_owners.give's `held`); into
+    `unheld`: those of the entries whose mode was refused, by their path there, which the checks
+    against the catalog then compare. Returns (kind, name, why) of each refused entry."""
     as_root = os.geteuid() == 0
     first = "any" if as_root else "user"
     named: dict[tuple[str, bytes], str] = {}
@@ -155,9 +175,17 @@ def extract_again(refusals: Refusals, dev: str, target: bytes, rel: bytes, disc_
             if r.kind == "device":
                 named[("device", name)] = f"not made: {r.why} ({DEVICE_WHY})"
                 continue
+            inside = (r.disk_path == target or r.disk_path.startswith(target.rstrip(b"/") + b"/")) \
+                and b"/../" not in r.disk_path + b"/"
+            if r.kind in ("mode", "time"):    # what it holds came off; the entry is left as it is
+                if not inside:
+                    fail(r.failure)
+                named[(r.kind, name)] = _not_set(r, listed.get(start + r.disk_path[len(target):]), volid)
+                if r.kind == "mode" and start + r.disk_path[len(target):] in listed:
+                    unheld[r.disk_path] = listed[start + r.disk_path[len(target):]]
+                continue
             level = _lower(levels.get(r.iso_path, first), r.xattr)
-            if level is None or not (r.disk_path == target or r.disk_path.startswith(target.rstrip(b"/") + b"/")) \
-                    or b"/../" in r.disk_path + b"/":
+            if level is None or not inside:
                 fail(r.failure)
             levels[r.iso_path] = level
             left = "its xattrs other than user.*" if level == "user" else "its xattrs and ACLs"
@@ -185,6 +213,15 @@ def extract_again(refusals: Refusals, dev: str, target: bytes, rel: bytes, disc_
         if os.path.isdir(sc.path(disk)):
             os.utime(sc.path(disk), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
     return [(kind, name, why) for (kind, name), why in named.items()]
+
+
+def _not_set(r: Refused, listed: Listed | None, volid: str) -> str:
+    """Why the mode or time of `r` (as the disc lists it: `listed`) was not set."""
+    if r.kind == "time":
+        return f"time not set: {r.why} (as on {volid})"
+    if listed is None:
+        return f"mode not set: {r.why} (as on {volid})"
+    return f"mode {stat.S_IMODE(listed[0]):04o} not set: {r.why} (as on {volid}){bits_left_off(listed[0])}"
 
 
 def _run(run, argv: list[str], refusals: Refusals, fail) -> None:

@@ -147,7 +147,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         for tree in others:
             _merge(tree, first, sc, kept)
         for under, ns in kept.items():   # the directories' times, as extracted from the disc
-            os.utime(sc.path(os.path.join(first, under) if under else first), ns=ns, follow_symlinks=False)
+            with contextlib.suppress(PermissionError):   # another user's, without CAP_FOWNER: named (disc_refused)
+                os.utime(sc.path(os.path.join(first, under) if under else first), ns=ns, follow_symlinks=False)
         os.rename(first, os.path.join(short, b"item"))
         # the xattrs with an empty value, which the discs do not hold
         failed = kept_off.set_again(os.path.join(short, b"item"), rel, is_file,
@@ -256,15 +257,17 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                                else _xorriso_failure(done.stderr_tail))
                     with shortpath.Shortcuts() as sc:
                         off += disc_refused.extract_again(
-                            refusals, dev, target, rel, [b"/" + bytes(r["disc_path"]).lstrip(b"/") for r in files],
-                            volid, lambda argv, into: run(argv, on_stderr=into.take), failed, sc)
+                            refusals, dev, start, target, rel, [b"/" + bytes(r["disc_path"]).lstrip(b"/") for r in files],
+                            volid, lambda argv, into: run(argv, on_stderr=into.take), failed, sc, held, unheld)
                 opened = opened_dirs.open_up(target) if not is_file else {}
                 drop_inherited_acls(start, target, without_acl)
                 acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
                 kept[disc].update(opened)
-                off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
-                off += disc_owners.give(start, target, held, rel, volid, unheld)
+                unset = {name for kind, name, _ in off if kind in ("mode", "time")}    # named already
+                off += [d for d in disc_dirs.differing(dirs, start, target, rel, volid, opened) if d[1] not in unset]
+                # the symlinks' times while they are the restoring user's (without CAP_FOWNER, none after)
                 link_xattrs.set_times(start, target, link_mtimes, held, volid, emit)
+                off += disc_owners.give(start, target, held, rel, volid, unheld)
                 if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
                     off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel,   # only root's hold xattrs
                                                cfg.checkpoint.io_timeout)
@@ -326,7 +329,7 @@ def _named_once(off: list[tuple[str, bytes, str]], rows) -> list[tuple[str, byte
              for r in rows if r["parts"] and r["parts"] > 1}
     out, seen = [], set()
     for kind, name, why in off:
-        if kind in ("owner", "directory", "attribute"):
+        if kind in ("owner", "directory", "attribute", "mode", "time"):
             name = whole.get(name, name) if kind != "directory" else name
             if (kind, name) in seen:
                 continue
