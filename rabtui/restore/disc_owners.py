@@ -12,7 +12,7 @@ import os
 import stat
 
 from rabtui.checkpoint import shortpath
-from rabtui.restore.written import os_reason
+from rabtui.restore.written import bits_left_off, os_reason
 
 CAPABILITY = "security.capability"
 
@@ -63,12 +63,6 @@ def as_listed(st: os.stat_result, listed: Listed | None) -> os.stat_result:
 
 
 _IN_TUPLE = ("st_mode", "st_ino", "st_dev", "st_nlink", "st_uid", "st_gid", "st_size")
-
-
-def bits_left_off(mode: int) -> str:
-    """"; its setuid bit left off" and the like, for a file of `mode` left without those bits."""
-    bits = [n for bit, n in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid")) if mode & bit]
-    return f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
 
 
 def _owned(staged: bytes, st: os.stat_result, mode: int, owner: tuple[int, int], volid: str) -> str | None:

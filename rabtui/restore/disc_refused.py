@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from rabtui.checkpoint.xorriso_output import WORD, unquoted
 from rabtui.restore.disc_drive import address
-from rabtui.restore.disc_owners import Listed, bits_left_off
+from rabtui.restore.disc_owners import Listed
+from rabtui.restore.written import bits_left_off
 
 _FAILURE = b"xorriso : FAILURE : "
 _RESTORING = re.compile(rb"xorriso : SORRY : Restoring failed:\s+(" + WORD + rb") = (" + WORD + rb")")

@@ -12,7 +12,7 @@ import stat
 from rabtui import fmt
 from rabtui.restore.filecopy import read_xattrs
 from rabtui.restore.target_dirs import Refused
-from rabtui.restore.written import Written, os_reason
+from rabtui.restore.written import Written, bits_left_off, os_reason
 
 SELINUX = b"security.selinux"
 ACCESS_ACL = b"system.posix_acl_access"
@@ -44,9 +44,8 @@ class MetadataWriter:
         the owner named as not restored (the entry keeps the restoring user's)."""
         if not self.as_root:
             return True
-        bits = _privileged_bits(st)
-        left = f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
-        return self._done(lambda: chown(st.st_uid, st.st_gid), "owner", shown, f"{st.st_uid}:{st.st_gid}", left)
+        return self._done(lambda: chown(st.st_uid, st.st_gid), "owner", shown, f"{st.st_uid}:{st.st_gid}",
+                          bits_left_off(st.st_mode))
 
     def _done(self, action, kind: str, shown: bytes, value: str = "", then: str = "") -> bool:
         """`action()` (a chown, a chmod, a utime); False where the target refuses it (vfat, some

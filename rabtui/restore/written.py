@@ -21,6 +21,15 @@ def kind_of(mode: int) -> str:
     return "device"
 
 
+def bits_left_off(mode: int) -> str:
+    """"; its setuid bit left off" and the like, for an entry of `mode` other than a directory (whose
+    setgid grants nothing) left without those bits."""
+    if stat.S_ISDIR(mode):
+        return ""
+    bits = [n for bit, n in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid")) if mode & bit]
+    return f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
+
+
 def os_reason(exc: OSError) -> str:
     """What an OSError says went wrong, as the record words it."""
     return os.strerror(exc.errno) if exc.errno else str(exc)
