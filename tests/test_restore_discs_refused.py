@@ -80,6 +80,16 @@ def test_what_the_process_may_not_restore_is_named_and_the_rest_restored(_refuse
     # what the directory holds came off in another run than the rest: a hard link out of it is cut
     assert (restored / "linked-inner").read_text() == (restored / "closed/inner").read_text()
     assert "restored as a separate file" in named[("hard link", "linked-inner")]
+    # each refusal names the disc the entry came off, whichever of the two it is on
+    store = Lab(live, media_count=1).store()
+    for name in ("closed", "capable"):
+        under = os.path.join(data, name).lstrip("/").encode()
+        discs = {r["volid"] for r in store.all(
+            "SELECT d.volid FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc"
+            " WHERE f.path=? OR substr(f.path, 1, ?)=?", (under, len(under) + 1, under + b"/"))}
+        assert len(discs) == 1 and f"as it came off {discs.pop()}" in named[("attribute", name)], (discs, named)
+    assert {n["why"].split("as it came off ")[1][:7] for n in got["not_restored"] if n["kind"] == "attribute"} \
+        == {"RAB1D01", "RAB1D02"}, got["not_restored"]
 
 
 def test_a_device_node_an_extraction_as_another_user_leaves_out_is_named(_refused_made, monkeypatch):
