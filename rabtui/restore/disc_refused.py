@@ -150,8 +150,8 @@ def _removed(path: bytes) -> bool:
 
 
 def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel: bytes, disc_paths: list[bytes],
-                  volid: str, run, fail, sc, listed: dict[bytes, Listed],
-                  unheld: dict[bytes, Listed]) -> list[tuple[str, bytes, str]]:
+                  volid: str, run, fail, sc, listed: dict[bytes, Listed], unheld: dict[bytes, Listed],
+                  again: list[bytes]) -> list[tuple[str, bytes, str]]:
     """Each entry of `refusals` whose xattr was refused, extracted again with fewer, until none is
     refused (`run(argv, refusals)`: an xorriso run, its stderr taken by them, proc.Completed; `fail(why)` raises
     where xorriso says something else went wrong, or an entry is refused with no xattr set).
@@ -159,7 +159,8 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
     restored item's name); `sc`: the Shortcuts that make a path deeper than the kernel takes
     usable. `listed`: the modes and owners the disc lists (disc_owners.give's `held`); into
     `unheld`: those of the entries whose mode was refused, by their path there, which the checks
-    against the catalog then compare. Returns (kind, name, why) of each refused entry."""
+    against the catalog then compare; into `again`: the paths there of the entries that came off
+    again (links_again.py). Returns (kind, name, why) of each refused entry."""
     as_root = os.geteuid() == 0
     first = "any" if as_root else "user"
     named: dict[tuple[str, bytes], str] = {}
@@ -195,6 +196,7 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
             if parent not in around and parent != os.path.dirname(target):
                 around[parent] = os.lstat(sc.path(parent))
             is_dir = _removed(sc.path(r.disk_path))
+            again.append(r.disk_path)
             alone.setdefault(level, []).append((r.iso_path, r.disk_path, is_dir))
             if is_dir:
                 within += [(c, r.disk_path + c[len(r.iso_path):], False) for c in _children(r.iso_path, disc_paths)]

@@ -20,7 +20,7 @@ from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, disc_owners, disc_parts, disc_refused, link_xattrs
+from rabtui.restore import disc_dirs, disc_owners, disc_parts, disc_refused, link_xattrs, links_again
 from rabtui.restore.disc_drive import address, disc_device
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.written import kind_of
@@ -256,9 +256,12 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                         failed(f"xorriso was killed by signal {done.killed_by}" if done.killed_by
                                else _xorriso_failure(done.stderr_tail))
                     with shortpath.Shortcuts() as sc:
+                        again: list[bytes] = []
                         off += disc_refused.extract_again(
                             refusals, dev, start, target, rel, [b"/" + bytes(r["disc_path"]).lstrip(b"/") for r in files],
-                            volid, lambda argv, into: run(argv, on_stderr=into.take), failed, sc, held, unheld)
+                            volid, lambda argv, into: run(argv, on_stderr=into.take), failed, sc, held, unheld, again)
+                        if again:
+                            links_again.relink(run, dev, start, target, again, sc)
                 opened = opened_dirs.open_up(target) if not is_file else {}
                 drop_inherited_acls(start, target, without_acl)
                 acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)

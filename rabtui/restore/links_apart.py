@@ -20,7 +20,8 @@ def links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc, redone: frozens
     have been hard links of one file, which the discs cannot hold across discs (the catalog
     records no inode, so they are not linked again on a guess); so are those below a directory
     that came off its disc again, alone, after an xattr of its was refused (disc_refused.py:
-    what it holds came off in another xorriso run than the rest). `redone`: those directories, by
+    what it holds came off in another xorriso run than the rest) and that links_again.py could
+    not link again (the disc's data of each not listed). `redone`: those directories, by
     their path below /. One entry per file after the first of each group."""
     groups: dict[tuple, list] = {}
     for r in rows:

@@ -1,0 +1,76 @@
+"""Hard links made again after an entry came off a disc a second time (disc_refused.py): xorriso
+links the names of one file only among what one run extracts, so a name below a directory that
+came off again alone is a file of its own. The disc holds which names are one file: they share
+their data (`report_lba`; files of size 0 share theirs too, and are left as they are). Each other
+name of such a file is linked again to the name that came off again, in place of its own copy;
+the directories holding them keep their times."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+
+from rabtui.checkpoint.xorriso_output import parse_report_lba
+from rabtui.restore.disc_drive import address
+
+
+def lba_argv(dev: str, start: bytes) -> list[str]:
+    """Where the data of each file at or below the image path `start` begins (parse_report_lba)."""
+    return ["xorriso", "-no_rc", "-indev", address(dev), "-backslash_codes", "encode_results",
+            "-iso_rr_pattern", "off", "-find", os.fsdecode(start), "-type", "f", "-exec", "report_lba", "--", "-end"]
+
+
+def families(lines: list[bytes], start: bytes) -> list[list[bytes]]:
+    """The image paths below `start` of each file with several names (data shared, size not 0)."""
+    by_data: dict[tuple[int, int], list[bytes]] = {}
+    top = start.rstrip(b"/") + b"/"
+    for line in lines:
+        got = parse_report_lba(line)
+        if got is not None and got[2] and (got[0] == start or got[0].startswith(top)):
+            by_data.setdefault((got[1], got[2]), []).append(got[0])
+    return [sorted(names) for names in by_data.values() if len(names) > 1]
+
+
+def relink(run, dev: str, start: bytes, target: bytes, again: list[bytes], sc) -> None:
+    """link_again for what came off again (`again`), the families as the disc lists them (`run`:
+    restore/discs.py's, an xorriso run with a reader of its stdout); where they cannot be listed,
+    the names stay apart (links_apart.py names them)."""
+    lines: list[bytes] = []
+    if not run(lba_argv(dev, start), lines.append).ok:
+        return
+    around: dict[bytes, os.stat_result] = {}
+    link_again(families(lines, start), start, target, again, sc, around)
+    for path, st in around.items():
+        os.utime(sc.path(path), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def link_again(names: list[list[bytes]], start: bytes, target: bytes, again: list[bytes], sc,
+               around: dict[bytes, os.stat_result]) -> None:
+    """For each family of `names` (image paths below `start`, extracted at `target`) with a name at
+    or below an entry of `again` (the paths there that came off again), link its other names to
+    that one. `around`: the directories holding them, their times as they came off (taken here
+    for those not in it; the caller sets them back)."""
+    def came_off_again(path: bytes) -> bool:
+        return any(path == a or path.startswith(a.rstrip(b"/") + b"/") for a in again)
+
+    for family in names:
+        paths = [target + n[len(start):] for n in family]
+        fresh = [p for p in paths if came_off_again(p)]
+        if not fresh:
+            continue
+        keep = sc.path(fresh[0])
+        kept = os.lstat(keep)
+        if not stat.S_ISREG(kept.st_mode):
+            continue
+        for path in paths:
+            other = sc.path(path)
+            st = os.lstat(other)
+            if not stat.S_ISREG(st.st_mode) or st.st_ino == kept.st_ino:
+                continue
+            parent = os.path.dirname(path)
+            if parent not in around:
+                around[parent] = os.lstat(sc.path(parent))
+            tmp = os.path.join(os.path.dirname(other), b".rabtui-link-" + secrets.token_hex(6).encode())
+            os.link(keep, tmp)
+            os.rename(tmp, other)
