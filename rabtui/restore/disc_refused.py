@@ -27,6 +27,7 @@ _FAILURE = b"xorriso : FAILURE : "
 _RESTORING = re.compile(rb"xorriso : SORRY : Restoring failed:\s+(" + WORD + rb") = (" + WORD + rb")")
 _DEVICE = re.compile(rb"Cannot restore (?:character|block) device to disk filesystem: " + WORD + rb" : (.*)")
 _XATTR = re.compile(rb"Disk file " + WORD + rb" , xattr (.*) '([^']*)'")
+_ACL = re.compile(rb"Disk file " + WORD + rb" , ACL '([^']*)'")
 # without CAP_FOWNER: xorriso gives an entry its owner, then may not give a setuid file its mode
 # again (the chown cleared it) nor a directory its times (set once what it holds is in)
 _MODE = re.compile(rb"Cannot change access permissions of disk file " + WORD + rb" : (.*)")
@@ -38,7 +39,9 @@ _DIR = re.compile(rb"Cannot change (access permissions|timestamps) of disk direc
 # one step down. The image's tree is loaded with them (`-xattr` before `-indev`): with `-acl on`,
 # xorriso sets every xattr it loaded, whatever `-xattr` says when it extracts
 LEVELS = {"any": ["-acl", "on", "-xattr", "any"], "user": ["-acl", "on", "-xattr", "user"],
+          "any_no_acl": ["-acl", "off", "-xattr", "any"], "user_no_acl": ["-acl", "off", "-xattr", "user"],
           "bare": ["-acl", "off", "-xattr", "off"]}
+ACL = "ACL"      # Refused.xattr of an entry whose ACL was refused (too large for ext4's room, say)
 DEVICE_WHY = "device nodes need root with CAP_MKNOD"
 
 
@@ -77,7 +80,7 @@ class Refusals:
                                             "mode" if d.group(1) == b"access permissions" else "time",
                                             why=d.group(3).decode("utf-8", "replace")))
                 self._last = b""
-            elif not any(r.fullmatch(self._last) for r in (_DEVICE, _XATTR, _MODE, _TIME)):
+            elif not any(r.fullmatch(self._last) for r in (_DEVICE, _XATTR, _ACL, _MODE, _TIME)):
                 raise Unexpected(self.failures[-1])
             return
         m = _RESTORING.match(line)
@@ -91,6 +94,8 @@ class Refusals:
         elif (x := _XATTR.fullmatch(said)) is not None:
             self.refused.append(Refused(iso, disk, shown, "xattr", x.group(1).decode("utf-8", "replace"),
                                         x.group(2).decode("utf-8", "replace")))
+        elif (a := _ACL.fullmatch(said)) is not None:
+            self.refused.append(Refused(iso, disk, shown, "xattr", ACL, a.group(1).decode("utf-8", "replace")))
         elif (t := _MODE.fullmatch(said) or _TIME.fullmatch(said)) is not None:
             self.refused.append(Refused(iso, disk, shown, "mode" if t.re is _MODE else "time",
                                         why=t.group(1).decode("utf-8", "replace")))
@@ -122,10 +127,17 @@ def again_argv(dev: str, jobs: list[tuple[bytes, bytes, bool]], level: str, as_r
 
 def _lower(level: str, xattr: str) -> str | None:
     """The next level down from `level` for an entry whose xattr `xattr` was refused: those of the
-    user namespace where it is another's, else none; None when none were set already."""
-    if level == "any" and not xattr.startswith("user."):
-        return "user"
+    user namespace where it is another's, no ACL where it is its ACL, else none; None when none
+    were set already."""
+    if xattr == ACL and level in ("any", "user"):
+        return f"{level}_no_acl"
+    if level in ("any", "any_no_acl") and not xattr.startswith("user."):
+        return level.replace("any", "user")
     return "bare" if level != "bare" else None
+
+
+LEFT = {"user": "its xattrs other than user.*", "any_no_acl": "its ACLs",
+        "user_no_acl": "its ACLs and its xattrs other than user.*", "bare": "its xattrs and ACLs"}
 
 
 def _children(iso: bytes, disc_paths: list[bytes]) -> list[bytes]:
@@ -165,6 +177,7 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
     first = "any" if as_root else "user"
     named: dict[tuple[str, bytes], str] = {}
     levels: dict[bytes, str] = {}
+    disks: dict[bytes, bytes] = {}       # where each of them is extracted
     around: dict[bytes, os.stat_result] = {}    # the directories holding them, their times as they came off
     while True:
         if (why := refusals.unexpected()) is not None:
@@ -190,8 +203,9 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
             if level is None or not inside:
                 fail(r.failure)
             levels[r.iso_path] = level
-            left = "its xattrs other than user.*" if level == "user" else "its xattrs and ACLs"
-            named[("attribute", name)] = f"xattr {r.xattr} not set ({r.why}) as it came off {volid}: restored without {left}"
+            disks[r.iso_path] = r.disk_path
+            said = "ACL" if r.xattr == ACL else f"xattr {r.xattr}"
+            named[("attribute", name)] = f"{said} not set ({r.why}) as it came off {volid}: restored without {LEFT[level]}"
             parent = os.path.dirname(r.disk_path)
             if parent not in around and parent != os.path.dirname(target):
                 around[parent] = os.lstat(sc.path(parent))
@@ -212,6 +226,11 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
             _run(run, again_argv(dev, within, first, as_root), refusals, fail)
         for disk, st in times.items():
             os.utime(sc.path(disk), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    for iso, level in levels.items():
+        if LEVELS[level][1] == "off" and iso in listed and not stat.S_ISLNK(listed[iso][0]):
+            # without its ACL, the mode the disc lists (the ACL's mask as its group bits), not its
+            # owning group's bits that xorriso gives it then
+            os.chmod(sc.path(disks[iso]), stat.S_IMODE(listed[iso][0]), follow_symlinks=False)
     for disk, st in around.items():    # removing and putting an entry back changed its directory's
         if os.path.isdir(sc.path(disk)):
             os.utime(sc.path(disk), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
