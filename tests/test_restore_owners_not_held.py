@@ -142,3 +142,4 @@ def test_modes_and_times_refused_from_discs_are_named_and_the_rest_restored(_own
                if kind in ("mode", "time")), named
     assert "6755" in named[("mode", "theirs/setuid")] and "setuid and setgid" in named[("mode", "theirs/setuid")]
     assert not any("part" in name for _, name in named), named
+    assert len(named) == len(got["not_restored"]), got["not_restored"]     # each named once

@@ -273,7 +273,10 @@ def _summary(result: "RestoreResult", w: Written, where: str) -> str:
 
 
 def _finish(result: "RestoreResult", w: Written, where: str, not_restored=()) -> "RestoreResult":
-    w.not_restored += not_restored
+    # a mode or time the discs' extraction could not set is named by it, with what the disc holds,
+    # not again as the staged copy's that the target could not take either
+    told = {(kind, name) for kind, name, _ in not_restored if kind in ("mode", "time")}
+    w.not_restored = [e for e in w.not_restored if (e[0], e[1]) not in told] + list(not_restored)
     result.written = w
     result.summary = _summary(result, w, where)
     if w.errors:
