@@ -15,6 +15,7 @@ from tests import fidelity
 from tests.trees import Lab, burn_due, restore_without
 
 ODD = b"/odd\n' = 'name\xff"      # a device whose name xorriso's messages quote and escape
+LINKED = b"in\n' = 'ner\xff"    # a file with three names, one quoted and escaped in xorriso's messages
 CAP = bytes.fromhex("0100000200200000000000000000000000000000")    # cap_net_raw+ep, as setcap writes it
 
 
@@ -113,3 +114,38 @@ def test_a_device_node_an_extraction_as_another_user_leaves_out_is_named(_refuse
     assert named == {("device", "null-like"), ("device", os.fsdecode(ODD[1:])), ("directory", "closed")}, \
         res.written.not_restored
     assert res.incomplete()
+
+
+def test_hard_links_cut_by_a_second_extraction_are_made_again_at_any_depth(tmp_path):
+    """Three names of one file, one in a directory whose trusted. xattr is refused 3,900 bytes
+    deep, under a name xorriso's messages quote and escape: linked again, none named (each was
+    restored as a separate file)."""
+    if not fidelity.is_root():
+        pytest.skip("only root sets a trusted. xattr")
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("64MiB")
+    data = os.fsencode(lab.src / "data")
+    deep = data
+    while len(deep) < 3900:
+        deep += b"/" + b"d" * min(200, 3900 - len(deep) - 1)
+    os.makedirs(deep + b"/closed")
+    with open(deep + b"/closed/" + LINKED, "wb") as f:
+        f.write(b"linked content\n")
+    os.link(deep + b"/closed/" + LINKED, data + b"/linked-" + LINKED)
+    os.link(deep + b"/closed/" + LINKED, deep + b"/also")
+    os.setxattr(deep + b"/closed", "trusted.mark", b"root's")
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store(), asked={"*"})
+    out = tmp_path / "out"
+    got = restore_without("sys_admin", lab, os.fsdecode(data), out, checkpoint=1)
+    r = os.fsencode(out) + data
+    rdeep = os.fsencode(out) + deep
+    cut = rdeep.rindex(b"/", 0, 2000)
+    fd = os.open(rdeep[:cut], os.O_PATH)
+    rel = rdeep[cut:].lstrip(b"/")
+    a = os.stat(rel + b"/closed/" + LINKED, dir_fd=fd)
+    b = os.stat(rel + b"/also", dir_fd=fd)
+    c = os.stat(r + b"/linked-" + LINKED)
+    os.close(fd)
+    assert a.st_ino == b.st_ino == c.st_ino and a.st_nlink == 3
+    assert {n["kind"] for n in got["not_restored"]} == {"attribute"}, got

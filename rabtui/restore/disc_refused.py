@@ -12,6 +12,7 @@ refuses (restore/metadata.py); anything else xorriso says went wrong still fails
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -230,7 +231,8 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
         if LEVELS[level][1] == "off" and iso in listed and not stat.S_ISLNK(listed[iso][0]):
             # without its ACL, the mode the disc lists (the ACL's mask as its group bits), not its
             # owning group's bits that xorriso gives it then
-            os.chmod(sc.path(disks[iso]), stat.S_IMODE(listed[iso][0]), follow_symlinks=False)
+            with contextlib.suppress(OSError):    # else its mode differs: the checks against the catalog say so
+                os.chmod(sc.path(disks[iso]), stat.S_IMODE(listed[iso][0]), follow_symlinks=False)
     for disk, st in around.items():    # removing and putting an entry back changed its directory's
         if os.path.isdir(sc.path(disk)):
             os.utime(sc.path(disk), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)

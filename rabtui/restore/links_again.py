@@ -55,18 +55,20 @@ def link_again(names: list[list[bytes]], start: bytes, target: bytes, again: lis
         return any(path == a or path.startswith(a.rstrip(b"/") + b"/") for a in again)
 
     for family in names:
+        if any(part in (b".", b"..") for n in family for part in n.split(b"/")):
+            continue    # no such name comes off a disc into the staging directory
         paths = [target + n[len(start):] for n in family]
         fresh = [p for p in paths if came_off_again(p)]
         if not fresh:
             continue
         keep = sc.path(fresh[0])
-        kept = os.lstat(keep)
-        if not stat.S_ISREG(kept.st_mode):
+        kept = _file(keep)
+        if kept is None:
             continue
         for path in paths:
             other = sc.path(path)
-            st = os.lstat(other)
-            if not stat.S_ISREG(st.st_mode) or st.st_ino == kept.st_ino:
+            st = _file(other)
+            if st is None or st.st_ino == kept.st_ino:
                 continue
             parent = os.path.dirname(path)
             if parent not in around:
@@ -74,3 +76,12 @@ def link_again(names: list[list[bytes]], start: bytes, target: bytes, again: lis
             tmp = os.path.join(os.path.dirname(other), b".rabtui-link-" + secrets.token_hex(6).encode())
             os.link(keep, tmp)
             os.rename(tmp, other)
+
+
+def _file(path: bytes) -> os.stat_result | None:
+    """lstat of `path` where it is a regular file (one that did not come off, a device: None)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
