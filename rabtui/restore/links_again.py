@@ -7,6 +7,7 @@ the directories holding them keep their times."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -74,8 +75,12 @@ def link_again(names: list[list[bytes]], start: bytes, target: bytes, again: lis
             if parent not in around:
                 around[parent] = os.lstat(sc.path(parent))
             tmp = os.path.join(os.path.dirname(other), b".rabtui-link-" + secrets.token_hex(6).encode())
-            os.link(keep, tmp)
-            os.rename(tmp, other)
+            try:
+                os.link(keep, tmp)
+                os.rename(tmp, other)
+            except OSError:     # no room for the name (a full staging directory): left apart, named
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
 
 def _file(path: bytes) -> os.stat_result | None:
