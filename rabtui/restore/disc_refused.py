@@ -40,7 +40,7 @@ _DIR = re.compile(rb"Cannot change (access permissions|timestamps) of disk direc
 # one step down. The image's tree is loaded with them (`-xattr` before `-indev`): with `-acl on`,
 # xorriso sets every xattr it loaded, whatever `-xattr` says when it extracts
 LEVELS = {"any": ["-acl", "on", "-xattr", "any"], "user": ["-acl", "on", "-xattr", "user"],
-          "any_no_acl": ["-acl", "off", "-xattr", "any"], "user_no_acl": ["-acl", "off", "-xattr", "user"],
+          "user_no_acl": ["-acl", "off", "-xattr", "user"],
           "bare": ["-acl", "off", "-xattr", "off"]}
 ACL = "ACL"      # Refused.xattr of an entry whose ACL was refused (too large for ext4's room, say)
 DEVICE_WHY = "device nodes need root with CAP_MKNOD"
@@ -131,14 +131,14 @@ def _lower(level: str, xattr: str) -> str | None:
     user namespace where it is another's, no ACL where it is its ACL, else none; None when none
     were set already."""
     if xattr == ACL and level in ("any", "user"):
-        return f"{level}_no_acl"
-    if level in ("any", "any_no_acl") and not xattr.startswith("user."):
-        return level.replace("any", "user")
+        return "user_no_acl"     # with `-xattr any`, xorriso sets the ACL it loaded, whatever `-acl` says
+    if level == "any" and not xattr.startswith("user."):
+        return "user"
     return "bare" if level != "bare" else None
 
 
-LEFT = {"user": "its xattrs other than user.*", "any_no_acl": "its ACLs",
-        "user_no_acl": "its ACLs and its xattrs other than user.*", "bare": "its xattrs and ACLs"}
+LEFT = {"user": "its xattrs other than user.*", "user_no_acl": "its ACLs and its xattrs other than user.*",
+        "bare": "its xattrs and ACLs"}
 
 
 def _children(iso: bytes, disc_paths: list[bytes]) -> list[bytes]:
