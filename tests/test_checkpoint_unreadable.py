@@ -145,3 +145,14 @@ def test_the_plan_line_counts_those_past_the_names():
     assert _not_read(["a", "b"], 3, "standard") == "    could not read 5 paths on the source, not on the discs: a, b and 3 more"
     assert _not_read([f"n{i}" for i in range(12)], 0, "archive").endswith("n9 and 2 more")
     assert "as saved before" in _not_read(["a"], 0, "archive")
+
+
+def test_the_room_kept_for_names_not_in_ascii_is_counted_in_bytes():
+    """README.txt is written as UTF-8: the room each disc keeps for a directory's names is what
+    they take there in bytes (a name of 3-byte characters is kept as it is, not escaped)."""
+    from rabtui.checkpoint import not_read
+
+    names = ["日本" * 100, "é" * 300, "x"]
+    for kind in ("archive", "standard"):
+        written = "\n".join(layout.unread_lines({"kind": kind, "unreadable": names, "unreadable_unnamed": 4}))
+        assert len(written.encode()) + 1 <= not_read.readme_bytes(names, 4)

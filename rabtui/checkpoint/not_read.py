@@ -41,8 +41,10 @@ def plan_fields(names: list[str], unnamed: int) -> dict:
 
 
 def readme_bytes(names: list[str], unnamed: int) -> int:
-    """At most what layout.unread_lines writes for a directory (for the room kept on each disc)."""
-    return len("\n".join(unread_lines({"unreadable": names, "unreadable_unnamed": unnamed, "kind": "archive"}))) + 1
+    """At most what layout.unread_lines writes for a directory, in bytes of UTF-8 as README.txt is
+    written (for the room kept on each disc)."""
+    lines = unread_lines({"unreadable": names, "unreadable_unnamed": unnamed, "kind": "archive"})
+    return len("\n".join(lines).encode()) + 1
 
 
 def warning(d) -> str:
