@@ -231,6 +231,28 @@ def test_a_hard_link_group_whose_first_name_could_not_be_read(tmp_path, sshd, re
     assert d["files"] == len(on_medium)
 
 
+def test_a_hard_link_group_read_whole_on_the_second_try_completes(tmp_path, sshd, read_error_shim):
+    """-H: the name a group is sent through read with an error once, whole on rsync's second try:
+    the backup completes with every name of the group one file on the medium, as read the second time."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k", "first-z-once-": _bytes(5)})
+    for name in ("first-ok-1", "first-ok-2"):
+        os.link(data / "first-z-once-", data / name)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "env LD_PRELOAD={read_error_shim} EIO_ONCE=once- rsync"\n'
+                    f'[[sources.directories]]\npath = "{data}"\n')
+    done = lab.backup(cfg, "web", now=T0)
+    assert done.status == "completed", done.reason
+    assert "WARNING: first-z-once- failed verification -- update discarded (will try again)." in "\n".join(lab.messages())
+    held = done.path / "data" / str(data).lstrip("/")
+    group = [os.lstat(held / n) for n in ("first-ok-1", "first-ok-2", "first-z-once-")]
+    assert {(st.st_ino, st.st_nlink) for st in group} == {(group[0].st_ino, 3)}
+    assert (held / "first-ok-1").read_bytes() == _bytes(5)
+    [d] = json.loads((done.path / "backup.json").read_text())["directories"]
+    assert (d["state"], d["rsync_exit"], d["files"], d["unreadable"]) == ("ok", 23, 4, [])
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv to close a file")
 def test_a_file_read_on_the_second_try_does_not_hide_another_error(tmp_path, sshd, read_error_shim):
     """A file read whole on rsync's second try beside one rsync could not open: the directory still
