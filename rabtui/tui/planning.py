@@ -33,6 +33,7 @@ class FillPlan:
     fillers: int
     note: str = ""
     not_read: int = 0                # paths the backups of the data could not read on the source (not on the discs)
+    not_read_archive: int = 0        # those of archive directories (on the discs as earlier backups saved them)
 
 
 def bars_of(per_disc: list[dict]) -> list[DiscBar]:
@@ -46,8 +47,13 @@ def from_summary(summary: dict, max_discs: int) -> FillPlan:
     return FillPlan(summary.get("disc_type", "?"), int(summary.get("disc_bytes", 0)), bars_of(summary.get("per_disc", [])),
                     int(summary.get("lower_bound", 0)), max_discs,
                     [str(d.get("key")) for d in summary.get("directories", [])], len(summary.get("filler", [])),
-                    not_read=sum(len(d.get("unreadable") or []) + int(d.get("unreadable_unnamed") or 0)
-                                 for d in summary.get("directories", [])))
+                    not_read=_not_read(summary, archive=False), not_read_archive=_not_read(summary, archive=True))
+
+
+def _not_read(summary: dict, *, archive: bool) -> int:
+    """How many paths the backups of the plan's directories (archive ones, or the others) could not read."""
+    return sum(len(d.get("unreadable") or []) + int(d.get("unreadable_unnamed") or 0)
+               for d in summary.get("directories", []) if (d.get("kind") == "archive") == archive)
 
 
 @dataclass(frozen=True)

@@ -20,3 +20,20 @@ def test_the_fill_plan_counts_what_the_backups_could_not_read():
     assert "5 paths the backups could not read on the source are not on the discs" in bars.render_text(78).plain
     bars._plan = from_summary(_summary(), 5)      # none, or a summary written before: nothing said
     assert "could not read" not in bars.render_text(78).plain
+
+
+def test_what_an_archive_directory_could_not_read_is_not_said_missing():
+    """An archive directory's union holds what earlier backups saved of the paths its backup could
+    not read: those are on the discs as saved then, not missing (as the plan says)."""
+    bars = DiscBars()
+    bars._plan, bars._states = from_summary(_summary(kind="archive", unreadable=["x"], unreadable_unnamed=1), 5), {}
+    text = bars.render_text(78).plain
+    assert "not on the discs" not in text
+    assert "2 paths the backups of archive directories could not read on the source are on the discs only as" \
+           " an earlier backup saved them" in text
+    summary = _summary(kind="archive", unreadable=["x"])
+    summary["directories"][1].update(kind="standard", unreadable=["y", "z"])
+    bars._plan = from_summary(summary, 5)
+    text = bars.render_text(78).plain
+    assert "2 paths the backups could not read on the source are not on the discs" in text
+    assert "1 paths the backups of archive directories could not read" in text

@@ -58,7 +58,10 @@ class DiscBars(Static):
         text.append("▓ add/ filler  ", style="blue")
         text.append("▒ README, rabtui/, catalog  ", style="magenta")
         text.append("░ free", style="dim")
-        if plan.not_read:
-            text.append(f"\n{plan.not_read} paths the backups could not read on the source are not on the discs"
-                        " (`rabtui checkpoint plan` names them)", style="bold magenta")
+        said = [f"{plan.not_read} paths the backups could not read on the source are not on the discs"] if plan.not_read else []
+        if plan.not_read_archive:
+            said.append(f"{plan.not_read_archive} paths the backups of archive directories could not read on the source"
+                        " are on the discs only as an earlier backup saved them")
+        if said:
+            text.append("\n" + "; ".join(said) + " (`rabtui checkpoint plan` names them)", style="bold magenta")
         return text
