@@ -50,7 +50,7 @@ def test_a_disc_says_what_the_backup_it_holds_could_not_read(tmp_path, sshd, cap
     c = prepare.compute(cfg, store, emit=said.append)
     assert [e.message for e in said if e.kind == "warning"] == [
         f"web:{data}: backup {done.path.name} could not read 3 paths on the source, not on the discs,"
-        " e.g. bad\nname\x1b[31m"]
+        " e.g. bad\\nname\\033[31m"]
     number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
     [planned] = [x for x in json.loads(store.one("SELECT plan FROM checkpoints WHERE number=?", (number,))[0])["dirs"]]
     assert (planned["unreadable"], planned["unreadable_unnamed"]) == (names, 0)
@@ -156,3 +156,19 @@ def test_the_room_kept_for_names_not_in_ascii_is_counted_in_bytes():
     for kind in ("archive", "standard"):
         written = "\n".join(layout.unread_lines({"kind": kind, "unreadable": names, "unreadable_unnamed": 4}))
         assert len(written.encode()) + 1 <= not_read.readme_bytes(names, 4)
+
+
+def test_names_not_read_are_escaped_as_ls_b_shows_them():
+    """The plan's line and the planning's warning tell a name holding a backslash from one holding
+    a newline (the backslash doubled, as `ls -b` shows it)."""
+    from types import SimpleNamespace
+
+    from rabtui.checkpoint import not_read
+    from rabtui.cli.checkpoint_cmds import _not_read
+
+    names = ["a\\nb", "a\nb\x1b[31m", os.fsdecode(b"x\xff")]
+    assert _not_read(names, 0, "standard").endswith(": a\\\\nb, a\\nb\\033[31m, x\\377")
+    d = SimpleNamespace(unread=names[:1], unread_unnamed=0, kind="standard", key="web:/d", backup_name="b")
+    assert not_read.warning(d).endswith("e.g. a\\\\nb")
+    d.unread = names[1:2]
+    assert not_read.warning(d).endswith("e.g. a\\nb\\033[31m")

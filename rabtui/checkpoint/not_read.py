@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from rabtui import fmt
 from rabtui.backup import unreadable
 from rabtui.backup.catalog_update import dir_prefix
 from rabtui.checkpoint.layout import unread_lines
@@ -52,4 +53,4 @@ def warning(d) -> str:
     total = len(d.unread) + d.unread_unnamed
     where = "on the discs only as an earlier backup saved them" if d.kind == "archive" else "not on the discs"
     return (f"{d.key}: backup {d.backup_name} could not read {total} paths on the source, {where},"
-            f" e.g. {d.unread[0] if d.unread else '(not named)'}")
+            f" e.g. {fmt.name(os.fsencode(d.unread[0])) if d.unread else '(not named)'}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -124,7 +125,7 @@ def _not_read(names: list[str], unnamed: int, kind: str, shown: int = 10) -> str
     more = max(0, len(names) - shown) + unnamed
     where = "on the discs only as saved before" if kind == "archive" else "not on the discs"
     return (f"    could not read {len(names) + unnamed} paths on the source, {where}: "
-            + ", ".join(fmt.name(n) for n in names[:shown]) + (f" and {more} more" if more else ""))
+            + ", ".join(fmt.name(os.fsencode(n)) for n in names[:shown]) + (f" and {more} more" if more else ""))
 
 
 def _show_plan(result: actions.PlanResult, as_json: bool) -> int:
