@@ -223,7 +223,7 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
             continue
         except OSError as exc:      # past PATH_MAX, say: what cannot be looked at is not known safe
             return f"{os.fsdecode(d)[:200]} cannot be looked at ({exc.strerror})"
-        if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()) and _sticky(os.path.dirname(d)):
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()) and sticky(os.path.dirname(d)):
             # its owner may replace it: a sticky directory (as /tmp) lets others make entries
             # and keeps each one its owner's
             return f"{os.fsdecode(d)} is a symlink of user {user_named(st.st_uid)} in a sticky directory"
@@ -268,7 +268,8 @@ def _looked_at(named: bytes) -> list[bytes]:
     return seen
 
 
-def _sticky(d: bytes) -> bool:
+def sticky(d: bytes | str) -> bool:
+    """Whether the directory `d` is sticky (as /tmp); one that cannot be looked at counts as sticky."""
     try:
         return bool(os.stat(d).st_mode & stat.S_ISVTX)
     except OSError:

@@ -118,3 +118,47 @@ def test_a_save_killed_once_its_file_is_in_place_leaves_it_whole_and_the_old_one
     os.utime(tmp_path / left[0], (0, 0))      # older than this process, as to any rabtui started since
     _edit(path, host="h2")
     assert _leftovers(path) == [] and not list(tmp_path.glob("*.conflict-*"))
+
+
+def test_a_symlink_put_in_place_of_the_config_as_it_is_saved_is_kept_aside_not_followed(tmp_path, monkeypatch):
+    """Whoever may replace the config (its owner, in a sticky directory open to all) makes it a
+    symlink to another file in the instant before the save's exchange: the symlink is what is kept
+    aside, never a hard link to the file it points at, whose mode stays as it was."""
+    path, victim = tmp_path / "rabtui.toml", tmp_path / "shadow"
+    _write(path, HEAD + WEB1 + DB1)
+    victim.write_text("secret\n")
+    os.chmod(victim, 0o640)
+    real_read, looks = Path.read_bytes, []
+
+    def read_bytes(self):
+        data = real_read(self)
+        if self == path:
+            looks.append(1)
+            if len(looks) == 2:     # the save's last look: the file is swapped for a symlink right after it
+                os.symlink(victim, tmp_path / ".planted")
+                os.rename(tmp_path / ".planted", path)
+        return data
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    monkeypatch.undo()
+    assert victim.stat().st_nlink == 1 and stat.S_IMODE(victim.stat().st_mode) == 0o640
+    assert said.value.kept.is_symlink() and os.readlink(said.value.kept) == str(victim)
+    assert 'host = "h2"' in path.read_text() and not path.is_symlink()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may edit another user's config")
+def test_a_config_of_another_user_in_a_sticky_directory_is_not_saved_by_root(tmp_path):
+    """In a directory open to all but sticky (as /tmp), the config's owner may rename their file
+    away and put a symlink to any file of root's in its place between the save's look and its
+    rename, and root would write there: nothing is saved, and the message says why."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    path = shared / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    os.chown(path, 1234, 1234)
+    with pytest.raises(UsageError, match=r"belongs to uid 1234 in .*sticky.*nothing was saved"):
+        _edit(path, host="h2")
+    assert path.read_text() == HEAD + WEB1 + DB1 and _leftovers(path) == []

@@ -314,10 +314,16 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
                               " (chown, chmod go-w)")
     real = os.path.realpath(path)
     try:
-        st = os.stat(real)
+        st = os.lstat(real)
         links, owner = st.st_nlink, (st.st_uid, st.st_gid)
     except FileNotFoundError:
         links, owner = 1, None
+    if owner is not None and owner[0] not in (0, os.geteuid()) and privacy.sticky(os.path.dirname(real)):
+        # its owner may rename it away and put a symlink to any file in its place as it is written
+        raise UsageError(f"{path} is not written: it belongs to uid {owner[0]} in {os.path.dirname(real)}, a sticky"
+                         " directory open to others (its owner could put a symlink to another file in its place"
+                         " as it is written); nothing was saved",
+                         hint="edit it by hand, or keep it where only you and root can change the way to it")
     if links > 1:
         raise UsageError(f"{path} has {links} names (hard links): a save would give the new contents to this"
                          " one only, and leave the old to the others; nothing was saved",
