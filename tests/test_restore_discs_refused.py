@@ -149,3 +149,33 @@ def test_hard_links_cut_by_a_second_extraction_are_made_again_at_any_depth(tmp_p
     os.close(fd)
     assert a.st_ino == b.st_ino == c.st_ino and a.st_nlink == 3
     assert {n["kind"] for n in got["not_restored"]} == {"attribute"}, got
+
+
+def test_the_staging_directory_goes_without_changing_a_file_restored_or_one_a_symlink_names(tmp_path):
+    """Restored without CAP_DAC_OVERRIDE (as any user but root), the staging directory's read-only
+    directories are opened to remove it: the files restored (linked from it) keep their modes, and
+    the file a symlink there points at, outside the target, is left as it is (each was made 0700)."""
+    if not fidelity.is_root():
+        pytest.skip("setpriv drops a capability of root's")
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("64MiB")
+    data = lab.src / "data"
+    victim = tmp_path / "victim"
+    victim.write_text("outside the target\n")
+    victim.chmod(0o644)
+    (data / "shut").mkdir(parents=True)
+    (data / "shut/link").symlink_to(victim)     # the only entry: the first one removed there
+    (data / "read-only").mkdir()
+    (data / "read-only/file").write_text("a file\n")
+    os.chmod(data / "read-only/file", 0o644)
+    for d in ("shut", "read-only"):
+        os.chmod(data / d, 0o555)
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store(), asked={"*"})
+    got = restore_without("dac_override", lab, str(data), tmp_path / "out", checkpoint=1)
+    r = tmp_path / "out" / str(data).lstrip("/")
+    assert got["not_restored"] == [] and os.readlink(r / "shut/link") == str(victim)
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    assert stat.S_IMODE(os.lstat(r / "read-only/file").st_mode) == 0o644
+    assert stat.S_IMODE(os.lstat(r / "read-only").st_mode) == 0o555
+    assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".rabtui")]

@@ -105,16 +105,16 @@ def test_a_restore_starting_beside_one_that_just_made_its_staging_directory_leav
     to = tmp_path / "out"
     to.mkdir(mode=0o700)
     others: list = []
-    made = staging.tempfile.TemporaryDirectory
+    made = staging.tempfile.mkdtemp
 
-    class MadeThenAnotherRestore(made):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            if not others:        # its remove_abandoned runs before it fails on the backup named
-                others.append(rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", "backup-20000101000000",
-                                     "--to", str(to)))
+    def made_then_another_restore(*args, **kwargs):
+        name = made(*args, **kwargs)
+        if not others:        # its remove_abandoned runs before it fails on the backup named
+            others.append(rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", "backup-20000101000000",
+                                 "--to", str(to)))
+        return name
 
-    monkeypatch.setattr(staging.tempfile, "TemporaryDirectory", MadeThenAnotherRestore)
+    monkeypatch.setattr(staging.tempfile, "mkdtemp", made_then_another_restore)
     res = restore_run.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=to)
     assert others and others[0].returncode != 0 and "Traceback" not in others[0].stderr, others
     assert "staging directory" not in others[0].stdout + others[0].stderr, others[0]

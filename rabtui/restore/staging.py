@@ -10,12 +10,12 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
 from rabtui import fmt
+from rabtui.checkpoint import verify_scratch
 from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.media import medium_fs
 
@@ -53,11 +53,11 @@ def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
     made under a name no restore removes, locked, and only then named as a staging directory: one
     made a moment ago is never taken by another restore for one a killed restore left."""
     remove_abandoned(parent, emit)
-    made = tempfile.TemporaryDirectory(prefix=MAKING, dir=parent)
+    made = tempfile.mkdtemp(prefix=MAKING, dir=parent)
     try:
-        fd = os.open(made.name, _DIR_FLAGS)
+        fd = os.open(made, _DIR_FLAGS)
     except BaseException:
-        made.cleanup()
+        os.rmdir(made)
         raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -66,15 +66,24 @@ def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
         for acl in ACLS:
             with contextlib.suppress(OSError):
                 os.removexattr(fd, acl)
-        with made:
-            path = os.path.join(parent, PREFIX + os.path.basename(made.name)[len(MAKING):])
-            os.rename(made.name, path)
+        try:
+            path = os.path.join(parent, PREFIX + os.path.basename(made)[len(MAKING):])
+            os.rename(made, path)
             try:
                 yield path
             finally:
-                os.rename(path, made.name)      # removed by `made`, which can empty read-only directories
+                os.rename(path, made)
+        finally:
+            _remove(made)
     finally:
         os.close(fd)      # after the removal: until then it is not free for another to remove
+
+
+def _remove(path: bytes) -> None:
+    """Remove a staging directory, its read-only directories opened first. Never a file's mode
+    changed (tempfile's removal made each it could not remove 0700): the files restored are links
+    of those staged, and a symlink staged would have been followed to a file outside the target."""
+    verify_scratch.remove_extracted(path)
 
 
 def remove_abandoned(parent: bytes, emit: Emit = no_emit) -> None:
@@ -96,7 +105,7 @@ def remove_abandoned(parent: bytes, emit: Emit = no_emit) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue          # a restore that runs now
-            shutil.rmtree(path, ignore_errors=True)
+            _remove(path)
             if not os.path.lexists(path):      # one that could not go (a mount point in it) is tried again next time
                 emit(Event(LOG, f"removed {fmt.name(path)}, the staging directory of a restore that did not end"))
         finally:
