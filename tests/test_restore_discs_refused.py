@@ -179,3 +179,30 @@ def test_the_staging_directory_goes_without_changing_a_file_restored_or_one_a_sy
     assert stat.S_IMODE(os.lstat(r / "read-only/file").st_mode) == 0o644
     assert stat.S_IMODE(os.lstat(r / "read-only").st_mode) == 0o555
     assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".rabtui")]
+
+
+def test_a_hard_link_cut_by_a_second_extraction_into_a_read_only_directory_is_made_again(tmp_path):
+    """The other name of a file that came off again lies in a directory the disc holds read-only,
+    restored without CAP_DAC_OVERRIDE (as any user but root): the link is made again there all the
+    same, the directory keeping its mode and time (it was named, restored as a separate file)."""
+    if not fidelity.is_root():
+        pytest.skip("only root sets a trusted. xattr")
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("64MiB")
+    data = lab.src / "data"
+    (data / "closed").mkdir(parents=True)
+    (data / "shut").mkdir()
+    (data / "closed/inner").write_text("linked content\n")
+    os.link(data / "closed/inner", data / "shut/other")
+    os.setxattr(data / "closed", "trusted.mark", b"root's")
+    os.chmod(data / "shut", 0o555)
+    os.utime(data / "shut", (1_600_000_000, 1_600_000_000))
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store(), asked={"*"})
+    got = restore_without("sys_admin,dac_override", lab, str(data), tmp_path / "out", checkpoint=1)
+    r = tmp_path / "out" / str(data).lstrip("/")
+    a, b = os.stat(r / "closed/inner"), os.stat(r / "shut/other")
+    assert a.st_ino == b.st_ino and a.st_nlink == 2 and stat.S_IMODE(a.st_mode) == 0o644
+    shut = os.stat(r / "shut")
+    assert stat.S_IMODE(shut.st_mode) == 0o555 and shut.st_mtime == 1_600_000_000
+    assert {n["kind"] for n in got["not_restored"]} == {"attribute"}, got

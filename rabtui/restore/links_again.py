@@ -3,7 +3,8 @@ links the names of one file only among what one run extracts, so a name below a 
 came off again alone is a file of its own. The disc holds which names are one file: they share
 their data (`report_lba`; files of size 0 share theirs too, and are left as they are). Each other
 name of such a file is linked again to the name that came off again, in place of its own copy;
-the directories holding them keep their times."""
+the directories holding them keep their modes and times (one the disc holds read-only is opened for
+the link where the restoring user may not write in it)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def relink(run, dev: str, start: bytes, target: bytes, again: list[bytes], sc) -
     around: dict[bytes, os.stat_result] = {}
     link_again(families(lines, start), start, target, again, sc, around)
     for path, st in around.items():
+        if stat.S_IMODE(os.lstat(sc.path(path)).st_mode) != stat.S_IMODE(st.st_mode):    # opened by _linked
+            os.chmod(sc.path(path), stat.S_IMODE(st.st_mode))
         os.utime(sc.path(path), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
@@ -74,13 +77,26 @@ def link_again(names: list[list[bytes]], start: bytes, target: bytes, again: lis
             parent = os.path.dirname(path)
             if parent not in around:
                 around[parent] = os.lstat(sc.path(parent))
-            tmp = os.path.join(os.path.dirname(other), b".rabtui-link-" + secrets.token_hex(6).encode())
             try:
-                os.link(keep, tmp)
-                os.rename(tmp, other)
+                _linked(keep, other)
+            except PermissionError:     # a directory the disc holds read-only, restored without
+                with contextlib.suppress(OSError):                          # CAP_DAC_OVERRIDE
+                    os.chmod(sc.path(parent), stat.S_IMODE(around[parent].st_mode) | 0o300)
+                    _linked(keep, other)
             except OSError:     # no room for the name (a full staging directory): left apart, named
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                pass
+
+
+def _linked(keep: bytes, other: bytes) -> None:
+    """`other` made a name of the file `keep` in place of its own file."""
+    tmp = os.path.join(os.path.dirname(other), b".rabtui-link-" + secrets.token_hex(6).encode())
+    try:
+        os.link(keep, tmp)
+        os.rename(tmp, other)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _file(path: bytes) -> os.stat_result | None:
