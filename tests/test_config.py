@@ -532,6 +532,7 @@ def test_init_force_on_a_full_disk_keeps_the_old_config(tmp_path, tmpfs, capsys)
     """`init --force` writes the new file beside the old one and renames it: a full disk (or a
     crash) midway leaves the operator's config as it was, never half of the starter file."""
     disk = tmpfs(tmp_path / "full", "size=64k")
+    disk.chmod(0o755)       # not sticky and open to all, as a tmpfs is made: another user's config is not replaced there
     path = disk / "rabtui.toml"
     old = "# mine\n[rabtui]\nstate_dir = '/var/lib/mine'\n"
     path.write_text(old)
