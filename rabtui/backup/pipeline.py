@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 from rabtui import faults
 from rabtui.backup import deletion, history, id_writes, recovery
@@ -32,7 +32,8 @@ from rabtui.backup.completion import Completion, Stop as _Stop, ending
 from rabtui.backup.records import BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
 from rabtui.backup.run_log import RunLog
-from rabtui.backup.transfer import transfer_directory
+from rabtui.backup.sizes import DirSizes
+from rabtui.backup.transfer import drop_copy, symlinked as symlinked_dirs, transfer_directory
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
@@ -309,8 +310,12 @@ class _Run(Completion, CommandSteps):
         rsh = None if self._ssh is None else self._ssh.rsync_rsh()
         spool.target(source=self.source.id, medium=medium.id, base_id=rec.link_dest_id)
         dirs = self.source.directories
+        symlinked = self._symlinked(rsh)
         for index, directory in enumerate(dirs):
             self._still_in_place(5)    # else the parents made here would hold the backup in another's place
+            if directory.path in symlinked:
+                rec.dirs.append(DirSizes(directory.path, directory.kind))
+                self._dir_failed(rec.dirs[-1], symlinked[directory.path])
             try:
                 sizes = transfer_directory(
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
@@ -328,8 +333,15 @@ class _Run(Completion, CommandSteps):
             if sizes.state == "failed":
                 if NO_SPACE in (sizes.message or ""):
                     rec.did_not_fit([directory.path])
-                rec.save_dirs()
-                self._fail_step(5, f"{directory.path}: {sizes.message}")
+                self._dir_failed(sizes, sizes.message)
+        # a link put in a directory's place after the first look, and left: rsync read through it
+        symlinked = self._symlinked(rsh)
+        for i, sizes in enumerate(rec.dirs):
+            if sizes.path in symlinked:
+                self._still_in_place(5)
+                drop_copy(rec.path, sizes.path)
+                rec.dirs[i] = DirSizes(sizes.path, sizes.kind)
+                self._dir_failed(rec.dirs[i], symlinked[sizes.path])
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
         if not dirs:
             warnings.append("this source has no directories configured: nothing was backed up")
@@ -343,6 +355,19 @@ class _Run(Completion, CommandSteps):
                                f"{totals.files} files, {totals.new_bytes} new bytes")
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _symlinked(self, rsh: str | None) -> dict[str, str]:
+        try:
+            return symlinked_dirs(self.source, rsh, self.cancel)
+        except Cancelled:
+            self.step(5, "failed", "cancelled")
+            raise
+
+    def _dir_failed(self, sizes: DirSizes, message: str | None) -> NoReturn:
+        """Step 5 fails with the directory `sizes` of the record (failed so, with `message`)."""
+        sizes.state, sizes.message = "failed", message
+        self.rec.save_dirs()
+        self._fail_step(5, f"{sizes.path}: {message}")
 
     def _base(self, medium: Medium):
         """The newest complete backup of this source on this medium: (id or None, path, name)."""

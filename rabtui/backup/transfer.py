@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, redone
+from rabtui.backup import holes, redone, source_top
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -37,9 +37,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
                    exact_times: bool = False, files_from: str | None = None) -> list[str]:
     """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
     command (--rsync-path), or for a local source the command that runs rsync itself."""
-    command, remote_path = rsync_path, source.rsync_path
-    if source.is_local and source.rsync_path:
-        command, remote_path = shlex.split(source.rsync_path), None
+    command, remote_path = _commands(source, rsync_path)
     return rsync.build_argv(
         ssh_target.rsync_location(source, directory.path), str(dest) + "/", rsh=rsh,
         excludes=(*source.excludes, *directory.excludes),
@@ -57,6 +55,29 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         files_from=files_from,
         hard_links=directory.kind != "archive",
     )
+
+
+def _commands(source: Source, rsync_path: str) -> tuple[list[str], str | None]:
+    """The words of the local rsync command and the remote side's (--rsync-path), if any."""
+    if source.is_local and source.rsync_path:
+        return shlex.split(source.rsync_path), None
+    return [rsync_path], source.rsync_path
+
+
+def symlinked(source: Source, rsh: str | None, cancel: threading.Event) -> dict[str, str]:
+    """source_top.symlinked of the source's directories, asked with the transfers' command and
+    connection: path -> why it is not backed up."""
+    command, remote_path = _commands(source, proc.which("rsync"))
+    paths = [d.path for d in source.directories]
+    return source_top.symlinked(command, [ssh_target.rsync_location(source, p) for p in paths], paths,
+                                rsh=rsh, rsync_path=remote_path, io_timeout=source.io_timeout, cancel=cancel)
+
+
+def drop_copy(backup_path: Path, dir_path: str) -> None:
+    """The backup's copy of the directory removed (rsync read it through a symlink of the source)."""
+    dest = medium_layout.backup_data_path(backup_path, dir_path)
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
 
 
 def transfer_directory(cfg: Config, source: Source, directory: Directory, medium: Medium, backup_path: Path, *,
