@@ -74,7 +74,8 @@ def test_a_drive_is_one_lock_however_its_folder_or_device_is_spelt(tmp_path):
 def test_a_drive_in_a_long_folder_path_has_a_lock_of_its_own_that_fits(tmp_path):
     """A lock file's name is one name in locks/: an `images:` folder 300 bytes deep made a name
     longer than a file name can be, and the burn failed before it began. Such a lock is a short
-    readable name with a hash of the whole folder; a short one keeps the name older runs take."""
+    readable name with a hash of the whole folder; a short one its whole readable name and a
+    short hash."""
     deep = tmp_path
     while len(os.fsencode(deep)) < 300:
         deep = deep / ("d" * 40)
@@ -92,7 +93,8 @@ def test_a_drive_in_a_long_folder_path_has_a_lock_of_its_own_that_fits(tmp_path)
         held.release()
     assert sorted(p.name for p in (state / "locks").iterdir())[0].startswith("drive-images__")
     short = locks.drive_lock(state, f"images:{tmp_path}")
-    assert short.path.name == f"drive-images_{str(tmp_path).replace('/', '_')}.lock"
+    assert short.path.name.startswith(f"drive-images_{str(tmp_path).replace('/', '_')}~")
+    assert len(short.path.name) == len(f"drive-images_{tmp_path}~.lock") + 17
 
 
 def test_a_key_with_slashes_or_bytes_not_utf8_makes_one_file_in_locks(tmp_path):
@@ -104,3 +106,19 @@ def test_a_key_with_slashes_or_bytes_not_utf8_makes_one_file_in_locks(tmp_path):
             assert lock.path.parent == tmp_path / "locks" and lock.path.exists()
             assert len(os.fsencode(lock.path.name)) <= 255
     assert locks.Lock(tmp_path, odd * 300).path != locks.Lock(tmp_path, odd * 299 + "x").path
+
+
+def test_drives_whose_names_differ_only_in_what_a_file_name_cannot_hold_have_locks_of_their_own(tmp_path):
+    """`images:/a b`, `images:/a_b`, `images:/a/b` and `images:/a:b` made one file name each
+    (drive-images__a_b): a burn into one was refused as busy while another burned, the refusal
+    naming the other drive. Each folder is its own lock now; one spelt two ways still one."""
+    state = tmp_path / "state"
+    folders = [tmp_path / "a b", tmp_path / "a_b", tmp_path / "a" / "b", tmp_path / "a:b", tmp_path / "a\u00e9b"]
+    held = [locks.drive_lock(state, f"images:{folder}").acquire() for folder in folders]
+    try:
+        assert len({lock.path for lock in held}) == len(folders)
+        with pytest.raises(LockBusy, match="a checkpoint on"):
+            locks.drive_lock(state, f"images:{folders[0]}/").acquire()
+    finally:
+        for lock in held:
+            lock.release()

@@ -29,13 +29,18 @@ TABLE_READS = 3     # reads of the kernel's table of locks, of many pages, befor
 
 
 def _lock_name(name: str) -> str:
-    """The name with all but [A-Za-z0-9._-] made '_' (no '/' makes a subdirectory), as rabtui ever
-    took it; one too long for a file name (255 bytes: a drive's folder deep down) is its start, '~'
-    (in no short name) and a hash of the whole name (bytes not UTF-8 too: surrogatepass)."""
+    """A name of [A-Za-z0-9._-] only is itself (every id a config allows). Another has all but those
+    made '_' (no '/' makes a subdirectory), then '~' (in no such name) and a hash of the whole name
+    (bytes not UTF-8 too: surrogatepass): without it `images:/a b` and `images:/a_b` were one
+    lock. One too long for a file name (255 bytes: a drive's folder deep down) keeps 100 of its
+    characters and the whole hash."""
     readable = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-    if len(readable) + len(".lock") <= 255:
-        return readable
-    return f"{readable[:100]}~{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    if readable == name and len(name) + len(".lock") <= 255:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    if len(readable) + 18 + len(".lock") <= 255:
+        return f"{readable}~{digest[:17]}"
+    return f"{readable[:100]}~{digest}"
 
 
 class Lock:
