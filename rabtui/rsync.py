@@ -28,6 +28,11 @@ BASE_OPTIONS = (
     f"--out-format={OUT_FORMAT}",
     "--stats",
 )
+# A local sender names each file as it starts on it ("send_files(N, path)", escaped as %n is) and
+# as it is done: a file it cannot read to the end (a FIFO put in its place blocks its open) is
+# named when rsync is stopped (backup/rsync_stream.py). A remote sender is not asked: rsync 3.5.0
+# does not pass the flag on, and a blocked sender's messages stay in its buffer.
+SENDER_NAMES = "--debug=send1"
 # Sparse files stay sparse on the medium: rsync writes runs of zeros as holes. Unchanged files are
 # hard links to the base's copy and keep its holes.
 SPARSE = "--sparse"
@@ -85,6 +90,8 @@ def build_argv(
     argv += extra
     if rsh:
         argv += ["-e", rsh]
+    else:
+        argv.append(SENDER_NAMES)
     # each pattern as written: rsync reads an exclude starting with "+ " as an include, "- " as a
     # prefix and "!" as clearing the list (undoing the exclude that keeps a medium out of its source)
     argv += [f"--exclude=- {pattern}" for pattern in excludes]

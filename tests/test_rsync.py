@@ -20,8 +20,8 @@ def test_argv_standard_with_link_dest_and_excludes():
                             link_dest="/m/web/backup-0/data/etc")
     assert argv == [
         "rsync", "-aH", "--numeric-ids", "--info=progress2", "--no-h", "--outbuf=L", "-ii",
-        "--out-format=%i|%l|%M|%n", "--stats", "-A", "-X", "--sparse", "--exclude=- *.tmp", "--exclude=- cache/",
-        "--link-dest=/m/web/backup-0/data/etc", "--", "/etc/", "/m/web/backup-1/data/etc/",
+        "--out-format=%i|%l|%M|%n", "--stats", "-A", "-X", "--sparse", "--debug=send1", "--exclude=- *.tmp",
+        "--exclude=- cache/", "--link-dest=/m/web/backup-0/data/etc", "--", "/etc/", "/m/web/backup-1/data/etc/",
     ]
     assert "-L" not in argv and "--inplace" not in argv
 
@@ -33,6 +33,7 @@ def test_argv_remote_archive():
     assert "--compare-dest=/m/web/.archive/srv/photos" in argv
     assert argv[1] == "-a" and "-aH" not in argv and "-H" not in argv
     assert not any(a.startswith("--link-dest") for a in argv)
+    assert "--debug=send1" not in argv      # a remote sender is not asked to name its files
     assert argv[-3:] == ["--", "backup@web1:/srv/photos/", "/m/web/b/data/srv/photos/"]
 
 

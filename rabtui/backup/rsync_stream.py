@@ -9,7 +9,7 @@ import stat
 import time
 from pathlib import Path
 
-from rabtui import rsync, rsync_stderr
+from rabtui import fmt, rsync, rsync_stderr
 from rabtui.media import below
 from rabtui.backup import unreadable
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
@@ -68,6 +68,9 @@ class Stream:
         # many lines said anything but that, a file to try again and its closing line of an exit 23
         self.read_errors: set[bytes] = set()
         self.not_retried = 0
+        # the path of the file rsync's sender has started on and not finished (--debug=send1), as
+        # the sender names it (the source's path of the directory, then the file's)
+        self.reading: bytes | None = None
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -159,6 +162,7 @@ class Stream:
                     break
         if rows or same or others:
             self.spool.add(d, rows, same, others)
+        self._reading(data, end)
         if not self._stats:
             # --stats comes after every item; from its first line on, each read is scanned for its
             # lines (a name that holds these words costs only those scans)
@@ -213,6 +217,26 @@ class Stream:
         self._skipped += (name,)
         return True
 
+    def _reading(self, data: bytes, end: int) -> None:
+        """self.reading after the sender's last word in data[:end] on the file it works on."""
+        started, finished = _record_at(data, b"send_files(", end), _record_at(data, b"sender finished ", end)
+        if started < 0 and finished < 0:
+            return
+        if started > finished:
+            line_end = data.find(b"\n", started, end)
+            line = data[started + len(b"send_files("):end if line_end < 0 else line_end].rstrip(b"\r")
+            self.reading = rsync.unescape(line.partition(b", ")[2].removesuffix(b")")) or None
+        else:
+            self.reading = None
+
+    def reading_said(self) -> str:
+        """The end of a stalled transfer's message: the file rsync's sender was reading, if one."""
+        if self.reading is None:
+            return (" (a FIFO or a device put in a file's place after rsync listed it blocks rsync's read of it,"
+                    " as does a hung file system on the source)")
+        return (f" while it read {fmt.name(self.reading)} on the source (nothing came of it: a FIFO or a device"
+                " put in a file's place, or a hung file system there)")
+
     def _progress(self, data: bytes, end: int) -> None:
         self._unshown = None
         progress = rsync.last_progress(data, end)
@@ -251,6 +275,15 @@ class Stream:
         top = os.fsencode(self.dir).rstrip(b"/") + b"/"
         return (not self.not_retried and bool(self.redone)
                 and all(p.startswith(top) and p[len(top):] in self.redone for p in self.read_errors))
+
+
+def _record_at(data: bytes, head: bytes, end: int) -> int:
+    """Where the last record of data[:end] that begins with `head` begins, or -1 (a name that holds
+    it is within a record, not after a separator)."""
+    i = data.rfind(head, 0, end)
+    while i > 0 and data[i - 1] not in b"\n\r":
+        i = data.rfind(head, 0, i)
+    return i
 
 
 def _kind_in_basis(basis: bytes, rel: bytes) -> int:

@@ -125,13 +125,16 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             result = again
     if result is None:
         sizes.state, sizes.message = "failed", (
-            f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped")
+            f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped"
+            + stream.reading_said())
     else:
         outcome = rsync.interpret_exit(result.returncode, result.stderr_tail,
                                        stream.errors if result is first else None)
         sizes.rsync_exit = result.returncode
         sizes.state = outcome.state
         sizes.message = outcome.reason
+        if result.returncode == 30:      # rsync's own --timeout
+            sizes.message += stream.reading_said()
         if warning and sizes.state == "ok":
             sizes.state, sizes.message = "warning", warning
     if sizes.state == "failed":
@@ -253,6 +256,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
                     index=first.where["dir_index"], count=first.where["dirs"])
     again.redone = first.redone
     result = _rsync(argv, again, source, cancel, stdin_data=b"".join(rel + b"\0" for rel in listed))
+    first.reading = again.reading
     warnings = []
     if outside:
         warnings.append(f"{len(outside)} directories of the source were symlinks out of {basis} ({_some(outside)}):"
