@@ -101,3 +101,47 @@ def test_a_symlink_put_in_place_as_rsync_starts_fails_the_directory(tmp_path, re
     assert f"{alice} is a symlink on the source (to {secret}): not followed" in result.reason, result.reason
     assert "shadow" not in _saved_names(lab)
     assert not [p for p in _catalog_paths(lab) if b"shadow" in p]
+
+
+@pytest.mark.parametrize("over_ssh", [False, True])
+def test_hostile_names_of_the_link_and_its_target_and_a_path_of_4000_bytes(tmp_path, request, over_ssh):
+    """A link named with a line break (not over SSH: rsync's quoting of the remote side's arguments
+    drops it, for the transfer too), a space, an arrow (" -> ") and a tab, to a target whose name is
+    not UTF-8; another at the end of a path of about 4,000 bytes: each refused, named as the
+    terminal shows names."""
+    lab = Lab(tmp_path, media_count=1)
+    secret = lab.src / "secret"
+    write_files(secret, {"shadow": b"root:x"})
+    odd = lab.src / ("a b -> c\td" if over_ssh else "a\nb -> c\td")
+    target = os.fsencode(secret) + b"/caf\xe9"
+    os.mkdir(target)
+    os.symlink(target, odd)
+    deep = lab.src
+    while len(os.fsencode(deep)) < 3900:
+        deep = deep / ("d" * 200)
+    deep.mkdir(parents=True)
+    long_link = deep / "l"
+    os.symlink(secret, long_link)
+    head = '[[sources]]\nid = "web"\n'
+    if over_ssh:
+        sshd = request.getfixturevalue("sshd")
+        lab.trust(sshd)
+        head = ssh_source_lines(sshd)
+    escaped = str(odd).replace("\n", "\\n").replace("\t", "\\t")
+    for link, said in ((odd, f"{escaped} is a symlink on the source (to {secret}/caf\\351)"),
+                       (long_link, f"{long_link} is a symlink on the source (to {secret})")):
+        path = str(link).replace("\n", "\\n").replace("\t", "\\t")
+        result = lab.backup(lab.write(head + f'[[sources.directories]]\npath = "{path}"\n'), "web")
+        assert result.status == "failed" and said in result.reason, result.reason
+    assert "shadow" not in _saved_names(lab)
+
+
+def test_two_links_one_named_as_the_other_and_an_arrow():
+    """rsync's listing shows a link as "name -> target": of the directories "a" and "a -> b", both
+    links, each gets its own target."""
+    from rabtui.backup import source_top
+    listing = (b"lrwxrwxrwx              2 2026/12/06 02:27:09 s/a -> b -> c\n"
+               b"lrwxrwxrwx              2 2026/12/06 02:27:09 s/a -> t\n"
+               b"drwxr-xr-x          4,096 2026/12/06 02:27:09 s/d\n")
+    assert source_top.symlink_targets(listing, ["/s/a", "/s/a -> b", "/s/d"]) == {"/s/a -> b": b"c", "/s/a": b"t"}
+

@@ -46,7 +46,8 @@ def _rel(path: str) -> bytes:
 
 def symlink_targets(listing: bytes, paths: Sequence[str]) -> dict[str, bytes]:
     """Of `paths`, those the listing shows as symlinks, with their targets."""
-    wanted = {_rel(path): path for path in paths if path.strip("/")}
+    # the longest first: of "a -> b" and "a", both wanted, the entry "a -> b -> c" is the first's
+    wanted = {_rel(path): path for path in sorted(paths, key=len, reverse=True) if path.strip("/")}
     found = {}
     for mode, rest in _ENTRY.findall(listing):
         if not mode.startswith(b"l"):
