@@ -129,7 +129,8 @@ def test_one_file_system_keeps_a_mount_inside_the_source_out(tmp_path):
 
 
 def _server_rsyncs(path: Path) -> list[int]:
-    """pids of the source-side rsync (`rsync --server --sender ... PATH/`) of this test."""
+    """pids of the source-side rsync (`rsync --server --sender ... PATH/`) of this test (not the
+    listing of PATH itself before it, which names it with no slash)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -139,7 +140,7 @@ def _server_rsyncs(path: Path) -> list[int]:
         except OSError:
             continue
         if (os.path.basename(argv[0]) == b"rsync" and b"--server" in argv and b"--sender" in argv
-                and any(os.fsencode(path) in a for a in argv)):
+                and any(a.endswith(os.fsencode(path) + b"/") for a in argv)):
             found.append(int(entry))
     return found
 
