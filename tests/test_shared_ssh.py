@@ -118,7 +118,8 @@ def _log_sessions(server, tmp_path: Path) -> Path:
 
 def test_step_1_runs_nothing_on_the_source(tmp_path):
     """The login alone proves the source reachable: a backup opens one session per directory (its
-    rsync), and `sources test` one more for `whoami`."""
+    rsync) and two for rsync's listing of the directories themselves (is one a symlink?), before
+    the first and after the last, and `sources test` one more for `whoami`."""
     from rabtui.ssh.shared import whoami
 
     server = start_sshd(tmp_path / "sshd")
@@ -128,10 +129,11 @@ def test_step_1_runs_nothing_on_the_source(tmp_path):
         result = lab.backup(cfg, "web", medium_id="m1")
         assert result.status == "completed", result.reason
         sessions = log.read_text().splitlines()
-        assert len(sessions) == 2 and all(s.startswith("rsync --server") for s in sessions), sessions
+        assert len(sessions) == 4 and all(s.startswith("rsync --server") for s in sessions), sessions
+        assert [" --list-only " in s for s in sessions] == [True, False, False, True], sessions
         answer = whoami(cfg, cfg.source("web"))
         assert answer == (server.user, f"{server.user}@127.0.0.1:{server.port}"), answer
-        assert log.read_text().splitlines()[2:] == ["whoami"]
+        assert log.read_text().splitlines()[4:] == ["whoami"]
     finally:
         server.stop()
 

@@ -358,7 +358,7 @@ class _Run(Completion, CommandSteps):
 
     def _symlinked(self, rsh: str | None) -> dict[str, str]:
         try:
-            return symlinked_dirs(self.source, rsh, self.cancel)
+            return symlinked_dirs(self.source, self.rec.path, rsh, self.cancel)
         except Cancelled:
             self.step(5, "failed", "cancelled")
             raise

@@ -7,8 +7,8 @@ lists `dir` (no slash, no recursion) as the entry itself: the same command, over
 connection and with the same rights as the transfer, says what is there, on a local source too.
 One listing (-R: each named by its whole path) asks of every directory at once, before the first
 transfer and after the last (rsync takes the last name it is given for a destination, so it gets
-one: a directory that does not exist, in a private one; with --list-only rsync makes nothing
-there, checked with strace): a link put in place after the first look and left there is seen by
+one: in the backup's own directory, below one that does not exist, which rsync could not make
+without --mkpath; with --list-only it makes nothing there, checked with strace): a link put in place after the first look and left there is seen by
 the second. One put there and taken away while rsync runs is not (rsync reaches every directory
 of the tree by its path again, below the top too).
 """
@@ -20,7 +20,7 @@ import re
 import threading
 from typing import Sequence
 
-from rabtui import fmt, proc, rsync, temp_dirs
+from rabtui import fmt, proc, rsync
 from rabtui.errors import Stalled
 
 # one entry of --list-only: mode, size, date, time, name (rsync escapes what cannot be printed)
@@ -66,20 +66,20 @@ def message(path: str, target: bytes) -> str:
             " configure the directory it points to by its own path if that is to be backed up")
 
 
-def symlinked(command: Sequence[str], locations: Sequence[str], paths: Sequence[str], *, rsh: str | None,
-              rsync_path: str | None, io_timeout: int | None, cancel: threading.Event) -> dict[str, str]:
+def symlinked(command: Sequence[str], locations: Sequence[str], paths: Sequence[str], backup_path: str, *,
+              rsh: str | None, rsync_path: str | None, io_timeout: int | None,
+              cancel: threading.Event) -> dict[str, str]:
     """Why each of the directories `paths` (at `locations`) that is a symlink on the source is not
-    backed up. A listing that fails says nothing of the directories it missed: their transfer meets
-    what made it fail."""
+    backed up (`backup_path`: the backup's directory). A listing that fails says nothing of the
+    directories it missed: their transfer meets what made it fail."""
     locations = [location for location, path in zip(locations, paths) if path.strip("/")]
     if not locations:
         return {}
-    with temp_dirs.private() as tmp:
-        dest = os.path.join(os.fsdecode(tmp), "none", "")
-        argv = list_argv(command, locations, dest, rsh=rsh, rsync_path=rsync_path, io_timeout=io_timeout)
-        try:
-            listed = proc.run(argv, capture=True, env=rsync.ENV, cancel=cancel, die_with_parent=True,
-                              silence=io_timeout)
-        except Stalled:
-            return {}
+    dest = os.path.join(backup_path, "none", "none", "")
+    argv = list_argv(command, locations, dest, rsh=rsh, rsync_path=rsync_path, io_timeout=io_timeout)
+    try:
+        listed = proc.run(argv, capture=True, env=rsync.ENV, cancel=cancel, die_with_parent=True,
+                          silence=io_timeout)
+    except Stalled:
+        return {}
     return {path: message(path, target) for path, target in symlink_targets(listed.stdout, paths).items()}
