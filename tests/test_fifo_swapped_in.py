@@ -85,7 +85,12 @@ def test_a_file_made_a_fifo_as_rsync_opens_it_fails_its_directory_naming_it(tmp_
     head += "io_timeout = 2\n"
     cfg = lab.write(head + f'rsync_path = "env LD_PRELOAD={fifo_shim} FIFO_SWAP=turns-fifo rsync"\n' + dirs)
     failed = lab.backup(cfg, "web")
-    assert stat.S_ISFIFO(os.lstat(first / "sub" / "turns-fifo").st_mode)     # the swap happened
+    fifo = first / "sub" / "turns-fifo"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)     # the swap happened
+    if over_ssh:
+        # the source's rsync outlives the session, waiting in its open (nothing kills it there):
+        # a writer lets the open end, and it ends at its next write to the closed session
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     assert failed.status == "failed"
     stalled = f"{first}: the transfer stalled: nothing from rsync for 2 s (io_timeout), rsync was stopped"
     if over_ssh:
