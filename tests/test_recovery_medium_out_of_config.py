@@ -1,10 +1,10 @@
 """A run killed once its backup.json said complete (its step 7 ended: its files are linked into
 the archive union), on a medium then taken out of the config and away (offsite): the next backup's
-recovery cannot look at that medium, finds no directory at the run's path, and marks the run
-abandoned. Put back, the medium holds that run complete. The next backup onto it deleted it then
-(with its union links), and with it the only copy of a file the source had dropped meanwhile. It
-is kept now, said, never a base, until rebuild-state records it as its backup.json says. Real
-backups (rsync), the kill a real SIGKILL at the fault point."""
+recovery cannot look at that medium. It marked the run abandoned, and put back, the medium held
+that run complete: the next backup onto it deleted it then (with its union links), and with it the
+only copy of a file the source had dropped meanwhile. A medium out of the config is never looked
+at: the run stays as it is, said, until a backup onto the medium, back in the config, records it
+as its backup.json says. Real backups (rsync), the kill a real SIGKILL at the fault point."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def test_a_complete_run_marked_abandoned_while_its_medium_was_away_is_kept(tmp_p
     (lab.src / "arch" / "y").unlink()      # the source drops y
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     row = lab.store().one("SELECT status FROM backups WHERE medium='m2' AND name=?", (name,))
-    assert row["status"] == "abandoned"
+    assert row["status"] == "running"
+    assert any(name in m and "m2 is not in the config" in m and "left as it is" in m for m in lab.messages())
     os.rename(tmp_path / "away", m2)       # back, and in the config again
     lab.media = both
     cfg = lab.local([("arch", "archive")])
@@ -40,5 +41,38 @@ def test_a_complete_run_marked_abandoned_while_its_medium_was_away_is_kept(tmp_p
     assert medium_layout.read_backup_json(m2 / "loc" / name)["status"] == "completed"
     y = medium_layout.backup_data_path(m2 / "loc" / name, str(lab.src / "arch")) / "y"
     assert y.read_bytes() == b"only in the killed run"
-    assert any(f"{name} on medium m2 was marked abandoned" in m and "rebuild-state" in m for m in lab.messages()), \
+    assert lab.store().one("SELECT status FROM backups WHERE medium='m2' AND name=?", (name,))["status"] == "completed"
+    assert any(name in m and "its backup.json says completed; recorded as such" in m for m in lab.messages()), \
         lab.messages()
+
+
+def test_a_run_killed_on_a_medium_taken_out_of_the_config_is_left_on_it(tmp_path):
+    """A run killed as it linked its new files into the union of a medium that the config then
+    dropped, the disk still mounted at its old path: the next backup's recovery took that path as
+    the medium's, undid the run's links there and deleted its directory: it deleted on a disk that
+    is no medium of the config (whatever disk is there now). It marks the run abandoned, nothing
+    there touched, and the medium, back in the config, has it undone by its next backup."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("arch", "archive")])
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    _files(lab.src / "arch", {"y": b"y1", "z": b"z1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m2", point="union.linked").returncode == -9
+    m2, both = lab.media[1][1], lab.media
+    name = max(n for n in os.listdir(m2 / "loc") if n.startswith("backup-"))
+    union = medium_layout.archive_root(m2, "loc", str(lab.src / "arch"))
+    linked = sorted(os.listdir(union))
+    assert len(linked) > 1       # x, and what the run linked before it was killed
+    lab.media = both[:1]         # out of the config, still mounted where it was
+    cfg = lab.local([("arch", "archive")])
+    lab.events.clear()
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    row = lab.store().one("SELECT status, reason FROM backups WHERE medium='m2' AND name=?", (name,))
+    assert row["status"] == "abandoned" and "not in the config" in row["reason"], dict(row)
+    assert (m2 / "loc" / name).is_dir() and sorted(os.listdir(union)) == linked
+    assert any(name in m and "m2 is not in the config" in m for m in lab.messages()), lab.messages()
+    lab.media = both             # back in the config: its next backup undoes the run there
+    cfg = lab.local([("arch", "archive")])
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    assert not (m2 / "loc" / name).exists()
+    assert {n: (union / n).read_bytes() for n in os.listdir(union)} == {"x": b"x1", "y": b"y1", "z": b"z1"}

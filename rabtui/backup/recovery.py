@@ -64,10 +64,11 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         info = medium_layout.read_backup_json(path) if there else None
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
+        away = _out_of_config(cfg, row) or "its medium is not there"
         if path is None and made and row["path"] and _step7_ended(store, row):
             # complete on its medium, perhaps: marked abandoned, its catalog rows forgotten, it would
             # be undone and deleted once the medium is back, and what only it saved lost
-            emit(Event(WARNING, f"found {what}: its medium is not there, and the backup may be complete on it"
+            emit(Event(WARNING, f"found {what}: {away}, and the backup may be complete on it"
                                 " (its step 7 ended); left as it is until a backup finds the medium there",
                        {"backup_id": row["id"]}))
             continue
@@ -130,6 +131,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             done = "it ended before it made its directory (step 3): nothing of it is on the medium"
             if row["path"] and _on_its_medium(store, cfg, row) and _empty_dir_removed(store, row):
                 done = "it was killed as it made its directory (step 3): that directory, empty, was removed"
+        elif path is None and _out_of_config(cfg, row):
+            done = f"{away}: nothing on it was touched (back in the config, its next backup there undoes the run)"
         else:
             done = ("a symlink stands in the place of its directory (left as it is)" if path is not None
                     and path.is_symlink() else "its directory is not there (medium not mounted, or never created)")
@@ -302,11 +305,22 @@ def undone_with_it(store: Store, medium: Medium, source_id: str, name: str) -> b
 def _on_its_medium(store: Store, cfg, row) -> bool:
     """Whether the disk at the path of the backup's medium is that medium: another server's disk
     with its id may hold a backup of the same name, which is not this one (a run of this source
-    finishes it once the medium is there: finish_abandoned)."""
+    finishes it once the medium is there: finish_abandoned). A medium the config no longer lists
+    is never there: nothing is deleted on it (whatever disk is at its old path now), as a cleanup
+    deletes nothing there; put back in the config, its next backup finishes the run."""
     from rabtui.backup.retention import medium_present
 
-    medium = next((m for m in cfg.media if m.id == row["medium"]), None) if cfg is not None else None
-    return medium is None or medium_present(store, medium)
+    if cfg is None:
+        return True
+    medium = next((m for m in cfg.media if m.id == row["medium"]), None)
+    return medium is not None and medium_present(store, medium)
+
+
+def _out_of_config(cfg, row) -> str | None:
+    """That the run's medium is not in the config (`cfg`), if so."""
+    if cfg is None or any(m.id == row["medium"] for m in cfg.media):
+        return None
+    return f"its medium {row['medium']} is not in the config"
 
 
 def step7_began(store: Store, row) -> bool:
