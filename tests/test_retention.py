@@ -175,19 +175,23 @@ def test_archive_guard_keeps_only_copy_unless_verified_checkpoint(tmp_path):
     write_files(lab.src / "photos", {"one.jpg": 3000})
     first = lab.backup(cfg, now=t0)
     write_files(lab.src / "photos", {"two.jpg": 3000})
-    second = lab.backup(cfg, now=t0 + timedelta(days=1))
+    assert lab.backup(cfg, now=t0 + timedelta(days=1)).status == "completed"
     store = lab.store()
     plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=10))
     assert plan.delete == []
     assert [g[0] for g in plan.guarded] == [first.backup_id]
     assert "only copy of 1 archive files" in plan.guarded[0][2]
 
-    # a verified checkpoint disc holds one.jpg: now the old backup may go, and its union link too
+    # a checkpoint disc holds one.jpg: only written (not verified), it does not count
     v = store.one("SELECT p.source, p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
                   " WHERE v.first_backup=?", (first.backup_id,))
-    store.execute("INSERT INTO discs(number, disc, volid, state) VALUES (1, 1, 'RAB1D01', 'verified')")
+    store.execute("INSERT INTO discs(number, disc, volid, state) VALUES (1, 1, 'RAB1D01', 'written')")
     store.execute("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime) VALUES"
                   " (1, 1, ?, ?, ?, ?, ?)", (v["source"], v["path"], b"data/loc/" + bytes(v["path"]), v["size"], v["mtime"]))
+    plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=10))
+    assert plan.delete == [] and [g[0] for g in plan.guarded] == [first.backup_id]
+    # verified: now the old backup may go, and its union link too
+    store.execute("UPDATE discs SET state='verified'")
     plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=10))
     assert [c.id for c in plan.delete] == [first.backup_id]
     # the union link goes too, so one.jpg's space counts as freed (a walk of the backup alone says no)
@@ -196,10 +200,6 @@ def test_archive_guard_keeps_only_copy_unless_verified_checkpoint(tmp_path):
     union = lab.media[0][1] / "loc" / ".archive" / str(lab.src / "photos").lstrip("/")
     assert not (union / "one.jpg").exists() and (union / "two.jpg").exists()
     assert store.one("SELECT COUNT(*) AS n FROM versions WHERE first_backup=?", (first.backup_id,))["n"] == 0
-
-    # a disc that is only written (not verified) does not count
-    store.execute("UPDATE discs SET state='written'")
-    assert retention.unsafe_archive_files(cfg, store, "loc", second.backup_id) == 1
 
 
 def test_failed_runs_go_after_a_day_and_interrupted_deletion_is_finished(tmp_path):

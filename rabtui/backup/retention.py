@@ -117,13 +117,6 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
     return list(src.archive_paths)
 
 
-def unsafe_archive_files(cfg: Config, store: Store, source: str, backup_id: int) -> int:
-    """How many archive-directory versions first saved in this backup exist nowhere else: no other
-    backup that stays on a medium of the config holds the same version, no verified checkpoint disc
-    holds it."""
-    return ArchiveGuard(store, source, archive_dirs(cfg, source), [m.id for m in cfg.media]).only_copies(backup_id)
-
-
 def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
                  sources: Iterable[str] | None = None, count_space: bool = True) -> Plan:
     now = now or datetime.now()
