@@ -104,6 +104,9 @@ UNDO_EACH_POINTS = ("union.undone",)
 # Passed after each file linked into a union (a backup's new files; an older version put back by an
 # undoing): one waiting for the union lock sees the holder's progress.
 LINK_EACH_POINTS = ("union.linked",)
+# Passed only by a cleanup removing the union of a directory no archive one now that no backup on the
+# medium needs (union_release.py): set aside under its .deleting-union- name, not yet emptied.
+UNION_RELEASE_POINTS = ("cleanup.union_set_aside",)
 
 
 REBUILD_POINTS = (

@@ -99,7 +99,7 @@ def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) ->
 
 def has_work(plan: Plan) -> bool:
     """Whether applying the plan changes anything on the media (run-due says the plan only then)."""
-    return bool(plan.delete or plan.leftovers or plan.refused or plan.notes)
+    return bool(plan.delete or plan.leftovers or plan.refused or plan.notes or plan.unions)
 
 
 def plan_lines(plan: Plan, dry_run: bool) -> list[str]:
@@ -109,6 +109,8 @@ def plan_lines(plan: Plan, dry_run: bool) -> list[str]:
     out = [fmt.name(note) for note in plan.notes]
     out += [fmt.name(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
             for c in plan.delete]
+    out += [fmt.name(f"{verb} the .archive/ view of {u.dir} of {u.source} on {u.medium} (no backup there is an"
+                     f" archive one of it now), frees {fmt.size(u.freed_bytes)}") for u in plan.unions]
     out += [fmt.name(f"keeping {name}: {why}") for _, name, why in plan.guarded]
     out += [fmt.name(f"deleting no backup of {source}, as the plan cannot be proven safe: {why}")
             for source, why in plan.refused]
@@ -124,5 +126,6 @@ def done_lines(plan: Plan, done: Applied) -> list[str]:
     out = [fmt.name(line) for line in done.kept]
     deleted = f"{len(done.deleted)} backups" if len(done.deleted) == len(plan.delete) else \
         f"{len(done.deleted)} of {len(plan.delete)} backups"
-    out.append(f"{deleted} deleted, {fmt.size(done.freed_bytes)} freed")
+    views = f", {len(done.unions)} .archive/ views removed" if done.unions else ""
+    out.append(f"{deleted} deleted{views}, {fmt.size(done.freed_bytes)} freed")
     return out

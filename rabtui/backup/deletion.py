@@ -6,7 +6,6 @@ freed."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import stat
 from contextlib import ExitStack
@@ -14,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import faults
-from rabtui.backup import union_undo
+from rabtui.backup import union_release, union_undo
+from rabtui.backup.freed import FreedCounter
 from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_backups, medium_present, unread_record
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
@@ -48,36 +48,10 @@ def _empty_tree(path: Path, set_aside=None) -> Path | None:
     with os.scandir(target) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                _make_writable_and_rm(Path(entry.path))
+                opened_dirs.remove_tree(Path(entry.path))
             else:
                 os.unlink(entry.path)
     return target
-
-
-def _make_writable_and_rm(path: Path) -> None:
-    """Remove the tree, opening up the directories in it closed to us (read-only, or 0000 as a
-    backup made by a user other than root holds them); raises the first error when some of it stays
-    (a read-only file system, an immutable file, a directory of another user's)."""
-    errors: list[OSError] = []
-    try:
-        opened_dirs.open_up(os.fsencode(path))
-    except OSError as exc:
-        errors.append(exc)
-
-    def onerror(func, p, exc_info):
-        exc = exc_info[1]
-        if func not in (os.rmdir, os.unlink) or not isinstance(exc, PermissionError):
-            errors.append(exc)   # a directory that cannot be read (os.open, os.scandir): said below
-            return
-        try:                     # a read-only directory inside the backup, as root made it: opened, tried again
-            os.chmod(os.path.dirname(p), 0o700)
-            func(p)
-        except OSError as again:
-            errors.append(again)
-
-    shutil.rmtree(path, onerror=onerror)
-    if errors and os.path.lexists(path):
-        raise errors[0]
 
 
 def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate, union: Lock) -> int:
@@ -92,18 +66,18 @@ def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate, union: Lo
 
 @dataclass
 class Applied:
-    """What apply_cleanup did: a line per action, in order; the backups deleted; the planned
-    deletions left for a later cleanup and why (lines of `kept`); and what failed."""
+    """What apply_cleanup did: a line per action, in order; the backups deleted, the unions removed
+    and the space that freed (measured as each went: what the plan said of one counted on the
+    others planned with it, some of which may stay); the planned deletions left for a later cleanup
+    and why (lines of `kept`); and what failed."""
     lines: list[str] = field(default_factory=list)
     deleted: list[Candidate] = field(default_factory=list)
+    unions: list[union_release.UnionGoing] = field(default_factory=list)
+    freed_bytes: int = 0
     kept: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     busy: dict[str, str] = field(default_factory=dict)     # source -> why its deletions wait, on every medium
     undelivered: list[str] = field(default_factory=list)   # notifications of the failures not sent
-
-    @property
-    def freed_bytes(self) -> int:
-        return sum(c.freed_bytes for c in self.deleted)
 
 
 def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
@@ -142,7 +116,8 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
                       say, done)
     for medium in cfg.media:
         mine = [c for c in plan.delete if c.medium == medium.id]
-        if not mine and not left_on[medium.id]:
+        unions = [u for u in plan.unions if u.medium == medium.id]
+        if not mine and not left_on[medium.id] and not unions:
             continue
         try:
             with mounted(medium, state_dir=cfg.state_dir):
@@ -153,8 +128,8 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
                             done.kept)
                     continue
                 _finish_leftovers(store, cfg, left_on[medium.id], say, done)
-                if mine:
-                    _delete(cfg, store, medium, found, mine, say, done)
+                if mine or unions:
+                    _delete(cfg, store, medium, found, mine, say, done, unions)
         except sqlite3.Error as exc:
             # the catalog cannot forget what was emptied: the next media's backups stay as they are
             failure = state_failure(exc, store.path).message
@@ -193,7 +168,7 @@ def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: A
             forget_backups(store, [row["id"]], cfg)
         try:
             if stat.S_ISDIR(os.lstat(path).st_mode):
-                _make_writable_and_rm(path)
+                opened_dirs.remove_tree(path)
             else:       # a symlink (or file) planted at its name, which rabtui never makes: only it goes
                 os.unlink(path)
         except FileNotFoundError:     # finished by a cleanup that ran meanwhile
@@ -235,12 +210,13 @@ def forget_set_aside(cfg: Config, store: Store, medium: Medium, source_id: str, 
 
 
 def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list[Candidate], say,
-            done: Applied) -> None:
+            done: Applied, unions: list[union_release.UnionGoing] = ()) -> None:
     """Delete these backups of one medium: their trees first, each emptied under its .deleting-
     name, then the catalog forgets them all at once, then the emptied directories go. Killed before
-    the catalog has forgotten them, the .deleting- directories tell the next cleanup to."""
+    the catalog has forgotten them, the .deleting- directories tell the next cleanup to. Then the
+    `unions` no backup left there needs (_remove_unions)."""
     with ExitStack() as held:
-        going = _not_being_read(cfg, going, held, say, done)
+        going, unions = _not_being_read(cfg, going, held, say, done, unions)
         # a checkpoint recorded since the plan was made may read from some of them now (asked with
         # the reading locks held: none can be recorded meanwhile)
         read: dict[int, int] = {}
@@ -251,14 +227,16 @@ def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list
                 say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup"
                     " was planned, reads from it", done.kept)
         _delete_unread(cfg, store, medium, found, [c for c in going if c.id not in read], say, done)
+        _remove_unions(cfg, store, medium, found, unions, say, done)
 
 
-def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, done: Applied) -> list[Candidate]:
-    """The candidates of the sources whose backups nothing reads now (a restore, a checkpoint
-    burning), their reading locks taken whole into `held`; the others, and those of the sources
-    whose union another run held (done.busy), are kept for a later cleanup."""
+def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, done: Applied,
+                    unions: list[union_release.UnionGoing] = ()) -> tuple[list[Candidate], list]:
+    """The candidates (and unions) of the sources whose backups nothing reads now (a restore, a
+    checkpoint burning), their reading locks taken whole into `held`; the others, and those of the
+    sources whose union another run held (done.busy), are kept for a later cleanup."""
     busy = dict(done.busy)
-    for source in sorted({c.source for c in going} - set(busy)):
+    for source in sorted({c.source for c in going} | {u.source for u in unions} - set(busy)):
         lock = reading_lock(cfg.state_dir, source)
         try:
             held.enter_context(lock.acquire())
@@ -269,19 +247,23 @@ def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, d
     for c in going:
         if c.source in busy:
             say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {busy[c.source]}", done.kept)
-    return [c for c in going if c.source not in busy]
+    for u in unions:
+        if u.source in busy:
+            say(f"kept the .archive/ view of {u.dir} of {u.source} on {u.medium} for a later cleanup:"
+                f" {busy[u.source]}", done.kept)
+    return [c for c in going if c.source not in busy], [u for u in unions if u.source not in busy]
 
 
-def _union_of(cfg: Config, c: Candidate, say, done: Applied) -> Lock | None:
-    """The union lock of `c`'s source, taken; None when another run holds it (a backup linking its
-    new files, perhaps hung on its medium): not waited for, the source's backups are kept for a
-    later cleanup, on every medium, and the holder is named."""
-    if c.source not in done.busy:
+def _union_of(cfg: Config, source: str, what: str, say, done: Applied) -> Lock | None:
+    """The union lock of the source, taken; None when another run holds it (a backup linking its
+    new files, perhaps hung on its medium): not waited for, the source's backups (and unions) are
+    kept for a later cleanup, on every medium, and the holder is named (`what` is kept)."""
+    if source not in done.busy:
         try:
-            return union_lock(cfg.state_dir, c.source, by="a cleanup").acquire()
+            return union_lock(cfg.state_dir, source, by="a cleanup").acquire()
         except LockBusy as exc:
-            done.busy[c.source] = str(exc)
-    say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {done.busy[c.source]}", done.kept)
+            done.busy[source] = str(exc)
+    say(f"kept {what} for a later cleanup: {done.busy[source]}", done.kept)
     return None
 
 
@@ -296,6 +278,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
 
     root, label = found
     emptied: list[tuple[Candidate, Path | None]] = []
+    freed: dict[int, int] = {}     # measured before each tree is emptied: what it alone holds then
     left = 0
     changed = None
     try:
@@ -320,15 +303,17 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                 continue
             if path.is_dir() and (c.status in RESTORABLE or (
                     c.status == "abandoned" and undone_with_it(store, medium, c.source, c.name))):
-                union = _union_of(cfg, c, say, done)
+                union = _union_of(cfg, c.source, f"{c.source} {c.name} on {c.medium}", say, done)
                 if union is None:
                     continue
                 with union:
                     _remove_archive_entries(cfg, medium, c, union)
+                    freed[c.id] = FreedCounter().add(path)
                     # set aside before another run takes the union: the record of the undoing
                     # (union_undo.py) would have it go back on the undoing of a backup still there
                     emptied.append((c, _empty_tree(path, lambda: _undone(medium, c, union))))
                 continue
+            freed[c.id] = FreedCounter().add(path)
             emptied.append((c, _empty_tree(path)))
     finally:
         unsure = [c for c, mark in emptied if mark is None and c.made]
@@ -347,6 +332,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                 except OSError as exc:   # the next cleanup removes it (plan.leftovers)
                     say(f"{c.source} {c.name} on {c.medium}: its emptied directory stays: {exc}", done.failed)
                 done.deleted.append(c)
+                done.freed_bytes += freed.get(c.id, 0)
                 say(f"deleted {c.source} {c.name} on {c.medium}: {c.why}")
 
 
@@ -355,3 +341,43 @@ def _undone(medium: Medium, c: Candidate, union: Lock) -> None:
     union is another run's again (its tree is emptied meanwhile)."""
     union_undo.end(medium.path, c.source, Path(c.path).name)
     union.release()
+
+
+def _remove_unions(cfg: Config, store: Store, medium: Medium, found: tuple, unions: list, say, done: Applied) -> None:
+    """The unions no backup on the medium needs (union_release.py), removed as a backup is: set aside
+    under a .deleting- name, then emptied. Each is looked at again first, the backups of the plan
+    gone: one an archive backup still needs (kept, or made since) stays; so does one on a medium
+    that went away, or behind a symlink planted on the way; none is removed while another run
+    holds the source's union."""
+    root, label = found
+    for u in unions:
+        where = f"the .archive/ view of {u.dir} of {u.source} on {u.medium}"
+        changed = disk_changed(medium, root, label)
+        if changed:
+            say(f"kept {where}: the medium went away during the cleanup: {changed}", done.kept)
+            continue
+        needs = (u.dir in cfg.source(u.source).archive_paths and "an archive directory of the config"
+                 or union_release.needed_by(store, u.source, medium.id, u.dir))
+        if needs:
+            say(f"kept {where}: the archive backup {needs} there needs it", done.kept)
+            continue
+        planted = medium_layout.symlink_in_layout(medium.path, u.source, [u.dir])
+        if planted:
+            say(f"kept {where}: {planted}", done.failed)
+            continue
+        union = _union_of(cfg, u.source, where, say, done)
+        if union is None:
+            continue
+        with union:
+            to = union_release.target(medium, u.source, u.dir)
+            if os.path.lexists(to):     # what a removal killed midway left there
+                opened_dirs.remove_tree(to)
+            aside = union_release.set_aside(medium, u.source, u.dir)
+        if aside is None:
+            continue
+        freed = FreedCounter().add(aside)
+        faults.point("cleanup.union_set_aside")
+        opened_dirs.remove_tree(aside)
+        done.unions.append(u)
+        done.freed_bytes += freed
+        say(f"removed {where}: no backup there is an archive one of it now")

@@ -51,6 +51,7 @@ from rabtui.backup.gfs import select_gfs
 from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights, unwitnessed
 from rabtui.backup.retention_guard import (ArchiveGuard, archive_dirs_then, catalog_gap, copies_gap,
                                           read_by_checkpoints)
+from rabtui.backup.union_release import UnionGoing, released
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
@@ -86,6 +87,7 @@ class Plan:
     freed_bytes: int = 0
     leftovers: list[Path] = field(default_factory=list)               # .deleting-* from a crash
     notes: list[str] = field(default_factory=list)                    # how a source was judged, when not by now
+    unions: list[UnionGoing] = field(default_factory=list)            # `.archive/` views no backup needs now
 
     def summary(self) -> str:
         return f"{len(self.delete)} backups, {self.freed_bytes} bytes freed"
@@ -155,6 +157,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
     read = read_by_checkpoints(store, source)
     going_all: list[tuple[Medium, Candidate]] = []
     kept: list[tuple[int, str, str]] = []
+    unions: list[UnionGoing] = []
     freed = 0
     for medium in cfg.media:
         rows = store.all(
@@ -238,6 +241,13 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
                 usage -= r["new_bytes"] or 0
             going_ids.add(r["id"])
             kept = [k for k in kept if k[0] != r["id"]]
+        # the unions of directories no archive one now that no backup staying here needs (after
+        # the backups, so that the links they share are counted once)
+        if medium_present(store, medium):
+            for u in released(cfg, store, source, medium, going_ids | {c.id for c in going}):
+                if counter is not None:
+                    u.freed_bytes = counter.add(Path(u.path))
+                unions.append(u)
         if counter is not None:
             freed += counter.total
         going.sort(key=lambda c: (c.started, c.id))
@@ -250,6 +260,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         return
     plan.kept += kept
     plan.delete += [c for _, c in going_all]
+    plan.unions += unions
     plan.freed_bytes += freed
 
 

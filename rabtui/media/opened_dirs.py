@@ -6,6 +6,7 @@ added (open_up); closed_again gives each its own mode back."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from contextlib import contextmanager
 from typing import Iterator
@@ -121,3 +122,29 @@ def searchable_on_the_way(root: bytes, rel: bytes, state_dir: str | os.PathLike 
         for path, mode in reversed(opened):
             os.chmod(path, stat.S_IMODE(mode))
         journal.done()
+
+
+def remove_tree(path) -> None:
+    """Remove the tree, opening up the directories in it closed to us (read-only, or 0000 as a
+    backup made by a user other than root holds them); raises the first error when some of it stays
+    (a read-only file system, an immutable file, a directory of another user's)."""
+    errors: list[OSError] = []
+    try:
+        open_up(os.fsencode(path))
+    except OSError as exc:
+        errors.append(exc)
+
+    def onerror(func, p, exc_info):
+        exc = exc_info[1]
+        if func not in (os.rmdir, os.unlink) or not isinstance(exc, PermissionError):
+            errors.append(exc)   # a directory that cannot be read (os.open, os.scandir): said below
+            return
+        try:                     # a read-only directory inside the backup, as root made it: opened, tried again
+            os.chmod(os.path.dirname(p), 0o700)
+            func(p)
+        except OSError as again:
+            errors.append(again)
+
+    shutil.rmtree(path, onerror=onerror)
+    if errors and os.path.lexists(path):
+        raise errors[0]
