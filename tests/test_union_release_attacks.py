@@ -45,9 +45,11 @@ def test_a_cleanup_killed_with_the_union_set_aside_is_finished_by_the_next(tmp_p
     left = [n for n in os.listdir(root) if n.startswith(union_release.PREFIX)]
     assert len(left) == 1 and not union.exists()
     assert {r["status"] for r in lab.store().all("SELECT status FROM backups")} == {"deleted", "completed"}
-    again = rabtui(lab, "cleanup", "--now", NOW.isoformat())
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert f"the remains of an interrupted deletion: {root / left[0]}" in again.stdout
+    store = lab.store()
+    plan = cleanup_actions.plan(cfg, store, now=NOW)
+    assert plan.leftovers == [root / left[0]] and plan.unions == [] and plan.delete == []
+    again = cleanup_actions.apply(cfg, store, plan)
+    assert again.failed == [] and f"finished an interrupted deletion: {root / left[0]}" in again.lines
     assert not any(n.startswith(".deleting-") for n in os.listdir(root))
     # a backup of it made archive again saves its files anew, into a union of its own
     lab.local([("photos", "archive")])
