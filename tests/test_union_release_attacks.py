@@ -130,3 +130,16 @@ def test_symlinks_planted_in_the_unions_place_are_never_followed(tmp_path):
     done = cleanup_actions.apply(cfg, store, cleanup_actions.plan(cfg, store, now=NOW))
     assert done.failed == [] and len(done.unions) == 1 and not union.exists()
     assert (outside / "keep").read_bytes() == b"k" and not os.path.lexists(to)
+
+
+def test_a_directory_of_a_long_path(tmp_path):
+    """The directory's path on the source is 3,900 bytes long (15 names of 250 bytes): its union is
+    reached, set aside and its parents removed without a path past PATH_MAX."""
+    rel = "/".join(["d" * 250] * 15) + "/" + "e" * 130
+    lab, cfg, union = _made_standard(tmp_path, rel)
+    store = lab.store()
+    plan = cleanup_actions.plan(cfg, store, now=NOW)
+    assert [u.dir for u in plan.unions] == [str(lab.src / rel)]
+    done = cleanup_actions.apply(cfg, store, plan)
+    assert done.failed == [] and len(done.unions) == 1
+    assert os.listdir(lab.media[0][1] / "loc" / ".archive") == []
