@@ -105,12 +105,13 @@ def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path, serve
     rows = [dict(r) for r in two.store().all("SELECT id, status, path FROM backups ORDER BY id")]
     assert [r for r in rows if r["status"] != "failed"] == rows_before   # none forgotten
 
-    # rebuild-state, while the other server's disk is there, does not take its backups for its own
+    # rebuild-state, while the other server's disk is there, does not take its backups for its own:
+    # with no medium read, it refuses, the database as it was
     rebuilt = _rabtui(two, "rebuild-state")
     out = rebuilt.stdout + rebuilt.stderr
-    assert rebuilt.returncode != 0 and "Traceback" not in out, out
-    assert "not the one rabtui used as medium m1" in out and "not read" in out, out
-    assert not two.store().all("SELECT * FROM backups WHERE status<>'failed'")
+    assert rebuilt.returncode == 1 and "Traceback" not in out, out
+    assert "not the one rabtui used as medium m1" in out and "not read" in out and "nothing to rebuild" in out, out
+    assert [dict(r) for r in two.store().all("SELECT id, status, path FROM backups ORDER BY id")] == rows
     assert snapshot(disk_two) == before
 
     _swap(disk_one, disk_two)         # each disk back on its own server

@@ -47,7 +47,7 @@ from rabtui.config import ID_RE, Config
 from rabtui.errors import MissingTool, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.backup import id_writes, killed_record, unreadable
-from rabtui.rebuild import gone
+from rabtui.rebuild import gone, nothing_read
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record, unions
 from rabtui.rebuild.catalog import catalog_dir
@@ -87,12 +87,14 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
             _with_medium(medium, report, emit,
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit, marks or {}))
     _last_used(cfg, store, [m.id for m in cfg.media if found[m.id]])
+    nothing_read.refuse(cfg, report, discs_read=False)
     faults.point("rebuild.media_read")
     # before the discs are asked for: with no one to answer, what these say decides whether the
     # rebuild lacks anything
     report.numbers_used |= (checkpoint_numbers.in_state_dir(cfg.state_dir)
                             | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
     read_discs(cfg, store, report, emit, prompter, cancel)
+    nothing_read.refuse(cfg, report, discs_read=True)
     _did_not_fit(store, report)
     if report.numbers_used:
         checkpoint_numbers.remember(store, max(report.numbers_used))
