@@ -10,6 +10,7 @@ from rabtui.checkpoint import xorriso
 from rabtui.config import Config
 from rabtui.events import WARNING, Emit, Event
 from rabtui.media import checkpoint_numbers
+from rabtui.media.at_hand import paths_there
 from rabtui.state.store import Store
 
 
@@ -17,7 +18,7 @@ def highest_used(cfg: Config, store: Store, drive: str) -> int:
     """The highest number given before, as far as anything at hand tells: the database, the state
     directory, the records of the media at hand and the images of an images: drive (0: none)."""
     numbers = checkpoint_numbers.on_this_server(cfg, store)
-    for path in checkpoint_numbers.at_hand(cfg, store):
+    for path in paths_there(cfg, store):
         numbers |= checkpoint_numbers.read_record(path)
     return max(numbers | {_highest_image(drive)})
 
@@ -37,9 +38,20 @@ def _highest_image(drive: str) -> int:
 
 def note_number(cfg: Config, store: Store, number: int, emit: Emit) -> None:
     """The new number written onto every medium at hand before any disc carries it."""
-    for path in checkpoint_numbers.at_hand(cfg, store):
+    for path in paths_there(cfg, store):
         try:
             checkpoint_numbers.write_record(path, [number])
         except OSError as exc:
             emit(Event(WARNING, f"cannot write {path / checkpoint_numbers.RECORD} ({exc.strerror or exc}): the"
                                 f" medium will learn that checkpoint {number} was used at its next backup"))
+
+
+def note_abandoned(cfg: Config, store: Store, number: int) -> str:
+    """Checkpoint `number`, abandoned, written onto every medium at hand; what could not be, said."""
+    failed = []
+    for path in paths_there(cfg, store):
+        try:
+            checkpoint_numbers.write_record(path, [number], record=checkpoint_numbers.ABANDONED, key="abandoned")
+        except OSError as exc:
+            failed.append(f"{path / checkpoint_numbers.ABANDONED} ({exc.strerror or exc})")
+    return (f"; cannot write {', '.join(failed)}: the medium learns it at its next backup" if failed else "")

@@ -13,9 +13,8 @@ import os
 
 from rabtui.state import locks
 from rabtui.state import changes
-from rabtui.checkpoint import burn, triggers, xorriso
+from rabtui.checkpoint import burn, numbering, triggers, xorriso
 from rabtui.config import Config
-from rabtui.media import checkpoint_numbers
 from rabtui.errors import UsageError
 from rabtui.events import DISC, Emit, Event
 from rabtui.state.store import Store
@@ -65,7 +64,7 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
         with store.transaction() as conn:
             record_abandoned(conn, number)
         left = _images_left(store, number, drive)
-    not_noted = checkpoint_numbers.note_abandoned(cfg, store, number)
+    not_noted = numbering.note_abandoned(cfg, store, number)
     kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
                                          (number,))]
     which = f"disc {kept[0]} stays" if len(kept) == 1 else f"discs {', '.join(map(str, kept))} stay"

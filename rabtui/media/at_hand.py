@@ -91,6 +91,12 @@ def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:
     return [m for m in cfg.media if label_problem(m, store) is None]
 
 
+def paths_there(cfg: Config, store: Store) -> list[Path]:
+    """The paths of the configured media that are there now (their label says so, and it is the
+    label of the disk the state used as that medium: not another server's); none is mounted."""
+    return [Path(m.path) for m in media_there(cfg, store)]
+
+
 def media_at_hand(cfg: Config, store: Store | None = None) -> set[str]:
     return {m.id for m in media_there(cfg, store)}
 

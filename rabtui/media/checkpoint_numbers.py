@@ -23,7 +23,6 @@ from rabtui import flock_turns, privacy
 from rabtui.config import Config, Medium
 from rabtui.errors import Cancelled
 from rabtui.events import WARNING, Emit, Event
-from rabtui.media.at_hand import media_there
 from rabtui.media.medium_layout import read_regular
 from rabtui.state.store import Store, read_only
 
@@ -54,10 +53,12 @@ def _number(n) -> bool:
 
 
 def write_record(medium_path: str | os.PathLike, numbers: Iterable[int],
-                 cancel: threading.Event | None = None, record: str = RECORD, key: str = "used") -> None:
-    """The medium's record made to hold `numbers` too (what it held stays), atomically, 0600.
-    Raises OSError when the medium cannot be written, or another process held the record for
-    RECORD_WAIT; Cancelled as soon as `cancel` is set while waiting for it."""
+                 cancel: threading.Event | None = None, record: str = RECORD, key: str = "used",
+                 *, replace: bool = False) -> None:
+    """The medium's record made to hold `numbers` too (what it held stays; `replace`: only them, no
+    record when there are none), atomically, 0600. Raises OSError when the medium cannot be
+    written, or another process held the record for RECORD_WAIT; Cancelled as soon as `cancel` is
+    set while waiting for it."""
     path = Path(medium_path) / record
     # one writer at a time, whatever process: a number written between another's read and its
     # rename was lost from the medium (the flock is on the medium's directory, its own file replaced)
@@ -65,7 +66,10 @@ def write_record(medium_path: str | os.PathLike, numbers: Iterable[int],
     try:
         _lock_folder(folder, cancel or threading.Event())
         had = read_record(medium_path, record, key)
-        used = had | set(numbers)
+        used = set(numbers) if replace else had | set(numbers)
+        if not used and replace:
+            path.unlink(missing_ok=True)
+            return
         if used == had and path.exists():
             return
         privacy.replace_file(path, (json.dumps({key: sorted(used)}) + "\n").encode())
@@ -86,6 +90,18 @@ def note_on_medium(cfg: Config, store: Store, medium: Medium, cancel: threading.
         except OSError as exc:
             emit(Event(WARNING, f"medium {medium.id}: cannot write {record} ({exc.strerror or exc});"
                                 f" {what} are not kept there"))
+
+
+def take_over(medium_path: str | os.PathLike, store: Store) -> None:
+    """A disk taken over as a medium (`media label --force`: another server's, or one labelled
+    before) keeps no abandonment of its old life: another server's numbers name other checkpoints,
+    which a rebuild-state would give up as this server's; the disk says this server's only. The
+    numbers used it names stay (one skipped is harmless, one given twice is what they guard
+    against), this server's added. Raises OSError as write_record does."""
+    write_record(medium_path, abandoned_in(store), record=ABANDONED, key="abandoned", replace=True)
+    used = in_store(store) | in_state_dir(store.state_dir)
+    if used:
+        write_record(medium_path, used)
 
 
 def _lock_folder(folder: int, cancel: threading.Event) -> None:
@@ -141,25 +157,7 @@ def abandoned_of(conn: sqlite3.Connection) -> set[int]:
             if _number(r[0])}
 
 
-def note_abandoned(cfg: Config, store: Store, number: int) -> str:
-    """Checkpoint `number`, abandoned, written onto every medium at hand; what could not be, said."""
-    failed = []
-    for path in at_hand(cfg, store):
-        try:
-            write_record(path, [number], record=ABANDONED, key="abandoned")
-        except OSError as exc:
-            failed.append(f"{path / ABANDONED} ({exc.strerror or exc})")
-    return (f"; cannot write {', '.join(failed)}: the medium learns it at its next backup" if failed else "")
-
-
 def remember(store: Store, highest: int) -> None:
     """Keep `highest` as a number used before (by rebuild-state, from the media's records)."""
     store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
                   " WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)", (_KEY, str(highest)))
-
-
-def at_hand(cfg: Config, store: Store) -> list[Path]:
-    """The paths of the configured media that are there now (their label says so, and it is the
-    label of the disk the state used as that medium: not another server's); none is mounted."""
-    return [Path(m.path) for m in media_there(cfg, store)]
-

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from rabtui import __version__, faults, fmt, privacy, temp_dirs
 from rabtui.media import mounts as media_state
-from rabtui.media import medium_fs
+from rabtui.media import checkpoint_numbers, medium_fs
 from rabtui.media.medium_layout import read_regular
 from rabtui.media.mounting import mounted
 from rabtui.config import Medium
@@ -324,6 +324,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
                 raise RabtuiError(f"medium {medium.id}: {other}", hint=_other_disk_hint(medium))
             media_state.remember_mount(store, medium)
             if other:
+                _take_over(medium, store)
                 earlier = media_state.remembered_label(store, medium.id)
                 if not media_state.tells_apart(label):    # written by hand: labelled anew, to be told apart
                     label = write_label(medium, follows=earlier)
@@ -346,6 +347,8 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
                               f" ({known}): is the disk mounted?",
                               hint=f"mount it; to label this directory as medium {medium.id} anyway:"
                                    f" rabtui media label {medium.id} --force")
+        if force and (label is not None or others):
+            _take_over(medium, store)
         faults.point("medium.label_writing")
         # found without a label: only where none is yet (a backup starting on the new medium may
         # label it meanwhile, and record the label it wrote)
@@ -357,6 +360,16 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
         not_kept = media_state.remember_label(store, medium, written)
         media_state.remember_mount(store, medium)
     return _said(f"labelled {path} as medium {medium.id}", not_kept)
+
+
+def _take_over(medium: Medium, store: Store) -> None:
+    """Before the label that makes the disk this medium: its records of checkpoints made this
+    server's (checkpoint_numbers.take_over); a disk that cannot take them is not taken over."""
+    try:
+        checkpoint_numbers.take_over(medium.path, store)
+    except OSError as exc:
+        raise WorkFailed(f"medium {medium.id}: cannot replace the records of checkpoints of the disk's old life in"
+                         f" {medium.path} ({exc.strerror or exc}); it is not taken over") from None
 
 
 def _said(done: str, not_kept: str | None) -> Labelled:
