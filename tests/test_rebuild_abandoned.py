@@ -6,12 +6,13 @@ xorriso, `images:`."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main
 from rabtui.events import ABORT, READY, ScriptedPrompter
-from rabtui.media.checkpoint_numbers import ABANDONED
+from rabtui.media.checkpoint_numbers import ABANDONED, KEPT_ABANDONED
 from rabtui.state.store import Store
 from tests.trees import Lab, write_files
 
@@ -58,9 +59,11 @@ def test_a_checkpoint_abandoned_before_the_state_was_lost_comes_back_abandoned(t
     assert main([*argv, "check"]) == 1
     assert f"checkpoint {number}" not in capsys.readouterr().out
 
-    # the media's record gone (a medium away then, or made before rabtui kept it): the copy of the
-    # state on the discs of the checkpoint made since says so
+    # the media's record gone (a medium away then, or made before rabtui kept it), and the state
+    # directory's (the whole directory lost): the copy of the state on the discs of the checkpoint
+    # made since says so
     os.unlink(medium / ABANDONED)
+    os.unlink(lab.state / KEPT_ABANDONED)
     assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
     assert not (medium / ABANDONED).exists()
     said = _lost_and_rebuilt(lab, argv, capsys)
@@ -72,3 +75,47 @@ def test_a_checkpoint_abandoned_before_the_state_was_lost_comes_back_abandoned(t
     # and each backup writes what the database knows onto its medium
     assert lab.backup(lab.load()).status == "completed"
     assert (medium / ABANDONED).read_text() == f'{{"abandoned": [{number}]}}\n'
+
+
+def test_an_abandonment_made_with_no_medium_at_hand_outlives_the_database(tmp_path, capsys):
+    """`checkpoint abandon` with the medium away: kept beside the database, so a database lost
+    before any medium learnt it loses it not; the next backup (cron, on a database made anew)
+    writes it onto its medium, which tells it once the whole state directory is lost too."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(6)})
+    assert lab.backup(cfg).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    store = Store(lab.state)
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter([READY, ABORT]))
+    assert res.verified == [1] and res.status == "aborted"
+    store.close()
+    medium = lab.media[0][1]
+    os.rename(medium, tmp_path / "disk")           # the medium away
+    medium.mkdir()
+    assert main([*argv, "checkpoint", "abandon", str(number)]) == 0
+    assert os.listdir(medium) == []
+    medium.rmdir()
+    os.rename(tmp_path / "disk", medium)
+    assert not (medium / ABANDONED).exists()
+
+    said = _lost_and_rebuilt(lab, argv, capsys)     # lost before any medium learnt it
+    assert f"checkpoint {number}: abandoned before the state was lost" in said, said
+    store = Store(lab.state)
+    assert _states(number)(store) == ("abandoned", {1: "verified", 2: "abandoned"})
+    store.close()
+
+    for name in os.listdir(lab.state):               # lost again; cron backs up on a database made anew
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert lab.backup(lab.load()).status == "completed"
+    assert (medium / ABANDONED).read_text() == f'{{"abandoned": [{number}]}}\n'
+    shutil.rmtree(lab.state)                         # and now the whole state directory
+    lab.state.mkdir()
+    said = _lost_and_rebuilt(lab, argv, capsys)
+    assert f"checkpoint {number}: abandoned before the state was lost" in said, said
+    store = Store(lab.state)
+    assert _states(number)(store) == ("abandoned", {1: "verified", 2: "abandoned"})
+    store.close()

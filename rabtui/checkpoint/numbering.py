@@ -5,6 +5,7 @@ and written onto the media at hand before any disc carries it."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from rabtui.checkpoint import xorriso
 from rabtui.config import Config
@@ -47,11 +48,14 @@ def note_number(cfg: Config, store: Store, number: int, emit: Emit) -> None:
 
 
 def note_abandoned(cfg: Config, store: Store, number: int) -> str:
-    """Checkpoint `number`, abandoned, written onto every medium at hand; what could not be, said."""
+    """Checkpoint `number`, abandoned, kept beside the database (a database lost before any medium
+    learnt it loses it not: rebuild-state reads it there, and each backup writes it onto its
+    medium) and written onto every medium at hand; what could not be, said."""
     failed = []
-    for path in paths_there(cfg, store):
+    for path, record in ((Path(cfg.state_dir), checkpoint_numbers.KEPT_ABANDONED),
+                         *((p, checkpoint_numbers.ABANDONED) for p in paths_there(cfg, store))):
         try:
-            checkpoint_numbers.write_record(path, [number], record=checkpoint_numbers.ABANDONED, key="abandoned")
+            checkpoint_numbers.write_record(path, [number], record=record, key="abandoned")
         except OSError as exc:
-            failed.append(f"{path / checkpoint_numbers.ABANDONED} ({exc.strerror or exc})")
+            failed.append(f"{path / record} ({exc.strerror or exc})")
     return (f"; cannot write {', '.join(failed)}: the medium learns it at its next backup" if failed else "")

@@ -7,7 +7,8 @@ numbered (onto the media at hand) and by each backup (onto its medium: every med
 rotation learns them); the state directory's `checkpoints/<number>/` folders tell them too, and
 so does the database rebuild-state replaces, as far as it can be read.
 A new number comes after the highest of all these (rabtui/checkpoint/numbering.py). The numbers of
-the checkpoints abandoned are kept alike, in `<medium>/.rabtui-abandoned`, for rebuild-state."""
+the checkpoints abandoned are kept alike, in `<medium>/.rabtui-abandoned` and in the state
+directory (KEPT_ABANDONED), for rebuild-state."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ RECORD = ".rabtui-checkpoints"
 # the checkpoints given up (`checkpoint abandon`), JSON {"abandoned": [3, ...]}, kept alike: a
 # rebuild-state records them abandoned again (a number is never given twice: it names one checkpoint)
 ABANDONED = ".rabtui-abandoned"
+# the same kept beside the database, in the state directory: an abandonment made while no medium
+# was at hand outlives the database with it, and each backup writes it onto its medium
+KEPT_ABANDONED = "checkpoints-abandoned.json"
 LARGEST = 10**9      # checkpoints; no shelf holds that many
 RECORD_WAIT = 60.0     # seconds another writer may hold the record (it takes a moment): a stopped one is not waited for all night
 _KEY = "checkpoint_numbers_used"     # meta: the highest number used before, of discs rebuild-state did not read
@@ -82,7 +86,7 @@ def note_on_medium(cfg: Config, store: Store, medium: Medium, cancel: threading.
     them, so that a lost database never gives one again); a medium that cannot take them is warned
     of, and the backup goes on."""
     for record, key, numbers, what in ((RECORD, "used", on_this_server(cfg, store), "the checkpoint numbers used"),
-                                       (ABANDONED, "abandoned", abandoned_in(store), "the checkpoints abandoned")):
+                                       (ABANDONED, "abandoned", abandoned_here(store), "the checkpoints abandoned")):
         if not numbers:
             continue
         try:
@@ -98,7 +102,7 @@ def take_over(medium_path: str | os.PathLike, store: Store) -> None:
     which a rebuild-state would give up as this server's; the disk says this server's only. The
     numbers used it names stay (one skipped is harmless, one given twice is what they guard
     against), this server's added. Raises OSError as write_record does."""
-    write_record(medium_path, abandoned_in(store), record=ABANDONED, key="abandoned", replace=True)
+    write_record(medium_path, abandoned_here(store), record=ABANDONED, key="abandoned", replace=True)
     used = in_store(store) | in_state_dir(store.state_dir)
     if used:
         write_record(medium_path, used)
@@ -150,6 +154,21 @@ def _known(conn: sqlite3.Connection) -> set[int]:
 def abandoned_in(store: Store) -> set[int]:
     """The numbers of the checkpoints the database records abandoned."""
     return abandoned_of(store.conn)
+
+
+def kept_abandoned(state_dir: str | os.PathLike) -> set[int]:
+    """The numbers of the checkpoints abandoned kept beside the database (KEPT_ABANDONED)."""
+    return read_record(state_dir, KEPT_ABANDONED, "abandoned")
+
+
+def abandoned_here(store: Store) -> set[int]:
+    """The checkpoints this server gave up: as the database and the state directory record them."""
+    return abandoned_in(store) | kept_abandoned(store.state_dir)
+
+
+def abandoned_before(db: Path) -> set[int]:
+    """The checkpoints the database `db` records abandoned, as far as it can be read."""
+    return read_only(db, abandoned_of, set())
 
 
 def abandoned_of(conn: sqlite3.Connection) -> set[int]:

@@ -1,7 +1,7 @@
 """Checkpoints abandoned before the state database was lost, recorded abandoned again. The
-abandonment is kept beside the database: in each medium's `.rabtui-abandoned` (written by
-`checkpoint abandon` onto the media at hand and by each backup onto its medium) and in the copy
-of the state on the discs of every checkpoint made since. A checkpoint number is never given
+abandonment is kept beside the database: in the state directory and in each medium's
+`.rabtui-abandoned` (written by `checkpoint abandon` there and onto the media at hand, and by each
+backup onto its medium), and in the copy of the state on the discs of every checkpoint made since. A checkpoint number is never given
 twice: what any of them says of a number is said of the checkpoint read from the discs. Recorded
 as `checkpoint abandon` records it: its discs not verified abandoned, its directories as due as
 they were."""

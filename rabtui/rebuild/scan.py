@@ -16,8 +16,9 @@
 - checkpoint numbers: each medium's `.rabtui-checkpoints`, the state directory's
   `checkpoints/<number>/` folders and the database replaced name the numbers used, also of discs not read here: the highest
   is kept (media/checkpoint_numbers.py), so that a new checkpoint never takes one again; the
-  checkpoints abandoned (`.rabtui-abandoned`, the copies of the state on the discs read) are
-  recorded abandoned again (rebuild/abandoned.py);
+  checkpoints abandoned (`.rabtui-abandoned`, the state directory's record, the database
+  replaced, the copies of the state on the discs read) are recorded abandoned again
+  (rebuild/abandoned.py);
 - checkpoints: `rabtui/catalog.tsv.gz` (older discs: `catalog.tsv`) from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
   turn); its README.txt gives the time the checkpoint was made and the backup each directory was
@@ -93,6 +94,8 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     # rebuild lacks anything
     report.numbers_used |= (checkpoint_numbers.in_state_dir(cfg.state_dir)
                             | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
+    report.abandoned |= (checkpoint_numbers.kept_abandoned(cfg.state_dir)
+                         | checkpoint_numbers.abandoned_before(Path(cfg.state_dir) / "rabtui.db"))
     read_discs(cfg, store, report, emit, prompter, cancel)
     nothing_read.refuse(cfg, report, discs_read=True)
     _did_not_fit(store, report)
