@@ -116,7 +116,8 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
 
     try:
         report = scan.rebuild(cfg, store, emit=recorder.recording(emit), prompter=prompter, cancel=recorder.cancel,
-                              known=mounts.known_in(cfg.state_dir), marks=marks)
+                              known=mounts.known_in(cfg.state_dir), marks=marks,
+                              replacing=aside_name(Path(cfg.state_dir) / "rabtui.db") is not None)
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,
                         f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"

@@ -5,7 +5,6 @@ database in place, the discs read are something to rebuild from; with neither, n
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rabtui.config import Config
@@ -13,13 +12,13 @@ from rabtui.errors import WorkFailed
 from rabtui.rebuild.report import Report
 
 
-def refuse(cfg: Config, report: Report, *, discs_read: bool) -> None:
+def refuse(cfg: Config, report: Report, *, discs_read: bool, in_place: bool) -> None:
     """Raises WorkFailed when the rebuild would have nothing of the media; `discs_read`: the discs
-    were read (a database in place is refused before they are asked for)."""
+    were read (a database in place is refused before they are asked for); `in_place`: there is a
+    database the rebuild would replace."""
     if report.media:
         return
     db = Path(cfg.state_dir) / "rabtui.db"
-    in_place = any(os.path.lexists(f"{db}{suffix}") for suffix in ("", "-wal"))
     if not in_place and (not discs_read or report.checkpoints):
         return
     why = ([u for u in report.unmatched if u.startswith("medium ")]

@@ -61,9 +61,10 @@ from rabtui.state.store import BACKUP_IDS_USED, COMPLETE, KEPT, RESTORABLE, Stor
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
             known: dict[str, dict | None] | None = None,
-            marks: Mapping[str, Callable[[], None]] | None = None) -> Report:
+            marks: Mapping[str, Callable[[], None]] | None = None, replacing: bool = False) -> Report:
     """`known`: the media the database replaced knew (used, or labelled), with the label it used;
-    `marks`: what marks the progress made under each source's union lock (Lock.moved), held by the caller."""
+    `marks`: what marks the progress made under each source's union lock (Lock.moved), held by the caller;
+    `replacing`: a database is in place, which the one made replaces (refused with no medium read)."""
     known = known or {}
     report = Report()
     unwritten = write_old_ids(cfg, report, emit, known)
@@ -88,7 +89,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
             _with_medium(medium, report, emit,
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit, marks or {}))
     _last_used(cfg, store, [m.id for m in cfg.media if found[m.id]])
-    nothing_read.refuse(cfg, report, discs_read=False)
+    nothing_read.refuse(cfg, report, discs_read=False, in_place=replacing)
     faults.point("rebuild.media_read")
     # before the discs are asked for: with no one to answer, what these say decides whether the
     # rebuild lacks anything
@@ -97,7 +98,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     report.abandoned |= (checkpoint_numbers.kept_abandoned(cfg.state_dir)
                          | checkpoint_numbers.abandoned_before(Path(cfg.state_dir) / "rabtui.db"))
     read_discs(cfg, store, report, emit, prompter, cancel)
-    nothing_read.refuse(cfg, report, discs_read=True)
+    nothing_read.refuse(cfg, report, discs_read=True, in_place=replacing)
     _did_not_fit(store, report)
     if report.numbers_used:
         checkpoint_numbers.remember(store, max(report.numbers_used))
