@@ -8,6 +8,7 @@ corrected."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from rabtui.backup import unreadable
 from rabtui.config.model import directory_path_problem
-from rabtui.media.medium_layout import TO_DO, not_a_run
+from rabtui.media.medium_layout import TO_DO, archive_root, not_a_run
 from rabtui.state.store import ID_REACH
 
 KINDS = ("standard", "archive")
@@ -140,9 +141,23 @@ def _directories(value, notes: list[str]) -> list[dict]:
             continue
         kind, state = d.get("kind"), d.get("state")
         if kind is not None and kind not in KINDS:
-            notes.append(f"{key}.kind {_shown(kind)} is none of {', '.join(KINDS)}: the config's kind taken")
+            notes.append(f"{key}.kind {_shown(kind)} is none of {', '.join(KINDS)}: taken as if it recorded none")
         out.append({"path": d["path"], "kind": kind if kind in KINDS else None, "state": _text(state),
                     "message": _text(d.get("message")),
                     "rsync_exit": _int(d.get("rsync_exit"), -MAX_INT, f"{key}.rsync_exit", notes),
                     **_counts(d, DIR_COUNTS, f"{key}.", notes), "unreadable": unreadable.from_record(d)})
     return out
+
+
+def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str | None) -> tuple[str, str]:
+    """The kind of a directory its backup's record names none of, and why. Never one that makes
+    archive data deletable: archive where the config says so, or where the medium holds an archive
+    union of the directory (it was an archive one there, maybe in this backup: retention keeps the
+    versions it saved while they have no other copy); standard only where neither does (an archive
+    directory's backup links each file it saves into that union)."""
+    if configured == "archive":
+        return "archive", "the config's kind"
+    if os.path.lexists(archive_root(medium_path, source_id, dir_path)):
+        return "archive", (f"the medium holds an archive union of it, the config says {configured or 'nothing of it'}:"
+                           " retention keeps the versions it saved while they have no other copy")
+    return "standard", f"no archive union of it on the medium, the config says {configured or 'nothing of it'}"

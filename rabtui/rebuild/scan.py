@@ -48,13 +48,12 @@ from rabtui.config import ID_RE, Config
 from rabtui.errors import MissingTool, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.backup import id_writes, killed_record, unreadable
-from rabtui.rebuild import gone, nothing_read
+from rabtui.rebuild import did_not_fit, gone, nothing_read
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record, unions
 from rabtui.rebuild.catalog import catalog_dir
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
-from rabtui.rsync import NO_SPACE
 from rabtui.state.locks import still
 from rabtui.state.store import BACKUP_IDS_USED, COMPLETE, KEPT, RESTORABLE, Store, as_made, made_first
 
@@ -99,7 +98,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
                          | checkpoint_numbers.abandoned_before(Path(cfg.state_dir) / "rabtui.db"))
     read_discs(cfg, store, report, emit, prompter, cancel)
     nothing_read.refuse(cfg, report, discs_read=True, in_place=replacing)
-    _did_not_fit(store, report)
+    did_not_fit.record(store, report)
     if report.numbers_used:
         checkpoint_numbers.remember(store, max(report.numbers_used))
     _schedule_marks(cfg, store)
@@ -274,7 +273,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         for was in {*rec.former_ids, rec.backup_id} - {None, bid}:
             report.former.setdefault((source_id, was), []).append(bid)
         report.backups += 1
-        _note_did_not_fit(report, source_id, rec, bpath)
+        did_not_fit.note(report, source_id, rec, bpath)
         if rec.status in COMPLETE:
             complete_rows.append((bid, bpath))
         elif rec.status == KEPT:
@@ -287,27 +286,6 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
             report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row], planted)
     report.unmatched += [f"medium {medium.id}: {said}" for said in planted]
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
-
-
-def _note_did_not_fit(report: Report, source_id: str, rec: record.Record, bpath: Path) -> None:
-    """The directories the backup ran out of room on its medium with (its backup.json says so)."""
-    for d in rec.directories:
-        if d["state"] == "failed" and NO_SPACE in (d["message"] or ""):
-            when = rec.finished or rec.started or bpath.stat().st_mtime
-            key = (source_id, d["path"])
-            report.did_not_fit[key] = max(when, report.did_not_fit.get(key, when))
-
-
-def _did_not_fit(store: Store, report: Report) -> None:
-    """A directory that did not fit on its medium after its last checkpoint is due for one, as the
-    backup that ran out of room made it (a checkpoint since cleared that). backup.json gives the
-    time to the second: one in the second a checkpoint was made is taken as after it (due again)."""
-    with store.transaction() as conn:
-        for (source, path), when in report.did_not_fit.items():
-            conn.execute("INSERT INTO dir_state(source, path, did_not_fit) VALUES (?,?,?)"
-                         " ON CONFLICT(source, path) DO UPDATE SET did_not_fit=excluded.did_not_fit"
-                         " WHERE CAST(COALESCE(dir_state.last_checkpoint_time, 0) AS INTEGER) <= excluded.did_not_fit",
-                         (source, path, when))
 
 
 def _record(medium_id: str, name: str, bpath: Path, info: dict | None, report: Report) -> record.Record:
@@ -341,15 +319,24 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                  rec.finished, *(rec.totals[k] for k in record.COUNTS), rec.reason))
             for d in rec.directories:
                 names, unnamed = d["unreadable"]
+                kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report)
                 store.execute(
                     "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
                     " new_bytes, files, new_files, changed_files, unreadable) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (cur.lastrowid, d["path"], d["kind"] or kinds.get(d["path"], "standard"), d["state"],
+                    (cur.lastrowid, d["path"], kind, d["state"],
                      d["rsync_exit"], *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed))
                 unreadable.record(store.conn, cur.lastrowid, d["path"], names)
     except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
         return _left_out(report, medium_id, bpath, f"not recorded ({exc})")
     return cur.lastrowid
+
+
+def _kind_taken(medium_id: str, source_id: str, bpath: Path, dir_path: str, kinds: dict[str, str],
+                report: Report) -> str:
+    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, kinds.get(dir_path))
+    report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: directory {dir_path} records no kind:"
+                            f" taken as {'an archive' if kind == 'archive' else 'a standard'} directory ({why})")
+    return kind
 
 
 def write_ids(cfg: Config, store: Store, report: Report, emit: Emit = no_emit) -> None:
