@@ -7,6 +7,7 @@ the real command line in process."""
 from __future__ import annotations
 
 import json
+import os
 
 from rabtui.backup.retention_guard import ArchiveGuard
 from rabtui.cli import main
@@ -43,3 +44,24 @@ def test_a_directory_recorded_without_its_kind_is_no_archive_made_deletable(tmp_
         assert ArchiveGuard(store, "loc", [], ["m1"]).only_copies(bid) == 1    # its only copy: kept
     finally:
         store.close()
+
+
+def test_a_union_that_cannot_be_looked_at_is_taken_for_one(tmp_path):
+    """Where the medium's union of the directory cannot be looked at by its path (past PATH_MAX),
+    it may be there: the directory is taken as an archive one."""
+    from rabtui.media.medium_layout import archive_root
+    from rabtui.rebuild.record import kind_taken
+
+    parts = ["d" * 250] * 17                      # 4,267 bytes: past PATH_MAX
+    dir_path = "/" + "/".join(parts)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in ("loc", ".archive", *parts):
+            os.mkdir(name, dir_fd=fd)
+            fd, old = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
+            os.close(old)
+    finally:
+        os.close(fd)
+    assert kind_taken(tmp_path, "loc", dir_path, "standard")[0] == "archive"
+    assert kind_taken(tmp_path, "loc", "/elsewhere", "standard")[0] == "standard"
+    assert len(str(archive_root(tmp_path, "loc", dir_path)).encode()) > 4096

@@ -157,7 +157,19 @@ def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str
     directory's backup links each file it saves into that union)."""
     if configured == "archive":
         return "archive", "the config's kind"
-    if os.path.lexists(archive_root(medium_path, source_id, dir_path)):
+    if _may_be_there(archive_root(medium_path, source_id, dir_path)):
         return "archive", (f"the medium holds an archive union of it, the config says {configured or 'nothing of it'}:"
                            " retention keeps the versions it saved while they have no other copy")
     return "standard", f"no archive union of it on the medium, the config says {configured or 'nothing of it'}"
+
+
+def _may_be_there(path: Path) -> bool:
+    """Whether `path` is there, or cannot be looked at (past PATH_MAX, a directory on the way not
+    searchable): only a path found missing is not."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
