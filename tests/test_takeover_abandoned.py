@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from rabtui.actions.checkpoint import asked_dirs
 from rabtui.checkpoint import prepare
 from rabtui.cli import main
+from rabtui.media import medium as media
 from rabtui.media.checkpoint_numbers import ABANDONED
 from tests.trees import Lab, write_files
 
@@ -70,3 +72,40 @@ def test_a_disk_taken_over_brings_no_abandonment_of_its_old_life(tmp_path, capsy
         assert store.one("SELECT status FROM checkpoints WHERE number=1")["status"] == "completed"
     finally:
         store.close()
+
+
+def _their_disk_at_our_path(tmp_path) -> tuple[Lab, Path]:
+    """Another server's disk (labelled x9, no backup) at the path of our medium m1."""
+    (tmp_path / "theirs").mkdir()
+    theirs = Lab(tmp_path / "theirs", media_count=1)
+    theirs.local()
+    theirs.config_path.write_text(theirs.config_path.read_text().replace('id = "m1"', 'id = "x9"'))
+    assert main(["--config", str(theirs.config_path), "media", "label", "x9"]) == 0
+    ours = Lab(tmp_path, media_count=1)
+    ours.local()
+    disk = ours.media[0][1]
+    disk.rmdir()
+    os.rename(theirs.media[0][1], disk)
+    return ours, disk
+
+
+def test_a_symlink_or_a_directory_planted_as_the_record_on_a_disk_taken_over(tmp_path, capsys):
+    """The symlink is replaced, never followed (what it points to stays as it was); a directory in
+    the record's place stops the takeover, said, the disk's label as it was."""
+    ours, disk = _their_disk_at_our_path(tmp_path)
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"abandoned": [1]}\n')
+    os.symlink(outside, disk / ABANDONED)
+    argv = ["--config", str(ours.config_path), "media", "label", "m1", "--force"]
+    assert main(argv) == 0
+    assert not os.path.lexists(disk / ABANDONED) and outside.read_text() == '{"abandoned": [1]}\n'
+    assert media.read_label(disk)["id"] == "m1"
+
+    (tmp_path / "again").mkdir()
+    ours, disk = _their_disk_at_our_path(tmp_path / "again")
+    (disk / ABANDONED).mkdir()
+    capsys.readouterr()
+    assert main(["--config", str(ours.config_path), "media", "label", "m1", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot replace the records of checkpoints of the disk's old life" in err and "not taken over" in err, err
+    assert media.read_label(disk)["id"] == "x9"
