@@ -119,3 +119,26 @@ def test_an_abandonment_made_with_no_medium_at_hand_outlives_the_database(tmp_pa
     store = Store(lab.state)
     assert _states(number)(store) == ("abandoned", {1: "verified", 2: "abandoned"})
     store.close()
+
+
+def test_an_abandonment_the_state_directory_cannot_keep_is_said(tmp_path, capsys):
+    """Its record beside the database cannot be written (a directory in its place): the abandonment
+    is made, and says where it is not kept and what that means; the medium at hand has it."""
+    from rabtui.actions.checkpoint import asked_dirs
+    from rabtui.media.checkpoint_numbers import KEPT_ABANDONED
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"a": b"a"})
+    assert lab.backup(cfg).status == "completed"
+    store = Store(lab.state)
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked=asked_dirs(cfg, store, [])),
+                            drive=cfg.checkpoint.drive)
+    store.close()
+    (lab.state / KEPT_ABANDONED).mkdir()
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "checkpoint", "abandon", str(number)]) == 0
+    out = capsys.readouterr().out
+    assert f"cannot keep it beside the database in {lab.state / KEPT_ABANDONED}" in out, out
+    assert "lost before a medium learns it" in out and "medium learns it at its next backup" not in out, out
+    assert (lab.media[0][1] / ABANDONED).read_text() == f'{{"abandoned": [{number}]}}\n'

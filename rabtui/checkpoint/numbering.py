@@ -51,11 +51,17 @@ def note_abandoned(cfg: Config, store: Store, number: int) -> str:
     """Checkpoint `number`, abandoned, kept beside the database (a database lost before any medium
     learnt it loses it not: rebuild-state reads it there, and each backup writes it onto its
     medium) and written onto every medium at hand; what could not be, said."""
+    said = ""
+    try:
+        checkpoint_numbers.write_record(cfg.state_dir, [number], record=checkpoint_numbers.KEPT_ABANDONED,
+                                        key="abandoned")
+    except OSError as exc:
+        said = (f"; cannot keep it beside the database in {Path(cfg.state_dir) / checkpoint_numbers.KEPT_ABANDONED}"
+                f" ({exc.strerror or exc}): a database lost before a medium learns it loses it")
     failed = []
-    for path, record in ((Path(cfg.state_dir), checkpoint_numbers.KEPT_ABANDONED),
-                         *((p, checkpoint_numbers.ABANDONED) for p in paths_there(cfg, store))):
+    for path in paths_there(cfg, store):
         try:
-            checkpoint_numbers.write_record(path, [number], record=record, key="abandoned")
+            checkpoint_numbers.write_record(path, [number], record=checkpoint_numbers.ABANDONED, key="abandoned")
         except OSError as exc:
-            failed.append(f"{path / record} ({exc.strerror or exc})")
-    return (f"; cannot write {', '.join(failed)}: the medium learns it at its next backup" if failed else "")
+            failed.append(f"{path / checkpoint_numbers.ABANDONED} ({exc.strerror or exc})")
+    return said + (f"; cannot write {', '.join(failed)}: the medium learns it at its next backup" if failed else "")
