@@ -18,6 +18,15 @@ from tests.test_rebuild_odd_records import _ids_in_database, _ids_on_medium, _ki
 _two_backups_made, two_backups = odd._two_backups_made, odd.two_backups     # its fixtures, here too
 
 
+def _with_another_medium_read(lab) -> None:
+    """An empty medium m2, labelled, added to the config: a rebuild that cannot read m1 reads it (one
+    that reads no medium at all refuses, the database in place as it was)."""
+    (lab.tmp / "medium2").mkdir(exist_ok=True)
+    lab.config_path.write_text(lab.config_path.read_text() + f'\n[[media]]\nid = "m2"\npath = "{lab.tmp / "medium2"}"\n')
+    done = _rabtui(lab, "media", "label", "m2")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _pending(lab) -> list[str]:
     store = lab.store()
     try:
@@ -33,6 +42,7 @@ def test_ids_left_to_write_on_a_medium_a_rebuild_cannot_mount_are_kept_for_later
     assert _ids_on_medium(lab) != given and len(_pending(lab)) == 2
     text = lab.config_path.read_text()
     lab.on_device(lab.media[0][1], lab.tmp / "no-such-disk.img")
+    _with_another_medium_read(lab)
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert len(_pending(lab)) == 2 and all(":m1:" in k for k in _pending(lab)), _pending(lab)
@@ -59,6 +69,7 @@ def test_ids_left_to_write_on_a_medium_taken_out_of_the_config_are_kept_for_when
     given = _killed_once_in_place(lab, first)
     text = lab.config_path.read_text()
     lab.config_path.write_text(text.replace('id = "m1"', 'id = "m9"'))
+    _with_another_medium_read(lab)
     done = _rabtui(lab, "rebuild-state")
     assert "Traceback" not in done.stderr, done.stdout + done.stderr
     assert len(_pending(lab)) == 2 and all(":m1:" in k for k in _pending(lab)), _pending(lab)
@@ -125,6 +136,7 @@ def test_ids_left_to_write_are_not_given_up_for_another_disk_labelled_as_the_med
     own.mkdir()
     label = json.loads((away / ".rabtui-medium").read_text())
     (own / ".rabtui-medium").write_text(json.dumps({**label, "created": "2020-01-01T00:00:00", "serial": "0123456789abcdef"}))
+    _with_another_medium_read(lab)
     done = _rabtui(lab, "rebuild-state")
     assert "Traceback" not in done.stderr and "gone since" not in done.stdout, done.stdout + done.stderr
     assert len(_pending(lab)) == 2, done.stdout
