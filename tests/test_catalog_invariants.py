@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from rabtui import faults
 from rabtui.actions.rebuild import rebuild_state
+from rabtui.errors import WorkFailed
 from rabtui.events import no_emit
 from rabtui.backup import catalog_update, deletion, retention
 from rabtui.media import medium_layout
@@ -129,9 +130,12 @@ def _run(lab: Lab, cfg, history, tmp_path, each_read: bool = False) -> None:
             store = lab.store()
             plan = retention.plan_cleanup(cfg, store, now=when)
             deletion.apply_cleanup(cfg, store, plan)
-        else:
+        elif any((path / ".rabtui-medium").exists() for _, path in lab.media):
             rebuild_state(cfg, no_emit, None, None)
             unknown = away is not None
+        else:       # no medium to read (none used yet, or m1 away and m2 not yet): refused, the state as it was
+            with pytest.raises(WorkFailed, match="nothing to rebuild"):
+                rebuild_state(cfg, no_emit, None, None)
         if not pending and not unknown and not away:
             store = lab.store()
             invariants.check_json_agrees(cfg, store)
