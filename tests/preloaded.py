@@ -1,0 +1,204 @@
+"""`python -m rabtui ...` and `python -c CODE ...` as processes of their own, forked from a process
+that has imported rabtui already: a test that needs a real process (killed with SIGKILL at a fault
+point, its exit status, its own locks and file descriptors) pays a fork, not an interpreter's start
+and rabtui's import (half a second each on a busy machine; the tests start such processes over a
+thousand times).
+
+`run(argv, **kw)` takes what `subprocess.run` takes for these argvs and returns what it returns. The
+forked process gets the test's environment, working directory and standard streams, no other file
+descriptor, and its own start time where rabtui keeps one (privacy._STARTED). Where a variable of
+the environment that acts only at a process's start (_AT_START: Python's, the locale, TZ, the
+temporary directories SQLite reads once) differs from the preloaded process's, or another keyword is
+given, it is subprocess.run itself."""
+
+from __future__ import annotations
+
+import atexit
+import locale
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+
+# The preloaded process: reads a request, forks a child that runs it, says the child's pid, waits
+# for it and says its wait status.
+_SERVER = r'''
+import atexit, os, pickle, runpy, signal, struct, sys, tempfile, threading, time, traceback
+import rabtui.program, rabtui.backup.pipeline, rabtui.actions.rebuild, rabtui.config, rabtui.state.store
+from rabtui import privacy
+
+def read(n):
+    data = b""
+    while len(data) < n:
+        part = os.read(0, n - len(data))
+        if not part:
+            os._exit(0)
+        data += part
+    return data
+
+def child(req):
+    for fd, (path, flags) in enumerate(req["streams"]):
+        new = os.open(path, flags, 0o600)
+        os.dup2(new, fd)
+        os.close(new)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    if req["new_session"]:
+        os.setsid()
+    os.chdir(req["cwd"])
+    os.environb.clear()
+    os.environ.clear()
+    os.environ.update(req["env"])
+    os.environb.update((os.fsencode(k), os.fsencode(v)) for k, v in req["env"].items())
+    tempfile.tempdir = None         # found again from TMPDIR
+    privacy._STARTED = time.time()
+    argv = req["argv"]
+    code = 0
+    try:
+        if argv[0] == "-m":
+            sys.argv = [os.path.join(os.path.dirname(rabtui.__file__), "__main__.py"), *argv[2:]]
+            sys.path[0] = os.getcwd()
+            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = ["-c", *argv[2:]]
+            exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except BaseException as exc:
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)     # from the code run, as python prints it
+        code = 1
+    try:    # as an interpreter ends: its threads waited for, its exit functions run
+        threading._shutdown()
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code & 0xFF)
+
+import rabtui
+while True:
+    req = pickle.loads(read(struct.unpack("!I", read(4))[0]))
+    pid = os.fork()
+    if pid == 0:
+        child(req)
+    os.write(1, struct.pack("!i", pid))
+    _, status = os.waitpid(pid, 0)
+    os.write(1, struct.pack("!i", status))
+'''
+
+# read once, as a process starts (the interpreter, the C library, SQLite's temporary directory)
+_AT_START = ("PYTHON", "LC_", "LANG", "TZ", "TMPDIR", "SQLITE_TMPDIR", "LD_", "MALLOC_")
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # rabtui imported from here, as by the tests
+_lock = threading.Lock()
+_server: list = []      # [Popen, pid of the process that started it, its environment's start-time part]
+
+
+def _start_part(env) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(_AT_START)}
+
+
+def _serving(env):
+    """The preloaded process of this test process, started if need be; None where `env` asks for
+    another start."""
+    if _server and _server[1] == os.getpid() and _server[0].poll() is None:
+        return _server[0] if _server[2] == _start_part(env) else None
+    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env={**{k: v for k, v in os.environ.items() if not k.startswith(_AT_START)}, **_start_part(env)}, cwd=_ROOT, start_new_session=True)
+    _server[:] = [server, os.getpid(), _start_part(env)]
+    atexit.register(_stop, server)
+    return server
+
+
+def _stop(server) -> None:
+    server.stdin.close()        # it ends when it reads the end
+    server.wait()
+
+
+def _read(fd, n: int, timeout: float | None) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        if not select.select([fd], [], [], timeout)[0]:
+            return None
+        part = os.read(fd, n - len(data))
+        if not part:
+            raise RuntimeError("the preloaded process ended")
+        data += part
+    return data
+
+
+def _reopened(fd: int) -> bool:
+    """Whether a process can open what this one's `fd` is (not so a socket), to write there too."""
+    try:
+        os.close(os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_APPEND))
+    except OSError:
+        return False
+    return True
+
+
+def run(argv, *, env=None, cwd=None, capture_output=False, text=False, timeout=None, stdin=None,
+        input=None, check=False, start_new_session=False, **other):
+    plain = dict(env=env, cwd=cwd, capture_output=capture_output, text=text, timeout=timeout, stdin=stdin,
+                 input=input, check=check, start_new_session=start_new_session, **other)
+    env = {os.fsdecode(k): os.fsdecode(v) for k, v in (os.environ if env is None else env).items()}
+    if (other or len(argv) < 3 or argv[0] != sys.executable or argv[1] not in ("-m", "-c")
+            or (argv[1] == "-m" and argv[2] != "rabtui") or stdin not in (None, subprocess.DEVNULL)
+            or (input is not None and stdin is not None) or not (capture_output or _reopened(1) and _reopened(2))
+            or not _lock.acquire(blocking=False)):
+        return subprocess.run(argv, **plain)
+    try:
+        server = _serving(env)
+        if server is None:
+            return subprocess.run(argv, **plain)
+        return _run(server, argv, env, cwd, capture_output, text, timeout, stdin, input, check, start_new_session)
+    finally:
+        _lock.release()
+
+
+def _run(server, argv, env, cwd, capture_output, text, timeout, stdin, input, check, start_new_session):
+    with tempfile.TemporaryDirectory(prefix="rabtui-run-") as tmp:
+        into = os.path.join(tmp, "in")
+        with open(into, "wb") as f:
+            if input is not None:
+                f.write(input.encode(locale.getpreferredencoding(False)) if isinstance(input, str) else input)
+        if stdin is not None or input is None:
+            into = os.devnull       # a test process's own standard input is /dev/null under xdist
+        outs = [os.path.join(tmp, n) if capture_output else f"/proc/{os.getpid()}/fd/{fd}"
+                for n, fd in (("out", 1), ("err", 2))]
+        write = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if capture_output else os.O_APPEND)
+        request = pickle.dumps({"argv": [os.fsdecode(a) for a in argv[1:]],     # as sys.argv has them
+                                "env": env, "cwd": os.fspath(cwd or os.getcwd()),
+                                "new_session": start_new_session,
+                                "streams": [(into, os.O_RDONLY), (outs[0], write), (outs[1], write)]})
+        server.stdin.write(struct.pack("!I", len(request)) + request)
+        server.stdin.flush()
+        fd = server.stdout.fileno()
+        pid = struct.unpack("!i", _read(fd, 4, None))[0]
+        status = _read(fd, 4, timeout)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            _read(fd, 4, None)
+        out = err = None
+        if capture_output:
+            with open(outs[0], "rb") as f:
+                out = f.read()
+            with open(outs[1], "rb") as f:
+                err = f.read()
+            if text:      # as subprocess.run decodes
+                encoding = locale.getpreferredencoding(False)
+                out, err = (b.decode(encoding).replace("\r\n", "\n").replace("\r", "\n") for b in (out, err))
+        if status is None:
+            raise subprocess.TimeoutExpired(argv, timeout, out, err)
+        done = subprocess.CompletedProcess(argv, os.waitstatus_to_exitcode(struct.unpack("!i", status)[0]), out, err)
+        if check:
+            done.check_returncode()
+        return done
