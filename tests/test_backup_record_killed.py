@@ -20,6 +20,7 @@ from tests import invariants
 from tests.test_kill_anywhere import rabtui
 from tests.test_medium_identity import ROOT, _rabtui
 from tests.trees import Lab, write_files
+from tests import preloaded
 
 KILLED_AT_WRITE = """
 import os, signal, sys
@@ -44,8 +45,8 @@ sys.exit(main(sys.argv[3:]))
 
 
 def _killed_at_write(lab: Lab, at: int, moment: str, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", KILLED_AT_WRITE, str(at), moment, "--config", str(lab.config_path),
-                           *argv], cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return preloaded.run([sys.executable, "-c", KILLED_AT_WRITE, str(at), moment, "--config", str(lab.config_path),
+                          *argv], cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def _leftovers(lab: Lab) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 
@@ -23,6 +22,7 @@ from rabtui.cli import main
 from tests import invariants
 from tests.test_kill_anywhere import _files
 from tests.trees import Lab
+from tests import preloaded
 
 NAMES = ("s1", "s2", "s3", "s4")
 
@@ -90,8 +90,8 @@ def test_first_backups_at_once_killed_then_the_next(tmp_path, monkeypatch, capsy
     for i, name in enumerate(NAMES[:3]):
         _tree(lab, name, 0, 30 + 7 * i)
     _config(lab, NAMES[:3])
-    done = subprocess.run([sys.executable, "-c", KILLED, str(lab.config_path)], env={**os.environ, faults.ENV: point},
-                          capture_output=True, timeout=120)
+    done = preloaded.run([sys.executable, "-c", KILLED, str(lab.config_path)], env={**os.environ, faults.ENV: point},
+                         capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     monkeypatch.setattr(catalog_update, "BATCH", 3)
     monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 2)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from rabtui.events import no_emit
 from rabtui.backup import catalog_update, deletion, retention
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
-from tests import invariants
+from tests import invariants, preloaded
 from tests.trees import Lab, in_memory
 
 DIRS = ("data", "arch")
@@ -121,9 +120,9 @@ def _run(lab: Lab, cfg, history, tmp_path, each_read: bool = False) -> None:
                 assert result.status in COMPLETE, result.reason
             else:
                 env = {**os.environ, faults.ENV: step[4]}
-                done = subprocess.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), medium,
-                                       "each read" if each_read else "batches"],
-                                      env=env, capture_output=True, timeout=120)
+                done = preloaded.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), medium,
+                                      "each read" if each_read else "batches"],
+                                     env=env, capture_output=True, timeout=120)
                 assert done.returncode == -signal.SIGKILL, done.stderr
         elif kind == "cleanup":
             when += timedelta(days=step[1])

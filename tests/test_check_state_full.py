@@ -15,6 +15,7 @@ from typing import Iterator
 
 from rabtui.actions import status
 from tests.trees import Lab, fill_up, notify_into_file, write_files
+from tests import preloaded
 
 
 def _alerted(tmp_path, lab: Lab) -> tuple:
@@ -28,8 +29,8 @@ def _alerted(tmp_path, lab: Lab) -> tuple:
 
 
 def _rabtui(lab: Lab, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def _series(prom) -> dict[str, float]:
@@ -106,8 +107,8 @@ def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp
     with stopped_writer(lab.state / "rabtui.db"):
         # opening the database takes no write lock when its schema is whole: it waited 30 s for this
         # one and failed every command, `status` too
-        done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "status"],
-                              capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "status"],
+                             capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
         assert done.returncode == 0 and "loc" in done.stdout, done.stdout + done.stderr
         store.conn.execute("PRAGMA busy_timeout=300")
         result = status.check(cfg, store)

@@ -12,6 +12,7 @@ from rabtui.checkpoint import questions, run
 from rabtui.checkpoint import status as checkpoint_status
 from rabtui.events import READY, YES, Question
 from tests.test_checkpoint_faults import _states, _two_discs
+from tests import preloaded
 
 
 class _Waiting:
@@ -38,8 +39,8 @@ def _in_thread(work) -> tuple[threading.Thread, list]:
 
 
 def _rabtui(lab, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          capture_output=True, text=True, timeout=300)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True, timeout=300)
 
 
 def test_a_second_burn_while_the_first_is_asked_to_accept_its_plan_records_nothing(tmp_path):

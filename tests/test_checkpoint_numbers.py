@@ -11,6 +11,7 @@ import shutil
 
 from tests.test_rebuild_odd_records import ROOT, _rabtui
 from tests.trees import Lab, write_files
+from tests import preloaded
 
 
 def _lab(tmp_path, media_count: int = 1) -> Lab:
@@ -229,8 +230,8 @@ def test_a_fifo_or_a_symlink_planted_as_the_record_is_neither_waited_on_nor_foll
             "for medium in sys.argv[1:]:\n"
             "    print(sorted(read_record(medium)))\n"
             "    write_record(medium, [3])\n")
-    done = subprocess.run([sys.executable, "-c", code, str(fifo), str(linked)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=30, stdin=subprocess.DEVNULL)
+    done = preloaded.run([sys.executable, "-c", code, str(fifo), str(linked)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "[]"]
     for medium in (fifo, linked):

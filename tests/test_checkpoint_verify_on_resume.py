@@ -20,6 +20,7 @@ from rabtui.media import medium_layout
 from tests.test_checkpoint import _record
 from tests.test_checkpoint_holds_what_it_recorded import T0
 from tests.trees import Lab
+from tests import preloaded
 
 M = 315_532_800          # 1980-01-01, as zip and many build tools set it
 
@@ -45,9 +46,9 @@ def test_a_disc_left_written_by_a_killed_run_is_verified_against_the_backup_it_w
     _put(lab, cfg, b"A" * 1000, b"first", 0)
     store = lab.store()
     number = _record(lab, cfg, store)
-    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint",
-                             "resume", str(number), "--yes"], env={**os.environ, faults.ENV: "burn.written"},
-                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    killed = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint",
+                            "resume", str(number), "--yes"], env={**os.environ, faults.ENV: "burn.written"},
+                           capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     assert killed.returncode == -9, killed.stderr
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "written"
     _put(lab, cfg, b"B" * 2000, b"second", 1)

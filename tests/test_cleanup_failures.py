@@ -16,6 +16,7 @@ import pytest
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.backup import deletion
 from tests.trees import Lab, write_files
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 # a cleanup judges at most a week after the newest backup (judged_at): the backups are old by
@@ -24,8 +25,8 @@ LATER = (datetime.now() + timedelta(days=6)).isoformat(timespec="minutes")
 
 
 def _rabtui(lab, *args):
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
 
 
 @pytest.fixture

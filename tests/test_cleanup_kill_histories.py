@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
 import sys
 from datetime import datetime, timedelta
 
@@ -32,7 +31,7 @@ from rabtui.backup import records, retention, union_undo
 from rabtui.events import no_emit
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_catalog_invariants import KILLED
 from tests.test_kill_anywhere import _copy, rabtui
 from tests.trees import Lab, ssh_source_lines
@@ -129,8 +128,8 @@ class History:
             self.change(step[1])
             self.when += timedelta(hours=1)
             env = {**os.environ, faults.ENV: "backup.archive_linked"}
-            done = subprocess.run([sys.executable, "-c", KILLED, str(self.lab.config_path), self.when.isoformat(),
-                                   step[2], "batches"], env=env, capture_output=True, timeout=120)
+            done = preloaded.run([sys.executable, "-c", KILLED, str(self.lab.config_path), self.when.isoformat(),
+                                  step[2], "batches"], env=env, capture_output=True, timeout=120)
             assert done.returncode == -signal.SIGKILL, done.stderr
         else:
             rebuild_state(self.cfg, no_emit, None, None)

@@ -26,6 +26,7 @@ from rabtui.media import below
 from rabtui.media import medium_layout
 from tests import invariants
 from tests.trees import Lab, snapshot, write_files
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 # a cleanup judges at most a week after the newest backup (judged_at): the backups are old by
@@ -34,8 +35,8 @@ LATER = (datetime.now() + timedelta(days=6)).isoformat(timespec="minutes")
 
 
 def _rabtui(lab, *args):
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
 
 
 class _CleanupAtFirstLook(threading.Event):
@@ -123,9 +124,9 @@ def test_a_checkpoint_recorded_while_a_cleanup_deletes_misses_nothing(tmp_path, 
     def burn_first(*args):
         if not burns:   # the cleanup holds its locks now: a checkpoint burn starts, recorded before it dies
             env = dict(os.environ, **{faults.ENV: "burn.before_write"})
-            burns.append(subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path),
-                                         "checkpoint", "burn", "--now", "--yes"], env=env, capture_output=True,
-                                        text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120))
+            burns.append(preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path),
+                                        "checkpoint", "burn", "--now", "--yes"], env=env, capture_output=True,
+                                       text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120))
         return removing(*args)
 
     monkeypatch.setattr(deletion, "_remove_archive_entries", burn_first)
@@ -301,9 +302,9 @@ def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(
             assert hung.poll() is None and time.monotonic() < deadline, "the backup did not reach the point"
             time.sleep(0.05)
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup",
-                               "--now", LATER], capture_output=True, text=True, cwd=ROOT,
-                              stdin=subprocess.DEVNULL, timeout=60)
+        done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup",
+                              "--now", LATER], capture_output=True, text=True, cwd=ROOT,
+                             stdin=subprocess.DEVNULL, timeout=60)
         assert time.monotonic() - started < 30
         out = done.stdout + done.stderr
         assert done.returncode == 0 and "Traceback" not in out, out

@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.trees import Lab, write_files
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 HUGE = str(2 ** 70)
 
 
 def _rabtui(config, *args):
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(config), *args],
-                          capture_output=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(config), *args],
+                         capture_output=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,8 @@ def test_a_backup_name_that_cannot_name_a_backup(lab, args):
     assert "not a backup's name (backup-YYYYmmddHHMMSS[-N]) or id" in err
     assert not (lab.tmp / "nowhere").exists()
     # the restore was refused before it became a job
-    listed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "jobs", "list"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    listed = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "jobs", "list"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "restore" not in listed.stdout, listed.stdout
 
 
@@ -123,8 +124,8 @@ def test_a_name_that_begins_with_a_dash_is_said_how_to_write(lab, args, what):
     again = shlex.split(said)
     assert again[:3] == ["--config", str(lab.config_path), args[0]] and "--" in again, said
     if args[0] == "find":
-        done = subprocess.run([sys.executable, "-m", "rabtui", *again], capture_output=True, text=True, cwd=ROOT,
-                              timeout=60)
+        done = preloaded.run([sys.executable, "-m", "rabtui", *again], capture_output=True, text=True, cwd=ROOT,
+                             timeout=60)
         assert done.returncode == 0 and "/data/-rf" in done.stdout, (done.returncode, done.stdout, done.stderr)
     else:    # a path on the source is given from /: this one is refused as such, no longer for its dash
         err = _refused(_rabtui(*again[1:]))

@@ -26,6 +26,7 @@ from rabtui.media import below, medium_layout
 from tests.test_checkpoint import _record
 from tests.test_checkpoint_deep import _deep_tree, _tree
 from tests.trees import Lab
+from tests import preloaded
 
 OLD = 1_577_836_800
 
@@ -50,8 +51,8 @@ def _rabtui(lab: Lab, *args: str, point: str | None = None) -> subprocess.Comple
     env = {k: v for k, v in os.environ.items() if k != faults.ENV}
     if point:
         env[faults.ENV] = point
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args], env=env,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args], env=env,
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def _long_base(tmp_path):

@@ -18,7 +18,7 @@ from rabtui.checkpoint import xorriso
 from rabtui.state import jobs
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
-from tests import invariants
+from tests import invariants, preloaded
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
 
@@ -30,8 +30,8 @@ def rabtui(lab: Lab, *args: str, point: str | None = None, timeout: float = 120,
         env["TMPDIR"] = str(tmpdir)
     if point:
         env[faults.ENV] = point
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 _clock = [1_700_000_000]

@@ -16,6 +16,7 @@ from pathlib import Path
 from rabtui.events import WARNING
 from rabtui.state import locks
 from tests.trees import Lab, ssh_source_lines, write_files
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,8 +70,8 @@ def test_a_backup_whose_union_a_stopped_process_holds_fails_alone_after_a_bound(
     holder = _stopped_holder(lab.state, "web")
     try:
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
-                              capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+        done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                             capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
         took = time.monotonic() - started
     finally:
         _end(holder)
@@ -90,8 +91,8 @@ def test_a_backup_whose_union_a_stopped_process_holds_fails_alone_after_a_bound(
     copied = kept / "data" / str(lab.src / "web").lstrip("/")
     assert sorted(p.name for p in copied.iterdir()) == sorted(os.listdir(lab.src / "web"))
     # the lock free again, the next backup links into the union; the kept one is no base for it
-    again = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "web"],
-                           capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    again = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "web"],
+                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
     newest = store.one("SELECT * FROM backups WHERE source='web' ORDER BY id DESC LIMIT 1")
     assert newest["status"] == "completed" and newest["link_dest"] is None, dict(newest)

@@ -19,14 +19,15 @@ from rabtui import faults
 from rabtui.actions import status
 from rabtui.media import medium as media
 from tests.trees import Lab, made_once, snapshot, write_files
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 LATER = "2030-01-01T00:00:00"
 
 
 def _rabtui(lab: Lab, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
 
 
 def _server(tmp_path: Path, name: str) -> Lab:
@@ -329,8 +330,8 @@ def test_an_interrupted_backup_is_not_recovered_from_another_servers_disk(server
     one, two = servers
     disk_one, disk_two = one.media[0][1], two.media[0][1]
     write_files(one.src / "data", {"three": b"3"})
-    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(one.config_path), "backup", "loc"],
-                            cwd=ROOT, env={**os.environ, faults.ENV: "backup.step3"}, capture_output=True)
+    killed = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(one.config_path), "backup", "loc"],
+                           cwd=ROOT, env={**os.environ, faults.ENV: "backup.step3"}, capture_output=True)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     row = one.store().one("SELECT id, name FROM backups WHERE status='running'")
     theirs = two.store().one("SELECT path FROM backups WHERE status='completed' ORDER BY id DESC LIMIT 1")["path"]

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.trees import Lab, snapshot, write_files
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rabtui(lab: Lab, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
 
 
 @pytest.mark.parametrize("odd", ["fifo", "zero", "nested", "long id"])

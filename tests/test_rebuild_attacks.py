@@ -16,6 +16,7 @@ from rabtui.faults import ENV, REBUILD_POINTS
 from tests.test_rebuild_keeps_writers_out import _held_rebuild
 from tests.test_rebuild_odd_records import ROOT, _rabtui
 from tests.trees import Lab, made_once, write_files
+from tests import preloaded
 
 
 def _lab(tmp_path, media_count: int = 1) -> Lab:
@@ -51,9 +52,9 @@ def _burnt_made(tmp_path_factory):
 def test_rebuild_state_killed_at_each_step_then_a_checkpoint(_burnt_made, point):
     lab = Lab(_burnt_made[1].anew(), media_count=1)
     assert os.listdir(lab.tmp / "iso") == []
-    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                            cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, ENV: point})
+    killed = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                           cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, ENV: point})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
 
     done = _rabtui(lab, "checkpoint", "burn", "--now", "--yes", "--new")

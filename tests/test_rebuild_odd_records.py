@@ -21,13 +21,14 @@ from rabtui.events import no_emit
 from rabtui.media import medium_layout
 from rabtui.rebuild import scan
 from tests.trees import Lab, made_once, next_second, write_files
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rabtui(lab, *args):
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
 
 
 def _two_backups(tmp_path) -> tuple[Lab, Path]:
@@ -218,14 +219,14 @@ def test_a_rebuild_killed_while_it_swaps_leaves_a_database_in_place_and_the_old_
 
     lab, _ = two_backups
     db = lab.state / "rabtui.db"
-    subprocess.run([sys.executable, "-c", "import sqlite3, os\n"
-                    f"c = sqlite3.connect({str(db)!r}); c.execute('PRAGMA wal_autocheckpoint=0')\n"
-                    "c.execute(\"INSERT INTO jobs(kind, title, status, started) VALUES ('backup','LAST','completed',1)\")\n"
-                    "c.commit(); os.kill(os.getpid(), 9)"], check=False)
+    preloaded.run([sys.executable, "-c", "import sqlite3, os\n"
+                   f"c = sqlite3.connect({str(db)!r}); c.execute('PRAGMA wal_autocheckpoint=0')\n"
+                   "c.execute(\"INSERT INTO jobs(kind, title, status, started) VALUES ('backup','LAST','completed',1)\")\n"
+                   "c.commit(); os.kill(os.getpid(), 9)"], check=False)
     assert (lab.state / "rabtui.db-wal").stat().st_size > 0      # a rabtui killed with it open
-    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                            cwd=ROOT, env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120,
-                            stdin=subprocess.DEVNULL)
+    killed = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                           cwd=ROOT, env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
     assert killed.returncode == -9, killed.stderr
     status = _rabtui(lab, "status")
     assert status.returncode == 0 and "never backed up" not in status.stdout, status.stdout
@@ -297,15 +298,15 @@ def test_a_backup_json_no_run_of_rabtui_wrote_has_its_backup_kept_and_the_rest_i
     backup, which lists the medium's backups too, does not wait on it either."""
     lab, first = two_backups
     damage(first)
-    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                         capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
     out = done.stdout + done.stderr
     assert done.returncode == 3 and "Traceback" not in out, out
     assert f"not matched: medium m1: {first}: it cannot be read as a JSON object" in done.stdout, out
     assert "backups: 2," in done.stdout and [s for _, s, _ in _backups(lab)] == ["failed", "completed"], out
     write_files(lab.src / "data", {"a": b"three"})
-    after = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
-                           capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    after = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
     assert after.returncode in (0, 3) and "Traceback" not in after.stderr, after.stdout + after.stderr
 
 
@@ -377,9 +378,9 @@ def test_a_rebuild_killed_before_its_database_is_in_place_changes_no_backup_json
     first.write_text(json.dumps(info))
     records = {p: p.read_bytes() for p in sorted(first.parent.parent.glob("backup-*/backup.json"))}
     before = _ids_in_database(lab)
-    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                            cwd=ROOT, env={**os.environ, faults.ENV: "rebuild.media_read"}, capture_output=True,
-                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    killed = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                           cwd=ROOT, env={**os.environ, faults.ENV: "rebuild.media_read"}, capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert killed.returncode == -9, killed.stdout + killed.stderr
     assert {p: p.read_bytes() for p in records} == records
     assert _ids_in_database(lab) == before
@@ -462,9 +463,9 @@ def _killed_once_in_place(lab, first: Path, point: str = "rebuild.in_place") -> 
     info = json.loads(first.read_text())
     del info["backup_id"]
     first.write_text(json.dumps(info))
-    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                            cwd=ROOT, env={**os.environ, faults.ENV: point}, capture_output=True,
-                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    killed = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                           cwd=ROOT, env={**os.environ, faults.ENV: point}, capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert killed.returncode == -9, killed.stdout + killed.stderr
     return _ids_in_database(lab)
 

@@ -15,12 +15,13 @@ import sys
 from rabtui import faults
 from tests.test_medium_identity import _rabtui
 from tests.trees import Lab, write_files
+from tests import preloaded
 
 
 def _killed_at(lab: Lab, point: str, source: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", source],
-                          env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", source],
+                         env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
     assert done.returncode == -9, done
 
 

@@ -14,6 +14,7 @@ from rabtui import faults
 from rabtui.backup import deletion, gfs, retention
 from rabtui.config import RetentionSettings
 from tests.trees import Lab, write_files
+from tests import preloaded
 
 S = RetentionSettings(keep_all_days=7, keep_daily_days=31, keep_weekly_weeks=8, keep_monthly_months=4,
                       keep_yearly_years=2, max_size_mb=5000)
@@ -314,7 +315,6 @@ def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_
     """Killed after the trees of a medium's doomed backups are emptied, before the catalog forgot
     them: their empty .deleting- directories are left, and the next cleanup forgets them."""
     import signal
-    import subprocess
     import sys
     import textwrap
 
@@ -333,8 +333,8 @@ def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_
         store = Store(cfg.state_dir)
         deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=datetime.fromisoformat(sys.argv[2])))
     """)
-    done = subprocess.run([sys.executable, "-c", script, str(lab.config_path), now.isoformat()],
-                          env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120)
+    done = preloaded.run([sys.executable, "-c", script, str(lab.config_path), now.isoformat()],
+                         env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL, done.stderr
     marks = [r.path.with_name(retention.DELETING_PREFIX + r.path.name) for r in results[:4]]
     assert all(m.is_dir() and not os.listdir(m) for m in marks)

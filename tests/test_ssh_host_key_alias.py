@@ -2,19 +2,19 @@
 files and looks the host key up under the alias, and so do `rabtui sources trust` and the backup's
 checks: trusted once, the host backs up. Real sshd and OpenSSH."""
 import os
-import subprocess
 import sys
 
 from pathlib import Path
 
 from tests.trees import Lab
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(lab, *args):
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          cwd=ROOT, capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         cwd=ROOT, capture_output=True, text=True, env=dict(os.environ), timeout=120)
 
 
 def test_a_host_trusted_under_its_host_key_alias_backs_up(tmp_path, sshd, isolated_home):

@@ -16,13 +16,14 @@ import pytest
 
 from rabtui.state.store_check import StateUnusable
 from tests.trees import Lab, made_once, notify_into_file, write_files
+from tests import preloaded
 
 HINT = "rabtui rebuild-state"
 
 
 def _rabtui(lab: Lab, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
-                          capture_output=True, text=True, timeout=120)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                         capture_output=True, text=True, timeout=120)
 
 
 def _media_view(lab: Lab) -> list:
@@ -234,8 +235,8 @@ def test_a_fifo_in_the_place_of_the_database_is_refused_and_rebuild_state_does_n
     _db_files_removed(lab)
     os.mkfifo(lab.state / "rabtui.db", 0o600)
     _refused(lab, "is damaged: it is no file but a FIFO", HINT)
-    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                          capture_output=True, text=True, timeout=60)
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                         capture_output=True, text=True, timeout=60)
     assert done.returncode in (0, 3) and "backups: 1" in done.stdout, done.stdout + done.stderr
     aside = next(lab.state.glob("rabtui.db.before-rebuild-*[0-9]"))
     assert stat.S_ISFIFO(os.lstat(aside).st_mode)
@@ -325,7 +326,7 @@ def test_disk_full_after_the_open_gives_the_message(tmp_path, tmpfs):
         backup_cmds.open_store = open_then_fill
         sys.exit(main(["--config", {str(lab.config_path)!r}, "status"]))
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = preloaded.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot be written" in done.stderr and "full" in done.stderr and HINT in done.stderr

@@ -12,13 +12,14 @@ import sys
 import pytest
 
 from tests.trees import Lab, write_files
+from tests import preloaded
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 def _rabtui(lab: Lab, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          capture_output=True, text=True)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True)
 
 
 def test_a_state_dir_of_another_user_is_said_and_its_lock_symlink_not_followed(open_base):

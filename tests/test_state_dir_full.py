@@ -19,13 +19,14 @@ import pytest
 from rabtui import faults
 from tests import invariants
 from tests.trees import Lab, fill_up, write_files
+from tests import preloaded
 
 HINT = "rabtui rebuild-state"
 
 
 def _rabtui(lab: Lab, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def _lab_on(tmp_path, tmpfs, options: str) -> Lab:
@@ -221,10 +222,10 @@ def test_a_checkpoint_whose_catalog_finds_the_state_directory_full_says_so(tmp_p
     lab.with_discs("cd-700")
     write_files(lab.src / "data", {f"f{i}": 2000 for i in range(20)})
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    done = subprocess.run([sys.executable, "-c", FULL_AT_THE_CATALOG, str(lab.state), "--config",
-                           str(lab.config_path), "checkpoint", "burn", "--yes"],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    done = preloaded.run([sys.executable, "-c", FULL_AT_THE_CATALOG, str(lab.state), "--config",
+                          str(lab.config_path), "checkpoint", "burn", "--yes"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "catalog" in done.stderr and "No space left on device" in done.stderr, done.stderr
@@ -314,9 +315,9 @@ def test_a_full_directory_of_sqlites_temporary_files_is_named_not_the_state_dire
     write_files(lab.src / "data", {f"d{i % 20}/file-with-a-long-name-{i:06d}": b"%d" % i for i in range(1500)})
     temp = tmpfs(tmp_path / "temp", "size=1m")
     fill_up(temp / "filler")
-    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "TMPDIR": str(temp), "SQLITE_TMPDIR": str(temp)})
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "TMPDIR": str(temp), "SQLITE_TMPDIR": str(temp)})
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert str(temp) in done.stderr and f"is {lab.state} full" not in done.stderr, done.stderr
     assert _rabtui(lab, "backup", "loc").returncode == 0
