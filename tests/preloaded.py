@@ -41,6 +41,17 @@ def read(n):
         data += part
     return data
 
+def named(argv):
+    """The process's command line (/proc/PID/cmdline, as messages name a process) made `argv`, written
+    over this one's where it fits, the rest NULs."""
+    fields = open("/proc/self/stat", "rb").read().rsplit(b")", 1)[1].split()
+    start, end = int(fields[45]), int(fields[46])       # arg_start and arg_end
+    line = b"\0".join(os.fsencode(a) for a in argv) + b"\0"
+    if len(line) <= end - start:
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(line.ljust(end - start, b"\0"))
+
 def child(req):
     for fd, (path, flags) in enumerate(req["streams"]):
         new = os.open(path, flags, 0o600)
@@ -56,6 +67,7 @@ def child(req):
     os.environb.update((os.fsencode(k), os.fsencode(v)) for k, v in req["env"].items())
     tempfile.tempdir = None         # found again from TMPDIR
     privacy._STARTED = time.time()
+    named([req["executable"], *req["argv"]])
     argv = req["argv"]
     code = 0
     try:
@@ -175,7 +187,7 @@ def _run(server, argv, env, cwd, capture_output, text, timeout, stdin, input, ch
         outs = [os.path.join(tmp, n) if capture_output else f"/proc/{os.getpid()}/fd/{fd}"
                 for n, fd in (("out", 1), ("err", 2))]
         write = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if capture_output else os.O_APPEND)
-        request = pickle.dumps({"argv": [os.fsdecode(a) for a in argv[1:]],     # as sys.argv has them
+        request = pickle.dumps({"executable": argv[0], "argv": [os.fsdecode(a) for a in argv[1:]],     # as sys.argv has them
                                 "env": env, "cwd": os.fspath(cwd or os.getcwd()),
                                 "new_session": start_new_session,
                                 "streams": [(into, os.O_RDONLY), (outs[0], write), (outs[1], write)]})

@@ -1,5 +1,6 @@
 """tests/preloaded.py runs `python -m rabtui` and `python -c` as a fresh interpreter would: the same
-exit status, output, arguments, environment and working directory as subprocess.run gives."""
+exit status, output, arguments (its command line in /proc too), environment and working directory as
+subprocess.run gives."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests import preloaded
 SHOW = ("import os, sys, tempfile\n"
         "print(sys.argv, os.getcwd(), os.environ.get('MARK'), os.environb.get(b'MARK'), tempfile.gettempdir())\n"
         "print(sorted(int(n) for n in os.listdir('/proc/self/fd')), sys.stdin.read())\n"
+        "print([w for w in open('/proc/self/cmdline', 'rb').read().split(b'\\0') if w])\n"
         "sys.stdout.flush()\n"
         "print('to stderr', file=sys.stderr)\n")
 
