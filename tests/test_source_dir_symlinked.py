@@ -117,8 +117,8 @@ def test_hostile_names_of_the_link_and_its_target_and_a_path_of_4000_bytes(tmp_p
     os.mkdir(target)
     os.symlink(target, odd)
     deep = lab.src
-    while len(os.fsencode(deep)) < 3900:
-        deep = deep / ("d" * 200)
+    while len(os.fsencode(deep)) < 3900:     # names unlike: each level is looked at in one listing
+        deep = deep / f"{len(deep.parts):02}".ljust(200, "d")
     deep.mkdir(parents=True)
     long_link = deep / "l"
     os.symlink(secret, long_link)
@@ -140,8 +140,86 @@ def test_two_links_one_named_as_the_other_and_an_arrow():
     """rsync's listing shows a link as "name -> target": of the directories "a" and "a -> b", both
     links, each gets its own target."""
     from rabtui.backup import source_top
-    listing = (b"lrwxrwxrwx              2 2026/12/06 02:27:09 s/a -> b -> c\n"
-               b"lrwxrwxrwx              2 2026/12/06 02:27:09 s/a -> t\n"
-               b"drwxr-xr-x          4,096 2026/12/06 02:27:09 s/d\n")
+    listing = (b"lrwxrwxrwx              2 2026/12/06 02:27:09 a -> b -> c\n"
+               b"lrwxrwxrwx              2 2026/12/06 02:27:09 a -> t\n"
+               b"drwxr-xr-x          4,096 2026/12/06 02:27:09 d\n")
     assert source_top.symlink_targets(listing, ["/s/a", "/s/a -> b", "/s/d"]) == {"/s/a -> b": b"c", "/s/a": b"t"}
+    # "a", a link to "b -> c", and "a -> b", a directory: the link's entry is the first's
+    listing = (b"lrwxrwxrwx              2 2026/12/06 02:27:09 a -> b -> c\n"
+               b"drwxr-xr-x          4,096 2026/12/06 02:27:09 a -> b\n")
+    assert source_top.symlink_targets(listing, ["/s/a", "/s/a -> b"]) == {"/s/a": b"b -> c"}
 
+
+
+@pytest.mark.parametrize("over_ssh", [False, True])
+def test_a_parent_of_the_directory_made_a_symlink_fails_naming_it_and_what_to_configure(tmp_path, request, over_ssh):
+    """alice owns home/alice and puts a link to root in the place of home/alice/www: rsync reads
+    home/alice/www/site/ through it, so the directory fails as if it were the link itself."""
+    lab = Lab(tmp_path, media_count=1)
+    root, www = lab.src / "root", lab.src / "home" / "alice" / "www"
+    write_files(root / "site", {"shadow": b"root:x"})
+    www.parent.mkdir(parents=True)
+    os.symlink(root, www)
+    head = '[[sources]]\nid = "web"\n'
+    if over_ssh:
+        sshd = request.getfixturevalue("sshd")
+        lab.trust(sshd)
+        head = ssh_source_lines(sshd)
+    result = lab.backup(lab.write(head + _dirs(www / "site")), "web")
+    assert result.status == "failed", result.reason
+    assert (f"{www}/site: {www} is a symlink on the source (to {root}): not followed;"
+            f" configure the directory it points to by its own path ({root}/site)") in result.reason, result.reason
+    assert "shadow" not in _saved_names(lab)
+
+
+def test_a_merged_usr_host_is_backed_up_by_the_paths_the_links_point_to(tmp_path):
+    """lib -> usr/lib (relative, as merged /usr has it): lib/mods and lib itself fail, each saying
+    the path to configure; configured so, the backup is complete, a link inside it kept as a link."""
+    lab = Lab(tmp_path, media_count=1)
+    usr_lib = lab.src / "usr" / "lib"
+    write_files(usr_lib / "mods", {"m.ko": b"m"})
+    os.symlink("mods", usr_lib / "current")          # inside the tree: saved as the link it is
+    os.symlink("usr/lib", lab.src / "lib")
+    for configured, said in ((lab.src / "lib" / "mods", f"({usr_lib}/mods)"), (lab.src / "lib", f"({usr_lib})")):
+        result = lab.backup(lab.write('[[sources]]\nid = "web"\n' + _dirs(configured)), "web")
+        assert result.status == "failed" and said in result.reason, result.reason
+        assert "usr/lib" in result.reason
+    result = lab.backup(lab.write('[[sources]]\nid = "web"\n' + _dirs(usr_lib)), "web")
+    assert result.status == "completed", result.reason
+    [(_, medium)] = lab.media
+    [copy] = medium.glob(f"web/*/data{usr_lib}")
+    assert (copy / "mods" / "m.ko").read_bytes() == b"m" and os.readlink(copy / "current") == "mods"
+
+
+def test_links_put_in_place_of_two_directories_during_a_later_ones_transfer_leave_no_copy(tmp_path):
+    """alice and bob are made links to secret while pub, after them, is copied: the second look
+    finds both; neither copy stays (nor their files in the catalog), pub's stays, and backup.json
+    says what the medium holds."""
+    import json
+    lab = Lab(tmp_path, media_count=1)
+    pub, alice, secret = _tree(lab)
+    os.unlink(alice)
+    bob = lab.src / "bob"
+    write_files(alice, {"mine": b"m"})
+    write_files(bob, {"mine": b"b"})
+    script = lab.tmp / "swap-then-rsync"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *" --list-only "*) ;; *"{pub}"*)\n'
+        f'  for d in "{alice}" "{bob}"; do [ -L "$d" ] || {{ mv "$d" "$d.moved" && ln -s "{secret}" "$d"; }}; done;;\n'
+        "esac\n"
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    cfg = lab.write(f'[[sources]]\nid = "web"\nrsync_path = "{script}"\n' + _dirs(alice, bob, pub))
+    result = lab.backup(cfg, "web")
+    assert os.path.islink(bob), "the swap did not happen"
+    assert result.status == "failed", result.reason
+    assert "shadow" not in _saved_names(lab) and "mine" not in _saved_names(lab)
+    assert f"{alice} is a symlink on the source" in result.reason and f"{bob}: " in result.reason, result.reason
+    assert "readme" in _saved_names(lab)
+    assert not _catalog_paths(lab)
+    [(_, medium)] = lab.media
+    [record] = medium.glob("web/*/backup.json")
+    dirs = {d["path"]: d for d in json.loads(record.read_text())["directories"]}
+    assert dirs[str(alice)]["state"] == dirs[str(bob)]["state"] == "failed"
+    assert dirs[str(alice)]["files"] == dirs[str(bob)]["files"] == 0 and dirs[str(pub)]["files"] >= 1

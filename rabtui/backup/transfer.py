@@ -69,7 +69,7 @@ def symlinked(source: Source, backup_path: Path, rsh: str | None, cancel: thread
     connection: path -> why it is not backed up."""
     command, remote_path = _commands(source, proc.which("rsync"))
     paths = [d.path for d in source.directories]
-    return source_top.symlinked(command, [ssh_target.rsync_location(source, p) for p in paths], paths,
+    return source_top.symlinked(command, lambda path: ssh_target.rsync_location(source, path), paths,
                                 str(backup_path), rsh=rsh, rsync_path=remote_path, io_timeout=source.io_timeout, cancel=cancel)
 
 
