@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, NoReturn
+from typing import Iterator, NoReturn, Sequence
 
 from rabtui import faults
 from rabtui.backup import deletion, history, id_writes, recovery
@@ -336,12 +336,15 @@ class _Run(Completion, CommandSteps):
                 self._dir_failed(sizes, sizes.message)
         # a link put in a directory's place after the first look, and left: rsync read through it
         symlinked = self._symlinked(rsh)
-        for i, sizes in enumerate(rec.dirs):
-            if sizes.path in symlinked:
-                self._still_in_place(5)
-                drop_copy(rec.path, sizes.path)
-                rec.dirs[i] = DirSizes(sizes.path, sizes.kind)
-                self._dir_failed(rec.dirs[i], symlinked[sizes.path])
+        dropped = [i for i, sizes in enumerate(rec.dirs) if sizes.path in symlinked]
+        for i in dropped:     # each one's copy, before the step fails with the first
+            self._still_in_place(5)
+            drop_copy(rec.path, rec.dirs[i].path)
+            rec.dirs[i] = DirSizes(rec.dirs[i].path, rec.dirs[i].kind, state="failed",
+                                   message=symlinked[rec.dirs[i].path])
+        if dropped:
+            self._dir_failed(rec.dirs[dropped[0]], rec.dirs[dropped[0]].message,
+                             also=[rec.dirs[i] for i in dropped[1:]])
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
         if not dirs:
             warnings.append("this source has no directories configured: nothing was backed up")
@@ -363,11 +366,12 @@ class _Run(Completion, CommandSteps):
             self.step(5, "failed", "cancelled")
             raise
 
-    def _dir_failed(self, sizes: DirSizes, message: str | None) -> NoReturn:
-        """Step 5 fails with the directory `sizes` of the record (failed so, with `message`)."""
+    def _dir_failed(self, sizes: DirSizes, message: str | None, also: Sequence[DirSizes] = ()) -> NoReturn:
+        """Step 5 fails with the directory `sizes` of the record (failed so, with `message`), and
+        the directories `also` (failed already)."""
         sizes.state, sizes.message = "failed", message
         self.rec.save_dirs()
-        self._fail_step(5, f"{sizes.path}: {message}")
+        self._fail_step(5, "; ".join(f"{d.path}: {d.message}" for d in (sizes, *also)))
 
     def _base(self, medium: Medium):
         """The newest complete backup of this source on this medium: (id or None, path, name)."""
