@@ -223,3 +223,24 @@ def test_links_put_in_place_of_two_directories_during_a_later_ones_transfer_leav
     dirs = {d["path"]: d for d in json.loads(record.read_text())["directories"]}
     assert dirs[str(alice)]["state"] == dirs[str(bob)]["state"] == "failed"
     assert dirs[str(alice)]["files"] == dirs[str(bob)]["files"] == 0 and dirs[str(pub)]["files"] >= 1
+
+
+def test_the_look_after_the_transfers_failing_fails_the_backup(tmp_path):
+    """The listing after the last transfer breaks (a connection dropped, rsync killed): whether a
+    link took a directory's place while rsync read it is not known, so the backup is not complete."""
+    lab = Lab(tmp_path, media_count=1)
+    pub, _, _ = _tree(lab)
+    script = lab.tmp / "second-listing-breaks"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --list-only "*)\n'
+        f'  if [ -e "{lab.tmp}/looked" ]; then echo "connection unexpectedly closed" >&2; exit 12; fi\n'
+        f'  touch "{lab.tmp}/looked";;\n'
+        "esac\n"
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    result = lab.backup(lab.write(f'[[sources]]\nid = "web"\nrsync_path = "{script}"\n' + _dirs(pub)), "web")
+    assert (lab.tmp / "looked").exists()
+    assert result.status == "failed", result.reason
+    assert "whether a configured directory was made a symlink" in result.reason
+    assert "rsync exit 12" in result.reason and "connection unexpectedly closed" in result.reason, result.reason

@@ -335,7 +335,7 @@ class _Run(Completion, CommandSteps):
                     rec.did_not_fit([directory.path])
                 self._dir_failed(sizes, sizes.message)
         # a link put in a directory's place after the first look, and left: rsync read through it
-        symlinked = self._symlinked(rsh)
+        symlinked = self._symlinked(rsh, after=True)
         dropped = [i for i, sizes in enumerate(rec.dirs) if sizes.path in symlinked]
         for i in dropped:     # each one's copy, before the step fails with the first
             self._still_in_place(5)
@@ -359,12 +359,14 @@ class _Run(Completion, CommandSteps):
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    def _symlinked(self, rsh: str | None) -> dict[str, str]:
+    def _symlinked(self, rsh: str | None, after: bool = False) -> dict[str, str]:
         try:
-            return symlinked_dirs(self.source, self.rec.path, rsh, self.cancel)
+            return symlinked_dirs(self.source, self.rec.path, rsh, self.cancel, after)
         except Cancelled:
             self.step(5, "failed", "cancelled")
             raise
+        except WorkFailed as exc:
+            self._fail_step(5, str(exc))
 
     def _dir_failed(self, sizes: DirSizes, message: str | None, also: Sequence[DirSizes] = ()) -> NoReturn:
         """Step 5 fails with the directory `sizes` of the record (failed so, with `message`), and

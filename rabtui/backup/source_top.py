@@ -26,7 +26,7 @@ import threading
 from typing import Callable, Sequence
 
 from rabtui import fmt, proc, rsync
-from rabtui.errors import Stalled
+from rabtui.errors import Stalled, WorkFailed
 
 # one entry of --list-only: mode, size, date, time, name (rsync escapes what cannot be printed)
 _ENTRY = re.compile(rb"^([-a-zA-Z]{10}) +[\d,]+ \d{4}/\d\d/\d\d \d\d:\d\d:\d\d (.*)$", re.M)
@@ -96,6 +96,9 @@ def symlink_targets(listing: bytes, paths: Sequence[str]) -> dict[str, bytes]:
     return found
 
 
+_UNKNOWN = "could not look again, after the transfers, whether a configured directory was made a symlink"
+
+
 def message(link: str, target: bytes, path: str | None = None) -> str:
     """Why the directory `path` (`link` itself when None) is not backed up: `link`, it or a
     directory above it, is a symlink to `target`; with the path to configure instead (a relative
@@ -109,11 +112,12 @@ def message(link: str, target: bytes, path: str | None = None) -> str:
 
 def symlinked(command: Sequence[str], locate: Callable[[str], str], paths: Sequence[str], backup_path: str, *,
               rsh: str | None, rsync_path: str | None, io_timeout: int | None,
-              cancel: threading.Event) -> dict[str, str]:
+              cancel: threading.Event, after: bool = False) -> dict[str, str]:
     """Why each of the directories `paths` that is, or has on its way, a symlink on the source is
     not backed up (`locate`: rsync's name of a directory of the source; `backup_path`: the
     backup's directory). A listing that fails says nothing of the directories it missed: their
-    transfer meets what made it fail."""
+    transfer meets what made it fail; `after` the transfers, it raises WorkFailed (whether rsync
+    read one through a link is not known)."""
     links: dict[str, bytes] = {}
     dest = os.path.join(backup_path, "none", "none", "")
     for group in _groups(on_the_way(paths)):
@@ -123,7 +127,11 @@ def symlinked(command: Sequence[str], locate: Callable[[str], str], paths: Seque
             listed = proc.run(argv, capture=True, env=rsync.ENV, cancel=cancel, die_with_parent=True,
                               silence=io_timeout)
         except Stalled:
+            if after:
+                raise WorkFailed(f"{_UNKNOWN}: nothing from rsync's listing for {io_timeout} s (io_timeout)") from None
             continue
+        if after and listed.returncode not in (0, 23, 24):    # 23, 24: a directory missing (removed)
+            raise WorkFailed(f"{_UNKNOWN}: {rsync.interpret_exit(listed.returncode, listed.stderr_tail).reason}")
         links.update(symlink_targets(listed.stdout, group))
     why = {}
     for path in paths:

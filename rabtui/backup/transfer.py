@@ -64,13 +64,15 @@ def _commands(source: Source, rsync_path: str) -> tuple[list[str], str | None]:
     return [rsync_path], source.rsync_path
 
 
-def symlinked(source: Source, backup_path: Path, rsh: str | None, cancel: threading.Event) -> dict[str, str]:
+def symlinked(source: Source, backup_path: Path, rsh: str | None, cancel: threading.Event,
+              after: bool = False) -> dict[str, str]:
     """source_top.symlinked of the source's directories, asked with the transfers' command and
     connection: path -> why it is not backed up."""
     command, remote_path = _commands(source, proc.which("rsync"))
     paths = [d.path for d in source.directories]
     return source_top.symlinked(command, lambda path: ssh_target.rsync_location(source, path), paths,
-                                str(backup_path), rsh=rsh, rsync_path=remote_path, io_timeout=source.io_timeout, cancel=cancel)
+                                str(backup_path), rsh=rsh, rsync_path=remote_path, io_timeout=source.io_timeout, cancel=cancel,
+                                after=after)
 
 
 def drop_copy(backup_path: Path, dir_path: str) -> None:
