@@ -244,3 +244,14 @@ def test_the_look_after_the_transfers_failing_fails_the_backup(tmp_path):
     assert result.status == "failed", result.reason
     assert "whether a configured directory was made a symlink" in result.reason
     assert "rsync exit 12" in result.reason and "connection unexpectedly closed" in result.reason, result.reason
+
+
+def test_the_path_to_configure_instead_is_one_the_config_takes():
+    from rabtui.backup import source_top
+    from rabtui.config.model import directory_path_problem
+    for link, target, path, said in (("/home/alice/www", b"/", "/home/alice/www/site", "/site"),
+                                     ("/a/www", b"//x/", "/a/www", "/x"),
+                                     ("/a/www", b"../../root", "/a/www/site", "/root/site"),
+                                     ("/bin", b"usr/bin", "/bin", "/usr/bin")):
+        assert f"its own path ({said})" in source_top.message(link, target, path)
+        assert directory_path_problem(said) is None

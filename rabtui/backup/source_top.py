@@ -106,6 +106,7 @@ def message(link: str, target: bytes, path: str | None = None) -> str:
     path = link if path is None else path
     raw_link = os.fsencode(link)
     to = os.path.normpath(os.path.join(os.path.dirname(raw_link), target) + os.fsencode(path)[len(raw_link):])
+    to = b"/" + to.lstrip(b"/")       # normpath keeps "//" at the start (POSIX leaves its meaning open)
     return (f"{fmt.name(link)} is a symlink on the source (to {fmt.name(target)}): not followed;"
             f" configure the directory it points to by its own path ({fmt.name(to)}) if that is to be backed up")
 
