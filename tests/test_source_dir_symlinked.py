@@ -255,3 +255,31 @@ def test_the_path_to_configure_instead_is_one_the_config_takes():
                                      ("/bin", b"usr/bin", "/bin", "/usr/bin")):
         assert f"its own path ({said})" in source_top.message(link, target, path)
         assert directory_path_problem(said) is None
+
+
+def test_the_copy_dropped_is_never_removed_through_a_symlink_planted_on_the_medium(tmp_path):
+    """After the transfers, the backup's data/ is made a link to another tree of this server (which
+    holds a directory of the copy's name) and alice a link on the source: the look after finds
+    alice, and dropping her copy removes nothing through the medium's link."""
+    lab = Lab(tmp_path, media_count=1)
+    pub, alice, secret = _tree(lab)
+    os.unlink(alice)
+    write_files(alice, {"mine": b"m"})
+    victim = lab.tmp / "elsewhere"
+    write_files(victim / str(alice).lstrip("/"), {"precious": b"p"})
+    [(_, medium)] = lab.media
+    script = lab.tmp / "plant-then-rsync"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --list-only "*)\n'
+        f'  if [ -e "{lab.tmp}/looked" ]; then\n'
+        f'    mv "{alice}" "{alice}.moved" && ln -s "{secret}" "{alice}"\n'
+        f'    for d in "{medium}"/web/*/data; do mv "$d" "$d.moved" && ln -s "{victim}" "$d"; done\n'
+        f'  fi; touch "{lab.tmp}/looked";;\n'
+        "esac\n"
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    result = lab.backup(lab.write(f'[[sources]]\nid = "web"\nrsync_path = "{script}"\n' + _dirs(alice, pub)), "web")
+    assert os.path.islink(alice)
+    assert result.status == "failed", result.reason
+    assert (victim / str(alice).lstrip("/") / "precious").read_bytes() == b"p"

@@ -78,7 +78,8 @@ def symlinked(source: Source, backup_path: Path, rsh: str | None, cancel: thread
 def drop_copy(backup_path: Path, dir_path: str) -> None:
     """The backup's copy of the directory removed (rsync read it through a symlink of the source)."""
     dest = medium_layout.backup_data_path(backup_path, dir_path)
-    if dest.is_dir() and not dest.is_symlink():
+    # a link put on the way on the medium (rabtui never makes one) would have it remove a tree of this server
+    if medium_layout.symlink_to_copy(backup_path, dir_path) is None and dest.is_dir():
         shutil.rmtree(dest)
 
 
