@@ -9,13 +9,13 @@ rsync follows a link on the way to the directory as well (`www` of /home/alice/w
 directory on the way is listed too. Not by its whole path: rsync -R drops a link of the listing
 that is on the way to another name of it, for the directory it implies there (even with
 --no-implied-dirs, rsync 3.5.0), so each is named `parent/./name` (-R lists `name`), and names
-alike go in listings of their own.
-One listing (-R) asks of every directory at once, before the first
-transfer and after the last (rsync takes the last name it is given for a destination, so it gets
-one: in the backup's own directory, below one that does not exist, which rsync could not make
-without --mkpath; with --list-only it makes nothing there, checked with strace): a link put in place after the first look and left there is seen by
-the second. One put there and taken away while rsync runs is not (rsync reaches every directory
-of the tree by its path again, below the top too).
+alike go in listings of their own (usually one: a listing asks of many directories at once).
+Each look is made before the first transfer and after the last (rsync takes the last name it is
+given for a destination, so it gets one: in the backup's own directory, below one that does not
+exist, which rsync could not make without --mkpath; with --list-only it makes nothing there,
+checked with strace): a link put in place after the first look and left there is seen by the
+second, which therefore must not fail unseen. One put there and taken away while rsync runs is not
+(rsync reaches every directory of the tree by its path again, below the top too).
 """
 
 from __future__ import annotations
