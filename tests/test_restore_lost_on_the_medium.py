@@ -198,7 +198,7 @@ def test_a_file_the_medium_cuts_short_while_the_restore_runs_is_named_not_restor
 def test_a_file_cut_short_after_it_was_looked_at_is_not_padded_with_zeros(tmp_path):
     """Cut short between the look at its size and the copy: an error, never a whole-looking file
     whose end is zeros."""
-    from rabtui.restore.filecopy import copy_sparse
+    from rabtui.filecopy import copy_sparse
 
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.write_bytes(b"x" * 100_000)

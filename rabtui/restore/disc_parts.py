@@ -14,7 +14,7 @@ from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
 from rabtui.restore.disc_checks import disc_name
 from rabtui.restore.disc_owners import CAPABILITY
-from rabtui.restore.filecopy import pwrite_all, read_xattrs
+from rabtui.filecopy import pwrite_all, read_xattrs
 from rabtui.restore.staging import ACLS
 
 BLOCK = 1 << 16          # a run of zeros this long is left a hole when cut parts are joined

@@ -10,7 +10,7 @@ import os
 import stat
 
 from rabtui import fmt
-from rabtui.restore.filecopy import read_xattrs
+from rabtui.filecopy import read_xattrs
 from rabtui.restore.target_dirs import Refused
 from rabtui.restore.written import Written, bits_left_off, os_reason
 

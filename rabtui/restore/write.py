@@ -20,7 +20,7 @@ import secrets
 import stat
 
 from rabtui import faults, fmt
-from rabtui.restore.filecopy import copy_sparse, new_file
+from rabtui.filecopy import copy_sparse, new_file
 from rabtui.restore.metadata import MetadataWriter
 from rabtui.restore.target_dirs import Refused, TargetDirs, check_name
 from rabtui.restore.written import Written, kind_of, os_reason

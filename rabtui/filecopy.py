@@ -1,6 +1,6 @@
-"""One restored file's bytes and attributes: the data regions copied and holes left holes, the
-extended attributes read in the order they are to be set, a new file that has no name until it is
-whole."""
+"""A copy of one file's bytes and attributes (a restored file, a backup's file made apart from its
+other names: backup/links_apart.py): the data regions copied and holes left holes, the extended
+attributes read in the order they are to be set, a new file that has no name until it is whole."""
 
 from __future__ import annotations
 
