@@ -33,6 +33,9 @@ BASE_OPTIONS = (
 # named when rsync is stopped (backup/rsync_stream.py). A remote sender is not asked: rsync 3.5.0
 # does not pass the flag on, and a blocked sender's messages stay in its buffer.
 SENDER_NAMES = "--debug=send1"
+# A dry run that lists each file and, for each further name of a file of the list, its first name
+# (`hf+++++++++ name => first`): the source's hard links among the files listed (links_apart.py)
+LISTING_OPTIONS = ("-aH", "--numeric-ids", "--no-h", "-n", "-ii", "--out-format=%i %n%L")
 # Sparse files stay sparse on the medium: rsync writes runs of zeros as holes. Unchanged files are
 # hard links to the base's copy and keep its holes.
 SPARSE = "--sparse"
@@ -57,6 +60,7 @@ def build_argv(
     exact_times: bool = False,
     files_from: str | None = None,
     hard_links: bool = True,
+    listing: bool = False,
 ) -> list[str]:
     """The rsync command of one directory (DESIGN.md, step 5).
 
@@ -77,10 +81,10 @@ def build_argv(
     rsync's standard input) limits the transfer to those paths and what is below them.
     `hard_links` False drops -H: an archive directory keeps each name as a file of its own,
     because with -H and --compare-dest rsync (3.5.0) leaves out a new name of a file the archive
-    holds, or hangs.
+    holds, or hangs. `listing`: a dry run that only lists (LISTING_OPTIONS).
     """
     argv = [rsync] if isinstance(rsync, str) else list(rsync)
-    base = list(BASE_OPTIONS)
+    base = list(LISTING_OPTIONS if listing else BASE_OPTIONS)
     if not hard_links:
         base[base.index("-aH")] = "-a"
     argv += [*base, *fidelity_options(acls=acls, xattrs=xattrs)]
@@ -90,7 +94,7 @@ def build_argv(
     argv += extra
     if rsh:
         argv += ["-e", rsh]
-    else:
+    elif not listing:
         argv.append(SENDER_NAMES)
     # each pattern as written: rsync reads an exclude starting with "+ " as an include, "- " as a
     # prefix and "!" as clearing the list (undoing the exclude that keeps a medium out of its source)
@@ -100,8 +104,9 @@ def build_argv(
     if compare_dest:
         argv.append(f"--compare-dest={compare_dest}")
     if files_from:
-        # --files-from turns -a's recursion off: -r brings it back below the listed paths
-        argv += ["-r", "--from0", f"--files-from={files_from}"]
+        # --files-from turns -a's recursion off: -r brings it back below the listed paths (a listing
+        # wants the listed names only)
+        argv += [*([] if listing else ["-r"]), "--from0", f"--files-from={files_from}"]
     argv += ["--", _slash(source), _slash(dest)]
     return argv
 

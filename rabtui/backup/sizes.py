@@ -39,6 +39,10 @@ class DirSizes:
     # in this backup though not deleted there, and how many more there were (unreadable.py)
     unreadable: list = field(default_factory=list)
     unreadable_unnamed: int = 0
+    # names of a regular file the directory's copy holds under another name already: its hard links
+    # (as the source has them: links_apart.py); None where not known (a failed transfer, or one
+    # whose source could not list them): the next backup from it looks at its copy for them
+    hard_links: int | None = 0
 
     def add_files(self, state: int, count: int, size: int) -> None:
         """`count` regular files of one state (rsync.file_state), of `size` bytes in all."""
@@ -50,6 +54,8 @@ class DirSizes:
         self.total_bytes += size
         if state == SAME or state == LINKED:
             self.unchanged_files += count
+            if state == LINKED and self.hard_links is not None:
+                self.hard_links += count
         elif state == NEW:
             self.new_files += count
             self.new_bytes += size

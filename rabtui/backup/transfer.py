@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, redone, source_top
+from rabtui.backup import holes, links_apart, redone, source_top
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -34,7 +34,7 @@ READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between
 
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync",
-                   exact_times: bool = False, files_from: str | None = None) -> list[str]:
+                   exact_times: bool = False, files_from: str | None = None, listing: bool = False) -> list[str]:
     """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
     command (--rsync-path), or for a local source the command that runs rsync itself."""
     command, remote_path = _commands(source, rsync_path)
@@ -54,6 +54,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         exact_times=exact_times,
         files_from=files_from,
         hard_links=directory.kind != "archive",
+        listing=listing,
     )
 
 
@@ -111,6 +112,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             link_dest = candidate
     argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,
                           rsync_path=proc.which("rsync"), exact_times=exact_times)
+    base_info = medium_layout.read_backup_json(base_path) if link_dest else None
     basis = (f", linking unchanged files to {link_dest}" if link_dest
              else f", copying only what {compare_dest} lacks" if compare_dest else ", full copy")
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
@@ -153,6 +155,16 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message = "ok", None
             emit(Event(LOG, f"{directory.path}: {len(stream.redone)} files read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
+    if sizes.state == "failed":
+        sizes.hard_links = None
+    elif link_dest is not None and links_apart.recorded(base_info, directory.path) != 0:
+        # the base holds hard links (or does not say): rsync may have joined names the source holds apart
+        apart = links_apart.settle(dest, sizes, lambda empty: directory_argv(
+            source, directory, Path(empty), rsh=rsh, link_dest=None, compare_dest=None, rsync_path=proc.which("rsync"),
+            files_from="-", listing=True), cancel=cancel, silence=source.io_timeout)
+        if apart:
+            sizes.message = f"{sizes.message}; {apart}" if sizes.message else apart
+            sizes.state = "warning"
     if sizes.state != "failed" and _read_at_another_size(sizes.stats):
         resized = _held_sizes(dest, directory.path, spool, sizes)
         if resized:
@@ -163,8 +175,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     if sizes.state != "failed":
         free_after = holes.free_bytes(dest.parent)
         holes.count_holes(dest, sizes, spool, fell=None if None in (free_before, free_after) else free_before - free_after,
-                          base=link_dest, base_holes=holes.recorded(medium_layout.read_backup_json(base_path),
-                                                                    directory.path) if link_dest else {})
+                          base=link_dest, base_holes=holes.recorded(base_info, directory.path) if link_dest else {})
     emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
     if emptied:
         sizes.state, sizes.message = "failed", emptied

@@ -1,0 +1,222 @@
+"""A backup holds the hard links its source has, no more. rsync (3.5.0) `-H --link-dest` links each
+unchanged name to the same name in the base: names that were one file in the base (hard links on the
+source then) are one file in the new backup even where the source has made them files of their own
+since, keeping size and time (`cp -p a a.t && mv a.t a`), and every restore would link them again.
+
+Only a base that holds hard links can pass them on: each backup records how many it holds
+(`DirSizes.hard_links`: rsync's `hf+++++++++` items, names linked to a file of the same transfer,
+where its base held none), and only after a base that holds some, or does not say, is the new
+copy looked at: its files of more than one name, by inode, and a dry run of rsync over those names
+(`rsync.LISTING_OPTIONS`) says which are one file on the source. A name of another file there gets
+a copy of its own (content, holes, owner, mode, ACLs, xattrs, times), put in its place with
+rename(2): each name is there throughout, and a run killed meanwhile leaves the backup incomplete
+(recovery's rules), at most a private temporary file beside the name."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+import threading
+from pathlib import Path
+from typing import Callable
+
+from rabtui import faults, fmt, proc, rsync
+from rabtui.backup.sizes import DirSizes
+from rabtui.errors import Stalled
+from rabtui.media import below
+from rabtui.filecopy import copy_sparse, new_file, read_xattrs
+
+_ARROW = b" => "
+LISTED_EXITS = (0, 23, 24)     # the list is whole but for files that could not be read, or vanished
+
+
+def recorded(info: dict | None, dir_path: str) -> int | None:
+    """How many hard links a backup's record (its backup.json) says its copy of a directory holds;
+    None when it does not say (a record made before they were recorded, or not as rabtui writes it)."""
+    dirs = info.get("directories") if isinstance(info, dict) else None
+    for d in dirs if isinstance(dirs, list) else []:
+        if isinstance(d, dict) and d.get("path") == dir_path:
+            value = d.get("hard_links")
+            return value if type(value) is int and value >= 0 else None
+    return None
+
+
+def find_argv(find: str, dest: bytes) -> list[str | bytes]:
+    """find(1) listing the regular files of more than one name below `dest`: `inode/path\\0` each
+    (four times as fast as a walk in Python; never through a symlink, a path of any length)."""
+    return [find, dest, "-type", "f", "-links", "+1", "-printf", "%i/%P\\0"]
+
+
+def shared(dest: bytes, *, cancel: threading.Event | None = None) -> list[list[bytes]]:
+    """The regular files of more than one name below `dest` (with its slash): their names, one list
+    per file."""
+    first: dict[bytes, bytes] = {}
+    groups: dict[bytes, list[bytes]] = {}
+    rest = [b""]
+
+    def data(chunk: bytes) -> None:
+        records = (rest[0] + chunk).split(b"\0")
+        rest[0] = records.pop()
+        for record in records:
+            inode, _, name = record.partition(b"/")
+            seen = first.setdefault(inode, name)
+            if seen is not name:
+                groups.setdefault(inode, [seen]).append(name)
+
+    result = proc.run(find_argv(proc.which("find"), dest), on_stdout_data=data, env=rsync.ENV, cancel=cancel)
+    if result.returncode != 0 or rest[0]:
+        raise OSError(errno.EIO, "find could not list the files of the backup: "
+                                 + ("; ".join(result.stderr_tail[-2:]) or f"exit {result.returncode}"))
+    return list(groups.values())
+
+
+def _tmp_name() -> bytes:
+    return b".rabtui-" + secrets.token_hex(6).encode()   # short: fits beside any 255-byte name
+
+
+def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, cancel: threading.Event,
+           silence: int | None) -> str | None:
+    """Make apart the names of `dest` (a directory's copy in a backup) that are one file there but
+    not on the source; sets `sizes.hard_links`. Returns a warning, or None. `listing(d)`: the argv of
+    rsync's dry run of the names on its standard input into `d`, a directory that is not there."""
+    dest_b = os.fsencode(dest) + b"/"
+    try:
+        groups = shared(dest_b, cancel=cancel)
+    except OSError as exc:
+        sizes.hard_links = None
+        return (f"the hard links of its backup were not checked ({exc.strerror or exc}): names the source holds"
+                " apart may be one file in it, as in the backup it was made from")
+    if not groups:
+        sizes.hard_links = 0
+        return None
+    firsts = _source_links(dest_b, [name for names in groups for name in names], listing, cancel=cancel,
+                           silence=silence)
+    if firsts is None:
+        sizes.hard_links = None
+        return ("the hard links of its files could not be listed on the source: names the source holds apart may"
+                " be one file in its backup, as in the backup it was made from")
+    links, failed = 0, []
+    for names in groups:
+        files: dict[bytes, list[bytes]] = {}
+        for name in names:
+            files.setdefault(firsts.get(name, name), []).append(name)
+        kept = max(files.values(), key=len)
+        for names_of_one in files.values():
+            links += len(names_of_one) - 1
+            if names_of_one is kept:
+                continue
+            faults.point("backup.links_apart")
+            try:
+                sizes.new_bytes += _copy_apart(dest_b, names_of_one)
+            except OSError as exc:
+                failed.append((names_of_one[0], exc))
+    sizes.hard_links = links if not failed else None
+    if failed:
+        name, exc = failed[0]
+        return (f"{len(failed)} files that are two or more on the source could not be made apart in this backup"
+                f" (one file there, as in the backup it was made from): {fmt.name(name)}: {exc.strerror or exc}"
+                + (f" and {len(failed) - 1} more" if len(failed) > 1 else ""))
+    return None
+
+
+def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list[str]], *, cancel: threading.Event,
+                  silence: int | None) -> dict[bytes, bytes] | None:
+    """Each of `names` that is a further name of a file on the source -> the name rsync links it to
+    (the first of that file's names listed); None when rsync could not list them."""
+    wanted = set(names)
+    firsts: dict[bytes, bytes] = {}
+
+    def line(record: bytes) -> None:
+        record = record.rstrip(b"\r\n")
+        if len(record) < 13 or record[1:2] != b"f" or record[0:1] != b"h":
+            return
+        found = _split(record[12:], wanted)
+        if found is not None:
+            firsts[found[0]] = found[1]
+
+    # the dry run's destination: a name the backup's copy does not hold, which it does not make
+    nowhere = os.path.join(dest, _tmp_name())
+    while os.path.lexists(nowhere):
+        nowhere = os.path.join(dest, _tmp_name())
+    try:
+        result = proc.run(listing(os.fsdecode(nowhere)), on_stdout=line, env=rsync.ENV, cancel=cancel,
+                          die_with_parent=True, stdin_data=b"".join(name + b"\0" for name in names), silence=silence)
+    except Stalled:
+        return None
+    return firsts if result.returncode in LISTED_EXITS else None
+
+
+def _split(text: bytes, wanted: set[bytes]) -> tuple[bytes, bytes] | None:
+    """`name => first` as rsync prints it, both of `wanted`; each place a name holds " => " tried."""
+    at = text.find(_ARROW)
+    while at >= 0:
+        name, first = rsync.unescape(text[:at]), rsync.unescape(text[at + len(_ARROW):])
+        if name in wanted and first in wanted:
+            return name, first
+        at = text.find(_ARROW, at + 1)
+    return None
+
+
+def _copy_apart(dest: bytes, names: list[bytes]) -> int:
+    """The names of one file of the source, that the backup holds as another's too: a copy of the
+    file put in place of the first, linked in place of the others. Returns the bytes written."""
+    head, name = os.path.split(names[0])
+    fd = below.open_dir(dest, head)
+    try:
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            size = _copy(src, fd, name)
+        finally:
+            os.close(src)
+        for other in names[1:]:
+            where, other_name = os.path.split(other)
+            to = below.open_dir(dest, where)
+            try:
+                _into_place(to, other_name, lambda tmp: os.link(name, tmp, src_dir_fd=fd, dst_dir_fd=to,
+                                                                 follow_symlinks=False))
+            finally:
+                os.close(to)
+    finally:
+        os.close(fd)
+    return size
+
+
+def _copy(src: int, fd: int, name: bytes) -> int:
+    """A copy of the open file `src` put in place of `name` in the directory `fd`."""
+    st = os.fstat(src)
+    attrs = read_xattrs(src)
+    out, named = new_file(fd, tmp := _tmp_name())
+    try:
+        copy_sparse(src, out, st.st_size)
+        os.fchown(out, st.st_uid, st.st_gid)
+        os.fchmod(out, stat.S_IMODE(st.st_mode))        # after chown: it clears setuid
+        for key, value in attrs:                        # ACLs after chmod, the capability after chown
+            os.setxattr(out, key, value)
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if named:
+            os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        else:
+            _into_place(fd, name, lambda t: os.link(b"/proc/self/fd/%d" % out, t, dst_dir_fd=fd, follow_symlinks=True))
+    except BaseException:
+        if named:
+            try:
+                os.unlink(tmp, dir_fd=fd)
+            except FileNotFoundError:
+                pass
+        raise
+    finally:
+        os.close(out)
+    return st.st_size - max(0, st.st_size - st.st_blocks * 512)
+
+
+def _into_place(fd: int, name: bytes, make: Callable[[bytes], None]) -> None:
+    """`make(tmp)` makes a new name in the directory `fd`, renamed over `name`: it is there throughout."""
+    tmp = _tmp_name()
+    make(tmp)
+    try:
+        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    except BaseException:
+        os.unlink(tmp, dir_fd=fd)
+        raise

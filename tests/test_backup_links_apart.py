@@ -1,0 +1,139 @@
+"""Hard links a source broke since the last backup, each name keeping its size and time: rsync
+(3.5.0) `-H --link-dest` links each unchanged name to its counterpart in the base, and names that
+were one file there would be one file in the new backup too (and linked again by every restore).
+The new backup holds exactly the links the source has; everything else unchanged stays linked to
+the base."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rabtui.media import medium_layout
+from rabtui.restore import run as R
+from tests.trees import Lab, write_files
+
+
+def _ino(path) -> int:
+    return os.lstat(path).st_ino
+
+
+def _apart(path) -> None:
+    """The name made a file of its own, its content, owner, mode, xattrs and times kept (cp -a, then mv)."""
+    st = os.lstat(path)
+    tmp = path.with_name(path.name + ".t")
+    tmp.write_bytes(path.read_bytes())
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, st.st_mode & 0o7777)
+    for key in os.listxattr(path):
+        os.setxattr(tmp, key, os.getxattr(path, key))
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(tmp, path)
+
+
+def test_links_broken_on_the_source_are_apart_in_the_next_backup(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha", "c": b"charlie", "e": b"echo", "f": b"foxtrot", "sub/x": b"x-ray"})
+    os.link(src / "a", src / "b")
+    os.link(src / "c", src / "d")
+    os.link(src / "f", src / "g")
+    os.link(src / "f", src / "sub/h")
+    os.chown(src / "a", 1234, 5678)
+    os.chmod(src / "a", 0o4750)
+    os.setxattr(src / "a", "user.note", b"kept")
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed"
+    d1 = medium_layout.backup_data_path(first.path, str(src))
+    assert _ino(d1 / "a") == _ino(d1 / "b") and _ino(d1 / "f") == _ino(d1 / "sub/h")
+
+    _apart(src / "a")            # a and b: two files now
+    _apart(src / "f")            # f alone; g and sub/h still one file
+    os.link(src / "e", src / "e2")   # a new name of a file the base holds alone
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0)
+    d2 = medium_layout.backup_data_path(second.path, str(src))
+    assert _ino(d2 / "a") != _ino(d2 / "b")
+    assert _ino(d2 / "f") != _ino(d2 / "g") and _ino(d2 / "g") == _ino(d2 / "sub/h")
+    assert _ino(d2 / "c") == _ino(d2 / "d") == _ino(d1 / "c")
+    assert _ino(d2 / "e") == _ino(d2 / "e2") == _ino(d1 / "e")
+    assert _ino(d2 / "sub/x") == _ino(d1 / "sub/x")
+    # one name of each file that was joined stays linked to the base: only the others were copied
+    assert {_ino(d2 / "a"), _ino(d2 / "b")} & {_ino(d1 / "a")}
+    assert {_ino(d2 / "f"), _ino(d2 / "g")} & {_ino(d1 / "f")}
+    for name in ("a", "b", "f", "g"):
+        s, b = os.lstat(src / name), os.lstat(d2 / name)
+        assert (b.st_mode, b.st_uid, b.st_gid, b.st_mtime_ns, b.st_size) == (
+            s.st_mode, s.st_uid, s.st_gid, s.st_mtime_ns, s.st_size), name
+        assert (d2 / name).read_bytes() == (src / name).read_bytes()
+        assert sorted(os.listxattr(d2 / name)) == sorted(os.listxattr(src / name)), name
+    assert os.getxattr(d2 / "a", "user.note") == os.getxattr(d2 / "b", "user.note") == b"kept"
+    assert sorted(os.listdir(d2)) == ["a", "b", "c", "d", "e", "e2", "f", "g", "sub"]
+    info = json.loads((second.path / "backup.json").read_text())
+    assert info["directories"][0]["hard_links"] == 3        # d, e2 and one of g, sub/h
+
+    target = tmp_path / "restored"
+    R.restore(cfg, lab.store(), "loc", str(src), backup=second.path.name, to=target)
+    back = target / str(src).lstrip("/")
+    assert _ino(back / "a") != _ino(back / "b") and _ino(back / "f") != _ino(back / "g")
+    assert _ino(back / "c") == _ino(back / "d") and _ino(back / "g") == _ino(back / "sub/h")
+
+    # the next backup from that one: the links it holds stay, nothing else is copied
+    _apart(src / "c")
+    third = lab.backup(cfg, medium_id="m1")
+    assert third.status == "completed"
+    d3 = medium_layout.backup_data_path(third.path, str(src))
+    assert _ino(d3 / "c") != _ino(d3 / "d") and _ino(d3 / "g") == _ino(d3 / "sub/h") == _ino(d2 / "g")
+    for name in ("a", "b", "e", "e2", "f", "sub/x"):
+        assert _ino(d3 / name) == _ino(d2 / name), name
+
+
+def test_killed_while_links_are_made_apart(tmp_path):
+    """Killed before a copy: every name is in the partial backup, which the next run throws away;
+    the backup it makes holds the files apart."""
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha"})
+    os.link(src / "a", src / "b")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    _apart(src / "a")
+    _killed(rabtui(lab, "backup", "loc", point="backup.links_apart"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert killed["status"] == "running"
+    held = medium_layout.backup_data_path(killed["path"], str(src))
+    assert sorted(os.listdir(held)) == ["a", "b"]
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    d = medium_layout.backup_data_path(newest["path"], str(src))
+    assert sorted(os.listdir(d)) == ["a", "b"] and _ino(d / "a") != _ino(d / "b")
+
+
+def test_over_ssh_with_names_that_look_like_rsyncs_own_words(tmp_path, sshd):
+    """Names holding " => " (rsync's word for a link), a newline and a byte that is no UTF-8."""
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    src = lab.src / "data"
+    src.mkdir()
+    cfg = lab.write(ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{src}"\n')
+    lab.trust(sshd)
+    s = os.fsencode(src)
+    p, q, odd, m, odd2 = b"p", b"p => q", b"n\xff\nl => p", b"m", b"q"
+    write_files(src, {p: b"one file"})
+    for name in (q, odd, m, odd2):
+        os.link(os.path.join(s, p), os.path.join(s, name))
+    assert lab.backup(cfg, "web", medium_id="m1").status == "completed"
+    _apart(src / os.fsdecode(q))        # "p => q" alone; the others one file still
+    _apart(src / "m")                   # "m" alone
+    second = lab.backup(cfg, "web", medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    d = os.fsencode(medium_layout.backup_data_path(second.path, str(src)))
+    ino = {name: os.lstat(os.path.join(d, name)).st_ino for name in (p, q, odd, m, odd2)}
+    assert ino[p] == ino[odd] == ino[odd2]
+    assert len({ino[p], ino[q], ino[m]}) == 3
