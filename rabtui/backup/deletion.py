@@ -54,14 +54,17 @@ def _empty_tree(path: Path, set_aside=None) -> Path | None:
     return target
 
 
-def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate, union: Lock) -> int:
+def _remove_archive_entries(cfg: Config, store: Store, medium: Medium, c: Candidate, union: Lock) -> int:
     """Deleting a backup of an archive directory removes its files' union links too, so that the
     space is freed (the guard made sure they are safe elsewhere); where an older backup on this
-    medium holds the path, the union shows its version again. Returns how many. Its progress is
-    marked on the `union` lock held: a backup waiting for it waits on while it goes on."""
-    from rabtui.backup.history import unlink_archive
+    medium holds the path, the union shows its version again. A run abandoned is undone in the
+    unions of every directory it ran as an archive one (history.unlink_archive). Returns how
+    many. Its progress is marked on the `union` lock held: a backup waiting for it waits on while
+    it goes on."""
+    from rabtui.backup.history import ran_as_archive, unlink_archive
 
-    return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved)
+    ran = ran_as_archive(store, c.id) if c.status not in RESTORABLE else []
+    return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved, ran=ran)
 
 
 @dataclass
@@ -307,7 +310,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                 if union is None:
                     continue
                 with union:
-                    _remove_archive_entries(cfg, medium, c, union)
+                    _remove_archive_entries(cfg, store, medium, c, union)
                     freed[c.id] = FreedCounter().add(path)
                     # set aside before another run takes the union: the record of the undoing
                     # (union_undo.py) would have it go back on the undoing of a backup still there

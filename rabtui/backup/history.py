@@ -184,12 +184,25 @@ def settle_held(cfg, source_id: str, medium_path, listed: list | None = None,
                                     moved=moved)
 
 
-def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, moved=locks.still) -> int:
+def ran_as_archive(store: Store, backup_id: int | None) -> list[str]:
+    """The directories the backup (a run to undo) recorded as archive ones: it may have linked
+    files into their unions, whatever the config says of them now."""
+    if backup_id is None:
+        return []
+    return [r["path"] for r in store.all("SELECT path FROM backup_dirs WHERE backup_id=? AND kind='archive'"
+                                         " ORDER BY path", (backup_id,))]
+
+
+def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, moved=locks.still,
+                   ran: list[str] = ()) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
     saved on this medium (`listed`: the source's backups there, list_backups, when read already),
-    but an older shape where a backup made after it has a directory. The caller holds the source's
-    union lock (union_held), and `moved()` marks the progress made under it."""
+    but an older shape where a backup made after it has a directory. `ran`: the directories a run
+    undone ran as archive ones (ran_as_archive), undone too where the config now says standard or
+    has dropped them: a link left there stands for a file no backup saved, which the next backup of
+    the directory made archive again leaves out. The caller holds the source's union lock
+    (union_held), and `moved()` marks the progress made under it."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
@@ -210,6 +223,7 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     # history): where the newest of them holding a path has a directory, no older shape comes back
     newer = newest_first(RESTORABLE, lambda i: at < len(listed) and made_before(listed, at, i))
     dirs = [d.path for d in cfg.source(source_id).directories if d.kind == "archive"]
+    dirs += [d for d in ran if d not in dirs]
     if not dirs:
         return 0
     union_undo.settle(medium_path, source_id, dirs, listed, but=path.name, moved=moved)
@@ -233,19 +247,19 @@ def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,
     catalog rows stay too (they name what its links still show), and the caller leaves its row
     `running`, for the next run's recovery to undo both."""
     row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
-    problem = undo_links(cfg, row["source"], Path(row["path"]), emit, cancel)
+    problem = undo_links(cfg, row["source"], Path(row["path"]), emit, cancel, ran_as_archive(store, backup_id))
     if problem is None:
         forget_catalog(store, row)
     return problem
 
 
 def undo_links(cfg, source_id: str, path: Path, emit: Emit = no_emit,
-               cancel: threading.Event | None = None) -> str | None:
-    """The links a failed backup at `path` made in the archive unions, undone (the medium only);
-    why they could not be, if so."""
+               cancel: threading.Event | None = None, ran: list[str] = ()) -> str | None:
+    """The links a failed backup at `path` made in the archive unions (`ran`: as unlink_archive),
+    undone (the medium only); why they could not be, if so."""
     try:
         with union_held(cfg, source_id, emit, cancel) as moved:
-            unlink_archive(cfg, source_id, path, moved=moved)
+            unlink_archive(cfg, source_id, path, moved=moved, ran=ran)
     except (WorkFailed, OSError) as exc:
         return (f"its links in the archive union cannot be undone now: {exc}; they and its catalog rows are"
                 f" left for the next backup of {source_id} to undo")

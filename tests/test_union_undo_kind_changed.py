@@ -1,0 +1,64 @@
+"""A run killed after it linked new files into an archive directory's union, the directory made
+standard before the run was undone: the undoing looked only at the config's archive directories,
+so the run's links stayed in the union, standing for files no backup the catalog knows saved
+there. Made an archive directory again, the next backup left those files out (the union had
+them); once the standard backups that held them went and the union was released, the files were
+gone from the medium. The run is undone in the unions of the directories it ran as archive ones.
+Real backups (rsync), the kill a real SIGKILL at the fault point."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rabtui.media import medium_layout
+from tests.test_kill_anywhere import _files, rabtui
+from tests.trees import Lab
+
+
+def _killed_linking(tmp_path, media_count: int = 1, medium: str = "m1") -> tuple[Lab, object]:
+    lab = Lab(tmp_path, media_count=media_count)
+    lab.local([("arch", "archive"), ("data", "standard")])
+    _files(lab.src / "arch", {"x": b"x1"})
+    _files(lab.src / "data", {"d": b"d"})
+    assert lab.backup(lab.load(), medium_id=medium).status == "completed"
+    _files(lab.src / "arch", {"y": b"y only here", "z": b"z1"})
+    assert rabtui(lab, "backup", "loc", "--medium", medium, point="union.linked").returncode == -9
+    union = medium_layout.archive_root(dict(lab.media)[medium], "loc", str(lab.src / "arch"))
+    assert len(os.listdir(union)) > 1      # x, and what the run linked before it was killed
+    return lab, union
+
+
+def _archive_again_saves_them(lab: Lab, union, medium: str) -> None:
+    assert sorted(os.listdir(union)) == ["x"]
+    lab.local([("arch", "archive"), ("data", "standard")])
+    result = lab.backup(lab.load(), medium_id=medium)
+    assert result.status == "completed"
+    newest = lab.store().one("SELECT path FROM backups WHERE status='completed' ORDER BY id DESC")["path"]
+    saved = medium_layout.backup_data_path(newest, str(lab.src / "arch"))
+    assert sorted(os.listdir(saved)) == ["y", "z"]
+    assert (saved / "y").read_bytes() == b"y only here"
+
+
+def test_a_run_undone_after_its_directory_was_made_standard(tmp_path):
+    lab, union = _killed_linking(tmp_path)
+    lab.local([("arch", "standard"), ("data", "standard")])
+    assert lab.backup(lab.load()).status == "completed"     # its recovery undoes the killed run
+    _archive_again_saves_them(lab, union, "m1")
+
+
+@pytest.mark.parametrize("kind", ["standard", None])
+def test_a_run_undone_once_its_medium_is_back(tmp_path, kind):
+    """Its medium taken out of the config (the run marked abandoned, nothing there touched), the
+    directory made standard (or taken out of the source) meanwhile: back in the config, the
+    medium's next backup undoes the run in that directory's union too."""
+    lab, union = _killed_linking(tmp_path, media_count=2, medium="m2")
+    both = lab.media
+    lab.media = both[:1]
+    lab.local([("arch", "archive"), ("data", "standard")])
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed"
+    lab.media = both
+    lab.local([("arch", kind), ("data", "standard")] if kind else [("data", "standard")])
+    assert lab.backup(lab.load(), medium_id="m2").status == "completed"
+    _archive_again_saves_them(lab, union, "m2")
