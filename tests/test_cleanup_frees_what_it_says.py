@@ -85,18 +85,20 @@ def test_the_union_of_a_directory_made_standard_goes_with_its_last_archive_backu
 
 
 def test_the_union_stays_while_an_archive_backup_there_needs_it(tmp_path):
-    """The archive backup planned to go with it is kept (a checkpoint recorded since the plan reads
-    from it): the union stays, and nothing is counted as freed."""
-    lab = Lab(tmp_path, media_count=1)
+    """The archive backup planned to go with it (its copy an archive backup on m2) is kept (a
+    checkpoint recorded since the plan reads from it): the union stays, and nothing is counted as
+    freed."""
+    lab = Lab(tmp_path, media_count=2)
     lab.local([("photos", "archive")])
     lab.keep_a_day()
     cfg = lab.load()
     write_files(lab.src / "photos", {"g": 64 * 1024})
-    assert lab.backup(cfg, now=DAY).status == "completed"
+    for medium in ("m1", "m2"):
+        assert lab.backup(cfg, medium_id=medium, now=DAY).status == "completed"
     lab.local([("photos", "standard")])
     lab.keep_a_day()
     cfg = lab.load()
-    assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
+    assert lab.backup(cfg, medium_id="m1", now=DAY + timedelta(days=1)).status == "completed"
     store = lab.store()
     plan = cleanup_actions.plan(cfg, store, now=DAY + timedelta(days=5))
     assert len(plan.delete) == 1 and len(plan.unions) == 1

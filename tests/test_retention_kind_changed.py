@@ -2,8 +2,9 @@
 was an archive directory hold only the files new then, and a file the source dropped since is in
 no later backup. Retention judged them by the config's kinds (standard now) and deleted the only
 copy of such a file; it judges each backup by the kind its directories had when it ran. A file the
-later (standard) backups still hold is a copy there (their catalog range), so such a backup still
-goes when it holds no file of its own. Real backups (rsync)."""
+later (standard) backups still hold is no copy that counts: once the archive backup went, the
+catalog knew it as a version of a standard backup, deleted unguarded by a later cleanup. Real
+backups (rsync)."""
 
 from __future__ import annotations
 
@@ -37,15 +38,13 @@ def test_an_archive_directory_made_standard_keeps_its_only_copies(tmp_path, drop
     first, second, _ = (r["id"] for r in store.all("SELECT id FROM backups ORDER BY id"))
     plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=5))
     assert plan.refused == []
-    if dropped:
-        assert [c.id for c in plan.delete] == [second]
-        assert [(bid, why.startswith("holds the only copy of 1 archive files")) for bid, _, why in plan.guarded] == [
-            (first, True)]
-        return
-    assert [c.id for c in plan.delete] == [first, second]
+    # its files held by the standard backups after it or not: those are no copies that count
+    assert [c.id for c in plan.delete] == [second]
+    assert [(bid, why.startswith("holds the only copy of 2 archive files")) for bid, _, why in plan.guarded] == [
+        (first, True)]
     assert deletion.apply_cleanup(cfg, store, plan).failed == []
-    newest = store.one("SELECT path FROM backups WHERE status='completed'")["path"]
-    photos = medium_layout.backup_data_path(newest, str(lab.src / "photos"))
+    photos = medium_layout.backup_data_path(store.one("SELECT path FROM backups WHERE id=?", (first,))["path"],
+                                            str(lab.src / "photos"))
     assert (photos / "f").read_bytes() == b"only here" and (photos / "g").read_bytes() == b"g"
 
 
@@ -83,7 +82,8 @@ def test_an_archive_directory_made_standard_keeps_the_views_of_its_archive_backu
     """The backups made while the directory was archive show its union: each file's newest version
     saved up to them. One saving f's second version went (a later standard backup holds that
     version too) while an archive backup after it stayed (it alone holds g) and the first version
-    stayed in the first: that backup then showed f's first version as its newest."""
+    stayed in the first: that backup then showed f's first version as its newest. Each holds the
+    only copy of what it saved now (a standard backup's copy counts for nothing)."""
     lab = Lab(tmp_path, media_count=1)
     lab.local([("photos", "archive")])
     lab.keep_a_day()
@@ -105,8 +105,7 @@ def test_an_archive_directory_made_standard_keeps_the_views_of_its_archive_backu
     plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
     assert plan.refused == [] and plan.delete == []
     assert [(bid, why.split(" ")[0]) for bid, _, why in plan.guarded] == [
-        (ids[0], "holds"), (ids[1], "a"), (ids[2], "holds")]
-    assert "an older version would show as the newest" in plan.guarded[1][2]
+        (ids[0], "holds"), (ids[1], "holds"), (ids[2], "holds")]
 
 
 def test_an_archive_directory_added_to_the_source_leaves_the_backups_before_it_alone(tmp_path):
@@ -139,7 +138,8 @@ def test_a_standard_backup_holding_the_copy_another_deletion_counts_on_is_kept(t
     """Archive, standard, archive again: the standard backup holds the first's file (its catalog
     range), the only copy of it once the first goes. The guard let the first go on that copy, then
     let the standard one go (it saved no archive file of its own): the plan, proven unsafe, refused
-    every cleanup of the source. The standard one stays now, the first goes."""
+    every cleanup of the source. A standard backup's copy counts for nothing now: the archive
+    backups stay, each with the only copy of what it saved, and the standard one goes."""
     lab = Lab(tmp_path, media_count=1)
     for n, kind in enumerate(("archive", "standard", "archive")):
         lab.local([("photos", kind)])
@@ -153,10 +153,50 @@ def test_a_standard_backup_holding_the_copy_another_deletion_counts_on_is_kept(t
     ids = [r["id"] for r in store.all("SELECT id FROM backups ORDER BY id")]
     plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
     assert plan.refused == []
-    assert [c.id for c in plan.delete] == [ids[0], ids[2]]
+    assert [c.id for c in plan.delete] == [ids[1]]
     assert [(bid, why.startswith("holds the only copy of 1 archive files")) for bid, _, why in plan.guarded] == [
-        (ids[1], True)]
+        (ids[0], True), (ids[2], True)]
     assert deletion.apply_cleanup(cfg, store, plan).failed == []
-    photos = medium_layout.backup_data_path(store.one("SELECT path FROM backups WHERE id=?", (ids[1],))["path"],
-                                            str(lab.src / "photos"))
-    assert (photos / "f").read_bytes() == b"f" and (photos / "h").read_bytes() == b"h"
+    for n, name in ((0, "f"), (2, "h")):
+        photos = medium_layout.backup_data_path(store.one("SELECT path FROM backups WHERE id=?", (ids[n],))["path"],
+                                                str(lab.src / "photos"))
+        assert (photos / name).read_bytes() == name.encode()
+
+
+def _anywhere(root, content: bytes) -> bool:
+    for top, _dirs, names in os.walk(root):
+        for n in names:
+            p = os.path.join(top, n)
+            if os.path.isfile(p) and not os.path.islink(p) and open(p, "rb").read() == content:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("then", ["standard", "archive"])
+def test_a_copy_in_a_standard_backup_is_no_copy_for_a_later_cleanup(tmp_path, then):
+    """An archive version whose copy is in a backup that saved its directory as a standard one
+    (the directory made standard after its archive backup, or standard before the archive backup
+    that saved the file anew): the archive backup went on that copy, the catalog then knew it as
+    the standard backup's version only, and a later cleanup, the source having dropped the file,
+    deleted that backup unguarded; the union released, the file was gone from the medium. Such a
+    copy counts for nothing: the archive backup stays."""
+    lab = Lab(tmp_path, media_count=1)
+    kinds = ("archive", "standard") if then == "standard" else ("standard", "archive")
+    lab.local([("photos", kinds[0])])
+    lab.keep_a_day()
+    write_files(lab.src / "photos", {"f": b"saved by an archive backup", "g": b"g"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    lab.local([("photos", kinds[1])])
+    lab.keep_a_day()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    if then == "archive":        # the second (archive) backup saved f anew; a standard one after it
+        lab.local([("photos", "standard")])
+        lab.keep_a_day()
+        assert lab.backup(lab.load(), now=DAY + timedelta(days=2)).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    assert deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=5))).failed == []
+    (lab.src / "photos" / "f").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=6)).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    assert deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=10))).failed == []
+    assert _anywhere(lab.media[0][1], b"saved by an archive backup")

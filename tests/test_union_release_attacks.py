@@ -20,20 +20,24 @@ DAY = datetime(2026, 6, 1, 3, 30)
 NOW = DAY + timedelta(days=5)
 
 
-def _made_standard(tmp_path, rel: str = "photos", files=None, then=None):
-    """One medium; `rel` an archive directory for one backup, then standard (or the directories
-    `then`) for two: the first two backups due at NOW, the union of `rel` with them."""
-    lab = Lab(tmp_path, media_count=1)
+def _made_standard(tmp_path, rel: str = "photos", files=None, then=None, elsewhere: bool = True):
+    """Medium m1: `rel` an archive directory for one backup, then standard (or the directories
+    `then`) for two: the first two backups due at NOW, the union of `rel` with them. `elsewhere`:
+    an archive backup of it on m2 too, the copy that lets the first go (a standard backup's is
+    none)."""
+    lab = Lab(tmp_path, media_count=2)
     lab.local([(rel, "archive")])
     lab.keep_a_day()
     cfg = lab.load()
     write_files(lab.src / rel, files or {"f": 64 * 1024, "g": b"g"})
-    assert lab.backup(cfg, now=DAY).status == "completed"
+    assert lab.backup(cfg, medium_id="m1", now=DAY).status == "completed"
+    if elsewhere:
+        assert lab.backup(cfg, medium_id="m2", now=DAY).status == "completed"
     lab.local(then or [(rel, "standard")])
     lab.keep_a_day()
     cfg = lab.load()
     for n in (1, 2):
-        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status == "completed"
+        assert lab.backup(cfg, medium_id="m1", now=DAY + timedelta(days=n)).status == "completed"
     return lab, cfg, medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / rel))
 
 
@@ -54,7 +58,7 @@ def test_a_cleanup_killed_with_the_union_set_aside_is_finished_by_the_next(tmp_p
     # a backup of it made archive again saves its files anew, into a union of its own
     lab.local([("photos", "archive")])
     lab.keep_a_day()
-    assert lab.backup(lab.load(), now=NOW).status == "completed"
+    assert lab.backup(lab.load(), medium_id="m1", now=NOW).status == "completed"
     assert (union / "g").read_bytes() == b"g" and (union / "f").stat().st_size == 64 * 1024
 
 
@@ -82,7 +86,7 @@ def test_a_medium_swapped_before_the_union_goes_keeps_both(tmp_path, monkeypatch
 def test_a_directory_taken_out_of_the_source_keeps_its_union_with_its_only_copies(tmp_path):
     """Taken out of the source, the directory's archive backup holds the only copies of its files:
     it stays, and the union it shows with it."""
-    lab, cfg, union = _made_standard(tmp_path, then=[("data", "standard")])
+    lab, cfg, union = _made_standard(tmp_path, then=[("data", "standard")], elsewhere=False)
     store = lab.store()
     plan = cleanup_actions.plan(cfg, store, now=NOW)
     assert plan.unions == [] and len(plan.delete) == 1
@@ -103,7 +107,7 @@ def test_hostile_names(tmp_path):
     done = cleanup_actions.apply(cfg, store, plan)
     assert done.failed == [] and len(done.unions) == 1 and not union.exists()
     assert os.listdir(lab.media[0][1] / "loc" / ".archive") == []     # the directories on the way too
-    newest = store.one("SELECT path FROM backups WHERE status='completed'")["path"]
+    newest = store.one("SELECT path FROM backups WHERE status='completed' AND medium='m1' ORDER BY id DESC")["path"]
     assert (medium_layout.backup_data_path(newest, str(lab.src / rel)) / os.fsdecode(b"bad\xff\nname")).is_file()
 
 

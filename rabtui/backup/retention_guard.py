@@ -32,16 +32,6 @@ from rabtui.mtimes import seconds
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 
-# The backups `b` that hold a version `o` besides the one that saved it first: those of its range
-# on that medium (after o.first_backup, up to o.last_backup) that saved its directory `dir` as a
-# standard one, each holding its whole tree (a directory the config made standard after it was an
-# archive one). `{cond}`: what else such a backup must be.
-IN_RANGE = ("SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.medium=o.medium"
-            " AND b.id>o.first_backup AND b.id<=o.last_backup"
-            " JOIN backup_dirs s ON s.backup_id=b.id AND s.path={dir} AND s.kind='standard'"
-            " WHERE o.path_id={path_id} AND o.size={size} AND o.mtime={mtime} AND {cond}")
-
-
 # the backup `{backup}` saved the directory of the path `p` as a `{kind}` one
 _SAVED_AS = "EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id={backup} AND bd.path=p.dir AND bd.kind='{kind}')"
 
@@ -55,8 +45,6 @@ class ArchiveGuard:
         self.store, self.source, self.dirs, self.media = store, source, list(archive_dirs), list(media)
         # directories that were archive directories when some backup ran (the config says standard now)
         self.were = [d for d in recorded_dirs(store, source) if d not in self.dirs]
-        # those that were standard directories once: their later backups may hold a version too
-        self.mixed = [d for d in recorded_dirs(store, source, "standard") if d in self.dirs or d in self.were]
         self.going: set[int] = set()
 
     def _without(self, backup_id: int) -> tuple[list[int], str]:
@@ -64,13 +52,14 @@ class ArchiveGuard:
         gone = sorted(self.going | {backup_id})
         return gone, ",".join("?" * len(gone))
 
-    def _saved_as_archive(self) -> str:
-        """SQL: the version `v` of the path `p` was saved by an archive directory: one of the
-        config's its first backup did not save as a standard one, or one that backup saved as an
-        archive directory (the config says standard now). Its parameters: self.dirs, self.were."""
+    def _saved_as_archive(self, first: str = "v.first_backup") -> str:
+        """SQL: the version `v` (its first backup `first`) of the path `p` was saved by an archive
+        directory: one of the config's its first backup did not save as a standard one, or one that
+        backup saved as an archive directory (the config says standard now). Its parameters:
+        self.dirs, self.were."""
         dirs, were = ",".join("?" * len(self.dirs)), ",".join("?" * len(self.were))
-        return (f"((p.dir IN ({dirs}) AND NOT {_SAVED_AS.format(backup='v.first_backup', kind='standard')})"
-                f" OR (p.dir IN ({were}) AND {_SAVED_AS.format(backup='v.first_backup', kind='archive')}))")
+        return (f"((p.dir IN ({dirs}) AND NOT {_SAVED_AS.format(backup=first, kind='standard')})"
+                f" OR (p.dir IN ({were}) AND {_SAVED_AS.format(backup=first, kind='archive')}))")
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions this backup holds would have no copy left if it went
@@ -79,42 +68,28 @@ class ArchiveGuard:
         source's tree as it was then, not the files the source dropped), and of the config's
         archive directories it recorded no kind of; one it saved as a standard directory promised
         nothing (the config made it archive since: its first archive backup saved the files then
-        anew). And, saving such a directory as a standard one, those it holds of the backups before
-        it that the plan deletes (their catalog range): whatever order the candidates come in, the
-        copy one of those went on the strength of is not taken away after it."""
+        anew). A copy counts where the guard keeps it in turn: a verified disc, or an archive
+        version that a backup staying saved. Not a backup that saved the directory as a standard
+        one: once this backup went, the catalog would know its copy as a version of that standard
+        backup, which a later cleanup deletes unguarded (and with it, and the union released, the
+        file)."""
         if not self.dirs and not self.were:
             return 0
         gone, ids = self._without(backup_id)
         media = ",".join("?" * len(self.media))
-        mixed = ",".join("?" * len(self.mixed))
         stays = f"b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}) AND b.medium IN ({media})"
         no_copy = f"""NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
                                   WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
                                     AND f.size=v.size AND f.mtime=v.mtime)
                   AND NOT EXISTS (SELECT 1 FROM versions o JOIN backups b ON b.id=o.first_backup
                                   WHERE o.path_id=v.path_id AND o.size=v.size AND o.mtime=v.mtime
-                                    AND {stays})
-                  AND (p.dir NOT IN ({mixed}) OR NOT EXISTS ({IN_RANGE.format(
-                      dir="p.dir", path_id="v.path_id", size="v.size", mtime="v.mtime", cond=stays)}))"""
-        no_copy_args = (*gone, *self.media, *self.mixed, *gone, *self.media)
+                                    AND {stays} AND {self._saved_as_archive('o.first_backup')})"""
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=? AND {self._saved_as_archive()} AND {no_copy}""",
-            (backup_id, self.source, *self.dirs, *self.were, *no_copy_args),
+            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.dirs, *self.were),
         )
-        n = row["n"] if row else 0
-        if self.mixed:
-            row = self.store.one(
-                f"""SELECT COUNT(*) AS n FROM paths p JOIN versions v ON v.path_id=p.id
-                    WHERE p.source=? AND p.dir IN ({mixed}) AND v.medium=(SELECT medium FROM backups WHERE id=?)
-                      AND v.first_backup<? AND v.last_backup>=? AND v.first_backup IN ({ids})
-                      AND {_SAVED_AS.format(backup='?', kind='standard')}
-                      AND {self._saved_as_archive()} AND {no_copy}""",
-                (self.source, *self.mixed, backup_id, backup_id, backup_id, *gone, backup_id,
-                 *self.dirs, *self.were, *no_copy_args),
-            )
-            n += row["n"] if row else 0
-        return n
+        return row["n"] if row else 0
 
     def reverts(self, backup_id: int) -> int:
         """How many archive files would show an older version in the view of a later backup on the
@@ -260,7 +235,6 @@ def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], 
         return None
     dirs = ",".join("?" * len(archive_dirs))
     ids = ",".join("?" * len(going))
-    mixed = set(recorded_dirs(store, backup["source"], "standard"))
     for v in store.all(
         f"""SELECT v.path_id, p.path, p.dir, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id
             WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
@@ -271,11 +245,11 @@ def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], 
     ):
         stays = f"b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids})"
         key = (v["path_id"], v["size"], v["mtime"], *going)
+        # as the guard counts them (ArchiveGuard.only_copies): not a version a standard backup saved
         copies = store.all(
             f"SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.id=o.first_backup"
-            f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND {stays}", key)
-        if v["dir"] in mixed:
-            copies += store.all(IN_RANGE.format(dir="?", path_id="?", size="?", mtime="?", cond=stays), (v["dir"], *key))
+            f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND {stays} AND NOT EXISTS (SELECT 1 FROM backup_dirs bd"
+            f" WHERE bd.backup_id=o.first_backup AND bd.path=? AND bd.kind='standard')", (*key, v["dir"]))
         if not any(c["medium"] in present and (not present[c["medium"]] or _holds(c["path"], bytes(v["path"]),
                                                                                    v["size"], v["mtime"]))
                    for c in copies):
