@@ -2,7 +2,7 @@
 
     python benchmarks/bench_night.py [SECTION ...] [--reps N] [--small]
 
-Sections: cpu (rabtui's own CPU per file), slow (8 throttled sources at once against one after
+Sections: cpu (rabtui's own CPU per file), links (what a source's hard links cost a backup), slow (8 throttled sources at once against one after
 another), busy (8 sources with max_parallel = 2 against bare rsyncs by `xargs -P 2`), peers
 (rsnapshot, laravel-backup-server's steps by hand, rsync with rabtui's output options), year (a
 year of catalog, night_year.py, at --year-files files). Each writes
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from night_lab import (ROOT, TMPFS, NightLab, bare_rsync, change_files, load, make_tree,  # noqa: E402
+from night_lab import (ROOT, TMPFS, NightLab, bare_rsync, change_files, child_cpu, load, make_tree,  # noqa: E402
                        rsh_and_location, start_sshd)
 
 import night_year  # noqa: E402
@@ -79,6 +79,45 @@ def cpu(work: Path, sshd, reps: int, files: int) -> dict:
                       "rss_big_kb": max(r["maxrss_kb"] for r in runs[f"big {phase}"]),
                       "rss_tiny_kb": max(r["maxrss_kb"] for r in runs[f"tiny {phase}"])}
         print(f"[cpu] {phase}: {out[phase]['us_per_file']:.2f} us per file", flush=True)
+    return out
+
+
+LINKED_EVERY = 50       # one file in 50 has a second name
+
+
+def links(work: Path, sshd, reps: int, files: int) -> dict:
+    """What a source's hard links cost a backup (links_apart: after a base that holds some, the new
+    copy's files of more than one name are listed and rsync is asked which are one file on the
+    source): two trees of `files` files and one more name for every LINKED_EVERY-th, a hard link
+    in one, a copy in the other; wall and CPU (rabtui and its children) of each backup, alternating."""
+    trees = {"copied": work / "copied", "linked": work / "linked"}
+    for kind, tree in trees.items():
+        make_tree(tree, files, 1000)
+        for i, p in enumerate(sorted(tree.rglob("*.bin"))):
+            if i % LINKED_EVERY == 0:
+                second = p.with_name(p.name + ".2")
+                os.link(p, second) if kind == "linked" else shutil.copy2(p, second)
+    labs = {k: NightLab(work / f"lab-{k}", sshd) for k in trees}
+    for k, lab in labs.items():
+        lab.configure({"src": trees[k]})
+    runs: dict[str, list[dict]] = {f"{k} {phase}": [] for k in trees for phase in ("new", "unchanged")}
+    for rep in range(reps):
+        order = list(trees) if rep % 2 == 0 else list(reversed(trees))
+        for k in order:
+            _fresh(labs[k])
+        for phase in ("new", "unchanged"):
+            for k in order:
+                before = child_cpu()
+                r = labs[k].rabtui("backup", "src", "--medium", "m1")
+                r["all_cpu"] = child_cpu() - before
+                r["load"] = load()
+                runs[f"{k} {phase}"].append(r)
+                print(f"[links] rep {rep + 1} {k:6} {phase:9} wall {r['wall']:.2f} s cpu {r['all_cpu']:.2f} s"
+                      f" ({r['load']})", flush=True)
+    out = {"files": files, "every": LINKED_EVERY, "reps": reps, "runs": runs}
+    for phase in ("new", "unchanged"):
+        out[phase] = {f"{k}_{m}": _med([r[key] for r in runs[f"{k} {phase}"]])
+                      for k in trees for m, key in (("wall", "wall"), ("cpu", "all_cpu"))}
     return out
 
 
@@ -316,6 +355,20 @@ def report() -> str:
                          f" {r['rss_big_kb'] / 1024:.0f} / {r['rss_tiny_kb'] / 1024:.0f} MiB |"
                          f" {_ok(r['us_per_file'] < 5)} |")
         lines.append("")
+    if "links" in got:
+        c = got["links"]
+        lines += [f"## Hard links in the source ({c['when']}, {c['reps']} repetitions)", "",
+                  f"Two trees of {c['files']:,} small files and a second name for one file in {c['every']}: a hard"
+                  " link in one, a copy in the other (the same names and bytes to read). After a backup whose copy"
+                  " holds hard links, the next lists the new copy's files of more than one name (`find`) and asks"
+                  " rsync which are one file on the source (links_apart); wall seconds and CPU seconds of rabtui"
+                  " and its children on the server's side (rsync, ssh, find), medians.", "",
+                  "| backup | copies: wall / CPU | links: wall / CPU | links / copies, wall |", "|---|---|---|---|"]
+        for phase in ("new", "unchanged"):
+            r = c[phase]
+            lines.append(f"| {phase} | {r['copied_wall']:.2f} / {r['copied_cpu']:.2f} s |"
+                         f" {r['linked_wall']:.2f} / {r['linked_cpu']:.2f} s | {r['linked_wall'] / r['copied_wall']:.3f} |")
+        lines.append("")
     if "slow" in got:
         c = got["slow"]
         par, alone, serial = (_med(c[k]) for k in ("parallel", "alone", "serial"))
@@ -390,7 +443,7 @@ def year_of_catalog(work: Path, sshd, reps: int, files: int) -> dict:
 
 
 YEAR_FILES = 1_000_000
-SECTIONS = {"cpu": cpu, "slow": slow, "busy": busy, "peers": peers, "year": year_of_catalog}
+SECTIONS = {"cpu": cpu, "links": links, "slow": slow, "busy": busy, "peers": peers, "year": year_of_catalog}
 
 
 def main() -> None:
