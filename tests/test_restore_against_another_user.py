@@ -216,27 +216,31 @@ def test_a_restore_onto_the_source_below_a_users_directory_refuses_what_they_cou
 
 
 def test_a_restore_onto_the_source_through_a_users_symlink_in_a_sticky_directory_is_refused(open_base, capsys):
-    """The configured directory is reached through a symlink that a local user made in a sticky
-    directory (as /tmp): only they and root may replace it there, and they point it at a root-only
-    directory before the restore onto the source. Its target is root's, but the symlink is theirs."""
+    """The configured directory is below one that a local user made in a sticky directory (as /tmp):
+    only they and root may replace it there, and after the backup they put a symlink to a root-only
+    directory in its place before the restore onto the source. Its target is root's, but the
+    symlink is theirs. (A backup refuses a configured directory with a symlink on its way.)"""
+    import shutil
+
     from rabtui.cli import main
 
     lab = Lab(open_base, media_count=1)
     shared = lab.src / "shared"
     shared.mkdir()
     shared.chmod(0o1777)
-    real = lab.src / "real"
-    (real / "site").mkdir(parents=True)
-    write_files(real / "site", {"index.html": b"hello\n"})
-    as_nobody(lambda: os.symlink(real, shared / "web"))
     site = shared / "web" / "site"
+
+    def make_site():
+        site.mkdir(parents=True)
+        site.joinpath("index.html").write_bytes(b"hello\n")
+    as_nobody(make_site)
     cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{site}"\n')
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     elsewhere = open_base / "etc"                  # stands for /etc
     elsewhere.mkdir(mode=0o755)
 
     def redirect():
-        os.unlink(shared / "web")
+        shutil.rmtree(shared / "web")
         os.symlink(elsewhere, shared / "web")
     as_nobody(redirect)
     code = main(["--config", str(lab.config_path), "restore", "loc", str(site / "index.html"), "--to-source"])
