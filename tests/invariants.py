@@ -13,7 +13,7 @@ import stat
 
 from rabtui.state import catalog, others
 from rabtui.media import medium_layout
-from rabtui.state.store import COMPLETE, OWN_DIR_SQL
+from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE
 
 UNION = ".archive"
 
@@ -45,13 +45,13 @@ def _prefix(dir_path: str) -> bytes:
 
 def on_media(cfg) -> set[tuple]:
     """(medium, source, backup name or .archive, kind, path, size, mtime) of every regular file,
-    symlink and special file that the complete backups (by their backup.json) and the union trees
+    symlink and special file that the restorable backups (by their backup.json) and the union trees
     hold."""
     out = set()
     for medium in cfg.media:
         for source in cfg.sources:
             for name, bpath, info in medium_layout.list_backups(medium.path, source.id):
-                if not info or info.get("status") not in COMPLETE:
+                if not info or info.get("status") not in RESTORABLE:     # kept data too: `find` lists it
                     continue
                 for d in source.directories:
                     top = os.fsencode(medium_layout.backup_data_path(bpath, d.path))

@@ -31,6 +31,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from rabtui import config as configmod
 from rabtui.backup import deletion, retention
 from rabtui.state.store import COMPLETE, RESTORABLE
+from tests import invariants
 from tests.trees import Lab, in_memory
 
 NAMES = ["a", "b", "c", "sub/d", "sub/e"]
@@ -255,6 +256,12 @@ class RetentionHistory(RuleBasedStateMachine):
                     digest = hashlib.sha256(fh.read()).hexdigest()
                 out.add((os.path.relpath(full, os.fsencode(top)), stt.st_size, int(stt.st_mtime), digest))
         return out
+
+    @invariant()
+    def catalog_is_media(self):
+        """What `find` says each backup holds, whatever kinds the directory changed through."""
+        if hasattr(self, "store"):
+            invariants.check_catalog_is_media(self.cfg, self.store)
 
     @invariant()
     def no_leftover_deletions(self):

@@ -15,6 +15,7 @@ import pytest
 
 from rabtui.backup import deletion, retention
 from rabtui.media import medium_layout
+from tests import invariants
 from tests.trees import Lab, write_files
 
 DAY = datetime(2026, 6, 1, 3, 30)
@@ -200,3 +201,23 @@ def test_a_copy_in_a_standard_backup_is_no_copy_for_a_later_cleanup(tmp_path, th
     cfg, store = lab.load(), lab.store()
     assert deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=10))).failed == []
     assert _anywhere(lab.media[0][1], b"saved by an archive backup")
+
+
+@pytest.mark.parametrize("kinds", [("archive", "standard", "archive"), ("standard", "archive", "standard", "archive")])
+def test_find_says_what_the_backups_of_each_kind_hold(tmp_path, kinds):
+    """`find` judged each version's backups by the config's kind now: made archive again, the
+    standard backup that holds the archive backup's file (its range) was not listed as holding it,
+    and a file only standard backups saved (dropped before the directory was made archive) was said
+    to be in the union. Each backup is judged by the kind it saved the directory as."""
+    lab = Lab(tmp_path, media_count=1)
+    for n, kind in enumerate(kinds):
+        lab.local([("photos", kind)])
+        lab.keep_a_day()
+        write_files(lab.src / "photos", {f"f{n}": b"%d" % n})
+        if n == (2 if kinds[0] == "archive" else 1):     # in a standard backup, or only in the first
+            (lab.src / "photos" / "f0").unlink()
+        assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == "completed"
+        invariants.check_catalog_is_media(lab.load(), lab.store())
+    cfg, store = lab.load(), lab.store()
+    assert deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))).failed == []
+    invariants.check_catalog_is_media(cfg, store)

@@ -97,12 +97,34 @@ class _Backups:
             self.names[r["id"]] = r["name"]
             if r["status"] == KEPT:
                 self.kept.add(r["id"])
+        # the kind each backup saved each directory as (backup_dirs): the config's may have changed
+        # since, and a backup that saved it as an archive one holds only the files new then
+        self.ran: dict[tuple[int, str], str] = {
+            (r["backup_id"], r["path"]): r["kind"] for r in store.all(
+                "SELECT d.backup_id, d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
+                f" WHERE b.status IN {RESTORABLE_SQL}" + (" AND b.source=?" if source else ""),
+                (source,) if source else ())}
 
-    def between(self, source: str, medium: str, first: int, last: int) -> list[str]:
+    def holding(self, source: str, medium: str, dir_path: str, first: int, last: int,
+                archive_now: bool) -> tuple[list[str], bool]:
+        """The backups holding a version saved by `first` and extended up to `last` (the backups
+        after `first` that saved the directory as a standard one: one that saved it as an archive
+        one holds no unchanged file), and whether the union shows it: the directory an archive one
+        now (`archive_now`, the union `find` speaks of) and in `first`. A backup whose kind of the
+        directory is not recorded is taken to have saved it as the config says now."""
+        def ran_archive(backup_id: int) -> bool:
+            kind = self.ran.get((backup_id, dir_path))
+            return archive_now if kind is None else kind == "archive"
+        names = [n for i, n in zip(*self.between(source, medium, first, last))
+                 if i == first or not ran_archive(i)]
+        return names, archive_now and ran_archive(first) and first not in self.kept
+
+    def between(self, source: str, medium: str, first: int, last: int) -> tuple[list[int], list[str]]:
         ids = self.ids.get((source, medium), [])
         lo = bisect.bisect_left(ids, first)
         hi = bisect.bisect_right(ids, last)
-        return [self.names[i] for i in ids[lo:hi] if i == first or i not in self.kept]
+        ids = [i for i in ids[lo:hi] if i == first or i not in self.kept]
+        return ids, [self.names[i] for i in ids]
 
 
 def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
@@ -145,12 +167,11 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
             if ver is None:
                 ver = out[key] = Version(p["source"], bytes(p["path"]), v["size"], v["mtime"])
             is_archive = p["dir"] in archive_dirs.get(p["source"], ())
-            names = backups.between(p["source"], v["medium"], v["first_backup"],
-                                    v["first_backup"] if is_archive else v["last_backup"])
+            # kept data never enters the medium's archive union
+            names, in_union = backups.holding(p["source"], v["medium"], p["dir"], v["first_backup"],
+                                              v["last_backup"], is_archive)
             if not names and not is_archive:
                 continue
-            # kept data never enters the medium's archive union
-            in_union = is_archive and v["first_backup"] not in backups.kept
             loc = Location("backup", medium=v["medium"], backups=names, archive=in_union)
             ver.locations.append(loc)
             ends.setdefault((v["path_id"], v["medium"]), []).append((v["last_backup"], loc))

@@ -34,15 +34,15 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
     out: dict[tuple, Version] = {}
     for r in rows:
         is_archive = r["dir"] in archive_dirs.get(r["source"], ())
-        names = backups.between(r["source"], r["medium"], r["first_backup"],
-                                r["first_backup"] if is_archive else r["last_backup"])
+        names, in_union = backups.holding(r["source"], r["medium"], r["dir"], r["first_backup"], r["last_backup"],
+                                          is_archive)
         if not names and not is_archive:
             continue
         kind = KINDS.get(r["kind"], "special")
         key = (r["source"], bytes(r["path"]), kind, r["mtime"])
         ver = out.setdefault(key, Version(r["source"], bytes(r["path"]), 0, r["mtime"], kind=kind))
         ver.locations.append(Location("backup", medium=r["medium"], backups=names,
-                                      archive=is_archive and r["first_backup"] not in backups.kept))
+                                      archive=in_union))
     return list(out.values())
 
 
