@@ -62,3 +62,16 @@ def test_a_run_undone_once_its_medium_is_back(tmp_path, kind):
     lab.local([("arch", kind), ("data", "standard")] if kind else [("data", "standard")])
     assert lab.backup(lab.load(), medium_id="m2").status == "completed"
     _archive_again_saves_them(lab, union, "m2")
+
+
+def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(tmp_path):
+    """The database lost as well: rebuild-state undid the killed run (its backup.json lists no
+    directories yet) in the unions of the config's archive directories only, and its links stayed."""
+    lab, union = _killed_linking(tmp_path)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    lab.local([("arch", "standard"), ("data", "standard")])
+    done = rabtui(lab, "rebuild-state")
+    assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    _archive_again_saves_them(lab, union, "m1")

@@ -257,7 +257,8 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         if found_running:
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
         undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids),
-                                         moved) if undo else 0)
+                                         moved, unions.ran_as_archive(src, medium.path, bpath, rec, listed))
+                  if undo else 0)
         if undone:
             rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"
         bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,

@@ -6,8 +6,12 @@ goes, so that a run waiting for the union (a checkpoint plan settling it) waits 
 
 from __future__ import annotations
 
+import os
+
 from rabtui.errors import WorkFailed
+from rabtui.media import below
 from rabtui.rebuild.report import Report
+from rabtui.state.store import COMPLETE
 
 
 def as_recorded(medium, source_id: str, listed: list, ids: dict) -> list:
@@ -43,3 +47,40 @@ def settle(cfg, medium, source_id: str, listed: list, ids: dict, report: Report,
     report.notes.append(f"medium {medium.id}: {source_id}: the undoing of backup {', '.join(names)}'s union links,"
                         f" left half done by an interrupted cleanup, is settled: {linked} file(s) linked back into"
                         " the archive union (.archive)")
+
+
+def ran_as_archive(src, medium_path, bpath, rec, listed: list) -> list[str]:
+    """The directories a run to undo (at `bpath`) may have linked files into the unions of,
+    whatever the config says of them now: those its record names as archive ones. Killed before it
+    recorded its directories: each directory of the config or of a record of the source on the
+    medium whose union holds one of the run's files that no complete backup there holds (a run that
+    saved a directory as a standard one has its unchanged files linked from its base: no links of
+    its own, and undone there, the older backups' files would come into the union)."""
+    if any(d["kind"] for d in rec.directories):
+        return [d["path"] for d in rec.directories if d["kind"] == "archive"]
+    complete = [p for _, p, r in reversed(listed) if r.status in COMPLETE and p != bpath]
+    dirs = {d.path for d in src.directories} | {d["path"] for _, _, r in listed for d in r.directories}
+    return sorted(d for d in dirs if _own_links(medium_path, src.id, bpath, d, complete))
+
+
+def _own_links(medium_path, source_id: str, bpath, dir_path: str, complete: list) -> bool:
+    from rabtui.backup.archive import same_in_union
+    from rabtui.media import medium_layout
+
+    union = medium_layout.archive_root(medium_path, source_id, dir_path)
+    data = medium_layout.backup_data_path(bpath, dir_path)
+    if not union.is_dir() or not data.is_dir():
+        return False
+    tops = [os.fsencode(medium_layout.backup_data_path(p, dir_path)) for p in complete]
+    for rel, inode in same_in_union(data, union):
+        if not any(_same(top, rel, inode) for top in tops):
+            return True
+    return False
+
+
+def _same(top: bytes, rel: bytes, inode: tuple[int, int]) -> bool:
+    try:
+        st = below.lstat(top, rel)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == inode
