@@ -75,3 +75,21 @@ def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(tmp_path):
     done = rabtui(lab, "rebuild-state")
     assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     _archive_again_saves_them(lab, union, "m1")
+
+
+def test_rebuild_state_undoes_nothing_through_a_symlink_planted_as_the_union(tmp_path):
+    """The union of the directory made standard replaced by a symlink to a directory elsewhere:
+    nothing there is removed through it, and rebuild-state says so."""
+    lab, union = _killed_linking(tmp_path)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    lab.local([("arch", "standard"), ("data", "standard")])
+    aside = tmp_path / "elsewhere"
+    os.rename(union, aside)
+    os.symlink(aside, union)
+    held = sorted(os.listdir(aside))
+    done = rabtui(lab, "rebuild-state")
+    out = done.stdout + done.stderr
+    assert sorted(os.listdir(aside)) == held
+    assert "Traceback" not in out and f"{union} is a symlink" in out, out

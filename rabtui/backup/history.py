@@ -206,7 +206,7 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     if cfg is None:
         return 0
     medium_path = path.parent.parent
-    planted = medium_layout.symlink_in_layout(medium_path, source_id, cfg.source(source_id).archive_paths)
+    planted = medium_layout.symlink_in_layout(medium_path, source_id, [*cfg.source(source_id).archive_paths, *ran])
     if planted:
         raise WorkFailed(planted)
     listed = medium_layout.list_backups(medium_path, source_id) if listed is None else listed

@@ -67,6 +67,8 @@ def _own_links(medium_path, source_id: str, bpath, dir_path: str, complete: list
     from rabtui.backup.archive import same_in_union
     from rabtui.media import medium_layout
 
+    if medium_layout.symlink_in_layout(medium_path, source_id, [dir_path]):
+        return True     # nothing read through it: the undoing refuses it, and says so
     union = medium_layout.archive_root(medium_path, source_id, dir_path)
     data = medium_layout.backup_data_path(bpath, dir_path)
     if not union.is_dir() or not data.is_dir():
