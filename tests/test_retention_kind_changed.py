@@ -208,12 +208,15 @@ def test_find_says_what_the_backups_of_each_kind_hold(tmp_path, kinds):
     """`find` judged each version's backups by the config's kind now: made archive again, the
     standard backup that holds the archive backup's file (its range) was not listed as holding it,
     and a file only standard backups saved (dropped before the directory was made archive) was said
-    to be in the union. Each backup is judged by the kind it saved the directory as."""
+    to be in the union (its symlinks as well). Each backup is judged by the kind it saved the
+    directory as."""
     lab = Lab(tmp_path, media_count=1)
     for n, kind in enumerate(kinds):
         lab.local([("photos", kind)])
         lab.keep_a_day()
         write_files(lab.src / "photos", {f"f{n}": b"%d" % n})
+        if n == 0:
+            os.symlink("f0", lab.src / "photos" / "l")
         if n == (2 if kinds[0] == "archive" else 1):     # in a standard backup, or only in the first
             (lab.src / "photos" / "f0").unlink()
         assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == "completed"
