@@ -64,14 +64,16 @@ def test_a_run_undone_once_its_medium_is_back(tmp_path, kind):
     _archive_again_saves_them(lab, union, "m2")
 
 
-def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(tmp_path):
+@pytest.mark.parametrize("kind", ["standard", None])
+def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(tmp_path, kind):
     """The database lost as well: rebuild-state undid the killed run (its backup.json lists no
-    directories yet) in the unions of the config's archive directories only, and its links stayed."""
+    directories yet) in the unions of the config's archive directories only, and its links stayed.
+    Taken out of the source, the directory is named by the record of the backup before it."""
     lab, union = _killed_linking(tmp_path)
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
-    lab.local([("arch", "standard"), ("data", "standard")])
+    lab.local([("arch", kind), ("data", "standard")] if kind else [("data", "standard")])
     done = rabtui(lab, "rebuild-state")
     assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     _archive_again_saves_them(lab, union, "m1")
@@ -93,3 +95,28 @@ def test_rebuild_state_undoes_nothing_through_a_symlink_planted_as_the_union(tmp
     out = done.stdout + done.stderr
     assert sorted(os.listdir(aside)) == held
     assert "Traceback" not in out and f"{union} is a symlink" in out, out
+
+
+def test_rebuild_state_leaves_the_union_of_a_directory_the_run_saved_as_standard(tmp_path):
+    """The killed run (no directories in its backup.json) saved `arch`, made standard after its
+    archive backup, as a standard one: its files there are its base's, none its own links. Undone
+    there, the files the standard backups alone saved would have come into that union."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("arch", "archive"), ("data", "archive")])
+    _files(lab.src / "arch", {"x": b"x1"})
+    _files(lab.src / "data", {"d": b"d"})
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed"
+    lab.local([("arch", "standard"), ("data", "archive")])
+    _files(lab.src / "arch", {"w": b"w standard"})
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed"
+    _files(lab.src / "data", {"e": b"e new"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1", point="union.linked").returncode == -9
+    media = dict(lab.media)
+    union = medium_layout.archive_root(media["m1"], "loc", str(lab.src / "arch"))
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    done = rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(os.listdir(union)) == ["x"]
+    assert sorted(os.listdir(medium_layout.archive_root(media["m1"], "loc", str(lab.src / "data")))) == ["d"]
