@@ -8,6 +8,7 @@ Real backups (rsync), the kill a real SIGKILL at the fault point."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -120,3 +121,21 @@ def test_rebuild_state_leaves_the_union_of_a_directory_the_run_saved_as_standard
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(os.listdir(union)) == ["x"]
     assert sorted(os.listdir(medium_layout.archive_root(media["m1"], "loc", str(lab.src / "data")))) == ["d"]
+
+
+def test_rebuild_state_undoes_a_run_whose_record_names_no_kind_it_can_read(tmp_path):
+    """The killed run's backup.json edited by hand to name its directories with a kind that is
+    none: a directory so named is looked at as if the record named none."""
+    lab, union = _killed_linking(tmp_path)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    running = [p for _, p, info in medium_layout.list_backups(lab.media[0][1], "loc") if info["status"] == "running"]
+    info = json.loads((running[0] / "backup.json").read_text())
+    info["directories"] = [{"path": str(lab.src / "arch"), "kind": "archival"},
+                           {"path": str(lab.src / "data"), "kind": "standard"}]
+    (running[0] / "backup.json").write_text(json.dumps(info))
+    lab.local([("arch", "standard"), ("data", "standard")])
+    done = rabtui(lab, "rebuild-state")
+    assert "Traceback" not in done.stdout + done.stderr and "archival" in done.stdout, done.stdout + done.stderr
+    _archive_again_saves_them(lab, union, "m1")

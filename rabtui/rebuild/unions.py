@@ -55,12 +55,16 @@ def ran_as_archive(src, medium_path, bpath, rec, listed: list) -> list[str]:
     recorded its directories: each directory of the config or of a record of the source on the
     medium whose union holds one of the run's files that no complete backup there holds (a run that
     saved a directory as a standard one has its unchanged files linked from its base: no links of
-    its own, and undone there, the older backups' files would come into the union)."""
-    if any(d["kind"] for d in rec.directories):
-        return [d["path"] for d in rec.directories if d["kind"] == "archive"]
-    complete = [p for _, p, r in reversed(listed) if r.status in COMPLETE and p != bpath]
-    dirs = {d.path for d in src.directories} | {d["path"] for _, _, r in listed for d in r.directories}
-    return sorted(d for d in dirs if _own_links(medium_path, src.id, bpath, d, complete))
+    its own, and undone there, the older backups' files would come into the union). A directory
+    its record names with no kind it can read (edited by hand) is looked at so too."""
+    kinds = {d["path"]: d["kind"] for d in rec.directories}
+    if kinds:
+        unsure = {d for d, kind in kinds.items() if kind is None}
+    else:
+        unsure = {d.path for d in src.directories} | {d["path"] for _, _, r in listed for d in r.directories}
+    complete = [p for _, p, r in reversed(listed) if r.status in COMPLETE and p != bpath] if unsure else []
+    return sorted([d for d, kind in kinds.items() if kind == "archive"]
+                  + [d for d in unsure if _own_links(medium_path, src.id, bpath, d, complete)])
 
 
 def _own_links(medium_path, source_id: str, bpath, dir_path: str, complete: list) -> bool:
