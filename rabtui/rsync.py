@@ -93,7 +93,7 @@ def build_argv(
     argv += transfer_options(exact_times=exact_times, io_timeout=io_timeout, bwlimit=bwlimit, rsync_path=rsync_path)
     argv += extra
     if rsh:
-        argv += ["-e", rsh]
+        argv += remote_shell(rsh)
     elif not listing:
         argv.append(SENDER_NAMES)
     # each pattern as written: rsync reads an exclude starting with "+ " as an include, "- " as a
@@ -123,6 +123,21 @@ def transfer_options(*, exact_times: bool = False, io_timeout: int | None = None
     if rsync_path is not None:
         argv.append(f"--rsync-path={rsync_path}")
     return argv
+
+
+def remote_shell(rsh: str) -> list[str]:
+    """rsync's options for a source reached by the command `rsh`: the paths go to the source's rsync
+    over rsync's own protocol (-s, rsync 3.0.0 on), not on the remote shell's command line, whose
+    quoting (rsync 3.2.4 on) drops a line break: "/srv/a\\nb" would read "/srv/ab". The source's
+    rsync_path ("sudo rsync") is still run by that shell."""
+    return ["-s", "-e", rsh]
+
+
+def glob_escaped(path: str) -> str:
+    """`path` as the source's rsync, sent it over SSH, is to take it: that rsync expands the
+    wildcards of a path holding one (rsync_read_location), so they and the backslashes are escaped
+    then, and it matches itself only, or stays as sent, with its escapes (not there)."""
+    return re.sub(r"([*?[\\])", r"\\\1", path) if re.search(r"[*?[]", path) else path
 
 
 def fidelity_options(*, acls: bool = True, xattrs: bool = True) -> list[str]:

@@ -130,7 +130,8 @@ def test_step_1_runs_nothing_on_the_source(tmp_path):
         assert result.status == "completed", result.reason
         sessions = log.read_text().splitlines()
         assert len(sessions) == 4 and all(s.startswith("rsync --server") for s in sessions), sessions
-        assert [" --list-only " in s for s in sessions] == [True, False, False, True], sessions
+        # --list-only goes over rsync's protocol (-s): the listing is told by its -R among the short flags
+        assert ["R" in s.split()[3] for s in sessions] == [True, False, False, True], sessions
         answer = whoami(cfg, cfg.source("web"))
         assert answer == (server.user, f"{server.user}@127.0.0.1:{server.port}"), answer
         assert log.read_text().splitlines()[4:] == ["whoami"]

@@ -129,18 +129,20 @@ def test_one_file_system_keeps_a_mount_inside_the_source_out(tmp_path):
 
 
 def _server_rsyncs(path: Path) -> list[int]:
-    """pids of the source-side rsync (`rsync --server --sender ... PATH/`) of this test (not the
-    listing of PATH itself before it, which names it with no slash)."""
+    """pids of the source-side rsync (`rsync --server --sender`, sent its paths over the protocol)
+    of this test: the one in PATH, which it reads (the listing of PATH itself before it works in its
+    parent)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
         if (os.path.basename(argv[0]) == b"rsync" and b"--server" in argv and b"--sender" in argv
-                and any(a.endswith(os.fsencode(path) + b"/") for a in argv)):
+                and cwd == os.fspath(path)):
             found.append(int(entry))
     return found
 

@@ -246,7 +246,8 @@ class Stream:
     def err(self, record: bytes) -> None:
         if self.top_missing is None and b"change_dir" in record:
             m = _CHANGE_DIR.match(record)
-            if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
+            # named as rsync was sent it: its wildcards escaped over SSH
+            if m and rsync.unescape(m.group(1)).rstrip(b"/") in {os.fsencode(self.dir), os.fsencode(rsync.glob_escaped(self.dir))}:
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
         unreadable.note(self.sizes, record)
         self._retried(record)

@@ -40,7 +40,7 @@ def list_argv(command: Sequence[str], locations: Sequence[str], dest: str, *, rs
     argv = [*command, "--list-only", "-R", "-d", "-l",
             *rsync.transfer_options(io_timeout=io_timeout, rsync_path=rsync_path)]
     if rsh:
-        argv += ["-e", rsh]
+        argv += rsync.remote_shell(rsh)
     return argv + ["--", *(location.rstrip("/") for location in locations), dest]
 
 

@@ -39,7 +39,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
     command (--rsync-path), or for a local source the command that runs rsync itself."""
     command, remote_path = _commands(source, rsync_path)
     return rsync.build_argv(
-        ssh_target.rsync_location(source, directory.path), str(dest) + "/", rsh=rsh,
+        ssh_target.rsync_read_location(source, directory.path), str(dest) + "/", rsh=rsh,
         excludes=(*source.excludes, *directory.excludes),
         link_dest=str(link_dest) if link_dest else None,
         compare_dest=str(compare_dest) if compare_dest else None,
@@ -71,7 +71,7 @@ def symlinked(source: Source, backup_path: Path, rsh: str | None, cancel: thread
     connection: path -> why it is not backed up."""
     command, remote_path = _commands(source, proc.which("rsync"))
     paths = [d.path for d in source.directories]
-    return source_top.symlinked(command, lambda path: ssh_target.rsync_location(source, path), paths,
+    return source_top.symlinked(command, lambda path: ssh_target.rsync_read_location(source, path), paths,
                                 str(backup_path), rsh=rsh, rsync_path=remote_path, io_timeout=source.io_timeout, cancel=cancel,
                                 after=after)
 

@@ -12,6 +12,7 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rabtui import rsync
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 
@@ -188,6 +189,14 @@ def shared_exit_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | 
 def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: Path | None = None) -> str:
     """The value of rsync's -e for a remote source (over the shared connection at `control`)."""
     return " ".join(_rsync_quote(a) for a in client_argv(cfg, source, ep, control))
+
+
+def rsync_read_location(source: Source, path: str) -> str:
+    """rsync_location of a directory the source's rsync is to read. Over SSH that rsync expands
+    wildcards in the paths it is sent (as the remote shell did): "/srv/a*" would read "/srv/ab". A
+    path holding one has its wildcards and backslashes escaped, so it matches itself only, or
+    stays as sent, a path that is not there."""
+    return rsync_location(source, path if source.is_local else rsync.glob_escaped(path))
 
 
 def rsync_location(source: Source, path: str) -> str:
