@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+import shlex
 import shutil
 import signal
+import tempfile
 import threading
 import time
 
@@ -22,7 +24,7 @@ from tests.test_disc_verify_metadata import burn_one
 from tests.trees import Lab, snapshot, write_files
 
 STALL = 3
-LINKS = 5000
+LINKS = 20
 
 
 def small_stall_lab(tmp_path):
@@ -38,14 +40,44 @@ def small_stall_lab(tmp_path):
 
 class Stopper(threading.Thread):
     """SIGSTOPs (or sends `sig`) the first xorriso whose arguments hold `needle` and a path below
-    `tmp_path` (never one of another test's), and remembers it."""
+    `tmp_path` (never one of another test's), and remembers it. Polling /proc may miss a short
+    xorriso on a loaded machine: with `at_start` (within `stopping`) the xorriso run by name stops
+    itself before it starts, certain: a program of that name ahead on PATH sends `sig` to itself
+    when its arguments hold both, the first time only, then runs the real one (stopped, it never
+    gets there)."""
 
     def __init__(self, needle: bytes, tmp_path, sig: int = signal.SIGSTOP):
         super().__init__(daemon=True)
         self.needles, self.sig, self.stopped, self.done = (needle, os.fsencode(tmp_path)), sig, set(), threading.Event()
+        self.pids: str | None = None
+
+    def at_start(self, place) -> str:
+        """The directory of the xorriso that stops itself (made in `place`), to put ahead on PATH."""
+        here = os.fsencode(tempfile.mkdtemp(prefix="stop-at-start-", dir=place))
+        self.pids = os.fsdecode(os.path.join(here, b"pids"))
+        needle, below = (shlex.quote(os.fsdecode(n)) for n in self.needles)
+        script = (f"#!/bin/sh\nneedle=0 below=0\nfor a; do\n  case $a in *{needle}*) needle=1;; esac\n"
+                  f"  case $a in *{below}*) below=1;; esac\ndone\n"
+                  f"if [ $needle$below = 11 ] && mkdir {shlex.quote(self.pids + '.once')} 2>/dev/null; then\n"
+                  f"  echo $$ > {shlex.quote(self.pids)}; kill -{int(self.sig)} $$\nfi\n"
+                  f"exec {shlex.quote(shutil.which('xorriso'))} \"$@\"\n")
+        with open(os.path.join(here, b"xorriso"), "w") as f:
+            f.write(script)
+        os.chmod(os.path.join(here, b"xorriso"), 0o755)
+        return os.fsdecode(here)
+
+    def stopped_at_start(self) -> None:
+        """The xorriso that stopped themselves so far, taken among the stopped."""
+        if self.pids is not None and os.path.exists(self.pids):
+            with open(self.pids) as f:
+                self.stopped.update(int(line) for line in f.read().split())
 
     def run(self) -> None:
         while not self.done.is_set() and not self.stopped:
+            if self.pids is not None:
+                self.stopped_at_start()
+                self.done.wait(0.01)
+                continue
             for pid in _xorriso_pids(*self.needles):
                 os.kill(pid, self.sig)
                 self.stopped.add(pid)
@@ -64,19 +96,29 @@ class Stopper(threading.Thread):
 
 
 @contextmanager
-def stopping(needle: bytes, tmp_path, on_hang=None, sig: int = signal.SIGSTOP, hang: float = STALL + 60):
+def stopping(needle: bytes, tmp_path, on_hang=None, sig: int = signal.SIGSTOP, hang: float = STALL + 60,
+             at_start: bool = True):
     """Within: a Stopper of the first xorriso that holds `needle` (and a path below `tmp_path`), and
     `on_hang` called if the block still runs `hang` seconds on (a hang fails the test, not the run;
-    by default the stopped xorriso are killed then); at its end every stopped one left is killed."""
+    by default the stopped xorriso are killed then); at its end every stopped one left is killed.
+    `at_start` (the default): the xorriso stops itself as it starts (Stopper.at_start), certain
+    where a poll of /proc may see a short one only once it has ended; else one is stopped where
+    the poll finds it."""
     stopper = Stopper(needle, tmp_path, sig)
+    path = os.environ.get("PATH", os.defpath)
+    if at_start:
+        os.environ["PATH"] = stopper.at_start(tmp_path) + os.pathsep + path
     watchdog = threading.Timer(hang, on_hang or (lambda: [os.kill(pid, signal.SIGKILL) for pid in stopper.left()]))
     stopper.start()
     watchdog.start()
     try:
         yield stopper
     finally:
+        os.environ["PATH"] = path
         watchdog.cancel()
         stopper.done.set()
+        stopper.join()
+        stopper.stopped_at_start()
         for pid in stopper.left():
             os.kill(pid, signal.SIGKILL)
     assert stopper.stopped, "xorriso was never seen to stop it"
@@ -146,7 +188,7 @@ def test_a_stopped_xorriso_reading_the_symlinks_xattrs_ends_the_restore_naming_t
     write_files(data, {"f": b"the target"})
     (data / "links").mkdir()
     try:
-        for i in range(LINKS):     # enough for that xorriso to run long enough to be seen, loaded too
+        for i in range(LINKS):
             os.symlink("../f", data / "links" / f"l{i}")
             os.setxattr(data / "links" / f"l{i}", "trusted.kept", b"value", follow_symlinks=False)
     except OSError as exc:

@@ -14,7 +14,7 @@ from rabtui.checkpoint import run
 from rabtui.errors import WorkFailed
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.restore import run as restore_run
-from tests.test_checkpoint_stalls import Stopper, burn_with, small_stall_lab
+from tests.test_checkpoint_stalls import burn_with, small_stall_lab, stopping
 from tests.trees import snapshot
 
 
@@ -47,14 +47,9 @@ def test_a_killed_reader_fails_a_restore_from_the_discs_saying_so(tmp_path):
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
     data = str(lab.src / "data")
-    killer = Stopper(b"-extract", tmp_path, signal.SIGKILL)
-    killer.start()
-    try:
+    with stopping(b"-extract", tmp_path, sig=signal.SIGKILL):
         with pytest.raises(WorkFailed) as failed:
             restore_run.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out")
-    finally:
-        killer.done.set()
-    assert killer.stopped
     said = str(failed.value)
     assert f"from RAB{number}D01: xorriso was killed by signal SIGKILL;" in said and "nodes read" not in said, said
     restore_run.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out")
