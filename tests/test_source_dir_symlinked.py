@@ -106,13 +106,13 @@ def test_a_symlink_put_in_place_as_rsync_starts_fails_the_directory(tmp_path, re
 @pytest.mark.parametrize("over_ssh", [False, True])
 def test_hostile_names_of_the_link_and_its_target_and_a_path_of_4000_bytes(tmp_path, request, over_ssh):
     """A link named with a line break (over SSH too: the paths go over rsync's protocol, not through
-    the remote shell's quoting), a space, an arrow (" -> ") and a tab, to a target whose name is
-    not UTF-8; another at the end of a path of about 4,000 bytes: each refused, named as the
+    the remote shell's quoting), wildcards, a space, an arrow (" -> ") and a tab, to a target whose
+    name is not UTF-8; another at the end of a path of about 4,000 bytes: each refused, named as the
     terminal shows names."""
     lab = Lab(tmp_path, media_count=1)
     secret = lab.src / "secret"
     write_files(secret, {"shadow": b"root:x"})
-    odd = lab.src / "a\nb -> c\td"
+    odd = lab.src / "a\nb [*?] -> c\td"
     target = os.fsencode(secret) + b"/caf\xe9"
     os.mkdir(target)
     os.symlink(target, odd)
