@@ -335,7 +335,7 @@ def test_the_source_side_check_refuses_what_its_user_cannot_examine():
                                    "sh", "-c", SOURCE_CHECK, "sh", "-", str(path)], capture_output=True, check=True)
             return [p for p in done.stdout.split(b"\0") if p]
 
-        assert check(base / "open" / "sub" / "new" / "deeper") == []
+        assert check(base / "open" / "sub" / "new" / "deeper") == [b"+" + os.fsencode(base / "open" / "sub" / "new")]
         assert check(base / "shut" / "inner" / "link" / "x") == [b"?" + os.fsencode(base / "shut" / "inner")]
     finally:
         shutil.rmtree(base)

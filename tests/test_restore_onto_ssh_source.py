@@ -138,10 +138,12 @@ def test_the_check_judges_each_directory_from_the_root_down_as_the_ssh_user(tmp_
                                    "sh", "-c", SOURCE_CHECK, "sh", "-", str(path)], capture_output=True, check=True)
             return [p for p in done.stdout.split(b"\0") if p]
 
-        assert check(odd / "new") == []
-        assert check(base / "daemons" / "x") == [b"!owner:1:daemon:" + os.fsencode(base / "daemons")]
+        new = b"+" + os.fsencode(odd / "new")        # the first path not there
+        assert check(odd / "new") == [new]
+        assert check(base / "daemons" / "x") == [b"!owner:1:daemon:" + os.fsencode(base / "daemons"),
+                                                 b"+" + os.fsencode(base / "daemons" / "x")]
         odd.parent.chmod(0o775)
-        assert check(odd / "new") == [b"!group:%d:nogroup:%s" % (nobody.pw_gid, os.fsencode(odd.parent))]
+        assert check(odd / "new") == [b"!group:%d:nogroup:%s" % (nobody.pw_gid, os.fsencode(odd.parent)), new]
     finally:
         shutil.rmtree(base)
 
@@ -422,3 +424,21 @@ def test_a_hostile_hosts_answer_to_the_check_is_a_refusal_in_a_line(tmp_path, re
         assert code == 1 and "refusing to restore onto web" in err and "Traceback" not in err, err
     finally:
         server.stop()
+
+
+def test_a_directory_named_with_a_wildcard_is_restored_into_itself_never_another(tmp_path, sshd):
+    """rsync on the source takes the destination it is sent as a pattern: a file of /…/a* went
+    into /…/ab there, over its file. A name holding one is escaped (it matches itself only), and a
+    restore into such a directory that is not there (rsync would make it under its escaped name)
+    is refused."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"a*/f": b"mine"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    (remote_dir / "a*" / "f").unlink()
+    (remote_dir / "a*").rmdir()
+    write_files(remote_dir / "ab", {"f": b"other"})
+    with pytest.raises(WorkFailed, match=r"holds a wildcard .* nothing written"):
+        R.restore(cfg, lab.store(), "web", str(remote_dir / "a*/f"), to_source=True, overwrite=True)
+    assert snapshot(remote_dir) == {b"ab/f": b"other"}
+    (remote_dir / "a*").mkdir()
+    R.restore(cfg, lab.store(), "web", str(remote_dir / "a*/f"), to_source=True, overwrite=True)
+    assert snapshot(remote_dir) == {b"ab/f": b"other", b"a*/f": b"mine"}

@@ -73,7 +73,7 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
         c=${rest%%/*}; rest=${rest#"$c"}; cur=$cur/$c;
         if [ ! -x "$up/" ]; then printf '?%s\0' "$cur"; exit 0; fi;
         if [ -L "$cur" ]; then printf '%s\0' "$cur"; exit 0; fi;
-        [ -d "$cur" ] || exit 0;
+        [ -d "$cur" ] || { [ -e "$cur" ] || printf '+%s\0' "$cur"; exit 0; };
         look "$cur";
         up=$cur;
     done;
@@ -202,11 +202,12 @@ def _run(source: Source, what: str, argv: list[str], **kw) -> proc_started.Compl
                          f" {exc.strerror or exc}; nothing written") from None
 
 
-def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> None:
+def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> bytes | None:
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
     remote source could write through a symlink: one is on the way or in the restore's way, the
     SSH user cannot see whether one is, or someone other than root and the SSH user can change a
-    directory on the way (and so put one there once this check is done)."""
+    directory on the way (and so put one there once this check is done). Returns the first
+    path on the way to /`rel` (itself included) that is not there, if one is not."""
     dest = b"/" + rel
     check = _run(source, "the check on the source", source_check_argv(cfg, source, dest, is_dir),
                  capture=True, cancel=cancel, timeout=600)
@@ -214,7 +215,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
                          f" {check.stderr_said(300)}")
     records = [p for p in check.stdout.split(b"\0") if p]
-    odd = [p for p in records if p[:1] not in b"/?!" or (p[:1] == b"!" and p.count(b":") < 3)]
+    odd = [p for p in records if p[:1] not in b"/?!+" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"
                          f" known form ({fmt.name(odd[0][:200])}); nothing written")
@@ -238,6 +239,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                          f" rsync writes, and it would be followed; nothing written",
                          hint=f"restore with --to DIR and move the files in place, or let only root or the"
                               f" SSH user change {fmt.name(where)}")
+    return next((p[1:] for p in records if p.startswith(b"+")), None)
 
 
 def existing_dirs(lines: list[bytes]) -> set[bytes]:
@@ -306,11 +308,16 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     the paths below them only); with it, everything is put back as the backup has it."""
     is_dir = os.path.isdir(item) and not os.path.islink(item)
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
-    check_source(cfg, source, rel, item, is_dir, cancel)
+    missing = check_source(cfg, source, rel, item, is_dir, cancel)
+    if rsync.glob_escaped(os.fsdecode(dest_dir)) != os.fsdecode(dest_dir) and missing in components(dest_dir):
+        # rsync there would take it as a pattern (another directory), or make it by its escaped name
+        raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(dest_dir)} holds a wildcard (* ? [) and"
+                         f" {fmt.name(missing)} is not there; rsync on the source would take the name as a pattern;"
+                         f" nothing written", hint="make the directory on the source, or restore with --to DIR")
     unsafe = config_safety.permission_problem(cfg.path) if source.rsync_path and cfg.path else None
     if unsafe:
         raise WorkFailed(f"refusing to run the source's rsync_path: {unsafe}; nothing written")
-    dest = ssh_target.rsync_location(source, os.fsdecode(dest_dir))
+    dest = ssh_target.rsync_read_location(source, os.fsdecode(dest_dir))     # its wildcards escaped
     rsh = ssh_target.rsync_rsh(cfg, source)
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
                    rsync_path=source.rsync_path, exact_times=exact_times)

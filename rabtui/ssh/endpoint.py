@@ -192,10 +192,10 @@ def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: 
 
 
 def rsync_read_location(source: Source, path: str) -> str:
-    """rsync_location of a directory the source's rsync is to read. Over SSH that rsync expands
-    wildcards in the paths it is sent (as the remote shell did): "/srv/a*" would read "/srv/ab". A
-    path holding one has its wildcards and backslashes escaped, so it matches itself only, or
-    stays as sent, a path that is not there."""
+    """rsync_location of a directory the source's rsync reads (or a restore writes). Over SSH that
+    rsync expands wildcards in the paths it is sent (as the remote shell did): "/srv/a*" would read
+    "/srv/ab". A path holding one has its wildcards and backslashes escaped, so it matches itself
+    only, or stays as sent, a path that is not there (which a restore must not make)."""
     return rsync_location(source, path if source.is_local else rsync.glob_escaped(path))
 
 
