@@ -8,7 +8,7 @@ import os
 
 from types import SimpleNamespace
 
-from rabtui import proc, proc_records, rsync, rsync_stderr
+from rabtui import proc, proc_records, rsync, rsync_exit, rsync_stderr
 from rabtui.backup import rsync_stream, transfer, unreadable
 from rabtui.backup.sizes import DirSizes
 from rabtui.events import PROGRESS
@@ -195,23 +195,23 @@ def test_file_state():
 
 
 def test_exit_codes():
-    assert rsync.interpret_exit(0, []).state == "ok"
-    vanished = rsync.interpret_exit(24, ["file has vanished: \"/x/y\""])
+    assert rsync_exit.interpret_exit(0, []).state == "ok"
+    vanished = rsync_exit.interpret_exit(24, ["file has vanished: \"/x/y\""])
     assert vanished.state == "warning" and "vanished" in vanished.reason
-    partial = rsync.interpret_exit(23, [
+    partial = rsync_exit.interpret_exit(23, [
         'rsync: [sender] send_files failed to open "/x/secret": Permission denied (13)',
         "rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1338)",
     ])
     assert partial.state == "warning"
     assert "/x/secret" in partial.reason and "rsync error:" not in partial.reason
-    assert "in all" not in rsync.interpret_exit(23, ["rsync: a", "rsync: b"], 2).reason
-    counted = rsync.interpret_exit(23, [f"rsync: {n}" for n in range(12)], 3000).reason
+    assert "in all" not in rsync_exit.interpret_exit(23, ["rsync: a", "rsync: b"], 2).reason
+    counted = rsync_exit.interpret_exit(23, [f"rsync: {n}" for n in range(12)], 3000).reason
     assert counted.count("rsync: ") == 10 and counted.endswith("(3000 errors from rsync in all, 10 named here)")
-    full = rsync.interpret_exit(11, ['rsync: [receiver] write failed on "/m/x": No space left on device (28)'])
+    full = rsync_exit.interpret_exit(11, ['rsync: [receiver] write failed on "/m/x": No space left on device (28)'])
     assert full.state == "failed" and full.no_space and full.reason.startswith("medium too small")
-    ssh = rsync.interpret_exit(255, ["ssh: connect to host 10.0.0.1 port 22: Connection refused"])
+    ssh = rsync_exit.interpret_exit(255, ["ssh: connect to host 10.0.0.1 port 22: Connection refused"])
     assert ssh.state == "failed" and "ssh connection failed" in ssh.reason and "Connection refused" in ssh.reason
-    other = rsync.interpret_exit(5, [])
+    other = rsync_exit.interpret_exit(5, [])
     assert other.state == "failed" and other.reason == "rsync exit 5: error starting the client-server protocol"
 
 

@@ -38,7 +38,7 @@ from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
 from rabtui.events import LOG, STEP, WARNING, Emit, Event, Prompter
-from rabtui.rsync import NO_SPACE
+from rabtui.rsync_exit import NO_SPACE
 from rabtui.ssh.shared import SharedConnection
 from rabtui.state import locks
 from rabtui.state.store import Store

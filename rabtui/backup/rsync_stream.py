@@ -9,7 +9,7 @@ import stat
 import time
 from pathlib import Path
 
-from rabtui import fmt, rsync, rsync_stderr
+from rabtui import fmt, rsync, rsync_exit, rsync_stderr
 from rabtui.media import below
 from rabtui.backup import unreadable
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
@@ -47,7 +47,7 @@ class Stream:
         self._stats = False
         self.stderr_logged = 0
         self.stderr_lines = 0
-        self.errors = 0              # rsync's error lines (rsync.is_error_line), logged or not
+        self.errors = 0              # rsync's error lines (rsync_exit.is_error_line), logged or not
         self.top_missing: str | None = None   # why rsync could not enter the directory itself
         # the --link-dest or --compare-dest directory, and the directories of this transfer that are
         # symlinks there: rsync looks for their files through the symlinks (transfer_directory)
@@ -253,7 +253,7 @@ class Stream:
         self._retried(record)
         line = record.decode("utf-8", "backslashreplace")
         self.stderr_lines += 1
-        self.errors += rsync.is_error_line(line)
+        self.errors += rsync_exit.is_error_line(line)
         if self.stderr_logged < STDERR_LOG_LINES:
             self.stderr_logged += 1
             self.emit(Event(LOG, f"{self.dir}: {line}", {"stream": "stderr"}))

@@ -25,7 +25,7 @@ import re
 import threading
 from typing import Callable, Sequence
 
-from rabtui import fmt, proc, rsync
+from rabtui import fmt, proc, rsync, rsync_exit
 from rabtui.errors import Stalled, WorkFailed
 
 # one entry of --list-only: mode, size, date, time, name (rsync escapes what cannot be printed)
@@ -132,7 +132,7 @@ def symlinked(command: Sequence[str], locate: Callable[[str], str], paths: Seque
                 raise WorkFailed(f"{_UNKNOWN}: nothing from rsync's listing for {io_timeout} s (io_timeout)") from None
             continue
         if after and listed.returncode not in (0, 23, 24):    # 23, 24: a directory missing (removed)
-            raise WorkFailed(f"{_UNKNOWN}: {rsync.interpret_exit(listed.returncode, listed.stderr_tail).reason}")
+            raise WorkFailed(f"{_UNKNOWN}: {rsync_exit.interpret_exit(listed.returncode, listed.stderr_tail).reason}")
         links.update(symlink_targets(listed.stdout, group))
     why = {}
     for path in paths:

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from rabtui import faults, fmt, proc, proc_started, rsync
+from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
 from rabtui.backup import holes, links_apart, redone, source_top
@@ -133,7 +133,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped"
             + stream.reading_said())
     else:
-        outcome = rsync.interpret_exit(result.returncode, result.stderr_tail,
+        outcome = rsync_exit.interpret_exit(result.returncode, result.stderr_tail,
                                        stream.errors if result is first else None)
         sizes.rsync_exit = result.returncode
         sizes.state = outcome.state

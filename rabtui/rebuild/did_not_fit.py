@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rabtui.rebuild import record as records
 from rabtui.rebuild.report import Report
-from rabtui.rsync import NO_SPACE
+from rabtui.rsync_exit import NO_SPACE
 from rabtui.state.store import Store
 
 
