@@ -137,3 +137,22 @@ def test_over_ssh_with_names_that_look_like_rsyncs_own_words(tmp_path, sshd):
     ino = {name: os.lstat(os.path.join(d, name)).st_ino for name in (p, q, odd, m, odd2)}
     assert ino[p] == ino[odd] == ino[odd2]
     assert len({ino[p], ino[q], ino[m]}) == 3
+
+
+def test_names_rsync_would_read_as_comments_stay_linked(tmp_path):
+    """rsync drops a --files-from name that starts with "#" or ";" as a comment: unlisted, those
+    names were taken for files of their own and copied apart from names the source links them to."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha", "sub/x": b"x-ray"})
+    for name in ("#b", ";c", "sub/#d"):
+        os.link(src / "a", src / name)
+    os.link(src / "sub/x", src / "#x#")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    d = medium_layout.backup_data_path(second.path, str(src))
+    assert _ino(d / "a") == _ino(d / "#b") == _ino(d / ";c") == _ino(d / "sub/#d")
+    assert _ino(d / "sub/x") == _ino(d / "#x#")
+

@@ -140,9 +140,12 @@ def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list
     nowhere = os.path.join(dest, _tmp_name())
     while os.path.lexists(nowhere):
         nowhere = os.path.join(dest, _tmp_name())
+    # each name after "./": rsync drops a listed name that starts with "#" or ";" as a comment (and
+    # prints the names without it)
     try:
         result = proc.run(listing(os.fsdecode(nowhere)), on_stdout=line, env=rsync.ENV, cancel=cancel,
-                          die_with_parent=True, stdin_data=b"".join(name + b"\0" for name in names), silence=silence)
+                          die_with_parent=True, stdin_data=b"".join(b"./" + name + b"\0" for name in names),
+                          silence=silence)
     except Stalled:
         return None
     return firsts if result.returncode in LISTED_EXITS else None
