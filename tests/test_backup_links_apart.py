@@ -156,3 +156,41 @@ def test_names_rsync_would_read_as_comments_stay_linked(tmp_path):
     assert _ino(d / "a") == _ino(d / "#b") == _ino(d / ";c") == _ino(d / "sub/#d")
     assert _ino(d / "sub/x") == _ino(d / "#x#")
 
+
+
+def test_cancelled_while_links_are_made_apart(tmp_path):
+    """SIGTERM between two copies (a copy may be of gigabytes): the run stops there, cancelled, and
+    is not completed with copies it went on making."""
+    import signal
+    import time
+    from tests.test_medium_identity import _killed, _stopped, _stopped_at
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha", "c": b"charlie"})
+    os.link(src / "a", src / "b")
+    os.link(src / "c", src / "d")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    _apart(src / "a")
+    _apart(src / "c")
+    run = _stopped_at(lab, "backup.links_apart", "backup", "loc")
+    went_on = 0
+    try:
+        run.send_signal(signal.SIGTERM)
+        run.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 60
+        while run.poll() is None and time.monotonic() < deadline:
+            if _stopped(run.pid):           # at the next copy's point: it went on
+                went_on += 1
+                run.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+        out = run.communicate(timeout=60)[0].decode()
+    finally:
+        _killed(run)
+    assert (went_on, run.returncode) == (0, 1), out
+    row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] != "completed", out
+    held = medium_layout.backup_data_path(row["path"], str(src))
+    assert {_ino(held / "a"), _ino(held / "b")} & {_ino(held / "c"), _ino(held / "d")} == set()
+    assert _ino(held / "a") == _ino(held / "b") or _ino(held / "c") == _ino(held / "d")   # one copy, not two

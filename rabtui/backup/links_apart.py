@@ -24,7 +24,7 @@ from typing import Callable
 
 from rabtui import faults, fmt, proc, rsync
 from rabtui.backup.sizes import DirSizes
-from rabtui.errors import Stalled
+from rabtui.errors import Cancelled, Stalled
 from rabtui.media import below
 from rabtui.filecopy import copy_sparse, new_file, read_xattrs
 
@@ -80,7 +80,8 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
            silence: int | None) -> str | None:
     """Make apart the names of `dest` (a directory's copy in a backup) that are one file there but
     not on the source; sets `sizes.hard_links`. Returns a warning, or None. `listing(d)`: the argv of
-    rsync's dry run of the names on its standard input into `d`, a directory that is not there."""
+    rsync's dry run of the names on its standard input into `d`, a directory that is not there. Raises
+    Cancelled when `cancel` is set."""
     dest_b = os.fsencode(dest) + b"/"
     try:
         groups = shared(dest_b, cancel=cancel)
@@ -107,6 +108,8 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
             links += len(names_of_one) - 1
             if names_of_one is kept:
                 continue
+            if cancel.is_set():      # between copies: each may be of gigabytes
+                raise Cancelled("cancelled: while making apart the names the source holds apart")
             faults.point("backup.links_apart")
             try:
                 sizes.new_bytes += _copy_apart(dest_b, names_of_one)
