@@ -194,3 +194,17 @@ def test_cancelled_while_links_are_made_apart(tmp_path):
     held = medium_layout.backup_data_path(row["path"], str(src))
     assert {_ino(held / "a"), _ino(held / "b")} & {_ino(held / "c"), _ino(held / "d")} == set()
     assert _ino(held / "a") == _ino(held / "b") or _ino(held / "c") == _ino(held / "d")   # one copy, not two
+
+
+def test_the_listing_reads_no_content():
+    """The dry run that lists the source's hard links reads no file: with the source's `--checksum`
+    it read every listed file whole again (files of many names are often the largest)."""
+    from rabtui.backup import transfer
+    from rabtui.config import Directory, Source
+
+    std = Directory("/vm")
+    source = Source("web", (std,), host="web1", rsync_options=("-c", "--compress", "--checksum"))
+    argv = transfer.directory_argv(source, std, "/m/x", rsh="ssh", link_dest=None, compare_dest=None,
+                                   rsync_path="/usr/bin/rsync", files_from="-", listing=True)
+    assert "-n" in argv and "--compress" in argv
+    assert "-c" not in argv and "--checksum" not in argv

@@ -38,6 +38,9 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
     """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
     command (--rsync-path), or for a local source the command that runs rsync itself."""
     command, remote_path = _commands(source, rsync_path)
+    extra = transfer_options.options_for(source.rsync_options, directory.kind)
+    if listing:     # a listing compares nothing: with --checksum the source would read each file whole
+        extra = tuple(o for o in extra if o not in transfer_options.CONTENT_COMPARED)
     return rsync.build_argv(
         ssh_target.rsync_read_location(source, directory.path), str(dest) + "/", rsh=rsh,
         excludes=(*source.excludes, *directory.excludes),
@@ -50,7 +53,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         one_file_system=source.one_file_system,
         bwlimit=source.bwlimit,
         rsync_path=remote_path,
-        extra=transfer_options.options_for(source.rsync_options, directory.kind),
+        extra=extra,
         exact_times=exact_times,
         files_from=files_from,
         hard_links=directory.kind != "archive",
