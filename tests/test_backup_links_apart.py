@@ -115,7 +115,8 @@ def test_killed_while_links_are_made_apart(tmp_path):
 
 
 def test_over_ssh_with_names_that_look_like_rsyncs_own_words(tmp_path, sshd):
-    """Names holding " => " (rsync's word for a link), a newline and a byte that is no UTF-8."""
+    """Names holding " => " (rsync's word for a link), a newline and a byte that is no UTF-8, one
+    starting with "#" (a comment to --files-from)."""
     from tests.trees import ssh_source_lines
 
     lab = Lab(tmp_path, media_count=1)
@@ -124,9 +125,9 @@ def test_over_ssh_with_names_that_look_like_rsyncs_own_words(tmp_path, sshd):
     cfg = lab.write(ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{src}"\n')
     lab.trust(sshd)
     s = os.fsencode(src)
-    p, q, odd, m, odd2 = b"p", b"p => q", b"n\xff\nl => p", b"m", b"q"
+    p, q, odd, m, odd2, hashed = b"p", b"p => q", b"n\xff\nl => p", b"m", b"q", b"#p"
     write_files(src, {p: b"one file"})
-    for name in (q, odd, m, odd2):
+    for name in (q, odd, m, odd2, hashed):
         os.link(os.path.join(s, p), os.path.join(s, name))
     assert lab.backup(cfg, "web", medium_id="m1").status == "completed"
     _apart(src / os.fsdecode(q))        # "p => q" alone; the others one file still
@@ -134,8 +135,8 @@ def test_over_ssh_with_names_that_look_like_rsyncs_own_words(tmp_path, sshd):
     second = lab.backup(cfg, "web", medium_id="m1")
     assert (second.status, second.exit_code) == ("completed", 0), second.reason
     d = os.fsencode(medium_layout.backup_data_path(second.path, str(src)))
-    ino = {name: os.lstat(os.path.join(d, name)).st_ino for name in (p, q, odd, m, odd2)}
-    assert ino[p] == ino[odd] == ino[odd2]
+    ino = {name: os.lstat(os.path.join(d, name)).st_ino for name in (p, q, odd, m, odd2, hashed)}
+    assert ino[p] == ino[odd] == ino[odd2] == ino[hashed]
     assert len({ino[p], ino[q], ino[m]}) == 3
 
 
