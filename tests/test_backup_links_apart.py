@@ -209,3 +209,26 @@ def test_the_listing_reads_no_content():
                                    rsync_path="/usr/bin/rsync", files_from="-", listing=True)
     assert "-n" in argv and "--compress" in argv
     assert "-c" not in argv and "--checksum" not in argv
+
+
+def test_names_too_long_for_rsync_to_say_leave_the_others_listed(tmp_path):
+    """rsync stops ("buffer overflow expanding %L") on a line of a name and its first of more than
+    5 KiB: the listing failed for the whole directory, at every backup while those names are there,
+    and no name there was made apart."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    s = os.fsencode(src)
+    deep = b"/".join([b"d" * 200] * 12)
+    one, two = deep + b"/" + b"\xfe" * 190, deep + b"/" + b"\xfd" * 190     # 2,602 bytes each
+    write_files(src, {one: b"long", b"a": b"alpha"})
+    os.link(os.path.join(s, one), os.path.join(s, two))
+    os.link(src / "a", src / "b")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    _apart(src / "a")
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    d = os.fsencode(medium_layout.backup_data_path(second.path, str(src)))
+    ino = lambda rel: os.lstat(os.path.join(d, rel)).st_ino     # noqa: E731
+    assert ino(b"a") != ino(b"b")
+    assert ino(one) == ino(two)         # left as rsync made them: one file, as on the source

@@ -30,6 +30,9 @@ from rabtui.filecopy import copy_sparse, new_file, read_xattrs
 
 _ARROW = b" => "
 LISTED_EXITS = (0, 23, 24)     # the list is whole but for files that could not be read, or vanished
+# rsync (3.5.0) stops ("buffer overflow expanding %L", exit 13) on a line whose name and first pass
+# 5,120 bytes between them: a longer name is not listed, and left as rsync made it
+LISTED_MAX = 2500
 
 
 def recorded(info: dict | None, dir_path: str) -> int | None:
@@ -92,8 +95,8 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
     if not groups:
         sizes.hard_links = 0
         return None
-    firsts = _source_links(dest_b, [name for names in groups for name in names], listing, cancel=cancel,
-                           silence=silence)
+    firsts = _source_links(dest_b, [name for names in groups for name in names if len(name) <= LISTED_MAX],
+                           listing, cancel=cancel, silence=silence)
     if firsts is None:
         sizes.hard_links = None
         return ("the hard links of its files could not be listed on the source: names the source holds apart may"
@@ -102,8 +105,13 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
     for names in groups:
         files: dict[bytes, list[bytes]] = {}
         for name in names:
-            files.setdefault(firsts.get(name, name), []).append(name)
-        kept = max(files.values(), key=len)
+            if len(name) <= LISTED_MAX:
+                files.setdefault(firsts.get(name, name), []).append(name)
+        kept = max(files.values(), key=len, default=[])
+        kept += [name for name in names if len(name) > LISTED_MAX]
+        if len(files) < 2:
+            links += len(names) - 1
+            continue
         for names_of_one in files.values():
             links += len(names_of_one) - 1
             if names_of_one is kept:
