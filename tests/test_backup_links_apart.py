@@ -232,3 +232,27 @@ def test_names_too_long_for_rsync_to_say_leave_the_others_listed(tmp_path):
     ino = lambda rel: os.lstat(os.path.join(d, rel)).st_ino     # noqa: E731
     assert ino(b"a") != ino(b"b")
     assert ino(one) == ino(two)         # left as rsync made them: one file, as on the source
+
+
+def test_names_gone_from_the_source_before_the_listing_are_not_copied(tmp_path):
+    """Names the source no longer holds when rsync lists them (removed after the transfer): nothing
+    says they are apart there, and a copy each (of a large file of many names) could fill the medium."""
+    lab = Lab(tmp_path, media_count=1)
+    wrapper = tmp_path / "rsync-then-gone"        # the source changes between the transfer and the listing
+    wrapper.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "-n" ] && rm -rf {lab.src}/data/gone; done\n'
+                       'exec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    cfg = lab.local([("data", "standard")], extra=f'rsync_path = "{wrapper}"')
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha", "c": b"charlie"})
+    (src / "gone").mkdir()
+    for i in range(3):
+        os.link(src / "a", src / f"gone/a{i}")
+    os.link(src / "c", src / "d")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"      # no listing: no base
+    _apart(src / "c")
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "completed", second.reason
+    d = medium_layout.backup_data_path(second.path, str(src))
+    assert _ino(d / "a") == _ino(d / "gone/a0") == _ino(d / "gone/a1") == _ino(d / "gone/a2")
+    assert _ino(d / "c") != _ino(d / "d")

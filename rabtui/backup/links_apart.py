@@ -31,7 +31,7 @@ from rabtui.filecopy import copy_sparse, new_file, read_xattrs
 _ARROW = b" => "
 LISTED_EXITS = (0, 23, 24)     # the list is whole but for files that could not be read, or vanished
 # rsync (3.5.0) stops ("buffer overflow expanding %L", exit 13) on a line whose name and first pass
-# 5,120 bytes between them: a longer name is not listed, and left as rsync made it
+# 5,120 bytes between them: a longer name is not listed
 LISTED_MAX = 2500
 
 
@@ -105,10 +105,12 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
     for names in groups:
         files: dict[bytes, list[bytes]] = {}
         for name in names:
-            if len(name) <= LISTED_MAX:
-                files.setdefault(firsts.get(name, name), []).append(name)
+            if name in firsts:
+                files.setdefault(firsts[name], []).append(name)
+        # a name rsync did not list (gone from the source since, not a file there now, too long) is
+        # left as rsync made it: nothing says it is apart there, and a copy each could fill the medium
         kept = max(files.values(), key=len, default=[])
-        kept += [name for name in names if len(name) > LISTED_MAX]
+        kept += [name for name in names if name not in firsts]
         if len(files) < 2:
             links += len(names) - 1
             continue
@@ -134,14 +136,19 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
 
 def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list[str]], *, cancel: threading.Event,
                   silence: int | None) -> dict[bytes, bytes] | None:
-    """Each of `names` that is a further name of a file on the source -> the name rsync links it to
-    (the first of that file's names listed); None when rsync could not list them."""
+    """Each of `names` that rsync lists as a file on the source -> the first of that file's names
+    listed (itself for the first); None when rsync could not list them."""
     wanted = set(names)
     firsts: dict[bytes, bytes] = {}
 
     def line(record: bytes) -> None:
         record = record.rstrip(b"\r\n")
-        if len(record) < 13 or record[1:2] != b"f" or record[0:1] != b"h":
+        if len(record) < 13 or record[1:2] != b"f":
+            return
+        if record[0:1] != b"h":
+            name = rsync.unescape(record[12:])
+            if name in wanted:
+                firsts.setdefault(name, name)
             return
         found = _split(record[12:], wanted)
         if found is not None:
