@@ -32,7 +32,9 @@ def _states(number: int) -> tuple:
                                                                      (number,))})
 
 
-def test_a_checkpoint_abandoned_before_the_state_was_lost_comes_back_abandoned(tmp_path, capsys):
+def _burn_stopped_after_disc_1(tmp_path) -> tuple[Lab, list[str], int]:
+    """A backup whose checkpoint's burn the operator stopped after its first disc, verified: the lab,
+    the argv naming its config, the checkpoint's number."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     write_files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(6)})
@@ -44,6 +46,11 @@ def test_a_checkpoint_abandoned_before_the_state_was_lost_comes_back_abandoned(t
                               prompter=ScriptedPrompter([READY, ABORT]))
     assert res.verified == [1] and res.status == "aborted"
     store.close()
+    return lab, argv, number
+
+
+def test_a_checkpoint_abandoned_before_the_state_was_lost_comes_back_abandoned(tmp_path, capsys):
+    lab, argv, number = _burn_stopped_after_disc_1(tmp_path)
     assert main([*argv, "checkpoint", "abandon", str(number)]) == 0
     medium = lab.media[0][1]
     assert (medium / ABANDONED).read_text() == f'{{"abandoned": [{number}]}}\n'
@@ -81,17 +88,7 @@ def test_an_abandonment_made_with_no_medium_at_hand_outlives_the_database(tmp_pa
     """`checkpoint abandon` with the medium away: kept beside the database, so a database lost
     before any medium learnt it loses it not; the next backup (cron, on a database made anew)
     writes it onto its medium, which tells it once the whole state directory is lost too."""
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("4MiB")
-    write_files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(6)})
-    assert lab.backup(cfg).status == "completed"
-    argv = ["--config", str(lab.config_path)]
-    store = Store(lab.state)
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter([READY, ABORT]))
-    assert res.verified == [1] and res.status == "aborted"
-    store.close()
+    lab, argv, number = _burn_stopped_after_disc_1(tmp_path)
     medium = lab.media[0][1]
     os.rename(medium, tmp_path / "disk")           # the medium away
     medium.mkdir()
