@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from typing import Callable, Sequence
 
+from rabtui.filecopy import read_xattrs
+
+
 def _how(target) -> dict:
     return {} if isinstance(target, int) else {"follow_symlinks": False}
 
@@ -21,11 +24,9 @@ def names(target) -> list[str]:
 
 
 def read(target) -> list[tuple[str, bytes]]:
-    """The xattrs of `target`, name and value; none where its file system has none or it is gone."""
-    try:
-        return [(n, os.getxattr(target, n, **_how(target))) for n in os.listxattr(target, **_how(target))]
-    except OSError:
-        return []
+    """The xattrs of `target` (filecopy.read_xattrs: the capability last), name and value; none
+    where its file system has none or it is gone."""
+    return [(os.fsdecode(n), v) for n, v in read_xattrs(target)]
 
 
 def give(target, attrs: Sequence[tuple[str, bytes]], names_for: Callable[[str], list[str]] = lambda n: [n],
