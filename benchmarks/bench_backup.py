@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from results_file import write_kept  # noqa: E402
 
 from rabtui import config as configmod  # noqa: E402
 from rabtui import rsync  # noqa: E402
@@ -347,7 +348,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     text = report(trees, args.quick)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_kept(args.out, text)
     print(text)
 
 

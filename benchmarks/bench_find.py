@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from results_file import write_kept  # noqa: E402
 
 from rabtui.state import catalog
 from rabtui.state.store import Store  # noqa: E402
@@ -137,7 +138,7 @@ def main() -> None:
               "shared with other test runs: absolute times are noisy, the ratio is the figure.", "",
               "Run: `.venv/bin/python benchmarks/bench_find.py`"]
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text("\n".join(lines) + "\n")
+    write_kept(Path(a.out), "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -30,6 +30,7 @@ from night_lab import (ROOT, TMPFS, NightLab, bare_rsync, change_files, child_cp
                        rsh_and_location, start_sshd)
 
 import night_year  # noqa: E402
+from results_file import write_kept  # noqa: E402
 from rabtui import rsync  # noqa: E402
 from rabtui.media.medium_layout import backup_data_path  # noqa: E402
 
@@ -331,12 +332,8 @@ def _ok(met: bool) -> str:
     return "met" if met else "not met"
 
 
-NOTES = "<!-- notes: what follows is written by hand and kept when the tables are made again -->"
-
-
 def report() -> str:
-    """benchmarks/results/night.md from the sections' JSON files that exist; the notes below the
-    NOTES line of the one there are kept."""
+    """The tables of benchmarks/results/night.md, from the sections' JSON files that exist."""
     got = {p.stem.removeprefix("night-"): json.loads(p.read_text()) for p in RESULTS.glob("night-*.json")}
     lines = ["# Nightly window", "",
              "`python benchmarks/bench_night.py` and `python benchmarks/night_year.py` (issue 19): over the loopback"
@@ -432,9 +429,7 @@ def report() -> str:
             lines.append(f"| {r['day']} | {r['step7_s']:.3f} | {r['find_s'] * 1000:.0f} | {r['versions']:,} |"
                          f" {r['db_bytes'] / 1e6:.0f} | {r['bytes_per_version']:.0f} | {r['spool_us_per_file']:.2f} |")
         lines.append("")
-    old = RESULTS / "night.md"
-    notes = old.read_text().partition(NOTES)[2].strip() if old.exists() else ""
-    return "\n".join(lines + [NOTES, "", notes]).rstrip() + "\n"
+    return "\n".join(lines)
 
 
 def year_of_catalog(work: Path, sshd, reps: int, files: int) -> dict:
@@ -457,7 +452,7 @@ def main() -> None:
     args = parser.parse_args()
     YEAR_FILES = args.year_files
     if args.report:
-        (RESULTS / "night.md").write_text(report())
+        write_kept(RESULTS / "night.md", report())
         return
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "rabtui")], check=True)
     for name in args.sections:
@@ -471,7 +466,7 @@ def main() -> None:
         result["when"] = time.strftime("%Y-%m-%d %H:%M")
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"night-{name}.json").write_text(json.dumps(result, indent=1))
-    (RESULTS / "night.md").write_text(report())
+    write_kept(RESULTS / "night.md", report())
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from results_file import write_kept  # noqa: E402
 
 from rabtui.checkpoint import isosize  # noqa: E402
 from rabtui.checkpoint.xorriso import ISO_SETTINGS  # noqa: E402
@@ -386,7 +387,7 @@ def write_md(path: Path, rows: list[dict], model: list[dict]) -> None:
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    write_kept(path, "\n".join(lines))
     print(f"wrote {path}")
 
 

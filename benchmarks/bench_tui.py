@@ -35,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 
+from results_file import write_kept
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
@@ -297,7 +299,7 @@ def main() -> int:
                      f" cursor {[round(x, 3) for x in key[n]['cursor']]}; idle dashboard"
                      f" {[round(x, 4) for x in idle[n]['dashboard']]}, runs {[round(x, 4) for x in idle[n]['runs']]}")
     out = ROOT / "benchmarks" / "results" / "ui_timings.md"
-    out.write_text("\n".join(lines) + "\n")
+    write_kept(out, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

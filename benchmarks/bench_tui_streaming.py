@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from results_file import write_kept  # noqa: E402
 PY = sys.executable
 
 FIRST_PAINT = r"""
@@ -276,7 +277,7 @@ def main() -> int:
         "moves; `ls -l` stats every entry.",
     ]
     out = ROOT / "benchmarks" / "results" / "tui.md"
-    out.write_text("\n".join(lines) + "\n")
+    write_kept(out, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

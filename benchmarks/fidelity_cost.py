@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from results_file import write_kept  # noqa: E402
 
 import bench_backup as bb  # noqa: E402
 from rabtui import rsync  # noqa: E402
@@ -97,7 +98,7 @@ def main() -> None:
         shutil.rmtree(sshd_dir, ignore_errors=True)
         subprocess.run(["rm", "-rf", str(work)])
     lines = [
-        "# What -A -X and --sparse cost rsync",
+        "# What keeping ACLs, xattrs and holes costs rsync",
         "",
         f"`python benchmarks/fidelity_cost.py --files {args.files} --reps {args.reps}`"
         f"{f' on {args.dir}' if args.dir else ''}, {datetime.now():%Y-%m-%d %H:%M}: rsync over the loopback "
@@ -116,7 +117,7 @@ def main() -> None:
                 lines.append(f"| {tree} | {args.files:,} {run} | {what} | "
                              + " | ".join(f"{m:.2f} s ({m / plain:.3f})" for m in med.values()) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    write_kept(args.out, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from results_file import write_kept  # noqa: E402
 
 import bench_backup as bb  # noqa: E402
 from rabtui import config as configmod  # noqa: E402
@@ -134,7 +135,7 @@ def main() -> None:
         bare = med["bare rsync"]
         lines.append(f"| {args.files:,} {run} | "
                      + " | ".join(f"{m:.2f} s ({m / bare:.3f})" for m in med.values()) + " |")
-    args.out.write_text("\n".join(lines) + "\n")
+    write_kept(args.out, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from results_file import write_kept  # noqa: E402
 
 from rabtui import proc  # noqa: E402
 from rabtui.ssh import remote
@@ -117,7 +118,7 @@ def main() -> None:
         ]
         out = ROOT / "benchmarks" / "results" / "remote.md"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("\n".join(lines))
+        write_kept(out, "\n".join(lines))
         print("\n".join(lines))
     finally:
         server.stop()
