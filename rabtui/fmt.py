@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -79,32 +80,42 @@ def bar(fraction: float, width: int) -> str:
     return "█" * full + "░" * (width - full)
 
 
-_C_ESCAPES = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
-              0x5C: "\\\\"}
+_C_ESCAPES = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r"}
+
+
+def escaped(text: str, escape: Callable[[str], str], shown: Callable[[str], bool] | None = None) -> str:
+    """`text` with each character a person must not be shown as it is replaced by `escape(ch)`: the
+    one rule of what the terminal, the screens and a disc's README.txt and catalog show of a name.
+    Shown as they are: printable characters (str.isprintable). Escaped: controls (C0, DEL, C1, NEL),
+    format characters (bidi overrides and isolates U+202A-E, U+2066-9, U+061C; zero-width U+200B-F,
+    U+FEFF: "invoice\\u202efdp.exe" shows as "invoiceexe.pdf"), line and paragraph separators, spaces
+    other than U+0020, surrogates (bytes that are not UTF-8, surrogate-escaped), private-use and
+    unassigned code points (a later Unicode may make them any of those). `shown`: another rule, for
+    reading what was written by one before."""
+    if shown is None:
+        if text.isprintable():
+            return text
+        shown = str.isprintable
+    return "".join(ch if shown(ch) else escape(ch) for ch in text)
+
+
+def _octal(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:                  # a byte that is not UTF-8
+        return f"\\{code - 0xDC00:03o}"
+    return _C_ESCAPES.get(code) or "".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogatepass"))
 
 
 def name(value: bytes | str) -> str:
-    """A file name (or any text holding one) made safe for a terminal, as `ls -b` shows it: control
-    characters as C escapes (`\\n`, `\\r`) or octal (`\\033`), bytes that are not UTF-8 as octal
-    (`\\377`). Printable text, accents and CJK included, is unchanged. A name given as bytes has its
-    backslashes doubled too, as `ls -b` does; text keeps them, so that a message whose names were
-    escaped already is shown as it is. JSON output keeps the exact names instead."""
-    exact = isinstance(value, bytes)
-    text = value.decode("utf-8", "surrogateescape") if exact else value
-    if text.isprintable() and not (exact and "\\" in text):
-        return text
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:                  # a byte that is not UTF-8
-            out.append(f"\\{code - 0xDC00:03o}")
-        elif code in _C_ESCAPES and (exact or code != 0x5C):
-            out.append(_C_ESCAPES[code])
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append("".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogatepass")))
-    return "".join(out)
+    """A file name (or any text holding one) made safe for a terminal, as `ls -b` shows it: what
+    `escaped` does not show as it is as C escapes (`\\n`, `\\r`) or octal (`\\033`, `\\342\\200\\256`), bytes
+    that are not UTF-8 as octal (`\\377`). Printable text, accents and CJK included, is unchanged. A
+    name given as bytes has its backslashes doubled too, as `ls -b` does (each name then has its own
+    escaped form); text keeps them, so that a message whose names were escaped already is shown as
+    it is. JSON output keeps the exact names instead."""
+    if isinstance(value, bytes):
+        return escaped(value.decode("utf-8", "surrogateescape").replace("\\", "\\\\"), _octal)
+    return escaped(value, _octal)
 
 
 def lines(text: str) -> str:

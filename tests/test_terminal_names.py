@@ -15,10 +15,10 @@ from rabtui import fmt
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
-DIR = b"d\x1b[31mred\x07\r\n[bold]"                   # valid UTF-8: it can be named on the command line
-NAME = b"f\x1b[31mx\x07y\rz\n[bold]w\xff\xfe.txt"       # and one that is not UTF-8
-DIR_SHOWN = "d\\033[31mred\\a\\r\\n[bold]"
-NAME_SHOWN = "f\\033[31mx\\ay\\rz\\n[bold]w\\377\\376.txt"
+DIR = b"d\x1b[31mred\x07\r\n[bold]\xe2\x80\xae"       # valid UTF-8: it can be named on the command line
+NAME = b"f\x1b[31mx\x07y\rz\n[bold]w\xff\xfe\xe2\x80\xa8.txt"       # and one that is not UTF-8
+DIR_SHOWN = "d\\033[31mred\\a\\r\\n[bold]\\342\\200\\256"        # U+202E RIGHT-TO-LEFT OVERRIDE
+NAME_SHOWN = "f\\033[31mx\\ay\\rz\\n[bold]w\\377\\376\\342\\200\\250.txt"        # U+2028 LINE SEPARATOR
 T0 = datetime(2026, 9, 1, 3, 0)
 
 
@@ -32,7 +32,7 @@ def test_name_escapes_as_ls_b():
 
 
 def _clean(text: str) -> None:
-    for ch in ("\x1b", "\x07", "\r", "\udcff"):
+    for ch in ("\x1b", "\x07", "\r", "\udcff", "\u202e", "\u2028"):
         assert ch not in text, (ch, text)
 
 

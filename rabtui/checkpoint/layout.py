@@ -3,9 +3,11 @@ catalog of the whole checkpoint), data/<source-id>/<original path>/..., add/N/..
 
 The catalog is text, one file per line: disc, path on the disc, size, mtime, sha256, separated by
 tabs. In paths a backslash is written `\\\\`, a tab `\\t`, a newline `\\n`, a carriage return
-`\\r`, and each byte of another control character (C0, DEL, C1: a terminal that shows the line
-would obey it) or that is not part of valid UTF-8 `\\xHH`; nothing else is changed. README.txt
-writes the paths it names the same way. On a
+`\\r`, and each byte of another character a person must not be shown as it is (fmt.escaped: C0,
+DEL, C1, format characters such as U+202E, U+2028, ...; a terminal would obey them or show the
+name as another) or that is not part of valid UTF-8 `\\xHH`; nothing else is changed. Discs
+written before escaped only C0, DEL, C1 and bytes not UTF-8 (shown_before); the same reading
+(unescape_path) gives the names of both back. README.txt writes the paths it names the same way. On a
 disc it is gzip-compressed, `rabtui/catalog.tsv.gz` (read with zcat, zgrep), in less than half
 the room on every disc. Discs written before hold it plain, `rabtui/catalog.tsv`; readers
 take either (CATALOG_NAMES).
@@ -16,13 +18,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
+from rabtui import fmt
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.xorriso import Entry
 from rabtui.checkpoint.own_dirs import OwnDirs
@@ -37,14 +39,26 @@ def volid(number: int, disc: int) -> str:
     return f"RAB{number}D{disc:02d}"
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_C_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
-def escape_path(path: bytes) -> str:
-    """A path for the catalog and the README: see the module's docstring."""
-    b = path.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-    text = b.decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda m: "".join("\\x%02x" % c for c in m.group().encode()), text)
+def _hex(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:                  # a byte that is not UTF-8
+        return "\\x%02x" % (code - 0xDC00)
+    return _C_ESCAPES.get(ch) or "".join("\\x%02x" % b for b in ch.encode("utf-8", "surrogatepass"))
+
+
+def escape_path(path: bytes, shown: Callable[[str], bool] | None = None) -> str:
+    """A path for the catalog and the README: see the module's docstring (`shown`: the rule of
+    discs written before, shown_before)."""
+    return fmt.escaped(path.decode("utf-8", "surrogateescape").replace("\\", "\\\\"), _hex, shown)
+
+
+def shown_before(ch: str) -> bool:
+    """What discs written before format characters were escaped left as it is in their README.txt
+    and catalog: all but C0, DEL, C1 and bytes that are not UTF-8 (U+202E, U+2028 were left)."""
+    return not (ch < " " or "\x7f" <= ch <= "\x9f" or "\udc80" <= ch <= "\udcff")
 
 
 def unescape_path(text: str) -> bytes:
@@ -178,10 +192,10 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "                      (read it with zcat or zgrep; gunzip -c makes a plain copy):",
         "                      disc <TAB> path on the disc <TAB> size <TAB> mtime (seconds since 1970 UTC)",
         "                      <TAB> sha256.  In paths (here too): backslash is \\\\, tab \\t,",
-        "                      newline \\n, carriage return \\r, each byte of another control",
-        "                      character or of what is not UTF-8 \\xHH.  sha256 'dir' marks an empty",
-        "                      directory, 'symlink' a symbolic link, 'special' a FIFO or a device node",
-        "                      (sockets are left out).",
+        "                      newline \\n, carriage return \\r, each byte of another control or",
+        "                      invisible character (U+202E, U+200B, U+2028, ...) or of what is not",
+        "                      UTF-8 \\xHH.  sha256 'dir' marks an empty directory, 'symlink' a",
+        "                      symbolic link, 'special' a FIFO or a device node (sockets are left out).",
         "  rabtui/             the rabtui configuration and a copy of its state database at this time",
         "",
         "Restoring with plain tools:",

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from rabtui import faults, proc, temp_dirs
-from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, MADE_BY, catalog_text, escape_path
+from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, MADE_BY, catalog_text, escape_path, \
+    shown_before
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.rebuild.record import MAX_INT
@@ -200,9 +201,10 @@ def readme_made(readme: bytes, number: int) -> float | None:
 
 def readme_backup(readme: bytes, source: str, path: str) -> int | None:
     """The id of the backup the README's line of data directory source:path names (a path is
-    escaped there as in the catalog; discs written before wrote it as it is)."""
+    escaped there as in the catalog; discs written before escaped less, or wrote it as it is)."""
     data = readme.split(b"\nFiller on this disc", 1)[0]
-    for shown in dict.fromkeys((escape_path(os.fsencode(path)), path)):
+    name = os.fsencode(path)
+    for shown in dict.fromkeys((escape_path(name), escape_path(name, shown_before), path)):
         line = re.escape(f"  =  {source}:{shown}  (".encode("utf-8", "surrogateescape"))
         m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d{1,19}), discs ", data, re.M)
         if m and int(m.group(1)) <= MAX_INT:     # none other can name a backup of the database

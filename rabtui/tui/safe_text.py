@@ -34,24 +34,21 @@ def middle_cut(text: str, most: int) -> str:
     return text[:head] + "…" + text[len(text) - (most - head - 1):]
 
 
-_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 _ESCAPED = re.compile(r"\\(\\|n|t|r|[0-3][0-7]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
 
 
+def _code(ch: str) -> str:
+    code = ord(ch)
+    return _ESCAPES.get(ch) or (f"\\{code:03o}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                                else f"\\U{code:08x}")
+
+
 def editable(text: str) -> str:
-    """`text` for a field the operator edits, safe on the terminal: each character a terminal
-    would act on (ESC, a newline, C1 codes, a bidi override) as an escape (`\\033`, `\\n`,
+    """`text` for a field the operator edits, safe on the terminal: each character `fmt.escaped`
+    does not show as it is (ESC, a newline, C1 codes, a bidi override) as an escape (`\\033`, `\\n`,
     `\\u202e`) and each backslash doubled, so that `unescaped` gives `text` back exactly."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(f"\\{code:03o}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-    return "".join(out)
+    return fmt.escaped(text.replace("\\", "\\\\"), _code)
 
 
 def unescaped(text: str) -> str:
