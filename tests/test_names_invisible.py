@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from hypothesis import example, given, settings, strategies as st
 
 from rabtui import fmt
+from rabtui.backup import records
 from rabtui.checkpoint import layout
 from rabtui.cli import main
 from rabtui.rebuild import disc_text
@@ -117,3 +118,20 @@ def test_names_over_ssh_escaped_on_the_terminal_and_on_the_disc(tmp_path, sshd, 
     on_disc = {os.path.basename(r["disc_path"]) for r in disc_text.parse_catalog_tsv(catalog.encode())}
     assert set(names) | {b"new\xe2\x80\xaefdp.exe"} <= on_disc
 
+
+class _Counted:
+    """A value backup.json holds as its text (json's default=str): counts the encodings."""
+
+    def __init__(self):
+        self.times = 0
+
+    def __str__(self) -> str:
+        self.times += 1
+        return "counted"
+
+
+def test_a_record_is_encoded_once(tmp_path):
+    value = _Counted()
+    records.write_json_atomic(tmp_path / "backup.json", {"status": "completed", "value": value})
+    assert json.loads((tmp_path / "backup.json").read_text())["value"] == "counted"
+    assert value.times == 1

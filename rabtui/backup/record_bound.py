@@ -26,10 +26,19 @@ def encoded(data: dict) -> bytes:
     return (json.dumps(data, indent=2, default=str) + "\n").encode()
 
 
+def encoded_within(data: dict, room: int) -> bytes:
+    """`data` encoded as backup.json holds it in at most `room` bytes: as it is (encoded once) when
+    it fits, else a copy of it cut to fit."""
+    text = encoded(data)
+    return text if len(text) <= room else encoded(_cut(data, room))
+
+
 def bounded(data: dict, room: int) -> dict:
     """`data` (a backup.json's content), or a copy of it cut to fit `room` bytes once encoded."""
-    if len(encoded(data)) <= room:
-        return data
+    return data if len(encoded(data)) <= room else _cut(data, room)
+
+
+def _cut(data: dict, room: int) -> dict:
     data = copy.deepcopy(data)
     _cut_texts(data, room)
     dirs = [d for d in data.get("directories") or () if isinstance(d, dict)]

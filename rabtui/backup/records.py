@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rabtui import __version__, faults
 from rabtui.backup import unreadable
-from rabtui.backup.record_bound import bounded, encoded
+from rabtui.backup.record_bound import encoded_within
 from rabtui.backup.sizes import DirSizes, Totals
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
 from rabtui.state.store import ID_REACH, NEXT_BACKUP_ID_SQL, Store
@@ -59,7 +59,7 @@ def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> Non
     record goes through a temporary file of another name. The record is cut to fit the room
     (record_bound.py), however long its texts and names."""
     tmp = path.with_name(path.name + ".tmp")
-    text = encoded(bounded(data, ROOM))
+    text = encoded_within(data, ROOM)
     try:
         _write_synced(tmp, text)
     except IsADirectoryError:
