@@ -7,6 +7,7 @@ never a different exit code), and a paused source sends nothing through apprise 
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import sys
 import threading
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from rabtui import fmt
 from rabtui.ops import notify
 from rabtui.cli import main
 from tests.trees import Lab, write_files
@@ -127,6 +129,24 @@ def test_failed_backup_from_run_due_reaches_apprise(tmp_path, hook, capsys):
     # form:// carries the same notification as form fields
     form = [b for b in hook.received("/form") if b["title"] == got["title"]]
     assert len(form) == 1 and form[0]["type"] == "failure" and form[0]["message"] == got["message"]
+
+
+
+def test_a_mail_shows_the_names_in_its_text_escaped_and_its_event_exact(tmp_path, hook, capsys):
+    """A message naming a file "in\\u202efdp.exe" (here: what the failing command printed) reaches a
+    mail or a chat with the override escaped, as the terminal shows it (else it reads "inexe.pdf");
+    the JSON event below it keeps the message exact."""
+    said = "in\u202efdp.exe\u2028next\x1b[31m"
+    lab = _failing_lab(tmp_path, [hook.url()])
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        'pre_backup_commands = ["exit 7"]', f"pre_backup_commands = [{json.dumps('printf %s ' + shlex.quote(said) + '; exit 7')}]"))
+    assert _run_due(lab, "2026-10-01T10:07") == 1
+    capsys.readouterr()
+    [got] = [b for b in hook.received() if b["title"].startswith("rabtui backup failed")]
+    text, event = _split_body(got["message"])
+    assert said in event["message"]
+    assert "in\\342\\200\\256fdp.exe" in text and "\\033[31m" in text and text == fmt.lines(event["message"])
+    assert text.replace("\n", "").isprintable()
 
 
 def test_health_changes_from_check_map_to_apprise_types(tmp_path, hook, capsys):

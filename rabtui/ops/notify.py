@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Iterator
 
-from rabtui import proc
+from rabtui import fmt, proc
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
 from rabtui.ops.notify_outbox import Outbox
@@ -150,8 +150,9 @@ def apprise_title(event: dict) -> str:
 
 
 def apprise_body(event: dict) -> str:
-    """The message, then the whole event as indented JSON (readable in a mail or a chat)."""
-    return f"{event['message']}\n\n{json.dumps(event, indent=2, default=str)}"
+    """The message, its names escaped as on a terminal (a mail shows a bidi override as the
+    terminal would), then the whole event as indented JSON, exact (readable in a mail or a chat)."""
+    return f"{fmt.lines(event['message'])}\n\n{json.dumps(event, indent=2, default=str)}"
 
 
 _NOT_INSTALLED = "notify.apprise_urls is set but apprise is not installed (pip install 'rabtui[apprise]')"
