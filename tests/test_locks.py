@@ -13,13 +13,13 @@ import tempfile
 import pytest
 
 from rabtui.errors import LockBusy
-from rabtui.state import locks
+from rabtui.state import lock_table
 from rabtui.state.locks import source_lock
 from tests.trees import fill_up
 
 
 @pytest.fixture(params=["/proc/locks", "no /proc"])
-def lock_table(request, monkeypatch):
+def proc_locks(request, monkeypatch):
     """Whether a lock is held, read from /proc/locks, and where there is no /proc."""
     if request.param == "no /proc":
         def no_proc(path, *args, **kwargs):
@@ -27,11 +27,11 @@ def lock_table(request, monkeypatch):
                 raise FileNotFoundError(2, "No such file or directory", path)
             return open(path, *args, **kwargs)
 
-        monkeypatch.setattr(locks, "open", no_proc, raising=False)
+        monkeypatch.setattr(lock_table, "open", no_proc, raising=False)
     return request.param
 
 
-def test_is_held_sees_a_lock_another_process_holds(tmp_path, lock_table):
+def test_is_held_sees_a_lock_another_process_holds(tmp_path, proc_locks):
     code = ("import sys; from rabtui.state.locks import source_lock\n"
             "l = source_lock(sys.argv[1], 's').acquire(); print('held', flush=True); sys.stdin.read()")
     child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
@@ -150,9 +150,9 @@ def test_a_lock_held_is_seen_when_a_page_of_the_kernels_table_skipped_it(tmp_pat
             return real(path, mode, *args, **kwargs)
         return _Paged(served.pop(0) if served else [table], text="b" not in mode)
 
-    monkeypatch.setattr(locks, "open", paged, raising=False)
+    monkeypatch.setattr(lock_table, "open", paged, raising=False)
     assert source_lock(tmp_path, "s").is_held()
     assert source_lock(tmp_path, "s").live_pids() == {os.getpid()}
     held.release()
-    served[:] = [[b"".join(others[:1]), b"".join(others[1:])]] * locks.TABLE_READS
+    served[:] = [[b"".join(others[:1]), b"".join(others[1:])]] * lock_table.TABLE_READS
     assert not source_lock(tmp_path, "s").is_held()    # a lock no read shows is free
