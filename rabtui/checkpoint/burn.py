@@ -348,3 +348,15 @@ def _failure(notes: list[str]) -> str:
     xorriso's that follow only say the write stopped), then the last two."""
     cause = [n for n in notes if n.startswith("libisofs") and any(w in n for w in ("FATAL", "FAILURE", "SORRY"))]
     return "; ".join(dict.fromkeys(cause[:1] + notes[-2:]))
+
+
+def eject(cfg, drive: str, emit: Emit, cancel) -> None:
+    """Eject a burner's disc. A drive that answers nothing for checkpoint.io_timeout is said, and
+    the run goes on: the operator takes the disc out, as the next question asks."""
+    if xorriso.is_image_drive(drive):
+        return
+    try:
+        proc.run(xorriso.eject_argv(proc.which("xorriso"), drive), cancel=cancel, silence=cfg.checkpoint.io_timeout,
+                 busy=True)
+    except Stalled as exc:
+        emit(Event(WARNING, f"{drive} did not eject the disc ({exc}): take it out by hand"))

@@ -19,7 +19,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from rabtui import faults, proc
+from rabtui import faults
 from rabtui.state import changes, locks
 from rabtui.checkpoint import (backed_up_attrs, burn, dir_attrs, disc_tree, images_mount, kept_off, layout,
                                media_away, read_from, unchecked, xorriso)
@@ -170,7 +170,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
                                    saved_versions=not plan_json.get("rebuilt"))
             if outcome != REWRITE:
                 return outcome
-        _eject(cfg, drive, emit, cancel)
+        burn.eject(cfg, drive, emit, cancel)
         note = "Use a new blank disc."
     problem = None
     while True:   # insert a blank disc and write it
@@ -214,7 +214,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
             if answer == RETRY or answer == REWRITE:
                 note = ""
                 if answer == REWRITE:
-                    _eject(cfg, drive, emit, cancel)
+                    burn.eject(cfg, drive, emit, cancel)
                     note = "Use a new blank disc."
                 continue
             if answer == SKIP:
@@ -225,7 +225,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
         faults.point("burn.written")
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter, gaps)
         if outcome == REWRITE:
-            _eject(cfg, drive, emit, cancel)
+            burn.eject(cfg, drive, emit, cancel)
             note = "Use a new blank disc."
             continue
         return outcome
@@ -295,7 +295,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             if gaps is not None and res.unchecked:
                 gaps[disc] = res.unchecked
             burn.unstage(cfg, number, disc)
-            _eject(cfg, drive, emit, cancel)
+            burn.eject(cfg, drive, emit, cancel)
             return "verified"
         if res.wrong_disc and xorriso.is_image_drive(where):
             # the image is the disc: one holding another disc means this disc is gone
@@ -341,18 +341,6 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         if answer == SKIP:
             return "skipped"
         raise Aborted(f"aborted at disc {disc}")
-
-
-def _eject(cfg: Config, drive: str, emit: Emit, cancel) -> None:
-    """Eject a burner's disc. A drive that answers nothing for checkpoint.io_timeout is said, and
-    the run goes on: the operator takes the disc out, as the next question asks."""
-    if xorriso.is_image_drive(drive):
-        return
-    try:
-        proc.run(xorriso.eject_argv(proc.which("xorriso"), drive), cancel=cancel, silence=cfg.checkpoint.io_timeout,
-                 busy=True)
-    except Stalled as exc:
-        emit(Event(WARNING, f"{drive} did not eject the disc ({exc}): take it out by hand"))
 
 
 def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | None = None, drive: str | None = None,
