@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from rabtui.checkpoint import prepare, run
+from rabtui.checkpoint import prepare, run, verify_loop
 from rabtui.events import ABORT, READY, REWRITE, SKIP, ScriptedPrompter
 from tests.test_disc_dir_acls import pytestmark  # noqa: F401  (no setfacl: skipped)
 from tests.trees import Lab, write_files
@@ -66,7 +66,7 @@ def test_a_default_acl_changed_before_the_disc_is_written_is_named_and_no_rewrit
 
 def test_a_default_acl_changed_after_the_disc_is_written_is_named_and_no_rewrite_offered(tmp_path, monkeypatch):
     lab, cfg, store, number, backed_up = _planned(tmp_path)
-    verify_disc, changed = run.verify_disc, []
+    verify_disc, changed = verify_loop.verify_disc, []
 
     def changed_then_verified(*args, **kw):     # between the write and its verification
         if not changed:
@@ -74,7 +74,7 @@ def test_a_default_acl_changed_after_the_disc_is_written_is_named_and_no_rewrite
             changed.append(backed_up)
         return verify_disc(*args, **kw)
 
-    monkeypatch.setattr(run, "verify_disc", changed_then_verified)
+    monkeypatch.setattr(verify_loop, "verify_disc", changed_then_verified)
     prompter = ScriptedPrompter(lambda q: ABORT if q.kind == "disc_failed" else READY)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     assert res.status == "aborted", res.message

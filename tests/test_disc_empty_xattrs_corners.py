@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from rabtui.checkpoint import questions, run
+from rabtui.checkpoint import questions, run, verify_loop
 from rabtui.cli import main
 from rabtui.events import READY, REWRITE, SKIP, ScriptedPrompter
 from rabtui.restore import run as R
@@ -273,7 +273,7 @@ def test_a_files_empty_xattr_changed_in_the_backup_after_the_plan_is_named_and_n
     names the file and what changed, and offers no rewrite."""
     cfg, store, number, backed_up = _planned(place)
     if written:
-        verify_disc, changed = run.verify_disc, []
+        verify_disc, changed = verify_loop.verify_disc, []
 
         def changed_then_verified(*args, **kw):     # between the write and its verification
             if not changed:
@@ -281,7 +281,7 @@ def test_a_files_empty_xattr_changed_in_the_backup_after_the_plan_is_named_and_n
                 changed.append(True)
             return verify_disc(*args, **kw)
 
-        monkeypatch.setattr(run, "verify_disc", changed_then_verified)
+        monkeypatch.setattr(verify_loop, "verify_disc", changed_then_verified)
     else:
         change(backed_up / "loses" / "f")
     prompter = ScriptedPrompter(lambda q: SKIP if q.kind == "disc_failed" else READY)

@@ -12,7 +12,7 @@ hard links as files sharing their data. So too when the extraction fails where n
 written in the state directory (closed to this user, read-only): this machine's failure, not the disc's.
 An xorriso killed, or short of file descriptors or memory, as it reads the disc (its volume id, its
 check, its listings, its extraction, each file streamed) judges no disc (xorriso_output.MachineFailed,
-an OSError, as run._verify_loop takes it); an extraction that made nothing of a disc it could not
+an OSError, as verify_loop.py takes it); an extraction that made nothing of a disc it could not
 read fails it, and so does a tree that holds more entries than were written on the disc (one that
 loops, which xorriso would load until its memory ran out: disc_tree.py).
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
@@ -119,7 +119,7 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
         image = xorriso.image_path(drive, volid)
         try:
             os.stat(image)
-        except OSError as exc:   # the image is the disc: one that cannot be reached fails it (run._verify_loop)
+        except OSError as exc:   # the image is the disc: one that cannot be reached fails it (verify_loop.py)
             gone = exc.errno in (errno.ENOENT, errno.ENOTDIR)
             res.messages.append(f"{image} does not exist" if gone else f"cannot read {image}: {exc.strerror}")
             return res

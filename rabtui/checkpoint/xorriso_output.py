@@ -307,7 +307,7 @@ _MACHINE = re.compile(r"(Too many open files|Too many open files in system|Canno
 
 class MachineFailed(OSError):
     """xorriso failed for this machine while it read a disc: the disc is not judged (an OSError, as
-    run._verify_loop and rebuild-state take one)."""
+    verify_loop.py and rebuild-state take one)."""
 
 
 def machine_failure(killed_by: str | None, said: Iterable[str], doing: str) -> str | None:
