@@ -46,7 +46,7 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
             res = verify_disc(cfg.checkpoint.drive, disc["volid"], on_disc, scratch_place(cfg.state_dir), emit=emit,
                               cancel=cancel, kept=kept_off.by_disc_path(store, number),
                               dir_record=dir_attrs.load(store, number), silence=cfg.checkpoint.io_timeout)
-        except OSError as exc:   # this machine's (checkpoint/run.py: _verify_loop), nothing of the disc
+        except OSError as exc:   # this machine's (checkpoint/verify_loop.py), nothing of the disc
             said = (f"{disc['volid']} could not be verified again: {reason(exc)}; this machine failed, not the"
                     f" disc: it stays written, `rabtui checkpoint verify {number}` verifies it")
             emit(Event(WARNING, said))
