@@ -27,15 +27,18 @@ T0 = datetime(2026, 8, 1, 3, 0)
 SIZE = 600_000      # more than one read of rsync's sender (256 KiB): the error comes partway
 
 # Files whose name holds $EIO_ALWAYS (every open) or $EIO_ONCE (only the first open of one in the
-# process) give their first read() and fail every later one with EIO.
+# process) give their first read() and fail every later one with EIO. With $GROW_ONCE, that first
+# open of the $EIO_ONCE file appends as many bytes to it first: it changed size since rsync listed it.
 SHIM = r'''
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static char marked[4096];
@@ -46,11 +49,28 @@ static int holds(const char *path, const char *var) {
     return marker && *marker && strstr(path, marker);
 }
 
+static void grow(int fd) {
+    const char *n = getenv("GROW_ONCE");
+    char proc[64], buf[4096];
+    long left = n ? atol(n) : 0;
+    if (left <= 0) return;
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int g = syscall(SYS_openat, AT_FDCWD, proc, O_WRONLY | O_APPEND);
+    if (g < 0) return;
+    memset(buf, 'G', sizeof buf);
+    while (left > 0) {
+        ssize_t w = write(g, buf, left < (long)sizeof buf ? left : (long)sizeof buf);
+        if (w <= 0) break;
+        left -= w;
+    }
+    syscall(SYS_close, g);
+}
+
 static void mark(int fd, const char *path) {
     if (fd < 0 || fd >= (int)sizeof marked || !path) return;
     marked[fd] = 0;
     if (holds(path, "EIO_ALWAYS")) marked[fd] = 1;
-    else if (!once_done && holds(path, "EIO_ONCE")) { once_done = 1; marked[fd] = 1; }
+    else if (!once_done && holds(path, "EIO_ONCE")) { once_done = 1; marked[fd] = 1; grow(fd); }
 }
 
 #define OPENER(NAME, ...) \
@@ -290,6 +310,37 @@ def test_a_name_rsync_escapes_read_on_the_second_try_completes(tmp_path, sshd, r
         assert done.status == "completed", done.reason
         held = os.path.join(os.fsencode(done.path / "data" / str(data).lstrip("/")), name)
         assert open(held, "rb").read() == _bytes(7 if n else 3)
+
+
+def test_a_file_read_whole_on_the_second_try_that_changed_size_is_not_left_out(tmp_path, sshd, read_error_shim):
+    """A file that grew since rsync listed it, read with an error the first time and whole the
+    second: the medium holds it as read the second time, and the backup warns for the size only;
+    `check` does not say the run left files out (its rsync 23 said no more than the retry)."""
+    from rabtui.ops import health
+    from rabtui.rebuild import scan
+    from rabtui.state.store import Store
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k", "once-grows": _bytes(5)})
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "env LD_PRELOAD={read_error_shim} EIO_ONCE=once-'
+                    f' GROW_ONCE=5000 rsync"\n[[sources.directories]]\npath = "{data}"\n')
+    done = lab.backup(cfg, "web", now=T0)
+    assert done.status == "warnings", done.reason
+    assert "1 files changed size while rsync read them, saved as read: once-grows" in done.reason, done.reason
+    assert "WARNING: once-grows failed verification -- update discarded (will try again)." in "\n".join(lab.messages())
+    held = done.path / "data" / str(data).lstrip("/") / "once-grows"
+    assert held.read_bytes() == (data / "once-grows").read_bytes() and held.stat().st_size == SIZE + 5000
+    [d] = json.loads((done.path / "backup.json").read_text())["directories"]
+    assert (d["rsync_exit"], d["unreadable"], d["files"]) == (23, [], 2)
+    assert "partial:web" not in {p.check_id for p in health.run_checks(cfg, lab.store())}
+    # the same said by a database rebuilt from the medium
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    scan.rebuild(cfg, Store(lab.state))
+    assert "partial:web" not in {p.check_id for p in health.run_checks(cfg, lab.store())}
 
 
 def test_a_directory_read_whole_on_the_second_try_is_no_file_left_out(tmp_path):

@@ -29,6 +29,9 @@ class DirSizes:
     source_files: int = 0       # regular files rsync saw on the source (archive: more than `files`)
     source_bytes: int = 0
     rsync_exit: int | None = None
+    # rsync's exit 23 said no more than that files it read with an error were read whole on its
+    # second try (each on the medium): it left nothing out, whatever else the directory warns of
+    whole_on_retry: bool = False
     state: str | None = None    # ok | warning | failed
     message: str | None = None
     stats: dict = field(default_factory=dict)

@@ -155,7 +155,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
         elif result is first and result.returncode == 23 and not warning and stream.only_retried():
             # rsync's 23 said only that: each file is in the backup whole, read on its second try
-            sizes.state, sizes.message = "ok", None
+            sizes.state, sizes.message, sizes.whole_on_retry = "ok", None, True
             emit(Event(LOG, f"{directory.path}: {len(stream.redone)} files read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
     if sizes.state == "failed":

@@ -176,14 +176,15 @@ def _left_files_out(store: Store, source, backup: dict) -> bool:
     """A backup complete "with warnings" that did not save every file of its source: rsync 23 (a file
     it could not read), or no directory at all. Files that vanished while it ran (rsync 24) were not
     there to be saved, a directory whose rsync 23 said only that files were read whole on its second
-    try (state ok) saved them, and a directory the config allows to be empty or missing that came
-    empty was the operator's choice: not counted."""
+    try saved them (whole_on_retry; state ok where it was recorded before that), and a directory the
+    config allows to be empty or missing that came empty was the operator's choice: not counted."""
     if backup["status"] != "warnings":
         return False
     allowed = {d.path for d in source.directories if d.allow_empty}
-    dirs = store.all("SELECT path, state, rsync_exit, files FROM backup_dirs WHERE backup_id=?", (backup["id"],))
-    return not dirs or any(d["rsync_exit"] == 23 and d["state"] != "ok" and not (d["path"] in allowed and not d["files"])
-                           for d in dirs)
+    dirs = store.all("SELECT path, state, rsync_exit, files, whole_on_retry FROM backup_dirs WHERE backup_id=?",
+                     (backup["id"],))
+    return not dirs or any(d["rsync_exit"] == 23 and d["state"] != "ok" and not d["whole_on_retry"]
+                           and not (d["path"] in allowed and not d["files"]) for d in dirs)
 
 
 def _medium_space(m, row, store: Store) -> dict | None:

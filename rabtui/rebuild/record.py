@@ -145,7 +145,8 @@ def _directories(value, notes: list[str]) -> list[dict]:
         out.append({"path": d["path"], "kind": kind if kind in KINDS else None, "state": _text(state),
                     "message": _text(d.get("message")),
                     "rsync_exit": _int(d.get("rsync_exit"), -MAX_INT, f"{key}.rsync_exit", notes),
-                    **_counts(d, DIR_COUNTS, f"{key}.", notes), "unreadable": unreadable.from_record(d)})
+                    **_counts(d, DIR_COUNTS, f"{key}.", notes), "unreadable": unreadable.from_record(d),
+                    "whole_on_retry": int(d.get("whole_on_retry") is True)})
     return out
 
 

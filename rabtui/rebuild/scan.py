@@ -322,10 +322,10 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                 names, unnamed = d["unreadable"]
                 kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report)
                 store.execute(
-                    "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
-                    " new_bytes, files, new_files, changed_files, unreadable) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (cur.lastrowid, d["path"], kind, d["state"],
-                     d["rsync_exit"], *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed))
+                    "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes, new_bytes,"
+                    " files, new_files, changed_files, unreadable, whole_on_retry) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (cur.lastrowid, d["path"], kind, d["state"], d["rsync_exit"],
+                     *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed, d["whole_on_retry"]))
                 unreadable.record(store.conn, cur.lastrowid, d["path"], names)
     except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
         return _left_out(report, medium_id, bpath, f"not recorded ({exc})")

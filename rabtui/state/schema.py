@@ -283,6 +283,9 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  ("backups", "dir_made", "INTEGER"),
                  # how many paths of the directory rsync could not read (`unreadable` names them)
                  ("backup_dirs", "unreadable", "INTEGER"),
+                 # 1: rsync's exit 23 said only that files read with an error were read whole on its
+                 # second try (DirSizes.whole_on_retry): it left nothing out
+                 ("backup_dirs", "whole_on_retry", "INTEGER"),
                  # what that path stands for: 1 itself only (a file), 0 what is below it (a directory)
                  ("unreadable", "file", "INTEGER"),
                  # the entries of a disc of a checkpoint rebuilt from its discs as its catalog lists them
