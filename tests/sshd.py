@@ -53,6 +53,7 @@ class SshServer:
     proc: subprocess.Popen | None = None
     host: str = "127.0.0.1"
     max_startups: str = "100"      # sshd's MaxStartups (its default, 10:30:100, drops logins past 10 at once)
+    banner: str | None = None      # the text sshd sends before authentication (its Banner)
 
     @property
     def host_public_line(self) -> str:
@@ -89,6 +90,10 @@ LogLevel ERROR
 Subsystem sftp internal-sftp
 """
         )
+        if self.banner is not None:
+            (self.dir / "banner").write_text(self.banner)
+            with config.open("a") as f:
+                f.write(f"Banner {self.dir}/banner\n")
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         log = self.dir / "sshd.log"
@@ -125,7 +130,7 @@ Subsystem sftp internal-sftp
             self.proc.wait(timeout=10)
 
 
-def start_sshd(directory: Path, max_startups: str = "100") -> SshServer:
+def start_sshd(directory: Path, max_startups: str = "100", banner: str | None = None) -> SshServer:
     directory.mkdir(parents=True, exist_ok=True)
     host_key = directory / "host_ed25519"
     user_key = directory / "id_ed25519"
@@ -134,7 +139,7 @@ def start_sshd(directory: Path, max_startups: str = "100") -> SshServer:
     (directory / "authorized_keys").write_text(user_key.with_suffix(".pub").read_text())
     for attempt in range(5):
         server = SshServer(dir=directory, port=free_port(), user=getpass.getuser(),
-                           identity_file=user_key, host_key=host_key, max_startups=max_startups)
+                           identity_file=user_key, host_key=host_key, max_startups=max_startups, banner=banner)
         try:
             server.start()
             return server

@@ -187,8 +187,12 @@ def shared_exit_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | 
 
 
 def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: Path | None = None) -> str:
-    """The value of rsync's -e for a remote source (over the shared connection at `control`)."""
-    return " ".join(_rsync_quote(a) for a in client_argv(cfg, source, ep, control))
+    """The value of rsync's -e for a remote source (over the shared connection at `control`). ssh
+    prints only its errors (LogLevel ERROR): the server's banner, which ssh prints as it logs in
+    (without a shared connection), would come on rsync's stderr among rsync's own lines, and a
+    directory whose rsync 23 said only that files were read whole on the second try would warn."""
+    argv = client_argv(cfg, source, ep, control) + ["-o", "LogLevel=ERROR"]
+    return " ".join(_rsync_quote(a) for a in argv)
 
 
 def rsync_read_location(source: Source, path: str) -> str:
