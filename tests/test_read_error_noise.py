@@ -7,15 +7,16 @@ keeps the warning and is named in it."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from datetime import datetime
 
 from tests.sshd import start_sshd
-from tests.test_read_error_on_source import _bytes, read_error_shim  # noqa: F401  (a fixture)
+from tests import test_read_error_on_source as read_errors
 from tests.trees import Lab, ssh_source_lines, write_files
 
 T0 = datetime(2026, 8, 1, 3, 0)
+_bytes = read_errors._bytes
+read_error_shim = read_errors.read_error_shim     # the fixture, built once here too
 # reads as rsync's line for a file it could not open: were it counted, the backup would warn
 IMITATION = 'rsync: [sender] send_files failed to open "/etc/shadow": Permission denied (13)'
 
@@ -31,7 +32,7 @@ def _lab(tmp_path, sshd, shim, wrapper: str = "") -> tuple[Lab, object, object]:
     return lab, cfg, data
 
 
-def test_the_banner_of_the_source_is_not_taken_for_an_error(tmp_path, read_error_shim, monkeypatch):  # noqa: F811
+def test_the_banner_of_the_source_is_not_taken_for_an_error(tmp_path, read_error_shim, monkeypatch):
     """Each rsync logs in itself (the temporary directory too long for the shared connection's
     socket): the banner ssh printed then, one line imitating rsync's, kept the warning."""
     sshd = start_sshd(tmp_path / "sshd", banner=f"Authorized use only\n{IMITATION}\n")
@@ -50,7 +51,7 @@ def test_the_banner_of_the_source_is_not_taken_for_an_error(tmp_path, read_error
     assert (done.path / "data" / str(data).lstrip("/") / "once-flaky").read_bytes() == _bytes(5)
 
 
-def test_what_the_source_writes_to_stderr_keeps_the_warning(tmp_path, sshd, read_error_shim):  # noqa: F811
+def test_what_the_source_writes_to_stderr_keeps_the_warning(tmp_path, sshd, read_error_shim):
     """A wrapper in rsync_path (or the source's shell start-up) that writes to stderr: its lines come
     on rsync's stderr as rsync's own do, and may read as they do; the backup warns and names them."""
     wrapper = tmp_path / "noisy"
