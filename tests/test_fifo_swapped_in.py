@@ -13,10 +13,12 @@ outside rsync could time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -88,9 +90,21 @@ def test_a_file_made_a_fifo_as_rsync_opens_it_fails_its_directory_naming_it(tmp_
     fifo = first / "sub" / "turns-fifo"
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)     # the swap happened
     if over_ssh:
-        # the source's rsync outlives the session, waiting in its open (nothing kills it there):
-        # a writer lets the open end, and it ends at its next write to the closed session
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        # the source's rsync outlives the session, waiting in its open: sshd leaves a session's
+        # processes when the connection ends, rsync's --timeout does not cover an open, and ssh
+        # cannot signal it. It is there still, its working directory the directory (README)...
+        try:
+            left = _source_rsyncs(first)
+            assert left and [_wchan(pid) for pid in left] == ["wait_for_partner"] * len(left), left
+        finally:
+            # ...until a writer lets the open end (the operator's `: > FIFO`): it ends at its next
+            # write to the closed session
+            with contextlib.suppress(OSError):     # ENXIO: no reader (then none is left)
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        deadline = time.monotonic() + 10
+        while _source_rsyncs(first) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _source_rsyncs(first)
     assert failed.status == "failed"
     stalled = f"{first}: the transfer stalled: nothing from rsync for 2 s (io_timeout), rsync was stopped"
     if over_ssh:
@@ -103,3 +117,25 @@ def test_a_file_made_a_fifo_as_rsync_opens_it_fails_its_directory_naming_it(tmp_
     held = again.path / "data"
     assert stat.S_ISFIFO(os.lstat(held / str(first).lstrip("/") / "sub" / "turns-fifo").st_mode)
     assert (held / str(second).lstrip("/") / "three").read_bytes() == b"3"
+
+
+def _source_rsyncs(directory) -> list[int]:
+    """The source's rsync senders (on this machine: the test sshd's) working in `directory`; their
+    command line does not name it (rsync sends the paths over its connection)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if b"--server" in argv and b"--sender" in argv and (cwd + "/").startswith(str(directory) + "/"):
+            found.append(int(pid))
+    return found
+
+
+def _wchan(pid: int) -> str:
+    """What the process waits in: a FIFO's open waits in wait_for_partner."""
+    with open(f"/proc/{pid}/wchan") as f:
+        return f.read()
