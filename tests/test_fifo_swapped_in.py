@@ -109,6 +109,8 @@ def test_a_file_made_a_fifo_as_rsync_opens_it_fails_its_directory_naming_it(tmp_
     stalled = f"{first}: the transfer stalled: nothing from rsync for 2 s (io_timeout), rsync was stopped"
     if over_ssh:
         assert f"{stalled} (a FIFO or a device put in a file's place after rsync listed it blocks" in failed.reason
+        assert ("; the source's rsync may stay waiting there after this backup (`ps -C rsync` on the source):"
+                " a writer to the FIFO, or a kill, ends it") in failed.reason, failed.reason
     else:
         assert f"{stalled} while it read {first}/sub/turns-fifo on the source" in failed.reason, failed.reason
     # the next backup saves the FIFO as one, and the other directory

@@ -134,7 +134,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     if result is None:
         sizes.state, sizes.message = "failed", (
             f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped"
-            + stream.reading_said())
+            + _stalled_on(source, stream))
     else:
         outcome = rsync_exit.interpret_exit(result.returncode, result.stderr_tail,
                                        stream.errors if result is first else None)
@@ -142,7 +142,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         sizes.state = outcome.state
         sizes.message = outcome.reason
         if result.returncode == 30:      # rsync's own --timeout
-            sizes.message += stream.reading_said()
+            sizes.message += _stalled_on(source, stream)
         if warning and sizes.state == "ok":
             sizes.state, sizes.message = "warning", warning
     if sizes.state == "failed":
@@ -309,6 +309,15 @@ def _linked_to(dest: bytes, linked: list[bytes], inodes: set[tuple[int, int]]) -
         if (st.st_dev, st.st_ino) in inodes:
             found[rel] = st.st_size if stat.S_ISREG(st.st_mode) else None
     return found
+
+
+def _stalled_on(source: Source, stream: Stream) -> str:
+    """What may hold a stalled rsync up; over SSH, that the source's rsync may stay so: sshd leaves
+    it when the connection ends, and nothing rabtui runs can end it there (README)."""
+    if source.is_local:
+        return stream.reading_said()
+    return (stream.reading_said() + "; the source's rsync may stay waiting there after this backup"
+            " (`ps -C rsync` on the source): a writer to the FIFO, or a kill, ends it")
 
 
 def _read_at_another_size(stats: dict) -> bool:
