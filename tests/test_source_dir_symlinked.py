@@ -284,3 +284,29 @@ def test_the_copy_dropped_is_never_removed_through_a_symlink_planted_on_the_medi
     assert os.path.islink(alice)
     assert result.status == "failed", result.reason
     assert (victim / str(alice).lstrip("/") / "precious").read_bytes() == b"p"
+
+
+def test_a_symlink_put_in_place_and_taken_away_during_the_transfer_is_not_seen(tmp_path):
+    """What the looks cannot see, shown as it is: a link to secret in alice's place only while
+    rsync's transfer of it runs (both looks find the directory). rsync's own output cannot tell
+    either: the top directory's item is the directory the path led to (`cd+++++++++ ./`, with
+    its target's mode, owner and time), never the link, and rsync reaches each directory below
+    by its path again too. The backup completes holding secret's files under alice's name."""
+    lab = Lab(tmp_path, media_count=1)
+    _, alice, secret = _tree(lab)
+    os.unlink(alice)
+    write_files(alice, {"mine": b"m"})
+    script = lab.tmp / "swap-while-rsync-runs"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --list-only "*) exec rsync "$@";; esac\n'
+        f'mv "{alice}" "{alice}.moved" && ln -s "{secret}" "{alice}" || exit 99\n'
+        'rsync "$@"; code=$?\n'
+        f'rm "{alice}" && mv "{alice}.moved" "{alice}" && touch "{lab.tmp}/swapped"\n'
+        'exit $code\n')
+    script.chmod(0o755)
+    result = lab.backup(lab.write(f'[[sources]]\nid = "web"\nrsync_path = "{script}"\n' + _dirs(alice)), "web")
+    assert (lab.tmp / "swapped").exists() and os.path.isdir(alice) and not os.path.islink(alice)
+    assert result.status == "completed", result.reason
+    held = result.path / "data" / str(alice).lstrip("/")
+    assert sorted(os.listdir(held)) == ["shadow"]

@@ -15,7 +15,9 @@ given for a destination, so it gets one: in the backup's own directory, below on
 exist, which rsync could not make without --mkpath; with --list-only it makes nothing there,
 checked with strace): a link put in place after the first look and left there is seen by the
 second, which therefore must not fail unseen. One put there and taken away while rsync runs is not
-(rsync reaches every directory of the tree by its path again, below the top too).
+(rsync reaches every directory of the tree by its path again, below the top too), and the
+transfer's own output cannot say it: its item of the top (`cd+++++++++ ./`, with -R the implied
+`name/` too) is the directory the path led to, with that one's mode, owner and time, never the link.
 """
 
 from __future__ import annotations
