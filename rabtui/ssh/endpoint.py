@@ -190,7 +190,10 @@ def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: 
     """The value of rsync's -e for a remote source (over the shared connection at `control`). ssh
     prints only its errors (LogLevel ERROR): the server's banner, which ssh prints as it logs in
     (without a shared connection), would come on rsync's stderr among rsync's own lines, and a
-    directory whose rsync 23 said only that files were read whole on the second try would warn."""
+    directory whose rsync 23 said only that files were read whole on the second try would warn.
+    Its other lines below ERROR go too (a ServerAlive timeout's: rsync's own line of the lost
+    connection stays); over a shared connection the client never printed them, the master does,
+    to /dev/null once in the background."""
     argv = client_argv(cfg, source, ep, control) + ["-o", "LogLevel=ERROR"]
     return " ".join(_rsync_quote(a) for a in argv)
 
