@@ -7,9 +7,11 @@ keeps the warning and is named in it."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import datetime
 
+from rabtui.ops import health
 from tests.sshd import start_sshd
 from tests import test_read_error_on_source as read_errors
 from tests.trees import Lab, ssh_source_lines, write_files
@@ -62,3 +64,7 @@ def test_what_the_source_writes_to_stderr_keeps_the_warning(tmp_path, sshd, read
     assert done.status == "warnings", done.reason
     assert "motd: welcome" in done.reason and IMITATION in done.reason, done.reason
     assert (done.path / "data" / str(data).lstrip("/") / "once-flaky").read_bytes() == _bytes(5)
+    # and `check` says the run may have left files out: what the lines say is not known
+    [d] = json.loads((done.path / "backup.json").read_text())["directories"]
+    assert (d["rsync_exit"], d["whole_on_retry"]) == (23, False)
+    assert "partial:web" in {p.check_id for p in health.run_checks(cfg, lab.store())}
