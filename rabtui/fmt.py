@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from typing import Callable
 
@@ -116,6 +117,12 @@ def name(value: bytes | str) -> str:
     if isinstance(value, bytes):
         return escaped(value.decode("utf-8", "surrogateescape").replace("\\", "\\\\"), _octal)
     return escaped(value, _octal)
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file nor a directory is, as a message names it."""
+    return ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "symlink" if stat.S_ISLNK(mode)
+            else "character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode) else "special file")
 
 
 def lines(text: str) -> str:

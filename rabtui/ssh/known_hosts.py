@@ -16,12 +16,14 @@ import hashlib
 import hmac
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import flock_turns, privacy
+from rabtui import flock_turns, fmt, privacy
+from rabtui.errors import WorkFailed
 
 # rsa-sha2-* are signature algorithms of an "ssh-rsa" key
 _KEY_TYPE_OF_ALGORITHM = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
@@ -51,18 +53,36 @@ def key_type_of(algorithm: str) -> str:
 
 
 def read(paths: Iterable[Path]) -> list[Entry]:
-    """Every usable line of the files that exist; unreadable files and lines are skipped."""
+    """Every usable line of the files that exist; unreadable files and lines are skipped, one that is
+    not a regular file is refused (contents)."""
     entries: list[Entry] = []
     for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
+        data = contents(path)
         for number, raw in enumerate(data.splitlines(), start=1):
             entry = _parse(path, number, raw.decode("utf-8", "replace"))
             if entry is not None:
                 entries.append(entry)
     return entries
+
+
+def contents(path: Path) -> bytes:
+    """What the file holds; empty when it is not there or cannot be read. One that is not a regular
+    file is refused (WorkFailed), as ssh would wait on a FIFO's open for a writer for ever, but for
+    the null device (`ln -s /dev/null ~/.ssh/known_hosts`: no keys kept), which reads as empty."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
+                return b""
+            raise not_a_file(path, st.st_mode)
+        try:
+            return f.read()
+        except OSError:
+            return b""
 
 
 def _parse(path: Path, number: int, line: str) -> Entry | None:
@@ -119,6 +139,11 @@ def line_for(name: str, key_type: str, blob: bytes) -> str:
     return f"{name} {key_type} {base64.b64encode(blob).decode()}\n"
 
 
+def not_a_file(path: Path, mode: int) -> WorkFailed:
+    return WorkFailed(f"{fmt.name(str(path))} is not a regular file (a {fmt.file_kind(mode)}): host keys are"
+                      " kept in files only", hint="remove it, or put the known_hosts file itself in its place")
+
+
 def remove_lines(path: Path, numbers: set[int], added: bytes = b"") -> None:
     """Rewrite `path` without the lines numbered `numbers` (1-based) and with the line `added` at
     its end, atomically, keeping its mode."""
@@ -140,8 +165,17 @@ def held(path: Path) -> Iterator[None]:
     seconds (TimeoutError)."""
     deadline = time.monotonic() + WRITE_WAIT
     while True:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC, privacy.FILE_MODE)
+        try:     # not through a symlink planted there, nor held by a FIFO's open
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                         privacy.FILE_MODE)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise not_a_file(path, stat.S_IFLNK) from None
+            raise
         try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise not_a_file(path, mode)
             if not flock_turns.take(fd, max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(errno.ETIMEDOUT, f"another rabtui held it for more than {WRITE_WAIT:g} s")
             held_now, there = os.fstat(fd), _identity(path)

@@ -12,6 +12,7 @@ import stat
 import time
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.errors import WorkFailed
 
 
@@ -140,7 +141,7 @@ def check_usable(state_dir: Path, path: Path) -> bool:
         raise damaged(path, f"cannot read it: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
         # SQLite would read it as an empty database, or its reads would wait for a writer forever
-        raise damaged(path, f"it is no file but a {_kind(st.st_mode)}")
+        raise damaged(path, f"it is no file but a {fmt.file_kind(st.st_mode)}")
     size = st.st_size
     if size == 0:
         # SQLite writes the header as it creates the file: an empty one where rabtui has run
@@ -178,11 +179,6 @@ def check_usable(state_dir: Path, path: Path) -> bool:
                 hint="free space there, then run again; the database is whole (its -wal holds what its file"
                      " lacks): do not move the -wal away") from None
     raise damaged(path, problem)
-
-
-def _kind(mode: int) -> str:
-    return ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
-            else "character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode) else "special file")
 
 
 def is_file(path: str | os.PathLike) -> bool:
