@@ -72,6 +72,10 @@ def write_new_file(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> N
         f.write(data)
 
 
+class GroupNotKept(PermissionError):
+    """replace_file, keeping the file's group: this user may not give a file that group."""
+
+
 def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
                  owner: tuple[int, int] | None = None,
                  renaming: Callable[[], ContextManager[None]] | None = None, keep: bool = False,
@@ -84,7 +88,8 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
     the data is on disk, and the rename made in it: what it raises as it is entered leaves the file
     as it is. With `replaced`, the rename is an exchange where the file system makes one
     (rename_exchange): the file it replaced, as it was at that instant, is then under the
-    temporary name, and `replaced(name)` is called (in `renaming`) to remove it or keep it."""
+    temporary name, and `replaced(name)` is called (in `renaming`) to remove it or keep it. With `keep`,
+    a group this user may not give (not one of theirs) is GroupNotKept, the file left as it was."""
     path = Path(path)
     _remove_leftovers(path)
     attrs: list[tuple[str, bytes]] = []
@@ -99,6 +104,8 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
                 try:
                     os.fchown(fd, *owner)
                 except PermissionError:     # only root gives a file away, or a group one is not in
+                    if keep:    # who may read it would change
+                        raise GroupNotKept(errno.EPERM, "its group cannot be given to a new file", str(path)) from None
                     mode &= ~OTHERS     # what the old group and others could read, no other group may
                     attrs = [(n, v) for n, v in attrs if not n.startswith(_ACL)]
             os.fchmod(fd, mode)
@@ -289,7 +296,7 @@ def others_can_change_dir(st: os.stat_result, d: bytes | int, shown: str) -> str
         if _has_acl(d):     # the group's bits are then the mask of what the ACL grants
             return f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(shown)})"
         if not _root_and_mine_alone(st.st_gid):
-            return f"{shown} is writable by its group {_group(st.st_gid)}"
+            return f"{shown} is writable by its group {group_named(st.st_gid)}"
     return None
 
 
@@ -328,7 +335,7 @@ def user_named(uid: int) -> str:
         return f"uid {uid}"
 
 
-def _group(gid: int) -> str:
+def group_named(gid: int) -> str:
     try:
         return f"{grp.getgrgid(gid).gr_name} (gid {gid})"
     except KeyError:

@@ -162,3 +162,34 @@ def test_a_config_of_another_user_in_a_sticky_directory_is_not_saved_by_root(tmp
     with pytest.raises(UsageError, match=r"belongs to uid 1234 in .*sticky.*nothing was saved"):
         _edit(path, host="h2")
     assert path.read_text() == HEAD + WEB1 + DB1 and _leftovers(path) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_a_save_by_a_user_not_in_the_files_group_is_refused_and_leaves_it_as_it_was(open_base):
+    """nobody's config, group root (nobody is not in it), readable by that group and by a named user
+    and group of its ACL: a new file of nobody's could not be given that group, and was put in place
+    with nobody's own group, 0600 and no ACL, without a word (who could read it changed)."""
+    from tests.other_user import NOBODY, nobody_returns
+
+    folder = open_base / "theirs"
+    folder.mkdir()
+    os.chown(folder, NOBODY.pw_uid, NOBODY.pw_gid)
+    path = folder / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    os.chown(path, NOBODY.pw_uid, 0)
+    os.chmod(path, 0o640)
+    os.setxattr(path, "system.posix_acl_access", ACCESS_ACL)
+    before, attrs = path.stat(), _attrs(path)
+
+    def edit():
+        with pytest.raises(UsageError, match=r"its group root \(gid 0\), which you \(uid \d+\) are not in, cannot"
+                                             r" be kept.*nothing was saved") as refused:
+            _edit(path, host="h2")
+        return refused.value.hint
+
+    hint = nobody_returns(edit, folder)
+    assert "chgrp" in hint
+    after = path.stat()
+    assert (after.st_ino, after.st_uid, after.st_gid, after.st_mode) == \
+        (before.st_ino, before.st_uid, before.st_gid, before.st_mode)
+    assert _attrs(path) == attrs and path.read_text() == HEAD + WEB1 + DB1 and _leftovers(path) == []

@@ -332,8 +332,15 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
     # to it; an edit keeps the mode, owner, group, ACL and xattrs of the file it replaces, `anew` (a
     # starter file) is private (it may come to hold commands run as root on sources, and notification
     # tokens); a file written as root (sudo) is left to its owner
-    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming, keep=not anew,
-                         replaced=replaced)
+    try:
+        privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming, keep=not anew,
+                             replaced=replaced)
+    except privacy.GroupNotKept:
+        raise UsageError(f"{path} is not written: its group {privacy.group_named(owner[1])}, which you (uid"
+                         f" {os.geteuid()}) are not in, cannot be kept on the new file a save puts in its place"
+                         " (who may read it would change); nothing was saved",
+                         hint=f"edit it by hand, save it as root, or give it a group of yours first (chgrp GROUP"
+                              f" {shlex.quote(str(path))})") from None
 
 
 def _owner(path: Path) -> int | None:
