@@ -89,7 +89,7 @@ REPLACE_POINTS = (
     "replace.written",             # the temporary file written and synced, not yet renamed
 )
 # Passed only by a save of the config where the file system exchanges two names: the new file in
-# place, the one it replaced under the temporary name, not yet removed or kept aside.
+# place, the one it replaced in the save's private directory (exchange_aside), not yet compared.
 EXCHANGE_POINTS = ("replace.exchanged",)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from rabtui import faults, file_attrs, rename_exchange
+from rabtui import exchange_aside, faults, file_attrs, rename_exchange
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -79,7 +79,7 @@ class GroupNotKept(PermissionError):
 def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
                  owner: tuple[int, int] | None = None,
                  renaming: Callable[[], ContextManager[None]] | None = None, keep: bool = False,
-                 replaced: Callable[[str], None] | None = None) -> None:
+                 replaced: Callable[[str], None] | None = None, was: bytes = b"") -> None:
     """Put `data` in place of `path` atomically, with `mode` (and `owner`, uid and gid, where this
     user may give it), or with `keep` those of the file there and its ACL and xattrs (`mode` and
     `owner` are then for a file made anew): a temporary file beside it, fsync, rename, fsync of the
@@ -87,15 +87,21 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
     killed write left is removed by the next write of the same file. `renaming()` is entered once
     the data is on disk, and the rename made in it: what it raises as it is entered leaves the file
     as it is. With `replaced`, the rename is an exchange where the file system makes one
-    (rename_exchange): the file it replaced, as it was at that instant, is then under the
-    temporary name, and `replaced(name)` is called (in `renaming`) to remove it or keep it. With `keep`,
-    a group this user may not give (not one of theirs) is GroupNotKept, the file left as it was."""
+    (rename_exchange, exchange_aside): the file it replaced, as it was at that instant, is removed
+    when it holds `was` (what the caller read), else given to `replaced(name)` to keep aside, as is
+    such a file a killed write of `path` left. With `keep`, a group this user may not give (not one
+    of theirs) is GroupNotKept, the file left as it was."""
     path = Path(path)
-    _remove_leftovers(path)
+    _remove_leftovers(path, replaced)
     attrs: list[tuple[str, bytes]] = []
     if keep:
         mode, owner, attrs = _kept(path, mode, owner)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    aside = None
+    if replaced is None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+    else:
+        aside = exchange_aside.Aside(path, data, was, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
+        fd, tmp = aside.fd, aside.new
     swapped = False
     try:
         with os.fdopen(fd, "wb") as f:
@@ -115,18 +121,23 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
             f.write(data)
             f.flush()
             os.fsync(fd)
+            if aside is not None:
+                aside.mark()
             faults.point("replace.written")
             with renaming() if renaming is not None else contextlib.nullcontext():
-                swapped = replaced is not None and rename_exchange.exchange(tmp, path)
-                if swapped:     # in `renaming`: what it holds (an flock on the file replaced) keeps
-                    faults.point("replace.exchanged")   # another write's sweep of leftovers from
-                    replaced(tmp)                       # removing it first
+                swapped = aside is not None and rename_exchange.exchange(tmp, path)
+                if swapped:
+                    faults.point("replace.exchanged")
+                    aside.settle(replaced)
                 else:
                     os.replace(tmp, path)
     except BaseException:
-        if not swapped:     # else it is the file replaced, which `replaced` removes or keeps
+        if not swapped:     # else it is the file replaced, which stays until compared
             Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        if aside is not None:
+            aside.close()
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -157,10 +168,12 @@ _MKSTEMP_PART = re.compile(r"[a-z0-9_]{8}")    # the random part of mkstemp's na
 _STARTED = time.time()
 
 
-def _remove_leftovers(path: Path) -> None:
+def _remove_leftovers(path: Path, replaced: Callable[[str], None] | None = None) -> None:
     """Remove the temporary files that writes of `path` killed between their write and their rename
     left beside it: named as replace_file names those of `path` (not those of another file whose
-    name begins alike), older than this process, and locked by no live writer."""
+    name begins alike), older than this process, and locked by no live writer. With `replaced`,
+    the directories of killed exchanges too (exchange_aside.sweep: what may hold a hand edit is
+    given to `replaced`)."""
     prefix = f".{path.name}."
     try:
         entries = list(os.scandir(path.parent))
@@ -173,7 +186,13 @@ def _remove_leftovers(path: Path) -> None:
             continue
         try:
             st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode) or st.st_mtime >= _STARTED:
+            if st.st_mtime >= _STARTED:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if replaced is not None:
+                    exchange_aside.sweep(entry.path, replaced)
+                continue
+            if not stat.S_ISREG(st.st_mode):
                 continue
             fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:

@@ -5,20 +5,16 @@ link) is not saved: the rename would leave the other name with the old contents.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import stat
 from pathlib import Path
 
 import pytest
 
-from rabtui import faults
 from rabtui.config import edit as config_edit
 from rabtui.errors import UsageError
 from tests.fidelity import ACCESS_ACL
-from tests.test_config_edit_keeps_the_file import _EDIT, DB1, HEAD, WEB1, _edit, _write
-from tests.test_replace_file_leftovers import ROOT, _leftovers
+from tests.test_config_edit_keeps_the_file import DB1, HEAD, WEB1, _edit, _write
+from tests.test_replace_file_leftovers import _leftovers
 
 
 def _attrs(path) -> dict[str, bytes]:
@@ -101,23 +97,6 @@ def test_a_save_with_no_edit_meanwhile_leaves_no_conflict_file(tmp_path):
     _write(path, HEAD + WEB1 + DB1)
     _edit(path, host="h2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rabtui.toml"]
-
-
-def test_a_save_killed_once_its_file_is_in_place_leaves_it_whole_and_the_old_one_goes_next_time(tmp_path):
-    """Killed between the exchange and the removal of the file it replaced: the config is the new
-    file whole; the old one, under the temporary name, is removed by the next save."""
-    path = tmp_path / "rabtui.toml"
-    _write(path, HEAD + WEB1 + DB1)
-    env = {k: v for k, v in os.environ.items() if k != faults.STOP_ENV} | {faults.ENV: "replace.exchanged"}
-    killed = subprocess.run([sys.executable, "-c", _EDIT, str(path)], cwd=ROOT, env=env, capture_output=True,
-                            stdin=subprocess.DEVNULL, timeout=120)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert 'user = "from-the-form"' in path.read_text()
-    left = _leftovers(path)
-    assert len(left) == 1 and (tmp_path / left[0]).read_text() == HEAD + WEB1 + DB1
-    os.utime(tmp_path / left[0], (0, 0))      # older than this process, as to any rabtui started since
-    _edit(path, host="h2")
-    assert _leftovers(path) == [] and not list(tmp_path.glob("*.conflict-*"))
 
 
 def test_a_symlink_put_in_place_of_the_config_as_it_is_saved_is_kept_aside_not_followed(tmp_path, monkeypatch):

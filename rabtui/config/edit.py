@@ -47,8 +47,8 @@ class ConflictKept(UsageError):
     look at it (an editor saving in that instant): that file is kept aside at `kept`."""
 
     def __init__(self, path: Path, kept: Path):
-        super().__init__(f"{path} was saved, but it had been changed on disk as it was saved: that change is"
-                         f" kept in {kept}", hint=f"merge it by hand: diff {shlex.quote(str(kept))} "
+        super().__init__(f"{path} was saved, but it had been changed on disk as a save put it in place: that"
+                         f" change is kept in {kept}", hint=f"merge it by hand: diff {shlex.quote(str(kept))} "
                                                   f"{shlex.quote(str(path))}")
         self.kept = kept
 
@@ -229,35 +229,26 @@ def save(snapshot: Snapshot, text: str) -> Path:
             yield
 
     kept: list[Path] = []
-    replace(path, text, still_unchanged, replaced=lambda old: kept.extend(_kept_aside(snapshot, old)))
+    replace(path, text, still_unchanged, replaced=lambda old: kept.extend(_kept_aside(snapshot, old)),
+            was=snapshot.text.encode("utf-8"))
     if kept:
         raise ConflictKept(path, kept[0])
     return path
 
 
 def _kept_aside(snapshot: Snapshot, old: str) -> list[Path]:
-    """The file a save's rename replaced (now named `old`): removed when it is what was read, else
-    (a hand edit saved after the save's last look, by an editor, which takes no lock) kept beside
-    it as `<name>.conflict-<time>`, private; where it is kept."""
-    try:        # not through a symlink, nor stuck on a FIFO, put there in that instant
-        fd = os.open(old, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            was = f.read() if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
-    except FileNotFoundError:   # removed meanwhile, as a leftover, by another write's sweep
-        return []
-    except OSError:
-        was = None
-    if was == snapshot.text.encode("utf-8"):
-        os.unlink(old)
-        return []
+    """The file a save's exchange replaced, which does not hold what the save read (a hand edit saved
+    after the save's last look, by an editor, which takes no lock; or one a killed save left so),
+    now named `old`: kept beside the config as `<name>.conflict-<time>`, private; where it is kept."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    name = os.fsencode(os.path.basename(os.path.realpath(snapshot.path)))
+    real = os.path.realpath(snapshot.path)
+    name = os.fsencode(os.path.basename(real))
     for n in range(1, 1000):
         suffix = f".conflict-{stamp}" + (f"-{n}" if n > 1 else "")
         # a name of 255 bytes at most: a long one is cut
-        aside = os.path.join(os.path.dirname(old), os.fsdecode(name[:255 - len(suffix)]) + suffix)
+        aside = os.path.join(os.path.dirname(real), os.fsdecode(name[:255 - len(suffix)]) + suffix)
         try:
-            os.link(old, aside)     # never over another one kept
+            os.link(old, aside, follow_symlinks=False)     # never over another one kept
         except FileExistsError:
             continue
         except OSError:     # no hard links here: renamed, once no file has the name
@@ -296,14 +287,15 @@ def _one_save_at_a_time(path: Path):
         os.close(fd)
 
 
-def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = False, replaced=None) -> None:
+def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = False, replaced=None,
+            was: bytes = b"") -> None:
     """Put `text` in place of the config file at `path` atomically: a crash or a full disk leaves
     the old file or the new one, never half of one (OSError is raised, the old file as it was).
     Not where another user can change the way to it (UsageError): they could make its name, or a
     directory on the way, a symlink to any file as it is written (a root's `sudo rabtui` on a config
     in their home would write it into /etc/cron.d).
     `renaming` (privacy.replace_file's) may raise to keep the file as it is; `replaced` is given the
-    file replaced (privacy.replace_file's). The file keeps its mode,
+    file replaced when it does not hold `was` (privacy.replace_file's). The file keeps its mode,
     owner, group, ACL and xattrs; `anew` (a starter file in its place) only its owner, and is 0600.
     Not a file of several names (hard links): the new file would have only this one (UsageError)."""
     others = privacy.others_can_change(path)
@@ -334,7 +326,7 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
     # tokens); a file written as root (sudo) is left to its owner
     try:
         privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming, keep=not anew,
-                             replaced=replaced)
+                             replaced=replaced, was=was)
     except privacy.GroupNotKept:
         raise UsageError(f"{path} is not written: its group {privacy.group_named(owner[1])}, which you (uid"
                          f" {os.geteuid()}) are not in, cannot be kept on the new file a save puts in its place"

@@ -1,0 +1,113 @@
+"""The private directory beside the config where a save makes its new file before exchanging it with
+the config (rename_exchange): once exchanged, the file it replaced is there under the new file's name,
+`new.<sha256 of the new contents>`, beside `was.<sha256 of the contents the save read>`, made before
+the exchange. The save removes that file when it holds what it read, else has it kept aside (an
+editor saved it in the instant before the exchange).
+
+A save killed at any step leaves the directory; the next one's sweep compares what it holds with the
+two sums: the killed save's own new contents (never put in place) or what it read (no edit since)
+are removed; anything else (a hand edit, a symlink planted) is kept aside. Without the `was.` name the
+exchange never happened: what is there is the killed save's own new file."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+_NEW, _WAS = "new.", "was."
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _sum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Aside:
+    """The directory of one save, locked (flock) until `close`: another save's sweep leaves it."""
+
+    def __init__(self, path: Path, data: bytes, was: bytes, prefix: str, suffix: str):
+        self.dir = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=path.parent)
+        self._dfd = os.open(self.dir, _DIR_FLAGS)
+        fcntl.flock(self._dfd, fcntl.LOCK_EX)
+        self._was = was
+        self.new = os.path.join(self.dir, _NEW + _sum(data))
+        self.fd = os.open(self.new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+    def mark(self) -> None:
+        """Before the exchange (the new file synced): what the save read, by its sum, on disk."""
+        os.close(os.open(_WAS + _sum(self._was), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=self._dfd))
+        os.fsync(self._dfd)
+
+    def settle(self, keep: Callable[[str], None]) -> None:
+        """After the exchange: the file replaced is removed when it holds what the save read, else
+        `keep(its path)` keeps it aside."""
+        name = os.path.basename(self.new)
+        if _holds(self._dfd, name, lambda data: data == self._was):
+            os.unlink(name, dir_fd=self._dfd)
+        else:
+            keep(self.new)
+
+    def close(self) -> None:
+        try:
+            _remove_emptied(self._dfd, self.dir)
+        finally:
+            os.close(self._dfd)
+
+
+def sweep(directory: str, keep: Callable[[str], None]) -> None:
+    """What a save killed at any step left in `directory` (one of this user's, held by no live
+    save): removed where it is the save's own new file or what it read, else `keep(its path)`."""
+    try:
+        dfd = os.open(directory, _DIR_FLAGS)
+    except OSError:
+        return
+    try:
+        if os.fstat(dfd).st_uid != os.geteuid():
+            return
+        try:
+            fcntl.flock(dfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:     # a live save's
+            return
+        names = os.listdir(dfd)
+        sums = {n[len(_WAS):] for n in names if n.startswith(_WAS)}
+        for name in names:
+            if not name.startswith(_NEW):
+                continue
+            if not sums or _holds(dfd, name, lambda data: _sum(data) in sums | {name[len(_NEW):]}):
+                os.unlink(name, dir_fd=dfd)
+            else:
+                keep(os.path.join(directory, name))
+        _remove_emptied(dfd, directory)
+    finally:
+        os.close(dfd)
+
+
+def _holds(dfd: int, name: str, test: Callable[[bytes], bool]) -> bool:
+    """Whether `name` is a regular file whose contents pass `test` (a symlink is not followed, a FIFO
+    not waited on: neither does)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and test(f.read())
+
+
+def _remove_emptied(dfd: int, directory: str) -> None:
+    """The `was.` name and the directory removed once no file of the save's is left in it."""
+    names = os.listdir(dfd)
+    if any(n.startswith(_NEW) for n in names):
+        return
+    for name in names:
+        if name.startswith(_WAS):
+            os.unlink(name, dir_fd=dfd)
+    try:
+        os.rmdir(directory)
+    except OSError:     # something else in it: left as it is
+        pass

@@ -1,0 +1,84 @@
+"""A save of the config killed (SIGKILL) at each of its steps, an editor saving the file by hand in
+the instant before the save's exchange: the next save keeps whatever the killed one left that holds
+a hand edit (beside the config, as `<name>.conflict-<time>`, and says so), and removes only what it
+compared and found to hold no edit (the file the killed save read, or its own new contents)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+
+import pytest
+
+from rabtui import faults
+from rabtui.config import edit as config_edit
+from tests import preloaded
+from tests.test_config_edit_keeps_the_file import DB1, HEAD, WEB1, _edit, _write
+from tests.test_replace_file_leftovers import ROOT, _leftovers
+
+BY_HAND = (HEAD + WEB1 + DB1).replace('host = "d"', 'host = "d"  # by hand')
+
+# the form's save of web1, the editor saving BY_HAND right after the save's last look at the file
+_EDIT_AS_EDITOR_SAVES = """
+import os, sys
+from pathlib import Path
+from rabtui.config import edit
+path, by_hand, how = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+real_read, looks = Path.read_bytes, []
+
+def read_bytes(self):
+    data = real_read(self)
+    if self == path:
+        looks.append(1)
+        if len(looks) == 2 and how != "no edit":
+            if how == "in place":
+                path.write_text(by_hand)
+            else:
+                (path.parent / ".swp").write_text(by_hand)
+                os.rename(path.parent / ".swp", path)
+    return data
+
+Path.read_bytes = read_bytes
+snap = edit.read(path)
+values = snap.source_values("web1")
+values["user"] = "from-the-form"
+edit.save(snap, snap.put_source(values, "web1"))
+"""
+
+
+def _killed_save(path, point: str, how: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != faults.STOP_ENV} | {faults.ENV: point}
+    killed = preloaded.run([sys.executable, "-c", _EDIT_AS_EDITOR_SAVES, str(path), BY_HAND, how], cwd=ROOT,
+                           env=env, capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    for name in _leftovers(path):   # older than this process, as to any rabtui started since
+        os.utime(path.parent / name, (0, 0))
+
+
+@pytest.mark.parametrize("how", ["in place", "by rename"])
+def test_a_hand_edit_saved_as_a_killed_save_exchanged_is_kept_by_the_next_save(tmp_path, how):
+    """Killed once its exchange put the new file in place: the file it replaced (the hand edit)
+    waited under the temporary name, and the next save's sweep of leftovers removed it unread."""
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    _killed_save(path, "replace.exchanged", how)
+    assert 'user = "from-the-form"' in path.read_text()
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    assert said.value.kept.read_text() == BY_HAND and str(said.value.kept) in str(said.value)
+    assert stat.S_IMODE(said.value.kept.stat().st_mode) == 0o600
+    assert 'host = "h2"' in path.read_text() and _leftovers(path) == []
+
+
+@pytest.mark.parametrize("point", ["replace.written", "replace.exchanged"])
+def test_a_save_killed_with_no_hand_edit_leaves_nothing_the_next_save_keeps(tmp_path, point):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    _killed_save(path, point, "no edit")
+    assert ('user = "from-the-form"' in path.read_text()) == (point == "replace.exchanged")
+    _edit(path, host="h2")
+    assert 'host = "h2"' in path.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rabtui.toml"]
+
