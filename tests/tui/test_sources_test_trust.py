@@ -74,3 +74,53 @@ def test_refusing_the_key_writes_nothing(tmp_path, write_config, sshd):
 
     run(go())
     assert not (tmp_path / "state" / "known_hosts").exists()
+
+
+def test_t_while_the_host_key_trusted_is_checked_says_so_and_starts_no_test_beside_it(tmp_path, write_config, sshd,
+                                                                                        monkeypatch):
+    """The key trusted in the dialog is looked at again (scan) and written: `t` meanwhile started a
+    second login beside that check, where `t` on a source under test says so."""
+    from rabtui.actions import sources as source_actions
+    from tests.tui.test_config_file_hangs import Hang
+
+    scan, whoami = Hang(source_actions.scan_host_key, most=20), Hang(source_actions.whoami)
+    monkeypatch.setattr(source_actions, "scan_host_key", scan)
+    monkeypatch.setattr(source_actions, "whoami", whoami)
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[sources]]
+        id = "web1"
+        host = "{sshd.host}"
+        port = {sshd.port}
+        user = "{sshd.user}"
+        identity_file = "{sshd.identity_file}"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen) and "web1" in texts(app, "#sources-list"))
+            await pilot.press("t")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="host key dialog")
+            scan.armed.set()
+            whoami.armed.set()      # counts the logins from here on
+            await pilot.press("y")
+            await wait_for(pilot, scan.held.is_set, what="the key looked at again")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="back on Sources")
+            await pilot.press("t")
+            await wait_for(pilot, lambda: any("still checking the host key of web1" in n.message
+                                              for n in app._notifications), timeout=5, what="t refused")
+            assert whoami.calls == 0
+            whoami.release.set()
+            scan.release.set()
+            await wait_for(pilot, lambda: any("logged in as" in n.message for n in app._notifications),
+                           what="the test after trusting")
+            assert whoami.calls == 1
+
+    try:
+        run(go())
+    finally:
+        scan.release.set()
+        whoami.release.set()

@@ -191,8 +191,10 @@ class SourcesScreen(RabtuiScreen):
         s = self._current()
         if s is None:
             return
-        if s.id in self._tests and not self._tests[s.id].is_finished:   # one login per source at a time
-            self.notify(f"still testing {s.id}: its outcome comes when the host answers or the connect times out")
+        worker = self._tests.get(s.id)
+        if worker is not None and not worker.is_finished:     # one login per source at a time
+            doing = "checking the host key of" if worker.group == "trust" else "testing"
+            self.notify(f"still {doing} {s.id}: its outcome comes when the host answers or the connect times out")
             return
         self.notify(f"testing {s.id} ...")
         self.set_status(f"testing {s.id} ...")
@@ -220,7 +222,7 @@ class SourcesScreen(RabtuiScreen):
     def _ask_trust(self, source, exc) -> None:
         def answered(ok: bool | None) -> None:
             if ok:
-                self._trust(source, exc.fingerprint)
+                self._tests[source.id] = self._trust(source, exc.fingerprint)
             else:
                 self.set_status(f"{source.id}: host key not trusted")
 
@@ -231,7 +233,7 @@ class SourcesScreen(RabtuiScreen):
             "Check this fingerprint with the host's administrator (ssh-keygen -lf on the host).\nTrust it?",
             yes="Trust", no="Don't trust"), answered)
 
-    @work(thread=True, exit_on_error=False, group="test")
+    @work(thread=True, exit_on_error=False, group="trust")
     def _trust(self, source, fingerprint: str) -> None:
         from rabtui.actions import sources as source_actions
         from rabtui.errors import WorkFailed
