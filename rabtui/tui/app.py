@@ -227,9 +227,9 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
 
         form = next((s for s in self.screen_stack if isinstance(s, SourceForm)), None)
         if form is None or getattr(self.screen, "drops_edits", False):   # asked already: a second one quits
-            self.exit()
+            self.exit_once_saved()
         else:
-            form.unless_kept(self.exit, "Quit rabtui")
+            form.unless_kept(self.exit_once_saved, "Quit rabtui")
 
     def action_answer_prompt(self) -> None:
         if self.jobs.prompts:

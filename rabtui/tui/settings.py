@@ -18,6 +18,7 @@ log = logging.getLogger("rabtui.tui")
 
 LARGEST = 1 << 20       # bytes: what rabtui writes there is a few hundred
 SAVE_WAIT = 5.0         # seconds a save waits for another console's save to end
+LOOK_WAIT = 1.0         # seconds a save looks for the state directories it holds acknowledgements of
 
 
 def settings_path() -> Path:
@@ -91,9 +92,42 @@ def merged(data: dict, changes: dict) -> dict:
     return out
 
 
+def _gone(path: str) -> bool:
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:     # there, but not to be looked at now: kept
+        pass
+    return False
+
+
+def pruned(data: dict) -> dict:
+    """`data` without the acknowledgements of state directories no longer there (else each one ever
+    opened stays for good): absolute paths found gone within LOOK_WAIT seconds (a look that hangs,
+    an NFS server away, keeps the rest). Keys of another shape, and every other entry, stay."""
+    known = data.get("acknowledged")
+    if not isinstance(known, dict):
+        return data
+    paths = [key for key in known if key.startswith("/")]
+    lock, gone = threading.Lock(), set()
+
+    def look() -> None:
+        for path in paths:
+            if _gone(path):
+                with lock:
+                    gone.add(path)
+
+    looking = threading.Thread(target=look, name="rabtui-ui-json-look", daemon=True)
+    looking.start()
+    looking.join(LOOK_WAIT)
+    with lock:
+        return {**data, "acknowledged": {k: v for k, v in known.items() if k not in gone}}
+
+
 def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
-    """Keep `changes` with the settings on disk as they are now, under an flock (two consoles
-    saving at once each keep theirs), written atomically. None when saved, else why not (the UI goes
+    """Keep `changes` with the settings on disk as they are now (pruned), under an flock (two
+    consoles saving at once each keep theirs), written atomically. None when saved, else why not (the UI goes
     on as it is)."""
     path = settings_path()
     try:
@@ -103,7 +137,7 @@ def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
         try:
             if not flock_turns.take(fd, SAVE_WAIT, cancel):
                 return f"cannot save the UI settings in {path}: another console held them for {SAVE_WAIT:g} s"
-            data = merged(load(keep_unreadable=True), changes)
+            data = pruned(merged(load(keep_unreadable=True), changes))
             privacy.replace_file(path, (json.dumps(data, indent=1) + "\n").encode())
         finally:
             os.close(fd)

@@ -15,6 +15,8 @@ from textual.worker import get_current_worker
 from rabtui.tui import keymap, settings
 from rabtui.tui.keymap import keymap_path
 
+QUIT_WAIT = 3.0     # seconds quitting waits for the settings still to be saved (a file system that hangs)
+
 
 class UiFiles:
     """RabtuiApp's part that reads and writes its files (a mixin of the App)."""
@@ -25,6 +27,7 @@ class UiFiles:
         self._ui_on_disk: dict | None = None     # ui.json as read or last saved here
         self._ui_saving = False
         self._ui_to_save: dict = {}
+        self._ui_quitting = False
         self._read_settings()
         self._read_keymap(keymap_path())
 
@@ -70,6 +73,16 @@ class UiFiles:
             changes, self._ui_to_save = self._ui_to_save, {}
             self._save_settings(changes)
 
+    def exit_once_saved(self) -> None:
+        """Quit once the settings asked for (a theme chosen an instant before) are saved, at most
+        QUIT_WAIT seconds; asked again meanwhile, at once."""
+        if self._ui_quitting or not (self._ui_saving or self._ui_to_save):
+            self.exit()
+            return
+        self._ui_quitting = True
+        self.notify("saving the console's settings before quitting (q again quits now)", timeout=QUIT_WAIT)
+        self.set_timer(QUIT_WAIT, self.exit)
+
     @work(thread=True, group="ui-save", exit_on_error=False)
     def _save_settings(self, changes: dict) -> None:
         problem = "failed"      # (said by on_worker_state_changed)
@@ -87,6 +100,8 @@ class UiFiles:
             self._ui_on_disk = settings.merged(self._ui_on_disk, changes)
         if self._ui_to_save:
             self.save_ui()
+        elif self._ui_quitting:
+            self.exit()
 
     @work(thread=True, group="ui-files", exit_on_error=False)
     def _read_keymap(self, path: Path) -> None:

@@ -185,3 +185,80 @@ def test_a_save_waits_for_another_consoles_then_says_it_could_not(monkeypatch):
         fcntl.flock(held, fcntl.LOCK_EX)
         assert "another console held them for 0.2 s" in settings.save({"theme": "dracula"})
     assert _on_disk() == {"theme": "nord"}
+
+
+async def _ended(app, within: float) -> bool:
+    import asyncio
+    import time
+
+    end = time.monotonic() + within
+    while app.is_running and time.monotonic() < end:
+        await asyncio.sleep(0.05)
+    return not app.is_running
+
+
+@pytest.mark.parametrize("save", ["ends", "hangs"])
+def test_q_waits_for_the_theme_just_chosen_to_be_saved_within_a_bound(box_config, monkeypatch, save):
+    """A theme chosen while a save is under way waits for it; `q` right after quit before either was
+    on disk (the second was never started). Quitting waits for them, at most QUIT_WAIT seconds."""
+    from rabtui.tui import ui_files
+
+    hang = Hang(settings.save, most=10)
+    monkeypatch.setattr(settings, "save", hang)
+    monkeypatch.setattr(ui_files, "QUIT_WAIT", 1.0 if save == "hangs" else 30.0)
+
+    async def go():
+        app = make_app(box_config(), poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen) and app.failed_since, what="the dashboard")
+            await wait_for(pilot, settings.settings_path().exists, what="the first acknowledgement saved")
+            hang.armed.set()
+            app.theme = "nord"
+            await wait_for(pilot, hang.held.is_set, what="the save under way")
+            app.theme = "dracula"
+            await pilot.press("q")
+            assert not await _ended(app, 0.3), "quit with the theme not saved"
+            if save == "ends":
+                hang.armed.clear()
+                hang.release.set()
+                assert await _ended(app, 20), "still running once saved"
+            else:
+                assert await _ended(app, 5), "a save that hangs kept q from quitting"
+
+    try:
+        run(go())
+    finally:
+        hang.release.set()
+    if save == "ends":
+        assert _on_disk().get("theme") == "dracula"
+
+
+def test_a_save_drops_the_acknowledgements_of_state_directories_gone_and_keeps_the_rest(tmp_path, monkeypatch):
+    """ui.json kept when the failures of every state directory ever opened were last acknowledged,
+    for good: those of state directories no longer there go with the next save; entries of a shape
+    or a key this rabtui does not know (a later one's) stay as they are, and a directory whose look
+    hangs (an NFS server away) is kept, its look given up after a bound."""
+    import threading
+
+    here, hung = tmp_path / "state", tmp_path / "nfs" / "state"
+    here.mkdir()
+    path = settings.settings_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"theme": "nord", "later": {"x": [1]},
+                                "acknowledged": {str(here): 1.0, str(tmp_path / "gone" / "state"): 2.0,
+                                                 str(hung): 3.0, "not a path": 4.0}}))
+    real, release = settings._gone, threading.Event()
+
+    def gone(p):
+        if p == str(hung):
+            release.wait(20)
+        return real(p)
+
+    monkeypatch.setattr(settings, "_gone", gone)
+    monkeypatch.setattr(settings, "LOOK_WAIT", 0.2)
+    try:
+        assert settings.save({"theme": "dracula"}) is None
+    finally:
+        release.set()
+    assert _on_disk() == {"theme": "dracula", "later": {"x": [1]},
+                          "acknowledged": {str(here): 1.0, str(hung): 3.0, "not a path": 4.0}}
