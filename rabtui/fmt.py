@@ -120,9 +120,10 @@ def name(value: bytes | str) -> str:
 
 
 def file_kind(mode: int) -> str:
-    """What a file that is not a regular file nor a directory is, as a message names it."""
+    """What a file that is not a regular file is, as a message names it."""
     return ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "symlink" if stat.S_ISLNK(mode)
-            else "character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode) else "special file")
+            else "directory" if stat.S_ISDIR(mode) else "character device" if stat.S_ISCHR(mode)
+            else "block device" if stat.S_ISBLK(mode) else "special file")
 
 
 def lines(text: str) -> str:

@@ -60,3 +60,22 @@ def test_a_symlink_planted_as_rabtuis_known_hosts_is_not_written_through(conf, t
     code, out = _rabtui(config, "trust", "box", "--yes")
     assert code == 1 and f"{tmp_path / 'state' / 'known_hosts'} is not a regular file (a symlink)" in out, out
     assert victim.read_text() == "root's own\n"
+
+
+@pytest.mark.parametrize("kind", ["directory", "socket", "device"])
+def test_other_files_that_are_not_regular_are_refused_naming_what_they_are(tmp_path, kind):
+    import socket
+
+    from rabtui.errors import WorkFailed
+    from rabtui.ssh import known_hosts
+
+    path = tmp_path / "known_hosts"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+    else:
+        path.symlink_to("/dev/zero")    # read until memory ends
+    with pytest.raises(WorkFailed, match=f"{path} is not a regular file \\(a {kind if kind != 'device' else 'character device'}\\)"):
+        known_hosts.read([path])

@@ -71,18 +71,28 @@ def contents(path: Path) -> bytes:
     the null device (`ln -s /dev/null ~/.ssh/known_hosts`: no keys kept), which reads as empty."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError:
+    except FileNotFoundError:
         return b""
-    with os.fdopen(fd, "rb") as f:
+    except OSError:     # a socket cannot be opened; a file we may not read is skipped
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return b""
+        if stat.S_ISREG(mode):
+            return b""
+        raise not_a_file(path, mode) from None
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
                 return b""
             raise not_a_file(path, st.st_mode)
-        try:
+        with os.fdopen(os.dup(fd), "rb") as f:
             return f.read()
-        except OSError:
-            return b""
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _parse(path: Path, number: int, line: str) -> Entry | None:
