@@ -33,10 +33,14 @@ class Aside:
     def __init__(self, path: Path, data: bytes, was: bytes, prefix: str, suffix: str):
         self.dir = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=path.parent)
         self._dfd = os.open(self.dir, _DIR_FLAGS)
-        fcntl.flock(self._dfd, fcntl.LOCK_EX)
         self._was = was
         self.new = os.path.join(self.dir, _NEW + _sum(data))
-        self.fd = os.open(self.new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._dfd, fcntl.LOCK_EX)
+            self.fd = os.open(self.new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except BaseException:
+            self.close()
+            raise
 
     def mark(self) -> None:
         """Before the exchange (the new file synced): what the save read, by its sum, on disk."""

@@ -57,11 +57,12 @@ def _killed_save(path, point: str, how: str) -> None:
         os.utime(path.parent / name, (0, 0))
 
 
-@pytest.mark.parametrize("how", ["in place", "by rename"])
-def test_a_hand_edit_saved_as_a_killed_save_exchanged_is_kept_by_the_next_save(tmp_path, how):
+@pytest.mark.parametrize("how, name", [("in place", "rabtui.toml"), ("by rename", "rabtui.toml"),
+                                       ("in place", "r" * 236 + ".toml")])
+def test_a_hand_edit_saved_as_a_killed_save_exchanged_is_kept_by_the_next_save(tmp_path, how, name):
     """Killed once its exchange put the new file in place: the file it replaced (the hand edit)
     waited under the temporary name, and the next save's sweep of leftovers removed it unread."""
-    path = tmp_path / "rabtui.toml"
+    path = tmp_path / name
     _write(path, HEAD + WEB1 + DB1)
     _killed_save(path, "replace.exchanged", how)
     assert 'user = "from-the-form"' in path.read_text()
