@@ -224,6 +224,7 @@ def test_q_waits_for_the_theme_just_chosen_to_be_saved_within_a_bound(box_config
                 assert await _ended(app, 20), "still running once saved"
             else:
                 assert await _ended(app, 5), "a save that hangs kept q from quitting"
+                hang.release.set()      # (the tests' end waits for every thread)
 
     try:
         run(go())
