@@ -10,9 +10,10 @@ import os
 CAPABILITY = b"security.capability"
 
 
-def read_xattrs(path: bytes | int) -> list[tuple[bytes, bytes]]:
-    """The extended attributes of `path` (not followed), or of an open descriptor."""
-    kw = {} if isinstance(path, int) else {"follow_symlinks": False}
+def read_xattrs(path: bytes | int, *, follow: bool = False) -> list[tuple[bytes, bytes]]:
+    """The extended attributes of `path` (not followed unless `follow`: a /proc/self/fd path of an
+    O_PATH descriptor), or of an open descriptor."""
+    kw = {} if isinstance(path, int) or follow else {"follow_symlinks": False}
     try:
         names = os.listxattr(path, **kw)
     except OSError:

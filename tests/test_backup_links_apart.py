@@ -7,6 +7,7 @@ the base."""
 from __future__ import annotations
 
 import json
+import stat
 import os
 
 from rabtui.media import medium_layout
@@ -256,3 +257,51 @@ def test_names_gone_from_the_source_before_the_listing_are_not_copied(tmp_path):
     d = medium_layout.backup_data_path(second.path, str(src))
     assert _ino(d / "a") == _ino(d / "gone/a0") == _ino(d / "gone/a1") == _ino(d / "gone/a2")
     assert _ino(d / "c") != _ino(d / "d")
+
+
+def _made_again(path, make) -> None:
+    """The name made a node of its own (`make(tmp)`), owner, mode and time kept, put in its place."""
+    st = os.lstat(path)
+    tmp = path.with_name(path.name + ".t")
+    make(tmp)
+    os.chown(tmp, st.st_uid, st.st_gid, follow_symlinks=False)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(tmp, st.st_mode & 0o7777)
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    os.replace(tmp, path)
+
+
+def test_symlinks_and_special_files_broken_apart_on_the_source(tmp_path):
+    """rsync (3.5.0) `-H --link-dest` links symlinks, FIFOs, sockets and device nodes to the base's
+    as it does files: names the source made nodes of their own since were one in the backup."""
+    import socket
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    os.symlink("target -> x", src / "s1")
+    os.mkfifo(src / "f1", 0o640)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(src / "k1"))
+    os.mknod(src / "c1", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    os.chown(src / "s1", 1234, 5678, follow_symlinks=False)
+    for first in ("s1", "f1", "k1", "c1"):
+        for other in ("2", "3 -> x"):
+            os.link(src / first, src / (first[0] + other), follow_symlinks=False)
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    _made_again(src / "s2", lambda tmp: os.symlink("target -> x", tmp))
+    _made_again(src / "f2", lambda tmp: os.mkfifo(tmp))
+    _made_again(src / "k2", lambda tmp: os.mknod(tmp, stat.S_IFSOCK | 0o600))
+    _made_again(src / "c2", lambda tmp: os.mknod(tmp, stat.S_IFCHR | 0o600, os.makedev(1, 3)))
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    d = medium_layout.backup_data_path(second.path, str(src))
+    for kind in "sfkc":
+        one, two, three = (d / f"{kind}1", d / f"{kind}2", d / f"{kind}3 -> x")
+        assert _ino(one) == _ino(three) != _ino(two), kind
+        s, b = os.lstat(src / f"{kind}2"), os.lstat(two)
+        assert (b.st_mode, b.st_uid, b.st_gid, b.st_mtime_ns, b.st_rdev) == (
+            s.st_mode, s.st_uid, s.st_gid, s.st_mtime_ns, s.st_rdev), kind
+    assert os.readlink(d / "s2") == "target -> x"
+    info = json.loads((second.path / "backup.json").read_text())
+    assert info["directories"][0]["hard_links"] == 4

@@ -9,7 +9,9 @@ where its base held none), and only after a base that holds some, or does not sa
 copy looked at: its files of more than one name, by inode, and a dry run of rsync over those names
 (`rsync.LISTING_OPTIONS`) says which are one file on the source. A name of another file there gets
 a copy of its own (content, holes, owner, mode, ACLs, xattrs, times), put in its place with
-rename(2): each name is there throughout, and a run killed meanwhile leaves the backup incomplete
+rename(2). rsync links symlinks, FIFOs, sockets and device nodes to the base's as it does files:
+they are looked at alike, and one made apart is made anew (its target or device number, owner,
+mode, xattrs, times): each name is there throughout, and a run killed meanwhile leaves the backup incomplete
 (recovery's rules), at most a private temporary file beside the name."""
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from rabtui.media import below
 from rabtui.filecopy import copy_sparse, new_file, read_xattrs
 
 _ARROW = b" => "
+_POINTS = b" -> "
+_KINDS = (b"f", b"L", b"D", b"S")      # %i's file types: a file, a symlink, a device, a FIFO or socket
 LISTED_EXITS = (0, 23, 24)     # the list is whole but for files that could not be read, or vanished
 # rsync (3.5.0) stops ("buffer overflow expanding %L", exit 13) on a line whose name and first pass
 # 5,120 bytes between them: a longer name is not listed
@@ -47,14 +51,15 @@ def recorded(info: dict | None, dir_path: str) -> int | None:
 
 
 def find_argv(find: str, dest: bytes) -> list[str | bytes]:
-    """find(1) listing the regular files of more than one name below `dest`: `inode/path\\0` each
-    (four times as fast as a walk in Python; never through a symlink, a path of any length)."""
-    return [find, dest, "-type", "f", "-links", "+1", "-printf", "%i/%P\\0"]
+    """find(1) listing the files, symlinks and special files of more than one name below `dest`:
+    `inode/path\\0` each (four times as fast as a walk in Python; never through a symlink, a path of
+    any length)."""
+    return [find, dest, "!", "-type", "d", "-links", "+1", "-printf", "%i/%P\\0"]
 
 
 def shared(dest: bytes, *, cancel: threading.Event | None = None) -> list[list[bytes]]:
-    """The regular files of more than one name below `dest` (with its slash): their names, one list
-    per file."""
+    """The files of more than one name below `dest` (with its slash), directories aside: their
+    names, one list per file."""
     first: dict[bytes, bytes] = {}
     groups: dict[bytes, list[bytes]] = {}
     rest = [b""]
@@ -143,10 +148,10 @@ def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list
 
     def line(record: bytes) -> None:
         record = record.rstrip(b"\r\n")
-        if len(record) < 13 or record[1:2] != b"f":
+        if len(record) < 13 or record[1:2] not in _KINDS:
             return
         if record[0:1] != b"h":
-            name = rsync.unescape(record[12:])
+            name = _link_name(dest, record[12:], wanted) if record[1:2] == b"L" else rsync.unescape(record[12:])
             if name in wanted:
                 firsts.setdefault(name, name)
             return
@@ -180,17 +185,43 @@ def _split(text: bytes, wanted: set[bytes]) -> tuple[bytes, bytes] | None:
     return None
 
 
+def _link_name(dest: bytes, text: bytes, wanted: set[bytes]) -> bytes | None:
+    """The name in `name -> target` as rsync prints a symlink, of `wanted`: where a name or target
+    holds " -> ", the split whose name is a symlink to that target in the backup."""
+    found = None
+    at = text.find(_POINTS)
+    while at >= 0:
+        name = rsync.unescape(text[:at])
+        if name in wanted:
+            try:
+                if os.readlink(dest + name) == rsync.unescape(text[at + len(_POINTS):]):
+                    return name
+            except OSError:
+                pass
+            found = found or name
+        at = text.find(_POINTS, at + 1)
+    return found
+
+
 def _copy_apart(dest: bytes, names: list[bytes]) -> int:
     """The names of one file of the source, that the backup holds as another's too: a copy of the
     file put in place of the first, linked in place of the others. Returns the bytes written."""
     head, name = os.path.split(names[0])
     fd = below.open_dir(dest, head)
     try:
-        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
         try:
-            size = _copy(src, fd, name)
+            st = os.fstat(node)
+            if not stat.S_ISREG(st.st_mode):        # never opened to read: a FIFO's open waits for a writer
+                size = _made_anew(node, st, fd, name)
+            else:
+                src = os.open(b"/proc/self/fd/%d" % node, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    size = _copy(src, fd, name)
+                finally:
+                    os.close(src)
         finally:
-            os.close(src)
+            os.close(node)
         for other in names[1:]:
             where, other_name = os.path.split(other)
             to = below.open_dir(dest, where)
@@ -230,6 +261,42 @@ def _copy(src: int, fd: int, name: bytes) -> int:
     finally:
         os.close(out)
     return st.st_size - max(0, st.st_size - st.st_blocks * 512)
+
+
+def _made_anew(node: int, st: os.stat_result, fd: int, name: bytes) -> int:
+    """A new node like the symlink or special file `node` (an O_PATH descriptor of `name` in the
+    directory `fd`) put in its place. Returns the bytes written: none."""
+    attrs = read_xattrs(b"/proc/self/fd/%d" % node, follow=True)
+    target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
+
+    def make(tmp: bytes) -> None:
+        if target is not None:
+            os.symlink(target, tmp, dir_fd=fd)
+        else:
+            os.mknod(tmp, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=fd)
+        os.chown(tmp, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+        if target is None:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode), dir_fd=fd)
+        made = os.open(tmp, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        try:                                        # through the node itself, never what a symlink points to
+            for key, value in attrs:
+                os.setxattr(b"/proc/self/fd/%d" % made, key, value)
+        finally:
+            os.close(made)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+
+    def made_whole(tmp: bytes) -> None:
+        try:
+            make(tmp)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=fd)
+            except FileNotFoundError:
+                pass
+            raise
+
+    _into_place(fd, name, made_whole)
+    return 0
 
 
 def _into_place(fd: int, name: bytes, make: Callable[[bytes], None]) -> None:

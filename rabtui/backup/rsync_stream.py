@@ -95,7 +95,7 @@ class Stream:
     def _records(self, data: bytes, end: int) -> None:
         """The records of data[:end], each whole. The loop runs once per file of the tree: it keeps
         to local names, and sizes, catalog rows and events are handed on once per read."""
-        counts, nbytes, rows, same, others = [0] * 5, [0] * 5, [], [], []
+        counts, nbytes, rows, same, others, linked_others = [0] * 5, [0] * 5, [], [], [], 0
         d, archive = self.dir, self.archive
         # each path as a bytearray (`prefix + name` is one then): sqlite3 binds a bytes parameter
         # only after looking it up as an object to adapt, which took 0.3 us more per staged file
@@ -128,8 +128,10 @@ class Stream:
                     skipped = self._skipped
                 continue
             else:
-                if skipped and code[0] == _H and code[2] == _PLUS:
-                    self.linked.append(name)    # a symlink or special file linked by -H, as above
+                if code[0] == _H and code[2] == _PLUS:
+                    linked_others += 1          # a symlink or special file linked by -H
+                    if skipped:
+                        self.linked.append(name)    # as above
                 if code[0] == _DOT:
                     continue
                 # a symlink or special file, for the catalog's `others`: of a standard directory,
@@ -155,6 +157,8 @@ class Stream:
         for state, count in enumerate(counts):
             if count:
                 self.sizes.add_files(state, count, nbytes[state])
+        if linked_others and self.sizes.hard_links is not None:
+            self.sizes.hard_links += linked_others
         if counts[_NEW] or counts[_CHANGED]:
             for row in reversed(rows):
                 if row[2] == _F and row[3] in (_NEW, _CHANGED):

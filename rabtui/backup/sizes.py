@@ -42,7 +42,7 @@ class DirSizes:
     # in this backup though not deleted there, and how many more there were (unreadable.py)
     unreadable: list = field(default_factory=list)
     unreadable_unnamed: int = 0
-    # names of a regular file the directory's copy holds under another name already: its hard links
+    # names of a file, symlink or special file the directory's copy holds under another name already: its hard links
     # (as the source has them: links_apart.py); None where not known (a failed transfer, or one
     # whose source could not list them): the next backup from it looks at its copy for them
     hard_links: int | None = 0
