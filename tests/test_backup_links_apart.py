@@ -305,3 +305,25 @@ def test_symlinks_and_special_files_broken_apart_on_the_source(tmp_path):
     assert os.readlink(d / "s2") == "target -> x"
     info = json.loads((second.path / "backup.json").read_text())
     assert info["directories"][0]["hard_links"] == 4
+
+
+def test_a_listing_that_fails_says_why(tmp_path):
+    """The source's directory taken away between the transfer and the listing of its hard links:
+    rsync cannot list them (exit 3), and the backup's warning carries its reason."""
+    lab = Lab(tmp_path, media_count=1)
+    wrapper = tmp_path / "rsync-then-away"
+    wrapper.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "-n" ] && mv {lab.src}/data {lab.src}/away; done\n'
+                       'exec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    cfg = lab.local([("data", "standard")], extra=f'rsync_path = "{wrapper}"')
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha"})
+    os.link(src / "a", src / "b")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "warnings", second.reason
+    warned = [m for m in lab.messages() if "could not be listed on the source" in m]
+    assert warned and all(f'change_dir "{src}/" failed: No such file or directory' in m and "\n" not in m
+                          for m in warned), warned
+    info = json.loads((second.path / "backup.json").read_text())
+    assert info["directories"][0]["hard_links"] is None       # the next backup looks again

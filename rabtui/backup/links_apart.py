@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from rabtui import faults, fmt, proc, rsync
+from rabtui import faults, fmt, proc, rsync, rsync_exit
 from rabtui.backup.sizes import DirSizes
 from rabtui.errors import Cancelled, Stalled
 from rabtui.media import below
@@ -76,7 +76,7 @@ def shared(dest: bytes, *, cancel: threading.Event | None = None) -> list[list[b
     result = proc.run(find_argv(proc.which("find"), dest), on_stdout_data=data, env=rsync.ENV, cancel=cancel)
     if result.returncode != 0 or rest[0]:
         raise OSError(errno.EIO, "find could not list the files of the backup: "
-                                 + ("; ".join(result.stderr_tail[-2:]) or f"exit {result.returncode}"))
+                                 + fmt.name("; ".join(result.stderr_tail[-2:]) or f"exit {result.returncode}"))
     return list(groups.values())
 
 
@@ -102,10 +102,10 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
         return None
     firsts = _source_links(dest_b, [name for names in groups for name in names if len(name) <= LISTED_MAX],
                            listing, cancel=cancel, silence=silence)
-    if firsts is None:
+    if isinstance(firsts, str):
         sizes.hard_links = None
-        return ("the hard links of its files could not be listed on the source: names the source holds apart may"
-                " be one file in its backup, as in the backup it was made from")
+        return (f"the hard links of its files could not be listed on the source ({firsts}): names the source"
+                " holds apart may be one file in its backup, as in the backup it was made from")
     links, failed = 0, []
     for names in groups:
         files: dict[bytes, list[bytes]] = {}
@@ -140,9 +140,9 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
 
 
 def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list[str]], *, cancel: threading.Event,
-                  silence: int | None) -> dict[bytes, bytes] | None:
+                  silence: int | None) -> dict[bytes, bytes] | str:
     """Each of `names` that rsync lists as a file on the source -> the first of that file's names
-    listed (itself for the first); None when rsync could not list them."""
+    listed (itself for the first); why not, escaped, when rsync could not list them."""
     wanted = set(names)
     firsts: dict[bytes, bytes] = {}
 
@@ -170,8 +170,10 @@ def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list
                           die_with_parent=True, stdin_data=b"".join(b"./" + name + b"\0" for name in names),
                           silence=silence)
     except Stalled:
-        return None
-    return firsts if result.returncode in LISTED_EXITS else None
+        return f"rsync printed nothing for {silence} s (io_timeout) and was stopped"
+    if result.returncode in LISTED_EXITS:
+        return firsts
+    return fmt.name(rsync_exit.interpret_exit(result.returncode, result.stderr_tail).reason or "")
 
 
 def _split(text: bytes, wanted: set[bytes]) -> tuple[bytes, bytes] | None:
