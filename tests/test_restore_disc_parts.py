@@ -12,6 +12,7 @@ import re
 import pytest
 
 from rabtui.restore import run as R
+from tests.fidelity import differences
 from tests.trees import Lab, burn_due, snapshot, write_files
 
 
@@ -54,28 +55,46 @@ def test_a_sparse_file_cut_across_discs_comes_back_sparse(tmp_path):
     assert int(os.stat(got).st_mtime) == int(os.stat(sp).st_mtime)
 
 
-def test_hard_links_cut_apart_by_the_discs_are_named_in_the_result(tmp_path):
+def _ino(path) -> int:
+    return os.lstat(path).st_ino
+
+
+def test_hard_links_cut_apart_by_the_discs_come_back_linked(tmp_path):
+    """Names of one file on two discs (empty files too, whose data tells nothing) come back linked:
+    the checkpoint records which names were one file (`link_group`). From a checkpoint recorded
+    without it, the names of files with data are named in the result, as restored apart."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
-    write_files(data, {"a/x.bin": 1_500_000, "b/y.bin": 1_500_000, "c/z.bin": 1_500_000})
+    write_files(data, {"a/x.bin": 1_500_000, "b/y.bin": 1_500_000, "c/z.bin": 1_500_000, "a/empty": b"",
+                       "c/other empty": b""})
     os.link(data / "a/x.bin", data / "c/x-link.bin")
+    os.link(data / "a/empty", data / "c/empty-link")
+    os.chmod(data / "c", 0o555)     # read-only: the link is made in it all the same
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = burn_due(cfg, store)
     discs = {bytes(r["path"]).rsplit(b"/", 2)[-2]: r["disc"] for r in store.all("SELECT disc, path FROM disc_files")}
     assert discs[b"a"] != discs[b"c"], discs   # the two names of the file are on two discs
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    assert not res.incomplete(), res.summary
     out = tmp_path / "out" / str(data).lstrip("/")
+    assert _ino(out / "a/x.bin") == _ino(out / "c/x-link.bin")
+    assert _ino(out / "a/empty") == _ino(out / "c/empty-link") != _ino(out / "c/other empty")
+    assert differences(data, out, acls=False, xattrs=False) == []     # hard links, modes and times
+
+    store.execute("UPDATE disc_files SET link_group=NULL")
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "old")
+    out = tmp_path / "old" / str(data).lstrip("/")
     assert (out / "c/x-link.bin").read_bytes() == (data / "a/x.bin").read_bytes()
     named = [(kind, os.fsdecode(name)) for kind, name, _why in res.written.not_restored]
     assert named == [("hard link", str(data / "c/x-link.bin").lstrip("/"))], named
     assert res.incomplete() and "x-link.bin" in res.summary
 
 
-def test_hard_links_of_a_file_cut_into_parts_are_named_in_the_result(tmp_path):
-    """Two names of one file cut into parts: each is joined from its own parts, a file of its own;
-    the result names the second, as it names whole files whose link the discs cut apart."""
+def test_hard_links_of_a_file_cut_into_parts_come_back_linked(tmp_path):
+    """Two names of one file cut into parts: each is joined from its own parts, then linked again
+    as the checkpoint recorded them (`link_group` on each part)."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
@@ -87,11 +106,11 @@ def test_hard_links_of_a_file_cut_into_parts_are_named_in_the_result(tmp_path):
     number = burn_due(cfg, store)
     assert store.one("SELECT COUNT(DISTINCT path) FROM disc_files WHERE parts>1")[0] == 2
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    assert not res.incomplete(), res.summary
     out = tmp_path / "out" / str(data).lstrip("/")
     assert (out / "b/big-link.bin").read_bytes() == (data / "a/big.bin").read_bytes()
-    named = [(kind, os.fsdecode(name)) for kind, name, _why in res.written.not_restored]
-    assert named == [("hard link", str(data / "b/big-link.bin").lstrip("/"))], named
-    assert res.incomplete() and "big-link.bin" in res.summary
+    assert _ino(out / "a/big.bin") == _ino(out / "b/big-link.bin")
+    assert differences(data, out, acls=False, xattrs=False) == []
 
 
 def _cut_with_attrs(tmp_path):

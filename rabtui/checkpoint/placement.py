@@ -104,7 +104,7 @@ def checksummed_rows(store: Store, c: Computed, emit: Emit, cancel) -> list[Row]
     groups: dict[tuple[int, int], int] = {}   # (its directory, inode) of a file with hard links -> its group
     for d, prefix, i, k, part in placed(c):
         row = row_of(d, prefix, i, k, part)
-        if part is None and i in d.inodes:
+        if i in d.inodes:         # each part of a cut file too: a restore links the joined names again
             row.link_group = groups.setdefault((id(d), d.inodes[i]), len(groups) + 1)
         if row.sha256 is None:
             progress(row.disc_path[len(prefix) + 1:])

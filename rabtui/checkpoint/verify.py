@@ -315,7 +315,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             continue
         if r.sha256 in MARKS:
             continue
-        if r.mode is not None:    # recorded with its hard links (link_group)
+        if r.mode is not None and not r.part:   # recorded with its hard links (link_group); a part is a file of its own
             key = st.st_dev << 64 | st.st_ino
             had = by_inode.setdefault(key, r)
             if isinstance(had, list):

@@ -166,6 +166,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         redone = frozenset(name for kind, name, _ in off if kind == "attribute" and not is_file
                            and os.path.isdir(sc.path(os.path.join(short, b"item", name[len(rel):].lstrip(b"/"))))
                            and not os.path.islink(sc.path(os.path.join(short, b"item", name[len(rel):].lstrip(b"/")))))
+        # names of one file the discs held apart, or xorriso did not link (empty ones)
+        off += [] if is_file else links_again.as_recorded(rows, rel, is_file, os.path.join(short, b"item"), sc)
         if apart is not None and (len(trees) > 1 or redone):
             apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc, redone)
         if apart is not None:

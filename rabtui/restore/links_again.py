@@ -1,4 +1,6 @@
-"""Hard links made again after an entry came off a disc a second time (disc_refused.py): xorriso
+"""Hard links made again where the discs could not keep them: the names of one file the checkpoint
+recorded as one (on two discs, cut into parts, empty: as_recorded); and after an entry came off a
+disc a second time (disc_refused.py): xorriso
 links the names of one file only among what one run extracts, so a name below a directory that
 came off again alone is a file of its own. The disc holds which names are one file: they share
 their data (`report_lba`; files of size 0 share theirs too, and are left as they are). Each other
@@ -13,7 +15,10 @@ import os
 import secrets
 import stat
 
+from rabtui import fmt
+from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.xorriso_output import parse_report_lba
+from rabtui.restore.disc_checks import in_tree
 from rabtui.restore.disc_drive import address
 
 
@@ -43,8 +48,53 @@ def relink(run, dev: str, start: bytes, target: bytes, again: list[bytes], sc) -
         return
     around: dict[bytes, os.stat_result] = {}
     link_again(families(lines, start), start, target, again, sc, around)
+    set_back(around, sc)
+
+
+def as_recorded(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[str, bytes, str]]:
+    """The names of each file the checkpoint recorded as one (`link_group`, each part of a cut file
+    holding it too) linked again where they came off as files of their own: on two discs, each
+    joined from its own parts, or empty (whose data on a disc tells no link). `top`: the restored
+    item `rel`, its directories given back their modes and times. [(kind, name, why)] of the names
+    that could not be linked."""
+    groups: dict[int, dict[bytes, None]] = {}
+    for r in rows:
+        if r["link_group"] is not None and r["sha256"] not in MARKS:
+            groups.setdefault(r["link_group"], {})[bytes(r["path"])] = None
+    around: dict[bytes, os.stat_result] = {}
+    out = []
+    for paths in groups.values():
+        if len(paths) < 2:
+            continue
+        first, *others = paths
+        keep = sc.path(os.path.join(top, in_tree(rel, first, is_file)))
+        kept = _file(keep)
+        if kept is None:
+            continue
+        for path in others:
+            staged = os.path.join(top, in_tree(rel, path, is_file))
+            st = _file(sc.path(staged))
+            if st is None or st.st_ino == kept.st_ino:
+                continue
+            why = None
+            if (st.st_size, int(st.st_mtime), st.st_mode) != (kept.st_size, int(kept.st_mtime), kept.st_mode):
+                why = "its size, time or mode is not that file's as it came off the discs"
+            else:
+                try:
+                    link_in(keep, kept, staged, sc, around)
+                except OSError as exc:
+                    why = f"the link could not be made: {exc.strerror or exc}"
+            if why:
+                out.append(("hard link", path, f"one file with /{fmt.name(first)} as backed up, {why};"
+                                               f" restored as a separate file"))
+    set_back(around, sc)
+    return out
+
+
+def set_back(around: dict[bytes, os.stat_result], sc) -> None:
+    """The directories a link was made in given back their modes and times (`around`: as before)."""
     for path, st in around.items():
-        if stat.S_IMODE(os.lstat(sc.path(path)).st_mode) != stat.S_IMODE(st.st_mode):    # opened by _linked
+        if stat.S_IMODE(os.lstat(sc.path(path)).st_mode) != stat.S_IMODE(st.st_mode):    # opened by link_in
             os.chmod(sc.path(path), stat.S_IMODE(st.st_mode))
         os.utime(sc.path(path), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
@@ -70,21 +120,26 @@ def link_again(names: list[list[bytes]], start: bytes, target: bytes, again: lis
         if kept is None:
             continue
         for path in paths:
-            other = sc.path(path)
-            st = _file(other)
-            if st is None or st.st_ino == kept.st_ino:
-                continue
-            parent = os.path.dirname(path)
-            if parent not in around:
-                around[parent] = os.lstat(sc.path(parent))
-            try:
-                _linked(keep, other)
-            except PermissionError:     # a directory the disc holds read-only, restored without
-                with contextlib.suppress(OSError):                          # CAP_DAC_OVERRIDE
-                    os.chmod(sc.path(parent), stat.S_IMODE(around[parent].st_mode) | 0o300)
-                    _linked(keep, other)
-            except OSError:     # no room for the name (a full staging directory): left apart, named
-                pass
+            with contextlib.suppress(OSError):    # no room for the name (a full staging directory):
+                link_in(keep, kept, path, sc, around)       # left apart, named (links_apart.py)
+
+
+def link_in(keep: bytes, kept: os.stat_result, path: bytes, sc, around: dict[bytes, os.stat_result]) -> None:
+    """`path` (a regular file) made a name of the file `keep` (`kept`: its lstat) in place of its
+    own; nothing where it is one already, or no regular file. `around`: as link_again's. Raises
+    OSError where the link could not be made."""
+    other = sc.path(path)
+    st = _file(other)
+    if st is None or st.st_ino == kept.st_ino:
+        return
+    parent = os.path.dirname(path)
+    if parent not in around:
+        around[parent] = os.lstat(sc.path(parent))
+    try:
+        _linked(keep, other)
+    except PermissionError:     # a directory the disc holds read-only, restored without CAP_DAC_OVERRIDE
+        os.chmod(sc.path(parent), stat.S_IMODE(around[parent].st_mode) | 0o300)
+        _linked(keep, other)
 
 
 def _linked(keep: bytes, other: bytes) -> None:

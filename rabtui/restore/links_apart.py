@@ -1,7 +1,8 @@
 """Files that may have been hard links of one file on the source, read from different discs of a
 checkpoint (or joined each from its own parts): the discs cannot hold a hard link across discs,
-and the catalog records no inode, so they are not linked again on a guess; each is named, as
-restored as a separate file."""
+and a checkpoint recorded before its rows held `link_group` (links_again.as_recorded links those
+that do) records no inode, so they are not linked again on a guess; each is named, as restored as
+a separate file."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def _cut_links_apart(rows, joined) -> list[tuple[str, bytes, str]]:
     for group in alike.values():
         first = group[0]
         for path in group[1:]:
-            if _same_content(joined(first), joined(path)):
+            if os.lstat(joined(first)).st_ino != os.lstat(joined(path)).st_ino and _same_content(joined(first), joined(path)):
                 out.append(("hard link", path, f"same content and time as /{fmt.name(first)}, both cut into parts"
                                                f" across the discs: if the two were hard links of one file, each"
                                                f" was joined from its own parts; restored as a separate file"))
