@@ -33,6 +33,9 @@ def _refused_made(tmp_path_factory):
         (data / "closed/inner").write_text("inside a directory with a trusted xattr\n")
         os.setxattr(data / "closed/inner", "user.kept", b"an xattr")
         os.link(data / "closed/inner", data / "linked-inner")     # a hard link out of it
+        (data / "closed/empty").write_bytes(b"")                  # an empty one: its data on the disc tells nothing
+        os.link(data / "closed/empty", data / "linked-empty")
+        (data / "other-empty").write_bytes(b"")
         (data / "closed/sub/deep").write_text("deeper\n")
         os.setxattr(data / "closed", "trusted.mark", b"root's")
         os.setxattr(data / "closed", "user.also", b"the user's")
@@ -82,6 +85,8 @@ def test_what_the_process_may_not_restore_is_named_and_the_rest_restored(_refuse
     # the disc holds (the two names share their data), is made again
     assert os.stat(restored / "linked-inner").st_ino == os.stat(restored / "closed/inner").st_ino
     assert os.stat(restored / "linked-inner").st_nlink == 2
+    assert os.stat(restored / "linked-empty").st_ino == os.stat(restored / "closed/empty").st_ino
+    assert os.stat(restored / "linked-empty").st_nlink == 2         # other-empty not linked to them
     # each refusal names the disc the entry came off, whichever of the two it is on
     store = Lab(live, media_count=1).store()
     for name in ("closed", "capable"):
