@@ -327,3 +327,24 @@ def test_a_listing_that_fails_says_why(tmp_path):
                           for m in warned), warned
     info = json.loads((second.path / "backup.json").read_text())
     assert info["directories"][0]["hard_links"] is None       # the next backup looks again
+
+
+def test_symlinks_joined_after_a_base_whose_record_counted_files_only(tmp_path):
+    """A base recorded before symlinks and special files were counted says 0 hard links where it
+    holds only linked symlinks: the next backup looks at its copy all the same."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    os.symlink("t", src / "s1")
+    os.link(src / "s1", src / "s2", follow_symlinks=False)
+    first = lab.backup(cfg, medium_id="m1")
+    info = json.loads((first.path / "backup.json").read_text())
+    assert info["directories"][0]["hard_links"] == 1
+    info["directories"][0]["hard_links"] = 0          # as written then
+    info["directories"][0].pop("hard_links_all", None)
+    (first.path / "backup.json").write_text(json.dumps(info))
+    _made_again(src / "s2", lambda tmp: os.symlink("t", tmp))
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    d = medium_layout.backup_data_path(second.path, str(src))
+    assert _ino(d / "s1") != _ino(d / "s2")

@@ -46,6 +46,8 @@ def recorded(info: dict | None, dir_path: str) -> int | None:
     for d in dirs if isinstance(dirs, list) else []:
         if isinstance(d, dict) and d.get("path") == dir_path:
             value = d.get("hard_links")
+            if value == 0 and d.get("hard_links_all") is not True:
+                return None     # regular files counted only: symlinks or special files may be linked
             return value if type(value) is int and value >= 0 else None
     return None
 

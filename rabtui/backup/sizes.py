@@ -46,6 +46,9 @@ class DirSizes:
     # (as the source has them: links_apart.py); None where not known (a failed transfer, or one
     # whose source could not list them): the next backup from it looks at its copy for them
     hard_links: int | None = 0
+    # hard_links counts symlinks and special files too: a record without this counted regular files
+    # only, and its 0 does not say that the copy holds no link
+    hard_links_all: bool = True
 
     def add_files(self, state: int, count: int, size: int) -> None:
         """`count` regular files of one state (rsync.file_state), of `size` bytes in all."""
