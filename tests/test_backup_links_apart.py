@@ -285,11 +285,16 @@ def test_symlinks_and_special_files_broken_apart_on_the_source(tmp_path):
         sock.bind(str(src / "k1"))
     os.mknod(src / "c1", stat.S_IFCHR | 0o600, os.makedev(1, 3))
     os.chown(src / "s1", 1234, 5678, follow_symlinks=False)
+    os.symlink("q -> r", src / "p")                 # "p -> q -> r" as rsync prints either
+    os.symlink("r", src / "p -> q")
+    os.link(src / "p", src / "p2", follow_symlinks=False)
+    os.link(src / "p -> q", src / "pq2", follow_symlinks=False)
     for first in ("s1", "f1", "k1", "c1"):
         for other in ("2", "3 -> x"):
             os.link(src / first, src / (first[0] + other), follow_symlinks=False)
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     _made_again(src / "s2", lambda tmp: os.symlink("target -> x", tmp))
+    _made_again(src / "pq2", lambda tmp: os.symlink("r", tmp))
     _made_again(src / "f2", lambda tmp: os.mkfifo(tmp))
     _made_again(src / "k2", lambda tmp: os.mknod(tmp, stat.S_IFSOCK | 0o600))
     _made_again(src / "c2", lambda tmp: os.mknod(tmp, stat.S_IFCHR | 0o600, os.makedev(1, 3)))
@@ -303,8 +308,9 @@ def test_symlinks_and_special_files_broken_apart_on_the_source(tmp_path):
         assert (b.st_mode, b.st_uid, b.st_gid, b.st_mtime_ns, b.st_rdev) == (
             s.st_mode, s.st_uid, s.st_gid, s.st_mtime_ns, s.st_rdev), kind
     assert os.readlink(d / "s2") == "target -> x"
+    assert _ino(d / "p") == _ino(d / "p2") and _ino(d / "p -> q") != _ino(d / "pq2")
     info = json.loads((second.path / "backup.json").read_text())
-    assert info["directories"][0]["hard_links"] == 4
+    assert info["directories"][0]["hard_links"] == 5
 
 
 def test_a_listing_that_fails_says_why(tmp_path):

@@ -153,7 +153,7 @@ def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list
         if len(record) < 13 or record[1:2] not in _KINDS:
             return
         if record[0:1] != b"h":
-            name = _link_name(dest, record[12:], wanted) if record[1:2] == b"L" else rsync.unescape(record[12:])
+            name = _link_name(dest, record[12:], wanted, firsts) if record[1:2] == b"L" else rsync.unescape(record[12:])
             if name in wanted:
                 firsts.setdefault(name, name)
             return
@@ -189,14 +189,15 @@ def _split(text: bytes, wanted: set[bytes]) -> tuple[bytes, bytes] | None:
     return None
 
 
-def _link_name(dest: bytes, text: bytes, wanted: set[bytes]) -> bytes | None:
+def _link_name(dest: bytes, text: bytes, wanted: set[bytes], listed: dict[bytes, bytes]) -> bytes | None:
     """The name in `name -> target` as rsync prints a symlink, of `wanted`: where a name or target
-    holds " -> ", the split whose name is a symlink to that target in the backup."""
+    holds " -> ", the split whose name is a symlink to that target in the backup and not `listed`
+    yet (`p` to `q -> r` and `p -> q` to `r` print alike)."""
     found = None
     at = text.find(_POINTS)
     while at >= 0:
         name = rsync.unescape(text[:at])
-        if name in wanted:
+        if name in wanted and name not in listed:
             try:
                 if os.readlink(dest + name) == rsync.unescape(text[at + len(_POINTS):]):
                     return name
