@@ -13,6 +13,7 @@ command -v setcap >/dev/null || [ -x /usr/sbin/setcap ] || need+=(libcap2-bin)
 if [ "${WITH_BENCH:-0}" = 1 ]; then command -v dirsplit >/dev/null || need+=(genisoimage); fi
 optional=()
 command -v promtool >/dev/null || optional+=(prometheus)
+command -v mkfs.btrfs >/dev/null || [ -x /usr/sbin/mkfs.btrfs ] || optional+=(btrfs-progs)   # a target without ACLs
 [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive

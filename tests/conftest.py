@@ -164,6 +164,22 @@ def ramfs():
 
 
 @pytest.fixture
+def btrfs_noacl(tmp_path):
+    """A small btrfs mounted `noacl` at tmp_path/noacl, as root only: it holds xattrs and refuses
+    ACLs (EOPNOTSUPP), as no file system the kernel mounts otherwise does here (ext2-4 always take
+    them). Skipped without mkfs.btrfs (btrfs-progs); unmounted at the test's end."""
+    if shutil.which("mkfs.btrfs") is None:
+        pytest.skip("mkfs.btrfs is not installed (btrfs-progs)")
+    image = tmp_path / "noacl.img"
+    subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
+    done = subprocess.run(["mkfs.btrfs", "-q", "-f", "--mixed", str(image)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mkfs.btrfs failed: {done.stderr.strip()}")
+    with _mounter("a btrfs without ACLs") as mount:
+        yield mount(tmp_path / "noacl", "-o", "loop,noacl", str(image))
+
+
+@pytest.fixture
 def disk_image(tmp_path):
     """An 8 MB ext2 image to give a medium as its `device` (mounted at tmp_path/medium1 by rabtui)."""
     if os.geteuid() != 0:
