@@ -247,3 +247,25 @@ def test_a_cut_file_the_target_has_no_room_to_join_is_said_in_a_line(tmp_path, t
     assert "Traceback" not in err and f"could not join the 2 parts of {lab.src}/data/big.bin that came off the" \
         f" discs: {target} is full" in err, err
     assert os.listdir(target) == []
+
+
+def test_names_recorded_as_one_file_of_another_content_are_not_linked(tmp_path):
+    """A catalog that says two files of another content are one (a record gone wrong, or forged on
+    a disc rebuild-state read): neither loses its content to the other, the second is named."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"a/x.bin": 1_500_000, "b/y.bin": 1_500_000, "c/z.bin": 1_500_000, "a/one": b"1111",
+                       "c/two": b"2222"})
+    os.utime(data / "c/two", ns=(os.stat(data / "a/one").st_atime_ns, os.stat(data / "a/one").st_mtime_ns))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    for name in ("a/one", "c/two"):
+        store.execute("UPDATE disc_files SET link_group=99 WHERE path=?", (os.fsencode(data / name).lstrip(b"/"),))
+    assert store.one("SELECT COUNT(*) FROM disc_files WHERE link_group=99")[0] == 2
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    out = tmp_path / "out" / str(data).lstrip("/")
+    assert (out / "a/one").read_bytes() == b"1111" and (out / "c/two").read_bytes() == b"2222"
+    named = [(kind, os.path.basename(name)) for kind, name, _why in res.written.not_restored]
+    assert named == [("hard link", b"two")], res.written.not_restored

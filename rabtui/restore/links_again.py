@@ -20,6 +20,7 @@ from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.xorriso_output import parse_report_lba
 from rabtui.restore.disc_checks import in_tree
 from rabtui.restore.disc_drive import address
+from rabtui.restore.links_apart import same_content
 
 
 def lba_argv(dev: str, start: bytes) -> list[str]:
@@ -57,16 +58,22 @@ def as_recorded(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[s
     joined from its own parts, or empty (whose data on a disc tells no link). `top`: the restored
     item `rel`, its directories given back their modes and times. [(kind, name, why)] of the names
     that could not be linked."""
-    groups: dict[int, dict[bytes, None]] = {}
+    # each name's content as the catalog has it: a cut file's parts are cut at its own offsets,
+    # and only its size tells, its joined content compared
+    groups: dict[int, dict[bytes, list]] = {}
     for r in rows:
         if r["link_group"] is not None and r["sha256"] not in MARKS:
-            groups.setdefault(r["link_group"], {})[bytes(r["path"])] = None
+            said = groups.setdefault(r["link_group"], {}).setdefault(bytes(r["path"]), [False, 0, None])
+            said[0] = said[0] or bool(r["parts"] and r["parts"] > 1)
+            said[1] += r["size"] or 0
+            said[2] = None if said[0] else r["sha256"]
     around: dict[bytes, os.stat_result] = {}
     out = []
     for paths in groups.values():
         if len(paths) < 2:
             continue
         first, *others = paths
+        content = paths[first]
         keep = sc.path(os.path.join(top, in_tree(rel, first, is_file)))
         kept = _file(keep)
         if kept is None:
@@ -77,8 +84,10 @@ def as_recorded(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[s
             if st is None or st.st_ino == kept.st_ino:
                 continue
             why = None
-            if (st.st_size, int(st.st_mtime), st.st_mode) != (kept.st_size, int(kept.st_mtime), kept.st_mode):
-                why = "its size, time or mode is not that file's as it came off the discs"
+            if paths[path] != content or \
+                    (st.st_size, int(st.st_mtime), st.st_mode) != (kept.st_size, int(kept.st_mtime), kept.st_mode) \
+                    or content[0] and not _alike(keep, sc.path(staged)):
+                why = "its content, size, time or mode is not that file's as it came off the discs"
             else:
                 try:
                     link_in(keep, kept, staged, sc, around)
@@ -140,6 +149,13 @@ def link_in(keep: bytes, kept: os.stat_result, path: bytes, sc, around: dict[byt
     except PermissionError:     # a directory the disc holds read-only, restored without CAP_DAC_OVERRIDE
         os.chmod(sc.path(parent), stat.S_IMODE(around[parent].st_mode) | 0o300)
         _linked(keep, other)
+
+
+def _alike(a: bytes, b: bytes) -> bool:
+    try:
+        return same_content(a, b)
+    except OSError:     # one the restoring user may not read (mode 0): not linked, named
+        return False
 
 
 def _linked(keep: bytes, other: bytes) -> None:

@@ -63,14 +63,14 @@ def _cut_links_apart(rows, joined) -> list[tuple[str, bytes, str]]:
     for group in alike.values():
         first = group[0]
         for path in group[1:]:
-            if os.lstat(joined(first)).st_ino != os.lstat(joined(path)).st_ino and _same_content(joined(first), joined(path)):
+            if os.lstat(joined(first)).st_ino != os.lstat(joined(path)).st_ino and same_content(joined(first), joined(path)):
                 out.append(("hard link", path, f"same content and time as /{fmt.name(first)}, both cut into parts"
                                                f" across the discs: if the two were hard links of one file, each"
                                                f" was joined from its own parts; restored as a separate file"))
     return out
 
 
-def _same_content(a: bytes, b: bytes) -> bool:
+def same_content(a: bytes, b: bytes) -> bool:
     with open(a, "rb") as fa, open(b, "rb") as fb:
         while True:
             ca, cb = fa.read(CHUNK), fb.read(CHUNK)
