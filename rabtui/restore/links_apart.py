@@ -17,16 +17,18 @@ CHUNK = 1 << 20
 
 def links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc, redone: frozenset[bytes] = frozenset()
                 ) -> list[tuple[str, bytes, str]]:
-    """Files of the same content, size and time on different discs, now separate files: they may
-    have been hard links of one file, which the discs cannot hold across discs (the catalog
+    """Files of the same content, size and time on different discs, now separate files, of a
+    checkpoint that recorded no hard links (nor modes: one recorded with its modes records which
+    names were one file, linked again by links_again.as_recorded): they may have been hard links of one file, which the discs cannot hold across discs (the catalog
     records no inode, so they are not linked again on a guess); so are those below a directory
     that came off its disc again, alone, after an xattr of its was refused (disc_refused.py:
     what it holds came off in another xorriso run than the rest) and that links_again.py could
     not link again (the disc's data of each not listed). `redone`: those directories, by
     their path below /. One entry per file after the first of each group."""
     groups: dict[tuple, list] = {}
-    for r in rows:
-        if r["sha256"] not in MARKS and r["sha256"] is not None and r["size"] and not (r["parts"] and r["parts"] > 1):
+    for r in rows:      # one recorded with its mode is recorded with its hard links too: linked as they were
+        if r["sha256"] not in MARKS and r["sha256"] is not None and r["size"] and not (r["parts"] and r["parts"] > 1) \
+                and r["mode"] is None:
             groups.setdefault((r["sha256"], r["size"], r["mtime"]), []).append(r)
     again = lambda r: any(bytes(r["path"]).startswith(d + b"/") for d in redone)   # noqa: E731
     out = []
