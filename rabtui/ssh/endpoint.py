@@ -193,7 +193,8 @@ def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: 
     directory whose rsync 23 said only that files were read whole on the second try would warn.
     Its other lines below ERROR go too (a ServerAlive timeout's: rsync's own line of the lost
     connection stays); over a shared connection the client never printed them, the master does,
-    to /dev/null once in the background."""
+    to /dev/null once in the background. A ProxyJump host's ssh, which OpenSSH starts with no -o
+    of ours, prints at its ~/.ssh/config level: its banner stays."""
     argv = client_argv(cfg, source, ep, control) + ["-o", "LogLevel=ERROR"]
     return " ".join(_rsync_quote(a) for a in argv)
 
