@@ -57,18 +57,6 @@ def test_escaped_forms_of_two_names_never_collide():
     assert len({fmt.name(n) for n in names}) == len(names)
 
 
-def test_a_readme_written_before_still_names_its_backups():
-    """Discs written before escaped C0, DEL and C1 only: a configured path holding a newline and a
-    U+202E is found there as they wrote it; discs before those wrote it as it is."""
-    path = "/srv/in\nvoice\u202efdp"
-    before = "/srv/in\\nvoice\u202efdp"
-    for shown, backup in ((before, 7), (path, 8), (layout.escape_path(path.encode()), 9)):
-        readme = (f"rabtui checkpoint 3, made 2026-09-01 03:00:00 UTC\n\nThe checkpoint (data/, all discs):\n"
-                  f"  data/loc/srv/x  =  loc:{shown}  (standard, backup {backup}, discs 1)  <- on this disc\n"
-                  "\nFiller on this disc (add/N = source:path):\n  (none)\n").encode()
-        assert disc_text.readme_backup(readme, "loc", path) == backup
-
-
 def _run(lab, capsys, *argv) -> str:
     capsys.readouterr()
     code = main(["--config", str(lab.config_path), *argv])

@@ -13,11 +13,12 @@ import re
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from rabtui import faults, proc, temp_dirs
 from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, MADE_BY, catalog_text, escape_path, \
     shown_before
+from rabtui.checkpoint.placement import prefix_of
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.rebuild.record import MAX_INT
@@ -200,16 +201,30 @@ def readme_made(readme: bytes, number: int) -> float | None:
 
 
 def readme_backup(readme: bytes, source: str, path: str) -> int | None:
-    """The id of the backup the README's line of data directory source:path names (a path is
-    escaped there as in the catalog; discs written before escaped less, or wrote it as it is)."""
+    """The id of the backup the README's line of data directory source:path names: the line of its
+    prefix on the discs and its path, each escaped by the rule of the disc (_readme_rule), so that
+    no other directory's line is taken for it (one whose escaped path reads as this path, or whose
+    path holds "  =  source:path")."""
     data = readme.split(b"\nFiller on this disc", 1)[0]
-    name = os.fsencode(path)
-    for shown in dict.fromkeys((escape_path(name), escape_path(name, shown_before), path)):
-        line = re.escape(f"  =  {source}:{shown}  (".encode("utf-8", "surrogateescape"))
-        m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d{1,19}), discs ", data, re.M)
-        if m and int(m.group(1)) <= MAX_INT:     # none other can name a backup of the database
-            return int(m.group(1))
+    shown = _readme_rule(readme)
+    prefix, name = prefix_of(source, path), os.fsencode(path)
+    line = f"  {shown(prefix)}  =  {source}:{shown(name)}  (".encode("utf-8", "surrogateescape")
+    m = re.search(b"^" + re.escape(line) + rb"[a-z]+, backup (\d{1,19}), discs ", data, re.M)
+    if m and int(m.group(1)) <= MAX_INT:     # none other can name a backup of the database
+        return int(m.group(1))
     return None
+
+
+def _readme_rule(readme: bytes) -> Callable[[bytes], str]:
+    """How the README writes a path, told by what its closing part (after the directories, which
+    cannot reach it) says of it: escaped by fmt.escaped's rule (layout.escape_path), by the rule of
+    discs written before format characters were escaped (shown_before), or, older, as it is."""
+    tail = readme.rsplit(b"\nAlso on this disc:\n", 1)[-1]
+    if b"invisible character (U+202E" in tail:
+        return escape_path
+    if b"In paths (here too)" in tail:
+        return lambda name: escape_path(name, shown_before)
+    return os.fsdecode
 
 
 def readme_media(readme: bytes | None) -> dict[str, dict] | None:

@@ -1,0 +1,64 @@
+"""A disc's README.txt names, per configured directory, the backup it was taken from; rebuild-state
+reads that back (disc_text.readme_backup) for the directory's own line only: not the line of
+another directory whose escaped path reads as this one's path, nor one whose path holds "  =  "."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.checkpoint import layout
+from rabtui.checkpoint.placement import prefix_of
+from rabtui.rebuild import disc_text
+
+
+NOW, BEFORE, RAW = "now", "before", "raw"
+# what README.txt said of its paths: discs written before format characters were escaped, and
+# before that, when paths were written as they are
+SAID = {NOW: "invisible character (U+202E, U+200B, U+2028, ...) or of what is not", BEFORE: "character or of what is not"}
+SHOWN = {NOW: layout.escape_path, BEFORE: lambda name: layout.escape_path(name, layout.shown_before),
+         RAW: os.fsdecode}
+
+
+def _readme(*dirs: tuple[str, int], rule: str = NOW) -> bytes:
+    """README.txt of one disc holding `dirs` (path, backup id) of source web, as the checkpoint
+    writes it, or (`rule`) as one written before did."""
+    plan = [{"role": "data", "source": "web", "path": path, "kind": "standard", "backup_id": bid,
+             "prefix": os.fsdecode(prefix_of("web", path))} for path, bid in dirs]
+    shown = layout._shown
+    layout._shown = lambda path: SHOWN[rule](os.fsencode(path))
+    try:
+        text = layout.readme_text(number=3, created=1.7e9, disc=1, discs=1, disc_type="cd", dirs=plan,
+                                  on_disc={d["prefix"]: [1] for d in plan}, filler=[])
+    finally:
+        layout._shown = shown
+    assert SAID[NOW] in text
+    if rule != NOW:
+        text = text.replace(SAID[NOW], SAID[BEFORE])
+    if rule == RAW:
+        text = text.replace("In paths (here too):", "In paths:")
+    return text.encode("utf-8", "surrogateescape")
+
+
+def test_a_readme_written_before_still_names_its_backups():
+    """Discs written before escaped C0, DEL and C1 only: a configured path holding a newline and a
+    U+202E is found there as they wrote it; discs before those wrote it as it is."""
+    path = "/srv/in\nvoice\u202efdp"
+    for rule, backup in ((BEFORE, 7), (RAW, 8), (NOW, 9)):
+        readme = _readme((path, backup), ("/srv/in\\nvoice\\xe2\\x80\\xaefdp", 1), rule=rule)
+        assert disc_text.readme_backup(readme, "web", path) == backup, rule
+
+
+def test_a_path_that_is_the_escaped_form_of_another_is_not_named_by_its_line():
+    readme = _readme(("/srv/a\u202e", 7), ("/srv/b\x1b", 8))
+    assert disc_text.readme_backup(readme, "web", "/srv/a\u202e") == 7
+    assert disc_text.readme_backup(readme, "web", "/srv/b\x1b") == 8
+    # typed with backslashes: other directories, not in this checkpoint
+    assert disc_text.readme_backup(readme, "web", "/srv/a\\xe2\\x80\\xae") is None
+    assert disc_text.readme_backup(readme, "web", "/srv/b\\x1b") is None
+
+
+def test_a_path_holding_the_line_of_another_does_not_take_its_backup():
+    readme = _readme(("/x  =  web:/y", 5), ("/y", 6))
+    assert disc_text.readme_backup(readme, "web", "/y") == 6
+    assert disc_text.readme_backup(readme, "web", "/x  =  web:/y") == 5
+    assert disc_text.readme_backup(_readme(("/x  =  web:/y", 5)), "web", "/y") is None
