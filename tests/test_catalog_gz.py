@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from rabtui.checkpoint import prepare, reserve, run
 from rabtui.checkpoint.layout import CATALOG_HEADER, escape_path
+from rabtui.checkpoint.packing import Group
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.rebuild.disc_text import read_disc_catalog
 from tests.trees import Lab, write_files
@@ -52,6 +53,31 @@ def test_random_printable_long_names_within_the_room_kept():
     text = _catalog(b"data/x", rels, 1)
     room = 200 + 7 + reserve.gz_catalog_bytes(len(rels), sum(len(escape_path(p).encode()) for p in rels))
     assert len(gzip.compress(text, 6, mtime=0)) <= room
+
+
+def _deep(r: random.Random, piece) -> bytes:
+    """A configured directory's prefix on the discs near the longest path: 15 names of 255 bytes."""
+    return b"data/web1/" + b"/".join(b"".join(piece(r) for _ in range(85)) for _ in range(15))
+
+
+DEEP = {"format characters": lambda r: r.choice("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u200b\u200d\u2028").encode(),
+        "private use": lambda r: chr(r.randrange(0xE000, 0xF900)).encode(),
+        "not UTF-8": lambda r: bytes(r.randrange(0x80, 0xC0) for _ in range(3)),
+        "ASCII": lambda r: bytes(r.randrange(97, 123) for _ in range(3))}
+
+
+def test_a_long_prefix_on_every_row_within_the_room_kept():
+    """Each row repeats its directory's prefix: one escaped to 15,000 bytes is more than a
+    back-reference of gzip, whose search may not find it again (escapes repeat within a row)."""
+    r = random.Random(3)
+    rels = [b"%d" % i for i in range(100)]
+    for kind, piece in DEEP.items():
+        prefix = _deep(r, piece)
+        text = _catalog(prefix, rels, 1)
+        got = len(gzip.compress(text, 6, mtime=0))
+        room = reserve.catalog_room({prefix: len(rels)}, len(rels), sum(len(escape_path(p).encode()) for p in rels))
+        planned = reserve.catalog_bytes_of([Group(("web1", kind), prefix, rels, [1] * len(rels))])
+        assert got <= room <= planned, kind
 
 
 def test_disc_holds_the_gzip_catalog_readable_with_zgrep(tmp_path):

@@ -209,16 +209,18 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
     on_disc: dict[str, set[int]] = {}
     prefixes = sorted((os.fsencode(d["prefix"]) for d in dirs), key=len, reverse=True)
     names = 0    # the catalog's paths below their directory's prefix, escaped
+    below = dict.fromkeys(prefixes, 0)
     for r in rows:
         for pre in prefixes:
             if r.disc_path.startswith(pre + b"/"):
                 on_disc.setdefault(os.fsdecode(pre), set()).add(r.disc)
                 names += len(escape_path(r.disc_path[len(pre) + 1:]).encode())
+                below[pre] += 1
                 break
     rows.sort(key=lambda r: (r.disc, r.disc_path))
     plain = "".join(catalog_lines(rows)).encode("utf-8")
     gz = gzip.compress(plain, 6, mtime=0)
-    room = 200 + sum(len(pre) + 1 for pre in prefixes) + reserve.gz_catalog_bytes(len(rows), names)
+    room = reserve.catalog_room(below, len(rows), names)
     if len(gz) > room:   # the planner kept `room` on every disc (reserve.py): never burn past it
         raise WorkFailed(f"the compressed catalog takes {len(gz)} bytes, more than the {room} kept for it on"
                          f" each disc; nothing was recorded", hint="please report this, with the names involved")

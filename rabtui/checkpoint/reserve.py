@@ -20,12 +20,14 @@ from rabtui.state.store import Store
 # entropy, size, mtime and disc up to 16 more; a path is counted whole (escaped): names of random
 # printable characters hardly compress and make the checksums dearer (real names, sorted by
 # directory, compress several-fold); the directory prefix repeated on each row costs a
-# back-reference; GZ_FIXED holds the gzip header and the code tables of a small catalog.
+# back-reference (BACKREF bytes at most: gzip's search may not find the rest of a longer one again,
+# escapes repeat within a row, so that is counted whole on each row, as names are); GZ_FIXED holds the gzip header and the code tables of a small catalog.
 # prepare.record checks the bound before anything is recorded (tests/test_catalog_gz.py checks it
 # on generated names).
 GZ_ROW = 48
 GZ_NAME_RATIO = 1.0
 GZ_FIXED = 512
+BACKREF = 258              # the longest match deflate writes
 SAFETY_SECTORS = 64        # margin against small errors of the metadata model
 
 # A row recording an xattr in the state copy on each disc (disc_xattrs_off, disc_dir_attrs) is a
@@ -71,8 +73,23 @@ def catalog_bytes_of(groups: Sequence[Group], db_row_bytes: int = 0) -> int:
     on every disc: each file is a catalog line and a `disc_files` row holding its paths."""
     total = 200   # header line
     for g in groups:
-        total += rows_bytes(g, len(g.prefix) + 1, db_row_bytes)
+        total += rows_bytes(g, len(g.prefix) + 1, db_row_bytes) + prefix_extra(g.prefix, len(g.paths))
     return total
+
+
+def prefix_extra(prefix: bytes, rows: int) -> int:
+    """Bytes a directory's prefix on the discs takes in the compressed catalog beyond its own once
+    (which the callers count): its escaping's, and on each of its `rows` rows what is past one
+    back-reference."""
+    shown = len(escape_path(prefix).encode()) + 1
+    return shown - len(prefix) - 1 + rows * int(max(0, shown - BACKREF) * GZ_NAME_RATIO)
+
+
+def catalog_room(prefix_rows: dict[bytes, int], rows: int, name_bytes: int) -> int:
+    """The most the compressed catalog takes: `rows` rows below these prefixes (prefix -> its
+    rows), their paths below them `name_bytes` long escaped (as catalog_bytes_of counts them)."""
+    return (200 + sum(len(p) + 1 + prefix_extra(p, n) for p, n in prefix_rows.items())
+            + gz_catalog_bytes(rows, name_bytes))
 
 
 def gz_catalog_bytes(rows: int, name_bytes: int) -> int:
