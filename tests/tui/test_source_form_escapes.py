@@ -86,3 +86,55 @@ def test_control_characters_in_the_file_are_shown_escaped_and_kept(medium_m_conf
     assert [d.path for d in saved.directories] == [*(d.path for d in odd.directories), "/srv/new"]
     assert [d.excludes for d in saved.directories[:3]] == [d.excludes for d in odd.directories]
     assert saved.excludes == odd.excludes and saved.pre_backup_commands == odd.pre_backup_commands
+
+
+# spaces other than U+0020 (escaped in the form) at the ends of items, and names that read as escapes
+SPACES = r'''
+[[sources]]
+id = "odd"
+host = "odd.example.com"
+user = "backup"
+excludes = ["trail\u00a0", "\u3000lead", "mid\u00a0dle", "\u00a0"]
+pre_backup_commands = ["echo x\u3000", "\u3000"]
+[[sources.directories]]
+path = "/srv/a\u00a0b\u3000"
+excludes = ["c\u3000", "\u00a0"]
+[[sources.directories]]
+path = "/srv/d\\xe2\\x80\\xae"
+[[sources.directories]]
+path = "/srv/d\\342\\200\\256\\u202e"
+'''
+
+
+def test_spaces_and_escape_like_names_come_back_exactly(medium_m_config):
+    path = medium_m_config(SPACES)
+    before = path.read_bytes()
+    odd = configmod.load(path, check_media=False).source("odd")
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen) and "odd" in texts(app, "#sources-list"))
+            for user in ("backup", "root"):     # saved unchanged, then with another field changed
+                await pilot.press("e")
+                await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+                form = app.screen
+                form.query_one("#f-user", Input).value = user
+                if user == "root":      # each list a new item: its items read back from what the form shows
+                    form.query_one("#f-excludes", Input).value += ", new"
+                    for name, line in (("#f-directories", "standard /srv/new"), ("#f-pre_backup_commands", "true")):
+                        area = form.query_one(name, TextArea)
+                        area.text = area.text + "\n" + line
+                await pilot.press("ctrl+s")
+                await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="the form closes")
+                if user == "backup":
+                    assert path.read_bytes() == before
+
+    run(go())
+    saved = configmod.load(path, check_media=False).source("odd")
+    assert saved.user == "root"
+    assert [d.path for d in saved.directories] == [*(d.path for d in odd.directories), "/srv/new"]
+    assert [d.excludes for d in saved.directories[:-1]] == [d.excludes for d in odd.directories]
+    assert saved.excludes == (*odd.excludes, "new")
+    assert saved.pre_backup_commands == (*odd.pre_backup_commands, "true")

@@ -135,8 +135,9 @@ def _typed(f: K.Field, text: str, escaped: bool = False):
     k, word = f.spec, unescaped(text.strip()) if escaped else text.strip()
     if k.form_list:
         items = {"lines": text.splitlines(), "commas": text.split(","), "words": text.split()}[k.form_list]
-        items = [unescaped(item) if escaped else item for item in items]
-        return [item.strip() if k.form_list != "lines" else item for item in items if item.strip()]
+        # blanks trimmed as shown, before unescaping: an item's own U+00A0, U+3000 at its ends stay
+        items = [item.strip() if k.form_list != "lines" else item for item in items]
+        return [unescaped(item) if escaped else item for item in items if item.strip()]
     if k.type == "boolean":
         if not word:
             return f.default
