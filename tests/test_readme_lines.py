@@ -5,8 +5,9 @@ another directory whose escaped path reads as this one's path, nor one whose pat
 from __future__ import annotations
 
 import os
+import random
 
-from rabtui.checkpoint import layout
+from rabtui.checkpoint import layout, reserve
 from rabtui.checkpoint.placement import prefix_of
 from rabtui.rebuild import disc_text
 
@@ -62,3 +63,14 @@ def test_a_path_holding_the_line_of_another_does_not_take_its_backup():
     assert disc_text.readme_backup(readme, "web", "/y") == 6
     assert disc_text.readme_backup(readme, "web", "/x  =  web:/y") == 5
     assert disc_text.readme_backup(_readme(("/x  =  web:/y", 5)), "web", "/y") is None
+
+
+def test_the_room_kept_for_the_readme_holds_its_escaped_paths():
+    """Each directory's line names its prefix and its path escaped: a path of format characters
+    near the longest a disc takes is four times its bytes there, twice."""
+    r = random.Random(5)
+    paths = ["/" + "/".join("".join(r.choice("\u202a\u202e\u2066\u200b\u3000\u2028") for _ in range(85))
+                            for _ in range(15)) for _ in range(6)]
+    readme = _readme(*((p, 10 ** 18) for p in paths))
+    made_by = layout.made_by_line({})
+    assert len(readme) <= reserve.readme_bytes(paths, made_by)

@@ -110,13 +110,13 @@ def test_the_media_line_of_a_discs_readme_is_reserved_for_as_long_as_it_is(tmp_p
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     store = lab.store()
-    before = reserve.files_beside(cfg, store, 1)
+    before = reserve.files_beside(cfg, store, ["/srv"])
     serial = "é" * 20_000                     # 6 bytes each as README.txt writes it (\u00e9)
     store.conn.execute("INSERT INTO media(id, label) VALUES (?, ?)",
                        (cfg.media[0].id, json.dumps({"id": cfg.media[0].id, "serial": serial, "created": 1.0})))
     line = made_by_line(mounts.made_by(cfg.media, store))
     assert len(line) > 120_000
-    assert reserve.files_beside(cfg, store, 1) - before >= len(line) - 200
+    assert reserve.files_beside(cfg, store, ["/srv"]) - before >= len(line) - 200
 
 
 def test_a_disk_taken_over_from_another_server_keeps_this_servers_older_discs_its_own(tmp_path):

@@ -4,6 +4,7 @@ file planned (one catalog line and one `disc_files` row in the database copy per
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Sequence
@@ -171,10 +172,16 @@ def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
     return FIXED_SECTORS + PADDING_SECTORS + SAFETY_SECTORS + files
 
 
-def files_beside(cfg: Config, store: Store, ndirs: int) -> int:
+def files_beside(cfg: Config, store: Store, paths: Sequence[str]) -> int:
     """README.txt, the config and the database copy as it is now (the rows of this checkpoint are
-    counted per file by the planner, with `DB_ROW_BYTES`)."""
+    counted per file by the planner, with `DB_ROW_BYTES`); `paths`: the checkpoint's directories."""
     db = store.one("PRAGMA page_count")[0] * store.one("PRAGMA page_size")[0]
     conf = cfg.path.stat().st_size if cfg.path and Path(cfg.path).is_file() else 0
-    readme = 8192 + 300 * ndirs + len(made_by_line(mounts.made_by(cfg.media, store)))
+    readme = readme_bytes(paths, made_by_line(mounts.made_by(cfg.media, store)))
     return readme + conf + db + (256 << 10)
+
+
+def readme_bytes(paths: Sequence[str], made_by: str) -> int:
+    """The most README.txt takes: its fixed text, a line per directory naming its prefix and its
+    path (each escaped as layout writes them), the media line."""
+    return 8192 + sum(300 + 2 * len(escape_path(os.fsencode(p)).encode()) for p in paths) + len(made_by.encode())
