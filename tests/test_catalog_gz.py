@@ -60,7 +60,7 @@ def _deep(r: random.Random, piece) -> bytes:
     return b"data/web1/" + b"/".join(b"".join(piece(r) for _ in range(85)) for _ in range(15))
 
 
-DEEP = {"format characters": lambda r: r.choice("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u200b\u200d\u2028").encode(),
+DEEP = {"format characters": lambda r: r.choice("\u202a\u202c\u202e\u2066\u2067\u200b\u200d\u2028").encode(),
         "private use": lambda r: chr(r.randrange(0xE000, 0xF900)).encode(),
         "not UTF-8": lambda r: bytes(r.randrange(0x80, 0xC0) for _ in range(3)),
         "ASCII": lambda r: bytes(r.randrange(97, 123) for _ in range(3))}

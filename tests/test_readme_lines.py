@@ -15,7 +15,8 @@ from rabtui.rebuild import disc_text
 NOW, BEFORE, RAW = "now", "before", "raw"
 # what README.txt said of its paths: discs written before format characters were escaped, and
 # before that, when paths were written as they are
-SAID = {NOW: "invisible character (U+202E, U+200B, U+2028, ...) or of what is not", BEFORE: "character or of what is not"}
+SAID = {NOW: "invisible character (U+202E, U+200B, U+2028, ...) or of what is not",
+        BEFORE: "character or of what is not"}
 SHOWN = {NOW: layout.escape_path, BEFORE: lambda name: layout.escape_path(name, layout.shown_before),
          RAW: os.fsdecode}
 

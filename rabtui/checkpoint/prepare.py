@@ -106,7 +106,8 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     recorded = records_bytes(data, filler)
     while True:
         # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
-        extra = (reserve.files_beside(cfg, store, [d.path for d in data + filler]) + sum(d.attr_bytes for d in data + filler)
+        extra = (reserve.files_beside(cfg, store, [d.path for d in data + filler])
+                 + sum(d.attr_bytes for d in data + filler)
                  + recorded + sum(not_read.readme_bytes(d.unread, d.unread_unnamed) for d in data + filler))
         try:
             p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)

@@ -21,8 +21,9 @@ from rabtui.state.store import Store
 # entropy, size, mtime and disc up to 16 more; a path is counted whole (escaped): names of random
 # printable characters hardly compress and make the checksums dearer (real names, sorted by
 # directory, compress several-fold); the directory prefix repeated on each row costs a
-# back-reference (BACKREF bytes at most: gzip's search may not find the rest of a longer one again,
-# escapes repeat within a row, so that is counted whole on each row, as names are); GZ_FIXED holds the gzip header and the code tables of a small catalog.
+# back-reference (BACKREF bytes at most; the rest of a longer one is counted whole on each row, as
+# names are: gzip's search may not find it again, escapes repeat within a row); GZ_FIXED holds the
+# gzip header and the code tables of a small catalog.
 # prepare.record checks the bound before anything is recorded (tests/test_catalog_gz.py checks it
 # on generated names).
 GZ_ROW = 48
@@ -184,4 +185,5 @@ def files_beside(cfg: Config, store: Store, paths: Sequence[str]) -> int:
 def readme_bytes(paths: Sequence[str], made_by: str) -> int:
     """The most README.txt takes: its fixed text, a line per directory naming its prefix and its
     path (each escaped as layout writes them), the media line."""
-    return 8192 + sum(300 + 2 * len(escape_path(os.fsencode(p)).encode()) for p in paths) + len(made_by.encode())
+    lines = sum(300 + 2 * len(escape_path(os.fsencode(p)).encode()) for p in paths)
+    return 8192 + lines + len(made_by.encode())
