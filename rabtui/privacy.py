@@ -106,7 +106,8 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
     try:
         with os.fdopen(fd, "wb") as f:
             fcntl.flock(fd, fcntl.LOCK_EX)      # held until renamed: another write's sweep keeps it
-            if owner is not None and owner != (os.geteuid(), os.getegid()):
+            made = os.fstat(fd)     # in a setgid directory, with the directory's group
+            if owner is not None and owner != (made.st_uid, made.st_gid):
                 try:
                     os.fchown(fd, *owner)
                 except PermissionError:     # only root gives a file away, or a group one is not in

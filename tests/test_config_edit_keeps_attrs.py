@@ -172,3 +172,20 @@ def test_a_save_by_a_user_not_in_the_files_group_is_refused_and_leaves_it_as_it_
     assert (after.st_ino, after.st_uid, after.st_gid, after.st_mode) == \
         (before.st_ino, before.st_uid, before.st_gid, before.st_mode)
     assert _attrs(path) == attrs and path.read_text() == HEAD + WEB1 + DB1 and _leftovers(path) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give the directory a group of another user")
+def test_a_save_in_a_setgid_directory_keeps_the_files_own_group(tmp_path):
+    """A directory whose group its new files take (setgid, as shared ones are): the new file came
+    with that group where the file was the saving user's own group, readable by that group."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chown(folder, 0, 65534)     # nogroup
+    os.chmod(folder, 0o2755)
+    path = folder / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o640)
+    _edit(path, host="h2")
+    assert 'host = "h2"' in path.read_text()
+    assert (path.stat().st_gid, stat.S_IMODE(path.stat().st_mode)) == (0, 0o640)
