@@ -459,3 +459,21 @@ def test_a_config_another_user_can_point_elsewhere_is_not_written_by_root(open_b
     with pytest.raises(UsageError, match="belongs to user nobody"):
         config_edit.save(snap, text)
     assert not elsewhere.exists(), "root wrote the configuration where their symlink points"
+
+
+
+@pytest.mark.parametrize("name, length", [("r" * 237 + ".toml", 0), (os.fsdecode(b"r\xff.toml"), 4030)])
+def test_a_config_whose_name_or_path_leaves_no_room_for_the_saves_files_is_refused_saying_so(tmp_path, name, length):
+    """The save's files beside the config (`.<name>.XXXXXXXX.tmp/new.<sha256>`) are 14 bytes longer
+    in name, and 83 in path: a name of 242 bytes or more, or a path within 83 bytes of PATH_MAX,
+    failed with "File name too long" naming a file the operator never made."""
+    folder = tmp_path
+    while len(os.fsencode(folder / name)) < length:     # a path of `length` bytes, or a few more
+        folder = folder / ("d" * min(200, max(1, length - len(os.fsencode(folder / name)) - 1)))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    _write(path, HEAD + WEB1 + DB1)
+    with pytest.raises(UsageError, match="too long") as said:
+        _edit(path, host="h2")
+    assert str(path) in str(said.value) and "nothing was saved" in str(said.value)
+    assert path.read_text() == HEAD + WEB1 + DB1 and os.listdir(folder) == [name]

@@ -34,6 +34,7 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 from rabtui import flock_turns, privacy
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
+from rabtui.config.model import NAME_MAX
 from rabtui.config.parse import BOM, parse, read_toml
 from rabtui.config.toml_layout import (
     deepest_last, indent_like, indents, keep_trailing_trivia_of_only_table, move_trailing_trivia, plain,
@@ -305,6 +306,10 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
                          hint="edit it by hand, or keep it where only you and root can change the way to it"
                               " (chown, chmod go-w)")
     real = os.path.realpath(path)
+    too_long = _no_room_beside(real, aside=not anew)
+    if too_long:
+        raise UsageError(f"{path} is not written: {too_long}; nothing was saved",
+                         hint="edit it by hand, or give it a shorter name or path (--config, $RABTUI_CONFIG)")
     try:
         st = os.lstat(real)
         links, owner = st.st_nlink, (st.st_uid, st.st_gid)
@@ -333,6 +338,25 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
                          " (who may read it would change); nothing was saved",
                          hint=f"edit it by hand, save it as root, or give it a group of yours first (chgrp GROUP"
                               f" {shlex.quote(str(path))})") from None
+
+
+# a save's files beside the config: `.<name>.XXXXXXXX.tmp/new.<sha256>` (privacy, exchange_aside)
+_NAME_LONGER, _PATH_LONGER = len("..XXXXXXXX.tmp"), len("..XXXXXXXX.tmp/new.") + 64
+_PATH_MAX = 4095    # bytes the kernel takes in a path (4,096 with its end)
+
+
+def _no_room_beside(real: str, aside: bool) -> str | None:
+    """Why the files a save makes beside the file at `real` cannot be named there, or None; without
+    `aside` (a starter file), its temporary file alone (`.<name>.XXXXXXXX.tmp`)."""
+    name, whole = len(os.fsencode(os.path.basename(real))), len(os.fsencode(real))
+    longer = _PATH_LONGER if aside else _NAME_LONGER
+    if name + _NAME_LONGER > NAME_MAX:
+        return (f"its name is too long ({name} bytes) for the file a save makes beside it, {_NAME_LONGER} bytes"
+                f" longer ({NAME_MAX} at most)")
+    if whole + longer > _PATH_MAX:
+        return (f"its path is too long ({whole} bytes) for the file a save makes beside it, {longer} bytes"
+                f" longer ({_PATH_MAX} at most)")
+    return None
 
 
 def _owner(path: Path) -> int | None:
