@@ -91,6 +91,9 @@ REPLACE_POINTS = (
 # Passed only by a save of the config where the file system exchanges two names: the new file in
 # place, the one it replaced in the save's private directory (exchange_aside), not yet compared.
 EXCHANGE_POINTS = ("replace.exchanged",)
+# Passed only by a save of the config that keeps a hand edit aside: its `<name>.conflict-<time>` name
+# linked, the name in the save's private directory not yet removed.
+CONFLICT_POINTS = ("config.conflict_linked",)
 
 
 CLEANUP_POINTS = (

@@ -83,3 +83,17 @@ def test_a_save_killed_with_no_hand_edit_leaves_nothing_the_next_save_keeps(tmp_
     assert 'host = "h2"' in path.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rabtui.toml"]
 
+
+
+def test_a_save_killed_as_it_kept_a_hand_edit_aside_leaves_one_conflict_file_the_next_save_names(tmp_path):
+    """Killed once the hand edit's conflict name was linked, before its name in the private directory
+    was removed: the next save kept it aside again, a second conflict file, the first named to no one."""
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    _killed_save(path, faults.CONFLICT_POINTS[0], "by rename")
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    conflicts = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
+    assert conflicts == [said.value.kept] and said.value.kept.read_text() == BY_HAND
+    assert stat.S_IMODE(said.value.kept.stat().st_mode) == 0o600 and said.value.kept.stat().st_nlink == 1
+    assert 'host = "h2"' in path.read_text() and _leftovers(path) == []

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import errno
 import os
 import re
 import shlex
 import stat
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from rabtui import flock_turns, privacy
+from rabtui.config import conflict_kept
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
 from rabtui.config.model import NAME_MAX
@@ -230,39 +229,11 @@ def save(snapshot: Snapshot, text: str) -> Path:
             yield
 
     kept: list[Path] = []
-    replace(path, text, still_unchanged, replaced=lambda old: kept.extend(_kept_aside(snapshot, old)),
+    replace(path, text, still_unchanged, replaced=lambda old: kept.append(conflict_kept.keep(snapshot.path, old)),
             was=snapshot.text.encode("utf-8"))
     if kept:
         raise ConflictKept(path, kept[0])
     return path
-
-
-def _kept_aside(snapshot: Snapshot, old: str) -> list[Path]:
-    """The file a save's exchange replaced, which does not hold what the save read (a hand edit saved
-    after the save's last look, by an editor, which takes no lock; or one a killed save left so),
-    now named `old`: kept beside the config as `<name>.conflict-<time>`, private; where it is kept."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    real = os.path.realpath(snapshot.path)
-    name = os.fsencode(os.path.basename(real))
-    for n in range(1, 1000):
-        suffix = f".conflict-{stamp}" + (f"-{n}" if n > 1 else "")
-        # a name of 255 bytes at most: a long one is cut
-        aside = os.path.join(os.path.dirname(real), os.fsdecode(name[:255 - len(suffix)]) + suffix)
-        try:
-            os.link(old, aside, follow_symlinks=False)     # never over another one kept
-        except FileExistsError:
-            continue
-        except OSError:     # no hard links here: renamed, once no file has the name
-            if os.path.lexists(aside):
-                continue
-            os.rename(old, aside)
-            break
-        os.unlink(old)
-        break
-    else:
-        raise FileExistsError(errno.EEXIST, "no free name to keep it under", old)
-    privacy.tighten(aside)
-    return [Path(aside)]
 
 
 SAVE_WAIT = 10.0     # seconds a save waits for another save of the same file to end
