@@ -58,15 +58,11 @@ def test_a_hard_linked_config_is_not_saved_and_says_why(tmp_path):
     assert path.stat().st_ino == other.stat().st_ino and _leftovers(path) == []
 
 
-@pytest.mark.parametrize("editor, name", [("in place", "rabtui.toml"), ("by rename", "rabtui.toml"),
-                                          ("in place", "r" * 236 + ".toml")])
-def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, monkeypatch, editor, name):
-    """The operator's editor saves the file in the instant between the save's last look at it and its
-    rename (editors take no lock): the file the rename replaced is kept beside the config as
-    `<name>.conflict-<time>`, and the save says so, where the hand edit was dropped without a word."""
-    path = tmp_path / name
-    _write(path, HEAD + WEB1 + DB1)
-    by_hand = (HEAD + WEB1 + DB1).replace('host = "d"', 'host = "d"  # by hand')
+BY_HAND = (HEAD + WEB1 + DB1).replace('host = "d"', 'host = "d"  # by hand')
+
+
+def _editor_saves_at_the_last_look(monkeypatch, path, editor: str) -> None:
+    """The operator's editor saves BY_HAND right after the save's last look at `path`."""
     real_read, looks = Path.read_bytes, []
 
     def read_bytes(self):
@@ -75,21 +71,52 @@ def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, 
             looks.append(1)
             if len(looks) == 2:     # the save's last look: the editor saves right after it
                 if editor == "in place":
-                    path.write_text(by_hand)
+                    path.write_text(BY_HAND)
                 else:
-                    (tmp_path / ".swp").write_text(by_hand)
-                    os.rename(tmp_path / ".swp", path)
+                    (path.parent / ".swp").write_text(BY_HAND)
+                    os.rename(path.parent / ".swp", path)
         return data
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+
+@pytest.mark.parametrize("editor, name", [("in place", "rabtui.toml"), ("by rename", "rabtui.toml"),
+                                          ("in place", "r" * 236 + ".toml")])
+def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, monkeypatch, editor, name):
+    """The operator's editor saves the file in the instant between the save's last look at it and its
+    rename (editors take no lock): the file the rename replaced is kept beside the config as
+    `<name>.conflict-<time>`, and the save says so, where the hand edit was dropped without a word."""
+    path = tmp_path / name
+    _write(path, HEAD + WEB1 + DB1)
+    _editor_saves_at_the_last_look(monkeypatch, path, editor)
     with pytest.raises(config_edit.ConflictKept) as said:
         _edit(path, host="h2")
     monkeypatch.undo()
     kept = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
-    assert len(kept) == 1 and kept[0].read_text() == by_hand, kept
+    assert len(kept) == 1 and kept[0].read_text() == BY_HAND, kept
     assert 'host = "h2"' in path.read_text() and "by hand" not in path.read_text()
     assert str(kept[0]) in str(said.value) and "was saved" in str(said.value)
     assert _leftovers(path) == [] and stat.S_IMODE(kept[0].stat().st_mode) == 0o600
+
+
+def test_a_hand_edit_with_no_name_free_beside_the_config_is_said_where_it_stays(tmp_path, monkeypatch):
+    """Every conflict name of these seconds taken (by another user, in a sticky directory): the save,
+    done, said it could not write the file, and the hand edit stayed in its private directory unnamed."""
+    import time
+
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    then = time.gmtime()
+    monkeypatch.setattr(time, "gmtime", lambda *_: then)    # the save's second
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", then)
+    for n in range(1, 1000):
+        (tmp_path / f"rabtui.toml.conflict-{stamp}{f'-{n}' if n > 1 else ''}").touch()
+    _editor_saves_at_the_last_look(monkeypatch, path, "by rename")
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    monkeypatch.undo()
+    assert said.value.kept.read_text() == BY_HAND and str(said.value.kept) in str(said.value)
+    assert 'host = "h2"' in path.read_text()
 
 
 def test_a_save_with_no_edit_meanwhile_leaves_no_conflict_file(tmp_path):

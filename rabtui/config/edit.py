@@ -229,8 +229,14 @@ def save(snapshot: Snapshot, text: str) -> Path:
             yield
 
     kept: list[Path] = []
-    replace(path, text, still_unchanged, replaced=lambda old: kept.append(conflict_kept.keep(snapshot.path, old)),
-            was=snapshot.text.encode("utf-8"))
+
+    def keep(old: str) -> None:
+        try:
+            kept.append(conflict_kept.keep(snapshot.path, old))
+        except OSError:     # no name free beside the config, the disk full: it stays where it is, said
+            kept.append(Path(old))
+
+    replace(path, text, still_unchanged, replaced=keep, was=snapshot.text.encode("utf-8"))
     if kept:
         raise ConflictKept(path, kept[0])
     return path
