@@ -89,10 +89,11 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
     as it is. With `replaced`, the rename is an exchange where the file system makes one
     (rename_exchange, exchange_aside): the file it replaced, as it was at that instant, is removed
     when it holds `was` (what the caller read), else given to `replaced(name)` to keep aside, as is
-    such a file a killed write of `path` left. With `keep`, a group this user may not give (not one
-    of theirs) is GroupNotKept, the file left as it was."""
+    such a file a killed write of `path` left (once this one is in place: one refused leaves it).
+    With `keep`, a group this user may not give (not one of theirs) is GroupNotKept, the file left
+    as it was."""
     path = Path(path)
-    _remove_leftovers(path, replaced)
+    _remove_leftovers(path)
     attrs: list[tuple[str, bytes]] = []
     if keep:
         mode, owner, attrs = _kept(path, mode, owner)
@@ -144,6 +145,9 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    if replaced is not None:    # once saved: a hand edit a killed write left is kept aside and said
+        with contextlib.suppress(OSError):     # else left for the next write
+            _remove_leftovers(path, replaced)
 
 
 _ACL = "system.posix_acl_"

@@ -61,19 +61,19 @@ def test_a_hard_linked_config_is_not_saved_and_says_why(tmp_path):
 BY_HAND = (HEAD + WEB1 + DB1).replace('host = "d"', 'host = "d"  # by hand')
 
 
-def _editor_saves_at_the_last_look(monkeypatch, path, editor: str) -> None:
-    """The operator's editor saves BY_HAND right after the save's last look at `path`."""
+def _editor_saves_at_the_last_look(monkeypatch, path, editor: str, look: int = 2, text: str = BY_HAND) -> None:
+    """The operator's editor saves `text` right after the save's last look at `path` (or another)."""
     real_read, looks = Path.read_bytes, []
 
     def read_bytes(self):
         data = real_read(self)
         if self == path:
             looks.append(1)
-            if len(looks) == 2:     # the save's last look: the editor saves right after it
+            if len(looks) == look:     # the save's last look (2): the editor saves right after it
                 if editor == "in place":
-                    path.write_text(BY_HAND)
+                    path.write_text(text)
                 else:
-                    (path.parent / ".swp").write_text(BY_HAND)
+                    (path.parent / ".swp").write_text(text)
                     os.rename(path.parent / ".swp", path)
         return data
 

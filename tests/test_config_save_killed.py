@@ -97,3 +97,24 @@ def test_a_save_killed_as_it_kept_a_hand_edit_aside_leaves_one_conflict_file_the
     assert conflicts == [said.value.kept] and said.value.kept.read_text() == BY_HAND
     assert stat.S_IMODE(said.value.kept.stat().st_mode) == 0o600 and said.value.kept.stat().st_nlink == 1
     assert 'host = "h2"' in path.read_text() and _leftovers(path) == []
+
+
+def test_a_save_refused_after_its_look_leaves_a_killed_saves_hand_edit_for_the_next_to_name(tmp_path, monkeypatch):
+    """A killed save left a hand edit; the next save is refused (the file changed after its first
+    look): that hand edit was kept aside by it all the same, as a conflict file no message named."""
+    from tests.test_config_edit_keeps_attrs import _editor_saves_at_the_last_look
+
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    _killed_save(path, "replace.exchanged", "by rename")
+    again = path.read_text().replace('host = "h"', 'host = "h"  # again')
+    _editor_saves_at_the_last_look(monkeypatch, path, "in place", look=1, text=again)
+    with pytest.raises(config_edit.ChangedOnDisk):
+        _edit(path, host="h2")
+    monkeypatch.undo()
+    assert [p for p in tmp_path.iterdir() if ".conflict-" in p.name] == []
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    assert said.value.kept.read_text() == BY_HAND and "# again" in path.read_text()
+    assert [p for p in tmp_path.iterdir() if ".conflict-" in p.name] == [said.value.kept] and _leftovers(path) == []
+
