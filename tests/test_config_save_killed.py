@@ -118,3 +118,18 @@ def test_a_save_refused_after_its_look_leaves_a_killed_saves_hand_edit_for_the_n
     assert said.value.kept.read_text() == BY_HAND and "# again" in path.read_text()
     assert [p for p in tmp_path.iterdir() if ".conflict-" in p.name] == [said.value.kept] and _leftovers(path) == []
 
+
+def test_a_hand_edit_of_the_instant_and_one_a_killed_save_left_are_both_named(tmp_path, monkeypatch):
+    from tests.test_config_edit_keeps_attrs import _editor_saves_at_the_last_look
+
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    _killed_save(path, "replace.exchanged", "by rename")
+    again = path.read_text().replace('host = "h"', 'host = "h"  # again')
+    _editor_saves_at_the_last_look(monkeypatch, path, "by rename", text=again)
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    monkeypatch.undo()
+    conflicts = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
+    assert sorted(p.read_text() for p in conflicts) == sorted([BY_HAND, again])
+    assert all(str(p) in str(said.value) for p in conflicts), said.value

@@ -46,11 +46,12 @@ class ConflictKept(UsageError):
     """The edit is saved, but the file it replaced had been changed on disk after the save's last
     look at it (an editor saving in that instant): that file is kept aside at `kept`."""
 
-    def __init__(self, path: Path, kept: Path):
+    def __init__(self, path: Path, kept: list[Path]):
+        earlier = f" (and one a killed save left in {', '.join(map(str, kept[1:]))})" if kept[1:] else ""
         super().__init__(f"{path} was saved, but it had been changed on disk as a save put it in place: that"
-                         f" change is kept in {kept}", hint=f"merge it by hand: diff {shlex.quote(str(kept))} "
-                                                  f"{shlex.quote(str(path))}")
-        self.kept = kept
+                         f" change is kept in {kept[0]}{earlier}",
+                         hint=f"merge it by hand: diff {shlex.quote(str(kept[0]))} {shlex.quote(str(path))}")
+        self.kept = kept[0]
 
 
 class ChangedOnDisk(UsageError):
@@ -238,7 +239,7 @@ def save(snapshot: Snapshot, text: str) -> Path:
 
     replace(path, text, still_unchanged, replaced=keep, was=snapshot.text.encode("utf-8"))
     if kept:
-        raise ConflictKept(path, kept[0])
+        raise ConflictKept(path, kept)
     return path
 
 
