@@ -275,3 +275,43 @@ def test_names_recorded_as_one_file_of_another_content_are_not_linked(tmp_path):
     assert (out / "a/one").read_bytes() == b"1111" and (out / "c/two").read_bytes() == b"2222"
     named = [(kind, os.path.basename(name)) for kind, name, _why in res.written.not_restored]
     assert named == [("hard link", b"two")], res.written.not_restored
+
+
+def test_names_recorded_as_one_file_of_another_owner_or_acl_are_not_linked(tmp_path):
+    """A catalog that says two files of one content but another owner, or another ACL or xattr,
+    are one (a record gone wrong, or forged): a hard link shares them, so linking gave one name the
+    other's owner or ACL without a word. Each keeps its own, the second is named."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"a/x.bin": 1_500_000, "b/y.bin": 1_500_000, "c/z.bin": 1_500_000,
+                       "a/one": b"1111", "c/two": b"1111", "a/three": b"3333", "c/four": b"3333"})
+    os.chown(data / "c/two", 1234, 5678)
+    os.setxattr(data / "c/four", "system.posix_acl_access", _acl_user(4321))
+    os.chmod(data / "a/three", os.stat(data / "c/four").st_mode & 0o7777)
+    at = os.stat(data / "a/one")
+    for name in ("c/two", "a/three", "c/four"):
+        os.utime(data / name, ns=(at.st_atime_ns, at.st_mtime_ns))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    for group, names in ((98, ("a/one", "c/two")), (99, ("a/three", "c/four"))):
+        for name in names:
+            store.execute("UPDATE disc_files SET link_group=? WHERE path=?",
+                          (group, os.fsencode(data / name).lstrip(b"/")))
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    out = tmp_path / "out" / str(data).lstrip("/")
+    assert _ino(out / "a/one") != _ino(out / "c/two") and _ino(out / "a/three") != _ino(out / "c/four")
+    assert (os.lstat(out / "c/two").st_uid, os.lstat(out / "a/one").st_uid) == (1234, at.st_uid)
+    assert os.getxattr(out / "c/four", "system.posix_acl_access") == _acl_user(4321)
+    assert "system.posix_acl_access" not in os.listxattr(out / "a/three")
+    named = sorted(os.path.basename(name) for kind, name, _why in res.written.not_restored if kind == "hard link")
+    assert named == [b"four", b"two"], res.written.not_restored
+
+
+def _acl_user(uid: int) -> bytes:
+    """A POSIX access ACL (its xattr form): user::rw-, user:uid:r--, group::r--, mask::r--, other::r--."""
+    import struct
+    entries = [(0x01, 6, 0xFFFFFFFF), (0x02, 4, uid), (0x04, 4, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF),
+               (0x20, 4, 0xFFFFFFFF)]
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for tag, perm, ident in entries)

@@ -17,6 +17,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.content import MARKS
+from rabtui.filecopy import read_xattrs
 from rabtui.checkpoint.xorriso_output import parse_report_lba
 from rabtui.restore.disc_checks import in_tree
 from rabtui.restore.disc_drive import address
@@ -84,10 +85,11 @@ def as_recorded(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[s
             if st is None or st.st_ino == kept.st_ino:
                 continue
             why = None
-            if paths[path] != content or \
-                    (st.st_size, int(st.st_mtime), st.st_mode) != (kept.st_size, int(kept.st_mtime), kept.st_mode) \
+            # a link shares owner, mode, ACLs and xattrs: one name would take the other's silently
+            if paths[path] != content or _attrs(st) != _attrs(kept) \
+                    or sorted(read_xattrs(keep)) != sorted(read_xattrs(sc.path(staged))) \
                     or content[0] and not _alike(keep, sc.path(staged)):
-                why = "its content, size, time or mode is not that file's as it came off the discs"
+                why = "its content, size, time, mode, owner, ACL or xattrs are not that file's as it came off the discs"
             else:
                 try:
                     link_in(keep, kept, staged, sc, around)
@@ -149,6 +151,10 @@ def link_in(keep: bytes, kept: os.stat_result, path: bytes, sc, around: dict[byt
     except PermissionError:     # a directory the disc holds read-only, restored without CAP_DAC_OVERRIDE
         os.chmod(sc.path(parent), stat.S_IMODE(around[parent].st_mode) | 0o300)
         _linked(keep, other)
+
+
+def _attrs(st: os.stat_result) -> tuple:
+    return st.st_size, int(st.st_mtime), st.st_mode, st.st_uid, st.st_gid     # discs hold times to the second
 
 
 def _alike(a: bytes, b: bytes) -> bool:
