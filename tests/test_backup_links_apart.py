@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import stat
 import os
+from pathlib import Path
 
 from rabtui.media import medium_layout
 from rabtui.restore import run as R
@@ -354,3 +355,40 @@ def test_symlinks_joined_after_a_base_whose_record_counted_files_only(tmp_path):
     assert (second.status, second.exit_code) == ("completed", 0), second.reason
     d = medium_layout.backup_data_path(second.path, str(src))
     assert _ino(d / "s1") != _ino(d / "s2")
+
+
+def test_symlinks_of_odd_or_long_targets_over_ssh(tmp_path, sshd):
+    """Symlinks whose target holds a newline, a tab, " -> " or bytes that are no UTF-8, of 4,000
+    bytes, or named with 255 bytes, made apart on the source, are made apart in the backup. A
+    symlink's name and target of more than 5 KiB between them stopped rsync's listing ("buffer
+    overflow expanding %L") of the whole directory at every backup: it is left as rsync made it."""
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    src = lab.src / "data"
+    src.mkdir()
+    cfg = lab.write(ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{src}"\n')
+    lab.trust(sshd)
+    s = os.fsencode(src)
+    deep = b"/".join([b"e" * 200] * 8)
+    targets = {b"nl": b"a\nb", b"tab": b"a\tb", b"arrow -> x": b"x -> y", b"bytes": b"\xff\xfe\n",
+               b"long": b"t" * 4000, b"n" * 255: b"z", deep + b"/long": b"u" * 4000}
+    os.makedirs(os.path.join(s, deep))
+    two = lambda name: os.path.join(s, name[:250] + b"2")     # noqa: E731
+    for name, target in targets.items():
+        os.symlink(target, os.path.join(s, name))
+        os.link(os.path.join(s, name), two(name), follow_symlinks=False)
+    write_files(src, {"a": b"alpha"})
+    os.link(src / "a", src / "b")
+    assert lab.backup(cfg, "web", medium_id="m1").status == "completed"
+    for name, target in targets.items():
+        _made_again(Path(os.fsdecode(two(name))), lambda tmp, t=target: os.symlink(t, tmp))
+    _apart(src / "b")
+    second = lab.backup(cfg, "web", medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    d = os.fsencode(medium_layout.backup_data_path(second.path, str(src)))
+    joined = [name for name in targets if os.lstat(os.path.join(d, name)).st_ino ==
+              os.lstat(os.path.join(d, name[:250] + b"2")).st_ino]
+    assert joined == [deep + b"/long"]
+    assert all(os.readlink(os.path.join(d, name[:250] + b"2")) == t for name, t in targets.items())
+    assert _ino(Path(os.fsdecode(d)) / "a") != _ino(Path(os.fsdecode(d)) / "b")

@@ -35,8 +35,10 @@ _POINTS = b" -> "
 _KINDS = (b"f", b"L", b"D", b"S")      # %i's file types: a file, a symlink, a device, a FIFO or socket
 LISTED_EXITS = (0, 23, 24)     # the list is whole but for files that could not be read, or vanished
 # rsync (3.5.0) stops ("buffer overflow expanding %L", exit 13) on a line whose name and first pass
-# 5,120 bytes between them: a longer name is not listed
+# 5,120 bytes between them: a longer name is not listed; nor a symlink's name that with a target of
+# up to 4,095 bytes (the source's may be longer than the backup's, changed since) could pass them
 LISTED_MAX = 2500
+LISTED_LINK_MAX = 1000
 
 
 def recorded(info: dict | None, dir_path: str) -> int | None:
@@ -54,14 +56,15 @@ def recorded(info: dict | None, dir_path: str) -> int | None:
 
 def find_argv(find: str, dest: bytes) -> list[str | bytes]:
     """find(1) listing the files, symlinks and special files of more than one name below `dest`:
-    `inode/path\\0` each (four times as fast as a walk in Python; never through a symlink, a path of
+    `type inode/path\\0` each (`l` a symlink) (four times as fast as a walk in Python; never through a symlink, a path of
     any length)."""
-    return [find, dest, "!", "-type", "d", "-links", "+1", "-printf", "%i/%P\\0"]
+    return [find, dest, "!", "-type", "d", "-links", "+1", "-printf", "%y%i/%P\\0"]
 
 
-def shared(dest: bytes, *, cancel: threading.Event | None = None) -> list[list[bytes]]:
+def shared(dest: bytes, *, cancel: threading.Event | None = None, symlinks: set[bytes] | None = None
+           ) -> list[list[bytes]]:
     """The files of more than one name below `dest` (with its slash), directories aside: their
-    names, one list per file."""
+    names, one list per file; those of symlinks added to `symlinks`."""
     first: dict[bytes, bytes] = {}
     groups: dict[bytes, list[bytes]] = {}
     rest = [b""]
@@ -70,7 +73,9 @@ def shared(dest: bytes, *, cancel: threading.Event | None = None) -> list[list[b
         records = (rest[0] + chunk).split(b"\0")
         rest[0] = records.pop()
         for record in records:
-            inode, _, name = record.partition(b"/")
+            inode, _, name = record[1:].partition(b"/")
+            if record[:1] == b"l" and symlinks is not None:
+                symlinks.add(name)
             seen = first.setdefault(inode, name)
             if seen is not name:
                 groups.setdefault(inode, [seen]).append(name)
@@ -93,8 +98,9 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
     rsync's dry run of the names on its standard input into `d`, a directory that is not there. Raises
     Cancelled when `cancel` is set."""
     dest_b = os.fsencode(dest) + b"/"
+    symlinks: set[bytes] = set()
     try:
-        groups = shared(dest_b, cancel=cancel)
+        groups = shared(dest_b, cancel=cancel, symlinks=symlinks)
     except OSError as exc:
         sizes.hard_links = None
         return (f"the hard links of its backup were not checked ({exc.strerror or exc}): names the source holds"
@@ -102,7 +108,8 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
     if not groups:
         sizes.hard_links = 0
         return None
-    firsts = _source_links(dest_b, [name for names in groups for name in names if len(name) <= LISTED_MAX],
+    firsts = _source_links(dest_b, [name for names in groups for name in names
+                                    if len(name) <= (LISTED_LINK_MAX if name in symlinks else LISTED_MAX)],
                            listing, cancel=cancel, silence=silence)
     if isinstance(firsts, str):
         sizes.hard_links = None
