@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import stat
 import os
+import re
 from pathlib import Path
 
 from rabtui.media import medium_layout
@@ -392,3 +393,36 @@ def test_symlinks_of_odd_or_long_targets_over_ssh(tmp_path, sshd):
     assert joined == [deep + b"/long"]
     assert all(os.readlink(os.path.join(d, name[:250] + b"2")) == t for name, t in targets.items())
     assert _ino(Path(os.fsdecode(d)) / "a") != _ino(Path(os.fsdecode(d)) / "b")
+
+
+def test_a_node_the_backup_cannot_make_is_said_and_left_joined(tmp_path):
+    """A backup run without CAP_MKNOD (as in a user namespace) cannot make a device node anew: the
+    one the source made apart stays one file with its other name in the backup, said by name; the
+    others are made apart, no temporary name is left, and the next backup looks again."""
+    import subprocess
+    import sys
+    from rabtui import faults
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha"})
+    os.link(src / "a", src / "b")
+    os.mknod(src / "c1", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    os.link(src / "c1", src / "c2")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    _apart(src / "b")
+    _made_again(src / "c2", lambda tmp: os.mknod(tmp, stat.S_IFCHR | 0o600, os.makedev(1, 3)))
+    run = subprocess.run(["setpriv", "--bounding-set=-mknod", "--inh-caps=-mknod", sys.executable, "-m", "rabtui",
+                          "--config", str(lab.config_path), "backup", "loc"], capture_output=True, text=True,
+                         timeout=120, stdin=subprocess.DEVNULL, env={k: v for k, v in os.environ.items() if k != faults.ENV})
+    out = run.stdout + run.stderr
+    assert run.returncode == 3 and "Traceback" not in out, out
+    assert "could not be made apart" in out and re.search(r"\): c[12]: Operation not permitted", out), out
+    row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] == "warnings"
+    d = medium_layout.backup_data_path(row["path"], str(src))
+    assert sorted(os.listdir(d)) == ["a", "b", "c1", "c2"]
+    assert _ino(d / "a") != _ino(d / "b") and _ino(d / "c1") == _ino(d / "c2")
+    info = json.loads((Path(row["path"]) / "backup.json").read_text())
+    assert info["directories"][0]["hard_links"] is None       # the next backup looks again
