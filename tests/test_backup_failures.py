@@ -387,3 +387,33 @@ def test_second_backup_in_another_thread_is_refused(tmp_path):
     thread.join()
     assert errors and "already running" in errors[0]
     assert results[0].status == "completed"
+
+
+def test_a_medium_that_fills_while_links_are_made_apart(tmp_path, tmpfs_medium):
+    """The copy that makes apart a file the source made apart does not fit on the medium: the
+    backup says so by name and keeps the two names one file (their content as the base had it,
+    rsync's quick check the same), no partial copy or temporary name left, the base untouched."""
+    from tests.test_backup_links_apart import _apart, _held
+
+    lab = Lab(tmp_path)
+    path = tmpfs_medium("size=4m")
+    cfg = lab.local()
+    src = lab.src / "data"
+    write_files(src, {"a": 2_500_000, "c": b"charlie"})
+    os.link(src / "a", src / "b")
+    os.link(src / "c", src / "d")
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    base = _held(first.path)
+    _apart(src / "b")
+    _apart(src / "d")
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("warnings", 3), second.reason
+    assert second.reason.endswith("could not be made apart in this backup (one file there, as in the backup it"
+                                  " was made from): a: No space left on device"), second.reason
+    d = medium_layout.backup_data_path(second.path, str(src))
+    assert sorted(os.listdir(d)) == ["a", "b", "c", "d"]
+    ino = {n: os.lstat(d / n).st_ino for n in "abcd"}
+    assert ino["a"] == ino["b"] and ino["c"] != ino["d"]
+    assert _held(first.path) == base
+    assert os.statvfs(path).f_bfree * os.statvfs(path).f_frsize > 1_000_000     # no partial copy left

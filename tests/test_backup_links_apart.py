@@ -21,6 +21,28 @@ def _ino(path) -> int:
     return os.lstat(path).st_ino
 
 
+def _held(root) -> dict:
+    """Each entry below `root` (a backup): its inode, type, mode, owner, mtime, size, device,
+    content or target and xattrs (not its link count: a new backup links to it; nor its access time:
+    any reading sets it, and a backup does not hold it)."""
+    out = {}
+    for dirpath, dirs, files, fd in os.fwalk(os.fsencode(root)):
+        for name in dirs + files:
+            st = os.lstat(name, dir_fd=fd)
+            if stat.S_ISLNK(st.st_mode):
+                what = os.readlink(name, dir_fd=fd)
+            elif stat.S_ISREG(st.st_mode):
+                with open(os.open(name, os.O_RDONLY, dir_fd=fd), "rb") as f:
+                    what = f.read()
+            else:
+                what = None
+            attrs = sorted((k, os.getxattr(f"/proc/self/fd/{fd}/{os.fsdecode(name)}", k, follow_symlinks=False))
+                           for k in os.listxattr(f"/proc/self/fd/{fd}/{os.fsdecode(name)}", follow_symlinks=False))
+            out[os.path.join(dirpath, name)] = (st.st_ino, st.st_mode, st.st_uid, st.st_gid,
+                                                st.st_mtime_ns, st.st_size, st.st_rdev, what, attrs)
+    return out
+
+
 def _apart(path) -> None:
     """The name made a file of its own, its content, owner, mode, xattrs and times kept (cp -a, then mv)."""
     st = os.lstat(path)
@@ -294,10 +316,13 @@ def test_symlinks_and_special_files_broken_apart_on_the_source(tmp_path):
     for first in ("s1", "f1", "k1", "c1"):
         for other in ("2", "3 -> x"):
             os.link(src / first, src / (first[0] + other), follow_symlinks=False)
-    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    os.setxattr(src / "f1", "trusted.note", b"kept")
+    base = lab.backup(cfg, medium_id="m1")
+    assert base.status == "completed"
+    held = _held(base.path)
     _made_again(src / "s2", lambda tmp: os.symlink("target -> x", tmp))
     _made_again(src / "pq2", lambda tmp: os.symlink("r", tmp))
-    _made_again(src / "f2", lambda tmp: os.mkfifo(tmp))
+    _made_again(src / "f2", lambda tmp: (os.mkfifo(tmp), os.setxattr(tmp, "trusted.note", b"kept")))
     _made_again(src / "k2", lambda tmp: os.mknod(tmp, stat.S_IFSOCK | 0o600))
     _made_again(src / "c2", lambda tmp: os.mknod(tmp, stat.S_IFCHR | 0o600, os.makedev(1, 3)))
     second = lab.backup(cfg, medium_id="m1")
@@ -313,6 +338,8 @@ def test_symlinks_and_special_files_broken_apart_on_the_source(tmp_path):
     assert _ino(d / "p") == _ino(d / "p2") and _ino(d / "p -> q") != _ino(d / "pq2")
     info = json.loads((second.path / "backup.json").read_text())
     assert info["directories"][0]["hard_links"] == 5
+    assert os.getxattr(d / "f2", "trusted.note") == b"kept"
+    assert _held(base.path) == held         # the base's nodes untouched
 
 
 def test_a_listing_that_fails_says_why(tmp_path):
@@ -381,7 +408,9 @@ def test_symlinks_of_odd_or_long_targets_over_ssh(tmp_path, sshd):
         os.link(os.path.join(s, name), two(name), follow_symlinks=False)
     write_files(src, {"a": b"alpha"})
     os.link(src / "a", src / "b")
-    assert lab.backup(cfg, "web", medium_id="m1").status == "completed"
+    base = lab.backup(cfg, "web", medium_id="m1")
+    assert base.status == "completed"
+    held = _held(base.path)
     for name, target in targets.items():
         _made_again(Path(os.fsdecode(two(name))), lambda tmp, t=target: os.symlink(t, tmp))
     _apart(src / "b")
@@ -393,6 +422,7 @@ def test_symlinks_of_odd_or_long_targets_over_ssh(tmp_path, sshd):
     assert joined == [deep + b"/long"]
     assert all(os.readlink(os.path.join(d, name[:250] + b"2")) == t for name, t in targets.items())
     assert _ino(Path(os.fsdecode(d)) / "a") != _ino(Path(os.fsdecode(d)) / "b")
+    assert _held(base.path) == held
 
 
 def test_a_node_the_backup_cannot_make_is_said_and_left_joined(tmp_path):
