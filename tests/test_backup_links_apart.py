@@ -456,3 +456,31 @@ def test_a_node_the_backup_cannot_make_is_said_and_left_joined(tmp_path):
     assert _ino(d / "a") != _ino(d / "b") and _ino(d / "c1") == _ino(d / "c2")
     info = json.loads((Path(row["path"]) / "backup.json").read_text())
     assert info["directories"][0]["hard_links"] is None       # the next backup looks again
+
+
+def test_symlinks_changed_on_the_source_before_the_listing(tmp_path):
+    """Between rsync's transfer and its listing, symlinks made apart on the source become a FIFO, a
+    directory, a regular file, or go: every name stays in the backup as rsync copied it (a symlink
+    to its target), made apart only where the listing says it is a file of its own there."""
+    lab = Lab(tmp_path, media_count=1)
+    src = lab.src / "data"
+    wrapper = tmp_path / "rsync-then-changed"
+    wrapper.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "-n" ] && cd {src} && rm s2 s3 s4 s5 && mkfifo s2'
+                       ' && mkdir s3 && echo x > s4; done\nexec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    cfg = lab.local([("data", "standard")], extra=f'rsync_path = "{wrapper}"')
+    os.symlink("t", src / "s1")
+    for n in "2345":
+        os.link(src / "s1", src / f"s{n}", follow_symlinks=False)
+    base = lab.backup(cfg, medium_id="m1")        # no listing: no base
+    assert base.status == "completed"
+    for n in "2345":
+        _made_again(src / f"s{n}", lambda tmp: os.symlink("t", tmp))
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    d = medium_layout.backup_data_path(second.path, str(src))
+    assert sorted(os.listdir(d)) == ["s1", "s2", "s3", "s4", "s5"]
+    assert all(os.readlink(d / f"s{n}") == "t" for n in "12345")
+    ino = {n: _ino(d / f"s{n}") for n in "12345"}
+    # those listed apart, each a node of its own; those not listed left with the one kept
+    assert len({ino["1"], ino["2"], ino["4"]}) == 3 and ino["3"] == ino["5"] in {ino["1"], ino["2"], ino["4"]}, ino
