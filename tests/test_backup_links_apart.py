@@ -339,6 +339,7 @@ def test_symlinks_and_special_files_broken_apart_on_the_source(tmp_path):
     info = json.loads((second.path / "backup.json").read_text())
     assert info["directories"][0]["hard_links"] == 5
     assert os.getxattr(d / "f2", "trusted.note") == b"kept"
+    assert os.lstat(d).st_mtime_ns == os.lstat(src).st_mtime_ns       # the directory's time kept
     assert _held(base.path) == held         # the base's nodes untouched
 
 
@@ -484,3 +485,54 @@ def test_symlinks_changed_on_the_source_before_the_listing(tmp_path):
     ino = {n: _ino(d / f"s{n}") for n in "12345"}
     # those listed apart, each a node of its own; those not listed left with the one kept
     assert len({ino["1"], ino["2"], ino["4"]}) == 3 and ino["3"] == ino["5"] in {ino["1"], ino["2"], ino["4"]}, ino
+
+
+def test_made_apart_in_a_read_only_directory_as_an_unprivileged_user(tmp_path):
+    """rabtui run as a user of its own (README): a directory the source holds read-only is so in
+    the backup once rsync ends, and every name made apart in it failed (permission denied, at each
+    backup). It is opened for the while and given back its mode, as its times."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from rabtui import faults
+
+    top = Path(tempfile.mkdtemp(prefix="rabtui-links-", dir="/tmp"))     # pytest's own are private
+    try:
+        top.chmod(0o755)
+        lab = Lab(top, media_count=1)
+        cfg = lab.local([("data", "standard")])
+        src = lab.src / "data"
+        write_files(src, {"ro/a": b"alpha"})
+        os.link(src / "ro/a", src / "ro/b")
+        os.symlink("t", src / "ro/s1")
+        os.link(src / "ro/s1", src / "ro/s2", follow_symlinks=False)
+        os.utime(src / "ro", ns=(1_000_000_000_123_456_789, 1_000_000_000_123_456_789))
+
+        def backup() -> subprocess.CompletedProcess:
+            for dirpath, dirs, files in os.walk(top):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirs + files)]:
+                    os.chown(name, 65534, 65534, follow_symlinks=False)
+            os.chmod(src / "ro", 0o555)
+            os.utime(src / "ro", ns=(1_000_000_000_123_456_789, 1_000_000_000_123_456_789))
+            return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                   "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                                  capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                                  env={**{k: v for k, v in os.environ.items() if k != faults.ENV}, "HOME": str(top)})
+        os.chmod(src / "ro", 0o555)
+        assert lab.backup(cfg, medium_id="m1").status == "completed"     # the base: as root, quicker
+        os.chmod(src / "ro", 0o755)
+        _apart(src / "ro/b")
+        _made_again(src / "ro/s2", lambda tmp: os.symlink("t", tmp))
+        second = backup()
+        assert second.returncode == 0, second.stdout + second.stderr
+        row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+        d = medium_layout.backup_data_path(row["path"], str(src))
+        assert _ino(d / "ro/a") != _ino(d / "ro/b") and _ino(d / "ro/s1") != _ino(d / "ro/s2")
+        st = os.lstat(d / "ro")
+        assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (0o555, 1_000_000_000_123_456_789)
+    finally:
+        for dirpath, dirs, _files in os.walk(top):
+            for name in dirs:
+                os.chmod(os.path.join(dirpath, name), 0o755, follow_symlinks=False)
+        shutil.rmtree(top)

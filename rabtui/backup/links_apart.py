@@ -116,36 +116,45 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
         return (f"the hard links of its files could not be listed on the source ({firsts}): names the source"
                 " holds apart may be one file in its backup, as in the backup it was made from")
     links, failed = 0, []
-    for names in groups:
-        files: dict[bytes, list[bytes]] = {}
-        for name in names:
-            if name in firsts:
-                files.setdefault(firsts[name], []).append(name)
-        # a name rsync did not list (gone from the source since, not a file there now, too long) is
-        # left as rsync made it: nothing says it is apart there, and a copy each could fill the medium
-        kept = max(files.values(), key=len, default=[])
-        kept += [name for name in names if name not in firsts]
-        if len(files) < 2:
-            links += len(names) - 1
-            continue
-        for names_of_one in files.values():
-            links += len(names_of_one) - 1
-            if names_of_one is kept:
+    around: dict[bytes, os.stat_result] = {}     # the directories made apart in, as rsync left them
+    try:
+        for names in groups:
+            files: dict[bytes, list[bytes]] = {}
+            for name in names:
+                if name in firsts:
+                    files.setdefault(firsts[name], []).append(name)
+            # a name rsync did not list (gone from the source since, not a file there now, too long) is
+            # left as rsync made it: nothing says it is apart there, and a copy each could fill the medium
+            kept = max(files.values(), key=len, default=[])
+            kept += [name for name in names if name not in firsts]
+            if len(files) < 2:
+                links += len(names) - 1
                 continue
-            if cancel.is_set():      # between copies: each may be of gigabytes
-                raise Cancelled("cancelled: while making apart the names the source holds apart")
-            faults.point("backup.links_apart")
-            try:
-                sizes.new_bytes += _copy_apart(dest_b, names_of_one)
-            except OSError as exc:
-                failed.append((names_of_one[0], exc))
+            for names_of_one in files.values():
+                links += len(names_of_one) - 1
+                if names_of_one is kept:
+                    continue
+                if cancel.is_set():      # between copies: each may be of gigabytes
+                    raise Cancelled("cancelled: while making apart the names the source holds apart")
+                faults.point("backup.links_apart")
+                try:
+                    sizes.new_bytes += _copy_apart(dest_b, names_of_one, around)
+                except OSError as exc:
+                    failed.append((names_of_one[0], exc))
+    finally:
+        unset = _set_back(dest_b, around)
     sizes.hard_links = links if not failed else None
+    said = []
     if failed:
         name, exc = failed[0]
-        return (f"{len(failed)} files that are two or more on the source could not be made apart in this backup"
-                f" (one file there, as in the backup it was made from): {fmt.name(name)}: {exc.strerror or exc}"
-                + (f" and {len(failed) - 1} more" if len(failed) > 1 else ""))
-    return None
+        said.append(f"{len(failed)} files that are two or more on the source could not be made apart in this backup"
+                    f" (one file there, as in the backup it was made from): {fmt.name(name)}: {exc.strerror or exc}"
+                    + (f" and {len(failed) - 1} more" if len(failed) > 1 else ""))
+    if unset:
+        name, exc = unset
+        said.append(f"the directory {fmt.name(name) or '.'} of the backup, where names were made apart, could not be"
+                    f" given back its mode and times: {exc.strerror or exc}")
+    return "; ".join(said) or None
 
 
 def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list[str]], *, cancel: threading.Event,
@@ -215,11 +224,47 @@ def _link_name(dest: bytes, text: bytes, wanted: set[bytes], listed: dict[bytes,
     return found
 
 
-def _copy_apart(dest: bytes, names: list[bytes]) -> int:
+def _opened(dest: bytes, rel: bytes, around: dict[bytes, os.stat_result]) -> int:
+    """below.open_dir(dest, rel), its mode and times taken into `around` first (given back by
+    _set_back): a name made there sets its time. One its user may not write in (a directory the
+    source holds read-only, rabtui not run as root) is opened for the while."""
+    fd = below.open_dir(dest, rel)
+    try:
+        if rel not in around:
+            st = os.fstat(fd)
+            if stat.S_IMODE(st.st_mode) & 0o300 != 0o300:
+                os.chmod(b"/proc/self/fd/%d" % fd, stat.S_IMODE(st.st_mode) | 0o300)
+            around[rel] = st
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _set_back(dest: bytes, around: dict[bytes, os.stat_result]) -> tuple[bytes, OSError] | None:
+    """The directories of `around` given back their modes and times; the first that could not be."""
+    unset = None
+    for rel, st in around.items():
+        try:
+            fd = below.open_dir(dest, rel)
+            try:
+                at = b"/proc/self/fd/%d" % fd
+                if stat.S_IMODE(os.fstat(fd).st_mode) != stat.S_IMODE(st.st_mode):
+                    os.chmod(at, stat.S_IMODE(st.st_mode))
+                os.utime(at, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            unset = unset or (rel, exc)
+    return unset
+
+
+def _copy_apart(dest: bytes, names: list[bytes], around: dict[bytes, os.stat_result]) -> int:
     """The names of one file of the source, that the backup holds as another's too: a copy of the
-    file put in place of the first, linked in place of the others. Returns the bytes written."""
+    file put in place of the first, linked in place of the others. Returns the bytes written.
+    `around`: as _opened's."""
     head, name = os.path.split(names[0])
-    fd = below.open_dir(dest, head)
+    fd = _opened(dest, head, around)
     try:
         node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
         try:
@@ -236,7 +281,7 @@ def _copy_apart(dest: bytes, names: list[bytes]) -> int:
             os.close(node)
         for other in names[1:]:
             where, other_name = os.path.split(other)
-            to = below.open_dir(dest, where)
+            to = _opened(dest, where, around)
             try:
                 _into_place(to, other_name, lambda tmp: os.link(name, tmp, src_dir_fd=fd, dst_dir_fd=to,
                                                                  follow_symlinks=False))
