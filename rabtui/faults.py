@@ -44,8 +44,8 @@ COPY_AGAIN_POINTS = (
     "backup.copying_again",        # they are removed, the second rsync has not run
 )
 # Passed only where a file the source holds as two or more is one in the backup (links_apart.py):
-# before each copy made to hold them apart.
-LINKS_APART_POINTS = ("backup.links_apart",)
+# before each copy made to hold them apart, and once it is made under a temporary name beside its own.
+LINKS_APART_POINTS = ("backup.links_apart", "backup.links_apart_made")
 BURN_POINTS = (
     "burn.before_write",           # the disc is marked writing, nothing written yet
     "burn.xorriso_started",        # xorriso runs (its first line), the image not written yet;

@@ -12,6 +12,9 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
+from rabtui import faults
 from rabtui.media import medium_layout
 from rabtui.restore import run as R
 from tests.trees import Lab, write_files
@@ -114,29 +117,35 @@ def test_links_broken_on_the_source_are_apart_in_the_next_backup(tmp_path):
         assert _ino(d3 / name) == _ino(d2 / name), name
 
 
-def test_killed_while_links_are_made_apart(tmp_path):
-    """Killed before a copy: every name is in the partial backup, which the next run throws away;
-    the backup it makes holds the files apart."""
+@pytest.mark.parametrize("point", faults.LINKS_APART_POINTS)
+def test_killed_while_links_are_made_apart(tmp_path, point):
+    """Killed before a copy, or with a node made under its temporary name: every name is in the
+    partial backup, which the next run throws away (`check` says the run died meanwhile); the
+    backup it makes holds them apart, no temporary name in it."""
     from tests.test_kill_anywhere import _killed, rabtui
 
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("data", "standard")])
     src = lab.src / "data"
-    write_files(src, {"a": b"alpha"})
-    os.link(src / "a", src / "b")
+    os.symlink("t", src / "s")
+    os.link(src / "s", src / "t", follow_symlinks=False)
     assert lab.backup(cfg, medium_id="m1").status == "completed"
-    _apart(src / "a")
-    _killed(rabtui(lab, "backup", "loc", point="backup.links_apart"))
+    _made_again(src / "s", lambda tmp: os.symlink("t", tmp))
+    _killed(rabtui(lab, "backup", "loc", point=point))
     killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert killed["status"] == "running"
     held = medium_layout.backup_data_path(killed["path"], str(src))
-    assert sorted(os.listdir(held)) == ["a", "b"]
+    assert {"s", "t"} <= set(os.listdir(held)) and all(os.readlink(held / n) == "t" for n in "st")
+    if point == "backup.links_apart_made":
+        checked = rabtui(lab, "check")
+        assert checked.returncode == 2 and "(backup of loc) died" in checked.stdout, checked.stdout
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     store = lab.store()
     assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    assert not Path(killed["path"]).exists()
     newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     d = medium_layout.backup_data_path(newest["path"], str(src))
-    assert sorted(os.listdir(d)) == ["a", "b"] and _ino(d / "a") != _ino(d / "b")
+    assert sorted(os.listdir(d)) == ["s", "t"] and _ino(d / "s") != _ino(d / "t")
 
 
 def test_over_ssh_with_names_that_look_like_rsyncs_own_words(tmp_path, sshd):

@@ -360,6 +360,7 @@ def _into_place(fd: int, name: bytes, make: Callable[[bytes], None]) -> None:
     """`make(tmp)` makes a new name in the directory `fd`, renamed over `name`: it is there throughout."""
     tmp = _tmp_name()
     make(tmp)
+    faults.point("backup.links_apart_made")
     try:
         os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
     except BaseException:
