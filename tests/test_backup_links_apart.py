@@ -441,7 +441,6 @@ def test_a_node_the_backup_cannot_make_is_said_and_left_joined(tmp_path):
     others are made apart, no temporary name is left, and the next backup looks again."""
     import subprocess
     import sys
-    from rabtui import faults
 
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("data", "standard")])
@@ -455,7 +454,8 @@ def test_a_node_the_backup_cannot_make_is_said_and_left_joined(tmp_path):
     _made_again(src / "c2", lambda tmp: os.mknod(tmp, stat.S_IFCHR | 0o600, os.makedev(1, 3)))
     run = subprocess.run(["setpriv", "--bounding-set=-mknod", "--inh-caps=-mknod", sys.executable, "-m", "rabtui",
                           "--config", str(lab.config_path), "backup", "loc"], capture_output=True, text=True,
-                         timeout=120, stdin=subprocess.DEVNULL, env={k: v for k, v in os.environ.items() if k != faults.ENV})
+                         timeout=120, stdin=subprocess.DEVNULL,
+                         env={k: v for k, v in os.environ.items() if k != faults.ENV})
     out = run.stdout + run.stderr
     assert run.returncode == 3 and "Traceback" not in out, out
     assert "could not be made apart" in out and re.search(r"\): c[12]: Operation not permitted", out), out
@@ -504,7 +504,6 @@ def test_made_apart_in_a_read_only_directory_as_an_unprivileged_user(tmp_path):
     import subprocess
     import sys
     import tempfile
-    from rabtui import faults
 
     top = Path(tempfile.mkdtemp(prefix="rabtui-links-", dir="/tmp"))     # pytest's own are private
     try:

@@ -56,8 +56,8 @@ def recorded(info: dict | None, dir_path: str) -> int | None:
 
 def find_argv(find: str, dest: bytes) -> list[str | bytes]:
     """find(1) listing the files, symlinks and special files of more than one name below `dest`:
-    `type inode/path\\0` each (`l` a symlink) (four times as fast as a walk in Python; never through a symlink, a path of
-    any length)."""
+    `type inode/path\\0` each, `l` a symlink's type (four times as fast as a walk in Python; never
+    through a symlink, a path of any length)."""
     return [find, dest, "!", "-type", "d", "-links", "+1", "-printf", "%y%i/%P\\0"]
 
 
