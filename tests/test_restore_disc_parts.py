@@ -87,6 +87,12 @@ def test_hard_links_cut_apart_by_the_discs_come_back_linked(tmp_path):
     assert _ino(out / "a/empty") == _ino(out / "c/empty-link") != _ino(out / "c/other empty")
     assert _ino(out / "c/copy.bin") != _ino(out / "a/x.bin")      # and not named: it was a file of its own
     assert differences(data, out, acls=False, xattrs=False) == []     # hard links, modes and times
+    # one name of each alone (the others in a directory left out): whole, complete, nothing named
+    res = R.restore(cfg, store, "loc", str(data / "c"), checkpoint=number, to=tmp_path / "c")
+    assert not res.incomplete() and res.written.not_restored == [], res.summary
+    out = tmp_path / "c" / str(data).lstrip("/")
+    assert (out / "c/x-link.bin").read_bytes() == (data / "a/x.bin").read_bytes()
+    assert (out / "c/empty-link").read_bytes() == b"" and not (out / "a").exists()
 
     store.execute("UPDATE disc_files SET link_group=NULL, mode=NULL")     # as recorded before either was
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "old")
