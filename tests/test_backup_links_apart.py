@@ -75,6 +75,7 @@ def test_links_broken_on_the_source_are_apart_in_the_next_backup(tmp_path):
     assert first.status == "completed"
     d1 = medium_layout.backup_data_path(first.path, str(src))
     assert _ino(d1 / "a") == _ino(d1 / "b") and _ino(d1 / "f") == _ino(d1 / "sub/h")
+    held = _held(first.path)
 
     _apart(src / "a")            # a and b: two files now
     _apart(src / "f")            # f alone; g and sub/h still one file
@@ -100,6 +101,7 @@ def test_links_broken_on_the_source_are_apart_in_the_next_backup(tmp_path):
     assert sorted(os.listdir(d2)) == ["a", "b", "c", "d", "e", "e2", "f", "g", "sub"]
     info = json.loads((second.path / "backup.json").read_text())
     assert info["directories"][0]["hard_links"] == 3        # d, e2 and one of g, sub/h
+    assert _held(first.path) == held and os.lstat(d2).st_mtime_ns == os.lstat(src).st_mtime_ns
 
     target = tmp_path / "restored"
     R.restore(cfg, lab.store(), "loc", str(src), backup=second.path.name, to=target)
