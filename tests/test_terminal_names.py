@@ -203,3 +203,69 @@ def test_tui_browse_and_runs_escape_names_and_show_markup_literally(lab):
             assert f"restore {DIR_SHOWN}" in jobs
 
     run(go())
+
+
+# a directory name that a terminal would obey (a window title, a screen cleared, a bidi override)
+# and that Textual would read as markup; the config, the state, the media and the source are below it
+OUTSIDE = "o\x1b]0;pwned\x07\x1b[2J\u202e[bold]b[@click=app.quit]q"
+OUTSIDE_SHOWN = "o\\033]0;pwned\\a\\033[2J\\342\\200\\256[bold]b[@click=app.quit]q"
+
+
+def _toml(path) -> str:
+    return str(path).replace("\\", "\\\\").encode("unicode_escape").decode().replace("\\x", "\\u00")
+
+
+def test_tui_escapes_paths_commands_output_and_errors_of_outside(tmp_path):
+    """Every screen, its header and its toasts show the config's paths (its own, the state's, a
+    medium's, a source's), a medium's label, a command's output and an error naming a path escaped
+    and as text: the terminal gets no ESC of theirs (Textual passes ESC on as it is) and no markup
+    of theirs is read (`[@click=app.quit]`)."""
+    from rabtui.tui.app import make_app
+    from rabtui.tui.screens.checkpoints import CheckpointsScreen
+    from tests.tui.conftest import ready, run, settled, texts, wait_for
+    from tests.tui.layout import screen_lines
+
+    top = tmp_path / OUTSIDE
+    for sub in ("m", "m2", "src"):
+        (top / sub).mkdir(parents=True)
+    (top / "m2" / ".rabtui-medium").write_text(json.dumps({"id": "x\x1b[2J\u202e[bold]"}))
+    out = "printf 'pre\\\\033[2Jout\\\\n'; printf 'err\\\\033]0;t\\\\007\\\\342\\\\200\\\\256x\\\\n' >&2"
+    path = top / "rabtui.toml"
+    path.write_text(f'[rabtui]\nstate_dir = "{_toml(top / "state")}"\n'
+                    f'[[media]]\nid = "m"\npath = "{_toml(top / "m")}"\n'
+                    f'[[media]]\nid = "m2"\npath = "{_toml(top / "m2")}"\n'
+                    f'[[sources]]\nid = "box"\npre_backup_commands = ["{out}"]\n'
+                    f'[[sources.directories]]\npath = "{_toml(top / "src")}"\n'           # empty: nothing to write
+                    f'[[sources]]\nid = "web"\nhost = "[bold]h[link=\'https://x.example\']"\n'
+                    f'[[sources.directories]]\npath = "/etc"\n')
+    path.chmod(0o600)
+    assert main(["--config", str(path), "backup", "box"]) == 0       # a job: its log holds the output
+    shown_dir = f"{tmp_path}/{OUTSIDE_SHOWN}"
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(200, 50), notifications=True) as pilot:
+            seen = []
+            for key in "123456":
+                await pilot.press(key)
+                await wait_for(pilot, lambda: app.screen.is_mounted and settled(app), what=f"screen {key}")
+                seen += screen_lines(app)
+            await pilot.press("4")
+            await wait_for(pilot, lambda: "pre" in texts(app, "#run-log"), what="the command's output")
+            log = texts(app, "#run-log")
+            assert "pre\\033[2Jout" in log and "err\\033]0;t\\a\\342\\200\\256x" in log, log
+            await pilot.press("5")
+            await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: "nothing to write" in texts(app, "#cp-plan"), what="the plan refused")
+            await wait_for(pilot, lambda: settled(app), what="drawn")
+            seen += screen_lines(app)
+            for line in seen:
+                _clean(line)
+            assert f"nothing to write: box:{shown_dir}/src" in texts(app, "#cp-plan")
+            assert "[bold]h[link='https://x.example']" in "\n".join(seen)       # the host, as written
+            _clean(app.sub_title)
+            for toast in app._notifications:
+                _clean(toast.message + toast.title)
+
+    run(go())

@@ -111,7 +111,7 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
         self.read_ui_files()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.cfg.path or "")
+        self.sub_title = fmt.name(str(self.cfg.path or ""))    # the header shows it as Content: ESC and all
         self.theme_changed_signal.subscribe(self, self._keep_theme)
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self._tick)

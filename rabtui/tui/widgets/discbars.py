@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from rabtui import fmt
 from rabtui.tui.planning import FillPlan
+from rabtui.tui.safe_text import plain
 
 STATE_STYLE = {"verified": "green", "written": "cyan", "writing": "bold cyan", "failed": "bold red",
                "skipped": "yellow", "planned": "dim", "interrupted": "bold red", "abandoned": "dim"}
@@ -29,7 +30,7 @@ class DiscBars(Static):
         if plan is None:
             return Text("press p to plan a checkpoint", style="dim")
         if not plan.discs:
-            return Text(plan.note or "nothing to plan", style="dim")
+            return plain(plan.note or "nothing to plan", style="dim", lines=True)    # an error naming a path
         n = len(plan.discs)
         verdict = "optimal" if n == plan.lower_bound else f"{n - plan.lower_bound} over the bound"
         style = "bold red" if n > plan.max_discs else "bold"
