@@ -83,6 +83,11 @@ def checked(keymap: dict[str, str], scopes: list[list[Binding]]) -> tuple[dict[s
     """The entries of `keymap` that can be used, and a line for each that cannot."""
     known = {b.id: b for scope in scopes for b in scope}
     problems = [f'"{bid}": no such binding id (README lists them)' for bid in keymap if bid not in known]
+    # the footer and the help show an entry's keys as they are, an ESC in them sent to the terminal
+    unnamed = [bid for bid, keys in keymap.items() if bid in known and not keys.isprintable()]
+    problems += [f'"{bid}" = {keymap[bid]!r} not used: no key name holds a control or format character'
+                 for bid in unnamed]
+    keymap = {bid: keys for bid, keys in keymap.items() if bid not in unnamed}
     wanted = {bid: keys for bid, keys in keymap.items() if bid in known and _keys(keys) != _keys(known[bid].key)}
     reserved, refused = _reserved(), set()
     while True:      # a refused entry leaves its binding on its own key, which may clash with another entry

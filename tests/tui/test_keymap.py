@@ -56,3 +56,33 @@ def test_the_console_says_which_entries_it_did_not_use_and_q_still_quits(box_con
             assert said == [f'{path}: "goto.runs" = "q" not used: q is Quit (app.quit) already']
 
     run(go())
+
+
+def test_an_entry_whose_key_holds_a_control_character_is_refused_and_never_shown(box_config):
+    """No key is named with an ESC or a bidi override: such an entry is said (escaped) and not
+    used, where the footer and the help showed its key, the ESC sent to the terminal as it is."""
+    from tests.tui.conftest import settled
+    from tests.tui.layout import screen_lines
+
+    usable, problems = keymap.checked({"goto.runs": "\x1b[2J", "goto.media": "f\u202e3", "goto.sources": "[b]"}, SCOPES)
+    assert usable == {"goto.sources": "[b]"}      # a name no key has, shown as written: harmless
+    assert problems == ["\"goto.runs\" = '\\x1b[2J' not used: no key name holds a control or format character",
+                        "\"goto.media\" = 'f\\u202e3' not used: no key name holds a control or format character"]
+    path = keymap.keymap_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('"goto.runs" = "\\u001b]0;x\\u0007\\u001b[2J"\n')
+
+    async def go():
+        app = make_app(box_config(), poll_interval=0)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen), what="dashboard")
+            await wait_for(pilot, lambda: app._notifications, what="the refusal said")
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: "Runs" in "".join(screen_lines(app)) and settled(app), what="the help")
+            lines = screen_lines(app)
+            assert not any(ch in line for line in lines for ch in "\x1b\x07"), lines
+            said = [n.message for n in app._notifications]
+            assert said == [f'{path}: "goto.runs" = \'\\x1b]0;x\\x07\\x1b[2J\' not used: no key name holds a'
+                            ' control or format character'], said
+
+    run(go())
