@@ -94,6 +94,9 @@ EXCHANGE_POINTS = ("replace.exchanged",)
 # Passed only by a save of the config that keeps a hand edit aside: its `<name>.conflict-<time>` name
 # linked, the name in the save's private directory not yet removed.
 CONFLICT_POINTS = ("config.conflict_linked",)
+# Passed by `sources trust` (and a changed key's replacing) about to write rabtui's known_hosts: the
+# file held and read again, nothing written yet.
+KNOWN_HOSTS_POINTS = ("known_hosts.writing",)
 
 
 CLEANUP_POINTS = (

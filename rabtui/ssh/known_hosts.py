@@ -68,7 +68,17 @@ def read(paths: Iterable[Path]) -> list[Entry]:
 def contents(path: Path) -> bytes:
     """What the file holds; empty when it is not there or cannot be read. One that is not a regular
     file is refused (WorkFailed), as ssh would wait on a FIFO's open for a writer for ever, but for
-    the null device (`ln -s /dev/null ~/.ssh/known_hosts`: no keys kept), which reads as empty."""
+    the null device (`ln -s /dev/null ~/.ssh/known_hosts`: no keys kept), which reads as empty. A
+    device is refused before it is opened (a tape drive's open rewinds it); the look and the open
+    each check, one swapped in between them is refused too."""
+    try:
+        looked = os.stat(path)
+    except OSError:     # not there, or a directory on the way we may not search
+        return b""
+    if not stat.S_ISREG(looked.st_mode):
+        if _null(looked):
+            return b""
+        raise not_a_file(path, looked.st_mode)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -84,7 +94,7 @@ def contents(path: Path) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev:
+            if _null(st):
                 return b""
             raise not_a_file(path, st.st_mode)
         with os.fdopen(os.dup(fd), "rb") as f:
@@ -93,6 +103,10 @@ def contents(path: Path) -> bytes:
         return b""
     finally:
         os.close(fd)
+
+
+def _null(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat(os.devnull).st_rdev
 
 
 def _parse(path: Path, number: int, line: str) -> Entry | None:
@@ -154,14 +168,59 @@ def not_a_file(path: Path, mode: int) -> WorkFailed:
                       " kept in files only", hint="remove it, or put the known_hosts file itself in its place")
 
 
+_OWN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def open_own(path: Path, flags: int) -> int:
+    """rabtui's own file opened once with `flags` (what is read and written goes through it): one
+    that is not a regular file is refused (not_a_file) as it is looked at, before any open (a
+    device's has side effects), and as it is opened: a symlink is not followed, a FIFO put there
+    after the look is not waited on (a writer's open of one waits for a reader for ever)."""
+    looked = os.lstat(path).st_mode
+    if not stat.S_ISREG(looked):
+        raise not_a_file(path, looked)
+    try:
+        fd = os.open(path, flags | _OWN)
+    except OSError:   # ELOOP: a symlink; ENXIO: a FIFO no one reads
+        try:
+            now = os.lstat(path).st_mode
+        except OSError:
+            now = looked
+        if not stat.S_ISREG(now):
+            raise not_a_file(path, now) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_a_file(path, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def add_line(path: Path, line: bytes) -> None:
+    """`line` at the end of `path` (after a line break when its last line has none)."""
+    fd = open_own(path, os.O_RDWR | os.O_APPEND)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        while line:
+            line = line[os.write(fd, line):]
+    finally:
+        os.close(fd)
+
+
 def remove_lines(path: Path, numbers: set[int], added: bytes = b"") -> None:
     """Rewrite `path` without the lines numbered `numbers` (1-based) and with the line `added` at
     its end, atomically, keeping its mode."""
-    kept = b"".join(line for n, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1)
-                    if n not in numbers)
+    with os.fdopen(open_own(path, os.O_RDONLY), "rb") as f:
+        data, mode = f.read(), os.fstat(f.fileno()).st_mode & 0o777
+    kept = b"".join(line for n, line in enumerate(data.splitlines(keepends=True), start=1) if n not in numbers)
     if added and kept and not kept.endswith(b"\n"):
         kept += b"\n"
-    privacy.replace_file(path, kept + added, path.stat().st_mode & 0o777)
+    privacy.replace_file(path, kept + added, mode)
 
 
 WRITE_WAIT = 10.0     # seconds a write of rabtui's known_hosts waits for another one to end
@@ -175,6 +234,13 @@ def held(path: Path) -> Iterator[None]:
     seconds (TimeoutError)."""
     deadline = time.monotonic() + WRITE_WAIT
     while True:
+        try:     # a device planted there is not opened (its open has side effects)
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISREG(mode):
+                raise not_a_file(path, mode)
         try:     # not through a symlink planted there, nor held by a FIFO's open
             fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
                          privacy.FILE_MODE)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 import shlex
 import socket
 import threading
@@ -21,7 +20,7 @@ from typing import Callable
 
 import paramiko
 
-from rabtui import privacy, proc_records
+from rabtui import faults, privacy, proc_records
 from rabtui.ssh import dropped, known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -250,13 +249,11 @@ def _write_key(cfg: Config, source: Source, info: HostKeyInfo, replacing: bool) 
             if verdict == "known":
                 return current.files[0]
             line = known_hosts.line_for(current.name, info.key.get_name(), info.key.asbytes())
+            faults.point("known_hosts.writing")
             if verdict == "replace":
                 known_hosts.remove_lines(path, {e.line for e in current.old}, line.encode())
             else:
-                ends_open = path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
-                with os.fdopen(fd, "a", encoding="utf-8") as f:
-                    f.write(("\n" if ends_open else "") + line)
+                known_hosts.add_line(path, line.encode())
     except OSError as exc:
         raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
     return path
