@@ -60,7 +60,7 @@ def test_burn_from_cron_without_yes_asks_nobody_and_writes_nothing(tmp_path, cap
     code = cli_main(["--config", str(lab.config_path), "checkpoint", "burn"])
     assert code == 1
     err = capsys.readouterr().err
-    assert "no terminal to ask on" in err and "Write these" in err
+    assert "no terminal to ask on" in err and "Write these" in err and "--yes answers it" in err
     assert lab.store().one("SELECT COUNT(*) FROM checkpoints")[0] == 0
 
 

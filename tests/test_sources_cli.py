@@ -126,7 +126,8 @@ def test_trust_asks_and_no_writes_nothing(conf, capsys, monkeypatch, tmp_path):
 
 def test_trust_without_a_terminal_or_yes_cannot_ask(conf, capsys, tmp_path):
     assert main(["--config", conf(), "sources", "trust", "box"]) == 1
-    assert "no terminal" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no terminal" in err and "--yes answers it" in err     # what to write in a script instead
     assert not (tmp_path / "state" / "known_hosts").exists()
 
 

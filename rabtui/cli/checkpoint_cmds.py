@@ -217,7 +217,8 @@ def _prompter(args, drive: str):
         return None
     if args.yes and not actions.is_image_drive(drive):
         raise UsageError("--yes answers the disc prompts only for images: drives; a real burner needs an operator")
-    return _PlanShown(auto={actions.INSERT: events.READY, actions.PLAN_QUESTION: events.YES} if args.yes else None)
+    yes = {actions.INSERT: events.READY, actions.PLAN_QUESTION: events.YES} if actions.is_image_drive(drive) else {}
+    return _PlanShown(auto=yes if args.yes else None, yes_answers=yes)
 
 
 def _print_outcome(outcome: actions.Outcome, as_json: bool) -> int:

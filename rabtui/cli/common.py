@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterable, TextIO
 
 from rabtui import config as configmod
 from rabtui import fmt
@@ -181,8 +181,9 @@ class TerminalPrompter:
     (`in_job`) the question is in the job's prompts too: an answer given in the UI or with
     `rabtui jobs answer` counts as well as one typed here, whichever comes first."""
 
-    def __init__(self, auto: dict[str, str] | None = None):
+    def __init__(self, auto: dict[str, str] | None = None, yes_answers: Iterable[str] = ()):
         self.auto = auto or {}   # question kind -> answer given without asking (e.g. --yes)
+        self.yes_answers = frozenset(yes_answers)   # kinds the command's --yes would answer: said when none can ask
         self.job = None          # the job's DbPrompter
 
     def in_job(self, job) -> TerminalPrompter:
@@ -196,7 +197,8 @@ class TerminalPrompter:
             print(f"{fmt.lines(question.text)}\n  -> {answer}", file=sys.stderr)
             return answer
         if not sys.stdin.isatty():
-            raise NoAnswer(f"needs an answer, but there is no terminal to ask on: {question.text}")
+            hint = " (--yes answers it)" if question.kind in self.yes_answers else ""
+            raise NoAnswer(f"needs an answer, but there is no terminal to ask on: {question.text}{hint}")
         if self.job is None:
             return self._ask_here(question, cancel, lambda: None)
         prompt_id = self.job.post(question)

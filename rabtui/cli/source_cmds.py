@@ -103,7 +103,7 @@ def cmd_trust(args) -> int:
         return _replace(cfg, source, info, args.yes)
     if info.status in ("changed", "revoked"):
         source_actions.trust(cfg, source, info)   # refuses with the loud message
-    prompter = TerminalPrompter(auto={"trust_host": events.YES} if args.yes else None)
+    prompter = TerminalPrompter(auto={"trust_host": events.YES} if args.yes else None, yes_answers={"trust_host"})
     question = events.Question(
         kind="trust_host",
         text=f"Trust this host key for {source.id} ({info.host} port {info.port}, {info.fingerprint})?",
@@ -121,7 +121,7 @@ def cmd_trust(args) -> int:
 def _replace(cfg, source, info, yes: bool) -> int:
     print(f"HOST KEY CHANGED: the trusted key on file is {info.expected} ({', '.join(info.lines)})")
     print(f"  the host now presents {info.key_type} {info.fingerprint}")
-    prompter = TerminalPrompter(auto={"replace_host_key": events.YES} if yes else None)
+    prompter = TerminalPrompter(auto={"replace_host_key": events.YES} if yes else None, yes_answers={"replace_host_key"})
     question = events.Question(
         kind="replace_host_key",
         text=f"Replace the trusted host key of {source.id} ({info.expected}) with {info.key_type} {info.fingerprint}?"
