@@ -309,7 +309,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total_sectors * 2048,
                                        "percent": upd["percent"], "rate": done / elapsed,
                                        "current": volid}))
-        elif any(w in text for w in ("FAILURE", "SORRY", "FATAL", "WARNING")):
+        elif any(w in text for w in ("FAILURE", "SORRY", "FATAL", "WARNING")) and not _ROCK_RIDGE_ONLY.fullmatch(text.strip()):
             notes.append(text.strip())
             emit(Event(LOG, text.strip()))
 
@@ -340,6 +340,9 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
         raise
 
 
+# said once per symlink, FIFO and device node (Joliet, the tree Windows reads, holds none): expected
+_ROCK_RIDGE_ONLY = re.compile(r"libisofs: WARNING : Cannot add .* to Joliet tree\."
+                              r" (Symlinks|Special files) can only be added to a Rock Ridge tree\.")
 _WAITING = re.compile(r"Working since [0-9]+ seconds")   # "Thank you for being patient.", "Closing track/session."
 
 
