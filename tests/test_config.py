@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -405,10 +406,18 @@ def test_a_line_separator_in_a_comment_or_a_string_does_not_move_the_lines_named
     assert msg.endswith("Cannot overwrite a value at key host")
 
 
-def test_not_utf8_and_missing_file(folder):
+def test_not_utf8_and_missing_file(folder, monkeypatch):
     path = folder / "rabtui.toml"
     path.write_bytes(b'[rabtui]\nstate_dir = "\xff"\n')
     assert config_error(path) == f"{path}:2: not UTF-8 text (byte 0xff)"
+    with pytest.raises(ConfigError, match="no configuration file") as exc:
+        configmod.load(folder / "none.toml")
+    # the command written there makes that file, not the default one
+    assert exc.value.hint == f"write a starter one with: rabtui --config {shlex.quote(str(folder / 'none.toml'))} init"
+    with pytest.raises(ConfigError, match="no configuration file") as exc:
+        configmod.load(folder / "it's here.toml")
+    assert exc.value.hint == f"write a starter one with: rabtui --config '{folder}/it'\"'\"'s here.toml' init"
+    monkeypatch.setenv("RABTUI_CONFIG", str(folder / "none.toml"))
     with pytest.raises(ConfigError, match="no configuration file") as exc:
         configmod.load(folder / "none.toml")
     assert exc.value.hint == "write a starter one with: rabtui init"
@@ -506,7 +515,7 @@ def test_init_writes_a_starter_that_check_config_accepts_once_media_exist(tmp_pa
     path = tmp_path / "conf" / "rabtui.toml"
     assert main(["--config", str(path), "init"]) == 0
     assert path.stat().st_mode & 0o777 == 0o600
-    assert f"wrote {path}" in capsys.readouterr().out
+    assert f"wrote {path}; edit it, then run: rabtui --config {path} check-config" in capsys.readouterr().out
     text = path.read_text()
     assert "#" in text and "[[sources.directories]]" in text   # commented, in the documented layout
     # the starter's media do not exist here yet: check-config says which, with the line
@@ -565,6 +574,7 @@ def test_init_uses_rabtui_config_from_the_environment(tmp_path, monkeypatch, cap
     monkeypatch.setenv("RABTUI_CONFIG", str(path))
     assert main(["init"]) == 0
     assert path.exists()
+    assert f"wrote {path}; edit it, then run: rabtui check-config\n" == capsys.readouterr().out
     cfg = configmod.load(path, check_media=False)
     assert cfg.source("web1").directory("/srv/photos").kind == "archive"
 

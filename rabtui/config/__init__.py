@@ -14,6 +14,7 @@ from rabtui.config.model import (
     RetentionSettings,
     Settings,
     Source,
+    command_for,
     default_path,
     default_state_dir,
 )
@@ -22,5 +23,5 @@ from rabtui.errors import ConfigError
 
 __all__ = [
     "DIRECTORY_KINDS", "ID_RE", "CheckpointSettings", "Config", "ConfigError", "Directory", "Medium", "NotifySettings",
-    "RetentionSettings", "Settings", "Source", "default_path", "default_state_dir", "error_at", "load", "parse",
+    "RetentionSettings", "Settings", "Source", "command_for", "default_path", "default_state_dir", "error_at", "load", "parse",
 ]

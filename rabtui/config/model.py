@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,13 @@ def default_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir("rabtui")) / "rabtui.toml"
+
+
+def command_for(path: Path | str) -> str:
+    """`rabtui`, with the --config that names this file when it is not the one found without."""
+    if Path(path) == default_path():
+        return "rabtui"
+    return f"rabtui --config {shlex.quote(str(path))}"
 
 
 def default_state_dir() -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 from rabtui.config import keys as K
 from rabtui.config import safety as config_safety
 from rabtui.config.lines import KEY, KeyLines
-from rabtui.config.model import Config, Directory, Medium, Source, default_path, name_too_long, resolve
+from rabtui.config.model import Config, Directory, Medium, Source, command_for, default_path, name_too_long, resolve
 from rabtui.errors import ConfigError
 
 
@@ -150,7 +150,7 @@ def read_toml(path: Path) -> tuple[str, dict]:
         raw = _read_file(path)
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: no configuration file", hint="write a starter one with: rabtui init"
+            f"{path}: no configuration file", hint=f"write a starter one with: {command_for(path)} init"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
