@@ -689,3 +689,11 @@ def test_a_config_that_is_no_regular_file_is_refused_at_once(tmp_path, capsys, k
     assert main(["--config", str(path), "status"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and ("not a regular file" in err or "Is a directory" in err), err
+
+
+def test_init_says_the_file_it_wrote_escaped(tmp_path, capsys):
+    path = tmp_path / "new\ndir" / "x\033[31m.toml"
+    assert main(["--config", str(path), "init"]) == 0
+    out = capsys.readouterr().out
+    assert "\033" not in out and out.count("\n") == 1, out     # one line, nothing the terminal obeys
+    assert "new\\ndir/x\\033[31m.toml" in out

@@ -44,7 +44,7 @@ def cmd_init(args) -> int:
     except OSError as exc:
         kept = f"; {path} is as it was" if os.path.lexists(path) else ""
         raise WorkFailed(f"could not write {path}: {exc.strerror or exc}{kept}") from None
-    print(f"wrote {path}; edit it, then run: {configmod.command_for(path)} check-config")
+    print(fmt.name(f"wrote {path}; edit it, then run: {configmod.command_for(path)} check-config"))
     return EXIT_OK
 
 
