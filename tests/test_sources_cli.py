@@ -177,3 +177,26 @@ def test_revoked_key_is_refused_without_asking(conf, capsys, sshd, tmp_path):
     assert main(["--config", path, "sources", "trust", "box", "--yes"]) == 1
     captured = capsys.readouterr()
     assert "revoked" in captured.err and "Trust this host key" not in captured.err
+
+
+def test_trust_says_the_known_hosts_file_escaped(write_config, capsys, sshd):
+    """A state directory whose name holds an escape sequence is shown escaped, never obeyed."""
+    path = str(write_config(f"""
+        [rabtui]
+        state_dir = "st\\u001b[31mate"
+
+        [[sources]]
+        id = "box"
+        host = "{sshd.host}"
+        port = {sshd.port}
+        user = "{sshd.user}"
+        identity_file = "{sshd.identity_file}"
+
+        [[sources.directories]]
+        path = "/srv/data"
+    """))
+    assert main(["--config", path, "sources", "trust", "box", "--yes"]) == 0
+    assert main(["--config", path, "sources", "trust", "box", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "\033" not in out
+    assert out.count("st\\033[31mate/known_hosts") == 2, out     # trusted: added ...; already trusted (in ...)

@@ -93,11 +93,11 @@ def cmd_trust(args) -> int:
     if source.is_local:
         raise UsageError(f"source {source.id} is the local machine: it has no host key to trust")
     info = source_actions.scan_host_key(cfg, source)
-    print(f"source {source.id}: {info.host} port {info.port}")
+    print(fmt.name(f"source {source.id}: {info.host} port {info.port}"))
     print(f"  key type:    {info.key_type}")
     print(f"  fingerprint: {info.fingerprint}")
     if info.known:
-        print(f"already trusted (in {', '.join(str(f) for f in info.files)})")
+        print(fmt.name(f"already trusted (in {', '.join(str(f) for f in info.files)})"))
         return EXIT_OK
     if info.status == "changed" and args.replace:
         return _replace(cfg, source, info, args.yes)
@@ -114,12 +114,12 @@ def cmd_trust(args) -> int:
         print("not trusted; nothing written")
         return EXIT_FAILED
     path = source_actions.trust(cfg, source, info)
-    print(f"trusted: added {info.name} to {path}")
+    print(fmt.name(f"trusted: added {info.name} to {path}"))
     return EXIT_OK
 
 
 def _replace(cfg, source, info, yes: bool) -> int:
-    print(f"HOST KEY CHANGED: the trusted key on file is {info.expected} ({', '.join(info.lines)})")
+    print(fmt.name(f"HOST KEY CHANGED: the trusted key on file is {info.expected} ({', '.join(info.lines)})"))
     print(f"  the host now presents {info.key_type} {info.fingerprint}")
     prompter = TerminalPrompter(auto={"replace_host_key": events.YES} if yes else None, yes_answers={"replace_host_key"})
     question = events.Question(
@@ -133,5 +133,5 @@ def _replace(cfg, source, info, yes: bool) -> int:
         print("not replaced; nothing written")
         return EXIT_FAILED
     path = source_actions.replace(cfg, source, info)
-    print(f"replaced: {info.name} now trusted as {info.key_type} {info.fingerprint} in {path}")
+    print(fmt.name(f"replaced: {info.name} now trusted as {info.key_type} {info.fingerprint} in {path}"))
     return EXIT_OK
