@@ -200,3 +200,10 @@ def test_trust_says_the_known_hosts_file_escaped(write_config, capsys, sshd):
     out = capsys.readouterr().out
     assert "\033" not in out
     assert out.count("st\\033[31mate/known_hosts") == 2, out     # trusted: added ...; already trusted (in ...)
+
+
+def test_no_sources_names_the_config_escaped(write_config, capsys):
+    path = str(write_config('[rabtui]\nstate_dir = "state"\n', name="r\033[31m.toml"))
+    assert main(["--config", path, "sources", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "\033" not in out and "no sources in" in out and "r\\033[31m.toml" in out

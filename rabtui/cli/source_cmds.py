@@ -56,7 +56,7 @@ def cmd_list(args) -> int:
         ])
         return EXIT_OK
     if not cfg.sources:
-        print(f"no sources in {cfg.path}")
+        print(fmt.name(f"no sources in {cfg.path}"))
         return EXIT_OK
     width = max(len(s.id) for s in cfg.sources)
     for s in cfg.sources:
@@ -70,7 +70,7 @@ def cmd_test(args) -> int:
     cfg = load_config(args, check_media=False)
     sources = [cfg.source(args.id)] if args.id else list(cfg.sources)
     if not sources:
-        print(f"no sources in {cfg.path}")
+        print(fmt.name(f"no sources in {cfg.path}"))
         return EXIT_OK
     width = max(len(s.id) for s in sources)
     failed = 0
