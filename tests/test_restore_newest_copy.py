@@ -185,3 +185,27 @@ def test_discs_tell_files_of_the_same_size_and_mtime_apart_by_sha256(tmp_path):
     assert _restored(tmp_path, "same", data / "same.txt") == b"same"
     assert res.origin == f"checkpoint {first}" and res.warnings == []
     assert any("holds the same as the newest copy" in m for m in lab.messages(WARNING))
+
+
+def test_a_file_whose_backups_retention_deleted_is_read_from_the_discs(tmp_path):
+    """The source deleted a file, retention then deleted the backups holding it (a verified disc
+    holds it): a restore that names no copy reads the disc, not the newest backup, which lacks it."""
+    from rabtui.cli import main
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"gone.txt": b"ONLY ON THE DISC", "stays.txt": b"S"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = _checkpoint(cfg, store)
+    gone = lab.src / "data" / "gone.txt"
+    gone.unlink()
+    for day in (1, 2):
+        assert lab.backup(cfg, now=T0 + timedelta(days=day)).status == "completed"
+    lab.keep_a_day()
+    later = (T0 + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", later]) == 0
+    assert store.one("SELECT status FROM backups ORDER BY id LIMIT 1")["status"] == "deleted"
+    res = R.restore(lab.load(), store, "loc", str(gone), to=tmp_path / "out", emit=lab.emit)
+    assert _restored(tmp_path, "out", gone) == b"ONLY ON THE DISC"
+    assert f"checkpoint {number}" in res.origin, res.origin

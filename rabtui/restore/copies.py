@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from rabtui import fmt
 from rabtui.checkpoint import layout, xorriso
 from rabtui.checkpoint.content import MARKS
+from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
@@ -100,6 +101,8 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
                 ORDER BY made DESC, b.id DESC""", (source, source, rel, version[1])) if version[0] == 0 else []
         if not rows:
             return []
+    if not rows and _held_by_no_backup(store, source, rel):
+        return []
     if not rows:
         rows = store.all(f"{made_first()}SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
                          f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source, source))
@@ -109,6 +112,18 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
             out[r["medium"]] = Copy("backup", r["made"], medium=r["medium"], backup=r,
                                     version=(r["v_size"], r["v_mtime"]) if is_file else None)
     return list(out.values())
+
+
+def _held_by_no_backup(store: Store, source: str, rel: bytes) -> bool:
+    """`rel` is an entry the catalog or a disc knows (not a directory) that no backup holds now,
+    nor anything below it: retention deleted its backups, a disc keeps it."""
+    below = (source, len(rel) + 1, rel + b"/")
+    return bool(
+        (store.one("SELECT 1 FROM paths WHERE source=? AND path=?", (source, rel))
+         or store.one("SELECT 1 FROM disc_files WHERE source=? AND path=? AND sha256 IS NOT ?", (source, rel, DIR_MARK)))
+        and not store.one("SELECT 1 FROM others WHERE source=? AND (path=? OR substr(path, 1, ?)=?)", (source, rel, *below[1:]))
+        and not store.one("SELECT 1 FROM paths p JOIN versions v ON v.path_id=p.id"
+                          " WHERE p.source=? AND substr(p.path, 1, ?)=? LIMIT 1", below))
 
 
 def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
