@@ -209,3 +209,28 @@ def test_a_file_whose_backups_retention_deleted_is_read_from_the_discs(tmp_path)
     res = R.restore(lab.load(), store, "loc", str(gone), to=tmp_path / "out", emit=lab.emit)
     assert _restored(tmp_path, "out", gone) == b"ONLY ON THE DISC"
     assert f"checkpoint {number}" in res.origin, res.origin
+
+
+def test_a_directory_whose_backups_retention_deleted_is_read_from_the_discs(tmp_path):
+    """Likewise a directory the source removed: the disc that holds it is read."""
+    from rabtui.cli import main
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"old/a.txt": b"A", "old/sub/b.txt": b"B", "stays.txt": b"S"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = _checkpoint(cfg, store)
+    for f in ("old/sub/b.txt", "old/a.txt"):
+        (lab.src / "data" / f).unlink()
+    (lab.src / "data" / "old" / "sub").rmdir()
+    (lab.src / "data" / "old").rmdir()
+    for day in (1, 2):
+        assert lab.backup(cfg, now=T0 + timedelta(days=day)).status == "completed"
+    lab.keep_a_day()
+    later = (T0 + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", later]) == 0
+    old = lab.src / "data" / "old"
+    res = R.restore(lab.load(), store, "loc", str(old), to=tmp_path / "out", emit=lab.emit)
+    assert _restored(tmp_path, "out", old / "sub" / "b.txt") == b"B"
+    assert f"checkpoint {number}" in res.origin, res.origin

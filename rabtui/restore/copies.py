@@ -115,12 +115,13 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
 
 
 def _held_by_no_backup(store: Store, source: str, rel: bytes) -> bool:
-    """`rel` is an entry the catalog or a disc knows (not a directory) that no backup holds now,
-    nor anything below it: retention deleted its backups, a disc keeps it."""
+    """`rel` is an entry the catalog or a disc knows (a directory: with files on the disc) that no
+    backup holds now, nor anything below it: retention deleted its backups, a disc keeps it."""
     below = (source, len(rel) + 1, rel + b"/")
     return bool(
         (store.one("SELECT 1 FROM paths WHERE source=? AND path=?", (source, rel))
-         or store.one("SELECT 1 FROM disc_files WHERE source=? AND path=? AND sha256 IS NOT ?", (source, rel, DIR_MARK)))
+         or store.one("SELECT 1 FROM disc_files WHERE source=? AND (path=? AND sha256 IS NOT ?"
+                      " OR substr(path, 1, ?)=?) LIMIT 1", (source, rel, DIR_MARK, *below[1:])))
         and not store.one("SELECT 1 FROM others WHERE source=? AND (path=? OR substr(path, 1, ?)=?)", (source, rel, *below[1:]))
         and not store.one("SELECT 1 FROM paths p JOIN versions v ON v.path_id=p.id"
                           " WHERE p.source=? AND substr(p.path, 1, ?)=? LIMIT 1", below))
