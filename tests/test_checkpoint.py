@@ -351,6 +351,19 @@ def test_status_and_plan_commands(tmp_path, capsys):
     assert not {s.key: s for s in triggers.statuses(cfg, store)}[key].due
 
 
+def test_checkpoint_status_shows_its_drive_escaped(tmp_path, capsys):
+    """A drive folder named with an escape sequence (`--drive images:...`) is shown escaped."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 10})
+    write_files(lab.src / "other", {"o": 10})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    prepare.record(cfg, store, prepare.compute(cfg, store), drive=f"images:{tmp_path}/i\033[31mso")
+    assert cli_main(["--config", str(lab.config_path), "checkpoint", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "\033" not in out and "i\\033[31mso" in out, out
+
+
 def test_plan_from_list(tmp_path, capsys):
     listing = tmp_path / "list"
     listing.write_bytes(b"".join(b"%d /srv/x/f%d\n" % (1_000_000, i) for i in range(30)))

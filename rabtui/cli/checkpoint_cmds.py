@@ -88,8 +88,8 @@ def cmd_status(args) -> int:
         for d in c["disc_rows"]:
             counts[d["state"]] = counts.get(d["state"], 0) + 1
         states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        print(f"checkpoint {c['number']} ({_when(c['created'])}): {c['status']}, {c['discs']} x {c['disc_type']}"
-              f" ({states}) on {c['drive']}")
+        print(fmt.name(f"checkpoint {c['number']} ({_when(c['created'])}): {c['status']}, {c['discs']} x {c['disc_type']}"
+                       f" ({states}) on {c['drive']}"))
     return EXIT_OK
 
 
