@@ -49,11 +49,11 @@ schedule = "0 2 * * *"
 excludes = ["*.tmp"]
 
 [[sources.directories]]
-path = "{root}/documents"
+path = {documents}
 kind = "standard"
 
 [[sources.directories]]
-path = "{root}/photos"
+path = {photos}
 kind = "archive"
 max_changed_files = 300
 """
@@ -130,7 +130,11 @@ def change_source(root: Path, seed: int = 8) -> None:
 
 def write_config(base: Path) -> Path:
     path = base / "rabtui.toml"
-    path.write_text(CONFIG.format(disc=DISC, source=SOURCE_ID, root=(base / "source").as_posix()))
+    from rabtui.config.write import toml_value
+
+    root = base / "source"      # any name: quoted as TOML writes it
+    path.write_text(CONFIG.format(disc=DISC, source=SOURCE_ID, documents=toml_value((root / "documents").as_posix()),
+                                  photos=toml_value((root / "photos").as_posix())))
     path.chmod(0o600)
     return path
 

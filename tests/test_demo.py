@@ -12,9 +12,10 @@ from rabtui.state.store import Store
 
 
 def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
-    base = tmp_path / "sandbox"
+    base = tmp_path / "sand\033[31mbox"     # its name said escaped, never obeyed by the terminal
     assert main(["demo", "--no-open", "--dir", str(base)]) == 0
-    assert str(base / "rabtui.toml") in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "\033" not in said.out + said.err and f"{tmp_path}/sand\\033[31mbox/rabtui.toml" in said.out
     cfg = configmod.load(base / "rabtui.toml")
     assert [m.id for m in cfg.media] == ["disk-a", "disk-b"]
     assert cfg.checkpoint.drive.startswith("images:")
@@ -37,7 +38,7 @@ def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
     out = subprocess.run([sys.executable, "-m", "rabtui", "demo", "--dir", str(base)], stdin=subprocess.DEVNULL,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    assert "no terminal here" in out.stderr and "using the demo sandbox" in out.stderr
+    assert "no terminal here" in out.stderr and "using the demo sandbox" in out.stderr and "\033" not in out.stderr
     assert store.one("SELECT COUNT(*) AS n FROM backups")["n"] == 3
 
 

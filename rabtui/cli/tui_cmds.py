@@ -94,15 +94,15 @@ def open_tui(args) -> int:
 def cmd_demo(args) -> int:
     where = Path(args.dir) if args.dir else demo.default_dir()
     try:
-        path = demo.build(where, fresh=args.fresh, progress=lambda m: print(m, file=sys.stderr))
+        path = demo.build(where, fresh=args.fresh, progress=lambda m: print(fmt.name(m), file=sys.stderr))
     except OSError as exc:      # a --dir that cannot be made (a file on the way, a name too long, read-only)
         raise WorkFailed(f"could not build the demo sandbox in {where}: {exc.strerror or exc}"
                          + (f" ({exc.filename})" if exc.filename else "")) from None
-    print(f"demo config: {path}")
+    print(fmt.name(f"demo config: {path}"))
     if args.no_open:
         return EXIT_OK
     if not (is_tty(sys.stdin) and is_tty(sys.stdout)):
-        print(f"no terminal here: open it later with  rabtui --config {path}", file=sys.stderr)
+        print(fmt.name(f"no terminal here: open it later with  rabtui --config {path}"), file=sys.stderr)
         return EXIT_OK
     return run_tui(path)
 
