@@ -2,6 +2,8 @@
 
 - catalog = media: what `find` says each complete backup holds, and what the archive union trees
   show, is exactly the regular files, symlinks and special files there (kind, path, size, mtime);
+- catalog = media for what a backup shows (catalog.contents, others.changes: diff, Browse): each
+  directory as the backup saved it, its own tree (standard) or the union (archive);
 - backup.json and the database agree about "completed", and only complete backups are bases;
 - every complete backup holds the source as it was at its time (byte for byte).
 """
@@ -115,6 +117,74 @@ def check_catalog_is_media(cfg, store) -> None:
     assert not missing and not extra, (
         f"catalog != media\non the media, not in the catalog:\n{_show(missing)}\n"
         f"in the catalog, not on the media:\n{_show(extra)}")
+
+
+def _ran_as(store, row, d) -> str | None:
+    """The kind backup `row` saved directory `d` as: recorded, or the config's (none recorded)."""
+    kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?", (row["id"],))}
+    return kinds.get(d.path) if kinds else d.kind
+
+
+def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
+    """path -> (kind, size, mtime) of what backup `row` shows of directory `d`, read on its medium:
+    its own tree (saved as a standard one), or the union (saved as an archive one, by the last
+    complete backup there to save it so: as that backup left it). None where the medium does not
+    tell (an archive backup another followed) or the backup did not save `d`."""
+    kind = _ran_as(store, row, d)
+    if kind == "standard":
+        top = os.fsencode(medium_layout.backup_data_path(row["path"], d.path))
+    elif kind == "archive":
+        later = [r for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND id>? AND status IN"
+                                      f" {tuple(COMPLETE)!r}", (row["source"], row["medium"], row["id"]))
+                 if _ran_as(store, r, d) == "archive"]
+        if later:
+            return None
+        top = os.fsencode(medium_layout.archive_root(cfg.medium(row["medium"]).path, row["source"], d.path))
+    else:
+        return None
+    return {path: (kind, size, mtime) for kind, path, size, mtime in _walk(top, _prefix(d.path))}
+
+
+def check_views_are_media(cfg, store) -> None:
+    """What catalog.contents says each complete backup holds (and Browse: catalog.archive_listing,
+    the files at the top of a directory), and what others.changes says changed
+    from one backup to the next, is what the medium shows, each directory judged by the kind the
+    backup saved it as (_view), whatever the config says of it now."""
+    archive = {s.id: s.archive_paths for s in cfg.sources}
+    rows = store.all(f"SELECT * FROM backups WHERE status IN {tuple(COMPLETE)!r} ORDER BY source, id")
+    for a, b in zip([None, *rows], rows):
+        source = cfg.source(b["source"])
+        said = catalog.contents(store, b, archive[b["source"]])
+        for d in source.directories:
+            view = _view(cfg, store, b, d)
+            if view is None:
+                continue
+            top = _prefix(d.path)
+            mine = {p: v[1:] for p, v in view.items() if v[0] == "file"}
+            theirs = {p: v for p, v in said.items() if not top or p == top or p.startswith(top + b"/")}
+            assert mine == theirs, (f"{b['name']} {d.path}: contents() says\n  {sorted(theirs.items())[:10]}\n"
+                                    f"the medium holds\n  {sorted(mine.items())[:10]}")
+            listed = catalog.archive_listing(store, b["source"], b, source.directories, top)
+            if _ran_as(store, b, d) == "standard":
+                assert listed is None, f"{b['name']} {d.path}: Browse lists a union the backup did not save into"
+            else:
+                files = {p[len(top) + 1:] for p in mine if b"/" not in p[len(top) + 1:]}
+                assert listed is not None and {n for n, v in listed[2].items() if not v[0]} == files, (
+                    f"{b['name']} {d.path}: Browse lists {listed and sorted(listed[2])}, the union holds {sorted(files)}")
+            before = _view(cfg, store, a, d) if a is not None and a["source"] == b["source"] else None
+            if before is None:
+                continue
+            changed = {p: (was, now) for p, was, now in others.changes(store, a, b, archive[b["source"]], top)}
+            entries = {p for p, v in (*before.items(), *view.items()) if v[0] != "file"}
+            for p in entries:
+                was, now = before.get(p), view.get(p)
+                was, now = (None if e is None or e[0] == "file" else e for e in (was, now))
+                if was is None or now is None or was[0] != now[0] or was[2] != now[2]:
+                    assert changed.get(p) == (was and was[0], now and now[0]), (
+                        f"{a['name']} -> {b['name']}: {p!r} changed on the medium ({was} -> {now}),"
+                        f" others.changes says {changed.get(p)}")
+            stray = {p for p in changed if p not in entries}
+            assert not stray, f"{a['name']} -> {b['name']}: others.changes names {stray}, on neither side"
 
 
 def check_json_agrees(cfg, store) -> None:

@@ -262,6 +262,7 @@ class RetentionHistory(RuleBasedStateMachine):
         """What `find` says each backup holds, whatever kinds the directory changed through."""
         if hasattr(self, "store"):
             invariants.check_catalog_is_media(self.cfg, self.store)
+            invariants.check_views_are_media(self.cfg, self.store)
 
     @invariant()
     def no_leftover_deletions(self):

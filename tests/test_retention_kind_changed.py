@@ -221,6 +221,8 @@ def test_find_says_what_the_backups_of_each_kind_hold(tmp_path, kinds):
             (lab.src / "photos" / "f0").unlink()
         assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == "completed"
         invariants.check_catalog_is_media(lab.load(), lab.store())
+        invariants.check_views_are_media(lab.load(), lab.store())
     cfg, store = lab.load(), lab.store()
     assert deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))).failed == []
     invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from rabtui.state import unread_paths
+from rabtui.state import saved_kinds, unread_paths
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store, as_made, made_first
 
@@ -284,10 +284,13 @@ def _exactly(paths: tuple[bytes, ...]) -> tuple[str, tuple]:
 
 
 def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> dict[bytes, tuple[int, int]]:
-    """path -> (size, mtime) of the files of a complete backup (archive directories: the union as
-    it stood after this backup); with `prefix`, only the paths at or below it."""
+    """path -> (size, mtime) of the files of a complete backup (the directories it saved as archive
+    ones: the union as it stood after this backup; `archive_dirs`, the config's archive directories,
+    stand for the kinds of a backup that recorded none: saved_kinds); with `prefix`, only the paths
+    at or below it."""
     out: dict[bytes, tuple[int, int]] = {}
     below, below_args = _below(prefix)
+    arc = set(saved_kinds.archive_in(store, backup, archive_dirs))
     # versions first (CROSS JOIN keeps that order): one pass over the table and a look-up by
     # primary key per row is 3x faster than going through the source's paths, as no index holds
     # the backup range (schema.py)
@@ -298,25 +301,32 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
         f" WHERE v.medium=? AND p.source=? AND v.first_backup{first}? AND v.last_backup>=?" + below,
         (backup["medium"], backup["source"], backup["id"], backup["id"], *below_args),
     ):
-        out[bytes(r["path"])] = (r["size"], r["mtime"])
-    if archive_dirs:
-        out.update({path: v[:2] for path, v in archive_as_of(store, backup, archive_dirs, prefix).items()})
+        if r["dir"] not in arc:
+            out[bytes(r["path"])] = (r["size"], r["mtime"])
+    if arc:
+        out.update({path: v[:2] for path, v in archive_as_of(store, backup, tuple(sorted(arc)), prefix,
+                                                             archive_now=archive_dirs).items()})
     return out
 
 
 def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"",
-                  paths: tuple[bytes, ...] | None = None) -> dict[bytes, tuple]:
+                  paths: tuple[bytes, ...] | None = None, archive_now: tuple[str, ...] | None = None
+                  ) -> dict[bytes, tuple]:
     """path -> (size, mtime, first_backup) of the archive directories' files as they stood on the
-    backup's medium after it: for each path, the newest version saved there by a backup up to it.
-    Those at or below `prefix`; given `paths`, those paths alone."""
+    backup's medium after it: for each path, the newest version saved there by a backup up to it
+    that saved the directory as an archive one (linked it into the union: saved_kinds; a backup
+    that recorded no kinds did where `archive_now` says, by default `archive_dirs`). Those at or
+    below `prefix`; given `paths`, those paths alone."""
     below, below_args = _below(prefix) if paths is None else _exactly(paths)
-    marks = ",".join("?" * len(archive_dirs))
+    saved, saved_args = saved_kinds.saved_sql(store, backup, archive_dirs,
+                                              archive_dirs if archive_now is None else archive_now,
+                                              "v.first_backup", "p.dir")
     out = {}
     for r in store.all(
         f"SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
-        f" WHERE v.medium=? AND p.source=? AND p.dir IN ({marks}) AND v.first_backup<=?{below}"
-        f" ORDER BY v.first_backup",
-        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *below_args),
+        f" WHERE v.medium=? AND p.source=? AND p.dir IN ({','.join('?' * len(archive_dirs))})"
+        f" AND v.first_backup<=? AND {saved}{below} ORDER BY v.first_backup",
+        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *saved_args, *below_args),
     ):
         out[bytes(r["path"])] = (r["size"], r["mtime"], r["first_backup"])
     return out
@@ -327,17 +337,19 @@ def archive_listing(store: Store, source: str, backup, directories, rel: bytes, 
     it: every file saved on the backup's medium up to it (archive_as_of). `directories`: the
     source's configured ones (path, kind). Returns the names (directories first, each part sorted),
     how many are directories, and name -> (is_dir, size, mtime, "new" when this backup saved it);
-    None when `rel` is not in an archive directory. `leave_out(dir_path, versions)`: the paths of
+    None when `rel` is not in a directory the backup saved as an archive one (saved_kinds). `leave_out(dir_path, versions)`: the paths of
     those files (archive_as_of's) a restore does not give, left out (none the directories on the
     way to them only)."""
-    d = next((d for d in directories if d.kind == "archive"
+    archive_now = tuple(d.path for d in directories if d.kind == "archive")
+    arc = saved_kinds.archive_in(store, {"id": backup["id"]}, archive_now)
+    d = next((d for d in directories if d.path in arc
               and (rel == rel_path(d.path) or rel.startswith(rel_path(d.path) + b"/") or not rel_path(d.path))), None)
     if d is None:
         return None
     row = {"id": backup["id"], "medium": backup["medium"], "source": source}
     cut = len(rel) + 1 if rel else 0
     children: dict[bytes, tuple] = {}
-    versions = archive_as_of(store, row, (d.path,), rel)
+    versions = archive_as_of(store, row, (d.path,), rel, archive_now=archive_now)
     for path in leave_out(d.path, versions) if leave_out is not None else ():
         del versions[path]
     for path, (size, mtime, first) in versions.items():

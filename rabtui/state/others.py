@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 from rabtui.state.catalog import Location, Version, _Backups, _below, _exactly
+from rabtui.state import saved_kinds
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -59,13 +60,15 @@ def archive_as_of(store: Store, backup, dir_path: str, prefix: bytes = b"",
 def archive_saved(store: Store, backup, dir_path: str, prefix: bytes = b"",
                   paths: tuple[bytes, ...] | None = None) -> dict[bytes, list[tuple[int, int, int]]]:
     """path -> [(kind, mtime, first_backup)] of every entry saved at each path (archive_as_of's),
-    oldest first: by kept backups and complete ones alike."""
+    oldest first: by kept backups and complete ones alike, that saved the directory as an archive
+    one (saved_kinds; one that recorded no kinds: as the caller does, by the config now)."""
     below, below_args = _below(prefix) if paths is None else _exactly(paths)
+    saved, saved_args = saved_kinds.saved_sql(store, backup, (dir_path,), (dir_path,), "p.first_backup", "p.dir")
     out: dict[bytes, list[tuple[int, int, int]]] = {}
     for r in store.all(
             "SELECT p.path, p.kind, p.mtime, p.first_backup FROM others p WHERE p.medium=? AND p.source=?"
-            f" AND p.dir=? AND p.first_backup<=?{below} ORDER BY p.first_backup",
-            (backup["medium"], backup["source"], dir_path, backup["id"], *below_args)):
+            f" AND p.dir=? AND p.first_backup<=? AND {saved}{below} ORDER BY p.first_backup",
+            (backup["medium"], backup["source"], dir_path, backup["id"], *saved_args, *below_args)):
         out.setdefault(bytes(r["path"]), []).append((r["kind"], r["mtime"], r["first_backup"]))
     return out
 
@@ -118,31 +121,44 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
     Changed: another kind or mtime; on one medium, another entry too (rsync made it anew rather
     than link the one before: a symlink's target or a device's numbers changed, which `others`
     does not hold). Kept data has entries of its own whatever changed, so beside it only the first
-    test tells. An archive directory's entries are those of its union (archive_as_of)."""
+    test tells. A directory a backup saved as an archive one (saved_kinds: `archive_dirs`, the
+    config's, for a backup that recorded no kinds) shows the entries of its union (archive_as_of)."""
     below, below_args = _below(prefix)
     same = a["medium"] == b["medium"] and KEPT not in (a["status"], b["status"])
     in_a, a_args = _holds(a)
     in_b, b_args = _holds(b)
-    # One pass over the table gathers each path's entries in a and in b: of a standard directory
-    # the entry itself (ia, ka, ta), of an archive directory the newest saved up to the backup
-    # (fa: when), read again by others_path for the paths that may differ. Not through others_path
-    # in the pass: no index holds the backup range, and a look-up in the table for each of the
-    # source's entries (in the index's order) took 3-4x as long as the table read in its order.
+    arc_a, arc_b = (saved_kinds.archive_in(store, x, archive_dirs) for x in (a, b))
+    saved_a, sa_args = saved_kinds.saved_sql(store, a, arc_a, archive_dirs, "p.first_backup", "p.dir")
+    saved_b, sb_args = saved_kinds.saved_sql(store, b, arc_b, archive_dirs, "p.first_backup", "p.dir")
+    # One pass over the table gathers each path's entries in a and in b: of a directory saved as a
+    # standard one the entry itself (ia, ka, ta), of one saved as an archive one the newest its
+    # union had as of the backup (fa: when), read again by others_path for the paths that may
+    # differ. Not through others_path in the pass: no index holds the backup range, and a look-up
+    # in the table for each of the source's entries (in the index's order) took 3-4x as long as
+    # the table read in its order.
     grouped = (
-        f"SELECT p.path, max(p.in_arc) AS arc, {_side('a')}, {_side('b')} FROM ("
-        f"SELECT p.*, NOT p.in_arc AND {in_a} AS in_a, NOT p.in_arc AND {in_b} AS in_b,"
-        " p.in_arc AND p.medium=? AND p.first_backup<=? AS up_a, p.in_arc AND p.medium=? AND p.first_backup<=? AS up_b"
-        f" FROM (SELECT p.*, p.dir IN ({','.join('?' * len(archive_dirs))}) AS in_arc FROM others p NOT INDEXED"
+        f"SELECT p.path, max(p.xa) AS xa, max(p.xb) AS xb, {_side('a')}, {_side('b')} FROM ("
+        f"SELECT p.*, NOT p.xa AND {in_a} AS in_a, NOT p.xb AND {in_b} AS in_b,"
+        f" p.xa AND p.medium=? AND p.first_backup<=? AND {saved_a} AS up_a,"
+        f" p.xb AND p.medium=? AND p.first_backup<=? AND {saved_b} AS up_b"
+        f" FROM (SELECT p.*, p.dir IN ({','.join('?' * len(arc_a))}) AS xa,"
+        f" p.dir IN ({','.join('?' * len(arc_b))}) AS xb FROM others p NOT INDEXED"
         f" WHERE p.source=?{below}) p) p WHERE in_a OR in_b OR up_a OR up_b GROUP BY p.path"
-        " HAVING arc AND (fa IS NOT fb OR NOT ?)"
-        " OR NOT arc AND (ia IS NULL OR ib IS NULL OR ka<>kb OR ta<>tb OR (? AND ia<>ib))")
-    params = (*a_args, *b_args, a["medium"], a["id"], b["medium"], b["id"], *archive_dirs, a["source"],
-              *below_args, same, same)
+        # the paths known unchanged without the union's entries read again
+        " HAVING NOT (xa AND xb AND fa IS fb AND ?)"
+        " AND NOT (NOT xa AND NOT xb AND ia IS NOT NULL AND ib IS NOT NULL AND ka=kb AND ta=tb AND NOT (? AND ia<>ib))")
+    params = (*a_args, *b_args, a["medium"], a["id"], *sa_args, b["medium"], b["id"], *sb_args, *arc_a, *arc_b,
+              a["source"], *below_args, same, same)
+    sides = (
+        "SELECT g.path, CASE WHEN g.xa THEN oa.id ELSE g.ia END AS ia, CASE WHEN g.xa THEN oa.kind ELSE g.ka END AS ka,"
+        " CASE WHEN g.xa THEN oa.mtime ELSE g.ta END AS ta, CASE WHEN g.xb THEN ob.id ELSE g.ib END AS ib,"
+        " CASE WHEN g.xb THEN ob.kind ELSE g.kb END AS kb, CASE WHEN g.xb THEN ob.mtime ELSE g.tb END AS tb"
+        f" FROM ({grouped}) g"
+        " LEFT JOIN others oa ON g.xa AND oa.source=? AND oa.path=g.path AND oa.medium=? AND oa.first_backup=g.fa"
+        " LEFT JOIN others ob ON g.xb AND ob.source=? AND ob.path=g.path AND ob.medium=? AND ob.first_backup=g.fb")
     rows = store.all(
-        f"SELECT g.path, coalesce(g.ka, oa.kind), coalesce(g.kb, ob.kind) FROM ({grouped}) g"
-        " LEFT JOIN others oa ON g.arc AND oa.source=? AND oa.path=g.path AND oa.medium=? AND oa.first_backup=g.fa"
-        " LEFT JOIN others ob ON g.arc AND ob.source=? AND ob.path=g.path AND ob.medium=? AND ob.first_backup=g.fb"
-        " WHERE NOT g.arc OR g.fa IS NULL OR g.fb IS NULL OR oa.kind<>ob.kind OR oa.mtime<>ob.mtime OR ?",
+        f"SELECT s.path, s.ka, s.kb FROM ({sides}) s"
+        " WHERE s.ia IS NULL OR s.ib IS NULL OR s.ka<>s.kb OR s.ta<>s.tb OR (? AND s.ia<>s.ib)",
         (*params, a["source"], a["medium"], b["source"], b["medium"], same))
     return [(bytes(r[0]), _shown(r[1]), _shown(r[2])) for r in rows]
 
