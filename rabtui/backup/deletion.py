@@ -58,12 +58,16 @@ def _remove_archive_entries(cfg: Config, store: Store, medium: Medium, c: Candid
     """Deleting a backup of an archive directory removes its files' union links too, so that the
     space is freed (the guard made sure they are safe elsewhere); where an older backup on this
     medium holds the path, the union shows its version again. A run abandoned is undone in the
-    unions of every directory it ran as an archive one (history.unlink_archive). Returns how
-    many. Its progress is marked on the `union` lock held: a backup waiting for it waits on while
+    unions of every directory it ran as an archive one (history.unlink_archive), and so is a
+    backup deleted where another backup still needs the union of a directory made standard since
+    (union_release.needed_by): it would name the deleted one's files (a union no backup needs goes
+    whole, union_release). Returns how many. Its progress is marked on the `union` lock held: a backup waiting for it waits on while
     it goes on."""
     from rabtui.backup.history import ran_as_archive, unlink_archive
 
-    ran = ran_as_archive(store, c.id) if c.status not in RESTORABLE else []
+    ran = ran_as_archive(store, c.id)
+    if c.status in RESTORABLE:
+        ran = [d for d in ran if union_release.needed_by(store, c.source, medium.id, d, but=(c.id,))]
     return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved, ran=ran)
 
 

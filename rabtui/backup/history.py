@@ -212,28 +212,32 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     listed = medium_layout.list_backups(medium_path, source_id) if listed is None else listed
     at = next((i for i, (name, _, _) in enumerate(listed) if name == path.name), len(listed))
 
-    def newest_first(statuses: tuple[str, ...], made) -> list[Path]:
-        rows = [(i, p) for i, (_, p, info) in enumerate(listed)
+    def newest_first(statuses: tuple[str, ...], made) -> list[tuple[Path, dict]]:
+        rows = [(i, p, info) for i, (_, p, info) in enumerate(listed)
                 if i != at and info and info.get("status") in statuses and made(i)]
         rows.sort(key=functools.cmp_to_key(lambda a, b: -1 if made_before(listed, b[0], a[0]) else 1))
-        return [p for _, p in rows]
+        return [(p, info) for _, p, info in rows]
 
     older = newest_first(COMPLETE, lambda i: made_before(listed, i, at))
     # the restorable backups made after it that stay (one deleted in the middle of the medium's
     # history): where the newest of them holding a path has a directory, no older shape comes back
     newer = newest_first(RESTORABLE, lambda i: at < len(listed) and made_before(listed, at, i))
-    dirs = [d.path for d in cfg.source(source_id).directories if d.kind == "archive"]
-    dirs += [d for d in ran if d not in dirs]
+    archive_now = list(cfg.source(source_id).archive_paths)
+    dirs = archive_now + [d for d in ran if d not in archive_now]
     if not dirs:
         return 0
-    union_undo.settle(medium_path, source_id, dirs, listed, but=path.name, moved=moved)
+    union_undo.settle(medium_path, source_id, archive_now, listed, but=path.name, moved=moved)
     info = listed[at][2] if at < len(listed) else None
     if info and info.get("status") in COMPLETE:
         # until its tree is set aside (deletion.py), a run killed midway is gone back on
         union_undo.begin(medium_path, source_id, path.name)
     undone = 0
     for d in dirs:
-        undone += unlink_from_union(medium_path, source_id, path, d, older, newer, moved)
+        # only the backups that saved `d` as an archive one linked into its union: a standard
+        # one's tree holds files the union never showed (and shapes it never had)
+        def into_union(rows):
+            return [p for p, i in rows if union_undo.saved_as_archive(i, d, d in archive_now)]
+        undone += unlink_from_union(medium_path, source_id, path, d, into_union(older), into_union(newer), moved)
     if not (info and info.get("status") in COMPLETE):
         union_undo.end(medium_path, source_id, path.name)
     return undone

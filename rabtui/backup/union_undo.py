@@ -20,6 +20,7 @@ from rabtui import privacy
 from rabtui.backup.archive import _joined
 from rabtui.backup.made_order import made_before
 from rabtui.backup.union_link import link_into_union
+from rabtui.config.model import directory_path_problem
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.locks import marking, still
@@ -121,12 +122,36 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
         at = next((i for i, (n, _, _) in enumerate(listed) if n == name), None)
         info = listed[at][2] if at is not None else None
         if info and info.get("status") in COMPLETE:
-            newer = [os.fsencode(p) for i, (_, p, other) in enumerate(listed)
+            newer = [(p, other) for i, (_, p, other) in enumerate(listed)
                      if i != at and other and other.get("status") in COMPLETE and made_before(listed, at, i)]
-            for d in dir_paths:
-                linked += _relink(medium_path, source_id, listed[at][1], d, newer, moved)
+            # the directories it saved as archive ones the config made standard (or dropped) since
+            # were undone too (history.unlink_archive)
+            ran = [d["path"] for d in info.get("directories") or () if isinstance(d, dict)
+                   and d.get("kind") == "archive" and isinstance(d.get("path"), str) and d["path"]
+                   and not directory_path_problem(d["path"]) and d["path"] not in dir_paths]
+            planted = medium_layout.symlink_in_layout(medium_path, source_id, ran)
+            if planted:
+                raise WorkFailed(planted)
+            for d in [*dir_paths, *ran]:
+                if saved_as_archive(info, d, d in dir_paths):
+                    linked += _relink(medium_path, source_id, listed[at][1], d,
+                                      [os.fsencode(p) for p, other in newer if saved_as_archive(other, d, d in dir_paths)],
+                                      moved)
         end(medium_path, source_id, name)
     return linked
+
+
+def saved_as_archive(info: dict, dir_path: str, archive_now: bool) -> bool:
+    """Did the backup whose record (backup.json) is `info` save `dir_path` as an archive one, its
+    files linked into the union: as it records, or (it records no kinds, or one it cannot name)
+    as the config says now (`archive_now`). A backup that records directories but not this one
+    saved nothing of it."""
+    dirs = [d for d in info.get("directories") or () if isinstance(d, dict) and d.get("kind") is not None]
+    if not dirs:
+        return archive_now
+    kind = next((d.get("kind") for d in dirs if d.get("path") == dir_path), "standard")
+    return kind == "archive" or (kind != "standard" and archive_now)
+
 
 
 def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[bytes], moved) -> int:

@@ -1,0 +1,77 @@
+"""The archive union of a directory the config made standard, where an archive backup that stays
+still needs it: another archive backup of it deleted (its files safe on another medium) left its
+links there, naming files no backup that stays saved into the union (they went only with the
+union). The union holds what the archive backups that stay saved: as if the deleted one never ran.
+Real backups (rsync), checked against the media."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from rabtui.backup import deletion, retention
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_kill_anywhere import _killed, rabtui
+from tests.trees import Lab, write_files
+
+DAY = datetime(2026, 6, 1, 3, 30)
+
+
+def _made_standard(lab: Lab):
+    """m1: an archive backup holding the only copy of `a`, a second one whose files m2 holds too
+    (the guard lets it go), then the directory made standard and a standard backup. (cfg, store,
+    union, the two archive backups' ids)."""
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    photos = lab.src / "photos"
+    write_files(photos, {"a": b"only in the first", "sub/c": b"c1"})
+    assert lab.backup(lab.load(), now=DAY, medium_id="m1").status == "completed"
+    (photos / "a").unlink()
+    write_files(photos, {"b": b"b, on m2 too", "sub/c": b"c2 longer"})
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1), medium_id="m1").status == "completed"
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1, hours=1), medium_id="m2").status == "completed"
+    lab.local([("photos", "standard")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    assert lab.backup(cfg, now=DAY + timedelta(days=2), medium_id="m1").status == "completed"
+    store = lab.store()
+    ids = tuple(r["id"] for r in store.all("SELECT id FROM backups WHERE medium='m1' ORDER BY id LIMIT 2"))
+    return cfg, store, medium_layout.archive_root(lab.media[0][1], "loc", str(photos)), ids
+
+
+def _held(union) -> dict[str, bytes]:
+    return {os.path.relpath(os.path.join(top, n), union): open(os.path.join(top, n), "rb").read()
+            for top, _dirs, names in os.walk(union) for n in names}
+
+
+def test_an_archive_backup_deleted_after_its_directory_was_made_standard_leaves_the_union(tmp_path):
+    lab = Lab(tmp_path, media_count=2)
+    cfg, store, union, (first, second) = _made_standard(lab)
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
+    assert plan.refused == [] and [c.id for c in plan.delete] == [second]
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    assert _held(union) == {"a": b"only in the first", "sub/c": b"c1"}     # as the first left it
+    assert store.one("SELECT status FROM backups WHERE id=?", (first,))["status"] == "completed"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+
+
+def test_its_undoing_killed_then_the_backup_kept_gives_the_union_its_files_back(tmp_path):
+    """The cleanup killed once it undid the first of its links, retention then changed to keep
+    it: the next run that writes in the unions (a backup) goes back on that undoing in the union of
+    the directory made standard too."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg, store, union, (first, second) = _made_standard(lab)
+    was = _held(union)
+    later = (DAY + timedelta(days=8)).isoformat(timespec="seconds")
+    _killed(rabtui(lab, "cleanup", "--now", later, point="union.undoing"))
+    assert _held(union) != was
+    lab.config_path.write_text(lab.config_path.read_text().replace("keep_all_days = 1\n", "keep_all_days = 900\n"))
+    cfg = lab.load()
+    kept = rabtui(lab, "cleanup", "--now", later)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert lab.backup(cfg, now=DAY + timedelta(days=9), medium_id="m1").status == "completed"     # it settles
+    assert store.one("SELECT status FROM backups WHERE id=?", (second,))["status"] == "completed"
+    assert _held(union) == was
+    invariants.check_views_are_media(cfg, store)
