@@ -75,3 +75,27 @@ def test_its_undoing_killed_then_the_backup_kept_gives_the_union_its_files_back(
     assert store.one("SELECT status FROM backups WHERE id=?", (second,))["status"] == "completed"
     assert _held(union) == was
     invariants.check_views_are_media(cfg, store)
+
+
+def test_an_archive_backup_undone_gets_back_what_an_archive_backup_saved_not_a_standard_one(tmp_path):
+    """Archive, standard, archive, standard: the second archive backup undone (deleted, its copy
+    on m2) put the first standard backup's version back into the union, a file the union never
+    showed there; the first archive backup's comes back."""
+    lab = Lab(tmp_path, media_count=2)
+    photos = lab.src / "photos"
+    steps = (("archive", {"p": b"v1"}, ("m1",)), ("standard", {"p": b"v2 longer"}, ("m1",)),
+             ("archive", {}, ("m1", "m2")), ("standard", {"q": b"q"}, ("m1",)))
+    for n, (kind, files, media) in enumerate(steps):
+        lab.local([("photos", kind)])
+        lab.keep_a_day()
+        write_files(photos, files)
+        for k, medium in enumerate(media):
+            assert lab.backup(lab.load(), now=DAY + timedelta(days=n, hours=k), medium_id=medium).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    third = store.all("SELECT id FROM backups WHERE medium='m1' ORDER BY id")[2]["id"]
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))
+    assert third in [c.id for c in plan.delete], plan.guarded
+    plan.delete = [c for c in plan.delete if c.id == third]     # it alone, the standard one still there
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    assert _held(medium_layout.archive_root(lab.media[0][1], "loc", str(photos))) == {"p": b"v1"}
+    invariants.check_views_are_media(cfg, store)
