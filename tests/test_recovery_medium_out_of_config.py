@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from rabtui.actions import runs_shown, status
 from rabtui.media import medium_layout
 from tests.test_kill_anywhere import _files, rabtui
 from tests.trees import Lab
@@ -28,11 +29,17 @@ def test_a_complete_run_marked_abandoned_while_its_medium_was_away_is_kept(tmp_p
     os.rename(m2, tmp_path / "away")       # offsite, and taken out of the config
     lab.media = both[:1]
     cfg = lab.local([("arch", "archive")])
+    # shown for what it is, not as a run its source's next backup recovers (none looks at m2)
+    last = status.sources(cfg, lab.store())[0].last
+    assert last["name"] == name and last["status"] == "interrupted" and "m2 is not in the config" in last["reason"]
     (lab.src / "arch" / "y").unlink()      # the source drops y
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     row = lab.store().one("SELECT status FROM backups WHERE medium='m2' AND name=?", (name,))
     assert row["status"] == "running"
     assert any(name in m and "m2 is not in the config" in m and "left as it is" in m for m in lab.messages())
+    shown = {b["name"]: b for b in runs_shown.source_backups(cfg, lab.store(), "loc")}     # Browse's list
+    assert shown[name]["status"] == "interrupted" and "m2 is not in the config" in shown[name]["reason"]
+    assert {b["status"] for n, b in shown.items() if n != name} == {"completed"}
     os.rename(tmp_path / "away", m2)       # back, and in the config again
     lab.media = both
     cfg = lab.local([("arch", "archive")])

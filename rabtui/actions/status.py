@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rabtui import fmt
 from rabtui.actions import jobs as jobviews
+from rabtui.actions.runs_shown import interrupted
 from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
 from rabtui.errors import ConfigError, LockBusy, RabtuiError, UsageError, WorkFailed
@@ -69,10 +70,6 @@ class SourceStatus:
         return self.sizes["new_bytes"] if self.sizes else None
 
 
-# a backup found `running` with no job under way; recovery (under the source lock) decides what it was
-INTERRUPTED = "interrupted"
-
-
 def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[SourceStatus]:
     """Every source with its last backups. Running: a backup job under way (every backup runs as
     one); with `test_locks` also a source whose lock is held. Testing a lock takes it for an
@@ -92,9 +89,7 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
             if not running:
                 last = _last(store, s.id)
                 if last is not None and last["status"] == "running":
-                    # every backup runs as a job: with none under way, its process was killed
-                    last = {**last, "status": INTERRUPTED, "reason": "its process was killed; the next backup"
-                            f" of {s.id} recovers it"}
+                    last = interrupted(cfg, last)
         out.append(SourceStatus(s.id, s.host or "local", where, running, last,
                                 queries.last_backup(store, s.id, complete=True), sizes))
     return out

@@ -53,8 +53,8 @@ def last_run(store: Store, source: str) -> dict | None:
 def medium_backups(store: Store, medium_id: str) -> list[dict]:
     """The medium's backups, the one made last first."""
     return [dict(r) for r in store.all(
-        "SELECT id, source, name, status, started, total_bytes, new_bytes, files, new_files FROM backups"
-        " WHERE medium=? AND status != 'deleted' ORDER BY id DESC", (medium_id,))]
+        "SELECT id, source, name, status, started, total_bytes, new_bytes, files, new_files, job_id, medium"
+        " FROM backups WHERE medium=? AND status != 'deleted' ORDER BY id DESC", (medium_id,))]
 
 
 def medium_backup_count(store: Store, medium_id: str) -> int:
@@ -64,7 +64,7 @@ def medium_backup_count(store: Store, medium_id: str) -> int:
 def source_backups(store: Store, source_id: str) -> list[dict]:
     """The source's backups, the one made last first."""
     return [dict(r) for r in store.all(
-        "SELECT id, medium, name, path, status, started, total_bytes, new_bytes, files FROM backups"
+        "SELECT id, medium, name, path, status, started, total_bytes, new_bytes, files, job_id FROM backups"
         " WHERE source=? AND status != 'deleted' ORDER BY id DESC", (source_id,))]
 
 

@@ -14,9 +14,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui.actions import archive_view
+from rabtui.actions import archive_view, runs_shown
 from rabtui.state.store import COMPLETE
-from rabtui.state import queries
 from rabtui.tui import threads
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen
@@ -135,7 +134,7 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     @threads.counted("_reads")
     def _load_backups(self, source: str) -> None:
-        rows = queries.source_backups(self.app.store, source)
+        rows = runs_shown.source_backups(self.app.cfg, self.app.store, source)
         for m in self.app.cfg.media:   # archive directories: every file saved on the medium, merged
             union = archive_view.merged_root(m.path, source)
             if union is not None:

@@ -12,9 +12,8 @@ from textual.widgets import DataTable, Static
 
 from rabtui import fmt
 from rabtui.actions import media as media_actions
-from rabtui.actions import status
+from rabtui.actions import runs_shown, status
 from rabtui.errors import RabtuiError
-from rabtui.state import queries
 from rabtui.tui import threads
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -55,7 +54,7 @@ class MediaScreen(RabtuiScreen):
         cfg, store = self.app.cfg, self.app.store
         media = status.media(cfg, store)
         medium = self._want or (media[0].id if media else None)
-        return MediaData(media, queries.medium_backups(store, medium) if medium else [], medium)
+        return MediaData(media, runs_shown.medium_backups(cfg, store, medium) if medium else [], medium)
 
     def show_data(self, data: MediaData) -> None:
         rows, keys = [], []
