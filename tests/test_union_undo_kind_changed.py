@@ -139,3 +139,28 @@ def test_rebuild_state_undoes_a_run_whose_record_names_no_kind_it_can_read(tmp_p
     done = rabtui(lab, "rebuild-state")
     assert "Traceback" not in done.stdout + done.stderr and "archival" in done.stdout, done.stdout + done.stderr
     _archive_again_saves_them(lab, union, "m1")
+
+
+def test_rebuild_state_killed_as_it_undid_the_run_looks_again(tmp_path):
+    """rebuild-state killed once it undid the run's only link of its own (its file p gave its
+    place to the run's directory p/q): the next rebuild found no file of the run's own in the union
+    any more, and left it without p (an empty directory in its place), for good. The directories
+    a rebuild undoes a run in are recorded in the run's backup.json before it undoes anything."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("arch", "archive"), ("data", "standard")])
+    _files(lab.src / "arch", {"x": b"x1", "p": b"p, a file"})
+    _files(lab.src / "data", {"d": b"d"})
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed"
+    (lab.src / "arch" / "p").unlink()
+    _files(lab.src / "arch", {"p/q": b"q"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1", point="union.linked").returncode == -9
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert (union / "p" / "q").is_file()
+    lab.local([("arch", "standard"), ("data", "standard")])
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert rabtui(lab, "rebuild-state", point="union.undoing").returncode == -9
+    done = rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(os.listdir(union)) == ["p", "x"] and (union / "p").read_bytes() == b"p, a file"

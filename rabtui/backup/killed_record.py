@@ -25,6 +25,34 @@ def say_abandoned(medium_path: str | os.PathLike, source_id: str, name: str, rea
     with `reason` (and `finished`, when given), its steps ended as the database ends them
     (records.end_steps). Why it could not be, said as of its backup.json; None when it says so now
     or is no `running` record (or the directory is gone)."""
+    def abandoned(info: dict) -> dict:
+        steps = info.get("steps")
+        said = {**info, "status": ABANDONED, "reason": reason,
+                "finished": iso_time(finished) if finished else info.get("finished")}
+        if isinstance(steps, list):
+            said["steps"] = [_ended(s) for s in steps]
+        return said
+
+    return _rewritten(medium_path, source_id, name, abandoned)
+
+
+def say_ran_as_archive(medium_path: str | os.PathLike, source_id: str, name: str, dirs: list[str]) -> str | None:
+    """The backup.json of the run `name` (still `running`) made to name `dirs` as directories it
+    ran as archive ones, before its links are undone there: rebuild-state found them by the run's
+    own files in their unions (its record named no kind of them), and killed midway, the next
+    rebuild would find none of those it undid (an older shape not yet put back stays lost). Why it
+    could not be, as say_abandoned."""
+    def named(info: dict) -> dict:
+        listed = [d for d in info.get("directories") or () if isinstance(d, dict)]
+        listed = [{**d, "kind": "archive"} if d.get("path") in dirs else d for d in listed]
+        known = {d.get("path") for d in listed}
+        return {**info, "directories": listed + [{"path": d, "kind": "archive"} for d in dirs if d not in known]}
+
+    return _rewritten(medium_path, source_id, name, named)
+
+
+def _rewritten(medium_path, source_id: str, name: str, change) -> str | None:
+    """The run's backup.json rewritten as `change(info)` says, if it still says `running`."""
     path = medium_layout.source_root(medium_path, source_id) / name
     try:
         link = below.symlink_on_the_way(os.fsencode(medium_path), os.fsencode(f"{source_id}/{name}/"))
@@ -37,13 +65,8 @@ def say_abandoned(medium_path: str | os.PathLike, source_id: str, name: str, rea
     info = medium_layout.read_backup_json(path)
     if info is None or info.get("status") != "running":
         return None
-    steps = info.get("steps")
-    said = {**info, "status": ABANDONED, "reason": reason,
-            "finished": iso_time(finished) if finished else info.get("finished")}
-    if isinstance(steps, list):
-        said["steps"] = [_ended(s) for s in steps]
     try:
-        write_json_atomic(path / "backup.json", said)
+        write_json_atomic(path / "backup.json", change(info))
     except OSError as exc:
         return f"{path}/backup.json could not be changed: {exc.strerror or exc}"
     return None

@@ -257,7 +257,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         if found_running:
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
         undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids),
-                                         moved, unions.ran_as_archive(src, medium.path, bpath, rec, listed))
+                                         moved, unions.ran_as_archive(src, medium.path, bpath, rec, listed, report))
                   if undo else 0)
         if undone:
             rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"

@@ -49,22 +49,31 @@ def settle(cfg, medium, source_id: str, listed: list, ids: dict, report: Report,
                         " the archive union (.archive)")
 
 
-def ran_as_archive(src, medium_path, bpath, rec, listed: list) -> list[str]:
+def ran_as_archive(src, medium_path, bpath, rec, listed: list, report: Report | None = None) -> list[str]:
     """The directories a run to undo (at `bpath`) may have linked files into the unions of,
     whatever the config says of them now: those its record names as archive ones. Killed before it
     recorded its directories: each directory of the config or of a record of the source on the
     medium whose union holds one of the run's files that no complete backup there holds (a run that
     saved a directory as a standard one has its unchanged files linked from its base: no links of
     its own, and undone there, the older backups' files would come into the union). A directory
-    its record names with no kind it can read (edited by hand) is looked at so too."""
+    its record names with no kind it can read (edited by hand) is looked at so too. Those found so
+    are written into its record (killed_record.say_ran_as_archive) before they are undone: a
+    rebuild killed midway has the next undo them there again; what stops that is said in `report`."""
     kinds = {d["path"]: d["kind"] for d in rec.directories}
     if kinds:
         unsure = {d for d, kind in kinds.items() if kind is None}
     else:
         unsure = {d.path for d in src.directories} | {d["path"] for _, _, r in listed for d in r.directories}
     complete = [p for _, p, r in reversed(listed) if r.status in COMPLETE and p != bpath] if unsure else []
-    return sorted([d for d, kind in kinds.items() if kind == "archive"]
-                  + [d for d in unsure if _own_links(medium_path, src.id, bpath, d, complete)])
+    found = sorted(d for d in unsure if _own_links(medium_path, src.id, bpath, d, complete))
+    if found:
+        from rabtui.backup import killed_record
+
+        problem = killed_record.say_ran_as_archive(medium_path, src.id, bpath.name, found)
+        if problem and report is not None:
+            report.unmatched.append(f"{problem}: should this rebuild be stopped before it has undone the run,"
+                                    " the next may not find all of its links")
+    return sorted([d for d, kind in kinds.items() if kind == "archive"] + found)
 
 
 def _own_links(medium_path, source_id: str, bpath, dir_path: str, complete: list) -> bool:
