@@ -164,3 +164,20 @@ def test_rebuild_state_killed_as_it_undid_the_run_looks_again(tmp_path):
     done = rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(os.listdir(union)) == ["p", "x"] and (union / "p").read_bytes() == b"p, a file"
+
+
+def test_rebuild_state_undoes_a_run_whose_record_lists_no_directories_it_can_read(tmp_path):
+    """The killed run's backup.json edited to hold a number where its directories are: taken as a
+    record naming none, never a traceback."""
+    lab, union = _killed_linking(tmp_path)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    running = [p for _, p, info in medium_layout.list_backups(lab.media[0][1], "loc") if info["status"] == "running"]
+    info = json.loads((running[0] / "backup.json").read_text())
+    (running[0] / "backup.json").write_text(json.dumps({**info, "directories": 5}))
+    lab.local([("arch", "standard"), ("data", "standard")])
+    done = rabtui(lab, "rebuild-state")
+    out = done.stdout + done.stderr
+    assert done.returncode == 3 and "Traceback" not in out and "directories 5 is not a list" in out, out
+    _archive_again_saves_them(lab, union, "m1")

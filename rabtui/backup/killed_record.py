@@ -43,7 +43,7 @@ def say_ran_as_archive(medium_path: str | os.PathLike, source_id: str, name: str
     rebuild would find none of those it undid (an older shape not yet put back stays lost). Why it
     could not be, as say_abandoned."""
     def named(info: dict) -> dict:
-        listed = [d for d in info.get("directories") or () if isinstance(d, dict)]
+        listed = medium_layout.recorded_dirs(info)
         listed = [{**d, "kind": "archive"} if d.get("path") in dirs else d for d in listed]
         known = {d.get("path") for d in listed}
         return {**info, "directories": listed + [{"path": d, "kind": "archive"} for d in dirs if d not in known]}

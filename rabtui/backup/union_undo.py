@@ -126,8 +126,8 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
                      if i != at and other and other.get("status") in COMPLETE and made_before(listed, at, i)]
             # the directories it saved as archive ones the config made standard (or dropped) since
             # were undone too (history.unlink_archive)
-            ran = [d["path"] for d in info.get("directories") or () if isinstance(d, dict)
-                   and d.get("kind") == "archive" and isinstance(d.get("path"), str) and d["path"]
+            ran = [d["path"] for d in medium_layout.recorded_dirs(info)
+                   if d.get("kind") == "archive" and isinstance(d.get("path"), str) and d["path"]
                    and not directory_path_problem(d["path"]) and d["path"] not in dir_paths]
             planted = medium_layout.symlink_in_layout(medium_path, source_id, ran)
             if planted:
@@ -146,7 +146,7 @@ def saved_as_archive(info: dict, dir_path: str, archive_now: bool) -> bool:
     files linked into the union: as it records, or (it records no kinds, or one it cannot name)
     as the config says now (`archive_now`). A backup that records directories but not this one
     saved nothing of it."""
-    dirs = [d for d in info.get("directories") or () if isinstance(d, dict) and d.get("kind") is not None]
+    dirs = [d for d in medium_layout.recorded_dirs(info) if d.get("kind") is not None]
     if not dirs:
         return archive_now
     kind = next((d.get("kind") for d in dirs if d.get("path") == dir_path), "standard")

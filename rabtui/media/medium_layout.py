@@ -218,6 +218,13 @@ def list_backups(medium_path: str | os.PathLike, source_id: str) -> list[tuple[s
     return out
 
 
+def recorded_dirs(info) -> list[dict]:
+    """The entries of a backup.json's `directories` that are objects: none where it holds no list
+    (edited by hand)."""
+    dirs = info.get("directories") if isinstance(info, dict) else None
+    return [d for d in dirs if isinstance(d, dict)] if isinstance(dirs, list) else []
+
+
 def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
     """The backup's record, None when it is no record of rabtui's (see read_regular) or no JSON
     object (nested too deep for the JSON reader included)."""
