@@ -6,6 +6,7 @@ Real backups (rsync), checked against the media."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timedelta
 
@@ -99,3 +100,26 @@ def test_an_archive_backup_undone_gets_back_what_an_archive_backup_saved_not_a_s
     assert deletion.apply_cleanup(cfg, store, plan).failed == []
     assert _held(medium_layout.archive_root(lab.media[0][1], "loc", str(photos))) == {"p": b"v1"}
     invariants.check_views_are_media(cfg, store)
+
+
+def test_a_restore_from_an_archive_backup_of_a_directory_made_standard_names_nothing_lost(tmp_path, capsys):
+    """The directory standard now, a restore from a backup that saved it as an archive one looks
+    for the files its own tree holds on the medium: taken for the union's (what the backup shows),
+    the files only an older backup saved were named as lost from the medium."""
+    from rabtui.cli import main
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"a": b"a"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    (photos / "a").unlink()
+    write_files(photos, {"b": b"b"})
+    second = lab.backup(lab.load(), now=DAY + timedelta(days=1))
+    lab.local([("photos", "standard")])
+    args = ["--config", str(lab.config_path), "restore", "loc", str(photos), "--backup", second.path.name,
+            "--to", str(tmp_path / "out"), "--json"]
+    code = main(args)
+    got = json.loads(capsys.readouterr().out)
+    assert code == 0 and got["not_restored"] == [], got
+    assert (tmp_path / "out" / str(photos).lstrip("/") / "b").read_bytes() == b"b"

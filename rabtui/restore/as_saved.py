@@ -33,7 +33,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         return [], None
     top = os.lstat(sc.path(item))
     if not stat.S_ISDIR(top.st_mode):      # a file: it is there
-        size = catalog.contents(store, backup, (), prefix=rel).get(rel, (top.st_size,))[0]
+        size = catalog.contents(store, backup, prefix=rel, own=True).get(rel, (top.st_size,))[0]
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
             raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}")
         return [], None
@@ -42,7 +42,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
     by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path below it)
     pick = AsSaved(backup)
-    for path, (size, _) in catalog.contents(store, backup, (), prefix=rel).items():
+    for path, (size, _) in catalog.contents(store, backup, prefix=rel, own=True).items():
         if inner and any((path + b"/").startswith(r) for r in inner):
             continue
         below = path[len(rel):].lstrip(b"/")

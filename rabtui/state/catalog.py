@@ -283,14 +283,15 @@ def _exactly(paths: tuple[bytes, ...]) -> tuple[str, tuple]:
     return f" AND CAST(p.path AS BLOB) IN ({','.join('?' * len(paths)) or 'NULL'})", tuple(paths)
 
 
-def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> dict[bytes, tuple[int, int]]:
+def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"", *,
+             own: bool = False) -> dict[bytes, tuple[int, int]]:
     """path -> (size, mtime) of the files of a complete backup (the directories it saved as archive
     ones: the union as it stood after this backup; `archive_dirs`, the config's archive directories,
     stand for the kinds of a backup that recorded none: saved_kinds); with `prefix`, only the paths
-    at or below it."""
+    at or below it. `own`: the files its own tree holds, none of a union's."""
     out: dict[bytes, tuple[int, int]] = {}
     below, below_args = _below(prefix)
-    arc = set(saved_kinds.archive_in(store, backup, archive_dirs))
+    arc = set() if own else set(saved_kinds.archive_in(store, backup, archive_dirs))
     # versions first (CROSS JOIN keeps that order): one pass over the table and a look-up by
     # primary key per row is 3x faster than going through the source's paths, as no index holds
     # the backup range (schema.py)
