@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 
-from rabtui.backup import retention
+from rabtui.backup import catalog_forget
 from rabtui.media import medium_layout
 from tests import invariants
 from tests.trees import Lab
@@ -41,7 +41,7 @@ def test_a_backup_with_an_id_from_2_62_up_is_forgotten_with_its_versions(tmp_pat
     assert res.status == "completed"
     store = lab.store()
     _renumbered(store, res.backup_id, 2 ** 62 + 5)
-    retention.forget_backups(store, [2 ** 62 + 5], cfg)
+    catalog_forget.forget_backups(store, [2 ** 62 + 5], cfg)
     (_, _, _), (_, newest, _) = medium_layout.list_backups(lab.media[0][1], "loc")
     shutil.rmtree(newest)
     invariants.check_catalog_is_media(cfg, store)

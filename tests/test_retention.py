@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from rabtui import faults
-from rabtui.backup import deletion, gfs, retention
+from rabtui.backup import catalog_forget, deletion, gfs, retention
 from rabtui.config import RetentionSettings
 from tests.trees import Lab, write_files
 from tests import preloaded
@@ -300,8 +300,8 @@ def test_forgetting_backups_at_once_is_forgetting_them_one_by_one(tmp_path):
         copies[way] = Store(tmp_path / way)
     ids = [results[i].backup_id for i in (0, 1, 2)]     # both media, the newest of each left alone
     for backup_id in ids:
-        retention.forget_backups(copies["one by one"], [backup_id], cfg)
-    retention.forget_backups(copies["at once"], ids, cfg)
+        catalog_forget.forget_backups(copies["one by one"], [backup_id], cfg)
+    catalog_forget.forget_backups(copies["at once"], ids, cfg)
     query = "SELECT path_id, medium, size, mtime, first_backup, last_backup FROM versions ORDER BY 1, 2, 3, 4, 5"
     one, once = (copies[w].all(query) for w in ("one by one", "at once"))
     assert [tuple(r) for r in one] == [tuple(r) for r in once]

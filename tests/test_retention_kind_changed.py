@@ -226,3 +226,31 @@ def test_find_says_what_the_backups_of_each_kind_hold(tmp_path, kinds):
     assert deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))).failed == []
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+
+
+@pytest.mark.parametrize("then", ["archive", "standard"])
+def test_the_catalog_keeps_what_a_standard_backup_extended_when_the_archive_backup_goes(tmp_path, then):
+    """An archive backup's file that the standard backup after it holds too (its range, extended),
+    the directory made archive again (or left standard): the archive backup deleted (its copy on
+    m2), the catalog dropped the version as that backup's archive one by the config's kind now,
+    and no longer knew the file the standard backup holds. The versions a backup that goes saved
+    first are judged by the kinds each backup saved the directory as."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    write_files(lab.src / "photos", {"f": b"f", "l": b"l"})
+    os.symlink("f", lab.src / "photos" / "s")
+    for k, medium in enumerate(("m1", "m2")):
+        assert lab.backup(lab.load(), now=DAY + timedelta(hours=k), medium_id=medium).status == "completed"
+    lab.local([("photos", "standard")])
+    lab.keep_a_day()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1), medium_id="m1").status == "completed"
+    lab.local([("photos", then)])
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    first = store.one("SELECT id FROM backups WHERE medium='m1' ORDER BY id")["id"]
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=5))
+    assert [c.id for c in plan.delete] == [first]
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rabtui.backup import retention
+from rabtui.backup import catalog_forget
 from rabtui.state import catalog, unread_paths
 from rabtui.state.store import Store
 from tests.test_unreadable_on_source import _later_unread_before
@@ -111,7 +111,7 @@ def test_a_backup_forgotten_takes_its_unreadable_paths(tmp_path):
         with store.transaction() as conn:
             conn.executemany("INSERT INTO backup_dirs(backup_id, path, kind, unreadable) VALUES (?, '/srv', 'standard', 3)",
                              [(50,), (60,), (61,)])
-        retention.forget_backups(store, [50, 60])
+        catalog_forget.forget_backups(store, [50, 60])
         assert store.all("SELECT * FROM unreadable WHERE backup_id IN (50, 60)") == []
         assert store.one("SELECT COUNT(*) FROM unreadable")[0] == (DAYS - 2) * 3 + 2
         assert [tuple(r) for r in store.all("SELECT backup_id, unreadable FROM backup_dirs ORDER BY 1")] == [

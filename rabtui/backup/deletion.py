@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import faults
-from rabtui.backup import union_release, union_undo
+from rabtui.backup import catalog_forget, union_release, union_undo
 from rabtui.backup.freed import FreedCounter
-from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_backups, medium_present, unread_record
+from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, medium_present, unread_record
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy, WorkFailed
@@ -172,7 +172,7 @@ def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: A
         backup = path.with_name(path.name[len(DELETING_PREFIX):])
         row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'", (str(backup),))
         if row is not None and not os.path.lexists(backup):
-            forget_backups(store, [row["id"]], cfg)
+            catalog_forget.forget_backups(store, [row["id"]], cfg)
         try:
             if stat.S_ISDIR(os.lstat(path).st_mode):
                 opened_dirs.remove_tree(path)
@@ -208,7 +208,7 @@ def forget_set_aside(cfg: Config, store: Store, medium: Medium, source_id: str, 
         rows = [r for n in names for r in store.all(
             f"SELECT id, name FROM backups WHERE medium=? AND source=? AND path=? AND status<>'deleted' AND {OWN_DIR_SQL}",
             (medium.id, source_id, str(root / n)))]
-        forget_backups(store, [r["id"] for r in rows], cfg)
+        catalog_forget.forget_backups(store, [r["id"] for r in rows], cfg)
     finally:
         lock.release()
     for r in rows:
@@ -331,7 +331,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                 " are kept for a later cleanup", done.failed)
         if emptied:
             faults.point("cleanup.trees_emptied")
-            forget_backups(store, [c.id for c, _ in emptied], cfg)
+            catalog_forget.forget_backups(store, [c.id for c, _ in emptied], cfg)
             for c, mark in emptied:
                 try:
                     if mark is not None:

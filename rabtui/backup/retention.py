@@ -40,7 +40,6 @@ The space a deletion frees counts hard links (freed.py).
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,7 +54,7 @@ from rabtui.backup.union_release import UnionGoing, released
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
-from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, RESTORABLE, Store
 
 DELETING_PREFIX = ".deleting-"
 FAILED_GRACE = timedelta(days=1)
@@ -339,56 +338,6 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
             continue
         for _rel, inode in same_in_union(data, union):
             yield inode
-
-
-def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = None) -> None:
-    """The catalog after these backups are gone, in one transaction: mark them deleted, drop the
-    archive versions they saved first, move each version range that starts or ends at one of them
-    to the live backups next to it, drop versions left in no backup, and the paths they could not
-    read on the source (what a backup lacked goes with it, as what it held does; its row and its
-    directories' rows, their counts of unreadable paths, stay: the record of the run). It reads
-    `versions` a fixed number of times whatever the number of backups (one backup at a time read it
-    four times each: a month's cleanup of a million-file source took minutes)."""
-    if not backup_ids:
-        return
-    marks = ",".join("?" * len(backup_ids))
-    rows = store.all(f"SELECT id, source, medium FROM backups WHERE id IN ({marks})", tuple(backup_ids))
-    if not rows:
-        return
-    ids = [r["id"] for r in rows]
-    archive = {r["source"]: archive_dirs(cfg, r["source"]) for r in rows} if cfg else {}
-    with store.transaction() as conn:
-        conn.execute(f"UPDATE backups SET status='deleted', finished=COALESCE(finished, ?) WHERE id IN ({marks})",
-                     (time.time(), *ids))
-        # each gone backup with the live backups next to it (on its medium, of its source)
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone_backups(id INTEGER PRIMARY KEY, nxt INTEGER, prv INTEGER)")
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone_archive_dirs(source TEXT, dir TEXT, PRIMARY KEY(source, dir))")
-        for table in ("gone_backups", "gone_archive_dirs"):
-            conn.execute(f"DELETE FROM temp.{table}")
-        live = f"SELECT {{fn}}(id) FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL} AND id {{op}} ?"
-        for r in rows:
-            key = (r["source"], r["medium"], r["id"])
-            conn.execute("INSERT INTO temp.gone_backups VALUES (?, (" + live.format(fn="MIN", op=">") + "), ("
-                         + live.format(fn="MAX", op="<") + "))", (r["id"], *key, *key))
-        conn.executemany("INSERT OR IGNORE INTO temp.gone_archive_dirs VALUES (?, ?)",
-                         [(src, d) for src, dirs in archive.items() for d in dirs])
-        gone = "SELECT id FROM temp.gone_backups"
-        conn.execute(f"DELETE FROM unreadable WHERE backup_id IN ({gone})")
-        if any(archive.values()):
-            # a backup id is one source's: the versions starting at it are its source's paths
-            conn.execute(f"DELETE FROM versions WHERE first_backup IN ({gone}) AND path_id IN"
-                         " (SELECT p.id FROM paths p JOIN temp.gone_archive_dirs a ON a.source=p.source AND a.dir=p.dir)")
-            conn.execute(f"DELETE FROM others WHERE first_backup IN ({gone}) AND EXISTS (SELECT 1 FROM"
-                         " temp.gone_archive_dirs a WHERE a.source=others.source AND a.dir=others.dir)")
-        for table in ("versions", "others"):     # the symlinks and special files as the files
-            conn.execute(
-                f"UPDATE {table} SET first_backup=(SELECT CASE WHEN {table}.last_backup >= g.nxt THEN g.nxt"
-                f" ELSE -1 END FROM temp.gone_backups g WHERE g.id={table}.first_backup) WHERE first_backup IN ({gone})")
-            conn.execute(
-                f"UPDATE {table} SET last_backup=(SELECT CASE WHEN {table}.first_backup <= g.prv THEN g.prv"
-                f" ELSE -1 END FROM temp.gone_backups g WHERE g.id={table}.last_backup)"
-                f" WHERE last_backup IN ({gone}) AND first_backup<>-1")
-            conn.execute(f"DELETE FROM {table} WHERE first_backup=-1 OR last_backup=-1")
 
 
 def medium_present(store: Store, medium: Medium) -> bool:
