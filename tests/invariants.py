@@ -125,24 +125,39 @@ def _ran_as(store, row, d) -> str | None:
     return kinds.get(d.path) if kinds else d.kind
 
 
+def _tree(row, d) -> dict[bytes, tuple]:
+    top = os.fsencode(medium_layout.backup_data_path(row["path"], d.path))
+    return {path: (kind, size, mtime) for kind, path, size, mtime in _walk(top, _prefix(d.path))}
+
+
 def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
     """path -> (kind, size, mtime) of what backup `row` shows of directory `d`, read on its medium:
-    its own tree (saved as a standard one), or the union (saved as an archive one, by the last
-    complete backup there to save it so: as that backup left it). None where the medium does not
-    tell (an archive backup another followed) or the backup did not save `d`."""
+    its own tree (saved as a standard one), or (saved as an archive one) for each path the newest
+    entry the backups up to it that saved `d` so hold in their own trees (kept data's too, which a
+    restore gives: never linked into the union); the union holds those of the complete ones, as
+    the last of them there left it (checked). None where the backup did not save `d`."""
     kind = _ran_as(store, row, d)
     if kind == "standard":
-        top = os.fsencode(medium_layout.backup_data_path(row["path"], d.path))
-    elif kind == "archive":
-        later = [r for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND id>? AND status IN"
-                                      f" {tuple(COMPLETE)!r}", (row["source"], row["medium"], row["id"]))
-                 if _ran_as(store, r, d) == "archive"]
-        if later:
-            return None
-        top = os.fsencode(medium_layout.archive_root(cfg.medium(row["medium"]).path, row["source"], d.path))
-    else:
+        return _tree(row, d)
+    if kind != "archive":
         return None
-    return {path: (kind, size, mtime) for kind, path, size, mtime in _walk(top, _prefix(d.path))}
+    savers = [r for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND status IN"
+                                   f" {(*COMPLETE, 'kept')!r} ORDER BY id", (row["source"], row["medium"]))
+              if _ran_as(store, r, d) == "archive"]
+    view: dict[bytes, tuple] = {}
+    linked: dict[bytes, tuple] = {}
+    for r in savers:
+        tree = _tree(r, d)
+        if r["id"] <= row["id"]:
+            view.update(tree)
+        if r["status"] in COMPLETE:
+            linked.update(tree)
+    if [r["id"] for r in savers if r["status"] in COMPLETE][-1:] == [row["id"]]:
+        top = os.fsencode(medium_layout.archive_root(cfg.medium(row["medium"]).path, row["source"], d.path))
+        union = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(top, _prefix(d.path))}
+        assert union == linked, (f"{row['name']} {d.path}: the union holds\n  {sorted(union.items())[:10]}\n"
+                                 f"its complete archive backups saved\n  {sorted(linked.items())[:10]}")
+    return view
 
 
 def check_views_are_media(cfg, store) -> None:
