@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from rabtui.actions import find as find_actions
 from rabtui.actions.restore import copy_of_version
-from rabtui.backup import retention
+from rabtui.backup import catalog_forget
 from rabtui.cli import main
 from tests.trees import Lab, burn_due, write_files
 
@@ -107,9 +107,9 @@ def test_a_cleanup_moves_the_ranges_of_symlinks_as_of_files(tmp_path):
         return [tuple(r) for r in store.all(f"SELECT first_backup, last_backup FROM {table}")]
 
     assert ranges("others") == ranges("versions") == [(ids[0], ids[2])]
-    retention.forget_backups(store, [ids[0], ids[2]], cfg)
+    catalog_forget.forget_backups(store, [ids[0], ids[2]], cfg)
     assert ranges("others") == ranges("versions") == [(ids[1], ids[1])]
-    retention.forget_backups(store, [ids[1]], cfg)
+    catalog_forget.forget_backups(store, [ids[1]], cfg)
     assert ranges("others") == ranges("versions") == []
 
 
