@@ -84,7 +84,7 @@ MEDIUM_FILE_POINTS = ("medium.write_testing", "medium.label_temporary")
 # probe's directory made in its root, with a file in it.
 PROBE_POINTS = ("medium.probing",)
 
-# Passed by every file written whole through privacy.replace_file (config, labels kept, settings).
+# Passed by every file written whole through file_replace.replace_file (config, labels kept, settings).
 REPLACE_POINTS = (
     "replace.written",             # the temporary file written and synced, not yet renamed
 )

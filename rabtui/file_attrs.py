@@ -1,6 +1,6 @@
 """The xattrs of a file, its POSIX ACLs among them (system.posix_acl_*), read from one file and
 given to another: a stand-in of a disc's entry (checkpoint/continuation.py), a new config file put
-in place of the old one (privacy.replace_file)."""
+in place of the old one (file_replace.replace_file)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ thousand times).
 
 `run(argv, **kw)` takes what `subprocess.run` takes for these argvs and returns what it returns. The
 forked process gets the test's environment, working directory and standard streams, no other file
-descriptor, and its own start time where rabtui keeps one (privacy._STARTED). Where a variable of
+descriptor, and its own start time where rabtui keeps one (file_replace._STARTED). Where a variable of
 the environment that acts only at a process's start (_AT_START: Python's, the locale, TZ, the
 temporary directories SQLite reads once) differs from the preloaded process's, or another keyword is
 given, it is subprocess.run itself."""
@@ -30,7 +30,7 @@ import threading
 _SERVER = r'''
 import atexit, os, pickle, runpy, signal, struct, sys, tempfile, threading, time, traceback
 import rabtui.program, rabtui.backup.pipeline, rabtui.actions.rebuild, rabtui.config, rabtui.state.store
-from rabtui import privacy
+from rabtui import file_replace
 
 def read(n):
     data = b""
@@ -66,7 +66,7 @@ def child(req):
     os.environ.update(req["env"])
     os.environb.update((os.fsencode(k), os.fsencode(v)) for k, v in req["env"].items())
     tempfile.tempdir = None         # found again from TMPDIR
-    privacy._STARTED = time.time()
+    file_replace._STARTED = time.time()
     named([req["executable"], *req["argv"]])
     argv = req["argv"]
     code = 0

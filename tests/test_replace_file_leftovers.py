@@ -1,4 +1,4 @@
-"""A file written whole (privacy.replace_file: the config by `init --force` or an edit, the labels
+"""A file written whole (file_replace.replace_file: the config by `init --force` or an edit, the labels
 kept, the settings) goes through a temporary file beside it. A write killed between its write and
 its rename leaves that file behind: the next write of the same file removes it, and nothing else."""
 
@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from rabtui import faults, privacy
+from rabtui import faults, file_replace
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = "# mine\n[rabtui]\nstate_dir = '/var/lib/mine'\n"
@@ -86,6 +86,6 @@ def test_only_the_files_of_its_own_name_older_than_the_process_are_removed(tmp_p
             os.utime(tmp_path / name, (old, old))
     (tmp_path / ".settings.json.d1r3ct0r.tmp").mkdir()
     os.utime(tmp_path / ".settings.json.d1r3ct0r.tmp", (old, old))
-    privacy.replace_file(target, b"{}\n")
+    file_replace.replace_file(target, b"{}\n")
     assert target.read_bytes() == b"{}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + [".settings.json.d1r3ct0r.tmp", "settings.json"])

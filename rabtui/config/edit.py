@@ -29,7 +29,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from rabtui import flock_turns, privacy
+from rabtui import file_replace, flock_turns, privacy
 from rabtui.config import conflict_kept
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
@@ -273,8 +273,8 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
     Not where another user can change the way to it (UsageError): they could make its name, or a
     directory on the way, a symlink to any file as it is written (a root's `sudo rabtui` on a config
     in their home would write it into /etc/cron.d).
-    `renaming` (privacy.replace_file's) may raise to keep the file as it is; `replaced` is given the
-    file replaced when it does not hold `was` (privacy.replace_file's). The file keeps its mode,
+    `renaming` (file_replace.replace_file's) may raise to keep the file as it is; `replaced` is given the
+    file replaced when it does not hold `was` (file_replace.replace_file's). The file keeps its mode,
     owner, group, ACL and xattrs; `anew` (a starter file in its place) only its owner, and is 0600.
     Not a file of several names (hard links): the new file would have only this one (UsageError)."""
     others = privacy.others_can_change(path)
@@ -308,9 +308,9 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
     # starter file) is private (it may come to hold commands run as root on sources, and notification
     # tokens); a file written as root (sudo) is left to its owner
     try:
-        privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming, keep=not anew,
+        file_replace.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming, keep=not anew,
                              replaced=replaced, was=was)
-    except privacy.GroupNotKept:
+    except file_replace.GroupNotKept:
         raise UsageError(f"{path} is not written: its group {privacy.group_named(owner[1])}, which you (uid"
                          f" {os.geteuid()}) are not in, cannot be kept on the new file a save puts in its place"
                          " (who may read it would change); nothing was saved",
@@ -318,7 +318,7 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
                               f" {shlex.quote(str(path))})") from None
 
 
-# a save's files beside the config: `.<name>.XXXXXXXX.tmp/new.<sha256>` (privacy, exchange_aside)
+# a save's files beside the config: `.<name>.XXXXXXXX.tmp/new.<sha256>` (file_replace, exchange_aside)
 _NAME_LONGER, _PATH_LONGER = len("..XXXXXXXX.tmp"), len("..XXXXXXXX.tmp/new.") + 64
 _PATH_MAX = 4095    # bytes the kernel takes in a path (4,096 with its end)
 

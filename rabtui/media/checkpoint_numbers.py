@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
-from rabtui import flock_turns, privacy
+from rabtui import file_replace, flock_turns
 from rabtui.config import Config, Medium
 from rabtui.errors import Cancelled
 from rabtui.events import WARNING, Emit, Event
@@ -76,7 +76,7 @@ def write_record(medium_path: str | os.PathLike, numbers: Iterable[int],
             return
         if used == had and path.exists():
             return
-        privacy.replace_file(path, (json.dumps({key: sorted(used)}) + "\n").encode())
+        file_replace.replace_file(path, (json.dumps({key: sorted(used)}) + "\n").encode())
     finally:
         os.close(folder)
 

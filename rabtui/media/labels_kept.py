@@ -17,7 +17,7 @@ import os
 import stat
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import file_replace, privacy
 from rabtui.config import ID_RE
 
 DIR = "media"
@@ -36,7 +36,7 @@ def keep(state_dir: str | os.PathLike, medium_id: str, label: dict | None) -> st
         return None
     try:
         privacy.private_dir(path.parent)
-        privacy.replace_file(path, (json.dumps(label) + "\n").encode())
+        file_replace.replace_file(path, (json.dumps(label) + "\n").encode())
     except OSError as exc:
         return (f"medium {medium_id}: could not keep its label in {path} ({exc.strerror or exc}):"
                 " rebuild-state needs it there when the database is lost")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import file_replace, privacy
 from rabtui.config import Config
 from rabtui.ops import notify
 from rabtui.ops.problems import CRITICAL, OK, Problem
@@ -91,7 +91,7 @@ def record_state(state_dir: Path, failure: str | None) -> list[Change]:
     except FileNotFoundError:
         pass
     try:
-        privacy.replace_file(said, failure.encode("utf-8", "replace"))
+        file_replace.replace_file(said, failure.encode("utf-8", "replace"))
     except OSError:
         # a state directory that cannot be written: said at every check, better than never; an empty
         # file (an inode, no block: a full directory may have one) keeps that it was said, so that

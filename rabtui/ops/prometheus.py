@@ -9,7 +9,7 @@ import stat
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import file_replace
 from rabtui.config import Config
 from rabtui.ops import health
 from rabtui.state.store import Store
@@ -87,7 +87,7 @@ def write(path: Path, content: str) -> None:
     its figures of before are not read as those of now (RabtuiMetricsGone says it), and the
     error raised."""
     try:
-        privacy.replace_file(path, content.encode(), 0o644)     # read by node_exporter's own user; no secret
+        file_replace.replace_file(path, content.encode(), 0o644)     # read by node_exporter's own user; no secret
         return
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):

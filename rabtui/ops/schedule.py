@@ -18,7 +18,7 @@ from pathlib import Path
 
 from croniter import CroniterBadDateError, croniter
 
-from rabtui import privacy
+from rabtui import file_replace
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.state.store import Store
@@ -184,7 +184,7 @@ def install(unit_texts: dict[str, str], unit_dir: Path) -> list[Path]:
         if name == "crontab":
             continue
         path = unit_dir / name
-        privacy.replace_file(path, text.encode(), 0o644)     # the system's unit files hold no secret
+        file_replace.replace_file(path, text.encode(), 0o644)     # the system's unit files hold no secret
         written.append(path)
     return written
 

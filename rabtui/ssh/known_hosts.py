@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import flock_turns, fmt, privacy
+from rabtui import file_replace, flock_turns, fmt, privacy
 from rabtui.errors import WorkFailed
 
 # rsa-sha2-* are signature algorithms of an "ssh-rsa" key
@@ -220,7 +220,7 @@ def remove_lines(path: Path, numbers: set[int], added: bytes = b"") -> None:
     kept = b"".join(line for n, line in enumerate(data.splitlines(keepends=True), start=1) if n not in numbers)
     if added and kept and not kept.endswith(b"\n"):
         kept += b"\n"
-    privacy.replace_file(path, kept + added, mode)
+    file_replace.replace_file(path, kept + added, mode)
 
 
 WRITE_WAIT = 10.0     # seconds a write of rabtui's known_hosts waits for another one to end

@@ -12,7 +12,7 @@ import stat
 import threading
 from pathlib import Path
 
-from rabtui import flock_turns, privacy
+from rabtui import file_replace, flock_turns, privacy
 
 log = logging.getLogger("rabtui.tui")
 
@@ -138,7 +138,7 @@ def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
             if not flock_turns.take(fd, SAVE_WAIT, cancel):
                 return f"cannot save the UI settings in {path}: another console held them for {SAVE_WAIT:g} s"
             data = pruned(merged(load(keep_unreadable=True), changes))
-            privacy.replace_file(path, (json.dumps(data, indent=1) + "\n").encode())
+            file_replace.replace_file(path, (json.dumps(data, indent=1) + "\n").encode())
         finally:
             os.close(fd)
     except Unreadable as exc:
