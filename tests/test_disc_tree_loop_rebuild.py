@@ -32,10 +32,10 @@ def bounded_memory(monkeypatch):
     """Each xorriso reading a disc run with 40 MB of address space."""
     from rabtui.checkpoint import xorriso
     from rabtui.rebuild import disc_text
-    from rabtui.restore import disc_drive, discs
+    from rabtui.restore import disc_drive, disc_extract
 
     for module, builders in ((xorriso, READS), (disc_drive, ("xorriso_volid_argv",)),
-                             (discs, ("xorriso_extract_argv",)), (disc_text, ("xorriso_extract_argv",))):
+                             (disc_extract, ("xorriso_extract_argv",)), (disc_text, ("xorriso_extract_argv",))):
         for builder in builders:
             real = getattr(module, builder)
             monkeypatch.setattr(module, builder,

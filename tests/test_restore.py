@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from rabtui.restore import disc_drive
-from rabtui.restore import discs as restore_discs
+from rabtui.restore import disc_extract
 from rabtui.restore import remote as restore_remote
 from rabtui.restore import run as R
 from rabtui.restore import target_dirs as restore_target_dirs
@@ -250,7 +250,7 @@ def test_wrong_disc_refused(tmp_path):
 
 def test_parse_volid_and_argv():
     assert disc_drive.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
-    argv = restore_discs.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
+    argv = disc_extract.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
     at = argv.index("-extract")
     assert argv[:7] == ["xorriso", "-no_rc", "-abort_on", "NEVER", "-backslash_codes", "encode_output", "-osirrox"]
     assert argv[at:at + 3] == ["-extract", "/data/s/-x", "/tmp/t"]

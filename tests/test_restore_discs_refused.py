@@ -104,14 +104,14 @@ def test_a_device_node_an_extraction_as_another_user_leaves_out_is_named(_refuse
     the device the catalog holds was left out of the restore in silence (exit 0). It is named, as
     a restore from a medium names one it cannot make. (The extraction is that of such a user, run
     here as root.)"""
-    from rabtui.restore import discs, run as R
+    from rabtui.restore import disc_extract, run as R
     from tests.trees import Lab
 
     data, made = _refused_made
     live = made.anew()
     lab = Lab(live, media_count=1)
-    real = discs.xorriso_extract_argv
-    monkeypatch.setattr(discs, "xorriso_extract_argv", lambda *a, **k: real(*a, **{**k, "as_root": False}))
+    real = disc_extract.xorriso_extract_argv
+    monkeypatch.setattr(disc_extract, "xorriso_extract_argv", lambda *a, **k: real(*a, **{**k, "as_root": False}))
     res = R.restore(lab.load(), lab.store(), "loc", data, checkpoint=1, to=live / "out")
     assert (live / "out" / data.lstrip("/") / "closed/sub/deep").read_text() == "deeper\n"
     named = {(kind, os.path.relpath("/" + os.fsdecode(n), data)) for kind, n, _ in res.written.not_restored}

@@ -1,7 +1,7 @@
 """The owners a disc holds, given to what came off it, as root. xorriso makes each symlink as the
 extracting user, and leaves any other entry so without a word where the file system refuses
 root's chown (vfat, an NFS export that squashes root, a process without CAP_CHOWN): each entry
-the extraction listed (its symlinks, and the others without an ACL: restore/discs.py) is given
+the extraction listed (its symlinks, and the others without an ACL: restore/disc_extract.py) is given
 the owner the disc holds; one refused is named, and a file left with root's owner loses its
 setuid and setgid bits. Directories are compared with the disc on their own (disc_dirs.py)."""
 

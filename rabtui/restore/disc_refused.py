@@ -3,7 +3,7 @@ device node without CAP_MKNOD; an xattr without the privilege for its namespace 
 CAP_SYS_ADMIN, a file capability CAP_SETFCAP) or too large for the file system; without CAP_FOWNER,
 the mode a setuid file of another user's loses as xorriso gives it its owner, and the times of
 such a directory (the entry is left as it came off, without those bits). xorriso extracts
-with `-abort_on NEVER` (restore/discs.py), so that it goes on past such an entry and says which it
+with `-abort_on NEVER` (restore/disc_extract.py), so that it goes on past such an entry and says which it
 was (a FAILURE, then `Restoring failed: 'IMAGE PATH' = 'DISK PATH'`); an entry whose xattr was
 refused is left incomplete there (a directory without what it holds), and is extracted again with
 fewer xattrs (those of the user namespace, then none), a directory alone, then what it holds as

@@ -1,6 +1,7 @@
-"""Reading checkpoint discs for restore and rebuild-state: extraction with xorriso's osirrox,
-symlinks given their owner and time, and joining files cut into `NAME.partNN-of-MM`
-(disc_parts.py). The disc in the drive (its volume id, a wrong disc refused): disc_drive.py."""
+"""Reading checkpoint discs for restore and rebuild-state: each disc's part extracted into a tree of
+its own (disc_extract.py), the files cut into `NAME.partNN-of-MM` joined (disc_parts.py), every file
+checked against the catalog and the trees merged. The disc in the drive (its volume id, a wrong disc
+refused): disc_drive.py."""
 
 from __future__ import annotations
 
@@ -14,62 +15,24 @@ from pathlib import Path
 from typing import NoReturn
 
 from rabtui import faults, fmt
-from rabtui.checkpoint import acl_dirs, dir_attrs, disc_tree, kept_off, layout, shortpath, xorriso
+from rabtui.checkpoint import dir_attrs, kept_off, shortpath
 from rabtui.checkpoint.content import LINK_MARK, SPECIAL_MARK
-from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
-from rabtui.errors import Stalled, WorkFailed
-from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, disc_owners, disc_parts, disc_refused, link_xattrs, links_again
-from rabtui.restore.disc_drive import address, disc_device
+from rabtui.errors import WorkFailed
+from rabtui.restore import disc_extract, disc_owners, disc_parts, disc_refused, links_again
+from rabtui.restore.disc_extract import disc_top, extract_each_disc, why_full
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.written import kind_of
-from rabtui.restore.disc_checks import (check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged,
-                                        tree_bounded, unrecorded)
-from rabtui.events import LOG, Emit, Event
+from rabtui.restore.disc_checks import check_file, disc_name, in_tree, own_time, refuse_damaged, unrecorded
+from rabtui.events import Emit
 from rabtui.state.store import Store
-from rabtui.restore.staging import ACLS
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 
 
 NEVER_WRITTEN = ("planned", "skipped")      # states of a disc nothing was written onto
-WITHOUT_ACL = b"rabtui: those without an ACL"   # printed between the entries with an ACL and the others
-
-
-def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None,
-                         list_links: bool = False) -> list[str]:
-    """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
-    as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes. Then each
-    entry but symlinks is printed on stdout (parse_lsdl), those with an ACL before WITHOUT_ACL and
-    the others after it, for their owners (disc_owners.py) and the ACLs the kernel gave those
-    without one. `list_links`: then each extracted symlink, for its owner: osirrox makes symlinks
-    as the extracting user, with the time of extraction. Last, the ACLs of the directories that
-    have one (acl_dirs), and every directory (disc_dirs). It goes on past an entry it cannot
-    restore, and names it on stderr (disc_refused.py); names in its messages encoded as in its
-    listings."""
-    as_root = os.geteuid() == 0 if as_root is None else as_root
-    path = os.fsdecode(disc_path)
-    argv = ["xorriso", "-no_rc", "-abort_on", "NEVER", "-backslash_codes", "encode_output",
-            "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
-            "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
-            "-iso_rr_pattern", "off", "-indev", address(dev), "-extract", path, os.fsdecode(target),
-            "-find", path, "-has_acl", "-not", "-type", "l", "-exec", "lsdl", "--", "-print", WITHOUT_ACL.decode(),
-            "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
-    if list_links:
-        argv += ["-find", path, "-type", "l", "-exec", "lsdl", "--"]
-    return argv + acl_dirs.find_argv(path) + disc_dirs.list_argv(path)
-
-
-def drop_inherited_acls(start: bytes, target: bytes, without_acl: list[bytes]) -> None:
-    """xorriso gives a directory its default ACL before it extracts what is inside, and the kernel
-    hands that ACL on to each entry made there: those of `without_acl` (image paths below `start`,
-    extracted at `target`) have no ACL on the disc, and get theirs removed."""
-    for image_path in without_acl:
-        staged = target + image_path[len(start):]
-        for acl in ACLS:
-            with contextlib.suppress(OSError):
-                os.removexattr(staged, acl, follow_symlinks=False)
+# rebuild/disc_text.py takes it from here
+xorriso_extract_argv = disc_extract.xorriso_extract_argv
 
 
 def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
@@ -110,8 +73,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         off: list[tuple[str, bytes, str]] = []    # directories not as the discs hold them
         closed: dict[int, dict[bytes, int]] = {disc: {} for disc in trees}   # opened_dirs.open_up's
         unheld: dict[bytes, disc_owners.Listed] = {}     # owners the file system refused
-        _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
-                 os.path.dirname(staging), off, closed, unheld)
+        extract_each_disc(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
+                          os.path.dirname(staging), off, closed, unheld)
         faults.point("restore.discs_read")
         parts: dict[bytes, list] = {}
         for r in rows:
@@ -182,114 +145,6 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     return top
 
 
-def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool,
-             trees: dict[int, bytes], prompter, cancel, emit: Emit, where: bytes,
-             off: list[tuple[str, bytes, str]], kept: dict[int, dict[bytes, int]],
-             unheld: dict[bytes, disc_owners.Listed]) -> None:
-    """`where`: the directory holding the staging directory (for a message when it is full).
-    Into `off`: the directories that did not come off as the disc holds them (disc_dirs), and the
-    entries whose owner the file system refused; into `kept`: the modes of those opened up
-    (opened_dirs), by disc; into `unheld`: what the disc lists of those refused their owner."""
-    by_disc: dict[int, list] = {}
-    for r in rows:
-        by_disc.setdefault(r["disc"], []).append(r)
-    for disc, files in sorted(by_disc.items()):
-        xtop = trees[disc]
-        volid = files[0]["volid"] or layout.volid(number, disc)
-        with tree_bounded(store, number, disc, volid):    # a WorkFailed naming the disc where its tree loops
-            dev = disc_device(cfg, store, number, disc, volid, prompter, cancel)
-            emit(Event(LOG, f"reading {len(files)} files from {volid}"))
-            if is_file:  # the file itself, or its parts on this disc
-                os.makedirs(xtop, exist_ok=True)
-                jobs = [(bytes(r["disc_path"]), os.path.join(xtop, os.path.basename(bytes(r["disc_path"]))))
-                        for r in files]
-            else:  # the directory's subtree on this disc (merged with the other discs' afterwards)
-                jobs = [(disc_top(files, rel, source.id), xtop)]
-            link_mtimes = {b"/" + bytes(r["disc_path"]).lstrip(b"/"): r["mtime"]
-                           for r in files if r["sha256"] == LINK_MARK}
-            for disc_path, target in jobs:
-                start = b"/" + disc_path.lstrip(b"/")
-                held: dict[bytes, tuple[int, tuple[int, int]]] = {}    # listed: (st_mode, owner)
-                without_acl: list[bytes] = []
-                acls: list[bytes] = []   # acl_dirs.find_argv's
-                dirs = disc_dirs.Listed()
-
-                acl_listed = [True]      # until WITHOUT_ACL
-
-                def listed(line: bytes) -> None:
-                    if dirs.take(line):
-                        return
-                    if line.rstrip(b"\r\n") == WITHOUT_ACL:
-                        acl_listed[0] = False
-                        return
-                    entry = parse_lsdl(line)
-                    if entry is None:
-                        acls.append(line)
-                        return
-                    held[entry[0]] = (entry[1], entry[3])
-                    if not acl_listed[0] and not stat.S_ISLNK(entry[1]) and (
-                            entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/")):
-                        without_acl.append(entry[0])
-
-                def failed(why: str) -> NoReturn:
-                    full = _full(where)
-                    if full:
-                        raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full}",
-                                         hint=f"what comes off the discs is put in {fmt.name(where)} first: make room"
-                                              " there, then restore again")
-                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
-                                     hint=extract_hint(why, number))
-
-                def run(argv: list[str], on_stdout=None, on_stderr=None):
-                    try:
-                        return disc_tree.run(argv, on_stdout=on_stdout, on_stderr=on_stderr, cancel=cancel,
-                                             env=xorriso.LIST_ENV, silence=cfg.checkpoint.io_timeout, busy=True)
-                    except Stalled as exc:   # a hung drive
-                        raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
-                                         f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None
-                    except disc_refused.Unexpected as exc:     # stopped there: a disc it cannot read
-                        failed(str(exc))
-
-                refusals = disc_refused.Refusals()
-                done = run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)), listed,
-                           refusals.take)
-                if not done.ok:
-                    if done.killed_by or not refusals.refused:
-                        failed(f"xorriso was killed by signal {done.killed_by}" if done.killed_by
-                               else _xorriso_failure(done.stderr_tail))
-                    with shortpath.Shortcuts() as sc:
-                        again: list[bytes] = []
-                        off += disc_refused.extract_again(
-                            refusals, dev, start, target, rel, [b"/" + bytes(r["disc_path"]).lstrip(b"/") for r in files],
-                            volid, lambda argv, into: run(argv, on_stderr=into.take), failed, sc, held, unheld, again)
-                        if again:
-                            links_again.relink(run, dev, start, target, again, sc)
-                opened = opened_dirs.open_up(target) if not is_file else {}
-                drop_inherited_acls(start, target, without_acl)
-                acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
-                kept[disc].update(opened)
-                unset = {name for kind, name, _ in off if kind in ("mode", "time")}    # named already
-                off += [d for d in disc_dirs.differing(dirs, start, target, rel, volid, opened) if d[1] not in unset]
-                # the symlinks' times while they are the restoring user's (without CAP_FOWNER, none after)
-                link_xattrs.set_times(start, target, link_mtimes, held, volid, emit)
-                off += disc_owners.give(start, target, held, rel, volid, unheld)
-                if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
-                    off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel,   # only root's hold xattrs
-                                               cfg.checkpoint.io_timeout)
-
-
-def disc_top(rows, rel: bytes, source: str) -> bytes:
-    """The path on the discs of the directory `rel`, as its catalog rows (those below it) give it:
-    data/SOURCE/PATH for a directory of the checkpoint's, add/N/... for one carried as filler."""
-    for r in rows:
-        path, on_disc = bytes(r["path"]), bytes(r["disc_path"])
-        under = path[len(rel):]
-        if not under:
-            return on_disc
-        if on_disc.endswith(under):
-            return on_disc[: len(on_disc) - len(under)]
-    return os.path.join(b"data", source.encode(), rel)
-
 
 def _dirs_as_recorded(store: Store, number: int, top: bytes, rel: bytes, item: bytes, sc,
                       passed: set[bytes]) -> list[tuple[str, bytes, str]]:
@@ -343,39 +198,16 @@ def _named_once(off: list[tuple[str, bytes, str]], rows) -> list[tuple[str, byte
     return out
 
 
-def _xorriso_failure(lines: list[str]) -> str:
-    """xorriso's first reason for failing (not its generic lines that follow), else its last words."""
-    for mark in ("xorriso : FAILURE : ", " : FAILURE : ", " : SORRY : "):
-        for line in lines:
-            if mark in line:
-                return line.split(mark, 1)[1]
-    return "\n".join(lines)[-300:]
-
 
 def _not_joined(path: bytes, parts: int, where: bytes, exc: OSError) -> NoReturn:
     """The parts of a cut file, off the discs in a staging directory in `where`, could not be
     joined: why (its file system full, for one), as a restore's failure."""
-    full = _full(where) if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    full = why_full(where) if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
     why = full or (os.strerror(exc.errno) if exc.errno else str(exc))
     raise WorkFailed(f"could not join the {parts} parts of /{fmt.name(path)} that came off the discs: {why}",
                      hint=f"what comes off the discs is put in {fmt.name(where)} first: make room there (the whole"
                           " file beside its parts), then restore again" if full else None) from None
 
-
-def _full(path: bytes) -> str | None:
-    """"`path` is full", when its file system has less than 1 MiB left (for this user), or no inode
-    (what `df -h` does not show). One that tells no size (ramfs: no blocks at all) is never called
-    full, nor short of inodes one that counts none."""
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    if st.f_files and not (st.f_ffree if os.geteuid() == 0 else st.f_favail):
-        return f"{fmt.name(path)} is full: no inode left (df -i)"
-    if st.f_blocks == 0:
-        return None
-    free = st.f_bfree if os.geteuid() == 0 else st.f_bavail
-    return f"{fmt.name(path)} is full" if free * st.f_frsize < (1 << 20) else None
 
 
 def _merge(src: bytes, dst: bytes, sc, kept: dict[bytes, tuple[int, int]]) -> None:

@@ -43,7 +43,7 @@ def families(lines: list[bytes], start: bytes) -> list[list[bytes]]:
 
 def relink(run, dev: str, start: bytes, target: bytes, again: list[bytes], sc) -> None:
     """link_again for what came off again (`again`), the families as the disc lists them (`run`:
-    restore/discs.py's, an xorriso run with a reader of its stdout); where they cannot be listed,
+    restore/disc_extract.py's, an xorriso run with a reader of its stdout); where they cannot be listed,
     the names stay apart (links_apart.py names them)."""
     lines: list[bytes] = []
     if not run(lba_argv(dev, start), lines.append).ok:
