@@ -273,9 +273,9 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
     Not where another user can change the way to it (UsageError): they could make its name, or a
     directory on the way, a symlink to any file as it is written (a root's `sudo rabtui` on a config
     in their home would write it into /etc/cron.d).
-    `renaming` (file_replace.replace_file's) may raise to keep the file as it is; `replaced` is given the
-    file replaced when it does not hold `was` (file_replace.replace_file's). The file keeps its mode,
-    owner, group, ACL and xattrs; `anew` (a starter file in its place) only its owner, and is 0600.
+    `renaming` (file_replace.replace_file's) may raise to keep the file as it is; `replaced` is given
+    the file replaced when it does not hold `was` (file_replace.replace_file's). The file keeps its
+    mode, owner, group, ACL and xattrs; `anew` (a starter file in its place) only its owner, and is 0600.
     Not a file of several names (hard links): the new file would have only this one (UsageError)."""
     others = privacy.others_can_change(path)
     if others:
@@ -309,7 +309,7 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
     # tokens); a file written as root (sudo) is left to its owner
     try:
         file_replace.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming, keep=not anew,
-                             replaced=replaced, was=was)
+                                  replaced=replaced, was=was)
     except file_replace.GroupNotKept:
         raise UsageError(f"{path} is not written: its group {privacy.group_named(owner[1])}, which you (uid"
                          f" {os.geteuid()}) are not in, cannot be kept on the new file a save puts in its place"
