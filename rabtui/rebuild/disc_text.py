@@ -22,7 +22,8 @@ from rabtui.checkpoint.placement import prefix_of
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.rebuild.record import MAX_INT
-from rabtui.restore.discs import PART_RE, xorriso_extract_argv
+from rabtui.restore.disc_extract import xorriso_extract_argv
+from rabtui.restore.discs import PART_RE
 
 
 def catalog_rows(text: bytes, disc: int | None = None) -> Iterator[dict]:

@@ -19,7 +19,7 @@ from rabtui.checkpoint import dir_attrs, kept_off, shortpath
 from rabtui.checkpoint.content import LINK_MARK, SPECIAL_MARK
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
-from rabtui.restore import disc_extract, disc_owners, disc_parts, disc_refused, links_again
+from rabtui.restore import disc_owners, disc_parts, disc_refused, links_again
 from rabtui.restore.disc_extract import disc_top, extract_each_disc, why_full
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.written import kind_of
@@ -31,8 +31,6 @@ PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 
 
 NEVER_WRITTEN = ("planned", "skipped")      # states of a disc nothing was written onto
-# rebuild/disc_text.py takes it from here
-xorriso_extract_argv = disc_extract.xorriso_extract_argv
 
 
 def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
