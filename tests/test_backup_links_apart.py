@@ -546,3 +546,26 @@ def test_made_apart_in_a_read_only_directory_as_an_unprivileged_user(tmp_path):
             for name in dirs:
                 os.chmod(os.path.join(dirpath, name), 0o755, follow_symlinks=False)
         shutil.rmtree(top)
+
+
+def test_directories_keep_their_times_where_names_are_made_apart(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    write_files(src, {"a": b"alpha", "sub/f": b"foxtrot"})
+    os.link(src / "a", src / "b")
+    os.link(src / "sub/f", src / "sub/g")
+    os.symlink("to", src / "sub/s")
+    os.link(src / "sub/s", src / "t", follow_symlinks=False)
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    _apart(src / "a")
+    _apart(src / "sub/f")
+    _made_again(src / "t", lambda tmp: os.symlink("to", tmp))
+    for d, t in ((src / "sub", 1_000_000_000_123_456_789), (src, 946_684_800_000_000_000)):
+        os.utime(d, ns=(t, t))
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0)
+    d2 = medium_layout.backup_data_path(second.path, str(src))
+    assert _ino(d2 / "a") != _ino(d2 / "b") and _ino(d2 / "sub/f") != _ino(d2 / "sub/g") != _ino(d2 / "t")
+    # the names put in place left the directories' times as rsync set them: the source's
+    assert [os.lstat(d2 / d).st_mtime_ns for d in (".", "sub")] == [os.lstat(src / d).st_mtime_ns for d in (".", "sub")]
