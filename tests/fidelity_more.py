@@ -69,31 +69,34 @@ def _sha(path: bytes) -> str:
     return h.hexdigest()
 
 
-def describe(root: str | os.PathLike, *, skip: tuple[bytes, ...] = (), seconds: bool = False) -> tuple[dict, list]:
+def describe(root: str | os.PathLike, *, skip: tuple[bytes, ...] = (), seconds: bool = False,
+             every: bool = False) -> tuple[dict, list]:
     """relative name -> what a faithful copy must keep; and the hard-link groups (sorted names).
-    `seconds`: times to the second (a disc's)."""
+    `seconds`: times to the second (a disc's). `every`: the root itself too (as b"."), symlinks'
+    times, and hard-link groups of every kind but directories (symlinks and FIFOs have them too)."""
     root_b = os.fsencode(root)
     entries, inodes = {}, {}
+    names = [(root_b, b".")] if every else []
     for dirpath, dirs, files in os.walk(root_b):
-        for name in dirs + files:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, root_b)
-            if rel in skip:
-                continue
-            st = os.lstat(full)
-            kind = stat.S_IFMT(st.st_mode)
-            e = {"mode": oct(st.st_mode), "uid": st.st_uid, "gid": st.st_gid, "xattrs": _xattrs(full)}
-            if not stat.S_ISLNK(st.st_mode):
-                e["mtime_ns"] = st.st_mtime_ns // 1_000_000_000 if seconds else st.st_mtime_ns
-            if stat.S_ISREG(kind):
-                e["size"], e["sha"] = st.st_size, _sha(full)
-                e["sparse"] = st.st_blocks * 512 < st.st_size
-                inodes.setdefault(st.st_ino, []).append(rel)
-            elif stat.S_ISLNK(kind):
-                e["target"] = os.readlink(full)
-            elif stat.S_ISCHR(kind) or stat.S_ISBLK(kind):
-                e["rdev"] = st.st_rdev
-            entries[rel] = e
+        names += [(os.path.join(dirpath, n), os.path.relpath(os.path.join(dirpath, n), root_b)) for n in dirs + files]
+    for full, rel in names:
+        if rel in skip:
+            continue
+        st = os.lstat(full)
+        kind = stat.S_IFMT(st.st_mode)
+        e = {"mode": oct(st.st_mode), "uid": st.st_uid, "gid": st.st_gid, "xattrs": _xattrs(full)}
+        if every or not stat.S_ISLNK(st.st_mode):
+            e["mtime_ns"] = st.st_mtime_ns // 1_000_000_000 if seconds else st.st_mtime_ns
+        if stat.S_ISREG(kind) or every and not stat.S_ISDIR(kind):
+            inodes.setdefault(st.st_ino, []).append(rel)
+        if stat.S_ISREG(kind):
+            e["size"], e["sha"] = st.st_size, _sha(full)
+            e["sparse"] = st.st_blocks * 512 < st.st_size
+        elif stat.S_ISLNK(kind):
+            e["target"] = os.readlink(full)
+        elif stat.S_ISCHR(kind) or stat.S_ISBLK(kind):
+            e["rdev"] = st.st_rdev
+        entries[rel] = e
     groups = sorted(sorted(g) for g in inodes.values() if len(g) > 1)
     return entries, groups
 
