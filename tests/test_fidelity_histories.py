@@ -18,9 +18,7 @@ Where the copy may differ, and only there:
   that file's content; allowed beside the source's content for the names of such a file (rsync -H
   links a group's names to the one it transfers), and not at all with `--checksum`;
 - runs of zeros written as holes (rsync --sparse; osirrox from discs): the same content, fewer blocks;
-- KNOWN DEFECT, marked so: a sparse file whose mode, owner, xattrs or ACLs changed, not its size and
-  time, is held without its holes (_holes_lost); a restore from the medium gives it so, from discs
-  with them. Times from discs to the second.
+- times from discs to the second.
 """
 
 from __future__ import annotations
@@ -230,12 +228,6 @@ def _unlike(want: tuple[dict, list], got: tuple[dict, list], stale: dict[bytes, 
     return out
 
 
-def _with_sparse(held: tuple[dict, list], source: tuple[dict, list], names: set[bytes]) -> tuple[dict, list]:
-    """`held` with the source's holes at `names`."""
-    entries = {rel: {**e, "sparse": source[0][rel]["sparse"]} if rel in names else e for rel, e in held[0].items()}
-    return entries, held[1]
-
-
 def _quick_check(source: tuple[dict, list], last: tuple[dict, list] | None) -> dict[bytes, set]:
     """name -> the content the last backup holds at a name of its inode with its size and time."""
     entries, groups = source
@@ -250,33 +242,6 @@ def _quick_check(source: tuple[dict, list], last: tuple[dict, list] | None) -> d
             if kept:
                 out[rel] = kept
     return out
-
-
-def _holes_lost(source: tuple[dict, list], held: tuple[dict, list], copy: Path, last: tuple | None,
-                checksum: bool) -> set[bytes]:
-    """KNOWN DEFECT (tests/test_fidelity.py::test_a_sparse_file_whose_mode_changed_keeps_its_holes):
-    the sparse files the backup holds without their holes where rsync (3.5.0) --link-dest took the
-    last backup's file of the name as unchanged (size and time alike; with --checksum, size and
-    content) but an attribute as changed (mode, owner, xattrs, ACLs; a time, with --checksum):
-    it copies that file (`cf`) without holes, --sparse notwithstanding, and later backups link to
-    the copy. `last`: (its directory on the medium, its description)."""
-    if last is None:
-        return set()
-    last_copy, (was_entries, _) = last
-    found = set()
-    for rel, e in source[0].items():
-        was_e = was_entries.get(rel, {})
-        if "sha" not in e or "sha" not in was_e or was_e["size"] != e["size"] or \
-                (was_e["sha"] if checksum else was_e["mtime_ns"]) != (e["sha"] if checksum else e["mtime_ns"]):
-            continue
-        try:
-            now, was = os.lstat(os.path.join(bytes(copy), rel)), os.lstat(os.path.join(bytes(last_copy), rel))
-        except OSError:
-            continue
-        if was.st_ino != now.st_ino or not was_e["sparse"]:
-            found.add(rel)
-    found |= {rel for g in source[1] if found & set(g) for rel in g}       # the names of a file: one inode
-    return {rel for rel in found if source[0][rel]["sparse"] and not held[0].get(rel, {}).get("sparse", True)}
 
 
 def _from_discs(lab: Lab, cfg, data: str, into: Path) -> tuple[dict, list]:
@@ -328,18 +293,14 @@ def test_each_backup_holds_the_source_and_restores_give_it_back(sshd, first, rou
             assert (result.status, result.exit_code) == ("completed", 0), result.reason
             copy = medium_layout.backup_data_path(result.path, str(data))
             held = _look(copy)
-            last = backups[-1][1:3] if backups else None
-            holes_lost = _holes_lost(source, held, copy, last, checksum)
+            last = backups[-1][2] if backups else None
             # the quick check's stale content, not with --checksum
-            assert _unlike(source, _with_sparse(held, source, holes_lost),
-                           _quick_check(source, None if checksum or last is None else last[1])) == [], n
-            for name, older, was, _ in backups:
+            assert _unlike(source, held, _quick_check(source, None if checksum else last)) == [], n
+            for name, older, was in backups:
                 assert _unlike(was, _look(older)) == [], f"{name} changed by backup {n}"
-            backups.append((result.path.name, copy, held, _with_sparse(held, source, holes_lost)))
+            backups.append((result.path.name, copy, held))
         for i in sorted({0, len(backups) - 1}):
-            name, _, held, _ = backups[i]
-            # the medium's file as it is: the holes lost there do not come back (restore/write.py)
+            name, _, held = backups[i]
             assert _unlike(held, _restore(lab, str(data), name, Path(scratch) / f"restored{i}")) == [], name
-        if discs:       # times to the second (README: "From discs the same, times to the second");
-            # osirrox writes runs of zeros as holes: a file without its holes on the medium has them
-            assert _unlike(_seconds(backups[-1][3]), _from_discs(lab, cfg, str(data), Path(scratch) / "discs")) == []
+        if discs:       # times to the second (README: "From discs the same, times to the second")
+            assert _unlike(_seconds(backups[-1][2]), _from_discs(lab, cfg, str(data), Path(scratch) / "discs")) == []

@@ -18,7 +18,7 @@ from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
-_F, _D, _DOT, _H, _PLUS = ord("f"), ord("d"), ord("."), ord("h"), ord("+")
+_F, _D, _DOT, _H, _PLUS, _C = ord("f"), ord("d"), ord("."), ord("h"), ord("+"), ord("c")
 _NEW, _CHANGED, _ABSENT, _SAME, _LINKED, _BASE_OTHER = (rsync.NEW, rsync.CHANGED, rsync.ABSENT, rsync.SAME, rsync.LINKED,
                                                      rsync.BASE_OTHER)
 # the sender's line for the directory it could not enter, from the line's start: the path of a file
@@ -58,6 +58,9 @@ class Stream:
         self.were_files: list[bytes] = []
         self._skipped: tuple[bytes, ...] = ()     # their items as the stream names them: "d/e/"
         self.linked: list[bytes] = []             # -H links made after the first of them was found
+        # the files rsync copied from the --link-dest base's (`cf`: an attribute changed), without
+        # its holes (holes_again.py)
+        self.copied: list[bytes] = []
         # the last file named as written (its name in the directory, state, size): rsync names a file
         # as its data begins to come (the receiver, one file after another), so it may be under way
         self.last_written: tuple[bytes, int, int] | None = None
@@ -154,6 +157,8 @@ class Stream:
                 add_same((d, prefix + name, size, seconds))
             else:
                 add((d, prefix + name, ftype, state, size, seconds))
+                if code[0] == _C:
+                    self.copied.append(name)
         for state, count in enumerate(counts):
             if count:
                 self.sizes.add_files(state, count, nbytes[state])

@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, links_apart, redone, source_top
+from rabtui.backup import holes, holes_again, links_apart, redone, source_top
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -158,6 +158,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message, sizes.whole_on_retry = "ok", None, True
             emit(Event(LOG, f"{directory.path}: {len(stream.redone)} files read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
+    if sizes.state != "failed" and link_dest is not None and stream.copied:
+        holes_again.settle(dest, link_dest, stream.copied)     # before a copy apart is made of one (counted by count_holes)
     if sizes.state == "failed":
         sizes.hard_links = None
     elif link_dest is not None and links_apart.recorded(base_info, directory.path) != 0:

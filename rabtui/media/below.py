@@ -212,12 +212,14 @@ def walk(root: bytes, rel: bytes = b"") -> Iterator[tuple[bytes, list[tuple[byte
         stack.extend(os.path.join(rel_dir, name) if rel_dir else name for name, st in items if stat.S_ISDIR(st.st_mode))
 
 
-def open_file(root: bytes, rel: bytes) -> int:
-    """A descriptor of the file `root/rel` for reading, however long the path, never through a
-    symlink (nor one itself), nor waiting for a writer where it is a FIFO. The caller closes it."""
+def open_file(root: bytes, rel: bytes, *, write: bool = False) -> int:
+    """A descriptor of the file `root/rel` for reading (`write`: and writing, never truncated),
+    however long the path, never through a symlink (nor one itself), nor waiting for a writer where
+    it is a FIFO. The caller closes it."""
     parent, name = os.path.split(rel)
     fd = open_dir(root, parent)
     try:
-        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+        return os.open(name, (os.O_RDWR if write else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                       dir_fd=fd)
     finally:
         os.close(fd)

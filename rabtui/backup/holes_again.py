@@ -1,0 +1,96 @@
+"""The holes of files rsync copied from the --link-dest base. Where a file's size and time are the
+base's and an attribute is not (mode, owner, xattrs, ACLs), rsync (3.5.0) copies the base's file
+(`cf` itemized) and writes every byte of it, --sparse notwithstanding: a 40 GB disk image of a few
+blocks, chmod-ed on the source, took 40 GB on the medium, and every later backup linked to that.
+The copy holds the base's content; within each of the base's holes (SEEK_HOLE) the copy is punched
+again where it reads zeros, in place (its other names, -H, are the same inode), and its times set
+back. A zero range punched is still zeros: a run stopped half way changes no content."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import stat
+
+from rabtui.media import below
+
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+_libc = ctypes.CDLL(None, use_errno=True)
+_fallocate = _libc.fallocate
+_fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+_CHUNK = 1 << 20
+_ZEROS = bytes(_CHUNK)
+
+
+def holes(fd: int, size: int) -> list[tuple[int, int]]:
+    """The holes of the open file `fd` of `size` bytes: (offset, length) each."""
+    out, pos = [], 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_HOLE)
+        except OSError:
+            break
+        if start >= size:
+            break
+        try:
+            end = os.lseek(fd, start, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            end = size                      # a hole to the end
+        out.append((start, end - start))
+        pos = end
+    return out
+
+
+def punch(fd: int, ranges: list[tuple[int, int]]) -> None:
+    """Punch holes in `fd` within `ranges`, where it reads zeros only (a chunk at a time): never
+    where it holds data, whatever the ranges say."""
+    for offset, length in ranges:
+        end = offset + length
+        while offset < end:
+            count = min(_CHUNK, end - offset)
+            read = os.pread(fd, count, offset)
+            if read == _ZEROS[:len(read)] and read and \
+                    _fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, len(read)) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err))
+            if not read:
+                break
+            offset += len(read)
+
+
+def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> None:
+    """Punch again in each of `names` (copied by rsync into `dest` from the same name in `base`) the
+    holes of the base's file; a name that is not such a copy (another file now, the base's own
+    inode, one that cannot be written) is left."""
+    dest_b, base_b = os.fsencode(dest) + b"/", os.fsencode(base) + b"/"
+    for name in names:
+        try:
+            was = below.open_file(base_b, name)
+        except (OSError, ValueError):
+            continue
+        try:
+            old = os.fstat(was)
+            if not stat.S_ISREG(old.st_mode) or old.st_blocks * 512 >= old.st_size:
+                continue
+            try:
+                fd = below.open_file(dest_b, name, write=True)
+            except (OSError, ValueError):
+                continue
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) == (old.st_dev, old.st_ino) \
+                        or st.st_size != old.st_size or st.st_blocks <= old.st_blocks:
+                    continue
+                try:
+                    punch(fd, holes(was, old.st_size))
+                except OSError:
+                    pass        # a file system that punches none (EOPNOTSUPP): the copy stays whole, as rsync wrote it
+                finally:
+                    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(fd)
+        finally:
+            os.close(was)
