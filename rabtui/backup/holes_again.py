@@ -3,8 +3,8 @@ base's and an attribute is not (mode, owner, xattrs, ACLs), rsync (3.5.0) copies
 (`cf` itemized) and writes every byte of it, --sparse notwithstanding: a 40 GB disk image of a few
 blocks, chmod-ed on the source, took 40 GB on the medium, and every later backup linked to that.
 The copy holds the base's content; within each of the base's holes (SEEK_HOLE) the copy is punched
-again where it reads zeros, in place (its other names, -H, are the same inode), and its times set
-back. A zero range punched is still zeros: a run stopped half way changes no content."""
+again where it reads zeros, in place (its other names, -H, are the same inode), and what the
+kernel takes from a file written into (setuid, setgid, the capability) and its times set back. A zero range punched is still zeros: a run stopped half way changes no content."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 
+from rabtui.filecopy import read_xattrs
 from rabtui.media import below
 
 _FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
@@ -61,11 +62,13 @@ def punch(fd: int, ranges: list[tuple[int, int]]) -> None:
             offset += len(read)
 
 
-def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> None:
+def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> list[tuple[bytes, OSError]]:
     """Punch again in each of `names` (copied by rsync into `dest` from the same name in `base`) the
     holes of the base's file; a name that is not such a copy (another file now, the base's own
-    inode, one that cannot be written) is left."""
+    inode, one that cannot be written) is left. Returns the names whose mode, xattrs or times could
+    not be put back, and why."""
     dest_b, base_b = os.fsencode(dest) + b"/", os.fsencode(base) + b"/"
+    failed: list[tuple[bytes, OSError]] = []
     for name in names:
         try:
             was = below.open_file(base_b, name)
@@ -84,13 +87,30 @@ def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> None:
                 if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) == (old.st_dev, old.st_ino) \
                         or st.st_size != old.st_size or st.st_blocks <= old.st_blocks:
                     continue
+                attrs = read_xattrs(fd)
                 try:
                     punch(fd, holes(was, old.st_size))
                 except OSError:
                     pass        # a file system that punches none (EOPNOTSUPP): the copy stays whole, as rsync wrote it
                 finally:
-                    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+                    try:
+                        _attrs_back(fd, st, attrs)
+                    except OSError as exc:
+                        failed.append((name, exc))
             finally:
                 os.close(fd)
         finally:
             os.close(was)
+    return failed
+
+
+def _attrs_back(fd: int, st: os.stat_result, attrs: list[tuple[bytes, bytes]]) -> None:
+    """What a write into the file takes from it put back: setuid and setgid (not as root), the
+    capability (as root too), its times."""
+    if os.fstat(fd).st_mode != st.st_mode:
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    now = dict(read_xattrs(fd))
+    for key, value in attrs:                    # after chmod: the capability, an ACL's mask
+        if now.get(key) != value:
+            os.setxattr(fd, key, value)
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -159,7 +159,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             emit(Event(LOG, f"{directory.path}: {len(stream.redone)} files read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
     if sizes.state != "failed" and link_dest is not None and stream.copied:
-        holes_again.settle(dest, link_dest, stream.copied)     # before a copy apart is made of one (counted by count_holes)
+        # before a copy apart is made of one (its holes counted by count_holes)
+        unkept = holes_again.settle(dest, link_dest, stream.copied)
+        if unkept:
+            text = (f"{len(unkept)} files whose holes were punched again lost an attribute (mode, xattrs or"
+                    f" times) in this backup: {fmt.name(unkept[0][0])}: {unkept[0][1].strerror or unkept[0][1]}")
+            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+            sizes.state = "warning"
     if sizes.state == "failed":
         sizes.hard_links = None
     elif link_dest is not None and links_apart.recorded(base_info, directory.path) != 0:
