@@ -21,7 +21,7 @@ from rabtui.state.store import Store
 from tests.test_checkpoint_deep import no_room_to_extract
 from tests.test_disc_verify_metadata import alter
 from tests.test_rebuild_disc_state import _rebuilt
-from tests.trees import Lab, write_files
+from tests.trees import Lab, closed, made_once, write_files
 
 ROOMS = ["extracted", "streamed"]
 
@@ -43,6 +43,24 @@ def _burnt(tmp_path):
     argv = ["--config", str(lab.config_path)]
     assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
     return lab, argv, data, "/data/loc/" + str(data).lstrip("/")
+
+
+@pytest.fixture(scope="module")
+def _burnt_made(tmp_path_factory):
+    def make(live):
+        lab, _argv, data, prefix = _burnt(live)
+        closed(lab)
+        return data, prefix
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def burnt(_burnt_made):
+    """What _burnt makes, anew for each test (made once for the module), in lab.tmp."""
+    (data, prefix), made = _burnt_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab, ["--config", str(lab.config_path)], data, prefix
 
 
 def _away(tmp_path) -> None:
@@ -72,9 +90,9 @@ CHANGES = [
 
 
 @pytest.mark.parametrize("room", ROOMS)
-def test_an_untouched_disc_verifies_without_the_backup_its_directories_acls_checked(tmp_path, monkeypatch, room):
-    lab, _argv, _data, _prefix = _burnt(tmp_path)
-    _away(tmp_path)
+def test_an_untouched_disc_verifies_without_the_backup_its_directories_acls_checked(burnt, monkeypatch, room):
+    lab, _argv, _data, _prefix = burnt
+    _away(lab.tmp)
     if room == "streamed":
         no_room_to_extract(monkeypatch)
     out = run.verify_checkpoint(lab.load(), Store(lab.state), 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
@@ -86,11 +104,11 @@ def test_an_untouched_disc_verifies_without_the_backup_its_directories_acls_chec
 
 @pytest.mark.parametrize("room", ROOMS)
 @pytest.mark.parametrize("change, named", CHANGES)
-def test_a_directory_whose_acl_or_xattrs_changed_fails_the_disc_without_the_backup(tmp_path, monkeypatch, room,
+def test_a_directory_whose_acl_or_xattrs_changed_fails_the_disc_without_the_backup(burnt, monkeypatch, room,
                                                                                       change, named):
-    lab, _argv, _data, prefix = _burnt(tmp_path)
-    alter(tmp_path / "iso" / "RAB1D01.iso", *change(prefix))
-    _away(tmp_path)
+    lab, _argv, _data, prefix = burnt
+    alter(lab.tmp / "iso" / "RAB1D01.iso", *change(prefix))
+    _away(lab.tmp)
     if room == "streamed":
         no_room_to_extract(monkeypatch)
     why = _verify(lab)
@@ -98,21 +116,21 @@ def test_a_directory_whose_acl_or_xattrs_changed_fails_the_disc_without_the_back
 
 
 @pytest.mark.parametrize("change, named", CHANGES[:4:3])
-def test_a_checkpoint_rebuilt_from_its_discs_still_compares_its_directories(tmp_path, capsys, change, named):
-    lab, argv, _data, prefix = _burnt(tmp_path)
+def test_a_checkpoint_rebuilt_from_its_discs_still_compares_its_directories(burnt, capsys, change, named):
+    lab, argv, _data, prefix = burnt
     _rebuilt(lab, argv)
     capsys.readouterr()
     assert _verify(lab) == ""
-    alter(tmp_path / "iso" / "RAB1D01.iso", *change(prefix))
+    alter(lab.tmp / "iso" / "RAB1D01.iso", *change(prefix))
     why = _verify(lab)
     assert "verification failed" in why and named in why, why
 
 
-def test_a_restore_from_discs_whose_directory_acl_changed_says_so(tmp_path):
-    lab, _argv, data, prefix = _burnt(tmp_path)
+def test_a_restore_from_discs_whose_directory_acl_changed_says_so(burnt, tmp_path):
+    lab, _argv, data, prefix = burnt
     res = R.restore(lab.load(), Store(lab.state), "loc", str(data), checkpoint=1, to=tmp_path / "out")
     assert not res.written.problems(), res.summary
-    alter(tmp_path / "iso" / "RAB1D01.iso", *CHANGES[0][0](prefix))
+    alter(lab.tmp / "iso" / "RAB1D01.iso", *CHANGES[0][0](prefix))
     res = R.restore(lab.load(), Store(lab.state), "loc", str(data), checkpoint=1, to=tmp_path / "again")
     said = "\n".join(res.written.problems())
     assert f"not restored (directory): {str(data).lstrip('/')}/acl: ACL restored other than recorded" in said, said

@@ -11,7 +11,7 @@ import pytest
 from tests.fidelity import ACCESS_ACL
 from tests.test_checkpoint_deep import no_room_to_extract
 from tests.test_disc_verify_metadata import MTIME, _verify, alter, burn_one
-from tests.trees import Lab, write_files
+from tests.trees import Lab, closed, made_once, write_files
 
 
 def _burnt(tmp_path):
@@ -32,12 +32,31 @@ def _burnt(tmp_path):
     return lab, cfg, store, number, iso, prefix
 
 
+@pytest.fixture(scope="module")
+def _burnt_made(tmp_path_factory):
+    def make(live):
+        lab, _cfg, store, number, _iso, prefix = _burnt(live)
+        store.close()
+        closed(lab)
+        return number, prefix
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def burnt(_burnt_made):
+    """What _burnt makes, anew for each test (made once for the module), in lab.tmp."""
+    (number, prefix), made = _burnt_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab, lab.load(), lab.store(), number, lab.tmp / "iso" / f"RAB{number}D01.iso", prefix
+
+
 ROOMS = ["extracted", "streamed"]
 
 
 @pytest.mark.parametrize("room", ROOMS)
-def test_an_untouched_disc_with_acls_and_xattrs_verifies(tmp_path, monkeypatch, room):
-    _lab, cfg, store, number, _iso, _prefix = _burnt(tmp_path)
+def test_an_untouched_disc_with_acls_and_xattrs_verifies(burnt, monkeypatch, room):
+    _lab, cfg, store, number, _iso, _prefix = burnt
     if room == "streamed":
         no_room_to_extract(monkeypatch)
     assert _verify(cfg, store, number) == ""
@@ -54,8 +73,8 @@ def test_an_untouched_disc_with_acls_and_xattrs_verifies(tmp_path, monkeypatch, 
     (lambda p: ["-chown", "4321", f"{p}/sub", "--"], "/sub (owner 4321:"),
 
 ])
-def test_a_disc_that_lost_what_the_backup_holds_fails_it_by_name(tmp_path, monkeypatch, room, change, named):
-    _lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+def test_a_disc_that_lost_what_the_backup_holds_fails_it_by_name(burnt, monkeypatch, room, change, named):
+    _lab, cfg, store, number, iso, prefix = burnt
     alter(iso, *change(prefix))
     if room == "streamed":
         no_room_to_extract(monkeypatch)
@@ -66,10 +85,10 @@ def test_a_disc_that_lost_what_the_backup_holds_fails_it_by_name(tmp_path, monke
 @pytest.mark.parametrize("room, named", [("extracted", "(mtime 2011-01-01 00:00:00 UTC, backed up 2020-09-13"),
                                          ("streamed", "(mtime Jan 1 2011, backed up 2020-09-13 12:26:40 UTC)")])
 @pytest.mark.parametrize("entry", ["sub", "f"])
-def test_an_entry_whose_time_differs_on_the_disc_fails_it_by_name(tmp_path, monkeypatch, room, named, entry):
+def test_an_entry_whose_time_differs_on_the_disc_fails_it_by_name(burnt, monkeypatch, room, named, entry):
     """Streamed, a time is compared as the disc's listing shows it: to the day here (to the minute
     for a recent one)."""
-    _lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    _lab, cfg, store, number, iso, prefix = burnt
     alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/{entry}", "--")
     if room == "streamed":
         no_room_to_extract(monkeypatch)
@@ -77,10 +96,10 @@ def test_an_entry_whose_time_differs_on_the_disc_fails_it_by_name(tmp_path, monk
     assert "verification failed" in why and f"/{entry} {named}" in why, why
 
 
-def test_streamed_a_recent_time_is_compared_to_the_minute(tmp_path, monkeypatch):
+def test_streamed_a_recent_time_is_compared_to_the_minute(burnt, monkeypatch):
     import time
 
-    _lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    _lab, cfg, store, number, iso, prefix = burnt
     when = time.strftime("%b %d %H:%M:%S %Y", time.gmtime(time.time() - 3 * 86400))
     alter(iso, "-alter_date", "m", when, f"{prefix}/plain", "--")
     no_room_to_extract(monkeypatch)
@@ -88,7 +107,7 @@ def test_streamed_a_recent_time_is_compared_to_the_minute(tmp_path, monkeypatch)
     assert "verification failed" in why and "/plain (mtime " in why, why
 
 
-def test_without_the_medium_a_verification_says_what_it_did_not_check(tmp_path):
+def test_without_the_medium_a_verification_says_what_it_did_not_check(burnt):
     """`checkpoint verify` later, the backup's medium gone: a directory's mode changed on the disc
     cannot be told from the catalog, which holds no directory's own metadata nor any ACL or xattr.
     The disc passes what the catalog holds, and the result, its exit code and the disc's record
@@ -99,9 +118,9 @@ def test_without_the_medium_a_verification_says_what_it_did_not_check(tmp_path):
     from rabtui.events import READY, SKIP, ScriptedPrompter
     import threading
 
-    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix = burnt
     alter(iso, "-chmod", "0777", f"{prefix}/sub", "--")
-    media = [p for p in tmp_path.iterdir() if p.name.startswith("m")]
+    media = [p for p in lab.tmp.iterdir() if p.name.startswith("m")]
     for m in media:
         m.rename(m.with_name(m.name + "-away"))
     seen = []
@@ -191,6 +210,25 @@ def _cut(tmp_path):
     return cfg, store, number, iso, "/data/loc/" + str(data).lstrip("/") + "/big.bin.part01-of-02"
 
 
+@pytest.fixture(scope="module")
+def _cut_made(tmp_path_factory):
+    def make(live):
+        _cfg, store, number, _iso, part = _cut(live)
+        store.close()
+        closed(Lab(live, media_count=1))
+        return number, part
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def cut(_cut_made):
+    """What _cut makes, anew for each test (made once for the module), in lab.tmp."""
+    (number, part), made = _cut_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab.load(), lab.store(), number, lab.tmp / "iso" / f"RAB{number}D01.iso", part
+
+
 @pytest.mark.parametrize("room", ROOMS)
 @pytest.mark.parametrize("change, named", [
     (None, None),
@@ -199,11 +237,11 @@ def _cut(tmp_path):
     (lambda p: ["-setfattr", "user.planted", "x", p, "--"], "(xattr user.planted not backed up)"),
     (lambda p: ["-setfacl", "", p, "--", "-chmod", "0674", p, "--"], "(ACL missing on the disc)"),
 ])
-def test_a_part_of_a_cut_file_is_verified_with_the_acl_and_xattrs_of_the_file(tmp_path, monkeypatch, room, change,
+def test_a_part_of_a_cut_file_is_verified_with_the_acl_and_xattrs_of_the_file(cut, monkeypatch, room, change,
                                                                              named):
     """Each part carries the file's ACL and xattrs: a disc whose part holds them verifies, one
     whose part lost or changed one fails, naming the part."""
-    cfg, store, number, iso, part = _cut(tmp_path)
+    cfg, store, number, iso, part = cut
     if change is not None:
         alter(iso, *change(part))
     if room == "streamed":
@@ -237,7 +275,7 @@ def test_directories_with_an_access_acl_verify(tmp_path, monkeypatch, room):
     assert _verify(cfg, store, number) == ""
 
 
-def test_what_the_backup_on_the_medium_no_longer_holds_is_said_not_checked(tmp_path):
+def test_what_the_backup_on_the_medium_no_longer_holds_is_said_not_checked(burnt):
     """The medium is there, but the backup no longer holds a directory the disc was written from
     (here removed by hand, as a damaged medium may lose it): its own metadata and the ACLs and
     xattrs of what was in it are not compared, and the verification says so by name."""
@@ -250,7 +288,7 @@ def test_what_the_backup_on_the_medium_no_longer_holds_is_said_not_checked(tmp_p
     from rabtui.events import READY, ScriptedPrompter
     from rabtui.media import medium_layout
 
-    lab, cfg, store, number, _iso, prefix = _burnt(tmp_path)
+    lab, cfg, store, number, _iso, prefix = burnt
     backup = store.one("SELECT path FROM backups")["path"]
     top = Path(medium_layout.backup_data_path(backup, str(lab.src / "data")))
     was = os.stat(top)

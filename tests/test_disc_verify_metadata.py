@@ -16,7 +16,7 @@ import pytest
 from rabtui.checkpoint import questions, run
 from rabtui.events import READY, SKIP, ScriptedPrompter
 from tests.test_checkpoint import _record
-from tests.trees import Lab, write_files
+from tests.trees import Lab, closed, made_once, write_files
 
 MTIME = 1_600_000_000          # 2020-09-13 12:26:40 UTC
 
@@ -54,6 +54,25 @@ def _burnt(tmp_path):
     return lab, cfg, store, number, iso, prefix
 
 
+@pytest.fixture(scope="module")
+def _burnt_made(tmp_path_factory):
+    def make(live):
+        lab, _cfg, store, number, _iso, prefix = _burnt(live)
+        store.close()
+        closed(lab)
+        return number, prefix
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def burnt(_burnt_made):
+    """What _burnt makes, anew for each test (made once for the module), in lab.tmp."""
+    (number, prefix), made = _burnt_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab, lab.load(), lab.store(), number, lab.tmp / "iso" / f"RAB{number}D01.iso", prefix
+
+
 def alter(iso, *commands: str) -> None:
     """The image made anew by xorriso from itself with `commands` applied (its volume id, hard
     links, ACLs and xattrs kept, its MD5s computed again)."""
@@ -76,35 +95,35 @@ def _verify(cfg, store, number) -> str:
     return prompter.asked[1].text
 
 
-def test_an_untouched_disc_verifies(tmp_path):
-    _lab_, cfg, store, number, _iso, _prefix = _burnt(tmp_path)
+def test_an_untouched_disc_verifies(burnt):
+    _lab_, cfg, store, number, _iso, _prefix = burnt
     assert _verify(cfg, store, number) == ""
 
 
-def test_a_file_whose_time_differs_on_the_disc_fails_it_by_name(tmp_path):
-    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+def test_a_file_whose_time_differs_on_the_disc_fails_it_by_name(burnt):
+    _lab_, cfg, store, number, iso, prefix = burnt
     alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/f", "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "/f (mtime" in why, why
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
 
 
-def test_an_empty_directory_whose_time_differs_fails_the_disc(tmp_path):
-    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+def test_an_empty_directory_whose_time_differs_fails_the_disc(burnt):
+    _lab_, cfg, store, number, iso, prefix = burnt
     alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/empty", "--")
     why = _verify(cfg, store, number)
     assert "/empty (mtime" in why, why
 
 
-def test_a_file_whose_mode_differs_on_the_disc_fails_it_by_name(tmp_path):
-    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+def test_a_file_whose_mode_differs_on_the_disc_fails_it_by_name(burnt):
+    _lab_, cfg, store, number, iso, prefix = burnt
     alter(iso, "-chmod", "0755", f"{prefix}/f", "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "/f (mode 0755, backed up 0640)" in why, why
 
 
-def test_a_symlink_pointing_elsewhere_on_the_disc_fails_it_by_name(tmp_path):
-    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+def test_a_symlink_pointing_elsewhere_on_the_disc_fails_it_by_name(burnt):
+    _lab_, cfg, store, number, iso, prefix = burnt
     alter(iso, "-rm", f"{prefix}/l", "--", "-lns", "target-two", f"{prefix}/l")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "/l (symlink to 'target-two', backed up to 'target-one')" in why, why
@@ -112,11 +131,11 @@ def test_a_symlink_pointing_elsewhere_on_the_disc_fails_it_by_name(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root restores a symlink's owner")
-def test_a_symlink_whose_owner_differs_on_the_disc_fails_it_and_its_restore_as_root(tmp_path):
+def test_a_symlink_whose_owner_differs_on_the_disc_fails_it_and_its_restore_as_root(burnt, tmp_path):
     """osirrox does not give a symlink its owner, which a restore as root then sets from the disc's
     listing: the disc was verified all the same, and a restore gave the owner it held, not the
     backup's."""
-    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix = burnt
     alter(iso, "-chown", "4242", f"{prefix}/l", "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "/l (owner 4242:0, backed up 0:0)" in why, why
@@ -134,18 +153,18 @@ def _restore_refused(cfg, store, number, lab, tmp_path) -> str:
     return ""
 
 
-def test_a_restore_from_a_disc_whose_file_time_differs_is_refused_by_name(tmp_path):
+def test_a_restore_from_a_disc_whose_file_time_differs_is_refused_by_name(burnt, tmp_path):
     """A disc changed after it was verified (or verified by an older rabtui): the restore compares
     what came off it with the catalog, times and modes too, and restores nothing wrong."""
-    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix = burnt
     alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/f", "--")
     why = _restore_refused(cfg, store, number, lab, tmp_path)
     assert "nothing was restored" in why and "/f: mtime" in why, why
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("f"))
 
 
-def test_a_restore_from_a_disc_whose_mode_or_symlink_differs_is_refused_by_name(tmp_path):
-    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+def test_a_restore_from_a_disc_whose_mode_or_symlink_differs_is_refused_by_name(burnt, tmp_path):
+    lab, cfg, store, number, iso, prefix = burnt
     alter(iso, "-chmod", "04755", f"{prefix}/f", "--", "-rm", f"{prefix}/l", "--", "-lns", "/etc/shadow",
           f"{prefix}/l")
     why = _restore_refused(cfg, store, number, lab, tmp_path)

@@ -21,7 +21,7 @@ import pytest
 from rabtui import faults
 from rabtui.faults import STOP_ENV
 from tests.test_rebuild_keeps_writers_out import _stopped
-from tests.trees import Lab, burn_due, write_files
+from tests.trees import Lab, burn_due, closed, made_once, write_files
 
 # root that modes bind as they bind any other user (no CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), xorriso too
 NO_OVERRIDE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
@@ -130,6 +130,25 @@ def _verified_disc(tmp_path):
     return cfg, store, burn_due(cfg, store), tmp_path / "iso"
 
 
+@pytest.fixture(scope="module")
+def _verified_disc_made(tmp_path_factory):
+    def make(live):
+        _cfg, store, number, _iso = _verified_disc(live)
+        store.close()
+        closed(Lab(live))
+        return number
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def verified_disc(_verified_disc_made):
+    """What _verified_disc makes, anew for each test (made once for the module), in lab.tmp."""
+    number, made = _verified_disc_made
+    lab = Lab(made.anew())
+    return lab.load(), lab.store(), number, lab.tmp / "iso"
+
+
 def _verify_again(cfg, store, number):
     """Verify disc 1 again, skipping it at the first failure: (what that asked, the disc's state)."""
     import threading
@@ -151,7 +170,7 @@ def _verify_again(cfg, store, number):
     return asked[0], store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"]
 
 
-def test_a_disc_xorriso_cannot_read_when_it_extracts_it_is_failed_saying_so(tmp_path, monkeypatch):
+def test_a_disc_xorriso_cannot_read_when_it_extracts_it_is_failed_saying_so(verified_disc, monkeypatch):
     """The disc is read (its volume id, every block and MD5 checked), then, as the extraction
     begins, it cannot be read any more (here the image is cut short: a disc the drive no longer
     reads): xorriso fails before it makes the disc's root in the scratch. Nothing could be
@@ -159,7 +178,7 @@ def test_a_disc_xorriso_cannot_read_when_it_extracts_it_is_failed_saying_so(tmp_
     for this machine's failure over the root that is not there."""
     from rabtui.events import REWRITE
 
-    cfg, store, number, iso = _verified_disc(tmp_path)
+    cfg, store, number, iso = verified_disc
     image = iso / f"RAB{number}D01.iso"
     real = faults.point
 
@@ -181,7 +200,7 @@ def test_a_disc_xorriso_cannot_read_when_it_extracts_it_is_failed_saying_so(tmp_
     # as the OOM killer would (a limit of CPU time let a quick extraction end first on a busy machine)
     (["sh", "-c", "kill -KILL $$", "sh"], "xorriso was killed by signal SIGKILL while extracting the disc"),
 ])
-def test_an_extraction_this_machine_fails_judges_no_disc(tmp_path, monkeypatch, wrapper, said):
+def test_an_extraction_this_machine_fails_judges_no_disc(verified_disc, monkeypatch, wrapper, said):
     """xorriso extracts the disc with no file descriptor to spare, or is killed: this machine's
     failure (xorriso says it is out of descriptors, or it was killed by a signal), whether or not it
     made the disc's root before. The disc keeps its state (verified), no rewrite is offered, and the
@@ -191,7 +210,7 @@ def test_an_extraction_this_machine_fails_judges_no_disc(tmp_path, monkeypatch, 
     from rabtui.checkpoint import xorriso
     from rabtui.events import REWRITE
 
-    cfg, store, number, _iso = _verified_disc(tmp_path)
+    cfg, store, number, _iso = verified_disc
     real = xorriso.extract_argv
     monkeypatch.setattr(xorriso, "extract_argv", lambda *a, **k: [*wrapper, *real(*a, **k)])
     q, state = _verify_again(cfg, store, number)
@@ -210,7 +229,7 @@ READS = {"volid_argv": "reading the disc's volume id", "check_argv": "checking t
     ("--stack=16000", "xorriso was killed by signal SIGSEGV while "),   # its stack overflows: killed by the kernel
     ("--as=7000000", "xorriso failed while "),    # its libraries load, what it then allocates does not
 ])
-def test_an_xorriso_this_machine_fails_as_it_reads_the_disc_judges_no_disc(tmp_path, monkeypatch, limit, said):
+def test_an_xorriso_this_machine_fails_as_it_reads_the_disc_judges_no_disc(verified_disc, monkeypatch, limit, said):
     """Each xorriso run that reads the disc (its volume id, the check of every block and MD5, the
     listing of its xattrs and ACLs, of its entries, each file read back as a stream) in turn killed
     by a signal, or short of memory: this machine's failure. The disc keeps its state (verified), no
@@ -222,7 +241,7 @@ def test_an_xorriso_this_machine_fails_as_it_reads_the_disc_judges_no_disc(tmp_p
     from rabtui.events import REWRITE
     from tests.test_checkpoint_deep import no_room_to_extract
 
-    cfg, store, number, iso = _verified_disc(tmp_path)
+    cfg, store, number, iso = verified_disc
     no_room_to_extract(monkeypatch)     # read back as a stream, with the listing of its entries
     judged = {}
     for builder, doing in READS.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -321,6 +322,15 @@ class MadeOnce:
         if self._removal is not None:
             self._removal.join()
             self._removal = None
+
+
+def closed(lab: "Lab") -> None:
+    """The lab's database with its WAL written back and no connection of this process left open to it,
+    for made_once to copy: a connection closed later would remove the WAL at its path, the copy's."""
+    gc.collect()
+    store = lab.store()
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
 
 
 def made_once(tmp_path_factory, make: Callable[[Path], T], *, memory: bool = False) -> Iterator[tuple[T, MadeOnce]]:
