@@ -17,7 +17,7 @@ import pytest
 
 from rabtui.cli import main
 from tests.test_disc_verify_metadata import _verify
-from tests.trees import Lab, burn_due, ssh_source_lines, write_files
+from tests.trees import Lab, burn_due, closed, made_once, ssh_source_lines, write_files
 
 T0 = datetime(2026, 4, 1, 2, 0, 0)
 OWNER = (1234, 4321) if os.geteuid() == 0 else (os.getuid(), os.getgid())
@@ -44,8 +44,7 @@ def _set(photos, rel: str, mode: int, when: int, step: int) -> tuple:
     return _attrs(path)
 
 
-@pytest.fixture
-def burnt(tmp_path, sshd):
+def _burnt(tmp_path, sshd):
     """Two backups of an archive directory over ssh, its directories given other modes, times and
     xattrs between them, `gone` removed from the source before the second (the union and the
     first backup hold it still); a checkpoint of it burnt and verified. Returns (lab, photos,
@@ -72,6 +71,26 @@ def burnt(tmp_path, sshd):
     assert lab.backup(lab.load(), "web", now=T0 + timedelta(days=1)).status == "completed"
     number = burn_due(lab.load(), lab.store(), asked={"*"}, verified=True)
     return lab, photos, number, want
+
+
+@pytest.fixture(scope="module")
+def _burnt_made(tmp_path_factory, sshd):
+    def make(live):
+        lab, photos, number, want = _burnt(live, sshd)
+        closed(lab)
+        return photos, number, want, lab.first
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def burnt(_burnt_made):
+    """What _burnt makes, anew for each test (made once for the module): its lab is in lab.tmp,
+    its images in lab.tmp / "iso"."""
+    (photos, number, want, first), made = _burnt_made
+    lab = Lab(made.anew(), media_count=1)
+    lab.first = dict(first)
+    return lab, photos, number, dict(want)
 
 
 def _restored(lab, photos, out, *more: str, skip: str = "") -> dict[str, tuple]:
@@ -173,7 +192,7 @@ def test_a_backup_gone_between_plan_and_burn_is_named(burnt, tmp_path):
     said = res.message + " ".join(q.text for q in asked.asked)
     assert res.status != "completed" and "/photos/closed: checkpoint 2 was planned" in said, said
     assert f"backup {second} held them, and that backup has been deleted since" in said, said
-    assert not list((tmp_path / "iso").glob("RAB2*")), "nothing is written"
+    assert not list((lab.tmp / "iso").glob("RAB2*")), "nothing is written"
 
 
 @pytest.mark.parametrize("planted", ["data", "backup"])

@@ -15,6 +15,8 @@ import subprocess
 import threading
 from datetime import datetime, timedelta
 
+import pytest
+
 from rabtui.checkpoint import run
 from rabtui.checkpoint.content import MARKS
 from rabtui.cli import main
@@ -22,7 +24,7 @@ from rabtui.events import READY, ScriptedPrompter
 from rabtui.state.store import Store
 from tests import fidelity
 from tests.test_disc_verify_metadata import _verify, alter
-from tests.trees import Lab, burn_due, ssh_source_lines, write_files
+from tests.trees import Lab, burn_due, closed, made_once, ssh_source_lines, write_files
 
 T0 = datetime(2026, 7, 1, 3, 0)
 SHORT = ("keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
@@ -83,6 +85,24 @@ def _kept(tmp_path, sshd):
     return lab, photos, as_kept
 
 
+@pytest.fixture(scope="module")
+def _kept_made(tmp_path_factory, sshd):
+    def make(live):
+        lab, photos, as_kept = _kept(live, sshd)
+        closed(lab)
+        return photos, as_kept
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def kept(_kept_made):
+    """What _kept makes, anew for each test (made once for the module): its lab is in lab.tmp,
+    its images in lab.tmp / "iso"."""
+    (photos, as_kept), made = _kept_made
+    return Lab(made.anew(), media_count=1), photos, as_kept
+
+
 def _restore(lab, photos, out, *more: str) -> os.PathLike:
     assert main(["--config", str(lab.config_path), "restore", "web", str(photos), "--to", str(out), *more]) == 0
     return out / str(photos).lstrip("/")
@@ -110,8 +130,8 @@ def _burnt(lab) -> int:
     return number
 
 
-def test_a_restore_from_the_discs_gives_what_only_kept_data_saved_as_one_from_the_medium(tmp_path, sshd):
-    lab, photos, as_kept = _kept(tmp_path, sshd)
+def test_a_restore_from_the_discs_gives_what_only_kept_data_saved_as_one_from_the_medium(kept, tmp_path):
+    lab, photos, as_kept = kept
     from_medium = _restore(lab, photos, tmp_path / "from-medium")
     _as_kept(from_medium, as_kept)
     number = _burnt(lab)
@@ -130,8 +150,8 @@ def test_a_restore_from_the_discs_gives_what_only_kept_data_saved_as_one_from_th
     assert fidelity.differences(from_medium, from_discs) == []
 
 
-def test_what_only_kept_data_saved_is_restored_from_the_medium_by_itself(tmp_path, sshd):
-    lab, photos, as_kept = _kept(tmp_path, sshd)
+def test_what_only_kept_data_saved_is_restored_from_the_medium_by_itself(kept, tmp_path):
+    lab, photos, as_kept = kept
     _as_kept(_restore(lab, photos, tmp_path / "whole"), as_kept)
     kept_name = sorted(p.name for p in (lab.media[0][1] / "web").glob("backup-*"))[1]
     n = 0
@@ -150,18 +170,18 @@ def test_what_only_kept_data_saved_is_restored_from_the_medium_by_itself(tmp_pat
                        (want.st_mode, want.st_uid, int(want.st_mtime)), (rel, how)
 
 
-def test_a_disc_without_what_only_kept_data_saved_fails_its_verification(tmp_path, sshd):
-    lab, photos, _as_kept_dir = _kept(tmp_path, sshd)
+def test_a_disc_without_what_only_kept_data_saved_fails_its_verification(kept):
+    lab, photos, _as_kept_dir = kept
     number = _burnt(lab)
     prefix = "/data/web/" + str(photos).lstrip("/")
-    alter(tmp_path / "iso" / f"RAB{number}D01.iso", "-rm", f"{prefix}/pipe", "--",
+    alter(lab.tmp / "iso" / f"RAB{number}D01.iso", "-rm", f"{prefix}/pipe", "--",
           "-chmod", "0700", f"{prefix}/empty", "--", "-rm", f"{prefix}/2027/gone/deep-link", "--")
     said = _verify(lab.load(), lab.store(), number)
     assert "pipe" in said and "deep-link" in said and "/empty (mode 0700, backed up 0750)" in said, said
 
 
-def test_rebuild_state_reads_back_what_only_kept_data_saved_from_the_discs(tmp_path, sshd):
-    lab, photos, as_kept = _kept(tmp_path, sshd)
+def test_rebuild_state_reads_back_what_only_kept_data_saved_from_the_discs(kept, tmp_path):
+    lab, photos, as_kept = kept
     number = _burnt(lab)
     view = ("SELECT disc_path, size, mtime, sha256, mode, link, uid, gid FROM disc_files WHERE number=?"
             " ORDER BY disc_path")
@@ -181,8 +201,8 @@ def test_rebuild_state_reads_back_what_only_kept_data_saved_from_the_discs(tmp_p
     _as_kept(_restore(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number)), as_kept)
 
 
-def test_what_only_kept_data_saved_goes_back_onto_the_source_over_ssh(tmp_path, sshd):
-    lab, photos, as_kept = _kept(tmp_path, sshd)
+def test_what_only_kept_data_saved_goes_back_onto_the_source_over_ssh(kept):
+    lab, photos, as_kept = kept
     argv = ["--config", str(lab.config_path), "restore", "web", str(photos), "--to-source", "--overwrite"]
     assert main(argv) == 0
     _as_kept(photos, as_kept)
@@ -194,11 +214,11 @@ def test_what_only_kept_data_saved_goes_back_onto_the_source_over_ssh(tmp_path, 
     _as_kept(photos, as_kept)
 
 
-def test_the_newest_of_what_kept_backups_saved_at_one_path_is_taken_whatever_its_kind(tmp_path, sshd):
+def test_the_newest_of_what_kept_backups_saved_at_one_path_is_taken_whatever_its_kind(kept, tmp_path):
     """A file one kept backup saved, then a symlink in its place that the next one saved (neither
     linked into the union, the file in the catalog, the symlink not): the symlink, from the medium
     and from the discs; and the other way round, the file."""
-    lab, photos, _as_kept_dir = _kept(tmp_path, sshd)
+    lab, photos, _as_kept_dir = kept
     write_files(photos, {"x": b"a file first"})
     os.symlink("first.jpg", photos / "y")
     assert lab.backup(_post(lab, True), "web", now=T0 + timedelta(days=3)).status == "failed"
