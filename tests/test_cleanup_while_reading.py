@@ -14,6 +14,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from rabtui import faults
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import rebuild as rebuild_actions
@@ -25,7 +27,7 @@ from rabtui.events import READY, ScriptedPrompter, no_emit
 from rabtui.media import below
 from rabtui.media import medium_layout
 from tests import invariants
-from tests.trees import Lab, snapshot, write_files
+from tests.trees import Lab, closed, made_once, snapshot, write_files
 from tests import preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +71,25 @@ def _two_backups(tmp_path) -> tuple[Lab, str]:
     return lab, old
 
 
-def test_a_restore_is_never_cut_short_by_a_cleanup_of_its_backup(tmp_path):
-    lab, old = _two_backups(tmp_path)
+@pytest.fixture(scope="module")
+def _two_backups_made(tmp_path_factory):
+    def make(live):
+        lab, old = _two_backups(live)
+        closed(lab)
+        return old
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def two_backups(_two_backups_made):
+    """What _two_backups makes, anew for each test (made once for the module), in lab.tmp."""
+    old, made = _two_backups_made
+    return Lab(made.anew(), media_count=1), old
+
+
+def test_a_restore_is_never_cut_short_by_a_cleanup_of_its_backup(two_backups, tmp_path):
+    lab, old = two_backups
     want = {k: v for k, v in snapshot(lab.src / "data").items() if not k.startswith(b"later")}
     to = tmp_path / "restored"
     cancel = _CleanupAtFirstLook(lab)
@@ -88,9 +107,9 @@ def test_a_restore_is_never_cut_short_by_a_cleanup_of_its_backup(tmp_path):
     assert again.returncode == 0 and old not in os.listdir(lab.media[0][1] / "loc"), again.stdout
 
 
-def test_a_restore_started_during_a_cleanup_of_its_source_refuses_and_says_why(tmp_path):
+def test_a_restore_started_during_a_cleanup_of_its_source_refuses_and_says_why(two_backups, tmp_path):
     """The cleanup holds the source's reading lock while it deletes (taken here as it would)."""
-    lab, old = _two_backups(tmp_path)
+    lab, old = two_backups
     with locks.reading_lock(lab.state, "loc"):
         done = _rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", old, "--to", str(tmp_path / "to"))
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
@@ -143,11 +162,11 @@ def test_a_checkpoint_recorded_while_a_cleanup_deletes_misses_nothing(tmp_path, 
         assert len(done.deleted) == 1
 
 
-def test_rebuild_state_waits_for_no_cleanup_and_a_cleanup_none_for_it(tmp_path, monkeypatch):
+def test_rebuild_state_waits_for_no_cleanup_and_a_cleanup_none_for_it(two_backups, monkeypatch):
     """`rabtui rebuild-state` started while a cleanup deletes: the database it puts in place must
     not list the backup the cleanup deletes meanwhile (the cleanup's own record of it went into
     the database the rebuild replaced)."""
-    lab, old = _two_backups(tmp_path)
+    lab, old = two_backups
     cfg, store = lab.load(), lab.store()
     plan = cleanup_actions.plan(cfg, store, now=datetime.fromisoformat(LATER))
     rebuilds: list[subprocess.CompletedProcess] = []
@@ -243,11 +262,11 @@ def test_rebuild_state_waits_for_a_checkpoint_burning_on_another_drive(tmp_path)
     assert "this command cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr
 
 
-def test_rebuild_state_waits_for_a_restore_and_a_restore_for_it(tmp_path):
+def test_rebuild_state_waits_for_a_restore_and_a_restore_for_it(two_backups, tmp_path):
     """`rabtui rebuild-state` started while a restore reads a backup: the restore's job row and its
     events were in the database the rebuild put aside, and what the restore wrote afterwards went
     into the new one under an id that a later job of the new database is given."""
-    lab, old = _two_backups(tmp_path)
+    lab, old = two_backups
     rebuilds: list[subprocess.CompletedProcess] = []
 
     class RebuildAtFirstLook(threading.Event):
@@ -322,13 +341,13 @@ def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(
     invariants.check_catalog_is_media(lab.load(), lab.store())
 
 
-def test_a_cleanup_kept_out_by_two_restores_names_only_the_one_still_running(tmp_path):
+def test_a_cleanup_kept_out_by_two_restores_names_only_the_one_still_running(two_backups, tmp_path):
     """Two restores read loc's backups (each holds its reading lock shared); the lock file names the
     last to take it, which has ended since: the cleanup names the restore that still runs, never
     the one that ended."""
     from tests.test_medium_identity import _ended, _killed, _stopped_at
 
-    lab, old = _two_backups(tmp_path)
+    lab, old = two_backups
     first = second = None
     try:
         first = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(lab.src / "data"), "--backup", old,

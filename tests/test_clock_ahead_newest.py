@@ -7,10 +7,12 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from rabtui.checkpoint import triggers
 from rabtui.cli import main
 from rabtui.media import medium_layout
-from tests.trees import Lab, ssh_source_lines, write_files
+from tests.trees import Lab, closed, made_once, ssh_source_lines, write_files
 
 
 def _ssh_lab(tmp_path, sshd, retention: str = "") -> tuple[Lab, list[str]]:
@@ -42,9 +44,26 @@ def _three_nights(lab: Lab, cfg: list[str]) -> None:
         assert main([*cfg, "run-due", "--now", when]) == 0
 
 
-def test_restore_and_diff_take_the_backup_made_last_not_the_one_dated_ahead(tmp_path, sshd, capsys):
-    lab, cfg = _ssh_lab(tmp_path, sshd)
-    _three_nights(lab, cfg)
+@pytest.fixture(scope="module")
+def _three_nights_made(tmp_path_factory, sshd):
+    def make(live):
+        lab, cfg = _ssh_lab(live, sshd)
+        _three_nights(lab, cfg)
+        closed(lab)
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def three_nights(_three_nights_made):
+    """_ssh_lab after _three_nights, anew for each test (made once for the module), in lab.tmp."""
+    _, made = _three_nights_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab, ["--config", str(lab.config_path)]
+
+
+def test_restore_and_diff_take_the_backup_made_last_not_the_one_dated_ahead(three_nights, tmp_path, capsys):
+    lab, cfg = three_nights
     out = tmp_path / "out"
     assert main([*cfg, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(out)]) == 0
     said = capsys.readouterr().out
@@ -223,13 +242,12 @@ def test_a_killed_run_made_after_a_backup_dated_ahead_is_undone_when_its_medium_
     _check_after(lab, cfg, copies, killed)
 
 
-def test_after_rebuild_state_the_backup_made_last_is_still_the_newest(tmp_path, sshd, capsys):
+def test_after_rebuild_state_the_backup_made_last_is_still_the_newest(three_nights, tmp_path, capsys):
     """rebuild-state gives ids in the order the backups were made, as their records tell (each names
     its link base), not in the order of their names: numbered by name, the backup dated ahead became
     the one made last, and restore read it, the next backup linked from it and the size cap deleted
     the backup that holds the source's newest state."""
-    lab, cfg = _ssh_lab(tmp_path, sshd)
-    _three_nights(lab, cfg)
+    lab, cfg = three_nights
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)

@@ -7,6 +7,7 @@ Real rsync, real processes killed or stopped at their fault points, real xorriso
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from tests import invariants
 from tests.test_cleanup_while_reading import ROOT, _stopped
 from tests.test_kill_anywhere import _copy, _files, _killed, rabtui
 from tests.test_union_undo_lock import _output_until, _started
-from tests.trees import Lab, burn_due
+from tests.trees import Lab, burn_due, closed, made_once
 
 SHORT = ("[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
          "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
@@ -63,8 +64,27 @@ def _killed_undoing(tmp_path):
     return lab, cfg, store, copies, union
 
 
-def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_on_the_disc(tmp_path):
-    lab, cfg, store, copies, union = _killed_undoing(tmp_path)
+@pytest.fixture(scope="module")
+def _killed_undoing_made(tmp_path_factory):
+    def make(live):
+        lab, _cfg, store, copies, union = _killed_undoing(live)
+        store.close()
+        closed(lab)
+        return copies, union
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def killed_undoing(_killed_undoing_made):
+    """What _killed_undoing makes, anew for each test (made once for the module), in lab.tmp."""
+    (copies, union), made = _killed_undoing_made
+    lab = Lab(made.anew(), media_count=2)
+    return lab, lab.load(), lab.store(), copy.deepcopy(copies), union
+
+
+def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_on_the_disc(killed_undoing, tmp_path):
+    lab, cfg, store, copies, union = killed_undoing
     arch = lab.src / "arch"
     m2 = lab.media[1][1]
     os.rename(m2, tmp_path / "medium2-away")     # the checkpoint takes the directory from m1's union
@@ -86,10 +106,10 @@ def _undoing_said(cfg, store) -> list[str]:
     return [p.message for p in health.run_checks(cfg, store) if p.check_id == "undoing:loc:m1"]
 
 
-def test_the_next_backup_gives_the_union_back_the_kept_backups_files(tmp_path):
+def test_the_next_backup_gives_the_union_back_the_kept_backups_files(killed_undoing, tmp_path):
     """Until then `check` warns of the undoing recorded on m1 (in its Prometheus textfile too),
     while m1 is here; it said nothing of it."""
-    lab, cfg, store, copies, union = _killed_undoing(tmp_path)
+    lab, cfg, store, copies, union = killed_undoing
     first = store.one("SELECT name FROM backups WHERE medium='m1' ORDER BY id")["name"]
     checked = rabtui(lab, "check", "--prometheus", str(tmp_path / "rabtui.prom"))
     said = [line for line in checked.stdout.splitlines() if "interrupted as it undid" in line]
@@ -115,12 +135,12 @@ def test_the_next_backup_gives_the_union_back_the_kept_backups_files(tmp_path):
     invariants.check_backups_hold(cfg, store, copies)
 
 
-def test_a_checkpoint_says_at_once_what_holds_the_union_it_has_to_settle(tmp_path):
+def test_a_checkpoint_says_at_once_what_holds_the_union_it_has_to_settle(killed_undoing):
     """A backup stopped as it gives the union back the kept backup's files (hung on its medium,
     say) holds the union lock, the undoing still recorded: a checkpoint planned meanwhile names the
     holder (pid, stopped) at once and gives up after the source's io_timeout with the holder named,
     exit 1. It waited in silence (io_timeout is ten minutes by default)."""
-    lab, cfg, store, copies, union = _killed_undoing(tmp_path)
+    lab, cfg, store, copies, union = killed_undoing
     lab.config_path.write_text(lab.config_path.read_text().replace('id = "loc"\n', 'id = "loc"\nio_timeout = 2\n', 1))
     _files(lab.src / "arch", {"n": b"n3"})
     env = {**os.environ, faults.STOP_ENV: "backup.union_linking"}     # passed by the settling's first link
