@@ -22,6 +22,7 @@ from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, ScriptedPrompter
 from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.media import medium_layout
+from tests import preloaded
 from tests.test_checkpoint import _burn, _lab, _record
 from tests.trees import Lab, made_once, path_target, write_files
 
@@ -170,13 +171,13 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(two_discs)
         assert discs[0]["state"] == "interrupted"
         [cp] = checkpoint_actions.shown_checkpoints(store)
         assert cp["status"] == "interrupted" and cp["disc_rows"][0]["state"] == "interrupted"
-        out = subprocess.run(_cli(lab, "checkpoint", "status"), capture_output=True, text=True)
+        out = preloaded.run(_cli(lab, "checkpoint", "status"), capture_output=True, text=True)
         assert f"checkpoint {number} " in out.stdout and "interrupted" in out.stdout, out.stdout
         job = store.one("SELECT id FROM jobs WHERE kind='checkpoint' ORDER BY id DESC LIMIT 1")
         assert not jobviews.poll_jobs(store).running       # the screens' poll finds the job gone
         detail = jobviews.job_detail(store, job["id"])      # the Runs screen's view of it
         assert detail.job["status"] == "dead" and detail.discs[-1]["state"] == "interrupted"
-    done = subprocess.run(_cli(lab, "checkpoint", "resume", "--yes"), capture_output=True, text=True)
+    done = preloaded.run(_cli(lab, "checkpoint", "resume", "--yes"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert set(_states(store, number).values()) == {"verified"}
 
@@ -466,7 +467,7 @@ def test_rebuild_state_removes_what_a_burn_killed_at_its_first_disc_left(two_dis
     it: rebuild-state does, and says so."""
     lab, cfg, store, number = two_discs
     store.close()
-    killed = subprocess.run(_cli(lab, "checkpoint", "resume", str(number), "--yes"), capture_output=True,
+    killed = preloaded.run(_cli(lab, "checkpoint", "resume", str(number), "--yes"), capture_output=True,
                             env={**os.environ, "RABTUI_FAULT_POINT": "burn.xorriso_started"})
     assert killed.returncode == -signal.SIGKILL
     iso = lab.tmp / "iso"

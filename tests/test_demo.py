@@ -9,6 +9,7 @@ from rabtui import config as configmod
 from rabtui.cli import main
 from rabtui.config.disc_types import parse_disc
 from rabtui.state.store import Store
+from tests import preloaded
 
 
 def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
@@ -35,8 +36,8 @@ def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
     assert store.one("SELECT COUNT(*) AS n FROM jobs WHERE status='completed'")["n"] == 3
 
     # again without a terminal: reuses the sandbox and returns at once instead of opening the UI
-    out = subprocess.run([sys.executable, "-m", "rabtui", "demo", "--dir", str(base)], stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=60)
+    out = preloaded.run([sys.executable, "-m", "rabtui", "demo", "--dir", str(base)], stdin=subprocess.DEVNULL,
+                        capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert "no terminal here" in out.stderr and "using the demo sandbox" in out.stderr and "\033" not in out.stderr
     assert store.one("SELECT COUNT(*) AS n FROM backups")["n"] == 3

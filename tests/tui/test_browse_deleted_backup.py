@@ -5,10 +5,10 @@ keeping the operator in a tree that is gone."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from rabtui.tui.app import make_app
+from tests import preloaded
 from tests.tui.conftest import back_up, browse_backups, run, wait_for
 
 
@@ -35,8 +35,8 @@ def test_a_backup_deleted_while_it_is_browsed(tmp_path, box_config):
             older = screen.keys[1]
             screen.open_backup(older, rel)
             await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
-            done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(path), "cleanup"],
-                                  capture_output=True, text=True)
+            done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(path), "cleanup"],
+                                 capture_output=True, text=True)
             assert done.returncode == 0 and f"deleting box {older['name']}" in done.stdout, done
             await pilot.press("enter")                  # sub/, in the backup that is gone
             await wait_for(pilot, lambda: any("is no longer on m" in n.message for n in app._notifications),

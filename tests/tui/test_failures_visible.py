@@ -8,6 +8,7 @@ import socket
 
 from rabtui.tui.app import make_app
 from rabtui.tui.screens.sources import SourcesScreen
+from tests import preloaded
 from tests.tui.conftest import run, texts, wait_for
 
 
@@ -130,7 +131,6 @@ def test_a_failure_while_the_ui_was_closed_is_on_the_dashboard_until_acknowledge
         tmp_path, write_config):
     """A night's failed backup (run-due from cron) is shown when the operator opens the UI in the
     morning; acknowledged, it stays acknowledged after a restart."""
-    import subprocess
     import sys
 
     path = unreachable_source(tmp_path, write_config)
@@ -147,8 +147,8 @@ def test_a_failure_while_the_ui_was_closed_is_on_the_dashboard_until_acknowledge
         return shown
 
     assert run(open_ui(False)) == ""                     # first opened: nothing failed yet
-    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(path), "backup", "web1"],
-                          capture_output=True, text=True, timeout=120)
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(path), "backup", "web1"],
+                         capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "backup of web1 failed: cannot reach" in run(open_ui(True))   # the morning after: there, then acknowledged
     assert run(open_ui(False)) == ""                     # and gone for good

@@ -4,7 +4,6 @@ process still shows."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections import Counter
 
@@ -13,6 +12,7 @@ from rabtui.tui.app import RabtuiApp, make_app
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
+from tests import preloaded
 from tests.tui.conftest import ready, run, settled, texts, wait_for
 
 TICKS = 40
@@ -51,8 +51,8 @@ def test_idle_ticks_do_no_refresh_work_and_changes_still_show(demo_config, monke
             assert set(await idle_for(pilot, TICKS)) == {"_tick"}      # nor of the runs screen
             assert "backup of demo-host" not in texts(app, "#runs-jobs")
             # another process makes a backup (recorded as a job): the idle screen shows it
-            done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(demo_config), "backup", "demo-host"],
-                                  capture_output=True, text=True, timeout=120)
+            done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(demo_config), "backup", "demo-host"],
+                                 capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, done.stderr
             await wait_for(pilot, lambda: "backup of demo-host" in texts(app, "#runs-jobs"), what="the new job")
             assert counts["recent_jobs"] and counts["load_data"]
