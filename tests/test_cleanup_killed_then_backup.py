@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 
 from rabtui import faults
 from rabtui.backup import retention
 from rabtui.state import catalog
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_retention import _history
 
 KILLED_CLEANUP = textwrap.dedent("""
@@ -32,8 +31,8 @@ def test_the_next_backup_forgets_what_a_killed_cleanup_set_aside(tmp_path):
     lab, cfg, results, now = _history(tmp_path)
     gone = results[:4]
     assert [c.id for c in retention.plan_cleanup(cfg, lab.store(), now=now).delete] == [r.backup_id for r in gone]
-    done = subprocess.run([sys.executable, "-c", KILLED_CLEANUP, str(lab.config_path), now.isoformat()],
-                          env={**os.environ, faults.ENV: "cleanup.trees_emptied"}, capture_output=True, timeout=120)
+    done = preloaded.run([sys.executable, "-c", KILLED_CLEANUP, str(lab.config_path), now.isoformat()],
+                         env={**os.environ, faults.ENV: "cleanup.trees_emptied"}, capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert not any(r.path.exists() for r in gone)
 

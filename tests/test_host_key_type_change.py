@@ -5,12 +5,12 @@ never replaces it; `sources trust --replace` shows both fingerprints, asks, and 
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 
 import pytest
 
 from rabtui.cli import main
+from tests import preloaded
 from tests.sshd import SshServer, keygen
 
 
@@ -80,8 +80,8 @@ def test_sources_test_and_trust_yes_refuse_a_key_of_another_type(swapped, capsys
 def test_backup_over_openssh_refuses_a_key_of_another_type(swapped, tmp_path):
     path, server, old = swapped
     before = _medium(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", path, "backup", "box"],
-                          capture_output=True, text=True, timeout=120)
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", path, "backup", "box"],
+                         capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     text = done.stdout + done.stderr
     assert "HOST KEY CHANGED" in text and old in text and server.fingerprint() in text

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from rabtui import faults, proc_table
+from tests import preloaded
 from tests.test_kill_anywhere import _files, rabtui
 from tests.test_killed_run_writers_named import FREEZER, _frozen, killed_run
 from tests.test_lock_waits import _HOLD, _end
@@ -22,8 +23,8 @@ from tests.trees import Lab
 
 def _rabtui_bytes(lab: Lab, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != faults.ENV}
-    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                          env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def test_hostile_command_lines_of_writers_left_are_said_escaped_and_short(tmp_path):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
 
 from rabtui import faults
 from rabtui.media import medium_layout
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_catalog_invariants import KILLED
 from tests.test_kill_anywhere import _files, _local_lab, rabtui
 from tests.trees import snapshot
@@ -33,8 +32,8 @@ def test_a_run_killed_before_its_directory_never_takes_an_older_backup_of_its_na
     for path in lab.state.glob("rabtui.db*"):      # lost: made anew by the next run
         os.unlink(path)
 
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), "m1", "-"],
-                            env={**os.environ, faults.ENV: "backup.step1"}, capture_output=True, timeout=120)
+    killed = preloaded.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), "m1", "-"],
+                           env={**os.environ, faults.ENV: "backup.step1"}, capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     row = lab.store().one("SELECT * FROM backups")
     assert row["status"] == "running" and row["path"] == str(older.path)      # its planned name is the older's
@@ -75,8 +74,8 @@ def test_a_run_killed_as_it_made_its_directory_leaves_no_empty_directory(tmp_pat
     for path in lab.state.glob("rabtui.db*"):      # lost: made anew by the next run
         os.unlink(path)
 
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), "m1", "-"],
-                            env={**os.environ, faults.ENV: "backup.dir_made"}, capture_output=True, timeout=120)
+    killed = preloaded.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), "m1", "-"],
+                           env={**os.environ, faults.ENV: "backup.dir_made"}, capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     made = older.path.with_name(older.path.name + "-2")
     assert made.is_dir() and not os.listdir(made)

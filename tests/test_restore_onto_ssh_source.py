@@ -22,6 +22,7 @@ import pytest
 from rabtui import faults
 from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
+from tests import preloaded
 from tests.trees import HOSTILE_NAMES, Lab, hostile_tree, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
@@ -212,9 +213,9 @@ def test_a_program_that_cannot_be_started_is_said_in_one_line(tmp_path, sshd):
     (bin_dir / "ssh").chmod(0o644)
     for tool in ("rsync", "setpriv", "sh"):
         os.symlink(shutil.which(tool), bin_dir / tool)
-    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
-                           str(remote_dir / "f"), "--to-source", "--overwrite"],
-                          cwd=REPO, env={**os.environ, "PATH": str(bin_dir)}, capture_output=True, text=True)
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
+                          str(remote_dir / "f"), "--to-source", "--overwrite"],
+                         cwd=REPO, env={**os.environ, "PATH": str(bin_dir)}, capture_output=True, text=True)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "could not start the check on the source for web (ssh)" in done.stderr
