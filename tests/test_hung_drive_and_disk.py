@@ -22,7 +22,7 @@ from rabtui.events import READY, SKIP, WARNING, ScriptedPrompter, no_emit
 from rabtui.media import mounting
 from rabtui.restore import run as restore_run
 from tests.test_checkpoint_stalls import STALL, _hangs_once
-from tests.trees import Lab, burn_due, snapshot, write_files
+from tests.trees import Lab, burn_due, closed, made_once, snapshot, write_files
 
 
 def _disc_lab(tmp_path):
@@ -33,8 +33,27 @@ def _disc_lab(tmp_path):
     return lab, cfg, lab.store(), burn_due(cfg, lab.store())
 
 
-def test_a_drive_hanging_as_a_restore_reads_the_volume_id_asks_for_the_disc_again(tmp_path, monkeypatch):
-    lab, cfg, store, number = _disc_lab(tmp_path)
+@pytest.fixture(scope="module")
+def _disc_lab_made(tmp_path_factory):
+    def make(live):
+        lab, _cfg, store, number = _disc_lab(live)
+        store.close()
+        closed(lab)
+        return number
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def disc_lab(_disc_lab_made):
+    """What _disc_lab makes, anew for each test (made once for the module), in lab.tmp."""
+    number, made = _disc_lab_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab, lab.load(), lab.store(), number
+
+
+def test_a_drive_hanging_as_a_restore_reads_the_volume_id_asks_for_the_disc_again(disc_lab, tmp_path, monkeypatch):
+    lab, cfg, store, number = disc_lab
     data = str(lab.src / "data")
     prompter = ScriptedPrompter(lambda q: READY)
     cancel = threading.Event()
@@ -47,25 +66,26 @@ def test_a_drive_hanging_as_a_restore_reads_the_volume_id_asks_for_the_disc_agai
     assert snapshot(tmp_path / "out" / data.lstrip("/")) == snapshot(data)
 
 
-def test_a_drive_hanging_as_a_restore_reads_the_volume_id_without_an_operator_fails_naming_it(tmp_path, monkeypatch):
-    lab, cfg, store, number = _disc_lab(tmp_path)
+def test_a_drive_hanging_as_a_restore_reads_the_volume_id_without_an_operator_fails_naming_it(disc_lab, tmp_path,
+                                                                                              monkeypatch):
+    lab, cfg, store, number = disc_lab
     cancel = threading.Event()
     with _hangs_once(tmp_path, monkeypatch, cancel, "-pvd_info"):
         with pytest.raises(WorkFailed) as failed:
             restore_run.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=tmp_path / "out",
                                 cancel=cancel)
     assert not cancel.is_set()
-    assert f"the drive {tmp_path}/iso/RAB{number}D01.iso did not answer" in str(failed.value), str(failed.value)
+    assert f"the drive {lab.tmp}/iso/RAB{number}D01.iso did not answer" in str(failed.value), str(failed.value)
     assert f"checkpoint {number} disc 1 (RAB{number}D01) was not read" in str(failed.value)
 
 
-def test_a_drive_hanging_as_rebuild_state_reads_a_disc_asks_for_one_again(tmp_path, monkeypatch):
+def test_a_drive_hanging_as_rebuild_state_reads_a_disc_asks_for_one_again(disc_lab, tmp_path, monkeypatch):
     """A real drive (xorriso's stdio: pseudo drive on the disc's image): the disc it hung on is said
     not matched, and the next one asked for; given again, it is read."""
-    lab, cfg, store, number = _disc_lab(tmp_path)
-    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    lab, cfg, store, number = disc_lab
+    iso = lab.tmp / "iso" / f"RAB{number}D01.iso"
     text = lab.config_path.read_text()
-    lab.config_path.write_text(text.replace(f'drive = "images:{tmp_path / "iso"}"', f'drive = "stdio:{iso}"'))
+    lab.config_path.write_text(text.replace(f'drive = "images:{lab.tmp / "iso"}"', f'drive = "stdio:{iso}"'))
     cfg = lab.load()
     answers = iter([READY, READY, SKIP])
     prompter = ScriptedPrompter(lambda q: next(answers))

@@ -10,10 +10,12 @@ import os
 import threading
 from datetime import datetime, timedelta
 
+import pytest
+
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, WARNING, ScriptedPrompter
 from rabtui.restore import run as R
-from tests.trees import Lab, write_files
+from tests.trees import Lab, closed, made_once, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 KEPT_MTIME = 1_700_000_000
@@ -50,6 +52,25 @@ def _old_on_disc_newer_on_m2(tmp_path):
     return lab, cfg, store, number
 
 
+@pytest.fixture(scope="module")
+def _old_on_disc_newer_on_m2_made(tmp_path_factory):
+    def make(live):
+        lab, _cfg, store, number = _old_on_disc_newer_on_m2(live)
+        store.close()
+        closed(lab)
+        return number
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def old_on_disc(_old_on_disc_newer_on_m2_made):
+    """What _old_on_disc_newer_on_m2 makes, anew for each test (made once for the module), in lab.tmp."""
+    number, made = _old_on_disc_newer_on_m2_made
+    lab = Lab(made.anew(), media_count=2)
+    return lab, lab.load(), lab.store(), number
+
+
 def _forget_content_backup(store, number):
     """The checkpoint as a database rebuilt from discs that do not name their backup has it: no
     content backup, made (as far as it knows) after every backup."""
@@ -81,14 +102,14 @@ def test_a_file_of_the_same_size_and_mtime_is_not_called_the_same(tmp_path):
     assert not any("holds the same as the newest copy" in m for m in lab.messages(WARNING))
 
 
-def test_after_rebuild_state_a_checkpoint_of_old_content_does_not_outrank_a_newer_backup(tmp_path):
+def test_after_rebuild_state_a_checkpoint_of_old_content_does_not_outrank_a_newer_backup(old_on_disc, tmp_path):
     """The state database is lost and rebuilt from media and discs: the checkpoint keeps the backup
     its README names as its content backup, and a restore with every copy at hand gives the newer
     backup's content, silently."""
     from rabtui.rebuild import scan as rebuild
     from rabtui.state.store import Store
 
-    lab, cfg, store, number = _old_on_disc_newer_on_m2(tmp_path)
+    lab, cfg, store, number = old_on_disc
     f = lab.src / "data" / "a.txt"
     before = store.one("SELECT backup_id FROM checkpoint_dirs WHERE number=?", (number,))["backup_id"]
     made = store.one("SELECT created FROM checkpoints WHERE number=?", (number,))["created"]
@@ -107,12 +128,12 @@ def test_after_rebuild_state_a_checkpoint_of_old_content_does_not_outrank_a_newe
     assert res.origin.endswith("on m2") and res.warnings == []
 
 
-def test_a_disc_file_whose_backup_is_unknown_ranks_as_the_backup_holding_its_size_and_mtime(tmp_path):
+def test_a_disc_file_whose_backup_is_unknown_ranks_as_the_backup_holding_its_size_and_mtime(old_on_disc, tmp_path):
     """A checkpoint that does not record its content backup is not dated by when it was made: its
     file counts as of the newest backup holding one of the same size and mtime, so a newer backup
     holding another version comes first; read when nothing newer is at hand, it is said to rest on
     that guess."""
-    lab, cfg, store, number = _old_on_disc_newer_on_m2(tmp_path)
+    lab, cfg, store, number = old_on_disc
     f = lab.src / "data" / "a.txt"
     _forget_content_backup(store, number)
     m1_name = store.one("SELECT name FROM backups WHERE medium='m1'")["name"]
@@ -131,11 +152,11 @@ def test_a_disc_file_whose_backup_is_unknown_ranks_as_the_backup_holding_its_siz
     assert "does not record the backup" in res.warnings[0] and m1_name in res.warnings[0]
 
 
-def test_a_disc_directory_whose_backup_is_unknown_ranks_below_every_backup(tmp_path):
+def test_a_disc_directory_whose_backup_is_unknown_ranks_below_every_backup(old_on_disc, tmp_path):
     """A directory of a checkpoint that does not record its content backup cannot be matched to a
     backup: every backup comes first, and a restore that reads the disc says it took the disc to be
     older than every backup."""
-    lab, cfg, store, number = _old_on_disc_newer_on_m2(tmp_path)
+    lab, cfg, store, number = old_on_disc
     data = lab.src / "data"
     _forget_content_backup(store, number)
 
