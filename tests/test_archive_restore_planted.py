@@ -212,8 +212,14 @@ def _browse_says(lab: Lab, backup, rel: bytes, planted: str) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await browse_backups(app, pilot, "loc")
             screen.open_backup(next(b for b in screen.keys if b["id"] == backup["id"]), rel)
-            await wait_for(pilot, lambda: screen.rel == rel and not screen.loading and screen.level == "dir")
-            said = [n.message for n in app._notifications if "rabtui never makes" in n.message]
+            def told() -> list[str]:
+                return [n.message for n in app._notifications if "rabtui never makes" in n.message]
+
+            # the notice may come a moment after the listing is shown: waited for, then counted
+            await wait_for(pilot, lambda: screen.rel == rel and not screen.loading and screen.level == "dir"
+                           and told())
+            await pilot.pause()
+            said = told()
             assert len(said) == 1 and planted in said[0] and "left out" in said[0], said
             assert screen.keys, "the readable entries are listed still"
 
