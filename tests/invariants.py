@@ -270,3 +270,44 @@ def _contents(top) -> dict[bytes, bytes]:
                 with open(p, "rb") as f:
                     out[os.path.relpath(p, top)] = f.read()
     return out
+
+
+def _saved_bytes(store, row, d, path: bytes) -> bytes:
+    """The content of the file `path` (relative to /) as backup `row` shows it: its own tree's
+    (saved as a standard one), or that of the newest backup up to it that saved `d` as an archive
+    one and holds it in its own tree."""
+    rows = [row] if _ran_as(store, row, d) == "standard" else [
+        r for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND id<=? AND status IN"
+                             f" {(*COMPLETE, 'kept')!r} ORDER BY id DESC", (row["source"], row["medium"], row["id"]))
+        if _ran_as(store, r, d) == "archive"]
+    top = _prefix(d.path)
+    for r in rows:
+        saved = os.path.join(os.fsencode(r["path"]), b"data", path)
+        if os.path.isfile(saved) and not os.path.islink(saved):
+            with open(saved, "rb") as f:
+                return f.read()
+    raise AssertionError(f"{row['name']}: no backup holds {path!r} below {top!r}")
+
+
+def check_restores_are_views(cfg, store, to) -> None:
+    """A restore of each directory from each complete backup (`--backup`) gives what the backup
+    shows (_view: by the kind it saved the directory as, whatever the config says now), each file
+    byte for byte as the backup that saved it holds it. `to`: an empty directory to restore into."""
+    from rabtui.restore import run as restore_run
+
+    rows = store.all(f"SELECT * FROM backups WHERE status IN {tuple(COMPLETE)!r} ORDER BY source, id")
+    for row in rows:
+        for d in cfg.source(row["source"]).directories:
+            view = _view(cfg, store, row, d)
+            if view is None:
+                continue
+            into = os.path.join(os.fsencode(to), str(row["id"]).encode())
+            dest = os.path.join(into, _prefix(d.path))
+            restore_run.restore(cfg, store, row["source"], d.path, backup=row["name"], to=into)
+            got = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(dest, _prefix(d.path))}
+            assert got == view, (f"restore of {d.path} from {row['name']}: gave\n  {sorted(got.items())[:10]}\n"
+                                 f"it shows\n  {sorted(view.items())[:10]}")
+            for path, (kind, _size, _mtime) in view.items():
+                if kind == "file":
+                    with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
+                        assert f.read() == _saved_bytes(store, row, d, path), f"{row['name']}: {path!r} differs"

@@ -4,6 +4,8 @@ on the media and in the catalog, and so stay restorable to a directory: the medi
 
 from __future__ import annotations
 
+import dataclasses
+
 from rabtui.config import Config, Directory, Source
 from rabtui.errors import ConfigError, UsageError
 from rabtui.state.store import Store
@@ -20,6 +22,20 @@ def source_of(cfg: Config, store: Store, source_id: str) -> Source:
             raise
     kinds = {r["path"]: r["kind"] for r in rows}     # each directory as its newest backup had it
     return Source(id=source_id, directories=tuple(Directory(path=p, kind=k) for p, k in kinds.items()))
+
+
+def as_saved_by(store: Store, source: Source, backup) -> Source:
+    """`source` with each directory of the kind `backup` saved it as (the config's kind may have
+    changed since: archive, standard, archive again), where the restore reads it: the union as that
+    backup left it, or its own tree. A backup that recorded no kinds is taken as the config says now
+    (as `find` takes it: saved_kinds)."""
+    kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?",
+                                                     (backup["id"],))}
+    if not kinds:
+        return source
+    return dataclasses.replace(source, directories=tuple(
+        dataclasses.replace(d, kind=kinds[d.path]) if kinds.get(d.path) in ("archive", "standard") else d
+        for d in source.directories))
 
 
 def check_restorable_onto(cfg: Config, source_id: str) -> None:

@@ -29,7 +29,7 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.as_of import as_of
 from rabtui.restore.in_backup import backup_source_path, roots_of
-from rabtui.restore.known_source import check_restorable_onto, source_of
+from rabtui.restore.known_source import as_saved_by, check_restorable_onto, source_of
 from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made
 from rabtui.restore.target_places import target_of
 from rabtui.restore.tree_copy import copy_into
@@ -185,6 +185,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
                             RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
                                           warnings=warnings), not_restored=apart, staged=True, dir_modes=closed)
     row = choose_backup(store, source, backup)
+    source = as_saved_by(store, source, row)    # each directory read as that backup saved it
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))

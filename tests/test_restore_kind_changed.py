@@ -1,0 +1,58 @@
+"""A restore from a backup that saved a directory as another kind than the config's now gives
+what that backup holds, by the kind it recorded: an archive backup's directory made standard since
+is the union as that backup left it (files older archive backups saved too), a standard backup's
+directory made archive since is its own tree (not the union, which holds only what the archive
+backups saved). Real backups (rsync), checked against the media."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from rabtui.restore import run as restore_run
+from tests import invariants
+from tests.trees import Lab, write_files
+
+DAY = datetime(2026, 6, 1, 3, 30)
+
+
+def _steps(lab: Lab, steps) -> None:
+    photos = lab.src / "photos"
+    for n, (kind, files, gone) in enumerate(steps):
+        lab.local([("photos", kind)])
+        write_files(photos, files)
+        for name in gone:
+            (photos / name).unlink()
+        assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == "completed"
+
+
+def test_an_archive_backup_of_a_directory_made_standard_restores_as_its_union(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    _steps(lab, [("archive", {"a": b"a, only in the first", "sub/c": b"c1"}, ()),
+                 ("archive", {"b": b"b", "sub/c": b"c2 longer"}, ("a",)),
+                 ("standard", {"d": b"d"}, ())])
+    cfg, store = lab.load(), lab.store()
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+
+
+def test_a_standard_backup_of_a_directory_made_archive_restores_as_its_tree(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    _steps(lab, [("standard", {"p": b"p1", "q": b"q", "sub/r": b"r"}, ()),
+                 ("archive", {"p": b"p2 longer"}, ("q",)),
+                 ("archive", {"s": b"s"}, ())])
+    cfg, store = lab.load(), lab.store()
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+
+
+def test_a_file_restored_naming_no_copy_is_what_find_lists(tmp_path):
+    """Archive, then standard: the file only the archive backup saved, the source having dropped
+    it, is restored from that backup (find lists it there) as it saved it."""
+    lab = Lab(tmp_path, media_count=1)
+    _steps(lab, [("archive", {"a": b"only archived"}, ()), ("archive", {"b": b"b"}, ("a",)),
+                 ("standard", {"c": b"c"}, ())])
+    cfg, store = lab.load(), lab.store()
+    path = str(lab.src / "photos" / "a")
+    got = restore_run.restore(cfg, store, "loc", path, to=tmp_path / "one")
+    assert "backup 2026-06-02" in got.origin or "backup" in got.origin
+    assert (tmp_path / "one" / path.lstrip("/")).read_bytes() == b"only archived"
