@@ -311,3 +311,24 @@ def check_restores_are_views(cfg, store, to) -> None:
                 if kind == "file":
                     with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
                         assert f.read() == _saved_bytes(store, row, d, path), f"{row['name']}: {path!r} differs"
+
+
+def check_checkpoint_is_view(cfg, store, number: int, to) -> None:
+    """A restore from checkpoint `number`'s discs of each directory it took gives what the backup
+    it was taken from shows (_view, by the kind that backup saved it as), each file byte for byte."""
+    from rabtui.restore import run as restore_run
+
+    for c in store.all("SELECT * FROM checkpoint_dirs WHERE number=? AND role='data'", (number,)):
+        row = store.one("SELECT * FROM backups WHERE id=?", (c["backup_id"],))
+        d = next(d for d in cfg.source(c["source"]).directories if d.path == c["path"])
+        view = _view(cfg, store, row, d)
+        into = os.path.join(os.fsencode(to), f"{number}-{row['id']}".encode())
+        dest = os.path.join(into, _prefix(d.path))
+        restore_run.restore(cfg, store, c["source"], d.path, checkpoint=number, to=into)
+        got = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(dest, _prefix(d.path))}
+        assert got == view, (f"checkpoint {number} of {d.path} ({row['name']}): gave\n  {sorted(got.items())[:10]}\n"
+                             f"it shows\n  {sorted(view.items())[:10]}")
+        for path, (kind, _size, _mtime) in view.items():
+            if kind == "file":
+                with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
+                    assert f.read() == _saved_bytes(store, row, d, path), f"checkpoint {number}: {path!r} differs"

@@ -26,7 +26,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
 from rabtui.mtimes import seconds
-from rabtui.state import catalog
+from rabtui.state import catalog, saved_kinds
 from rabtui.state.others import union_entry_backups
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -48,12 +48,15 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     shape: own_dirs.dir_saved_after). Returns the names (below the directory) of the files the backup
     that saved them no longer holds as recorded; into `scanned.kept_shadowed` those of kept data
     below a symlink or a file the union holds in place of a directory on their way."""
+    # only the backups that saved the directory as an archive one (saved_kinds): a standard
+    # backup's tree, made before the directory changed kind, is none of what the union shows
+    savers = saved_kinds.savers(store, backup, dir_path, True)
     kept = {r["id"]: r["path"] for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<?",
+        f"SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<? AND id IN ({savers})",
         (backup["source"], backup["medium"], KEPT, backup["id"]))}
     linked = {r["id"]: r["path"] for r in store.all(
-        f"SELECT id, path FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL} AND id<?",
-        (backup["source"], backup["medium"], backup["id"]))}
+        f"SELECT id, path FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL} AND id<?"
+        f" AND id IN ({savers})", (backup["source"], backup["medium"], backup["id"]))}
     seen = found(store, backup, dir_path, union)     # the backup's own empty directories too
     if seen.unread:
         raise _closed(backup, dir_path, seen.unread[0])

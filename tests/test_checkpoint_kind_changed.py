@@ -1,0 +1,59 @@
+"""A checkpoint taken after a directory changed kind puts on the discs what the backup it reads
+shows, by the kind each backup saved the directory as (not the config's now), and its discs
+verify; a restore from them gives that. Real backups (rsync), real xorriso (`images:` drive)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests import invariants
+from tests.trees import Lab, burn_due, write_files
+
+DAY = datetime(2026, 6, 1, 3, 30)
+
+
+def _step(lab: Lab, n: int, kind: str, files: dict, gone=(), *, kept: bool = False) -> None:
+    """A backup of `photos` as `kind` (`kept`: its post-backup command fails, its data kept)."""
+    extra = 'post_backup_commands = ["exit 4"]' if kept else ""
+    lab.write(lab._local_source([("photos", kind)], extra, "loc")
+              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\n')
+    photos = lab.src / "photos"
+    write_files(photos, files)
+    for name in gone:
+        (photos / name).unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == ("failed" if kept else "completed")
+
+
+@pytest.mark.parametrize("kinds", [("archive", "archive", "standard"), ("standard", "standard", "archive"),
+                                   ("archive", "standard", "archive")])
+def test_a_checkpoint_after_a_kind_change_holds_what_the_backup_shows(tmp_path, kinds):
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    _step(lab, 0, kinds[0], {"a": b"a1", "sub/c": b"c1", "x": b"x"})
+    _step(lab, 1, kinds[1], {"b": b"b", "sub/c": b"c2 longer"}, ("a",))
+    number = burn_due(lab.load(), lab.store(), asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(lab.load(), lab.store(), number, tmp_path / "out")
+    _step(lab, 2, kinds[2], {"d": b"d", "sub/c": b"c3 longer still"}, ("x",))
+    cfg, store = lab.load(), lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
+
+
+def test_a_kept_standard_backup_is_no_kept_data_of_the_directory_made_archive(tmp_path):
+    """A standard backup whose post-backup command failed (its data kept), then the directory made
+    archive: the file only that standard backup saved is none of what the archive backup shows, and
+    not on the discs."""
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    _step(lab, 0, "standard", {"a": b"a1"})
+    _step(lab, 1, "standard", {"k": b"only the kept backup"}, kept=True)
+    _step(lab, 2, "archive", {"b": b"b"}, ("k",))
+    cfg, store = lab.load(), lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
