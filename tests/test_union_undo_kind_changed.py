@@ -181,3 +181,37 @@ def test_rebuild_state_undoes_a_run_whose_record_lists_no_directories_it_can_rea
     out = done.stdout + done.stderr
     assert done.returncode == 3 and "Traceback" not in out and "directories 5 is not a list" in out, out
     _archive_again_saves_them(lab, union, "m1")
+
+
+@pytest.mark.parametrize("kind", ["standard", None])
+def test_a_run_the_database_does_not_know_is_undone_once_its_medium_is_back(tmp_path, kind):
+    """The database lost and rebuilt while the killed run's medium was away (it knows no row, and
+    no kinds, of the run), the directory made standard (or taken out of the source) meanwhile: back
+    in the config, the medium's next backup undid the run only in the config's archive directories,
+    and its links stayed. It looks, as rebuild-state does, for the run's own files in each union."""
+    lab, union = _killed_linking(tmp_path, media_count=2, medium="m2")
+    both = lab.media
+    lab.media = both[:1]
+    lab.local([("arch", "archive"), ("data", "standard")])
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed"
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    done = rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lab.media = both
+    lab.local([("arch", kind), ("data", "standard")] if kind else [("data", "standard")])
+    assert lab.backup(lab.load(), medium_id="m2").status == "completed"
+    _archive_again_saves_them(lab, union, "m2")
+
+
+def test_a_run_whose_row_records_no_kinds_is_undone_where_its_own_files_are(tmp_path):
+    """The killed run's row names no kinds (a database an older version wrote), the directory made
+    standard since: the recovery undid it only in the config's archive directories, its links
+    stayed. It looks for the run's own files in each union, as rebuild-state does."""
+    lab, union = _killed_linking(tmp_path)
+    store = lab.store()
+    store.execute("DELETE FROM backup_dirs WHERE backup_id IN (SELECT id FROM backups WHERE status='running')")
+    lab.local([("arch", "standard"), ("data", "standard")])
+    assert lab.backup(lab.load()).status == "completed"
+    _archive_again_saves_them(lab, union, "m1")

@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import proc_table
-from rabtui.backup import killed_record
-from rabtui.backup.history import forget_catalog, ran_as_archive, undo_links, union_held, unlink_archive
+from rabtui.backup import killed_kinds, killed_record
+from rabtui.backup.history import forget_catalog, undo_links, union_held, unlink_archive
 from rabtui.backup.made_order import made_before
 from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers, running_rows
 from rabtui.backup.retention import medium_present
@@ -85,7 +85,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             continue
         if info and info.get("status") == "failed" and _is_backup_dir(path, source_id):
             # it ended, failed, but could not record so in the database (its state directory full, say)
-            problem = undo_links(union_cfg, source_id, path, emit, cancel, ran_as_archive(store, row["id"]))
+            problem = undo_links(union_cfg, source_id, path, emit, cancel,
+                                 killed_kinds.of_run(store, union_cfg, source_id, row["id"], path, info, emit=emit))
             if problem:
                 emit(Event(WARNING, f"found {what}: {problem}", {"backup_id": row["id"]}))
                 left.append((row["medium"], f"{what}: {problem}"))
@@ -110,8 +111,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
             try:
                 with union_held(union_cfg, source_id, emit, cancel) as moved:
-                    undone = unlink_archive(union_cfg, source_id, path, moved=moved,
-                                            ran=ran_as_archive(store, row["id"]))
+                    undone = unlink_archive(union_cfg, source_id, path, moved=moved, ran=killed_kinds.of_run(
+                        store, union_cfg, source_id, row["id"], path, info, emit=emit))
             except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
                            {"backup_id": row["id"]}))
@@ -185,8 +186,8 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
             continue
         try:
             with union_held(cfg, source_id, emit, cancel) as moved:
-                undone = unlink_archive(cfg, source_id, path, moved=moved,
-                                        ran=ran_as_archive(store, row["id"] if row else None))
+                undone = unlink_archive(cfg, source_id, path, moved=moved, ran=killed_kinds.of_run(
+                    store, cfg, source_id, row["id"] if row else None, path, info, listed, emit))
         except (WorkFailed, OSError) as exc:
             why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"
             emit(Event(WARNING, why))

@@ -6,10 +6,7 @@ goes, so that a run waiting for the union (a checkpoint plan settling it) waits 
 
 from __future__ import annotations
 
-import os
-
 from rabtui.errors import WorkFailed
-from rabtui.media import below
 from rabtui.rebuild.report import Report
 from rabtui.state.store import COMPLETE
 
@@ -51,51 +48,16 @@ def settle(cfg, medium, source_id: str, listed: list, ids: dict, report: Report,
 
 def ran_as_archive(src, medium_path, bpath, rec, listed: list, report: Report | None = None) -> list[str]:
     """The directories a run to undo (at `bpath`) may have linked files into the unions of,
-    whatever the config says of them now: those its record names as archive ones. Killed before it
-    recorded its directories: each directory of the config or of a record of the source on the
-    medium whose union holds one of the run's files that no complete backup there holds (a run that
-    saved a directory as a standard one has its unchanged files linked from its base: no links of
-    its own, and undone there, the older backups' files would come into the union). A directory
-    its record names with no kind it can read (edited by hand) is looked at so too. Those found so
-    are written into its record (killed_record.say_ran_as_archive) before they are undone: a
-    rebuild killed midway has the next undo them there again; what stops that is said in `report`."""
+    whatever the config says of them now: those its record names as archive ones, and where it names
+    none (or one with no kind it can read: edited by hand) those whose union holds one of its own
+    files (killed_kinds.py), written into its record first; what stops that is said in `report`."""
+    from rabtui.backup import killed_kinds
+
     kinds = {d["path"]: d["kind"] for d in rec.directories}
-    if kinds:
-        unsure = {d for d, kind in kinds.items() if kind is None}
-    else:
-        unsure = {d.path for d in src.directories} | {d["path"] for _, _, r in listed for d in r.directories}
-    complete = [p for _, p, r in reversed(listed) if r.status in COMPLETE and p != bpath] if unsure else []
-    found = sorted(d for d in unsure if _own_links(medium_path, src.id, bpath, d, complete))
-    if found:
-        from rabtui.backup import killed_record
-
-        problem = killed_record.say_ran_as_archive(medium_path, src.id, bpath.name, found)
-        if problem and report is not None:
-            report.unmatched.append(f"{problem}: should this rebuild be stopped before it has undone the run,"
-                                    " the next may not find all of its links")
-    return sorted([d for d, kind in kinds.items() if kind == "archive"] + found)
-
-
-def _own_links(medium_path, source_id: str, bpath, dir_path: str, complete: list) -> bool:
-    from rabtui.backup.archive import same_in_union
-    from rabtui.media import medium_layout
-
-    if medium_layout.symlink_in_layout(medium_path, source_id, [dir_path]):
-        return True     # nothing read through it: the undoing refuses it, and says so
-    union = medium_layout.archive_root(medium_path, source_id, dir_path)
-    data = medium_layout.backup_data_path(bpath, dir_path)
-    if not union.is_dir() or not data.is_dir():
-        return False
-    tops = [os.fsencode(medium_layout.backup_data_path(p, dir_path)) for p in complete]
-    for rel, inode in same_in_union(data, union):
-        if not any(_same(top, rel, inode) for top in tops):
-            return True
-    return False
-
-
-def _same(top: bytes, rel: bytes, inode: tuple[int, int]) -> bool:
-    try:
-        st = below.lstat(top, rel)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == inode
+    candidates = {d.path for d in src.directories} | {d["path"] for _, _, r in listed for d in r.directories}
+    complete = [p for _, p, r in reversed(listed) if r.status in COMPLETE and p != bpath]
+    ran, problem = killed_kinds.ran_as_archive(medium_path, src.id, bpath, kinds, candidates, complete)
+    if problem and report is not None:
+        report.unmatched.append(f"{problem}: should this rebuild be stopped before it has undone the run,"
+                                " the next may not find all of its links")
+    return ran
