@@ -14,8 +14,9 @@ from tests.trees import Lab, burn_due, write_files
 DAY = datetime(2026, 6, 1, 3, 30)
 
 
-def _step(lab: Lab, n: int, kind: str, files: dict, gone=(), *, kept: bool = False) -> None:
-    """A backup of `photos` as `kind` (`kept`: its post-backup command fails, its data kept)."""
+def _step(lab: Lab, n: int | None, kind: str, files: dict, gone=(), *, kept: bool = False) -> None:
+    """A backup of `photos` as `kind` on day `n` (None: now) (`kept`: its post-backup command
+    fails, its data kept)."""
     extra = 'post_backup_commands = ["exit 4"]' if kept else ""
     lab.write(lab._local_source([("photos", kind)], extra, "loc")
               + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\n')
@@ -23,7 +24,8 @@ def _step(lab: Lab, n: int, kind: str, files: dict, gone=(), *, kept: bool = Fal
     write_files(photos, files)
     for name in gone:
         (photos / name).unlink()
-    assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == ("failed" if kept else "completed")
+    now = DAY + timedelta(days=n) if n is not None else None
+    assert lab.backup(lab.load(), now=now).status == ("failed" if kept else "completed")
 
 
 @pytest.mark.parametrize("kinds", [("archive", "archive", "standard"), ("standard", "standard", "archive"),
@@ -57,3 +59,40 @@ def test_a_kept_standard_backup_is_no_kept_data_of_the_directory_made_archive(tm
     invariants.check_views_are_media(cfg, store)
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
     invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
+
+
+def test_kind_changes_with_killed_runs_between_restore_and_checkpoint_as_the_media_show(tmp_path):
+    """Archive, a run killed as it linked into the union, standard (its backup recovers the killed
+    run), a standard run killed, archive again: after each step every backup restores as it shows
+    on the medium, and a checkpoint's discs hold what its backup shows."""
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    out = tmp_path / "out"
+
+    def checked(n: int) -> None:
+        cfg, store = lab.load(), lab.store()
+        invariants.check_catalog_is_media(cfg, store)
+        invariants.check_views_are_media(cfg, store)
+        invariants.check_restores_are_views(cfg, store, out / f"media-{n}")
+        number = burn_due(cfg, store, asked={"*"}, verified=True)
+        invariants.check_checkpoint_is_view(cfg, store, number, out / f"discs-{n}")
+
+    _step(lab, None, "archive", {"a": b"a1", "sub/c": b"c1"})
+    checked(0)
+    write_files(lab.src / "photos", {"k": b"only the killed run", "sub/c": b"c2 longer"})
+    _killed(rabtui(lab, "backup", "loc", point="union.linked"))
+    _step(lab, None, "standard", {"b": b"b"}, ("k",))
+    checked(1)
+    write_files(lab.src / "photos", {"s": b"standard, killed"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.rsync_ended"))
+    _step(lab, None, "archive", {"d": b"d"}, ("a",))
+    checked(2)
+    write_files(lab.src / "photos", {"m": b"only the second killed archive run", "sub/c": b"c3 longer still"})
+    _killed(rabtui(lab, "backup", "loc", point="union.linked"))
+    _step(lab, None, "standard", {}, ("m",))
+    checked(3)
+    assert lab.store().one("SELECT COUNT(*) FROM backups WHERE status='abandoned'")[0] == 3
+    union = sorted(p.name for p in (lab.media[0][1] / "loc" / ".archive").rglob("*") if p.is_file())
+    assert "k" not in union and "m" not in union, union
