@@ -96,3 +96,26 @@ def test_kind_changes_with_killed_runs_between_restore_and_checkpoint_as_the_med
     assert lab.store().one("SELECT COUNT(*) FROM backups WHERE status='abandoned'")[0] == 3
     union = sorted(p.name for p in (lab.media[0][1] / "loc" / ".archive").rglob("*") if p.is_file())
     assert "k" not in union and "m" not in union, union
+
+
+@pytest.mark.parametrize("kinds", [("archive", "standard", "archive"), ("standard", "archive", "standard")])
+def test_odd_names_and_symlinks_across_kind_changes(tmp_path, kinds):
+    """Names of 255 bytes, not UTF-8, with an escape sequence, and a symlink, each saved under
+    one kind and the source dropping some under the next: restores and discs as the media show."""
+    import os
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    photos = lab.src / "photos"
+    long, raw, esc = b"L" * 255, b"\xff\xfe-raw", b"\x1b[31mred"
+    _step(lab, 0, kinds[0], {long: b"long", raw: b"raw", b"dir/" + esc: b"esc"})
+    os.symlink(b"../" + long, os.path.join(os.fsencode(photos), b"dir", b"link"))
+    _step(lab, 1, kinds[1], {raw: b"raw, longer now"})
+    os.unlink(os.path.join(os.fsencode(photos), long))
+    os.unlink(os.path.join(os.fsencode(photos), b"dir", b"link"))
+    _step(lab, 2, kinds[2], {b"dir/" + long: b"deeper"})
+    cfg, store = lab.load(), lab.store()
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "media")
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "discs")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from rabtui.restore import run as restore_run
 from tests import invariants
 from tests.trees import Lab, write_files
@@ -56,3 +58,22 @@ def test_a_file_restored_naming_no_copy_is_what_find_lists(tmp_path):
     got = restore_run.restore(cfg, store, "loc", path, to=tmp_path / "one")
     assert "backup 2026-06-02" in got.origin or "backup" in got.origin
     assert (tmp_path / "one" / path.lstrip("/")).read_bytes() == b"only archived"
+
+
+@pytest.mark.parametrize("kinds", [("archive", "archive", "standard"), ("standard", "archive", "archive"),
+                                   ("archive", "standard", "archive")])
+def test_each_file_restored_alone_from_each_backup_is_what_it_shows(tmp_path, kinds):
+    import os
+
+    lab = Lab(tmp_path, media_count=1)
+    _steps(lab, [(kinds[0], {"a": b"a1", "sub/c": b"c1"}, ()),
+                 (kinds[1], {"b": b"b", "sub/c": b"c2 longer"}, ("a",)),
+                 (kinds[2], {"d": b"d"}, ("b",))])
+    cfg, store = lab.load(), lab.store()
+    d = cfg.source("loc").directories[0]
+    for row in store.all("SELECT * FROM backups WHERE status='completed' ORDER BY id"):
+        for path, (kind, _size, _mtime) in invariants._view(cfg, store, row, d).items():
+            into = tmp_path / f"one-{row['id']}"
+            restore_run.restore(cfg, store, "loc", b"/" + path, backup=row["name"], to=into)
+            got = (into / os.fsdecode(path)).read_bytes()
+            assert got == invariants._saved_bytes(store, row, d, path), (row["name"], path)
