@@ -332,3 +332,22 @@ def check_checkpoint_is_view(cfg, store, number: int, to) -> None:
             if kind == "file":
                 with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
                     assert f.read() == _saved_bytes(store, row, d, path), f"checkpoint {number}: {path!r} differs"
+
+
+def check_found_restores(cfg, store, to) -> None:
+    """Every version of a file `find` lists in a backup restores from that backup (`--backup`) at
+    its size and mtime."""
+    from rabtui.actions.find import find
+    from rabtui.restore import run as restore_run
+
+    restored = 0
+    for n, v in enumerate(v for v in find(cfg, store, "*").versions if v.kind == "file"):
+        for loc in v.locations:
+            for name in loc.backups if loc.kind == "backup" else ():
+                restored += 1
+                into = os.path.join(os.fsencode(to), f"{n}-{name}".encode())
+                restore_run.restore(cfg, store, v.source, b"/" + v.path, backup=name, to=into)
+                st = os.lstat(os.path.join(into, v.path))
+                assert (st.st_size, int(st.st_mtime)) == (v.size, v.mtime), \
+                    f"/{v.path!r} from {name}: {st.st_size} bytes, mtime {int(st.st_mtime)}; find lists {v.size}, {v.mtime}"
+    assert restored, "find lists no version in a backup"

@@ -43,6 +43,7 @@ def test_a_checkpoint_after_a_kind_change_holds_what_the_backup_shows(tmp_path, 
     invariants.check_views_are_media(cfg, store)
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
     invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
 
 
 def test_a_kept_standard_backup_is_no_kept_data_of_the_directory_made_archive(tmp_path):
@@ -59,6 +60,7 @@ def test_a_kept_standard_backup_is_no_kept_data_of_the_directory_made_archive(tm
     invariants.check_views_are_media(cfg, store)
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
     invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
 
 
 def test_kind_changes_with_killed_runs_between_restore_and_checkpoint_as_the_media_show(tmp_path):
@@ -76,6 +78,7 @@ def test_kind_changes_with_killed_runs_between_restore_and_checkpoint_as_the_med
         invariants.check_catalog_is_media(cfg, store)
         invariants.check_views_are_media(cfg, store)
         invariants.check_restores_are_views(cfg, store, out / f"media-{n}")
+        invariants.check_found_restores(cfg, store, out / f"found-{n}")
         number = burn_due(cfg, store, asked={"*"}, verified=True)
         invariants.check_checkpoint_is_view(cfg, store, number, out / f"discs-{n}")
 
