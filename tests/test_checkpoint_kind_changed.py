@@ -122,3 +122,24 @@ def test_odd_names_and_symlinks_across_kind_changes(tmp_path, kinds):
     invariants.check_restores_are_views(cfg, store, tmp_path / "media")
     number = burn_due(cfg, store, asked={"*"}, verified=True)
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "discs")
+
+
+def test_a_kept_archive_backup_then_standard_then_archive_on_two_media(tmp_path):
+    """An archive backup whose post-backup command failed (kept data, never linked into the
+    union), then standard, then archive again, alternating two media: restores (find's versions
+    too) and the discs as the media show."""
+    lab = Lab(tmp_path, media_count=2)
+    (tmp_path / "iso").mkdir()
+    _step(lab, 0, "archive", {"a": b"a1", "sub/c": b"c1"})
+    _step(lab, 1, "archive", {"k": b"kept data's", "sub/c": b"c2 kept"}, kept=True)
+    _step(lab, 2, "standard", {"b": b"b"}, ("a",))
+    _step(lab, 3, "archive", {"d": b"d"}, ("k",))
+    _step(lab, 4, "archive", {"e": b"e"})
+    cfg, store = lab.load(), lab.store()
+    assert {r["medium"] for r in store.all("SELECT medium FROM backups")} == {"m1", "m2"}
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "media")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "discs")

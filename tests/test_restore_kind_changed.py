@@ -78,3 +78,35 @@ def test_each_file_restored_alone_from_each_backup_is_what_it_shows(tmp_path, ki
             got = (into / os.fsdecode(path)).read_bytes()
             assert got == invariants._saved_bytes(store, row, d, path), (row["name"], path)
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+@pytest.mark.parametrize("kinds", [("archive", "standard"), ("standard", "archive")])
+def test_restored_onto_an_ssh_source_as_the_backup_saved_it(tmp_path, sshd, kinds):
+    """Over SSH, back onto the source: the newest backup's directory, saved as the other kind than
+    the config's now, comes back as that backup shows it (the union as it left it, or its own tree)."""
+    import shutil
+
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    photos = lab.src / "photos"
+
+    def backed_up(n: int, kind: str) -> None:
+        lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{photos}"\nkind = "{kind}"\n')
+        assert lab.backup(lab.load(), "web", now=DAY + timedelta(days=n)).status == "completed"
+
+    write_files(photos, {"a": b"a", "sub/c": b"c1"})
+    backed_up(0, kinds[0])
+    (photos / "a").unlink()
+    write_files(photos, {"b": b"b", "sub/c": b"c2 longer"})
+    backed_up(1, kinds[0])
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{photos}"\nkind = "{kinds[1]}"\n')
+    cfg, store = lab.load(), lab.store()
+    second = store.all("SELECT * FROM backups ORDER BY id")[1]
+    shutil.rmtree(photos)
+    photos.mkdir()
+    restore_run.restore(cfg, store, "web", str(photos), backup=second["name"], to_source=True)
+    got = {str(p.relative_to(photos)): p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    shown = {"b": b"b", "sub/c": b"c2 longer"}
+    assert got == ({**shown, "a": b"a"} if kinds[0] == "archive" else shown)
