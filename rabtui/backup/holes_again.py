@@ -79,15 +79,12 @@ def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> list[tup
             if not stat.S_ISREG(old.st_mode) or old.st_blocks * 512 >= old.st_size:
                 continue
             try:
-                fd = below.open_file(dest_b, name, write=True)
+                fd, st, attrs = _open_copy(dest_b, name, old)
             except (OSError, ValueError):
                 continue
             try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) == (old.st_dev, old.st_ino) \
-                        or st.st_size != old.st_size or st.st_blocks <= old.st_blocks:
+                if not _a_whole_copy(st, old):
                     continue
-                attrs = read_xattrs(fd)
                 try:
                     punch(fd, holes(was, old.st_size))
                 except OSError:
@@ -102,6 +99,45 @@ def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> list[tup
         finally:
             os.close(was)
     return failed
+
+
+def _a_whole_copy(st: os.stat_result, old: os.stat_result) -> bool:
+    """`st` is a file of its own, the size of the base's file `old` and with more blocks."""
+    return stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) != (old.st_dev, old.st_ino) \
+        and st.st_size == old.st_size and st.st_blocks > old.st_blocks
+
+
+def _open_copy(dest: bytes, name: bytes, old: os.stat_result) -> tuple[int, os.stat_result, list[tuple[bytes, bytes]]]:
+    """The copy opened for writing, its status and xattrs as rsync left them. One that rabtui, run
+    as its own user, may not write (0444: it owns every file of its backups) is made writable for
+    its owner first, once known to be such a copy (never the base's file); _attrs_back puts its
+    mode back (a run killed between leaves a backup that never becomes complete)."""
+    try:
+        fd = below.open_file(dest, name, write=True)
+    except PermissionError:
+        pass
+    else:
+        return fd, os.fstat(fd), read_xattrs(fd)
+    parent, leaf = os.path.split(name)
+    at = below.open_dir(dest, parent)
+    try:
+        held = os.open(leaf, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=at)
+    finally:
+        os.close(at)
+    try:
+        st = os.fstat(held)
+        if not _a_whole_copy(st, old) or st.st_uid != os.geteuid() or os.geteuid() == 0:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        where = b"/proc/self/fd/%d" % held
+        attrs = read_xattrs(where, follow=True)     # before chmod changes an ACL's mask
+        os.chmod(where, stat.S_IMODE(st.st_mode) | stat.S_IRUSR | stat.S_IWUSR)
+        try:
+            return os.open(where, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC), st, attrs
+        except OSError:
+            os.chmod(where, stat.S_IMODE(st.st_mode))
+            raise
+    finally:
+        os.close(held)
 
 
 def _attrs_back(fd: int, st: os.stat_result, attrs: list[tuple[bytes, bytes]]) -> None:
