@@ -46,6 +46,9 @@ COPY_AGAIN_POINTS = (
 # Passed only where a file the source holds as two or more is one in the backup (links_apart.py):
 # before each copy made to hold them apart, and once it is made under a temporary name beside its own.
 LINKS_APART_POINTS = ("backup.links_apart", "backup.links_apart_made")
+# Passed only where a file rsync copied whole from the base has its holes punched again
+# (holes_again.py): punched, its setuid, capability and times not yet put back.
+HOLES_AGAIN_POINTS = ("backup.holes_punched",)
 BURN_POINTS = (
     "burn.before_write",           # the disc is marked writing, nothing written yet
     "burn.xorriso_started",        # xorriso runs (its first line), the image not written yet;

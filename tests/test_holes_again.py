@@ -56,3 +56,48 @@ def test_read_only_copies_of_rabtuis_own_user_are_punched_and_keep_their_mode(op
         st = os.stat(dest / name)
         assert (stat.S_IMODE(st.st_mode), st.st_mtime, st.st_blocks * 512 < 1 << 20) == (mode, 1_600_000_000, True), name
         assert (dest / name).read_bytes() == content
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a file capability needs root")
+def test_killed_with_holes_punched_before_the_attributes_are_back(tmp_path):
+    """Killed once a copy is punched, its capability gone with the write: that backup is
+    thrown away by the next run, never a base; the next one holds the file whole, sparse, setuid and
+    with its capability, and the older backup's file is as it was."""
+    from rabtui import faults
+    from rabtui.media import medium_layout
+    from tests import fidelity, fidelity_more
+    from tests.test_kill_anywhere import _killed, rabtui
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    with open(data / "disk.img", "wb") as f:
+        f.truncate(8 << 20)
+        f.seek(4 << 20)
+        f.write(b"data")
+    os.setxattr(data / "disk.img", "security.capability", fidelity.CAPABILITY)
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    was = medium_layout.backup_data_path(first.path, str(data)) / "disk.img"
+    held = os.stat(was)
+    os.chmod(data / "disk.img", 0o4750)
+    _killed(rabtui(lab, "backup", "loc", point=faults.HOLES_AGAIN_POINTS[0]))
+    store = lab.store()
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert killed["status"] == "running"
+    punched = medium_layout.backup_data_path(killed["path"], str(data)) / "disk.img"
+    assert "security.capability" not in os.listxattr(punched) and fidelity.allocated(punched) < 1 << 20
+    after = lab.backup(cfg, medium_id="m1")
+    assert (after.status, after.exit_code) == ("completed", 0), after.reason
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    assert not os.path.exists(killed["path"])
+    assert store.one("SELECT link_dest FROM backups ORDER BY id DESC LIMIT 1")["link_dest"] == \
+        store.one("SELECT id FROM backups ORDER BY id LIMIT 1")["id"]
+    copy = medium_layout.backup_data_path(after.path, str(data))
+    assert fidelity_more.differences(data, copy) == []
+    assert fidelity.allocated(copy / "disk.img") < 1 << 20
+    now = os.stat(was)
+    assert (now.st_mode, now.st_mtime_ns, now.st_ctime_ns, now.st_blocks) == \
+        (held.st_mode, held.st_mtime_ns, held.st_ctime_ns, held.st_blocks)
+    assert os.getxattr(was, "security.capability") == fidelity.CAPABILITY

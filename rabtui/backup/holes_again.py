@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 
+from rabtui import faults
 from rabtui.filecopy import read_xattrs
 from rabtui.media import below
 
@@ -87,6 +88,7 @@ def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> list[tup
                     continue
                 try:
                     punch(fd, holes(was, old.st_size))
+                    faults.point("backup.holes_punched")
                 except OSError:
                     pass        # a file system that punches none (EOPNOTSUPP): the copy stays whole, as rsync wrote it
                 finally:
