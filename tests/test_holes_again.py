@@ -101,3 +101,37 @@ def test_killed_with_holes_punched_before_the_attributes_are_back(tmp_path):
     assert (now.st_mode, now.st_mtime_ns, now.st_ctime_ns, now.st_blocks) == \
         (held.st_mode, held.st_mtime_ns, held.st_ctime_ns, held.st_blocks)
     assert os.getxattr(was, "security.capability") == fidelity.CAPABILITY
+
+
+def test_a_cancel_stops_the_punching_within_a_file_its_attributes_put_back(tmp_path, monkeypatch):
+    """A copy of 40 GB is read whole to be punched (minutes on a disk): a cancel stops it within
+    the file, which keeps its content and times."""
+    import threading
+
+    from rabtui.errors import Cancelled
+
+    content = bytes(4 << 20) + b"data" + bytes((4 << 20) - 4)
+    for top in ("base", "dest"):
+        (tmp_path / top).mkdir()
+        with open(tmp_path / top / "f", "wb") as f:
+            if top == "base":
+                f.truncate(len(content))
+                f.seek(4 << 20)
+                f.write(b"data")
+            else:
+                f.write(content)
+        os.utime(tmp_path / top / "f", (1_600_000_000, 1_600_000_000))
+    cancel = threading.Event()
+    read = os.pread
+
+    def reading(fd, count, offset):     # the operator cancels as the first chunk is read
+        cancel.set()
+        return read(fd, count, offset)
+
+    monkeypatch.setattr(os, "pread", reading)
+    with pytest.raises(Cancelled):
+        holes_again.settle(tmp_path / "dest", tmp_path / "base", [b"f"], cancel=cancel)
+    monkeypatch.undo()
+    st = os.stat(tmp_path / "dest" / "f")
+    assert (st.st_mtime, st.st_blocks * 512 > 3 << 20) == (1_600_000_000, True)
+    assert (tmp_path / "dest" / "f").read_bytes() == content

@@ -12,8 +12,10 @@ import ctypes
 import errno
 import os
 import stat
+import threading
 
 from rabtui import faults
+from rabtui.errors import Cancelled
 from rabtui.filecopy import read_xattrs
 from rabtui.media import below
 
@@ -46,12 +48,15 @@ def holes(fd: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def punch(fd: int, ranges: list[tuple[int, int]]) -> None:
+def punch(fd: int, ranges: list[tuple[int, int]], cancel: threading.Event | None = None) -> None:
     """Punch holes in `fd` within `ranges`, where it reads zeros only (a chunk at a time): never
-    where it holds data, whatever the ranges say."""
+    where it holds data, whatever the ranges say. Cancelled when `cancel` is set (a copy of 40 GB
+    takes minutes to read)."""
     for offset, length in ranges:
         end = offset + length
         while offset < end:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled: while punching again the holes of files copied from the last backup")
             count = min(_CHUNK, end - offset)
             read = os.pread(fd, count, offset)
             if read == _ZEROS[:len(read)] and read and \
@@ -63,11 +68,13 @@ def punch(fd: int, ranges: list[tuple[int, int]]) -> None:
             offset += len(read)
 
 
-def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> list[tuple[bytes, OSError]]:
+def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes], *,
+           cancel: threading.Event | None = None) -> list[tuple[bytes, OSError]]:
     """Punch again in each of `names` (copied by rsync into `dest` from the same name in `base`) the
     holes of the base's file; a name that is not such a copy (another file now, the base's own
     inode, one that cannot be written) is left. Returns the names whose mode, xattrs or times could
-    not be put back, and why."""
+    not be put back, and why. Cancelled when `cancel` is set, the attributes of the file at hand
+    put back first."""
     dest_b, base_b = os.fsencode(dest) + b"/", os.fsencode(base) + b"/"
     failed: list[tuple[bytes, OSError]] = []
     for name in names:
@@ -87,7 +94,7 @@ def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes]) -> list[tup
                 if not _a_whole_copy(st, old):
                     continue
                 try:
-                    punch(fd, holes(was, old.st_size))
+                    punch(fd, holes(was, old.st_size), cancel)
                     faults.point("backup.holes_punched")
                 except OSError:
                     pass        # a file system that punches none (EOPNOTSUPP): the copy stays whole, as rsync wrote it

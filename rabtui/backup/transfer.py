@@ -160,7 +160,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
     if sizes.state != "failed" and link_dest is not None and stream.copied:
         # before a copy apart is made of one (its holes counted by count_holes)
-        unkept = holes_again.settle(dest, link_dest, stream.copied)
+        unkept = holes_again.settle(dest, link_dest, stream.copied, cancel=cancel)
         if unkept:
             text = (f"{len(unkept)} files whose holes were punched again lost an attribute (mode, xattrs or"
                     f" times) in this backup: {fmt.name(unkept[0][0])}: {unkept[0][1].strerror or unkept[0][1]}")
