@@ -135,3 +135,36 @@ def test_a_cancel_stops_the_punching_within_a_file_its_attributes_put_back(tmp_p
     st = os.stat(tmp_path / "dest" / "f")
     assert (st.st_mtime, st.st_blocks * 512 > 3 << 20) == (1_600_000_000, True)
     assert (tmp_path / "dest" / "f").read_bytes() == content
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files away")
+def test_without_cap_fowner_another_users_copy_is_left_whole_with_its_times_and_setuid(tmp_path):
+    """Root without CAP_FOWNER and CAP_FSETID (a container's): a write takes the setuid bit of
+    another user's file and sets its time, neither of which it may put back; such a copy is left
+    whole, as rsync wrote it."""
+    import subprocess
+    import sys
+
+    content = bytes(4 << 20) + b"data" + bytes((4 << 20) - 4)
+    for top in ("base", "dest"):
+        (tmp_path / top).mkdir()
+        for name, mode in (("suid", 0o4755), ("plain", 0o644)):
+            with open(tmp_path / top / name, "wb") as f:
+                if top == "base":
+                    f.truncate(len(content))
+                    f.seek(4 << 20)
+                    f.write(b"data")
+                else:
+                    f.write(content)
+            os.chown(tmp_path / top / name, 65534, 65534)
+            os.chmod(tmp_path / top / name, mode)
+            os.utime(tmp_path / top / name, (1_600_000_000, 1_600_000_000))
+    code = ("import sys\nfrom rabtui.backup import holes_again\n"
+            f"sys.exit(repr(holes_again.settle({str(tmp_path / 'dest')!r}, {str(tmp_path / 'base')!r}, [b'suid', b'plain'])))")
+    done = subprocess.run(["setpriv", "--bounding-set=-fowner,-fsetid", "--inh-caps=-fowner,-fsetid", sys.executable,
+                           "-c", code], capture_output=True, text=True)
+    assert done.stderr.strip() == "[]"
+    for name, mode in (("suid", 0o4755), ("plain", 0o644)):
+        st = os.stat(tmp_path / "dest" / name)
+        assert (stat.S_IMODE(st.st_mode), st.st_mtime) == (mode, 1_600_000_000), name
+        assert (tmp_path / "dest" / name).read_bytes() == content

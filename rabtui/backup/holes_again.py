@@ -16,10 +16,11 @@ import threading
 
 from rabtui import faults
 from rabtui.errors import Cancelled
-from rabtui.filecopy import read_xattrs
+from rabtui.filecopy import CAPABILITY, read_xattrs
 from rabtui.media import below
 
 _FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+_CAP_FOWNER, _CAP_FSETID, _CAP_SETFCAP = 3, 4, 31
 _libc = ctypes.CDLL(None, use_errno=True)
 _fallocate = _libc.fallocate
 _fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
@@ -91,7 +92,7 @@ def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes], *,
             except (OSError, ValueError):
                 continue
             try:
-                if not _a_whole_copy(st, old):
+                if not _a_whole_copy(st, old) or not _may_put_back(st, attrs):
                     continue
                 try:
                     punch(fd, holes(was, old.st_size), cancel)
@@ -147,6 +148,30 @@ def _open_copy(dest: bytes, name: bytes, old: os.stat_result) -> tuple[int, os.s
             raise
     finally:
         os.close(held)
+
+
+def _may_put_back(st: os.stat_result, attrs: list[tuple[bytes, bytes]]) -> bool:
+    """Whether what a write takes from the file can be put back: its times and mode as its owner or
+    with CAP_FOWNER, its setgid bit without CAP_FSETID only in its group, its capability with
+    CAP_SETFCAP (root in a container may lack them: the copy is left whole then)."""
+    caps = _effective_capabilities()
+    if st.st_uid != os.geteuid() and not caps & 1 << _CAP_FOWNER:
+        return False
+    if st.st_mode & stat.S_ISGID and not caps & 1 << _CAP_FSETID \
+            and st.st_gid not in (os.getegid(), *os.getgroups()):
+        return False
+    return bool(caps & 1 << _CAP_SETFCAP) or all(key != CAPABILITY for key, _ in attrs)
+
+
+def _effective_capabilities() -> int:
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
 
 
 def _attrs_back(fd: int, st: os.stat_result, attrs: list[tuple[bytes, bytes]]) -> None:
