@@ -168,3 +168,33 @@ def test_without_cap_fowner_another_users_copy_is_left_whole_with_its_times_and_
         st = os.stat(tmp_path / "dest" / name)
         assert (stat.S_IMODE(st.st_mode), st.st_mtime) == (mode, 1_600_000_000), name
         assert (tmp_path / "dest" / name).read_bytes() == content
+
+
+def test_a_sparse_file_of_an_archive_directory_whose_mode_alone_changed_keeps_its_holes(tmp_path):
+    """rsync --compare-dest (the archive's union) copies the union's file whole too (`cf`): the
+    new version, in the backup and in the union, is punched again."""
+    from rabtui.media import medium_layout
+    from tests import fidelity, fidelity_more
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    src = lab.src / "arch"
+    with open(src / "disk.img", "wb") as f:
+        f.truncate(8 << 20)
+        f.seek(4 << 20)
+        f.write(b"data")
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    was = medium_layout.archive_root(lab.media[0][1], "loc", str(src)) / "disk.img"
+    held = os.stat(was)
+    os.chmod(src / "disk.img", 0o600)
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    copy = medium_layout.backup_data_path(second.path, str(src))
+    assert fidelity_more.differences(src, copy) == []
+    assert fidelity.allocated(copy / "disk.img") < 1 << 20
+    assert os.stat(copy / "disk.img").st_ino == os.stat(was).st_ino != held.st_ino
+    older = os.stat(medium_layout.backup_data_path(first.path, str(src)) / "disk.img")
+    assert (older.st_ino, stat.S_IMODE(older.st_mode), older.st_mtime_ns) == \
+        (held.st_ino, stat.S_IMODE(held.st_mode), held.st_mtime_ns)

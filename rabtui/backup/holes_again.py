@@ -1,7 +1,7 @@
-"""The holes of files rsync copied from the --link-dest base. Where a file's size and time are the
-base's and an attribute is not (mode, owner, xattrs, ACLs), rsync (3.5.0) copies the base's file
-(`cf` itemized) and writes every byte of it, --sparse notwithstanding: a 40 GB disk image of a few
-blocks, chmod-ed on the source, took 40 GB on the medium, and every later backup linked to that.
+"""The holes of files rsync copied from the --link-dest base (or an archive's --compare-dest union).
+Where a file's size and time are the base's and an attribute is not (mode, owner, xattrs, ACLs),
+rsync (3.5.0) copies the base's file (`cf` itemized) and writes every byte of it, --sparse
+notwithstanding: a 40 GB disk image of a few blocks, chmod-ed on the source, took 40 GB on the medium, and every later backup linked to that.
 The copy holds the base's content; within each of the base's holes (SEEK_HOLE) the copy is punched
 again where it reads zeros, in place (its other names, -H, are the same inode), and what the
 kernel takes from a file written into (setuid, setgid, the capability) and its times set back. A zero range punched is still zeros: a run stopped half way changes no content."""

@@ -158,9 +158,10 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message, sizes.whole_on_retry = "ok", None, True
             emit(Event(LOG, f"{directory.path}: {len(stream.redone)} files read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
-    if sizes.state != "failed" and link_dest is not None and stream.copied:
-        # before a copy apart is made of one (its holes counted by count_holes)
-        unkept = holes_again.settle(dest, link_dest, stream.copied, cancel=cancel)
+    if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
+        # before a copy apart is made of one (its holes counted by count_holes); an archive's new
+        # version before it is linked into the union
+        unkept = holes_again.settle(dest, link_dest or compare_dest, stream.copied, cancel=cancel)
         if unkept:
             text = (f"{len(unkept)} files whose holes were punched again lost an attribute (mode, xattrs or"
                     f" times) in this backup: {fmt.name(unkept[0][0])}: {unkept[0][1].strerror or unkept[0][1]}")
