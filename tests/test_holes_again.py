@@ -56,6 +56,16 @@ def test_read_only_copies_of_rabtuis_own_user_are_punched_and_keep_their_mode(op
         st = os.stat(dest / name)
         assert (stat.S_IMODE(st.st_mode), st.st_mtime, st.st_blocks * 512 < 1 << 20) == (mode, 1_600_000_000, True), name
         assert (dest / name).read_bytes() == content
+    # setgid to a group not its user's (rsync would not make it so): a chmod of its own would take
+    # the bit, so the copy is left as it is
+    (base / "ro").replace(base / "group's")
+    (dest / "group's").write_bytes(content)
+    for top in (base, dest):
+        os.chown(top / "group's", NOBODY.pw_uid, 0)
+        os.chmod(top / "group's", 0o2555)
+    st = os.stat(dest / "group's")
+    assert nobody_returns(lambda: holes_again.settle(dest, base, [b"group's"]), open_base) == []
+    assert (os.stat(dest / "group's").st_mode, os.stat(dest / "group's").st_ctime_ns) == (st.st_mode, st.st_ctime_ns)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a file capability needs root")

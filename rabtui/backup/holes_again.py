@@ -1,10 +1,12 @@
 """The holes of files rsync copied from the --link-dest base (or an archive's --compare-dest union).
 Where a file's size and time are the base's and an attribute is not (mode, owner, xattrs, ACLs),
 rsync (3.5.0) copies the base's file (`cf` itemized) and writes every byte of it, --sparse
-notwithstanding: a 40 GB disk image of a few blocks, chmod-ed on the source, took 40 GB on the medium, and every later backup linked to that.
-The copy holds the base's content; within each of the base's holes (SEEK_HOLE) the copy is punched
-again where it reads zeros, in place (its other names, -H, are the same inode), and what the
-kernel takes from a file written into (setuid, setgid, the capability) and its times set back. A zero range punched is still zeros: a run stopped half way changes no content."""
+notwithstanding: a 40 GB disk image of a few blocks, chmod-ed on the source, took 40 GB on the
+medium, and every later backup linked to that. The copy holds the base's content; within each of
+the base's holes (SEEK_HOLE) the copy is punched again where it reads zeros, in place (its other
+names, -H, are the same inode), and what the kernel takes from a file written into (setuid,
+setgid, the capability) and its times set back. A zero range punched is still zeros: a run
+stopped half way changes no content."""
 
 from __future__ import annotations
 
@@ -136,10 +138,11 @@ def _open_copy(dest: bytes, name: bytes, old: os.stat_result) -> tuple[int, os.s
         os.close(at)
     try:
         st = os.fstat(held)
-        if not _a_whole_copy(st, old) or st.st_uid != os.geteuid() or os.geteuid() == 0:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         where = b"/proc/self/fd/%d" % held
         attrs = read_xattrs(where, follow=True)     # before chmod changes an ACL's mask
+        if not _a_whole_copy(st, old) or st.st_uid != os.geteuid() or os.geteuid() == 0 \
+                or not _may_put_back(st, attrs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         os.chmod(where, stat.S_IMODE(st.st_mode) | stat.S_IRUSR | stat.S_IWUSR)
         try:
             return os.open(where, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC), st, attrs
