@@ -57,13 +57,31 @@ def rate(bps: float | None) -> str:
     return size(bps) + "/s"
 
 
+_PLURALS = {"medium": "media", "directory": "directories", "entry": "entries", "copy": "copies"}
+
+
+def count(n: int, noun: str) -> str:
+    """`n` and `noun`, in the plural unless there is one: "1 disc", "3 discs", "2 media",
+    "2 archive entries"."""
+    if n == 1:
+        return f"{n} {noun}"
+    head, _, last = noun.rpartition(" ")      # "archive entry": its last word takes the plural
+    return f"{n} {head}{' ' if head else ''}{_PLURALS.get(last, last + 's')}"
+
+
+def are(n: int) -> str:
+    """The verb of `count(n, ...)`: "1 file is", "2 files are"."""
+    return "is" if n == 1 else "are"
+
+
 def files(progress: dict) -> str:
     """The live file count of a progress event: "1,234 of 5,000 files" (items rsync has considered of
     those it has listed; "5,000+" while its list still grows), "" when the event has none."""
     done, total = progress.get("files_done"), progress.get("files_total")
     if done is None or not total:
         return ""
-    return f"{done:,} of {total:,}{'+' if progress.get('files_more') else ''} files"
+    more = "+" if progress.get("files_more") else ""
+    return f"{done:,} of {total:,}{more} {'file' if total == 1 and not more else 'files'}"
 
 
 def cut_middle(text: str, width: int) -> str:

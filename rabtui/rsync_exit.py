@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from rabtui import fmt
+
 EXIT_NAMES = {
     1: "syntax or usage error",
     2: "protocol incompatibility",
@@ -72,7 +74,7 @@ def interpret_exit(code: int, stderr: Sequence[str], errors_in_all: int | None =
     errors = error_lines(stderr)
     listed = ("; ".join(errors)) if errors else ""
     if errors_in_all is not None and errors_in_all > len(errors):
-        listed += f" ({errors_in_all} errors from rsync in all, {len(errors)} named here)"
+        listed += f" ({fmt.count(errors_in_all, 'error')} from rsync in all, {len(errors)} named here)"
     if code == 24:
         return Outcome("warning", "some files vanished during the transfer" + (f": {listed}" if listed else ""))
     # a medium out of room (or of inodes: rsync then says 23, each file it could not create) is full,

@@ -251,7 +251,7 @@ def test_an_older_directorys_file_its_backup_lost_too_is_named_by_the_plan(tmp_p
     os.unlink(first.path / "data" / str(photos).lstrip("/") / "d/x")
     said = []
     plan = prepare.compute(lab.load(), lab.store(), asked={"*"}, emit=lambda e: said.append(e.message))
-    assert any("1 files that kept data saved are not in its backup" in m and "lost from the archive with their"
+    assert any("1 file that kept data saved is not in its backup" in m and "lost from the archive with their"
                " directory" in m and "e.g. d/x" in m for m in said), said
     assert b"d/y" in plan.data[0].paths and b"d/x" not in plan.data[0].paths
 

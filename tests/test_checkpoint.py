@@ -372,6 +372,10 @@ def test_plan_from_list(tmp_path, capsys):
 
     out = json.loads(capsys.readouterr().out)
     assert out["discs"] == out["lower_bound"] == 1 and out["files"] == 30
+    listing.write_bytes(b"1000000 /srv/x/f\n")
+    assert cli_main(["checkpoint", "plan", "--from-list", str(listing), "--disc", "cd-700"]) == 0
+    assert "1 disc of cd-700" in (text := capsys.readouterr().out) and "; 1 file," in text, text
+    listing.write_bytes(b"".join(b"%d /srv/x/f%d\n" % (1_000_000, i) for i in range(30)))
     assert cli_main(["checkpoint", "plan", "--from-list", str(listing)]) == 2
     listing.write_bytes(b"12 a\nnot a line\n")
     assert cli_main(["checkpoint", "plan", "--from-list", str(listing), "--disc", "cd-700"]) == 2

@@ -356,7 +356,7 @@ def test_a_directory_emptied_after_a_backup_dated_ahead_is_judged_by_the_backup_
     os.unlink(lab.src / "data" / "doc")
     capsys.readouterr()
     assert main([*cfg, "run-due", "--now", "2026-10-03T03:00"]) == 1
-    assert "but its last backup held 1 files" in capsys.readouterr().out
+    assert "but its last backup held 1 file" in capsys.readouterr().out
 
 
 def test_after_rebuild_state_the_rotation_goes_on_after_the_medium_used_last_not_the_one_dated_ahead(

@@ -528,7 +528,7 @@ def test_init_writes_a_starter_that_check_config_accepts_once_media_exist(tmp_pa
     path.write_text(text.replace("/srv/rabtui/media/a", str(tmp_path / "a")).replace("/srv/rabtui/media/b", str(tmp_path / "b")))
     assert main(["--config", str(path), "check-config"]) == 0
     captured = capsys.readouterr()
-    assert "ok (1 sources, 2 directories, 2 media)" in captured.out
+    assert "ok (1 source, 2 directories, 2 media)" in captured.out
     assert "labelled on first use" in captured.err
     # a second init does not overwrite it
     assert main(["--config", str(path), "init"]) == 2

@@ -207,7 +207,7 @@ def test_a_file_whose_xattrs_no_disc_carries_is_refused_when_planned(big, give, 
     store = lab.store()
     with pytest.raises(UsageError) as info:
         prepare.compute(cfg, store)
-    assert "1 entries hold xattrs no disc can carry, e.g. 'f': " + named in info.value.message, info.value.message
+    assert "1 entry holds xattrs no disc can carry, e.g. 'f': " + named in info.value.message, info.value.message
     assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 0
     assert not (big / "iso").exists() or not list((big / "iso").iterdir())
 

@@ -47,3 +47,11 @@ def test_cli_progress_line_shows_the_file_count(tmp_path, capsys):
         line = console.export_text()
         assert f"{FILES + 7} of {FILES + 7} files" in line, line
     capsys.readouterr()
+
+
+def test_counts_of_one_are_singular():
+    assert [fmt.count(n, "disc") for n in (0, 1, 2)] == ["0 discs", "1 disc", "2 discs"]
+    assert (fmt.count(1, "medium"), fmt.count(3, "medium"), fmt.count(2, "archive entry"),
+            fmt.count(2, "more directory")) == ("1 medium", "3 media", "2 archive entries", "2 more directories")
+    assert fmt.files({"files_done": 0, "files_total": 1}) == "0 of 1 file"
+    assert fmt.files({"files_done": 1, "files_total": 1, "files_more": True}) == "1 of 1+ files"

@@ -54,7 +54,7 @@ def test_the_catalog_holds_the_size_read_and_the_file_is_restored(tmp_path, kind
     result = _while_read(lab, cfg, change)
     assert os.path.getsize(data / "z") == size         # the change came while the backup ran
     assert result.status == "warnings", result.reason
-    assert f"{data}: 1 files changed size while rsync read them, saved as read: z;" in result.reason
+    assert f"{data}: 1 file changed size while rsync read them, saved as read: z;" in result.reason
     assert result.total_bytes == 300_000 + size
     sizes = {bytes(r["path"]).rsplit(b"/", 1)[-1]: r["size"] for r in lab.store().all(
         "SELECT p.path, v.size FROM versions v JOIN paths p ON p.id=v.path_id")}

@@ -277,7 +277,7 @@ def test_a_restore_refuses_a_target_holding_a_file_only_kept_data_saved(tmp_path
     write_files(out / str(photos).lstrip("/"), {"2025/y.jpg": b"mine"})
     capsys.readouterr()
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 1
-    assert "1 files exist in the target already" in capsys.readouterr().err
+    assert "1 file exists in the target already" in capsys.readouterr().err
     assert snapshot(out) == {str(photos / "2025/y.jpg").lstrip("/").encode(): b"mine"}
 
 
@@ -326,7 +326,7 @@ def test_a_checkpoint_names_a_file_kept_data_saved_that_its_backup_lost(tmp_path
     events = []
     c = prepare.compute(cfg, lab.store(), asked={"*"}, emit=events.append)
     said = [e.message for e in events if e.kind == WARNING]
-    assert any("1 files that kept data saved are not in its backup" in m and "only-kept.jpg" in m for m in said), said
+    assert any("1 file that kept data saved is not in its backup" in m and "only-kept.jpg" in m for m in said), said
     photos_dir = next(d for d in c.data if d.path == str(photos))
     assert photos_dir.paths == [b"first.jpg"]
 

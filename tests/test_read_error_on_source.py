@@ -140,7 +140,7 @@ def history(tmp_path_factory, sshd, read_error_shim):
     first = lab.backup(cfg, "web", now=T0)
     # read whole on rsync's second try: its exit 23 said no more than that
     assert first.status == "completed", first.reason
-    assert f"{data}: 1 files read with an error on the source the first time, whole the second (rsync's exit 23" \
+    assert f"{data}: 1 file read with an error on the source the first time, whole the second (rsync's exit 23" \
            " for it): once-flaky" in lab.messages()
     write_files(data, {"eio-disk": _bytes(7, SIZE + 1), "once-flaky": _bytes(11, SIZE + 2), "eio-new": _bytes(13)})
     write_files(arch, {"eio-arch": _bytes(17)})
@@ -328,7 +328,7 @@ def test_a_file_read_whole_on_the_second_try_that_changed_size_is_not_left_out(t
                     f' GROW_ONCE=5000 rsync"\n[[sources.directories]]\npath = "{data}"\n')
     done = lab.backup(cfg, "web", now=T0)
     assert done.status == "warnings", done.reason
-    assert "1 files changed size while rsync read them, saved as read: once-grows" in done.reason, done.reason
+    assert "1 file changed size while rsync read them, saved as read: once-grows" in done.reason, done.reason
     assert "WARNING: once-grows failed verification -- update discarded (will try again)." in "\n".join(lab.messages())
     held = done.path / "data" / str(data).lstrip("/") / "once-grows"
     assert held.read_bytes() == (data / "once-grows").read_bytes() and held.stat().st_size == SIZE + 5000

@@ -210,6 +210,10 @@ def _notify(cfg: Config, message: str, level: str = "failed", **data) -> list[st
     return notify.send(cfg, notify.make_event("checkpoint_failed", level, message, **data))
 
 
+def _these(discs: int) -> str:
+    return "this disc" if discs == 1 else f"these {discs} discs"
+
+
 def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, prompter: Prompter | None, *,
          now: list[str] | None = None, disc: str | None = None, drive: str | None = None, new: bool = False,
          confirm: bool = True, job_id: int | None = None) -> Outcome:
@@ -234,7 +238,7 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
                 planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
                 if confirm:
                     summary = computed.summary()
-                    question = Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of"
+                    question = Question(PLAN_QUESTION, f"Write {_these(summary['discs'])} of"
                                         f" {summary['disc_type']}?", (YES, NO), {"summary": summary})
                     if prompter.ask(question, cancel) != YES:
                         raise Cancelled("the plan was not accepted: nothing was written")

@@ -116,7 +116,7 @@ def plan_lines(plan: Plan, dry_run: bool) -> list[str]:
             for source, why in plan.refused]
     out += [fmt.name(f"{verb} the remains of an interrupted deletion: {p}") for p in plan.leftovers]
     if dry_run:
-        out.append(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed (dry run: nothing deleted)")
+        out.append(f"{fmt.count(len(plan.delete), 'backup')}, {fmt.size(plan.freed_bytes)} freed (dry run: nothing deleted)")
     return out
 
 
@@ -124,8 +124,8 @@ def done_lines(plan: Plan, done: Applied) -> list[str]:
     """After a cleanup: the planned deletions it left and why, then what it deleted and freed
     (names escaped for a terminal). Its failures are in done.failed."""
     out = [fmt.name(line) for line in done.kept]
-    deleted = f"{len(done.deleted)} backups" if len(done.deleted) == len(plan.delete) else \
-        f"{len(done.deleted)} of {len(plan.delete)} backups"
-    views = f", {len(done.unions)} .archive/ views removed" if done.unions else ""
+    deleted = fmt.count(len(done.deleted), "backup") if len(done.deleted) == len(plan.delete) else \
+        f"{len(done.deleted)} of {fmt.count(len(plan.delete), 'backup')}"
+    views = f", {fmt.count(len(done.unions), '.archive/ view')} removed" if done.unions else ""
     out.append(f"{deleted} deleted{views}, {fmt.size(done.freed_bytes)} freed")
     return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from rabtui import faults, privacy
+from rabtui import faults, fmt, privacy
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
 from rabtui.events import WARNING, Emit, Event, Prompter
@@ -120,7 +120,7 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
                               replacing=aside_name(Path(cfg.state_dir) / "rabtui.db") is not None)
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,
-                        f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"
+                        f"{fmt.count(report.backups, 'backup')}, checkpoints {report.checkpoints or 'none'}"
                         + (f", {len(report.unmatched)} not matched" if report.unmatched else ""))
         made = building / "rabtui.db.whole"
         privacy.create_private_file(made)

@@ -81,7 +81,7 @@ class Completion:
             faults.point("backup.catalog")
         self._still_in_place(7)    # what step 7 wrote is undone (_failed) when the medium went away meanwhile
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
-                           f"{totals.files} files, {totals.new_files} new or modified")
+                           f"{fmt.count(totals.files, 'file')}, {totals.new_files} new or modified")
         try:
             rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
         except OSError as exc:
@@ -223,7 +223,7 @@ class Completion:
                 self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
                                      f" medium {medium.id}"))
                 if replaced:
-                    text = (f"{d.path}: {len(replaced)} entries of the archive of medium {medium.id} replaced by"
+                    text = (f"{d.path}: {fmt.count(len(replaced), 'entry')} of the archive of medium {medium.id} replaced by"
                             f" what the source has in their place now (a directory where a file or a symlink was, or a file"
                             f" where a directory was): {', '.join(fmt.name(r) for r in replaced[:5])}"
                             + (", ..." if len(replaced) > 5 else "") + "; the older backups still hold them"

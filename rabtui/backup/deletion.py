@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rabtui import faults
+from rabtui import faults, fmt
 from rabtui.backup import catalog_forget, union_release, union_undo
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, medium_present, unread_record
@@ -131,7 +131,8 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
                 found = _as_found(medium)     # taken before it is judged: a disk put there since is told apart
                 if found is None or not medium_present(store, medium):
                     if mine:
-                        say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now",
+                        say(f"medium {medium.id} is not there: its {fmt.count(len(mine), 'old backup')}"
+                            f" {fmt.are(len(mine))} kept for now",
                             done.kept)
                     continue
                 _finish_leftovers(store, cfg, left_on[medium.id], say, done)

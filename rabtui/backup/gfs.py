@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
+from rabtui import fmt
 from rabtui.config import RetentionSettings
 
 
@@ -96,7 +97,7 @@ def select_gfs(backups: Iterable[tuple[int, datetime]], settings: RetentionSetti
             continue
         bucket = _bucket(p, when)
         if bucket is None:
-            verdict[bid] = f"younger than {settings.keep_all_days} days"
+            verdict[bid] = f"younger than {fmt.count(settings.keep_all_days, 'day')}"
         elif bucket[0] == "expired":
             verdict[bid] = ""
         elif bucket in seen:

@@ -147,7 +147,8 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
     said = []
     if failed:
         name, exc = failed[0]
-        said.append(f"{len(failed)} files that are two or more on the source could not be made apart in this backup"
+        said.append(f"{fmt.count(len(failed), 'file')} that {fmt.are(len(failed))} two or more on the source could not be"
+                    " made apart in this backup"
                     f" (one file there, as in the backup it was made from): {fmt.name(name)}: {exc.strerror or exc}"
                     + (f" and {len(failed) - 1} more" if len(failed) > 1 else ""))
     if unset:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, NoReturn, Sequence
 
-from rabtui import faults
+from rabtui import faults, fmt
 from rabtui.backup import deletion, history, id_writes, recovery
 from rabtui.media import checkpoint_numbers
 from rabtui.media.at_hand import medium_problem
@@ -354,8 +354,8 @@ class _Run(Completion, CommandSteps):
                 self.emit(Event(WARNING, w))
             self.step(5, "warning", "; ".join(warnings))
         else:
-            self.step(5, "ok", f"{len(dirs)} director{'y' if len(dirs) == 1 else 'ies'}, "
-                               f"{totals.files} files, {totals.new_bytes} new bytes")
+            self.step(5, "ok", f"{fmt.count(len(dirs), 'directory')}, "
+                               f"{fmt.count(totals.files, 'file')}, {totals.new_bytes} new bytes")
 
     # --- helpers -----------------------------------------------------------------------------------
 

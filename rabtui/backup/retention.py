@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
+from rabtui import fmt
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights, unwitnessed
@@ -89,7 +90,7 @@ class Plan:
     unions: list[UnionGoing] = field(default_factory=list)            # `.archive/` views no backup needs now
 
     def summary(self) -> str:
-        return f"{len(self.delete)} backups, {self.freed_bytes} bytes freed"
+        return f"{fmt.count(len(self.delete), 'backup')}, {self.freed_bytes} bytes freed"
 
 
 def unread_record(backup_path: str | None) -> str | None:

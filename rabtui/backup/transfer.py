@@ -150,13 +150,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     elif stream.redone:
         lost = redone.settle(dest, directory.path, spool, sizes, stream.redone)
         if lost:
-            text = (f"{len(lost)} files could not be read whole on the source (a read error there), not in this"
+            text = (f"{fmt.count(len(lost), 'file')} could not be read whole on the source (a read error there), not in this"
                     f" backup: {_some(lost)}; older backups keep them")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
         elif result is first and result.returncode == 23 and not warning and stream.only_retried():
             # rsync's 23 said only that: each file is in the backup whole, read on its second try
             sizes.state, sizes.message, sizes.whole_on_retry = "ok", None, True
-            emit(Event(LOG, f"{directory.path}: {len(stream.redone)} files read with an error on the source the"
+            emit(Event(LOG, f"{directory.path}: {fmt.count(len(stream.redone), 'file')} read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
         # before a copy apart is made of one (its holes counted by count_holes); an archive's new
@@ -180,7 +180,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     if sizes.state != "failed" and _read_at_another_size(sizes.stats):
         resized = _held_sizes(dest, directory.path, spool, sizes)
         if resized:
-            text = (f"{len(resized)} files changed size while rsync read them, saved as read: {_some(resized)};"
+            text = (f"{fmt.count(len(resized), 'file')} changed size while rsync read them, saved as read: {_some(resized)};"
                     " the next backup saves them as they are then")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
             sizes.state = "warning"
@@ -192,7 +192,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     if emptied:
         sizes.state, sizes.message = "failed", emptied
     emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode if result else 'none (stopped)'} after {time.monotonic() - started:.1f} s;"
-                    f" {sizes.files} files, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
+                    f" {fmt.count(sizes.files, 'file')}, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
                     f" ({sizes.new_bytes} bytes written)"))
     return sizes
 
@@ -276,7 +276,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     # the list goes to rsync's standard input: a file for it would outlive a run killed meanwhile
     argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
                           rsync_path=proc.which("rsync"), exact_times=exact_times, files_from="-")
-    first.emit(Event(LOG, f"rsync {directory.path}: {len(listed)} paths again -> {dest}", {"argv": argv}))
+    first.emit(Event(LOG, f"rsync {directory.path}: {fmt.count(len(listed), 'path')} again -> {dest}", {"argv": argv}))
     faults.point("backup.copying_again")
     again = Stream(first.sizes, first.spool, first.emit, archive=first.archive,
                     index=first.where["dir_index"], count=first.where["dirs"])
@@ -285,11 +285,11 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     first.reading = again.reading
     warnings = []
     if outside:
-        warnings.append(f"{len(outside)} directories of the source were symlinks out of {basis} ({_some(outside)}):"
+        warnings.append(f"{fmt.count(len(outside), 'directory')} of the source {'was a symlink' if len(outside) == 1 else 'were symlinks'} out of {basis} ({_some(outside)}):"
                         " they are directories now, copied in full from the source; nothing was taken from"
                         " where the symlinks pointed")
     if changed:
-        warnings.append(f"{len(changed)} paths became symlinks on the source while it was backed up"
+        warnings.append(f"{fmt.count(len(changed), 'path')} became symlinks on the source while it was backed up"
                         f" ({_some(changed)}): left out until the next backup")
     return result, "; ".join(warnings) or None
 
@@ -375,6 +375,6 @@ def _emptied(directory: Directory, sizes: DirSizes, top_missing: str | None, las
         return f"the directory cannot be read on the source ({top_missing}): is its file system mounted? ({fix})"
     if (directory.kind == "standard" and sizes.state != "failed" and sizes.source_files == 0
             and last_files):
-        return (f"the directory is empty on the source, but its last backup held {last_files} files:"
+        return (f"the directory is empty on the source, but its last backup held {fmt.count(last_files, 'file')}:"
                 f" is its file system mounted? ({fix})")
     return None

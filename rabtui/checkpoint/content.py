@@ -281,7 +281,7 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
                    root=root, backup_name=row["name"], **vars(scanned))
     if d.attr_refused:   # refused before anything is recorded (a filler candidate is left out)
         rel, why = d.attr_refused[0]
-        raise UsageError(f"{d.key}: {len(d.attr_refused)} entries hold xattrs no disc can carry, e.g."
+        raise UsageError(f"{d.key}: {fmt.count(len(d.attr_refused), 'entry')} {'holds' if len(d.attr_refused) == 1 else 'hold'} xattrs no disc can carry, e.g."
                          f" {os.fsdecode(rel or b'.')!r}: {why}",
                          hint="remove or shorten them on the source (and back it up again), or leave those entries"
                               " out of the directory (exclude)")

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from rabtui import faults, file_attrs, proc, temp_dirs
+from rabtui import faults, file_attrs, fmt, proc, temp_dirs
 from rabtui.checkpoint import cut_attrs, isosize, kept_off, layout, xorriso, xorriso_output
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -108,7 +108,7 @@ def unwritable(discs: dict[int, tuple[list[Row], dict[bytes, Any]]], scratch: Pa
 
 def refusal(bad: list[Unwritable]) -> UsageError:
     b = bad[0]
-    more = f" (and {len(bad) - 1} more directories)" if len(bad) > 1 else ""
+    more = f" (and {fmt.count(len(bad) - 1, 'more directory')})" if len(bad) > 1 else ""
     return UsageError(
         f"{b.owner.key}: xorriso cannot write directory {b.shown!r} on disc {b.disc}{more}: libisofs miscounts"
         f" the Rock Ridge continuation area of a directory whose symlinks have long targets or whose entries"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 
+from rabtui import fmt
 from rabtui.checkpoint import cut_attrs, isosize, plan as planmod, xorriso
 from rabtui.checkpoint.content import DirContent
 from rabtui.errors import UsageError
@@ -27,7 +28,7 @@ def check_disc_paths(prefix: bytes, d: DirContent, placement) -> None:
     bad = [rel for i, rel in enumerate(d.paths) if _too_long(prefix, rel, placement[i] == planmod.SPLIT)]
     if bad:
         raise UsageError(
-            f"{d.key}: {len(bad)} paths are too long for a disc ({DISC_PATH_MAX} bytes at most with"
+            f"{d.key}: {fmt.count(len(bad), 'path')} {fmt.are(len(bad))} too long for a disc ({DISC_PATH_MAX} bytes at most with"
             f" /{os.fsdecode(prefix)}/ before them), e.g. {os.fsdecode(bad[0])[:120]!r}...",
             hint="xorriso writes no longer paths; leave these out of the directory (exclude) or shorten them")
 

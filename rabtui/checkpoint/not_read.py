@@ -52,5 +52,5 @@ def warning(d) -> str:
     """What the planning says of a directory (a content.DirContent) its backup could not read all of."""
     total = len(d.unread) + d.unread_unnamed
     where = "on the discs only as an earlier backup saved them" if d.kind == "archive" else "not on the discs"
-    return (f"{d.key}: backup {d.backup_name} could not read {total} paths on the source, {where},"
+    return (f"{d.key}: backup {d.backup_name} could not read {fmt.count(total, 'path')} on the source, {where},"
             f" e.g. {fmt.name(os.fsencode(d.unread[0])) if d.unread else '(not named)'}")

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import fmt, privacy
 from rabtui.checkpoint import (as_backed_up, content, continuation, dir_attrs, disc_names, isosize, kept_off,
                                plan as planmod, triggers)
 from rabtui.checkpoint.content import DirContent
@@ -61,25 +61,25 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         d = _gathered(cfg, store, s.source, s.path, backup_id, emit, cancel)
         emit(Event(LOG, f"reading {s.key} from backup {d.backup_name} on medium {d.medium}"))
         if d.skipped:
-            emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
+            emit(Event(WARNING, f"{s.key}: {fmt.count(len(d.skipped), 'socket')} {fmt.are(len(d.skipped))} not put on discs (no tool can extract"
                                 f" them; their program makes them anew), e.g. {os.fsdecode(d.skipped[0])}"))
         if d.kept_lost:
-            emit(Event(WARNING, f"{s.key}: {len(d.kept_lost)} files that kept data saved are not in its backup as"
+            emit(Event(WARNING, f"{s.key}: {fmt.count(len(d.kept_lost), 'file')} that kept data saved {fmt.are(len(d.kept_lost))} not in its backup as"
                                 " the catalog records them (or, lost from the archive with their directory, in the"
                                 " backup that saved them), and are not put on discs, e.g."
                                 f" {os.fsdecode(d.kept_lost[0])}"))
         if d.kept_shadowed:
-            emit(Event(WARNING, f"{s.key}: {len(d.kept_shadowed)} files that kept data saved lie below a symlink or a file"
+            emit(Event(WARNING, f"{s.key}: {fmt.count(len(d.kept_shadowed), 'file')} that kept data saved {fmt.are(len(d.kept_shadowed))} below a symlink or a file"
                                 " that its backup holds in place of their directory (a restore refuses them too), and are"
                                 f" not put on discs, e.g. {os.fsdecode(d.kept_shadowed[0])}"))
         if d.kept_clashing:
-            emit(Event(WARNING, f"{s.key}: {len(d.kept_clashing)} entries that kept data saved are where its backup"
+            emit(Event(WARNING, f"{s.key}: {fmt.count(len(d.kept_clashing), 'entry')} that kept data saved {fmt.are(len(d.kept_clashing))} where its backup"
                                 " holds a directory, a symlink or a special file, or below a file that kept data saved"
                                 " in place of their directory (a restore refuses them too), and are not put on discs,"
                                 f" e.g. {os.fsdecode(d.kept_clashing[0])}"))
         beyond = [path for path, mtime in zip(d.paths, d.mtimes) if as_backed_up.beyond_disc(mtime)]
         if beyond:
-            emit(Event(LOG, f"{s.key}: {len(beyond)} entries are dated outside the years 1900-2155 a disc holds:"
+            emit(Event(LOG, f"{s.key}: {fmt.count(len(beyond), 'entry')} {fmt.are(len(beyond))} dated outside the years 1900-2155 a disc holds:"
                             " written with the nearest time it holds, they get their own again (to the second)"
                             f" when restored from the discs, e.g. {os.fsdecode(beyond[0])}"))
         if d.unread or d.unread_unnamed:
@@ -266,6 +266,6 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
         raise WorkFailed(f"checkpoint {number} is recorded, but its catalog cannot be written into {folder}:"
                          f" {exc.strerror or exc}; nothing was burned",
                          hint=f"free space there, then `rabtui checkpoint resume {number}`") from None
-    emit(Event(LOG, f"checkpoint {number}: {len(p.discs)} discs of {c.disc_type} (lower bound {p.lower_bound}),"
-                    f" {len(rows)} files"))
+    emit(Event(LOG, f"checkpoint {number}: {fmt.count(len(p.discs), 'disc')} of {c.disc_type} (lower bound {p.lower_bound}),"
+                    f" {fmt.count(len(rows), 'file')}"))
     return number

@@ -18,7 +18,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from rabtui import faults
+from rabtui import faults, fmt
 from rabtui.state import changes, locks
 from rabtui.checkpoint import burn, images_mount, layout, read_from, unchecked, xorriso
 from rabtui.checkpoint.questions import (
@@ -104,7 +104,8 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
             if result.unchecked:   # completed with warnings (exit 3), as `checkpoint verify` says them
                 result.message = unchecked.result_message(number, result.verified, result.unchecked, written=True)
             else:
-                result.message = f"checkpoint {number}: all {cp['discs']} discs written and verified"
+                result.message = (f"checkpoint {number}: " + ("its disc" if cp["discs"] == 1 else f"all {cp['discs']} discs")
+                                  + " written and verified")
         else:
             left = sorted(set(range(1, cp["discs"] + 1)) - set(result.verified))
             result.message = (f"checkpoint {number}: discs {', '.join(map(str, left))} not verified;"
@@ -194,7 +195,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
             faults.point("burn.before_write")
             moved = read_from.read_saved_versions(store, number, plan_json, rows, cancel)
             if moved:
-                emit(Event(LOG, f"{moved} archive entries are read from the backups that hold them as"
+                emit(Event(LOG, f"{fmt.count(moved, 'archive entry')} {fmt.are(moved)} read from the backups that hold them as"
                                 " recorded: the union shows newer versions now"))
             _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows, cancel)
             burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 
+from rabtui import fmt
 from rabtui.config import Config
 from rabtui.state.store import COMPLETE_SQL, Store, as_made, made_first
 
@@ -110,18 +111,21 @@ def statuses(cfg: Config, store: Store, *, now: float | None = None,
     return out
 
 
+NEVER = "never checkpointed"
+
+
 def _judge(st: DirStatus) -> None:
     if st.requested:
         st.reasons.append("asked by the operator")
     if st.changed > st.max_changed_files:
-        st.reasons.append(f"{st.changed} changed files > max_changed_files {st.max_changed_files}")
+        st.reasons.append(f"{fmt.count(st.changed, 'changed file')} > max_changed_files {st.max_changed_files}")
     if st.last_checkpoint_time is None:
-        st.reasons.append("never checkpointed")
+        st.reasons.append(NEVER)
     elif st.days_since is not None and st.days_since < -AHEAD / DAY:
-        st.reasons.append(f"checkpoint {st.last_checkpoint} is dated {int(-st.days_since)} days in the future:"
+        st.reasons.append(f"checkpoint {st.last_checkpoint} is dated {fmt.count(int(-st.days_since), 'day')} in the future:"
                           " the clock was ahead when it was written (check it); its age cannot be told")
     elif st.days_since is not None and st.days_since > st.max_days:
-        st.reasons.append(f"{int(st.days_since)} days since checkpoint {st.last_checkpoint} > max_days {st.max_days}")
+        st.reasons.append(f"{fmt.count(int(st.days_since), 'day')} since checkpoint {st.last_checkpoint} > max_days {st.max_days}")
     if st.did_not_fit:
         st.reasons.append("a backup did not fit on its medium")
     if st.backup_id is None:

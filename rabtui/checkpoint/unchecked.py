@@ -42,7 +42,7 @@ def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: boo
                        + (f"{whys})" if whys else "its medium is not mounted, or the backup was deleted since)"))
     bare = sum(1 for r in rows if r.mode is None)
     if bare:
-        out.append(f"the mode, owner, symlink target and hard links of {bare} entries (the catalog does not hold"
+        out.append(f"the mode, owner, symlink target and hard links of {fmt.count(bare, 'entry')} (the catalog does not hold"
                    " them: read back from the discs by rebuild-state, or recorded before rabtui kept them)")
     if not filler_known:
         out.append("what fills the disc (add/), which the catalog read back from the discs does not list")
@@ -55,12 +55,12 @@ def passed_over(entries: list[bytes], directories: list[bytes], dirs_recorded: b
     record instead, when `dirs_recorded`)."""
     out = []
     if entries:
-        out.append(f"the ACLs and xattrs of {len(entries)} entries, e.g. {_shown(entries[0])}: the backup no"
+        out.append(f"the ACLs and xattrs of {fmt.count(len(entries), 'entry')}, e.g. {_shown(entries[0])}: the backup no"
                    " longer holds them as they were recorded (a newer version in the archive's union, or"
                    " changed since)")
     if directories:
         what = "the mode, owner and time" if dirs_recorded else "the mode, owner, time, ACLs and xattrs"
-        out.append(f"{what} of {len(directories)} directories, e.g."
+        out.append(f"{what} of {fmt.count(len(directories), 'directory')}, e.g."
                    f" {_shown(directories[0])}: no longer in the backup")
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from rabtui import fmt
 from rabtui.checkpoint import unchecked
 
 
@@ -51,13 +52,14 @@ class VerifyResult:
             names = ", ".join(os.fsdecode(p) + (f" ({self.why[p]})" if p in self.why else "")
                               for p in self.mismatched[:limit])
             more = f" and {len(self.mismatched) - limit} more" if len(self.mismatched) > limit else ""
-            parts.append(f"{len(self.mismatched)} files differ: {names}{more}")
+            parts.append(f"{fmt.count(len(self.mismatched), 'file')} {'differs' if len(self.mismatched) == 1 else 'differ'}:"
+                         f" {names}{more}")
         if self.missing:
             names = ", ".join(os.fsdecode(p) for p in self.missing[:limit])
-            parts.append(f"{len(self.missing)} files missing: {names}")
+            parts.append(f"{fmt.count(len(self.missing), 'file')} missing: {names}")
         if self.extra:
             names = ", ".join(os.fsdecode(p) for p in self.extra[:limit])
-            parts.append(f"{len(self.extra)} entries not in the catalog: {names}")
+            parts.append(f"{fmt.count(len(self.extra), 'entry')} not in the catalog: {names}")
         parts += self.messages
         return f"{self.volid}: verification failed: " + "; ".join(parts)
 

@@ -105,7 +105,7 @@ def cmd_status(args) -> int:
         extra = f", did not fit {c['did_not_fit']}" if c["did_not_fit"] else ""
         last = c["last_checkpoint_time"] or "never"
         print(fmt.name(f"  {c['source']}:{c['path']} ({c['kind']}): {c['changed_since_checkpoint']}/"
-                       f"{c['max_changed_files']} changed files, last checkpoint {last} (max {c['max_days']} days){extra}"))
+                       f"{c['max_changed_files']} changed files, last checkpoint {last} (max {fmt.count(c['max_days'], 'day')}){extra}"))
     print("Running jobs")
     if not data["jobs"]:
         print("  none")

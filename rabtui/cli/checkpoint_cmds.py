@@ -106,12 +106,12 @@ def _print_plan(summary: dict, stream=None) -> None:
     for d in summary["per_disc"]:
         print(f"{d['disc']:>4}  {d['files']:>8}  {_mb(d['data_bytes']):>12}  {_mb(d['filler_bytes']):>12}"
               f"  {_mb(d['reserved_bytes']):>12}  {_mb(d['free_bytes']):>12}  {d['fill_percent']:5.1f}%", file=out)
-    print(f"{summary['discs']} discs of {summary['disc_type']} ({_mb(summary['disc_bytes'])} each); "
-          f"lower bound {summary['lower_bound']} (counting the reserve on every disc); {summary['files']} files,"
+    print(f"{fmt.count(summary['discs'], 'disc')} of {summary['disc_type']} ({_mb(summary['disc_bytes'])} each); "
+          f"lower bound {summary['lower_bound']} (counting the reserve on every disc); {fmt.count(summary['files'], 'file')},"
           f" {_mb(summary['data_bytes'])}; {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README,"
           f" rabtui/ and the catalog", file=out)
     for d in summary.get("directories", []):
-        print(fmt.name(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, from {d['backup']} on {d['medium']}"
+        print(fmt.name(f"  {d['key']}: {fmt.count(d['files'], 'file')}, {_mb(d['bytes'])}, from {d['backup']} on {d['medium']}"
                        + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else "")), file=out)
         if d.get("unreadable") or d.get("unreadable_unnamed"):
             print(_not_read(d["unreadable"], d["unreadable_unnamed"], d["kind"]), file=out)
@@ -124,7 +124,7 @@ def _not_read(names: list[str], unnamed: int, kind: str, shown: int = 10) -> str
     """The plan's line for the paths a directory's backup could not read on the source."""
     more = max(0, len(names) - shown) + unnamed
     where = "on the discs only as saved before" if kind == "archive" else "not on the discs"
-    return (f"    could not read {len(names) + unnamed} paths on the source, {where}: "
+    return (f"    could not read {fmt.count(len(names) + unnamed, 'path')} on the source, {where}: "
             + ", ".join(fmt.name(os.fsencode(n)) for n in names[:shown]) + (f" and {more} more" if more else ""))
 
 

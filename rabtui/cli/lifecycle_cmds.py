@@ -144,10 +144,10 @@ def cmd_diff(args) -> int:
     print(f"{len(d.added)} added ({fmt.size(sum(e.size for e in d.added))}), {len(d.removed)} removed "
           f"({fmt.size(sum(e.size for e in d.removed))}), {len(d.changed)} changed{unread}")
     if d.unnamed:
-        print(f"{rows[1]['name']} could not read {d.unnamed} more paths on the source than it names:"
+        print(f"{rows[1]['name']} could not read {fmt.count(d.unnamed, 'more path')} on the source than it names:"
               " some of those removed may be among them (its backup.log lists rsync's errors)")
     if d.again_unnamed:
-        print(f"{rows[0]['name']} could not read {d.again_unnamed} more paths on the source than it names:"
+        print(f"{rows[0]['name']} could not read {fmt.count(d.again_unnamed, 'more path')} on the source than it names:"
               " some of those added may be among them (readable again)")
     return EXIT_OK
 

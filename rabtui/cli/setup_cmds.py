@@ -68,7 +68,8 @@ def cmd_check_config(args) -> int:
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
     dirs = sum(len(s.directories) for s in cfg.sources)
-    print(fmt.name(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)"))
+    print(fmt.name(f"{cfg.path}: ok ({fmt.count(len(cfg.sources), 'source')}, {fmt.count(dirs, 'directory')},"
+                   f" {fmt.count(len(cfg.media), 'medium')})"))
     store = open_store(cfg, records=False) if (cfg.state_dir / "rabtui.db").is_file() else None   # none made here
     for m in cfg.media:
         if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rabtui import fmt
+
 if TYPE_CHECKING:
     from rabtui.backup.id_writes import Write
 
@@ -35,7 +37,7 @@ class Report:
     def lines(self) -> list[str]:
         out = [f"media found: {', '.join(self.media) or 'none'}",
                f"backups: {self.backups}, catalog versions: {self.versions}",
-               f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)",
+               f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({fmt.count(self.disc_files, 'disc file')})",
                f"discs verified again: {', '.join(self.verified) or 'none'}"
                + (f", but not checked: {'; '.join(self.unchecked)}" if self.verified and self.unchecked else "")]
         unread = sorted(self.numbers_used - set(self.checkpoints))

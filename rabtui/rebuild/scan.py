@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Mapping
 
-from rabtui import faults
+from rabtui import faults, fmt
 from rabtui.media import checkpoint_numbers, mounts
 from rabtui.media.at_hand import label_problem, medium_problem
 from rabtui.state import changes
@@ -286,7 +286,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         for row in kept_rows:   # kept data: versions of its own, as a backup makes them
             report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row], planted)
     report.unmatched += [f"medium {medium.id}: {said}" for said in planted]
-    emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
+    emit(Event(LOG, f"{medium.id}/{source_id}: {fmt.count(len(complete_rows), 'complete backup')}"))
 
 
 def _record(medium_id: str, name: str, bpath: Path, info: dict | None, report: Report) -> record.Record:

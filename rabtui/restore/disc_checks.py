@@ -149,7 +149,7 @@ def refuse_damaged(number: int, bad: list[tuple[bytes, str]]) -> None:
     shown = "; ".join(f"/{fmt.name(name)}: {why}" for name, why in bad[:5])
     more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
     raise WorkFailed(
-        f"checkpoint {number}: {len(bad)} files read from the discs are not what the catalog recorded"
+        f"checkpoint {number}: {fmt.count(len(bad), 'file')} read from the discs {fmt.are(len(bad))} not what the catalog recorded"
         f" (sha256, time, mode, owner, symlink target), nothing was restored: {shown}{more}",
         hint="the disc is damaged, or is another server's disc with the same volume id; restore from another"
              " copy: a backup on a medium (--backup), or another checkpoint's disc (--checkpoint N);"

@@ -233,7 +233,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
     changeable = [_changeable(p) for p in records if p.startswith(b"!")]
     if changeable:
         where, why = changeable[0]
-        more = f" (and {len(changeable) - 1} more directories)" if len(changeable) > 1 else ""
+        more = f" (and {fmt.count(len(changeable) - 1, 'more directory')})" if len(changeable) > 1 else ""
         raise WorkFailed(f"refusing to restore onto {source.id}: {why}{more}, on the way to /{fmt.name(rel)};"
                          f" someone other than root and the SSH user could put a symlink in its place while"
                          f" rsync writes, and it would be followed; nothing written",
@@ -296,7 +296,7 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
     if clash:
         names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2])) + ("" if c[:1] in b"<>c" else f" ({changed})")
                  for c, changed in clash]
-        raise WorkFailed(f"{len(names)} files exist on {source.id} already and differ: {', '.join(names[:5])}",
+        raise WorkFailed(f"{fmt.count(len(names), 'file')} {'exists' if len(names) == 1 else 'exist'} on {source.id} already and {'differs' if len(names) == 1 else 'differ'}: {', '.join(names[:5])}",
                          hint="use --overwrite to replace them")
     return existing_dirs(seen)
 

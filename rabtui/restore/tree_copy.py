@@ -168,7 +168,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             clash = _clashes(writer, listed)
             if clash:
                 shown = ", ".join(fmt.name(c) for c in clash[:5]) + (" ..." if len(clash) > 5 else "")
-                raise WorkFailed(f"{len(clash)} files exist in the target already: {shown}",
+                raise WorkFailed(f"{fmt.count(len(clash), 'file')} {'exists' if len(clash) == 1 else 'exist'} in the target already: {shown}",
                                  hint="use --overwrite to replace them, or restore to another directory")
         del listed
         if rel_dest:

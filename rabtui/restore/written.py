@@ -52,9 +52,10 @@ class Written:
 
     def counts(self) -> str:
         attributes = ("attributes as rsync set them (uncounted)" if self.attributes is None
-                      else f"{self.attributes} attributes")
-        return (f"{self.files} files, {self.dirs} directories, {self.links} hard links, {self.symlinks} symlinks,"
-                f" {self.special} special files, {attributes}, {self.bytes} bytes")
+                      else fmt.count(self.attributes, "attribute"))
+        return (f"{fmt.count(self.files, 'file')}, {fmt.count(self.dirs, 'directory')},"
+                f" {fmt.count(self.links, 'hard link')}, {fmt.count(self.symlinks, 'symlink')},"
+                f" {fmt.count(self.special, 'special file')}, {attributes}, {fmt.count(self.bytes, 'byte')}")
 
     def problems(self) -> list[str]:
         """One line per thing not restored, names escaped, and so is each reason: one may hold what

@@ -141,7 +141,7 @@ def test_restore_a_file_and_a_directory_from_browse(demo_config, tmp_path):
             await wait_for(pilot, lambda: any(f"job {job['id']} completed" in n.message for n in app._notifications),
                            what="the end of the job notified")
             ended = [n.message for n in app._notifications if f"job {job['id']} completed" in n.message]
-            assert "1 files, 0 directories, 0 hard links, 0 symlinks, 0 special files" in ended[0]
+            assert "1 file, 0 directories, 0 hard links, 0 symlinks, 0 special files" in ended[0]
 
             # a directory (the month, from its parent)
             screen.open_dir(rel_year)
@@ -331,7 +331,7 @@ def test_restore_a_version_found_by_name(demo_config, tmp_path):
             await pilot.press("slash")
             await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
             await pilot.press(*"IMG_00007", "enter")
-            await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
+            await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
             row = screen.keys[0]
             assert row["backup"] is not None
             before = _last_job(store)

@@ -66,7 +66,7 @@ def test_found_version_only_on_a_verified_checkpoint_is_restored_from_its_discs(
             await pilot.press("slash")
             await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
             await pilot.press(*photo.name, "enter")
-            await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
+            await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
             assert [bytes(r["path"]) for r in screen.keys] == [rel]
             assert f"checkpoint {number}" in texts(app, "#browse")
 

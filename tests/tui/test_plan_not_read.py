@@ -36,4 +36,4 @@ def test_what_an_archive_directory_could_not_read_is_not_said_missing():
     bars._plan = from_summary(summary, 5)
     text = bars.render_text(78).plain
     assert "2 paths the backups could not read on the source are not on the discs" in text
-    assert "1 paths the backups of archive directories could not read" in text
+    assert "1 path the backups of archive directories could not read" in text

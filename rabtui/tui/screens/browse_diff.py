@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 
+from rabtui import fmt
 from rabtui.state import backup_diff
 from rabtui.tui import tree
 from rabtui.tui.safe_text import plain
@@ -53,4 +54,4 @@ class DiffLevel:
         again = sum(c.what == "readable again" for c in changes)
         unread += f" ({again} readable again: the backup before could not read them)" if again else ""
         self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "
-                    f"{count} changes{more}{unread} · backspace: back")
+                    f"{fmt.count(count, 'change')}{more}{unread} · backspace: back")

@@ -43,7 +43,7 @@ class FindLevel:
             table.add_row(plain(r["source"]), Text("/" + tree.display(r["path"])), size, fmt.stamp(r["mtime"]),
                           plain(r["where"]))
             self.keys.append(r)
-        self._where(f"{len(rows)} versions matching {pattern!r}{' (first 500)' if len(rows) >= 500 else ''}"
+        self._where(f"{fmt.count(len(rows), 'version')} matching {pattern!r}{' (first 500)' if len(rows) >= 500 else ''}"
                     " · enter: open its directory in the newest backup holding it · r: restore it")
 
     def _open_found(self, row: dict) -> None:

@@ -154,7 +154,7 @@ class TreeLevel:
             prev = f"vs {self.prev['name']}" if self.prev else "first backup on this medium"
         # what it held is not in this backup, yet was not deleted on the source
         unlisted = "; could not be listed on the source" if self.unlisted else ""
-        self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({shown} entries, {prev}{unlisted})")
+        self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({fmt.count(shown, 'entry')}, {prev}{unlisted})")
 
     def _add_entries(self, entries: list) -> None:
         table = self.query_one("#browse", DataTable)

@@ -59,10 +59,10 @@ class DiscBars(Static):
         text.append("▓ add/ filler  ", style="blue")
         text.append("▒ README, rabtui/, catalog  ", style="magenta")
         text.append("░ free", style="dim")
-        said = [f"{plan.not_read} paths the backups could not read on the source are not on the discs"] if plan.not_read else []
+        said = [f"{fmt.count(plan.not_read, 'path')} the backups could not read on the source {fmt.are(plan.not_read)} not on the discs"] if plan.not_read else []
         if plan.not_read_archive:
-            said.append(f"{plan.not_read_archive} paths the backups of archive directories could not read on the source"
-                        " are on the discs only as an earlier backup saved them")
+            said.append(f"{fmt.count(plan.not_read_archive, 'path')} the backups of archive directories could not read on the"
+                        f" source {fmt.are(plan.not_read_archive)} on the discs only as an earlier backup saved them")
         if said:
             text.append("\n" + "; ".join(said) + " (`rabtui checkpoint plan` names them)", style="bold magenta")
         return text
