@@ -328,6 +328,9 @@ def test_status_and_plan_commands(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "no complete backup yet" in out
     assert lab.backup(cfg).status == "completed"
+    assert cli_main(["--config", str(lab.config_path), "checkpoint", "status"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("never checkpointed") == 2 and out.count("DUE") == 2, out     # said once of each
     store = lab.store()
     _not_due(store, lab.src / "data")
     _not_due(store, lab.src / "other")

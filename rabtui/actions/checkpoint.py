@@ -32,6 +32,7 @@ from rabtui.state.store import Store
 
 PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
 INSERT = questions.INSERT
+NEVER = triggers.NEVER           # the reason of a directory never checkpointed
 
 
 # --- status --------------------------------------------------------------------------------------

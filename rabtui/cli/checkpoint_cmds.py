@@ -80,9 +80,11 @@ def cmd_status(args) -> int:
         print("no directories configured")
     for s in st.directories:
         mark = "DUE" if s.due else "ok "
-        last = f"checkpoint {s.last_checkpoint} on {_when(s.last_checkpoint_time)}" if s.last_checkpoint else "never checkpointed"
+        last = f"checkpoint {s.last_checkpoint} on {_when(s.last_checkpoint_time)}" if s.last_checkpoint else actions.NEVER
         print(fmt.name(f"{mark} {s.key}  changed {s.changed}/{s.max_changed_files}  {last}"))
-        print(fmt.name(f"      {'; '.join(s.reasons)}"))
+        reasons = [r for r in s.reasons if r != actions.NEVER]     # the line above says it
+        if reasons:
+            print(fmt.name(f"      {'; '.join(reasons)}"))
     for c in st.checkpoints:
         counts: dict[str, int] = {}
         for d in c["disc_rows"]:
