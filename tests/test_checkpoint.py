@@ -218,6 +218,8 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
     prompter = ScriptedPrompter([READY, SKIP])
     out = run.verify_checkpoint(cfg, store, number, disc=1, emit=emit, cancel=threading.Event(), prompter=prompter)
     assert out.status == "incomplete" and out.skipped == [1]
+    asked = prompter.asked[0].text     # the disc as written, not a blank one of some size
+    assert asked.startswith(f"Insert written disc 1 of {len(res.verified)} for checkpoint {number}") and "MB" not in asked
     failed_q = prompter.asked[1]
     assert failed_q.kind == questions.FAILED and REWRITE in failed_q.choices
     assert "a.txt" in failed_q.text and "differ" in failed_q.text

@@ -25,12 +25,15 @@ def need_sectors(cp: dict, plan_json: dict, disc: int) -> int:
 
 
 def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str = "",
-                    verb: str = "Insert blank disc", choices=(READY, SKIP, ABORT)) -> Question:
+                    written: bool = False, choices=(READY, SKIP, ABORT)) -> Question:
+    """The disc to insert: a blank one, big enough to write; or (`written`) the one written before,
+    to read back."""
     number, n = cp["number"], cp["discs"]
     vid = layout.volid(number, disc)
     need = need_sectors(cp, plan_json, disc) * 2048 / 1e6
-    text = (f"{verb} {disc} of {n} for checkpoint {number}, volume {vid}, {cp['disc_type']},"
-            f" at least {need:.0f} MB, into {drive}")
+    room = "" if written else f", at least {need:.0f} MB"
+    text = (f"Insert {'written' if written else 'blank'} disc {disc} of {n} for checkpoint {number}, volume {vid},"
+            f" {cp['disc_type']}{room}, into {drive}")
     if note:
         text = f"{note}\n{text}"
     return Question(INSERT, text, tuple(choices),

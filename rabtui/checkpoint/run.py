@@ -157,7 +157,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
     note = ""
     if store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, disc))["state"] == "written":
         # written before the last run ended, not verified yet (a kill during verification)
-        answer = prompter.ask(insert_question(cp, plan_json, disc, drive, verb="Insert the written disc",
+        answer = prompter.ask(insert_question(cp, plan_json, disc, drive, written=True,
                                               note=f"Disc {disc} was written but not verified; it is verified now.",
                                               choices=(READY, REWRITE, ABORT)), cancel)
         if answer == ABORT:
@@ -260,7 +260,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                         else f"`rabtui checkpoint resume {number}` writes it")))
                     result.skipped.append(k)
                     continue
-                answer = prompter.ask(insert_question(cp, plan_json, k, drive, verb="Insert disc",
+                answer = prompter.ask(insert_question(cp, plan_json, k, drive, written=True,
                                                       choices=(READY, SKIP, ABORT)), cancel)
                 if answer == ABORT:
                     raise Aborted(f"aborted at disc {k}")

@@ -86,7 +86,7 @@ def verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prom
         if res.wrong_disc:   # another disc was put into the burner: this one may well be fine
             emit(Event(ERROR, res.describe()))
             q = insert_question(cp, plan_json, disc, drive, note=f"Wrong disc: {res.describe()}.",
-                                verb="Insert disc", choices=(RETRY, SKIP, ABORT))
+                                written=True, choices=(RETRY, SKIP, ABORT))
             answer = prompter.ask(Question(WRONG, q.text, q.choices, q.data), cancel)
         elif machine is not None:   # not judged, as a stalled one, and no rewrite offered: the disc may well be fine
             said = f"{vid} could not be verified: {machine}"
