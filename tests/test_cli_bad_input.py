@@ -101,6 +101,18 @@ def test_a_checkpoint_that_was_never_made(lab):
     assert not (lab.tmp / "nowhere").exists()
 
 
+def test_nothing_to_resume_or_verify_records_no_failed_job(lab):
+    """Refused before any work starts, as a backup of an unknown source is: no job is recorded,
+    so none stays on the dashboard as failed."""
+    jobs = lab.store().one("SELECT COUNT(*) FROM jobs")[0]
+    assert "rabtui: there is no unfinished checkpoint to resume" in _refused(_rabtui(lab.config_path, "checkpoint",
+                                                                                    "resume"))
+    assert "rabtui: there is no checkpoint 7" in _refused(_rabtui(lab.config_path, "checkpoint", "resume", "7"))
+    assert "rabtui: there is no checkpoint yet" in _refused(_rabtui(lab.config_path, "checkpoint", "verify"))
+    assert "rabtui: there is no checkpoint 7" in _refused(_rabtui(lab.config_path, "checkpoint", "verify", "7"))
+    assert lab.store().one("SELECT COUNT(*) FROM jobs")[0] == jobs
+
+
 def test_a_path_to_restore_that_names_no_place_on_the_source(lab):
     """`.` and `../x` (no path from / on the source) are bad usage, exit 2, as an empty one is."""
     for path in (".", "../x"):

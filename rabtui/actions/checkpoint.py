@@ -250,10 +250,27 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
     return _as_job(cfg, store, "checkpoint", drive, emit, cancel, prompter, job_id, work)
 
 
+def _there(store: Store, number: int) -> None:
+    """Refuses a checkpoint that does not exist before a job is recorded: nothing ran, and no failed
+    job is left on the dashboard (as a backup of an unknown source leaves none). A detached job,
+    recorded already, says it as its outcome."""
+    if not queries.has_checkpoint(store, number):
+        raise UsageError(f"there is no checkpoint {number}")
+
+
+def _to_verify(store: Store, number: int | None) -> int:
+    n = number if number is not None else queries.newest_checkpoint(store)
+    if n is None:
+        raise UsageError("there is no checkpoint yet")
+    return n
+
+
 def resume(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, prompter: Prompter | None, *,
            number: int | None = None, drive: str | None = None, job_id: int | None = None) -> Outcome:
     """Go on with an unfinished checkpoint (default: the newest) at its first unverified disc."""
     drive = drive_for(cfg, store, drive, number, of_checkpoint=True)
+    if job_id is None:
+        _there(store, number or checkpoint_status.latest_unfinished(store))
 
     def work(emit, cancel, prompter):
         n = number or checkpoint_status.latest_unfinished(store)
@@ -267,11 +284,11 @@ def verify(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None
            job_id: int | None = None) -> Outcome:
     """Check the discs of a checkpoint (default: the newest) again, or only disc `disc`."""
     drive = drive_for(cfg, store, drive, number, of_checkpoint=True)
+    if job_id is None:
+        _there(store, _to_verify(store, number))
 
     def work(emit, cancel, prompter):
-        n = number if number is not None else queries.newest_checkpoint(store)
-        if n is None:
-            raise UsageError("there is no checkpoint yet")
+        n = _to_verify(store, number)
         return run.verify_checkpoint(cfg, store, n, disc=disc, drive=drive, emit=emit, cancel=cancel,
                                      prompter=prompter)
 

@@ -161,6 +161,10 @@ def checkpoint_drive(store: Store, number: int | None = None) -> str | None:
     return row["drive"] if row else None
 
 
+def has_checkpoint(store: Store, number: int) -> bool:
+    return store.one("SELECT 1 FROM checkpoints WHERE number=?", (number,)) is not None
+
+
 def newest_checkpoint(store: Store) -> int | None:
     row = store.one("SELECT MAX(number) AS n FROM checkpoints")
     return row["n"] if row is not None else None
