@@ -168,3 +168,16 @@ def test_run_due_failure_is_notified(tmp_path, capsys):
     sent = [json.loads(line) for line in events.read_text().splitlines()]
     assert sent[0]["kind"] == "backup_failed" and sent[0]["source"] == "loc" and "exit 7" in sent[0]["message"]
     assert lab.store().one("SELECT status FROM jobs")["status"] == "failed"
+
+
+def test_help_says_what_run_due_and_schedule_install_do():
+    """As README's table says them: run-due names the due checkpoints and burns none; --write
+    writes the units where systemd reads them."""
+    from rabtui.cli import build_parser
+
+    words = build_parser()._subparsers._group_actions[0]
+    commands = words.choices
+    run_due = next(a.help for a in words._choices_actions if a.dest == "run-due")
+    assert "names the checkpoints due" in run_due and "checkpoint burn" in run_due, run_due
+    install = commands["schedule"]._subparsers._group_actions[0].choices["install"].format_help()
+    assert re.search(r"--write\s+write the service and timer into", install), install

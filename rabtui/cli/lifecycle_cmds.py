@@ -64,15 +64,19 @@ def register(sub) -> None:
     p.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check, reports=True)
 
-    p = sub.add_parser("run-due", help="for cron/systemd: due backups, cleanup, health check, due checkpoints")
+    p = sub.add_parser("run-due", help="for cron/systemd: due backups, cleanup, health check; names the checkpoints"
+                                       " due (`checkpoint burn` writes them)")
     p.add_argument("--now", metavar="ISO", help="pretend it is this time (testing)")
     p.set_defaults(func=cmd_run_due)
 
     p = sub.add_parser("schedule", help="timers that call run-due")
     g2 = p.add_subparsers(dest="schedule_command", metavar="ACTION")
     p.set_defaults(func=needs_action(p))
-    q = g2.add_parser("install", help="print (or with --write install) a systemd service + timer and the crontab line")
-    q.add_argument("--write", action="store_true")
+    q = g2.add_parser("install", help="print the systemd service and timer (and the crontab line) for run-due")
+    q.add_argument("--write", action="store_true",
+                   help="write the service and timer into systemd's unit directory (/etc/systemd/system as root,"
+                        " else ~/.config/systemd/user), then print the systemctl line to enable them (and the"
+                        " crontab line, for cron instead)")
     q.add_argument("--unit-dir", metavar="DIR", help=argparse.SUPPRESS)
     q.set_defaults(func=cmd_schedule_install)
 
