@@ -3,7 +3,8 @@
 
     .venv/bin/python scripts/screenshots.py [--dir SANDBOX] [--out screenshots]
 
-The sandbox is the one `rabtui demo` builds (a fresh one in a temporary directory by default).
+The sandbox is the one `rabtui demo` builds (a fresh one in /tmp/rabtui-demo by default, the paths
+the pictures show; --dir: another, whose paths they show instead).
 The "backup in progress" shot runs a real backup of the sandbox; its progress callback is slowed
 down so that the picture can be taken mid-transfer.
 """
@@ -14,7 +15,6 @@ import argparse
 import asyncio
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +29,7 @@ from rabtui.state.jobs import JobRecorder  # noqa: E402
 from rabtui.state.store import Store  # noqa: E402
 
 SIZE = (100, 30)
+SANDBOX = Path("/tmp/rabtui-demo")   # the paths the pictures show
 
 
 async def wait(pilot, cond, timeout=30.0):
@@ -204,7 +205,7 @@ async def shoot(config_path: Path, out: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dir", help="demo sandbox to build or reuse (default: a temporary one)")
+    parser.add_argument("--dir", help=f"demo sandbox to build or reuse (default: {SANDBOX}, made afresh)")
     parser.add_argument("--out", default=str(ROOT / "screenshots"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -212,8 +213,8 @@ def main() -> int:
     tmp = None
     if args.dir:
         base = Path(args.dir)
-    else:   # a fixed place, so that the paths in the pictures do not change from run to run
-        tmp = Path(tempfile.gettempdir()) / "rabtui-demo"
+    else:   # a fixed place (not the caller's TMPDIR): the paths in the pictures do not change from run to run
+        tmp = SANDBOX
         shutil.rmtree(tmp, ignore_errors=True)
         base = tmp
     try:
