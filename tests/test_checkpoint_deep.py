@@ -138,7 +138,7 @@ def test_a_path_too_long_for_xorriso_is_refused_when_planned(tmp_path):
     try:
         prepare.compute(cfg, store)
     except UsageError as exc:
-        assert "paths are too long for a disc" in str(exc) and f"loc:{lab.src / 'data'}" in str(exc)
+        assert "1 path is too long for a disc" in str(exc) and f"loc:{lab.src / 'data'}" in str(exc)
     else:
         raise AssertionError("a path longer than a disc takes was planned")
     assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 0

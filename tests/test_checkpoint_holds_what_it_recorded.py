@@ -109,7 +109,7 @@ def test_a_symlink_that_became_a_directory_after_recording_is_written_as_the_sym
     os.unlink(lab.src / "arch" / "e")
     write_files(lab.src / "arch", {"e/inside": b"not recorded"})
     replaced = lab.backup(cfg, now=T0 + timedelta(days=1))      # the symlink replaced: said as a warning
-    assert replaced.status == "warnings" and "entries of the archive" in replaced.reason, replaced.reason
+    assert replaced.status == "warnings" and "1 entry of the archive" in replaced.reason, replaced.reason
     union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert (union / "e").is_dir() and not (union / "e").is_symlink()
 
@@ -329,7 +329,7 @@ def test_with_little_room_a_disc_that_differs_from_the_catalog_fails_verificatio
     res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
     assert res.status == "aborted"
     failed = [q.text for q in prompter.asked if "verification failed" in q.text]
-    assert failed and "1 files differ" in failed[0] and "/arch/f" in failed[0]
+    assert failed and "1 file differs" in failed[0] and "/arch/f" in failed[0]
 
 
 

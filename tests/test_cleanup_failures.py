@@ -62,7 +62,7 @@ def test_cleanup_on_a_read_only_medium_exits_1_and_says_why(read_only_lab):
     assert sorted(os.listdir(lab.media[0][1] / "loc")) == backups  # ... and nothing was deleted
     assert done.returncode == 1, done.stdout + done.stderr
     assert "rabtui: cleanup: medium m1: cleanup stopped: [Errno 30] Read-only file system" in done.stderr
-    assert "0 of 1 backups deleted, 0 B freed" in done.stdout
+    assert "0 of 1 backup deleted, 0 B freed" in done.stdout
     assert "Traceback" not in done.stderr
     events = [json.loads(line) for line in (lab.tmp / "notified").read_text().splitlines()]
     assert [(e["kind"], e["level"]) for e in events] == [("cleanup_failed", "failed")]

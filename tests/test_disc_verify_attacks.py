@@ -73,7 +73,7 @@ def test_a_file_removed_from_a_disc_fails_it_by_name(burnt):
     lab, cfg, store, number, iso, prefix, _deep = burnt
     alter(iso, "-rm", os.fsdecode(prefix + b"/plain"), "--")
     why = _verify(cfg, store, number)
-    assert "verification failed" in why and "1 files missing" in why and "/plain" in why, why
+    assert "verification failed" in why and "1 file missing" in why and "/plain" in why, why
 
 
 def test_hard_links_symlinks_to_directories_and_odd_names_verify_as_they_are(burnt):

@@ -297,6 +297,6 @@ def test_what_the_backup_on_the_medium_no_longer_holds_is_said_not_checked(burnt
     out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
                                 prompter=ScriptedPrompter([READY]))
     assert out.verified == [1] and out.exit_code == EXIT_WARNINGS, out.message
-    assert f"the ACLs and xattrs of 1 entries, e.g. {prefix}/sub/g: the backup no longer holds them" in out.message
-    assert f"the mode, owner and time of 1 directories, e.g. {prefix}/sub: no longer in the backup" \
+    assert f"the ACLs and xattrs of 1 entry, e.g. {prefix}/sub/g: the backup no longer holds them" in out.message
+    assert f"the mode, owner and time of 1 directory, e.g. {prefix}/sub: no longer in the backup" \
         in out.message, out.message

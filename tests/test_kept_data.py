@@ -103,7 +103,7 @@ def test_kept_data_is_retained_like_a_complete_backup_and_never_a_base(tmp_path,
     assert main(["--config", str(lab.config_path), "cleanup", "--now", (T0 + timedelta(days=9)).isoformat()]) == 0
     out = capsys.readouterr().out
     assert f"deleting loc {good.path.name}" in out          # past the periods, holds nothing unique
-    assert f"keeping {kept.path.name}: holds the only copy of 1 archive files" in out
+    assert f"keeping {kept.path.name}: holds the only copy of 1 archive file" in out
     assert not good.path.exists()
     held = kept.path / "data" / str(lab.src / "photos/only-kept.jpg").lstrip("/")
     assert held.is_file() and os.path.getsize(held) == 2000

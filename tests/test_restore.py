@@ -61,7 +61,7 @@ def test_restore_picks_backup_and_never_overwrites_without_flag(tmp_path):
     R.restore(cfg, store, "loc", conf, to=target)
     out = target / conf.lstrip("/")
     assert out.read_bytes() == b"v2 longer"                       # newest backup holding it
-    with pytest.raises(WorkFailed, match="exist in the target already"):
+    with pytest.raises(WorkFailed, match="1 file exists in the target already"):
         R.restore(cfg, store, "loc", conf, backup=first.path.name, to=target)
     assert out.read_bytes() == b"v2 longer"
     R.restore(cfg, store, "loc", conf, backup=first.path.name, to=target, overwrite=True)
@@ -105,7 +105,7 @@ def test_path_escapes_refused(tmp_path):
     w = tree_copy.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc/x/etc", overwrite=True)
     assert [r for r, _ in w.refused] == [b"etc/x/etc"] and "symlink" in w.refused[0][1] and w.files == 0
     assert os.listdir(outside) == []
-    with pytest.raises(WorkFailed, match="exist in the target"):
+    with pytest.raises(WorkFailed, match="1 file exists in the target"):
         tree_copy.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=False)
     # with --overwrite the symlink itself is replaced by a directory; still nothing lands outside
     tree_copy.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=True)
@@ -135,7 +135,7 @@ def test_restore_onto_the_source_over_ssh(tmp_path, sshd, known_hosts):
     (remote_dir / "a").write_bytes(b"changed")
     (remote_dir / "sub/b").unlink()
     store = lab.store()
-    with pytest.raises(WorkFailed, match="exist on web already"):
+    with pytest.raises(WorkFailed, match="1 file exists on web already and differs"):
         R.restore(cfg, store, "web", str(remote_dir), to_source=True)
     assert (remote_dir / "a").read_bytes() == b"changed"
     R.restore(cfg, store, "web", str(remote_dir / "sub"), to_source=True)   # only missing files
@@ -413,6 +413,6 @@ def test_a_restore_cancelled_midway_says_what_it_wrote(tmp_path, monkeypatch):
     monkeypatch.setattr(restore_write.SafeWriter, "put", put)
     with pytest.raises(Cancelled) as stopped:
         R.restore(cfg, lab.store(), "loc", str(lab.src / "data/many"), to=tmp_path / "out", cancel=cancel)
-    assert str(stopped.value).startswith("restore cancelled: 10 files, 1 directories")
+    assert str(stopped.value).startswith("restore cancelled: 10 files, 1 directory, ")
     assert "written before it stopped; they stay where they are; restore again with --overwrite" in str(stopped.value)
     assert len(os.listdir(tmp_path / "out" / str(lab.src / "data/many").lstrip("/"))) == 10

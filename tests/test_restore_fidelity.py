@@ -95,7 +95,7 @@ def test_fidelity_tree_back_from_the_discs(tmp_path):
     events = []
     number = prepare.record(cfg, store, prepare.compute(cfg, store, emit=events.append), drive=cfg.checkpoint.drive)
     warned = [e.message for e in events if e.kind == WARNING]
-    assert len(warned) == 1 and "1 sockets are not put on discs" in warned[0] and fidelity.SOCKET_NAME in warned[0]
+    assert len(warned) == 1 and "1 socket is not put on discs" in warned[0] and fidelity.SOCKET_NAME in warned[0]
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message

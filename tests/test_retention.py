@@ -181,7 +181,7 @@ def test_archive_guard_keeps_only_copy_unless_verified_checkpoint(tmp_path):
     plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=10))
     assert plan.delete == []
     assert [g[0] for g in plan.guarded] == [first.backup_id]
-    assert "only copy of 1 archive files" in plan.guarded[0][2]
+    assert "only copy of 1 archive file " in plan.guarded[0][2]
 
     # a checkpoint disc holds one.jpg: only written (not verified), it does not count
     v = store.one("SELECT p.source, p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"

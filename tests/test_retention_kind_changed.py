@@ -72,7 +72,7 @@ def test_a_standard_directory_made_archive_lets_its_backups_go(tmp_path):
     plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
     assert plan.refused == []
     assert [c.id for c in plan.delete] == ids[:2]
-    assert [(bid, why.startswith("holds the only copy of 1 archive files")) for bid, _, why in plan.guarded] == [
+    assert [(bid, why.startswith("holds the only copy of 1 archive file")) for bid, _, why in plan.guarded] == [
         (ids[2], True)]     # the first archive backup holds f, saved anew
     assert deletion.apply_cleanup(cfg, store, plan).failed == []
     newest = store.one("SELECT path FROM backups WHERE status='completed'")["path"]
@@ -155,7 +155,7 @@ def test_a_standard_backup_holding_the_copy_another_deletion_counts_on_is_kept(t
     plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
     assert plan.refused == []
     assert [c.id for c in plan.delete] == [ids[1]]
-    assert [(bid, why.startswith("holds the only copy of 1 archive files")) for bid, _, why in plan.guarded] == [
+    assert [(bid, why.startswith("holds the only copy of 1 archive file")) for bid, _, why in plan.guarded] == [
         (ids[0], True), (ids[2], True)]
     assert deletion.apply_cleanup(cfg, store, plan).failed == []
     for n, name in ((0, "f"), (2, "h")):

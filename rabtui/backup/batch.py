@@ -18,6 +18,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, Sequence, TypeVar
 
+from rabtui import fmt
 from rabtui.media import medium as media, mounting
 from rabtui.config import Medium
 from rabtui.errors import EXIT_FAILED, Cancelled, LockBusy, WorkFailed
@@ -159,7 +160,7 @@ def _within_open_files(wanted: int, max_parallel: int, emit: Emit) -> int:
     if room >= wanted:
         return wanted
     emit(Event(WARNING, f"max_parallel is {max_parallel}, but the open-file limit (ulimit -n) of {soft} leaves room"
-                        f" for {room} backups at once: {room} at a time"))
+                        f" for {fmt.count(room, 'backup')} at once: {room} at a time"))
     return room
 
 

@@ -180,10 +180,10 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
                        f" (`rabtui checkpoint resume {number}`, or abandon it)")
             elif not why:
                 n = guard.only_copies(r["id"])
-                why = n and (f"holds the only copy of {n} archive files (no verified checkpoint holds them, nor a backup"
+                why = n and (f"holds the only copy of {fmt.count(n, 'archive file')} (no verified checkpoint holds them, nor a backup"
                              " on another medium of the config)")
                 shown = not why and guard.reverts(r["id"])
-                why = why or shown and (f"a later backup on {medium.id} shows its version of {shown} archive files:"
+                why = why or shown and (f"a later backup on {medium.id} shows its version of {fmt.count(shown, 'archive file')}:"
                                         " without it, an older version would show as the newest")
             if why and all(g[0] != r["id"] for g in plan.guarded):
                 plan.guarded.append((r["id"], r["name"], why))

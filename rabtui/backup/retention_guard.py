@@ -26,6 +26,7 @@ import json
 import os
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.media import fstree
 from rabtui.media import medium_layout
 from rabtui.mtimes import seconds
@@ -214,7 +215,7 @@ def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dir
                     key = (os.path.relpath(e.path, data_root), st.st_size, seconds(st))
                     unknown += key not in known
             if unknown:
-                return (f"{unknown} archive files of {backup['name']} on {medium_id} ({d}) are not in"
+                return (f"{fmt.count(unknown, 'archive file')} of {backup['name']} on {medium_id} ({d}) {fmt.are(unknown)} not in"
                         " the catalog")
         elif not known:
             row = store.one("SELECT files FROM backup_dirs WHERE backup_id=? AND path=?", (backup["id"], d))
