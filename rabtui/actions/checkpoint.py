@@ -258,6 +258,12 @@ def _there(store: Store, number: int) -> None:
         raise UsageError(f"there is no checkpoint {number}")
 
 
+def to_resume(store: Store) -> int:
+    """The newest unfinished checkpoint, which a resume goes on with; UsageError when there is none
+    (the UI asks before it starts a job that could only fail)."""
+    return checkpoint_status.latest_unfinished(store)
+
+
 def _to_verify(store: Store, number: int | None) -> int:
     n = number if number is not None else queries.newest_checkpoint(store)
     if n is None:
@@ -270,10 +276,10 @@ def resume(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None
     """Go on with an unfinished checkpoint (default: the newest) at its first unverified disc."""
     drive = drive_for(cfg, store, drive, number, of_checkpoint=True)
     if job_id is None:
-        _there(store, number or checkpoint_status.latest_unfinished(store))
+        _there(store, number or to_resume(store))
 
     def work(emit, cancel, prompter):
-        n = number or checkpoint_status.latest_unfinished(store)
+        n = number or to_resume(store)
         return run.burn_checkpoint(cfg, store, n, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
 
     return _as_job(cfg, store, "checkpoint resume", drive, emit, cancel, prompter, job_id, work)

@@ -243,9 +243,16 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
         self.call_from_thread(self.notify, f"answered {reply}")
         self.call_from_thread(self.poll_jobs)
 
-    def start_job(self, kind: str, target: str | None, title: str, args: list[str]) -> None:
-        """Start a detached job process (it outlives the UI) and show it in Runs."""
-        self._start(title, args, lambda: jobviews.start(self.store, self.cfg.path, kind, target, title, args))
+    def start_job(self, kind: str, target: str | None, title: str, args: list[str],
+                  refuse: Callable[[], object] | None = None) -> None:
+        """Start a detached job process (it outlives the UI) and show it in Runs. `refuse`: raises
+        (RabtuiError) when the job would find nothing to do, before a job is recorded."""
+        def start() -> int:
+            if refuse is not None:
+                refuse()
+            return jobviews.start(self.store, self.cfg.path, kind, target, title, args)
+
+        self._start(title, args, start)
 
     def start_backup(self, source: str) -> None:
         """A backup of one source as a detached job, onto the day's medium: the one the backups under

@@ -51,6 +51,11 @@ def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("5")
             await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
+            # nothing to resume yet: said, and no job is started (none is left failed on the dashboard)
+            await pilot.press("R")
+            await wait_for(pilot, lambda: any("no unfinished checkpoint" in n.message for n in app._notifications)
+                           or newest_job() is not None, what="the resume refused")
+            assert newest_job() is None
             await pilot.press("p")
             await wait_for(pilot, lambda: "lower bound" in texts(app, "#cp-plan"), what="the plan")
             assert len(app.screen.plan.discs) >= 3, "the demo data spans several 6 MiB discs"

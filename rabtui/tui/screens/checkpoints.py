@@ -211,7 +211,8 @@ class CheckpointsScreen(RabtuiScreen):
                              confirmed)
 
     def action_resume(self) -> None:
-        self.app.start_job("checkpoint", self.app.cfg.checkpoint.drive, "checkpoint resume", ["checkpoint", "resume"])
+        self.app.start_job("checkpoint", self.app.cfg.checkpoint.drive, "checkpoint resume", ["checkpoint", "resume"],
+                           refuse=lambda: checkpoint_actions.to_resume(self.app.store))
 
     def action_answer(self) -> None:
         self.app.action_answer_prompt()
