@@ -123,3 +123,32 @@ def test_a_restore_from_an_archive_backup_of_a_directory_made_standard_names_not
     got = json.loads(capsys.readouterr().out)
     assert code == 0 and got["not_restored"] == [], got
     assert (tmp_path / "out" / str(photos).lstrip("/") / "b").read_bytes() == b"b"
+
+
+def test_a_cleanup_killed_once_it_emptied_an_archive_backup_leaves_no_file_of_it_in_the_union(tmp_path):
+    """The directory made standard, its union needed by no backup but the archive backup deleted:
+    that backup's links were left for the union's removal, later in the cleanup. Killed before it,
+    the union named a file no backup held; the directory made archive again, the next backup took
+    the file for saved (it was in the union) and did not save it, and the next cleanup took it out of
+    the union with the deleted backup: that backup lacked it on its medium. The deleted backup is
+    undone in the union first."""
+    lab = Lab(tmp_path, media_count=2)
+    photos = lab.src / "photos"
+    write_files(photos, {"f": b"v1", "g": b"g1"})
+    for kind, files, at in (("archive", {}, DAY), ("standard", {"g": b"g2, standard"}, DAY + timedelta(days=1))):
+        lab.local([("photos", kind)])
+        lab.keep_a_day()
+        write_files(photos, files)
+        for k, medium in enumerate(("m1", "m2")):
+            assert lab.backup(lab.load(), now=at + timedelta(hours=k), medium_id=medium).status == "completed"
+    later = (DAY + timedelta(days=8)).isoformat(timespec="seconds")
+    _killed(rabtui(lab, "cleanup", "--now", later, point="cleanup.trees_emptied"))
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    assert lab.backup(cfg, now=DAY + timedelta(days=3), medium_id="m1").status == "completed"
+    invariants.check_catalog_is_media(cfg, store)
+    assert deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))).failed == []
+    assert _held(medium_layout.archive_root(lab.media[0][1], "loc", str(photos)))["f"] == b"v1"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

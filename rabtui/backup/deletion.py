@@ -58,17 +58,15 @@ def _remove_archive_entries(cfg: Config, store: Store, medium: Medium, c: Candid
     """Deleting a backup of an archive directory removes its files' union links too, so that the
     space is freed (the guard made sure they are safe elsewhere); where an older backup on this
     medium holds the path, the union shows its version again. A run abandoned is undone in the
-    unions of every directory it ran as an archive one (history.unlink_archive), and so is a
-    backup deleted where another backup still needs the union of a directory made standard since
-    (union_release.needed_by): it would name the deleted one's files (a union no backup needs goes
-    whole, union_release). Returns how many. Its progress is marked on the `union` lock held: a backup waiting for it waits on while
-    it goes on."""
+    unions of every directory it ran as an archive one (history.unlink_archive), and so is any
+    backup deleted, in the unions of directories made standard since: left to the removal of a
+    union no backup needs (union_release), its links stayed there when that did not come (a kill,
+    a medium gone), naming files no backup holds, which a backup of the directory made archive
+    again took for saved. Returns how many. Its progress is marked on the `union` lock held: a
+    backup waiting for it waits on while it goes on."""
     from rabtui.backup.history import ran_as_archive, unlink_archive
 
-    ran = ran_as_archive(store, c.id)
-    if c.status in RESTORABLE:
-        ran = [d for d in ran if union_release.needed_by(store, c.source, medium.id, d, but=(c.id,))]
-    return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved, ran=ran)
+    return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved, ran=ran_as_archive(store, c.id))
 
 
 @dataclass
@@ -282,6 +280,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
     judged there): a medium unmounted, unplugged or swapped meanwhile holds the backups not yet
     emptied, and one whose directory was not found as it went away; they are kept, not forgotten
     (the catalog would lose backups the disk holds, and count them freed)."""
+    from rabtui.backup.history import ran_as_archive
     from rabtui.backup.recovery import undone_with_it
 
     root, label = found
@@ -298,7 +297,8 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
             if not c.made:     # a run that ended before it made its directory: only its row goes
                 emptied.append((c, None))
                 continue
-            archive_paths = cfg.source(c.source).archive_paths
+            # and those it saved as archive ones: it is undone in their unions (_remove_archive_entries)
+            archive_paths = [*cfg.source(c.source).archive_paths, *ran_as_archive(store, c.id)]
             planted = (medium_layout.symlink_in_layout(medium.path, c.source, archive_paths)
                        or medium_layout.symlink_in_backup(c.path, archive_paths))
             if planted:
@@ -316,7 +316,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                     continue
                 with union:
                     _remove_archive_entries(cfg, store, medium, c, union)
-                    freed[c.id] = FreedCounter().add(path)
+                    freed[c.id] = FreedCounter().add(path, union_undo.recorded_link(medium.path, c.source, path.name))
                     # set aside before another run takes the union: the record of the undoing
                     # (union_undo.py) would have it go back on the undoing of a backup still there
                     emptied.append((c, _empty_tree(path, lambda: _undone(medium, c, union))))

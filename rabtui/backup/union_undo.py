@@ -94,6 +94,16 @@ def end(medium_path, source_id: str, name: str) -> None:
         raise WorkFailed(f"cannot remove {_record(medium_path, source_id, name)}: {exc.strerror}") from None
 
 
+def recorded_link(medium_path, source_id: str, name: str) -> tuple[tuple[int, int], ...]:
+    """The (device, inode) of the record of backup `name`'s undoing, if there: a second link to its
+    backup.json (_linked), which goes with its tree (FreedCounter's extra_links)."""
+    try:
+        st = os.lstat(_record(medium_path, source_id, name))
+    except OSError:
+        return ()
+    return ((st.st_dev, st.st_ino),) if stat.S_ISREG(st.st_mode) else ()
+
+
 def pending(medium_path, source_id: str) -> list[str]:
     """The names of the backups whose undoing is recorded on the medium."""
     try:
