@@ -210,11 +210,14 @@ class RetentionHistory(RuleBasedStateMachine):
             assert said == rows, f"{mid}: the medium holds {said}, the database records {rows}"
 
     def _cleanup_with_a_catalog_gap(self, pick):
-        """The catalog lost the archive versions of one backup: that backup is not deleted, and if
-        the plan would have deleted it, nothing of the plan is."""
+        """The catalog lost the archive versions of one backup that saved the directory as an
+        archive one: that backup is not deleted, and if the plan would have deleted it, nothing of
+        the plan is. (The versions a backup saved as a standard one, moved to it from an archive
+        backup gone, are no copy the guard counts: it may go.)"""
         rows = self.store.all(
             "SELECT DISTINCT v.first_backup AS id FROM versions v JOIN paths p ON p.id=v.path_id"
-            " WHERE p.dir=? ORDER BY 1", (str(self.lab.src / "arc"),))
+            " WHERE p.dir=? AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=v.first_backup"
+            " AND d.path=p.dir AND d.kind<>'archive') ORDER BY 1", (str(self.lab.src / "arc"),))
         if not rows:
             return
         victim = rows[pick % len(rows)]["id"]
