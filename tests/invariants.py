@@ -149,15 +149,28 @@ def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
     for r in savers:
         tree = _tree(r, d)
         if r["id"] <= row["id"]:
-            view.update(tree)
+            _overlaid(view, tree)
         if r["status"] in COMPLETE:
-            linked.update(tree)
+            _overlaid(linked, tree)
     if [r["id"] for r in savers if r["status"] in COMPLETE][-1:] == [row["id"]]:
         top = os.fsencode(medium_layout.archive_root(cfg.medium(row["medium"]).path, row["source"], d.path))
         union = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(top, _prefix(d.path))}
         assert union == linked, (f"{row['name']} {d.path}: the union holds\n  {sorted(union.items())[:10]}\n"
                                  f"its complete archive backups saved\n  {sorted(linked.items())[:10]}")
     return view
+
+
+def _overlaid(shown: dict[bytes, tuple], tree: dict[bytes, tuple]) -> None:
+    """`shown` (path -> entry) with a newer backup's `tree` over it, as the union takes it: an
+    entry where the newer has one below it (a file made a directory), or below one of the newer's
+    (a directory made a file), gives its place."""
+    for path in tree:
+        parts = path.split(b"/")
+        for i in range(1, len(parts)):
+            shown.pop(b"/".join(parts[:i]), None)
+        for below in [p for p in shown if p.startswith(path + b"/")]:
+            del shown[below]
+    shown.update(tree)
 
 
 def check_views_are_media(cfg, store) -> None:

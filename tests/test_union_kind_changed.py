@@ -152,3 +152,24 @@ def test_a_cleanup_killed_once_it_emptied_an_archive_backup_leaves_no_file_of_it
     assert _held(medium_layout.archive_root(lab.media[0][1], "loc", str(photos)))["f"] == b"v1"
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+
+
+def test_what_a_backup_shows_of_a_file_made_a_directory_is_the_union_after_it(tmp_path):
+    """A file of an archive directory made a directory: the union gave its place to the newer
+    backup's directory, but what that backup shows (diff) named the older file too."""
+    from rabtui.state import catalog
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"x": b"x", "p": b"p, a file"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    (photos / "p").unlink()
+    write_files(photos, {"p/q": b"q"})
+    second = lab.backup(lab.load(), now=DAY + timedelta(days=1))
+    cfg, store = lab.load(), lab.store()
+    shown = catalog.contents(store, store.one("SELECT * FROM backups WHERE id=?", (second.backup_id,)),
+                             cfg.sources[0].archive_paths)
+    top = os.fsencode(str(photos).lstrip("/"))
+    assert sorted(shown) == [top + b"/p/q", top + b"/x"]
+    invariants.check_views_are_media(cfg, store)

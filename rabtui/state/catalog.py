@@ -305,9 +305,35 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
         if r["dir"] not in arc:
             out[bytes(r["path"])] = (r["size"], r["mtime"])
     if arc:
-        out.update({path: v[:2] for path, v in archive_as_of(store, backup, tuple(sorted(arc)), prefix,
-                                                             archive_now=archive_dirs).items()})
+        union = archive_as_of(store, backup, tuple(sorted(arc)), prefix, archive_now=archive_dirs)
+        out.update({path: v[:2] for path, v in _newest_shapes(union).items()})
     return out
+
+
+def _newest_shapes(union: dict[bytes, tuple]) -> dict[bytes, tuple]:
+    """archive_as_of's `union` but the entries whose place a backup made later gave another shape:
+    a file on the way to it (a directory made a file), or one below it (a file made a directory),
+    as the union did. One pass, and a look-up per directory on the way."""
+    newest_below: dict[bytes, int] = {}
+    for path, v in union.items():
+        at = path.rfind(b"/")
+        while at > 0:
+            above = path[:at]
+            if newest_below.get(above, -1) < v[2]:
+                newest_below[above] = v[2]
+            at = path.rfind(b"/", 0, at)
+
+    def taken(path: bytes, first: int) -> bool:
+        if newest_below.get(path, -1) > first:
+            return True
+        at = path.rfind(b"/")
+        while at > 0:
+            if union.get(path[:at], (0, 0, -1))[2] > first:
+                return True
+            at = path.rfind(b"/", 0, at)
+        return False
+
+    return {path: v for path, v in union.items() if not taken(path, v[2])}
 
 
 def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"",
