@@ -12,6 +12,7 @@ import os
 
 from rabtui.actions import runs_shown, status
 from rabtui.media import medium_layout
+from rabtui.state import jobs
 from tests.test_kill_anywhere import _files, rabtui
 from tests.trees import Lab
 
@@ -83,3 +84,22 @@ def test_a_run_killed_on_a_medium_taken_out_of_the_config_is_left_on_it(tmp_path
     assert lab.backup(cfg, medium_id="m2").status == "completed"
     assert not (m2 / "loc" / name).exists()
     assert {n: (union / n).read_bytes() for n in os.listdir(union)} == {"x": b"x1", "y": b"y1", "z": b"z1"}
+
+
+def test_a_run_killed_of_a_source_taken_out_of_the_config_is_shown_for_the_cleanup_to_recover(tmp_path):
+    """The Media screen lists a killed run of a source the config dropped since: it said the next
+    backup of that source recovers it (none comes); a cleanup does (or says what it needs: one
+    killed in its step 7, the source back in the config)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.rsync_ended").returncode == -9
+    cfg = lab.local([("data", "standard")], source_id="other")
+    jobs.refresh_dead(lab.store())      # as the screens' refresh does: the killed run's job is dead
+    [shown] = runs_shown.medium_backups(cfg, lab.store(), "m1")
+    assert shown["status"] == "interrupted" and "loc is not in the config" in shown["reason"], shown["reason"]
+    assert "next cleanup" in shown["reason"] and "next backup" not in shown["reason"], shown["reason"]
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = lab.store().one("SELECT status, path FROM backups")
+    assert row["status"] == "abandoned" and not os.path.exists(row["path"]), done.stdout + done.stderr

@@ -15,9 +15,14 @@ INTERRUPTED = "interrupted"
 def interrupted(cfg: Config, row) -> dict:
     """A backup `running` with no job under way (every backup runs as one: its process was killed)
     as it is shown: interrupted, with what becomes of it. Its medium out of the config, no run looks
-    at it (recovery touches nothing there) until the medium is back in the config."""
+    at it (recovery touches nothing there) until the medium is back in the config. Its source out
+    of the config (the Media screen lists it), no backup of it comes: a cleanup recovers it (one
+    killed in its step 7 once the source is back in the config, which it says)."""
     if any(m.id == row["medium"] for m in cfg.media):
-        then = f"the next backup of {row['source']} recovers it"
+        if any(s.id == row["source"] for s in cfg.sources):
+            then = f"the next backup of {row['source']} recovers it"
+        else:
+            then = f"{row['source']} is not in the config: the next cleanup recovers it, or says what that needs"
     else:
         then = (f"its medium {row['medium']} is not in the config: nothing on it is touched until it is back"
                 f" in the config, then the next backup of {row['source']} onto it recovers the run")
