@@ -173,3 +173,32 @@ def test_what_a_backup_shows_of_a_file_made_a_directory_is_the_union_after_it(tm
     top = os.fsencode(str(photos).lstrip("/"))
     assert sorted(shown) == [top + b"/p/q", top + b"/x"]
     invariants.check_views_are_media(cfg, store)
+
+
+def test_a_cleanup_beside_a_backup_of_a_directory_made_archive_again_keeps_what_it_compared_with(tmp_path):
+    """Archive, standard (the newest), archive again: a backup under way has compared the source
+    with the union (--compare-dest) and leaves out the files it holds; a cleanup then deleted the
+    archive backup that saved them (no archive backup after it shows them: the standard one does
+    not count), its undoing put the older versions back, and the backup completed showing them,
+    not the source's. The cleanup keeps the archive backups it would undo for a later one while a
+    backup of the source onto that medium is under way."""
+    import signal
+
+    from tests.test_medium_identity import _killed as _ended_all, _stopped_at
+
+    lab = Lab(tmp_path, media_count=2)
+    cfg, store, union, (first, second) = _made_standard(lab)
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    write_files(lab.src / "photos", {"new": b"new"})
+    run = _stopped_at(lab, "backup.rsync_ended", "backup", "loc", "--medium", "m1")
+    try:
+        cleanup = rabtui(lab, "cleanup", "--now", (DAY + timedelta(days=8)).isoformat(timespec="seconds"))
+        assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+        run.send_signal(signal.SIGCONT)
+        assert run.wait(timeout=60) == 0
+    finally:
+        _ended_all(run)
+    assert store.one("SELECT status FROM backups WHERE id=?", (second,))["status"] == "completed"
+    assert _held(union)["sub/c"] == b"c2 longer"      # the source's, as the backup saw it
+    invariants.check_views_are_media(lab.load(), store)

@@ -22,6 +22,7 @@ from rabtui.errors import LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Event
 from rabtui.media import medium_layout, opened_dirs
 from rabtui.media.backup_place import as_found, disk_changed
+from rabtui.state import queries
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import OWN_DIR_SQL, RESTORABLE, Store
 from rabtui.state.store_check import state_failure
@@ -315,6 +316,12 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                 if union is None:
                     continue
                 with union:
+                    # one under way compared its archive directories with the unions (--compare-dest)
+                    running = queries.backup_under_way(store, c.source, c.medium)
+                    if running:
+                        say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: the backup {running}"
+                            " under way there left out what the archive view holds", done.kept)
+                        continue
                     _remove_archive_entries(cfg, store, medium, c, union)
                     freed[c.id] = FreedCounter().add(path, union_undo.recorded_link(medium.path, c.source, path.name))
                     # set aside before another run takes the union: the record of the undoing

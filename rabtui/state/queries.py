@@ -176,3 +176,15 @@ def unfinished_checkpoint(store: Store, finished: tuple[str, ...]) -> int | None
     row = store.one(f"SELECT number FROM checkpoints WHERE status NOT IN ({marks}) ORDER BY number DESC LIMIT 1",
                     finished)
     return row["number"] if row else None
+
+
+def backup_under_way(store: Store, source: str, medium: str) -> str | None:
+    """The name of a backup of `source` onto `medium` under way (its row `running`, its job alive),
+    or None."""
+    from rabtui.state import jobs
+
+    rows = store.all("SELECT name, job_id FROM backups WHERE status='running' AND source=? AND medium=?",
+                     (source, medium))
+    if rows:
+        jobs.refresh_dead(store)
+    return next((r["name"] for r in rows if jobs.under_way(store, r["job_id"])), None)
