@@ -371,7 +371,8 @@ def _remove_unions(cfg: Config, store: Store, medium: Medium, found: tuple, unio
         if union is None:
             continue
         with union:     # looked at with the union held: a backup that would use it holds it, or is running
-            aside = _set_union_aside(cfg, store, medium, found, u, where, say, done)
+            aside = union_release.set_aside_unneeded(cfg, store, medium, found, u, where, say, done.kept,
+                                                     done.failed)
         if aside is None:
             continue
         freed = FreedCounter().add(aside)
@@ -380,31 +381,3 @@ def _remove_unions(cfg: Config, store: Store, medium: Medium, found: tuple, unio
         done.unions.append(u)
         done.freed_bytes += freed
         say(f"removed {where}: no backup there is an archive one of it now")
-
-
-def _set_union_aside(cfg: Config, store: Store, medium: Medium, found: tuple, u, where: str, say,
-                     done: Applied) -> Path | None:
-    """The union `u` set aside (union_release.set_aside) when it is still no backup's to show, the
-    medium still the disk found: else None, said."""
-    changed = disk_changed(medium, *found)
-    if changed:
-        say(f"kept {where}: the medium went away during the cleanup: {changed}", done.kept)
-        return None
-    if u.dir in cfg.source(u.source).archive_paths:
-        say(f"kept {where}: it is an archive directory of the config", done.kept)
-        return None
-    needs = union_release.needed_by(store, u.source, medium.id, u.dir)
-    if needs:
-        say(f"kept {where}: the backup {needs} there needs it", done.kept)
-        return None
-    planted = medium_layout.symlink_in_layout(medium.path, u.source, [u.dir])
-    if planted:
-        say(f"kept {where}: {planted}", done.failed)
-        return None
-    to = union_release.target(medium, u.source, u.dir)
-    if os.path.lexists(to):     # what a removal killed midway left there (a symlink planted there: it only)
-        if stat.S_ISDIR(os.lstat(to).st_mode):
-            opened_dirs.remove_tree(to)
-        else:
-            os.unlink(to)
-    return union_release.set_aside(medium, u.source, u.dir)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Iterable
 
 from rabtui.config import Config, Medium
-from rabtui.media import below, medium_layout
+from rabtui.media import below, medium_layout, opened_dirs
+from rabtui.media.backup_place import disk_changed
 from rabtui.state.store import RESTORABLE, Store
 
 PREFIX = ".deleting-union-"     # a DELETING_PREFIX name: a removal killed midway is a leftover to finish
@@ -130,6 +131,34 @@ def set_aside(medium: Medium, source: str, d: str) -> Path | None:
         os.close(fd)
     _remove_empty_parents(root, d)
     return to
+
+
+def set_aside_unneeded(cfg: Config, store: Store, medium: Medium, found: tuple, u: UnionGoing, where: str, say,
+                       kept: list, failed: list) -> Path | None:
+    """The union `u` set aside (set_aside) when it is still no backup's to show, the medium still
+    the disk `found` (deletion's): else None, said (into `kept`, or `failed` for a symlink planted)."""
+    changed = disk_changed(medium, *found)
+    if changed:
+        say(f"kept {where}: the medium went away during the cleanup: {changed}", kept)
+        return None
+    if u.dir in cfg.source(u.source).archive_paths:
+        say(f"kept {where}: it is an archive directory of the config", kept)
+        return None
+    needs = needed_by(store, u.source, medium.id, u.dir)
+    if needs:
+        say(f"kept {where}: the backup {needs} there needs it", kept)
+        return None
+    planted = medium_layout.symlink_in_layout(medium.path, u.source, [u.dir])
+    if planted:
+        say(f"kept {where}: {planted}", failed)
+        return None
+    to = target(medium, u.source, u.dir)
+    if os.path.lexists(to):     # what a removal killed midway left there (a symlink planted there: it only)
+        if stat.S_ISDIR(os.lstat(to).st_mode):
+            opened_dirs.remove_tree(to)
+        else:
+            os.unlink(to)
+    return set_aside(medium, u.source, u.dir)
 
 
 def _remove_empty_parents(root: Path, d: str) -> None:
