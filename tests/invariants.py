@@ -120,9 +120,14 @@ def check_catalog_is_media(cfg, store) -> None:
 
 
 def _ran_as(store, row, d) -> str | None:
-    """The kind backup `row` saved directory `d` as: recorded, or the config's (none recorded)."""
+    """The kind backup `row` saved directory `d` as: recorded, or (none recorded) archive where the
+    config says so or another backup on its medium recorded it so (the medium may hold its union)."""
     kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?", (row["id"],))}
-    return kinds.get(d.path) if kinds else d.kind
+    if kinds:
+        return kinds.get(d.path)
+    other = store.one("SELECT 1 FROM backup_dirs x JOIN backups b ON b.id=x.backup_id WHERE b.source=? AND b.medium=?"
+                      " AND x.path=? AND x.kind='archive'", (row["source"], row["medium"], d.path))
+    return "archive" if d.kind == "archive" or other else "standard"
 
 
 def _tree(row, d) -> dict[bytes, tuple]:

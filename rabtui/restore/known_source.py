@@ -8,6 +8,7 @@ import dataclasses
 
 from rabtui.config import Config, Directory, Source
 from rabtui.errors import ConfigError, UsageError
+from rabtui.state import saved_kinds
 from rabtui.state.store import Store
 
 
@@ -27,12 +28,13 @@ def source_of(cfg: Config, store: Store, source_id: str) -> Source:
 def as_saved_by(store: Store, source: Source, backup) -> Source:
     """`source` with each directory of the kind `backup` saved it as (the config's kind may have
     changed since: archive, standard, archive again), where the restore reads it: the union as that
-    backup left it, or its own tree. A backup that recorded no kinds is taken as the config says now
-    (as `find` takes it: saved_kinds)."""
+    backup left it, or its own tree. A backup that recorded no kinds is taken as every reader takes
+    it (saved_kinds.archive_in)."""
     kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?",
                                                      (backup["id"],))}
     if not kinds:
-        return source
+        arc = set(saved_kinds.archive_in(store, backup, source.archive_paths))
+        kinds = {d.path: "archive" if d.path in arc else "standard" for d in source.directories}
     return dataclasses.replace(source, directories=tuple(
         dataclasses.replace(d, kind=kinds[d.path]) if kinds.get(d.path) in ("archive", "standard") else d
         for d in source.directories))

@@ -104,6 +104,12 @@ class _Backups:
                 "SELECT d.backup_id, d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
                 f" WHERE b.status IN {RESTORABLE_SQL}" + (" AND b.source=?" if source else ""),
                 (source,) if source else ())}
+        # a backup that recorded no kinds: saved_kinds.unrecorded's rule, per source and medium
+        self.archived: dict[tuple[str, str], set[str]] = {}
+        for r in store.all("SELECT DISTINCT b.source, b.medium, d.path FROM backup_dirs d JOIN backups b"
+                           " ON b.id=d.backup_id WHERE d.kind='archive'" + (" AND b.source=?" if source else ""),
+                           (source,) if source else ()):
+            self.archived.setdefault((r["source"], r["medium"]), set()).add(r["path"])
 
     def holding(self, source: str, medium: str, dir_path: str, first: int, last: int,
                 archive_now: bool) -> tuple[list[str], bool]:
@@ -111,10 +117,12 @@ class _Backups:
         after `first` that saved the directory as a standard one: one that saved it as an archive
         one holds no unchanged file), and whether the union shows it: the directory an archive one
         now (`archive_now`, the union `find` speaks of) and in `first`. A backup whose kind of the
-        directory is not recorded is taken to have saved it as the config says now."""
+        directory is not recorded is taken as saved_kinds.unrecorded takes it."""
         def ran_archive(backup_id: int) -> bool:
             kind = self.ran.get((backup_id, dir_path))
-            return archive_now if kind is None else kind == "archive"
+            if kind is None:
+                return archive_now or dir_path in self.archived.get((source, medium), ())
+            return kind == "archive"
         names = [n for i, n in zip(*self.between(source, medium, first, last))
                  if i == first or not ran_archive(i)]
         return names, archive_now and ran_archive(first) and first not in self.kept

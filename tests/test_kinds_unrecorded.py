@@ -1,0 +1,58 @@
+"""A backup that recorded no kinds (made before they were recorded) is read by one rule everywhere
+(saved_kinds.unrecorded): find, what a backup shows, restore and checkpoints agree with the media
+once the directory changed kind. Real backups (rsync), checked against the media."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rabtui.actions.find import find
+from rabtui.state import catalog
+from tests import invariants
+from tests.trees import Lab, write_files
+
+DAY = datetime(2026, 6, 1, 3, 30)
+
+
+def _forget_kinds(lab: Lab, store, row) -> None:
+    """`row` made as an older version made it: no kinds in the database nor in its backup.json."""
+    store.execute("DELETE FROM backup_dirs WHERE backup_id=?", (row["id"],))
+    bj = Path(row["path"]) / "backup.json"
+    info = json.loads(bj.read_text())
+    for d in info["directories"]:
+        d.pop("kind", None)
+    bj.write_text(json.dumps(info))
+
+
+def _unrecorded_then_recorded(tmp_path):
+    """An archive backup that recorded no kinds (`a` saved by it alone: the source drops it), one
+    that recorded them, then the directory made standard in the config."""
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "photos"
+    lab.local([("photos", "archive")])
+    write_files(photos, {"a": b"a, saved by the first only", "c": b"c1"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    first = lab.store().one("SELECT * FROM backups WHERE status='completed'")
+    _forget_kinds(lab, lab.store(), first)
+    (photos / "a").unlink()
+    write_files(photos, {"b": b"b", "c": b"c2 longer"})
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    lab.local([("photos", "standard")])
+    return lab, photos, first
+
+
+def test_an_unrecorded_archive_backup_shows_in_the_next_after_the_directory_was_made_standard(tmp_path):
+    lab, photos, first = _unrecorded_then_recorded(tmp_path)
+    cfg, store = lab.load(), lab.store()
+    second = store.one("SELECT * FROM backups WHERE status='completed' AND id<>? ", (first["id"],))
+    shown = catalog.contents(store, second, cfg.source("loc").archive_paths)
+    assert shown.get(str(photos / "a").lstrip("/").encode()) is not None, sorted(shown)
+    found = {(bytes(v.path), name) for v in find(cfg, store, "a").versions
+             for loc in v.locations for name in loc.backups}
+    assert (str(photos / "a").lstrip("/").encode(), first["name"]) in found, found
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+
