@@ -56,3 +56,12 @@ def test_an_unrecorded_archive_backup_shows_in_the_next_after_the_directory_was_
     invariants.check_restores_are_views(cfg, store, tmp_path / "out")
     invariants.check_found_restores(cfg, store, tmp_path / "found")
 
+
+def test_retention_keeps_the_only_copy_an_unrecorded_archive_backup_holds(tmp_path):
+    """Its files `a` and `c` as it saved them are in the union alone: deleting it would lose them."""
+    from rabtui.backup.retention_guard import ArchiveGuard
+
+    lab, _photos, first = _unrecorded_then_recorded(tmp_path)
+    cfg, store = lab.load(), lab.store()
+    guard = ArchiveGuard(store, "loc", list(cfg.source("loc").archive_paths), [m.id for m in cfg.media])
+    assert guard.only_copies(first["id"]) == 2     # a, and c as it saved it

@@ -42,14 +42,17 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
             conn.execute(f"DELETE FROM temp.{table}")
         live = f"SELECT {{fn}}(b.id) FROM backups b WHERE b.source=? AND b.medium=? AND b.status IN {COMPLETE_SQL}" \
                " AND b.id {op} ?"
+        # one that recorded no kinds: as saved_kinds.unrecorded takes it
         standard = (" AND (EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id AND d.path=? AND d.kind<>'archive')"
-                    " OR ? AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))")
+                    " OR NOT (? OR EXISTS (SELECT 1 FROM backup_dirs e JOIN backups o ON o.id=e.backup_id"
+                    " WHERE o.source=b.source AND o.medium=b.medium AND e.path=? AND e.kind='archive'))"
+                    " AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))")
         for r in rows:
             key = (r["source"], r["medium"], r["id"])
             conn.execute("INSERT INTO temp.gone_backups VALUES (?, (" + live.format(fn="MIN", op=">") + "), ("
                          + live.format(fn="MAX", op="<") + "))", (r["id"], *key, *key))
             for d, archive_now in _dirs(conn, cfg, r["source"]).items():
-                kind = (d, not archive_now)
+                kind = (d, archive_now, d)
                 conn.execute("INSERT INTO temp.gone_dirs VALUES (?, ?, (" + live.format(fn="MIN", op=">") + standard
                              + "), (" + live.format(fn="MAX", op="<") + standard + "))",
                              (r["id"], d, *key, *kind, *key, *kind))

@@ -30,6 +30,7 @@ from rabtui import fmt
 from rabtui.media import fstree
 from rabtui.media import medium_layout
 from rabtui.mtimes import seconds
+from rabtui.state import saved_kinds
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 
@@ -56,11 +57,13 @@ class ArchiveGuard:
     def _saved_as_archive(self, first: str = "v.first_backup") -> str:
         """SQL: the version `v` (its first backup `first`) of the path `p` was saved by an archive
         directory: one of the config's its first backup did not save as a standard one, or one that
-        backup saved as an archive directory (the config says standard now). Its parameters:
+        backup saved as an archive directory, or recorded no kinds of (saved_kinds.unrecorded: the
+        config says standard now, a backup recorded it as an archive one). Its parameters:
         self.dirs, self.were."""
         dirs, were = ",".join("?" * len(self.dirs)), ",".join("?" * len(self.were))
         return (f"((p.dir IN ({dirs}) AND NOT {_SAVED_AS.format(backup=first, kind='standard')})"
-                f" OR (p.dir IN ({were}) AND {_SAVED_AS.format(backup=first, kind='archive')}))")
+                f" OR (p.dir IN ({were}) AND ({_SAVED_AS.format(backup=first, kind='archive')}"
+                f" OR NOT EXISTS (SELECT 1 FROM backup_dirs bn WHERE bn.backup_id={first}))))")
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions this backup holds would have no copy left if it went
@@ -125,11 +128,11 @@ def archive_dirs_then(store: Store, backup_id: int, archive_dirs: list[str]) -> 
     """The archive directories of the backup `backup_id` as it ran: those it recorded as archive
     directories. One the config added since is none of its own (it saved nothing of it: judged as
     its, the catalog knew none of its files, and with its medium away every cleanup of the source
-    was refused); all of `archive_dirs` (the config's) when it recorded no directory at all."""
-    then = recorded_dirs(store, "", backup_id=backup_id)
+    was refused); when it recorded no directory at all, saved_kinds.archive_in's (the config's,
+    `archive_dirs`, and those another backup on its medium recorded as archive ones)."""
     if store.one("SELECT 1 FROM backup_dirs WHERE backup_id=?", (backup_id,)) is None:
-        return [d for d in archive_dirs if d not in then] + then
-    return then
+        return list(saved_kinds.archive_in(store, {"id": backup_id}, archive_dirs))
+    return recorded_dirs(store, "", backup_id=backup_id)
 
 
 def recorded_dirs(store: Store, source: str, kind: str = "archive", backup_id: int | None = None) -> list[str]:
