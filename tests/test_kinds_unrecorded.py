@@ -65,3 +65,20 @@ def test_retention_keeps_the_only_copy_an_unrecorded_archive_backup_holds(tmp_pa
     cfg, store = lab.load(), lab.store()
     guard = ArchiveGuard(store, "loc", list(cfg.source("loc").archive_paths), [m.id for m in cfg.media])
     assert guard.only_copies(first["id"]) == 2     # a, and c as it saved it
+
+
+def test_an_archive_backup_deleted_gives_the_union_back_what_an_unrecorded_one_saved(tmp_path):
+    """test_union_kind_changed's history, its first archive backup recording no kinds: the second
+    deleted puts back into the union the versions the first saved, as it left them."""
+    from rabtui.backup import deletion, retention
+    from tests.test_union_kind_changed import _held, _made_standard
+
+    lab = Lab(tmp_path, media_count=2)
+    cfg, store, union, (first, second) = _made_standard(lab)
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups WHERE id=?", (first,)))
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
+    assert plan.refused == [] and [c.id for c in plan.delete] == [second], (plan.refused, plan.guarded)
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    assert _held(union) == {"a": b"only in the first", "sub/c": b"c1"}     # as the first left it
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

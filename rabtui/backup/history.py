@@ -232,11 +232,12 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
         # until its tree is set aside (deletion.py), a run killed midway is gone back on
         union_undo.begin(medium_path, source_id, path.name)
     undone = 0
+    taken = union_undo.archive_taken(listed, archive_now)
     for d in dirs:
         # only the backups that saved `d` as an archive one linked into its union: a standard
         # one's tree holds files the union never showed (and shapes it never had)
         def into_union(rows):
-            return [p for p, i in rows if union_undo.saved_as_archive(i, d, d in archive_now)]
+            return [p for p, i in rows if union_undo.saved_as_archive(i, d, d in taken)]
         undone += unlink_from_union(medium_path, source_id, path, d, into_union(older), into_union(newer), moved)
     if not (info and info.get("status") in COMPLETE):
         union_undo.end(medium_path, source_id, path.name)

@@ -142,19 +142,28 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
             planted = medium_layout.symlink_in_layout(medium_path, source_id, ran)
             if planted:
                 raise WorkFailed(planted)
+            taken = archive_taken(listed, dir_paths)
             for d in [*dir_paths, *ran]:
-                if saved_as_archive(info, d, d in dir_paths):
+                if saved_as_archive(info, d, d in taken):
                     linked += _relink(medium_path, source_id, listed[at][1], d,
-                                      [os.fsencode(p) for p, other in newer if saved_as_archive(other, d, d in dir_paths)],
+                                      [os.fsencode(p) for p, other in newer if saved_as_archive(other, d, d in taken)],
                                       moved)
         end(medium_path, source_id, name)
     return linked
 
 
+def archive_taken(listed: list, archive_now) -> set[str]:
+    """The directories a backup of `listed` (list_backups) that records no kinds is taken to have
+    saved as archive ones (saved_kinds.unrecorded's rule): the config's archive directories
+    (`archive_now`) and those another record there names so."""
+    return set(archive_now) | {d["path"] for _, _, info in listed for d in medium_layout.recorded_dirs(info)
+                               if d.get("kind") == "archive" and isinstance(d.get("path"), str)}
+
+
 def saved_as_archive(info: dict, dir_path: str, archive_now: bool) -> bool:
     """Did the backup whose record (backup.json) is `info` save `dir_path` as an archive one, its
     files linked into the union: as it records, or (it records no kinds, or one it cannot name)
-    as the config says now (`archive_now`). A backup that records directories but not this one
+    as `archive_now` says (archive_taken's). A backup that records directories but not this one
     saved nothing of it."""
     dirs = [d for d in medium_layout.recorded_dirs(info) if d.get("kind") is not None]
     if not dirs:
