@@ -76,8 +76,8 @@ class RetentionHistory(RuleBasedStateMachine):
     @initialize(media=st.sampled_from([2, 3, 1, 4]),
                 keep=st.tuples(st.sampled_from([0, 1, 3]), st.sampled_from([0, 2, 5]), st.integers(0, 2),
                                st.integers(0, 1), st.integers(0, 1)),
-                max_size_mb=st.sampled_from([0, 1, 5000]))
-    def setup(self, media, keep, max_size_mb):
+                max_size_mb=st.sampled_from([0, 1, 5000]), old=st.booleans())
+    def setup(self, media, keep, max_size_mb, old=False):
         self.scratch = contextlib.ExitStack()
         self.tmp = self.scratch.enter_context(in_memory("rabtui-retention-"))
         self.lab = lab = Lab(self.tmp, media_count=media)
@@ -93,6 +93,7 @@ class RetentionHistory(RuleBasedStateMachine):
         self.mtime = int(T0.timestamp()) - 10 ** 6   # every write gets a new mtime
         self.saved: set[tuple] = set()               # archive versions a backup saved
         self.runs = 0
+        self.old = old          # the backups record no kinds, as older versions made them (upgrade)
         for kind in ("std", "arc"):
             self._change(kind, "first", 100)
 
@@ -115,6 +116,21 @@ class RetentionHistory(RuleBasedStateMachine):
         assert f'{arc}"{self.kind}"' in text
         self._configs(text.replace(f'{arc}"{self.kind}"', f'{arc}"{other}"'))
         self.kind = other
+
+    @precondition(lambda self: self.old)
+    @rule()
+    def upgrade(self):
+        """The backups from now on record the kinds they saved each directory as."""
+        self.old = False
+
+    def _forget_kinds(self, backup_id: int) -> None:
+        """The backup as an older version made it: no kinds in the database nor in its backup.json."""
+        self.store.execute("DELETE FROM backup_dirs WHERE backup_id=?", (backup_id,))
+        bj = Path(self.store.one("SELECT path FROM backups WHERE id=?", (backup_id,))["path"]) / "backup.json"
+        info = json.loads(bj.read_text())
+        for d in info.get("directories", []):
+            d.pop("kind", None)
+        bj.write_text(json.dumps(info))
 
     def teardown(self):
         if hasattr(self, "tmp"):
@@ -149,6 +165,8 @@ class RetentionHistory(RuleBasedStateMachine):
             result = self.lab.backup(cfg, now=self.clock)
             status = self.store.one("SELECT status FROM backups WHERE id=?", (result.backup_id,))["status"]
             assert status in RESTORABLE, (status, result.reason)
+            if self.old:
+                self._forget_kinds(result.backup_id)
             if self.kind == "archive":     # the versions a standard directory saved are not promised
                 self.saved |= before
             self.runs += 1
@@ -290,6 +308,22 @@ def test_a_history_whose_archive_directory_is_made_standard():
         history.backups(changes=[("arc", "a", 10)], nights=1, hours=1, post_fails=False, days=0)
         history.backups(changes=[("arc", "a", None)], nights=1, hours=1, post_fails=False, days=1)
         history.switch_kind()
+        history.backups(changes=[], nights=2, hours=1, post_fails=False, days=1)
+        history.cleanup(damage=False, pick=0)
+    finally:
+        history.teardown()
+
+
+def test_a_history_recording_no_kinds_whose_archive_directory_is_made_standard():
+    """As above, the archive backups made by a version that recorded no kinds: the union on the
+    medium tells they saved the directory as an archive one."""
+    history = RetentionHistory()
+    history.setup(media=1, keep=(0, 0, 0, 0, 0), max_size_mb=5000, old=True)
+    try:
+        history.backups(changes=[("arc", "a", 10)], nights=1, hours=1, post_fails=False, days=0)
+        history.backups(changes=[("arc", "a", None)], nights=1, hours=1, post_fails=False, days=1)
+        history.switch_kind()
+        history.upgrade()
         history.backups(changes=[], nights=2, hours=1, post_fails=False, days=1)
         history.cleanup(damage=False, pick=0)
     finally:

@@ -119,6 +119,16 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
     return list(src.archive_paths)
 
 
+def _unions(cfg: Config, source_id: str) -> list[str]:
+    """The source's standard directories a medium of the config holds an archive union of: backups
+    that recorded no kinds (made by an older version) saved them as archive ones there."""
+    try:
+        dirs = [d.path for d in cfg.source(source_id).directories if d.kind != "archive"]
+    except Exception:
+        return []
+    return [d for d in dirs if any(medium_layout.union_may_be_there(m.path, source_id, d) for m in cfg.media)]
+
+
 def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
                  sources: Iterable[str] | None = None, count_space: bool = True) -> Plan:
     now = now or datetime.now()
@@ -153,7 +163,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
     a backup that would go, nothing of this source is deleted."""
     settings = cfg.retention
     adirs = archive_dirs(cfg, source)
-    guard = ArchiveGuard(store, source, adirs, [m.id for m in cfg.media])
+    guard = ArchiveGuard(store, source, adirs, [m.id for m in cfg.media], _unions(cfg, source))
     read = read_by_checkpoints(store, source)
     going_all: list[tuple[Medium, Candidate]] = []
     kept: list[tuple[int, str, str]] = []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Iterable
 
 from rabtui import fmt
 from rabtui.media import fstree
@@ -41,12 +42,14 @@ _SAVED_AS = "EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id={backup} AN
 class ArchiveGuard:
     """The backups of one source that the plan deletes, and whether one more may join them."""
 
-    def __init__(self, store: Store, source: str, archive_dirs: list[str], media: list[str]):
+    def __init__(self, store: Store, source: str, archive_dirs: list[str], media: list[str],
+                 unions: Iterable[str] = ()):
         """`archive_dirs`: the source's archive directories in the config; `media`: the ids of the
-        media of the config, where a copy counts."""
+        media of the config, where a copy counts; `unions`: directories a medium holds an archive
+        union of (union_may_be_there: a backup that recorded no kinds may have saved them so)."""
         self.store, self.source, self.dirs, self.media = store, source, list(archive_dirs), list(media)
         # directories that were archive directories when some backup ran (the config says standard now)
-        self.were = [d for d in recorded_dirs(store, source) if d not in self.dirs]
+        self.were = sorted({*recorded_dirs(store, source), *unions} - set(self.dirs))
         self.going: set[int] = set()
 
     def _without(self, backup_id: int) -> tuple[list[int], str]:

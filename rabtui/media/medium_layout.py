@@ -52,6 +52,19 @@ def archive_root(medium_path: str | os.PathLike, source_id: str, dir_path: str) 
     return Path(medium_path) / source_id / ARCHIVE / _rel(dir_path)
 
 
+def union_may_be_there(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> bool:
+    """Whether the medium holds an archive union of `dir_path` (some backup saved it as an archive
+    one there), or it cannot be looked at (past PATH_MAX, a directory on the way not searchable):
+    only one found missing is not."""
+    try:
+        os.lstat(archive_root(medium_path, source_id, dir_path))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:
     """<medium>/<source>/.archive, made 0700 when missing."""
     return privacy.private_dir(Path(medium_path) / source_id / ARCHIVE)

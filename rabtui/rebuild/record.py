@@ -8,7 +8,6 @@ corrected."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from rabtui.backup import unreadable
 from rabtui.config.model import directory_path_problem
-from rabtui.media.medium_layout import TO_DO, archive_root, not_a_run
+from rabtui.media.medium_layout import TO_DO, not_a_run, union_may_be_there
 from rabtui.state.store import ID_REACH
 
 KINDS = ("standard", "archive")
@@ -158,19 +157,8 @@ def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str
     directory's backup links each file it saves into that union)."""
     if configured == "archive":
         return "archive", "the config's kind"
-    if _may_be_there(archive_root(medium_path, source_id, dir_path)):
+    if union_may_be_there(medium_path, source_id, dir_path):
         return "archive", (f"the medium holds an archive union of it, the config says {configured or 'nothing of it'}:"
                            " retention keeps the versions it saved while they have no other copy")
     return "standard", f"no archive union of it on the medium, the config says {configured or 'nothing of it'}"
 
-
-def _may_be_there(path: Path) -> bool:
-    """Whether `path` is there, or cannot be looked at (past PATH_MAX, a directory on the way not
-    searchable): only a path found missing is not."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        return True
-    return True
