@@ -82,3 +82,24 @@ def test_an_archive_backup_deleted_gives_the_union_back_what_an_unrecorded_one_s
     assert _held(union) == {"a": b"only in the first", "sub/c": b"c1"}     # as the first left it
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+
+
+def test_archive_backups_none_of_which_recorded_kinds_then_the_directory_made_standard(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "photos"
+    lab.local([("photos", "archive")])
+    for n, (files, gone) in enumerate([({"a": b"a1", "c": b"c1"}, ()), ({"b": b"b"}, ("a",))]):
+        write_files(photos, files)
+        for name in gone:
+            (photos / name).unlink()
+        assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == "completed"
+        store = lab.store()
+        _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    lab.local([("photos", "standard")])
+    write_files(photos, {"d": b"d"})
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=3)).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
