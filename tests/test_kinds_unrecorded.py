@@ -103,3 +103,21 @@ def test_archive_backups_none_of_which_recorded_kinds_then_the_directory_made_st
     invariants.check_views_are_media(cfg, store)
     invariants.check_restores_are_views(cfg, store, tmp_path / "out")
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+def test_an_unrecorded_standard_backup_of_a_directory_made_archive_then_standard(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "photos"
+    for n, (kind, files) in enumerate([("standard", {"p": b"p1", "q": b"q"}), ("archive", {"p": b"p2 longer"}),
+                                       ("standard", {"r": b"r"})]):
+        lab.local([("photos", kind)])
+        write_files(photos, files)
+        assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == "completed"
+        if n == 0:
+            store = lab.store()
+            _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
