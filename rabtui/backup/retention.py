@@ -53,6 +53,7 @@ from rabtui.backup.retention_guard import (ArchiveGuard, archive_dirs_then, cata
                                           read_by_checkpoints)
 from rabtui.backup.union_release import UnionGoing, released
 from rabtui.config import Config, Medium
+from rabtui.errors import ConfigError
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
 from rabtui.state.store import COMPLETE, RESTORABLE, Store
@@ -124,7 +125,7 @@ def _unions(cfg: Config, source_id: str) -> list[str]:
     that recorded no kinds (made by an older version) saved them as archive ones there."""
     try:
         dirs = [d.path for d in cfg.source(source_id).directories if d.kind != "archive"]
-    except Exception:
+    except ConfigError:         # a source no longer in the config
         return []
     return [d for d in dirs if any(medium_layout.union_may_be_there(m.path, source_id, d) for m in cfg.media)]
 
