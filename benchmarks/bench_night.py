@@ -421,7 +421,7 @@ def report() -> str:
                   f"{c['days']} daily backups over {c['media']} media in rotation, {c['churn'] * 100:.1f} % of the files"
                   " changed every day, through the real catalog code with generated items (night_year.py). Step 7"
                   f" (the catalog's part): median {c['step7_median_s']:.3f} s, worst {c['step7_max_s']:.3f} s; cleanup of"
-                  f" the {c.get('cleanup_backups', 30)} oldest backups (retention.forget_backups, the catalog's part):"
+                  f" the {c.get('cleanup_backups', 30)} oldest backups (catalog_forget.forget_backups, the catalog's part):"
                   f" {c['cleanup_month_s']:.2f} s.", "",
                   "| day | step 7 s | find ms | versions | database MB | bytes per version | spool us per file |",
                   "|---|---|---|---|---|---|---|"]

@@ -2,7 +2,7 @@
 its files changed every day, driven through the real catalog code (CatalogSpool: the rows step 5
 hands on while rsync runs, step 7's apply, the changed-files count) with generated rsync items
 instead of rsync. Measures step 7's catalog time per backup, `find` for one file name, the
-cleanup of a month of backups (retention.forget_backups, the catalog's part), and the database size
+cleanup of a month of backups (catalog_forget.forget_backups, the catalog's part), and the database size
 per stored version, every `every` days (the growth curve).
 
     python benchmarks/night_year.py [--files N] [--days D]   (writes benchmarks/results/night-year.json)
@@ -26,7 +26,7 @@ from night_lab import ROOT, TMPFS, load  # noqa: E402
 
 from rabtui import rsync  # noqa: E402
 from rabtui.backup.catalog_update import CatalogSpool  # noqa: E402
-from rabtui.backup.retention import forget_backups  # noqa: E402
+from rabtui.backup.catalog_forget import forget_backups  # noqa: E402
 from rabtui.state import catalog  # noqa: E402
 from rabtui.state.store import Store  # noqa: E402
 

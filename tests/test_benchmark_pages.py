@@ -31,3 +31,22 @@ def test_tables_made_again_keep_the_notes(tmp_path):
     page.write_text(page.read_text() + f"\n{results_file.NOTES}\n\nWhy 1 is slow.\n")
     results_file.write_kept(page, "# Area\n\n| a |\n|---|\n| 2 |")
     assert page.read_text() == f"# Area\n\n| a |\n|---|\n| 2 |\n\n{results_file.NOTES}\n\nWhy 1 is slow.\n"
+
+
+def test_the_benchmarks_name_only_what_rabtui_has():
+    """Every name a benchmark imports from rabtui exists (a function moved took night_year.py down)."""
+    import ast
+    import importlib
+
+    missing = []
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rabtui"):
+                module = importlib.import_module(node.module)
+                missing += [f"{script.name}: {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name) and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.startswith("rabtui"):
+                        importlib.import_module(a.name)
+    assert not missing, missing
