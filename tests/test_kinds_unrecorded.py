@@ -121,3 +121,50 @@ def test_an_unrecorded_standard_backup_of_a_directory_made_archive_then_standard
     invariants.check_views_are_media(cfg, store)
     invariants.check_restores_are_views(cfg, store, tmp_path / "out")
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+def _held_anywhere(lab: Lab, data: bytes) -> bool:
+    import os
+    return any(open(os.path.join(top, n), "rb").read() == data
+               for _, medium in lab.media for top, _d, names in os.walk(medium) for n in names
+               if os.path.isfile(os.path.join(top, n)) and not os.path.islink(os.path.join(top, n)))
+
+
+def test_an_unrecorded_standard_backup_counted_as_a_copy_while_the_config_said_archive_is_kept(tmp_path):
+    """m2: a standard backup that recorded no kinds holds `x`; the directory made archive, m1's
+    archive backup of `x` went (the config said archive: m2's was taken as its copy); the directory
+    made standard again, m1's union released: m2's backup still holds the only copy of a version an
+    archive backup saved."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=2)
+    photos = lab.src / "photos"
+
+    def config(kind):
+        lab.local([("photos", kind)])
+        lab.keep_a_day()
+        return lab.load()
+
+    def cleanup(days):
+        cfg, store = lab.load(), lab.store()
+        plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=days))
+        assert plan.refused == [], plan.refused
+        assert deletion.apply_cleanup(cfg, store, plan).failed == []
+
+    cfg = config("standard")
+    write_files(photos, {"x": b"x, an archive version", "y": b"y"})
+    assert lab.backup(cfg, now=DAY, medium_id="m2").status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    cfg = config("archive")
+    assert lab.backup(cfg, now=DAY + timedelta(days=1), medium_id="m1").status == "completed"
+    (photos / "x").unlink()
+    assert lab.backup(cfg, now=DAY + timedelta(days=2), medium_id="m1").status == "completed"
+    cleanup(8)
+    cfg = config("standard")
+    for m in ("m1", "m2"):
+        assert lab.backup(cfg, now=DAY + timedelta(days=9), medium_id=m).status == "completed"
+    cleanup(12)
+    cleanup(13)
+    assert _held_anywhere(lab, b"x, an archive version")
+

@@ -120,14 +120,15 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
     return list(src.archive_paths)
 
 
-def _unions(cfg: Config, source_id: str) -> list[str]:
-    """The source's standard directories a medium of the config holds an archive union of: backups
-    that recorded no kinds (made by an older version) saved them as archive ones there."""
+def _unions(cfg: Config, source_id: str) -> list[tuple[str, str]]:
+    """(medium id, directory) where a medium of the config holds an archive union of a directory of
+    the source: backups that recorded no kinds (made by an older version) saved it as an archive one
+    there. A medium away holds none (its backups are no copy the guard counts on then)."""
     try:
-        dirs = [d.path for d in cfg.source(source_id).directories if d.kind != "archive"]
+        dirs = [d.path for d in cfg.source(source_id).directories]
     except ConfigError:         # a source no longer in the config
         return []
-    return [d for d in dirs if any(medium_layout.union_may_be_there(m.path, source_id, d) for m in cfg.media)]
+    return [(m.id, d) for m in cfg.media for d in dirs if medium_layout.union_may_be_there(m.path, source_id, d)]
 
 
 def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,

@@ -43,13 +43,15 @@ class ArchiveGuard:
     """The backups of one source that the plan deletes, and whether one more may join them."""
 
     def __init__(self, store: Store, source: str, archive_dirs: list[str], media: list[str],
-                 unions: Iterable[str] = ()):
+                 unions: Iterable[tuple[str, str]] = ()):
         """`archive_dirs`: the source's archive directories in the config; `media`: the ids of the
-        media of the config, where a copy counts; `unions`: directories a medium holds an archive
-        union of (union_may_be_there: a backup that recorded no kinds may have saved them so)."""
+        media of the config, where a copy counts; `unions`: (medium id, directory) where a medium
+        holds an archive union of the directory (union_may_be_there: a backup that recorded no
+        kinds may have saved it so there)."""
         self.store, self.source, self.dirs, self.media = store, source, list(archive_dirs), list(media)
+        self.unions = sorted(set(unions))
         # directories that were archive directories when some backup ran (the config says standard now)
-        self.were = sorted({*recorded_dirs(store, source), *unions} - set(self.dirs))
+        self.were = sorted({*recorded_dirs(store, source), *(d for _, d in self.unions)} - set(self.dirs))
         self.going: set[int] = set()
 
     def _without(self, backup_id: int) -> tuple[list[int], str]:
@@ -67,6 +69,18 @@ class ArchiveGuard:
         return (f"((p.dir IN ({dirs}) AND NOT {_SAVED_AS.format(backup=first, kind='standard')})"
                 f" OR (p.dir IN ({were}) AND ({_SAVED_AS.format(backup=first, kind='archive')}"
                 f" OR NOT EXISTS (SELECT 1 FROM backup_dirs bn WHERE bn.backup_id={first}))))")
+
+    def _a_copy_kept(self, b: str) -> str:
+        """SQL: the backup `b`, taken by _saved_as_archive to have saved the directory of `p` as an
+        archive one, is kept for it by every later cleanup: it recorded kinds, or its medium holds
+        the directory's union (which stays while it does: union_release.needed_by). Taken so only
+        because the config says archive now, or another backup recorded it so (which may be deleted),
+        a later cleanup may judge it standard and delete it unguarded. Its parameters: self.unions."""
+        unrecorded = f"NOT EXISTS (SELECT 1 FROM backup_dirs bk WHERE bk.backup_id={b}.id)"
+        if not self.unions:
+            return f"NOT {unrecorded}"
+        pairs = ",".join("(?, ?)" for _ in self.unions)
+        return f"(NOT {unrecorded} OR ({b}.medium, p.dir) IN (VALUES {pairs}))"
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions this backup holds would have no copy left if it went
@@ -90,11 +104,13 @@ class ArchiveGuard:
                                     AND f.size=v.size AND f.mtime=v.mtime)
                   AND NOT EXISTS (SELECT 1 FROM versions o JOIN backups b ON b.id=o.first_backup
                                   WHERE o.path_id=v.path_id AND o.size=v.size AND o.mtime=v.mtime
-                                    AND {stays} AND {self._saved_as_archive('o.first_backup')})"""
+                                    AND {stays} AND {self._saved_as_archive('o.first_backup')}
+                                    AND {self._a_copy_kept('b')})"""
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=? AND {self._saved_as_archive()} AND {no_copy}""",
-            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.dirs, *self.were),
+            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.dirs, *self.were,
+             *(x for u in self.unions for x in u)),
         )
         return row["n"] if row else 0
 
