@@ -10,6 +10,7 @@ Real rsync; the trees are read back through directory descriptors.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -127,7 +128,7 @@ def test_a_deep_directory_that_was_a_symlink_links_no_server_file(tmp_path):
     _write_at(src, chain + b"/e/shadow", b"the source's", mtime=OLD)    # looks like the server's file
 
     second = lab.backup(cfg)
-    assert second.status == "warnings" and "symlinks out of" in second.reason
+    assert second.status == "warnings" and ("was a symlink out of" in second.reason or "were symlinks out of" in second.reason)
     data = os.fsencode(medium_layout.backup_data_path(second.path, str(lab.src / "data")))
     assert len(data) + len(chain) > 4096
     assert _tree(data) == _tree(src) == {chain + b"/e/shadow": b"the source's"}
@@ -157,7 +158,7 @@ def test_a_checkpoint_of_a_deep_archive_writes_the_version_it_recorded(tmp_path)
     res = run.burn_checkpoint(cfg, store, number, emit=seen.append, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
-    assert any("archive entries are read from the backups" in e.message for e in seen)
+    assert any(re.search(r"archive (entry is|entries are) read from the backups", e.message) for e in seen)
     iso = tmp_path / "iso" / f"RAB{number}D01.iso"
     with tempfile.TemporaryDirectory(prefix="x") as short:
         subprocess.run(["xorriso", "-no_rc", "-osirrox", "on", "-indev", f"stdio:{iso}", "-extract", "/", short + "/d"],
