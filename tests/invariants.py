@@ -322,13 +322,17 @@ def check_restores_are_views(cfg, store, to) -> None:
             into = os.path.join(os.fsencode(to), str(row["id"]).encode())
             dest = os.path.join(into, _prefix(d.path))
             restore_run.restore(cfg, store, row["source"], d.path, backup=row["name"], to=into)
-            got = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(dest, _prefix(d.path))}
-            assert got == view, (f"restore of {d.path} from {row['name']}: gave\n  {sorted(got.items())[:10]}\n"
-                                 f"it shows\n  {sorted(view.items())[:10]}")
-            for path, (kind, _size, _mtime) in view.items():
-                if kind == "file":
-                    with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
-                        assert f.read() == _saved_bytes(store, row, d, path), f"{row['name']}: {path!r} differs"
+            _restored_is_view(store, row, d, view, dest, f"restore of {d.path} from {row['name']}", row["name"])
+
+
+def _restored_is_view(store, row, d, view, dest, what: str, whose: str) -> None:
+    """The tree restored at `dest` is `view` (what `row` shows of `d`), each file byte for byte."""
+    got = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(dest, _prefix(d.path))}
+    assert got == view, f"{what}: gave\n  {sorted(got.items())[:10]}\nit shows\n  {sorted(view.items())[:10]}"
+    for path, (kind, _size, _mtime) in view.items():
+        if kind == "file":
+            with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
+                assert f.read() == _saved_bytes(store, row, d, path), f"{whose}: {path!r} differs"
 
 
 def check_checkpoint_is_view(cfg, store, number: int, to) -> None:
@@ -343,13 +347,8 @@ def check_checkpoint_is_view(cfg, store, number: int, to) -> None:
         into = os.path.join(os.fsencode(to), f"{number}-{row['id']}".encode())
         dest = os.path.join(into, _prefix(d.path))
         restore_run.restore(cfg, store, c["source"], d.path, checkpoint=number, to=into)
-        got = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(dest, _prefix(d.path))}
-        assert got == view, (f"checkpoint {number} of {d.path} ({row['name']}): gave\n  {sorted(got.items())[:10]}\n"
-                             f"it shows\n  {sorted(view.items())[:10]}")
-        for path, (kind, _size, _mtime) in view.items():
-            if kind == "file":
-                with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
-                    assert f.read() == _saved_bytes(store, row, d, path), f"checkpoint {number}: {path!r} differs"
+        _restored_is_view(store, row, d, view, dest, f"checkpoint {number} of {d.path} ({row['name']})",
+                          f"checkpoint {number}")
 
 
 def check_found_restores(cfg, store, to) -> None:
