@@ -28,6 +28,17 @@ def _step(lab: Lab, n: int | None, kind: str, files: dict, gone=(), *, kept: boo
     assert lab.backup(lab.load(), now=now).status == ("failed" if kept else "completed")
 
 
+def _burnt_and_all_agree(lab, tmp_path) -> None:
+    """A checkpoint burnt and verified; the views, its discs, the restores from the media and every
+    version find lists agree with the media."""
+    cfg, store = lab.load(), lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
 @pytest.mark.parametrize("kinds", [("archive", "archive", "standard"), ("standard", "standard", "archive"),
                                    ("archive", "standard", "archive")])
 def test_a_checkpoint_after_a_kind_change_holds_what_the_backup_shows(tmp_path, kinds):
@@ -38,12 +49,7 @@ def test_a_checkpoint_after_a_kind_change_holds_what_the_backup_shows(tmp_path, 
     number = burn_due(lab.load(), lab.store(), asked={"*"}, verified=True)
     invariants.check_checkpoint_is_view(lab.load(), lab.store(), number, tmp_path / "out")
     _step(lab, 2, kinds[2], {"d": b"d", "sub/c": b"c3 longer still"}, ("x",))
-    cfg, store = lab.load(), lab.store()
-    number = burn_due(cfg, store, asked={"*"}, verified=True)
-    invariants.check_views_are_media(cfg, store)
-    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
-    invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
-    invariants.check_found_restores(cfg, store, tmp_path / "found")
+    _burnt_and_all_agree(lab, tmp_path)
 
 
 def test_a_kept_standard_backup_is_no_kept_data_of_the_directory_made_archive(tmp_path):
@@ -55,12 +61,7 @@ def test_a_kept_standard_backup_is_no_kept_data_of_the_directory_made_archive(tm
     _step(lab, 0, "standard", {"a": b"a1"})
     _step(lab, 1, "standard", {"k": b"only the kept backup"}, kept=True)
     _step(lab, 2, "archive", {"b": b"b"}, ("k",))
-    cfg, store = lab.load(), lab.store()
-    number = burn_due(cfg, store, asked={"*"}, verified=True)
-    invariants.check_views_are_media(cfg, store)
-    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
-    invariants.check_restores_are_views(cfg, store, tmp_path / "from-media")
-    invariants.check_found_restores(cfg, store, tmp_path / "found")
+    _burnt_and_all_agree(lab, tmp_path)
 
 
 def test_kind_changes_with_killed_runs_between_restore_and_checkpoint_as_the_media_show(tmp_path):
