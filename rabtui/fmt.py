@@ -118,11 +118,17 @@ def escaped(text: str, escape: Callable[[str], str], shown: Callable[[str], bool
     return "".join(ch if shown(ch) else escape(ch) for ch in text)
 
 
-def _octal(ch: str) -> str:
+def raw_bytes(ch: str) -> bytes:
+    """The bytes a character of a name decoded with surrogateescape stands for: a byte that is not
+    UTF-8 as itself, another character as its UTF-8 (lone surrogates too)."""
     code = ord(ch)
     if 0xDC80 <= code <= 0xDCFF:                  # a byte that is not UTF-8
-        return f"\\{code - 0xDC00:03o}"
-    return _C_ESCAPES.get(code) or "".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogatepass"))
+        return bytes((code - 0xDC00,))
+    return ch.encode("utf-8", "surrogatepass")
+
+
+def _octal(ch: str) -> str:
+    return _C_ESCAPES.get(ord(ch)) or "".join(f"\\{b:03o}" for b in raw_bytes(ch))
 
 
 def name(value: bytes | str) -> str:

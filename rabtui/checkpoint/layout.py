@@ -43,10 +43,7 @@ _C_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def _hex(ch: str) -> str:
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:                  # a byte that is not UTF-8
-        return "\\x%02x" % (code - 0xDC00)
-    return _C_ESCAPES.get(ch) or "".join("\\x%02x" % b for b in ch.encode("utf-8", "surrogatepass"))
+    return _C_ESCAPES.get(ch) or "".join("\\x%02x" % b for b in fmt.raw_bytes(ch))
 
 
 def escape_path(path: bytes, shown: Callable[[str], bool] | None = None) -> str:
