@@ -123,7 +123,9 @@ _STARTED = time.time()
 def _remove_leftovers(path: Path, replaced: Callable[[str], None] | None = None) -> None:
     """Remove the temporary files that writes of `path` killed between their write and their rename
     left beside it: named as replace_file names those of `path` (not those of another file whose
-    name begins alike), older than this process, and locked by no live writer. With `replaced`,
+    name begins alike), older than this process, locked by no live writer, regular files of one name
+    that this user owns (in a sticky directory open to all, another user may name a file of theirs
+    so; one a root's write gave its file's owner is left to that owner's next write). With `replaced`,
     the directories of killed exchanges too (exchange_aside.sweep: what may hold a hand edit is
     given to `replaced`)."""
     prefix = f".{path.name}."
@@ -150,8 +152,13 @@ def _remove_leftovers(path: Path, replaced: Callable[[str], None] | None = None)
         except OSError:
             continue
         try:
+            held = os.fstat(fd)
+            if not (stat.S_ISREG(held.st_mode) and held.st_nlink == 1 and held.st_uid == os.geteuid()):
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.unlink(entry.path)
+            now = os.lstat(entry.path)
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):   # not another file put in its place
+                os.unlink(entry.path)
         except OSError:     # a live writer holds it, or it is gone meanwhile
             pass
         finally:

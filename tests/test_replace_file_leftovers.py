@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rabtui import faults, file_replace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +91,24 @@ def test_only_the_files_of_its_own_name_older_than_the_process_are_removed(tmp_p
     file_replace.replace_file(target, b"{}\n")
     assert target.read_bytes() == b"{}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + [".settings.json.d1r3ct0r.tmp", "settings.json"])
+
+
+def test_the_sweep_leaves_a_file_by_that_name_another_user_or_a_second_name_holds(tmp_path):
+    """In a sticky directory open to all (as /tmp), another user may make a file named as a killed
+    write's leftover; root's write of a file there removed it. Nor is a name of a file with another
+    name removed (this user's writes make files of one name)."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user takes root")
+    tmp_path.chmod(0o1777)
+    target = tmp_path / "settings.json"
+    old = time.time() - 3600
+    theirs, linked, mine = (tmp_path / f".settings.json.{n}.tmp" for n in ("theirs12", "linked12", "mine1234"))
+    for p in (theirs, linked, mine):
+        p.write_text("x")
+    os.chown(theirs, 12345, 12345)
+    os.link(linked, tmp_path / "second")
+    for p in (theirs, linked, mine):
+        os.utime(p, (old, old))
+    file_replace.replace_file(target, b"{}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([theirs.name, linked.name, "second", "settings.json"])
+    assert theirs.read_text() == "x" and theirs.stat().st_uid == 12345
