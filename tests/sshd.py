@@ -56,6 +56,11 @@ class SshServer:
     banner: str | None = None      # the text sshd sends before authentication (its Banner)
 
     @property
+    def home(self) -> Path:
+        """The HOME of logins: empty, no shell start-up of the account's own."""
+        return self.dir / "home"
+
+    @property
     def host_public_line(self) -> str:
         return (self.host_key.with_suffix(".pub")).read_text().strip()
 
@@ -72,6 +77,10 @@ class SshServer:
 
     def start(self) -> None:
         config = self.dir / "sshd_config"
+        # logins get a HOME of their own (sshd sets the admin's SetEnv after HOME): bash run by sshd
+        # reads ~/.bashrc, and what the machine's holds (a pyenv rehash racing another) would write
+        # on rsync's stderr; nor is ~/.ssh/rc run
+        self.home.mkdir(exist_ok=True)
         config.write_text(
             f"""Port {self.port}
 ListenAddress 127.0.0.1
@@ -88,6 +97,8 @@ MaxStartups {self.max_startups}
 MaxSessions 100
 LogLevel ERROR
 Subsystem sftp internal-sftp
+SetEnv HOME={self.home}
+PermitUserRC no
 """
         )
         if self.banner is not None:
