@@ -92,6 +92,51 @@ def sweep(directory: str, keep: Callable[[str], None]) -> None:
         os.close(dfd)
 
 
+def linked(directory: str) -> list[str]:
+    """The files in `directory` (one of this user's, held by no live save) that have a second name:
+    each the file an exchange replaced, kept aside under that name (conflict_kept) and not yet
+    forgotten, as it is once the kept name was said."""
+    try:
+        dfd = os.open(directory, _DIR_FLAGS)
+    except OSError:
+        return []
+    try:
+        if os.fstat(dfd).st_uid != os.geteuid():
+            return []
+        try:
+            fcntl.flock(dfd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:     # a live save's
+            return []
+        found = []
+        for name in os.listdir(dfd):
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            if name.startswith(_NEW) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_nlink > 1:
+                found.append(os.path.join(directory, name))
+        return found
+    except OSError:
+        return []
+    finally:
+        os.close(dfd)
+
+
+def forget(name: str) -> None:
+    """`name`, a file of a save's directory kept aside under another name, removed, and the directory
+    once emptied; left where a save holds the directory (it sees to it)."""
+    directory = os.path.dirname(name)
+    try:
+        dfd = os.open(directory, _DIR_FLAGS)
+    except OSError:
+        return
+    try:
+        fcntl.flock(dfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(os.path.basename(name), dir_fd=dfd)
+        _remove_emptied(dfd, directory)
+    except OSError:     # held by a save, or gone meanwhile
+        pass
+    finally:
+        os.close(dfd)
+
+
 def _holds(dfd: int, name: str, test: Callable[[bytes], bool]) -> bool:
     """Whether `name` is a regular file whose contents pass `test` (a symlink is not followed, a FIFO
     not waited on: neither does)."""

@@ -95,8 +95,9 @@ REPLACE_POINTS = (
 # place, the one it replaced in the save's private directory (exchange_aside), not yet compared.
 EXCHANGE_POINTS = ("replace.exchanged",)
 # Passed only by a save of the config that keeps a hand edit aside: its `<name>.conflict-<time>` name
-# linked, the name in the save's private directory not yet removed.
-CONFLICT_POINTS = ("config.conflict_linked",)
+# linked, the name in the save's private directory not yet removed; then, the save done, before the
+# UI is told where it is kept.
+CONFLICT_POINTS = ("config.conflict_linked", "config.conflict_kept")
 # Passed by `sources trust` (and a changed key's replacing) about to write rabtui's known_hosts: the
 # file held and read again, nothing written yet.
 KNOWN_HOSTS_POINTS = ("known_hosts.writing",)

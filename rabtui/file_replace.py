@@ -120,6 +120,19 @@ _MKSTEMP_PART = re.compile(r"[a-z0-9_]{8}")    # the random part of mkstemp's na
 _STARTED = time.time()
 
 
+def leftovers(path: Path) -> list[os.DirEntry]:
+    """The entries beside `path` named as replace_file names the temporary files (and exchanges'
+    directories) of writes of `path`: `.<name>.XXXXXXXX.tmp`, not those of another file whose name
+    begins alike."""
+    prefix = f".{path.name}."
+    try:
+        with os.scandir(path.parent) as entries:
+            return [e for e in entries if e.name.startswith(prefix) and e.name.endswith(_TMP_SUFFIX)
+                    and _MKSTEMP_PART.fullmatch(e.name[len(prefix):-len(_TMP_SUFFIX)])]
+    except OSError:
+        return []
+
+
 def _remove_leftovers(path: Path, replaced: Callable[[str], None] | None = None) -> None:
     """Remove the temporary files that writes of `path` killed between their write and their rename
     left beside it: named as replace_file names those of `path` (not those of another file whose
@@ -128,16 +141,7 @@ def _remove_leftovers(path: Path, replaced: Callable[[str], None] | None = None)
     so; one a root's write gave its file's owner is left to that owner's next write). With `replaced`,
     the directories of killed exchanges too (exchange_aside.sweep: what may hold a hand edit is
     given to `replaced`)."""
-    prefix = f".{path.name}."
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(prefix) and name.endswith(_TMP_SUFFIX)
-                and _MKSTEMP_PART.fullmatch(name[len(prefix):-len(_TMP_SUFFIX)])):
-            continue
+    for entry in leftovers(path):
         try:
             st = entry.stat(follow_symlinks=False)
             if st.st_mtime >= _STARTED:

@@ -96,6 +96,7 @@ def test_a_hand_edit_saved_as_the_save_renames_is_kept_aside_and_said(tmp_path, 
     assert len(kept) == 1 and kept[0].read_text() == BY_HAND, kept
     assert 'host = "h2"' in path.read_text() and "by hand" not in path.read_text()
     assert str(kept[0]) in str(said.value) and "was saved" in str(said.value)
+    said.value.said()     # as the UI does once it has shown it
     assert _leftovers(path) == [] and stat.S_IMODE(kept[0].stat().st_mode) == 0o600
 
 

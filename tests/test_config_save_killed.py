@@ -70,6 +70,7 @@ def test_a_hand_edit_saved_as_a_killed_save_exchanged_is_kept_by_the_next_save(t
         _edit(path, host="h2")
     assert said.value.kept.read_text() == BY_HAND and str(said.value.kept) in str(said.value)
     assert stat.S_IMODE(said.value.kept.stat().st_mode) == 0o600
+    said.value.said()     # as the UI does once it has shown it
     assert 'host = "h2"' in path.read_text() and _leftovers(path) == []
 
 
@@ -95,6 +96,7 @@ def test_a_save_killed_as_it_kept_a_hand_edit_aside_leaves_one_conflict_file_the
         _edit(path, host="h2")
     conflicts = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
     assert conflicts == [said.value.kept] and said.value.kept.read_text() == BY_HAND
+    said.value.said()     # as the UI does once it has shown it
     assert stat.S_IMODE(said.value.kept.stat().st_mode) == 0o600 and said.value.kept.stat().st_nlink == 1
     assert 'host = "h2"' in path.read_text() and _leftovers(path) == []
 
@@ -116,6 +118,7 @@ def test_a_save_refused_after_its_look_leaves_a_killed_saves_hand_edit_for_the_n
     with pytest.raises(config_edit.ConflictKept) as said:
         _edit(path, host="h2")
     assert said.value.kept.read_text() == BY_HAND and "# again" in path.read_text()
+    said.value.said()     # as the UI does once it has shown it
     assert [p for p in tmp_path.iterdir() if ".conflict-" in p.name] == [said.value.kept] and _leftovers(path) == []
 
 
@@ -133,3 +136,28 @@ def test_a_hand_edit_of_the_instant_and_one_a_killed_save_left_are_both_named(tm
     conflicts = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
     assert sorted(p.read_text() for p in conflicts) == sorted([BY_HAND, again])
     assert all(str(p) in str(said.value) for p in conflicts), said.value
+
+
+def test_a_save_killed_before_saying_it_kept_a_hand_edit_has_it_named_by_check_config_and_the_next_save(
+        tmp_path, capsys):
+    """Killed once it kept the hand edit aside as `<name>.conflict-<time>`, before the UI said so:
+    nothing named that file, and the next save found nothing left to keep (it was named to no one)."""
+    from rabtui.cli import main
+
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    (tmp_path / "media" / "a").mkdir(parents=True)
+    _killed_save(path, "config.conflict_kept", "by rename")
+    [conflict] = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
+    for _ in range(2):      # a check changes nothing: it says so each time
+        assert main(["--config", str(path), "check-config"]) == 0
+        assert str(conflict) in capsys.readouterr().err
+    with pytest.raises(config_edit.ConflictKept) as said:
+        _edit(path, host="h2")
+    assert said.value.kept == conflict and conflict.read_text() == BY_HAND
+    said.value.said()
+    assert [p for p in tmp_path.iterdir() if ".conflict-" in p.name] == [conflict] and _leftovers(path) == []
+    assert conflict.stat().st_nlink == 1 and 'host = "h2"' in path.read_text()
+    assert main(["--config", str(path), "check-config"]) == 0
+    assert str(conflict) not in capsys.readouterr().err
+    _edit(path, host="h3")

@@ -10,6 +10,7 @@ from pathlib import Path
 from rabtui import config as configmod
 from rabtui import fmt
 from rabtui import privacy
+from rabtui.config import conflict_kept
 from rabtui.config import edit as config_edit
 from rabtui.config import safety as config_safety
 from rabtui.config import schema as config_schema
@@ -64,6 +65,9 @@ def cmd_check_config(args) -> int:
                          " notify.command) are not run")
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
+    pending = conflict_kept.unsaid(cfg.path)
+    if pending:     # named by each check until a save or the console says it
+        print(fmt.name(f"rabtui: warning: {conflict_kept.unsaid_note(cfg.path, pending)}"), file=sys.stderr)
     problems = setup_actions.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))

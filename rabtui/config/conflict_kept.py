@@ -1,25 +1,29 @@
 """A hand edit a config save's exchange replaced (exchange_aside), kept beside the config as
-`<name>.conflict-<time>`, private."""
+`<name>.conflict-<time>`, private. Its name in the save's private directory stays (a second name,
+linked) until the UI has said where it is kept (`said`): a save killed before that leaves it for
+the next save, the console's start and check-config to name (`unsaid`)."""
 
 from __future__ import annotations
 
 import errno
 import os
+import shlex
 import stat
 import time
 from pathlib import Path
 
-from rabtui import faults, privacy
+from rabtui import exchange_aside, faults, file_replace, privacy
 
 
 def keep(path: Path, old: str) -> Path:
     """The file a save's exchange replaced, which does not hold what the save read (a hand edit saved
     after the save's last look, by an editor, which takes no lock; or one a killed save left so),
-    now named `old`: kept beside the config as `<name>.conflict-<time>`, private; where it is kept."""
+    now named `old`: kept beside the config as `<name>.conflict-<time>`, private; where it is kept.
+    `old` stays a name of it, for `said` to remove (where the file system links no names, it is
+    renamed there)."""
     real = os.path.realpath(path)
     kept = _kept_already(old, os.path.dirname(real))
     if kept is not None:
-        os.unlink(old)
         privacy.tighten(kept)
         return Path(kept)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -38,7 +42,6 @@ def keep(path: Path, old: str) -> Path:
             os.rename(old, aside)
             break
         faults.point("config.conflict_linked")
-        os.unlink(old)
         break
     else:
         raise FileExistsError(errno.EEXIST, "no free name to keep it under", old)
@@ -50,11 +53,46 @@ def _kept_already(old: str, directory: str) -> str | None:
     """The `<name>.conflict-<time>` name in `directory` that a save killed as it kept `old` aside
     gave it already (a second name, linked), or None."""
     st = os.lstat(old)
-    if st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+    if st.st_nlink < 2 or not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
         return None
     with os.scandir(directory) as entries:
         for entry in entries:
-            if ".conflict-" in entry.name and entry.inode() == st.st_ino and not entry.is_symlink():
+            if ".conflict-" in entry.name and entry.inode() == st.st_ino:
                 if entry.stat(follow_symlinks=False).st_dev == st.st_dev:
                     return entry.path
     return None
+
+
+def unsaid(path: Path) -> list[tuple[str, Path]]:
+    """The hand edits saves of the config at `path` kept aside and never said so (killed first, or
+    the UI never told): (its name in the save's private directory, where it is kept), oldest first."""
+    real = Path(os.path.realpath(path))
+    found = []
+    for entry in file_replace.leftovers(real):
+        for old in exchange_aside.linked(entry.path):
+            try:
+                kept = _kept_already(old, str(real.parent))
+            except OSError:
+                continue
+            if kept is not None:
+                found.append((old, Path(kept)))
+    return sorted(found, key=lambda pair: pair[1].name)
+
+
+def said(pending: list[tuple[str, Path]]) -> None:
+    """Once the UI has named each kept file: its name in the save's private directory removed, where
+    it is still a name of that file (and that directory once emptied)."""
+    for old, kept in pending:
+        try:
+            a, b = os.lstat(old), os.lstat(kept)
+        except OSError:
+            continue
+        if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+            exchange_aside.forget(old)
+
+
+def unsaid_note(path: Path, pending: list[tuple[str, Path]]) -> str:
+    """What names the kept files of `unsaid` (one or more), to the console or on stderr."""
+    kept = [str(k) for _, k in pending]
+    return (f"a save of {path} kept a hand edit aside before it ended, in {', '.join(kept)}, which was not said"
+            f" then: merge it by hand (diff {shlex.quote(kept[0])} {shlex.quote(str(path))})")

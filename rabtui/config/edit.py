@@ -29,7 +29,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from rabtui import file_replace, flock_turns, privacy
+from rabtui import faults, file_replace, flock_turns, privacy
 from rabtui.config import conflict_kept
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
@@ -46,12 +46,17 @@ class ConflictKept(UsageError):
     """The edit is saved, but the file it replaced had been changed on disk after the save's last
     look at it (an editor saving in that instant): that file is kept aside at `kept`."""
 
-    def __init__(self, path: Path, kept: list[Path]):
+    def __init__(self, path: Path, kept: list[Path], pending: list[tuple[str, Path]] = ()):
         earlier = f" (and one a killed save left in {', '.join(map(str, kept[1:]))})" if kept[1:] else ""
         super().__init__(f"{path} was saved, but it had been changed on disk as a save put it in place: that"
                          f" change is kept in {kept[0]}{earlier}",
                          hint=f"merge it by hand: diff {shlex.quote(str(kept[0]))} {shlex.quote(str(path))}")
         self.kept = kept[0]
+        self._pending = list(pending)
+
+    def said(self) -> None:
+        """Once the UI has shown this: the kept files are no longer named by the next run."""
+        conflict_kept.said(self._pending)
 
 
 class ChangedOnDisk(UsageError):
@@ -230,16 +235,20 @@ def save(snapshot: Snapshot, text: str) -> Path:
             yield
 
     kept: list[Path] = []
+    pending: list[tuple[str, Path]] = []
 
     def keep(old: str) -> None:
         try:
             kept.append(conflict_kept.keep(snapshot.path, old))
         except OSError:     # no name free beside the config, the disk full: it stays where it is, said
             kept.append(Path(old))
+        else:
+            pending.append((old, kept[-1]))
 
     replace(path, text, still_unchanged, replaced=keep, was=snapshot.text.encode("utf-8"))
     if kept:
-        raise ConflictKept(path, kept)
+        faults.point("config.conflict_kept")
+        raise ConflictKept(path, kept, pending)
     return path
 
 

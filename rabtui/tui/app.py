@@ -117,6 +117,7 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
             self.set_interval(self.poll_interval, self._tick)
         self._changes.changed()   # from here on: the commits after this first poll
         self.poll_jobs()
+        self.name_unsaid_conflicts()
 
     @staticmethod
     def reads_left_waiting(timeout: float) -> bool:

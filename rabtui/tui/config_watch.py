@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.worker import get_current_worker
 
 from rabtui import config as configmod
+from rabtui import fmt
+from rabtui.config import conflict_kept
 from rabtui.errors import RabtuiError
 from rabtui.tui.messages import ConfigChanged
 
@@ -27,6 +29,16 @@ class ConfigWatch:
         self._reloading = False          # a read of the config under way (see reload_config)
         self._reload_again = False       # and another asked for meanwhile, with these to call after it
         self._reload_then: list[Callable[[bool], None]] = []
+
+    @work(thread=True, group="config-watch", exit_on_error=False)
+    def name_unsaid_conflicts(self) -> None:
+        """From on_mount: the hand edits a save killed before saying so kept aside are named, once."""
+        path = self.cfg.path
+        pending = conflict_kept.unsaid(path) if path else []
+        if pending and not get_current_worker().is_cancelled:
+            self.call_from_thread(self.notify, fmt.name(conflict_kept.unsaid_note(path, pending)),
+                                  severity="warning", timeout=30)
+            conflict_kept.said(pending)
 
     def reload_config(self, then: Callable[[bool], None] | None = None) -> None:
         """Read the file again, in a worker: its check resolves each medium path and local source

@@ -430,3 +430,26 @@ def test_deleting_a_source_writes_the_file_and_reloads_it(demo_config):
 
     run(go())
     assert "demo-host" not in demo_config.read_text()
+
+
+def test_a_kept_hand_edit_no_one_was_told_of_is_named_as_the_console_starts(demo_config, monkeypatch):
+    """A save that kept a hand edit aside and ended before the UI said so (killed: the file the save
+    leaves is the same, tests/test_config_save_killed.py): the console's start names it, once."""
+    from tests.test_config_edit_keeps_attrs import _editor_saves_at_the_last_look
+
+    by_hand = demo_config.read_text() + "# by hand\n"
+    snap = config_edit.read(demo_config)
+    _editor_saves_at_the_last_look(monkeypatch, demo_config, "by rename", text=by_hand)
+    with pytest.raises(config_edit.ConflictKept) as unsaid:     # never shown
+        config_edit.save(snap, snap.text + "# by the form\n")
+    monkeypatch.undo()
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: any(str(unsaid.value.kept) in n.message for n in app._notifications),
+                           what="the kept file named")
+
+    run(go())
+    assert unsaid.value.kept.read_text() == by_hand and unsaid.value.kept.stat().st_nlink == 1
+    assert not [p for p in demo_config.parent.iterdir() if p.name.startswith(f".{demo_config.name}.")]

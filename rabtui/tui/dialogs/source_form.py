@@ -227,6 +227,7 @@ class SourceForm(Dialog[str | None]):
 
     def _saved_beside(self, source: dict, conflict) -> None:
         self.notify(str(conflict), severity="warning", timeout=20)
+        conflict.said()
         self.dismiss(source["id"])
 
     def _saved(self, source: dict, missing: list[str]) -> None:

@@ -173,6 +173,7 @@ class SourcesScreen(RabtuiScreen):
             config_edit.save(snapshot, snapshot.delete_source(source_id))
         except config_edit.ConflictKept as exc:     # deleted: a hand edit of that instant is kept aside
             self.app.call_from_thread(self.notify, str(exc), severity="warning", timeout=20)
+            exc.said()
         except (RabtuiError, OSError) as exc:
             self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error", timeout=8)
             return
