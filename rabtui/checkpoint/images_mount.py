@@ -5,30 +5,18 @@ checkpoint read complete."""
 
 from __future__ import annotations
 
-import os
-
+from rabtui import mount_points
 from rabtui.checkpoint import xorriso
 from rabtui.state.store import Store
 
 _KEY = "images_mount:"
 
 
-def mount_point(path: str) -> str:
-    """The mount point of the file system that holds `path` (its symlinks followed), or would hold
-    it once made."""
-    p = os.path.realpath(path)
-    while not os.path.exists(p):
-        p = os.path.dirname(p)
-    while not os.path.ismount(p):
-        p = os.path.dirname(p)
-    return p
-
-
 def remember(store: Store, drive: str) -> None:
     """Called once an image is written: the file system its folder is on now."""
     if xorriso.is_image_drive(drive):
         folder = xorriso.images_dir(drive)
-        store.set_meta(_KEY + folder, mount_point(folder))
+        store.set_meta(_KEY + folder, mount_points.mount_point(folder))
 
 
 def away(store: Store, drive: str) -> str | None:
@@ -40,10 +28,10 @@ def away(store: Store, drive: str) -> str | None:
         return None
     folder = xorriso.images_dir(drive)
     before = store.meta(_KEY + folder)
-    now = mount_point(folder)
+    now = mount_points.mount_point(folder)
     if before is None or before == now:
         return None
-    if os.path.ismount(before) or not os.path.isdir(before):
+    if not mount_points.unmounted(before):
         return None
     return (f"the images folder {folder} was on the disk mounted at {before} when the last image was written"
             f" there, and is on {now} now: that disk is not mounted (an image written below its mount point would"

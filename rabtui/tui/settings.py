@@ -5,6 +5,7 @@ directory may be on a file system that hangs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ import stat
 import threading
 from pathlib import Path
 
-from rabtui import file_replace, flock_turns, privacy
+from rabtui import file_replace, flock_turns, mount_points, privacy
 
 log = logging.getLogger("rabtui.tui")
 
@@ -102,19 +103,41 @@ def _gone(path: str) -> bool:
     return False
 
 
+# ui.json's table of the mount point each state directory acknowledged was on then
+_MOUNTS = "acknowledged_mounts"
+
+
+def with_mounts(data: dict, changes: dict) -> dict:
+    """`data` with the mount point of each state directory `changes` acknowledges, as it is now."""
+    acknowledged = changes.get("acknowledged")
+    mounts = data.get(_MOUNTS, {})
+    if not isinstance(acknowledged, dict) or not isinstance(mounts, dict):
+        return data
+    found = {}
+    for key in acknowledged:
+        if key.startswith("/"):
+            with contextlib.suppress(OSError):
+                found[key] = mount_points.mount_point(key)
+    return {**data, _MOUNTS: {**mounts, **found}}
+
+
 def pruned(data: dict) -> dict:
     """`data` without the acknowledgements of state directories no longer there (else each one ever
     opened stays for good): absolute paths found gone within LOOK_WAIT seconds (a look that hangs,
-    an NFS server away, keeps the rest). Keys of another shape, and every other entry, stay."""
+    an NFS server away, keeps the rest), but for one whose disk is unmounted (the mount point it was
+    on when acknowledged is there, nothing mounted on it: the disk comes back; its mount point
+    removed, the disk is gone for good). Keys of another shape, and every other entry, stay."""
     known = data.get("acknowledged")
     if not isinstance(known, dict):
         return data
+    mounts = data.get(_MOUNTS) if isinstance(data.get(_MOUNTS), dict) else {}
     paths = [key for key in known if key.startswith("/")]
     lock, gone = threading.Lock(), set()
 
     def look() -> None:
         for path in paths:
-            if _gone(path):
+            mount = mounts.get(path)
+            if _gone(path) and not (isinstance(mount, str) and mount_points.unmounted(mount)):
                 with lock:
                     gone.add(path)
 
@@ -122,7 +145,10 @@ def pruned(data: dict) -> dict:
     looking.start()
     looking.join(LOOK_WAIT)
     with lock:
-        return {**data, "acknowledged": {k: v for k, v in known.items() if k not in gone}}
+        out = {**data, "acknowledged": {k: v for k, v in known.items() if k not in gone}}
+        if isinstance(data.get(_MOUNTS), dict):
+            out[_MOUNTS] = {k: v for k, v in mounts.items() if k in out["acknowledged"]}
+        return out
 
 
 def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
@@ -137,7 +163,7 @@ def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
         try:
             if not flock_turns.take(fd, SAVE_WAIT, cancel):
                 return f"cannot save the UI settings in {path}: another console held them for {SAVE_WAIT:g} s"
-            data = pruned(merged(load(keep_unreadable=True), changes))
+            data = pruned(with_mounts(merged(load(keep_unreadable=True), changes), changes))
             file_replace.replace_file(path, (json.dumps(data, indent=1) + "\n").encode())
         finally:
             os.close(fd)

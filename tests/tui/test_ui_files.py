@@ -263,3 +263,24 @@ def test_a_save_drops_the_acknowledgements_of_state_directories_gone_and_keeps_t
         release.set()
     assert _on_disk() == {"theme": "dracula", "later": {"x": [1]},
                           "acknowledged": {str(here): 1.0, str(hung): 3.0, "not a path": 4.0}}
+
+
+def test_the_acknowledgements_of_a_state_directory_on_a_disk_unmounted_stay_until_its_mount_point_goes(
+        tmp_path, tmpfs):
+    """A state directory on a disk mounted at usb/: unmounted, the directory is gone, the mount point
+    left empty; a save of another console dropped its acknowledgement, and once the disk was back the
+    console took every failure since for acknowledged (it was as if first opened). Its mount point
+    removed (the disk gone for good, as for an images: drive) lets it go."""
+    usb = tmpfs(tmp_path / "usb", "size=1m")
+    state = usb / "state"
+    state.mkdir()
+    settings.settings_path().parent.mkdir(parents=True)
+    assert settings.save({"acknowledged": {str(state): 5.0}}) is None
+    subprocess.run(["umount", str(usb)], check=True)
+    assert not state.exists()
+    assert settings.save({"theme": "nord"}) is None
+    assert settings.acknowledged_at(_on_disk(), str(state), 10.0) == 5.0
+    usb.rmdir()
+    assert settings.save({"theme": "dracula"}) is None
+    assert settings.acknowledged_at(_on_disk(), str(state), 10.0) is None
+    assert str(state) not in json.dumps(_on_disk())
