@@ -154,8 +154,11 @@ def test_a_hand_edit_saved_as_the_form_saves_is_said_and_kept_aside(demo_config,
             await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
             said = [n.message for n in app._notifications]
             assert any("kept in" in m and ".conflict-" in m for m in said), said
+            await wait_for(pilot, lambda: not [p for p in demo_config.parent.iterdir()
+                                               if p.name.startswith(f".{demo_config.name}.")],
+                           what="said: the save's own name of it removed")
 
     run(go())
     kept = list(demo_config.parent.glob(f"{demo_config.name}.conflict-*"))
-    assert len(kept) == 1 and kept[0].read_text() == by_hand
+    assert len(kept) == 1 and kept[0].read_text() == by_hand and kept[0].stat().st_nlink == 1
     assert "30 1 * * *" in demo_config.read_text() and "# by hand" not in demo_config.read_text()

@@ -227,7 +227,8 @@ class SourceForm(Dialog[str | None]):
 
     def _saved_beside(self, source: dict, conflict) -> None:
         self.notify(str(conflict), severity="warning", timeout=20)
-        conflict.said()
+        # said: the next start names it no more (off the UI thread, as every look at the config's directory)
+        self.app.run_worker(conflict.said, thread=True, group="config-said", exit_on_error=False)
         self.dismiss(source["id"])
 
     def _saved(self, source: dict, missing: list[str]) -> None:
