@@ -1,6 +1,7 @@
 """What rsync's error lines say of single paths: one it could not read on the source (a file it
 could not open, a directory it could not list, an entry it could not look at), and one whose data
-it discarded for a read error there (backup/unreadable.py and backup/redone.py act on them)."""
+it discarded for a read error there (backup/unreadable.py and backup/redone.py act on them), and a
+copy of a base's file it gave up for want of room."""
 
 from __future__ import annotations
 
@@ -75,3 +76,18 @@ def read_errors(line: bytes) -> bytes | None:
 def left_out(line: bytes) -> bool:
     """Is it rsync's last line of a run that left something out (exit 23), naming nothing?"""
     return _LEFT_OUT.match(line) is not None
+
+
+# The generator's line for its copy of the --link-dest base's (or the --compare-dest union's) file,
+# a file whose attributes alone changed (`cf`), written whole into a temporary name (".NAME.XXXXXX",
+# the name cut or left out when long) that did not fit on the medium: rsync (3.5.0) removes it and
+# sends the file instead, written with its holes (--sparse); the line and its exit 23 are all that
+# stays of it. Where that transfer fails too, rsync says so on a line of its own.
+_COPY_GIVEN_UP = re.compile(rb'^rsync: \[generator\] write "/(?:.*/)?\.[^/]*": '
+                            rb'(?:No space left on device|Disk quota exceeded) \(\d+\)$')
+
+
+def copy_given_up(line: bytes) -> bool:
+    """Does one of rsync's error lines say its copy of a base's file did not fit (and so it sent
+    the file instead)?"""
+    return _COPY_GIVEN_UP.match(line.rstrip(b"\r\n")) is not None

@@ -208,3 +208,54 @@ def test_a_sparse_file_of_an_archive_directory_whose_mode_alone_changed_keeps_it
     older = os.stat(medium_layout.backup_data_path(first.path, str(src)) / "disk.img")
     assert (older.st_ino, stat.S_IMODE(older.st_mode), older.st_mtime_ns) == \
         (held.st_ino, stat.S_IMODE(held.st_mode), held.st_mtime_ns)
+
+
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_sparse_file_bigger_than_the_free_room_whose_mode_alone_changed(tmp_path, tmpfs, kind):
+    """rsync's whole copy of the base's file (`cf`) does not fit on a medium with less room than the
+    file's size: rsync removes it and sends the file instead, written with its holes (--sparse), and
+    exits 23 for the copy it gave up. The backup holds every file as the source has it, sparse: it is
+    complete, not "medium too small". Names of 255 bytes and not UTF-8 alike."""
+    from rabtui.media import medium_layout
+    from tests import fidelity, fidelity_more
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    tmpfs(lab.media[0][1], "size=4m")
+    cfg = lab.local([("data", kind)])
+    src = lab.src / "data"
+    names = [b"disk.img", b"\xff" * 255, b"d" * 250 + b".img"]
+    for i, name in enumerate(names):
+        with open(os.path.join(os.fsencode(src), name), "wb") as f:
+            f.truncate(8 << 20)
+            f.seek((i + 1) << 20)
+            f.write(b"data")
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    for name in names:
+        os.chmod(os.path.join(os.fsencode(src), name), 0o600)
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    copy = medium_layout.backup_data_path(second.path, str(src))
+    assert fidelity_more.differences(src, copy) == []
+    assert all(fidelity.allocated(os.path.join(os.fsencode(copy), name)) < 1 << 20 for name in names)
+    assert any("rsync sent each instead" in m for m in lab.messages()), lab.messages()
+
+
+def test_a_sparse_file_whose_data_does_not_fit_either_fails_as_too_small(tmp_path, tmpfs):
+    """The copy given up, rsync sends the file, whose data (3 MiB of 8) does not fit beside its
+    older version either: the backup failed, the medium too small, as any other."""
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    tmpfs(lab.media[0][1], "size=4m")
+    cfg = lab.local([("data", "standard")])
+    with open(lab.src / "data" / "disk.img", "wb") as f:
+        f.truncate(8 << 20)
+        f.seek(4 << 20)
+        f.write(os.urandom(3 << 20))
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    os.chmod(lab.src / "data" / "disk.img", 0o600)
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, "medium too small" in (second.reason or "")) == ("failed", True), second.reason
+    assert not any("rsync sent each instead" in m for m in lab.messages())

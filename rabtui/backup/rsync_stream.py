@@ -71,6 +71,9 @@ class Stream:
         # many lines said anything but that, a file to try again and its closing line of an exit 23
         self.read_errors: set[bytes] = set()
         self.not_retried = 0
+        # rsync's copies of base's files that did not fit on the medium, each file sent instead
+        # (rsync_stderr.copy_given_up): not counted in not_retried
+        self.sent_instead = 0
         # the path of the file rsync's sender has started on and not finished (--debug=send1), as
         # the sender names it (the source's path of the directory, then the file's)
         self.reading: bytes | None = None
@@ -276,6 +279,8 @@ class Stream:
         path = rsync_stderr.read_errors(record) if b"read errors mapping" in record else None
         if path is not None:
             self.read_errors.add(path)
+        elif rsync_stderr.copy_given_up(record):
+            self.sent_instead += 1
         elif record.strip() and not rsync_stderr.left_out(record):
             self.not_retried += 1
 
@@ -285,6 +290,19 @@ class Stream:
         top = os.fsencode(self.dir).rstrip(b"/") + b"/"
         return (not self.not_retried and bool(self.redone)
                 and all(p.startswith(top) and p[len(top):] in self.redone for p in self.read_errors))
+
+
+    def only_sent_instead(self) -> bool:
+        """Did rsync's error lines say no more than that copies of base's files did not fit on the
+        medium (each file sent instead), and that the run left something out (its exit 23)?"""
+        return bool(self.sent_instead) and not self.not_retried and not self.read_errors and not self.redone
+
+    def without_copies_given_up(self, tail: list[str]) -> list[str]:
+        """rsync's last error lines, those of copies it gave up left out where the others say no
+        more than a file read again (only_retried): none of them is a medium out of room."""
+        if not self.sent_instead or self.not_retried:
+            return tail
+        return [line for line in tail if not rsync_stderr.copy_given_up(line.encode())]
 
 
 def _record_at(data: bytes, head: bytes, end: int) -> int:

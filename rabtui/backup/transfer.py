@@ -136,8 +136,9 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped"
             + _stalled_on(source, stream))
     else:
-        outcome = rsync_exit.interpret_exit(result.returncode, result.stderr_tail,
-                                       stream.errors if result is first else None)
+        outcome = rsync_exit.interpret_exit(
+            result.returncode, stream.without_copies_given_up(result.stderr_tail) if result is first else result.stderr_tail,
+            stream.errors - stream.sent_instead * (not stream.not_retried) if result is first else None)
         sizes.rsync_exit = result.returncode
         sizes.state = outcome.state
         sizes.message = outcome.reason
@@ -158,6 +159,11 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message, sizes.whole_on_retry = "ok", None, True
             emit(Event(LOG, f"{directory.path}: {fmt.count(len(stream.redone), 'file')} read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
+    elif result is first and result.returncode == 23 and not warning and stream.only_sent_instead():
+        sizes.state, sizes.message = "ok", None
+        emit(Event(LOG, f"{directory.path}: {fmt.count(stream.sent_instead, 'file')} whose attributes alone changed did not"
+                        " fit on the medium as rsync's copy of the older one (written whole, holes and all): rsync sent"
+                        " each instead, written with its holes (rsync's exit 23 for it)"))
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
         # before a copy apart is made of one (its holes counted by count_holes); an archive's new
         # version before it is linked into the union
