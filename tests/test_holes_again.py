@@ -259,3 +259,23 @@ def test_a_sparse_file_whose_data_does_not_fit_either_fails_as_too_small(tmp_pat
     second = lab.backup(cfg, medium_id="m1")
     assert (second.status, "medium too small" in (second.reason or "")) == ("failed", True), second.reason
     assert not any("rsync sent each instead" in m for m in lab.messages())
+
+
+def test_a_whole_copy_that_fits_but_leaves_no_room_for_the_rest_says_what_it_took(tmp_path, tmpfs):
+    """rsync's whole copy of a 12 MiB sparse file fits on a 16 MiB medium, the 6 MiB file after it
+    then does not, though both would with the copy's holes punched: the backup fails as medium too
+    small, and says how much more room the whole copies took while rsync ran."""
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    tmpfs(lab.media[0][1], "size=16m")
+    cfg = lab.local([("data", "standard")])
+    with open(lab.src / "data" / "a.img", "wb") as f:
+        f.truncate(12 << 20)
+        f.write(b"data")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    os.chmod(lab.src / "data" / "a.img", 0o600)
+    write_files(lab.src / "data", {"b.bin": 6 << 20})
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "failed" and "medium too small" in second.reason, second.reason
+    assert "1 file whose attributes alone changed" in second.reason and "12.0 MiB" in second.reason, second.reason

@@ -113,6 +113,20 @@ def settle(dest: os.PathLike, base: os.PathLike, names: list[bytes], *,
     return failed
 
 
+def holes_of(base: os.PathLike, names: list[bytes]) -> tuple[int, int]:
+    """How many of `names` are sparse files in `base`, and the bytes of their holes: what rsync's
+    whole copies of them take on the medium beyond their data until they are punched again."""
+    base_b, files, total = os.fsencode(base) + b"/", 0, 0
+    for name in names:
+        try:
+            st = below.lstat(base_b, name)
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_blocks * 512 < st.st_size:
+            files, total = files + 1, total + st.st_size - st.st_blocks * 512
+    return files, total
+
+
 def _a_whole_copy(st: os.stat_result, old: os.stat_result) -> bool:
     """`st` is a file of its own, the size of the base's file `old` and with more blocks."""
     return stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) != (old.st_dev, old.st_ino) \

@@ -148,6 +148,11 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message = "warning", warning
     if sizes.state == "failed":
         stream.unwritten(dest)
+        copied = holes_again.holes_of(link_dest or compare_dest, stream.copied) if stream.copied else (0, 0)
+        if result is not None and outcome.no_space and copied[1]:
+            sizes.message += (f"; rsync's whole copies of {fmt.count(copied[0], 'file')} whose attributes alone changed"
+                              f" took {fmt.size(copied[1])} more than their data meanwhile (their holes, punched again after"
+                              " the transfer): the medium needs that much more free while this backup runs")
     elif stream.redone:
         lost = redone.settle(dest, directory.path, spool, sizes, stream.redone)
         if lost:
