@@ -44,7 +44,7 @@ COPY_AGAIN_POINTS = (
     "backup.copying_again",        # they are removed, the second rsync has not run
 )
 # Passed only where a file the source holds as two or more is one in the backup (links_apart.py):
-# before each copy made to hold them apart, and once it is made under a temporary name beside its own.
+# before each copy made to hold them apart, and once it has a temporary name beside each of its names.
 LINKS_APART_POINTS = ("backup.links_apart", "backup.links_apart_made")
 # Passed only where a file rsync copied whole from the base has its holes punched again
 # (holes_again.py): punched, its setuid, capability and times not yet put back.

@@ -9,26 +9,23 @@ where its base held none), and only after a base that holds some, or does not sa
 copy looked at: its files of more than one name, by inode, and a dry run of rsync over those names
 (`rsync.LISTING_OPTIONS`) says which are one file on the source. A name of another file there gets
 a copy of its own (content, holes, owner, mode, ACLs, xattrs, times), put in its place with
-rename(2). rsync links symlinks, FIFOs, sockets and device nodes to the base's as it does files:
+rename(2) (copy_apart.py). rsync links symlinks, FIFOs, sockets and device nodes to the base's as it does files:
 they are looked at alike, and one made apart is made anew (its target or device number, owner,
 mode, xattrs, times): each name is there throughout, and a run killed meanwhile leaves the backup incomplete
-(recovery's rules), at most a private temporary file beside the name."""
+(recovery's rules), at most a private temporary name beside each name."""
 
 from __future__ import annotations
 
 import errno
 import os
-import secrets
-import stat
 import threading
 from pathlib import Path
 from typing import Callable
 
 from rabtui import faults, fmt, proc, rsync, rsync_exit
+from rabtui.backup import copy_apart
 from rabtui.backup.sizes import DirSizes
 from rabtui.errors import Cancelled, Stalled
-from rabtui.media import below
-from rabtui.filecopy import copy_sparse, new_file, read_xattrs
 
 _ARROW = b" => "
 _POINTS = b" -> "
@@ -87,10 +84,6 @@ def shared(dest: bytes, *, cancel: threading.Event | None = None, symlinks: set[
     return list(groups.values())
 
 
-def _tmp_name() -> bytes:
-    return b".rabtui-" + secrets.token_hex(6).encode()   # short: fits beside any 255-byte name
-
-
 def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, cancel: threading.Event,
            silence: int | None) -> str | None:
     """Make apart the names of `dest` (a directory's copy in a backup) that are one file there but
@@ -115,7 +108,7 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
         sizes.hard_links = None
         return (f"the hard links of its files could not be listed on the source ({firsts}): names the source"
                 " holds apart may be one file in its backup, as in the backup it was made from")
-    links, failed = 0, []
+    links, failed, partly = 0, [], []
     around: dict[bytes, os.stat_result] = {}     # the directories made apart in, as rsync left them
     try:
         for names in groups:
@@ -138,19 +131,32 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
                     raise Cancelled("cancelled: while making apart the names the source holds apart")
                 faults.point("backup.links_apart")
                 try:
-                    sizes.new_bytes += _copy_apart(dest_b, names_of_one, around)
+                    sizes.new_bytes += copy_apart.made_apart(dest_b, names_of_one, around)
+                except copy_apart.NotApart as exc:
+                    sizes.new_bytes += exc.size
+                    (partly if exc.apart else failed).append((names_of_one[0], exc.error, exc, kept[0]))
                 except OSError as exc:
-                    failed.append((names_of_one[0], exc))
+                    failed.append((names_of_one[0], exc, None, kept[0]))
     finally:
-        unset = _set_back(dest_b, around)
-    sizes.hard_links = links if not failed else None
+        unset = copy_apart.set_back(dest_b, around)
+    sizes.hard_links = links if not failed and not partly else None
     said = []
     if failed:
-        name, exc = failed[0]
+        name, exc, _, _ = failed[0]
         said.append(f"{fmt.count(len(failed), 'file')} that {fmt.are(len(failed))} two or more on the source could not be"
                     " made apart in this backup"
                     f" (one file there, as in the backup it was made from): {fmt.name(name)}: {exc.strerror or exc}"
                     + (f" and {len(failed) - 1} more" if len(failed) > 1 else ""))
+    for _, exc, how, other in partly[:3]:
+        said.append(f"{fmt.count(len(how.apart) + len(how.joined), 'name')} of one file on the source made apart in part in"
+                    f" this backup: {copy_apart.names(how.apart)} apart; {copy_apart.names(how.joined)} still one file with {fmt.name(other)}"
+                    f" (as in the backup it was made from): {exc.strerror or exc}")
+    if len(partly) > 3:
+        said.append(f"{len(partly) - 3} more files of the source made apart in part")
+    left = [name for _, _, how, _ in failed + partly if how is not None for name in how.left]
+    if left:
+        said.append(f"{fmt.count(len(left), 'temporary name')} that could not be removed left in this backup (no name of"
+                    f" the source): {copy_apart.names(left)}")
     if unset:
         name, exc = unset
         said.append(f"the directory {fmt.name(name) or '.'} of the backup, where names were made apart, could not be"
@@ -179,9 +185,9 @@ def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list
             firsts[found[0]] = found[1]
 
     # the dry run's destination: a name the backup's copy does not hold, which it does not make
-    nowhere = os.path.join(dest, _tmp_name())
+    nowhere = os.path.join(dest, copy_apart.tmp_name())
     while os.path.lexists(nowhere):
-        nowhere = os.path.join(dest, _tmp_name())
+        nowhere = os.path.join(dest, copy_apart.tmp_name())
     # each name after "./": rsync drops a listed name that starts with "#" or ";" as a comment (and
     # prints the names without it)
     try:
@@ -223,147 +229,3 @@ def _link_name(dest: bytes, text: bytes, wanted: set[bytes], listed: dict[bytes,
             found = found or name
         at = text.find(_POINTS, at + 1)
     return found
-
-
-def _opened(dest: bytes, rel: bytes, around: dict[bytes, os.stat_result]) -> int:
-    """below.open_dir(dest, rel), its mode and times taken into `around` first (given back by
-    _set_back): a name made there sets its time. One its user may not write in (a directory the
-    source holds read-only, rabtui not run as root) is opened for the while."""
-    fd = below.open_dir(dest, rel)
-    try:
-        if rel not in around:
-            st = os.fstat(fd)
-            if stat.S_IMODE(st.st_mode) & 0o300 != 0o300:
-                os.chmod(b"/proc/self/fd/%d" % fd, stat.S_IMODE(st.st_mode) | 0o300)
-            around[rel] = st
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _set_back(dest: bytes, around: dict[bytes, os.stat_result]) -> tuple[bytes, OSError] | None:
-    """The directories of `around` given back their modes and times; the first that could not be."""
-    unset = None
-    for rel, st in around.items():
-        try:
-            fd = below.open_dir(dest, rel)
-            try:
-                at = b"/proc/self/fd/%d" % fd
-                if stat.S_IMODE(os.fstat(fd).st_mode) != stat.S_IMODE(st.st_mode):
-                    os.chmod(at, stat.S_IMODE(st.st_mode))
-                os.utime(at, ns=(st.st_atime_ns, st.st_mtime_ns))
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            unset = unset or (rel, exc)
-    return unset
-
-
-def _copy_apart(dest: bytes, names: list[bytes], around: dict[bytes, os.stat_result]) -> int:
-    """The names of one file of the source, that the backup holds as another's too: a copy of the
-    file put in place of the first, linked in place of the others. Returns the bytes written.
-    `around`: as _opened's."""
-    head, name = os.path.split(names[0])
-    fd = _opened(dest, head, around)
-    try:
-        node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-        try:
-            st = os.fstat(node)
-            if not stat.S_ISREG(st.st_mode):        # never opened to read: a FIFO's open waits for a writer
-                size = _made_anew(node, st, fd, name)
-            else:
-                src = os.open(b"/proc/self/fd/%d" % node, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    size = _copy(src, fd, name)
-                finally:
-                    os.close(src)
-        finally:
-            os.close(node)
-        for other in names[1:]:
-            where, other_name = os.path.split(other)
-            to = _opened(dest, where, around)
-            try:
-                _into_place(to, other_name, lambda tmp: os.link(name, tmp, src_dir_fd=fd, dst_dir_fd=to,
-                                                                 follow_symlinks=False))
-            finally:
-                os.close(to)
-    finally:
-        os.close(fd)
-    return size
-
-
-def _copy(src: int, fd: int, name: bytes) -> int:
-    """A copy of the open file `src` put in place of `name` in the directory `fd`."""
-    st = os.fstat(src)
-    attrs = read_xattrs(src)
-    out, named = new_file(fd, tmp := _tmp_name())
-    try:
-        copy_sparse(src, out, st.st_size)
-        os.fchown(out, st.st_uid, st.st_gid)
-        os.fchmod(out, stat.S_IMODE(st.st_mode))        # after chown: it clears setuid
-        for key, value in attrs:                        # ACLs after chmod, the capability after chown
-            os.setxattr(out, key, value)
-        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
-        if named:
-            os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
-        else:
-            _into_place(fd, name, lambda t: os.link(b"/proc/self/fd/%d" % out, t, dst_dir_fd=fd, follow_symlinks=True))
-    except BaseException:
-        if named:
-            try:
-                os.unlink(tmp, dir_fd=fd)
-            except FileNotFoundError:
-                pass
-        raise
-    finally:
-        os.close(out)
-    return st.st_size - max(0, st.st_size - st.st_blocks * 512)
-
-
-def _made_anew(node: int, st: os.stat_result, fd: int, name: bytes) -> int:
-    """A new node like the symlink or special file `node` (an O_PATH descriptor of `name` in the
-    directory `fd`) put in its place. Returns the bytes written: none."""
-    attrs = read_xattrs(b"/proc/self/fd/%d" % node, follow=True)
-    target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
-
-    def make(tmp: bytes) -> None:
-        if target is not None:
-            os.symlink(target, tmp, dir_fd=fd)
-        else:
-            os.mknod(tmp, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=fd)
-        os.chown(tmp, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
-        if target is None:
-            os.chmod(tmp, stat.S_IMODE(st.st_mode), dir_fd=fd)
-        made = os.open(tmp, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-        try:                                        # through the node itself, never what a symlink points to
-            for key, value in attrs:
-                os.setxattr(b"/proc/self/fd/%d" % made, key, value)
-        finally:
-            os.close(made)
-        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
-
-    def made_whole(tmp: bytes) -> None:
-        try:
-            make(tmp)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=fd)
-            except FileNotFoundError:
-                pass
-            raise
-
-    _into_place(fd, name, made_whole)
-    return 0
-
-
-def _into_place(fd: int, name: bytes, make: Callable[[bytes], None]) -> None:
-    """`make(tmp)` makes a new name in the directory `fd`, renamed over `name`: it is there throughout."""
-    tmp = _tmp_name()
-    make(tmp)
-    faults.point("backup.links_apart_made")
-    try:
-        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
-    except BaseException:
-        os.unlink(tmp, dir_fd=fd)
-        raise
