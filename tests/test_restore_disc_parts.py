@@ -106,23 +106,37 @@ def test_hard_links_cut_apart_by_the_discs_come_back_linked(tmp_path):
 
 def test_hard_links_of_a_file_cut_into_parts_come_back_linked(tmp_path):
     """Two names of one file cut into parts: each is joined from its own parts, then linked again
-    as the checkpoint recorded them (`link_group` on each part)."""
+    as the checkpoint recorded them (`link_group` on each part); a copy alike of it (content, owner,
+    mode, times, cut too) that was a file of its own comes back apart, and nothing is named. From a
+    checkpoint recorded before that, the three are named and none is linked: nothing on the discs
+    or in the catalog tells a link from a copy alike (each is cut at its own offsets, no part shares
+    its data with another), and linking the copy would make a write to one change the other."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
-    write_files(data, {"a/big.bin": 6_000_000})
+    write_files(data, {"a/big.bin": 5_000_000})
     os.makedirs(data / "b")
     os.link(data / "a/big.bin", data / "b/big-link.bin")
+    (data / "b/copy.bin").write_bytes((data / "a/big.bin").read_bytes())
+    at = os.stat(data / "a/big.bin")
+    os.utime(data / "b/copy.bin", ns=(at.st_atime_ns, at.st_mtime_ns))
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = burn_due(cfg, store)
-    assert store.one("SELECT COUNT(DISTINCT path) FROM disc_files WHERE parts>1")[0] == 2
+    assert store.one("SELECT COUNT(DISTINCT path) FROM disc_files WHERE parts>1")[0] == 3
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
-    assert not res.incomplete(), res.summary
+    assert not res.incomplete() and res.written.not_restored == [], res.written.not_restored
     out = tmp_path / "out" / str(data).lstrip("/")
     assert (out / "b/big-link.bin").read_bytes() == (data / "a/big.bin").read_bytes()
-    assert _ino(out / "a/big.bin") == _ino(out / "b/big-link.bin")
+    assert _ino(out / "a/big.bin") == _ino(out / "b/big-link.bin") != _ino(out / "b/copy.bin")
     assert differences(data, out, acls=False, xattrs=False) == []
+
+    store.execute("UPDATE disc_files SET link_group=NULL, mode=NULL, uid=NULL, gid=NULL")   # as recorded before
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "old")
+    out = tmp_path / "old" / str(data).lstrip("/")
+    assert len({_ino(out / n) for n in ("a/big.bin", "b/big-link.bin", "b/copy.bin")}) == 3
+    named = sorted(os.path.basename(name) for kind, name, _why in res.written.not_restored if kind == "hard link")
+    assert len(named) == 2 and set(named) < {b"big.bin", b"big-link.bin", b"copy.bin"}, res.written.not_restored
 
 
 def _cut_with_attrs(tmp_path):
@@ -321,3 +335,4 @@ def _acl_user(uid: int) -> bytes:
     entries = [(0x01, 6, 0xFFFFFFFF), (0x02, 4, uid), (0x04, 4, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF),
                (0x20, 4, 0xFFFFFFFF)]
     return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for tag, perm, ident in entries)
+

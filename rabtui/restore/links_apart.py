@@ -52,11 +52,15 @@ def links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc, redone: frozens
 
 def _cut_links_apart(rows, joined) -> list[tuple[str, bytes, str]]:
     """Files cut into parts of the same size, time and content (the parts of each are cut at
-    their own offsets, so the joined files are compared, `joined(path)`, those alike only): each
-    was joined from its own parts, a separate file, whether or not they were hard links of one."""
+    their own offsets, so the joined files are compared, `joined(path)`, those alike only), of a
+    checkpoint that recorded no hard links (nor modes; one that did links those that were one file,
+    and a file alike that was not is no link lost): each was joined from its own parts, a separate
+    file, whether or not they were hard links of one. Not linked on the likeness: a copy alike
+    (`cp -a`) is so in content, owner, mode, times, ACL and xattrs too, and the discs hold no more
+    (no part shares its data with another's), so a write to one would change the other."""
     sizes: dict[bytes, list[int]] = {}
     for r in rows:
-        if r["parts"] and r["parts"] > 1:
+        if r["parts"] and r["parts"] > 1 and r["mode"] is None:
             sizes.setdefault(bytes(r["path"]), [r["mtime"], 0])[1] += r["size"] or 0
     alike: dict[tuple, list[bytes]] = {}
     for path, (mtime, size) in sizes.items():
