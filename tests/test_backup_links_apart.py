@@ -121,24 +121,31 @@ def test_links_broken_on_the_source_are_apart_in_the_next_backup(tmp_path):
 
 @pytest.mark.parametrize("point", faults.LINKS_APART_POINTS)
 def test_killed_while_links_are_made_apart(tmp_path, point):
-    """Killed before a copy, or with a node made under its temporary name: every name is in the
-    partial backup, which the next run throws away (`check` says the run died meanwhile); the
-    backup it makes holds them apart, no temporary name in it."""
+    """Killed before a copy, or with a node made under a temporary name beside each of its names
+    (s and sub/t, made apart from u, v and w): every name is in the partial backup, which the next
+    run throws away (`check` says the run died meanwhile); the backup it makes holds them apart, no
+    temporary name in it."""
     from tests.test_kill_anywhere import _killed, rabtui
 
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("data", "standard")])
     src = lab.src / "data"
+    names = ("s", "sub/t", "u", "v", "w")
+    os.mkdir(src / "sub")
     os.symlink("t", src / "s")
-    os.link(src / "s", src / "t", follow_symlinks=False)
+    for name in names[1:]:
+        os.link(src / "s", src / name, follow_symlinks=False)
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     _made_again(src / "s", lambda tmp: os.symlink("t", tmp))
+    os.unlink(src / "sub/t")
+    os.link(src / "s", src / "sub/t", follow_symlinks=False)
     _killed(rabtui(lab, "backup", "loc", point=point))
     killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert killed["status"] == "running"
     held = medium_layout.backup_data_path(killed["path"], str(src))
-    assert {"s", "t"} <= set(os.listdir(held)) and all(os.readlink(held / n) == "t" for n in "st")
-    if point == "backup.links_apart_made":
+    assert all(os.readlink(held / n) == "t" for n in names)
+    if point == "backup.links_apart_made":       # a temporary name beside each, none renamed yet
+        assert all(len([n for n in os.listdir(held / d) if n.startswith(".rabtui-")]) == 1 for d in (".", "sub"))
         checked = rabtui(lab, "check")
         assert checked.returncode == 2 and "(backup of loc) died" in checked.stdout, checked.stdout
     assert lab.backup(cfg, medium_id="m1").status == "completed"
@@ -147,7 +154,8 @@ def test_killed_while_links_are_made_apart(tmp_path, point):
     assert not Path(killed["path"]).exists()
     newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     d = medium_layout.backup_data_path(newest["path"], str(src))
-    assert sorted(os.listdir(d)) == ["s", "t"] and _ino(d / "s") != _ino(d / "t")
+    assert sorted(os.listdir(d)) == ["s", "sub", "u", "v", "w"] and os.listdir(d / "sub") == ["t"]
+    assert _ino(d / "s") == _ino(d / "sub/t") != _ino(d / "u") == _ino(d / "v") == _ino(d / "w")
 
 
 def test_over_ssh_with_names_that_look_like_rsyncs_own_words(tmp_path, sshd):
