@@ -279,3 +279,27 @@ def test_a_whole_copy_that_fits_but_leaves_no_room_for_the_rest_says_what_it_too
     second = lab.backup(cfg, medium_id="m1")
     assert second.status == "failed" and "medium too small" in second.reason, second.reason
     assert "1 file whose attributes alone changed" in second.reason and "12.0 MiB" in second.reason, second.reason
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run rsync without its right to read everything")
+def test_a_copy_given_up_beside_a_file_the_source_could_not_read(tmp_path, tmpfs):
+    """rsync's exit 23 says both that a copy of the base's file did not fit (the file sent instead)
+    and that a file could not be read on the source: the backup completes with that warning, the
+    copy given up is no medium too small."""
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    tmpfs(lab.media[0][1], "size=4m")
+    cfg = lab.local([("data", "standard")], extra='rsync_path = "setpriv --bounding-set=-dac_override,-dac_read_search'
+                                                  ' --inh-caps=-dac_override,-dac_read_search rsync"')
+    data = lab.src / "data"
+    with open(data / "disk.img", "wb") as f:
+        f.truncate(8 << 20)
+        f.write(b"data")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    os.chmod(data / "disk.img", 0o600)
+    write_files(data, {"closed": b"secret"})
+    os.chmod(data / "closed", 0)
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "warnings" and "medium too small" not in second.reason, second.reason
+    assert "closed" in second.reason, second.reason

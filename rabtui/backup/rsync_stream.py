@@ -298,9 +298,9 @@ class Stream:
         return bool(self.sent_instead) and not self.not_retried and not self.read_errors and not self.redone
 
     def without_copies_given_up(self, tail: list[str]) -> list[str]:
-        """rsync's last error lines, those of copies it gave up left out where the others say no
-        more than a file read again (only_retried): none of them is a medium out of room."""
-        if not self.sent_instead or self.not_retried:
+        """rsync's last error lines, those of copies it gave up left out: none of them is a medium
+        out of room, nor a file left out (rsync says so of the file it sent instead, if it failed)."""
+        if not self.sent_instead:
             return tail
         return [line for line in tail if not rsync_stderr.copy_given_up(line.encode())]
 

@@ -138,7 +138,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     else:
         outcome = rsync_exit.interpret_exit(
             result.returncode, stream.without_copies_given_up(result.stderr_tail) if result is first else result.stderr_tail,
-            stream.errors - stream.sent_instead * (not stream.not_retried) if result is first else None)
+            stream.errors - stream.sent_instead if result is first else None)
         sizes.rsync_exit = result.returncode
         sizes.state = outcome.state
         sizes.message = outcome.reason
