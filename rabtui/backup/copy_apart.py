@@ -64,7 +64,8 @@ class NotApart(Exception):
         self.error, self.apart, self.joined, self.left, self.size = error, apart, joined, left, size
 
 
-def names(names: list[bytes]) -> str:
+def listed(names: list[bytes]) -> str:
+    """The first three of `names`, escaped, and how many more."""
     return ", ".join(fmt.name(n) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 

@@ -149,14 +149,14 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
                     + (f" and {len(failed) - 1} more" if len(failed) > 1 else ""))
     for _, exc, how, other in partly[:3]:
         said.append(f"{fmt.count(len(how.apart) + len(how.joined), 'name')} of one file on the source made apart in part in"
-                    f" this backup: {copy_apart.names(how.apart)} apart; {copy_apart.names(how.joined)} still one file with {fmt.name(other)}"
-                    f" (as in the backup it was made from): {exc.strerror or exc}")
+                    f" this backup: {copy_apart.listed(how.apart)} apart; {copy_apart.listed(how.joined)} still one"
+                    f" file with {fmt.name(other)} (as in the backup it was made from): {exc.strerror or exc}")
     if len(partly) > 3:
         said.append(f"{len(partly) - 3} more files of the source made apart in part")
     left = [name for _, _, how, _ in failed + partly if how is not None for name in how.left]
     if left:
         said.append(f"{fmt.count(len(left), 'temporary name')} that could not be removed left in this backup (no name of"
-                    f" the source): {copy_apart.names(left)}")
+                    f" the source): {copy_apart.listed(left)}")
     if unset:
         name, exc = unset
         said.append(f"the directory {fmt.name(name) or '.'} of the backup, where names were made apart, could not be"
