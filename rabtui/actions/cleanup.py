@@ -9,7 +9,7 @@ import os
 from datetime import datetime
 
 from rabtui import faults, fmt, temp_dirs
-from rabtui.backup import deletion, records, recovery, retention
+from rabtui.backup import abandoned_left, deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import old_scratch, verify_scratch
 from rabtui.config import Config
@@ -31,7 +31,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     under its lock, before the plan is made: one killed once its backup.json said complete, its
     medium away at the next run, waits `running` for a run that finds the medium there, and is
     recorded then; the record of one marked abandoned while its medium was away is made to say so
-    (recovery.say_left_abandoned). A source whose backup runs now is left to it (it recovers them itself). The
+    (abandoned_left.say_left_abandoned). A source whose backup runs now is left to it (it recovers them itself). The
     staging directories killed restores left in the state directory go first (restore/staging.py),
     with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
     of a disc's database; in `checkpoints/`, the discs verifications extracted and the stand-ins
@@ -49,7 +49,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     waiting: dict[str, list] = {}
     # a source no longer in the config's too: its partial runs go; and those marked abandoned while
     # their medium was away, whose record may say running still
-    for r in records.running_rows(store) + recovery.left_abandoned(store):
+    for r in records.running_rows(store) + abandoned_left.left_abandoned(store):
         if r["medium"] in media and media[r["medium"]] not in waiting.get(r["source"], ()):
             waiting.setdefault(r["source"], []).append(media[r["medium"]])
     for source_id, on in waiting.items():
@@ -62,7 +62,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
                                 faults.point("cleanup.recovering")
                                 recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id,
                                                            configured=source_id in sources)
-                                recovery.say_left_abandoned(store, medium, source_id, emit)
+                                abandoned_left.say_left_abandoned(store, medium, source_id, emit)
                     except (RabtuiError, OSError) as exc:     # a device that cannot be mounted: the next run tries
                         why = exc if isinstance(exc, RabtuiError) else f"{exc.filename}: {exc.strerror}"
                         emit(Event(WARNING, f"{source_id}: its interrupted backups on medium {medium.id} are left"

@@ -282,7 +282,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
     emptied, and one whose directory was not found as it went away; they are kept, not forgotten
     (the catalog would lose backups the disk holds, and count them freed)."""
     from rabtui.backup.history import ran_as_archive
-    from rabtui.backup.recovery import undone_with_it
+    from rabtui.backup.abandoned_left import undone_with_it
 
     root, label = found
     emptied: list[tuple[Candidate, Path | None]] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator, NoReturn, Sequence
 
 from rabtui import faults, fmt
-from rabtui.backup import deletion, history, id_writes, recovery
+from rabtui.backup import abandoned_left, deletion, history, id_writes, recovery
 from rabtui.media import checkpoint_numbers
 from rabtui.media.at_hand import medium_problem
 from rabtui.media import medium as media, medium_layout, mounting
@@ -130,7 +130,7 @@ class _Run(Completion, CommandSteps):
                 try:
                     try:
                         info = self._step2(medium)
-                        self._over_no_killed_run(3, self._recovered_here(medium) + recovery.finish_abandoned(
+                        self._over_no_killed_run(3, self._recovered_here(medium) + abandoned_left.finish_abandoned(
                             self.store, self.cfg, medium, self.source.id, self.emit, self.cancel,
                             self._listed(medium), self.rec.id))
                         faults.point("backup.step2")

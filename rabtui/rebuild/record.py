@@ -47,7 +47,7 @@ def read(name: str, path: Path, info: dict | None) -> Record:
     why = not_a_run(path, info)
     # it may be complete: failed (never a base), which no cleanup deletes while its record cannot be read
     # (retention.unread_record); not abandoned, whose archive links the next backup onto its medium
-    # would undo (recovery.finish_abandoned), as for a run known to be killed
+    # would undo (abandoned_left.finish_abandoned), as for a run known to be killed
     if why:
         return Record("failed", f"found by rebuild-state: its directory is kept, never used as a base: its"
                                    f" backup.json: {why} {TO_DO}", _name_time(name), None, None,
