@@ -14,7 +14,7 @@ from rabtui.state.store import COMPLETE
 def as_recorded(medium, source_id: str, listed: list, ids: dict) -> list:
     """The source's backups on the medium (list_backups), the id in each record the one the new
     database records it under: the order they were made in, as the records will say it once their
-    new ids are written (scan.write_ids). `listed`: the backups found (scan.Listed)."""
+    new ids are written (scan.write_ids). `listed`: the backups found (backups_recorded.Listed)."""
     from rabtui.media import medium_layout
 
     written = {name for name, _, rec in listed if rec.on_medium}

@@ -1,0 +1,124 @@
+"""The backups read on a medium (scan._read_medium) recorded in the new database, source by source:
+the runs killed in step 7 undone in the unions, each backup's row with its directories, the catalog
+of the complete ones walked."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Callable, Mapping
+
+from rabtui import fmt
+from rabtui.media.at_hand import medium_problem
+from rabtui.events import LOG, Emit, Event
+from rabtui.backup import id_writes, killed_record, unreadable
+from rabtui.rebuild import did_not_fit, gone
+from rabtui.rebuild import record, unions
+from rabtui.rebuild.catalog import catalog_dir
+from rabtui.rebuild.report import Report
+from rabtui.state.locks import still
+from rabtui.state.store import COMPLETE, KEPT, Store
+
+
+Listed = list[tuple[str, Path, "record.Record"]]
+
+
+def fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report: Report, emit: Emit,
+                marks: Mapping[str, Callable[[], None]]) -> None:
+    for source_id, listed in found.items():
+        _source_on_medium(cfg, store, medium, source_id, listed, ids, report, emit, marks.get(source_id, still))
+    if medium_problem(medium) is not None:    # unplugged while walked: its backups would read as empty
+        gone.forget_medium(store, medium.id, report)
+
+
+def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, report: Report, emit: Emit,
+                      moved: Callable[[], None]) -> None:
+    from rabtui.backup import history
+    from rabtui.backup.records import remove_leftovers
+
+    src = cfg.source(source_id)
+    kinds = {d.path: d.kind for d in src.directories}
+    complete_rows, kept_rows = [], []
+    # a record that cannot be read may be a complete backup: no run before it is undone
+    last_complete = max((i for i, (_, _, rec) in enumerate(listed)
+                         if rec.status in COMPLETE or rec.unread), default=-1)
+    # a cleanup killed as it undid a backup's union links: settled first, as a backup's step 3 does
+    unions.settle(cfg, medium, source_id, listed, ids, report, moved)
+    for index, (name, bpath, rec) in enumerate(listed):
+        remove_leftovers(bpath)      # every run is over (actions/rebuild.all_locks)
+        # killed in step 7, or failed there with links it could not undo, nothing after it: its
+        # archive links are undone (the union lock is held: actions/rebuild.all_locks)
+        undo = rec.status in ("running", "failed", "abandoned") and index > last_complete
+        found_running = rec.status == "running"
+        if found_running:
+            rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
+        undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids),
+                                         moved, unions.ran_as_archive(src, medium.path, bpath, rec, listed, report))
+                  if undo else 0)
+        if undone:
+            rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"
+        bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,
+                             kinds, report)
+        if bid is None:
+            continue
+        if found_running:      # its record says so too (as it does when the rebuild reads it again)
+            problem = killed_record.say_abandoned(medium.path, source_id, name, rec.reason)
+            if problem:
+                report.unmatched.append(f"medium {medium.id}: {problem}")
+        if rec.on_medium and bid != rec.backup_id:     # written once the new database is in place
+            report.to_write.append(id_writes.Write(medium.id, bpath, rec.backup_id, bid))
+        for was in {*rec.former_ids, rec.backup_id} - {None, bid}:
+            report.former.setdefault((source_id, was), []).append(bid)
+        report.backups += 1
+        did_not_fit.note(report, source_id, rec, bpath)
+        if rec.status in COMPLETE:
+            complete_rows.append((bid, bpath))
+        elif rec.status == KEPT:
+            kept_rows.append((bid, bpath))
+    complete_rows.sort()
+    planted: list[str] = []
+    for d in src.directories:
+        report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, complete_rows, planted)
+        for row in kept_rows:   # kept data: versions of its own, as a backup makes them
+            report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row], planted)
+    report.unmatched += [f"medium {medium.id}: {said}" for said in planted]
+    emit(Event(LOG, f"{medium.id}/{source_id}: {fmt.count(len(complete_rows), 'complete backup')}"))
+
+
+def _left_out(report: Report, medium_id: str, bpath: Path, why: str) -> None:
+    report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: {why}; the backup is left out:"
+                            " correct the file and run `rabtui rebuild-state` again")
+
+
+def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, name: str, bpath: Path,
+                   rec: record.Record, kinds: dict[str, str], report: Report) -> int | None:
+    """The backup's row under the id `wanted` and its directories' (in one transaction); the id,
+    None when SQLite refused a value (said in the report)."""
+    try:
+        with store.transaction():
+            cur = store.execute(
+                "INSERT INTO backups(id, source, medium, name, path, status, started, finished, total_bytes,"
+                " new_bytes, files, new_files, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (wanted, source_id, medium_id, name, str(bpath), rec.status, rec.started or bpath.stat().st_mtime,
+                 rec.finished, *(rec.totals[k] for k in record.COUNTS), rec.reason))
+            for d in rec.directories:
+                names, unnamed = d["unreadable"]
+                kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report)
+                store.execute(
+                    "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes, new_bytes,"
+                    " files, new_files, changed_files, unreadable, whole_on_retry) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (cur.lastrowid, d["path"], kind, d["state"], d["rsync_exit"],
+                     *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed, d["whole_on_retry"]))
+                unreadable.record(store.conn, cur.lastrowid, d["path"], names)
+    except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
+        return _left_out(report, medium_id, bpath, f"not recorded ({exc})")
+    return cur.lastrowid
+
+
+def _kind_taken(medium_id: str, source_id: str, bpath: Path, dir_path: str, kinds: dict[str, str],
+                report: Report) -> str:
+    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, kinds.get(dir_path))
+    report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: directory {dir_path} records no kind:"
+                            f" taken as {'an archive' if kind == 'archive' else 'a standard'} directory ({why})")
+    return kind
+
