@@ -9,12 +9,7 @@ when none is, asks for each copy in turn (newest first: ready once it is there, 
 A disc copy is as new as the backup its checkpoint was taken from. A checkpoint that does not
 record that backup (rebuild-state found no README naming it) is ranked by what the catalog tells:
 a file as of the newest backup holding a version of its size and mtime, anything else below every
-backup; a restore that reads it says it rests on that guess. An older copy holds the same as the
-newest when both come from one backup, or when the file's sha256 is the same on both (discs; a
-backup has the one of a disc taken from it). Otherwise a file of the same size and mtime is the
-same version as the backups tell versions apart (rsync's own test), not known to be the same
-content (it may have been rewritten with its mtime kept): a restore that reads it says so in its
-log, and does not count it as an older state.
+backup; a restore that reads it says it rests on that guess (copy_choice.py: which copy is read).
 """
 
 from __future__ import annotations
@@ -27,14 +22,10 @@ from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
-from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
-from rabtui.media.at_hand import ask_in_turn, medium_problem
-from rabtui.state import catalog
+from rabtui.events import Emit, no_emit
+from rabtui.media.at_hand import medium_problem
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import KEPT, RESTORABLE_SQL, Store, as_made, made_first
-
-INSERT_MEDIUM = "insert_medium"
-INSERT_DISC = "insert_disc"
 
 
 @dataclass
@@ -258,148 +249,3 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, can
         return None
     missing = [volid for (_, volid), ok in zip(copy.discs, present) if not ok]
     return f"disc {', '.join(missing)} is not in {cfg.checkpoint.drive}"
-
-
-SAME = "same"                 # the same content
-DIFFERENT = "different"       # another content (or not known to be the same)
-LOOKS_SAME = "looks the same"  # the same sizes and mtimes, the content not compared
-
-
-def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, others: list[Copy] = ()) -> str:
-    """Whether two copies hold the same content at `rel`, as far as the catalog tells: SAME when
-    they come from one backup or the file has the same sha256 on both (a backup has the one of a
-    disc in `others` taken from it), LOOKS_SAME when only sizes and mtimes can be compared and
-    agree, else DIFFERENT."""
-    a_from, b_from = _backup_id(a), _backup_id(b)
-    if a_from is not None and a_from == b_from:
-        return SAME
-    if a.version is not None or b.version is not None:
-        if a.version != b.version:
-            return DIFFERENT
-        a_digest, b_digest = _digest(a, others), _digest(b, others)
-        if a_digest and b_digest:
-            if a_digest == b_digest:
-                return SAME
-            if [size for size, _ in a_digest] == [size for size, _ in b_digest]:
-                return DIFFERENT
-        return LOOKS_SAME
-    if a.kind == b.kind == "disc":
-        a_files, b_files = _disc_contents(store, source, rel, a), _disc_contents(store, source, rel, b)
-        if a_files is not None and a_files == b_files:
-            return SAME
-    a_row, b_row = _backup_row(store, a), _backup_row(store, b)
-    if a_row is not None and b_row is not None:
-        archive = source.archive_paths
-        if catalog.contents(store, a_row, archive, rel) == catalog.contents(store, b_row, archive, rel):
-            return LOOKS_SAME
-    return DIFFERENT
-
-
-def _digest(copy: Copy, others: list[Copy]):
-    """The copy's checksums: its own (a disc), else those of a disc taken from the same backup."""
-    if copy.digest or _backup_id(copy) is None:
-        return copy.digest
-    return next((c.digest for c in others if c.digest and _backup_id(c) == _backup_id(copy)), None)
-
-
-def _backup_id(copy: Copy) -> int | None:
-    return copy.backup["id"] if copy.kind == "backup" else copy.taken_from
-
-
-def _backup_row(store: Store, copy: Copy):
-    if copy.kind == "backup":
-        return copy.backup
-    return store.one("SELECT * FROM backups WHERE id=?", (copy.taken_from,)) if copy.taken_from else None
-
-
-def _disc_contents(store: Store, source: Source, rel: bytes, copy: Copy) -> set | None:
-    """(path, part, size, mtime, sha256) of each file below `rel` on the checkpoint's discs; None
-    when the disc catalog lacks a checksum."""
-    rows = {(bytes(r["path"]), r["part"], r["size"], r["mtime"], r["sha256"]) for r in store.all(
-        "SELECT path, part, size, mtime, sha256 FROM disc_files WHERE number=? AND source=?"
-        " AND (path=? OR substr(path, 1, ?)=?)", (copy.checkpoint, source.id, rel, len(rel) + 1, rel + b"/"))}
-    return None if any(r[4] is None for r in rows) else rows
-
-
-def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, following: Copy | None) -> Question:
-    then = f"skip to go on to copy {k + 1} ({following.describe()})" if following else "skip to give up"
-    head = (f"Copy {k} of {n} of {shown} ({copy.describe()}, as of {fmt.stamp(copy.when)}) is not at hand:"
-            f" {why}.")
-    if copy.kind == "backup":
-        medium = cfg.medium(copy.medium)
-        return Question(INSERT_MEDIUM, f"{head} Insert or mount medium {medium.id} at {medium.path}, then answer"
-                                       f" ready; {then}; abort to stop.", (READY, SKIP, ABORT),
-                        {"medium": medium.id, "path": medium.path, "backup": copy.backup["name"],
-                         "copy": k, "copies": n})
-    disc, volid = copy.discs[0]
-    return Question(INSERT_DISC, f"{head} Insert checkpoint {copy.checkpoint} disc {disc} of {copy.of_discs}"
-                                 f" (volume id {volid}) into {cfg.checkpoint.drive}, then answer ready; {then};"
-                                 f" abort to stop.", (READY, SKIP, ABORT),
-                    {"number": copy.checkpoint, "disc": disc, "discs": copy.of_discs, "volid": volid,
-                     "copy": k, "copies": n})
-
-
-def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit, prompter=None,
-           cancel=None) -> tuple[Copy, list[str]]:
-    """The copy to restore `rel` from, and the warnings to report with the result (an older state
-    than the newest copy's was read)."""
-    shown = "/" + fmt.name(rel)
-    copies = copies_of(store, source, rel)
-    if not copies:
-        raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}")
-    newest = copies[0]
-    why = not_at_hand(cfg, store, newest, emit, cancel)
-    if why is None:
-        return newest, _guessed(newest, shown, emit)
-    emit(Event(WARNING, f"the newest copy of {shown} ({newest.describe()}) is not at hand: {why}"))
-    for c in copies[1:]:
-        if not_at_hand(cfg, store, c, emit, cancel) is None:
-            return c, _older(store, source, rel, c, newest, copies, shown, emit)
-    if prompter is None:
-        raise WorkFailed(f"no copy of {shown} is at hand: {why}",
-                         hint=f"mount medium {newest.medium}" if newest.kind == "backup" else "insert the disc")
-    askable = [c for c in copies if c.kind != "backup" or configured(cfg, c.medium)]
-    if not askable:
-        raise WorkFailed(f"no copy of {shown} is at hand: {why}")
-    chosen = ask_in_turn(askable, lambda c: not_at_hand(cfg, store, c, emit, cancel),
-                         lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
-                         prompter, cancel, shown)
-    if chosen is newest:
-        return chosen, _guessed(chosen, shown, emit)
-    return chosen, _older(store, source, rel, chosen, newest, copies, shown, emit)
-
-
-def _guessed(used: Copy, shown: str, emit: Emit) -> list[str]:
-    """The warning for a copy taken to be the newest on a guess (its checkpoint's backup unknown)."""
-    if used.guess is None:
-        return []
-    warning = f"{shown} restored from {used.describe()}, ranked on a guess: {used.guess}"
-    emit(Event(WARNING, warning))
-    return [warning]
-
-
-def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, copies: list[Copy], shown: str,
-           emit: Emit) -> list[str]:
-    state = same_state(store, source, rel, used, newest, copies)
-    guess = f"; {used.describe()} is ranked on a guess: {used.guess}" if used.guess else ""
-    if state == SAME and not guess:
-        emit(Event(WARNING, f"reading {shown} from {used.describe()}, which holds the same as the newest copy"))
-        return []
-    if state == SAME:
-        warning = f"{shown} restored from {used.describe()}, which holds the same as the newest copy{guess}"
-    elif state == LOOKS_SAME and not guess:
-        # the same version as the backups themselves tell versions apart (rsync's size and mtime):
-        # said with its basis, not counted as an older state
-        what = "a file" if used.version is not None else "files"
-        emit(Event(WARNING, f"reading {shown} from {used.describe()}, which holds {what} of the same size and"
-                            f" mtime as the newest copy ({newest.describe()}, not at hand); the content itself"
-                            " is not known to be the same (no checksum of both)"))
-        return []
-    elif state == LOOKS_SAME:
-        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}, which holds the same size"
-                   f" and mtime as the newest copy ({newest.describe()}, not at hand){guess}")
-    else:
-        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}: the newest copy"
-                   f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand{guess}")
-    emit(Event(WARNING, warning))
-    return [warning]

@@ -21,7 +21,7 @@ from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
-from rabtui.restore import as_saved, copies
+from rabtui.restore import as_saved, copy_choice
 from rabtui.restore import staging as stagingmod
 from rabtui.media import opened_dirs
 from rabtui.media.at_hand import medium_problem
@@ -160,8 +160,8 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
     from rabtui.media import medium as mediamod, mounting
 
     warnings: list[str] = []
-    if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copies)
-        chosen, warnings = copies.choose(cfg, store, source, rel, emit=emit, prompter=prompter, cancel=cancel)
+    if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copy_choice)
+        chosen, warnings = copy_choice.choose(cfg, store, source, rel, emit=emit, prompter=prompter, cancel=cancel)
         if chosen.kind == "disc":
             checkpoint = chosen.checkpoint
         else:
