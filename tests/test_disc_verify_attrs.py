@@ -10,11 +10,11 @@ import pytest
 
 from tests.fidelity import ACCESS_ACL
 from tests.test_checkpoint_deep import no_room_to_extract
-from tests.test_disc_verify_metadata import MTIME, _verify, alter, burn_one
+from tests.test_disc_verify_metadata import MTIME, _verify, alter, burn_one, burnt_fixtures
 from tests.trees import Lab, closed, made_once, write_files
 
 
-def _burnt(tmp_path):
+def _lab(tmp_path):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB", [("data", "standard")])
     data = lab.src / "data"
@@ -24,31 +24,10 @@ def _burnt(tmp_path):
     os.chmod(data / "sub", 0o750)
     os.utime(data / "sub", (MTIME, MTIME))
     os.utime(data / "f", (MTIME, MTIME))
-    assert lab.backup(cfg).status == "completed"
-    store = lab.store()
-    number = burn_one(lab, cfg, store)
-    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
-    prefix = "/data/loc/" + str(data).lstrip("/")
-    return lab, cfg, store, number, iso, prefix
+    return lab, cfg
 
 
-@pytest.fixture(scope="module")
-def _burnt_made(tmp_path_factory):
-    def make(live):
-        lab, _cfg, store, number, _iso, prefix = _burnt(live)
-        store.close()
-        closed(lab)
-        return number, prefix
-
-    yield from made_once(tmp_path_factory, make)
-
-
-@pytest.fixture
-def burnt(_burnt_made):
-    """What _burnt makes, anew for each test (made once for the module), in lab.tmp."""
-    (number, prefix), made = _burnt_made
-    lab = Lab(made.anew(), media_count=1)
-    return lab, lab.load(), lab.store(), number, lab.tmp / "iso" / f"RAB{number}D01.iso", prefix
+_burnt_made, burnt = burnt_fixtures(_lab)
 
 
 ROOMS = ["extracted", "streamed"]

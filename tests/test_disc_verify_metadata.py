@@ -44,33 +44,35 @@ def burn_one(lab, cfg, store) -> int:
     return number
 
 
-def _burnt(tmp_path):
-    lab, cfg = _lab(tmp_path)
-    assert lab.backup(cfg).status == "completed"
-    store = lab.store()
-    number = burn_one(lab, cfg, store)
-    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
-    prefix = "/data/loc/" + str(lab.src / "data").lstrip("/")
-    return lab, cfg, store, number, iso, prefix
+def burnt_fixtures(set_up):
+    """The fixtures `_burnt_made` and `burnt` of a module whose tests alter one burnt disc:
+    set_up(tmp_path) (a Lab of one medium and its config, its source's directory `data` written)
+    backed up and burnt once for the module; `burnt`: (lab, cfg, store, number, iso, prefix), anew
+    for each test in lab.tmp (`iso`: disc 1's image, `prefix`: the directory `data` on the disc)."""
+
+    @pytest.fixture(scope="module")
+    def _burnt_made(tmp_path_factory):
+        def make(live):
+            lab, cfg = set_up(live)
+            assert lab.backup(cfg).status == "completed"
+            store = lab.store()
+            number = burn_one(lab, cfg, store)
+            store.close()
+            closed(lab)
+            return number, "/data/loc/" + str(lab.src / "data").lstrip("/")
+
+        yield from made_once(tmp_path_factory, make)
+
+    @pytest.fixture
+    def burnt(_burnt_made):
+        (number, prefix), made = _burnt_made
+        lab = Lab(made.anew(), media_count=1)
+        return lab, lab.load(), lab.store(), number, lab.tmp / "iso" / f"RAB{number}D01.iso", prefix
+
+    return _burnt_made, burnt
 
 
-@pytest.fixture(scope="module")
-def _burnt_made(tmp_path_factory):
-    def make(live):
-        lab, _cfg, store, number, _iso, prefix = _burnt(live)
-        store.close()
-        closed(lab)
-        return number, prefix
-
-    yield from made_once(tmp_path_factory, make)
-
-
-@pytest.fixture
-def burnt(_burnt_made):
-    """What _burnt makes, anew for each test (made once for the module), in lab.tmp."""
-    (number, prefix), made = _burnt_made
-    lab = Lab(made.anew(), media_count=1)
-    return lab, lab.load(), lab.store(), number, lab.tmp / "iso" / f"RAB{number}D01.iso", prefix
+_burnt_made, burnt = burnt_fixtures(_lab)
 
 
 def alter(iso, *commands: str) -> None:
