@@ -12,6 +12,7 @@ import pytest
 from rabtui.cli import main
 from tests import preloaded
 from tests.sshd import SshServer, keygen
+from tests.trees import ssh_source_lines
 
 
 @pytest.fixture
@@ -30,24 +31,9 @@ def swapped(tmp_path, sshd, write_config):
     server.start()
     (tmp_path / "src").mkdir()
     (tmp_path / "medium").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path / 'state'}"
-
-        [[media]]
-        id = "m1"
-        path = "{tmp_path / 'medium'}"
-
-        [[sources]]
-        id = "box"
-        host = "{server.host}"
-        port = {server.port}
-        user = "{server.user}"
-        identity_file = "{server.identity_file}"
-
-        [[sources.directories]]
-        path = "{tmp_path / 'src'}"
-    """)
+    path = write_config(f'[rabtui]\nstate_dir = "{tmp_path / "state"}"\n'
+                        f'[[media]]\nid = "m1"\npath = "{tmp_path / "medium"}"\n'
+                        + ssh_source_lines(server, "box") + f'[[sources.directories]]\npath = "{tmp_path / "src"}"\n')
     assert main(["--config", str(path), "sources", "trust", "box", "--yes"]) == 0
     old = server.fingerprint()
     server.stop()

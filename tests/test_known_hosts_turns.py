@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 from rabtui import faults, proc
 from tests.test_replace_file_leftovers import ROOT, _leftovers, _stopped
+from tests.trees import ssh_source_lines
 
 
 def _rabtui(config, home, *args, env=None):
@@ -38,19 +38,9 @@ def test_a_key_trusted_while_another_is_replaced_is_kept(tmp_path, sshd):
     # a second source on the same server, whose key is filed under another name
     (home / ".ssh" / "config").write_text("Host other\n  HostName 127.0.0.1\n  HostKeyAlias other-alias\n")
     config = tmp_path / "rabtui.toml"
-    config.write_text(textwrap.dedent("""
-        [rabtui]
-        state_dir = "state"
-        """) + "".join(textwrap.dedent(f"""
-        [[sources]]
-        id = "{sid}"
-        host = "{host}"
-        port = {sshd.port}
-        user = "{sshd.user}"
-        identity_file = "{sshd.identity_file}"
-        [[sources.directories]]
-        path = "/srv"
-        """) for sid, host in (("box", "127.0.0.1"), ("other", "other"))))
+    config.write_text('[rabtui]\nstate_dir = "state"\n' + "".join(
+        ssh_source_lines(sshd, sid, host) + '[[sources.directories]]\npath = "/srv"\n'
+        for sid, host in (("box", "127.0.0.1"), ("other", "other"))))
     config.chmod(0o600)
     old = tmp_path / "old"
     proc.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(old)])
@@ -90,9 +80,8 @@ def test_a_key_filed_under_a_name_not_in_ascii_is_trusted(tmp_path, sshd, monkey
     (home / ".ssh" / "config").write_text("Host box\n  HostName 127.0.0.1\n  HostKeyAlias hôte-sûr\n")
     monkeypatch.setenv("HOME", str(home))
     config = tmp_path / "rabtui.toml"
-    config.write_text(f'[rabtui]\nstate_dir = "state"\n[[sources]]\nid = "box"\nhost = "box"\nport = {sshd.port}\n'
-                      f'user = "{sshd.user}"\nidentity_file = "{sshd.identity_file}"\n'
-                      '[[sources.directories]]\npath = "/srv"\n')
+    config.write_text('[rabtui]\nstate_dir = "state"\n' + ssh_source_lines(sshd, "box", "box")
+                      + '[[sources.directories]]\npath = "/srv"\n')
     config.chmod(0o600)
     assert main(["--config", str(config), "sources", "trust", "box", "--yes"]) == 0, capsys.readouterr()
     assert (tmp_path / "state" / "known_hosts").read_text().startswith("hôte-sûr ")

@@ -5,33 +5,24 @@ from __future__ import annotations
 import getpass
 import io
 import json
+import textwrap
 
 import pytest
 
 from rabtui import proc
 from rabtui.cli import main
 from tests.sshd import free_port
+from tests.trees import ssh_source_lines
 
 
 @pytest.fixture
-def conf(write_config, tmp_path, sshd):
-    def make(*extra_sources: str) -> str:
-        text = f"""
-            [rabtui]
-            state_dir = "state"
-
-            [[sources]]
-            id = "box"
-            host = "{sshd.host}"
-            port = {sshd.port}
-            user = "{sshd.user}"
-            identity_file = "{sshd.identity_file}"
-
-            [[sources.directories]]
-            path = "/srv/data"
-        """
+def conf(write_config, sshd):
+    """Writes the config of the source `box` on the test sshd, then `extra_sources` (TOML); its path."""
+    def make(*extra_sources: str, state_dir: str = "state") -> str:
+        text = (f'[rabtui]\nstate_dir = "{state_dir}"\n\n' + ssh_source_lines(sshd, "box")
+                + '\n[[sources.directories]]\npath = "/srv/data"\n')
         for s in extra_sources:
-            text += s
+            text += textwrap.dedent(s)
         return str(write_config(text))
 
     return make
@@ -179,22 +170,9 @@ def test_revoked_key_is_refused_without_asking(conf, capsys, sshd, tmp_path):
     assert "revoked" in captured.err and "Trust this host key" not in captured.err
 
 
-def test_trust_says_the_known_hosts_file_escaped(write_config, capsys, sshd):
+def test_trust_says_the_known_hosts_file_escaped(conf, capsys):
     """A state directory whose name holds an escape sequence is shown escaped, never obeyed."""
-    path = str(write_config(f"""
-        [rabtui]
-        state_dir = "st\\u001b[31mate"
-
-        [[sources]]
-        id = "box"
-        host = "{sshd.host}"
-        port = {sshd.port}
-        user = "{sshd.user}"
-        identity_file = "{sshd.identity_file}"
-
-        [[sources.directories]]
-        path = "/srv/data"
-    """))
+    path = conf(state_dir="st\\u001b[31mate")
     assert main(["--config", path, "sources", "trust", "box", "--yes"]) == 0
     assert main(["--config", path, "sources", "trust", "box", "--yes"]) == 0
     out = capsys.readouterr().out

@@ -167,9 +167,10 @@ def gate_command(path: str | os.PathLike) -> str:
     return f"for i in $(seq 1200); do [ -e {path} ] && break; sleep 0.05; done"
 
 
-def ssh_source_lines(sshd, source_id: str = "web") -> str:
+def ssh_source_lines(sshd, source_id: str = "web", host: str | None = None) -> str:
+    """The TOML of a source on the test sshd (`host`: another name for it, ~/.ssh/config's)."""
     return (
-        f'[[sources]]\nid = "{source_id}"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+        f'[[sources]]\nid = "{source_id}"\nhost = "{host or sshd.host}"\nport = {sshd.port}\n'
         f'user = "{sshd.user}"\nidentity_file = "{sshd.identity_file}"\n'
     )
 

@@ -3,33 +3,35 @@ fingerprint; trusting it writes rabtui's known_hosts and the test then succeeds.
 
 from __future__ import annotations
 
+import pytest
+
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.sources import SourcesScreen
+from tests.trees import ssh_source_lines
 from tests.tui.conftest import ready, run, texts, wait_for
 
 
-def test_unknown_host_key_dialog_and_trust(tmp_path, write_config, sshd):
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[sources]]
-        id = "web1"
-        host = "{sshd.host}"
-        port = {sshd.port}
-        user = "{sshd.user}"
-        identity_file = "{sshd.identity_file}"
-        [[sources.directories]]
-        path = "/etc"
-    """)
+@pytest.fixture
+def web1(tmp_path, write_config, sshd):
+    """The config of one source, `web1`, on the test sshd, whose host key is not known yet."""
+    return write_config(f'[rabtui]\nstate_dir = "{tmp_path}/state"\n' + ssh_source_lines(sshd, "web1")
+                        + '[[sources.directories]]\npath = "/etc"\n')
 
+
+async def _asked_to_trust(app, pilot) -> None:
+    """`t` on web1 in Sources, up to the dialog that asks whether to trust its host key."""
+    await pilot.press("2")
+    await wait_for(pilot, lambda: ready(app, SourcesScreen) and "web1" in texts(app, "#sources-list"))
+    await pilot.press("t")
+    await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="host key dialog")
+
+
+def test_unknown_host_key_dialog_and_trust(tmp_path, web1, sshd):
     async def go():
-        app = make_app(path, poll_interval=0)
+        app = make_app(web1, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen) and "web1" in texts(app, "#sources-list"))
-            await pilot.press("t")
-            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="host key dialog")
+            await _asked_to_trust(app, pilot)
             shown = str(app.screen.query_one("#confirm-text").render())
             assert sshd.fingerprint() in shown and "not known" in shown
             await pilot.press("y")
@@ -41,25 +43,11 @@ def test_unknown_host_key_dialog_and_trust(tmp_path, write_config, sshd):
     assert f"[{sshd.host}]:{sshd.port}" in (tmp_path / "state" / "known_hosts").read_text()
 
 
-def test_refusing_the_key_writes_nothing(tmp_path, write_config, sshd):
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[sources]]
-        id = "web1"
-        host = "{sshd.host}"
-        port = {sshd.port}
-        user = "{sshd.user}"
-        identity_file = "{sshd.identity_file}"
-    """)
-
+def test_refusing_the_key_writes_nothing(tmp_path, web1):
     async def go():
-        app = make_app(path, poll_interval=0)
+        app = make_app(web1, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "web1" in texts(app, "#sources-list"))
-            await pilot.press("t")
-            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="host key dialog")
+            await _asked_to_trust(app, pilot)
             answers = []      # the dialog's answer, once the screen's callback has run with it
             result = app.screen._result_callbacks[-1]
             callback = result.callback
@@ -76,8 +64,7 @@ def test_refusing_the_key_writes_nothing(tmp_path, write_config, sshd):
     assert not (tmp_path / "state" / "known_hosts").exists()
 
 
-def test_t_while_the_host_key_trusted_is_checked_says_so_and_starts_no_test_beside_it(tmp_path, write_config, sshd,
-                                                                                        monkeypatch):
+def test_t_while_the_host_key_trusted_is_checked_says_so_and_starts_no_test_beside_it(web1, monkeypatch):
     """The key trusted in the dialog is looked at again (scan) and written: `t` meanwhile started a
     second login beside that check, where `t` on a source under test says so."""
     from rabtui.actions import sources as source_actions
@@ -86,24 +73,11 @@ def test_t_while_the_host_key_trusted_is_checked_says_so_and_starts_no_test_besi
     scan, whoami = Hang(source_actions.scan_host_key, most=20), Hang(source_actions.whoami)
     monkeypatch.setattr(source_actions, "scan_host_key", scan)
     monkeypatch.setattr(source_actions, "whoami", whoami)
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[sources]]
-        id = "web1"
-        host = "{sshd.host}"
-        port = {sshd.port}
-        user = "{sshd.user}"
-        identity_file = "{sshd.identity_file}"
-    """)
 
     async def go():
-        app = make_app(path, poll_interval=0)
+        app = make_app(web1, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: ready(app, SourcesScreen) and "web1" in texts(app, "#sources-list"))
-            await pilot.press("t")
-            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="host key dialog")
+            await _asked_to_trust(app, pilot)
             scan.armed.set()
             whoami.armed.set()      # counts the logins from here on
             await pilot.press("y")
