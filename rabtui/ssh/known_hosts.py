@@ -172,15 +172,21 @@ _OWN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 def open_own(path: Path, flags: int) -> int:
-    """rabtui's own file opened once with `flags` (what is read and written goes through it): one
-    that is not a regular file is refused (not_a_file) as it is looked at, before any open (a
-    device's has side effects), and as it is opened: a symlink is not followed, a FIFO put there
-    after the look is not waited on (a writer's open of one waits for a reader for ever)."""
-    looked = os.lstat(path).st_mode
+    """rabtui's own file opened once with `flags` (what is read and written goes through it; with
+    O_CREAT, made 0600 when missing): one that is not a regular file is refused (not_a_file) as it
+    is looked at, before any open (a device's has side effects), and as it is opened: a symlink is
+    not followed, a FIFO put there after the look is not waited on (a writer's open of one waits for
+    a reader for ever)."""
+    try:
+        looked = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if not flags & os.O_CREAT:
+            raise
+        looked = stat.S_IFREG       # what the open makes
     if not stat.S_ISREG(looked):
         raise not_a_file(path, looked)
     try:
-        fd = os.open(path, flags | _OWN)
+        fd = os.open(path, flags | _OWN, privacy.FILE_MODE)
     except OSError:   # ELOOP: a symlink; ENXIO: a FIFO no one reads
         try:
             now = os.lstat(path).st_mode
@@ -234,24 +240,8 @@ def held(path: Path) -> Iterator[None]:
     seconds (TimeoutError)."""
     deadline = time.monotonic() + WRITE_WAIT
     while True:
-        try:     # a device planted there is not opened (its open has side effects)
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            pass
-        else:
-            if not stat.S_ISREG(mode):
-                raise not_a_file(path, mode)
-        try:     # not through a symlink planted there, nor held by a FIFO's open
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
-                         privacy.FILE_MODE)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise not_a_file(path, stat.S_IFLNK) from None
-            raise
+        fd = open_own(path, os.O_RDONLY | os.O_CREAT)
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise not_a_file(path, mode)
             if not flock_turns.take(fd, max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(errno.ETIMEDOUT, f"another rabtui held it for more than {WRITE_WAIT:g} s")
             held_now, there = os.fstat(fd), _identity(path)
