@@ -24,7 +24,7 @@ from rabtui.actions import jobs as jobviews
 from rabtui.media import medium_layout
 from tests import preloaded
 from tests.test_checkpoint import _burn, _lab, _record
-from tests.trees import Lab, made_once, path_target, write_files
+from tests.trees import path_target, sandbox_fixtures, write_files
 
 
 def _two_discs(tmp_path):
@@ -38,23 +38,7 @@ def _two_discs(tmp_path):
     return lab, cfg, store, number
 
 
-@pytest.fixture(scope="module")
-def _two_discs_made(tmp_path_factory):
-    def make(live):
-        made = _two_discs(live)
-        made[2].close()
-        return made[3]
-
-    yield from made_once(tmp_path_factory, make)
-
-
-@pytest.fixture
-def two_discs(_two_discs_made):
-    """What _two_discs makes, anew for each test (made once for the module): its lab is in lab.tmp,
-    its images in lab.tmp / "iso"."""
-    number, made = _two_discs_made
-    lab = Lab(made.anew(), media_count=1)
-    return lab, lab.load(), lab.store(), number
+_sandbox_made, two_discs = sandbox_fixtures(_two_discs, "two_discs")
 
 
 def _states(store, number) -> dict[int, str]:

@@ -27,7 +27,7 @@ def _lab(tmp_path):
     return lab, cfg
 
 
-_burnt_made, burnt = burnt_fixtures(_lab)
+_sandbox_made, burnt = burnt_fixtures(_lab)
 
 
 ROOMS = ["extracted", "streamed"]

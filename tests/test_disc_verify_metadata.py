@@ -16,7 +16,7 @@ import pytest
 from rabtui.checkpoint import questions, run
 from rabtui.events import READY, SKIP, ScriptedPrompter
 from tests.test_checkpoint import _record
-from tests.trees import Lab, closed, made_once, write_files
+from tests.trees import Lab, sandbox_fixtures, write_files
 
 MTIME = 1_600_000_000          # 2020-09-13 12:26:40 UTC
 
@@ -45,34 +45,22 @@ def burn_one(lab, cfg, store) -> int:
 
 
 def burnt_fixtures(set_up):
-    """The fixtures `_burnt_made` and `burnt` of a module whose tests alter one burnt disc:
+    """The fixtures of a module whose tests alter one burnt disc (trees.sandbox_fixtures):
     set_up(tmp_path) (a Lab of one medium and its config, its source's directory `data` written)
     backed up and burnt once for the module; `burnt`: (lab, cfg, store, number, iso, prefix), anew
     for each test in lab.tmp (`iso`: disc 1's image, `prefix`: the directory `data` on the disc)."""
+    def burnt(tmp_path):
+        lab, cfg = set_up(tmp_path)
+        assert lab.backup(cfg).status == "completed"
+        store = lab.store()
+        number = burn_one(lab, cfg, store)
+        return (lab, cfg, store, number, tmp_path / "iso" / f"RAB{number}D01.iso",
+                "/data/loc/" + str(lab.src / "data").lstrip("/"))
 
-    @pytest.fixture(scope="module")
-    def _burnt_made(tmp_path_factory):
-        def make(live):
-            lab, cfg = set_up(live)
-            assert lab.backup(cfg).status == "completed"
-            store = lab.store()
-            number = burn_one(lab, cfg, store)
-            store.close()
-            closed(lab)
-            return number, "/data/loc/" + str(lab.src / "data").lstrip("/")
-
-        yield from made_once(tmp_path_factory, make)
-
-    @pytest.fixture
-    def burnt(_burnt_made):
-        (number, prefix), made = _burnt_made
-        lab = Lab(made.anew(), media_count=1)
-        return lab, lab.load(), lab.store(), number, lab.tmp / "iso" / f"RAB{number}D01.iso", prefix
-
-    return _burnt_made, burnt
+    return sandbox_fixtures(burnt, "burnt")
 
 
-_burnt_made, burnt = burnt_fixtures(_lab)
+_sandbox_made, burnt = burnt_fixtures(_lab)
 
 
 def alter(iso, *commands: str) -> None:

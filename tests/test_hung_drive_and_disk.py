@@ -22,7 +22,7 @@ from rabtui.events import READY, SKIP, WARNING, ScriptedPrompter, no_emit
 from rabtui.media import mounting
 from rabtui.restore import run as restore_run
 from tests.test_checkpoint_stalls import STALL, _hangs_once
-from tests.trees import Lab, burn_due, closed, made_once, snapshot, write_files
+from tests.trees import Lab, burn_due, sandbox_fixtures, snapshot, write_files
 
 
 def _disc_lab(tmp_path):
@@ -33,23 +33,7 @@ def _disc_lab(tmp_path):
     return lab, cfg, lab.store(), burn_due(cfg, lab.store())
 
 
-@pytest.fixture(scope="module")
-def _disc_lab_made(tmp_path_factory):
-    def make(live):
-        lab, _cfg, store, number = _disc_lab(live)
-        store.close()
-        closed(lab)
-        return number
-
-    yield from made_once(tmp_path_factory, make)
-
-
-@pytest.fixture
-def disc_lab(_disc_lab_made):
-    """What _disc_lab makes, anew for each test (made once for the module), in lab.tmp."""
-    number, made = _disc_lab_made
-    lab = Lab(made.anew(), media_count=1)
-    return lab, lab.load(), lab.store(), number
+_sandbox_made, disc_lab = sandbox_fixtures(_disc_lab, "disc_lab")
 
 
 def test_a_drive_hanging_as_a_restore_reads_the_volume_id_asks_for_the_disc_again(disc_lab, tmp_path, monkeypatch):

@@ -10,12 +10,10 @@ import os
 import threading
 from datetime import datetime, timedelta
 
-import pytest
-
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, WARNING, ScriptedPrompter
 from rabtui.restore import run as R
-from tests.trees import Lab, closed, made_once, write_files
+from tests.trees import Lab, sandbox_fixtures, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 KEPT_MTIME = 1_700_000_000
@@ -52,23 +50,7 @@ def _old_on_disc_newer_on_m2(tmp_path):
     return lab, cfg, store, number
 
 
-@pytest.fixture(scope="module")
-def _old_on_disc_newer_on_m2_made(tmp_path_factory):
-    def make(live):
-        lab, _cfg, store, number = _old_on_disc_newer_on_m2(live)
-        store.close()
-        closed(lab)
-        return number
-
-    yield from made_once(tmp_path_factory, make)
-
-
-@pytest.fixture
-def old_on_disc(_old_on_disc_newer_on_m2_made):
-    """What _old_on_disc_newer_on_m2 makes, anew for each test (made once for the module), in lab.tmp."""
-    number, made = _old_on_disc_newer_on_m2_made
-    lab = Lab(made.anew(), media_count=2)
-    return lab, lab.load(), lab.store(), number
+_sandbox_made, old_on_disc = sandbox_fixtures(_old_on_disc_newer_on_m2, "old_on_disc", media_count=2)
 
 
 def _forget_content_backup(store, number):

@@ -293,6 +293,34 @@ def burn_due(cfg, store, asked: set[str] | None = None, *, plan=None, verified: 
 T = TypeVar("T")
 
 
+def sandbox_fixtures(set_up: Callable[[Path], tuple], name: str, media_count: int = 1):
+    """The fixtures `_sandbox_made` and `name` of a module whose tests each get anew, in lab.tmp, the
+    sandbox set_up(tmp_path) made once for the module (made_once): set_up returns (lab, cfg, store,
+    *more), and so does the fixture `name` (`more` as set_up returned it: numbers, paths in the
+    sandbox, which is put back where it was made). Assign both: `_sandbox_made, x = ...`."""
+    import copy
+
+    import pytest
+
+    @pytest.fixture(scope="module", name="_sandbox_made")
+    def made_fixture(tmp_path_factory):
+        def make(live):
+            lab, _cfg, store, *more = set_up(live)
+            store.close()
+            closed(lab)
+            return more
+
+        yield from made_once(tmp_path_factory, make)
+
+    @pytest.fixture(name=name)
+    def fixture(_sandbox_made):
+        more, made = _sandbox_made
+        lab = Lab(made.anew(), media_count=media_count)
+        return (lab, lab.load(), lab.store(), *copy.deepcopy(more))
+
+    return made_fixture, fixture
+
+
 class MadeOnce:
     """A sandbox made once (for a module or the session) and given to each test as it was made, at
     the place it was made: its config, state, labels and backups name absolute paths. `cp -a` keeps
