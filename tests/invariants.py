@@ -120,11 +120,16 @@ def check_catalog_is_media(cfg, store) -> None:
 
 
 def _ran_as(store, row, d) -> str | None:
-    """The kind backup `row` saved directory `d` as: recorded, or (none recorded) archive where the
-    config says so or another backup on its medium recorded it so (the medium may hold its union)."""
+    """The kind backup `row` saved directory `d` as: recorded, or (none recorded) archive where its
+    medium held the directory's union when looked at (unrecorded_kinds), else (not looked at)
+    where the config says so or another backup on its medium recorded it so."""
     kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?", (row["id"],))}
     if kinds:
         return kinds.get(d.path)
+    looked = store.one("SELECT kind FROM unrecorded_kinds WHERE source=? AND medium=? AND path=?",
+                       (row["source"], row["medium"], d.path))
+    if looked is not None:
+        return looked["kind"]
     other = store.one("SELECT 1 FROM backup_dirs x JOIN backups b ON b.id=x.backup_id WHERE b.source=? AND b.medium=?"
                       " AND x.path=? AND x.kind='archive'", (row["source"], row["medium"], d.path))
     return "archive" if d.kind == "archive" or other else "standard"

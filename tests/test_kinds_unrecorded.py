@@ -168,3 +168,46 @@ def test_an_unrecorded_standard_backup_counted_as_a_copy_while_the_config_said_a
     cleanup(13)
     assert _held_anywhere(lab, b"x, an archive version")
 
+
+
+def _unrecorded_standard_made_archive(tmp_path):
+    """A standard backup that recorded no kinds (`gone` saved by it alone: the source drops it),
+    then the directory made archive in the config, no archive backup on the medium yet."""
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "photos"
+    lab.local([("photos", "standard")])
+    write_files(photos, {"gone": b"gone from the source", "sub/q": b"q"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    store = lab.store()
+    old = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    _forget_kinds(lab, store, old)
+    lab.local([("photos", "archive")])
+    return lab, photos, old
+
+
+def test_a_whole_directory_restores_from_an_unrecorded_standard_backup_of_a_directory_made_archive(tmp_path):
+    from rabtui.restore import run as restore_run
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    cfg, store = lab.load(), lab.store()
+    out = tmp_path / "out"
+    restore_run.restore(cfg, store, "loc", str(photos), backup=old["name"], to=out)
+    got = out / str(photos).lstrip("/")
+    assert (got / "gone").read_bytes() == b"gone from the source" and (got / "sub/q").read_bytes() == b"q"
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+def test_an_unrecorded_standard_backup_stays_standard_once_an_archive_backup_made_the_union(tmp_path):
+    """The first archive backup on the medium makes the union: the backup that recorded no kinds
+    was judged standard before (its medium held no union), and stays so: it holds its own tree."""
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    (photos / "gone").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    shown = catalog.contents(store, old, cfg.source("loc").archive_paths)
+    assert str(photos / "gone").lstrip("/").encode() in shown, sorted(shown)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")

@@ -4,13 +4,15 @@ hold them, each backup judged by the kind it saved the directory as (backup_dirs
 it as an archive one holds only the versions it saved itself (never extends a range), so a
 version's range starts and ends at the first and last live backups that saved the directory as a
 standard one, or at the archive backup that saved it, else the version is in no backup and goes.
-The directory's kind in the config now stands for the kinds of a backup that recorded none."""
+A backup that recorded no kinds is judged by saved_kinds.unrecorded's rule (its medium's union),
+as every reader judges it."""
 
 from __future__ import annotations
 
 import time
 
 from rabtui.config import Config
+from rabtui.state import saved_kinds
 from rabtui.state.store import COMPLETE_SQL, Store
 
 
@@ -44,15 +46,14 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
                " AND b.id {op} ?"
         # one that recorded no kinds: as saved_kinds.unrecorded takes it
         standard = (" AND (EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id AND d.path=? AND d.kind<>'archive')"
-                    " OR NOT (? OR EXISTS (SELECT 1 FROM backup_dirs e JOIN backups o ON o.id=e.backup_id"
-                    " WHERE o.source=b.source AND o.medium=b.medium AND e.path=? AND e.kind='archive'))"
+                    f" OR NOT {saved_kinds.archive_sql('b', '?', '?')}"
                     " AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))")
         for r in rows:
             key = (r["source"], r["medium"], r["id"])
             conn.execute("INSERT INTO temp.gone_backups VALUES (?, (" + live.format(fn="MIN", op=">") + "), ("
                          + live.format(fn="MAX", op="<") + "))", (r["id"], *key, *key))
             for d, archive_now in _dirs(conn, cfg, r["source"]).items():
-                kind = (d, archive_now, d)
+                kind = (d, d, d, archive_now, d)
                 conn.execute("INSERT INTO temp.gone_dirs VALUES (?, ?, (" + live.format(fn="MIN", op=">") + standard
                              + "), (" + live.format(fn="MAX", op="<") + standard + "))",
                              (r["id"], d, *key, *kind, *key, *kind))

@@ -223,16 +223,22 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     # history): where the newest of them holding a path has a directory, no older shape comes back
     newer = newest_first(RESTORABLE, lambda i: at < len(listed) and made_before(listed, at, i))
     archive_now = list(cfg.source(source_id).archive_paths)
+    # one that recorded no kinds saved as archive ones those whose union the medium holds
+    taken = union_undo.archive_taken(medium_path, source_id, [*archive_now, *ran, *union_undo.named_dirs(listed)])
+    info = listed[at][2] if at < len(listed) else None
+    if info and not union_undo.records_kinds(info):
+        ran = [*ran, *(d for d in sorted(taken) if d not in ran and d not in archive_now)]
     dirs = archive_now + [d for d in ran if d not in archive_now]
     if not dirs:
         return 0
+    planted = medium_layout.symlink_in_layout(medium_path, source_id, dirs)
+    if planted:
+        raise WorkFailed(planted)
     union_undo.settle(medium_path, source_id, archive_now, listed, but=path.name, moved=moved)
-    info = listed[at][2] if at < len(listed) else None
     if info and info.get("status") in COMPLETE:
         # until its tree is set aside (deletion.py), a run killed midway is gone back on
         union_undo.begin(medium_path, source_id, path.name)
     undone = 0
-    taken = union_undo.archive_taken(listed, archive_now)
     for d in dirs:
         # only the backups that saved `d` as an archive one linked into its union: a standard
         # one's tree holds files the union never showed (and shapes it never had)

@@ -224,6 +224,9 @@ class _Run(Completion, CommandSteps):
             self.emit(Event(WARNING, not_kept))
         checkpoint_numbers.note_on_medium(self.cfg, self.store, medium, self.cancel, self.emit)
         id_writes.finish(self.store, medium, self.source.id, self.emit)
+        # before this backup makes a union (the backups there that recorded no kinds did not) and
+        # the catalog forgets what a cleanup set aside
+        medium_layout.unions_looked_at(self.store, medium.id, medium.path, self.source)
         deletion.forget_set_aside(self.cfg, self.store, medium, self.source.id, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)

@@ -39,6 +39,7 @@ The space a deletion frees counts hard links (freed.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -120,15 +121,15 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
     return list(src.archive_paths)
 
 
-def _unions(cfg: Config, source_id: str) -> list[tuple[str, str]]:
-    """(medium id, directory) where a medium of the config holds an archive union of a directory of
-    the source: backups that recorded no kinds (made by an older version) saved it as an archive one
-    there. A medium away holds none (its backups are no copy the guard counts on then)."""
-    try:
-        dirs = [d.path for d in cfg.source(source_id).directories]
-    except ConfigError:         # a source no longer in the config
-        return []
-    return [(m.id, d) for m in cfg.media for d in dirs if medium_layout.union_may_be_there(m.path, source_id, d)]
+def _unions(cfg: Config, store: Store, source_id: str) -> list[tuple[str, str]]:
+    """(medium id, directory) where a medium of the config held an archive union of a directory of
+    the source when looked at (saved_kinds.look): backups there that recorded no kinds (made by an
+    older version) saved it as an archive one, and every cleanup judges them so. A medium not
+    looked at yet holds none (its backups are no copy the guard counts on then)."""
+    media = [m.id for m in cfg.media]
+    return [(r["medium"], r["path"]) for r in store.all(
+        "SELECT medium, path FROM unrecorded_kinds WHERE source=? AND kind='archive' ORDER BY medium, path",
+        (source_id,)) if r["medium"] in media]
 
 
 def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
@@ -141,6 +142,10 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     nights = server_nights(store)
     _, why_capped = unwitnessed(nights, now)
     capped = []         # the sources judged as of a week after the server's newest backup, said once
+    for medium in present:          # the cleanup judges the backups there that recorded no kinds by it
+        for source in src_ids:
+            with contextlib.suppress(ConfigError):     # a source no longer in the config
+                medium_layout.unions_looked_at(store, medium.id, medium.path, cfg.source(source))
     for source in src_ids:
         judged, note = judged_at(store, source, now, nights)
         if note:
@@ -165,7 +170,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
     a backup that would go, nothing of this source is deleted."""
     settings = cfg.retention
     adirs = archive_dirs(cfg, source)
-    guard = ArchiveGuard(store, source, adirs, [m.id for m in cfg.media], _unions(cfg, source))
+    guard = ArchiveGuard(store, source, adirs, [m.id for m in cfg.media], _unions(cfg, store, source))
     read = read_by_checkpoints(store, source)
     going_all: list[tuple[Medium, Candidate]] = []
     kept: list[tuple[int, str, str]] = []

@@ -139,10 +139,12 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
             ran = [d["path"] for d in medium_layout.recorded_dirs(info)
                    if d.get("kind") == "archive" and isinstance(d.get("path"), str) and d["path"]
                    and not directory_path_problem(d["path"]) and d["path"] not in dir_paths]
+            taken = archive_taken(medium_path, source_id, [*dir_paths, *ran, *named_dirs(listed)])
+            if not records_kinds(info):
+                ran += [d for d in sorted(taken) if d not in dir_paths and d not in ran]
             planted = medium_layout.symlink_in_layout(medium_path, source_id, ran)
             if planted:
                 raise WorkFailed(planted)
-            taken = archive_taken(listed, dir_paths)
             for d in [*dir_paths, *ran]:
                 if saved_as_archive(info, d, d in taken):
                     linked += _relink(medium_path, source_id, listed[at][1], d,
@@ -152,18 +154,29 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
     return linked
 
 
-def archive_taken(listed: list, archive_now) -> set[str]:
-    """The directories a backup of `listed` (list_backups) that records no kinds is taken to have
-    saved as archive ones (saved_kinds.unrecorded's rule): the config's archive directories
-    (`archive_now`) and those another record there names so."""
-    return set(archive_now) | {d["path"] for _, _, info in listed for d in medium_layout.recorded_dirs(info)
-                               if d.get("kind") == "archive" and isinstance(d.get("path"), str)}
+def named_dirs(listed: list) -> list[str]:
+    """The directories the records of `listed` (list_backups) name, each a path a directory can
+    have (a record edited by hand names nothing else)."""
+    return list(dict.fromkeys(d["path"] for _, _, info in listed for d in medium_layout.recorded_dirs(info)
+                              if isinstance(d.get("path"), str) and d["path"] and not directory_path_problem(d["path"])))
+
+
+def archive_taken(medium_path, source_id: str, dirs) -> set[str]:
+    """Those of `dirs` a backup that records no kinds is taken to have saved as archive ones
+    (saved_kinds.unrecorded's rule, on the medium at hand): those whose union the medium holds."""
+    return {d for d in dirs if medium_layout.union_may_be_there(medium_path, source_id, d)}
+
+
+def records_kinds(info) -> bool:
+    """Whether the backup whose record (backup.json) is `info` records the kind it saved some
+    directory as."""
+    return any(d.get("kind") is not None for d in medium_layout.recorded_dirs(info))
 
 
 def saved_as_archive(info: dict, dir_path: str, archive_now: bool) -> bool:
     """Did the backup whose record (backup.json) is `info` save `dir_path` as an archive one, its
     files linked into the union: as it records, or (it records no kinds, or one it cannot name)
-    as `archive_now` says (archive_taken's). A backup that records directories but not this one
+    as `archive_now` says (archive_taken's: its medium holds the directory's union). A backup that records directories but not this one
     saved nothing of it."""
     dirs = [d for d in medium_layout.recorded_dirs(info) if d.get("kind") is not None]
     if not dirs:

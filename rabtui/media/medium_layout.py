@@ -23,6 +23,7 @@ from rabtui import privacy
 from rabtui.media import below
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
+from rabtui.state import saved_kinds
 from rabtui.state.store import STATUSES
 
 ARCHIVE = ".archive"
@@ -63,6 +64,14 @@ def union_may_be_there(medium_path: str | os.PathLike, source_id: str, dir_path:
     except OSError:
         return True
     return True
+
+
+def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
+    """saved_kinds.look for the source (config.Source) on the medium (at hand: the caller checked
+    it is the one): whether it holds the union of each of its directories, for the backups there
+    that recorded no kinds."""
+    saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories],
+                     lambda d: union_may_be_there(medium_path, source.id, d))
 
 
 def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:

@@ -110,6 +110,10 @@ class _Backups:
                            " ON b.id=d.backup_id WHERE d.kind='archive'" + (" AND b.source=?" if source else ""),
                            (source,) if source else ()):
             self.archived.setdefault((r["source"], r["medium"]), set()).add(r["path"])
+        self.looked: dict[tuple[str, str, str], bool] = {
+            (r["source"], r["medium"], r["path"]): r["kind"] == "archive" for r in store.all(
+                "SELECT source, medium, path, kind FROM unrecorded_kinds" + (" WHERE source=?" if source else ""),
+                (source,) if source else ())}
 
     def holding(self, source: str, medium: str, dir_path: str, first: int, last: int,
                 archive_now: bool) -> tuple[list[str], bool]:
@@ -121,6 +125,9 @@ class _Backups:
         def ran_archive(backup_id: int) -> bool:
             kind = self.ran.get((backup_id, dir_path))
             if kind is None:
+                looked = self.looked.get((source, medium, dir_path))
+                if looked is not None:
+                    return looked
                 return archive_now or dir_path in self.archived.get((source, medium), ())
             return kind == "archive"
         names = [n for i, n in zip(*self.between(source, medium, first, last))

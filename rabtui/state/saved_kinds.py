@@ -1,17 +1,47 @@
 """The kind each backup saved each directory as (`backup_dirs`), as the catalog's readers judge a
 backup by: the config's kind may have changed since (archive, standard, archive again), and only
-what a backup saved as an archive directory was linked into the medium's union. A backup that
-recorded no kinds (made before they were recorded) is taken, by every reader, to have saved as an
-archive one each directory the config says is one now or any backup on its medium recorded so
-(`unrecorded`): the medium may hold its union then, and taken so none of the files it linked there
-is left out of what the backups after it show (rebuild-state's record.kind_taken takes it so where
-the medium holds a union of the directory)."""
+what a backup saved as an archive directory was linked into the medium's union.
+
+A backup that recorded no kinds (made before they were recorded) is taken, by every reader, to
+have saved a directory as an archive one where its medium holds the directory's union (the
+`.archive/` tree an archive backup links its files into), as retention's guard and rebuild-state
+(record.kind_taken) look: the config's kind now says nothing of it (a standard backup's directory
+made archive since, with no archive backup there yet, has no union to read). That look is
+recorded in the database (`unrecorded_kinds`, `look`) when the medium is at hand, once: every
+reader then agrees, the catalog's alone (find, with the medium away) and SQL included, and an
+archive backup making the union later leaves those backups standard. Until the medium was looked
+at, the union is taken to be there where the config says archive or a backup on the medium
+recorded the directory so (`unrecorded`)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
-from rabtui.state.store import Store
+from rabtui.state.store import RESTORABLE_SQL, Store
+
+# a restorable backup `b` that recorded no kinds
+_UNRECORDED = "NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id={b}.id)"
+
+
+def look(store: Store, source: str, medium: str, dirs: Iterable[str], union_there: Callable[[str], bool]) -> None:
+    """Record, for each of `dirs` (and those a backup of `source` recorded) not looked at yet on
+    `medium` (at hand: the caller checked), the kind its backups that recorded no kinds saved it
+    as: archive where `union_there(dir)` (medium_layout.union_may_be_there). Only while such a
+    backup is there: a backup made since records its kinds, and the first archive one makes the
+    union after the look."""
+    b = f"SELECT 1 FROM backups b WHERE b.source=? AND b.medium=? AND b.status IN {RESTORABLE_SQL}"
+    if store.one(f"{b} AND {_UNRECORDED.format(b='b')}", (source, medium)) is None:
+        return
+    known = {r["path"] for r in store.all("SELECT path FROM unrecorded_kinds WHERE source=? AND medium=?",
+                                          (source, medium))}
+    recorded = [r["path"] for r in store.all("SELECT DISTINCT d.path FROM backup_dirs d JOIN backups b"
+                                             " ON b.id=d.backup_id WHERE b.source=?", (source,))]
+    new = [(source, medium, d, "archive" if union_there(d) else "standard")
+           for d in dict.fromkeys([*dirs, *recorded]) if d not in known]
+    if new:
+        with store.transaction() as conn:
+            conn.executemany("INSERT OR IGNORE INTO unrecorded_kinds(source, medium, path, kind) VALUES (?, ?, ?, ?)",
+                             new)
 
 
 def recorded_archive(store: Store, source: str, medium: str) -> set[str]:
@@ -24,8 +54,22 @@ def recorded_archive(store: Store, source: str, medium: str) -> set[str]:
 
 def unrecorded(store: Store, source: str, medium: str, archive_now: Iterable[str]) -> tuple[str, ...]:
     """The directories a backup of `source` on `medium` that recorded no kinds saved as archive
-    ones: `archive_now` (the config's archive directories) and those recorded_archive names."""
-    return tuple(sorted(set(archive_now) | recorded_archive(store, source, medium)))
+    ones: those whose union the medium held when looked at (`look`), and of those not looked at,
+    `archive_now` (the config's archive directories) and those recorded_archive names."""
+    looked = {r["path"]: r["kind"] for r in store.all(
+        "SELECT path, kind FROM unrecorded_kinds WHERE source=? AND medium=?", (source, medium))}
+    guessed = (set(archive_now) | recorded_archive(store, source, medium)) - set(looked)
+    return tuple(sorted({d for d, kind in looked.items() if kind == "archive"} | guessed))
+
+
+def archive_sql(b: str, dir_sql: str, archive_now: str) -> str:
+    """SQL true where the backup `b` (a table alias), which recorded no kinds, saved the directory
+    `dir_sql` as an archive one, by `unrecorded`'s rule; `archive_now`: SQL true where the config
+    says the directory is one."""
+    row = f"FROM unrecorded_kinds u WHERE u.source={b}.source AND u.medium={b}.medium AND u.path={dir_sql}"
+    return (f"(EXISTS (SELECT 1 {row} AND u.kind='archive') OR NOT EXISTS (SELECT 1 {row})"
+            f" AND ({archive_now} OR EXISTS (SELECT 1 FROM backup_dirs e JOIN backups o ON o.id=e.backup_id"
+            f" WHERE o.source={b}.source AND o.medium={b}.medium AND e.path={dir_sql} AND e.kind='archive')))")
 
 
 def archive_in(store: Store, backup, archive_now: Iterable[str]) -> tuple[str, ...]:
@@ -41,14 +85,14 @@ def archive_in(store: Store, backup, archive_now: Iterable[str]) -> tuple[str, .
 def savers(store: Store, backup, dir_path: str, archive_now: bool) -> str:
     """SQL list (ints only, for `IN (...)`) of the backups of `backup`'s source on its medium that
     saved `dir_path` as an archive one, linking their files into its union: those that recorded it
-    so, and those that recorded no kinds where `archive_now` (the config says archive) or another
-    backup there recorded it so (`unrecorded`)."""
-    archive_now = archive_now or dir_path in recorded_archive(store, backup["source"], backup["medium"])
+    so, and those that recorded no kinds where `unrecorded` takes them so (`archive_now`: the
+    config says archive)."""
+    taken = dir_path in unrecorded(store, backup["source"], backup["medium"], (dir_path,) if archive_now else ())
     rows = store.all(
         "SELECT b.id FROM backups b WHERE b.source=? AND b.medium=? AND"
         " (EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id AND d.path=? AND d.kind='archive')"
-        " OR ? AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))",
-        (backup["source"], backup["medium"], dir_path, bool(archive_now)))
+        f" OR ? AND {_UNRECORDED.format(b='b')})",
+        (backup["source"], backup["medium"], dir_path, taken))
     return ",".join(str(int(r["id"])) for r in rows)
 
 

@@ -70,6 +70,17 @@ CREATE TABLE IF NOT EXISTS backup_steps(
     PRIMARY KEY(backup_id, step)
 );
 
+-- the kind a directory is taken to have been saved as by the backups of a source on a medium that
+-- recorded no kinds (made before they were recorded): archive where the medium held the directory's
+-- union when first looked at with such a backup there (saved_kinds.look), never changed after
+CREATE TABLE IF NOT EXISTS unrecorded_kinds(
+    source TEXT NOT NULL,
+    medium TEXT NOT NULL,
+    path TEXT NOT NULL,         -- directory path on the source
+    kind TEXT NOT NULL,         -- archive | standard
+    PRIMARY KEY(source, medium, path)
+);
+
 CREATE TABLE IF NOT EXISTS backup_dirs(
     backup_id INTEGER NOT NULL,
     path TEXT NOT NULL,         -- directory path on the source
