@@ -211,3 +211,27 @@ def test_an_unrecorded_standard_backup_stays_standard_once_an_archive_backup_mad
     invariants.check_views_are_media(cfg, store)
     invariants.check_restores_are_views(cfg, store, tmp_path / "out")
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+def test_a_medium_away_is_not_looked_at_for_its_unions(tmp_path):
+    """A cleanup with the medium away (an empty directory where it is mounted) records nothing of
+    its unions (an absent union there is no answer): the backups there stay judged as before it was
+    looked at, until the medium is back."""
+    import os
+
+    from rabtui.backup import retention
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab.local([("photos", "standard")])
+    _, path = lab.media[0]
+    aside = path.with_name(path.name + "-away")
+    os.rename(path, aside)
+    os.mkdir(path)
+    cfg, store = lab.load(), lab.store()
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    assert store.all("SELECT * FROM unrecorded_kinds") == []
+    os.rmdir(path)
+    os.rename(aside, path)
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    looked = [tuple(r) for r in store.all("SELECT source, medium, path, kind FROM unrecorded_kinds")]
+    assert looked == [("loc", "m1", str(photos), "standard")]

@@ -65,3 +65,35 @@ def test_a_union_that_cannot_be_looked_at_is_taken_for_one(tmp_path):
     assert kind_taken(tmp_path, "loc", dir_path, "standard")[0] == "archive"
     assert kind_taken(tmp_path, "loc", "/elsewhere", "standard")[0] == "standard"
     assert len(str(archive_root(tmp_path, "loc", dir_path)).encode()) > 4096
+
+
+def test_a_standard_directory_made_archive_since_with_no_union_is_taken_as_standard(tmp_path, capsys):
+    """A backup.json recording no kinds, of a directory the config made archive since with no
+    archive backup on the medium yet (no union there): rebuild-state takes it as a standard one, as
+    every reader takes such a backup (saved_kinds), and the directory restores as a whole from the
+    backup's own tree (taken as an archive one, it was looked for in a union that is not there)."""
+    from rabtui.restore import run as restore_run
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("photos", "standard")])
+    write_files(lab.src / "photos", {"p": b"p", "sub/q": b"q"})
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "backup", "loc"]) == 0
+    (bj,) = (lab.media[0][1] / "loc").glob("backup-*/backup.json")
+    info = json.loads(bj.read_text())
+    for d in info["directories"]:
+        del d["kind"]
+    bj.write_text(json.dumps(info))
+    lab.local([("photos", "archive")])
+    capsys.readouterr()
+    assert main([*argv, "rebuild-state"]) == 3
+    photos = str(lab.src / "photos")
+    assert f"{photos} records no kind: taken as a standard directory" in capsys.readouterr().out
+    cfg, store = lab.load(), lab.store()
+    try:
+        name = store.one("SELECT name FROM backups")["name"]
+        restore_run.restore(cfg, store, "loc", photos, backup=name, to=tmp_path / "out")
+    finally:
+        store.close()
+    got = tmp_path / "out" / photos.lstrip("/")
+    assert (got / "p").read_bytes() == b"p" and (got / "sub" / "q").read_bytes() == b"q"

@@ -150,13 +150,13 @@ def _directories(value, notes: list[str]) -> list[dict]:
 
 
 def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str | None) -> tuple[str, str]:
-    """The kind of a directory its backup's record names none of, and why. Never one that makes
-    archive data deletable: archive where the config says so, or where the medium holds an archive
-    union of the directory (it was an archive one there, maybe in this backup: retention keeps the
-    versions it saved while they have no other copy); standard only where neither does (an archive
-    directory's backup links each file it saves into that union)."""
-    if configured == "archive":
-        return "archive", "the config's kind"
+    """The kind of a directory its backup's record names none of, and why, by the rule every reader
+    judges a backup that recorded no kinds by (saved_kinds): archive where the medium holds an
+    archive union of the directory (it was an archive one there, maybe in this backup: retention
+    keeps the versions it saved while they have no other copy, whatever the config says now);
+    standard where it holds none (an archive directory's backup links each file it saves into that
+    union: none did there, and a restore of the directory reads the backup's own tree, not a union
+    that is not there)."""
     if union_may_be_there(medium_path, source_id, dir_path):
         return "archive", (f"the medium holds an archive union of it, the config says {configured or 'nothing of it'}:"
                            " retention keeps the versions it saved while they have no other copy")
