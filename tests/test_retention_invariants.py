@@ -111,9 +111,9 @@ class RetentionHistory(RuleBasedStateMachine):
     @rule()
     def switch_kind(self):
         """The operator makes the archive directory standard, or archive again (b holds across),
-        with a version that records kinds: backups that recorded none are judged by whether their
-        medium holds the directory's union, which cannot tell apart those an older version made of
-        a directory whose kind it changed."""
+        with a version that records kinds (upgrade): backups that recorded none are judged by
+        whether their medium held the directory's union when first looked at, which cannot tell
+        apart those an older version made of a directory whose kind it changed."""
         self.old = False
         arc = f'path = "{self.lab.src / "arc"}"\nkind = '
         other = "standard" if self.kind == "archive" else "archive"
@@ -129,8 +129,11 @@ class RetentionHistory(RuleBasedStateMachine):
         self.old = False
 
     def _forget_kinds(self, backup_id: int) -> None:
-        """The backup as an older version made it: no kinds in the database nor in its backup.json."""
+        """The backup as an older version made it: no kinds in the database nor in its backup.json,
+        and no look at the medium's unions made (saved_kinds.look: the newer version looks once it
+        runs, after every backup the older one made)."""
         self.store.execute("DELETE FROM backup_dirs WHERE backup_id=?", (backup_id,))
+        self.store.execute("DELETE FROM unrecorded_kinds")
         bj = Path(self.store.one("SELECT path FROM backups WHERE id=?", (backup_id,))["path"]) / "backup.json"
         info = json.loads(bj.read_text())
         for d in info.get("directories", []):
@@ -180,6 +183,7 @@ class RetentionHistory(RuleBasedStateMachine):
     @precondition(lambda self: self.runs > 0)
     @rule(damage=st.booleans(), pick=st.integers(0, 10 ** 6))
     def cleanup(self, damage, pick):
+        self.old = False        # run by the version that records kinds (upgrade)
         if damage:
             self._cleanup_with_a_catalog_gap(pick)
         else:
@@ -189,6 +193,7 @@ class RetentionHistory(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 3), after=st.integers(0, 2))
     def cleanup_medium_away(self, pick, after):
         """A cleanup whose medium `pick` goes away after `after` of the cleanup's deletions (d)."""
+        self.old = False
         _, path = self.lab.media[pick % len(self.lab.media)]
         aside = path.with_name(path.name + "-away")
         empty_tree, calls = deletion._empty_tree, []
