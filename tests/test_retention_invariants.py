@@ -24,6 +24,7 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -351,6 +352,31 @@ def test_a_history_recording_no_kinds_made_standard_cleaned_up_then_archive_agai
         history.backups(changes=[], nights=4, hours=1, post_fails=False, days=0)
         history.switch_kind()
         history.cleanup(damage=False, pick=0)
+        history.catalog_is_media()
+        history.switch_kind()
+        history.catalog_is_media()
+    finally:
+        history.teardown()
+
+
+@pytest.mark.parametrize("point", ["union.undoing", "union.undone", "cleanup.trees_emptied"])
+def test_a_cleanup_killed_deleting_backups_recording_no_kinds_of_a_directory_made_standard(point):
+    """The history above, the cleanup (`rabtui cleanup`) SIGKILLed as it undoes the union links of
+    the backup that recorded no kinds, or after emptying it: the next cleanup settles it, and the
+    union, the catalog and what each backup shows agree once the directory is archive again."""
+    from tests.test_kill_anywhere import rabtui
+
+    history = RetentionHistory()
+    history.setup(media=2, keep=(0, 0, 0, 0, 0), max_size_mb=0, old=True)
+    try:
+        history.backups(changes=[], nights=4, hours=1, post_fails=False, days=0)
+        history.switch_kind()
+        later = (history.clock + timedelta(days=1)).isoformat()
+        killed = rabtui(history.lab, "cleanup", "--now", later, point=point)
+        assert killed.returncode == -9, (killed.returncode, killed.stdout, killed.stderr)
+        done = rabtui(history.lab, "cleanup", "--now", later)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        assert history.store.one("SELECT COUNT(*) AS n FROM backups WHERE status='deleted'")["n"] == 1
         history.catalog_is_media()
         history.switch_kind()
         history.catalog_is_media()
