@@ -158,7 +158,8 @@ def named_dirs(listed: list) -> list[str]:
     """The directories the records of `listed` (list_backups) name, each a path a directory can
     have (a record edited by hand names nothing else)."""
     return list(dict.fromkeys(d["path"] for _, _, info in listed for d in medium_layout.recorded_dirs(info)
-                              if isinstance(d.get("path"), str) and d["path"] and not directory_path_problem(d["path"])))
+                              if isinstance(d.get("path"), str) and d["path"]
+                              and not directory_path_problem(d["path"])))
 
 
 def archive_taken(medium_path, source_id: str, dirs) -> set[str]:
@@ -176,8 +177,8 @@ def records_kinds(info) -> bool:
 def saved_as_archive(info: dict, dir_path: str, archive_now: bool) -> bool:
     """Did the backup whose record (backup.json) is `info` save `dir_path` as an archive one, its
     files linked into the union: as it records, or (it records no kinds, or one it cannot name)
-    as `archive_now` says (archive_taken's: its medium holds the directory's union). A backup that records directories but not this one
-    saved nothing of it."""
+    as `archive_now` says (archive_taken's: its medium holds the directory's union). A backup that
+    records directories but not this one saved nothing of it."""
     dirs = [d for d in medium_layout.recorded_dirs(info) if d.get("kind") is not None]
     if not dirs:
         return archive_now

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from rabtui.state.store import RESTORABLE_SQL, Store
 
-# a restorable backup `b` that recorded no kinds
+# the backup `b` (a table alias) recorded no kinds
 _UNRECORDED = "NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id={b}.id)"
 
 
