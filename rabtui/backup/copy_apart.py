@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from typing import Callable
 
 from rabtui import faults, fmt
 from rabtui.filecopy import copy_sparse, new_file, read_xattrs
@@ -75,53 +76,56 @@ def made_apart(dest: bytes, names: list[bytes], around: dict[bytes, os.stat_resu
     then each renamed over its name. Returns the bytes written. Raises OSError where no name was
     made apart, each left as rsync made it; NotApart where a rename failed after others (those
     renamed are apart, the others still the base's file), or a temporary name could not be
-    removed. `around`: as _opened's."""
-    fds: dict[bytes, int] = {}
-    made: list[tuple[int, bytes, bytes, bytes]] = []      # (directory, temporary name, its name there, name)
+    removed. `around`: as _opened's. The first name's directory stays open throughout, each other
+    one only for its step: a file may have names in more directories than a process may open."""
+    made: list[tuple[bytes, bytes, bytes, bytes]] = []      # (directory, temporary name, its name there, name)
     size = 0
+    first, leaf0 = os.path.split(names[0])
+    first_fd = _opened(dest, first, around)
 
-    def opened(rel: bytes) -> int:
-        if rel not in fds:
-            fds[rel] = _opened(dest, rel, around)
-        return fds[rel]
+    def at(where: bytes, act: Callable[[int], None]) -> None:
+        if where == first:
+            return act(first_fd)
+        fd = _opened(dest, where, around)
+        try:
+            act(fd)
+        finally:
+            os.close(fd)
 
     try:
         try:
-            for name in names:
+            tmp0, size = _made_copy(first_fd, leaf0)
+            made.append((first, tmp0, leaf0, names[0]))
+            for name in names[1:]:
                 where, leaf = os.path.split(name)
-                fd = opened(where)
-                if not made:
-                    tmp, size = _made_copy(fd, leaf)
-                else:
-                    tmp = tmp_name()
-                    os.link(made[0][1], tmp, src_dir_fd=made[0][0], dst_dir_fd=fd, follow_symlinks=False)
-                made.append((fd, tmp, leaf, name))
+                tmp = tmp_name()
+                at(where, lambda fd: os.link(tmp0, tmp, src_dir_fd=first_fd, dst_dir_fd=fd, follow_symlinks=False))
+                made.append((where, tmp, leaf, name))
             faults.point("backup.links_apart_made")
         except OSError as exc:
-            left = _removed(made)
+            left = _removed(made, at)
             if left:
                 raise NotApart(exc, [], list(names), left, 0) from exc
             raise
-        for i, (fd, tmp, leaf, name) in enumerate(made):
+        for i, (where, tmp, leaf, name) in enumerate(made):
             try:
-                os.rename(tmp, leaf, src_dir_fd=fd, dst_dir_fd=fd)
+                at(where, lambda fd: os.rename(tmp, leaf, src_dir_fd=fd, dst_dir_fd=fd))
             except OSError as exc:
-                left = _removed(made[i:])
+                left = _removed(made[i:], at)
                 if i or left:
                     raise NotApart(exc, list(names[:i]), list(names[i:]), left, size if i else 0) from exc
                 raise
     finally:
-        for fd in fds.values():
-            os.close(fd)
+        os.close(first_fd)
     return size
 
 
-def _removed(made: list[tuple[int, bytes, bytes, bytes]]) -> list[bytes]:
+def _removed(made: list[tuple[bytes, bytes, bytes, bytes]], at: Callable) -> list[bytes]:
     """The temporary names of `made` removed; those that could not be, by their path."""
     left = []
-    for fd, tmp, _leaf, name in made:
+    for where, tmp, _leaf, name in made:
         try:
-            os.unlink(tmp, dir_fd=fd)
+            at(where, lambda fd: os.unlink(tmp, dir_fd=fd))
         except FileNotFoundError:
             pass
         except OSError:
