@@ -1,0 +1,81 @@
+"""A copy of a base's sparse file that rsync gave up for want of room (rsync_stderr.copy_given_up): the file it sent instead, and lines that only look like rsync's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+
+def _sparse(path: bytes, at: int) -> None:
+    with open(path, "wb") as f:
+        f.truncate(8 << 20)
+        f.seek(at)
+        f.write(b"data")
+
+
+def _differences(src: bytes, copy: bytes, kind: str) -> list[str]:
+    """fidelity_more.differences; an archive directory keeps no hard links (rsync runs without -H)."""
+    from tests import fidelity_more
+
+    return [d for d in fidelity_more.differences(src, copy) if kind == "standard" or not d.startswith("hard-link")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file another owner")
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_copy_given_up_keeps_every_attribute_links_catalog_and_next_base(tmp_path, tmpfs, kind):
+    from rabtui.media import medium_layout
+    from tests import fidelity, invariants
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    tmpfs(lab.media[0][1], "size=4m")
+    cfg = lab.local([("data", kind)], extra="acls = true\nxattrs = true\n")
+    src = os.fsencode(lab.src / "data")
+    os.mkdir(src + b"/sub")
+    _sparse(src + b"/disk.img", 1 << 20)
+    os.link(src + b"/disk.img", src + b"/sub/" + b"\xfe" * 255)
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    os.chmod(src + b"/disk.img", 0o640)
+    os.chown(src + b"/disk.img", 65534, 65534)
+    os.setxattr(src + b"/disk.img", "user.k", b"v")
+    subprocess.run(["setfacl", "-m", "u:65534:r", os.fsdecode(src + b"/disk.img")], check=True)
+    second = lab.backup(cfg, medium_id="m1")
+    assert (second.status, second.exit_code) == ("completed", 0), second.reason
+    assert any("rsync sent each instead" in m for m in lab.messages()), lab.messages()
+    copy = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
+    assert _differences(src, copy, kind) == []
+    assert fidelity.allocated(copy + b"/disk.img") < 1 << 20
+    store = lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    third = lab.backup(cfg, medium_id="m1")
+    assert (third.status, third.exit_code) == ("completed", 0), third.reason
+    again = os.fsencode(medium_layout.backup_data_path(third.path, os.fsdecode(src)))
+    if kind == "standard":     # an archive backup holds only what its union lacked: nothing here
+        assert _differences(src, again, kind) == []
+        assert os.stat(again + b"/disk.img").st_ino == os.stat(copy + b"/disk.img").st_ino
+    invariants.check_catalog_is_media(cfg, lab.store())
+    invariants.check_views_are_media(cfg, lab.store())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run rsync without its right to read everything")
+def test_a_line_imitating_a_copy_given_up_does_not_hide_a_file_left_out(tmp_path):
+    """The source's side writes rsync's line for a copy given up (a shell's start-up, a wrapper):
+    rsync's exit 23 for a file it could not read still ends the backup with that file named."""
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    wrapper = tmp_path / "rsync-wrapper"
+    wrapper.write_text("#!/bin/sh\n"
+                       "printf 'rsync: [generator] write \"/m/.disk.img.AbCdEf\": No space left on device (28)\\n' >&2\n"
+                       "exec setpriv --bounding-set=-dac_override,-dac_read_search"
+                       " --inh-caps=-dac_override,-dac_read_search rsync \"$@\"\n")
+    wrapper.chmod(0o755)
+    cfg = lab.local([("data", "standard")], extra=f'rsync_path = "{wrapper}"')
+    write_files(lab.src / "data", {"open": b"x", "closed": b"secret"})
+    os.chmod(lab.src / "data" / "closed", 0)
+    done = lab.backup(cfg, medium_id="m1")
+    assert done.status == "warnings" and "closed" in done.reason, done.reason
