@@ -7,7 +7,8 @@ editor saved it in the instant before the exchange).
 A save killed at any step leaves the directory; the next one's sweep compares what it holds with the
 two sums: the killed save's own new contents (never put in place) or what it read (no edit since)
 are removed; anything else (a hand edit, a symlink planted) is kept aside. Without the `was.` name the
-exchange never happened: what is there is the killed save's own new file."""
+exchange never happened: what is there is the killed save's own new file. One kept aside is renamed
+`kept.<sum>` there until said (config/conflict_kept): alone, its kept name was removed, and so is it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-_NEW, _WAS = "new.", "was."
+_NEW, _WAS, _KEPT = "new.", "was.", "kept."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -81,6 +82,12 @@ def sweep(directory: str, keep: Callable[[str], None]) -> None:
         names = os.listdir(dfd)
         sums = {n[len(_WAS):] for n in names if n.startswith(_WAS)}
         for name in names:
+            if name.startswith(_KEPT):      # kept aside: said, or its kept name removed (merged) if alone
+                if os.stat(name, dir_fd=dfd, follow_symlinks=False).st_nlink > 1:
+                    keep(os.path.join(directory, name))
+                else:
+                    os.unlink(name, dir_fd=dfd)
+                continue
             if not name.startswith(_NEW):
                 continue
             if not sums or _holds(dfd, name, lambda data: _sum(data) in sums | {name[len(_NEW):]}):
@@ -110,13 +117,28 @@ def linked(directory: str) -> list[str]:
         found = []
         for name in os.listdir(dfd):
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            if name.startswith(_NEW) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_nlink > 1:
+            if name.startswith((_NEW, _KEPT)) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_nlink > 1:
                 found.append(os.path.join(directory, name))
         return found
     except OSError:
         return []
     finally:
         os.close(dfd)
+
+
+def marked_kept(name: str) -> str:
+    """`name`, the file an exchange replaced, once given a second name beside the config: renamed
+    `kept.<sum>` in its directory, so that a sweep finding it with one name left knows the kept one
+    was removed (merged by hand), not that it was never kept. Its path now."""
+    head, leaf = os.path.split(name)
+    if not leaf.startswith(_NEW):
+        return name
+    marked = os.path.join(head, _KEPT + leaf[len(_NEW):])
+    try:
+        os.rename(name, marked)
+    except OSError:     # left unmarked: the next sweep keeps it again, found kept already
+        return name
+    return marked
 
 
 def forget(name: str) -> None:
@@ -151,7 +173,7 @@ def _holds(dfd: int, name: str, test: Callable[[bytes], bool]) -> bool:
 def _remove_emptied(dfd: int, directory: str) -> None:
     """The `was.` name and the directory removed once no file of the save's is left in it."""
     names = os.listdir(dfd)
-    if any(n.startswith(_NEW) for n in names):
+    if any(n.startswith((_NEW, _KEPT)) for n in names):
         return
     for name in names:
         if name.startswith(_WAS):

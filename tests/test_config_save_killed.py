@@ -161,3 +161,20 @@ def test_a_save_killed_before_saying_it_kept_a_hand_edit_has_it_named_by_check_c
     assert main(["--config", str(path), "check-config"]) == 0
     assert str(conflict) not in capsys.readouterr().err
     _edit(path, host="h3")
+
+
+def test_a_kept_hand_edit_the_operator_merged_and_removed_is_not_kept_again(tmp_path, capsys):
+    """Killed before saying it kept a hand edit aside; check-config named the file, the operator
+    merged it and removed it: the next save keeps no old edit aside again as a new one."""
+    from rabtui.cli import main
+
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    (tmp_path / "media" / "a").mkdir(parents=True)
+    _killed_save(path, "config.conflict_kept", "by rename")
+    [conflict] = [p for p in tmp_path.iterdir() if ".conflict-" in p.name]
+    assert main(["--config", str(path), "check-config"]) == 0
+    assert str(conflict) in capsys.readouterr().err
+    conflict.unlink()       # merged by hand
+    _edit(path, host="h2")
+    assert [p for p in tmp_path.iterdir() if ".conflict-" in p.name] == [] and _leftovers(path) == []

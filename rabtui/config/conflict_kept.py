@@ -15,17 +15,17 @@ from pathlib import Path
 from rabtui import exchange_aside, faults, file_replace, privacy
 
 
-def keep(path: Path, old: str) -> Path:
+def keep(path: Path, old: str) -> tuple[Path, str | None]:
     """The file a save's exchange replaced, which does not hold what the save read (a hand edit saved
     after the save's last look, by an editor, which takes no lock; or one a killed save left so),
-    now named `old`: kept beside the config as `<name>.conflict-<time>`, private; where it is kept.
-    `old` stays a name of it, for `said` to remove (where the file system links no names, it is
-    renamed there)."""
+    now named `old`: kept beside the config as `<name>.conflict-<time>`, private. Where it is kept,
+    and its name still in the save's private directory (exchange_aside.marked_kept), for `said` to
+    remove; None where the file system links no names (it is renamed there)."""
     real = os.path.realpath(path)
     kept = _kept_already(old, os.path.dirname(real))
     if kept is not None:
         privacy.tighten(kept)
-        return Path(kept)
+        return Path(kept), exchange_aside.marked_kept(old)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     name = os.fsencode(os.path.basename(real))
     for n in range(1, 1000):
@@ -40,13 +40,14 @@ def keep(path: Path, old: str) -> Path:
             if os.path.lexists(aside):
                 continue
             os.rename(old, aside)
-            break
+            privacy.tighten(aside)
+            return Path(aside), None
         faults.point("config.conflict_linked")
         break
     else:
         raise FileExistsError(errno.EEXIST, "no free name to keep it under", old)
     privacy.tighten(aside)
-    return Path(aside)
+    return Path(aside), exchange_aside.marked_kept(old)
 
 
 def _kept_already(old: str, directory: str) -> str | None:

@@ -239,11 +239,13 @@ def save(snapshot: Snapshot, text: str) -> Path:
 
     def keep(old: str) -> None:
         try:
-            kept.append(conflict_kept.keep(snapshot.path, old))
+            aside, still = conflict_kept.keep(snapshot.path, old)
         except OSError:     # no name free beside the config, the disk full: it stays where it is, said
             kept.append(Path(old))
-        else:
-            pending.append((old, kept[-1]))
+            return
+        kept.append(aside)
+        if still is not None:
+            pending.append((still, aside))
 
     replace(path, text, still_unchanged, replaced=keep, was=snapshot.text.encode("utf-8"))
     if kept:
