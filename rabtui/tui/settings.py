@@ -126,18 +126,23 @@ def pruned(data: dict) -> dict:
     opened stays for good): absolute paths found gone within LOOK_WAIT seconds (a look that hangs,
     an NFS server away, keeps the rest), but for one whose disk is unmounted (the mount point it was
     on when acknowledged is there, nothing mounted on it: the disk comes back; its mount point
-    removed, the disk is gone for good). Keys of another shape, and every other entry, stay."""
+    removed, the disk is gone for good). One there with no mount point recorded (acknowledged by an
+    older rabtui) has it recorded now. Keys of another shape, and every other entry, stay."""
     known = data.get("acknowledged")
     if not isinstance(known, dict):
         return data
     mounts = data.get(_MOUNTS) if isinstance(data.get(_MOUNTS), dict) else {}
     paths = [key for key in known if key.startswith("/")]
-    lock, gone = threading.Lock(), set()
+    lock, gone, found = threading.Lock(), set(), {}
 
     def look() -> None:
         for path in paths:
             mount = mounts.get(path)
-            if _gone(path) and not (isinstance(mount, str) and mount_points.unmounted(mount)):
+            if not _gone(path):
+                if not isinstance(mount, str):      # acknowledged before mounts were kept
+                    with lock:
+                        found[path] = mount_points.mount_point(path)
+            elif not (isinstance(mount, str) and mount_points.unmounted(mount)):
                 with lock:
                     gone.add(path)
 
@@ -146,8 +151,8 @@ def pruned(data: dict) -> dict:
     looking.join(LOOK_WAIT)
     with lock:
         out = {**data, "acknowledged": {k: v for k, v in known.items() if k not in gone}}
-        if isinstance(data.get(_MOUNTS), dict):
-            out[_MOUNTS] = {k: v for k, v in mounts.items() if k in out["acknowledged"]}
+        if isinstance(data.get(_MOUNTS, {}), dict) and (mounts or found):
+            out[_MOUNTS] = {k: v for k, v in {**mounts, **found}.items() if k in out["acknowledged"]}
         return out
 
 

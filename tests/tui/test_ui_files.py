@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from rabtui import mount_points
 from rabtui.tui import keymap, settings
 from rabtui.tui.app import make_app
 from rabtui.tui.screens.dashboard import DashboardScreen
@@ -262,7 +263,8 @@ def test_a_save_drops_the_acknowledgements_of_state_directories_gone_and_keeps_t
     finally:
         release.set()
     assert _on_disk() == {"theme": "dracula", "later": {"x": [1]},
-                          "acknowledged": {str(here): 1.0, str(hung): 3.0, "not a path": 4.0}}
+                          "acknowledged": {str(here): 1.0, str(hung): 3.0, "not a path": 4.0},
+                          "acknowledged_mounts": {str(here): mount_points.mount_point(str(here))}}
 
 
 def test_the_acknowledgements_of_a_state_directory_on_a_disk_unmounted_stay_until_its_mount_point_goes(
@@ -284,3 +286,17 @@ def test_the_acknowledgements_of_a_state_directory_on_a_disk_unmounted_stay_unti
     assert settings.save({"theme": "dracula"}) is None
     assert settings.acknowledged_at(_on_disk(), str(state), 10.0) is None
     assert str(state) not in json.dumps(_on_disk())
+
+
+def test_an_acknowledgement_made_before_mount_points_were_kept_stays_while_its_disk_is_unmounted(tmp_path, tmpfs):
+    """ui.json as an older rabtui wrote it (no mount points): the next save of any console, the disk
+    mounted, records the mount point of each state directory there; unmounted, it stays."""
+    usb = tmpfs(tmp_path / "usb", "size=1m")
+    state = usb / "state"
+    state.mkdir()
+    settings.settings_path().parent.mkdir(parents=True)
+    settings.settings_path().write_text(json.dumps({"acknowledged": {str(state): 5.0}}))
+    assert settings.save({"theme": "nord"}) is None
+    subprocess.run(["umount", str(usb)], check=True)
+    assert settings.save({"theme": "dracula"}) is None
+    assert settings.acknowledged_at(_on_disk(), str(state), 10.0) == 5.0
