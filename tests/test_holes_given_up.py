@@ -79,3 +79,26 @@ def test_a_line_imitating_a_copy_given_up_does_not_hide_a_file_left_out(tmp_path
     os.chmod(lab.src / "data" / "closed", 0)
     done = lab.backup(cfg, medium_id="m1")
     assert done.status == "warnings" and "closed" in done.reason, done.reason
+
+
+def test_a_copy_given_up_beside_a_directory_copied_again_says_only_that_directory(tmp_path, tmpfs):
+    """A directory that was a symlink out of the medium in the base is copied again with no basis
+    (its warning); a copy of a base's file given up in the same transfer left nothing out: the
+    warning is the directory's, not "some files could not be transferred"."""
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    tmpfs(lab.media[0][1], "size=4m")
+    cfg = lab.local([("data", "standard")])
+    src = lab.src / "data"
+    _sparse(os.fsencode(src / "disk.img"), 1 << 20)
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", src / "sub")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    os.unlink(src / "sub")
+    (src / "sub").mkdir()
+    (src / "sub" / "f").write_bytes(b"f")
+    os.chmod(src / "disk.img", 0o600)
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "warnings" and "out of" in second.reason, second.reason
+    assert "could not be transferred" not in second.reason, second.reason

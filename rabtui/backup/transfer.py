@@ -164,8 +164,9 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message, sizes.whole_on_retry = "ok", None, True
             emit(Event(LOG, f"{directory.path}: {fmt.count(len(stream.redone), 'file')} read with an error on the source the"
                             f" first time, whole the second (rsync's exit 23 for it): {_some(sorted(stream.redone))}"))
-    elif result is first and result.returncode == 23 and not warning and stream.only_sent_instead():
-        sizes.state, sizes.message = "ok", None
+    elif result is first and result.returncode == 23 and stream.only_sent_instead():
+        # nothing left out: the directory's warning is that of its copying again, if one
+        sizes.state, sizes.message = ("warning", warning) if warning else ("ok", None)
         emit(Event(LOG, f"{directory.path}: {fmt.count(stream.sent_instead, 'file')} whose attributes alone changed did not"
                         " fit on the medium as rsync's copy of the older one (written whole, holes and all): rsync sent"
                         " each instead, written with its holes (rsync's exit 23 for it)"))
