@@ -56,17 +56,17 @@ def register(sub) -> None:
 
     p = sub.add_parser("cleanup", help="apply retention: delete old backups (see --dry-run)")
     p.add_argument("--dry-run", action="store_true", help="list what would go and the space it frees")
-    p.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    p.add_argument("--now", metavar="ISO", type=moment, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_cleanup)
 
     p = sub.add_parser("check", help="health check: exit 0 ok, 1 warning, 2 critical")
     p.add_argument("--prometheus", metavar="FILE", help="also write node_exporter textfile metrics")
-    p.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    p.add_argument("--now", metavar="ISO", type=moment, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check, reports=True)
 
     p = sub.add_parser("run-due", help="for cron/systemd: due backups, cleanup, health check; names the checkpoints"
                                        " due (`checkpoint burn` writes them)")
-    p.add_argument("--now", metavar="ISO", help="pretend it is this time (testing)")
+    p.add_argument("--now", metavar="ISO", type=moment, help="pretend it is this time (testing)")
     p.set_defaults(func=cmd_run_due)
 
     p = sub.add_parser("schedule", help="timers that call run-due")
@@ -84,15 +84,25 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_rebuild)
 
 
-def _now(args) -> datetime | None:
-    """`--now`, in local time as every time rabtui keeps (one with a UTC offset is that instant)."""
-    if getattr(args, "now", None):
-        try:
-            when = datetime.fromisoformat(args.now)
-        except ValueError:
-            raise UsageError(f"--now {args.now!r}: not an ISO date-time (YYYY-MM-DDTHH:MM)") from None
-        return when.astimezone().replace(tzinfo=None) if when.tzinfo else when
-    return None
+# --now within these: retention, schedules and the health check count days and years back and on from it
+EARLIEST_NOW, LATEST_NOW = datetime(1000, 1, 1), datetime(9998, 12, 31, 23, 59, 59)
+
+
+def moment(text: str) -> datetime:
+    """The argparse type of `--now`: in local time as every time rabtui keeps (one with a UTC offset
+    is that instant), from EARLIEST_NOW to LATEST_NOW."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not an ISO date-time (YYYY-MM-DDTHH:MM)") from None
+    try:
+        when = when.astimezone().replace(tzinfo=None) if when.tzinfo else when
+    except OverflowError:       # beyond datetime's years once in local time
+        when = None
+    if when is None or not EARLIEST_NOW <= when <= LATEST_NOW:
+        raise argparse.ArgumentTypeError(f"{text!r}: out of range: give a time from {EARLIEST_NOW:%Y-%m-%d}"
+                                         f" to {LATEST_NOW:%Y-%m-%d}")
+    return when
 
 
 def _show(path: bytes) -> str:
@@ -201,13 +211,13 @@ def cmd_cleanup(args) -> int:
     store = open_store(cfg)
     if not args.dry_run:
         cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)))
-    plan = cleanup_actions.plan(cfg, store, now=_now(args), dry_run=args.dry_run,
+    plan = cleanup_actions.plan(cfg, store, now=args.now, dry_run=args.dry_run,
                                 emit=lambda event: event.kind == WARNING and print(fmt.name(event.message)))
     for line in cleanup_actions.plan_lines(plan, args.dry_run):
         print(line)
     if args.dry_run:
         return EXIT_OK
-    done = cleanup_actions.apply(cfg, store, plan, now=_now(args))
+    done = cleanup_actions.apply(cfg, store, plan, now=args.now)
     for line in cleanup_actions.done_lines(plan, done):
         print(line)
     for problem in done.failed:
@@ -219,7 +229,7 @@ def cmd_cleanup(args) -> int:
 def cmd_check(args) -> int:
     if args.prometheus == "":
         raise UsageError("give the file to write after --prometheus")
-    result = status_actions.check_command(lambda: load_config(args, check_media=False), open_store, _now(args),
+    result = status_actions.check_command(lambda: load_config(args, check_media=False), open_store, args.now,
                                           args.prometheus)
     warn_undelivered(result.undelivered)
     for p in result.problems:
@@ -246,12 +256,12 @@ def cmd_run_due(args) -> int:
     try:
         store = open_store(cfg)
     except StateUnusable as exc:
-        return run_due_actions.without_state(cfg, exc, emit, _now(args))
+        return run_due_actions.without_state(cfg, exc, emit, args.now)
     except LockBusy as exc:      # rebuild-state running: the night's run refused, notified
-        return run_due_actions.refused(cfg, exc, emit, _now(args))
+        return run_due_actions.refused(cfg, exc, emit, args.now)
     cancel = RunCancel()
     with cancel_on_signals(cancel):
-        return run_due_actions.run_due(cfg, store, emit, cancel, now=_now(args))
+        return run_due_actions.run_due(cfg, store, emit, cancel, now=args.now)
 
 
 def cmd_schedule_install(args) -> int:
