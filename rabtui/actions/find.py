@@ -13,7 +13,7 @@ from rabtui.media.medium_layout import is_backup_ref
 from rabtui.restore import copies
 from rabtui.restore.known_source import source_of
 from rabtui.state import backup_diff, catalog, others, queries
-from rabtui.state.store import Store
+from rabtui.state.store import RESTORABLE, Store
 
 
 @dataclass
@@ -108,6 +108,8 @@ def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[li
         for b, r in zip(backups, rows):
             if r is None:
                 raise UsageError(f"source {source} has no backup {b}")
+            if r["status"] not in RESTORABLE:     # holds nothing on its medium; the versions around it run over its id
+                raise UsageError(f"backup {b} of {source} is {r['status']}, not complete")
     elif not backups:
         done = catalog.complete_backups(store, source)
         if len(done) < 2:
