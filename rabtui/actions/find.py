@@ -3,6 +3,8 @@ changed between two backups of a source."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from dataclasses import dataclass, field
 
 from rabtui.checkpoint import marks
@@ -60,6 +62,17 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
         raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
     if source is not None:       # "" names no source, rather than every one
         source_of(cfg, store, source)
+    try:
+        return _find(cfg, store, pattern, source, ignore_case, limit, cancel)
+    except sqlite3.OperationalError as exc:
+        if "pattern too complex" not in str(exc):     # SQLite's limit on a GLOB's length
+            raise
+        raise UsageError(f"the pattern is too long to search for ({len(os.fsencode(pattern))} bytes; SQLite takes"
+                         " 50,000): no path is longer than 4,095") from None
+
+
+def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_case: bool, limit: int | None,
+          cancel) -> Found:
     found = catalog.find(store, pattern, source, archive_dirs(cfg), limit=limit, ignore_case=ignore_case, cancel=cancel)
     # the symlinks and special files: in the backups, and on the discs (as their catalog marks them)
     entries = {(v.source, v.path, v.kind, v.size, v.mtime): v for v in
