@@ -1,5 +1,5 @@
 """The restore verb: a file or directory from a backup or from a checkpoint's discs, below a local
-directory or back onto the source, as a job; a restore that fails is notified."""
+directory or back onto the source, as a job; a restore that fails is notified (one refused for its arguments is not)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from rabtui import fmt
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, Cancelled, RabtuiError
 from rabtui.events import Emit, Prompter
 from rabtui.ops import notify
 from rabtui.restore import run as restoremod
@@ -56,7 +56,8 @@ def restore(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
         return RestoreOutcome(exc.result, EXIT_FAILED, _notify(cfg, str(exc), source))
     except RabtuiError as exc:
         recorder.finish("cancelled" if isinstance(exc, Cancelled) else "failed", exc.exit_code, str(exc))
-        exc.undelivered = _notify(cfg, str(exc), source)
+        if exc.exit_code != EXIT_USAGE:     # what the operator typed: said to them, no one paged
+            exc.undelivered = _notify(cfg, str(exc), source)
         raise
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,25 @@
+"""A restore refused for what the operator typed (exit 2: a path that is no absolute path of the
+source, a target that is a file) is said on their terminal; it is not notified as a failed restore
+(the notify command pages whoever is on call), as a backup refused for its arguments is not. A
+restore that fails (exit 1) still is."""
+
+from __future__ import annotations
+
+from rabtui.cli import main
+from tests.trees import Lab, notify_into_file, write_files
+
+
+def test_a_restore_refused_for_its_arguments_is_not_notified(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {"a": b"one"})
+    lab.local()
+    sent = notify_into_file(lab, tmp_path)
+    assert lab.backup(lab.load()).status == "completed"
+    (tmp_path / "a-file").write_text("")
+    config = ["--config", str(lab.config_path)]
+    assert main([*config, "restore", "loc", "relative", "--to", str(tmp_path / "out")]) == 2
+    assert main([*config, "restore", "loc", str(lab.src / "data"), "--to", str(tmp_path / "a-file")]) == 2
+    assert "rabtui: " in capsys.readouterr().err
+    assert [e for e in sent() if e["kind"] == "restore_failed"] == []
+    assert main([*config, "restore", "loc", str(lab.src / "data" / "gone"), "--to", str(tmp_path / "out")]) == 1
+    assert [e["kind"] for e in sent()] == ["restore_failed"]
