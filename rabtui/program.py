@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rabtui import privacy
@@ -9,8 +10,27 @@ from rabtui.cli import main as command_line
 
 
 def main(argv: list[str]) -> int:
+    standard_streams()
     privacy.restrict_umask()    # what rabtui creates is its user's alone (backups hold every host's secrets)
     return command_line(argv)
+
+
+def standard_streams() -> None:
+    """Standard input, output and error that were closed (`rabtui run-due >&-`) opened on /dev/null,
+    and Python's streams on them: else the first files rabtui opens (the state database, a medium's
+    files) take those descriptors, and what is printed, or written by a program it starts, lands in
+    them."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)      # the lowest free descriptor: this one
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))
 
 
 def run():
