@@ -19,7 +19,7 @@ def standard_streams() -> None:
     """Standard input, output and error that were closed (`rabtui run-due >&-`) opened on /dev/null,
     and Python's streams on them: else the first files rabtui opens (the state database, a medium's
     files) take those descriptors, and what is printed, or written by a program it starts, lands in
-    them."""
+    them. Output and error escape what their encoding cannot hold."""
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -31,6 +31,10 @@ def standard_streams() -> None:
     for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, mode, closefd=False))
+    for stream in (sys.stdout, sys.stderr):
+        # a terminal not in UTF-8 (LANG=de_DE.ISO-8859-1): a character of a name it cannot show is
+        # printed escaped (\u20ac), not a UnicodeEncodeError at that line
+        getattr(stream, "reconfigure", lambda **kw: None)(errors="backslashreplace")
 
 
 def run():
