@@ -18,6 +18,7 @@ from rabtui import faults, fmt, privacy
 from rabtui.state import locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
+from rabtui.config.model import name_too_long
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
@@ -120,6 +121,9 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         check_name(rel)
     except WorkFailed as exc:
         raise UsageError(exc.message, hint="give the path on the source, from /") from None
+    too_long = name_too_long(os.fsdecode(b"/" + rel))
+    if too_long:     # no backup holds it (the path cannot even be looked for through links)
+        raise UsageError(f"{fmt.name(too_long)}: no backup holds such a path")
     if (to is None) == (not to_source):
         raise UsageError("give exactly one of --to DIR and --to-source")
     if backup and checkpoint is not None:
