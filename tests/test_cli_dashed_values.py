@@ -6,6 +6,7 @@ with how to write it, instead of argparse's bare "expected one argument"."""
 from __future__ import annotations
 
 import shlex
+import threading
 
 import pytest
 
@@ -73,3 +74,14 @@ def test_a_value_forgotten_before_another_option_is_said_missing(capsys):
 ], ids=["-irf", "-i=x", "--json=1"])
 def test_a_value_given_to_an_option_that_takes_none_is_said_so(capsys, argv, said):
     assert f"rabtui: {said}" in _refused(capsys, argv)
+
+
+def test_a_list_to_plan_whose_line_never_ends_is_refused_not_read_until_memory_ends(capsys, tmp_path):
+    """`checkpoint plan --from-list /dev/zero` (or a file of no line breaks) read one line for ever."""
+    assert main(["--config", str(tmp_path / "rabtui.toml"), "init"]) == 0
+    done = threading.Thread(target=lambda: main(["--config", str(tmp_path / "rabtui.toml"), "checkpoint", "plan",
+                                                 "--from-list", "/dev/zero", "--disc", "cd-700"]), daemon=True)
+    done.start()
+    done.join(10)
+    assert not done.is_alive(), "still reading /dev/zero"
+    assert "/dev/zero: line 1: longer than 1 MiB: not a 'SIZE PATH' line" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable, Iterable
 
 from rabtui import config as configmod
 from rabtui.actions.recording import recording
@@ -117,8 +117,8 @@ def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str |
     return PlanResult(summary, _max_discs_problem(computed.plan, limit, computed.disc_type))
 
 
-def plan_list(stream: BinaryIO, disc: str, max_discs: int) -> PlanResult:
-    """The plan of a "SIZE PATH" list (the format of `find -printf "%s %p\\n"`)."""
+def plan_list(stream: Iterable[bytes], disc: str, max_discs: int) -> PlanResult:
+    """The plan of the lines of a "SIZE PATH" list (the format of `find -printf "%s %p\\n"`)."""
     try:
         name, sectors = parse_disc(disc)
     except ValueError as exc:

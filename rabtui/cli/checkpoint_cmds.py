@@ -156,15 +156,26 @@ def _plan_list(args) -> int:
     limit = _list_max_discs(args)
     try:
         if args.from_list == "-":
-            result = actions.plan_list(sys.stdin.buffer, args.disc, limit)
+            result = actions.plan_list(_lines(sys.stdin.buffer), args.disc, limit)
         else:
             with open(args.from_list, "rb") as f:
-                result = actions.plan_list(f, args.disc, limit)
+                result = actions.plan_list(_lines(f), args.disc, limit)
     except OSError as exc:
         raise UsageError(f"cannot read {args.from_list}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"{args.from_list}: {exc}") from None
     return _show_plan(result, args.json)
+
+
+LONGEST_LINE = 1 << 20     # bytes: far past any path (a line of /dev/zero would be read until memory ends)
+
+
+def _lines(f):
+    """The lines of `f`, each of at most LONGEST_LINE bytes (ValueError past it)."""
+    for n, line in enumerate(iter(lambda: f.readline(LONGEST_LINE + 1), b""), 1):
+        if len(line) > LONGEST_LINE:
+            raise ValueError(f"line {n}: longer than 1 MiB: not a 'SIZE PATH' line")
+        yield line
 
 
 def _list_max_discs(args) -> int:
