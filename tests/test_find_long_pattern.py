@@ -1,5 +1,7 @@
-"""`find` with a pattern longer than SQLite's GLOB takes (50,000 bytes): SQLite's "LIKE or GLOB
-pattern too complex" was read as a damaged state database, whose message sends the operator to `rebuild-state` (the database set aside and made anew
+"""`find` with a pattern longer than SQLite's GLOB takes (50,000 bytes), or of a thousand accented
+letters (a test of each of their canonical forms: an expression deeper than SQLite takes): SQLite's
+"LIKE or GLOB pattern too complex" or "Expression tree is too large" was read as a damaged state
+database, whose message sends the operator to `rebuild-state` (the database set aside and made anew
 from the media). It is bad usage, said as such; the database is not called damaged."""
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ def lab(tmp_path_factory):
     return lab
 
 
-@pytest.mark.parametrize("args", [["a" * 60000], ["*" * 60000], ["-i", "a/" * 30000]], ids=["letters", "stars", "-i"])
+@pytest.mark.parametrize("args", [["a" * 60000], ["*" * 60000], ["-i", "a/" * 30000], ["é" * 1000]],
+                         ids=["letters", "stars", "-i", "accented letters"])
 def test_a_pattern_too_long_to_search_for_is_bad_usage_not_a_damaged_database(lab, capsys, args):
     assert main(["--config", str(lab.config_path), "find", *args]) == 2
     err = capsys.readouterr().err
