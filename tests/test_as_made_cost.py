@@ -1,7 +1,7 @@
 """Ranking a source's backups as made (store.as_made) reads each backup's time once: with thousands
 of backups, status (checkpoint triggers), restore and diff stayed in one look-up per backup of every
 backup made after it, 0.5 s a query with 4,000. Counted in SQLite's steps, not timed."""
-from rabtui.checkpoint import triggers
+from rabtui.checkpoint import holders
 from rabtui.restore import copies
 from rabtui.state import catalog
 from rabtui.state.store import Store
@@ -37,5 +37,5 @@ def test_ranking_thousands_of_backups_as_made_costs_steps_in_proportion(tmp_path
     assert ranked[8:12] == [9, 10, 11, 12]       # the one dated ahead just before those made after it
     assert ranked[-1] == N
     assert cost < 200 * N, cost
-    assert _steps(store, lambda: triggers.backups_holding(store, "web", "/data", limit=1)) < 200 * N
+    assert _steps(store, lambda: holders.backups_holding(store, "web", "/data", limit=1)) < 200 * N
     assert _steps(store, lambda: copies._backup_copies(store, "web", b"data")) < 200 * N

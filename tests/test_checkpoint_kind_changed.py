@@ -14,9 +14,9 @@ from tests.trees import Lab, burn_due, write_files
 DAY = datetime(2026, 6, 1, 3, 30)
 
 
-def _step(lab: Lab, n: int | None, kind: str, files: dict, gone=(), *, kept: bool = False) -> None:
+def _step(lab: Lab, n: int | None, kind: str, files: dict, gone=(), *, kept: bool = False, **kw) -> None:
     """A backup of `photos` as `kind` on day `n` (None: now) (`kept`: its post-backup command
-    fails, its data kept)."""
+    fails, its data kept; `kw`: run_backup's, e.g. medium_id)."""
     extra = 'post_backup_commands = ["exit 4"]' if kept else ""
     lab.write(lab._local_source([("photos", kind)], extra, "loc")
               + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\n')
@@ -25,7 +25,7 @@ def _step(lab: Lab, n: int | None, kind: str, files: dict, gone=(), *, kept: boo
     for name in gone:
         (photos / name).unlink()
     now = DAY + timedelta(days=n) if n is not None else None
-    assert lab.backup(lab.load(), now=now).status == ("failed" if kept else "completed")
+    assert lab.backup(lab.load(), now=now, **kw).status == ("failed" if kept else "completed")
 
 
 def _burnt_and_all_agree(lab, tmp_path) -> None:

@@ -181,7 +181,9 @@ def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
         " JOIN disc_files f ON f.number=d.number AND f.disc=d.disc AND f.source=?"
         " JOIN paths p ON p.source=f.source AND p.path=f.path"
         " JOIN checkpoint_dirs cd ON cd.number=f.number AND cd.source=p.source AND cd.path=p.dir"
-        " JOIN backup_dirs bd ON bd.backup_id=cd.backup_id AND bd.path=cd.path AND bd.kind='archive'"
+        # taken from a backup that recorded no kinds: held as though it saved an archive one (holds more back)
+        " AND (EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id=cd.backup_id AND bd.path=cd.path"
+        "  AND bd.kind='archive') OR NOT EXISTS (SELECT 1 FROM backup_dirs bn WHERE bn.backup_id=cd.backup_id))"
         " JOIN backups cb ON cb.id=cd.backup_id"
         " JOIN versions v ON v.path_id=p.id AND v.medium=cb.medium AND v.mtime=f.mtime"
         "  AND (v.size=f.size OR f.parts IS NOT NULL)"

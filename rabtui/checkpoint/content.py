@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rabtui import fmt
 from rabtui.backup import history
-from rabtui.checkpoint import kept_data, kept_off, marks, own_dirs, triggers, xorriso
+from rabtui.checkpoint import holders, kept_data, kept_off, marks, own_dirs, xorriso
 from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout
@@ -40,11 +40,11 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
     """(medium id, root on the medium) of directory `path` in backup `backup_id`. An archive's union
     is settled first (history.union_settled): a wait for its lock is said through `emit`, ended by
     `cancel`."""
-    row = store.one("SELECT b.*, d.kind FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
-                    " WHERE b.id=? AND d.path=?", (backup_id, path))
-    if row is None:
+    row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
+    kind = row and holders.kind_saved(store, backup_id, path, cfg.source(source).archive_paths)
+    if kind is None:
         raise WorkFailed(f"backup {backup_id} of {source} does not hold {path}")
-    if row["kind"] == "archive":
+    if kind == "archive":
         medium = cfg.medium(row["medium"])
         history.union_settled(cfg, source, medium.path, emit, cancel)
         root = medium_layout.archive_root(medium.path, source, path)
@@ -222,7 +222,7 @@ def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: E
     key = f"{source}:{path}"
     known = {m.id for m in cfg.media}
     newest: dict[str, object] = {}
-    for r in triggers.backups_holding(store, source, path):
+    for r in holders.backups_holding(store, source, path):
         if r["medium"] in known:
             newest.setdefault(r["medium"], r)
     held = list(newest.values())
@@ -257,8 +257,8 @@ def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: E
 def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit = no_emit,
            cancel=None) -> DirContent:
     medium, root = locate(cfg, store, source, path, backup_id, emit, cancel)
-    row = store.one("SELECT d.kind, b.name FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
-                    " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
+    row = {"name": store.one("SELECT name FROM backups WHERE id=?", (backup_id,))["name"],
+           "kind": holders.kind_saved(store, backup_id, path, cfg.source(source).archive_paths)}
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
     covered = own_dirs.covered(store, source, medium, backup_id, path) if row["kind"] == "archive" else []

@@ -155,7 +155,9 @@ def covered(store, source: str, medium: str, backup_id: int, dir_path: str) -> l
     hold directory `dir_path`, newest first: where OwnDirs looks."""
     from rabtui.state.store import RESTORABLE_SQL
 
+    # a backup that recorded no kinds may hold it (its data/ folder tells: OwnTree.there)
     return [os.path.join(os.fsencode(r["path"]), b"data") for r in store.all(
-        "SELECT b.path FROM backups b JOIN backup_dirs d ON d.backup_id=b.id WHERE b.source=? AND b.medium=?"
-        f" AND b.id<=? AND d.path=? AND b.status IN {RESTORABLE_SQL} ORDER BY b.id DESC",
-        (source, medium, backup_id, dir_path))]
+        "SELECT b.path FROM backups b WHERE b.source=? AND b.medium=?"
+        f" AND b.id<=? AND b.status IN {RESTORABLE_SQL} AND (EXISTS (SELECT 1 FROM backup_dirs d"
+        " WHERE d.backup_id=b.id AND d.path=?) OR NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))"
+        " ORDER BY b.id DESC", (source, medium, backup_id, dir_path))]

@@ -14,8 +14,9 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from rabtui import fmt
+from rabtui.checkpoint import holders
 from rabtui.config import Config
-from rabtui.state.store import COMPLETE_SQL, Store, as_made, made_first
+from rabtui.state.store import Store
 
 REQUESTED_KEY = "checkpoint.requested"
 DAY = 86400.0
@@ -68,20 +69,9 @@ def clear_requests(store: Store, keys: list[str]) -> None:
     store.set_meta(REQUESTED_KEY, json.dumps(left))
 
 
-def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> list:
-    """The complete backups of `source` that hold directory `path`, newest first (as made: one dated
-    ahead by a wrong clock comes after those made after it)."""
-    return store.all(
-        f"{made_first()}SELECT b.* FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
-        f" WHERE b.source=? AND d.path=? AND b.status IN {COMPLETE_SQL}"
-        f" AND (d.state IS NULL OR d.state != 'failed') ORDER BY {as_made()} DESC, b.id DESC LIMIT ?",
-        (source, source, path, limit),
-    )
-
-
 def newest_backup(store: Store, source: str, path: str) -> int | None:
     """The newest complete backup of `source` that holds directory `path`."""
-    rows = backups_holding(store, source, path, limit=1)
+    rows = holders.backups_holding(store, source, path, limit=1)
     return rows[0]["id"] if rows else None
 
 
