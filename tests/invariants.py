@@ -144,8 +144,9 @@ def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
     """path -> (kind, size, mtime) of what backup `row` shows of directory `d`, read on its medium:
     its own tree (saved as a standard one), or (saved as an archive one) for each path the newest
     entry the backups up to it that saved `d` so hold in their own trees (kept data's too, which a
-    restore gives: never linked into the union); the union holds those of the complete ones, as
-    the last of them there left it (checked). None where the backup did not save `d`."""
+    restore gives: never linked into the union) where the newest shape of its place lets it show
+    (_newest_shape_wins); the union holds those of the complete ones, as the last of them there
+    left it (checked). None where the backup did not save `d`."""
     kind = _ran_as(store, row, d)
     if kind == "standard":
         return _tree(row, d)
@@ -154,12 +155,12 @@ def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
     savers = [r for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND status IN"
                                    f" {(*COMPLETE, 'kept')!r} ORDER BY id", (row["source"], row["medium"]))
               if _ran_as(store, r, d) == "archive"]
-    view: dict[bytes, tuple] = {}
+    saved: dict[bytes, tuple[int, tuple]] = {}
     linked: dict[bytes, tuple] = {}
     for r in savers:
         tree = _tree(r, d)
         if r["id"] <= row["id"]:
-            _overlaid(view, tree)
+            saved.update((path, (r["id"], entry)) for path, entry in tree.items())
         if r["status"] in COMPLETE:
             _overlaid(linked, tree)
     if [r["id"] for r in savers if r["status"] in COMPLETE][-1:] == [row["id"]]:
@@ -167,7 +168,26 @@ def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
         union = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(top, _prefix(d.path))}
         assert union == linked, (f"{row['name']} {d.path}: the union holds\n  {sorted(union.items())[:10]}\n"
                                  f"its complete archive backups saved\n  {sorted(linked.items())[:10]}")
-    return view
+    return _newest_shape_wins(saved)
+
+
+def _newest_shape_wins(saved: dict[bytes, tuple[int, tuple]]) -> dict[bytes, tuple]:
+    """path -> entry of `saved` (path -> (the backup that saved the newest entry there, entry)) at
+    the places whose newest shape is no directory, under places whose newest shape is one: a place
+    is a directory as of a backup where a backup up to it saved something below it after the last
+    entry saved at the place itself. What an older directory held comes back with the directory."""
+    def newest_below(place: bytes) -> int:
+        return max((i for p, (i, _) in saved.items() if p.startswith(place + b"/")), default=-1)
+
+    def a_directory(place: bytes) -> bool:
+        return place not in saved or newest_below(place) > saved[place][0]
+
+    out = {}
+    for path, (_i, entry) in saved.items():
+        parts = path.split(b"/")
+        if not a_directory(path) and all(a_directory(b"/".join(parts[:k])) for k in range(1, len(parts))):
+            out[path] = entry
+    return out
 
 
 def _overlaid(shown: dict[bytes, tuple], tree: dict[bytes, tuple]) -> None:

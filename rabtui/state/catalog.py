@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from rabtui.state import saved_kinds, unread_paths
+from rabtui.state import saved_kinds, shapes, unread_paths
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store, as_made, made_first
 
@@ -321,34 +321,8 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
             out[bytes(r["path"])] = (r["size"], r["mtime"])
     if arc:
         union = archive_as_of(store, backup, tuple(sorted(arc)), prefix, archive_now=archive_dirs)
-        out.update({path: v[:2] for path, v in _newest_shapes(union).items()})
+        out.update({path: v[:2] for path, v in union.items()})
     return out
-
-
-def _newest_shapes(union: dict[bytes, tuple]) -> dict[bytes, tuple]:
-    """archive_as_of's `union` but the entries whose place a backup made later gave another shape:
-    a file on the way to it (a directory made a file), or one below it (a file made a directory),
-    as the union did. One pass, and a look-up per directory on the way."""
-    newest_below: dict[bytes, int] = {}
-    for path, v in union.items():
-        at = path.rfind(b"/")
-        while at > 0:
-            above = path[:at]
-            if newest_below.get(above, -1) < v[2]:
-                newest_below[above] = v[2]
-            at = path.rfind(b"/", 0, at)
-
-    def taken(path: bytes, first: int) -> bool:
-        if newest_below.get(path, -1) > first:
-            return True
-        at = path.rfind(b"/")
-        while at > 0:
-            if union.get(path[:at], (0, 0, -1))[2] > first:
-                return True
-            at = path.rfind(b"/", 0, at)
-        return False
-
-    return {path: v for path, v in union.items() if not taken(path, v[2])}
 
 
 def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"",
@@ -357,18 +331,40 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
     """path -> (size, mtime, first_backup) of the archive directories' files as they stood on the
     backup's medium after it: for each path, the newest version saved there by a backup up to it
     that saved the directory as an archive one (linked it into the union: saved_kinds; a backup
-    that recorded no kinds did where `archive_now` says, by default `archive_dirs`). Those at or
-    below `prefix`; given `paths`, those paths alone."""
-    below, below_args = _below(prefix) if paths is None else _exactly(paths)
-    saved, saved_args = saved_kinds.saved_sql(store, backup, archive_dirs,
-                                              archive_dirs if archive_now is None else archive_now,
-                                              "v.first_backup", "p.dir")
+    that recorded no kinds did where `archive_now` says, by default `archive_dirs`), where the
+    newest shape of its place and of those on the way to it lets it show (shapes.py). Those at or
+    below `prefix`; given `paths`, those paths alone (a directory saved in place of one of them
+    since is the backups' own trees' to tell: where_saved.older_shapes)."""
+    saved = saved_kinds.saved_sql(store, backup, archive_dirs, archive_dirs if archive_now is None else archive_now,
+                                  "v.first_backup", "p.dir")
+    out = _saved_at(store, backup, archive_dirs, saved, _below(prefix) if paths is None else _exactly(paths))
+    # the places on the way to them, outside what was asked: files there take theirs
+    asked = set(out) if paths is None else set(paths)
+    above = {up for up in (shapes.on_the_way(rel_path(prefix)) if paths is None
+                           else {u for p in out for u in shapes.on_the_way(p)}) if up not in asked}
+    files = _saved_at(store, backup, archive_dirs, saved, _exactly(tuple(sorted(above)))) if above and out else {}
+    below = shapes.newest_below(out)
+    return shapes.shown(out, frozenset(
+        up for up, v in files.items() if below.get(up, -1) < v[2]
+        and not _saved_at(store, backup, archive_dirs, saved, _after(up, v[2]), " LIMIT 1")))
+
+
+def _after(directory: bytes, first: int) -> tuple[str, tuple]:
+    """SQL filter (on `p.path`, `v.first_backup`) for the versions below `directory` saved after `first`."""
+    below, args = _below(directory)
+    return f"{below} AND CAST(p.path AS BLOB)<>? AND v.first_backup>?", (*args, directory, first)
+
+
+def _saved_at(store: Store, backup, archive_dirs: tuple[str, ...], saved: tuple[str, tuple],
+              where: tuple[str, tuple], limit: str = "") -> dict[bytes, tuple]:
+    """archive_as_of's rows (`saved`: saved_kinds.saved_sql's; `where`: a filter on `p.path` such as
+    _below's or _exactly's): the newest version at each path, whatever shape came after it."""
     out = {}
     for r in store.all(
         f"SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
         f" WHERE v.medium=? AND p.source=? AND p.dir IN ({','.join('?' * len(archive_dirs))})"
-        f" AND v.first_backup<=? AND {saved}{below} ORDER BY v.first_backup",
-        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *saved_args, *below_args),
+        f" AND v.first_backup<=? AND {saved[0]}{where[0]} ORDER BY v.first_backup{limit}",
+        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *saved[1], *where[1]),
     ):
         out[bytes(r["path"])] = (r["size"], r["mtime"], r["first_backup"])
     return out

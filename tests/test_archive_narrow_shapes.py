@@ -1,0 +1,131 @@
+"""An archive directory whose entries changed shape (a file made a directory, a directory made a
+file, deleted and made again): a restore of a single path or a narrow prefix, Browse's listing of a
+directory below the top, and `find` give what each backup shows (tests/invariants _view), never an
+older shape of that place. Real backups (rsync)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+
+from rabtui.errors import RabtuiError
+from rabtui.state import catalog
+from tests import invariants
+from tests.test_checkpoint_kind_changed import DAY
+from tests.trees import Lab, write_files
+
+# each step: paths to remove (trees), then files to write
+HISTORY = [
+    ((), {"x": b"x file", "d/y": b"y in d", "e/f": b"f", "keep": b"k"}),
+    (("x", "d"), {"x/z": b"z below x", "d": b"d, a file now"}),
+    (("x", "d"), {"x": b"x a file again", "d/w": b"w in d again"}),
+    (("e", "x"), {"e": b"e a file", "x/q/r": b"r"}),
+]
+
+
+def _history(lab: Lab, steps=HISTORY) -> None:
+    """The steps backed up day by day (a replaced entry is said: status warnings)."""
+    photos = lab.src / "photos"
+    cfg = lab.local([("photos", "archive")])
+    for n, (gone, files) in enumerate(steps):
+        for name in gone:
+            p = photos / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+        write_files(photos, files)
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status in ("completed", "warnings")
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shapes")
+    lab = Lab(tmp, media_count=1)
+    (tmp / "iso").mkdir()
+    _history(lab)
+    return lab
+
+
+def _places(views) -> set[bytes]:
+    """Every path any view holds and every directory on the way to one."""
+    out = set()
+    for view in views:
+        for p in view:
+            parts = p.split(b"/")
+            out |= {b"/".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return out
+
+
+def test_a_single_path_restores_as_each_backup_shows_it(shapes, tmp_path):
+    from rabtui.restore import run as restore_run
+
+    lab = shapes
+    cfg, store = lab.load(), lab.store()
+    d = cfg.source("loc").directories[0]
+    top = d.path.strip("/").encode()
+    rows = store.all("SELECT * FROM backups WHERE status IN ('completed', 'warnings') ORDER BY id")
+    views = {r["id"]: invariants._view(cfg, store, r, d) for r in rows}
+    wrong = []
+    for r in rows:
+        view = views[r["id"]]
+        for place in sorted(p for p in _places(views.values()) if p == top or p.startswith(top + b"/")):
+            want = {p: v for p, v in view.items() if p == place or p.startswith(place + b"/")}
+            into = os.path.join(os.fsencode(tmp_path), b"%d" % r["id"], place.replace(b"/", b"_"))
+            try:
+                restore_run.restore(cfg, store, "loc", b"/" + place, backup=r["name"], to=into)
+            except RabtuiError as exc:
+                if want:
+                    wrong.append((r["id"], place, f"refused: {exc}", want))
+                continue
+            got = {path: (kind, size, mtime) for kind, path, size, mtime in invariants._walk(into, b"")}
+            if got != want:
+                wrong.append((r["id"], place, got, want))
+    assert not wrong, "\n".join(map(str, wrong))
+
+
+def test_browse_lists_each_directory_as_each_backup_shows_it(shapes):
+    lab = shapes
+    cfg, store = lab.load(), lab.store()
+    source = cfg.source("loc")
+    d = source.directories[0]
+    top = d.path.strip("/").encode()
+    rows = store.all("SELECT * FROM backups WHERE status IN ('completed', 'warnings') ORDER BY id")
+    views = {r["id"]: invariants._view(cfg, store, r, d) for r in rows}
+    wrong = []
+    for r in rows:
+        view = views[r["id"]]
+        dirs = {p.rsplit(b"/", 1)[0] for p in view}
+        for place in sorted(p for p in _places(views.values()) if p == top or p.startswith(top + b"/")):
+            listed = catalog.archive_listing(store, "loc", r, source.directories, place)
+            got = {n: v[0] for n, v in listed[2].items()} if listed is not None else {}
+            want = {}
+            for p, v in view.items():
+                if p.startswith(place + b"/"):
+                    name, below, _ = p[len(place) + 1:].partition(b"/")
+                    if v[0] == "file" or below:
+                        want[name] = bool(below)
+            if place not in dirs and not any(p.startswith(place + b"/") for p in view):
+                want = {}
+            if got != want:
+                wrong.append((r["id"], place, got, want))
+    assert not wrong, "\n".join(map(str, wrong))
+
+
+def test_diff_restores_find_and_discs_agree_with_what_each_backup_shows(shapes, tmp_path):
+    """What a backup shows (diff, Browse at the top: catalog.contents) gives back what the older
+    directory held once the place is a directory again, as the restores and the discs do."""
+    from tests.trees import burn_due
+
+    lab = shapes
+    lab.write(lab._local_source([("photos", "archive")], "", "loc")
+              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\n')
+    cfg, store = lab.load(), lab.store()
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "media")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "discs")
