@@ -45,10 +45,22 @@ def _prefix(dir_path: str) -> bytes:
     return os.fsencode(dir_path.strip("/"))
 
 
-def on_media(cfg) -> set[tuple]:
+def _recorded_archive(store, source: str, medium: str, path: str) -> bool:
+    return store.one("SELECT 1 FROM backup_dirs x JOIN backups b ON b.id=x.backup_id WHERE b.source=? AND b.medium=?"
+                     " AND x.path=? AND x.kind='archive'", (source, medium, path)) is not None
+
+
+def _looked_archive(store, source: str, medium: str, path: str) -> bool:
+    return store.one("SELECT 1 FROM unrecorded_kinds WHERE source=? AND medium=? AND path=? AND kind='archive'",
+                     (source, medium, path)) is not None
+
+
+def on_media(cfg, store) -> set[tuple]:
     """(medium, source, backup name or .archive, kind, path, size, mtime) of every regular file,
     symlink and special file that the restorable backups (by their backup.json) and the union trees
-    hold."""
+    hold: of the directories the config says are archive ones, or a backup on the medium recorded
+    as one, or its union was found there for backups that recorded no kinds (made standard since,
+    the union stays while such a backup does; _ran_as's rule)."""
     out = set()
     for medium in cfg.media:
         for source in cfg.sources:
@@ -59,7 +71,8 @@ def on_media(cfg) -> set[tuple]:
                     top = os.fsencode(medium_layout.backup_data_path(bpath, d.path))
                     out |= {(medium.id, source.id, name, *f) for f in _walk(top, _prefix(d.path))}
             for d in source.directories:
-                if d.kind == "archive":
+                if d.kind == "archive" or _recorded_archive(store, source.id, medium.id, d.path) \
+                        or _looked_archive(store, source.id, medium.id, d.path):
                     top = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
                     out |= {(medium.id, source.id, UNION, *f) for f in _walk(top, _prefix(d.path))}
     return out
@@ -112,7 +125,7 @@ def _show(rows) -> str:
 
 
 def check_catalog_is_media(cfg, store) -> None:
-    there, said = on_media(cfg), in_catalog(cfg, store)
+    there, said = on_media(cfg, store), in_catalog(cfg, store)
     missing, extra = there - said, said - there
     assert not missing and not extra, (
         f"catalog != media\non the media, not in the catalog:\n{_show(missing)}\n"
@@ -130,9 +143,8 @@ def _ran_as(store, row, d) -> str | None:
                        (row["source"], row["medium"], d.path))
     if looked is not None:
         return looked["kind"]
-    other = store.one("SELECT 1 FROM backup_dirs x JOIN backups b ON b.id=x.backup_id WHERE b.source=? AND b.medium=?"
-                      " AND x.path=? AND x.kind='archive'", (row["source"], row["medium"], d.path))
-    return "archive" if d.kind == "archive" or other else "standard"
+    return "archive" if d.kind == "archive" or _recorded_archive(store, row["source"], row["medium"], d.path) \
+        else "standard"
 
 
 def _tree(row, d) -> dict[bytes, tuple]:

@@ -119,9 +119,10 @@ class _Backups:
                 archive_now: bool) -> tuple[list[str], bool]:
         """The backups holding a version saved by `first` and extended up to `last` (the backups
         after `first` that saved the directory as a standard one: one that saved it as an archive
-        one holds no unchanged file), and whether the union shows it: the directory an archive one
-        now (`archive_now`, the union `find` speaks of) and in `first`. A backup whose kind of the
-        directory is not recorded is taken as saved_kinds.unrecorded takes it."""
+        one holds no unchanged file), and whether the union holds it: `first` saved the directory
+        as an archive one (linked it there; the config may say standard since, the union stays
+        while such a backup does) and is complete. A backup whose kind of the directory is not
+        recorded is taken as saved_kinds.unrecorded takes it (`archive_now`: the config says archive)."""
         def ran_archive(backup_id: int) -> bool:
             kind = self.ran.get((backup_id, dir_path))
             if kind is None:
@@ -132,7 +133,7 @@ class _Backups:
             return kind == "archive"
         names = [n for i, n in zip(*self.between(source, medium, first, last))
                  if i == first or not ran_archive(i)]
-        return names, archive_now and ran_archive(first) and first not in self.kept
+        return names, ran_archive(first) and first not in self.kept
 
     def between(self, source: str, medium: str, first: int, last: int) -> tuple[list[int], list[str]]:
         ids = self.ids.get((source, medium), [])
