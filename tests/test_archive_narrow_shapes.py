@@ -17,36 +17,47 @@ from tests import invariants
 from tests.test_checkpoint_kind_changed import DAY
 from tests.trees import Lab, write_files
 
-# each step: paths to remove (trees), then files to write
-HISTORY = [
-    ((), {"x": b"x file", "d/y": b"y in d", "e/f": b"f", "keep": b"k"}),
-    (("x", "d"), {"x/z": b"z below x", "d": b"d, a file now"}),
-    (("x", "d"), {"x": b"x a file again", "d/w": b"w in d again"}),
-    (("e", "x"), {"e": b"e a file", "x/q/r": b"r"}),
-]
+def _steps(x: bytes, d: bytes) -> list:
+    """Each step: the paths to remove (trees), then the files to write; `x` and `d` the places
+    whose shape changes."""
+    return [
+        ((), {x: b"x file", d + b"/y": b"y in d", b"e/f": b"f", b"keep": b"k"}),
+        ((x, d), {x + b"/z": b"z below x", d: b"d, a file now"}),
+        ((x, d), {x: b"x a file again", d + b"/w": b"w in d again"}),
+        ((b"e", x), {b"e": b"e a file", x + b"/q/r": b"r"}),
+    ]
 
 
-def _history(lab: Lab, steps=HISTORY) -> None:
-    """The steps backed up day by day (a replaced entry is said: status warnings)."""
-    photos = lab.src / "photos"
+def _history(lab: Lab, steps: list, unrecorded: bool) -> None:
+    """The steps backed up day by day (a replaced entry is said: status warnings); `unrecorded`:
+    the first backup recorded no kinds (made by an older version)."""
+    from tests.test_kinds_unrecorded import _forget_kinds
+
+    photos = os.fsencode(lab.src / "photos")
     cfg = lab.local([("photos", "archive")])
     for n, (gone, files) in enumerate(steps):
         for name in gone:
-            p = photos / name
-            if p.is_dir() and not p.is_symlink():
+            p = os.path.join(photos, name)
+            if os.path.isdir(p) and not os.path.islink(p):
                 shutil.rmtree(p)
-            elif p.exists() or p.is_symlink():
-                p.unlink()
+            elif os.path.lexists(p):
+                os.unlink(p)
         write_files(photos, files)
         assert lab.backup(cfg, now=DAY + timedelta(days=n)).status in ("completed", "warnings")
+        if unrecorded and n == 0:
+            store = lab.store()
+            _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
 
 
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
+@pytest.fixture(scope="module", params=["plain", "odd names, the first backup unrecorded"])
+def shapes(tmp_path_factory, request):
+    """The history on one medium: plain names; or a name not UTF-8 with an escape sequence and one
+    of 255 bytes, the first backup recording no kinds."""
     tmp = tmp_path_factory.mktemp("shapes")
     lab = Lab(tmp, media_count=1)
     (tmp / "iso").mkdir()
-    _history(lab)
+    odd = request.param != "plain"
+    _history(lab, _steps(b"\xff\xfe\x1b[31mx" if odd else b"x", b"D" * 255 if odd else b"d"), odd)
     return lab
 
 
@@ -72,9 +83,10 @@ def test_a_single_path_restores_as_each_backup_shows_it(shapes, tmp_path):
     wrong = []
     for r in rows:
         view = views[r["id"]]
-        for place in sorted(p for p in _places(views.values()) if p == top or p.startswith(top + b"/")):
+        places = sorted(p for p in _places(views.values()) if p == top or p.startswith(top + b"/"))
+        for n, place in enumerate(places):
             want = {p: v for p, v in view.items() if p == place or p.startswith(place + b"/")}
-            into = os.path.join(os.fsencode(tmp_path), b"%d" % r["id"], place.replace(b"/", b"_"))
+            into = os.path.join(os.fsencode(tmp_path), b"%d-%d" % (r["id"], n))
             try:
                 restore_run.restore(cfg, store, "loc", b"/" + place, backup=r["name"], to=into)
             except RabtuiError as exc:

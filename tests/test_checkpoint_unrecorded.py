@@ -128,3 +128,33 @@ def test_a_directory_configured_after_the_unrecorded_backups_is_not_taken_from_t
     held = {s.path: s.backup_id for s in triggers.statuses(cfg, store)}
     assert held == {str(lab.src / "photos"): 1, str(lab.src / "docs"): None}, held
     assert [d.path for d in prepare.compute(cfg, store, asked={"*"}).data] == [str(lab.src / "photos")]
+
+
+def test_a_burn_of_unrecorded_backups_killed_then_a_cleanup_then_resumed_holds_what_they_show(tmp_path):
+    """Killed as it starts writing, then a cleanup that would delete the first backup (which alone
+    saved `a`): it is kept for the checkpoint, and the resumed burn's discs give what was planned."""
+    from datetime import timedelta
+
+    from rabtui.backup import deletion, retention
+    from rabtui.checkpoint import prepare
+    from tests.test_checkpoint_kind_changed import DAY
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    _step(lab, 0, "archive", {"a": b"a, saved by the first alone"})
+    _unrecorded(lab)
+    _step(lab, 1, "archive", {"b": b"b"}, ("a",))
+    _unrecorded(lab)
+    cfg, store = lab.load(), lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    _killed(rabtui(lab, "checkpoint", "resume", str(number), "--yes", point="burn.before_write"))
+    lab.keep_a_day()
+    cfg = lab.load()
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30))
+    assert 1 not in {c.id for c in plan.delete}, [c.id for c in plan.delete]
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    done = rabtui(lab, "checkpoint", "resume", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {r["state"] for r in store.all("SELECT state FROM discs WHERE number=?", (number,))} == {"verified"}
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
