@@ -16,6 +16,7 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
     """The complete backups of `source` that hold directory `path`, newest first (as made: one dated
     ahead by a wrong clock comes after those made after it)."""
     out = []
+    first_saved: dict[str, int | None] = {}     # medium -> _first_saved's, asked once
     cur = store.execute(
         f"{made_first()}SELECT b.*, d.path IS NULL AS unrecorded FROM backups b"
         " LEFT JOIN backup_dirs d ON d.backup_id=b.id AND d.path=?"
@@ -23,24 +24,29 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
         " AND (d.path IS NOT NULL AND (d.state IS NULL OR d.state != 'failed')"
         "      OR d.path IS NULL AND NOT EXISTS (SELECT 1 FROM backup_dirs x WHERE x.backup_id=b.id))"
         f" ORDER BY {as_made()} DESC, b.id DESC", (source, path, source))
-    for r in cur:
-        if r["unrecorded"] and not _saved_there(store, r, path):
-            continue
-        out.append(r)
-        if len(out) == limit:
-            break
-    cur.close()
+    try:
+        for r in cur:
+            if r["unrecorded"]:
+                if r["medium"] not in first_saved:
+                    first_saved[r["medium"]] = _first_saved(store, source, path, r["medium"])
+                if first_saved[r["medium"]] is None or first_saved[r["medium"]] > r["id"]:
+                    continue    # nothing of it saved there up to it: configured after it
+            out.append(r)
+            if len(out) == limit:
+                break
+    finally:
+        cur.close()
     return out
 
 
-def _saved_there(store: Store, backup, path: str) -> bool:
-    """Does the catalog hold a file, symlink or special file of directory `path` saved on the
-    medium of `backup` (one that recorded no kinds) by it or a backup before it? None where the
-    directory was configured after it (it never saved it)."""
-    args = (backup["source"], path, backup["medium"], backup["id"])
-    return store.one("SELECT 1 FROM paths p JOIN versions v ON v.path_id=p.id WHERE p.source=? AND p.dir=?"
-                     " AND v.medium=? AND v.first_backup<=? LIMIT 1", args) is not None or store.one(
-        "SELECT 1 FROM others WHERE source=? AND dir=? AND medium=? AND first_backup<=? LIMIT 1", args) is not None
+def _first_saved(store: Store, source: str, path: str, medium: str) -> int | None:
+    """The first backup that saved a file, symlink or special file of directory `path` on `medium`
+    the catalog holds (None: none)."""
+    args = (source, path, medium)
+    firsts = [store.one("SELECT MIN(v.first_backup) FROM paths p JOIN versions v ON v.path_id=p.id"
+                        " WHERE p.source=? AND p.dir=? AND v.medium=?", args)[0],
+              store.one("SELECT MIN(first_backup) FROM others WHERE source=? AND dir=? AND medium=?", args)[0]]
+    return min((f for f in firsts if f is not None), default=None)
 
 
 def kind_saved(store: Store, backup_id: int, path: str, archive_now: Iterable[str]) -> str | None:
