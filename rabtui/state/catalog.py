@@ -338,22 +338,28 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
     since is the backups' own trees' to tell: where_saved.older_shapes)."""
     saved = saved_kinds.saved_sql(store, backup, archive_dirs, archive_dirs if archive_now is None else archive_now,
                                   "v.first_backup", "p.dir")
-    out = _saved_at(store, backup, archive_dirs, saved, _below(prefix) if paths is None else _exactly(paths))
-    # the places on the way to them, outside what was asked: files there take theirs
-    asked = set(out) if paths is None else set(paths)
+    asked = _below(prefix) if paths is None else _exactly(paths)
+    # the places on the way to them, outside what was asked, read in the same pass: files there take theirs
     above = {up for up in (shapes.on_the_way(rel_path(prefix)) if paths is None
-                           else {u for p in out for u in shapes.on_the_way(p)}) if up not in asked}
-    files = _saved_at(store, backup, archive_dirs, saved, _exactly(tuple(sorted(above)))) if above and out else {}
+                           else {u for p in paths for u in shapes.on_the_way(p)}) if paths is None or up not in paths}
+    if not above:
+        return shapes.shown(_saved_at(store, backup, archive_dirs, saved, asked))
+    out = _saved_at(store, backup, archive_dirs, saved, _either(asked, _exactly(tuple(sorted(above)))))
+    files = {up: out.pop(up) for up in above if up in out}
     below = shapes.newest_below(out)
     return shapes.shown(out, frozenset(
         up for up, v in files.items() if below.get(up, -1) < v[2]
         and not _saved_at(store, backup, archive_dirs, saved, _after(up, v[2]), " LIMIT 1")))
 
 
+def _either(a: tuple[str, tuple], b: tuple[str, tuple]) -> tuple[str, tuple]:
+    """SQL filter true where filter `a` or filter `b` is (each " AND ...", as _below's and _exactly's)."""
+    return f" AND (({a[0].removeprefix(' AND ')}) OR ({b[0].removeprefix(' AND ')}))", (*a[1], *b[1])
+
+
 def _after(directory: bytes, first: int) -> tuple[str, tuple]:
     """SQL filter (on `p.path`, `v.first_backup`) for the versions below `directory` saved after `first`."""
-    below, args = _below(directory)
-    return f"{below} AND CAST(p.path AS BLOB)<>? AND v.first_backup>?", (*args, directory, first)
+    return f"{_below(directory)[0]} AND CAST(p.path AS BLOB)<>? AND v.first_backup>?", (*_below(directory)[1], directory, first)
 
 
 def _saved_at(store: Store, backup, archive_dirs: tuple[str, ...], saved: tuple[str, tuple],
