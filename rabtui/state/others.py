@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 
-from rabtui.state.catalog import Location, Version, _Backups, _below, _exactly
+from rabtui.state.backup_ranges import BackupRanges
+from rabtui.state.catalog import Location, Version, _below, _exactly
 from rabtui.state import saved_kinds
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
@@ -31,7 +32,7 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
     rows = [r for r in rows if matches(bytes(r["path"]), pat, ignore_case)]
     if not rows:
         return []
-    backups = _Backups(store, source)
+    backups = BackupRanges(store, source)
     out: dict[tuple, Version] = {}
     for r in rows:
         is_archive = r["dir"] in archive_dirs.get(r["source"], ())

@@ -1,0 +1,73 @@
+"""The restorable backups of each source on each medium, in id order, as the catalog's readers
+(find, others) look up which backups hold a version saved by one backup and extended up to another,
+judging each by the kind it saved the directory as (saved_kinds' rule for those that recorded none)."""
+
+from __future__ import annotations
+
+import bisect
+
+from rabtui.state.store import KEPT, RESTORABLE_SQL, Store
+
+
+class BackupRanges:
+    """Restorable backups per (source, medium), ids sorted, for range lookups.
+
+    A version's range runs over complete backups; kept data (status `kept`) has versions of its
+    own (first = last = its id), so a kept backup belongs to a range only as its first backup.
+    """
+
+    def __init__(self, store: Store, source: str | None):
+        q = f"SELECT id, source, medium, name, status FROM backups WHERE status IN {RESTORABLE_SQL}"
+        rows = store.all(q + (" AND source=?" if source else "") + " ORDER BY id", (source,) if source else ())
+        self.ids: dict[tuple[str, str], list[int]] = {}
+        self.names: dict[int, str] = {}
+        self.kept: set[int] = set()
+        for r in rows:
+            self.ids.setdefault((r["source"], r["medium"]), []).append(r["id"])
+            self.names[r["id"]] = r["name"]
+            if r["status"] == KEPT:
+                self.kept.add(r["id"])
+        # the kind each backup saved each directory as (backup_dirs): the config's may have changed
+        # since, and a backup that saved it as an archive one holds only the files new then
+        self.ran: dict[tuple[int, str], str] = {
+            (r["backup_id"], r["path"]): r["kind"] for r in store.all(
+                "SELECT d.backup_id, d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
+                f" WHERE b.status IN {RESTORABLE_SQL}" + (" AND b.source=?" if source else ""),
+                (source,) if source else ())}
+        # a backup that recorded no kinds: saved_kinds.unrecorded's rule, per source and medium
+        self.archived: dict[tuple[str, str], set[str]] = {}
+        for r in store.all("SELECT DISTINCT b.source, b.medium, d.path FROM backup_dirs d JOIN backups b"
+                           " ON b.id=d.backup_id WHERE d.kind='archive'" + (" AND b.source=?" if source else ""),
+                           (source,) if source else ()):
+            self.archived.setdefault((r["source"], r["medium"]), set()).add(r["path"])
+        self.looked: dict[tuple[str, str, str], bool] = {
+            (r["source"], r["medium"], r["path"]): r["kind"] == "archive" for r in store.all(
+                "SELECT source, medium, path, kind FROM unrecorded_kinds" + (" WHERE source=?" if source else ""),
+                (source,) if source else ())}
+
+    def holding(self, source: str, medium: str, dir_path: str, first: int, last: int,
+                archive_now: bool) -> tuple[list[str], bool]:
+        """The backups holding a version saved by `first` and extended up to `last` (the backups
+        after `first` that saved the directory as a standard one: one that saved it as an archive
+        one holds no unchanged file), and whether the union holds it: `first` saved the directory
+        as an archive one (linked it there; the config may say standard since, the union stays
+        while such a backup does) and is complete. A backup whose kind of the directory is not
+        recorded is taken as saved_kinds.unrecorded takes it (`archive_now`: the config says archive)."""
+        def ran_archive(backup_id: int) -> bool:
+            kind = self.ran.get((backup_id, dir_path))
+            if kind is None:
+                looked = self.looked.get((source, medium, dir_path))
+                if looked is not None:
+                    return looked
+                return archive_now or dir_path in self.archived.get((source, medium), ())
+            return kind == "archive"
+        names = [n for i, n in zip(*self.between(source, medium, first, last))
+                 if i == first or not ran_archive(i)]
+        return names, ran_archive(first) and first not in self.kept
+
+    def between(self, source: str, medium: str, first: int, last: int) -> tuple[list[int], list[str]]:
+        ids = self.ids.get((source, medium), [])
+        lo = bisect.bisect_left(ids, first)
+        hi = bisect.bisect_right(ids, last)
+        ids = [i for i in ids[lo:hi] if i == first or i not in self.kept]
+        return ids, [self.names[i] for i in ids]
