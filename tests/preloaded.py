@@ -9,11 +9,15 @@ forked process gets the test's environment, working directory and standard strea
 descriptor, and its own start time where rabtui keeps one (file_replace._STARTED). Where a variable of
 the environment that acts only at a process's start (_AT_START: Python's, the locale, TZ, the
 temporary directories SQLite reads once) differs from the preloaded process's, or another keyword is
-given, it is subprocess.run itself."""
+given, it is subprocess.run itself.
+
+`Popen(argv, **kw)` is the same for subprocess.Popen: a process the test signals, waits for and reads
+from while it runs, started by a waiter forked apart that says its pid and then its wait status."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import locale
 import os
 import pickle
@@ -24,9 +28,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 # The preloaded process: reads a request, forks a child that runs it, says the child's pid, waits
-# for it and says its wait status.
+# for it and says its wait status (for Popen: the waiter's starter, which ends at once).
 _SERVER = r'''
 import atexit, os, pickle, runpy, signal, struct, sys, tempfile, threading, time, traceback
 import rabtui.program, rabtui.backup.pipeline, rabtui.actions.rebuild, rabtui.config, rabtui.state.store
@@ -53,13 +58,18 @@ def named(argv):
             mem.write(line.ljust(end - start, b"\0"))
 
 def child(req):
-    for fd, (path, flags) in enumerate(req["streams"]):
-        new = os.open(path, flags, 0o600)
+    for fd, stream in enumerate(req["streams"]):
+        if isinstance(stream, int):         # as another of its streams (2>&1)
+            os.dup2(stream, fd)
+            continue
+        new = os.open(stream[0], stream[1], 0o600)
         os.dup2(new, fd)
         os.close(new)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))     # its waiter reads the end of its pipe: the streams are open
     if req["new_session"]:
         os.setsid()
+    elif "status" in req:
+        os.setpgid(0, 0)    # a signal to its group reaches it and what it started, never this server
     os.chdir(req["cwd"])
     os.environb.clear()
     os.environ.clear()
@@ -97,11 +107,35 @@ def child(req):
     finally:
         os._exit(code & 0xFF)
 
+def waiter(req):
+    """A process that runs on its own (this one ends at once, the server waits for it): it starts the
+    child, writes its pid to req["status"] once the child's streams are open, then its wait status."""
+    if os.fork():
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    status = os.open(req["status"], os.O_WRONLY)
+    opened, opening = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(opened)
+        child(req)
+    os.close(opening)
+    os.read(opened, 1)
+    os.write(status, struct.pack("!i", pid))
+    _, code = os.waitpid(pid, 0)
+    os.write(status, struct.pack("!i", code))
+    os._exit(0)
+
 import rabtui
 while True:
     req = pickle.loads(read(struct.unpack("!I", read(4))[0]))
     pid = os.fork()
     if pid == 0:
+        if "status" in req:
+            waiter(req)
         child(req)
     os.write(1, struct.pack("!i", pid))
     _, status = os.waitpid(pid, 0)
@@ -157,13 +191,27 @@ def _reopened(fd: int) -> bool:
     return True
 
 
+def _ask(server, argv, env, cwd, start_new_session, streams, **more) -> int:
+    """Sends the preloaded process a request; returns the pid of the process it forked for it."""
+    request = pickle.dumps({"executable": argv[0], "argv": [os.fsdecode(a) for a in argv[1:]],     # as sys.argv has them
+                            "env": env, "cwd": os.fspath(cwd or os.getcwd()),
+                            "new_session": start_new_session, "streams": streams, **more})
+    server.stdin.write(struct.pack("!I", len(request)) + request)
+    server.stdin.flush()
+    return struct.unpack("!i", _read(server.stdout.fileno(), 4, None))[0]
+
+
+def _forkable(argv) -> bool:
+    return (len(argv) >= 3 and argv[0] == sys.executable and argv[1] in ("-m", "-c")
+            and (argv[1] != "-m" or argv[2] == "rabtui"))
+
+
 def run(argv, *, env=None, cwd=None, capture_output=False, text=False, timeout=None, stdin=None,
         input=None, check=False, start_new_session=False, **other):
     plain = dict(env=env, cwd=cwd, capture_output=capture_output, text=text, timeout=timeout, stdin=stdin,
                  input=input, check=check, start_new_session=start_new_session, **other)
     env = {os.fsdecode(k): os.fsdecode(v) for k, v in (os.environ if env is None else env).items()}
-    if (other or len(argv) < 3 or argv[0] != sys.executable or argv[1] not in ("-m", "-c")
-            or (argv[1] == "-m" and argv[2] != "rabtui") or stdin not in (None, subprocess.DEVNULL)
+    if (other or not _forkable(argv) or stdin not in (None, subprocess.DEVNULL)
             or (input is not None and stdin is not None) or not (capture_output or _reopened(1) and _reopened(2))
             or not _lock.acquire(blocking=False)):
         return subprocess.run(argv, **plain)
@@ -187,14 +235,8 @@ def _run(server, argv, env, cwd, capture_output, text, timeout, stdin, input, ch
         outs = [os.path.join(tmp, n) if capture_output else f"/proc/{os.getpid()}/fd/{fd}"
                 for n, fd in (("out", 1), ("err", 2))]
         write = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if capture_output else os.O_APPEND)
-        request = pickle.dumps({"executable": argv[0], "argv": [os.fsdecode(a) for a in argv[1:]],     # as sys.argv has them
-                                "env": env, "cwd": os.fspath(cwd or os.getcwd()),
-                                "new_session": start_new_session,
-                                "streams": [(into, os.O_RDONLY), (outs[0], write), (outs[1], write)]})
-        server.stdin.write(struct.pack("!I", len(request)) + request)
-        server.stdin.flush()
+        pid = _ask(server, argv, env, cwd, start_new_session, [(into, os.O_RDONLY), (outs[0], write), (outs[1], write)])
         fd = server.stdout.fileno()
-        pid = struct.unpack("!i", _read(fd, 4, None))[0]
         status = _read(fd, 4, timeout)
         if status is None:
             os.kill(pid, signal.SIGKILL)
@@ -214,3 +256,126 @@ def _run(server, argv, env, cwd, capture_output, text, timeout, stdin, input, ch
         if check:
             done.check_returncode()
         return done
+
+
+def Popen(argv, *, env=None, cwd=None, stdin=None, stdout=None, stderr=None, text=False, start_new_session=False,
+          **other):
+    """What subprocess.Popen takes for these argvs (streams: None, DEVNULL, PIPE, STDOUT for stderr, a
+    file to write), and an object that answers as its Popen does (pid, poll, wait, send_signal, terminate, kill,
+    communicate, stdout, stderr, returncode). The process is forked (in a process group of its own
+    unless start_new_session) by a waiter that reports its end; otherwise it is subprocess.Popen."""
+    plain = dict(env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, text=text,
+                 start_new_session=start_new_session, **other)
+    env = {os.fsdecode(k): os.fsdecode(v) for k, v in (os.environ if env is None else env).items()}
+    streams = [stdin if stdin in (subprocess.PIPE, subprocess.DEVNULL) else (os.devnull, os.O_RDONLY) if stdin is None
+               else None, _stream(stdout, 1), _stream(stderr, 2)]
+    if other or not _forkable(argv) or None in streams or not _lock.acquire(blocking=False):
+        return subprocess.Popen(argv, **plain)
+    try:
+        server = _serving(env)
+        if server is None:
+            return subprocess.Popen(argv, **plain)
+        return _Forked(server, argv, env, cwd, start_new_session, streams, text)
+    finally:
+        _lock.release()
+
+
+def _stream(where, fd: int):
+    """Where the forked process's `fd` goes, as _Forked takes it; None where only subprocess can."""
+    if where == subprocess.STDOUT:
+        return 1 if fd == 2 else None
+    if where in (subprocess.PIPE, subprocess.DEVNULL):
+        return where
+    mine = fd if where is None else where if isinstance(where, int) else where.fileno()
+    return (f"/proc/{os.getpid()}/fd/{mine}", os.O_WRONLY | os.O_APPEND) if _reopened(mine) else None
+
+
+class _Forked:
+    def __init__(self, server, argv, env, cwd, start_new_session, streams, text):
+        self.args, self.returncode, self._readers = argv, None, []
+        ends, pipes = [], []
+        for n, where in enumerate(streams):     # its ends of the pipes, this process's
+            if where == subprocess.PIPE:
+                r, w = os.pipe()
+                theirs, mine = (r, w) if n == 0 else (w, r)
+                ends.append(theirs)
+                pipes.append(open(mine, ("w" if n == 0 else "r") + ("" if text else "b"),
+                                  encoding=locale.getpreferredencoding(False) if text else None))
+                streams[n] = (f"/proc/{os.getpid()}/fd/{theirs}", os.O_RDONLY if n == 0 else os.O_WRONLY)
+            else:
+                pipes.append(None)
+                if where == subprocess.DEVNULL:
+                    streams[n] = (os.devnull, os.O_RDONLY if n == 0 else os.O_WRONLY)
+        self.stdin, self.stdout, self.stderr = pipes
+        self._status, w = os.pipe()
+        ends.append(w)
+        try:
+            _ask(server, argv, env, cwd, start_new_session, streams, status=f"/proc/{os.getpid()}/fd/{w}")
+            _read(server.stdout.fileno(), 4, None)      # the end of the waiter's starter, at once
+            said = _read(self._status, 4, 60)
+            if said is None:
+                raise RuntimeError(f"the preloaded process forked no process for {argv}")
+            self.pid = struct.unpack("!i", said)[0]
+        finally:
+            for w in ends:
+                os.close(w)
+
+    def poll(self):
+        try:
+            return self.wait(0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            said = _read(self._status, 4, timeout)
+            if said is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            self.returncode = os.waitstatus_to_exitcode(struct.unpack("!i", said)[0])
+            os.close(self._status)
+        return self.returncode
+
+    def send_signal(self, sig) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):      # ended since
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, input=None, timeout=None):
+        if self.stdin is not None and not self.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                if input is not None:
+                    self.stdin.write(input)
+                self.stdin.close()
+        if not self._readers:
+            self._read_all = [None, None]
+            for n, pipe in enumerate((self.stdout, self.stderr)):
+                if pipe is not None:
+                    self._readers.append(threading.Thread(target=self._read_into, args=(n, pipe), daemon=True))
+                    self._readers[-1].start()
+        end = None if timeout is None else time.monotonic() + timeout
+        for reader in self._readers:
+            reader.join(None if end is None else max(0, end - time.monotonic()))
+            if reader.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout)
+        self.wait(None if end is None else max(0, end - time.monotonic()))
+        return tuple(self._read_all)
+
+    def _read_into(self, n, pipe) -> None:
+        self._read_all[n] = pipe.read()
+        pipe.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for pipe in (self.stdout, self.stderr, self.stdin):
+            if pipe is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    pipe.close()
+        self.wait()

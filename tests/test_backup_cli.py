@@ -11,6 +11,7 @@ import time
 
 from rabtui.media import medium as media
 from rabtui.cli import main
+from tests import preloaded
 from tests.trees import Lab, write_files
 
 
@@ -196,7 +197,7 @@ HOLD_LOCK = textwrap.dedent("""
 def test_a_running_backup_is_not_started_twice(tmp_path, capsys):
     lab = Lab(tmp_path)
     cfg = lab.local()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(cfg.state_dir)], stdout=subprocess.PIPE, text=True)
+    holder = preloaded.Popen([sys.executable, "-c", HOLD_LOCK, str(cfg.state_dir)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         assert _run(lab, "backup", "loc") == 1

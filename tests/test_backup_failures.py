@@ -19,6 +19,7 @@ from rabtui.media import medium as media, medium_layout
 from rabtui.media.rotation import next_medium
 from rabtui.errors import LockBusy
 from rabtui.events import ITEM
+from tests import preloaded
 from tests.trees import Lab, write_files
 
 
@@ -167,9 +168,9 @@ def test_a_medium_unmounted_between_its_check_and_the_backup_s_directory_gets_no
     cfg = lab.load()
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     write_files(lab.src / "data", {"c": b"3"})
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
                             "--medium", "m1"], env={**os.environ, "RABTUI_FAULT_STOP": "backup.step2"},
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while open(f"/proc/{run.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
         assert time.monotonic() < deadline and run.poll() is None, "the backup never stopped after step 2"
@@ -259,7 +260,7 @@ def test_killed_run_is_found_and_cleaned_up(tmp_path):
     marker = tmp_path / "pre-ran"
     lab.local(extra=f'pre_backup_commands = ["touch {marker}; sleep 60"]')
     write_files(lab.src / "data", {"a": b"1"})
-    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(lab.config_path)], start_new_session=True)
+    child = preloaded.Popen([sys.executable, "-c", KILLED_RUN, str(lab.config_path)], start_new_session=True)
     try:
         deadline = time.time() + 30
         while not marker.exists() and time.time() < deadline:
@@ -297,7 +298,7 @@ HOLD_LOCK = textwrap.dedent("""
 def test_second_backup_of_a_source_is_refused(tmp_path):
     lab = Lab(tmp_path)
     cfg = lab.local()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(cfg.state_dir)], stdout=subprocess.PIPE, text=True)
+    holder = preloaded.Popen([sys.executable, "-c", HOLD_LOCK, str(cfg.state_dir)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LockBusy, match=r"a backup of loc is already running since .*, pid \d+"):

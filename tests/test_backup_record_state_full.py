@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_medium_identity import _killed, _rabtui, _stopped_at
 from tests.test_union_undo_lock import _Holder
 from tests.trees import Lab, fill_up, write_files
@@ -221,8 +221,8 @@ def test_the_post_backup_commands_run_once_whenever_the_state_directory_fills_up
     lab.local(extra=f"pre_backup_commands = {json.dumps(pre)}\npost_backup_commands = {json.dumps(post)}")
     write_files(lab.src / "data", {"a": "a1"})
     if full_at != "start of step 6":
-        run = subprocess.Popen([*_argv(lab), "backup", "loc"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+        run = preloaded.Popen([*_argv(lab), "backup", "loc"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
         out = run.communicate(timeout=120)[0].decode()
         os.unlink(lab.state.parent / "filler")
         row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
@@ -354,8 +354,8 @@ def test_no_post_backup_command_runs_when_the_pre_backup_ones_were_cancelled_and
     lab.local(extra=f'pre_backup_commands = ["touch {marks}/began; sleep 60"]\n'
                     f'post_backup_commands = ["touch {marks}/post-ran"]')
     write_files(lab.src / "data", {"a": "a1"})
-    run = subprocess.Popen([*_argv(lab), "backup", "loc"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
+    run = preloaded.Popen([*_argv(lab), "backup", "loc"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not (marks / "began").exists():

@@ -70,7 +70,7 @@ def test_a_full_state_directory_is_said_in_a_textfile_on_the_same_full_file_syst
 def stopped_writer(db) -> Iterator[None]:
     """Within it, a process holds a write transaction on the database `db`, stopped (SIGSTOP) in
     it; killed at its end."""
-    writer = subprocess.Popen([sys.executable, "-c", (
+    writer = preloaded.Popen([sys.executable, "-c", (
         "import os, signal, sqlite3, sys\n"
         "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
         "conn.execute('BEGIN IMMEDIATE')\n"

@@ -138,8 +138,8 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(two_discs)
     """A real SIGKILL of the whole burn (rabtui and xorriso) as soon as the first image appears."""
     lab, cfg, store, number = two_discs
     first = lab.tmp / "iso" / f"RAB{number}D01.iso"
-    proc = subprocess.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = preloaded.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     # the image is made empty (0600) just before xorriso writes into it: wait for its first bytes
     while not (first.exists() and first.stat().st_size) and proc.poll() is None and time.time() < deadline:
@@ -416,8 +416,8 @@ def test_rebuild_state_after_a_burn_killed_at_disc_2_records_it_unfinished_as_it
     due with a disc that does not exist. `checkpoint abandon` then removes the leftover."""
     lab, cfg, store, number = two_discs
     begun = lab.tmp / "iso" / f"RAB{number}D02.iso.writing"
-    proc = subprocess.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = preloaded.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (begun.exists() and begun.stat().st_size) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.002)

@@ -245,13 +245,12 @@ def test_numbers_written_at_once_by_several_processes_are_all_kept(tmp_path):
     """A checkpoint numbered in one process while backups onto the same medium write the record in
     others: each read the record, added its numbers and put its own in place, so the number
     written between a read and its rename was lost from the medium."""
-    import subprocess
     import sys
 
     code = ("import sys; from rabtui.media.checkpoint_numbers import write_record\n"
             "k = int(sys.argv[2])\n"
             "for n in range(40): write_record(sys.argv[1], [1 + k * 40 + n])\n")
-    writers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(k)], cwd=ROOT) for k in range(6)]
+    writers = [preloaded.Popen([sys.executable, "-c", code, str(tmp_path), str(k)], cwd=ROOT) for k in range(6)]
     assert [w.wait(timeout=120) for w in writers] == [0] * 6
     from rabtui.media.checkpoint_numbers import read_record
 

@@ -214,10 +214,10 @@ def test_a_backup_linking_into_the_union_while_a_cleanup_unlinks_loses_no_entry(
 
     def backup_first(root, rel):
         if not backups:   # the cleanup found x to be its backup's; a backup runs to its end or its wait
-            backups.append(subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path),
+            backups.append(preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path),
                                              "backup", "loc"], cwd=ROOT, stdin=subprocess.DEVNULL,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+                                           env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
             for line in iter(backups[0].stdout.readline, b""):    # it says at once what it waits for
                 if b"waiting (at most 600 s) for a cleanup (pid " in line:
                     break
@@ -312,9 +312,9 @@ def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(
         olds[sid] = min(n for n in os.listdir(lab.media[0][1] / sid) if n.startswith("backup-"))
     write_files(lab.src / "data", {"f3": b"3"})
     env = {**os.environ, faults.STOP_ENV: "backup.archive_linked"}   # loc's (empty) archive directory: linked
-    hung = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
-                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    hung = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                           cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while not _stopped(hung.pid):

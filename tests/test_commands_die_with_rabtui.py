@@ -16,6 +16,7 @@ import pytest
 from rabtui import proc, proc_table
 from rabtui.backup import source_commands
 from rabtui.errors import Cancelled, WorkFailed
+from tests import preloaded
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -56,9 +57,9 @@ def _gone(pid: int, within: float) -> bool:
 def test_a_pre_backup_command_dies_with_a_killed_rabtui(tmp_path, request, where):
     pidfile = tmp_path / "sleeper"
     lab, sid = _lab(tmp_path, request, where, f"sleep 300 & echo $! > {pidfile}; wait")
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", sid,
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", sid,
                               "--medium", "m1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+                            start_new_session=True)
     try:
         sleeper = _pid_in(pidfile)
         assert proc_table.pid_alive(sleeper)

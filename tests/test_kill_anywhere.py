@@ -223,9 +223,9 @@ def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
     assert rabtui(lab, "backup", "loc").returncode == 0
     store = lab.store()
     copies = {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint",
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint",
                               "burn", "--yes", "--now"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     writers: set[int] = set()
     size = 0
     try:

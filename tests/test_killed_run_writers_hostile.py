@@ -98,9 +98,9 @@ def test_a_lock_holder_with_a_huge_command_line_is_named_short(tmp_path):
     cfg = lab.local([("arch", "archive")], extra="io_timeout = 1")
     _files(lab.src / "arch", {"a": b"a"})
     lab.state.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lab.state), "loc", "\x01" * 50_000],
-                              cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE)
+    holder = preloaded.Popen([sys.executable, "-c", _HOLD, str(lab.state), "loc", "\x01" * 50_000],
+                             cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline() == b"held\n"
         result = lab.backup(cfg)

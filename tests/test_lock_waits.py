@@ -31,8 +31,8 @@ os.kill(os.getpid(), signal.SIGSTOP)
 
 def _stopped_holder(state: Path, source_id: str) -> subprocess.Popen:
     """A process that takes `source_id`'s archive union lock as a cleanup does, then stops."""
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(state), source_id], cwd=ROOT,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    holder = preloaded.Popen([sys.executable, "-c", _HOLD, str(state), source_id], cwd=ROOT,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     assert holder.stdout.readline() == b"held\n"
     deadline = time.monotonic() + 30
     while open(f"/proc/{holder.pid}/stat", "rb").read().rsplit(b")", 1)[1].split()[0] != b"T":
@@ -162,8 +162,8 @@ def test_a_backup_waits_a_bound_only_for_a_stopped_writer_of_the_checkpoint_numb
     write_files(lab.src / "data", {"a": "a"})
     assert lab.backup(cfg).status == "completed"
     (lab.state / "checkpoints" / "7").mkdir(parents=True)     # a number used: the backup writes it
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    holder = preloaded.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline() == b"held\n"
         result = _backup_within(lab, cfg, 30, "the backup still waits for the stopped writer")
@@ -172,8 +172,8 @@ def test_a_backup_waits_a_bound_only_for_a_stopped_writer_of_the_checkpoint_numb
     assert result.status == "completed", result
     assert any("another process held it for more than 1 s" in m for m in lab.messages(WARNING)), lab.messages()
     cancel = threading.Event()
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    holder = preloaded.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     monkeypatch.setattr(checkpoint_numbers, "RECORD_WAIT", 600.0)
     try:
         assert holder.stdout.readline() == b"held\n"
@@ -195,7 +195,7 @@ def test_a_command_does_not_wait_for_ever_for_a_stopped_process_making_the_datab
 
     state = tmp_path / "state"
     state.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", """
+    holder = preloaded.Popen([sys.executable, "-c", """
 import os, signal, sys
 from rabtui.state.locks import Lock
 Lock(sys.argv[1], "database-made", what="the making of the state database").acquire()

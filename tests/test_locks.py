@@ -15,6 +15,7 @@ import pytest
 from rabtui.errors import LockBusy
 from rabtui.state import lock_table
 from rabtui.state.locks import source_lock
+from tests import preloaded
 from tests.trees import fill_up
 
 
@@ -34,8 +35,8 @@ def proc_locks(request, monkeypatch):
 def test_is_held_sees_a_lock_another_process_holds(tmp_path, proc_locks):
     code = ("import sys; from rabtui.state.locks import source_lock\n"
             "l = source_lock(sys.argv[1], 's').acquire(); print('held', flush=True); sys.stdin.read()")
-    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    child = preloaded.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "held\n"
         assert source_lock(tmp_path, "s").is_held()

@@ -16,6 +16,7 @@ from rabtui.media.rotation import next_medium, record_use
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from rabtui.state import catalog
+from tests import preloaded
 from tests.trees import Lab, write_files
 
 
@@ -141,8 +142,8 @@ def test_a_backup_that_joins_a_run_on_its_device_medium_and_ends_last_unmounts_i
     lab.on_device(mount_point, disk_image)
 
     def rabtui(*argv: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     run = rabtui("backup", "a", "b", "--medium", "m1")
     deadline = time.monotonic() + 30

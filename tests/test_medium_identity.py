@@ -183,9 +183,9 @@ def _stopped(pid: int) -> bool:
 def _stopped_at(lab: Lab, point: str, *args: str, out=subprocess.PIPE) -> subprocess.Popen:
     """`rabtui ARGS`, stopped (SIGSTOP) at the fault point `point`; its output to `out` (a file for
     a run that says more than a pipe holds before it is read)."""
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
-                           cwd=ROOT, env={**os.environ, faults.STOP_ENV: point},
-                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                          cwd=ROOT, env={**os.environ, faults.STOP_ENV: point},
+                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not _stopped(run.pid):
         assert run.poll() is None and time.monotonic() < deadline, f"rabtui {' '.join(args)} did not reach {point}"

@@ -15,6 +15,7 @@ import time
 
 from rabtui import faults
 from rabtui.media import medium as media
+from tests import preloaded
 from tests.test_medium_identity import ROOT, _ended, _killed, _rabtui, _stopped_at
 from tests.test_parallel import _sources
 from tests.trees import Lab, write_files
@@ -73,9 +74,9 @@ def test_a_labelling_during_a_backup_of_the_medium_stops_naming_the_backup(tmp_p
 def _waiting_for_the_lock(lab, out, *args) -> subprocess.Popen:
     """rabtui `args` --verbose started, its output into `out`, once it says it waits for medium m1's lock."""
     with open(out, "wb") as sink:
-        started = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args, "--verbose"],
-                                   cwd=ROOT, env={k: v for k, v in os.environ.items() if k != faults.STOP_ENV},
-                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        started = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args, "--verbose"],
+                                  cwd=ROOT, env={k: v for k, v in os.environ.items() if k != faults.STOP_ENV},
+                                  stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while b"to release the lock of medium m1" not in out.read_bytes():
         assert started.poll() is None and time.monotonic() < deadline, out.read_text()

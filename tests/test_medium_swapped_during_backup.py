@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import faults
+from tests import preloaded
 from tests.trees import Lab, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,9 +118,9 @@ def test_a_medium_swapped_between_rsync_and_the_record_records_nothing(tmp_path,
     7 wrote undone; neither the copy nor the disk it began on holds a completed backup.json."""
     lab = _lab(tmp_path, None, "copy on the same file system")
     medium, aside = lab.media[0][1], tmp_path / "aside"
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
-                           cwd=ROOT, env={**os.environ, faults.STOP_ENV: point},
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                          cwd=ROOT, env={**os.environ, faults.STOP_ENV: point},
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while not _stopped(run.pid):

@@ -16,6 +16,7 @@ import pytest
 from rabtui.cli import main
 from rabtui import faults
 from rabtui.ops import notify_outbox
+from tests import preloaded
 from tests.test_parallel import _sources
 from tests.trees import Lab
 
@@ -103,9 +104,9 @@ def _started(tmp_path, argv: list[str]) -> tuple[subprocess.Popen, object]:
     (the process, its stderr's file)."""
     err_file = tmp_path / "err"
     with open(err_file, "wb") as err:
-        child = subprocess.Popen([sys.executable, "-m", "rabtui", *argv], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                                 env={**os.environ, faults.STOP_ENV: "notify.waiting"})
+        child = preloaded.Popen([sys.executable, "-m", "rabtui", *argv], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                env={**os.environ, faults.STOP_ENV: "notify.waiting"})
     return child, err_file
 
 

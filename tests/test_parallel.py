@@ -19,6 +19,7 @@ from rabtui.cli.progress import PlainDisplay, RichSourcesDisplay, terminal_emit
 from rabtui.config import ConfigError
 from rabtui.events import PROGRESS, RESULT, STEP, WARNING, Event
 from rabtui.state.jobs import INTERRUPTED
+from tests import preloaded
 from tests.test_backup_failures import _rsync_pids
 from tests.trees import Lab, gate_command, ssh_source_lines, write_files
 
@@ -45,8 +46,8 @@ def _start_run(lab: Lab, *argv: str, running: int = 1):
     """`rabtui ARGV` as a process of its own, once `running` of its backups run their pre-backup
     command (read-only and apart from Store: the process may still be creating the database)."""
 
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         time.sleep(0.1)
@@ -671,8 +672,8 @@ def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
     _sources(lab, ["a", "b"], files=3, extra={n: 'bwlimit = "100K"' for n in "ab"})
     for n in "ab":
         write_files(lab.src / n, {"big": 3_000_000})
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(_rsync_pids(str(tmp_path))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -691,8 +692,8 @@ def test_a_sigkill_takes_the_rsyncs_of_sources_over_ssh_with_it(tmp_path, sshd):
         write_files(lab.src / name, {"big": os.urandom(3_000_000)})
         text += ssh_source_lines(sshd, name) + f'bwlimit = "100K"\n[[sources.directories]]\npath = "{lab.src / name}"\n'
     lab.write(text)
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     medium = lab.media[0][1]
     deadline = time.monotonic() + 60
     while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < 2 and time.monotonic() < deadline:
@@ -709,8 +710,8 @@ def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrappe
     wrapper = 'rsync_path = "sh -c \'setsid -w \\"$@\\"; exit $?\' sh rsync"'   # TOML: the quotes inside escaped
     _sources(lab, ["a"], files=3, extra={"a": f'bwlimit = "100K"\n{wrapper}'})
     write_files(lab.src / "a", {"big": 3_000_000})
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # killed while rsync copies the big file (nothing to print until it is done)
     medium = lab.media[0][1]
     deadline = time.monotonic() + 60
@@ -742,8 +743,8 @@ def test_output_whose_reader_went_away_takes_no_backup_with_it(tmp_path, argv, m
     slow = 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 1"]'
     _sources(lab, ["a", "b", "bad"], files=3,
              extra={"a": slow, "b": slow, "bad": 'schedule = "0 2 * * *"\npre_backup_commands = ["exit 4"]'})
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE)
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE)
     child.stdout.readline()
     child.stdout.close()        # `2>&1 | head -1` when merged
     err = "" if merged else child.stderr.read().decode()
@@ -795,8 +796,8 @@ def test_a_second_ctrl_c_interrupts_several_sources_at_once(tmp_path):
     _sources(lab, ["a", "b"], files=3, extra={n: keys for n in "ab"})
     for n in "ab":
         write_files(lab.src / n, {"big": 3_000_000})
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a", "b"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a", "b"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     medium = lab.media[0][1]
     deadline = time.monotonic() + 60
     while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < 2 and time.monotonic() < deadline:
@@ -830,9 +831,9 @@ def test_a_second_ctrl_c_records_one_sources_job_interrupted(tmp_path):
     posting, err_file = tmp_path / "posting", tmp_path / "err"
     _sources(lab, ["a"], files=1, extra={"a": f'post_backup_commands = ["touch {posting}; sleep 30"]'})
     with open(err_file, "wb") as err:
-        child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                 start_new_session=True)
+        child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not posting.exists():

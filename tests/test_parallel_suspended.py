@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from tests import preloaded
 from tests.test_parallel import _sources
 from tests.trees import Lab, write_files
 
@@ -22,8 +23,8 @@ def test_backups_of_a_run_suspended_past_io_timeout_go_on_when_it_resumes(tmp_pa
     _sources(lab, ["a", "b"], files=2, extra={n: f'bwlimit = "200K"\nio_timeout = {IO_TIMEOUT}' for n in "ab"})
     for name in "ab":
         write_files(lab.src / name, {"big": os.urandom(1_000_000)})
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         medium = lab.media[0][1]
         deadline = time.monotonic() + 60

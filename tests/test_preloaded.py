@@ -1,12 +1,14 @@
 """tests/preloaded.py runs `python -m rabtui` and `python -c` as a fresh interpreter would: the same
 exit status, output, arguments (its command line in /proc too), environment and working directory as
-subprocess.run gives."""
+subprocess.run gives; preloaded.Popen answers as subprocess.Popen does."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -51,3 +53,67 @@ def test_a_timeout_kills_the_process():
     with pytest.raises(subprocess.TimeoutExpired):
         preloaded.run([sys.executable, "-c", "import time; time.sleep(60)"], timeout=0.5)
     assert preloaded.run([sys.executable, "-c", "pass"], timeout=60).returncode == 0
+
+
+STOPS = ("import os, signal, sys\n"
+         "print('out', flush=True); print('err', file=sys.stderr, flush=True)\n"
+         "os.kill(os.getpid(), signal.SIGSTOP)\n"
+         "print(os.getsid(0) == os.getpid(), flush=True)\n"
+         "signal.pause()\n")
+
+
+def _state(pid: int) -> str:
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.parametrize("new_session, how, merged", [(False, signal.SIGTERM, False), (False, signal.SIGKILL, True),
+                                                       (True, signal.SIGKILL, False), (True, signal.SIGTERM, True)])
+def test_popen_as_subprocess_popen(new_session, how, merged, tmp_path):
+    """A process that stops itself, is signalled, and ends, as subprocess.Popen's: its output (read
+    before and after, 2>&1), its session, its exit status. It stays stopped while other forked
+    processes end; a forked one has a process group of its own."""
+    said = []
+    for start in (subprocess.Popen, preloaded.Popen):
+        proc = start([sys.executable, "-c", STOPS], cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                     stderr=subprocess.STDOUT if merged else subprocess.PIPE, start_new_session=new_session)
+        assert (start is subprocess.Popen) == isinstance(proc, subprocess.Popen)
+        first = proc.stdout.readline()
+        deadline = time.monotonic() + 60
+        while _state(proc.pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert preloaded.run([sys.executable, "-c", "pass"], timeout=60).returncode == 0
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(0.05)
+        assert (proc.poll(), _state(proc.pid)) == (None, "T")
+        assert start is subprocess.Popen or os.getpgid(proc.pid) == proc.pid
+        os.kill(proc.pid, signal.SIGCONT)
+        second = proc.stdout.readline() + (proc.stdout.readline() if merged else "")
+        proc.send_signal(how)
+        out, err = proc.communicate(timeout=60)
+        said.append((first, second, out, err, proc.wait(), proc.returncode))
+        proc.kill()     # ended: nothing to do
+    assert said[1] == said[0]
+    expected = ("out\n", f"err\n{new_session}\n", "", None) if merged else ("out\n", f"{new_session}\n", "", "err\n")
+    assert said[0] == (*expected, -how, -how)
+
+
+def test_popen_streams_to_files_and_devnull(tmp_path):
+    for n, start in enumerate((subprocess.Popen, preloaded.Popen)):
+        with open(tmp_path / f"out{n}", "wb") as out:
+            with start([sys.executable, "-m", "rabtui", "--config", "/nonexistent/rabtui.toml", "status"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out) as proc:
+                assert proc.stdout is None and proc.stderr is None
+        assert proc.returncode != 0
+    assert (tmp_path / "out1").read_bytes() == (tmp_path / "out0").read_bytes() != b""
+
+
+def test_popen_reads_what_is_written_to_its_input():
+    said = []
+    for start in (subprocess.Popen, preloaded.Popen):
+        with start([sys.executable, "-c", "import sys; print(sys.stdin.readline().upper()); print(sys.stdin.read())"],
+                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
+            proc.stdin.write("one\n")
+            proc.stdin.flush()
+            first = proc.stdout.readline()
+            said.append((first, proc.communicate("two", timeout=60), proc.returncode))
+    assert said[1] == said[0] == ("ONE\n", ("\ntwo\n", None), 0)

@@ -14,6 +14,7 @@ import pytest
 
 from rabtui import proc, proc_records, proc_table
 from rabtui.errors import Cancelled
+from tests import preloaded
 
 # one record per write, a millisecond apart: a reader blocked on the pipe would wake for each
 WRITER = """
@@ -286,7 +287,7 @@ def test_a_process_given_input_dies_with_rabtui_too(tmp_path):
     script = (f"import sys; sys.path.insert(0, {repo!r}); from rabtui import proc;"
               f" proc.run(['sh', '-c', 'cat > {got}; echo $$ > {pid_file}; exec sleep 1000'],"
               f" stdin_data=b'a\\nb\\n' * 50000, die_with_parent=True)")
-    rabtui = subprocess.Popen([sys.executable, "-c", script])
+    rabtui = preloaded.Popen([sys.executable, "-c", script])
     try:
         for _ in range(100):
             if pid_file.exists() and pid_file.read_text().strip():

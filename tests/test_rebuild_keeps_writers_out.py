@@ -18,6 +18,7 @@ from rabtui.actions.checkpoint import asked_dirs
 from rabtui.checkpoint import prepare
 from rabtui.faults import STOP_ENV
 from rabtui.state.store import Store
+from tests import preloaded
 from tests.test_rebuild_odd_records import ROOT, _rabtui
 from tests.trees import Lab, write_files
 
@@ -39,9 +40,9 @@ def _stopped(pid: int) -> bool:
 
 
 def _held_rebuild(lab: Lab, point: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, STOP_ENV: point})
+    proc = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                           cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env={**os.environ, STOP_ENV: point})
     deadline = time.monotonic() + 60
     while not _stopped(proc.pid):
         assert proc.poll() is None, proc.communicate()

@@ -537,9 +537,9 @@ def test_ids_that_cannot_be_written_once_the_database_is_in_place_are_said_and_t
         done = _rabtui(lab, "backup", "loc", "--medium", medium)
         assert done.returncode == 0, done.stdout + done.stderr
 
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                           cwd=ROOT, env={**os.environ, faults.STOP_ENV: "rebuild.in_place"}, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                          cwd=ROOT, env={**os.environ, faults.STOP_ENV: "rebuild.in_place"}, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not _stopped(run.pid):

@@ -23,7 +23,7 @@ from rabtui import faults
 from rabtui.backup import history, union_undo
 from rabtui.errors import WorkFailed
 from rabtui.media import medium_layout
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_cleanup_while_reading import ROOT, _stopped
 from tests.test_kill_anywhere import _files, _killed, rabtui
 from tests.test_union_undo_interrupted import SHORT, _killed_undoing, _undoing_said
@@ -81,9 +81,9 @@ def _twenty_to_change(tmp_path, point: str) -> Lab:
     _files(arch, {"z": b"z2"})
     assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
     later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
-    cleanup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup", "--now",
+    cleanup = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup", "--now",
                                 later], cwd=ROOT, env={**os.environ, faults.STOP_ENV: "union.undone"},
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for undone in range(1, 21):       # killed once it undid the 20 files' links, its record still there
             deadline = time.monotonic() + 60
@@ -110,9 +110,9 @@ def test_a_run_waiting_for_the_union_waits_while_rebuild_state_changes_it(tmp_pa
     and is let go on 0.3 s later."""
     lab = _twenty_to_change(tmp_path, point)
     cfg = lab.load()
-    rebuild = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                               cwd=ROOT, env={**os.environ, faults.STOP_ENV: point}, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    rebuild = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                              cwd=ROOT, env={**os.environ, faults.STOP_ENV: point}, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     paced: list[float] = []     # when the rebuild was let go on, each time
 
     def pace() -> None:

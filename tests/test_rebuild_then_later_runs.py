@@ -12,7 +12,7 @@ from rabtui.backup.pipeline import run_backup
 from rabtui.events import no_emit
 from rabtui.media import medium_layout
 from rabtui.state.store import Store
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_rebuild_odd_records import _backups, _rabtui, _two_backups
 from tests.trees import Lab, snapshot, write_files
 
@@ -171,8 +171,8 @@ def test_no_cleanup_deletes_while_rebuild_state_runs(tmp_path):
     root = lab.media[0][1] / "loc"
     before = sorted(os.listdir(root))
 
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_REBUILD_LOCKS, str(lab.config_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = preloaded.Popen([sys.executable, "-c", HOLD_REBUILD_LOCKS, str(lab.config_path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         done = _rabtui(lab, "cleanup")

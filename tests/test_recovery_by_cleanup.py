@@ -8,7 +8,7 @@ process killed (SIGKILL) at the fault point."""
 from __future__ import annotations
 
 from rabtui.state import locks
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_kill_anywhere import _backed_up_on_m1, _copy, _files, _killed, _killed_then_away, rabtui
 
 
@@ -124,9 +124,9 @@ def test_a_backup_refused_while_a_cleanup_recovers_its_source_names_the_cleanup(
     lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "arch", {"x": b"x2" * 10})
     _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.archive_linked"))
-    cleanup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup"],
-                               env={**os.environ, faults.STOP_ENV: "backup.union_linking"}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    cleanup = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup"],
+                              env={**os.environ, faults.STOP_ENV: "backup.union_linking"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ import sys
 import time
 
 from rabtui import faults
+from tests import preloaded
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.test_state_dir_full import _run_filling_at
 from tests.trees import Lab, write_files
@@ -84,9 +85,9 @@ def test_a_source_whose_killed_runs_a_cleanup_recovers_is_left_to_the_next_run_d
     lab = Lab(tmp_path, media_count=1)
     _killed_run(lab, extra='schedule = "0 2 * * *"')
     env = {k: v for k, v in os.environ.items() if k != faults.ENV} | {faults.STOP_ENV: "cleanup.recovering"}
-    cleanup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL)
+    cleanup = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while cleanup.poll() is None and time.monotonic() < deadline:

@@ -360,8 +360,8 @@ def test_rebuild_state_waits_for_no_backup_and_brings_the_state_back(tmp_path, b
     text = lab.config_path.read_text()
     lab.config_path.write_text(text.replace("[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
     (lab.state / "rabtui.db").write_bytes(os.urandom(20000))
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lab.state), "loc"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = preloaded.Popen([sys.executable, "-c", HOLD_LOCK, str(lab.state), "loc"],
+                             stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         done = _rabtui(lab, "rebuild-state")
@@ -435,7 +435,7 @@ def test_processes_opening_a_new_database_at_once_all_find_it_whole(tmp_path):
         state = tmp_path / f"state{attempt}"
         (state / "locks").mkdir(parents=True)          # rabtui has run here: an empty file would be damage
         code = "import sys; from rabtui.state.store import Store; Store(sys.argv[1]).close()"
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(state)], stderr=subprocess.PIPE, text=True)
+        procs = [preloaded.Popen([sys.executable, "-c", code, str(state)], stderr=subprocess.PIPE, text=True)
                  for _ in range(8)]
         errors = [p.communicate()[1] for p in procs]
         assert all(p.returncode == 0 for p in procs), errors
@@ -540,7 +540,7 @@ def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_tr
     assert len(whole) > 8192
     with open(db, "r+b") as f:
         f.truncate(len(whole) // 2)       # the header already says the whole size: pages to come
-    writer = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(0.15);"
+    writer = preloaded.Popen([sys.executable, "-c", "import sys, time; time.sleep(0.15);"
                                " f = open(sys.argv[1], 'r+b'); f.seek(0); f.write(open(sys.argv[2], 'rb').read())",
                                str(db), str(tmp_path / "whole")])
     (tmp_path / "whole").write_bytes(whole)

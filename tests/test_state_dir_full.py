@@ -114,9 +114,9 @@ def test_rebuild_state_in_a_state_directory_out_of_inodes_says_it_is_full(tmp_pa
 def _run_filling_at(lab: Lab, point: str, *argv: str) -> subprocess.CompletedProcess:
     """`rabtui ARGV` stopped at the fault point `point`, its state directory's file system filled
     to the last byte there, then let go on (again each time it comes to the point)."""
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
-                           env={**os.environ, faults.STOP_ENV: point}, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                          env={**os.environ, faults.STOP_ENV: point}, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     filled = False
     deadline = time.monotonic() + 60
     while run.poll() is None and time.monotonic() < deadline:
@@ -287,7 +287,7 @@ def test_a_disc_whose_extraction_the_state_directory_has_no_room_for_is_not_fail
     lab.with_discs("cd-700")
     write_files(lab.src / "data", {f"f{i}": 1 << 20 for i in range(60)})
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "burn",
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "burn",
                             "--yes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     xorriso = _stop_extraction(os.fsencode(tmp_path), run)
     _room_in_the_wal(lab.state)
@@ -351,9 +351,9 @@ def test_a_backup_whose_record_the_state_disk_fails_to_write_back_is_not_said_co
         write_files(lab.src / "data", {f"f{i}": 300 for i in range(50)})
         assert _rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
         write_files(lab.src / "data", {f"g{i}": 300 for i in range(500)})
-        run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
+        run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
                                 "--medium", "m1"], env={**os.environ, faults.STOP_ENV: "backup.step6"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
         while run.poll() is None:
             with open(f"/proc/{run.pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] == "T":

@@ -22,7 +22,7 @@ from rabtui import faults
 from rabtui.backup import union_undo
 from rabtui.media import medium_layout
 from rabtui.ops import health
-from tests import invariants
+from tests import invariants, preloaded
 from tests.test_cleanup_while_reading import ROOT, _stopped
 from tests.test_kill_anywhere import _copy, _files, _killed, rabtui
 from tests.test_union_undo_lock import _output_until, _started
@@ -144,9 +144,9 @@ def test_a_checkpoint_says_at_once_what_holds_the_union_it_has_to_settle(killed_
     lab.config_path.write_text(lab.config_path.read_text().replace('id = "loc"\n', 'id = "loc"\nio_timeout = 2\n', 1))
     _files(lab.src / "arch", {"n": b"n3"})
     env = {**os.environ, faults.STOP_ENV: "backup.union_linking"}     # passed by the settling's first link
-    hung = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
+    hung = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
                              "--medium", "m1"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not _stopped(hung.pid):
@@ -191,9 +191,9 @@ def test_a_backup_waits_for_a_cleanup_that_undoes_a_large_backup_while_it_makes_
     assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
     _files(arch, {"n": b"n3"})
     later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
-    cleanup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup", "--now",
+    cleanup = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup", "--now",
                                 later], cwd=ROOT, env={**os.environ, faults.STOP_ENV: "union.undone"},
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     paced: list[float] = []        # when the cleanup was let go on, each time
 
     def pace() -> None:
@@ -261,9 +261,9 @@ def test_a_run_waiting_for_the_union_waits_while_a_backup_links_many_files(tmp_p
     _files(lab.src / "arch", {f"f{i:02}": b"%d" % i for i in range(20)})
     out = tmp_path / "backup.out"
     with open(out, "wb") as sink:
-        backup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
-                                  cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "PYTHONUNBUFFERED": "1", faults.STOP_ENV: "union.linked"})
+        backup = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1", faults.STOP_ENV: "union.linked"})
     paced: list[float] = []
 
     def pace() -> None:

@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from rabtui.media import medium_layout
+from tests import preloaded
 from tests.test_full_medium_at_once import _checked
 from tests.test_kill_anywhere import _files, _killed, rabtui
 from tests.test_medium_identity import ROOT, _stopped_at
@@ -49,8 +50,8 @@ class _Holder:
     """Another process holding loc's union lock until released."""
 
     def __init__(self, lab: Lab):
-        self.run = subprocess.Popen([sys.executable, "-c", HOLD, str(lab.state)], cwd=ROOT, stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, text=True)
+        self.run = preloaded.Popen([sys.executable, "-c", HOLD, str(lab.state)], cwd=ROOT, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
         assert self.run.stdout.readline() == "held\n"
 
     def release(self) -> None:
@@ -79,9 +80,9 @@ def _output_until(run: subprocess.Popen, out, text: str) -> str:
 def _started(lab: Lab, out, *args: str) -> subprocess.Popen:
     """`rabtui backup ARGS` as a process of its own, its output (unbuffered) into the file `out`."""
     with open(out, "wb") as sink:
-        return subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", *args],
-                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", *args],
+                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def _killed_at(lab: Lab, point: str, *args: str):
