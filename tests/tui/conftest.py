@@ -63,7 +63,7 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what="condition") ->
     while time.monotonic() < end:
         if condition():
             return
-        await pilot.pause(0.1)
+        await pilot.pause(0.02)
     raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
