@@ -37,6 +37,10 @@ def pytest_collection_modifyitems(config, items):
         made = sorted(n for n in getattr(item, "fixturenames", ()) if n.startswith("_") and n.endswith("_made"))
         if made:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{made[0]}"))
+    # xdist hands out those groups first (the largest first), then the other tests in this order: the
+    # TUI's, which take seconds each, before the many short ones, so that no process is left running
+    # a long test alone at the end while the others wait
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/tui/"))
 
 
 @pytest.fixture(scope="session")
