@@ -33,7 +33,7 @@ import time
 # The preloaded process: reads a request, forks a child that runs it, says the child's pid, waits
 # for it and says its wait status (for Popen: the waiter's starter, which ends at once).
 _SERVER = r'''
-import atexit, os, pickle, runpy, signal, struct, sys, tempfile, threading, time, traceback
+import atexit, os, pickle, runpy, select, signal, struct, sys, tempfile, threading, time, traceback
 import rabtui.program, rabtui.backup.pipeline, rabtui.actions.rebuild, rabtui.config, rabtui.state.store
 from rabtui import file_replace
 
@@ -109,7 +109,8 @@ def child(req):
 
 def waiter(req):
     """A process that runs on its own (this one ends at once, the server waits for it): it starts the
-    child, writes its pid to req["status"] once the child's streams are open, then its wait status."""
+    child, writes its pid to req["status"] once the child's streams are open, then its wait status. A
+    child still there when the test process has gone (the pipe's reader) is killed, stopped or not."""
     if os.fork():
         os._exit(0)
     null = os.open(os.devnull, os.O_RDWR)
@@ -125,6 +126,11 @@ def waiter(req):
     os.close(opening)
     os.read(opened, 1)
     os.write(status, struct.pack("!i", pid))
+    watch = select.poll()
+    watch.register(os.pidfd_open(pid), select.POLLIN)
+    watch.register(status, 0)        # POLLERR: no reader any more
+    if any(fd == status for fd, _ in watch.poll()):
+        os.kill(pid, signal.SIGKILL)
     _, code = os.waitpid(pid, 0)
     os.write(status, struct.pack("!i", code))
     os._exit(0)

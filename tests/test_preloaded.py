@@ -117,3 +117,22 @@ def test_popen_reads_what_is_written_to_its_input():
             first = proc.stdout.readline()
             said.append((first, proc.communicate("two", timeout=60), proc.returncode))
     assert said[1] == said[0] == ("ONE\n", ("\ntwo\n", None), 0)
+
+
+def test_a_popen_process_left_stopped_ends_with_the_test_process(tmp_path):
+    """A test process that ends (fails) before it ended what it started leaves nothing behind, not
+    even a process that stopped itself."""
+    code = ("import sys, time; from tests import preloaded; from tests.test_preloaded import STOPS, _state\n"
+            "proc = preloaded.Popen([sys.executable, '-c', STOPS], stdout=preloaded.subprocess.DEVNULL,"
+            " stderr=preloaded.subprocess.DEVNULL)\n"
+            "while _state(proc.pid) != 'T': time.sleep(0.01)\n"
+            "print(proc.pid, isinstance(proc, preloaded.subprocess.Popen), flush=True)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    pid, plain = done.stdout.split()
+    pid = int(pid)
+    assert plain == "False", "not forked"
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z", _state(pid)
