@@ -45,9 +45,11 @@ def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dia
                 dialog = app.screen
                 dialog.query_one("#restore-to", Input).value = str(target)
                 await pilot.press("ctrl+s")
-                await pilot.pause(0.5)
+                error = dialog.query_one("#restore-error")
+                await wait_for(pilot, lambda: app.screen is not dialog or why in str(error.render()),
+                               what=lambda: f"{why!r} said for {target}: {error.render()}")
                 assert app.screen is dialog, f"{target} accepted"
-                said = str(dialog.query_one("#restore-error").render())
+                said = str(error.render())
                 assert why in said and "--to" not in said
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: app.screen is screen, what="dialog closed")
