@@ -76,7 +76,7 @@ def test_focused_table_stands_out_in_every_theme(demo_config):
                 app.theme = theme
                 for focused in tables:             # each table in turn has the keys
                     focused.focus()
-                    await pilot.pause()
+                    await pilot.pause(0)       # the focus's messages handled (an idle wait took up to a second)
                     assert app.focused is focused
                     assert distance(header_text(focused), header_background(focused)) > 120, (theme, "readable")
                     # clearly: not the faint tint Textual gives a focused table (about 10 apart)
