@@ -57,6 +57,16 @@ def named(argv):
             mem.seek(start)
             mem.write(line.ljust(end - start, b"\0"))
 
+def fresh_streams():
+    """Python's streams made again on the child's descriptors, as an interpreter starts them: one
+    made on a file this server had (seekable) asks the child's pipe where it is (Illegal seek)."""
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        old = getattr(sys, name)
+        stream = open(fd, mode, 1 if old.line_buffering or os.isatty(fd) else -1, old.encoding, old.errors,
+                      closefd=False)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+
 def child(req):
     for fd, stream in enumerate(req["streams"]):
         if isinstance(stream, int):         # as another of its streams (2>&1)
@@ -66,6 +76,7 @@ def child(req):
         os.dup2(new, fd)
         os.close(new)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))     # its waiter reads the end of its pipe: the streams are open
+    fresh_streams()
     if req["new_session"]:
         os.setsid()
     elif "status" in req:

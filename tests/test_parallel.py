@@ -674,10 +674,11 @@ def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
         write_files(lab.src / n, {"big": 3_000_000})
     child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while len(_rsync_pids(str(tmp_path))) < 2 and time.monotonic() < deadline:
+    medium = lab.media[0][1]
+    deadline = time.monotonic() + 60      # both transfers under way (rsync's listings of the sources come and go)
+    while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(_rsync_pids(str(tmp_path))) >= 2, "the two rsyncs never started"
+    assert len(list(medium.glob("*/backup-*/data/**/.big.*"))) == 2, "the two rsyncs never began their big file"
     _killed_then_nothing_outlives_it(child, lab, tmp_path)
 
 
