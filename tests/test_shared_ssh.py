@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import proc, temp_dirs
+from rabtui.backup import source_top
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.events import LOG, STEP
 from tests.sshd import free_port, start_sshd
@@ -118,8 +119,8 @@ def _log_sessions(server, tmp_path: Path) -> Path:
 
 def test_step_1_runs_nothing_on_the_source(tmp_path):
     """The login alone proves the source reachable: a backup opens one session per directory (its
-    rsync) and two for rsync's listing of the directories themselves (is one a symlink?), before
-    the first and after the last, and `sources test` one more for `whoami`."""
+    rsync, which the source's own rsync's listing of the directories themselves, is one a symlink?,
+    comes before in each, and after in the last), and `sources test` one more for `whoami`."""
     from rabtui.ssh.shared import whoami
 
     server = start_sshd(tmp_path / "sshd")
@@ -129,12 +130,13 @@ def test_step_1_runs_nothing_on_the_source(tmp_path):
         result = lab.backup(cfg, "web", medium_id="m1")
         assert result.status == "completed", result.reason
         sessions = log.read_text().splitlines()
-        assert len(sessions) == 4 and all(s.startswith("rsync --server") for s in sessions), sessions
-        # --list-only goes over rsync's protocol (-s): the listing is told by its -R among the short flags
-        assert ["R" in s.split()[3] for s in sessions] == [True, False, False, True], sessions
+        assert len(sessions) == 2 and all(s.startswith("sh -c 'l=$(rsync --list-only -R -d -l -- ")
+                                          and "' sh rsync --server --sender -" in s
+                                          for s in sessions), sessions
+        assert [f"exit {source_top.SAW_AFTER}" in s for s in sessions] == [False, True], sessions
         answer = whoami(cfg, cfg.source("web"))
         assert answer == (server.user, f"{server.user}@127.0.0.1:{server.port}"), answer
-        assert log.read_text().splitlines()[4:] == ["whoami"]
+        assert log.read_text().splitlines()[2:] == ["whoami"]
     finally:
         server.stop()
 

@@ -310,3 +310,115 @@ def test_a_symlink_put_in_place_and_taken_away_during_the_transfer_is_not_seen(t
     assert result.status == "completed", result.reason
     held = result.path / "data" / str(alice).lstrip("/")
     assert sorted(os.listdir(held)) == ["shadow"]
+
+
+def _counting_rsync(lab: Lab, fail_listing: str = "") -> tuple[str, object]:
+    """The source's rsync_path: rsync, each start written in a log (its arguments); `fail_listing`:
+    a shell condition under which a local listing (`--list-only`) fails as a sudoers allowing the
+    server only would make it."""
+    log = lab.tmp / "rsync-starts"
+    script = lab.tmp / "counting-rsync"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{log}"\n'
+        f'case " $* " in *" --list-only "*) if {fail_listing or "false"}; then echo "sudo: refused" >&2; exit 1; fi;; esac\n'
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    return str(script), log
+
+
+def test_an_ssh_source_is_looked_at_in_its_transfers_own_sessions(tmp_path, sshd):
+    """Each session on the source costs its shell's start-up (~/.bashrc): the looks before the
+    first transfer and after the last go into the transfers' own sessions, one a directory."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, _, secret = _tree(lab)
+    odd = lab.src / "a b [*?] ~#%&;|<>(){{}}"       # what sh's double quotes take as written
+    write_files(odd, {"f": b"f"})
+    rsync_path, log = _counting_rsync(lab)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{rsync_path}"\n' + _dirs(pub, odd))
+    result = lab.backup(cfg, "web")
+    assert result.status == "completed", result.reason
+    starts = log.read_text().splitlines()
+    assert len([s for s in starts if "--server" in s]) == 2, starts
+    assert len([s for s in starts if "--list-only" in s]) == 3, starts      # each directory's before, the last's after
+    os.rename(odd, f"{odd}.moved")
+    os.symlink(secret, odd)
+    result = lab.backup(cfg, "web")
+    assert result.status == "failed", result.reason
+    assert f"{odd} is a symlink on the source (to {secret}): not followed" in result.reason, result.reason
+    assert "shadow" not in _saved_names(lab)
+
+
+def test_only_what_the_source_s_shell_takes_as_written_goes_into_the_transfers_sessions():
+    from rabtui.backup import source_top
+    assert source_top.session_command(["sudo", "-n", "rsync", "--bwlimit=5M"], "/srv/a b/[x]*", ["/srv/a b/[x]*"])
+    for path in ("/a'b", '/a"b', "/a$b", "/a`b", "/a\\b", "/a!b", "/a\nb", "/a\tb", "/café", "/a\udcffb"):
+        assert source_top.session_command(["rsync"], path, None) is None, path
+        assert source_top.session_command(["rsync"], "/srv", ["/srv", path]) is None, path
+    for words in (["sudo", "'rsync'"], ["rsync", ""], ["~/bin/rsync"], ["=rsync"], ["rsync;id"], ["a$b"]):
+        assert source_top.session_command(words, "/srv", None) is None, words
+    assert source_top.session_command(["rsync"], "/" + "d" * 40_000, None) is None
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_a_source_whose_rsync_lists_nothing_itself_is_looked_at_apart(tmp_path, sshd, link):
+    """The source's rsync refuses a listing of its own (sudo allowing the server only): its
+    directories are looked at as rsync's server, apart, and a link is refused as ever."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, alice, secret = _tree(lab)
+    if not link:
+        os.unlink(alice)
+        write_files(alice, {"mine": b"m"})
+    rsync_path, log = _counting_rsync(lab, fail_listing="true")
+    result = lab.backup(lab.write(ssh_source_lines(sshd) + f'rsync_path = "{rsync_path}"\n' + _dirs(pub, alice)), "web")
+    if link:
+        assert result.status == "failed", result.reason
+        assert f"{alice} is a symlink on the source (to {secret}): not followed" in result.reason, result.reason
+        assert "shadow" not in _saved_names(lab)
+    else:
+        assert result.status == "completed", result.reason
+        assert "mine" in _saved_names(lab)
+
+
+def test_links_put_in_place_of_two_ssh_directories_during_the_last_ones_transfer_leave_no_copy(tmp_path, sshd):
+    """As above, over SSH: the look in the last transfer's own session sees the links, the look
+    apart after it names them; neither copy stays."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, alice, secret = _tree(lab)
+    os.unlink(alice)
+    bob = lab.src / "bob"
+    write_files(alice, {"mine": b"m"})
+    write_files(bob, {"mine": b"b"})
+    count = lab.tmp / "servers"
+    script = lab.tmp / "swap-then-rsync"
+    script.write_text(       # at the third server's start, pub's transfer (alice's and bob's before it)
+        "#!/bin/sh\n"
+        'case " $* " in *" --server "*)\n'
+        f'  echo >> "{count}"; if [ "$(wc -l < "{count}")" -eq 3 ]; then\n'
+        f'    for d in "{alice}" "{bob}"; do mv "$d" "$d.moved" && ln -s "{secret}" "$d"; done; fi;;\n'
+        "esac\n"
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{script}"\n' + _dirs(alice, bob, pub))
+    result = lab.backup(cfg, "web")
+    assert os.path.islink(bob), "the swap did not happen"
+    assert result.status == "failed", result.reason
+    assert f"{alice} is a symlink on the source" in result.reason and f"{bob}: " in result.reason, result.reason
+    assert "shadow" not in _saved_names(lab) and "mine" not in _saved_names(lab)
+    assert "readme" in _saved_names(lab)
+
+
+def test_the_look_in_the_last_transfers_session_failing_fails_the_backup(tmp_path, sshd):
+    """The listing after the last transfer, in its session, fails and the look apart after it finds
+    no link: what rsync's own transfer ended with is not known (the look's failure took its exit
+    status), so the backup is not complete."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, _, _ = _tree(lab)
+    rsync_path, log = _counting_rsync(lab, fail_listing=f'[ "$(grep -c -- --list-only "{lab.tmp}/rsync-starts")" -ge 2 ]')
+    result = lab.backup(lab.write(ssh_source_lines(sshd) + f'rsync_path = "{rsync_path}"\n' + _dirs(pub)), "web")
+    assert result.status == "failed", result.reason
+    assert "whether a configured directory was made a symlink" in result.reason, result.reason

@@ -33,7 +33,8 @@ from rabtui.backup.records import BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
 from rabtui.backup.run_log import RunLog
 from rabtui.backup.sizes import DirSizes
-from rabtui.backup.transfer import drop_copy, symlinked as symlinked_dirs, transfer_directory
+from rabtui.backup.source_looks import looks as source_looks, symlinked as symlinked_dirs
+from rabtui.backup.transfer import drop_copy, transfer_directory
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
@@ -313,18 +314,19 @@ class _Run(Completion, CommandSteps):
         rsh = None if self._ssh is None else self._ssh.rsync_rsh()
         spool.target(source=self.source.id, medium=medium.id, base_id=rec.link_dest_id)
         dirs = self.source.directories
-        symlinked = self._symlinked(rsh)
+        looks = source_looks(self.source, lambda after: self._symlinked(rsh, after))
+        looks.begin()
         for index, directory in enumerate(dirs):
             self._still_in_place(5)    # else the parents made here would hold the backup in another's place
-            if directory.path in symlinked:
+            if directory.path in looks.before:
                 rec.dirs.append(DirSizes(directory.path, directory.kind))
-                self._dir_failed(rec.dirs[-1], symlinked[directory.path])
+                self._dir_failed(rec.dirs[-1], looks.before[directory.path])
             try:
                 sizes = transfer_directory(
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
                     rsh=rsh, spool=spool, emit=self.emit, cancel=self.cancel, index=index, count=len(dirs),
                     last_files=history.last_files(self.store, self.source.id, directory.path),
-                    exact_times=exact_times,
+                    exact_times=exact_times, looks=looks,
                 )
             except Cancelled:
                 self.step(5, "failed", "cancelled")
@@ -333,12 +335,12 @@ class _Run(Completion, CommandSteps):
                 self._fail_step(5, str(exc))
             faults.point("backup.rsync_ended")
             rec.dirs.append(sizes)
-            if sizes.state == "failed":
+            if sizes.state == "failed" and looks.after_seen is not False:
                 if NO_SPACE in (sizes.message or ""):
                     rec.did_not_fit([directory.path])
                 self._dir_failed(sizes, sizes.message)
         # a link put in a directory's place after the first look, and left: rsync read through it
-        symlinked = self._symlinked(rsh, after=True)
+        symlinked = looks.after()
         dropped = [i for i, sizes in enumerate(rec.dirs) if sizes.path in symlinked]
         for i in dropped:     # each one's copy, before the step fails with the first
             self._still_in_place(5)
@@ -348,6 +350,8 @@ class _Run(Completion, CommandSteps):
         if dropped:
             self._dir_failed(rec.dirs[dropped[0]], rec.dirs[dropped[0]].message,
                              also=[rec.dirs[i] for i in dropped[1:]])
+        if looks.after_seen is False:    # the last transfer's session saw a link that the look after did not
+            self._dir_failed(rec.dirs[-1], rec.dirs[-1].message)
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
         if not dirs:
             warnings.append("this source has no directories configured: nothing was backed up")

@@ -18,6 +18,17 @@ second, which therefore must not fail unseen. One put there and taken away while
 (rsync reaches every directory of the tree by its path again, below the top too), and the
 transfer's own output cannot say it: its item of the top (`cd+++++++++ ./`, with -R the implied
 `name/` too) is the directory the path led to, with that one's mode, owner and time, never the link.
+
+Over SSH a session costs the source account's shell start-up (~/.bashrc, PAM: 0.2 s and more), so the
+looks go into the transfers' own sessions: rsync's remote command (--rsync-path, which the source's
+shell runs) becomes `sh -c '<listings> exec "$@"' sh <rsync_path>`, the listings those of a look apart
+made by the source's own rsync in local mode (the same program, with the same rights), and sh exits
+with SAW_BEFORE instead of starting rsync when one shows a link or fails; in the last directory's
+session they list again once rsync has ended, exiting SAW_AFTER (the client rsync takes the remote
+command's exit status for its own). When the source's shell could not take the command as written
+(a path holding a quote, `$`, `!`, a backslash or a character outside printable ASCII), or rsync did
+not start in it (a link, a sudoers or forced command that runs rsync's server only), the looks are
+made apart from there on.
 """
 
 from __future__ import annotations
@@ -99,6 +110,8 @@ def symlink_targets(listing: bytes, paths: Sequence[str]) -> dict[str, bytes]:
 
 
 _UNKNOWN = "could not look again, after the transfers, whether a configured directory was made a symlink"
+UNSEEN_AFTER = (f"{_UNKNOWN}: the listing in the last transfer's own session showed a symlink or failed, the look after"
+                " it found none; what that transfer ended with is not known (the listing's exit status took its place)")
 
 
 def message(link: str, target: bytes, path: str | None = None) -> str:
@@ -143,3 +156,103 @@ def symlinked(command: Sequence[str], locate: Callable[[str], str], paths: Seque
         if link is not None:
             why[path] = message(link, links[link], path)
     return why
+
+
+# --- the looks in the transfers' own sessions ------------------------------------------------------
+
+# What the source's shell runs, wrapped around a transfer's rsync, exits with when a listing shows a
+# link, or fails: before rsync starts, and after it ends (rsync's own exit codes are below 36 and
+# from 124; the client rsync takes the remote command's as its own)
+SAW_BEFORE = 93
+SAW_AFTER = 94
+# words and paths the source's shell (sh, bash, zsh, csh, fish) takes as written, in the wrapper's
+# single quotes and, for a path, in sh's double quotes: no quote, $, `, \ (fish), ! (csh) nor control
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./-][A-Za-z0-9_./:=+,@%-]*")
+_PLAIN_PATH = re.compile(r"[^\"'$`\\!\x00-\x1f\x7f-\U0010ffff]*")
+SESSION_COMMAND_MAX = 32 * 1024   # longer: the looks apart
+
+
+def _session_listings(words: Sequence[str], paths: Sequence[str], code: int) -> str:
+    """sh commands exiting with `code` when the source's own rsync (`words`), listing the
+    directories `paths` and those on the way to them as a look apart does, shows a link or fails
+    (23, 24: one missing, as a look apart takes it; its output goes nowhere but to the check)."""
+    commands = []
+    for group in _groups(on_the_way(paths)):
+        listing = " ".join([*words, "--list-only", "-R", "-d", "-l", "--", *(f'"{_dotted(name)}"' for name in group),
+                            "/dev/null/none/"])
+        commands.append(f"l=$({listing} </dev/null 2>/dev/null); case $? in 0|23|24) ;; *) exit {code};; esac;"
+                        f' printf %s "$l" | grep -q ^l && exit {code};')
+    return " ".join(commands)
+
+
+def session_command(words: Sequence[str], path: str, after: Sequence[str] | None) -> str | None:
+    """The --rsync-path of the transfer of the directory `path` that looks at it in the transfer's
+    own session first (SAW_BEFORE), and with `after` (all the source's directories) at those once
+    rsync has ended (SAW_AFTER, for the transfer's own exit status); `words`: the source's rsync.
+    None when the source's shell would not take the words or a path as written, or it is too long."""
+    paths = [path, *(after or ())]
+    if not all(_PLAIN_WORD.fullmatch(w) for w in words) or not all(_PLAIN_PATH.fullmatch(p) for p in paths):
+        return None
+    script = _session_listings(words, [path], SAW_BEFORE)
+    if after is None:
+        script += ' exec "$@"'
+    else:
+        script += f' "$@"; c=$?; {_session_listings(words, after, SAW_AFTER)} exit $c'
+    command = f"sh -c '{script.strip()}' sh {' '.join(words)}"
+    return command if len(command) <= SESSION_COMMAND_MAX else None
+
+
+class Looks:
+    """The looks of one backup: made in the transfers' own sessions when `words` (the source's rsync
+    over SSH) is given and session_command takes them, else apart (`look(after)`: symlinked of all
+    the source's directories). `before`: why each directory refused by a look apart is not backed
+    up; `after_seen`: whether the look in the last transfer's session found no link (True), found
+    one or could not look (False), or was not made (None)."""
+
+    def __init__(self, words: Sequence[str] | None, paths: Sequence[str],
+                 look: Callable[[bool], dict[str, str]]):
+        self.paths = list(paths)
+        self._look = look
+        self.words = list(words) if words is not None else None
+        if self.words is not None and any(session_command(self.words, p, self.paths) is None for p in self.paths):
+            self.words = None
+        self.before: dict[str, str] = {}
+        self.after_seen: bool | None = None
+
+    def begin(self) -> None:
+        """Before the first transfer: the look apart, unless the transfers' sessions look."""
+        if self.words is None:
+            self.before = self._look(False)
+
+    def rsync_path(self, path: str, last: bool) -> str | None:
+        """The --rsync-path of the transfer of `path` (the last directory's: the look after too)."""
+        if self.words is None:
+            return None
+        return session_command(self.words, path, self.paths if last else None)
+
+    def started(self, returncode: int, stderr_tail: Sequence[str]) -> bool:
+        """Whether the source's rsync started in a session that looks first. When it did not (a
+        link, a listing the source's rsync refused, a shell that did not take the command, or the
+        source's rsync not there), the looks go apart from here on, the first now: `before`."""
+        if returncode == 0 or (returncode != SAW_BEFORE and
+                               not any("(0 bytes received so far)" in line for line in stderr_tail)):
+            return True
+        self.words = None
+        self.before = self._look(False)
+        return False
+
+    def ended(self, returncode: int | None) -> None:
+        """The last transfer's rsync ended with `returncode` (None: stopped): whether its session's
+        look after found no link (the client rsync takes the remote command's exit status unless it
+        is 0: then 0, 23 or 24 are rsync's own on both ends, after that look)."""
+        if self.words is not None and returncode is not None:
+            self.after_seen = None if returncode not in (0, 23, 24, SAW_AFTER) else returncode != SAW_AFTER
+
+    def read_again(self) -> None:
+        """rsync reads the source once more after the look in the last transfer's session."""
+        if self.after_seen:
+            self.after_seen = None
+
+    def after(self) -> dict[str, str]:
+        """After the last transfer: the look apart, unless the last transfer's session found no link."""
+        return {} if self.after_seen else self._look(True)

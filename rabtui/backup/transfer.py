@@ -34,10 +34,13 @@ READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between
 
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync",
-                   exact_times: bool = False, files_from: str | None = None, listing: bool = False) -> list[str]:
+                   exact_times: bool = False, files_from: str | None = None, listing: bool = False,
+                   remote_command: str | None = None) -> list[str]:
     """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
-    command (--rsync-path), or for a local source the command that runs rsync itself."""
-    command, remote_path = _commands(source, rsync_path)
+    command (--rsync-path), or for a local source the command that runs rsync itself.
+    `remote_command`: the remote side's command instead (source_top.Looks.rsync_path)."""
+    command, remote_path = commands(source, rsync_path)
+    remote_path = remote_command or remote_path
     extra = transfer_options.options_for(source.rsync_options, directory.kind)
     if listing:     # a listing compares nothing: with --checksum the source would read each file whole
         extra = tuple(o for o in extra if o not in transfer_options.CONTENT_COMPARED)
@@ -61,22 +64,11 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
     )
 
 
-def _commands(source: Source, rsync_path: str) -> tuple[list[str], str | None]:
+def commands(source: Source, rsync_path: str) -> tuple[list[str], str | None]:
     """The words of the local rsync command and the remote side's (--rsync-path), if any."""
     if source.is_local and source.rsync_path:
         return shlex.split(source.rsync_path), None
     return [rsync_path], source.rsync_path
-
-
-def symlinked(source: Source, backup_path: Path, rsh: str | None, cancel: threading.Event,
-              after: bool = False) -> dict[str, str]:
-    """source_top.symlinked of the source's directories, asked with the transfers' command and
-    connection: path -> why it is not backed up."""
-    command, remote_path = _commands(source, proc.which("rsync"))
-    paths = [d.path for d in source.directories]
-    return source_top.symlinked(command, lambda path: ssh_target.rsync_read_location(source, path), paths,
-                                str(backup_path), rsh=rsh, rsync_path=remote_path, io_timeout=source.io_timeout, cancel=cancel,
-                                after=after)
 
 
 def drop_copy(backup_path: Path, dir_path: str) -> None:
@@ -90,12 +82,14 @@ def drop_copy(backup_path: Path, dir_path: str) -> None:
 def transfer_directory(cfg: Config, source: Source, directory: Directory, medium: Medium, backup_path: Path, *,
                        base_path: Path | None, rsh: str | None, spool: CatalogSpool, emit: Emit,
                        cancel: threading.Event, index: int = 0, count: int = 1,
-                       last_files: int | None = None, exact_times: bool = False) -> DirSizes:
+                       last_files: int | None = None, exact_times: bool = False,
+                       looks: source_top.Looks | None = None) -> DirSizes:
     """rsync one directory into the backup; returns its sizes with state ok / warning / failed.
 
     A directory missing on the source, or a standard one found empty while its last complete
     backup held `last_files` files, fails unless it has `allow_empty`. `exact_times`: the medium
-    keeps nanoseconds (see rsync.build_argv).
+    keeps nanoseconds (see rsync.build_argv). `looks`: the backup's looks for symlinks on the source,
+    made in this transfer's own session when they can be (the last directory's: the look after too).
 
     Raises Cancelled when `cancel` is set (rsync's process group is killed). The caller has checked
     that the backup's directory is still on the medium (backup_place.py).
@@ -113,20 +107,40 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         # through a symlink planted on the way, rsync would hard-link files of wherever it points
         if candidate.is_dir() and medium_layout.symlink_to_copy(base_path, directory.path) is None:
             link_dest = candidate
-    argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,
-                          rsync_path=proc.which("rsync"), exact_times=exact_times)
     base_info = medium_layout.read_backup_json(base_path) if link_dest else None
     basis = (f", linking unchanged files to {link_dest}" if link_dest
              else f", copying only what {compare_dest} lacks" if compare_dest else ", full copy")
-    emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
-    stream = Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
-                     basis=link_dest or compare_dest)
+    last = index == count - 1
+
+    def transfer(remote_command: str | None) -> tuple[Stream, proc_started.Completed | None]:
+        argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,
+                              rsync_path=proc.which("rsync"), exact_times=exact_times, remote_command=remote_command)
+        emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
+        stream = Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
+                        basis=link_dest or compare_dest)
+        return stream, _rsync(argv, stream, source, cancel)
+
     started = time.monotonic()
     free_before = holes.free_bytes(dest.parent)
-    result = first = _rsync(argv, stream, source, cancel)
+    session = looks.rsync_path(directory.path, last) if looks is not None else None
+    stream, result = transfer(session)
+    if session is not None and result is not None and not looks.started(result.returncode, result.stderr_tail):
+        # the source's rsync did not start: a link, or a session that could not look (looked at apart now)
+        emit(Event(LOG, f"{directory.path}: the source's rsync did not start in the session that looks first"
+                        f" (rsync exit {result.returncode}): looked at apart"))
+        sizes = DirSizes(directory.path, directory.kind)
+        if directory.path in looks.before:
+            sizes.state, sizes.message = "failed", looks.before[directory.path]
+            return sizes
+        stream, result = transfer(None)
+    elif last and looks is not None:
+        looks.ended(None if result is None else result.returncode)
+    first = result
     spool.became_dirs.setdefault(directory.path, []).extend(stream.were_files)
     warning = None
     if result is not None and stream.via_symlinks:
+        if looks is not None:
+            looks.read_again()
         again, warning = _copy_again(source, directory, dest, link_dest or compare_dest, stream, rsh=rsh,
                                      exact_times=exact_times, cancel=cancel)
         if again is None or again.returncode != 0:
@@ -144,6 +158,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         sizes.message = outcome.reason
         if result.returncode == 30:      # rsync's own --timeout
             sizes.message += _stalled_on(source, stream)
+        if result.returncode == source_top.SAW_AFTER and looks is not None and looks.after_seen is False:
+            sizes.message = source_top.UNSEEN_AFTER
         if warning and sizes.state == "ok":
             sizes.state, sizes.message = "warning", warning
     if sizes.state == "failed":
@@ -183,9 +199,12 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         sizes.hard_links = None
     elif link_dest is not None and links_apart.recorded(base_info, directory.path) != 0:
         # the base holds hard links (or does not say): rsync may have joined names the source holds apart
-        apart = links_apart.settle(dest, sizes, lambda empty: directory_argv(
-            source, directory, Path(empty), rsh=rsh, link_dest=None, compare_dest=None, rsync_path=proc.which("rsync"),
-            files_from="-", listing=True), cancel=cancel, silence=source.io_timeout)
+        def listing(empty: str) -> list[str]:
+            if looks is not None:
+                looks.read_again()
+            return directory_argv(source, directory, Path(empty), rsh=rsh, link_dest=None, compare_dest=None,
+                                  rsync_path=proc.which("rsync"), files_from="-", listing=True)
+        apart = links_apart.settle(dest, sizes, listing, cancel=cancel, silence=source.io_timeout)
         if apart:
             sizes.message = f"{sizes.message}; {apart}" if sizes.message else apart
             sizes.state = "warning"
