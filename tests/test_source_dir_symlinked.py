@@ -10,6 +10,7 @@ Real rsync, locally and over the test sshd."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -422,3 +423,24 @@ def test_the_look_in_the_last_transfers_session_failing_fails_the_backup(tmp_pat
     result = lab.backup(lab.write(ssh_source_lines(sshd) + f'rsync_path = "{rsync_path}"\n' + _dirs(pub)), "web")
     assert result.status == "failed", result.reason
     assert "whether a configured directory was made a symlink" in result.reason, result.reason
+
+
+def test_the_looks_in_a_session_refuse_what_they_could_not_check(tmp_path):
+    """The command a transfer's session runs, run here by sh: it starts the transfer's rsync (here
+    `rsync --version`) only when each listing ran and showed no link; without grep there, it does not."""
+    import shlex
+    import subprocess
+    from rabtui.backup import source_top
+    (tmp_path / "a b").mkdir()
+    os.symlink(tmp_path / "a b", tmp_path / "l")
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for program in ("rsync", "sh"):
+        os.symlink(shutil.which(program), bare / program)
+    for path, env, code in ((tmp_path / "a b", {}, 0), (tmp_path / "l", {}, source_top.SAW_BEFORE),
+                            (tmp_path / "l" / "x", {}, source_top.SAW_BEFORE),
+                            (tmp_path / "a b", {"PATH": str(bare)}, source_top.SAW_BEFORE)):
+        command = source_top.session_command(["rsync"], str(path), None)
+        done = subprocess.run(["/bin/sh", "-c", command + " --version"], env={"PATH": os.environ["PATH"], **env},
+                              stdout=subprocess.DEVNULL)
+        assert done.returncode == code, (path, env, shlex.split(command))
