@@ -244,8 +244,8 @@ class Looks:
 
     def ended(self, returncode: int | None) -> None:
         """The last transfer's rsync ended with `returncode` (None: stopped): whether its session's
-        look after found no link (the client rsync takes the remote command's exit status unless it
-        is 0: then 0, 23 or 24 are rsync's own on both ends, after that look)."""
+        look after found no link (the client rsync's status is the larger of the remote command's and
+        its own: 0, 23 or 24 say that command ended with rsync's own, past that look)."""
         if self.words is not None and returncode is not None:
             self.after_seen = None if returncode not in (0, 23, 24, SAW_AFTER) else returncode != SAW_AFTER
 
