@@ -137,7 +137,9 @@ def test_the_check_judges_each_directory_from_the_root_down_as_the_ssh_user(tmp_
         def check(path: Path) -> list[bytes]:
             done = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
                                    "sh", "-c", SOURCE_CHECK, "sh", "-", str(path)], capture_output=True, check=True)
-            return [p for p in done.stdout.split(b"\0") if p]
+            records = [p for p in done.stdout.split(b"\0") if p]
+            assert records.pop() == b"=", records     # the check ran to its end
+            return records
 
         new = b"+" + os.fsencode(odd / "new")        # the first path not there
         assert check(odd / "new") == [new]

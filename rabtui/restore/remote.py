@@ -27,7 +27,7 @@ from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
-from rabtui.errors import WorkFailed
+from rabtui.errors import Stalled, WorkFailed
 from rabtui.restore.written import Written
 
 # `sh -c SOURCE_CHECK sh WALK PATH`, run as the SSH user. Walks the absolute PATH from / down (no
@@ -40,9 +40,13 @@ from rabtui.restore.written import Written
 #                    and the SSH user can change: KIND owner (ID:NAME its user), group (ID:NAME its
 #                    group, which may write), everyone (writable by all), acl (an ACL's mask lets
 #                    others write)
-# then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records).
+# then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records), with
+# a `.` record for each directory below (where find can print one: GNU's): the walk of a large tree
+# goes on saying it is alive, and only a source that says nothing for io_timeout is taken as hung.
+# Last, `=`: the check ran to its end (an answer without it is not the check's).
 SOURCE_CHECK = " ".join(line.strip() for line in r"""
     me=$(id -u) && mg=$(id -g) || exit 3;
+    fin() { printf '=\0'; exit 0; };
     mn=$(id -un 2>/dev/null);
     alone() {
         [ "$1" = "$mg" ] && command -v getent >/dev/null 2>&1 || return 1;
@@ -51,7 +55,7 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
         getent passwd | awk -F: -v g="$1" -v u="$me" '$4 == g && $3 != u { n = 1 } END { exit n }';
     };
     look() {
-        s=$(LC_ALL=C stat -c '%u:%g:%a:%U:%G' -- "$1") || { printf '?%s\0' "$1"; exit 0; };
+        s=$(LC_ALL=C stat -c '%u:%g:%a:%U:%G' -- "$1") || { printf '?%s\0' "$1"; fin; };
         u=${s%%:*}; s=${s#*:}; g=${s%%:*}; s=${s#*:}; a=${s%%:*}; s=${s#*:}; un=${s%%:*}; gn=${s#*:};
         a=$((0$a));
         if [ "$u" != 0 ] && [ "$u" != "$me" ]; then printf '!owner:%s:%s:%s\0' "$u" "$un" "$1";
@@ -71,14 +75,18 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
         case $rest in /*) rest=${rest#/}; continue;; esac;
         [ -n "$rest" ] || break;
         c=${rest%%/*}; rest=${rest#"$c"}; cur=$cur/$c;
-        if [ ! -x "$up/" ]; then printf '?%s\0' "$cur"; exit 0; fi;
-        if [ -L "$cur" ]; then printf '%s\0' "$cur"; exit 0; fi;
-        [ -d "$cur" ] || { [ -e "$cur" ] || printf '+%s\0' "$cur"; exit 0; };
+        if [ ! -x "$up/" ]; then printf '?%s\0' "$cur"; fin; fi;
+        if [ -L "$cur" ]; then printf '%s\0' "$cur"; fin; fi;
+        [ -d "$cur" ] || { [ -e "$cur" ] || printf '+%s\0' "$cur"; fin; };
         look "$cur";
         up=$cur;
     done;
-    if [ "$w" = -r ] && [ -n "$cur" ]; then find -P "$cur" -mindepth 1 -type l -print0; fi;
-    exit 0
+    if [ "$w" = -r ] && [ -n "$cur" ]; then
+        if find -P / -maxdepth 0 -printf '' 2>/dev/null; then
+            find -P "$cur" -mindepth 1 \( -type l -print0 -o -type d -printf '.\0' \) || exit 4;
+        else find -P "$cur" -mindepth 1 -type l -print0 || exit 4; fi;
+    fi;
+    fin
 """.splitlines() if line.strip())
 
 
@@ -202,6 +210,19 @@ def _run(source: Source, what: str, argv: list[str], **kw) -> proc_started.Compl
                          f" {exc.strerror or exc}; nothing written") from None
 
 
+class _Records:
+    """The NUL-terminated records of the check's answer as they come, the walk's `.` (alive) dropped."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+        self.tail = b""
+
+    def feed(self, data: bytes) -> None:
+        parts = (self.tail + data).split(b"\0")
+        self.tail = parts.pop()
+        self.records += [p for p in parts if p and p != b"."]
+
+
 def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> bytes | None:
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
     remote source could write through a symlink: one is on the way or in the restore's way, the
@@ -209,12 +230,23 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
     directory on the way (and so put one there once this check is done). Returns the first
     path on the way to /`rel` (itself included) that is not there, if one is not."""
     dest = b"/" + rel
-    check = _run(source, "the check on the source", source_check_argv(cfg, source, dest, is_dir),
-                 capture=True, cancel=cancel, timeout=600)
+    answer = _Records()
+    try:    # as long as the source answers: a walk of a large tree says it is alive
+        check = _run(source, "the check on the source", source_check_argv(cfg, source, dest, is_dir),
+                     on_stdout_data=answer.feed, cancel=cancel, silence=source.io_timeout)
+    except Stalled:
+        raise WorkFailed(f"could not check {source.id} for symlinks before restoring: nothing from it for"
+                         f" {source.io_timeout} s (io_timeout), the check was stopped; nothing written",
+                         hint="is a command on the source waiting (a shell start-up file), or a file system"
+                              " there hung?") from None
     if not check.ok:
         raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
-                         f" {check.stderr_said(300)}")
-    records = [p for p in check.stdout.split(b"\0") if p]
+                         f" {check.stderr_said(300)}; nothing written")
+    records = answer.records
+    if records[-1:] != [b"="] or answer.tail:
+        raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks ended before"
+                         f" the check did; nothing written")
+    records.pop()
     odd = [p for p in records if p[:1] not in b"/?!+" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"

@@ -1,0 +1,79 @@
+"""A source whose SSH login works but whose commands then hang (a shell start-up file waiting for
+input, a hung file system): the check on the source before a restore onto it ends by the source's
+io_timeout (nothing from it for that long), and `sources test` says that `whoami` hung, not the
+login. Real ssh to a test sshd whose forced command holds the matching commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from datetime import datetime
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.ssh import endpoint
+from tests.sshd import ssh_children_to, start_sshd
+from tests.trees import Lab, ssh_source_lines, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+@pytest.fixture(scope="module")
+def holding_sshd(tmp_path_factory):
+    """An sshd whose commands that contain the text in `server.hold` (none while it is empty) wait
+    instead of running (25 s, then end): a command that hangs once logged in."""
+    where = tmp_path_factory.mktemp("holding")
+    server = start_sshd(where / "sshd")
+    server.hold = where / "hold"
+    server.hold.write_text("")
+    forced = where / "forced"
+    forced.write_text('#!/bin/sh\nh=$(cat "$1")\n'
+                      'if [ -n "$h" ]; then case "$SSH_ORIGINAL_COMMAND" in *"$h"*) exec sleep 25;; esac; fi\n'
+                      'exec sh -c "$SSH_ORIGINAL_COMMAND"\n')
+    forced.chmod(0o755)
+    keys = server.dir / "authorized_keys"
+    keys.write_text(f'command="{forced} {server.hold}" ' + keys.read_text())
+    yield server
+    server.stop()
+
+
+def test_a_check_on_a_source_that_hangs_ends_by_its_io_timeout(tmp_path, holding_sshd, capsys):
+    """The check for symlinks before a restore onto the source prints nothing: the restore fails
+    after io_timeout (2 s here), said so, instead of waiting a fixed 600 s."""
+    lab = Lab(tmp_path, media_count=1)
+    remote_dir = tmp_path / "remote"
+    write_files(remote_dir, {"f": b"1"})
+    cfg = lab.write(ssh_source_lines(holding_sshd) + "io_timeout = 2\n"
+                    + f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    lab.trust(holding_sshd)
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    holding_sshd.hold.write_text("alone")     # a word of the check's script
+    try:
+        started = time.monotonic()
+        code = main(["--config", str(lab.config_path), "restore", "web", str(remote_dir / "f"), "--to-source",
+                     "--overwrite"])
+        took = time.monotonic() - started
+    finally:
+        holding_sshd.hold.write_text("")
+    err = capsys.readouterr().err
+    assert code == 1 and "nothing from it for 2 s (io_timeout)" in err and "nothing written" in err, err
+    assert took < 20, took
+    assert not ssh_children_to(holding_sshd.port)
+
+
+def test_the_walk_below_the_destination_says_it_is_alive_for_each_directory(tmp_path):
+    """The check's walk of a large tree below the destination may find no symlink for longer than
+    io_timeout: it prints a `.` record for each directory it enters, so that only a source saying
+    nothing at all is stopped; the symlinks are listed as before, and `=` ends the answer."""
+    from rabtui.restore.remote import SOURCE_CHECK
+
+    for i in range(3):
+        (tmp_path / "t" / f"d{i}" / "e").mkdir(parents=True)
+    os.symlink("/etc", tmp_path / "t" / "d1" / "ln")
+    done = subprocess.run(["sh", "-c", SOURCE_CHECK, "sh", "-r", str(tmp_path / "t")], capture_output=True,
+                          check=True)
+    records = [p for p in done.stdout.split(b"\0") if p]
+    assert records[-1] == b"=" and records.count(b".") == 6, records
+    assert [p for p in records if p.startswith(b"/")] == [os.fsencode(tmp_path / "t" / "d1" / "ln")], records
