@@ -77,3 +77,20 @@ def test_the_walk_below_the_destination_says_it_is_alive_for_each_directory(tmp_
     records = [p for p in done.stdout.split(b"\0") if p]
     assert records[-1] == b"=" and records.count(b".") == 6, records
     assert [p for p in records if p.startswith(b"/")] == [os.fsencode(tmp_path / "t" / "d1" / "ln")], records
+
+
+def test_sources_test_says_that_whoami_hung_not_the_login(tmp_path, holding_sshd, monkeypatch, capsys):
+    """The login works and `whoami` after it does not end: the test of the source says so, not that
+    the SSH login did not end (which sends the operator to look at the port)."""
+    monkeypatch.setattr(endpoint, "CONNECT_TIMEOUT", 2)
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(ssh_source_lines(holding_sshd) + '[[sources.directories]]\npath = "/etc"\n')
+    lab.trust(holding_sshd)
+    holding_sshd.hold.write_text("whoami")
+    try:
+        code = main(["--config", str(lab.config_path), "sources", "test", "web"])
+    finally:
+        holding_sshd.hold.write_text("")
+    out = capsys.readouterr().out
+    assert code == 1 and "logged in, but `whoami` there did not end" in out and "login did not end" not in out, out
+    assert not ssh_children_to(holding_sshd.port)

@@ -100,20 +100,27 @@ class SharedConnection:
         if self._want is None:
             return user      # the login ran `whoami` itself
         login = proc.start(ssh_target.whoami_argv(self.cfg, self.source, self.control, self._ep))
-        return self._answer(self._finish(login, cancel))
+        return self._answer(self._finish(login, cancel, logged_in=True))
 
-    def _finish(self, started: proc_started.Started, cancel: threading.Event | None) -> proc_started.Completed:
+    def _finish(self, started: proc_started.Started, cancel: threading.Event | None, *,
+                logged_in: bool = False) -> proc_started.Completed:
         """The ssh process's end, within one connect timeout: ssh's ConnectTimeout bounds the connection
         and the server's greeting only, not what follows (a server that sends its greeting and then
-        nothing holds ssh for good)."""
+        nothing holds ssh for good). `logged_in`: it runs `whoami` over a login that is open (what
+        hangs then is the command, not the login)."""
         timeout = ssh_target.CONNECT_TIMEOUT
         try:
             return started.finish(capture=True, cancel=cancel, timeout=timeout + LOGIN_GRACE)
         except Cancelled:
             if cancel is not None and cancel.is_set():
                 raise
+            if logged_in:
+                raise WorkFailed(f"{self.source.id}: logged in, but `whoami` there did not end within {timeout} s",
+                                 hint="does a shell start-up file on the source wait for input, or a file system"
+                                      " there hang?") from None
+            what = "the SSH login" if self._want is not None else "the SSH login, or `whoami` after it,"
             raise WorkFailed(f"{self.source.id}: no answer from {self._ep.hostname}:{self._ep.port} within {timeout} s:"
-                             " the SSH login did not end", hint="is this port an SSH server, and is it answering?") from None
+                             f" {what} did not end", hint="is this port an SSH server, and is it answering?") from None
 
     @staticmethod
     def _lines(done: proc_started.Completed) -> list[str]:
