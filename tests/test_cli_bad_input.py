@@ -212,3 +212,16 @@ def test_check_never_writes_its_textfile_over_another_file(lab, tmp_path, capsys
         main(["--config", str(config), "check", "--prometheus", str(textfile)])
         assert textfile.read_text().startswith("# HELP rabtui_health_status")
         textfile.write_text("")
+
+
+def test_a_restore_refused_for_its_arguments_records_no_failed_job(lab):
+    """A path that names no place on the source, a target that is a file, a checkpoint never made:
+    what the operator typed is said to them (exit 2), and no failed job is left on the dashboard
+    for a restore that never ran, as none is for a checkpoint with nothing to resume."""
+    jobs = lab.store().one("SELECT COUNT(*) FROM jobs")[0]
+    (lab.tmp / "a-file").write_bytes(b"x")
+    _refused(_rabtui(lab.config_path, "restore", "loc", "../x", "--to", str(lab.tmp / "nowhere")))
+    _refused(_rabtui(lab.config_path, "restore", "loc", str(lab.src / "data" / "a"), "--to", str(lab.tmp / "a-file")))
+    _refused(_rabtui(lab.config_path, "restore", "--checkpoint", "5", "loc", str(lab.src / "data"),
+                     "--to", str(lab.tmp / "nowhere")))
+    assert lab.store().one("SELECT COUNT(*) FROM jobs")[0] == jobs

@@ -1,5 +1,6 @@
 """The restore verb: a file or directory from a backup or from a checkpoint's discs, below a local
-directory or back onto the source, as a job; a restore that fails is notified (one refused for its arguments is not)."""
+directory or back onto the source, as a job; a restore that fails is notified (one refused for its arguments is not,
+nor recorded as a job)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,10 @@ def restore(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
         recorder.finish("failed", EXIT_FAILED, exc.result.summary)
         return RestoreOutcome(exc.result, EXIT_FAILED, _notify(cfg, str(exc), source))
     except RabtuiError as exc:
-        recorder.finish("cancelled" if isinstance(exc, Cancelled) else "failed", exc.exit_code, str(exc))
+        if exc.exit_code == EXIT_USAGE and job_id is None:    # said to them; a detached job says it as its end
+            recorder.discard()
+        else:
+            recorder.finish("cancelled" if isinstance(exc, Cancelled) else "failed", exc.exit_code, str(exc))
         if exc.exit_code != EXIT_USAGE:     # what the operator typed: said to them, no one paged
             exc.undelivered = _notify(cfg, str(exc), source)
         raise

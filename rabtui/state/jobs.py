@@ -133,6 +133,15 @@ class JobRecorder:
             (status, exit_code, summary, time.time(), self.job_id),
         )
 
+    def discard(self) -> None:
+        """The job never ran (refused for what was typed, before any work): its row and events go,
+        and no failed job is left on the dashboard."""
+        self._stop.set()
+        self._watcher.join(WATCHER_GONE)
+        with self.store.transaction() as conn:
+            for table, key in (("events", "job_id"), ("prompts", "job_id"), ("jobs", "id")):
+                conn.execute(f"DELETE FROM {table} WHERE {key}=?", (self.job_id,))
+
     def handle_signals(self) -> None:
         """SIGTERM and SIGHUP cancel the work cleanly instead of killing it mid-write."""
 
