@@ -225,3 +225,23 @@ def test_a_restore_refused_for_its_arguments_records_no_failed_job(lab):
     _refused(_rabtui(lab.config_path, "restore", "--checkpoint", "5", "loc", str(lab.src / "data"),
                      "--to", str(lab.tmp / "nowhere")))
     assert lab.store().one("SELECT COUNT(*) FROM jobs")[0] == jobs
+
+
+def test_a_job_id_that_is_not_a_job_waiting_to_start_of_that_kind_is_refused(lab):
+    """`--job-id` (the UI's detached jobs) takes over only its own queued row: a finished job, or a
+    queued one of another kind, is refused and stays as it was (its title, start and events)."""
+    store = lab.store()
+    backup = store.one("SELECT * FROM jobs WHERE kind='backup' AND status='completed' ORDER BY id LIMIT 1")
+    store.execute("INSERT INTO jobs(kind, target, title, argv, status, started, heartbeat)"
+                  " VALUES ('checkpoint', NULL, 'checkpoint burn', '[]', 'queued', 1, 1)")
+    queued = store.one("SELECT * FROM jobs WHERE kind='checkpoint' AND status='queued'")
+    events = store.one("SELECT COUNT(*) FROM events WHERE job_id=?", (backup["id"],))[0]
+    for row in (backup, queued):
+        err = _refused(_rabtui(lab.config_path, "restore", "loc", str(lab.src / "data" / "a"),
+                               "--to", str(lab.tmp / "taken"), "--job-id", str(row["id"])))
+        assert f"rabtui: job {row['id']} is not a restore waiting to start" in err, err
+        assert dict(lab.store().one("SELECT * FROM jobs WHERE id=?", (row["id"],))) == dict(row)
+    assert lab.store().one("SELECT COUNT(*) FROM events WHERE job_id=?", (backup["id"],))[0] == events
+    assert not (lab.tmp / "taken").exists()
+    err = _refused(_rabtui(lab.config_path, "backup", "loc", "--job-id", str(backup["id"])))
+    assert f"job {backup['id']} is not a backup waiting to start (it is a backup, completed)" in err, err

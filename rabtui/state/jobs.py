@@ -48,10 +48,13 @@ class JobRecorder:
             )
             job_id = cur.lastrowid
         else:  # a queued job row (`start_detached`, `queued`), now taken over by its own process
-            store.execute(
-                "UPDATE jobs SET pid=?, status='running', started=?, heartbeat=? WHERE id=?",
-                (os.getpid(), now, now, job_id),
-            )
+            taken = store.execute(
+                "UPDATE jobs SET pid=?, status='running', started=?, heartbeat=? WHERE id=? AND kind=?"
+                " AND status='queued'", (os.getpid(), now, now, job_id, kind)).rowcount
+            if not taken:    # another job's row (ended, or of another kind) keeps its title, times and events
+                row = store.one("SELECT kind, status FROM jobs WHERE id=?", (job_id,))
+                raise UsageError(f"job {job_id} is not a {kind} waiting to start"
+                                 + (f" (it is a {row['kind']}, {row['status']})" if row else " (there is none)"))
             row = store.one("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))
             if row and row["cancel_requested"]:   # cancelled while it waited its turn
                 self.cancel.set()
