@@ -65,12 +65,13 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
     try:
         return _find(cfg, store, pattern, source, ignore_case, limit, cancel)
     except sqlite3.OperationalError as exc:
-        # SQLite's limits on a GLOB's length, and on the depth of an expression: a test per letter
-        # that has other canonical forms (an accented one), about a thousand at most
-        if "pattern too complex" not in str(exc) and "Expression tree is too large" not in str(exc):
+        # SQLite's limits on a GLOB's length, on the depth of an expression and on the number of
+        # values in a statement (some 4 for each letter written more than one way, an accented one)
+        if not any(said in str(exc) for said in ("pattern too complex", "Expression tree is too large",
+                                                 "too many SQL variables")):
             raise
         raise UsageError(f"the pattern is too long to search for ({len(pattern)} characters, {len(os.fsencode(pattern))}"
-                         " bytes): SQLite takes 50,000 bytes, and about 1,000 accented letters") from None
+                         " bytes): SQLite takes 50,000 bytes") from None
 
 
 def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_case: bool, limit: int | None,

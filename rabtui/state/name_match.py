@@ -147,7 +147,7 @@ def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
     byte that is not ASCII."""
     if glob.isascii() and not _UNSTABLE_ASCII.keys() & set(glob.decode()):
         return _GLOB, (glob,)
-    loose, tests, params, other = bytearray(), [], [], False
+    loose, tests, other = bytearray(), [], False
     for i, part in enumerate(glob.split(b"*")):
         loose += b"*" if i else b""
         run: list[str] = []
@@ -160,18 +160,28 @@ def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
                 if ch not in _UNSTABLE_ASCII and (ch.isascii() or _written_one_way(ch)):
                     run.append(ch)
                     continue
-                _needle(run, tests, params)
+                _needle(run, tests)
                 run = []
                 if ways := _ways(ch):
-                    tests.append("(" + " OR ".join([_NEEDLE] * len(ways)) + ")")
-                    params += ways
+                    tests.append(("(" + " OR ".join([_NEEDLE] * len(ways)) + ")", tuple(ways)))
                 elif not ch.isascii():
                     other = True
-        _needle(run, tests, params)
+        _needle(run, tests)
     if other:
-        tests.append(_NOT_ASCII)
+        tests.append((_NOT_ASCII, ()))
     glob_test, glob_params = _glob_test(re.sub(rb"\*+", b"*", bytes(loose)))
-    return " AND ".join([*glob_test, *tests] or ["1"]), (*glob_params, *params)
+    tests = list(dict.fromkeys(tests))     # a letter again asks nothing more of the path
+    sql = _all([*glob_test, *(t for t, _ in tests)])
+    return sql, (*glob_params, *(p for _, ways in tests for p in ways))
+
+
+def _all(terms: list[str]) -> str:
+    """The terms joined by AND, in their order, as a balanced tree: SQLite takes an expression
+    1,000 deep at most, and a chain of a test per letter of a long pattern is as deep as it is long."""
+    if len(terms) <= 2:
+        return " AND ".join(terms or ["1"])
+    half = len(terms) // 2
+    return f"({_all(terms[:half])}) AND ({_all(terms[half:])})"
 
 
 def _glob_test(loose: bytes) -> tuple[list[str], tuple]:
@@ -190,13 +200,12 @@ def _glob_test(loose: bytes) -> tuple[list[str], tuple]:
     return [_GLOB, either], (starred, loose, *others)
 
 
-def _needle(run: list[str], tests: list[str], params: list) -> None:
+def _needle(run: list[str], tests: list[tuple[str, tuple]]) -> None:
     """A run of characters no name writes another way, looked for among the path's bytes (one all
     ASCII is the GLOB's already)."""
     text = "".join(run)
     if not text.isascii():
-        tests.append(_NEEDLE)
-        params.append(os.fsencode(text))
+        tests.append((_NEEDLE, (os.fsencode(text),)))
 
 
 def _ways(ch: str) -> list[bytes]:
