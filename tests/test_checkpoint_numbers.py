@@ -255,3 +255,29 @@ def test_numbers_written_at_once_by_several_processes_are_all_kept(tmp_path):
     from rabtui.media.checkpoint_numbers import read_record
 
     assert read_record(tmp_path) == set(range(1, 241))
+
+
+def test_discs_burnt_in_another_images_folder_are_read_by_rebuild_state_given_it(tmp_path):
+    """A checkpoint burnt with `--drive images:OTHER` (not the configured drive): after the state is
+    lost, rebuild-state reads the configured drive only, and says how to read the others; given
+    `--drive images:OTHER`, it reads and verifies them there again, and the checkpoint is known
+    again: a file is restored from it."""
+    lab = _lab(tmp_path)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    (tmp_path / "other").mkdir()
+    done = _rabtui(lab, "checkpoint", "burn", "--now", "--yes", "--new", "--drive", f"images:{tmp_path / 'other'}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert os.listdir(tmp_path / "other") == ["RAB1D01.iso"]
+    shutil.rmtree(lab.state)
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("checkpoint numbers used before (discs not read): up to 1; a new checkpoint is numbered after it;"
+            " discs burnt in another drive are read with rabtui rebuild-state --drive DRIVE") in done.stdout, done.stdout
+    done = _rabtui(lab, "rebuild-state", "--drive", f"images:{tmp_path / 'other'}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "checkpoints: 1 (" in done.stdout and "discs verified again: RAB1D01" in done.stdout, done.stdout
+    assert "discs not read" not in done.stdout, done.stdout
+    assert _rabtui(lab, "restore", "loc", str(lab.src / "data" / "a"), "--checkpoint", "1", "--to",
+                   str(tmp_path / "back")).returncode == 0
+    assert (tmp_path / "back" / str(lab.src / "data" / "a").lstrip("/")).read_bytes() == b"one"

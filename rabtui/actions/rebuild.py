@@ -14,11 +14,12 @@ import time
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from rabtui import faults, fmt, privacy
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
+from rabtui.config.model import drive_problem, resolve_drive
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, UsageError, WorkFailed
 from rabtui.events import WARNING, Emit, Event, Prompter
 from rabtui.media import labels_kept, mounts
 from rabtui.rebuild import scan
@@ -43,17 +44,20 @@ class RebuildResult:
         return EXIT_WARNINGS if self.report.unmatched or self.report.failed or self.report.lacking else EXIT_OK
 
 
-def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, prompter: Prompter) -> RebuildResult:
+def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, prompter: Prompter,
+                  drives: Sequence[str] = ()) -> RebuildResult:
     """Rebuild the state database. It takes no store: a new one is made and filled beside the one
     there (if any), which is moved aside only once the new one is whole. A rebuild that fails leaves
-    the old one in its place and says so."""
+    the old one in its place and says so. `drives`: where discs are read besides the configured
+    drive (as `--drive` of checkpoint burn takes them)."""
+    drives = [_drive(d) for d in drives]
     state_dir = Path(cfg.state_dir)
     with all_locks(cfg) as marks:
         faults.point("rebuild.locked")
         building = state_dir / BUILDING
         try:
             _fresh_dir(building)
-            made, report = _build(cfg, building, emit, cancel, prompter, marks)
+            made, report = _build(cfg, building, emit, cancel, prompter, marks, drives)
             faults.point("rebuild.built")
         except Exception as exc:
             raise _failed(exc, state_dir / "rabtui.db") from None
@@ -100,6 +104,15 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _drive(drive: str) -> str:
+    """A drive given to read discs in, as checkpoint burn's `--drive` takes it (an images: folder
+    from the working directory)."""
+    problem = drive_problem(drive)
+    if problem:
+        raise UsageError(f"--drive {problem}")
+    return resolve_drive(drive, Path.cwd())
+
+
 def _fresh_dir(path: Path) -> None:
     """An empty 0700 directory of rabtui's own at `path`, whatever was there (left by a rebuild that
     was killed, or put there by someone else: a symlink would have the database made elsewhere)."""
@@ -108,7 +121,7 @@ def _fresh_dir(path: Path) -> None:
 
 
 def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | None,
-           prompter: Prompter, marks: dict[str, Callable[[], None]]) -> tuple[Path, Report]:
+           prompter: Prompter, marks: dict[str, Callable[[], None]], drives: Sequence[str] = ()) -> tuple[Path, Report]:
     """A new database filled in the directory `building`, with the rebuild recorded in it as a job;
     returned as one whole file (no -wal beside it) to be put in place. `marks`: as all_locks yields."""
     store = Store(building)
@@ -117,7 +130,7 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
     try:
         report = scan.rebuild(cfg, store, emit=recorder.recording(emit), prompter=prompter, cancel=recorder.cancel,
                               known=mounts.known_in(cfg.state_dir), marks=marks,
-                              replacing=aside_name(Path(cfg.state_dir) / "rabtui.db") is not None)
+                              replacing=aside_name(Path(cfg.state_dir) / "rabtui.db") is not None, drives=drives)
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,
                         f"{fmt.count(report.backups, 'backup')}, checkpoints {report.checkpoints or 'none'}"

@@ -81,6 +81,9 @@ def register(sub) -> None:
     q.set_defaults(func=cmd_schedule_install)
 
     p = sub.add_parser("rebuild-state", help="recreate the state database from the media and checkpoint discs")
+    p.add_argument("--drive", action="append", default=[], metavar="DRIVE",
+                   help='read discs in this drive too (/dev/sr1, "images:DIR"), where checkpoints were burnt with'
+                        ' --drive; may be given more than once')
     p.set_defaults(func=cmd_rebuild)
 
 
@@ -288,7 +291,7 @@ def cmd_schedule_install(args) -> int:
 
 def cmd_rebuild(args) -> int:
     cfg = load_config(args, check_media=False)
-    result = rebuild_actions.rebuild_state(cfg, lambda e: None, None, TerminalPrompter())
+    result = rebuild_actions.rebuild_state(cfg, lambda e: None, None, TerminalPrompter(), drives=args.drive)
     if result.aside:
         print(fmt.name(f"kept the old database as {result.aside}"))
     for line in result.report.lines():     # names found on the media and discs, as they are there

@@ -9,6 +9,7 @@ import glob
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rabtui.checkpoint import dir_attrs, disc_tree, images_mount, kept_off, layout, xorriso
@@ -197,8 +198,12 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
     report.disc_files += count[0]
 
 
-def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
-    _read_discs(cfg, store, report, emit, prompter, cancel)
+def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel, drives=()) -> None:
+    """The discs in the configured drive, then in each of `drives` (where checkpoints were burnt
+    with `--drive`), each recorded as burnt in the drive it was read in."""
+    for drive in dict.fromkeys([cfg.checkpoint.drive, *drives]):
+        _read_discs(replace(cfg, checkpoint=replace(cfg.checkpoint, drive=drive)), store, report, emit, prompter,
+                    cancel)
     abandoned.honour(store, report)
     discs_written.say_unfinished(store, report, cfg.checkpoint.drive)
 
@@ -210,7 +215,7 @@ def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter,
         seen: set[int] = set()
         for iso in sorted(glob.glob(os.path.join(glob.escape(image_dir), "RAB*D*.iso"))):
             m = VOLID_RE.match(Path(iso).stem)
-            if not m or int(m.group(1)) in seen:
+            if not m or int(m.group(1)) in seen or int(m.group(1)) in report.checkpoints:    # read in a drive before
                 continue
             if _disc_of(Path(iso).stem) is None:
                 report.unmatched.append(f"{iso}: {_NOT_OURS}")

@@ -63,8 +63,7 @@ def also_written(store: Store, number: int, disc: int) -> None:
 
 def say_unfinished(store: Store, report: Report, drive: str) -> None:
     """Each checkpoint read with discs not known written or that failed their verification, said
-    with what to do."""
-    images = xorriso.is_image_drive(drive)
+    with what to do (of the drive it was read in, else `drive`)."""
     for number in sorted(set(report.checkpoints)):
         for r in store.all("SELECT disc, volid, message FROM discs WHERE number=? AND state='failed' ORDER BY disc",
                            (number,)):
@@ -77,11 +76,13 @@ def say_unfinished(store: Store, report: Report, drive: str) -> None:
                                              (number, NOT_WRITTEN))]
         if not left:
             continue
-        last = store.one("SELECT discs FROM checkpoints WHERE number=?", (number,))["discs"]
+        row = store.one("SELECT discs, drive FROM checkpoints WHERE number=?", (number,))
+        last, read_in = row["discs"], row["drive"] or drive
+        images = xorriso.is_image_drive(read_in)
         some = len(left) > 1
         report.notes.append(
             f"checkpoint {number}: disc{'s' if some else ''} {', '.join(map(str, left))} of {last} "
-            + (f"not written: no image of {'them' if some else 'it'} in {xorriso.images_dir(drive)},"
+            + (f"not written: no image of {'them' if some else 'it'} in {xorriso.images_dir(read_in)},"
                if images else "not read,")
             + f" and no disc read says {'they were' if some else 'it was'}: recorded as not written, the"
             " checkpoint as unfinished (a burn stopped before), its directories as due as they were;"

@@ -43,7 +43,8 @@ class Report:
         unread = sorted(self.numbers_used - set(self.checkpoints))
         if unread:
             out.append(f"checkpoint numbers used before (discs not read): up to {unread[-1]}; a new checkpoint"
-                       " is numbered after it")
+                       " is numbered after it; discs burnt in another drive are read with rabtui rebuild-state"
+                       " --drive DRIVE")
         out += self.notes
         out += [f"warning: {w}" for w in self.lacking]
         out += [f"renumbered: {r}" for r in self.renumbered]

@@ -58,10 +58,11 @@ from rabtui.state.store import BACKUP_IDS_USED, RESTORABLE, Store, as_made, made
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
             known: dict[str, dict | None] | None = None,
-            marks: Mapping[str, Callable[[], None]] | None = None, replacing: bool = False) -> Report:
+            marks: Mapping[str, Callable[[], None]] | None = None, replacing: bool = False, drives=()) -> Report:
     """`known`: the media the database replaced knew (used, or labelled), with the label it used;
     `marks`: what marks the progress made under each source's union lock (Lock.moved), held by the caller;
-    `replacing`: a database is in place, which the one made replaces (refused with no medium read)."""
+    `replacing`: a database is in place, which the one made replaces (refused with no medium read);
+    `drives`: where discs are read besides the configured drive."""
     known = known or {}
     report = Report()
     unwritten = write_old_ids(cfg, report, emit, known)
@@ -94,7 +95,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
                             | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
     report.abandoned |= (checkpoint_numbers.kept_abandoned(cfg.state_dir)
                          | checkpoint_numbers.abandoned_before(Path(cfg.state_dir) / "rabtui.db"))
-    read_discs(cfg, store, report, emit, prompter, cancel)
+    read_discs(cfg, store, report, emit, prompter, cancel, drives)
     nothing_read.refuse(cfg, report, discs_read=True, in_place=replacing)
     did_not_fit.record(store, report)
     if report.numbers_used:
