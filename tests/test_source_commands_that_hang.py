@@ -6,9 +6,12 @@ login. Real ssh to a test sshd whose forced command holds the matching commands.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +97,22 @@ def test_sources_test_says_that_whoami_hung_not_the_login(tmp_path, holding_sshd
     out = capsys.readouterr().out
     assert code == 1 and "logged in, but `whoami` there did not end" in out and "login did not end" not in out, out
     assert not ssh_children_to(holding_sshd.port)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to run the check as another user)")
+def test_a_directory_below_that_the_ssh_user_cannot_read_refuses_the_restore():
+    """find cannot list a directory below the destination (the SSH user may not read it, while rsync
+    runs as root through rsync_path): a symlink there would go unseen, so the restore is refused,
+    said, as one on the way that cannot be checked is; its failure was taken as nothing found."""
+    from rabtui.restore.remote import SOURCE_CHECK
+
+    base = Path(tempfile.mkdtemp(prefix="rabtui-check-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        (base / "shut").mkdir(mode=0o700)
+        os.symlink("/etc", base / "shut" / "ln")
+        done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               "sh", "-c", SOURCE_CHECK, "sh", "-r", str(base)], capture_output=True)
+    finally:
+        shutil.rmtree(base)
+    assert done.returncode == 4 and b"Permission denied" in done.stderr and b"=" not in done.stdout.split(b"\0"), done

@@ -239,6 +239,10 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                          f" {source.io_timeout} s (io_timeout), the check was stopped; nothing written",
                          hint="is a command on the source waiting (a shell start-up file), or a file system"
                               " there hung?") from None
+    if check.returncode == 4:     # find could not read a directory below: a symlink there goes unseen
+        raise WorkFailed(f"refusing to restore onto {source.id}: what is below {fmt.name(dest)} there cannot all be"
+                         f" checked for symlinks by the SSH user ({check.stderr_said(300)}); nothing written",
+                         hint="restore with --to DIR, or let the SSH user read those directories")
     if not check.ok:
         raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
                          f" {check.stderr_said(300)}; nothing written")
