@@ -274,6 +274,8 @@ def test_discs_burnt_in_another_images_folder_are_read_by_rebuild_state_given_it
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("checkpoint numbers used before (discs not read): up to 1; a new checkpoint is numbered after it;"
             " discs burnt in another drive are read with rabtui rebuild-state --drive DRIVE") in done.stdout, done.stdout
+    done = _rabtui(lab, "rebuild-state", "--drive", f"images:{tmp_path / 'othr'}")     # mistyped: refused, said
+    assert done.returncode == 2 and f"there is no folder {tmp_path / 'othr'}" in done.stderr, done.stderr
     done = _rabtui(lab, "rebuild-state", "--drive", f"images:{tmp_path / 'other'}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checkpoints: 1 (" in done.stdout and "discs verified again: RAB1D01" in done.stdout, done.stdout

@@ -18,6 +18,7 @@ from typing import Callable, Iterator, Sequence
 
 from rabtui import faults, fmt, privacy
 from rabtui.config import Config
+from rabtui.checkpoint import xorriso
 from rabtui.config.model import drive_problem, resolve_drive
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, UsageError, WorkFailed
 from rabtui.events import WARNING, Emit, Event, Prompter
@@ -107,10 +108,15 @@ def _remove(path: Path) -> None:
 def _drive(drive: str) -> str:
     """A drive given to read discs in, as checkpoint burn's `--drive` takes it (an images: folder
     from the working directory)."""
-    problem = drive_problem(drive)
+    problem = drive_problem(drive) if drive else "names no drive"
     if problem:
         raise UsageError(f"--drive {problem}")
-    return resolve_drive(drive, Path.cwd())
+    drive = resolve_drive(drive, Path.cwd())
+    where = xorriso.images_dir(drive) if xorriso.is_image_drive(drive) else drive
+    if not os.path.isdir(where) if xorriso.is_image_drive(drive) else not os.path.exists(where):
+        raise UsageError(f"--drive {fmt.name(drive)}: there is no {'folder' if where != drive else 'drive'}"
+                         f" {fmt.name(where)}: no disc there to read")
+    return drive
 
 
 def _fresh_dir(path: Path) -> None:
