@@ -26,14 +26,17 @@ T0 = datetime(2026, 6, 1, 3, 0)
 @pytest.fixture(scope="module")
 def holding_sshd(tmp_path_factory):
     """An sshd whose commands that contain the text in `server.hold` (none while it is empty) wait
-    instead of running (25 s, then end): a command that hangs once logged in."""
+    instead of running, silent, until their session ends (30 s at most): a command that hangs once
+    logged in."""
     where = tmp_path_factory.mktemp("holding")
     server = start_sshd(where / "sshd")
     server.hold = where / "hold"
     server.hold.write_text("")
     forced = where / "forced"
     forced.write_text('#!/bin/sh\nh=$(cat "$1")\n'
-                      'if [ -n "$h" ]; then case "$SSH_ORIGINAL_COMMAND" in *"$h"*) exec sleep 25;; esac; fi\n'
+                      'if [ -n "$h" ]; then case "$SSH_ORIGINAL_COMMAND" in *"$h"*)\n'
+                      '  i=0; while [ $i -lt 30 ] && kill -0 $PPID 2>/dev/null; do sleep 1; i=$((i+1)); done; exit 0;;\n'
+                      'esac; fi\n'
                       'exec sh -c "$SSH_ORIGINAL_COMMAND"\n')
     forced.chmod(0o755)
     keys = server.dir / "authorized_keys"
