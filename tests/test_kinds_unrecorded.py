@@ -235,3 +235,49 @@ def test_a_medium_away_is_not_looked_at_for_its_unions(tmp_path):
     retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
     looked = [tuple(r) for r in store.all("SELECT source, medium, path, kind FROM unrecorded_kinds")]
     assert looked == [("loc", "m1", str(photos), "standard")]
+
+
+def _database_lost(lab: Lab) -> None:
+    """The state's database gone (the disk it was on died): rebuild-state from the media alone."""
+    from rabtui.cli import main
+
+    for p in lab.state.glob("rabtui.db*"):
+        p.unlink()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
+
+
+def test_rebuild_state_judges_an_unrecorded_standard_backup_as_the_look_did_once_a_union_came(tmp_path):
+    """The backup that recorded no kinds was looked at (standard: no union) before the first
+    archive backup made the union; the database lost, rebuild-state finds that union: the old
+    backup holds its own tree still, which restore, find and views read."""
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    (photos / "gone").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    _database_lost(lab)
+    cfg, store = lab.load(), lab.store()
+    old = store.one("SELECT * FROM backups WHERE name=?", (old["name"],))
+    shown = catalog.contents(store, old, cfg.source("loc").archive_paths)
+    assert str(photos / "gone").lstrip("/").encode() in shown, sorted(shown)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+def test_a_union_made_before_the_first_look_leaves_an_unrecorded_standard_backup_standard(tmp_path):
+    """The database of a version that recorded kinds but kept no looks: the first archive backup
+    made the union before the medium was first looked at. The backup that recorded no kinds holds
+    files the union lacks (it linked none there): standard, its own tree restored."""
+    from rabtui.restore import run as restore_run
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    (photos / "gone").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    store = lab.store()
+    store.execute("DELETE FROM unrecorded_kinds")
+    cfg = lab.load()
+    out = tmp_path / "out"
+    restore_run.restore(cfg, store, "loc", str(photos), backup=old["name"], to=out)
+    assert (out / str(photos).lstrip("/") / "gone").read_bytes() == b"gone from the source"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

@@ -66,12 +66,32 @@ def union_may_be_there(medium_path: str | os.PathLike, source_id: str, dir_path:
     return True
 
 
+def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: str, backup_path) -> bool:
+    """Whether the medium's union of `dir_path` is a directory that lacks a file the backup at
+    `backup_path` holds of it (below.reach finds neither it nor a newer shape on the way): an
+    archive backup links each file it saves into the union, so that backup saved the directory as
+    a standard one, the union made after it."""
+    union = os.fsencode(archive_root(medium_path, source_id, dir_path))
+    try:
+        if not stat.S_ISDIR(os.lstat(union).st_mode):
+            return False
+    except OSError:         # none there, or it cannot be looked at: no answer
+        return False
+    data = os.fsencode(backup_data_path(backup_path, dir_path))
+    return any(not stat.S_ISDIR(st.st_mode) and below.reach(union, os.path.join(rel, name) if rel else name)
+               == below.MISSING for rel, items in below.walk(data) for name, st in items)
+
+
 def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
     """saved_kinds.look for the source (config.Source) on the medium (at hand: the caller checked
     it is the one): whether it holds the union of each of its directories, for the backups there
-    that recorded no kinds."""
+    that recorded no kinds. A union lacking a file one of them holds was made after it (an older
+    database kept no looks): standard."""
+    trees = [source_root(medium_path, source.id) / r["name"]
+             for r in store.all(saved_kinds.UNRECORDED_NAMES_SQL, (source.id, medium_id))]
     saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories],
-                     lambda d: union_may_be_there(medium_path, source.id, d))
+                     lambda d: union_may_be_there(medium_path, source.id, d)
+                     and not any(union_lacks_tree(medium_path, source.id, d, t) for t in trees))
 
 
 def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:

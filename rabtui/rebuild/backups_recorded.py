@@ -117,7 +117,7 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
 
 def _kind_taken(medium_id: str, source_id: str, bpath: Path, dir_path: str, kinds: dict[str, str],
                 report: Report) -> str:
-    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, kinds.get(dir_path))
+    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, kinds.get(dir_path), bpath)
     report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: directory {dir_path} records no kind:"
                             f" taken as {'an archive' if kind == 'archive' else 'a standard'} directory ({why})")
     return kind

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rabtui.backup import unreadable
 from rabtui.config.model import directory_path_problem
-from rabtui.media.medium_layout import TO_DO, not_a_run, union_may_be_there
+from rabtui.media.medium_layout import TO_DO, not_a_run, union_lacks_tree, union_may_be_there
 from rabtui.state.store import ID_REACH
 
 KINDS = ("standard", "archive")
@@ -149,14 +149,19 @@ def _directories(value, notes: list[str]) -> list[dict]:
     return out
 
 
-def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str | None) -> tuple[str, str]:
+def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str | None,
+               backup_path: Path | None = None) -> tuple[str, str]:
     """The kind of a directory its backup's record names none of, and why, by the rule every reader
     judges a backup that recorded no kinds by (saved_kinds): archive where the medium holds an
     archive union of the directory (it was an archive one there, maybe in this backup: retention
     keeps the versions it saved while they have no other copy, whatever the config says now);
     standard where it holds none (an archive directory's backup links each file it saves into that
     union: none did there, and a restore of the directory reads the backup's own tree, not a union
-    that is not there)."""
+    that is not there). A union lacking a file the backup at `backup_path` holds of the directory
+    was made after it (union_lacks_tree): standard."""
+    if backup_path is not None and union_lacks_tree(medium_path, source_id, dir_path, backup_path):
+        return "standard", (f"the medium's archive union of it lacks files this backup holds (an archive"
+                            f" backup made it since), the config says {configured or 'nothing of it'}")
     if union_may_be_there(medium_path, source_id, dir_path):
         return "archive", (f"the medium holds an archive union of it, the config says {configured or 'nothing of it'}:"
                            " retention keeps the versions it saved while they have no other copy")

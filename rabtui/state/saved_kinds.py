@@ -22,6 +22,10 @@ from rabtui.state.store import RESTORABLE_SQL, Store
 # the backup `b` (a table alias) recorded no kinds
 _UNRECORDED = "NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id={b}.id)"
 
+# the names of the restorable backups of a source (?) on a medium (?) that recorded no kinds
+UNRECORDED_NAMES_SQL = (f"SELECT b.name FROM backups b WHERE b.source=? AND b.medium=? AND b.status IN {RESTORABLE_SQL}"
+                        f" AND {_UNRECORDED.format(b='b')}")
+
 
 def look(store: Store, source: str, medium: str, dirs: Iterable[str], union_there: Callable[[str], bool]) -> None:
     """Record, for each of `dirs` (and those a backup of `source` recorded) not looked at yet on
