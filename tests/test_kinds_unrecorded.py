@@ -8,6 +8,8 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from rabtui.actions.find import find
 from rabtui.state import catalog
 from tests import invariants
@@ -281,3 +283,72 @@ def test_a_union_made_before_the_first_look_leaves_an_unrecorded_standard_backup
     assert (out / str(photos).lstrip("/") / "gone").read_bytes() == b"gone from the source"
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+
+
+def test_a_union_a_killed_cleanup_left_half_undone_is_not_looked_at_until_settled(tmp_path):
+    """An archive backup that recorded no kinds (`a` saved by it alone), one that recorded them (the
+    same `c`), and a
+    cleanup killed as it undid the second's links, `c` out of the union: a backup looks at the
+    union (the database of a version that kept no looks) before it settles it. The union lacks the
+    first's `c` for that while only: the first stays an archive one."""
+    from rabtui.backup import union_undo
+    from rabtui.media import medium_layout
+
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "photos"
+    lab.local([("photos", "archive")])
+    write_files(photos, {"a": b"a, saved by the first only", "c": b"c", "d": b"d1"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    store = lab.store()
+    first = store.one("SELECT * FROM backups ORDER BY id LIMIT 1")
+    _forget_kinds(lab, store, first)
+    (photos / "a").unlink()
+    write_files(photos, {"d": b"d2 longer"})
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    second = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    store.execute("DELETE FROM unrecorded_kinds")
+    _, medium = lab.media[0]
+    union_undo.begin(medium, "loc", Path(second["path"]).name)
+    (medium_layout.archive_root(medium, "loc", str(photos)) / "c").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=2)).status == "completed"
+    cfg = lab.load()
+    assert catalog.contents(store, first, cfg.source("loc").archive_paths).get(
+        str(photos / "c").lstrip("/").encode()) is not None
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+
+
+@pytest.mark.parametrize("planted_as", ["file", "symlink"])
+def test_a_file_planted_where_a_union_would_be_is_no_union_looked_at(tmp_path, planted_as):
+    """A standard backup that recorded no kinds, its directory made archive since, and a file (or
+    a symlink) planted at its union's place on the medium: no archive backup made that, the look
+    records nothing of it (the backup stays standard once the first archive backup made the union,
+    its directory restored as a whole from its own tree; taken for an archive one, it was listed in
+    that union)."""
+    from rabtui.errors import WorkFailed
+    from rabtui.media import medium_layout
+    from rabtui.restore import run as restore_run
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    _, medium = lab.media[0]
+    planted = medium_layout.archive_root(medium, "loc", str(photos))
+    planted.parent.mkdir(parents=True)
+    if planted_as == "file":
+        planted.write_bytes(b"planted")
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        planted.symlink_to(tmp_path / "elsewhere")
+    cfg, store = lab.load(), lab.store()
+    out = tmp_path / "out"
+    if planted_as == "file":
+        restore_run.restore(cfg, store, "loc", str(photos), backup=old["name"], to=out)
+        assert (out / str(photos).lstrip("/") / "gone").read_bytes() == b"gone from the source"
+    else:       # taken for the union until looked at (the config says archive): refused, said
+        with pytest.raises(WorkFailed, match="is a symlink, which rabtui never makes"):
+            restore_run.restore(cfg, store, "loc", str(photos), backup=old["name"], to=out)
+    planted.unlink()            # found and removed; the first archive backup makes the union
+    (photos / "gone").unlink()
+    assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "views")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")

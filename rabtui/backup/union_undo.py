@@ -26,7 +26,7 @@ from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.locks import marking, still
 from rabtui.state.store import COMPLETE
 
-PREFIX = ".undoing-"
+PREFIX = medium_layout.UNDOING
 
 
 def _record(medium_path, source_id: str, name: str) -> Path:

@@ -27,6 +27,8 @@ from rabtui.state import saved_kinds
 from rabtui.state.store import STATUSES
 
 ARCHIVE = ".archive"
+# the record of the undoing of a backup's union links, below linking_dir (union_undo.py)
+UNDOING = ".undoing-"
 LINKING = ".linking"     # beside .archive: links made under a temporary name, renamed into a union from there
 BACKUP_NAME = re.compile(r"backup-([0-9]{14})(?:-([0-9]+))?\Z")   # \Z: $ takes a newline at the end
 BACKUP_ID_MAX = 2**63 - 1          # the largest integer the state database holds
@@ -86,12 +88,39 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
     """saved_kinds.look for the source (config.Source) on the medium (at hand: the caller checked
     it is the one): whether it holds the union of each of its directories, for the backups there
     that recorded no kinds. A union lacking a file one of them holds was made after it (an older
-    database kept no looks): standard."""
+    database kept no looks): standard. Not while a killed cleanup's undoing of a backup's union
+    links is recorded (union_undo.py): the union lacks some files for that while only."""
+    try:
+        if any(n.startswith(UNDOING) for n in os.listdir(linking_dir(medium_path, source.id))):
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:             # what cannot be read is no answer
+        return
     trees = [source_root(medium_path, source.id) / r["name"]
              for r in store.all(saved_kinds.UNRECORDED_NAMES_SQL, (source.id, medium_id))]
-    saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories],
-                     lambda d: union_may_be_there(medium_path, source.id, d)
-                     and not any(union_lacks_tree(medium_path, source.id, d, t) for t in trees))
+
+    def union_there(d: str) -> bool | None:
+        there = _union_found(medium_path, source.id, d)
+        return there and not any(union_lacks_tree(medium_path, source.id, d, t) for t in trees)
+    saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
+
+
+def _union_found(medium_path, source_id: str, dir_path: str) -> bool | None:
+    """Whether the medium holds a union of `dir_path` (a directory), looked at part by part below
+    the medium (however long its path); None where that is no answer: a symlink on the way or in
+    its place, a file in its place or on the way, what cannot be looked at."""
+    rel = os.fsencode(f"{source_id}/{ARCHIVE}/{_rel(dir_path)}")
+    medium_b = os.fsencode(medium_path)
+    try:
+        if below.symlink_on_the_way(medium_b, rel + b"/") is not None:
+            return None
+        st = below.lstat(medium_b, rel)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return True if stat.S_ISDIR(st.st_mode) else None
 
 
 def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:

@@ -27,10 +27,12 @@ UNRECORDED_NAMES_SQL = (f"SELECT b.name FROM backups b WHERE b.source=? AND b.me
                         f" AND {_UNRECORDED.format(b='b')}")
 
 
-def look(store: Store, source: str, medium: str, dirs: Iterable[str], union_there: Callable[[str], bool]) -> None:
+def look(store: Store, source: str, medium: str, dirs: Iterable[str],
+         union_there: Callable[[str], bool | None]) -> None:
     """Record, for each of `dirs` (and those a backup of `source` recorded) not looked at yet on
     `medium` (at hand: the caller checked), the kind its backups that recorded no kinds saved it
-    as: archive where `union_there(dir)` (medium_layout.union_may_be_there). Only while such a
+    as: archive where `union_there(dir)` (medium_layout.unions_looked_at), nothing where it is
+    None (no answer: a symlink or a file planted there, what cannot be looked at). Only while such a
     backup is there: a backup made since records its kinds, and the first archive one makes the
     union after the look."""
     b = f"SELECT 1 FROM backups b WHERE b.source=? AND b.medium=? AND b.status IN {RESTORABLE_SQL}"
@@ -40,8 +42,8 @@ def look(store: Store, source: str, medium: str, dirs: Iterable[str], union_ther
                                           (source, medium))}
     recorded = [r["path"] for r in store.all("SELECT DISTINCT d.path FROM backup_dirs d JOIN backups b"
                                              " ON b.id=d.backup_id WHERE b.source=?", (source,))]
-    new = [(source, medium, d, "archive" if union_there(d) else "standard")
-           for d in dict.fromkeys([*dirs, *recorded]) if d not in known]
+    found = {d: union_there(d) for d in dict.fromkeys([*dirs, *recorded]) if d not in known}
+    new = [(source, medium, d, "archive" if there else "standard") for d, there in found.items() if there is not None]
     if new:
         with store.transaction() as conn:
             conn.executemany("INSERT OR IGNORE INTO unrecorded_kinds(source, medium, path, kind) VALUES (?, ?, ?, ?)",
