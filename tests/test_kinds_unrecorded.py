@@ -352,3 +352,36 @@ def test_a_file_planted_where_a_union_would_be_is_no_union_looked_at(tmp_path, p
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_restores_are_views(cfg, store, tmp_path / "views")
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+def test_a_look_goes_with_the_last_backup_it_was_taken_for(tmp_path):
+    """A standard backup that recorded no kinds, looked at (standard: no union), deleted by a
+    cleanup; the directory made archive, and an older version installed again makes an archive
+    backup (no kinds recorded): that look says nothing of it, its files are in the union it made."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "photos"
+    lab.local([("photos", "standard")])
+    lab.keep_a_day()
+    write_files(photos, {"p": b"p"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    assert store.all("SELECT kind FROM unrecorded_kinds")[0]["kind"] == "standard"
+    cfg = lab.load()
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=8))
+    assert len(plan.delete) == 1 and plan.refused == []
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    assert store.all("SELECT * FROM unrecorded_kinds") == []
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    write_files(photos, {"only-archived": b"saved by the archive backup alone"})
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=9)).status == "completed"
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    (photos / "only-archived").unlink()
+    cfg = lab.load()
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))      # the newer version again
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

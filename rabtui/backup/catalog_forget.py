@@ -77,6 +77,7 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
                                                 f" ELSE {table}.first_backup END")
                          + f" WHERE last_backup IN ({gone}) AND first_backup<>-1")
             conn.execute(f"DELETE FROM {table} WHERE first_backup=-1 OR last_backup=-1")
+        saved_kinds.drop_looks(conn, {(r["source"], r["medium"]) for r in rows})
 
 
 def _dirs(conn, cfg: Config | None, source: str) -> dict[str, bool]:

@@ -33,10 +33,12 @@ def look(store: Store, source: str, medium: str, dirs: Iterable[str],
     `medium` (at hand: the caller checked), the kind its backups that recorded no kinds saved it
     as: archive where `union_there(dir)` (medium_layout.unions_looked_at), nothing where it is
     None (no answer: a symlink or a file planted there, what cannot be looked at). Only while such a
-    backup is there: a backup made since records its kinds, and the first archive one makes the
-    union after the look."""
-    b = f"SELECT 1 FROM backups b WHERE b.source=? AND b.medium=? AND b.status IN {RESTORABLE_SQL}"
-    if store.one(f"{b} AND {_UNRECORDED.format(b='b')}", (source, medium)) is None:
+    backup is there (the looks dropped once none is: drop_looks): a backup made since records its
+    kinds, and the first archive one makes the union after the look."""
+    if store.one(UNRECORDED_NAMES_SQL, (source, medium)) is None:
+        if store.one("SELECT 1 FROM unrecorded_kinds WHERE source=? AND medium=?", (source, medium)):
+            with store.transaction() as conn:
+                drop_looks(conn, {(source, medium)})
         return
     known = {r["path"] for r in store.all("SELECT path FROM unrecorded_kinds WHERE source=? AND medium=?",
                                           (source, medium))}
@@ -48,6 +50,15 @@ def look(store: Store, source: str, medium: str, dirs: Iterable[str],
         with store.transaction() as conn:
             conn.executemany("INSERT OR IGNORE INTO unrecorded_kinds(source, medium, path, kind) VALUES (?, ?, ?, ?)",
                              new)
+
+
+def drop_looks(conn, pairs) -> None:
+    """The looks (`look`) for each (source, medium) of `pairs` dropped where no backup they were
+    taken for is left there: a backup that records no kinds there later (an older version installed
+    again) is looked at anew, its union maybe made since."""
+    for source, medium in pairs:
+        if conn.execute(UNRECORDED_NAMES_SQL, (source, medium)).fetchone() is None:
+            conn.execute("DELETE FROM unrecorded_kinds WHERE source=? AND medium=?", (source, medium))
 
 
 def recorded_archive(store: Store, source: str, medium: str) -> set[str]:
