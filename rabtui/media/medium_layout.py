@@ -68,11 +68,11 @@ def union_may_be_there(medium_path: str | os.PathLike, source_id: str, dir_path:
     return True
 
 
-def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: str, backup_path) -> bool:
+def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: str, backup_path) -> bool | None:
     """Whether the medium's union of `dir_path` is a directory that lacks a file the backup at
-    `backup_path` holds of it (below.reach finds neither it nor a newer shape on the way): an
-    archive backup links each file it saves into the union, so that backup saved the directory as
-    a standard one, the union made after it."""
+    `backup_path` holds of it (neither it nor a newer shape on the way is there): an archive backup
+    links each file it saves into the union, so that backup saved the directory as a standard one,
+    the union made after it. None where what is there cannot be looked at (no answer)."""
     union = os.fsencode(archive_root(medium_path, source_id, dir_path))
     try:
         if not stat.S_ISDIR(os.lstat(union).st_mode):
@@ -80,8 +80,19 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
     except OSError:         # none there, or it cannot be looked at: no answer
         return False
     data = os.fsencode(backup_data_path(backup_path, dir_path))
-    return any(not stat.S_ISDIR(st.st_mode) and below.reach(union, os.path.join(rel, name) if rel else name)
-               == below.MISSING for rel, items in below.walk(data) for name, st in items)
+    for rel, items in below.walk(data):
+        for name, st in items:
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            try:
+                below.lstat(union, os.path.join(rel, name) if rel else name)
+            except FileNotFoundError:
+                return True
+            except NotADirectoryError:      # a file on the way: a newer shape
+                continue
+            except OSError:
+                return None
+    return False
 
 
 def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
@@ -101,8 +112,11 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
              for r in store.all(saved_kinds.UNRECORDED_NAMES_SQL, (source.id, medium_id))]
 
     def union_there(d: str) -> bool | None:
-        there = _union_found(medium_path, source.id, d)
-        return there and not any(union_lacks_tree(medium_path, source.id, d, t) for t in trees)
+        found = _union_found(medium_path, source.id, d)
+        if not found:
+            return found
+        lacks = [union_lacks_tree(medium_path, source.id, d, t) for t in trees]
+        return None if None in lacks else not any(lacks)
     saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
 
 
