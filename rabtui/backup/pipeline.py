@@ -22,7 +22,7 @@ from rabtui import faults, fmt
 from rabtui.backup import abandoned_left, deletion, history, id_writes, recovery
 from rabtui.media import checkpoint_numbers
 from rabtui.media.at_hand import medium_problem
-from rabtui.media import medium as media, medium_layout, mounting
+from rabtui.media import medium as media, medium_layout, mounting, union_look
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.media import medium_fs
 from rabtui.media.backup_place import BackupPlace, left_since_checked
@@ -227,7 +227,7 @@ class _Run(Completion, CommandSteps):
         id_writes.finish(self.store, medium, self.source.id, self.emit)
         # before this backup makes a union (the backups there that recorded no kinds did not) and
         # the catalog forgets what a cleanup set aside
-        medium_layout.unions_looked_at(self.store, medium.id, medium.path, self.source)
+        union_look.unions_looked_at(self.store, medium.id, medium.path, self.source)
         deletion.forget_set_aside(self.cfg, self.store, medium, self.source.id, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)

@@ -55,7 +55,7 @@ from rabtui.backup.retention_guard import (ArchiveGuard, archive_dirs_then, cata
 from rabtui.backup.union_release import UnionGoing, released
 from rabtui.config import Config, Medium
 from rabtui.errors import ConfigError
-from rabtui.media import medium_layout
+from rabtui.media import medium_layout, union_look
 from rabtui.media.medium_layout import TO_DO
 from rabtui.state.store import COMPLETE, RESTORABLE, Store
 
@@ -145,7 +145,7 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     for medium in present:          # the cleanup judges the backups there that recorded no kinds by it
         for source in src_ids:
             with contextlib.suppress(ConfigError):     # a source no longer in the config
-                medium_layout.unions_looked_at(store, medium.id, medium.path, cfg.source(source))
+                union_look.unions_looked_at(store, medium.id, medium.path, cfg.source(source))
     for source in src_ids:
         judged, note = judged_at(store, source, now, nights)
         if note:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from rabtui.backup import unreadable
 from rabtui.config.model import directory_path_problem
-from rabtui.media.medium_layout import TO_DO, not_a_run, union_lacks_tree, union_may_be_there
+from rabtui.media.medium_layout import TO_DO, not_a_run, union_may_be_there
+from rabtui.media.union_look import union_lacks_tree
 from rabtui.state.store import ID_REACH
 
 KINDS = ("standard", "archive")

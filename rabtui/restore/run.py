@@ -24,7 +24,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import as_saved, copy_choice
 from rabtui.restore import staging as stagingmod
-from rabtui.media import medium_layout, opened_dirs
+from rabtui.media import opened_dirs, union_look
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
@@ -195,7 +195,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
     # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
     with mounting.mounted(medium, emit, cfg.state_dir), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
-        medium_layout.unions_looked_at(store, medium.id, medium.path, source)
+        union_look.unions_looked_at(store, medium.id, medium.path, source)
         source = as_saved_by(store, source, row)    # each directory read as that backup saved it
         for root, under in roots_of(cfg, source, row, rel):   # a user other than root: through their closed directories
             on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under, cfg.state_dir))

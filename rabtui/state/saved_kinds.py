@@ -31,7 +31,7 @@ def look(store: Store, source: str, medium: str, dirs: Iterable[str],
          union_there: Callable[[str], bool | None]) -> None:
     """Record, for each of `dirs` (and those a backup of `source` recorded) not looked at yet on
     `medium` (at hand: the caller checked), the kind its backups that recorded no kinds saved it
-    as: archive where `union_there(dir)` (medium_layout.unions_looked_at), nothing where it is
+    as: archive where `union_there(dir)` (union_look.unions_looked_at), nothing where it is
     None (no answer: a symlink or a file planted there, what cannot be looked at). Only while such a
     backup is there (the looks dropped once none is: drop_looks): a backup made since records its
     kinds, and the first archive one makes the union after the look."""

@@ -1,0 +1,81 @@
+"""The look at a medium's unions for the backups of a source there that recorded no kinds (made
+before kinds were recorded): whether each directory's union is there, as saved_kinds.look records
+it once, and whether it lacks a file such a backup holds (it was made after that backup)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui.media import below
+from rabtui.media.medium_layout import ARCHIVE, UNDOING, archive_root, backup_data_path, linking_dir, source_root
+from rabtui.state import saved_kinds
+
+
+def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: str, backup_path) -> bool | None:
+    """Whether the medium's union of `dir_path` is a directory that lacks a file the backup at
+    `backup_path` holds of it (neither it nor a newer shape on the way is there): an archive backup
+    links each file it saves into the union, so that backup saved the directory as a standard one,
+    the union made after it. None where what is there cannot be looked at (no answer)."""
+    union = os.fsencode(archive_root(medium_path, source_id, dir_path))
+    try:
+        if not stat.S_ISDIR(os.lstat(union).st_mode):
+            return False
+    except OSError:         # none there, or it cannot be looked at: no answer
+        return False
+    data = os.fsencode(backup_data_path(backup_path, dir_path))
+    for rel, items in below.walk(data):
+        for name, st in items:
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            try:
+                below.lstat(union, os.path.join(rel, name) if rel else name)
+            except FileNotFoundError:
+                return True
+            except NotADirectoryError:      # a file on the way: a newer shape
+                continue
+            except OSError:
+                return None
+    return False
+
+
+def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
+    """saved_kinds.look for the source (config.Source) on the medium (at hand: the caller checked
+    it is the one): whether it holds the union of each of its directories, for the backups there
+    that recorded no kinds. A union lacking a file one of them holds was made after it (an older
+    database kept no looks): standard. Not while a killed cleanup's undoing of a backup's union
+    links is recorded (union_undo.py): the union lacks some files for that while only."""
+    try:
+        if any(n.startswith(UNDOING) for n in os.listdir(linking_dir(medium_path, source.id))):
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:             # what cannot be read is no answer
+        return
+    trees = [source_root(medium_path, source.id) / r["name"]
+             for r in store.all(saved_kinds.UNRECORDED_NAMES_SQL, (source.id, medium_id))]
+
+    def union_there(d: str) -> bool | None:
+        found = _union_found(medium_path, source.id, d)
+        if not found:
+            return found
+        lacks = [union_lacks_tree(medium_path, source.id, d, t) for t in trees]
+        return None if None in lacks else not any(lacks)
+    saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
+
+
+def _union_found(medium_path, source_id: str, dir_path: str) -> bool | None:
+    """Whether the medium holds a union of `dir_path` (a directory), looked at part by part below
+    the medium (however long its path); None where that is no answer: a symlink on the way or in
+    its place, a file in its place or on the way, what cannot be looked at."""
+    rel = os.fsencode(f"{source_id}/{ARCHIVE}/{dir_path.lstrip('/')}")
+    medium_b = os.fsencode(medium_path)
+    try:
+        if below.symlink_on_the_way(medium_b, rel + b"/") is not None:
+            return None
+        st = below.lstat(medium_b, rel)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return True if stat.S_ISDIR(st.st_mode) else None
