@@ -385,3 +385,22 @@ def test_a_look_goes_with_the_last_backup_it_was_taken_for(tmp_path):
     retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))      # the newer version again
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+
+
+@pytest.mark.xfail(strict=True, reason="one look per source, medium and directory (unrecorded_kinds) stands for"
+                   " every backup there that recorded no kinds: one an older version, installed again, makes"
+                   " after the look is judged by it")
+def test_an_unrecorded_archive_backup_made_after_the_look_by_an_older_version_again(tmp_path):
+    """A standard backup that recorded no kinds, looked at (standard: no union); an older version
+    installed again makes the directory archive and an archive backup (no kinds recorded), which
+    makes the union; the newer version again judges it by the look taken before its union."""
+    from rabtui.backup import retention
+
+    lab, photos, _old = _unrecorded_standard_made_archive(tmp_path)
+    cfg, store = lab.load(), lab.store()
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))     # the look: standard
+    write_files(photos, {"only-archived": b"saved by the archive backup alone"})
+    assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    (photos / "only-archived").unlink()
+    invariants.check_catalog_is_media(cfg, store)
