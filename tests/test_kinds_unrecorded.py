@@ -404,3 +404,50 @@ def test_an_unrecorded_archive_backup_made_after_the_look_by_an_older_version_ag
     _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
     (photos / "only-archived").unlink()
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_an_archive_backup_deleted_gives_the_union_nothing_of_an_unrecorded_standard_backup(tmp_path):
+    """A standard backup that recorded no kinds (judged standard: no union when looked at), then
+    archive backups on its medium and on another; a cleanup deletes the first archive one there
+    (its files have copies on the other medium): the undoing of its union links puts back nothing
+    of the older standard backup, which linked nothing there (it put back `gone`, which the catalog
+    did not list in the union)."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=2)
+    photos = lab.src / "photos"
+    lab.local([("photos", "standard")])
+    write_files(photos, {"gone": b"gone from the source", "sub/q": b"q"})
+    assert lab.backup(lab.load(), now=DAY, medium_id="m1").status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    for day, q in ((1, b"q2 longer"), (2, b"q")):
+        write_files(photos, {"sub/q": q})
+        for hour, m in enumerate(("m1", "m2")):
+            assert lab.backup(lab.load(), now=DAY + timedelta(days=day, hours=hour), medium_id=m).status == "completed"
+    cfg = lab.load()
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))
+    assert ("m1", "backup-20260602033000") in [(c.medium, c.name) for c in plan.delete], plan.delete
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+
+
+def test_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(tmp_path):
+    """A cleanup killed as it deleted a standard backup that recorded no kinds (its undoing
+    recorded on the medium), the union made since by an archive backup: the next backup settles
+    that undoing as the look judged the backup, linking nothing of it into the union (it linked
+    `gone`, which the catalog did not list there)."""
+    from rabtui.backup import union_undo
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    (photos / "gone").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    _, medium = lab.media[0]
+    union_undo.begin(medium, "loc", old["name"])
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=2)).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

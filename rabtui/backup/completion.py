@@ -18,7 +18,7 @@ from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event
 from rabtui.media.backup_place import BackupPlace
 from rabtui.media.rotation import record_space
-from rabtui.state import locks
+from rabtui.state import locks, saved_kinds
 from rabtui.state.store import COMPLETE, KEPT, RESTORABLE
 from rabtui.state.store_check import state_failure
 
@@ -191,7 +191,8 @@ class Completion:
         Under the union lock; its holder said at once, step `n` failed after io_timeout."""
         try:
             history.union_settled(self.cfg, self.source.id, medium.path, self.emit, self.cancel,
-                                  by=f"a backup of {self.source.id}")
+                                  by=f"a backup of {self.source.id}",
+                                  looked=saved_kinds.looks(self.store, self.source.id, medium.id))
         except WorkFailed as exc:
             if self.cancel.is_set():
                 self.step(n, "failed", "cancelled")
@@ -215,7 +216,8 @@ class Completion:
         warnings = []
         with union:
             # a cleanup killed as it undid a backup that is still there: its files first
-            union_undo.settle(medium.path, self.source.id, self.source.archive_paths, moved=union.moved)
+            union_undo.settle(medium.path, self.source.id, self.source.archive_paths, moved=union.moved,
+                              looked=saved_kinds.looks(self.store, self.source.id, medium.id))
             for d in archives:
                 replaced: list[bytes] = []
                 linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,

@@ -22,7 +22,7 @@ from rabtui.errors import LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Event
 from rabtui.media import medium_layout, opened_dirs
 from rabtui.media.backup_place import as_found, disk_changed
-from rabtui.state import queries
+from rabtui.state import queries, saved_kinds
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import OWN_DIR_SQL, RESTORABLE, Store
 from rabtui.state.store_check import state_failure
@@ -67,7 +67,8 @@ def _remove_archive_entries(cfg: Config, store: Store, medium: Medium, c: Candid
     backup waiting for it waits on while it goes on."""
     from rabtui.backup.history import ran_as_archive, unlink_archive
 
-    return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved, ran=ran_as_archive(store, c.id))
+    return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved, ran=ran_as_archive(store, c.id),
+                          looked=saved_kinds.looks(store, c.source, medium.id))
 
 
 @dataclass

@@ -151,15 +151,16 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
 
 
 def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
-                  cancel: threading.Event | None = None, by: str | None = None) -> None:
+                  cancel: threading.Event | None = None, by: str | None = None,
+                  looked: dict[str, str] | None = None) -> None:
     """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint, a
     backup before rsync compares with them) and holds no union lock: taken only when an undoing is
     recorded there (union_held: waited for a while, the holder said at once through `emit`, then
-    WorkFailed; `cancel` ends the wait)."""
+    WorkFailed; `cancel` ends the wait). `looked`: as union_undo.settle."""
     if not undoings(cfg, source_id, medium_path):
         return
     with union_held(cfg, source_id, emit, cancel, by) as moved:
-        settle_held(cfg, source_id, medium_path, moved=moved)
+        settle_held(cfg, source_id, medium_path, moved=moved, looked=looked)
 
 
 def undoings(cfg, source_id: str, medium_path) -> list[str]:
@@ -172,16 +173,16 @@ def undoings(cfg, source_id: str, medium_path) -> list[str]:
 
 
 def settle_held(cfg, source_id: str, medium_path, listed: list | None = None,
-                moved=locks.still) -> tuple[list[str], int]:
+                moved=locks.still, looked: dict[str, str] | None = None) -> tuple[list[str], int]:
     """union_undo.settle, for a caller that holds the source's union lock (union_held; rebuild-state
     holds it for its whole run), `moved()` marking the progress made under it: the names of the
-    backups whose undoing was recorded, and how many of their files were linked back. `listed`: as
-    union_undo.settle."""
+    backups whose undoing was recorded, and how many of their files were linked back. `listed`,
+    `looked`: as union_undo.settle."""
     names = undoings(cfg, source_id, medium_path)
     if not names:
         return [], 0
     return names, union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths), listed,
-                                    moved=moved)
+                                    moved=moved, looked=looked)
 
 
 def ran_as_archive(store: Store, backup_id: int | None) -> list[str]:
@@ -194,15 +195,16 @@ def ran_as_archive(store: Store, backup_id: int | None) -> list[str]:
 
 
 def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, moved=locks.still,
-                   ran: list[str] = ()) -> int:
+                   ran: list[str] = (), looked: dict[str, str] | None = None) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
     saved on this medium (`listed`: the source's backups there, list_backups, when read already),
     but an older shape where a backup made after it has a directory. `ran`: the directories a run
     undone ran as archive ones (ran_as_archive), undone too where the config now says standard or
     has dropped them: a link left there stands for a file no backup saved, which the next backup of
-    the directory made archive again leaves out. The caller holds the source's union lock
-    (union_held), and `moved()` marks the progress made under it."""
+    the directory made archive again leaves out. `looked`: how the state's look at the medium took
+    its backups that recorded no kinds (union_undo.archive_taken). The caller holds the source's
+    union lock (union_held), and `moved()` marks the progress made under it."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
@@ -224,7 +226,8 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     newer = newest_first(RESTORABLE, lambda i: at < len(listed) and made_before(listed, at, i))
     archive_now = list(cfg.source(source_id).archive_paths)
     # one that recorded no kinds saved as archive ones those whose union the medium holds
-    taken = union_undo.archive_taken(medium_path, source_id, [*archive_now, *ran, *union_undo.named_dirs(listed)])
+    taken = union_undo.archive_taken(medium_path, source_id, [*archive_now, *ran, *union_undo.named_dirs(listed)],
+                                     looked)
     info = listed[at][2] if at < len(listed) else None
     if info and not union_undo.records_kinds(info):
         ran = [*ran, *(d for d in sorted(taken) if d not in ran and d not in archive_now)]
@@ -234,7 +237,7 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     planted = medium_layout.symlink_in_layout(medium_path, source_id, dirs)
     if planted:
         raise WorkFailed(planted)
-    union_undo.settle(medium_path, source_id, archive_now, listed, but=path.name, moved=moved)
+    union_undo.settle(medium_path, source_id, archive_now, listed, but=path.name, moved=moved, looked=looked)
     if info and info.get("status") in COMPLETE:
         # until its tree is set aside (deletion.py), a run killed midway is gone back on
         union_undo.begin(medium_path, source_id, path.name)

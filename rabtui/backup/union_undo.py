@@ -117,12 +117,12 @@ def pending(medium_path, source_id: str) -> list[str]:
 
 
 def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | None = None,
-           but: str | None = None, moved=still) -> int:
+           but: str | None = None, moved=still, looked: dict[str, str] | None = None) -> int:
     """Each recorded undoing (but that of `but`, which the caller undoes again now) gone back on:
     the backup's files linked into the union again where no complete backup made after it holds
     that path (or a file on the way there). The caller holds the source's union lock, and `moved()`
     marks the progress made under it (Lock.moved). `listed`: the source's backups on the medium
-    (list_backups), when read already. Returns how many."""
+    (list_backups), when read already; `looked`: as archive_taken. Returns how many."""
     names = [n for n in pending(medium_path, source_id) if n != but]
     if not names:
         return 0
@@ -139,7 +139,7 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
             ran = [d["path"] for d in medium_layout.recorded_dirs(info)
                    if d.get("kind") == "archive" and isinstance(d.get("path"), str) and d["path"]
                    and not directory_path_problem(d["path"]) and d["path"] not in dir_paths]
-            taken = archive_taken(medium_path, source_id, [*dir_paths, *ran, *named_dirs(listed)])
+            taken = archive_taken(medium_path, source_id, [*dir_paths, *ran, *named_dirs(listed)], looked)
             if not records_kinds(info):
                 ran += [d for d in sorted(taken) if d not in dir_paths and d not in ran]
             planted = medium_layout.symlink_in_layout(medium_path, source_id, ran)
@@ -162,10 +162,14 @@ def named_dirs(listed: list) -> list[str]:
                               and not directory_path_problem(d["path"])))
 
 
-def archive_taken(medium_path, source_id: str, dirs) -> set[str]:
+def archive_taken(medium_path, source_id: str, dirs, looked: dict[str, str] | None = None) -> set[str]:
     """Those of `dirs` a backup that records no kinds is taken to have saved as archive ones
-    (saved_kinds.unrecorded's rule, on the medium at hand): those whose union the medium holds."""
-    return {d for d in dirs if medium_layout.union_may_be_there(medium_path, source_id, d)}
+    (saved_kinds.unrecorded's rule, on the medium at hand): as the state's look at the medium
+    found them (`looked`: path -> kind, saved_kinds.looks), else those whose union it holds (an
+    archive backup made the union after the look: those backups linked nothing there)."""
+    looked = looked or {}
+    return {d for d in dirs if looked.get(d) == "archive"
+            or d not in looked and medium_layout.union_may_be_there(medium_path, source_id, d)}
 
 
 def records_kinds(info) -> bool:

@@ -69,12 +69,18 @@ def recorded_archive(store: Store, source: str, medium: str) -> set[str]:
         " WHERE b.source=? AND b.medium=? AND d.kind='archive'", (source, medium))}
 
 
+def looks(store: Store, source: str, medium: str) -> dict[str, str]:
+    """directory -> the kind the look (`look`) at `medium` took `source`'s backups there that
+    recorded no kinds to have saved it as."""
+    return {r["path"]: r["kind"] for r in store.all(
+        "SELECT path, kind FROM unrecorded_kinds WHERE source=? AND medium=?", (source, medium))}
+
+
 def unrecorded(store: Store, source: str, medium: str, archive_now: Iterable[str]) -> tuple[str, ...]:
     """The directories a backup of `source` on `medium` that recorded no kinds saved as archive
     ones: those whose union the medium held when looked at (`look`), and of those not looked at,
     `archive_now` (the config's archive directories) and those recorded_archive names."""
-    looked = {r["path"]: r["kind"] for r in store.all(
-        "SELECT path, kind FROM unrecorded_kinds WHERE source=? AND medium=?", (source, medium))}
+    looked = looks(store, source, medium)
     guessed = (set(archive_now) | recorded_archive(store, source, medium)) - set(looked)
     return tuple(sorted({d for d, kind in looked.items() if kind == "archive"} | guessed))
 
