@@ -18,6 +18,7 @@ from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
+from rabtui.state import saved_kinds
 from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, Store
 
 
@@ -61,7 +62,8 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         try:
             with union_held(cfg, source_id, emit, cancel) as moved:
                 undone = unlink_archive(cfg, source_id, path, moved=moved, ran=killed_kinds.of_run(
-                    store, cfg, source_id, row["id"] if row else None, path, info, listed, emit))
+                    store, cfg, source_id, row["id"] if row else None, path, info, listed, emit),
+                    looked=saved_kinds.looks(store, source_id, medium.id))
         except (WorkFailed, OSError) as exc:
             why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"
             emit(Event(WARNING, why))

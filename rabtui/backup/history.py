@@ -18,7 +18,7 @@ from rabtui.backup.made_order import an_id, made_before
 from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
-from rabtui.state import locks
+from rabtui.state import locks, saved_kinds
 from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, Store
 
 
@@ -261,19 +261,21 @@ def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,
     catalog rows stay too (they name what its links still show), and the caller leaves its row
     `running`, for the next run's recovery to undo both."""
     row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
-    problem = undo_links(cfg, row["source"], Path(row["path"]), emit, cancel, ran_as_archive(store, backup_id))
+    problem = undo_links(cfg, row["source"], Path(row["path"]), emit, cancel, ran_as_archive(store, backup_id),
+                         saved_kinds.looks(store, row["source"], row["medium"]))
     if problem is None:
         forget_catalog(store, row)
     return problem
 
 
 def undo_links(cfg, source_id: str, path: Path, emit: Emit = no_emit,
-               cancel: threading.Event | None = None, ran: list[str] = ()) -> str | None:
+               cancel: threading.Event | None = None, ran: list[str] = (),
+               looked: dict[str, str] | None = None) -> str | None:
     """The links a failed backup at `path` made in the archive unions (`ran`: as unlink_archive),
-    undone (the medium only); why they could not be, if so."""
+    undone (the medium only); why they could not be, if so. `looked`: as unlink_archive."""
     try:
         with union_held(cfg, source_id, emit, cancel) as moved:
-            unlink_archive(cfg, source_id, path, moved=moved, ran=ran)
+            unlink_archive(cfg, source_id, path, moved=moved, ran=ran, looked=looked)
     except (WorkFailed, OSError) as exc:
         return (f"its links in the archive union cannot be undone now: {exc}; they and its catalog rows are"
                 f" left for the next backup of {source_id} to undo")

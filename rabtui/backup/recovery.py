@@ -21,6 +21,7 @@ from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
+from rabtui.state import saved_kinds
 from rabtui.state.locks import source_lock
 from rabtui.state.store import RESTORABLE, Store
 
@@ -85,7 +86,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         if info and info.get("status") == "failed" and _is_backup_dir(path, source_id):
             # it ended, failed, but could not record so in the database (its state directory full, say)
             problem = undo_links(union_cfg, source_id, path, emit, cancel,
-                                 killed_kinds.of_run(store, union_cfg, source_id, row["id"], path, info, emit=emit))
+                                 killed_kinds.of_run(store, union_cfg, source_id, row["id"], path, info, emit=emit),
+                                 saved_kinds.looks(store, source_id, row["medium"]))
             if problem:
                 emit(Event(WARNING, f"found {what}: {problem}", {"backup_id": row["id"]}))
                 left.append((row["medium"], f"{what}: {problem}"))
@@ -111,7 +113,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             try:
                 with union_held(union_cfg, source_id, emit, cancel) as moved:
                     undone = unlink_archive(union_cfg, source_id, path, moved=moved, ran=killed_kinds.of_run(
-                        store, union_cfg, source_id, row["id"], path, info, emit=emit))
+                        store, union_cfg, source_id, row["id"], path, info, emit=emit),
+                        looked=saved_kinds.looks(store, source_id, row["medium"]))
             except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
                            {"backup_id": row["id"]}))
