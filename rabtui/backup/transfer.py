@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, holes_again, links_apart, redone, source_top
+from rabtui.backup import holes, holes_again, links_apart, redone, source_top, via_symlinks
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -244,28 +244,6 @@ def _rsync(argv: list[str], stream: Stream, source: Source, cancel: threading.Ev
     return result
 
 
-def _points_out(basis: bytes, rel: bytes) -> bool:
-    """Does the symlink `rel` of the basis lead out of it? realpath where the path can be named in
-    one call; past that, the link's own target, read part by part (an absolute target, or one that
-    climbs above the basis, leads out)."""
-    path = os.path.join(basis, rel)
-    if below.named_at_once(path):
-        real_basis = os.path.realpath(basis)
-        return not os.path.realpath(path).startswith(real_basis + b"/")
-    parent, name = os.path.split(rel)
-    try:
-        fd = below.open_dir(basis, parent)
-    except OSError:
-        return True
-    try:
-        target = os.readlink(name, dir_fd=fd)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return target.startswith(b"/") or os.path.normpath(os.path.join(parent, target)).startswith(b"..")
-
-
 def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, first: Stream, *,
                 rsh: str | None, exact_times: bool, cancel: threading.Event) -> tuple[proc_started.Completed | None, str | None]:
     """The directories that are symlinks in the basis (the older backup, or the archive's union)
@@ -279,9 +257,9 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     faults.point("backup.copy_again")
     first.emit(Event(LOG, f"{directory.path}: copying again {_some(rels)}: symlinks in {basis}, directories on"
                           " the source now (rsync would look for their files through the symlinks)"))
-    outside = [rel for rel in rels if _points_out(os.fsencode(basis), rel)]
+    outside = [rel for rel in rels if via_symlinks.points_out(os.fsencode(basis), rel)]
     dest_b = os.fsencode(dest)
-    followers = _linked_to(dest_b, first.linked, _inodes_below(dest_b, rels))
+    followers = via_symlinks.linked_to(dest_b, first.linked, via_symlinks.inodes_below(dest_b, rels))
     for rel in rels:
         path = os.path.join(dest_b, rel)
         if os.path.isdir(path) and not os.path.islink(path):
@@ -323,32 +301,6 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
         warnings.append(f"{fmt.count(len(changed), 'path')} became symlinks on the source while it was backed up"
                         f" ({_some(changed)}): left out until the next backup")
     return result, "; ".join(warnings) or None
-
-
-def _inodes_below(dest: bytes, rels: list[bytes]) -> set[tuple[int, int]]:
-    """(device, inode) of everything but directories below `rels` in the backup."""
-    found = set()
-    for rel in rels:
-        for dirpath, dirs, names in os.walk(os.path.join(dest, rel)):
-            for name in names + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
-                st = os.lstat(os.path.join(dirpath, name))
-                found.add((st.st_dev, st.st_ino))
-    return found
-
-
-def _linked_to(dest: bytes, linked: list[bytes], inodes: set[tuple[int, int]]) -> dict[bytes, int | None]:
-    """Of the names rsync hard-linked (-H, as the stream names them), those that are one of
-    `inodes` in the backup: path -> size of a regular file, None for anything else."""
-    found = {}
-    for name in linked:
-        rel = rsync.unescape(name)
-        try:
-            st = os.lstat(os.path.join(dest, rel))
-        except FileNotFoundError:
-            continue
-        if (st.st_dev, st.st_ino) in inodes:
-            found[rel] = st.st_size if stat.S_ISREG(st.st_mode) else None
-    return found
 
 
 def _stalled_on(source: Source, stream: Stream) -> str:
