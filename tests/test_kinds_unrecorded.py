@@ -451,3 +451,23 @@ def test_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothi
     cfg, store = lab.load(), lab.store()
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+
+
+def test_a_checkpoint_settling_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(tmp_path):
+    """As above, the undoing settled by a checkpoint reading the union (not by the next backup):
+    it too judges the backup as the look did, linking nothing of it into the union."""
+    from rabtui.backup import union_undo
+    from tests.trees import burn_due
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    (photos / "gone").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    _, medium = lab.media[0]
+    union_undo.begin(medium, "loc", old["name"])
+    lab.with_discs("cd-700", [("photos", "archive")])
+    cfg, store = lab.load(), lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    assert not union_undo.pending(medium, "loc")
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")

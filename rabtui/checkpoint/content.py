@@ -29,6 +29,7 @@ from rabtui.config import Config
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
 from rabtui.mtimes import seconds
+from rabtui.state import saved_kinds
 from rabtui.state.store import Store
 
 INSERT_MEDIUM = "insert_medium"
@@ -46,7 +47,8 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
         raise WorkFailed(f"backup {backup_id} of {source} does not hold {path}")
     if kind == "archive":
         medium = cfg.medium(row["medium"])
-        history.union_settled(cfg, source, medium.path, emit, cancel)
+        history.union_settled(cfg, source, medium.path, emit, cancel,
+                              looked=saved_kinds.looks(store, source, medium.id))
         root = medium_layout.archive_root(medium.path, source, path)
     else:
         planted = medium_layout.symlink_to_copy(row["path"], path)
