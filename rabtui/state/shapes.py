@@ -23,22 +23,46 @@ def newest_below(saved: dict[bytes, tuple]) -> dict[bytes, int]:
     """directory -> the newest backup that saved a file below it, of `saved` (path -> (..., first_backup))."""
     out: dict[bytes, int] = {}
     for path, v in saved.items():
-        for up in on_the_way(path):
-            if out.get(up, -1) >= v[-1]:
+        first, at = v[-1], path.rfind(b"/")
+        while at > 0:
+            up = path[:at]
+            if out.get(up, -1) >= first:
                 break       # the directories above it saw one as new already
-            out[up] = v[-1]
+            out[up] = first
+            at = path.rfind(b"/", 0, at)
     return out
 
 
-def shown(saved: dict[bytes, tuple], files_above: frozenset[bytes] = frozenset()) -> dict[bytes, tuple]:
+def shown(saved: dict[bytes, tuple], files_above: frozenset[bytes] = frozenset(),
+          below: dict[bytes, int] | None = None) -> dict[bytes, tuple]:
     """`saved` (path -> (..., first_backup): the newest file at each path) but the files the newest
     shape of their place or of a place on the way takes the place of. `files_above`: the places on
-    the way to them, outside `saved`, whose newest shape is a file."""
-    below = newest_below(saved)
+    the way to them, outside `saved`, whose newest shape is a file. `below`: newest_below(saved),
+    when the caller has it."""
+    below = newest_below(saved) if below is None else below
+    taken: dict[bytes, bool] = {}     # directory -> it, or one on the way to it, is a file now
 
     def a_file(place: bytes) -> bool:
         v = saved.get(place)
         return place in files_above or (v is not None and v[-1] > below.get(place, -1))
 
-    return {path: v for path, v in saved.items()
-            if below.get(path, -1) < v[-1] and not any(a_file(up) for up in on_the_way(path))}
+    def taken_at(place: bytes) -> bool:
+        # up to the nearest place judged already, then down again: each directory judged once
+        way = []
+        while place not in taken:
+            way.append(place)
+            at = place.rfind(b"/")
+            if at <= 0:
+                break
+            place = place[:at]
+        hit = taken.get(place, False)
+        for up in reversed(way):
+            hit = taken[up] = hit or a_file(up)
+        return hit
+
+    out = {}
+    for path, v in saved.items():
+        at = path.rfind(b"/")
+        if below.get(path, -1) < v[-1] and not (at > 0 and taken_at(path[:at])):
+            out[path] = v
+    return out
