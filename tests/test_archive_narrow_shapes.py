@@ -141,3 +141,42 @@ def test_diff_restores_find_and_discs_agree_with_what_each_backup_shows(shapes, 
     invariants.check_found_restores(cfg, store, tmp_path / "found")
     number = burn_due(cfg, store, asked={"*"}, verified=True)
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "discs")
+
+
+def _entries_history(tmp_path, steps: list) -> Lab:
+    """`steps` as _steps' (a content of ("symlink", target): a symlink), backed up day by day."""
+    lab = Lab(tmp_path, media_count=1)
+    photos = os.fsencode(lab.src / "photos")
+    cfg = lab.local([("photos", "archive")])
+    for n, (gone, files) in enumerate(steps):
+        for name in gone:
+            p = os.path.join(photos, name)
+            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+        write_files(photos, {k: v for k, v in files.items() if not isinstance(v, tuple)})
+        for name, (_kind, target) in ((k, v) for k, v in files.items() if isinstance(v, tuple)):
+            os.symlink(target, os.path.join(photos, name))
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status in ("completed", "warnings")
+    return lab
+
+
+def test_files_below_a_place_a_symlink_took_are_gone_from_what_a_backup_shows_and_come_back_with_the_directory(tmp_path):
+    """a/x saved, `a` made a symlink, then a directory again: the backup of the symlink shows no
+    a/x (diff says it removed, Browse at the top and what it holds leave it out), the next shows
+    a/x again beside a/y, as restores from each give them."""
+    from rabtui.state import backup_diff
+
+    lab = _entries_history(tmp_path, [((), {b"a/x": b"x", b"k": b"k"}), ((b"a",), {b"a": ("symlink", "k")}),
+                                      ((b"a",), {b"a/y": b"y"})])
+    cfg, store = lab.load(), lab.store()
+    one, two, three = store.all("SELECT * FROM backups ORDER BY id")
+    top = os.fsencode(lab.src / "photos").lstrip(b"/")
+    arc = (str(lab.src / "photos"),)
+    assert set(catalog.contents(store, two, arc)) == {top + b"/k"}
+    assert set(catalog.contents(store, three, arc)) == {top + b"/k", top + b"/a/x", top + b"/a/y"}
+    assert [e.path for e in backup_diff.diff(store, one, two, arc).removed] == [top + b"/a/x"]
+    d = cfg.source("loc").directories[0]
+    for row in (one, two, three):
+        view = invariants._view(cfg, store, row, d)
+        assert catalog.contents(store, row, arc) == {p: v[1:] for p, v in view.items() if v[0] == "file"}
+    invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
+

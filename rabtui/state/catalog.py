@@ -270,23 +270,49 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
     backup's medium after it: for each path, the newest version saved there by a backup up to it
     that saved the directory as an archive one (linked it into the union: saved_kinds; a backup
     that recorded no kinds did where `archive_now` says, by default `archive_dirs`), where the
-    newest shape of its place and of those on the way to it lets it show (shapes.py). Those at or
-    below `prefix`; given `paths`, those paths alone (a directory saved in place of one of them
-    since is the backups' own trees' to tell: where_saved.older_shapes)."""
-    saved = saved_kinds.saved_sql(store, backup, archive_dirs, archive_dirs if archive_now is None else archive_now,
-                                  "v.first_backup", "p.dir")
+    newest shape of its place and of those on the way to it (a symlink, FIFO or device node saved
+    there too: _with_entries) lets it show (shapes.py). Those at or below `prefix`; given `paths`,
+    those paths alone (a directory saved in place of one of them since is the backups' own trees'
+    to tell: where_saved.older_shapes)."""
+    now = archive_dirs if archive_now is None else archive_now
+    saved = saved_kinds.saved_sql(store, backup, archive_dirs, now, "v.first_backup", "p.dir")
+    entries = saved_kinds.saved_sql(store, backup, archive_dirs, now, "p.first_backup", "p.dir")
     asked = _below(prefix) if paths is None else _exactly(paths)
     # the places on the way to them, outside what was asked, read in the same pass: files there take theirs
     above = {up for up in (shapes.on_the_way(rel_path(prefix)) if paths is None
                            else {u for p in paths for u in shapes.on_the_way(p)}) if paths is None or up not in paths}
-    if not above:
-        return shapes.shown(_saved_at(store, backup, archive_dirs, saved, asked))
-    out = _saved_at(store, backup, archive_dirs, saved, _either(asked, _exactly(tuple(sorted(above)))))
+    where = _either(asked, _exactly(tuple(sorted(above)))) if above else asked
+    out = _with_entries(_saved_at(store, backup, archive_dirs, saved, where),
+                        _entries_at(store, backup, archive_dirs, entries, where))
     files = {up: out.pop(up) for up in above if up in out}
     below = shapes.newest_below(out)
-    return shapes.shown(out, frozenset(
+    return {path: v for path, v in shapes.shown(out, frozenset(
         up for up, v in files.items() if below.get(up, -1) < v[2]
-        and not _saved_at(store, backup, archive_dirs, saved, _after(up, v[2]), " LIMIT 1")))
+        and not _saved_at(store, backup, archive_dirs, saved, _after(up, v[2]), " LIMIT 1")
+        and not _entries_at(store, backup, archive_dirs, entries, _after(up, v[2], "p.first_backup"), " LIMIT 1")),
+        below).items() if v[0] is not None}
+
+
+def _with_entries(files: dict[bytes, tuple], entries: dict[bytes, int]) -> dict[bytes, tuple]:
+    """`files` (_saved_at's) with (None, None, first_backup) where the newest saved at a path is a
+    symlink, FIFO or device node (`entries`: path -> the backup that saved the newest there): a
+    place no directory, whose files below it and its own older file that shape takes the place of."""
+    for path, first in entries.items():
+        if files.get(path, (0, 0, -1))[2] < first:
+            files[path] = (None, None, first)
+    return files
+
+
+def _entries_at(store: Store, backup, archive_dirs: tuple[str, ...], saved: tuple[str, tuple],
+                where: tuple[str, tuple], limit: str = "") -> dict[bytes, int]:
+    """path -> the newest backup up to `backup` that saved a symlink, FIFO or device node there, of
+    the archive directories (`saved`: saved_kinds.saved_sql's on `p.first_backup`; `where`: a filter
+    on `p.path` and `p.first_backup`)."""
+    return {bytes(r["path"]): r["f"] for r in store.all(
+        f"SELECT p.path, max(p.first_backup) AS f FROM others p WHERE p.medium=? AND p.source=?"
+        f" AND p.dir IN ({','.join('?' * len(archive_dirs))}) AND p.first_backup<=? AND {saved[0]}{where[0]}"
+        f" GROUP BY p.path{limit}",
+        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *saved[1], *where[1]))}
 
 
 def _either(a: tuple[str, tuple], b: tuple[str, tuple]) -> tuple[str, tuple]:
@@ -294,9 +320,9 @@ def _either(a: tuple[str, tuple], b: tuple[str, tuple]) -> tuple[str, tuple]:
     return f" AND (({a[0].removeprefix(' AND ')}) OR ({b[0].removeprefix(' AND ')}))", (*a[1], *b[1])
 
 
-def _after(directory: bytes, first: int) -> tuple[str, tuple]:
-    """SQL filter (on `p.path`, `v.first_backup`) for the versions below `directory` saved after `first`."""
-    return f"{_below(directory)[0]} AND CAST(p.path AS BLOB)<>? AND v.first_backup>?", (*_below(directory)[1], directory, first)
+def _after(directory: bytes, first: int, column: str = "v.first_backup") -> tuple[str, tuple]:
+    """SQL filter (on `p.path`, `column`) for the versions below `directory` saved after `first`."""
+    return f"{_below(directory)[0]} AND CAST(p.path AS BLOB)<>? AND {column}>?", (*_below(directory)[1], directory, first)
 
 
 def _saved_at(store: Store, backup, archive_dirs: tuple[str, ...], saved: tuple[str, tuple],
