@@ -40,6 +40,8 @@ def shown(saved: dict[bytes, tuple], files_above: frozenset[bytes] = frozenset()
     the way to them, outside `saved`, whose newest shape is a file. `below`: newest_below(saved),
     when the caller has it."""
     below = newest_below(saved) if below is None else below
+    if not files_above and not any(place in saved for place in below):
+        return saved    # no place saved both as a file and as a directory: each file shows
     taken: dict[bytes, bool] = {}     # directory -> it, or one on the way to it, is a file now
 
     def a_file(place: bytes) -> bool:
