@@ -33,7 +33,7 @@ import time
 # The preloaded process: reads a request, forks a child that runs it, says the child's pid, waits
 # for it and says its wait status (for Popen: the waiter's starter, which ends at once).
 _SERVER = r'''
-import atexit, os, pickle, runpy, select, signal, struct, sys, tempfile, threading, time, traceback
+import atexit, io, os, pickle, runpy, select, signal, struct, sys, tempfile, threading, time, traceback
 import rabtui.program, rabtui.backup.pipeline, rabtui.actions.rebuild, rabtui.config, rabtui.state.store
 from rabtui import file_replace
 
@@ -58,12 +58,14 @@ def named(argv):
             mem.write(line.ljust(end - start, b"\0"))
 
 def fresh_streams():
-    """Python's streams made again on the child's descriptors, as an interpreter starts them: one
-    made on a file this server had (seekable) asks the child's pipe where it is (Illegal seek)."""
+    """Python's streams made again on the child's descriptors, buffered as this server's were (as
+    an interpreter starts them): one made on a file this server had (seekable) asks the child's
+    pipe where it is (Illegal seek)."""
     for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
         old = getattr(sys, name)
-        stream = open(fd, mode, 1 if old.line_buffering or os.isatty(fd) else -1, old.encoding, old.errors,
-                      closefd=False)
+        binary = open(fd, mode + "b", 0 if isinstance(old.buffer, io.FileIO) else -1, closefd=False)
+        stream = io.TextIOWrapper(binary, old.encoding, old.errors, line_buffering=old.line_buffering or os.isatty(fd),
+                                  write_through=old.write_through)
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
 

@@ -110,13 +110,13 @@ def test_popen_streams_to_files_and_devnull(tmp_path):
 def test_popen_reads_what_is_written_to_its_input():
     said = []
     for start in (subprocess.Popen, preloaded.Popen):
-        with start([sys.executable, "-c", "import sys; print(sys.stdin.readline().upper()); print(sys.stdin.read())"],
+        with start([sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.readline().upper()); sys.stdout.flush(); print(sys.stdin.read())"],
                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
             proc.stdin.write("one\n")
             proc.stdin.flush()
             first = proc.stdout.readline()
             said.append((first, proc.communicate("two", timeout=60), proc.returncode))
-    assert said[1] == said[0] == ("ONE\n", ("\ntwo\n", None), 0)
+    assert said[1] == said[0] == ("ONE\n", ("two\n", None), 0)
 
 
 def test_a_popen_process_left_stopped_ends_with_the_test_process(tmp_path):
