@@ -293,7 +293,7 @@ class Source:
     io_timeout: int = key(transfer_options.IO_TIMEOUT, type="integer", minimum=1,
                           maximum=transfer_options.IO_TIMEOUT_MAX, unit="seconds", form=True,
                           label="I/O timeout",
-                          help="seconds without a word from rsync before the backup fails")
+                          help="seconds of source silence before backup or restore fails")
     rsync_options: tuple[str, ...] = key((), type="strings", check=_rsync_options_problem,
                                          example=["--compress"], form=True, form_list="words",
                                          help="extra rsync flags from the allow-list")
