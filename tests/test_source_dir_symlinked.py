@@ -444,3 +444,33 @@ def test_the_looks_in_a_session_refuse_what_they_could_not_check(tmp_path):
         done = subprocess.run(["/bin/sh", "-c", command + " --version"], env={"PATH": os.environ["PATH"], **env},
                               stdout=subprocess.DEVNULL)
         assert done.returncode == code, (path, env, shlex.split(command))
+
+
+def test_a_link_found_when_a_later_directory_is_refused_leaves_no_copy_of_an_earlier_one(tmp_path, sshd):
+    """alice's transfer reads through a link put in its place after its session looked (and left);
+    bob, the next, is a link too: his session's look refuses him and the look apart that follows
+    names both. The backup fails and alice's copy (the link's target) does not stay in it."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, alice, secret = _tree(lab)
+    os.unlink(alice)
+    bob = lab.src / "bob"
+    write_files(alice, {"mine": b"m"})
+    write_files(bob, {"mine": b"b"})
+    script = lab.tmp / "swap-then-rsync"
+    count = lab.tmp / "servers"
+    script.write_text(       # at alice's server start (the second), after her session's look
+        "#!/bin/sh\n"
+        'case " $* " in *" --server "*)\n'
+        f'  echo >> "{count}"; if [ "$(wc -l < "{count}")" -eq 2 ]; then\n'
+        f'    for d in "{alice}" "{bob}"; do mv "$d" "$d.moved" && ln -s "{secret}" "$d"; done; fi;;\n'
+        "esac\n"
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{script}"\n' + _dirs(pub, alice, bob))
+    result = lab.backup(cfg, "web")
+    assert os.path.islink(bob), "the swap did not happen"
+    assert result.status == "failed", result.reason
+    assert "shadow" not in _saved_names(lab)
+    assert f"{bob} is a symlink on the source" in result.reason and f"{alice}: " in result.reason, result.reason
+    assert "readme" in _saved_names(lab)

@@ -319,8 +319,8 @@ class _Run(Completion, CommandSteps):
         for index, directory in enumerate(dirs):
             self._still_in_place(5)    # else the parents made here would hold the backup in another's place
             if directory.path in looks.before:
-                rec.dirs.append(DirSizes(directory.path, directory.kind))
-                self._dir_failed(rec.dirs[-1], looks.before[directory.path])
+                rec.dirs.append(DirSizes(directory.path, directory.kind, state="failed", message=looks.before[directory.path]))
+                self._drop_linked(looks.before, failing=rec.dirs[-1])
             try:
                 sizes = transfer_directory(
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
@@ -338,18 +338,8 @@ class _Run(Completion, CommandSteps):
             if sizes.state == "failed" and looks.after_seen is not False:
                 if NO_SPACE in (sizes.message or ""):
                     rec.did_not_fit([directory.path])
-                self._dir_failed(sizes, sizes.message)
-        # a link put in a directory's place after the first look, and left: rsync read through it
-        symlinked = looks.after()
-        dropped = [i for i, sizes in enumerate(rec.dirs) if sizes.path in symlinked]
-        for i in dropped:     # each one's copy, before the step fails with the first
-            self._still_in_place(5)
-            drop_copy(rec.path, rec.dirs[i].path)
-            rec.dirs[i] = DirSizes(rec.dirs[i].path, rec.dirs[i].kind, state="failed",
-                                   message=symlinked[rec.dirs[i].path])
-        if dropped:
-            self._dir_failed(rec.dirs[dropped[0]], rec.dirs[dropped[0]].message,
-                             also=[rec.dirs[i] for i in dropped[1:]])
+                self._drop_linked(looks.before, failing=sizes)    # a look apart made since may name earlier ones
+        self._drop_linked(looks.after())    # a link put in a directory's place after the first look, and left
         if looks.after_seen is False:    # the last transfer's session saw a link that the look after did not
             self._dir_failed(rec.dirs[-1], rec.dirs[-1].message)
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
@@ -374,6 +364,18 @@ class _Run(Completion, CommandSteps):
             raise
         except WorkFailed as exc:
             self._fail_step(5, str(exc))
+
+    def _drop_linked(self, symlinked: dict[str, str], failing: DirSizes | None = None) -> None:
+        """Step 5 fails with `failing` and the directories `symlinked` names (read through a link: copies removed)."""
+        rec = self.rec
+        dropped = [i for i, d in enumerate(rec.dirs) if d.path in symlinked and d is not failing]
+        for i in dropped:     # each one's copy, before the step fails with the first
+            self._still_in_place(5)
+            drop_copy(rec.path, rec.dirs[i].path)
+            rec.dirs[i] = DirSizes(rec.dirs[i].path, rec.dirs[i].kind, state="failed", message=symlinked[rec.dirs[i].path])
+        named = ([failing] if failing else []) + [rec.dirs[i] for i in dropped]
+        if named:
+            self._dir_failed(named[0], named[0].message, also=named[1:])
 
     def _dir_failed(self, sizes: DirSizes, message: str | None, also: Sequence[DirSizes] = ()) -> NoReturn:
         """Step 5 fails with the directory `sizes` of the record (failed so, with `message`), and
