@@ -474,3 +474,34 @@ def test_a_link_found_when_a_later_directory_is_refused_leaves_no_copy_of_an_ear
     assert "shadow" not in _saved_names(lab)
     assert f"{bob} is a symlink on the source" in result.reason and f"{alice}: " in result.reason, result.reason
     assert "readme" in _saved_names(lab)
+
+
+def _as_nobody(*dirs) -> str:
+    """The source's account made nobody (rsync_path "setpriv ... rsync"): `dirs` and the directories
+    above them let it pass."""
+    for d in dirs:
+        for parent in (d, *d.parents):
+            if parent == parent.parent:
+                break
+            os.chmod(parent, os.stat(parent).st_mode | 0o005)
+    return "setpriv --reuid=65534 --regid=65534 --clear-groups"
+
+
+def test_a_file_named_as_rsync_s_connection_message_does_not_make_a_transfer_run_twice(tmp_path, sshd):
+    """A file a source's rsync cannot read, named "(0 bytes received so far)", puts those words into
+    rsync's error: the transfer ran in its session all the same, and is not taken for one that did
+    not start (made again, with the looks apart)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub = lab.src / "pub"
+    write_files(pub, {"readme": b"r", "(0 bytes received so far)": b"x"})
+    os.chmod(pub / "(0 bytes received so far)", 0)
+    rsync_path, log = _counting_rsync(lab)
+    log.touch(0o666)
+    os.chmod(log, 0o666)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{_as_nobody(pub)} {rsync_path}"\n' + _dirs(pub))
+    result = lab.backup(cfg, "web")
+    assert "(0 bytes received so far)" in result.reason, result.reason
+    assert "readme" in _saved_names(lab)
+    starts = log.read_text().splitlines()
+    assert len([s for s in starts if "--server" in s]) == 1, starts

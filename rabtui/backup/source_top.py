@@ -170,6 +170,9 @@ SAW_AFTER = 94
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_./-][A-Za-z0-9_./:=+,@%-]*")
 _PLAIN_PATH = re.compile(r"[^\"'$`\\!\x00-\x1f\x7f-\U0010ffff]*")
 SESSION_COMMAND_MAX = 32 * 1024   # longer: the looks apart
+# what the client rsync says when the remote command ended before rsync's server spoke (its exit
+# status, SAW_BEFORE, lost when the client did not wait for it)
+_NOTHING_RECEIVED = "rsync: connection unexpectedly closed (0 bytes received so far)"
 
 
 def _session_listings(words: Sequence[str], paths: Sequence[str], code: int) -> str:
@@ -235,8 +238,8 @@ class Looks:
         """Whether the source's rsync started in a session that looks first. When it did not (a
         link, a listing the source's rsync refused, a shell that did not take the command, or the
         source's rsync not there), the looks go apart from here on, the first now: `before`."""
-        if returncode == 0 or (returncode != SAW_BEFORE and
-                               not any("(0 bytes received so far)" in line for line in stderr_tail)):
+        # rsync's own line, not a name of the source's within another (a file it could not read)
+        if returncode == 0 or (returncode != SAW_BEFORE and not any(line.startswith(_NOTHING_RECEIVED) for line in stderr_tail)):
             return True
         self.words = None
         self.before = self._look(False)
