@@ -360,6 +360,9 @@ def test_only_what_the_source_s_shell_takes_as_written_goes_into_the_transfers_s
     for words in (["sudo", "'rsync'"], ["rsync", ""], ["~/bin/rsync"], ["=rsync"], ["rsync;id"], ["a$b"]):
         assert source_top.session_command(words, "/srv", None) is None, words
     assert source_top.session_command(["rsync"], "/" + "d" * 40_000, None) is None
+    for words in (["LC_ALL=C"], ["A=1", "./b=c"]):       # no command, or one env would take for an assignment
+        assert source_top.session_command(words, "/srv", None) is None, words
+    assert source_top.session_command(["A=1", "B=2", "nice", "rsync"], "/srv", None).endswith("' sh env A=1 B=2 nice rsync")
 
 
 @pytest.mark.parametrize("link", [False, True])
@@ -505,3 +508,17 @@ def test_a_file_named_as_rsync_s_connection_message_does_not_make_a_transfer_run
     assert "readme" in _saved_names(lab)
     starts = log.read_text().splitlines()
     assert len([s for s in starts if "--server" in s]) == 1, starts
+
+
+def test_an_rsync_path_beginning_with_an_assignment_is_looked_at_in_the_transfers_sessions(tmp_path, sshd):
+    """rsync_path "LC_ALL=C rsync": the source's shell takes the assignment for the environment of
+    rsync; so does the session's command, which starts that rsync once, after its listings."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, _, _ = _tree(lab)
+    rsync_path, log = _counting_rsync(lab)
+    result = lab.backup(lab.write(ssh_source_lines(sshd) + f'rsync_path = "LC_ALL=C {rsync_path}"\n' + _dirs(pub)), "web")
+    assert result.status == "completed", result.reason
+    starts = log.read_text().splitlines()
+    assert len([s for s in starts if "--server" in s]) == 1, starts
+    assert len([s for s in starts if "--list-only" in s]) == 2, starts

@@ -170,6 +170,9 @@ SAW_AFTER = 94
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_./-][A-Za-z0-9_./:=+,@%-]*")
 _PLAIN_PATH = re.compile(r"[^\"'$`\\!\x00-\x1f\x7f-\U0010ffff]*")
 SESSION_COMMAND_MAX = 32 * 1024   # longer: the looks apart
+# rsync_path's leading NAME=value words: the shell's assignments for the command, which sh's exec
+# "$@" would take for the command's name (env takes them as the shell does)
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")
 # what the client rsync says when the remote command ended before rsync's server spoke (its exit
 # status, SAW_BEFORE, lost when the client did not wait for it)
 _NOTHING_RECEIVED = "rsync: connection unexpectedly closed (0 bytes received so far)"
@@ -202,7 +205,10 @@ def session_command(words: Sequence[str], path: str, after: Sequence[str] | None
         script += ' exec "$@"'
     else:
         script += f' "$@"; c=$?; {_session_listings(words, after, SAW_AFTER)} exit $c'
-    command = f"sh -c '{script.strip()}' sh {' '.join(words)}"
+    lead = next((i for i, w in enumerate(words) if not _ASSIGNMENT.fullmatch(w)), len(words))
+    if lead and (lead == len(words) or "=" in words[lead]):
+        return None
+    command = f"sh -c '{script.strip()}' sh {' '.join(['env', *words] if lead else words)}"
     return command if len(command) <= SESSION_COMMAND_MAX else None
 
 
