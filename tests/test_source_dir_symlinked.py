@@ -522,3 +522,34 @@ def test_an_rsync_path_beginning_with_an_assignment_is_looked_at_in_the_transfer
     starts = log.read_text().splitlines()
     assert len([s for s in starts if "--server" in s]) == 1, starts
     assert len([s for s in starts if "--list-only" in s]) == 2, starts
+
+
+def test_a_link_a_look_apart_named_after_its_directory_s_transfer_leaves_no_copy_though_taken_away(tmp_path, sshd):
+    """alice's transfer reads through a link put in her place after her session looked; bob's
+    session cannot list (the looks go apart from there: the one made then names alice), and the
+    link is taken away again before the look after the last transfer: alice's copy does not stay."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, alice, secret = _tree(lab)
+    os.unlink(alice)
+    bob = lab.src / "bob"
+    write_files(alice, {"mine": b"m"})
+    write_files(bob, {"mine": b"b"})
+    count, marker = lab.tmp / "servers", lab.tmp / "no-listing"
+    script = lab.tmp / "swap-then-rsync"
+    script.write_text(       # servers: pub's, alice's (link put), bob's look apart, bob's (link taken away)
+        "#!/bin/sh\n"
+        'case " $* " in\n'
+        f'  *" --list-only "*) if [ -e "{marker}" ]; then exit 1; fi;;\n'
+        f'  *" --server "*) echo >> "{count}"; n=$(wc -l < "{count}")\n'
+        f'    if [ "$n" -eq 2 ]; then mv "{alice}" "{alice}.moved" && ln -s "{secret}" "{alice}" && touch "{marker}"; fi\n'
+        f'    if [ "$n" -eq 4 ]; then rm "{alice}" && mv "{alice}.moved" "{alice}"; fi;;\n'
+        "esac\n"
+        'exec rsync "$@"\n')
+    script.chmod(0o755)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{script}"\n' + _dirs(pub, alice, bob))
+    result = lab.backup(cfg, "web")
+    assert os.path.exists(marker) and not os.path.islink(alice), "the swap did not happen"
+    assert "shadow" not in _saved_names(lab)
+    assert result.status == "failed", result.reason
+    assert f"{alice} is a symlink on the source" in result.reason, result.reason

@@ -339,7 +339,7 @@ class _Run(Completion, CommandSteps):
                 if NO_SPACE in (sizes.message or ""):
                     rec.did_not_fit([directory.path])
                 self._drop_linked(looks.before, failing=sizes)    # a look apart made since may name earlier ones
-        self._drop_linked(looks.after())    # a link put in a directory's place after the first look, and left
+        self._drop_linked({**looks.before, **looks.after()})    # links put in place after a directory's look
         if looks.after_seen is False:    # the last transfer's session saw a link that the look after did not
             self._dir_failed(rec.dirs[-1], rec.dirs[-1].message)
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
