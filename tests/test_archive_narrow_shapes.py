@@ -190,10 +190,6 @@ def test_a_symlink_a_directory_took_the_place_of_is_said_removed(tmp_path):
     invariants.check_views_are_media(lab.load(), lab.store())
 
 
-@pytest.mark.xfail(strict=True, raises=IsADirectoryError, reason="restore.as_of: a restore of one path of an archive directory from a"
-                   " backup that shows a file there saved by an older backup (not in its own tree), where a"
-                   " newer backup made the place a directory (the union holds a directory there), gives an"
-                   " empty directory in place of the file and no error")
 def test_a_file_an_older_backup_saved_restores_from_a_newer_backup_once_the_place_is_a_directory(tmp_path):
     from rabtui.restore import run as restore_run
 
@@ -219,10 +215,6 @@ def test_find_names_the_archive_view_only_for_what_it_holds(tmp_path):
     assert in_view == {b"a"}
 
 
-@pytest.mark.xfail(strict=True, raises=RabtuiError, reason="restore (in_backup): a directory of an archive"
-                   " directory holding only a symlink, saved by a backup, whose place on the way a newer backup"
-                   " made a file (the union lost it), is refused by its path from that backup as not in it:"
-                   " a/b/c a symlink, then `a` a file; the restore of a/b from the first says it holds no a/b")
 def test_a_directory_holding_a_symlink_alone_restores_by_its_path_once_its_parent_is_a_file(tmp_path):
     from rabtui.restore import run as restore_run
 
@@ -234,10 +226,6 @@ def test_a_directory_holding_a_symlink_alone_restores_by_its_path_once_its_paren
     assert os.readlink(into / str(lab.src / "photos" / "a" / "b" / "c").lstrip("/")) == "k"
 
 
-@pytest.mark.xfail(strict=True, raises=RabtuiError, reason="restore (in_backup): a file of an archive directory"
-                   " a backup shows, saved by an older backup, is refused by its path from it once a newer"
-                   " backup made a directory on its way a symlink (the union's): a/x saved, z changed, `a` made"
-                   " a symlink; the restore of a/x from the second says `a` is a symlink there")
 def test_a_file_an_older_backup_saved_restores_from_a_newer_backup_once_its_parent_is_a_symlink(tmp_path):
     from rabtui.restore import run as restore_run
 

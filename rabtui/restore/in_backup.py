@@ -14,7 +14,8 @@ from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore.copies import directory_of
 from rabtui.restore.saved_others import saved_before_at
-from rabtui.restore.where_saved import kept_in_place_of_a_dir, saved_as_recorded, saved_elsewhere
+from rabtui.restore.where_saved import (saved_as_recorded, saved_elsewhere, saved_in_place_of_a_dir,
+                                       union_entry_not_then)
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
@@ -67,11 +68,13 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         if own_dir is not None and (link is not None or (there is not None and not stat.S_ISDIR(there.st_mode))):
             in_backup, link = own_dir, None     # the backup had a directory there, a newer one another shape
         elif link is not None and store is not None \
-                and link in kept_entries.found(store, backup, d.path, root, link).replaced \
+                and (link in kept_entries.found(store, backup, d.path, root, link).replaced
+                     or union_entry_not_then(store, backup, d.path, os.path.join(rel_path(d.path), link))) \
                 and (kept := saved_elsewhere(store, backup, d.path, rel, sc, root)) is not None:
-            in_backup, link = kept, None    # the union's symlink is older than kept data's directory there
+            in_backup, link = kept, None    # the union's symlink is older than kept data's directory, or newer
         elif link is None and under and store is not None and there is None:
-            in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or in_backup
+            # or the backup's own directory (one holding only symlinks, say) a newer shape took from the union
+            in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or own_dir or in_backup
         elif link is None and under and store is not None:     # the union's shape may be a newer backup's
             planted: dict[bytes, tuple[str, str]] = {}
             saved = saved_before_at(store, backup, d.path, rel, root, sc, planted)
@@ -81,8 +84,8 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
                 in_backup = saved.path(under)
             elif not stat.S_ISDIR(there.st_mode):   # or an older one's: the newest saved there up to the backup
                 in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root, there) or in_backup
-            elif (mine := kept_in_place_of_a_dir(store, backup, d.path, rel, root, under, sc)) is not None:
-                in_backup = mine    # kept data's, saved after the union's directory
+            elif (mine := saved_in_place_of_a_dir(store, backup, d.path, rel, root, under, sc)) is not None:
+                in_backup = mine    # saved after the union's directory, or before a newer backup's
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")

@@ -64,27 +64,38 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     return None
 
 
-def kept_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, union: bytes, under: bytes,
-                           sc: Shortcuts) -> bytes | None:
-    """Where the kept backup that saved it holds the file, symlink, FIFO or device node at `rel`
-    that takes the place of the union's directory there as of `backup`: saved after it (no newer
-    backup holds that directory: older_shapes; kept_entries.found), and no newer entry saved
-    there since (newest_kind.py). None where none does (most: no kept file, nor any entry but
-    files, that the catalog has at `rel`, looked up first)."""
+def saved_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, union: bytes, under: bytes,
+                            sc: Shortcuts) -> bytes | None:
+    """Where the backup that saved it holds the file, symlink, FIFO or device node at `rel` that
+    takes the place of the union's directory there as of `backup`: a kept backup's saved after it,
+    or a file an older backup saved that a newer one than `backup` made a directory (no backup up
+    to `backup` holds that directory: older_shapes; kept_entries.found), and no newer entry saved
+    there since (newest_kind.py). None where none does (most: no file, nor any entry but files,
+    that the catalog has at `rel`, looked up first)."""
     version = catalog.archive_as_of(store, backup, (dir_path,), paths=(rel,)).get(rel)
-    if version is not None and version[2] not in complete_ids(store, backup) \
+    if version is not None \
             and not older_shapes(store, backup, dir_path, {rel: version}) \
             and not SavedKinds(store, backup, dir_path, rel).files_older({rel: version}):
         folder = backup_dirs(store, backup).get(version[2])
-        root = folder and os.path.join(folder, b"data")
-        if root and planted_on_the_way(folder, rel) is None \
-                and as_saved(sc.path(os.path.join(root, rel)), version) is not None:
-            return os.path.join(root, rel)
-        return None
+        if folder is None:
+            return None
+        path = os.path.join(folder, b"data", rel)
+        planted = planted_on_the_way(folder, rel)
+        if planted is None and as_saved(sc.path(path), version) is not None:
+            return path
+        # never the union's directory in place of the file the backup had
+        raise WorkFailed(f"/{fmt.name(rel)}: {planted or why_not_saved(backup, sc.path(path), version)}")
     if not archive_saved(store, backup, dir_path, paths=(rel,)):
         return None
     mine = kept_entries.found(store, backup, dir_path, union, under).taken.get(under)
     return mine.path(under) if mine is not None and not stat.S_ISDIR(mine.st.st_mode) else None
+
+
+def union_entry_not_then(store: Store, backup, dir_path: str, full: bytes) -> bool:
+    """Is the union's symlink, FIFO or device node at `full` not the newest entry saved there as of
+    `backup`: saved after it (a newer backup made that place a symlink), or none the catalog has?"""
+    versions = catalog.archive_as_of(store, backup, (dir_path,), paths=(full,))
+    return SavedKinds(store, backup, dir_path, full).union_entry_older(full, versions, complete_ids(store, backup))
 
 
 def older_shapes(store: Store, backup, dir_path: str, versions: dict[bytes, tuple]) -> set[bytes]:
