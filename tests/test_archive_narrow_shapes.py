@@ -236,3 +236,58 @@ def test_a_file_an_older_backup_saved_restores_from_a_newer_backup_once_its_pare
     into = tmp_path / "restored"
     restore_run.restore(cfg, store, "loc", os.fsencode(lab.src / "photos" / "a" / "x"), backup=two["name"], to=into)
     assert (into / str(lab.src / "photos" / "a" / "x").lstrip("/")).read_bytes() == b"x"
+
+
+def _planted(lab: Lab, row, where: str, rel: str, target) -> None:
+    """`rel` of the archive directory, in the union (`where` "union") or the backup `row`'s own
+    tree, made a symlink to `target` outside the medium (a hostile edit of the medium)."""
+    from rabtui.media import medium_layout
+
+    d = lab.load().source("loc").directories[0]
+    root = medium_layout.archive_root(lab.load().media[0].path, "loc", d.path) if where == "union" \
+        else medium_layout.backup_data_path(row["path"], d.path)
+    p = root / rel
+    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    p.symlink_to(target)
+
+
+@pytest.mark.parametrize("where", ["union", "own"])
+def test_a_restore_of_a_file_a_newer_shape_took_from_the_union_never_follows_a_symlink_planted_there(tmp_path, where):
+    """f saved, z changed, f made a directory; f (or, in the union, the directory) made a symlink
+    to a directory or file outside the medium: the restore of f from the second gives f as saved,
+    or is refused, never what the symlink points to, never an empty directory."""
+    from rabtui.restore import run as restore_run
+
+    lab = _entries_history(tmp_path, [((), {b"f": b"f1", b"z": b"1"}), ((), {b"z": b"22"}), ((b"f",), {b"f/c": b"c"})])
+    outside = tmp_path / "outside"
+    write_files(os.fsencode(outside), {b"c": b"secret", b"f": b"secret!"})
+    one, two, _three = lab.store().all("SELECT * FROM backups ORDER BY id")
+    _planted(lab, one, where, "f", outside if where == "union" else outside / "f")
+    into = tmp_path / "restored"
+    try:
+        restore_run.restore(lab.load(), lab.store(), "loc", os.fsencode(lab.src / "photos" / "f"),
+                            backup=two["name"], to=into)
+    except RabtuiError as exc:
+        assert where == "own", exc      # the union's symlink is no part of what the second shows
+        assert "secret" not in str(exc)
+        return
+    got = {p: v for _k, p, *v in invariants._walk(os.fsencode(into), b"")}
+    assert [p for p in got] == [os.fsencode(lab.src / "photos" / "f").lstrip(b"/")]
+    assert (into / str(lab.src / "photos" / "f").lstrip("/")).read_bytes() == b"f1"
+
+
+def test_a_restore_of_a_file_below_a_symlink_planted_in_the_union_reads_it_where_it_was_saved(tmp_path):
+    """a/x saved, z changed; the union's `a` made a symlink to a directory outside the medium
+    holding an `x`: the restore of a/x from the second gives the x the first saved."""
+    from rabtui.restore import run as restore_run
+
+    lab = _entries_history(tmp_path, [((), {b"a/x": b"x", b"z": b"1"}), ((), {b"z": b"22"})])
+    outside = tmp_path / "outside"
+    write_files(os.fsencode(outside), {b"x": b"secret"})
+    two = lab.store().all("SELECT * FROM backups ORDER BY id")[1]
+    _planted(lab, two, "union", "a", outside)
+    into = tmp_path / "restored"
+    for rel in ("a/x", "a"):
+        restore_run.restore(lab.load(), lab.store(), "loc", os.fsencode(lab.src / "photos" / rel),
+                            backup=two["name"], to=into / rel)
+        assert (into / rel / str(lab.src / "photos" / "a" / "x").lstrip("/")).read_bytes() == b"x"
