@@ -190,15 +190,19 @@ def test_a_symlink_a_directory_took_the_place_of_is_said_removed(tmp_path):
     invariants.check_views_are_media(lab.load(), lab.store())
 
 
-def test_a_file_an_older_backup_saved_restores_from_a_newer_backup_once_the_place_is_a_directory(tmp_path):
+@pytest.mark.parametrize("f", [b"f", b"\xff\xfe\x1b[31m" + b"F" * 248], ids=["plain", "255 bytes, not UTF-8"])
+def test_a_file_an_older_backup_saved_restores_from_a_newer_backup_once_the_place_is_a_directory(tmp_path, f):
     from rabtui.restore import run as restore_run
 
-    lab = _entries_history(tmp_path, [((), {b"f": b"f1", b"z": b"1"}), ((), {b"z": b"22"}), ((b"f",), {b"f/c": b"c"})])
+    lab = _entries_history(tmp_path, [((), {f: b"f1", b"z": b"1"}), ((), {b"z": b"22"}), ((f,), {f + b"/c": b"c"})])
     cfg, store = lab.load(), lab.store()
     two = store.all("SELECT * FROM backups ORDER BY id")[1]
-    into = tmp_path / "restored"
-    restore_run.restore(cfg, store, "loc", os.fsencode(lab.src / "photos" / "f"), backup=two["name"], to=into)
-    assert (into / str(lab.src / "photos" / "f").lstrip("/")).read_bytes() == b"f1"
+    into = os.fsencode(tmp_path / "restored")
+    path = os.path.join(os.fsencode(lab.src / "photos"), f)
+    restore_run.restore(cfg, store, "loc", path, backup=two["name"], to=into)
+    assert [p for _k, p, *_v in invariants._walk(into, b"")] == [path.lstrip(b"/")]
+    with open(os.path.join(into, path.lstrip(b"/")), "rb") as got:
+        assert got.read() == b"f1"
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="catalog.find marks a version + archive (the"
