@@ -205,10 +205,6 @@ def test_a_file_an_older_backup_saved_restores_from_a_newer_backup_once_the_plac
         assert got.read() == b"f1"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="catalog.find marks a version + archive (the"
-                   " .archive/ view holds it) where a newer backup gave its place another shape and the view"
-                   " lost it: a/x saved, `a` made a file, find says a/x is in the view; tests/invariants.in_catalog"
-                   " takes newest shapes out of find's labels itself (_newest_shapes), so does not see it")
 def test_find_names_the_archive_view_only_for_what_it_holds(tmp_path):
     from rabtui.actions.find import find
 
@@ -217,6 +213,17 @@ def test_find_names_the_archive_view_only_for_what_it_holds(tmp_path):
     in_view = {v.path.rpartition(b"/photos/")[2] for v in find(cfg, store, "*").versions
                if any(loc.archive for loc in v.locations)}
     assert in_view == {b"a"}
+
+
+def test_find_names_the_archive_view_not_for_a_file_a_newer_backup_made_a_directory(tmp_path):
+    from rabtui.actions.find import find
+
+    lab = _entries_history(tmp_path, [((), {b"f": b"f", b"g": b"g", b"s/t": b"t"}), ((b"f",), {b"f/c": b"c"}),
+                                      ((b"g",), {b"g/l": ("symlink", "k")})])
+    cfg, store = lab.load(), lab.store()
+    in_view = {v.path.rpartition(b"/photos/")[2] for v in find(cfg, store, "*").versions
+               if any(loc.archive for loc in v.locations)}
+    assert in_view == {b"f/c", b"g/l", b"s/t"}
 
 
 def test_a_directory_holding_a_symlink_alone_restores_by_its_path_once_its_parent_is_a_file(tmp_path):

@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from rabtui.state import saved_kinds, shapes, unread_paths
+from rabtui.state import saved_kinds, shapes, union_shapes, unread_paths
 from rabtui.state.backup_ranges import BackupRanges
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store, as_made, made_first
@@ -108,6 +108,7 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
     ids = list(paths)
     held: set[int] = set()      # the paths with a location
     ends: dict[tuple[int, str], list[tuple[int, Location]]] = {}   # (path, medium) -> (last backup, location)
+    in_unions: list[tuple] = []     # (union_shapes.lost's, location) of those the union holds
     for i in range(0, len(ids), 500):
         if limit is not None and len(held) >= limit:
             break
@@ -127,6 +128,8 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
                 continue
             loc = Location("backup", medium=v["medium"], backups=names, archive=in_union)
             ver.locations.append(loc)
+            if in_union:
+                in_unions.append((p["source"], p["dir"], p["id"], key[1], v["medium"], v["first_backup"], loc))
             ends.setdefault((v["path_id"], v["medium"]), []).append((v["last_backup"], loc))
             held.add(v["path_id"])
         for f in store.all(
@@ -142,6 +145,10 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
                                           disc_state=f["state"], disc_path=bytes(f["disc_path"]),
                                           part=f["part"], parts=f["parts"]))
             held.add(f["path_id"])
+    # where a newer shape of its place took it from the union, a version is in it no more
+    gone = union_shapes.lost(store, backups, [u[:-1] for u in in_unions])
+    for _source, _dir, path_id, _path, medium, first, loc in in_unions:
+        loc.archive = (path_id, medium, first) not in gone
     _unread_after(store, ends)
     if limit is not None:
         kept = {(paths[i]["source"], bytes(paths[i]["path"])) for i in [i for i in ids if i in held][:limit]}

@@ -1,0 +1,83 @@
+"""Which versions of an archive directory's files the medium's union (its `.archive/` view) lost
+to a newer shape of their place: a file or a symlink, FIFO or device node saved on the way to one
+after it (a directory on its way made a file), or anything saved below it after it (the file made a
+directory). The newest shape saved at each place wins there (shapes.py); `find` names the union only
+for what it holds."""
+
+from __future__ import annotations
+
+from rabtui.state.backup_ranges import BackupRanges
+from rabtui.state.shapes import on_the_way
+from rabtui.state.store import Store
+
+_CHUNK = 500
+
+
+def lost(store: Store, backups: BackupRanges, marked: list[tuple]) -> set[tuple]:
+    """Of `marked` ((source, directory, path id, path, medium, first_backup) of the versions of
+    archive directories' files linked into their union), those (path id, medium, first_backup) a
+    newer shape saved in the union by a backup linked there took the place of."""
+    out = set()
+    by_place: dict[tuple[str, str, str], list[tuple]] = {}
+    for source, dir_path, path_id, path, medium, first in marked:
+        by_place.setdefault((source, medium, dir_path), []).append((path_id, path, path.rpartition(b"/")[0], first))
+    for (source, medium, dir_path), items in by_place.items():
+        top = dir_path.strip("/").encode()
+
+        def linked(first: int) -> bool:
+            return backups.holding(source, medium, dir_path, first, first, True)[1]
+
+        # the newest saved at a place on the way, per parent directory (most files share few)
+        parents = {parent for _, _, parent, _ in items}
+        ways = {up for parent in parents for up in (parent, *on_the_way(parent)) if len(up) > len(top)}
+        newest_at = _newest_saved(store, source, medium, sorted(ways), linked)
+        over = {parent: max((newest_at.get(up, -1) for up in (parent, *on_the_way(parent))), default=-1)
+                for parent in parents} if newest_at else {}
+        with_below = _with_entries_below(store, source, sorted({path_id for path_id, *_ in items}))
+        for path_id, path, parent, first in items:
+            if over.get(parent, -1) > first or (
+                    path_id in with_below and _saved_below_after(store, source, medium, path, first, linked)):
+                out.add((path_id, medium, first))
+    return out
+
+
+def _newest_saved(store: Store, source: str, medium: str, places: list[bytes], linked) -> dict[bytes, int]:
+    """place -> the newest backup linked into the union (`linked`) that saved a file, symlink, FIFO
+    or device node at it on `medium`."""
+    out: dict[bytes, int] = {}
+    for i in range(0, len(places), _CHUNK):
+        chunk = places[i:i + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for r in store.all(
+                f"SELECT p.path, v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id"
+                f" WHERE p.source=? AND v.medium=? AND p.path IN ({marks})"
+                f" UNION SELECT path, first_backup FROM others WHERE source=? AND medium=? AND path IN ({marks})",
+                (source, medium, *chunk, source, medium, *chunk)):
+            path = bytes(r["path"])
+            if r["f"] > out.get(path, -1) and linked(r["f"]):
+                out[path] = r["f"]
+    return out
+
+
+def _with_entries_below(store: Store, source: str, ids: list[int]) -> set[int]:
+    """Of the paths `ids`, those the catalog has any path below (on any medium): few, each looked at
+    again (_saved_below_after)."""
+    out = set()
+    below = "{t}.source=c.source AND {t}.path>=CAST(c.path || X'2F' AS BLOB) AND {t}.path<CAST(c.path || X'30' AS BLOB)"
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i:i + _CHUNK]
+        out |= {r["id"] for r in store.all(
+            f"SELECT c.id FROM paths c WHERE c.id IN ({','.join('?' * len(chunk))})"
+            f" AND (EXISTS (SELECT 1 FROM paths q WHERE {below.format(t='q')})"
+            f" OR EXISTS (SELECT 1 FROM others o WHERE {below.format(t='o')}))", chunk)}
+    return out
+
+
+def _saved_below_after(store: Store, source: str, medium: str, path: bytes, first: int, linked) -> bool:
+    """Did a backup after `first` linked into the union (`linked`) save anything below `path` on `medium`?"""
+    rng = (source, medium, path + b"/", path + b"0", first)
+    return any(linked(r["f"]) for r in store.all(
+        "SELECT DISTINCT v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id WHERE p.source=?"
+        " AND v.medium=? AND p.path>=? AND p.path<? AND v.first_backup>?"
+        " UNION SELECT first_backup FROM others WHERE source=? AND medium=? AND path>=? AND path<? AND first_backup>?",
+        (*rng, *rng)))
