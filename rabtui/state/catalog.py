@@ -271,8 +271,8 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
 
 
 def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"",
-                  paths: tuple[bytes, ...] | None = None, archive_now: tuple[str, ...] | None = None
-                  ) -> dict[bytes, tuple]:
+                  paths: tuple[bytes, ...] | None = None, archive_now: tuple[str, ...] | None = None,
+                  others_too: bool = False) -> dict[bytes, tuple]:
     """path -> (size, mtime, first_backup) of the archive directories' files as they stood on the
     backup's medium after it: for each path, the newest version saved there by a backup up to it
     that saved the directory as an archive one (linked it into the union: saved_kinds; a backup
@@ -280,7 +280,8 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
     newest shape of its place and of those on the way to it (a symlink, FIFO or device node saved
     there too: _with_entries) lets it show (shapes.py). Those at or below `prefix`; given `paths`,
     those paths alone (a directory saved in place of one of them since is the backups' own trees'
-    to tell: where_saved.older_shapes)."""
+    to tell: where_saved.older_shapes). `others_too`: the symlinks, FIFOs and device nodes that show
+    too, each (None, None, first_backup)."""
     now = archive_dirs if archive_now is None else archive_now
     saved = saved_kinds.saved_sql(store, backup, archive_dirs, now, "v.first_backup", "p.dir")
     entries = saved_kinds.saved_sql(store, backup, archive_dirs, now, "p.first_backup", "p.dir")
@@ -297,7 +298,7 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
         up for up, v in files.items() if below.get(up, -1) < v[2]
         and not _saved_at(store, backup, archive_dirs, saved, _after(up, v[2]), " LIMIT 1")
         and not _entries_at(store, backup, archive_dirs, entries, _after(up, v[2], "p.first_backup"), " LIMIT 1")),
-        below).items() if v[0] is not None}
+        below).items() if others_too or v[0] is not None}
 
 
 def _with_entries(files: dict[bytes, tuple], entries: dict[bytes, int]) -> dict[bytes, tuple]:

@@ -9,7 +9,7 @@ import threading
 
 from rabtui.state.backup_ranges import BackupRanges
 from rabtui.state.catalog import Location, Version, _below, _exactly
-from rabtui.state import saved_kinds
+from rabtui.state import others_shapes, saved_kinds
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -123,7 +123,9 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
     than link the one before: a symlink's target or a device's numbers changed, which `others`
     does not hold). Kept data has entries of its own whatever changed, so beside it only the first
     test tells. A directory a backup saved as an archive one (saved_kinds: `archive_dirs`, the
-    config's, for a backup that recorded no kinds) shows the entries of its union (archive_as_of)."""
+    config's, for a backup that recorded no kinds) shows the entries of its union (archive_as_of),
+    each where the newest shape of its place and of those on the way lets it show (others_shapes:
+    the few whose place was another shape too, compared apart)."""
     below, below_args = _below(prefix)
     same = a["medium"] == b["medium"] and KEPT not in (a["status"], b["status"])
     in_a, a_args = _holds(a)
@@ -161,7 +163,16 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
         f"SELECT s.path, s.ka, s.kb FROM ({sides}) s"
         " WHERE s.ia IS NULL OR s.ib IS NULL OR s.ka<>s.kb OR s.ta<>s.tb OR (? AND s.ia<>s.ib)",
         (*params, a["source"], a["medium"], b["source"], b["medium"], same))
-    return [(bytes(r[0]), _shown(r[1]), _shown(r[2])) for r in rows]
+    out = [(bytes(r[0]), r[1], r[2]) for r in rows]
+    # where a place was another shape too, its entry's own range does not tell whether it shows
+    if crossed := others_shapes.crossed(store, a["source"], tuple(sorted({*arc_a, *arc_b})), prefix):
+        out = [r for r in out if r[0] not in crossed]
+        for path, d in sorted(crossed.items()):
+            ea, eb = (others_shapes.entry(store, x, path, d, d in arc, holds, archive_dirs)
+                      for x, arc, holds in ((a, arc_a, (in_a, a_args)), (b, arc_b, (in_b, b_args))))
+            if (ea is None) != (eb is None) or ea and eb and (ea[1:] != eb[1:] or (same and ea[0] != eb[0])):
+                out.append((path, ea and ea[1], eb and eb[1]))
+    return [(path, _shown(ka), _shown(kb)) for path, ka, kb in out]
 
 
 def _side(x: str) -> str:

@@ -1,0 +1,56 @@
+"""The symlinks, FIFOs and device nodes of archive directories whose place was another shape too
+(shapes.py): a directory, as something was saved below it, or below a place on the way saved as a
+file or as such an entry. Whether one of those shows as of a backup is not its own newest entry's to
+tell but the newest shape of each place's (catalog.archive_as_of); others.changes compares them
+apart, the few there are, each read alone."""
+
+from __future__ import annotations
+
+from rabtui.state import shapes
+from rabtui.state.catalog import _below, archive_as_of
+from rabtui.state.store import Store
+
+_CHUNK = 500     # paths per IN (...) list, well below SQLite's limit on parameters
+
+
+def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"") -> dict[bytes, str]:
+    """path -> directory of the entries (`others`) of the archive directories `dirs` at or below
+    `prefix` whose place held a file or an entry below it, or that lie below a place a file or an
+    entry was saved at, on any medium at any time."""
+    if not dirs:
+        return {}
+    below, below_args = _below(prefix)
+    under = "{t}.source=p.source AND {t}.path>=CAST(p.path || X'2F' AS BLOB) AND {t}.path<CAST(p.path || X'30' AS BLOB)"
+    entries = {bytes(r[0]): (r[1], r[2]) for r in store.all(
+        f"SELECT DISTINCT p.path, p.dir, EXISTS (SELECT 1 FROM paths q WHERE {under.format(t='q')})"
+        f" OR EXISTS (SELECT 1 FROM others q WHERE {under.format(t='q')}) FROM others p"
+        f" WHERE p.source=? AND p.dir IN ({','.join('?' * len(dirs))}){below}", (source, *dirs, *below_args))}
+    if not entries:
+        return {}
+    ups = {up for path in entries for up in shapes.on_the_way(path)}
+    taken = ups & set(entries)    # places an entry was saved at
+    listed = sorted(ups - taken)
+    for at in range(0, len(listed), _CHUNK):
+        chunk = listed[at:at + _CHUNK]
+        taken.update(bytes(r[0]) for r in store.all(
+            f"SELECT path FROM paths WHERE source=? AND path IN ({','.join('?' * len(chunk))})", (source, *chunk)))
+    return {path: d for path, (d, over) in entries.items()
+            if over or any(up in taken for up in shapes.on_the_way(path))}
+
+
+def entry(store: Store, backup, path: bytes, d: str, archive: bool, holds: tuple[str, tuple],
+          archive_now: tuple[str, ...]) -> tuple | None:
+    """(id, kind, mtime) of the entry at `path` (of directory `d`) that `backup` shows: of an
+    archive directory (`archive`), the newest saved there up to it where the newest shape of its
+    place and of those on the way lets it show; of a standard one, the one it holds (`holds`:
+    SQL on `p`, others._holds'). None: none."""
+    if archive:
+        shown = archive_as_of(store, backup, (d,), path, archive_now=archive_now, others_too=True).get(path)
+        if shown is None or shown[0] is not None:
+            return None
+        where, args = "p.medium=? AND p.first_backup=?", (backup["medium"], shown[2])
+    else:
+        where, args = holds
+    r = store.one(f"SELECT p.id, p.kind, p.mtime FROM others p WHERE p.source=? AND p.path=?"
+                  f" AND p.dir=? AND {where} ORDER BY p.id DESC LIMIT 1", (backup["source"], path, d, *args))
+    return None if r is None else (r[0], r[1], r[2])
