@@ -167,9 +167,10 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
     # where a place was another shape too, its entry's own range does not tell whether it shows
     if crossed := others_shapes.crossed(store, a["source"], tuple(sorted({*arc_a, *arc_b})), prefix):
         out = [r for r in out if r[0] not in crossed]
-        for path, d in sorted(crossed.items()):
-            ea, eb = (others_shapes.entry(store, x, path, d, d in arc, holds, archive_dirs)
-                      for x, arc, holds in ((a, arc_a, (in_a, a_args)), (b, arc_b, (in_b, b_args))))
+        shown_a, shown_b = (others_shapes.shown(store, x, crossed, arc, holds, archive_dirs)
+                            for x, arc, holds in ((a, arc_a, (in_a, a_args)), (b, arc_b, (in_b, b_args))))
+        for path in sorted(crossed):
+            ea, eb = shown_a.get(path), shown_b.get(path)
             if (ea is None) != (eb is None) or ea and eb and (ea[1:] != eb[1:] or (same and ea[0] != eb[0])):
                 out.append((path, ea and ea[1], eb and eb[1]))
     return [(path, _shown(ka), _shown(kb)) for path, ka, kb in out]

@@ -6,6 +6,8 @@ apart, the few there are, each read alone."""
 
 from __future__ import annotations
 
+import os
+
 from rabtui.state import shapes
 from rabtui.state.catalog import _below, archive_as_of
 from rabtui.state.store import Store
@@ -38,19 +40,28 @@ def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"
             if over or any(up in taken for up in shapes.on_the_way(path))}
 
 
-def entry(store: Store, backup, path: bytes, d: str, archive: bool, holds: tuple[str, tuple],
-          archive_now: tuple[str, ...]) -> tuple | None:
-    """(id, kind, mtime) of the entry at `path` (of directory `d`) that `backup` shows: of an
-    archive directory (`archive`), the newest saved there up to it where the newest shape of its
-    place and of those on the way lets it show; of a standard one, the one it holds (`holds`:
-    SQL on `p`, others._holds'). None: none."""
-    if archive:
-        shown = archive_as_of(store, backup, (d,), path, archive_now=archive_now, others_too=True).get(path)
-        if shown is None or shown[0] is not None:
-            return None
-        where, args = "p.medium=? AND p.first_backup=?", (backup["medium"], shown[2])
-    else:
-        where, args = holds
-    r = store.one(f"SELECT p.id, p.kind, p.mtime FROM others p WHERE p.source=? AND p.path=?"
-                  f" AND p.dir=? AND {where} ORDER BY p.id DESC LIMIT 1", (backup["source"], path, d, *args))
-    return None if r is None else (r[0], r[1], r[2])
+def shown(store: Store, backup, crossed: dict[bytes, str], archive: tuple[str, ...], holds: tuple[str, tuple],
+          archive_now: tuple[str, ...]) -> dict[bytes, tuple]:
+    """path -> (id, kind, mtime) of the entries of `crossed` (crossed's) that `backup` shows: in a
+    directory it saved as an archive one (`archive`), the newest saved at the path up to it where
+    the newest shape of its place and of those on the way lets it show, all of a directory read in
+    one pass below the paths' common parent; in a standard one, the one it holds (`holds`: SQL on
+    `p`, others._holds'). None shown: not there."""
+    by_dir: dict[str, list[bytes]] = {}
+    for path, d in crossed.items():
+        by_dir.setdefault(d, []).append(path)
+    out = {}
+    for d, paths in by_dir.items():
+        if d in archive:
+            union = archive_as_of(store, backup, (d,), os.path.commonpath(paths), archive_now=archive_now,
+                                  others_too=True)
+            wheres = {p: ("p.medium=? AND p.first_backup=?", (backup["medium"], union[p][2]))
+                      for p in paths if p in union and union[p][0] is None}
+        else:
+            wheres = dict.fromkeys(paths, holds)
+        for path, (where, args) in wheres.items():
+            r = store.one(f"SELECT p.id, p.kind, p.mtime FROM others p WHERE p.source=? AND p.path=?"
+                          f" AND p.dir=? AND {where} ORDER BY p.id DESC LIMIT 1", (backup["source"], path, d, *args))
+            if r is not None:
+                out[path] = (r[0], r[1], r[2])
+    return out
