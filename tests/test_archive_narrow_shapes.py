@@ -182,12 +182,17 @@ def test_files_below_a_place_a_symlink_took_are_gone_from_what_a_backup_shows_an
     invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
 
 
+_ODD = b"\xff\xfe\x1b[31m" + b"A" * 248
+
+
 @pytest.mark.parametrize("steps", [
     [((), {b"a": ("symlink", "k"), b"k": b"k"}), ((b"a",), {b"a/y": b"y"}), ((), {b"k": b"kk"})],
     [((), {b"a": ("symlink", "k"), b"k": b"k"}), ((b"a",), {b"a/l": ("symlink", "k")}), ((b"a",), {b"a": ("symlink", "j")})],
     [((), {b"a/l": ("symlink", "k"), b"k": b"k"}), ((b"a",), {b"a": ("symlink", "k")})],
     [((), {b"a/b/l": ("symlink", "k"), b"k": b"k"}), ((b"a",), {b"a": b"a file"}), ((b"a",), {b"a/y": b"y"})],
-], ids=["symlink made a directory", "and back", "directory made a symlink", "directory made a file and back"])
+    [((), {_ODD: ("symlink", "k"), b"k": b"k"}), ((_ODD,), {_ODD + b"/y": b"y"})],
+], ids=["symlink made a directory", "and back", "directory made a symlink", "directory made a file and back",
+        "255 bytes, not UTF-8"])
 def test_a_symlink_another_shape_took_the_place_of_is_said_removed(tmp_path, steps):
     lab = _entries_history(tmp_path, steps)
     invariants.check_views_are_media(lab.load(), lab.store())

@@ -2,7 +2,7 @@
 (shapes.py): a directory, as something was saved below it, or below a place on the way saved as a
 file or as such an entry. Whether one of those shows as of a backup is not its own newest entry's to
 tell but the newest shape of each place's (catalog.archive_as_of); others.changes compares them
-apart, the few there are, each read alone."""
+apart, the few there are, read again as of each backup."""
 
 from __future__ import annotations
 
