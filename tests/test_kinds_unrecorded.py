@@ -187,6 +187,19 @@ def _unrecorded_standard_made_archive(tmp_path):
     return lab, photos, old
 
 
+def _shows_its_own_gone_and_all_agree(lab, name: str, photos, tmp_path) -> None:
+    """The backup `name` (standard, recording no kinds) shows `gone`, its own file, and the catalog,
+    the views, the restores and every version find lists agree with the media."""
+    cfg, store = lab.load(), lab.store()
+    old = store.one("SELECT * FROM backups WHERE name=?", (name,))
+    shown = catalog.contents(store, old, cfg.source("loc").archive_paths)
+    assert str(photos / "gone").lstrip("/").encode() in shown, sorted(shown)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
 def test_a_whole_directory_restores_from_an_unrecorded_standard_backup_of_a_directory_made_archive(tmp_path):
     from rabtui.restore import run as restore_run
 
@@ -206,13 +219,7 @@ def test_an_unrecorded_standard_backup_stays_standard_once_an_archive_backup_mad
     lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
-    cfg, store = lab.load(), lab.store()
-    shown = catalog.contents(store, old, cfg.source("loc").archive_paths)
-    assert str(photos / "gone").lstrip("/").encode() in shown, sorted(shown)
-    invariants.check_catalog_is_media(cfg, store)
-    invariants.check_views_are_media(cfg, store)
-    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
-    invariants.check_found_restores(cfg, store, tmp_path / "found")
+    _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
 def test_a_medium_away_is_not_looked_at_for_its_unions(tmp_path):
@@ -256,14 +263,7 @@ def test_rebuild_state_judges_an_unrecorded_standard_backup_as_the_look_did_once
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     _database_lost(lab)
-    cfg, store = lab.load(), lab.store()
-    old = store.one("SELECT * FROM backups WHERE name=?", (old["name"],))
-    shown = catalog.contents(store, old, cfg.source("loc").archive_paths)
-    assert str(photos / "gone").lstrip("/").encode() in shown, sorted(shown)
-    invariants.check_catalog_is_media(cfg, store)
-    invariants.check_views_are_media(cfg, store)
-    invariants.check_restores_are_views(cfg, store, tmp_path / "out")
-    invariants.check_found_restores(cfg, store, tmp_path / "found")
+    _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
 def test_a_union_made_before_the_first_look_leaves_an_unrecorded_standard_backup_standard(tmp_path):
