@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 
 CAPABILITY = b"security.capability"
+
+
+def tmp_name() -> bytes:
+    """A name for a file being made beside its final one (short: fits beside any 255-byte name)."""
+    return b".rabtui-" + secrets.token_hex(6).encode()
 
 
 def read_xattrs(path: bytes | int, *, follow: bool = False) -> list[tuple[bytes, bytes]]:

@@ -9,17 +9,12 @@ directories touched keep their modes and times (set_back)."""
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from typing import Callable
 
 from rabtui import faults, fmt
-from rabtui.filecopy import copy_sparse, new_file, read_xattrs
+from rabtui.filecopy import copy_sparse, new_file, read_xattrs, tmp_name
 from rabtui.media import below
-
-
-def tmp_name() -> bytes:
-    return b".rabtui-" + secrets.token_hex(6).encode()   # short: fits beside any 255-byte name
 
 
 def _opened(dest: bytes, rel: bytes, around: dict[bytes, os.stat_result]) -> int:

@@ -25,6 +25,7 @@ from typing import Callable
 from rabtui import faults, fmt, proc, rsync, rsync_exit
 from rabtui.backup import copy_apart
 from rabtui.backup.sizes import DirSizes
+from rabtui.filecopy import tmp_name
 from rabtui.errors import Cancelled, Stalled
 
 _ARROW = b" => "
@@ -185,9 +186,9 @@ def _source_links(dest: bytes, names: list[bytes], listing: Callable[[str], list
             firsts[found[0]] = found[1]
 
     # the dry run's destination: a name the backup's copy does not hold, which it does not make
-    nowhere = os.path.join(dest, copy_apart.tmp_name())
+    nowhere = os.path.join(dest, tmp_name())
     while os.path.lexists(nowhere):
-        nowhere = os.path.join(dest, copy_apart.tmp_name())
+        nowhere = os.path.join(dest, tmp_name())
     # each name after "./": rsync drops a listed name that starts with "#" or ";" as a comment (and
     # prints the names without it)
     try:

@@ -16,18 +16,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 
 from rabtui import faults, fmt
-from rabtui.filecopy import copy_sparse, new_file
+from rabtui.filecopy import copy_sparse, new_file, tmp_name
 from rabtui.restore.metadata import MetadataWriter
 from rabtui.restore.target_dirs import Refused, TargetDirs, check_name
 from rabtui.restore.written import Written, kind_of, os_reason
-
-
-def _tmp_name() -> bytes:
-    return b".rabtui-" + secrets.token_hex(6).encode()   # short: fits beside any 255-byte name
 
 
 # what link(2) says where the target cannot make a hard link at all (not a name taken meanwhile)
@@ -109,7 +104,7 @@ class SafeWriter(TargetDirs):
             self.result.skipped.append(rel)
             return
         key = (st.st_dev, st.st_ino)
-        tmp = _tmp_name()
+        tmp = tmp_name()
         if st.st_nlink > 1 and not stat.S_ISDIR(mode) and key in self.inodes:
             first, made = self.inodes[key]
             first_dir, first_name = os.path.split(first)
