@@ -68,15 +68,17 @@ def on_the_way(paths: Sequence[str]) -> list[str]:
 
 
 def _groups(names: Sequence[str]) -> list[list[str]]:
-    """`names` in lists whose last components differ (what each listing names them)."""
-    groups: list[tuple[set[bytes], list[str]]] = []
+    """`names` in lists whose last components differ (what each listing names them): each in the
+    first list without its last component, which is the one after those holding it already."""
+    groups: list[list[str]] = []
+    held: dict[bytes, int] = {}
     for name in names:
-        group = next((g for g in groups if _rel(name) not in g[0]), None)
-        if group is None:
-            groups.append(group := (set(), []))
-        group[0].add(_rel(name))
-        group[1].append(name)
-    return [group for _, group in groups]
+        index = held.get(_rel(name), 0)
+        held[_rel(name)] = index + 1
+        if index == len(groups):
+            groups.append([])
+        groups[index].append(name)
+    return groups
 
 
 def _dotted(path: str) -> str:
@@ -197,14 +199,23 @@ def session_command(words: Sequence[str], path: str, after: Sequence[str] | None
     own session first (SAW_BEFORE), and with `after` (all the source's directories) at those once
     rsync has ended (SAW_AFTER, for the transfer's own exit status); `words`: the source's rsync.
     None when the source's shell would not take the words or a path as written, or it is too long."""
-    paths = [path, *(after or ())]
-    if not all(_PLAIN_WORD.fullmatch(w) for w in words) or not all(_PLAIN_PATH.fullmatch(p) for p in paths):
+    if not _plain(words, [path, *(after or ())]):
         return None
+    return _command(words, path, None if after is None else _session_listings(words, after, SAW_AFTER))
+
+
+def _plain(words: Sequence[str], paths: Sequence[str]) -> bool:
+    """Whether the source's shell takes `words` and `paths` as written in a session's command."""
+    return all(_PLAIN_WORD.fullmatch(w) for w in words) and all(_PLAIN_PATH.fullmatch(p) for p in paths)
+
+
+def _command(words: Sequence[str], path: str, after: str | None) -> str | None:
+    """session_command of plain `words` and `path`, `after` the listings after rsync (None: none)."""
     script = _session_listings(words, [path], SAW_BEFORE)
     if after is None:
         script += ' exec "$@"'
     else:
-        script += f' "$@"; c=$?; {_session_listings(words, after, SAW_AFTER)} exit $c'
+        script += f' "$@"; c=$?; {after} exit $c'
     lead = next((i for i, w in enumerate(words) if not _ASSIGNMENT.fullmatch(w)), len(words))
     if lead and (lead == len(words) or "=" in words[lead]):
         return None
@@ -224,7 +235,12 @@ class Looks:
         self.paths = list(paths)
         self._look = look
         self.words = list(words) if words is not None else None
-        if self.words is not None and any(session_command(self.words, p, self.paths) is None for p in self.paths):
+        # the listings after, made once (each directory's command checked with them: the last's holds them)
+        self._after = None
+        if self.words is not None and _plain(self.words, self.paths):
+            self._after = _session_listings(self.words, self.paths, SAW_AFTER)
+        if self._after is None or len(self._after) > SESSION_COMMAND_MAX or any(
+                _command(self.words, p, self._after) is None for p in self.paths):
             self.words = None
         self.before: dict[str, str] = {}
         self.after_seen: bool | None = None
@@ -238,7 +254,7 @@ class Looks:
         """The --rsync-path of the transfer of `path` (the last directory's: the look after too)."""
         if self.words is None:
             return None
-        return session_command(self.words, path, self.paths if last else None)
+        return _command(self.words, path, self._after if last else None)
 
     def started(self, returncode: int, stderr_tail: Sequence[str]) -> bool:
         """Whether the source's rsync started in a session that looks first. When it did not (a
