@@ -25,7 +25,10 @@ shell runs) becomes `sh -c '<listings> exec "$@"' sh <rsync_path>`, the listings
 made by the source's own rsync in local mode (the same program, with the same rights), and sh exits
 with SAW_BEFORE instead of starting rsync when one shows a link or fails; in the last directory's
 session they list again once rsync has ended, exiting SAW_AFTER (the client rsync takes the remote
-command's exit status for its own). When the source's shell could not take the command as written
+command's exit status for its own). A session holds one listing before and one after at most:
+rsync's --timeout and rabtui's io_timeout see its listings as one wait (a look apart gives each its
+own), so a path repeating a name makes the looks apart, names alike on the way of two directories
+the look after. When the source's shell could not take the command as written
 (a path holding a quote, `$`, `!`, a backslash or a character outside printable ASCII), or rsync did
 not start in it (a link, a sudoers or forced command that runs rsync's server only), the looks are
 made apart from there on.
@@ -180,12 +183,17 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")
 _NOTHING_RECEIVED = "rsync: connection unexpectedly closed (0 bytes received so far)"
 
 
-def _session_listings(words: Sequence[str], paths: Sequence[str], code: int) -> str:
+def _session_listings(words: Sequence[str], paths: Sequence[str], code: int) -> str | None:
     """sh commands exiting with `code` when the source's own rsync (`words`), listing the
     directories `paths` and those on the way to them as a look apart does, shows a link or fails
-    (23, 24: one missing, as a look apart takes it; its output goes nowhere but to the check)."""
+    (23, 24: one missing, as a look apart takes it; its output goes nowhere but to the check).
+    None when that takes more than one listing (names alike): rsync's --timeout and io_timeout
+    watch the session's listings as one wait, a look apart each listing alone."""
+    groups = _groups(on_the_way(paths))
+    if len(groups) > 1:
+        return None
     commands = []
-    for group in _groups(on_the_way(paths)):
+    for group in groups:
         listing = " ".join([*words, "--list-only", "-R", "-d", "-l", "--", *(f'"{_dotted(name)}"' for name in group),
                             "/dev/null/none/"])
         # grep's 1 only (no line of a link): its 2, or 127 on a source without it, said nothing
@@ -201,7 +209,8 @@ def session_command(words: Sequence[str], path: str, after: Sequence[str] | None
     None when the source's shell would not take the words or a path as written, or it is too long."""
     if not _plain(words, [path, *(after or ())]):
         return None
-    return _command(words, path, None if after is None else _session_listings(words, after, SAW_AFTER))
+    listings = None if after is None else _session_listings(words, after, SAW_AFTER)
+    return None if after is not None and listings is None else _command(words, path, listings)
 
 
 def _plain(words: Sequence[str], paths: Sequence[str]) -> bool:
@@ -212,6 +221,8 @@ def _plain(words: Sequence[str], paths: Sequence[str]) -> bool:
 def _command(words: Sequence[str], path: str, after: str | None) -> str | None:
     """session_command of plain `words` and `path`, `after` the listings after rsync (None: none)."""
     script = _session_listings(words, [path], SAW_BEFORE)
+    if script is None:
+        return None
     if after is None:
         script += ' exec "$@"'
     else:
@@ -235,13 +246,17 @@ class Looks:
         self.paths = list(paths)
         self._look = look
         self.words = list(words) if words is not None else None
-        # the listings after, made once (each directory's command checked with them: the last's holds them)
+        # the listings after, made once (each directory's command checked with them: the last's holds
+        # them); None: the look after is made apart (more than one listing, or too long)
         self._after = None
-        if self.words is not None and _plain(self.words, self.paths):
-            self._after = _session_listings(self.words, self.paths, SAW_AFTER)
-        if self._after is None or len(self._after) > SESSION_COMMAND_MAX or any(
-                _command(self.words, p, self._after) is None for p in self.paths):
+        if self.words is not None and not _plain(self.words, self.paths):
             self.words = None
+        if self.words is not None:
+            self._after = _session_listings(self.words, self.paths, SAW_AFTER)
+            if self._after is not None and len(self._after) > SESSION_COMMAND_MAX:
+                self._after = None
+            if any(_command(self.words, p, self._after) is None for p in self.paths):
+                self.words = None
         self.before: dict[str, str] = {}
         self.after_seen: bool | None = None
 
@@ -271,7 +286,7 @@ class Looks:
         """The last transfer's rsync ended with `returncode` (None: stopped): whether its session's
         look after found no link (the client rsync's status is the larger of the remote command's and
         its own: 0, 23 or 24 say that command ended with rsync's own, past that look)."""
-        if self.words is not None and returncode is not None:
+        if self.words is not None and self._after is not None and returncode is not None:
             self.after_seen = None if returncode not in (0, 23, 24, SAW_AFTER) else returncode != SAW_AFTER
 
     def read_again(self) -> None:
