@@ -5,7 +5,7 @@ as each look apart does. Real rsync over the test sshd."""
 from __future__ import annotations
 
 from rabtui.backup import source_top
-from tests.test_source_dir_symlinked import _counting_rsync, _dirs, _saved_names
+from tests.test_source_dir_symlinked import _counting_rsync, _dirs, _saved_names, _tree
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -58,3 +58,22 @@ def test_a_session_without_the_look_after_leaves_it_to_the_look_apart():
     alike = source_top.Looks(["rsync"], ["/srv/p/www", "/srv/q/web"], lambda after: asked.append(after) or {})
     assert f"exit {source_top.SAW_AFTER}" in alike.rsync_path("/srv/q/web", True)
     assert source_top.Looks(["rsync"], ["/srv/www/www"], lambda after: {}).words is None
+
+
+def test_a_session_closed_before_its_exit_status_came_falls_back_to_the_looks_apart(tmp_path, sshd):
+    """The source's side of the connection ends while the first directory's session lists (its
+    exit status never reaches rsync, nor does rsync wait for ssh's): that transfer is made again
+    with the looks apart, which refuse the link of the second directory, and the first is saved."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(sshd)
+    pub, alice, secret = _tree(lab)
+    killed = lab.tmp / "killed"
+    rsync_path, log = _counting_rsync(lab, fail_listing=(       # the sshd process of the session, killed once
+        f'[ ! -e "{killed}" ] && touch "{killed}" && p=$PPID && while [ "$p" -gt 1 ]; do'
+        ' case "$(cat /proc/$p/comm)" in sshd*) kill -9 "$p"; break;; esac;'
+        ' p=$(cut -d")" -f2 /proc/$p/stat | cut -d" " -f3); done; false'))
+    result = lab.backup(lab.write(ssh_source_lines(sshd) + f'rsync_path = "{rsync_path}"\n' + _dirs(pub, alice)), "web")
+    assert killed.exists()
+    assert result.status == "failed", result.reason
+    assert result.reason.startswith(f"{alice}: {alice} is a symlink on the source (to {secret})"), result.reason
+    assert "readme" in _saved_names(lab) and "shadow" not in _saved_names(lab)
