@@ -58,6 +58,13 @@ def test_a_session_without_the_look_after_leaves_it_to_the_look_apart():
     alike = source_top.Looks(["rsync"], ["/srv/p/www", "/srv/q/web"], lambda after: asked.append(after) or {})
     assert f"exit {source_top.SAW_AFTER}" in alike.rsync_path("/srv/q/web", True)
     assert source_top.Looks(["rsync"], ["/srv/www/www"], lambda after: {}).words is None
+    many = [f"/srv/www/site{i}" for i in range(4000)]       # the look after would pass 32 KiB: apart
+    asked.clear()
+    looks = source_top.Looks(["rsync"], many, lambda after: asked.append(after) or {})
+    assert f"exit {source_top.SAW_BEFORE}" in looks.rsync_path(many[0], False)
+    assert f"exit {source_top.SAW_AFTER}" not in looks.rsync_path(many[-1], True)
+    looks.ended(0)
+    assert looks.after() == {} and asked == [True]
 
 
 def test_a_session_closed_before_its_exit_status_came_falls_back_to_the_looks_apart(tmp_path, sshd):

@@ -246,17 +246,13 @@ class Looks:
         self.paths = list(paths)
         self._look = look
         self.words = list(words) if words is not None else None
-        # the listings after, made once (each directory's command checked with them: the last's holds
-        # them); None: the look after is made apart (more than one listing, or too long)
-        self._after = None
-        if self.words is not None and not _plain(self.words, self.paths):
+        if self.words is not None and (not _plain(self.words, self.paths)
+                                       or any(_command(self.words, p, None) is None for p in self.paths)):
             self.words = None
-        if self.words is not None:
-            self._after = _session_listings(self.words, self.paths, SAW_AFTER)
-            if self._after is not None and len(self._after) > SESSION_COMMAND_MAX:
-                self._after = None
-            if any(_command(self.words, p, self._after) is None for p in self.paths):
-                self.words = None
+        # the listings after, made once for the last directory's command (the look after is made apart
+        # when there are none: more than one listing, or a command too long with them)
+        self._after = None if self.words is None else _session_listings(self.words, self.paths, SAW_AFTER)
+        self._after_held = False        # whether the last transfer's command holds them
         self.before: dict[str, str] = {}
         self.after_seen: bool | None = None
 
@@ -269,7 +265,9 @@ class Looks:
         """The --rsync-path of the transfer of `path` (the last directory's: the look after too)."""
         if self.words is None:
             return None
-        return _command(self.words, path, self._after if last else None)
+        command = _command(self.words, path, self._after) if last and self._after is not None else None
+        self._after_held = command is not None
+        return command or _command(self.words, path, None)
 
     def started(self, returncode: int, stderr_tail: Sequence[str]) -> bool:
         """Whether the source's rsync started in a session that looks first. When it did not (a
@@ -286,7 +284,7 @@ class Looks:
         """The last transfer's rsync ended with `returncode` (None: stopped): whether its session's
         look after found no link (the client rsync's status is the larger of the remote command's and
         its own: 0, 23 or 24 say that command ended with rsync's own, past that look)."""
-        if self.words is not None and self._after is not None and returncode is not None:
+        if self.words is not None and self._after_held and returncode is not None:
             self.after_seen = None if returncode not in (0, 23, 24, SAW_AFTER) else returncode != SAW_AFTER
 
     def read_again(self) -> None:
