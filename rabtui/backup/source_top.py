@@ -236,8 +236,9 @@ def _command(words: Sequence[str], path: str, after: str | None) -> str | None:
 
 class Looks:
     """The looks of one backup: made in the transfers' own sessions when `words` (the source's rsync
-    over SSH) is given and session_command takes them, else apart (`look(after)`: symlinked of all
-    the source's directories). `before`: why each directory refused by a look apart is not backed
+    over SSH) is given and every directory's session can look (session_command), else apart
+    (`look(after)`: symlinked of all the source's directories; the look after too when the last
+    session cannot make it). `before`: why each directory refused by a look apart is not backed
     up; `after_seen`: whether the look in the last transfer's session found no link (True), found
     one or could not look (False), or was not made (None)."""
 
