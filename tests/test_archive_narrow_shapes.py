@@ -28,9 +28,10 @@ def _steps(x: bytes, d: bytes) -> list:
     ]
 
 
-def _history(lab: Lab, steps: list, unrecorded: bool) -> None:
-    """The steps backed up day by day (a replaced entry is said: status warnings); `unrecorded`:
-    the first backup recorded no kinds (made by an older version)."""
+def _history(lab: Lab, steps: list, unrecorded: bool = False) -> Lab:
+    """The steps backed up day by day (a replaced entry is said: status warnings; a content of
+    ("symlink", target): a symlink); `unrecorded`: the first backup recorded no kinds (made by an
+    older version)."""
     from tests.test_kinds_unrecorded import _forget_kinds
 
     photos = os.fsencode(lab.src / "photos")
@@ -42,11 +43,15 @@ def _history(lab: Lab, steps: list, unrecorded: bool) -> None:
                 shutil.rmtree(p)
             elif os.path.lexists(p):
                 os.unlink(p)
-        write_files(photos, files)
+        write_files(photos, {k: v for k, v in files.items() if not isinstance(v, tuple)})
+        for name, (_kind, target) in ((k, v) for k, v in files.items() if isinstance(v, tuple)):
+            os.makedirs(os.path.dirname(os.path.join(photos, name)), exist_ok=True)
+            os.symlink(target, os.path.join(photos, name))
         assert lab.backup(cfg, now=DAY + timedelta(days=n)).status in ("completed", "warnings")
         if unrecorded and n == 0:
             store = lab.store()
             _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
+    return lab
 
 
 @pytest.fixture(scope="module", params=["plain", "odd names, the first backup unrecorded"])
@@ -71,19 +76,25 @@ def _places(views) -> set[bytes]:
     return out
 
 
-def test_a_single_path_restores_as_each_backup_shows_it(shapes, tmp_path):
-    from rabtui.restore import run as restore_run
-
-    lab = shapes
+def _views(lab: Lab):
+    """The config, the store, the completed backups, what each shows of the archive directory (by
+    id: invariants._view) and every place any of them holds in it (sorted)."""
     cfg, store = lab.load(), lab.store()
     d = cfg.source("loc").directories[0]
     top = d.path.strip("/").encode()
     rows = store.all("SELECT * FROM backups WHERE status IN ('completed', 'warnings') ORDER BY id")
     views = {r["id"]: invariants._view(cfg, store, r, d) for r in rows}
+    places = sorted(p for p in _places(views.values()) if p == top or p.startswith(top + b"/"))
+    return cfg, store, rows, views, places
+
+
+def test_a_single_path_restores_as_each_backup_shows_it(shapes, tmp_path):
+    from rabtui.restore import run as restore_run
+
+    cfg, store, rows, views, places = _views(shapes)
     wrong = []
     for r in rows:
         view = views[r["id"]]
-        places = sorted(p for p in _places(views.values()) if p == top or p.startswith(top + b"/"))
         for n, place in enumerate(places):
             want = {p: v for p, v in view.items() if p == place or p.startswith(place + b"/")}
             into = os.path.join(os.fsencode(tmp_path), b"%d-%d" % (r["id"], n))
@@ -100,18 +111,13 @@ def test_a_single_path_restores_as_each_backup_shows_it(shapes, tmp_path):
 
 
 def test_browse_lists_each_directory_as_each_backup_shows_it(shapes):
-    lab = shapes
-    cfg, store = lab.load(), lab.store()
+    cfg, store, rows, views, places = _views(shapes)
     source = cfg.source("loc")
-    d = source.directories[0]
-    top = d.path.strip("/").encode()
-    rows = store.all("SELECT * FROM backups WHERE status IN ('completed', 'warnings') ORDER BY id")
-    views = {r["id"]: invariants._view(cfg, store, r, d) for r in rows}
     wrong = []
     for r in rows:
         view = views[r["id"]]
         dirs = {p.rsplit(b"/", 1)[0] for p in view}
-        for place in sorted(p for p in _places(views.values()) if p == top or p.startswith(top + b"/")):
+        for place in places:
             listed = catalog.archive_listing(store, "loc", r, source.directories, place)
             got = {n: v[0] for n, v in listed[2].items()} if listed is not None else {}
             want = {}
@@ -145,19 +151,7 @@ def test_diff_restores_find_and_discs_agree_with_what_each_backup_shows(shapes, 
 
 def _entries_history(tmp_path, steps: list) -> Lab:
     """`steps` as _steps' (a content of ("symlink", target): a symlink), backed up day by day."""
-    lab = Lab(tmp_path, media_count=1)
-    photos = os.fsencode(lab.src / "photos")
-    cfg = lab.local([("photos", "archive")])
-    for n, (gone, files) in enumerate(steps):
-        for name in gone:
-            p = os.path.join(photos, name)
-            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
-        write_files(photos, {k: v for k, v in files.items() if not isinstance(v, tuple)})
-        for name, (_kind, target) in ((k, v) for k, v in files.items() if isinstance(v, tuple)):
-            os.makedirs(os.path.dirname(os.path.join(photos, name)), exist_ok=True)
-            os.symlink(target, os.path.join(photos, name))
-        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status in ("completed", "warnings")
-    return lab
+    return _history(Lab(tmp_path, media_count=1), steps)
 
 
 def test_files_below_a_place_a_symlink_took_are_gone_from_what_a_backup_shows_and_come_back_with_the_directory(tmp_path):
@@ -213,25 +207,24 @@ def test_a_file_an_older_backup_saved_restores_from_a_newer_backup_once_the_plac
         assert got.read() == b"f1"
 
 
-def test_find_names_the_archive_view_only_for_what_it_holds(tmp_path):
+def _marked_archive(lab: Lab) -> set[bytes]:
+    """The paths (below photos/) of the versions `find "*"` marks `+ archive`."""
     from rabtui.actions.find import find
 
-    lab = _entries_history(tmp_path, [((), {b"a/x": b"x"}), ((b"a",), {b"a": b"a file"})])
     cfg, store = lab.load(), lab.store()
-    in_view = {v.path.rpartition(b"/photos/")[2] for v in find(cfg, store, "*").versions
-               if any(loc.archive for loc in v.locations)}
-    assert in_view == {b"a"}
+    return {v.path.rpartition(b"/photos/")[2] for v in find(cfg, store, "*").versions
+            if any(loc.archive for loc in v.locations)}
+
+
+def test_find_names_the_archive_view_only_for_what_it_holds(tmp_path):
+    lab = _entries_history(tmp_path, [((), {b"a/x": b"x"}), ((b"a",), {b"a": b"a file"})])
+    assert _marked_archive(lab) == {b"a"}
 
 
 def test_find_names_the_archive_view_not_for_a_file_a_newer_backup_made_a_directory(tmp_path):
-    from rabtui.actions.find import find
-
     lab = _entries_history(tmp_path, [((), {b"f": b"f", b"g": b"g", b"s/t": b"t"}), ((b"f",), {b"f/c": b"c"}),
                                       ((b"g",), {b"g/l": ("symlink", "k")})])
-    cfg, store = lab.load(), lab.store()
-    in_view = {v.path.rpartition(b"/photos/")[2] for v in find(cfg, store, "*").versions
-               if any(loc.archive for loc in v.locations)}
-    assert in_view == {b"f/c", b"g/l", b"s/t"}
+    assert _marked_archive(lab) == {b"f/c", b"g/l", b"s/t"}
 
 
 def test_a_directory_holding_a_symlink_alone_restores_by_its_path_once_its_parent_is_a_file(tmp_path):

@@ -14,11 +14,9 @@ from rabtui.cli import main
 from tests.trees import Lab, write_files
 
 
-def test_a_directory_recorded_without_its_kind_is_no_archive_made_deletable(tmp_path, capsys):
-    lab = Lab(tmp_path, media_count=1)
-    lab.local([("arch", "archive"), ("std", "standard")])
-    write_files(lab.src / "arch", {"only-here": b"saved once"})
-    write_files(lab.src / "std", {"s": b"s"})
+def _backed_up_recording_no_kinds(lab: Lab) -> list[str]:
+    """A backup of source "loc" made, its backup.json then recording no kind for any directory:
+    the command line's arguments naming the config."""
     argv = ["--config", str(lab.config_path)]
     assert main([*argv, "backup", "loc"]) == 0
     (bj,) = (lab.media[0][1] / "loc").glob("backup-*/backup.json")
@@ -26,6 +24,15 @@ def test_a_directory_recorded_without_its_kind_is_no_archive_made_deletable(tmp_
     for d in info["directories"]:
         del d["kind"]
     bj.write_text(json.dumps(info))
+    return argv
+
+
+def test_a_directory_recorded_without_its_kind_is_no_archive_made_deletable(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("arch", "archive"), ("std", "standard")])
+    write_files(lab.src / "arch", {"only-here": b"saved once"})
+    write_files(lab.src / "std", {"s": b"s"})
+    argv = _backed_up_recording_no_kinds(lab)
     # the archive directory made a standard one since (and the file gone from the source)
     lab.config_path.write_text(lab.config_path.read_text().replace('kind = "archive"', 'kind = "standard"'))
     (lab.src / "arch" / "only-here").unlink()
@@ -77,13 +84,7 @@ def test_a_standard_directory_made_archive_since_with_no_union_is_taken_as_stand
     lab = Lab(tmp_path, media_count=1)
     lab.local([("photos", "standard")])
     write_files(lab.src / "photos", {"p": b"p", "sub/q": b"q"})
-    argv = ["--config", str(lab.config_path)]
-    assert main([*argv, "backup", "loc"]) == 0
-    (bj,) = (lab.media[0][1] / "loc").glob("backup-*/backup.json")
-    info = json.loads(bj.read_text())
-    for d in info["directories"]:
-        del d["kind"]
-    bj.write_text(json.dumps(info))
+    argv = _backed_up_recording_no_kinds(lab)
     lab.local([("photos", "archive")])
     capsys.readouterr()
     assert main([*argv, "rebuild-state"]) == 3
