@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 
 import pytest
 
@@ -26,6 +25,46 @@ def _tree(lab: Lab):
     write_files(secret, {"shadow": b"root:x"})
     os.symlink(secret, alice)
     return pub, alice, secret
+
+
+def _alice_a_directory(lab: Lab):
+    """_tree's, alice a directory of her own (holding "mine") for now: pub, alice, secret."""
+    pub, alice, secret = _tree(lab)
+    os.unlink(alice)
+    write_files(alice, {"mine": b"m"})
+    return pub, alice, secret
+
+
+def _and_bob(lab: Lab):
+    """bob's directory of his own beside alice's (holding "mine")."""
+    bob = lab.src / "bob"
+    write_files(bob, {"mine": b"b"})
+    return bob
+
+
+def _rsync_path(lab: Lab, name: str, cases: str) -> str:
+    """The source's rsync_path, a script `name` in lab.tmp: sh runs `cases`, then rsync."""
+    script = lab.tmp / name
+    script.write_text("#!/bin/sh\n" + cases + 'exec rsync "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def _made_link(d, target) -> str:
+    """What sh runs to put a symlink to `target` in the place of the directory `d` (moved aside)."""
+    return f'mv "{d}" "{d}.moved" && ln -s "{target}" "{d}"'
+
+
+def _links_at_server(lab: Lab, n: int, dirs, secret) -> str:
+    """The source's rsync_path: at the `n`th start of rsync's server, each of `dirs` is made a
+    symlink to `secret`."""
+    count = lab.tmp / "servers"
+    links = "; ".join(_made_link(d, secret) for d in dirs)
+    return _rsync_path(lab, "swap-then-rsync",
+                       'case " $* " in *" --server "*)\n'
+                       f'  echo >> "{count}"; if [ "$(wc -l < "{count}")" -eq {n} ]; then\n'
+                       f'    {links}; fi;;\n'
+                       "esac\n")
 
 
 def _dirs(*paths) -> str:
@@ -72,23 +111,16 @@ def test_an_ssh_directory_that_is_a_symlink_fails_naming_its_target(tmp_path, ss
 def _swapper(lab: Lab, alice, secret) -> str:
     """A command that runs rsync, having put a symlink to `secret` in the place of the directory
     `alice` first when it is the transfer (not rabtui's look at the directory)."""
-    script = lab.tmp / "swap-then-rsync"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case " $* " in *" --list-only "*) ;; *)\n'
-        f'  if [ -d "{alice}" ] && [ ! -L "{alice}" ]; then mv "{alice}" "{alice}.moved" && ln -s "{secret}" "{alice}"; fi;;\n'
-        "esac\n"
-        'exec rsync "$@"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return str(script)
+    return _rsync_path(lab, "swap-then-rsync",
+                       'case " $* " in *" --list-only "*) ;; *)\n'
+                       f'  if [ -d "{alice}" ] && [ ! -L "{alice}" ]; then {_made_link(alice, secret)}; fi;;\n'
+                       "esac\n")
 
 
 @pytest.mark.parametrize("over_ssh", [False, True])
 def test_a_symlink_put_in_place_as_rsync_starts_fails_the_directory(tmp_path, request, over_ssh):
     lab = Lab(tmp_path, media_count=1)
-    pub, alice, secret = _tree(lab)
-    os.unlink(alice)
-    write_files(alice, {"mine": b"m"})
+    pub, alice, secret = _alice_a_directory(lab)
     swap = _swapper(lab, alice, secret)
     if over_ssh:
         sshd = request.getfixturevalue("sshd")
@@ -199,19 +231,12 @@ def test_links_put_in_place_of_two_directories_during_a_later_ones_transfer_leav
     says what the medium holds."""
     import json
     lab = Lab(tmp_path, media_count=1)
-    pub, alice, secret = _tree(lab)
-    os.unlink(alice)
-    bob = lab.src / "bob"
-    write_files(alice, {"mine": b"m"})
-    write_files(bob, {"mine": b"b"})
-    script = lab.tmp / "swap-then-rsync"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'case " $* " in *" --list-only "*) ;; *"{pub}"*)\n'
-        f'  for d in "{alice}" "{bob}"; do [ -L "$d" ] || {{ mv "$d" "$d.moved" && ln -s "{secret}" "$d"; }}; done;;\n'
-        "esac\n"
-        'exec rsync "$@"\n')
-    script.chmod(0o755)
+    pub, alice, secret = _alice_a_directory(lab)
+    bob = _and_bob(lab)
+    script = _rsync_path(lab, "swap-then-rsync",
+                         f'case " $* " in *" --list-only "*) ;; *"{pub}"*)\n'
+                         f'  for d in "{alice}" "{bob}"; do [ -L "$d" ] || {{ {_made_link("$d", secret)}; }}; done;;\n'
+                         "esac\n")
     cfg = lab.write(f'[[sources]]\nid = "web"\nrsync_path = "{script}"\n' + _dirs(alice, bob, pub))
     result = lab.backup(cfg, "web")
     assert os.path.islink(bob), "the swap did not happen"
@@ -232,15 +257,11 @@ def test_the_look_after_the_transfers_failing_fails_the_backup(tmp_path):
     link took a directory's place while rsync read it is not known, so the backup is not complete."""
     lab = Lab(tmp_path, media_count=1)
     pub, _, _ = _tree(lab)
-    script = lab.tmp / "second-listing-breaks"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case " $* " in *" --list-only "*)\n'
-        f'  if [ -e "{lab.tmp}/looked" ]; then echo "connection unexpectedly closed" >&2; exit 12; fi\n'
-        f'  touch "{lab.tmp}/looked";;\n'
-        "esac\n"
-        'exec rsync "$@"\n')
-    script.chmod(0o755)
+    script = _rsync_path(lab, "second-listing-breaks",
+                         'case " $* " in *" --list-only "*)\n'
+                         f'  if [ -e "{lab.tmp}/looked" ]; then echo "connection unexpectedly closed" >&2; exit 12; fi\n'
+                         f'  touch "{lab.tmp}/looked";;\n'
+                         "esac\n")
     result = lab.backup(lab.write(f'[[sources]]\nid = "web"\nrsync_path = "{script}"\n' + _dirs(pub)), "web")
     assert (lab.tmp / "looked").exists()
     assert result.status == "failed", result.reason
@@ -264,23 +285,17 @@ def test_the_copy_dropped_is_never_removed_through_a_symlink_planted_on_the_medi
     holds a directory of the copy's name) and alice a link on the source: the look after finds
     alice, and dropping her copy removes nothing through the medium's link."""
     lab = Lab(tmp_path, media_count=1)
-    pub, alice, secret = _tree(lab)
-    os.unlink(alice)
-    write_files(alice, {"mine": b"m"})
+    pub, alice, secret = _alice_a_directory(lab)
     victim = lab.tmp / "elsewhere"
     write_files(victim / str(alice).lstrip("/"), {"precious": b"p"})
     [(_, medium)] = lab.media
-    script = lab.tmp / "plant-then-rsync"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case " $* " in *" --list-only "*)\n'
-        f'  if [ -e "{lab.tmp}/looked" ]; then\n'
-        f'    mv "{alice}" "{alice}.moved" && ln -s "{secret}" "{alice}"\n'
-        f'    for d in "{medium}"/web/*/data; do mv "$d" "$d.moved" && ln -s "{victim}" "$d"; done\n'
-        f'  fi; touch "{lab.tmp}/looked";;\n'
-        "esac\n"
-        'exec rsync "$@"\n')
-    script.chmod(0o755)
+    script = _rsync_path(lab, "plant-then-rsync",
+                         'case " $* " in *" --list-only "*)\n'
+                         f'  if [ -e "{lab.tmp}/looked" ]; then\n'
+                         f'    {_made_link(alice, secret)}\n'
+                         f'    for d in "{medium}"/web/*/data; do {_made_link("$d", victim)}; done\n'
+                         f'  fi; touch "{lab.tmp}/looked";;\n'
+                         "esac\n")
     result = lab.backup(lab.write(f'[[sources]]\nid = "web"\nrsync_path = "{script}"\n' + _dirs(alice, pub)), "web")
     assert os.path.islink(alice)
     assert result.status == "failed", result.reason
@@ -294,14 +309,12 @@ def test_a_symlink_put_in_place_and_taken_away_during_the_transfer_is_not_seen(t
     its target's mode, owner and time), never the link, and rsync reaches each directory below
     by its path again too. The backup completes holding secret's files under alice's name."""
     lab = Lab(tmp_path, media_count=1)
-    _, alice, secret = _tree(lab)
-    os.unlink(alice)
-    write_files(alice, {"mine": b"m"})
+    _, alice, secret = _alice_a_directory(lab)
     script = lab.tmp / "swap-while-rsync-runs"
     script.write_text(
         "#!/bin/sh\n"
         'case " $* " in *" --list-only "*) exec rsync "$@";; esac\n'
-        f'mv "{alice}" "{alice}.moved" && ln -s "{secret}" "{alice}" || exit 99\n'
+        f'{_made_link(alice, secret)} || exit 99\n'
         'rsync "$@"; code=$?\n'
         f'rm "{alice}" && mv "{alice}.moved" "{alice}" && touch "{lab.tmp}/swapped"\n'
         'exit $code\n')
@@ -318,14 +331,9 @@ def _counting_rsync(lab: Lab, fail_listing: str = "") -> tuple[str, object]:
     a shell condition under which a local listing (`--list-only`) fails as a sudoers allowing the
     server only would make it."""
     log = lab.tmp / "rsync-starts"
-    script = lab.tmp / "counting-rsync"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> "{log}"\n'
-        f'case " $* " in *" --list-only "*) if {fail_listing or "false"}; then echo "sudo: refused" >&2; exit 1; fi;; esac\n'
-        'exec rsync "$@"\n')
-    script.chmod(0o755)
-    return str(script), log
+    return _rsync_path(lab, "counting-rsync",
+                       f'echo "$*" >> "{log}"\n'
+                       f'case " $* " in *" --list-only "*) if {fail_listing or "false"}; then echo "sudo: refused" >&2; exit 1; fi;; esac\n'), log
 
 
 def test_an_ssh_source_is_looked_at_in_its_transfers_own_sessions(tmp_path, sshd):
@@ -371,10 +379,7 @@ def test_a_source_whose_rsync_lists_nothing_itself_is_looked_at_apart(tmp_path, 
     directories are looked at as rsync's server, apart, and a link is refused as ever."""
     lab = Lab(tmp_path, media_count=1)
     lab.trust(sshd)
-    pub, alice, secret = _tree(lab)
-    if not link:
-        os.unlink(alice)
-        write_files(alice, {"mine": b"m"})
+    pub, alice, secret = (_tree if link else _alice_a_directory)(lab)
     rsync_path, log = _counting_rsync(lab, fail_listing="true")
     result = lab.backup(lab.write(ssh_source_lines(sshd) + f'rsync_path = "{rsync_path}"\n' + _dirs(pub, alice)), "web")
     if link:
@@ -391,21 +396,9 @@ def test_links_put_in_place_of_two_ssh_directories_during_the_last_ones_transfer
     apart after it names them; neither copy stays."""
     lab = Lab(tmp_path, media_count=1)
     lab.trust(sshd)
-    pub, alice, secret = _tree(lab)
-    os.unlink(alice)
-    bob = lab.src / "bob"
-    write_files(alice, {"mine": b"m"})
-    write_files(bob, {"mine": b"b"})
-    count = lab.tmp / "servers"
-    script = lab.tmp / "swap-then-rsync"
-    script.write_text(       # at the third server's start, pub's transfer (alice's and bob's before it)
-        "#!/bin/sh\n"
-        'case " $* " in *" --server "*)\n'
-        f'  echo >> "{count}"; if [ "$(wc -l < "{count}")" -eq 3 ]; then\n'
-        f'    for d in "{alice}" "{bob}"; do mv "$d" "$d.moved" && ln -s "{secret}" "$d"; done; fi;;\n'
-        "esac\n"
-        'exec rsync "$@"\n')
-    script.chmod(0o755)
+    pub, alice, secret = _alice_a_directory(lab)
+    bob = _and_bob(lab)
+    script = _links_at_server(lab, 3, (alice, bob), secret)     # pub's transfer (alice's and bob's before it)
     cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{script}"\n' + _dirs(alice, bob, pub))
     result = lab.backup(cfg, "web")
     assert os.path.islink(bob), "the swap did not happen"
@@ -455,21 +448,9 @@ def test_a_link_found_when_a_later_directory_is_refused_leaves_no_copy_of_an_ear
     names both. The backup fails and alice's copy (the link's target) does not stay in it."""
     lab = Lab(tmp_path, media_count=1)
     lab.trust(sshd)
-    pub, alice, secret = _tree(lab)
-    os.unlink(alice)
-    bob = lab.src / "bob"
-    write_files(alice, {"mine": b"m"})
-    write_files(bob, {"mine": b"b"})
-    script = lab.tmp / "swap-then-rsync"
-    count = lab.tmp / "servers"
-    script.write_text(       # at alice's server start (the second), after her session's look
-        "#!/bin/sh\n"
-        'case " $* " in *" --server "*)\n'
-        f'  echo >> "{count}"; if [ "$(wc -l < "{count}")" -eq 2 ]; then\n'
-        f'    for d in "{alice}" "{bob}"; do mv "$d" "$d.moved" && ln -s "{secret}" "$d"; done; fi;;\n'
-        "esac\n"
-        'exec rsync "$@"\n')
-    script.chmod(0o755)
+    pub, alice, secret = _alice_a_directory(lab)
+    bob = _and_bob(lab)
+    script = _links_at_server(lab, 2, (alice, bob), secret)     # alice's, after her session's look
     cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{script}"\n' + _dirs(pub, alice, bob))
     result = lab.backup(cfg, "web")
     assert os.path.islink(bob), "the swap did not happen"
@@ -530,23 +511,17 @@ def test_a_link_a_look_apart_named_after_its_directory_s_transfer_leaves_no_copy
     link is taken away again before the look after the last transfer: alice's copy does not stay."""
     lab = Lab(tmp_path, media_count=1)
     lab.trust(sshd)
-    pub, alice, secret = _tree(lab)
-    os.unlink(alice)
-    bob = lab.src / "bob"
-    write_files(alice, {"mine": b"m"})
-    write_files(bob, {"mine": b"b"})
+    pub, alice, secret = _alice_a_directory(lab)
+    bob = _and_bob(lab)
     count, marker = lab.tmp / "servers", lab.tmp / "no-listing"
-    script = lab.tmp / "swap-then-rsync"
-    script.write_text(       # servers: pub's, alice's (link put), bob's look apart, bob's (link taken away)
-        "#!/bin/sh\n"
+    script = _rsync_path(       # servers: pub's, alice's (link put), bob's look apart, bob's (link taken away)
+        lab, "swap-then-rsync",
         'case " $* " in\n'
         f'  *" --list-only "*) if [ -e "{marker}" ]; then exit 1; fi;;\n'
         f'  *" --server "*) echo >> "{count}"; n=$(wc -l < "{count}")\n'
-        f'    if [ "$n" -eq 2 ]; then mv "{alice}" "{alice}.moved" && ln -s "{secret}" "{alice}" && touch "{marker}"; fi\n'
+        f'    if [ "$n" -eq 2 ]; then {_made_link(alice, secret)} && touch "{marker}"; fi\n'
         f'    if [ "$n" -eq 4 ]; then rm "{alice}" && mv "{alice}.moved" "{alice}"; fi;;\n'
-        "esac\n"
-        'exec rsync "$@"\n')
-    script.chmod(0o755)
+        "esac\n")
     cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{script}"\n' + _dirs(pub, alice, bob))
     result = lab.backup(cfg, "web")
     assert os.path.exists(marker) and not os.path.islink(alice), "the swap did not happen"
