@@ -8,7 +8,10 @@ A save killed at any step leaves the directory; the next one's sweep compares wh
 two sums: the killed save's own new contents (never put in place) or what it read (no edit since)
 are removed; anything else (a hand edit, a symlink planted) is kept aside. Without the `was.` name the
 exchange never happened: what is there is the killed save's own new file. One kept aside is renamed
-`kept.<sum>` there until said (config/conflict_kept): alone, its kept name was removed, and so is it."""
+`kept.<sum>` there until said (config/conflict_kept): alone, its kept name was removed, and so is it.
+
+Only this user's directories are swept or forgotten; root looks into another user's (`linked`) to name
+what they hold, and leaves them to their owner."""
 
 from __future__ import annotations
 
@@ -100,7 +103,8 @@ def sweep(directory: str, keep: Callable[[str], None]) -> None:
 
 
 def linked(directory: str) -> list[str]:
-    """The files in `directory` (one of this user's, held by no live save) that have a second name:
+    """The files in `directory` (one of this user's, or any as root; held by no live save) that have a
+    second name:
     each the file an exchange replaced, kept aside under that name (conflict_kept) and not yet
     forgotten, as it is once the kept name was said."""
     try:
@@ -108,7 +112,7 @@ def linked(directory: str) -> list[str]:
     except OSError:
         return []
     try:
-        if os.fstat(dfd).st_uid != os.geteuid():
+        if os.geteuid() != 0 and os.fstat(dfd).st_uid != os.geteuid():
             return []
         try:
             fcntl.flock(dfd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -142,14 +146,16 @@ def marked_kept(name: str) -> str:
 
 
 def forget(name: str) -> None:
-    """`name`, a file of a save's directory kept aside under another name, removed, and the directory
-    once emptied; left where a save holds the directory (it sees to it)."""
+    """`name`, a file of a save's directory (this user's) kept aside under another name, removed, and
+    the directory once emptied; left where a save holds the directory (it sees to it)."""
     directory = os.path.dirname(name)
     try:
         dfd = os.open(directory, _DIR_FLAGS)
     except OSError:
         return
     try:
+        if os.fstat(dfd).st_uid != os.geteuid():
+            return
         fcntl.flock(dfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.unlink(os.path.basename(name), dir_fd=dfd)
         _remove_emptied(dfd, directory)

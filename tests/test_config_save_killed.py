@@ -48,11 +48,16 @@ edit.save(snap, snap.put_source(values, "web1"))
 """
 
 
-def _killed_save(path, point: str, how: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != faults.STOP_ENV} | {faults.ENV: point}
-    killed = preloaded.run([sys.executable, "-c", _EDIT_AS_EDITOR_SAVES, str(path), BY_HAND, how], cwd=ROOT,
-                           env=env, capture_output=True, timeout=120)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+def _killed_save(path, point: str, how: str, as_nobody: bool = False) -> None:
+    argv = [str(path), BY_HAND, how]
+    if as_nobody:
+        code, said = _as_nobody(_EDIT_AS_EDITOR_SAVES, *argv, env={faults.ENV: point})
+        assert code == -signal.SIGKILL, said
+    else:
+        env = {k: v for k, v in os.environ.items() if k != faults.STOP_ENV} | {faults.ENV: point}
+        killed = preloaded.run([sys.executable, "-c", _EDIT_AS_EDITOR_SAVES, *argv], cwd=ROOT,
+                               env=env, capture_output=True, timeout=120)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
     for name in _leftovers(path):   # older than this process, as to any rabtui started since
         os.utime(path.parent / name, (0, 0))
 
@@ -178,3 +183,93 @@ def test_a_kept_hand_edit_the_operator_merged_and_removed_is_not_kept_again(tmp_
     conflict.unlink()       # merged by hand
     _edit(path, host="h2")
     assert [p for p in tmp_path.iterdir() if ".conflict-" in p.name] == [] and _leftovers(path) == []
+
+
+def _as_nobody(code: str, *argv: str, env=None) -> tuple[int, str]:
+    """`code` run by a child of this process as nobody (uid 65534; forked, as nobody may not read the
+    interpreter's library under /root: what it imports must be imported here), `argv` its sys.argv[1:]:
+    how it ended (waitstatus_to_exitcode) and what it wrote on stdout and stderr."""
+    import importlib
+    import traceback
+
+    for module in ("rabtui.cli",):
+        importlib.import_module(module)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        ended = 1
+        try:
+            os.close(read_end)
+            for fd in (1, 2):
+                os.dup2(write_end, fd)
+            sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.environ.update(env or {})
+            sys.argv = ["-c", *argv]
+            exec(code, {"__name__": "__main__"})
+            ended = 0
+        except SystemExit as exc:
+            ended = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(ended)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        out = f.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+
+
+def _nobodys(tmp_path):
+    """The config of nobody (uid 65534), in a folder of its own, the way to it open to nobody."""
+    folder = tmp_path / "nobody"
+    (folder / "media" / "a").mkdir(parents=True)
+    for d in (folder, folder / "media", folder / "media" / "a"):
+        os.chown(d, 65534, 65534)
+    for d in (tmp_path, *tmp_path.parents):
+        os.chmod(d, os.stat(d).st_mode | 0o001)
+    path = folder / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    os.chown(path, 65534, 65534)
+    return path
+
+
+_CHECK = """
+import sys
+from rabtui.cli import main
+sys.exit(main(["--config", sys.argv[1], "check-config"]))
+"""
+
+
+def _check_config(path, as_nobody: bool = False) -> str:
+    """What check-config (exit 0) says on stdout and stderr, run as root or as nobody."""
+    if as_nobody:
+        code, said = _as_nobody(_CHECK, str(path))
+    else:
+        import contextlib
+        import io
+        from rabtui.cli import main
+
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+            code = main(["--config", str(path), "check-config"])
+        said = out.getvalue() + err.getvalue()
+    assert code == 0, said
+    return said
+
+
+def test_check_config_by_root_names_the_hand_edit_a_killed_save_of_another_user_kept(tmp_path):
+    """nobody's save was killed before saying it kept a hand edit aside: root's check-config of that
+    config names it too; naming it to root does not take it from nobody's next look."""
+    from rabtui.config import conflict_kept
+
+    path = _nobodys(tmp_path)
+    _killed_save(path, "config.conflict_kept", "by rename", as_nobody=True)
+    [conflict] = [p for p in path.parent.iterdir() if ".conflict-" in p.name]
+    assert str(conflict) in _check_config(path)
+    conflict_kept.said(conflict_kept.unsaid(path))      # root's console, having named it
+    assert str(conflict) in _check_config(path, as_nobody=True)

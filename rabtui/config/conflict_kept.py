@@ -1,7 +1,8 @@
 """A hand edit a config save's exchange replaced (exchange_aside), kept beside the config as
 `<name>.conflict-<time>`, private. Its name in the save's private directory stays (a second name,
 linked) until the UI has said where it is kept (`said`): a save killed before that leaves it for
-the next save, the console's start and check-config to name (`unsaid`)."""
+the next save, the console's start and check-config to name (`unsaid`; root's names another user's
+too)."""
 
 from __future__ import annotations
 
