@@ -9,9 +9,11 @@ two sums: the killed save's own new contents (never put in place) or what it rea
 are removed; anything else (a hand edit, a symlink planted) is kept aside. Without the `was.` name the
 exchange never happened: what is there is the killed save's own new file. One kept aside is renamed
 `kept.<sum>` there until said (config/conflict_kept): alone, its kept name was removed, and so is it.
+Where the file system links no names, it is renamed aside instead, and `note.<sum>` there holds its
+name until said: a note whose file is gone (merged and removed) is removed.
 
-Only this user's directories are swept or forgotten; root looks into another user's (`linked`) to name
-what they hold, and leaves them to their owner."""
+Only this user's directories are swept or forgotten; root looks into another user's (`linked`, `noted`)
+to name what they hold, and leaves them to their owner."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-_NEW, _WAS, _KEPT = "new.", "was.", "kept."
+_NEW, _WAS, _KEPT, _NOTE = "new.", "was.", "kept.", "note."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -82,9 +84,15 @@ def sweep(directory: str, keep: Callable[[str], None]) -> None:
             fcntl.flock(dfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:     # a live save's
             return
-        names = os.listdir(dfd)
+        names = sorted(os.listdir(dfd), key=lambda n: not n.startswith(_NOTE))   # before a new note replaces one
         sums = {n[len(_WAS):] for n in names if n.startswith(_WAS)}
         for name in names:
+            if name.startswith(_NOTE):      # renamed aside: said, or its note removed where it is gone
+                if noted(os.path.join(directory, name)) is not None:
+                    keep(os.path.join(directory, name))
+                else:
+                    os.unlink(name, dir_fd=dfd)
+                continue
             if name.startswith(_KEPT):      # kept aside: said, or its kept name removed (merged) if alone
                 if os.stat(name, dir_fd=dfd, follow_symlinks=False).st_nlink > 1:
                     keep(os.path.join(directory, name))
@@ -104,9 +112,8 @@ def sweep(directory: str, keep: Callable[[str], None]) -> None:
 
 def linked(directory: str) -> list[str]:
     """The files in `directory` (one of this user's, or any as root; held by no live save) that have a
-    second name:
-    each the file an exchange replaced, kept aside under that name (conflict_kept) and not yet
-    forgotten, as it is once the kept name was said."""
+    second name, or are notes naming one renamed aside: each the file an exchange replaced, kept aside
+    under that name (conflict_kept) and not yet forgotten, as it is once the kept name was said."""
     try:
         dfd = os.open(directory, _DIR_FLAGS)
     except OSError:
@@ -122,6 +129,8 @@ def linked(directory: str) -> list[str]:
         for name in os.listdir(dfd):
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             if name.startswith((_NEW, _KEPT)) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_nlink > 1:
+                found.append(os.path.join(directory, name))
+            elif name.startswith(_NOTE) and noted(os.path.join(directory, name)) is not None:
                 found.append(os.path.join(directory, name))
         return found
     except OSError:
@@ -145,9 +154,51 @@ def marked_kept(name: str) -> str:
     return marked
 
 
+def note_kept(name: str, kept: str) -> str:
+    """`name`, the file an exchange replaced, about to be renamed `kept` (a path beside the save's
+    directory) where the file system links no names: a note of `kept`'s name made in its directory
+    first, which stands for a second name until said (a save killed before leaves it named). Its path."""
+    head, leaf = os.path.split(name)
+    note = os.path.join(head, _NOTE + leaf.partition(".")[2])
+    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, os.fsencode(os.path.basename(kept)))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dfd = os.open(head, _DIR_FLAGS)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return note
+
+
+def noted(name: str) -> str | None:
+    """Where `name` is a note (note_kept's): the path of the file it names, when that is there (beside
+    the save's directory, a regular file); else None."""
+    head, leaf = os.path.split(name)
+    if not leaf.startswith(_NOTE):
+        return None
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        kept = f.read(256) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    if not kept or b"/" in kept or kept in (b".", b"..") or len(kept) > 255:
+        return None
+    path = os.path.join(os.path.dirname(head), os.fsdecode(kept))
+    try:
+        return path if stat.S_ISREG(os.lstat(path).st_mode) else None
+    except OSError:
+        return None
+
+
 def forget(name: str) -> None:
-    """`name`, a file of a save's directory (this user's) kept aside under another name, removed, and
-    the directory once emptied; left where a save holds the directory (it sees to it)."""
+    """`name`, a file of a save's directory (this user's) kept aside under another name, or the note
+    of one, removed, and the directory once emptied; left where a save holds the directory (it sees
+    to it)."""
     directory = os.path.dirname(name)
     try:
         dfd = os.open(directory, _DIR_FLAGS)
@@ -179,7 +230,7 @@ def _holds(dfd: int, name: str, test: Callable[[bytes], bool]) -> bool:
 def _remove_emptied(dfd: int, directory: str) -> None:
     """The `was.` name and the directory removed once no file of the save's is left in it."""
     names = os.listdir(dfd)
-    if any(n.startswith((_NEW, _KEPT)) for n in names):
+    if any(n.startswith((_NEW, _KEPT, _NOTE)) for n in names):
         return
     for name in names:
         if name.startswith(_WAS):

@@ -36,7 +36,8 @@ def read_bytes(self):
             if how == "in place":
                 path.write_text(by_hand)
             else:
-                (path.parent / ".swp").write_text(by_hand)
+                if how != "another's, by rename":       # else .swp is another user's, made before
+                    (path.parent / ".swp").write_text(by_hand)
                 os.rename(path.parent / ".swp", path)
     return data
 
@@ -192,7 +193,7 @@ def _as_nobody(code: str, *argv: str, env=None) -> tuple[int, str]:
     import importlib
     import traceback
 
-    for module in ("rabtui.cli",):
+    for module in ("rabtui.cli", "tests.test_config_edit_keeps_the_file"):
         importlib.import_module(module)
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -260,6 +261,39 @@ def _check_config(path, as_nobody: bool = False) -> str:
         said = out.getvalue() + err.getvalue()
     assert code == 0, said
     return said
+
+
+_SAVE_SAID = """
+import sys
+from pathlib import Path
+from rabtui.config import edit
+from tests.test_config_edit_keeps_the_file import _edit
+try:
+    _edit(Path(sys.argv[1]), host="h2")
+except edit.ConflictKept as kept:
+    print(kept.kept)
+    kept.said()
+"""
+
+
+def test_a_hand_edit_kept_where_no_second_name_can_be_linked_to_it_is_named_after_a_kill(tmp_path):
+    """The hand edit is another user's file (root's, 0644): the save (nobody's) may link no name to it
+    (fs.protected_hardlinks), as where the file system has no hard links, so it is renamed aside.
+    Killed before saying so: check-config names it, so does the next save, once; then no one."""
+    if open("/proc/sys/fs/protected_hardlinks").read().strip() != "1":
+        pytest.skip("links to another user's file are not refused here (fs.protected_hardlinks)")
+    path = _nobodys(tmp_path)
+    (path.parent / ".swp").write_text(BY_HAND)
+    _killed_save(path, "config.conflict_kept", "another's, by rename", as_nobody=True)
+    [conflict] = [p for p in path.parent.iterdir() if ".conflict-" in p.name]
+    assert conflict.read_text() == BY_HAND and conflict.stat().st_uid == 0     # renamed: no link was made
+    for _ in range(2):      # a check changes nothing: it says so each time
+        assert str(conflict) in _check_config(path, as_nobody=True)
+    code, said = _as_nobody(_SAVE_SAID, str(path))
+    assert code == 0 and said.strip() == str(conflict), said
+    assert [p for p in path.parent.iterdir() if ".conflict-" in p.name] == [conflict] and _leftovers(path) == []
+    assert str(conflict) not in _check_config(path, as_nobody=True)
+    assert 'host = "h2"' in path.read_text() and conflict.read_text() == BY_HAND
 
 
 def test_check_config_by_root_names_the_hand_edit_a_killed_save_of_another_user_kept(tmp_path):

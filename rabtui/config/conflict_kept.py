@@ -1,8 +1,8 @@
 """A hand edit a config save's exchange replaced (exchange_aside), kept beside the config as
 `<name>.conflict-<time>`, private. Its name in the save's private directory stays (a second name,
-linked) until the UI has said where it is kept (`said`): a save killed before that leaves it for
-the next save, the console's start and check-config to name (`unsaid`; root's names another user's
-too)."""
+linked; where the file system links no names, a note of where it was renamed) until the UI has said
+where it is kept (`said`): a save killed before that leaves it for the next save, the console's
+start and check-config to name (`unsaid`; root's names another user's too)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ def keep(path: Path, old: str) -> tuple[Path, str | None]:
     after the save's last look, by an editor, which takes no lock; or one a killed save left so),
     now named `old`: kept beside the config as `<name>.conflict-<time>`, private. Where it is kept,
     and its name still in the save's private directory (exchange_aside.marked_kept), for `said` to
-    remove; None where the file system links no names (it is renamed there)."""
+    remove (where the file system links no names: it is renamed, and the note of that name)."""
     real = os.path.realpath(path)
+    noted = exchange_aside.noted(old)
+    if noted is not None:       # a note a killed save left, of the name it was renamed to
+        return Path(noted), old
     kept = _kept_already(old, os.path.dirname(real))
     if kept is not None:
         privacy.tighten(kept)
@@ -40,9 +43,10 @@ def keep(path: Path, old: str) -> tuple[Path, str | None]:
         except OSError:     # no hard links here: renamed, once no file has the name
             if os.path.lexists(aside):
                 continue
+            note = exchange_aside.note_kept(old, aside)
             os.rename(old, aside)
             privacy.tighten(aside)
-            return Path(aside), None
+            return Path(aside), note
         faults.point("config.conflict_linked")
         break
     else:
@@ -73,7 +77,7 @@ def unsaid(path: Path) -> list[tuple[str, Path]]:
     for entry in file_replace.leftovers(real):
         for old in exchange_aside.linked(entry.path):
             try:
-                kept = _kept_already(old, str(real.parent))
+                kept = exchange_aside.noted(old) or _kept_already(old, str(real.parent))
             except OSError:
                 continue
             if kept is not None:
@@ -86,7 +90,7 @@ def said(pending: list[tuple[str, Path]]) -> None:
     it is still a name of that file (and that directory once emptied)."""
     for old, kept in pending:
         try:
-            a, b = os.lstat(old), os.lstat(kept)
+            a, b = os.lstat(exchange_aside.noted(old) or old), os.lstat(kept)
         except OSError:
             continue
         if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
