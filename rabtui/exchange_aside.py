@@ -176,7 +176,7 @@ def note_kept(name: str, kept: str) -> str:
 
 def noted(name: str) -> str | None:
     """Where `name` is a note (note_kept's): the path of the file it names, when that is there (beside
-    the save's directory, a regular file); else None."""
+    the save's directory, a regular file named `<name>.conflict-<time>`); else None."""
     head, leaf = os.path.split(name)
     if not leaf.startswith(_NOTE):
         return None
@@ -186,7 +186,7 @@ def noted(name: str) -> str | None:
         return None
     with os.fdopen(fd, "rb") as f:
         kept = f.read(256) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
-    if not kept or b"/" in kept or kept in (b".", b"..") or len(kept) > 255:
+    if b"/" in kept or b".conflict-" not in kept or len(kept) > 255:     # only a name conflict_kept gives
         return None
     path = os.path.join(os.path.dirname(head), os.fsdecode(kept))
     try:

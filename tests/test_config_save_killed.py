@@ -307,3 +307,20 @@ def test_check_config_by_root_names_the_hand_edit_a_killed_save_of_another_user_
     assert str(conflict) in _check_config(path)
     conflict_kept.said(conflict_kept.unsaid(path))      # root's console, having named it
     assert str(conflict) in _check_config(path, as_nobody=True)
+
+
+def test_a_note_naming_a_file_no_save_kept_aside_names_nothing(tmp_path):
+    """A save's directory holding a note (of a hand edit renamed aside) that names the config itself,
+    or a file of another name: neither is called a kept hand edit, and a save removes the note."""
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    (tmp_path / "media" / "a").mkdir(parents=True)
+    (tmp_path / "notes").write_text("n")
+    for named in ("rabtui.toml", "notes"):
+        aside = tmp_path / ".rabtui.toml.abcd1234.tmp"
+        aside.mkdir(mode=0o700)
+        (aside / ("note." + "0" * 64)).write_text(named)
+        os.utime(aside, (0, 0))
+        assert named not in _check_config(path).replace(str(path), "")
+        _edit(path, host=f"h-{named}")
+        assert _leftovers(path) == [] and (tmp_path / "notes").read_text() == "n"
