@@ -103,14 +103,8 @@ def cmd_trust(args) -> int:
         return _replace(cfg, source, info, args.yes)
     if info.status in ("changed", "revoked"):
         source_actions.trust(cfg, source, info)   # refuses with the loud message
-    prompter = TerminalPrompter(auto={"trust_host": events.YES} if args.yes else None, yes_answers={"trust_host"})
-    question = events.Question(
-        kind="trust_host",
-        text=f"Trust this host key for {source.id} ({info.host} port {info.port}, {info.fingerprint})?",
-        choices=(events.NO, events.YES),
-        data={"source": source.id, "fingerprint": info.fingerprint},
-    )
-    if prompter.ask(question) != events.YES:
+    if not _confirmed("trust_host", f"Trust this host key for {source.id} ({info.host} port {info.port},"
+                      f" {info.fingerprint})?", {"source": source.id, "fingerprint": info.fingerprint}, args.yes):
         print("not trusted; nothing written")
         return EXIT_FAILED
     path = source_actions.trust(cfg, source, info)
@@ -118,18 +112,18 @@ def cmd_trust(args) -> int:
     return EXIT_OK
 
 
+def _confirmed(kind: str, text: str, data: dict, yes: bool) -> bool:
+    """The operator's yes to the question `kind` (asked on the terminal; `yes`: --yes gave it)."""
+    prompter = TerminalPrompter(auto={kind: events.YES} if yes else None, yes_answers={kind})
+    return prompter.ask(events.Question(kind=kind, text=text, choices=(events.NO, events.YES), data=data)) == events.YES
+
+
 def _replace(cfg, source, info, yes: bool) -> int:
     print(fmt.name(f"HOST KEY CHANGED: the trusted key on file is {info.expected} ({', '.join(info.lines)})"))
     print(f"  the host now presents {info.key_type} {info.fingerprint}")
-    prompter = TerminalPrompter(auto={"replace_host_key": events.YES} if yes else None, yes_answers={"replace_host_key"})
-    question = events.Question(
-        kind="replace_host_key",
-        text=f"Replace the trusted host key of {source.id} ({info.expected}) with {info.key_type} {info.fingerprint}?"
-             " Only if the host's administrator confirms the new key.",
-        choices=(events.NO, events.YES),
-        data={"source": source.id, "old": info.expected, "fingerprint": info.fingerprint},
-    )
-    if prompter.ask(question) != events.YES:
+    if not _confirmed("replace_host_key", f"Replace the trusted host key of {source.id} ({info.expected}) with"
+                      f" {info.key_type} {info.fingerprint}? Only if the host's administrator confirms the new key.",
+                      {"source": source.id, "old": info.expected, "fingerprint": info.fingerprint}, yes):
         print("not replaced; nothing written")
         return EXIT_FAILED
     path = source_actions.replace(cfg, source, info)
