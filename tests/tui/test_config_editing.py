@@ -6,6 +6,7 @@ watch)."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 
 import tomllib
@@ -29,27 +30,42 @@ def _commented(demo_config) -> str:
     return text
 
 
-async def _edit_demo_source(app, pilot):
+async def _sources_shown(app, pilot) -> None:
+    """The Sources screen, listing the demo source."""
     await pilot.press("2")
     await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+
+
+async def _edit_demo_source(app, pilot):
+    await _sources_shown(app, pilot)
     app.screen.query_one("#sources-list").move_cursor(row=0)
     await pilot.press("e")
     await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
     return app.screen
 
 
-def test_saving_a_source_changes_only_what_was_edited(demo_config):
-    before = _commented(demo_config)
+@contextlib.asynccontextmanager
+async def _demo_form(demo_config, size=(80, 24)):
+    """The console on `demo_config`, the form of its demo source open: (app, pilot, form)."""
+    app = make_app(demo_config, poll_interval=0)
+    async with app.run_test(size=size) as pilot:
+        yield app, pilot, await _edit_demo_source(app, pilot)
 
+
+def _saved_with_user_backup(demo_config) -> None:
+    """The demo source's user made "backup" in its form, saved (ctrl+s), the form closed."""
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config) as (app, pilot, form):
             form.query_one("#f-user", Input).value = "backup"
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
 
     run(go())
+
+
+def test_saving_a_source_changes_only_what_was_edited(demo_config):
+    before = _commented(demo_config)
+    _saved_with_user_backup(demo_config)
     after = demo_config.read_text()
     changed = [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
@@ -64,16 +80,7 @@ def test_fields_left_as_shown_keep_what_the_file_holds(demo_config):
            'pre_backup_commands = ["""if true; then\n  echo a\nfi""", "  indented"]\nbwlimit = "100"\n')
     demo_config.write_text(demo_config.read_text().replace('excludes = ["*.tmp"]\n', odd, 1))
     before = demo_config.read_text()
-
-    async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
-            form.query_one("#f-user", Input).value = "backup"
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
-
-    run(go())
+    _saved_with_user_backup(demo_config)
     assert demo_config.read_text() == before.replace(odd, odd + 'user = "backup"\n')
 
 
@@ -81,9 +88,7 @@ def test_a_change_on_disk_is_shown_and_never_written_over(demo_config):
     _commented(demo_config)
 
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(120, 40)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config, (120, 40)) as (app, pilot, form):
             form.query_one("#f-user", Input).value = "backup"
             by_hand = demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "mail.example.com"\n'
             demo_config.write_text(by_hand)
@@ -107,9 +112,7 @@ def test_a_change_on_disk_is_shown_and_never_written_over(demo_config):
 
 def test_an_invalid_field_shows_what_was_typed(demo_config):
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config) as (app, pilot, form):
             port = form.query_one("#f-port", Input)
             port.value = "99999"
             await pilot.press("ctrl+s")
@@ -132,9 +135,7 @@ def test_a_number_int_cannot_read_is_shown_in_the_form(demo_config, field, typed
     before = demo_config.read_text()
 
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config) as (app, pilot, form):
             widget = form.query_one(f"#f-{field}")
             if isinstance(widget, TextArea):
                 widget.text = typed
@@ -155,9 +156,7 @@ def test_an_error_in_another_source_is_not_shown_beside_this_ones_field(demo_con
     text = demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "m.example.com"\n'
 
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config) as (app, pilot, form):
             demo_config.write_text(text + "port = 0\n")
             form.snapshot = config_edit.read(demo_config)     # as a reload would read it
             form.query_one("#f-user", Input).value = "backup"
@@ -203,9 +202,7 @@ def test_an_edit_that_would_not_be_valid_toml_is_shown_in_the_form(demo_config, 
                         lambda self, values, old_id=None: self.text + "[[sources]\n")
 
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(120, 40)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config, (120, 40)) as (app, pilot, form):
             form.query_one("#f-user", Input).value = "backup"
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: any("not be valid TOML" in n.message and n.severity == "error"
@@ -220,8 +217,7 @@ def test_hand_edits_come_into_the_ui(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await _sources_shown(app, pilot)
             demo_config.write_text(demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "m.example.com"\n')
             app._watch_config()                          # what each poll does
             await wait_for(pilot, lambda: "mail" in texts(app, "#sources-list"), what="the watched file's source")
@@ -242,8 +238,7 @@ def test_a_file_broken_on_disk_is_said_on_edit_and_delete_and_left_as_it_is(demo
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await _sources_shown(app, pilot)
             with open(demo_config, "ab") as f:
                 f.write(damage)
             app._watch_config()                          # what each poll does
@@ -270,8 +265,7 @@ def test_values_of_another_type_written_by_hand_are_shown_and_refused_on_save(de
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await _sources_shown(app, pilot)
             demo_config.write_text(text)
             form = await _edit_demo_source(app, pilot)
             assert form.query_one("#f-excludes", Input).value == "1"
@@ -293,9 +287,7 @@ def test_a_read_only_file_is_not_replaced(demo_config):
     before = demo_config.read_bytes()
 
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config) as (app, pilot, form):
             form.query_one("#f-user", Input).value = "backup"
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: any("is read-only (mode 0400): nothing was saved" in n.message
@@ -313,9 +305,7 @@ def test_escape_or_quit_asks_before_dropping_what_was_typed(demo_config):
     before = demo_config.read_text()
 
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config) as (app, pilot, form):
             await pilot.press("escape")                       # nothing typed: closes at once
             await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="the form closed")
             form = await _edit_demo_source(app, pilot)
@@ -358,9 +348,7 @@ def test_a_check_that_hangs_keeps_no_key_waiting_and_a_form_closed_meanwhile_sav
     monkeypatch.setattr(config_edit, "check", hanging)
 
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            form = await _edit_demo_source(app, pilot)
+        async with _demo_form(demo_config) as (app, pilot, form):
             form.query_one("#f-user", Input).value = "backup"
             await pilot.press("ctrl+s")
             await wait_for(pilot, held.is_set, what="the check under way")
@@ -400,8 +388,7 @@ def test_a_reload_whose_check_hangs_keeps_no_key_waiting(demo_config, monkeypatc
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await _sources_shown(app, pilot)
             demo_config.write_text(demo_config.read_text().replace("demo-host", "demo-renamed", 1))
             armed.set()
             await pilot.press("ctrl+r")
@@ -419,8 +406,7 @@ def test_deleting_a_source_writes_the_file_and_reloads_it(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await _sources_shown(app, pilot)
             await pilot.press("D")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
             await pilot.press("y")
