@@ -22,6 +22,20 @@ class Hang:
         self.calls = 0
         self.armed, self.held, self.release, self.returned = (threading.Event() for _ in range(4))
 
+    @classmethod
+    def put(cls, monkeypatch, owner, name: str, most: float = 20) -> "Hang":
+        """One made of `owner.name`, put in its place for the test."""
+        hang = cls(getattr(owner, name), most)
+        monkeypatch.setattr(owner, name, hang)
+        return hang
+
+    def run(self, coro) -> None:
+        """`coro` run as the tests run the console; the hang released whatever happened."""
+        try:
+            run(coro)
+        finally:
+            self.release.set()
+
     def __call__(self, *args, **kwargs):
         if self.armed.is_set():
             self.calls += 1
@@ -31,9 +45,13 @@ class Hang:
         return self.real(*args, **kwargs)
 
 
+async def _sources_shown(app, pilot) -> None:
+    await pilot.press("2")
+    await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+
+
 def test_the_watch_of_the_file_keeps_no_key_waiting(box_config, monkeypatch):
-    hang = Hang(config_watch._file_key)
-    monkeypatch.setattr(config_watch, "_file_key", hang)
+    hang = Hang.put(monkeypatch, config_watch, "_file_key")
     path = box_config()
 
     async def go():
@@ -49,24 +67,19 @@ def test_the_watch_of_the_file_keeps_no_key_waiting(box_config, monkeypatch):
             hang.release.set()
             await wait_for(pilot, lambda: "box2" in texts(app, "#sources-list"), what="the edit seen after all")
 
-    try:
-        run(go())
-    finally:
-        hang.release.set()
+    hang.run(go())
 
 
 def test_opening_the_form_or_deleting_keeps_no_key_waiting(box_config, monkeypatch):
     from rabtui.config import edit as config_edit
 
-    hang = Hang(config_edit.read)
-    monkeypatch.setattr(config_edit, "read", hang)
+    hang = Hang.put(monkeypatch, config_edit, "read")
     path = box_config()
 
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            await _sources_shown(app, pilot)
             hang.armed.set()
             await pilot.press("e")
             await wait_for(pilot, hang.held.is_set, what="the read under way")
@@ -85,10 +98,7 @@ def test_opening_the_form_or_deleting_keeps_no_key_waiting(box_config, monkeypat
             await pilot.press("e")
             await wait_for(pilot, lambda: ready(app, SourceForm), what="the form, the file answering again")
 
-    try:
-        run(go())
-    finally:
-        hang.release.set()
+    hang.run(go())
 
 
 def test_reloads_asked_for_while_one_hangs_wait_for_it_and_leave_the_other_workers_running(box_config, monkeypatch):
@@ -97,8 +107,7 @@ def test_reloads_asked_for_while_one_hangs_wait_for_it_and_leave_the_other_worke
     the file is read once more after it, with what was edited meanwhile."""
     from rabtui.config import safety
 
-    hang = Hang(safety.overlap_problem, most=20)
-    monkeypatch.setattr(safety, "overlap_problem", hang)
+    hang = Hang.put(monkeypatch, safety, "overlap_problem")
     path = box_config()
 
     async def go():
@@ -116,10 +125,7 @@ def test_reloads_asked_for_while_one_hangs_wait_for_it_and_leave_the_other_worke
             hang.release.set()
             await wait_for(pilot, lambda: app.cfg.sources[0].id == "box2", what="the file read again after it")
 
-    try:
-        run(go())
-    finally:
-        hang.release.set()
+    hang.run(go())
 
 
 def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
@@ -128,8 +134,7 @@ def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
     process without joining that thread (threads.left_waiting, see cli/tui_cmds.run_tui)."""
     from rabtui.tui import threads
 
-    hang = Hang(config_watch._file_key, most=10)
-    monkeypatch.setattr(config_watch, "_file_key", hang)
+    hang = Hang.put(monkeypatch, config_watch, "_file_key", most=10)
     path = box_config()
 
     async def go():
@@ -155,15 +160,13 @@ def test_delete_again_while_a_deletion_waits_starts_no_other(box_config, monkeyp
     from rabtui.config import edit as config_edit
     from rabtui.tui.dialogs.common import ConfirmDialog
 
-    hang = Hang(config_edit.save, most=20)
-    monkeypatch.setattr(config_edit, "save", hang)
+    hang = Hang.put(monkeypatch, config_edit, "save")
     path = box_config()
 
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            await _sources_shown(app, pilot)
             hang.armed.set()
             await pilot.press("D")
             await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the question")
@@ -176,10 +179,7 @@ def test_delete_again_while_a_deletion_waits_starts_no_other(box_config, monkeyp
             hang.release.set()
             await wait_for(pilot, lambda: not app.cfg.sources, what="the source deleted")
 
-    try:
-        run(go())
-    finally:
-        hang.release.set()
+    hang.run(go())
 
 
 def test_edit_of_a_source_removed_on_disk_meanwhile_says_so(box_config):
@@ -190,8 +190,7 @@ def test_edit_of_a_source_removed_on_disk_meanwhile_says_so(box_config):
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            await _sources_shown(app, pilot)
             path.write_text(path.read_text().replace('id = "box"', 'id = "other"'))
             await pilot.press("e")
             await wait_for(pilot, lambda: any("no longer in the configuration" in n.message
@@ -211,8 +210,7 @@ def test_forms_closed_while_their_check_hangs_leave_few_threads_waiting(box_conf
     from rabtui.tui import threads
     from rabtui.tui.dialogs.common import ConfirmDialog
 
-    hang = Hang(config_edit.check, most=20)
-    monkeypatch.setattr(config_edit, "check", hang)
+    hang = Hang.put(monkeypatch, config_edit, "check")
     monkeypatch.setattr(SourceForm, "CHECKS", threads.Outstanding(1), raising=False)   # 2 in use: one form less to open
     path = box_config()
 
@@ -225,8 +223,7 @@ def test_forms_closed_while_their_check_hangs_leave_few_threads_waiting(box_conf
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            await _sources_shown(app, pilot)
             hang.armed.set()
             await save_as(app, pilot, "u0")
             await wait_for(pilot, hang.held.is_set, what="the check under way")
@@ -244,7 +241,4 @@ def test_forms_closed_while_their_check_hangs_leave_few_threads_waiting(box_conf
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: 'user = "u1"' in path.read_text(), what="saved")
 
-    try:
-        run(go())
-    finally:
-        hang.release.set()
+    hang.run(go())

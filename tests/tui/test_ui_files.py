@@ -61,18 +61,23 @@ def test_the_files_read_on_a_file_system_that_hangs_keep_no_key_waiting(box_conf
             hang.release.set()
 
 
+async def _theme_saved_into_a_hang(app, pilot, hang) -> None:
+    """Once the dashboard is up and its first acknowledgement saved: the theme "nord" chosen, its
+    save held by `hang` (armed)."""
+    await wait_for(pilot, lambda: ready(app, DashboardScreen) and app.failed_since, what="the dashboard")
+    await wait_for(pilot, settings.settings_path().exists, what="the first acknowledgement saved")
+    hang.armed.set()
+    app.theme = "nord"
+    await wait_for(pilot, hang.held.is_set, what="the save under way")
+
+
 def test_saves_on_a_file_system_that_hangs_keep_no_key_waiting_and_wait_for_one_another(box_config, monkeypatch):
-    hang = Hang(settings.save, most=10)
-    monkeypatch.setattr(settings, "save", hang)
+    hang = Hang.put(monkeypatch, settings, "save", most=10)
 
     async def go():
         app = make_app(box_config(), poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: ready(app, DashboardScreen) and app.failed_since, what="the dashboard")
-            await wait_for(pilot, settings.settings_path().exists, what="the first acknowledgement saved")
-            hang.armed.set()
-            app.theme = "nord"
-            await wait_for(pilot, hang.held.is_set, what="the save under way")
+            await _theme_saved_into_a_hang(app, pilot, hang)
             app.theme = "dracula"
             app.theme = "gruvbox"
             await pilot.press("2")
@@ -204,18 +209,13 @@ def test_q_waits_for_the_theme_just_chosen_to_be_saved_within_a_bound(box_config
     on disk (the second was never started). Quitting waits for them, at most QUIT_WAIT seconds."""
     from rabtui.tui import ui_files
 
-    hang = Hang(settings.save, most=10)
-    monkeypatch.setattr(settings, "save", hang)
+    hang = Hang.put(monkeypatch, settings, "save", most=10)
     monkeypatch.setattr(ui_files, "QUIT_WAIT", 1.0 if save == "hangs" else 30.0)
 
     async def go():
         app = make_app(box_config(), poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: ready(app, DashboardScreen) and app.failed_since, what="the dashboard")
-            await wait_for(pilot, settings.settings_path().exists, what="the first acknowledgement saved")
-            hang.armed.set()
-            app.theme = "nord"
-            await wait_for(pilot, hang.held.is_set, what="the save under way")
+            await _theme_saved_into_a_hang(app, pilot, hang)
             app.theme = "dracula"
             await pilot.press("q")
             assert not await _ended(app, 0.3), "quit with the theme not saved"
