@@ -12,6 +12,14 @@ from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.source_fields import directories_text, parse_directories
 from rabtui.tui.dialogs.source_form import SourceForm
 from tests.tui.conftest import ready, run, texts, wait_for
+from tests.tui.test_config_editing import _demo_form
+
+
+async def _save_refused(pilot, form, field: str, said: str) -> None:
+    """ctrl+s on `form`, refused: what is said beside the field `field` holds `said`."""
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: said in str(form.query_one(f"#e-{field}", Static).render()),
+                   what=f"the error of {field}")
 
 
 def test_add_and_edit_a_source_writes_the_toml(demo_config):
@@ -30,27 +38,21 @@ def test_add_and_edit_a_source_writes_the_toml(demo_config):
             form.query_one("#f-directories", TextArea).text = "standard /etc\narchive '/srv/my photos' max_days=14"
             form.query_one("#f-pre_backup_commands", TextArea).text = "mysqldump --all-databases > /var/backups/db.sql"
             before = demo_config.read_text()
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: "number" in str(form.query_one("#e-port", Static).render()),
-                           what="the port's error")
+            await _save_refused(pilot, form, "port", "number")
             assert isinstance(app.screen, SourceForm), "a bad port keeps the form open"
             assert form.query_one("#f-port").has_class("invalid")
             assert demo_config.read_text() == before
 
             form.query_one("#f-port", Input).value = "2222"
             form.query_one("#f-schedule", Input).value = "every day"
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: "cron" in str(form.query_one("#e-schedule", Static).render()),
-                           what="the schedule's error")
+            await _save_refused(pilot, form, "schedule", "cron")
             assert isinstance(app.screen, SourceForm)
             assert demo_config.read_text() == before
 
             form.query_one("#f-schedule", Input).value = "30 1 * * *"
             assert form.query_one("#f-acls", Input).value == ""
             form.query_one("#f-xattrs", Input).value = "maybe"
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: "true or false" in str(form.query_one("#e-xattrs", Static).render()),
-                           what="the xattrs' error")
+            await _save_refused(pilot, form, "xattrs", "true or false")
             assert demo_config.read_text() == before
             form.query_one("#f-xattrs", Input).value = "false"
             await pilot.press("ctrl+s")
@@ -92,14 +94,7 @@ def test_directory_lines_parse():
 
 def test_transfer_options_in_the_form(demo_config):
     async def go():
-        app = make_app(demo_config, poll_interval=0)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("2")
-            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
-            app.screen.query_one("#sources-list").move_cursor(row=0)
-            await pilot.press("e")
-            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
-            form = app.screen
+        async with _demo_form(demo_config) as (app, pilot, form):
             assert form.query_one("#f-io_timeout", Input).value == ""
             form.query_one("#f-bwlimit", Input).value = "5M"
             form.query_one("#f-rsync_path", Input).value = "nice -n 19 rsync"
@@ -107,9 +102,7 @@ def test_transfer_options_in_the_form(demo_config):
             form.query_one("#f-io_timeout", Input).value = "120"
             form.query_one("#f-rsync_options", Input).value = "--compress --inplace"
             before = demo_config.read_text()
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: "refused" in str(form.query_one("#e-rsync_options", Static).render()),
-                           what="the refused option's error")
+            await _save_refused(pilot, form, "rsync_options", "refused")
             assert isinstance(app.screen, SourceForm) and demo_config.read_text() == before
             form.query_one("#f-rsync_options", Input).value = "--compress --checksum"
             await pilot.press("ctrl+s")
