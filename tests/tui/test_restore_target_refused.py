@@ -15,23 +15,41 @@ from rabtui.tui.dialogs.restore import RestoreDialog
 from tests.tui.conftest import back_up, browse_backups, ready, run, wait_for
 
 
-def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dialog(tmp_path, box_config):
+def _backed_up(tmp_path, box_config, extra: str = ""):
+    """src/f backed up by the source "box" (box_config's, with `extra`): the config's path."""
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_text("x")
-    (tmp_path / "iso").mkdir()
-    path = box_config(f'[checkpoint]\ndrive = "images:{tmp_path}/iso"\n')
+    path = box_config(extra)
     back_up(path)
-    cfg = configmod.load(path)
-    store = Store(cfg.state_dir)
-    src_rel = str(tmp_path / "src").lstrip("/").encode()
+    return path
+
+
+async def _src_browsed(app, pilot, tmp_path):
+    """The Browse screen, showing src/ in the backup."""
+    screen = await browse_backups(app, pilot, "box")
+    screen.open_backup(screen.keys[0], str(tmp_path / "src").lstrip("/").encode())
+    await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
+    return screen
+
+
+async def _restore_to(app, pilot, target):
+    """The restore dialog (r), its target typed: the dialog."""
+    await pilot.press("r")
+    await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
+    app.screen.query_one("#restore-to", Input).value = str(target)
+    return app.screen
+
+
+def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dialog(tmp_path, box_config):
+    (tmp_path / "iso").mkdir()
+    path = _backed_up(tmp_path, box_config, f'[checkpoint]\ndrive = "images:{tmp_path}/iso"\n')
+    store = Store(configmod.load(path).state_dir)
     os.symlink(tmp_path / "m" / "box", tmp_path / "into-m")
 
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(100, 30)) as pilot:
-            screen = await browse_backups(app, pilot, "box")
-            screen.open_backup(screen.keys[0], src_rel)
-            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
+            screen = await _src_browsed(app, pilot, tmp_path)
             i = [e.name for e in screen.keys].index(b"f")
             screen.query_one("#browse", DataTable).move_cursor(row=i, animate=False)
             for target, why in ((tmp_path / "m" / "r", "medium 'm'"), (tmp_path / "state" / "r", "state directory"),
@@ -40,10 +58,7 @@ def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dia
                                 (f"{tmp_path}/into-m/../r", "medium 'm'"),
                                 # said in the dialog's words, not the command line's
                                 (tmp_path / "src" / "f", f"{tmp_path}/src/f is not a directory")):
-                await pilot.press("r")
-                await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
-                dialog = app.screen
-                dialog.query_one("#restore-to", Input).value = str(target)
+                dialog = await _restore_to(app, pilot, target)
                 await pilot.press("ctrl+s")
                 error = dialog.query_one("#restore-error")
                 await wait_for(pilot, lambda: app.screen is not dialog or why in str(error.render()),
@@ -65,11 +80,7 @@ def test_a_target_whose_check_hangs_keeps_no_key_waiting(tmp_path, box_config, m
 
     from rabtui.tui.dialogs import restore as restore_dialog
 
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "f").write_text("x")
-    path = box_config()
-    back_up(path)
-    src_rel = str(tmp_path / "src").lstrip("/").encode()
+    path = _backed_up(tmp_path, box_config)
     held, release, returned = threading.Event(), threading.Event(), threading.Event()
     real = restore_dialog.target_of
 
@@ -84,12 +95,8 @@ def test_a_target_whose_check_hangs_keeps_no_key_waiting(tmp_path, box_config, m
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(100, 30)) as pilot:
-            screen = await browse_backups(app, pilot, "box")
-            screen.open_backup(screen.keys[0], src_rel)
-            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
-            await pilot.press("r")
-            await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
-            app.screen.query_one("#restore-to", Input).value = str(tmp_path / "nfs" / "r")
+            screen = await _src_browsed(app, pilot, tmp_path)
+            await _restore_to(app, pilot, tmp_path / "nfs" / "r")
             await pilot.press("ctrl+s")
             await wait_for(pilot, held.is_set, what="the check under way")
             await pilot.press("escape")
@@ -113,11 +120,7 @@ def test_confirming_again_while_the_check_hangs_starts_no_more_threads(tmp_path,
 
     from rabtui.tui.dialogs import restore as restore_dialog
 
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "f").write_text("x")
-    path = box_config()
-    back_up(path)
-    src_rel = str(tmp_path / "src").lstrip("/").encode()
+    path = _backed_up(tmp_path, box_config)
     release, calls = threading.Event(), []
     real = restore_dialog.target_of
 
@@ -131,13 +134,9 @@ def test_confirming_again_while_the_check_hangs_starts_no_more_threads(tmp_path,
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(100, 30)) as pilot:
-            screen = await browse_backups(app, pilot, "box")
-            screen.open_backup(screen.keys[0], src_rel)
-            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
+            screen = await _src_browsed(app, pilot, tmp_path)
             for dialog in range(3):
-                await pilot.press("r")
-                await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
-                app.screen.query_one("#restore-to", Input).value = str(tmp_path / "nfs" / "r")
+                await _restore_to(app, pilot, tmp_path / "nfs" / "r")
                 await pilot.press(*["ctrl+s"] * 4)
                 await wait_for(pilot, lambda: len(calls) == min(dialog + 1, 2), what="the check under way")
                 await wait_for(pilot, lambda: "still checking" in str(app.screen.query_one("#restore-error").render()),
