@@ -17,13 +17,14 @@ to name what they hold, and leaves them to their owner."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 _NEW, _WAS, _KEPT, _NOTE = "new.", "was.", "kept.", "note."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -73,16 +74,8 @@ class Aside:
 def sweep(directory: str, keep: Callable[[str], None]) -> None:
     """What a save killed at any step left in `directory` (one of this user's, held by no live
     save): removed where it is the save's own new file or what it read, else `keep(its path)`."""
-    try:
-        dfd = os.open(directory, _DIR_FLAGS)
-    except OSError:
-        return
-    try:
-        if os.fstat(dfd).st_uid != os.geteuid():
-            return
-        try:
-            fcntl.flock(dfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:     # a live save's
+    with _held(directory, fcntl.LOCK_EX) as dfd:
+        if dfd is None:
             return
         names = sorted(os.listdir(dfd), key=lambda n: not n.startswith(_NOTE))   # before a new note replaces one
         sums = {n[len(_WAS):] for n in names if n.startswith(_WAS)}
@@ -106,37 +99,26 @@ def sweep(directory: str, keep: Callable[[str], None]) -> None:
             else:
                 keep(os.path.join(directory, name))
         _remove_emptied(dfd, directory)
-    finally:
-        os.close(dfd)
 
 
 def linked(directory: str) -> list[str]:
     """The files in `directory` (one of this user's, or any as root; held by no live save) that have a
     second name, or are notes naming one renamed aside: each the file an exchange replaced, kept aside
     under that name (conflict_kept) and not yet forgotten, as it is once the kept name was said."""
-    try:
-        dfd = os.open(directory, _DIR_FLAGS)
-    except OSError:
-        return []
-    try:
-        if os.geteuid() != 0 and os.fstat(dfd).st_uid != os.geteuid():
-            return []
-        try:
-            fcntl.flock(dfd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:     # a live save's
+    with _held(directory, fcntl.LOCK_SH, root_looks=True) as dfd:
+        if dfd is None:
             return []
         found = []
-        for name in os.listdir(dfd):
-            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            if name.startswith((_NEW, _KEPT)) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_nlink > 1:
-                found.append(os.path.join(directory, name))
-            elif name.startswith(_NOTE) and noted(os.path.join(directory, name)) is not None:
-                found.append(os.path.join(directory, name))
+        try:
+            for name in os.listdir(dfd):
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                if name.startswith((_NEW, _KEPT)) and (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and st.st_nlink > 1:
+                    found.append(os.path.join(directory, name))
+                elif name.startswith(_NOTE) and noted(os.path.join(directory, name)) is not None:
+                    found.append(os.path.join(directory, name))
+        except OSError:
+            return []
         return found
-    except OSError:
-        return []
-    finally:
-        os.close(dfd)
 
 
 def marked_kept(name: str) -> str:
@@ -200,18 +182,33 @@ def forget(name: str) -> None:
     of one, removed, and the directory once emptied; left where a save holds the directory (it sees
     to it)."""
     directory = os.path.dirname(name)
+    with _held(directory, fcntl.LOCK_EX) as dfd:
+        if dfd is None:
+            return
+        try:
+            os.unlink(os.path.basename(name), dir_fd=dfd)
+            _remove_emptied(dfd, directory)
+        except OSError:     # gone meanwhile
+            pass
+
+
+@contextlib.contextmanager
+def _held(directory: str, lock: int, root_looks: bool = False) -> Iterator[int | None]:
+    """`directory` open and locked (flock `lock`, not waited for): its descriptor, or None where it
+    is gone, another user's (unless `root_looks`, as root) or a live save's."""
     try:
         dfd = os.open(directory, _DIR_FLAGS)
     except OSError:
+        yield None
         return
     try:
-        if os.fstat(dfd).st_uid != os.geteuid():
-            return
-        fcntl.flock(dfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.unlink(os.path.basename(name), dir_fd=dfd)
-        _remove_emptied(dfd, directory)
-    except OSError:     # held by a save, or gone meanwhile
-        pass
+        left = os.fstat(dfd).st_uid != os.geteuid() and not (root_looks and os.geteuid() == 0)
+        try:
+            if not left:
+                fcntl.flock(dfd, lock | fcntl.LOCK_NB)
+        except OSError:     # a live save's
+            left = True
+        yield None if left else dfd
     finally:
         os.close(dfd)
 
