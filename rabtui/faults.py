@@ -98,6 +98,9 @@ EXCHANGE_POINTS = ("replace.exchanged",)
 # linked, the name in the save's private directory not yet removed; then, the save done, before the
 # UI is told where it is kept.
 CONFLICT_POINTS = ("config.conflict_linked", "config.conflict_kept")
+# Passed only where no second name can be linked to that file: the note of the name it is renamed to
+# written in the save's private directory, the file not yet renamed.
+NOTED_POINTS = ("config.conflict_noted",)
 # Passed by `sources trust` (and a changed key's replacing) about to write rabtui's known_hosts: the
 # file held and read again, nothing written yet.
 KNOWN_HOSTS_POINTS = ("known_hosts.writing",)

@@ -296,6 +296,23 @@ def test_a_hand_edit_kept_where_no_second_name_can_be_linked_to_it_is_named_afte
     assert 'host = "h2"' in path.read_text() and conflict.read_text() == BY_HAND
 
 
+def test_a_save_killed_between_noting_a_kept_name_and_the_rename_has_the_next_save_keep_it(tmp_path):
+    """As above, killed once the note of the name was written, before the rename: the note names no
+    file; the next save removes it, keeps the hand edit aside and names it; then nothing is left."""
+    if open("/proc/sys/fs/protected_hardlinks").read().strip() != "1":
+        pytest.skip("links to another user's file are not refused here (fs.protected_hardlinks)")
+    path = _nobodys(tmp_path)
+    (path.parent / ".swp").write_text(BY_HAND)
+    _killed_save(path, faults.NOTED_POINTS[0], "another's, by rename", as_nobody=True)
+    assert [p for p in path.parent.iterdir() if ".conflict-" in p.name] == []
+    assert "conflict" not in _check_config(path, as_nobody=True)
+    code, said = _as_nobody(_SAVE_SAID, str(path))
+    [conflict] = [p for p in path.parent.iterdir() if ".conflict-" in p.name]
+    assert code == 0 and said.strip() == str(conflict), said
+    assert conflict.read_text() == BY_HAND and _leftovers(path) == []
+    assert str(conflict) not in _check_config(path, as_nobody=True)
+
+
 def test_check_config_by_root_names_the_hand_edit_a_killed_save_of_another_user_kept(tmp_path):
     """nobody's save was killed before saying it kept a hand edit aside: root's check-config of that
     config names it too; naming it to root does not take it from nobody's next look."""

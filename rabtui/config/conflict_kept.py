@@ -44,6 +44,7 @@ def keep(path: Path, old: str) -> tuple[Path, str | None]:
             if os.path.lexists(aside):
                 continue
             note = exchange_aside.note_kept(old, aside)
+            faults.point("config.conflict_noted")
             os.rename(old, aside)
             privacy.tighten(aside)
             return Path(aside), note
