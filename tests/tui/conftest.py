@@ -153,14 +153,30 @@ def ready(app, screen_type) -> bool:
     return isinstance(screen, screen_type) and screen.is_mounted and screen.focused is not None
 
 
-async def browse_backups(app, pilot, source: str = "demo-host"):
-    """Browse (key 6), then the source's backups: the Browse screen, its first row the newest backup,
-    ready for `open_backup`."""
+async def browse(app, pilot, source: str = "demo-host"):
+    """Browse (key 6), listing `source`: the Browse screen."""
     from rabtui.tui.screens.browse import BrowseScreen
 
     await pilot.press("6")
     await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and source in texts(app, "#browse"))
-    screen = app.screen
+    return app.screen
+
+
+async def find_by_name(app, pilot, screen, name: str):
+    """On the Browse screen `screen`: find (/) `name`, the versions found listed. The screen."""
+    from rabtui.tui.dialogs.common import TextDialog
+
+    await pilot.press("slash")
+    await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
+    await pilot.press(*name, "enter")
+    await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
+    return screen
+
+
+async def browse_backups(app, pilot, source: str = "demo-host"):
+    """Browse (key 6), then the source's backups: the Browse screen, its first row the newest backup,
+    ready for `open_backup`."""
+    screen = await browse(app, pilot, source)
     await pilot.press("enter")
     await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
     return screen

@@ -8,9 +8,7 @@ from textual.widgets import DataTable
 
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
-from rabtui.tui.dialogs.common import TextDialog
-from rabtui.tui.screens.browse import BrowseScreen
-from tests.tui.conftest import back_up, browse_backups, ready, run, texts, wait_for
+from tests.tui.conftest import back_up, browse, browse_backups, find_by_name, run, texts, wait_for
 
 N = 5_000
 
@@ -55,13 +53,7 @@ def test_find_result_past_the_first_page_opens_selected(tmp_path, box_config):
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "box" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("slash")
-            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
-            await pilot.press(*"file-01999", "enter")
-            await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
+            screen = await find_by_name(app, pilot, await browse(app, pilot, "box"), "file-01999")
             assert [bytes(r["path"]) for r in screen.keys] == [os.fsencode(big / "file-01999").lstrip(b"/")]
             await pilot.press("enter")
             await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded,

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 
 from rabtui.tui.app import make_app
 from tests.trees import Lab, write_files
-from rabtui.tui.dialogs.common import TextDialog
-from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
+from tests.tui.conftest import browse_backups, find_by_name, run, texts, wait_for
 
 T0 = datetime(2026, 7, 1, 3, 0)
 OFF, FAILING = "post_backup_commands = []", 'post_backup_commands = ["exit 4"]'
@@ -85,10 +84,7 @@ def test_browse_lists_the_symlinks_fifos_and_empty_directories_each_backup_holds
             assert set(await listed(".archive (merged)", arc)) == A | K | {"empty-c/"}
 
             # found by name with / (their kind in the size column), opened where the newest backup has it
-            await pilot.press("slash")
-            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
-            await pilot.press(*"link-k", "enter")
-            await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
+            await find_by_name(app, pilot, screen, "link-k")
             assert sorted(os.path.basename(os.path.dirname(bytes(r["path"]))) for r in screen.keys) == [b"arc", b"std"]
             assert texts(app, "#browse").count("link-k symlink ") == 2
             table = app.screen.query_one("#browse")

@@ -14,10 +14,9 @@ from rabtui import config as configmod
 from rabtui.state.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
-from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest, check_target, default_target
 from rabtui.tui.screens.browse import BrowseScreen
-from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
+from tests.tui.conftest import browse, browse_backups, find_by_name, ready, run, texts, wait_for
 
 ENDED = ("completed", "warnings", "failed", "cancelled")
 
@@ -325,13 +324,7 @@ def test_restore_a_version_found_by_name(demo_config, tmp_path):
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("slash")
-            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
-            await pilot.press(*"IMG_00007", "enter")
-            await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
+            screen = await find_by_name(app, pilot, await browse(app, pilot), "IMG_00007")
             row = screen.keys[0]
             assert row["backup"] is not None
             before = _last_job(store)

@@ -14,11 +14,9 @@ from rabtui.checkpoint import prepare, run as cprun
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
-from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
-from rabtui.tui.screens.browse import BrowseScreen
-from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
+from tests.tui.conftest import browse, browse_backups, find_by_name, ready, run, texts, wait_for
 from tests.tui.test_browse_restore import _last_job, _wait_job
 
 
@@ -60,13 +58,7 @@ def test_found_version_only_on_a_verified_checkpoint_is_restored_from_its_discs(
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("slash")
-            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
-            await pilot.press(*photo.name, "enter")
-            await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
+            screen = await find_by_name(app, pilot, await browse(app, pilot), photo.name)
             assert [bytes(r["path"]) for r in screen.keys] == [rel]
             assert f"checkpoint {number}" in texts(app, "#browse")
 

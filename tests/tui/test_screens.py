@@ -6,14 +6,13 @@ import pytest
 from textual.command import CommandPalette
 
 from rabtui.tui.app import make_app
-from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
-from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
+from tests.tui.conftest import browse, browse_backups, find_by_name, ready, run, texts, wait_for
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -148,13 +147,7 @@ def test_find_by_name_and_open_its_directory(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("slash")
-            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
-            await pilot.press(*"IMG_00007", "enter")
-            await wait_for(pilot, lambda: screen.level == "find" and " matching " in texts(app, "#browse-where"))
+            screen = await find_by_name(app, pilot, await browse(app, pilot), "IMG_00007")
             found = texts(app, "#browse")
             assert "IMG_00007.jpg" in found and "disk-a" in found and "disk-b" in found
             await pilot.press("enter")
