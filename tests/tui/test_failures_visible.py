@@ -18,37 +18,19 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def unreachable_source(tmp_path, write_config):
-    """A config whose one source cannot be reached: each backup of it fails at step 1."""
-    (tmp_path / "m1").mkdir()
-    return write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "usb-1"
-        path = "{tmp_path}/m1"
-        [[sources]]
-        id = "web1"
-        host = "127.0.0.1"
-        port = {closed_port()}
-        user = "root"
-        [[sources.directories]]
-        path = "/etc"
-    """)
+def unreachable_source(tmp_path, write_config, medium: bool = True):
+    """A config whose one source cannot be reached: each backup of it fails at step 1; with
+    `medium`, of one medium, usb-1."""
+    text = f'[rabtui]\nstate_dir = "{tmp_path}/state"\n'
+    if medium:
+        (tmp_path / "m1").mkdir()
+        text += f'[[media]]\nid = "usb-1"\npath = "{tmp_path}/m1"\n'
+    return write_config(text + f'[[sources]]\nid = "web1"\nhost = "127.0.0.1"\nport = {closed_port()}\n'
+                               'user = "root"\n[[sources.directories]]\npath = "/etc"\n')
 
 
 def test_testing_an_unreachable_source_ends_in_a_visible_failure(tmp_path, write_config):
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[sources]]
-        id = "web1"
-        host = "127.0.0.1"
-        port = {closed_port()}
-        user = "root"
-        [[sources.directories]]
-        path = "/etc"
-    """)
+    path = unreachable_source(tmp_path, write_config, medium=False)
 
     async def go():
         app = make_app(path, poll_interval=0)
