@@ -15,7 +15,7 @@ import stat
 
 from rabtui.state import catalog, others
 from rabtui.media import medium_layout
-from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE
+from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, RESTORABLE_SQL
 
 UNION = ".archive"
 
@@ -51,7 +51,8 @@ def _recorded_archive(store, source: str, medium: str, path: str) -> bool:
 
 
 def _looked_archive(store, source: str, medium: str, path: str) -> bool:
-    return store.one("SELECT 1 FROM unrecorded_kinds WHERE source=? AND medium=? AND path=? AND kind='archive'",
+    return store.one("SELECT 1 FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id WHERE b.source=?"
+                     f" AND b.medium=? AND l.path=? AND l.kind='archive' AND b.status IN {RESTORABLE_SQL}",
                      (source, medium, path)) is not None
 
 
@@ -134,13 +135,13 @@ def check_catalog_is_media(cfg, store) -> None:
 
 def _ran_as(store, row, d) -> str | None:
     """The kind backup `row` saved directory `d` as: recorded, or (none recorded) archive where its
-    medium held the directory's union when looked at (unrecorded_kinds), else (not looked at)
+    medium held the directory's union, lacking none of its files, when looked at (unrecorded_looks),
+    else (not looked at)
     where the config says so or another backup on its medium recorded it so."""
     kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?", (row["id"],))}
     if kinds:
         return kinds.get(d.path)
-    looked = store.one("SELECT kind FROM unrecorded_kinds WHERE source=? AND medium=? AND path=?",
-                       (row["source"], row["medium"], d.path))
+    looked = store.one("SELECT kind FROM unrecorded_looks WHERE backup_id=? AND path=?", (row["id"], d.path))
     if looked is not None:
         return looked["kind"]
     return "archive" if d.kind == "archive" or _recorded_archive(store, row["source"], row["medium"], d.path) \

@@ -134,7 +134,7 @@ class RetentionHistory(RuleBasedStateMachine):
         and no look at the medium's unions made (saved_kinds.look: the newer version looks once it
         runs, after every backup the older one made)."""
         self.store.execute("DELETE FROM backup_dirs WHERE backup_id=?", (backup_id,))
-        self.store.execute("DELETE FROM unrecorded_kinds")
+        self.store.execute("DELETE FROM unrecorded_looks")
         bj = Path(self.store.one("SELECT path FROM backups WHERE id=?", (backup_id,))["path"]) / "backup.json"
         info = json.loads(bj.read_text())
         for d in info.get("directories", []):

@@ -4,7 +4,7 @@ hold them, each backup judged by the kind it saved the directory as (backup_dirs
 it as an archive one holds only the versions it saved itself (never extends a range), so a
 version's range starts and ends at the first and last live backups that saved the directory as a
 standard one, or at the archive backup that saved it, else the version is in no backup and goes.
-A backup that recorded no kinds is judged by saved_kinds.unrecorded's rule (its medium's union),
+A backup that recorded no kinds is judged by saved_kinds.judged's rule (its medium's union),
 as every reader judges it."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
             conn.execute(f"DELETE FROM temp.{table}")
         live = f"SELECT {{fn}}(b.id) FROM backups b WHERE b.source=? AND b.medium=? AND b.status IN {COMPLETE_SQL}" \
                " AND b.id {op} ?"
-        # one that recorded no kinds: as saved_kinds.unrecorded takes it
+        # one that recorded no kinds: as saved_kinds.judged takes it
         standard = (" AND (EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id AND d.path=? AND d.kind<>'archive')"
                     f" OR NOT {saved_kinds.archive_sql('b', '?', '?')}"
                     " AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))")
@@ -77,7 +77,7 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
                                                 f" ELSE {table}.first_backup END")
                          + f" WHERE last_backup IN ({gone}) AND first_backup<>-1")
             conn.execute(f"DELETE FROM {table} WHERE first_backup=-1 OR last_backup=-1")
-        saved_kinds.drop_looks(conn, {(r["source"], r["medium"]) for r in rows})
+        saved_kinds.drop_looks(conn, ids)
 
 
 def _dirs(conn, cfg: Config | None, source: str) -> dict[str, bool]:

@@ -152,7 +152,7 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
 
 def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
                   cancel: threading.Event | None = None, by: str | None = None,
-                  looked: dict[str, str] | None = None) -> None:
+                  looked: dict[str, dict[str, str]] | None = None) -> None:
     """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint, a
     backup before rsync compares with them) and holds no union lock: taken only when an undoing is
     recorded there (union_held: waited for a while, the holder said at once through `emit`, then
@@ -173,7 +173,7 @@ def undoings(cfg, source_id: str, medium_path) -> list[str]:
 
 
 def settle_held(cfg, source_id: str, medium_path, listed: list | None = None,
-                moved=locks.still, looked: dict[str, str] | None = None) -> tuple[list[str], int]:
+                moved=locks.still, looked: dict[str, dict[str, str]] | None = None) -> tuple[list[str], int]:
     """union_undo.settle, for a caller that holds the source's union lock (union_held; rebuild-state
     holds it for its whole run), `moved()` marking the progress made under it: the names of the
     backups whose undoing was recorded, and how many of their files were linked back. `listed`,
@@ -195,7 +195,7 @@ def ran_as_archive(store: Store, backup_id: int | None) -> list[str]:
 
 
 def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, moved=locks.still,
-                   ran: list[str] = (), looked: dict[str, str] | None = None) -> int:
+                   ran: list[str] = (), looked: dict[str, dict[str, str]] | None = None) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
     saved on this medium (`listed`: the source's backups there, list_backups, when read already),
@@ -203,7 +203,7 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     undone ran as archive ones (ran_as_archive), undone too where the config now says standard or
     has dropped them: a link left there stands for a file no backup saved, which the next backup of
     the directory made archive again leaves out. `looked`: how the state's look at the medium took
-    its backups that recorded no kinds (union_undo.archive_taken). The caller holds the source's
+    its backups that recorded no kinds (union_undo.taken_by). The caller holds the source's
     union lock (union_held), and `moved()` marks the progress made under it."""
     if cfg is None:
         return 0
@@ -226,11 +226,10 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     newer = newest_first(RESTORABLE, lambda i: at < len(listed) and made_before(listed, at, i))
     archive_now = list(cfg.source(source_id).archive_paths)
     # one that recorded no kinds saved as archive ones those whose union the medium holds
-    taken = union_undo.archive_taken(medium_path, source_id, [*archive_now, *ran, *union_undo.named_dirs(listed)],
-                                     looked)
+    taken = union_undo.taken_by(medium_path, source_id, [*archive_now, *ran, *union_undo.named_dirs(listed)], looked)
     info = listed[at][2] if at < len(listed) else None
     if info and not union_undo.records_kinds(info):
-        ran = [*ran, *(d for d in sorted(taken) if d not in ran and d not in archive_now)]
+        ran = [*ran, *(d for d in sorted(taken(path.name)) if d not in ran and d not in archive_now)]
     dirs = archive_now + [d for d in ran if d not in archive_now]
     if not dirs:
         return 0
@@ -246,7 +245,7 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
         # only the backups that saved `d` as an archive one linked into its union: a standard
         # one's tree holds files the union never showed (and shapes it never had)
         def into_union(rows):
-            return [p for p, i in rows if union_undo.saved_as_archive(i, d, d in taken)]
+            return [p for p, i in rows if union_undo.saved_as_archive(i, d, d in taken(p.name))]
         undone += unlink_from_union(medium_path, source_id, path, d, into_union(older), into_union(newer), moved)
     if not (info and info.get("status") in COMPLETE):
         union_undo.end(medium_path, source_id, path.name)
@@ -270,7 +269,7 @@ def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,
 
 def undo_links(cfg, source_id: str, path: Path, emit: Emit = no_emit,
                cancel: threading.Event | None = None, ran: list[str] = (),
-               looked: dict[str, str] | None = None) -> str | None:
+               looked: dict[str, dict[str, str]] | None = None) -> str | None:
     """The links a failed backup at `path` made in the archive unions (`ran`: as unlink_archive),
     undone (the medium only); why they could not be, if so. `looked`: as unlink_archive."""
     try:

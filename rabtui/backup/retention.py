@@ -57,7 +57,7 @@ from rabtui.config import Config, Medium
 from rabtui.errors import ConfigError
 from rabtui.media import medium_layout, union_look
 from rabtui.media.medium_layout import TO_DO
-from rabtui.state.store import COMPLETE, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, RESTORABLE, RESTORABLE_SQL, Store
 
 DELETING_PREFIX = ".deleting-"
 FAILED_GRACE = timedelta(days=1)
@@ -128,7 +128,8 @@ def _unions(cfg: Config, store: Store, source_id: str) -> list[tuple[str, str]]:
     looked at yet holds none (its backups are no copy the guard counts on then)."""
     media = [m.id for m in cfg.media]
     return [(r["medium"], r["path"]) for r in store.all(
-        "SELECT medium, path FROM unrecorded_kinds WHERE source=? AND kind='archive' ORDER BY medium, path",
+        "SELECT DISTINCT b.medium, l.path FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
+        f" WHERE b.source=? AND b.status IN {RESTORABLE_SQL} AND l.kind='archive' ORDER BY b.medium, l.path",
         (source_id,)) if r["medium"] in media]
 
 

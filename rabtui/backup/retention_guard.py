@@ -62,7 +62,7 @@ class ArchiveGuard:
     def _saved_as_archive(self, first: str = "v.first_backup") -> str:
         """SQL: the version `v` (its first backup `first`) of the path `p` was saved by an archive
         directory: one of the config's its first backup did not save as a standard one, or one that
-        backup saved as an archive directory, or recorded no kinds of (saved_kinds.unrecorded: the
+        backup saved as an archive directory, or recorded no kinds of (saved_kinds.judged: the
         config says standard now, a backup recorded it as an archive one). Its parameters:
         self.dirs, self.were."""
         dirs, were = ",".join("?" * len(self.dirs)), ",".join("?" * len(self.were))
@@ -72,15 +72,13 @@ class ArchiveGuard:
 
     def _a_copy_kept(self, b: str) -> str:
         """SQL: the backup `b`, taken by _saved_as_archive to have saved the directory of `p` as an
-        archive one, is kept for it by every later cleanup: it recorded kinds, or its medium holds
-        the directory's union (which stays while it does: union_release.needed_by). Taken so only
-        because the config says archive now, or another backup recorded it so (which may be deleted),
-        a later cleanup may judge it standard and delete it unguarded. Its parameters: self.unions."""
-        unrecorded = f"NOT EXISTS (SELECT 1 FROM backup_dirs bk WHERE bk.backup_id={b}.id)"
-        if not self.unions:
-            return f"NOT {unrecorded}"
-        pairs = ",".join("(?, ?)" for _ in self.unions)
-        return f"(NOT {unrecorded} OR ({b}.medium, p.dir) IN (VALUES {pairs}))"
+        archive one, is kept for it by every later cleanup: it recorded kinds, or the look at its
+        medium found it saved so (saved_kinds.look: the union stays while it does,
+        union_release.needed_by). Taken so only because the config says archive now, or another
+        backup recorded it so (which may be deleted), a later cleanup may judge it standard and
+        delete it unguarded."""
+        return (f"(EXISTS (SELECT 1 FROM backup_dirs bk WHERE bk.backup_id={b}.id) OR EXISTS (SELECT 1"
+                f" FROM unrecorded_looks u WHERE u.backup_id={b}.id AND u.path=p.dir AND u.kind='archive'))")
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions this backup holds would have no copy left if it went
@@ -109,8 +107,7 @@ class ArchiveGuard:
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=? AND {self._saved_as_archive()} AND {no_copy}""",
-            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.dirs, *self.were,
-             *(x for u in self.unions for x in u)),
+            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.dirs, *self.were),
         )
         return row["n"] if row else 0
 

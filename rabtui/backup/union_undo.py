@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Callable
 
 from rabtui import privacy
 from rabtui.backup.archive import _joined
@@ -117,12 +118,12 @@ def pending(medium_path, source_id: str) -> list[str]:
 
 
 def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | None = None,
-           but: str | None = None, moved=still, looked: dict[str, str] | None = None) -> int:
+           but: str | None = None, moved=still, looked: dict[str, dict[str, str]] | None = None) -> int:
     """Each recorded undoing (but that of `but`, which the caller undoes again now) gone back on:
     the backup's files linked into the union again where no complete backup made after it holds
     that path (or a file on the way there). The caller holds the source's union lock, and `moved()`
     marks the progress made under it (Lock.moved). `listed`: the source's backups on the medium
-    (list_backups), when read already; `looked`: as archive_taken. Returns how many."""
+    (list_backups), when read already; `looked`: as taken_by. Returns how many."""
     names = [n for n in pending(medium_path, source_id) if n != but]
     if not names:
         return 0
@@ -139,17 +140,17 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
             ran = [d["path"] for d in medium_layout.recorded_dirs(info)
                    if d.get("kind") == "archive" and isinstance(d.get("path"), str) and d["path"]
                    and not directory_path_problem(d["path"]) and d["path"] not in dir_paths]
-            taken = archive_taken(medium_path, source_id, [*dir_paths, *ran, *named_dirs(listed)], looked)
+            taken = taken_by(medium_path, source_id, [*dir_paths, *ran, *named_dirs(listed)], looked)
             if not records_kinds(info):
-                ran += [d for d in sorted(taken) if d not in dir_paths and d not in ran]
+                ran += [d for d in sorted(taken(name)) if d not in dir_paths and d not in ran]
             planted = medium_layout.symlink_in_layout(medium_path, source_id, ran)
             if planted:
                 raise WorkFailed(planted)
             for d in [*dir_paths, *ran]:
-                if saved_as_archive(info, d, d in taken):
+                if saved_as_archive(info, d, d in taken(name)):
                     linked += _relink(medium_path, source_id, listed[at][1], d,
-                                      [os.fsencode(p) for p, other in newer if saved_as_archive(other, d, d in taken)],
-                                      moved)
+                                      [os.fsencode(p) for p, other in newer
+                                       if saved_as_archive(other, d, d in taken(Path(p).name))], moved)
         end(medium_path, source_id, name)
     return linked
 
@@ -162,10 +163,23 @@ def named_dirs(listed: list) -> list[str]:
                               and not directory_path_problem(d["path"])))
 
 
+def taken_by(medium_path, source_id: str, dirs, looked: dict[str, dict[str, str]] | None = None
+             ) -> Callable[[str], set[str]]:
+    """backup name -> archive_taken of the backup of that name on the medium, `looked`: the state's
+    looks at the medium, saved_kinds.looks (each backup's, asked for once)."""
+    looked, memo = looked or {}, {}
+
+    def taken(name: str) -> set[str]:
+        if name not in memo:
+            memo[name] = archive_taken(medium_path, source_id, dirs, looked.get(name))
+        return memo[name]
+    return taken
+
+
 def archive_taken(medium_path, source_id: str, dirs, looked: dict[str, str] | None = None) -> set[str]:
     """Those of `dirs` a backup that records no kinds is taken to have saved as archive ones
-    (saved_kinds.unrecorded's rule, on the medium at hand): as the state's look at the medium
-    found them (`looked`: path -> kind, saved_kinds.looks), else those whose union it holds (an
+    (saved_kinds.judged's rule, on the medium at hand): as the state's look at the medium found
+    that backup (`looked`: path -> kind, of saved_kinds.looks), else those whose union it holds (an
     archive backup made the union after the look: those backups linked nothing there)."""
     looked = looked or {}
     return {d for d in dirs if looked.get(d) == "archive"

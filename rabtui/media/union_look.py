@@ -41,8 +41,8 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
 
 def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
     """saved_kinds.look for the source (config.Source) on the medium (at hand: the caller checked
-    it is the one): whether it holds the union of each of its directories, for the backups there
-    that recorded no kinds. A union lacking a file one of them holds was made after it (an older
+    it is the one): whether it holds the union of each of its directories, for each backup there
+    that recorded no kinds. A union lacking a file the backup holds was made after it (an older
     database kept no looks): standard. Not while a killed cleanup's undoing of a backup's union
     links is recorded (union_undo.py): the union lacks some files for that while only."""
     try:
@@ -52,15 +52,15 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
         pass
     except OSError:             # what cannot be read is no answer
         return
-    trees = [source_root(medium_path, source.id) / r["name"]
-             for r in store.all(saved_kinds.UNRECORDED_NAMES_SQL, (source.id, medium_id))]
+    found: dict[str, bool | None] = {}
 
-    def union_there(d: str) -> bool | None:
-        found = _union_found(medium_path, source.id, d)
-        if not found:
-            return found
-        lacks = [union_lacks_tree(medium_path, source.id, d, t) for t in trees]
-        return None if None in lacks else not any(lacks)
+    def union_there(d: str, name: str) -> bool | None:
+        if d not in found:
+            found[d] = _union_found(medium_path, source.id, d)
+        if not found[d]:
+            return found[d]
+        lacks = union_lacks_tree(medium_path, source.id, d, source_root(medium_path, source.id) / name)
+        return None if lacks is None else not lacks
     saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
 
 

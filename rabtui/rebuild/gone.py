@@ -13,7 +13,7 @@ def forget_medium(store: Store, medium_id: str, report) -> None:
     with store.transaction() as conn:
         backups = conn.execute("SELECT COUNT(*) FROM backups WHERE medium=?", (medium_id,)).fetchone()[0]
         versions = conn.execute("SELECT COUNT(*) FROM versions WHERE medium=?", (medium_id,)).fetchone()[0]
-        for table in ("backup_dirs", "unreadable"):
+        for table in ("backup_dirs", "unreadable", "unrecorded_looks"):
             conn.execute(f"DELETE FROM {table} WHERE backup_id IN (SELECT id FROM backups WHERE medium=?)",
                          (medium_id,))
         conn.execute("DELETE FROM versions WHERE medium=?", (medium_id,))

@@ -1,11 +1,12 @@
 """The restorable backups of each source on each medium, in id order, as the catalog's readers
 (find, others) look up which backups hold a version saved by one backup and extended up to another,
-judging each by the kind it saved the directory as (saved_kinds' rule for those that recorded none)."""
+judging each by the kind it saved the directory as (saved_kinds.judged for those that recorded none)."""
 
 from __future__ import annotations
 
 import bisect
 
+from rabtui.state import saved_kinds
 from rabtui.state.store import KEPT, RESTORABLE_SQL, Store
 
 
@@ -34,15 +35,16 @@ class BackupRanges:
                 "SELECT d.backup_id, d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
                 f" WHERE b.status IN {RESTORABLE_SQL}" + (" AND b.source=?" if source else ""),
                 (source,) if source else ())}
-        # a backup that recorded no kinds: saved_kinds.unrecorded's rule, per source and medium
+        # a backup that recorded no kinds: saved_kinds.judged's rule
         self.archived: dict[tuple[str, str], set[str]] = {}
         for r in store.all("SELECT DISTINCT b.source, b.medium, d.path FROM backup_dirs d JOIN backups b"
                            " ON b.id=d.backup_id WHERE d.kind='archive'" + (" AND b.source=?" if source else ""),
                            (source,) if source else ()):
             self.archived.setdefault((r["source"], r["medium"]), set()).add(r["path"])
-        self.looked: dict[tuple[str, str, str], bool] = {
-            (r["source"], r["medium"], r["path"]): r["kind"] == "archive" for r in store.all(
-                "SELECT source, medium, path, kind FROM unrecorded_kinds" + (" WHERE source=?" if source else ""),
+        self.looked: dict[tuple[int, str], str] = {
+            (r["backup_id"], r["path"]): r["kind"] for r in store.all(
+                "SELECT l.backup_id, l.path, l.kind FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
+                f" WHERE b.status IN {RESTORABLE_SQL}" + (" AND b.source=?" if source else ""),
                 (source,) if source else ())}
 
     def holding(self, source: str, medium: str, dir_path: str, first: int, last: int,
@@ -52,14 +54,12 @@ class BackupRanges:
         one holds no unchanged file), and whether the union holds it: `first` saved the directory
         as an archive one (linked it there; the config may say standard since, the union stays
         while such a backup does) and is complete. A backup whose kind of the directory is not
-        recorded is taken as saved_kinds.unrecorded takes it (`archive_now`: the config says archive)."""
+        recorded is taken as saved_kinds.judged takes it (`archive_now`: the config says archive)."""
         def ran_archive(backup_id: int) -> bool:
             kind = self.ran.get((backup_id, dir_path))
             if kind is None:
-                looked = self.looked.get((source, medium, dir_path))
-                if looked is not None:
-                    return looked
-                return archive_now or dir_path in self.archived.get((source, medium), ())
+                return saved_kinds.judged(self.looked.get((backup_id, dir_path)), archive_now,
+                                          dir_path in self.archived.get((source, medium), ()))
             return kind == "archive"
         names = [n for i, n in zip(*self.between(source, medium, first, last))
                  if i == first or not ran_archive(i)]

@@ -70,16 +70,16 @@ CREATE TABLE IF NOT EXISTS backup_steps(
     PRIMARY KEY(backup_id, step)
 );
 
--- the kind a directory is taken to have been saved as by the backups of a source on a medium that
--- recorded no kinds (made before they were recorded): archive where the medium held the directory's
--- union when first looked at with such a backup there (saved_kinds.look), never changed after
-CREATE TABLE IF NOT EXISTS unrecorded_kinds(
-    source TEXT NOT NULL,
-    medium TEXT NOT NULL,
+-- the kind a backup that recorded no kinds (made before they were recorded) is taken to have saved
+-- a directory as: archive where its medium held the directory's union, lacking no file the backup
+-- holds, when first looked at with that backup there (saved_kinds.look), never changed after.
+-- Each backup is looked at once: one made after a look (an older version installed again) gets its own
+CREATE TABLE IF NOT EXISTS unrecorded_looks(
+    backup_id INTEGER NOT NULL,
     path TEXT NOT NULL,         -- directory path on the source
     kind TEXT NOT NULL,         -- archive | standard
-    PRIMARY KEY(source, medium, path)
-);
+    PRIMARY KEY(backup_id, path)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS backup_dirs(
     backup_id INTEGER NOT NULL,
@@ -302,6 +302,27 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  # the entries of a disc of a checkpoint rebuilt from its discs as its catalog lists them
                  # (rows and their directories): what bounds the tree xorriso loads of it (disc_tree.py)
                  ("discs", "entries", "INTEGER"))
+
+
+# the looks a database kept before they were kept per backup: one per source, medium and directory,
+# which every backup there that recorded no kinds was judged by (moved by looks_per_backup)
+OLD_LOOKS = "unrecorded_kinds"
+
+
+def old_looks_kept(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (OLD_LOOKS,)).fetchone() is not None
+
+
+def looks_per_backup(conn: sqlite3.Connection) -> None:
+    """The looks kept per source, medium and directory (OLD_LOOKS) taken as each such backup's there,
+    the table then dropped: every reader judged those backups by them (with the medium away too).
+    In the caller's transaction."""
+    if not old_looks_kept(conn):      # moved by another process meanwhile
+        return
+    conn.execute(f"INSERT OR IGNORE INTO unrecorded_looks(backup_id, path, kind) SELECT b.id, u.path, u.kind"
+                 f" FROM {OLD_LOOKS} u JOIN backups b ON b.source=u.source AND b.medium=u.medium"
+                 " WHERE NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id)")
+    conn.execute(f"DROP TABLE {OLD_LOOKS}")
 
 
 def add_columns(conn: sqlite3.Connection) -> None:

@@ -21,7 +21,8 @@ from rabtui import privacy
 from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
-from rabtui.state.schema import SCHEMA_VERSION, add_columns, schema_complete, schema_script
+from rabtui.state.schema import (SCHEMA_VERSION, add_columns, looks_per_backup, old_looks_kept, schema_complete,
+                                 schema_script)
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, is_file, state_failure
 
 T = TypeVar("T")
@@ -219,6 +220,9 @@ class Store:
             add_columns(conn)
             if not counted:      # a database made before the changes table: count them from the catalog
                 self._count_changes()
+            if old_looks_kept(conn):     # a database that kept the looks at unions per medium, not per backup
+                with self.transaction() as tx:
+                    looks_per_backup(tx)
         except sqlite3.Error as exc:
             self.close()
             raise state_failure(exc, self.path) from None
