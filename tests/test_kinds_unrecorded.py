@@ -525,3 +525,27 @@ def test_looks_kept_per_medium_are_each_unrecorded_backups_there_once_the_databa
     assert sorted(tuple(r) for r in store.all("SELECT backup_id, path, kind FROM unrecorded_looks")) == [
         (ids[0], "/d", "archive"), (ids[0], "/e", "standard"), (ids[1], "/d", "archive"), (ids[1], "/e", "standard")]
     assert store.one("SELECT 1 FROM sqlite_master WHERE name='unrecorded_kinds'") is None
+
+
+def test_a_backup_whose_tree_is_not_at_its_place_is_not_looked_at(tmp_path):
+    """A standard backup that recorded no kinds, its directory made archive and an archive backup
+    made the union, the database's looks lost; its tree set aside (a cleanup killed as it renamed
+    it, an operator's hand) when the medium is looked at: no answer (taken for an archive one that
+    lacked nothing, it was recorded so for good), looked at once back."""
+    import os
+
+    from rabtui.backup import retention
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    (photos / "gone").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    store, cfg = lab.store(), lab.load()
+    store.execute("DELETE FROM unrecorded_looks")
+    aside = Path(old["path"]).with_name(".aside")
+    os.rename(old["path"], aside)
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    assert store.all("SELECT * FROM unrecorded_looks") == []
+    os.rename(aside, old["path"])
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    assert [tuple(r) for r in store.all("SELECT backup_id, kind FROM unrecorded_looks")] == [(old["id"], "standard")]
+    _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)

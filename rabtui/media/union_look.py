@@ -23,13 +23,28 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
             return False
     except OSError:         # none there, or it cannot be looked at: no answer
         return False
+    try:
+        if not stat.S_ISDIR(os.lstat(backup_path).st_mode):
+            return None
+    except OSError:         # the backup's tree not at its place (set aside by a cleanup killed): no answer
+        return None
     data = os.fsencode(backup_data_path(backup_path, dir_path))
-    for rel, items in below.walk(data):
+    stack = [b""]
+    while stack:
+        rel = stack.pop()
+        try:
+            items = below.entries(data, rel)
+        except FileNotFoundError:
+            continue        # it saved nothing of the directory
+        except OSError:     # a part of its tree that cannot be read
+            return None
         for name, st in items:
+            path = os.path.join(rel, name) if rel else name
             if stat.S_ISDIR(st.st_mode):
+                stack.append(path)
                 continue
             try:
-                below.lstat(union, os.path.join(rel, name) if rel else name)
+                below.lstat(union, path)
             except FileNotFoundError:
                 return True
             except NotADirectoryError:      # a file on the way: a newer shape
