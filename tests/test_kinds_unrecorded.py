@@ -549,3 +549,26 @@ def test_a_backup_whose_tree_is_not_at_its_place_is_not_looked_at(tmp_path):
     retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
     assert [tuple(r) for r in store.all("SELECT backup_id, kind FROM unrecorded_looks")] == [(old["id"], "standard")]
     _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
+
+
+def test_an_unrecorded_standard_backup_made_after_the_union_by_an_older_version_again(tmp_path):
+    """A standard backup that recorded no kinds, looked at (standard); the directory made archive,
+    an archive backup makes the union; an older version installed again, the directory made
+    standard, makes a standard backup (no kinds recorded), nothing new in it: the union lacks
+    none of its files, yet it holds them linked from the backup before (--link-dest), which no
+    archive backup does: standard."""
+    from rabtui.backup import retention
+
+    lab, photos, _old = _unrecorded_standard_made_archive(tmp_path)
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    lab.local([("photos", "standard")])
+    (photos / "gone").unlink()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=2)).status == "completed"
+    store = lab.store()
+    made = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    _forget_kinds(lab, store, made)
+    cfg = lab.load()
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=2))     # the newer version again
+    assert store.one("SELECT kind FROM unrecorded_looks WHERE backup_id=?", (made["id"],))["kind"] == "standard"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

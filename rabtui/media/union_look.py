@@ -1,6 +1,9 @@
 """The look at a medium's unions for the backups of a source there that recorded no kinds (made
 before kinds were recorded): whether each directory's union is there, as saved_kinds.look records
-it once, and whether it lacks a file such a backup holds (it was made after that backup)."""
+it once for each, and whether the backup saved the directory as a standard one all the same: the
+union lacks a file it holds (it was made after that backup), or it holds a file linked from the
+backup before it (--link-dest: a standard backup's unchanged files; an archive one's are its own,
+new then)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,18 @@ import stat
 from rabtui.media import below
 from rabtui.media.medium_layout import ARCHIVE, UNDOING, archive_root, backup_data_path, linking_dir, source_root
 from rabtui.state import saved_kinds
+from rabtui.state.store import COMPLETE_SQL
 
 
-def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: str, backup_path) -> bool | None:
+def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: str, backup_path,
+                     before=None) -> bool | None:
     """Whether the medium's union of `dir_path` is a directory that lacks a file the backup at
     `backup_path` holds of it (neither it nor a newer shape on the way is there): an archive backup
     links each file it saves into the union, so that backup saved the directory as a standard one,
-    the union made after it. None where what is there cannot be looked at (no answer)."""
+    the union made after it. Also (the union there) where it holds a file the same as the backup
+    at `before` (the complete one made before it) holds at that path: rsync linked it from there
+    (--link-dest), as for a standard backup only. None where what is there cannot be looked at (no
+    answer)."""
     union = os.fsencode(archive_root(medium_path, source_id, dir_path))
     try:
         if not stat.S_ISDIR(os.lstat(union).st_mode):
@@ -29,6 +37,7 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
     except OSError:         # the backup's tree not at its place (set aside by a cleanup killed): no answer
         return None
     data = os.fsencode(backup_data_path(backup_path, dir_path))
+    base = os.fsencode(backup_data_path(before, dir_path)) if before is not None else None
     stack = [b""]
     while stack:
         rel = stack.pop()
@@ -43,6 +52,8 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
             if stat.S_ISDIR(st.st_mode):
                 stack.append(path)
                 continue
+            if base is not None and st.st_nlink > 1 and _same(base, path, st):
+                return True
             try:
                 below.lstat(union, path)
             except FileNotFoundError:
@@ -68,15 +79,29 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
     except OSError:             # what cannot be read is no answer
         return
     found: dict[str, bool | None] = {}
+    root = source_root(medium_path, source.id)
+    complete = store.all(f"SELECT id, name FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}"
+                         " ORDER BY id", (source.id, medium_id))
 
-    def union_there(d: str, name: str) -> bool | None:
+    def union_there(d: str, backup) -> bool | None:
         if d not in found:
             found[d] = _union_found(medium_path, source.id, d)
         if not found[d]:
             return found[d]
-        lacks = union_lacks_tree(medium_path, source.id, d, source_root(medium_path, source.id) / name)
+        before = [r["name"] for r in complete if r["id"] < backup["id"]]
+        lacks = union_lacks_tree(medium_path, source.id, d, root / backup["name"],
+                                 root / before[-1] if before else None)
         return None if lacks is None else not lacks
     saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
+
+
+def _same(base: bytes, rel: bytes, st: os.stat_result) -> bool:
+    """Whether the tree `base` holds at `rel` the file `st` is."""
+    try:
+        there = below.lstat(base, rel)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _union_found(medium_path, source_id: str, dir_path: str) -> bool | None:

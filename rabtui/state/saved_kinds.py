@@ -16,7 +16,7 @@ the medium recorded the directory so (`judged`)."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from rabtui.state.store import RESTORABLE_SQL, Store
 
@@ -29,10 +29,10 @@ UNRECORDED_SQL = (f"SELECT b.id, b.name FROM backups b WHERE b.source=? AND b.me
 
 
 def look(store: Store, source: str, medium: str, dirs: Iterable[str],
-         union_there: Callable[[str, str], bool | None]) -> None:
+         union_there: Callable[[str, Any], bool | None]) -> None:
     """Record, for each backup of `source` on `medium` (at hand: the caller checked) that recorded
     no kinds and each of `dirs` (and those a backup of `source` recorded) it was not looked at for
-    yet, the kind it saved it as: archive where `union_there(dir, backup name)`
+    yet, the kind it saved it as: archive where `union_there(dir, backup)` (its row: id, name)
     (union_look.unions_looked_at), nothing where it is None (no answer: a symlink or a file planted
     there, what cannot be looked at). Each backup once: the first archive backup making the union
     after a backup's look leaves it as it was."""
@@ -48,7 +48,7 @@ def look(store: Store, source: str, medium: str, dirs: Iterable[str],
     for b in backups:
         for d in dict.fromkeys([*dirs, *recorded]):
             if (b["id"], d) not in known:
-                there = union_there(d, b["name"])
+                there = union_there(d, b)
                 if there is not None:
                     new.append((b["id"], d, "archive" if there else "standard"))
     if new:
