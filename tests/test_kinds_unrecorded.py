@@ -572,3 +572,7 @@ def test_an_unrecorded_standard_backup_made_after_the_union_by_an_older_version_
     assert store.one("SELECT kind FROM unrecorded_looks WHERE backup_id=?", (made["id"],))["kind"] == "standard"
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+    _database_lost(lab)         # rebuild-state judges it so too
+    store = lab.store()
+    assert store.one("SELECT kind FROM backup_dirs WHERE backup_id=?", (made["id"],))["kind"] == "standard"
+    invariants.check_catalog_is_media(cfg, store)

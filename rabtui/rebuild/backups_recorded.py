@@ -57,8 +57,9 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
                   if undo else 0)
         if undone:
             rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"
+        before = next((p for _, p, r in reversed(listed[:index]) if r.status in COMPLETE), None)
         bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,
-                             kinds, report)
+                             kinds, report, before)
         if bid is None:
             continue
         if found_running:      # its record says so too (as it does when the rebuild reads it again)
@@ -91,9 +92,10 @@ def _left_out(report: Report, medium_id: str, bpath: Path, why: str) -> None:
 
 
 def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, name: str, bpath: Path,
-                   rec: record.Record, kinds: dict[str, str], report: Report) -> int | None:
+                   rec: record.Record, kinds: dict[str, str], report: Report, before: Path | None = None) -> int | None:
     """The backup's row under the id `wanted` and its directories' (in one transaction); the id,
-    None when SQLite refused a value (said in the report)."""
+    None when SQLite refused a value (said in the report). `before`: the complete backup made
+    before it there (record.kind_taken)."""
     try:
         with store.transaction():
             cur = store.execute(
@@ -103,7 +105,7 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                  rec.finished, *(rec.totals[k] for k in record.COUNTS), rec.reason))
             for d in rec.directories:
                 names, unnamed = d["unreadable"]
-                kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report)
+                kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report, before)
                 store.execute(
                     "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes, new_bytes,"
                     " files, new_files, changed_files, unreadable, whole_on_retry) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -116,8 +118,8 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
 
 
 def _kind_taken(medium_id: str, source_id: str, bpath: Path, dir_path: str, kinds: dict[str, str],
-                report: Report) -> str:
-    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, kinds.get(dir_path), bpath)
+                report: Report, before: Path | None) -> str:
+    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, kinds.get(dir_path), bpath, before)
     report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: directory {dir_path} records no kind:"
                             f" taken as {'an archive' if kind == 'archive' else 'a standard'} directory ({why})")
     return kind

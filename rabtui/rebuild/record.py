@@ -151,7 +151,7 @@ def _directories(value, notes: list[str]) -> list[dict]:
 
 
 def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str | None,
-               backup_path: Path | None = None) -> tuple[str, str]:
+               backup_path: Path | None = None, before: Path | None = None) -> tuple[str, str]:
     """The kind of a directory its backup's record names none of, and why, by the rule every reader
     judges a backup that recorded no kinds by (saved_kinds): archive where the medium holds an
     archive union of the directory (it was an archive one there, maybe in this backup: retention
@@ -159,10 +159,12 @@ def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str
     standard where it holds none (an archive directory's backup links each file it saves into that
     union: none did there, and a restore of the directory reads the backup's own tree, not a union
     that is not there). A union lacking a file the backup at `backup_path` holds of the directory
-    was made after it (union_lacks_tree): standard."""
-    if backup_path is not None and union_lacks_tree(medium_path, source_id, dir_path, backup_path):
-        return "standard", (f"the medium's archive union of it lacks files this backup holds (an archive"
-                            f" backup made it since), the config says {configured or 'nothing of it'}")
+    was made after it, and one holding a file linked from the complete backup made before it
+    (`before`: --link-dest) is a standard one all the same (union_lacks_tree): standard."""
+    if backup_path is not None and union_lacks_tree(medium_path, source_id, dir_path, backup_path, before):
+        return "standard", (f"the medium's archive union of it lacks files this backup holds, or it holds files"
+                            f" linked from the backup before it (an archive backup made the union since), the"
+                            f" config says {configured or 'nothing of it'}")
     if union_may_be_there(medium_path, source_id, dir_path):
         return "archive", (f"the medium holds an archive union of it, the config says {configured or 'nothing of it'}:"
                            " retention keeps the versions it saved while they have no other copy")
