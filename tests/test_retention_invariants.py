@@ -96,6 +96,7 @@ class RetentionHistory(RuleBasedStateMachine):
         self.runs = 0
         self.old = old          # the backups record no kinds, as older versions made them (upgrade)
         self.made_old = old     # some backup recorded no kinds
+        self.looks_kept: set[tuple] = set()     # the looks taken before an older version ran again
         for kind in ("std", "arc"):
             self._change(kind, "first", 100)
 
@@ -129,12 +130,22 @@ class RetentionHistory(RuleBasedStateMachine):
         """The backups from now on record the kinds they saved each directory as."""
         self.old = False
 
+    @precondition(lambda self: not self.old and self.runs > 0)
+    @rule()
+    def downgrade(self):
+        """An older version installed again: its backups record no kinds, and it looks at no union;
+        the looks the newer one took stay (saved_kinds.look: it looks at those backups on its own)."""
+        self.old = self.made_old = True
+        self.looks_kept = {tuple(r) for r in self.store.all("SELECT backup_id, path, kind FROM unrecorded_looks")}
+
     def _forget_kinds(self, backup_id: int) -> None:
         """The backup as an older version made it: no kinds in the database nor in its backup.json,
-        and no look at the medium's unions made (saved_kinds.look: the newer version looks once it
-        runs, after every backup the older one made)."""
+        and no look at the medium's unions made but those a newer version took before (saved_kinds.look:
+        the newer version looks once it runs, after every backup the older one made)."""
         self.store.execute("DELETE FROM backup_dirs WHERE backup_id=?", (backup_id,))
-        self.store.execute("DELETE FROM unrecorded_looks")
+        for row in self.store.all("SELECT backup_id, path, kind FROM unrecorded_looks"):
+            if tuple(row) not in self.looks_kept:
+                self.store.execute("DELETE FROM unrecorded_looks WHERE backup_id=? AND path=?", (row[0], row[1]))
         bj = Path(self.store.one("SELECT path FROM backups WHERE id=?", (backup_id,))["path"]) / "backup.json"
         info = json.loads(bj.read_text())
         for d in info.get("directories", []):
