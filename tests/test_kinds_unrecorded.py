@@ -576,3 +576,41 @@ def test_an_unrecorded_standard_backup_made_after_the_union_by_an_older_version_
     store = lab.store()
     assert store.one("SELECT kind FROM backup_dirs WHERE backup_id=?", (made["id"],))["kind"] == "standard"
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_medium_unplugged_while_its_union_is_looked_at_gives_no_answer(tmp_path, monkeypatch):
+    """An archive backup that recorded no kinds, not looked at yet; the medium goes (an empty
+    directory at its mount point) while the look reads the union: no answer (it lacked every file
+    then: taken for a standard one, for good), the look taken once it is back."""
+    import os
+
+    from rabtui.backup import retention
+    from rabtui.media import below, medium_layout
+
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "photos"
+    lab.local([("photos", "archive")])
+    write_files(photos, {"a": b"a"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    store, cfg = lab.store(), lab.load()
+    made = store.one("SELECT * FROM backups")
+    _forget_kinds(lab, store, made)
+    store.execute("DELETE FROM unrecorded_looks")
+    _, path = lab.media[0]
+    union = os.fsencode(medium_layout.archive_root(path, "loc", str(photos)))
+    aside = path.with_name(path.name + "-away")
+    lstat = below.lstat
+
+    def unplugged(root, rel):
+        if root == union and not aside.exists():
+            os.rename(path, aside)
+            os.mkdir(path)
+        return lstat(root, rel)
+    monkeypatch.setattr(below, "lstat", unplugged)
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    assert aside.exists() and store.all("SELECT * FROM unrecorded_looks") == []
+    monkeypatch.setattr(below, "lstat", lstat)
+    os.rmdir(path)
+    os.rename(aside, path)
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    assert [tuple(r) for r in store.all("SELECT backup_id, kind FROM unrecorded_looks")] == [(made["id"], "archive")]

@@ -80,6 +80,11 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
         return
     found: dict[str, bool | None] = {}
     root = source_root(medium_path, source.id)
+    # an answer holds where the medium stayed while it was looked at: unplugged meanwhile (an empty
+    # directory where it was mounted), its unions and trees lacked everything
+    pinned = _identity(root)
+    if pinned is None:
+        return
     complete = store.all(f"SELECT id, name FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}"
                          " ORDER BY id", (source.id, medium_id))
 
@@ -87,12 +92,20 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
         if d not in found:
             found[d] = _union_found(medium_path, source.id, d)
         if not found[d]:
-            return found[d]
+            return found[d] if _identity(root) == pinned else None
         before = [r["name"] for r in complete if r["id"] < backup["id"]]
         lacks = union_lacks_tree(medium_path, source.id, d, root / backup["name"],
                                  root / before[-1] if before else None)
-        return None if lacks is None else not lacks
+        return None if lacks is None or _identity(root) != pinned else not lacks
     saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
+
+
+def _identity(path) -> tuple[int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _same(base: bytes, rel: bytes, st: os.stat_result) -> bool:
