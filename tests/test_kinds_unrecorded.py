@@ -614,3 +614,32 @@ def test_a_medium_unplugged_while_its_union_is_looked_at_gives_no_answer(tmp_pat
     os.rename(aside, path)
     retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
     assert [tuple(r) for r in store.all("SELECT backup_id, kind FROM unrecorded_looks")] == [(made["id"], "archive")]
+
+
+def test_the_sql_of_the_rule_for_unrecorded_backups_says_what_the_rule_says(tmp_path):
+    """saved_kinds.archive_sql (cleanups' SQL) and saved_kinds.judged (the readers', BackupRanges'
+    for many backups at once) take a backup that recorded no kinds alike, in every case: looked at
+    (archive, standard) or not, the config saying archive or not, another backup there recording
+    the directory as an archive one or not."""
+    import itertools
+
+    from rabtui.state import saved_kinds
+    from rabtui.state.store import Store
+
+    store = Store(tmp_path / "state")
+    for n, (looked, archive_now, recorded) in enumerate(itertools.product([None, "archive", "standard"],
+                                                                          [False, True], [False, True])):
+        medium = f"m{n}"
+        bid = store.execute("INSERT INTO backups(source, medium, name, path, status, started)"
+                            " VALUES ('s', ?, 'b', '/x', 'completed', 0)", (medium,)).lastrowid
+        if looked:
+            store.execute("INSERT INTO unrecorded_looks VALUES (?, '/d', ?)", (bid, looked))
+        if recorded:
+            other = store.execute("INSERT INTO backups(source, medium, name, path, status, started)"
+                                  " VALUES ('s', ?, 'c', '/y', 'completed', 0)", (medium,)).lastrowid
+            store.execute("INSERT INTO backup_dirs(backup_id, path, kind) VALUES (?, '/d', 'archive')", (other,))
+        said = store.one(f"SELECT {saved_kinds.archive_sql('b', '?', '?')} AS a FROM backups b WHERE b.id=?",
+                         ("/d", "/d", int(archive_now), "/d", bid))["a"]
+        rule = saved_kinds.judged(looked, archive_now, recorded)
+        assert bool(said) == rule, (looked, archive_now, recorded)
+        assert ("/d" in saved_kinds.archive_in(store, {"id": bid}, ["/d"] if archive_now else [])) == rule
