@@ -113,9 +113,9 @@ class RetentionHistory(RuleBasedStateMachine):
     @rule()
     def switch_kind(self):
         """The operator makes the archive directory standard, or archive again (b holds across),
-        with a version that records kinds (upgrade): backups that recorded none are judged by
-        whether their medium held the directory's union when first looked at, which cannot tell
-        apart those an older version made of a directory whose kind it changed."""
+        with a version that records kinds (upgrade): backups that recorded none are judged each by
+        whether its medium held the directory's union, lacking none of its files, when first
+        looked at."""
         self.old = False
         arc = f'path = "{self.lab.src / "arc"}"\nkind = '
         other = "standard" if self.kind == "archive" else "archive"

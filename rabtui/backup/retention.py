@@ -123,9 +123,9 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
 
 def _unions(cfg: Config, store: Store, source_id: str) -> list[tuple[str, str]]:
     """(medium id, directory) where a medium of the config held an archive union of a directory of
-    the source when looked at (saved_kinds.look): backups there that recorded no kinds (made by an
-    older version) saved it as an archive one, and every cleanup judges them so. A medium not
-    looked at yet holds none (its backups are no copy the guard counts on then)."""
+    the source that a backup there that recorded no kinds (made by an older version) was looked at
+    for (saved_kinds.look): it saved the directory as an archive one, and every cleanup judges it
+    so (ArchiveGuard: the directories that were archive ones)."""
     media = [m.id for m in cfg.media]
     return [(r["medium"], r["path"]) for r in store.all(
         "SELECT DISTINCT b.medium, l.path FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
