@@ -139,10 +139,25 @@ def _stat(path: str) -> list[bytes] | None:
 PID_SLACK = 10.0    # seconds between a record of a process's pid and the process's start
 
 
-def pid_alive(pid: int | None, since: float | None = None) -> bool:
+def identity(pid: int) -> str | None:
+    """What tells process `pid` from any other that has held or will hold its pid, whatever the
+    clock does: the boot it runs in and its start in clock ticks since that boot (None: /proc does
+    not say)."""
+    fields = _stat(f"/proc/{pid}/stat")
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        return f"{boot}:{int(fields[_STARTED])}" if fields is not None and boot else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None, since: float | None = None, ident: str | None = None) -> bool:
     """Whether process `pid` runs. `since`: a time (time.time()) at which the process recorded
     lived; one holding the pid that began later is another process, given the pid since (after a
-    reboot, say), and is not taken for it."""
+    reboot, say), and is not taken for it. `ident`: the recorded process's `identity`, which
+    decides where it is known (the clock put back since the record makes a later process seem to
+    have begun before it)."""
     if not pid:
         return False
     try:
@@ -154,6 +169,9 @@ def pid_alive(pid: int | None, since: float | None = None) -> bool:
     fields = _stat(f"/proc/{pid}/stat")
     if fields is None:
         return True
+    now = identity(pid) if ident else None
+    if now is not None:
+        return now == ident and _runs(pid, fields)
     if since is not None:
         born = _began(fields)
         if born is not None and born > since + PID_SLACK:

@@ -461,10 +461,13 @@ def test_a_killed_run_leaves_its_running_jobs_dead_and_its_waiting_ones_not_star
     assert "died" not in capsys.readouterr().out
 
 
-def test_a_killed_run_s_job_is_dead_when_another_process_has_its_pid_since(tmp_path, capsys):
+@pytest.mark.parametrize("shift", [-3600, 3600])
+def test_a_killed_run_s_job_is_dead_when_another_process_has_its_pid_since(tmp_path, capsys, shift):
     """A run killed (a power cut) an hour ago; since the reboot, another process has its pid. The
     job was shown running as long as that process lived: `check` did not say it died, and every
-    backup went to its medium (the one "under way") instead of the next of the rotation."""
+    backup went to its medium (the one "under way") instead of the next of the rotation. So too
+    where the run was killed under a clock an hour ahead (`shift` 3600: the clock was put back
+    since, and the process holding the pid now seems to have begun before the run's last heartbeat)."""
     lab = Lab(tmp_path)
     seconds = f"{30 + time.time() % 1:.6f}"
     _sources(lab, ["a"], files=3, extra={"a": f'pre_backup_commands = ["sleep {seconds}"]'})
@@ -475,7 +478,7 @@ def test_a_killed_run_s_job_is_dead_when_another_process_has_its_pid_since(tmp_p
     other = subprocess.Popen(["sleep", "60"])
     try:
         store = lab.store()
-        store.execute("UPDATE jobs SET pid=?, started=started-3600, heartbeat=heartbeat-3600", (other.pid,))
+        store.execute("UPDATE jobs SET pid=?, started=started+?, heartbeat=heartbeat+?", (other.pid, shift, shift))
         assert _run(lab, "jobs", "list") == 0
         assert [(j["target"], j["status"]) for j in store.all("SELECT * FROM jobs")] == [("a", "dead")]
         capsys.readouterr()

@@ -42,15 +42,15 @@ class JobRecorder:
         now = time.time()
         if job_id is None:
             cur = store.execute(
-                "INSERT INTO jobs(kind, target, title, argv, pid, status, started, heartbeat)"
-                " VALUES (?,?,?,?,?, 'running', ?, ?)",
-                (kind, target, title, json.dumps(list(argv or sys.argv)), os.getpid(), now, now),
+                "INSERT INTO jobs(kind, target, title, argv, pid, pid_ident, status, started, heartbeat)"
+                " VALUES (?,?,?,?,?,?, 'running', ?, ?)",
+                (kind, target, title, json.dumps(list(argv or sys.argv)), os.getpid(), _own_identity(), now, now),
             )
             job_id = cur.lastrowid
         else:  # a queued job row (`start_detached`, `queued`), now taken over by its own process
             taken = store.execute(
-                "UPDATE jobs SET pid=?, status='running', started=?, heartbeat=? WHERE id=? AND kind=?"
-                " AND status='queued'", (os.getpid(), now, now, job_id, kind)).rowcount
+                "UPDATE jobs SET pid=?, pid_ident=?, status='running', started=?, heartbeat=? WHERE id=?"
+                " AND kind=? AND status='queued'", (os.getpid(), _own_identity(), now, now, job_id, kind)).rowcount
             if not taken:    # another job's row (ended, or of another kind) keeps its title, times and events
                 row = store.one("SELECT kind, status FROM jobs WHERE id=?", (job_id,))
                 raise UsageError(f"job {job_id} is not a {kind} waiting to start"
@@ -181,8 +181,9 @@ def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]],
     argv = json.dumps(list(sys.argv if argv is None else argv))
     with store.transaction() as conn:
         ids = {target: conn.execute(
-            "INSERT INTO jobs(kind, target, title, argv, pid, status, started, heartbeat)"
-            " VALUES (?,?,?,?,?, 'queued', ?, ?)", (kind, target, title, argv, os.getpid(), now, now)).lastrowid
+            "INSERT INTO jobs(kind, target, title, argv, pid, pid_ident, status, started, heartbeat)"
+            " VALUES (?,?,?,?,?,?, 'queued', ?, ?)",
+            (kind, target, title, argv, os.getpid(), _own_identity(), now, now)).lastrowid
             for target, title in entries}
     try:
         yield ids
@@ -274,13 +275,18 @@ class DbPrompter:
 # --- reading jobs (CLI, TUI) ---------------------------------------------------------------------
 
 
+def _own_identity() -> str | None:
+    return proc_table.identity(os.getpid())     # not kept: a forked process is another
+
+
 def refresh_dead(store: Store) -> None:
     """Mark running jobs whose process is gone as dead (a killed job, a reboot). A job that was
     still waiting its turn in that process never ran: it is closed as not started, as the end of
     its run would have closed it (`queued`)."""
-    for row in store.all("SELECT id, pid, status, heartbeat FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
+    for row in store.all("SELECT id, pid, pid_ident, status, heartbeat FROM jobs"
+                         " WHERE status IN ('running', 'waiting', 'queued')"):
         # its process wrote the last heartbeat: one holding the pid that began after that is another
-        if row["pid"] and not proc_table.pid_alive(row["pid"], since=row["heartbeat"]):
+        if row["pid"] and not proc_table.pid_alive(row["pid"], since=row["heartbeat"], ident=row["pid_ident"]):
             if row["status"] == "queued":
                 _not_started(store, row["id"], None)
             else:
@@ -376,7 +382,8 @@ def start_detached(store: Store, config_path: Path, kind: str, target: str | Non
     except BaseException:    # never started: its row would keep the next start of its target out
         _not_started(store, job_id, time.time())
         raise
-    store.execute("UPDATE jobs SET pid=? WHERE id=? AND pid IS NULL", (pid, job_id))
+    store.execute("UPDATE jobs SET pid=?, pid_ident=? WHERE id=? AND pid IS NULL",
+                  (pid, proc_table.identity(pid), job_id))
     return job_id
 
 

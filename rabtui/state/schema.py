@@ -301,7 +301,9 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  ("unreadable", "file", "INTEGER"),
                  # the entries of a disc of a checkpoint rebuilt from its discs as its catalog lists them
                  # (rows and their directories): what bounds the tree xorriso loads of it (disc_tree.py)
-                 ("discs", "entries", "INTEGER"))
+                 ("discs", "entries", "INTEGER"),
+                 # proc_table.identity of the job's process (its pid alone may be another's since)
+                 ("jobs", "pid_ident", "TEXT"))
 
 
 # the looks a database kept before they were kept per backup: one per source, medium and directory,
