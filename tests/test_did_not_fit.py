@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rabtui.checkpoint import triggers
 from tests.test_backup_failures import tmpfs_medium  # noqa: F401  (fixture)
-from tests.trees import Lab, write_files
+from tests.trees import Lab, fill_up, write_files
 
 
 def _lab(tmp_path):
@@ -44,3 +44,17 @@ def test_medium_refused_before_rsync_marks_only_what_cannot_fit(tmp_path, tmpfs_
     why = {s.path.rsplit("/", 1)[-1]: s.reasons for s in triggers.statuses(cfg, lab.store())}
     assert "a backup did not fit on its medium" in why["big"]
     assert "a backup did not fit on its medium" not in why["small"]
+
+
+def test_a_full_medium_with_a_base_names_the_least_room_a_backup_needs_not_a_whole_copy(tmp_path, tmpfs_medium):  # noqa: F811
+    """A medium left with less than 1 MiB free refuses every backup; one of a source with a base
+    there would need no whole copy (unchanged files are linked): the refusal named the last whole
+    copy's size, as if that much room were needed."""
+    lab, cfg = _lab(tmp_path)
+    tmpfs_medium("size=3m")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    fill_up(lab.media[0][1] / "filler")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
+    assert "the last full copy took" not in result.reason, result.reason
+    assert "a backup needs 1048576 bytes free at the least" in result.reason, result.reason

@@ -234,20 +234,22 @@ class _Run(Completion, CommandSteps):
         if lost:
             self.emit(Event(WARNING, lost))
         free, inodes = info["free_bytes"], info["free_inodes"]
-        too_small = free < MIN_FREE_BYTES or (info["total_inodes"] > 0 and inodes < MIN_FREE_INODES)
+        why = ([f"a backup needs {MIN_FREE_BYTES} bytes free at the least"] if free < MIN_FREE_BYTES else []) \
+            + ([f"a backup needs {MIN_FREE_INODES} inodes free at the least"]
+               if info["total_inodes"] > 0 and inodes < MIN_FREE_INODES else [])
         need = self._expected_bytes(medium)
         if need is not None and need > free:
-            if self._base(medium) is None:
-                too_small = True      # a first backup here needs a whole copy: it cannot fit
+            if self._base(medium) is None:      # a first backup here needs a whole copy: it cannot fit
+                why.append(f"the last full copy took {need} bytes")
             else:
                 self.emit(Event(WARNING, f"medium {medium.id} has {free} bytes free; the last backup of "
                                          f"{self.source.id} needed {need}: it may not fit"))
-        if too_small:
+        if why:
             dirs = [d.path for d in self.source.directories]
             self.rec.did_not_fit(history.not_fitting(self.store, self.source.id, dirs, free,
                                                      with_base=self._base(medium) is not None))
-            self._fail_step(2, f"{NO_SPACE}: medium {medium.id} has {free} bytes and {inodes} inodes free"
-                               + (f", the last full copy took {need} bytes" if need else ""))
+            self._fail_step(2, f"{NO_SPACE}: medium {medium.id} has {free} bytes and {inodes} inodes free, "
+                               + "; ".join(why))
         self.step(2, "ok", f"medium {medium.id}: {free} bytes free")
         return info
 
