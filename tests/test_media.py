@@ -76,6 +76,21 @@ def test_rotation_order(tmp_path):
     assert next_medium(cfg, store).id == "m1"   # a medium no longer configured is ignored
 
 
+def test_the_rotation_goes_on_after_a_night_under_a_clock_a_day_and_some_hours_ahead(tmp_path):
+    """The night after one whose clock was ahead by a day and some hours, that night's use was still
+    dated after the one being recorded (only a use more than a day ahead was moved back): the next
+    night went to the medium after it again, which took two nights, and the one after it none."""
+    lab = Lab(tmp_path, media_count=3)
+    cfg = lab.local()
+    store = lab.store()
+    night = time.time()
+    record_use(store, cfg.medium("m1"), {"label": {"id": "m1"}}, when=night)
+    record_use(store, cfg.medium("m2"), {"label": {"id": "m2"}}, when=night + 86400 + 30 * 3600)   # 30 h ahead
+    assert next_medium(cfg, store).id == "m3"
+    record_use(store, cfg.medium("m3"), {"label": {"id": "m3"}}, when=night + 2 * 86400)          # right again
+    assert next_medium(cfg, store).id == "m1"
+
+
 def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
     lab = Lab(tmp_path)
     mount_point = lab.media[0][1]

@@ -12,7 +12,7 @@ from rabtui.media import labels_kept
 from rabtui.media.medium import space
 from rabtui.state.store import Store
 
-DAY = 86400.0
+USE_SLACK = 300.0     # seconds: more than a write to the state database waits for its turn (30 s)
 
 
 def next_medium(cfg: Config, store: Store) -> Medium:
@@ -48,10 +48,11 @@ def record_use(store: Store, medium: Medium, info: dict, when: float | None = No
             (medium.id, json.dumps(info.get("label")), when, when, info.get("total_bytes"), info.get("free_bytes"),
              info.get("total_inodes"), info.get("free_inodes")),
         )
-        # a use dated more than a day after this one was recorded under a clock that was ahead: it
-        # came before this one (else it stays the last use for years, and every backup goes to the
-        # medium after it)
-        conn.execute("UPDATE media SET last_used=? WHERE id<>? AND last_used>?", (when - 1, medium.id, when + DAY))
+        # a use dated after this one was recorded under a clock that was ahead: it came before this
+        # one (else it stays the last use for as long as the clock was ahead, and every backup goes
+        # to the medium after it); USE_SLACK: another run's use recorded while this one waited
+        conn.execute("UPDATE media SET last_used=? WHERE id<>? AND last_used>?",
+                     (when - 1, medium.id, when + USE_SLACK))
     return labels_kept.keep(store.state_dir, medium.id, info.get("label"))
 
 
