@@ -81,42 +81,17 @@ def on_media(cfg, store) -> set[tuple]:
 
 def in_catalog(cfg, store) -> set[tuple]:
     """The same tuples as `on_media`, as `find` tells them: each backup a version's location
-    names, and for archive directories the newest version of each path as the union's."""
+    names, and the union holding each version a location marks `archive` (the newest entry linked
+    at its path, where no newer shape of a place on the way or below took it), no other."""
     archive = {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
-    # the union shows the version saved by the backup made last (the highest id), whatever its name
-    # says (a clock that was wrong); a version no backup holds claims it
-    made = {(r["medium"], r["source"], r["name"]): r["id"] for r in store.all("SELECT * FROM backups")}
     out = set()
-    union: dict[tuple, tuple] = {}
     for v in catalog.find(store, "*", archive_dirs=archive) + others.find(store, "*", archive_dirs=archive):
         for loc in v.locations:
             if loc.kind != "backup":
                 continue
             out |= {(loc.medium, v.source, name, v.kind, v.path, v.size, v.mtime) for name in loc.backups}
             if loc.archive:
-                key = (loc.medium, v.source, v.path)
-                first = made[(loc.medium, v.source, loc.backups[0])] if loc.backups else 2 ** 63
-                if key not in union or first > union[key][0]:
-                    union[key] = (first, v.kind, v.size, v.mtime)
-    out |= {(m, s, UNION, kind, p, size, mtime) for (m, s, p), (_, kind, size, mtime) in _newest_shapes(union).items()}
-    return out
-
-
-def _newest_shapes(union: dict[tuple, tuple]) -> dict[tuple, tuple]:
-    """The union's entries but those a newer shape took the place of: an entry below which a backup
-    made later saved one (it became a directory), or below an entry saved later (that became a file)."""
-    newest_below: dict[tuple, int] = {}
-    for (m, s, p), (first, *_) in union.items():
-        parts = p.split(b"/")
-        for i in range(1, len(parts)):
-            key = (m, s, b"/".join(parts[:i]))
-            newest_below[key] = max(newest_below.get(key, -1), first)
-    out = {}
-    for (m, s, p), entry in union.items():
-        parts = p.split(b"/")
-        above = (union.get((m, s, b"/".join(parts[:i]))) for i in range(1, len(parts)))
-        if newest_below.get((m, s, p), -1) <= entry[0] and all(a is None or a[0] <= entry[0] for a in above):
-            out[(m, s, p)] = entry
+                out.add((loc.medium, v.source, UNION, v.kind, v.path, v.size, v.mtime))
     return out
 
 

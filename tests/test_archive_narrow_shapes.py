@@ -190,6 +190,7 @@ _ODD = b"\xff\xfe\x1b[31m" + b"A" * 248
 def test_a_symlink_another_shape_took_the_place_of_is_said_removed(tmp_path, steps):
     lab = _entries_history(tmp_path, steps)
     invariants.check_views_are_media(lab.load(), lab.store())
+    invariants.check_catalog_is_media(lab.load(), lab.store())
 
 
 @pytest.mark.parametrize("f", [b"f", b"\xff\xfe\x1b[31m" + b"F" * 248], ids=["plain", "255 bytes, not UTF-8"])
@@ -225,6 +226,24 @@ def test_find_names_the_archive_view_not_for_a_file_a_newer_backup_made_a_direct
     lab = _entries_history(tmp_path, [((), {b"f": b"f", b"g": b"g", b"s/t": b"t"}), ((b"f",), {b"f/c": b"c"}),
                                       ((b"g",), {b"g/l": ("symlink", "k")})])
     assert _marked_archive(lab) == {b"f/c", b"g/l", b"s/t"}
+
+
+@pytest.mark.parametrize("odd", [b"", _ODD], ids=["plain", "255 bytes, not UTF-8"])
+def test_find_names_the_archive_view_for_the_entry_it_holds_at_each_path(tmp_path, odd):
+    """f a file made a symlink, then a file again; s a symlink made a file; g changed; a/b/l a
+    symlink below a place made a file: `find` marks `+ archive` the one entry the view holds at
+    each path, as the medium shows it, never an older one a newer entry took the place of."""
+    from rabtui.actions.find import find
+
+    f, s = b"f" + odd[:254], b"s" + odd[:254]
+    lab = _entries_history(tmp_path, [((), {f: b"f1", b"g": b"g1", s: ("symlink", "k"), b"a/b/l": ("symlink", "k")}),
+                                      ((f, s, b"a"), {f: ("symlink", "k"), b"g": b"g22", s: b"s file", b"a": b"a"}),
+                                      ((f,), {f: b"f again"})])
+    cfg, store = lab.load(), lab.store()
+    in_view = {(v.kind, v.path.rpartition(b"/photos/")[2], v.size) for v in find(cfg, store, "*").versions
+               if any(loc.archive for loc in v.locations)}
+    assert in_view == {("file", f, 7), ("file", b"g", 3), ("file", s, 6), ("file", b"a", 1)}
+    invariants.check_catalog_is_media(cfg, store)
 
 
 def test_a_directory_holding_a_symlink_alone_restores_by_its_path_once_its_parent_is_a_file(tmp_path):
@@ -303,3 +322,4 @@ def test_a_restore_of_a_file_below_a_symlink_planted_in_the_union_reads_it_where
         restore_run.restore(lab.load(), lab.store(), "loc", os.fsencode(lab.src / "photos" / rel),
                             backup=two["name"], to=into / rel)
         assert (into / rel / str(lab.src / "photos" / "a" / "x").lstrip("/")).read_bytes() == b"x"
+

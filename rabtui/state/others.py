@@ -9,7 +9,7 @@ import threading
 
 from rabtui.state.backup_ranges import BackupRanges
 from rabtui.state.catalog import Location, Version, _below, _exactly
-from rabtui.state import others_shapes, saved_kinds
+from rabtui.state import others_shapes, saved_kinds, union_shapes
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -34,6 +34,7 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
         return []
     backups = BackupRanges(store, source)
     out: dict[tuple, Version] = {}
+    in_unions: list[tuple] = []     # (union_shapes.lost's, location) of those the union holds
     for r in rows:
         is_archive = r["dir"] in archive_dirs.get(r["source"], ())
         names, in_union = backups.holding(r["source"], r["medium"], r["dir"], r["first_backup"], r["last_backup"],
@@ -43,8 +44,14 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
         kind = KINDS.get(r["kind"], "special")
         key = (r["source"], bytes(r["path"]), kind, r["mtime"])
         ver = out.setdefault(key, Version(r["source"], bytes(r["path"]), 0, r["mtime"], kind=kind))
-        ver.locations.append(Location("backup", medium=r["medium"], backups=names,
-                                      archive=in_union))
+        loc = Location("backup", medium=r["medium"], backups=names, archive=in_union)
+        ver.locations.append(loc)
+        if in_union:
+            in_unions.append((r["source"], r["dir"], r["id"], bytes(r["path"]), r["medium"], r["first_backup"], loc))
+    # where a newer entry or a newer shape of its place took it from the union, it is in it no more
+    gone = union_shapes.lost(store, backups, [u[:-1] for u in in_unions], "others")
+    for _source, _dir, row_id, _path, medium, first, loc in in_unions:
+        loc.archive = (row_id, medium, first) not in gone
     return list(out.values())
 
 

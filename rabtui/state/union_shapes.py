@@ -13,11 +13,22 @@ from rabtui.state.store import Store
 _CHUNK = 500
 
 
-def lost(store: Store, backups: BackupRanges, marked: list[tuple]) -> set[tuple]:
-    """Of `marked` ((source, directory, path id, path, medium, first_backup) of the versions of
-    archive directories' files linked into their union), those (path id, medium, first_backup) a
-    newer shape saved in the union by a backup linked there took the place of."""
+def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = "paths") -> set[tuple]:
+    """Of `marked` ((source, directory, id, path, medium, first_backup) of the entries of archive
+    directories linked into their union: files, `table` "paths" and id the path's; or symlinks,
+    FIFOs and device nodes, "others" and id the row's), those (id, medium, first_backup) the union
+    holds no more: a newer entry linked at the same path took its place (a newer version, or one
+    of another kind), or a newer shape of a place on the way or below it. `marked` holds every
+    entry of the kind linked at each of its paths."""
     out = set()
+    newest: dict[tuple, int] = {}       # (source, medium, path) -> the newest linked there
+    for source, _dir, _id, path, medium, first in marked:
+        key = (source, medium, path)
+        newest[key] = max(newest.get(key, -1), first)
+    for source, _dir, _id, path, medium, first in marked:
+        if newest[(source, medium, path)] > first:
+            out.add((_id, medium, first))
+    others_at: dict[tuple[str, str], dict[bytes, list[int]]] = {}
     by_place: dict[tuple[str, str, str], list[tuple]] = {}
     for source, dir_path, path_id, path, medium, first in marked:
         by_place.setdefault((source, medium, dir_path), []).append((path_id, path, path.rpartition(b"/")[0], first))
@@ -27,17 +38,37 @@ def lost(store: Store, backups: BackupRanges, marked: list[tuple]) -> set[tuple]
         def linked(first: int) -> bool:
             return backups.holding(source, medium, dir_path, first, first, True)[1]
 
+        # the newest of the other kind linked at the same path (few paths were both)
+        if (source, medium) not in others_at:
+            others_at[(source, medium)] = _other_kind_at(store, source, medium, table)
+        other = others_at[(source, medium)]
         # the newest saved at a place on the way, per parent directory (most files share few)
         parents = {parent for _, _, parent, _ in items}
         ways = {up for parent in parents for up in (parent, *on_the_way(parent)) if len(up) > len(top)}
         newest_at = _newest_saved(store, source, medium, sorted(ways), linked)
         over = {parent: max((newest_at.get(up, -1) for up in (parent, *on_the_way(parent))), default=-1)
                 for parent in parents} if newest_at else {}
-        with_below = _with_entries_below(store, source, sorted({path_id for path_id, *_ in items}))
+        with_below = _with_entries_below(store, source, sorted({path_id for path_id, *_ in items}), table)
         for path_id, path, parent, first in items:
-            if over.get(parent, -1) > first or (
+            if over.get(parent, -1) > first or any(f > first and linked(f) for f in other.get(path, ())) or (
                     path_id in with_below and _saved_below_after(store, source, medium, path, first, linked)):
                 out.add((path_id, medium, first))
+    return out
+
+
+def _other_kind_at(store: Store, source: str, medium: str, table: str) -> dict[bytes, list[int]]:
+    """path -> the backups that saved an entry of the other kind than `table`'s at a path of
+    `source` saved as both a file and a symlink, FIFO or device node (on `medium`): read from the
+    others' side, which is small."""
+    both = "SELECT DISTINCT o.path FROM others o WHERE o.source=? AND EXISTS (SELECT 1 FROM paths p" \
+           " WHERE p.source=o.source AND p.path=o.path)"
+    q = (f"SELECT o.path, o.first_backup AS f FROM others o WHERE o.source=? AND o.medium=? AND o.path IN ({both})"
+         if table == "paths" else
+         f"SELECT p.path, v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id"
+         f" WHERE p.source=? AND v.medium=? AND p.path IN ({both})")
+    out: dict[bytes, list[int]] = {}
+    for r in store.all(q, (source, medium, source)):
+        out.setdefault(bytes(r["path"]), []).append(r["f"])
     return out
 
 
@@ -59,15 +90,15 @@ def _newest_saved(store: Store, source: str, medium: str, places: list[bytes], l
     return out
 
 
-def _with_entries_below(store: Store, source: str, ids: list[int]) -> set[int]:
-    """Of the paths `ids`, those the catalog has any path below (on any medium): few, each looked at
-    again (_saved_below_after)."""
+def _with_entries_below(store: Store, source: str, ids: list[int], table: str) -> set[int]:
+    """Of the rows `ids` of `table` (paths, others), those the catalog has any path below (on any
+    medium): few, each looked at again (_saved_below_after)."""
     out = set()
     below = "{t}.source=c.source AND {t}.path>=CAST(c.path || X'2F' AS BLOB) AND {t}.path<CAST(c.path || X'30' AS BLOB)"
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i:i + _CHUNK]
         out |= {r["id"] for r in store.all(
-            f"SELECT c.id FROM paths c WHERE c.id IN ({','.join('?' * len(chunk))})"
+            f"SELECT c.id FROM {table} c WHERE c.id IN ({','.join('?' * len(chunk))})"
             f" AND (EXISTS (SELECT 1 FROM paths q WHERE {below.format(t='q')})"
             f" OR EXISTS (SELECT 1 FROM others o WHERE {below.format(t='o')}))", chunk)}
     return out
