@@ -15,18 +15,22 @@ from rabtui.state.store import Store
 _CHUNK = 500     # paths per IN (...) list, well below SQLite's limit on parameters
 
 
-def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"") -> dict[bytes, str]:
-    """path -> directory of the entries (`others`) of the archive directories `dirs` at or below
-    `prefix` whose place held a file or an entry below it, or that lie below a place a file or an
-    entry was saved at, on any medium at any time."""
+def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"") -> dict[bytes, tuple[str, ...]]:
+    """path -> directories (of `dirs`: the configured ones it was saved under, more than one where
+    the config's directories changed) of the entries (`others`) of the archive directories `dirs`
+    at or below `prefix` whose place held a file or an entry below it, or that lie below a place a
+    file or an entry was saved at, on any medium at any time."""
     if not dirs:
         return {}
     below, below_args = _below(prefix)
     under = "{t}.source=p.source AND {t}.path>=CAST(p.path || X'2F' AS BLOB) AND {t}.path<CAST(p.path || X'30' AS BLOB)"
-    entries = {bytes(r[0]): (r[1], r[2]) for r in store.all(
+    entries: dict[bytes, tuple[tuple[str, ...], bool]] = {}
+    for r in store.all(
         f"SELECT DISTINCT p.path, p.dir, EXISTS (SELECT 1 FROM paths q WHERE {under.format(t='q')})"
         f" OR EXISTS (SELECT 1 FROM others q WHERE {under.format(t='q')}) FROM others p"
-        f" WHERE p.source=? AND p.dir IN ({','.join('?' * len(dirs))}){below}", (source, *dirs, *below_args))}
+        f" WHERE p.source=? AND p.dir IN ({','.join('?' * len(dirs))}){below}", (source, *dirs, *below_args)):
+        was = entries.get(bytes(r[0]), ((), False))
+        entries[bytes(r[0])] = ((*was[0], r[1]), was[1] or bool(r[2]))
     if not entries:
         return {}
     ups = {up for path in entries for up in shapes.on_the_way(path)}
@@ -40,16 +44,18 @@ def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"
             if over or any(up in taken for up in shapes.on_the_way(path))}
 
 
-def shown(store: Store, backup, crossed: dict[bytes, str], archive: tuple[str, ...], holds: tuple[str, tuple],
-          archive_now: tuple[str, ...]) -> dict[bytes, tuple]:
+def shown(store: Store, backup, crossed: dict[bytes, tuple[str, ...]], archive: tuple[str, ...],
+          holds: tuple[str, tuple], archive_now: tuple[str, ...]) -> dict[bytes, tuple]:
     """path -> (id, kind, mtime) of the entries of `crossed` (crossed's) that `backup` shows: in a
     directory it saved as an archive one (`archive`), the newest saved at the path up to it where
     the newest shape of its place and of those on the way lets it show, all of a directory read in
     one pass below the paths' common parent; in a standard one, the one it holds (`holds`: SQL on
-    `p`, others._holds'). None shown: not there."""
+    `p`, others._holds'). Of a path saved under two directories, the one the backup saved shows
+    (the config lists no directory inside another). None shown: not there."""
     by_dir: dict[str, list[bytes]] = {}
-    for path, d in crossed.items():
-        by_dir.setdefault(d, []).append(path)
+    for path, dirs in crossed.items():
+        for d in dirs:
+            by_dir.setdefault(d, []).append(path)
     out = {}
     for d, paths in by_dir.items():
         if d in archive:
@@ -65,3 +71,4 @@ def shown(store: Store, backup, crossed: dict[bytes, str], archive: tuple[str, .
             if r is not None:
                 out[path] = (r[0], r[1], r[2])
     return out
+
