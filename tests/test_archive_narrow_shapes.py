@@ -324,11 +324,13 @@ def test_a_restore_of_a_file_below_a_symlink_planted_in_the_union_reads_it_where
         assert (into / rel / str(lab.src / "photos" / "a" / "x").lstrip("/")).read_bytes() == b"x"
 
 
-@pytest.mark.parametrize("name", [b"a", _ODD], ids=["plain", "255 bytes, not UTF-8"])
-def test_diff_of_a_symlink_saved_under_two_directories_as_the_config_changed(tmp_path, name):
-    """/data saved (its photos/a a symlink), then /data/photos alone configured (a re-pointed),
-    then a made a directory: diff of the first two still says a changed (not added, as it read the
-    entries of one directory alone), the last two that the symlink went and a/y came."""
+@pytest.mark.parametrize("name, kind", [(b"a", "archive"), (_ODD, "archive"), (b"a", "standard")],
+                         ids=["plain", "255 bytes, not UTF-8", "the first standard"])
+def test_diff_of_a_symlink_saved_under_two_directories_as_the_config_changed(tmp_path, name, kind):
+    """/data saved (its photos/a a symlink; an archive directory, or a standard one), then
+    /data/photos alone configured (a re-pointed), then a made a directory: diff of the first two
+    still says a changed (not added, as it read the entries of one directory alone), the last two
+    that the symlink went and a/y came."""
     from rabtui.state import backup_diff, others
 
     lab = Lab(tmp_path, media_count=1)
@@ -337,13 +339,13 @@ def test_diff_of_a_symlink_saved_under_two_directories_as_the_config_changed(tmp
     write_files(data, {b"z": b"z"})
     os.mkdir(photos)
     os.symlink(b"k1", os.path.join(photos, name))
-    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    assert lab.backup(lab.local([("data", kind)]), now=DAY).status == "completed"
     os.unlink(os.path.join(photos, name))
     os.symlink(b"k2", os.path.join(photos, name))
     cfg = lab.local([("data/photos", "archive")])
     assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
     store = lab.store()
-    arc = (os.fsdecode(data), os.fsdecode(photos))
+    arc = (os.fsdecode(photos),) + ((os.fsdecode(data),) if kind == "archive" else ())
     path = os.path.join(photos, name).lstrip(b"/")
     one, two = store.all("SELECT * FROM backups ORDER BY id")
     assert others.changes(store, one, two, arc) == [(path, "symlink", "symlink")]

@@ -49,26 +49,27 @@ def shown(store: Store, backup, crossed: dict[bytes, tuple[str, ...]], archive: 
     """path -> (id, kind, mtime) of the entries of `crossed` (crossed's) that `backup` shows: in a
     directory it saved as an archive one (`archive`), the newest saved at the path up to it where
     the newest shape of its place and of those on the way lets it show, all of a directory read in
-    one pass below the paths' common parent; in a standard one, the one it holds (`holds`: SQL on
-    `p`, others._holds'). Of a path saved under two directories, the one the backup saved shows
-    (the config lists no directory inside another). None shown: not there."""
+    one pass below the paths' common parent; elsewhere (a standard one, under whichever directory
+    the config named then), the one it holds (`holds`: SQL on `p`, others._holds'). A path saved
+    under two directories (the config's changed: it lists no directory inside another) shows as
+    the one the backup saved. None shown: not there."""
     by_dir: dict[str, list[bytes]] = {}
     for path, dirs in crossed.items():
         for d in dirs:
-            by_dir.setdefault(d, []).append(path)
-    out = {}
+            if d in archive:
+                by_dir.setdefault(d, []).append(path)
+    wheres: dict[bytes, tuple] = {}
     for d, paths in by_dir.items():
-        if d in archive:
-            union = archive_as_of(store, backup, (d,), os.path.commonpath(paths), archive_now=archive_now,
-                                  others_too=True)
-            wheres = {p: ("p.medium=? AND p.first_backup=?", (backup["medium"], union[p][2]))
-                      for p in paths if p in union and union[p][0] is None}
-        else:
-            wheres = dict.fromkeys(paths, holds)
-        for path, (where, args) in wheres.items():
-            r = store.one(f"SELECT p.id, p.kind, p.mtime FROM others p WHERE p.source=? AND p.path=?"
-                          f" AND p.dir=? AND {where} ORDER BY p.id DESC LIMIT 1", (backup["source"], path, d, *args))
-            if r is not None:
-                out[path] = (r[0], r[1], r[2])
+        union = archive_as_of(store, backup, (d,), os.path.commonpath(paths), archive_now=archive_now,
+                              others_too=True)
+        wheres.update({p: ("p.dir=? AND p.medium=? AND p.first_backup=?", (d, backup["medium"], union[p][2]))
+                       for p in paths if p in union and union[p][0] is None})
+    outside = f"p.dir NOT IN ({','.join('?' * len(archive))}) AND {holds[0]}", (*archive, *holds[1])
+    wheres.update((p, outside) for p, dirs in crossed.items() if not {*dirs} & {*archive})
+    out = {}
+    for path, (where, args) in wheres.items():
+        r = store.one(f"SELECT p.id, p.kind, p.mtime FROM others p WHERE p.source=? AND p.path=?"
+                      f" AND {where} ORDER BY p.id DESC LIMIT 1", (backup["source"], path, *args))
+        if r is not None:
+            out[path] = (r[0], r[1], r[2])
     return out
-
