@@ -191,14 +191,15 @@ def _overlaid(shown: dict[bytes, tuple], tree: dict[bytes, tuple]) -> None:
     shown.update(tree)
 
 
-def check_views_are_media(cfg, store) -> None:
+def check_views_are_media(cfg, store, all_pairs: bool = False) -> None:
     """What catalog.contents says each complete backup holds (and Browse: catalog.archive_listing,
     the files at the top of a directory), and what others.changes says changed
-    from one backup to the next, is what the medium shows, each directory judged by the kind the
-    backup saved it as (_view), whatever the config says of it now."""
+    from one backup to the next (`all_pairs`: from each to each later one), is what the medium
+    shows, each directory judged by the kind the backup saved it as (_view), whatever the config
+    says of it now."""
     archive = {s.id: s.archive_paths for s in cfg.sources}
     rows = store.all(f"SELECT * FROM backups WHERE status IN {tuple(COMPLETE)!r} ORDER BY source, id")
-    for a, b in zip([None, *rows], rows):
+    for i, b in enumerate(rows):
         source = cfg.source(b["source"])
         said = catalog.contents(store, b, archive[b["source"]])
         for d in source.directories:
@@ -217,20 +218,28 @@ def check_views_are_media(cfg, store) -> None:
                 files = {p[len(top) + 1:] for p in mine if b"/" not in p[len(top) + 1:]}
                 assert listed is not None and {n for n, v in listed[2].items() if not v[0]} == files, (
                     f"{b['name']} {d.path}: Browse lists {listed and sorted(listed[2])}, the union holds {sorted(files)}")
-            before = _view(cfg, store, a, d) if a is not None and a["source"] == b["source"] else None
-            if before is None:
-                continue
-            changed = {p: (was, now) for p, was, now in others.changes(store, a, b, archive[b["source"]], top)}
-            entries = {p for p, v in (*before.items(), *view.items()) if v[0] != "file"}
-            for p in entries:
-                was, now = before.get(p), view.get(p)
-                was, now = (None if e is None or e[0] == "file" else e for e in (was, now))
-                if was is None or now is None or was[0] != now[0] or was[2] != now[2]:
-                    assert changed.get(p) == (was and was[0], now and now[0]), (
-                        f"{a['name']} -> {b['name']}: {p!r} changed on the medium ({was} -> {now}),"
-                        f" others.changes says {changed.get(p)}")
-            stray = {p for p in changed if p not in entries}
-            assert not stray, f"{a['name']} -> {b['name']}: others.changes names {stray}, on neither side"
+            for a in (rows[:i] if all_pairs else [rows[i - 1]] if i else []):
+                before = _view(cfg, store, a, d) if a["source"] == b["source"] else None
+                if before is not None:
+                    _entries_changed(store, a, b, before, view, archive[b["source"]], top)
+                    if all_pairs:
+                        _entries_changed(store, b, a, view, before, archive[b["source"]], top)
+
+
+def _entries_changed(store, a, b, before: dict, view: dict, archive: tuple[str, ...], top: bytes) -> None:
+    """others.changes from `a` to `b` (below `top`) names the symlinks, FIFOs and device nodes
+    whose kind or time differs from `before` (what `a` shows) to `view` (what `b` shows), no more."""
+    changed = {p: (was, now) for p, was, now in others.changes(store, a, b, archive, top)}
+    entries = {p for p, v in (*before.items(), *view.items()) if v[0] != "file"}
+    for p in entries:
+        was, now = before.get(p), view.get(p)
+        was, now = (None if e is None or e[0] == "file" else e for e in (was, now))
+        if was is None or now is None or was[0] != now[0] or was[2] != now[2]:
+            assert changed.get(p) == (was and was[0], now and now[0]), (
+                f"{a['name']} -> {b['name']}: {p!r} changed on the medium ({was} -> {now}),"
+                f" others.changes says {changed.get(p)}")
+    stray = {p for p in changed if p not in entries}
+    assert not stray, f"{a['name']} -> {b['name']}: others.changes names {stray}, on neither side"
 
 
 def check_json_agrees(cfg, store) -> None:

@@ -142,7 +142,8 @@ def test_diff_restores_find_and_discs_agree_with_what_each_backup_shows(shapes, 
     lab.write(lab._local_source([("photos", "archive")], "", "loc")
               + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\n')
     cfg, store = lab.load(), lab.store()
-    invariants.check_views_are_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
+    invariants.check_catalog_is_media(cfg, store)
     invariants.check_restores_are_views(cfg, store, tmp_path / "media")
     invariants.check_found_restores(cfg, store, tmp_path / "found")
     number = burn_due(cfg, store, asked={"*"}, verified=True)
@@ -189,7 +190,7 @@ _ODD = b"\xff\xfe\x1b[31m" + b"A" * 248
         "255 bytes, not UTF-8"])
 def test_a_symlink_another_shape_took_the_place_of_is_said_removed(tmp_path, steps):
     lab = _entries_history(tmp_path, steps)
-    invariants.check_views_are_media(lab.load(), lab.store())
+    invariants.check_views_are_media(lab.load(), lab.store(), all_pairs=True)
     invariants.check_catalog_is_media(lab.load(), lab.store())
 
 
@@ -357,3 +358,24 @@ def test_diff_of_a_symlink_saved_under_two_directories_as_the_config_changed(tmp
     assert others.changes(store, two, three, arc) == [(path, "symlink", None)]
     diff = backup_diff.diff(store, two, three, arc)
     assert ([e.path for e in diff.removed], [e.path for e in diff.added]) == ([path], [path + b"/y"])
+
+
+def test_diff_between_any_two_backups_of_a_place_cycling_through_shapes_and_after_a_cleanup(tmp_path):
+    """A 255-byte name that is not UTF-8 a symlink, a directory, a file, a symlink again, a
+    directory holding a symlink, with backups that changed nothing between: diff of any two
+    backups either way says what the media show, also once a cleanup deleted those between."""
+    from rabtui.backup import deletion, retention
+
+    a = _ODD
+    lab = _entries_history(tmp_path, [((), {a: ("symlink", "k"), b"k": b"k", b"n": b"1"}), ((a,), {a + b"/y": b"y"}),
+                                      ((), {}), ((a,), {a: b"a file"}), ((a,), {a: ("symlink", "j")}), ((), {}),
+                                      ((a,), {a + b"/z": ("symlink", "k")})])
+    invariants.check_views_are_media(lab.load(), lab.store(), all_pairs=True)
+    invariants.check_catalog_is_media(lab.load(), lab.store())
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30))
+    assert {r["id"] for r in store.all("SELECT id FROM backups ORDER BY id")} & {c.id for c in plan.delete} >= {3, 6}
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
+    invariants.check_catalog_is_media(cfg, store)

@@ -172,7 +172,15 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
         (*params, a["source"], a["medium"], b["source"], b["medium"], same))
     out = [(bytes(r[0]), r[1], r[2]) for r in rows]
     # where a place was another shape too, its entry's own range does not tell whether it shows
-    if crossed := others_shapes.crossed(store, a["source"], tuple(sorted({*arc_a, *arc_b})), prefix):
+    crossed = others_shapes.crossed(store, a["source"], tuple(sorted({*arc_a, *arc_b})), prefix)
+    if crossed and same:
+        # of a directory both saved as an archive one, where nothing was saved around the path in
+        # between, both show the same: the pass above left it out already
+        both, (lo, hi) = {*arc_a} & {*arc_b}, sorted((a["id"], b["id"]))
+        steady = [p for p, dirs in crossed.items() if {*dirs} <= both]
+        still = set(steady) - others_shapes.touched(store, a["source"], a["medium"], lo, hi, steady)
+        crossed = {p: dirs for p, dirs in crossed.items() if p not in still}
+    if crossed:
         out = [r for r in out if r[0] not in crossed]
         shown_a, shown_b = (others_shapes.shown(store, x, crossed, arc, holds, archive_dirs)
                             for x, arc, holds in ((a, arc_a, (in_a, a_args)), (b, arc_b, (in_b, b_args))))

@@ -73,3 +73,43 @@ def shown(store: Store, backup, crossed: dict[bytes, tuple[str, ...]], archive: 
         if r is not None:
             out[path] = (r[0], r[1], r[2])
     return out
+
+
+def touched(store: Store, source: str, medium: str, lo: int, hi: int, paths: list[bytes]) -> set[bytes]:
+    """Of `paths`, those whose shape or that of a place on the way may differ as of backup `lo` and
+    as of `hi` on `medium`: a backup after `lo` up to `hi` saved a file, symlink, FIFO or device
+    node at the path, on the way to it, below it, or below a place on the way that was ever saved
+    as one (the newest saved at a place or below it tells its shape). Of a directory both saved as
+    an archive one, the others show the same thing as of each elsewhere: the backups up to the
+    older saved all that is there."""
+    ups = {p: shapes.on_the_way(p) for p in paths}
+    places = sorted({*paths, *(up for way in ups.values() for up in way)})
+    window = (medium, lo, hi)
+    hit, taken = set(), set()
+    for at in range(0, len(places), _CHUNK):
+        chunk = places[at:at + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for r in store.all(
+                f"SELECT p.path, max(v.medium=? AND v.first_backup>? AND v.first_backup<=?) FROM paths p"
+                f" JOIN versions v ON v.path_id=p.id WHERE p.source=? AND p.path IN ({marks}) GROUP BY p.path"
+                f" UNION ALL SELECT path, max(medium=? AND first_backup>? AND first_backup<=?) FROM others"
+                f" WHERE source=? AND path IN ({marks}) GROUP BY path",
+                (*window, source, *chunk, *window, source, *chunk)):
+            taken.add(bytes(r[0]))
+            if r[1]:
+                hit.add(bytes(r[0]))
+    out = {p for p in paths if p in hit or any(up in hit for up in ups[p])}
+    below_hit: dict[bytes, bool] = {}
+
+    def saved_below(place: bytes) -> bool:
+        if place not in below_hit:
+            rng = (source, place + b"/", place + b"0", *window)
+            below_hit[place] = store.one(
+                "SELECT 1 FROM paths p JOIN versions v ON v.path_id=p.id WHERE p.source=? AND p.path>=?"
+                " AND p.path<? AND v.medium=? AND v.first_backup>? AND v.first_backup<=?"
+                " UNION ALL SELECT 1 FROM others WHERE source=? AND path>=? AND path<?"
+                " AND medium=? AND first_backup>? AND first_backup<=? LIMIT 1", (*rng, *rng)) is not None
+        return below_hit[place]
+
+    return out | {p for p in paths if p not in out
+                  and (saved_below(p) or any(up in taken and saved_below(up) for up in ups[p]))}
