@@ -11,6 +11,7 @@ from rabtui.state.shapes import on_the_way
 from rabtui.state.store import Store
 
 _CHUNK = 500
+_FEW = 5000     # paths looked up by path; more: the paths saved as both read whole
 
 
 def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = "paths") -> set[tuple]:
@@ -40,7 +41,9 @@ def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = 
 
         # the newest of the other kind linked at the same path (few paths were both)
         if (source, medium) not in others_at:
-            others_at[(source, medium)] = _other_kind_at(store, source, medium, table)
+            others_at[(source, medium)] = _other_kind_at(
+                store, source, medium, table, sorted({path for s, _d, _i, path, m, _f in marked
+                                                      if (s, m) == (source, medium)}))
         other = others_at[(source, medium)]
         # the newest saved at a place on the way, per parent directory (most files share few)
         parents = {parent for _, _, parent, _ in items}
@@ -56,19 +59,23 @@ def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = 
     return out
 
 
-def _other_kind_at(store: Store, source: str, medium: str, table: str) -> dict[bytes, list[int]]:
-    """path -> the backups that saved an entry of the other kind than `table`'s at a path of
-    `source` saved as both a file and a symlink, FIFO or device node (on `medium`): read from the
-    others' side, which is small."""
+def _other_kind_at(store: Store, source: str, medium: str, table: str, paths: list[bytes]) -> dict[bytes, list[int]]:
+    """path -> the backups that saved an entry of the other kind than `table`'s at `paths` (of
+    `source`, on `medium`): looked up by path where they are few, else read from the others' side
+    (the paths saved as both a file and a symlink, FIFO or device node), which is small."""
     both = "SELECT DISTINCT o.path FROM others o WHERE o.source=? AND EXISTS (SELECT 1 FROM paths p" \
            " WHERE p.source=o.source AND p.path=o.path)"
-    q = (f"SELECT o.path, o.first_backup AS f FROM others o WHERE o.source=? AND o.medium=? AND o.path IN ({both})"
+    q = ("SELECT o.path, o.first_backup AS f FROM others o WHERE o.source=? AND o.medium=? AND o.path IN ({})"
          if table == "paths" else
-         f"SELECT p.path, v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id"
-         f" WHERE p.source=? AND v.medium=? AND p.path IN ({both})")
+         "SELECT p.path, v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id"
+         " WHERE p.source=? AND v.medium=? AND p.path IN ({})")
+    lists = [(q.format(both), (source,))] if len(paths) > _FEW else [
+        (q.format(",".join("?" * len(paths[i:i + _CHUNK]))), tuple(paths[i:i + _CHUNK]))
+        for i in range(0, len(paths), _CHUNK)]
     out: dict[bytes, list[int]] = {}
-    for r in store.all(q, (source, medium, source)):
-        out.setdefault(bytes(r["path"]), []).append(r["f"])
+    for sql, args in lists:
+        for r in store.all(sql, (source, medium, *args)):
+            out.setdefault(bytes(r["path"]), []).append(r["f"])
     return out
 
 
