@@ -88,3 +88,26 @@ def test_a_checkpoint_resumed_on_a_second_drive_while_it_is_written_is_refused(t
     [res] = out
     assert res.status == "completed", res.message
     assert set(_states(store, number).values()) == {"verified"}
+
+
+def test_a_second_burn_on_another_drive_while_the_first_is_asked_to_accept_its_plan_records_nothing(tmp_path):
+    """Each burn took only its own drive's lock before looking for an unfinished checkpoint: burns
+    on two drives at once both found none, and two checkpoints stood unfinished without `--new`."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    assert checkpoint_status.abandon(cfg, store, number)
+    operator = _Waiting(checkpoint_actions.PLAN_QUESTION, YES)
+    t, out = _in_thread(lambda: checkpoint_actions.burn(cfg, store, lambda e: None, threading.Event(), operator,
+                                                        now=[]))
+    try:
+        assert operator.asked.wait(120)
+        second = _rabtui(lab, "checkpoint", "burn", "--yes", "--now", "--drive", f"images:{tmp_path / 'iso2'}")
+    finally:
+        operator.go.set()
+        t.join()
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "the planning of a new checkpoint is already running" in second.stderr, second.stderr
+    assert not (tmp_path / "iso2").exists()
+    [outcome] = out
+    assert outcome.status == "completed", outcome.message
+    rows = store.all("SELECT number, status FROM checkpoints WHERE number > ?", (number,))
+    assert [(r["number"], r["status"]) for r in rows] == [(number + 1, "completed")]

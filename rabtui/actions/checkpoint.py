@@ -223,31 +223,39 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
     drive = drive_for(cfg, store, drive)
 
     def work(emit, cancel, prompter):
-        # the drive is taken before the check for an unfinished checkpoint: two burns started at
-        # once would both find none, and the second would record a checkpoint it cannot write
+        # the drive, and the planning of a new checkpoint whatever the drive, are taken before the
+        # check for an unfinished checkpoint: two burns started at once would both find none, and
+        # record one each (on one drive, the second one it cannot write)
         with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), locks.drive_lock(cfg.state_dir, drive):
-            open_cp = queries.unfinished_checkpoint(store, checkpoint_status.FINISHED)
-            if open_cp and not new:
-                raise UsageError(f"checkpoint {open_cp} is not finished",
-                                 hint=f"go on with `rabtui checkpoint resume {open_cp}`, give it up with"
-                                      f" `rabtui checkpoint abandon {open_cp}`, or make a new one with `burn --new`")
-            # until it is recorded (then retention keeps what it reads), a cleanup deletes none of the
-            # backups it reads from
-            with locks.reading(cfg.state_dir, [s.id for s in cfg.sources]):
-                computed = prepare.compute(cfg, store, asked=asked_dirs(cfg, store, now), disc=disc, emit=emit,
-                                           prompter=prompter, cancel=cancel)
-                planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
-                if confirm:
-                    summary = computed.summary()
-                    question = Question(PLAN_QUESTION, f"Write {_these(summary['discs'])} of"
-                                        f" {summary['disc_type']}?", (YES, NO), {"summary": summary})
-                    if prompter.ask(question, cancel) != YES:
-                        raise Cancelled("the plan was not accepted: nothing was written")
-                number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
+            with locks.new_checkpoint_lock(cfg.state_dir):
+                number = _check_and_record(cfg, store, drive, emit, cancel, prompter, now=now, disc=disc, new=new,
+                                           confirm=confirm)
             return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter,
                                        drive_held=True)
 
     return _as_job(cfg, store, "checkpoint", drive, emit, cancel, prompter, job_id, work)
+
+
+def _check_and_record(cfg: Config, store: Store, drive: str, emit: Emit, cancel: threading.Event, prompter: Prompter,
+                      *, now: list[str] | None, disc: str | None, new: bool, confirm: bool) -> int:
+    open_cp = queries.unfinished_checkpoint(store, checkpoint_status.FINISHED)
+    if open_cp and not new:
+        raise UsageError(f"checkpoint {open_cp} is not finished",
+                         hint=f"go on with `rabtui checkpoint resume {open_cp}`, give it up with"
+                              f" `rabtui checkpoint abandon {open_cp}`, or make a new one with `burn --new`")
+    # until it is recorded (then retention keeps what it reads), a cleanup deletes none of the
+    # backups it reads from
+    with locks.reading(cfg.state_dir, [s.id for s in cfg.sources]):
+        computed = prepare.compute(cfg, store, asked=asked_dirs(cfg, store, now), disc=disc, emit=emit,
+                                   prompter=prompter, cancel=cancel)
+        planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
+        if confirm:
+            summary = computed.summary()
+            question = Question(PLAN_QUESTION, f"Write {_these(summary['discs'])} of"
+                                f" {summary['disc_type']}?", (YES, NO), {"summary": summary})
+            if prompter.ask(question, cancel) != YES:
+                raise Cancelled("the plan was not accepted: nothing was written")
+        return prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
 
 
 def _there(store: Store, number: int) -> None:

@@ -358,6 +358,12 @@ def checkpoints_lock(state_dir: str | Path, by: str | None = None) -> Lock:
     return Lock(state_dir, "checkpoints", what="a checkpoint", by=by)
 
 
+def new_checkpoint_lock(state_dir: str | Path) -> Lock:
+    """One new checkpoint is planned and recorded at a time, whatever drive each burn names: two
+    burns on two drives would both find no unfinished checkpoint and record one each."""
+    return Lock(state_dir, "checkpoint-new", what="the planning of a new checkpoint")
+
+
 def checkpoint_lock(state_dir: str | Path, number: int) -> Lock:
     """One run at a time writes, verifies or abandons a checkpoint, whatever drive each names."""
     return Lock(state_dir, f"checkpoint-{number}", what=f"work on checkpoint {number}")
