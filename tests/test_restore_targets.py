@@ -297,3 +297,19 @@ def test_a_checkpoint_whose_disc_was_never_written_is_said_so_without_asking_for
     assert "checkpoint 2: disc 1 (RAB2D01), which holds " in err and "was never written" in err \
         and "rabtui checkpoint resume 2" in err and "Insert" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_abandoned_checkpoint_whose_disc_was_never_written_is_said_so_without_asking_for_it(lab, tmp_path,
+                                                                                                capsys):
+    """Abandoned, its discs not written read `abandoned`: a restore from it asked to insert a disc
+    that never was."""
+    from rabtui.checkpoint import prepare, status
+
+    cfg, store = lab.load(), lab.store()
+    assert prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive) == 2
+    status.abandon(cfg, store, 2)
+    assert _restore(lab, "small", tmp_path / "out", "--checkpoint", "2") == 1
+    err = capsys.readouterr().err
+    assert "checkpoint 2: disc 1 (RAB2D01), which holds " in err and "was never written (checkpoint 2 abandoned)" in err \
+        and "resume" not in err and "Insert" not in err, err
+    assert not (tmp_path / "out").exists()

@@ -49,20 +49,23 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     directories opened up there (opened_dirs), by their path below the restored item. Returns the
     restored item's path there."""
     rows = store.all(
-        "SELECT f.*, d.volid, d.state FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
+        "SELECT f.*, d.volid, d.state, d.written FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
         " WHERE f.number=? AND f.source=? AND (f.path=? OR substr(f.path, 1, ?)=?)"
         " ORDER BY f.disc, f.path, f.part",
         (number, source.id, rel, len(rel) + 1, rel + b"/"))
     if not rows:
         raise WorkFailed(f"checkpoint {number} holds nothing at /{fmt.name(rel)} of {source.id}",
                          hint="if the state database was lost: rabtui rebuild-state")
-    unwritten = sorted({(r["disc"], r["volid"], r["state"]) for r in rows if r["state"] in NEVER_WRITTEN})
+    # an abandoned checkpoint's disc nothing was written onto was left `abandoned` without a time written
+    unwritten = sorted({(r["disc"], r["volid"], r["state"]) for r in rows if r["state"] in NEVER_WRITTEN
+                        or (r["state"] == "abandoned" and r["written"] is None)})
     if unwritten:     # no disc to ask for
         disc, volid, state = unwritten[0]
+        abandoned = state == "abandoned"
         raise WorkFailed(f"checkpoint {number}: disc {disc} ({volid}), which holds /{fmt.name(rel)} of {source.id}"
-                         f" or part of it, was never written ({state})",
-                         hint=f"rabtui checkpoint resume {number} writes it; or restore from a backup or another"
-                              " checkpoint")
+                         f" or part of it, was never written ({f'checkpoint {number} abandoned' if abandoned else state})",
+                         hint=("" if abandoned else f"rabtui checkpoint resume {number} writes it; or ")
+                         + "restore from a backup or another checkpoint")
     is_file = all(bytes(r["path"]) == rel for r in rows)
     top = os.path.join(staging, b"item")
     with shortpath.alias(Path(os.fsdecode(staging))) as short, shortpath.Shortcuts() as sc:
