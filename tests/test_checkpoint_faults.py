@@ -236,6 +236,11 @@ def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs,
                             prompter=ScriptedPrompter(lambda q: READY))
     assert cli_main([*conf, "checkpoint", "abandon", str(number)]) == 0
     assert "already abandoned" in capsys.readouterr().out
+    # its disc 2 was written (it failed): verify said it was never written, and that resume writes it
+    assert cli_main([*conf, "checkpoint", "verify", str(number), "--yes"]) == 1
+    said = capsys.readouterr()
+    assert f"disc 2 was not verified before checkpoint {number} was abandoned" in said.err, said
+    assert "never written" not in said.out + said.err and "resume" not in said.out + said.err, said
     # the directories are still due: a new checkpoint starts without --new, and completes
     assert cli_main([*conf, "checkpoint", "burn", "--yes"]) == 0
     assert store.one("SELECT status FROM checkpoints WHERE number=?", (number + 1,))["status"] == "completed"

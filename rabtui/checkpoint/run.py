@@ -253,8 +253,14 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
         record_interrupted(store, number, "the job ended while writing this disc")
         try:
             for k in discs:
-                state = store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, k))["state"]
-                if state in ("planned", "skipped", "interrupted", "abandoned"):
+                row = store.one("SELECT state, written FROM discs WHERE number=? AND disc=?", (number, k))
+                if row["state"] == "abandoned":     # resume refuses it
+                    emit(Event(LOG, f"disc {k} was never written (checkpoint {number} abandoned)"
+                               if row["written"] is None else
+                               f"disc {k} was not verified before checkpoint {number} was abandoned: not checked"))
+                    result.skipped.append(k)
+                    continue
+                if row["state"] in ("planned", "skipped", "interrupted"):
                     emit(Event(LOG, f"disc {k} was never written; " + (
                         f"`rabtui checkpoint abandon {number}` gives it up" if plan_json.get("rebuilt")
                         else f"`rabtui checkpoint resume {number}` writes it")))
