@@ -6,6 +6,7 @@ Each runs `python -m rabtui` as the operator would, with a real backup in the st
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -173,6 +174,26 @@ def test_a_name_too_long_or_a_file_on_the_way_is_said_never_a_traceback(lab, tmp
         assert main(["demo", "--dir", str(where), "--no-open"]) == 2
         err = capsys.readouterr().err
         assert f"rabtui: {where}: {why}" in err and "Traceback" not in err
+
+
+def test_a_drive_whose_name_is_not_utf8_is_refused_before_anything_is_recorded(lab, tmp_path, capsys):
+    """`checkpoint burn --drive images:<folder named in Latin-1>` recorded the checkpoint, then
+    ended in a traceback (the state database keeps a drive as text), leaving it unfinished."""
+    from rabtui.cli import main
+
+    folder = os.fsencode(tmp_path) + b"/iso\xff"
+    os.mkdir(folder)
+    drive = "images:" + os.fsdecode(folder)
+    own = tmp_path / "rabtui.toml"     # the module's lab, with a checkpoint table
+    own.write_text(lab.config_path.read_text() + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    own.chmod(0o600)
+    config = ["--config", str(own)]
+    for args in (["checkpoint", "burn", "--yes", "--now"], ["checkpoint", "resume", "1", "--yes"],
+                 ["checkpoint", "verify", "1", "--yes"], ["rebuild-state"]):
+        assert main([*config, *args, "--drive", drive]) == 2, args
+        err = capsys.readouterr().err
+        assert "is not UTF-8" in err and "Traceback" not in err, (args, err)
+    assert not os.listdir(folder) and not lab.store().all("SELECT number FROM checkpoints")
 
 
 @pytest.mark.parametrize("fresh", [[], ["--fresh"]], ids=["again", "--fresh"])

@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.config import transfer_options
 from rabtui.config.disc_types import DISC_SECTORS, parse_disc
 from rabtui.config.keys import key, tables
@@ -79,6 +80,10 @@ def drive_problem(value: str) -> str | None:
     if value == "images:":      # resolved against the config file's folder, ISO files would land there
         return ('"images:" names no folder for the ISO files: write one after the colon, as'
                 ' "images:/srv/rabtui/iso"')
+    try:
+        value.encode()
+    except UnicodeEncodeError:     # a name on the command line: the state database keeps drives as text
+        return f"{fmt.name(value)} is not UTF-8: name the folder or device in UTF-8 (rename it, or a symlink to it)"
     if value.startswith("images:"):
         return name_too_long(value[len("images:"):])
     return None
