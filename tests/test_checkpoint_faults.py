@@ -211,6 +211,22 @@ def test_a_disc_whose_files_changed_in_the_backup_after_the_plan_offers_no_rewri
     assert f"checkpoint {number} was planned" in failed.text and "rewrite would fail the same way" in failed.text
 
 
+def test_a_disc_whose_file_the_backup_made_a_symlink_after_the_plan_offers_no_rewrite(two_discs):
+    """A file of the backup replaced by a symlink after the plan (a hand, or an attack on the medium):
+    its disc, written from the backup as it is, fails, and a rewrite was offered that would fail
+    the same way (a real disc wasted on each)."""
+    lab, cfg, store, number = two_discs
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    for f in (lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"):
+        f.unlink()
+        f.symlink_to("/etc/hostname")
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
+    assert REWRITE not in failed.choices, (failed.text, failed.choices)
+    assert "a symlink now, a file when the checkpoint was planned" in failed.text, failed.text
+    assert "rewrite would fail the same way" in failed.text
+
+
 def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs, capsys):
     lab, cfg, store, number = two_discs
     res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])

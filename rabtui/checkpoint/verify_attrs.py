@@ -12,7 +12,7 @@ from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.marks import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import whole_path
-from rabtui.checkpoint.verify_result import CONTENT_CHANGED, VerifyResult
+from rabtui.checkpoint.verify_result import CONTENT_CHANGED, KIND_CHANGED, VerifyResult
 from rabtui.mtimes import seconds
 
 
@@ -84,8 +84,19 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
     written from (`Row.disk`) holds other content now than the plan read, its size and mtime kept
     (the medium's copy changed in place: bit rot, or a hand): said as that, into `res.changed`.
     Only those files are read again; another version there (an archive's union), or none, tells
-    nothing."""
+    nothing. So is an entry the backup holds as another kind now (a file made a symlink): the
+    disc was written from it so, and a rewrite would be too."""
     for r in rows:
+        if r.disc_path in res.mismatched and r.disk and r.mode is not None:
+            try:
+                now = os.lstat(r.disk).st_mode
+            except OSError:
+                now = None
+            if now is not None and stat.S_IFMT(now) != stat.S_IFMT(r.mode):
+                res.changed[r.disc_path] = KIND_CHANGED
+                res.why[r.disc_path] = (f"{_kind(now)} now, {_kind(r.mode)} when the checkpoint was planned,"
+                                        " in the backup on the medium")
+                continue
         if (r.disc_path not in res.mismatched or r.disc_path in res.why or not r.disk or r.sha256 is None
                 or r.sha256 in MARKS):
             continue
@@ -105,3 +116,8 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
         if now != r.sha256:
             res.changed[r.disc_path] = CONTENT_CHANGED
             res.why[r.disc_path] = f"{CONTENT_CHANGED} in the backup on the medium after the checkpoint was planned"
+
+
+def _kind(mode: int) -> str:
+    return {stat.S_IFREG: "a file", stat.S_IFDIR: "a directory", stat.S_IFLNK: "a symlink",
+            stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode), "a device node")

@@ -11,6 +11,8 @@ from rabtui.checkpoint import unchecked
 
 # what `VerifyResult.changed` says of a file whose content the backup holds otherwise than planned
 CONTENT_CHANGED = "its content changed"
+# ... of an entry the backup holds as another kind than planned (a file made a symlink)
+KIND_CHANGED = "its kind changed"
 
 
 @dataclass
@@ -75,7 +77,9 @@ class VerifyResult:
                     f" is written from the backup as it is and checked against the plan's record, so a rewrite would"
                     f" fail the same way, and a new plan would take the changed content for the file's. Check that"
                     f" medium (`rabtui checkpoint abandon {number}` gives this checkpoint up). Retry, skip or abort?")
-        what = "content, ACLs or xattrs" if content else "ACLs or xattrs"
+        kinds = sum(what == KIND_CHANGED for what in self.changed.values())
+        what = ", ".join(["content"] * bool(content) + ["kind"] * bool(kinds)
+                         + ["ACLs or xattrs"] * (n > content + kinds))
         return (f"The {what} of {which} changed in the backup after checkpoint {number} was planned: a disc is"
                 f" written from the backup as it is and checked against the plan's record, so a rewrite would fail"
                 f" the same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new"
