@@ -196,6 +196,28 @@ def test_a_drive_whose_name_is_not_utf8_is_refused_before_anything_is_recorded(l
     assert not os.listdir(folder) and not lab.store().all("SELECT number FROM checkpoints")
 
 
+def test_an_images_folder_too_deep_for_xorriso_is_refused_before_anything_is_recorded(lab, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """An images: folder past 988 bytes: xorriso (libburn keeps a drive's address in 1024 bytes)
+    aborted on "buffer overflow detected" at each disc, the checkpoint recorded and never written."""
+    from rabtui.cli import main
+
+    folder = os.fsencode(tmp_path / "iso")
+    while len(folder) < 1000:
+        folder = os.path.join(folder, b"d" * 100)
+    os.makedirs(folder)
+    own = tmp_path / "rabtui.toml"
+    own.write_text(lab.config_path.read_text() + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path}"\n')
+    own.chmod(0o600)
+    monkeypatch.chdir(folder)
+    for drive in ("images:" + os.fsdecode(folder), "images:."):
+        for args in (["checkpoint", "burn", "--yes", "--now"], ["rebuild-state"]):
+            assert main(["--config", str(own), *args, "--drive", drive]) == 2, args
+            err = capsys.readouterr().err
+            assert "xorriso takes a disc image's path of at most 1017 bytes" in err, (args, err)
+    assert not os.listdir(folder) and not lab.store().all("SELECT number FROM checkpoints")
+
+
 @pytest.mark.parametrize("fresh", [[], ["--fresh"]], ids=["again", "--fresh"])
 def test_demo_never_builds_over_nor_removes_a_folder_of_other_files(tmp_path, capsys, fresh):
     """`rabtui demo --dir /etc/rabtui` wrote the demo's config over the operator's, and

@@ -163,7 +163,7 @@ def drive_for(cfg: Config, store: Store, drive: str | None, number: int | None =
     directory: the checkpoint records it, and runs started elsewhere read its images there), else
     (resume, verify) the checkpoint's own, else the config's."""
     if drive:
-        problem = drive_problem(drive)
+        problem = drive_problem(drive) or drive_problem(resolve_drive(drive, Path.cwd()))
         if problem:
             raise UsageError(f"--drive {problem}")
         return resolve_drive(drive, Path.cwd())

@@ -108,7 +108,7 @@ def _remove(path: Path) -> None:
 def _drive(drive: str) -> str:
     """A drive given to read discs in, as checkpoint burn's `--drive` takes it (an images: folder
     from the working directory)."""
-    problem = drive_problem(drive) if drive else "names no drive"
+    problem = (drive_problem(drive) or drive_problem(resolve_drive(drive, Path.cwd()))) if drive else "names no drive"
     if problem:
         raise UsageError(f"--drive {problem}")
     drive = resolve_drive(drive, Path.cwd())

@@ -85,7 +85,21 @@ def drive_problem(value: str) -> str | None:
     except UnicodeEncodeError:     # a name on the command line: the state database keeps drives as text
         return f"{fmt.name(value)} is not UTF-8: name the folder or device in UTF-8 (rename it, or a symlink to it)"
     if value.startswith("images:"):
-        return name_too_long(value[len("images:"):])
+        return name_too_long(value[len("images:"):]) or _images_too_deep(value[len("images:"):])
+    return None
+
+
+# libburn keeps a drive's address ("stdio:" and the image's path) in 1024 bytes: xorriso aborts past it
+IMAGE_PATH_MAX = 1017
+IMAGES_DIR_MAX = IMAGE_PATH_MAX - len("/RAB1000000000D64.iso.writing")
+
+
+def _images_too_deep(folder: str) -> str | None:
+    """An images: folder whose images xorriso cannot name (a relative one: once resolved)."""
+    length = len(os.fsencode(os.path.normpath(folder)))
+    if folder.startswith("/") and length > IMAGES_DIR_MAX:
+        return (f"the folder {fmt.name(folder[:40])}... is {length} bytes long: xorriso takes a disc image's path of at"
+                f" most {IMAGE_PATH_MAX} bytes (a folder of at most {IMAGES_DIR_MAX})")
     return None
 
 
