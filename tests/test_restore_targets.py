@@ -299,17 +299,27 @@ def test_a_checkpoint_whose_disc_was_never_written_is_said_so_without_asking_for
     assert not (tmp_path / "out").exists()
 
 
-def test_an_abandoned_checkpoint_whose_disc_was_never_written_is_said_so_without_asking_for_it(lab, tmp_path,
-                                                                                                capsys):
-    """Abandoned, its discs not written read `abandoned`: a restore from it asked to insert a disc
-    that never was."""
-    from rabtui.checkpoint import prepare, status
+@pytest.mark.parametrize("how", ["abandoned", "failed"])
+def test_a_disc_never_written_whole_is_said_so_without_asking_for_it(lab, tmp_path, capsys, how):
+    """A checkpoint abandoned (its discs not written read `abandoned`), or whose disc xorriso could
+    not write (`failed`): a restore from it asked to insert a disc that never was."""
+    import threading
+
+    from rabtui.checkpoint import prepare, questions, run, status
+    from rabtui.events import ABORT, READY, ScriptedPrompter
 
     cfg, store = lab.load(), lab.store()
     assert prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive) == 2
-    status.abandon(cfg, store, 2)
+    if how == "abandoned":
+        status.abandon(cfg, store, 2)
+    else:
+        (tmp_path / "iso" / "RAB2D01.iso" / "in the way").mkdir(parents=True)
+        run.burn_checkpoint(cfg, store, 2, emit=lambda e: None, cancel=threading.Event(),
+                            prompter=ScriptedPrompter(lambda q: ABORT if q.kind == questions.FAILED else READY))
+        assert store.one("SELECT state FROM discs WHERE number=2")["state"] == "failed"
     assert _restore(lab, "small", tmp_path / "out", "--checkpoint", "2") == 1
     err = capsys.readouterr().err
-    assert "checkpoint 2: disc 1 (RAB2D01), which holds " in err and "was never written (checkpoint 2 abandoned)" in err \
-        and "resume" not in err and "Insert" not in err, err
+    assert "checkpoint 2: disc 1 (RAB2D01), which holds " in err and "was never written" in err \
+        and "Insert" not in err, err
+    assert ("resume" not in err) if how == "abandoned" else ("rabtui checkpoint resume 2" in err), err
     assert not (tmp_path / "out").exists()

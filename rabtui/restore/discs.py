@@ -56,9 +56,10 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     if not rows:
         raise WorkFailed(f"checkpoint {number} holds nothing at /{fmt.name(rel)} of {source.id}",
                          hint="if the state database was lost: rabtui rebuild-state")
-    # an abandoned checkpoint's disc nothing was written onto was left `abandoned` without a time written
+    # a disc xorriso could not write, or a killed run left half written, and an abandoned checkpoint's
+    # disc of those or not written at all: none has the time it was written whole
     unwritten = sorted({(r["disc"], r["volid"], r["state"]) for r in rows if r["state"] in NEVER_WRITTEN
-                        or (r["state"] == "abandoned" and r["written"] is None)})
+                        or (r["state"] in ("abandoned", "failed", "interrupted") and r["written"] is None)})
     if unwritten:     # no disc to ask for
         disc, volid, state = unwritten[0]
         abandoned = state == "abandoned"
