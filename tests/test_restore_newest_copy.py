@@ -134,6 +134,19 @@ def test_a_disc_file_whose_backup_is_unknown_ranks_as_the_backup_holding_its_siz
     assert "does not record the backup" in res.warnings[0] and m1_name in res.warnings[0]
 
 
+def test_the_only_copy_on_a_disc_whose_backup_is_unknown_is_no_older_copy(old_on_disc, tmp_path):
+    """Every backup gone (the media lost, the database rebuilt from the discs): the disc is the
+    only copy, nothing to rank it against, yet the restore said it read an older copy, the newest
+    not at hand, and exited 3."""
+    lab, cfg, store, number = old_on_disc
+    f = lab.src / "data" / "a.txt"
+    _forget_content_backup(store, number)
+    store.execute("UPDATE backups SET status='deleted'")
+    res = R.restore(cfg, store, "loc", str(f), to=tmp_path / "only", emit=lab.emit)
+    assert _restored(tmp_path, "only", f) == b"OLD"
+    assert res.origin == f"checkpoint {number}" and res.warnings == [], (res.origin, res.warnings)
+
+
 def test_a_disc_directory_whose_backup_is_unknown_ranks_below_every_backup(old_on_disc, tmp_path):
     """A directory of a checkpoint that does not record its content backup cannot be matched to a
     backup: every backup comes first, and a restore that reads the disc says it took the disc to be

@@ -9,7 +9,8 @@ when none is, asks for each copy in turn (newest first: ready once it is there, 
 A disc copy is as new as the backup its checkpoint was taken from. A checkpoint that does not
 record that backup (rebuild-state found no README naming it) is ranked by what the catalog tells:
 a file as of the newest backup holding a version of its size and mtime, anything else below every
-backup; a restore that reads it says it rests on that guess (copy_choice.py: which copy is read).
+backup; a restore that reads it says it rests on that guess, unless it is the only copy there is
+(copy_choice.py: which copy is read).
 """
 
 from __future__ import annotations

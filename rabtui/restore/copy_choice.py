@@ -113,7 +113,8 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     newest = copies[0]
     why = not_at_hand(cfg, store, newest, emit, cancel)
     if why is None:
-        return newest, _guessed(newest, shown, emit)
+        # the only copy there is was ranked against nothing: no guess to say
+        return newest, _guessed(newest, shown, emit) if len(copies) > 1 else []
     emit(Event(WARNING, f"the newest copy of {shown} ({newest.describe()}) is not at hand: {why}"))
     for c in copies[1:]:
         if not_at_hand(cfg, store, c, emit, cancel) is None:
@@ -128,7 +129,7 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
                          lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
                          prompter, cancel, shown)
     if chosen is newest:
-        return chosen, _guessed(chosen, shown, emit)
+        return chosen, _guessed(chosen, shown, emit) if len(copies) > 1 else []
     return chosen, _older(store, source, rel, chosen, newest, copies, shown, emit)
 
 
