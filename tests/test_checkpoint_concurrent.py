@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.checkpoint import questions, run
 from rabtui.checkpoint import status as checkpoint_status
@@ -43,22 +45,27 @@ def _rabtui(lab, *args) -> subprocess.CompletedProcess:
                          capture_output=True, text=True, timeout=300)
 
 
-def test_a_second_burn_while_the_first_is_asked_to_accept_its_plan_records_nothing(tmp_path):
+@pytest.mark.parametrize("drive", ["same", "another"])
+def test_a_second_burn_while_the_first_is_asked_to_accept_its_plan_records_nothing(tmp_path, drive):
     """Both would find no unfinished checkpoint; the second recorded one it could not write, and
-    that one then stood in the way of every later burn."""
+    that one then stood in the way of every later burn. On another drive (each burn took only its
+    own drive's lock before that look), each recorded one: two unfinished without `--new`."""
     lab, cfg, store, number = _two_discs(tmp_path)
+    more = [] if drive == "same" else ["--drive", f"images:{tmp_path / 'iso2'}"]
     assert checkpoint_status.abandon(cfg, store, number)
     operator = _Waiting(checkpoint_actions.PLAN_QUESTION, YES)
     t, out = _in_thread(lambda: checkpoint_actions.burn(cfg, store, lambda e: None, threading.Event(), operator,
                                                         now=[]))
     try:
         assert operator.asked.wait(120)
-        second = _rabtui(lab, "checkpoint", "burn", "--yes", "--now")
+        second = _rabtui(lab, "checkpoint", "burn", "--yes", "--now", *more)
     finally:
         operator.go.set()
         t.join()
     assert second.returncode == 1, second.stdout + second.stderr
-    assert f"a checkpoint on {cfg.checkpoint.drive} is already running" in second.stderr
+    assert (f"a checkpoint on {cfg.checkpoint.drive} is already running" if drive == "same"
+            else "the planning of a new checkpoint is already running") in second.stderr, second.stderr
+    assert not (tmp_path / "iso2").exists()
     [outcome] = out
     assert outcome.status == "completed", outcome.message
     rows = store.all("SELECT number, status FROM checkpoints WHERE number > ?", (number,))
@@ -89,25 +96,3 @@ def test_a_checkpoint_resumed_on_a_second_drive_while_it_is_written_is_refused(t
     assert res.status == "completed", res.message
     assert set(_states(store, number).values()) == {"verified"}
 
-
-def test_a_second_burn_on_another_drive_while_the_first_is_asked_to_accept_its_plan_records_nothing(tmp_path):
-    """Each burn took only its own drive's lock before looking for an unfinished checkpoint: burns
-    on two drives at once both found none, and two checkpoints stood unfinished without `--new`."""
-    lab, cfg, store, number = _two_discs(tmp_path)
-    assert checkpoint_status.abandon(cfg, store, number)
-    operator = _Waiting(checkpoint_actions.PLAN_QUESTION, YES)
-    t, out = _in_thread(lambda: checkpoint_actions.burn(cfg, store, lambda e: None, threading.Event(), operator,
-                                                        now=[]))
-    try:
-        assert operator.asked.wait(120)
-        second = _rabtui(lab, "checkpoint", "burn", "--yes", "--now", "--drive", f"images:{tmp_path / 'iso2'}")
-    finally:
-        operator.go.set()
-        t.join()
-    assert second.returncode == 1, second.stdout + second.stderr
-    assert "the planning of a new checkpoint is already running" in second.stderr, second.stderr
-    assert not (tmp_path / "iso2").exists()
-    [outcome] = out
-    assert outcome.status == "completed", outcome.message
-    rows = store.all("SELECT number, status FROM checkpoints WHERE number > ?", (number,))
-    assert [(r["number"], r["status"]) for r in rows] == [(number + 1, "completed")]
