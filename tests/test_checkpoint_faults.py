@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,6 +89,24 @@ def test_a_full_image_file_system_prompts_and_the_job_survives(two_discs):
         assert _states(store, number)[1] == "failed"
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+@pytest.mark.parametrize("size", ["8k", "96k"])
+def test_a_full_staging_file_system_names_it_and_the_job_survives(tmp_path, tmpfs, size):
+    """The state directory's checkpoints/ full as a disc's README.txt and rabtui/ are put together:
+    the copy of the config failed naming the config file, and the copy of the database ended the
+    whole job saying the database could not be written, SQLite's temporary folder full."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    tmpfs(lab.state / "checkpoints", f"size={size},mode=700")
+    number = _record(lab, cfg, store)
+    res, prompter, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
+    assert "Writing disc 1" in failed.text and "No space left on device" in failed.text, failed.text
+    assert f"{lab.state / 'checkpoints'}/" in failed.text and str(lab.config_path) not in failed.text, failed.text
+    assert res.status == "aborted" and _states(store, number)[1] == "failed"
 
 
 def _cli(lab, *args) -> list[str]:
@@ -264,11 +283,17 @@ def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs,
     assert "is complete" in capsys.readouterr().err
 
 
-def test_killed_between_the_rows_and_the_catalog_the_catalog_is_written_on_resume(tmp_path, two_discs):
+@pytest.mark.parametrize("gone", ["catalog", "folder"])
+def test_killed_between_the_rows_and_the_catalog_the_catalog_is_written_on_resume(tmp_path, two_discs, gone):
+    """Also with the checkpoint's whole folder in checkpoints/ removed (room made in the state
+    directory): each disc failed, its catalog written into a folder that was not there."""
     lab, cfg, store, number = two_discs
     catalog = prepare.checkpoint_dir(cfg, number) / "catalog.tsv"
     recorded = catalog.read_text()
-    catalog.unlink()      # where a kill right after the database rows leaves it
+    if gone == "catalog":
+        catalog.unlink()      # where a kill right after the database rows leaves it
+    else:
+        shutil.rmtree(catalog.parent)
     res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed", res.message
     assert catalog.read_text() == recorded

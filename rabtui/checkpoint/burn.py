@@ -57,6 +57,8 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
                                 on_disc=plan_json.get("on_disc", {}), filler=filler,
                                 media=mounts.made_by(cfg.media, store))
     if not (folder / "catalog.tsv").exists():   # the recording process was killed before it wrote it
+        privacy.private_dir(folder.parent)      # or the folder was removed since (room made)
+        privacy.private_dir(folder)
         layout.write_catalog(folder / "catalog.tsv", load_rows(store, number))
     if not (folder / layout.CATALOG_ON_DISC).exists():
         layout.gzip_catalog(folder / "catalog.tsv", folder / layout.CATALOG_ON_DISC)

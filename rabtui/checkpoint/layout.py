@@ -15,10 +15,12 @@ take either (CATALOG_NAMES).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,12 +309,22 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
 
 
 def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog_gz: Path, store) -> None:
-    """README.txt and rabtui/ of one disc, in `staging` (made fresh)."""
-    if staging.exists():
-        shutil.rmtree(staging)
-    (staging / "rabtui").mkdir(parents=True)
-    (staging / "README.txt").write_text(readme, encoding="utf-8")
-    if config_path is not None and Path(config_path).is_file():
-        shutil.copy2(config_path, staging / "rabtui" / Path(config_path).name)
-    shutil.copy2(catalog_gz, staging / "rabtui" / CATALOG_ON_DISC)
-    store.backup_to(staging / "rabtui" / "rabtui.db")
+    """README.txt and rabtui/ of one disc, in `staging` (made fresh). Its file system full: an
+    OSError naming `staging` (a copy's error names the file copied, SQLite's no file at all)."""
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)
+        (staging / "rabtui").mkdir(parents=True)
+        (staging / "README.txt").write_text(readme, encoding="utf-8")
+        if config_path is not None and Path(config_path).is_file():
+            shutil.copy2(config_path, staging / "rabtui" / Path(config_path).name)
+        shutil.copy2(catalog_gz, staging / "rabtui" / CATALOG_ON_DISC)
+        store.backup_to(staging / "rabtui" / "rabtui.db")
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(exc.errno, exc.strerror, str(staging)) from None
+        raise
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(staging)) from None
+        raise
