@@ -17,7 +17,8 @@ from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import status as status_actions
-from rabtui.backup import batch
+from rabtui.backup import batch, recovery
+from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
@@ -151,6 +152,21 @@ def _other_holder(cfg: Config, source_id: str) -> str | None:
     return lock.holder_described() if (lock.live_holder() or {}).get("by") else None
 
 
+def _done(cfg: Config, store: Store, due, recorder: JobRecorder, now: datetime | None) -> str | None:
+    """Why the source's backup for its slot is done already, if it is: by another run-due while this
+    one waited, or by one killed once that backup was complete (its record said so), which the
+    recovery of its killed runs (under the source's lock: LockBusy while a backup of it runs) records."""
+    if schedule.done(store, due.source, due.slot, now):
+        return "backed up meanwhile by another run-due"
+    if not schedule.killed_for(store, due.source, due.slot):
+        return None
+    with source_lock(cfg, due.source):
+        recovery.recover_abandoned(store, due.source, recorder.emit, cfg, recorder.cancel)
+    if schedule.done(store, due.source, due.slot, now):
+        return "backed up by a run-due that was killed once the backup was complete"
+    return None
+
+
 def _warn(emit: Emit, undelivered: list[str]) -> None:
     for problem in undelivered:
         emit(Event(WARNING, problem))
@@ -167,12 +183,17 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         if cancel.not_started(recorder):   # still due: the next run-due takes it
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
             return EXIT_FAILED
-        if schedule.done(store, due.source, due.slot, now):   # by another run-due, while this one waited
-            recorder.finish("cancelled", EXIT_OK, "backed up meanwhile by another run-due")
-            emit(Event(LOG, f"{due.source}: backed up meanwhile by another run-due for this schedule time"))
-            return EXIT_OK
+        try:
+            schedule.note_slot(store, recorder.job_id, due.slot)
+        except sqlite3.Error:     # not noted: should this run be killed once its backup is complete,
+            pass                  # the next run-due backs the source up again
         try:
             with cancel.covering(recorder.cancel):
+                done = _done(cfg, store, due, recorder, now)
+                if done:
+                    recorder.finish("cancelled", EXIT_OK, done)
+                    emit(Event(LOG, f"{due.source}: {done} for this schedule time"))
+                    return EXIT_OK
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
                                                 prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
         except LockBusy as exc:   # a backup of this source began meanwhile: left to the next run-due too,

@@ -1,7 +1,8 @@
 """Scheduling: which sources are due (`rabtui run-due`), and the systemd/cron units that call it.
 
 A source with a cron `schedule` is due when its most recent scheduled time at or before now is
-later than the one last run for (`schedule_runs.last_due`). A source never run is due at its most
+later than the one last run for (`schedule_runs.last_due`, or the time of a backup run-due started
+that is recorded complete though its run-due was killed before it marked it: `jobs.due_slot`). A source never run is due at its most
 recent scheduled time (one run, not one per missed slot): a server that was down over several slots
 catches up with one backup.
 """
@@ -21,7 +22,7 @@ from croniter import CroniterBadDateError, croniter
 from rabtui import file_replace
 from rabtui.config import Config
 from rabtui.errors import UsageError
-from rabtui.state.store import Store
+from rabtui.state.store import RESTORABLE_SQL, Store
 
 
 def last_slot(expr: str, now: datetime) -> datetime | None:
@@ -66,16 +67,34 @@ def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
     for s in cfg.sources:
         if not s.schedule:
             continue
-        last = _last_due(store, s.id)
+        last = _last_due(store, s.id, now)
         slot = is_due(s.schedule, now, last)
         if slot is not None:
             out.append(Due(s.id, slot, last))
     return out
 
 
-def _last_due(store: Store, source: str) -> datetime | None:
-    row = store.one("SELECT last_due FROM schedule_runs WHERE source=?", (source,))
-    return datetime.fromtimestamp(row["last_due"]) if row and row["last_due"] is not None else None
+def _last_due(store: Store, source: str, now: datetime | None = None) -> datetime | None:
+    """The time last run for: the mark, or a later time a backup recorded complete was for (its
+    run-due killed before it marked it; one under a clock that was ahead, past CLOCK_SLACK, ignored)."""
+    ahead = ((now or datetime.now()) + CLOCK_SLACK).timestamp()
+    row = store.one("SELECT MAX(t) AS last FROM (SELECT last_due AS t FROM schedule_runs WHERE source=?"
+                    " UNION ALL SELECT j.due_slot FROM backups b JOIN jobs j ON j.id=b.job_id"
+                    f" WHERE b.source=? AND b.status IN {RESTORABLE_SQL} AND j.due_slot <= ?)",
+                    (source, source, ahead))
+    return datetime.fromtimestamp(row["last"]) if row and row["last"] is not None else None
+
+
+def note_slot(store: Store, job_id: int, slot: datetime) -> None:
+    """The backup of job `job_id` is for `slot`: done once that backup is recorded complete."""
+    store.execute("UPDATE jobs SET due_slot=? WHERE id=?", (slot.timestamp(), job_id))
+
+
+def killed_for(store: Store, source: str, slot: datetime) -> bool:
+    """Whether a backup of `source` for `slot` (or a later one) is still `running` on record: its
+    run killed, recovery may record it complete (and the slot done)."""
+    return store.one("SELECT 1 FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
+                     " AND b.status='running' AND j.due_slot >= ?", (source, slot.timestamp())) is not None
 
 
 def mark_run(store: Store, source: str, slot: datetime, now: datetime | None = None) -> None:
@@ -93,7 +112,7 @@ def mark_run(store: Store, source: str, slot: datetime, now: datetime | None = N
 def done(store: Store, source: str, slot: datetime, now: datetime | None = None) -> bool:
     """Whether `slot` (or a later one) is marked: a run-due that overlapped this one backed it up (a
     mark made under a clock that was ahead does not count, as in is_due)."""
-    last = _last_due(store, source)
+    last = _last_due(store, source, now)
     return last is not None and last >= slot and last <= (now or datetime.now()) + CLOCK_SLACK
 
 

@@ -303,7 +303,10 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  # (rows and their directories): what bounds the tree xorriso loads of it (disc_tree.py)
                  ("discs", "entries", "INTEGER"),
                  # proc_table.identity of the job's process (its pid alone may be another's since)
-                 ("jobs", "pid_ident", "TEXT"))
+                 ("jobs", "pid_ident", "TEXT"),
+                 # the schedule time a backup run-due started was for (ops/schedule.py: counted done
+                 # once that backup is recorded complete, whether or not its run-due lived to mark it)
+                 ("jobs", "due_slot", "REAL"))
 
 
 # the looks a database kept before they were kept per backup: one per source, medium and directory,
