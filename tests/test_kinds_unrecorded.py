@@ -475,6 +475,20 @@ def _found(cfg, store) -> set:
             for v in find(cfg, store, "*").versions for loc in v.locations}
 
 
+def _old_standard_and_old_archive(tmp_path):
+    """A standard backup (`gone` its own) and, the directory made archive, an archive backup
+    (`only-archived` its own), neither recording kinds, not looked at."""
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    (photos / "gone").unlink()
+    write_files(photos, {"only-archived": b"saved by the archive backup alone"})
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    (photos / "only-archived").unlink()
+    store.execute("DELETE FROM unrecorded_looks")
+    return lab, photos, old
+
+
 def test_old_standard_and_old_archive_backups_of_one_directory_first_looked_at_together(tmp_path):
     """A standard backup and, the directory made archive, an archive backup, neither recording
     kinds, both on the medium before it is first looked at (the database of a version that kept no
@@ -484,15 +498,8 @@ def test_old_standard_and_old_archive_backups_of_one_directory_first_looked_at_t
 
     from rabtui.backup import retention
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
-    (photos / "gone").unlink()
-    write_files(photos, {"only-archived": b"saved by the archive backup alone"})
-    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
-    store = lab.store()
-    _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
-    (photos / "only-archived").unlink()
-    store.execute("DELETE FROM unrecorded_looks")
-    cfg = lab.load()
+    lab, photos, old = _old_standard_and_old_archive(tmp_path)
+    store, cfg = lab.store(), lab.load()
     retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))     # the first look
     assert sorted(r["kind"] for r in store.all("SELECT kind FROM unrecorded_looks")) == ["archive", "standard"]
     _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
@@ -505,10 +512,21 @@ def test_old_standard_and_old_archive_backups_of_one_directory_first_looked_at_t
     assert _found(cfg, store) == here
 
 
+def _looks_kept_per_medium(store, looks) -> None:
+    """The looks (medium, directory, kind) of source `loc` kept as a version before they were kept
+    per backup kept them (table `unrecorded_kinds`), the database closed."""
+    store.execute("CREATE TABLE unrecorded_kinds(source TEXT NOT NULL, medium TEXT NOT NULL, path TEXT NOT NULL,"
+                  " kind TEXT NOT NULL, PRIMARY KEY(source, medium, path))")
+    for look in looks:
+        store.execute("INSERT INTO unrecorded_kinds VALUES ('loc', ?, ?, ?)", look)
+    store.close()
+
+
 def test_looks_kept_per_medium_are_each_unrecorded_backups_there_once_the_database_is_opened(tmp_path):
     """A database that kept one look per source, medium and directory (`unrecorded_kinds`): opened,
     each backup there that recorded no kinds is judged by it (the table gone), one that recorded
     kinds has none."""
+    from rabtui.state import saved_kinds
     from rabtui.state.store import Store
 
     store = Store(tmp_path / "state")
@@ -517,14 +535,57 @@ def test_looks_kept_per_medium_are_each_unrecorded_backups_there_once_the_databa
     ids = [store.execute("INSERT INTO backups(source, medium, name, path, status, started) VALUES (?, ?, ?, '/x', ?, 0)",
                          r).lastrowid for r in rows]
     store.execute("INSERT INTO backup_dirs(backup_id, path, kind) VALUES (?, '/d', 'archive')", (ids[3],))
-    store.execute("CREATE TABLE unrecorded_kinds(source TEXT NOT NULL, medium TEXT NOT NULL, path TEXT NOT NULL,"
-                  " kind TEXT NOT NULL, PRIMARY KEY(source, medium, path))")
-    store.execute("INSERT INTO unrecorded_kinds VALUES ('loc', 'm1', '/d', 'archive'), ('loc', 'm1', '/e', 'standard')")
-    store.close()
+    _looks_kept_per_medium(store, [("m1", "/d", "archive"), ("m1", "/e", "standard")])
     store = Store(tmp_path / "state")
+    # /e: standard, said of no backup in particular: looked at again
     assert sorted(tuple(r) for r in store.all("SELECT backup_id, path, kind FROM unrecorded_looks")) == [
-        (ids[0], "/d", "archive"), (ids[0], "/e", "standard"), (ids[1], "/d", "archive"), (ids[1], "/e", "standard")]
+        (i, d, kind) for i in ids[:2] for d, kind in [("/d", "archive"), ("/e", "unsure")]]
     assert store.one("SELECT 1 FROM sqlite_master WHERE name='unrecorded_kinds'") is None
+    assert saved_kinds.archive_in(store, {"id": ids[0]}, ["/e"]) == ("/d",)      # read as standard till then
+
+
+@pytest.mark.parametrize("recorded_after", [False, True])
+def test_a_standard_look_kept_per_medium_over_old_standard_and_old_archive_backups_is_taken_again(
+        tmp_path, recorded_after):
+    """The database of a version that kept one look per medium: over an old standard backup and an
+    old archive backup of one directory it found the union lacking the first's `gone`, and took both
+    for standard ones (the second's files, in the union alone, in no view), before or after an
+    archive backup recording kinds. Each backup is looked at again once the medium is at hand (the
+    second holds files that are the union's own: linked there), and is read as before until then."""
+    from rabtui.backup import retention
+    from rabtui.state import saved_kinds
+
+    lab, photos, old = _old_standard_and_old_archive(tmp_path)
+    if recorded_after:
+        write_files(photos, {"new": b"new"})
+        assert lab.backup(lab.load(), now=DAY + timedelta(days=2)).status == "completed"
+    store, cfg = lab.store(), lab.load()
+    store.execute("DELETE FROM unrecorded_looks")
+    _looks_kept_per_medium(store, [("m1", str(photos), "standard")])
+    store = lab.store()
+    ids = [r["id"] for r in store.all("SELECT id FROM backups ORDER BY id")][:2]
+    assert [saved_kinds.unrecorded(store, i, (str(photos),)) for i in ids] == [(), ()]     # as before
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=2))
+    assert [tuple(r) for r in store.all("SELECT backup_id, kind FROM unrecorded_looks ORDER BY backup_id")] == [
+        (ids[0], "standard"), (ids[1], "archive")]
+    _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
+
+
+def test_a_standard_look_kept_per_medium_stays_where_a_backup_recorded_the_directory_archive(tmp_path):
+    """The look kept per medium found no union over an old standard backup; an archive backup
+    recording kinds made the union after it: the look stays that backup's (standard), though the
+    union now lacks none of its files: none of them is the union's own (linked there)."""
+    from rabtui.backup import retention
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    store = lab.store()
+    store.execute("DELETE FROM unrecorded_looks")
+    _looks_kept_per_medium(store, [("m1", str(photos), "standard")])
+    store, cfg = lab.store(), lab.load()
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    assert [tuple(r) for r in store.all("SELECT backup_id, kind FROM unrecorded_looks")] == [(old["id"], "standard")]
+    _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
 def test_a_backup_whose_tree_is_not_at_its_place_is_not_looked_at(tmp_path):
@@ -627,7 +688,7 @@ def test_the_sql_of_the_rule_for_unrecorded_backups_says_what_the_rule_says(tmp_
     from rabtui.state.store import Store
 
     store = Store(tmp_path / "state")
-    for n, (looked, archive_now, recorded) in enumerate(itertools.product([None, "archive", "standard"],
+    for n, (looked, archive_now, recorded) in enumerate(itertools.product([None, "archive", "standard", "unsure"],
                                                                           [False, True], [False, True])):
         medium = f"m{n}"
         bid = store.execute("INSERT INTO backups(source, medium, name, path, status, started)"

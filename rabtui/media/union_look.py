@@ -17,14 +17,15 @@ from rabtui.state.store import COMPLETE_SQL
 
 
 def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: str, backup_path,
-                     before=None) -> bool | None:
+                     before=None, own: bool = False) -> bool | None:
     """Whether the medium's union of `dir_path` is a directory that lacks a file the backup at
     `backup_path` holds of it (neither it nor a newer shape on the way is there): an archive backup
     links each file it saves into the union, so that backup saved the directory as a standard one,
     the union made after it. Also (the union there) where it holds a file the same as the backup
     at `before` (the complete one made before it) holds at that path: rsync linked it from there
-    (--link-dest), as for a standard backup only. None where what is there cannot be looked at (no
-    answer)."""
+    (--link-dest), as for a standard backup only. `own`: also where no file the backup holds is the
+    union's own at that path (linked there), the union maybe made after it. None where what is there
+    cannot be looked at (no answer)."""
     union = os.fsencode(archive_root(medium_path, source_id, dir_path))
     try:
         if not stat.S_ISDIR(os.lstat(union).st_mode):
@@ -38,7 +39,7 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
         return None
     data = os.fsencode(backup_data_path(backup_path, dir_path))
     base = os.fsencode(backup_data_path(before, dir_path)) if before is not None else None
-    stack = [b""]
+    stack, linked = [b""], False
     while stack:
         rel = stack.pop()
         try:
@@ -55,14 +56,15 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
             if base is not None and st.st_nlink > 1 and _same(base, path, st):
                 return True
             try:
-                below.lstat(union, path)
+                there = below.lstat(union, path)
             except FileNotFoundError:
                 return True
             except NotADirectoryError:      # a file on the way: a newer shape
                 continue
             except OSError:
                 return None
-    return False
+            linked = linked or (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+    return own and not linked
 
 
 def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
@@ -88,14 +90,14 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
     complete = store.all(f"SELECT id, name FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}"
                          " ORDER BY id", (source.id, medium_id))
 
-    def union_there(d: str, backup) -> bool | None:
+    def union_there(d: str, backup, unsure: bool) -> bool | None:
         if d not in found:
             found[d] = _union_found(medium_path, source.id, d)
         if not found[d]:
             return found[d] if _identity(root) == pinned else None
         before = [r["name"] for r in complete if r["id"] < backup["id"]]
         lacks = union_lacks_tree(medium_path, source.id, d, root / backup["name"],
-                                 root / before[-1] if before else None)
+                                 root / before[-1] if before else None, own=unsure)
         return None if lacks is None or _identity(root) != pinned else not lacks
     saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
 

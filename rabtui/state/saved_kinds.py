@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from rabtui.state.schema import LOOK_UNSURE
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 # the backup `b` (a table alias) recorded no kinds
@@ -29,31 +30,36 @@ UNRECORDED_SQL = (f"SELECT b.id, b.name FROM backups b WHERE b.source=? AND b.me
 
 
 def look(store: Store, source: str, medium: str, dirs: Iterable[str],
-         union_there: Callable[[str, Any], bool | None]) -> None:
+         union_there: Callable[[str, Any, bool], bool | None]) -> None:
     """Record, for each backup of `source` on `medium` (at hand: the caller checked) that recorded
     no kinds and each of `dirs` (and those a backup of `source` recorded) it was not looked at for
-    yet, the kind it saved it as: archive where `union_there(dir, backup)` (its row: id, name)
+    yet, the kind it saved it as: archive where `union_there(dir, backup, unsure)` (its row: id,
+    name; `unsure`: its look was moved unsure, schema.LOOK_UNSURE)
     (union_look.unions_looked_at), nothing where it is None (no answer: a symlink or a file planted
     there, what cannot be looked at). Each backup once: the first archive backup making the union
-    after a backup's look leaves it as it was."""
+    after a backup's look leaves it as it was. A look moved unsure (schema.LOOK_UNSURE) is taken anew."""
     backups = store.all(UNRECORDED_SQL, (source, medium))
     if not backups:
         return
-    known = {(r["backup_id"], r["path"]) for r in store.all(
-        "SELECT l.backup_id, l.path FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
+    known = {(r["backup_id"], r["path"]): r["kind"] == LOOK_UNSURE for r in store.all(
+        "SELECT l.backup_id, l.path, l.kind FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
         " WHERE b.source=? AND b.medium=?", (source, medium))}
     recorded = [r["path"] for r in store.all("SELECT DISTINCT d.path FROM backup_dirs d JOIN backups b"
                                              " ON b.id=d.backup_id WHERE b.source=?", (source,))]
     new = []
     for b in backups:
         for d in dict.fromkeys([*dirs, *recorded]):
-            if (b["id"], d) not in known:
-                there = union_there(d, b)
+            unsure = known.get((b["id"], d), True)
+            if unsure:
+                there = union_there(d, b, (b["id"], d) in known)
                 if there is not None:
                     new.append((b["id"], d, "archive" if there else "standard"))
     if new:
         with store.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO unrecorded_looks(backup_id, path, kind) VALUES (?, ?, ?)", new)
+            conn.executemany("INSERT INTO unrecorded_looks(backup_id, path, kind) VALUES (?, ?, ?)"
+                             " ON CONFLICT(backup_id, path) DO UPDATE SET kind=excluded.kind"
+                             " WHERE unrecorded_looks.kind=?",
+                             [(*n, LOOK_UNSURE) for n in new])
 
 
 def drop_looks(conn, backup_ids: Iterable[int]) -> None:

@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS backup_steps(
 CREATE TABLE IF NOT EXISTS unrecorded_looks(
     backup_id INTEGER NOT NULL,
     path TEXT NOT NULL,         -- directory path on the source
-    kind TEXT NOT NULL,         -- archive | standard
+    kind TEXT NOT NULL,         -- archive | standard | unsure (LOOK_UNSURE: read as standard, looked at again)
     PRIMARY KEY(backup_id, path)
 ) WITHOUT ROWID;
 
@@ -318,15 +318,23 @@ def old_looks_kept(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (OLD_LOOKS,)).fetchone() is not None
 
 
+# a look moved from OLD_LOOKS that said standard without saying of which backup: read as standard,
+# as before, until the backup is looked at on its own (saved_kinds.look), an archive one only where
+# it holds files that are the union's own (the union may have been made after the look)
+LOOK_UNSURE = "unsure"
+
+
 def looks_per_backup(conn: sqlite3.Connection) -> None:
     """The looks kept per source, medium and directory (OLD_LOOKS) taken as each such backup's there,
     the table then dropped: every reader judged those backups by them (with the medium away too).
-    In the caller's transaction."""
+    A standard one is LOOK_UNSURE: the union lacking a file of one of them took each for a standard
+    one (an archive one's files then in no view). In the caller's transaction."""
     if not old_looks_kept(conn):      # moved by another process meanwhile
         return
-    conn.execute(f"INSERT OR IGNORE INTO unrecorded_looks(backup_id, path, kind) SELECT b.id, u.path, u.kind"
+    conn.execute(f"INSERT OR IGNORE INTO unrecorded_looks(backup_id, path, kind) SELECT b.id, u.path,"
+                 " CASE WHEN u.kind='standard' THEN ? ELSE u.kind END"
                  f" FROM {OLD_LOOKS} u JOIN backups b ON b.source=u.source AND b.medium=u.medium"
-                 " WHERE NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id)")
+                 " WHERE NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id)", (LOOK_UNSURE,))
     conn.execute(f"DROP TABLE {OLD_LOOKS}")
 
 
