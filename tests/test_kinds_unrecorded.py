@@ -524,7 +524,7 @@ def _looks_kept_per_medium(store, looks) -> None:
 
 def test_looks_kept_per_medium_are_each_unrecorded_backups_there_once_the_database_is_opened(tmp_path):
     """A database that kept one look per source, medium and directory (`unrecorded_kinds`): opened,
-    each backup there that recorded no kinds is judged by it (the table gone), one that recorded
+    each backup there that recorded no kinds is judged by it (the table emptied), one that recorded
     kinds has none."""
     from rabtui.state import saved_kinds
     from rabtui.state.store import Store
@@ -540,8 +540,34 @@ def test_looks_kept_per_medium_are_each_unrecorded_backups_there_once_the_databa
     # /e: standard, said of no backup in particular: looked at again
     assert sorted(tuple(r) for r in store.all("SELECT backup_id, path, kind FROM unrecorded_looks")) == [
         (i, d, kind) for i in ids[:2] for d, kind in [("/d", "archive"), ("/e", "unsure")]]
-    assert store.one("SELECT 1 FROM sqlite_master WHERE name='unrecorded_kinds'") is None
+    assert store.all("SELECT * FROM unrecorded_kinds") == []
     assert saved_kinds.archive_in(store, {"id": ids[0]}, ["/e"]) == ("/d",)      # read as standard till then
+
+
+def test_looks_kept_per_medium_moved_leave_their_table_to_a_run_of_the_older_version_under_way(tmp_path):
+    """An older version's backup under way as the database is opened and its looks moved: it reads
+    its table still (empty: each backup judged as not looked at), where it failed at step 7 with a
+    traceback; its backup, made after the looks, and one that records no kinds made later are
+    looked at on their own, not by them."""
+    import sqlite3
+
+    from rabtui.state.store import Store
+
+    store = Store(tmp_path / "state")
+    first, _under_way = (store.execute("INSERT INTO backups(source, medium, name, path, status, started)"
+                                       " VALUES ('loc', 'm1', ?, '/x', ?, 0)", row).lastrowid
+                         for row in [("old-1", "completed"), ("old-2", "running")])
+    _looks_kept_per_medium(store, [("m1", "/d", "archive")])
+    running = sqlite3.connect(tmp_path / "state" / "rabtui.db")
+    store = Store(tmp_path / "state")
+    assert running.execute("SELECT * FROM unrecorded_kinds").fetchall() == []
+    store.execute("INSERT INTO backups(source, medium, name, path, status, started)"
+                  " VALUES ('loc', 'm1', 'old-3', '/x', 'completed', 0)")
+    running.close()
+    store.close()
+    store = Store(tmp_path / "state")
+    looks = [tuple(r) for r in store.all("SELECT backup_id, path, kind FROM unrecorded_looks")]
+    assert looks == [(first, "/d", "archive")]
 
 
 @pytest.mark.parametrize("recorded_after", [False, True])

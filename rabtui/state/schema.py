@@ -310,12 +310,15 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
 
 
 # the looks a database kept before they were kept per backup: one per source, medium and directory,
-# which every backup there that recorded no kinds was judged by (moved by looks_per_backup)
+# which every backup there that recorded no kinds was judged by (moved by looks_per_backup). The
+# table stays, emptied: a run of an older version under way reads it (dropped, it failed there)
 OLD_LOOKS = "unrecorded_kinds"
 
 
 def old_looks_kept(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (OLD_LOOKS,)).fetchone() is not None
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (OLD_LOOKS,)).fetchone() is None:
+        return False
+    return conn.execute(f"SELECT 1 FROM {OLD_LOOKS} LIMIT 1").fetchone() is not None
 
 
 # a look moved from OLD_LOOKS that said standard without saying of which backup: read as standard,
@@ -326,16 +329,18 @@ LOOK_UNSURE = "unsure"
 
 def looks_per_backup(conn: sqlite3.Connection) -> None:
     """The looks kept per source, medium and directory (OLD_LOOKS) taken as each such backup's there,
-    the table then dropped: every reader judged those backups by them (with the medium away too).
-    A standard one is LOOK_UNSURE: the union lacking a file of one of them took each for a standard
-    one (an archive one's files then in no view). In the caller's transaction."""
+    the table then emptied: every reader judged those backups by them (with the medium away too).
+    Not a backup under way: made after them. A standard one is LOOK_UNSURE: the union lacking a
+    file of one of them took each for a standard one (an archive one's files then in no view). In
+    the caller's transaction."""
     if not old_looks_kept(conn):      # moved by another process meanwhile
         return
     conn.execute(f"INSERT OR IGNORE INTO unrecorded_looks(backup_id, path, kind) SELECT b.id, u.path,"
                  " CASE WHEN u.kind='standard' THEN ? ELSE u.kind END"
                  f" FROM {OLD_LOOKS} u JOIN backups b ON b.source=u.source AND b.medium=u.medium"
-                 " WHERE NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id)", (LOOK_UNSURE,))
-    conn.execute(f"DROP TABLE {OLD_LOOKS}")
+                 " WHERE b.status<>'running' AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id)",
+                 (LOOK_UNSURE,))
+    conn.execute(f"DELETE FROM {OLD_LOOKS}")
 
 
 def add_columns(conn: sqlite3.Connection) -> None:
