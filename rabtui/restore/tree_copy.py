@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 
 from rabtui import faults, fmt
 from rabtui.checkpoint import closed_dirs
@@ -20,19 +22,21 @@ def _via(dir_fd: int, name: bytes) -> bytes:
     return b"/proc/self/fd/%d/%s" % (dir_fd, name)
 
 
-def _walk(top: bytes, topdown: bool = True, unread: list[tuple[bytes, str]] | None = None):
-    """(path usable during the iteration, name below `top`, lstat) of everything below the
-    directory `top`, in pre-order; not `topdown`: (its open descriptor, name, stat) of each
-    directory itself, after its contents. Into `unread`: (name below `top`, why) of each directory
-    whose contents could not be read (they are not walked), and of each entry that could not be
-    looked at (gone meanwhile: a medium that loses it, an I/O error)."""
-    def said(exc: OSError) -> None:     # `top` itself (fwalk names the others by their own name)
+def _walk(top_fd: int, topdown: bool = True, unread: list[tuple[bytes, str]] | None = None):
+    """(path usable during the iteration, name below the top, lstat) of everything below the
+    directory open as `top_fd`, in pre-order; not `topdown`: (its open descriptor, name, stat) of
+    each directory itself, after its contents. Into `unread`: (name below the top, why) of each
+    directory whose contents could not be read (they are not walked), and of each entry that could
+    not be looked at (gone meanwhile: a medium that loses it, an I/O error). Walked from the
+    descriptor, not by its path: a medium unmounted lazily meanwhile (an eject while files are open)
+    is read on where the restore opened it."""
+    def said(exc: OSError) -> None:
         if unread is not None:
-            name = b"" if exc.filename == top else os.fsencode(exc.filename)
-            unread.append((name, f"what is in it could not be read: {os_reason(exc)}"))
+            name = os.path.normpath(os.fsencode(exc.filename))
+            unread.append((b"" if name == b"." else name, f"what is in it could not be read: {os_reason(exc)}"))
 
-    for dirpath, dirnames, filenames, dfd in os.fwalk(top, topdown=topdown, onerror=said):
-        under = dirpath[len(top):].lstrip(b"/")
+    for dirpath, dirnames, filenames, dfd in os.fwalk(b".", topdown=topdown, onerror=said, dir_fd=top_fd):
+        under = dirpath[1:].lstrip(b"/")
         if topdown:
             dirnames.sort()
             for name in dirnames + sorted(filenames):
@@ -63,6 +67,22 @@ def _readable(dir_fd: int, name: bytes, under: bytes, unread: list[tuple[bytes, 
                            f"what is in it could not be read: {os_reason(exc)}"))
         return False
     return True
+
+
+@contextlib.contextmanager
+def _opened_dir(path: bytes, looked: os.stat_result) -> Iterator[int]:
+    """The directory at `path`, open, if it is still the one looked at (`looked`)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise WorkFailed(f"cannot read {fmt.name(path)}: {os_reason(exc)}") from None
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (looked.st_dev, looked.st_ino):
+            raise WorkFailed(f"{fmt.name(path)} was replaced by another directory while the restore began: restore again")
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _is_dir(path: bytes) -> bool:
@@ -156,8 +176,9 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         raise WorkFailed(f"refusing to restore into {fmt.name(target_root)}: {exc}") from None
     except OSError as exc:
         raise WorkFailed(f"cannot restore into {fmt.name(target_root)}: {os.strerror(exc.errno or 0)}") from None
-    with writer:
-        listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _picked(_walk(src), pick)] if is_dir else [])
+    with writer, contextlib.ExitStack() as held:
+        src_fd = held.enter_context(_opened_dir(src, top)) if is_dir else -1
+        listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _picked(_walk(src_fd), pick)] if is_dir else [])
         # an archive's files that its union does not show (kept data's), after the walk that tells them
         found, lost = pick.unseen() if is_dir and hasattr(pick, "unseen") else ([], [])
         listed += [(join(r), st) for _, r, st in found]
@@ -185,7 +206,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             writer.put(src, rel_dest, top)
         if is_dir:
             unread: list[tuple[bytes, str]] = []
-            for path, r, st in _picked(_walk(src, unread=unread), pick):
+            for path, r, st in _picked(_walk(src_fd, unread=unread), pick):
                 if cancel is not None and cancel.is_set():   # what is written stays: say how much
                     raise Cancelled(f"restore cancelled: {writer.result.counts()} written before it stopped",
                                     hint="they stay where they are; restore again with --overwrite to finish it")
@@ -211,7 +232,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             writer.result.errors += [(join(r), why) for r, why in unread]
             for path, r, st in reversed(made):      # deepest first, before the union's around them
                 writer.finish_dir(path, join(r), st)
-            for path, r, st in _walk(src, topdown=False):
+            for path, r, st in _walk(src_fd, topdown=False):
                 if hasattr(pick, "below_a_file") and pick.below_a_file(r, st):
                     continue
                 if hasattr(pick, "own_dir"):     # an archive's union: the backup's own directory
