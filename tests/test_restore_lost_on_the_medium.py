@@ -319,3 +319,31 @@ def test_an_archive_file_not_as_saved_as_of_an_older_backup_or_the_newest_is_nam
         assert code == 1 and files == {} and "Traceback" not in err, (what, err)
         assert f"/{top}/{what}: " in err and " not restored as it is there now" in err, (what, err)
     assert restored("a/3.jpg", "--backup", first)[::2] == (0, {"a/3.jpg": b"three" * 100})
+
+
+def test_onto_an_ssh_source_a_file_the_medium_loses_while_rsync_starts_is_named(tmp_path, sshd):
+    """Onto the source over SSH, with --overwrite: a file the medium loses after the restore looked
+    at it and before rsync lists it (removed by the source's rsync_path, which runs just then) is
+    named as not restored, never passed over as restored."""
+    from rabtui.restore import run as R
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    remote = tmp_path / "remote"
+    write_files(remote, {"a/1": b"one", "a/2": b"two"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
+    lab.trust(sshd)
+    backup = lab.backup(cfg, "web")
+    assert backup.status == "completed"
+    lost = Path(backup.path) / "data" / str(remote).lstrip("/") / "a/2"
+    wrapper = tmp_path / "rsync-then"
+    wrapper.write_text(f"#!/bin/sh\nrm -f '{lost}'\nexec rsync \"$@\"\n")
+    wrapper.chmod(0o755)
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        'user = ', f'rsync_path = "{wrapper}"\nuser = ', 1))
+    shutil.rmtree(remote / "a")
+    res = R.restore(lab.load(), lab.store(), "web", str(remote), to_source=True, overwrite=True)
+    assert (remote / "a/1").read_bytes() == b"one" and not lost.exists()
+    assert [(kind, n.rsplit(b"/", 2)[-2:], why) for kind, n, why in res.written.not_restored] == \
+        [("file", [b"a", b"2"], "gone from the medium while it was restored (not sent)")]
+    assert "1 not restored" in res.summary, res.summary

@@ -28,7 +28,7 @@ from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
-from rabtui.restore.written import Written
+from rabtui.restore.written import Written, kind_of
 
 # `sh -c SOURCE_CHECK sh WALK PATH`, run as the SSH user. Walks the absolute PATH from / down (no
 # word splitting: every name stays in a quoted variable, a pattern's quoted part is literal) and
@@ -172,15 +172,29 @@ def count_itemized(lines: list[bytes], w: Written) -> None:
             w.special += 1
 
 
-def _tree(item: bytes) -> dict[bytes, bool]:
-    """Every name below the directory `item` -> whether it is a symlink there."""
+def _tree(item: bytes) -> dict[bytes, int]:
+    """Every name below the directory `item` -> its mode there (gone meanwhile: left out)."""
     out = {}
     for dirpath, dirnames, filenames, dfd in os.fwalk(item):
         under = dirpath[len(item):].lstrip(b"/")
         for name in dirnames + filenames:
-            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            out[os.path.join(under, name) if under else name] = stat.S_ISLNK(st.st_mode)
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            out[os.path.join(under, name) if under else name] = st.st_mode
     return out
+
+
+def _gone_unsent(item: bytes, is_dir: bool, before: dict[bytes, int], lines: list[bytes]) -> list[tuple[bytes, int]]:
+    """(name below `item`, mode) of each entry there before rsync ran that is gone since and that
+    rsync did not say it sent: a medium that lost it meanwhile (rsync lists only what is there
+    when it starts, and says nothing of what it never saw)."""
+    if not is_dir:
+        return [] if os.path.lexists(item) else [(b"", m) for m in before.values()]
+    after = _tree(item)
+    sent = {rsync.unescape(line.split(b"|", 2)[2]).removesuffix(b"/") for line in lines if line.count(b"|") >= 2}
+    return [(name, mode) for name, mode in before.items() if name not in after and name not in sent]
 
 
 def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bool) -> list[bytes]:
@@ -195,7 +209,7 @@ def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bo
             out.append(link)
             continue
         under = link[len(dest):].lstrip(b"/")
-        if under in tree and not tree[under]:
+        if under in tree and not stat.S_ISLNK(tree[under]):
             out.append(link)
     return out
 
@@ -364,6 +378,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     if existing is not None and is_dir:
         # to rsync's standard input: a file for it would outlive a restore killed meanwhile
         listing = b"".join(p + b"\0" for p in paths_to_send(item, existing))
+    before = _tree(item) if is_dir else {b"": os.lstat(item).st_mode}
     faults.point("restore.sending")
     done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite,
                                                       files_from=None if listing is None else "-", **options),
@@ -371,4 +386,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}"))
+    w.not_restored += [(kind_of(mode), os.path.join(rel, name) if name else rel,
+                        "gone from the medium while it was restored (not sent)")
+                       for name, mode in _gone_unsent(item, is_dir, before, lines)]
     return w
