@@ -321,10 +321,11 @@ def test_an_archive_file_not_as_saved_as_of_an_older_backup_or_the_newest_is_nam
     assert restored("a/3.jpg", "--backup", first)[::2] == (0, {"a/3.jpg": b"three" * 100})
 
 
-def test_onto_an_ssh_source_a_file_the_medium_loses_while_rsync_starts_is_named(tmp_path, sshd):
-    """Onto the source over SSH, with --overwrite: a file the medium loses after the restore looked
-    at it and before rsync lists it (removed by the source's rsync_path, which runs just then) is
-    named as not restored, never passed over as restored."""
+def _onto_source_losing(tmp_path, sshd, lost_below: str):
+    """A restore onto the SSH source with --overwrite, `lost_below` the copy on the medium removed
+    by the source's rsync_path as rsync starts (after the restore looked at the copy, before rsync
+    lists it): (the restore's result or its WorkFailed, the removed path, the source's directory)."""
+    from rabtui.errors import WorkFailed
     from rabtui.restore import run as R
     from tests.trees import ssh_source_lines
 
@@ -335,15 +336,37 @@ def test_onto_an_ssh_source_a_file_the_medium_loses_while_rsync_starts_is_named(
     lab.trust(sshd)
     backup = lab.backup(cfg, "web")
     assert backup.status == "completed"
-    lost = Path(backup.path) / "data" / str(remote).lstrip("/") / "a/2"
+    lost = Path(backup.path) / "data" / str(remote).lstrip("/") / lost_below
     wrapper = tmp_path / "rsync-then"
-    wrapper.write_text(f"#!/bin/sh\nrm -f '{lost}'\nexec rsync \"$@\"\n")
+    wrapper.write_text(f"#!/bin/sh\nrm -rf '{lost}'\nexec rsync \"$@\"\n")
     wrapper.chmod(0o755)
     lab.config_path.write_text(lab.config_path.read_text().replace(
         'user = ', f'rsync_path = "{wrapper}"\nuser = ', 1))
     shutil.rmtree(remote / "a")
-    res = R.restore(lab.load(), lab.store(), "web", str(remote), to_source=True, overwrite=True)
-    assert (remote / "a/1").read_bytes() == b"one" and not lost.exists()
+    try:
+        got = R.restore(lab.load(), lab.store(), "web", str(remote), to_source=True, overwrite=True)
+    except WorkFailed as exc:
+        got = exc
+    assert not lost.exists()
+    return got, lost, remote
+
+
+def test_onto_an_ssh_source_a_file_the_medium_loses_while_rsync_starts_is_named(tmp_path, sshd):
+    """Onto the source over SSH: a file the medium loses while the restore runs, before rsync lists
+    it, is named as not restored, never passed over as restored."""
+    res, _, remote = _onto_source_losing(tmp_path, sshd, "a/2")
+    assert (remote / "a/1").read_bytes() == b"one"
     assert [(kind, n.rsplit(b"/", 2)[-2:], why) for kind, n, why in res.written.not_restored] == \
         [("file", [b"a", b"2"], "gone from the medium while it was restored (not sent)")]
     assert "1 not restored" in res.summary, res.summary
+
+
+def test_onto_an_ssh_source_a_copy_the_medium_loses_whole_while_rsync_starts_is_said(tmp_path, sshd):
+    """The whole copy gone (a medium pulled): the restore fails in a line naming what it did not
+    send, never a traceback."""
+    from rabtui.errors import WorkFailed
+
+    err, _, remote = _onto_source_losing(tmp_path, sshd, "")
+    assert isinstance(err, WorkFailed), err
+    assert "rsync exit 23" in str(err) and "not restored" in str(err), str(err)
+    assert not (remote / "a").exists()

@@ -175,14 +175,17 @@ def count_itemized(lines: list[bytes], w: Written) -> None:
 def _tree(item: bytes) -> dict[bytes, int]:
     """Every name below the directory `item` -> its mode there (gone meanwhile: left out)."""
     out = {}
-    for dirpath, dirnames, filenames, dfd in os.fwalk(item):
-        under = dirpath[len(item):].lstrip(b"/")
-        for name in dirnames + filenames:
-            try:
-                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            out[os.path.join(under, name) if under else name] = st.st_mode
+    try:     # fwalk raises for `item` itself gone
+        for dirpath, dirnames, filenames, dfd in os.fwalk(item):
+            under = dirpath[len(item):].lstrip(b"/")
+            for name in dirnames + filenames:
+                try:
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                out[os.path.join(under, name) if under else name] = st.st_mode
+    except FileNotFoundError:
+        pass
     return out
 
 
