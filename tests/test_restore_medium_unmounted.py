@@ -1,6 +1,8 @@
 """A medium unmounted (lazily: `umount -l`, as a desktop's eject does while files are open) during a
 restore from it: the restore reads on from the tree it opened, never a traceback, and what it
-restores is the backup's tree whole. Real backups (rsync), a real tmpfs medium."""
+restores is the backup's tree whole; an archive directory's, whose directories it takes from the
+backup's own tree (by path), is said not finished instead of given the union's. Real backups
+(rsync), a real tmpfs medium."""
 
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from tests import fidelity_more
 from tests.trees import Lab, write_files
 
 
+@pytest.mark.parametrize("kind", ["standard", "archive"])
 @pytest.mark.parametrize("point", ["restore.file_written", "restore.entries_put"])
-def test_a_medium_unmounted_during_the_restore_gives_the_tree_whole(tmp_path, tmpfs, monkeypatch, capsys, point):
+def test_a_medium_unmounted_during_the_restore_gives_the_tree_whole(tmp_path, tmpfs, monkeypatch, capsys, point, kind):
     lab = Lab(tmp_path, media_count=1)
     medium = tmpfs(lab.media[0][1], "size=8m")
-    cfg = lab.local()
+    cfg = lab.local([("data", kind)])
     data = lab.src / "data"
     write_files(data, {"a/f": b"f", "a/b/g": b"g", "c/h": b"h" * 100})
     (data / "a").chmod(0o751)
@@ -39,5 +42,8 @@ def test_a_medium_unmounted_during_the_restore_gives_the_tree_whole(tmp_path, tm
     code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)])
     printed, err = capsys.readouterr()
     assert gone and "Traceback" not in err, err
+    if kind == "archive":
+        assert code == 1 and "unmounted or replaced while it was restored" in printed, printed + err
+        return
     assert code == 0, printed + err
     assert fidelity_more.differences(data, out / str(data).lstrip("/")) == []

@@ -85,6 +85,15 @@ def _opened_dir(path: bytes, looked: os.stat_result) -> Iterator[int]:
         os.close(fd)
 
 
+def _still_there(path: bytes, fd: int) -> bool:
+    """Does `path` still lead to the directory open as `fd`?"""
+    try:
+        st, now = os.stat(path, follow_symlinks=False), os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+
+
 def _is_dir(path: bytes) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
@@ -230,6 +239,11 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             writer.result.not_restored += [(kind, join(r), why) for kind, r, why in lost]
             faults.point("restore.entries_put")
             writer.result.errors += [(join(r), why) for r, why in unread]
+            if hasattr(pick, "own_dir") and not _still_there(src, src_fd):
+                # the backup's own directories (their modes, times, attributes) are read by path
+                writer.result.errors.append((rel_dest, "the copy on the medium was unmounted or replaced while it"
+                                                       " was restored: its directories may not have the backup's"
+                                                       " modes, times and attributes"))
             for path, r, st in reversed(made):      # deepest first, before the union's around them
                 writer.finish_dir(path, join(r), st)
             for path, r, st in _walk(src_fd, topdown=False):
