@@ -155,6 +155,9 @@ ID_WRITE_POINTS = ("ids.written",)
 RUN_DUE_POINTS = ("run_due.backup_ended",)
 # Passed by a run about to wait at its end for notifications still being delivered (notify_outbox.py).
 NOTIFY_POINTS = ("notify.waiting",)
+# Passed by a console (or any caller) starting a detached job: its row written, its process not yet
+# started (state/jobs.py start_detached).
+JOB_START_POINTS = ("jobs.detached_recorded",)
 
 
 def point(name: str) -> None:

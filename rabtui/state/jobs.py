@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from rabtui import privacy, proc, proc_table
+from rabtui import faults, privacy, proc, proc_table
 from rabtui.errors import Cancelled, LockBusy, UsageError
 from rabtui.events import ITEM, PROGRESS, Emit, Event, Question
 from rabtui.state.store import Store
@@ -371,9 +371,13 @@ def start_detached(store: Store, config_path: Path, kind: str, target: str | Non
             if under_way is not None:
                 raise LockBusy(f"{kind} {target} is already under way: job {under_way['id']}, started"
                                f" {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(under_way['started']))}")
+        # the row names this process until the job's own takes it over: one killed before that
+        # leaves a row refresh_dead closes, not one queued for ever holding the target
         job_id = conn.execute(
-            "INSERT INTO jobs(kind, target, title, argv, status, started, heartbeat) VALUES (?,?,?,?, 'queued', ?, ?)",
-            (kind, target, title, json.dumps(list(args)), now, now)).lastrowid
+            "INSERT INTO jobs(kind, target, title, argv, pid, pid_ident, status, started, heartbeat)"
+            " VALUES (?,?,?,?,?,?, 'queued', ?, ?)",
+            (kind, target, title, json.dumps(list(args)), os.getpid(), _own_identity(), now, now)).lastrowid
+    faults.point("jobs.detached_recorded")
     logs = store.state_dir / "logs"
     argv = [sys.executable, "-m", "rabtui", "--config", str(config_path), *args, "--job-id", str(job_id)]
     try:
@@ -382,8 +386,8 @@ def start_detached(store: Store, config_path: Path, kind: str, target: str | Non
     except BaseException:    # never started: its row would keep the next start of its target out
         _not_started(store, job_id, time.time())
         raise
-    store.execute("UPDATE jobs SET pid=?, pid_ident=? WHERE id=? AND pid IS NULL",
-                  (pid, proc_table.identity(pid), job_id))
+    store.execute("UPDATE jobs SET pid=?, pid_ident=? WHERE id=? AND pid=?",
+                  (pid, proc_table.identity(pid), job_id, os.getpid()))
     return job_id
 
 
