@@ -125,6 +125,22 @@ def test_an_invalid_field_shows_what_was_typed(demo_config):
     run(go())
 
 
+def test_an_id_left_empty_is_said_beside_its_field(demo_config):
+    before = demo_config.read_text()
+
+    async def go():
+        async with _demo_form(demo_config) as (app, pilot, form):
+            form.query_one("#f-id", Input).value = ""
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: form.query(".invalid") or app._notifications,
+                           what="the save refused")
+            assert form.query_one("#f-id", Input).has_class("invalid"), [n.message for n in app._notifications]
+            assert "missing required key 'id'" in str(form.query_one("#e-id", Static).render())
+
+    run(go())
+    assert demo_config.read_text() == before
+
+
 @pytest.mark.parametrize("field, typed, shown", [
     ("port", "²", "must be a number"),                    # a digit to str.isdigit, not to int()
     ("io_timeout", "9" * 5000, "must be a number"),       # more digits than int() converts

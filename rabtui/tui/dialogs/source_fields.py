@@ -213,10 +213,11 @@ def missing_local_directories(source: dict) -> list[str]:
 def field_of(error: ConfigError, index: int) -> str | None:
     """Which form field a config error names (`...: sources[2].port: must be ...` -> port), when it
     is one of the form's source, the file's sources[index] (another's key is no field of the form)."""
-    m = re.search(r"sources\[(\d+)\]\.(?:directories(?:\[\d+\])?\.)?(\w+)", str(error))
+    m = re.search(r"sources\[(\d+)\](?:\.(?:directories(?:\[\d+\])?\.)?(\w+)|: missing required key '(\w+)')",
+                  str(error))
     if m is None or int(m.group(1)) != index:
         return None
-    key = m.group(2)
+    key = m.group(2) or m.group(3)
     if "directories" in m.group(0) or key in ("path", "kind", "max_changed_files", "max_days"):
         return "directories"
     return key
