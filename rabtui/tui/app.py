@@ -266,6 +266,7 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
         """The job's row is written in a thread: a database another process holds busy keeps no key
         waiting (the start follows when it is free)."""
         try:
+            self.state_dir_kept()
             job_id = start()
         except (RabtuiError, OSError) as exc:
             log.error("cannot start %s: %s", args, exc)

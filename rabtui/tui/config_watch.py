@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 from rabtui import config as configmod
 from rabtui import fmt
 from rabtui.config import conflict_kept
-from rabtui.errors import RabtuiError
+from rabtui.errors import RabtuiError, UsageError
 from rabtui.tui.messages import ConfigChanged
 
 
@@ -71,16 +71,33 @@ class ConfigWatch:
             if cancel.is_set():
                 return
             self._config_seen = seen
+            moved = cfg is not None and cfg.state_dir != self.cfg.state_dir
+            self.state_dir_moved = cfg.state_dir if moved else None
             if cfg is None:    # edited by hand meanwhile: keep the one we have, say why
                 self.notify(f"{error} (the configuration read before stays in use)", severity="error", timeout=10)
+            elif moved:
+                self.notify(self._moved_text(), severity="error", timeout=30)
             else:
                 self.cfg = cfg
                 self.screen.post_message(ConfigChanged())
             self._reloaded()
             for then in thens:
-                then(cfg is not None)
+                then(cfg is not None and not moved)
 
         self.call_from_thread(loaded)
+
+    state_dir_moved: Path | None = None     # the state_dir the file names now, when not the one in use
+
+    def _moved_text(self) -> str:
+        return (f"{self.cfg.path}: state_dir is now {self.state_dir_moved}; this console stays on"
+                f" {self.cfg.state_dir}, where its jobs and backups are, and starts no job there (a job"
+                " reads the file, and would look for its own record in the other): quit and start rabtui again")
+
+    def state_dir_kept(self) -> None:
+        """UsageError when the file names another state directory than the console's: a job started
+        now would read that one's database, not find its own row in it, and never run."""
+        if self.state_dir_moved is not None:
+            raise UsageError(self._moved_text())
 
     def _reloaded(self) -> None:
         """A read of the file ended (a failure is said by on_worker_state_changed): the next one

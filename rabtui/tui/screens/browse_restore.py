@@ -94,6 +94,7 @@ class RestoreFromBrowse:
     def _start_restore(self, req: RestoreRequest) -> None:
         title = req.title()
         try:
+            self.app.state_dir_kept()
             job_id = jobviews.start(self.app.store, self.app.cfg.path, "restore", req.source, title, req.args())
         except (RabtuiError, OSError) as exc:
             self.app.call_from_thread(self.notify, f"cannot start {title}: {exc}", severity="error", timeout=8)
