@@ -105,7 +105,9 @@ def stop_jobs(sandbox) -> None:
     except StateUnusable:     # a test damaged the database: it ran no job
         return
     try:
-        for row in store.all("SELECT pid FROM jobs WHERE status IN ('running', 'waiting', 'queued') AND pid"):
+        # a row still being started names its starter, which may be this process (a console run here)
+        for row in store.all("SELECT pid FROM jobs WHERE status IN ('running', 'waiting', 'queued') AND pid"
+                             " AND pid != ?", (os.getpid(),)):
             try:
                 with open(f"/proc/{row['pid']}/cmdline", "rb") as f:
                     ours = os.fsencode(sandbox) in f.read()
