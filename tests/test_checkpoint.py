@@ -435,21 +435,22 @@ def test_burn_refuses_while_a_checkpoint_is_unfinished(tmp_path, capsys):
     assert store.one("SELECT MAX(number) FROM checkpoints")[0] == number + 1
 
 
-def test_a_failed_write_offers_retry_rewrite_skip_abort(tmp_path):
+def test_a_write_failed_for_a_file_removed_since_the_plan_is_skipped_then_resumed(tmp_path):
     lab, cfg = _lab(tmp_path)
     write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
     write_files(lab.src / "other", {"o": b"x"})
     backup = lab.backup(cfg)
     store = lab.store()
     number = _record(lab, cfg, store)
-    # a file of disc 1 vanishes from the medium after the plan: xorriso cannot write the disc
+    # a file of disc 1 vanishes from the medium after the plan: the disc cannot be written (no
+    # rewrite offered: a new disc would meet the same backup) until it is put back
     victim = medium_layout.backup_data_path(backup.path, str(lab.src / "data")) / "f0"
     saved, was = victim.read_bytes(), victim.stat()
     victim.unlink()
     res, prompter, seen = _burn(lab, cfg, store, number, [READY, SKIP, READY, READY, READY])
     failed = prompter.asked[1]
-    assert failed.kind == questions.FAILED and tuple(failed.choices) == ("retry", "rewrite", "skip", "abort")
-    assert "Writing disc 1" in failed.text and "failed" in failed.text
+    assert failed.kind == questions.FAILED and tuple(failed.choices) == ("retry", "skip", "abort")
+    assert "Writing disc 1" in failed.text and "removed from the backup on the medium" in failed.text
     assert res.status == "incomplete" and res.exit_code == 1 and res.skipped == [1] and 1 not in res.verified
     assert "not verified" in res.message and "resume" in res.message
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"

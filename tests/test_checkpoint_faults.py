@@ -514,3 +514,47 @@ def test_rebuild_state_removes_what_a_burn_killed_at_its_first_disc_left(two_dis
     assert f"{iso / f'RAB{number}D01.iso.writing'} removed: what a burn killed" in out, out
     assert list(iso.iterdir()) == []
     assert lab.store().one("SELECT COUNT(*) FROM checkpoints")[0] == 0
+
+
+
+def test_a_disc_whose_file_was_removed_from_the_backup_after_the_plan_offers_no_rewrite(two_discs):
+    """A file of the backup deleted on the medium after the plan (a hand, a cleanup): the write
+    failed naming it, and offered a rewrite and a retry that failed the same way for ever."""
+    lab, cfg, store, number = two_discs
+    gone = sorted((lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"))
+    for f in gone:
+        f.unlink()
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
+    assert REWRITE not in failed.choices, (failed.text, failed.choices)
+    assert "removed from the backup on the medium after the checkpoint was planned" in failed.text, failed.text
+    assert any(f"/f{i}" in failed.text for i in range(5)) and "nothing was written" in failed.text
+    assert res.status == "aborted" and _states(store, number)[1] == "failed"
+
+
+def test_a_medium_gone_as_a_disc_is_begun_is_said_not_at_hand_not_its_files_removed(two_discs):
+    """The medium unmounted after it was found at hand, as the blank disc goes in: every file of
+    the backup looks removed; that is said as the medium not at hand, and a retry once it is back
+    writes the disc."""
+    lab, cfg, store, number = two_discs
+    medium = lab.media[0][1]
+    away = medium.with_name(medium.name + "-away")
+    asked = []
+
+    def operator(q):
+        if q.kind == questions.INSERT and not away.exists() and not asked:
+            medium.rename(away)
+            medium.mkdir()          # an empty mount point
+        if q.kind == questions.FAILED:
+            asked.append(q)
+            medium.rmdir()
+            away.rename(medium)
+            return RETRY if len(asked) == 1 else ABORT
+        return READY
+
+    res, prompter, _ = _burn(lab, cfg, store, number, operator)
+    assert asked, [q.text for q in prompter.asked]
+    text = asked[0].text
+    assert "removed" not in text and "not at hand" in text and "medium1" in text, text
+    assert RETRY in asked[0].choices
+    assert 1 in res.verified, res.message

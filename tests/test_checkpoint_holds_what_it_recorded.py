@@ -133,6 +133,8 @@ def test_a_version_that_is_gone_from_the_medium_stops_the_disc_with_what_to_do(t
     assert res.status == "aborted"
     failed = [q.text for q in prompter.asked if "failed" in q.text]
     assert failed and "is no longer on medium m1" in failed[0] and f"checkpoint abandon {number}" in failed[0]
+    # a new disc would meet the same media: none is offered
+    assert all("rewrite" not in q.choices for q in prompter.asked if "failed" in q.text), prompter.asked
 
 
 def test_retention_keeps_what_an_unfinished_checkpoint_reads_until_its_discs_are_verified(tmp_path):

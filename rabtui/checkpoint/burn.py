@@ -18,18 +18,13 @@ from rabtui import faults, fmt, privacy, proc, proc_records
 from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, own_dirs,
                                shortpath, xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK
-from rabtui.checkpoint.read_from import load_rows, whole_path, with_disk
+from rabtui.checkpoint.read_from import ChangedSincePlan, load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify import read_volid
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import mounts
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.state.store import Store
-
-
-class ChangedSincePlan(WorkFailed):
-    """The backup changed after the plan so that the disc cannot pass its verification: writing it
-    again does not help."""
 
 
 def load_plan(store: Store, number: int) -> tuple[dict, dict]:
@@ -72,6 +67,7 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     bare = kept_off.disc_paths(store, number)
     for e in entries:
         e.bare = e.kind in ("file", "dir") and e.iso in bare
+    _check_present(entries, number, disc)
     _check_writable(entries, folder, number, disc, cancel)
     short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
     for e in entries:
@@ -88,6 +84,23 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
+
+
+def _check_present(entries: list, number: int, disc: int) -> None:
+    """An entry removed from the backup on the medium after the plan fails the disc, and any
+    rewrite: it is named before the disc is begun. (A medium away looks so too: the run then says
+    that instead, run.py.)"""
+    with shortpath.Shortcuts() as short:
+        for e in entries[2:]:     # after README.txt and rabtui/
+            try:
+                os.lstat(short.path(e.disk))
+            except (FileNotFoundError, NotADirectoryError):
+                raise ChangedSincePlan(
+                    f"{fmt.name(e.iso.lstrip(b'/'))} (removed from the backup on the medium after the checkpoint was"
+                    f" planned, at {fmt.name(e.disk)}): disc {disc} would not hold it as checkpoint {number}"
+                    f" recorded, nor would any rewrite; nothing was written",
+                    hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint"
+                         " from the backup as it is now; or put it back on the medium as recorded and retry") from None
 
 
 def _check_kept_off(entries: list, number: int, disc: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rabtui.checkpoint import layout
 from rabtui.checkpoint.content import INSERT_MEDIUM
+from rabtui.errors import RabtuiError
 from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, Question
 from rabtui.media.at_hand import medium_problem
 
@@ -51,6 +52,19 @@ def medium_at_hand(cfg, store, cp, disc, medium_id: str, what: str, prompter, ca
             (READY, ABORT), {"medium": medium.id, "path": str(medium.path), "disc": disc}), cancel)
         if answer != READY:
             raise Aborted(f"aborted at disc {disc}: medium {medium.id} is not at hand")
+
+
+def medium_away(cfg, store, media) -> str | None:
+    """Why one of `media` (ids: read_from.media_read) cannot be read now; None when all can. What a
+    disc lacks of the backup while its medium is away says nothing of the backup (run.py)."""
+    for medium_id in media:
+        try:
+            why = medium_problem(cfg.medium(medium_id), store)
+        except RabtuiError:
+            why = f"medium {medium_id} is no longer in the config"
+        if why:
+            return why
+    return None
 
 
 def ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE, SKIP, ABORT)) -> str:

@@ -19,6 +19,11 @@ from rabtui.state.store import RESTORABLE_SQL, Store
 PART_SUFFIX_LEN = len(".part00-of-00")
 
 
+class ChangedSincePlan(WorkFailed):
+    """The backup changed after the plan so that the disc cannot pass its verification: writing it
+    again does not help."""
+
+
 def whole_path(r: Row) -> bytes:
     """The path on the discs of the entry `r` is, or is a part of (kept_off records a cut file whole)."""
     return r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
@@ -74,6 +79,12 @@ def with_disk(plan_json: dict, rows: list[Row]) -> None:
     for row in rows:
         if not row.disk:
             row.disk = _where(dirs, row.disc_path, row.part)[0]
+
+
+def medium_of(plan_json: dict, disc_path: bytes) -> str | None:
+    """The medium the entry at `disc_path` (a directory's root too) is read from."""
+    d = _where(_dirs(plan_json), disc_path + b"/", None)[1]
+    return d["medium"] if d is not None else None
 
 
 def media_read(plan_json: dict, rows: list[Row]) -> dict[str, str]:
@@ -310,7 +321,7 @@ def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool 
 
 def _gone(store: Store, number: int, d: dict, row: Row, size: int) -> WorkFailed:
     done = store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
-    return WorkFailed(
+    return ChangedSincePlan(
         f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"
         f" longer on medium {d['medium']}",
         hint=("this disc cannot be written again from the media; `rabtui checkpoint burn --now` makes a new"

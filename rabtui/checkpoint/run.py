@@ -22,7 +22,7 @@ from rabtui import faults, fmt
 from rabtui.state import changes, locks
 from rabtui.checkpoint import burn, images_mount, layout, read_from, unchecked, xorriso
 from rabtui.checkpoint.questions import (
-    WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
+    WRONG, Aborted, ask_failed, insert_question, medium_at_hand, medium_away, need_sectors,
 )
 from rabtui.checkpoint.status import complete, complete_rebuilt, record_interrupted, set_disc
 from rabtui.checkpoint.verify_loop import verify_loop
@@ -202,8 +202,12 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
                             disc_sectors=cp["disc_sectors"], io_timeout=cfg.checkpoint.io_timeout)
         except (WorkFailed, OSError) as exc:
             why = burn.reason(exc)
+            lasting = isinstance(exc, burn.ChangedSincePlan)
+            if lasting and (away := medium_away(cfg, store, read_from.media_read(plan_json, rows))):
+                # unmounted since it was found at hand: every file of it looks removed
+                why, lasting = f"the medium it reads is not at hand ({away}); nothing was written: mount it, then retry", False
             set_disc(store, number, disc, "failed", emit, why)
-            if isinstance(exc, burn.ChangedSincePlan):   # a new disc would meet the same backup
+            if lasting:   # a new disc would meet the same backup
                 answer = ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc,
                                     choices=(RETRY, SKIP, ABORT))
             else:
