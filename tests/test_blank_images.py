@@ -6,12 +6,14 @@ another disc, "ISOIMAGE", is in its place."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from datetime import datetime
 
 import pytest
 
 from rabtui.checkpoint import questions, run
+from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, ScriptedPrompter
 from rabtui.restore import disc_drive
 from tests.trees import Lab, burn_due, write_files
@@ -31,11 +33,19 @@ def _emptied(tmp_path, how: str):
         os.truncate(image, 0)
     else:
         image.unlink()
-        image.mkdir()
+        _made[how](image)
     return lab, cfg, store, number, image
 
 
-@pytest.mark.parametrize("how", ["empty", "directory"])
+def _socket(path) -> None:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+
+
+_made = {"directory": os.mkdir, "FIFO": os.mkfifo, "socket": _socket}
+
+
+@pytest.mark.parametrize("how", ["empty"])
 def test_verify_says_an_emptied_image_holds_no_disc(tmp_path, how):
     lab, cfg, store, number, image = _emptied(tmp_path, how)
     prompter = ScriptedPrompter(lambda q: ABORT if q.kind == questions.FAILED else READY)
@@ -48,8 +58,27 @@ def test_verify_says_an_emptied_image_holds_no_disc(tmp_path, how):
     assert store.one("SELECT state FROM discs WHERE number=?", (number,))["state"] == "failed"
 
 
+@pytest.mark.parametrize("how", ["directory", "FIFO", "socket"])
+def test_verify_says_what_is_at_an_image_s_name_that_is_no_file(tmp_path, how):
+    """xorriso reads a directory, a FIFO or a socket at an image's name as a blank medium: the
+    disc was said blank, as an emptied image is, not what is there."""
+    lab, cfg, store, number, image = _emptied(tmp_path, how)
+    prompter = ScriptedPrompter(lambda q: ABORT if q.kind == questions.FAILED else READY)
+    run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    failed = [q.text for q in prompter.asked if q.kind == questions.FAILED]
+    assert failed and f"{image} is a {how}, not a disc image" in failed[0] and "blank" not in failed[0], failed
+
+
 @pytest.mark.parametrize("how", ["empty", "directory"])
 def test_a_restore_finds_no_disc_in_an_emptied_image(tmp_path, how):
     lab, cfg, store, number, image = _emptied(tmp_path, how)
     dev, found = disc_drive.disc_in_drive(cfg, store, number, 1, f"RAB{number}D01")
     assert (dev, found) == (str(image), None)
+
+
+def test_a_restore_asking_for_the_disc_says_a_fifo_is_at_its_image_s_name(tmp_path):
+    lab, cfg, store, number, image = _emptied(tmp_path, "FIFO")
+    prompter = ScriptedPrompter(lambda q: ABORT)
+    with pytest.raises(WorkFailed):
+        disc_drive.disc_device(cfg, store, number, 1, f"RAB{number}D01", prompter, None)
+    assert f"{image} is a FIFO, not a disc image" in prompter.asked[0].text, prompter.asked[0].text

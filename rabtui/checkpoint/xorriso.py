@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from rabtui import fmt
 from rabtui.checkpoint import acl_dirs
 
 # The last six words are what `-for_backup` stands for (it turns -md5 on too): ACLs and xattrs of
@@ -254,6 +256,18 @@ WRITING = ".writing"     # after an image's name while xorriso writes it (writin
 # seconds a drive may answer nothing (neither printing nor working) before it is taken for hung,
 # where no checkpoint.io_timeout is given
 DRIVE_SILENCE = 600
+
+
+def no_image(path: str) -> str | None:
+    """What is at an image's path that xorriso reads as a blank medium and is no file: a directory,
+    a FIFO, a socket (a device may be a burner); None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return None
+    return f"{path} is a {fmt.file_kind(mode)}, not a disc image"
 
 
 def device_of(drive: str, volid: str) -> str:
