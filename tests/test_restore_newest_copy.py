@@ -250,3 +250,20 @@ def test_a_directory_whose_backups_retention_deleted_is_read_from_the_discs(tmp_
     res = R.restore(lab.load(), store, "loc", str(old), to=tmp_path / "out", emit=lab.emit)
     assert _restored(tmp_path, "out", old / "sub" / "b.txt") == b"B"
     assert f"checkpoint {number}" in res.origin, res.origin
+
+
+def test_the_newest_disc_read_on_a_guess_is_no_older_copy(old_on_disc, tmp_path):
+    """Two checkpoints, neither recording its backup, no backup left (the media lost, the database
+    rebuilt from the discs): the newest disc is at hand and read, ranked on a guess; the summary
+    called it an older copy, the newest not at hand."""
+    lab, cfg, store, number = old_on_disc
+    f = lab.src / "data" / "a.txt"
+    second = _checkpoint(cfg, store, asked={f"loc:{lab.src / 'data'}"})
+    for n in (number, second):
+        _forget_content_backup(store, n)
+    store.execute("UPDATE checkpoints SET created=created + 86400 WHERE number=?", (second,))
+    store.execute("UPDATE backups SET status='deleted'")
+    res = R.restore(cfg, store, "loc", str(f), to=tmp_path / "newest", emit=lab.emit)
+    assert _restored(tmp_path, "newest", f) == b"NEWER" and res.origin == f"checkpoint {second}"
+    assert res.warnings and "ranked on a guess" in res.warnings[0], res.warnings
+    assert "older copy" not in res.summary and "ranked on a guess" in res.summary, res.summary

@@ -27,6 +27,11 @@ SAME = "same"                 # the same content
 DIFFERENT = "different"       # another content (or not known to be the same)
 LOOKS_SAME = "looks the same"  # the same sizes and mtimes, the content not compared
 
+# what a warning of `choose` says: an older state than the newest copy's was read, or the copy
+# read (the newest at hand, or one holding the newest's state) is ranked on a guess
+OLDER = "older"
+GUESS = "guess"
+
 
 def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, others: list[Copy] = ()) -> str:
     """Whether two copies hold the same content at `rel`, as far as the catalog tells: SAME when
@@ -103,9 +108,9 @@ def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, fol
 
 
 def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit, prompter=None,
-           cancel=None) -> tuple[Copy, list[str]]:
-    """The copy to restore `rel` from, and the warnings to report with the result (an older state
-    than the newest copy's was read)."""
+           cancel=None) -> tuple[Copy, list[tuple[str, str]]]:
+    """The copy to restore `rel` from, and the warnings to report with the result, each with its
+    kind (OLDER: an older state than the newest copy's was read; GUESS)."""
     shown = "/" + fmt.name(rel)
     copies = copies_of(store, source, rel)
     if not copies:
@@ -133,17 +138,17 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     return chosen, _older(store, source, rel, chosen, newest, copies, shown, emit)
 
 
-def _guessed(used: Copy, shown: str, emit: Emit) -> list[str]:
+def _guessed(used: Copy, shown: str, emit: Emit) -> list[tuple[str, str]]:
     """The warning for a copy taken to be the newest on a guess (its checkpoint's backup unknown)."""
     if used.guess is None:
         return []
     warning = f"{shown} restored from {used.describe()}, ranked on a guess: {used.guess}"
     emit(Event(WARNING, warning))
-    return [warning]
+    return [(GUESS, warning)]
 
 
 def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, copies: list[Copy], shown: str,
-           emit: Emit) -> list[str]:
+           emit: Emit) -> list[tuple[str, str]]:
     state = same_state(store, source, rel, used, newest, copies)
     guess = f"; {used.describe()} is ranked on a guess: {used.guess}" if used.guess else ""
     if state == SAME and not guess:
@@ -166,4 +171,4 @@ def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, c
         warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}: the newest copy"
                    f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand{guess}")
     emit(Event(WARNING, warning))
-    return [warning]
+    return [(OLDER if state == DIFFERENT else GUESS, warning)]

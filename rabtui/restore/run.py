@@ -86,6 +86,8 @@ class RestoreResult:
     written: Written | None = None
     summary: str = ""
     warnings: list[str] = field(default_factory=list)   # e.g. an older copy read: the newest was away
+    older: bool = False       # an older state than the newest copy's was read (copy_choice.OLDER)
+    guessed: bool = False     # the copy read is ranked on a guess (copy_choice.GUESS)
 
     def incomplete(self) -> bool:
         """Something was not restored (refused, kept, not possible on the target, an error)."""
@@ -163,9 +165,9 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
                   checkpoint, to, to_source, overwrite, emit, cancel, prompter) -> RestoreResult:
     from rabtui.media import medium as mediamod, mounting
 
-    warnings: list[str] = []
+    warned: list[tuple[str, str]] = []
     if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copy_choice)
-        chosen, warnings = copy_choice.choose(cfg, store, source, rel, emit=emit, prompter=prompter, cancel=cancel)
+        chosen, warned = copy_choice.choose(cfg, store, source, rel, emit=emit, prompter=prompter, cancel=cancel)
         if chosen.kind == "disc":
             checkpoint = chosen.checkpoint
         else:
@@ -186,8 +188,8 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
                                            apart, closed)
             faults.point("restore.extracted")
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
-                            RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
-                                          warnings=warnings), not_restored=apart, staged=True, dir_modes=closed)
+                            _result(source, rel, f"checkpoint {checkpoint}", target, warned),
+                            not_restored=apart, staged=True, dir_modes=closed)
     row = choose_backup(store, source, backup)
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
@@ -207,7 +209,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         item = sc.path(item)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
-        result = RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings)
+        result = _result(source, rel, origin, target, warned)
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
             lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=False)
             if saved is None or not saved.changed:
@@ -265,10 +267,18 @@ def _made(to: bytes, given: str) -> int:
                          f" {os.strerror(exc.errno or 0).lower()}") from None
 
 
+def _result(source: Source, rel: bytes, origin: str, target: str, warned: list[tuple[str, str]]) -> "RestoreResult":
+    return RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=[w for _, w in warned],
+                         older=any(kind == copy_choice.OLDER for kind, _ in warned),
+                         guessed=any(kind == copy_choice.GUESS for kind, _ in warned))
+
+
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
     head = f"restored /{fmt.name(os.fsencode(result.path)[1:])} from {result.origin} {fmt.name(where)}: {w.counts()}"
-    if result.warnings:
+    if result.older:
         head += " (an older copy: the newest was not at hand)"
+    elif result.guessed:
+        head += " (the copy read is ranked on a guess: its checkpoint does not record its backup)"
     problems = w.problems()
     if not problems:
         return head
