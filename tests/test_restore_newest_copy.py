@@ -267,3 +267,29 @@ def test_the_newest_disc_read_on_a_guess_is_no_older_copy(old_on_disc, tmp_path)
     assert _restored(tmp_path, "newest", f) == b"NEWER" and res.origin == f"checkpoint {second}"
     assert res.warnings and "ranked on a guess" in res.warnings[0], res.warnings
     assert "older copy" not in res.summary and "ranked on a guess" in res.summary, res.summary
+
+
+def test_a_disc_read_on_a_guess_that_holds_the_newest_state_is_no_older_copy(tmp_path):
+    """`a.txt` unchanged in two backups, each checkpointed; the first checkpoint does not record its
+    backup. Only its disc is at hand: it holds what the newest copy holds (the second disc, taken
+    from the newest backup, has the same sha256), said with its guess; the summary called it an
+    older copy, the newest not at hand."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("cd-700")
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"SAME"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    store = lab.store()
+    first = _checkpoint(cfg, store)
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
+    second = _checkpoint(cfg, store, asked={f"loc:{data}"})
+    _forget_content_backup(store, first)
+    _away(lab.media[0][1])
+    _away(lab.media[1][1])
+    iso = tmp_path / "iso" / f"RAB{second}D01.iso"
+    iso.rename(iso.with_name(iso.name + "-away"))
+
+    res = R.restore(cfg, store, "loc", str(data / "a.txt"), to=tmp_path / "a", emit=lab.emit)
+    assert _restored(tmp_path, "a", data / "a.txt") == b"SAME" and res.origin == f"checkpoint {first}"
+    assert len(res.warnings) == 1 and "holds the same as the newest copy" in res.warnings[0], res.warnings
+    assert "older copy" not in res.summary and "ranked on a guess" in res.summary, res.summary
