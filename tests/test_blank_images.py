@@ -16,6 +16,8 @@ from rabtui.checkpoint import questions, run
 from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, ScriptedPrompter
 from rabtui.restore import disc_drive
+from rabtui.rebuild import scan as rebuild
+from rabtui.state.store import Store
 from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
@@ -82,3 +84,23 @@ def test_a_restore_asking_for_the_disc_says_a_fifo_is_at_its_image_s_name(tmp_pa
     with pytest.raises(WorkFailed):
         disc_drive.disc_device(cfg, store, number, 1, f"RAB{number}D01", prompter, None)
     assert f"{image} is a FIFO, not a disc image" in prompter.asked[0].text, prompter.asked[0].text
+
+
+def test_rebuild_state_says_what_is_at_an_image_s_name_that_holds_no_disc(tmp_path):
+    """An images folder holding a FIFO, a directory and an empty file at discs' names: rebuild-state
+    said each had "volume id None"."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    iso = tmp_path / "iso"
+    iso.mkdir(exist_ok=True)
+    os.mkfifo(iso / "RAB7D01.iso")
+    os.mkdir(iso / "RAB8D01.iso")
+    (iso / "RAB9D01.iso").touch()
+    write_files(lab.src / "data", {"a": b"a"})
+    assert lab.backup(cfg, now=T0).status == "completed"     # a medium to rebuild from
+    report = rebuild.rebuild(cfg, Store(lab.state / "anew"))
+    said = "\n".join(report.unmatched)
+    assert f"{iso}/RAB7D01.iso: a FIFO, not a disc image" in said, said
+    assert f"{iso}/RAB8D01.iso: a directory, not a disc image" in said, said
+    assert f"{iso}/RAB9D01.iso: blank: nothing is written on it" in said, said
+    assert "None" not in said, said

@@ -60,7 +60,7 @@ def read_volid(indev: str, cancel, silence: float | None = None) -> tuple[str | 
     xorriso_output.raise_machine_failure(done, "reading the disc's volume id", lines)
     found = xorriso_output.parse_volid(lines) if done.ok else None
     if done.ok and xorriso_output.is_blank(lines):
-        return None, indev.startswith("stdio:") and xorriso.no_image(indev.removeprefix("stdio:")) or f"{indev.removeprefix('stdio:')} is blank: nothing is written on it"
+        return None, xorriso.blank(indev.removeprefix("stdio:"))
     return found, xorriso_output.failures(lines)
 
 

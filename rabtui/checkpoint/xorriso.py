@@ -259,15 +259,20 @@ DRIVE_SILENCE = 600
 
 
 def no_image(path: str) -> str | None:
-    """What is at an image's path that xorriso reads as a blank medium and is no file: a directory,
-    a FIFO, a socket (a device may be a burner); None otherwise."""
+    """What is at an image's path that xorriso reads as a blank medium and is no file ("a FIFO,
+    not a disc image"): a directory, a FIFO, a socket (a device may be a burner); None otherwise."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return None
     if stat.S_ISREG(mode) or stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
         return None
-    return f"{path} is a {fmt.file_kind(mode)}, not a disc image"
+    return f"a {fmt.file_kind(mode)}, not a disc image"
+
+
+def blank(path: str) -> str:
+    """What an image at `path` that xorriso reads as a blank medium is."""
+    return f"{path} is {no_image(path) or 'blank: nothing is written on it'}"
 
 
 def device_of(drive: str, volid: str) -> str:

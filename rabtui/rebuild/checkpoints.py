@@ -227,7 +227,9 @@ def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter,
                 report.unmatched.append(f"{iso}: {exc}")
                 continue
             if volid != Path(iso).stem:
-                report.unmatched.append(f"{iso}: {_unread(why)}" if why else f"{iso}: volume id {volid}, not {Path(iso).stem}")
+                said = (_unread(why) if why else f"volume id {volid}, not {Path(iso).stem}" if volid
+                        else xorriso.no_image(iso) or "blank: nothing is written on it")
+                report.unmatched.append(f"{iso}: {said}")
                 continue
             try:
                 catalog = read_disc_catalog_file(iso, emit, cfg.checkpoint.io_timeout)

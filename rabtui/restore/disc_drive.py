@@ -91,8 +91,9 @@ def disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, p
         dev, got, hung = _read_disc(cfg, store, number, disc, volid, cancel)
         if got == volid:
             return dev
-        why = hung or (f"the disc in {dev} is {got}" if got else xorriso.is_image_drive(cfg.checkpoint.drive)
-                       and xorriso.no_image(dev) or f"no readable disc at {dev}")
+        why = hung or (f"the disc in {dev} is {got}" if got else f"{dev} is {no_image}"
+                       if xorriso.is_image_drive(cfg.checkpoint.drive) and (no_image := xorriso.no_image(dev))
+                       else f"no readable disc at {dev}")
         if prompter is None:
             raise WorkFailed(f"{why}; checkpoint {number} disc {disc} ({volid}) was not read" if hung
                              else f"wrong disc: {why}, not {volid}")
