@@ -161,3 +161,33 @@ def test_names_that_look_like_patterns_verify(tmp_path, monkeypatch, room):
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     assert res.status == "completed", res.message
     assert [q.kind for q in prompter.asked] == [questions.INSERT]   # verified at the first try
+
+
+def test_the_deepest_file_removed_after_the_plan_fails_its_disc_naming_it(tmp_path):
+    """The 4,000-byte path's file (a 255-byte name of control bytes and non-UTF-8) deleted on the
+    medium after the plan: the disc fails before anything is written, naming it escaped, with no
+    rewrite offered."""
+    lab, cfg = _lab(tmp_path)
+    deepest = _deep_tree(lab.src / "data")
+    backup = lab.backup(cfg)
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    data_root = os.fsencode(medium_layout.backup_data_path(backup.path, str(lab.src / "data")))
+    head, name = deepest.rsplit(b"/", 1)
+    fd = os.open(data_root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in head.split(b"/"):
+            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    prompter = ScriptedPrompter(lambda q: "abort" if q.kind == questions.FAILED else READY)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    failed = [q for q in prompter.asked if q.kind == questions.FAILED]
+    assert res.status == "aborted" and failed, res.message
+    assert "removed from the backup on the medium" in failed[0].text and "rewrite" not in failed[0].choices
+    text = failed[0].text
+    assert "\\377" in text and "\x1b" not in text and "\n" not in text, text
+    assert not (tmp_path / "iso" / f"RAB{number}D01.iso").exists()
