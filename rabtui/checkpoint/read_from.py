@@ -81,12 +81,6 @@ def with_disk(plan_json: dict, rows: list[Row]) -> None:
             row.disk = _where(dirs, row.disc_path, row.part)[0]
 
 
-def medium_of(plan_json: dict, disc_path: bytes) -> str | None:
-    """The medium the entry at `disc_path` (a directory's root too) is read from."""
-    d = _where(_dirs(plan_json), disc_path + b"/", None)[1]
-    return d["medium"] if d is not None else None
-
-
 def media_read(plan_json: dict, rows: list[Row]) -> dict[str, str]:
     """The media a disc's files are read from: medium id -> a directory read from it."""
     dirs = _dirs(plan_json)

@@ -205,7 +205,8 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
             lasting = isinstance(exc, burn.ChangedSincePlan)
             if lasting and (away := medium_away(cfg, store, read_from.media_read(plan_json, rows))):
                 # unmounted since it was found at hand: every file of it looks removed
-                why, lasting = f"the medium it reads is not at hand ({away}); nothing was written: mount it, then retry", False
+                why = f"the medium it reads is not at hand ({away}); nothing was written: mount it, then retry"
+                lasting = False
             set_disc(store, number, disc, "failed", emit, why)
             if lasting:   # a new disc would meet the same backup
                 answer = ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc,
