@@ -145,8 +145,10 @@ def identity(pid: int) -> str | None:
     not say)."""
     fields = _stat(f"/proc/{pid}/stat")
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
-            boot = f.read().strip()
+        # bytes, decoded without a codec looked up: a process forked as a user who cannot read the
+        # interpreter's library can import none
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            boot = f.read().strip().decode("ascii")
         return f"{boot}:{int(fields[_STARTED])}" if fields is not None and boot else None
     except (OSError, ValueError, IndexError):
         return None
