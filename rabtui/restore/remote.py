@@ -28,6 +28,7 @@ from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
+from rabtui.restore import shared_inodes
 from rabtui.restore.written import Written, kind_of
 
 # `sh -c SOURCE_CHECK sh WALK PATH`, run as the SSH user. Walks the absolute PATH from / down (no
@@ -36,11 +37,15 @@ from rabtui.restore.written import Written, kind_of
 #   /PATH            a component that is a symlink (the walk stops there)
 #   ?PATH            a component it cannot examine (its directory is not searchable by the SSH
 #                    user, while rsync may run as root through rsync_path); the walk stops
+#   #PATH            an entry other than a directory or symlink (the restored file's own name, or one
+#                    below) with more than one link: rsync would change its mode or owner in place,
+#                    and so the other names'
 #   !KIND:ID:NAME:DIR  an existing directory on the way (/ included) that someone other than root
 #                    and the SSH user can change: KIND owner (ID:NAME its user), group (ID:NAME its
 #                    group, which may write), everyone (writable by all), acl (an ACL's mask lets
 #                    others write)
-# then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records), with
+# then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records) and
+# every other entry there but a directory with more than one link (#PATH), with
 # a `.` record for each directory below (where find can print one: GNU's): the walk of a large tree
 # goes on saying it is alive, and only a source that says nothing for io_timeout is taken as hung.
 # Last, `=`: the check ran to its end (an answer without it is not the check's).
@@ -77,14 +82,17 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
         c=${rest%%/*}; rest=${rest#"$c"}; cur=$cur/$c;
         if [ ! -x "$up/" ]; then printf '?%s\0' "$cur"; fin; fi;
         if [ -L "$cur" ]; then printf '%s\0' "$cur"; fin; fi;
-        [ -d "$cur" ] || { [ -e "$cur" ] || printf '+%s\0' "$cur"; fin; };
+        [ -d "$cur" ] || { if [ -e "$cur" ]; then
+            n=$(LC_ALL=C stat -c %h -- "$cur") || { printf '?%s\0' "$cur"; fin; };
+            [ "$n" -gt 1 ] && printf '#%s\0' "$cur";
+        else printf '+%s\0' "$cur"; fi; fin; };
         look "$cur";
         up=$cur;
     done;
     if [ "$w" = -r ] && [ -n "$cur" ]; then
         if find -P / -maxdepth 0 -printf '' 2>/dev/null; then
-            find -P "$cur" -mindepth 1 \( -type l -print0 -o -type d -printf '.\0' \) || exit 4;
-        else find -P "$cur" -mindepth 1 -type l -print0 || exit 4; fi;
+            find -P "$cur" -mindepth 1 \( -type l -print0 -o -type d -printf '.\0' -o -links +1 -printf '#%p\0' \) || exit 4;
+        else find -P "$cur" -mindepth 1 \( -type l -print0 -o ! -type d -links +1 -exec printf '#%s\0' {} + \) || exit 4; fi;
     fi;
     fin
 """.splitlines() if line.strip())
@@ -122,7 +130,7 @@ def _changeable(record: bytes) -> tuple[bytes, str]:
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
                          is_dir: bool, io_timeout: int | None = None, bwlimit: str | None = None,
                          rsync_path: str | None = None, exact_times: bool = False,
-                         files_from: str | None = None) -> list[str]:
+                         files_from: str | None = None, ignore_times: bool = False) -> list[str]:
     """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
     files that would be replaced, and the real run adds --ignore-existing. `files_from`: a local
@@ -133,7 +141,8 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     `exact_times`: the copy comes from a medium that keeps nanoseconds, and times are compared to the
     nanosecond (a file rewritten on the source within the second of the backup's copy, its size
     unchanged, is replaced too). A copy with whole seconds (a disc, a medium that keeps no more)
-    is compared by the second, or every unchanged file on the source would look different."""
+    is compared by the second, or every unchanged file on the source would look different.
+    `ignore_times`: every file sent is written anew, unchanged ones too (see shared_inodes)."""
     argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
     argv += rsync.transfer_options(exact_times=exact_times, io_timeout=io_timeout, bwlimit=bwlimit,
                                    rsync_path=rsync_path)
@@ -142,6 +151,8 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     if files_from is not None:
         # --files-from turns -a's recursion off: -r brings it back below the listed paths
         argv += ["-r", "--from0", f"--files-from={files_from}", "--no-implied-dirs"]
+    if ignore_times:
+        argv.append("--ignore-times")
     if dry_run:
         argv += ["-n", "--existing"]
     elif not overwrite:
@@ -196,8 +207,13 @@ def _gone_unsent(item: bytes, is_dir: bool, before: dict[bytes, int], lines: lis
     if not is_dir:
         return [] if os.path.lexists(item) else [(b"", m) for m in before.values()]
     after = _tree(item)
-    sent = {rsync.unescape(line.split(b"|", 2)[2]).removesuffix(b"/") for line in lines if line.count(b"|") >= 2}
+    sent = _sent(lines)
     return [(name, mode) for name, mode in before.items() if name not in after and name not in sent]
+
+
+def _sent(lines: list[bytes]) -> set[bytes]:
+    """The names rsync's `%i|%l|%n` lines itemize."""
+    return {rsync.unescape(line.split(b"|", 2)[2]).removesuffix(b"/") for line in lines if line.count(b"|") >= 2}
 
 
 def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bool) -> list[bytes]:
@@ -240,12 +256,14 @@ class _Records:
         self.records += [p for p in parts if p and p != b"."]
 
 
-def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> bytes | None:
+def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool,
+                 cancel) -> tuple[bytes | None, list[bytes]]:
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
     remote source could write through a symlink: one is on the way or in the restore's way, the
     SSH user cannot see whether one is, or someone other than root and the SSH user can change a
     directory on the way (and so put one there once this check is done). Returns the first
-    path on the way to /`rel` (itself included) that is not there, if one is not."""
+    path on the way to /`rel` (itself included) that is not there, if one is not, and the entries
+    but directories there (/`rel` and below it) with more than one link."""
     dest = b"/" + rel
     answer = _Records()
     try:    # as long as the source answers: a walk of a large tree says it is alive
@@ -268,7 +286,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks ended before"
                          f" the check did; nothing written")
     records.pop()
-    odd = [p for p in records if p[:1] not in b"/?!+" or (p[:1] == b"!" and p.count(b":") < 3)]
+    odd = [p for p in records if p[:1] not in b"/?!+#" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"
                          f" known form ({fmt.name(odd[0][:200])}); nothing written")
@@ -292,7 +310,8 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                          f" rsync writes, and it would be followed; nothing written",
                          hint=f"restore with --to DIR and move the files in place, or let only root or the"
                               f" SSH user change {fmt.name(where)}")
-    return next((p[1:] for p in records if p.startswith(b"+")), None)
+    return (next((p[1:] for p in records if p.startswith(b"+")), None),
+            [p[1:] for p in records if p.startswith(b"#")])
 
 
 def existing_dirs(lines: list[bytes]) -> set[bytes]:
@@ -361,7 +380,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     the paths below them only); with it, everything is put back as the backup has it."""
     is_dir = os.path.isdir(item) and not os.path.islink(item)
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
-    missing = check_source(cfg, source, rel, item, is_dir, cancel)
+    missing, linked = check_source(cfg, source, rel, item, is_dir, cancel)
     if rsync.glob_escaped(os.fsdecode(dest_dir)) != os.fsdecode(dest_dir) and missing in components(dest_dir):
         # rsync there would take it as a pattern (another directory), or make it by its escaped name
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(dest_dir)} holds a wildcard (* ? [) and"
@@ -382,8 +401,23 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
         # to rsync's standard input: a file for it would outlive a restore killed meanwhile
         listing = b"".join(p + b"\0" for p in paths_to_send(item, existing))
     before = _tree(item) if is_dir else {b"": os.lstat(item).st_mode}
+    shared = shared_inodes.files_to_write_anew(source.id, b"/" + rel, shared_inodes.linked_in_the_way(
+        linked, b"/" + rel, before)) if overwrite else []
     faults.point("restore.sending")
-    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite,
+    if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
+        done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
+                                                          ignore_times=True, **options),
+                    on_stdout=lines.append, cancel=cancel, die_with_parent=True,
+                    stdin_data=b"".join(p + b"\0" for p in shared))
+        if done.returncode not in (0, 24):
+            count_itemized(lines, w)
+            left = shared_inodes.unsent(shared, _sent(lines))
+            w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}; stopped before the"
+                                  f" rest was sent: nothing else of it restored"))
+            w.not_restored += [("file", os.path.join(rel, name), "linked elsewhere too; rsync stopped before it")
+                               for name in left]
+            return w
+    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, ignore_times=bool(shared) and not is_dir,
                                                       files_from=None if listing is None else "-", **options),
                 on_stdout=lines.append, cancel=cancel, die_with_parent=True, stdin_data=listing)
     count_itemized(lines, w)

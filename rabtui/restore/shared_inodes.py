@@ -1,0 +1,49 @@
+"""Entries on an SSH source that share their inode with another name (more than one link), which a
+restore with --overwrite must not change in place: where a file's content is the backup's already,
+rsync sets its mode, owner, xattrs and ACLs on the inode that is there, and so on the other names',
+which may be anywhere outside what is restored. With --ignore-times rsync writes such a file anew
+(a temporary file renamed over the name, as for a content that differs), and the other names keep
+their inode as it was. A FIFO, device or socket of the same kind is changed in place whatever the
+options: one with other names is refused."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui import fmt
+from rabtui.errors import WorkFailed
+
+
+def linked_in_the_way(found: list[bytes], dest: bytes, tree: dict[bytes, int]) -> list[tuple[bytes, int]]:
+    """Of the entries `found` on the source with more than one link (absolute paths), those the
+    restore to `dest` would write: (name below it, b"" for `dest` itself; the backup's mode there)
+    where `tree` (name -> mode in what is restored) has something other than a directory or a
+    symlink (those rsync makes anew in the entry's place)."""
+    below = dest.rstrip(b"/") + b"/"
+    out = []
+    for path in found:
+        under = b"" if path == dest else path[len(below):] if path.startswith(below) else None
+        mode = tree.get(under, 0) if under is not None else 0
+        if mode and not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
+            out.append((under, mode))
+    return out
+
+
+def files_to_write_anew(source_id: str, dest: bytes, linked: list[tuple[bytes, int]]) -> list[bytes]:
+    """The names of the regular files of `linked` (see `linked_in_the_way`); raises WorkFailed,
+    naming them, when there are others."""
+    special = [os.path.join(dest, name) if name else dest for name, mode in linked if not stat.S_ISREG(mode)]
+    if special:
+        shown = ", ".join(fmt.name(p) for p in special[:5]) + (" ..." if len(special) > 5 else "")
+        raise WorkFailed(f"refusing to restore onto {source_id}: {fmt.count(len(special), 'special file')} there"
+                         f" (FIFO, device or socket) {'has' if len(special) == 1 else 'have'} other names too"
+                         f" (hard links), and rsync would change their mode or owner in place, and so the other"
+                         f" names' (nothing written): {shown}",
+                         hint="remove them on the source (the restore makes them again), or restore with --to DIR")
+    return [name for name, _mode in linked]
+
+
+def unsent(shared: list[bytes], sent: set[bytes]) -> list[bytes]:
+    """The names of `shared` that rsync did not say it wrote (`sent`: names it itemized)."""
+    return [name for name in shared if name not in sent]

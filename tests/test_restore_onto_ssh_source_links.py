@@ -1,0 +1,107 @@
+"""Restore with --overwrite onto a source reached over SSH (real ssh, rsync and the test sshd) of
+files there that share their inode with a file elsewhere: rsync would change the mode, owner or
+xattrs of such a file in place (chmod, chown), and so of the file elsewhere too. The restore puts
+each back as a new file instead, and leaves the other name as it was."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import pytest
+
+from rabtui.errors import WorkFailed
+from rabtui.restore import run as R
+from tests.test_restore_onto_ssh_source import _lab
+from tests.trees import HOSTILE_NAMES, snapshot
+
+T0 = datetime(2026, 6, 1, 3, 0)
+NAMES = [b"plain", b"x" * 255] + HOSTILE_NAMES
+
+
+def _state(path) -> tuple:
+    st = os.lstat(path)
+    xattrs = {n: os.getxattr(path, n, follow_symlinks=False) for n in os.listxattr(path, follow_symlinks=False)}
+    return st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, xattrs, open(path, "rb").read()
+
+
+def test_a_file_linked_outside_the_target_is_replaced_not_changed_in_place(tmp_path, sshd):
+    """Files of any name with the backup's content but not its mode (or owner, or xattrs), each
+    also linked from a directory the restore does not touch: the restore gives each the backup's
+    mode as a new file, the names outside keep theirs; two files linked in the backup (and, on the
+    source, to a third name outside) come back linked to each other; a file as the backup has it, with one name, is left as it is.
+    One file restored alone, too."""
+    files = {b"d/" + n: b"data of " + n for n in NAMES}
+    files |= {b"d/pair1": b"pair", b"d/sub/other": b"o", b"d/still": b"as backed up"}
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, files)
+    d = os.fsencode(remote_dir / "d")
+    os.link(os.path.join(d, b"pair1"), os.path.join(d, b"sub/pair2"))
+    for n in NAMES + [b"pair1", b"sub/other"]:
+        os.chmod(os.path.join(d, n), 0o644)
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    outside = os.fsencode(tmp_path / "outside")
+    os.mkdir(outside)
+    for i, n in enumerate(NAMES + [b"pair1", b"sub/other"]):
+        os.link(os.path.join(d, n), os.path.join(outside, b"%d" % i))
+        os.chmod(os.path.join(d, n), 0o600)
+    os.chown(os.path.join(d, NAMES[0]), 12345, 23456)
+    os.setxattr(os.path.join(d, b"sub/other"), "user.kept", b"outside's own")
+    before = {n: _state(os.path.join(outside, n)) for n in os.listdir(outside)}
+    still = os.lstat(os.path.join(d, b"still")).st_ino
+    res = R.restore(cfg, lab.store(), "web", os.fsdecode(d), to_source=True, overwrite=True)
+    assert not res.written.problems()
+    assert {n: _state(os.path.join(outside, n)) for n in os.listdir(outside)} == before
+    assert snapshot(d) == {k[2:]: v for k, v in files.items()} | {b"sub/pair2": b"pair"}
+    for n in NAMES + [b"pair1", b"sub/other"]:
+        st = os.lstat(os.path.join(d, n))
+        assert (st.st_mode & 0o7777, st.st_uid, st.st_nlink) == (0o644, 0, 2 if n == b"pair1" else 1), n
+    assert os.lstat(os.path.join(d, b"pair1")).st_ino == os.lstat(os.path.join(d, b"sub/pair2")).st_ino
+    assert os.listxattr(os.path.join(d, b"sub/other")) == []
+    assert os.lstat(os.path.join(d, b"still")).st_ino == still      # the others are not written anew
+    # a file restored alone
+    one = os.path.join(d, b"plain")
+    os.unlink(os.path.join(outside, b"0"))
+    os.link(one, os.path.join(outside, b"0"))
+    os.chmod(one, 0o666)
+    before = _state(os.path.join(outside, b"0"))
+    res = R.restore(cfg, lab.store(), "web", os.fsdecode(one), to_source=True, overwrite=True)
+    assert not res.written.problems()
+    assert _state(os.path.join(outside, b"0")) == before
+    assert (os.lstat(one).st_mode & 0o7777, os.lstat(one).st_nlink) == (0o644, 1)
+
+
+def test_a_restore_stopped_before_the_linked_files_are_written_says_what_it_did_not_restore(tmp_path, sshd):
+    """The source's rsync fails as the files linked elsewhere are written anew (the run before the
+    rest): the restore says so, names each of them as not restored, and sends nothing else."""
+    gate, wrapper = tmp_path / "failed-once", tmp_path / "rsync-wrap"
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{gate}' ] && exec rsync \"$@\"\ntouch '{gate}'; echo no room >&2; exit 11\n")
+    wrapper.chmod(0o755)
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/linked\nname": b"1", "d/own": b"2"},
+                                extra=f'rsync_path = "{wrapper}"\n')
+    gate.touch()
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    gate.unlink()
+    d = remote_dir / "d"
+    os.link(d / "linked\nname", tmp_path / "elsewhere")
+    for f in (d / "linked\nname", d / "own"):
+        f.chmod(0o600)
+    with pytest.raises(R.RestoreIncomplete, match=r"rsync exit \d+: no room.*; stopped before the rest was sent") as exc:
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    assert exc.value.result.written.not_restored == [("file", os.fsencode(d / "linked\nname")[1:],
+                                         "linked elsewhere too; rsync stopped before it")]
+    assert {os.stat(f).st_mode & 0o777 for f in (d / "linked\nname", d / "own", tmp_path / "elsewhere")} == {0o600}
+
+
+def test_a_fifo_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
+    """rsync sets the mode of a FIFO (device, socket) that is there in place, whatever its options:
+    one with another name outside is refused, naming it, and nothing is written."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/f": b"1"})
+    d = remote_dir / "d"
+    os.mkfifo(d / "pipe\nname", 0o644)
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    os.link(d / "pipe\nname", tmp_path / "elsewhere")
+    (d / "pipe\nname").chmod(0o600)
+    (d / "f").chmod(0o600)
+    with pytest.raises(WorkFailed, match=r"1 special file there \(FIFO.* other names too .*nothing written.*/d/pipe\\nname"):
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    assert {os.stat(p).st_mode & 0o777 for p in (tmp_path / "elsewhere", d / "f")} == {0o600}
