@@ -29,13 +29,15 @@ def test_a_file_linked_outside_the_target_is_replaced_not_changed_in_place(tmp_p
     """Files of any name with the backup's content but not its mode (or owner, or xattrs), each
     also linked from a directory the restore does not touch: the restore gives each the backup's
     mode as a new file, the names outside keep theirs; two files linked in the backup (and, on the
-    source, to a third name outside) come back linked to each other; a file as the backup has it, with one name, is left as it is.
-    One file restored alone, too."""
+    source, to a third name outside) come back linked to each other; a file as the backup has it
+    (with one name, or linked inside the tree or out) is left as it is. One file alone, too."""
     files = {b"d/" + n: b"data of " + n for n in NAMES}
-    files |= {b"d/pair1": b"pair", b"d/sub/other": b"o", b"d/still": b"as backed up"}
+    files |= {b"d/pair1": b"pair", b"d/sub/other": b"o", b"d/still": b"as backed up", b"d/twin": b"t",
+              b"d/same": b"s"}
     lab, cfg, remote_dir = _lab(tmp_path, sshd, files)
     d = os.fsencode(remote_dir / "d")
     os.link(os.path.join(d, b"pair1"), os.path.join(d, b"sub/pair2"))
+    os.link(os.path.join(d, b"twin"), os.path.join(d, b"sub/twin"))
     for n in NAMES + [b"pair1", b"sub/other"]:
         os.chmod(os.path.join(d, n), 0o644)
     assert lab.backup(cfg, "web", now=T0).status == "completed"
@@ -46,18 +48,20 @@ def test_a_file_linked_outside_the_target_is_replaced_not_changed_in_place(tmp_p
         os.chmod(os.path.join(d, n), 0o600)
     os.chown(os.path.join(d, NAMES[0]), 12345, 23456)
     os.setxattr(os.path.join(d, b"sub/other"), "user.kept", b"outside's own")
+    os.link(os.path.join(d, b"same"), os.path.join(outside, b"same"))
     before = {n: _state(os.path.join(outside, n)) for n in os.listdir(outside)}
-    still = os.lstat(os.path.join(d, b"still")).st_ino
+    kept = {n: os.lstat(os.path.join(d, n)).st_ino for n in (b"still", b"twin", b"sub/twin", b"same")}
     res = R.restore(cfg, lab.store(), "web", os.fsdecode(d), to_source=True, overwrite=True)
     assert not res.written.problems()
     assert {n: _state(os.path.join(outside, n)) for n in os.listdir(outside)} == before
-    assert snapshot(d) == {k[2:]: v for k, v in files.items()} | {b"sub/pair2": b"pair"}
+    assert snapshot(d) == {k[2:]: v for k, v in files.items()} | {b"sub/pair2": b"pair", b"sub/twin": b"t"}
     for n in NAMES + [b"pair1", b"sub/other"]:
         st = os.lstat(os.path.join(d, n))
         assert (st.st_mode & 0o7777, st.st_uid, st.st_nlink) == (0o644, 0, 2 if n == b"pair1" else 1), n
     assert os.lstat(os.path.join(d, b"pair1")).st_ino == os.lstat(os.path.join(d, b"sub/pair2")).st_ino
     assert os.listxattr(os.path.join(d, b"sub/other")) == []
-    assert os.lstat(os.path.join(d, b"still")).st_ino == still      # the others are not written anew
+    # nor is any file there as the backup has it, linked inside the tree or out
+    assert {n: os.lstat(os.path.join(d, n)).st_ino for n in kept} == kept
     # a file restored alone
     one = os.path.join(d, b"plain")
     os.unlink(os.path.join(outside, b"0"))
@@ -73,14 +77,14 @@ def test_a_file_linked_outside_the_target_is_replaced_not_changed_in_place(tmp_p
 def test_a_restore_stopped_before_the_linked_files_are_written_says_what_it_did_not_restore(tmp_path, sshd):
     """The source's rsync fails as the files linked elsewhere are written anew (the run before the
     rest): the restore says so, names each of them as not restored, and sends nothing else."""
-    gate, wrapper = tmp_path / "failed-once", tmp_path / "rsync-wrap"
-    wrapper.write_text(f"#!/bin/sh\n[ -e '{gate}' ] && exec rsync \"$@\"\ntouch '{gate}'; echo no room >&2; exit 11\n")
+    runs, wrapper = tmp_path / "runs", tmp_path / "rsync-wrap"      # the second run fails (the first: a dry run)
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{runs}' ] || exec rsync \"$@\"\necho >> '{runs}'\n"
+                       f"[ $(wc -l < '{runs}') = 2 ] || exec rsync \"$@\"\necho no room >&2; exit 11\n")
     wrapper.chmod(0o755)
     lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/linked\nname": b"1", "d/own": b"2"},
                                 extra=f'rsync_path = "{wrapper}"\n')
-    gate.touch()
     assert lab.backup(cfg, "web", now=T0).status == "completed"
-    gate.unlink()
+    runs.touch()
     d = remote_dir / "d"
     os.link(d / "linked\nname", tmp_path / "elsewhere")
     for f in (d / "linked\nname", d / "own"):

@@ -28,7 +28,7 @@ from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
-from rabtui.restore import shared_inodes
+from rabtui.restore import itemized, shared_inodes
 from rabtui.restore.written import Written, kind_of
 
 # `sh -c SOURCE_CHECK sh WALK PATH`, run as the SSH user. Walks the absolute PATH from / down (no
@@ -162,27 +162,6 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     return argv
 
 
-def count_itemized(lines: list[bytes], w: Written) -> None:
-    """Counts by kind from rsync's `%i|%l|%n` lines (created or updated entries only)."""
-    for line in lines:
-        item, _, rest = line.partition(b"|")
-        if len(item) < 2 or item[:1] not in b"<>ch" or b"|" not in rest:
-            continue
-        size = rest.split(b"|", 1)[0]
-        kind = item[1:2]
-        if item[:1] == b"h":
-            w.links += 1
-        elif kind == b"f":
-            w.files += 1
-            w.bytes += int(size) if size.isdigit() else 0
-        elif kind == b"d":
-            w.dirs += 1
-        elif kind == b"L":
-            w.symlinks += 1
-        elif kind in b"DS":
-            w.special += 1
-
-
 def _tree(item: bytes) -> dict[bytes, int]:
     """Every name below the directory `item` -> its mode there (gone meanwhile: left out)."""
     out = {}
@@ -207,13 +186,8 @@ def _gone_unsent(item: bytes, is_dir: bool, before: dict[bytes, int], lines: lis
     if not is_dir:
         return [] if os.path.lexists(item) else [(b"", m) for m in before.values()]
     after = _tree(item)
-    sent = _sent(lines)
+    sent = itemized.names_sent(lines)
     return [(name, mode) for name, mode in before.items() if name not in after and name not in sent]
-
-
-def _sent(lines: list[bytes]) -> set[bytes]:
-    """The names rsync's `%i|%l|%n` lines itemize."""
-    return {rsync.unescape(line.split(b"|", 2)[2]).removesuffix(b"/") for line in lines if line.count(b"|") >= 2}
 
 
 def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bool) -> list[bytes]:
@@ -314,18 +288,6 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
             [p[1:] for p in records if p.startswith(b"#")])
 
 
-def existing_dirs(lines: list[bytes]) -> set[bytes]:
-    """The directories a dry run's `%i|%l|%n` lines show on the source already, by their names
-    below the destination (b"" for the destination itself)."""
-    out = set()
-    for line in lines:
-        parts = line.split(b"|", 2)
-        if len(parts) == 3 and parts[0][:2] == b".d":
-            name = rsync.unescape(parts[2]).removesuffix(b"/")
-            out.add(b"" if name == b"." else name)
-    return out
-
-
 def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
     """What a restore of the directory `item` sends (below it) so that the directories there on the
     source already (`existing`) keep their own mode, owner, times and attributes, as a local
@@ -343,25 +305,13 @@ def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
     return out
 
 
-# rsync's itemized letters (YXcstpoguax) that name a file's attributes, by position
-ATTRIBUTE_LETTERS = {5: "mode", 6: "owner", 7: "group", 9: "ACL", 10: "xattrs"}
-
-
-def attributes_changed(line: bytes) -> str:
-    """What of an existing entry's attributes (mode, owner, group, ACL, xattrs) a `%i|...` line says
-    the restore would change, "" for none: a file with the backup's content but not its setuid bit
-    or its ACL is not the backup's file either."""
-    item = line.split(b"|", 1)[0]
-    return ", ".join(what for at, what in ATTRIBUTE_LETTERS.items() if at < len(item) and item[at:at + 1] not in b". +")
-
-
 def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) -> set[bytes]:
     """The dry run of a restore that does not overwrite: refuses, naming them, when files there
     already differ; else the directories that are there (`existing_dirs`)."""
     seen: list[bytes] = []
     done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
                 on_stdout=seen.append, cancel=cancel)
-    clash = [(c, attributes_changed(c)) for c in seen if b"|" in c and c[1:2] == b"f"]
+    clash = [(c, itemized.attributes_changed(c)) for c in seen if b"|" in c and c[1:2] == b"f"]
     clash = [(c, changed) for c, changed in clash if c[:1] in b"<>c" or changed]
     if done.returncode not in (0, 24) and not clash:
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)}")
@@ -370,7 +320,20 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
                  for c, changed in clash]
         raise WorkFailed(f"{fmt.count(len(names), 'file')} {'exists' if len(names) == 1 else 'exist'} on {source.id} already and {'differs' if len(names) == 1 else 'differ'}: {', '.join(names[:5])}",
                          hint="use --overwrite to replace them")
-    return existing_dirs(seen)
+    return itemized.existing_dirs(seen)
+
+
+def _differing(source: Source, item: bytes, dest: str, shared: list[bytes], options: dict, cancel) -> list[bytes]:
+    """The files of `shared` (names below the directory `item`) that are not as the backup has them
+    on the source, by a dry run of those alone: one as it is stays as it is (with its other names)."""
+    seen: list[bytes] = []
+    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, files_from="-",
+                                                      **options),
+                on_stdout=seen.append, cancel=cancel, stdin_data=b"".join(p + b"\0" for p in shared))
+    if done.returncode not in (0, 24):
+        raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)};"
+                         f" nothing written")
+    return shared_inodes.differing(shared, seen)
 
 
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
@@ -404,14 +367,16 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     shared = shared_inodes.files_to_write_anew(source.id, b"/" + rel, shared_inodes.linked_in_the_way(
         linked, b"/" + rel, before)) if overwrite else []
     faults.point("restore.sending")
+    if shared and is_dir:
+        shared = _differing(source, item, dest, shared, options, cancel)
     if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
         done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
                                                           ignore_times=True, **options),
                     on_stdout=lines.append, cancel=cancel, die_with_parent=True,
                     stdin_data=b"".join(p + b"\0" for p in shared))
         if done.returncode not in (0, 24):
-            count_itemized(lines, w)
-            left = shared_inodes.unsent(shared, _sent(lines))
+            itemized.count_itemized(lines, w)
+            left = shared_inodes.unsent(shared, itemized.names_sent(lines))
             w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}; stopped before the"
                                   f" rest was sent: nothing else of it restored"))
             w.not_restored += [("file", os.path.join(rel, name), "linked elsewhere too; rsync stopped before it")
@@ -420,7 +385,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, ignore_times=bool(shared) and not is_dir,
                                                       files_from=None if listing is None else "-", **options),
                 on_stdout=lines.append, cancel=cancel, die_with_parent=True, stdin_data=listing)
-    count_itemized(lines, w)
+    itemized.count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}"))
     w.not_restored += [(kind_of(mode), os.path.join(rel, name) if name else rel,

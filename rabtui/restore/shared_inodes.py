@@ -13,6 +13,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.errors import WorkFailed
+from rabtui.restore import itemized
 
 
 def linked_in_the_way(found: list[bytes], dest: bytes, tree: dict[bytes, int]) -> list[tuple[bytes, int]]:
@@ -42,6 +43,14 @@ def files_to_write_anew(source_id: str, dest: bytes, linked: list[tuple[bytes, i
                          f" names' (nothing written): {shown}",
                          hint="remove them on the source (the restore makes them again), or restore with --to DIR")
     return [name for name, _mode in linked]
+
+
+def differing(shared: list[bytes], lines: list[bytes]) -> list[bytes]:
+    """The names of `shared` that a dry run's `%i|%l|%n` lines show as other than the backup has
+    them (content, times, mode, owner, ACL, xattrs), and those it does not show."""
+    same = itemized.names_sent([line for line in lines
+                                if line[:1] == b"." and not line.split(b"|", 1)[0][2:].strip(b". ")])
+    return [name for name in shared if name not in same]
 
 
 def unsent(shared: list[bytes], sent: set[bytes]) -> list[bytes]:
