@@ -241,3 +241,54 @@ def test_a_directory_that_fits_one_disc_is_not_cut_when_there_is_room_to_spare()
              _group([third] * 1, [b"w"], prefix=b"data/s/w")]
     p = P.plan(tight, CD)
     assert len(p.discs) == p.lower_bound
+
+
+def test_names_of_one_file_go_on_its_disc_and_its_data_counts_once():
+    """Hard links: xorriso writes a file's data once per disc however many of its names the disc
+    holds, so the names go where its data is and add only their records; a disc's fill stays exact."""
+    n = 300
+    sizes = [6000] * n * 2     # two names of 300 files of 3 sectors, in two directories
+    paths = [b"a/f%03d" % i for i in range(n)] + [b"b/link%03d" % i for i in range(n)]
+    g = _group(sizes, paths)
+    g.same = {**{i: i for i in range(n)}, **{n + i: i for i in range(n)}}
+    disc = 1500
+    apart = P.plan([_group(sizes, paths)], disc)
+    assert len(apart.discs) == 2, apart.summary()    # 1800 sectors of data counted twice
+    p = P.plan([g], disc)
+    assert len(p.discs) == 1 and p.lower_bound == 1, p.summary()
+    assert p.discs[0].data_sectors < n * 3 + 200 and p.discs[0].files == 2 * n
+
+
+def test_model_of_a_disc_with_hard_links_against_xorriso(tmp_path):
+    """What the planner counts for a disc whose files have up to three names in other directories
+    (data once) is an upper bound of xorriso's image, and close to it."""
+    from rabtui.checkpoint.discfill import DiscFill, entry_of
+
+    root = tmp_path / "t"
+    r = random.Random(3)
+    paths, same = [], {}
+    for i in range(300):
+        rel = f"d{i % 7}/" + "n" * r.randint(1, 40) + f"/f{i}"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"q" * r.randint(0, 9000))
+        paths.append(rel)
+        for k in range(i % 3):
+            other = f"e{i % 5}/" + "z" * r.randint(1, 60) + f"/l{i}-{k}"
+            (root / other).parent.mkdir(parents=True, exist_ok=True)
+            os.link(root / rel, root / other)
+            paths.append(other)
+            same[other] = same[rel] = rel
+    paths.sort()
+    at = {p: n for n, p in enumerate(paths)}
+    g = _group([(root / p).stat().st_size for p in paths], [p.encode() for p in paths], prefix=b"data")
+    g.same = {at[p]: at[first] for p, first in same.items()}
+    disc = DiscFill(P.DiscPlan())
+    disc.add_dir(b"data")
+    for i in range(len(paths)):
+        disc.add_entry(*entry_of(g, i))
+    out = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", *ISO_SETTINGS,
+                          "-map", str(root), "/data", "-commit"], capture_output=True, text=True)
+    actual = int(re.search(r"ISO image produced: (\d+) sectors", out.stdout + out.stderr).group(1))
+    predicted = disc.sectors + isosize.FIXED_SECTORS
+    assert actual <= predicted <= actual * 1.005, (predicted, actual)
+    assert predicted < actual + sum(-(-(root / p).stat().st_size // 2048) for p in same) // 3   # data once

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from rabtui.checkpoint import plan as plan_mod
 from rabtui.restore import run as R
 from tests.fidelity import differences
 from tests.trees import Lab, burn_due, snapshot, write_files
@@ -59,11 +60,14 @@ def _ino(path) -> int:
     return os.lstat(path).st_ino
 
 
-def test_hard_links_cut_apart_by_the_discs_come_back_linked(tmp_path):
+def test_hard_links_cut_apart_by_the_discs_come_back_linked(tmp_path, monkeypatch):
     """Names of one file on two discs (empty files too, whose data tells nothing) come back linked:
     the checkpoint records which names were one file (`link_group`), and a file alike on the other
     disc is not named as if it might have been one. From a checkpoint recorded without it, the names
-    of files alike with data are named in the result, as restored apart."""
+    of files alike with data are named in the result, as restored apart. (The planner puts the names
+    of a file beside its data where they fit: here they are placed in path order, as where the
+    file's disc is full.)"""
+    monkeypatch.setattr(plan_mod, "_names_beside", lambda *a: None)
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
@@ -336,3 +340,30 @@ def _acl_user(uid: int) -> bytes:
                (0x20, 4, 0xFFFFFFFF)]
     return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, ident) for tag, perm, ident in entries)
 
+
+
+def test_names_of_one_file_share_a_disc_and_come_back_linked(tmp_path):
+    """A tree of files with two or three names each: the names go onto the disc of the file's
+    data, which xorriso writes once, so one disc holds what counted name by name takes two; the
+    image stays within the disc, and the tree comes back with its links."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    for d in ("a", "b", "c"):
+        os.makedirs(data / d)
+    for i in range(300):
+        (data / f"a/f{i:03d}").write_bytes(os.urandom(i * 20))
+        os.link(data / f"a/f{i:03d}", data / f"b/l{i:03d}")
+        if i % 2:
+            os.link(data / f"a/f{i:03d}", data / f"c/m{i:03d}")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    assert store.one("SELECT COUNT(DISTINCT disc) FROM disc_files")[0] == 1
+    isos = list((tmp_path / "iso").rglob("*.iso"))
+    assert len(isos) == 1 and isos[0].stat().st_size <= 4 * 1024 * 1024
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    assert not res.incomplete() and res.written.not_restored == [], res.summary
+    out = tmp_path / "out" / str(data).lstrip("/")
+    assert differences(data, out, acls=False, xattrs=False) == []
+    assert _ino(out / "a/f299") == _ino(out / "b/l299") == _ino(out / "c/m299")

@@ -3,7 +3,9 @@ the MD5 array, and every file's records and data (ISO 9660 + Rock Ridge + Joliet
 
 An entry of a Group is a file, an empty directory (extents of its own and path table entries,
 like every directory) or a symlink (its target in the continuation area): `entry_of` says which,
-`DiscFill.add_entry` counts it, `entry_estimate` bounds it before it is added."""
+`DiscFill.add_entry` counts it, `entry_estimate` bounds it before it is added. The names of one
+file (hard links, Group.same) share its data on a disc (xorriso writes it once per image, by the
+source's inode): the data is counted with the first of them a disc takes, the others cost records."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ EMPTY_DIR = -1     # the kind of an empty directory in entry_of (a symlink's is 
 class DiscFill:
     """One disc being filled: sector-exact directory extents, path tables, MD5 array."""
 
-    __slots__ = ("plan", "dirs", "sectors", "iso_pt", "jol_pt", "files")
+    __slots__ = ("plan", "dirs", "sectors", "iso_pt", "jol_pt", "files", "held")
 
     def __init__(self, plan: DiscPlan):
         self.plan = plan
@@ -26,11 +28,13 @@ class DiscFill:
         self.iso_pt = 10
         self.jol_pt = 10
         self.files = 0
+        self.held: set = set()     # the files (entry_of's key) whose data this disc holds
 
     def copy(self) -> DiscFill:
         other = DiscFill.__new__(DiscFill)
         other.plan, other.sectors, other.iso_pt, other.jol_pt, other.files = (
             self.plan, self.sectors, self.iso_pt, self.jol_pt, self.files)
+        other.held = set(self.held)
         other.dirs = {}
         for path, ext in self.dirs.items():
             e = other.dirs[path] = DirExtent.__new__(DirExtent)
@@ -67,9 +71,16 @@ class DiscFill:
         after = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
         return after - before
 
-    def add_entry(self, dir_path: bytes, name: bytes, data: int, kind: int | None) -> int:
+    def data_of(self, data: int, key) -> int:
+        """The data sectors a file (entry_of's key) adds: none when another name of it is here."""
+        return 0 if key is not None and key in self.held else data
+
+    def add_entry(self, dir_path: bytes, name: bytes, data: int, kind: int | None, key=None) -> int:
         """Add an entry of `entry_of`; returns the sectors it cost."""
         if kind is None:
+            data = self.data_of(data, key)
+            if key is not None:
+                self.held.add(key)
             return self.add_file_records(dir_path, *file_records(name), data)
         if kind == EMPTY_DIR:
             before = self.sectors
@@ -100,23 +111,26 @@ def cost_estimate(name: bytes, data: int) -> int:
     return data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
 
 
-def entry_estimate(d: DiscFill, dir_path: bytes, name: bytes, data: int, kind: int | None) -> int:
+def entry_estimate(d: DiscFill, dir_path: bytes, name: bytes, data: int, kind: int | None, key=None) -> int:
     """Upper estimate of what an entry costs on disc `d`, the directories it needs included."""
     if kind is None:
-        return cost_estimate(name, data) + d.dir_cost(dir_path)
+        return cost_estimate(name, d.data_of(data, key)) + d.dir_cost(dir_path)
     if kind == EMPTY_DIR:
         return d.dir_cost(dir_path + b"/" + name) + 6     # its parent's records and the path tables
     rec, ce, _ = link_records(name, kind)
     return 2 + -(-ce // SECTOR) + d.dir_cost(dir_path)
 
 
-def entry_of(g: Group, i: int, prefix: bytes | None = None) -> tuple[bytes, bytes, int, int | None]:
-    """(directory on the disc, name, data sectors, kind) of entry i of a group, below `prefix`
-    (the group's own by default). kind: None for a file, EMPTY_DIR, or a symlink's SL bytes."""
+def entry_of(g: Group, i: int, prefix: bytes | None = None) -> tuple[bytes, bytes, int, int | None, tuple | None]:
+    """(directory on the disc, name, data sectors, kind, key) of entry i of a group, below `prefix`
+    (the group's own by default). kind: None for a file, EMPTY_DIR, or a symlink's SL bytes; key:
+    the same for every name of a file with hard links (Group.same), else None."""
     pre = g.prefix if prefix is None else prefix
     dir_rel, _, name = g.paths[i].rpartition(b"/")
     kind = EMPTY_DIR if i in g.dirs else g.links.get(i)
-    return (pre + b"/" + dir_rel if dir_rel else pre), name, -(-g.sizes[i] // SECTOR), kind
+    first = g.same.get(i)
+    return ((pre + b"/" + dir_rel if dir_rel else pre), name, -(-g.sizes[i] // SECTOR), kind,
+            None if first is None else (id(g), first))
 
 
 def file_of(g: Group, i: int) -> tuple[bytes, bytes, int]:

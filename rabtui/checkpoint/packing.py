@@ -20,6 +20,8 @@ class Group:
     sizes: list[int]
     dirs: set[int] = field(default_factory=set)             # indexes of empty directories
     links: dict[int, int] = field(default_factory=dict)     # index of a symlink -> its target's SL bytes
+    # index of a file with other names in the group (hard links) -> the index of its first name
+    same: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -46,7 +46,7 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
     if usable < 64:
         raise ValueError(f"a disc of {disc_sectors} sectors has no room left after the "
                          f"{reserve} sectors kept for README, rabtui/ and the catalog")
-    least = -(-sum(-(-s // SECTOR) for g in groups for s in g.sizes) // usable)
+    least = -(-sum(_data_sectors(g, usable) for g in groups) // usable)
     if least > DISCS_MAX:   # at once: packed, a file of exabytes would be cut into parts until memory ran out
         raise _too_many(least, disc_sectors)
     deadline = time.perf_counter() + TIGHTEN_SECONDS
@@ -104,6 +104,9 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
         k = len(state) - 1
         cur.plan.groups.append(gi)
         special = g.dirs or g.links
+        names: dict[int, list[int]] = {}      # a file with hard links: its first name -> all its names
+        for i, first in g.same.items():
+            names.setdefault(first, []).append(i)
         for i in range(n):
             p = paths[i]
             dir_rel, _, name = p.rpartition(b"/")
@@ -126,7 +129,10 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
                 last_rel = None
                 continue
             rec, ce, jol = file_records(name)
-            data_total += data
+            first = g.same.get(i)
+            key = None if first is None else (id(g), first)
+            if first is None or first == i or data > usable:     # the parts of a file cut: once a name
+                data_total += data
             meta_total += rec + ce + jol + MD5_PER_FILE
             if used[i]:
                 continue
@@ -142,6 +148,8 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
                 ext = cur.dirs.get(dpath)
                 used[i] = 1
                 continue
+            if cur.data_of(data, key) < data:
+                est -= data
             if cur.sectors + est > usable or (ext is None and cur.sectors + est + cur.dir_cost(dpath) > usable):
                 _fill_gap(g, i + 1, used, where, cur, usable, k)
                 cur = new_disc()
@@ -150,13 +158,18 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
                 ext = None
             if ext is None:
                 ext = cur.add_dir(dpath)
-            grew = ext.add(rec, ce, jol) + data
+            grew = ext.add(rec, ce, jol) + cur.data_of(data, key)
+            if key is not None:
+                cur.held.add(key)
             if cur.files & 127 == 0 and cur.files:
                 grew += 1   # the MD5 array needs one more sector (16 bytes a file)
             cur.files += 1
             cur.sectors += grew
             where[i] = k
             used[i] = 1
+            if first is not None:   # its other names beside it, where they fit: its data is written once
+                _names_beside(g, names[first], used, where, cur, usable, k)
+                ext = cur.dirs.get(dpath)
     total_sectors = data_total + meta_total // SECTOR
     if nfiles == 0:
         discs.clear()
@@ -186,12 +199,34 @@ def _fresh_disc_cost(dpath: bytes, name: bytes, data: int) -> int:
     return d.sectors
 
 
+def _data_sectors(g: Group, usable: int) -> int:
+    """Sectors of a directory's data, that of a file with hard links once (but for one larger than
+    a disc: xorriso writes the parts cut out of it once for each name)."""
+    same = g.same
+    sectors = [-(-x // SECTOR) for x in g.sizes]
+    return sum(x for i, x in enumerate(sectors) if same.get(i, i) == i or x > usable)
+
+
+def _names_beside(g: Group, names: list[int], used: bytearray, where: array, cur: DiscFill, usable: int,
+                  k: int) -> None:
+    """Put the names of a file not placed yet on the disc that holds its data, where they fit."""
+    for j in names:
+        if used[j]:
+            continue
+        entry = entry_of(g, j)
+        if cur.sectors + entry_estimate(cur, *entry) > usable:
+            continue
+        cur.add_entry(*entry)
+        where[j] = k
+        used[j] = 1
+
+
 def _group_estimate(g: Group) -> int:
     """Sectors of a directory's files with their records (its subdirectories not counted, but
     for the empty ones)."""
     names = sum(map(len, g.paths))
     meta = len(g.paths) * 160 + names * 2 + sum(g.links.values())
-    return sum(-(-x // SECTOR) for x in g.sizes) + meta // SECTOR + 2 * len(g.dirs) + 1
+    return _data_sectors(g, 1 << 62) + meta // SECTOR + 2 * len(g.dirs) + 1
 
 
 def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: DiscFill, usable: int, k: int) -> None:

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 from rabtui import fmt, privacy
@@ -146,6 +147,12 @@ def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:
     read from the medium, take room on a disc) marked. A target libisofs refuses is refused here,
     by name."""
     g = planmod.Group(key=(d.source, d.path), prefix=prefix, paths=d.paths, sizes=d.sizes)
+    firsts: dict[int, int] = {}
+    for i in sorted(d.inodes):      # one read elsewhere (kept data) is another file on the disc
+        if i not in d.disks:
+            g.same[i] = firsts.setdefault(d.inodes[i], i)
+    shared = Counter(g.same.values())
+    g.same = {i: first for i, first in g.same.items() if shared[first] > 1}
     bad = []
     for i, mark in enumerate(d.marks):
         if mark == content.DIR_MARK:

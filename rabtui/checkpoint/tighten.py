@@ -59,7 +59,7 @@ class _Moves:
         """Exactly (on a copy), where the estimate the packing uses leaves a doubt."""
         entry = entry_of(self.groups[f[0]], f[1])
         d = self.disc(k)
-        if d.sectors + entry[2] > self.usable:
+        if d.sectors + d.data_of(entry[2], entry[4]) > self.usable:
             return False
         if d.sectors + entry_estimate(d, *entry) <= self.usable:
             return True
