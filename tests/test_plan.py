@@ -292,3 +292,21 @@ def test_model_of_a_disc_with_hard_links_against_xorriso(tmp_path):
     predicted = disc.sectors + isosize.FIXED_SECTORS
     assert actual <= predicted <= actual * 1.005, (predicted, actual)
     assert predicted < actual + sum(-(-(root / p).stat().st_size // 2048) for p in same) // 3   # data once
+
+
+def test_files_of_one_inode_number_on_two_file_systems_are_not_one_file(tmp_path, tmpfs):
+    """Two tmpfs made alike number their files alike: a file with two names on each, one mounted
+    inside the other's tree, are two files (the plan would count one's data once for both)."""
+    outer, inner = tmp_path / "tree", tmp_path / "tree" / "inner"
+    tmpfs(outer, "size=1m")
+    tmpfs(inner, "size=1m")
+    (inner / "pad").mkdir()     # as the mount point is in the outer one: the next numbers alike
+    for top in (outer, inner):
+        (top / "a").write_bytes(b"x" * 100)
+        os.link(top / "a", top / "b")
+    if os.lstat(outer / "a").st_ino != os.lstat(inner / "a").st_ino:
+        pytest.skip("this kernel's tmpfs numbers its files from a counter shared by all")
+    scanned = content.scan(outer)
+    by_path = {p: scanned.inodes[i] for i, p in enumerate(scanned.paths) if i in scanned.inodes}
+    assert by_path[b"a"] == by_path[b"b"] and by_path[b"inner/a"] == by_path[b"inner/b"]
+    assert by_path[b"a"] != by_path[b"inner/a"]

@@ -70,7 +70,7 @@ class Scanned:
     modes: list[int] = field(default_factory=list)          # st_mode as backed up
     owners: list[tuple[int, int]] = field(default_factory=list)   # (uid, gid) as backed up
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
-    inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
+    inodes: dict[int, tuple[int, int]] = field(default_factory=dict)    # index of a file with hard links -> (device, inode)
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance); the rows
                                     # that record some in the state copy: placement.records_bytes
@@ -167,7 +167,7 @@ def scan(root: Path, own: OwnDirs | None = None) -> Scanned:
                 _take_attrs(out, e.path, r)
                 if stat.S_ISREG(st.st_mode):
                     if st.st_nlink > 1:
-                        out.inodes[len(out.paths)] = st.st_ino
+                        out.inodes[len(out.paths)] = (st.st_dev, st.st_ino)
                     out.add(r, st, None, st.st_size)
                 elif stat.S_ISLNK(st.st_mode):
                     try:
