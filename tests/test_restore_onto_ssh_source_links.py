@@ -109,3 +109,29 @@ def test_a_fifo_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
     with pytest.raises(WorkFailed, match=r"1 special file there \(FIFO.* other names too .*nothing written.*/d/pipe\\nname"):
         R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
     assert {os.stat(p).st_mode & 0o777 for p in (tmp_path / "elsewhere", d / "f")} == {0o600}
+
+
+def test_a_symlink_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
+    """A symlink with the backup's target has its time (and owner) set in place by rsync, whatever
+    its options, as a FIFO has its mode: one with another name outside (a tree copied with `cp -al`)
+    is refused, naming it, and nothing is written; a symlink there with one name is not."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/f": b"1"})
+    d = remote_dir / "d"
+    os.symlink("f", d / "link\nname")
+    os.symlink("f", d / "alone")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    os.link(d / "link\nname", tmp_path / "elsewhere", follow_symlinks=False)
+    for p in (d / "link\nname", d / "alone"):
+        os.utime(p, ns=(10**18, 10**18), follow_symlinks=False)
+    (d / "f").chmod(0o600)
+    before = os.lstat(tmp_path / "elsewhere")
+    with pytest.raises(WorkFailed, match=r"1 special file there \(.*symlink.*\) has other names too .*nothing written.*/d/link\\nname"):
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    after = os.lstat(tmp_path / "elsewhere")
+    assert (after.st_mtime_ns, after.st_uid, after.st_nlink) == (before.st_mtime_ns, before.st_uid, 2)
+    assert os.stat(d / "f").st_mode & 0o777 == 0o600
+    os.unlink(tmp_path / "elsewhere")
+    res = R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    assert not res.written.problems()
+    assert os.lstat(d / "link\nname").st_mtime_ns != 10**18
+

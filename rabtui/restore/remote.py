@@ -44,8 +44,10 @@ from rabtui.restore.written import Written, kind_of
 #                    and the SSH user can change: KIND owner (ID:NAME its user), group (ID:NAME its
 #                    group, which may write), everyone (writable by all), acl (an ACL's mask lets
 #                    others write)
-# then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records) and
-# every other entry there but a directory with more than one link (#PATH), with
+# then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records, and
+# %PATH too for one with more than one link: rsync sets the time and owner of a symlink with the
+# backup's target in place) and every other entry there but a directory with more than one link
+# (#PATH), with
 # a `.` record for each directory below (where find can print one: GNU's): the walk of a large tree
 # goes on saying it is alive, and only a source that says nothing for io_timeout is taken as hung.
 # Last, `=`: the check ran to its end (an answer without it is not the check's).
@@ -91,8 +93,8 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
     done;
     if [ "$w" = -r ] && [ -n "$cur" ]; then
         if find -P / -maxdepth 0 -printf '' 2>/dev/null; then
-            find -P "$cur" -mindepth 1 \( -type l -print0 -o -type d -printf '.\0' -o -links +1 -printf '#%p\0' \) || exit 4;
-        else find -P "$cur" -mindepth 1 \( -type l -print0 -o ! -type d -links +1 -exec printf '#%s\0' {} + \) || exit 4; fi;
+            find -P "$cur" -mindepth 1 \( -type l -print0 \( -links 1 -o -printf '%%%p\0' \) -o -type d -printf '.\0' -o -links +1 -printf '#%p\0' \) || exit 4;
+        else find -P "$cur" -mindepth 1 \( -type l -print0 \( -links 1 -o -exec printf '%%%s\0' {} + \) -o ! -type d -links +1 -exec printf '#%s\0' {} + \) || exit 4; fi;
     fi;
     fin
 """.splitlines() if line.strip())
@@ -231,13 +233,14 @@ class _Records:
 
 
 def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool,
-                 cancel) -> tuple[bytes | None, list[bytes]]:
+                 cancel) -> tuple[bytes | None, dict[bytes, bool]]:
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
     remote source could write through a symlink: one is on the way or in the restore's way, the
     SSH user cannot see whether one is, or someone other than root and the SSH user can change a
     directory on the way (and so put one there once this check is done). Returns the first
     path on the way to /`rel` (itself included) that is not there, if one is not, and the entries
-    but directories there (/`rel` and below it) with more than one link."""
+    but directories there (/`rel` and below it) with more than one link, each -> whether it is a
+    symlink."""
     dest = b"/" + rel
     answer = _Records()
     try:    # as long as the source answers: a walk of a large tree says it is alive
@@ -260,7 +263,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks ended before"
                          f" the check did; nothing written")
     records.pop()
-    odd = [p for p in records if p[:1] not in b"/?!+#" or (p[:1] == b"!" and p.count(b":") < 3)]
+    odd = [p for p in records if p[:1] not in b"/?!+#%" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"
                          f" known form ({fmt.name(odd[0][:200])}); nothing written")
@@ -285,7 +288,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                          hint=f"restore with --to DIR and move the files in place, or let only root or the"
                               f" SSH user change {fmt.name(where)}")
     return (next((p[1:] for p in records if p.startswith(b"+")), None),
-            [p[1:] for p in records if p.startswith(b"#")])
+            {p[1:]: p[:1] == b"%" for p in records if p[:1] in b"#%"})
 
 
 def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:

@@ -3,8 +3,8 @@ restore with --overwrite must not change in place: where a file's content is the
 rsync sets its mode, owner, xattrs and ACLs on the inode that is there, and so on the other names',
 which may be anywhere outside what is restored. With --ignore-times rsync writes such a file anew
 (a temporary file renamed over the name, as for a content that differs), and the other names keep
-their inode as it was. A FIFO, device or socket of the same kind is changed in place whatever the
-options: one with other names is refused."""
+their inode as it was. A FIFO, device or socket of the same kind, and a symlink with the backup's
+target, is changed in place whatever the options: one with other names is refused."""
 
 from __future__ import annotations
 
@@ -16,17 +16,18 @@ from rabtui.errors import WorkFailed
 from rabtui.restore import itemized
 
 
-def linked_in_the_way(found: list[bytes], dest: bytes, tree: dict[bytes, int]) -> list[tuple[bytes, int]]:
-    """Of the entries `found` on the source with more than one link (absolute paths), those the
-    restore to `dest` would write: (name below it, b"" for `dest` itself; the backup's mode there)
-    where `tree` (name -> mode in what is restored) has something other than a directory or a
-    symlink (those rsync makes anew in the entry's place)."""
+def linked_in_the_way(found: dict[bytes, bool], dest: bytes, tree: dict[bytes, int]) -> list[tuple[bytes, int]]:
+    """Of the entries `found` on the source with more than one link (absolute path -> whether it is
+    a symlink), those the restore to `dest` would write: (name below it, b"" for `dest` itself;
+    the backup's mode there) where `tree` (name -> mode in what is restored) has something other
+    than a directory, or a symlink where one is (rsync makes a directory anew in the entry's place,
+    and a symlink in another's, but sets a symlink's time and owner on the one that is there)."""
     below = dest.rstrip(b"/") + b"/"
     out = []
-    for path in found:
+    for path, is_symlink in found.items():
         under = b"" if path == dest else path[len(below):] if path.startswith(below) else None
         mode = tree.get(under, 0) if under is not None else 0
-        if mode and not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
+        if mode and not stat.S_ISDIR(mode) and stat.S_ISLNK(mode) == is_symlink:
             out.append((under, mode))
     return out
 
@@ -38,9 +39,9 @@ def files_to_write_anew(source_id: str, dest: bytes, linked: list[tuple[bytes, i
     if special:
         shown = ", ".join(fmt.name(p) for p in special[:5]) + (" ..." if len(special) > 5 else "")
         raise WorkFailed(f"refusing to restore onto {source_id}: {fmt.count(len(special), 'special file')} there"
-                         f" (FIFO, device or socket) {'has' if len(special) == 1 else 'have'} other names too"
-                         f" (hard links), and rsync would change their mode or owner in place, and so the other"
-                         f" names' (nothing written): {shown}",
+                         f" (FIFO, device, socket or symlink) {'has' if len(special) == 1 else 'have'} other"
+                         f" names too (hard links), and rsync would change their mode, owner or time in place,"
+                         f" and so the other names' (nothing written): {shown}",
                          hint="remove them on the source (the restore makes them again), or restore with --to DIR")
     return [name for name, _mode in linked]
 
