@@ -6,6 +6,7 @@ each back as a new file instead, and leaves the other name as it was."""
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import datetime
 
 import pytest
@@ -135,3 +136,22 @@ def test_a_symlink_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
     assert not res.written.problems()
     assert os.lstat(d / "link\nname").st_mtime_ns != 10**18
 
+
+def test_a_linked_file_that_cannot_be_written_anew_is_named_as_not_restored(tmp_path, sshd):
+    """rsync on the source cannot put one of the files linked elsewhere in place (its directory
+    immutable): the restore names it as not restored, though rsync said it sent it."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/stuck/a": b"1", "d/b": b"2"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    d = remote_dir / "d"
+    for i, f in enumerate((d / "stuck/a", d / "b")):
+        os.link(f, tmp_path / f"elsewhere{i}")
+        f.chmod(0o600)
+    subprocess.run(["chattr", "+i", d / "stuck"], check=True)
+    try:
+        with pytest.raises(R.RestoreIncomplete) as exc:
+            R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    finally:
+        subprocess.run(["chattr", "-i", d / "stuck"], check=True)
+    w = exc.value.result.written
+    assert w.not_restored == [("file", os.fsencode(d / "stuck/a")[1:], "linked elsewhere too; rsync stopped before it")]
+    assert (w.files, os.stat(d / "b").st_mode & 0o777, os.stat(d / "stuck/a").st_mode & 0o777) == (1, 0o644, 0o600)

@@ -378,8 +378,11 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                     on_stdout=lines.append, cancel=cancel, die_with_parent=True,
                     stdin_data=b"".join(p + b"\0" for p in shared))
         if done.returncode not in (0, 24):
-            itemized.count_itemized(lines, w)
-            left = shared_inodes.unsent(shared, itemized.names_sent(lines))
+            try:    # rsync (the sender, here) names what it sent, not what the source put in place
+                left = _differing(source, item, dest, shared, options, cancel)
+            except WorkFailed:
+                left = shared
+            itemized.count_itemized(shared_inodes.lines_not_of(lines, left), w)
             w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}; stopped before the"
                                   f" rest was sent: nothing else of it restored"))
             w.not_restored += [("file", os.path.join(rel, name), "linked elsewhere too; rsync stopped before it")

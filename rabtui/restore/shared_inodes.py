@@ -54,6 +54,7 @@ def differing(shared: list[bytes], lines: list[bytes]) -> list[bytes]:
     return [name for name in shared if name not in same]
 
 
-def unsent(shared: list[bytes], sent: set[bytes]) -> list[bytes]:
-    """The names of `shared` that rsync did not say it wrote (`sent`: names it itemized)."""
-    return [name for name in shared if name not in sent]
+def lines_not_of(lines: list[bytes], names: list[bytes]) -> list[bytes]:
+    """The `%i|%l|%n` lines of `lines` that itemize none of `names`."""
+    left = set(names)
+    return [line for line in lines if itemized.names_sent([line]).isdisjoint(left)]
