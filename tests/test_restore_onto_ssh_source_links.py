@@ -112,30 +112,39 @@ def test_a_fifo_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
     assert {os.stat(p).st_mode & 0o777 for p in (tmp_path / "elsewhere", d / "f")} == {0o600}
 
 
-def test_a_symlink_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
+def test_a_symlink_linked_elsewhere_that_rsync_would_change_in_place_refuses_the_restore(tmp_path, sshd):
     """A symlink with the backup's target has its time (and owner) set in place by rsync, whatever
     its options, as a FIFO has its mode: one with another name outside (a tree copied with `cp -al`)
-    is refused, naming it, and nothing is written; a symlink there with one name is not."""
+    is refused, naming it, and nothing is written. One with another target is made anew (the
+    other name keeps its own), one as the backup has it is left as it is, and one with one name
+    is set as the backup has it."""
     lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/f": b"1"})
     d = remote_dir / "d"
-    os.symlink("f", d / "link\nname")
-    os.symlink("f", d / "alone")
+    for name in ("link\nname", "retargeted", "same", "alone"):
+        os.symlink("f", d / name)
     assert lab.backup(cfg, "web", now=T0).status == "completed"
-    os.link(d / "link\nname", tmp_path / "elsewhere", follow_symlinks=False)
-    for p in (d / "link\nname", d / "alone"):
+    os.unlink(d / "retargeted")
+    os.symlink("elsewhere's", d / "retargeted")
+    for i, name in enumerate(("link\nname", "retargeted", "same")):
+        os.link(d / name, tmp_path / f"elsewhere{i}", follow_symlinks=False)
+    for p in (d / "link\nname", d / "alone", d / "retargeted"):
         os.utime(p, ns=(10**18, 10**18), follow_symlinks=False)
     (d / "f").chmod(0o600)
-    before = os.lstat(tmp_path / "elsewhere")
-    with pytest.raises(WorkFailed, match=r"1 special file there \(.*symlink.*\) has other names too .*nothing written.*/d/link\\nname"):
+    before = [os.lstat(tmp_path / f"elsewhere{i}") for i in range(3)]
+    kept = os.lstat(d / "same").st_ino
+    with pytest.raises(WorkFailed, match=r"1 symlink there has other names too .*nothing written.*/d/link\\nname;"):
         R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
-    after = os.lstat(tmp_path / "elsewhere")
-    assert (after.st_mtime_ns, after.st_uid, after.st_nlink) == (before.st_mtime_ns, before.st_uid, 2)
     assert os.stat(d / "f").st_mode & 0o777 == 0o600
-    os.unlink(tmp_path / "elsewhere")
+    os.unlink(tmp_path / "elsewhere0")
     res = R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
     assert not res.written.problems()
-    assert os.lstat(d / "link\nname").st_mtime_ns != 10**18
-
+    for i in (1, 2):
+        after = os.lstat(tmp_path / f"elsewhere{i}")
+        assert (after.st_mtime_ns, after.st_ino) == (before[i].st_mtime_ns, before[i].st_ino)
+    assert os.readlink(tmp_path / "elsewhere1") == "elsewhere's"
+    assert [os.readlink(d / n) for n in ("link\nname", "retargeted", "same", "alone")] == ["f"] * 4
+    assert os.lstat(d / "same").st_ino == kept
+    assert {os.lstat(d / n).st_mtime_ns for n in ("link\nname", "retargeted", "alone")}.isdisjoint({10**18})
 
 def test_a_linked_file_that_cannot_be_written_anew_is_named_as_not_restored(tmp_path, sshd):
     """rsync on the source cannot put one of the files linked elsewhere in place (its directory

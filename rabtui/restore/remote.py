@@ -326,17 +326,18 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
     return itemized.existing_dirs(seen)
 
 
-def _differing(source: Source, item: bytes, dest: str, shared: list[bytes], options: dict, cancel) -> list[bytes]:
-    """The files of `shared` (names below the directory `item`) that are not as the backup has them
-    on the source, by a dry run of those alone: one as it is stays as it is (with its other names)."""
+def _differing(source: Source, rel: bytes, item: bytes, dest: str, shared: list[bytes], options: dict, cancel) -> list[bytes]:
+    """The files of `shared` (names below the directory `item`, restored to /`rel`) that are not as
+    the backup has them on the source, by a dry run of those alone: one as it is stays as it is
+    (with its other names). Its symlinks are refused where rsync would change them in place."""
     seen: list[bytes] = []
-    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, files_from="-",
-                                                      **options),
-                on_stdout=seen.append, cancel=cancel, stdin_data=b"".join(p + b"\0" for p in shared))
+    argv = rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, files_from="-", **options)
+    done = _run(source, "rsync", argv, on_stdout=seen.append, cancel=cancel, stdin_data=b"".join(p + b"\0" for p in shared))
     if done.returncode not in (0, 24):
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)};"
                          f" nothing written")
-    return shared_inodes.differing(shared, seen)
+    return shared_inodes.differing(source.id, b"/" + rel, shared,
+                                   {n for n in shared if os.path.islink(os.path.join(item, n))}, seen)
 
 
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
@@ -371,7 +372,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
         linked, b"/" + rel, before)) if overwrite else []
     faults.point("restore.sending")
     if shared and is_dir:
-        shared = _differing(source, item, dest, shared, options, cancel)
+        shared = _differing(source, rel, item, dest, shared, options, cancel)
     if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
         done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
                                                           ignore_times=True, **options),
@@ -379,7 +380,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                     stdin_data=b"".join(p + b"\0" for p in shared))
         if done.returncode not in (0, 24):
             try:    # rsync (the sender, here) names what it sent, not what the source put in place
-                left = _differing(source, item, dest, shared, options, cancel)
+                left = _differing(source, rel, item, dest, shared, options, cancel)
             except WorkFailed:
                 left = shared
             itemized.count_itemized(shared_inodes.lines_not_of(lines, left), w)

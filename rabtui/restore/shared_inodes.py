@@ -4,7 +4,8 @@ rsync sets its mode, owner, xattrs and ACLs on the inode that is there, and so o
 which may be anywhere outside what is restored. With --ignore-times rsync writes such a file anew
 (a temporary file renamed over the name, as for a content that differs), and the other names keep
 their inode as it was. A FIFO, device or socket of the same kind, and a symlink with the backup's
-target, is changed in place whatever the options: one with other names is refused."""
+target, is changed in place whatever the options: one with other names is refused (a symlink,
+where it differs from the backup's)."""
 
 from __future__ import annotations
 
@@ -33,25 +34,37 @@ def linked_in_the_way(found: dict[bytes, bool], dest: bytes, tree: dict[bytes, i
 
 
 def files_to_write_anew(source_id: str, dest: bytes, linked: list[tuple[bytes, int]]) -> list[bytes]:
-    """The names of the regular files of `linked` (see `linked_in_the_way`); raises WorkFailed,
-    naming them, when there are others."""
-    special = [os.path.join(dest, name) if name else dest for name, mode in linked if not stat.S_ISREG(mode)]
+    """The names of the regular files and symlinks of `linked` (see `linked_in_the_way`); raises
+    WorkFailed, naming them, when there are others."""
+    special = [os.path.join(dest, name) if name else dest for name, mode in linked
+               if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode)]
     if special:
         shown = ", ".join(fmt.name(p) for p in special[:5]) + (" ..." if len(special) > 5 else "")
         raise WorkFailed(f"refusing to restore onto {source_id}: {fmt.count(len(special), 'special file')} there"
-                         f" (FIFO, device, socket or symlink) {'has' if len(special) == 1 else 'have'} other"
-                         f" names too (hard links), and rsync would change their mode, owner or time in place,"
-                         f" and so the other names' (nothing written): {shown}",
+                         f" (FIFO, device or socket) {'has' if len(special) == 1 else 'have'} other names too"
+                         f" (hard links), and rsync would change their mode or owner in place, and so the other"
+                         f" names' (nothing written): {shown}",
                          hint="remove them on the source (the restore makes them again), or restore with --to DIR")
     return [name for name, _mode in linked]
 
 
-def differing(shared: list[bytes], lines: list[bytes]) -> list[bytes]:
-    """The names of `shared` that a dry run's `%i|%l|%n` lines show as other than the backup has
-    them (content, times, mode, owner, ACL, xattrs), and those it does not show."""
+def differing(source_id: str, dest: bytes, shared: list[bytes], symlinks: set[bytes], lines: list[bytes]) -> list[bytes]:
+    """The names of `shared` but `symlinks` that a dry run's `%i|%l|%n` lines show as other than
+    the backup has them (content, times, mode, owner, ACL, xattrs), and those it does not show.
+    Raises WorkFailed, naming them, for the `symlinks` it would change in place: their target the
+    backup's but not their time or owner (one with another target is made anew, `cL`)."""
     same = itemized.names_sent([line for line in lines
                                 if line[:1] == b"." and not line.split(b"|", 1)[0][2:].strip(b". ")])
-    return [name for name in shared if name not in same]
+    made_anew = itemized.names_sent([line for line in lines if line[:1] == b"c"])
+    in_place = [os.path.join(dest, name) for name in shared if name in symlinks and name not in same | made_anew]
+    if in_place:
+        shown = ", ".join(fmt.name(p) for p in in_place[:5]) + (" ..." if len(in_place) > 5 else "")
+        raise WorkFailed(f"refusing to restore onto {source_id}: {fmt.count(len(in_place), 'symlink')} there"
+                         f" {'has' if len(in_place) == 1 else 'have'} other names too (hard links) and the"
+                         f" backup's target but not its time or owner, which rsync would set in place, and so"
+                         f" the other names' (nothing written): {shown}",
+                         hint="remove them on the source (the restore makes them again), or restore with --to DIR")
+    return [name for name in shared if name not in same and name not in symlinks]
 
 
 def lines_not_of(lines: list[bytes], names: list[bytes]) -> list[bytes]:
