@@ -310,3 +310,16 @@ def test_files_of_one_inode_number_on_two_file_systems_are_not_one_file(tmp_path
     by_path = {p: scanned.inodes[i] for i, p in enumerate(scanned.paths) if i in scanned.inodes}
     assert by_path[b"a"] == by_path[b"b"] and by_path[b"inner/a"] == by_path[b"inner/b"]
     assert by_path[b"a"] != by_path[b"inner/a"]
+
+
+def test_the_lower_bound_counts_the_data_of_each_name_of_a_file_cut_into_parts():
+    """A file that fits a disc's room but not with its directories is cut into parts, once for
+    each of its names: the lower bound counts each name's data then, not once for all."""
+    prefix = b"data/" + b"/".join([b"p" * 200] * 10)
+    paths = [b"a/f", b"b/g", b"c/h"]
+    usable = P.plan([_group([1] * 3, paths, prefix)], 3000).usable_sectors
+    g = _group([(usable - 2) * 2048] * 3, paths, prefix)
+    g.same = {0: 0, 1: 0, 2: 0}
+    p = P.plan([g], 3000)
+    assert p.usable_sectors == usable and {pt.index for pt in p.parts} == {0, 1, 2}, p.summary()
+    assert p.lower_bound == 3 <= len(p.discs), (p.lower_bound, p.summary())

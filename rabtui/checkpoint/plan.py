@@ -81,6 +81,7 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
     cur = new_disc()
     data_total = 0
     meta_total = 0
+    counted: set = set()     # the files with hard links whose data data_total holds, whole
     # Room that may be left empty without using more discs than the lower bound: spent on starting
     # a directory that fits one disc on a fresh disc rather than cutting it across two.
     estimates = [_group_estimate(g) for g in groups] if keep_whole else [0] * len(groups)
@@ -131,10 +132,9 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
             rec, ce, jol = file_records(name)
             first = g.same.get(i)
             key = None if first is None else (id(g), first)
-            if first is None or first == i or data > usable:     # the parts of a file cut: once a name
-                data_total += data
             meta_total += rec + ce + jol + MD5_PER_FILE
             if used[i]:
+                data_total += _whole_data(data, key, counted)
                 continue
             if dir_rel != last_rel:
                 last_rel = dir_rel
@@ -143,11 +143,13 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
             est = data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
             if est + 16 + EMPTY.dir_cost(dpath) > usable and _fresh_disc_cost(dpath, name, data) > usable:
                 # larger than a disc, with its directories: cut into parts on consecutive discs
+                data_total += data      # once for each name: xorriso shares no part between them
                 cur = _place_parts(gi, i, dpath, name, sizes[i], usable, cur, state, parts, new_disc)
                 k = len(state) - 1
                 ext = cur.dirs.get(dpath)
                 used[i] = 1
                 continue
+            data_total += _whole_data(data, key, counted)
             if cur.data_of(data, key) < data:
                 est -= data
             if cur.sectors + est > usable or (ext is None and cur.sectors + est + cur.dir_cost(dpath) > usable):
@@ -205,6 +207,17 @@ def _data_sectors(g: Group, usable: int) -> int:
     same = g.same
     sectors = [-(-x // SECTOR) for x in g.sizes]
     return sum(x for i, x in enumerate(sectors) if same.get(i, i) == i or x > usable)
+
+
+def _whole_data(data: int, key, counted: set) -> int:
+    """The data sectors a file written whole adds to the lower bound: those of a file with hard
+    links (entry_of's key) once, the first time."""
+    if key is None:
+        return data
+    if key in counted:
+        return 0
+    counted.add(key)
+    return data
 
 
 def _names_beside(g: Group, names: list[int], used: bytearray, where: array, cur: DiscFill, usable: int,
