@@ -323,3 +323,16 @@ def test_the_lower_bound_counts_the_data_of_each_name_of_a_file_cut_into_parts()
     p = P.plan([g], 3000)
     assert p.usable_sectors == usable and {pt.index for pt in p.parts} == {0, 1, 2}, p.summary()
     assert p.lower_bound == 3 <= len(p.discs), (p.lower_bound, p.summary())
+
+
+def test_a_small_checkpoint_of_hard_linked_files_is_packed_again_with_their_data_once():
+    """Two names each of files of 0.45, 0.45, 0.55 and 0.55 of a disc's room take two discs: the
+    exhaustive search of a small checkpoint counts what is left to place with a file's data once."""
+    usable = P.plan([_group([1], [b"x"], b"data")], 3000).usable_sectors
+    fractions = [0.45, 0.45, 0.55, 0.55]
+    paths = sorted(b"d%d/f%d" % (k, i) for i in range(4) for k in range(2))
+    g = _group([int(fractions[int(p[4:])] * usable) * 2048 - 20_000 for p in paths], paths, b"data")
+    g.same = {j: paths.index(b"d0/" + p[3:]) for j, p in enumerate(paths)}
+    p = P.plan([g], 3000)
+    assert p.usable_sectors == usable and p.lower_bound == 2
+    assert len(p.discs) == 2, p.summary()

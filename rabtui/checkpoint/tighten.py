@@ -148,9 +148,13 @@ def repack_small(p: Plan, state: list[DiscFill], groups: Sequence[Group], usable
 
 def _search(files, groups, usable: int, discs: int, deadline: float) -> list[list[tuple[int, int]]] | None:
     """Depth first: each file onto each disc started so far, or onto one new disc."""
+    # data still to place, a lower bound: a file's with hard links (Group.same) counted at its first
+    # name, as the others may go where that one is
     left = [0] * (len(files) + 1)
+    firsts = {(gi, groups[gi].same.get(i, i)): n for n, (gi, i) in reversed(list(enumerate(files)))}
     for n in range(len(files) - 1, -1, -1):
-        left[n] = left[n + 1] + -(-groups[files[n][0]].sizes[files[n][1]] // SECTOR)
+        gi, i = files[n]
+        left[n] = left[n + 1] + (-(-groups[gi].sizes[i] // SECTOR) if firsts[gi, groups[gi].same.get(i, i)] == n else 0)
     bins: list[DiscFill] = []
     members: list[list[tuple[int, int]]] = []
 
