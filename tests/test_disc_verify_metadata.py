@@ -38,9 +38,16 @@ def burn_one(lab, cfg, store) -> int:
     """A checkpoint of what is due recorded and burnt onto the images: drive, every disc verified
     (any question but a disc's insertion aborts it)."""
     number = _record(lab, cfg, store)
+    others = []
+
+    def answer(q):
+        if q.kind == questions.INSERT:
+            return READY
+        others.append(q.text)
+        return "abort"
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY if q.kind == questions.INSERT else "abort"))
-    assert res.status == "completed", res.message
+                              prompter=ScriptedPrompter(answer))
+    assert res.status == "completed", (res.message, others)
     return number
 
 
