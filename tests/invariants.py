@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from types import SimpleNamespace
 
 from rabtui.state import catalog, others
 from rabtui.media import medium_layout
@@ -59,19 +60,27 @@ def _looked_archive(store, source: str, medium: str, path: str) -> bool:
 def on_media(cfg, store) -> set[tuple]:
     """(medium, source, backup name or .archive, kind, path, size, mtime) of every regular file,
     symlink and special file that the restorable backups (by their backup.json) and the union trees
-    hold: of the directories the config says are archive ones, or a backup on the medium recorded
+    hold: of the directories the config names or a backup recorded (those in each other too, taken
+    once); the unions of those the config says are archive ones, or a backup on the medium recorded
     as one, or its union was found there for backups that recorded no kinds (made standard since,
     the union stays while such a backup does; _ran_as's rule)."""
     out = set()
     for medium in cfg.media:
         for source in cfg.sources:
+            recorded = {r["path"]: SimpleNamespace(path=r["path"], kind="standard") for r in store.all(
+                "SELECT DISTINCT x.path FROM backup_dirs x JOIN backups b ON b.id=x.backup_id WHERE b.source=?"
+                " AND b.medium=?", (source.id, medium.id))}
+            dirs = [*source.directories, *(d for p, d in recorded.items() if p not in source.archive_paths
+                                           and all(p != c.path for c in source.directories))]
             for name, bpath, info in medium_layout.list_backups(medium.path, source.id):
                 if not info or info.get("status") not in RESTORABLE:     # kept data too: `find` lists it
                     continue
-                for d in source.directories:
+                # its backup.json's too (one that recorded no kinds: not in the database)
+                for d in [*dirs, *(SimpleNamespace(path=x["path"]) for x in info.get("directories") or ()
+                                   if isinstance(x, dict) and isinstance(x.get("path"), str))]:
                     top = os.fsencode(medium_layout.backup_data_path(bpath, d.path))
                     out |= {(medium.id, source.id, name, *f) for f in _walk(top, _prefix(d.path))}
-            for d in source.directories:
+            for d in dirs:
                 if d.kind == "archive" or _recorded_archive(store, source.id, medium.id, d.path) \
                         or _looked_archive(store, source.id, medium.id, d.path):
                     top = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
@@ -140,23 +149,40 @@ def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
         return _tree(row, d)
     if kind != "archive":
         return None
-    savers = [r for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND status IN"
-                                   f" {(*COMPLETE, 'kept')!r} ORDER BY id", (row["source"], row["medium"]))
-              if _ran_as(store, r, d) == "archive"]
+    savers = [(r, tree) for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND status IN"
+                                           f" {(*COMPLETE, 'kept')!r} ORDER BY id", (row["source"], row["medium"]))
+              if (tree := _saved_into(cfg, store, r, d)) is not None]
     saved: dict[bytes, tuple[int, tuple]] = {}
     linked: dict[bytes, tuple] = {}
-    for r in savers:
-        tree = _tree(r, d)
+    for r, tree in savers:
         if r["id"] <= row["id"]:
             saved.update((path, (r["id"], entry)) for path, entry in tree.items())
         if r["status"] in COMPLETE:
             _overlaid(linked, tree)
-    if [r["id"] for r in savers if r["status"] in COMPLETE][-1:] == [row["id"]]:
+    if [r["id"] for r, _ in savers if r["status"] in COMPLETE][-1:] == [row["id"]]:
         top = os.fsencode(medium_layout.archive_root(cfg.medium(row["medium"]).path, row["source"], d.path))
         union = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(top, _prefix(d.path))}
         assert union == linked, (f"{row['name']} {d.path}: the union holds\n  {sorted(union.items())[:10]}\n"
                                  f"its complete archive backups saved\n  {sorted(linked.items())[:10]}")
     return _newest_shape_wins(saved)
+
+
+def _saved_into(cfg, store, r, d) -> dict[bytes, tuple] | None:
+    """What backup `r` linked into the union of directory `d`: its own tree of each directory it
+    saved as an archive one that is `d` or lies in or around it (their unions are the same folder),
+    below both; None where it saved none such."""
+    def within(a: str, b: str) -> bool:
+        return (a.rstrip("/") + "/").startswith(b.rstrip("/") + "/")
+
+    known = {x.path: x for x in cfg.source(r["source"]).directories}
+    for p in store.all("SELECT path FROM backup_dirs WHERE backup_id=?", (r["id"],)):
+        known.setdefault(p["path"], SimpleNamespace(path=p["path"], kind="standard"))
+    out = None
+    for o in known.values():
+        if (within(o.path, d.path) or within(d.path, o.path)) and _ran_as(store, r, o) == "archive":
+            top = _prefix(max(o.path, d.path, key=len))
+            out = (out or {}) | {p: v for p, v in _tree(r, o).items() if not top or p == top or p.startswith(top + b"/")}
+    return out
 
 
 def _newest_shape_wins(saved: dict[bytes, tuple[int, tuple]]) -> dict[bytes, tuple]:
@@ -312,14 +338,14 @@ def _contents(top) -> dict[bytes, bytes]:
     return out
 
 
-def _saved_bytes(store, row, d, path: bytes) -> bytes:
+def _saved_bytes(cfg, store, row, d, path: bytes) -> bytes:
     """The content of the file `path` (relative to /) as backup `row` shows it: its own tree's
     (saved as a standard one), or that of the newest backup up to it that saved `d` as an archive
     one and holds it in its own tree."""
     rows = [row] if _ran_as(store, row, d) == "standard" else [
         r for r in store.all(f"SELECT * FROM backups WHERE source=? AND medium=? AND id<=? AND status IN"
                              f" {(*COMPLETE, 'kept')!r} ORDER BY id DESC", (row["source"], row["medium"], row["id"]))
-        if _ran_as(store, r, d) == "archive"]
+        if _saved_into(cfg, store, r, d) is not None]
     top = _prefix(d.path)
     for r in rows:
         saved = os.path.join(os.fsencode(r["path"]), b"data", path)
@@ -344,17 +370,17 @@ def check_restores_are_views(cfg, store, to) -> None:
             into = os.path.join(os.fsencode(to), str(row["id"]).encode())
             dest = os.path.join(into, _prefix(d.path))
             restore_run.restore(cfg, store, row["source"], d.path, backup=row["name"], to=into)
-            _restored_is_view(store, row, d, view, dest, f"restore of {d.path} from {row['name']}", row["name"])
+            _restored_is_view(cfg, store, row, d, view, dest, f"restore of {d.path} from {row['name']}", row["name"])
 
 
-def _restored_is_view(store, row, d, view, dest, what: str, whose: str) -> None:
+def _restored_is_view(cfg, store, row, d, view, dest, what: str, whose: str) -> None:
     """The tree restored at `dest` is `view` (what `row` shows of `d`), each file byte for byte."""
     got = {path: (kind, size, mtime) for kind, path, size, mtime in _walk(dest, _prefix(d.path))}
     assert got == view, f"{what}: gave\n  {sorted(got.items())[:10]}\nit shows\n  {sorted(view.items())[:10]}"
     for path, (kind, _size, _mtime) in view.items():
         if kind == "file":
             with open(os.path.join(dest, path[len(_prefix(d.path)):].lstrip(b"/")), "rb") as f:
-                assert f.read() == _saved_bytes(store, row, d, path), f"{whose}: {path!r} differs"
+                assert f.read() == _saved_bytes(cfg, store, row, d, path), f"{whose}: {path!r} differs"
 
 
 def check_checkpoint_is_view(cfg, store, number: int, to) -> None:
@@ -369,7 +395,7 @@ def check_checkpoint_is_view(cfg, store, number: int, to) -> None:
         into = os.path.join(os.fsencode(to), f"{number}-{row['id']}".encode())
         dest = os.path.join(into, _prefix(d.path))
         restore_run.restore(cfg, store, c["source"], d.path, checkpoint=number, to=into)
-        _restored_is_view(store, row, d, view, dest, f"checkpoint {number} of {d.path} ({row['name']})",
+        _restored_is_view(cfg, store, row, d, view, dest, f"checkpoint {number} of {d.path} ({row['name']})",
                           f"checkpoint {number}")
 
 

@@ -76,7 +76,7 @@ def test_each_file_restored_alone_from_each_backup_is_what_it_shows(tmp_path, ki
             into = tmp_path / f"one-{row['id']}"
             restore_run.restore(cfg, store, "loc", b"/" + path, backup=row["name"], to=into)
             got = (into / os.fsdecode(path)).read_bytes()
-            assert got == invariants._saved_bytes(store, row, d, path), (row["name"], path)
+            assert got == invariants._saved_bytes(cfg, store, row, d, path), (row["name"], path)
     invariants.check_found_restores(cfg, store, tmp_path / "found")
 
 

@@ -13,16 +13,25 @@ from rabtui.state.store import Store
 
 
 def source_of(cfg: Config, store: Store, source_id: str) -> Source:
-    """The source `source_id`; ConfigError when neither the configuration nor any backup knows it."""
+    """The source `source_id`; ConfigError when neither the configuration nor any backup knows it.
+    A configured one with the directories its backups saved that no configured one holds (taken out
+    of the source, or made one inside it: /data made /data/photos leaves /data/top to /data)."""
+    rows = store.all("SELECT d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id = d.backup_id"
+                     " WHERE b.source=? ORDER BY b.started, b.id", (source_id,))
+    kinds = {r["path"]: r["kind"] for r in rows}     # each directory as its newest backup had it
     try:
-        return cfg.source(source_id)
+        source = cfg.source(source_id)
     except ConfigError:
-        rows = store.all("SELECT d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id = d.backup_id"
-                         " WHERE b.source=? ORDER BY b.started, b.id", (source_id,))
         if not rows:
             raise
-    kinds = {r["path"]: r["kind"] for r in rows}     # each directory as its newest backup had it
-    return Source(id=source_id, directories=tuple(Directory(path=p, kind=k) for p, k in kinds.items()))
+        return Source(id=source_id, directories=tuple(Directory(path=p, kind=k) for p, k in kinds.items()))
+    held = [p for p in kinds if not any(_holds(d.path, p) for d in source.directories)]
+    return dataclasses.replace(source, directories=(*source.directories, *(Directory(path=p, kind=kinds[p]) for p in held)))
+
+
+def _holds(a: str, b: str) -> bool:
+    """Whether directory `a` is `b` or holds it."""
+    return (b.rstrip("/") + "/").startswith(a.rstrip("/") + "/")
 
 
 def as_saved_by(store: Store, source: Source, backup) -> Source:

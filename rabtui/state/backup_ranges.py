@@ -5,6 +5,7 @@ judging each by the kind it saved the directory as (saved_kinds.judged for those
 from __future__ import annotations
 
 import bisect
+import os
 
 from rabtui.state import saved_kinds
 from rabtui.state.store import KEPT, RESTORABLE_SQL, Store
@@ -35,6 +36,11 @@ class BackupRanges:
                 "SELECT d.backup_id, d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
                 f" WHERE b.status IN {RESTORABLE_SQL}" + (" AND b.source=?" if source else ""),
                 (source,) if source else ())}
+        # each backup's directories, to find the one holding a path whichever directory the catalog
+        # first knew the path in (`paths.dir`: /data, since made /data/photos, or the reverse)
+        self.dirs: dict[int, list[tuple[bytes, str]]] = {}
+        for (backup_id, path), kind in self.ran.items():
+            self.dirs.setdefault(backup_id, []).append((os.fsencode(path.strip("/")), path))
         # a backup that recorded no kinds: saved_kinds.judged's rule
         self.archived: dict[tuple[str, str], set[str]] = {}
         for r in store.all("SELECT DISTINCT b.source, b.medium, d.path FROM backup_dirs d JOIN backups b"
@@ -48,7 +54,7 @@ class BackupRanges:
                 (source,) if source else ())}
 
     def holding(self, source: str, medium: str, dir_path: str, first: int, last: int,
-                archive_now: bool) -> tuple[list[str], bool]:
+                archive_now: bool, path: bytes | None = None) -> tuple[list[str], bool]:
         """The backups holding a version saved by `first` and extended up to `last` (the backups
         after `first` that saved the directory as a standard one: one that saved it as an archive
         one holds no unchanged file), and whether the union holds it: `first` saved the directory
@@ -56,7 +62,7 @@ class BackupRanges:
         while such a backup does) and is complete. A backup whose kind of the directory is not
         recorded is taken as saved_kinds.judged takes it (`archive_now`: the config says archive)."""
         def ran_archive(backup_id: int) -> bool:
-            kind = self.ran.get((backup_id, dir_path))
+            kind = self.ran.get((backup_id, (path is not None and self._holding_dir(backup_id, path)) or dir_path))
             if kind is None:
                 return saved_kinds.judged(self.looked.get((backup_id, dir_path)), archive_now,
                                           dir_path in self.archived.get((source, medium), ()))
@@ -64,6 +70,11 @@ class BackupRanges:
         names = [n for i, n in zip(*self.between(source, medium, first, last))
                  if i == first or not ran_archive(i)]
         return names, ran_archive(first) and first not in self.kept
+
+    def _holding_dir(self, backup_id: int, path: bytes) -> str | None:
+        """The directory backup `backup_id` recorded that holds `path` (relative to /), if any."""
+        return next((d for top, d in self.dirs.get(backup_id, ())
+                     if not top or path == top or path.startswith(top + b"/")), None)
 
     def between(self, source: str, medium: str, first: int, last: int) -> tuple[list[int], list[str]]:
         ids = self.ids.get((source, medium), [])

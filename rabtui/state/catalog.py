@@ -120,10 +120,10 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
             ver = out.get(key)
             if ver is None:
                 ver = out[key] = Version(p["source"], bytes(p["path"]), v["size"], v["mtime"])
-            is_archive = p["dir"] in archive_dirs.get(p["source"], ())
+            is_archive = _in_any(key[1], archive_dirs.get(p["source"], ()))
             # kept data never enters the medium's archive union
             names, in_union = backups.holding(p["source"], v["medium"], p["dir"], v["first_backup"],
-                                              v["last_backup"], is_archive)
+                                              v["last_backup"], is_archive, key[1])
             if not names and not is_archive:
                 continue
             loc = Location("backup", medium=v["medium"], backups=names, archive=in_union)
@@ -262,12 +262,17 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
         f" WHERE v.medium=? AND p.source=? AND v.first_backup{first}? AND v.last_backup>=?" + below,
         (backup["medium"], backup["source"], backup["id"], backup["id"], *below_args),
     ):
-        if r["dir"] not in arc:
+        if r["dir"] not in arc and not _in_any(bytes(r["path"]), arc):
             out[bytes(r["path"])] = (r["size"], r["mtime"])
     if arc:
         union = archive_as_of(store, backup, tuple(sorted(arc)), prefix, archive_now=archive_dirs)
         out.update({path: v[:2] for path, v in union.items()})
     return out
+
+
+def _in_any(path: bytes, dirs) -> bool:
+    """Whether `path` (relative to /) lies at or below one of `dirs` (paths on the source)."""
+    return any(not top or path == top or path.startswith(top + b"/") for top in map(rel_path, dirs))
 
 
 def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"",
@@ -283,8 +288,8 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
     to tell: where_saved.older_shapes). `others_too`: the symlinks, FIFOs and device nodes that show
     too, each (None, None, first_backup)."""
     now = archive_dirs if archive_now is None else archive_now
-    saved = saved_kinds.saved_sql(store, backup, archive_dirs, now, "v.first_backup", "p.dir")
-    entries = saved_kinds.saved_sql(store, backup, archive_dirs, now, "p.first_backup", "p.dir")
+    saved = saved_kinds.saved_sql(store, backup, archive_dirs, now, "v.first_backup", "p.path")
+    entries = saved_kinds.saved_sql(store, backup, archive_dirs, now, "p.first_backup", "p.path")
     asked = _below(prefix) if paths is None else _exactly(paths)
     # the places on the way to them, outside what was asked, read in the same pass: files there take theirs
     above = {up for up in (shapes.on_the_way(rel_path(prefix)) if paths is None
@@ -316,11 +321,12 @@ def _entries_at(store: Store, backup, archive_dirs: tuple[str, ...], saved: tupl
     """path -> the newest backup up to `backup` that saved a symlink, FIFO or device node there, of
     the archive directories (`saved`: saved_kinds.saved_sql's on `p.first_backup`; `where`: a filter
     on `p.path` and `p.first_backup`)."""
+    within = saved_kinds.below_sql("p.path", archive_dirs)
     return {bytes(r["path"]): r["f"] for r in store.all(
         f"SELECT p.path, max(p.first_backup) AS f FROM others p WHERE p.medium=? AND p.source=?"
-        f" AND p.dir IN ({','.join('?' * len(archive_dirs))}) AND p.first_backup<=? AND {saved[0]}{where[0]}"
+        f" AND {within[0]} AND p.first_backup<=? AND {saved[0]}{where[0]}"
         f" GROUP BY p.path{limit}",
-        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *saved[1], *where[1]))}
+        (backup["medium"], backup["source"], *within[1], backup["id"], *saved[1], *where[1]))}
 
 
 def _either(a: tuple[str, tuple], b: tuple[str, tuple]) -> tuple[str, tuple]:
@@ -338,11 +344,12 @@ def _saved_at(store: Store, backup, archive_dirs: tuple[str, ...], saved: tuple[
     """archive_as_of's rows (`saved`: saved_kinds.saved_sql's; `where`: a filter on `p.path` such as
     _below's or _exactly's): the newest version at each path, whatever shape came after it."""
     out = {}
+    within = saved_kinds.below_sql("p.path", archive_dirs)
     for r in store.all(
         f"SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
-        f" WHERE v.medium=? AND p.source=? AND p.dir IN ({','.join('?' * len(archive_dirs))})"
+        f" WHERE v.medium=? AND p.source=? AND {within[0]}"
         f" AND v.first_backup<=? AND {saved[0]}{where[0]} ORDER BY v.first_backup{limit}",
-        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *saved[1], *where[1]),
+        (backup["medium"], backup["source"], *within[1], backup["id"], *saved[1], *where[1]),
     ):
         out[bytes(r["path"])] = (r["size"], r["mtime"], r["first_backup"])
     return out

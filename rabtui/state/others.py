@@ -71,12 +71,13 @@ def archive_saved(store: Store, backup, dir_path: str, prefix: bytes = b"",
     oldest first: by kept backups and complete ones alike, that saved the directory as an archive
     one (saved_kinds; one that recorded no kinds: as the caller does, by the config now)."""
     below, below_args = _below(prefix) if paths is None else _exactly(paths)
-    saved, saved_args = saved_kinds.saved_sql(store, backup, (dir_path,), (dir_path,), "p.first_backup", "p.dir")
+    saved, saved_args = saved_kinds.saved_sql(store, backup, (dir_path,), (dir_path,), "p.first_backup", "p.path")
+    within, within_args = saved_kinds.below_sql("p.path", (dir_path,))
     out: dict[bytes, list[tuple[int, int, int]]] = {}
     for r in store.all(
             "SELECT p.path, p.kind, p.mtime, p.first_backup FROM others p WHERE p.medium=? AND p.source=?"
-            f" AND p.dir=? AND p.first_backup<=? AND {saved}{below} ORDER BY p.first_backup",
-            (backup["medium"], backup["source"], dir_path, backup["id"], *saved_args, *below_args)):
+            f" AND {within} AND p.first_backup<=? AND {saved}{below} ORDER BY p.first_backup",
+            (backup["medium"], backup["source"], *within_args, backup["id"], *saved_args, *below_args)):
         out.setdefault(bytes(r["path"]), []).append((r["kind"], r["mtime"], r["first_backup"]))
     return out
 
@@ -138,8 +139,9 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
     in_a, a_args = _holds(a)
     in_b, b_args = _holds(b)
     arc_a, arc_b = (saved_kinds.archive_in(store, x, archive_dirs) for x in (a, b))
-    saved_a, sa_args = saved_kinds.saved_sql(store, a, arc_a, archive_dirs, "p.first_backup", "p.dir")
-    saved_b, sb_args = saved_kinds.saved_sql(store, b, arc_b, archive_dirs, "p.first_backup", "p.dir")
+    saved_a, sa_args = saved_kinds.saved_sql(store, a, arc_a, archive_dirs, "p.first_backup", "p.path")
+    saved_b, sb_args = saved_kinds.saved_sql(store, b, arc_b, archive_dirs, "p.first_backup", "p.path")
+    (xa, xa_args), (xb, xb_args) = (saved_kinds.below_sql("p.path", arc) for arc in (arc_a, arc_b))
     # One pass over the table gathers each path's entries in a and in b: of a directory saved as a
     # standard one the entry itself (ia, ka, ta), of one saved as an archive one the newest its
     # union had as of the backup (fa: when), read again by others_path for the paths that may
@@ -151,13 +153,13 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
         f"SELECT p.*, NOT p.xa AND {in_a} AS in_a, NOT p.xb AND {in_b} AS in_b,"
         f" p.xa AND p.medium=? AND p.first_backup<=? AND {saved_a} AS up_a,"
         f" p.xb AND p.medium=? AND p.first_backup<=? AND {saved_b} AS up_b"
-        f" FROM (SELECT p.*, p.dir IN ({','.join('?' * len(arc_a))}) AS xa,"
-        f" p.dir IN ({','.join('?' * len(arc_b))}) AS xb FROM others p NOT INDEXED"
+        f" FROM (SELECT p.*, {xa} AS xa,"
+        f" {xb} AS xb FROM others p NOT INDEXED"
         f" WHERE p.source=?{below}) p) p WHERE in_a OR in_b OR up_a OR up_b GROUP BY p.path"
         # the paths known unchanged without the union's entries read again
         " HAVING NOT (xa AND xb AND fa IS fb AND ?)"
         " AND NOT (NOT xa AND NOT xb AND ia IS NOT NULL AND ib IS NOT NULL AND ka=kb AND ta=tb AND NOT (? AND ia<>ib))")
-    params = (*a_args, *b_args, a["medium"], a["id"], *sa_args, b["medium"], b["id"], *sb_args, *arc_a, *arc_b,
+    params = (*a_args, *b_args, a["medium"], a["id"], *sa_args, b["medium"], b["id"], *sb_args, *xa_args, *xb_args,
               a["source"], *below_args, same, same)
     sides = (
         "SELECT g.path, CASE WHEN g.xa THEN oa.id ELSE g.ia END AS ia, CASE WHEN g.xa THEN oa.kind ELSE g.ka END AS ka,"

@@ -16,6 +16,7 @@ the medium recorded the directory so (`judged`)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Iterable
 
 from rabtui.state.schema import LOOK_UNSURE
@@ -139,12 +140,52 @@ def savers(store: Store, backup, dir_path: str, archive_now: bool) -> str:
     return ",".join(str(int(r["id"])) for r in rows)
 
 
+def below_sql(path_col: str, dirs: Iterable[str]) -> tuple[str, tuple]:
+    """SQL (and its parameters) true where `path_col` (a path relative to /, bytes) lies at or
+    below one of `dirs` (directory paths on the source): the place of each on the medium's union
+    (`.archive/<dir>`), whichever directory a path was first catalogued in (`paths.dir`)."""
+    col, terms, args = f"CAST({path_col} AS BLOB)", [], []
+    for d in dirs:
+        rel = os.fsencode(d.strip("/"))
+        if not rel:
+            return "1", ()
+        terms.append(f"({col}=? OR ({col}>=? AND {col}<?))")
+        args += [rel, rel + b"/", rel + b"0"]     # "0" follows "/": the paths below sort between
+    return (f"({' OR '.join(terms)})" if terms else "0"), tuple(args)
+
+
+def under_sql(path_sql: str, dir_sql: str) -> str:
+    """SQL true where the path `path_sql` (relative to /, bytes) lies at or below the directory
+    `dir_sql` (an SQL text: a directory path on the source, as backup_dirs keeps it): below_sql's
+    test where the directory is a column."""
+    text, path = f"substr(rtrim({dir_sql}, '/'), 2)", f"CAST({path_sql} AS BLOB)"
+    rel = f"CAST({text} AS BLOB)"     # (|| gives text: the slash joins before the cast)
+    return f"(length({rel})=0 OR {path}={rel} OR substr({path}, 1, length({rel})+1)=CAST({text}||'/' AS BLOB))"
+
+
+def _within(a: str, b: str) -> bool:
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
+
+
 def saved_sql(store: Store, backup, dirs: Iterable[str], archive_now: Iterable[str], first: str,
-              dir_col: str) -> tuple[str, tuple]:
-    """SQL (and its parameters) true where the backup `first` (a column) saved the directory
-    `dir_col` (one of `dirs`) as an archive one on `backup`'s medium (savers)."""
+              path_col: str) -> tuple[str, tuple]:
+    """SQL (and its parameters) true where the backup `first` (a column) saved the path `path_col`
+    as part of an archive directory on `backup`'s medium, one of `dirs` or a directory in or around
+    one of them (savers): the unions of directories in each other are the same folder on the
+    medium, so a file the one saved is in the other's union too (a source's directories changed
+    from /data to /data/photos, or back)."""
     archive_now, dirs = set(archive_now), tuple(dirs)
     if not dirs:
         return "0", ()
-    cases = " ".join(f"WHEN ? THEN {first} IN ({savers(store, backup, d, d in archive_now)})" for d in dirs)
-    return f"(CASE {dir_col} {cases} ELSE 0 END)", dirs
+    known = set(dirs) | archive_now | recorded_archive(store, backup["source"], backup["medium"])
+    known |= {r["path"] for r in store.all("SELECT DISTINCT l.path FROM unrecorded_looks l JOIN backups b"
+                                           " ON b.id=l.backup_id WHERE b.source=? AND b.medium=? AND l.kind='archive'",
+                                           (backup["source"], backup["medium"]))}
+    terms, args = [], []
+    for d in dirs:
+        for o in sorted(o for o in known if _within(o, d)):
+            within, within_args = below_sql(path_col, [max(d, o, key=len)])
+            terms.append(f"({within} AND {first} IN ({savers(store, backup, o, o in archive_now)}))")
+            args += within_args
+    return f"({' OR '.join(terms)})", tuple(args)
