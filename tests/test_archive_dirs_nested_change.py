@@ -65,3 +65,19 @@ def test_a_cleanup_keeps_the_only_copy(how, tmp_path):
     invariants.check_views_are_media(cfg, store, all_pairs=True)
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+@pytest.mark.parametrize("how", ["narrowed", "widened"])
+def test_a_cleanup_keeps_a_file_changed_after_the_directory_changed(how, tmp_path):
+    """k changed and saved by a backup of the new directory, whose path the catalog knows from
+    the old one: that backup holds its only copy, and stays."""
+    from rabtui.backup import retention
+
+    lab = _history(Lab(tmp_path, media_count=1), how, more=2)
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30))
+    assert [c.id for c in plan.delete] == [] and sorted(g[0] for g in plan.guarded) == [1, 2, 3] and plan.refused == []
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_found_restores(cfg, store, tmp_path / "found")

@@ -36,7 +36,10 @@ from rabtui.state.store import RESTORABLE_SQL, Store
 
 
 # the backup `{backup}` saved the directory of the path `p` as a `{kind}` one
-_SAVED_AS = "EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id={backup} AND bd.path=p.dir AND bd.kind='{kind}')"
+# (its directory: the one of the backup that holds the path, whichever `p.dir` the catalog first
+# knew it in: a source's directories may have changed from /data to /data/photos, or back)
+_SAVED_AS = ("EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id={backup} AND "
+             + saved_kinds.under_sql("p.path", "bd.path").replace("{", "{{").replace("}", "}}") + " AND bd.kind='{kind}')")
 
 
 class ArchiveGuard:
@@ -52,6 +55,8 @@ class ArchiveGuard:
         self.unions = sorted(set(unions))
         # directories that were archive directories when some backup ran (the config says standard now)
         self.were = sorted({*recorded_dirs(store, source), *(d for _, d in self.unions)} - set(self.dirs))
+        self._in_dirs, self._in_were = (saved_kinds.below_sql("p.path", d) for d in (self.dirs, self.were))
+        self._arc_args = (*self._in_dirs[1], *self._in_were[1])     # _saved_as_archive's parameters
         self.going: set[int] = set()
 
     def _without(self, backup_id: int) -> tuple[list[int], str]:
@@ -64,10 +69,9 @@ class ArchiveGuard:
         directory: one of the config's its first backup did not save as a standard one, or one that
         backup saved as an archive directory, or recorded no kinds of (saved_kinds.judged: the
         config says standard now, a backup recorded it as an archive one). Its parameters:
-        self.dirs, self.were."""
-        dirs, were = ",".join("?" * len(self.dirs)), ",".join("?" * len(self.were))
-        return (f"((p.dir IN ({dirs}) AND NOT {_SAVED_AS.format(backup=first, kind='standard')})"
-                f" OR (p.dir IN ({were}) AND ({_SAVED_AS.format(backup=first, kind='archive')}"
+        self._arc_args."""
+        return (f"(({self._in_dirs[0]} AND NOT {_SAVED_AS.format(backup=first, kind='standard')})"
+                f" OR ({self._in_were[0]} AND ({_SAVED_AS.format(backup=first, kind='archive')}"
                 f" OR NOT EXISTS (SELECT 1 FROM backup_dirs bn WHERE bn.backup_id={first}))))")
 
     def _a_copy_kept(self, b: str) -> str:
@@ -78,7 +82,8 @@ class ArchiveGuard:
         backup recorded it so (which may be deleted), a later cleanup may judge it standard and
         delete it unguarded."""
         return (f"(EXISTS (SELECT 1 FROM backup_dirs bk WHERE bk.backup_id={b}.id) OR EXISTS (SELECT 1"
-                f" FROM unrecorded_looks u WHERE u.backup_id={b}.id AND u.path=p.dir AND u.kind='archive'))")
+                f" FROM unrecorded_looks u WHERE u.backup_id={b}.id AND {saved_kinds.under_sql('p.path', 'u.path')}"
+                f" AND u.kind='archive'))")
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions this backup holds would have no copy left if it went
@@ -107,7 +112,7 @@ class ArchiveGuard:
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=? AND {self._saved_as_archive()} AND {no_copy}""",
-            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.dirs, *self.were),
+            (backup_id, self.source, *self._arc_args, *gone, *self.media, *self._arc_args),
         )
         return row["n"] if row else 0
 
@@ -132,7 +137,7 @@ class ArchiveGuard:
                                 AND b.id<COALESCE((SELECT MIN(n.first_backup) FROM versions n
                                                    WHERE n.path_id=v.path_id AND n.medium=v.medium
                                                      AND n.first_backup>v.first_backup), {1 << 62}))""",
-            (backup_id, self.source, *self.dirs, *self.were, *gone, *gone),
+            (backup_id, self.source, *self._arc_args, *gone, *gone),
         )
         return row["n"] if row else 0
 
@@ -177,7 +182,7 @@ def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
         " UNION SELECT v.first_backup AS id, f.number FROM discs d"
         " JOIN disc_files f ON f.number=d.number AND f.disc=d.disc AND f.source=?"
         " JOIN paths p ON p.source=f.source AND p.path=f.path"
-        " JOIN checkpoint_dirs cd ON cd.number=f.number AND cd.source=p.source AND cd.path=p.dir"
+        f" JOIN checkpoint_dirs cd ON cd.number=f.number AND cd.source=p.source AND {saved_kinds.under_sql('p.path', 'cd.path')}"
         # taken from a backup that recorded no kinds: held as though it saved an archive one (holds more back)
         " AND (EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id=cd.backup_id AND bd.path=cd.path"
         "  AND bd.kind='archive') OR NOT EXISTS (SELECT 1 FROM backup_dirs bn WHERE bn.backup_id=cd.backup_id))"
@@ -224,10 +229,11 @@ def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dir
     """
     data_root = os.fsencode(Path(backup["path"]) / "data")
     for d in archive_dirs:
+        within = saved_kinds.below_sql("p.path", [d])     # whichever directory the catalog knew it in first
         known = {(bytes(r["path"]), r["size"], r["mtime"]) for r in store.all(
             "SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
-            " WHERE v.medium=? AND v.first_backup=? AND p.source=? AND p.dir=?",
-            (medium_id, backup["id"], backup["source"], d))}
+            f" WHERE v.medium=? AND v.first_backup=? AND p.source=? AND {within[0]}",
+            (medium_id, backup["id"], backup["source"], *within[1]))}
         top = os.fsencode(medium_layout.backup_data_path(backup["path"], d))
         if present:
             unknown = 0
@@ -255,23 +261,23 @@ def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], 
     """
     if not archive_dirs:
         return None
-    dirs = ",".join("?" * len(archive_dirs))
+    dirs, dirs_args = saved_kinds.below_sql("p.path", archive_dirs)
     ids = ",".join("?" * len(going))
     for v in store.all(
-        f"""SELECT v.path_id, p.path, p.dir, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id
-            WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
+        f"""SELECT v.path_id, p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id
+            WHERE v.first_backup=? AND p.source=? AND {dirs}
               AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
                               WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
                                 AND f.size=v.size AND f.mtime=v.mtime)""",
-        (backup["id"], backup["source"], *archive_dirs),
+        (backup["id"], backup["source"], *dirs_args),
     ):
         stays = f"b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids})"
         key = (v["path_id"], v["size"], v["mtime"], *going)
         # as the guard counts them (ArchiveGuard.only_copies): not a version a standard backup saved
         copies = store.all(
-            f"SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.id=o.first_backup"
+            f"SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.id=o.first_backup JOIN paths p ON p.id=o.path_id"
             f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND {stays} AND NOT EXISTS (SELECT 1 FROM backup_dirs bd"
-            f" WHERE bd.backup_id=o.first_backup AND bd.path=? AND bd.kind='standard')", (*key, v["dir"]))
+            f" WHERE bd.backup_id=o.first_backup AND {saved_kinds.under_sql('p.path', 'bd.path')} AND bd.kind='standard')", key)
         if not any(c["medium"] in present and (not present[c["medium"]] or _holds(c["path"], bytes(v["path"]),
                                                                                    v["size"], v["mtime"]))
                    for c in copies):
