@@ -87,6 +87,7 @@ class RetentionHistory(RuleBasedStateMachine):
         block = "".join(f"{k} = {v}\n" for k, v in zip(names, keep)) + f"max_size_mb = {max_size_mb}\n"
         text = lab.config_path.read_text().replace("[[media]]", f"[retention]\n{block}\n[[media]]", 1)
         self.kind = "archive"          # the archive directory's kind in the config now (switch_kind)
+        self.arc = "arc"               # the archive directory in the config now: arc, or arc/sub (nest)
         self._configs(text)
         self.arc_rel = os.fsencode(str(lab.src / "arc").lstrip("/"))
         self.store = lab.store()
@@ -117,12 +118,27 @@ class RetentionHistory(RuleBasedStateMachine):
         whether its medium held the directory's union, lacking none of its files, when first
         looked at."""
         self.old = False
-        arc = f'path = "{self.lab.src / "arc"}"\nkind = '
+        arc = f'path = "{self.lab.src / self.arc}"\nkind = '
         other = "standard" if self.kind == "archive" else "archive"
         text = self.lab.config_path.read_text()
         assert f'{arc}"{self.kind}"' in text
         self._configs(text.replace(f'{arc}"{self.kind}"', f'{arc}"{other}"'))
         self.kind = other
+
+    # not after backups that recorded no kinds: a directory taken out of the config is looked at
+    # for none of them (union_look.unions_looked_at looks at the config's directories only)
+    @precondition(lambda self: self.runs > 0 and not self.made_old)
+    @rule()
+    def nest(self):
+        """The operator configures the directory inside the archive directory (arc/sub) in its
+        place, or the archive directory again in place of that one: both views are the same folder
+        of the medium, a file the one saved is not saved again by the other."""
+        other = "arc" if self.arc == "arc/sub" else "arc/sub"
+        text = self.lab.config_path.read_text()
+        assert f'path = "{self.lab.src / self.arc}"\n' in text
+        self._configs(text.replace(f'path = "{self.lab.src / self.arc}"\n', f'path = "{self.lab.src / other}"\n'))
+        (self.lab.src / other).mkdir(parents=True, exist_ok=True)
+        self.arc = other
 
     @precondition(lambda self: self.old)
     @rule()
@@ -290,8 +306,8 @@ class RetentionHistory(RuleBasedStateMachine):
 
     def _source_versions(self) -> set[tuple]:
         out = set()
-        top = self.lab.src / "arc"
-        for dirpath, _dirs, files in os.walk(os.fsencode(top)):
+        top = self.lab.src / "arc"      # the paths below it, of those the directory configured now holds
+        for dirpath, _dirs, files in os.walk(os.fsencode(self.lab.src / self.arc)):
             for f in files:
                 full = os.path.join(dirpath, f)
                 stt = os.lstat(full)
@@ -393,3 +409,28 @@ def test_a_cleanup_killed_deleting_backups_recording_no_kinds_of_a_directory_mad
         history.catalog_is_media()
     finally:
         history.teardown()
+
+
+def test_a_history_whose_archive_directory_is_configured_inside_it_and_back():
+    """arc made arc/sub and back (nest), files changed and dropped on each side, with kept data,
+    a catalog that lost a backup's archive files, and the directory made standard: every archive
+    version stays on the media and the catalog says what they hold."""
+    h = RetentionHistory()
+    h.setup(media=2, keep=(0, 0, 0, 0, 0), max_size_mb=0)
+    try:
+        h.backups(changes=[("arc", "sub/d", 10), ("arc", "a", 10)], days=0, hours=1, nights=2, post_fails=False)
+        h.nest()
+        h.backups(changes=[("arc", "sub/d", 3000), ("arc", "a", None)], days=1, hours=1, nights=3, post_fails=False)
+        h.catalog_is_media()
+        h.cleanup(damage=False, pick=0)
+        h.nest()
+        h.backups(changes=[("arc", "sub/e", 10), ("arc", "sub/d", None)], days=1, hours=1, nights=2, post_fails=True)
+        h.cleanup(damage=True, pick=1)
+        h.catalog_is_media()
+        h.switch_kind()
+        h.nest()
+        h.backups(changes=[], days=9, hours=1, nights=2, post_fails=False)
+        h.cleanup(damage=False, pick=0)
+        h.catalog_is_media()
+    finally:
+        h.teardown()
