@@ -6,12 +6,13 @@ named in the restore's result (the catalog records no inode to link them again b
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 
 import pytest
 
-from rabtui.checkpoint import plan as plan_mod
+from rabtui.checkpoint import prepare
 from rabtui.restore import run as R
 from tests.fidelity import differences
 from tests.trees import Lab, burn_due, snapshot, write_files
@@ -65,9 +66,10 @@ def test_hard_links_cut_apart_by_the_discs_come_back_linked(tmp_path, monkeypatc
     the checkpoint records which names were one file (`link_group`), and a file alike on the other
     disc is not named as if it might have been one. From a checkpoint recorded without it, the names
     of files alike with data are named in the result, as restored apart. (The planner puts the names
-    of a file beside its data where they fit: here they are placed in path order, as where the
-    file's disc is full.)"""
-    monkeypatch.setattr(plan_mod, "_names_beside", lambda *a: None)
+    of a file beside its data where they fit: here it is not told which names are one file, and
+    places them in path order, as where the file's disc is full.)"""
+    group_of = prepare._group_of
+    monkeypatch.setattr(prepare, "_group_of", lambda *a: dataclasses.replace(group_of(*a), same={}))
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
