@@ -224,11 +224,14 @@ def _names_beside(g: Group, names: list[int], used: bytearray, where: array, cur
                   k: int) -> None:
     """Put the names of a file not placed yet on the disc that holds its data, where they fit."""
     for j in names:
-        if used[j]:
-            continue
-        entry = entry_of(g, j)
-        if cur.sectors + entry_estimate(cur, *entry) > usable:
-            continue
+        if not used[j]:
+            _put_where_it_fits(g, j, used, where, cur, usable, k)
+
+
+def _put_where_it_fits(g: Group, j: int, used: bytearray, where: array, cur: DiscFill, usable: int, k: int) -> None:
+    """Entry j of the group onto the disc `cur` (number k), if it fits there."""
+    entry = entry_of(g, j)
+    if cur.sectors + entry_estimate(cur, *entry) <= usable:
         cur.add_entry(*entry)
         where[j] = k
         used[j] = 1
@@ -253,14 +256,8 @@ def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: DiscFill
         if used[j]:
             continue
         data = -(-sizes[j] // SECTOR)
-        if data + 1 > room:
-            continue
-        entry = entry_of(g, j)
-        if cur.sectors + entry_estimate(cur, *entry) > usable:
-            continue
-        cur.add_entry(*entry)
-        where[j] = k
-        used[j] = 1
+        if data + 1 <= room:
+            _put_where_it_fits(g, j, used, where, cur, usable, k)
 
 
 def _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc) -> DiscFill:

@@ -39,12 +39,9 @@ def files_to_write_anew(source_id: str, dest: bytes, linked: list[tuple[bytes, i
     special = [os.path.join(dest, name) if name else dest for name, mode in linked
                if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode)]
     if special:
-        shown = ", ".join(fmt.name(p) for p in special[:5]) + (" ..." if len(special) > 5 else "")
-        raise WorkFailed(f"refusing to restore onto {source_id}: {fmt.count(len(special), 'special file')} there"
-                         f" (FIFO, device or socket) {'has' if len(special) == 1 else 'have'} other names too"
-                         f" (hard links), and rsync would change their mode or owner in place, and so the other"
-                         f" names' (nothing written): {shown}",
-                         hint="remove them on the source (the restore makes them again), or restore with --to DIR")
+        _refuse(source_id, special, f"{fmt.count(len(special), 'special file')} there (FIFO, device or socket)"
+                f" {'has' if len(special) == 1 else 'have'} other names too (hard links), and rsync would change"
+                " their mode or owner in place")
     return [name for name, _mode in linked]
 
 
@@ -58,13 +55,16 @@ def differing(source_id: str, dest: bytes, shared: list[bytes], symlinks: set[by
     made_anew = itemized.names_sent([line for line in lines if line[:1] == b"c"])
     in_place = [os.path.join(dest, name) for name in shared if name in symlinks and name not in same | made_anew]
     if in_place:
-        shown = ", ".join(fmt.name(p) for p in in_place[:5]) + (" ..." if len(in_place) > 5 else "")
-        raise WorkFailed(f"refusing to restore onto {source_id}: {fmt.count(len(in_place), 'symlink')} there"
-                         f" {'has' if len(in_place) == 1 else 'have'} other names too (hard links) and the"
-                         f" backup's target but not its time or owner, which rsync would set in place, and so"
-                         f" the other names' (nothing written): {shown}",
-                         hint="remove them on the source (the restore makes them again), or restore with --to DIR")
+        _refuse(source_id, in_place, f"{fmt.count(len(in_place), 'symlink')} there"
+                f" {'has' if len(in_place) == 1 else 'have'} other names too (hard links) and the backup's"
+                " target but not its time or owner, which rsync would set in place")
     return [name for name in shared if name not in same and name not in symlinks]
+
+
+def _refuse(source_id: str, paths: list[bytes], why: str):
+    shown = ", ".join(fmt.name(p) for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
+    raise WorkFailed(f"refusing to restore onto {source_id}: {why}, and so the other names' (nothing written): {shown}",
+                     hint="remove them on the source (the restore makes them again), or restore with --to DIR")
 
 
 def lines_not_of(lines: list[bytes], names: list[bytes]) -> list[bytes]:
