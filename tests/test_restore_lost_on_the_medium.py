@@ -212,15 +212,8 @@ def test_onto_an_ssh_source_a_file_of_another_size_on_the_medium_is_left_out(tmp
     """Onto the source over SSH (where rsync sends the backup's tree as it is), a file the medium
     holds at another size than the backup saved is left out and named too; the others come back."""
     from rabtui.restore import run as R
-    from tests.trees import ssh_source_lines
 
-    lab = Lab(tmp_path, media_count=1)
-    remote = tmp_path / "remote"
-    write_files(remote, {"a/1": b"one", "a/2": b"two"})
-    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
-    lab.trust(sshd)
-    backup = lab.backup(cfg, "web")
-    assert backup.status == "completed"
+    lab, cfg, remote, backup = _backed_up_over_ssh(tmp_path, sshd)
     on_medium = Path(backup.path) / "data" / str(remote).lstrip("/")
     os.truncate(on_medium / "a/2", 0)
     shutil.rmtree(remote / "a")
@@ -327,15 +320,8 @@ def _onto_source_losing(tmp_path, sshd, lost_below: str):
     lists it): (the restore's result or its WorkFailed, the removed path, the source's directory)."""
     from rabtui.errors import WorkFailed
     from rabtui.restore import run as R
-    from tests.trees import ssh_source_lines
 
-    lab = Lab(tmp_path, media_count=1)
-    remote = tmp_path / "remote"
-    write_files(remote, {"a/1": b"one", "a/2": b"two"})
-    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
-    lab.trust(sshd)
-    backup = lab.backup(cfg, "web")
-    assert backup.status == "completed"
+    lab, cfg, remote, backup = _backed_up_over_ssh(tmp_path, sshd)
     lost = Path(backup.path) / "data" / str(remote).lstrip("/") / lost_below
     wrapper = tmp_path / "rsync-then"
     wrapper.write_text(f"#!/bin/sh\nrm -rf '{lost}'\nexec rsync \"$@\"\n")
@@ -370,3 +356,18 @@ def test_onto_an_ssh_source_a_copy_the_medium_loses_whole_while_rsync_starts_is_
     assert isinstance(err, WorkFailed), err
     assert "rsync exit 23" in str(err) and "not restored" in str(err), str(err)
     assert not (remote / "a").exists()
+
+
+def _backed_up_over_ssh(tmp_path, sshd):
+    """(lab, config, the source's directory, its backup): a source over SSH holding a/1 and a/2,
+    backed up once."""
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    remote = tmp_path / "remote"
+    write_files(remote, {"a/1": b"one", "a/2": b"two"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
+    lab.trust(sshd)
+    backup = lab.backup(cfg, "web")
+    assert backup.status == "completed"
+    return lab, cfg, remote, backup
