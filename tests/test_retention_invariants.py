@@ -145,7 +145,9 @@ class RetentionHistory(RuleBasedStateMachine):
         """The backups from now on record the kinds they saved each directory as."""
         self.old = False
 
-    @precondition(lambda self: not self.old and self.runs > 0)
+    # only while the directory is an archive one, as the backups before recorded it: one made
+    # standard since is the strict xfail below (its backups taken, until looked at, as those before)
+    @precondition(lambda self: not self.old and self.runs > 0 and self.kind == "archive")
     @rule()
     def downgrade(self):
         """An older version installed again: its backups record no kinds, and it looks at no union;
