@@ -1,13 +1,11 @@
 """This run's private directories in the temporary directory (TMPDIR, else /tmp) or another
 (/dev/shm, the state directory, a medium's root), and those of runs killed before they removed
 theirs (SIGKILL): the next run that makes one in the same directory removes them. Each is named
-`rabtui-<pid>-<n>-<ticks>-<boot>` (its process's start in clock ticks and the head of its boot
-id: proc_table.identity, which a job records whole; `rabtui-<pid>-<n>` where /proc does not tell
-them, and by earlier versions; short: a restore from discs reads them below one, within xorriso's longest path:
-shortpath.alias), or with another prefix where other names are (a medium's root) and locked (flock)
-while its run holds it: one is removed only when its lock is free and its process runs no more (the
-process holding its pid now is another: pid_alive, by its identity, else by its start against the
-directory's change time), so a run that has just made its directory, and not yet locked it, keeps it. Nothing of another name, not ours, or not a directory is touched:
+`rabtui-<pid>-<n>` (short: a restore from discs reads them below one, within xorriso's longest
+path: shortpath.alias), or with another prefix where other names are (a medium's root) and
+locked (flock) while its run holds it: one is removed only when its lock is free and its pid runs no
+more (or runs a process that began after it was made), so a run that has just made its directory,
+and not yet locked it, keeps it. Nothing of another name, not ours, or not a directory is touched:
 the operator's files in the temporary directory are never looked into. A temporary directory
 another user can change (a symlink of theirs in /tmp, say) is not used: they could swap a run's
 directory, or the links made in it, for their own."""
@@ -58,7 +56,7 @@ def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFI
     while True:
         with _count_lock:
             n = next(_count)
-        path = os.path.join(tmp, os.fsencode(prefix) + b"%d-%d" % (os.getpid(), n) + own_mark())
+        path = os.path.join(tmp, os.fsencode(prefix) + b"%d-%d" % (os.getpid(), n))
         try:
             os.mkdir(path, 0o700)
             break
@@ -82,23 +80,21 @@ def remove_dead(tmp: bytes, prefix: str = PREFIX, remove: Remover = _remove) -> 
     """Remove each directory of this user named as `private` names them in `tmp` whose run is
     dead; returns the paths of those gone (one `remove` could not remove, a mount point in it say,
     is tried again by the next run)."""
-    name = re.compile(re.escape(os.fsencode(prefix)) + rb"(\d+)-\d+(?:-(\d+)-([0-9a-f]{%d}))?" % BOOT_CHARS)
+    name = re.compile(re.escape(os.fsencode(prefix)) + rb"(\d+)-\d+")
     try:
         entries = [e for e in os.scandir(tmp) if name.fullmatch(e.name)]
     except OSError:
         return []
     removed = []
     for entry in entries:
-        found = name.fullmatch(entry.name)
-        pid = int(found.group(1))
-        ident = _identity(int(found.group(2)), found.group(3).decode()) if found.group(2) else None
+        pid = int(name.fullmatch(entry.name).group(1))
         try:
             fd = os.open(entry.path, _DIR_FLAGS)
         except OSError:
             continue
         try:
             st = os.fstat(fd)
-            if not stat.S_ISDIR(st.st_mode) or not left_by_dead_run(pid, st, ident):
+            if not stat.S_ISDIR(st.st_mode) or not left_by_dead_run(pid, st):
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -112,30 +108,8 @@ def remove_dead(tmp: bytes, prefix: str = PREFIX, remove: Remover = _remove) -> 
     return removed
 
 
-def left_by_dead_run(pid: int, st: os.stat_result, ident: str | None = None) -> bool:
-    """Whether an entry of this user (`st`, its lstat) named by `pid` (and `ident`, its process's
-    proc_table.identity, where its name tells it) was left by a run that runs no more: by its
-    change time, which no one sets back (an mtime can be), a live run is not taken for one begun
-    after it."""
-    return (st.st_uid == os.geteuid() and pid != os.getpid()
-            and not proc_table.pid_alive(pid, since=st.st_ctime, ident=ident))
-
-
-# the head of the boot id a name carries (the socket of a shared SSH login is in one: its path is short)
-BOOT_CHARS = 8
-
-
-def own_mark() -> bytes:
-    """`-<ticks>-<boot>` of this process (proc_table.identity, its boot id's head), b"" where /proc
-    does not tell it."""
-    boot, _, ticks = (proc_table.identity(os.getpid()) or "").rpartition(":")
-    head = boot[:BOOT_CHARS]
-    return b"-%s-%s" % (ticks.encode(), head.encode()) if re.fullmatch(rb"[0-9a-f]{%d}" % BOOT_CHARS, head.encode()) \
-        and ticks.isdigit() else b""
-
-
-def _identity(ticks: int, head: str) -> str:
-    """The proc_table.identity of the process a name tells (`ticks`, the head of its boot id): whole
-    when it ran in this boot; else one no process now has (the run ended with its boot)."""
-    ours = (proc_table.identity(os.getpid()) or "").rpartition(":")[0]
-    return f"{ours if ours[:BOOT_CHARS] == head else head}:{ticks}"
+def left_by_dead_run(pid: int, st: os.stat_result) -> bool:
+    """Whether an entry of this user (`st`, its lstat) named by `pid` was left by a run that runs no
+    more: by its change time, which no one sets back (an mtime can be), a live run is not taken for
+    one begun after it."""
+    return st.st_uid == os.geteuid() and pid != os.getpid() and not proc_table.pid_alive(pid, since=st.st_ctime)

@@ -67,7 +67,7 @@ def test_what_a_killed_rebuild_state_read_off_a_disc_goes_with_the_next_rebuild_
 def _verifications_in(lab: Lab) -> list[str]:
     """The private directories of verifications in the state directory (verify_scratch.py: verify-<pid>-<n>)."""
     folder = lab.state / "checkpoints"
-    return sorted(n for n in os.listdir(folder) if re.fullmatch(r"verify-\d+-\d+(?:-\d+-[0-9a-f]+)?", n))
+    return sorted(n for n in os.listdir(folder) if re.fullmatch(r"verify-\d+-\d+", n))
 
 
 def test_the_disc_a_killed_verification_extracted_goes_with_the_next_verification_or_cleanup(tmp_path):
@@ -120,7 +120,7 @@ def _dead_runs_in(folder: str) -> set[str]:
     making their own there meanwhile)."""
     found = set()
     for name in os.listdir(folder):
-        m = re.fullmatch(r"rabtui-(\d+)-\d+(?:-\d+-[0-9a-f]+)?", name)
+        m = re.fullmatch(r"rabtui-(\d+)-\d+", name)
         if m and not proc_table.pid_alive(int(m.group(1))):
             found.add(name)
     return found
@@ -278,33 +278,3 @@ def test_the_label_file_a_killed_media_label_left_goes_with_the_next_labelling(t
     done = rabtui(lab, "media", "label", "m1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert left() == [] and (disk / ".rabtui-medium").exists()
-
-
-def test_the_probe_of_a_killed_run_goes_though_its_pid_was_taken_by_a_process_seeming_older(tmp_path):
-    """The directory names the process that made it (its boot and start, as a job's row does): a
-    killed run's goes though another process holds its pid now, one that seems to have begun before
-    the directory was made (the clock put back since), or one of an earlier boot does. It was taken
-    for the live run's, for good; a directory naming that live process itself stays."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.local()
-    write_files(lab.src / "data", {"a": b"a"})
-    disk = lab.media[0][1]
-    _killed(rabtui(lab, "backup", "loc", point="medium.probing"))
-    (left,) = os.listdir(disk)
-    m = re.fullmatch(r"\.rabtui-probe-(\d+)-(\d+)-(\d+)-([0-9a-f]{8})", left)
-    assert m, left                      # its process's start ticks and its boot id's head in its name
-    holder = subprocess.Popen(["sleep", "60"])      # the pid's holder now, begun before what follows
-    try:
-        boot, ticks = proc_table.identity(holder.pid).split(":")
-        taken = f".rabtui-probe-{holder.pid}-{m.group(2)}-{m.group(3)}-{m.group(4)}"
-        os.rename(disk / left, disk / taken)
-        live = f".rabtui-probe-{holder.pid}-7-{ticks}-{boot[:8]}"
-        (disk / live).mkdir()
-        other_boot = "1" * 8 if boot[:8] != "1" * 8 else "2" * 8      # that process's start, in another boot
-        (disk / f".rabtui-probe-{holder.pid}-8-{ticks}-{other_boot}").mkdir()
-        done = rabtui(lab, "backup", "loc")
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert sorted(n for n in os.listdir(disk) if n.startswith(".rabtui-probe-")) == [live]
-    finally:
-        holder.kill()
-        holder.wait()

@@ -231,7 +231,7 @@ def test_the_longest_socket_path_that_is_shared_works(tmp_path, short_dir, sshd,
     for extra, shared in ((0, True), (1, False)):
         base = short_dir / f"s{extra}"
         # the socket: <base>/<padding>/rabtui-<pid>-<n>/mux
-        padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len(f"//rabtui-{os.getpid()}-1/mux") - len(temp_dirs.own_mark())
+        padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len(f"//rabtui-{os.getpid()}-1/mux")
         where = base / ("p" * padding)
         where.mkdir(parents=True)
         monkeypatch.setattr(tempfile, "tempdir", str(where))
