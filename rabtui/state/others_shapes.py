@@ -10,9 +10,7 @@ import os
 
 from rabtui.state import shapes
 from rabtui.state.catalog import _below, archive_as_of
-from rabtui.state.store import Store
-
-_CHUNK = 500     # paths per IN (...) list, well below SQLite's limit on parameters
+from rabtui.state.store import Store, in_chunks
 
 
 def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"") -> dict[bytes, tuple[str, ...]]:
@@ -36,10 +34,9 @@ def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"
     ups = {up for path in entries for up in shapes.on_the_way(path)}
     taken = ups & set(entries)    # places an entry was saved at
     listed = sorted(ups - taken)
-    for at in range(0, len(listed), _CHUNK):
-        chunk = listed[at:at + _CHUNK]
+    for chunk, marks in in_chunks(listed):
         taken.update(bytes(r[0]) for r in store.all(
-            f"SELECT path FROM paths WHERE source=? AND path IN ({','.join('?' * len(chunk))})", (source, *chunk)))
+            f"SELECT path FROM paths WHERE source=? AND path IN ({marks})", (source, *chunk)))
     return {path: d for path, (d, over) in entries.items()
             if over or any(up in taken for up in shapes.on_the_way(path))}
 
@@ -86,9 +83,7 @@ def touched(store: Store, source: str, medium: str, lo: int, hi: int, paths: lis
     places = sorted({*paths, *(up for way in ups.values() for up in way)})
     window = (medium, lo, hi)
     hit, taken = set(), set()
-    for at in range(0, len(places), _CHUNK):
-        chunk = places[at:at + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(places):
         for r in store.all(
                 f"SELECT p.path, max(v.medium=? AND v.first_backup>? AND v.first_backup<=?) FROM paths p"
                 f" JOIN versions v ON v.path_id=p.id WHERE p.source=? AND p.path IN ({marks}) GROUP BY p.path"

@@ -14,7 +14,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import quote
 
 from rabtui import privacy
@@ -76,6 +76,16 @@ NEXT_BACKUP_ID_SQL = ("(SELECT CASE WHEN n < 9223372036854775807 THEN n + 1 END 
 
 
 MADE_WAIT = 30     # seconds a process waits for another making the database (as SQLite's busy timeout)
+
+
+IN_CHUNK = 500     # values per IN (...) list, well below SQLite's limit on parameters
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
+    """`values` in slices of IN_CHUNK, each with the `?,?,...` of its IN (...) list."""
+    for at in range(0, len(values), IN_CHUNK):
+        chunk = values[at:at + IN_CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def connect(path: str | Path) -> sqlite3.Connection:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from rabtui.state.backup_ranges import BackupRanges
 from rabtui.state.shapes import on_the_way
-from rabtui.state.store import Store
+from rabtui.state.store import Store, in_chunks
 
-_CHUNK = 500
 _FEW = 5000     # paths looked up by path; more: the paths saved as both read whole
 
 
@@ -70,8 +69,7 @@ def _other_kind_at(store: Store, source: str, medium: str, table: str, paths: li
          "SELECT p.path, v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id"
          " WHERE p.source=? AND v.medium=? AND p.path IN ({})")
     lists = [(q.format(both), (source,))] if len(paths) > _FEW else [
-        (q.format(",".join("?" * len(paths[i:i + _CHUNK]))), tuple(paths[i:i + _CHUNK]))
-        for i in range(0, len(paths), _CHUNK)]
+        (q.format(marks), tuple(chunk)) for chunk, marks in in_chunks(paths)]
     out: dict[bytes, list[int]] = {}
     for sql, args in lists:
         for r in store.all(sql, (source, medium, *args)):
@@ -83,9 +81,7 @@ def _newest_saved(store: Store, source: str, medium: str, places: list[bytes], l
     """place -> the newest backup linked into the union (`linked`) that saved a file, symlink, FIFO
     or device node at it on `medium`."""
     out: dict[bytes, int] = {}
-    for i in range(0, len(places), _CHUNK):
-        chunk = places[i:i + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(places):
         for r in store.all(
                 f"SELECT p.path, v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id"
                 f" WHERE p.source=? AND v.medium=? AND p.path IN ({marks})"
@@ -102,10 +98,9 @@ def _with_entries_below(store: Store, source: str, ids: list[int], table: str) -
     medium): few, each looked at again (_saved_below_after)."""
     out = set()
     below = "{t}.source=c.source AND {t}.path>=CAST(c.path || X'2F' AS BLOB) AND {t}.path<CAST(c.path || X'30' AS BLOB)"
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i:i + _CHUNK]
+    for chunk, marks in in_chunks(ids):
         out |= {r["id"] for r in store.all(
-            f"SELECT c.id FROM {table} c WHERE c.id IN ({','.join('?' * len(chunk))})"
+            f"SELECT c.id FROM {table} c WHERE c.id IN ({marks})"
             f" AND (EXISTS (SELECT 1 FROM paths q WHERE {below.format(t='q')})"
             f" OR EXISTS (SELECT 1 FROM others o WHERE {below.format(t='o')}))", chunk)}
     return out
