@@ -217,18 +217,9 @@ def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[
     with opened_dirs.opened_to_read(data_b):
         rels = [rel for rel_dir, items in marking(below.walk(data_b), moved) for name, st in items
                 if not stat.S_ISDIR(st.st_mode) for rel in [_joined(rel_dir, name)]
-                if not _shown(union_b, rel, st) and not any(_holds(b, rel) for b in newer_b)]
+                if not below.is_file(union_b, rel, st) and not any(_holds(b, rel) for b in newer_b)]
         return link_into_union(data, union, rels, staging=medium_layout.linking_dir(medium_path, source_id),
                                moved=moved)
-
-
-def _shown(union: bytes, rel: bytes, st: os.stat_result) -> bool:
-    """Whether the union's entry at `rel` is the file `st`."""
-    try:
-        there = below.lstat(union, rel)
-    except OSError:
-        return False
-    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _holds(base: bytes, rel: bytes) -> bool:

@@ -163,6 +163,15 @@ def _reached(root: bytes, rel: bytes, whole, in_dir):
         os.close(fd)
 
 
+def is_file(root: bytes, rel: bytes, st: os.stat_result) -> bool:
+    """Whether the entry at `root/rel` (as `lstat` reaches it) is the file `st` is (one inode)."""
+    try:
+        there = lstat(root, rel)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+
+
 def unlink(root: bytes, rel: bytes) -> None:
     """os.unlink of `root/rel`, however long (as `lstat` reaches it)."""
     _parts(rel)

@@ -53,7 +53,7 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
             if stat.S_ISDIR(st.st_mode):
                 stack.append(path)
                 continue
-            if base is not None and st.st_nlink > 1 and _same(base, path, st):
+            if base is not None and st.st_nlink > 1 and below.is_file(base, path, st):
                 return True
             try:
                 there = below.lstat(union, path)
@@ -108,15 +108,6 @@ def _identity(path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def _same(base: bytes, rel: bytes, st: os.stat_result) -> bool:
-    """Whether the tree `base` holds at `rel` the file `st` is."""
-    try:
-        there = below.lstat(base, rel)
-    except OSError:
-        return False
-    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _union_found(medium_path, source_id: str, dir_path: str) -> bool | None:
