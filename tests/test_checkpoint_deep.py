@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.media import medium_layout
+from rabtui.media import below, medium_layout
 from rabtui.checkpoint import prepare, questions, run, verify
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
@@ -173,16 +173,7 @@ def test_the_deepest_file_removed_after_the_plan_fails_its_disc_naming_it(tmp_pa
     store = lab.store()
     number = _record(lab, cfg, store)
     data_root = os.fsencode(medium_layout.backup_data_path(backup.path, str(lab.src / "data")))
-    head, name = deepest.rsplit(b"/", 1)
-    fd = os.open(data_root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in head.split(b"/"):
-            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        os.unlink(name, dir_fd=fd)
-    finally:
-        os.close(fd)
+    below.unlink(data_root, deepest)
     prompter = ScriptedPrompter(lambda q: "abort" if q.kind == questions.FAILED else READY)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     failed = [q for q in prompter.asked if q.kind == questions.FAILED]
