@@ -9,7 +9,6 @@ the UI or losing the terminal never stops them.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -33,7 +32,7 @@ from rabtui.tui.config_watch import ConfigWatch
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.messages import JobsPolled
-from rabtui.tui.safe_text import middle_cut
+from rabtui.tui.safe_text import glance
 from rabtui.tui.screens.base import failure_text
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
@@ -295,20 +294,8 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
         command-line hints said with the UI's controls, and a glance long: a 4,000-byte path in it
         loses its middle, a message of many lines its end (the status line, Runs and the logs keep
         the whole text)."""
-        super().notify(toast_text(fmt.lines(for_the_ui(message))), title=toast_text(fmt.lines(title)),
+        super().notify(glance(fmt.lines(for_the_ui(message))), title=glance(fmt.lines(title)),
                        severity=severity, timeout=timeout, markup=False)
-
-
-TOAST_WORD_MAX = 120    # characters of one name or path: three lines of a toast at 80 columns
-TOAST_LINES_MAX = 12
-
-
-def toast_text(text: str) -> str:
-    lines = [re.sub(rf"\S{{{TOAST_WORD_MAX + 1},}}", lambda m: middle_cut(m.group(), TOAST_WORD_MAX), line)
-             for line in text.split("\n")]
-    if len(lines) > TOAST_LINES_MAX:
-        lines = [*lines[:TOAST_LINES_MAX - 1], f"… ({len(lines) - TOAST_LINES_MAX + 1} more lines)"]
-    return "\n".join(lines)
 
 
 def make_app(config_path: str | Path | None = None, **kwargs) -> RabtuiApp:

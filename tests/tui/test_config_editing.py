@@ -145,8 +145,9 @@ def test_an_id_left_empty_is_said_beside_its_field(demo_config):
     ("port", "²", "must be a number"),                    # a digit to str.isdigit, not to int()
     ("io_timeout", "9" * 5000, "must be a number"),       # more digits than int() converts
     ("bwlimit", "¹²", "is not a rate rsync reads"),
+    ("id", "a b" * 3000, "is not a valid source id"),     # quoted whole, it filled 130 lines
     ("directories", "standard /etc max_days=٣²", "max_days must be a number"),
-], ids=["superscript", "5000 digits", "bwlimit", "directory option"])
+], ids=["superscript", "5000 digits", "bwlimit", "long id with spaces", "directory option"])
 def test_a_number_int_cannot_read_is_shown_in_the_form(demo_config, field, typed, shown):
     before = demo_config.read_text()
 
@@ -159,7 +160,9 @@ def test_a_number_int_cannot_read_is_shown_in_the_form(demo_config, field, typed
                 widget.value = typed
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: widget.has_class("invalid"), what=f"{field} marked invalid")
-            assert shown in str(form.query_one(f"#e-{field}", Static).render())
+            said = str(form.query_one(f"#e-{field}", Static).render())
+            assert shown in said
+            assert len(said) <= 480, "the value quoted loses its middle: the error stays a few lines"
             assert app.is_running and isinstance(app.screen, SourceForm)
 
     run(go())

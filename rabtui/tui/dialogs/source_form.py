@@ -27,7 +27,7 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_fields import (AREAS, FIELDS, FieldError, escaped_fields, field_of, form_texts,
                                                missing_local_directories, source_from_form)
 from rabtui.tui import threads
-from rabtui.tui.safe_text import plain
+from rabtui.tui.safe_text import glance, plain
 
 RELOAD, BACK = "reload", "back"
 
@@ -111,7 +111,7 @@ class SourceForm(Dialog[str | None]):
         if field is None or not self.query(f"#e-{field}"):
             self.notify(message, severity="error", timeout=8)
             return
-        self.query_one(f"#e-{field}", Static).update(plain(message, lines=True))   # it quotes what was typed
+        self.query_one(f"#e-{field}", Static).update(plain(glance(message), lines=True))   # it quotes what was typed
         self.query_one(f"#e-{field}", Static).display = True
         widget = self.query_one(f"#f-{field}")
         widget.add_class("invalid")
