@@ -75,10 +75,11 @@ def test_runs_table_puts_status_first_and_cuts_a_long_title(frozen_config):
     run(go())
 
 
-def test_source_form_save_button_is_on_screen(frozen_config):
+@pytest.mark.parametrize("size", [(80, 24), (40, 10)], ids=["80x24", "40x10"])
+def test_source_form_save_button_is_on_screen(frozen_config, size):
     async def go():
         app = _app(frozen_config)
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with app.run_test(size=size) as pilot:
             await pilot.press("2")
             await wait_for(pilot, lambda: "web1" in texts(app, "#sources-list") and app.screen.focused is not None)
             await pilot.press("e")

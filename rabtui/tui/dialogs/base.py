@@ -10,6 +10,8 @@ from textual.widgets import Footer
 
 
 class Dialog(ModalScreen[ScreenResultType]):
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]     # below 20 lines the frame's margins go
+
     DEFAULT_CSS = """
     Dialog { align: center middle; }
     Dialog #dialog { width: 70; max-width: 95%; height: auto; max-height: 90%; border: thick $primary;
@@ -20,6 +22,10 @@ class Dialog(ModalScreen[ScreenResultType]):
     Dialog #dialog .hint { color: $text-muted; margin-top: 1; }
     Dialog #dialog OptionList { height: auto; max-height: 15; }
     Dialog #dialog .dialog-text { height: auto; max-height: 30vh; }
+    Dialog.-short #dialog { border: none; padding: 0 1; max-height: 100%; }
+    Dialog.-short #dialog .title { margin-bottom: 0; }
+    Dialog.-short #dialog .buttons { margin-top: 0; }
+    Dialog.-short #dialog .hint { margin-top: 0; }
     """
 
     def on_mount(self) -> None:
