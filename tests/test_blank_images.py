@@ -104,3 +104,16 @@ def test_rebuild_state_says_what_is_at_an_image_s_name_that_holds_no_disc(tmp_pa
     assert f"{iso}/RAB8D01.iso: a directory, not a disc image" in said, said
     assert f"{iso}/RAB9D01.iso: blank: nothing is written on it" in said, said
     assert "None" not in said, said
+
+
+def test_a_rewrite_over_a_fifo_at_an_image_s_name_says_what_it_removed(tmp_path):
+    """The disc failed as a FIFO stands at its image's name and the operator asks for it again:
+    the FIFO made way for the image without a word."""
+    from rabtui.events import REWRITE, WARNING
+    lab, cfg, store, number, image = _emptied(tmp_path, "FIFO")
+    prompter = ScriptedPrompter(lambda q: REWRITE if q.kind == questions.FAILED else READY)
+    events = []
+    res = run.verify_checkpoint(cfg, store, number, emit=events.append, cancel=threading.Event(), prompter=prompter)
+    warned = [e.message for e in events if e.kind == WARNING]
+    assert any(f"{image}: a FIFO, not a disc image, removed" in w for w in warned), warned
+    assert image.is_file() and res.status == "completed", res.status

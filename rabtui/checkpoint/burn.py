@@ -298,8 +298,11 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
                                  " own in place of the image before xorriso writes it; nothing written",
                                  hint="give the folder and those above it to this user or root (chown), closed to"
                                       " others (chmod go-w)")
-            if image.exists():
-                image.unlink()   # never a verified disc: the caller checks
+            if os.path.lexists(image):   # never a verified disc: the caller checks
+                other = xorriso.no_image(str(image))
+                image.unlink()
+                if other:
+                    emit(Event(WARNING, f"{fmt.name(str(image))}: {other}, removed to write the disc there"))
             into.unlink(missing_ok=True)   # what a killed run began
             privacy.create_private_file(into)   # xorriso keeps the mode of the file it finds
         except OSError as exc:
