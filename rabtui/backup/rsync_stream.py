@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rabtui import fmt, rsync, rsync_exit, rsync_stderr
 from rabtui.media import below
-from rabtui.backup import unreadable
+from rabtui.backup import unreadable, xattrs_again
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
@@ -61,6 +61,8 @@ class Stream:
         # the files rsync copied from the --link-dest base's (`cf`: an attribute changed), without
         # its holes (holes_again.py)
         self.copied: list[bytes] = []
+        # the symlinks and special files rsync made from the base's without their xattrs (xattrs_again.py)
+        self.copied_others: list[bytes] = []
         # the last file named as written (its name in the directory, state, size): rsync names a file
         # as its data begins to come (the receiver, one file after another), so it may be under way
         self.last_written: tuple[bytes, int, int] | None = None
@@ -147,6 +149,8 @@ class Stream:
                 if escaped and b"\\#" in name:
                     name = rsync.unescape(name)
                 seconds = minute + int(sec) if minute is not None else mtime(m, sec)
+                if code[0] == _C and xattrs_again.copied(code):
+                    self.copied_others.append(name)
                 add_other((d, prefix + name, ftype, _NEW if archive or code[0] != _H or code[2] == _PLUS
                            else _BASE_OTHER, seconds))
                 if archive:

@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, holes_again, links_apart, redone, source_top, via_symlinks
+from rabtui.backup import holes, holes_again, links_apart, redone, source_top, via_symlinks, xattrs_again
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -193,6 +193,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         if unkept:
             text = (f"{len(unkept)} files whose holes were punched again lost an attribute (mode, xattrs or"
                     f" times) in this backup: {fmt.name(unkept[0][0])}: {unkept[0][1].strerror or unkept[0][1]}")
+            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+            sizes.state = "warning"
+    if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied_others and source.xattrs:
+        unset = xattrs_again.settle(dest, link_dest or compare_dest, stream.copied_others)
+        if unset:
+            text = (f"{len(unset)} symlinks or special files whose mode, owner or time alone changed lost their xattrs in"
+                    f" this backup: {fmt.name(unset[0][0])}: {unset[0][1].strerror or unset[0][1]}")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
             sizes.state = "warning"
     if sizes.state == "failed":
