@@ -283,9 +283,9 @@ class AsOf(LeftOut):
         if not self.from_union and self._dir_saved_after(full, version[2]):
             return None     # read from the backup that saved it (a kept one's tree): an older shape
         self.seen.add(full)
-        if (st.st_size, seconds(st)) == version[:2]:
-            return path, st
         older = self.sc.path(self._saved(full, version))
+        if (st.st_size, seconds(st)) == version[:2]:
+            return self._own_copy(full, version, st, older) or (path, st)
         planted = planted_on_the_way(self.folders[version[2]], full)
         st = as_saved(older, version) if planted is None else None
         if st is not None:
@@ -297,6 +297,19 @@ class AsOf(LeftOut):
         if not under:
             raise WorkFailed(f"/{fmt.name(full)}: {why}")     # the file alone
         return self.leave_out(under, why)
+
+    def _own_copy(self, full: bytes, version, st: os.stat_result, older: bytes) -> tuple[bytes, os.stat_result] | None:
+        """The file the backup that saved `full` holds, where it is another inode than the union's
+        (`st`) of the same size and time: a newer backup saved the same content with another mode,
+        owner, ACL or xattrs, which the union holds now. None where the union's is that file."""
+        try:
+            mine = os.lstat(older)
+        except OSError:
+            return None
+        if (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino) or planted_on_the_way(self.folders[version[2]], full):
+            return None
+        mine = as_saved(older, version)
+        return (older, mine) if mine is not None else None
 
     def _dir_saved_after(self, full: bytes, first: int) -> bool:
         """Is the file `first` saved at `full` an older shape of the path (dir_saved_after)? Whether
