@@ -65,6 +65,29 @@ def _says_full(line: str, error: str) -> bool:
             and re.search(rf": {re.escape(error)} \(\d+\)$", line) is not None)
 
 
+# rsync's line for an xattr the medium's file system refused, of a file by its temporary name
+# (".name.XXXXXX" beside it) or of a directory or symlink by its own
+_XATTR_UNHELD = re.compile(r'^rsync: \[receiver\] rsync_xal_set: [lf]?setxattr\("(.*)","[^"]*"\) failed: '
+                           r'No space left on device \(\d+\)$')
+_TEMP_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9]{6}$")
+
+
+def _xattrs_unheld(stderr: Sequence[str]) -> list[str]:
+    """The names of the entries whose xattrs the medium had no room for, where those are all that
+    said "No space left on device": no full medium then, but a file system that holds less of an
+    entry's xattrs than the source's. Empty otherwise."""
+    names: dict[str, None] = {}
+    for line in stderr:
+        if _says_full(line, "No space left on device"):
+            m = _XATTR_UNHELD.match(line.rstrip())
+            if m is None:
+                return []
+            name = m.group(1).rpartition("/")[2]
+            temp = _TEMP_NAME.match(name)
+            names[temp.group(1) if temp else name] = None
+    return list(names)
+
+
 def interpret_exit(code: int, stderr: Sequence[str], errors_in_all: int | None = None) -> Outcome:
     """rsync's exit code -> ok / warning / failed with a reason the operator can act on.
     `errors_in_all`: rsync's error lines of the whole run, of which `stderr` (its tail) names some:
@@ -77,6 +100,12 @@ def interpret_exit(code: int, stderr: Sequence[str], errors_in_all: int | None =
         listed += f" ({fmt.count(errors_in_all, 'error')} from rsync in all, {len(errors)} named here)"
     if code == 24:
         return Outcome("warning", "some files vanished during the transfer" + (f": {listed}" if listed else ""))
+    unheld = _xattrs_unheld(stderr) if code == 23 else []
+    if unheld:
+        shown = ", ".join(fmt.name(n) for n in unheld[:5]) + (", ..." if len(unheld) > 5 else "")
+        return Outcome("warning", f"xattrs of {fmt.count(len(unheld), 'entry')} not kept in this backup: the medium's file"
+                                  f" system has no room for them (ext4 holds about 4 KiB of an entry's xattrs; XFS, btrfs"
+                                  f" and tmpfs more): {shown}")
     # a medium out of room (or of inodes: rsync then says 23, each file it could not create) is full,
     # not a partial transfer
     if code in (11, 12, 23) and any(_says_full(line, "No space left on device") for line in stderr):
