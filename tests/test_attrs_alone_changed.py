@@ -36,21 +36,24 @@ def test_symlinks_and_special_files_whose_attributes_alone_changed_keep_their_xa
     os.mkfifo(data / "fifo", 0o600)
     os.mknod(data / "dev", stat.S_IFCHR | 0o600, os.makedev(1, 7))
     os.symlink("nowhere", data / "same")
-    for name in ("link", "fifo", "dev", "same"):
-        os.setxattr(data / name, "trusted.label", b"kept " + name.encode(), follow_symlinks=False)
+    odd = os.fsdecode(b"new\nline \xff" + b"n" * 240)      # rsync escapes such a name (\#012)
+    os.symlink("nowhere", data / odd)
+    for name in ("link", "fifo", "dev", "same", odd):
+        os.setxattr(data / name, "trusted.label", b"kept " + os.fsencode(name), follow_symlinks=False)
         os.setxattr(data / name, "security.label", b"kept too", follow_symlinks=False)
     assert lab.backup(cfg, now=T1).status == "completed"
     os.lchown(data / "link", 1234, 1234)
+    os.lchown(data / odd, 1234, 1234)
     os.chmod(data / "fifo", 0o640)
     os.utime(data / "dev", (1, 1_000_000_000))
     second = lab.backup(cfg, now=T2)
     assert (second.status, second.exit_code) == ("completed", 0), second.reason
     # an archive's backup holds what changed; its union all
-    copies = [(medium_layout.backup_data_path(second.path, str(data)), ("link", "fifo", "dev"))]
+    copies = [(medium_layout.backup_data_path(second.path, str(data)), ("link", "fifo", "dev", odd))]
     if kind == "archive":
-        copies.append((medium_layout.archive_root(lab.media[0][1], "loc", str(data)), ("link", "fifo", "dev", "same")))
+        copies.append((medium_layout.archive_root(lab.media[0][1], "loc", str(data)), ("link", "fifo", "dev", "same", odd)))
     else:
-        copies[0] = (copies[0][0], ("link", "fifo", "dev", "same"))
+        copies[0] = (copies[0][0], ("link", "fifo", "dev", "same", odd))
     for copy, names in copies:
         for name in names:
             assert _lxattrs(copy / name) == _lxattrs(data / name), (copy, name)
