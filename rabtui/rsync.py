@@ -174,13 +174,20 @@ _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b
 # %M up to the minute -> seconds since the epoch: files of a tree share few minutes
 MINUTES: dict[bytes, int] = {}
 _MINUTES_KEPT = 50_000
+# the minutes of times outside [-2**31, 2**31): a medium's file system may hold none of them (ext4
+# from 1901-12-13 to 2446-05-10, one of 128-byte inodes or XFS without bigtime to 2038-01-19);
+# whether it did is looked at once the transfer is over (backup/times_held.py)
+_FAR = (-2**31, 2**31)
+FAR_MINUTES: set[bytes] = set()
 
 
 # One itemized line (`%i|%l|%M|%n`). Groups: code, size, %M up to the
 # minute, its seconds, name. rsync escapes \r and \n in names, so a name ends at the line's end.
 # It matches with the separator before the line: a pattern that begins with a literal is searched
 # for that byte (fast) instead of being tried at every position, as "^" with re.M is.
-_ITEM = re.compile(rb"\n([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|(\d{4}/\d\d/\d\d-\d\d:\d\d):(\d\d)\|([^\n]*)")
+# A year before 1000 comes padded with dashes (`-500`, `---1`: its sign is lost), one past 9999 with
+# five digits, the seconds then cut to their tens (`10000/01/02-01:02:0`).
+_ITEM = re.compile(rb"\n([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|([-\d]{4}\d?/\d\d/\d\d-\d\d:\d\d):(\d\d?)\|([^\n]*)")
 
 
 def _minute(m: bytes) -> int:
@@ -188,9 +195,27 @@ def _minute(m: bytes) -> int:
     if minute is None:
         if len(MINUTES) >= _MINUTES_KEPT:
             MINUTES.clear()
-        minute = MINUTES[m] = calendar.timegm(
-            (int(m[0:4]), int(m[5:7]), int(m[8:10]), int(m[11:13]), int(m[14:16]), 0))
+            FAR_MINUTES.clear()
+        if m[4:5] == b"/" and m[0:1] != b"-":
+            minute = calendar.timegm((int(m[0:4]), int(m[5:7]), int(m[8:10]), int(m[11:13]), int(m[14:16]), 0))
+        else:
+            year, _, rest = m.partition(b"/")
+            minute = (_days(int(year.lstrip(b"-") or b"0"), int(rest[0:2]), int(rest[3:5])) * 86400
+                      + int(rest[6:8]) * 3600 + int(rest[9:11]) * 60)
+        MINUTES[m] = minute
+        if not _FAR[0] <= minute < _FAR[1]:
+            FAR_MINUTES.add(m)
     return minute
+
+
+def _days(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a date of the proleptic Gregorian calendar, of any year
+    (calendar.timegm takes 1 to 9999 only)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
 
 
 # An itemized line right after a progress2 record, with no separator between them. rsync ends a
@@ -220,8 +245,8 @@ def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes
 
 
 def mtime(m: bytes, sec: bytes) -> int:
-    """Seconds since the epoch of %M's minute `m` and seconds `sec` (UTC)."""
-    return _minute(m) + int(sec)
+    """Seconds since the epoch of %M's minute `m` and seconds `sec` (UTC; one digit: their tens)."""
+    return _minute(m) + (int(sec) if len(sec) == 2 else int(sec) * 10)
 
 
 def items(data: bytes, end: int) -> Iterator[tuple[bytes, int, int, bytes]]:

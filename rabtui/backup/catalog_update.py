@@ -214,6 +214,20 @@ class CatalogSpool:
         self._same.clear()
         self._other_rows.clear()
 
+    def held_times(self, dir_path: str, held: dict[bytes, int]) -> None:
+        """Staged items of `dir_path` (path -> mtime, paths as staged) that the medium holds at
+        another time than rsync gave them (one its file system cannot hold, times_held.py): staged
+        at the medium's, as the catalog says what the media hold; looked up again in step 7."""
+        self.flush()
+        with self.store.transaction() as conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS held_times(path BLOB PRIMARY KEY, mtime INTEGER NOT NULL)")
+            conn.execute("DELETE FROM temp.held_times")
+            conn.executemany("INSERT OR REPLACE INTO temp.held_times(path, mtime) VALUES (?, ?)", list(held.items()))
+            for table, more in (("backup_items", ", recorded=0"), ("backup_others", "")):
+                conn.execute(f"UPDATE temp.{table} SET mtime=(SELECT h.mtime FROM temp.held_times h"
+                             f" WHERE h.path={table}.path){more} WHERE dir=? AND path IN (SELECT path FROM temp.held_times)",
+                             (dir_path,))
+
     def _add_paths(self) -> None:
         """The files staged since the last call whose path the catalog did not know when looked up:
         their paths added, in the directory they were first seen in (a path added meanwhile keeps

@@ -63,6 +63,8 @@ class Stream:
         self.copied: list[bytes] = []
         # the symlinks and special files rsync made from the base's without their xattrs (xattrs_again.py)
         self.copied_others: list[bytes] = []
+        # the entries written with a time a medium's file system may not hold, and that time (times_held.py)
+        self.far_times: list[tuple[bytes, int]] = []
         # the last file named as written (its name in the directory, state, size): rsync names a file
         # as its data begins to come (the receiver, one file after another), so it may be under way
         self.last_written: tuple[bytes, int, int] | None = None
@@ -110,7 +112,7 @@ class Stream:
         prefix = bytearray(self.prefix)
         add, add_same, add_other = rows.append, same.append, others.append
         states, state_of = rsync.FILE_STATES, rsync.file_state_of
-        minutes, mtime = rsync.MINUTES, rsync.mtime
+        minutes, mtime, far = rsync.MINUTES, rsync.mtime, rsync.FAR_MINUTES
         basis, skipped = self.basis, self._skipped
         # names that hold rsync's escapes are rare: a read with no backslash at all (one byte,
         # found fast) searches no name for them (`in` on bytes first tries its operand as an int,
@@ -149,6 +151,9 @@ class Stream:
                 if escaped and b"\\#" in name:
                     name = rsync.unescape(name)
                 seconds = minute + int(sec) if minute is not None else mtime(m, sec)
+                if far and m in far:
+                    seconds = mtime(m, sec)
+                    self.far_times.append((name, seconds))
                 if code[0] == _C and xattrs_again.copied(code):
                     self.copied_others.append(name)
                 add_other((d, prefix + name, ftype, _NEW if archive or code[0] != _H or code[2] == _PLUS
@@ -160,6 +165,10 @@ class Stream:
             if escaped and b"\\#" in name:
                 name = rsync.unescape(name)
             seconds = minute + int(sec) if minute is not None else mtime(m, sec)
+            if far and m in far:
+                seconds = mtime(m, sec)
+                if state != _SAME:      # linked from the base, which rsync found to have that time
+                    self.far_times.append((name, seconds))
             if state == _SAME:
                 add_same((d, prefix + name, size, seconds))
             else:

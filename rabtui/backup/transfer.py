@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, holes_again, links_apart, redone, source_top, via_symlinks, xattrs_again
+from rabtui.backup import holes, holes_again, links_apart, redone, source_top, times_held, via_symlinks, xattrs_again
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -201,6 +201,12 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             text = (f"{len(unset)} symlinks or special files whose mode, owner or time alone changed lost their xattrs in"
                     f" this backup: {fmt.name(unset[0][0])}: {unset[0][1].strerror or unset[0][1]}")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+            sizes.state = "warning"
+    if sizes.state != "failed" and stream.far_times:
+        found = times_held.unheld(dest, stream.far_times)
+        if found:
+            spool.held_times(directory.path, {stream.prefix + name: held for name, _, held in found})
+            sizes.message = f"{sizes.message}; {times_held.said(found)}" if sizes.message else times_held.said(found)
             sizes.state = "warning"
     if sizes.state == "failed":
         sizes.hard_links = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def cmd_find(args) -> int:
         print_json(found.as_json())
         return EXIT_OK if found.versions else EXIT_FAILED
     for v in found.versions:
-        when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.mtime))    # any year (datetime: 1 to 9999)
         kind = f"  {v.kind}" if v.kind != "file" else ""
         print(f"{fmt.name(v.source)}:{_show(v.path)}{kind}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
