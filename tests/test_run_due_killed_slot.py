@@ -41,3 +41,22 @@ def test_a_run_due_killed_before_its_backup_was_complete_leaves_the_time_due(tmp
     again = rabtui(lab, "run-due", "--now", LATER)
     assert again.returncode == 0, again.stdout + again.stderr
     assert _statuses(lab) == ["abandoned", "completed"], again.stdout + again.stderr
+
+
+def test_the_time_a_killed_run_due_backed_up_outlives_its_job_row(tmp_path):
+    """The time is marked as one whose run-due lived marks it: it stays done once the killed run's
+    job row is gone (the job's record of the time is no mark of it)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local(extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    _killed(rabtui(lab, "run-due", "--now", NIGHT, point="run_due.backup_ended"))
+    again = rabtui(lab, "run-due", "--now", LATER)
+    assert again.returncode == 0 and "loc: due" not in again.stdout, again.stdout + again.stderr
+
+    store = lab.store()
+    store.execute("UPDATE backups SET job_id=NULL")
+    store.execute("DELETE FROM jobs")
+    store.close()
+    last = rabtui(lab, "run-due", "--now", LATER)
+    assert last.returncode == 0 and "loc: due" not in last.stdout, last.stdout + last.stderr
+    assert _statuses(lab) == ["completed"]

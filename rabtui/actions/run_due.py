@@ -23,6 +23,7 @@ from rabtui.checkpoint import triggers
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
+from rabtui.media import mounting
 from rabtui.ops import health_changes, notify, schedule
 from rabtui.state import jobs, locks
 from rabtui.state.jobs import JobRecorder
@@ -43,6 +44,7 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
 
 def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now: datetime | None) -> int:
     clock = now or datetime.now()
+    _carry_slots(store, now)
     due_now = []
     for due in schedule.due_sources(cfg, store, clock):
         if locks.source_lock(cfg.state_dir, due.source).is_held():
@@ -158,13 +160,29 @@ def _done(cfg: Config, store: Store, due, recorder: JobRecorder, now: datetime |
     recovery of its killed runs (under the source's lock: LockBusy while a backup of it runs) records."""
     if schedule.done(store, due.source, due.slot, now):
         return "backed up meanwhile by another run-due"
-    if not schedule.killed_for(store, due.source, due.slot):
+    media = {m.id: m for m in cfg.media}
+    killed_on = [media[m] for m in schedule.killed_for(store, due.source, due.slot) if m in media]
+    if not killed_on:
         return None
     with source_lock(cfg, due.source):
-        recovery.recover_abandoned(store, due.source, recorder.emit, cfg, recorder.cancel)
+        for medium in killed_on:     # mounted (one with a device) as the backup would, else found not there
+            try:
+                with mounting.mounted(medium, recorder.emit, cfg.state_dir):
+                    recovery.recover_abandoned(store, due.source, recorder.emit, cfg, recorder.cancel,
+                                               medium=medium.id)
+            except (RabtuiError, OSError):     # a device that cannot be mounted: the backup says so
+                continue
+    _carry_slots(store, now)
     if schedule.done(store, due.source, due.slot, now):
         return "backed up by a run-due that was killed once the backup was complete"
     return None
+
+
+def _carry_slots(store: Store, now: datetime | None) -> None:
+    try:
+        schedule.carry_slots(store, now)
+    except sqlite3.Error:      # not marked now: the job's row counts still, and the next run-due marks it
+        pass
 
 
 def _warn(emit: Emit, undelivered: list[str]) -> None:

@@ -2,8 +2,8 @@
 
 A source with a cron `schedule` is due when its most recent scheduled time at or before now is
 later than the one last run for (`schedule_runs.last_due`, or the time of a backup run-due started
-that is recorded complete though its run-due was killed before it marked it: `jobs.due_slot`). A source never run is due at its most
-recent scheduled time (one run, not one per missed slot): a server that was down over several slots
+that is recorded complete though its run-due was killed before it marked it: `jobs.due_slot`, marked
+by the next run-due). A source never run is due at its most recent scheduled time (one run, not one per missed slot): a server that was down over several slots
 catches up with one backup.
 """
 
@@ -90,11 +90,21 @@ def note_slot(store: Store, job_id: int, slot: datetime) -> None:
     store.execute("UPDATE jobs SET due_slot=? WHERE id=?", (slot.timestamp(), job_id))
 
 
-def killed_for(store: Store, source: str, slot: datetime) -> bool:
-    """Whether a backup of `source` for `slot` (or a later one) is still `running` on record: its
-    run killed, recovery may record it complete (and the slot done)."""
-    return store.one("SELECT 1 FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
-                     " AND b.status='running' AND j.due_slot >= ?", (source, slot.timestamp())) is not None
+def carry_slots(store: Store, now: datetime | None = None) -> None:
+    """The times backups recorded complete were for (their run-due killed before it marked them:
+    `jobs.due_slot`) marked, as mark_run marks them: the mark outlives the job's row."""
+    ahead = ((now or datetime.now()) + CLOCK_SLACK).timestamp()
+    for row in store.all("SELECT b.source, MAX(j.due_slot) AS t FROM backups b JOIN jobs j ON j.id=b.job_id"
+                         f" WHERE b.status IN {RESTORABLE_SQL} AND j.due_slot <= ? GROUP BY b.source", (ahead,)):
+        mark_run(store, row["source"], datetime.fromtimestamp(row["t"]), now)
+
+
+def killed_for(store: Store, source: str, slot: datetime) -> list[str]:
+    """The media of the backups of `source` for `slot` (or a later one) still `running` on record:
+    their runs killed, recovery may record one complete (and the slot done)."""
+    return [r["medium"] for r in store.all(
+        "SELECT DISTINCT b.medium FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
+        " AND b.status='running' AND j.due_slot >= ?", (source, slot.timestamp()))]
 
 
 def mark_run(store: Store, source: str, slot: datetime, now: datetime | None = None) -> None:

@@ -1,0 +1,33 @@
+"""A run-due killed once its backup was complete on a medium that has a `device`, the medium then
+unmounted (a reboot): the next run-due mounts it to recover the killed run before it decides the
+schedule time is still due. Real run-dues, a real disk image mounted by rabtui."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from tests.test_kill_anywhere import _killed, rabtui
+from tests.test_run_due_killed_slot import LATER, NIGHT, _statuses
+from tests.trees import Lab, write_files
+
+
+def test_a_killed_run_due_s_medium_that_needs_mounting_is_recovered_before_the_check(tmp_path, disk_image):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local(extra='schedule = "0 2 * * *"')
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    write_files(lab.src / "data", {"a": b"a"})
+    _killed(rabtui(lab, "run-due", "--now", NIGHT, point="backup.json_written"))
+    if os.path.ismount(m1):     # a reboot since
+        subprocess.run(["umount", str(m1)], check=True)
+
+    again = rabtui(lab, "run-due", "--now", LATER)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out
+    assert _statuses(lab) == ["completed"], out
+    assert "loc: backed up by a run-due that was killed once the backup was complete" in out, out
+    said = [r["message"] for r in lab.store().all("SELECT message FROM events WHERE kind='warning'"
+                                                  " AND message LIKE 'found an interrupted backup of loc%'")]
+    assert len(said) == 1 and "recorded as such" in said[0], said
+    assert not os.path.ismount(m1), out
