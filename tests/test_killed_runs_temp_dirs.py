@@ -257,7 +257,7 @@ def test_the_files_a_killed_run_left_in_a_mediums_root_go_with_the_next_use_of_i
     live.write_bytes(b"")
     _killed(rabtui(lab, "backup", "loc", point=point))
     (left,) = {n for n in os.listdir(disk) if n.startswith(prefix)} - {live.name}
-    assert re.fullmatch(re.escape(prefix) + r"\d+-[0-9a-f]+", left)
+    assert re.fullmatch(re.escape(prefix) + r"\d+-\d+-[0-9a-f]{8}-[0-9a-f]{16}", left)     # pid, identity, random
     done = rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(n for n in os.listdir(disk) if n.startswith(prefix)) == [live.name]
@@ -278,3 +278,49 @@ def test_the_label_file_a_killed_media_label_left_goes_with_the_next_labelling(t
     done = rabtui(lab, "media", "label", "m1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert left() == [] and (disk / ".rabtui-medium").exists()
+
+
+
+_ROOT_LEFT = {"medium.probing": ".rabtui-probe-", "medium.write_testing": ".rabtui-write-test-",
+              "medium.label_temporary": ".rabtui-medium.tmp-"}
+
+
+def _root_name(point: str, pid: int, ticks: str, boot: str, k: int) -> str:
+    """A name of what a run makes in a medium's root: a directory `<pid>-<n>-<ticks>-<boot>`, a file
+    `<pid>-<ticks>-<boot>-<random>`."""
+    if point == "medium.probing":
+        return f"{_ROOT_LEFT[point]}{pid}-{k}-{ticks}-{boot}"
+    return f"{_ROOT_LEFT[point]}{pid}-{ticks}-{boot}-{k:016x}"
+
+
+@pytest.mark.parametrize("point", sorted(_ROOT_LEFT))
+def test_what_a_killed_run_left_in_a_mediums_root_goes_though_its_pid_was_taken_by_a_process_seeming_older(
+        tmp_path, point):
+    """What a run makes in a medium's root names its process (its start in clock ticks and its boot
+    id's head, as a job's row records it): a killed run's goes though another process holds its pid
+    now, one that seems to have begun before it was made (the clock put back since: it was taken for
+    the live run's, for good), or one of an earlier boot does; one naming that live process stays."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    disk = lab.media[0][1]
+    prefix = _ROOT_LEFT[point]
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    (left,) = [n for n in os.listdir(disk) if n.startswith(prefix)]
+    m = re.fullmatch(re.escape(prefix) + (r"\d+-\d+-(\d+)-([0-9a-f]{8})" if point == "medium.probing"
+                                          else r"\d+-(\d+)-([0-9a-f]{8})-[0-9a-f]{16}"), left)
+    assert m, left              # its process's start ticks and its boot id's head in its name
+    holder = subprocess.Popen(["sleep", "60"])      # the pid's holder now, begun before the rename below
+    try:
+        boot, ticks = proc_table.identity(holder.pid).split(":")
+        os.rename(disk / left, disk / _root_name(point, holder.pid, m.group(1), m.group(2), 1))
+        live = _root_name(point, holder.pid, ticks, boot[:8], 2)
+        other_boot = "1" * 8 if boot[:8] != "1" * 8 else "2" * 8      # that process's start, in another boot
+        for name in (live, _root_name(point, holder.pid, ticks, other_boot, 3)):
+            (disk / name).mkdir() if point == "medium.probing" else (disk / name).write_bytes(b"")
+        done = rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sorted(n for n in os.listdir(disk) if n.startswith(prefix)) == [live]
+    finally:
+        holder.kill()
+        holder.wait()

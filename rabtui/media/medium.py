@@ -33,10 +33,11 @@ ID_CHARS = 255
 WRITE_TEST = ".rabtui-write-test-"
 # what a labelling killed half-way leaves: the label's temporary file, its tries of the medium
 OWN_TEMPORARIES = (f"{LABEL}.tmp-", WRITE_TEST, medium_fs.PROBE_PREFIX)
-# the label's temporary file and the write test, named by their run's pid and a random part
-# (_writer; older runs put their thread's number there)
+# the label's temporary file and the write test, named by their run's pid, its process's identity
+# (temp_dirs.MARK: not by earlier versions) and a random part (_writer; older runs put their thread's
+# number there)
 _RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"|" + re.escape(WRITE_TEST.encode())
-                        + rb")(\d+)-[0-9a-f]+")
+                        + rb")(\d+)" + temp_dirs.MARK + rb"-[0-9a-f]+")
 
 
 # --- label -----------------------------------------------------------------------------------------
@@ -253,12 +254,12 @@ def _writer() -> str:
     (they check the same medium at once), by a part nobody can know in advance: on a sticky medium
     open to all, another user could make a known name first (failing the run, a write test as
     another user could not remove theirs)."""
-    return f"{os.getpid()}-{secrets.token_hex(8)}"
+    return f"{os.getpid()}{os.fsdecode(temp_dirs.own_mark())}-{secrets.token_hex(8)}"
 
 
 def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
     """Remove the label's temporary files and the write tests that runs killed while they were
-    there left in the medium's root (regular files of this user named by a pid that runs no more:
+    there left in the medium's root (regular files of this user named by a process that runs no more:
     temp_dirs does the same with directories); returns their paths."""
     try:
         entries = [e for e in os.scandir(os.fsencode(path)) if _RUNS_FILE.fullmatch(e.name)]
@@ -266,12 +267,13 @@ def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
         return []
     removed = []
     for entry in entries:
-        pid = int(_RUNS_FILE.fullmatch(entry.name).group(1))
+        found = _RUNS_FILE.fullmatch(entry.name)
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not stat.S_ISREG(st.st_mode) or not temp_dirs.left_by_dead_run(pid, st):
+        if not stat.S_ISREG(st.st_mode) or not temp_dirs.left_by_dead_run(int(found.group(1)), st,
+                                                                           temp_dirs.marked_identity(found)):
             continue
         try:
             os.unlink(entry.path)

@@ -42,7 +42,7 @@ def probe(medium_path: str | os.PathLike, tries=None) -> dict[str, bool | None]:
     check the same medium at once, from threads of one process. `tries(attempt)`: what an attempt
     tells (by default, True, else False when it raises OSError)."""
     tried = tries or _tried
-    with temp_dirs.private(medium_path, PROBE_PREFIX) as folder:
+    with temp_dirs.private(medium_path, PROBE_PREFIX, marked=True) as folder:
         root = Path(os.fsdecode(folder))
         f = root / "file"
         f.write_bytes(b"probe")
@@ -89,7 +89,7 @@ def nanoseconds_now(medium_path: str | os.PathLike) -> bool:
     """The nanoseconds probe alone, tried again at each use of a medium: a medium copied onto a file
     system that keeps only seconds, its label with it, must not go on comparing nanoseconds (every
     file would be copied again at every backup)."""
-    with temp_dirs.private(medium_path, PROBE_PREFIX) as folder:
+    with temp_dirs.private(medium_path, PROBE_PREFIX, marked=True) as folder:
         name = Path(os.fsdecode(folder)) / "file"
         name.write_bytes(b"")
         return _tried(lambda: _nanoseconds(name))
