@@ -72,15 +72,15 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
 
 
 def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool = False,
-         emit: Emit = no_emit) -> Plan:
+         emit: Emit = no_emit, sources: list[str] | None = None) -> Plan:
     """What cleanup would delete now, judged across all media at once (writes nothing), with each
     medium that has a device mounted as the cleanup mounts it to delete: what is on it is read
     (a backup whose record cannot be read is kept, what it frees is counted), so that the plan, and
     a dry run, say what the cleanup does. A dry run recovers no killed run (recover): those the
     cleanup would recover first are named in its notes, with what that may change. `emit` hears
-    of the mounting (a medium left mounted: its WARNING)."""
+    of the mounting (a medium left mounted: its WARNING). `sources`: theirs only (default: all)."""
     with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir):
-        made = retention.plan_cleanup(cfg, store, now=now)
+        made = retention.plan_cleanup(cfg, store, now=now, sources=sources)
         if dry_run:
             made.notes[:0] = recovery.would_recover(cfg, store)
         return made

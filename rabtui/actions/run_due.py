@@ -17,7 +17,8 @@ from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import status as status_actions
-from rabtui.backup import batch, recovery
+from rabtui.backup import batch, recovery, superseded
+from rabtui.backup.retention import Plan
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
@@ -55,7 +56,8 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
                             " left to the next run-due"))
         else:
             due_now.append(due)
-    codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
+    codes = [_cleanup(cfg, store, emit, clock, now, first=True)] if due_now else []
+    codes += _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
     notify.delivered()      # each step after the notifications of those before (an alert script may act on them)
     codes.append(_cleanup(cfg, store, emit, clock, now))
     notify.delivered()
@@ -90,12 +92,25 @@ def _notify_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime |
     _warn(emit, health_changes.notify_changes(cfg, changes, now))
 
 
-def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> int:
+def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None,
+             first: bool = False) -> int:
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
-    or a deletion did."""
+    or a deletion did. `first`, before the backups: only the failed runs that later complete
+    backups supersede (superseded.py), whose partial data may take the room the night's backups need."""
+    def said(event: Event) -> None:
+        emit(Event(LOG, event.message))
+
     try:
-        cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)))
-        plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)))
+        if first:
+            sources = superseded.sources_with(store)
+            plan = cleanup_actions.plan(cfg, store, now=clock, emit=said, sources=sources) if sources else Plan()
+            plan = Plan(delete=[c for c in plan.delete if c.superseded])
+            plan.freed_bytes = sum(c.freed_bytes for c in plan.delete)
+            if not plan.delete:
+                return EXIT_OK
+        else:
+            cleanup_actions.recover(cfg, store, said)
+            plan = cleanup_actions.plan(cfg, store, now=clock, emit=said)
         if not cleanup_actions.has_work(plan):
             jobs.prune_events(store)
             return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -9,7 +10,7 @@ import stat
 from typing import NoReturn
 
 from rabtui import faults, fmt
-from rabtui.backup import history, union_undo
+from rabtui.backup import history, superseded, union_undo
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers
 from rabtui.backup.union_link import link_new_files
@@ -18,6 +19,7 @@ from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event
 from rabtui.media.backup_place import BackupPlace
 from rabtui.media.rotation import record_space
+from rabtui.rsync_exit import NO_SPACE
 from rabtui.state import locks, saved_kinds
 from rabtui.state.store import COMPLETE, KEPT, RESTORABLE
 from rabtui.state.store_check import state_failure
@@ -127,6 +129,9 @@ class Completion:
         two is recorded by the next run's recovery as its backup.json says)."""
         status, reason = ending(exc)
         rec = self.rec
+        if NO_SPACE in reason:
+            with contextlib.suppress(sqlite3.Error):
+                reason += superseded.partial_note(self.store, rec.medium, rec.id)
         if rec.final_written:
             # complete on its medium already (unmounting it failed after, say): nothing of it is undone
             self.emit(Event(WARNING, f"backup of {self.source.id} is {rec.status}; after that, {reason}",

@@ -19,7 +19,8 @@ DefaultStrategy's date ranges; `now` as judged_time.judged_at gives it for a clo
 jumped ahead: never more than a week after the server's newest backup); a group is cut at the
 period edge, so the same day can keep one backup on each side of an edge. Only complete (and kept)
 backups take part; failed and abandoned runs go once they are older than a day (one dated ahead:
-once a run made after it is).
+once a run made after it is), or at once where the source's complete backup made last on the
+medium, made after it, holds each of its files (superseded.py).
 
 Guards come on top, judged on the whole plan of a source across all media at once
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
@@ -41,12 +42,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
 from rabtui import fmt
+from rabtui.backup import superseded
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights, unwitnessed
@@ -78,6 +80,7 @@ class Candidate:
     why: str                         # why it goes
     freed_bytes: int = 0
     made: bool = True                # the run made its directory: else its path is another's, if any
+    superseded: bool = False         # a failed run a later complete backup supersedes (superseded.py)
 
 
 @dataclass
@@ -174,6 +177,13 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
     guard = ArchiveGuard(store, source, adirs, [m.id for m in cfg.media], _unions(cfg, store, source))
     read = read_by_checkpoints(store, source)
     going_all: list[tuple[Medium, Candidate]] = []
+    seen: dict[str, bool] = {}
+
+    def present(medium: Medium) -> bool:
+        if medium.id not in seen:
+            seen[medium.id] = medium_present(store, medium)
+        return seen[medium.id]
+
     kept: list[tuple[int, str, str]] = []
     unions: list[UnionGoing] = []
     freed = 0
@@ -219,19 +229,26 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
                 kept.append((r["id"], r["name"], why_kept))
             elif not guarded(r):
                 take(r, "past the retention periods")
-        # failed, abandoned: gone after a day (a running one is never touched here), unless its
-        # record was damaged or lost since: it may be a complete backup (medium_layout.not_a_run).
+        # failed, abandoned: gone after a day, or at once when superseded (a running one is never
+        # touched here), unless its record was damaged or lost since: it may be a complete backup
+        # (medium_layout.not_a_run).
         # One dated ahead by a clock that was ahead is a day old once a run made after it is
         made_a_day_ago = max((r["id"] for r in rows if backup_time(r) < now - FAILED_GRACE), default=0)
         for r in rows:
             when = backup_time(r)
-            if r["status"] in ("failed", "abandoned") and (when < now - FAILED_GRACE or (
-                    when > now + CLOCK_SLACK and r["id"] < made_a_day_ago)):
-                unread = elsewhere(r, medium) or (unread_record(r["path"]) if r["dir_made"] != 0 else None)
-                if unread:
-                    plan.guarded.append((r["id"], r["name"], unread))
-                else:
-                    going.append(_candidate(r, f"{r['status']} run older than a day"))
+            if r["status"] not in ("failed", "abandoned"):
+                continue
+            if when < now - FAILED_GRACE or (when > now + CLOCK_SLACK and r["id"] < made_a_day_ago):
+                why, later = f"{r['status']} run older than a day", None
+            elif (later := present(medium) and superseded.by(r, complete, medium.path)):
+                why = f"{r['status']} run superseded by {later}, which holds each of its files"
+            else:
+                continue
+            unread = elsewhere(r, medium) or (unread_record(r["path"]) if r["dir_made"] != 0 else None)
+            if unread:
+                plan.guarded.append((r["id"], r["name"], unread))
+            else:
+                going.append(replace(_candidate(r, why), superseded=bool(later)))
         counter = FreedCounter() if count_space else None
 
         def count(c: Candidate) -> None:

@@ -1,0 +1,78 @@
+"""Failed and abandoned runs that a later complete backup supersedes: that backup, of the same
+source on the same medium, holds each entry of the failed run's partial data (by path below data/,
+kind, size and modification time to the second), in its own tree or in the source's `.archive/`
+view. Deleting such a run's data loses no copy of a file (retention.py lets it go at once rather than
+a day later: on a full medium it would keep the next night's backups from fitting)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui.media import medium_layout
+from rabtui.state.store import COMPLETE_SQL, OWN_DIR_SQL, Store
+
+
+def sources_with(store: Store) -> list[str]:
+    """The sources with a failed or abandoned run that a complete backup made after it on its
+    medium may supersede (their trees not looked at: `by` does that)."""
+    return [r["source"] for r in store.all(
+        f"SELECT DISTINCT f.source FROM backups f WHERE f.status IN ('failed', 'abandoned') AND f.{OWN_DIR_SQL}"
+        " AND EXISTS (SELECT 1 FROM backups c WHERE c.source=f.source AND c.medium=f.medium AND c.id>f.id"
+        f" AND c.status IN {COMPLETE_SQL}) ORDER BY f.source")]
+
+
+def partial_note(store: Store, medium_id: str, but: int) -> str:
+    """What a backup that failed for want of room on medium `medium_id` says of the failed and
+    abandoned runs' partial data there (not the run `but`'s own) and what to do; "" when there is none."""
+    rows = store.all(f"SELECT source, name FROM backups WHERE medium=? AND id<>? AND status IN ('failed', 'abandoned')"
+                     f" AND {OWN_DIR_SQL} ORDER BY id", (medium_id, but))
+    if not rows:
+        return ""
+    named = ", ".join(f"{r['source']} {r['name']}" for r in rows[:3]) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+    what = "a failed backup's partial data on it" if len(rows) == 1 else f"{len(rows)} failed backups' partial data on it"
+    return (f"; {what} takes room ({named}): `rabtui cleanup` deletes such data once a later complete backup of"
+            " its source there holds each of its files, else once it is a day old")
+
+
+def by(r, complete: list, medium_path: str) -> str | None:
+    """The name of the complete backup (of `complete`, the source's on the medium) that supersedes
+    the failed or abandoned run `r`, or None: the one made last, when made after `r`."""
+    later = max(complete, key=lambda c: c["id"], default=None)
+    if later is None or later["id"] < r["id"] or r["dir_made"] == 0 or not r["path"] or not later["path"]:
+        return None
+    union = os.path.join(os.fsencode(medium_layout.source_root(medium_path, r["source"])), medium_layout.ARCHIVE.encode())
+    return later["name"] if held(os.fsencode(r["path"]), os.fsencode(later["path"]), union) else None
+
+
+def held(failed: bytes, later: bytes, union: bytes) -> bool:
+    """Whether each entry below `failed`/data but directories is at its path below `later`/data or
+    `union` (the view's paths are those below data/), of its kind, size and second; False where a
+    tree cannot be read whole (past PATH_MAX, unreadable, gone)."""
+    top = os.path.join(failed, b"data")
+    try:
+        if not stat.S_ISDIR(os.lstat(top).st_mode):
+            return False
+        stack = [b""]
+        while stack:
+            rel = stack.pop()
+            with os.scandir(os.path.join(top, rel) if rel else top) as entries:
+                for entry in entries:
+                    name = os.path.join(rel, entry.name) if rel else entry.name
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(name)
+                    elif not (_same(st, os.path.join(later, b"data", name)) or _same(st, os.path.join(union, name))):
+                        return False
+    except OSError:
+        return False
+    return True
+
+
+def _same(st: os.stat_result, path: bytes) -> bool:
+    try:
+        other = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_IFMT(other.st_mode) == stat.S_IFMT(st.st_mode) and other.st_size == st.st_size
+            and int(other.st_mtime) == int(st.st_mtime))

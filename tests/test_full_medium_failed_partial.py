@@ -1,0 +1,61 @@
+"""What a failed backup left on a medium that is full: the partial data of a backup that failed as
+the medium filled. Where a later complete backup of its source on that medium holds each file of
+it, the next night's cleanup before the backups deletes it, and the night's backups fit; where it
+holds a file no other backup holds, it stays (for a day, as any failed run's), and the night's
+failure says what takes the room and what to do. Real rsync, a real small tmpfs, real run-dues."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from tests.test_kill_anywhere import rabtui
+from tests.trees import Lab
+
+MIB = 1 << 20
+
+
+def _files(root, names) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (root / name).write_bytes(os.urandom(MIB))
+
+
+def _night_after_a_failure(tmp_path, tmpfs, *, dropped: list[str]) -> tuple[Lab, subprocess.CompletedProcess]:
+    """b's first backup fails as the 8 MiB medium fills (about 7 of its 10 MiB on it); the medium
+    grown to 24 MiB, b backed up complete without the files `dropped` (deleted on the source); then
+    the night: a (9 MiB) is due, more than the room left."""
+    lab = Lab(tmp_path, media_count=1)
+    medium = tmpfs(lab.media[0][1], "size=8m")
+    _files(lab.src / "a", [f"a{i}" for i in range(9)])
+    _files(lab.src / "b", [f"b{i}" for i in range(10)])
+    lab.write(f'[[sources]]\nid = "a"\nschedule = "0 2 * * *"\n[[sources.directories]]\npath = "{lab.src / "a"}"\n'
+              f'[[sources]]\nid = "b"\n[[sources.directories]]\npath = "{lab.src / "b"}"\n')
+    failed = rabtui(lab, "backup", "b")
+    assert failed.returncode == 1 and "medium too small" in failed.stdout + failed.stderr, failed.stdout + failed.stderr
+    subprocess.run(["mount", "-o", "remount,size=24m", str(medium)], check=True)
+    for name in dropped:
+        os.unlink(lab.src / "b" / name)
+    done = rabtui(lab, "backup", "b")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return lab, rabtui(lab, "run-due")
+
+
+def _statuses(lab: Lab) -> list[tuple[str, str]]:
+    return [(r["source"], r["status"]) for r in lab.store().all("SELECT source, status FROM backups ORDER BY id")]
+
+
+def test_a_failed_backups_partial_data_a_later_complete_one_holds_does_not_fail_the_night(tmp_path, tmpfs):
+    lab, night = _night_after_a_failure(tmp_path, tmpfs, dropped=[])
+    out = night.stdout + night.stderr
+    assert night.returncode == 0, out
+    assert _statuses(lab) == [("b", "deleted"), ("b", "completed"), ("a", "completed")], out
+    assert "superseded by" in out, out
+
+
+def test_one_holding_a_file_no_other_backup_holds_stays_and_the_failure_says_so(tmp_path, tmpfs):
+    lab, night = _night_after_a_failure(tmp_path, tmpfs, dropped=["b0"])
+    out = night.stdout + night.stderr
+    assert night.returncode == 1, out
+    assert _statuses(lab) == [("b", "failed"), ("b", "completed"), ("a", "failed")], out
+    assert "a failed backup's partial data on it" in out and "rabtui cleanup" in out, out
