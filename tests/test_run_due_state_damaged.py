@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 
+import pytest
+
 from rabtui.cli import main
 from tests.test_parallel import _sources
 from tests.trees import Lab, notify_into_file
@@ -44,3 +46,25 @@ def test_run_due_whose_checkpoint_counters_cannot_be_read_says_so_and_ends(tmp_p
     sent = notified()
     assert [(e["kind"], e["level"], e["data"]["check"]) for e in sent] == [("health", "critical", "state")], sent
     assert damaged in sent[0]["message"]
+
+
+@pytest.mark.parametrize("table", ["media", "schedule_runs", "jobs"])
+def test_run_due_whose_state_damage_meets_its_backups_says_so_notifies_and_goes_on(tmp_path, capsys, table):
+    """A page the night's backups read damaged (the media's rotation, the schedule's marks, the
+    jobs): the run ended with the bare state error, nothing notified, no health check run."""
+    lab = Lab(tmp_path, media_count=1)
+    _sources(lab, ["a"], files=2)
+    lab.config_path.write_text(lab.config_path.read_text().replace('id = "a"\n', 'id = "a"\nschedule = "0 2 * * *"\n'))
+    notified = notify_into_file(lab, tmp_path)
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2027-10-01T02:05"]) == 0
+    capsys.readouterr()
+    _damage_table(lab.state / "rabtui.db", table)
+
+    code = main(["--config", str(lab.config_path), "run-due", "--now", "2027-10-02T02:05"])
+    out = capsys.readouterr()
+    said = out.out + out.err
+    damaged = f"the state database {lab.state / 'rabtui.db'} is damaged"
+    assert code == 1 and "Traceback" not in said, said
+    assert damaged in out.err and f"rabtui: {damaged}" not in said, said   # said by the step it failed, not bare
+    sent = notified()
+    assert ("health", "critical", "state") in [(e["kind"], e["level"], e["data"].get("check")) for e in sent], sent

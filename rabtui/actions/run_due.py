@@ -45,6 +45,25 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
 
 def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now: datetime | None) -> int:
     clock = now or datetime.now()
+    try:
+        due_now = _due_now(cfg, store, emit, clock, now)
+        codes = [_cleanup(cfg, store, emit, clock, now, first=True)] if due_now else []
+        codes += _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
+    except sqlite3.Error as exc:     # a damaged page the schedule or the rotation reads: said, notified, and
+        failure = state_failure(exc, cfg.state_dir / "rabtui.db")     # the rest of the night runs still
+        emit(Event(ERROR, f"rabtui: no backup can run: {failure}"))
+        _notify_state(cfg, failure, emit, now)
+        codes = [EXIT_FAILED]
+    notify.delivered()      # each step after the notifications of those before (an alert script may act on them)
+    codes.append(_cleanup(cfg, store, emit, clock, now))
+    notify.delivered()
+    codes.append(_health_check(cfg, store, emit, now))
+    codes.append(_checkpoints_due(cfg, store, emit, clock))
+    return functools.reduce(worst_exit, codes, EXIT_OK)
+
+
+def _due_now(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> list:
+    """The sources due now whose lock is free (those held are said, left to the next run-due)."""
     _carry_slots(store, now)
     due_now = []
     for due in schedule.due_sources(cfg, store, clock):
@@ -56,14 +75,7 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
                             " left to the next run-due"))
         else:
             due_now.append(due)
-    codes = [_cleanup(cfg, store, emit, clock, now, first=True)] if due_now else []
-    codes += _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
-    notify.delivered()      # each step after the notifications of those before (an alert script may act on them)
-    codes.append(_cleanup(cfg, store, emit, clock, now))
-    notify.delivered()
-    codes.append(_health_check(cfg, store, emit, now))
-    codes.append(_checkpoints_due(cfg, store, emit, clock))
-    return functools.reduce(worst_exit, codes, EXIT_OK)
+    return due_now
 
 
 def without_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime | None = None) -> int:
