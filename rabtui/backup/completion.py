@@ -129,7 +129,7 @@ class Completion:
         two is recorded by the next run's recovery as its backup.json says)."""
         status, reason = ending(exc)
         rec = self.rec
-        if NO_SPACE in reason:
+        if reason and NO_SPACE in reason:
             with contextlib.suppress(sqlite3.Error):
                 reason += superseded.partial_note(self.store, rec.medium, rec.id)
         if rec.final_written:
