@@ -37,8 +37,8 @@ _ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for t
 
 
 def probe(medium_path: str | os.PathLike, tries=None) -> dict[str, bool | None]:
-    """Try each kind in a new `<medium>/.rabtui-probe-<pid>-<n>/`, removed afterwards (one a killed
-    run left goes with the next probe: temp_dirs.py). Its own directory: the backups of one run
+    """Try each kind in a new `<medium>/.rabtui-probe-<pid>-<n>-<ticks>-<boot>/`, removed afterwards
+    (one a killed run left goes with the next probe: temp_dirs.py). Its own directory: the backups of one run
     check the same medium at once, from threads of one process. `tries(attempt)`: what an attempt
     tells (by default, True, else False when it raises OSError)."""
     tried = tries or _tried
