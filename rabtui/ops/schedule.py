@@ -94,8 +94,11 @@ def carry_slots(store: Store, now: datetime | None = None) -> None:
     """The times backups recorded complete were for (their run-due killed before it marked them:
     `jobs.due_slot`) marked, as mark_run marks them: the mark outlives the job's row."""
     ahead = ((now or datetime.now()) + CLOCK_SLACK).timestamp()
-    for row in store.all("SELECT b.source, MAX(j.due_slot) AS t FROM backups b JOIN jobs j ON j.id=b.job_id"
-                         f" WHERE b.status IN {RESTORABLE_SQL} AND j.due_slot <= ? GROUP BY b.source", (ahead,)):
+    # only those the mark lacks: a run-due writes nothing else before its backups
+    for row in store.all("SELECT b.source, MAX(j.due_slot) AS t, s.last_due AS mark FROM backups b"
+                         " JOIN jobs j ON j.id=b.job_id LEFT JOIN schedule_runs s ON s.source=b.source"
+                         f" WHERE b.status IN {RESTORABLE_SQL} AND j.due_slot <= ? GROUP BY b.source"
+                         " HAVING mark IS NULL OR t > mark OR mark > ?", (ahead, ahead)):
         mark_run(store, row["source"], datetime.fromtimestamp(row["t"]), now)
 
 
