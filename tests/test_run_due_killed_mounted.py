@@ -31,3 +31,25 @@ def test_a_killed_run_due_s_medium_that_needs_mounting_is_recovered_before_the_c
                                                   " AND message LIKE 'found an interrupted backup of loc%'")]
     assert len(said) == 1 and "recorded as such" in said[0], said
     assert not os.path.ismount(m1), out
+
+
+def test_a_killed_backup_s_medium_that_needs_mounting_is_recovered_once_said_once(tmp_path, disk_image):
+    """`backup` after a killed one, its medium unmounted since: the killed run is recovered once the
+    backup has mounted the medium, and said once (it was said first left as it was, its medium not
+    there, then recovered)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    write_files(lab.src / "data", {"a": b"a"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.json_written"))
+    if os.path.ismount(m1):
+        subprocess.run(["umount", str(m1)], check=True)
+
+    again = rabtui(lab, "backup", "loc")
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out
+    assert _statuses(lab) == ["completed", "completed"], out
+    said = [r["message"] for r in lab.store().all("SELECT message FROM events WHERE kind='warning'"
+                                                  " AND message LIKE 'found an interrupted backup of loc%'")]
+    assert len(said) == 1 and "recorded as such" in said[0], said

@@ -10,6 +10,7 @@ backup, never a --link-dest base).
 from __future__ import annotations
 
 import getpass
+import os
 import sqlite3
 import threading
 import time
@@ -98,8 +99,10 @@ class _Run(Completion, CommandSteps):
     # --- the run -----------------------------------------------------------------------------------
 
     def run(self, medium_id: str | None) -> BackupResult:
-        left = recovery.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel)
         medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
+        later = medium.id if medium.device and not os.path.ismount(medium.path) else None   # step 2 mounts it
+        left = recovery.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel,
+                                          mounted_later=later)     # its runs then: _recovered_here
         self._not_undone = [why for on, why in left if on == medium.id]   # another medium's union is its own
         self._away_at_recovery = medium_problem(medium, self.store) is not None
         name = history.free_name(self.store, medium, self.source.id, self.when)

@@ -32,7 +32,8 @@ def _is_backup_dir(path: Path, source_id: str) -> bool:
 
 def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                       cancel: threading.Event | None = None, *, medium: str | None = None,
-                      but: int | None = None, configured: bool = True) -> list[tuple[str, str]]:
+                      but: int | None = None, configured: bool = True,
+                      mounted_later: str | None = None) -> list[tuple[str, str]]:
     """Backups of this source still `running` belong to a dead process (the caller holds the
     source lock); `medium`: only those on it, `but`: not the caller's own. One whose backup.json
     says complete was complete on the medium (its catalog and archive links were written before
@@ -50,11 +51,14 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
     `configured` False: the source is no longer in the config (a cleanup recovers its killed runs
     all the same). Its archive directories are not known then: a run whose step 7 began, and so may
     have linked files into the source's unions, is left as it is unless its backup.json says it
-    complete, said with the ways to remove it; the others are undone as above (they linked nothing)."""
+    complete, said with the ways to remove it; the others are undone as above (they linked nothing).
+
+    `mounted_later`: a medium the caller mounts later, and recovers its runs then: they are left
+    as they are now, unsaid."""
     left: list[tuple[str, str]] = []
     union_cfg = cfg if configured else None     # unlink_archive does nothing without it
     for row in find_abandoned(store, source_id):
-        if (medium is not None and row["medium"] != medium) or row["id"] == but:
+        if (medium is not None and row["medium"] != medium) or row["id"] == but or row["medium"] == mounted_later:
             continue
         made = row["dir_made"] != 0     # else its path is only planned: an older backup there is not its own
         path = Path(row["path"]) if made and row["path"] and _on_its_medium(store, cfg, row) else None
