@@ -59,3 +59,24 @@ def test_one_holding_a_file_no_other_backup_holds_stays_and_the_failure_says_so(
     assert night.returncode == 1, out
     assert _statuses(lab) == [("b", "failed"), ("b", "completed"), ("a", "failed")], out
     assert "a failed backup's partial data on it" in out and "rabtui cleanup" in out, out
+
+
+def test_the_night_before_s_failed_partial_data_goes_before_the_night_s_backups(tmp_path, tmpfs):
+    """h failed the night before as the medium filled; the night after, a little less than a day
+    later (the timer's delay), its partial data still took the room and failed a as well, and went
+    only with the cleanup after the next night's backups (h, too large, failing each night: no
+    backup at all). A night before's goes first now."""
+    lab = Lab(tmp_path, media_count=1)
+    tmpfs(lab.media[0][1], "size=8m")
+    _files(lab.src / "a", ["a0"])
+    _files(lab.src / "h", [f"h{i}" for i in range(10)])
+    lab.write("".join(f'[[sources]]\nid = "{s}"\nschedule = "0 2 * * *"\n[[sources.directories]]\npath = "{lab.src / s}"\n'
+                      for s in ("a", "h")))
+    lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", "[rabtui]\nmax_parallel = 1\n"))
+    first = rabtui(lab, "run-due", "--now", "2026-10-01T02:05")
+    assert first.returncode == 1 and _statuses(lab) == [("a", "completed"), ("h", "failed")], first.stdout + first.stderr
+
+    night = rabtui(lab, "run-due", "--now", "2026-10-02T02:04")
+    out = night.stdout + night.stderr
+    assert ("a", "completed") in _statuses(lab)[2:], out
+    assert _statuses(lab)[1] == ("h", "deleted"), out

@@ -6,7 +6,7 @@ applied."""
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rabtui import faults, fmt, temp_dirs
 from rabtui.backup import abandoned_left, deletion, records, recovery, retention
@@ -72,15 +72,17 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
 
 
 def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool = False,
-         emit: Emit = no_emit, sources: list[str] | None = None) -> Plan:
+         emit: Emit = no_emit, sources: list[str] | None = None,
+         failed_grace: timedelta = retention.FAILED_GRACE) -> Plan:
     """What cleanup would delete now, judged across all media at once (writes nothing), with each
     medium that has a device mounted as the cleanup mounts it to delete: what is on it is read
     (a backup whose record cannot be read is kept, what it frees is counted), so that the plan, and
     a dry run, say what the cleanup does. A dry run recovers no killed run (recover): those the
     cleanup would recover first are named in its notes, with what that may change. `emit` hears
-    of the mounting (a medium left mounted: its WARNING). `sources`: theirs only (default: all)."""
+    of the mounting (a medium left mounted: its WARNING). `sources`: theirs only (default: all);
+    `failed_grace`: how old a failed or abandoned run goes (one superseded goes at once)."""
     with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir):
-        made = retention.plan_cleanup(cfg, store, now=now, sources=sources)
+        made = retention.plan_cleanup(cfg, store, now=now, sources=sources, failed_grace=failed_grace)
         if dry_run:
             made.notes[:0] = recovery.would_recover(cfg, store)
         return made

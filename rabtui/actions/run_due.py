@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rabtui import faults
 from rabtui.actions import backup as backup_actions
@@ -41,6 +41,12 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
         code = _run_due(cfg, store, emit, cancel, now)
     _warn(emit, undelivered)
     return code
+
+
+# a failed run older than this is of a night before: run-due deletes it before its backups (a
+# cleanup waits a day, but the night after begins a little less than a day later, and its data, on
+# a full medium, would fail that night's backups too)
+NIGHT_BEFORE = timedelta(hours=12)
 
 
 def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now: datetime | None) -> int:
@@ -107,16 +113,18 @@ def _notify_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime |
 def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None,
              first: bool = False) -> int:
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
-    or a deletion did. `first`, before the backups: only the failed runs that later complete
-    backups supersede (superseded.py), whose partial data may take the room the night's backups need."""
+    or a deletion did. `first`, before the backups: only the failed and abandoned runs of a night
+    before (NIGHT_BEFORE) or that later complete backups supersede (superseded.py), whose partial
+    data may take the room the night's backups need."""
     def said(event: Event) -> None:
         emit(Event(LOG, event.message))
 
     try:
         if first:
-            sources = superseded.sources_with(store)
-            plan = cleanup_actions.plan(cfg, store, now=clock, emit=said, sources=sources) if sources else Plan()
-            plan = Plan(delete=[c for c in plan.delete if c.superseded])
+            sources = superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp())
+            plan = cleanup_actions.plan(cfg, store, now=clock, emit=said, sources=sources,
+                                        failed_grace=NIGHT_BEFORE) if sources else Plan()
+            plan = Plan(delete=[c for c in plan.delete if c.status in ("failed", "abandoned")])
             plan.freed_bytes = sum(c.freed_bytes for c in plan.delete)
             if not plan.delete:
                 return EXIT_OK

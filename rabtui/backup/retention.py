@@ -137,7 +137,8 @@ def _unions(cfg: Config, store: Store, source_id: str) -> list[tuple[str, str]]:
 
 
 def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
-                 sources: Iterable[str] | None = None, count_space: bool = True) -> Plan:
+                 sources: Iterable[str] | None = None, count_space: bool = True,
+                 failed_grace: timedelta = FAILED_GRACE) -> Plan:
     now = now or datetime.now()
     plan = Plan()
     src_ids = list(sources) if sources is not None else [s.id for s in cfg.sources]
@@ -156,7 +157,7 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
             plan.notes.append(note)
         elif why_capped:
             capped.append(source)
-        _plan_source(cfg, store, source, judged, plan, count_space)
+        _plan_source(cfg, store, source, judged, plan, count_space, failed_grace)
         for medium in present:
             root = Path(medium.path) / source
             try:
@@ -168,7 +169,8 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     return plan
 
 
-def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool) -> None:
+def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool,
+                 failed_grace: timedelta = FAILED_GRACE) -> None:
     """One source's part of the plan, judged at `now` (judged_at), over all media at once: the
     archive guard sees every backup the plan deletes on any medium; if the catalog cannot vouch for
     a backup that would go, nothing of this source is deleted."""
@@ -233,13 +235,14 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         # touched here), unless its record was damaged or lost since: it may be a complete backup
         # (medium_layout.not_a_run).
         # One dated ahead by a clock that was ahead is a day old once a run made after it is
-        made_a_day_ago = max((r["id"] for r in rows if backup_time(r) < now - FAILED_GRACE), default=0)
+        made_a_day_ago = max((r["id"] for r in rows if backup_time(r) < now - failed_grace), default=0)
         for r in rows:
             when = backup_time(r)
             if r["status"] not in ("failed", "abandoned"):
                 continue
-            if when < now - FAILED_GRACE or (when > now + CLOCK_SLACK and r["id"] < made_a_day_ago):
-                why, later = f"{r['status']} run older than a day", None
+            if when < now - failed_grace or (when > now + CLOCK_SLACK and r["id"] < made_a_day_ago):
+                grace = "a day" if failed_grace == FAILED_GRACE else fmt.duration(failed_grace.total_seconds())
+                why, later = f"{r['status']} run older than {grace}", None
             elif (later := present(medium) and superseded.by(r, complete, medium.path)):
                 why = f"{r['status']} run superseded by {later}, which holds each of its files"
             else:

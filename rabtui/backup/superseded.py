@@ -13,13 +13,14 @@ from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE_SQL, OWN_DIR_SQL, Store
 
 
-def sources_with(store: Store) -> list[str]:
-    """The sources with a failed or abandoned run that a complete backup made after it on its
-    medium may supersede (their trees not looked at: `by` does that)."""
+def sources_with(store: Store, before: float) -> list[str]:
+    """The sources with a failed or abandoned run that made its directory and began before `before`,
+    or that a complete backup made after it on its medium may supersede (their trees not looked at:
+    `by` does that)."""
     return [r["source"] for r in store.all(
         f"SELECT DISTINCT f.source FROM backups f WHERE f.status IN ('failed', 'abandoned') AND f.{OWN_DIR_SQL}"
-        " AND EXISTS (SELECT 1 FROM backups c WHERE c.source=f.source AND c.medium=f.medium AND c.id>f.id"
-        f" AND c.status IN {COMPLETE_SQL}) ORDER BY f.source")]
+        " AND (f.started < ? OR EXISTS (SELECT 1 FROM backups c WHERE c.source=f.source AND c.medium=f.medium"
+        f" AND c.id>f.id AND c.status IN {COMPLETE_SQL})) ORDER BY f.source", (before,))]
 
 
 def partial_note(store: Store, medium_id: str, but: int) -> str:
