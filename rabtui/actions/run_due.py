@@ -17,7 +17,7 @@ from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import status as status_actions
-from rabtui.backup import batch, recovery, superseded
+from rabtui.backup import batch, deletion, recovery, superseded
 from rabtui.backup.retention import Plan
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
@@ -53,8 +53,9 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
     clock = now or datetime.now()
     try:
         due_now = _due_now(cfg, store, emit, clock, now)
-        codes = [_cleanup(cfg, store, emit, clock, now, first=True)] if due_now else []
-        codes += _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
+        if due_now:
+            _partial_data_first(cfg, store, emit, clock)
+        codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
     except sqlite3.Error as exc:     # a damaged page the schedule or the rotation reads: said, notified, and
         failure = state_failure(exc, cfg.state_dir / "rabtui.db")     # the rest of the night runs still
         emit(Event(ERROR, f"rabtui: no backup can run: {failure}"))
@@ -110,27 +111,12 @@ def _notify_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime |
     _warn(emit, health_changes.notify_changes(cfg, changes, now))
 
 
-def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None,
-             first: bool = False) -> int:
+def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> int:
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
-    or a deletion did. `first`, before the backups: only the failed and abandoned runs of a night
-    before (NIGHT_BEFORE) or that later complete backups supersede (superseded.py), whose partial
-    data may take the room the night's backups need."""
-    def said(event: Event) -> None:
-        emit(Event(LOG, event.message))
-
+    or a deletion did."""
     try:
-        if first:
-            sources = superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp())
-            plan = cleanup_actions.plan(cfg, store, now=clock, emit=said, sources=sources,
-                                        failed_grace=NIGHT_BEFORE) if sources else Plan()
-            plan = Plan(delete=[c for c in plan.delete if c.status in ("failed", "abandoned")])
-            plan.freed_bytes = sum(c.freed_bytes for c in plan.delete)
-            if not plan.delete:
-                return EXIT_OK
-        else:
-            cleanup_actions.recover(cfg, store, said)
-            plan = cleanup_actions.plan(cfg, store, now=clock, emit=said)
+        cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)))
+        plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)))
         if not cleanup_actions.has_work(plan):
             jobs.prune_events(store)
             return EXIT_OK
@@ -149,6 +135,34 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
         emit(Event(ERROR, f"rabtui: cleanup: {problem}"))
     _warn(emit, done.undelivered)
     return EXIT_FAILED if done.failed else EXIT_OK
+
+
+def _partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -> None:
+    """Before the backups: the failed and abandoned runs of a night before (NIGHT_BEFORE) or that
+    later complete backups supersede (superseded.py) deleted, as the cleanup after the backups would
+    delete them: their partial data may take the room the night's backups need. What fails is said,
+    and left to that cleanup, which says it again and notifies it."""
+    def said(event: Event) -> None:
+        emit(Event(LOG, event.message))
+
+    try:
+        sources = superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp())
+        if not sources:
+            return
+        plan = cleanup_actions.plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE)
+        going = Plan(delete=[c for c in plan.delete if c.status in ("failed", "abandoned")])
+        if not going.delete:
+            return
+        going.freed_bytes = sum(c.freed_bytes for c in going.delete)
+        for line in cleanup_actions.plan_lines(going, False):
+            emit(Event(LOG, line))
+        done = deletion.apply_cleanup(cfg, store, going)
+    except (RabtuiError, OSError, sqlite3.Error) as exc:
+        failure = state_failure(exc, cfg.state_dir / "rabtui.db") if isinstance(exc, sqlite3.Error) else exc
+        emit(Event(LOG, f"cleanup before the backups: {failure}"))
+        return
+    for line in cleanup_actions.done_lines(going, done) + [f"cleanup before the backups: {p}" for p in done.failed]:
+        emit(Event(LOG, line))
 
 
 def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -> int:
