@@ -60,3 +60,18 @@ def test_the_time_a_killed_run_due_backed_up_outlives_its_job_row(tmp_path):
     last = rabtui(lab, "run-due", "--now", LATER)
     assert last.returncode == 0 and "loc: due" not in last.stdout, last.stdout + last.stderr
     assert _statuses(lab) == ["completed"]
+
+
+def test_a_time_a_killed_run_due_began_is_backed_up_again_onto_the_medium_it_began_on(tmp_path):
+    """Killed (a power cut) as it backed up the second night onto m2, the next in the rotation:
+    the run-due after it the same night (the timer again, after the reboot) took m2 for used and
+    went on to m1, the night before's medium (on the shelf by then, in a rotation of disks)."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local(extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert rabtui(lab, "run-due", "--now", NIGHT).returncode == 0
+    _killed(rabtui(lab, "run-due", "--now", "2026-10-02T02:05", point="backup.step5"))
+    again = rabtui(lab, "run-due", "--now", "2026-10-02T02:40")
+    assert again.returncode == 0, again.stdout + again.stderr
+    rows = [(r["medium"], r["status"]) for r in lab.store().all("SELECT medium, status FROM backups ORDER BY id")]
+    assert rows == [("m1", "completed"), ("m2", "abandoned"), ("m2", "completed")], again.stdout + again.stderr

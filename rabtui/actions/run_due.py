@@ -137,6 +137,15 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     return EXIT_FAILED if done.failed else EXIT_OK
 
 
+def _night_medium(cfg: Config, store: Store, due_now: list):
+    """The medium a backup for one of these times began on (its run-due killed: the same night, once
+    more), else the day's medium (backup_actions.day_medium): a killed run marked its medium used,
+    and the rotation went on to the next, the night before's in a rotation of disks."""
+    began = schedule.begun_on(store, due_now)
+    configured = next((m for m in cfg.media if m.id == began), None)
+    return configured or backup_actions.day_medium(cfg, store)
+
+
 def _partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -> None:
     """Before the backups: the failed and abandoned runs of a night before (NIGHT_BEFORE) or that
     later complete backups supersede (superseded.py) deleted, as the cleanup after the backups would
@@ -242,7 +251,7 @@ def _warn(emit: Emit, undelivered: list[str]) -> None:
 def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch.RunCancel,
              now: datetime | None) -> list[int]:
     """The due sources' backups; their exit codes."""
-    medium = backup_actions.day_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
+    medium = _night_medium(cfg, store, due_now) if cfg.media else None   # none: each backup fails, said in its job
 
     def work(due, waiting_job: int | None = None) -> int:
         emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))

@@ -110,6 +110,15 @@ def killed_for(store: Store, source: str, slot: datetime) -> list[str]:
         " AND b.status='running' AND j.due_slot >= ?", (source, slot.timestamp()))]
 
 
+def begun_on(store: Store, dues: list[Due]) -> str | None:
+    """The medium a backup of one of `dues` for its very time began on, the newest such: its run-due
+    killed (or cancelled) before it ended, the time is due again, and the night's medium is that one."""
+    found = [r for due in dues for r in store.all(
+        "SELECT b.id, b.medium FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=? AND j.due_slot=?"
+        " ORDER BY b.id DESC LIMIT 1", (due.source, due.slot.timestamp()))]
+    return max(found, key=lambda r: r["id"])["medium"] if found else None
+
+
 def mark_run(store: Store, source: str, slot: datetime, now: datetime | None = None) -> None:
     """The backup for `slot` has ended. Never moves back (run-dues that overlap may end in any
     order), unless the mark lies ahead of `now` by more than CLOCK_SLACK: made under a wrong clock."""
