@@ -3,7 +3,7 @@
 the plan reads, where a kept backup saved it, or a complete one and the union does not show it.
 Generated catalogs, compared with that rule read off every file's newest version: a directory
 configured as `/` (its paths are the names below it), names not UTF-8, a path that is the directory
-itself, a file of another directory."""
+itself, a file of another directory (inside this one or not)."""
 
 from __future__ import annotations
 
@@ -38,15 +38,18 @@ def test_the_files_read_from_the_backups_are_those_the_union_does_not_show_or_ke
     full = {rel: (top + b"/" + rel if rel else top) if top else rel for rel in NAMES if top or rel}
     for rel, path in full.items():
         store.execute("INSERT INTO paths(source, dir, path) VALUES (?, ?, ?)", (source, dir_path, path))
-    # a file of another directory of the source, which none of this one's rows may bring in
-    store.execute("INSERT INTO paths(source, dir, path) VALUES (?, '/other', ?)", (source, b"other"))
+    # a file of another directory of the source: outside this one, none of its rows may bring it in;
+    # inside it (the directory is `/`), it is the union's too (a directory configured inside it before)
+    store.execute("INSERT INTO paths(source, dir, path) VALUES (?, '/srv/other', ?)", (source, b"srv/other/o"))
+    if not top:
+        full[b"srv/other/o"] = b"srv/other/o"
     ids = {bytes(r[1]): r[0] for r in store.all("SELECT id, path FROM paths WHERE source=?", (source,))}
     made = []
     for kept, written in backups + [(False, None)]:     # the last: the complete backup the plan reads
         made.append((i := next(_ids), kept))
         store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
                       " VALUES (?, ?, 'm1', ?, ?, ?, ?)", (i, source, f"b{i}", f"/x/b{i}", i, KEPT if kept else "completed"))
-        saved = [full[b"a"]] if written is None else [full[rel] for rel in written if rel in full] + [b"other"]
+        saved = [full[b"a"]] if written is None else [full[rel] for rel in written if rel in full] + [b"srv/other/o"]
         for path in saved:
             store.execute("INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
                           " VALUES (?, 'm1', ?, ?, ?, ?)", (ids[path], i, 100 + i, i, i))

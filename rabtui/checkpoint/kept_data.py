@@ -50,7 +50,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     below a symlink or a file the union holds in place of a directory on their way."""
     # only the backups that saved the directory as an archive one (saved_kinds): a standard
     # backup's tree, made before the directory changed kind, is none of what the union shows
-    savers = saved_kinds.savers(store, backup, dir_path, True)
+    savers = saved_kinds.savers_within(store, backup, dir_path)
     kept = {r["id"]: r["path"] for r in store.all(
         f"SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<? AND id IN ({savers})",
         (backup["source"], backup["medium"], KEPT, backup["id"]))}
@@ -160,8 +160,9 @@ def _newest_saved(store: Store, backup, dir_path: str, top: bytes, kept: list[in
         cur = store.conn.cursor()
         cur.row_factory = None
         cut = len(top) + 1 if top else 0     # the directory's paths are `top` and those below `top/`
-        unseen = [full for (full,) in cur.execute("SELECT path FROM paths WHERE source=? AND dir=?",
-                                                  (backup["source"], dir_path)) if full[cut:] not in shown]
+        within, args = saved_kinds.below_sql("path", (dir_path,))
+        unseen = [full for (full,) in cur.execute(f"SELECT path FROM paths WHERE source=? AND {within}",
+                                                  (backup["source"], *args)) if full[cut:] not in shown]
         for i in range(0, len(unseen), 400):
             rows += _newest_of(store, backup, dir_path, linked, unseen[i:i + 400])
     return sorted(rows)
@@ -172,12 +173,14 @@ def _newest_of(store: Store, backup, dir_path: str, saved_by: list[int], paths: 
     newest version saved on the medium up to `backup` one of `saved_by` saved."""
     marks = ",".join("?" * len(saved_by))
     only = f" AND p.path IN ({','.join('?' * len(paths))})" if paths is not None else ""
+    # below the directory, whichever one the catalog first knew the path in (/data made /data/photos)
+    within, args = saved_kinds.below_sql("p.path", (dir_path,))
     for r in store.execute(
             "SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
-            f" WHERE v.medium=? AND p.source=? AND p.dir=? AND v.first_backup IN ({marks}){only}"
+            f" WHERE v.medium=? AND p.source=? AND {within} AND v.first_backup IN ({marks}){only}"
             " AND NOT EXISTS (SELECT 1 FROM versions w WHERE w.path_id=v.path_id AND w.medium=v.medium"
             "  AND w.first_backup>v.first_backup AND w.first_backup<=?)",
-            (backup["medium"], backup["source"], dir_path, *saved_by, *(paths or ()), backup["id"])):
+            (backup["medium"], backup["source"], *args, *saved_by, *(paths or ()), backup["id"])):
         yield bytes(r[0]), r[1], r[2], r[3]
 
 

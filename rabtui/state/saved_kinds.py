@@ -168,6 +168,24 @@ def _within(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
+def _known(store: Store, backup, dirs: set[str]) -> set[str]:
+    """`dirs` and the directories backups of `backup`'s source saved on its medium as archive ones."""
+    return dirs | recorded_archive(store, backup["source"], backup["medium"]) | {
+        r["path"] for r in store.all("SELECT DISTINCT l.path FROM unrecorded_looks l JOIN backups b"
+                                     " ON b.id=l.backup_id WHERE b.source=? AND b.medium=? AND l.kind='archive'",
+                                     (backup["source"], backup["medium"]))}
+
+
+def savers_within(store: Store, backup, dir_path: str) -> str:
+    """savers' list for the archive directory `dir_path` (so in the config) and every directory in
+    it or around it that backups saved as an archive one: their unions are one folder on the medium
+    (saved_sql), a backup of /data saved there what the union of /data/photos shows. Of a directory
+    around it such a backup saved more: a caller reads its entries below `dir_path` only."""
+    ids = {int(i) for o in _known(store, backup, {dir_path}) if _within(o, dir_path)
+           for i in savers(store, backup, o, o == dir_path).split(",") if i}
+    return ",".join(map(str, sorted(ids)))
+
+
 def saved_sql(store: Store, backup, dirs: Iterable[str], archive_now: Iterable[str], first: str,
               path_col: str) -> tuple[str, tuple]:
     """SQL (and its parameters) true where the backup `first` (a column) saved the path `path_col`
@@ -178,10 +196,7 @@ def saved_sql(store: Store, backup, dirs: Iterable[str], archive_now: Iterable[s
     archive_now, dirs = set(archive_now), tuple(dirs)
     if not dirs:
         return "0", ()
-    known = set(dirs) | archive_now | recorded_archive(store, backup["source"], backup["medium"])
-    known |= {r["path"] for r in store.all("SELECT DISTINCT l.path FROM unrecorded_looks l JOIN backups b"
-                                           " ON b.id=l.backup_id WHERE b.source=? AND b.medium=? AND l.kind='archive'",
-                                           (backup["source"], backup["medium"]))}
+    known = _known(store, backup, set(dirs) | archive_now)
     terms, args = [], []
     for d in dirs:
         for o in sorted(o for o in known if _within(o, d)):

@@ -1,0 +1,45 @@
+"""Checkpoints of an archive directory configured anew as one inside it or around it (/data, then
+/data/photos; or the reverse; or /data standard, then /data/photos archive): both unions are one
+folder on the medium, so what a backup of the one saved is what the other shows, and its discs hold
+it. Real backups (rsync), real xorriso (`images:` drive)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests import invariants
+from tests.test_checkpoint_kind_changed import DAY
+from tests.trees import Lab, burn_due, write_files
+
+HISTORIES = {"narrowed": [("data", "archive"), ("data/photos", "archive")],
+             "widened": [("data/photos", "archive"), ("data", "archive")],
+             "narrowed from standard": [("data", "standard"), ("data/photos", "archive")]}
+
+
+def _backup(lab: Lab, n: int, dirs: tuple[str, str], extra: str = "", status: str = "completed") -> None:
+    lab.write(lab._local_source([dirs], extra, "loc")
+              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\n')
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == status
+
+
+@pytest.mark.parametrize("how", list(HISTORIES))
+def test_kept_data_of_the_other_directory_goes_onto_the_discs(tmp_path, how):
+    """photos/k saved by the first directory's backup; the second's backup, whose post-backup
+    command failed (its data kept, not linked into the union), saved k changed; the source removed k
+    before the next backup. The second directory's checkpoint holds k as kept data saved it (the
+    newest saved on the medium): its discs held the union's older k, or (first saved standard) none."""
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    first, second = HISTORIES[how]
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t", b"photos/sub/s": b"s"})
+    _backup(lab, 0, first)
+    write_files(lab.src / "data", {b"photos/n": b"new", b"photos/k": b"k changed"})
+    _backup(lab, 1, second, 'post_backup_commands = ["exit 4"]', "failed")
+    (lab.src / "data" / "photos" / "k").unlink()
+    _backup(lab, 2, second)
+    cfg, store = lab.load(), lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    invariants.check_views_are_media(cfg, store)
