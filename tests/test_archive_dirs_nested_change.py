@@ -81,3 +81,25 @@ def test_a_cleanup_keeps_a_file_changed_after_the_directory_changed(how, tmp_pat
     invariants.check_views_are_media(cfg, store, all_pairs=True)
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+@pytest.mark.parametrize("dirs", [["data", "data/photos"], ["data/photos", "data"]])
+def test_a_cleanup_forgets_no_file_a_standard_backup_of_the_other_directory_holds(dirs, tmp_path):
+    """Standard backups of data, then of data/photos (or the reverse), photos/k unchanged: the
+    cleanup deleting the first backups left the catalog without k, which the newest holds (find
+    said it was in no backup)."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    for n, d in enumerate([dirs[0], dirs[1], dirs[1]]):
+        if n == 2:
+            write_files(lab.src / "data", {b"photos/z": b"z"})
+        assert lab.backup(lab.local([(d, "standard")]), now=DAY + timedelta(days=n)).status == "completed"
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=2, hours=12))
+    assert [c.id for c in plan.delete] == [1, 2]
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_found_restores(cfg, store, tmp_path / "found")

@@ -59,21 +59,22 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
                              (r["id"], d, *key, *kind, *key, *kind))
         gone = "SELECT id FROM temp.gone_backups"
         conn.execute(f"DELETE FROM unreadable WHERE backup_id IN ({gone})")
-        for table, dir_of in (("versions", "(SELECT p.dir FROM paths p WHERE p.id=versions.path_id)"),
-                              ("others", "others.dir")):     # the symlinks and special files as the files
+        for table, path_of in (("versions", "(SELECT p.path FROM paths p WHERE p.id=versions.path_id)"),
+                               ("others", "others.path")):     # the symlinks and special files as the files
             def moved(end: str, new: str) -> str:
-                """The new `end` (first or last) of a range at a gone backup: by the directory's
-                standard backups next to it (gone_dirs), else (a directory neither the config nor
-                a backup names) by the backups next to it."""
-                return (f"COALESCE((SELECT {new.format(g='g')} FROM temp.gone_dirs g WHERE g.id={table}.{end}"
-                        f" AND g.dir={dir_of}), (SELECT {new.format(g='h')} FROM temp.gone_backups h"
-                        f" WHERE h.id={table}.{end}))")
+                """The new `end` (first or last) of a range at a gone backup: by the standard
+                backups next to it of the directories holding the path (gone_dirs: /data and
+                /data/photos, where the config changed from the one to the other), else (a directory
+                neither the config nor a backup names) by the backups next to it."""
+                return (f"COALESCE((SELECT CASE WHEN COUNT(*) THEN {new.format(nxt='MIN(g.nxt)', prv='MAX(g.prv)')} END"
+                        f" FROM temp.gone_dirs g WHERE g.id={table}.{end} AND {saved_kinds.under_sql(path_of, 'g.dir')}),"
+                        f" (SELECT {new.format(nxt='h.nxt', prv='h.prv')} FROM temp.gone_backups h WHERE h.id={table}.{end}))")
             conn.execute(f"UPDATE {table} SET first_backup="
-                         + moved("first_backup", f"CASE WHEN {table}.last_backup >= {{g}}.nxt THEN {{g}}.nxt ELSE -1 END")
+                         + moved("first_backup", f"CASE WHEN {table}.last_backup >= {{nxt}} THEN {{nxt}} ELSE -1 END")
                          + f" WHERE first_backup IN ({gone})")
             # the first backup, live, holds it whatever the kind it saved the directory as
             conn.execute(f"UPDATE {table} SET last_backup="
-                         + moved("last_backup", f"CASE WHEN {{g}}.prv >= {table}.first_backup THEN {{g}}.prv"
+                         + moved("last_backup", f"CASE WHEN {{prv}} >= {table}.first_backup THEN {{prv}}"
                                                 f" ELSE {table}.first_backup END")
                          + f" WHERE last_backup IN ({gone}) AND first_backup<>-1")
             conn.execute(f"DELETE FROM {table} WHERE first_backup=-1 OR last_backup=-1")
