@@ -299,10 +299,16 @@ def check_json_agrees(cfg, store) -> None:
 def check_change_counters(store) -> None:
     """With no checkpoint yet, each directory's count of new or modified files is the number of
     distinct files the catalog holds a version of: each counted once, whatever media it was saved
-    on and however often it changed (a killed run neither adds nor loses its count)."""
+    on and however often it changed (a killed run neither adds nor loses its count), in the
+    directory the backup that saved the version saved it under (the path's first where that backup
+    recorded none)."""
+    from rabtui.state.paths_below import under_sql
+
+    saved_under = (f"COALESCE((SELECT r.path FROM backup_dirs r WHERE r.backup_id=v.first_backup"
+                   f" AND {under_sql('p.path', 'r.path')} ORDER BY length(r.path) DESC LIMIT 1), p.dir)")
     want = {(r["source"], r["dir"]): r["n"] for r in store.all(
-        "SELECT p.source, p.dir, COUNT(DISTINCT p.id) AS n FROM paths p JOIN versions v ON v.path_id=p.id"
-        " GROUP BY p.source, p.dir")}
+        f"SELECT source, dir, COUNT(DISTINCT id) AS n FROM (SELECT p.source, p.id, {saved_under} AS dir"
+        " FROM paths p JOIN versions v ON v.path_id=p.id) GROUP BY source, dir")}
     have = {(r["source"], r["path"]): r["changed_since_checkpoint"]
             for r in store.all("SELECT * FROM dir_state WHERE changed_since_checkpoint > 0")}
     assert have == want, f"trigger counters {have}, the catalog's files {want}"

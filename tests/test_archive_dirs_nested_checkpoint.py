@@ -20,7 +20,7 @@ HISTORIES = {"narrowed": [("data", "archive"), ("data/photos", "archive")],
 
 def _backup(lab: Lab, n: int, dirs: tuple[str, str], extra: str = "", status: str = "completed") -> None:
     lab.write(lab._local_source([dirs], extra, "loc")
-              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\n')
+              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{lab.tmp / "iso"}"\nmax_changed_files = 0\n')
     assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == status
 
 
@@ -43,3 +43,31 @@ def test_kept_data_of_the_other_directory_goes_onto_the_discs(tmp_path, how):
     number = burn_due(cfg, store, asked={"*"}, verified=True)
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
     invariants.check_views_are_media(cfg, store)
+
+
+@pytest.mark.parametrize("how", list(HISTORIES))
+def test_a_file_changed_after_the_directory_changed_counts_for_its_checkpoint(tmp_path, how):
+    """The second directory checkpointed, then photos/k (which the first directory's backup saved
+    first) changed: the second directory counts one changed file, and is due past
+    max_changed_files 0. It counted none (the change went to the first directory, no longer
+    configured), and the checkpoint waited for max_days."""
+    from rabtui.checkpoint import triggers
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    first, second = HISTORIES[how]
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    _backup(lab, 0, first)
+    _backup(lab, 1, second)
+    burn_due(lab.load(), lab.store(), asked={"*"})
+    write_files(lab.src / "data", {b"photos/k": b"k changed"})
+    _backup(lab, 2, second)
+    [st] = triggers.statuses(lab.load(), lab.store())
+    assert (st.changed, st.due) == (1, True), st.reasons
+    # the changes made again from the catalog (rebuild-state, a checkpoint abandoned) agree
+    from rabtui.state import changes
+    store = lab.store()
+    with store.transaction() as conn:
+        changes.rebuild(conn)
+    [st] = triggers.statuses(lab.load(), store)
+    assert (st.changed, st.due) == (1, True), st.reasons

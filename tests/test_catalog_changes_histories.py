@@ -7,8 +7,8 @@ rebuilds of `changes` meanwhile, between a spool's look-ups and its step 7. Afte
 `changes` holds exactly the rows step 7 gave before it took what its spool found for granted
 (each version written, unless its directory's last checkpoint covers the backup or holds the
 version, or the row is there already), and each directory's count grows by its paths new there;
-at all times each count is the number of distinct paths of its rows, and each row is in its
-path's directory."""
+at all times each count is the number of distinct paths of its rows, and each row is in the
+directory the backup that wrote it saved it under (the config's then, not the path's first)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ F = ord("f")
 SOURCES = ("a", "b")
 MEDIA = ("m1", "m2", "m3")
 DIRS = ("/d", "/e")
-# x/...: in the directory the run says (a path keeps the directory it was first seen in)
+# x/...: in the directory the run says (its path keeps in `paths` the directory it was first seen in;
+# its changes are the run's directory's)
 NAMES = (b"d/f0", b"e/g0", b"x/s0")
 VALUES = ((1, 10), (2, 10))    # (size, mtime): changed, and back to what it was
 
@@ -143,8 +144,8 @@ class _Model:
             "SELECT number, path, size, mtime FROM disc_files WHERE source=?", (s,))}
         had = {(k[1], k[2]) for k in self.rows if k[0] == s}
         for path in run.written:
-            _, size, mtime = run.items[path]
-            d, pid = paths[path]
+            d, size, mtime = run.items[path]     # in the directory the run saved it under
+            pid = paths[path][1]
             if d in covered or (d in last and (last[d], path, size, mtime) in held):
                 continue
             key = (s, d, pid, size, mtime)
@@ -171,7 +172,7 @@ def _check(admin: Store, model: _Model, when: str) -> None:
         "SELECT source, dir, COUNT(DISTINCT path_id) FROM changes GROUP BY source, dir")}
     assert model.counts == recount, f"{when}: counts against the rows"
     assert admin.one("SELECT COUNT(*) FROM changes c JOIN paths p ON p.id=c.path_id"
-                     " WHERE p.dir<>c.dir OR p.source<>c.source")[0] == 0, f"{when}: a row out of its path's directory"
+                     " WHERE p.source<>c.source")[0] == 0, f"{when}: a row of another source's path"
 
 
 # a medium's first backup finds a version recorded by an older backup; a checkpoint of a backup

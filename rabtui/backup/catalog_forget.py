@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from rabtui.config import Config
-from rabtui.state import saved_kinds
+from rabtui.state import paths_below, saved_kinds
 from rabtui.state.store import COMPLETE_SQL, Store
 
 
@@ -67,7 +67,7 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
                 /data/photos, where the config changed from the one to the other), else (a directory
                 neither the config nor a backup names) by the backups next to it."""
                 return (f"COALESCE((SELECT CASE WHEN COUNT(*) THEN {new.format(nxt='MIN(g.nxt)', prv='MAX(g.prv)')} END"
-                        f" FROM temp.gone_dirs g WHERE g.id={table}.{end} AND {saved_kinds.under_sql(path_of, 'g.dir')}),"
+                        f" FROM temp.gone_dirs g WHERE g.id={table}.{end} AND {paths_below.under_sql(path_of, 'g.dir')}),"
                         f" (SELECT {new.format(nxt='h.nxt', prv='h.prv')} FROM temp.gone_backups h WHERE h.id={table}.{end}))")
             conn.execute(f"UPDATE {table} SET first_backup="
                          + moved("first_backup", f"CASE WHEN {table}.last_backup >= {{nxt}} THEN {{nxt}} ELSE -1 END")

@@ -42,7 +42,7 @@ from rabtui.state.store import Store, rollback
 # a batch of items as they go into temp.backup_items, each file with the id of its path: a look-up
 # in the index of `paths` alone (with the path's `dir` as well, a read of the table per file, the
 # batch took twice as long); and whether `changes` holds its version already, under the item's
-# directory (a row of `changes` is in its path's directory: found so, it is the path's own version)
+# directory (a row of `changes` is in the directory its backup saved it under: changes.py)
 _WITH_PATH = ("SELECT v.*, p.id, EXISTS (SELECT 1 FROM changes c WHERE c.source=p.source AND c.dir=v.column1"
               " AND c.path_id=p.id AND c.size=v.column5 AND c.mtime=v.column6) FROM (VALUES {}) v"
               " LEFT JOIN paths p ON v.column3=? AND p.source=? AND p.path=v.column2")
@@ -344,12 +344,12 @@ class CatalogSpool:
                 cur = conn.execute(
                     "INSERT OR FAIL INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
                     f" SELECT {_PATH_ID}, :m, size, mtime, :b, :b FROM temp.backup_items i WHERE ftype=:f", params)
-                # the versions just inserted are exactly these, each in its path's directory; but
+                # the versions just inserted are exactly these, each in its item's directory; but
                 # for those `changes` holds already under their item's directory (a medium's first
                 # backup: nearly all; see _WITH_PATH), left out before their paths are read
                 written = (f"SELECT i.dir, {_PATH_ID}, i.path, i.size, i.mtime FROM temp.backup_items i WHERE i.ftype=:f"
                            if in_own_dirs else
-                           f"SELECT p.dir, p.id, i.path, i.size, i.mtime FROM temp.backup_items i"
+                           f"SELECT i.dir, p.id, i.path, i.size, i.mtime FROM temp.backup_items i"
                            f" JOIN paths p ON p.id={_PATH_ID} WHERE i.ftype=:f AND {recorded}")
             else:
                 # some unchanged files have no version in the base (a base the catalog does not know)
@@ -363,7 +363,7 @@ class CatalogSpool:
                     " JOIN paths p ON p.source=:s AND p.path=i.path"
                     " WHERE NOT EXISTS (SELECT 1 FROM versions v"
                     "   WHERE v.path_id=p.id AND v.medium=:m AND v.last_backup=:b)", params)
-                written = ("SELECT p.dir, p.id, p.path, i.size, i.mtime FROM temp.backup_items i"
+                written = ("SELECT i.dir, p.id, p.path, i.size, i.mtime FROM temp.backup_items i"
                            " JOIN paths p ON p.source=:s AND p.path=i.path WHERE i.ftype=:f AND i.state<>:same")
             inserted = cur.rowcount
             if self._others:

@@ -2,7 +2,9 @@
 checkpoint, each counted once, however many media of the rotation its new version was written to.
 
 Step 7 records each file version that a backup wrote as a row of `changes`, keyed by (source,
-dir, path, size, mtime), in the catalog's transaction: the same version written again onto
+dir, path, size, mtime), in the catalog's transaction, `dir` the configured directory the backup
+saved it under (not `paths.dir`, the one the path was first seen in: /data made /data/photos counts
+photos' changes for /data/photos): the same version written again onto
 another medium is the same row. Not a change: a version that the directory's last checkpoint
 holds (a medium back from the drawer gets, as new to it, what the checkpoint already holds), nor
 anything written by a backup made before that checkpoint's content (as made, whatever its date). `dir_state.changed_since_checkpoint`
@@ -18,6 +20,8 @@ import math
 import sqlite3
 from typing import Iterable
 
+from rabtui.state.paths_below import under_sql
+
 # meta: how many times rows of `changes` were taken (forget, reset, rebuild). A backup's spool finds
 # versions there while rsync runs; step 7 trusts what it found if this has not moved since
 REMOVED = "changes_removed"
@@ -30,10 +34,9 @@ _HELD = ("SELECT 1 FROM disc_files f WHERE f.number={n} AND f.source={s} AND f.p
 def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: str, params: dict,
            dirs: Iterable[str], *, dirs_exact: bool = False, files: dict[str, int] | None = None) -> None:
     """Count what backup `backup_id` wrote: `written_sql` (with `params`) selects its versions as
-    (dir, path_id, path, size, mtime), of which those recorded already may be left out; `dirs`: the
-    directories its items came from (a path keeps the directory it was first seen in, so others
-    may be among them too: those are counted the general way, unless `dirs_exact` says there are
-    none); `files`: with `dirs_exact`, how many versions `written_sql` selects in each directory,
+    (dir, path_id, path, size, mtime), `dir` the directory its item came from, of which those
+    recorded already may be left out; `dirs`: the directories its items came from (those not
+    fresh are counted the general way, unless `dirs_exact` says each is fresh or covered); `files`: with `dirs_exact`, how many versions `written_sql` selects in each directory,
     if known. Called inside the catalog's transaction."""
     # a backup made no later than the last checkpoint's content (as made: by id, not by the dates a
     # wrong clock gave) adds nothing to it: its directories, found once here, not once per file
@@ -167,10 +170,14 @@ def rebuild(conn: sqlite3.Connection) -> None:
     # each version's row names the first backup that wrote it since its directory's last checkpoint
     # (those the checkpoint covers, as reset below takes them, sort last): a version the checkpoint
     # covers that was written again after it (the file changed, then back as it was) stays a change
+    # in the directory the backup saved it under (record's), else (none recorded) the path's first
+    saved_under = (f"COALESCE((SELECT r.path FROM backup_dirs r WHERE r.backup_id=v.first_backup"
+                   f" AND {under_sql('q.path', 'r.path')} ORDER BY length(r.path) DESC LIMIT 1), q.dir)")
     conn.execute(
         "INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
         " SELECT p.source, p.dir, v.path_id, v.size, v.mtime, v.first_backup FROM versions v"
-        " JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
+        f" JOIN (SELECT v.id, q.source, {saved_under} AS dir FROM versions v JOIN paths q ON q.id=v.path_id) p"
+        " ON p.id=v.id JOIN backups b ON b.id=v.first_backup"
         " LEFT JOIN dir_state d ON d.source=p.source AND d.path=p.dir"
         " LEFT JOIN checkpoint_dirs cd ON cd.number=d.last_checkpoint AND cd.source=p.source AND cd.path=p.dir"
         " LEFT JOIN backups c ON c.id=cd.backup_id"

@@ -16,11 +16,14 @@ the medium recorded the directory so (`judged`)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Iterable
 
+from rabtui.state import paths_below
 from rabtui.state.schema import LOOK_UNSURE
 from rabtui.state.store import RESTORABLE_SQL, Store
+
+# where a path lies (paths_below.py), under the names its callers here used first
+below_sql, under_sql = paths_below.below_sql, paths_below.under_sql
 
 # the backup `b` (a table alias) recorded no kinds
 _UNRECORDED = "NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id={b}.id)"
@@ -138,29 +141,6 @@ def savers(store: Store, backup, dir_path: str, archive_now: bool) -> str:
         f" OR {_UNRECORDED.format(b='b')} AND {archive_sql('b', '?', '?')})",
         (backup["source"], backup["medium"], dir_path, dir_path, dir_path, int(archive_now), dir_path))
     return ",".join(str(int(r["id"])) for r in rows)
-
-
-def below_sql(path_col: str, dirs: Iterable[str]) -> tuple[str, tuple]:
-    """SQL (and its parameters) true where `path_col` (a path relative to /, bytes) lies at or
-    below one of `dirs` (directory paths on the source): the place of each on the medium's union
-    (`.archive/<dir>`), whichever directory a path was first catalogued in (`paths.dir`)."""
-    col, terms, args = f"CAST({path_col} AS BLOB)", [], []
-    for d in dirs:
-        rel = os.fsencode(d.strip("/"))
-        if not rel:
-            return "1", ()
-        terms.append(f"({col}=? OR ({col}>=? AND {col}<?))")
-        args += [rel, rel + b"/", rel + b"0"]     # "0" follows "/": the paths below sort between
-    return (f"({' OR '.join(terms)})" if terms else "0"), tuple(args)
-
-
-def under_sql(path_sql: str, dir_sql: str) -> str:
-    """SQL true where the path `path_sql` (relative to /, bytes) lies at or below the directory
-    `dir_sql` (an SQL text: a directory path on the source, as backup_dirs keeps it): below_sql's
-    test where the directory is a column."""
-    text, path = f"substr(rtrim({dir_sql}, '/'), 2)", f"CAST({path_sql} AS BLOB)"
-    rel = f"CAST({text} AS BLOB)"     # (|| gives text: the slash joins before the cast)
-    return f"(length({rel})=0 OR {path}={rel} OR substr({path}, 1, length({rel})+1)=CAST({text}||'/' AS BLOB))"
 
 
 def _within(a: str, b: str) -> bool:
