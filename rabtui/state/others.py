@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 from rabtui.state.backup_ranges import BackupRanges
-from rabtui.state.catalog import Location, Version, _below, _exactly
+from rabtui.state.catalog import Location, Version, _below, _exactly, _in_any
 from rabtui.state import others_shapes, saved_kinds, union_shapes
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
@@ -36,9 +36,10 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
     out: dict[tuple, Version] = {}
     in_unions: list[tuple] = []     # (union_shapes.lost's, location) of those the union holds
     for r in rows:
-        is_archive = r["dir"] in archive_dirs.get(r["source"], ())
+        # by the directory holding its path, as catalog.find: /data made /data/photos, or back
+        is_archive = _in_any(bytes(r["path"]), archive_dirs.get(r["source"], ()))
         names, in_union = backups.holding(r["source"], r["medium"], r["dir"], r["first_backup"], r["last_backup"],
-                                          is_archive)
+                                          is_archive, bytes(r["path"]))
         if not names and not is_archive:
             continue
         kind = KINDS.get(r["kind"], "special")

@@ -8,27 +8,34 @@ from __future__ import annotations
 
 import os
 
-from rabtui.state import shapes
+from rabtui.state import catalog, paths_below, shapes
 from rabtui.state.catalog import _below, archive_as_of
 from rabtui.state.store import Store, in_chunks
 
 
 def crossed(store: Store, source: str, dirs: tuple[str, ...], prefix: bytes = b"") -> dict[bytes, tuple[str, ...]]:
-    """path -> directories (of `dirs`: the configured ones it was saved under, more than one where
-    the config's directories changed) of the entries (`others`) of the archive directories `dirs`
-    at or below `prefix` whose place held a file or an entry below it, or that lie below a place a
-    file or an entry was saved at, on any medium at any time."""
+    """path -> directories (of `dirs`: those holding it, more than one where the config's
+    directories changed from one to another inside it) of the entries (`others`) below the archive
+    directories `dirs` (whichever directory the catalog first knew them in: /data made /data/photos)
+    at or below `prefix` whose place held a file (a symlink made a file, or the reverse) or an entry
+    below it, or that lie below a place a file or an entry was saved at, on any medium at any time."""
     if not dirs:
         return {}
     below, below_args = _below(prefix)
+    within, within_args = paths_below.below_sql("p.path", dirs)
     under = "{t}.source=p.source AND {t}.path>=CAST(p.path || X'2F' AS BLOB) AND {t}.path<CAST(p.path || X'30' AS BLOB)"
+    tops = [(d, catalog.rel_path(d)) for d in dirs]
     entries: dict[bytes, tuple[tuple[str, ...], bool]] = {}
+    # below the directories, whichever one the catalog first knew each in (/data made /data/photos)
     for r in store.all(
-        f"SELECT DISTINCT p.path, p.dir, EXISTS (SELECT 1 FROM paths q WHERE {under.format(t='q')})"
-        f" OR EXISTS (SELECT 1 FROM others q WHERE {under.format(t='q')}) FROM others p"
-        f" WHERE p.source=? AND p.dir IN ({','.join('?' * len(dirs))}){below}", (source, *dirs, *below_args)):
-        was = entries.get(bytes(r[0]), ((), False))
-        entries[bytes(r[0])] = ((*was[0], r[1]), was[1] or bool(r[2]))
+        f"SELECT DISTINCT p.path, EXISTS (SELECT 1 FROM paths q WHERE {under.format(t='q')})"
+        f" OR EXISTS (SELECT 1 FROM others q WHERE {under.format(t='q')})"
+        " OR EXISTS (SELECT 1 FROM paths q WHERE q.source=p.source AND q.path=p.path) FROM others p"
+        f" WHERE p.source=? AND {within}{below}", (source, *within_args, *below_args)):
+        path = bytes(r[0])
+        was = entries.get(path, ((), False))
+        entries[path] = (tuple(d for d, top in tops if not top or path == top or path.startswith(top + b"/")),
+                         was[1] or bool(r[1]))
     if not entries:
         return {}
     ups = {up for path in entries for up in shapes.on_the_way(path)}
@@ -59,9 +66,10 @@ def shown(store: Store, backup, crossed: dict[bytes, tuple[str, ...]], archive: 
     for d, paths in by_dir.items():
         union = archive_as_of(store, backup, (d,), os.path.commonpath(paths), archive_now=archive_now,
                               others_too=True)
-        wheres.update({p: ("p.dir=? AND p.medium=? AND p.first_backup=?", (d, backup["medium"], union[p][2]))
+        wheres.update({p: ("p.medium=? AND p.first_backup=?", (backup["medium"], union[p][2]))
                        for p in paths if p in union and union[p][0] is None})
-    outside = f"p.dir NOT IN ({','.join('?' * len(archive))}) AND {holds[0]}", (*archive, *holds[1])
+    in_archive, in_archive_args = paths_below.below_sql("p.path", archive)
+    outside = f"NOT {in_archive} AND {holds[0]}", (*in_archive_args, *holds[1])
     wheres.update((p, outside) for p, dirs in crossed.items() if not {*dirs} & {*archive})
     out = {}
     for path, (where, args) in wheres.items():

@@ -35,8 +35,10 @@ def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = 
     for (source, medium, dir_path), items in by_place.items():
         top = dir_path.strip("/").encode()
 
-        def linked(first: int) -> bool:
-            return backups.holding(source, medium, dir_path, first, first, True)[1]
+        def linked(first: int, path: bytes) -> bool:
+            """Did backup `first` link what it saved at `path` into the union? (It saved the
+            directory holding `path` as an archive one: /data, or /data/photos since, or back.)"""
+            return backups.holding(source, medium, dir_path, first, first, True, path)[1]
 
         # the newest of the other kind linked at the same path (few paths were both)
         if (source, medium) not in others_at:
@@ -52,7 +54,7 @@ def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = 
                 for parent in parents} if newest_at else {}
         with_below = _with_entries_below(store, source, sorted({path_id for path_id, *_ in items}), table)
         for path_id, path, parent, first in items:
-            if over.get(parent, -1) > first or any(f > first and linked(f) for f in other.get(path, ())) or (
+            if over.get(parent, -1) > first or any(f > first and linked(f, path) for f in other.get(path, ())) or (
                     path_id in with_below and _saved_below_after(store, source, medium, path, first, linked)):
                 out.add((path_id, medium, first))
     return out
@@ -88,7 +90,7 @@ def _newest_saved(store: Store, source: str, medium: str, places: list[bytes], l
                 f" UNION SELECT path, first_backup FROM others WHERE source=? AND medium=? AND path IN ({marks})",
                 (source, medium, *chunk, source, medium, *chunk)):
             path = bytes(r["path"])
-            if r["f"] > out.get(path, -1) and linked(r["f"]):
+            if r["f"] > out.get(path, -1) and linked(r["f"], path):
                 out[path] = r["f"]
     return out
 
@@ -109,8 +111,9 @@ def _with_entries_below(store: Store, source: str, ids: list[int], table: str) -
 def _saved_below_after(store: Store, source: str, medium: str, path: bytes, first: int, linked) -> bool:
     """Did a backup after `first` linked into the union (`linked`) save anything below `path` on `medium`?"""
     rng = (source, medium, path + b"/", path + b"0", first)
-    return any(linked(r["f"]) for r in store.all(
-        "SELECT DISTINCT v.first_backup AS f FROM paths p JOIN versions v ON v.path_id=p.id WHERE p.source=?"
-        " AND v.medium=? AND p.path>=? AND p.path<? AND v.first_backup>?"
-        " UNION SELECT first_backup FROM others WHERE source=? AND medium=? AND path>=? AND path<? AND first_backup>?",
-        (*rng, *rng)))
+    # each backup once, with one of the paths it saved there (any tells which directory it saved)
+    return any(linked(r["f"], bytes(r["p"])) for r in store.all(
+        "SELECT f, min(p) AS p FROM (SELECT v.first_backup AS f, p.path AS p FROM paths p JOIN versions v"
+        " ON v.path_id=p.id WHERE p.source=? AND v.medium=? AND p.path>=? AND p.path<? AND v.first_backup>?"
+        " UNION ALL SELECT first_backup, path FROM others WHERE source=? AND medium=? AND path>=? AND path<?"
+        " AND first_backup>?) GROUP BY f", (*rng, *rng)))

@@ -1,0 +1,60 @@
+"""Shapes changed across an archive directory configured anew as one inside it or around it (/data,
+then /data/photos; or the reverse; or /data/photos made standard): a file made a directory, a
+directory made a file, a symlink made a file and back, a file made a symlink, a symlink the first
+directory saved made a directory by the second. `find` marks `+ archive` exactly on what the `.archive/` view holds, diff says what each
+backup shows. Real backups (rsync)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+
+from tests import invariants
+from tests.test_checkpoint_kind_changed import DAY
+from tests.trees import Lab, write_files
+
+HISTORIES = {"narrowed": [("data", "archive"), ("data/photos", "archive")],
+             "widened": [("data/photos", "archive"), ("data", "archive")],
+             "narrowed to standard": [("data", "archive"), ("data/photos", "standard")],
+             "the same directory": [("data/photos", "archive"), ("data/photos", "archive")]}
+
+
+def _reshaped(photos, n: int) -> None:
+    if n == 1:
+        (photos / "k").unlink()
+        shutil.rmtree(photos / "d")
+        for name in ("l", "m"):
+            (photos / name).unlink()
+        write_files(photos, {b"k/y": b"y", b"d": b"now a file", b"l": b"file at l"})
+        os.symlink("k", photos / "m")
+    elif n == 2:
+        for name in ("l", "s"):
+            (photos / name).unlink()
+        os.symlink("elsewhere", photos / "l")
+        write_files(photos, {b"s/in": b"in"})
+        shutil.rmtree(photos / "k")
+        write_files(photos, {b"k": b"k back"})
+
+
+@pytest.mark.parametrize("how", list(HISTORIES))
+def test_find_and_diff_show_the_newest_shape(tmp_path, how):
+    """Before: made standard, find marked no union entry of photos (the standard backup's shapes
+    were taken as linked into the union); narrowed or widened, diff said the symlink l, a file in
+    between, was there before it came back, and not that the symlink s went (a directory took
+    its place); in one directory, diff never said l went when a file
+    took its place."""
+    lab = Lab(tmp_path, media_count=1)
+    photos = lab.src / "data" / "photos"
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t", b"photos/d/x": b"x", b"photos/m": b"m"})
+    os.symlink("k", photos / "l")
+    os.symlink("m", photos / "s")
+    first, second = HISTORIES[how]
+    for n, d in enumerate([first, second, second]):
+        _reshaped(photos, n)
+        assert lab.backup(lab.local([d]), now=DAY + timedelta(days=n)).status in ("completed", "warnings")
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
