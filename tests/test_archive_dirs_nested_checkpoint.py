@@ -5,6 +5,8 @@ it. Real backups (rsync), real xorriso (`images:` drive)."""
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import timedelta
 
 import pytest
@@ -16,6 +18,7 @@ from tests.trees import Lab, burn_due, write_files
 HISTORIES = {"narrowed": [("data", "archive"), ("data/photos", "archive")],
              "widened": [("data/photos", "archive"), ("data", "archive")],
              "narrowed from standard": [("data", "standard"), ("data/photos", "archive")]}
+M = 315_532_800          # 1980-01-01, as zip and many build tools set it
 
 
 def _backup(lab: Lab, n: int, dirs: tuple[str, str], extra: str = "", status: str = "completed") -> None:
@@ -71,3 +74,40 @@ def test_a_file_changed_after_the_directory_changed_counts_for_its_checkpoint(tm
         changes.rebuild(conn)
     [st] = triggers.statuses(lab.load(), store)
     assert (st.changed, st.due) == (1, True), st.reasons
+
+
+@pytest.mark.parametrize("how", ["narrowed", "widened"])
+def test_a_version_saved_again_with_the_same_size_and_time_is_read_by_its_content(tmp_path, how):
+    """photos/f (A) saved by the first directory's backup and recorded by the second's checkpoint;
+    before its disc is written, the second's backups save B, then C of A's size and mtime (a build
+    tool's fixed date). The disc holds A, read by its content from the backup that saved it: it was
+    read from C's (the first that saved a version of that size and mtime, newest first), as the
+    catalog knew f in the other directory, and the disc failed its verification."""
+    from rabtui.checkpoint import prepare, run
+    from rabtui.events import READY, ScriptedPrompter
+    from rabtui.restore import run as restore_run
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    first, second = HISTORIES[how]
+    f = lab.src / "data" / "photos" / "f"
+
+    def put(data: bytes) -> None:
+        write_files(f.parent, {b"f": data})
+        os.utime(f, (M, M))
+
+    put(b"A" * 100)
+    _backup(lab, 0, first)
+    _backup(lab, 1, second)
+    cfg, store = lab.load(), lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    put(b"B" * 200)
+    _backup(lab, 2, second)
+    put(b"C" * 100)
+    _backup(lab, 3, second)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    out = tmp_path / "out"
+    restore_run.restore(cfg, store, "loc", str(f), checkpoint=number, to=out)
+    assert (out / invariants._prefix(str(f)).decode()).read_bytes() == b"A" * 100

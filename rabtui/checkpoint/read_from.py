@@ -14,6 +14,7 @@ from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
 from rabtui.mtimes import seconds
+from rabtui.state import paths_below
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
@@ -281,9 +282,11 @@ def _twins(store: Store, plan_json: dict) -> dict[str, set[tuple[bytes, int, int
     for d in plan_json["dirs"]:
         if d["kind"] != "archive":
             continue
+        # below the directory, whichever one the catalog first knew the path in (/data made /data/photos)
+        within, args = paths_below.below_sql("p.path", (d["path"],))
         for r in store.all("SELECT p.path, v.size, v.mtime FROM paths p JOIN versions v ON v.path_id=p.id"
-                           " WHERE p.source=? AND p.dir=? AND v.medium=? GROUP BY v.path_id, v.size, v.mtime"
-                           " HAVING COUNT(*) > 1", (d["source"], d["path"], d["medium"])):
+                           f" WHERE p.source=? AND {within} AND v.medium=? GROUP BY v.path_id, v.size, v.mtime"
+                           " HAVING COUNT(*) > 1", (d["source"], *args, d["medium"])):
             out.setdefault(d["medium"], set()).add((bytes(r["path"]), r["size"], r["mtime"]))
     return out
 
