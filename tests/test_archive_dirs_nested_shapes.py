@@ -58,3 +58,23 @@ def test_find_and_diff_show_the_newest_shape(tmp_path, how):
     cfg, store = lab.load(), lab.store()
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store, all_pairs=True)
+
+
+def test_the_inner_directory_made_a_symlink_by_the_outer_one(tmp_path):
+    """data/photos (archive) saved k; the source made photos a symlink and the config names data
+    (archive) since: its backup put the symlink in the union in place of the directory photos. find
+    marked k `+ archive`, in the union no more (the place on the way to it was the inner
+    directory itself, never looked at); nothing is written where the symlink points."""
+    lab = Lab(tmp_path, media_count=1)
+    outside, data = tmp_path / "outside", lab.src / "data"
+    outside.mkdir()
+    write_files(data, {b"top": b"t", b"photos/k": b"k"})
+    assert lab.backup(lab.local([("data/photos", "archive")]), now=DAY).status == "completed"
+    shutil.rmtree(data / "photos")
+    os.symlink(outside, data / "photos")
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY + timedelta(days=1)).status == "warnings"
+    assert list(outside.iterdir()) == []
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
+    invariants.check_found_restores(cfg, store, tmp_path / "found")

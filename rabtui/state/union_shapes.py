@@ -33,7 +33,6 @@ def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = 
     for source, dir_path, path_id, path, medium, first in marked:
         by_place.setdefault((source, medium, dir_path), []).append((path_id, path, path.rpartition(b"/")[0], first))
     for (source, medium, dir_path), items in by_place.items():
-        top = dir_path.strip("/").encode()
 
         def linked(first: int, path: bytes) -> bool:
             """Did backup `first` link what it saved at `path` into the union? (It saved the
@@ -48,7 +47,9 @@ def lost(store: Store, backups: BackupRanges, marked: list[tuple], table: str = 
         other = others_at[(source, medium)]
         # the newest saved at a place on the way, per parent directory (most files share few)
         parents = {parent for _, _, parent, _ in items}
-        ways = {up for parent in parents for up in (parent, *on_the_way(parent)) if len(up) > len(top)}
+        # up to the top: the directory itself is a place in the union of one around it (/data/photos,
+        # a symlink /data saved, then a directory again)
+        ways = {up for parent in parents for up in (parent, *on_the_way(parent)) if up}
         newest_at = _newest_saved(store, source, medium, sorted(ways), linked)
         over = {parent: max((newest_at.get(up, -1) for up in (parent, *on_the_way(parent))), default=-1)
                 for parent in parents} if newest_at else {}
