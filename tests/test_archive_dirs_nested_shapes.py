@@ -78,3 +78,45 @@ def test_the_inner_directory_made_a_symlink_by_the_outer_one(tmp_path):
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store, all_pairs=True)
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+@pytest.mark.parametrize("what", ["file", "symlink", "fifo"])
+def test_the_inner_directory_saved_as_another_entry_by_the_outer_one(tmp_path, what):
+    """data (archive) saved photos as a file, a symlink or a FIFO; the source made it a directory and
+    the config names data/photos since: its backups failed every night ("File exists", or "a
+    symlink, which rabtui never makes"). The entry goes from the union, said, and the backup that
+    saved it still gives it."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {b"top": b"t"} | ({b"photos": b"a file"} if what == "file" else {}))
+    if what == "symlink":
+        os.symlink(tmp_path / "outside", data / "photos")
+    elif what == "fifo":
+        os.mkfifo(data / "photos")
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    (data / "photos").unlink()
+    write_files(data, {b"photos/k": b"k"})
+    assert lab.backup(lab.local([("data/photos", "archive")]), now=DAY + timedelta(days=1)).status == "completed"
+    assert [m for m in lab.messages("warning") if "holds it still (restore --backup backup-20260601033000" in m]
+    assert not (tmp_path / "outside").exists()
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
+
+
+def test_a_symlink_planted_at_the_inner_directory_is_refused(tmp_path):
+    """A symlink no backup saved, put in the union where data/photos goes: refused as before,
+    left where it is, nothing written where it points."""
+    lab = Lab(tmp_path, media_count=1)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_files(lab.src / "data", {b"top": b"t", b"photos/k": b"k"})
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    from rabtui.media import medium_layout
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "data"))
+    shutil.rmtree(union / "photos")
+    os.symlink(outside, union / "photos")
+    assert lab.backup(lab.local([("data/photos", "archive")]), now=DAY + timedelta(days=1)).status == "failed"
+    assert [m for m in lab.messages() if "is a symlink, which rabtui never makes" in m]
+    assert os.path.islink(union / "photos") and list(outside.iterdir()) == []

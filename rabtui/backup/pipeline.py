@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator, NoReturn, Sequence
 
 from rabtui import faults, fmt
-from rabtui.backup import abandoned_left, deletion, history, id_writes, recovery
+from rabtui.backup import abandoned_left, deletion, history, id_writes, recovery, union_place
 from rabtui.media import checkpoint_numbers
 from rabtui.media.at_hand import medium_problem
 from rabtui.media import medium as media, medium_layout, mounting, union_look
@@ -220,6 +220,8 @@ class _Run(Completion, CommandSteps):
             info = media.check_medium(medium, self.emit, self.store)
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
+        for said in union_place.make_way(self.store, medium.path, medium.id, self.source.id, self.source.archive_paths):
+            self.emit(Event(WARNING, said))
         planted = medium_layout.symlink_in_layout(medium.path, self.source.id, self.source.archive_paths)
         if planted:
             self._fail_step(2, f"medium {medium.id}: {planted}; nothing written")
