@@ -120,3 +120,29 @@ def test_a_symlink_planted_at_the_inner_directory_is_refused(tmp_path):
     assert lab.backup(lab.local([("data/photos", "archive")]), now=DAY + timedelta(days=1)).status == "failed"
     assert [m for m in lab.messages() if "is a symlink, which rabtui never makes" in m]
     assert os.path.islink(union / "photos") and list(outside.iterdir()) == []
+
+
+def test_odd_names_inside_the_directory_made_one_inside(tmp_path):
+    """The inner directory's name with an escape sequence and a newline, files below it not UTF-8
+    and of 255 bytes, the config narrowed to it and widened back: find, diff, restores agree with the
+    media, and the union's entry in its way is said with its name escaped."""
+    lab = Lab(tmp_path, media_count=1)
+    inner = "ph\x1b[31mo\nt"
+    data = lab.src / "data"
+    write_files(data, {b"top": b"t", inner.encode(): b"was a file"})
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    (data / inner).unlink()
+    write_files(data / inner, {b"\xff\xfe": b"raw", b"L" * 255: b"long"})
+    toml_inner = inner.replace("\x1b", "\\u001b").replace("\n", "\\n")
+    cfg = lab.write(lab._local_source([("data", "archive")], "", "loc").replace(
+        f'path = "{data}"', f'path = "{data}/{toml_inner}"'))
+    assert cfg.source("loc").directories[0].path == f"{data}/{inner}"
+    assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
+    said = [m for m in lab.messages("warning") if "holds it still" in m]
+    assert said and "\x1b" not in said[0] and "\n" not in said[0], said
+    write_files(data / inner, {b"\xff\xfe": b"raw, longer now"})
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY + timedelta(days=2)).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "restored")

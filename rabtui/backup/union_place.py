@@ -39,7 +39,7 @@ def make_way(store: Store, medium_path: str, medium_id: str, source_id: str, arc
             if name is not None:
                 below.unlink(root, place)
                 said.append(f"medium {medium_id}: the archive held {fmt.name(b'/' + place)} (not a directory) where"
-                            f" {d} is now: it goes from the .archive/ view for the directory the source has there;"
+                            f" {fmt.name(d)} is now: it goes from the .archive/ view for the directory the source has there;"
                             f" {name} holds it still (restore --backup {name} gives it)")
             break
     return said
