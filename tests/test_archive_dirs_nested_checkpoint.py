@@ -32,15 +32,21 @@ def test_kept_data_of_the_other_directory_goes_onto_the_discs(tmp_path, how):
     """photos/k saved by the first directory's backup; the second's backup, whose post-backup
     command failed (its data kept, not linked into the union), saved k changed; the source removed k
     before the next backup. The second directory's checkpoint holds k as kept data saved it (the
-    newest saved on the medium): its discs held the union's older k, or (first saved standard) none."""
+    newest saved on the medium): its discs held the union's older k, or (first saved standard) none.
+    So are the symlink and the empty directory only kept data saved."""
     lab = Lab(tmp_path, media_count=1)
     (tmp_path / "iso").mkdir()
     first, second = HISTORIES[how]
     write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t", b"photos/sub/s": b"s"})
     _backup(lab, 0, first)
     write_files(lab.src / "data", {b"photos/n": b"new", b"photos/k": b"k changed"})
+    photos = lab.src / "data" / "photos"
+    os.symlink("n", photos / "sl")
+    (photos / "empty").mkdir()
     _backup(lab, 1, second, 'post_backup_commands = ["exit 4"]', "failed")
-    (lab.src / "data" / "photos" / "k").unlink()
+    for gone in ("k", "sl"):
+        (photos / gone).unlink()
+    (photos / "empty").rmdir()
     _backup(lab, 2, second)
     cfg, store = lab.load(), lab.store()
     number = burn_due(cfg, store, asked={"*"}, verified=True)
