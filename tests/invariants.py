@@ -67,9 +67,11 @@ def on_media(cfg, store) -> set[tuple]:
     out = set()
     for medium in cfg.media:
         for source in cfg.sources:
+            # (and those a look at the medium's unions was taken for: named by a backup's record)
             recorded = {r["path"]: SimpleNamespace(path=r["path"], kind="standard") for r in store.all(
                 "SELECT DISTINCT x.path FROM backup_dirs x JOIN backups b ON b.id=x.backup_id WHERE b.source=?"
-                " AND b.medium=?", (source.id, medium.id))}
+                " AND b.medium=? UNION SELECT l.path FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
+                f" WHERE b.source=? AND b.medium=? AND b.status IN {RESTORABLE_SQL}", (source.id, medium.id) * 2)}
             dirs = [*source.directories, *(d for p, d in recorded.items() if p not in source.archive_paths
                                            and all(p != c.path for c in source.directories))]
             for name, bpath, info in medium_layout.list_backups(medium.path, source.id):

@@ -42,6 +42,17 @@ _SAVED_AS = ("EXISTS (SELECT 1 FROM backup_dirs bd WHERE bd.backup_id={backup} A
              + saved_kinds.under_sql("p.path", "bd.path").replace("{", "{{").replace("}", "}}") + " AND bd.kind='{kind}')")
 
 
+def _unsure(first: str) -> str:
+    """SQL: the backup `first` recorded no kinds and no look at its medium (saved_kinds.look) took
+    the directory of the path `p` for it: no answer there (a symlink planted on the way), or the
+    medium not at hand since. It may have saved the directory as an archive one whatever the
+    config says now (it names another since: /data made /data/photos): its version is counted as
+    an archive one, kept while it has no other copy."""
+    return (f"(NOT EXISTS (SELECT 1 FROM backup_dirs bu WHERE bu.backup_id={first}) AND NOT EXISTS"
+            f" (SELECT 1 FROM unrecorded_looks ul WHERE ul.backup_id={first} AND ul.kind IN ('archive', 'standard')"
+            f" AND {saved_kinds.under_sql('p.path', 'ul.path')}))")
+
+
 class ArchiveGuard:
     """The backups of one source that the plan deletes, and whether one more may join them."""
 
@@ -58,6 +69,10 @@ class ArchiveGuard:
         self._in_dirs, self._in_were = (saved_kinds.below_sql("p.path", d) for d in (self.dirs, self.were))
         self._arc_args = (*self._in_dirs[1], *self._in_were[1])     # _saved_as_archive's parameters
         self.going: set[int] = set()
+        # a backup that recorded no kinds: its versions are archive ones where unsure (_unsure)
+        self.unrecorded = store.one(f"SELECT 1 FROM backups b WHERE b.source=? AND b.status IN {RESTORABLE_SQL}"
+                                    " AND NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id)",
+                                    (source,)) is not None
 
     def _without(self, backup_id: int) -> tuple[list[int], str]:
         """The backups gone if this one went with the plan's, and the SQL placeholders of those."""
@@ -72,7 +87,8 @@ class ArchiveGuard:
         self._arc_args."""
         return (f"(({self._in_dirs[0]} AND NOT {_SAVED_AS.format(backup=first, kind='standard')})"
                 f" OR ({self._in_were[0]} AND ({_SAVED_AS.format(backup=first, kind='archive')}"
-                f" OR NOT EXISTS (SELECT 1 FROM backup_dirs bn WHERE bn.backup_id={first}))))")
+                f" OR NOT EXISTS (SELECT 1 FROM backup_dirs bn WHERE bn.backup_id={first})))"
+                f" OR {_unsure(first)})")
 
     def _a_copy_kept(self, b: str) -> str:
         """SQL: the backup `b`, taken by _saved_as_archive to have saved the directory of `p` as an
@@ -97,7 +113,7 @@ class ArchiveGuard:
         one: once this backup went, the catalog would know its copy as a version of that standard
         backup, which a later cleanup deletes unguarded (and with it, and the union released, the
         file)."""
-        if not self.dirs and not self.were:
+        if not self.dirs and not self.were and not self.unrecorded:
             return 0
         gone, ids = self._without(backup_id)
         media = ",".join("?" * len(self.media))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import stat
 
+from rabtui.config.model import directory_path_problem
 from rabtui.media import below
-from rabtui.media.medium_layout import ARCHIVE, UNDOING, archive_root, backup_data_path, linking_dir, source_root
+from rabtui.media.medium_layout import (ARCHIVE, UNDOING, archive_root, backup_data_path, linking_dir,
+                                        read_backup_json, source_root)
 from rabtui.state import saved_kinds
 from rabtui.state.store import COMPLETE_SQL
 
@@ -69,8 +71,9 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
 
 def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
     """saved_kinds.look for the source (config.Source) on the medium (at hand: the caller checked
-    it is the one): whether it holds the union of each of its directories, for each backup there
-    that recorded no kinds. A union lacking a file the backup holds was made after it (an older
+    it is the one): whether it holds the union of each of its directories, and of each directory
+    such a backup's record names (the config may name another since: /data made /data/photos), for
+    each backup there that recorded no kinds. A union lacking a file the backup holds was made after it (an older
     database kept no looks): standard. Not while a killed cleanup's undoing of a backup's union
     links is recorded (union_undo.py): the union lacks some files for that while only."""
     try:
@@ -99,7 +102,22 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
         lacks = union_lacks_tree(medium_path, source.id, d, root / backup["name"],
                                  root / before[-1] if before else None, own=unsure)
         return None if lacks is None or _identity(root) != pinned else not lacks
-    saved_kinds.look(store, source.id, medium_id, [d.path for d in source.directories], union_there)
+    saved_kinds.look(store, source.id, medium_id, [*(d.path for d in source.directories),
+                                                   *_named(store, source.id, medium_id, root)], union_there)
+
+
+def _named(store, source_id: str, medium_id: str, root) -> list[str]:
+    """The directories the records (backup.json) of the backups of the source on the medium (its
+    directory `root`) that recorded no kinds name, those a config would take."""
+    out: dict[str, None] = {}
+    for b in store.all(saved_kinds.UNRECORDED_SQL, (source_id, medium_id)):
+        info = read_backup_json(root / b["name"]) or {}
+        named = info.get("directories")
+        for d in named if isinstance(named, list) else ():
+            path = d.get("path") if isinstance(d, dict) else None
+            if isinstance(path, str) and path and directory_path_problem(path) is None:
+                out[path] = None
+    return list(out)
 
 
 def _identity(path) -> tuple[int, int] | None:
