@@ -46,9 +46,10 @@ def _prefix(dir_path: str) -> bytes:
     return os.fsencode(dir_path.strip("/"))
 
 
-def _recorded_archive(store, source: str, medium: str, path: str) -> bool:
+def _recorded_archive(store, source: str, medium: str, path: str, after: int = 0) -> bool:
+    """A backup on the medium made after the backup `after` (an id) recorded `path` as an archive one."""
     return store.one("SELECT 1 FROM backup_dirs x JOIN backups b ON b.id=x.backup_id WHERE b.source=? AND b.medium=?"
-                     " AND x.path=? AND x.kind='archive'", (source, medium, path)) is not None
+                     " AND b.id>? AND x.path=? AND x.kind='archive'", (source, medium, after, path)) is not None
 
 
 def _looked_archive(store, source: str, medium: str, path: str) -> bool:
@@ -123,15 +124,15 @@ def _ran_as(store, row, d) -> str | None:
     """The kind backup `row` saved directory `d` as: recorded, or (none recorded) archive where its
     medium held the directory's union, lacking none of its files, when looked at (unrecorded_looks),
     else (not looked at)
-    where the config says so or another backup on its medium recorded it so."""
+    where the config says so or a backup made after it on its medium recorded it so."""
     kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?", (row["id"],))}
     if kinds:
         return kinds.get(d.path)
     looked = store.one("SELECT kind FROM unrecorded_looks WHERE backup_id=? AND path=?", (row["id"], d.path))
     if looked is not None:
         return looked["kind"]
-    return "archive" if d.kind == "archive" or _recorded_archive(store, row["source"], row["medium"], d.path) \
-        else "standard"
+    return "archive" if d.kind == "archive" or _recorded_archive(store, row["source"], row["medium"], d.path,
+                                                                 row["id"]) else "standard"
 
 
 def _tree(row, d) -> dict[bytes, tuple]:

@@ -704,29 +704,44 @@ def test_a_medium_unplugged_while_its_union_is_looked_at_gives_no_answer(tmp_pat
 
 
 def test_the_sql_of_the_rule_for_unrecorded_backups_says_what_the_rule_says(tmp_path):
-    """saved_kinds.archive_sql (cleanups' SQL) and saved_kinds.judged (the readers', BackupRanges'
-    for many backups at once) take a backup that recorded no kinds alike, in every case: looked at
-    (archive, standard) or not, the config saying archive or not, another backup there recording
-    the directory as an archive one or not."""
+    """saved_kinds.archive_sql (cleanups' SQL), saved_kinds.judged (the readers') and BackupRanges
+    (many backups at once) take a backup that recorded no kinds alike, in every case: looked at
+    (archive, standard) or not, the config saying archive or not, another backup there made before
+    or after it recording the directory as an archive one or none (one made before says nothing
+    of it: an older version installed again made it)."""
     import itertools
 
     from rabtui.state import saved_kinds
+    from rabtui.state.backup_ranges import BackupRanges
     from rabtui.state.store import Store
 
     store = Store(tmp_path / "state")
-    for n, (looked, archive_now, recorded) in enumerate(itertools.product([None, "archive", "standard", "unsure"],
-                                                                          [False, True], [False, True])):
+
+    def backup(medium: str, name: str, kinds: bool) -> int:
+        made = store.execute("INSERT INTO backups(source, medium, name, path, status, started)"
+                             " VALUES ('s', ?, ?, '/x', 'completed', 0)", (medium, name)).lastrowid
+        if kinds:
+            store.execute("INSERT INTO backup_dirs(backup_id, path, kind) VALUES (?, '/d', 'archive')", (made,))
+        return made
+
+    cases = list(itertools.product([None, "archive", "standard", "unsure"], [False, True], [None, "before", "after"]))
+    made = []
+    for n, (looked, archive_now, recorded) in enumerate(cases):
         medium = f"m{n}"
-        bid = store.execute("INSERT INTO backups(source, medium, name, path, status, started)"
-                            " VALUES ('s', ?, 'b', '/x', 'completed', 0)", (medium,)).lastrowid
+        if recorded == "before":
+            backup(medium, "a", True)
+        bid = backup(medium, "b", False)
         if looked:
             store.execute("INSERT INTO unrecorded_looks VALUES (?, '/d', ?)", (bid, looked))
-        if recorded:
-            other = store.execute("INSERT INTO backups(source, medium, name, path, status, started)"
-                                  " VALUES ('s', ?, 'c', '/y', 'completed', 0)", (medium,)).lastrowid
-            store.execute("INSERT INTO backup_dirs(backup_id, path, kind) VALUES (?, '/d', 'archive')", (other,))
+        if recorded == "after":
+            backup(medium, "c", True)
+        made.append(bid)
+    ranges = BackupRanges(store, "s")
+    for n, ((looked, archive_now, recorded), bid) in enumerate(zip(cases, made)):
         said = store.one(f"SELECT {saved_kinds.archive_sql('b', '?', '?')} AS a FROM backups b WHERE b.id=?",
                          ("/d", "/d", int(archive_now), "/d", bid))["a"]
-        rule = saved_kinds.judged(looked, archive_now, recorded)
+        rule = saved_kinds.judged(looked, archive_now, recorded == "after")
         assert bool(said) == rule, (looked, archive_now, recorded)
         assert ("/d" in saved_kinds.archive_in(store, {"id": bid}, ["/d"] if archive_now else [])) == rule
+        _names, in_union = ranges.holding("s", f"m{n}", "/d", bid, bid, archive_now)
+        assert in_union == rule, (looked, archive_now, recorded)

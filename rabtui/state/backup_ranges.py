@@ -41,12 +41,13 @@ class BackupRanges:
         self.dirs: dict[int, list[tuple[bytes, str]]] = {}
         for (backup_id, path), kind in self.ran.items():
             self.dirs.setdefault(backup_id, []).append((os.fsencode(path.strip("/")), path))
-        # a backup that recorded no kinds: saved_kinds.judged's rule
-        self.archived: dict[tuple[str, str], set[str]] = {}
-        for r in store.all("SELECT DISTINCT b.source, b.medium, d.path FROM backup_dirs d JOIN backups b"
-                           " ON b.id=d.backup_id WHERE d.kind='archive'" + (" AND b.source=?" if source else ""),
-                           (source,) if source else ()):
-            self.archived.setdefault((r["source"], r["medium"]), set()).add(r["path"])
+        # a backup that recorded no kinds: saved_kinds.judged's rule (the newest backup recording
+        # each directory as an archive one: one made after it did)
+        self.archived: dict[tuple[str, str], dict[str, int]] = {}
+        for r in store.all("SELECT b.source, b.medium, d.path, MAX(b.id) AS newest FROM backup_dirs d JOIN backups b"
+                           " ON b.id=d.backup_id WHERE d.kind='archive'" + (" AND b.source=?" if source else "")
+                           + " GROUP BY b.source, b.medium, d.path", (source,) if source else ()):
+            self.archived.setdefault((r["source"], r["medium"]), {})[r["path"]] = r["newest"]
         self.looked: dict[tuple[int, str], str] = {
             (r["backup_id"], r["path"]): r["kind"] for r in store.all(
                 "SELECT l.backup_id, l.path, l.kind FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
@@ -65,7 +66,7 @@ class BackupRanges:
             kind = self.ran.get((backup_id, (path is not None and self._holding_dir(backup_id, path)) or dir_path))
             if kind is None:
                 return saved_kinds.judged(self.looked.get((backup_id, dir_path)), archive_now,
-                                          dir_path in self.archived.get((source, medium), ()))
+                                          self.archived.get((source, medium), {}).get(dir_path, 0) > backup_id)
             return kind == "archive"
         names = [n for i, n in zip(*self.between(source, medium, first, last))
                  if i == first or not ran_archive(i)]

@@ -11,8 +11,9 @@ union to read). That look is recorded in the database (`unrecorded_looks`, `look
 is at hand, once per backup: every reader then agrees, the catalog's alone (find, with the medium
 away) and SQL included, and an archive backup making the union later leaves that backup standard,
 while one made after the look (an older version installed again) is looked at on its own. Until a
-backup was looked at, the union is taken to be there where the config says archive or a backup on
-the medium recorded the directory so (`judged`)."""
+backup was looked at, the union is taken to be there where the config says archive or a later
+backup on the medium recorded the directory so (`judged`: one made before says nothing of a backup
+an older version installed again made after it)."""
 
 from __future__ import annotations
 
@@ -74,17 +75,19 @@ def drop_looks(conn, backup_ids: Iterable[int]) -> None:
 def judged(looked: str | None, archive_now: bool, recorded_archive: bool) -> bool:
     """Whether a backup that recorded no kinds saved a directory as an archive one: as its look
     found (`looked`: the kind, None where it was not looked at), else as the config says now
-    (`archive_now`) or a backup on its medium recorded it (`recorded_archive`). archive_sql is
-    its SQL, BackupRanges reads it for many backups at once."""
+    (`archive_now`) or a backup made after it on its medium recorded it (`recorded_archive`: the
+    union was there by then; one made before it says nothing of a backup an older version
+    installed again made, the config maybe changed between). archive_sql is its SQL,
+    BackupRanges reads it for many backups at once."""
     return looked == "archive" if looked is not None else archive_now or recorded_archive
 
 
-def recorded_archive(store: Store, source: str, medium: str) -> set[str]:
-    """The directories a backup of `source` on `medium` recorded as archive ones (whatever its
-    status: the union it linked into stays)."""
+def recorded_archive(store: Store, source: str, medium: str, after: int = 0) -> set[str]:
+    """The directories a backup of `source` on `medium` made after the backup `after` (an id)
+    recorded as archive ones (whatever its status: the union it linked into stays)."""
     return {r["path"] for r in store.all(
         "SELECT DISTINCT d.path FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
-        " WHERE b.source=? AND b.medium=? AND d.kind='archive'", (source, medium))}
+        " WHERE b.source=? AND b.medium=? AND b.id>? AND d.kind='archive'", (source, medium, after))}
 
 
 def looks(store: Store, source: str, medium: str) -> dict[str, dict[str, str]]:
@@ -106,7 +109,7 @@ def unrecorded(store: Store, backup_id: int, archive_now: Iterable[str]) -> tupl
         return tuple(archive_now)
     looked = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM unrecorded_looks WHERE backup_id=?",
                                                       (backup_id,))}
-    archive_now, recorded = set(archive_now), recorded_archive(store, row["source"], row["medium"])
+    archive_now, recorded = set(archive_now), recorded_archive(store, row["source"], row["medium"], backup_id)
     return tuple(sorted(d for d in archive_now | recorded | set(looked)
                         if judged(looked.get(d), d in archive_now, d in recorded)))
 
@@ -118,7 +121,8 @@ def archive_sql(b: str, dir_sql: str, archive_now: str) -> str:
     row = f"FROM unrecorded_looks u WHERE u.backup_id={b}.id AND u.path={dir_sql}"
     return (f"(EXISTS (SELECT 1 {row} AND u.kind='archive') OR NOT EXISTS (SELECT 1 {row})"
             f" AND ({archive_now} OR EXISTS (SELECT 1 FROM backup_dirs e JOIN backups o ON o.id=e.backup_id"
-            f" WHERE o.source={b}.source AND o.medium={b}.medium AND e.path={dir_sql} AND e.kind='archive')))")
+            f" WHERE o.source={b}.source AND o.medium={b}.medium AND o.id>{b}.id AND e.path={dir_sql}"
+            " AND e.kind='archive')))")
 
 
 def archive_in(store: Store, backup, archive_now: Iterable[str]) -> tuple[str, ...]:
