@@ -745,3 +745,24 @@ def test_the_sql_of_the_rule_for_unrecorded_backups_says_what_the_rule_says(tmp_
         assert ("/d" in saved_kinds.archive_in(store, {"id": bid}, ["/d"] if archive_now else [])) == rule
         _names, in_union = ranges.holding("s", f"m{n}", "/d", bid, bid, archive_now)
         assert in_union == rule, (looked, archive_now, recorded)
+
+
+def test_an_unrecorded_standard_backup_the_first_on_its_medium_first_looked_at_after_the_union(tmp_path):
+    """A standard backup that recorded no kinds, the first on its medium (nothing linked from a
+    backup before it), its files unchanged when the first archive backup makes the union (which
+    lacks none of them): looked at only then (a database that kept no looks), and by rebuild-state,
+    it is standard: the union's files of those paths, as it holds them, are another backup's
+    (linked from there), not its own."""
+    from rabtui.backup import retention
+
+    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    store, cfg = lab.store(), lab.load()
+    store.execute("DELETE FROM unrecorded_looks")
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))
+    assert [tuple(r) for r in store.all("SELECT backup_id, kind FROM unrecorded_looks")] == [(old["id"], "standard")]
+    _database_lost(lab)
+    store = lab.store()
+    assert store.one("SELECT kind FROM backup_dirs WHERE backup_id=?", (old["id"],))["kind"] == "standard"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)

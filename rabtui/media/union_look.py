@@ -25,9 +25,13 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
     links each file it saves into the union, so that backup saved the directory as a standard one,
     the union made after it. Also (the union there) where it holds a file the same as the backup
     at `before` (the complete one made before it) holds at that path: rsync linked it from there
-    (--link-dest), as for a standard backup only. `own`: also where no file the backup holds is the
-    union's own at that path (linked there), the union maybe made after it. None where what is there
-    cannot be looked at (no answer)."""
+    (--link-dest), as for a standard backup only. Also where no file the backup holds is the
+    union's own at that path (linked there) and one the union holds as it does (same size and
+    time) is another's, linked from another backup (more than one name): an archive backup links
+    each file it saves there, and a later one saves no file the union holds so (--compare-dest),
+    so the union was made after it (a medium copied without hard links tells neither: archive, the
+    answer that keeps its files). `own`: also where no file the backup holds is the union's own,
+    the union maybe made after it. None where what is there cannot be looked at (no answer)."""
     union = os.fsencode(archive_root(medium_path, source_id, dir_path))
     try:
         if not stat.S_ISDIR(os.lstat(union).st_mode):
@@ -41,7 +45,7 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
         return None
     data = os.fsencode(backup_data_path(backup_path, dir_path))
     base = os.fsencode(backup_data_path(before, dir_path)) if before is not None else None
-    stack, linked = [b""], False
+    stack, linked, anew = [b""], False, False
     while stack:
         rel = stack.pop()
         try:
@@ -65,8 +69,12 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
                 continue
             except OSError:
                 return None
-            linked = linked or (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
-    return own and not linked
+            if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
+                linked = True
+            elif stat.S_ISREG(there.st_mode) and stat.S_ISREG(st.st_mode) and there.st_nlink > 1 \
+                    and (there.st_size, there.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+                anew = True
+    return (own or anew) and not linked
 
 
 def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, source) -> None:
