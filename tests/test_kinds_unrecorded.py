@@ -766,3 +766,22 @@ def test_an_unrecorded_standard_backup_the_first_on_its_medium_first_looked_at_a
     assert store.one("SELECT kind FROM backup_dirs WHERE backup_id=?", (old["id"],))["kind"] == "standard"
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store)
+
+
+def test_directories_a_backup_record_names_that_no_path_can_be_are_not_looked_at(tmp_path):
+    """The record of a backup that recorded no kinds names, besides its directory, ones no config
+    takes (a lone surrogate, a NUL, `..`, not absolute, no text): the look takes its directory and
+    leaves those, no traceback."""
+    from rabtui.backup import retention
+
+    lab, _photos, first = _unrecorded_then_recorded(tmp_path)
+    bj = Path(first["path"]) / "backup.json"
+    info = json.loads(bj.read_text())
+    info["directories"] += [{"path": p} for p in ("/x\udc80", "/x\0y", "/a/../b", "rel", 7, "/")] + [None]
+    bj.write_text(json.dumps(info))
+    cfg, store = lab.load(), lab.store()
+    store.execute("DELETE FROM unrecorded_looks")
+    retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=2))
+    looked = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM unrecorded_looks")}
+    assert looked.keys() == {str(lab.src / "photos"), "/"}, looked
+    assert looked[str(lab.src / "photos")] == "archive"
