@@ -80,3 +80,29 @@ def test_the_night_before_s_failed_partial_data_goes_before_the_night_s_backups(
     out = night.stdout + night.stderr
     assert ("a", "completed") in _statuses(lab)[2:], out
     assert _statuses(lab)[1] == ("h", "deleted"), out
+
+
+def test_a_failed_run_of_a_source_taken_out_of_the_config_stops_no_deletion_before_the_backups(tmp_path):
+    """`gone`, a source since taken out of the config, and h each left a failed run's partial data the
+    night before (a directory missing on the source: their runs failed in step 5). The deletion before
+    the night's backups planned gone's too and failed whole on a source the config does not name: h's
+    partial data stayed until the cleanup after the backups (on a full medium, the night failed), and
+    so it went every night while gone's failed run was recorded (a cleanup leaves those alone)."""
+    lab = Lab(tmp_path, media_count=1)
+    _files(lab.src / "a", ["a0"])
+    _files(lab.src / "h", ["h0"])
+    sources = {s: f'[[sources]]\nid = "{s}"\nschedule = "0 2 * * *"\n[[sources.directories]]\npath = "{lab.src / s}"\n'
+               for s in ("a", "gone", "h")}
+    lab.write("".join(sources.values()))
+    os.rename(lab.src / "h", lab.src / "h.away")
+    first = rabtui(lab, "run-due", "--now", "2026-10-01T02:05")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert sorted(_statuses(lab)) == [("a", "completed"), ("gone", "failed"), ("h", "failed")], first.stdout + first.stderr
+    os.rename(lab.src / "h.away", lab.src / "h")
+    lab.write(sources["a"] + sources["h"])
+
+    night = rabtui(lab, "run-due", "--now", "2026-10-02T02:04")
+    out = night.stdout + night.stderr
+    assert "no source with id" not in out, out
+    assert "deleting h backup-20261001020500 on m1 (failed run older than 12h" in out.split("h: due")[0], out
+    assert ("h", "deleted") in _statuses(lab) and ("gone", "failed") in _statuses(lab), out

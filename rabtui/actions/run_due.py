@@ -149,13 +149,15 @@ def _night_medium(cfg: Config, store: Store, due_now: list):
 def _partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -> None:
     """Before the backups: the failed and abandoned runs of a night before (NIGHT_BEFORE) or that
     later complete backups supersede (superseded.py) deleted, as the cleanup after the backups would
-    delete them: their partial data may take the room the night's backups need. What fails is said,
-    and left to that cleanup, which says it again and notifies it."""
+    delete them: their partial data may take the room the night's backups need (the configured
+    sources' only: a cleanup plans no other's). What fails is said, and left to that cleanup, which
+    says it again and notifies it."""
     def said(event: Event) -> None:
         emit(Event(LOG, event.message))
 
     try:
-        sources = superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp())
+        configured = {s.id for s in cfg.sources}
+        sources = [s for s in superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp()) if s in configured]
         if not sources:
             return
         plan = cleanup_actions.plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE)
