@@ -106,3 +106,23 @@ def test_a_failed_run_of_a_source_taken_out_of_the_config_stops_no_deletion_befo
     assert "no source with id" not in out, out
     assert "deleting h backup-20261001020500 on m1 (failed run older than 12h" in out.split("h: due")[0], out
     assert ("h", "deleted") in _statuses(lab) and ("gone", "failed") in _statuses(lab), out
+
+
+def test_a_file_reached_through_a_symlink_in_the_later_backup_is_not_held_there(tmp_path):
+    """The later backup holds `d` as a symlink (the source made it one): `d/f` of the failed run is
+    not at its path there, though the symlink leads to a file of its size and second (outside the
+    medium, here); nor is it in a union whose `d` is a symlink."""
+    from rabtui.backup.superseded import held
+
+    failed, later, union, outside = (tmp_path / n for n in ("failed", "later", "union", "outside"))
+    _files(failed / "data" / "d", ["f"])
+    outside.mkdir()
+    os.link(failed / "data" / "d" / "f", outside / "f")
+    (later / "data").mkdir(parents=True)
+    union.mkdir()
+    os.symlink(outside, later / "data" / "d")
+    os.symlink(outside, union / "d")
+    assert not held(bytes(failed), bytes(later), bytes(union))
+    os.unlink(later / "data" / "d")
+    os.rename(outside, later / "data" / "d")
+    assert held(bytes(failed), bytes(later), bytes(union))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui.media import medium_layout
+from rabtui.media import below, medium_layout
 from rabtui.state.store import COMPLETE_SQL, OWN_DIR_SQL, Store
 
 
@@ -49,7 +49,9 @@ def by(r, complete: list, medium_path: str) -> str | None:
 def held(failed: bytes, later: bytes, union: bytes) -> bool:
     """Whether each entry below `failed`/data but directories is at its path below `later`/data or
     `union` (the view's paths are those below data/), of its kind, size and second; False where a
-    tree cannot be read whole (past PATH_MAX, unreadable, gone)."""
+    tree cannot be read whole (past PATH_MAX, unreadable, gone). The later trees are read part by
+    part: an entry on the way there that is a symlink (the source made a directory one) holds nothing
+    (what it leads to is not at the path, and may be off the medium)."""
     top = os.path.join(failed, b"data")
     try:
         if not stat.S_ISDIR(os.lstat(top).st_mode):
@@ -57,22 +59,36 @@ def held(failed: bytes, later: bytes, union: bytes) -> bool:
         stack = [b""]
         while stack:
             rel = stack.pop()
-            with os.scandir(os.path.join(top, rel) if rel else top) as entries:
-                for entry in entries:
-                    name = os.path.join(rel, entry.name) if rel else entry.name
-                    st = entry.stat(follow_symlinks=False)
-                    if stat.S_ISDIR(st.st_mode):
-                        stack.append(name)
-                    elif not (_same(st, os.path.join(later, b"data", name)) or _same(st, os.path.join(union, name))):
-                        return False
+            fds = [_dir(root, rel) for root in (os.path.join(later, b"data"), union)]
+            try:
+                with os.scandir(os.path.join(top, rel) if rel else top) as entries:
+                    for entry in entries:
+                        st = entry.stat(follow_symlinks=False)
+                        if stat.S_ISDIR(st.st_mode):
+                            stack.append(os.path.join(rel, entry.name) if rel else entry.name)
+                        elif not any(_same(st, fd, entry.name) for fd in fds if fd is not None):
+                            return False
+            finally:
+                for fd in fds:
+                    if fd is not None:
+                        os.close(fd)
     except OSError:
         return False
     return True
 
 
-def _same(st: os.stat_result, path: bytes) -> bool:
+def _dir(root: bytes, rel: bytes) -> int | None:
+    """A descriptor of the directory `root/rel`, reached part by part; None where a part is missing,
+    a symlink or no directory."""
     try:
-        other = os.lstat(path)
+        return below.open_dir(root, rel)
+    except OSError:
+        return None
+
+
+def _same(st: os.stat_result, fd: int, name: bytes) -> bool:
+    try:
+        other = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except OSError:
         return False
     return (stat.S_IFMT(other.st_mode) == stat.S_IFMT(st.st_mode) and other.st_size == st.st_size
