@@ -6,6 +6,7 @@ each back as a new file instead, and leaves the other name as it was."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from datetime import datetime
 
@@ -14,6 +15,7 @@ import pytest
 from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
 from tests.test_restore_onto_ssh_source import _lab
+from tests.sshd import start_sshd
 from tests.trees import HOSTILE_NAMES, snapshot
 
 T0 = datetime(2026, 6, 1, 3, 0)
@@ -164,3 +166,44 @@ def test_a_linked_file_that_cannot_be_written_anew_is_named_as_not_restored(tmp_
     w = exc.value.result.written
     assert w.not_restored == [("file", os.fsencode(d / "stuck/a")[1:], "linked elsewhere too; rsync stopped before it")]
     assert (w.files, os.stat(d / "b").st_mode & 0o777, os.stat(d / "stuck/a").st_mode & 0o777) == (1, 0o644, 0o600)
+
+
+def test_busybox_find_on_the_source_finds_the_linked_files_too(tmp_path):
+    """A source whose find is busybox's (no -printf: the check's other walk): files and symlinks
+    below the target with other names are found as with GNU find (a restore with --overwrite writes
+    the file anew, its name elsewhere keeps its mode; a symlink rsync would change in place is
+    refused), and a symlink in the restore's way is refused."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed")
+    server = start_sshd(tmp_path / "sshd")      # its own: its logins find busybox's find first
+    try:
+        bin_dir, ran = tmp_path / "bin", tmp_path / "busybox-ran"
+        bin_dir.mkdir()
+        (bin_dir / "find").write_text(f"#!/bin/sh\necho >> '{ran}'\nexec '{busybox}' find \"$@\"\n")
+        (bin_dir / "find").chmod(0o755)
+        (server.home / ".bashrc").write_text(f"PATH='{bin_dir}':$PATH\n")
+        lab, cfg, remote_dir = _lab(tmp_path, server, {"d/sub/linked\nname": b"1", "d/own": b"2"})
+        d = remote_dir / "d"
+        os.symlink("own", d / "sub" / "link")
+        assert lab.backup(cfg, "web", now=T0).status == "completed"
+        os.link(d / "sub/linked\nname", tmp_path / "elsewhere")
+        (d / "sub/linked\nname").chmod(0o600)
+        os.link(d / "sub/link", tmp_path / "elsewhere-link", follow_symlinks=False)
+        os.utime(d / "sub/link", ns=(10**18, 10**18), follow_symlinks=False)
+        with pytest.raises(WorkFailed, match=r"1 symlink there has other names too .*/d/sub/link;"):
+            R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+        assert ran.exists()
+        os.unlink(tmp_path / "elsewhere-link")
+        res = R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+        assert not res.written.problems()
+        assert os.stat(tmp_path / "elsewhere").st_mode & 0o777 == 0o600
+        assert os.stat(d / "sub/linked\nname").st_mode & 0o777 == 0o644
+        shutil.rmtree(d / "sub")
+        os.symlink(tmp_path / "outside", d / "sub")
+        (tmp_path / "outside").mkdir()
+        with pytest.raises(WorkFailed, match=r"1 symlinks there are in the restore's way.*/d/sub"):
+            R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+        assert os.listdir(tmp_path / "outside") == []
+    finally:
+        server.stop()

@@ -50,6 +50,8 @@ from rabtui.restore.written import Written, kind_of
 # (#PATH), with
 # a `.` record for each directory below (where find can print one: GNU's): the walk of a large tree
 # goes on saying it is alive, and only a source that says nothing for io_timeout is taken as hung.
+# A find without -printf (busybox's) has its `-exec ... {} +` in parentheses never run: the walk
+# there keeps it at the top level, one sh telling the linked symlinks from the other entries.
 # Last, `=`: the check ran to its end (an answer without it is not the check's).
 SOURCE_CHECK = " ".join(line.strip() for line in r"""
     me=$(id -u) && mg=$(id -g) || exit 3;
@@ -94,7 +96,8 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
     if [ "$w" = -r ] && [ -n "$cur" ]; then
         if find -P / -maxdepth 0 -printf '' 2>/dev/null; then
             find -P "$cur" -mindepth 1 \( -type l -print0 \( -links 1 -o -printf '%%%p\0' \) -o -type d -printf '.\0' -o -links +1 -printf '#%p\0' \) || exit 4;
-        else find -P "$cur" -mindepth 1 \( -type l -print0 \( -links 1 -o -exec printf '%%%s\0' {} + \) -o ! -type d -links +1 -exec printf '#%s\0' {} + \) || exit 4; fi;
+        else find -P "$cur" -mindepth 1 -type l -links 1 -print0 -o ! -type d -links +1 -exec sh -c 'for p; do
+            if [ -L "$p" ]; then printf "%s\0%%%s\0" "$p" "$p"; else printf "#%s\0" "$p"; fi; done' sh {} + || exit 4; fi;
     fi;
     fin
 """.splitlines() if line.strip())
