@@ -168,6 +168,24 @@ def test_a_linked_file_that_cannot_be_written_anew_is_named_as_not_restored(tmp_
     assert (w.files, os.stat(d / "b").st_mode & 0o777, os.stat(d / "stuck/a").st_mode & 0o777) == (1, 0o644, 0o600)
 
 
+def test_a_file_restored_alone_as_the_backup_has_it_keeps_its_other_names(tmp_path, sshd):
+    """A single file restored with --overwrite, as the backup has it and linked elsewhere, is left
+    as it is (its other name stays one with it); one that differs only in its mode is written anew,
+    and its other name keeps its own."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/same\nname": b"as backed up"})
+    d = remote_dir / "d"
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    os.link(d / "same\nname", tmp_path / "elsewhere")
+    kept = os.lstat(d / "same\nname").st_ino
+    res = R.restore(cfg, lab.store(), "web", str(d / "same\nname"), to_source=True, overwrite=True)
+    assert not res.written.problems()
+    assert (os.lstat(d / "same\nname").st_ino, os.lstat(d / "same\nname").st_nlink) == (kept, 2)
+    (tmp_path / "elsewhere").chmod(0o600)
+    res = R.restore(cfg, lab.store(), "web", str(d / "same\nname"), to_source=True, overwrite=True)
+    assert not res.written.problems() and res.written.files == 1
+    assert [os.stat(p).st_mode & 0o777 for p in (d / "same\nname", tmp_path / "elsewhere")] == [0o644, 0o600]
+
+
 def test_busybox_find_on_the_source_finds_the_linked_files_too(tmp_path):
     """A source whose find is busybox's (no -printf: the check's other walk): files and symlinks
     below the target with other names are found as with GNU find (a restore with --overwrite writes

@@ -330,17 +330,25 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
 
 
 def _differing(source: Source, rel: bytes, item: bytes, dest: str, shared: list[bytes], options: dict, cancel) -> list[bytes]:
-    """The files of `shared` (names below the directory `item`, restored to /`rel`) that are not as
-    the backup has them on the source, by a dry run of those alone: one as it is stays as it is
-    (with its other names). Its symlinks are refused where rsync would change them in place."""
+    """The entries of `shared` (names below the directory `item`, restored to /`rel`; b"" for
+    `item` itself, a file restored alone) that are not as the backup has them on the source, by a
+    dry run of those alone: one as it is stays as it is (with its other names). Its symlinks are
+    refused where rsync would change them in place."""
     seen: list[bytes] = []
-    argv = rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, files_from="-", **options)
-    done = _run(source, "rsync", argv, on_stdout=seen.append, cancel=cancel, stdin_data=b"".join(p + b"\0" for p in shared))
+    if options["is_dir"]:
+        argv = rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, files_from="-", **options)
+        listing, names = b"".join(p + b"\0" for p in shared), shared
+    else:     # rsync names it by its own name
+        argv, listing, names = rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, **options), None, [os.path.basename(item)]
+    done = _run(source, "rsync", argv, on_stdout=seen.append, cancel=cancel, stdin_data=listing)
     if done.returncode not in (0, 24):
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)};"
                          f" nothing written")
-    return shared_inodes.differing(source.id, b"/" + rel, shared,
-                                   {n for n in shared if os.path.islink(os.path.join(item, n))}, seen)
+    if options["is_dir"]:
+        return shared_inodes.differing(source.id, b"/" + rel, names,
+                                       {n for n in names if os.path.islink(os.path.join(item, n))}, seen)
+    return [b"" for _ in shared_inodes.differing(source.id, os.path.dirname(b"/" + rel), names,
+                                                  set(names) if os.path.islink(item) else set(), seen)]
 
 
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
@@ -374,7 +382,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     shared = shared_inodes.files_to_write_anew(source.id, b"/" + rel, shared_inodes.linked_in_the_way(
         linked, b"/" + rel, before)) if overwrite else []
     faults.point("restore.sending")
-    if shared and is_dir:
+    if shared:
         shared = _differing(source, rel, item, dest, shared, options, cancel)
     if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
         done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
