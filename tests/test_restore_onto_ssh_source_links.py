@@ -225,3 +225,41 @@ def test_busybox_find_on_the_source_finds_the_linked_files_too(tmp_path):
         assert os.listdir(tmp_path / "outside") == []
     finally:
         server.stop()
+
+
+def test_a_failed_transfer_names_what_it_did_not_restore(tmp_path, sshd):
+    """The source's rsync cannot put one file in place (its directory immutable) and goes on with
+    the rest: the restore names that file as not restored, and not the ones it wrote. Its rsync
+    stopped at its start (no room, say), with --overwrite: every file is named; and where it
+    cannot even be asked what it did not restore, the error says so."""
+    runs, wrapper = tmp_path / "runs", tmp_path / "rsync-wrap"
+    lost = {"d/stuck/a\nname": b"1", "d/stuck/b": b"2"}
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{runs}' ] || exec rsync \"$@\"\necho >> '{runs}'\n"
+                       f"[ $(wc -l < '{runs}') = 1 ] || [ -e '{runs}-all' ] || exec rsync \"$@\"\necho no room >&2; exit 11\n")
+    wrapper.chmod(0o755)
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {**lost, "d/c": b"3"}, extra=f'rsync_path = "{wrapper}"\n')
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    d = remote_dir / "d"
+    for name in lost:
+        (remote_dir / name).unlink()
+    subprocess.run(["chattr", "+i", d / "stuck"], check=True)
+    try:
+        with pytest.raises(R.RestoreIncomplete, match=r"rsync exit 23") as exc:
+            R.restore(cfg, lab.store(), "web", str(d), to_source=True)
+    finally:
+        subprocess.run(["chattr", "-i", d / "stuck"], check=True)
+    w = exc.value.result.written
+    named = sorted((kind, name) for kind, name, why in w.not_restored if "rsync failed before" in why and kind == "file")
+    assert named == sorted(("file", os.fsencode(remote_dir / n)[1:]) for n in lost), w.not_restored
+    (d / "c").unlink()
+    runs.touch()
+    with pytest.raises(R.RestoreIncomplete, match=r"rsync exit \d+: no room") as exc:
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    w = exc.value.result.written
+    named = sorted((kind, name) for kind, name, why in w.not_restored if "rsync failed before" in why and kind == "file")
+    assert named == sorted(("file", os.fsencode(remote_dir / n)[1:]) for n in [*lost, "d/c"]), w.not_restored
+    assert not (d / "c").exists()
+    # nor can the source's rsync be asked what it did not restore: the error says so
+    (tmp_path / "runs-all").touch()
+    with pytest.raises(R.RestoreIncomplete, match=r"no room.*; what it did not restore could not be looked at \(exit"):
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)

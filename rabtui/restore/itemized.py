@@ -55,3 +55,18 @@ def attributes_changed(line: bytes) -> str:
     or its ACL is not the backup's file either."""
     item = line.split(b"|", 1)[0]
     return ", ".join(what for at, what in ATTRIBUTE_LETTERS.items() if at < len(item) and item[at:at + 1] not in b". +")
+
+
+def not_as_saved(lines: list[bytes], own_name: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    """(rsync's letter of its kind, name below the destination; b"" for the item itself) of each
+    entry a dry run's `%i|%l|%n` lines would send, make or change: not as the backup has it.
+    `own_name`: a file sent alone, named so by rsync."""
+    out = []
+    for line in lines:
+        parts = line.split(b"|", 2)
+        item = parts[0]
+        if len(parts) < 3 or len(item) < 2 or not (item[:1] in b"<>ch" or item[:1] == b"." and item[2:].strip(b". ")):
+            continue
+        name = rsync.unescape(parts[2]).removesuffix(b"/")
+        out.append((item[1:2], b"" if name in (b".", own_name) else name))
+    return out

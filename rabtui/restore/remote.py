@@ -135,7 +135,8 @@ def _changeable(record: bytes) -> tuple[bytes, str]:
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
                          is_dir: bool, io_timeout: int | None = None, bwlimit: str | None = None,
                          rsync_path: str | None = None, exact_times: bool = False,
-                         files_from: str | None = None, ignore_times: bool = False) -> list[str]:
+                         files_from: str | None = None, ignore_times: bool = False,
+                         pretend: bool = False) -> list[str]:
     """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
     files that would be replaced, and the real run adds --ignore-existing. `files_from`: a local
@@ -147,7 +148,8 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     nanosecond (a file rewritten on the source within the second of the backup's copy, its size
     unchanged, is replaced too). A copy with whole seconds (a disc, a medium that keeps no more)
     is compared by the second, or every unchanged file on the source would look different.
-    `ignore_times`: every file sent is written anew, unchanged ones too (see shared_inodes)."""
+    `ignore_times`: every file sent is written anew, unchanged ones too (see shared_inodes).
+    `pretend`: the same transfer as a dry run (-n), to list what it would still send."""
     argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
     argv += rsync.transfer_options(exact_times=exact_times, io_timeout=io_timeout, bwlimit=bwlimit,
                                    rsync_path=rsync_path)
@@ -158,6 +160,8 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
         argv += ["-r", "--from0", f"--files-from={files_from}", "--no-implied-dirs"]
     if ignore_times:
         argv.append("--ignore-times")
+    if pretend:
+        argv.append("-n")
     if dry_run:
         argv += ["-n", "--existing"]
     elif not overwrite:
@@ -351,6 +355,30 @@ def _differing(source: Source, rel: bytes, item: bytes, dest: str, shared: list[
                                                   set(names) if os.path.islink(item) else set(), seen)]
 
 
+_LETTER_KINDS = {b"f": "file", b"d": "directory", b"L": "symlink"}
+
+
+def _left_undone(source: Source, rel: bytes, item: bytes, dest: str, overwrite: bool, listing: bytes | None,
+                 before: dict[bytes, int], options: dict, cancel) -> list[tuple[str, bytes, str]] | str:
+    """After rsync failed: what a dry run of the same transfer would still send or change (by
+    kind, name and why), or why that cannot be told."""
+    seen: list[bytes] = []
+    argv = rsync_to_source_argv(item, dest, overwrite=overwrite, files_from=None if listing is None else "-",
+                                pretend=True, **options)
+    try:
+        done = _run(source, "rsync", argv, on_stdout=seen.append, cancel=cancel, stdin_data=listing)
+    except WorkFailed as exc:
+        done, said = None, exc.message
+    else:
+        said = f"exit {done.returncode}: {done.stderr_said(200)}"
+    if done is None or done.returncode not in (0, 24):
+        return said
+    own = None if options["is_dir"] else os.path.basename(item)
+    return [(kind_of(before[name]) if name in before else _LETTER_KINDS.get(letter, "special"),
+             os.path.join(rel, name) if name else rel, "rsync failed before it was restored as the backup has it")
+            for letter, name in itemized.not_as_saved(seen, own)]
+
+
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
                       exact_times: bool = False) -> Written:
     """Without `overwrite`, a directory that is there on the source already keeps its own mode,
@@ -406,6 +434,13 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     itemized.count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}"))
+        # a source that hung (rsync's timeout) is not waited for again
+        left = ("the source stopped answering" if done.returncode in (30, 35) else
+                _left_undone(source, rel, item, dest, overwrite, listing, before, options, cancel))
+        if isinstance(left, str):
+            w.errors[-1] = (rel, f"{w.errors[-1][1]}; what it did not restore could not be looked at ({left})")
+        else:
+            w.not_restored += left
     w.not_restored += [(kind_of(mode), os.path.join(rel, name) if name else rel,
                         "gone from the medium while it was restored (not sent)")
                        for name, mode in _gone_unsent(item, is_dir, before, lines)]
