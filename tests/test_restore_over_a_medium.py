@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from rabtui.cli import main
-from tests.trees import Lab, burn_due, snapshot, write_files
+from tests.trees import Lab, burn_due, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
 
@@ -85,3 +85,51 @@ def test_a_medium_reached_by_another_mount_of_it_is_refused(tmp_path, capsys, bi
     err = capsys.readouterr().err
     assert code == 2 and "medium 'm1'" in err, err
     assert snapshot(lab.media[0][1]) == before
+
+
+def test_a_restore_onto_a_source_on_this_machine_over_a_medium_is_refused(tmp_path, capsys, sshd):
+    """A source reached over SSH that is this machine (here 127.0.0.1), a medium inside one of its
+    directories: a restore of that directory onto the source, with --overwrite, would replace the
+    medium's label and backups with the source's files. It is refused, naming the medium, before
+    anything is written; a path beside it is restored."""
+    lab = Lab(tmp_path, media_count=1)
+    remote = tmp_path / "remote"
+    lab.media.append(("m2", remote / "inner"))
+    write_files(remote, {"inner/.rabtui-medium": b"not the label", "inner/new": b"n", "other": b"o"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\n')
+    lab.trust(sshd)
+    assert lab.backup(cfg, "web", medium_id="m1", now=T0).status == "completed"
+    (remote / "inner" / "new").unlink()
+    (remote / "inner" / ".rabtui-medium").unlink()
+    assert main(["--config", str(lab.config_path), "media", "label", "m2"]) == 0
+    (remote / "other").write_bytes(b"changed")
+    before = snapshot(remote / "inner")
+    for what in (remote, remote / "inner" / "new"):
+        code = main(["--config", str(lab.config_path), "restore", "web", str(what), "--to-source", "--overwrite"])
+        err = capsys.readouterr().err
+        assert code == 2 and "medium 'm2'" in err, err
+        assert snapshot(remote / "inner") == before and (remote / "other").read_bytes() == b"changed"
+    assert main(["--config", str(lab.config_path), "restore", "web", str(remote / "other"), "--to-source",
+                 "--overwrite"]) == 0
+    assert (remote / "other").read_bytes() == b"o"
+
+
+def test_a_restore_onto_a_local_source_over_the_images_is_refused(tmp_path, capsys):
+    """An `images:` drive's folder inside a local source's directory (left out of its backups, or
+    not): a restore of the directory onto the source is refused as one into a directory holding it
+    is, and the images stay as they are."""
+    lab = Lab(tmp_path, media_count=1)
+    images = lab.src / "data" / "iso"
+    lab.with_discs("cd-700")
+    lab.config_path.write_text(lab.config_path.read_text().replace(f"images:{tmp_path / 'iso'}", f"images:{images}"))
+    cfg = lab.load()
+    write_files(lab.src / "data", {"iso/RAB1D01.iso": b"not the disc", "other": b"o"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    burn_due(cfg, lab.store())
+    before = snapshot(images)
+    (lab.src / "data" / "other").write_bytes(b"changed")
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to-source",
+                 "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and "images of drive" in err, err
+    assert snapshot(images) == before and (lab.src / "data" / "other").read_bytes() == b"changed"

@@ -27,13 +27,15 @@ from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
-from rabtui.errors import Stalled, WorkFailed
-from rabtui.restore import itemized, shared_inodes
+from rabtui.errors import Stalled, UsageError, WorkFailed
+from rabtui.restore import itemized, shared_inodes, target_places
 from rabtui.restore.written import Written, kind_of
 
-# `sh -c SOURCE_CHECK sh WALK PATH`, run as the SSH user. Walks the absolute PATH from / down (no
-# word splitting: every name stays in a quoted variable, a pattern's quoted part is literal) and
+# `sh -c SOURCE_CHECK sh WALK PATH [BOOT]`, run as the SSH user. Walks the absolute PATH from / down
+# (no word splitting: every name stays in a quoted variable, a pattern's quoted part is literal) and
 # prints NUL-terminated records:
+#   @                the source runs the kernel whose boot id is BOOT: it is this machine (a host name
+#                    or address of its own, localhost), whose media and state a restore must not write
 #   /PATH            a component that is a symlink (the walk stops there)
 #   ?PATH            a component it cannot examine (its directory is not searchable by the SSH
 #                    user, while rsync may run as root through rsync_path); the walk stops
@@ -56,6 +58,7 @@ from rabtui.restore.written import Written, kind_of
 SOURCE_CHECK = " ".join(line.strip() for line in r"""
     me=$(id -u) && mg=$(id -g) || exit 3;
     fin() { printf '=\0'; exit 0; };
+    [ -n "${3-}" ] && [ "$3" = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ] && printf '@\0';
     mn=$(id -un 2>/dev/null);
     alone() {
         [ "$1" = "$mg" ] && command -v getent >/dev/null 2>&1 || return 1;
@@ -112,8 +115,17 @@ def components(path: bytes) -> list[bytes]:
 def source_check_argv(cfg: Config, source: Source, path: bytes, below: bool) -> list[str]:
     """ssh running SOURCE_CHECK on the source for the absolute `path` (sent once, quoted for the
     login shell: any depth of path fits one command line); `below`: list the symlinks below it too."""
-    args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path)]
+    args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path), _boot_id()]
     return ssh_target.client_argv(cfg, source) + ["--", source.host, " ".join(shlex.quote(a) for a in args)]
+
+
+def _boot_id() -> str:
+    """This machine's kernel's boot id ("" where /proc does not say)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            return f.read().strip().decode("ascii", "replace")
+    except OSError:
+        return ""
 
 
 def _changeable(record: bytes) -> tuple[bytes, str]:
@@ -270,6 +282,12 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks ended before"
                          f" the check did; nothing written")
     records.pop()
+    if records[:1] == [b"@"]:     # this machine: what the restore writes must hold no medium, no state
+        problem = target_places.target_problem(cfg, dest)
+        if problem:
+            raise UsageError(f"{fmt.name(dest)} is not restored onto {source.id} (this machine: the same kernel"
+                             f" answers there): {problem}", hint=target_places.ONTO_KEPT_HINT)
+        records.pop(0)
     odd = [p for p in records if p[:1] not in b"/?!+#%" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"

@@ -32,7 +32,7 @@ from rabtui.restore.as_of import as_of
 from rabtui.restore.in_backup import backup_source_path, roots_of
 from rabtui.restore.known_source import as_saved_by, check_restorable_onto, source_of
 from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made
-from rabtui.restore.target_places import target_of
+from rabtui.restore.target_places import ONTO_KEPT_HINT, target_of, target_problem
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
@@ -133,6 +133,9 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     directory_of(source, rel)
     if to_source and source.is_local:
         _source_way_ready(source, rel)
+        problem = target_problem(cfg, b"/" + rel)
+        if problem:
+            raise UsageError(f"/{fmt.name(rel)} is not restored onto {source.id}: {problem}", hint=ONTO_KEPT_HINT)
     if checkpoint is not None and store.one("SELECT 1 FROM checkpoints WHERE number=?", (checkpoint,)) is None:
         raise UsageError(f"there is no checkpoint {checkpoint}",
                          hint="rabtui checkpoint status lists them; if the state database was lost: rabtui rebuild-state")

@@ -15,6 +15,10 @@ from rabtui.errors import UsageError, WorkFailed
 from rabtui.restore.target_dirs import Refused, resolve_target
 
 
+# a restore onto a source refused so (target_problem): what the operator can do instead
+ONTO_KEPT_HINT = "restore what lies beside it one by one, or with --to DIR"
+
+
 def target_problem(cfg: Config, path: str | bytes) -> str | None:
     """Why a restore must not write `path` (the target with the restored path below it), or None."""
     drive = cfg.checkpoint.drive
