@@ -5,6 +5,7 @@ removed (the operator's way to say that disk is gone for good)."""
 from __future__ import annotations
 
 import os
+import re
 
 
 def mount_point(path: str) -> str:
@@ -22,3 +23,30 @@ def unmounted(mount: str) -> bool:
     """Whether the disk that was mounted at `mount` is not mounted now and may come back: the
     directory is there, no mount point."""
     return os.path.isdir(mount) and not os.path.ismount(mount)
+
+
+def mount_id(fd: int) -> int | None:
+    """The mount an open file is reached through (/proc/self/fdinfo: a bind mount of a directory of
+    the same file system is a mount of its own); None where /proc does not say."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def mounts_below(path: bytes) -> bool:
+    """Whether something is mounted below the directory `path` (its symlinks followed), as
+    /proc/self/mountinfo lists them; True where that cannot be read."""
+    top = os.path.realpath(path).rstrip(b"/") + b"/"
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            points = [line.split(b" ")[4] for line in f]
+    except (OSError, IndexError):
+        return True
+    # mountinfo writes a space, tab, newline and backslash in a name as \040 \011 \012 \134
+    unescaped = (re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), p) for p in points)
+    return any(p.startswith(top) for p in unescaped)

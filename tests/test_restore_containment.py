@@ -341,3 +341,29 @@ def test_the_source_side_check_refuses_what_its_user_cannot_examine():
         assert check(base / "shut" / "inner" / "link" / "x") == [b"?" + os.fsencode(base / "shut" / "inner")]
     finally:
         shutil.rmtree(base)
+
+
+def test_a_restore_onto_a_source_crosses_into_another_mount_only_where_its_backups_do(tmp_path, bind_mount):
+    """A directory of a local source is another mount (a bind mount of a directory elsewhere, on the
+    same file system or not) and the source's backups stay on one file system (one_file_system): a
+    restore onto the source with --overwrite writes nothing through it, nor its mode, and names it
+    once; one whose backups cross into such mounts (the default) puts its files back there. (A
+    restore --to DIR writes into the mounts the operator made there: a new disk's partitions.)"""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local(extra="one_file_system = true")
+    write_files(lab.src / "data", {"mnt\nname/f": b"backup's", "mnt\nname/sub/g": b"g", "other": b"o"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    elsewhere = tmp_path / "elsewhere"
+    write_files(elsewhere, {"f": b"elsewhere's", "sub/g": b"kept"})
+    os.chmod(elsewhere, 0o700)
+    bind_mount(lab.src / "data" / "mnt\nname", elsewhere)
+    (lab.src / "data" / "other").write_bytes(b"changed")
+    w = R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), overwrite=True, to_source=True).written
+    assert w.refused == [(b"mnt\nname", "mnt\\nname is another mount (a file system or a bind mount there): not"
+                                        " crossed, nothing below it restored")], w.refused
+    assert snapshot(elsewhere) == {b"f": b"elsewhere's", b"sub/g": b"kept"}
+    assert os.stat(elsewhere).st_mode & 0o777 == 0o700
+    assert (lab.src / "data" / "other").read_bytes() == b"o"
+    w = R.restore(lab.local(), lab.store(), "loc", str(lab.src / "data"), to_source=True, overwrite=True).written
+    assert not w.problems()
+    assert snapshot(elsewhere) == {b"f": b"backup's", b"sub/g": b"g"}

@@ -312,8 +312,9 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
+        # another file system mounted inside is written only where the backups took it in
         w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick, staged=staged,
-                      dir_modes=dir_modes)
+                      dir_modes=dir_modes, cross_mounts=not source.one_file_system)
         return _finish(result, w, f"onto {source.id}", not_restored)
     from rabtui.restore import remote as remote_restore
 

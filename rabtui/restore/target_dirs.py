@@ -9,7 +9,7 @@ import errno
 import os
 import stat
 
-from rabtui import fmt
+from rabtui import fmt, mount_points
 from rabtui.errors import WorkFailed
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -26,6 +26,15 @@ def check_name(rel: bytes) -> bytes:
 
 class Refused(Exception):
     """An entry that is not written, with the reason (a symlink in the way, an existing file)."""
+
+
+class NotCrossed(Refused):
+    """A directory below the target that is another mount: nothing is written through it."""
+
+    def __init__(self, shown: bytes):
+        super().__init__(f"{fmt.name(shown)} is another mount (a file system or a bind mount there): not crossed,"
+                         f" nothing below it restored")
+        self.at = shown
 
 
 def open_target(path: bytes | str | os.PathLike) -> tuple[int, bool]:
@@ -145,12 +154,27 @@ def _walk(path, make: bool) -> tuple[int, bytes, int]:
                     way = []
                 todo = [p for p in target.split(b"/") if p] + todo
                 continue
-            fd = _moved(fd, TargetDirs._open_child(fd, part, shown))
+            fd = _moved(fd, _open_dir(fd, part, shown))
             way.append(part)
     except BaseException:
         os.close(fd)
         raise
     return fd, b"/" + b"/".join(way), made
+
+
+def _open_dir(dir_fd: int, name: bytes, shown: bytes) -> int:
+    """The directory `name` in `dir_fd` opened, not followed: Refused for a symlink or not a directory."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            try:
+                is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+            except OSError:
+                is_link = False
+            raise Refused(f"{fmt.name(shown)} is a symlink, not followed" if is_link
+                          else f"{fmt.name(shown)} is not a directory") from None
+        raise
 
 
 def _moved(old: int, new: int) -> int:
@@ -161,10 +185,13 @@ def _moved(old: int, new: int) -> int:
 class TargetDirs:
     """The target's root and the directories below it, opened without following symlinks."""
 
-    def __init__(self, root: str | bytes | os.PathLike, follow_root: bool = True):
+    def __init__(self, root: str | bytes | os.PathLike, follow_root: bool = True, cross_mounts: bool = True):
         """`follow_root`: the root itself may be a symlink (a target the operator named); else
-        its last component must be a real directory (a source's configured directory)."""
+        its last component must be a real directory (a source's configured directory).
+        `cross_mounts`: directories below the root that are other mounts (another file system, a
+        bind mount) are opened too; else each is refused (NotCrossed)."""
         self.root = os.fsencode(root)
+        self._root_mount: int | None = None
         parent, last = os.path.split(self.root.rstrip(b"/") or b"/")
         if follow_root or not last:
             # kept as found, unless the restore overwrites
@@ -178,6 +205,8 @@ class TargetDirs:
             finally:
                 os.close(pfd)
         self._cached: tuple[bytes, int] | None = None
+        if not cross_mounts and mount_points.mounts_below(self.root):
+            self._root_mount = mount_points.mount_id(self.root_fd) or 0   # 0: told by device
 
     def close(self) -> None:
         self._drop_cache()
@@ -189,19 +218,17 @@ class TargetDirs:
     def __exit__(self, *exc):
         self.close()
 
-    @staticmethod
-    def _open_child(dir_fd: int, name: bytes, shown: bytes) -> int:
-        try:
-            return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                try:
-                    is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
-                except OSError:
-                    is_link = False
-                raise Refused(f"{fmt.name(shown)} is a symlink, not followed" if is_link
-                              else f"{fmt.name(shown)} is not a directory") from None
-            raise
+    def _open_child(self, dir_fd: int, name: bytes, shown: bytes) -> int:
+        fd = _open_dir(dir_fd, name, shown)
+        if self._root_mount is not None and self._other_mount(fd):
+            os.close(fd)
+            raise NotCrossed(shown)
+        return fd
+
+    def _other_mount(self, fd: int) -> bool:
+        if self._root_mount:
+            return mount_points.mount_id(fd) != self._root_mount
+        return os.fstat(fd).st_dev != os.fstat(self.root_fd).st_dev
 
     def _drop_cache(self) -> None:
         if self._cached is not None:

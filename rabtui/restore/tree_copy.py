@@ -161,13 +161,15 @@ def _parents_as_saved(src: bytes, count: int, staged: bool) -> list[os.stat_resu
 
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
               cancel=None, *, onto_source: bool = False, pick=None, staged: bool = False,
-              dir_modes: dict[bytes, int] | None = None) -> Written:
+              dir_modes: dict[bytes, int] | None = None, cross_mounts: bool = True) -> Written:
     """Copy `src` (a file or a tree) to `target_root/rel_dest` (b"": the root itself), safely and
     completely (see rabtui.restore.write). `onto_source`: `target_root` is a source's directory,
     where a symlink is never replaced, nor followed (the directory itself included). `pick(rel,
     path, stat)`: which copy of each regular file to take, as (path, stat), or None to leave it out.
     `staged`: `src` is a private staging copy, thrown away afterwards (its files are linked, not copied).
-    `dir_modes`: the modes its directories opened up there have, by their path below `src`."""
+    `dir_modes`: the modes its directories opened up there have, by their path below `src`.
+    `cross_mounts`: write below other mounts inside `target_root` too (a new disk's partitions below
+    `--to`); else each is refused, named."""
     if rel_dest:
         check_name(rel_dest)
     top = os.lstat(src)
@@ -180,7 +182,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
     join = (lambda r: os.path.join(rel_dest, r) if r else rel_dest) if rel_dest else (lambda r: r)
     try:
         writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source,
-                            link_files=staged)
+                            link_files=staged, cross_mounts=cross_mounts)
     except Refused as exc:
         raise WorkFailed(f"refusing to restore into {fmt.name(target_root)}: {exc}") from None
     except OSError as exc:

@@ -21,7 +21,7 @@ import stat
 from rabtui import faults, fmt
 from rabtui.filecopy import copy_sparse, new_file, tmp_name
 from rabtui.restore.metadata import MetadataWriter
-from rabtui.restore.target_dirs import Refused, TargetDirs, check_name
+from rabtui.restore.target_dirs import NotCrossed, Refused, TargetDirs, check_name
 from rabtui.restore.written import Written, kind_of, os_reason
 
 
@@ -37,12 +37,14 @@ class SafeWriter(TargetDirs):
     """Copies entries of a source tree below `root` (see the module's doc)."""
 
     def __init__(self, root: str | bytes | os.PathLike, overwrite: bool = False, *,
-                 replace_symlinks: bool = True, follow_root: bool = True, link_files: bool = False):
-        """`follow_root`: see TargetDirs.
+                 replace_symlinks: bool = True, follow_root: bool = True, link_files: bool = False,
+                 cross_mounts: bool = True):
+        """`follow_root`, `cross_mounts`: see TargetDirs.
         `link_files`: the files read are in a private staging directory thrown away afterwards (what
         came off a disc): each is hard-linked into place where it is on the same file system, so that
         the target needs room for it once, not twice."""
-        super().__init__(root, follow_root)
+        super().__init__(root, follow_root, cross_mounts)
+        self.not_crossed: set[bytes] = set()
         self.overwrite = overwrite
         self.link_files = link_files
         self.replace_symlinks = replace_symlinks and overwrite
@@ -73,7 +75,11 @@ class SafeWriter(TargetDirs):
 
     def _recorded(self, rel: bytes, exc: Refused | ReplacedMeanwhile | OSError) -> None:
         """A refusal or an error while `rel` was restored, recorded against it."""
-        if isinstance(exc, Refused):
+        if isinstance(exc, NotCrossed):     # once, by the mount's own name, for all below it
+            if exc.at not in self.not_crossed:
+                self.not_crossed.add(exc.at)
+                self.result.refused.append((exc.at, str(exc)))
+        elif isinstance(exc, Refused):
             self.result.refused.append((rel, str(exc)))
         elif isinstance(exc, ReplacedMeanwhile):
             self.result.errors.append((rel, str(exc)))
