@@ -319,7 +319,7 @@ def test_the_source_side_check_refuses_what_its_user_cannot_examine():
     in a directory of /tmp that nobody can reach (pytest's own are private)."""
     import subprocess
 
-    from rabtui.restore.remote import SOURCE_CHECK
+    from rabtui.restore.source_check import SOURCE_CHECK
 
     base = Path(tempfile.mkdtemp(prefix="rabtui-check-", dir="/tmp"))
     try:

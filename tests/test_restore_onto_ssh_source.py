@@ -120,7 +120,7 @@ def test_the_check_judges_each_directory_from_the_root_down_as_the_ssh_user(tmp_
     directories and root's are fine; another user's is refused, and so is one its group may write
     in when that group is not the user's alone (Debian's nogroup has other users). Odd names are
     passed as they are and reported exactly."""
-    from rabtui.restore.remote import SOURCE_CHECK
+    from rabtui.restore.source_check import SOURCE_CHECK
 
     nobody = _nobody()
     base = Path(tempfile.mkdtemp(prefix="rabtui-check-", dir="/tmp"))

@@ -73,7 +73,7 @@ def test_the_walk_below_the_destination_says_it_is_alive_for_each_directory(tmp_
     """The check's walk of a large tree below the destination may find no symlink for longer than
     io_timeout: it prints a `.` record for each directory it enters, so that only a source saying
     nothing at all is stopped; the symlinks are listed as before, and `=` ends the answer."""
-    from rabtui.restore.remote import SOURCE_CHECK
+    from rabtui.restore.source_check import SOURCE_CHECK
 
     for i in range(3):
         (tmp_path / "t" / f"d{i}" / "e").mkdir(parents=True)
@@ -107,7 +107,7 @@ def test_a_directory_below_that_the_ssh_user_cannot_read_refuses_the_restore():
     """find cannot list a directory below the destination (the SSH user may not read it, while rsync
     runs as root through rsync_path): a symlink there would go unseen, so the restore is refused,
     said, as one on the way that cannot be checked is; its failure was taken as nothing found."""
-    from rabtui.restore.remote import SOURCE_CHECK
+    from rabtui.restore.source_check import SOURCE_CHECK
 
     base = Path(tempfile.mkdtemp(prefix="rabtui-check-", dir="/tmp"))
     try:
