@@ -47,6 +47,10 @@ def mounts_below(path: bytes) -> bool:
             points = [line.split(b" ")[4] for line in f]
     except (OSError, IndexError):
         return True
-    # mountinfo writes a space, tab, newline and backslash in a name as \040 \011 \012 \134
-    unescaped = (re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), p) for p in points)
-    return any(p.startswith(top) for p in unescaped)
+    return any(mountinfo_name(p).startswith(top) for p in points)
+
+
+def mountinfo_name(field: bytes) -> bytes:
+    """A mount point as /proc/self/mountinfo writes it (a space, tab, newline and backslash in it as
+    \\040 \\011 \\012 \\134) as the path it is."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)

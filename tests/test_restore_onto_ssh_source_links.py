@@ -263,3 +263,26 @@ def test_a_failed_transfer_names_what_it_did_not_restore(tmp_path, sshd):
     (tmp_path / "runs-all").touch()
     with pytest.raises(R.RestoreIncomplete, match=r"no room.*; what it did not restore could not be looked at \(exit"):
         R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+
+
+def test_a_mount_inside_the_target_of_a_source_kept_on_one_file_system_refuses_the_restore(tmp_path, sshd, bind_mount):
+    """The source's backups stay on one file system (one_file_system) and a directory the restore
+    would write is another mount there (a bind mount): rsync cannot be kept out of it, so the
+    restore is refused, naming it, and nothing is written; with backups that cross into mounts (the
+    default), the files are put back through it."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/mnt\nname/f": b"backup's", "d/g": b"g"},
+                                extra="one_file_system = true\n")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (elsewhere / "f").write_bytes(b"elsewhere's")
+    bind_mount(remote_dir / "d" / "mnt\nname", elsewhere)
+    (remote_dir / "d" / "g").write_bytes(b"changed")
+    with pytest.raises(WorkFailed, match=r"refusing to restore onto web: .*/d/mnt\\nname is another mount .*nothing written"):
+        R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True, overwrite=True)
+    assert (elsewhere / "f").read_bytes() == b"elsewhere's" and (remote_dir / "d" / "g").read_bytes() == b"changed"
+    R.restore(cfg, lab.store(), "web", str(remote_dir / "d" / "g"), to_source=True, overwrite=True)
+    assert (remote_dir / "d" / "g").read_bytes() == b"g"
+    lab.config_path.write_text(lab.config_path.read_text().replace("one_file_system = true\n", ""))
+    res = R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to_source=True, overwrite=True)
+    assert not res.written.problems() and (elsewhere / "f").read_bytes() == b"backup's"

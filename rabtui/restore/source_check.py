@@ -23,13 +23,14 @@ import os
 import shlex
 import stat
 
-from rabtui import fmt, proc, proc_started
+from rabtui import fmt, mount_points, proc, proc_started
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, UsageError, WorkFailed
 from rabtui.restore import target_places
+from rabtui.restore.copies import directory_of
 
-# `sh -c SOURCE_CHECK sh WALK PATH [BOOT]`, run as the SSH user. Walks the absolute PATH from / down
+# `sh -c SOURCE_CHECK sh WALK PATH [BOOT [-x]]`, run as the SSH user. Walks the absolute PATH from / down
 # (no word splitting: every name stays in a quoted variable, a pattern's quoted part is literal) and
 # prints NUL-terminated records:
 #   @                the source runs the kernel whose boot id is BOOT: it is this machine (a host name
@@ -52,10 +53,12 @@ from rabtui.restore import target_places
 # goes on saying it is alive, and only a source that says nothing for io_timeout is taken as hung.
 # A find without -printf (busybox's) has its `-exec ... {} +` in parentheses never run: the walk
 # there keeps it at the top level, one sh telling the linked symlinks from the other entries.
+# With -x, `^MOUNT` for each mount point there (as /proc/self/mountinfo writes it: \040 for a space).
 # Last, `=`: the check ran to its end (an answer without it is not the check's).
 SOURCE_CHECK = " ".join(line.strip() for line in r"""
-    me=$(id -u) && mg=$(id -g) || exit 3;
-    fin() { printf '=\0'; exit 0; };
+    me=$(id -u) && mg=$(id -g) || exit 3; mx=${4-};
+    fin() { if [ "$mx" = -x ]; then while read -r a b c d m e; do printf '^%s\0' "$m"; done < /proc/self/mountinfo; fi;
+        printf '=\0'; exit 0; };
     [ -n "${3-}" ] && [ "$3" = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ] && printf '@\0';
     mn=$(id -un 2>/dev/null);
     alone() {
@@ -114,6 +117,7 @@ def source_check_argv(cfg: Config, source: Source, path: bytes, below: bool) -> 
     """ssh running SOURCE_CHECK on the source for the absolute `path` (sent once, quoted for the
     login shell: any depth of path fits one command line); `below`: list the symlinks below it too."""
     args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path), _boot_id()]
+    args += ["-x"] if source.one_file_system else []
     return ssh_target.client_argv(cfg, source) + ["--", source.host, " ".join(shlex.quote(a) for a in args)]
 
 
@@ -177,6 +181,19 @@ def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bo
     return out
 
 
+def mounts_in_the_way(mounts: list[bytes], top: bytes, dest: bytes, item: bytes, is_dir: bool) -> list[bytes]:
+    """The mount points of `mounts` below the source's directory `top` that a restore to `dest` would
+    write through: one `dest` is at or below, or one below `dest` where the restored tree has an entry."""
+    tree = tree_modes(item) if is_dir else {}
+    out = []
+    for m in mounts:
+        if not m.startswith(top.rstrip(b"/") + b"/"):
+            continue
+        if (dest + b"/").startswith(m + b"/") or m.startswith(dest + b"/") and m[len(dest) + 1:] in tree:
+            out.append(m)
+    return out
+
+
 def run_on(source: Source, what: str, argv: list[str], **kw) -> proc_started.Completed:
     """proc.run, with a program that cannot be started (its command line too long, say) said as
     a WorkFailed."""
@@ -237,6 +254,8 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
             raise UsageError(f"{fmt.name(dest)} is not restored onto {source.id} (this machine: the same kernel"
                              f" answers there): {problem}", hint=target_places.ONTO_KEPT_HINT)
         records.pop(0)
+    mounts = [mount_points.mountinfo_name(p[1:]) for p in records if p[:1] == b"^"]
+    records = [p for p in records if p[:1] != b"^"]
     odd = [p for p in records if p[:1] not in b"/?!+#%" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"
@@ -252,6 +271,12 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
                          f" restore's way (not followed, nothing written): {shown}",
                          hint="remove them on the source, or restore with --to DIR")
+    crossed = mounts_in_the_way(mounts, os.fsencode(directory_of(source, rel).path), dest, item, is_dir)
+    if crossed:
+        raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(crossed[0])} is another mount there (a file"
+                         f" system or a bind mount) and its backups stay on one file system (one_file_system);"
+                         f" rsync would write through it; nothing written",
+                         hint="restore what lies beside it one by one, or with --to DIR")
     changeable = [_changeable(p) for p in records if p.startswith(b"!")]
     if changeable:
         where, why = changeable[0]
