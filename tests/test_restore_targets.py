@@ -323,3 +323,21 @@ def test_a_disc_never_written_whole_is_said_so_without_asking_for_it(lab, tmp_pa
         and "Insert" not in err, err
     assert ("resume" not in err) if how == "abandoned" else ("rabtui checkpoint resume 2" in err), err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("made", ["fifo", "file"])
+def test_a_sources_directory_that_is_no_directory_now_is_said_in_a_line(tmp_path, capsys, made):
+    """The source's configured directory is a FIFO or a file now: a restore onto the source says
+    what it is (it said `File exists`), and nothing is written; the FIFO is never opened."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"f": b"1"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    (lab.src / "data" / "f").unlink()
+    (lab.src / "data").rmdir()
+    os.mkfifo(lab.src / "data") if made == "fifo" else (lab.src / "data").write_bytes(b"x")
+    for what in ("", "/f"):
+        code = main(["--config", str(lab.config_path), "restore", "loc", f"{lab.src / 'data'}{what}", "--to-source",
+                     "--overwrite"])
+        err = capsys.readouterr().err
+        assert code == 1 and f"{lab.src / 'data'} is not a directory (a {made})" in err, err

@@ -5,12 +5,14 @@ descriptors."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 
 from rabtui import fmt, mount_points
 from rabtui.errors import WorkFailed
+from rabtui.restore.written import kind_of
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -198,6 +200,10 @@ class TargetDirs:
             self.root_fd, self.root_found = open_target(self.root)
         else:
             self.root_found = os.path.isdir(self.root)
+            with contextlib.suppress(FileNotFoundError):
+                mode = os.lstat(self.root).st_mode
+                if not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):    # a symlink: refused as it is opened
+                    raise Refused(f"{fmt.name(self.root)} is not a directory (a {kind_of(mode)})")
             os.makedirs(self.root, exist_ok=True)
             pfd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
