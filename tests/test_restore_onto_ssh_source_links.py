@@ -286,3 +286,22 @@ def test_a_mount_inside_the_target_of_a_source_kept_on_one_file_system_refuses_t
     lab.config_path.write_text(lab.config_path.read_text().replace("one_file_system = true\n", ""))
     res = R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to_source=True, overwrite=True)
     assert not res.written.problems() and (elsewhere / "f").read_bytes() == b"backup's"
+
+
+def test_an_entry_of_another_kind_at_a_directorys_or_symlinks_place_refuses_a_restore_without_overwrite(tmp_path, sshd):
+    """Without --overwrite, a FIFO where the backup has a directory, or a symlink with another
+    target where it has a symlink, is named before anything is written, as a file that differs is
+    (rsync stopped half-way with `Not a directory`, or kept the symlink saying nothing)."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/sub\nname/f": b"1", "d/h": b"3"})
+    d = remote_dir / "d"
+    os.symlink("h", d / "link")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    (d / "sub\nname/f").unlink()
+    (d / "sub\nname").rmdir()
+    os.mkfifo(d / "sub\nname")
+    os.unlink(d / "link")
+    os.symlink("elsewhere", d / "link")
+    (d / "h").unlink()
+    with pytest.raises(WorkFailed, match=r"2 files exist on web already and differ: link \(.*\), sub\\nname \(.*\)"):
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True)
+    assert sorted(os.listdir(d)) == ["link", "sub\nname"] and os.readlink(d / "link") == "elsewhere"

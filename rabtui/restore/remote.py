@@ -83,19 +83,25 @@ def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
     return out
 
 
+_OTHER = {b"d": "not a directory there", b"L": "another target, or not a symlink, there"}
+
+
 def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) -> set[bytes]:
     """The dry run of a restore that does not overwrite: refuses, naming them, when files there
     already differ; else the directories that are there (`existing_dirs`)."""
     seen: list[bytes] = []
     done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
                 on_stdout=seen.append, cancel=cancel)
-    clash = [(c, itemized.attributes_changed(c)) for c in seen if b"|" in c and c[1:2] == b"f"]
-    clash = [(c, changed) for c, changed in clash if c[:1] in b"<>c" or changed]
+    # with --existing, a directory or symlink made (`cd`, `cL`) is one in the place of an entry of
+    # another kind there, or of a symlink with another target: kept without --overwrite
+    clash = [(c, itemized.attributes_changed(c) if c[1:2] == b"f" else _OTHER.get(c[1:2], "another kind there"))
+             for c in seen if b"|" in c and (c[1:2] == b"f" or c[:1] == b"c")]
+    clash = [(c, changed) for c, changed in clash if c[:1] in b"<>" or c[:2] == b"cf" or changed]
     if done.returncode not in (0, 24) and not clash:
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)}")
     if clash:
-        names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2])) + ("" if c[:1] in b"<>c" else f" ({changed})")
-                 for c, changed in clash]
+        names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2]).removesuffix(b"/"))
+                 + ("" if c[:1] in b"<>" or c[:2] == b"cf" else f" ({changed})") for c, changed in clash]
         raise WorkFailed(f"{fmt.count(len(names), 'file')} {'exists' if len(names) == 1 else 'exist'} on {source.id} already and {'differs' if len(names) == 1 else 'differ'}: {', '.join(names[:5])}",
                          hint="use --overwrite to replace them")
     return itemized.existing_dirs(seen)
