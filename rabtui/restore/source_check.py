@@ -184,14 +184,10 @@ def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bo
 def mounts_in_the_way(mounts: list[bytes], top: bytes, dest: bytes, item: bytes, is_dir: bool) -> list[bytes]:
     """The mount points of `mounts` below the source's directory `top` that a restore to `dest` would
     write through: one `dest` is at or below, or one below `dest` where the restored tree has an entry."""
-    tree = tree_modes(item) if is_dir else {}
-    out = []
-    for m in mounts:
-        if not m.startswith(top.rstrip(b"/") + b"/"):
-            continue
-        if (dest + b"/").startswith(m + b"/") or m.startswith(dest + b"/") and m[len(dest) + 1:] in tree:
-            out.append(m)
-    return out
+    mounts = [m for m in mounts if m.startswith(top.rstrip(b"/") + b"/")]
+    below = [m for m in mounts if m.startswith(dest + b"/")]
+    tree = tree_modes(item) if is_dir and below else {}     # the backup's tree walked only when needed
+    return [m for m in mounts if (dest + b"/").startswith(m + b"/") or m in below and m[len(dest) + 1:] in tree]
 
 
 def run_on(source: Source, what: str, argv: list[str], **kw) -> proc_started.Completed:
