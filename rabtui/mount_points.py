@@ -54,3 +54,40 @@ def mountinfo_name(field: bytes) -> bytes:
     """A mount point as /proc/self/mountinfo writes it (a space, tab, newline and backslash in it as
     \\040 \\011 \\012 \\134) as the path it is."""
     return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)
+
+
+def table() -> list[tuple[int, bytes, bytes]]:
+    """(device, the directory of its file system it shows, mount point) of each mount, as
+    /proc/self/mountinfo lists them ([] where it cannot be read)."""
+    out = []
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                fields = line.split(b" ")
+                major, minor = fields[2].split(b":")
+                out.append((os.makedev(int(major), int(minor)), mountinfo_name(fields[3]), mountinfo_name(fields[4])))
+    except (OSError, ValueError, IndexError):
+        return []
+    return out
+
+
+def _within(a: bytes, b: bytes) -> bool:
+    return a == b or a.startswith(b.rstrip(b"/") + b"/")
+
+
+def showing_below(path: bytes, place: str | os.PathLike, mounts: list[tuple[int, bytes, bytes]]) -> bytes | None:
+    """A mount point below `path` (of `mounts`, see table) that shows the directory `place`, a
+    directory in it or one holding it (a bind mount of the medium, of a backup on it); None."""
+    try:
+        dev = os.stat(place).st_dev
+        real = os.fsencode(os.path.realpath(place))
+    except OSError:
+        return None
+    holding = [m for m in mounts if m[0] == dev and _within(real, m[2])]
+    if not holding:
+        return None
+    _dev, root, point = max(holding, key=lambda m: len(m[2]))
+    inner = os.path.normpath(os.path.join(root, os.path.relpath(real, point)))    # its path in its file system
+    top = os.fsencode(os.path.realpath(path)).rstrip(b"/") + b"/"
+    return next((p for d, r, p in mounts if d == dev and p.startswith(top) and (_within(r, inner) or _within(inner, r))),
+                None)

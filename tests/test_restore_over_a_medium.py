@@ -133,3 +133,26 @@ def test_a_restore_onto_a_local_source_over_the_images_is_refused(tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and "images of drive" in err, err
     assert snapshot(images) == before and (lab.src / "data" / "other").read_bytes() == b"changed"
+
+
+def test_a_medium_mounted_inside_the_target_is_refused(tmp_path, capsys, bind_mount):
+    """A directory of the medium bind-mounted inside the target (--to DIR), or inside a local
+    source's directory whose backups cross into mounts: a restore there with --overwrite would
+    write into the backups through it. Refused, naming the medium and the mount, before anything
+    is written."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"view/.rabtui-medium": b"not the label", "other": b"o"})
+    backup = lab.backup(cfg, now=T0)
+    assert backup.status == "completed"
+    alt = tmp_path / "alt"
+    under = alt / str(lab.src / "data").lstrip("/")
+    (under / "view").mkdir(parents=True)
+    bind_mount(under / "view", backup.path)                 # a backup of the medium shown there
+    bind_mount(lab.src / "data" / "view", lab.media[0][1])  # the whole medium shown in the source
+    before = snapshot(lab.media[0][1])
+    for where in (["--to", str(alt)], ["--to-source"]):
+        code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), *where, "--overwrite"])
+        err = capsys.readouterr().err
+        assert code == 2 and "medium 'm1'" in err and "view" in err, err
+        assert snapshot(lab.media[0][1]) == before

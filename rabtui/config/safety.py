@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from rabtui import privacy
+from rabtui import fmt, mount_points, privacy
 
 if TYPE_CHECKING:
     from rabtui.config import Medium, Source
@@ -76,17 +76,22 @@ def restore_target_problem(media: Sequence[Medium], state_dir: Path, path: str |
     medium, whose backups are never changed and which holds backups only, the state directory, or
     the directory of an `images:` drive's images (`images`); nor a tree that would hold one (the
     restored directory's files would land in it). A place is known by its path, and by its
-    directory itself too: another mount of a medium (a bind mount, an automount of its disk)."""
+    directory itself too: another mount of a medium (a bind mount, an automount of its disk), also
+    one inside the tree."""
     path = os.fsdecode(path)
     kept = [(f"medium {m.id!r} ({m.path})", m.path, ", whose backups are never changed") for m in media]
     kept.append((f"the state directory ({state_dir})", state_dir, ""))
     if images:
         kept.append((f"the images of drive images:{images}", images, ""))
+    mounts = mount_points.table()
     for what, place, why in kept:
         if _inside(path, place) or _below_the_same(path, place):
             return f"it lies in {what}{why}"
         if _inside(place, path):
             return f"{what} lies in it{why}"
+        shown = mount_points.showing_below(os.fsencode(path), place, mounts)
+        if shown:
+            return f"{what}, or a directory of it, is mounted in it at {fmt.name(shown)}{why}"
     return None
 
 
