@@ -14,6 +14,7 @@ if [ "${WITH_BENCH:-0}" = 1 ]; then command -v dirsplit >/dev/null || need+=(gen
 optional=()
 command -v promtool >/dev/null || optional+=(prometheus)
 command -v mkfs.btrfs >/dev/null || [ -x /usr/sbin/mkfs.btrfs ] || optional+=(btrfs-progs)   # a target without ACLs
+command -v busybox >/dev/null || optional+=(busybox-static)   # a source whose find is busybox's
 [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
