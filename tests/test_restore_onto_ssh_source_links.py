@@ -101,7 +101,8 @@ def test_a_restore_stopped_before_the_linked_files_are_written_says_what_it_did_
 
 def test_a_fifo_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
     """rsync sets the mode of a FIFO (device, socket) that is there in place, whatever its options:
-    one with another name outside is refused, naming it, and nothing is written."""
+    one with another name outside that is not as the backup has it is refused, naming it, and
+    nothing is written; one as the backup has it is left as it is (it was refused too)."""
     lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/f": b"1"})
     d = remote_dir / "d"
     os.mkfifo(d / "pipe\nname", 0o644)
@@ -112,6 +113,12 @@ def test_a_fifo_linked_elsewhere_refuses_the_restore(tmp_path, sshd):
     with pytest.raises(WorkFailed, match=r"1 special file there \(FIFO.* other names too .*nothing written.*/d/pipe\\nname"):
         R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
     assert {os.stat(p).st_mode & 0o777 for p in (tmp_path / "elsewhere", d / "f")} == {0o600}
+    # one as the backup has it is left as it is, with its other name, alone or in its directory
+    (d / "pipe\nname").chmod(0o644)
+    for what in (d / "pipe\nname", d):
+        res = R.restore(cfg, lab.store(), "web", str(what), to_source=True, overwrite=True)
+        assert not res.written.problems(), res.summary
+    assert os.lstat(tmp_path / "elsewhere").st_nlink == 2 and os.stat(d / "f").st_mode & 0o777 == 0o644
 
 
 def test_a_symlink_linked_elsewhere_that_rsync_would_change_in_place_refuses_the_restore(tmp_path, sshd):

@@ -5,6 +5,7 @@ differs replaced without --overwrite; what a failed transfer did not restore is 
 from __future__ import annotations
 
 import os
+import stat
 
 from rabtui import faults, fmt, rsync
 from rabtui.config import safety as config_safety
@@ -107,11 +108,12 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
     return itemized.existing_dirs(seen)
 
 
-def _differing(source: Source, rel: bytes, item: bytes, dest: str, shared: list[bytes], options: dict, cancel) -> list[bytes]:
+def _differing(source: Source, rel: bytes, item: bytes, dest: str, shared: list[bytes], in_place: set[bytes],
+               special: set[bytes], options: dict, cancel) -> list[bytes]:
     """The entries of `shared` (names below the directory `item`, restored to /`rel`; b"" for
     `item` itself, a file restored alone) that are not as the backup has them on the source, by a
-    dry run of those alone: one as it is stays as it is (with its other names). Its symlinks are
-    refused where rsync would change them in place."""
+    dry run of those alone: one as it is stays as it is (with its other names). Those `in_place`
+    (symlinks, and the `special` files) are refused where rsync would change them in place."""
     seen: list[bytes] = []
     if options["is_dir"]:
         argv = rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, files_from="-", **options)
@@ -123,10 +125,10 @@ def _differing(source: Source, rel: bytes, item: bytes, dest: str, shared: list[
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)};"
                          f" nothing written")
     if options["is_dir"]:
-        return shared_inodes.differing(source.id, b"/" + rel, names,
-                                       {n for n in names if os.path.islink(os.path.join(item, n))}, seen)
-    return [b"" for _ in shared_inodes.differing(source.id, os.path.dirname(b"/" + rel), names,
-                                                  set(names) if os.path.islink(item) else set(), seen)]
+        return shared_inodes.differing(source.id, b"/" + rel, names, in_place, seen, special)
+    mine = {names[0]} if in_place else set()
+    return [b"" for _ in shared_inodes.differing(source.id, os.path.dirname(b"/" + rel), names, mine, seen,
+                                                  mine if special else set())]
 
 
 _LETTER_KINDS = {b"f": "file", b"d": "directory", b"L": "symlink"}
@@ -181,11 +183,13 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
         # to rsync's standard input: a file for it would outlive a restore killed meanwhile
         listing = b"".join(p + b"\0" for p in paths_to_send(item, existing))
     before = tree_modes(item) if is_dir else {b"": os.lstat(item).st_mode}
-    shared = shared_inodes.files_to_write_anew(source.id, b"/" + rel, shared_inodes.linked_in_the_way(
-        linked, b"/" + rel, before)) if overwrite else []
+    in_way = shared_inodes.linked_in_the_way(linked, b"/" + rel, before) if overwrite else []
+    in_place = shared_inodes.in_place(in_way)
+    special = {name for name, mode in in_way if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode)}
+    shared = [name for name, _mode in in_way]
     faults.point("restore.sending")
     if shared:
-        shared = _differing(source, rel, item, dest, shared, options, cancel)
+        shared = _differing(source, rel, item, dest, shared, in_place, special, options, cancel)
     if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
         done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
                                                           ignore_times=True, **options),
@@ -193,7 +197,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                     stdin_data=b"".join(p + b"\0" for p in shared))
         if done.returncode not in (0, 24):
             try:    # rsync (the sender, here) names what it sent, not what the source put in place
-                left = _differing(source, rel, item, dest, shared, options, cancel)
+                left = _differing(source, rel, item, dest, shared, set(), set(), options, cancel)
             except WorkFailed:
                 left = shared
             itemized.count_itemized(shared_inodes.lines_not_of(lines, left), w)

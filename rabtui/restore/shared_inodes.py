@@ -4,8 +4,8 @@ rsync sets its mode, owner, xattrs and ACLs on the inode that is there, and so o
 which may be anywhere outside what is restored. With --ignore-times rsync writes such a file anew
 (a temporary file renamed over the name, as for a content that differs), and the other names keep
 their inode as it was. A FIFO, device or socket of the same kind, and a symlink with the backup's
-target, is changed in place whatever the options: one with other names is refused (a symlink,
-where it differs from the backup's)."""
+target, is changed in place whatever the options: one with other names is refused where it
+differs from the backup's, and left as it is where it does not."""
 
 from __future__ import annotations
 
@@ -33,32 +33,35 @@ def linked_in_the_way(found: dict[bytes, bool], dest: bytes, tree: dict[bytes, i
     return out
 
 
-def files_to_write_anew(source_id: str, dest: bytes, linked: list[tuple[bytes, int]]) -> list[bytes]:
-    """The names of the regular files and symlinks of `linked` (see `linked_in_the_way`); raises
-    WorkFailed, naming them, when there are others."""
-    special = [os.path.join(dest, name) if name else dest for name, mode in linked
-               if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode)]
-    if special:
-        _refuse(source_id, special, f"{fmt.count(len(special), 'special file')} there (FIFO, device or socket)"
-                f" {'has' if len(special) == 1 else 'have'} other names too (hard links), and rsync would change"
-                " their mode or owner in place")
-    return [name for name, _mode in linked]
+def in_place(linked: list[tuple[bytes, int]]) -> set[bytes]:
+    """The names of `linked` (see `linked_in_the_way`) that rsync changes in place whatever its
+    options: symlinks and special files (FIFOs, devices, sockets)."""
+    return {name for name, mode in linked if not stat.S_ISREG(mode)}
 
 
-def differing(source_id: str, dest: bytes, shared: list[bytes], symlinks: set[bytes], lines: list[bytes]) -> list[bytes]:
-    """The names of `shared` but `symlinks` that a dry run's `%i|%l|%n` lines show as other than
+def differing(source_id: str, dest: bytes, shared: list[bytes], in_place: set[bytes], lines: list[bytes],
+              special: set[bytes] = frozenset()) -> list[bytes]:
+    """The names of `shared` but `in_place` that a dry run's `%i|%l|%n` lines show as other than
     the backup has them (content, times, mode, owner, ACL, xattrs), and those it does not show.
-    Raises WorkFailed, naming them, for the `symlinks` it would change in place: their target the
-    backup's but not their time or owner (one with another target is made anew, `cL`)."""
+    Raises WorkFailed, naming them, for the `in_place` ones (symlinks; `special` files) it would
+    change in place: one of another kind or target is made anew (`cL`, `cS`), one as the backup
+    has it is left as it is."""
     same = itemized.names_sent([line for line in lines
                                 if line[:1] == b"." and not line.split(b"|", 1)[0][2:].strip(b". ")])
     made_anew = itemized.names_sent([line for line in lines if line[:1] == b"c"])
-    in_place = [os.path.join(dest, name) for name in shared if name in symlinks and name not in same | made_anew]
-    if in_place:
-        _refuse(source_id, in_place, f"{fmt.count(len(in_place), 'symlink')} there"
-                f" {'has' if len(in_place) == 1 else 'have'} other names too (hard links) and the backup's"
+    changed = [name for name in shared if name in in_place and name not in same | made_anew]
+    at = lambda name: os.path.join(dest, name) if name else dest  # noqa: E731  (b"": a file restored alone)
+    specials = [at(name) for name in changed if name in special]
+    if specials:
+        _refuse(source_id, specials, f"{fmt.count(len(specials), 'special file')} there (FIFO, device or socket)"
+                f" {'has' if len(specials) == 1 else 'have'} other names too (hard links), and rsync would change"
+                " their mode or owner in place")
+    symlinks = [at(name) for name in changed if name not in special]
+    if symlinks:
+        _refuse(source_id, symlinks, f"{fmt.count(len(symlinks), 'symlink')} there"
+                f" {'has' if len(symlinks) == 1 else 'have'} other names too (hard links) and the backup's"
                 " target but not its time or owner, which rsync would set in place")
-    return [name for name in shared if name not in same and name not in symlinks]
+    return [name for name in shared if name not in same and name not in in_place]
 
 
 def _refuse(source_id: str, paths: list[bytes], why: str):
