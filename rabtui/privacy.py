@@ -169,6 +169,30 @@ def others_can_change_dir(st: os.stat_result, d: bytes | int, shown: str) -> str
         return f"{shown} belongs to user {user_named(st.st_uid)}"
     if st.st_mode & stat.S_ISVTX:
         return None
+    return _writable_by_others(st, d, shown)
+
+
+def others_can_write(path: str | bytes | os.PathLike) -> str | None:
+    """Can a user other than root and this one change `path` itself: a file's contents, or a
+    directory's entries (as others_can_change_dir)? A symlink is not (only replaced, which
+    others_can_change judges, in the directory above); a missing path is not. Why, or None."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{os.fsdecode(path)[:200]} cannot be looked at ({exc.strerror})"
+    shown = os.fsdecode(path)
+    if stat.S_ISLNK(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return others_can_change_dir(st, os.fsencode(path), shown)
+    if st.st_uid not in (0, os.geteuid()):
+        return f"{shown} belongs to user {user_named(st.st_uid)}"
+    return _writable_by_others(st, os.fsencode(path), shown)
+
+
+def _writable_by_others(st: os.stat_result, d: bytes | int, shown: str) -> str | None:
     if st.st_mode & stat.S_IWOTH:
         return f"{shown} is writable by everyone"
     if st.st_mode & stat.S_IWGRP:

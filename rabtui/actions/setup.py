@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rabtui.ops import notify, schedule
+from rabtui.errors import UsageError
+from rabtui.ops import notify, program_files, schedule
 
 
 def schedule_units(config_path: Path) -> dict[str, str]:
-    """The systemd service and timer that call run-due, and the crontab line, by name."""
-    return schedule.units(config_path)
+    """The systemd service and timer that call run-due, and the crontab line, by name; UsageError
+    when another user could change what they run (it would run their code as this user)."""
+    texts = schedule.units(config_path)
+    why = program_files.changeable(schedule.rabtui_argv(config_path))
+    if why:
+        raise UsageError(f"the timer would run code that another user can change: {why}; nothing was written",
+                         hint="give it to root or to you, closed to others (chown, chmod go-w), or install"
+                              " rabtui where only root can write")
+    return texts
 
 
 def default_unit_dir() -> Path:
