@@ -12,7 +12,7 @@ import stat
 import time
 from pathlib import Path
 
-from rabtui import fmt
+from rabtui import fmt, privacy
 from rabtui.errors import WorkFailed
 
 
@@ -100,6 +100,24 @@ def _wal_beside(path: Path | None, text: str) -> StateUnusable | None:
              f" otherwise {REBUILD_HINT}")
 
 
+def _refuse_others_files(path: Path) -> None:
+    """The database and the files SQLite keeps beside it must be this user's: one another user made
+    first (in a state directory of theirs, or open to all: `check` says so) would be written into,
+    every path of every host it records readable by them (a descriptor they hold reads on after
+    SQLite, as root, gives the file to the database's owner), and they could change what it says."""
+    for p in (path, *(Path(f"{path}{end}") for end in ("-wal", "-shm", "-journal"))):
+        try:
+            owner = os.stat(p).st_uid      # followed, as SQLite opens it
+        except OSError:
+            continue
+        if owner != os.geteuid():
+            raise StateUnusable(f"{p} belongs to user {privacy.user_named(owner)}, not to this one: the state"
+                                " database is not written into another user's file (they could read every"
+                                " path it records, and change it)",
+                                hint="a database of yours: move that file away (and see `rabtui check`); one of"
+                                     " that user's (a dedicated user's state): run rabtui as that user")
+
+
 def check_usable(state_dir: Path, path: Path) -> bool:
     """Refuse a state_dir that is read-only or full, and a database file that is not one or is
     shorter than its own header says (a truncated file would otherwise read as "never backed up").
@@ -123,6 +141,7 @@ def check_usable(state_dir: Path, path: Path) -> bool:
     if vfs.f_files and vfs.f_favail < MIN_FREE_INODES:
         raise StateUnusable(f"the state directory {state_dir} is full ({vfs.f_favail} inodes free,"
                             f" {MIN_FREE_INODES} needed)", hint="remove files there, then run again")
+    _refuse_others_files(path)
     # Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
     # included (another process would then take this one's connection for gone and remove the WAL
     # under it): the header is read only before this process's first connection to the database.

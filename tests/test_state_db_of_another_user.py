@@ -1,0 +1,80 @@
+"""A state database another user made first, in a state directory of theirs or one open to all
+(`check` says CRITICAL, runs go on): root never writes into it, nor into a `-wal` or `-shm` of
+theirs beside its own database: they would read every path of every host it records, and could
+change what rabtui does."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests import preloaded
+from tests.other_user import as_nobody
+from tests.trees import Lab, write_files
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def _rabtui(lab: Lab, *args: str) -> subprocess.CompletedProcess:
+    return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                         capture_output=True, text=True)
+
+
+def _lab(base) -> Lab:
+    lab = Lab(base, media_count=1)
+    write_files(lab.src / "data", {"secret-name-of-a-file": b"a"})
+    lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "data"}"\n')
+    return lab
+
+
+def _open_file(path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.fchmod(fd, 0o666)
+    os.close(fd)
+
+
+def test_a_database_another_user_made_in_their_state_dir_is_not_written(open_base):
+    lab = _lab(open_base)
+    lab.state.mkdir(mode=0o755)
+    os.chown(lab.state, NOBODY.pw_uid, NOBODY.pw_gid)      # their directory (a `sudo rabtui` in their home)
+    as_nobody(lambda: _open_file(lab.state / "rabtui.db"))
+
+    done = _rabtui(lab, "backup", "loc")
+    check = _rabtui(lab, "check")
+
+    assert (lab.state / "rabtui.db").read_bytes() == b"", "root wrote its records into nobody's file"
+    assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    assert "belongs to user nobody" in done.stderr, done.stderr
+    assert check.returncode == 2 and "belongs to user nobody" in check.stdout + check.stderr, check.stdout
+
+
+def test_a_wal_another_user_put_beside_roots_database_is_not_written(open_base):
+    lab = _lab(open_base)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    os.chmod(lab.state, 0o1777)       # an operator's chmod (`check` says CRITICAL)
+    wal = lab.state / "rabtui.db-wal"
+    assert not wal.exists()           # SQLite removed it as the last connection closed
+    theirs = open_base / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+
+    def plant():
+        _open_file(theirs / "wal")    # a second name of their own: the file outlives SQLite's unlink
+        os.link(theirs / "wal", wal)
+    as_nobody(plant)
+
+    done = _rabtui(lab, "backup", "loc")
+
+    assert (theirs / "wal").stat().st_size == 0, "root wrote its transactions into nobody's -wal"
+    assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    assert "rabtui.db-wal belongs to user nobody" in done.stderr, done.stderr
+    os.unlink(wal)                    # the fix it names: that file removed
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    assert sqlite3.connect(lab.state / "rabtui.db").execute("SELECT COUNT(*) FROM backups").fetchone()[0] == 2
