@@ -66,6 +66,18 @@ def write_new_file(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> N
         f.write(data)
 
 
+def open_own(path: str | os.PathLike, flags: int, mode: int = FILE_MODE) -> int:
+    """`os.open(path, flags)` of a file of this user's (made `mode` when missing): never through a
+    symlink (ELOOP), and a file another user made there first (in a state directory of theirs, or
+    open to all) is refused (PermissionError naming them): what is written into it, they read."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    owner = os.fstat(fd).st_uid
+    if owner != os.geteuid():
+        os.close(fd)
+        raise PermissionError(errno.EPERM, f"it belongs to user {user_named(owner)}", os.fspath(path))
+    return fd
+
+
 def open_mode(path: str | os.PathLike) -> int | None:
     """The mode of `path` when the group or others have any bit on it, else None (a symlink is not
     followed; a missing path is not open)."""

@@ -184,7 +184,7 @@ def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Map
     It survives the end of this process and the loss of the terminal (used for jobs).
     """
     argv = [os.fspath(a) for a in argv]
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE)
+    fd = privacy.open_own(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     with open(fd, "ab") as log:
         proc = subprocess.Popen(
             argv,

@@ -53,7 +53,7 @@ def _log_to_file(state_dir: Path) -> None:
     privacy.private_dir(logs)
     path = logs / "tui.log"
     try:    # as a job's log: never through a symlink planted there (root runs the UI, often)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE)
+        fd = privacy.open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None

@@ -78,3 +78,61 @@ def test_a_wal_another_user_put_beside_roots_database_is_not_written(open_base):
     os.unlink(wal)                    # the fix it names: that file removed
     assert _rabtui(lab, "backup", "loc").returncode == 0
     assert sqlite3.connect(lab.state / "rabtui.db").execute("SELECT COUNT(*) FROM backups").fetchone()[0] == 2
+
+
+def _theirs_in_their_state_dir(lab: Lab, names: list[str]) -> list:
+    """The state directory theirs (root's database in it, made by a backup), and `logs/` with the
+    files `names` made there first by them, open to all."""
+    lab.state.mkdir(mode=0o755)
+    os.chown(lab.state, NOBODY.pw_uid, NOBODY.pw_gid)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    logs = lab.state / "logs"
+
+    def plant():
+        if logs.exists():
+            os.rename(logs, lab.state / "logs.roots")
+        os.mkdir(logs, 0o777)
+        for name in names:
+            _open_file(logs / name)
+    as_nobody(plant)
+    return [logs / name for name in names]
+
+
+def test_a_jobs_log_another_user_made_first_is_not_written(open_base):
+    from rabtui.state import jobs
+
+    lab = _lab(open_base)
+    planted = _theirs_in_their_state_dir(lab, [f"job-{n}.log" for n in range(1, 4)])
+    store = lab.store()
+
+    with pytest.raises(PermissionError, match="belongs to user nobody"):
+        jobs.start_detached(store, lab.config_path, "backup", "loc", "backup loc", ["backup", "loc"])
+
+    assert all(p.stat().st_size == 0 for p in planted)
+    assert store.one("SELECT status FROM jobs ORDER BY id DESC LIMIT 1")["status"] not in ("queued", "running")
+
+
+def test_the_uis_log_another_user_made_first_is_not_written(open_base):
+    import logging
+
+    from rabtui.cli import tui_cmds
+    from rabtui.errors import WorkFailed
+
+    lab = _lab(open_base)
+    [planted] = _theirs_in_their_state_dir(lab, ["tui.log"])
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with pytest.raises(WorkFailed, match="tui.log: it belongs to user nobody"):
+            tui_cmds._log_to_file(lab.state)
+        logging.getLogger("rabtui.tui").warning("backing up /root/secret-name-of-a-file")
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+                h.close()
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)
+    assert planted.stat().st_size == 0
