@@ -136,3 +136,27 @@ def test_the_uis_log_another_user_made_first_is_not_written(open_base):
                 root.addHandler(h)
         root.setLevel(level)
     assert planted.stat().st_size == 0
+
+
+def test_host_keys_another_user_can_change_are_not_trusted(tmp_path, sshd):
+    """A `known_hosts` of another user's (or one they may write: their state directory, an
+    operator's chmod) would let them stand in for a source: root would send a restore `--to-source`
+    to them, and take what they send for the source's files."""
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    src = lab.src / "data"
+    write_files(src, {"a": b"a"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{src}"\n')
+    lab.trust(sshd)                   # stands for a key of theirs: the one the source really has
+    known = lab.state / "known_hosts"
+    os.chown(known, NOBODY.pw_uid, NOBODY.pw_gid)
+
+    result = lab.backup(cfg, "web", medium_id="m1")
+
+    assert result.status == "failed", result.status
+    assert f"{known} belongs to user nobody" in " ".join(lab.messages()), lab.messages()
+    os.chown(known, 0, 0)
+    known.chmod(0o646)
+    assert lab.backup(cfg, "web", medium_id="m1").status == "failed"
+    assert f"{known} is writable by everyone" in " ".join(lab.messages())

@@ -97,12 +97,24 @@ def contents(path: Path) -> bytes:
             if _null(st):
                 return b""
             raise not_a_file(path, st.st_mode)
+        _trusted(path)
         with os.fdopen(os.dup(fd), "rb") as f:
             return f.read()
     except OSError:
         return b""
     finally:
         os.close(fd)
+
+
+def _trusted(path: Path) -> None:
+    """WorkFailed when a user other than root and this one can change the file: a key of theirs in
+    it would let them stand in for a source (a restore onto it sent to them, their files taken for
+    the source's)."""
+    why = privacy.others_can_write(os.path.realpath(path))
+    if why:
+        raise WorkFailed(f"{fmt.name(why)}: the host keys in it are not trusted (whoever can change it could"
+                         " stand in for a source)", hint="give it to this user or root, closed to others"
+                                                         " (chown, chmod go-w), once its keys are checked")
 
 
 def _null(st: os.stat_result) -> bool:
