@@ -31,7 +31,9 @@ def restrict_umask() -> None:
 
 def private_dir(path: str | os.PathLike) -> Path:
     """`path` as a directory, created 0700 when missing (its parents as the umask says); an existing
-    one is left as it is (`check` reports it, a backup tightens a medium's)."""
+    one is left as it is (`check` reports it, a backup tightens a medium's), but for one of another
+    user (made first where all may make entries, as a sticky state directory), refused
+    (PermissionError naming them): what rabtui writes there, they could read or swap."""
     path = Path(path)
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +42,9 @@ def private_dir(path: str | os.PathLike) -> Path:
         except FileExistsError:     # made by another process meanwhile; a file there is an error
             if not path.is_dir():
                 raise
+    owner = path.stat().st_uid
+    if owner not in (os.geteuid(), 0):
+        raise PermissionError(errno.EPERM, f"it belongs to user {user_named(owner)}", os.fspath(path))
     return path
 
 

@@ -40,19 +40,28 @@ def _open_file(path) -> None:
     os.close(fd)
 
 
-def test_a_database_another_user_made_in_their_state_dir_is_not_written(open_base):
+def test_a_state_dir_another_user_can_change_is_refused(open_base):
     lab = _lab(open_base)
     lab.state.mkdir(mode=0o755)
     os.chown(lab.state, NOBODY.pw_uid, NOBODY.pw_gid)      # their directory (a `sudo rabtui` in their home)
     as_nobody(lambda: _open_file(lab.state / "rabtui.db"))
 
     done = _rabtui(lab, "backup", "loc")
+    assert sorted(os.listdir(lab.state)) == ["rabtui.db"]
     check = _rabtui(lab, "check")
 
     assert (lab.state / "rabtui.db").read_bytes() == b"", "root wrote its records into nobody's file"
     assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
     assert "belongs to user nobody" in done.stderr, done.stderr
     assert check.returncode == 2 and "belongs to user nobody" in check.stdout + check.stderr, check.stdout
+
+    os.chown(lab.state, 0, 0)
+    os.unlink(lab.state / "rabtui.db")
+    lab.state.chmod(0o777)            # anyone may rename what rabtui makes there
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode != 0 and "is writable by everyone" in done.stderr, done.stderr
+    lab.state.chmod(0o1777)           # sticky, as /tmp: what rabtui makes there stays its own
+    assert _rabtui(lab, "backup", "loc").returncode == 0
 
 
 def test_a_wal_another_user_put_beside_roots_database_is_not_written(open_base):
@@ -80,29 +89,28 @@ def test_a_wal_another_user_put_beside_roots_database_is_not_written(open_base):
     assert sqlite3.connect(lab.state / "rabtui.db").execute("SELECT COUNT(*) FROM backups").fetchone()[0] == 2
 
 
-def _theirs_in_their_state_dir(lab: Lab, names: list[str]) -> list:
-    """The state directory theirs (root's database in it, made by a backup), and `logs/` with the
-    files `names` made there first by them, open to all."""
-    lab.state.mkdir(mode=0o755)
-    os.chown(lab.state, NOBODY.pw_uid, NOBODY.pw_gid)
+def _theirs_in_open_state_dir(lab: Lab, names: list[str], folder: str = "logs") -> list:
+    """The state directory open to all but sticky (root's database in it, made by a backup), and
+    `folder` with the files `names` made there first by another user, open to all."""
+    lab.state.mkdir(mode=0o1777)
+    lab.state.chmod(0o1777)
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    logs = lab.state / "logs"
+    theirs = lab.state / folder
+    assert not theirs.exists()
 
     def plant():
-        if logs.exists():
-            os.rename(logs, lab.state / "logs.roots")
-        os.mkdir(logs, 0o777)
+        os.mkdir(theirs, 0o777)
         for name in names:
-            _open_file(logs / name)
+            _open_file(theirs / name)
     as_nobody(plant)
-    return [logs / name for name in names]
+    return [theirs / name for name in names]
 
 
 def test_a_jobs_log_another_user_made_first_is_not_written(open_base):
     from rabtui.state import jobs
 
     lab = _lab(open_base)
-    planted = _theirs_in_their_state_dir(lab, [f"job-{n}.log" for n in range(1, 4)])
+    planted = _theirs_in_open_state_dir(lab, [f"job-{n}.log" for n in range(1, 4)])
     store = lab.store()
 
     with pytest.raises(PermissionError, match="belongs to user nobody"):
@@ -119,11 +127,11 @@ def test_the_uis_log_another_user_made_first_is_not_written(open_base):
     from rabtui.errors import WorkFailed
 
     lab = _lab(open_base)
-    [planted] = _theirs_in_their_state_dir(lab, ["tui.log"])
+    [planted] = _theirs_in_open_state_dir(lab, ["tui.log"])
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        with pytest.raises(WorkFailed, match="tui.log: it belongs to user nobody"):
+        with pytest.raises(WorkFailed, match="belongs to user nobody"):
             tui_cmds._log_to_file(lab.state)
         logging.getLogger("rabtui.tui").warning("backing up /root/secret-name-of-a-file")
     finally:
@@ -160,3 +168,20 @@ def test_host_keys_another_user_can_change_are_not_trusted(tmp_path, sshd):
     known.chmod(0o646)
     assert lab.backup(cfg, "web", medium_id="m1").status == "failed"
     assert f"{known} is writable by everyone" in " ".join(lab.messages())
+
+
+def test_a_folder_another_user_made_first_in_an_open_state_dir_is_not_written_into(open_base):
+    """`checkpoints/` made by them before root's first checkpoint (the state directory open to all,
+    sticky): root wrote the catalogs there, where they may swap a folder of root's for theirs, with a
+    symlink at the name of the catalog's temporary file (into /etc/shadow, say)."""
+    lab = Lab(open_base, media_count=1)
+    write_files(lab.src / "data", {"a": b"a"})
+    lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "data"}"\n'
+              f'[checkpoint]\ndisc = "4MiB"\ndrive = "images:{open_base / "iso"}"\n')
+    _theirs_in_open_state_dir(lab, [], "checkpoints")
+
+    done = _rabtui(lab, "checkpoint", "burn", "--yes")
+
+    assert os.listdir(lab.state / "checkpoints") == [], "root wrote into nobody's folder"
+    assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    assert "belongs to user nobody" in done.stdout + done.stderr, done.stdout + done.stderr

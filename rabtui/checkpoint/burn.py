@@ -287,12 +287,13 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
         image = Path(xorriso.image_path(drive, volid))
         into = Path(xorriso.writing_path(drive, volid))
         try:
-            privacy.private_dir(image.parent)
-            closed = [p for p in _made_here(image.parent) if privacy.tighten(p)]
+            others = privacy.others_can_change(image.parent)
+            if not others:      # (another user's folder is not used: refused below)
+                privacy.private_dir(image.parent)
+            closed = [p for p in _made_here(image.parent) if privacy.tighten(p)] if image.parent.is_dir() else []
             if closed:    # made by an earlier version
                 emit(Event(WARNING, "closed to other users (chmod go-rwx, they could read the images): "
                                     + ", ".join(map(str, closed))))
-            others = privacy.others_can_change(image.parent)
             if others:
                 raise WorkFailed(f"checkpoint images folder {image.parent}: {others}, who could put a file of their"
                                  " own in place of the image before xorriso writes it; nothing written",

@@ -139,7 +139,13 @@ def _unwritable(cfg: Config, c: Computed, emit: Emit, cancel) -> list[continuati
         rows, owners = discs.setdefault(k + 1, ([], {}))
         rows.append(row_of(d, prefix, i, k, part))
         owners[prefix] = d
-    return continuation.unwritable(discs, privacy.private_dir(Path(cfg.state_dir) / "checkpoints"), emit, cancel)
+    folder = Path(cfg.state_dir) / "checkpoints"
+    try:
+        privacy.private_dir(folder)
+    except OSError as exc:     # another user's (made first in a state directory open to all, sticky)
+        raise WorkFailed(f"the state directory's {folder}: {exc.strerror or exc}; nothing was recorded",
+                         hint="move it away (see `rabtui check`), then run again") from None
+    return continuation.unwritable(discs, folder, emit, cancel)
 
 
 def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:

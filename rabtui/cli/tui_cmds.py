@@ -50,13 +50,14 @@ def register(sub) -> None:
 def _log_to_file(state_dir: Path) -> None:
     """Engine and UI logs go to a file, never over the screen."""
     logs = Path(state_dir) / "logs"
-    privacy.private_dir(logs)
     path = logs / "tui.log"
     try:    # as a job's log: never through a symlink planted there (root runs the UI, often)
+        privacy.private_dir(logs)
         fd = privacy.open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
-            raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
+            at = f"{exc.filename}: " if exc.filename not in (None, str(path)) else ""     # its folder
+            raise WorkFailed(f"cannot write {path}: {at}{exc.strerror}") from None
         raise WorkFailed(f"{path} is a symlink: not followed; someone else may have changed the state directory",
                          hint="see `rabtui check`, then remove it") from None
     handler = logging.StreamHandler(open(fd, "a", encoding="utf-8", errors="backslashreplace"))

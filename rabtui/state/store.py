@@ -23,7 +23,7 @@ from rabtui.state import changes
 from rabtui.state.locks import Lock
 from rabtui.state.schema import (SCHEMA_VERSION, add_columns, looks_per_backup, old_looks_kept, schema_complete,
                                  schema_script)
-from rabtui.state.store_check import StateUnusable, check_tables, check_usable, is_file, state_failure
+from rabtui.state.store_check import StateUnusable, check_tables, check_usable, is_file, refuse_changeable, state_failure
 
 T = TypeVar("T")
 
@@ -216,6 +216,7 @@ class Store:
 
     def __init__(self, state_dir: str | Path):
         self.state_dir = Path(state_dir)
+        refuse_changeable(self.state_dir)
         privacy.private_dir(self.state_dir)
         self.path = self.state_dir / "rabtui.db"
         self._local = threading.local()

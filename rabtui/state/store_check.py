@@ -100,6 +100,19 @@ def _wal_beside(path: Path | None, text: str) -> StateUnusable | None:
              f" otherwise {REBUILD_HINT}")
 
 
+def refuse_changeable(state_dir: Path) -> None:
+    """StateUnusable when a user other than root and this one can change the state directory or one
+    above it (theirs, or writable and not sticky): they could put their own database in its place,
+    or a symlink where rabtui writes a file there by name (a checkpoint's catalog: into /etc/shadow),
+    as they can on a medium or an images folder, which are refused alike."""
+    why = privacy.others_can_change(state_dir)
+    if why:
+        raise StateUnusable(f"the state directory {fmt.name(str(state_dir))}: {fmt.name(why)}, who could replace the"
+                            " database or have rabtui write elsewhere through a symlink of theirs; nothing written",
+                            hint="give it and the directories above it to this user or root (chown), closed to"
+                                 " others (chmod go-w, or a sticky one: chmod +t)")
+
+
 def _refuse_others_files(path: Path) -> None:
     """The database and the files SQLite keeps beside it must be this user's: one another user made
     first (in a state directory of theirs, or open to all: `check` says so) would be written into,
