@@ -161,6 +161,9 @@ def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
     consoles saving at once each keep theirs), written atomically. None when saved, else why not (the UI goes
     on as it is)."""
     path = settings_path()
+    why = privacy.others_can_change(path.parent)
+    if why:     # their home, for a `sudo rabtui` that kept it: a folder of theirs swapped for a symlink
+        return f"cannot save the UI settings in {path}: {why}"
     try:
         privacy.private_dir(path.parent)
         fd = os.open(path.with_name(path.name + ".lock"),

@@ -300,3 +300,21 @@ def test_an_acknowledgement_made_before_mount_points_were_kept_stays_while_its_d
     subprocess.run(["umount", str(usb)], check=True)
     assert settings.save({"theme": "dracula"}) is None
     assert settings.acknowledged_at(_on_disk(), str(state), 10.0) == 5.0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a home to another user")
+def test_settings_are_not_saved_in_another_users_home(open_base, monkeypatch):
+    """`sudo rabtui` keeping the user's HOME (sudo -E, or a sudoers that keeps it): root would make
+    its folder and files where that user can swap a folder for a symlink to any other."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    home = open_base / "alice"
+    home.mkdir()
+    os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+
+    said = settings.save({"theme": "nord"})
+
+    assert said is not None and "belongs to user nobody" in said, said
+    assert list(home.iterdir()) == []
