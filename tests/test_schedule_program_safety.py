@@ -1,6 +1,7 @@
 """The program a timer of root runs: `schedule install` names no program, interpreter or module
 another user could change (their checkout in their home, a `__pycache__` a umask of 000 left open
-to all): root's timer would run their code, which reads and rewrites every backup."""
+to all): root's timer would run their code, which reads and rewrites every backup. `check` says
+it as critical."""
 
 from __future__ import annotations
 
@@ -83,6 +84,9 @@ def test_a_module_cache_left_open_by_a_umask_of_000_is_refused(tmp_path, capsys)
     assert first.returncode == 2, first.stdout + first.stderr
     assert f"{open_cache} is writable by everyone" in first.stderr, first.stderr
     assert "ExecStart" not in first.stdout
+    check = subprocess.run([*run[:-2], "check"], env=env, capture_output=True, text=True, cwd=copy)
+    assert f"rabtui's program: {open_cache} is writable by everyone" in check.stdout, check.stdout
+    assert check.returncode == 2
 
     open_cache.chmod(0o755)    # the fix it names (each one)
     for d in copy.rglob("__pycache__"):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rabtui import privacy
 from rabtui.config import Config
+from rabtui.ops import program_files, schedule
 from rabtui.ops.problems import CRITICAL, FULL_WARN, WARNING, Problem
 from rabtui.state.store_check import MIN_FREE_BYTES, MIN_FREE_INODES
 
@@ -91,6 +92,11 @@ def privacy_problems(cfg: Config) -> list[Problem]:
         if others:
             out.append(Problem("others:images", CRITICAL, f"checkpoint images in {folder}: {others}, so another"
                                " user can swap a file of their own in for an image; no disc is written there"))
+    changeable = program_files.changeable(schedule.rabtui_argv(None))
+    if changeable:
+        out.append(Problem("others:program", CRITICAL, f"rabtui's program: {changeable}, so another user can have"
+                           " their code run as this user (by the timer, or the next command); fix: give it to"
+                           " this user or root, closed to others (chown, chmod go-w)"))
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls) if cfg.path else None
     if exposed:
         out.append(Problem("private:config", CRITICAL, exposed))
