@@ -12,6 +12,7 @@ from pathlib import Path
 from textual import work
 from textual.worker import get_current_worker
 
+from rabtui import privacy
 from rabtui.tui import keymap, settings
 from rabtui.tui.keymap import keymap_path
 
@@ -102,6 +103,20 @@ class UiFiles:
             self.save_ui()
         elif self._ui_quitting:
             self.exit()
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """The command palette's screenshot (what the screen shows: hosts, paths), never into a
+        folder another user can change (their ~/Downloads, for a `sudo rabtui` that kept their
+        HOME): Textual opens its file by name, through a symlink of theirs."""
+        from platformdirs import user_downloads_path
+
+        folder = path or str(user_downloads_path())
+        why = privacy.others_can_change(folder)
+        if why:
+            self.notify(f"screenshot not saved in {folder}: {why}", severity="error", timeout=10)
+            return None
+        return super().deliver_screenshot(filename, path, time_format)
 
     @work(thread=True, group="ui-files", exit_on_error=False)
     def _read_keymap(self, path: Path) -> None:

@@ -318,3 +318,33 @@ def test_settings_are_not_saved_in_another_users_home(open_base, monkeypatch):
 
     assert said is not None and "belongs to user nobody" in said, said
     assert list(home.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a home to another user")
+def test_a_screenshot_is_not_saved_into_a_folder_another_user_can_change(box_config, open_base, monkeypatch):
+    """The command palette's "Screenshot" (what the screen shows: hosts, paths) goes to ~/Downloads:
+    with a HOME of another user's kept by `sudo`, root wrote it through a symlink of theirs (into
+    a file they read, or over any file)."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    home = open_base / "alice"
+    (home / "Downloads").mkdir(parents=True)
+    theirs = home / "theirs"
+    theirs.write_bytes(b"")
+    theirs.chmod(0o666)
+    for p in (home, home / "Downloads", theirs):
+        os.chown(p, nobody.pw_uid, nobody.pw_gid)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_DOWNLOAD_DIR", raising=False)
+
+    async def go():
+        app = make_app(box_config(), poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen), what="the dashboard")
+            os.symlink(theirs, home / "Downloads" / "rabtui.svg")
+            assert app.deliver_screenshot("rabtui.svg") is None
+            await wait_for(pilot, lambda: any("belongs to user nobody" in str(n.message)
+                                              for n in app._notifications), what="the refusal said")
+    run(go())
+    assert theirs.read_bytes() == b"", "root wrote the screen into their file"
