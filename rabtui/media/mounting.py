@@ -122,6 +122,12 @@ def _mounted_alone(medium: Medium, emit: Emit) -> Iterator[None]:
 
 
 def _mount(medium: Medium, emit: Emit) -> None:
+    why = privacy.others_can_change(medium.path)
+    if why:     # mount follows their symlinks, and the directories are made on the way to where they lead
+        raise WorkFailed(f"medium {medium.id}: {why}, who could have its disk mounted elsewhere (over a system"
+                         " directory) through a symlink of theirs; nothing mounted",
+                         hint=f"give the directories on the way to {medium.path} to root (chown), closed to"
+                              " others (chmod go-w)")
     Path(medium.path).mkdir(parents=True, exist_ok=True)
     try:
         result = proc.run(mount_argv(medium), silence=MOUNT_SILENCE)
