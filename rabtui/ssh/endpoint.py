@@ -12,7 +12,7 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rabtui import rsync
+from rabtui import fmt, privacy, rsync
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 
@@ -52,10 +52,21 @@ def known_hosts_files(cfg: Config) -> list[Path]:
     return [Path(os.path.expanduser("~/.ssh/known_hosts")), cfg.state_dir / "known_hosts"]
 
 
+def changeable_by_others(path: Path, what: str) -> None:
+    """WorkFailed when a user other than root and this one can change `path` or a directory on the
+    way to it: their home, for a `sudo rabtui` that kept their HOME."""
+    why = privacy.others_can_change(path) or privacy.others_can_write(os.path.realpath(path))
+    if why:
+        raise WorkFailed(f"{fmt.name(str(path))}: {fmt.name(why)}: not read ({what})",
+                         hint="run rabtui with its own user's HOME (sudo -H, not sudo -E), or give the file and"
+                              " the directories above it to this user or root, closed to others (chmod go-w)")
+
+
 def _ssh_config_lookup(alias: str) -> dict:
     path = Path(os.path.expanduser("~/.ssh/config"))
     if not path.is_file():
         return {}
+    changeable_by_others(path, "its ProxyCommand would run as this user, its Host lines choose where it connects")
     import paramiko   # here, not at the top: a backup without ~/.ssh/config never loads paramiko
 
     try:
@@ -124,7 +135,10 @@ def _user_ssh_config() -> Path | None:
     except KeyError:
         pass
     path = Path(home) / ".ssh" / "config"
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    changeable_by_others(path, "ssh would take it with -F: its ProxyCommand would run as this user")
+    return path
 
 
 def ssh_argv(cfg: Config, source: Source, ep: Endpoint | None = None) -> list[str]:

@@ -110,7 +110,7 @@ def _trusted(path: Path) -> None:
     """WorkFailed when a user other than root and this one can change the file: a key of theirs in
     it would let them stand in for a source (a restore onto it sent to them, their files taken for
     the source's)."""
-    why = privacy.others_can_write(os.path.realpath(path))
+    why = privacy.others_can_change(path) or privacy.others_can_write(os.path.realpath(path))
     if why:
         raise WorkFailed(f"{fmt.name(why)}: the host keys in it are not trusted (whoever can change it could"
                          " stand in for a source)", hint="give it to this user or root, closed to others"
