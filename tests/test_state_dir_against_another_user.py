@@ -51,7 +51,7 @@ def test_a_lock_symlink_planted_in_a_state_dir_open_to_all_is_not_followed(open_
     write_files(lab.src / "data", {"a": b"a"})
     lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "data"}"\n')
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    # an operator's `chmod 1777`/`chmod g+w` (or an old install): `check` says CRITICAL, runs go on
+    # an operator's `chmod 0777` (or an old install): every run refuses it, and the symlink is never followed
     for d in (lab.state, lab.state / "locks"):
         d.chmod(0o777)
     victim = open_base / "shadow"

@@ -1,7 +1,8 @@
-"""A state database another user made first, in a state directory of theirs or one open to all
-(`check` says CRITICAL, runs go on): root never writes into it, nor into a `-wal` or `-shm` of
-theirs beside its own database: they would read every path of every host it records, and could
-change what rabtui does."""
+"""The state directory against another user: one they can change (theirs, a `sudo rabtui` in their
+home; writable and not sticky) is refused; in one open to all but sticky, what they made first (a
+database, its `-wal`, a folder, a log) is never written into: they would read every path of every
+host it records, and could change what rabtui does. Host keys in a known_hosts they can change are
+not trusted."""
 
 from __future__ import annotations
 
