@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -65,31 +66,33 @@ def test_a_program_file_others_may_write_is_refused(open_base, tmp_path, monkeyp
 
 
 def test_a_module_cache_left_open_by_a_umask_of_000_is_refused(tmp_path, capsys):
-    """Python makes `__pycache__` 0777 less the umask as it first imports a module: a checkout run
-    first from a shell of umask 000 lets anyone put compiled code of theirs there."""
+    """Python makes `__pycache__` 0777 less the umask as it first imports a module (before rabtui
+    sets its own): a checkout run first from a shell of umask 000 lets anyone put compiled code of
+    theirs there. Made so here by hand (a run under umask 000 would do it to the test's venv too)."""
     copy = tmp_path / "code"
     shutil.copytree(Path(__file__).resolve().parent.parent / "rabtui", copy / "rabtui",
                     ignore=shutil.ignore_patterns("__pycache__"))
     copy.chmod(0o755)
     tmp_path.chmod(0o755)
+    open_cache = copy / "rabtui" / "__pycache__"
+    open_cache.mkdir()
+    open_cache.chmod(0o777)
     lab = Lab(tmp_path)
     lab.local()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(copy)
-    run = [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "schedule", "install"]
-    first = subprocess.run(run, env=env, capture_output=True, text=True, cwd=copy,
-                           preexec_fn=lambda: os.umask(0))
-    open_cache = copy / "rabtui" / "__pycache__"
-    assert open_cache.stat().st_mode & 0o002, "the setting: Python made the cache open to all"
-    assert first.returncode == 2, first.stdout + first.stderr
-    assert f"{open_cache} is writable by everyone" in first.stderr, first.stderr
-    assert "ExecStart" not in first.stdout
-    check = subprocess.run([*run[:-2], "check"], env=env, capture_output=True, text=True, cwd=copy)
-    assert f"rabtui's program: {open_cache} is writable by everyone" in check.stdout, check.stdout
-    assert check.returncode == 2
-
-    open_cache.chmod(0o755)    # the fix it names (each one)
-    for d in copy.rglob("__pycache__"):
-        d.chmod(0o755)
-    again = subprocess.run(run, env=env, capture_output=True, text=True, cwd=copy)
-    assert again.returncode == 0 and "ExecStart" in again.stdout, again.stderr
+    # one interpreter of the copy: schedule install, check, then schedule install once it is closed
+    code = (f"import os, sys\nfrom rabtui.cli import main\nconfig = ['--config', {str(lab.config_path)!r}]\n"
+            "for args in (['schedule', 'install'], ['check'], 'close', ['schedule', 'install']):\n"
+            "    if args == 'close':\n"
+            f"        os.chmod({str(open_cache)!r}, 0o755)\n"
+            "        continue\n"
+            "    code = main(config + args)\n"
+            "    print(f'== {code}', flush=True)\n"
+            "    print(f'== {code}', file=sys.stderr, flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(copy)},
+                          capture_output=True, text=True, cwd=copy)
+    out, err = (re.split(r"^== (\d+)\n", text, flags=re.M) for text in (done.stdout, done.stderr))
+    assert out[1::2] == ["2", "2", "0"], done.stdout + done.stderr
+    outs, errs = out[0::2], err[0::2]
+    assert f"{open_cache} is writable by everyone" in errs[0] and "ExecStart" not in outs[0], done.stderr
+    assert f"rabtui's program: {open_cache} is writable by everyone" in outs[1], outs[1]
+    assert "ExecStart" in outs[2], done.stdout + done.stderr     # closed (the fix it names): written
