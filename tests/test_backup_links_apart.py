@@ -6,10 +6,12 @@ the base."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import stat
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -547,8 +549,10 @@ def test_made_apart_in_a_read_only_directory_as_an_unprivileged_user(tmp_path):
         _made_again(src / "ro/s2", lambda tmp: os.symlink("t", tmp))
         second = backup()
         assert second.returncode == 0, second.stdout + second.stderr
-        row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
-        d = medium_layout.backup_data_path(row["path"], str(src))
+        # (read, not opened as a Store: root uses no state directory of another user's)
+        with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
+            (path,) = db.execute("SELECT path FROM backups ORDER BY id DESC LIMIT 1").fetchone()
+        d = medium_layout.backup_data_path(path, str(src))
         assert _ino(d / "ro/a") != _ino(d / "ro/b") and _ino(d / "ro/s1") != _ino(d / "ro/s2")
         st = os.lstat(d / "ro")
         assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (0o555, 1_000_000_000_123_456_789)
