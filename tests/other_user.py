@@ -112,3 +112,23 @@ def nobody_returns(fn, home: Path):
     how, value = pickle.loads(data)
     assert how == "ok", value
     return value
+
+
+@contextmanager
+def root_logging_kept():
+    """The root logger's handlers and level as they were before the block: a log file that rabtui
+    set up inside it (the console's) is closed and taken off again."""
+    import logging
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+                h.close()
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.trees import Lab, write_files
 from tests import preloaded
+from tests.other_user import root_logging_kept
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -91,19 +92,8 @@ def test_the_uis_log_is_not_written_through_a_symlink_planted_in_the_state_dir(o
     for p in (state, state / "logs", state / "logs" / "tui.log"):
         os.lchown(p, nobody.pw_uid, nobody.pw_gid)
 
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
+    with root_logging_kept():
         with pytest.raises(WorkFailed, match="logs: it belongs to user nobody"):   # their folder: refused
             tui_cmds._log_to_file(state)
         logging.getLogger("rabtui.tui").warning("* * * * * root sh /tmp/theirs")
-    finally:
-        for h in list(root.handlers):
-            if h not in handlers:
-                root.removeHandler(h)
-                h.close()
-        for h in handlers:
-            if h not in root.handlers:
-                root.addHandler(h)
-        root.setLevel(level)
     assert victim.read_bytes() == b"# root's\n"

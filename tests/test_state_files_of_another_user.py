@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests import preloaded
-from tests.other_user import as_nobody
+from tests.other_user import as_nobody, root_logging_kept
 from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -129,21 +129,10 @@ def test_the_uis_log_another_user_made_first_is_not_written(open_base):
 
     lab = _lab(open_base)
     [planted] = _theirs_in_open_state_dir(lab, ["tui.log"])
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
+    with root_logging_kept():
         with pytest.raises(WorkFailed, match="belongs to user nobody"):
             tui_cmds._log_to_file(lab.state)
         logging.getLogger("rabtui.tui").warning("backing up /root/secret-name-of-a-file")
-    finally:
-        for h in list(root.handlers):
-            if h not in handlers:
-                root.removeHandler(h)
-                h.close()
-        for h in handlers:
-            if h not in root.handlers:
-                root.addHandler(h)
-        root.setLevel(level)
     assert planted.stat().st_size == 0
 
 
