@@ -6,6 +6,7 @@ would replace the medium's label and backups, or the state database, with the so
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -52,13 +53,7 @@ def test_a_restore_over_the_images_of_an_images_drive_is_refused(tmp_path, capsy
     lab = Lab(tmp_path, media_count=1)
     alt = tmp_path / "alt"
     images = alt / str(lab.src / "data").lstrip("/") / "iso"
-    cfg = lab.with_discs("cd-700")
-    lab.config_path.write_text(lab.config_path.read_text().replace(f"images:{tmp_path / 'iso'}", f"images:{images}"))
-    cfg = lab.load()
-    write_files(lab.src / "data", {"iso/RAB1D01.iso": b"not the disc", "other": b"o"})
-    assert lab.backup(cfg, now=T0).status == "completed"
-    burn_due(cfg, lab.store())
-    before = snapshot(images)
+    before = _images_burned_at(lab, images)
     assert list(before) == [b"RAB1D01.iso"]
     code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(alt),
                  "--overwrite"])
@@ -120,13 +115,7 @@ def test_a_restore_onto_a_local_source_over_the_images_is_refused(tmp_path, caps
     is, and the images stay as they are."""
     lab = Lab(tmp_path, media_count=1)
     images = lab.src / "data" / "iso"
-    lab.with_discs("cd-700")
-    lab.config_path.write_text(lab.config_path.read_text().replace(f"images:{tmp_path / 'iso'}", f"images:{images}"))
-    cfg = lab.load()
-    write_files(lab.src / "data", {"iso/RAB1D01.iso": b"not the disc", "other": b"o"})
-    assert lab.backup(cfg, now=T0).status == "completed"
-    burn_due(cfg, lab.store())
-    before = snapshot(images)
+    before = _images_burned_at(lab, images)
     (lab.src / "data" / "other").write_bytes(b"changed")
     code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to-source",
                  "--overwrite"])
@@ -156,3 +145,15 @@ def test_a_medium_mounted_inside_the_target_is_refused(tmp_path, capsys, bind_mo
         err = capsys.readouterr().err
         assert code == 2 and "medium 'm1'" in err and "view" in err, err
         assert snapshot(lab.media[0][1]) == before
+
+
+def _images_burned_at(lab: Lab, images: Path) -> dict:
+    """A checkpoint burned to an `images:` drive at `images`, after a backup of the source's
+    `data` holding a file at the first image's name: what `images` holds then."""
+    lab.with_discs("cd-700")
+    lab.config_path.write_text(lab.config_path.read_text().replace(f"images:{lab.tmp / 'iso'}", f"images:{images}"))
+    cfg = lab.load()
+    write_files(lab.src / "data", {"iso/RAB1D01.iso": b"not the disc", "other": b"o"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    burn_due(cfg, lab.store())
+    return snapshot(images)
