@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +147,36 @@ def test_odd_names_inside_the_directory_made_one_inside(tmp_path):
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store, all_pairs=True)
     invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
+
+
+def test_the_outer_place_taken_out_after_a_backup_recording_no_kinds_leaves_its_files_kept(tmp_path):
+    """data (archive) saved by an older version (no kinds recorded) with `first` (the source drops
+    it since) and photos a FIFO; the config names data/photos since. Its backup took the FIFO out
+    of the union before the medium was looked at for the backups that recorded no kinds: the look
+    found the union lacking a file of that backup and judged it standard, and a cleanup deleted
+    the only copy of `first` (left in a union no backup holds; find: nowhere)."""
+    from rabtui.actions.find import find
+    from rabtui.backup import deletion, retention
+    from tests.test_kinds_unrecorded import _forget_kinds
+
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {b"first": b"held by the old backup alone"})
+    os.mkfifo(data / "photos")
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
+    (data / "first").unlink()
+    (data / "photos").unlink()
+    write_files(data, {b"photos/k": b"k"})
+    lab.local([("data/photos", "archive")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    for n in (1, 2):
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status == "completed"
+    deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9)))
+    held = [store.one("SELECT path FROM backups WHERE name=? AND status<>'deleted'", (name,))
+            for v in find(cfg, store, "first").versions for loc in v.locations for name in loc.backups]
+    assert held and all((Path(r["path"]) / "data" / str(data / "first").lstrip("/")).read_bytes()
+                        == b"held by the old backup alone" for r in held), "first is in no backup"
+    invariants.check_catalog_is_media(cfg, store)

@@ -220,6 +220,9 @@ class _Run(Completion, CommandSteps):
             info = media.check_medium(medium, self.emit, self.store)
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
+        # the backups there that recorded no kinds are judged by the unions as they are before
+        # anything is taken out of them (a union lacking a file of one says it is a standard one)
+        union_look.unions_looked_at(self.store, medium.id, medium.path, self.source)
         for said in union_place.make_way(self.store, medium.path, medium.id, self.source.id, self.source.archive_paths):
             self.emit(Event(WARNING, said))
         planted = medium_layout.symlink_in_layout(medium.path, self.source.id, self.source.archive_paths)
@@ -230,9 +233,6 @@ class _Run(Completion, CommandSteps):
             self.emit(Event(WARNING, not_kept))
         checkpoint_numbers.note_on_medium(self.cfg, self.store, medium, self.cancel, self.emit)
         id_writes.finish(self.store, medium, self.source.id, self.emit)
-        # before this backup makes a union (the backups there that recorded no kinds did not) and
-        # the catalog forgets what a cleanup set aside
-        union_look.unions_looked_at(self.store, medium.id, medium.path, self.source)
         deletion.forget_set_aside(self.cfg, self.store, medium, self.source.id, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)
