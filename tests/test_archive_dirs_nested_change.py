@@ -103,3 +103,23 @@ def test_a_cleanup_forgets_no_file_a_standard_backup_of_the_other_directory_hold
     assert deletion.apply_cleanup(cfg, store, plan).failed == []
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_found_restores(cfg, store, tmp_path / "found")
+
+
+@pytest.mark.parametrize("how", ["narrowed", "narrowed from standard"])
+def test_rebuild_state_catalogs_what_the_other_directory_saved(how, tmp_path):
+    """The database lost after /data was made /data/photos: rebuild-state catalogued the
+    config's directories only, so data/top, saved by /data's backup, was in no backup for find,
+    and a cleanup after it was refused for good (its archive file "not in the catalog")."""
+    from rabtui.backup import deletion, retention
+    from tests.test_kinds_unrecorded import _database_lost
+
+    lab = _history(Lab(tmp_path, media_count=1), how, more=1)
+    _database_lost(lab)
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30))
+    assert plan.refused == []
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    invariants.check_catalog_is_media(cfg, store)
