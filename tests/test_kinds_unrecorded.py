@@ -785,3 +785,21 @@ def test_directories_a_backup_record_names_that_no_path_can_be_are_not_looked_at
     looked = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM unrecorded_looks")}
     assert looked.keys() == {str(lab.src / "photos"), "/"}, looked
     assert looked[str(lab.src / "photos")] == "archive"
+
+
+def test_a_file_of_an_unrecorded_backups_directory_no_longer_configured_restores(tmp_path):
+    """An archive backup of data that recorded no kinds holds `first` alone; the config names
+    data/photos since. find listed `first` in that backup, and its restore said it is "not in a
+    directory of source loc" (the directories a restore takes from the backups came from the
+    recorded kinds only)."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"first": b"held by the old backup alone", "photos/j": b"j"})
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
+    (data / "first").unlink()
+    cfg = lab.local([("data/photos", "archive")])
+    assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
+    invariants.check_found_restores(cfg, store, tmp_path / "found")
+    assert list((tmp_path / "found").glob(f"*/{str(data / 'first').lstrip('/')}"))

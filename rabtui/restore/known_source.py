@@ -16,8 +16,12 @@ def source_of(cfg: Config, store: Store, source_id: str) -> Source:
     """The source `source_id`; ConfigError when neither the configuration nor any backup knows it.
     A configured one with the directories its backups saved that no configured one holds (taken out
     of the source, or made one inside it: /data made /data/photos leaves /data/top to /data)."""
-    rows = store.all("SELECT d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id = d.backup_id"
-                     " WHERE b.source=? ORDER BY b.started, b.id", (source_id,))
+    # and the directories the look at a medium found named by the records of backups that recorded no kinds
+    rows = store.all("SELECT l.path, l.kind FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
+                     " WHERE b.source=? AND b.status<>'deleted' AND l.kind IN ('archive', 'standard')"
+                     " ORDER BY b.started, b.id", (source_id,))
+    rows += store.all("SELECT d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id = d.backup_id"
+                      " WHERE b.source=? ORDER BY b.started, b.id", (source_id,))
     kinds = {r["path"]: r["kind"] for r in rows}     # each directory as its newest backup had it
     try:
         source = cfg.source(source_id)
