@@ -5,6 +5,8 @@ once the directory changed kind. Real backups (rsync), checked against the media
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -803,3 +805,35 @@ def test_a_file_of_an_unrecorded_backups_directory_no_longer_configured_restores
     assert lab.backup(cfg, now=DAY + timedelta(days=1)).status == "completed"
     invariants.check_found_restores(cfg, store, tmp_path / "found")
     assert list((tmp_path / "found").glob(f"*/{str(data / 'first').lstrip('/')}"))
+
+
+def test_a_directory_a_later_backup_made_a_symlink_leaves_an_unrecorded_archive_backup_archive(tmp_path):
+    """Two archive backups that recorded no kinds: the first alone holds `z` (the source drops it)
+    and d/y; the second saved d made a dangling symlink, which took the directory's place in the
+    union. The look (of a database that kept none) followed that symlink, found no d/y there and
+    judged the first a standard backup; the directory made standard, a cleanup deleted the second
+    and the next one the only copy of `z`."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=1)
+    arc = lab.src / "arc"
+    write_files(arc, {"z": b"held by the first backup alone", "d/y": b"y"})
+    store, cfg = lab.store(), lab.local([("arc", "archive")])
+    for n in (0, 1):
+        if n:
+            (arc / "z").unlink()
+            shutil.rmtree(arc / "d")
+            os.symlink("nowhere", arc / "d")
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status in ("completed", "warnings")
+        _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC"))
+    store.execute("DELETE FROM unrecorded_looks")
+    lab.local([("arc", "standard")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    assert lab.backup(cfg, now=DAY + timedelta(days=2)).status == "completed"
+    for n in (9, 10):
+        deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=n)))
+    z = str(arc / "z").lstrip("/").encode()
+    assert [name for v in find(cfg, store, "z").versions if bytes(v.path) == z
+            for loc in v.locations for name in loc.backups], "z is in no backup"
+    invariants.check_catalog_is_media(cfg, store)

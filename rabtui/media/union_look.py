@@ -64,6 +64,10 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
             try:
                 there = below.lstat(union, path)
             except FileNotFoundError:
+                # a symlink on the way (a newer shape: the directory made a symlink since) was
+                # followed to where the path is not
+                if below.reach(union, path) == below.OTHER:
+                    continue
                 return True
             except NotADirectoryError:      # a file on the way: a newer shape
                 continue
