@@ -81,6 +81,8 @@ def on_media(cfg, store) -> set[tuple]:
                 # its backup.json's too (one that recorded no kinds: not in the database)
                 for d in [*dirs, *(SimpleNamespace(path=x["path"]) for x in info.get("directories") or ()
                                    if isinstance(x, dict) and isinstance(x.get("path"), str))]:
+                    if medium_layout.symlink_to_copy(bpath, d.path) is not None:
+                        continue    # a symlink it saved (at the place of a directory configured since) holds none
                     top = os.fsencode(medium_layout.backup_data_path(bpath, d.path))
                     out |= {(medium.id, source.id, name, *f) for f in _walk(top, _prefix(d.path))}
             for d in dirs:

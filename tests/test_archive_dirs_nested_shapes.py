@@ -180,3 +180,35 @@ def test_the_outer_place_taken_out_after_a_backup_recording_no_kinds_leaves_its_
     assert held and all((Path(r["path"]) / "data" / str(data / "first").lstrip("/")).read_bytes()
                         == b"held by the old backup alone" for r in held), "first is in no backup"
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_backup_that_saved_the_inner_directory_as_a_symlink_is_deleted_in_its_turn(tmp_path):
+    """data (archive) saved photos as a symlink to a directory outside, on two media; the config
+    names data/photos since. The old backup of data on the first medium, its files on the second
+    too, was never deleted: every cleanup failed on it ("a symlink, which rabtui never makes"),
+    the symlink it saved taken for one planted on the way to its copy of data/photos. It goes,
+    nothing is read or removed where the symlink points."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=2)
+    outside, data = tmp_path / "outside", lab.src / "data"
+    write_files(outside, {b"keep": b"not the backup's"})
+    write_files(data, {b"top": b"t"})
+    os.symlink(outside, data / "photos")
+    lab.local([("data", "archive")])
+    for m, (medium, _) in enumerate(lab.media):
+        assert lab.backup(lab.load(), now=DAY + timedelta(hours=m), medium_id=medium).status == "completed"
+    (data / "photos").unlink()
+    write_files(data, {b"photos/k": b"k"})
+    lab.local([("data/photos", "archive")])
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    for n, medium in enumerate(["m1", "m2", "m1"]):
+        assert lab.backup(cfg, now=DAY + timedelta(days=1 + n), medium_id=medium).status == "completed"
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9))
+    assert "backup-20260601033000" in [c.name for c in plan.delete], (plan.delete, plan.guarded)
+    done = deletion.apply_cleanup(cfg, store, plan)
+    assert done.failed == [] and len(done.deleted) == len(plan.delete), done.lines
+    assert (outside / "keep").read_bytes() == b"not the backup's"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)

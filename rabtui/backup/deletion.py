@@ -300,9 +300,13 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                 emptied.append((c, None))
                 continue
             # and those it saved as archive ones: it is undone in their unions (_remove_archive_entries)
-            archive_paths = [*cfg.source(c.source).archive_paths, *ran_as_archive(store, c.id)]
+            ran = ran_as_archive(store, c.id)
+            archive_paths = [*cfg.source(c.source).archive_paths, *ran]
+            # below its copy of a directory it saved, a symlink is one the source had (data/photos
+            # made a directory since, the config naming it): the undoing reads nothing through it
             planted = (medium_layout.symlink_in_layout(medium.path, c.source, archive_paths)
-                       or medium_layout.symlink_in_backup(c.path, archive_paths))
+                       or medium_layout.symlink_in_backup(c.path, [d for d in archive_paths
+                                                                   if not medium_layout.inside_any(d, ran)]))
             if planted:
                 say(f"kept {c.source} {c.name} on {c.medium}: {planted}", done.failed)
                 continue

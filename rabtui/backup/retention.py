@@ -373,7 +373,7 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
     for d in archive_dirs(cfg, c.source):
         data = medium_layout.backup_data_path(c.path, d)
         union = medium_layout.archive_root(medium.path, c.source, d)
-        if not data.is_dir() or not union.is_dir():
+        if medium_layout.symlink_to_copy(c.path, d) is not None or not data.is_dir() or not union.is_dir():
             continue
         for _rel, inode in same_in_union(data, union):
             yield inode

@@ -141,6 +141,12 @@ def symlink_in_backup(backup_path: str | os.PathLike, archive_paths=()) -> str |
     return None
 
 
+def inside_any(dir_path: str, dirs) -> bool:
+    """Whether the directory `dir_path` lies strictly inside one of `dirs` (directories of a source)."""
+    inner = dir_path.rstrip("/") + "/"
+    return any(inner != d.rstrip("/") + "/" and inner.startswith(d.rstrip("/") + "/") for d in dirs)
+
+
 def others_can_change_backups(medium_path: str | os.PathLike, source: Source) -> str | None:
     """Could a user other than root and this one change where the source's backups go on the
     medium: the medium's directory and those above it, the source's, its archive unions? The owner
