@@ -195,3 +195,37 @@ def test_a_symlink_or_a_file_that_became_a_directory_is_replaced_in_the_union_wi
     _restored(lab, arch, first.path.name, tmp_path / "r1", "loc")
     assert _kinds(tmp_path / "r1" / top) == {"keep": "k", "sub": "dir", "sub/x": "inside", "a": "link", "e": "link",
                                              "n": "a file"}
+
+
+def test_a_directory_made_a_fifo_then_a_directory_again_shows_its_files_once_the_fifo_backup_goes(tmp_path):
+    """photos (a directory holding k), then a FIFO, then a directory holding k2: the backup that
+    saved the FIFO deleted, the union kept k out while find marked it `+ archive` and every
+    backup's view showed it (the directory the newest backup has there took no older entries)."""
+    from datetime import datetime, timedelta
+    import shutil
+
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    photos = data / "photos"
+    write_files(data, {"top": b"t", "photos/k": b"k"})
+    lab.local([("data", "archive")])
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    day = datetime(2026, 6, 1, 3, 30)
+    for n in range(3):
+        if n == 1:
+            shutil.rmtree(photos)
+            os.mkfifo(photos)
+        elif n == 2:
+            os.unlink(photos)
+            write_files(data, {"photos/k2": b"k2"})
+        assert lab.backup(cfg, now=day + timedelta(days=n)).status in ("completed", "warnings")
+    plan = retention.plan_cleanup(cfg, store, now=day + timedelta(days=9))
+    fifo = store.one("SELECT name FROM backups ORDER BY id LIMIT 1 OFFSET 1")["name"]
+    plan.delete = [c for c in plan.delete if c.name == fifo]
+    assert plan.delete and deletion.apply_cleanup(cfg, store, plan).failed == []
+    assert (medium_layout.archive_root(lab.media[0][1], "loc", str(data)) / "photos" / "k").read_bytes() == b"k"
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store, all_pairs=True)

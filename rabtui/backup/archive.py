@@ -181,20 +181,21 @@ def _put_back(union: Path, rel: bytes, older_b: list[bytes], staging: Path, newe
     directories they hold there, each from the newest backup that holds it, down to the first
     older one whose shape there is other. The union's own entries stay, and so does a directory
     where the newest of the `newer` backups holding `rel` has one (an empty one, say, whose
-    place an older file would take)."""
+    place an older file would take): the older directories' entries go into it."""
     union_b = os.fsencode(union)
     there = _union_kind(union_b, rel)
     if there is False or (there is not None and not stat.S_ISDIR(there.st_mode)):
         return
     since = _holder(newer_b, rel)
-    if since is not None and stat.S_ISDIR(below.lstat(since, rel).st_mode):
-        return
+    # a directory there since takes no older file, but the entries of older directories there
+    # (a FIFO that stood between them gone with its backup)
+    since_dir = since is not None and stat.S_ISDIR(below.lstat(since, rel).st_mode)
     held_dir = False
     for i, base in enumerate(older_b):
         if below.symlink_on_the_way(base, rel) is not None or not below.exists(base, rel):
             continue
         if not stat.S_ISDIR(below.lstat(base, rel).st_mode):
-            if not held_dir and (there is None or _only_empty_dirs(union_b, rel)):
+            if not since_dir and not held_dir and (there is None or _only_empty_dirs(union_b, rel)):
                 link_into_union(base, union, [rel], staging=staging)
             return
         held_dir = True
