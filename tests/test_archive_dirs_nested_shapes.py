@@ -212,3 +212,37 @@ def test_a_backup_that_saved_the_inner_directory_as_a_symlink_is_deleted_in_its_
     assert (outside / "keep").read_bytes() == b"not the backup's"
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_views_are_media(cfg, store, all_pairs=True)
+
+
+def test_the_outer_place_taken_out_then_the_database_lost_leaves_the_old_backups_files_kept(tmp_path):
+    """As above, the inner directory's first backup failing after it took the FIFO out of the union
+    (its union not made yet), then the database lost: rebuild-state found the union lacking the
+    old backup's FIFO and recorded it a standard one, and a cleanup deleted the only copy of
+    `first`."""
+    from rabtui.actions.find import find
+    from rabtui.backup import deletion, retention
+    from tests.test_kinds_unrecorded import _database_lost, _forget_kinds
+
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {b"first": b"held by the old backup alone"})
+    os.mkfifo(data / "photos")
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
+    store.close()
+    (data / "first").unlink()
+    (data / "photos").unlink()
+    write_files(data, {b"photos/k": b"k"})
+    failing = lab.local([("data/photos", "archive")], extra='pre_backup_commands = ["exit 3"]')
+    assert lab.backup(failing, now=DAY + timedelta(hours=12)).status == "failed"
+    _database_lost(lab)
+    lab.local([("data/photos", "archive")])
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    for n in (1, 2):
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status == "completed"
+    deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=9)))
+    assert [name for v in find(cfg, store, "first").versions for loc in v.locations for name in loc.backups], \
+        "first is in no backup"
+    invariants.check_catalog_is_media(cfg, store)

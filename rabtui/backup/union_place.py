@@ -38,6 +38,9 @@ def make_way(store: Store, medium_path: str, medium_id: str, source_id: str, arc
             name = _held_by(store, medium_id, source_id, place, st)
             if name is not None:
                 below.unlink(root, place)
+                # the place a directory at once: a look at the union (rebuild-state's too) for an
+                # older backup that recorded no kinds finds no file of its missing there
+                os.close(below.open_dir(root, place, make=True))
                 said.append(f"medium {medium_id}: the archive held {fmt.name(b'/' + place)} (not a directory) where"
                             f" {fmt.name(d)} is now: it goes from the .archive/ view for the directory the source has there;"
                             f" {name} holds it still (restore --backup {name} gives it)")
