@@ -35,16 +35,13 @@ def middle_cut(text: str, most: int) -> str:
 
 
 GLANCE_WORD_MAX = 120    # characters of one name or path: three lines of a toast at 80 columns
-GLANCE_LINE_MAX = 480
 GLANCE_LINES_MAX = 12
 
 
 def glance(text: str) -> str:
     """`text` a glance long, for a toast or an error beside a field: a word (a 4,000-byte path, a
-    value of 5,000 digits) or a line (a value of many words quoted) loses its middle, a message of
-    many lines its end."""
-    lines = [middle_cut(re.sub(rf"\S{{{GLANCE_WORD_MAX + 1},}}", lambda m: middle_cut(m.group(), GLANCE_WORD_MAX),
-                               line), GLANCE_LINE_MAX)
+    value of 5,000 digits) loses its middle, a message of many lines its end."""
+    lines = [re.sub(rf"\S{{{GLANCE_WORD_MAX + 1},}}", lambda m: middle_cut(m.group(), GLANCE_WORD_MAX), line)
              for line in text.split("\n")]
     if len(lines) > GLANCE_LINES_MAX:
         lines = [*lines[:GLANCE_LINES_MAX - 1], f"… ({len(lines) - GLANCE_LINES_MAX + 1} more lines)"]

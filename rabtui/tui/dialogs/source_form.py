@@ -27,9 +27,10 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_fields import (AREAS, FIELDS, FieldError, escaped_fields, field_of, form_texts,
                                                missing_local_directories, source_from_form)
 from rabtui.tui import threads
-from rabtui.tui.safe_text import glance, plain
+from rabtui.tui.safe_text import glance, middle_cut, plain
 
 RELOAD, BACK = "reload", "back"
+FIELD_ERROR_MAX = 480      # characters of an error beside a field: six lines at 80 columns
 
 
 class SourceForm(Dialog[str | None]):
@@ -111,7 +112,8 @@ class SourceForm(Dialog[str | None]):
         if field is None or not self.query(f"#e-{field}"):
             self.notify(message, severity="error", timeout=8)
             return
-        self.query_one(f"#e-{field}", Static).update(plain(glance(message), lines=True))   # it quotes what was typed
+        # it quotes what was typed: a value of many words (an id of 9,000 characters) loses its middle
+        self.query_one(f"#e-{field}", Static).update(plain(middle_cut(glance(message), FIELD_ERROR_MAX), lines=True))
         self.query_one(f"#e-{field}", Static).display = True
         widget = self.query_one(f"#f-{field}")
         widget.add_class("invalid")
