@@ -14,7 +14,7 @@ from rabtui.events import LOG, Emit, Event
 from rabtui.backup import id_writes, killed_record, unreadable
 from rabtui.rebuild import did_not_fit, gone
 from rabtui.rebuild import record, unions
-from rabtui.rebuild.catalog import catalog_dir
+from rabtui.rebuild.catalog import catalog_backups
 from rabtui.rebuild.report import Report
 from rabtui.state.locks import still
 from rabtui.state.store import COMPLETE, KEPT, Store
@@ -39,7 +39,6 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
     src = cfg.source(source_id)
     kinds = {d.path: d.kind for d in src.directories}
     complete_rows, kept_rows = [], []
-    saved: dict[int, set[str]] = {}     # backup id -> the directories it saved (its record's)
     # a record that cannot be read may be a complete backup: no run before it is undone
     last_complete = max((i for i, (_, _, rec) in enumerate(listed)
                          if rec.status in COMPLETE or rec.unread), default=-1)
@@ -77,31 +76,23 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
             complete_rows.append((bid, bpath))
         elif rec.status == KEPT:
             kept_rows.append((bid, bpath))
-        saved[bid] = {d["path"] for d in rec.directories} or set(kinds)
     complete_rows.sort()
     planted: list[str] = []
-    # each directory a backup saved, in the backups that saved it: the config may name another
-    # since (/data made /data/photos, or back), whose backups saved the same paths under their own
-    for path in dict.fromkeys([*kinds, *sorted(set().union(*saved.values()))]):
-        kind = kinds.get(path) or _kind_saved(store, saved, path)
-        report.versions += catalog_dir(store, source_id, medium.id, path, kind,
-                                       [r for r in complete_rows if path in saved[r[0]]], planted)
-        for row in kept_rows:   # kept data: versions of its own, as a backup makes them
-            if path in saved[row[0]]:
-                report.versions += catalog_dir(store, source_id, medium.id, path, kind, [row], planted)
+    saved = [(bid, bpath, _saved_dirs(store, bid, src)) for bid, bpath in complete_rows]
+    report.versions += catalog_backups(store, source_id, medium.id, saved, planted)
+    for bid, bpath in kept_rows:   # kept data: versions of its own, as a backup makes them
+        report.versions += catalog_backups(store, source_id, medium.id, [(bid, bpath, _saved_dirs(store, bid, src))],
+                                           planted)
     report.unmatched += [f"medium {medium.id}: {said}" for said in planted]
     emit(Event(LOG, f"{medium.id}/{source_id}: {fmt.count(len(complete_rows), 'complete backup')}"))
 
 
-def _kind_saved(store: Store, saved: dict[int, set[str]], path: str) -> str:
-    """The kind the newest backup saving the directory `path` (no longer in the config) recorded
-    it as, or was taken to have saved it as."""
-    ids = sorted((bid for bid, dirs in saved.items() if path in dirs), reverse=True)
-    for bid in ids:
-        row = store.one("SELECT kind FROM backup_dirs WHERE backup_id=? AND path=?", (bid, path))
-        if row is not None:
-            return row["kind"]
-    return "standard"
+def _saved_dirs(store: Store, bid: int, src) -> list[tuple[str, str]]:
+    """(directory, kind) the backup saved, as recorded from its backup.json (each kind recorded,
+    or taken: _kind_taken): the config may name others since (/data made /data/photos), and the
+    backup holds what it saved all the same. A record naming none: the config's."""
+    rows = store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?", (bid,))
+    return [(r["path"], r["kind"]) for r in rows] or [(d.path, d.kind) for d in src.directories]
 
 
 def _left_out(report: Report, medium_id: str, bpath: Path, why: str) -> None:

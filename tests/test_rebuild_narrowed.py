@@ -1,0 +1,116 @@
+"""rebuild-state after the config named another directory in place of one inside or around it
+(/data made /data/photos, or back): the catalog is rebuilt from what each backup's record says it
+saved, as the backups recorded it when they ran, not from the config's directories only. Before,
+the files old backups of /data hold outside /data/photos were in no catalog: find did not list
+them, and every later cleanup of the source was refused ("not in the catalog") for good. Real
+rsync, the real command line in process."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+
+from rabtui.actions.find import find
+from rabtui.backup import deletion, retention
+from rabtui.cli import main
+from tests import invariants
+from tests.test_archive_dirs_nested_change import _history
+from tests.test_checkpoint_kind_changed import DAY
+from tests.test_rebuild import _catalog_view
+from tests.trees import Lab, write_files
+
+
+def _others_view(store):
+    rows = store.all("SELECT o.source, o.dir, o.path, o.kind, o.medium, o.mtime, f.name AS first, l.name AS last"
+                     " FROM others o JOIN backups f ON f.id=o.first_backup JOIN backups l ON l.id=o.last_backup")
+    return sorted(tuple(bytes(v) if isinstance(v, bytes) else v for v in r) for r in rows)
+
+
+def _rebuilt(lab: Lab) -> tuple[list, list]:
+    """The catalog (versions, others) the backups built, then the state database deleted and
+    rebuilt by `rabtui rebuild-state`."""
+    store = lab.store()
+    try:
+        before = _catalog_view(store), _others_view(store)
+    finally:
+        store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    return before
+
+
+@pytest.mark.parametrize("how", ["narrowed", "widened", "narrowed from standard"])
+def test_the_rebuilt_catalog_is_the_one_the_backups_built(how, tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    (lab.src / "data" / "photos").mkdir(parents=True)
+    (lab.src / "data" / "s").symlink_to("top")          # outside photos: `others` of data only
+    (lab.src / "data" / "photos" / "s").symlink_to("k")
+    _history(lab, how, more=1)
+    before = _rebuilt(lab)
+    cfg, store = lab.load(), lab.store()
+    try:
+        assert (_catalog_view(store), _others_view(store)) == before
+        invariants.check_catalog_is_media(cfg, store)
+        invariants.check_views_are_media(cfg, store, all_pairs=True)
+        top = os.fsencode(lab.src / "data" / "top").lstrip(b"/")
+        assert [v.path for v in find(cfg, store, "top").versions] == [top]
+    finally:
+        store.close()
+
+
+def test_standard_backups_of_the_outer_directory_then_the_inner_one(tmp_path):
+    """data/photos/k unchanged through both: one version from the first backup to the newest, as
+    the backups recorded it; data/top in the first only."""
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    (lab.src / "data" / "photos" / "s").symlink_to("k")
+    for n, d in enumerate(["data", "data/photos", "data/photos"]):
+        assert lab.backup(lab.local([(d, "standard")]), now=DAY + timedelta(days=n)).status == "completed"
+    before = _rebuilt(lab)
+    cfg, store = lab.load(), lab.store()
+    try:
+        assert (_catalog_view(store), _others_view(store)) == before
+        invariants.check_catalog_is_media(cfg, store)
+    finally:
+        store.close()
+
+
+def _versions(cfg, store) -> set[tuple]:
+    """(path, size, mtime) of every file `find` lists in some backup."""
+    return {(bytes(v.path), v.size, v.mtime) for v in find(cfg, store, "*").versions
+            if v.kind == "file" and any(loc.kind == "backup" and loc.backups for loc in v.locations)}
+
+
+@pytest.mark.parametrize("dirs, guarded", [(["data", "data/photos"], 1), (["data/photos", "data"], 2)])
+def test_a_cleanup_after_the_rebuild_runs_and_keeps_the_only_copies(dirs, guarded, tmp_path):
+    """Two media, each with an archive backup of the first directory (data/top and photos/k, or
+    photos/k), then three of the second (the first of those on each medium saves data/top when
+    widened): the cleanup deletes one of each pair saving the same files, not both. Before, the
+    rebuilt catalog lacked data/top (narrowed): the guard let the first backup go, and the plan was
+    refused (its archive file not in the catalog) at every cleanup after."""
+    lab = Lab(tmp_path, media_count=2)
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    for n, d in enumerate([dirs[0]] * 2 + [dirs[1]] * 6):
+        cfg = lab.local([(d, "archive")])
+        assert lab.backup(cfg, now=DAY + timedelta(days=n), medium_id=f"m{n % 2 + 1}").status == "completed"
+    lab.keep_a_day()
+    _rebuilt(lab)
+    cfg, store = lab.load(), lab.store()
+    try:
+        plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30))
+        assert plan.refused == []
+        held = _versions(cfg, store)
+        top = os.fsencode(lab.src / "data" / "top").lstrip(b"/")
+        assert top in {p for p, _, _ in held}
+        assert deletion.apply_cleanup(cfg, store, plan).failed == []
+        assert (len(plan.guarded), len(plan.delete)) == (guarded, 6 - guarded), plan.guarded
+        assert _versions(cfg, store) == held        # every version saved still has a copy
+        invariants.check_catalog_is_media(cfg, store)
+        invariants.check_views_are_media(cfg, store, all_pairs=True)
+        invariants.check_found_restores(cfg, store, tmp_path / "found")
+    finally:
+        store.close()
