@@ -114,3 +114,22 @@ def test_a_cleanup_after_the_rebuild_runs_and_keeps_the_only_copies(dirs, guarde
         invariants.check_found_restores(cfg, store, tmp_path / "found")
     finally:
         store.close()
+
+
+def test_a_directory_made_standard_then_archive_again(tmp_path):
+    """Each backup's files in the kind it saved them as (its record's), not the config's now: the
+    standard backup's unchanged files extend the versions of the archive one before it."""
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {b"k": b"k", b"s/t": b"t"})
+    for n, kind in enumerate(["archive", "standard", "standard", "archive"]):
+        if n == 2:
+            write_files(lab.src / "data", {b"k": b"k changed"})
+        assert lab.backup(lab.local([("data", kind)]), now=DAY + timedelta(days=n)).status == "completed"
+    before = _rebuilt(lab)
+    cfg, store = lab.load(), lab.store()
+    try:
+        assert (_catalog_view(store), _others_view(store)) == before
+        invariants.check_catalog_is_media(cfg, store)
+        invariants.check_views_are_media(cfg, store, all_pairs=True)
+    finally:
+        store.close()
