@@ -180,6 +180,12 @@ def directory_path_problem(value: str) -> str | None:
         return f"must be an absolute path on the source, not {value!r}"
     if any(part in (".", "..") for part in value.split("/")):
         return "must not contain '.' or '..'"
+    if "\0" in value:
+        return "must not contain a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:      # a lone surrogate (a record edited by hand): no path, no text kept
+        return "is no text (a lone surrogate)"
     return None
 
 
