@@ -152,12 +152,17 @@ def from_plan(d: dict) -> OwnDirs | None:
 
 def covered(store, source: str, medium: str, backup_id: int, dir_path: str) -> list[bytes]:
     """The data/ folders of the restorable backups of `source` on `medium` up to `backup_id` that
-    hold directory `dir_path`, newest first: where OwnDirs looks."""
+    hold directory `dir_path`, newest first: where OwnDirs looks. Those that saved it or a directory
+    around it (/data, the config naming /data/photos since: its own tree holds every directory of
+    photos the source had then). Not one that saved a directory inside it only: the directories on
+    the way to that one in its tree are rabtui's, not the source's."""
+    from rabtui.state.paths_below import under_sql
     from rabtui.state.store import RESTORABLE_SQL
 
     # a backup that recorded no kinds may hold it (its data/ folder tells: OwnTree.there)
     return [os.path.join(os.fsencode(r["path"]), b"data") for r in store.all(
         "SELECT b.path FROM backups b WHERE b.source=? AND b.medium=?"
-        f" AND b.id<=? AND b.status IN {RESTORABLE_SQL} AND (EXISTS (SELECT 1 FROM backup_dirs d"
-        " WHERE d.backup_id=b.id AND d.path=?) OR NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))"
-        " ORDER BY b.id DESC", (source, medium, backup_id, dir_path))]
+        f" AND b.id<=? AND b.status IN {RESTORABLE_SQL} AND (EXISTS (SELECT 1 FROM backup_dirs d, (SELECT ? AS rel) x"
+        f" WHERE d.backup_id=b.id AND {under_sql('x.rel', 'd.path')})"
+        " OR NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))"
+        " ORDER BY b.id DESC", (source, medium, backup_id, os.fsencode(dir_path.strip("/"))))]

@@ -1,0 +1,68 @@
+"""An archive directory configured in place of one around it (/data made /data/photos, or back):
+the directories of its `.archive/` view that only backups of the other directory hold in their own
+trees (removed from the source before the change) come back from the medium, and go onto the discs,
+with the source's mode and times as those backups saved them, not those rabtui gave the union's
+(0755, the time of linking). Real rsync, real xorriso."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+
+import pytest
+
+from rabtui.restore import run as restore_run
+from tests.test_checkpoint_kind_changed import DAY
+from tests.trees import Lab, burn_due, write_files
+
+OLD = 1_500_000_000
+
+
+def _history(lab: Lab, dirs: list[str], discs: bool = False) -> tuple:
+    """data/photos/d/f (d: mode 0750, an old time) saved by a backup of dirs[0], d then removed
+    from the source; a backup of dirs[1]. The config names dirs[1] (`discs`: and an images: drive)."""
+    write_files(lab.src / "data", {b"photos/d/f": b"f", b"top": b"t"})
+    d = lab.src / "data" / "photos" / "d"
+    d.chmod(0o750)
+    os.utime(d, (OLD, OLD))
+    assert lab.backup(lab.local([(dirs[0], "archive")]), now=DAY).status == "completed"
+    (d / "f").unlink()
+    d.rmdir()
+    if discs:
+        (lab.tmp / "iso").mkdir()
+    cfg = lab.with_discs("cd-700", [(dirs[1], "archive")]) if discs else lab.local([(dirs[1], "archive")])
+    last = lab.backup(cfg, now=DAY + timedelta(days=1))
+    assert last.status == "completed"
+    return cfg, last
+
+
+# widened: a backup of /data/photos holds /data in its tree as rabtui made it on the way (not
+# the source's), which the own trees cannot tell apart yet: the union's are given
+WIDENED = pytest.param(["data/photos", "data"], marks=pytest.mark.xfail(strict=True, reason="inner trees not read"))
+
+
+@pytest.mark.parametrize("dirs", [["data", "data/photos"], WIDENED])
+def test_a_restore_gives_the_saved_directory_its_own_mode_and_times(dirs, tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg, last = _history(lab, dirs)
+    store = lab.store()
+    try:
+        restore_run.restore(cfg, store, "loc", str(lab.src / dirs[1]), backup=last.path.name, to=tmp_path / "out")
+    finally:
+        store.close()
+    st = os.lstat(tmp_path / "out" / str(lab.src / "data" / "photos" / "d").lstrip("/"))
+    assert (stat.S_IMODE(st.st_mode), int(st.st_mtime)) == (0o750, OLD)
+
+
+def test_the_discs_give_the_saved_directory_its_own_mode_and_times(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg, _ = _history(lab, ["data", "data/photos"], discs=True)
+    store = lab.store()
+    try:
+        number = burn_due(cfg, store, asked={"*"}, verified=True)
+        restore_run.restore(cfg, store, "loc", str(lab.src / "data" / "photos"), checkpoint=number, to=tmp_path / "out")
+    finally:
+        store.close()
+    st = os.lstat(tmp_path / "out" / str(lab.src / "data" / "photos" / "d").lstrip("/"))
+    assert (stat.S_IMODE(st.st_mode), int(st.st_mtime)) == (0o750, OLD)
