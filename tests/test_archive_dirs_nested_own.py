@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from rabtui.restore import run as restore_run
+from tests import invariants
 from tests.test_checkpoint_kind_changed import DAY
 from tests.trees import Lab, burn_due, write_files
 
@@ -66,3 +67,28 @@ def test_the_discs_give_the_saved_directory_its_own_mode_and_times(tmp_path):
         store.close()
     st = os.lstat(tmp_path / "out" / str(lab.src / "data" / "photos" / "d").lstrip("/"))
     assert (stat.S_IMODE(st.st_mode), int(st.st_mtime)) == (0o750, OLD)
+
+
+@pytest.mark.parametrize("dirs, holds", [(["data", "data/photos"], True), (["data/photos", "data"], False)])
+def test_a_backup_that_recorded_no_kinds_holds_the_directory_inside_the_one_it_saved(dirs, holds, tmp_path):
+    """A backup an older version made (no kinds recorded) of /data, the config naming /data/photos
+    since: it holds photos, and a checkpoint asked for before the next backup takes photos from it
+    (it said "no complete backup on a configured medium"). One of /data/photos holds no /data."""
+    from rabtui.checkpoint import triggers
+    from tests.test_kinds_unrecorded import _forget_kinds
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    assert lab.backup(lab.local([(dirs[0], "archive")]), now=DAY).status == "completed"
+    store = lab.store()
+    try:
+        first = store.one("SELECT * FROM backups")
+        _forget_kinds(lab, store, first)
+        cfg = lab.with_discs("cd-700", [(dirs[1], "archive")])
+        assert triggers.newest_backup(store, "loc", str(lab.src / dirs[1])) == (first["id"] if holds else None)
+        if holds:
+            number = burn_due(cfg, store, asked={"*"}, verified=True)
+            invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    finally:
+        store.close()

@@ -6,9 +6,11 @@ judges it (saved_kinds.archive_in); left out, the data only it holds went onto n
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Iterable
 
 from rabtui.state import saved_kinds
+from rabtui.state.paths_below import below_sql
 from rabtui.state.store import COMPLETE_SQL, Store, as_made, made_first
 
 
@@ -41,11 +43,16 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
 
 def _first_saved(store: Store, source: str, path: str, medium: str) -> int | None:
     """The first backup that saved a file, symlink or special file of directory `path` on `medium`
-    the catalog holds (None: none)."""
-    args = (source, path, medium)
+    the catalog holds (None: none), saving `path` or a directory around it (/data, the config naming
+    /data/photos since: its backups hold photos); not one inside it only (it holds none of the rest)."""
+    around = [path, *(str(p) for p in PurePosixPath(path).parents)]
+    below, below_args = below_sql("p.path", [path])
+    marks = ",".join("?" * len(around))
     firsts = [store.one("SELECT MIN(v.first_backup) FROM paths p JOIN versions v ON v.path_id=p.id"
-                        " WHERE p.source=? AND p.dir=? AND v.medium=?", args)[0],
-              store.one("SELECT MIN(first_backup) FROM others WHERE source=? AND dir=? AND medium=?", args)[0]]
+                        f" WHERE p.source=? AND p.dir IN ({marks}) AND {below} AND v.medium=?",
+                        (source, *around, *below_args, medium))[0],
+              store.one(f"SELECT MIN(first_backup) FROM others p WHERE source=? AND dir IN ({marks}) AND {below}"
+                        " AND medium=?", (source, *around, *below_args, medium))[0]]
     return min((f for f in firsts if f is not None), default=None)
 
 
