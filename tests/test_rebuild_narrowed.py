@@ -56,6 +56,7 @@ def test_the_rebuilt_catalog_is_the_one_the_backups_built(how, tmp_path):
         assert (_catalog_view(store), _others_view(store)) == before
         invariants.check_catalog_is_media(cfg, store)
         invariants.check_views_are_media(cfg, store, all_pairs=True)
+        invariants.check_change_counters(store)
         top = os.fsencode(lab.src / "data" / "top").lstrip(b"/")
         assert [v.path for v in find(cfg, store, "top").versions] == [top]
     finally:
