@@ -25,6 +25,7 @@ class OwnTree:
         self._own: dict[bytes, os.stat_result | None] = {}   # the directories on the way, as looked at
         self._safe: bool | None = None
         self._there: bool | None = None
+        self._saved: list[bytes] | None = None   # the directories its record names (saved_here)
 
     def there(self) -> bool:
         """Is the tree's data/ folder there (not deleted since the plan named it)? Looked at once."""
@@ -55,9 +56,26 @@ class OwnTree:
                 return path, found
         return path, found
 
+    def saved_here(self, full: bytes) -> bool:
+        """Does the backup's record (backup.json) name a directory at or above `full`? Those above
+        the directories it saved are on the way only (a backup of /data/photos holds /data as rabtui
+        made it, not the source's). A record naming none that can be read: taken to."""
+        if self._saved is None:
+            from rabtui.config.model import directory_path_problem
+            from rabtui.media.medium_layout import read_backup_json
+
+            named = (read_backup_json(os.fsdecode(os.path.dirname(self.root.rstrip(b"/")))) or {}).get("directories")
+            self._saved = [os.fsencode(d["path"].strip("/")) for d in (named if isinstance(named, list) else ())
+                           if isinstance(d, dict) and isinstance(d.get("path"), str)
+                           and directory_path_problem(d["path"]) is None]
+        return not self._saved or any(not s or full == s or full.startswith(s + b"/") for s in self._saved)
+
     def directory(self, full: bytes) -> os.stat_result | None:
         """The lstat of the tree's own directory at `full` (`rel` or below it), when every part of the
-        way there, `rel`'s own included, is a directory (no symlink); None otherwise."""
+        way there, `rel`'s own included, is a directory (no symlink) and the backup saved it
+        (saved_here); None otherwise."""
+        if not self.saved_here(full):
+            return None
         if self._safe is None:
             # from the source's directory of the medium (the layout's checks cover it and above):
             # the backup's directory and its data/ folder are on the way too
@@ -152,17 +170,17 @@ def from_plan(d: dict) -> OwnDirs | None:
 
 def covered(store, source: str, medium: str, backup_id: int, dir_path: str) -> list[bytes]:
     """The data/ folders of the restorable backups of `source` on `medium` up to `backup_id` that
-    hold directory `dir_path`, newest first: where OwnDirs looks. Those that saved it or a directory
+    hold directory `dir_path`, newest first: where OwnDirs looks. Those that saved it, a directory
     around it (/data, the config naming /data/photos since: its own tree holds every directory of
-    photos the source had then). Not one that saved a directory inside it only: the directories on
-    the way to that one in its tree are rabtui's, not the source's."""
+    photos the source had then) or one inside it (whose tree holds its own directories from there
+    down only: OwnTree.saved_here)."""
     from rabtui.state.paths_below import under_sql
     from rabtui.state.store import RESTORABLE_SQL
 
     # a backup that recorded no kinds may hold it (its data/ folder tells: OwnTree.there)
     return [os.path.join(os.fsencode(r["path"]), b"data") for r in store.all(
         "SELECT b.path FROM backups b WHERE b.source=? AND b.medium=?"
-        f" AND b.id<=? AND b.status IN {RESTORABLE_SQL} AND (EXISTS (SELECT 1 FROM backup_dirs d, (SELECT ? AS rel) x"
-        f" WHERE d.backup_id=b.id AND {under_sql('x.rel', 'd.path')})"
+        f" AND b.id<=? AND b.status IN {RESTORABLE_SQL} AND (EXISTS (SELECT 1 FROM backup_dirs d, (SELECT ? AS rel, ? AS inside) x"
+        f" WHERE d.backup_id=b.id AND ({under_sql('x.rel', 'd.path')} OR substr(d.path, 1, length(x.inside))=x.inside))"
         " OR NOT EXISTS (SELECT 1 FROM backup_dirs d WHERE d.backup_id=b.id))"
-        " ORDER BY b.id DESC", (source, medium, backup_id, os.fsencode(dir_path.strip("/"))))]
+        " ORDER BY b.id DESC", (source, medium, backup_id, os.fsencode(dir_path.strip("/")), dir_path.rstrip("/") + "/"))]
