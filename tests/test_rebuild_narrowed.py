@@ -160,3 +160,34 @@ def test_a_record_edited_to_name_odd_directories(tmp_path):
         invariants.check_catalog_is_media(cfg, store)
     finally:
         store.close()
+
+
+def test_old_backups_that_recorded_no_kinds_then_the_directory_narrowed(tmp_path):
+    """Backups an older version made of the archive directory data (no kinds recorded), the first
+    alone holding data/top (the source dropped it), then data/photos configured and backed up:
+    rebuilt, the catalog holds top, and a cleanup keeps its only copy."""
+    from tests.test_kinds_unrecorded import _forget_kinds
+
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    for n in range(2):
+        assert lab.backup(lab.local([("data", "archive")]), now=DAY + timedelta(days=n)).status == "completed"
+        store = lab.store()
+        _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+        store.close()
+        (lab.src / "data" / "top").unlink(missing_ok=True)
+    for n in range(2, 5):
+        assert lab.backup(lab.local([("data/photos", "archive")]), now=DAY + timedelta(days=n)).status == "completed"
+    lab.keep_a_day()
+    _rebuilt(lab, codes=(3,))          # the kinds taken are said
+    cfg, store = lab.load(), lab.store()
+    try:
+        held = _versions(cfg, store)
+        assert os.fsencode(lab.src / "data" / "top").lstrip(b"/") in {p for p, _, _ in held}
+        plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30))
+        assert plan.refused == [] and plan.delete
+        assert deletion.apply_cleanup(cfg, store, plan).failed == []
+        assert _versions(cfg, store) == held
+        invariants.check_catalog_is_media(cfg, store)
+    finally:
+        store.close()
