@@ -186,8 +186,10 @@ FAR_MINUTES: set[bytes] = set()
 # It matches with the separator before the line: a pattern that begins with a literal is searched
 # for that byte (fast) instead of being tried at every position, as "^" with re.M is.
 # A year before 1000 comes padded with dashes (`-500`, `---1`: its sign is lost), one past 9999 with
-# five digits, the seconds then cut to their tens (`10000/01/02-01:02:0`).
-_ITEM = re.compile(rb"\n([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|([-\d]{4}\d?/\d\d/\d\d-\d\d:\d\d):(\d\d?)\|([^\n]*)")
+# five digits, the seconds then cut to their tens (`10000/01/02-01:02:0`): a branch of their own
+# after the years of four digits (one pattern for both took 5 % more of the scan: callgrind).
+_ITEM = re.compile(rb"\n([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|"
+                   rb"(\d{4}/\d\d/\d\d-\d\d:\d\d|[-\d]{4}\d?/\d\d/\d\d-\d\d:\d\d):(\d{1,2})\|([^\n]*)")
 
 
 def _minute(m: bytes) -> int:
