@@ -127,18 +127,9 @@ def _named(store, source_id: str, medium_id: str, root) -> list[str]:
         named = info.get("directories")
         for d in named if isinstance(named, list) else ():
             path = d.get("path") if isinstance(d, dict) else None
-            if isinstance(path, str) and path and directory_path_problem(path) is None and _text(path):
+            if isinstance(path, str) and path and directory_path_problem(path) is None:
                 out[path] = None
     return list(out)
-
-
-def _text(path: str) -> bool:
-    """Whether `path` is text the database keeps and a path names (no lone surrogate, no NUL)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\0" not in path
 
 
 def _identity(path) -> tuple[int, int] | None:
