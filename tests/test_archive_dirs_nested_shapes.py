@@ -157,18 +157,8 @@ def test_the_outer_place_taken_out_after_a_backup_recording_no_kinds_leaves_its_
     the only copy of `first` (left in a union no backup holds; find: nowhere)."""
     from rabtui.actions.find import find
     from rabtui.backup import deletion, retention
-    from tests.test_kinds_unrecorded import _forget_kinds
 
-    lab = Lab(tmp_path, media_count=1)
-    data = lab.src / "data"
-    write_files(data, {b"first": b"held by the old backup alone"})
-    os.mkfifo(data / "photos")
-    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
-    store = lab.store()
-    _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
-    (data / "first").unlink()
-    (data / "photos").unlink()
-    write_files(data, {b"photos/k": b"k"})
+    lab, data, store = _an_old_backup_of_data_with_a_fifo_at_photos(tmp_path)
     lab.local([("data/photos", "archive")])
     lab.keep_a_day()
     cfg = lab.load()
@@ -221,19 +211,10 @@ def test_the_outer_place_taken_out_then_the_database_lost_leaves_the_old_backups
     `first`."""
     from rabtui.actions.find import find
     from rabtui.backup import deletion, retention
-    from tests.test_kinds_unrecorded import _database_lost, _forget_kinds
+    from tests.test_kinds_unrecorded import _database_lost
 
-    lab = Lab(tmp_path, media_count=1)
-    data = lab.src / "data"
-    write_files(data, {b"first": b"held by the old backup alone"})
-    os.mkfifo(data / "photos")
-    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
-    store = lab.store()
-    _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
+    lab, data, store = _an_old_backup_of_data_with_a_fifo_at_photos(tmp_path)
     store.close()
-    (data / "first").unlink()
-    (data / "photos").unlink()
-    write_files(data, {b"photos/k": b"k"})
     failing = lab.local([("data/photos", "archive")], extra='pre_backup_commands = ["exit 3"]')
     assert lab.backup(failing, now=DAY + timedelta(hours=12)).status == "failed"
     _database_lost(lab)
@@ -246,3 +227,21 @@ def test_the_outer_place_taken_out_then_the_database_lost_leaves_the_old_backups
     assert [name for v in find(cfg, store, "first").versions for loc in v.locations for name in loc.backups], \
         "first is in no backup"
     invariants.check_catalog_is_media(cfg, store)
+
+
+def _an_old_backup_of_data_with_a_fifo_at_photos(tmp_path):
+    """An archive backup of data that recorded no kinds (an older version's), holding `first` and a
+    FIFO at photos; the source since lost both and holds a directory photos/ of one file."""
+    from tests.test_kinds_unrecorded import _forget_kinds
+
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {b"first": b"held by the old backup alone"})
+    os.mkfifo(data / "photos")
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    store = lab.store()
+    _forget_kinds(lab, store, store.one("SELECT * FROM backups"))
+    (data / "first").unlink()
+    (data / "photos").unlink()
+    write_files(data, {b"photos/k": b"k"})
+    return lab, data, store
