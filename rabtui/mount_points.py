@@ -42,12 +42,8 @@ def mounts_below(path: bytes) -> bool:
     """Whether something is mounted below the directory `path` (its symlinks followed), as
     /proc/self/mountinfo lists them; True where that cannot be read."""
     top = os.path.realpath(path).rstrip(b"/") + b"/"
-    try:
-        with open("/proc/self/mountinfo", "rb") as f:
-            points = [line.split(b" ")[4] for line in f]
-    except (OSError, IndexError):
-        return True
-    return any(mountinfo_name(p).startswith(top) for p in points)
+    mounts = table()
+    return not mounts or any(point.startswith(top) for _, _, point in mounts)   # none read: / is always one
 
 
 def mountinfo_name(field: bytes) -> bytes:
