@@ -47,6 +47,7 @@ def test_kept_data_is_restored_found_and_shown_by_check(tmp_path, capsys):
     write_files(lab.src / "photos", {"only-kept.jpg": b"jpeg"})
     kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
     assert (kept.status, kept.exit_code) == ("failed", 1) and "the data is kept" in kept.reason
+    assert kept.reason.count("post-backup command failed") == 1, kept.reason    # said once, not twice
     store = lab.store()
     assert store.one("SELECT status FROM backups WHERE id=?", (kept.backup_id,))["status"] == "kept"
     cfg = ["--config", str(lab.config_path)]

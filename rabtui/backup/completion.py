@@ -65,7 +65,9 @@ class Completion:
         if not rec.dirs:
             warnings.append("this source has no directories configured: nothing was backed up")
         if post_error:
-            status, reason = KEPT, f"post-backup command failed (the data is kept): {post_error}"
+            # the commands' own failure names them already ("post-backup command failed (exit 4): ...")
+            said = post_error if post_error.startswith("post-backup") else f"post-backup commands failed: {post_error}"
+            status, reason = KEPT, f"{said}; the data is kept"
             # kept data is in the catalog with versions of its own: it is never a base to extend
             spool.target(source=self.source.id, medium=medium.id, base_id=None)
         elif warnings:
