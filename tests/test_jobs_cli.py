@@ -119,3 +119,18 @@ def test_a_finished_job_writes_nothing_more(tmp_path):
     rec.finish("completed", 0, "done")
     assert not rec._watcher.is_alive()
     assert store.one("SELECT status FROM jobs WHERE id=?", (rec.job_id,))["status"] == "completed"
+
+
+def test_follow_says_a_backups_status_once(cfg_path, tmp_path, capsys):
+    """A backup's job summary begins with its status ("failed: post-backup ..."): follow's last line
+    says it once, not "job 1: completed: completed"."""
+    store = Store(tmp_path / "state")
+    done = JobRecorder(store, "backup", "web1", "backup of web1")
+    done.finish("completed", 0, "completed")
+    failed = JobRecorder(store, "backup", "web1", "backup of web1")
+    failed.finish("failed", 1, "failed: the source is not reachable")
+    cfg = ["--config", str(cfg_path), "jobs", "follow"]
+    assert main(cfg + [str(done.job_id)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"job {done.job_id}: completed"
+    assert main(cfg + [str(failed.job_id)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == f"job {failed.job_id}: failed: the source is not reachable"

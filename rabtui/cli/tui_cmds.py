@@ -149,7 +149,11 @@ def cmd_jobs_follow(args) -> int:
         jobviews.refresh_dead(store)
         row = jobviews.job(store, args.job_id)
         if row["status"] in jobviews.FINAL_STATES:
-            print(fmt.name(f"job {args.job_id}: {row['status']}{': ' + row['summary'] if row['summary'] else ''}"))
+            # a backup's summary begins with its status ("failed: ..."): said once
+            said = row["summary"] or ""
+            if said == row["status"] or said.startswith(f"{row['status']}: "):
+                said = said[len(row["status"]) + 2:]
+            print(fmt.name(f"job {args.job_id}: {row['status']}{': ' + said if said else ''}"))
             if row["exit_code"] is not None:
                 return row["exit_code"]
             return EXIT_OK if row["status"] == "completed" else EXIT_FAILED
