@@ -32,8 +32,12 @@ def test_a_file_named_like_a_part_keeps_its_name_beside_a_cut_file(tmp_path):
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
     assert not res.incomplete(), res.summary
     assert snapshot(tmp_path / "out" / str(data).lstrip("/")) == snapshot(data)
-    R.restore(cfg, store, "loc", str(data / "big.bin"), checkpoint=number, to=tmp_path / "one")
+    said = []
+    R.restore(cfg, store, "loc", str(data / "big.bin"), checkpoint=number, to=tmp_path / "one", emit=said.append)
     assert (tmp_path / "one" / str(data / "big.bin").lstrip("/")).read_bytes() == (data / "big.bin").read_bytes()
+    # one part on each disc: "reading 1 file from RAB1D01", not "1 files"
+    assert [e.message for e in said if e.message.startswith("reading ")] == [
+        "reading 1 file from RAB1D01", "reading 1 file from RAB1D02"], said
 
 
 def test_a_sparse_file_cut_across_discs_comes_back_sparse(tmp_path):

@@ -81,7 +81,7 @@ def extract_each_disc(cfg: Config, store: Store, source: Source, number: int, re
         volid = files[0]["volid"] or layout.volid(number, disc)
         with tree_bounded(store, number, disc, volid):    # a WorkFailed naming the disc where its tree loops
             dev = disc_device(cfg, store, number, disc, volid, prompter, cancel)
-            emit(Event(LOG, f"reading {len(files)} files from {volid}"))
+            emit(Event(LOG, f"reading {fmt.count(len(files), 'file')} from {volid}"))
             if is_file:  # the file itself, or its parts on this disc
                 os.makedirs(xtop, exist_ok=True)
                 jobs = [(bytes(r["disc_path"]), os.path.join(xtop, os.path.basename(bytes(r["disc_path"]))))
