@@ -171,14 +171,19 @@ _STATS_LINE = re.compile(
     rb"Literal data|Matched data|File list size|Total bytes sent|Total bytes received): ([\d,]+)", re.M
 )
 _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b"P": 1024**5}
-# %M up to the minute -> seconds since the epoch: files of a tree share few minutes
+# %M up to the minute -> seconds since the epoch: files of a tree share few minutes. Minutes
+# outside [-2**31, 2**31) are not kept, so that the backup's stream meets them on its way for the
+# minutes not kept, the only one where it asks whether a time is `far`
 MINUTES: dict[bytes, int] = {}
 _MINUTES_KEPT = 50_000
-# the minutes of times outside [-2**31, 2**31): a medium's file system may hold none of them (ext4
-# from 1901-12-13 to 2446-05-10, one of 128-byte inodes or XFS without bigtime to 2038-01-19);
-# whether it did is looked at once the transfer is over (backup/times_held.py)
 _FAR = (-2**31, 2**31)
-FAR_MINUTES: set[bytes] = set()
+
+
+def far(seconds: int) -> bool:
+    """Whether a time is one a medium's file system may not hold (ext4 from 1901-12-13 to
+    2446-05-10, one of 128-byte inodes or XFS without bigtime to 2038-01-19): whether it did is
+    looked at once the transfer is over (backup/times_held.py)."""
+    return not _FAR[0] <= seconds < _FAR[1]
 
 
 # One itemized line (`%i|%l|%M|%n`). Groups: code, size, %M up to the
@@ -195,18 +200,16 @@ _ITEM = re.compile(rb"\n([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|"
 def _minute(m: bytes) -> int:
     minute = MINUTES.get(m)
     if minute is None:
-        if len(MINUTES) >= _MINUTES_KEPT:
-            MINUTES.clear()
-            FAR_MINUTES.clear()
         if m[4:5] == b"/" and m[0:1] != b"-":
             minute = calendar.timegm((int(m[0:4]), int(m[5:7]), int(m[8:10]), int(m[11:13]), int(m[14:16]), 0))
         else:
             year, _, rest = m.partition(b"/")
             minute = (_days(int(year.lstrip(b"-") or b"0"), int(rest[0:2]), int(rest[3:5])) * 86400
                       + int(rest[6:8]) * 3600 + int(rest[9:11]) * 60)
-        MINUTES[m] = minute
-        if not _FAR[0] <= minute < _FAR[1]:
-            FAR_MINUTES.add(m)
+        if not far(minute):
+            if len(MINUTES) >= _MINUTES_KEPT:
+                MINUTES.clear()
+            MINUTES[m] = minute
     return minute
 
 

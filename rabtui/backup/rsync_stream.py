@@ -112,7 +112,7 @@ class Stream:
         prefix = bytearray(self.prefix)
         add, add_same, add_other = rows.append, same.append, others.append
         states, state_of = rsync.FILE_STATES, rsync.file_state_of
-        minutes, mtime, far = rsync.MINUTES, rsync.mtime, rsync.FAR_MINUTES
+        minutes, mtime, far = rsync.MINUTES, rsync.mtime, rsync.far
         basis, skipped = self.basis, self._skipped
         # names that hold rsync's escapes are rare: a read with no backslash at all (one byte,
         # found fast) searches no name for them (`in` on bytes first tries its operand as an int,
@@ -150,10 +150,12 @@ class Stream:
                 minute = minutes.get(m)
                 if escaped and b"\\#" in name:
                     name = rsync.unescape(name)
-                seconds = minute + int(sec) if minute is not None else mtime(m, sec)
-                if far and m in far:
+                if minute is not None:
+                    seconds = minute + int(sec)
+                else:
                     seconds = mtime(m, sec)
-                    self.far_times.append((name, seconds))
+                    if far(seconds):
+                        self.far_times.append((name, seconds))
                 if code[0] == _C and xattrs_again.copied(code):
                     self.copied_others.append(name)
                 add_other((d, prefix + name, ftype, _NEW if archive or code[0] != _H or code[2] == _PLUS
@@ -164,10 +166,11 @@ class Stream:
             minute = minutes.get(m)
             if escaped and b"\\#" in name:
                 name = rsync.unescape(name)
-            seconds = minute + int(sec) if minute is not None else mtime(m, sec)
-            if far and m in far:
+            if minute is not None:
+                seconds = minute + int(sec)
+            else:
                 seconds = mtime(m, sec)
-                if state != _SAME:      # linked from the base, which rsync found to have that time
+                if far(seconds) and state != _SAME:    # linked from the base, which rsync found to have that time
                     self.far_times.append((name, seconds))
             if state == _SAME:
                 add_same((d, prefix + name, size, seconds))

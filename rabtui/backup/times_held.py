@@ -1,7 +1,7 @@
 """Times a medium's file system cannot hold. The kernel gives an entry the nearest time its file
 system holds, without an error: ext4 from 1901-12-13 to 2446-05-10, ext4 of 128-byte inodes and XFS
 without bigtime to 2038-01-19. rsync sets the source's time and says nothing. The entries a transfer
-wrote with a time outside the 32-bit range (rsync.FAR_MINUTES, few) are looked at on the medium
+wrote with a time outside the 32-bit range (rsync.far, few) are looked at on the medium
 afterwards, part by part (never through a symlink), and those it holds at another time are named."""
 
 from __future__ import annotations
