@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from rabtui.errors import WorkFailed
+from rabtui.restore import run as restore
 from tests import preloaded
 from tests.other_user import as_nobody, root_logging_kept
 from tests.trees import Lab, write_files
@@ -147,6 +149,8 @@ def test_host_keys_another_user_can_change_are_not_trusted(tmp_path, sshd):
     write_files(src, {"a": b"a"})
     cfg = lab.write(ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{src}"\n')
     lab.trust(sshd)                   # stands for a key of theirs: the one the source really has
+    assert lab.backup(cfg, "web", medium_id="m1").status == "completed"
+    (src / "a").unlink()
     known = lab.state / "known_hosts"
     os.chown(known, NOBODY.pw_uid, NOBODY.pw_gid)
 
@@ -154,6 +158,9 @@ def test_host_keys_another_user_can_change_are_not_trusted(tmp_path, sshd):
 
     assert result.status == "failed", result.status
     assert f"{known} belongs to user nobody" in " ".join(lab.messages()), lab.messages()
+    with pytest.raises(WorkFailed, match=f"{known} belongs to user nobody"):   # ssh read it, and sent it the file
+        restore.restore(cfg, lab.store(), "web", str(src / "a"), to_source=True)
+    assert not (src / "a").exists()
     os.chown(known, 0, 0)
     known.chmod(0o646)
     assert lab.backup(cfg, "web", medium_id="m1").status == "failed"

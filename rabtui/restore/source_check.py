@@ -223,6 +223,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
     but directories there (/`rel` and below it) with more than one link, each -> whether it is a
     symlink."""
     dest = b"/" + rel
+    ssh_target.known_hosts_checked(cfg)     # this check's ssh and the restore's rsync read them
     answer = _Records()
     try:    # as long as the source answers: a walk of a large tree says it is alive
         check = run_on(source, "the check on the source", source_check_argv(cfg, source, dest, is_dir),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt, privacy, rsync
+from rabtui.ssh import known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 
@@ -50,6 +51,13 @@ class Endpoint:
 
 def known_hosts_files(cfg: Config) -> list[Path]:
     return [Path(os.path.expanduser("~/.ssh/known_hosts")), cfg.state_dir / "known_hosts"]
+
+
+def known_hosts_checked(cfg: Config) -> None:
+    """WorkFailed for a file of known_hosts_files that ssh must not be given: one another user can
+    change (ssh would trust a key of theirs for a source) or one ssh would wait on (a FIFO)."""
+    for path in known_hosts_files(cfg):
+        known_hosts.contents(path)
 
 
 def changeable_by_others(path: Path, what: str) -> None:

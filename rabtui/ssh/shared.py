@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 from rabtui import proc, proc_started, temp_dirs
-from rabtui.ssh import dropped, endpoint as ssh_target, known_hosts
+from rabtui.ssh import dropped, endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 
@@ -51,8 +51,7 @@ class SharedConnection:
     def start(self) -> SharedConnection:
         if self._login is None:
             self._ep = ssh_target.endpoint(self.source)
-            for path in ssh_target.known_hosts_files(self.cfg):   # ssh would wait on a FIFO there
-                known_hosts.contents(path)
+            ssh_target.known_hosts_checked(self.cfg)
             # the socket's directory; one a killed run left goes with the next (the connection
             # itself, if still there, ends once idle)
             temporary = temp_dirs.private()
