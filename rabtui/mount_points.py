@@ -52,16 +52,18 @@ def mountinfo_name(field: bytes) -> bytes:
     return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)
 
 
-def table() -> list[tuple[int, bytes, bytes]]:
-    """(device, the directory of its file system it shows, mount point) of each mount, as
-    /proc/self/mountinfo lists them ([] where it cannot be read)."""
+def table() -> list[tuple[int, int, bytes, bytes]]:
+    """(mount id, device, the directory of its file system it shows, mount point) of each mount, as
+    /proc/self/mountinfo lists them ([] where it cannot be read). The device is mountinfo's, the
+    same for every mount of a file system; a file's st_dev may differ from it (btrfs)."""
     out = []
     try:
         with open("/proc/self/mountinfo", "rb") as f:
             for line in f:
                 fields = line.split(b" ")
                 major, minor = fields[2].split(b":")
-                out.append((os.makedev(int(major), int(minor)), mountinfo_name(fields[3]), mountinfo_name(fields[4])))
+                out.append((int(fields[0]), os.makedev(int(major), int(minor)), mountinfo_name(fields[3]),
+                            mountinfo_name(fields[4])))
     except (OSError, ValueError, IndexError):
         return []
     return out
@@ -71,19 +73,24 @@ def _within(a: bytes, b: bytes) -> bool:
     return a == b or a.startswith(b.rstrip(b"/") + b"/")
 
 
-def showing_below(path: bytes, place: str | os.PathLike, mounts: list[tuple[int, bytes, bytes]]) -> bytes | None:
+def showing_below(path: bytes, place: str | os.PathLike, mounts: list[tuple[int, int, bytes, bytes]]) -> bytes | None:
     """A mount point below `path` (of `mounts`, see table) that shows the directory `place`, a
     directory in it or one holding it (a bind mount of the medium, of a backup on it); None."""
     try:
-        dev = os.stat(place).st_dev
         real = os.fsencode(os.path.realpath(place))
+        fd = os.open(real, os.O_PATH | os.O_CLOEXEC)
     except OSError:
         return None
-    holding = [m for m in mounts if m[0] == dev and _within(real, m[2])]
+    try:
+        mid, dev = mount_id(fd), os.fstat(fd).st_dev
+    finally:
+        os.close(fd)
+    # the mount `place` is reached through, by its id: on btrfs, st_dev is none of mountinfo's devices
+    holding = [m for m in mounts if m[0] == mid] or [m for m in mounts if m[1] == dev and _within(real, m[3])]
     if not holding:
         return None
-    _dev, root, point = max(holding, key=lambda m: len(m[2]))
+    _mid, dev, root, point = max(holding, key=lambda m: len(m[3]))
     inner = os.path.normpath(os.path.join(root, os.path.relpath(real, point)))    # its path in its file system
     top = os.fsencode(os.path.realpath(path)).rstrip(b"/") + b"/"
-    return next((p for d, r, p in mounts if d == dev and p.startswith(top) and (_within(r, inner) or _within(inner, r))),
-                None)
+    return next((p for _i, d, r, p in mounts
+                 if d == dev and p.startswith(top) and (_within(r, inner) or _within(inner, r))), None)

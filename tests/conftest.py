@@ -172,15 +172,30 @@ def btrfs_noacl(tmp_path):
     """A small btrfs mounted `noacl` at tmp_path/noacl, as root only: it holds xattrs and refuses
     ACLs (EOPNOTSUPP), as no file system the kernel mounts otherwise does here (ext2-4 always take
     them). Skipped without mkfs.btrfs (btrfs-progs); unmounted at the test's end."""
+    with _btrfs(tmp_path / "noacl.img", "a btrfs without ACLs") as mount:
+        yield mount(tmp_path / "noacl", "-o", "loop,noacl")
+
+
+@pytest.fixture
+def btrfs(tmp_path):
+    """mount(path): a small btrfs image mounted at `path` (made if missing), as root only: its files'
+    st_dev is not the device /proc/self/mountinfo lists for it. Skipped without mkfs.btrfs;
+    unmounted at the test's end."""
+    with _btrfs(tmp_path / "btrfs.img", "a btrfs") as mount:
+        yield lambda path: mount(path, "-o", "loop")
+
+
+@contextlib.contextmanager
+def _btrfs(image: Path, what: str):
+    """mount(path, *mount_args) of a new 64 MB btrfs image at `image` (see _mounter)."""
     if shutil.which("mkfs.btrfs") is None:
         pytest.skip("mkfs.btrfs is not installed (btrfs-progs)")
-    image = tmp_path / "noacl.img"
     subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
     done = subprocess.run(["mkfs.btrfs", "-q", "-f", "--mixed", str(image)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"mkfs.btrfs failed: {done.stderr.strip()}")
-    with _mounter("a btrfs without ACLs") as mount:
-        yield mount(tmp_path / "noacl", "-o", "loop,noacl", str(image))
+    with _mounter(what) as mount:
+        yield lambda path, *args: mount(path, *args, str(image))
 
 
 @pytest.fixture

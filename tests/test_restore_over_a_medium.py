@@ -147,6 +147,27 @@ def test_a_medium_mounted_inside_the_target_is_refused(tmp_path, capsys, bind_mo
         assert snapshot(lab.media[0][1]) == before
 
 
+def test_a_btrfs_medium_mounted_inside_the_target_is_refused(tmp_path, capsys, bind_mount, btrfs):
+    """A medium on btrfs, whose files' device (stat) is not the one mountinfo lists for its mounts:
+    a backup of it bind-mounted inside the target is known as well."""
+    lab = Lab(tmp_path, media_count=1)
+    btrfs(lab.media[0][1])
+    cfg = lab.local()
+    write_files(lab.src / "data", {"view/f": b"new"})
+    backup = lab.backup(cfg, now=T0)
+    assert backup.status == "completed"
+    alt = tmp_path / "alt"
+    under = alt / str(lab.src / "data").lstrip("/")
+    (under / "view").mkdir(parents=True)
+    bind_mount(under / "view", backup.path)
+    before = snapshot(lab.media[0][1])
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(alt),
+                 "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and "medium 'm1'" in err and "view" in err, err
+    assert snapshot(lab.media[0][1]) == before
+
+
 def _images_burned_at(lab: Lab, images: Path) -> dict:
     """A checkpoint burned to an `images:` drive at `images`, after a backup of the source's
     `data` holding a file at the first image's name: what `images` holds then."""
