@@ -54,6 +54,7 @@ class SshServer:
     host: str = "127.0.0.1"
     max_startups: str = "100"      # sshd's MaxStartups (its default, 10:30:100, drops logins past 10 at once)
     banner: str | None = None      # the text sshd sends before authentication (its Banner)
+    wrap: tuple[str, ...] = ()     # a command that runs sshd (its argv after these), in a mount namespace say
 
     @property
     def home(self) -> Path:
@@ -110,7 +111,7 @@ PermitUserRC no
         log = self.dir / "sshd.log"
         self._log_from = log.stat().st_size if log.exists() else 0    # a restart appends to it
         self.proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config)],
+            [*self.wrap, SSHD, "-D", "-e", "-f", str(config)],
             stdout=subprocess.DEVNULL, stderr=open(log, "ab"),
         )
         deadline = time.time() + 10
@@ -141,7 +142,8 @@ PermitUserRC no
             self.proc.wait(timeout=10)
 
 
-def start_sshd(directory: Path, max_startups: str = "100", banner: str | None = None) -> SshServer:
+def start_sshd(directory: Path, max_startups: str = "100", banner: str | None = None,
+               wrap: tuple[str, ...] = ()) -> SshServer:
     directory.mkdir(parents=True, exist_ok=True)
     host_key = directory / "host_ed25519"
     user_key = directory / "id_ed25519"
@@ -150,7 +152,8 @@ def start_sshd(directory: Path, max_startups: str = "100", banner: str | None = 
     (directory / "authorized_keys").write_text(user_key.with_suffix(".pub").read_text())
     for attempt in range(5):
         server = SshServer(dir=directory, port=free_port(), user=getpass.getuser(),
-                           identity_file=user_key, host_key=host_key, max_startups=max_startups, banner=banner)
+                           identity_file=user_key, host_key=host_key, max_startups=max_startups, banner=banner,
+                           wrap=wrap)
         try:
             server.start()
             return server

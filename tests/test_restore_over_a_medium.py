@@ -5,12 +5,14 @@ would replace the medium's label and backups, or the state database, with the so
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from rabtui.cli import main
+from tests.sshd import start_sshd
 from tests.trees import Lab, burn_due, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
@@ -107,6 +109,36 @@ def test_a_restore_onto_a_source_on_this_machine_over_a_medium_is_refused(tmp_pa
     assert main(["--config", str(lab.config_path), "restore", "web", str(remote / "other"), "--to-source",
                  "--overwrite"]) == 0
     assert (remote / "other").read_bytes() == b"o"
+
+
+def test_a_source_on_this_kernel_whose_paths_are_its_own_is_restored_onto(tmp_path, capsys):
+    """A source reached over SSH that runs on this machine's kernel but sees a tree of its own (a
+    container: its boot id is this one's): where this machine has a medium, the source has a
+    directory of its own, and a restore there is not refused; the medium stays as it is."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount namespace of its own needs root")
+    lab = Lab(tmp_path, media_count=1)
+    remote = tmp_path / "remote"
+    lab.media.append(("m2", remote / "inner"))
+    (remote / "inner").mkdir(parents=True)
+    # the container's sshd: its own tmpfs where this machine holds the medium
+    server = start_sshd(tmp_path / "sshd", wrap=("unshare", "-m", "--propagation", "private", "sh", "-c",
+                                                 'mount -t tmpfs tmpfs "$0" && exec "$@"', str(remote)))
+    try:
+        theirs = Path(f"/proc/{server.proc.pid}/root") / str(remote).lstrip("/")
+        write_files(theirs, {"inner/new": b"n", "other": b"o"})
+        cfg = lab.write(ssh_source_lines(server) + f'[[sources.directories]]\npath = "{remote}"\n')
+        lab.trust(server)
+        assert main(["--config", str(lab.config_path), "media", "label", "m2"]) == 0
+        assert lab.backup(cfg, "web", medium_id="m1", now=T0).status == "completed"
+        (theirs / "inner" / "new").unlink()
+        before = snapshot(remote / "inner")
+        code = main(["--config", str(lab.config_path), "restore", "web", str(remote), "--to-source", "--overwrite"])
+        assert code == 0, capsys.readouterr().err
+        assert (theirs / "inner" / "new").read_bytes() == b"n"
+        assert snapshot(remote / "inner") == before and not (remote / "inner" / "new").exists()
+    finally:
+        server.stop()
 
 
 def test_a_restore_onto_a_local_source_over_the_images_is_refused(tmp_path, capsys):

@@ -27,6 +27,7 @@ from rabtui import fmt, mount_points, proc, proc_started
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, UsageError, WorkFailed
+from rabtui.checkpoint.xorriso import images_dir, is_image_drive
 from rabtui.restore import target_places
 from rabtui.restore.copies import directory_of
 
@@ -200,6 +201,50 @@ def run_on(source: Source, what: str, argv: list[str], **kw) -> proc_started.Com
                          f" {exc.strerror or exc}; nothing written") from None
 
 
+# `sh -c SAME_PLACES sh PATH...`: for each absolute PATH, the nearest of it and the directories above
+# it that the SSH user can look at (stat), and `DEV:INODE` of what that leads to, NUL-terminated
+SAME_PLACES = ('for p; do q=$p; until i=$(stat -L -c %d:%i -- "$q" 2>/dev/null); do'
+               ' [ "$q" = / ] && exit 3; q=$(dirname -- "$q"); done; printf "%s\\0%s\\0" "$q" "$i"; done')
+
+
+def _same_places(cfg: Config, source: Source, dest: bytes, cancel) -> bool:
+    """On a source whose kernel is this one (its boot id), whether a medium, the state directory or
+    the images' directory that lies in `dest` or holds it, or a mount below `dest`, may be there
+    what it is here: its path there, or the nearest directory above it the SSH user can look at
+    (one closed to it, where rsync may write as root), is the same device and inode as here. False
+    for a tree of its own, as a container's (its /srv is not this /srv); True where that cannot
+    be told, or where the place is not known by its path (reached by another name)."""
+    drive = cfg.checkpoint.drive
+    kept = [os.fsencode(m.path) for m in cfg.media] + [os.fsencode(cfg.state_dir)]
+    kept += [os.fsencode(images_dir(drive))] if is_image_drive(drive) else []
+    ways = {dest.rstrip(b"/") + b"/", os.path.realpath(dest).rstrip(b"/") + b"/"}
+    places = [p for p in kept if any(f.startswith(w) or w.startswith(f)
+                                     for f in {p.rstrip(b"/") + b"/", os.path.realpath(p).rstrip(b"/") + b"/"}
+                                     for w in ways)]
+    places += [p for _i, _d, _r, p in mount_points.table() if any(p.startswith(w) for w in ways)]
+    if not places:
+        return True
+    args = ["sh", "-c", SAME_PLACES, "sh", *(os.fsdecode(os.path.abspath(p)) for p in places)]
+    answer = _Records()
+    try:
+        done = run_on(source, "the check on the source", ssh_target.client_argv(cfg, source)
+                      + ["--", source.host, " ".join(shlex.quote(a) for a in args)],
+                      on_stdout_data=answer.feed, cancel=cancel, silence=source.io_timeout)
+    except (Stalled, WorkFailed):
+        return True
+    there = answer.records
+    if not done.ok or answer.tail or len(there) != 2 * len(places):
+        return True
+    for looked, ident in zip(there[::2], there[1::2]):
+        try:
+            st = os.stat(looked)
+        except OSError:     # nothing of this machine's there
+            continue
+        if ident == b"%d:%d" % (st.st_dev, st.st_ino):
+            return True
+    return False
+
+
 class _Records:
     """The NUL-terminated records of the check's answer as they come, the walk's `.` (alive) dropped."""
 
@@ -247,7 +292,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
     records.pop()
     if records[:1] == [b"@"]:     # this machine: what the restore writes must hold no medium, no state
         problem = target_places.target_problem(cfg, dest)
-        if problem:
+        if problem and _same_places(cfg, source, dest, cancel):
             raise UsageError(f"{fmt.name(dest)} is not restored onto {source.id} (this machine: the same kernel"
                              f" answers there): {problem}", hint=target_places.ONTO_KEPT_HINT)
         records.pop(0)
