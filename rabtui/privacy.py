@@ -32,8 +32,8 @@ def restrict_umask() -> None:
 def private_dir(path: str | os.PathLike) -> Path:
     """`path` as a directory, created 0700 when missing (its parents as the umask says); an existing
     one is left as it is (`check` reports it, a backup tightens a medium's), but for one of another
-    user (made first where all may make entries, as a sticky state directory), refused
-    (PermissionError naming them): what rabtui writes there, they could read or swap."""
+    user (made first where all may make entries, as a sticky state directory), or a symlink of
+    theirs, refused (PermissionError naming them): what rabtui writes there, they could read or swap."""
     path = Path(path)
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +42,9 @@ def private_dir(path: str | os.PathLike) -> Path:
         except FileExistsError:     # made by another process meanwhile; a file there is an error
             if not path.is_dir():
                 raise
+    link = path.lstat()     # a symlink of theirs, to a directory of root's (/etc/cron.d) say
+    if stat.S_ISLNK(link.st_mode) and link.st_uid not in (os.geteuid(), 0):
+        raise PermissionError(errno.EPERM, f"it is a symlink of user {user_named(link.st_uid)}", os.fspath(path))
     owner = path.stat().st_uid
     if owner not in (os.geteuid(), 0):
         raise PermissionError(errno.EPERM, f"it belongs to user {user_named(owner)}", os.fspath(path))

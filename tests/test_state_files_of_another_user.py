@@ -182,3 +182,21 @@ def test_a_folder_another_user_made_first_in_an_open_state_dir_is_not_written_in
     assert os.listdir(lab.state / "checkpoints") == [], "root wrote into nobody's folder"
     assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
     assert "belongs to user nobody" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_a_folder_another_user_made_first_as_a_symlink_to_roots_is_not_written_into(open_base):
+    """`logs` made first as a symlink of theirs to a directory of root's (/etc/cron.d, say) in the
+    state directory open to all, sticky: root wrote its job logs there, through their symlink."""
+    from rabtui.state import jobs
+
+    lab = _lab(open_base)
+    _theirs_in_open_state_dir(lab, [], "unused")
+    roots = open_base / "roots"
+    roots.mkdir(mode=0o755)
+    as_nobody(lambda: os.symlink(roots, lab.state / "logs"))
+    store = lab.store()
+
+    with pytest.raises(PermissionError, match="a symlink of user nobody"):
+        jobs.start_detached(store, lab.config_path, "backup", "loc", "backup loc", ["backup", "loc"])
+
+    assert os.listdir(roots) == [], "root wrote through their symlink"
