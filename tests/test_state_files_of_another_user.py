@@ -200,3 +200,21 @@ def test_a_folder_another_user_made_first_as_a_symlink_to_roots_is_not_written_i
         jobs.start_detached(store, lab.config_path, "backup", "loc", "backup loc", ["backup", "loc"])
 
     assert os.listdir(roots) == [], "root wrote through their symlink"
+
+
+def test_a_symlink_another_user_put_at_the_wals_name_is_named(open_base):
+    """Their symlink at the -wal's name, to a file not there in a directory of root's (/etc/cron.d,
+    say): nothing is made there, and the run says whose symlink stops it (it said the state
+    directory was full or read-only)."""
+    lab = _lab(open_base)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    os.chmod(lab.state, 0o1777)       # an operator's chmod (`check` says CRITICAL)
+    roots = open_base / "roots"
+    roots.mkdir(mode=0o755)
+    as_nobody(lambda: os.symlink(roots / "rabtui", lab.state / "rabtui.db-wal"))
+
+    done = _rabtui(lab, "backup", "loc")
+
+    assert not os.path.lexists(roots / "rabtui"), "root made a file through their symlink"
+    assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    assert "rabtui.db-wal" in done.stderr and "nobody" in done.stderr, done.stderr

@@ -120,6 +120,10 @@ def _refuse_others_files(path: Path) -> None:
     SQLite, as root, gives the file to the database's owner), and they could change what it says."""
     for p in (path, *(Path(f"{path}{end}") for end in ("-wal", "-shm", "-journal"))):
         try:
+            link = os.lstat(p)
+            if stat.S_ISLNK(link.st_mode) and link.st_uid not in (0, os.geteuid()):
+                raise StateUnusable(f"{p} is a symlink of user {privacy.user_named(link.st_uid)}: the state database"
+                                    " is not written through it", hint="move it away (and see `rabtui check`)")
             owner = os.stat(p).st_uid      # followed, as SQLite opens it
         except OSError:
             continue
