@@ -31,9 +31,13 @@ def settings_path() -> Path:
 def read_small(path: Path, largest: int = LARGEST) -> bytes:
     """The bytes of `path` (through symlinks) when it is a regular file of at most `largest` bytes;
     OSError saying why not: a FIFO put there would be waited on for ever, /dev/zero read until
-    memory ends."""
+    memory ends. One another user can change (their home, for a `sudo rabtui` that kept it) is not
+    read: their keymap would choose what root's keys do, their acknowledgement hide its failures."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
+        why = privacy.others_can_change(path) or privacy.others_can_write(os.path.realpath(path))
+        if why:
+            raise OSError(why)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError("not a regular file")

@@ -348,3 +348,25 @@ def test_a_screenshot_is_not_saved_into_a_folder_another_user_can_change(box_con
                                               for n in app._notifications), what="the refusal said")
     run(go())
     assert theirs.read_bytes() == b"", "root wrote the screen into their file"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a home to another user")
+def test_settings_and_keys_another_user_can_change_are_not_read(open_base, monkeypatch):
+    """`sudo rabtui` keeping the user's HOME: their keymap.toml chose what root's keys do, and their
+    ui.json's acknowledgement (kept a second old) hid root's failures."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    home = open_base / "alice"
+    for folder in (home / ".config" / "rabtui", home / ".local" / "state" / "rabtui"):
+        folder.mkdir(parents=True)
+    (home / ".config" / "rabtui" / "keymap.toml").write_text('"goto.runs" = "q"\n')
+    (home / ".local" / "state" / "rabtui" / "ui.json").write_text('{"acknowledged": {"/var/lib/rabtui": 5}}')
+    for p in [home, *home.rglob("*")]:
+        os.chown(p, nobody.pw_uid, nobody.pw_gid)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+
+    entries, problems = keymap.read(keymap.keymap_path())
+    assert entries == {} and len(problems) == 1 and "belongs to user nobody" in problems[0], problems
+    assert settings.load() == {}
