@@ -33,3 +33,33 @@ def test_the_ssh_config_in_another_users_home_is_not_used_by_root(open_base, mon
     assert result.status == "failed"
     said = " ".join(lab.messages())
     assert f"{home} belongs to user nobody" in said and ".ssh/config" in said, said
+
+
+def test_a_known_hosts_another_user_can_make_in_their_home_is_not_given_to_ssh(open_base, sshd, monkeypatch):
+    """No ~/.ssh/known_hosts in their home when rabtui looks, one of theirs there when ssh reads it
+    (made between the two, by an inotify watch of theirs): ssh took their key for the source's."""
+    from rabtui.ssh import endpoint
+
+    from tests.other_user import as_nobody
+    from tests.trees import ssh_source_lines, write_files
+
+    lab = Lab(open_base, media_count=1)
+    write_files(lab.src / "data", {"a": b"a"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src / "data"}"\n')
+    home = open_base / "alice"
+    (home / ".ssh").mkdir(parents=True)
+    for p in (home, home / ".ssh"):
+        os.chown(p, NOBODY.pw_uid, NOBODY.pw_gid)
+    monkeypatch.setenv("HOME", str(home))
+    looked, line = endpoint.known_hosts_checked, sshd.known_hosts_line()
+
+    def then_theirs(cfg):
+        looked(cfg)
+        as_nobody(lambda: (home / ".ssh" / "known_hosts").write_text(line))
+    monkeypatch.setattr(endpoint, "known_hosts_checked", then_theirs)
+
+    result = lab.backup(cfg, "web", medium_id="m1")
+
+    assert (home / ".ssh" / "known_hosts").exists()
+    assert result.status == "failed", "ssh trusted the key in their known_hosts"
+    assert "rabtui sources trust web" in " ".join(lab.messages()), lab.messages()

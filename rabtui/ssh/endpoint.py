@@ -49,14 +49,22 @@ class Endpoint:
 # --- where to connect ----------------------------------------------------------------------------
 
 
-def known_hosts_files(cfg: Config) -> list[Path]:
+def _known_hosts_places(cfg: Config) -> list[Path]:
     return [Path(os.path.expanduser("~/.ssh/known_hosts")), cfg.state_dir / "known_hosts"]
 
 
+def known_hosts_files(cfg: Config) -> list[Path]:
+    """The known_hosts files read, by paramiko and by ssh: ~/.ssh/known_hosts left out where another
+    user can change a directory on the way to it (their home, for a `sudo rabtui` that kept it):
+    missing when it was looked at, it could be theirs when ssh reads it."""
+    home, state = _known_hosts_places(cfg)
+    return ([home] if privacy.others_can_change(home) is None else []) + [state]
+
+
 def known_hosts_checked(cfg: Config) -> None:
-    """WorkFailed for a file of known_hosts_files that ssh must not be given: one another user can
+    """WorkFailed for a known_hosts file that is there and must not be trusted: one another user can
     change (ssh would trust a key of theirs for a source) or one ssh would wait on (a FIFO)."""
-    for path in known_hosts_files(cfg):
+    for path in _known_hosts_places(cfg):
         known_hosts.contents(path)
 
 
