@@ -43,7 +43,7 @@ def mounts_below(path: bytes) -> bool:
     /proc/self/mountinfo lists them; True where that cannot be read."""
     top = os.path.realpath(path).rstrip(b"/") + b"/"
     mounts = table()
-    return not mounts or any(point.startswith(top) for _, _, point in mounts)   # none read: / is always one
+    return not mounts or any(point.startswith(top) for *_, point in mounts)   # none read: / is always one
 
 
 def mountinfo_name(field: bytes) -> bytes:
