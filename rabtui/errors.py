@@ -19,6 +19,7 @@ class RabtuiError(Exception):
     """An error the operator can act on. Its message is shown as is, never a traceback."""
 
     exit_code = EXIT_FAILED
+    job_status = "failed"     # how a job that stops on it ends
 
     def __init__(self, message: str, *, hint: str | None = None):
         super().__init__(message)
@@ -70,10 +71,15 @@ class Stalled(WorkFailed):
 class Cancelled(RabtuiError):
     """The operator (or a signal) cancelled the work."""
 
+    job_status = "cancelled"
+
 
 class NoAnswer(Cancelled):
     """A question that nothing can answer (no terminal to ask on: cron, a script): work that needs
-    the answer stops; work to which the question only adds (rebuild-state's discs) goes on without."""
+    the answer stops; work to which the question only adds (rebuild-state's discs) goes on without.
+    Nobody cancelled the work that stops: its job failed."""
+
+    job_status = "failed"
 
 
 class LockBusy(RabtuiError):

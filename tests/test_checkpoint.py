@@ -263,7 +263,7 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
     code = cli_main(["--config", str(lab.config_path), "checkpoint", "verify", str(number), "--disc", "1", "--yes"])
     assert code == 1
     sent = [json.loads(line) for line in events.read_text().splitlines()]
-    assert [(e["kind"], e["level"]) for e in sent] == [("checkpoint_failed", "warning")]
+    assert [(e["kind"], e["level"]) for e in sent] == [("checkpoint_failed", "failed")]
     assert "no terminal to ask on" in sent[0]["message"]
     assert f"holds disc RAB{number}D02" in sent[0]["message"]
 

@@ -181,12 +181,9 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
 
     try:
         result = work(recorder.recording(emit), recorder.cancel, recorder.prompter(prompter))
-    except Cancelled as exc:           # the plan was not accepted, or nobody was there to accept it
-        recorder.finish("cancelled", exc.exit_code, str(exc))
-        raise
-    except RabtuiError as exc:
-        recorder.finish("failed", exc.exit_code, str(exc))
-        if not isinstance(exc, UsageError):
+    except RabtuiError as exc:         # cancelled: the plan was not accepted, say
+        recorder.finish(exc.job_status, exc.exit_code, str(exc))
+        if exc.job_status == "failed" and not isinstance(exc, UsageError):
             exc.undelivered = _notify(cfg, f"{title} failed: {exc}")
         raise
     except KeyboardInterrupt:

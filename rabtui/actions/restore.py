@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from rabtui import fmt
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, Cancelled, RabtuiError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, RabtuiError
 from rabtui.events import Emit, Prompter
 from rabtui.ops import notify
 from rabtui.restore import run as restoremod
@@ -59,7 +59,7 @@ def restore(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
         if exc.exit_code == EXIT_USAGE and job_id is None:    # said to them; a detached job says it as its end
             recorder.discard()
         else:
-            recorder.finish("cancelled" if isinstance(exc, Cancelled) else "failed", exc.exit_code, str(exc))
+            recorder.finish(exc.job_status, exc.exit_code, str(exc))
         if exc.exit_code != EXIT_USAGE:     # what the operator typed: said to them, no one paged
             exc.undelivered = _notify(cfg, str(exc), source)
         raise

@@ -15,7 +15,9 @@ WRONG = "wrong_disc"
 
 
 class Aborted(Exception):
-    pass
+    """The operator answered abort."""
+
+    job_status = "cancelled"
 
 
 def need_sectors(cp: dict, plan_json: dict, disc: int) -> int:

@@ -88,7 +88,7 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
                 emit(Event(STEP, f"disc {disc}: {outcome}", {"step": disc, "name": row["volid"],
                                                             "state": "ok" if outcome == "verified" else "skipped"}))
         except (Aborted, Cancelled) as exc:
-            result.status = "aborted"
+            result.status = _stopped(exc)
             store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
             result.message = (f"checkpoint {number} stopped ({exc}); `rabtui checkpoint resume {number}`"
                               f" goes on at the first disc not verified")
@@ -113,6 +113,12 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         emit(Event(RESULT, result.message, {"number": number, "status": result.status, "verified": result.verified,
                                             "skipped": result.skipped, "unchecked": result.unchecked}))
         return result
+
+
+def _stopped(exc: Aborted | Cancelled) -> str:
+    """A run's status when `exc` stopped it: aborted by the operator, else incomplete (a question
+    nobody could answer: its job failed)."""
+    return "aborted" if exc.job_status == "cancelled" else "incomplete"
 
 
 def _not_rebuilt(cp: dict, plan_json: dict) -> None:
@@ -286,7 +292,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                     outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter, result.unchecked)
                 getattr(result, outcome).append(k)
         except (Aborted, Cancelled) as exc:
-            result.status = "aborted"
+            result.status = _stopped(exc)
             result.message = f"verification of checkpoint {number} stopped: {exc}"
             emit(Event(ERROR, result.message))
             return result
