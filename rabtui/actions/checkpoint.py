@@ -128,7 +128,8 @@ def plan_list(stream: Iterable[bytes], disc: str, max_discs: int) -> PlanResult:
     p = planmod.plan([group], sectors)
     seconds = time.perf_counter() - started
     summary = {"disc_type": name, "disc_bytes": sectors * 2048, "discs": len(p.discs), "lower_bound": p.lower_bound,
-               "files": p.files, "data_bytes": sum(group.sizes), "reserved_bytes_per_disc": p.reserve_sectors * 2048,
+               "files": p.files, "data_bytes": p.data_bytes, "content_bytes": sum(group.sizes),
+               "reserved_bytes_per_disc": p.reserve_sectors * 2048,
                "per_disc": p.summary(), "seconds": round(seconds, 3), "max_discs": max_discs}
     return PlanResult(summary, _max_discs_problem(p, max_discs, name))
 

@@ -61,6 +61,12 @@ class Plan:
     def usable_sectors(self) -> int:
         return self.disc_sectors - self.reserve_sectors
 
+    @property
+    def data_bytes(self) -> int:
+        """The room the data files take on the discs (their sectors and records), as the discs' own
+        `data_bytes` count it."""
+        return sum(d.data_sectors for d in self.discs) * SECTOR
+
     def free_sectors(self, k: int) -> int:
         d = self.discs[k]
         return self.usable_sectors - d.data_sectors - d.filler_sectors

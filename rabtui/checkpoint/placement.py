@@ -32,7 +32,7 @@ class Computed:
         return {
             "disc_type": self.disc_type, "disc_bytes": self.disc_sectors * 2048,
             "discs": len(p.discs), "lower_bound": p.lower_bound, "files": p.files,
-            "data_bytes": sum(d.total_bytes for d in self.data),
+            "data_bytes": p.data_bytes, "content_bytes": sum(d.total_bytes for d in self.data),
             "reserved_bytes_per_disc": p.reserve_sectors * 2048,
             "per_disc": p.summary(),
             "directories": [{"key": d.key, "kind": d.kind, "files": len(d.paths), "bytes": d.total_bytes,

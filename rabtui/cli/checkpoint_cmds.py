@@ -110,7 +110,7 @@ def _print_plan(summary: dict, stream=None) -> None:
               f"  {_mb(d['reserved_bytes']):>12}  {_mb(d['free_bytes']):>12}  {d['fill_percent']:5.1f}%", file=out)
     print(f"{fmt.count(summary['discs'], 'disc')} of {summary['disc_type']} ({_mb(summary['disc_bytes'])} each); "
           f"lower bound {summary['lower_bound']} (counting the reserve on every disc); {fmt.count(summary['files'], 'file')},"
-          f" {_mb(summary['data_bytes'])}; {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README,"
+          f" {_mb(summary['data_bytes'])} on the discs; {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README,"
           f" rabtui/ and the catalog", file=out)
     for d in summary.get("directories", []):
         print(fmt.name(f"  {d['key']}: {fmt.count(d['files'], 'file')}, {_mb(d['bytes'])}, from {d['backup']} on {d['medium']}"
