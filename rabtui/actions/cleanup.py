@@ -9,7 +9,7 @@ import os
 from datetime import datetime, timedelta
 
 from rabtui import faults, fmt, temp_dirs
-from rabtui.backup import abandoned_left, deletion, records, recovery, retention
+from rabtui.backup import abandoned_left, deletion, records, recovery, removed_runs, retention
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import old_scratch, verify_scratch
 from rabtui.config import Config
@@ -83,6 +83,8 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
     `failed_grace`: how old a failed or abandoned run goes (one superseded goes at once)."""
     with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir):
         made = retention.plan_cleanup(cfg, store, now=now, sources=sources, failed_grace=failed_grace)
+        if sources is None:     # and the failed runs of the sources taken out of the config
+            removed_runs.plan_removed(cfg, store, made, now or datetime.now(), failed_grace=failed_grace)
         if dry_run:
             made.notes[:0] = recovery.would_recover(cfg, store)
         return made

@@ -10,7 +10,7 @@ import stat
 from typing import NoReturn
 
 from rabtui import faults, fmt
-from rabtui.backup import history, superseded, union_undo
+from rabtui.backup import history, partial_note, union_undo
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers
 from rabtui.backup.union_link import link_new_files
@@ -133,7 +133,7 @@ class Completion:
         rec = self.rec
         if reason and NO_SPACE in reason:
             with contextlib.suppress(sqlite3.Error):
-                reason += superseded.partial_note(self.store, rec.medium, rec.id)
+                reason += partial_note.partial_note(self.cfg, self.store, rec.medium, rec.id)
         if rec.final_written:
             # complete on its medium already (unmounting it failed after, say): nothing of it is undone
             self.emit(Event(WARNING, f"backup of {self.source.id} is {rec.status}; after that, {reason}",

@@ -286,6 +286,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
     from rabtui.backup.abandoned_left import undone_with_it
 
     root, label = found
+    configured = {s.id for s in cfg.sources}    # a removed source's failed runs linked nothing (removed_runs.py)
     emptied: list[tuple[Candidate, Path | None]] = []
     freed: dict[int, int] = {}     # measured before each tree is emptied: what it alone holds then
     left = 0
@@ -301,7 +302,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
                 continue
             # and those it saved as archive ones: it is undone in their unions (_remove_archive_entries)
             ran = ran_as_archive(store, c.id)
-            archive_paths = [*cfg.source(c.source).archive_paths, *ran]
+            archive_paths = [*(cfg.source(c.source).archive_paths if c.source in configured else ()), *ran]
             # below its copy of a directory it saved, a symlink is one the source had (data/photos
             # made a directory since, the config naming it): the undoing reads nothing through it
             planted = (medium_layout.symlink_in_layout(medium.path, c.source, archive_paths)
@@ -315,7 +316,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
             if unread:     # planned while its medium was away (cleanup mounts one with a device)
                 say(f"kept {c.source} {c.name} on {c.medium}: {unread}", done.kept)
                 continue
-            if path.is_dir() and (c.status in RESTORABLE or (
+            if path.is_dir() and c.source in configured and (c.status in RESTORABLE or (
                     c.status == "abandoned" and undone_with_it(store, medium, c.source, c.name))):
                 union = _union_of(cfg, c.source, f"{c.source} {c.name} on {c.medium}", say, done)
                 if union is None:

@@ -23,19 +23,6 @@ def sources_with(store: Store, before: float) -> list[str]:
         f" AND c.id>f.id AND c.status IN {COMPLETE_SQL})) ORDER BY f.source", (before,))]
 
 
-def partial_note(store: Store, medium_id: str, but: int) -> str:
-    """What a backup that failed for want of room on medium `medium_id` says of the failed and
-    abandoned runs' partial data there (not the run `but`'s own) and what to do; "" when there is none."""
-    rows = store.all(f"SELECT source, name FROM backups WHERE medium=? AND id<>? AND status IN ('failed', 'abandoned')"
-                     f" AND {OWN_DIR_SQL} ORDER BY id", (medium_id, but))
-    if not rows:
-        return ""
-    named = ", ".join(f"{r['source']} {r['name']}" for r in rows[:3]) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
-    what = "a failed backup's partial data on it" if len(rows) == 1 else f"{len(rows)} failed backups' partial data on it"
-    return (f"; {what} takes room ({named}): `rabtui cleanup` deletes such data once a later complete backup of"
-            " its source there holds each of its files, else once it is a day old")
-
-
 def by(r, complete: list, medium_path: str) -> str | None:
     """The name of the complete backup (of `complete`, the source's on the medium) that supersedes
     the failed or abandoned run `r`, or None: the one made last, when made after `r`."""
