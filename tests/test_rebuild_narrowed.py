@@ -8,6 +8,7 @@ rsync, the real command line in process."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -43,6 +44,21 @@ def _rebuilt(lab: Lab, codes: tuple[int, ...] = (0,)) -> tuple[list, list]:
     return before
 
 
+@contextmanager
+def _rebuilt_as_built(lab: Lab):
+    """Rebuilt (`_rebuilt`): the catalog is the one the backups built and what the media hold; the
+    config and the rebuilt state within the block."""
+    before = _rebuilt(lab)
+    cfg, store = lab.load(), lab.store()
+    try:
+        assert (_catalog_view(store), _others_view(store)) == before
+        invariants.check_catalog_is_media(cfg, store)
+        invariants.check_views_are_media(cfg, store, all_pairs=True)
+        yield cfg, store
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("how", ["narrowed", "widened", "narrowed from standard"])
 def test_the_rebuilt_catalog_is_the_one_the_backups_built(how, tmp_path):
     lab = Lab(tmp_path, media_count=1)
@@ -50,17 +66,10 @@ def test_the_rebuilt_catalog_is_the_one_the_backups_built(how, tmp_path):
     (lab.src / "data" / "s").symlink_to("top")          # outside photos: `others` of data only
     (lab.src / "data" / "photos" / "s").symlink_to("k")
     _history(lab, how, more=1)
-    before = _rebuilt(lab)
-    cfg, store = lab.load(), lab.store()
-    try:
-        assert (_catalog_view(store), _others_view(store)) == before
-        invariants.check_catalog_is_media(cfg, store)
-        invariants.check_views_are_media(cfg, store, all_pairs=True)
+    with _rebuilt_as_built(lab) as (cfg, store):
         invariants.check_change_counters(store)
         top = os.fsencode(lab.src / "data" / "top").lstrip(b"/")
         assert [v.path for v in find(cfg, store, "top").versions] == [top]
-    finally:
-        store.close()
 
 
 def test_standard_backups_of_the_outer_directory_then_the_inner_one(tmp_path):
@@ -71,13 +80,8 @@ def test_standard_backups_of_the_outer_directory_then_the_inner_one(tmp_path):
     (lab.src / "data" / "photos" / "s").symlink_to("k")
     for n, d in enumerate(["data", "data/photos", "data/photos"]):
         assert lab.backup(lab.local([(d, "standard")]), now=DAY + timedelta(days=n)).status == "completed"
-    before = _rebuilt(lab)
-    cfg, store = lab.load(), lab.store()
-    try:
-        assert (_catalog_view(store), _others_view(store)) == before
-        invariants.check_catalog_is_media(cfg, store)
-    finally:
-        store.close()
+    with _rebuilt_as_built(lab):
+        pass
 
 
 def _versions(cfg, store) -> set[tuple]:
@@ -126,14 +130,8 @@ def test_a_directory_made_standard_then_archive_again(tmp_path):
         if n == 2:
             write_files(lab.src / "data", {b"k": b"k changed"})
         assert lab.backup(lab.local([("data", kind)]), now=DAY + timedelta(days=n)).status == "completed"
-    before = _rebuilt(lab)
-    cfg, store = lab.load(), lab.store()
-    try:
-        assert (_catalog_view(store), _others_view(store)) == before
-        invariants.check_catalog_is_media(cfg, store)
-        invariants.check_views_are_media(cfg, store, all_pairs=True)
-    finally:
-        store.close()
+    with _rebuilt_as_built(lab):
+        pass
 
 
 def test_a_record_edited_to_name_odd_directories(tmp_path):
