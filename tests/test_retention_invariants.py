@@ -125,8 +125,10 @@ class RetentionHistory(RuleBasedStateMachine):
         self._configs(text.replace(f'{arc}"{self.kind}"', f'{arc}"{other}"'))
         self.kind = other
 
-    # not a rule: the histories drawn with it reach one that fails without it (below: xfail) and
-    # shrink for minutes; fixed histories run it (below), after backups that recorded no kinds too
+    # not after backups that recorded no kinds: drawn there too, the histories take half as long
+    # again; the fixed histories below run it after those (and the clock-jump ones do not draw it)
+    @precondition(lambda self: self.runs > 0 and not self.made_old)
+    @rule()
     def nest(self):
         """The operator configures the directory inside the archive directory (arc/sub) in its
         place, or the archive directory again in place of that one: both views are the same folder
