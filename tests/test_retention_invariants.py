@@ -503,6 +503,22 @@ def test_old_backups_of_a_directory_no_look_answers_for_keep_their_files():
         h.teardown()
 
 
+def test_kept_data_an_older_version_made_of_an_archive_directory_with_its_catalog_lost():
+    """An older version's backup (no kinds recorded) of the archive directory whose post-backup
+    command failed (kept data: it links nothing into the union), the only one holding arc/c, then
+    a cleanup with a catalog that lost that backup's files: the union says nothing of it, so the
+    cleanup judges it by the config (archive) and refuses to delete a backup not in the catalog."""
+    h = RetentionHistory()
+    h.setup(media=1, keep=(0, 0, 0, 0, 0), max_size_mb=0, old=True)
+    try:
+        h.backups(changes=[("arc", "c", 10)], days=0, hours=1, nights=1, post_fails=True)
+        h.backups(changes=[("arc", "c", None)], days=1, hours=1, nights=1, post_fails=False)
+        h.cleanup(damage=True, pick=0)
+        h.catalog_is_media()
+    finally:
+        h.teardown()
+
+
 @pytest.mark.xfail(strict=True, reason="backups an older version made again after a newer one (downgrade) are taken,"
                    " until their medium is looked at, to have saved a directory as the config says now (archive"
                    " here), though it said standard when they ran")

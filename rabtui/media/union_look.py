@@ -104,8 +104,11 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
         return
     complete = store.all(f"SELECT id, name FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}"
                          " ORDER BY id", (source.id, medium_id))
+    done = {r["id"] for r in complete}
 
     def union_there(d: str, backup, unsure: bool) -> bool | None:
+        if backup["id"] not in done:
+            return None     # kept data links nothing into a union: the union says nothing of it
         if d not in found:
             found[d] = _union_found(medium_path, source.id, d)
         if not found[d]:
