@@ -92,7 +92,7 @@ def test_a_catalog_is_gone_through_again_each_time_and_by_disc():
 
 
 def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listing_them_whole(tmp_path):
-    from rabtui.rebuild.catalog import catalog_dir
+    from rabtui.rebuild.catalog import catalog_backups
     from rabtui.state.store import Store
 
     data = tmp_path / "m" / "b1" / "data" / "srv"
@@ -101,7 +101,7 @@ def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listi
         (data / f"file-{i:05d}-{'x' * 40}").write_bytes(b"")
     store = Store(tmp_path / "state")
     got: list[int] = []
-    peak = _peak(lambda: got.append(catalog_dir(store, "s", "m1", "/srv", "standard", [(1, tmp_path / "m" / "b1")])))
+    peak = _peak(lambda: got.append(catalog_backups(store, "s", "m1", [(1, tmp_path / "m" / "b1", [("/srv", "standard")])])))
     assert got == [FILES]
     assert store.one("SELECT COUNT(*) FROM versions")[0] == FILES
     # what the next backup is compared with (each file's inode and version), not every file listed
