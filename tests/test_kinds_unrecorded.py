@@ -837,3 +837,30 @@ def test_a_directory_a_later_backup_made_a_symlink_leaves_an_unrecorded_archive_
     assert [name for v in find(cfg, store, "z").versions if bytes(v.path) == z
             for loc in v.locations for name in loc.backups], "z is in no backup"
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_rebuild_state_takes_kept_data_that_recorded_no_kinds_by_the_config_not_by_the_union(tmp_path):
+    """Kept data (the post-backup command failed) an older version made of an archive directory,
+    the only backup holding `c`; a complete backup after it made the union. Kept data links nothing
+    into the union, so the union lacking `c` says nothing of it: rebuild-state took it for a
+    standard backup, and a cleanup deleted the only copy of `c`."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "photos"
+    write_files(data, {"c": b"held by the kept data alone", "k": b"k"})
+    lab.backup(lab.local([("photos", "archive")], extra='post_backup_commands = ["exit 3"]'), now=DAY)
+    store = lab.store()
+    kept = store.one("SELECT * FROM backups")
+    assert kept["status"] == "kept"
+    _forget_kinds(lab, store, kept)
+    store.close()
+    (data / "c").unlink()
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
+    _database_lost(lab)
+    cfg, store = lab.load(), lab.store()
+    deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30)))
+    assert _held_anywhere(lab, b"held by the kept data alone"), "the only copy of c deleted"
+    invariants.check_catalog_is_media(cfg, store)

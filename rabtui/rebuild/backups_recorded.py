@@ -114,7 +114,8 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                  rec.finished, *(rec.totals[k] for k in record.COUNTS), rec.reason))
             for d in rec.directories:
                 names, unnamed = d["unreadable"]
-                kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report, before)
+                kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report, before,
+                                                rec.status in COMPLETE)
                 store.execute(
                     "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes, new_bytes,"
                     " files, new_files, changed_files, unreadable, whole_on_retry) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -127,8 +128,13 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
 
 
 def _kind_taken(medium_id: str, source_id: str, bpath: Path, dir_path: str, kinds: dict[str, str],
-                report: Report, before: Path | None) -> str:
-    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, kinds.get(dir_path), bpath, before)
+                report: Report, before: Path | None, complete: bool) -> str:
+    configured = kinds.get(dir_path)
+    # kept data links nothing into a union: a union lacking its files says nothing of it (union_look)
+    kind, why = record.kind_taken(bpath.parent.parent, source_id, dir_path, configured, bpath if complete else None,
+                                  before)
+    if not complete and kind != "archive" and configured == "archive":
+        kind, why = "archive", "kept data, which links nothing into a union; the config says archive"
     report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: directory {dir_path} records no kind:"
                             f" taken as {'an archive' if kind == 'archive' else 'a standard'} directory ({why})")
     return kind
