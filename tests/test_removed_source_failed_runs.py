@@ -17,7 +17,8 @@ from tests.trees import Lab, write_files
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 
 
-def test_a_removed_sources_failed_run_goes_with_a_cleanup_its_complete_backup_stays(tmp_path, capsys):
+def _removed_after_a_failed_run(tmp_path):
+    """gone backed up, then a run of it failed, then gone taken out of the config: (lab, its rows)."""
     lab = Lab(tmp_path, media_count=1)
     keep = lab._local_source([("keep", "standard")], "", "keep")
     gone = lab._local_source([("gone", "standard"), ("gone2", "archive")], "", "gone")
@@ -29,10 +30,15 @@ def test_a_removed_sources_failed_run_goes_with_a_cleanup_its_complete_backup_st
     os.rename(lab.src / "gone", lab.src / "gone.away")     # the run fails: a directory missing
     failed = lab.backup(cfg, "gone", now=T0 + timedelta(hours=1))
     assert failed.status == "failed"
-    store = lab.store()
-    rows = store.all("SELECT id, name, status, path FROM backups WHERE source='gone' ORDER BY id")
+    rows = lab.store().all("SELECT id, name, status, path FROM backups WHERE source='gone' ORDER BY id")
     assert [r["status"] for r in rows] == ["completed", "failed"] and os.path.isdir(rows[1]["path"])
     lab.write(keep)                                         # gone taken out of the config
+    return lab, rows
+
+
+def test_a_removed_sources_failed_run_goes_with_a_cleanup_its_complete_backup_stays(tmp_path, capsys):
+    lab, rows = _removed_after_a_failed_run(tmp_path)
+    store = lab.store()
     union = lab.media[0][1] / "gone" / ".archive"
     in_union = sorted(str(p.relative_to(union)) for p in union.rglob("*"))
 
@@ -57,3 +63,19 @@ def test_a_removed_sources_failed_run_goes_with_a_cleanup_its_complete_backup_st
     assert not os.path.lexists(rows[1]["path"]) and os.path.isdir(rows[0]["path"])
     assert sorted(str(p.relative_to(union)) for p in union.rglob("*")) == in_union
     assert partial_note.partial_note(lab.load(), store, "m1", 0) == ""
+
+
+def test_a_cleanup_killed_as_it_emptied_a_removed_sources_run_is_finished_by_the_next(tmp_path, capsys):
+    """Killed as it emptied the tree (renamed .deleting-<name>, part of it still there), the catalog
+    not told: the next cleanup forgets the run and removes what is left, as it does a configured
+    source's (the leftovers were looked for under the configured sources only, so they stayed)."""
+    lab, rows = _removed_after_a_failed_run(tmp_path)
+    run = rows[1]["path"]
+    aside = os.path.join(os.path.dirname(run), ".deleting-" + os.path.basename(run))
+    os.rename(run, aside)           # what _empty_tree does first; the kill comes before the rest is emptied
+    assert main(["--config", str(lab.config_path), "cleanup"]) == 0
+    out = capsys.readouterr().out
+    assert not os.path.lexists(aside), out
+    assert [r["status"] for r in lab.store().all("SELECT status FROM backups WHERE source='gone' ORDER BY id")] == \
+        ["completed", "deleted"]
+    assert os.path.isdir(rows[0]["path"])

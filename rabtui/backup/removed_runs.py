@@ -14,7 +14,8 @@ from rabtui import fmt
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.judged_time import backup_time, judged_at, server_nights
 from rabtui.backup.recovery import step7_began
-from rabtui.backup.retention import FAILED_GRACE, Plan, _candidate, elsewhere, medium_present, unread_record
+from rabtui.backup.retention import (FAILED_GRACE, Plan, _candidate, elsewhere, leftovers, medium_present,
+                                     unread_record)
 from rabtui.config import Config
 from rabtui.state.store import Store
 
@@ -35,8 +36,14 @@ def stays(store: Store, row) -> bool:
 def plan_removed(cfg: Config, store: Store, plan: Plan, now: datetime, count_space: bool = True,
                  failed_grace: timedelta = FAILED_GRACE) -> None:
     """The removed sources' failed runs older than `failed_grace` on the media of the config added
-    to `plan.delete` (those whose record may say complete after all to `plan.guarded`)."""
+    to `plan.delete` (those whose record may say complete after all to `plan.guarded`), and what a
+    cleanup killed as it deleted one of theirs left to `plan.leftovers`."""
     media = {m.id: m for m in cfg.media}
+    configured = {s.id for s in cfg.sources}
+    present = [m for m in cfg.media if medium_present(store, m)]
+    for (source,) in store.all("SELECT DISTINCT source FROM backups ORDER BY source"):
+        if source not in configured:
+            plan.leftovers += leftovers(present, source)
     nights = server_nights(store)
     judged: dict[str, datetime] = {}
     grace = "a day" if failed_grace == FAILED_GRACE else fmt.duration(failed_grace.total_seconds())

@@ -158,15 +158,22 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
         elif why_capped:
             capped.append(source)
         _plan_source(cfg, store, source, judged, plan, count_space, failed_grace)
-        for medium in present:
-            root = Path(medium.path) / source
-            try:
-                plan.leftovers += [root / n for n in os.listdir(root) if n.startswith(DELETING_PREFIX)]
-            except OSError:
-                pass
+        plan.leftovers += leftovers(present, source)
     if capped:
         plan.notes.insert(0, f"{', '.join(capped)}: {why_capped}")
     return plan
+
+
+def leftovers(present: list[Medium], source: str) -> list[Path]:
+    """The remains of the source's deletions a killed cleanup left on the media `present`."""
+    found = []
+    for medium in present:
+        root = Path(medium.path) / source
+        try:
+            found += [root / n for n in os.listdir(root) if n.startswith(DELETING_PREFIX)]
+        except OSError:
+            pass
+    return found
 
 
 def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool,
