@@ -864,3 +864,28 @@ def test_rebuild_state_takes_kept_data_that_recorded_no_kinds_by_the_config_not_
     deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30)))
     assert _held_anywhere(lab, b"held by the kept data alone"), "the only copy of c deleted"
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_kept_data_of_a_standard_source_that_recorded_no_kinds_goes_past_its_retention(tmp_path):
+    """Kept data (the post-backup command failed) an older version made of a source whose every
+    directory is standard, no union on the medium: past the retention periods a cleanup deletes it,
+    as it does a complete one. Kept data is never looked at (it links nothing into a union), so its
+    files were counted as archive versions with no other copy for ever: no cleanup ever freed it."""
+    from rabtui.backup import deletion, retention
+
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {"a": b"a"})
+    lab.backup(lab.local([("data", "standard")], extra='post_backup_commands = ["exit 3"]'), now=DAY)
+    store = lab.store()
+    kept = store.one("SELECT * FROM backups")
+    assert kept["status"] == "kept"
+    _forget_kinds(lab, store, kept)
+    lab.local([("data", "standard")])
+    lab.keep_a_day()
+    for days in (1, 2):
+        assert lab.backup(lab.load(), now=DAY + timedelta(days=days)).status == "completed"
+    cfg = lab.load()
+    done = deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=30)))
+    assert kept["id"] in {c.id for c in done.deleted}, done.lines
+    assert not os.path.lexists(kept["path"])
+    invariants.check_catalog_is_media(cfg, store)

@@ -12,7 +12,7 @@ import stat
 
 from rabtui.config.model import directory_path_problem
 from rabtui.media import below
-from rabtui.media.medium_layout import (ARCHIVE, UNDOING, archive_root, backup_data_path, linking_dir,
+from rabtui.media.medium_layout import (ARCHIVE, UNDOING, archive_root, backup_data_path, inside_any, linking_dir,
                                         read_backup_json, source_root)
 from rabtui.state import saved_kinds
 from rabtui.state.store import COMPLETE_SQL
@@ -105,12 +105,17 @@ def unions_looked_at(store, medium_id: str, medium_path: str | os.PathLike, sour
     complete = store.all(f"SELECT id, name FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}"
                          " ORDER BY id", (source.id, medium_id))
     done = {r["id"] for r in complete}
+    archive_now = [d.path for d in source.directories if d.kind == "archive"]
 
     def union_there(d: str, backup, unsure: bool) -> bool | None:
-        if backup["id"] not in done:
-            return None     # kept data links nothing into a union: the union says nothing of it
         if d not in found:
             found[d] = _union_found(medium_path, source.id, d)
+        if backup["id"] not in done:
+            # kept data links nothing into a union: one there says nothing of it, nor does one the
+            # config says archive lack; with none there of a directory the config says standard,
+            # it is a standard one, as rebuild-state takes it (else it was kept for ever)
+            if found[d] is not False or d in archive_now or inside_any(d, archive_now):
+                return None
         if not found[d]:
             return found[d] if _identity(root) == pinned else None
         before = [r["name"] for r in complete if r["id"] < backup["id"]]
