@@ -6,6 +6,7 @@ it. Real backups (rsync), real xorriso (`images:` drive)."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from datetime import timedelta
 
@@ -117,3 +118,31 @@ def test_a_version_saved_again_with_the_same_size_and_time_is_read_by_its_conten
     out = tmp_path / "out"
     restore_run.restore(cfg, store, "loc", str(f), checkpoint=number, to=out)
     assert (out / invariants._prefix(str(f)).decode()).read_bytes() == b"A" * 100
+
+
+@pytest.mark.xfail(strict=True, reason="the union's place of the inner directory not a directory: read from the"
+                                       " union alone, the plan fails (open)")
+@pytest.mark.parametrize("what", ["fifo", "symlink"])
+@pytest.mark.parametrize("how", ["narrowed", "widened"])
+def test_the_inner_directory_made_another_entry_by_the_outer_ones_backup_goes_onto_the_discs(tmp_path, how, what):
+    """data/photos saved (by data's backups or its own), then data (archive) backed up with a FIFO
+    or a symlink at photos, and the config names data/photos again: the checkpoint read photos from
+    the union, where that entry is, and the whole plan failed ("... is not there (is medium m1
+    mounted?)", the medium mounted; or "a symlink, which rabtui never makes"): every checkpoint while
+    photos is due, the other directories due with it. A restore from photos' newest backup gives its files after the FIFO (their
+    own trees), and refuses them after the symlink."""
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    first, second = HISTORIES[how]
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    _backup(lab, 0, first)
+    _backup(lab, 1, second)
+    photos = lab.src / "data" / "photos"
+    shutil.rmtree(photos)
+    os.mkfifo(photos) if what == "fifo" else os.symlink(tmp_path / "outside", photos)
+    _backup(lab, 2, ("data", "archive"), status="warnings")
+    cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{photos}"\nkind = "archive"\n'
+                    f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+    store = lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
