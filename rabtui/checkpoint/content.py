@@ -50,6 +50,13 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
         history.union_settled(cfg, source, medium.path, emit, cancel,
                               looked=saved_kinds.looks(store, source, medium.id))
         root = medium_layout.archive_root(medium.path, source, path)
+        if _taken_by_another_entry(root):
+            # a backup of a directory around it saved a FIFO or a file there (the config named that
+            # one then): the files saved up to this backup are read from the backups' own trees
+            # (kept_data: those the union lost), this one's first, as a restore from the medium reads them
+            own = medium_layout.backup_data_path(row["path"], path)
+            if medium_layout.symlink_to_copy(row["path"], path) is None and own.is_dir():
+                root = own
     else:
         planted = medium_layout.symlink_to_copy(row["path"], path)
         if planted is not None:
@@ -57,6 +64,15 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
                 planted, f"{path} is not read through it (remove it, after checking what it points to)"))
         root = medium_layout.backup_data_path(row["path"], path)
     return row["medium"], Path(root)
+
+
+def _taken_by_another_entry(root: Path) -> bool:
+    """Does the union hold a file, FIFO or device at `root` (no symlink: refused where it is read)?"""
+    try:
+        mode = os.lstat(root).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode)
 
 
 @dataclass
