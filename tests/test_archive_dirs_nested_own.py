@@ -111,3 +111,34 @@ def test_a_backup_that_recorded_no_kinds_holds_the_directory_inside_the_one_it_s
             invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
     finally:
         store.close()
+
+
+def test_a_backup_that_recorded_no_kinds_and_saved_a_fifo_at_the_inner_directory_holds_none(tmp_path):
+    """Two backups an older version made of /data (no kinds recorded), the second with a FIFO at
+    photos, the config naming /data/photos since: the second holds no directory photos (the newest
+    shape there up to it is the FIFO); the checkpoint takes photos from the first. It took the second
+    and the whole plan failed ("... is not there (is medium m1 mounted?)", the medium mounted)."""
+    from rabtui.checkpoint import triggers
+    from tests.test_kinds_unrecorded import _forget_kinds
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    photos = lab.src / "data" / "photos"
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY).status == "completed"
+    (photos / "k").unlink()
+    photos.rmdir()
+    os.mkfifo(photos)
+    assert lab.backup(lab.local([("data", "archive")]), now=DAY + timedelta(days=1)).status == "warnings"
+    store = lab.store()
+    try:
+        first, second = store.all("SELECT * FROM backups ORDER BY id")
+        for row in (first, second):
+            _forget_kinds(lab, store, row)
+        cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{photos}"\nkind = "archive"\n'
+                        f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+        assert triggers.newest_backup(store, "loc", str(photos)) == first["id"]
+        number = burn_due(cfg, store, asked={"*"}, verified=True)
+        invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    finally:
+        store.close()

@@ -1,15 +1,17 @@
 """The backups a checkpoint may take a directory from, and the kind each saved it as: those that
 recorded the directory (`backup_dirs`, not failed there), and those that recorded no kinds (made
 before kinds were recorded) where the catalog holds something of the directory saved on their
-medium by them or a backup before them. Such a backup is judged archive or standard as every reader
+medium by them or a backup before them, and no file or FIFO saved at its place since (one of the
+directory around it saved there: they hold no such directory). Such a backup is judged archive or standard as every reader
 judges it (saved_kinds.archive_in); left out, the data only it holds went onto no disc."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from rabtui.state import saved_kinds
+from rabtui.state import catalog, saved_kinds
 from rabtui.state.paths_below import below_sql
 from rabtui.state.store import COMPLETE_SQL, Store, as_made, made_first
 
@@ -19,6 +21,7 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
     ahead by a wrong clock comes after those made after it)."""
     out = []
     first_saved: dict[str, int | None] = {}     # medium -> _first_saved's, asked once
+    shapes: dict[str, tuple] = {}               # medium -> _saved_at_and_below's, asked once
     cur = store.execute(
         f"{made_first()}SELECT b.*, d.path IS NULL AS unrecorded FROM backups b"
         " LEFT JOIN backup_dirs d ON d.backup_id=b.id AND d.path=?"
@@ -33,6 +36,10 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
                     first_saved[r["medium"]] = _first_saved(store, source, path, r["medium"])
                 if first_saved[r["medium"]] is None or first_saved[r["medium"]] > r["id"]:
                     continue    # nothing of it saved there up to it: configured after it
+                if r["medium"] not in shapes:
+                    shapes[r["medium"]] = _saved_at_and_below(store, source, path, r["medium"])
+                if _no_directory_as_of(shapes[r["medium"]], r["id"]):
+                    continue    # it saved a file or a FIFO there: the newest shape up to it
             out.append(r)
             if len(out) == limit:
                 break
@@ -63,3 +70,28 @@ def kind_saved(store: Store, backup_id: int, path: str, archive_now: Iterable[st
     if rows:
         return rows.get(path)
     return "archive" if path in saved_kinds.archive_in(store, {"id": backup_id}, archive_now) else "standard"
+
+
+
+def _saved_at_and_below(store: Store, source: str, path: str, medium: str) -> tuple[list[int], list[int]]:
+    """The backups that first saved a file, symlink or special file at `path` on `medium`, and
+    those that first saved one below it, each sorted (read once a medium: the files below are many)."""
+    at = catalog.rel_path(path)
+    below, below_args = below_sql("p.path", [path])
+    out = []
+    for test, args in (("CAST(p.path AS BLOB)=?", (at,)), (f"{below} AND CAST(p.path AS BLOB)!=?", (*below_args, at))):
+        firsts = {f for (f,) in store.execute(
+            f"SELECT DISTINCT v.first_backup FROM paths p JOIN versions v ON v.path_id=p.id WHERE p.source=?"
+            f" AND {test} AND v.medium=?", (source, *args, medium))}
+        firsts |= {f for (f,) in store.execute(f"SELECT DISTINCT p.first_backup FROM others p WHERE p.source=?"
+                                               f" AND {test} AND p.medium=?", (source, *args, medium))}
+        out.append(sorted(firsts))
+    return out[0], out[1]
+
+
+def _no_directory_as_of(saved: tuple[list[int], list[int]], upto: int) -> bool:
+    """Is the place no directory as of backup `upto` (the newest shape wins: state/shapes.py), a
+    file, symlink or special file saved at it (`saved`: _saved_at_and_below's) after everything
+    saved below it? A backup of the directory around it that saved a FIFO there holds no directory."""
+    at, below = (firsts[:bisect_right(firsts, upto)] for firsts in saved)
+    return bool(at) and at[-1] > (below[-1] if below else -1)
