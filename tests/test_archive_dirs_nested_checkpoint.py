@@ -28,6 +28,18 @@ def _backup(lab: Lab, n: int, dirs: tuple[str, str], extra: str = "", status: st
     assert lab.backup(lab.load(), now=DAY + timedelta(days=n)).status == status
 
 
+def _photos_k_saved_by_both(tmp_path, how: str) -> Lab:
+    """data/photos/k and data/top saved by a backup of the first directory of the history `how`,
+    then by one of the second."""
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    first, second = HISTORIES[how]
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    _backup(lab, 0, first)
+    _backup(lab, 1, second)
+    return lab
+
+
 @pytest.mark.parametrize("how", list(HISTORIES))
 def test_kept_data_of_the_other_directory_goes_onto_the_discs(tmp_path, how):
     """photos/k saved by the first directory's backup; the second's backup, whose post-backup
@@ -63,15 +75,10 @@ def test_a_file_changed_after_the_directory_changed_counts_for_its_checkpoint(tm
     configured), and the checkpoint waited for max_days."""
     from rabtui.checkpoint import triggers
 
-    lab = Lab(tmp_path, media_count=1)
-    (tmp_path / "iso").mkdir()
-    first, second = HISTORIES[how]
-    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
-    _backup(lab, 0, first)
-    _backup(lab, 1, second)
+    lab = _photos_k_saved_by_both(tmp_path, how)
     burn_due(lab.load(), lab.store(), asked={"*"})
     write_files(lab.src / "data", {b"photos/k": b"k changed"})
-    _backup(lab, 2, second)
+    _backup(lab, 2, HISTORIES[how][1])
     [st] = triggers.statuses(lab.load(), lab.store())
     assert (st.changed, st.due) == (1, True), st.reasons
     # the changes made again from the catalog (rebuild-state, a checkpoint abandoned) agree
@@ -124,12 +131,7 @@ def _another_entry_at_photos(tmp_path, how: str, what: str):
     """data/photos/k saved (by data's backups or photos' own), then data (archive) backed up with a
     file, a FIFO or a symlink at photos, and the config naming data/photos again: the lab, its
     config, the store."""
-    lab = Lab(tmp_path, media_count=1)
-    (tmp_path / "iso").mkdir()
-    first, second = HISTORIES[how]
-    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
-    _backup(lab, 0, first)
-    _backup(lab, 1, second)
+    lab = _photos_k_saved_by_both(tmp_path, how)
     photos = lab.src / "data" / "photos"
     shutil.rmtree(photos)
     if what == "file":
