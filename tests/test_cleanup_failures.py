@@ -186,14 +186,9 @@ def test_a_dry_run_that_cannot_unmount_a_medium_says_it_stays_mounted(tmp_path, 
     """A killed backup left a medium with a device mounted; the dry run, the last user of it,
     unmounts it as it ends, and a process working in it keeps it busy: the dry run says the
     medium could not be unmounted (it said nothing, and left it mounted)."""
-    from tests.test_kill_anywhere import _killed, rabtui
+    from tests.test_kill_anywhere import killed_on_a_device, rabtui
 
-    lab = Lab(tmp_path, media_count=1)
-    lab.local()
-    m1 = lab.media[0][1]
-    lab.on_device(m1, disk_image)
-    write_files(lab.src / "data", {"a": b"a1"})
-    _killed(rabtui(lab, "backup", "loc", point="backup.step5"))
+    lab, m1 = killed_on_a_device(tmp_path, disk_image, "backup", "loc", point="backup.step5", unmount=False)
     assert os.path.ismount(m1)
     holder = subprocess.Popen(["sleep", "60"], cwd=m1)
     try:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +66,22 @@ def _change(lab: Lab) -> None:
 
 def _killed(done: subprocess.CompletedProcess) -> None:
     assert done.returncode == -signal.SIGKILL, f"not killed: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+
+
+def killed_on_a_device(tmp_path, disk_image, *args: str, point: str = "backup.json_written", extra: str = "",
+                       unmount: bool = True) -> tuple[Lab, Path]:
+    """A source of one file and one medium that has a `device` (`disk_image`): `rabtui ARGS` killed
+    at `point`, then, with `unmount`, the medium unmounted (as a reboot leaves it). The lab and the
+    medium's mount point."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local(extra=extra)
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    write_files(lab.src / "data", {"a": b"a1"})
+    _killed(rabtui(lab, *args, point=point))
+    if unmount and os.path.ismount(m1):
+        subprocess.run(["umount", str(m1)], check=True)
+    return lab, m1
 
 
 def _no_job_left_running(store) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from rabtui.state import locks
 from tests import invariants, preloaded
-from tests.test_kill_anywhere import _backed_up_on_m1, _copy, _files, _killed, _killed_then_away, rabtui
+from tests.test_kill_anywhere import (_backed_up_on_m1, _copy, _files, _killed, _killed_then_away, killed_on_a_device,
+                                      rabtui)
 
 
 def test_a_cleanup_with_its_medium_there_records_a_run_killed_complete(tmp_path):
@@ -152,18 +153,8 @@ def test_a_mount_point_that_cannot_be_made_leaves_the_cleanup_going(tmp_path, di
     mount it on): the cleanup says so for that medium's killed run and goes on, run-due's too. It
     ended in a traceback, and run-due's cleanup failed whole."""
     import os
-    import subprocess
 
-    from tests.trees import Lab
-
-    lab = Lab(tmp_path, media_count=1)
-    lab.local()
-    m1 = lab.media[0][1]
-    lab.on_device(m1, disk_image)
-    _files(lab.src / "data", {"a": b"a1"})
-    _killed(rabtui(lab, "backup", "loc", point="backup.json_written"))
-    if os.path.ismount(m1):
-        subprocess.run(["umount", str(m1)], check=True)
+    lab, m1 = killed_on_a_device(tmp_path, disk_image, "backup", "loc")
     os.rmdir(m1)
     m1.write_text("not a directory")
 

@@ -5,22 +5,13 @@ schedule time is still due. Real run-dues, a real disk image mounted by rabtui."
 from __future__ import annotations
 
 import os
-import subprocess
 
-from tests.test_kill_anywhere import _killed, rabtui
+from tests.test_kill_anywhere import killed_on_a_device, rabtui
 from tests.test_run_due_killed_slot import LATER, NIGHT, _statuses
-from tests.trees import Lab, write_files
 
 
 def test_a_killed_run_due_s_medium_that_needs_mounting_is_recovered_before_the_check(tmp_path, disk_image):
-    lab = Lab(tmp_path, media_count=1)
-    lab.local(extra='schedule = "0 2 * * *"')
-    m1 = lab.media[0][1]
-    lab.on_device(m1, disk_image)
-    write_files(lab.src / "data", {"a": b"a"})
-    _killed(rabtui(lab, "run-due", "--now", NIGHT, point="backup.json_written"))
-    if os.path.ismount(m1):     # a reboot since
-        subprocess.run(["umount", str(m1)], check=True)
+    lab, m1 = killed_on_a_device(tmp_path, disk_image, "run-due", "--now", NIGHT, extra='schedule = "0 2 * * *"')
 
     again = rabtui(lab, "run-due", "--now", LATER)
     out = again.stdout + again.stderr
@@ -37,14 +28,7 @@ def test_a_killed_backup_s_medium_that_needs_mounting_is_recovered_once_said_onc
     """`backup` after a killed one, its medium unmounted since: the killed run is recovered once the
     backup has mounted the medium, and said once (it was said first left as it was, its medium not
     there, then recovered)."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.local()
-    m1 = lab.media[0][1]
-    lab.on_device(m1, disk_image)
-    write_files(lab.src / "data", {"a": b"a"})
-    _killed(rabtui(lab, "backup", "loc", point="backup.json_written"))
-    if os.path.ismount(m1):
-        subprocess.run(["umount", str(m1)], check=True)
+    lab, m1 = killed_on_a_device(tmp_path, disk_image, "backup", "loc")
 
     again = rabtui(lab, "backup", "loc")
     out = again.stdout + again.stderr
