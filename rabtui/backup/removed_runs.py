@@ -14,7 +14,7 @@ from rabtui import fmt
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.judged_time import backup_time, judged_at, server_nights
 from rabtui.backup.recovery import step7_began
-from rabtui.backup.retention import (FAILED_GRACE, Plan, _candidate, elsewhere, leftovers, medium_present,
+from rabtui.backup.retention import (FAILED_GRACE, Plan, candidate, elsewhere, leftovers, medium_present,
                                      unread_record)
 from rabtui.config import Config
 from rabtui.state.store import Store
@@ -59,7 +59,7 @@ def plan_removed(cfg: Config, store: Store, plan: Plan, now: datetime, count_spa
         if unread:
             plan.guarded.append((r["id"], r["name"], unread))
             continue
-        c = _candidate(r, f"{r['status']} run older than {grace}; {r['source']} is no longer in the config")
+        c = candidate(r, f"{r['status']} run older than {grace}; {r['source']} is no longer in the config")
         if count_space and c.made and medium_present(store, medium):
             c.freed_bytes = FreedCounter().add(Path(c.path))
         plan.delete.append(c)

@@ -227,7 +227,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             return bool(why)
 
         def take(r, why: str) -> Candidate:
-            c = _candidate(r, why)
+            c = candidate(r, why)
             guard.add(r["id"])
             going.append(c)
             return c
@@ -258,7 +258,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             if unread:
                 plan.guarded.append((r["id"], r["name"], unread))
             else:
-                going.append(replace(_candidate(r, why), superseded=bool(later)))
+                going.append(replace(candidate(r, why), superseded=bool(later)))
         counter = FreedCounter() if count_space else None
 
         def count(c: Candidate) -> None:
@@ -366,7 +366,8 @@ def _newest(rows: list) -> set[int]:
     return {rows[-1]["id"], max(r["id"] for r in rows)} if rows else set()
 
 
-def _candidate(r, why: str) -> Candidate:
+def candidate(r, why: str) -> Candidate:
+    """The backup of row `r` (of backups) as one a cleanup may delete, for `why`."""
     return Candidate(r["id"], r["source"], r["medium"], r["name"], r["path"], r["status"], r["started"], why,
                      made=r["dir_made"] != 0)
 
