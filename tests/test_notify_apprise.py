@@ -272,3 +272,20 @@ def test_check_config_names_an_apprise_url_apprise_does_not_understand(tmp_path,
     monkeypatch.setitem(sys.modules, "apprise", None)
     assert main(["--config", str(lab.config_path), "check-config"]) == 2
     assert "apprise is not installed" in capsys.readouterr().err
+
+
+def test_apprise_urls_of_a_config_others_can_change_are_not_sent_to(tmp_path, hook, capsys):
+    """Whoever can change the config could name their own URL and read every failure, host and
+    path in it (or make rabtui post to a server inside the network): like notify.command, the
+    URLs of such a file are not sent to, and the refusal is said."""
+    lab = _failing_lab(tmp_path, [hook.url()])
+    cfg = lab.load()
+    event = {"kind": "backup_failed", "level": "failed", "message": "m", "source": "loc"}
+    lab.config_path.chmod(0o666)
+    problems = notify.deliver(cfg, event)
+    assert hook.received() == []
+    assert any("refusing to send to notify.apprise_urls" in p and "chmod go-w" in p for p in problems)
+    assert _run_due(lab, "2026-10-01T10:07") == 1
+    assert "its notify.apprise_urls will not be sent to" in capsys.readouterr().err and hook.received() == []
+    lab.config_path.chmod(0o600)
+    assert notify.deliver(cfg, event) == [] and len(hook.received()) == 1

@@ -30,6 +30,8 @@ def load_config(args, *, check_media: bool = True) -> Config:
     if problem:
         refused = ("; its commands (pre/post commands, rsync_path, notify.command) will not run"
                    if any(s.has_commands for s in cfg.sources) or cfg.notify.command else "")
+        if cfg.notify.apprise_urls:
+            refused += "; its notify.apprise_urls will not be sent to"
         print(fmt.name(f"rabtui: warning: {problem}{refused}"), file=sys.stderr)
     return cfg
 

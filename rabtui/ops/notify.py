@@ -119,8 +119,9 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     """Send one event to the notify command and apprise URLs now; `stop` ends the command."""
     problems: list[str] = []
     payload = (json.dumps(event, default=str) + "\n").encode()
-    unsafe = config_safety.permission_problem(cfg.path) if cfg.notify.command and cfg.path else None
-    if unsafe:
+    # whoever can change the config could run their command, or read every event at a URL of theirs
+    unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
+    if unsafe and cfg.notify.command:
         problems.append(f"refusing to run notify.command: {unsafe}")
     elif cfg.notify.command:
         try:
@@ -131,7 +132,9 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
                 problems.append(f"notify command exited {done.returncode}: {done.stderr_said(200)}")
         except Exception as exc:  # missing program, timeout: report, never raise
             problems.append(f"notify command failed: {exc}")
-    if cfg.notify.apprise_urls:
+    if unsafe and cfg.notify.apprise_urls:
+        problems.append(f"refusing to send to notify.apprise_urls: {unsafe}")
+    elif cfg.notify.apprise_urls:
         problems += _apprise(cfg.notify.apprise_urls, event)
     return problems
 
