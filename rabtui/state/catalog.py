@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from rabtui.state import saved_kinds, shapes, union_shapes, unread_paths
 from rabtui.state.backup_ranges import BackupRanges
 from rabtui.state.name_match import as_glob, matches, prefilter
-from rabtui.state.store import COMPLETE_SQL, KEPT, Store, as_made, made_first
+from rabtui.state.store import COMPLETE_SQL, KEPT, Store, as_made, in_chunks, made_first
 
 
 def _b(s: str | bytes) -> bytes:
@@ -109,11 +109,9 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
     held: set[int] = set()      # the paths with a location
     ends: dict[tuple[int, str], list[tuple[int, Location]]] = {}   # (path, medium) -> (last backup, location)
     in_unions: list[tuple] = []     # (union_shapes.lost's, location) of those the union holds
-    for i in range(0, len(ids), 500):
+    for chunk, marks in in_chunks(ids):
         if limit is not None and len(held) >= limit:
             break
-        chunk = ids[i:i + 500]
-        marks = ",".join("?" * len(chunk))
         for v in store.all(f"SELECT * FROM versions WHERE path_id IN ({marks}) ORDER BY first_backup", chunk):
             p = paths[v["path_id"]]
             key = (p["source"], bytes(p["path"]), v["size"], v["mtime"])

@@ -4,7 +4,7 @@ not deleted on the source, and `diff` and `find` say so instead of calling it re
 
 from __future__ import annotations
 
-from rabtui.state.store import RESTORABLE_SQL, Store
+from rabtui.state.store import RESTORABLE_SQL, Store, in_chunks
 
 
 class Unread:
@@ -52,9 +52,8 @@ def later_unread(store: Store, path_ids: list[int]) -> dict[tuple[int, str], lis
     rows of the source's backups."""
     out: dict[tuple[int, str], list[tuple[int, str]]] = {}
     found: dict[str, list[tuple[int, bytes]]] = {}
-    for i in range(0, len(path_ids), CHUNK):
-        chunk = path_ids[i:i + CHUNK]
-        for r in store.all(f"SELECT id, source, path FROM paths WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+    for chunk, marks in in_chunks(path_ids):
+        for r in store.all(f"SELECT id, source, path FROM paths WHERE id IN ({marks})", chunk):
             found.setdefault(r["source"], []).append((r["id"], bytes(r["path"])))
     for source, paths in found.items():
         if store.one("SELECT 1 FROM backups b JOIN unreadable u ON u.backup_id=b.id WHERE b.source=? LIMIT 1",
@@ -68,9 +67,6 @@ def later_unread(store: Store, path_ids: list[int]) -> dict[tuple[int, str], lis
             for backup_id, medium, name in sorted(backups):
                 out.setdefault((path_id, medium), []).append((backup_id, name))
     return out
-
-
-CHUNK = 500     # values named in one statement (SQLite's default limit of parameters: 999)
 
 
 def _above(path: bytes) -> list[bytes]:
@@ -90,12 +86,10 @@ def _named(store: Store, source: str, paths: set[bytes]) -> dict[bytes, list[tup
     medium, name, what it stands for: `unreadable.file`) of each. Each path looked up in the index of `unreadable` by path (the CROSS JOIN
     keeps SQLite from walking the source's backups instead, each probed for every path)."""
     named: dict[bytes, list[tuple[int, str, str, int | None]]] = {}
-    paths = list(paths)
-    for i in range(0, len(paths), CHUNK):
-        chunk = paths[i:i + CHUNK]
+    for chunk, marks in in_chunks(list(paths)):
         for r in store.all(
                 "SELECT u.path, u.file, b.id, b.medium, b.name FROM unreadable u CROSS JOIN backups b"
-                f" ON b.id=u.backup_id WHERE u.path IN ({','.join('?' * len(chunk))})"
+                f" ON b.id=u.backup_id WHERE u.path IN ({marks})"
                 f" AND b.source=? AND b.status IN {RESTORABLE_SQL}", (*chunk, source)):
             named.setdefault(bytes(r["path"]), []).append((r["id"], r["medium"], r["name"], r["file"]))
     return named
