@@ -85,17 +85,22 @@ def test_fields_left_as_shown_keep_what_the_file_holds(demo_config):
 
 
 def test_a_change_on_disk_is_shown_and_never_written_over(demo_config):
+    """The form's own source changed by hand meanwhile: reload (what was typed is dropped) or back."""
     _commented(demo_config)
 
     async def go():
         async with _demo_form(demo_config, (120, 40)) as (app, pilot, form):
             form.query_one("#f-user", Input).value = "backup"
-            by_hand = demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "mail.example.com"\n'
+            text = demo_config.read_text()
+            by_hand = text.replace('id = "demo-host"', 'id = "demo-host"\nport = 2222', 1)
+            by_hand += '\n[[sources]]\nid = "mail"\nhost = "mail.example.com"\n'
+            assert by_hand.count("port = 2222") == 1
             demo_config.write_text(by_hand)
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the changed-on-disk dialog")
             shown = str(app.screen.query_one("#confirm-text", Static).render())
             assert "changed since this form read it" in shown and '+id = "mail"' in shown
+            assert "Reload it" in shown and "Save onto it" not in texts(app, "Button")
             assert demo_config.read_text() == by_hand
             await pilot.press("n")                       # back to the form: nothing lost there either
             await wait_for(pilot, lambda: isinstance(app.screen, SourceForm), what="back to the form")
@@ -106,6 +111,43 @@ def test_a_change_on_disk_is_shown_and_never_written_over(demo_config):
             await wait_for(pilot, lambda: "mail" in texts(app, "#sources-list"), what="the reloaded sources")
             assert demo_config.read_text() == by_hand
             assert app.cfg.source("mail").host == "mail.example.com"
+
+    run(go())
+
+
+def test_a_change_on_disk_that_left_the_source_alone_may_be_saved_onto(demo_config):
+    """Another source added by hand meanwhile: what was typed is saved onto the file as it is now,
+    the hand edit kept whole; a second change to the same source meanwhile is asked about again."""
+    _commented(demo_config)
+
+    async def go():
+        async with _demo_form(demo_config, (120, 40)) as (app, pilot, form):
+            form.query_one("#f-user", Input).value = "backup"
+            by_hand = demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "mail.example.com"\n'
+            demo_config.write_text(by_hand)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the changed-on-disk dialog")
+            shown = str(app.screen.query_one("#confirm-text", Static).render())
+            assert "left source demo-host as it was" in shown and '+id = "mail"' in shown
+            assert demo_config.read_text() == by_hand
+            await pilot.press("y")                       # save onto it
+            await wait_for(pilot, lambda: not isinstance(app.screen, (SourceForm, ConfirmDialog)), what="saved")
+            saved = demo_config.read_text()
+            changed = [line for line in difflib.unified_diff(by_hand.splitlines(), saved.splitlines(),
+                                                             lineterm="", n=0) if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+            assert changed == ['+user = "backup"']
+            await wait_for(pilot, lambda: "mail" in texts(app, "#sources-list"), what="the reloaded sources")
+
+            # the same source changed by hand after the form read it: reload or back only
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "other"
+            demo_config.write_text(saved.replace('user = "backup"', 'user = "root"'))
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="asked again")
+            assert "Reload it" in str(app.screen.query_one("#confirm-text", Static).render())
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, SourceForm), what="back to the form")
+            assert 'user = "root"' in demo_config.read_text()
 
     run(go())
 

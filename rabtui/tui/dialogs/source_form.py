@@ -218,7 +218,7 @@ class SourceForm(Dialog[str | None]):
             field = field_of(exc, ids.index(self.source_id) if self.source_id in ids else len(ids))
             return partial(self.show_error, field, str(exc).split(": ", 2)[-1] if field else str(exc))
         except config_edit.ChangedOnDisk as exc:
-            return partial(self._changed_on_disk, exc)
+            return partial(self._changed_on_disk, exc, self._untouched_now())
         except config_edit.ConflictKept as exc:     # saved: a hand edit of that instant is kept aside
             return partial(self._saved_beside, source, exc)
         except UsageError as exc:
@@ -239,18 +239,39 @@ class SourceForm(Dialog[str | None]):
                         severity="warning", timeout=10)
         self.dismiss(source["id"])
 
-    def _changed_on_disk(self, exc: config_edit.ChangedOnDisk) -> None:
-        def chosen(reload: bool | None) -> None:
-            if reload:
+    def _untouched_now(self) -> config_edit.Snapshot | None:
+        """From a worker: the file as it is now when the change made on disk left this form's source
+        as the form read it (a new source: always), else None."""
+        try:
+            now = config_edit.read(self.snapshot.path)
+            if self.source_id is None or (self.source_id in now.source_ids()
+                                          and now.source_values(self.source_id) == self.source):
+                return now
+        except (ConfigError, UsageError):
+            pass
+        return None
+
+    def _changed_on_disk(self, exc: config_edit.ChangedOnDisk, now: config_edit.Snapshot | None) -> None:
+        """Reload or back; when the change left this source alone, what was typed may be saved onto
+        the file as it is now instead (checked and saved as any save, the change kept)."""
+        def chosen(yes: bool | None) -> None:
+            if yes and now is None:
                 self.dismiss(RELOAD)
+            elif yes:
+                self.snapshot = now
+                self.action_save()
 
         lines = exc.diff.splitlines()
         shown = "\n".join(lines[:30] + ([f"... {len(lines) - 30} more lines"] if len(lines) > 30 else []))
-        self.app.push_screen(ConfirmDialog(
-            "The file changed on disk",
-            f"{self.cfg.path} was changed since this form read it; nothing was saved.\n\n{shown}\n\n"
-            "Reload it (what you typed here is dropped), or go back to the form?",
-            yes="Reload", no="Back"), chosen)
+        said = f"{self.cfg.path} was changed since this form read it; nothing was saved.\n\n{shown}\n\n"
+        if now is None:
+            question, yes = "Reload it (what you typed here is dropped), or go back to the form?", "Reload"
+        else:
+            which = f"source {self.source_id}" if self.source_id else "the sources this form read"
+            question = (f"That change left {which} as it was: save what you typed onto the file as it is"
+                        " now (the change stays), or go back to the form?")
+            yes = "Save onto it"
+        self.app.push_screen(ConfirmDialog("The file changed on disk", said + question, yes=yes, no="Back"), chosen)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
