@@ -1,5 +1,6 @@
 """The source form edits the configuration in place: comments and everything else stay, a change
-made on disk meanwhile is shown (reload or go back) and never written over, an invalid field stays
+made on disk meanwhile is shown (reload or go back; saved onto when it left the form's source
+alone) and never written over, an invalid field stays
 readable, an edit that would not be valid TOML is shown in the form (the app stays up), directories
 written as an inline array take a new one, and hand edits come into the UI (ctrl+r, and the file
 watch)."""
