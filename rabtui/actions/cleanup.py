@@ -6,10 +6,11 @@ applied."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import datetime, timedelta
 
 from rabtui import faults, fmt, temp_dirs
-from rabtui.backup import abandoned_left, deletion, records, recovery, removed_runs, retention
+from rabtui.backup import abandoned_left, deletion, records, recovery, removed_runs, retention, superseded
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import old_scratch, verify_scratch
 from rabtui.config import Config
@@ -20,6 +21,7 @@ from rabtui.ops import notify
 from rabtui.restore import staging
 from rabtui.state import jobs
 from rabtui.state.store import Store
+from rabtui.state.store_check import state_failure
 
 Plan = retention.Plan
 Applied = deletion.Applied
@@ -85,9 +87,46 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
         made = retention.plan_cleanup(cfg, store, now=now, sources=sources, failed_grace=failed_grace)
         if sources is None:     # and the failed runs of the sources taken out of the config
             removed_runs.plan_removed(cfg, store, made, now or datetime.now(), failed_grace=failed_grace)
+        else:     # what a killed deletion left is finished by the next deletion, whichever sources it plans
+            made.leftovers = removed_runs.every_leftover(cfg, store)
         if dry_run:
             made.notes[:0] = recovery.would_recover(cfg, store)
         return made
+
+
+# a failed run older than this is of a night before: it goes before the backups (a cleanup waits a
+# day, but the night after begins a little less than a day later, and its data, on a full medium,
+# would fail that night's backups too)
+NIGHT_BEFORE = timedelta(hours=12)
+
+
+def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -> None:
+    """Before the backups of run-due, and of `backup` of several sources: what killed deletions left
+    (.deleting-<name>) finished, and the failed and abandoned runs of a night before (NIGHT_BEFORE)
+    or that later complete backups supersede (superseded.py) deleted, as a cleanup would delete
+    them: they may take the room the backups need (of the configured sources only: a cleanup plans
+    no other's). Each line is said as LOG through `emit`; what fails is left to the next cleanup,
+    which says it again and notifies it."""
+    def said(event: Event) -> None:
+        emit(Event(LOG, event.message))
+
+    try:
+        configured = {s.id for s in cfg.sources}
+        sources = [s for s in superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp()) if s in configured]
+        made = plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE)
+        going = Plan(delete=[c for c in made.delete if c.status in ("failed", "abandoned")], leftovers=made.leftovers)
+        if not going.delete and not going.leftovers:
+            return
+        going.freed_bytes = sum(c.freed_bytes for c in going.delete)
+        for line in plan_lines(going, False):
+            emit(Event(LOG, line))
+        done = deletion.apply_cleanup(cfg, store, going)
+    except (RabtuiError, OSError, sqlite3.Error) as exc:
+        failure = state_failure(exc, cfg.state_dir / "rabtui.db") if isinstance(exc, sqlite3.Error) else exc
+        emit(Event(LOG, f"cleanup before the backups: {failure}"))
+        return
+    for line in done_lines(going, done) + [f"cleanup before the backups: {p}" for p in done.failed]:
+        emit(Event(LOG, line))
 
 
 def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import functools
 import sqlite3
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import status as status_actions
-from rabtui.backup import batch, deletion, recovery, superseded
-from rabtui.backup.retention import Plan
+from rabtui.backup import batch, recovery
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
@@ -43,18 +42,12 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
     return code
 
 
-# a failed run older than this is of a night before: run-due deletes it before its backups (a
-# cleanup waits a day, but the night after begins a little less than a day later, and its data, on
-# a full medium, would fail that night's backups too)
-NIGHT_BEFORE = timedelta(hours=12)
-
-
 def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now: datetime | None) -> int:
     clock = now or datetime.now()
     try:
         due_now = _due_now(cfg, store, emit, clock, now)
         if due_now:
-            _partial_data_first(cfg, store, emit, clock)
+            cleanup_actions.partial_data_first(cfg, store, emit, clock)
         codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
     except sqlite3.Error as exc:     # a damaged page the schedule or the rotation reads: said, notified, and
         failure = state_failure(exc, cfg.state_dir / "rabtui.db")     # the rest of the night runs still
@@ -144,36 +137,6 @@ def _night_medium(cfg: Config, store: Store, due_now: list):
     began = schedule.begun_on(store, due_now)
     configured = next((m for m in cfg.media if m.id == began), None)
     return configured or backup_actions.day_medium(cfg, store)
-
-
-def _partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -> None:
-    """Before the backups: the failed and abandoned runs of a night before (NIGHT_BEFORE) or that
-    later complete backups supersede (superseded.py) deleted, as the cleanup after the backups would
-    delete them: their partial data may take the room the night's backups need (the configured
-    sources' only: a cleanup plans no other's). What fails is said, and left to that cleanup, which
-    says it again and notifies it."""
-    def said(event: Event) -> None:
-        emit(Event(LOG, event.message))
-
-    try:
-        configured = {s.id for s in cfg.sources}
-        sources = [s for s in superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp()) if s in configured]
-        if not sources:
-            return
-        plan = cleanup_actions.plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE)
-        going = Plan(delete=[c for c in plan.delete if c.status in ("failed", "abandoned")])
-        if not going.delete:
-            return
-        going.freed_bytes = sum(c.freed_bytes for c in going.delete)
-        for line in cleanup_actions.plan_lines(going, False):
-            emit(Event(LOG, line))
-        done = deletion.apply_cleanup(cfg, store, going)
-    except (RabtuiError, OSError, sqlite3.Error) as exc:
-        failure = state_failure(exc, cfg.state_dir / "rabtui.db") if isinstance(exc, sqlite3.Error) else exc
-        emit(Event(LOG, f"cleanup before the backups: {failure}"))
-        return
-    for line in cleanup_actions.done_lines(going, done) + [f"cleanup before the backups: {p}" for p in done.failed]:
-        emit(Event(LOG, line))
 
 
 def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -> int:

@@ -33,6 +33,15 @@ def stays(store: Store, row) -> bool:
     return row["status"] == "abandoned" and row["dir_made"] != 0 and step7_began(store, row)
 
 
+def every_leftover(cfg: Config, store: Store) -> list[Path]:
+    """What killed deletions left (retention.leftovers) on the media of the config that are here, of
+    every source: those of the config and those taken out of it."""
+    present = [m for m in cfg.media if medium_present(store, m)]
+    sources = dict.fromkeys([s.id for s in cfg.sources]
+                            + [r["source"] for r in store.all("SELECT DISTINCT source FROM backups ORDER BY source")])
+    return [p for s in sources for p in leftovers(present, s)]
+
+
 def plan_removed(cfg: Config, store: Store, plan: Plan, now: datetime, count_space: bool = True,
                  failed_grace: timedelta = FAILED_GRACE) -> None:
     """The removed sources' failed runs older than `failed_grace` on the media of the config added
