@@ -21,10 +21,11 @@ def _files(root, names) -> None:
         (root / name).write_bytes(os.urandom(MIB))
 
 
-def _night_after_a_failure(tmp_path, tmpfs, *, dropped: list[str]) -> tuple[Lab, subprocess.CompletedProcess]:
+def _night_after_a_failure(tmp_path, tmpfs, *, dropped: list[str],
+                           night: tuple[str, ...] = ("run-due",)) -> tuple[Lab, subprocess.CompletedProcess]:
     """b's first backup fails as the 8 MiB medium fills (about 7 of its 10 MiB on it); the medium
     grown to 24 MiB, b backed up complete without the files `dropped` (deleted on the source); then
-    the night: a (9 MiB) is due, more than the room left."""
+    the night (`night`, rabtui's arguments): a (9 MiB) is due, more than the room left."""
     lab = Lab(tmp_path, media_count=1)
     medium = tmpfs(lab.media[0][1], "size=8m")
     _files(lab.src / "a", [f"a{i}" for i in range(9)])
@@ -38,7 +39,7 @@ def _night_after_a_failure(tmp_path, tmpfs, *, dropped: list[str]) -> tuple[Lab,
         os.unlink(lab.src / "b" / name)
     done = rabtui(lab, "backup", "b")
     assert done.returncode == 0, done.stdout + done.stderr
-    return lab, rabtui(lab, "run-due")
+    return lab, rabtui(lab, *night)
 
 
 def _statuses(lab: Lab) -> list[tuple[str, str]]:
@@ -51,6 +52,16 @@ def test_a_failed_backups_partial_data_a_later_complete_one_holds_does_not_fail_
     assert night.returncode == 0, out
     assert _statuses(lab) == [("b", "deleted"), ("b", "completed"), ("a", "completed")], out
     assert "superseded by" in out, out
+
+
+def test_backup_all_deletes_the_superseded_partial_data_first_as_run_due_does(tmp_path, tmpfs):
+    """`backup --all` (or several sources named) goes on with the backups as run-due does: its
+    partial data went only with a cleanup, and a failed for want of room."""
+    lab, run = _night_after_a_failure(tmp_path, tmpfs, dropped=[], night=("backup", "--all"))
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert _statuses(lab)[:2] == [("b", "deleted"), ("b", "completed")], out
+    assert sorted(_statuses(lab)[2:]) == [("a", "completed"), ("b", "completed")], out
 
 
 def test_one_holding_a_file_no_other_backup_holds_stays_and_the_failure_says_so(tmp_path, tmpfs):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
+from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions.recording import recording
 from rabtui.backup import batch
 from rabtui.backup.pipeline import run_backup
@@ -184,11 +185,14 @@ def start_detached(cfg: Config, store: Store, source_id: str) -> int:
 def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], cancel: RunCancel,
            prompter: Prompter | None, *, ids: list[str], medium: str | None = None,
            job_id: int | None = None) -> BackupRun:
-    """Back up `ids` now onto `medium` (default: the next of the rotation). `emit_for(source)` is
+    """Back up `ids` now onto `medium` (default: the next of the rotation); several: the partial
+    data of failed runs deleted first, as before run-due's backups. `emit_for(source)` is
     each source's emit (None: the run's own messages); `prompter` None: each job asks through
     the state database (a detached job); `job_id`: the job row the UI made for one source."""
     if job_id is not None and len(ids) != 1:
         raise UsageError("--job-id goes with exactly one source")
+    if len(ids) > 1:     # as run-due's backups: failed runs' partial data may take the room they need
+        cleanup_actions.partial_data_first(cfg, store, emit_for(None), datetime.now())
     # the notifications are delivered off the backups' threads: a hung notify command holds no source's
     # turn nor its job's end, and the run waits for them (bounded) at its very end
     with notify.deferred(cfg, cancel.event) as undelivered:
