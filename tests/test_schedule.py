@@ -154,6 +154,33 @@ def test_run_due_with_frozen_clock(tmp_path, capsys):
     assert any(e["data"].get("check", "").startswith("checkpoint:") for e in sent)
 
 
+def test_a_schedules_time_edited_after_its_backup_gives_no_second_backup_that_day(tmp_path, capsys):
+    """The backup made for a time of the schedule as it was counts for the edited schedule's time
+    nearest to it: a daily time moved later that day was due again at once. A schedule made more
+    frequent is due at its next time still."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+
+    def run(now: str, schedule_expr: str | None = None) -> str:
+        if schedule_expr:
+            text = re.sub(r'schedule = "[^"]*"', f'schedule = "{schedule_expr}"', lab.config_path.read_text())
+            lab.config_path.write_text(text)
+        assert main(["--config", str(lab.config_path), "run-due", "--now", now]) == 0
+        return capsys.readouterr().out.split("checkpoint due")[0]
+
+    assert "loc: due (schedule time 2026-10-01 02:00)" in run("2026-10-01T02:05")
+    assert "loc: due" not in run("2026-10-01T02:35", "30 2 * * *")
+    assert "loc: due" not in run("2026-10-01T14:05", "0 14 * * *")
+    assert "loc: due (schedule time 2026-10-02 14:00)" in run("2026-10-02T14:05")
+    assert "loc: due (schedule time 2026-10-02 18:00)" in run("2026-10-02T18:05", "0 */6 * * *")
+    assert len(lab.store().all("SELECT id FROM backups")) == 3
+    # the pure rule: a mark the schedule does not name counts for its nearest time
+    expr, mark = "0 20 * * *", datetime(2026, 10, 1, 2, 0)
+    assert schedule.is_due(expr, datetime(2026, 10, 1, 20, 5), mark) == datetime(2026, 10, 1, 20, 0)
+    assert schedule.is_due("0 3 * * *", datetime(2026, 10, 1, 3, 5), mark) is None
+
+
 def test_run_due_failure_is_notified(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=1)
     events = tmp_path / "events.jsonl"

@@ -4,7 +4,8 @@ A source with a cron `schedule` is due when its most recent scheduled time at or
 later than the one last run for (`schedule_runs.last_due`, or the time of a backup run-due started
 that is recorded complete though its run-due was killed before it marked it: `jobs.due_slot`, marked
 by the next run-due). A source never run is due at its most recent scheduled time (one run, not one per missed slot): a server that was down over several slots
-catches up with one backup.
+catches up with one backup. A time last run for that the schedule does not name (it was edited
+since) counts for the schedule's time nearest to it (_counted_for).
 """
 
 from __future__ import annotations
@@ -57,9 +58,23 @@ def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | No
     slot = last_slot(expr, now)
     if slot is None:
         return None
-    if last_due is None or slot > last_due or last_due > now + CLOCK_SLACK:
+    if last_due is None or last_due > now + CLOCK_SLACK:
         return slot
-    return None
+    if slot <= last_due or _counted_for(expr, slot, last_due):
+        return None
+    return slot
+
+
+def _counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
+    """Whether `last_due`, before `slot`, counts for it: a time the schedule does not name (marked
+    under the schedule before an edit) counts for the time of this one nearest to it, the later one
+    when both are as near. A daily time moved later was due again that day; a schedule made more
+    frequent is due at its next time still."""
+    try:
+        before = croniter(expr, slot).get_prev(datetime)
+    except CroniterBadDateError:
+        return False
+    return before < last_due and last_due - before >= slot - last_due
 
 
 def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
