@@ -68,6 +68,10 @@ class Stalled(WorkFailed):
     """A process wrote nothing for longer than it was allowed to (and was killed)."""
 
 
+class TimedOut(WorkFailed):
+    """A process ran longer than it was allowed to, and was killed: it failed, nobody cancelled it."""
+
+
 class Cancelled(RabtuiError):
     """The operator (or a signal) cancelled the work."""
 

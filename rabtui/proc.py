@@ -72,8 +72,8 @@ def run(
     `on_stdout_data` instead gets stdout as it is read, records cut anywhere (for a stream of many
     records, which its reader takes apart in bulk).
     `capture` keeps all of stdout in the result (only for small outputs). The last
-    `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
-    group and raises Cancelled. `silence` (seconds) kills it and raises Stalled when it has
+    `stderr_lines` records of stderr are always kept. `cancel` kills the process
+    group and raises Cancelled; `timeout` (seconds in all) kills it and raises TimedOut (a failure). `silence` (seconds) kills it and raises Stalled when it has
     written nothing, on stdout or stderr, for that long; with `busy`, only when its group has neither used the
     processor (BUSY_CPU seconds) nor read (BUSY_READ bytes) meanwhile: xorriso says nothing while it hashes a
     large file, which on a slow drive takes longer than a hung drive is waited for; `progress` likewise when the callbacks

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from rabtui import proc_table
-from rabtui.errors import Cancelled, Stalled, one_line
+from rabtui.errors import Cancelled, Stalled, TimedOut, one_line
 from rabtui.proc_records import DataCallback, LineCallback, LineSplitter
 from rabtui.proc_table import GROUP_DEATH
 
@@ -188,7 +188,7 @@ class Started:
             if cancel is not None and cancel.is_set():
                 error: Exception = Cancelled(f"cancelled: {name}")
             elif timeout is not None and now - started > timeout:
-                error = Cancelled(f"{name} took longer than {timeout:.0f} s")
+                error = TimedOut(f"{name} ran longer than its limit of {timeout:g} s: killed after {now - started:.1f} s")
             elif silence is not None and now - last_output > silence and not waiting():
                 error = Stalled(f"{name} wrote nothing for {silence:.0f} s")
             elif progress is not None and now - progress.last > progress.seconds and not (

@@ -18,7 +18,7 @@ from typing import Sequence
 from rabtui import proc, proc_lifeline
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Source
-from rabtui.errors import Cancelled, WorkFailed
+from rabtui.errors import Cancelled, TimedOut, WorkFailed
 from rabtui.events import LOG, Emit, Event
 
 OUTPUT_KEPT = 64 * 1024
@@ -125,7 +125,7 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
                     code = _run_local(command, tail, cancel, timeout)
                 else:
                     code = _run_remote(client, command, tail, cancel, timeout, stopped)
-            except (Cancelled, remote.CommandTimeout) as exc:
+            except (Cancelled, TimedOut, remote.CommandTimeout) as exc:
                 _log_output(emit, command, what, tail)
                 if cancel is not None and cancel.is_set():
                     raise Cancelled(f"cancelled: {command} ({stopped[0]})") from None

@@ -24,7 +24,7 @@ from typing import NamedTuple, NoReturn
 from rabtui import proc, proc_started, temp_dirs
 from rabtui.ssh import dropped, endpoint as ssh_target
 from rabtui.config import Config, Source
-from rabtui.errors import Cancelled, WorkFailed
+from rabtui.errors import TimedOut, WorkFailed
 
 # A socket's path fits in 107 bytes (sun_path, with its NUL); ssh binds it first under the path
 # plus a suffix of 17 bytes (".XXXXXXXXXXXXXXXX"), then renames it.
@@ -110,9 +110,7 @@ class SharedConnection:
         timeout = ssh_target.CONNECT_TIMEOUT
         try:
             return started.finish(capture=True, cancel=cancel, timeout=timeout + LOGIN_GRACE)
-        except Cancelled:
-            if cancel is not None and cancel.is_set():
-                raise
+        except TimedOut:
             if logged_in:
                 raise WorkFailed(f"{self.source.id}: logged in, but `whoami` there did not end within {timeout} s",
                                  hint="does a shell start-up file on the source wait for input, or a file system"
@@ -176,7 +174,7 @@ class SharedConnection:
         if self._exit is not None:
             try:
                 self._exit.finish(timeout=10)
-            except Cancelled:
+            except TimedOut:
                 pass
             self._exit = None
         if self._temporary is not None:
