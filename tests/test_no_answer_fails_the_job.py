@@ -8,6 +8,7 @@ import json
 
 from rabtui.cli import main
 from tests.test_checkpoint_confirm import _prepared
+from tests.test_kill_anywhere import rabtui
 from tests.test_rotation_restore import _away
 from tests.trees import Lab, write_files
 
@@ -48,3 +49,25 @@ def test_a_burn_and_a_verify_nobody_can_answer_fail(tmp_path, capsys):
     job = _last_job(lab, capsys)
     assert (job["kind"], job["status"], job["exit_code"]) == ("checkpoint", "failed", 1)
     assert NO_TERMINAL in job["summary"]
+
+
+def test_a_burn_stopped_by_a_question_nobody_can_answer_reads_failed_in_checkpoint_status_too(tmp_path, capsys):
+    """The medium a disc reads from is away, and nobody can be asked for it: the job failed, and
+    `checkpoint status` said the checkpoint aborted (as if the operator had stopped it); resume goes on."""
+    lab = _prepared(tmp_path)
+    conf = ["--config", str(lab.config_path)]
+    killed = rabtui(lab, "checkpoint", "burn", "--yes", point="burn.before_write")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    away = _away(lab.media[0][1])
+    assert main([*conf, "checkpoint", "resume", "--yes"]) == 1
+    job = _last_job(lab, capsys)
+    assert (job["kind"], job["status"]) == ("checkpoint", "failed") and NO_TERMINAL in job["summary"], job
+    assert main([*conf, "checkpoint", "status", "--json"]) == 0
+    cps = json.loads(capsys.readouterr().out)["checkpoints"]
+    assert [c["status"] for c in cps] == ["failed"], cps
+
+    away.rename(lab.media[0][1])
+    assert main([*conf, "checkpoint", "resume", "--yes"]) == 0
+    capsys.readouterr()
+    assert main([*conf, "checkpoint", "status", "--json"]) == 0
+    assert [c["status"] for c in json.loads(capsys.readouterr().out)["checkpoints"]] == ["completed"]

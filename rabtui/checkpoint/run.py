@@ -89,14 +89,14 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
                                                             "state": "ok" if outcome == "verified" else "skipped"}))
         except (Aborted, Cancelled) as exc:
             result.status = _stopped(exc)
-            store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
+            store.execute("UPDATE checkpoints SET status=? WHERE number=?", (_recorded(exc), number))
             result.message = (f"checkpoint {number} stopped ({exc}); `rabtui checkpoint resume {number}`"
                               f" goes on at the first disc not verified")
             emit(Event(ERROR, result.message))
             return result
         except BaseException as exc:   # the screens must not show "writing" for a job that is gone
             record_interrupted(store, number, f"interrupted: {exc}")
-            store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
+            store.execute("UPDATE checkpoints SET status=? WHERE number=?", (_recorded(exc), number))
             raise
         if len(result.verified) == cp["discs"]:
             complete(store, number, plan_json)
@@ -119,6 +119,14 @@ def _stopped(exc: Aborted | Cancelled) -> str:
     """A run's status when `exc` stopped it: aborted by the operator, else incomplete (a question
     nobody could answer: its job failed)."""
     return "aborted" if exc.job_status == "cancelled" else "incomplete"
+
+
+def _recorded(exc: BaseException) -> str:
+    """The checkpoint's status when `exc` stopped a run of it, as its job's: aborted when the operator
+    (or a signal) stopped it, failed otherwise (a question nobody could answer, an error); either
+    is resumed."""
+    cancelled = isinstance(exc, KeyboardInterrupt) or getattr(exc, "job_status", "failed") == "cancelled"
+    return "aborted" if cancelled else "failed"
 
 
 def _not_rebuilt(cp: dict, plan_json: dict) -> None:
