@@ -60,3 +60,15 @@ def test_a_killed_deletion_of_a_removed_sources_run_is_finished_before_the_backu
     lab, aside = _killed_deletion(tmp_path, tmpfs, removed=True)
     _night(lab, aside)
     assert _statuses(lab)[1] == ("h", "deleted")
+
+
+def test_a_run_due_killed_in_its_deletion_before_the_backups_is_finished_by_the_next(tmp_path, tmpfs):
+    """Killed once the deletion before the backups had emptied h's failed run (the catalog not told):
+    the run-due after it, that same night, finishes it first and the night's backup fits."""
+    lab, aside = _killed_deletion(tmp_path, tmpfs, removed=False)
+    os.rename(aside, aside.replace(".deleting-", ""))      # the run as the night before left it
+    killed = rabtui(lab, "run-due", "--now", "2026-10-02T02:04", point="cleanup.trees_emptied")
+    assert killed.returncode == -9 and os.path.isdir(aside), killed.stdout + killed.stderr
+    assert _statuses(lab)[1] == ("h", "failed")
+    _night(lab, aside)
+    assert _statuses(lab)[1] == ("h", "deleted")
