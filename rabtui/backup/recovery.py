@@ -200,7 +200,10 @@ def _out_of_config(cfg, row) -> str | None:
 
 
 def step7_began(store: Store, row) -> bool:
-    """Whether the run's step 7 began: it may have linked new files into the archive unions."""
+    """Whether the run's step 7 began: it may have linked new files into the archive unions. A run
+    with no steps recorded is one rebuild-state recorded (every run records its seven steps as it
+    begins), which undid the links of one killed in step 7 itself (rebuild/backups_recorded.py; one
+    before a complete backup on its medium was undone as that backup began): none are left to undo."""
     step = store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=7", (row["id"],))
     return step is not None and step["state"] not in ("pending", "skipped")
 
