@@ -6,7 +6,14 @@ rsync, a real small tmpfs, real run-dues."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
+from rabtui import faults
+from tests import preloaded
+from tests.test_cleanup_while_reading import _stopped
 from tests.test_full_medium_failed_partial import _files, _statuses
 from tests.test_kill_anywhere import rabtui
 from tests.trees import Lab
@@ -72,3 +79,29 @@ def test_a_run_due_killed_in_its_deletion_before_the_backups_is_finished_by_the_
     assert _statuses(lab)[1] == ("h", "failed")
     _night(lab, aside)
     assert _statuses(lab)[1] == ("h", "deleted")
+
+
+def test_two_run_dues_at_once_delete_once_and_back_up_once(tmp_path, tmpfs):
+    """A second run-due while the first is held in its deletion before the backups (h's failed run
+    emptied, the cleanup's lock held): it deletes nothing and backs a up; the first then ends its
+    deletion and finds a backed up meanwhile."""
+    lab, aside = _killed_deletion(tmp_path, tmpfs, removed=False)
+    os.rename(aside, aside.replace(".deleting-", ""))
+    argv = [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "run-due", "--now", "2026-10-02T02:04"]
+    env = {k: v for k, v in os.environ.items() if k != faults.ENV} | {faults.STOP_ENV: "cleanup.trees_emptied"}
+    held = preloaded.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(held.pid):
+            assert held.poll() is None and time.monotonic() < deadline, "the run-due did not reach the point"
+            time.sleep(0.05)
+        second = rabtui(lab, "run-due", "--now", "2026-10-02T02:04")
+        out = second.stdout + second.stderr
+        assert second.returncode == 0 and "this one deletes nothing" in out.split("a: due")[0], out
+        assert "a: completed" in out, out
+    finally:
+        held.send_signal(signal.SIGCONT)
+    first = held.communicate(timeout=120)[0].decode()
+    assert held.returncode == 0 and "a: backed up meanwhile by another run-due" in first, first
+    assert _statuses(lab) == [("a", "completed"), ("h", "deleted"), ("a", "completed")], first
+    assert not os.path.lexists(aside)
