@@ -181,6 +181,24 @@ def test_a_schedules_time_edited_after_its_backup_gives_no_second_backup_that_da
     assert schedule.is_due("0 3 * * *", datetime(2026, 10, 1, 3, 5), mark) is None
 
 
+def test_a_schedule_made_weekly_after_a_backup_is_not_stale_while_that_backup_counts_for_its_sunday(tmp_path, capsys):
+    """Daily at 02:00, backed up on a Friday, then made weekly on Sundays: that backup counts for the
+    Sunday nearest it, and the health check does not call the source stale for missing it."""
+    from rabtui.ops import health
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-02T02:05"]) == 0
+    capsys.readouterr()
+    cfg = lab.write(lab._local_source([("data", "standard")], 'schedule = "0 2 * * 0"', "loc"))
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-05T03:00"]) == 0
+    assert "loc: due" not in capsys.readouterr().out
+    assert "stale:loc" not in {p.check_id for p in health.run_checks(cfg, lab.store(), datetime(2026, 10, 5, 3, 0))}
+    # a Sunday missed is said as before
+    assert "stale:loc" in {p.check_id for p in health.run_checks(cfg, lab.store(), datetime(2026, 10, 12, 3, 0))}
+
+
 def test_run_due_failure_is_notified(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=1)
     events = tmp_path / "events.jsonl"

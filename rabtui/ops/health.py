@@ -165,11 +165,13 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
 
 def _missed_a_scheduled_time(source, newest: float, ts: float) -> bool:
     """Was a backup due since `newest`? With a schedule, its latest time a day ago or earlier (a day
-    to finish it) came after the newest backup: a weekly source is not stale on its fourth day."""
+    to finish it) came after the newest backup: a weekly source is not stale on its fourth day; nor
+    while that backup counts for it (made under the schedule before an edit: schedule.counted_for)."""
     if not source.schedule:
         return True
     due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
-    return due is not None and newest < due.timestamp()
+    return (due is not None and newest < due.timestamp()
+            and not schedule.counted_for(source.schedule, due, datetime.fromtimestamp(newest)))
 
 
 def _left_files_out(store: Store, source, backup: dict) -> bool:

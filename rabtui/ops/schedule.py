@@ -5,7 +5,7 @@ later than the one last run for (`schedule_runs.last_due`, or the time of a back
 that is recorded complete though its run-due was killed before it marked it: `jobs.due_slot`, marked
 by the next run-due). A source never run is due at its most recent scheduled time (one run, not one per missed slot): a server that was down over several slots
 catches up with one backup. A time last run for that the schedule does not name (it was edited
-since) counts for the schedule's time nearest to it (_counted_for).
+since) counts for the schedule's time nearest to it (counted_for).
 """
 
 from __future__ import annotations
@@ -60,15 +60,15 @@ def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | No
         return None
     if last_due is None or last_due > now + CLOCK_SLACK:
         return slot
-    if slot <= last_due or _counted_for(expr, slot, last_due):
+    if slot <= last_due or counted_for(expr, slot, last_due):
         return None
     return slot
 
 
-def _counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
+def counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
     """Whether `last_due`, before `slot`, counts for it: a time the schedule does not name (marked
-    under the schedule before an edit) counts for the time of this one nearest to it, the later one
-    when both are as near. A daily time moved later was due again that day; a schedule made more
+    under the schedule before an edit; for the health check, a backup's start) counts for the time
+    of this one nearest to it, the later one when both are as near. A daily time moved later was due again that day; a schedule made more
     frequent is due at its next time still."""
     try:
         before = croniter(expr, slot).get_prev(datetime)
