@@ -312,8 +312,9 @@ def union_older_than_dirs(store: Store, backup, dir_path: str, union: bytes, dir
     top = rel_path(dir_path)
     full = {os.path.join(top, rel) if top else rel: rel for rel in held}
     files, entries = {}, {}
-    for i in range(0, len(full), 400):
-        part = list(full.items())[i:i + 400]
+    every = list(full.items())
+    for i in range(0, len(every), 400):
+        part = every[i:i + 400]
         if regular := tuple(p for p, r in part if held[r]):
             files.update(catalog.archive_as_of(store, backup, (dir_path,), paths=regular))
         if others := tuple(p for p, r in part if not held[r]):
