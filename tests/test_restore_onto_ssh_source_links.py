@@ -309,6 +309,6 @@ def test_an_entry_of_another_kind_at_a_directorys_or_symlinks_place_refuses_a_re
     os.unlink(d / "link")
     os.symlink("elsewhere", d / "link")
     (d / "h").unlink()
-    with pytest.raises(WorkFailed, match=r"2 files exist on web already and differ: link \(.*\), sub\\nname \(.*\)"):
+    with pytest.raises(WorkFailed, match=r"2 entries exist on web already and differ: link \(.*\), sub\\nname \(.*\)"):
         R.restore(cfg, lab.store(), "web", str(d), to_source=True)
     assert sorted(os.listdir(d)) == ["link", "sub\nname"] and os.readlink(d / "link") == "elsewhere"

@@ -103,7 +103,13 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
     if clash:
         names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2]).removesuffix(b"/"))
                  + ("" if c[:1] in b"<>" or c[:2] == b"cf" else f" ({changed})") for c, changed in clash]
-        raise WorkFailed(f"{fmt.count(len(names), 'file')} {'exists' if len(names) == 1 else 'exist'} on {source.id} already and {'differs' if len(names) == 1 else 'differ'}: {', '.join(names[:5])}",
+        # only `<f`/`>f` and `.f` lines say a file is there: `c` ones, another kind (a directory, say)
+        noun = "file" if all(c[:1] in b"<>." for c, _changed in clash) else "entry"
+        # an entry rsync could not make way for (a directory holding files where the backup has a
+        # file) is not itemized: only rsync's own words name it
+        also = f"; rsync said too: {done.stderr_said(300)}" if done.returncode not in (0, 24) else ""
+        raise WorkFailed(f"{fmt.count(len(names), noun)} {'exists' if len(names) == 1 else 'exist'} on {source.id}"
+                         f" already and {'differs' if len(names) == 1 else 'differ'}: {', '.join(names[:5])}{also}",
                          hint="use --overwrite to replace them")
     return itemized.existing_dirs(seen)
 
@@ -217,6 +223,9 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                 _left_undone(source, rel, item, dest, overwrite, listing, before, options, cancel))
         if isinstance(left, str):
             w.errors[-1] = (rel, f"{w.errors[-1][1]}; what it did not restore could not be looked at ({left})")
+            w.not_restored.append(("directory" if is_dir else kind_of(before[b""]), rel,
+                                   "rsync failed before it was all restored, and what it left undone could not be"
+                                   " looked at: any entry of it may be missing or as it was before"))
         else:
             w.not_restored += left
     w.not_restored += [(kind_of(mode), os.path.join(rel, name) if name else rel,

@@ -1,0 +1,56 @@
+"""What a restore onto a source reached over SSH (real ssh, rsync and the test sshd) says when it
+is refused or stops: each entry in the way named, by what it is, and a transfer whose end cannot be
+looked at names what it may have left undone."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rabtui.errors import WorkFailed
+from rabtui.restore import run as R
+from tests.test_restore_onto_ssh_source import T0, _lab
+
+
+def test_directories_in_the_way_are_not_called_files(tmp_path, sshd):
+    """Without --overwrite, where the backup has a symlink and the source an empty directory, or a
+    file and the source a directory holding files: the refusal names both (the second as rsync says
+    it: it itemizes none such), and calls no directory a file; nothing is written."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/x": b"backup's", "d/keep": b"k"})
+    d = remote_dir / "d"
+    os.symlink("keep", d / "l")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    os.unlink(d / "l")
+    os.mkdir(d / "l")
+    os.unlink(d / "x")
+    os.makedirs(d / "x" / "inner")
+    (d / "x" / "inner" / "z").write_bytes(b"theirs")
+    with pytest.raises(WorkFailed) as exc:
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True)
+    said = str(exc.value)
+    assert "file exist" not in said and "files exist" not in said, said
+    assert "1 entry exists on web already and differs: l (another target, or not a symlink, there)" in said, said
+    assert "rsync said too: " in said and "could not make way for new regular file: x" in said, said
+    assert sorted(os.listdir(d)) == ["keep", "l", "x"] and (d / "x" / "inner" / "z").read_bytes() == b"theirs"
+
+
+def test_a_transfer_whose_end_cannot_be_looked_at_names_what_it_may_have_left(tmp_path, sshd):
+    """rsync on the source stops at once (no room, say) and the dry run that would tell what it did
+    not restore fails too: the restore names the directory it restored as possibly not restored,
+    with why, where it named nothing."""
+    wrapper = tmp_path / "rsync-wrap"
+    failing = tmp_path / "failing"
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{failing}' ] || exec rsync \"$@\"\necho no room >&2; exit 11\n")
+    wrapper.chmod(0o755)
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/a": b"1", "d/sub/b": b"2"}, extra=f'rsync_path = "{wrapper}"\n')
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    d = remote_dir / "d"
+    (d / "a").unlink()
+    failing.touch()
+    with pytest.raises(R.RestoreIncomplete, match=r"no room") as exc:
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    w = exc.value.result.written
+    assert [(kind, name) for kind, name, _why in w.not_restored] == [("directory", os.fsencode(d)[1:])], w.not_restored
+    assert "could not be looked at" in w.not_restored[0][2]
+    assert "2 not restored" in exc.value.result.summary, exc.value.result.summary
