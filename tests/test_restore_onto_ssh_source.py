@@ -388,7 +388,9 @@ def test_what_the_sources_rsync_says_reaches_the_terminal_escaped(tmp_path, sshd
     assert lab.backup(cfg, "web", now=T0).status == "completed"
     hostile = tmp_path / "hostile-rsync"
     said = "\x1b]0;owned\x07\x1b[2Jrsync: gone"
-    hostile.write_text(f"#!/bin/sh\nprintf '{said}\\n' >&2\nexit 12\n")
+    first = tmp_path / "first"     # the dry run before the transfer (--overwrite) goes through
+    hostile.write_text(f"#!/bin/sh\n[ -e '{first}' ] || {{ : > '{first}'; exec rsync \"$@\"; }}\n"
+                       f"printf '{said}\\n' >&2\nexit 12\n")
     hostile.chmod(0o755)
     lab.write(ssh_source_lines(sshd) + f'rsync_path = "{hostile}"\n'
               + f'[[sources.directories]]\npath = "{remote_dir}"\n')
@@ -398,6 +400,7 @@ def test_what_the_sources_rsync_says_reaches_the_terminal_escaped(tmp_path, sshd
     assert code == 1 and "Traceback" not in err
     assert "rsync: gone" in out
     assert "\x1b" not in out + err and "\x07" not in out + err, "the source's control sequences reached the terminal"
+    first.unlink()
     assert main(args + ["--json"]) == 1
     assert said in json.loads(capsys.readouterr().out)["errors"][0]["why"]
 

@@ -94,8 +94,10 @@ def test_a_restore_stopped_before_the_linked_files_are_written_says_what_it_did_
         f.chmod(0o600)
     with pytest.raises(R.RestoreIncomplete, match=r"rsync exit \d+: no room.*; stopped before the rest was sent") as exc:
         R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
-    assert exc.value.result.written.not_restored == [("file", os.fsencode(d / "linked\nname")[1:],
-                                         "linked elsewhere too; rsync stopped before it")]
+    assert exc.value.result.written.not_restored == [
+        ("file", os.fsencode(d / n)[1:], why + "; rsync stopped before it")
+        for n, why in (("linked\nname", "linked elsewhere too"), ("own", "only its mode, owner or attributes not the"
+                                                                      " backup's, to be written anew"))]
     assert {os.stat(f).st_mode & 0o777 for f in (d / "linked\nname", d / "own", tmp_path / "elsewhere")} == {0o600}
 
 
@@ -241,8 +243,11 @@ def test_a_failed_transfer_names_what_it_did_not_restore(tmp_path, sshd):
     cannot even be asked what it did not restore, the error says so."""
     runs, wrapper = tmp_path / "runs", tmp_path / "rsync-wrap"
     lost = {"d/stuck/a\nname": b"1", "d/stuck/b": b"2"}
-    wrapper.write_text(f"#!/bin/sh\n[ -e '{runs}' ] || exec rsync \"$@\"\necho >> '{runs}'\n"
-                       f"[ $(wc -l < '{runs}') = 1 ] || [ -e '{runs}-all' ] || exec rsync \"$@\"\necho no room >&2; exit 11\n")
+    # once `runs` is there, the second run fails (the first: --overwrite's dry run), and with
+    # `runs-all` each after it too
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{runs}' ] || exec rsync \"$@\"\necho >> '{runs}'\nn=$(wc -l < '{runs}')\n"
+                       f"[ $n = 2 ] || {{ [ -e '{runs}-all' ] && [ $n -gt 2 ]; }} || exec rsync \"$@\"\n"
+                       f"echo no room >&2; exit 11\n")
     wrapper.chmod(0o755)
     lab, cfg, remote_dir = _lab(tmp_path, sshd, {**lost, "d/c": b"3"}, extra=f'rsync_path = "{wrapper}"\n')
     assert lab.backup(cfg, "web", now=T0).status == "completed"
@@ -268,6 +273,7 @@ def test_a_failed_transfer_names_what_it_did_not_restore(tmp_path, sshd):
     assert not (d / "c").exists()
     # nor can the source's rsync be asked what it did not restore: the error says so
     (tmp_path / "runs-all").touch()
+    runs.write_text("")
     with pytest.raises(R.RestoreIncomplete, match=r"no room.*; what it did not restore could not be looked at \(exit"):
         R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
 

@@ -41,7 +41,9 @@ def test_a_transfer_whose_end_cannot_be_looked_at_names_what_it_may_have_left(tm
     with why, where it named nothing."""
     wrapper = tmp_path / "rsync-wrap"
     failing = tmp_path / "failing"
-    wrapper.write_text(f"#!/bin/sh\n[ -e '{failing}' ] || exec rsync \"$@\"\necho no room >&2; exit 11\n")
+    # once `failing` is there, each run after the first (--overwrite's dry run before) fails
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{failing}' ] || exec rsync \"$@\"\n"
+                       f"[ -s '{failing}' ] || {{ echo 1 > '{failing}'; exec rsync \"$@\"; }}\necho no room >&2; exit 11\n")
     wrapper.chmod(0o755)
     lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/a": b"1", "d/sub/b": b"2"}, extra=f'rsync_path = "{wrapper}"\n')
     assert lab.backup(cfg, "web", now=T0).status == "completed"

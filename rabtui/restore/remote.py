@@ -114,27 +114,34 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
     return itemized.existing_dirs(seen)
 
 
-def _differing(source: Source, rel: bytes, item: bytes, dest: str, shared: list[bytes], in_place: set[bytes],
-               special: set[bytes], options: dict, cancel) -> list[bytes]:
-    """The entries of `shared` (names below the directory `item`, restored to /`rel`; b"" for
-    `item` itself, a file restored alone) that are not as the backup has them on the source, by a
-    dry run of those alone: one as it is stays as it is (with its other names). Those `in_place`
-    (symlinks, and the `special` files) are refused where rsync would change them in place."""
+def _to_write_anew(source: Source, rel: bytes, item: bytes, dest: str, shared: list[bytes], in_place: set[bytes],
+                   special: set[bytes], options: dict, cancel) -> list[bytes]:
+    """The regular files a restore with --overwrite of `item` to /`rel` is to write anew (names below
+    the directory `item`; b"" for `item` itself, a file restored alone), by a dry run of the whole:
+    those of `shared` (linked elsewhere at the check) that are not as the backup has them, and any
+    other whose content is the backup's but not its mode, owner, ACLs or xattrs: rsync would set
+    those on the inode there, and so on any name made for it since the check. One as the backup has
+    it stays as it is (with its other names). Those `in_place` (symlinks, and the `special` files)
+    are refused where rsync would change them in place."""
     seen: list[bytes] = []
-    if options["is_dir"]:
-        argv = rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, files_from="-", **options)
-        listing, names = b"".join(p + b"\0" for p in shared), shared
-    else:     # rsync names it by its own name
-        argv, listing, names = rsync_to_source_argv(item, dest, overwrite=True, dry_run=True, **options), None, [os.path.basename(item)]
-    done = run_on(source, "rsync", argv, on_stdout=seen.append, cancel=cancel, stdin_data=listing)
-    if done.returncode not in (0, 24):
+    argv = rsync_to_source_argv(item, dest, overwrite=True, pretend=True, **options)
+    done = run_on(source, "rsync", argv, on_stdout=seen.append, cancel=cancel)
+    # 23: some of it could not be read or looked at (a directory closed on the medium): what was
+    # is listed, and the transfer itself names the rest as not restored
+    if done.returncode not in (0, 23, 24):
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)};"
                          f" nothing written")
+    own = None if options["is_dir"] else os.path.basename(item)     # rsync names a file alone by its own name
+    # `.f` with an attribute's letter: the content is the backup's, only the attributes would be set
+    alone = {b"" if name == own else name for name in itemized.names_sent(
+        [line for line in seen if line[:2] == b".f" and itemized.attributes_changed(line)])}
     if options["is_dir"]:
-        return shared_inodes.differing(source.id, b"/" + rel, names, in_place, seen, special)
-    mine = {names[0]} if in_place else set()
-    return [b"" for _ in shared_inodes.differing(source.id, os.path.dirname(b"/" + rel), names, mine, seen,
-                                                  mine if special else set())]
+        linked = shared_inodes.differing(source.id, b"/" + rel, shared, in_place, seen, special)
+    else:
+        mine = {own} if in_place else set()
+        linked = [b"" for _ in shared_inodes.differing(source.id, os.path.dirname(b"/" + rel), [own] if shared else [],
+                                                       mine, seen, mine if special else set())]
+    return linked + sorted(alone - set(linked))
 
 
 _LETTER_KINDS = {b"f": "file", b"d": "directory", b"L": "symlink"}
@@ -194,8 +201,8 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     special = {name for name, mode in in_way if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode)}
     shared = [name for name, _mode in in_way]
     faults.point("restore.sending")
-    if shared:
-        shared = _differing(source, rel, item, dest, shared, in_place, special, options, cancel)
+    if overwrite:
+        shared = _to_write_anew(source, rel, item, dest, shared, in_place, special, options, cancel)
     if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
         done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
                                                           ignore_times=True, **options),
@@ -203,14 +210,17 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                     stdin_data=b"".join(p + b"\0" for p in shared))
         if done.returncode not in (0, 24):
             try:    # rsync (the sender, here) names what it sent, not what the source put in place
-                left = _differing(source, rel, item, dest, shared, set(), set(), options, cancel)
+                left = [n for n in _to_write_anew(source, rel, item, dest, shared, set(), set(), options, cancel)
+                        if n in set(shared)]
             except WorkFailed:
                 left = shared
             itemized.count_itemized(shared_inodes.lines_not_of(lines, left), w)
             w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}; stopped before the"
                                   f" rest was sent: nothing else of it restored"))
-            w.not_restored += [("file", os.path.join(rel, name), "linked elsewhere too; rsync stopped before it")
-                               for name in left]
+            linked_names = {name for name, _mode in in_way}
+            w.not_restored += [("file", os.path.join(rel, name), ("linked elsewhere too" if name in linked_names else
+                                "only its mode, owner or attributes not the backup's, to be written anew")
+                                + "; rsync stopped before it") for name in left]
             return w
     done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, ignore_times=bool(shared) and not is_dir,
                                                       files_from=None if listing is None else "-", **options),

@@ -1,0 +1,44 @@
+"""Restore with --overwrite onto a source reached over SSH (real ssh, rsync and the test sshd)
+while someone changes it between the check on the source and rsync: a hard link made to a file
+there, a mount made inside the target. The changes are made by the source's rsync_path wrapper as
+each rsync starts, i.e. after the check."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.restore import run as R
+from tests.test_restore_onto_ssh_source import T0, _lab
+from tests.test_restore_onto_ssh_source_links import _state
+
+
+def test_a_link_made_after_the_check_to_a_file_whose_mode_alone_differs_keeps_its_mode(tmp_path, sshd):
+    """A file with one name at the check, the backup's content but not its mode, and one alone
+    restored likewise: another name made for each once rsync starts (outside what is restored) keeps
+    its mode and content; each file there is the backup's, written anew."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    wrapper, armed = tmp_path / "rsync-wrap", tmp_path / "armed"
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/f": b"backup's", "d/one": b"alone", "d/same": b"s"},
+                                extra=f'rsync_path = "{wrapper}"\n')
+    d = remote_dir / "d"
+    wrapper.write_text("#!/bin/sh\n"
+                       f"[ -e '{armed}' ] && for n in f one; do [ -e '{outside}'/$n ] || ln '{d}'/$n '{outside}'/$n; done\n"
+                       'exec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    for n in ("f", "one"):
+        os.chmod(d / n, 0o644)
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    for n in ("f", "one"):
+        os.chmod(d / n, 0o600)
+    same = os.lstat(d / "same").st_ino
+    armed.touch()
+    res = R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    assert not res.written.problems()
+    assert _state(outside / "f")[0] & 0o7777 == 0o600
+    assert (os.lstat(d / "f").st_mode & 0o7777, os.lstat(d / "f").st_nlink) == (0o644, 1)
+    assert os.lstat(d / "same").st_ino == same
+    res = R.restore(cfg, lab.store(), "web", str(d / "one"), to_source=True, overwrite=True)
+    assert not res.written.problems()
+    assert _state(outside / "one")[0] & 0o7777 == 0o600
+    assert (os.lstat(d / "one").st_mode & 0o7777, os.lstat(d / "one").st_nlink) == (0o644, 1)
