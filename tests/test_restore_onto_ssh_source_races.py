@@ -6,6 +6,9 @@ each rsync starts, i.e. after the check."""
 from __future__ import annotations
 
 import os
+import subprocess
+
+import pytest
 
 from rabtui.restore import run as R
 from tests.test_restore_onto_ssh_source import T0, _lab
@@ -42,3 +45,32 @@ def test_a_link_made_after_the_check_to_a_file_whose_mode_alone_differs_keeps_it
     assert not res.written.problems()
     assert _state(outside / "one")[0] & 0o7777 == 0o600
     assert (os.lstat(d / "one").st_mode & 0o7777, os.lstat(d / "one").st_nlink) == (0o644, 1)
+
+
+def test_a_mount_made_inside_the_target_while_rsync_runs_is_said(tmp_path, sshd, bind_mount):
+    """A source kept on one file system (one_file_system): a directory the restore writes is made
+    another mount (a bind mount) once rsync starts, after the check found none. rsync cannot be kept
+    out of it; the restore looks again when rsync is done and fails, naming the mount and what it may
+    have written there."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/mnt\nname/f": b"backup's", "d/g": b"g"},
+                                extra="one_file_system = true\n")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (elsewhere / "f").write_bytes(b"elsewhere's")
+    mnt = remote_dir / "d" / "mnt\nname"
+    bind_mount(tmp_path / "unused", elsewhere)      # skipped where nothing can be mounted; unmounts at the end
+    wrapper, armed = tmp_path / "rsync-wrap", tmp_path / "armed"
+    wrapper.write_text(f"#!/bin/sh\n[ -e '{armed}' ] && ! mountpoint -q '{mnt}' && mount --bind '{elsewhere}' '{mnt}'\n"
+                       'exec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    lab.config_path.write_text(lab.config_path.read_text().replace("one_file_system = true\n",
+                                                                   f'one_file_system = true\nrsync_path = "{wrapper}"\n'))
+    armed.touch()
+    try:
+        with pytest.raises(R.RestoreIncomplete, match=r"mnt\\nname: another mount there now \(a file system or a bind mount\), made after the check") as exc:
+            R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to_source=True, overwrite=True)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    assert (elsewhere / "f").read_bytes() == b"backup's"      # written through it: said, not undone
+    assert "one_file_system" in exc.value.result.summary

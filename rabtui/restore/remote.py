@@ -13,7 +13,7 @@ from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore import itemized, shared_inodes
-from rabtui.restore.source_check import check_source, components, run_on, tree_modes
+from rabtui.restore.source_check import check_source, components, mounts_made_meanwhile, run_on, tree_modes
 from rabtui.restore.written import Written, kind_of
 
 
@@ -241,4 +241,19 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     w.not_restored += [(kind_of(mode), os.path.join(rel, name) if name else rel,
                         "gone from the medium while it was restored (not sent)")
                        for name, mode in _gone_unsent(item, is_dir, before, lines)]
+    if source.one_file_system:
+        _said_mounts_made(cfg, source, rel, item, is_dir, w, cancel)
     return w
+
+
+def _said_mounts_made(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, w: Written, cancel) -> None:
+    """The check refused a restore writing through another mount; one made there since is named
+    once rsync is done (as an error: what went into it went onto another file system)."""
+    made = mounts_made_meanwhile(cfg, source, rel, item, is_dir, cancel)
+    if isinstance(made, str):
+        w.errors.append((rel, f"could not look again for a mount made there while rsync wrote ({made}): the"
+                              f" source's backups stay on one file system (one_file_system)"))
+    for mount in made if isinstance(made, list) else []:
+        w.errors.append((mount.lstrip(b"/"), "another mount there now (a file system or a bind mount), made after"
+                         " the check; the source's backups stay on one file system (one_file_system), and what"
+                         " rsync restored below it may have gone onto that file system: look there"))

@@ -332,3 +332,19 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
             {p[1:]: p[:1] == b"%" for p in records if p[:1] in b"#%"})
 
 
+def mounts_made_meanwhile(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> list[bytes] | str:
+    """After rsync wrote onto a source kept on one file system: the mounts there now that a restore
+    of `item` to /`rel` writes through (made since the check, which refused any; rsync cannot be
+    kept out of one), or why that could not be looked at. A mount made and gone meanwhile is unseen."""
+    dest = b"/" + rel
+    answer = _Records()
+    try:
+        done = run_on(source, "the check on the source", source_check_argv(cfg, source, dest, False),
+                      on_stdout_data=answer.feed, cancel=cancel, silence=source.io_timeout)
+    except (Stalled, WorkFailed) as exc:
+        return exc.message if isinstance(exc, WorkFailed) else "the source stopped answering"
+    if not done.ok or answer.records[-1:] != [b"="]:
+        return f"exit {done.returncode}: {done.stderr_said(200)}"
+    mounts = [mount_points.mountinfo_name(p[1:]) for p in answer.records if p[:1] == b"^"]
+    return mounts_in_the_way(mounts, os.fsencode(directory_of(source, rel).path), dest, item, is_dir)
+
