@@ -141,6 +141,46 @@ def test_a_source_on_this_kernel_whose_paths_are_its_own_is_restored_onto(tmp_pa
         server.stop()
 
 
+def test_a_medium_closed_to_a_non_root_ssh_user_on_this_machine_is_refused(tmp_path, capsys):
+    """The SSH user is not root (nobody: each command of the login run as it) and cannot look into
+    the directory holding the medium (root's, 0700) on this machine: the same-kernel rule compares
+    the nearest directory above it the user can look at, and a restore into the medium, or of a
+    tree holding it (which the user cannot walk either), is refused naming it; the medium stays as it is, and a file beside it, in the
+    user's directory, is restored."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (logins as another user)")
+    lab = Lab(tmp_path, media_count=1)
+    remote = tmp_path / "remote"
+    for d in (tmp_path, *tmp_path.parents):
+        os.chmod(d, os.stat(d).st_mode | 0o005)
+    write_files(remote, {"closed/inner/new": b"n", "mine/other": b"o"})
+    for p in (remote / "mine", remote / "mine" / "other"):
+        os.chown(p, 65534, 65534)
+    (remote / "closed" / "inner" / "new").chmod(0o644)
+    as_nobody = 'exec setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c "$SSH_ORIGINAL_COMMAND"'
+    server = start_sshd(tmp_path / "sshd", wrap=("sh", "-c", 'exec "$@" -o "ForceCommand $0"', as_nobody))
+    try:
+        lab.media.append(("m2", remote / "closed" / "inner"))
+        cfg = lab.write(ssh_source_lines(server) + f'[[sources.directories]]\npath = "{remote}"\n')
+        lab.trust(server)
+        assert lab.backup(cfg, "web", medium_id="m1", now=T0).status == "completed"
+        (remote / "closed" / "inner" / "new").unlink()
+        (remote / "closed").chmod(0o700)
+        assert main(["--config", str(lab.config_path), "media", "label", "m2"]) == 0, capsys.readouterr()
+        (remote / "mine" / "other").write_bytes(b"changed")
+        before = snapshot(remote / "closed")
+        for what in (remote / "closed" / "inner" / "new", remote):
+            code = main(["--config", str(lab.config_path), "restore", "web", str(what), "--to-source", "--overwrite"])
+            err = capsys.readouterr().err
+            assert code == 2 and "medium 'm2'" in err, err
+            assert snapshot(remote / "closed") == before
+        assert main(["--config", str(lab.config_path), "restore", "web", str(remote / "mine" / "other"), "--to-source",
+                     "--overwrite"]) == 0, capsys.readouterr()
+        assert (remote / "mine" / "other").read_bytes() == b"o"
+    finally:
+        server.stop()
+
+
 def test_a_restore_onto_a_local_source_over_the_images_is_refused(tmp_path, capsys):
     """An `images:` drive's folder inside a local source's directory (left out of its backups, or
     not): a restore of the directory onto the source is refused as one into a directory holding it

@@ -278,6 +278,13 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                          f" {source.io_timeout} s (io_timeout), the check was stopped; nothing written",
                          hint="is a command on the source waiting (a shell start-up file), or a file system"
                               " there hung?") from None
+    # `@` comes before the walk: a walk that then fails (a directory closed to the SSH user, holding
+    # a medium) still says the restore would write into a medium, which no access given mends
+    if answer.records[:1] == [b"@"]:     # this machine: what the restore writes must hold no medium, no state
+        problem = target_places.target_problem(cfg, dest)
+        if problem and _same_places(cfg, source, dest, cancel):
+            raise UsageError(f"{fmt.name(dest)} is not restored onto {source.id} (this machine: the same kernel"
+                             f" answers there): {problem}", hint=target_places.ONTO_KEPT_HINT)
     if check.returncode == 4:     # find could not read a directory below: a symlink there goes unseen
         raise WorkFailed(f"refusing to restore onto {source.id}: what is below {fmt.name(dest)} there cannot all be"
                          f" checked for symlinks by the SSH user ({check.stderr_said(300)}); nothing written",
@@ -290,11 +297,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks ended before"
                          f" the check did; nothing written")
     records.pop()
-    if records[:1] == [b"@"]:     # this machine: what the restore writes must hold no medium, no state
-        problem = target_places.target_problem(cfg, dest)
-        if problem and _same_places(cfg, source, dest, cancel):
-            raise UsageError(f"{fmt.name(dest)} is not restored onto {source.id} (this machine: the same kernel"
-                             f" answers there): {problem}", hint=target_places.ONTO_KEPT_HINT)
+    if records[:1] == [b"@"]:
         records.pop(0)
     mounts = [mount_points.mountinfo_name(p[1:]) for p in records if p[:1] == b"^"]
     records = [p for p in records if p[:1] != b"^"]
