@@ -56,3 +56,23 @@ def test_a_transfer_whose_end_cannot_be_looked_at_names_what_it_may_have_left(tm
     assert [(kind, name) for kind, name, _why in w.not_restored] == [("directory", os.fsencode(d)[1:])], w.not_restored
     assert "could not be looked at" in w.not_restored[0][2]
     assert "2 not restored" in exc.value.result.summary, exc.value.result.summary
+
+
+def test_a_file_rsync_cannot_make_way_for_is_named_as_not_restored(tmp_path, sshd):
+    """With --overwrite, where the backup has a file and the source a directory holding files,
+    rsync cannot put the file in place (it deletes no directory that is not empty) and says so
+    (exit 23): the restore names that file as not restored, and nothing else, where it said that
+    what it did not restore could not be looked at. The directory and its files stay."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/x\nname": b"backup's", "d/k": b"k"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    d = remote_dir / "d"
+    (d / "x\nname").unlink()
+    os.makedirs(d / "x\nname" / "inner")
+    (d / "x\nname" / "inner" / "z").write_bytes(b"theirs")
+    (d / "k").unlink()
+    with pytest.raises(R.RestoreIncomplete, match="could not make way") as exc:
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    w = exc.value.result.written
+    assert [(kind, name) for kind, name, _why in w.not_restored] == [("file", os.fsencode(d / "x\nname")[1:])], w
+    assert "could not be looked at" not in exc.value.result.summary
+    assert (d / "x\nname" / "inner" / "z").read_bytes() == b"theirs" and (d / "k").read_bytes() == b"k"

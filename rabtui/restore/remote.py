@@ -160,12 +160,22 @@ def _left_undone(source: Source, rel: bytes, item: bytes, dest: str, overwrite: 
         done, said = None, exc.message
     else:
         said = f"exit {done.returncode}: {done.stderr_said(200)}"
-    if done is None or done.returncode not in (0, 24):
+    if done is None or done.returncode not in ((0, 23, 24) if overwrite else (0, 24)):
         return said
     own = None if options["is_dir"] else os.path.basename(item)
-    return [(kind_of(before[name]) if name in before else _LETTER_KINDS.get(letter, "special"),
-             os.path.join(rel, name) if name else rel, "rsync failed before it was restored as the backup has it")
-            for letter, name in itemized.not_as_saved(seen, own)]
+    at = lambda name: os.path.join(rel, name) if name else rel  # noqa: E731
+    out = [(kind_of(before[name]) if name in before else _LETTER_KINDS.get(letter, "special"), at(name),
+            "rsync failed before it was restored as the backup has it") for letter, name in itemized.not_as_saved(seen, own)]
+    if done.returncode == 23:
+        # what rsync could not reach or make way for (a directory holding files where the backup has a
+        # file) it itemizes not at all, dry run or not: each entry of the backup, still on the medium,
+        # that it does not mention (with --overwrite it mentions every other, as it is or not; without,
+        # --ignore-existing leaves those there unmentioned)
+        mentioned = {b"" if name in (b".", own) else name for name in itemized.names_sent(seen)}
+        now = tree_modes(item) if options["is_dir"] else {b"": mode for mode in before.values() if os.path.lexists(item)}
+        out += [(kind_of(mode), at(name), f"rsync could not put it in place, nor look at it after ({said})")
+                for name, mode in before.items() if name not in mentioned and name in now]
+    return out
 
 
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
