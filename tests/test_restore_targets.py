@@ -341,3 +341,26 @@ def test_a_sources_directory_that_is_no_directory_now_is_said_in_a_line(tmp_path
                      "--overwrite"])
         err = capsys.readouterr().err
         assert code == 1 and f"{lab.src / 'data'} is not a directory (a {made})" in err, err
+
+
+def test_a_directory_where_the_backup_has_a_file_is_named_so_with_overwrite(tmp_path, capsys):
+    """--overwrite onto a local source where the backup has a file and a FIFO, and the source now a
+    directory (one empty, one holding a file): no directory is removed, and each is named as a
+    directory there, by the kind the backup has, where the report read only "Is a directory"."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"x": b"backup's", "k": b"k"})
+    os.mkfifo(data / "p")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    (data / "x").unlink()
+    (data / "p").unlink()
+    (data / "x" / "inner").mkdir(parents=True)
+    (data / "x" / "inner" / "z").write_bytes(b"theirs")
+    (data / "p").mkdir()
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to-source", "--overwrite"])
+    out = capsys.readouterr().out
+    assert code == 1 and "Is a directory" not in out, out
+    for name, kind in (("x", "file"), ("p", "fifo")):
+        assert f"{name}: a directory is there where the backup has a {kind}" in out, out
+    assert (data / "x" / "inner" / "z").read_bytes() == b"theirs" and (data / "p").is_dir()

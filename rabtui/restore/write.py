@@ -71,7 +71,19 @@ class SafeWriter(TargetDirs):
         try:
             self._put(src, rel, st)
         except (Refused, ReplacedMeanwhile, OSError) as exc:
-            self._recorded(rel, exc)
+            if isinstance(exc, IsADirectoryError) and self._directory_there(rel):     # rename(2) over it
+                self.result.errors.append((rel, f"a directory is there where the backup has a {kind_of(st.st_mode)};"
+                                                f" a restore removes no directory: move it away, then restore again"))
+            else:
+                self._recorded(rel, exc)
+
+    def _directory_there(self, rel: bytes) -> bool:
+        rel_dir, name = os.path.split(rel)
+        try:
+            old = self._existing(self.parent_fd(rel_dir), name)
+        except (Refused, OSError):
+            return False
+        return old is not None and stat.S_ISDIR(old.st_mode)
 
     def _recorded(self, rel: bytes, exc: Refused | ReplacedMeanwhile | OSError) -> None:
         """A refusal or an error while `rel` was restored, recorded against it."""
