@@ -12,39 +12,50 @@ import pytest
 
 from rabtui.restore import run as R
 from tests.test_restore_onto_ssh_source import T0, _lab
-from tests.test_restore_onto_ssh_source_links import _state
+from tests.test_restore_onto_ssh_source_links import NAMES, _state
 
 
 def test_a_link_made_after_the_check_to_a_file_whose_mode_alone_differs_keeps_its_mode(tmp_path, sshd):
-    """A file with one name at the check, the backup's content but not its mode, and one alone
-    restored likewise: another name made for each once rsync starts (outside what is restored) keeps
-    its mode and content; each file there is the backup's, written anew."""
+    """Files of any name (255 bytes, not UTF-8, a line break) with one name at the check, the
+    backup's content but not its mode, and one alone restored likewise: another name made for each
+    once rsync starts (outside what is restored) keeps its mode and content; each file there is the
+    backup's, written anew; one as the backup has it is left as it is."""
     outside = tmp_path / "outside"
     outside.mkdir()
     wrapper, armed = tmp_path / "rsync-wrap", tmp_path / "armed"
-    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/f": b"backup's", "d/one": b"alone", "d/same": b"s"},
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {b"d/" + n: b"data of " + n for n in NAMES} | {"d/one": b"alone",
+                                                                                            "d/same": b"s"},
                                 extra=f'rsync_path = "{wrapper}"\n')
     d = remote_dir / "d"
+    # once armed, at the first rsync's start: each file of d with one name gets another in `outside`
     wrapper.write_text("#!/bin/sh\n"
-                       f"[ -e '{armed}' ] && for n in f one; do [ -e '{outside}'/$n ] || ln '{d}'/$n '{outside}'/$n; done\n"
+                       f"if [ -e '{armed}' ] && [ ! -e '{armed}-done' ]; then : > '{armed}-done'; for f in '{d}'/*; do\n"
+                       f"  [ \"$(stat -c %h \"$f\")\" = 1 ] && ln \"$f\" '{outside}'/\"$(stat -c %i \"$f\")\"; done; fi\n"
                        'exec rsync "$@"\n')
     wrapper.chmod(0o755)
-    for n in ("f", "one"):
-        os.chmod(d / n, 0o644)
+    changed = [os.path.join(os.fsencode(d), n) for n in NAMES + [b"one"]]
+    for f in changed:
+        os.chmod(f, 0o644)
     assert lab.backup(cfg, "web", now=T0).status == "completed"
-    for n in ("f", "one"):
-        os.chmod(d / n, 0o600)
+    for f in changed:
+        os.chmod(f, 0o600)
     same = os.lstat(d / "same").st_ino
     armed.touch()
     res = R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
     assert not res.written.problems()
-    assert _state(outside / "f")[0] & 0o7777 == 0o600
-    assert (os.lstat(d / "f").st_mode & 0o7777, os.lstat(d / "f").st_nlink) == (0o644, 1)
+    linked = {open(outside / n, "rb").read(): _state(outside / n)[0] & 0o7777 for n in os.listdir(outside)}
+    assert len(linked) == len(changed) + 1 and {m for c, m in linked.items() if c != b"s"} == {0o600}, linked
+    assert {(os.lstat(f).st_mode & 0o7777, os.lstat(f).st_nlink) for f in changed} == {(0o644, 1)}
     assert os.lstat(d / "same").st_ino == same
-    res = R.restore(cfg, lab.store(), "web", str(d / "one"), to_source=True, overwrite=True)
+    one = d / "one"
+    os.chmod(one, 0o600)
+    os.unlink(f"{armed}-done")
+    for n in os.listdir(outside):
+        os.unlink(outside / n)
+    res = R.restore(cfg, lab.store(), "web", str(one), to_source=True, overwrite=True)
     assert not res.written.problems()
-    assert _state(outside / "one")[0] & 0o7777 == 0o600
-    assert (os.lstat(d / "one").st_mode & 0o7777, os.lstat(d / "one").st_nlink) == (0o644, 1)
+    linked = {open(outside / n, "rb").read(): _state(outside / n)[0] & 0o7777 for n in os.listdir(outside)}
+    assert linked[b"alone"] == 0o600 and (os.lstat(one).st_mode & 0o7777, os.lstat(one).st_nlink) == (0o644, 1)
 
 
 def test_a_mount_made_inside_the_target_while_rsync_runs_is_said(tmp_path, sshd, bind_mount):
