@@ -1,16 +1,22 @@
 """Restore with --overwrite onto a source reached over SSH (real ssh, rsync and the test sshd)
 while someone changes it between the check on the source and rsync: a hard link made to a file
-there, a mount made inside the target. The changes are made by the source's rsync_path wrapper as
+there, a mount made inside the target; and two restores onto one source at once. The changes are made by the source's rsync_path wrapper as
 each rsync starts, i.e. after the check."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
+from rabtui import faults
+from rabtui.errors import LockBusy
 from rabtui.restore import run as R
+from tests import preloaded
 from tests.test_restore_onto_ssh_source import T0, _lab
 from tests.test_restore_onto_ssh_source_links import NAMES, _state
 
@@ -85,3 +91,36 @@ def test_a_mount_made_inside_the_target_while_rsync_runs_is_said(tmp_path, sshd,
         subprocess.run(["umount", "-l", str(mnt)], check=False)
     assert (elsewhere / "f").read_bytes() == b"backup's"      # written through it: said, not undone
     assert "one_file_system" in exc.value.result.summary
+
+
+def test_a_second_restore_onto_the_source_while_one_runs_is_refused(tmp_path, sshd):
+    """Two restores onto one source at once (without --overwrite): each one's rsync keeps what is
+    there already only as far as it looked before the other wrote, and each counted as restored the
+    files the other wrote. The second is refused, naming the first, and nothing of it is written;
+    the first finishes, and a restore --to DIR meanwhile runs."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/a": b"1", "d/b": b"2"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    d = remote_dir / "d"
+    (d / "a").unlink()
+    first = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
+                             str(d), "--to-source"], env={**os.environ, faults.STOP_ENV: "restore.sending"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(first.pid):
+            assert time.monotonic() < deadline, "the first restore never came to send"
+            time.sleep(0.05)
+        with pytest.raises(LockBusy, match=r"a restore onto web is already running since .*, pid %d" % first.pid):
+            R.restore(lab.load(), lab.store(), "web", str(d), to_source=True)
+        assert not (d / "a").exists()
+        R.restore(lab.load(), lab.store(), "web", str(d), to=str(tmp_path / "aside"))
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert (d / "a").read_bytes() == b"1" and "1 file," in out, out
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"

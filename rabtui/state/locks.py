@@ -327,6 +327,12 @@ def reading_lock(state_dir: str | Path, source_id: str, by: str | None = None) -
                 kept_out=f"reading {source_id}'s backups (a restore, a checkpoint)")
 
 
+def restoring_onto_lock(state_dir: str | Path, source_id: str) -> Lock:
+    """Whole by a restore onto the source (--to-source), from its check to its end: two at once
+    each keep what is there only as far as they looked before the other wrote."""
+    return Lock(state_dir, f"restoring-onto-{source_id}", what=f"a restore onto {source_id}")
+
+
 def reading_lock_sources(state_dir: str | Path) -> list[str]:
     """The sources whose reading lock file is there (a source removed from the config included:
     its backups stay restorable), by their lock names."""
