@@ -124,3 +124,32 @@ def test_a_second_restore_onto_the_source_while_one_runs_is_refused(tmp_path, ss
 def _stopped(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_second_restore_into_one_directory_while_one_runs_is_refused(tmp_path, sshd):
+    """Two restores --to one directory at once: the second found the first's directories not yet
+    given their modes and said each was kept with 0700, and named every file the first wrote as
+    one there already. It is refused, naming the first (reached by another spelling of the
+    directory too); one into another directory runs."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/sub/a": b"1", "d/b": b"2"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(out, tmp_path / "also-out")
+    first = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
+                             str(remote_dir / "d"), "--to", str(out)],
+                            env={**os.environ, faults.STOP_ENV: "restore.entries_put"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(first.pid):
+            assert time.monotonic() < deadline, "the first restore never put its entries"
+            time.sleep(0.05)
+        for to in (out, tmp_path / "also-out", str(out) + "/"):
+            with pytest.raises(LockBusy, match=r"a restore into .*out is already running since .*, pid %d" % first.pid):
+                R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to=str(to))
+        R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to=str(tmp_path / "aside"))
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+        stdout, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0 and "not restored" not in stdout, stdout + stderr

@@ -107,8 +107,10 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     """Restore `path` of a source. The source's reading lock is held shared throughout: a cleanup
     deletes none of its backups meanwhile (one deleting some now makes this refuse, saying so)."""
     source = source_of(cfg, store, source_id)
+    into = None if to_source or to is None else os.fsdecode(to)
     with locks.reading(cfg.state_dir, [source.id]), \
-            locks.restoring_onto_lock(cfg.state_dir, source.id) if to_source else contextlib.nullcontext():
+            locks.restoring_lock(cfg.state_dir, onto=source.id if to_source else None, into=into) \
+            if to_source or into else contextlib.nullcontext():
         return _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
                         to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from rabtui import privacy, proc_table
+from rabtui import fmt, privacy, proc_table
 from rabtui.state import lock_table
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 
@@ -327,10 +327,14 @@ def reading_lock(state_dir: str | Path, source_id: str, by: str | None = None) -
                 kept_out=f"reading {source_id}'s backups (a restore, a checkpoint)")
 
 
-def restoring_onto_lock(state_dir: str | Path, source_id: str) -> Lock:
-    """Whole by a restore onto the source (--to-source), from its check to its end: two at once
-    each keep what is there only as far as they looked before the other wrote."""
-    return Lock(state_dir, f"restoring-onto-{source_id}", what=f"a restore onto {source_id}")
+def restoring_lock(state_dir: str | Path, *, onto: str | None = None, into: str | None = None) -> Lock:
+    """Whole by a restore onto the source `onto` (--to-source), or into the directory `into` (--to:
+    by its path with symlinks and `..` resolved), from its check to its end: two at once each keep
+    what is there only as far as they looked before the other wrote."""
+    if onto is not None:
+        return Lock(state_dir, f"restoring-onto-{onto}", what=f"a restore onto {onto}")
+    where = os.path.realpath(into or "/")
+    return Lock(state_dir, f"restoring-into-{where}", what=f"a restore into {fmt.name(os.fsencode(where))}")
 
 
 def reading_lock_sources(state_dir: str | Path) -> list[str]:
