@@ -184,6 +184,14 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     owner, times and attributes (the dry run that looks for clashes finds them, and rsync is sent
     the paths below them only); with it, everything is put back as the backup has it."""
     is_dir = os.path.isdir(item) and not os.path.islink(item)
+    w = _sent(cfg, source, rel, item, is_dir, overwrite, cancel, exact_times)
+    if source.one_file_system:
+        _said_mounts_made(cfg, source, rel, item, is_dir, w, cancel)
+    return w
+
+
+def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, overwrite: bool, cancel,
+          exact_times: bool) -> Written:
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
     missing, linked = check_source(cfg, source, rel, item, is_dir, cancel)
     if rsync.glob_escaped(os.fsdecode(dest_dir)) != os.fsdecode(dest_dir) and missing in components(dest_dir):
@@ -251,8 +259,6 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     w.not_restored += [(kind_of(mode), os.path.join(rel, name) if name else rel,
                         "gone from the medium while it was restored (not sent)")
                        for name, mode in _gone_unsent(item, is_dir, before, lines)]
-    if source.one_file_system:
-        _said_mounts_made(cfg, source, rel, item, is_dir, w, cancel)
     return w
 
 

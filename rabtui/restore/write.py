@@ -78,6 +78,7 @@ class SafeWriter(TargetDirs):
                 self._recorded(rel, exc)
 
     def _directory_there(self, rel: bytes) -> bool:
+        """Whether a directory is at `rel` in the target (not followed through a symlink)."""
         rel_dir, name = os.path.split(rel)
         try:
             old = self._existing(self.parent_fd(rel_dir), name)
