@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from rabtui.checkpoint import marks
 from rabtui.config import Config
 from rabtui.errors import UsageError
+from rabtui.media import unknown_backups
 from rabtui.media.at_hand import media_at_hand, moved_away
 from rabtui.media.medium_layout import is_backup_ref
 from rabtui.restore import copies
@@ -28,6 +29,8 @@ class Found:
     at_hand: set[str]
     configured: set[str]
     moved: set[str] = field(default_factory=set)    # media whose backups the catalog records off their path
+    # media that may hold backups the state database does not know, each with why (media/unknown_backups.py)
+    not_known: list[str] = field(default_factory=list)
 
     def as_json(self) -> list[dict]:
         out = [copies.with_at_hand(v.as_json(), self.at_hand) for v in self.versions]
@@ -89,7 +92,8 @@ def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_ca
     found += entries.values()
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
     return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media},
-                 {m.id for m in cfg.media if moved_away(m, store)})
+                 {m.id for m in cfg.media if moved_away(m, store)},
+                 unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources}))
 
 
 def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:

@@ -119,6 +119,9 @@ def _show(path: bytes) -> str:
 def cmd_find(args) -> int:
     cfg = load_config(args, check_media=False)
     found = find_actions.find(cfg, open_store(cfg, records=False), args.pattern, source=args.source, ignore_case=args.ignore_case)
+    for line in found.not_known:     # what is listed may not be all there is
+        say(fmt.name(f"rabtui: find: {line}: what it holds is not listed; `rabtui rebuild-state` with it mounted"
+                     " records its backups"), sys.stderr)
     if args.json:
         print_json(found.as_json())
         return EXIT_OK if found.versions else EXIT_FAILED

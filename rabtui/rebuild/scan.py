@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from rabtui import faults
-from rabtui.media import checkpoint_numbers, mounts
+from rabtui.media import checkpoint_numbers, mounts, unknown_backups
 from rabtui.media.at_hand import label_problem
 from rabtui.state import changes
 from rabtui.config import ID_RE, Config
@@ -74,6 +74,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     for medium in cfg.media:
         if found[medium.id] is None:
             _still_known(store, medium, known)
+            unknown_backups.mark_unread(store, medium.id)      # restore and find say so while it is away
     used = backup_ids.used_in(Path(cfg.state_dir) / "rabtui.db")
     ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
                                                rec.status in RESTORABLE)

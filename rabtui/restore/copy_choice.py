@@ -14,6 +14,7 @@ from rabtui import fmt
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
+from rabtui.media import unknown_backups
 from rabtui.media.at_hand import ask_in_turn
 from rabtui.restore.copies import Copy, configured, copies_of, not_at_hand
 from rabtui.state import catalog
@@ -31,6 +32,7 @@ LOOKS_SAME = "looks the same"  # the same sizes and mtimes, the content not comp
 # read (the newest at hand, or one holding the newest's state) is ranked on a guess
 OLDER = "older"
 GUESS = "guess"
+UNSEEN = "unseen"     # a medium may hold backups the state database does not know (media/unknown_backups.py)
 
 
 def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, others: list[Copy] = ()) -> str:
@@ -110,11 +112,26 @@ def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, fol
 def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit, prompter=None,
            cancel=None) -> tuple[Copy, list[tuple[str, str]]]:
     """The copy to restore `rel` from, and the warnings to report with the result, each with its
-    kind (OLDER: an older state than the newest copy's was read; GUESS)."""
+    kind (OLDER: an older state than the newest copy's was read; GUESS; UNSEEN: a medium may hold
+    a newer copy that the state database does not know)."""
     shown = "/" + fmt.name(rel)
+    unseen = unknown_backups.not_known(cfg, store, {source.id})
     copies = copies_of(store, source, rel)
     if not copies:
-        raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}")
+        raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}"
+                         + "".join(f"; {line}" for line in unseen),
+                         hint="mount it and run `rabtui rebuild-state`" if unseen else None)
+    chosen, warned = _choose(cfg, store, source, rel, shown, copies, emit=emit, prompter=prompter, cancel=cancel)
+    for line in unseen:
+        warning = (f"{line}: a newer copy of {shown} may be there, which this restore does not know;"
+                   " `rabtui rebuild-state` with it mounted records its backups")
+        emit(Event(WARNING, warning))
+        warned.append((UNSEEN, warning))
+    return chosen, warned
+
+
+def _choose(cfg: Config, store: Store, source: Source, rel: bytes, shown: str, copies: list[Copy], *, emit: Emit,
+            prompter, cancel) -> tuple[Copy, list[tuple[str, str]]]:
     newest = copies[0]
     why = not_at_hand(cfg, store, newest, emit, cancel)
     if why is None:

@@ -88,6 +88,7 @@ class RestoreResult:
     warnings: list[str] = field(default_factory=list)   # e.g. an older copy read: the newest was away
     older: bool = False       # an older state than the newest copy's was read (copy_choice.OLDER)
     guessed: bool = False     # the copy read is ranked on a guess (copy_choice.GUESS)
+    unseen: bool = False      # a medium may hold a newer copy the state database does not know (copy_choice.UNSEEN)
 
     def incomplete(self) -> bool:
         """Something was not restored (refused, kept, not possible on the target, an error)."""
@@ -276,7 +277,8 @@ def _made(to: bytes, given: str) -> int:
 def _result(source: Source, rel: bytes, origin: str, target: str, warned: list[tuple[str, str]]) -> "RestoreResult":
     return RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=[w for _, w in warned],
                          older=any(kind == copy_choice.OLDER for kind, _ in warned),
-                         guessed=any(kind == copy_choice.GUESS for kind, _ in warned))
+                         guessed=any(kind == copy_choice.GUESS for kind, _ in warned),
+                         unseen=any(kind == copy_choice.UNSEEN for kind, _ in warned))
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
@@ -285,6 +287,8 @@ def _summary(result: "RestoreResult", w: Written, where: str) -> str:
         head += " (an older copy: the newest was not at hand)"
     elif result.guessed:
         head += " (the copy read is ranked on a guess: its checkpoint does not record its backup)"
+    if result.unseen:
+        head += " (a newer copy may be on a medium whose backups the state database does not know)"
     problems = w.problems()
     if not problems:
         return head

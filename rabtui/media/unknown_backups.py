@@ -1,0 +1,61 @@
+"""Media that may hold backups the state database does not know: one at hand holding backup
+directories with no row (a database that lost its -wal, or made anew before rebuild-state), and
+one away that rebuild-state did not read (it was not there, or another disk was: the database it
+made knows none of its backups). A restore that chooses the newest copy, and find, say so: the
+newest copy may be on it, and only `rabtui rebuild-state` with it mounted records its backups."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui import fmt
+from rabtui.config import Config, Medium
+from rabtui.media import medium_layout
+from rabtui.media.at_hand import media_there
+from rabtui.state.store import Store
+
+UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild that made the database did not read
+
+
+def mark_unread(store: Store, medium_id: str) -> None:
+    """rebuild-state did not read this medium: the database it makes knows none of its backups."""
+    store.set_meta(UNREAD_KEY + medium_id, "1")
+
+
+def unknown_names(medium: Medium, store: Store, source_ids: set[str]) -> list[str]:
+    """The backup directories of `source_ids` (and of the sources the database knows there) on the
+    medium, which is there, that have no row in the database ("source/name"): their names only are
+    read. A running backup has its row before its directory, so it is never one of them."""
+    rows = store.all("SELECT source, name FROM backups WHERE medium=?", (medium.id,))
+    known = {(r["source"], r["name"]) for r in rows}
+    out = []
+    for source_id in sorted(source_ids | {r["source"] for r in rows}):
+        try:
+            names = os.listdir(medium_layout.source_root(medium.path, source_id))
+        except OSError:
+            continue
+        out += [f"{source_id}/{n}" for n in sorted(names)
+                if medium_layout.BACKUP_NAME.match(n) and (source_id, n) not in known]
+    return out
+
+
+def shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def not_known(cfg: Config, store: Store, source_ids: set[str]) -> list[str]:
+    """One line per configured medium that may hold backups of `source_ids` the database does not
+    know, saying why (empty: the database knows every backup that can be known now)."""
+    out = []
+    there = {m.id for m in media_there(cfg, store)}
+    for m in cfg.media:
+        if m.id in there:
+            names = [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
+            if names:
+                sources = sorted({n.split("/", 1)[0] for n in names})
+                out.append(f"medium {m.id} holds {fmt.count(len(names), 'backup')} of {', '.join(sources)} the state"
+                           f" database does not know ({shown(names)})")
+        elif store.meta(UNREAD_KEY + m.id) is not None:
+            out.append(f"medium {m.id} was not read by rebuild-state (it was not there): the state database knows"
+                       " none of its backups")
+    return out

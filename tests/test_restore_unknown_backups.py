@@ -1,0 +1,71 @@
+"""A restore that cannot know every copy says so: rebuild-state ran while the medium holding the
+newest backup was away (the new database knows none of its backups), or a medium at hand holds
+backups the database does not know (its -wal lost). The restore reads the newest copy the database
+knows, and says which medium may hold a newer one (exit 3), never a silent success with an older
+version; find says it too. Real rsync, the real command line."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+T0 = datetime(2026, 3, 1, 2, 0, 0)
+
+
+def test_a_medium_away_at_the_rebuild_is_named_by_restore_and_find_until_rebuilt_with_it(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    write_files(data, {"a.txt": b"newest", "only-on-m2": b"new"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
+    m2 = lab.media[1][1]
+    away = m2.with_name("m2-in-the-drawer")
+    m2.rename(away)
+    for name in os.listdir(lab.state):          # the server's database lost
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3
+    capsys.readouterr()
+    path = str(data / "a.txt")
+
+    def restored(to: str) -> tuple[int, str, bytes]:
+        code = main([*run, "restore", "loc", path, "--to", str(tmp_path / to)])
+        return code, capsys.readouterr().err, (tmp_path / to / path.lstrip("/")).read_bytes()
+
+    code, err, got = restored("away")
+    assert (code, got) == (3, b"old")
+    assert "medium m2 was not read by rebuild-state" in err and "a newer copy of" in err, err
+    assert main([*run, "find", "a.txt"]) == 0
+    assert "medium m2 was not read by rebuild-state" in capsys.readouterr().err
+    # a file only that medium holds: no copy known, and where one may be
+    assert main([*run, "restore", "loc", str(data / "only-on-m2"), "--to", str(tmp_path / "none")]) == 1
+    out, err = capsys.readouterr()
+    assert "only-on-m2 is not in backup" in err and "medium m2 was not read by rebuild-state" in err, (out, err)
+    assert main([*run, "check"]) != 0
+    assert "WARNING: medium m2 was not read by rebuild-state" in capsys.readouterr().out
+
+    # back in place, its backup is still unknown to the database: named by its name
+    away.rename(m2)
+    code, err, got = restored("back")
+    assert (code, got) == (3, b"old")
+    assert "medium m2 holds 1 backup of loc the state database does not know" in err, err
+    assert main([*run, "find", "a.txt"]) == 0
+    assert "medium m2 holds 1 backup of loc the state database does not know" in capsys.readouterr().err
+
+    # rebuilt with it: the newest copy is known, nothing to say
+    assert main([*run, "rebuild-state"]) == 0
+    capsys.readouterr()
+    code, err, got = restored("rebuilt")
+    assert (code, got) == (0, b"newest")
+    assert "does not know" not in err and "not read by rebuild-state" not in err
+    # --backup chooses exactly: nothing to say about other media
+    old = lab.store().one("SELECT name FROM backups WHERE medium='m1'")["name"]
+    m2.rename(away)
+    capsys.readouterr()
+    assert main([*run, "restore", "loc", path, "--backup", old, "--to", str(tmp_path / "exact")]) == 0
