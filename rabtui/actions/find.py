@@ -128,6 +128,9 @@ def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[li
         for b, r in zip(backups, rows):
             if r is None:
                 raise UsageError(f"source {source} has no backup {b}")
+            twice = catalog.named_twice(store, source, b) if r["name"] == b else None
+            if twice:
+                raise UsageError(twice, hint="give that backup by its id")
             if r["status"] not in RESTORABLE:     # holds nothing on its medium; the versions around it run over its id
                 raise UsageError(f"backup {b} of {source} is {r['status']}, not complete")
     elif not backups:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from rabtui import faults, fmt, privacy
-from rabtui.state import locks
+from rabtui.state import catalog, locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.model import name_too_long
@@ -47,6 +47,9 @@ def choose_backup(store: Store, source: Source, name: str):
                     " AND status<>'deleted' ORDER BY id DESC LIMIT 1", (source.id, name, name))
     if row is None:
         raise UsageError(f"source {source.id} has no backup {name}")
+    twice = catalog.named_twice(store, source.id, name)
+    if twice and row["name"] == name:
+        raise UsageError(twice, hint="give the backup to read by its id: --backup ID")
     if row["status"] not in RESTORABLE:
         raise UsageError(f"backup {name} of {source.id} is {row['status']}, not complete")
     return row

@@ -215,6 +215,17 @@ def backup_row(store: Store, source: str, name_or_id: str | int | None):
                      " ORDER BY id DESC LIMIT 1", (source, str(name_or_id)))
 
 
+def named_twice(store: Store, source: str, ref: str) -> str | None:
+    """Why `ref`, a backup's name, names no one backup of the source: each medium names its backups
+    by their start time, and a clock set back gives two media one name. None: it names at most one."""
+    rows = store.all("SELECT id, medium FROM backups WHERE source=? AND name=? AND status<>'deleted' ORDER BY id",
+                     (source, str(ref)))
+    if len(rows) < 2:
+        return None
+    return f"{ref} names {len(rows)} backups of {source}: " + ", ".join(f"id {r['id']} on medium {r['medium']}"
+                                                                       for r in rows)
+
+
 def complete_backups(store: Store, source: str, medium: str | None = None) -> list:
     """The source's complete backups, oldest first as made (store.as_made: one dated ahead by a wrong
     clock comes before those made after it)."""
