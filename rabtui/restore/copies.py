@@ -43,6 +43,7 @@ class Copy:
     taken_from: int | None = None   # a disc copy: the id of the backup its checkpoint read, when known
     guess: str | None = None        # a disc copy whose backup is not known: how it was ranked
     below_backups: bool = False     # ... ranked below every backup
+    missing: tuple[int, str] | None = None   # a disc copy: (disc, volid) of the first disc not_at_hand did not find
 
     def describe(self) -> str:
         if self.kind == "backup":
@@ -248,5 +249,6 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, can
     present = [got == volid for (_, volid), (_, got) in zip(copy.discs, found)]
     if all(present) or (not images and any(present)):
         return None
-    missing = [volid for (_, volid), ok in zip(copy.discs, present) if not ok]
-    return f"disc {', '.join(missing)} is not in {cfg.checkpoint.drive}"
+    missing = [d for d, ok in zip(copy.discs, present) if not ok]
+    copy.missing = missing[0]      # the disc to ask for
+    return f"disc {', '.join(volid for _, volid in missing)} is not in {cfg.checkpoint.drive}"

@@ -101,7 +101,7 @@ def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, fol
                                        f" ready; {then}; abort to stop.", (READY, SKIP, ABORT),
                         {"medium": medium.id, "path": medium.path, "backup": copy.backup["name"],
                          "copy": k, "copies": n})
-    disc, volid = copy.discs[0]
+    disc, volid = copy.missing or copy.discs[0]
     return Question(INSERT_DISC, f"{head} Insert checkpoint {copy.checkpoint} disc {disc} of {copy.of_discs}"
                                  f" (volume id {volid}) into {cfg.checkpoint.drive}, then answer ready; {then};"
                                  f" abort to stop.", (READY, SKIP, ABORT),
