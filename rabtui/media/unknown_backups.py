@@ -56,6 +56,6 @@ def not_known(cfg: Config, store: Store, source_ids: set[str]) -> list[str]:
                 out.append(f"medium {m.id} holds {fmt.count(len(names), 'backup')} of {', '.join(sources)} the state"
                            f" database does not know ({shown(names)})")
         elif store.meta(UNREAD_KEY + m.id) is not None:
-            out.append(f"medium {m.id} was not read by rebuild-state (it was not there): the state database knows"
-                       " none of its backups")
+            out.append(f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then): the state"
+                       " database knows none of its backups")
     return out

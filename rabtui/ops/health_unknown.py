@@ -29,7 +29,7 @@ def unknown_backups(cfg: Config, store: Store) -> list[Problem]:
     for m in cfg.media:
         if m not in there and store.meta(UNREAD_KEY + m.id) is not None:
             out.append(Problem(f"unknown:{m.id}", WARNING,
-                               f"medium {m.id} was not read by rebuild-state (it was not there): find, restore,"
-                               " cleanup and checkpoints do not see its backups; mount it and run"
+                               f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then):"
+                               " find, restore, cleanup and checkpoints do not see its backups; mount it and run"
                                " `rabtui rebuild-state`"))
     return out

@@ -16,6 +16,7 @@ from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
 from rabtui.media import unknown_backups
 from rabtui.media.at_hand import ask_in_turn
+from rabtui.restore import archive_elsewhere
 from rabtui.restore.copies import Copy, configured, copies_of, not_at_hand
 from rabtui.state import catalog
 from rabtui.state.store import Store
@@ -33,6 +34,7 @@ LOOKS_SAME = "looks the same"  # the same sizes and mtimes, the content not comp
 OLDER = "older"
 GUESS = "guess"
 UNSEEN = "unseen"     # a medium may hold backups the state database does not know (media/unknown_backups.py)
+ELSEWHERE = "elsewhere"   # files of an archive directory that other copies hold, not the one read
 
 
 def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, others: list[Copy] = ()) -> str:
@@ -112,8 +114,9 @@ def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, fol
 def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit, prompter=None,
            cancel=None) -> tuple[Copy, list[tuple[str, str]]]:
     """The copy to restore `rel` from, and the warnings to report with the result, each with its
-    kind (OLDER: an older state than the newest copy's was read; GUESS; UNSEEN: a medium may hold
-    a newer copy that the state database does not know)."""
+    kind (OLDER: an older state than the newest copy's was read; GUESS; ELSEWHERE: other copies
+    hold files of an archive directory that it lacks; UNSEEN: a medium may hold a newer copy that
+    the state database does not know)."""
     shown = "/" + fmt.name(rel)
     unseen = unknown_backups.not_known(cfg, store, {source.id})
     copies = copies_of(store, source, rel)
@@ -122,6 +125,9 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
                          + "".join(f"; {line}" for line in unseen),
                          hint="mount it and run `rabtui rebuild-state`" if unseen else None)
     chosen, warned = _choose(cfg, store, source, rel, shown, copies, emit=emit, prompter=prompter, cancel=cancel)
+    for line in archive_elsewhere.lacking(cfg, store, source, rel, chosen, copies):
+        emit(Event(WARNING, line))
+        warned.append((ELSEWHERE, line))
     for line in unseen:
         warning = (f"{line}: a newer copy of {shown} may be there, which this restore does not know;"
                    " `rabtui rebuild-state` with it mounted records its backups")

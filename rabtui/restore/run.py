@@ -92,6 +92,7 @@ class RestoreResult:
     older: bool = False       # an older state than the newest copy's was read (copy_choice.OLDER)
     guessed: bool = False     # the copy read is ranked on a guess (copy_choice.GUESS)
     unseen: bool = False      # a medium may hold a newer copy the state database does not know (copy_choice.UNSEEN)
+    elsewhere: bool = False   # other copies hold files of an archive directory this one lacks (copy_choice.ELSEWHERE)
 
     def incomplete(self) -> bool:
         """Something was not restored (refused, kept, not possible on the target, an error)."""
@@ -281,7 +282,8 @@ def _result(source: Source, rel: bytes, origin: str, target: str, warned: list[t
     return RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=[w for _, w in warned],
                          older=any(kind == copy_choice.OLDER for kind, _ in warned),
                          guessed=any(kind == copy_choice.GUESS for kind, _ in warned),
-                         unseen=any(kind == copy_choice.UNSEEN for kind, _ in warned))
+                         unseen=any(kind == copy_choice.UNSEEN for kind, _ in warned),
+                         elsewhere=any(kind == copy_choice.ELSEWHERE for kind, _ in warned))
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
@@ -290,6 +292,8 @@ def _summary(result: "RestoreResult", w: Written, where: str) -> str:
         head += " (an older copy: the newest was not at hand)"
     elif result.guessed:
         head += " (the copy read is ranked on a guess: its checkpoint does not record its backup)"
+    if result.elsewhere:
+        head += " (other copies hold files of the archive that this one lacks: see the warnings)"
     if result.unseen:
         head += " (a newer copy may be on a medium whose backups the state database does not know)"
     problems = w.problems()

@@ -1,0 +1,46 @@
+"""An archive directory keeps every file it saved, but each medium only what was saved onto it: a
+file made and deleted on the source between two visits of one medium is on the other medium only.
+A restore of the directory that chooses the newest copy names the files that copy lacks and where
+they are (exit 3), never a silent success without them. Real rsync, the real command line."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+T0 = datetime(2026, 3, 1, 2, 0, 0)
+
+
+def test_files_of_the_archive_on_another_medium_only_are_named_by_the_restore(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"kept.jpg": b"K", "2025/only-on-m2.jpg": b"gone from the source"})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    (photos / "2025/only-on-m2.jpg").unlink()
+    write_files(photos, {"new.jpg": b"N"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    on_m2 = lab.store().one("SELECT name FROM backups WHERE medium='m2'")["name"]
+    run = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+
+    out = tmp_path / "out"
+    assert main([*run, "restore", "loc", str(photos), "--to", str(out)]) == 3
+    err = capsys.readouterr().err
+    got = out / str(photos).lstrip("/")
+    assert (sorted(os.listdir(got)), os.listdir(got / "2025")) == (["2025", "kept.jpg", "new.jpg"], [])
+    assert (f"1 file the archive saved below {photos} is not in backup" in err
+            and f"it is in backup {on_m2} on medium m2 (first: {photos}/2025/only-on-m2.jpg)" in err
+            and f"--backup {on_m2}" in err), err
+    # its directory alone too (m1 holds it empty); the file alone comes from m2, nothing to say
+    assert main([*run, "restore", "loc", str(photos / "2025"), "--to", str(tmp_path / "dir")]) == 3
+    assert "only-on-m2.jpg" in capsys.readouterr().err
+    assert main([*run, "restore", "loc", str(photos / "2025/only-on-m2.jpg"), "--to", str(tmp_path / "alone")]) == 0
+    assert (tmp_path / "alone" / str(photos).lstrip("/") / "2025/only-on-m2.jpg").read_bytes() == b"gone from the source"
+    newest = lab.store().one("SELECT name FROM backups WHERE medium='m1'")["name"]
+    capsys.readouterr()
+    assert main([*run, "restore", "loc", str(photos), "--backup", newest, "--to", str(tmp_path / "exact")]) == 0
+    assert "not in backup" not in capsys.readouterr().err
