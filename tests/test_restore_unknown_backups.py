@@ -16,7 +16,7 @@ T0 = datetime(2026, 3, 1, 2, 0, 0)
 
 
 def test_a_medium_away_at_the_rebuild_is_named_by_restore_and_find_until_rebuilt_with_it(tmp_path, capsys):
-    lab = Lab(tmp_path, media_count=2)
+    lab = Lab(tmp_path, media_count=3)       # m3: a medium never used yet, no backup on it to miss
     cfg = lab.local([("data", "standard")])
     data = lab.src / "data"
     write_files(data, {"a.txt": b"old"})
@@ -58,8 +58,8 @@ def test_a_medium_away_at_the_rebuild_is_named_by_restore_and_find_until_rebuilt
     assert main([*run, "find", "a.txt"]) == 0
     assert "medium m2 holds 1 backup of loc the state database does not know" in capsys.readouterr().err
 
-    # rebuilt with it: the newest copy is known, nothing to say
-    assert main([*run, "rebuild-state"]) == 0
+    # rebuilt with it: the newest copy is known, nothing to say (m3, never labelled, held none)
+    assert main([*run, "rebuild-state"]) == 3      # "not matched: medium m3: no labelled medium"
     capsys.readouterr()
     code, err, got = restored("rebuilt")
     assert (code, got) == (0, b"newest")

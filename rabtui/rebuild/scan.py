@@ -74,7 +74,8 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     for medium in cfg.media:
         if found[medium.id] is None:
             _still_known(store, medium, known)
-            unknown_backups.mark_unread(store, medium.id)      # restore and find say so while it is away
+            if medium.id in known or not known:     # one this server never used holds none of its backups
+                unknown_backups.mark_unread(store, medium.id)      # restore and find say so while it is away
     used = backup_ids.used_in(Path(cfg.state_dir) / "rabtui.db")
     ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
                                                rec.status in RESTORABLE)
