@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timedelta
 
 from rabtui.cli import main
-from tests.trees import Lab, write_files
+from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 
@@ -69,3 +69,31 @@ def test_a_medium_away_at_the_rebuild_is_named_by_restore_and_find_until_rebuilt
     m2.rename(away)
     capsys.readouterr()
     assert main([*run, "restore", "loc", path, "--backup", old, "--to", str(tmp_path / "exact")]) == 0
+
+
+def test_a_disc_taken_from_a_backup_on_a_medium_away_at_the_rebuild_ranks_by_that_backups_time(tmp_path, capsys):
+    """The checkpoint was taken from the newest backup, on m2; the database is lost and rebuilt with m2
+    away: the disc's copy holds a newer state than m1's backup, and is the one restored (said as a
+    guess: the database does not know that backup)."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    write_files(data, {"a.txt": b"newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
+    number = burn_due(cfg, lab.store())
+    m2 = lab.media[1][1]
+    m2.rename(m2.with_name("m2-in-the-drawer"))
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3
+    capsys.readouterr()
+    path = str(data / "a.txt")
+    assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"newest"
+    assert f"restored from checkpoint {number}" in err and "which rebuild-state did not read" in err, err

@@ -6,6 +6,7 @@ newest copy may be on it, and only `rabtui rebuild-state` with it mounted record
 
 from __future__ import annotations
 
+import json
 import os
 
 from rabtui import fmt
@@ -15,11 +16,30 @@ from rabtui.media.at_hand import media_there
 from rabtui.state.store import Store
 
 UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild that made the database did not read
+# meta: a checkpoint's directory taken from a backup on a medium the rebuild did not read (its discs'
+# copy of the state names it): the restore ranks the discs' copy by that backup's start
+TAKEN_KEY = "taken_unread:"
 
 
 def mark_unread(store: Store, medium_id: str) -> None:
     """rebuild-state did not read this medium: the database it makes knows none of its backups."""
     store.set_meta(UNREAD_KEY + medium_id, "1")
+
+
+def remember_taken(store: Store, number: int, source_id: str, path: str, backup: dict) -> None:
+    """Checkpoint `number` took source:path from `backup` ({name, medium, started}), on a medium
+    rebuild-state did not read."""
+    store.set_meta(f"{TAKEN_KEY}{number}:{source_id}:{path}", json.dumps(backup))
+
+
+def taken_unread(store: Store, number: int, source_id: str, path: str) -> dict | None:
+    """The backup remember_taken recorded ({name, medium, started}), or None."""
+    try:
+        found = json.loads(store.meta(f"{TAKEN_KEY}{number}:{source_id}:{path}") or "null")
+    except ValueError:
+        return None
+    ok = isinstance(found, dict) and isinstance(found.get("started"), (int, float)) and not isinstance(found["started"], bool)
+    return found if ok else None
 
 
 def unknown_names(medium: Medium, store: Store, source_ids: set[str]) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from rabtui.checkpoint import dir_attrs, disc_tree, images_mount, kept_off, layout, xorriso
 from rabtui.config import Config
 from rabtui.config.model import MOST_DISCS
-from rabtui.media import checkpoint_numbers
+from rabtui.media import checkpoint_numbers, unknown_backups
 from rabtui.errors import NoAnswer, Stalled, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_file, read_disc_readme,
@@ -56,8 +56,11 @@ def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: s
     row = store.one("SELECT id FROM backups WHERE source=? AND medium=? AND name=?", (source, medium, name))
     if row is not None:
         return row["id"]
-    if medium not in report.media or os.path.lexists(Path(cfg.medium(medium).path) / source / name):
-        return None     # away, or there but left out (its backup.json unusable): not deleted
+    if medium not in report.media:     # away: not deleted; a restore ranks the discs' copy by its start
+        unknown_backups.remember_taken(store, number, source, path, {"name": name, "medium": medium, "started": started})
+        return None
+    if os.path.lexists(Path(cfg.medium(medium).path) / source / name):
+        return None     # there but left out (its backup.json unusable): not deleted
     return store.execute(
         "INSERT INTO backups(source, medium, name, path, status, started, finished, reason)"
         " VALUES (?,?,?,?, 'deleted', ?,?,?)",

@@ -24,6 +24,7 @@ from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import Emit, no_emit
+from rabtui.media import unknown_backups
 from rabtui.media.at_hand import medium_problem
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import KEPT, RESTORABLE_SQL, Store, as_made, made_first
@@ -148,7 +149,13 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
                     of_discs=cp["discs"] if cp else len(discs),
                     version=(size, max(d["mtime"] for d in discs)) if is_file else None,
                     digest=digests.get(number) if is_file else None, taken_from=taken["id"] if taken else None)
-        if taken is None:
+        away = unknown_backups.taken_unread(store, number, source.id, dir_path) if taken is None else None
+        if away is not None:
+            copy.when = away["started"]
+            copy.guess = (f"checkpoint {number} was taken from backup {fmt.name(str(away.get('name')))} on medium"
+                          f" {fmt.name(str(away.get('medium')))}, which rebuild-state did not read: taken to be as of"
+                          f" that backup's start ({fmt.stamp(copy.when)})")
+        elif taken is None:
             _rank_by_guess(store, source.id, rel, copy)
         out.append(copy)
     return out
