@@ -29,6 +29,9 @@ def test_restore_request_args():
     assert req.args() == ["restore", "web1", "/etc/-x \udce9", "--backup", "backup-2026-01-02", "--to", "/tmp/r"]
     req = RestoreRequest("web1", b"etc", "b1", None, overwrite=True)
     assert req.args() == ["restore", "web1", "/etc", "--backup", "b1", "--to-source", "--overwrite"]
+    # by its id where Browse knows it: two media may each have a backup of that name
+    req = RestoreRequest("web1", b"etc", "b1", None, backup_id=7)
+    assert req.args() == ["restore", "web1", "/etc", "--backup", "7", "--to-source"]
     assert "to the source" in req.title()
 
 

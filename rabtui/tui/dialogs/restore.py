@@ -32,6 +32,7 @@ class RestoreRequest:
     to: str | None          # a local directory, or None: back onto the source
     overwrite: bool = False
     checkpoint: int | None = None   # from this checkpoint's discs instead of a backup
+    backup_id: int | None = None    # the backup's id: its name alone may be another medium's backup too
 
     def origin(self) -> str:
         return self.backup if self.checkpoint is None else f"checkpoint {self.checkpoint}"
@@ -39,7 +40,8 @@ class RestoreRequest:
     def args(self) -> list[str]:
         """The `rabtui` arguments of the job (the job runner adds --config and --job-id)."""
         argv = ["restore", self.source, "/" + os.fsdecode(self.path)]
-        argv += ["--backup", self.backup] if self.checkpoint is None else ["--checkpoint", str(self.checkpoint)]
+        ref = self.backup if self.backup_id is None else str(self.backup_id)
+        argv += ["--backup", ref] if self.checkpoint is None else ["--checkpoint", str(self.checkpoint)]
         argv += ["--to", self.to] if self.to is not None else ["--to-source"]
         if self.overwrite:
             argv.append("--overwrite")
@@ -90,10 +92,13 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
     ]
 
     def __init__(self, source: str, path: bytes, backup: str | None, medium: str, is_dir: bool,
-                 target: str | None = None, note: str = "", checkpoint: int | None = None):
-        """`checkpoint`: restore from its discs (`medium` then says which discs) instead of `backup`."""
+                 target: str | None = None, note: str = "", checkpoint: int | None = None,
+                 backup_id: int | None = None):
+        """`checkpoint`: restore from its discs (`medium` then says which discs) instead of `backup`
+        (named; by `backup_id` when given, as two media may each have a backup of that name)."""
         super().__init__()
         self.source, self.path, self.backup, self.medium = source, path, backup, medium
+        self.backup_id = backup_id
         self.is_dir, self.note, self.checkpoint = is_dir, note, checkpoint
         self.target = target or default_target(source, backup or f"checkpoint-{checkpoint}")
 
@@ -150,7 +155,7 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         to_source = self.query_one("#restore-source", RadioButton).value
         to = None if to_source else check_target(self.query_one("#restore-to", Input).value)
         return RestoreRequest(self.source, self.path, self.backup, to,
-                              self.query_one("#restore-overwrite", Checkbox).value, self.checkpoint)
+                              self.query_one("#restore-overwrite", Checkbox).value, self.checkpoint, self.backup_id)
 
     def action_confirm(self) -> None:
         try:

@@ -140,10 +140,11 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
             if union is not None:
                 # restored from the newest complete backup there (an archive file it lacks comes
                 # from the union tree, see rabtui.restore.in_backup.backup_source_path)
-                newest = next((b["name"] for b in rows if b["medium"] == m.id and b["status"] in COMPLETE), None)
+                newest = next((b for b in rows if b["medium"] == m.id and b["status"] in COMPLETE), None)
                 rows.append({"id": None, "medium": m.id, "name": ".archive (merged)", "path": str(union),
                              "root": str(union), "status": "archive", "files": None, "total_bytes": None,
-                             "new_bytes": None, "started": 0, "restore_from": newest})
+                             "new_bytes": None, "started": 0, "restore_from": newest and newest["name"],
+                             "restore_from_id": newest and newest["id"]})
         self._deliver(self._show_backups, source, rows)
 
     def _show_backups(self, source: str, rows: list) -> None:

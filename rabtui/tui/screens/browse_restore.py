@@ -40,14 +40,14 @@ class RestoreFromBrowse:
                         " select a file or directory below", severity="warning")
             return
         b = self.backup
-        name, note = b["name"], ""
+        name, bid, note = b["name"], b.get("id"), ""
         if b.get("root"):
-            name = b.get("restore_from")
+            name, bid = b.get("restore_from"), b.get("restore_from_id")
             if not name:
                 self.notify(f"no complete backup of {self.source} on {b['medium']} to restore from", severity="warning")
                 return
             note = f"(the archive's merged view: from {name}, or the union tree if {name} lacks it)"
-        dialog = RestoreDialog(self.source, rel, name, b["medium"], entry.is_dir, note=note)
+        dialog = RestoreDialog(self.source, rel, name, b["medium"], entry.is_dir, note=note, backup_id=bid)
 
         def confirmed(req: RestoreRequest | None) -> None:
             if req is not None:
@@ -87,7 +87,8 @@ class RestoreFromBrowse:
                                    False, checkpoint=copy.checkpoint,
                                    note="the job asks for each disc that is not in the drive (a: answer)")
         else:
-            dialog = RestoreDialog(row["source"], bytes(row["path"]), copy.backup["name"], copy.medium, False)
+            dialog = RestoreDialog(row["source"], bytes(row["path"]), copy.backup["name"], copy.medium, False,
+                                   backup_id=copy.backup["id"])
         self.app.push_screen(dialog, confirmed)
 
     @work(thread=True, group="restore", exit_on_error=False)
