@@ -93,9 +93,18 @@ def _disc_contents(store: Store, source: Source, rel: bytes, copy: Copy) -> set 
     return None if any(r[4] is None for r in rows) else rows
 
 
+def _as_of(copy: Copy) -> str:
+    """When the state a copy holds was taken. A backup dated ahead of one made after it (a clock
+    ahead then) is ranked at that one's start (store.as_made): said as before it, with its own date."""
+    started = copy.backup["started"] if copy.kind == "backup" else None
+    if started is not None and started > copy.when + 60:
+        return f"before {fmt.stamp(copy.when)} (dated {fmt.stamp(started)}: a clock ahead then)"
+    return fmt.stamp(copy.when)
+
+
 def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, following: Copy | None) -> Question:
     then = f"skip to go on to copy {k + 1} ({following.describe()})" if following else "skip to give up"
-    head = (f"Copy {k} of {n} of {shown} ({copy.describe()}, as of {fmt.stamp(copy.when)}) is not at hand:"
+    head = (f"Copy {k} of {n} of {shown} ({copy.describe()}, as of {_as_of(copy)}) is not at hand:"
             f" {why}.")
     if copy.kind == "backup":
         medium = cfg.medium(copy.medium)
@@ -188,10 +197,10 @@ def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, c
                             " is not known to be the same (no checksum of both)"))
         return []
     elif state == LOOKS_SAME:
-        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}, which holds the same size"
+        warning = (f"{shown} restored as of {_as_of(used)} from {used.describe()}, which holds the same size"
                    f" and mtime as the newest copy ({newest.describe()}, not at hand){guess}")
     else:
-        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}: the newest copy"
+        warning = (f"{shown} restored as of {_as_of(used)} from {used.describe()}: the newest copy"
                    f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand{guess}")
     emit(Event(WARNING, warning))
     return [(OLDER if state == DIFFERENT else GUESS, warning)]
