@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, SKIP, ScriptedPrompter
 from rabtui.restore import run as R
 from tests.trees import Lab, burn_due, snapshot, write_files
@@ -39,3 +42,13 @@ def test_the_disc_asked_for_is_the_one_missing(tmp_path):
     assert f"disc 2 of 2 (volume id RAB{number}D02)" in disc_asked[0].text
     assert res.origin == f"checkpoint {number}"
     assert snapshot(tmp_path / "out" / str(data).lstrip("/")) == snapshot(data)
+
+    # --checkpoint, the disc not there and given up: what it holds of the restore is named
+    iso.rename(shelf)
+    on_d02 = lab.store().one("SELECT path FROM disc_files WHERE number=? AND disc=2", (number,))["path"]
+    with pytest.raises(WorkFailed) as refused:
+        R.restore(cfg, lab.store(), "loc", str(data), checkpoint=number, to=tmp_path / "given-up",
+                  prompter=ScriptedPrompter([ABORT]))
+    assert f"RAB{number}D02 holds 1 entry of {data} (first: /{os.fsdecode(on_d02)}); nothing restored" \
+        in str(refused.value), str(refused.value)
+    assert not (tmp_path / "given-up").exists()

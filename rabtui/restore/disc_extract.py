@@ -80,7 +80,14 @@ def extract_each_disc(cfg: Config, store: Store, source: Source, number: int, re
         xtop = trees[disc]
         volid = files[0]["volid"] or layout.volid(number, disc)
         with tree_bounded(store, number, disc, volid):    # a WorkFailed naming the disc where its tree loops
-            dev = disc_device(cfg, store, number, disc, volid, prompter, cancel)
+            try:
+                dev = disc_device(cfg, store, number, disc, volid, prompter, cancel)
+            except WorkFailed as exc:     # what of the restore that disc holds, none of it read
+                first = "/" + fmt.name(bytes(files[0]["path"]))
+                exc.message += (f"; {volid} holds {fmt.count(len(files), 'entry')} of /{fmt.name(rel)} (first:"
+                                f" {first}); nothing restored")
+                exc.args = (exc.message,)
+                raise
             emit(Event(LOG, f"reading {fmt.count(len(files), 'file')} from {volid}"))
             if is_file:  # the file itself, or its parts on this disc
                 os.makedirs(xtop, exist_ok=True)
