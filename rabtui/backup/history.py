@@ -157,16 +157,19 @@ def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
     backup before rsync compares with them) and holds no union lock: taken only when an undoing is
     recorded there (union_held: waited for a while, the holder said at once through `emit`, then
     WorkFailed; `cancel` ends the wait). `looked`: as union_undo.settle."""
-    if not undoings(cfg, source_id, medium_path):
+    if not undoings(cfg, source_id, medium_path, saved_ok=True):
         return
     with union_held(cfg, source_id, emit, cancel, by) as moved:
         settle_held(cfg, source_id, medium_path, moved=moved, looked=looked)
 
 
-def undoings(cfg, source_id: str, medium_path) -> list[str]:
+def undoings(cfg, source_id: str, medium_path, saved_ok: bool = False) -> list[str]:
     """The backups of the source whose undoing is recorded on the medium (union_undo.pending);
-    WorkFailed when a symlink is planted in the source's layout there (nothing is followed)."""
-    planted = medium_layout.symlink_in_layout(medium_path, source_id, cfg.source(source_id).archive_paths)
+    WorkFailed when a symlink is planted in the source's layout there (nothing is followed).
+    `saved_ok`: one a backup saved in a union is none (medium_layout.symlink_in_layout): for a
+    reader, as an undoing (settle_held) asks again without it."""
+    planted = medium_layout.symlink_in_layout(medium_path, source_id, cfg.source(source_id).archive_paths,
+                                              saved_ok)
     if planted:
         raise WorkFailed(planted)
     return union_undo.pending(medium_path, source_id)

@@ -50,13 +50,18 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
         history.union_settled(cfg, source, medium.path, emit, cancel,
                               looked=saved_kinds.looks(store, source, medium.id))
         root = medium_layout.archive_root(medium.path, source, path)
-        if _taken_by_another_entry(root):
-            # a backup of a directory around it saved a FIFO or a file there (the config named that
-            # one then): the files saved up to this backup are read from the backups' own trees
-            # (kept_data: those the union lost), this one's first, as a restore from the medium reads them
+        # a symlink there a backup saved (union_settled refuses one planted), never read through
+        link = medium_layout.symlink_to_union(medium.path, source, path)
+        if link is not None or _taken_by_another_entry(root):
+            # a backup of a directory around it saved a FIFO, a file or a symlink there (the config
+            # named that one then): the files saved up to this backup are read from the backups' own
+            # trees (kept_data: those the union lost), this one's first, as a restore from the medium reads them
             own = medium_layout.backup_data_path(row["path"], path)
             if medium_layout.symlink_to_copy(row["path"], path) is None and own.is_dir():
                 root = own
+            elif link is not None:
+                raise WorkFailed(f"backup {row['name']} of {source}: {path} is not read: {link} is a symlink a"
+                                 " backup of a directory around it saved there, and nothing is read through it")
     else:
         planted = medium_layout.symlink_to_copy(row["path"], path)
         if planted is not None:

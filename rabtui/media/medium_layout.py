@@ -23,7 +23,7 @@ from rabtui import privacy
 from rabtui.media import below
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
-from rabtui.state.store import STATUSES
+from rabtui.state.store import RESTORABLE, STATUSES
 
 ARCHIVE = ".archive"
 # the record of the undoing of a backup's union links, below linking_dir (union_undo.py)
@@ -78,20 +78,57 @@ def linking_dir(medium_path: str | os.PathLike, source_id: str) -> Path:
     return Path(medium_path) / source_id / LINKING
 
 
-def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_paths=()) -> str | None:
+def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_paths=(),
+                      saved_ok: bool = False) -> str | None:
     """What of the source's layout on the medium is a symlink (walked part by part below the
     medium): its directory, an archive's union or a directory on the way there, `.linking`. Each
     write or removal there would go through it, off the medium (a backup's new files linked into
-    another directory, the files there removed). None when there is none."""
+    another directory, the files there removed). None when there is none. `saved_ok`: for a reader
+    that reads nothing through one, a symlink a backup saved in the union of a directory around
+    an archive one (saved_in_union) is none planted."""
     medium_b = os.fsencode(medium_path)
     rels = [f"{source_id}/{LINKING}/"] + [f"{source_id}/{ARCHIVE}/{_rel(d)}/" for d in archive_paths]
     for rel in rels:
         found = below.symlink_on_the_way(medium_b, os.fsencode(rel))
+        if found is not None and saved_ok and saved_in_union(medium_path, source_id, found):
+            continue
         if found is not None:
             where = Path(medium_path) / os.fsdecode(found)
             return planted_symlink(where, "nothing is written or removed through it, off the medium"
                                           " (remove it, after checking what it points to)")
     return None
+
+
+def saved_in_union(medium_path: str | os.PathLike, source_id: str, found: bytes) -> str | None:
+    """The name of a restorable backup of the source on the medium whose own tree holds the very
+    entry (one inode) at `found` (a path below the medium, reached with no symlink on the way) in
+    the source's unions, at the same place: a backup of a directory around an archive one saved it
+    there (the source had a symlink, file or FIFO there then) and linked it into the union, none
+    planted. None when no backup does."""
+    prefix = os.fsencode(f"{source_id}/{ARCHIVE}/")
+    if not found.startswith(prefix) or len(found) == len(prefix):
+        return None
+    place = found[len(prefix):].rstrip(b"/")
+    try:
+        st = below.lstat(os.path.join(os.fsencode(medium_path), prefix.rstrip(b"/")), place)
+    except OSError:
+        return None
+    for name, path, info in reversed(list_backups(medium_path, source_id)):
+        if info and info.get("status") in RESTORABLE and symlink_to_entry(path, place) is None \
+                and below.is_file(os.path.join(os.fsencode(path), b"data"), place, st):
+            return name
+    return None
+
+
+def saved_symlink_to_union(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> Path | None:
+    """The symlink on the way to the union of the archive directory `dir_path`, or at its place,
+    that a backup of a directory around it saved there (saved_in_union): that union is none, what
+    was saved there is read from the backups' own trees. None when there is none (or one planted:
+    symlink_to_union)."""
+    found = below.symlink_on_the_way(os.fsencode(medium_path), os.fsencode(f"{source_id}/{ARCHIVE}/{_rel(dir_path)}/"))
+    if found is None or saved_in_union(medium_path, source_id, found) is None:
+        return None
+    return Path(medium_path) / os.fsdecode(found)
 
 
 def planted_symlink(where, then: str) -> str:

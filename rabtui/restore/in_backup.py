@@ -28,7 +28,7 @@ def roots_of(cfg: Config, source: Source, backup, rel: bytes) -> list[tuple[byte
     d = directory_of(source, rel)
     under = rel[len(rel_path(d.path)):].lstrip(b"/")
     roots = [os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))]
-    if d.kind == "archive":
+    if d.kind == "archive" and not _union_saved_over(cfg, source, backup, d.path):
         roots.append(os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source.id, d.path)))
     return [(root, under) for root in roots]
 
@@ -44,9 +44,11 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
 
     d = directory_of(source, rel)
     medium = cfg.medium(backup["medium"])
-    # a symlink planted on the way to the copy, or to an archive directory's union
+    # a symlink planted on the way to the copy, or to an archive directory's union (one a backup
+    # saved there: that union is none, the files come from the backups' own trees, as_of)
     planted = medium_layout.symlink_to_copy(backup["path"], d.path)
-    if planted is None and d.kind == "archive":
+    union = d.kind == "archive" and not _union_saved_over(cfg, source, backup, d.path)
+    if planted is None and union:
         planted = medium_layout.symlink_to_union(medium.path, source.id, d.path)
     if planted is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not read from backup {backup['name']}: "
@@ -60,7 +62,7 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
     if d.kind == "archive" and store is not None and link is None and under:
         saved_as_recorded(store, backup, d.path, rel, sc.path(in_backup))
     own_dir = in_backup if link is None and os.path.isdir(sc.path(in_backup)) else None
-    if d.kind == "archive" and (link is not None or own_dir is not None or not os.path.lexists(sc.path(in_backup))):
+    if union and (link is not None or own_dir is not None or not os.path.lexists(sc.path(in_backup))):
         root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
         in_backup = os.path.join(root, under) if under else root
         link = below.symlink_on_the_way(root, under)
@@ -90,3 +92,12 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
+
+
+def _union_saved_over(cfg: Config, source: Source, backup, dir_path: str) -> bool:
+    """Does a symlink a backup of a directory around the archive directory `dir_path` saved stand
+    at (or on the way to) its union's place (medium_layout.saved_symlink_to_union)? Nothing is read
+    through it: the directory has no union there."""
+    from rabtui.media import medium_layout
+
+    return medium_layout.saved_symlink_to_union(cfg.medium(backup["medium"]).path, source.id, dir_path) is not None

@@ -45,12 +45,16 @@ def as_saved_by(store: Store, source: Source, backup) -> Source:
     it (saved_kinds.archive_in)."""
     kinds = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?",
                                                      (backup["id"],))}
+    inside: set[str] = set()
     if not kinds:
         arc = set(saved_kinds.archive_in(store, backup, source.archive_paths))
         kinds = {d.path: "archive" if d.path in arc else "standard" for d in source.directories}
+    else:   # one it did not save, inside one it saved, is none of the backup's: what is there is the outer one's
+        inside = {d.path for d in source.directories if d.path not in kinds
+                  and any(p != d.path and _holds(p, d.path) for p in kinds)}
     return dataclasses.replace(source, directories=tuple(
         dataclasses.replace(d, kind=kinds[d.path]) if kinds.get(d.path) in ("archive", "standard") else d
-        for d in source.directories))
+        for d in source.directories if d.path not in inside))
 
 
 def check_restorable_onto(cfg: Config, source_id: str) -> None:

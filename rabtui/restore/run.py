@@ -210,10 +210,11 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         _medium_ready(medium, store, prompter, cancel)
         union_look.unions_looked_at(store, medium.id, medium.path, source)
         source = as_saved_by(store, source, row)    # each directory read as that backup saved it
-        for root, under in roots_of(cfg, source, row, rel):   # a user other than root: through their closed directories
+        roots = roots_of(cfg, source, row, rel)     # the backup's own tree, and an archive's union
+        for root, under in roots:   # a user other than root: through their closed directories
             on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under, cfg.state_dir))
         item = backup_source_path(cfg, source, row, rel, sc, store)
-        pick = as_of(store, source, row, rel, item, sc, roots_of(cfg, source, row, rel)[-1][0])
+        pick = as_of(store, source, row, rel, item, sc, roots[1][0] if len(roots) > 1 else None)
         for shut in pick.closed if pick is not None else ():   # kept data's, read by a user other than root
             was = on_the_way.enter_context(opened_dirs.opened_to_read(shut, cfg.state_dir))
             pick.opened.update({os.path.normpath(os.path.join(shut, under)): mode for under, mode in was.items()})
