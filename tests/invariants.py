@@ -403,11 +403,26 @@ def check_checkpoint_is_view(cfg, store, number: int, to) -> None:
         row = store.one("SELECT * FROM backups WHERE id=?", (c["backup_id"],))
         d = next(d for d in cfg.source(c["source"]).directories if d.path == c["path"])
         view = _view(cfg, store, row, d)
+        if view is None:    # taken from a backup of an archive directory around it: what that one shows below it
+            view = _below(d, _view(cfg, store, row, _around(store, row, d)))
         into = os.path.join(os.fsencode(to), f"{number}-{row['id']}".encode())
         dest = os.path.join(into, _prefix(d.path))
         restore_run.restore(cfg, store, c["source"], d.path, checkpoint=number, to=into)
         _restored_is_view(cfg, store, row, d, view, dest, f"checkpoint {number} of {d.path} ({row['name']})",
                           f"checkpoint {number}")
+
+
+def _around(store, row, d):
+    """The archive directory around `d` backup `row` recorded."""
+    [p] = [r["path"] for r in store.all("SELECT path FROM backup_dirs WHERE backup_id=? AND kind='archive'", (row["id"],))
+           if r["path"] != d.path and (d.path.rstrip("/") + "/").startswith(r["path"].rstrip("/") + "/")]
+    return SimpleNamespace(path=p, kind="archive")
+
+
+def _below(d, view: dict[bytes, tuple]) -> dict[bytes, tuple]:
+    """The entries of `view` below directory `d` (its own entry too)."""
+    top = _prefix(d.path)
+    return {p: v for p, v in view.items() if p == top or p.startswith(top + b"/")}
 
 
 def check_found_restores(cfg, store, to) -> None:

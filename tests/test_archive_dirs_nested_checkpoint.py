@@ -176,3 +176,36 @@ def test_the_inner_directory_made_a_symlink_by_the_outer_ones_backup_goes_onto_t
     outer = store.one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")["name"]
     restore_run.restore(cfg, store, "loc", photos, backup=outer, to=tmp_path / "symlink")
     assert os.readlink(tmp_path / "symlink" / photos.lstrip("/")) == str(tmp_path / "outside")
+
+
+
+def _config_naming(lab: Lab, tmp_path, path) -> object:
+    """The config naming `path` (archive) alone, no backup made: the config."""
+    return lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{path}"\nkind = "archive"\n'
+                     f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+
+
+def test_the_inner_directory_named_again_is_taken_from_the_outer_ones_newest_backup(tmp_path):
+    """photos (archive) backed up, then the config naming data (archive) around it, whose backup
+    saved photos/k changed (into the same union), then photos named again before its next backup.
+    The checkpoint read the union as data's backup left it (k changed) but recorded photos' own
+    older backup as the one it took: a restore of that backup (--backup) gave the old k, the disc
+    the new one. It records data's backup, which holds what the disc holds."""
+    from rabtui.restore import run as restore_run
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    photos = lab.src / "data" / "photos"
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    _backup(lab, 0, ("data/photos", "archive"))
+    write_files(lab.src / "data", {b"photos/k": b"k changed"})
+    _backup(lab, 1, ("data", "archive"))
+    cfg, store = _config_naming(lab, tmp_path, photos), lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    [c] = store.all("SELECT * FROM checkpoint_dirs WHERE number=? AND role='data'", (number,))
+    taken = store.one("SELECT name FROM backups WHERE id=?", (c["backup_id"],))["name"]
+    restore_run.restore(cfg, store, "loc", str(photos), backup=taken, to=tmp_path / "r")
+    assert (tmp_path / "r" / str(photos).lstrip("/") / "k").read_bytes() == b"k changed"
+    restore_run.restore(cfg, store, "loc", str(photos), checkpoint=number, to=tmp_path / "d")
+    assert (tmp_path / "d" / str(photos).lstrip("/") / "k").read_bytes() == b"k changed"
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")

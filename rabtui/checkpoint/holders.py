@@ -12,23 +12,31 @@ from pathlib import PurePosixPath
 from typing import Iterable
 
 from rabtui.state import catalog, saved_kinds
-from rabtui.state.paths_below import below_sql
+from rabtui.state.paths_below import below_sql, under_sql
 from rabtui.state.store import COMPLETE_SQL, Store, as_made, made_first
 
 
 def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> list:
     """The complete backups of `source` that hold directory `path`, newest first (as made: one dated
-    ahead by a wrong clock comes after those made after it)."""
+    ahead by a wrong clock comes after those made after it): those that recorded it, those that
+    recorded an archive directory around it (/data, the config naming /data/photos since or again:
+    its union is theirs too) and those that recorded no kinds, the two last where it was a
+    directory as of them."""
     out = []
     first_saved: dict[str, int | None] = {}     # medium -> _first_saved's, asked once
     shapes: dict[str, tuple] = {}               # medium -> _saved_at_and_below's, asked once
+    # one that saved an archive directory around it linked what it saved there into the same union
+    # (under_sql names its path twice)
+    around = (f"EXISTS (SELECT 1 FROM backup_dirs a WHERE a.backup_id=b.id AND a.kind='archive' AND a.path!=?"
+              f" AND (a.state IS NULL OR a.state != 'failed') AND {under_sql('?', 'a.path')})")
     cur = store.execute(
         f"{made_first()}SELECT b.*, d.path IS NULL AS unrecorded FROM backups b"
         " LEFT JOIN backup_dirs d ON d.backup_id=b.id AND d.path=?"
         f" WHERE b.source=? AND b.status IN {COMPLETE_SQL}"
         " AND (d.path IS NOT NULL AND (d.state IS NULL OR d.state != 'failed')"
-        "      OR d.path IS NULL AND NOT EXISTS (SELECT 1 FROM backup_dirs x WHERE x.backup_id=b.id))"
-        f" ORDER BY {as_made()} DESC, b.id DESC", (source, path, source))
+        "      OR d.path IS NULL AND NOT EXISTS (SELECT 1 FROM backup_dirs x WHERE x.backup_id=b.id)"
+        f"     OR d.path IS NULL AND {around})"
+        f" ORDER BY {as_made()} DESC, b.id DESC", (source, path, source, path, *[catalog.rel_path(path)] * 2))
     try:
         for r in cur:
             if r["unrecorded"]:
@@ -68,9 +76,15 @@ def kind_saved(store: Store, backup_id: int, path: str, archive_now: Iterable[st
     saved_kinds'; None where it recorded other directories only."""
     rows = {r["path"]: r["kind"] for r in store.all("SELECT path, kind FROM backup_dirs WHERE backup_id=?", (backup_id,))}
     if rows:
-        return rows.get(path)
+        return rows.get(path) or ("archive" if any(k == "archive" and _around(p, path) for p, k in rows.items())
+                                  else None)
     return "archive" if path in saved_kinds.archive_in(store, {"id": backup_id}, archive_now) else "standard"
 
+
+
+def _around(outer: str, path: str) -> bool:
+    """Is directory `outer` one around directory `path` (holding it, not it)?"""
+    return outer != path and (path.rstrip("/") + "/").startswith(outer.rstrip("/") + "/")
 
 
 def _saved_at_and_below(store: Store, source: str, path: str, medium: str) -> tuple[list[int], list[int]]:
