@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 from rabtui.state import catalog, others
 from rabtui.media import medium_layout
+from rabtui.restore.known_source import source_of
 from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, RESTORABLE_SQL
 
 UNION = ".archive"
@@ -172,6 +173,18 @@ def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
     return _newest_shape_wins(saved)
 
 
+def _directories(cfg, store, row) -> list:
+    """The directories backup `row` is viewed in: the config's, and (it recorded no kinds) those its
+    backup.json names that the config does not (an archive directory narrowed or widened since):
+    their files are the backup's, whatever the config names now."""
+    dirs = list(cfg.source(row["source"]).directories)
+    if store.one("SELECT 1 FROM backup_dirs WHERE backup_id=?", (row["id"],)) is None:
+        named = [x["path"] for x in medium_layout.recorded_dirs(medium_layout.read_backup_json(row["path"]))
+                 if isinstance(x.get("path"), str)]
+        dirs += [SimpleNamespace(path=p, kind="standard") for p in named if all(d.path != p for d in dirs)]
+    return dirs
+
+
 def _saved_into(cfg, store, r, d) -> dict[bytes, tuple] | None:
     """What backup `r` linked into the union of directory `d`: its own tree of each directory it
     saved as an archive one that is `d` or lies in or around it (their unions are the same folder),
@@ -179,7 +192,7 @@ def _saved_into(cfg, store, r, d) -> dict[bytes, tuple] | None:
     def within(a: str, b: str) -> bool:
         return (a.rstrip("/") + "/").startswith(b.rstrip("/") + "/")
 
-    known = {x.path: x for x in cfg.source(r["source"]).directories}
+    known = {x.path: x for x in _directories(cfg, store, r)}
     for p in store.all("SELECT path FROM backup_dirs WHERE backup_id=?", (r["id"],)):
         known.setdefault(p["path"], SimpleNamespace(path=p["path"], kind="standard"))
     out = None
@@ -231,9 +244,9 @@ def check_views_are_media(cfg, store, all_pairs: bool = False) -> None:
     archive = {s.id: s.archive_paths for s in cfg.sources}
     rows = store.all(f"SELECT * FROM backups WHERE status IN {tuple(COMPLETE)!r} ORDER BY source, id")
     for i, b in enumerate(rows):
-        source = cfg.source(b["source"])
+        known = source_of(cfg, store, b["source"])     # as Browse knows them
         said = catalog.contents(store, b, archive[b["source"]])
-        for d in source.directories:
+        for d in _directories(cfg, store, b):
             view = _view(cfg, store, b, d)
             if view is None:
                 continue
@@ -242,7 +255,7 @@ def check_views_are_media(cfg, store, all_pairs: bool = False) -> None:
             theirs = {p: v for p, v in said.items() if not top or p == top or p.startswith(top + b"/")}
             assert mine == theirs, (f"{b['name']} {d.path}: contents() says\n  {sorted(theirs.items())[:10]}\n"
                                     f"the medium holds\n  {sorted(mine.items())[:10]}")
-            listed = catalog.archive_listing(store, b["source"], b, source.directories, top)
+            listed = catalog.archive_listing(store, b["source"], b, known.directories, top)
             if _ran_as(store, b, d) == "standard":
                 assert listed is None, f"{b['name']} {d.path}: Browse lists a union the backup did not save into"
             else:
@@ -374,7 +387,7 @@ def check_restores_are_views(cfg, store, to) -> None:
 
     rows = store.all(f"SELECT * FROM backups WHERE status IN {tuple(COMPLETE)!r} ORDER BY source, id")
     for row in rows:
-        for d in cfg.source(row["source"]).directories:
+        for d in _directories(cfg, store, row):
             view = _view(cfg, store, row, d)
             if view is None:
                 continue

@@ -889,3 +889,32 @@ def test_kept_data_of_a_standard_source_that_recorded_no_kinds_goes_past_its_ret
     assert kept["id"] in {c.id for c in done.deleted}, done.lines
     assert not os.path.lexists(kept["path"])
     invariants.check_catalog_is_media(cfg, store)
+
+
+
+def test_the_views_checked_are_those_of_the_directories_a_record_without_kinds_names(tmp_path):
+    """Backups an older version made of data (no kinds recorded), the first alone holding data/top,
+    then the config naming data/photos. The checker views those backups in data too, as their
+    backup.json names it (it viewed the config's photos only, and took a catalog that lost top for
+    right); so viewed, Browse listed nothing of data in the second (it read its own tree, which
+    lacks top: saved by the first, in the union), where find and a restore give top."""
+    from rabtui.actions import archive_view
+
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {b"photos/k": b"k", b"top": b"t"})
+    store = lab.store()
+    for n in range(2):
+        assert lab.backup(lab.local([("data", "archive")]), now=DAY + timedelta(days=n)).status == "completed"
+        _forget_kinds(lab, store, store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    (lab.src / "data" / "top").unlink()
+    cfg = lab.local([("data/photos", "archive")])
+    assert lab.backup(cfg, now=DAY + timedelta(days=2)).status == "completed"
+    second = store.one("SELECT * FROM backups ORDER BY id LIMIT 1 OFFSET 1")
+    data = os.fsencode(lab.src / "data").lstrip(b"/")
+    listed = archive_view.listing(cfg, store, "loc", second, data)
+    assert listed is not None and b"top" in listed[0], listed
+    invariants.check_views_are_media(cfg, store)
+    top = os.fsencode(lab.src / "data" / "top").lstrip(b"/")
+    store.execute("DELETE FROM versions WHERE path_id=(SELECT id FROM paths WHERE CAST(path AS BLOB)=?)", (top,))
+    with pytest.raises(AssertionError, match="contents"):
+        invariants.check_views_are_media(cfg, store)

@@ -25,6 +25,7 @@ from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
+from rabtui.restore.known_source import source_of
 from rabtui.restore.saved_others import saved_before_at
 from rabtui.restore.where_saved import older_shapes
 from rabtui.state import catalog, queries
@@ -118,7 +119,8 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes, warni
     restore reads in place of one (_saved_before). None when `rel` is not in an archive directory.
     What is left out because a symlink is planted on the way to it (a kept backup's copy, an older
     backup's entry) is never left out in silence: said, naming the symlink, into `warnings`."""
-    source = cfg.source(source_id)
+    # and the directories its backups saved that the config does not name (narrowed or widened since)
+    source = source_of(cfg, store, source_id)
     _refuse_planted(cfg, source, backup, rel)
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
     complete = complete_ids(store, backup)
