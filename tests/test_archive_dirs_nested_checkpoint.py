@@ -209,3 +209,45 @@ def test_the_inner_directory_named_again_is_taken_from_the_outer_ones_newest_bac
     restore_run.restore(cfg, store, "loc", str(photos), checkpoint=number, to=tmp_path / "d")
     assert (tmp_path / "d" / str(photos).lstrip("/") / "k").read_bytes() == b"k changed"
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+
+
+@pytest.mark.parametrize("inner", ["photos/sub", "p" * 255])
+def test_a_symlink_the_outer_ones_backup_saved_on_the_way_to_the_inner_directory_is_not_read_through(tmp_path, inner):
+    """data/<inner> backed up on its own, then data (archive), whose last backup saved photos (on
+    the way to photos/sub, or the inner directory itself of a 255-byte name) as a symlink leading to
+    a directory holding files of the same names; the config naming data/<inner> again: the
+    checkpoint and a restore give the files its own backups saved, none read through the symlink."""
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {f"{inner}/k".encode(): b"k", b"top": b"t"})
+    _backup(lab, 0, (f"data/{inner}", "archive"))
+    _backup(lab, 1, ("data", "archive"))
+    first = inner.split("/")[0]
+    shutil.rmtree(lab.src / "data" / first)
+    write_files(tmp_path / "outside", {f"{inner}/k"[len(first) + 1:].encode(): b"K", b"k": b"K"})
+    os.symlink(tmp_path / "outside", lab.src / "data" / first)
+    _backup(lab, 2, ("data", "archive"), status="warnings")
+    cfg, store = _config_naming(lab, tmp_path, lab.src / "data" / inner), lab.store()
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
+
+
+def test_a_symlink_planted_in_place_of_the_one_the_outer_ones_backup_saved_is_refused(tmp_path):
+    """The union's symlink at photos replaced by another of the same target (no backup holds that
+    entry): the plan and a restore from photos' own backup refuse it, naming it, as any planted one."""
+    from rabtui.checkpoint import prepare
+    from rabtui.errors import WorkFailed
+    from rabtui.media import medium_layout
+    from rabtui.restore import run as restore_run
+
+    lab, cfg, store = _another_entry_at_photos(tmp_path, "narrowed", "symlink")
+    photos = lab.src / "data" / "photos"
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(photos))
+    os.unlink(union)
+    os.symlink(tmp_path / "outside", union)
+    with pytest.raises(WorkFailed, match="never makes"):
+        prepare.compute(cfg, store, asked={"*"})
+    own = store.one("SELECT name FROM backups ORDER BY id LIMIT 1 OFFSET 1")["name"]     # photos' own
+    with pytest.raises(WorkFailed, match="never makes"):
+        restore_run.restore(cfg, store, "loc", str(photos), backup=own, to=tmp_path / "r")

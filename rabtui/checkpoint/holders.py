@@ -24,21 +24,27 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
     directory as of them."""
     out = []
     first_saved: dict[str, int | None] = {}     # medium -> _first_saved's, asked once
-    shapes: dict[str, tuple] = {}               # medium -> _saved_at_and_below's, asked once
+    shapes: dict = {}       # medium (or medium and a place on the way there) -> _saved_at_and_below's, asked once
     # one that saved an archive directory around it linked what it saved there into the same union
     # (under_sql names its path twice)
-    around = (f"EXISTS (SELECT 1 FROM backup_dirs a WHERE a.backup_id=b.id AND a.kind='archive' AND a.path!=?"
-              f" AND (a.state IS NULL OR a.state != 'failed') AND {under_sql('?', 'a.path')})")
+    around = (f"(SELECT a.path FROM backup_dirs a WHERE a.backup_id=b.id AND a.kind='archive' AND a.path!=?"
+              f" AND (a.state IS NULL OR a.state != 'failed') AND {under_sql('?', 'a.path')} LIMIT 1)")
+    rel = catalog.rel_path(path)
     cur = store.execute(
-        f"{made_first()}SELECT b.*, d.path IS NULL AS unrecorded FROM backups b"
+        f"{made_first()}SELECT * FROM (SELECT b.*, d.path IS NULL AS unrecorded, d.path AS recorded,"
+        f" CASE WHEN d.path IS NULL THEN {around} END AS around FROM backups b"
         " LEFT JOIN backup_dirs d ON d.backup_id=b.id AND d.path=?"
         f" WHERE b.source=? AND b.status IN {COMPLETE_SQL}"
         " AND (d.path IS NOT NULL AND (d.state IS NULL OR d.state != 'failed')"
         "      OR d.path IS NULL AND NOT EXISTS (SELECT 1 FROM backup_dirs x WHERE x.backup_id=b.id)"
-        f"     OR d.path IS NULL AND {around})"
-        f" ORDER BY {as_made()} DESC, b.id DESC", (source, path, source, path, *[catalog.rel_path(path)] * 2))
+        f"     OR d.path IS NULL AND {around} IS NOT NULL)) b"
+        f" ORDER BY {as_made()} DESC, b.id DESC", (source, path, rel, rel, path, source, path, rel, rel))
     try:
         for r in cur:
+            if r["around"] is not None and any(
+                    _no_directory_as_of(shapes.setdefault((r["medium"], place), _saved_at_and_below(
+                        store, source, place, r["medium"])), r["id"]) for place in _on_the_way(r["around"], path)):
+                continue    # it saved a file, FIFO or symlink on the way there: it holds no such directory
             if r["unrecorded"]:
                 if r["medium"] not in first_saved:
                     first_saved[r["medium"]] = _first_saved(store, source, path, r["medium"])
@@ -80,6 +86,11 @@ def kind_saved(store: Store, backup_id: int, path: str, archive_now: Iterable[st
                                   else None)
     return "archive" if path in saved_kinds.archive_in(store, {"id": backup_id}, archive_now) else "standard"
 
+
+
+def _on_the_way(outer: str, path: str) -> list[str]:
+    """The directories from the one inside `outer` on the way to `path` down to `path` itself."""
+    return [str(p) for p in (PurePosixPath(path), *PurePosixPath(path).parents) if _around(outer, str(p))]
 
 
 def _around(outer: str, path: str) -> bool:
