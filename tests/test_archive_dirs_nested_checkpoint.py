@@ -251,3 +251,18 @@ def test_a_symlink_planted_in_place_of_the_one_the_outer_ones_backup_saved_is_re
     own = store.one("SELECT name FROM backups ORDER BY id LIMIT 1 OFFSET 1")["name"]     # photos' own
     with pytest.raises(WorkFailed, match="never makes"):
         restore_run.restore(cfg, store, "loc", str(photos), backup=own, to=tmp_path / "r")
+
+
+@pytest.mark.parametrize("what", ["symlink", "fifo"])
+def test_the_inner_directorys_place_left_empty_by_a_backup_killed_as_it_made_way(tmp_path, what):
+    """As above, then a backup of photos killed between taking the outer one's entry out of the
+    union and making the directory there (union_place: two calls): nothing at photos in the union.
+    The plan failed ("... is not there (is medium m1 mounted?)", the medium mounted); the checkpoint
+    and a restore read photos from its backups' own trees."""
+    from rabtui.media import medium_layout
+
+    lab, cfg, store = _another_entry_at_photos(tmp_path, "narrowed", what)
+    os.unlink(medium_layout.archive_root(cfg.media[0].path, "loc", str(lab.src / "data" / "photos")))
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    invariants.check_restores_are_views(cfg, store, tmp_path / "restored")

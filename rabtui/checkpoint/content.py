@@ -52,7 +52,8 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
         root = medium_layout.archive_root(medium.path, source, path)
         # a symlink there a backup saved (union_settled refuses one planted), never read through
         link = medium_layout.symlink_to_union(medium.path, source, path)
-        if link is not None or _taken_by_another_entry(root):
+        # (none there: a backup of it killed as it made way, union_place, between its two calls)
+        if link is not None or _taken_by_another_entry(root) or not os.path.lexists(root):
             # a backup of a directory around it saved a FIFO, a file or a symlink there (the config
             # named that one then): the files saved up to this backup are read from the backups' own
             # trees (kept_data: those the union lost), this one's first, as a restore from the medium reads them

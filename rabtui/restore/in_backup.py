@@ -67,8 +67,11 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         in_backup = os.path.join(root, under) if under else root
         link = below.symlink_on_the_way(root, under)
         there = os.lstat(sc.path(in_backup)) if link is None and os.path.lexists(sc.path(in_backup)) else None
-        if own_dir is not None and (link is not None or (there is not None and not stat.S_ISDIR(there.st_mode))):
-            in_backup, link = own_dir, None     # the backup had a directory there, a newer one another shape
+        if own_dir is not None and (link is not None or (there is not None and not stat.S_ISDIR(there.st_mode))
+                                    or (there is None and not under)):
+            # the backup had a directory there, a newer one another shape (or, the directory itself,
+            # none: a backup killed as it made way for it, union_place)
+            in_backup, link = own_dir, None
         elif link is not None and store is not None \
                 and (link in kept_entries.found(store, backup, d.path, root, link).replaced
                      or union_entry_not_then(store, backup, d.path, os.path.join(rel_path(d.path), link))) \
