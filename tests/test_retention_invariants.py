@@ -526,7 +526,10 @@ def test_standard_backups_an_older_version_made_again_then_the_directory_made_ar
     """Backups recording kinds, the archive directory made standard, an older version installed
     again backs up (standard, no kinds recorded), then the newer one makes the directory archive:
     read before any look, the catalog takes those backups for archive ones (their own files
-    listed nowhere). Nothing recorded tells: only the medium does, once looked at."""
+    listed nowhere). Nothing in the database tells: such a backup wrote no backup_dirs rows, its
+    row's totals sum every directory, and its catalog rows are those of either kind (an unchanged
+    file extends its version in both). Only the medium does: the union, or backup.json's counts
+    per directory (unchanged files in the copy: standard), read by the look."""
     h = RetentionHistory()
     h.setup(media=1, keep=(0, 0, 0, 0, 0), max_size_mb=0)
     try:
@@ -549,8 +552,9 @@ def test_archive_backups_an_older_version_made_again_then_a_directory_inside_con
     """Backups recording kinds, an older version installed again backs up the archive directory
     (no kinds recorded), then the config names the directory inside it (nest): read before any
     look, the catalog takes those backups for standard ones (arc/c, in the union, listed nowhere
-    there). Nothing recorded tells: only the medium does, once looked at (a cleanup, a restore or
-    a backup looks first)."""
+    there). Nothing in the database tells (as above); only the medium does: the union, or
+    backup.json's counts per directory (more files on the source than in the copy: archive), read
+    by the look (a cleanup, a restore or a backup looks first)."""
     h = RetentionHistory()
     h.setup(media=1, keep=(0, 0, 0, 0, 0), max_size_mb=0)
     try:
