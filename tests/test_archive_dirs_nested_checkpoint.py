@@ -176,6 +176,9 @@ def test_the_inner_directory_made_a_symlink_by_the_outer_ones_backup_goes_onto_t
     outer = store.one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")["name"]
     restore_run.restore(cfg, store, "loc", photos, backup=outer, to=tmp_path / "symlink")
     assert os.readlink(tmp_path / "symlink" / photos.lstrip("/")) == str(tmp_path / "outside")
+    for r in store.all("SELECT name FROM backups WHERE name!=?", (outer,)):     # one file alone too
+        restore_run.restore(cfg, store, "loc", photos + "/k", backup=r["name"], to=tmp_path / r["name"])
+        assert (tmp_path / r["name"] / photos.lstrip("/") / "k").read_bytes() == b"k"
 
 
 

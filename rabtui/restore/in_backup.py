@@ -91,6 +91,10 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
                 in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root, there) or in_backup
             elif (mine := saved_in_place_of_a_dir(store, backup, d.path, rel, root, under, sc)) is not None:
                 in_backup = mine    # saved after the union's directory, or before a newer backup's
+    elif d.kind == "archive" and not union and link is None and under and store is not None \
+            and not os.path.lexists(sc.path(in_backup)):
+        # no union there (a symlink saved in its place): where a backup up to it saved it
+        in_backup = saved_elsewhere(store, backup, d.path, rel, sc) or in_backup
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
