@@ -176,11 +176,16 @@ def _view(cfg, store, row, d) -> dict[bytes, tuple] | None:
 def _directories(cfg, store, row) -> list:
     """The directories backup `row` is viewed in: the config's, and (it recorded no kinds) those its
     backup.json names that the config does not (an archive directory narrowed or widened since):
-    their files are the backup's, whatever the config names now."""
+    their files are the backup's, whatever the config names now; one of the config's inside one it
+    saved as an archive one is viewed as that one (the same union)."""
     dirs = list(cfg.source(row["source"]).directories)
     if store.one("SELECT 1 FROM backup_dirs WHERE backup_id=?", (row["id"],)) is None:
         named = [x["path"] for x in medium_layout.recorded_dirs(medium_layout.read_backup_json(row["path"]))
                  if isinstance(x.get("path"), str)]
+        # one inside a directory it saved as an archive one (its look says so) is viewed as that one
+        arc = [p for p in named if _ran_as(store, row, SimpleNamespace(path=p, kind="standard")) == "archive"]
+        dirs = [d for d in dirs if not any(p != d.path and (d.path.rstrip("/") + "/").startswith(p.rstrip("/") + "/")
+                                           for p in arc)]
         dirs += [SimpleNamespace(path=p, kind="standard") for p in named if all(d.path != p for d in dirs)]
     return dirs
 

@@ -31,7 +31,7 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
               f" AND (a.state IS NULL OR a.state != 'failed') AND {under_sql('?', 'a.path')} LIMIT 1)")
     rel = catalog.rel_path(path)
     cur = store.execute(
-        f"{made_first()}SELECT * FROM (SELECT b.*, d.path IS NULL AS unrecorded, d.path AS recorded,"
+        f"{made_first()}SELECT * FROM (SELECT b.*, d.path IS NULL AS unrecorded,"
         f" CASE WHEN d.path IS NULL THEN {around} END AS around FROM backups b"
         " LEFT JOIN backup_dirs d ON d.backup_id=b.id AND d.path=?"
         f" WHERE b.source=? AND b.status IN {COMPLETE_SQL}"
