@@ -199,6 +199,23 @@ def test_a_schedule_made_weekly_after_a_backup_is_not_stale_while_that_backup_co
     assert "stale:loc" in {p.check_id for p in health.run_checks(cfg, lab.store(), datetime(2026, 10, 12, 3, 0))}
 
 
+def test_a_backup_by_hand_nearer_the_next_scheduled_time_does_not_hide_that_time_missed(tmp_path):
+    """Only the time a run-due made a backup for counts for the schedule's nearest time: a backup
+    by hand on a Thursday noon is no Sunday's, and a weekly source whose Sunday went by with no
+    backup (the machine off) is stale as it was before."""
+    from datetime import timedelta
+
+    from rabtui.ops import health
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")], extra='schedule = "0 2 * * 0"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert lab.backup(cfg, now=datetime(2026, 10, 8, 12, 0)).status == "completed"
+    checks = lambda at: {p.check_id for p in health.run_checks(cfg, lab.store(), at)}   # noqa: E731
+    assert "stale:loc" not in checks(datetime(2026, 10, 11, 3, 0))
+    assert "stale:loc" in checks(datetime(2026, 10, 12, 3, 0) + timedelta(days=1))
+
+
 def test_run_due_failure_is_notified(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=1)
     events = tmp_path / "events.jsonl"

@@ -141,7 +141,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
         if good is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
         elif (newest is not None and ts - newest > STALE_AFTER.total_seconds()
-              and _missed_a_scheduled_time(s, newest, ts)):
+              and _missed_a_scheduled_time(store, s, newest, ts)):
             out.append(Problem(f"stale:{s.id}", CRITICAL,
                                f"source {s.id}: newest backup is {_age(ts - newest)} old"))
         last = queries.last_run(store, s.id)
@@ -163,15 +163,20 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     return out
 
 
-def _missed_a_scheduled_time(source, newest: float, ts: float) -> bool:
+def _missed_a_scheduled_time(store: Store, source, newest: float, ts: float) -> bool:
     """Was a backup due since `newest`? With a schedule, its latest time a day ago or earlier (a day
     to finish it) came after the newest backup: a weekly source is not stale on its fourth day; nor
-    while that backup counts for it (made under the schedule before an edit: schedule.counted_for)."""
+    while the time a run-due made that backup for counts for it (a time of the schedule before an
+    edit: schedule.counted_for). A backup by hand is for no time: it never stands for a later one."""
     if not source.schedule:
         return True
     due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
-    return (due is not None and newest < due.timestamp()
-            and not schedule.counted_for(source.schedule, due, datetime.fromtimestamp(newest)))
+    if due is None or newest >= due.timestamp():
+        return False
+    made_for = store.one("SELECT MAX(j.due_slot) AS t FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
+                         " AND b.status IN " + COMPLETE_SQL + " AND b.started<=?", (source.id, newest))
+    return (made_for is None or made_for["t"] is None
+            or not schedule.counted_for(source.schedule, due, datetime.fromtimestamp(made_for["t"])))
 
 
 def _left_files_out(store: Store, source, backup: dict) -> bool:
