@@ -216,6 +216,27 @@ def test_a_backup_by_hand_nearer_the_next_scheduled_time_does_not_hide_that_time
     assert "stale:loc" in checks(datetime(2026, 10, 12, 3, 0) + timedelta(days=1))
 
 
+def test_a_time_in_the_hour_a_dst_change_skips_does_not_count_for_the_next(tmp_path, monkeypatch):
+    """Every two hours, in a zone whose clocks go forward at 02:00: the time 02:00 that day is
+    marked as the instant it stands for (03:00), which the schedule does not name; it is the 02:00
+    time's own mark, not one nearer to 04:00 (where it had 04:00 pass with no backup)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        store = Lab(tmp_path, media_count=1).store()
+        expr = "0 */2 * * *"
+        slot = schedule.is_due(expr, datetime(2026, 3, 29, 3, 5), datetime(2026, 3, 29, 0, 0))
+        assert slot == datetime(2026, 3, 29, 2, 0)
+        schedule.mark_run(store, "loc", slot, datetime(2026, 3, 29, 3, 5))
+        mark = schedule._last_due(store, "loc", datetime(2026, 3, 29, 4, 5))
+        assert schedule.is_due(expr, datetime(2026, 3, 29, 4, 5), mark) == datetime(2026, 3, 29, 4, 0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_run_due_failure_is_notified(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=1)
     events = tmp_path / "events.jsonl"

@@ -74,7 +74,10 @@ def counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
         before = croniter(expr, slot).get_prev(datetime)
     except CroniterBadDateError:
         return False
-    return before < last_due and last_due - before >= slot - last_due
+    # as the instants they stand for: a time in the hour a DST change skips (02:00) is marked as
+    # the one it stands for (03:00), which is that time's own mark, nearer the next though it reads
+    b, mark, s = before.timestamp(), last_due.timestamp(), slot.timestamp()
+    return b < mark and mark - b >= s - mark
 
 
 def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
