@@ -153,3 +153,31 @@ def test_a_second_restore_into_one_directory_while_one_runs_is_refused(tmp_path,
         os.kill(first.pid, signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 0 and "not restored" not in stdout, stdout + stderr
+
+
+def test_a_restore_into_slash_while_one_onto_the_same_local_source_runs_is_refused(tmp_path):
+    """Onto a local source, `--to /` writes where `--to-source` does: the two at once each took
+    their own lock and wrote over what the other wrote. The second is refused, naming the first."""
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"d/a": b"1", "d/b": b"2"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    for name in ("a", "b"):
+        (lab.src / "data/d" / name).unlink()
+    first = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "loc",
+                             str(lab.src / "data/d"), "--to-source"],
+                            env={**os.environ, faults.STOP_ENV: "restore.entries_put"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(first.pid):
+            assert time.monotonic() < deadline, "the first restore never put its entries"
+            time.sleep(0.05)
+        with pytest.raises(LockBusy, match=r"is already running since .*, pid %d" % first.pid):
+            R.restore(lab.load(), lab.store(), "loc", str(lab.src / "data/d"), to="/")
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+        stdout, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0, stdout + stderr

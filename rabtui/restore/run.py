@@ -113,9 +113,11 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     deletes none of its backups meanwhile (one deleting some now makes this refuse, saying so)."""
     source = source_of(cfg, store, source_id)
     into = None if to_source or to is None else os.fsdecode(to)
+    # onto a source on this machine, `--to /` writes where `--to-source` does
+    onto = to_source or (into is not None and source.is_local and os.path.realpath(into) == "/")
     with locks.reading(cfg.state_dir, [source.id]), \
-            locks.restoring_lock(cfg.state_dir, onto=source.id if to_source else None, into=into) \
-            if to_source or into else contextlib.nullcontext():
+            locks.restoring_lock(cfg.state_dir, onto=source.id) if onto else contextlib.nullcontext(), \
+            locks.restoring_lock(cfg.state_dir, into=into) if into else contextlib.nullcontext():
         return _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
                         to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
 
