@@ -71,9 +71,21 @@ def _entry(st: os.stat_result, state: str) -> tuple:
     return False, st.st_size, st.st_mtime, state
 
 
-def _union(cfg: Config, source_id: str, medium_id: str, dir_path: str) -> bytes:
-    """The root of the union tree of the archive directory `dir_path` on the medium."""
-    return os.fsencode(medium_layout.archive_root(cfg.medium(medium_id).path, source_id, dir_path))
+def _union(cfg: Config, source_id: str, backup, dir_path: str) -> bytes:
+    """The root of the union tree of the archive directory `dir_path` on the backup's medium; where
+    a backup of a directory around it saved a symlink at (or on the way to) its place (saved_over),
+    the backup's own copy instead, as a restore and the checkpoint read it (nothing is read through
+    that symlink)."""
+    medium_path = cfg.medium(backup["medium"]).path
+    if saved_over(medium_path, source_id, dir_path):
+        return os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
+    return os.fsencode(medium_layout.archive_root(medium_path, source_id, dir_path))
+
+
+def saved_over(medium_path, source_id: str, dir_path: str) -> bool:
+    """Whether a symlink a backup of a directory around the archive directory `dir_path` saved
+    stands at (or on the way to) its union's place (medium_layout.saved_symlink_to_union)."""
+    return medium_layout.saved_symlink_to_union(medium_path, source_id, dir_path) is not None
 
 
 def _under(dir_path: str, rel: bytes) -> bytes:
@@ -83,7 +95,7 @@ def _under(dir_path: str, rel: bytes) -> bytes:
 
 def _found(cfg: Config, store: Store, source_id: str, backup, dir_path: str, rel: bytes) -> kept_entries.Found:
     """kept_entries.found at the directory `rel` (relative to /) of the archive directory `dir_path`."""
-    return kept_entries.found(store, backup, dir_path, _union(cfg, source_id, backup["medium"], dir_path),
+    return kept_entries.found(store, backup, dir_path, _union(cfg, source_id, backup, dir_path),
                               _under(dir_path, rel))
 
 
@@ -147,7 +159,7 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes, warni
     d = directory_of(source, rel)
     under = _under(d.path, rel)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
-    union = _union(cfg, source_id, backup["medium"], d.path)
+    union = _union(cfg, source_id, backup, d.path)
     over_files: set[bytes] = set()   # directories there where the catalog has a file
     for name, st in _others(own, under):
         children.setdefault(name, _entry(st, "new"))
@@ -193,8 +205,10 @@ def _refuse_planted(cfg: Config, source, backup, rel: bytes) -> None:
     except UsageError:     # above every configured directory
         d = None
     if planted is None and d is not None and d.kind == "archive":
-        planted = medium_layout.symlink_to_copy(backup["path"], d.path) or medium_layout.symlink_to_union(
-            cfg.medium(backup["medium"]).path, source.id, d.path)
+        medium_path = cfg.medium(backup["medium"]).path
+        planted = medium_layout.symlink_to_copy(backup["path"], d.path) or (
+            None if saved_over(medium_path, source.id, d.path)
+            else medium_layout.symlink_to_union(medium_path, source.id, d.path))
     if planted is not None:
         raise OSError(errno.ELOOP, medium_layout.planted_symlink(planted, "nothing is read through it"))
 
@@ -266,8 +280,8 @@ def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel:
         d = directory_of(source, rel)
     except UsageError:     # above every configured directory
         return {}
-    if d.kind != "archive":
-        return {}
+    if d.kind != "archive" or saved_over(cfg.medium(medium_id).path, source_id, d.path):
+        return {}     # (the merged view shows the symlink saved there, never what it leads to)
     out: dict[bytes, tuple] = {}
     planted: list[str] = []
     complete = queries.last_backup(store, source_id, complete=True, medium=medium_id)

@@ -19,7 +19,7 @@ def planted_symlinks(cfg: Config, store: Store) -> list[Problem]:
     for m in media_there(cfg, store):
         for s in cfg.sources:
             try:
-                found = medium_layout.symlink_in_layout(m.path, s.id, s.archive_paths)
+                found = medium_layout.symlink_in_layout(m.path, s.id, s.archive_paths, saved_ok=True)
             except OSError:
                 continue
             if found:
