@@ -89,6 +89,8 @@ def on_media(cfg, store) -> set[tuple]:
             for d in dirs:
                 if d.kind == "archive" or _recorded_archive(store, source.id, medium.id, d.path) \
                         or _looked_archive(store, source.id, medium.id, d.path):
+                    if medium_layout.symlink_to_union(medium.path, source.id, d.path) is not None:
+                        continue    # one a backup of a directory around it saved there: no union of it
                     top = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
                     out |= {(medium.id, source.id, UNION, *f) for f in _walk(top, _prefix(d.path))}
     return out

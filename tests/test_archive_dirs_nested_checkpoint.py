@@ -214,12 +214,10 @@ def test_the_inner_directory_named_again_is_taken_from_the_outer_ones_newest_bac
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
 
 
-@pytest.mark.parametrize("inner", ["photos/sub", "p" * 255])
-def test_a_symlink_the_outer_ones_backup_saved_on_the_way_to_the_inner_directory_is_not_read_through(tmp_path, inner):
-    """data/<inner> backed up on its own, then data (archive), whose last backup saved photos (on
-    the way to photos/sub, or the inner directory itself of a 255-byte name) as a symlink leading to
-    a directory holding files of the same names; the config naming data/<inner> again: the
-    checkpoint and a restore give the files its own backups saved, none read through the symlink."""
+def symlink_saved_on_the_way(tmp_path, inner: str):
+    """data/<inner> (its k) backed up on its own, then data (archive) twice, the last backup saving
+    the first part of <inner> as a symlink leading to a directory holding files of the same names;
+    the config naming data/<inner> again: the lab, its config, the store."""
     lab = Lab(tmp_path, media_count=1)
     (tmp_path / "iso").mkdir()
     write_files(lab.src / "data", {f"{inner}/k".encode(): b"k", b"top": b"t"})
@@ -230,7 +228,16 @@ def test_a_symlink_the_outer_ones_backup_saved_on_the_way_to_the_inner_directory
     write_files(tmp_path / "outside", {f"{inner}/k"[len(first) + 1:].encode(): b"K", b"k": b"K"})
     os.symlink(tmp_path / "outside", lab.src / "data" / first)
     _backup(lab, 2, ("data", "archive"), status="warnings")
-    cfg, store = _config_naming(lab, tmp_path, lab.src / "data" / inner), lab.store()
+    return lab, _config_naming(lab, tmp_path, lab.src / "data" / inner), lab.store()
+
+
+@pytest.mark.parametrize("inner", ["photos/sub", "p" * 255])
+def test_a_symlink_the_outer_ones_backup_saved_on_the_way_to_the_inner_directory_is_not_read_through(tmp_path, inner):
+    """data/<inner> backed up on its own, then data (archive), whose last backup saved photos (on
+    the way to photos/sub, or the inner directory itself of a 255-byte name) as a symlink leading to
+    a directory holding files of the same names; the config naming data/<inner> again: the
+    checkpoint and a restore give the files its own backups saved, none read through the symlink."""
+    lab, cfg, store = symlink_saved_on_the_way(tmp_path, inner)
     number = burn_due(cfg, store, asked={"*"}, verified=True)
     invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
     invariants.check_restores_are_views(cfg, store, tmp_path / "restored")

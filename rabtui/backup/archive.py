@@ -90,7 +90,8 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     clear_staging(staging)
     # a symlink the backup saved at its copy of the directory (or on the way below a directory it
     # saved: the config names one inside it since) holds nothing of it
-    if medium_layout.symlink_to_copy(backup_path, dir_path) is not None or not data.is_dir() or not union.is_dir():
+    if medium_layout.symlink_to_copy(backup_path, dir_path) is not None or not data.is_dir() \
+            or medium_layout.no_union_there(medium_path, source_id, dir_path) or not union.is_dir():
         return 0
     union_b = os.fsencode(union)
     older_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in older]

@@ -305,7 +305,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
             archive_paths = [*(cfg.source(c.source).archive_paths if c.source in configured else ()), *ran]
             # below its copy of a directory it saved, a symlink is one the source had (data/photos
             # made a directory since, the config naming it): the undoing reads nothing through it
-            planted = (medium_layout.symlink_in_layout(medium.path, c.source, archive_paths)
+            planted = (medium_layout.symlink_in_layout(medium.path, c.source, archive_paths, saved_ok=True)
                        or medium_layout.symlink_in_backup(c.path, [d for d in archive_paths
                                                                    if not medium_layout.inside_any(d, ran)]))
             if planted:

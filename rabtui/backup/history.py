@@ -157,19 +157,19 @@ def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
     backup before rsync compares with them) and holds no union lock: taken only when an undoing is
     recorded there (union_held: waited for a while, the holder said at once through `emit`, then
     WorkFailed; `cancel` ends the wait). `looked`: as union_undo.settle."""
-    if not undoings(cfg, source_id, medium_path, saved_ok=True):
+    if not undoings(cfg, source_id, medium_path):
         return
     with union_held(cfg, source_id, emit, cancel, by) as moved:
         settle_held(cfg, source_id, medium_path, moved=moved, looked=looked)
 
 
-def undoings(cfg, source_id: str, medium_path, saved_ok: bool = False) -> list[str]:
+def undoings(cfg, source_id: str, medium_path) -> list[str]:
     """The backups of the source whose undoing is recorded on the medium (union_undo.pending);
-    WorkFailed when a symlink is planted in the source's layout there (nothing is followed).
-    `saved_ok`: one a backup saved in a union is none (medium_layout.symlink_in_layout): for a
-    reader, as an undoing (settle_held) asks again without it."""
+    WorkFailed when a symlink is planted in the source's layout there (nothing is followed). One a
+    backup saved in a union is none (medium_layout.saved_in_union): nothing is read through it,
+    and the undoing writes nothing there (medium_layout.no_union_there)."""
     planted = medium_layout.symlink_in_layout(medium_path, source_id, cfg.source(source_id).archive_paths,
-                                              saved_ok)
+                                              saved_ok=True)
     if planted:
         raise WorkFailed(planted)
     return union_undo.pending(medium_path, source_id)
@@ -211,7 +211,9 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     if cfg is None:
         return 0
     medium_path = path.parent.parent
-    planted = medium_layout.symlink_in_layout(medium_path, source_id, [*cfg.source(source_id).archive_paths, *ran])
+    # (one a backup saved there is no union to undo links in: archive.unlink_from_union, no_union_there)
+    planted = medium_layout.symlink_in_layout(medium_path, source_id, [*cfg.source(source_id).archive_paths, *ran],
+                                              saved_ok=True)
     if planted:
         raise WorkFailed(planted)
     listed = medium_layout.list_backups(medium_path, source_id) if listed is None else listed
@@ -236,7 +238,7 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, 
     dirs = archive_now + [d for d in ran if d not in archive_now]
     if not dirs:
         return 0
-    planted = medium_layout.symlink_in_layout(medium_path, source_id, dirs)
+    planted = medium_layout.symlink_in_layout(medium_path, source_id, dirs, saved_ok=True)
     if planted:
         raise WorkFailed(planted)
     union_undo.settle(medium_path, source_id, archive_now, listed, but=path.name, moved=moved, looked=looked)

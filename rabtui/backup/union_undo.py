@@ -143,7 +143,7 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
             taken = taken_by(medium_path, source_id, [*dir_paths, *ran, *named_dirs(listed)], looked)
             if not records_kinds(info):
                 ran += [d for d in sorted(taken(name)) if d not in dir_paths and d not in ran]
-            planted = medium_layout.symlink_in_layout(medium_path, source_id, ran)
+            planted = medium_layout.symlink_in_layout(medium_path, source_id, ran, saved_ok=True)
             if planted:
                 raise WorkFailed(planted)
             for d in [*dir_paths, *ran]:
@@ -207,7 +207,7 @@ def saved_as_archive(info: dict, dir_path: str, archive_now: bool) -> bool:
 
 def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[bytes], moved) -> int:
     data = medium_layout.backup_data_path(path, dir_path)
-    if not data.is_dir():
+    if not data.is_dir() or medium_layout.no_union_there(medium_path, source_id, dir_path):
         return 0
     data_b = os.fsencode(data)
     union = medium_layout.archive_root(medium_path, source_id, dir_path)

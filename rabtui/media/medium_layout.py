@@ -84,8 +84,9 @@ def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_pa
     medium): its directory, an archive's union or a directory on the way there, `.linking`. Each
     write or removal there would go through it, off the medium (a backup's new files linked into
     another directory, the files there removed). None when there is none. `saved_ok`: for a reader
-    that reads nothing through one, a symlink a backup saved in the union of a directory around
-    an archive one (saved_in_union) is none planted."""
+    that reads nothing through one, or a writer that writes nothing where one stands
+    (no_union_there), a symlink a backup saved in the union of a directory around an archive one
+    (saved_in_union) is none planted."""
     medium_b = os.fsencode(medium_path)
     rels = [f"{source_id}/{LINKING}/"] + [f"{source_id}/{ARCHIVE}/{_rel(d)}/" for d in archive_paths]
     for rel in rels:
@@ -129,6 +130,20 @@ def saved_symlink_to_union(medium_path: str | os.PathLike, source_id: str, dir_p
     if found is None or saved_in_union(medium_path, source_id, found) is None:
         return None
     return Path(medium_path) / os.fsdecode(found)
+
+
+def no_union_there(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> bool:
+    """For a writer into the union of the archive directory `dir_path` (the undoing of a backup's
+    links, their linking back): True where a symlink a backup saved stands at (or on the way to)
+    its place (saved_symlink_to_union: there is no union of it to write into, nothing is written
+    through it), WorkFailed where one planted does, False where there is none."""
+    link = symlink_to_union(medium_path, source_id, dir_path)
+    if link is None:
+        return False
+    if saved_symlink_to_union(medium_path, source_id, dir_path) is None:
+        raise WorkFailed(planted_symlink(link, "nothing is written or removed through it, off the medium"
+                                               " (remove it, after checking what it points to)"))
+    return True
 
 
 def planted_symlink(where, then: str) -> str:
