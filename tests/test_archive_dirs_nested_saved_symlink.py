@@ -91,19 +91,27 @@ def test_a_cleanup_takes_the_saved_symlink_for_what_it_is(tmp_path, planted):
     invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
 
 
-@pytest.mark.parametrize("which", [0, 1])
-def test_a_checkpoint_settles_a_killed_deletion_beside_the_saved_symlink(tmp_path, which):
+@pytest.mark.parametrize("which,planted", [(0, False), (1, False), (1, True)])
+def test_a_checkpoint_settles_a_killed_deletion_beside_the_saved_symlink(tmp_path, which, planted):
     """A cleanup killed as it undid the links of data's first backup or photos' own (its undoing
     recorded, union_undo.begin), then a checkpoint of photos: it refused the saved symlink ("a
     symlink, which rabtui never makes") until the next backup of photos. It settles the undoing,
-    nothing written through the symlink, and the disc holds photos as its backups saved it."""
+    nothing written through the symlink, and the disc holds photos as its backups saved it. One
+    planted in its place is refused, the undoing left pending."""
     from rabtui.backup import union_undo
+    from rabtui.checkpoint import prepare
+    from rabtui.errors import WorkFailed
     from tests.trees import burn_due
 
-    lab, cfg, store = _saved(tmp_path)
+    lab, cfg, store = _saved(tmp_path, planted)
     medium = cfg.media[0].path
     name = store.one("SELECT name FROM backups ORDER BY id LIMIT 1 OFFSET ?", (which,))["name"]
     union_undo.begin(medium, "loc", name)
+    if planted:
+        with pytest.raises(WorkFailed, match="never makes"):
+            prepare.compute(cfg, store, asked={"*"})
+        assert union_undo.pending(medium, "loc") == [name]
+        return
     number = burn_due(cfg, store, asked={"*"}, verified=True)
     assert not union_undo.pending(medium, "loc")
     assert sorted(os.listdir(tmp_path / "outside")) == ["k", "x"]
@@ -160,5 +168,33 @@ def test_a_cleanup_killed_beside_the_saved_symlink_is_finished_by_the_next(tmp_p
         ["deleted", "completed", "warnings"], done.stdout
     assert not any(n.startswith(".deleting-") for n in os.listdir(lab.media[0][1] / "loc"))
     assert sorted(os.listdir(tmp_path / "outside")) == ["k", "sub"]
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
+
+
+def test_a_cleanup_killed_as_it_undid_the_outer_ones_links_past_the_saved_symlink(tmp_path):
+    """photos/k on a verified disc, so data's first backup and photos' own go: the cleanup killed
+    (SIGKILL) as it undid data's backup's links in the union that holds the saved symlink at photos;
+    the next cleanup finishes it, nothing read or removed through the symlink."""
+    from rabtui.backup import union_undo
+    from tests.test_kill_anywhere import _killed, rabtui
+    from tests.trees import burn_due
+
+    from tests.test_archive_dirs_nested_checkpoint import _config_naming
+
+    lab, cfg, store = _saved(tmp_path)
+    burn_due(cfg, store, asked={"*"}, verified=True)
+    burn_due(_config_naming(lab, tmp_path, lab.src / "data"), store, asked={"*"}, verified=True)    # top
+    _config_naming(lab, tmp_path, lab.src / "data" / "photos")
+    lab.keep_a_day()
+    later = (DAY + timedelta(days=9)).isoformat(timespec="minutes")
+    _killed(rabtui(lab, "cleanup", "--now", later, point="union.undoing"))
+    done = rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode == 0, done.stdout + done.stderr
+    cfg, store = lab.load(), lab.store()
+    assert not union_undo.pending(cfg.media[0].path, "loc")
+    assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == \
+        ["deleted", "deleted", "warnings"], done.stdout
+    assert sorted(os.listdir(tmp_path / "outside")) == ["k", "x"]
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
