@@ -73,19 +73,13 @@ def _entry(st: os.stat_result, state: str) -> tuple:
 
 def _union(cfg: Config, source_id: str, backup, dir_path: str) -> bytes:
     """The root of the union tree of the archive directory `dir_path` on the backup's medium; where
-    a backup of a directory around it saved a symlink at (or on the way to) its place (saved_over),
-    the backup's own copy instead, as a restore and the checkpoint read it (nothing is read through
-    that symlink)."""
+    a backup of a directory around it saved a symlink at (or on the way to) its place
+    (medium_layout.saved_symlink_to_union), the backup's own copy instead, as a restore and the
+    checkpoint read it (nothing is read through that symlink)."""
     medium_path = cfg.medium(backup["medium"]).path
-    if saved_over(medium_path, source_id, dir_path):
+    if medium_layout.saved_symlink_to_union(medium_path, source_id, dir_path) is not None:
         return os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     return os.fsencode(medium_layout.archive_root(medium_path, source_id, dir_path))
-
-
-def saved_over(medium_path, source_id: str, dir_path: str) -> bool:
-    """Whether a symlink a backup of a directory around the archive directory `dir_path` saved
-    stands at (or on the way to) its union's place (medium_layout.saved_symlink_to_union)."""
-    return medium_layout.saved_symlink_to_union(medium_path, source_id, dir_path) is not None
 
 
 def _under(dir_path: str, rel: bytes) -> bytes:
@@ -207,7 +201,7 @@ def _refuse_planted(cfg: Config, source, backup, rel: bytes) -> None:
     if planted is None and d is not None and d.kind == "archive":
         medium_path = cfg.medium(backup["medium"]).path
         planted = medium_layout.symlink_to_copy(backup["path"], d.path) or (
-            None if saved_over(medium_path, source.id, d.path)
+            None if medium_layout.saved_symlink_to_union(medium_path, source.id, d.path) is not None
             else medium_layout.symlink_to_union(medium_path, source.id, d.path))
     if planted is not None:
         raise OSError(errno.ELOOP, medium_layout.planted_symlink(planted, "nothing is read through it"))
@@ -280,7 +274,8 @@ def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel:
         d = directory_of(source, rel)
     except UsageError:     # above every configured directory
         return {}
-    if d.kind != "archive" or saved_over(cfg.medium(medium_id).path, source_id, d.path):
+    if d.kind != "archive" or medium_layout.saved_symlink_to_union(cfg.medium(medium_id).path, source_id,
+                                                                   d.path) is not None:
         return {}     # (the merged view shows the symlink saved there, never what it leads to)
     out: dict[bytes, tuple] = {}
     planted: list[str] = []
