@@ -292,8 +292,12 @@ def test_rebuild_state_waits_for_a_restore_and_a_restore_for_it(two_backups, tmp
 
 
 def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
+    """Whether the process is stopped (SIGSTOP); one that has ended is not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(tmp_path):
