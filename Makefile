@@ -26,6 +26,12 @@ test: sysdeps venv
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	@# the tests start rabtui over a thousand times: compiled once here, not in each (PYTHONDONTWRITEBYTECODE)
 	$(PY) -m compileall -q rabtui
+	@# pytest rewrites the asserts of each test module as it imports it, and under PYTHONDONTWRITEBYTECODE
+	@# each test process did it anew (9 s of processor each): done once here, half the modules in each of
+	@# two processes, kept in tests/__pycache__ for the processes of the run
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -p no:cacheprovider --collect-only tests/test_[a-m]*.py >/dev/null & \
+	  PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -p no:cacheprovider --collect-only tests/test_[n-z]*.py tests/tui >/dev/null; \
+	  wait
 	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS)
 
 screenshots: sysdeps venv
