@@ -193,7 +193,7 @@ REBUILT_MEANWHILE = [("edit", "a", 0, 0), ("start", "a", "m1", False, "/d"), ("e
 
 @example(ops=REBUILT_MEANWHILE, batch=1, at_once=1000)
 @example(ops=TAKEN_MEANWHILE, batch=1, at_once=1000)
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(ops=histories, batch=st.sampled_from([1, 2, 1000]), at_once=st.sampled_from([1, 3, 1000]))
 def test_changes_and_counts_are_what_step_7_gave_before_it_trusted_its_look_ups(ops, batch, at_once):
     before = catalog_update.PATHS_AT_ONCE, catalog_update.BATCH

@@ -62,7 +62,7 @@ KILLED = textwrap.dedent("""
 
 def _lab(tmp_path) -> tuple[Lab, object]:
     lab = Lab(tmp_path, media_count=2)
-    cfg = lab.local([(d, "standard" if d == "data" else "archive") for d in DIRS])
+    lab.local([(d, "standard" if d == "data" else "archive") for d in DIRS])
     text = lab.config_path.read_text() + textwrap.dedent("""
         [retention]
         keep_all_days = 2
@@ -164,7 +164,7 @@ def _away(lab: Lab, away, tmp_path):
     return None
 
 
-@settings(max_examples=40)
+@settings(max_examples=20)
 @given(history=st.lists(op, min_size=2, max_size=8), each_read=st.booleans())
 def test_catalog_is_what_the_media_hold(history, each_read):
     with in_memory("rabtui-history-") as tmp_path, pytest.MonkeyPatch.context() as mp:
