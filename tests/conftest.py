@@ -43,6 +43,23 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: not item.nodeid.startswith("tests/tui/"))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failure whose text holds a name that is not UTF-8 (surrogate escapes: captured output or
+    log, an exception's message) is shown with those escaped: as it was, a test process could not
+    send it to the run (execnet encodes UTF-8) and the whole run stopped with an INTERNALERROR
+    naming the test but not what failed."""
+    report = (yield).get_result()
+    def sendable(text: str) -> str:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+    report.sections = [(name, sendable(text)) for name, text in report.sections]
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        if sendable(text) != text:
+            report.longrepr = sendable(text)
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory) -> SshServer:
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
