@@ -179,12 +179,13 @@ class CatalogSpool:
                 last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM temp.backup_items").fetchone()[0]
                 if self._first:
                     insert_rows(conn, "temp.backup_items(dir, path, ftype, state, size, mtime)", 6, self._rows)
+                    unknown = list(map(_FTYPE, self._rows)).count(_F)    # each file's path: none looked up
                 else:   # each file's path looked up now, as it goes in, not in step 7
                     if self._removed is None:
                         self._removed = changes.removed(conn)    # read as the look-ups below, at once
                     insert_rows(conn, "temp.backup_items", 6, self._rows, _WITH_PATH, (_F, self._params.get("s")))
-                unknown = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE rowid>? AND ftype=?"
-                                       " AND path_id IS NULL", (last, _F)).fetchone()[0]
+                    unknown = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE rowid>? AND ftype=?"
+                                           " AND path_id IS NULL", (last, _F)).fetchone()[0]
             if self._other_rows:
                 insert_rows(conn, "temp.backup_others", 5, self._other_rows)
             if self._same:
@@ -235,13 +236,18 @@ class CatalogSpool:
         if self._unknown_from is None:
             return
         params = {**self._params, "last": self._unknown_from, "ids": self._ids}
+        unknown = self._unknown
         self._unknown_from, self._unknown = None, 0
         unset = " FROM temp.backup_items WHERE rowid>:last AND ftype=:f AND path_id IS NULL"
         with self.store.transaction() as conn:
             if self._first and self._ids_free(conn, params):
                 added = conn.execute("INSERT OR IGNORE INTO paths(id, source, dir, path)"
                                      " SELECT :ids + rowid, :s, dir, path" + unset, params).rowcount
-                if added == conn.execute("SELECT COUNT(*)" + unset, params).fetchone()[0]:
+                # every row staged since was counted, unless rows were taken out of the spool since
+                # (forget, take_back): then they are counted again (not a pass over them otherwise)
+                if self._files is None:
+                    unknown = conn.execute("SELECT COUNT(*)" + unset, params).fetchone()[0]
+                if added == unknown:
                     return
             else:
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path" + unset, params)
