@@ -175,6 +175,9 @@ _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b
 # outside [-2**31, 2**31) are not kept, so that the backup's stream meets them on its way for the
 # minutes not kept, the only one where it asks whether a time is `far`
 MINUTES: dict[bytes, int] = {}
+# %M's seconds (one digit or two) as numbers, looked up: int() of a bytes object took ten times as
+# long, and the stream converts the seconds of every file
+SECONDS = {b"%0*d" % (width, n): n for width in (1, 2) for n in range(10 ** width)}
 _MINUTES_KEPT = 50_000
 _FAR = (-2**31, 2**31)
 
@@ -229,7 +232,8 @@ def _days(year: int, month: int, day: int) -> int:
 # glued to the record on stdout. _GLUED is the record (from its \r: nothing else in the stream holds
 # one) up to such an item. Whether a read holds one is asked first, in one pass in C: kept of it
 # only \r, \n and |, as R, N and P, a progress record (which holds no |) followed by an item is
-# "RP" (0.05 us per file read; a regular expression at each record took 0.2 to 0.8).
+# "RP" (0.05 us per file read; a regular expression at each record took 0.2 to 0.8); and only of a
+# read with more | than its items hold (item_matches).
 _GLUED = re.compile(rb"\r *\d[\d,]* +\d+% +[\d.]+[kMGTP]?B/s +\d+:\d\d:\d\d"
                     rb"(?: \(xfr#\d+, (?:to|ir)-chk=\d+/\d+\))? *(?=[<>ch.*][fdLDS])")
 _AS_MARKS = bytes.maketrans(b"\r\n|", b"RNP")
@@ -241,9 +245,16 @@ def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes
     _ITEM (code, size, %M up to the minute, its seconds, escaped name): one scan of a read of the
     stream, other records (progress2, --stats) passed over. `items` converts them; the backup's
     scanner (backup/rsync_stream.py) converts them in its own loop, where a call per file would count."""
-    if b"RP" in data.translate(_AS_MARKS, _NOT_MARKS):
+    found = _matches(data, end)
+    # each item holds three |, none of them in another's: a read with no more (no name holding one)
+    # holds no item glued to a record, and is not looked at for one (a count is cheaper)
+    if data.count(b"|", 0, end) > 3 * len(found) and b"RP" in data.translate(_AS_MARKS, _NOT_MARKS):
         data = _GLUED.sub(rb"\g<0>\n", data[:end])
-        end = len(data)
+        found = _matches(data, len(data))
+    return found
+
+
+def _matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
     # a record begins after \r or \n (scanning for both is slower than making them one); the
     # first one of the stream after nothing
     return _ITEM.findall(b"\n" + data.replace(b"\r", b"\n"), 0, end + 1)

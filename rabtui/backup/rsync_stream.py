@@ -112,7 +112,7 @@ class Stream:
         prefix = bytearray(self.prefix)
         add, add_same, add_other = rows.append, same.append, others.append
         states, state_of = rsync.FILE_STATES, rsync.file_state_of
-        minutes, mtime, far = rsync.MINUTES, rsync.mtime, rsync.far
+        minutes, seconds_of, mtime, far = rsync.MINUTES, rsync.SECONDS, rsync.mtime, rsync.far
         basis, skipped = self.basis, self._skipped
         # names that hold rsync's escapes are rare: a read with no backslash at all (one byte,
         # found fast) searches no name for them (`in` on bytes first tries its operand as an int,
@@ -151,7 +151,7 @@ class Stream:
                 if escaped and b"\\#" in name:
                     name = rsync.unescape(name)
                 if minute is not None:
-                    seconds = minute + int(sec)
+                    seconds = minute + seconds_of[sec]
                 else:
                     seconds = mtime(m, sec)
                     if far(seconds):
@@ -167,7 +167,7 @@ class Stream:
             if escaped and b"\\#" in name:
                 name = rsync.unescape(name)
             if minute is not None:
-                seconds = minute + int(sec)
+                seconds = minute + seconds_of[sec]
             else:
                 seconds = mtime(m, sec)
                 if far(seconds) and state != _SAME:    # linked from the base, which rsync found to have that time
