@@ -32,7 +32,7 @@ class Stream:
     they have begun."""
 
     def __init__(self, sizes: DirSizes, spool: CatalogSpool, emit: Emit, *, archive: bool, index: int, count: int,
-                 basis: Path | None = None):
+                 basis: Path | None = None, sender_names: bool = True):
         self.sizes = sizes
         self.spool = spool
         self.emit = emit
@@ -79,8 +79,10 @@ class Stream:
         # (rsync_stderr.copy_given_up): not counted in not_retried
         self.sent_instead = 0
         # the path of the file rsync's sender has started on and not finished (--debug=send1), as
-        # the sender names it (the source's path of the directory, then the file's)
+        # the sender names it (the source's path of the directory, then the file's); looked for
+        # only where the sender was asked to name them (`sender_names`: rsync.SENDER_NAMES)
         self.reading: bytes | None = None
+        self.sender_names = sender_names
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -190,7 +192,8 @@ class Stream:
                     break
         if rows or same or others:
             self.spool.add(d, rows, same, others)
-        self._reading(data, end)
+        if self.sender_names:
+            self._reading(data, end)
         if not self._stats:
             # --stats comes after every item; from its first line on, each read is scanned for its
             # lines (a name that holds these words costs only those scans)

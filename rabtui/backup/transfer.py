@@ -117,7 +117,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                               rsync_path=proc.which("rsync"), exact_times=exact_times, remote_command=remote_command)
         emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
         stream = Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
-                        basis=link_dest or compare_dest)
+                        basis=link_dest or compare_dest, sender_names=rsync.SENDER_NAMES in argv)
         return stream, _rsync(argv, stream, source, cancel)
 
     started = time.monotonic()
@@ -301,7 +301,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     first.emit(Event(LOG, f"rsync {directory.path}: {fmt.count(len(listed), 'path')} again -> {dest}", {"argv": argv}))
     faults.point("backup.copying_again")
     again = Stream(first.sizes, first.spool, first.emit, archive=first.archive,
-                    index=first.where["dir_index"], count=first.where["dirs"])
+                    index=first.where["dir_index"], count=first.where["dirs"], sender_names=rsync.SENDER_NAMES in argv)
     again.redone = first.redone
     result = _rsync(argv, again, source, cancel, stdin_data=b"".join(rel + b"\0" for rel in listed))
     first.reading = again.reading
