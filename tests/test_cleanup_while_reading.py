@@ -29,6 +29,7 @@ from rabtui.media import medium_layout
 from tests import invariants
 from tests.trees import Lab, closed, made_once, snapshot, write_files
 from tests import preloaded
+from tests.held import stopped as _stopped
 
 ROOT = Path(__file__).resolve().parent.parent
 # a cleanup judges at most a week after the newest backup (judged_at): the backups are old by
@@ -289,15 +290,6 @@ def test_rebuild_state_waits_for_a_restore_and_a_restore_for_it(two_backups, tmp
     assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
     assert "cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr
     assert "cleanup" not in refused.stderr, refused.stderr
-
-
-def _stopped(pid: int) -> bool:
-    """Whether the process is stopped (SIGSTOP); one that has ended is not."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
 
 
 def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(tmp_path):

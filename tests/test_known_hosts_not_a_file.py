@@ -16,6 +16,7 @@ import pytest
 from tests import preloaded
 from tests.test_replace_file_leftovers import ROOT
 from tests.test_sources_cli import conf  # noqa: F401  (the fixture)
+from tests.held import stopped as _stopped
 
 
 def _rabtui(config, *args):
@@ -80,11 +81,6 @@ def test_other_files_that_are_not_regular_are_refused_naming_what_they_are(tmp_p
         path.symlink_to("/dev/zero")    # read until memory ends
     with pytest.raises(WorkFailed, match=f"{path} is not a regular file \\(a {kind if kind != 'device' else 'character device'}\\)"):
         known_hosts.read([path])
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def test_a_fifo_put_in_place_of_rabtuis_known_hosts_as_trust_writes_is_refused_not_waited_on(conf, tmp_path):  # noqa: F811

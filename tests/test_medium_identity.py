@@ -20,6 +20,7 @@ from rabtui.actions import status
 from rabtui.media import medium as media
 from tests.trees import Lab, made_once, snapshot, write_files
 from tests import preloaded
+from tests.held import stopped as _stopped
 
 ROOT = Path(__file__).resolve().parent.parent
 LATER = "2030-01-01T00:00:00"
@@ -173,11 +174,6 @@ def test_a_label_written_before_serials_is_told_apart_by_its_time(tmp_path):
     refused = _rabtui(lab, "backup", "loc")
     assert refused.returncode == 1 and "labelled 'm1' on 2020-01-01T00:00:00, not the one" in refused.stdout, \
         refused.stdout + refused.stderr
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
 
 
 def _stopped_at(lab: Lab, point: str, *args: str, out=subprocess.PIPE) -> subprocess.Popen:

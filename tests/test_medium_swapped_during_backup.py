@@ -22,6 +22,7 @@ import pytest
 from rabtui import faults
 from tests import preloaded
 from tests.trees import Lab, write_files
+from tests.held import stopped as _stopped
 
 ROOT = Path(__file__).resolve().parent.parent
 DIRS = [("data", "standard"), ("photos", "archive")]
@@ -104,11 +105,6 @@ def test_a_medium_swapped_for_a_copy_after_step_3_records_nothing(tmp_path, tmpf
         assert again.status == "completed", again.reason
         first = lab.store().one("SELECT id FROM backups ORDER BY id LIMIT 1")["id"]
         assert lab.store().one("SELECT link_dest FROM backups WHERE id=?", (again.backup_id,))["link_dest"] == first
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
 
 
 @pytest.mark.parametrize("point", ["backup.rsync_ended", "backup.archive_linked", "backup.catalog"])

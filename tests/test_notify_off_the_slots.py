@@ -19,6 +19,7 @@ from rabtui.ops import notify_outbox
 from tests import preloaded
 from tests.test_parallel import _sources
 from tests.trees import Lab
+from tests.held import stopped as _stopped
 
 RUNS = [["backup", "--all"], ["run-due", "--now", "2026-10-01T03:00"]]
 
@@ -115,10 +116,6 @@ def _until(child: subprocess.Popen, err_file, done) -> None:
     while not done():
         assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
         time.sleep(0.05)
-
-
-def _stopped(pid: int) -> bool:
-    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def _gone(pid: int) -> bool:

@@ -21,6 +21,7 @@ from rabtui.state.store import Store
 from tests import preloaded
 from tests.test_rebuild_odd_records import ROOT, _rabtui
 from tests.trees import Lab, write_files
+from tests.held import stopped as _stopped
 
 TABLES = ("jobs", "events", "prompts", "checkpoints", "discs", "checkpoint_dirs", "dir_state", "meta", "media",
           "backups")
@@ -32,11 +33,6 @@ def _dump(db: Path) -> dict:
         return {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}").fetchall()), key=repr) for t in TABLES}
     finally:
         conn.close()
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def _held_rebuild(lab: Lab, point: str) -> subprocess.Popen:

@@ -22,6 +22,7 @@ from rabtui.media import medium_layout
 from rabtui.rebuild import scan
 from tests.trees import Lab, made_once, next_second, write_files
 from tests import preloaded
+from tests.held import stopped as _stopped
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -507,11 +508,6 @@ def test_ids_a_killed_rebuild_left_unwritten_are_written_by_the_next_rebuild(two
     assert done.returncode == 0, done.stdout + done.stderr
     assert _ids_in_database(lab) == given == _ids_on_medium(lab), done.stdout
     assert not lab.store().all("SELECT key FROM meta WHERE key LIKE 'id_write:%'")
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
 
 
 def test_ids_that_cannot_be_written_once_the_database_is_in_place_are_said_and_the_rest_written(tmp_path,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import faults, file_replace
+from tests.held import stopped as _stopped
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = "# mine\n[rabtui]\nstate_dir = '/var/lib/mine'\n"
@@ -31,11 +32,6 @@ def _init(config: Path, env: dict | None = None, wait: bool = True):
 
 def _leftovers(config: Path) -> list[str]:
     return sorted(p.name for p in config.parent.iterdir() if p.name.startswith(f".{config.name}."))
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
 
 
 def test_a_write_killed_before_its_rename_leaves_a_file_the_next_write_removes(tmp_path):

@@ -19,6 +19,7 @@ from rabtui.restore import run as R
 from tests import preloaded
 from tests.test_restore_onto_ssh_source import T0, _lab
 from tests.test_restore_onto_ssh_source_links import NAMES, _state
+from tests.held import stopped as _stopped
 
 
 def test_a_link_made_after_the_check_to_a_file_whose_mode_alone_differs_keeps_its_mode(tmp_path, sshd):
@@ -93,6 +94,18 @@ def test_a_mount_made_inside_the_target_while_rsync_runs_is_said(tmp_path, sshd,
     assert "one_file_system" in exc.value.result.summary
 
 
+def _held_restore(config_path, point: str, *args: str) -> subprocess.Popen:
+    """`rabtui restore ARGS` in a process of its own, stopped (SIGSTOP) at the fault point `point`."""
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(config_path), "restore", *args],
+                          env={**os.environ, faults.STOP_ENV: point}, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not _stopped(run.pid):
+        assert run.poll() is None and time.monotonic() < deadline, f"the restore never came to {point}"
+        time.sleep(0.05)
+    return run
+
+
 def test_a_second_restore_onto_the_source_while_one_runs_is_refused(tmp_path, sshd):
     """Two restores onto one source at once (without --overwrite): each one's rsync keeps what is
     there already only as far as it looked before the other wrote, and each counted as restored the
@@ -102,14 +115,8 @@ def test_a_second_restore_onto_the_source_while_one_runs_is_refused(tmp_path, ss
     assert lab.backup(cfg, "web", now=T0).status == "completed"
     d = remote_dir / "d"
     (d / "a").unlink()
-    first = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
-                             str(d), "--to-source"], env={**os.environ, faults.STOP_ENV: "restore.sending"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    first = _held_restore(lab.config_path, "restore.sending", "web", str(d), "--to-source")
     try:
-        deadline = time.monotonic() + 60
-        while not _stopped(first.pid):
-            assert time.monotonic() < deadline, "the first restore never came to send"
-            time.sleep(0.05)
         with pytest.raises(LockBusy, match=r"a restore onto web is already running since .*, pid %d" % first.pid):
             R.restore(lab.load(), lab.store(), "web", str(d), to_source=True)
         assert not (d / "a").exists()
@@ -119,11 +126,6 @@ def test_a_second_restore_onto_the_source_while_one_runs_is_refused(tmp_path, ss
         out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
     assert (d / "a").read_bytes() == b"1" and "1 file," in out, out
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def test_a_second_restore_into_one_directory_while_one_runs_is_refused(tmp_path, sshd):
@@ -136,15 +138,8 @@ def test_a_second_restore_into_one_directory_while_one_runs_is_refused(tmp_path,
     out = tmp_path / "out"
     out.mkdir()
     os.symlink(out, tmp_path / "also-out")
-    first = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
-                             str(remote_dir / "d"), "--to", str(out)],
-                            env={**os.environ, faults.STOP_ENV: "restore.entries_put"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    first = _held_restore(lab.config_path, "restore.entries_put", "web", str(remote_dir / "d"), "--to", str(out))
     try:
-        deadline = time.monotonic() + 60
-        while not _stopped(first.pid):
-            assert time.monotonic() < deadline, "the first restore never put its entries"
-            time.sleep(0.05)
         for to in (out, tmp_path / "also-out", str(out) + "/"):
             with pytest.raises(LockBusy, match=r"a restore into .*out is already running since .*, pid %d" % first.pid):
                 R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to=str(to))
@@ -166,15 +161,8 @@ def test_a_restore_into_slash_while_one_onto_the_same_local_source_runs_is_refus
     assert lab.backup(cfg, now=T0).status == "completed"
     for name in ("a", "b"):
         (lab.src / "data/d" / name).unlink()
-    first = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "loc",
-                             str(lab.src / "data/d"), "--to-source"],
-                            env={**os.environ, faults.STOP_ENV: "restore.entries_put"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    first = _held_restore(lab.config_path, "restore.entries_put", "loc", str(lab.src / "data/d"), "--to-source")
     try:
-        deadline = time.monotonic() + 60
-        while not _stopped(first.pid):
-            assert time.monotonic() < deadline, "the first restore never put its entries"
-            time.sleep(0.05)
         with pytest.raises(LockBusy, match=r"is already running since .*, pid %d" % first.pid):
             R.restore(lab.load(), lab.store(), "loc", str(lab.src / "data/d"), to="/")
     finally:
