@@ -104,3 +104,49 @@ def _set_when(path, cancel: threading.Event) -> None:
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     cancel.set()
+
+
+def _until(check, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.05)
+
+
+def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, request):
+    """The console's second cancel of a backup whose post-backup commands run (after its first
+    cancel): a post command that hangs is killed, and the job ends cancelled, its reason naming the
+    post commands stopped. Through the job's row, as a detached job is cancelled."""
+    from rabtui.actions import backup as backup_actions
+    from rabtui.actions import jobs as jobviews
+    from rabtui.state.jobs import JobRecorder
+
+    started, pid_file = tmp_path / "rsync-started", tmp_path / "post-pid"
+    lab, cfg, sid, dump = _lab(tmp_path, request, "local", f"echo $$ > {pid_file}; exec sleep 600",
+                               rsync=f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
+    store = lab.store()
+    recorder = JobRecorder(store, "backup", sid, f"backup of {sid}")
+    worker = threading.Thread(target=backup_actions.as_job, args=(cfg, store, sid, recorder),
+                              kwargs={"emit": lab.emit, "prompter": None, "medium_id": "m1"}, daemon=True)
+    worker.start()
+    _until(started.exists, "the transfer began")
+    jobviews.cancel(store, recorder.job_id)
+    _until(lambda: pid_file.exists() and pid_file.read_text().strip(), "the post command began")
+    pid = int(pid_file.read_text())
+    assert jobviews.job(store, recorder.job_id)["status"] == "running"
+    jobviews.cancel(store, recorder.job_id, post_commands_too=True)
+    worker.join(30)
+    assert not worker.is_alive(), "the second cancel did not stop the post command"
+    row = jobviews.job(store, recorder.job_id)
+    assert row["status"] == "cancelled", dict(row)
+    assert "post-backup commands were stopped by a second cancel" in row["summary"], row["summary"]
+    _until(lambda: not _alive(pid), "the post command's process ended", 10)
+    assert dump.exists(), "what the post command was to undo is left as it was"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

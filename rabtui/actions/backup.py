@@ -63,6 +63,7 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
     the job row left to the caller: `backup` calls it a failure, run-due a slot already covered."""
     try:
         result = run_backup(cfg, store, source_id, emit=emit, cancel=recorder.cancel, prompter=prompter,
+                            cancel_undo=recorder.cancel_undo,
                             now=now, medium_id=medium_id, job_id=recorder.job_id, ssh=ssh)
     except LockBusy:
         raise

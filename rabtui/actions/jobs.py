@@ -149,13 +149,15 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
         jobsmod.answer(store, prompt_id, reply)
 
 
-def cancel(store: Store, job_id: int) -> None:
-    """Ask a job under way to stop; UsageError for one that has ended (nothing would stop)."""
+def cancel(store: Store, job_id: int, post_commands_too: bool = False) -> None:
+    """Ask a job under way to stop; UsageError for one that has ended (nothing would stop).
+    `post_commands_too`: a backup's post-backup commands, run after a cancel to undo what the
+    pre-backup ones did, stop too (what they were to undo stays undone)."""
     with recording(store):
         status = job(store, job_id)["status"]
         if status not in jobsmod.LIVE:
             raise UsageError(f"job {job_id} has ended ({status}): nothing to stop")
-        jobsmod.request_cancel(store, job_id)
+        jobsmod.request_cancel(store, job_id, again=post_commands_too)
 
 
 def refresh_dead(store: Store) -> None:

@@ -53,13 +53,20 @@ class CommandSteps:
         """The transfer failed or was cancelled after the pre-backup commands ran: the post-backup
         commands run all the same, since they undo what those did (a dump with secrets left on the
         source, a service left stopped). After a cancel they run to their end or their timeout; only
-        the end of rabtui itself (a second Ctrl-C, a kill) stops them. The failure or cancel stays the
-        backup's; their own failure, if any, is added to its reason."""
+        a second cancel (`cancel_undo`: the console's) or the end of rabtui itself (a second Ctrl-C,
+        a kill) stops them. The failure or cancel stays the backup's; their own failure or stop, if
+        any, is added to its reason."""
         cancelled = isinstance(exc, Cancelled)
         if cancelled and self.source.post_backup_commands:
             self.emit(Event(WARNING, f"{self.source.id}: cancelled; the post-backup commands run all the same, to undo"
                                      " what the pre-backup commands did"))
-        post_error = self._step6(threading.Event() if cancelled else self.cancel)
+        try:
+            post_error = self._step6(self.cancel_undo if cancelled else self.cancel)
+        except Cancelled as stopped:
+            how = "by a second cancel" if cancelled else "by a cancel"
+            post_error = (f"the post-backup commands were stopped {how} ({str(stopped).removeprefix('cancelled: ')}):"
+                          " what they were to undo stays undone")
+            self.emit(Event(WARNING, f"{self.source.id}: {post_error}"))
         if post_error is None:
             return exc
         reason = exc.reason if isinstance(exc, _Stop) else str(exc).removeprefix("cancelled: ")

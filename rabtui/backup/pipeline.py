@@ -48,8 +48,10 @@ MIN_FREE_INODES = 64
 
 def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel: threading.Event | None,
                prompter: Prompter | None = None, now: datetime | None = None, medium_id: str | None = None,
-               job_id: int | None = None, ssh: SharedConnection | None = None) -> BackupResult:
+               job_id: int | None = None, ssh: SharedConnection | None = None,
+               cancel_undo: threading.Event | None = None) -> BackupResult:
     """Back up `source_id` onto `medium_id` (else the next medium of the rotation).
+    `cancel_undo`: stops the post-backup commands that run after a cancel (a second cancel).
 
     `ssh`: the source's login, when the caller started it early (it is closed at the end).
 
@@ -59,15 +61,18 @@ def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel:
     """
     source = cfg.source(source_id)
     with source_lock(cfg, source_id):
-        run = _Run(cfg, store, source, emit=emit, cancel=cancel or threading.Event(), now=now, job_id=job_id, ssh=ssh)
+        run = _Run(cfg, store, source, emit=emit, cancel=cancel or threading.Event(), now=now, job_id=job_id, ssh=ssh,
+                   cancel_undo=cancel_undo)
         return run.run(medium_id)
 
 
 class _Run(Completion, CommandSteps, TransferStep):
     def __init__(self, cfg: Config, store: Store, source: Source, *, emit: Emit, cancel: threading.Event,
-                 now: datetime | None, job_id: int | None, ssh: SharedConnection | None = None):
+                 now: datetime | None, job_id: int | None, ssh: SharedConnection | None = None,
+                 cancel_undo: threading.Event | None = None):
         self.cfg, self.store, self.source = cfg, store, source
         self.outer_emit, self.cancel = emit, cancel
+        self.cancel_undo = cancel_undo or threading.Event()
         self.when = now or datetime.now()
         self.started = now.timestamp() if now else time.time()   # `now`: a pretended time (run-due --now)
         self.job_id = job_id

@@ -3,7 +3,8 @@
 Whoever runs the work (the command line in the foreground, cron, or a detached job process started
 by the TUI) wraps it in a `JobRecorder`: events go to the `events` table, the newest progress to
 `jobs.progress`, questions to `prompts` (answered by the TUI or `rabtui jobs answer`), and a
-cancel request in `jobs.cancel_requested` sets the work's cancellation event. A job whose process
+cancel request in `jobs.cancel_requested` sets the work's cancellation event (a second one, 2 there,
+sets `cancel_undo` too: a backup's post-backup commands stop). A job whose process
 died is shown as `dead`.
 """
 
@@ -30,15 +31,19 @@ HEARTBEAT_EVERY = 2.0
 WATCHER_GONE = 35.0    # seconds: a write of the watcher waits at most the busy timeout (30 s)
 FINAL_STATES = ("completed", "warnings", "failed", "cancelled", "dead")
 LIVE = ("running", "waiting", "queued")     # a job under way, or about to be
+CANCEL_AGAIN = 2    # jobs.cancel_requested of a second cancel
 
 
 class JobRecorder:
     def __init__(self, store: Store, kind: str, target: str | None, title: str,
                  argv: Sequence[str] | None = None, job_id: int | None = None,
                  cancel: threading.Event | None = None):
-        """`cancel`: the work's cancellation event, set too by a cancel request of the job."""
+        """`cancel`: the work's cancellation event, set too by a cancel request of the job.
+        `cancel_undo`: set by a second one (`request_cancel(..., again=True)`), that stops what runs
+        after a cancel to undo (a backup's post-backup commands)."""
         self.store = store
         self.cancel = cancel if cancel is not None else threading.Event()
+        self.cancel_undo = threading.Event()
         now = time.time()
         if job_id is None:
             cur = store.execute(
@@ -56,8 +61,8 @@ class JobRecorder:
                 raise UsageError(f"job {job_id} is not a {kind} waiting to start"
                                  + (f" (it is a {row['kind']}, {row['status']})" if row else " (there is none)"))
             row = store.one("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))
-            if row and row["cancel_requested"]:   # cancelled while it waited its turn
-                self.cancel.set()
+            if row:   # cancelled while it waited its turn
+                self._cancelled(row["cancel_requested"])
         self.job_id = job_id
         self._last_progress = 0.0
         self._pending_progress: Event | None = None
@@ -106,12 +111,18 @@ class JobRecorder:
                     pending, self._pending_progress = self._pending_progress, None
                 self._write_progress(pending)
                 row = self.store.one("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,))
-                if row and row["cancel_requested"]:
-                    self.cancel.set()
+                if row:
+                    self._cancelled(row["cancel_requested"])
                 self.store.execute("UPDATE jobs SET heartbeat=? WHERE id=?", (time.time(), self.job_id))
             except Exception:  # the watcher must never take the job down
                 pass
         self.store.close()      # its own connection
+
+    def _cancelled(self, requested: int) -> None:
+        if requested >= CANCEL_AGAIN:
+            self.cancel_undo.set()
+        if requested:
+            self.cancel.set()
 
     def prompter(self, asking=None):
         """Where the job's questions go: the prompts table, answered from the UI or `rabtui jobs
@@ -341,8 +352,10 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
                      f" ({row['status'] or 'gone'}); nothing was answered")
 
 
-def request_cancel(store: Store, job_id: int) -> None:
-    store.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
+def request_cancel(store: Store, job_id: int, again: bool = False) -> None:
+    """`again`: a second cancel, that stops what runs after the first to undo (see JobRecorder)."""
+    store.execute("UPDATE jobs SET cancel_requested=MAX(cancel_requested, ?) WHERE id=?",
+                  (CANCEL_AGAIN if again else 1, job_id))
 
 
 # kinds whose job holds its target (a source, a drive) for the whole run: a second one started
