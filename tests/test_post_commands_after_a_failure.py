@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -113,13 +114,29 @@ def _until(check, what: str, seconds: float = 60) -> None:
         time.sleep(0.05)
 
 
-def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, request):
-    """The console's second cancel of a backup whose post-backup commands run (after its first
-    cancel): a post command that hangs is killed, and the job ends cancelled, its reason naming the
-    post commands stopped. Through the job's row, as a detached job is cancelled."""
+@dataclass
+class HangingPost:
+    """A backup job of `loc` whose transfer waits to be cancelled and whose post-backup command
+    hangs (its shell's pid written in `pid_file`), run by the engine in a thread under its job row."""
+    lab: Lab
+    store: object
+    job_id: int
+    worker: threading.Thread
+    pid_file: object
+    dump: object
+
+    def post_pid(self) -> int | None:
+        text = self.pid_file.read_text().strip() if self.pid_file.exists() else ""
+        return int(text) if text else None
+
+
+def hanging_post_job(tmp_path, request) -> HangingPost:
+    """Started, its transfer begun; its cancels seen within a fifth of a second."""
     from rabtui.actions import backup as backup_actions
-    from rabtui.actions import jobs as jobviews
+    from rabtui.state import jobs
     from rabtui.state.jobs import JobRecorder
+
+    request.getfixturevalue("monkeypatch").setattr(jobs, "HEARTBEAT_EVERY", 0.4)
 
     started, pid_file = tmp_path / "rsync-started", tmp_path / "post-pid"
     lab, cfg, sid, dump = _lab(tmp_path, request, "local", f"echo $$ > {pid_file}; exec sleep 600",
@@ -130,18 +147,35 @@ def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, 
                               kwargs={"emit": lab.emit, "prompter": None, "medium_id": "m1"}, daemon=True)
     worker.start()
     _until(started.exists, "the transfer began")
-    jobviews.cancel(store, recorder.job_id)
-    _until(lambda: pid_file.exists() and pid_file.read_text().strip(), "the post command began")
-    pid = int(pid_file.read_text())
-    assert jobviews.job(store, recorder.job_id)["status"] == "running"
-    jobviews.cancel(store, recorder.job_id, post_commands_too=True)
-    worker.join(30)
-    assert not worker.is_alive(), "the second cancel did not stop the post command"
-    row = jobviews.job(store, recorder.job_id)
+    return HangingPost(lab, store, recorder.job_id, worker, pid_file, dump)
+
+
+def assert_stopped_by_a_second_cancel(job: HangingPost, pid: int) -> None:
+    """The job ended cancelled, its reason naming the post commands stopped, their process gone,
+    what they were to undo left as it was."""
+    from rabtui.actions import jobs as jobviews
+
+    job.worker.join(30)
+    assert not job.worker.is_alive(), "the second cancel did not stop the post command"
+    row = jobviews.job(job.store, job.job_id)
     assert row["status"] == "cancelled", dict(row)
     assert "post-backup commands were stopped by a second cancel" in row["summary"], row["summary"]
     _until(lambda: not _alive(pid), "the post command's process ended", 10)
-    assert dump.exists(), "what the post command was to undo is left as it was"
+    assert job.dump.exists(), "what the post command was to undo is left as it was"
+
+
+def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, request):
+    """The console's second cancel of a backup whose post-backup commands run (after its first
+    cancel): a post command that hangs is killed, and the job ends cancelled, its reason naming the
+    post commands stopped. Through the job's row, as a detached job is cancelled."""
+    from rabtui.actions import jobs as jobviews
+
+    job = hanging_post_job(tmp_path, request)
+    jobviews.cancel(job.store, job.job_id)
+    _until(job.post_pid, "the post command began")
+    assert jobviews.job(job.store, job.job_id)["status"] == "running"
+    jobviews.cancel(job.store, job.job_id, post_commands_too=True)
+    assert_stopped_by_a_second_cancel(job, job.post_pid())
 
 
 def _alive(pid: int) -> bool:

@@ -132,6 +132,9 @@ class RunsScreen(RabtuiScreen):
         now = self.app.now()
         rows, keys = [], []
         self.job_status = {str(j["id"]): j["status"] for j in data.jobs}
+        self.job_kind = {str(j["id"]): j["kind"] for j in data.jobs}
+        # backups asked to stop already: a second cancel stops their post-backup commands too
+        self.job_cancelled = {str(j["id"]) for j in data.jobs if j["cancel_requested"] and j["kind"] == "backup"}
         for j in data.jobs:
             end = j["finished"] or (now if j["status"] in LIVE else None)
             took = fmt.duration(end - j["started"]) if end and j["started"] else "-"
@@ -265,21 +268,33 @@ class RunsScreen(RabtuiScreen):
             self.set_status(message)
             return
 
+        again = key in getattr(self, "job_cancelled", ())
+
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._cancel(job_id)
+                self._cancel(job_id, again)
 
+        if again:
+            self.app.push_screen(ConfirmDialog("Stop the post-backup commands", (
+                f"Job {job_id} was asked to stop already; its post-backup commands still run (or are yet to),"
+                " to undo what its pre-backup commands did. Stop its post-backup commands too? What they were"
+                " to undo stays undone (a dump left on the source, a service left stopped).")), confirmed)
+            return
+        after = (" Its post-backup commands still run, to undo what its pre-backup commands did: x again stops"
+                 " them." if self.job_kind.get(key) == "backup" else "")
         self.app.push_screen(ConfirmDialog("Cancel job", f"Stop job {job_id}? A backup that is stopped is kept as failed,"
-                                           " a checkpoint can be resumed."), confirmed)
+                                           f" a checkpoint can be resumed.{after}"), confirmed)
 
     @work(thread=True, group="cancel", exit_on_error=False)
-    def _cancel(self, job_id: int) -> None:
+    def _cancel(self, job_id: int, post_commands_too: bool = False) -> None:
         try:
-            jobviews.cancel(self.app.store, job_id)     # a write: a busy database keeps no key waiting
+            # a write: a busy database keeps no key waiting
+            jobviews.cancel(self.app.store, job_id, post_commands_too=post_commands_too)
         except RabtuiError as exc:      # it ended as it was confirmed
             self.app.call_from_thread(self.notify, str(exc))
             return
-        self.app.call_from_thread(self.notify, f"cancel requested for job {job_id}")
+        self.app.call_from_thread(self.notify, f"the post-backup commands of job {job_id} are stopped" if post_commands_too
+                                  else f"cancel requested for job {job_id}")
 
     def action_answer(self) -> None:
         prompts = self.app.jobs.prompts
