@@ -184,3 +184,17 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_cancel_of_the_post_commands_after_a_failed_transfer_keeps_the_failure(tmp_path, request):
+    """After a failed transfer the post-backup commands run under the backup's own cancel: one that
+    stops them leaves the backup failed for its transfer, the commands' stop added to its reason
+    (the cancel once left the failure's record to be made after the medium was let go)."""
+    pid_file = tmp_path / "post-pid"
+    lab, cfg, sid, dump = _lab(tmp_path, request, "local", f"echo $$ > {pid_file}; exec sleep 600")
+    cancel = threading.Event()
+    threading.Thread(target=_set_when, args=(pid_file, cancel), daemon=True).start()
+    result = lab.backup(cfg, sid, medium_id="m1", cancel=cancel)
+    assert result.status == "failed" and "rsync" in result.reason, (result.status, result.reason)
+    assert "post-backup commands were stopped by a cancel" in result.reason, result.reason
+    assert dump.exists()
