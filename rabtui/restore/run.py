@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from rabtui import faults, fmt, privacy
-from rabtui.state import catalog, locks
+from rabtui.state import catalog, locks, restore_places
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.model import name_too_long
@@ -115,9 +115,14 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     into = None if to_source or to is None else os.fsdecode(to)
     # onto a source on this machine, `--to /` writes where `--to-source` does
     onto = to_source or (into is not None and source.is_local and os.path.realpath(into) == "/")
+    # where it writes on this machine: the --to joined with the path (`/` onto a source here)
+    to_here = os.fsencode(into) if into is not None else b"/" if to_source and source.is_local else None
     with locks.reading(cfg.state_dir, [source.id]), \
-            locks.restoring_lock(cfg.state_dir, onto=source.id) if onto else contextlib.nullcontext(), \
-            locks.restoring_lock(cfg.state_dir, into=into) if into else contextlib.nullcontext():
+            locks.restoring_lock(cfg.state_dir, source.id) if onto else contextlib.nullcontext(), \
+            locks.source_lock(cfg.state_dir, source.id, by=f"a restore onto {source.id}") if onto \
+            else contextlib.nullcontext(), \
+            restore_places.restoring_into(cfg.state_dir, to_here, os.path.join(to_here, rel_path(path)), cancel) \
+            if to_here is not None else contextlib.nullcontext():
         return _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
                         to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from rabtui import fmt, privacy, proc_table
+from rabtui import privacy, proc_table
 from rabtui.state import lock_table
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 
@@ -45,18 +45,19 @@ def _lock_name(name: str) -> str:
 
 class Lock:
     def __init__(self, state_dir: str | Path, name: str, what: str | None = None, by: str | None = None,
-                 kept_out: str | None = None, shared_by: str | None = None):
+                 kept_out: str | None = None, shared_by: str | None = None, said: dict | None = None):
         """`what` runs under this lock, as a refusal says it; `by`: another command that holds it
         to keep `what` out (rebuild-state), named instead of `what` in the refusal of others;
         `kept_out`: what the refusal by such a holder says cannot run, when that is not `what`;
         `shared_by`: what holds it shared (plural), as a refusal says them when the holder the file
-        names has ended while others hold it still."""
+        names has ended while others hold it still; `said`: more the file says of its holder."""
         self.dir = Path(state_dir) / "locks"
         self.path = self.dir / f"{_lock_name(name)}.lock"
         self.what = what or name
         self.by = by
         self.kept_out = kept_out or self.what
         self.shared_by = shared_by
+        self.said = said or {}
         self._fd: int | None = None
         self._marked = 0.0
 
@@ -77,7 +78,7 @@ class Lock:
         except BlockingIOError:
             os.close(fd)
             raise LockBusy(self._refusal()) from None
-        mine = {"pid": os.getpid(), "since": time.time()} | ({"by": self.by} if self.by else {})
+        mine = {"pid": os.getpid(), "since": time.time()} | ({"by": self.by} if self.by else {}) | self.said
         try:
             os.ftruncate(fd, 0)
             os.write(fd, json.dumps(mine).encode())
@@ -327,14 +328,11 @@ def reading_lock(state_dir: str | Path, source_id: str, by: str | None = None) -
                 kept_out=f"reading {source_id}'s backups (a restore, a checkpoint)")
 
 
-def restoring_lock(state_dir: str | Path, *, onto: str | None = None, into: str | None = None) -> Lock:
-    """Whole by a restore onto the source `onto` (--to-source), or into the directory `into` (--to:
-    by its path with symlinks and `..` resolved), from its check to its end: two at once each keep
-    what is there only as far as they looked before the other wrote."""
-    if onto is not None:
-        return Lock(state_dir, f"restoring-onto-{onto}", what=f"a restore onto {onto}")
-    where = os.path.realpath(into or "/")
-    return Lock(state_dir, f"restoring-into-{where}", what=f"a restore into {fmt.name(os.fsencode(where))}")
+def restoring_lock(state_dir: str | Path, onto: str) -> Lock:
+    """Whole by a restore onto the source `onto` (--to-source), from its check to its end: two at
+    once each keep what is there only as far as they looked before the other wrote. Where restores
+    write on this machine: restore_places.py."""
+    return Lock(state_dir, f"restoring-onto-{onto}", what=f"a restore onto {onto}")
 
 
 def reading_lock_sources(state_dir: str | Path) -> list[str]:
