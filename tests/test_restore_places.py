@@ -67,7 +67,7 @@ def test_a_backup_and_a_restore_onto_its_source_are_kept_apart(tmp_path):
     """A restore onto a source and a backup of it ran at once: the backup saved a half-restored
     tree. While the restore runs a backup is refused naming it, and run-due leaves the source due
     (said), backing it up once the restore is done; a restore onto the source is refused while a
-    backup of it runs."""
+    backup of it runs. A restore --to a directory inside the tree it writes is refused too."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("data", "standard")], extra='schedule = "0 2 * * *"\n')
     write_files(lab.src / "data", {"d/a": b"1", "d/b": b"2"})
@@ -80,6 +80,8 @@ def test_a_backup_and_a_restore_onto_its_source_are_kept_apart(tmp_path):
         with pytest.raises(LockBusy, match=r"a backup of loc cannot run now: a restore onto loc is running since"
                            r" .*, pid %d" % first.pid):
             lab.backup(lab.load())
+        with pytest.raises(LockBusy, match=r"a restore into .* is already running since .*, pid %d" % first.pid):
+            R.restore(lab.load(), lab.store(), "loc", str(d / "b"), to=str(d))     # writes d + d/b
         due = rabtui(lab, "run-due")
         said = due.stdout + due.stderr
         assert f"a restore onto loc (pid {first.pid}" in said and "left to the next run-due" in said, said

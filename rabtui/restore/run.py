@@ -115,16 +115,26 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     into = None if to_source or to is None else os.fsdecode(to)
     # onto a source on this machine, `--to /` writes where `--to-source` does
     onto = to_source or (into is not None and source.is_local and os.path.realpath(into) == "/")
-    # where it writes on this machine: the --to joined with the path (`/` onto a source here)
-    to_here = os.fsencode(into) if into is not None else b"/" if to_source and source.is_local else None
+    # a backup of the source meanwhile would save a half-restored tree, and run-due leaves it due
     with locks.reading(cfg.state_dir, [source.id]), \
             locks.restoring_lock(cfg.state_dir, source.id) if onto else contextlib.nullcontext(), \
             locks.source_lock(cfg.state_dir, source.id, by=f"a restore onto {source.id}") if onto \
             else contextlib.nullcontext(), \
-            restore_places.restoring_into(cfg.state_dir, to_here, os.path.join(to_here, rel_path(path)), cancel) \
-            if to_here is not None else contextlib.nullcontext():
+            _places(cfg, source, path, into, to_source, cancel):
         return _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
                         to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
+
+
+def _places(cfg: Config, source: Source, path: str | bytes, into: str | None, to_source: bool, cancel):
+    """Where the restore writes on this machine, held (restore_places): its --to and the tree it
+    writes there; onto a source here, the path's directory (there already) and the path."""
+    if into is not None:
+        return restore_places.restoring_into(cfg.state_dir, os.fsencode(into),
+                                             os.path.join(os.fsencode(into), rel_path(path)), cancel)
+    if to_source and source.is_local:
+        writes = b"/" + rel_path(path)
+        return restore_places.restoring_into(cfg.state_dir, os.path.dirname(writes), writes, cancel)
+    return contextlib.nullcontext()
 
 
 def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, backup, checkpoint, to, to_source,
