@@ -106,3 +106,27 @@ def test_a_backup_and_a_restore_onto_its_source_are_kept_apart(tmp_path):
         os.kill(backup.pid, signal.SIGCONT)
         out, err = backup.communicate(timeout=60)
     assert backup.returncode == 0, out + err
+
+
+def test_a_restore_starting_while_another_looks_at_where_restores_write_waits_for_it(tmp_path, monkeypatch):
+    """Two restores starting at once each looked before the other said where it writes: the look
+    and the record of one are done before another looks. One coming meanwhile waits for it (here
+    for at most half a second: a stopped one), naming it."""
+    from rabtui.state import restore_places
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"d/f": b"1"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    d, out = str(lab.src / "data/d"), str(tmp_path / "out")
+    monkeypatch.setattr(restore_places, "LOOK_WAIT", 0.5)
+    first = _held_restore(lab.config_path, "restore.places_looked", "loc", d, "--to", out)
+    try:
+        with pytest.raises(LockBusy, match=r"\(pid %d.* held the lock of the look at where running restores write"
+                           % first.pid):
+            R.restore(lab.load(), lab.store(), "loc", d, to=str(tmp_path / "aside"))
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+        stdout, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0, stdout + stderr
+    assert open(out + d + "/f", "rb").read() == b"1" and _records(lab) == []

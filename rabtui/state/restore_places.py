@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import fmt
+from rabtui import faults, fmt
 from rabtui.errors import LockBusy, WorkFailed
 from rabtui.state.locks import Lock
 
@@ -101,6 +101,7 @@ def restoring_into(state_dir: str | Path, to: bytes, writes: bytes, cancel=None)
                 continue
             if "writes" not in said or meet(to, writes, os.fsencode(said.get("to", "/")), os.fsencode(said["writes"])):
                 raise LockBusy(_refusal(said))
+        faults.point("restore.places_looked")
         mine = Lock(state_dir, f"{PREFIX}{os.getpid()}-{next(_made)}-{os.urandom(4).hex()}",
                     what=f"a restore into {fmt.name(to)}", said={"to": os.fsdecode(to), "writes": os.fsdecode(writes)})
         mine.acquire()
