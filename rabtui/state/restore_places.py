@@ -1,6 +1,6 @@
 """Where restores write on this machine: each running restore holds an flock on a file of its own
-in `state_dir/locks/` naming the directory it restores into (its --to; `/` onto a source on this
-machine) and the tree it writes there (that directory joined with the restored path), both with
+in `state_dir/locks/` naming the directory it restores into (its --to; onto a source on this machine, the
+restored path's directory) and the tree it writes there (that directory joined with the restored path), both with
 symlinks and `..` resolved. A restore whose places meet those of one running is refused, naming it:
 two at once each keep what is there only as far as they looked before the other wrote.
 
