@@ -58,6 +58,21 @@ def needed_by(store: Store, source: str, medium_id: str, d: str, but: Iterable[i
     return None
 
 
+def needed_around(store: Store, source: str, medium_id: str, d: str) -> str | None:
+    """The name of a backup of the source on the medium that needs the union of `d` (needed_by) or
+    one around it or inside it (a backup of /data made archive since the removal of /data/photos'
+    was planned: that union is part of its own). None when none does."""
+    needs = needed_by(store, source, medium_id, d)
+    if needs:
+        return needs
+    for r in store.all("SELECT DISTINCT b.name, bd.path FROM backups b JOIN backup_dirs bd ON bd.backup_id=b.id"
+                       " WHERE b.source=? AND b.medium=? AND b.status<>'deleted' AND bd.kind='archive'"
+                       " ORDER BY b.id", (source, medium_id)):
+        if _within(r["path"], d):
+            return r["name"]
+    return None
+
+
 def released(cfg: Config, store: Store, source: str, medium: Medium, going: Iterable[int]) -> list[UnionGoing]:
     """The unions on the medium (here: the caller checked) that no backup needs once the backups
     `going` are gone, each there as a directory of its own (no symlink on the way)."""
@@ -144,11 +159,12 @@ def set_aside_unneeded(cfg: Config, store: Store, medium: Medium, found: tuple, 
     if u.dir in cfg.source(u.source).archive_paths:
         say(f"kept {where}: it is an archive directory of the config", kept)
         return None
-    needs = needed_by(store, u.source, medium.id, u.dir)
+    needs = needed_around(store, u.source, medium.id, u.dir)
     if needs:
         say(f"kept {where}: the backup {needs} there needs it", kept)
         return None
-    planted = medium_layout.symlink_in_layout(medium.path, u.source, [u.dir])
+    # a symlink a backup saved on the way (saved_in_union) leaves no union there: set_aside moves nothing through it
+    planted = medium_layout.symlink_in_layout(medium.path, u.source, [u.dir], saved_ok=True)
     if planted:
         say(f"kept {where}: {planted}", failed)
         return None
