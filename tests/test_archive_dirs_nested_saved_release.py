@@ -63,3 +63,20 @@ def test_rebuild_state_beside_the_saved_symlink_is_the_catalog_the_backups_built
     store.close()
     with _rebuilt_as_built(lab) as (cfg, store):
         invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
+
+
+@pytest.mark.parametrize("behind", [True, False])
+def test_the_union_judged_there_whatever_lies_behind_the_saved_symlink(tmp_path, behind):
+    """photos/sub's own backup (archive) made its union, then data's backup saved photos as a
+    symlink on the way to it: a backup that recorded no kinds is judged by whether the medium
+    holds photos/sub's union (rebuild-state's kind_taken, retention's guard). That was looked up
+    through the symlink: archive where its target held a sub, standard where not (the off-medium
+    directory deciding). Nothing is followed: archive (it cannot be looked at), either way."""
+    from rabtui.rebuild.record import kind_taken
+    from tests.test_archive_dirs_nested_checkpoint import symlink_saved_on_the_way
+
+    lab, cfg, _store = symlink_saved_on_the_way(tmp_path, "photos/sub")
+    if not behind:
+        shutil.rmtree(tmp_path / "outside" / "sub")
+    d = str(lab.src / "data" / "photos" / "sub")
+    assert kind_taken(cfg.media[0].path, "loc", d, "archive")[0] == "archive"

@@ -56,9 +56,13 @@ def archive_root(medium_path: str | os.PathLike, source_id: str, dir_path: str) 
 
 def union_may_be_there(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> bool:
     """Whether the medium holds an archive union of `dir_path` (some backup saved it as an archive
-    one there), or it cannot be looked at (past PATH_MAX, a directory on the way not searchable):
-    only one found missing is not."""
+    one there), or it cannot be looked at (past PATH_MAX, a directory on the way not searchable, a
+    symlink on the way: a backup of a directory around it may have saved one there, and what it
+    leads to, off the medium, decides nothing): only one found missing is not."""
     try:
+        if below.symlink_on_the_way(os.fsencode(medium_path),
+                                    os.fsencode(f"{source_id}/{ARCHIVE}/{_rel(dir_path)}")) is not None:
+            return True
         os.lstat(archive_root(medium_path, source_id, dir_path))
     except (FileNotFoundError, NotADirectoryError):
         return False
