@@ -69,14 +69,18 @@ def test_rebuild_state_beside_the_saved_symlink_is_the_catalog_the_backups_built
 def test_the_union_judged_there_whatever_lies_behind_the_saved_symlink(tmp_path, behind):
     """photos/sub's own backup (archive) made its union, then data's backup saved photos as a
     symlink on the way to it: a backup that recorded no kinds is judged by whether the medium
-    holds photos/sub's union (rebuild-state's kind_taken, retention's guard). That was looked up
-    through the symlink: archive where its target held a sub, standard where not (the off-medium
-    directory deciding). Nothing is followed: archive (it cannot be looked at), either way."""
+    holds photos/sub's union, and whether it lacks the backup's files (rebuild-state's kind_taken,
+    retention's guard). Both were looked up through the symlink: the off-medium directory decided
+    (standard where its target held no sub, or a sub without the backup's k). Nothing is followed: archive (it cannot be looked at), either way."""
     from rabtui.rebuild.record import kind_taken
     from tests.test_archive_dirs_nested_checkpoint import symlink_saved_on_the_way
 
-    lab, cfg, _store = symlink_saved_on_the_way(tmp_path, "photos/sub")
-    if not behind:
+    lab, cfg, store = symlink_saved_on_the_way(tmp_path, "photos/sub")
+    if behind:
+        os.unlink(tmp_path / "outside" / "sub" / "k")     # a sub there, without the backup's k
+    else:
         shutil.rmtree(tmp_path / "outside" / "sub")
     d = str(lab.src / "data" / "photos" / "sub")
-    assert kind_taken(cfg.media[0].path, "loc", d, "archive")[0] == "archive"
+    own = store.one("SELECT path FROM backups ORDER BY id LIMIT 1")["path"]
+    for backup in (None, own):      # compared with the union's files (union_lacks_tree) too
+        assert kind_taken(cfg.media[0].path, "loc", d, "archive", backup_path=backup)[0] == "archive"

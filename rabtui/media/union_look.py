@@ -34,7 +34,11 @@ def union_lacks_tree(medium_path: str | os.PathLike, source_id: str, dir_path: s
     the union maybe made after it. None where what is there cannot be looked at (no answer)."""
     union = os.fsencode(archive_root(medium_path, source_id, dir_path))
     try:
-        if not stat.S_ISDIR(os.lstat(union).st_mode):
+        # a symlink on the way (a backup of a directory around it saved one there) is not followed:
+        # what it leads to, off the medium, tells nothing of the backup
+        if below.symlink_on_the_way(os.fsencode(medium_path),
+                                    os.fsencode(f"{source_id}/{ARCHIVE}/{dir_path.lstrip('/')}")) is not None \
+                or not stat.S_ISDIR(os.lstat(union).st_mode):
             return False
     except OSError:         # none there, or it cannot be looked at: no answer
         return False
