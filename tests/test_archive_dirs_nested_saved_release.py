@@ -84,3 +84,26 @@ def test_the_union_judged_there_whatever_lies_behind_the_saved_symlink(tmp_path,
     own = store.one("SELECT path FROM backups ORDER BY id LIMIT 1")["path"]
     for backup in (None, own):      # compared with the union's files (union_lacks_tree) too
         assert kind_taken(cfg.media[0].path, "loc", d, "archive", backup_path=backup)[0] == "archive"
+
+
+def test_the_merged_view_shows_the_saved_symlink_as_a_restore_from_it_gives_it(tmp_path):
+    """Browse's merged view (the union tree, restored from the newest complete backup there) while
+    the saved symlink stands at photos on the way to photos/sub: it lists photos as that symlink,
+    adds nothing of photos/sub (merged_extra) and a restore of photos/sub from it gives nothing,
+    saying why; nothing of where the symlink leads is shown or read."""
+    from rabtui.actions import archive_view
+    from rabtui.errors import WorkFailed
+    from rabtui.restore import run as restore_run
+    from rabtui.state import queries
+    from tests.test_archive_dirs_nested_checkpoint import symlink_saved_on_the_way
+
+    lab, cfg, store = symlink_saved_on_the_way(tmp_path, "photos/sub")
+    root = archive_view.merged_root(cfg.media[0].path, "loc")
+    photos = os.path.join(root, str(lab.src / "data" / "photos").lstrip("/"))
+    assert os.readlink(photos) == str(tmp_path / "outside")
+    sub = str(lab.src / "data" / "photos" / "sub")
+    assert archive_view.merged_extra(cfg, store, "loc", "m1", os.fsencode(sub).lstrip(b"/")) == {}
+    newest = queries.last_backup(store, "loc", complete=True, medium="m1")["name"]
+    with pytest.raises(WorkFailed, match="is a symlink there"):
+        restore_run.restore(cfg, store, "loc", sub, backup=newest, to=tmp_path / "r")
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("k"))
