@@ -9,7 +9,7 @@ import os
 from datetime import datetime, timedelta
 
 from rabtui.cli import main
-from tests.trees import Lab, write_files
+from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 
@@ -44,3 +44,49 @@ def test_files_of_the_archive_on_another_medium_only_are_named_by_the_restore(tm
     capsys.readouterr()
     assert main([*run, "restore", "loc", str(photos), "--backup", newest, "--to", str(tmp_path / "exact")]) == 0
     assert "not in backup" not in capsys.readouterr().err
+
+
+def test_symlinks_and_fifos_of_the_archive_on_another_medium_only_are_named_too(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"kept.jpg": b"K"})
+    os.symlink("kept.jpg", photos / "link-only-on-m2")
+    os.mkfifo(photos / "fifo-only-on-m2")
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    for name in ("link-only-on-m2", "fifo-only-on-m2"):
+        (photos / name).unlink()
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    on_m2 = lab.store().one("SELECT name FROM backups WHERE medium='m2'")["name"]
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert sorted(os.listdir(out / str(photos).lstrip("/"))) == ["kept.jpg"]
+    assert (f"2 entries the archive saved below {photos} are not in backup" in err
+            and f"they are in backup {on_m2} on medium m2 (first: {photos}/fifo-only-on-m2 (a FIFO or socket),"
+                f" {photos}/link-only-on-m2 (a symlink))" in err), err
+
+
+def test_an_empty_directory_only_the_discs_hold_is_named_one_the_chosen_backup_holds_is_not(tmp_path, capsys):
+    """The catalog of a backup records no directories: the discs' does, and the chosen backup's
+    union on its medium is looked at."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB", [("photos", "archive")])
+    (tmp_path / "iso").mkdir()
+    photos = lab.src / "photos"
+    write_files(photos, {"kept.jpg": b"K"})
+    for name in ("empty-on-the-discs", "empty-in-both"):
+        (photos / name).mkdir()
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"})
+    (photos / "empty-on-the-discs").rmdir()
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert (f"1 entry the archive saved below {photos} is not in backup" in err
+            and f"it is in checkpoint {number} " in err
+            and f"(first: {photos}/empty-on-the-discs (an empty directory)); restore it from there with"
+                f" --checkpoint {number}" in err and "empty-in-both" not in err), err

@@ -2,30 +2,76 @@
 but each medium holds only what was saved onto it (a file made and deleted on the source between
 two visits of one medium is on the other one only; retention leaves a file on one medium, or on
 the discs), so the newest copy of an archive directory may lack files other copies hold. The
-restore reads the one copy it chose: these are named, with where they are, never left out in
-silence (`--backup`/`--checkpoint` choose a copy exactly, and say nothing of the others)."""
+restore reads the one copy it chose: these (files, symlinks, special files, empty directories) are
+named, with where they are, never left out in silence (`--backup`/`--checkpoint` choose a copy
+exactly, and say nothing of the others)."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 from rabtui import fmt
-from rabtui.checkpoint.content import MARKS
+from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, MARKS
 from rabtui.config import Config, Source
+from rabtui.media import medium_layout
 from rabtui.restore.copies import Copy, configured
-from rabtui.state import catalog
+from rabtui.state import catalog, others, saved_kinds
 from rabtui.state.store import Store
 
 SHOWN = 3       # names given per copy
+FILE, EMPTY_DIR = "", " (an empty directory)"
+# what an entry other than a file is called beside its name (others' kinds: rsync's letters)
+OTHER_KINDS = {ord("L"): " (a symlink)", ord("S"): " (a FIFO or socket)", ord("D"): " (a device node)"}
 
 
-def _files(store: Store, source: Source, rel: bytes, copy: Copy) -> set[bytes]:
-    """The paths of the files at or below `rel` that `copy` holds, in archive directories."""
+def _entries(store: Store, source: Source, rel: bytes, copy: Copy) -> dict[bytes, str]:
+    """path -> what it is (FILE, or said beside its name) of the entries at or below `rel` that
+    `copy` holds, in archive directories: files, symlinks and special files, and of a disc copy its
+    empty directories too (a backup's catalog records no directories)."""
     if copy.kind == "backup":
-        paths = set(catalog.contents(store, copy.backup, source.archive_paths, rel))
+        found = {p: OTHER_KINDS.get(k, " (a special file)") for d in saved_kinds.archive_in(store, copy.backup, source.archive_paths)
+                 for p, (k, _mtime, _first) in others.archive_as_of(store, copy.backup, d, rel).items()}
+        found.update(dict.fromkeys(catalog.contents(store, copy.backup, source.archive_paths, rel), FILE))
     else:
-        paths = {bytes(r["path"]) for r in store.all(
-            "SELECT DISTINCT path, sha256 FROM disc_files WHERE number=? AND source=? AND (path=? OR substr(path, 1, ?)=?)",
-            (copy.checkpoint, source.id, rel, len(rel) + 1, rel + b"/")) if r["sha256"] not in MARKS}
-    return {p for p in paths if _in_archive(source, p)}
+        found = {}
+        for r in store.all("SELECT DISTINCT path, sha256, mode FROM disc_files WHERE number=? AND source=?"
+                           " AND (path=? OR substr(path, 1, ?)=?)",
+                           (copy.checkpoint, source.id, rel, len(rel) + 1, rel + b"/")):
+            mark = r["sha256"]
+            found[bytes(r["path"])] = (EMPTY_DIR if mark == DIR_MARK else " (a symlink)" if mark == LINK_MARK
+                                       else _special(r["mode"]) if mark in MARKS else FILE)
+    return {p: what for p, what in found.items() if _in_archive(source, p)}
+
+
+def _special(mode: int | None) -> str:
+    if mode is None:
+        return " (a special file)"
+    return " (a FIFO or socket)" if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else " (a device node)"
+
+
+def _holds_dir(cfg: Config, source: Source, path: bytes, chosen: Copy, have: dict[bytes, str]) -> bool:
+    """Does the chosen copy hold a directory at `path`: an entry below it, an empty one of a disc's,
+    or a directory there in a chosen backup's own tree (the catalog records none; its medium's union
+    holds no empty directory, a restore takes them from that tree). Read by lstat, nothing followed
+    at `path` itself."""
+    below = path + b"/"
+    if have.get(path) == EMPTY_DIR or any(p.startswith(below) for p in have):
+        return True
+    if chosen.kind != "backup":
+        return False
+    for d in source.directories:
+        top = catalog.rel_path(d.path)
+        if d.kind == "archive" and (not top or path == top or path.startswith(top + b"/")):
+            inner = path[len(top):].lstrip(b"/")
+            tree = medium_layout.recorded_path(cfg.medium(chosen.medium).path, source.id, chosen.backup["name"])
+            root = os.fsencode(medium_layout.backup_data_path(tree, d.path))
+            try:
+                if stat.S_ISDIR(os.lstat(os.path.join(root, inner) if inner else root).st_mode):
+                    return True
+            except (OSError, ValueError):
+                pass
+    return False
 
 
 def _in_archive(source: Source, path: bytes) -> bool:
@@ -51,19 +97,22 @@ def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy,
     if not _in_archive(source, rel) and not any(d.kind == "archive" and catalog.rel_path(d.path).startswith(below)
                                                  for d in source.directories):
         return []
-    have = _files(store, source, rel, chosen)
+    have = _entries(store, source, rel, chosen)
     out = []
     for c in copies:
         if c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)):
             continue
-        more = sorted(_files(store, source, rel, c) - have)
+        theirs = _entries(store, source, rel, c)
+        more = sorted(p for p, what in theirs.items() if p not in have
+                      and not (what == EMPTY_DIR and _holds_dir(cfg, source, p, chosen, have)))
         if not more:
             continue
-        have.update(more)
-        shown = ", ".join("/" + fmt.name(p) for p in more[:SHOWN])
+        have.update((p, theirs[p]) for p in more)
+        shown = ", ".join("/" + fmt.name(p) + theirs[p] for p in more[:SHOWN])
         shown += f" and {len(more) - SHOWN} more" if len(more) > SHOWN else ""
         is_, they, them = ("is", "it is", "it") if len(more) == 1 else ("are", "they are", "them")
-        out.append(f"{fmt.count(len(more), 'file')} the archive saved below /{fmt.name(rel)} {is_} not in"
+        noun = fmt.count(len(more), "file" if all(theirs[p] == FILE for p in more) else "entry")
+        out.append(f"{noun} the archive saved below /{fmt.name(rel)} {is_} not in"
                    f" {chosen.describe()}: {they} in {c.describe()} (first: {shown}); restore {them} from there"
                    f" with {_how(store, source, c)}")
     return out
