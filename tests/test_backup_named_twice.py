@@ -37,3 +37,28 @@ def test_a_name_two_media_give_a_backup_is_refused_and_the_id_taken(tmp_path, ca
 
     assert main([*run, "restore", "loc", path, "--backup", str(ids["m1"]), "--to", str(tmp_path / "m1")]) == 0
     assert (tmp_path / "m1" / path.lstrip("/")).read_bytes() == b"on m1"
+
+
+def test_find_names_the_id_of_a_backup_whose_name_two_media_give(tmp_path, capsys):
+    """find names each backup by its name, and by its id too where the name stands for two
+    (`backup_ids` beside `backups` in --json, always): the id a refused name asks for."""
+    import json
+
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"a.txt": b"one", "b.txt": b"b"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    assert lab.backup(cfg, now=datetime(2026, 3, 2, 2, 0, 0), medium_id="m2").status == "completed"
+    rows = lab.store().all("SELECT id, medium, name FROM backups ORDER BY id")
+    run = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+    assert main([*run, "find", "a.txt"]) == 0
+    out = capsys.readouterr().out
+    assert f"m1: {NAME} (id {rows[0]['id']})" in out, out
+    assert f"m2: {NAME} (id {rows[1]['id']}) .. backup-20260302020000 (2 backups)" in out, out
+    assert "backup-20260302020000 (id" not in out
+    assert main([*run, "find", "a.txt", "--json"]) == 0
+    found = {loc["medium"]: loc for loc in json.loads(capsys.readouterr().out)[0]["locations"]}
+    assert (found["m1"]["backups"], found["m1"]["backup_ids"]) == ([NAME], [rows[0]["id"]])
+    assert found["m2"]["backup_ids"] == [rows[1]["id"], rows[2]["id"]]

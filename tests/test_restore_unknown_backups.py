@@ -97,3 +97,30 @@ def test_a_disc_taken_from_a_backup_on_a_medium_away_at_the_rebuild_ranks_by_tha
     err = capsys.readouterr().err
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"newest"
     assert f"restored from checkpoint {number}" in err and "which rebuild-state did not read" in err, err
+
+
+def test_browse_find_says_which_medium_may_hold_backups_it_does_not_list(tmp_path):
+    """What `find` says on stderr, Browse's find says too (a warning beside the versions found)."""
+    from rabtui.media import unknown_backups
+    from rabtui.tui.app import make_app
+    from tests.tui.conftest import browse_backups, run, texts, wait_for
+
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    unknown_backups.mark_unread(lab.store(), "m2")       # as rebuild-state does with it away
+    m2 = lab.media[1][1]
+    m2.rename(m2.with_name("m2-in-the-drawer"))
+
+    async def go():
+        app = make_app(lab.config_path, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await browse_backups(app, pilot, "loc")
+            screen._go("find")
+            screen._find("a.txt")
+            await wait_for(pilot, lambda: "matching" in texts(app, "#browse-where"))
+            said = [n.message for n in app._notifications]
+            assert any("medium m2 was not read by rebuild-state" in m and "not listed" in m for m in said), said
+
+    run(go())

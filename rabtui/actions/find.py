@@ -31,12 +31,33 @@ class Found:
     moved: set[str] = field(default_factory=set)    # media whose backups the catalog records off their path
     # media that may hold backups the state database does not know, each with why (media/unknown_backups.py)
     not_known: list[str] = field(default_factory=list)
+    # (source, medium, name) -> id of the backups named; the (source, name) two media give (named_twice)
+    ids: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    twice: set[tuple[str, str]] = field(default_factory=set)
 
     def as_json(self) -> list[dict]:
-        out = [copies.with_at_hand(v.as_json(), self.at_hand) for v in self.versions]
-        for loc in (loc for v in out for loc in v["locations"] if loc["kind"] == "backup"):
-            loc["configured"] = loc["medium"] in self.configured
+        out = []
+        for v in self.versions:
+            found = copies.with_at_hand(v.as_json(), self.at_hand)
+            for loc, shown in zip(v.locations, found["locations"]):
+                if loc.kind == "backup":
+                    shown["configured"] = loc.medium in self.configured
+                    shown["backup_ids"] = [self.ids.get((v.source, loc.medium, n)) for n in loc.backups]
+                    if loc.unreadable:
+                        shown["unreadable_id"] = self.ids.get((v.source, loc.medium, loc.unreadable))
+            out.append(found)
         return out
+
+    def not_listed(self) -> list[str]:
+        """What may hold more than is listed: a line per medium (not_known), said beside the versions."""
+        return [f"{line}: what it holds is not listed; `rabtui rebuild-state` with it mounted records its backups"
+                for line in self.not_known]
+
+    def describe(self, version: catalog.Version, location: catalog.Location) -> str:
+        """Where `location` is, a backup's id beside its name where the name stands for two."""
+        names = [*location.backups, *([location.unreadable] if location.unreadable else [])]
+        return location.describe({n: self.ids[(version.source, location.medium, n)] for n in names
+                                  if (version.source, n) in self.twice and (version.source, location.medium, n) in self.ids})
 
     def out_of_reach(self, location) -> str | None:
         """Why a copy at `location` cannot be read now (a medium no longer configured, not mounted), or None."""
@@ -91,23 +112,33 @@ def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_ca
             found.append(v)
     found += entries.values()
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
+    named = store.all("SELECT id, source, medium, name FROM backups WHERE status<>'deleted'")
+    ids = {(r["source"], r["medium"], r["name"]): r["id"] for r in named}
+    seen: set[tuple[str, str]] = set()
+    twice = {k for k in ((r["source"], r["name"]) for r in named) if k in seen or seen.add(k)}
     return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media},
                  {m.id for m in cfg.media if moved_away(m, store)},
-                 unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources}))
+                 unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources}),
+                 ids, twice)
 
 
-def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:
+def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None,
+                            said: list[str] | None = None) -> list[dict]:
     """Versions of the files whose name matches, as `rabtui find` finds them (on media and on
-    discs), each with the newest backup holding it (Browse opens that backup at the file)."""
+    discs), each with the newest backup holding it (Browse opens that backup at the file).
+    `said` gets what `find` says beside them (Found.not_listed)."""
     out = []
-    for v in find(cfg, store, pattern, limit=limit, cancel=cancel).versions:
+    found = find(cfg, store, pattern, limit=limit, cancel=cancel)
+    if said is not None:
+        said += found.not_listed()
+    for v in found.versions:
         backups = [loc for loc in v.locations if loc.kind == "backup" and loc.backups]
         newest = None
         if backups:
             loc = backups[-1]
             newest = queries.backup_named(store, v.source, loc.medium, loc.backups[-1])
         out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime, "kind": v.kind,
-                    "where": "; ".join(loc.describe() for loc in v.locations), "backup": newest})
+                    "where": "; ".join(found.describe(v, loc) for loc in v.locations), "backup": newest})
     return out
 
 

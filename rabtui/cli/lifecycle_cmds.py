@@ -119,9 +119,8 @@ def _show(path: bytes) -> str:
 def cmd_find(args) -> int:
     cfg = load_config(args, check_media=False)
     found = find_actions.find(cfg, open_store(cfg, records=False), args.pattern, source=args.source, ignore_case=args.ignore_case)
-    for line in found.not_known:     # what is listed may not be all there is
-        say(fmt.name(f"rabtui: find: {line}: what it holds is not listed; `rabtui rebuild-state` with it mounted"
-                     " records its backups"), sys.stderr)
+    for line in found.not_listed():     # what is listed may not be all there is
+        say(fmt.name(f"rabtui: find: {line}"), sys.stderr)
     if args.json:
         print_json(found.as_json())
         return EXIT_OK if found.versions else EXIT_FAILED
@@ -131,7 +130,7 @@ def cmd_find(args) -> int:
         print(f"{fmt.name(v.source)}:{_show(v.path)}{kind}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
             away = found.out_of_reach(loc)
-            print(f"    {fmt.name(loc.describe())}{f' ({away})' if away else ''}")
+            print(f"    {fmt.name(found.describe(v, loc))}{f' ({away})' if away else ''}")
     if not found.versions:
         print(f'nothing matches "{fmt.name(os.fsencode(args.pattern))}"', file=sys.stderr)
         return EXIT_FAILED

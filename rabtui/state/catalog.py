@@ -46,16 +46,23 @@ class Location:
     unreadable: str | None = None
     unreadable_more: int = 0
 
-    def describe(self) -> str:
+    def describe(self, ids: dict[str, int] | None = None) -> str:
+        """`ids`: the id to give beside each backup name in it (one two media give: named_twice)."""
         if self.kind == "disc":
             part = f" part {self.part}/{self.parts}" if self.parts and self.parts > 1 else ""
             return f"checkpoint {self.checkpoint} disc {self.disc} ({self.volid}, {self.disc_state}){part}"
         if not self.backups:
             return f"{self.medium}: archive"
-        span = self.backups[0] if len(self.backups) == 1 else f"{self.backups[0]} .. {self.backups[-1]} ({len(self.backups)} backups)"
+        ids = ids or {}
+
+        def named(name: str) -> str:
+            return f"{name} (id {ids[name]})" if name in ids else name
+        first, last = named(self.backups[0]), named(self.backups[-1])
+        span = first if len(self.backups) == 1 else f"{first} .. {last} ({len(self.backups)} backups)"
         more = (f" and {self.unreadable_more} backup{'s' if self.unreadable_more > 1 else ''} after"
                 if self.unreadable_more else "")
-        unread = f"; then unreadable on the source in {self.unreadable}{more} (not deleted)" if self.unreadable else ""
+        unread = (f"; then unreadable on the source in {named(self.unreadable)}{more} (not deleted)"
+                  if self.unreadable else "")
         return f"{self.medium}: {span}" + (" + archive" if self.archive else "") + unread
 
 

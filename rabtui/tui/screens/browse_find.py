@@ -30,13 +30,17 @@ class FindLevel:
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _find(self, pattern: str) -> None:
+        said: list[str] = []
         try:
-            rows = find_actions.find_with_newest_backup(self.app.cfg, self.app.store, pattern, cancel=get_current_worker().cancelled_event)
+            rows = find_actions.find_with_newest_backup(self.app.cfg, self.app.store, pattern,
+                                                        cancel=get_current_worker().cancelled_event, said=said)
         except Cancelled:
             return
-        self._deliver(self._show_found, pattern, rows)
+        self._deliver(self._show_found, pattern, rows, said)
 
-    def _show_found(self, pattern: str, rows: list) -> None:
+    def _show_found(self, pattern: str, rows: list, said: list[str] = ()) -> None:
+        for line in said:       # a medium that may hold more than is listed
+            self.notify(fmt.name(line), severity="warning", timeout=30)
         table = self._table("source", "path", "size", "modified", "where")
         for r in rows:
             size = fmt.size(r["size"]) if r["kind"] == "file" else r["kind"]     # a symlink, a FIFO, ...
