@@ -124,3 +124,43 @@ def test_browse_find_says_which_medium_may_hold_backups_it_does_not_list(tmp_pat
             assert any("medium m2 was not read by rebuild-state" in m and "not listed" in m for m in said), said
 
     run(go())
+
+
+def test_a_medium_with_a_device_away_at_the_rebuild_is_named_not_mounted_since(tmp_path, capsys, disk_image):
+    """A medium mounted from its `device` by rabtui: away at rebuild-state (its disk unplugged), then
+    plugged in again and left unmounted, as rabtui leaves it between runs. Its backups stay unknown
+    until rebuild-state mounts it: restore and find name it, unmounted as it is."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("data", "standard")])
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    cfg = lab.load()
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    write_files(data, {"a.txt": b"newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    assert not os.path.ismount(m1)
+    unplugged = disk_image.with_name("unplugged.img")
+    disk_image.rename(unplugged)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3
+    unplugged.rename(disk_image)
+    capsys.readouterr()
+    path = str(data / "a.txt")
+    assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
+    assert "medium m1 was not read by rebuild-state" in err, err
+    assert main([*run, "find", "a.txt"]) == 0
+    assert "medium m1 was not read by rebuild-state" in capsys.readouterr().err
+    assert main([*run, "check"]) != 0
+    assert "WARNING: medium m1 was not read by rebuild-state" in capsys.readouterr().out
+    assert not os.path.ismount(m1)
+    assert main([*run, "rebuild-state"]) == 0
+    capsys.readouterr()
+    assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "rebuilt")]) == 0
+    assert (tmp_path / "rebuilt" / path.lstrip("/")).read_bytes() == b"newest"
