@@ -41,7 +41,11 @@ def _entries(store: Store, source: Source, rel: bytes, copy: Copy) -> dict[bytes
             mark = r["sha256"]
             found[bytes(r["path"])] = (EMPTY_DIR if mark == DIR_MARK else " (a symlink)" if mark == LINK_MARK
                                        else _special(r["mode"]) if mark in MARKS else FILE)
-    return {p: what for p, what in found.items() if _in_archive(source, p)}
+    tops = _tops(source)
+    below = rel + b"/" if rel else b""
+    if _in_archive(tops, rel) and not any(top.startswith(below) and top != rel for top, _kind in tops):
+        return found       # no other directory configured inside: all of them are in the archive
+    return {p: what for p, what in found.items() if _in_archive(tops, p)}
 
 
 def _special(mode: int | None) -> str:
@@ -74,13 +78,17 @@ def _holds_dir(cfg: Config, source: Source, path: bytes, chosen: Copy, have: dic
     return False
 
 
-def _in_archive(source: Source, path: bytes) -> bool:
-    best = None
-    for d in source.directories:
-        top = catalog.rel_path(d.path)
-        if (not top or path == top or path.startswith(top + b"/")) and (best is None or len(top) > len(best[0])):
-            best = (top, d.kind)
-    return best is not None and best[1] == "archive"
+def _tops(source: Source) -> list[tuple[bytes, str]]:
+    """(path relative to /, kind) of the configured directories, the innermost first."""
+    return sorted(((catalog.rel_path(d.path), d.kind) for d in source.directories), key=lambda t: -len(t[0]))
+
+
+def _in_archive(tops: list[tuple[bytes, str]], path: bytes) -> bool:
+    """Is `path` in an archive directory: the innermost of `tops` (_tops) holding it?"""
+    for top, kind in tops:
+        if not top or path == top or path.startswith(top + b"/"):
+            return kind == "archive"
+    return False
 
 
 def _how(store: Store, source: Source, copy: Copy) -> str:
@@ -94,7 +102,7 @@ def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy,
     """One line per other copy holding files of an archive directory at or below `rel` that
     `chosen` lacks (each file said once, with the newest copy holding it)."""
     below = rel + b"/" if rel else b""
-    if not _in_archive(source, rel) and not any(d.kind == "archive" and catalog.rel_path(d.path).startswith(below)
+    if not _in_archive(_tops(source), rel) and not any(d.kind == "archive" and catalog.rel_path(d.path).startswith(below)
                                                  for d in source.directories):
         return []
     have = _entries(store, source, rel, chosen)
