@@ -8,13 +8,12 @@ exactly, and say nothing of the others)."""
 
 from __future__ import annotations
 
-import os
 import stat
 
 from rabtui import fmt
+from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, MARKS
 from rabtui.config import Config, Source
-from rabtui.media import medium_layout
 from rabtui.restore.copies import Copy, configured
 from rabtui.state import catalog, others, saved_kinds
 from rabtui.state.store import Store
@@ -54,27 +53,37 @@ def _special(mode: int | None) -> str:
     return " (a FIFO or socket)" if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else " (a device node)"
 
 
-def _holds_dir(cfg: Config, source: Source, path: bytes, chosen: Copy, have: dict[bytes, str]) -> bool:
-    """Does the chosen copy hold a directory at `path`: an entry below it, an empty one of a disc's,
-    or a directory there in a chosen backup's own tree (the catalog records none; its medium's union
-    holds no empty directory, a restore takes them from that tree). Read by lstat, nothing followed
-    at `path` itself."""
-    below = path + b"/"
-    if have.get(path) == EMPTY_DIR or any(p.startswith(below) for p in have):
+def _above(paths) -> set[bytes]:
+    """The directories on the way to `paths`."""
+    out: set[bytes] = set()
+    for q in paths:
+        i = q.rfind(b"/")
+        while i > 0 and q[:i] not in out:
+            out.add(q[:i])
+            i = q.rfind(b"/", 0, i)
+    return out
+
+
+def _holds_dir(store: Store, source: Source, path: bytes, chosen: Copy, have: dict[bytes, str], looked: dict) -> bool:
+    """Does the chosen copy (its entries: `have`) hold a directory at `path`: an entry below it, an
+    empty one of a disc's, or, of a chosen backup, one that the own trees of the backups on its medium up to it hold, where
+    the restore reads archive directories' directories (own_dirs: a backup's catalog records none;
+    its medium's union holds no empty directory). `looked`: what was read of them, kept across calls."""
+    if "above" not in looked:
+        looked["above"] = _above(have)
+    if path in have or path in looked["above"]:
         return True
     if chosen.kind != "backup":
         return False
-    for d in source.directories:
-        top = catalog.rel_path(d.path)
-        if d.kind == "archive" and (not top or path == top or path.startswith(top + b"/")):
-            inner = path[len(top):].lstrip(b"/")
-            tree = medium_layout.recorded_path(cfg.medium(chosen.medium).path, source.id, chosen.backup["name"])
-            root = os.fsencode(medium_layout.backup_data_path(tree, d.path))
-            try:
-                if stat.S_ISDIR(os.lstat(os.path.join(root, inner) if inner else root).st_mode):
-                    return True
-            except (OSError, ValueError):
-                pass
+    tops = _tops(source)
+    for top, kind in tops:
+        if kind == "archive" and (not top or path == top or path.startswith(top + b"/")):
+            if top not in looked:
+                d = next(d.path for d in source.directories if catalog.rel_path(d.path) == top)
+                roots = own_dirs.covered(store, source.id, chosen.medium, chosen.backup["id"], d)
+                looked[top] = (own_dirs.OwnDirs(roots, top), set(roots))
+            dirs, roots = looked[top]
+            return dirs.held_in(path[len(top):].lstrip(b"/"), roots)
     return False
 
 
@@ -106,13 +115,14 @@ def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy,
                                                  for d in source.directories):
         return []
     have = _entries(store, source, rel, chosen)
+    looked: dict = {}
     out = []
     for c in copies:
         if c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)):
             continue
         theirs = _entries(store, source, rel, c)
         more = sorted(p for p, what in theirs.items() if p not in have
-                      and not (what == EMPTY_DIR and _holds_dir(cfg, source, p, chosen, have)))
+                      and not (what == EMPTY_DIR and _holds_dir(store, source, p, chosen, have, looked)))
         if not more:
             continue
         have.update((p, theirs[p]) for p in more)
