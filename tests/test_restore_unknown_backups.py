@@ -15,6 +15,17 @@ from tests.trees import Lab, burn_due, write_files
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 
 
+def _rebuilt_without_database(lab: Lab) -> list[str]:
+    """The server's database lost, then rebuild-state run with the media as they are now (one away:
+    exit 3); the command line's first arguments for the lab's config."""
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3
+    return run
+
+
 def test_a_medium_away_at_the_rebuild_is_named_by_restore_and_find_until_rebuilt_with_it(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=3)       # m3: a medium never used yet, no backup on it to miss
     cfg = lab.local([("data", "standard")])
@@ -26,11 +37,7 @@ def test_a_medium_away_at_the_rebuild_is_named_by_restore_and_find_until_rebuilt
     m2 = lab.media[1][1]
     away = m2.with_name("m2-in-the-drawer")
     m2.rename(away)
-    for name in os.listdir(lab.state):          # the server's database lost
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
-    run = ["--config", str(lab.config_path)]
-    assert main([*run, "rebuild-state"]) == 3
+    run = _rebuilt_without_database(lab)
     capsys.readouterr()
     path = str(data / "a.txt")
 
@@ -86,11 +93,7 @@ def test_a_disc_taken_from_a_backup_on_a_medium_away_at_the_rebuild_ranks_by_tha
     number = burn_due(cfg, lab.store())
     m2 = lab.media[1][1]
     m2.rename(m2.with_name("m2-in-the-drawer"))
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
-    run = ["--config", str(lab.config_path)]
-    assert main([*run, "rebuild-state"]) == 3
+    run = _rebuilt_without_database(lab)
     capsys.readouterr()
     path = str(data / "a.txt")
     assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
@@ -143,11 +146,7 @@ def test_a_medium_with_a_device_away_at_the_rebuild_is_named_not_mounted_since(t
     assert not os.path.ismount(m1)
     unplugged = disk_image.with_name("unplugged.img")
     disk_image.rename(unplugged)
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
-    run = ["--config", str(lab.config_path)]
-    assert main([*run, "rebuild-state"]) == 3
+    run = _rebuilt_without_database(lab)
     unplugged.rename(disk_image)
     capsys.readouterr()
     path = str(data / "a.txt")
