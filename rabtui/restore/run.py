@@ -311,7 +311,7 @@ def _summary(result: "RestoreResult", w: Written, where: str) -> str:
     elif result.guessed:
         head += " (the copy read is ranked on a guess: its checkpoint does not record its backup)"
     if result.elsewhere:
-        head += " (other copies hold files of the archive that this one lacks: see the warnings)"
+        head += " (other copies hold entries of the archive that this one lacks: see the warnings)"
     if result.unseen:
         head += " (a newer copy may be on a medium whose backups the state database does not know)"
     problems = w.problems()
