@@ -112,10 +112,7 @@ def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_ca
             found.append(v)
     found += entries.values()
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
-    named = store.all("SELECT id, source, medium, name FROM backups WHERE status<>'deleted'")
-    ids = {(r["source"], r["medium"], r["name"]): r["id"] for r in named}
-    seen: set[tuple[str, str]] = set()
-    twice = {k for k in ((r["source"], r["name"]) for r in named) if k in seen or seen.add(k)}
+    ids, twice = queries.backup_ids(store)
     return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media},
                  {m.id for m in cfg.media if moved_away(m, store)},
                  unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources}),

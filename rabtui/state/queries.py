@@ -84,6 +84,15 @@ def backup_named(store: Store, source: str, medium: str, name: str) -> dict | No
     return _dict(store.one("SELECT * FROM backups WHERE source=? AND medium=? AND name=?", (source, medium, name)))
 
 
+def backup_ids(store: Store) -> tuple[dict[tuple[str, str, str], int], set[tuple[str, str]]]:
+    """(source, medium, name) -> id of every backup not deleted, and the (source, name) that two
+    media give (a clock set back: such a name alone does not tell the backup)."""
+    named = store.all("SELECT id, source, medium, name FROM backups WHERE status<>'deleted'")
+    seen: set[tuple[str, str]] = set()
+    twice = {k for k in ((r["source"], r["name"]) for r in named) if k in seen or seen.add(k)}
+    return {(r["source"], r["medium"], r["name"]): r["id"] for r in named}, twice
+
+
 # --- media and directories -----------------------------------------------------------------------
 
 
