@@ -164,17 +164,20 @@ def assert_stopped_by_a_second_cancel(job: HangingPost, pid: int) -> None:
     assert job.dump.exists(), "what the post command was to undo is left as it was"
 
 
-def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, request):
-    """The console's second cancel of a backup whose post-backup commands run (after its first
-    cancel): a post command that hangs is killed, and the job ends cancelled, its reason naming the
-    post commands stopped. Through the job's row, as a detached job is cancelled."""
+def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, request, capsys):
+    """The second cancel of a backup whose post-backup commands run (after its first cancel), as
+    `rabtui jobs cancel --post-commands-too` gives it: a post command that hangs is killed, and the
+    job ends cancelled, its reason naming the post commands stopped. Through the job's row, as a
+    detached job is cancelled."""
     from rabtui.actions import jobs as jobviews
+    from rabtui.cli import main
 
     job = hanging_post_job(tmp_path, request)
     jobviews.cancel(job.store, job.job_id)
     _until(job.post_pid, "the post command began")
     assert jobviews.job(job.store, job.job_id)["status"] == "running"
-    jobviews.cancel(job.store, job.job_id, post_commands_too=True)
+    assert main(["--config", str(job.lab.config_path), "jobs", "cancel", "--post-commands-too", str(job.job_id)]) == 0
+    assert "its post-backup commands too" in capsys.readouterr().out
     assert_stopped_by_a_second_cancel(job, job.post_pid())
 
 

@@ -43,6 +43,9 @@ def register(sub) -> None:
     q.set_defaults(func=cmd_jobs_answer)
     q = jsub.add_parser("cancel", help="ask a job to stop")
     q.add_argument("job_id", type=number)
+    q.add_argument("--post-commands-too", action="store_true",
+                   help="a backup's post-backup commands, run after a cancel to undo what the pre-backup"
+                        " ones did, stop too (what they were to undo stays undone)")
     q.set_defaults(func=cmd_jobs_cancel)
     p.set_defaults(func=cmd_jobs_list, json=False, all=False, reports=True)
 
@@ -169,6 +172,6 @@ def cmd_jobs_answer(args) -> int:
 
 def cmd_jobs_cancel(args) -> int:
     store = open_store(load_config(args, check_media=False))
-    jobviews.cancel(store, args.job_id)
-    print(f"cancel requested for job {args.job_id}")
+    jobviews.cancel(store, args.job_id, post_commands_too=args.post_commands_too)
+    print(f"cancel requested for job {args.job_id}" + (", its post-backup commands too" if args.post_commands_too else ""))
     return EXIT_OK
