@@ -67,9 +67,10 @@ def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | No
 
 def counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
     """Whether `last_due`, before `slot`, counts for it: a time the schedule does not name (marked
-    under the schedule before an edit; for the health check, a backup's start) counts for the time
-    of this one nearest to it, the later one when both are as near. A daily time moved later was due again that day; a schedule made more
-    frequent is due at its next time still."""
+    under the schedule before an edit; for the health check, the time a run-due made the newest
+    backup for) counts for the time of this one nearest to it, the later one when both are as near.
+    A daily time moved later was due again that day; a schedule made more frequent is due at its
+    next time still."""
     try:
         before = croniter(expr, slot).get_prev(datetime)
     except CroniterBadDateError:
