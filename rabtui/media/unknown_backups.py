@@ -26,6 +26,11 @@ def mark_unread(store: Store, medium_id: str) -> None:
     store.set_meta(UNREAD_KEY + medium_id, "1")
 
 
+def unread(store: Store, medium_id: str) -> bool:
+    """Whether the rebuild that made the database did not read this medium (mark_unread)."""
+    return store.meta(UNREAD_KEY + medium_id) is not None
+
+
 def remember_taken(store: Store, number: int, source_id: str, path: str, backup: dict) -> None:
     """Checkpoint `number` took source:path from `backup` ({name, medium, started}), on a medium
     rebuild-state did not read."""
@@ -75,7 +80,7 @@ def not_known(cfg: Config, store: Store, source_ids: set[str]) -> list[str]:
                 sources = sorted({n.split("/", 1)[0] for n in names})
                 out.append(f"medium {m.id} holds {fmt.count(len(names), 'backup')} of {', '.join(sources)} the state"
                            f" database does not know ({shown(names)})")
-        elif store.meta(UNREAD_KEY + m.id) is not None:
+        elif unread(store, m.id):
             out.append(f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then): the state"
                        " database knows none of its backups")
     return out

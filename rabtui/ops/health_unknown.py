@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rabtui.config import Config
 from rabtui.media.at_hand import media_there
-from rabtui.media.unknown_backups import UNREAD_KEY, shown, unknown_names
+from rabtui.media.unknown_backups import shown, unknown_names, unread
 from rabtui.ops.problems import WARNING, Problem
 from rabtui.state.store import Store
 
@@ -27,7 +27,7 @@ def unknown_backups(cfg: Config, store: Store) -> list[Problem]:
                                " find, restore, cleanup and checkpoints do not see them (its -wal lost, or an older"
                                " copy of it put back?); `rabtui rebuild-state` records them"))
     for m in cfg.media:
-        if m not in there and store.meta(UNREAD_KEY + m.id) is not None:
+        if m not in there and unread(store, m.id):
             out.append(Problem(f"unknown:{m.id}", WARNING,
                                f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then):"
                                " find, restore, cleanup and checkpoints do not see its backups; mount it and run"
