@@ -191,7 +191,7 @@ CREATE INDEX IF NOT EXISTS others_path ON others(source, path, medium);
 CREATE TABLE IF NOT EXISTS checkpoints(
     number INTEGER PRIMARY KEY,
     created REAL NOT NULL,
-    status TEXT NOT NULL,       -- planned | burning | completed | aborted
+    status TEXT NOT NULL,       -- planned | burning | completed | aborted | failed | abandoned
     disc_type TEXT NOT NULL,
     disc_sectors INTEGER NOT NULL,
     drive TEXT,
