@@ -68,19 +68,35 @@ def shown(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
+def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None) -> list[tuple[Medium, list[str] | None]]:
+    """Each configured medium that may hold backups the database does not know, with their names
+    ("source/name") when it is there, None when it is away and rebuild-state did not read it.
+    `source_ids`: the sources asked about; None: the configured ones and those the database knows
+    on the medium."""
+    out: list[tuple[Medium, list[str] | None]] = []
+    there = {m.id for m in media_there(cfg, store)}
+    for m in cfg.media:
+        if m.id in there:
+            names = unknown_names(m, store, {s.id for s in cfg.sources} if source_ids is None else source_ids)
+            if source_ids is not None:
+                names = [n for n in names if n.split("/", 1)[0] in source_ids]
+            if names:
+                out.append((m, names))
+        elif unread(store, m.id):
+            out.append((m, None))
+    return out
+
+
 def not_known(cfg: Config, store: Store, source_ids: set[str]) -> list[str]:
     """One line per configured medium that may hold backups of `source_ids` the database does not
     know, saying why (empty: the database knows every backup that can be known now)."""
     out = []
-    there = {m.id for m in media_there(cfg, store)}
-    for m in cfg.media:
-        if m.id in there:
-            names = [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
-            if names:
-                sources = sorted({n.split("/", 1)[0] for n in names})
-                out.append(f"medium {m.id} holds {fmt.count(len(names), 'backup')} of {', '.join(sources)} the state"
-                           f" database does not know ({shown(names)})")
-        elif unread(store, m.id):
+    for m, names in unknown_media(cfg, store, source_ids):
+        if names is None:
             out.append(f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then): the state"
                        " database knows none of its backups")
+        else:
+            sources = sorted({n.split("/", 1)[0] for n in names})
+            out.append(f"medium {m.id} holds {fmt.count(len(names), 'backup')} of {', '.join(sources)} the state"
+                       f" database does not know ({shown(names)})")
     return out

@@ -7,8 +7,7 @@ not see them, until rebuild-state records them (rabtui/media/unknown_backups.py)
 from __future__ import annotations
 
 from rabtui.config import Config
-from rabtui.media.at_hand import media_there
-from rabtui.media.unknown_backups import shown, unknown_names, unread
+from rabtui.media.unknown_backups import shown, unknown_media
 from rabtui.ops.problems import WARNING, Problem
 from rabtui.state.store import Store
 
@@ -18,18 +17,15 @@ def unknown_backups(cfg: Config, store: Store) -> list[Problem]:
     the configured sources and those the database knows there), and per medium away that the
     rebuild that made the database did not read."""
     out = []
-    there = media_there(cfg, store)
-    for m in there:
-        unknown = unknown_names(m, store, {s.id for s in cfg.sources})
-        if unknown:
-            out.append(Problem(f"unknown:{m.id}", WARNING,
-                               f"medium {m.id}: {len(unknown)} backup(s) the state database does not know ({shown(unknown)}):"
-                               " find, restore, cleanup and checkpoints do not see them (its -wal lost, or an older"
-                               " copy of it put back?); `rabtui rebuild-state` records them"))
-    for m in cfg.media:
-        if m not in there and unread(store, m.id):
+    for m, names in unknown_media(cfg, store):
+        if names is None:
             out.append(Problem(f"unknown:{m.id}", WARNING,
                                f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then):"
                                " find, restore, cleanup and checkpoints do not see its backups; mount it and run"
                                " `rabtui rebuild-state`"))
+        else:
+            out.append(Problem(f"unknown:{m.id}", WARNING,
+                               f"medium {m.id}: {len(names)} backup(s) the state database does not know ({shown(names)}):"
+                               " find, restore, cleanup and checkpoints do not see them (its -wal lost, or an older"
+                               " copy of it put back?); `rabtui rebuild-state` records them"))
     return out
