@@ -130,8 +130,9 @@ class HangingPost:
         return int(text) if text else None
 
 
-def hanging_post_job(tmp_path, request) -> HangingPost:
-    """Started, its transfer begun; its cancels seen within a fifth of a second."""
+def hanging_post_job(tmp_path, request, where: str = "local", post: str | None = None) -> HangingPost:
+    """Started, its transfer begun; its cancels seen within a fifth of a second. `where`: as for
+    _lab; `post`: a post-backup command of its own instead of the one that hangs."""
     from rabtui.actions import backup as backup_actions
     from rabtui.state import jobs
     from rabtui.state.jobs import JobRecorder
@@ -139,7 +140,7 @@ def hanging_post_job(tmp_path, request) -> HangingPost:
     request.getfixturevalue("monkeypatch").setattr(jobs, "HEARTBEAT_EVERY", 0.4)
 
     started, pid_file = tmp_path / "rsync-started", tmp_path / "post-pid"
-    lab, cfg, sid, dump = _lab(tmp_path, request, "local", f"echo $$ > {pid_file}; exec sleep 600",
+    lab, cfg, sid, dump = _lab(tmp_path, request, where, post or f"echo $$ > {pid_file}; exec sleep 600",
                                rsync=f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
     store = lab.store()
     recorder = JobRecorder(store, "backup", sid, f"backup of {sid}")

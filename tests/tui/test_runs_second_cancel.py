@@ -5,6 +5,9 @@ runner) in a thread, cancelled through its job's row as a detached job is."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import contextmanager
+
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.runs import RunsScreen
@@ -35,6 +38,51 @@ def test_a_second_cancel_from_runs_stops_the_post_commands(tmp_path, request):
                            what="the post command, the cancel seen by Runs")
             second = await confirm(pilot, app)
             assert "Stop its post-backup commands too?" in second and "stays undone" in second, second
+            assert_stopped_by_a_second_cancel(job, job.post_pid())
+
+    run(go())
+
+
+@contextmanager
+def database_held(store):
+    """The state database's write lock held by another connection (a busy database): a cancel
+    confirmed meanwhile is not written until it is let go; reads go on (WAL)."""
+    conn = sqlite3.connect(str(store.path), isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+async def asked(pilot, app, *keys: str) -> str:
+    """The text of the confirm dialog that `keys` open on Runs."""
+    await pilot.press(*keys)
+    await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the confirm dialog")
+    return " ".join(texts(app, "#confirm-text").split())
+
+
+def test_a_second_x_before_the_cancel_is_read_back_asks_about_the_post_commands(tmp_path, request):
+    """x confirmed, then x again before the screen has read the cancel back from the database (here
+    held busy, so that it is not even written yet): the second question is asked at once, not the
+    first one again; answered, the post-backup commands stop once the database is let go."""
+    job = hanging_post_job(tmp_path, request)
+
+    async def go():
+        app = make_app(job.lab.config_path, poll_interval=0.2)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
+                           and settled(app), what="the running backup")
+            with database_held(job.store):
+                assert "post-backup commands still run" in await asked(pilot, app, "x")
+                await pilot.press("y")
+                await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app), what="back on Runs, reloaded")
+                assert "running" in texts(app, "#runs-jobs")
+                second = await asked(pilot, app, "x")
+                assert "Stop its post-backup commands too?" in second, second
+                await pilot.press("y")
             assert_stopped_by_a_second_cancel(job, job.post_pid())
 
     run(go())

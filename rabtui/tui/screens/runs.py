@@ -86,6 +86,10 @@ class RunsScreen(RabtuiScreen):
         super().__init__(*args, **kwargs)
         self.followed: int | None = None
         self.after = 0
+        self._cancel_read: set[str] = set()
+        # backups whose cancel was confirmed here: a second x asks about their post-backup commands
+        # before a load reads the cancel back (or before it is even written: a busy database)
+        self.stop_asked: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         yield Table(id="runs-jobs", cursor_type="row", zebra_stripes=True)
@@ -133,8 +137,8 @@ class RunsScreen(RabtuiScreen):
         rows, keys = [], []
         self.job_status = {str(j["id"]): j["status"] for j in data.jobs}
         self.job_kind = {str(j["id"]): j["kind"] for j in data.jobs}
-        # backups asked to stop already: a second cancel stops their post-backup commands too
-        self.job_cancelled = {str(j["id"]) for j in data.jobs if j["cancel_requested"] and j["kind"] == "backup"}
+        self._cancel_read = {str(j["id"]) for j in data.jobs if j["cancel_requested"] and j["kind"] == "backup"}
+        self.stop_asked -= self._cancel_read
         for j in data.jobs:
             end = j["finished"] or (now if j["status"] in LIVE else None)
             took = fmt.duration(end - j["started"]) if end and j["started"] else "-"
@@ -238,6 +242,11 @@ class RunsScreen(RabtuiScreen):
         self.query_one("#run-savings", Static).update(
             savings_text(b.get("total_bytes"), b.get("new_bytes")) if b else "")
 
+    @property
+    def job_cancelled(self) -> set[str]:
+        """Backups asked to stop already: a second cancel stops their post-backup commands too."""
+        return self._cancel_read | self.stop_asked
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value is not None and int(event.row_key.value) != self.followed:
             self.reload()
@@ -268,10 +277,12 @@ class RunsScreen(RabtuiScreen):
             self.set_status(message)
             return
 
-        again = key in getattr(self, "job_cancelled", ())
+        again = key in self.job_cancelled
 
         def confirmed(ok: bool | None) -> None:
             if ok:
+                if self.job_kind.get(key) == "backup":
+                    self.stop_asked.add(key)
                 self._cancel(job_id, again)
 
         if again:
@@ -290,11 +301,17 @@ class RunsScreen(RabtuiScreen):
         try:
             # a write: a busy database keeps no key waiting
             jobviews.cancel(self.app.store, job_id, post_commands_too=post_commands_too)
-        except RabtuiError as exc:      # it ended as it was confirmed
-            self.app.call_from_thread(self.notify, str(exc))
+        except BaseException as exc:
+            self.app.call_from_thread(self._not_stopped, job_id)
+            if not isinstance(exc, RabtuiError):    # the database failed: said as any worker's failure
+                raise
+            self.app.call_from_thread(self.notify, str(exc))    # it ended as it was confirmed
             return
         self.app.call_from_thread(self.notify, f"the post-backup commands of job {job_id} are stopped" if post_commands_too
                                   else f"cancel requested for job {job_id}")
+
+    def _not_stopped(self, job_id: int) -> None:
+        self.stop_asked.discard(str(job_id))
 
     def action_answer(self) -> None:
         prompts = self.app.jobs.prompts
