@@ -1,6 +1,7 @@
-"""The Runs screen's cancel of a backup says that its post-backup commands still run (to undo what
-the pre-backup ones did); a second cancel asks whether to stop them too and does, as a second
-Ctrl-C does on the command line. A real backup (real rsync, a post command that hangs under the real
+"""The Runs screen's cancel of a backup says what the operator then sees (the job cancelled, the
+backup failed) and that its post-backup commands still run (to undo what the pre-backup ones did); a
+second cancel asks whether to stop them too and does, as a second Ctrl-C does on the command line.
+A real backup (real rsync, over the test sshd or locally, a post command that hangs under the real
 runner) in a thread, cancelled through its job's row as a detached job is."""
 
 from __future__ import annotations
@@ -10,37 +11,10 @@ from contextlib import contextmanager
 
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
+from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.runs import RunsScreen
 from tests.test_post_commands_after_a_failure import assert_stopped_by_a_second_cancel, hanging_post_job
 from tests.tui.conftest import ready, run, settled, texts, wait_for
-
-
-def test_a_second_cancel_from_runs_stops_the_post_commands(tmp_path, request):
-    job = hanging_post_job(tmp_path, request)
-
-    async def confirm(pilot, app) -> str:
-        await pilot.press("x")
-        await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the confirm dialog")
-        said = " ".join(texts(app, "#confirm-text").split())
-        await pilot.press("y")
-        await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
-        return said
-
-    async def go():
-        app = make_app(job.lab.config_path, poll_interval=0.2)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("4")
-            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
-                           and settled(app), what="the running backup")
-            first = await confirm(pilot, app)
-            assert "post-backup commands still run" in first, first
-            await wait_for(pilot, lambda: job.post_pid() and str(job.job_id) in app.screen.job_cancelled,
-                           what="the post command, the cancel seen by Runs")
-            second = await confirm(pilot, app)
-            assert "Stop its post-backup commands too?" in second and "stays undone" in second, second
-            assert_stopped_by_a_second_cancel(job, job.post_pid())
-
-    run(go())
 
 
 @contextmanager
@@ -61,6 +35,39 @@ async def asked(pilot, app, *keys: str) -> str:
     await pilot.press(*keys)
     await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the confirm dialog")
     return " ".join(texts(app, "#confirm-text").split())
+
+
+def test_a_second_cancel_from_runs_stops_the_post_commands(tmp_path, request):
+    """Over SSH: the first question names what the job and the backup then read, the second stops the
+    post command that hangs on the source; the job then reads cancelled on Runs and the backup failed
+    on the dashboard and Media (not complete: what it copied is left for a cleanup)."""
+    job = hanging_post_job(tmp_path, request, "ssh")
+
+    async def go():
+        app = make_app(job.lab.config_path, poll_interval=0.2)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
+                           and settled(app), what="the running backup")
+            first = await asked(pilot, app, "x")
+            assert "The job then reads cancelled, and the backup it had begun reads failed" in first, first
+            assert "a later cleanup removes what it copied" in first and "post-backup commands still run" in first, first
+            await pilot.press("y")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and job.post_pid(), what="the post command")
+            second = await asked(pilot, app, "x")
+            assert "Stop its post-backup commands too?" in second and "stays undone" in second, second
+            await pilot.press("y")
+            assert_stopped_by_a_second_cancel(job, job.post_pid())
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app)
+                           and texts(app, "#runs-jobs").startswith("cancelled"), what="the job cancelled on Runs")
+            await pilot.press("1")
+            await wait_for(pilot, lambda: ready(app, DashboardScreen) and settled(app) and "web" in texts(app, "#sources"),
+                           what="the dashboard's sources")
+            assert "failed" in texts(app, "#sources"), texts(app, "#sources")
+
+    run(go())
+    row = job.store.one("SELECT status, dir_made FROM backups WHERE job_id=?", (job.job_id,))   # as Media shows it
+    assert (row["status"], row["dir_made"]) == ("failed", 1), dict(row)
 
 
 def test_a_second_x_before_the_cancel_is_read_back_asks_about_the_post_commands(tmp_path, request):

@@ -50,6 +50,17 @@ def log_text(message: str, job_id: int | None = None, output: bool = False) -> s
     return "\n      ".join(cut)     # under the message's first line, past its "HH:MM "
 
 
+def cancel_question(job_id: int, kind: str | None) -> str:
+    """The first question of x: what the operator then sees of the job and of what it was making."""
+    if kind == "backup":
+        return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on the"
+                " dashboard, Media and in status): it is not complete, and a later cleanup removes what it copied."
+                " Its post-backup commands still run, to undo what its pre-backup commands did: x again stops them.")
+    if kind == "checkpoint":
+        return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."
+    return f"Stop job {job_id}?"
+
+
 @dataclass
 class RunsData:
     jobs: list
@@ -291,10 +302,7 @@ class RunsScreen(RabtuiScreen):
                 " to undo what its pre-backup commands did. Stop its post-backup commands too? What they were"
                 " to undo stays undone (a dump left on the source, a service left stopped).")), confirmed)
             return
-        after = (" Its post-backup commands still run, to undo what its pre-backup commands did: x again stops"
-                 " them." if self.job_kind.get(key) == "backup" else "")
-        self.app.push_screen(ConfirmDialog("Cancel job", f"Stop job {job_id}? A backup that is stopped is kept as failed,"
-                                           f" a checkpoint can be resumed.{after}"), confirmed)
+        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job_id, self.job_kind.get(key))), confirmed)
 
     @work(thread=True, group="cancel", exit_on_error=False)
     def _cancel(self, job_id: int, post_commands_too: bool = False) -> None:
