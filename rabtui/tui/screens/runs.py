@@ -50,8 +50,11 @@ def log_text(message: str, job_id: int | None = None, output: bool = False) -> s
     return "\n      ".join(cut)     # under the message's first line, past its "HH:MM "
 
 
-def cancel_question(job_id: int, kind: str | None) -> str:
+def cancel_question(job_id: int, kind: str | None, status: str | None) -> str:
     """The first question of x: what the operator then sees of the job and of what it was making."""
+    if kind == "backup" and status == "queued":   # a source of a run waiting its turn: read when it comes
+        return (f"Stop job {job_id}? It has not begun (it waits its turn): it then never starts, and reads cancelled"
+                " once its turn comes (queued until then); nothing of it is made, none of its commands run.")
     if kind == "backup":
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on the"
                 " dashboard, Media and in status): it is not complete, and a later cleanup removes what it copied."
@@ -289,6 +292,12 @@ class RunsScreen(RabtuiScreen):
             return
 
         again = key in self.job_cancelled
+        if again and status == "queued":     # nothing of it runs: no post-backup commands to stop
+            message = (f"job {job_id} was asked to stop already: it has not begun, and reads cancelled once its"
+                       " turn comes")
+            self.notify(message)
+            self.set_status(message)
+            return
 
         def confirmed(ok: bool | None) -> None:
             if ok:
@@ -302,7 +311,7 @@ class RunsScreen(RabtuiScreen):
                 " to undo what its pre-backup commands did. Stop its post-backup commands too? What they were"
                 " to undo stays undone (a dump left on the source, a service left stopped).")), confirmed)
             return
-        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job_id, self.job_kind.get(key))), confirmed)
+        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job_id, self.job_kind.get(key), status)), confirmed)
 
     @work(thread=True, group="cancel", exit_on_error=False)
     def _cancel(self, job_id: int, post_commands_too: bool = False) -> None:
