@@ -93,3 +93,47 @@ def test_a_second_x_before_the_cancel_is_read_back_asks_about_the_post_commands(
             assert_stopped_by_a_second_cancel(job, job.post_pid())
 
     run(go())
+
+
+def test_a_cancel_answered_after_the_command_line_s_ended_the_job(tmp_path, request):
+    """x pressed three times asks once; the operator goes to the dashboard (the command palette works
+    over the question) and `rabtui jobs cancel N` stops the backup meanwhile (its post-backup command
+    runs and ends); back on Runs the question is still up, and the answer, given after the job
+    ended, says that it has ended and nothing was to stop, and nothing fails."""
+    from textual.command import CommandPalette
+
+    from rabtui.tui.screens.dashboard import DashboardScreen
+    from tests.tui.test_screens import palette_top
+    from rabtui.cli import main
+
+    job = hanging_post_job(tmp_path, request, post="rm -f {dump}")
+
+    def notes(app) -> list[str]:
+        return [n.message for n in app._notifications]
+
+    async def go():
+        app = make_app(job.lab.config_path, poll_interval=0.2)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
+                           and settled(app), what="the running backup")
+            await asked(pilot, app, "x", "x", "x")
+            assert [type(s) for s in app.screen_stack] == [RunsScreen, ConfirmDialog], app.screen_stack
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: ready(app, CommandPalette), what="the command palette")
+            await pilot.press(*"dash")
+            await wait_for(pilot, lambda: palette_top(app, "dash") == "Go to Dashboard",
+                           what="Go to Dashboard highlighted")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: ready(app, DashboardScreen), what="the dashboard")
+            assert main(["--config", str(job.lab.config_path), "jobs", "cancel", str(job.job_id)]) == 0
+            await wait_for(pilot, lambda: not job.worker.is_alive(), what="the backup's end")
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the question, still up")
+            await pilot.press("y")
+            ended = f"job {job.job_id} has ended (cancelled): nothing to stop"
+            await wait_for(pilot, lambda: ended in notes(app), what=lambda: f"the notifications {notes(app)}")
+            assert notes(app) == [ended] and not texts(app, "#status-line"), (notes(app), texts(app, "#status-line"))
+            assert str(job.job_id) not in app.screen.job_cancelled or "cancelled" in texts(app, "#runs-jobs")
+
+    run(go())
