@@ -1,28 +1,41 @@
-"""x on Runs on a source of a run that waits its turn (a queued job: `backup --all` or run-due with
-fewer at once than sources): it has not begun, so the question says it never starts and reads
-cancelled once its turn comes (it reads queued until then), not that its backup reads failed and its
-post-backup commands still run; x again asks nothing about post-backup commands (none will run). A
-real run (`rabtui backup --all`, real rsync) in a process of its own."""
+"""x on Runs on the sources of a run-due (fewer at once than sources): one waiting its turn (a
+queued job) has not begun, so the question says it never starts and reads cancelled once its turn
+comes (queued until then), not that its backup reads failed and its post-backup commands still run,
+and x again asks nothing about post-backup commands (none will run); of one under way it says that
+its scheduled time then counts as done, as the next run-due then finds. A real run-due (real rsync)
+in a process of its own."""
 
 from __future__ import annotations
 
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
-from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.base import selected_key
+from rabtui.tui.screens.runs import RunsScreen
+from tests.test_kill_anywhere import rabtui
 from tests.test_parallel import _sources, _start_run
+from tests.test_post_commands_after_a_failure import _until
+from tests.test_run_due_killed_slot import LATER, NIGHT
 from tests.trees import Lab, gate_command
 from tests.tui.conftest import ready, run, settled, texts, wait_for
 
 
-def test_x_on_a_source_waiting_its_turn(tmp_path):
-    lab = Lab(tmp_path)
+def test_x_on_the_sources_of_a_run_due(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
     go = tmp_path / "go-on"     # the first source waits in its pre-backup command until all is looked at
     _sources(lab, ["a", "b"], files=2, rabtui="max_parallel = 1",
-             extra={n: f'pre_backup_commands = ["{gate_command(go)}"]\npost_backup_commands = ["true"]' for n in "ab"})
-    child = _start_run(lab, "backup", "--all")
+             extra={n: f'schedule = "0 2 * * *"\npre_backup_commands = ["{gate_command(go)}"]\n'
+                       'post_backup_commands = ["true"]' for n in "ab"})
+    child = _start_run(lab, "run-due", "--now", NIGHT)
     try:
-        waiting = lab.store().one("SELECT id FROM jobs WHERE status='queued'")["id"]
+        ids = {r["status"]: r["id"] for r in lab.store().all("SELECT id, status FROM jobs")}
+
+        async def x_on(pilot, app, job_id: int) -> str:
+            table = app.screen.query_one("#runs-jobs")
+            table.move_cursor(row=table.get_row_index(str(job_id)))
+            await wait_for(pilot, lambda: selected_key(table) == str(job_id) and settled(app), what="its row")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the confirm dialog")
+            return " ".join(texts(app, "#confirm-text").split())
 
         async def go_on():
             app = make_app(lab.config_path, poll_interval=0.2)
@@ -30,12 +43,7 @@ def test_x_on_a_source_waiting_its_turn(tmp_path):
                 await pilot.press("4")
                 await wait_for(pilot, lambda: ready(app, RunsScreen) and "queued" in texts(app, "#runs-jobs")
                                and settled(app), what="the queued job")
-                table = app.screen.query_one("#runs-jobs")
-                table.move_cursor(row=table.get_row_index(str(waiting)))
-                await wait_for(pilot, lambda: selected_key(table) == str(waiting) and settled(app), what="its row")
-                await pilot.press("x")
-                await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the confirm dialog")
-                said = " ".join(texts(app, "#confirm-text").split())
+                said = await x_on(pilot, app, ids["queued"])
                 assert "has not begun" in said and "post-backup" not in said and "reads failed" not in said, said
                 await pilot.press("y")
                 await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app), what="back on Runs")
@@ -43,12 +51,20 @@ def test_x_on_a_source_waiting_its_turn(tmp_path):
                 await wait_for(pilot, lambda: "asked to stop already" in texts(app, "#status-line"),
                                what=lambda: f"the status line: {texts(app, '#status-line')!r}")
                 assert not isinstance(app.screen, ConfirmDialog)
+                said = await x_on(pilot, app, ids["running"])
+                assert "Its scheduled time then counts as done" in said, said
+                await pilot.press("y")
+                await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
 
         run(go_on())
+        _until(lambda: lab.store().one("SELECT status FROM jobs WHERE id=?", (ids["running"],))["status"] == "cancelled",
+               "the running source's cancel seen by its run")
     finally:
         go.touch()
     child.communicate(timeout=60)
     jobs = {j["id"]: (j["status"], j["summary"]) for j in lab.store().all("SELECT id, status, summary FROM jobs")}
-    assert jobs.pop(waiting) == ("cancelled", "cancelled before it started"), jobs
-    assert list(jobs.values()) == [("completed", "completed")], jobs
-    assert lab.store().one("SELECT COUNT(*) FROM backups WHERE job_id=?", (waiting,))[0] == 0
+    assert jobs[ids["queued"]] == ("cancelled", "cancelled before it started"), jobs
+    assert jobs[ids["running"]][0] == "cancelled", jobs
+    assert lab.store().one("SELECT COUNT(*) FROM backups WHERE job_id=?", (ids["queued"],))[0] == 0
+    later = rabtui(lab, "run-due", "--now", LATER).stdout
+    assert "b: due" in later and "a: due" not in later, later

@@ -50,15 +50,20 @@ def log_text(message: str, job_id: int | None = None, output: bool = False) -> s
     return "\n      ".join(cut)     # under the message's first line, past its "HH:MM "
 
 
-def cancel_question(job_id: int, kind: str | None, status: str | None) -> str:
+def cancel_question(job: dict) -> str:
     """The first question of x: what the operator then sees of the job and of what it was making."""
+    job_id, kind, status = job["id"], job["kind"], job["status"]
     if kind == "backup" and status == "queued":   # a source of a run waiting its turn: read when it comes
         return (f"Stop job {job_id}? It has not begun (it waits its turn): it then never starts, and reads cancelled"
                 " once its turn comes (queued until then); nothing of it is made, none of its commands run.")
     if kind == "backup":
+        # a run-due's backup ended by its own cancel counts for its time (run_due._backups)
+        scheduled = (" Its scheduled time then counts as done: run-due makes no other backup of it before its next"
+                     " one." if job.get("due_slot") else "")
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on the"
                 " dashboard, Media and in status): it is not complete, and a later cleanup removes what it copied."
-                " Its post-backup commands still run, to undo what its pre-backup commands did: x again stops them.")
+                f"{scheduled} Its post-backup commands still run, to undo what its pre-backup commands did: x again"
+                " stops them.")
     if kind == "checkpoint":
         return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."
     return f"Stop job {job_id}?"
@@ -149,8 +154,9 @@ class RunsScreen(RabtuiScreen):
     def show_data(self, data: RunsData) -> None:
         now = self.app.now()
         rows, keys = [], []
-        self.job_status = {str(j["id"]): j["status"] for j in data.jobs}
-        self.job_kind = {str(j["id"]): j["kind"] for j in data.jobs}
+        self.jobs_shown = {str(j["id"]): j for j in data.jobs}
+        self.job_status = {key: j["status"] for key, j in self.jobs_shown.items()}
+        self.job_kind = {key: j["kind"] for key, j in self.jobs_shown.items()}
         self._cancel_read = {str(j["id"]) for j in data.jobs if j["cancel_requested"] and j["kind"] == "backup"}
         self.stop_asked -= self._cancel_read
         for j in data.jobs:
@@ -311,7 +317,7 @@ class RunsScreen(RabtuiScreen):
                 " to undo what its pre-backup commands did. Stop its post-backup commands too? What they were"
                 " to undo stays undone (a dump left on the source, a service left stopped).")), confirmed)
             return
-        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job_id, self.job_kind.get(key), status)), confirmed)
+        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(self.jobs_shown[key])), confirmed)
 
     @work(thread=True, group="cancel", exit_on_error=False)
     def _cancel(self, job_id: int, post_commands_too: bool = False) -> None:
