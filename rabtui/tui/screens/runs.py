@@ -61,7 +61,7 @@ def cancel_question(job: dict) -> str:
         scheduled = (" Its scheduled time then counts as done: run-due makes no other backup of it before its next"
                      " one." if job.get("due_slot") else "")
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on the"
-                " dashboard, Media and in status): it is not complete, and a later cleanup removes what it copied."
+                " dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it copied."
                 f"{scheduled} Its post-backup commands still run, to undo what its pre-backup commands did: x again"
                 " stops them.")
     if kind == "checkpoint":
