@@ -19,7 +19,8 @@ from tests.trees import Lab, ssh_source_lines, write_files
 FAILING = "#!/bin/sh\necho 'no room on the source' >&2\nexit 12\n"
 
 
-def _lab(tmp_path, request, where: str, post: str, rsync: str = FAILING) -> tuple[Lab, object, str, object]:
+def _lab(tmp_path, request, where: str, post: str | None, rsync: str = FAILING) -> tuple[Lab, object, str, object]:
+    """`post`: the post-backup command (None: none)."""
     lab = Lab(tmp_path)
     dump = tmp_path / "db.sql"
     failing = tmp_path / "bin" / "rsync"          # what the source runs as rsync
@@ -27,7 +28,7 @@ def _lab(tmp_path, request, where: str, post: str, rsync: str = FAILING) -> tupl
     failing.write_text(rsync)
     failing.chmod(0o755)
     keys = (f'rsync_path = "{failing}"\npre_backup_commands = ["echo secret > {dump}"]\n'
-            f'post_backup_commands = ["{post.format(dump=dump)}"]\n')
+            + (f'post_backup_commands = ["{post.format(dump=dump)}"]\n' if post is not None else ""))
     data = lab.src / "data"
     write_files(data, {"a": b"1"})
     if where == "local":
@@ -130,9 +131,12 @@ class HangingPost:
         return int(text) if text else None
 
 
-def hanging_post_job(tmp_path, request, where: str = "local", post: str | None = None) -> HangingPost:
+HANG = "hang"
+
+
+def hanging_post_job(tmp_path, request, where: str = "local", post: str | None = HANG) -> HangingPost:
     """Started, its transfer begun; its cancels seen within a fifth of a second. `where`: as for
-    _lab; `post`: a post-backup command of its own instead of the one that hangs."""
+    _lab; `post`: a post-backup command of its own instead of the one that hangs (None: none)."""
     from rabtui.actions import backup as backup_actions
     from rabtui.state import jobs
     from rabtui.state.jobs import JobRecorder
@@ -140,7 +144,7 @@ def hanging_post_job(tmp_path, request, where: str = "local", post: str | None =
     request.getfixturevalue("monkeypatch").setattr(jobs, "HEARTBEAT_EVERY", 0.4)
 
     started, pid_file = tmp_path / "rsync-started", tmp_path / "post-pid"
-    lab, cfg, sid, dump = _lab(tmp_path, request, where, post or f"echo $$ > {pid_file}; exec sleep 600",
+    lab, cfg, sid, dump = _lab(tmp_path, request, where, f"echo $$ > {pid_file}; exec sleep 600" if post == HANG else post,
                                rsync=f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
     store = lab.store()
     recorder = JobRecorder(store, "backup", sid, f"backup of {sid}")

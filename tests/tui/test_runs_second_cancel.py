@@ -137,3 +137,29 @@ def test_a_cancel_answered_after_the_command_line_s_ended_the_job(tmp_path, requ
             assert str(job.job_id) not in app.screen.job_cancelled or "cancelled" in texts(app, "#runs-jobs")
 
     run(go())
+
+
+def test_the_cancel_of_a_backup_without_post_commands_names_none(tmp_path, request):
+    """A source with no post-backup commands: the question does not say that they still run, and x
+    again asks nothing about stopping them (it says the backup was asked to stop already)."""
+    job = hanging_post_job(tmp_path, request, post=None)
+
+    async def go():
+        app = make_app(job.lab.config_path, poll_interval=0.2)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
+                           and settled(app), what="the running backup")
+            with database_held(job.store):      # the cancel not yet written: the backup goes on meanwhile
+                said = await asked(pilot, app, "x")
+                assert "The job then reads cancelled" in said and "post-backup" not in said, said
+                await pilot.press("y")
+                await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
+                await pilot.press("x")
+                await wait_for(pilot, lambda: "asked to stop already" in texts(app, "#status-line"),
+                               what=lambda: f"the status line: {texts(app, '#status-line')!r}")
+                assert not isinstance(app.screen, ConfirmDialog)
+
+    run(go())
+    job.worker.join(30)
+    assert job.store.one("SELECT status FROM jobs WHERE id=?", (job.job_id,))["status"] == "cancelled"

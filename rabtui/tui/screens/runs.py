@@ -50,8 +50,9 @@ def log_text(message: str, job_id: int | None = None, output: bool = False) -> s
     return "\n      ".join(cut)     # under the message's first line, past its "HH:MM "
 
 
-def cancel_question(job: dict) -> str:
-    """The first question of x: what the operator then sees of the job and of what it was making."""
+def cancel_question(job: dict, post_commands: bool) -> str:
+    """The first question of x: what the operator then sees of the job and of what it was making.
+    `post_commands`: whether the backup's source has post-backup commands."""
     job_id, kind, status = job["id"], job["kind"], job["status"]
     if kind == "backup" and status == "queued":   # a source of a run waiting its turn: read when it comes
         return (f"Stop job {job_id}? It has not begun (it waits its turn): it then never starts, and reads cancelled"
@@ -62,8 +63,8 @@ def cancel_question(job: dict) -> str:
                      " one." if job.get("due_slot") else "")
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on the"
                 " dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it copied."
-                f"{scheduled} Its post-backup commands still run, to undo what its pre-backup commands did: x again"
-                " stops them.")
+                + scheduled + (" Its post-backup commands still run, to undo what its pre-backup commands did: x"
+                               " again stops them." if post_commands else ""))
     if kind == "checkpoint":
         return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."
     return f"Stop job {job_id}?"
@@ -297,10 +298,13 @@ class RunsScreen(RabtuiScreen):
             self.set_status(message)
             return
 
+        job = self.jobs_shown[key]
+        post = self._post_commands(job)
         again = key in self.job_cancelled
-        if again and status == "queued":     # nothing of it runs: no post-backup commands to stop
-            message = (f"job {job_id} was asked to stop already: it has not begun, and reads cancelled once its"
-                       " turn comes")
+        if again and (status == "queued" or not post):     # no post-backup commands will run to be stopped
+            message = f"job {job_id} was asked to stop already" + (
+                ": it has not begun, and reads cancelled once its turn comes" if status == "queued"
+                else " (its source has no post-backup commands to stop)")
             self.notify(message)
             self.set_status(message)
             return
@@ -317,7 +321,7 @@ class RunsScreen(RabtuiScreen):
                 " to undo what its pre-backup commands did. Stop its post-backup commands too? What they were"
                 " to undo stays undone (a dump left on the source, a service left stopped).")), confirmed)
             return
-        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(self.jobs_shown[key])), confirmed)
+        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job, post)), confirmed)
 
     @work(thread=True, group="cancel", exit_on_error=False)
     def _cancel(self, job_id: int, post_commands_too: bool = False) -> None:
@@ -332,6 +336,13 @@ class RunsScreen(RabtuiScreen):
             return
         self.app.call_from_thread(self.notify, f"the post-backup commands of job {job_id} are stopped" if post_commands_too
                                   else f"cancel requested for job {job_id}")
+
+    def _post_commands(self, job: dict) -> bool:
+        """Whether a backup's source has post-backup commands (one no longer in the config, as if it had)."""
+        if job["kind"] != "backup":
+            return False
+        source = next((s for s in self.app.cfg.sources if s.id == job["target"]), None)
+        return source is None or bool(source.post_backup_commands)
 
     def _not_stopped(self, job_id: int) -> None:
         self.stop_asked.discard(str(job_id))
