@@ -172,6 +172,7 @@ def drive_for(cfg: Config, store: Store, drive: str | None, number: int | None =
 
 
 Work = Callable[[Emit, threading.Event, Prompter], run.RunResult]
+VERIFY_TITLE = "checkpoint verify"     # its job's title: a verification stopped leaves nothing to resume
 
 
 def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cancel: threading.Event | None,
@@ -304,7 +305,7 @@ def verify(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None
         return run.verify_checkpoint(cfg, store, n, disc=disc, drive=drive, emit=emit, cancel=cancel,
                                      prompter=prompter)
 
-    return _as_job(cfg, store, "checkpoint verify", drive, emit, cancel, prompter, job_id, work)
+    return _as_job(cfg, store, VERIFY_TITLE, drive, emit, cancel, prompter, job_id, work)
 
 
 def abandon(cfg: Config, store: Store, number: int) -> str:

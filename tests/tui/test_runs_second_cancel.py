@@ -163,3 +163,16 @@ def test_the_cancel_of_a_backup_without_post_commands_names_none(tmp_path, reque
     run(go())
     job.worker.join(30)
     assert job.store.one("SELECT status FROM jobs WHERE id=?", (job.job_id,))["status"] == "cancelled"
+
+
+def test_the_cancel_question_of_a_checkpoint_verification_promises_no_resume():
+    """A burn or resume stopped leaves its checkpoint to be resumed (R on Checkpoints); a
+    verification stopped leaves the checkpoint as it was (checkpoint/run.py records nothing of it),
+    nothing to resume."""
+    from rabtui.tui.screens.runs import cancel_question
+
+    def job(title: str) -> dict:
+        return {"id": 7, "kind": "checkpoint", "status": "waiting", "title": title}
+
+    assert "can be resumed (R on Checkpoints)" in cancel_question(job("checkpoint resume"), False)
+    assert cancel_question(job("checkpoint verify"), False) == "Stop job 7?"

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from rabtui import fmt
 from rabtui.actions import jobs as jobviews
+from rabtui.actions.checkpoint import VERIFY_TITLE
 from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import middle_cut, plain
@@ -61,11 +62,12 @@ def cancel_question(job: dict, post_commands: bool) -> str:
         # a run-due's backup ended by its own cancel counts for its time (run_due._backups)
         scheduled = (" Its scheduled time then counts as done: run-due makes no other backup of it before its next"
                      " one." if job.get("due_slot") else "")
-        return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on the"
-                " dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it copied."
+        return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on"
+                " the dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it"
+                " copied."
                 + scheduled + (" Its post-backup commands still run, to undo what its pre-backup commands did: x"
                                " again stops them." if post_commands else ""))
-    if kind == "checkpoint":
+    if kind == "checkpoint" and job.get("title") != VERIFY_TITLE:
         return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."
     return f"Stop job {job_id}?"
 
