@@ -121,6 +121,23 @@ def test_a_finished_job_writes_nothing_more(tmp_path):
     assert store.one("SELECT status FROM jobs WHERE id=?", (rec.job_id,))["status"] == "completed"
 
 
+def test_a_cancel_written_after_its_job_ended_writes_nothing(tmp_path):
+    """`jobs cancel` and x in Runs look at the job's status, then write the request: a job that ends
+    between the two is left as it ended, and the cancel is said to have found it ended (it said
+    "cancel requested" of a job that had completed)."""
+    from rabtui.state import jobs
+
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "web1", "backup web1")
+    rec.finish("completed", 0, "done")
+    assert jobs.request_cancel(store, rec.job_id) is False
+    assert jobs.request_cancel(store, rec.job_id, again=True) is False
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
+    live = JobRecorder(store, "backup", "web1", "backup web1")
+    assert jobs.request_cancel(store, live.job_id) is True and live.cancel.wait(5)
+    live.finish("cancelled", 1)
+
+
 def test_follow_says_a_backups_status_once(cfg_path, tmp_path, capsys):
     """A backup's job summary begins with its status ("failed: post-backup ..."): follow's last line
     says it once, not "job 1: completed: completed"."""

@@ -154,10 +154,9 @@ def cancel(store: Store, job_id: int, post_commands_too: bool = False) -> None:
     `post_commands_too`: a backup's post-backup commands, run after a cancel to undo what the
     pre-backup ones did, stop too (what they were to undo stays undone)."""
     with recording(store):
-        status = job(store, job_id)["status"]
-        if status not in jobsmod.LIVE:
+        if not jobsmod.request_cancel(store, job_id, again=post_commands_too):
+            status = job(store, job_id)["status"]     # an unknown job: UsageError
             raise UsageError(f"job {job_id} has ended ({status}): nothing to stop")
-        jobsmod.request_cancel(store, job_id, again=post_commands_too)
 
 
 def refresh_dead(store: Store) -> None:

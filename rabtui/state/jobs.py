@@ -305,10 +305,11 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
                      f" ({row['status'] or 'gone'}); nothing was answered")
 
 
-def request_cancel(store: Store, job_id: int, again: bool = False) -> None:
-    """`again`: a second cancel, that stops what runs after the first to undo (see JobRecorder)."""
-    store.execute("UPDATE jobs SET cancel_requested=MAX(cancel_requested, ?) WHERE id=?",
-                  (CANCEL_AGAIN if again else 1, job_id))
+def request_cancel(store: Store, job_id: int, again: bool = False) -> bool:
+    """`again`: a second cancel, that stops what runs after the first to undo (see JobRecorder).
+    False, nothing written, when the job is no longer under way (it ended since it was looked at)."""
+    return store.execute("UPDATE jobs SET cancel_requested=MAX(cancel_requested, ?) WHERE id=? AND status IN"
+                         f" ({','.join('?' * len(LIVE))})", (CANCEL_AGAIN if again else 1, job_id, *LIVE)).rowcount > 0
 
 
 # kinds whose job holds its target (a source, a drive) for the whole run: a second one started
