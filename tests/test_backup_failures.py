@@ -238,8 +238,10 @@ def test_cancel_mid_transfer_is_never_a_base(tmp_path):
     assert sorted((p.name, p.stat().st_size) for p in data.iterdir()) == then
     copied = list(data.iterdir())
     assert len(copied) < 101
-    assert _row(lab, result.backup_id)["status"] == "failed"
-    assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
+    # failed, and said cancelled where its reason is read (check, the dashboard, the medium's record)
+    assert (_row(lab, result.backup_id)["status"], _row(lab, result.backup_id)["reason"]) == ("failed", "cancelled: rsync")
+    record = json.loads((result.path / "backup.json").read_text())
+    assert (record["status"], record["reason"]) == ("failed", "cancelled: rsync")
     after = lab.backup(lab.local(), medium_id="m1")     # at full speed
     assert after.status == "completed"
     assert _row(lab, after.backup_id)["link_dest"] == good.backup_id

@@ -140,6 +140,9 @@ class Completion:
                             {"backup_id": rec.id}))
             return ("failed" if rec.status == KEPT else rec.status), rec.reason
         problem = None
+        # the backup stays failed, its record saying it was cancelled: its reason alone ("rsync", the
+        # step) read on the dashboard and in check as rsync's failure
+        recorded = f"cancelled: {reason}" if status == "cancelled" else reason
         try:
             spool.discard()
             if self._step7_wrote:
@@ -147,8 +150,8 @@ class Completion:
                 if problem:
                     self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
         except sqlite3.Error as err:
-            self._state_failed(err, reason)
-        rec.end("failed", reason)
+            self._state_failed(err, recorded)
+        rec.end("failed", recorded)
         self._write_end(self.emit)
         rec.save_end(row_running=problem is not None)
         self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
