@@ -171,14 +171,30 @@ def test_a_schedules_time_edited_after_its_backup_gives_no_second_backup_that_da
 
     assert "loc: due (schedule time 2026-10-01 02:00)" in run("2026-10-01T02:05")
     assert "loc: due" not in run("2026-10-01T02:35", "30 2 * * *")
-    assert "loc: due" not in run("2026-10-01T14:05", "0 14 * * *")
-    assert "loc: due (schedule time 2026-10-02 14:00)" in run("2026-10-02T14:05")
+    assert "loc: due" not in run("2026-10-01T13:05", "0 13 * * *")
+    assert "loc: due (schedule time 2026-10-02 13:00)" in run("2026-10-02T13:05")
     assert "loc: due (schedule time 2026-10-02 18:00)" in run("2026-10-02T18:05", "0 */6 * * *")
     assert len(lab.store().all("SELECT id FROM backups")) == 3
     # the pure rule: a mark the schedule does not name counts for its nearest time
     expr, mark = "0 20 * * *", datetime(2026, 10, 1, 2, 0)
     assert schedule.is_due(expr, datetime(2026, 10, 1, 20, 5), mark) == datetime(2026, 10, 1, 20, 0)
     assert schedule.is_due("0 3 * * *", datetime(2026, 10, 1, 3, 5), mark) is None
+
+
+def test_a_backup_as_near_the_edited_schedules_time_before_as_the_one_after_counts_for_the_one_before(tmp_path, capsys):
+    """Backed up at 02:00, the schedule made 14:00: the 02:00 backup is as near yesterday's 14:00 as
+    today's. It counts for yesterday's, and today's is due (it counted for today's: no backup that
+    day, 36 hours between two)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-01T02:05"]) == 0
+    lab.write(lab._local_source([("data", "standard")], 'schedule = "0 14 * * *"', "loc"))
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-01T14:05"]) == 0
+    assert "loc: due (schedule time 2026-10-01 14:00)" in capsys.readouterr().out
+    assert schedule.counted_for("0 14 * * *", datetime(2026, 10, 1, 14, 0), datetime(2026, 10, 1, 2, 0)) is False
+    assert len(lab.store().all("SELECT id FROM backups WHERE status='completed'")) == 2
 
 
 def test_a_schedule_made_weekly_after_a_backup_is_not_stale_while_that_backup_counts_for_its_sunday(tmp_path, capsys):

@@ -5,7 +5,7 @@ later than the one last run for (`schedule_runs.last_due`, or the time of a back
 that is recorded complete though its run-due was killed before it marked it: `jobs.due_slot`, marked
 by the next run-due). A source never run is due at its most recent scheduled time (one run, not one per missed slot): a server that was down over several slots
 catches up with one backup. A time last run for that the schedule does not name (it was edited
-since) counts for the schedule's time nearest to it (counted_for).
+since) counts for the schedule's time nearest to it, the earlier of two as near (counted_for).
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | No
 def counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
     """Whether `last_due`, before `slot`, counts for it: a time the schedule does not name (marked
     under the schedule before an edit; for the health check, the time a run-due made the newest
-    backup for) counts for the time of this one nearest to it, the later one when both are as near.
-    A daily time moved later was due again that day; a schedule made more frequent is due at its
-    next time still."""
+    backup for) counts for the time of this one nearest to it, the earlier one when both are as near
+    (the later is then due: an extra backup rather than a day without one). Without it a daily time
+    moved later was due again that day; a schedule made more frequent is due at its next time still."""
     try:
         before = croniter(expr, slot).get_prev(datetime)
     except CroniterBadDateError:
@@ -78,7 +78,7 @@ def counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
     # as the instants they stand for: a time in the hour a DST change skips (02:00) is marked as
     # the one it stands for (03:00), which is that time's own mark, nearer the next though it reads
     b, mark, s = before.timestamp(), last_due.timestamp(), slot.timestamp()
-    return b < mark and mark - b >= s - mark
+    return b < mark and mark - b > s - mark
 
 
 def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
