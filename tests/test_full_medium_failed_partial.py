@@ -56,10 +56,13 @@ def test_a_failed_backups_partial_data_a_later_complete_one_holds_does_not_fail_
 
 def test_backup_all_deletes_the_superseded_partial_data_first_as_run_due_does(tmp_path, tmpfs):
     """`backup --all` (or several sources named) goes on with the backups as run-due does: its
-    partial data went only with a cleanup, and a failed for want of room."""
+    partial data went only with a cleanup, and a failed for want of room. What it deleted is said
+    as run-due says it, without -v too (it was said with -v only)."""
     lab, run = _night_after_a_failure(tmp_path, tmpfs, dropped=[], night=("backup", "--all"))
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
+    deleted = [line.split(" ", 2)[2] for line in run.stdout.splitlines() if "superseded by" in line or "deleted," in line]
+    assert len(deleted) == 2 and deleted[0].startswith("deleting b backup-") and deleted[1].startswith("1 backup deleted"), out
     assert _statuses(lab)[:2] == [("b", "deleted"), ("b", "completed")], out
     assert sorted(_statuses(lab)[2:]) == [("a", "completed"), ("b", "completed")], out
 

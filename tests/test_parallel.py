@@ -17,7 +17,7 @@ import pytest
 from rabtui.cli import main
 from rabtui.cli.progress import PlainDisplay, RichSourcesDisplay, terminal_emit
 from rabtui.config import ConfigError
-from rabtui.events import PROGRESS, RESULT, STEP, WARNING, Event
+from rabtui.events import LOG, PROGRESS, RESULT, STEP, WARNING, Event
 from rabtui.state.jobs import INTERRUPTED
 from tests import preloaded
 from tests.test_backup_failures import _rsync_pids
@@ -252,6 +252,26 @@ def test_displays_of_several_sources():
         assert {t.fields["step"] for t in rich.progress.tasks} == {"5/7 rsync ..."}
         rich.emit_for("web")(Event(RESULT, "backup of web: completed", {"total_bytes": 1, "new_bytes": 1}))
         assert [t.fields["what"] for t in rich.progress.tasks] == ["db"]
+
+
+def test_the_run_s_own_lines_are_shown_without_verbose_a_source_s_log_lines_with_it(capsys):
+    """What `backup` of several sources deleted before them, or a wait for the medium's lock, is the
+    run's own line (run-due says it always); each source's log lines wait for -v."""
+    import io
+
+    for verbose in (False, True):
+        stream = io.StringIO()
+        plain = PlainDisplay(stream=stream, several=True, verbose=verbose)
+        plain.emit_for(None)(Event(LOG, "deleting b backup-1 on m1 (failed), frees 7 MiB"))
+        plain.emit_for("web")(Event(LOG, "rsync: sent 10 bytes"))
+        lines = [line.split(" ", 2)[2] for line in stream.getvalue().splitlines()]
+        assert lines == ["deleting b backup-1 on m1 (failed), frees 7 MiB"] + (["web: rsync: sent 10 bytes"] if verbose else [])
+    capsys.readouterr()
+    with RichSourcesDisplay() as rich:
+        rich.emit_for(None)(Event(LOG, "1 backup deleted, 7 MiB freed"))
+        rich.emit_for("web")(Event(LOG, "rsync: sent 10 bytes"))
+    out = capsys.readouterr().out
+    assert "1 backup deleted, 7 MiB freed" in out and "rsync: sent" not in out, out
 
 
 def test_live_lines_of_sources_with_long_ids_tell_them_apart():

@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("ids", nargs="*", metavar="ID", help="the sources to back up")
     p.add_argument("--all", action="store_true", help="every configured source")
     p.add_argument("--medium", metavar="ID", help="this medium instead of the next one of the rotation")
-    p.add_argument("-v", "--verbose", action="store_true", help="show the log lines as well")
+    p.add_argument("-v", "--verbose", action="store_true", help="show each source's log lines as well")
     p.add_argument("--job-id", type=number, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_backup)
 

@@ -46,8 +46,9 @@ class _Display:
 
 
 class PlainDisplay(_Display):
-    """Timestamped lines, one per step change, warning, error and result (and log lines with verbose);
-    with `several`, each after the id of its source."""
+    """Timestamped lines, one per step change, warning, error and result (and a source's log lines
+    with verbose); with `several`, each after the id of its source, and the run's own log lines
+    (what it deleted before the backups, a wait for the medium's lock) always, as run-due says them."""
 
     def __init__(self, stream: TextIO | None = None, verbose: bool = False, several: bool = False):
         self.stream = stream or sys.stdout
@@ -56,16 +57,18 @@ class PlainDisplay(_Display):
         self._lock = threading.Lock()
 
     def emit_for(self, source_id: str | None) -> Emit:
-        if not self.several or source_id is None:
+        if not self.several:
             return self.emit
+        if source_id is None:
+            return lambda event: self.emit(event, run_s_own=True)
         return lambda event: self.emit(event, f"{fmt.name(source_id)}: ")
 
-    def emit(self, event: Event, prefix: str = "") -> None:
+    def emit(self, event: Event, prefix: str = "", run_s_own: bool = False) -> None:
         if event.kind in (PROGRESS, ITEM):
             return
         if event.kind == STEP and event.data.get("state") == "running":
             return
-        if event.kind == LOG and not self.verbose:
+        if event.kind == LOG and not self.verbose and not run_s_own:
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
         label = {WARNING: "warning: ", ERROR: "error: "}.get(event.kind, "")
@@ -148,7 +151,8 @@ class RichDisplay(_Display):
 class RichSourcesDisplay(_Display):
     """Several sources at once on a terminal: one live line per running source (its id, its step,
     its rsync's bytes, rate and current file); warnings, errors and each result printed above the
-    lines, after the source's id. A source's line goes when its result comes."""
+    lines, after the source's id, and the run's own log lines (PlainDisplay). A source's line goes
+    when its result comes."""
 
     def __init__(self, verbose: bool = False):
         from rich.console import Console
@@ -175,7 +179,7 @@ class RichSourcesDisplay(_Display):
 
     def emit_for(self, source_id: str | None) -> Emit:
         if source_id is None:
-            return lambda event: self._print(event, "")
+            return lambda event: self._print(event, "", run_s_own=True)
         return lambda event: self._emit(source_id, event)
 
     def _task(self, source_id: str):
@@ -210,8 +214,8 @@ class RichSourcesDisplay(_Display):
                 self.progress.remove_task(task)
         self._print(event, f"{fmt.name(source_id)}: ")
 
-    def _print(self, event: Event, prefix: str) -> None:
-        if event.kind == LOG and not self.verbose:
+    def _print(self, event: Event, prefix: str, run_s_own: bool = False) -> None:
+        if event.kind == LOG and not self.verbose and not run_s_own:
             return
         style = {WARNING: "yellow", ERROR: "bold red"}.get(event.kind, "")
         if event.kind == STEP:
