@@ -214,6 +214,42 @@ def test_a_weekly_source_is_not_stale_between_its_scheduled_times(tmp_path, caps
     assert "CRITICAL: source loc: newest backup is 8.0 days old" in capsys.readouterr().out
 
 
+def test_a_scheduled_time_passed_by_a_day_without_its_backup_is_stale_however_late_the_one_before_began(tmp_path, capsys):
+    """Daily at 02:00; the machine off until 20:00, when run-due caught the day's time up; off
+    again over the next day's. That time passed by a day at 02:00 the day after: stale then, not
+    once the late backup was two days old (18 hours later), and RabtuiBackupTooOld fires with it. A
+    backup by hand that late, the time before it missed, waits no longer; nor does an hourly source
+    (a time a day ago, nothing since)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    args = ["--config", str(lab.config_path)]
+    assert main([*args, "run-due", "--now", "2026-10-01T20:00"]) == 0
+    assert "loc: due (schedule time 2026-10-01 02:00)" in capsys.readouterr().out
+
+    def stale(at: datetime, schedule: str = "0 2 * * *") -> str | None:
+        cfg = lab.write(lab._local_source([("data", "standard")], f'schedule = "{schedule}"', "loc"))
+        return next((p.message for p in health.run_checks(cfg, lab.store(), at) if p.check_id == "stale:loc"), None)
+
+    assert stale(datetime(2026, 10, 3, 1, 55)) is None
+    assert stale(datetime(2026, 10, 3, 2, 5)) == ("source loc: newest backup is 1.3 days old, none made for its"
+                                                  " scheduled time 2026-10-02 02:00")
+    assert stale(datetime(2026, 10, 2, 20, 30), "0 * * * *") is None
+    assert stale(datetime(2026, 10, 2, 21, 5), "0 * * * *") is not None
+    lab.store().execute("UPDATE jobs SET due_slot=NULL")                    # as a backup by hand
+    assert stale(datetime(2026, 10, 3, 1, 55)) is None and stale(datetime(2026, 10, 3, 2, 5)) is not None
+    if shutil.which("promtool"):
+        from tests.test_prometheus_rules import _duration, _expect, _promtool_test, _test_group
+
+        prom = tmp_path / "rabtui.prom"
+        lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?",     # no checkpoint due
+                            (datetime(2026, 10, 2).timestamp(),))
+        assert main([*args, "check", "--now", "2026-10-03T02:05", "--prometheus", str(prom)]) == 2
+        age = _duration(int(datetime(2026, 10, 3, 2, 5).timestamp() - datetime(2026, 10, 1, 20, 0).timestamp()))
+        _promtool_test(tmp_path, _test_group("late", prom.read_text(), {"10m": {
+            "RabtuiBackupTooOld": [_expect("RabtuiBackupTooOld", source="loc", _value=age)]}}))
+
+
 def test_check_with_a_config_broken_by_hand_says_so_to_prometheus(tmp_path, capsys):
     """A hand edit that breaks the config stops every backup: `check` says where (exit 2), and the
     textfile says the check is critical at once, rather than keeping the last good figures."""

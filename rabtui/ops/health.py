@@ -4,7 +4,7 @@ Checks, each with a stable id (the key of the `health` table):
 
 | id                     | level    | when |
 |------------------------|----------|------|
-| stale:SOURCE           | critical | the newest complete backup is older than 2 days, and than the source's scheduled time a day ago (warning: never backed up) |
+| stale:SOURCE           | critical | no schedule: the newest complete backup is older than 2 days; a schedule: its latest time a day ago or earlier has no complete backup for it (warning: never backed up) |
 | clock:SOURCE           | critical | its newest complete backup is dated more than a day ahead (a clock ahead then), or all are (the clock behind now) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
 | partial:SOURCE         | warning  | the newest backup run left files out (rsync 23, unreadable files; no directories) |
@@ -140,10 +140,10 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
                                " clock; until then this source's age is judged by the backups before it"))
         if good is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
-        elif (newest is not None and ts - newest > STALE_AFTER.total_seconds()
-              and _missed_a_scheduled_time(store, s, newest, ts)):
-            out.append(Problem(f"stale:{s.id}", CRITICAL,
-                               f"source {s.id}: newest backup is {_age(ts - newest)} old"))
+        elif newest is not None and (missed := _stale(store, s, newest, ts)):
+            out.append(Problem(f"stale:{s.id}", CRITICAL, f"source {s.id}: newest backup is {_age(ts - newest)} old"
+                               + (f", none made for its scheduled time {missed:%Y-%m-%d %H:%M}"
+                                  if isinstance(missed, datetime) else "")))
         last = queries.last_run(store, s.id)
         if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
@@ -163,20 +163,27 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     return out
 
 
-def _missed_a_scheduled_time(store: Store, source, newest: float, ts: float) -> bool:
-    """Was a backup due since `newest`? With a schedule, its latest time a day ago or earlier (a day
-    to finish it) came after the newest backup: a weekly source is not stale on its fourth day; nor
-    while the time a run-due made that backup for counts for it (a time of the schedule before an
-    edit: schedule.counted_for). A backup by hand is for no time: it never stands for a later one."""
+def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
+    """Without a schedule: the newest complete backup (begun at `newest`) is older than STALE_AFTER.
+    With one: the time of it missed, its latest time a day ago or earlier (a day to finish it) that
+    no complete backup is for: none begun since it, nor one a run-due made for it or for a time
+    that counts for it (a time of the schedule before an edit: schedule.counted_for). A weekly
+    source is not stale on its fourth day, and a time missed is said a day after it however late
+    the backup before it began (a run-due catching up, a backup by hand: both were judged by the
+    newest backup's start, two days, up to a day late). A backup by hand is for no time: it never
+    stands for a later one."""
     if not source.schedule:
-        return True
+        return ts - newest > STALE_AFTER.total_seconds()
     due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
     if due is None or newest >= due.timestamp():
         return False
     made_for = store.one("SELECT MAX(j.due_slot) AS t FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
                          " AND b.status IN " + COMPLETE_SQL + " AND b.started<=?", (source.id, newest))
-    return (made_for is None or made_for["t"] is None
-            or not schedule.counted_for(source.schedule, due, datetime.fromtimestamp(made_for["t"])))
+    if made_for is not None and made_for["t"] is not None and (
+            made_for["t"] >= due.timestamp()
+            or schedule.counted_for(source.schedule, due, datetime.fromtimestamp(made_for["t"]))):
+        return False
+    return due
 
 
 def _left_files_out(store: Store, source, backup: dict) -> bool:
