@@ -71,6 +71,39 @@ def test_an_os_error_while_writing_prompts_like_a_failed_write(two_discs):
     assert set(_states(store, number).values()) == {"verified"}
 
 
+@pytest.mark.parametrize("answer", [SKIP, ABORT, "nobody"])
+def test_a_checkpoint_left_unfinished_at_a_failed_disc_is_one_warning_naming_the_disc(two_discs, answer):
+    """Disc 1's write fails (its image path a directory); the operator skips it or aborts, or nobody
+    answers (a detached job's question: the run fails). Each leaves the checkpoint unfinished with
+    disc 1 failed, the media still holding what it reads: `check` says so once, as a warning naming
+    the disc and how to go on (a skipped or failed run gave a critical disc problem beside the
+    warning, an aborted one the warning alone, without the disc). Found bad once complete, a disc
+    is critical (test_checkpoint_holds_what_it_recorded)."""
+    from rabtui.ops import health
+
+    lab, cfg, store, number = two_discs
+    (lab.tmp / "iso" / f"RAB{number}D01.iso" / "in the way").mkdir(parents=True)
+
+    def operator(q):
+        if q.kind != questions.FAILED:
+            return READY
+        if answer == "nobody":
+            raise RuntimeError("no answer")
+        return answer
+
+    try:
+        _burn(lab, cfg, store, number, operator)
+    except RuntimeError:
+        assert answer == "nobody"
+    assert _states(store, number)[1] == "failed"
+    problems = {p.check_id: p for p in health.run_checks(cfg, store)
+                if p.check_id.startswith(("disc:", "unfinished:"))}
+    assert list(problems) == [f"unfinished:{number}"], problems
+    said = problems[f"unfinished:{number}"]
+    assert said.level == "warning" and f"disc RAB{number}D01 failed (" in said.message, said.message
+    assert f"rabtui checkpoint resume {number}" in said.message and f"rabtui checkpoint abandon {number}" in said.message
+
+
 def test_a_full_image_file_system_prompts_and_the_job_survives(two_discs):
     """ENOSPC: the images: directory on a 1 MiB tmpfs. The write fails with the reason and a
     prompt; abort leaves the disc failed, not writing."""

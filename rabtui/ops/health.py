@@ -19,7 +19,8 @@ Checks, each with a stable id (the key of the `health` table):
 | undoing:SOURCE:MEDIUM  | warning  | a cleanup was killed as it undid a complete backup's union links: the union lacks some of its files until the next backup, checkpoint, cleanup or rebuild-state settles it (media that are here only) |
 | leftover:SOURCE:MEDIUM | warning  | a source no longer in the config has interrupted runs on the medium (rows `running`): a cleanup removes their partial directories (health_removed.py) |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
-| disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
+| disc:NUMBER:DISC       | critical | a disc of a complete checkpoint failed a later verification and was not rewritten |
+| unfinished:NUMBER      | warning  | a checkpoint is left unfinished (not being burned now), a disc of it failed or not: cleanup keeps the backups it reads |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
 | job:ID                 | critical | a job's process died (in the last 2 days; until a later job of its kind and target ran to its end, but for a restore) |
 | full:state             | critical | the state directory has less room (space or inodes) than rabtui needs to start a command; warning above 90% |
@@ -31,8 +32,8 @@ Checks, each with a stable id (the key of the `health` table):
 | state                  | critical | the state database cannot be opened or read, or cannot record the changes of the check (`check` only; kept in a file beside it) |
 
 The checks of the state directory's room and of who can read or change what rabtui keeps:
-rabtui/ops/health_local.py. What changed since the last check, and its notifications:
-rabtui/ops/health_changes.py.
+rabtui/ops/health_local.py; of checkpoints: rabtui/ops/health_checkpoints.py. What changed since
+the last check, and its notifications: rabtui/ops/health_changes.py.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ from datetime import datetime, timedelta
 from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
 from rabtui.ops import schedule
+from rabtui.ops.health_checkpoints import due_checkpoints, failed_discs, unfinished
 from rabtui.ops.health_local import privacy_problems, state_space
 from rabtui.ops.health_layout import planted_symlinks
 from rabtui.ops.health_removed import removed_sources_left
 from rabtui.ops.health_unknown import unknown_backups
 from rabtui.ops.problems import CRITICAL, FULL_CRIT, FULL_WARN, RANK, WARNING, Problem
-from rabtui.checkpoint import status as checkpoint_status, triggers
 from rabtui.config import Config
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -73,9 +74,9 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _unwritten_ids(store)
     out += _undoings(cfg, store)
     out += removed_sources_left(cfg, store)
-    out += _checkpoints(cfg, store, now)
-    out += _discs(store)
-    out += _unfinished(store)
+    out += due_checkpoints(cfg, store, now)
+    out += failed_discs(store)
+    out += unfinished(store)
     out += _jobs(store, ts)
     out += privacy_problems(cfg)
     out += state_space(cfg)
@@ -330,53 +331,6 @@ def _undoings(cfg: Config, store: Store) -> list[Problem]:
                     f" versions, until the next backup of {s.id} onto {m.id}, a checkpoint reading it, a"
                     f" cleanup deleting one of its backups there, or rebuild-state puts them back")))
     return out
-
-
-def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
-    return [Problem(f"checkpoint:{st.key}", WARNING, f"checkpoint due for {st.key}: {'; '.join(st.reasons)}")
-            for st in triggers.due(cfg, store, now=now.timestamp())]
-
-
-def _unfinished(store: Store) -> list[Problem]:
-    """A checkpoint left unfinished (not being burned now) keeps the backups it reads from cleanup."""
-    out = []
-    for row in store.all("SELECT number, status, created, drive, plan IS NULL AS rebuilt FROM checkpoints"
-                         " WHERE status NOT IN (?, ?) ORDER BY number", checkpoint_status.FINISHED):
-        status, shown = checkpoint_status.shown_discs(store, row["number"], row["status"])
-        if status == "burning":       # its job is writing it now
-            continue
-        n = row["number"]
-        made = f"made {datetime.fromtimestamp(row['created']):%Y-%m-%d}"
-        # rebuilt from its discs (rebuild-state) without all of them written, or one failed: it cannot be resumed
-        out.append(Problem(f"unfinished:{n}", WARNING, _rebuilt_unfinished(n, status, made, shown) if row["rebuilt"]
-                           else f"checkpoint {n} is unfinished ({status}, {made}):"
-                           f" go on with `rabtui checkpoint resume {n}`, or give it up with `rabtui checkpoint abandon"
-                           f" {n}`; until then cleanup keeps the backups it reads"))
-    return out
-
-
-def _rebuilt_unfinished(n: int, status: str, made: str, discs: list[dict]) -> str:
-    failed = [r for r in discs if r["state"] == "failed"]
-    why = (f"disc {', '.join(r['volid'] for r in failed)} failed its verification, no good copy): check it again"
-           f" with `rabtui checkpoint verify {n} --disc {failed[0]['disc']}`, or" if failed
-           else "not all of them written):")
-    return (f"checkpoint {n} is unfinished ({status}, {made}, rebuilt from its discs, {why} give it up with"
-            f" `rabtui checkpoint abandon {n}` (its discs written stay usable); until then cleanup keeps the backups"
-            " it reads")
-
-
-def _discs(store: Store) -> list[Problem]:
-    """A failed disc leaves its checkpoint incomplete until it is rewritten (or the checkpoint given up)."""
-    rows = store.all("SELECT d.number, d.disc, d.volid, d.message, c.plan IS NULL AS rebuilt FROM discs d"
-                     " JOIN checkpoints c USING(number) WHERE d.state='failed' AND c.status NOT IN ('aborted', 'abandoned')")
-    return [Problem(f"disc:{r['number']}:{r['disc']}", CRITICAL,
-                    f"checkpoint {r['number']}: disc {r['volid']} failed ({r['message'] or 'no reason recorded'});"
-                    + (f" check it again: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`, or give up"
-                       f" the discs this rebuilt checkpoint lacks: `rabtui checkpoint abandon {r['number']}`"
-                       if r["rebuilt"] else
-                       f" check it again or rewrite it: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`,"
-                       f" or give the checkpoint up: `rabtui checkpoint abandon {r['number']}`"))
-            for r in rows]
 
 
 def _jobs(store: Store, ts: float) -> list[Problem]:
