@@ -56,13 +56,13 @@ def test_a_restore_that_cannot_finish_says_what_it_restored(tmp_path, capsys):
     out = tmp_path / "out"
     base = out / str(lab.src / "data").lstrip("/")
     base.mkdir(parents=True)
-    # a directory holding the name of a file to restore: a file is never written over it
-    (base / "b").mkdir()
-    (base / "b" / "two").mkdir()
+    # a directory holding files at the name of a file to restore: a file is never written over it
+    (base / "b" / "two" / "theirs").mkdir(parents=True)
     code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(out),
                  "--overwrite"])
     printed = capsys.readouterr()
-    assert code == 1, printed
-    assert "2 files" in printed.out and "error: " in printed.out and "b/two: a directory is there where the backup has a file" in printed.out
+    assert code == 3, printed
+    assert "2 files" in printed.out and "not restored (file): " in printed.out
+    assert "b/two: a directory holding files is there where the backup has a file" in printed.out
     assert "Traceback" not in printed.err
     assert (base / "a/one").read_bytes() == b"1" and (base / "c/three").read_bytes() == b"3"

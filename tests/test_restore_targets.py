@@ -5,6 +5,7 @@ a restore run again once there is room finishes. Real backups, real ISO discs, r
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from datetime import datetime
 
@@ -271,10 +272,11 @@ def test_a_restore_whose_output_cannot_be_written_ends_with_its_own_exit_code(la
     import sys
 
     out = tmp_path / "out"
-    (out / str(lab.src / "data/d/f03").lstrip("/")).mkdir(parents=True)   # a file is not restored over it
+    # a file is not restored over a directory holding one: exit 3
+    (out / str(lab.src / "data/d/f03/theirs").lstrip("/")).mkdir(parents=True)
     args = [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "loc"]
     with open("/dev/full", "w") as full:
-        for what, code, more in (("small", 0, []), ("d", 1, ["--json"])):
+        for what, code, more in (("small", 0, []), ("d", 3, ["--json"])):
             done = subprocess.run([*args, str(lab.src / "data" / what), "--to", str(out), "--overwrite", *more],
                                   stdout=full, stderr=subprocess.PIPE, text=True)
             assert (done.returncode, "Traceback" in done.stderr) == (code, False), (what, more, done.stderr)
@@ -282,7 +284,7 @@ def test_a_restore_whose_output_cannot_be_written_ends_with_its_own_exit_code(la
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     closed.stdout.close()
     err = closed.stderr.read()
-    assert (closed.wait(), "Traceback" in err) == (1, False), err
+    assert (closed.wait(), "Traceback" in err) == (3, False), err
 
 
 def test_a_checkpoint_whose_disc_was_never_written_is_said_so_without_asking_for_it(lab, tmp_path, capsys):
@@ -345,8 +347,9 @@ def test_a_sources_directory_that_is_no_directory_now_is_said_in_a_line(tmp_path
 
 def test_a_directory_where_the_backup_has_a_file_is_named_so_with_overwrite(tmp_path, capsys):
     """--overwrite onto a local source where the backup has a file and a FIFO, and the source now a
-    directory (one empty, one holding a file): no directory is removed, and each is named as a
-    directory there, by the kind the backup has, where the report read only "Is a directory"."""
+    directory (one holding a file, one empty): the one holding a file is kept and named as a
+    directory there, by the kind the backup has (exit 3), where the report read only "Is a
+    directory"; the empty one is replaced, as rsync onto an SSH source replaces it."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local()
     data = lab.src / "data"
@@ -360,7 +363,6 @@ def test_a_directory_where_the_backup_has_a_file_is_named_so_with_overwrite(tmp_
     (data / "p").mkdir()
     code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to-source", "--overwrite"])
     out = capsys.readouterr().out
-    assert code == 1 and "Is a directory" not in out, out
-    for name, kind in (("x", "file"), ("p", "fifo")):
-        assert f"{name}: a directory is there where the backup has a {kind}" in out, out
-    assert (data / "x" / "inner" / "z").read_bytes() == b"theirs" and (data / "p").is_dir()
+    assert code == 3 and "Is a directory" not in out, out
+    assert "not restored (file): x: a directory holding files is there where the backup has a file; kept" in out, out
+    assert (data / "x" / "inner" / "z").read_bytes() == b"theirs" and stat.S_ISFIFO(os.lstat(data / "p").st_mode)

@@ -22,11 +22,19 @@ from rabtui import faults, fmt
 from rabtui.filecopy import copy_sparse, new_file, tmp_name
 from rabtui.restore.metadata import MetadataWriter
 from rabtui.restore.target_dirs import NotCrossed, Refused, TargetDirs, check_name
-from rabtui.restore.written import Written, kind_of, os_reason
+from rabtui.restore.written import Written, kept_directory, kind_of, os_reason
 
 
 # what link(2) says where the target cannot make a hard link at all (not a name taken meanwhile)
 LINKS_REFUSED = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
+
+
+class DirectoryKept(Exception):
+    """A directory where the backup has another kind, which an overwrite does not remove: `why`."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
 
 
 class ReplacedMeanwhile(Exception):
@@ -70,21 +78,10 @@ class SafeWriter(TargetDirs):
         check_name(rel)
         try:
             self._put(src, rel, st)
+        except DirectoryKept as exc:
+            self.result.not_restored.append((kind_of(st.st_mode), rel, kept_directory(kind_of(st.st_mode), exc.why)))
         except (Refused, ReplacedMeanwhile, OSError) as exc:
-            if isinstance(exc, IsADirectoryError) and self._directory_there(rel):     # rename(2) over it
-                self.result.errors.append((rel, f"a directory is there where the backup has a {kind_of(st.st_mode)};"
-                                                f" a restore removes no directory: move it away, then restore again"))
-            else:
-                self._recorded(rel, exc)
-
-    def _directory_there(self, rel: bytes) -> bool:
-        """Whether a directory is at `rel` in the target (not followed through a symlink)."""
-        rel_dir, name = os.path.split(rel)
-        try:
-            old = self._existing(self.parent_fd(rel_dir), name)
-        except (Refused, OSError):
-            return False
-        return old is not None and stat.S_ISDIR(old.st_mode)
+            self._recorded(rel, exc)
 
     def _recorded(self, rel: bytes, exc: Refused | ReplacedMeanwhile | OSError) -> None:
         """A refusal or an error while `rel` was restored, recorded against it."""
@@ -187,7 +184,20 @@ class SafeWriter(TargetDirs):
         at: it is kept, and False is returned)."""
         try:
             if self.overwrite:
-                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                try:
+                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                except IsADirectoryError:
+                    # an empty directory in the way goes, as rsync onto an SSH source removes one; one
+                    # holding files (rmdir(2) refuses it, whatever is put there meanwhile) stays
+                    try:
+                        os.rmdir(name, dir_fd=fd)
+                    except OSError as exc:
+                        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                            raise DirectoryKept("holding files") from None
+                        if exc.errno == errno.EBUSY:
+                            raise DirectoryKept("in use (a mount point)") from None
+                        raise
+                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
                 return True
             try:
                 os.link(tmp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)

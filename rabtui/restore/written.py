@@ -30,6 +30,13 @@ def bits_left_off(mode: int) -> str:
     return f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
 
 
+def kept_directory(kind: str, why: str = "holding files") -> str:
+    """Why an entry of `kind` was not restored over a directory `why` (one holding files may hold
+    what the backup has not), which --overwrite keeps on every target alike."""
+    return (f"a directory {why} is there where the backup has a {kind}; kept (a restore removes only an"
+            f" empty one that is no mount point): move it away, then restore again")
+
+
 def os_reason(exc: OSError) -> str:
     """What an OSError says went wrong, as the record words it."""
     return os.strerror(exc.errno) if exc.errno else str(exc)
