@@ -71,8 +71,9 @@ def test_a_check_on_a_source_that_hangs_ends_by_its_io_timeout(tmp_path, holding
 
 def test_the_walk_below_the_destination_says_it_is_alive_for_each_directory(tmp_path):
     """The check's walk of a large tree below the destination may find no symlink for longer than
-    io_timeout: it prints a `.` record for each directory it enters, so that only a source saying
-    nothing at all is stopped; the symlinks are listed as before, and `=` ends the answer."""
+    io_timeout: it prints a record for each directory it enters (`.` for an empty one, `,PATH` for
+    one holding anything), so that only a source saying nothing at all is stopped; the symlinks are
+    listed as before, and `=` ends the answer."""
     from rabtui.restore.source_check import SOURCE_CHECK
 
     for i in range(3):
@@ -81,7 +82,9 @@ def test_the_walk_below_the_destination_says_it_is_alive_for_each_directory(tmp_
     done = subprocess.run(["sh", "-c", SOURCE_CHECK, "sh", "-r", str(tmp_path / "t")], capture_output=True,
                           check=True)
     records = [p for p in done.stdout.split(b"\0") if p]
-    assert records[-1] == b"=" and records.count(b".") == 6, records
+    assert records[-1] == b"=" and records.count(b".") == 3, records
+    assert sorted(p for p in records if p.startswith(b",")) == [b",%s/t/d%d" % (os.fsencode(tmp_path), i)
+                                                                for i in range(3)], records
     assert [p for p in records if p.startswith(b"/")] == [os.fsencode(tmp_path / "t" / "d1" / "ln")], records
 
 

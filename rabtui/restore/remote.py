@@ -14,14 +14,14 @@ from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore import itemized, shared_inodes
 from rabtui.restore.source_check import check_source, components, mounts_made_meanwhile, run_on, tree_modes
-from rabtui.restore.written import Written, kind_of
+from rabtui.restore.written import Written, kept_directory, kind_of
 
 
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
                          is_dir: bool, io_timeout: int | None = None, bwlimit: str | None = None,
                          rsync_path: str | None = None, exact_times: bool = False,
                          files_from: str | None = None, ignore_times: bool = False,
-                         pretend: bool = False) -> list[str]:
+                         pretend: bool = False, excluded: bool = False) -> list[str]:
     """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
     files that would be replaced, and the real run adds --ignore-existing. `files_from`: a local
@@ -34,7 +34,8 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     unchanged, is replaced too). A copy with whole seconds (a disc, a medium that keeps no more)
     is compared by the second, or every unchanged file on the source would look different.
     `ignore_times`: every file sent is written anew, unchanged ones too (see shared_inodes).
-    `pretend`: the same transfer as a dry run (-n), to list what it would still send."""
+    `pretend`: the same transfer as a dry run (-n), to list what it would still send.
+    `excluded`: rsync's standard input holds NUL-separated rules of paths it leaves out (`kept_rules`)."""
     argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
     argv += rsync.transfer_options(exact_times=exact_times, io_timeout=io_timeout, bwlimit=bwlimit,
                                    rsync_path=rsync_path)
@@ -43,6 +44,9 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     if files_from is not None:
         # --files-from turns -a's recursion off: -r brings it back below the listed paths
         argv += ["-r", "--from0", f"--files-from={files_from}", "--no-implied-dirs"]
+    if excluded:
+        assert files_from is None, "one standard input: the paths to send or those left out"
+        argv += ["--from0", "--exclude-from=-"]
     if ignore_times:
         argv.append("--ignore-times")
     if pretend:
@@ -67,6 +71,29 @@ def _gone_unsent(item: bytes, is_dir: bool, before: dict[bytes, int], lines: lis
     return [(name, mode) for name, mode in before.items() if name not in after and name not in sent]
 
 
+def kept_in_the_way(full_dirs: set[bytes], dest: bytes, tree: dict[bytes, int]) -> list[bytes]:
+    """The names below `dest` (b"" for `dest` itself) where `tree` (name -> mode in what is
+    restored) has something other than a directory, and the source a directory holding anything
+    (`full_dirs`, absolute): kept, as a local restore keeps one. rsync would stop at each (exit
+    23), and waits forever where it is the first name of a hard-linked file (rsync 3.2-3.5)."""
+    below = dest.rstrip(b"/") + b"/"
+    out = []
+    for path in full_dirs:
+        under = b"" if path == dest else path[len(below):] if path.startswith(below) else None
+        if under is not None and under in tree and not stat.S_ISDIR(tree[under]):
+            out.append(under)
+    return sorted(out)
+
+
+def kept_rules(kept: list[bytes]) -> bytes | None:
+    """rsync's rules leaving out the names `kept` (below the directory sent), NUL-separated, for
+    `--from0 --exclude-from=-`; None for none. Anchored at the top of the transfer; a name holding a
+    wildcard is a pattern, so that one's wildcards and backslashes are escaped."""
+    if not kept:
+        return None
+    return b"".join(b"/" + os.fsencode(rsync.glob_escaped(os.fsdecode(name))) + b"\0" for name in kept)
+
+
 def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
     """What a restore of the directory `item` sends (below it) so that the directories there on the
     source already (`existing`) keep their own mode, owner, times and attributes, as a local
@@ -87,45 +114,50 @@ def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
 _OTHER = {b"d": "not a directory there", b"L": "another target, or not a symlink, there"}
 
 
-def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) -> set[bytes]:
+def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, kept: list[bytes]) -> set[bytes]:
     """The dry run of a restore that does not overwrite: refuses, naming them, when files there
-    already differ; else the directories that are there (`existing_dirs`)."""
+    already differ or directories holding files are where the backup has another kind (`kept`,
+    left out of it); else the directories that are there (`existing_dirs`)."""
     seen: list[bytes] = []
-    done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
-                on_stdout=seen.append, cancel=cancel)
+    rules = kept_rules(kept)
+    done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True,
+                                                        excluded=rules is not None, **options),
+                  on_stdout=seen.append, cancel=cancel, stdin_data=rules)
     # with --existing, a directory or symlink made (`cd`, `cL`) is one in the place of an entry of
     # another kind there, or of a symlink with another target: kept without --overwrite
     clash = [(c, itemized.attributes_changed(c) if c[1:2] == b"f" else _OTHER.get(c[1:2], "another kind there"))
              for c in seen if b"|" in c and (c[1:2] == b"f" or c[:1] == b"c")]
     clash = [(c, changed) for c, changed in clash if c[:1] in b"<>" or c[:2] == b"cf" or changed]
-    if done.returncode not in (0, 24) and not clash:
+    if done.returncode not in (0, 24) and not clash and not kept:
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)}")
-    if clash:
+    if clash or kept:
         names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2]).removesuffix(b"/"))
                  + ("" if c[:1] in b"<>" or c[:2] == b"cf" else f" ({changed})") for c, changed in clash]
+        names += [f"{fmt.name(name or os.path.basename(item))} (a directory holding files there)" for name in kept]
         # only `<f`/`>f` and `.f` lines say a file is there: `c` ones, another kind (a directory, say)
-        noun = "file" if all(c[:1] in b"<>." for c, _changed in clash) else "entry"
+        noun = "file" if all(c[:1] in b"<>." for c, _changed in clash) and not kept else "entry"
         # an entry rsync could not make way for (a directory holding files where the backup has a
         # file) is not itemized: only rsync's own words name it
         also = f"; rsync said too: {done.stderr_said(300)}" if done.returncode not in (0, 24) else ""
         raise WorkFailed(f"{fmt.count(len(names), noun)} {'exists' if len(names) == 1 else 'exist'} on {source.id}"
                          f" already and {'differs' if len(names) == 1 else 'differ'}: {', '.join(names[:5])}{also}",
-                         hint="use --overwrite to replace them")
+                         hint="use --overwrite to replace them" + ("; a directory holding files stays even so:"
+                                                                   " move it away first" if kept else ""))
     return itemized.existing_dirs(seen)
 
 
 def _to_write_anew(source: Source, rel: bytes, item: bytes, dest: str, shared: list[bytes], in_place: set[bytes],
-                   special: set[bytes], options: dict, cancel) -> list[bytes]:
+                   special: set[bytes], options: dict, cancel, rules: bytes | None = None) -> list[bytes]:
     """The regular files a restore with --overwrite of `item` to /`rel` is to write anew (names below
     the directory `item`; b"" for `item` itself, a file restored alone), by a dry run of the whole:
     those of `shared` (linked elsewhere at the check) that are not as the backup has them, and any
     other whose content is the backup's but not its mode, owner, ACLs or xattrs: rsync would set
     those on the inode there, and so on any name made for it since the check. One as the backup has
     it stays as it is (with its other names). Those `in_place` (symlinks, and the `special` files)
-    are refused where rsync would change them in place."""
+    are refused where rsync would change them in place. `rules`: what is left out (kept_rules)."""
     seen: list[bytes] = []
-    argv = rsync_to_source_argv(item, dest, overwrite=True, pretend=True, **options)
-    done = run_on(source, "rsync", argv, on_stdout=seen.append, cancel=cancel)
+    argv = rsync_to_source_argv(item, dest, overwrite=True, pretend=True, excluded=rules is not None, **options)
+    done = run_on(source, "rsync", argv, on_stdout=seen.append, cancel=cancel, stdin_data=rules)
     # 23: some of it could not be read or looked at (a directory closed on the medium): what was
     # is listed, and the transfer itself names the rest as not restored
     if done.returncode not in (0, 23, 24):
@@ -148,14 +180,16 @@ _LETTER_KINDS = {b"f": "file", b"d": "directory", b"L": "symlink"}
 
 
 def _left_undone(source: Source, rel: bytes, item: bytes, dest: str, overwrite: bool, listing: bytes | None,
-                 before: dict[bytes, int], options: dict, cancel) -> list[tuple[str, bytes, str]] | str:
+                 before: dict[bytes, int], options: dict, cancel, kept: list[bytes]) -> list[tuple[str, bytes, str]] | str:
     """After rsync failed: what a dry run of the same transfer would still send or change (by
-    kind, name and why), or why that cannot be told."""
+    kind, name and why), or why that cannot be told. `kept`: left out of it (named already)."""
     seen: list[bytes] = []
+    rules = kept_rules(kept)
     argv = rsync_to_source_argv(item, dest, overwrite=overwrite, files_from=None if listing is None else "-",
-                                pretend=True, **options)
+                                pretend=True, excluded=rules is not None, **options)
     try:
-        done = run_on(source, "rsync", argv, on_stdout=seen.append, cancel=cancel, stdin_data=listing)
+        done = run_on(source, "rsync", argv, on_stdout=seen.append, cancel=cancel,
+                      stdin_data=listing if rules is None else rules)
     except WorkFailed as exc:
         done, said = None, exc.message
     else:
@@ -174,7 +208,7 @@ def _left_undone(source: Source, rel: bytes, item: bytes, dest: str, overwrite: 
         mentioned = {b"" if name in (b".", own) else name for name in itemized.names_sent(seen)}
         now = tree_modes(item) if options["is_dir"] else {b"": mode for mode in before.values() if os.path.lexists(item)}
         out += [(kind_of(mode), at(name), f"rsync could not put it in place, nor look at it after ({said})")
-                for name, mode in before.items() if name not in mentioned and name in now]
+                for name, mode in before.items() if name not in mentioned and name in now and name not in kept]
     return out
 
 
@@ -193,7 +227,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
 def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, overwrite: bool, cancel,
           exact_times: bool) -> Written:
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
-    missing, linked = check_source(cfg, source, rel, item, is_dir, cancel)
+    missing, linked, full_dirs = check_source(cfg, source, rel, item, is_dir, cancel)
     if rsync.glob_escaped(os.fsdecode(dest_dir)) != os.fsdecode(dest_dir) and missing in components(dest_dir):
         # rsync there would take it as a pattern (another directory), or make it by its escaped name
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(dest_dir)} holds a wildcard (* ? [) and"
@@ -206,21 +240,27 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
     rsh = ssh_target.rsync_rsh(cfg, source)
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
                    rsync_path=source.rsync_path, exact_times=exact_times)
-    existing = None if overwrite else _look_before(source, item, dest, options, cancel)
+    before = tree_modes(item) if is_dir else {b"": os.lstat(item).st_mode}
+    kept = kept_in_the_way(full_dirs, b"/" + rel, before)
+    existing = None if overwrite else _look_before(source, item, dest, options, cancel, kept)
     w = Written(attributes=None)
+    w.not_restored += [(kind_of(before[name]), os.path.join(rel, name) if name else rel,
+                        kept_directory(kind_of(before[name]))) for name in kept]
+    if not is_dir and kept:
+        return w
+    rules = kept_rules(kept)
     lines: list[bytes] = []
     listing = None
     if existing is not None and is_dir:
         # to rsync's standard input: a file for it would outlive a restore killed meanwhile
         listing = b"".join(p + b"\0" for p in paths_to_send(item, existing))
-    before = tree_modes(item) if is_dir else {b"": os.lstat(item).st_mode}
     in_way = shared_inodes.linked_in_the_way(linked, b"/" + rel, before) if overwrite else []
     in_place = shared_inodes.in_place(in_way)
     special = {name for name, mode in in_way if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode)}
     shared = [name for name, _mode in in_way]
     faults.point("restore.sending")
     if overwrite:
-        shared = _to_write_anew(source, rel, item, dest, shared, in_place, special, options, cancel)
+        shared = _to_write_anew(source, rel, item, dest, shared, in_place, special, options, cancel, rules)
     if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
         done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
                                                           ignore_times=True, **options),
@@ -228,7 +268,7 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
                     stdin_data=b"".join(p + b"\0" for p in shared))
         if done.returncode not in (0, 24):
             try:    # rsync (the sender, here) names what it sent, not what the source put in place
-                left = [n for n in _to_write_anew(source, rel, item, dest, shared, set(), set(), options, cancel)
+                left = [n for n in _to_write_anew(source, rel, item, dest, shared, set(), set(), options, cancel, rules)
                         if n in set(shared)]
             except WorkFailed:
                 left = shared
@@ -241,14 +281,16 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
                                 + "; rsync stopped before it") for name in left]
             return w
     done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, ignore_times=bool(shared) and not is_dir,
-                                                      files_from=None if listing is None else "-", **options),
-                on_stdout=lines.append, cancel=cancel, die_with_parent=True, stdin_data=listing)
+                                                      files_from=None if listing is None else "-",
+                                                      excluded=rules is not None, **options),
+                on_stdout=lines.append, cancel=cancel, die_with_parent=True,
+                stdin_data=listing if rules is None else rules)
     itemized.count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}"))
         # a source that hung (rsync's timeout) is not waited for again
         left = ("the source stopped answering" if done.returncode in (30, 35) else
-                _left_undone(source, rel, item, dest, overwrite, listing, before, options, cancel))
+                _left_undone(source, rel, item, dest, overwrite, listing, before, options, cancel, kept))
         if isinstance(left, str):
             w.errors[-1] = (rel, f"{w.errors[-1][1]}; what it did not restore could not be looked at ({left})")
             w.not_restored.append(("directory" if is_dir else kind_of(before[b""]), rel,

@@ -50,8 +50,11 @@ from rabtui.restore.copies import directory_of
 # %PATH too for one with more than one link: rsync sets the time and owner of a symlink with the
 # backup's target in place) and every other entry there but a directory with more than one link
 # (#PATH), with
-# a `.` record for each directory below (where find can print one: GNU's): the walk of a large tree
-# goes on saying it is alive, and only a source that says nothing for io_timeout is taken as hung.
+# a `.` record for each empty directory below (where find can print one: GNU's) and `,PATH` for each
+# other: the walk of a large tree goes on saying it is alive, and only a source that says nothing
+# for io_timeout is taken as hung. Else (WALK = -), `,PATH` for PATH itself where it is a directory
+# holding anything: a directory holding files where the backup has another kind is kept (rsync
+# would stop at it, and waits forever where it is the first name of a hard-linked file).
 # A find without -printf (busybox's) has its `-exec ... {} +` in parentheses never run: the walk
 # there keeps it at the top level, one sh telling the linked symlinks from the other entries.
 # With -x, `^MOUNT` for each mount point there (as /proc/self/mountinfo writes it: \040 for a space).
@@ -100,9 +103,11 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
     done;
     if [ "$w" = -r ] && [ -n "$cur" ]; then
         if find -P / -maxdepth 0 -printf '' 2>/dev/null; then
-            find -P "$cur" -mindepth 1 \( -type l -print0 \( -links 1 -o -printf '%%%p\0' \) -o -type d -printf '.\0' -o -links +1 -printf '#%p\0' \) || exit 4;
+            find -P "$cur" -mindepth 1 \( -type l -print0 \( -links 1 -o -printf '%%%p\0' \) -o -type d \( -empty -printf '.\0' -o -printf ',%p\0' \) -o -links +1 -printf '#%p\0' \) || exit 4;
         else find -P "$cur" -mindepth 1 -type l -links 1 -print0 -o ! -type d -links +1 -exec sh -c 'for p; do
-            if [ -L "$p" ]; then printf "%s\0%%%s\0" "$p" "$p"; else printf "#%s\0" "$p"; fi; done' sh {} + || exit 4; fi;
+            if [ -L "$p" ]; then printf "%s\0%%%s\0" "$p" "$p"; else printf "#%s\0" "$p"; fi; done' sh {} +
+            -o -type d ! -empty -exec sh -c 'for p; do printf ",%s\0" "$p"; done' sh {} + || exit 4; fi;
+    elif [ -n "$cur" ] && [ -d "$cur" ] && [ -n "$(ls -A -- "$cur" 2>/dev/null)" ]; then printf ',%s\0' "$cur";
     fi;
     fin
 """.splitlines() if line.strip())
@@ -259,14 +264,14 @@ class _Records:
 
 
 def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool,
-                 cancel) -> tuple[bytes | None, dict[bytes, bool]]:
+                 cancel) -> tuple[bytes | None, dict[bytes, bool], set[bytes]]:
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
     remote source could write through a symlink: one is on the way or in the restore's way, the
     SSH user cannot see whether one is, or someone other than root and the SSH user can change a
     directory on the way (and so put one there once this check is done). Returns the first
     path on the way to /`rel` (itself included) that is not there, if one is not, and the entries
     but directories there (/`rel` and below it) with more than one link, each -> whether it is a
-    symlink."""
+    symlink, and the directories there (/`rel` and below it) that hold anything."""
     dest = b"/" + rel
     ssh_target.known_hosts_checked(cfg)     # this check's ssh and the restore's rsync read them
     answer = _Records()
@@ -301,7 +306,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         records.pop(0)
     mounts = [mount_points.mountinfo_name(p[1:]) for p in records if p[:1] == b"^"]
     records = [p for p in records if p[:1] != b"^"]
-    odd = [p for p in records if p[:1] not in b"/?!+#%" or (p[:1] == b"!" and p.count(b":") < 3)]
+    odd = [p for p in records if p[:1] not in b"/?!+#%," or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"
                          f" known form ({fmt.name(odd[0][:200])}); nothing written")
@@ -332,7 +337,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                          hint=f"restore with --to DIR and move the files in place, or let only root or the"
                               f" SSH user change {fmt.name(where)}")
     return (next((p[1:] for p in records if p.startswith(b"+")), None),
-            {p[1:]: p[:1] == b"%" for p in records if p[:1] in b"#%"})
+            {p[1:]: p[:1] == b"%" for p in records if p[:1] in b"#%"}, {p[1:] for p in records if p[:1] == b","})
 
 
 def mounts_made_meanwhile(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> list[bytes] | str:

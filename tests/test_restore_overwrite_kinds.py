@@ -1,0 +1,194 @@
+"""`restore --overwrite` where the target holds another kind of entry than the backup: a file, a
+directory, a symlink, a FIFO or a hard-linked file of the backup, and there a file, an empty
+directory, a directory holding files, a FIFO or a file linked elsewhere. A local source
+(`--to-source`), `--to DIR` and a source over SSH (real rsync, the test sshd) agree: what is in
+the way is replaced, but for a directory holding files (the backup may not have them), kept and
+named as not restored (exit 3). One backup per kind of source, shared by the module's tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from datetime import datetime
+
+import pytest
+
+from rabtui.cli import main
+from tests.trees import Lab, ssh_source_lines
+
+T0 = datetime(2026, 6, 1, 3, 0)
+SAVED = ("file", "dir", "symlink", "fifo", "linked")
+THERE = ("file", "emptydir", "fulldir", "fifo", "linked")
+PAIRS = [(b, t) for b in SAVED for t in THERE if b != t and not (b == "dir" and t.endswith("dir"))]
+KIND = {"file": "file", "dir": "directory", "symlink": "symlink", "fifo": "fifo", "linked": "file"}
+
+
+def _make(d: str, kind: str, name: str, elsewhere: str | None, who: bytes) -> None:
+    p = os.path.join(d, name)
+    if kind in ("file", "linked"):
+        with open(p, "wb") as f:
+            f.write(who)
+        if kind == "linked":    # in the backup, a second name beside it; on the target, one elsewhere
+            os.link(p, p + ".twin" if elsewhere is None else os.path.join(elsewhere, name))
+    elif kind == "dir":
+        os.mkdir(p)
+        with open(os.path.join(p, "inner"), "wb") as f:
+            f.write(who)
+    elif kind == "emptydir":
+        os.mkdir(p)
+    elif kind == "fulldir":
+        os.mkdir(p)
+        with open(os.path.join(p, "theirs"), "wb") as f:
+            f.write(b"theirs")
+    elif kind == "symlink":
+        os.symlink(who + b"-target", p)
+    else:
+        os.mkfifo(p)
+
+
+def _plant(d: str, elsewhere: str, pairs=PAIRS) -> None:
+    """The entries of `pairs` at `d` made the kind the target holds (the backup's twins stay)."""
+    for b, t in pairs:
+        p = os.path.join(d, f"{b}-{t}")
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        elif os.path.lexists(p):
+            os.unlink(p)
+        _make(d, t, f"{b}-{t}", elsewhere, b"target")
+
+
+def _shape(p: str) -> tuple:
+    if not os.path.lexists(p):
+        return ("missing",)
+    st = os.lstat(p)
+    if stat.S_ISLNK(st.st_mode):
+        return ("symlink", os.readlink(p))
+    if stat.S_ISFIFO(st.st_mode):
+        return ("fifo",)
+    if stat.S_ISDIR(st.st_mode):
+        return ("dir", tuple(sorted(os.listdir(p))))
+    with open(p, "rb") as f:
+        return ("file", f.read())
+
+
+SAVED_SHAPE = {"file": ("file", b"backup"), "dir": ("dir", ("inner",)), "symlink": ("symlink", "backup-target"),
+               "fifo": ("fifo",), "linked": ("file", b"backup")}
+
+
+class _Setup:
+    def __init__(self, base, sshd):
+        self.base = base
+        self.sources = {}
+        for kind in ("local", "ssh"):
+            (base / kind).mkdir()
+            lab = Lab(base / kind, media_count=1)
+            if kind == "ssh":
+                d = base / kind / "remote"
+                lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{d}"\nkind = "standard"\n')
+                lab.trust(sshd)
+                sid = "web"
+            else:
+                lab.local()
+                d, sid = lab.src / "data", "loc"
+            d.mkdir(exist_ok=True)
+            for b, t in PAIRS:
+                _make(str(d), b, f"{b}-{t}", None, b"backup")
+            assert lab.backup(lab.load(), sid, now=T0).status == "completed"
+            self.sources[kind] = (lab, sid, d)
+
+    def restore(self, mode: str, what: str = "", pairs=PAIRS, overwrite: bool = True) -> tuple[int, str, str]:
+        """(exit code, its --json, the target's directory of the backup's `d`, the directory
+        holding the other names of its linked files) after planting `pairs` there."""
+        lab, sid, d = self.sources["ssh" if mode == "ssh" else "local"]
+        elsewhere = self.base / f"elsewhere-{mode}-{what or 'all'}"
+        elsewhere.mkdir()
+        if mode == "to":
+            to = self.base / f"to-{what or 'all'}"
+            there = str(to) + str(d)
+            os.makedirs(os.path.dirname(there))
+            subprocess.run(["cp", "-a", "--", str(d), there], check=True)
+            args = ["--to", str(to)]
+        else:
+            there, args = str(d), ["--to-source"]
+        _plant(there, str(elsewhere), pairs)
+        code = main(["--config", str(lab.config_path), "restore", sid, os.path.join(str(d), what), *args,
+                     *(["--overwrite"] if overwrite else []), "--json"])
+        return code, there, str(elsewhere)
+
+
+@pytest.fixture(scope="module")
+def _kinds_made(tmp_path_factory, sshd):
+    return _Setup(tmp_path_factory.mktemp("kinds"), sshd)
+
+
+@pytest.fixture(scope="module")
+def whole(_kinds_made):
+    """Each mode's restore of the whole directory, done once: mode -> (exit code, json, there, elsewhere)."""
+    import io
+    from contextlib import redirect_stdout
+
+    done = {}
+
+    def get(mode):
+        if mode not in done:
+            out = io.StringIO()
+            with redirect_stdout(out):
+                code, there, elsewhere = _kinds_made.restore(mode)
+            done[mode] = (code, json.loads(out.getvalue()), there, elsewhere)
+        return done[mode]
+    return get
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=[f"{b}-over-{t}" for b, t in PAIRS])
+@pytest.mark.parametrize("mode", ["local", "to", "ssh"])
+def test_what_is_in_the_way_is_replaced_but_a_directory_holding_files(whole, mode, pair):
+    code, report, there, elsewhere = whole(mode)
+    b, t = pair
+    name = f"{b}-{t}"
+    named = {os.path.basename(e["path"]): e for e in report["not_restored"]}
+    assert code == 3 and report["exit_code"] == 3 and not report["errors"], report
+    if t == "fulldir":     # its files may be none the backup has: kept, named
+        assert _shape(os.path.join(there, name)) == ("dir", ("theirs",))
+        assert named[name]["kind"] == KIND[b] and "a directory holding files is there" in named[name]["why"], named
+        assert "kept" in named[name]["why"], named
+    else:
+        assert _shape(os.path.join(there, name)) == SAVED_SHAPE[b], name
+        assert name not in named, named
+    if b == "linked":
+        assert _shape(os.path.join(there, name + ".twin")) == ("file", b"backup")
+        if t != "fulldir":
+            assert os.stat(os.path.join(there, name)).st_nlink == 2
+    if t == "linked":      # the other name, outside what is restored, keeps what it had
+        assert _shape(os.path.join(elsewhere, name)) == ("file", b"target")
+
+
+def test_the_summary_counts_what_was_kept(whole):
+    for mode in ("local", "to", "ssh"):
+        code, report, _there, _elsewhere = whole(mode)
+        kept = sorted(os.path.basename(e["path"]) for e in report["not_restored"])
+        assert kept == sorted(f"{b}-fulldir" for b in SAVED if b != "dir"), (mode, report["not_restored"])
+        assert "4 not restored" in report["summary"], report["summary"]
+
+
+@pytest.mark.parametrize("saved", ["file", "symlink", "fifo", "linked"])
+@pytest.mark.parametrize("mode", ["local", "to", "ssh"])
+def test_an_entry_restored_alone_keeps_a_directory_holding_files_in_its_way(_kinds_made, capsys, mode, saved):
+    name = f"{saved}-fulldir"
+    code, there, _elsewhere = _kinds_made.restore(mode, name, pairs=[(saved, "fulldir")])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and not report["errors"], report
+    assert [(os.path.basename(e["path"]), e["kind"]) for e in report["not_restored"]] == [(name, KIND[saved])], report
+    assert _shape(os.path.join(there, name)) == ("dir", ("theirs",))
+
+
+def test_without_overwrite_a_directory_holding_files_where_a_linked_file_goes_is_named(_kinds_made, capsys):
+    """Over SSH, without --overwrite: the first name of a hard-linked file of the backup where the
+    source has a directory holding files: the restore is refused at once, naming it (rsync's dry
+    run waited there for ever, until io_timeout)."""
+    code, there, _elsewhere = _kinds_made.restore("ssh", pairs=[("linked", "fulldir")], overwrite=False)
+    err = capsys.readouterr().err
+    assert code == 1 and "linked-fulldir (a directory holding files there)" in err, err
+    assert "move it away first" in err and _shape(os.path.join(there, "linked-fulldir")) == ("dir", ("theirs",))
