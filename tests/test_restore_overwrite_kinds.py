@@ -192,3 +192,75 @@ def test_without_overwrite_a_directory_holding_files_where_a_linked_file_goes_is
     err = capsys.readouterr().err
     assert code == 1 and "linked-fulldir (a directory holding files there)" in err, err
     assert "move it away first" in err and _shape(os.path.join(there, "linked-fulldir")) == ("dir", ("theirs",))
+
+
+@pytest.mark.parametrize("mode", ["local", "ssh"])
+def test_directories_holding_files_in_the_way_of_any_name_are_kept(tmp_path, sshd, capsys, mode):
+    """Names of any bytes (255 of them, not UTF-8, wildcards, a newline, trailing blanks), files
+    and hard-linked ones of the backup, deep down too, each where a directory holding files is
+    now: kept and named by their exact names, the rest restored (over SSH, rsync's rules leave
+    out those names and no other)."""
+    from tests.trees import HOSTILE_NAMES
+
+    names = HOSTILE_NAMES + [b"x" * 255, b"trailing blank ", b"[ab]", b"a*"]
+    lab = Lab(tmp_path, media_count=1)
+    if mode == "ssh":
+        d = tmp_path / "remote"
+        lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{d}"\nkind = "standard"\n')
+        lab.trust(sshd)
+        sid = "web"
+    else:
+        lab.local()
+        d, sid = lab.src / "data", "loc"
+    top = os.fsencode(d)
+    os.makedirs(top + b"/sub")
+    for i, name in enumerate(names):
+        where = top + (b"/sub/" if i % 2 else b"/")
+        with open(where + name, "wb") as f:
+            f.write(b"backup")
+        if i % 3 == 0:
+            os.link(where + name, where + b"twin %d" % i)
+    with open(top + b"/ab", "wb") as f:     # what `[ab]` and `a*` would match as patterns
+        f.write(b"backup")
+    assert lab.backup(lab.load(), sid, now=T0).status == "completed"
+    for i, name in enumerate(names):
+        where = top + (b"/sub/" if i % 2 else b"/")
+        os.unlink(where + name)
+        os.makedirs(where + name + b"/inner")
+    os.unlink(top + b"/ab")
+    code = main(["--config", str(lab.config_path), "restore", sid, str(d), "--to-source", "--overwrite", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and not report["errors"], report
+    kept = sorted(os.fsencode(e["path"]) for e in report["not_restored"])
+    # named from / over SSH, below the configured directory onto a local source (as all it names)
+    want = sorted(os.path.relpath(top + (b"/sub/" if i % 2 else b"/") + name, b"/" if mode == "ssh" else top)
+                  for i, name in enumerate(names))
+    assert kept == want, (kept, want)
+    assert open(top + b"/ab", "rb").read() == b"backup"
+    for i, name in enumerate(names):
+        where = top + (b"/sub/" if i % 2 else b"/")
+        assert os.listdir(where + name) == [b"inner"]
+        if i % 3 == 0:
+            assert open(where + b"twin %d" % i, "rb").read() == b"backup"
+
+
+def test_an_empty_mount_point_where_the_backup_has_a_file_is_kept(tmp_path, tmpfs, capsys):
+    """--to DIR with --overwrite: an empty directory there that is a mount point, where the backup
+    has a file: rmdir(2) cannot remove it (EBUSY); kept and named as such (exit 3), the rest
+    restored."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    d = lab.src / "data"
+    (d / "m").write_bytes(b"backup")
+    (d / "other").write_bytes(b"other")
+    assert lab.backup(lab.load(), now=T0).status == "completed"
+    there = tmp_path / "out" / str(d).lstrip("/")
+    there.mkdir(parents=True)
+    tmpfs(there / "m", "size=1m")
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(d), "--to", str(tmp_path / "out"),
+                 "--overwrite", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and not report["errors"], report
+    assert [(e["kind"], os.path.basename(e["path"])) for e in report["not_restored"]] == [("file", "m")], report
+    assert "in use (a mount point)" in report["not_restored"][0]["why"]
+    assert os.path.ismount(there / "m") and (there / "other").read_bytes() == b"other"
