@@ -183,10 +183,16 @@ def test_to_source_remote_refuses_planted_symlinks(tmp_path, sshd, known_hosts):
     outside.mkdir()
     shutil.rmtree(remote_dir / "a/b")
     os.symlink(outside, remote_dir / "a/b")
-    for path in (remote_dir, remote_dir / "a", remote_dir / "a/b/c"):    # below, at and above the symlink
+    for path in (remote_dir / "a/b", remote_dir / "a/b/c"):    # at and below the symlink: on the way
         with pytest.raises(WorkFailed, match=r"symlinks there are in the restore's way.*a/b"):
             R.restore(cfg, store, "web", str(path), to_source=True, overwrite=True)
     assert os.listdir(outside) == []
+    for path in (remote_dir, remote_dir / "a"):      # above it: left out and named, the rest restored
+        res = R.restore(cfg, store, "web", str(path), to_source=True, overwrite=True)
+        assert [(os.path.basename(n), why) for n, why in res.written.refused] == [
+            (b"b", "a/b is a symlink on the target, not followed nor replaced" if path == remote_dir else
+             "b is a symlink on the target, not followed nor replaced")], res.written
+        assert os.listdir(outside) == [] and os.path.islink(remote_dir / "a/b")
     # a symlink that the restored tree does not reach is no reason to refuse
     os.unlink(remote_dir / "a/b")
     os.symlink(outside, remote_dir / "d/elsewhere")
@@ -260,7 +266,7 @@ def test_no_remote_restore_writes_through_a_symlink(tmp_path, remote_backed_up, 
     try:
         R.restore(cfg, lab.store(), "web", str(remote_dir) + what, to_source=True, overwrite=overwrite)
     except WorkFailed as exc:
-        assert "symlinks there are in the restore's way" in str(exc) or "exist on web" in str(exc)
+        assert "symlinks there are in the restore's way" in str(exc) or " on web already and differ" in str(exc)
     assert os.listdir(outside) == []
     for p in places:   # never replaced where the tree has a directory or file, never written through
         assert os.path.islink(remote_dir / p)

@@ -1,9 +1,10 @@
 """`restore --overwrite` where the target holds another kind of entry than the backup: a file, a
 directory, a symlink, a FIFO or a hard-linked file of the backup, and there a file, an empty
-directory, a directory holding files, a FIFO or a file linked elsewhere. A local source
+directory, a directory holding files, a symlink, a FIFO or a file linked elsewhere. A local source
 (`--to-source`), `--to DIR` and a source over SSH (real rsync, the test sshd) agree: what is in
 the way is replaced, but for a directory holding files (the backup may not have them), kept and
-named as not restored (exit 3). One backup per kind of source, shared by the module's tests."""
+named as not restored (exit 3), and a symlink on a source (never followed nor replaced there:
+refused, named, the rest restored). One backup per kind of source, shared by the module's tests."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.trees import Lab, ssh_source_lines
 
 T0 = datetime(2026, 6, 1, 3, 0)
 SAVED = ("file", "dir", "symlink", "fifo", "linked")
-THERE = ("file", "emptydir", "fulldir", "fifo", "linked")
+THERE = ("file", "emptydir", "fulldir", "symlink", "fifo", "linked")
 PAIRS = [(b, t) for b in SAVED for t in THERE if b != t and not (b == "dir" and t.endswith("dir"))]
 KIND = {"file": "file", "dir": "directory", "symlink": "symlink", "fifo": "fifo", "linked": "file"}
 
@@ -82,6 +83,7 @@ class _Setup:
     def __init__(self, base, sshd):
         self.base = base
         self.sources = {}
+        self.runs = 0
         for kind in ("local", "ssh"):
             (base / kind).mkdir()
             lab = Lab(base / kind, media_count=1)
@@ -103,10 +105,11 @@ class _Setup:
         """(exit code, its --json, the target's directory of the backup's `d`, the directory
         holding the other names of its linked files) after planting `pairs` there."""
         lab, sid, d = self.sources["ssh" if mode == "ssh" else "local"]
-        elsewhere = self.base / f"elsewhere-{mode}-{what or 'all'}"
+        self.runs += 1
+        elsewhere = self.base / f"elsewhere-{self.runs}"
         elsewhere.mkdir()
         if mode == "to":
-            to = self.base / f"to-{what or 'all'}"
+            to = self.base / f"to-{self.runs}"
             there = str(to) + str(d)
             os.makedirs(os.path.dirname(there))
             subprocess.run(["cp", "-a", "--", str(d), there], check=True)
@@ -150,16 +153,20 @@ def test_what_is_in_the_way_is_replaced_but_a_directory_holding_files(whole, mod
     name = f"{b}-{t}"
     named = {os.path.basename(e["path"]): e for e in report["not_restored"]}
     assert code == 3 and report["exit_code"] == 3 and not report["errors"], report
-    if t == "fulldir":     # its files may be none the backup has: kept, named
+    refused = {os.path.basename(e["path"]) for e in report["refused"]}
+    if t == "symlink" and mode != "to":     # on a source: never replaced, nor followed
+        assert _shape(os.path.join(there, name)) == ("symlink", "target-target") and name in refused, report
+        assert name not in named
+    elif t == "fulldir":     # its files may be none the backup has: kept, named
         assert _shape(os.path.join(there, name)) == ("dir", ("theirs",))
         assert named[name]["kind"] == KIND[b] and "a directory holding files is there" in named[name]["why"], named
         assert "kept" in named[name]["why"], named
     else:
         assert _shape(os.path.join(there, name)) == SAVED_SHAPE[b], name
-        assert name not in named, named
+        assert name not in named and name not in refused, report
     if b == "linked":
         assert _shape(os.path.join(there, name + ".twin")) == ("file", b"backup")
-        if t != "fulldir":
+        if t != "fulldir" and not (t == "symlink" and mode != "to"):
             assert os.stat(os.path.join(there, name)).st_nlink == 2
     if t == "linked":      # the other name, outside what is restored, keeps what it had
         assert _shape(os.path.join(elsewhere, name)) == ("file", b"target")
@@ -170,7 +177,10 @@ def test_the_summary_counts_what_was_kept(whole):
         code, report, _there, _elsewhere = whole(mode)
         kept = sorted(os.path.basename(e["path"]) for e in report["not_restored"])
         assert kept == sorted(f"{b}-fulldir" for b in SAVED if b != "dir"), (mode, report["not_restored"])
-        assert "4 not restored" in report["summary"], report["summary"]
+        # (a local restore names each entry below a symlink where the backup has a directory too)
+        refused = {os.path.basename(e["path"]) for e in report["refused"] if not e["path"].endswith("/inner")}
+        assert refused == (set() if mode == "to" else {f"{b}-symlink" for b in SAVED if b != "symlink"}), report
+        assert ("4 not restored" if mode == "to" else " not restored") in report["summary"], report["summary"]
 
 
 @pytest.mark.parametrize("saved", ["file", "symlink", "fifo", "linked"])
@@ -188,9 +198,11 @@ def test_without_overwrite_a_directory_holding_files_where_a_linked_file_goes_is
     """Over SSH, without --overwrite: the first name of a hard-linked file of the backup where the
     source has a directory holding files: the restore is refused at once, naming it (rsync's dry
     run waited there for ever, until io_timeout)."""
-    code, there, _elsewhere = _kinds_made.restore("ssh", pairs=[("linked", "fulldir")], overwrite=False)
+    code, there, _elsewhere = _kinds_made.restore("ssh", pairs=[("linked", "fulldir"), ("linked", "symlink")],
+                                                  overwrite=False)
     err = capsys.readouterr().err
     assert code == 1 and "linked-fulldir (a directory holding files there)" in err, err
+    assert "-symlink (a symlink there)" in err, err
     assert "move it away first" in err and _shape(os.path.join(there, "linked-fulldir")) == ("dir", ("theirs",))
 
 

@@ -114,12 +114,13 @@ def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
 _OTHER = {b"d": "not a directory there", b"L": "another target, or not a symlink, there"}
 
 
-def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, kept: list[bytes]) -> set[bytes]:
+def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, kept: list[bytes],
+                 links: list[bytes]) -> set[bytes]:
     """The dry run of a restore that does not overwrite: refuses, naming them, when files there
-    already differ or directories holding files are where the backup has another kind (`kept`,
-    left out of it); else the directories that are there (`existing_dirs`)."""
+    already differ, or directories holding files (`kept`) or symlinks (`links`) are where the
+    backup has another kind (left out of it); else the directories that are there (`existing_dirs`)."""
     seen: list[bytes] = []
-    rules = kept_rules(kept)
+    rules = kept_rules(sorted(kept + links))
     done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True,
                                                         excluded=rules is not None, **options),
                   on_stdout=seen.append, cancel=cancel, stdin_data=rules)
@@ -128,21 +129,23 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, 
     clash = [(c, itemized.attributes_changed(c) if c[1:2] == b"f" else _OTHER.get(c[1:2], "another kind there"))
              for c in seen if b"|" in c and (c[1:2] == b"f" or c[:1] == b"c")]
     clash = [(c, changed) for c, changed in clash if c[:1] in b"<>" or c[:2] == b"cf" or changed]
-    if done.returncode not in (0, 24) and not clash and not kept:
+    if done.returncode not in (0, 24) and not clash and not kept and not links:
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)}")
-    if clash or kept:
+    if clash or kept or links:
         names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2]).removesuffix(b"/"))
                  + ("" if c[:1] in b"<>" or c[:2] == b"cf" else f" ({changed})") for c, changed in clash]
         names += [f"{fmt.name(name or os.path.basename(item))} (a directory holding files there)" for name in kept]
+        names += [f"{fmt.name(name)} (a symlink there)" for name in links]
         # only `<f`/`>f` and `.f` lines say a file is there: `c` ones, another kind (a directory, say)
-        noun = "file" if all(c[:1] in b"<>." for c, _changed in clash) and not kept else "entry"
+        noun = "file" if all(c[:1] in b"<>." for c, _changed in clash) and not kept and not links else "entry"
         # an entry rsync could not make way for (a directory holding files where the backup has a
         # file) is not itemized: only rsync's own words name it
         also = f"; rsync said too: {done.stderr_said(300)}" if done.returncode not in (0, 24) else ""
         raise WorkFailed(f"{fmt.count(len(names), noun)} {'exists' if len(names) == 1 else 'exist'} on {source.id}"
                          f" already and {'differs' if len(names) == 1 else 'differ'}: {', '.join(names[:5])}{also}",
-                         hint="use --overwrite to replace them" + ("; a directory holding files stays even so:"
-                                                                   " move it away first" if kept else ""))
+                         hint="use --overwrite to replace them" + ("; a directory holding files, or a symlink,"
+                                                                   " stays even so: move it away first"
+                                                                   if kept or links else ""))
     return itemized.existing_dirs(seen)
 
 
@@ -208,7 +211,8 @@ def _left_undone(source: Source, rel: bytes, item: bytes, dest: str, overwrite: 
         mentioned = {b"" if name in (b".", own) else name for name in itemized.names_sent(seen)}
         now = tree_modes(item) if options["is_dir"] else {b"": mode for mode in before.values() if os.path.lexists(item)}
         out += [(kind_of(mode), at(name), f"rsync could not put it in place, nor look at it after ({said})")
-                for name, mode in before.items() if name not in mentioned and name in now and name not in kept]
+                for name, mode in before.items() if name not in mentioned and name in now
+                and not any(name == k or name.startswith(k + b"/") for k in kept)]
     return out
 
 
@@ -227,7 +231,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
 def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, overwrite: bool, cancel,
           exact_times: bool) -> Written:
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
-    missing, linked, full_dirs = check_source(cfg, source, rel, item, is_dir, cancel)
+    missing, linked, full_dirs, links = check_source(cfg, source, rel, item, is_dir, cancel)
     if rsync.glob_escaped(os.fsdecode(dest_dir)) != os.fsdecode(dest_dir) and missing in components(dest_dir):
         # rsync there would take it as a pattern (another directory), or make it by its escaped name
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(dest_dir)} holds a wildcard (* ? [) and"
@@ -242,12 +246,15 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
                    rsync_path=source.rsync_path, exact_times=exact_times)
     before = tree_modes(item) if is_dir else {b"": os.lstat(item).st_mode}
     kept = kept_in_the_way(full_dirs, b"/" + rel, before)
-    existing = None if overwrite else _look_before(source, item, dest, options, cancel, kept)
+    existing = None if overwrite else _look_before(source, item, dest, options, cancel, kept, links)
     w = Written(attributes=None)
     w.not_restored += [(kind_of(before[name]), os.path.join(rel, name) if name else rel,
                         kept_directory(kind_of(before[name]))) for name in kept]
+    w.refused += [(os.path.join(rel, name), f"{fmt.name(name)} is a symlink on the target, not followed nor replaced")
+                  for name in links]
     if not is_dir and kept:
         return w
+    kept = sorted(kept + links)     # left out of every run of rsync
     rules = kept_rules(kept)
     lines: list[bytes] = []
     listing = None

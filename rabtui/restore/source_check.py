@@ -4,8 +4,9 @@ rsync's receiver changes into the destination directory, following symlinks in i
 the tree, without --keep-dirlinks, it replaces a symlink where the restored tree has a directory.
 So before anything is written, a check that runs on the source (over the source's ssh, through
 the one runner) walks the destination's path from `/` down, one component at a time, and lists
-the symlinks on it (the restored file's own name included) and below the destination; any of them
-in the restore's way refuses the whole restore, by name.
+the symlinks on it (the restored file's own name included) and below the destination; one on the
+way refuses the whole restore, by name, and one below it where the restored tree has a directory
+or a file is left out of rsync's runs and named, as a restore onto a local source refuses it.
 
 The check and rsync are two sessions: a symlink put on the path in between would be followed
 (by root, where rsync_path is "sudo rsync"). So the same walk also refuses, naming the directory
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+from typing import NamedTuple
 
 from rabtui import fmt, mount_points, proc, proc_started
 from rabtui.ssh import endpoint as ssh_target
@@ -263,15 +265,23 @@ class _Records:
         self.records += [p for p in parts if p and p != b"."]
 
 
+class Found(NamedTuple):
+    """What the check found on the source, for a restore to /`rel`."""
+    missing: bytes | None          # the first path on the way to it (itself included) that is not there
+    linked: dict[bytes, bool]      # entries but directories there, itself and below, with more than one
+                                   # link (absolute path -> whether it is a symlink)
+    full_dirs: set[bytes]          # directories there (itself and below, absolute) holding anything
+    symlinks: list[bytes]          # symlinks below it where the restored tree has a directory or file
+                                   # (names below it): left out, never followed nor replaced
+
+
 def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool,
-                 cancel) -> tuple[bytes | None, dict[bytes, bool], set[bytes]]:
+                 cancel) -> Found:
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
-    remote source could write through a symlink: one is on the way or in the restore's way, the
-    SSH user cannot see whether one is, or someone other than root and the SSH user can change a
-    directory on the way (and so put one there once this check is done). Returns the first
-    path on the way to /`rel` (itself included) that is not there, if one is not, and the entries
-    but directories there (/`rel` and below it) with more than one link, each -> whether it is a
-    symlink, and the directories there (/`rel` and below it) that hold anything."""
+    remote source could write through a symlink: one is on the way (the item's own name
+    included), the SSH user cannot see whether one is, or someone other than root and the SSH user
+    can change a directory on the way (and so put one there once this check is done). Returns
+    what it found (Found)."""
     dest = b"/" + rel
     ssh_target.known_hosts_checked(cfg)     # this check's ssh and the restore's rsync read them
     answer = _Records()
@@ -315,7 +325,10 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(unseen[0])} cannot be checked for a"
                          f" symlink by the SSH user (its directory is not searchable); nothing written",
                          hint="restore with --to DIR, or let the SSH user search that directory")
-    refused = symlinks_in_the_way([p for p in records if p.startswith(b"/")], dest, item, is_dir)
+    in_way = symlinks_in_the_way([p for p in records if p.startswith(b"/")], dest, item, is_dir)
+    # one below the destination is left out of rsync's runs and named, as a local restore does; one
+    # on the way to it (the item's own name too) would be followed, or replaced: all is refused
+    refused = [p for p in in_way if p in components(dest)]
     if refused:
         shown = ", ".join(fmt.name(p) for p in refused[:5]) + (" ..." if len(refused) > 5 else "")
         raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
@@ -336,8 +349,9 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                          f" rsync writes, and it would be followed; nothing written",
                          hint=f"restore with --to DIR and move the files in place, or let only root or the"
                               f" SSH user change {fmt.name(where)}")
-    return (next((p[1:] for p in records if p.startswith(b"+")), None),
-            {p[1:]: p[:1] == b"%" for p in records if p[:1] in b"#%"}, {p[1:] for p in records if p[:1] == b","})
+    return Found(next((p[1:] for p in records if p.startswith(b"+")), None),
+                 {p[1:]: p[:1] == b"%" for p in records if p[:1] in b"#%"}, {p[1:] for p in records if p[:1] == b","},
+                 [p[len(dest):].lstrip(b"/") for p in in_way if p not in refused])
 
 
 def mounts_made_meanwhile(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> list[bytes] | str:
