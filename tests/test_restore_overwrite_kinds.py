@@ -276,3 +276,14 @@ def test_an_empty_mount_point_where_the_backup_has_a_file_is_kept(tmp_path, tmpf
     assert [(e["kind"], os.path.basename(e["path"])) for e in report["not_restored"]] == [("file", "m")], report
     assert "in use (a mount point)" in report["not_restored"][0]["why"]
     assert os.path.ismount(there / "m") and (there / "other").read_bytes() == b"other"
+
+
+@pytest.mark.parametrize("there", ["file", "fifo", "linked"])
+def test_a_directory_restored_alone_where_the_ssh_source_has_another_kind_is_refused_said(_kinds_made, capsys, there):
+    """Over SSH, a directory of the backup restored alone where the source has a file, a FIFO or a
+    linked file: rsync cannot put it there (it said only "cannot stat destination"); the restore
+    names it, nothing written (a local restore replaces it)."""
+    code, where, _elsewhere = _kinds_made.restore("ssh", f"dir-{there}", pairs=[("dir", there)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"dir-{there} is not a directory there, where the backup has one" in err, err
+    assert "nothing written" in err and _shape(os.path.join(where, f"dir-{there}"))[0] == ("file" if there != "fifo" else "fifo")

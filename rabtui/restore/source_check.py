@@ -44,6 +44,8 @@ from rabtui.restore.copies import directory_of
 #   #PATH            an entry other than a directory or symlink (the restored file's own name, or one
 #                    below) with more than one link: rsync would change its mode or owner in place,
 #                    and so the other names'
+#   -PATH            (WALK = -r) an entry other than a directory where the restored directory goes, or
+#                    on the way to it: rsync cannot replace it with the directory
 #   !KIND:ID:NAME:DIR  an existing directory on the way (/ included) that someone other than root
 #                    and the SSH user can change: KIND owner (ID:NAME its user), group (ID:NAME its
 #                    group, which may write), everyone (writable by all), acl (an ACL's mask lets
@@ -99,6 +101,7 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
         [ -d "$cur" ] || { if [ -e "$cur" ]; then
             n=$(LC_ALL=C stat -c %h -- "$cur") || { printf '?%s\0' "$cur"; fin; };
             [ "$n" -gt 1 ] && printf '#%s\0' "$cur";
+            [ "$w" = -r ] && printf '%s%s\0' - "$cur";
         else printf '+%s\0' "$cur"; fi; fin; };
         look "$cur";
         up=$cur;
@@ -316,7 +319,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         records.pop(0)
     mounts = [mount_points.mountinfo_name(p[1:]) for p in records if p[:1] == b"^"]
     records = [p for p in records if p[:1] != b"^"]
-    odd = [p for p in records if p[:1] not in b"/?!+#%," or (p[:1] == b"!" and p.count(b":") < 3)]
+    odd = [p for p in records if p[:1] not in b"/?!+#%,-" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
         raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"
                          f" known form ({fmt.name(odd[0][:200])}); nothing written")
@@ -334,6 +337,11 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
                          f" restore's way (not followed, nothing written): {shown}",
                          hint="remove them on the source, or restore with --to DIR")
+    not_dirs = [p[1:] for p in records if p[:1] == b"-"]
+    if not_dirs:
+        raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(not_dirs[0])} is not a directory there, where"
+                         f" the backup has one (rsync cannot put the directory in its place); nothing written",
+                         hint="move it away on the source, then restore again, or restore with --to DIR")
     crossed = mounts_in_the_way(mounts, os.fsencode(directory_of(source, rel).path), dest, item, is_dir)
     if crossed:
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(crossed[0])} is another mount there (a file"
