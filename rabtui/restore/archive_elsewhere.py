@@ -15,10 +15,11 @@ from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, MARKS
 from rabtui.config import Config, Source
 from rabtui.restore.copies import Copy, configured
-from rabtui.state import catalog, others, saved_kinds
+from rabtui.state import archive_held, catalog, others, saved_kinds
 from rabtui.state.store import Store
 
 SHOWN = 3       # names given per copy
+MANY_SHAPED = 100   # places given two shapes beyond which the whole directory is read as before
 FILE, EMPTY_DIR = "", " (an empty directory)"
 # what an entry other than a file is called beside its name (others' kinds: rsync's letters)
 OTHER_KINDS = {ord("L"): " (a symlink)", ord("S"): " (a FIFO or socket)", ord("D"): " (a device node)"}
@@ -33,18 +34,36 @@ def _entries(store: Store, source: Source, rel: bytes, copy: Copy) -> dict[bytes
                  for p, (k, _mtime, _first) in others.archive_as_of(store, copy.backup, d, rel).items()}
         found.update(dict.fromkeys(catalog.contents(store, copy.backup, source.archive_paths, rel), FILE))
     else:
-        found = {}
-        for r in store.all("SELECT DISTINCT path, sha256, mode FROM disc_files WHERE number=? AND source=?"
-                           " AND (path=? OR substr(path, 1, ?)=?)",
-                           (copy.checkpoint, source.id, rel, len(rel) + 1, rel + b"/")):
-            mark = r["sha256"]
-            found[bytes(r["path"])] = (EMPTY_DIR if mark == DIR_MARK else " (a symlink)" if mark == LINK_MARK
-                                       else _special(r["mode"]) if mark in MARKS else FILE)
+        found = {bytes(r["path"]): _what(copy, r) for r in store.all(*_sql(store, source, rel, copy, []))}
     tops = _tops(source)
-    below = rel + b"/" if rel else b""
-    if _in_archive(tops, rel) and not any(top.startswith(below) and top != rel for top, _kind in tops):
+    if not _inside(tops, rel):
         return found       # no other directory configured inside: all of them are in the archive
     return {p: what for p, what in found.items() if _in_archive(tops, p)}
+
+
+def _inside(tops: list[tuple[bytes, str]], rel: bytes) -> bool:
+    """Need the entries at or below `rel` be told apart by the directory holding each: it is not
+    in an archive directory, or another directory is configured inside?"""
+    below = rel + b"/" if rel else b""
+    return not _in_archive(tops, rel) or any(top.startswith(below) and top != rel for top, _kind in tops)
+
+
+def _sql(store: Store, source: Source, rel: bytes, copy: Copy, places: list[bytes], unheld: bool = False
+         ) -> tuple[str, tuple]:
+    """archive_held's SQL of the entries at or below `rel` `copy` holds, but at or below `places`
+    (`unheld`: of those, the ones not held)."""
+    if copy.kind == "backup":
+        return archive_held.backup_sql(store, copy.backup, source.archive_paths, rel, tuple(places), unheld)
+    return archive_held.disc_sql(copy.checkpoint, source.id, rel, MARKS, tuple(places), unheld)
+
+
+def _what(copy: Copy, row) -> str:
+    """What an entry of _sql's rows is (FILE, or said beside its name)."""
+    kind = row["kind"]
+    if copy.kind == "backup":
+        return FILE if not kind else OTHER_KINDS.get(kind, " (a special file)")
+    return (FILE if kind is None else EMPTY_DIR if kind == DIR_MARK else " (a symlink)" if kind == LINK_MARK
+            else _special(row["mode"]))
 
 
 def _special(mode: int | None) -> str:
@@ -69,9 +88,7 @@ def _holds_dir(store: Store, source: Source, path: bytes, chosen: Copy, have: di
     empty one of a disc's, or, of a chosen backup, one that the own trees of the backups on its medium up to it hold, where
     the restore reads archive directories' directories (own_dirs: a backup's catalog records none;
     its medium's union holds no empty directory). `looked`: what was read of them, kept across calls."""
-    if "above" not in looked:
-        looked["above"] = _above(have)
-    if path in have or path in looked["above"]:
+    if path in have or path in looked["above"] or looked["held"] and archive_held.held_at_or_below(store, path):
         return True
     if chosen.kind != "backup":
         return False
@@ -109,28 +126,60 @@ def _how(store: Store, source: Source, copy: Copy) -> str:
 
 def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy, copies: list[Copy]) -> list[str]:
     """One line per other copy holding files of an archive directory at or below `rel` that
-    `chosen` lacks (each file said once, with the newest copy holding it)."""
+    `chosen` lacks (each file said once, with the newest copy holding it). Compared in SQL
+    (archive_held), but at or below the places the source gave two shapes, read as before."""
     below = rel + b"/" if rel else b""
-    if not _in_archive(_tops(source), rel) and not any(d.kind == "archive" and catalog.rel_path(d.path).startswith(below)
-                                                 for d in source.directories):
+    tops = _tops(source)
+    if not _in_archive(tops, rel) and not any(d.kind == "archive" and catalog.rel_path(d.path).startswith(below)
+                                              for d in source.directories):
         return []
-    have = _entries(store, source, rel, chosen)
-    looked: dict = {}
-    out = []
-    for c in copies:
-        if c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)):
-            continue
-        theirs = _entries(store, source, rel, c)
-        more = sorted(p for p, what in theirs.items() if p not in have
-                      and not (what == EMPTY_DIR and _holds_dir(store, source, p, chosen, have, looked)))
-        if not more:
-            continue
-        have.update((p, theirs[p]) for p in more)
-        shown = ", ".join("/" + fmt.name(p) + theirs[p] for p in more[:SHOWN])
-        shown += f" and {len(more) - SHOWN} more" if len(more) > SHOWN else ""
-        is_, they, them = ("is", "it is", "it") if len(more) == 1 else ("are", "they are", "them")
-        noun = fmt.count(len(more), "file" if all(theirs[p] == FILE for p in more) else "entry")
-        out.append(f"{noun} the archive saved below /{fmt.name(rel)} {is_} not in"
-                   f" {chosen.describe()}: {they} in {c.describe()} (first: {shown}); restore {them} from there"
-                   f" with {_how(store, source, c)}")
-    return out
+    places = archive_held.shaped(store, source.id, rel)
+    whole = places == [rel] or len(places) > MANY_SHAPED       # read as before, all of it
+    places = [rel] if whole else places
+    only = _in_archive if _inside(tops, rel) else None
+    have = {p: what for place in places for p, what in _entries(store, source, place, chosen).items()}
+    looked: dict = {"above": _above(have), "held": not whole}
+    if not whole:
+        archive_held.hold(store, _sql(store, source, rel, chosen, places))
+    try:
+        return [line for c in copies if not (c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)))
+                for line in _line(store, source, rel, chosen, c, _more(store, source, rel, chosen, c, places, whole,
+                                                                       only, have, looked))]
+    finally:
+        if not whole:
+            archive_held.let_go(store)
+
+
+def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, places: list[bytes], whole: bool,
+          only, have: dict[bytes, str], looked: dict) -> dict[bytes, str]:
+    """path -> what it is of the entries `c` holds that neither `chosen` nor a copy before it named
+    holds (`have`: those at or below `places`; the rest in archive_held's table), now held too."""
+    tops = _tops(source)
+    theirs = {p: what for place in places for p, what in _entries(store, source, place, c).items()}
+    more = {p: what for p, what in theirs.items()
+            if p not in have and not (what == EMPTY_DIR and _holds_dir(store, source, p, chosen, have, looked))}
+    have.update(more)
+    looked["above"] |= _above(more)
+    if not whole:
+        new = {}
+        for r in archive_held.not_held(store, _sql(store, source, rel, c, places, unheld=True)):
+            p, what = bytes(r["path"]), _what(c, r)
+            if (only is None or only(tops, p)) and not (what == EMPTY_DIR and _holds_dir(store, source, p, chosen, have,
+                                                                                          looked)):
+                new[p] = what
+        archive_held.add(store, new)
+        more.update(new)
+    return more
+
+
+def _line(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, theirs: dict[bytes, str]) -> list[str]:
+    if not theirs:
+        return []
+    more = sorted(theirs)
+    shown = ", ".join("/" + fmt.name(p) + theirs[p] for p in more[:SHOWN])
+    shown += f" and {len(more) - SHOWN} more" if len(more) > SHOWN else ""
+    is_, they, them = ("is", "it is", "it") if len(more) == 1 else ("are", "they are", "them")
+    noun = fmt.count(len(more), "file" if all(theirs[p] == FILE for p in more) else "entry")
+    return [f"{noun} the archive saved below /{fmt.name(rel)} {is_} not in"
+            f" {chosen.describe()}: {they} in {c.describe()} (first: {shown}); restore {them} from there"
+            f" with {_how(store, source, c)}"]
