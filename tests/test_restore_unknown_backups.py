@@ -163,3 +163,32 @@ def test_a_medium_with_a_device_away_at_the_rebuild_is_named_not_mounted_since(t
     capsys.readouterr()
     assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "rebuilt")]) == 0
     assert (tmp_path / "rebuilt" / path.lstrip("/")).read_bytes() == b"newest"
+
+
+def test_a_device_medium_left_unmounted_is_mounted_to_look_for_backups_the_database_lacks(tmp_path, capsys, disk_image):
+    """rabtui leaves a medium with a `device` unmounted between runs: a restore looks at it all the
+    same (it mounts it, as it does to read it), so the newest backup a database put back from an
+    older copy lacks is named (exit 3), not an older copy restored in silence. It is left unmounted."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("data", "standard")])
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    cfg = lab.load()
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    lab.store().backup_to(tmp_path / "older.db")
+    write_files(data, {"a.txt": b"newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    assert not os.path.ismount(m1)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    os.rename(tmp_path / "older.db", lab.state / "rabtui.db")
+    capsys.readouterr()
+    path = str(data / "a.txt")
+    assert main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
+    assert "medium m1 holds 1 backup of loc the state database does not know" in err, err
+    assert not os.path.ismount(m1)
