@@ -14,15 +14,15 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_backup.py", "rsync_output.py", "ssh_step.py", "bench_plan.py", "bench_find.py", "bench_night.py",
            "bench_tui_streaming.py", "bench_tui.py"]
 # the pages of results/ in the order they appear (any other page goes last, by name)
-ORDER = ["summary", "backup", "backup_ab", "rsync_output", "remote", "checkpoint", "lifecycle", "night", "rebuild", "tui",
-         "fidelity_cost", "trust_round", "links", "ui_timings"]
+ORDER = ["summary", "backup", "backup_ab", "rsync_output", "remote", "checkpoint", "lifecycle", "night", "rebuild", "restore",
+         "tui", "fidelity_cost", "trust_round", "links", "ui_timings"]
 
 HEADER = """# Benchmark results
 
 Each section below is a page of `benchmarks/results/`, put together here by `benchmarks/run_all.py`
 (`make bench` runs every benchmark first). A benchmark writes the tables of its page; what follows
 its notes line (`<!-- notes: ... -->`) is written by hand and kept when the tables are made again,
-and the summary, `rebuild`, `trust_round` and `links` pages are written by hand: edit the pages, not
+and the summary, `rebuild`, `restore`, `trust_round` and `links` pages are written by hand: edit the pages, not
 this file. The machine is shared (2 cores): every comparison is measured against the real
 alternative in the same run, alternating, and reported as medians and ratios.
 
