@@ -192,3 +192,22 @@ def test_a_device_medium_left_unmounted_is_mounted_to_look_for_backups_the_datab
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
     assert "medium m1 holds 1 backup of loc the state database does not know" in err, err
     assert not os.path.ismount(m1)
+
+
+def test_a_device_medium_that_cannot_be_mounted_to_look_is_named(tmp_path, capsys):
+    """The look at an unmounted medium with a `device` fails (no file system there): the restore says
+    it could not look (exit 3), and reads the copy it knows."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("data", "standard")])
+    cfg = lab.load()
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    (tmp_path / "no-file-system.img").write_bytes(b"")
+    lab.on_device(lab.media[0][1], tmp_path / "no-file-system.img")
+    capsys.readouterr()
+    path = str(data / "a.txt")
+    assert main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
+    assert "medium m1 could not be mounted to look for backups the state database does not know" in err, err

@@ -12,7 +12,7 @@ import os
 from rabtui import fmt
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
-from rabtui.errors import WorkFailed
+from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.media.at_hand import label_problem, media_there
 from rabtui.media.mounting import mounted
@@ -88,7 +88,7 @@ def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None
             continue
         try:
             names = _looked_at(cfg, store, m, source_ids, m.id not in there, emit)
-        except WorkFailed as exc:
+        except (WorkFailed, MissingTool, LockBusy) as exc:
             out.append(f"medium {m.id} could not be mounted to look for backups the state database does not know: {exc}")
             continue
         if names:
