@@ -71,17 +71,19 @@ def shown(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None = None) -> list[str]:
-    """One line per configured medium that may hold backups of `source_ids` the database does not
-    know, saying why (empty: the database knows every backup that can be known now). With `emit`, a
-    medium with a `device` that is plugged in but not mounted (as rabtui leaves it between runs) is
-    mounted to be looked at too, as a restore mounts it to read it (a mount's warnings to `emit`)."""
-    out = []
+def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None, emit: Emit | None = None
+                  ) -> list[tuple[Medium, list[str] | str | None]]:
+    """Each configured medium that may hold backups the database does not know: with their names
+    ("source/name") when it is there, None when it is away and rebuild-state did not read it, why
+    when it could not be mounted to be looked at. With `emit`, a medium with a `device` that is
+    plugged in but not mounted (as rabtui leaves it between runs) is mounted to be looked at too, as
+    a restore mounts it to read it (a mount's warnings to `emit`). `source_ids`: the sources asked
+    about; None: the configured ones and those the database knows on the medium."""
+    out: list[tuple[Medium, list[str] | str | None]] = []
     there = {m.id for m in media_there(cfg, store)}
     for m in cfg.media:
         if m.id not in there and unread(store, m.id):
-            out.append(f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then): the state"
-                       " database knows none of its backups")
+            out.append((m, None))
             continue
         if m.id not in there and not (emit is not None and m.device and os.path.exists(m.device)
                                       and not os.path.ismount(m.path)):
@@ -89,20 +91,38 @@ def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None
         try:
             names = _looked_at(cfg, store, m, source_ids, m.id not in there, emit)
         except (WorkFailed, MissingTool, LockBusy) as exc:
-            out.append(f"medium {m.id} could not be mounted to look for backups the state database does not know: {exc}")
+            out.append((m, str(exc)))
             continue
         if names:
-            sources = sorted({n.split("/", 1)[0] for n in names})
-            out.append(f"medium {m.id} holds {fmt.count(len(names), 'backup')} of {', '.join(sources)} the state"
-                       f" database does not know ({shown(names)})")
+            out.append((m, names))
     return out
 
 
-def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str], mount: bool, emit: Emit | None
+def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None = None) -> list[str]:
+    """One line per configured medium that may hold backups of `source_ids` the database does not
+    know, saying why (empty: the database knows every backup that can be known now); `emit` as
+    unknown_media's."""
+    out = []
+    for m, found in unknown_media(cfg, store, source_ids, emit):
+        if found is None:
+            out.append(f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then): the state"
+                       " database knows none of its backups")
+        elif isinstance(found, str):
+            out.append(f"medium {m.id} could not be mounted to look for backups the state database does not know: {found}")
+        else:
+            sources = sorted({n.split("/", 1)[0] for n in found})
+            out.append(f"medium {m.id} holds {fmt.count(len(found), 'backup')} of {', '.join(sources)} the state"
+                       f" database does not know ({shown(found)})")
+    return out
+
+
+def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None, mount: bool, emit: Emit | None
                ) -> list[str]:
-    """unknown_names of `source_ids` on `m`, mounted for the look when `mount`; none when another
-    disk is on its device, or one with no label."""
+    """unknown_names of `source_ids` on `m` (None: of every source, as unknown_media's), mounted for
+    the look when `mount`; none when another disk is on its device, or one with no label."""
     if not mount:
+        if source_ids is None:
+            return unknown_names(m, store, {s.id for s in cfg.sources})
         return [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
     with mounted(m, emit or no_emit, cfg.state_dir):
         if label_problem(m, store) is not None:
