@@ -337,15 +337,31 @@ class MadeOnce:
         subprocess.run(["cp", "-a", "--", str(live), str(self.as_made)], check=True)
 
     def anew(self) -> Path:
-        if self.live.exists():
-            self.done()
-            used = Path(tempfile.mkdtemp(prefix="used-", dir=self.live.parent))
-            self.live.rename(used / self.live.name)
-            self._removal = threading.Thread(target=shutil.rmtree, args=(used,), kwargs={"ignore_errors": True},
-                                             name="removal of a used sandbox", daemon=True)
-            self._removal.start()
-        subprocess.run(["cp", "-a", "--", str(self.as_made), str(self.live)], check=True)
+        # copied beside, then put in place at once: a thread of the test before (its app's poll of the
+        # database, ending under load) that opens live's database meanwhile made its -wal in the
+        # half-made copy, and cp refused to write the one it copies
+        fresh = self.live.with_name("next")
+        assert len(fresh.name) <= len(self.live.name) and fresh.name not in (self.live.name, self.as_made.name), fresh
+        shutil.rmtree(fresh, ignore_errors=True)
+        subprocess.run(["cp", "-a", "--", str(self.as_made), str(fresh)], check=True)
+        self._put_away()
+        try:
+            fresh.rename(self.live)
+        except OSError:       # such a thread made live's state directory again in between
+            self._put_away()
+            fresh.rename(self.live)
         return self.live
+
+    def _put_away(self) -> None:
+        """The copy a test used, if any, moved aside and removed while the next test runs."""
+        if not self.live.exists():
+            return
+        self.done()
+        used = Path(tempfile.mkdtemp(prefix="used-", dir=self.live.parent))
+        self.live.rename(used / self.live.name)
+        self._removal = threading.Thread(target=shutil.rmtree, args=(used,), kwargs={"ignore_errors": True},
+                                         name="removal of a used sandbox", daemon=True)
+        self._removal.start()
 
     def done(self) -> None:
         if self._removal is not None:
