@@ -169,3 +169,32 @@ def test_a_restore_into_slash_while_one_onto_the_same_local_source_runs_is_refus
         os.kill(first.pid, signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 0, stdout + stderr
+
+
+def test_a_directory_filled_after_the_check_where_a_linked_file_goes_ends_the_restore(tmp_path, sshd):
+    """--overwrite: an empty directory on the source where the backup has the first name of a
+    hard-linked file (to be replaced), given a file once rsync starts (after the check): rsync
+    keeps it (it removes no directory holding anything) and the restore ends, naming it, the
+    file's other names restored linked together; rsync's incremental recursion waited there
+    for ever (its keep-alives outlive io_timeout). The source's rsync is cut off after 30 s."""
+    wrapper, armed = tmp_path / "rsync-wrap", tmp_path / "armed"
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/x": b"linked", "d/other": b"o"},
+                                extra=f'rsync_path = "{wrapper}"\nio_timeout = 5\n')
+    wrapper.write_text('#!/bin/sh\nexec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    d = remote_dir / "d"
+    os.link(d / "x", d / "y")
+    os.mkdir(d / "sub")
+    os.link(d / "x", d / "sub" / "z")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    for name in ("x", "y", "sub/z"):
+        os.unlink(d / name)
+    os.mkdir(d / "x")
+    wrapper.write_text("#!/bin/sh\n"
+                       f"if [ ! -e '{armed}' ]; then : > '{armed}'; echo theirs > '{d}/x/theirs'; fi\n"
+                       'exec timeout 30 rsync "$@"\n')
+    with pytest.raises(R.RestoreIncomplete) as failed:
+        R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    assert "x" in str(failed.value) and "timeout" not in str(failed.value).lower(), failed.value
+    assert os.listdir(d / "x") == ["theirs"] and (d / "x" / "theirs").read_bytes() == b"theirs\n"
+    assert (d / "y").read_bytes() == b"linked" and os.path.samefile(d / "y", d / "sub" / "z")

@@ -36,7 +36,11 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     `ignore_times`: every file sent is written anew, unchanged ones too (see shared_inodes).
     `pretend`: the same transfer as a dry run (-n), to list what it would still send.
     `excluded`: rsync's standard input holds NUL-separated rules of paths it leaves out (`kept_rules`)."""
-    argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
+    # --no-inc-recursive: with -H, rsync's incremental recursion waits for ever (its keep-alives
+    # outlive --timeout) where the first name of a hard-linked file cannot be put in place (a
+    # directory filled there since the check); with the whole list first it names it and goes on
+    argv = ["rsync", "-aHAXS", "--no-inc-recursive", "--numeric-ids", "-s", "--outbuf=L", "-ii",
+            "--out-format=%i|%l|%n"]
     argv += rsync.transfer_options(exact_times=exact_times, io_timeout=io_timeout, bwlimit=bwlimit,
                                    rsync_path=rsync_path)
     if rsh:
