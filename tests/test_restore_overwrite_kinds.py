@@ -287,3 +287,25 @@ def test_a_directory_restored_alone_where_the_ssh_source_has_another_kind_is_ref
     err = capsys.readouterr().err
     assert code == 1 and f"dir-{there} is not a directory there, where the backup has one" in err, err
     assert "nothing written" in err and _shape(os.path.join(where, f"dir-{there}"))[0] == ("file" if there != "fifo" else "fifo")
+
+
+def test_a_directory_holding_only_line_breaks_named_is_kept_where_a_file_restored_alone_goes(tmp_path, sshd, capsys):
+    """Over SSH, a file restored alone where the source has a directory holding only entries named
+    by line breaks: kept and named (exit 3), as one holding any other name; the check took it for
+    empty (the shell drops a listing's trailing line breaks) and rsync failed on it (exit 1)."""
+    lab = Lab(tmp_path, media_count=1)
+    d = tmp_path / "remote"
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{d}"\nkind = "standard"\n')
+    lab.trust(sshd)
+    d.mkdir()
+    (d / "x").write_bytes(b"backup")
+    assert lab.backup(lab.load(), "web", now=T0).status == "completed"
+    (d / "x").unlink()
+    (d / "x").mkdir()
+    for name in (b"\n", b"\n\n"):
+        open(os.fsencode(d / "x") + b"/" + name, "wb").close()
+    code = main(["--config", str(lab.config_path), "restore", "web", str(d / "x"), "--to-source", "--overwrite", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and not report["errors"], report
+    assert [(e["kind"], os.path.basename(e["path"])) for e in report["not_restored"]] == [("file", "x")], report
+    assert sorted(os.listdir(os.fsencode(d / "x"))) == [b"\n", b"\n\n"]

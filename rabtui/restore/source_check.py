@@ -57,7 +57,8 @@ from rabtui.restore.copies import directory_of
 # a `.` record for each empty directory below (where find can print one: GNU's) and `,PATH` for each
 # other: the walk of a large tree goes on saying it is alive, and only a source that says nothing
 # for io_timeout is taken as hung. Else (WALK = -), `,PATH` for PATH itself where it is a directory
-# holding anything: a directory holding files where the backup has another kind is kept (rsync
+# holding anything (a line of the listing, one named by line breaks only too): a directory
+# holding files where the backup has another kind is kept (rsync
 # would stop at it, and waits forever where it is the first name of a hard-linked file).
 # A find without -printf (busybox's) has its `-exec ... {} +` in parentheses never run: the walk
 # there keeps it at the top level, one sh telling the linked symlinks from the other entries.
@@ -112,7 +113,7 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
         else find -P "$cur" -mindepth 1 -type l -links 1 -print0 -o ! -type d -links +1 -exec sh -c 'for p; do
             if [ -L "$p" ]; then printf "%s\0%%%s\0" "$p" "$p"; else printf "#%s\0" "$p"; fi; done' sh {} +
             -o -type d ! -empty -exec sh -c 'for p; do printf ",%s\0" "$p"; done' sh {} + || exit 4; fi;
-    elif [ -n "$cur" ] && [ -d "$cur" ] && [ -n "$(ls -A -- "$cur" 2>/dev/null)" ]; then printf ',%s\0' "$cur";
+    elif [ -n "$cur" ] && [ -d "$cur" ] && ls -A -- "$cur" 2>/dev/null | grep -q '^'; then printf ',%s\0' "$cur";
     fi;
     fin
 """.splitlines() if line.strip())
