@@ -130,11 +130,11 @@ def test_a_cancel_written_after_its_job_ended_writes_nothing(tmp_path):
     store = Store(tmp_path / "state")
     rec = JobRecorder(store, "backup", "web1", "backup web1")
     rec.finish("completed", 0, "done")
-    assert jobs.request_cancel(store, rec.job_id) is False
-    assert jobs.request_cancel(store, rec.job_id, again=True) is False
+    assert jobs.request_cancel(store, rec.job_id) is None
+    assert jobs.request_cancel(store, rec.job_id, again=True) is None
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     live = JobRecorder(store, "backup", "web1", "backup web1")
-    assert jobs.request_cancel(store, live.job_id) is True and live.cancel.wait(5)
+    assert jobs.request_cancel(store, live.job_id) == "running" and live.cancel.wait(5)
     live.finish("cancelled", 1)
 
 
@@ -151,3 +151,42 @@ def test_follow_says_a_backups_status_once(cfg_path, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == f"job {done.job_id}: completed"
     assert main(cfg + [str(failed.job_id)]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == f"job {failed.job_id}: failed: the source is not reachable"
+
+
+def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config, capsys):
+    """--post-commands-too names the post-backup commands only where some are to be stopped: a
+    source without any, a job of another kind and a job that has not begun (none of its commands
+    run) are each said as they are."""
+    from rabtui.state import jobs
+
+    cfg_path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[sources]]
+        id = "bare"
+        [[sources.directories]]
+        path = "/srv/a"
+        [[sources]]
+        id = "undo"
+        post_backup_commands = ["true"]
+        [[sources.directories]]
+        path = "/srv/b"
+    """)
+    store = Store(tmp_path / "state")
+
+    def said(job_id: int) -> str:
+        assert main(["--config", str(cfg_path), "jobs", "cancel", str(job_id), "--post-commands-too"]) == 0
+        return capsys.readouterr().out.strip()
+
+    with jobs.queued(store, "backup", [("undo", "backup undo")]) as ids:
+        assert said(ids["undo"]) == (f"cancel requested for job {ids['undo']}: it has not begun, so it never starts"
+                                     " (none of its commands run)")
+    bare = JobRecorder(store, "backup", "bare", "backup bare")
+    assert said(bare.job_id) == f"cancel requested for job {bare.job_id} (its source has no post-backup commands)"
+    undo = JobRecorder(store, "backup", "undo", "backup undo")
+    assert said(undo.job_id) == f"cancel requested for job {undo.job_id}, its post-backup commands too"
+    burn = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
+    assert said(burn.job_id) == f"cancel requested for job {burn.job_id} (a checkpoint job has no post-backup commands)"
+    for rec in (bare, undo, burn):
+        assert rec.cancel.wait(5)
+        rec.finish("cancelled", 1)

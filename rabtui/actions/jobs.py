@@ -5,6 +5,7 @@ answer its question, ask it to stop). `rabtui jobs` and the UI both come here.""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,14 +150,34 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
         jobsmod.answer(store, prompt_id, reply)
 
 
-def cancel(store: Store, job_id: int, post_commands_too: bool = False) -> None:
-    """Ask a job under way to stop; UsageError for one that has ended (nothing would stop).
+class Began(UsageError):
+    """A cancel meant for a job that had not begun (it never starts), written not: it began since."""
+
+    def __init__(self, job_id: int, status: str):
+        super().__init__(f"job {job_id} has begun since ({status}): not stopped")
+        self.status = status
+
+
+def cancel(store: Store, job_id: int, post_commands_too: bool = False, *, queued_only: bool = False,
+           give_up: threading.Event | None = None) -> str:
+    """Ask a job under way to stop; UsageError for one that has ended (nothing would stop). The
+    job's status as the cancel was written ("queued": it never starts).
     `post_commands_too`: a backup's post-backup commands, run after a cancel to undo what the
-    pre-backup ones did, stop too (what they were to undo stays undone)."""
+    pre-backup ones did, stop too (what they were to undo stays undone). `queued_only`: written only
+    while the job still waits its turn (Began once it has begun). `give_up`: a busy database's wait
+    for the write can be given up (Store.write_unless: WriteGivenUp, nothing written)."""
+    def write() -> str | None:
+        return jobsmod.request_cancel(store, job_id, again=post_commands_too,
+                                      statuses=("queued",) if queued_only else LIVE)
+
     with recording(store):
-        if not jobsmod.request_cancel(store, job_id, again=post_commands_too):
+        status = write() if give_up is None else store.write_unless(give_up, write)
+        if status is None:
             status = job(store, job_id)["status"]     # an unknown job: UsageError
+            if status in LIVE:
+                raise Began(job_id, status)
             raise UsageError(f"job {job_id} has ended ({status}): nothing to stop")
+    return status
 
 
 def refresh_dead(store: Store) -> None:

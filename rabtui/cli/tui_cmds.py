@@ -171,7 +171,24 @@ def cmd_jobs_answer(args) -> int:
 
 
 def cmd_jobs_cancel(args) -> int:
-    store = open_store(load_config(args, check_media=False))
-    jobviews.cancel(store, args.job_id, post_commands_too=args.post_commands_too)
-    print(f"cancel requested for job {args.job_id}" + (", its post-backup commands too" if args.post_commands_too else ""))
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    status = jobviews.cancel(store, args.job_id, post_commands_too=args.post_commands_too)
+    print(f"cancel requested for job {args.job_id}" + cancel_said(cfg, jobviews.job(store, args.job_id), status,
+                                                                  args.post_commands_too))
     return EXIT_OK
+
+
+def cancel_said(cfg, job: dict, status: str, post_commands_too: bool) -> str:
+    """What a cancel written while the job was `status` does, as far as the request names more than
+    the stop: post-backup commands are stopped only where some are to run."""
+    if status == "queued":
+        return ": it has not begun, so it never starts" + (" (none of its commands run)" if post_commands_too else "")
+    if not post_commands_too:
+        return ""
+    if job["kind"] != "backup":
+        return f" (a {job['kind']} job has no post-backup commands)"
+    source = next((s for s in cfg.sources if s.id == job["target"]), None)    # gone from the config: it may have
+    if source is not None and not source.post_backup_commands:
+        return " (its source has no post-backup commands)"
+    return ", its post-backup commands too"

@@ -305,11 +305,15 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
                      f" ({row['status'] or 'gone'}); nothing was answered")
 
 
-def request_cancel(store: Store, job_id: int, again: bool = False) -> bool:
+def request_cancel(store: Store, job_id: int, again: bool = False, statuses: Sequence[str] = LIVE) -> str | None:
     """`again`: a second cancel, that stops what runs after the first to undo (see JobRecorder).
-    False, nothing written, when the job is no longer under way (it ended since it was looked at)."""
-    return store.execute("UPDATE jobs SET cancel_requested=MAX(cancel_requested, ?) WHERE id=? AND status IN"
-                         f" ({','.join('?' * len(LIVE))})", (CANCEL_AGAIN if again else 1, job_id, *LIVE)).rowcount > 0
+    The job's status as the request was written (what the cancel then does depends on it: a queued
+    job never starts); None, nothing written, when its status is not among `statuses` (it ended, or
+    began, since it was looked at)."""
+    rows = store.all("UPDATE jobs SET cancel_requested=MAX(cancel_requested, ?) WHERE id=? AND status IN"
+                     f" ({','.join('?' * len(statuses))}) RETURNING status",
+                     (CANCEL_AGAIN if again else 1, job_id, *statuses))
+    return rows[0]["status"] if rows else None
 
 
 # kinds whose job holds its target (a source, a drive) for the whole run: a second one started

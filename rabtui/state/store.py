@@ -78,6 +78,14 @@ NEXT_BACKUP_ID_SQL = ("(SELECT CASE WHEN n < 9223372036854775807 THEN n + 1 END 
 MADE_WAIT = 30     # seconds a process waits for another making the database (as SQLite's busy timeout)
 
 
+BUSY_WAIT = 30       # seconds a write waits for another connection's (PRAGMA busy_timeout below)
+BUSY_TRY = 0.2       # seconds of one try of a write that can be given up (Store.write_unless)
+
+
+class WriteGivenUp(Exception):
+    """A write given up while the database was busy: nothing of it was written."""
+
+
 IN_CHUNK = 500     # values per IN (...) list, well below SQLite's limit on parameters
 
 
@@ -94,7 +102,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_WAIT * 1000}")
     return conn
 
 
@@ -320,6 +328,25 @@ class Store:
             # a message naming a file whose name is not UTF-8 (as os.fsdecode gives it): SQLite
             # takes UTF-8 only, so those bytes are stored as \xNN escapes
             return self.conn.execute(sql, storable(params))
+
+    def write_unless(self, give_up: threading.Event, write: Callable[[], T]) -> T:
+        """`write()` (on this thread's connection) tried again and again while another connection
+        holds the database, BUSY_WAIT seconds in all as any write, each try BUSY_TRY seconds: once
+        `give_up` is set, a try that finds the database busy raises WriteGivenUp, so whoever set it
+        learns within a try whether the write was made."""
+        conn, end = self.conn, time.monotonic() + BUSY_WAIT
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TRY * 1000)}")
+        try:
+            while True:
+                try:
+                    return write()
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= end:
+                        raise
+                    if give_up.is_set():
+                        raise WriteGivenUp() from None
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_WAIT * 1000}")
 
     def one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
         return self.conn.execute(sql, params).fetchone()
