@@ -81,6 +81,8 @@ def run_tui(config_path) -> int:
     app.wait_for_reads_at_exit = False
     _log_to_file(app.cfg.state_dir)
     app.run()
+    for line in app.said_at_exit:      # a cancel confirmed and not written, say
+        print(fmt.name(f"rabtui: {line}"), file=sys.stderr)
     code = EXIT_OK if app.return_code in (None, 0) else int(app.return_code)
     if app.reads_left_waiting(2.0):    # a read on a mount that hangs: the interpreter would join its thread
         logging.getLogger("rabtui.tui").warning("quit while a read still waited (a file system that hangs?)")

@@ -27,6 +27,7 @@ from rabtui.state.store import Store
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.tui import threads
+from rabtui.tui.cancels import CancelWrites
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.config_watch import ConfigWatch
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
@@ -46,7 +47,7 @@ from rabtui.tui.ui_words import for_the_ui, job_failure
 log = logging.getLogger("rabtui.tui")
 
 
-class RabtuiApp(ConfigWatch, UiFiles, App):
+class RabtuiApp(ConfigWatch, UiFiles, CancelWrites, App):
     TITLE = "rabtui"
     COMMANDS = App.COMMANDS | {RabtuiCommands}
     MODES = {
@@ -102,6 +103,7 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
         self.failed_jobs: dict[int, dict] = {}
         self._failed_seen: set[int] = set()
         self.failed_since: float | None = None      # until ui.json is read (ui_files)
+        self.init_cancels()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -227,9 +229,9 @@ class RabtuiApp(ConfigWatch, UiFiles, App):
 
         form = next((s for s in self.screen_stack if isinstance(s, SourceForm)), None)
         if form is None or getattr(self.screen, "drops_edits", False):   # asked already: a second one quits
-            self.exit_once_saved()
+            self.exit_once_cancels_written()
         else:
-            form.unless_kept(self.exit_once_saved, "Quit rabtui")
+            form.unless_kept(self.exit_once_cancels_written, "Quit rabtui")
 
     def action_answer_prompt(self) -> None:
         if self.jobs.prompts:

@@ -68,3 +68,67 @@ def test_x_on_the_sources_of_a_run_due(tmp_path):
     assert lab.store().one("SELECT COUNT(*) FROM backups WHERE job_id=?", (ids["queued"],))[0] == 0
     later = rabtui(lab, "run-due", "--now", LATER).stdout
     assert "b: due" in later and "a: due" not in later, later
+
+
+def test_a_queued_job_that_began_while_its_question_was_open_is_not_stopped(tmp_path):
+    """x on a queued source, the question left open while the operator is on the dashboard; its
+    turn comes meanwhile. y then stops nothing (the question said it never starts, not that a
+    backup under way fails), says that the job has begun, and x asks again with what stopping it
+    now does."""
+    from textual.command import CommandPalette
+
+    from rabtui.tui.screens.dashboard import DashboardScreen
+    from tests.tui.test_screens import palette_top
+
+    lab = Lab(tmp_path, media_count=1)
+    gates = {n: tmp_path / f"go-{n}" for n in "ab"}
+    _sources(lab, ["a", "b"], files=2, rabtui="max_parallel = 1",
+             extra={n: f'pre_backup_commands = ["{gate_command(gates[n])}"]' for n in "ab"})
+    child = _start_run(lab, "backup", "--all")
+    try:
+        store = lab.store()
+        queued = store.one("SELECT id FROM jobs WHERE status='queued'")["id"]
+
+        def notes(app) -> list[str]:
+            return [n.message for n in app._notifications]
+
+        async def go_on():
+            app = make_app(lab.config_path, poll_interval=0.2)
+            async with app.run_test(size=(120, 30)) as pilot:
+                await pilot.press("4")
+                await wait_for(pilot, lambda: ready(app, RunsScreen) and "queued" in texts(app, "#runs-jobs")
+                               and settled(app), what="the queued job")
+                table = app.screen.query_one("#runs-jobs")
+                table.move_cursor(row=table.get_row_index(str(queued)))
+                await wait_for(pilot, lambda: selected_key(table) == str(queued) and settled(app), what="its row")
+                await pilot.press("x")
+                await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the confirm dialog")
+                assert "it then never starts" in texts(app, "#confirm-text")
+                await pilot.press("ctrl+p")
+                await wait_for(pilot, lambda: ready(app, CommandPalette), what="the command palette")
+                await pilot.press(*"dash")
+                await wait_for(pilot, lambda: palette_top(app, "dash") == "Go to Dashboard", what="Go to Dashboard")
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: ready(app, DashboardScreen), what="the dashboard")
+                gates["a"].touch()
+                _until(lambda: store.one("SELECT status FROM jobs WHERE id=?", (queued,))["status"] == "running",
+                       "the queued source's turn")
+                await pilot.press("4")
+                await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the question, still up")
+                await pilot.press("y")
+                began = f"job {queued} has begun since its question was asked (running): not stopped"
+                await wait_for(pilot, lambda: any(began in n for n in notes(app)),
+                               what=lambda: f"the notifications {notes(app)}")
+                await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app), what="back on Runs")
+                await pilot.press("x")
+                await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the question asked again")
+                assert "The job then reads cancelled" in " ".join(texts(app, "#confirm-text").split())
+                await pilot.press("n")
+
+        run(go_on())
+        assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (queued,))["cancel_requested"] == 0
+    finally:
+        for gate in gates.values():
+            gate.touch()
+    child.communicate(timeout=60)
+    assert {j["status"] for j in lab.store().all("SELECT status FROM jobs")} == {"completed"}

@@ -176,3 +176,64 @@ def test_the_cancel_question_of_a_checkpoint_verification_promises_no_resume():
 
     assert "can be resumed (R on Checkpoints)" in cancel_question(job("checkpoint resume"), False)
     assert cancel_question(job("checkpoint verify"), False) == "Stop job 7?"
+
+
+async def _ended(app, within: float) -> bool:
+    from tests.tui.test_ui_files import _ended as ended
+
+    return await ended(app, within)
+
+
+def _quit_with_a_cancel_waiting(box_config, tmp_path, second_q: bool):
+    """x confirmed on a backup under way while the database is held busy, then q (and q again when
+    `second_q`), the database let go after the app ended or after a look that it did not: the
+    app, the job's recorder and whether the app was still running once the database was let go."""
+    from rabtui.state.jobs import JobRecorder
+    from rabtui.state.store import Store
+
+    config = box_config()
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "box", "backup box")
+    app = make_app(config, poll_interval=0.2)
+    app.wait_for_reads_at_exit = False      # as the command line runs it: q gives the terminal back at once
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
+                           and settled(app), what="the running backup")
+            with database_held(store):
+                await asked(pilot, app, "x")
+                await pilot.press("y")
+                await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
+                await pilot.press("q")
+                if second_q:
+                    await wait_for(pilot, lambda: any("q again quits without it" in n.message
+                                                      for n in app._notifications), what="the wait said")
+                    await pilot.press("q")
+                    assert await _ended(app, 10), "q again did not quit"
+                else:
+                    assert not await _ended(app, 1.5), "quit with the cancel not written"
+                    notes = [n.message for n in app._notifications]
+                    assert any(f"the cancel of job {rec.job_id} is not written yet" in n for n in notes), notes
+            if not second_q:
+                assert await _ended(app, 20), "still running once the cancel was written"
+
+    run(go())
+    return app, rec, store
+
+
+def test_q_with_a_cancel_waiting_for_a_busy_database_quits_once_it_is_written(box_config, tmp_path):
+    app, rec, store = _quit_with_a_cancel_waiting(box_config, tmp_path, second_q=False)
+    assert rec.cancel.wait(5), "the cancel confirmed before q was written"
+    assert app.said_at_exit == []
+    rec.finish("cancelled", 1)
+
+
+def test_q_again_quits_and_says_the_cancel_was_not_written(box_config, tmp_path):
+    app, rec, store = _quit_with_a_cancel_waiting(box_config, tmp_path, second_q=True)
+    assert app.said_at_exit == [f"the cancel of job {rec.job_id} was not written (the state database was busy when"
+                                f" rabtui quit): the job goes on unless stopped (rabtui jobs cancel {rec.job_id})"]
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
+    assert not rec.cancel.is_set()
+    rec.finish("completed", 0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,7 +14,7 @@ from textual.widgets import DataTable, ProgressBar, RichLog, Static
 from rabtui import fmt
 from rabtui.actions import jobs as jobviews
 from rabtui.actions.checkpoint import VERIFY_TITLE
-from rabtui.errors import RabtuiError
+from rabtui.errors import UsageError
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import middle_cut, plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -311,11 +311,15 @@ class RunsScreen(RabtuiScreen):
             self.set_status(message)
             return
 
+        # a question of a job waiting its turn promises that it never starts: its answer is written
+        # only while the job still waits (its turn may come while the question is open)
+        queued_only = status == "queued"
+
         def confirmed(ok: bool | None) -> None:
             if ok:
                 if self.job_kind.get(key) == "backup":
                     self.stop_asked.add(key)
-                self._cancel(job_id, again)
+                self.app.write_cancel(job_id, functools.partial(self._cancel_written, again=again), again, queued_only)
 
         if again:
             self.app.push_screen(ConfirmDialog("Stop the post-backup commands", (
@@ -325,19 +329,22 @@ class RunsScreen(RabtuiScreen):
             return
         self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job, post)), confirmed)
 
-    @work(thread=True, group="cancel", exit_on_error=False)
-    def _cancel(self, job_id: int, post_commands_too: bool = False) -> None:
-        try:
-            # a write: a busy database keeps no key waiting
-            jobviews.cancel(self.app.store, job_id, post_commands_too=post_commands_too)
-        except BaseException as exc:
-            self.app.call_from_thread(self._not_stopped, job_id)
-            if not isinstance(exc, RabtuiError):    # the database failed: said as any worker's failure
-                raise
-            self.app.call_from_thread(self.notify, str(exc))    # it ended as it was confirmed
+    def _cancel_written(self, job_id: int, status: str | None, error: Exception | None, *, again: bool) -> None:
+        if error is None:
+            self.notify(f"the post-backup commands of job {job_id} are stopped" if again
+                        else f"cancel requested for job {job_id}")
             return
-        self.app.call_from_thread(self.notify, f"the post-backup commands of job {job_id} are stopped" if post_commands_too
-                                  else f"cancel requested for job {job_id}")
+        self.stop_asked.discard(str(job_id))
+        if isinstance(error, jobviews.Began):
+            message = (f"job {job_id} has begun since its question was asked ({error.status}): not stopped;"
+                       " x asks what stopping it now does")
+            self.notify(message, severity="warning")
+            self.set_status(message)
+        elif isinstance(error, UsageError):     # it ended as it was confirmed
+            self.notify(str(error))
+        else:                                   # the database failed: said as any worker's failure
+            self.notify(str(error), severity="error", timeout=8)
+            self.set_status(f"failed: {error}", error=True)
 
     def _post_commands(self, job: dict) -> bool:
         """Whether a backup's source has post-backup commands (one no longer in the config, as if it had)."""
@@ -345,9 +352,6 @@ class RunsScreen(RabtuiScreen):
             return False
         source = next((s for s in self.app.cfg.sources if s.id == job["target"]), None)
         return source is None or bool(source.post_backup_commands)
-
-    def _not_stopped(self, job_id: int) -> None:
-        self.stop_asked.discard(str(job_id))
 
     def action_answer(self) -> None:
         prompts = self.app.jobs.prompts

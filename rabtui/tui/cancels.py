@@ -1,0 +1,88 @@
+"""The console's cancels of jobs, written in workers: a busy database keeps no key waiting. A cancel
+confirmed is written before the console quits, or said not to be: q while one still waits for the
+database says so and quits once it is written; q again gives the wait up, and the terminal, given
+back, names the cancel that was not written (the job goes on)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from typing import Callable
+
+from textual import work
+
+from rabtui.actions import jobs as jobviews
+from rabtui.errors import RabtuiError, UsageError
+from rabtui.state.store import WriteGivenUp
+from rabtui.state.store_check import state_failure
+
+log = logging.getLogger("rabtui.tui")
+
+# what the screen that asked is told: the job's status as the cancel was written, or the error that
+# kept it from being written (a Began, a UsageError of an ended job, a database that failed)
+CancelDone = Callable[[int, "str | None", "Exception | None"], None]
+
+
+def not_written(job_id: int, why: str) -> str:
+    return (f"the cancel of job {job_id} was not written ({why}): the job goes on unless stopped"
+            f" (rabtui jobs cancel {job_id})")
+
+
+class CancelWrites:
+    """RabtuiApp's part that writes the cancels confirmed on its screens (a mixin of the App)."""
+
+    def init_cancels(self) -> None:
+        self._cancels: dict[int, threading.Event] = {}     # job id -> its write's give-up event
+        self._quit_after_cancels = False
+        self.said_at_exit: list[str] = []      # printed on the terminal once the UI has given it back
+
+    def write_cancel(self, job_id: int, done: CancelDone, post_commands_too: bool = False,
+                     queued_only: bool = False) -> None:
+        """Cancel job `job_id` (see actions.jobs.cancel) in a worker; `done` is called on the UI
+        thread with its outcome, unless the console quits meanwhile."""
+        give_up = self._cancels.setdefault(job_id, threading.Event())
+        self._write_cancel(job_id, done, post_commands_too, queued_only, give_up)
+
+    @work(thread=True, group="cancel", exit_on_error=False)
+    def _write_cancel(self, job_id: int, done: CancelDone, post_commands_too: bool, queued_only: bool,
+                      give_up: threading.Event) -> None:
+        status, error = None, None
+        try:
+            status = jobviews.cancel(self.store, job_id, post_commands_too=post_commands_too,
+                                     queued_only=queued_only, give_up=give_up)
+        except WriteGivenUp:
+            pass
+        except RabtuiError as exc:
+            error = exc
+        except sqlite3.Error as exc:    # the database failed: said as the command line says it
+            log.error("cancel of job %s failed", job_id, exc_info=exc)
+            error = state_failure(exc, self.store.path)
+        self.call_from_thread(self._cancel_written, job_id, done, status, error)
+
+    def _cancel_written(self, job_id: int, done: CancelDone, status: str | None, error: Exception | None) -> None:
+        self._cancels.pop(job_id, None)
+        if not self._quit_after_cancels:
+            done(job_id, status, error)
+            return
+        if status is None and error is None:
+            self.said_at_exit.append(not_written(job_id, "the state database was busy when rabtui quit"))
+        elif error is not None:     # a job that ended or began meanwhile is said as it is, the rest not written
+            self.said_at_exit.append(str(error) if isinstance(error, UsageError) else not_written(job_id, str(error)))
+        if not self._cancels:
+            self.exit_once_saved()
+
+    def exit_once_cancels_written(self) -> None:
+        """Quit, once the cancels still waiting for a busy database are written (each at most as
+        long as any write waits); asked again meanwhile, their waits given up."""
+        if not self._cancels:
+            self.exit_once_saved()
+            return
+        if self._quit_after_cancels:
+            for give_up in self._cancels.values():
+                give_up.set()
+            return
+        self._quit_after_cancels = True
+        jobs = ", ".join(str(job_id) for job_id in sorted(self._cancels))
+        self.notify(f"the cancel of job {jobs} is not written yet (the state database is busy): rabtui quits once it"
+                    " is; q again quits without it", severity="warning", timeout=30)
