@@ -5,6 +5,7 @@ back, names the cancel that was not written (the job goes on)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import threading
@@ -24,7 +25,10 @@ log = logging.getLogger("rabtui.tui")
 CancelDone = Callable[[int, "str | None", "Exception | None"], None]
 
 
-def not_written(job_id: int, why: str) -> str:
+def not_written(job_id: int, post_commands_too: bool, why: str) -> str:
+    if post_commands_too:
+        return (f"the stop of job {job_id}'s post-backup commands was not written ({why}): they run unless stopped"
+                f" (rabtui jobs cancel {job_id} --post-commands-too)")
     return (f"the cancel of job {job_id} was not written ({why}): the job goes on unless stopped"
             f" (rabtui jobs cancel {job_id})")
 
@@ -33,7 +37,10 @@ class CancelWrites:
     """RabtuiApp's part that writes the cancels confirmed on its screens (a mixin of the App)."""
 
     def init_cancels(self) -> None:
-        self._cancels: dict[int, threading.Event] = {}     # job id -> its write's give-up event
+        # the writes under way (two of one job: the cancel and its post-backup commands' stop), each
+        # with its job id and the event that gives its wait up
+        self._cancels: dict[int, tuple[int, threading.Event]] = {}
+        self._cancel_ids = itertools.count()
         self._quit_after_cancels = False
         self.said_at_exit: list[str] = []      # printed on the terminal once the UI has given it back
 
@@ -41,11 +48,12 @@ class CancelWrites:
                      queued_only: bool = False) -> None:
         """Cancel job `job_id` (see actions.jobs.cancel) in a worker; `done` is called on the UI
         thread with its outcome, unless the console quits meanwhile."""
-        give_up = self._cancels.setdefault(job_id, threading.Event())
-        self._write_cancel(job_id, done, post_commands_too, queued_only, give_up)
+        write, give_up = next(self._cancel_ids), threading.Event()
+        self._cancels[write] = job_id, give_up
+        self._write_cancel(write, job_id, done, post_commands_too, queued_only, give_up)
 
     @work(thread=True, group="cancel", exit_on_error=False)
-    def _write_cancel(self, job_id: int, done: CancelDone, post_commands_too: bool, queued_only: bool,
+    def _write_cancel(self, write: int, job_id: int, done: CancelDone, post_commands_too: bool, queued_only: bool,
                       give_up: threading.Event) -> None:
         status, error = None, None
         try:
@@ -58,17 +66,20 @@ class CancelWrites:
         except sqlite3.Error as exc:    # the database failed: said as the command line says it
             log.error("cancel of job %s failed", job_id, exc_info=exc)
             error = state_failure(exc, self.store.path)
-        self.call_from_thread(self._cancel_written, job_id, done, status, error)
+        self.call_from_thread(self._cancel_written, write, job_id, post_commands_too, done, status, error)
 
-    def _cancel_written(self, job_id: int, done: CancelDone, status: str | None, error: Exception | None) -> None:
-        self._cancels.pop(job_id, None)
+    def _cancel_written(self, write: int, job_id: int, post_commands_too: bool, done: CancelDone,
+                        status: str | None, error: Exception | None) -> None:
+        del self._cancels[write]
         if not self._quit_after_cancels:
             done(job_id, status, error)
             return
         if status is None and error is None:
-            self.said_at_exit.append(not_written(job_id, "the state database was busy when rabtui quit"))
+            busy = "the state database was busy when rabtui quit"
+            self.said_at_exit.append(not_written(job_id, post_commands_too, busy))
         elif error is not None:     # a job that ended or began meanwhile is said as it is, the rest not written
-            self.said_at_exit.append(str(error) if isinstance(error, UsageError) else not_written(job_id, str(error)))
+            self.said_at_exit.append(str(error) if isinstance(error, UsageError)
+                                     else not_written(job_id, post_commands_too, str(error)))
         if not self._cancels:
             self.exit_once_saved()
 
@@ -79,10 +90,11 @@ class CancelWrites:
             self.exit_once_saved()
             return
         if self._quit_after_cancels:
-            for give_up in self._cancels.values():
+            for _, give_up in self._cancels.values():
                 give_up.set()
             return
         self._quit_after_cancels = True
-        jobs = ", ".join(str(job_id) for job_id in sorted(self._cancels))
-        self.notify(f"the cancel of job {jobs} is not written yet (the state database is busy): rabtui quits once it"
+        ids = sorted({job_id for job_id, _ in self._cancels.values()})
+        jobs = f"job {ids[0]}" if len(ids) == 1 else "jobs " + ", ".join(map(str, ids))
+        self.notify(f"the cancel of {jobs} is not written yet (the state database is busy): rabtui quits once it"
                     " is; q again quits without it", severity="warning", timeout=30)

@@ -184,14 +184,16 @@ async def _ended(app, within: float) -> bool:
     return await ended(app, within)
 
 
-def _quit_with_a_cancel_waiting(box_config, tmp_path, second_q: bool):
-    """x confirmed on a backup under way while the database is held busy, then q (and q again when
-    `second_q`), the database let go after the app ended or after a look that it did not: the
-    app, the job's recorder and whether the app was still running once the database was let go."""
+def _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q: bool, post: str | None = None):
+    """x confirmed on a backup under way while the database is held busy (and x again, the
+    post-backup commands' stop confirmed too, when the source has `post` ones), then q (and q again
+    when `second_q`), the database let go after the app ended or after a look that it did not: the
+    app, the job's recorder and the store."""
     from rabtui.state.jobs import JobRecorder
     from rabtui.state.store import Store
 
-    config = box_config()
+    config = medium_m_config('[[sources]]\nid = "box"\n' + (f'post_backup_commands = ["{post}"]\n' if post else "")
+                             + f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
     store = Store(tmp_path / "state")
     rec = JobRecorder(store, "backup", "box", "backup box")
     app = make_app(config, poll_interval=0.2)
@@ -203,9 +205,10 @@ def _quit_with_a_cancel_waiting(box_config, tmp_path, second_q: bool):
             await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
                            and settled(app), what="the running backup")
             with database_held(store):
-                await asked(pilot, app, "x")
-                await pilot.press("y")
-                await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
+                for _ in range(2 if post else 1):
+                    await asked(pilot, app, "x")
+                    await pilot.press("y")
+                    await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
                 await pilot.press("q")
                 if second_q:
                     await wait_for(pilot, lambda: any("q again quits without it" in n.message
@@ -223,17 +226,31 @@ def _quit_with_a_cancel_waiting(box_config, tmp_path, second_q: bool):
     return app, rec, store
 
 
-def test_q_with_a_cancel_waiting_for_a_busy_database_quits_once_it_is_written(box_config, tmp_path):
-    app, rec, store = _quit_with_a_cancel_waiting(box_config, tmp_path, second_q=False)
+def test_q_with_a_cancel_waiting_for_a_busy_database_quits_once_it_is_written(medium_m_config, tmp_path):
+    app, rec, store = _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q=False)
     assert rec.cancel.wait(5), "the cancel confirmed before q was written"
     assert app.said_at_exit == []
     rec.finish("cancelled", 1)
 
 
-def test_q_again_quits_and_says_the_cancel_was_not_written(box_config, tmp_path):
-    app, rec, store = _quit_with_a_cancel_waiting(box_config, tmp_path, second_q=True)
+def test_q_again_quits_and_says_the_cancel_was_not_written(medium_m_config, tmp_path):
+    app, rec, store = _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q=True)
     assert app.said_at_exit == [f"the cancel of job {rec.job_id} was not written (the state database was busy when"
                                 f" rabtui quit): the job goes on unless stopped (rabtui jobs cancel {rec.job_id})"]
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     assert not rec.cancel.is_set()
+    rec.finish("completed", 0)
+
+
+def test_q_again_names_each_cancel_of_a_job_not_written(medium_m_config, tmp_path):
+    """The cancel and the stop of the post-backup commands, both confirmed while the database is
+    busy: q waits for both, q again names both as not written (the first given up let q quit before
+    the second was, unsaid)."""
+    app, rec, store = _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q=True, post="true")
+    assert sorted(app.said_at_exit) == [
+        f"the cancel of job {rec.job_id} was not written (the state database was busy when rabtui quit): the job"
+        f" goes on unless stopped (rabtui jobs cancel {rec.job_id})",
+        f"the stop of job {rec.job_id}'s post-backup commands was not written (the state database was busy when"
+        f" rabtui quit): they run unless stopped (rabtui jobs cancel {rec.job_id} --post-commands-too)"], app.said_at_exit
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     rec.finish("completed", 0)
