@@ -83,6 +83,14 @@ class CancelWrites:
         if not self._cancels:
             self.exit_once_saved()
 
+    def exit_unless_cancels(self) -> None:
+        """The end of a wait at quit (for the settings): quit, or wait for the cancels confirmed
+        meanwhile as q would."""
+        if not self._cancels:
+            self.exit()
+        elif not self._quit_after_cancels:     # (already waited for: their end quits, q again gives them up)
+            self.exit_once_cancels_written()
+
     def exit_once_cancels_written(self) -> None:
         """Quit, once the cancels still waiting for a busy database are written (each at most as
         long as any write waits); asked again meanwhile, their waits given up."""

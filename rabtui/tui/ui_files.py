@@ -82,7 +82,7 @@ class UiFiles:
             return
         self._ui_quitting = True
         self.notify("saving the console's settings before quitting (q again quits now)", timeout=QUIT_WAIT)
-        self.set_timer(QUIT_WAIT, self.exit)
+        self.set_timer(QUIT_WAIT, self.exit_unless_cancels)
 
     @work(thread=True, group="ui-save", exit_on_error=False)
     def _save_settings(self, changes: dict) -> None:
@@ -102,7 +102,7 @@ class UiFiles:
         if self._ui_to_save:
             self.save_ui()
         elif self._ui_quitting:
-            self.exit()
+            self.exit_unless_cancels()
 
     def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
                            time_format: str | None = None) -> str | None:

@@ -250,3 +250,46 @@ def test_q_again_names_each_cancel_of_a_job_not_written(medium_m_config, tmp_pat
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     assert not rec.cancel.is_set()
     rec.finish("completed", 0)
+
+
+def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the_end(medium_m_config, tmp_path,
+                                                                                     monkeypatch):
+    """q while the theme just chosen is still being saved waits for that save; a cancel confirmed
+    meanwhile, the database busy, is waited for too once the save is done (the save's end quit)."""
+    from rabtui.state.jobs import JobRecorder
+    from rabtui.state.store import Store
+    from rabtui.tui import settings, ui_files
+    from tests.tui.test_ui_files import Hang, _theme_saved_into_a_hang
+
+    hang = Hang.put(monkeypatch, settings, "save", most=10)
+    monkeypatch.setattr(ui_files, "QUIT_WAIT", 60.0)
+    config = medium_m_config(f'[[sources]]\nid = "box"\n[[sources.directories]]\npath = "{tmp_path}/src"\n')
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "box", "backup box")
+    app = make_app(config, poll_interval=0.2)
+    app.wait_for_reads_at_exit = False
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            try:
+                await _theme_saved_into_a_hang(app, pilot, hang)
+                await pilot.press("4")
+                await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
+                               and settled(app), what="the running backup")
+                await pilot.press("q")
+                with database_held(store):
+                    await asked(pilot, app, "x")
+                    await pilot.press("y")
+                    await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
+                    hang.armed.clear()
+                    hang.release.set()
+                    await wait_for(pilot, lambda: app.return_code is not None or any(
+                        "not written yet" in n.message for n in app._notifications), what="the save's end")
+                    assert app.return_code is None, "quit with the cancel not written"
+                assert await _ended(app, 20), "still running once the cancel was written"
+            finally:
+                hang.release.set()
+
+    run(go())
+    assert rec.cancel.wait(5), "the cancel confirmed before the end was written"
+    rec.finish("cancelled", 1)
