@@ -46,7 +46,7 @@ class SourceStatus:
     where: str                   # user@host:port
     running: bool
     last: dict | None            # the newest run (queries.last_run), or the one running
-    last_complete: dict | None   # the newest complete one
+    last_complete: dict | None   # the newest one that holds its data (complete, or kept: its post command failed)
     sizes: dict | None           # the backup whose sizes to show: the newest finished one still there
 
     @property
@@ -91,7 +91,7 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
                 if last is not None and last["status"] == "running":
                     last = interrupted(cfg, last)
         out.append(SourceStatus(s.id, s.host or "local", where, running, last,
-                                queries.last_backup(store, s.id, complete=True), sizes))
+                                queries.last_backup(store, s.id, restorable=True), sizes))
     return out
 
 

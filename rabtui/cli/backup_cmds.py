@@ -87,7 +87,7 @@ def cmd_status(args) -> int:
             if last["reason"]:
                 line += f" ({last['reason']})"
             good = s["last_complete"]
-            if last["status"] not in ("completed", "warnings") and good:
+            if good and good["id"] != last["id"]:
                 line += f"; last complete {good['age']}"
         running = "  [running]" if s["running"] else ""
         print(fmt.name(f"  {s['id']} ({s['host']}): {line}{running}"))

@@ -4,8 +4,8 @@ Checks, each with a stable id (the key of the `health` table):
 
 | id                     | level    | when |
 |------------------------|----------|------|
-| stale:SOURCE           | critical | no schedule: the newest complete backup is older than 2 days; a schedule: its latest time a day ago or earlier has no complete backup for it (warning: never backed up) |
-| clock:SOURCE           | critical | its newest complete backup is dated more than a day ahead (a clock ahead then), or all are (the clock behind now) |
+| stale:SOURCE           | critical | no schedule: the newest backup that holds its data (complete, or kept: its post command failed) is older than 2 days; a schedule: its latest time a day ago or earlier has no such backup for it (warning: never backed up) |
+| clock:SOURCE           | critical | its newest backup that holds its data is dated more than a day ahead (a clock ahead then), or all are (the clock behind now) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
 | partial:SOURCE         | warning  | the newest backup run left files out (rsync 23, unreadable files; no directories) |
 | size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
@@ -51,7 +51,7 @@ from rabtui.ops.health_removed import removed_sources_left
 from rabtui.ops.health_unknown import unknown_backups
 from rabtui.ops.problems import CRITICAL, FULL_CRIT, FULL_WARN, RANK, WARNING, Problem
 from rabtui.config import Config
-from rabtui.state.store import COMPLETE_SQL, KEPT, Store
+from rabtui.state.store import KEPT, RESTORABLE_SQL, Store
 
 STALE_AFTER = timedelta(days=2)
 STUCK_AFTER = timedelta(minutes=10)
@@ -100,16 +100,17 @@ def _age(seconds: float) -> str:
     return f"{days:.1f} days" if days >= 1 else f"{seconds / 3600:.1f} hours"
 
 
-def newest_complete(store: Store, source_id: str, ts: float) -> tuple[dict | None, float | None]:
-    """The source's complete backup made last (the status reader's "last complete"), and the start
-    time its age is judged by: the newest date of its complete backups that is not in the future.
-    One dated ahead ran under a clock that was ahead; one dated before those made before it (a
-    clock that was behind) is no older than they are."""
-    good = queries.last_backup(store, source_id, complete=True)
+def newest_restorable(store: Store, source_id: str, ts: float) -> tuple[dict | None, float | None]:
+    """The source's backup made last that holds its data (complete, with warnings, or kept: its
+    post-backup command failed, which failed:SOURCE says; the status reader's "last complete"), and
+    the start time the data's age is judged by: the newest date of those backups that is not in the
+    future. One dated ahead ran under a clock that was ahead; one dated before those made before it
+    (a clock that was behind) is no older than they are."""
+    good = queries.last_backup(store, source_id, restorable=True)
     if good is None:
         return None, None
     row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN "
-                    + COMPLETE_SQL + " AND started<=?", (source_id, _ahead(ts)))
+                    + RESTORABLE_SQL + " AND started<=?", (source_id, _ahead(ts)))
     return good, row["t"] if row else None
 
 
@@ -119,8 +120,8 @@ def _ahead(ts: float) -> float:
 
 
 def _dated_ahead(store: Store, source_id: str, ts: float) -> dict | None:
-    """The source's complete backup dated furthest in the future, if one is."""
-    return store.one("SELECT name, started FROM backups WHERE source=? AND status IN " + COMPLETE_SQL
+    """The source's backup holding its data dated furthest in the future, if one is."""
+    return store.one("SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL
                      + " AND started>? ORDER BY started DESC LIMIT 1", (source_id, _ahead(ts)))
 
 
@@ -128,10 +129,10 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     out = []
     cap = cfg.retention.max_size_mb * 1024 * 1024
     for s in cfg.sources:
-        good, newest = newest_complete(store, s.id, ts)
+        good, newest = newest_restorable(store, s.id, ts)
         if good is not None and newest is None:
             # every backup dated ahead: more likely this clock is behind now than every run's was ahead
-            out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: every complete backup is dated in the"
+            out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: every backup of its data is dated in the"
                                f" future ({good['name']} {_age(good['started'] - ts)} ahead): is the clock behind"
                                " now (an RTC that lost its time)? Check it: rabtui judges ages and retention by it"))
         elif good is not None and (ahead := _dated_ahead(store, s.id, ts)) is not None:
@@ -165,9 +166,9 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
 
 
 def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
-    """Without a schedule: the newest complete backup (begun at `newest`) is older than STALE_AFTER.
-    With one: the time of it missed, its latest time a day ago or earlier (a day to finish it) that
-    no complete backup is for: none begun since it, nor one a run-due made for it or for a time
+    """Without a schedule: the newest backup that holds the data (begun at `newest`) is older than
+    STALE_AFTER. With one: the time of it missed, its latest time a day ago or earlier (a day to
+    finish it) that no such backup is for (kept data is, as run-due counts it done): none begun since it, nor one a run-due made for it or for a time
     that counts for it (a time of the schedule before an edit: schedule.counted_for). A weekly
     source is not stale on its fourth day, and a time missed is said a day after it however late
     the backup before it began (a run-due catching up, a backup by hand: both were judged by the
@@ -179,7 +180,7 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
     if due is None or newest >= due.timestamp():
         return False
     made_for = store.one("SELECT MAX(j.due_slot) AS t FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
-                         " AND b.status IN " + COMPLETE_SQL + " AND b.started<=?", (source.id, newest))
+                         " AND b.status IN " + RESTORABLE_SQL + " AND b.started<=?", (source.id, newest))
     if made_for is not None and made_for["t"] is not None and (
             made_for["t"] >= due.timestamp()
             or schedule.counted_for(source.schedule, due, datetime.fromtimestamp(made_for["t"]))):

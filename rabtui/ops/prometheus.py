@@ -43,11 +43,12 @@ def text(cfg: Config | None, store: Store | None, problems: list[health.Problem]
 
 
 def _store_series(cfg: Config, store: Store, ts: float) -> list[str]:
-    lines = ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup"
-             " (of the newest before now, when one is dated in the future).",
+    lines = ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest backup that holds the source's"
+             " data (complete, with warnings, or kept: its post-backup command failed), of the newest"
+             " before now when one is dated in the future.",
              "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
     for s in cfg.sources:
-        _good, newest = health.newest_complete(store, s.id, ts)
+        _good, newest = health.newest_restorable(store, s.id, ts)
         if newest:
             lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {newest:.0f}')
     lines += ["# HELP rabtui_source_bytes Bytes a source uses on a medium (sum of what its backups added).",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from rabtui.state.store import COMPLETE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, RESTORABLE_SQL, Store
 
 
 def _dict(row) -> dict | None:
@@ -23,10 +23,13 @@ def _dict(row) -> dict | None:
 # behind (an RTC reset) older than the backups made before it.
 
 
-def last_backup(store: Store, source: str, *, complete: bool = False, medium: str | None = None) -> dict | None:
+def last_backup(store: Store, source: str, *, complete: bool = False, restorable: bool = False,
+                medium: str | None = None) -> dict | None:
     """The source's backup made last that cleanup has not deleted (with `complete`: the complete
-    one made last, warnings included; with `medium`: on that medium)."""
-    only = f" AND status IN {COMPLETE_SQL}" if complete else " AND status <> 'deleted'"
+    one made last, warnings included; with `restorable`: the one made last that holds its data,
+    kept data too; with `medium`: on that medium)."""
+    only = (f" AND status IN {RESTORABLE_SQL}" if restorable else f" AND status IN {COMPLETE_SQL}" if complete
+            else " AND status <> 'deleted'")
     if medium is not None:
         only += " AND medium=?"
     return _dict(store.one(f"SELECT * FROM backups WHERE source=?{only} ORDER BY id DESC LIMIT 1",

@@ -1,0 +1,75 @@
+"""A backup whose post-backup command failed is kept: its data whole and restorable. The age of a
+source's data is judged by the newest backup that holds it, kept ones too (check's stale and clock
+rules, the Prometheus gauge and RabtuiBackupTooOld, status's last complete backup); the command's
+failure is a warning of its own (failed:SOURCE)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+
+from rabtui.cli import main
+from rabtui.ops import health
+from tests.trees import Lab, ssh_source_lines, write_files
+
+
+def _problems(lab: Lab, at: str) -> dict[str, str]:
+    return {p.check_id: p.level for p in health.run_checks(lab.load(), lab.store(), datetime.fromisoformat(at))}
+
+
+def test_a_source_whose_post_command_fails_every_night_is_judged_by_its_kept_backups(tmp_path, sshd, capsys):
+    """Daily at 02:00 over SSH: `web`'s post command fails from the second night on, `only`'s every
+    night (its only backups kept). Neither is stale, nor never backed up, while last night's data is
+    safe: each says its failed command (failed:SOURCE), the gauge gives the kept backup's start, and
+    status gives it as the last complete; a night missed is stale as before."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"a": b"a"})
+    flag = tmp_path / "post-fails"
+    dirs = f'schedule = "0 2 * * *"\n[[sources.directories]]\npath = "{data}"\n'
+    lab.write(ssh_source_lines(sshd, "web") + f"post_backup_commands = [\"test ! -e '{flag}'\"]\n" + dirs
+              + ssh_source_lines(sshd, "only") + 'post_backup_commands = ["exit 1"]\n' + dirs)
+    lab.trust(sshd)
+    for path in (lab.state, lab.state / "known_hosts"):
+        path.chmod(0o700)
+    args = ["--config", str(lab.config_path)]
+    assert main([*args, "run-due", "--now", "2026-10-01T02:05"]) == 1
+    flag.touch()
+    assert main([*args, "run-due", "--now", "2026-10-02T02:05"]) == 1
+    store = lab.store()
+    assert sorted((r["source"], r["started"], r["status"]) for r in store.all("SELECT * FROM backups")) == [
+        ("only", datetime(2026, 10, d, 2, 5).timestamp(), "kept") for d in (1, 2)] + [
+        ("web", datetime(2026, 10, 1, 2, 5).timestamp(), "completed"), ("web", datetime(2026, 10, 2, 2, 5).timestamp(), "kept")]
+    store.execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?",      # no checkpoint due
+                  (datetime(2026, 10, 2, 3).timestamp(),))
+    capsys.readouterr()
+
+    assert _problems(lab, "2026-10-03T03:00") == {"failed:web": "warning", "failed:only": "warning"}
+    prom = tmp_path / "rabtui.prom"
+    assert main([*args, "check", "--now", "2026-10-03T03:00", "--prometheus", str(prom)]) == 1
+    kept_at = datetime(2026, 10, 2, 2, 5).timestamp()
+    for source in ("web", "only"):
+        assert f'rabtui_last_backup_timestamp_seconds{{source="{source}"}} {kept_at:.0f}' in prom.read_text()
+    capsys.readouterr()
+    assert main([*args, "status", "--json"]) == 0
+    status = {s["id"]: s for s in json.loads(capsys.readouterr().out)["sources"]}
+    for source in ("web", "only"):
+        assert status[source]["last_complete"]["status"] == "kept", status[source]
+        assert status[source]["last_complete"]["name"] == status[source]["last"]["name"], status[source]
+
+    # the night after missed: stale (critical) by the kept backup's age, and the alert says it
+    assert _problems(lab, "2026-10-04T03:00") == {"failed:web": "warning", "failed:only": "warning",
+                                                  "stale:web": "critical", "stale:only": "critical"}
+    assert main([*args, "check", "--now", "2026-10-04T03:00", "--prometheus", str(prom)]) == 2
+    assert "source only: newest backup is 2.0 days old, none made for its scheduled time 2026-10-03 02:00" \
+        in capsys.readouterr().out
+    if shutil.which("promtool"):
+        from tests.test_prometheus_rules import _duration, _expect, _promtool_test, _test_group
+
+        age = _duration(int(datetime(2026, 10, 4, 3).timestamp() - kept_at))
+        _promtool_test(tmp_path, _test_group("kept", prom.read_text(), {"10m": {
+            "RabtuiBackupTooOld": [_expect("RabtuiBackupTooOld", source="only", _value=age),
+                                   _expect("RabtuiBackupTooOld", source="web", _value=age)],
+            "RabtuiBackupFailed": [_expect("RabtuiBackupFailed", check="failed:only"),
+                                   _expect("RabtuiBackupFailed", check="failed:web")]}}))
