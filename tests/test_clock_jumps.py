@@ -163,3 +163,16 @@ def test_after_a_real_pause_of_two_months_retention_judges_by_the_clock_from_the
     out = capsys.readouterr().out
     assert august() == 0, out
     assert len(lab.store().all("SELECT name FROM backups WHERE status='completed'")) == 4, out
+
+
+def test_a_night_under_a_clock_days_ahead_takes_no_later_night_out(tmp_path, capsys):
+    """One night the clock reads three days ahead (its backup dated 2026-10-05, for that day's time),
+    right again the next. The time that backup was for, once less than a day ahead, is no time done:
+    a backup made after it is dated before it (run-due made none on 10-04 and 10-05)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    cfg = ["--config", str(lab.config_path)]
+    for now in ("2026-10-01T02:05", "2026-10-05T02:05", "2026-10-03T02:05", "2026-10-04T02:05", "2026-10-05T02:05"):
+        assert main([*cfg, "run-due", "--now", now]) == 0
+        assert "loc: completed" in capsys.readouterr().out, now
