@@ -73,3 +73,21 @@ def test_a_source_whose_post_command_fails_every_night_is_judged_by_its_kept_bac
                                    _expect("RabtuiBackupTooOld", source="web", _value=age)],
             "RabtuiBackupFailed": [_expect("RabtuiBackupFailed", check="failed:only"),
                                    _expect("RabtuiBackupFailed", check="failed:web")]}}))
+
+
+def test_a_kept_backup_made_for_a_time_counts_for_the_edited_schedules_time_as_run_due_counts_it(tmp_path, capsys):
+    """run-due made a backup for 02:00 whose post command failed; the schedule then moved to 03:00.
+    run-due counts that backup for 03:00 (no second backup that day), and so does check: not stale
+    for 03:00 (it was, a day later: the time a kept backup was made for counted for nothing)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"\npost_backup_commands = ["exit 1"]')
+    write_files(lab.src / "data", {"a": b"a"})
+    args = ["--config", str(lab.config_path)]
+    assert main([*args, "run-due", "--now", "2026-10-02T02:05"]) == 1
+    lab.config_path.write_text(lab.config_path.read_text().replace('"0 2 * * *"', '"0 3 * * *"'))
+    capsys.readouterr()
+    assert main([*args, "run-due", "--now", "2026-10-02T03:05"]) == 0
+    assert "loc:" not in capsys.readouterr().out
+    lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?",      # no checkpoint due
+                        (datetime(2026, 10, 2, 3).timestamp(),))
+    assert _problems(lab, "2026-10-03T04:00") == {"failed:loc": "warning"}
