@@ -168,8 +168,9 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
 def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
     """Without a schedule: the newest backup that holds the data (begun at `newest`) is older than
     STALE_AFTER. With one: the time of it missed, its latest time a day ago or earlier (a day to
-    finish it) that no such backup is for (kept data is, as run-due counts it done): none begun since it, nor one a run-due made for it or for a time
-    that counts for it (a time of the schedule before an edit: schedule.counted_for). A weekly
+    finish it) that no such backup is for (kept data is, as run-due counts it done): none begun
+    since it, nor one a run-due made for it or for a time that counts for it (a time of the
+    schedule before an edit: schedule.counted_for; the times run-due counts: schedule.made_for). A weekly
     source is not stale on its fourth day, and a time missed is said a day after it however late
     the backup before it began (a run-due catching up, a backup by hand: both were judged by the
     newest backup's start, two days, up to a day late). A backup by hand is for no time: it never
@@ -179,11 +180,9 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
     due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
     if due is None or newest >= due.timestamp():
         return False
-    made_for = store.one("SELECT MAX(j.due_slot) AS t FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
-                         " AND b.status IN " + RESTORABLE_SQL + " AND b.started<=?", (source.id, newest))
-    if made_for is not None and made_for["t"] is not None and (
-            made_for["t"] >= due.timestamp()
-            or schedule.counted_for(source.schedule, due, datetime.fromtimestamp(made_for["t"]))):
+    made_for = schedule.made_for(store, source.id, newest)
+    if made_for is not None and (made_for >= due.timestamp()
+                                 or schedule.counted_for(source.schedule, due, datetime.fromtimestamp(made_for))):
         return False
     return due
 

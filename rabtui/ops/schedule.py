@@ -6,7 +6,7 @@ that is recorded complete though its run-due was killed before it marked it: `jo
 by the next run-due). A source never run is due at its most recent scheduled time (one run, not one per missed slot): a server that was down over several slots
 catches up with one backup. A time last run for that the schedule does not name (it was edited
 since) counts for the schedule's time nearest to it, the earlier of two as near (counted_for). A
-backup's time that a backup made after it is dated before counts for nothing (_made_for).
+backup's time that a backup made after it is dated before counts for nothing (made_for).
 """
 
 from __future__ import annotations
@@ -94,25 +94,25 @@ def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
     return out
 
 
-def _made_for(store: Store, source: str, ahead: float) -> float | None:
-    """The latest time, up to `ahead`, a run-due made a backup holding the source's data for
+def made_for(store: Store, source: str, until: float) -> float | None:
+    """The latest time, up to `until`, a run-due made a backup holding the source's data for
     (`jobs.due_slot`), but a time a backup made after that one is dated before: that one ran under
     a clock that was ahead (a day or less ahead, it took the nights up to that time out, the clock
     right again)."""
     row = store.one("SELECT MAX(j.due_slot) AS t FROM (SELECT id, job_id, status, MIN(started) OVER (ORDER BY id"
                     " ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later FROM backups WHERE source=?) b"
                     f" JOIN jobs j ON j.id=b.job_id WHERE b.status IN {RESTORABLE_SQL} AND j.due_slot <= ?"
-                    " AND j.due_slot <= COALESCE(b.later, j.due_slot)", (source, ahead))
+                    " AND j.due_slot <= COALESCE(b.later, j.due_slot)", (source, until))
     return row["t"] if row else None
 
 
 def _last_due(store: Store, source: str, now: datetime | None = None) -> datetime | None:
     """The time last run for: the mark, or a later time a backup recorded complete was for (its
     run-due killed before it marked it; one under a clock that was ahead, past CLOCK_SLACK or of
-    a backup made after it dated before it, ignored: _made_for)."""
+    a backup made after it dated before it, ignored: made_for)."""
     ahead = ((now or datetime.now()) + CLOCK_SLACK).timestamp()
     mark = store.one("SELECT last_due FROM schedule_runs WHERE source=?", (source,))
-    last = max((t for t in (mark["last_due"] if mark else None, _made_for(store, source, ahead)) if t is not None),
+    last = max((t for t in (mark["last_due"] if mark else None, made_for(store, source, ahead)) if t is not None),
                default=None)
     return datetime.fromtimestamp(last) if last is not None else None
 
@@ -127,12 +127,12 @@ def carry_slots(store: Store, now: datetime | None = None) -> None:
     `jobs.due_slot`) marked, as mark_run marks them: the mark outlives the job's row."""
     ahead = ((now or datetime.now()) + CLOCK_SLACK).timestamp()
     # only those the mark lacks (a run-due writes nothing else before its backups), looked at again
-    # as _made_for reads them: mostly none, and the whole table is read once, not ranked
+    # as made_for reads them: mostly none, and the whole table is read once, not ranked
     for row in store.all("SELECT b.source, MAX(j.due_slot) AS t, s.last_due AS mark FROM backups b"
                          " JOIN jobs j ON j.id=b.job_id LEFT JOIN schedule_runs s ON s.source=b.source"
                          f" WHERE b.status IN {RESTORABLE_SQL} AND j.due_slot <= ? GROUP BY b.source"
                          " HAVING mark IS NULL OR t > mark OR mark > ?", (ahead, ahead)):
-        t = _made_for(store, row["source"], ahead)
+        t = made_for(store, row["source"], ahead)
         if t is not None and (row["mark"] is None or t > row["mark"] or row["mark"] > ahead):
             mark_run(store, row["source"], datetime.fromtimestamp(t), now)
 
