@@ -91,3 +91,26 @@ def test_a_kept_backup_made_for_a_time_counts_for_the_edited_schedules_time_as_r
     lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?",      # no checkpoint due
                         (datetime(2026, 10, 2, 3).timestamp(),))
     assert _problems(lab, "2026-10-03T04:00") == {"failed:loc": "warning"}
+
+
+def test_kept_data_that_left_files_out_says_both(tmp_path, sshd, open_base, capsys):
+    """rsync could not read a file (rsync 23) and the post command failed: the backup is kept, and
+    check says both, the files left out (partial:SOURCE, RabtuiBackupIncomplete) beside the failed
+    command (only the latter was said, night after night while the command failed)."""
+    lab = Lab(tmp_path, media_count=1)
+    data = open_base / "data"
+    write_files(data, {"open.txt": b"o", "secret.db": b"s"})
+    for path, mode in ((data, 0o755), (data / "open.txt", 0o644), (data / "secret.db", 0o600)):
+        path.chmod(mode)
+    lab.write(ssh_source_lines(sshd) + 'rsync_path = "setpriv --reuid=nobody --regid=nogroup --clear-groups rsync"\n'
+              + f'post_backup_commands = ["exit 1"]\n[[sources.directories]]\npath = "{data}"\n')
+    lab.trust(sshd)
+    for path in (lab.state, lab.state / "known_hosts"):
+        path.chmod(0o700)
+    assert lab.backup(lab.load(), "web").status == "failed"
+    store = lab.store()
+    assert store.one("SELECT status FROM backups")["status"] == "kept"
+    store.execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
+    problems = health.run_checks(lab.load(), store)
+    assert {p.check_id: p.level for p in problems} == {"failed:web": "warning", "partial:web": "warning"}, problems
+    assert "secret.db" in next(p.message for p in problems if p.check_id == "partial:web")

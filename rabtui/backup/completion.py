@@ -67,7 +67,7 @@ class Completion:
         if post_error:
             # the commands' own failure names them already ("post-backup command failed (exit 4): ...")
             said = post_error if post_error.startswith("post-backup") else f"post-backup commands failed: {post_error}"
-            status, reason = KEPT, f"{said}; the data is kept"
+            status, reason = KEPT, "; ".join([f"{said}; the data is kept", *warnings])    # and what it left out
             # kept data is in the catalog with versions of its own: it is never a base to extend
             spool.target(source=self.source.id, medium=medium.id, base_id=None)
         elif warnings:

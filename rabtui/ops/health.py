@@ -150,7 +150,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
         if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} {last['status']}: {last['reason'] or ''}".rstrip(": ")))
-        elif last is not None and _left_files_out(store, s, last):
+        if last is not None and _left_files_out(store, s, last):    # kept data too: both said
             out.append(Problem(f"partial:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} left files out: {last['reason'] or ''}".rstrip(": ")))
         for m in cfg.media:
@@ -188,12 +188,12 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
 
 
 def _left_files_out(store: Store, source, backup: dict) -> bool:
-    """A backup complete "with warnings" that did not save every file of its source: rsync 23 (a file
-    it could not read), or no directory at all. Files that vanished while it ran (rsync 24) were not
-    there to be saved, a directory whose rsync 23 said only that files were read whole on its second
+    """A backup complete "with warnings", or kept (its post command failed), that did not save
+    every file of its source: rsync 23 (a file it could not read), or no directory at all. Files
+    that vanished while it ran (rsync 24) were not there to be saved, a directory whose rsync 23 said only that files were read whole on its second
     try saved them (whole_on_retry; state ok where it was recorded before that), and a directory the
     config allows to be empty or missing that came empty was the operator's choice: not counted."""
-    if backup["status"] != "warnings":
+    if backup["status"] not in ("warnings", KEPT):
         return False
     allowed = {d.path for d in source.directories if d.allow_empty}
     dirs = store.all("SELECT path, state, rsync_exit, files, whole_on_retry FROM backup_dirs WHERE backup_id=?",
