@@ -7,9 +7,14 @@ version; find says it too. Real rsync, the real command line."""
 from __future__ import annotations
 
 import os
+import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from rabtui.cli import main
+from rabtui.media import unknown_backups
+from rabtui.state import locks
 from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
@@ -211,3 +216,62 @@ def test_a_device_medium_that_cannot_be_mounted_to_look_is_named(tmp_path, capsy
     err = capsys.readouterr().err
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
     assert "medium m1 could not be mounted to look for backups the state database does not know" in err, err
+
+
+def _restored_with_m1_unlooked(tmp_path, capsys, spoil) -> str:
+    """A restore of the one copy (on m2) while m1, a medium with a `device` not mounted, cannot be
+    looked at (`spoil`(lab) makes it so): it goes on within a short time, names m1 (exit 3) and
+    restores the copy; what it said."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("data", "standard")])
+    cfg = lab.load()
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    (tmp_path / "no-file-system.img").write_bytes(b"")
+    lab.on_device(lab.media[0][1], tmp_path / "no-file-system.img")
+    capsys.readouterr()
+    path = str(data / "a.txt")
+    with spoil(lab):
+        began = time.monotonic()
+        assert main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
+        assert time.monotonic() - began < 20
+    err = capsys.readouterr().err
+    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
+    assert "medium m1 could not be mounted to look for backups the state database does not know" in err, err
+    return err
+
+
+def test_a_device_medium_whose_mount_point_is_a_file_is_named_not_a_traceback(tmp_path, capsys):
+    @contextmanager
+    def a_file_at_its_path(lab):
+        lab.media[0][1].rmdir()
+        lab.media[0][1].write_bytes(b"")
+        yield
+
+    assert "File exists" in _restored_with_m1_unlooked(tmp_path, capsys, a_file_at_its_path)
+
+
+def test_a_device_medium_whose_mount_lock_is_held_is_named_after_a_short_wait(tmp_path, capsys, monkeypatch):
+    """Another process mounting or unmounting it (a backup's, a hung mount): the look, which the
+    restore does not need, is not waited for as long as a medium's own mount is (10 minutes)."""
+    monkeypatch.setattr(unknown_backups, "LOOK_WAIT", 0.5, raising=False)
+
+    @contextmanager
+    def its_mount_lock_held(lab):
+        taken, done = threading.Event(), threading.Event()
+
+        def hold():     # for 30 s at most: a restore that waited so long fails the test
+            with locks.mounting_lock(lab.state, "m1").acquire():
+                taken.set()
+                done.wait(30)
+        holder = threading.Thread(target=hold)
+        holder.start()
+        taken.wait(10)
+        try:
+            yield
+        finally:
+            done.set()
+            holder.join()
+
+    assert "mounting or unmounting medium m1" in _restored_with_m1_unlooked(tmp_path, capsys, its_mount_lock_held)

@@ -39,9 +39,11 @@ SYNC_SILENCE = 600
 
 
 @contextmanager
-def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None) -> Iterator[Medium]:
+def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None, wait: float = MOUNT_WAIT
+            ) -> Iterator[Medium]:
     """Mount the medium's device at its path for the duration (no-op without a device, or when
-    something other than rabtui mounted it there, which is then left mounted).
+    something other than rabtui mounted it there, which is then left mounted). `wait`: seconds
+    another rabtui process mounting or unmounting it is waited for (LockBusy after).
 
     `state_dir`: rabtui's users of the medium are counted there (a shared lock each), and the last
     of them to end unmounts it, whichever mounted it: a backup that joined a night's run on its
@@ -57,7 +59,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     turn = locks.mounting_lock(state_dir, medium.id)
     users = locks.medium_users_lock(state_dir, medium.id)
     ours = users.path.with_suffix(".mounted")     # rabtui mounted it, and has not unmounted it since
-    with turn.acquire_within(MOUNT_WAIT):
+    with turn.acquire_within(wait):
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if not os.path.ismount(medium.path):

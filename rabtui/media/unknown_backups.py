@@ -22,6 +22,9 @@ UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild 
 # meta: a checkpoint's directory taken from a backup on a medium the rebuild did not read (its discs'
 # copy of the state names it): the restore ranks the discs' copy by that backup's start
 TAKEN_KEY = "taken_unread:"
+# seconds a look at a device medium left unmounted waits for another process mounting or unmounting
+# it (a backup's mount takes a second; the restore does not need the look to go on)
+LOOK_WAIT = 10
 
 
 def mark_unread(store: Store, medium_id: str) -> None:
@@ -90,7 +93,7 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
             continue
         try:
             names = _looked_at(cfg, store, m, source_ids, m.id not in there, emit)
-        except (WorkFailed, MissingTool, LockBusy) as exc:
+        except (WorkFailed, MissingTool, LockBusy, OSError) as exc:     # OSError: its mount point not made
             out.append((m, str(exc)))
             continue
         if names:
@@ -124,7 +127,7 @@ def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None
         if source_ids is None:
             return unknown_names(m, store, {s.id for s in cfg.sources})
         return [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
-    with mounted(m, emit or no_emit, cfg.state_dir):
+    with mounted(m, emit or no_emit, cfg.state_dir, wait=LOOK_WAIT):
         if label_problem(m, store) is not None:
             return []
         return _looked_at(cfg, store, m, source_ids, False, emit)
