@@ -7,6 +7,7 @@ version; find says it too. Real rsync, the real command line."""
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -170,10 +171,9 @@ def test_a_medium_with_a_device_away_at_the_rebuild_is_named_not_mounted_since(t
     assert (tmp_path / "rebuilt" / path.lstrip("/")).read_bytes() == b"newest"
 
 
-def test_a_device_medium_left_unmounted_is_mounted_to_look_for_backups_the_database_lacks(tmp_path, capsys, disk_image):
-    """rabtui leaves a medium with a `device` unmounted between runs: a restore looks at it all the
-    same (it mounts it, as it does to read it), so the newest backup a database put back from an
-    older copy lacks is named (exit 3), not an older copy restored in silence. It is left unmounted."""
+def _newest_on_an_unmounted_device_unknown(tmp_path, disk_image) -> tuple[Lab, str]:
+    """The newest backup on m1, a medium with a `device` left unmounted, that the database put back
+    from an older copy lacks (an older one on m2): (lab, the path of the file they hold)."""
     lab = Lab(tmp_path, media_count=2)
     lab.local([("data", "standard")])
     m1 = lab.media[0][1]
@@ -190,12 +190,40 @@ def test_a_device_medium_left_unmounted_is_mounted_to_look_for_backups_the_datab
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
     os.rename(tmp_path / "older.db", lab.state / "rabtui.db")
+    return lab, str(data / "a.txt")
+
+
+def test_a_device_medium_left_unmounted_is_mounted_to_look_for_backups_the_database_lacks(tmp_path, capsys, disk_image):
+    """rabtui leaves a medium with a `device` unmounted between runs: a restore looks at it all the
+    same (it mounts it, as it does to read it), so the newest backup a database put back from an
+    older copy lacks is named (exit 3), not an older copy restored in silence. It is left unmounted."""
+    lab, path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = lab.media[0][1]
     capsys.readouterr()
-    path = str(data / "a.txt")
     assert main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
     assert "medium m1 holds 1 backup of loc the state database does not know" in err, err
+    assert not os.path.ismount(m1)
+
+
+def test_a_device_medium_whose_label_cannot_be_read_is_named_as_not_looked_at(tmp_path, capsys, disk_image):
+    """Its file system damaged since (the label reads as zeros): it may be the medium, holding the
+    newest backup, so it is named as one that could not be looked at (exit 3), not passed over in
+    silence as another disk is. It is left unmounted."""
+    lab, path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = lab.media[0][1]
+    subprocess.run(["mount", str(disk_image), str(m1)], check=True)
+    try:
+        (m1 / ".rabtui-medium").write_bytes(bytes(4096))
+    finally:
+        subprocess.run(["umount", str(m1)], check=True)
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
+    assert ("medium m1 could not be mounted to look for backups the state database does not know: cannot read the"
+            f" label {m1}/.rabtui-medium: not a label of rabtui's") in err, err
     assert not os.path.ismount(m1)
 
 

@@ -122,12 +122,16 @@ def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None
 def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None, mount: bool, emit: Emit | None
                ) -> list[str]:
     """unknown_names of `source_ids` on `m` (None: of every source, as unknown_media's), mounted for
-    the look when `mount`; none when another disk is on its device, or one with no label."""
+    the look when `mount`; none when another disk is on its device, or one with no label (WorkFailed
+    when its label cannot be read: it may be the medium)."""
     if not mount:
         if source_ids is None:
             return unknown_names(m, store, {s.id for s in cfg.sources})
         return [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
     with mounted(m, emit or no_emit, cfg.state_dir, wait=LOOK_WAIT):
-        if label_problem(m, store) is not None:
+        why = label_problem(m, store)
+        if why is not None and label_problem(m, store, unread=False) is None:
+            raise WorkFailed(why)
+        if why is not None:
             return []
         return _looked_at(cfg, store, m, source_ids, False, emit)
