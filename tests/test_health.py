@@ -155,7 +155,7 @@ def test_a_backup_that_left_files_out_is_not_ok(tmp_path, sshd, open_base, capsy
     """rsync 23 (a file the source's rsync could not read) and a source with no directories end a
     backup "with warnings": complete, but the operator's files are not all saved; `check` says so,
     and so do the metrics and the rules, until a backup saves them."""
-    from tests.test_prometheus_rules import _expect, _promtool_test, _series, _test_group
+    from tests.test_prometheus_rules import _expect, _promtool_test, _test_group
 
     lab = Lab(tmp_path, media_count=1)
     data = open_base / "data"
