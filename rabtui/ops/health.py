@@ -169,7 +169,7 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
     """Without a schedule: the newest backup that holds the data (begun at `newest`) is older than
     STALE_AFTER. With one: the time of it missed, its latest time a day ago or earlier (a day to
     finish it) that no such backup is for (kept data is, as run-due counts it done): none begun
-    since it, nor one a run-due made for it or for a time that counts for it (a time of the
+    since it (a time in the hour a DST change skips: since the change, schedule.reached), nor one a run-due made for it or for a time that counts for it (a time of the
     schedule before an edit: schedule.counted_for; the times run-due counts: schedule.made_for). A weekly
     source is not stale on its fourth day, and a time missed is said a day after it however late
     the backup before it began (a run-due catching up, a backup by hand: both were judged by the
@@ -178,7 +178,7 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
     if not source.schedule:
         return ts - newest > STALE_AFTER.total_seconds()
     due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
-    if due is None or newest >= due.timestamp():
+    if due is None or newest >= schedule.reached(due):
         return False
     made_for = schedule.made_for(store, source.id, newest)
     if made_for is not None and (made_for >= due.timestamp()

@@ -27,6 +27,18 @@ from rabtui.errors import UsageError
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 
+def reached(slot: datetime) -> float:
+    """The instant the wall clock first reads `slot` or later: its own, or, a time in the hour a
+    DST change skips, the change's (its timestamp() is an hour after it)."""
+    ts = slot.timestamp()
+    if datetime.fromtimestamp(ts) == slot:
+        return ts
+    t = slot.replace(fold=1).timestamp()      # the time the same distance before the change
+    while datetime.fromtimestamp(t) < slot:
+        t += 60
+    return t
+
+
 def last_slot(expr: str, now: datetime) -> datetime | None:
     """The most recent time at or before `now` that the cron expression names; None when it names
     none (its years are all to come, or further back than croniter looks)."""

@@ -1,0 +1,187 @@
+"""Many nights of run-due every 15 minutes over the schedule's own functions and a real state
+database (the rows run-due writes: a job for the time, its backup dated by the machine's clock, the
+mark at its end): the machine off for hours or days, its clock stepped ahead and back, DST changes,
+schedules edited, backups that fail, are cancelled, kept, warned, by hand in between. Judged in real
+time: each scheduled time gets a backup for it (or a later one) by the first run-due after it whose
+clock is right; no scheduled time gets two; check's stale rule is critical exactly when the latest
+time a day ago has no backup holding the data made at or after it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from croniter import croniter
+
+from rabtui.ops import health, schedule
+from rabtui.state.store import Store
+
+STEP = 15 * 60
+HOUR = 3600
+DAY = 86400
+
+
+@dataclass
+class History:
+    zone: str
+    start: str                      # local time the first run-due runs at
+    days: int
+    schedules: list                 # (hours after start, cron expression)
+    off: list = field(default_factory=list)        # (from hour, to hour): no run-due
+    clock: list = field(default_factory=list)      # (from hour, to hour, seconds the clock is off by)
+    outcomes: dict = field(default_factory=dict)   # n-th run-due backup (from 0) -> status ('cancelled': unmarked)
+    by_hand: list = field(default_factory=list)    # hours after start
+
+
+@dataclass
+class Made:
+    real: float
+    status: str
+    by_run_due: bool
+
+
+def _in(spans, h) -> bool:
+    return any(a <= h < b for a, b, *_ in spans)
+
+
+def _offset(hist: History, h: float) -> float:
+    return next((off for a, b, off in hist.clock if a <= h < b), 0)
+
+
+def _expr(hist: History, h: float) -> str:
+    return [e for at, e in hist.schedules if at <= h][-1]
+
+
+def _simulate(tmp_path, hist: History):
+    store = Store(tmp_path / "state")
+    t0 = datetime.fromisoformat(hist.start).timestamp()
+    made: list[Made] = []
+    runs: list[tuple[float, bool, object]] = []     # (real time, clock right, stale as check says it)
+    n = 0
+
+    def write(real: float, clock: float, status: str, slot: datetime | None) -> None:
+        job = store.execute("INSERT INTO jobs(kind, target, status, started) VALUES ('backup', 'loc', 'completed', ?)",
+                            (clock,)).lastrowid
+        if slot is not None:
+            schedule.note_slot(store, job, slot)
+        store.execute("INSERT INTO backups(source, medium, name, path, status, started, finished, job_id, dir_made)"
+                      " VALUES ('loc', 'm', ?, '/x', ?, ?, ?, ?, 1)",
+                      (f"backup-{job}", "failed" if status == "cancelled" else status, clock, clock + 60, job))
+        made.append(Made(real, status, slot is not None))
+
+    for i in range(hist.days * 24 * 4):
+        real = t0 + i * STEP
+        h = i / 4
+        clock = real + _offset(hist, h)
+        now = datetime.fromtimestamp(clock)
+        source = SimpleNamespace(id="loc", schedule=_expr(hist, h))
+        if any(i == round(b * 4) for b in hist.by_hand):
+            write(real, clock, "completed", None)
+        if _in(hist.off, h):
+            continue
+        schedule.carry_slots(store, now)
+        for due in schedule.due_sources(SimpleNamespace(sources=[source]), store, now):
+            status = hist.outcomes.get(n, "completed")
+            n += 1
+            write(real, clock, status, due.slot)
+            if status != "cancelled":
+                schedule.mark_run(store, "loc", due.slot, now)
+        stale = None
+        if i % 2 == 0:     # check each half hour
+            _, newest = health.newest_restorable(store, "loc", clock)
+            stale = newest is not None and health._stale(store, source, newest, clock)
+        runs.append((real, _offset(hist, h) == 0, stale))
+    return t0, made, runs
+
+
+def _times(hist: History, t0: float, end: float) -> list[tuple[float, float]]:
+    """Each scheduled time as an instant, under the schedule in force then, and the instant from
+    which a backup stands for it (after an edit: half way from the time before, as counted_for), and
+    the schedule's index. An instant is the first run-due's whose wall clock reads that time or later
+    (a time in the hour a DST change skips is the change's)."""
+    out = []
+    for k, (at, expr) in enumerate(hist.schedules):
+        until = hist.schedules[k + 1][0] * HOUR + t0 if k + 1 < len(hist.schedules) else end
+        it = croniter(expr, datetime.fromtimestamp(at * HOUR + t0 - 1))
+        prev = croniter(expr, datetime.fromtimestamp(at * HOUR + t0)).get_prev(datetime).timestamp()
+        first = True
+        while (s := _reached(t0, it.get_next(datetime))) < until:
+            out.append((s, (prev + s) / 2 if first and k else s, k))
+            prev, first = s, False
+    return out
+
+
+def _reached(t0: float, wall: datetime) -> float:
+    s = t0 + (wall.timestamp() - t0) // STEP * STEP - HOUR
+    while datetime.fromtimestamp(s) < wall:
+        s += STEP
+    return s
+
+
+def _judge(hist: History, t0: float, made: list[Made], runs) -> list[str]:
+    wrong = []
+    end = t0 + hist.days * DAY
+    right = [r for r, ok, _ in runs if ok]
+    times = _times(hist, t0, end)
+    for s, since, _ in times:
+        after = [r for r in right if r >= s]
+        if not after or any(_offset(hist, (r - t0) / HOUR) < 0 for r, _, _ in runs if s - DAY <= r <= after[0]):
+            continue
+        if not any(since <= m.real <= after[0] for m in made if m.by_run_due):
+            wrong.append(f"no backup for {datetime.fromtimestamp(s)} by {datetime.fromtimestamp(after[0])}")
+    for (s, _, k), (nxt, _, k_next) in zip(times, times[1:]):
+        if k != k_next:
+            continue
+        two = [m for m in made if m.by_run_due and m.status != "cancelled" and s <= m.real < nxt]
+        if len(two) > 1 and not any(_offset(hist, (m.real - t0) / HOUR) for m in made if s - DAY <= m.real < nxt):
+            wrong.append(f"{len(two)} backups for {datetime.fromtimestamp(s)}")
+    edits = [at * HOUR + t0 for at, _ in hist.schedules[1:]]
+    for r, ok, stale in runs:
+        if stale is None or not ok or any(_offset(hist, (x - t0) / HOUR) for x, _, _ in runs if r - 3 * DAY <= x <= r):
+            continue
+        due = schedule.last_slot(_expr(hist, (r - t0) / HOUR), datetime.fromtimestamp(r) - timedelta(days=1))
+        if due is None or any(due.timestamp() - 8 * DAY <= e <= r for e in edits):
+            continue
+        held = any(m.real >= _reached(t0, due) and m.status in ("completed", "warnings", "kept") for m in made)
+        if bool(stale) == held:
+            wrong.append(f"check at {datetime.fromtimestamp(r)}: stale {stale}, a backup since {due}: {held}")
+    return wrong
+
+
+HISTORIES = {
+    "plain nights, failures, kept, by hand": History(
+        "Europe/Berlin", "2026-10-01T00:00", 6, [(0, "0 2 * * *")],
+        outcomes={1: "failed", 2: "kept", 3: "warnings", 4: "cancelled"}, by_hand=[30, 75.5]),
+    "off for hours and days": History(
+        "Europe/Berlin", "2026-10-01T00:00", 8, [(0, "0 2 * * *")], off=[(25, 27.5), (40, 100)]),
+    "DST autumn Berlin, hourly and nightly": History(
+        "Europe/Berlin", "2026-10-23T00:00", 4, [(0, "30 2 * * *"), (60, "0 * * * *")]),
+    "DST spring New York": History(
+        "America/New_York", "2026-03-06T00:00", 4, [(0, "30 2 * * *")], outcomes={4: "failed"}),
+    "clock ahead minutes, hours, back again": History(
+        "Europe/Berlin", "2026-10-01T00:00", 7, [(0, "0 2 * * *")],
+        clock=[(25.75, 26.5, 600), (66, 67, -2 * HOUR), (90, 91, 3 * DAY)]),
+    "clock a year ahead, a day behind": History(
+        "Europe/Berlin", "2026-10-01T00:00", 7, [(0, "0 2 * * *")],
+        clock=[(30, 31, 365 * DAY), (60, 84, -DAY)]),
+    "schedules edited": History(
+        "Europe/Berlin", "2026-10-01T00:00", 20, [(0, "0 2 * * *"), (26, "0 14 * * *"), (60, "0 */6 * * *"),
+                                                  (100, "0 2 * * 0"), (300, "0 3 * * *"), (420, "0 1 * * *")]),
+}
+
+
+@pytest.mark.parametrize("name", list(HISTORIES))
+def test_nights_of_run_due_keep_the_schedule_and_check_says_stale_exactly_when_a_time_went_unbacked(
+        tmp_path, monkeypatch, name):
+    hist = HISTORIES[name]
+    monkeypatch.setenv("TZ", hist.zone)
+    time.tzset()
+    try:
+        t0, made, runs = _simulate(tmp_path, hist)
+        assert _judge(hist, t0, made, runs) == []
+    finally:
+        monkeypatch.undo()
+        time.tzset()
