@@ -176,3 +176,17 @@ def test_a_night_under_a_clock_days_ahead_takes_no_later_night_out(tmp_path, cap
     for now in ("2026-10-01T02:05", "2026-10-05T02:05", "2026-10-03T02:05", "2026-10-04T02:05", "2026-10-05T02:05"):
         assert main([*cfg, "run-due", "--now", now]) == 0
         assert "loc: completed" in capsys.readouterr().out, now
+
+
+def test_a_night_under_a_clock_hours_ahead_takes_no_later_night_out(tmp_path, capsys):
+    """At 18:05 the clock reads 8 hours ahead (the next night's 02:05): that backup is made for the
+    next night's time. Set right at 18:20, the next night's 02:00 is due all the same (it was taken
+    as done, and that night went without a backup)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    cfg = ["--config", str(lab.config_path)]
+    for now in ("2026-10-01T02:05", "2026-10-02T02:05", "2026-10-01T18:20", "2026-10-02T02:05"):
+        assert main([*cfg, "run-due", "--now", now]) == 0
+        out = capsys.readouterr().out
+        assert ("loc: completed" in out) == (now != "2026-10-01T18:20"), (now, out)

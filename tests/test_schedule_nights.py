@@ -163,7 +163,7 @@ HISTORIES = {
         "America/New_York", "2026-03-06T00:00", 4, [(0, "30 2 * * *")], outcomes={4: "failed"}),
     "clock ahead minutes, hours, back again": History(
         "Europe/Berlin", "2026-10-01T00:00", 7, [(0, "0 2 * * *")],
-        clock=[(25.75, 26.5, 600), (66, 67, -2 * HOUR), (90, 91, 3 * DAY)]),
+        clock=[(25.75, 26.5, 600), (42, 42.5, 8 * HOUR), (66, 67, -2 * HOUR), (90, 91, 3 * DAY)]),
     "clock a year ahead, a day behind": History(
         "Europe/Berlin", "2026-10-01T00:00", 7, [(0, "0 2 * * *")],
         clock=[(30, 31, 365 * DAY), (60, 84, -DAY)]),

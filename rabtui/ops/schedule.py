@@ -6,7 +6,8 @@ that is recorded complete though its run-due was killed before it marked it: `jo
 by the next run-due). A source never run is due at its most recent scheduled time (one run, not one per missed slot): a server that was down over several slots
 catches up with one backup. A time last run for that the schedule does not name (it was edited
 since) counts for the schedule's time nearest to it, the earlier of two as near (counted_for). A
-backup's time that a backup made after it is dated before counts for nothing (made_for).
+backup's time that a backup made after it is dated before counts for nothing (made_for), and so
+does one further ahead of run-due's clock than FORGET_AHEAD (carry_slots forgets it).
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class Due:
 
 # a mark further ahead of now was made under a clock that was ahead (it jumped, then came back)
 CLOCK_SLACK = timedelta(days=1)
+# a time run for further ahead of run-due's clock than this was run for under a clock that was
+# ahead (or one now behind): forgotten, so that it is due when it comes (an extra backup rather
+# than a night without one); one nearer (a clock minutes off, set right) stands
+FORGET_AHEAD = timedelta(hours=1)
 
 
 def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | None:
@@ -136,8 +141,14 @@ def note_slot(store: Store, job_id: int, slot: datetime) -> None:
 
 def carry_slots(store: Store, now: datetime | None = None) -> None:
     """The times backups recorded complete were for (their run-due killed before it marked them:
-    `jobs.due_slot`) marked, as mark_run marks them: the mark outlives the job's row."""
+    `jobs.due_slot`) marked, as mark_run marks them: the mark outlives the job's row. Times further
+    ahead of `now` than FORGET_AHEAD are forgotten first, mark and jobs alike: a night under a
+    clock hours ahead made the next night's backup early, and that night went without one."""
     ahead = ((now or datetime.now()) + CLOCK_SLACK).timestamp()
+    forget = ((now or datetime.now()) + FORGET_AHEAD).timestamp()
+    store.execute("UPDATE schedule_runs SET last_due=NULL WHERE last_due > ?", (forget,))
+    store.execute("UPDATE jobs SET due_slot=NULL WHERE due_slot > ? AND status NOT IN ('running', 'queued', 'waiting')",
+                  (forget,))
     # only those the mark lacks (a run-due writes nothing else before its backups), looked at again
     # as made_for reads them: mostly none, and the whole table is read once, not ranked
     for row in store.all("SELECT b.source, MAX(j.due_slot) AS t, s.last_due AS mark FROM backups b"
