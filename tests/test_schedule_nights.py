@@ -97,7 +97,7 @@ def _simulate(tmp_path, hist: History):
     return t0, made, runs
 
 
-def _times(hist: History, t0: float, end: float) -> list[tuple[float, float]]:
+def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int]]:
     """Each scheduled time as an instant, under the schedule in force then, and the instant from
     which a backup stands for it (after an edit: half way from the time before, as counted_for), and
     the schedule's index. An instant is the first run-due's whose wall clock reads that time or later
@@ -157,8 +157,8 @@ HISTORIES = {
         outcomes={1: "failed", 2: "kept", 3: "warnings", 4: "cancelled"}, by_hand=[30, 75.5]),
     "off for hours and days": History(
         "Europe/Berlin", "2026-10-01T00:00", 8, [(0, "0 2 * * *")], off=[(25, 27.5), (40, 100)]),
-    "DST autumn Berlin, hourly and nightly": History(
-        "Europe/Berlin", "2026-10-23T00:00", 4, [(0, "30 2 * * *"), (60, "0 * * * *")]),
+    "DST autumn Berlin, nightly then every 15 minutes": History(
+        "Europe/Berlin", "2026-10-23T00:00", 4, [(0, "30 2 * * *"), (47, "*/15 * * * *")]),
     "DST spring New York": History(
         "America/New_York", "2026-03-06T00:00", 4, [(0, "30 2 * * *")], outcomes={4: "failed"}),
     "clock ahead minutes, hours, back again": History(
