@@ -65,6 +65,10 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
 def _due_now(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> list:
     """The sources due now whose lock is free (those held are said, left to the next run-due)."""
     _carry_slots(store, now)
+    try:
+        schedule.note_schedules(cfg, store, clock.timestamp())    # an edit seen as soon as run-due runs
+    except sqlite3.Error:
+        pass     # a database held or full keeps no backup from starting: the health check records it, or says why not
     due_now = []
     for due in schedule.due_sources(cfg, store, clock):
         if locks.source_lock(cfg.state_dir, due.source).is_held():

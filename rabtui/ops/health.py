@@ -4,7 +4,7 @@ Checks, each with a stable id (the key of the `health` table):
 
 | id                     | level    | when |
 |------------------------|----------|------|
-| stale:SOURCE           | critical | no schedule: the newest backup that holds its data (complete, or kept: its post command failed) is older than 2 days; a schedule: its latest time a day ago or earlier has no such backup for it (warning: never backed up) |
+| stale:SOURCE           | critical | no schedule: the newest backup that holds its data (complete, or kept: its post command failed) is older than 2 days; a schedule: its latest time a day ago or earlier has no such backup for it (one passed before an edit of the schedule was seen: the one before missed one too) (warning: never backed up) |
 | clock:SOURCE           | critical | its newest backup that holds its data is dated more than a day ahead (a clock ahead then), or all are (the clock behind now) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
 | partial:SOURCE         | warning  | the newest backup run left files out (rsync 23, unreadable files; no directories) |
@@ -169,20 +169,35 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
     """Without a schedule: the newest backup that holds the data (begun at `newest`) is older than
     STALE_AFTER. With one: the time of it missed, its latest time a day ago or earlier (a day to
     finish it) that no such backup is for (kept data is, as run-due counts it done): none begun
-    since it (a time in the hour a DST change skips: since the change, schedule.reached), nor one a run-due made for it or for a time that counts for it (a time of the
-    schedule before an edit: schedule.counted_for; the times run-due counts: schedule.made_for). A weekly
-    source is not stale on its fourth day, and a time missed is said a day after it however late
+    since it (a time in the hour a DST change skips: since the change, schedule.reached), nor one
+    a run-due made for it or for a time that counts for it (a time of the schedule before an edit:
+    schedule.counted_for; the times run-due counts: schedule.made_for). A weekly source is not
+    stale on its fourth day, and a time missed is said a day after it however late
     the backup before it began (a run-due catching up, a backup by hand: both were judged by the
     newest backup's start, two days, up to a day late). A backup by hand is for no time: it never
-    stands for a later one."""
+    stands for a later one. A time of a schedule edited since it passed (schedule.edit_of) is missed
+    only if the schedule before the edit missed one too: an edit to a more frequent schedule
+    called the source stale at once, for times that were no schedule's when they passed."""
     if not source.schedule:
         return ts - newest > STALE_AFTER.total_seconds()
-    due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
+    at = datetime.fromtimestamp(ts) - timedelta(days=1)
+    missed = _missed(store, source.id, source.schedule, newest, at)
+    edit = schedule.edit_of(store, source.id, source.schedule, ts) if missed else None
+    if edit is None or missed.timestamp() >= edit.since:
+        return missed
+    if not edit.before:
+        return ts - newest > STALE_AFTER.total_seconds()
+    return _missed(store, source.id, edit.before, newest, min(at, datetime.fromtimestamp(edit.since)))
+
+
+def _missed(store: Store, source_id: str, expr: str, newest: float, at: datetime) -> bool | datetime:
+    """The latest time of `expr` at or before `at` when no backup holding the data is for it."""
+    due = schedule.last_slot(expr, at)
     if due is None or newest >= schedule.reached(due):
         return False
-    made_for = schedule.made_for(store, source.id, newest)
+    made_for = schedule.made_for(store, source_id, newest)
     if made_for is not None and (made_for >= due.timestamp()
-                                 or schedule.counted_for(source.schedule, due, datetime.fromtimestamp(made_for))):
+                                 or schedule.counted_for(expr, due, datetime.fromtimestamp(made_for))):
         return False
     return due
 

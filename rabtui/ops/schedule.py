@@ -196,6 +196,34 @@ def done(store: Store, source: str, slot: datetime, now: datetime | None = None)
     return last is not None and last >= slot and last <= (now or datetime.now()) + CLOCK_SLACK
 
 
+
+@dataclass(frozen=True)
+class Edit:
+    before: str          # the schedule the source had before ('' none)
+    since: float         # when run-due or check first read the one it has now
+
+
+def edit_of(store: Store, source: str, expr: str | None, now: float) -> Edit | None:
+    """The last edit of the source's schedule that run-due or check saw (note_schedules), one not
+    recorded yet seen `now`; None when none is known (the schedule is as old as the record of it)."""
+    row = store.one("SELECT schedule, since, before FROM schedule_edits WHERE source=?", (source,))
+    if row is None:
+        return None
+    if row["schedule"] != (expr or ""):
+        return Edit(row["schedule"], now)
+    return Edit(row["before"], row["since"]) if row["before"] is not None else None
+
+
+def note_schedules(cfg: Config, store: Store, now: float) -> None:
+    """Each source's schedule as read `now`: one first read is taken as always had (the checks as
+    before), one that differs from the last read is an edit seen now."""
+    known = {r["source"]: r["schedule"] for r in store.all("SELECT source, schedule FROM schedule_edits")}
+    for s in cfg.sources:
+        if known.get(s.id) != (s.schedule or ""):     # written only then: a check takes no write lock for it
+            store.execute("INSERT INTO schedule_edits(source, schedule, since, before) VALUES (?, ?, 0, NULL)"
+                          " ON CONFLICT(source) DO UPDATE SET before=schedule, schedule=excluded.schedule, since=?"
+                          " WHERE schedule IS NOT excluded.schedule", (s.id, s.schedule or "", now))
+
 # --- systemd / cron ------------------------------------------------------------------------------
 
 

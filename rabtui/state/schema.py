@@ -269,6 +269,12 @@ CREATE TABLE IF NOT EXISTS schedule_runs(
     source TEXT PRIMARY KEY,
     last_due REAL               -- the schedule time last run for
 );
+CREATE TABLE IF NOT EXISTS schedule_edits(
+    source TEXT PRIMARY KEY,
+    schedule TEXT NOT NULL,     -- the source's schedule as run-due and check last read it ('' none)
+    since REAL NOT NULL,        -- when they first read it so (0: as long as this database knows it)
+    before TEXT                 -- the schedule it replaced ('' none; NULL none known)
+);
 """
 
 
