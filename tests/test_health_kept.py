@@ -114,3 +114,22 @@ def test_kept_data_that_left_files_out_says_both(tmp_path, sshd, open_base, caps
     problems = health.run_checks(lab.load(), store)
     assert {p.check_id: p.level for p in problems} == {"failed:web": "warning", "partial:web": "warning"}, problems
     assert "secret.db" in next(p.message for p in problems if p.check_id == "partial:web")
+
+
+def test_status_says_the_last_complete_backup_is_a_kept_one(tmp_path, capsys):
+    """The last run failed, the one before kept (its post command failed, the data whole): status
+    named the latter "last complete" as if nothing had failed in it."""
+    lab = Lab(tmp_path, media_count=1)
+    flag = tmp_path / "pre-fails"
+    cfg = lab.local([("data", "standard")], extra=f"pre_backup_commands = [\"test ! -e '{flag}'\"]\n"
+                                                  'post_backup_commands = ["exit 1"]')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert lab.backup(cfg).status == "failed"
+    flag.touch()
+    assert lab.backup(cfg).status == "failed"
+    assert [r["status"] for r in lab.store().all("SELECT status FROM backups ORDER BY id")] == ["kept", "failed"]
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "status"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  loc "))
+    assert line.startswith("  loc (local): failed ") and line.endswith(
+        " ago (kept: the data saved whole, then its run failed)") and "; last complete " in line, line

@@ -10,6 +10,7 @@ from rabtui.actions import backup as backup_actions
 from rabtui.actions import media as media_actions
 from rabtui.actions import status as status_actions
 from rabtui.errors import EXIT_OK, EXIT_WARNINGS, LockBusy
+from rabtui.state.store import KEPT
 from rabtui.state.store_check import StateUnusable
 
 from . import progress
@@ -88,7 +89,8 @@ def cmd_status(args) -> int:
                 line += f" ({last['reason']})"
             good = s["last_complete"]
             if good and good["id"] != last["id"]:
-                line += f"; last complete {good['age']}"
+                line += f"; last complete {good['age']}" + (
+                    " (kept: the data saved whole, then its run failed)" if good["status"] == KEPT else "")
         running = "  [running]" if s["running"] else ""
         print(fmt.name(f"  {s['id']} ({s['host']}): {line}{running}"))
     print("Media")

@@ -24,7 +24,7 @@ from rabtui.tui.widgets.table import Table, cut_column
 STATUS_STYLE = {
     "completed": "green", "warnings": "yellow", "failed": "bold red", "running": "cyan",
     "abandoned": "red", "interrupted": "red", "no backup": "dim", "waiting": "bold magenta", "queued": "cyan", "dead": "red",
-    "cancelled": "yellow",
+    "cancelled": "yellow", "kept": "yellow",     # kept: the data whole, its run failed after (a post command)
 }
 
 
