@@ -145,7 +145,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
         elif newest is not None and (missed := _stale(store, s, newest, ts)):
             out.append(Problem(f"stale:{s.id}", CRITICAL, f"source {s.id}: newest backup is {_age(ts - newest)} old"
                                + (f", none made for its scheduled time {missed:%Y-%m-%d %H:%M}"
-                                  if isinstance(missed, datetime) else "")))
+                                  if isinstance(missed, datetime) else f", {missed}" if isinstance(missed, str) else "")))
         last = queries.last_run(store, s.id)
         if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
@@ -165,7 +165,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     return out
 
 
-def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
+def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | str:
     """Without a schedule: the newest backup that holds the data (begun at `newest`) is older than
     STALE_AFTER. With one: the time of it missed, its latest time a day ago or earlier (a day to
     finish it) that no such backup is for (kept data is, as run-due counts it done): none begun
@@ -177,9 +177,13 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime:
     newest backup's start, two days, up to a day late). A backup by hand is for no time: it never
     stands for a later one. A time of a schedule edited since it passed (schedule.edit_of) is missed
     only if the schedule before the edit missed one too: an edit to a more frequent schedule
-    called the source stale at once, for times that were no schedule's when they passed."""
+    called the source stale at once, for times that were no schedule's when they passed. A schedule
+    that names no time to come, or none yet (schedule.idle), is judged as none, its reason said: the
+    time of its last run stood for every later one (never stale, whatever the data's age)."""
     if not source.schedule:
         return ts - newest > STALE_AFTER.total_seconds()
+    if idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts)):     # judged as without a schedule
+        return idle if ts - newest > STALE_AFTER.total_seconds() else False
     at = datetime.fromtimestamp(ts) - timedelta(days=1)
     missed = _missed(store, source.id, source.schedule, newest, at)
     edit = schedule.edit_of(store, source.id, source.schedule, ts) if missed else None

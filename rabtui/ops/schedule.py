@@ -57,6 +57,21 @@ def last_slot(expr: str, now: datetime) -> datetime | None:
         return None
 
 
+def idle(expr: str, now: datetime) -> str | None:
+    """Why run-due backs a source up by this schedule no more (it names no time to come: its years
+    are past) or not yet (none before `now`: its years are to come); None while it does."""
+    try:    # croniter looks 50 years on unless told: as far as the years it knows (as the config's check)
+        croniter(expr, now, max_years_between_matches=130).get_next(datetime)
+    except CroniterBadDateError:
+        last = last_slot(expr, now)     # None: further back than croniter looks
+        return (f"its schedule names no time {f'after {last:%Y-%m-%d %H:%M}' if last else 'to come'}:"
+                " run-due backs it up no more")
+    if last_slot(expr, now) is None:
+        first = croniter(expr, now, max_years_between_matches=130).get_next(datetime)
+        return f"its schedule's first time is {first:%Y-%m-%d %H:%M}: run-due backs it up not before"
+    return None
+
+
 @dataclass(frozen=True)
 class Due:
     source: str

@@ -1,0 +1,39 @@
+"""A schedule whose years are all past (or all to come) backs its source up no more (or not yet):
+check judges it as a source without a schedule, saying why (the time of the schedule's last run
+stood for every time after it, or none was missed: never stale, whatever the data's age)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rabtui.cli import main
+from rabtui.ops import health
+from tests.trees import Lab, write_files
+
+
+def _stale(lab: Lab, at: datetime) -> str | None:
+    return next((p.message for p in health.run_checks(lab.load(), lab.store(), at) if p.check_id == "stale:loc"), None)
+
+
+def test_a_schedule_whose_years_are_past_is_judged_as_none(tmp_path):
+    """Daily at 02:00 in 2026 only: its last time backed up by run-due, then a backup by hand."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * * 0 2026"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-12-31T02:05"]) == 0
+    assert _stale(lab, datetime(2027, 1, 2, 2, 0)) is None
+    assert _stale(lab, datetime(2027, 1, 2, 3, 0)) == ("source loc: newest backup is 2.0 days old, its schedule names"
+                                                       " no time after 2026-12-31 02:00: run-due backs it up no more")
+    assert lab.backup(lab.load(), now=datetime(2027, 3, 1, 12, 0)).status == "completed"
+    assert _stale(lab, datetime(2027, 3, 3, 11, 0)) is None
+    assert _stale(lab, datetime(2027, 3, 3, 13, 0)) is not None
+
+
+def test_a_schedule_whose_years_are_to_come_is_judged_as_none_until_its_first_time(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")], extra='schedule = "0 2 * * * 0 2099"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert lab.backup(cfg, now=datetime(2026, 10, 1, 12, 0)).status == "completed"
+    assert _stale(lab, datetime(2026, 10, 3, 11, 0)) is None
+    assert _stale(lab, datetime(2026, 10, 3, 13, 0)) == ("source loc: newest backup is 2.0 days old, its schedule's"
+                                                         " first time is 2099-01-01 02:00: run-due backs it up not before")
