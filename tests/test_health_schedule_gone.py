@@ -37,3 +37,19 @@ def test_a_schedule_whose_years_are_to_come_is_judged_as_none_until_its_first_ti
     assert _stale(lab, datetime(2026, 10, 3, 11, 0)) is None
     assert _stale(lab, datetime(2026, 10, 3, 13, 0)) == ("source loc: newest backup is 2.0 days old, its schedule's"
                                                          " first time is 2099-01-01 02:00: run-due backs it up not before")
+
+
+def test_a_schedule_run_out_then_edited_stays_stale_until_the_new_one_backs_it_up(tmp_path):
+    """The 2026-only schedule made daily on 5 January, the data five days old: stale still (the
+    schedule before the edit judged by its last time, the edit hid it until the next day's time
+    passed by a day)."""
+    from rabtui.actions import status
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * * 0 2026"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-12-31T02:05"]) == 0
+    cfg = lab.write(lab._local_source([("data", "standard")], 'schedule = "0 2 * * *"', "loc"))
+    at = datetime(2027, 1, 5, 12, 0)
+    assert "stale:loc" in {p.check_id for p in status.check(cfg, lab.store(), at).problems}
+    assert _stale(lab, at) == "source loc: newest backup is 5.4 days old"

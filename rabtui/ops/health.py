@@ -189,7 +189,7 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     edit = schedule.edit_of(store, source.id, source.schedule, ts) if missed else None
     if edit is None or missed.timestamp() >= edit.since:
         return missed
-    if not edit.before:
+    if not edit.before or schedule.idle(edit.before, datetime.fromtimestamp(edit.since)):    # none then
         return ts - newest > STALE_AFTER.total_seconds()
     return _missed(store, source.id, edit.before, newest, min(at, datetime.fromtimestamp(edit.since)))
 
