@@ -61,13 +61,12 @@ def idle(expr: str, now: datetime) -> str | None:
     """Why run-due backs a source up by this schedule no more (it names no time to come: its years
     are past) or not yet (none before `now`: its years are to come); None while it does."""
     try:    # croniter looks 50 years on unless told: as far as the years it knows (as the config's check)
-        croniter(expr, now, max_years_between_matches=130).get_next(datetime)
+        first = croniter(expr, now, max_years_between_matches=130).get_next(datetime)
     except CroniterBadDateError:
         last = last_slot(expr, now)     # None: further back than croniter looks
         return (f"its schedule names no time {f'after {last:%Y-%m-%d %H:%M}' if last else 'to come'}:"
                 " run-due backs it up no more")
     if last_slot(expr, now) is None:
-        first = croniter(expr, now, max_years_between_matches=130).get_next(datetime)
         return f"its schedule's first time is {first:%Y-%m-%d %H:%M}: run-due backs it up not before"
     return None
 
@@ -211,7 +210,6 @@ def done(store: Store, source: str, slot: datetime, now: datetime | None = None)
     return last is not None and last >= slot and last <= (now or datetime.now()) + CLOCK_SLACK
 
 
-
 @dataclass(frozen=True)
 class Edit:
     before: str          # the schedule the source had before ('' none)
@@ -221,12 +219,12 @@ class Edit:
 def edit_of(store: Store, source: str, expr: str | None, now: float) -> Edit | None:
     """The last edit of the source's schedule that run-due or check saw (note_schedules), one not
     recorded yet seen `now`; None when none is known (the schedule is as old as the record of it)."""
-    row = store.one("SELECT schedule, since, before FROM schedule_edits WHERE source=?", (source,))
+    row = store.one("SELECT schedule, since, previous FROM schedule_edits WHERE source=?", (source,))
     if row is None:
         return None
     if row["schedule"] != (expr or ""):
         return Edit(row["schedule"], now)
-    return Edit(row["before"], row["since"]) if row["before"] is not None else None
+    return Edit(row["previous"], row["since"]) if row["previous"] is not None else None
 
 
 def note_schedules(cfg: Config, store: Store, now: float) -> None:
@@ -235,9 +233,10 @@ def note_schedules(cfg: Config, store: Store, now: float) -> None:
     known = {r["source"]: r["schedule"] for r in store.all("SELECT source, schedule FROM schedule_edits")}
     for s in cfg.sources:
         if known.get(s.id) != (s.schedule or ""):     # written only then: a check takes no write lock for it
-            store.execute("INSERT INTO schedule_edits(source, schedule, since, before) VALUES (?, ?, 0, NULL)"
-                          " ON CONFLICT(source) DO UPDATE SET before=schedule, schedule=excluded.schedule, since=?"
+            store.execute("INSERT INTO schedule_edits(source, schedule, since, previous) VALUES (?, ?, 0, NULL)"
+                          " ON CONFLICT(source) DO UPDATE SET previous=schedule, schedule=excluded.schedule, since=?"
                           " WHERE schedule IS NOT excluded.schedule", (s.id, s.schedule or "", now))
+
 
 # --- systemd / cron ------------------------------------------------------------------------------
 

@@ -273,7 +273,7 @@ CREATE TABLE IF NOT EXISTS schedule_edits(
     source TEXT PRIMARY KEY,
     schedule TEXT NOT NULL,     -- the source's schedule as run-due and check last read it ('' none)
     since REAL NOT NULL,        -- when they first read it so (0: as long as this database knows it)
-    before TEXT                 -- the schedule it replaced ('' none; NULL none known)
+    previous TEXT               -- the schedule it replaced ('' none; NULL none known)
 );
 """
 
