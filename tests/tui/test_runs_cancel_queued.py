@@ -17,6 +17,7 @@ from tests.test_post_commands_after_a_failure import _until
 from tests.test_run_due_killed_slot import LATER, NIGHT
 from tests.trees import Lab, gate_command
 from tests.tui.conftest import ready, run, settled, texts, wait_for
+from tests.tui.test_runs_second_cancel import on_runs
 
 
 def test_x_on_the_sources_of_a_run_due(tmp_path):
@@ -40,9 +41,7 @@ def test_x_on_the_sources_of_a_run_due(tmp_path):
         async def go_on():
             app = make_app(lab.config_path, poll_interval=0.2)
             async with app.run_test(size=(120, 30)) as pilot:
-                await pilot.press("4")
-                await wait_for(pilot, lambda: ready(app, RunsScreen) and "queued" in texts(app, "#runs-jobs")
-                               and settled(app), what="the queued job")
+                await on_runs(pilot, app, "queued")
                 said = await x_on(pilot, app, ids["queued"])
                 assert "has not begun" in said and "post-backup" not in said and "reads failed" not in said, said
                 await pilot.press("y")
@@ -95,9 +94,7 @@ def test_a_queued_job_that_began_while_its_question_was_open_is_not_stopped(tmp_
         async def go_on():
             app = make_app(lab.config_path, poll_interval=0.2)
             async with app.run_test(size=(120, 30)) as pilot:
-                await pilot.press("4")
-                await wait_for(pilot, lambda: ready(app, RunsScreen) and "queued" in texts(app, "#runs-jobs")
-                               and settled(app), what="the queued job")
+                await on_runs(pilot, app, "queued")
                 table = app.screen.query_one("#runs-jobs")
                 table.move_cursor(row=table.get_row_index(str(queued)))
                 await wait_for(pilot, lambda: selected_key(table) == str(queued) and settled(app), what="its row")

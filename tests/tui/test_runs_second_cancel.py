@@ -30,6 +30,13 @@ def database_held(store):
         conn.close()
 
 
+async def on_runs(pilot, app, status: str = "running") -> None:
+    """Runs open, showing a job `status`, its table loaded."""
+    await pilot.press("4")
+    await wait_for(pilot, lambda: ready(app, RunsScreen) and status in texts(app, "#runs-jobs") and settled(app),
+                   what=f"the {status} job")
+
+
 async def asked(pilot, app, *keys: str) -> str:
     """The text of the confirm dialog that `keys` open on Runs."""
     await pilot.press(*keys)
@@ -46,9 +53,7 @@ def test_a_second_cancel_from_runs_stops_the_post_commands(tmp_path, request):
     async def go():
         app = make_app(job.lab.config_path, poll_interval=0.2)
         async with app.run_test(size=(120, 30)) as pilot:
-            await pilot.press("4")
-            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
-                           and settled(app), what="the running backup")
+            await on_runs(pilot, app)
             first = await asked(pilot, app, "x")
             assert "The job then reads cancelled, and the backup it had begun reads failed" in first, first
             assert "a later cleanup removes what it copied" in first and "post-backup commands still run" in first, first
@@ -79,9 +84,7 @@ def test_a_second_x_before_the_cancel_is_read_back_asks_about_the_post_commands(
     async def go():
         app = make_app(job.lab.config_path, poll_interval=0.2)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("4")
-            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
-                           and settled(app), what="the running backup")
+            await on_runs(pilot, app)
             with database_held(job.store):
                 assert "post-backup commands still run" in await asked(pilot, app, "x")
                 await pilot.press("y")
@@ -114,9 +117,7 @@ def test_a_cancel_answered_after_the_command_line_s_ended_the_job(tmp_path, requ
     async def go():
         app = make_app(job.lab.config_path, poll_interval=0.2)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("4")
-            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
-                           and settled(app), what="the running backup")
+            await on_runs(pilot, app)
             await asked(pilot, app, "x", "x", "x")
             assert [type(s) for s in app.screen_stack] == [RunsScreen, ConfirmDialog], app.screen_stack
             await pilot.press("ctrl+p")
@@ -147,9 +148,7 @@ def test_the_cancel_of_a_backup_without_post_commands_names_none(tmp_path, reque
     async def go():
         app = make_app(job.lab.config_path, poll_interval=0.2)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("4")
-            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
-                           and settled(app), what="the running backup")
+            await on_runs(pilot, app)
             with database_held(job.store):      # the cancel not yet written: the backup goes on meanwhile
                 said = await asked(pilot, app, "x")
                 assert "The job then reads cancelled" in said and "post-backup" not in said, said
@@ -201,9 +200,7 @@ def _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q: bool, post:
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("4")
-            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
-                           and settled(app), what="the running backup")
+            await on_runs(pilot, app)
             with database_held(store):
                 for _ in range(2 if post else 1):
                     await asked(pilot, app, "x")
@@ -273,9 +270,7 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
         async with app.run_test(size=(100, 30)) as pilot:
             try:
                 await _theme_saved_into_a_hang(app, pilot, hang)
-                await pilot.press("4")
-                await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
-                               and settled(app), what="the running backup")
+                await on_runs(pilot, app)
                 await pilot.press("q")
                 with database_held(store):
                     await asked(pilot, app, "x")
