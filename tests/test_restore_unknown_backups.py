@@ -10,7 +10,7 @@ import os
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 from rabtui.cli import main
@@ -227,25 +227,6 @@ def test_a_device_medium_whose_label_cannot_be_read_is_named_as_not_looked_at(tm
     assert not os.path.ismount(m1)
 
 
-def test_a_device_medium_that_cannot_be_mounted_to_look_is_named(tmp_path, capsys):
-    """The look at an unmounted medium with a `device` fails (no file system there): the restore says
-    it could not look (exit 3), and reads the copy it knows."""
-    lab = Lab(tmp_path, media_count=2)
-    lab.local([("data", "standard")])
-    cfg = lab.load()
-    data = lab.src / "data"
-    write_files(data, {"a.txt": b"old"})
-    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
-    (tmp_path / "no-file-system.img").write_bytes(b"")
-    lab.on_device(lab.media[0][1], tmp_path / "no-file-system.img")
-    capsys.readouterr()
-    path = str(data / "a.txt")
-    assert main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
-    err = capsys.readouterr().err
-    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
-    assert "medium m1 could not be mounted to look for backups the state database does not know" in err, err
-
-
 def _restored_with_m1_unlooked(tmp_path, capsys, spoil) -> str:
     """A restore of the one copy (on m2) while m1, a medium with a `device` not mounted, cannot be
     looked at (`spoil`(lab) makes it so): it goes on within a short time, names m1 (exit 3) and
@@ -268,6 +249,12 @@ def _restored_with_m1_unlooked(tmp_path, capsys, spoil) -> str:
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
     assert "medium m1 could not be mounted to look for backups the state database does not know" in err, err
     return err
+
+
+def test_a_device_medium_that_cannot_be_mounted_to_look_is_named(tmp_path, capsys):
+    """The look at an unmounted medium with a `device` fails (no file system there): the restore says
+    it could not look (exit 3), and reads the copy it knows."""
+    _restored_with_m1_unlooked(tmp_path, capsys, lambda lab: nullcontext())
 
 
 def test_a_device_medium_whose_mount_point_is_a_file_is_named_not_a_traceback(tmp_path, capsys):
