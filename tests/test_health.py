@@ -234,7 +234,7 @@ def test_a_scheduled_time_passed_by_a_day_without_its_backup_is_stale_however_la
     assert stale(datetime(2026, 10, 3, 1, 55)) is None
     assert stale(datetime(2026, 10, 3, 2, 5)) == ("source loc: newest backup is 1.3 days old, none made for its"
                                                   " scheduled time 2026-10-02 02:00")
-    lab.store().execute("DELETE FROM schedule_edits")     # hourly as long as known: no edit on record
+    lab.store().execute("DELETE FROM schedule_history")     # hourly as long as known: no edit on record
     assert stale(datetime(2026, 10, 2, 20, 30), "0 * * * *") is None
     assert stale(datetime(2026, 10, 2, 21, 5), "0 * * * *") is not None
     lab.store().execute("UPDATE jobs SET due_slot=NULL")                    # as a backup by hand

@@ -198,8 +198,9 @@ def test_a_backup_as_near_the_edited_schedules_time_before_as_the_one_after_coun
 
 
 def test_a_schedule_made_weekly_after_a_backup_is_not_stale_while_that_backup_counts_for_its_sunday(tmp_path, capsys):
-    """Daily at 02:00, backed up on a Friday, then made weekly on Sundays: that backup counts for the
-    Sunday nearest it, and the health check does not call the source stale for missing it."""
+    """Daily at 02:00, backed up on a Friday, then made weekly on Sundays (run-due reads the edit
+    that day): that backup counts for the Sunday nearest it, and the health check does not call the
+    source stale for missing it."""
     from rabtui.ops import health
 
     lab = Lab(tmp_path, media_count=1)
@@ -208,7 +209,8 @@ def test_a_schedule_made_weekly_after_a_backup_is_not_stale_while_that_backup_co
     assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-02T02:05"]) == 0
     capsys.readouterr()
     cfg = lab.write(lab._local_source([("data", "standard")], 'schedule = "0 2 * * 0"', "loc"))
-    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-05T03:00"]) == 0
+    for at in ("2026-10-02T12:00", "2026-10-05T03:00"):
+        assert main(["--config", str(lab.config_path), "run-due", "--now", at]) == 0
     assert "loc: due" not in capsys.readouterr().out
     assert "stale:loc" not in {p.check_id for p in health.run_checks(cfg, lab.store(), datetime(2026, 10, 5, 3, 0))}
     # a Sunday missed is said as before

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
@@ -34,13 +34,14 @@ class History:
     clock: list = field(default_factory=list)      # (from hour, to hour, seconds the clock is off by)
     outcomes: dict = field(default_factory=dict)   # n-th run-due backup (from 0) -> status ('cancelled': unmarked)
     by_hand: list = field(default_factory=list)    # hours after start
+    rebuilt: list = field(default_factory=list)    # hours after start: rebuild-state (no edit on record)
 
 
 @dataclass
 class Made:
     real: float
     status: str
-    by_run_due: bool
+    slot: float | None              # the time run-due made it for
 
 
 def _in(spans, h) -> bool:
@@ -55,12 +56,23 @@ def _expr(hist: History, h: float) -> str:
     return [e for at, e in hist.schedules if at <= h][-1]
 
 
+def _index(hist: History, h: float) -> int:
+    """The schedule in force at `h` (its time missed while the machine was off is edited away)."""
+    return [k for k, (at, _) in enumerate(hist.schedules) if at <= h][-1]
+
+
 def _simulate(tmp_path, hist: History):
     store = Store(tmp_path / "state")
     t0 = datetime.fromisoformat(hist.start).timestamp()
     made: list[Made] = []
     runs: list[tuple[float, bool, object]] = []     # (real time, clock right, stale as check says it)
+    seen: list[tuple[float, str]] = []               # (real time, schedule) each edit first read, as on record
     n = 0
+
+    def note(real: float, clock: float, expr: str) -> None:
+        schedule.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store, clock)
+        if not seen or seen[-1][1] != expr:
+            seen.append((real if seen else float("-inf"), expr))
 
     def write(real: float, clock: float, status: str, slot: datetime | None) -> None:
         job = store.execute("INSERT INTO jobs(kind, target, status, started) VALUES ('backup', 'loc', 'completed', ?)",
@@ -70,7 +82,7 @@ def _simulate(tmp_path, hist: History):
         store.execute("INSERT INTO backups(source, medium, name, path, status, started, finished, job_id, dir_made)"
                       " VALUES ('loc', 'm', ?, '/x', ?, ?, ?, ?, 1)",
                       (f"backup-{job}", "failed" if status == "cancelled" else status, clock, clock + 60, job))
-        made.append(Made(real, status, slot is not None))
+        made.append(Made(real, status, slot.timestamp() if slot is not None else None))
 
     for i in range(hist.days * 24 * 4):
         real = t0 + i * STEP
@@ -80,9 +92,13 @@ def _simulate(tmp_path, hist: History):
         source = SimpleNamespace(id="loc", schedule=_expr(hist, h))
         if any(i == round(b * 4) for b in hist.by_hand):
             write(real, clock, "completed", None)
+        if any(i == round(b * 4) for b in hist.rebuilt):
+            store.execute("DELETE FROM schedule_history")
+            seen.clear()
         if _in(hist.off, h):
             continue
         schedule.carry_slots(store, now)
+        note(real, clock, source.schedule)
         for due in schedule.due_sources(SimpleNamespace(sources=[source]), store, now):
             status = hist.outcomes.get(n, "completed")
             n += 1
@@ -93,7 +109,8 @@ def _simulate(tmp_path, hist: History):
         if i % 2 == 0:     # check each half hour
             _, newest = health.newest_restorable(store, "loc", clock)
             stale = newest is not None and health._stale(store, source, newest, clock)
-        runs.append((real, _offset(hist, h) == 0, stale))
+            note(real, clock, source.schedule)
+        runs.append((real, _offset(hist, h) == 0, stale, list(seen)))
     return t0, made, runs
 
 
@@ -104,6 +121,8 @@ def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int
     (a time in the hour a DST change skips is the change's)."""
     out = []
     for k, (at, expr) in enumerate(hist.schedules):
+        if not expr:    # none: run-due backs it up no more
+            continue
         until = hist.schedules[k + 1][0] * HOUR + t0 if k + 1 < len(hist.schedules) else end
         it = croniter(expr, datetime.fromtimestamp(at * HOUR + t0 - 1))
         prev = croniter(expr, datetime.fromtimestamp(at * HOUR + t0)).get_prev(datetime).timestamp()
@@ -124,31 +143,57 @@ def _reached(t0: float, wall: datetime) -> float:
 def _judge(hist: History, t0: float, made: list[Made], runs) -> list[str]:
     wrong = []
     end = t0 + hist.days * DAY
-    right = [r for r, ok, _ in runs if ok]
+    right = [r for r, ok, *_ in runs if ok]
     times = _times(hist, t0, end)
-    for s, since, _ in times:
+    for s, since, k in times:
         after = [r for r in right if r >= s]
-        if not after or any(_offset(hist, (r - t0) / HOUR) < 0 for r, _, _ in runs if s - DAY <= r <= after[0]):
+        if not after or _index(hist, (after[0] - t0) / HOUR) != k or any(_offset(hist, (r - t0) / HOUR) < 0 for r, *_ in runs if s - DAY <= r <= after[0]):
             continue
-        if not any(since <= m.real <= after[0] for m in made if m.by_run_due):
+        if not any(since <= m.real <= after[0] for m in made if m.slot is not None):
             wrong.append(f"no backup for {datetime.fromtimestamp(s)} by {datetime.fromtimestamp(after[0])}")
     for (s, _, k), (nxt, _, k_next) in zip(times, times[1:]):
         if k != k_next:
             continue
-        two = [m for m in made if m.by_run_due and m.status != "cancelled" and s <= m.real < nxt]
+        two = [m for m in made if m.slot is not None and m.status != "cancelled" and s <= m.real < nxt]
         if len(two) > 1 and not any(_offset(hist, (m.real - t0) / HOUR) for m in made if s - DAY <= m.real < nxt):
             wrong.append(f"{len(two)} backups for {datetime.fromtimestamp(s)}")
-    edits = [at * HOUR + t0 for at, _ in hist.schedules[1:]]
-    for r, ok, stale in runs:
-        if stale is None or not ok or any(_offset(hist, (x - t0) / HOUR) for x, _, _ in runs if r - 3 * DAY <= x <= r):
+    askew = [x for x, *_ in runs if _offset(hist, (x - t0) / HOUR)]
+    for r, ok, stale, seen in runs:
+        if stale is None or not ok or any(r - 3 * DAY <= x <= r for x in askew):
             continue
-        due = schedule.last_slot(_expr(hist, (r - t0) / HOUR), datetime.fromtimestamp(r) - timedelta(days=1))
-        if due is None or any(due.timestamp() - 8 * DAY <= e <= r for e in edits):
-            continue
-        held = any(m.real >= _reached(t0, due) and m.status in ("completed", "warnings", "kept") for m in made)
-        if bool(stale) == held:
-            wrong.append(f"check at {datetime.fromtimestamp(r)}: stale {stale}, a backup since {due}: {held}")
+        expected, why = _stale_expected(t0, seen, [m for m in made if m.real <= r and m.status in HOLD], r)
+        if bool(stale) != expected:
+            wrong.append(f"check at {datetime.fromtimestamp(r)}: stale {stale}, expected {expected}: {why}")
     return wrong
+
+
+HOLD = ("completed", "warnings", "kept")
+
+
+def _stale_expected(t0: float, seen: list[tuple[float, str]], made: list[Made], r: float) -> tuple[bool, str]:
+    """Stale after edits seen at E (each schedule in force from the instant run-due or check first
+    read it): critical exactly when the latest time a day ago or earlier that a schedule named while
+    in force has no backup for it: one begun since it, or one run-due made for a time nearer it than
+    the time of its schedule before it. A time of no schedule ('' in force then): the data older
+    than 2 days now."""
+    bound = r - DAY
+    for k in range(len(seen) - 1, -1, -1):
+        start, expr = seen[k]
+        if not expr:
+            newest = max((m.real for m in made), default=None)
+            return newest is not None and r - newest > 2 * DAY, f"no schedule from {_when(start)}: newest {_when(newest)}"
+        wall = schedule.last_slot(expr, datetime.fromtimestamp(bound))
+        if wall is not None and wall.timestamp() >= start:      # a time this schedule named in force
+            t = _reached(t0, wall)
+            prev = croniter(expr, wall).get_prev(datetime).timestamp()
+            held = [m for m in made if m.real >= t or (m.slot is not None and m.slot > (prev + wall.timestamp()) / 2)]
+            return not held, f"{expr} at {wall} (in force from {_when(start)}): held {bool(held)}"
+        bound = min(bound, start - 1)
+    return False, "no time yet"
+
+
+def _when(t: float | None) -> str:
+    return "the start" if t is None or t == float("-inf") else f"{datetime.fromtimestamp(t):%Y-%m-%d %H:%M}"
 
 
 HISTORIES = {
@@ -170,6 +215,14 @@ HISTORIES = {
     "schedules edited": History(
         "Europe/Berlin", "2026-10-01T00:00", 20, [(0, "0 2 * * *"), (26, "0 14 * * *"), (60, "0 */6 * * *"),
                                                   (100, "0 2 * * 0"), (300, "0 3 * * *"), (420, "0 1 * * *")]),
+    "daily made weekly while off, its nights missed before": History(
+        "Europe/Berlin", "2026-10-01T00:00", 9, [(0, "0 2 * * *"), (99, "0 2 * * 4")], off=[(26, 99.5)]),
+    "weekly made daily then another hour within a day, and back": History(
+        "Europe/Berlin", "2026-10-04T00:00", 12, [(0, "0 2 * * 0"), (84, "0 2 * * *"), (84.5, "0 3 * * *"),
+                                                  (150, "0 2 * * 0"), (160, "0 3 * * *")], outcomes={2: "failed"}),
+    "schedule removed, given again, rebuild-state": History(
+        "Europe/Berlin", "2026-10-01T00:00", 10, [(0, "0 2 * * *"), (30, ""), (100, "0 2 * * *"), (180, "0 */6 * * *")],
+        rebuilt=[190], outcomes={9: "failed"}),
 }
 
 

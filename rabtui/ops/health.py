@@ -175,9 +175,11 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     stale on its fourth day, and a time missed is said a day after it however late
     the backup before it began (a run-due catching up, a backup by hand: both were judged by the
     newest backup's start, two days, up to a day late). A backup by hand is for no time: it never
-    stands for a later one. A time of a schedule edited since it passed (schedule.edit_of) is missed
-    only if the schedule before the edit missed one too: an edit to a more frequent schedule
-    called the source stale at once, for times that were no schedule's when they passed. A schedule
+    stands for a later one. After edits (schedule.in_force) the time judged is the latest a day ago
+    or earlier that a schedule named while in force: a time of the new one that passed before the
+    edit was seen was no schedule's (an edit to a more frequent schedule called the source stale at
+    once), and one the schedule before it missed stays missed (an edit to a less frequent one hid
+    it; a schedule in force for an hour judged for its times of days before). A schedule
     that names no time to come, or none yet (schedule.idle), is judged as none, its reason said: the
     time of its last run stood for every later one (never stale, whatever the data's age)."""
     if not source.schedule:
@@ -185,19 +187,21 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     if idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts)):     # judged as without a schedule
         return idle if ts - newest > STALE_AFTER.total_seconds() else False
     at = datetime.fromtimestamp(ts) - timedelta(days=1)
-    missed = _missed(store, source.id, source.schedule, newest, at)
-    edit = schedule.edit_of(store, source.id, source.schedule, ts) if missed else None
-    if edit is None or missed.timestamp() >= edit.since:
-        return missed
-    if not edit.before or schedule.idle(edit.before, datetime.fromtimestamp(edit.since)):    # none then
-        return ts - newest > STALE_AFTER.total_seconds()
-    return _missed(store, source.id, edit.before, newest, min(at, datetime.fromtimestamp(edit.since)))
+    periods = schedule.in_force(store, source.id, source.schedule, ts)
+    for k in range(len(periods) - 1, -1, -1):
+        since, expr = periods[k]
+        if k < len(periods) - 1 and (not expr or schedule.idle(expr, datetime.fromtimestamp(periods[k + 1][0]))):
+            return ts - newest > STALE_AFTER.total_seconds()      # none then
+        due = schedule.last_slot(expr, at)
+        if due is not None and due.timestamp() >= since:
+            return _missed(store, source.id, expr, newest, due)
+        at = min(at, datetime.fromtimestamp(since) - timedelta(microseconds=1))   # the times before it were the one before's
+    return False
 
 
-def _missed(store: Store, source_id: str, expr: str, newest: float, at: datetime) -> bool | datetime:
-    """The latest time of `expr` at or before `at` when no backup holding the data is for it."""
-    due = schedule.last_slot(expr, at)
-    if due is None or newest >= schedule.reached(due):
+def _missed(store: Store, source_id: str, expr: str, newest: float, due: datetime) -> bool | datetime:
+    """`due`, a time of `expr`, when no backup holding the data is for it."""
+    if newest >= schedule.reached(due):
         return False
     made_for = schedule.made_for(store, source_id, newest)
     if made_for is not None and (made_for >= due.timestamp()

@@ -210,32 +210,30 @@ def done(store: Store, source: str, slot: datetime, now: datetime | None = None)
     return last is not None and last >= slot and last <= (now or datetime.now()) + CLOCK_SLACK
 
 
-@dataclass(frozen=True)
-class Edit:
-    before: str          # the schedule the source had before ('' none)
-    since: float         # when run-due or check first read the one it has now
-
-
-def edit_of(store: Store, source: str, expr: str | None, now: float) -> Edit | None:
-    """The last edit of the source's schedule that run-due or check saw (note_schedules), one not
-    recorded yet seen `now`; None when none is known (the schedule is as old as the record of it)."""
-    row = store.one("SELECT schedule, since, previous FROM schedule_edits WHERE source=?", (source,))
-    if row is None:
-        return None
-    if row["schedule"] != (expr or ""):
-        return Edit(row["schedule"], now)
-    return Edit(row["previous"], row["since"]) if row["previous"] is not None else None
+def in_force(store: Store, source: str, expr: str | None, now: float) -> list[tuple[float, str]]:
+    """The source's schedules as run-due and check read them (note_schedules), oldest first, each
+    with the time it was first read ('' none; 0 as long as the record of it): the one read `now`
+    last, since `now` when no record has it yet."""
+    rows = [(r["since"], r["schedule"]) for r in store.all(
+        "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
+    if not rows:
+        return [(0.0, expr or "")]
+    return rows if rows[-1][1] == (expr or "") else rows + [(max(now, rows[-1][0]), expr or "")]
 
 
 def note_schedules(cfg: Config, store: Store, now: float) -> None:
     """Each source's schedule as read `now`: one first read is taken as always had (the checks as
-    before), one that differs from the last read is an edit seen now."""
-    known = {r["source"]: r["schedule"] for r in store.all("SELECT source, schedule FROM schedule_edits")}
+    before), one that differs from the last read is an edit seen now (each kept: two edits within
+    a day leave the times of the one between to that day only). A time `now` before the last edit's
+    (read under a clock that was ahead) dates this one as that one."""
+    last = {r["source"]: (r["since"], r["schedule"]) for r in store.all(
+        "SELECT source, MAX(since) AS since, schedule FROM schedule_history GROUP BY source")}
     for s in cfg.sources:
-        if known.get(s.id) != (s.schedule or ""):     # written only then: a check takes no write lock for it
-            store.execute("INSERT INTO schedule_edits(source, schedule, since, previous) VALUES (?, ?, 0, NULL)"
-                          " ON CONFLICT(source) DO UPDATE SET previous=schedule, schedule=excluded.schedule, since=?"
-                          " WHERE schedule IS NOT excluded.schedule", (s.id, s.schedule or "", now))
+        seen = last.get(s.id)
+        if seen is None or seen[1] != (s.schedule or ""):     # written only then: a check takes no write lock for it
+            store.execute("INSERT INTO schedule_history(source, since, schedule) VALUES (?, ?, ?)"
+                          " ON CONFLICT(source, since) DO UPDATE SET schedule=excluded.schedule",
+                          (s.id, 0.0 if seen is None else max(now, seen[0]), s.schedule or ""))
 
 
 # --- systemd / cron ------------------------------------------------------------------------------

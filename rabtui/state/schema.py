@@ -269,11 +269,11 @@ CREATE TABLE IF NOT EXISTS schedule_runs(
     source TEXT PRIMARY KEY,
     last_due REAL               -- the schedule time last run for
 );
-CREATE TABLE IF NOT EXISTS schedule_edits(
-    source TEXT PRIMARY KEY,
-    schedule TEXT NOT NULL,     -- the source's schedule as run-due and check last read it ('' none)
-    since REAL NOT NULL,        -- when they first read it so (0: as long as this database knows it)
-    previous TEXT               -- the schedule it replaced ('' none; NULL none known)
+CREATE TABLE IF NOT EXISTS schedule_history(
+    source TEXT NOT NULL,
+    since REAL NOT NULL,        -- when run-due or check first read it (0: as long as this database knows it)
+    schedule TEXT NOT NULL,     -- the source's schedule as they read it from then ('' none)
+    PRIMARY KEY(source, since)
 );
 """
 
