@@ -86,3 +86,29 @@ def test_a_schedule_given_to_a_source_without_one_is_judged_as_before_until_its_
     assert _stale(status.check(cfg, lab.store(), datetime(2026, 10, 7, 13, 0)).problems) is None
     assert _stale(health.run_checks(cfg, lab.store(), datetime(2026, 10, 8, 13, 30))) == \
         "source loc: newest backup is 2.1 days old, none made for its scheduled time 2026-10-07 13:00"
+
+
+def test_an_edit_first_read_under_a_clock_days_ahead_is_dated_when_a_right_clock_reads_it(tmp_path):
+    """Weekly on Sundays, backed up on Sunday 4 October; made daily, read first by a check under a
+    clock 30 days ahead: the next read under the right clock dates the edit then, so Monday's 02:00
+    missed is stale a day later (the new schedule's times were judged as the weekly one's until the
+    date read ahead: the next Sunday's, a week without a word)."""
+    from types import SimpleNamespace
+
+    from rabtui.ops import schedule
+    from rabtui.state.store import Store
+
+    store = Store(tmp_path / "state")
+    sunday = datetime(2026, 10, 4, 2, 0)
+    job = store.execute("INSERT INTO jobs(kind, target, status, started) VALUES ('backup', 'loc', 'completed', ?)",
+                        (sunday.timestamp(),)).lastrowid
+    schedule.note_slot(store, job, sunday)
+    store.execute("INSERT INTO backups(source, medium, name, path, status, started, finished, job_id, dir_made)"
+                  " VALUES ('loc', 'm', 'b', '/x', 'completed', ?, ?, ?, 1)",
+                  (sunday.timestamp() + 60, sunday.timestamp() + 120, job))
+    weekly, daily = (SimpleNamespace(id="loc", schedule=e) for e in ("0 2 * * 0", "0 2 * * *"))
+    schedule.note_schedules(SimpleNamespace(sources=[weekly]), store, datetime(2026, 10, 4, 3).timestamp())
+    schedule.note_schedules(SimpleNamespace(sources=[daily]), store, datetime(2026, 11, 3, 12).timestamp())
+    schedule.note_schedules(SimpleNamespace(sources=[daily]), store, datetime(2026, 10, 4, 12, 15).timestamp())
+    at = datetime(2026, 10, 6, 2, 30).timestamp()
+    assert health._stale(store, daily, sunday.timestamp() + 60, at) == datetime(2026, 10, 5, 2, 0)

@@ -225,7 +225,16 @@ def note_schedules(cfg: Config, store: Store, now: float) -> None:
     """Each source's schedule as read `now`: one first read is taken as always had (the checks as
     before), one that differs from the last read is an edit seen now (each kept: two edits within
     a day leave the times of the one between to that day only). A time `now` before the last edit's
-    (read under a clock that was ahead) dates this one as that one."""
+    (read under a clock that was ahead) dates this one as that one; an edit dated further ahead of
+    `now` than CLOCK_SLACK is dated `now`, those between dropped (its times up to the date read
+    ahead were judged as the schedule's before it: a week without a word, weekly made daily)."""
+    ahead = now + CLOCK_SLACK.total_seconds()
+    if store.one("SELECT 1 FROM schedule_history WHERE since > ? LIMIT 1", (ahead,)):    # read first: no write lock
+        store.execute("DELETE FROM schedule_history WHERE since > ? AND since < (SELECT MAX(since) FROM"
+                      " schedule_history h WHERE h.source=schedule_history.source)", (ahead,))
+        store.execute("DELETE FROM schedule_history WHERE since >= ? AND since <= ? AND source IN"
+                      " (SELECT source FROM schedule_history WHERE since > ?)", (now, ahead, ahead))
+        store.execute("UPDATE schedule_history SET since=? WHERE since > ?", (now, ahead))
     last = {r["source"]: (r["since"], r["schedule"]) for r in store.all(
         "SELECT source, MAX(since) AS since, schedule FROM schedule_history GROUP BY source")}
     for s in cfg.sources:
