@@ -4,7 +4,8 @@ mark at its end): the machine off for hours or days, its clock stepped ahead and
 schedules edited, backups that fail, are cancelled, kept, warned, by hand in between. Judged in real
 time: each scheduled time gets a backup for it (or a later one) by the first run-due after it whose
 clock is right; no scheduled time gets two; check's stale rule is critical exactly when the latest
-time a day ago has no backup holding the data made at or after it."""
+time a day ago that a schedule named while in force (from when run-due or check first read it) has
+no backup holding the data for it (_stale_expected); rebuild-state forgets the edits before it."""
 
 from __future__ import annotations
 
