@@ -93,8 +93,12 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
             continue
         try:
             names = _looked_at(cfg, store, m, source_ids, m.id not in there, emit)
-        except (WorkFailed, MissingTool, LockBusy, OSError) as exc:     # OSError: its mount point not made
+        except (WorkFailed, MissingTool, LockBusy) as exc:
             out.append((m, str(exc)))
+            continue
+        except OSError as exc:     # its mount point not made
+            where = f" ({fmt.name(os.fsencode(exc.filename))})" if exc.filename else ""
+            out.append((m, f"{(exc.strerror or str(exc)).lower()}{where}"))
             continue
         if names:
             out.append((m, names))
