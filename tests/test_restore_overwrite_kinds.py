@@ -27,6 +27,19 @@ PAIRS = [(b, t) for b in SAVED for t in THERE if b != t and not (b == "dir" and 
 KIND = {"file": "file", "dir": "directory", "symlink": "symlink", "fifo": "fifo", "linked": "file"}
 
 
+def _lab(base, mode: str, sshd) -> tuple[Lab, "os.PathLike", str]:
+    """A lab of one medium and one standard directory, local ("loc") or over the test sshd ("web",
+    at base/remote): (lab, the directory, the source's id)."""
+    lab = Lab(base, media_count=1)
+    if mode != "ssh":
+        lab.local()
+        return lab, lab.src / "data", "loc"
+    d = base / "remote"
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{d}"\nkind = "standard"\n')
+    lab.trust(sshd)
+    return lab, d, "web"
+
+
 def _make(d: str, kind: str, name: str, elsewhere: str | None, who: bytes) -> None:
     p = os.path.join(d, name)
     if kind in ("file", "linked"):
@@ -86,15 +99,7 @@ class _Setup:
         self.runs = 0
         for kind in ("local", "ssh"):
             (base / kind).mkdir()
-            lab = Lab(base / kind, media_count=1)
-            if kind == "ssh":
-                d = base / kind / "remote"
-                lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{d}"\nkind = "standard"\n')
-                lab.trust(sshd)
-                sid = "web"
-            else:
-                lab.local()
-                d, sid = lab.src / "data", "loc"
+            lab, d, sid = _lab(base / kind, kind, sshd)
             d.mkdir(exist_ok=True)
             for b, t in PAIRS:
                 _make(str(d), b, f"{b}-{t}", None, b"backup")
@@ -215,15 +220,7 @@ def test_directories_holding_files_in_the_way_of_any_name_are_kept(tmp_path, ssh
     from tests.trees import HOSTILE_NAMES
 
     names = HOSTILE_NAMES + [b"x" * 255, b"trailing blank ", b"[ab]", b"a*"]
-    lab = Lab(tmp_path, media_count=1)
-    if mode == "ssh":
-        d = tmp_path / "remote"
-        lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{d}"\nkind = "standard"\n')
-        lab.trust(sshd)
-        sid = "web"
-    else:
-        lab.local()
-        d, sid = lab.src / "data", "loc"
+    lab, d, sid = _lab(tmp_path, mode, sshd)
     top = os.fsencode(d)
     os.makedirs(top + b"/sub")
     for i, name in enumerate(names):
@@ -293,10 +290,7 @@ def test_a_directory_holding_only_line_breaks_named_is_kept_where_a_file_restore
     """Over SSH, a file restored alone where the source has a directory holding only entries named
     by line breaks: kept and named (exit 3), as one holding any other name; the check took it for
     empty (the shell drops a listing's trailing line breaks) and rsync failed on it (exit 1)."""
-    lab = Lab(tmp_path, media_count=1)
-    d = tmp_path / "remote"
-    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{d}"\nkind = "standard"\n')
-    lab.trust(sshd)
+    lab, d, _ = _lab(tmp_path, "ssh", sshd)
     d.mkdir()
     (d / "x").write_bytes(b"backup")
     assert lab.backup(lab.load(), "web", now=T0).status == "completed"
