@@ -12,6 +12,7 @@ import threading
 import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from rabtui.cli import main
 from rabtui.media import unknown_backups
@@ -139,17 +140,8 @@ def test_a_medium_with_a_device_away_at_the_rebuild_is_named_not_mounted_since(t
     """A medium mounted from its `device` by rabtui: away at rebuild-state (its disk unplugged), then
     plugged in again and left unmounted, as rabtui leaves it between runs. Its backups stay unknown
     until rebuild-state mounts it: restore and find name it, unmounted as it is."""
-    lab = Lab(tmp_path, media_count=2)
-    lab.local([("data", "standard")])
+    lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
     m1 = lab.media[0][1]
-    lab.on_device(m1, disk_image)
-    cfg = lab.load()
-    data = lab.src / "data"
-    write_files(data, {"a.txt": b"old"})
-    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
-    write_files(data, {"a.txt": b"newest"})
-    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
-    assert not os.path.ismount(m1)
     unplugged = disk_image.with_name("unplugged.img")
     disk_image.rename(unplugged)
     run = _rebuilt_without_database(lab)
@@ -171,9 +163,9 @@ def test_a_medium_with_a_device_away_at_the_rebuild_is_named_not_mounted_since(t
     assert (tmp_path / "rebuilt" / path.lstrip("/")).read_bytes() == b"newest"
 
 
-def _newest_on_an_unmounted_device_unknown(tmp_path, disk_image) -> tuple[Lab, str]:
-    """The newest backup on m1, a medium with a `device` left unmounted, that the database put back
-    from an older copy lacks (an older one on m2): (lab, the path of the file they hold)."""
+def _old_on_m2_newest_on_device_m1(tmp_path, disk_image, between=lambda lab: None) -> tuple[Lab, Path]:
+    """data/a.txt backed up "old" onto m2, then "newest" onto m1, a medium with a `device` (disk_image)
+    that rabtui leaves unmounted; `between`(lab) runs between the two: (lab, the source's directory)."""
     lab = Lab(tmp_path, media_count=2)
     lab.local([("data", "standard")])
     m1 = lab.media[0][1]
@@ -182,10 +174,18 @@ def _newest_on_an_unmounted_device_unknown(tmp_path, disk_image) -> tuple[Lab, s
     data = lab.src / "data"
     write_files(data, {"a.txt": b"old"})
     assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
-    lab.store().backup_to(tmp_path / "older.db")
+    between(lab)
     write_files(data, {"a.txt": b"newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
     assert not os.path.ismount(m1)
+    return lab, data
+
+
+def _newest_on_an_unmounted_device_unknown(tmp_path, disk_image) -> tuple[Lab, str]:
+    """The newest backup on m1, a medium with a `device` left unmounted, that the database put back
+    from an older copy lacks (an older one on m2): (lab, the path of the file they hold)."""
+    lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image,
+                                               between=lambda lab: lab.store().backup_to(tmp_path / "older.db"))
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
