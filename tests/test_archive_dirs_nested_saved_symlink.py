@@ -146,24 +146,32 @@ def test_the_symlink_saved_on_the_way_or_at_a_long_name_is_taken_as_saved(tmp_pa
     invariants.check_restores_are_views(cfg, store, tmp_path / "restored")
 
 
-def test_a_cleanup_killed_beside_the_saved_symlink_is_finished_by_the_next(tmp_path):
-    """As above (photos/sub), the cleanup killed (SIGKILL) once photos/sub's own backup's tree was
-    emptied (it linked nothing the union still holds: no undoing there): the next cleanup finishes
-    it, nothing read or removed through the symlink, and the medium is what the catalog says."""
+def _cleanup_killed_then_finished(lab, point: str):
+    """Nine days on (a day kept), a cleanup killed (SIGKILL) at fault `point`, then another run to
+    its end, which leaves no union undoing pending: (config, store, the second run)."""
     from rabtui.backup import union_undo
-    from tests.test_archive_dirs_nested_checkpoint import symlink_saved_on_the_way
     from tests.test_kill_anywhere import _killed, rabtui
-    from tests.trees import burn_due
 
-    lab, cfg, store = symlink_saved_on_the_way(tmp_path, "photos/sub")
-    burn_due(cfg, store, asked={"*"}, verified=True)
     lab.keep_a_day()
     later = (DAY + timedelta(days=9)).isoformat(timespec="minutes")
-    _killed(rabtui(lab, "cleanup", "--now", later, point="cleanup.trees_emptied"))
+    _killed(rabtui(lab, "cleanup", "--now", later, point=point))
     done = rabtui(lab, "cleanup", "--now", later)
     assert done.returncode == 0, done.stdout + done.stderr
     cfg, store = lab.load(), lab.store()
     assert not union_undo.pending(cfg.media[0].path, "loc")
+    return cfg, store, done
+
+
+def test_a_cleanup_killed_beside_the_saved_symlink_is_finished_by_the_next(tmp_path):
+    """As above (photos/sub), the cleanup killed (SIGKILL) once photos/sub's own backup's tree was
+    emptied (it linked nothing the union still holds: no undoing there): the next cleanup finishes
+    it, nothing read or removed through the symlink, and the medium is what the catalog says."""
+    from tests.test_archive_dirs_nested_checkpoint import symlink_saved_on_the_way
+    from tests.trees import burn_due
+
+    lab, cfg, store = symlink_saved_on_the_way(tmp_path, "photos/sub")
+    burn_due(cfg, store, asked={"*"}, verified=True)
+    cfg, store, done = _cleanup_killed_then_finished(lab, "cleanup.trees_emptied")
     assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == \
         ["deleted", "completed", "warnings"], done.stdout
     assert not any(n.startswith(".deleting-") for n in os.listdir(lab.media[0][1] / "loc"))
@@ -176,8 +184,6 @@ def test_a_cleanup_killed_as_it_undid_the_outer_ones_links_past_the_saved_symlin
     """photos/k on a verified disc, so data's first backup and photos' own go: the cleanup killed
     (SIGKILL) as it undid data's backup's links in the union that holds the saved symlink at photos;
     the next cleanup finishes it, nothing read or removed through the symlink."""
-    from rabtui.backup import union_undo
-    from tests.test_kill_anywhere import _killed, rabtui
     from tests.trees import burn_due
 
     from tests.test_archive_dirs_nested_checkpoint import _config_naming
@@ -186,13 +192,7 @@ def test_a_cleanup_killed_as_it_undid_the_outer_ones_links_past_the_saved_symlin
     burn_due(cfg, store, asked={"*"}, verified=True)
     burn_due(_config_naming(lab, tmp_path, lab.src / "data"), store, asked={"*"}, verified=True)    # top
     _config_naming(lab, tmp_path, lab.src / "data" / "photos")
-    lab.keep_a_day()
-    later = (DAY + timedelta(days=9)).isoformat(timespec="minutes")
-    _killed(rabtui(lab, "cleanup", "--now", later, point="union.undoing"))
-    done = rabtui(lab, "cleanup", "--now", later)
-    assert done.returncode == 0, done.stdout + done.stderr
-    cfg, store = lab.load(), lab.store()
-    assert not union_undo.pending(cfg.media[0].path, "loc")
+    cfg, store, done = _cleanup_killed_then_finished(lab, "union.undoing")
     assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == \
         ["deleted", "deleted", "warnings"], done.stdout
     assert sorted(os.listdir(tmp_path / "outside")) == ["k", "x"]
