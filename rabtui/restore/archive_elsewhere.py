@@ -30,7 +30,7 @@ def _entries(store: Store, source: Source, rel: bytes, copy: Copy) -> dict[bytes
     `copy` holds, in archive directories: files, symlinks and special files, and of a disc copy its
     empty directories too (a backup's catalog records no directories)."""
     if copy.kind == "backup":
-        found = {p: OTHER_KINDS.get(k, " (a special file)") for d in saved_kinds.archive_in(store, copy.backup, source.archive_paths)
+        found = {p: _other(k) for d in saved_kinds.archive_in(store, copy.backup, source.archive_paths)
                  for p, (k, _mtime, _first) in others.archive_as_of(store, copy.backup, d, rel).items()}
         found.update(dict.fromkeys(catalog.contents(store, copy.backup, source.archive_paths, rel), FILE))
     else:
@@ -61,9 +61,14 @@ def _what(copy: Copy, row) -> str:
     """What an entry of _sql's rows is (FILE, or said beside its name)."""
     kind = row["kind"]
     if copy.kind == "backup":
-        return FILE if not kind else OTHER_KINDS.get(kind, " (a special file)")
+        return FILE if not kind else _other(kind)
     return (FILE if kind is None else EMPTY_DIR if kind == DIR_MARK else " (a symlink)" if kind == LINK_MARK
             else _special(row["mode"]))
+
+
+def _other(kind: int) -> str:
+    """What a symlink or special file of a backup's (`others`' kind) is called beside its name."""
+    return OTHER_KINDS.get(kind, " (a special file)")
 
 
 def _special(mode: int | None) -> str:
@@ -83,7 +88,8 @@ def _above(paths) -> set[bytes]:
     return out
 
 
-def _holds_dir(store: Store, source: Source, path: bytes, chosen: Copy, have: dict[bytes, str], looked: dict) -> bool:
+def _holds_dir(store: Store, source: Source, tops: list[tuple[bytes, str]], path: bytes, chosen: Copy,
+               have: dict[bytes, str], looked: dict) -> bool:
     """Does the chosen copy (its entries: `have`) hold a directory at `path`: an entry below it, an
     empty one of a disc's, or, of a chosen backup, one that the own trees of the backups on its medium up to it hold, where
     the restore reads archive directories' directories (own_dirs: a backup's catalog records none;
@@ -92,7 +98,6 @@ def _holds_dir(store: Store, source: Source, path: bytes, chosen: Copy, have: di
         return True
     if chosen.kind != "backup":
         return False
-    tops = _tops(source)
     for top, kind in tops:
         if kind == "archive" and (not top or path == top or path.startswith(top + b"/")):
             if top not in looked:
@@ -136,7 +141,7 @@ def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy,
     places = archive_held.shaped(store, source.id, rel)
     whole = places == [rel] or len(places) > MANY_SHAPED       # read as before, all of it
     places = [rel] if whole else places
-    only = _in_archive if _inside(tops, rel) else None
+    inside = _inside(tops, rel)
     have = {p: what for place in places for p, what in _entries(store, source, place, chosen).items()}
     looked: dict = {"above": _above(have), "held": not whole}
     if not whole:
@@ -144,28 +149,29 @@ def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy,
     try:
         return [line for c in copies if not (c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)))
                 for line in _line(store, source, rel, chosen, c, _more(store, source, rel, chosen, c, places, whole,
-                                                                       only, have, looked))]
+                                                                       inside, have, looked))]
     finally:
         if not whole:
             archive_held.let_go(store)
 
 
 def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, places: list[bytes], whole: bool,
-          only, have: dict[bytes, str], looked: dict) -> dict[bytes, str]:
+          inside: bool, have: dict[bytes, str], looked: dict) -> dict[bytes, str]:
     """path -> what it is of the entries `c` holds that neither `chosen` nor a copy before it named
-    holds (`have`: those at or below `places`; the rest in archive_held's table), now held too."""
+    holds (`have`: those at or below `places`; the rest in archive_held's table), now held too.
+    `inside`: the entries are told apart by the configured directory holding each (_inside)."""
     tops = _tops(source)
     theirs = {p: what for place in places for p, what in _entries(store, source, place, c).items()}
     more = {p: what for p, what in theirs.items()
-            if p not in have and not (what == EMPTY_DIR and _holds_dir(store, source, p, chosen, have, looked))}
+            if p not in have and not (what == EMPTY_DIR and _holds_dir(store, source, tops, p, chosen, have, looked))}
     have.update(more)
     looked["above"] |= _above(more)
     if not whole:
         new = {}
         for r in archive_held.not_held(store, _sql(store, source, rel, c, places, unheld=True)):
             p, what = bytes(r["path"]), _what(c, r)
-            if (only is None or only(tops, p)) and not (what == EMPTY_DIR and _holds_dir(store, source, p, chosen, have,
-                                                                                          looked)):
+            if (not inside or _in_archive(tops, p)) and not (
+                    what == EMPTY_DIR and _holds_dir(store, source, tops, p, chosen, have, looked)):
                 new[p] = what
         archive_held.add(store, new)
         more.update(new)
