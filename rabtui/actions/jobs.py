@@ -180,5 +180,14 @@ def cancel(store: Store, job_id: int, post_commands_too: bool = False, *, queued
     return status
 
 
+def post_commands_of(cfg, job: dict) -> bool:
+    """Whether a backup job's source has post-backup commands, which a cancel leaves running and a
+    second one stops (a source no longer in the config: as if it had); no job of another kind has."""
+    if job["kind"] != "backup":
+        return False
+    source = next((s for s in cfg.sources if s.id == job["target"]), None)
+    return source is None or bool(source.post_backup_commands)
+
+
 def refresh_dead(store: Store) -> None:
     unless_rebuilding(store, jobsmod.refresh_dead)

@@ -190,7 +190,6 @@ def cancel_said(cfg, job: dict, status: str, post_commands_too: bool) -> str:
         return ""
     if job["kind"] != "backup":
         return f" (a {job['kind']} job has no post-backup commands)"
-    source = next((s for s in cfg.sources if s.id == job["target"]), None)    # gone from the config: it may have
-    if source is not None and not source.post_backup_commands:
+    if not jobviews.post_commands_of(cfg, job):
         return " (its source has no post-backup commands)"
     return ", its post-backup commands too"

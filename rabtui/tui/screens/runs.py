@@ -301,7 +301,7 @@ class RunsScreen(RabtuiScreen):
             return
 
         job = self.jobs_shown[key]
-        post = self._post_commands(job)
+        post = jobviews.post_commands_of(self.app.cfg, job)
         again = key in self.job_cancelled
         if again and (status == "queued" or not post):     # no post-backup commands will run to be stopped
             message = f"job {job_id} was asked to stop already" + (
@@ -345,13 +345,6 @@ class RunsScreen(RabtuiScreen):
         else:                                   # the database failed: said as any worker's failure
             self.notify(str(error), severity="error", timeout=8)
             self.set_status(f"failed: {error}", error=True)
-
-    def _post_commands(self, job: dict) -> bool:
-        """Whether a backup's source has post-backup commands (one no longer in the config, as if it had)."""
-        if job["kind"] != "backup":
-            return False
-        source = next((s for s in self.app.cfg.sources if s.id == job["target"]), None)
-        return source is None or bool(source.post_backup_commands)
 
     def action_answer(self) -> None:
         prompts = self.app.jobs.prompts
