@@ -169,19 +169,19 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     """Without a schedule: the newest backup that holds the data (begun at `newest`) is older than
     STALE_AFTER. With one: the time of it missed, its latest time a day ago or earlier (a day to
     finish it) that no such backup is for (kept data is, as run-due counts it done): none begun
-    since it (a time in the hour a DST change skips: since the change, schedule.reached), nor one
-    a run-due made for it or for a time that counts for it (a time of the schedule before an edit:
-    schedule.counted_for; the times run-due counts: schedule.made_for). A weekly source is not
-    stale on its fourth day, and a time missed is said a day after it however late
-    the backup before it began (a run-due catching up, a backup by hand: both were judged by the
-    newest backup's start, two days, up to a day late). A backup by hand is for no time: it never
-    stands for a later one. After edits (schedule.in_force) the time judged is the latest a day ago
-    or earlier that a schedule named while in force: a time of the new one that passed before the
-    edit was seen was no schedule's (an edit to a more frequent schedule called the source stale at
-    once), and one the schedule before it missed stays missed (an edit to a less frequent one hid
-    it; a schedule in force for an hour judged for its times of days before). A schedule
-    that names no time to come, or none yet (schedule.idle), is judged as none, its reason said: the
-    time of its last run stood for every later one (never stale, whatever the data's age)."""
+    since it (a time in the hour a DST change skips: since the change, schedule.reached), nor one a
+    run-due made for it or for a time that counts for it (a time of the schedule before an edit:
+    schedule.counted_for; the times run-due counts: schedule.made_for). A weekly source is not stale
+    on its fourth day, and a time missed is said a day after it however late the backup before it
+    began (a run-due catching up, a backup by hand: both were judged by the newest backup's start,
+    two days, up to a day late). A backup by hand is for no time: it never stands for a later one.
+    After edits (schedule.in_force) the time judged is the latest a day ago or earlier that a
+    schedule named while in force: a time of the new one that passed before the edit was seen was no
+    schedule's (an edit to a more frequent schedule called the source stale at once), and one the
+    schedule before it missed stays missed (an edit to a less frequent one hid it; a schedule in
+    force for an hour judged for its times of days before). A schedule that names no time to come,
+    or none yet (schedule.idle), is judged as none, its reason said: the time of its last run stood
+    for every later one (never stale, whatever the data's age)."""
     if not source.schedule:
         return ts - newest > STALE_AFTER.total_seconds()
     if idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts)):     # judged as without a schedule
