@@ -37,10 +37,10 @@ def pytest_collection_modifyitems(config, items):
         made = sorted(n for n in getattr(item, "fixturenames", ()) if n.startswith("_") and n.endswith("_made"))
         if made:
             item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{made[0]}"))
-    # xdist hands out those groups first (the largest first), then the other tests in this order: the
-    # TUI's, which take seconds each, before the many short ones, so that no process is left running
-    # a long test alone at the end while the others wait
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/tui/"))
+    # xdist hands out those groups first (the largest first), then the other tests in this order: those
+    # marked slow (tens of seconds), the TUI's (seconds each), then the many short ones, so that no
+    # process is left running a long test alone at the end while the others wait
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, not item.nodeid.startswith("tests/tui/")))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from rabtui import rsync
 from rabtui.backup import catalog_update, history
@@ -22,6 +23,8 @@ from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.state import changes
 from rabtui.state.store import Store
 from tests.trees import in_memory
+
+pytestmark = pytest.mark.slow      # tens of seconds: handed out first (conftest)
 
 F = ord("f")
 SOURCES = ("a", "b")

@@ -164,6 +164,7 @@ def _away(lab: Lab, away, tmp_path):
     return None
 
 
+@pytest.mark.slow
 @settings(max_examples=20)
 @given(history=st.lists(op, min_size=2, max_size=8), each_read=st.booleans())
 def test_catalog_is_what_the_media_hold(history, each_read):

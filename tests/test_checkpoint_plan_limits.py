@@ -47,6 +47,7 @@ def test_empty_directories_are_counted_as_directories_and_fit_their_disc(mem_pat
     assert len(c.plan.discs) >= 2
 
 
+@pytest.mark.slow
 def test_symlink_targets_are_counted_and_fit_their_disc(mem_path):
     """2,000 symlinks with 960-byte targets hold their targets in continuation areas (~4 MB):
     counted, so that every disc burns."""

@@ -241,6 +241,7 @@ class Throttler(threading.Thread):
                 pass
 
 
+@pytest.mark.slow
 def test_a_slow_verification_of_a_large_file_is_no_stall(tmp_path):
     """xorriso's MD5 check of a file says nothing until the file is read: a large file on a slow
     drive takes longer than checkpoint.io_timeout without a word, working all the while."""

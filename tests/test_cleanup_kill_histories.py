@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from rabtui import faults
 from rabtui.actions import cleanup as cleanup_actions
@@ -35,6 +36,8 @@ from tests import invariants, preloaded
 from tests.test_catalog_invariants import KILLED
 from tests.test_kill_anywhere import _copy, rabtui
 from tests.trees import Lab, ssh_source_lines
+
+pytestmark = pytest.mark.slow      # tens of seconds: handed out first (conftest)
 
 DIRS = ("data", "arch")
 NAMES = ("a", "b", "sub/c")

@@ -105,6 +105,7 @@ def test_hostile_names_with_empty_values_and_directory_acls_verify_and_restore(p
             os.stat(os.path.join(out, name, name[:200] + b"g")).st_ino
 
 
+@pytest.mark.slow
 def test_hundreds_of_entries_and_directories_with_empty_values_fit_their_disc(place):
     lab = Lab(place, media_count=1)
     lab.with_discs("4MiB")

@@ -24,6 +24,8 @@ from tests.test_disc_tree_loop import _loop_the_tree
 from tests.test_disc_verify_unjudged import READS, _verify_again
 from tests.trees import Lab, write_files
 
+pytestmark = pytest.mark.slow      # tens of seconds: handed out first (conftest)
+
 LOOPS = "directory tree holds more entries than were written: it loops or is damaged"
 
 

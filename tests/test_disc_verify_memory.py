@@ -7,6 +7,8 @@ import gzip
 import subprocess
 import tracemalloc
 
+import pytest
+
 from rabtui.checkpoint import disc_xattrs
 from rabtui.checkpoint.as_backed_up import hard_links, unexpected
 from rabtui.checkpoint.layout import Row
@@ -91,6 +93,7 @@ def test_a_catalog_is_gone_through_again_each_time_and_by_disc():
     assert list(compressed) == list(catalog) and list(compressed.of_disc(1)) == list(catalog.of_disc(1))
 
 
+@pytest.mark.slow
 def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listing_them_whole(tmp_path):
     from rabtui.rebuild.catalog import catalog_backups
     from rabtui.state.store import Store

@@ -33,6 +33,7 @@ from pathlib import Path
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+import pytest
 
 from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import cleanup as cleanup_actions
@@ -46,6 +47,8 @@ from rabtui.restore.copies import copy_of_version
 from rabtui.state.store import COMPLETE, COMPLETE_SQL
 from tests import invariants
 from tests.trees import Lab, in_memory
+
+pytestmark = pytest.mark.slow      # tens of seconds: handed out first (conftest)
 
 DIRS = {"data": "standard", "arch": "archive"}
 NAMES = ("a", "b", "sub/c")          # each directory also holds `keep`, never deleted (an empty

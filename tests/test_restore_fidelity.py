@@ -171,6 +171,7 @@ def test_the_corners_back_from_the_medium_and_the_discs(tmp_path):
                                      skip=(fidelity.SOCKET_NAME.encode(),)) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not fidelity.is_root(), reason="the SSH user must be root to restore owners, devices and xattrs")
 def test_the_corners_back_onto_the_source_over_ssh(tmp_path, sshd):
     """The same tree restored onto its SSH source, gone and then changed since (attributes lost, a

@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.test_medium_identity import _killed as _stop_killed, _stopped_at
 from tests.trees import Lab, burn_due, snapshot, write_files
@@ -35,6 +37,7 @@ def _staged(lab: Lab) -> list[str]:
     return [n for n in os.listdir(lab.state) if n.startswith(".rabtui")]
 
 
+@pytest.mark.slow
 def test_what_a_killed_restore_from_discs_left_goes_with_the_next_restore_or_cleanup_not_a_live_ones(
         tmp_path, monkeypatch):
     """Killed while it read the discs, a restore left its private directory (0700, holding the

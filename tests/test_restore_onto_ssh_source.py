@@ -189,6 +189,7 @@ def test_an_archive_directory_comes_back_onto_the_source_as_the_backup_had_it(tm
     assert snapshot(photos) == {b"2025/a.jpg": b"a" * 120, b"2026/b.jpg": b"B" * 50}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, depth", [("d", 600), ("d" * 9, 380)])
 def test_a_file_deep_down_is_restored_onto_the_source(mem_path, sshd, name, depth):
     """A path of many components (1,200 and 3,800 bytes below the source directory) is sent to

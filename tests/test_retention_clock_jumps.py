@@ -13,10 +13,13 @@ from datetime import timedelta
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
+import pytest
 
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
 from tests.test_retention_invariants import RetentionHistory
+
+pytestmark = pytest.mark.slow      # tens of seconds: handed out first (conftest)
 
 JUMPS = [timedelta(hours=-1), timedelta(days=-2), timedelta(days=-400), timedelta(days=3 * 365), timedelta(days=-3 * 365)]
 

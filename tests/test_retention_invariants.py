@@ -338,7 +338,7 @@ class RetentionHistory(RuleBasedStateMachine):
 # few, short histories (each step runs real rsync); the first of them already deletes every copy
 # of an archive file with a guard that judges each medium's backups alone
 RetentionHistory.TestCase.settings = settings(max_examples=10, stateful_step_count=8)
-test_retention_invariants = RetentionHistory.TestCase
+test_retention_invariants = pytest.mark.slow(RetentionHistory.TestCase)   # tens of seconds: handed out first
 
 
 def test_a_history_whose_archive_directory_is_made_standard():

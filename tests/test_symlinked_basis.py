@@ -364,6 +364,7 @@ def _shape(src: bytes, slot: bytes, shape: str, variant: int) -> None:
             os.link(os.path.join(path, b"f1"), other)
 
 
+@pytest.mark.slow
 @example(history=[("link out", "link in", 0, "m1"), ("directory", "directory", 3, "m1"),
                   ("link in", "link out", 1, "m1"), ("directory", "directory", 3, "m1"), ("absent", "directory", 2, "m2")])
 @given(history=st.lists(st.tuples(st.sampled_from(SHAPES), st.sampled_from(SHAPES), st.integers(0, 3),
