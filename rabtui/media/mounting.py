@@ -124,6 +124,11 @@ def _mounted_alone(medium: Medium, emit: Emit) -> Iterator[None]:
 
 
 def _mount(medium: Medium, emit: Emit) -> None:
+    mount_with(medium, mount_argv(medium), emit)
+
+
+def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:
+    """Mount the medium's device at its path by `argv` (mount_argv, or read-only for a look)."""
     why = privacy.others_can_change(medium.path)
     if why:     # mount follows their symlinks, and the directories are made on the way to where they lead
         raise WorkFailed(f"medium {medium.id}: {why}, who could have its disk mounted elsewhere (over a system"
@@ -132,7 +137,7 @@ def _mount(medium: Medium, emit: Emit) -> None:
                               " others (chmod go-w)")
     Path(medium.path).mkdir(parents=True, exist_ok=True)
     try:
-        result = proc.run(mount_argv(medium), silence=MOUNT_SILENCE)
+        result = proc.run(argv, silence=MOUNT_SILENCE)
     except Stalled as exc:    # a hung disk fails the step as one not there does; nobody cancelled
         raise WorkFailed(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: mount did not"
                          f" answer ({exc}); is the disk hung?") from None

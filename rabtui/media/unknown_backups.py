@@ -15,7 +15,7 @@ from rabtui.media import medium_layout
 from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.media.at_hand import label_problem, media_there
-from rabtui.media.mounting import mounted
+from rabtui.media.look_mount import looked_at
 from rabtui.state.store import Store
 
 UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild that made the database did not read
@@ -79,8 +79,8 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
     """Each configured medium that may hold backups the database does not know: with their names
     ("source/name") when it is there, None when it is away and rebuild-state did not read it, why
     when it could not be mounted to be looked at. With `emit`, a medium with a `device` that is
-    plugged in but not mounted (as rabtui leaves it between runs) is mounted to be looked at too, as
-    a restore mounts it to read it (a mount's warnings to `emit`). `source_ids`: the sources asked
+    plugged in but not mounted (as rabtui leaves it between runs) is looked at too, read-only
+    (look_mount.py; its warnings to `emit`). `source_ids`: the sources asked
     about; None: the configured ones and those the database knows on the medium."""
     out: list[tuple[Medium, list[str] | str | None]] = []
     there = {m.id for m in media_there(cfg, store)}
@@ -125,17 +125,17 @@ def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None
 
 def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None, mount: bool, emit: Emit | None
                ) -> list[str]:
-    """unknown_names of `source_ids` on `m` (None: of every source, as unknown_media's), mounted for
-    the look when `mount`; none when another disk is on its device, or one with no label (WorkFailed
+    """unknown_names of `source_ids` on `m` (None: of every source, as unknown_media's), looked at
+    through look_mount when `mount`; none when another disk is on its device, or one with no label (WorkFailed
     when its label cannot be read: it may be the medium)."""
     if not mount:
         if source_ids is None:
             return unknown_names(m, store, {s.id for s in cfg.sources})
         return [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
-    with mounted(m, emit or no_emit, cfg.state_dir, wait=LOOK_WAIT):
-        why = label_problem(m, store)
-        if why is not None and label_problem(m, store, unread=False) is None:
+    with looked_at(m, emit or no_emit, cfg.state_dir, LOOK_WAIT) as seen:
+        why = label_problem(seen, store)
+        if why is not None and label_problem(seen, store, unread=False) is None:
             raise WorkFailed(why)
         if why is not None:
             return []
-        return _looked_at(cfg, store, m, source_ids, False, emit)
+        return _looked_at(cfg, store, seen, source_ids, False, emit)

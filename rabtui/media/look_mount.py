@@ -1,0 +1,122 @@
+"""A look at a medium with a `device` that is not mounted at its path (as rabtui leaves it between
+runs), for what it holds (media/unknown_backups.py): read where its file system is mounted already
+(a second mount of one ext4 through another loop device can corrupt it), else mounted read-only at
+its path for the look alone, and that mount, only it, unmounted after, whatever failed meanwhile.
+The mount lock is held throughout: a backup that would mount the medium waits for the look's end."""
+
+from __future__ import annotations
+
+import os
+import stat
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+from rabtui import fmt, mount_points, proc
+from rabtui.config import Medium
+from rabtui.errors import Stalled
+from rabtui.events import LOG, WARNING, Emit, Event
+from rabtui.media import mounting
+from rabtui.state import locks
+
+
+def devices_of(device: str) -> set[int]:
+    """The block devices (st_rdev) that are `device`: itself, or the loop devices backed by it when
+    it is an image file; none where it cannot be read."""
+    try:
+        st = os.stat(device)
+    except OSError:
+        return set()
+    if stat.S_ISBLK(st.st_mode):
+        return {st.st_rdev}
+    if not stat.S_ISREG(st.st_mode):
+        return set()
+    out = set()
+    try:
+        loops = [n for n in os.listdir("/sys/block") if n.startswith("loop")]
+    except OSError:
+        return out
+    for name in loops:
+        try:
+            with open(f"/sys/block/{name}/loop/backing_file", "rb") as f:
+                backing = f.read().rstrip(b"\n")
+            with open(f"/sys/block/{name}/dev") as f:
+                major, minor = f.read().strip().split(":")
+            held = os.stat(backing)
+        except (OSError, ValueError):
+            continue       # no backing file, or it is gone (" (deleted)")
+        if (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
+            out.add(os.makedev(int(major), int(minor)))
+    return out
+
+
+def mounted_elsewhere(device: str) -> Path | None:
+    """A mount point showing the whole file system of `device` (devices_of) now, or None."""
+    devices = devices_of(device)
+    for _mid, dev, root, point in mount_points.table():
+        if dev in devices and root == b"/":
+            return Path(os.fsdecode(point))
+    return None
+
+
+def mount_ro_argv(medium: Medium) -> list[str]:
+    return ["mount", "-o", "ro", str(medium.device), str(medium.path)]
+
+
+@contextmanager
+def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) -> Iterator[Medium]:
+    """The medium (its `device` plugged in, nothing mounted at its path) where it can be read for the
+    duration: at the mount point its file system has already (the medium then has that path), else
+    mounted read-only at its path and unmounted after. WorkFailed when it cannot be mounted,
+    LockBusy when another process mounts or unmounts it for more than `wait` seconds."""
+    with locks.mounting_lock(state_dir, medium.id).acquire_within(wait):
+        if os.path.ismount(medium.path):      # mounted meanwhile: read there, left as it is
+            yield medium
+            return
+        elsewhere = mounted_elsewhere(str(medium.device))
+        if elsewhere is not None:
+            emit(Event(LOG, f"medium {medium.id}: {medium.device} is mounted at {fmt.name(os.fsencode(elsewhere))}:"
+                            " looked at there"))
+            yield replace(medium, path=elsewhere)
+            return
+        mounting.mount_with(medium, mount_ro_argv(medium), emit)
+        own = _mount_at(medium.path)
+        try:
+            yield medium
+        finally:
+            _unmount_own(medium, own, emit)
+
+
+def _mount_at(path: str | Path) -> int | None:
+    """The id of the mount `path` shows now (the topmost one there), or None."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return mount_points.mount_id(fd)
+    finally:
+        os.close(fd)
+
+
+def _unmount_own(medium: Medium, own: int | None, emit: Emit) -> None:
+    """Unmount the look's mount (`own`) at the medium's path; another mount made over it meanwhile
+    (by hand) is left as it is, said, and the look's own under it too."""
+    now = _mount_at(medium.path)
+    if own is None or now != own:
+        emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was looked at"
+                            " (read-only, mounted for the look): it is left as it is, and the look's own mount"
+                            f" under it too: unmount both (umount {medium.path}, twice) once it is not in use"))
+        return
+    try:
+        done = proc.run(mounting.umount_argv(medium), silence=mounting.UMOUNT_SILENCE)
+    except Stalled as exc:
+        emit(Event(WARNING, f"medium {medium.id} is left mounted (read-only) at {medium.path}: umount did not"
+                            f" answer ({exc}); is the disk hung?"))
+        return
+    if done.ok:
+        emit(Event(LOG, f"unmounted {medium.path}"))
+    else:
+        emit(Event(WARNING, f"medium {medium.id} is left mounted (read-only) at {medium.path}: cannot unmount it:"
+                            f" {done.stderr_said()}"))
