@@ -85,7 +85,7 @@ def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) ->
         try:
             yield medium
         finally:
-            _unmount_own(medium, own, emit)
+            _unmount_own(medium, own, emit, state_dir)
 
 
 def _mount_at(path: str | Path) -> int | None:
@@ -100,7 +100,7 @@ def _mount_at(path: str | Path) -> int | None:
         os.close(fd)
 
 
-def _unmount_own(medium: Medium, own: int | None, emit: Emit) -> None:
+def _unmount_own(medium: Medium, own: int | None, emit: Emit, state_dir: str | Path) -> None:
     """Unmount the look's mount (`own`) at the medium's path; another mount made over it meanwhile
     (by hand) is left as it is, said, and the look's own under it too."""
     now = _mount_at(medium.path)
@@ -112,11 +112,11 @@ def _unmount_own(medium: Medium, own: int | None, emit: Emit) -> None:
     try:
         done = proc.run(mounting.umount_argv(medium), silence=mounting.UMOUNT_SILENCE)
     except Stalled as exc:
-        emit(Event(WARNING, f"medium {medium.id} is left mounted (read-only) at {medium.path}: umount did not"
-                            f" answer ({exc}); is the disk hung?"))
-        return
-    if done.ok:
-        emit(Event(LOG, f"unmounted {medium.path}"))
+        said = f"umount did not answer ({exc}); is the disk hung?"
     else:
-        emit(Event(WARNING, f"medium {medium.id} is left mounted (read-only) at {medium.path}: cannot unmount it:"
-                            f" {done.stderr_said()}"))
+        if done.ok:
+            emit(Event(LOG, f"unmounted {medium.path}"))
+            return
+        said = done.stderr_said()
+    mounting.note_mounted(state_dir, medium.id)      # rabtui's: its next user unmounts it
+    emit(Event(WARNING, f"cannot unmount {medium.path} (mounted read-only to look at medium {medium.id}): {said}"))

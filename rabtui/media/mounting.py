@@ -104,6 +104,11 @@ def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours
         emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: {exc}"))
 
 
+def note_mounted(state_dir: str | Path, medium_id: str) -> None:
+    """rabtui mounted the medium and left it so: the last of its next users unmounts it."""
+    _note(locks.medium_users_lock(state_dir, medium_id).path.with_suffix(".mounted"))
+
+
 def _note(path: Path) -> None:
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE))
