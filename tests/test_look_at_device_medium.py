@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
 
+from rabtui.actions import find as find_actions
 from rabtui.cli import main
 from rabtui.media import unknown_backups
-from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown
+from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown, _old_on_m2_newest_on_device_m1
 
 UNKNOWN = "medium m1 holds 1 backup of loc the state database does not know"
 
@@ -108,3 +110,40 @@ def test_a_mount_made_by_hand_over_the_medium_during_the_look_is_left_and_named(
     finally:
         while os.path.ismount(m1):
             subprocess.run(["umount", str(m1)], check=True)
+
+
+def test_find_browse_and_check_look_at_a_device_medium_left_unmounted(tmp_path, capsys, disk_image):
+    """rabtui leaves a medium with a `device` unmounted between runs: find, Browse's find and check
+    look at it as a restore does, so the newest backup a database put back from an older copy lacks
+    is named, not missed."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    run = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+    assert main([*run, "find", "a.txt"]) == 0
+    assert UNKNOWN in capsys.readouterr().err
+    assert main([*run, "check"]) != 0
+    assert "medium m1: 1 backup(s) the state database does not know" in capsys.readouterr().out
+    said: list[str] = []
+    find_actions.find_with_newest_backup(lab.load(), lab.store(), "a.txt", said=said)
+    assert any(UNKNOWN in line for line in said), said
+    assert not os.path.ismount(lab.media[0][1])
+
+
+def test_find_says_a_copy_on_a_device_medium_left_unmounted_is_read_by_a_restore(tmp_path, capsys, disk_image):
+    """Not "not mounted" as of a disk away: it is plugged in, and a restore mounts it (CLI, --json, Browse)."""
+    lab, _data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
+    run = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+    assert main([*run, "find", "a.txt"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("m1" in line and line.endswith("(plugged in, not mounted: a restore mounts it)") for line in lines), lines
+    assert not any("m2" in line and "(" in line for line in lines), lines
+    assert main([*run, "find", "--json", "a.txt"]) == 0
+    where = {loc["medium"]: loc for v in json.loads(capsys.readouterr().out) for loc in v["locations"]}
+    assert (where["m1"]["at_hand"], where["m1"]["plugged_in"]) == (False, True)
+    assert (where["m2"]["at_hand"], where["m2"]["plugged_in"]) == (True, False)
+    rows = find_actions.find_with_newest_backup(lab.load(), lab.store(), "a.txt")
+    assert any("(plugged in, not mounted: a restore mounts it)" in r["where"] for r in rows), rows
+    disk_image.rename(disk_image.with_name("unplugged.img"))
+    assert main([*run, "find", "a.txt"]) == 0
+    assert any("m1" in line and line.endswith("(not mounted)") for line in capsys.readouterr().out.splitlines())

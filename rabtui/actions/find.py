@@ -11,7 +11,8 @@ from rabtui.checkpoint import marks
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media import unknown_backups
-from rabtui.media.at_hand import media_at_hand, moved_away
+from rabtui.events import WARNING
+from rabtui.media.at_hand import left_unmounted, media_at_hand, moved_away
 from rabtui.media.medium_layout import is_backup_ref
 from rabtui.restore import copies
 from rabtui.restore.known_source import source_of
@@ -34,6 +35,8 @@ class Found:
     # (source, medium, name) -> id of the backups named; the (source, name) two media give (named_twice)
     ids: dict[tuple[str, str, str], int] = field(default_factory=dict)
     twice: set[tuple[str, str]] = field(default_factory=set)
+    plugged: set[str] = field(default_factory=set)    # media with a device plugged in, not mounted (a restore mounts them)
+    warned: list[str] = field(default_factory=list)   # what the look at them warned of
 
     def as_json(self) -> list[dict]:
         out = []
@@ -42,6 +45,7 @@ class Found:
             for loc, shown in zip(v.locations, found["locations"]):
                 if loc.kind == "backup":
                     shown["configured"] = loc.medium in self.configured
+                    shown["plugged_in"] = loc.medium in self.plugged and loc.medium not in self.at_hand
                     shown["backup_ids"] = [self.ids.get((v.source, loc.medium, n)) for n in loc.backups]
                     if loc.unreadable:
                         shown["unreadable_id"] = self.ids.get((v.source, loc.medium, loc.unreadable))
@@ -50,8 +54,8 @@ class Found:
 
     def not_listed(self) -> list[str]:
         """What may hold more than is listed: a line per medium (not_known), said beside the versions."""
-        return [f"{line}: what it holds is not listed; `rabtui rebuild-state` with it mounted records its backups"
-                for line in self.not_known]
+        return self.warned + [f"{line}: what it holds is not listed; `rabtui rebuild-state` with it mounted records"
+                              " its backups" for line in self.not_known]
 
     def describe(self, version: catalog.Version, location: catalog.Location) -> str:
         """Where `location` is, a backup's id beside its name where the name stands for two."""
@@ -67,7 +71,9 @@ class Found:
             return "medium no longer configured"
         if location.medium in self.moved:
             return "recorded off the medium's path, not read: `rabtui check` says more"
-        return None if location.medium in self.at_hand else "not mounted"
+        if location.medium in self.at_hand:
+            return None
+        return "plugged in, not mounted: a restore mounts it" if location.medium in self.plugged else "not mounted"
 
 
 # a disc's catalog marks its entries that are no regular file (checkpoint/marks.py): find's kinds
@@ -113,10 +119,12 @@ def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_ca
     found += entries.values()
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
     ids, twice = queries.backup_ids(store)
+    warned: list[str] = []      # a device medium left unmounted is looked at as a restore looks (read-only)
+    unknown = unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources},
+                                        lambda e: warned.append(e.message) if e.kind == WARNING else None)
     return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media},
-                 {m.id for m in cfg.media if moved_away(m, store)},
-                 unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources}),
-                 ids, twice)
+                 {m.id for m in cfg.media if moved_away(m, store)}, unknown, ids, twice,
+                 {m.id for m in cfg.media if left_unmounted(m)}, warned)
 
 
 def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None,
@@ -135,8 +143,13 @@ def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int 
             loc = backups[-1]
             newest = queries.backup_named(store, v.source, loc.medium, loc.backups[-1])
         out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime, "kind": v.kind,
-                    "where": "; ".join(found.describe(v, loc) for loc in v.locations), "backup": newest})
+                    "where": "; ".join(_where(found, v, loc) for loc in v.locations), "backup": newest})
     return out
+
+
+def _where(found: Found, version: catalog.Version, location) -> str:
+    away = found.out_of_reach(location)
+    return found.describe(version, location) + (f" ({away})" if away else "")
 
 
 def check_backup_ref(ref: str) -> None:

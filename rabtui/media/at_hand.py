@@ -86,6 +86,12 @@ def unconfigured_problem(medium_id: str, source: str, name: str, path: str, stor
     return None if problem is None else f"{gone}; where the catalog has backup {source}/{name}: {problem}"
 
 
+def left_unmounted(medium: Medium) -> bool:
+    """Whether `medium` has a `device` that is plugged in (there) and nothing mounted at its path,
+    as rabtui leaves it between runs: a restore mounts it to read it."""
+    return bool(medium.device) and os.path.exists(medium.device) and not os.path.ismount(medium.path)
+
+
 def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:
     """The configured media that are there now (their label at their path says so)."""
     return [m for m in cfg.media if label_problem(m, store) is None]

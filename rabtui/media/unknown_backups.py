@@ -14,7 +14,7 @@ from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
 from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
-from rabtui.media.at_hand import label_problem, media_there
+from rabtui.media.at_hand import label_problem, left_unmounted, media_there
 from rabtui.media.look_mount import looked_at
 from rabtui.state.store import Store
 
@@ -88,8 +88,7 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
         if m.id not in there and unread(store, m.id):
             out.append((m, None))
             continue
-        if m.id not in there and not (emit is not None and m.device and os.path.exists(m.device)
-                                      and not os.path.ismount(m.path)):
+        if m.id not in there and not (emit is not None and left_unmounted(m)):
             continue
         try:
             names = _looked_at(cfg, store, m, source_ids, m.id not in there, emit)
