@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from rabtui.actions import find as find_actions
@@ -147,3 +149,39 @@ def test_find_says_a_copy_on_a_device_medium_left_unmounted_is_read_by_a_restore
     disk_image.rename(disk_image.with_name("unplugged.img"))
     assert main([*run, "find", "a.txt"]) == 0
     assert any("m1" in line and line.endswith("(not mounted)") for line in capsys.readouterr().out.splitlines())
+
+
+_KILLED_LOOK = """
+import sys, time
+from rabtui.config.parse import load
+from rabtui.media import unknown_backups
+from rabtui.state.store import Store
+names = unknown_backups.unknown_names
+def held(medium, store, source_ids):
+    if medium.id == "m1":
+        open(sys.argv[2], "w").close()
+        time.sleep(60)
+    return names(medium, store, source_ids)
+unknown_backups.unknown_names = held
+cfg = load(sys.argv[1], check_media=False)
+unknown_backups.not_known(cfg, Store(cfg.state_dir), {"loc"}, lambda e: None)
+"""
+
+
+def test_a_look_killed_while_the_medium_is_mounted_does_not_fail_the_next_backup_onto_it(tmp_path, disk_image):
+    """The read-only mount a SIGKILLed look leaves: the next backup onto the medium writes there, and unmounts it."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = lab.media[0][1]
+    inside = tmp_path / "looking"
+    look = subprocess.Popen([sys.executable, "-c", _KILLED_LOOK, str(lab.config_path), str(inside)],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        deadline = time.monotonic() + 30
+        while not inside.exists() and look.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert inside.exists() and os.path.ismount(m1)
+    finally:
+        look.kill()
+        look.wait()
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed"
+    assert not os.path.ismount(m1)

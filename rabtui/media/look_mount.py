@@ -80,12 +80,18 @@ def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) ->
                             " looked at there"))
             yield replace(medium, path=elsewhere)
             return
-        mounting.mount_with(medium, mount_ro_argv(medium), emit)
+        looked = mounting.look_note(state_dir, medium.id)
+        mounting.note(looked)     # first: a look killed once it mounted leaves it to rabtui's next user to unmount
+        try:
+            mounting.mount_with(medium, mount_ro_argv(medium), emit)
+        except BaseException:
+            looked.unlink(missing_ok=True)
+            raise
         own = _mount_at(medium.path)
         try:
             yield medium
         finally:
-            _unmount_own(medium, own, emit, state_dir)
+            _unmount_own(medium, own, emit, looked)
 
 
 def _mount_at(path: str | Path) -> int | None:
@@ -100,11 +106,13 @@ def _mount_at(path: str | Path) -> int | None:
         os.close(fd)
 
 
-def _unmount_own(medium: Medium, own: int | None, emit: Emit, state_dir: str | Path) -> None:
+def _unmount_own(medium: Medium, own: int | None, emit: Emit, looked: Path) -> None:
     """Unmount the look's mount (`own`) at the medium's path; another mount made over it meanwhile
-    (by hand) is left as it is, said, and the look's own under it too."""
+    (by hand) is left as it is, said, and the look's own under it too (not rabtui's to unmount then:
+    `looked`, mounting.look_note, removed). `looked` stays where the unmount fails."""
     now = _mount_at(medium.path)
     if own is None or now != own:
+        looked.unlink(missing_ok=True)
         emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was looked at"
                             " (read-only, mounted for the look): it is left as it is, and the look's own mount"
                             f" under it too: unmount both (umount {medium.path}, twice) once it is not in use"))
@@ -115,8 +123,8 @@ def _unmount_own(medium: Medium, own: int | None, emit: Emit, state_dir: str | P
         said = f"umount did not answer ({exc}); is the disk hung?"
     else:
         if done.ok:
+            looked.unlink(missing_ok=True)
             emit(Event(LOG, f"unmounted {medium.path}"))
             return
         said = done.stderr_said()
-    mounting.note_mounted(state_dir, medium.id)      # rabtui's: its next user unmounts it
     emit(Event(WARNING, f"cannot unmount {medium.path} (mounted read-only to look at medium {medium.id}): {said}"))

@@ -60,11 +60,12 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     users = locks.medium_users_lock(state_dir, medium.id)
     ours = users.path.with_suffix(".mounted")     # rabtui mounted it, and has not unmounted it since
     with turn.acquire_within(wait):
+        _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if not os.path.ismount(medium.path):
                 _mount(medium, emit)
-                _note(ours)
+                note(ours)
         except BaseException:
             users.release()
             raise
@@ -104,12 +105,32 @@ def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours
         emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: {exc}"))
 
 
-def note_mounted(state_dir: str | Path, medium_id: str) -> None:
-    """rabtui mounted the medium and left it so: the last of its next users unmounts it."""
-    _note(locks.medium_users_lock(state_dir, medium_id).path.with_suffix(".mounted"))
+def look_note(state_dir: str | Path, medium_id: str) -> Path:
+    """The file that says a look at the medium (look_mount.py) mounted it read-only and has not
+    unmounted it since."""
+    return locks.medium_users_lock(state_dir, medium_id).path.with_suffix(".looked")
 
 
-def _note(path: Path) -> None:
+def _unmount_look(medium: Medium, emit: Emit, users: locks.Lock, looked: Path) -> None:
+    """Unmount the read-only mount a look at the medium made and its process left (killed, or its
+    unmount failed), to mount the medium as it is used; left while another rabtui process uses it."""
+    if not looked.exists():
+        return
+    if not (os.path.ismount(medium.path) and os.statvfs(medium.path).f_flag & os.ST_RDONLY):
+        looked.unlink(missing_ok=True)       # unmounted since (by hand, a restart)
+        return
+    try:
+        alone = users.acquire()
+    except LockBusy:
+        return
+    with alone:
+        if not _unmount(medium, emit):
+            raise WorkFailed(f"medium {medium.id}: {medium.path} is mounted read-only (by a look at it, left) and"
+                             " cannot be unmounted to be mounted read-write")
+        looked.unlink(missing_ok=True)
+
+
+def note(path: Path) -> None:
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE))
     except OSError:     # a full state directory: the medium stays mounted after use, as one mounted by hand
