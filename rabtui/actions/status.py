@@ -243,7 +243,7 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     if prometheus:
         _not_foreign(prometheus)
-    found = health.run_checks(cfg, store, now, look=True)
+    found = health.run_checks(cfg, store, now)
     unrecorded = None
     try:
         schedule.note_schedules(cfg, store, (now or datetime.now()).timestamp())   # as run_checks read them

@@ -62,15 +62,14 @@ def exit_code(problems: list[Problem]) -> int:
     return max((RANK[p.level] for p in problems), default=0)
 
 
-def run_checks(cfg: Config, store: Store, now: datetime | None = None, look: bool = False) -> list[Problem]:
-    """The health checks' problems; `look`: unknown_backups' (`rabtui check`)."""
+def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[Problem]:
     now = now or datetime.now()
     ts = now.timestamp()
     out: list[Problem] = []
     out += _backups(cfg, store, ts)
     out += _media(cfg, store, ts)
     out += _media_holds(cfg, store)
-    out += unknown_backups(cfg, store, look)
+    out += unknown_backups(cfg, store)
     out += planted_symlinks(cfg, store)
     out += _unwritten_ids(store)
     out += _undoings(cfg, store)

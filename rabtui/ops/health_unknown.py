@@ -7,23 +7,22 @@ not see them, until rebuild-state records them (rabtui/media/unknown_backups.py)
 from __future__ import annotations
 
 from rabtui.config import Config
-from rabtui.events import no_emit
 from rabtui.media.unknown_backups import shown, unknown_media
 from rabtui.ops.problems import WARNING, Problem
 from rabtui.state.store import Store
 
 
-def unknown_backups(cfg: Config, store: Store, look: bool = False) -> list[Problem]:
+def unknown_backups(cfg: Config, store: Store) -> list[Problem]:
     """One warning per medium there that holds backup directories with no row in the database (for
     the configured sources and those the database knows there), and per medium away that the
-    rebuild that made the database did not read. `look`: a medium with a `device` plugged in and
-    left unmounted is looked at too, read-only, as a restore does (`rabtui check`; not the
-    dashboard, which runs the checks at each poll)."""
+    rebuild that made the database did not read. A medium with a `device` left unmounted is not
+    mounted to be looked at (find and restores do): monitoring runs check every few minutes, and the
+    disk would never rest."""
     out = []
-    for m, names in unknown_media(cfg, store, emit=no_emit if look else None):
+    for m, names in unknown_media(cfg, store):
         if isinstance(names, str):
             out.append(Problem(f"unknown:{m.id}", WARNING,
-                               f"medium {m.id} could not be mounted to look for backups the state database does"
+                               f"medium {m.id} could not be looked at for backups the state database does"
                                f" not know: {names}"))
             continue
         if names is None:
