@@ -158,6 +158,13 @@ class Began(UsageError):
         self.status = status
 
 
+class Ended(UsageError):
+    """A cancel meant for a job that has ended: nothing was to stop."""
+
+    def __init__(self, job_id: int, status: str):
+        super().__init__(f"job {job_id} has ended ({status}): nothing to stop")
+
+
 def cancel(store: Store, job_id: int, post_commands_too: bool = False, *, queued_only: bool = False,
            give_up: threading.Event | None = None) -> str:
     """Ask a job under way to stop; UsageError for one that has ended (nothing would stop). The
@@ -176,7 +183,7 @@ def cancel(store: Store, job_id: int, post_commands_too: bool = False, *, queued
             status = job(store, job_id)["status"]     # an unknown job: UsageError
             if status in LIVE:
                 raise Began(job_id, status)
-            raise UsageError(f"job {job_id} has ended ({status}): nothing to stop")
+            raise Ended(job_id, status)
     return status
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rabtui import demo, fmt, privacy
 from rabtui.actions import jobs as jobviews
-from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError, WorkFailed
+from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError, WorkFailed, worst_exit
 
 from .common import is_tty, load_config, number, open_store, print_json
 
@@ -83,13 +83,19 @@ def run_tui(config_path) -> int:
     app.run()
     for line in app.said_at_exit:      # a cancel confirmed and not written, say
         print(fmt.name(f"rabtui: {line}"), file=sys.stderr)
-    code = EXIT_OK if app.return_code in (None, 0) else int(app.return_code)
+    code = exit_code_of(app)
     if app.reads_left_waiting(2.0):    # a read on a mount that hangs: the interpreter would join its thread
         logging.getLogger("rabtui.tui").warning("quit while a read still waited (a file system that hangs?)")
         logging.shutdown()
         sys.stdout.flush()
         os._exit(code)
     return code
+
+
+def exit_code_of(app) -> int:
+    """The console's exit code: 1 (the work failed) where a cancel confirmed in it was not written,
+    its job going on."""
+    return worst_exit(EXIT_OK if app.return_code in (None, 0) else int(app.return_code), app.cancels_exit)
 
 
 def open_tui(args) -> int:

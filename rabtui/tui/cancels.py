@@ -14,7 +14,7 @@ from typing import Callable
 from textual import work
 
 from rabtui.actions import jobs as jobviews
-from rabtui.errors import RabtuiError, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
 from rabtui.state.store import WriteGivenUp
 from rabtui.state.store_check import state_failure
 
@@ -43,6 +43,7 @@ class CancelWrites:
         self._cancel_ids = itertools.count()
         self._quit_after_cancels = False
         self.said_at_exit: list[str] = []      # printed on the terminal once the UI has given it back
+        self.cancels_exit = EXIT_OK     # EXIT_FAILED once a cancel confirmed was not written, its job going on
 
     def write_cancel(self, job_id: int, done: CancelDone, post_commands_too: bool = False,
                      queued_only: bool = False) -> None:
@@ -80,6 +81,9 @@ class CancelWrites:
         elif error is not None:     # a job that ended or began meanwhile is said as it is, the rest not written
             self.said_at_exit.append(str(error) if isinstance(error, UsageError)
                                      else not_written(job_id, post_commands_too, str(error)))
+        if status is None and not isinstance(error, jobviews.Ended):
+            # what was confirmed is not done, the job going on (one that ended had nothing to stop)
+            self.cancels_exit = EXIT_FAILED
         if not self._cancels:
             self.exit_once_saved()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 
+from rabtui.cli.tui_cmds import exit_code_of
+from rabtui.errors import EXIT_FAILED, EXIT_OK
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.dashboard import DashboardScreen
@@ -231,13 +233,14 @@ def test_q_with_a_cancel_waiting_for_a_busy_database_quits_once_it_is_written(me
     app, rec, store = _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q=False)
     assert rec.cancel.wait(5), "the cancel confirmed before q was written"
     assert app.said_at_exit == []
+    assert exit_code_of(app) == EXIT_OK
     rec.finish("cancelled", 1)
 
 
 def test_q_again_names_each_cancel_of_a_job_not_written(medium_m_config, tmp_path):
     """The cancel and the stop of the post-backup commands, both confirmed while the database is
     busy: q waits for both, q again names both as not written (the first given up let q quit before
-    the second was, unsaid)."""
+    the second was, unsaid), and the console's exit code is 1, the work failed (it was 0)."""
     app, rec, store = _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q=True, post="true")
     assert sorted(app.said_at_exit) == [
         f"the cancel of job {rec.job_id} was not written (the state database was busy when rabtui quit): the job"
@@ -246,6 +249,7 @@ def test_q_again_names_each_cancel_of_a_job_not_written(medium_m_config, tmp_pat
         f" rabtui quit): they run unless stopped (rabtui jobs cancel {rec.job_id} --post-commands-too)"], app.said_at_exit
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     assert not rec.cancel.is_set()
+    assert exit_code_of(app) == EXIT_FAILED, "the console's exit code said the cancels confirmed were done"
     rec.finish("completed", 0)
 
 
