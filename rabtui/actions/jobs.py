@@ -165,22 +165,37 @@ class Ended(UsageError):
         super().__init__(f"job {job_id} has ended ({status}): nothing to stop")
 
 
+class NotCancelled(UsageError):
+    """The stop of a job's post-backup commands alone, meant for a job asked to stop already, written
+    not: its own cancel was not written (the database failed), and stopping the commands would stop
+    the job too."""
+
+    def __init__(self, job_id: int):
+        super().__init__(f"the post-backup commands of job {job_id} were not stopped: the job's own cancel was not"
+                         " written, and it goes on")
+
+
 def cancel(store: Store, job_id: int, post_commands_too: bool = False, *, queued_only: bool = False,
-           give_up: threading.Event | None = None) -> str:
+           after_cancel: bool = False, give_up: threading.Event | None = None) -> str:
     """Ask a job under way to stop; UsageError for one that has ended (nothing would stop). The
     job's status as the cancel was written ("queued": it never starts).
     `post_commands_too`: a backup's post-backup commands, run after a cancel to undo what the
     pre-backup ones did, stop too (what they were to undo stays undone). `queued_only`: written only
-    while the job still waits its turn (Began once it has begun). `give_up`: a busy database's wait
-    for the write can be given up (Store.write_unless: WriteGivenUp, nothing written)."""
+    while the job still waits its turn (Began once it has begun). `after_cancel`: the post-backup
+    commands' stop alone, written only where the job's cancel was (NotCancelled else). `give_up`: a
+    busy database's wait for the write can be given up (Store.write_unless: WriteGivenUp, nothing
+    written)."""
     def write() -> str | None:
         return jobsmod.request_cancel(store, job_id, again=post_commands_too,
-                                      statuses=("queued",) if queued_only else LIVE)
+                                      statuses=("queued",) if queued_only else LIVE, after_cancel=after_cancel)
 
     with recording(store):
         status = write() if give_up is None else store.write_unless(give_up, write)
         if status is None:
-            status = job(store, job_id)["status"]     # an unknown job: UsageError
+            row = job(store, job_id)     # an unknown job: UsageError
+            status = row["status"]
+            if status in LIVE and after_cancel and not row["cancel_requested"]:
+                raise NotCancelled(job_id)
             if status in LIVE:
                 raise Began(job_id, status)
             raise Ended(job_id, status)

@@ -305,14 +305,15 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
                      f" ({row['status'] or 'gone'}); nothing was answered")
 
 
-def request_cancel(store: Store, job_id: int, again: bool = False, statuses: Sequence[str] = LIVE) -> str | None:
+def request_cancel(store: Store, job_id: int, again: bool = False, statuses: Sequence[str] = LIVE,
+                   after_cancel: bool = False) -> str | None:
     """`again`: a second cancel, that stops what runs after the first to undo (see JobRecorder).
     The job's status as the request was written (what the cancel then does depends on it: a queued
     job never starts); None, nothing written, when its status is not among `statuses` (it ended, or
-    began, since it was looked at)."""
-    rows = store.all("UPDATE jobs SET cancel_requested=MAX(cancel_requested, ?) WHERE id=? AND status IN"
-                     f" ({','.join('?' * len(statuses))}) RETURNING status",
-                     (CANCEL_AGAIN if again else 1, job_id, *statuses))
+    began, since it was looked at), or, `after_cancel`, when no cancel of it was written before."""
+    rows = store.all("UPDATE jobs SET cancel_requested=MAX(cancel_requested, ?) WHERE id=? AND cancel_requested >= ?"
+                     f" AND status IN ({','.join('?' * len(statuses))}) RETURNING status",
+                     (CANCEL_AGAIN if again else 1, job_id, 1 if after_cancel else 0, *statuses))
     return rows[0]["status"] if rows else None
 
 

@@ -38,8 +38,8 @@ class CancelWrites:
 
     def init_cancels(self) -> None:
         # the writes under way (two of one job: the cancel and its post-backup commands' stop), each
-        # with its job id and the event that gives its wait up
-        self._cancels: dict[int, tuple[int, threading.Event]] = {}
+        # with its job id, the event that gives its wait up and the one set at its end
+        self._cancels: dict[int, tuple[int, threading.Event, threading.Event]] = {}
         self._cancel_ids = itertools.count()
         self._quit_after_cancels = False
         self.said_at_exit: list[str] = []      # printed on the terminal once the UI has given it back
@@ -48,18 +48,26 @@ class CancelWrites:
     def write_cancel(self, job_id: int, done: CancelDone, post_commands_too: bool = False,
                      queued_only: bool = False) -> None:
         """Cancel job `job_id` (see actions.jobs.cancel) in a worker; `done` is called on the UI
-        thread with its outcome, unless the console quits meanwhile."""
-        write, give_up = next(self._cancel_ids), threading.Event()
-        self._cancels[write] = job_id, give_up
-        self._write_cancel(write, job_id, done, post_commands_too, queued_only, give_up)
+        thread with its outcome, unless the console quits meanwhile. `post_commands_too`: the second
+        question's answer, the stop of the post-backup commands of a job asked to stop already: written
+        after the writes of that job's cancel confirmed before it, and only if one was (else the job
+        would stop on an answer that asked to stop its commands only)."""
+        write, give_up, ended = next(self._cancel_ids), threading.Event(), threading.Event()
+        earlier = [end for other, _, end in self._cancels.values() if other == job_id]
+        self._cancels[write] = job_id, give_up, ended
+        self._write_cancel(write, job_id, done, post_commands_too, queued_only, give_up, ended, earlier)
 
     @work(thread=True, group="cancel", exit_on_error=False)
     def _write_cancel(self, write: int, job_id: int, done: CancelDone, post_commands_too: bool, queued_only: bool,
-                      give_up: threading.Event) -> None:
+                      give_up: threading.Event, ended: threading.Event, earlier: list[threading.Event]) -> None:
         status, error = None, None
         try:
+            for end in earlier:
+                while not end.wait(0.1):
+                    if give_up.is_set():
+                        raise WriteGivenUp()
             status = jobviews.cancel(self.store, job_id, post_commands_too=post_commands_too,
-                                     queued_only=queued_only, give_up=give_up)
+                                     queued_only=queued_only, after_cancel=post_commands_too, give_up=give_up)
         except WriteGivenUp:
             pass
         except RabtuiError as exc:
@@ -67,6 +75,8 @@ class CancelWrites:
         except sqlite3.Error as exc:    # the database failed: said as the command line says it
             log.error("cancel of job %s failed", job_id, exc_info=exc)
             error = state_failure(exc, self.store.path)
+        finally:
+            ended.set()
         self.call_from_thread(self._cancel_written, write, job_id, post_commands_too, done, status, error)
 
     def _cancel_written(self, write: int, job_id: int, post_commands_too: bool, done: CancelDone,
@@ -102,11 +112,11 @@ class CancelWrites:
             self.exit_once_saved()
             return
         if self._quit_after_cancels:
-            for _, give_up in self._cancels.values():
+            for _, give_up, _ in self._cancels.values():
                 give_up.set()
             return
         self._quit_after_cancels = True
-        ids = sorted({job_id for job_id, _ in self._cancels.values()})
+        ids = sorted({job_id for job_id, _, _ in self._cancels.values()})
         jobs = f"job {ids[0]}" if len(ids) == 1 else "jobs " + ", ".join(map(str, ids))
         self.notify(f"the cancel of {jobs} is not written yet (the state database is busy): rabtui quits once it"
                     " is; q again quits without it", severity="warning", timeout=30)

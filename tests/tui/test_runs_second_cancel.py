@@ -292,3 +292,50 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
     run(go())
     assert rec.cancel.wait(5), "the cancel confirmed before the end was written"
     rec.finish("cancelled", 1)
+
+
+def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_the_job(medium_m_config,
+                                                                                        tmp_path, monkeypatch):
+    """x confirmed while the database is held busy, x again (the stop of the post-backup commands
+    asked, the job "asked to stop already"); the cancel's write then fails (busy past its wait) and is
+    said as not written, the job going on. The second question's yes, the database free again, does
+    what it said and nothing else: it stopped the job too (the first cancel written as the second),
+    said "the post-backup commands are stopped", and the failure had not said that the job goes on."""
+    from rabtui.state import store as storemod
+    from rabtui.state.jobs import JobRecorder
+    from rabtui.state.store import Store
+
+    monkeypatch.setattr(storemod, "BUSY_WAIT", 1)
+    config = medium_m_config('[[sources]]\nid = "box"\npost_backup_commands = ["true"]\n'
+                             f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "box", "backup box")
+    app = make_app(config, poll_interval=0.2)
+
+    def notes() -> list[str]:
+        return [n.message for n in app._notifications]
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await on_runs(pilot, app)
+            with database_held(store):
+                await asked(pilot, app, "x")
+                await pilot.press("y")
+                await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
+                assert "Stop its post-backup commands too?" in await asked(pilot, app, "x")
+                await wait_for(pilot, lambda: notes(), what="the failure said")
+            assert notes() == [f"the cancel of job {rec.job_id} was not written (the state database {store.path} is busy:"
+                               " database is locked; another rabtui process held it too long; run again): the job goes"
+                               f" on unless stopped (rabtui jobs cancel {rec.job_id})"], notes()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: len(notes()) == 2, what=lambda: f"the answer's outcome {notes()}")
+            assert notes()[1] == (f"the post-backup commands of job {rec.job_id} were not stopped: the job's own cancel"
+                                  " was not written, and it goes on (x asks again)"), notes()
+            assert texts(app, "#status-line") == notes()[1]
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app), what="Runs reloaded")
+            assert "Stop job" in await asked(pilot, app, "x"), "x again did not ask the first question"
+
+    run(go())
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
+    assert not rec.cancel.is_set()
+    rec.finish("completed", 0)

@@ -15,6 +15,7 @@ from rabtui import fmt
 from rabtui.actions import jobs as jobviews
 from rabtui.actions.checkpoint import VERIFY_TITLE
 from rabtui.errors import UsageError
+from rabtui.tui.cancels import not_written
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import middle_cut, plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -335,16 +336,21 @@ class RunsScreen(RabtuiScreen):
                         else f"cancel requested for job {job_id}")
             return
         self.stop_asked.discard(str(job_id))
-        if isinstance(error, jobviews.Began):
+        if isinstance(error, jobviews.NotCancelled):    # its first cancel failed after the question was asked
+            message = f"{error} (x asks again)"
+            self.notify(message, severity="warning", timeout=8)
+            self.set_status(message)
+        elif isinstance(error, jobviews.Began):
             message = (f"job {job_id} has begun since its question was asked ({error.status}): not stopped;"
                        " x asks what stopping it now does")
             self.notify(message, severity="warning")
             self.set_status(message)
         elif isinstance(error, UsageError):     # it ended as it was confirmed
             self.notify(str(error))
-        else:                                   # the database failed: said as any worker's failure
-            self.notify(str(error), severity="error", timeout=8)
-            self.set_status(f"failed: {error}", error=True)
+        else:                                   # the database failed: what goes on said
+            message = not_written(job_id, again, str(error))
+            self.notify(message, severity="error", timeout=8)
+            self.set_status(message, error=True)
 
     def action_answer(self) -> None:
         prompts = self.app.jobs.prompts
