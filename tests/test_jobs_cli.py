@@ -156,7 +156,9 @@ def test_follow_says_a_backups_status_once(cfg_path, tmp_path, capsys):
 def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config, capsys):
     """--post-commands-too names the post-backup commands only where some are to be stopped: a
     source without any, a job of another kind and a job that has not begun (none of its commands
-    run) are each said as they are."""
+    run) are each said as they are; of a backup under way, whether they are running, yet to run or
+    ended, as its steps record (it said "its post-backup commands too" when they had ended)."""
+    from rabtui.backup.records import RunRecord
     from rabtui.state import jobs
 
     cfg_path = write_config(f"""
@@ -184,7 +186,19 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
     bare = JobRecorder(store, "backup", "bare", "backup bare")
     assert said(bare.job_id) == f"cancel requested for job {bare.job_id} (its source has no post-backup commands)"
     undo = JobRecorder(store, "backup", "undo", "backup undo")
-    assert said(undo.job_id) == f"cancel requested for job {undo.job_id}, its post-backup commands too"
+    assert said(undo.job_id) == (f"cancel requested for job {undo.job_id}, its post-backup commands too: they have"
+                                 " not begun (none of them runs to its end)")
+    said_at = {}
+    record = RunRecord(store, source="undo", medium="m", name="backup-x", path=tmp_path / "b", started=0,
+                       job_id=undo.job_id)
+    for state in ("pending", "running", "ok", "failed"):
+        record.step(6, state)
+        said_at[state] = said(undo.job_id).removeprefix(f"cancel requested for job {undo.job_id}")
+    assert said_at == {
+        "pending": ", its post-backup commands too: they have not begun (none of them runs to its end)",
+        "running": ", its post-backup commands too: they are running",
+        "ok": " (its post-backup commands have ended (ok): nothing of them is left to stop)",
+        "failed": " (its post-backup commands have ended (failed): nothing of them is left to stop)"}, said_at
     burn = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
     assert said(burn.job_id) == f"cancel requested for job {burn.job_id} (a checkpoint job has no post-backup commands)"
     for rec in (bare, undo, burn):

@@ -211,5 +211,13 @@ def post_commands_of(cfg, job: dict) -> bool:
     return source is None or bool(source.post_backup_commands)
 
 
+def post_commands_state(store: Store, job_id: int) -> str:
+    """How far a backup job's post-backup commands (its step 6) are, as its backup records it:
+    "pending" (also before the backup is made), "running", or how they ended."""
+    backup = queries.job_backup(store, job_id)
+    steps = queries.backup_steps(store, backup["id"]) if backup is not None else []
+    return next((s["state"] for s in steps if s["step"] == STEPS.index("post-backup commands") + 1), "pending")
+
+
 def refresh_dead(store: Store) -> None:
     unless_rebuilding(store, jobsmod.refresh_dead)

@@ -182,14 +182,15 @@ def cmd_jobs_cancel(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
     status = jobviews.cancel(store, args.job_id, post_commands_too=args.post_commands_too)
-    print(f"cancel requested for job {args.job_id}" + cancel_said(cfg, jobviews.job(store, args.job_id), status,
-                                                                  args.post_commands_too))
+    print(f"cancel requested for job {args.job_id}" + cancel_said(cfg, store, jobviews.job(store, args.job_id),
+                                                                  status, args.post_commands_too))
     return EXIT_OK
 
 
-def cancel_said(cfg, job: dict, status: str, post_commands_too: bool) -> str:
+def cancel_said(cfg, store, job: dict, status: str, post_commands_too: bool) -> str:
     """What a cancel written while the job was `status` does, as far as the request names more than
-    the stop: post-backup commands are stopped only where some are to run."""
+    the stop: post-backup commands are stopped only where some are to run, or run (as the job's
+    backup records them)."""
     if status == "queued":
         return ": it has not begun, so it never starts" + (" (none of its commands run)" if post_commands_too else "")
     if not post_commands_too:
@@ -198,4 +199,9 @@ def cancel_said(cfg, job: dict, status: str, post_commands_too: bool) -> str:
         return f" (a {job['kind']} job has no post-backup commands)"
     if not jobviews.post_commands_of(cfg, job):
         return " (its source has no post-backup commands)"
-    return ", its post-backup commands too"
+    state = jobviews.post_commands_state(store, job["id"])
+    if state == "pending":      # stopped as they start, if they start (not where the pre-backup ones did not all run)
+        return ", its post-backup commands too: they have not begun (none of them runs to its end)"
+    if state == "running":
+        return ", its post-backup commands too: they are running"
+    return f" (its post-backup commands have ended ({state}): nothing of them is left to stop)"
