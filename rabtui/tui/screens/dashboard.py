@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 from rabtui import fmt
 from rabtui.actions import jobs as jobviews
 from rabtui.actions import status
+from rabtui.state.store import KEPT
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.ui_words import job_failure
@@ -32,7 +33,18 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
+def complete_text(backup: dict | None, now: float) -> Text:
+    """The age of a source's last backup that holds its data (as `status` names it beside a last run
+    that failed), kept data said and coloured as a warning."""
+    if backup is None:
+        return Text("never", style=STATUS_STYLE["no backup"])
+    if backup["status"] == KEPT:
+        return Text(f"{fmt.age(backup['started'], now)}, kept", style=STATUS_STYLE[KEPT])
+    return Text(fmt.age(backup["started"], now))
+
+
 JOB_COLUMNS = ("job", "kind", "title", "status", "progress")
+SOURCE_COLUMNS = ("source", "host", "last run", "age", "last complete", "total", "new")
 
 
 @dataclass
@@ -73,7 +85,7 @@ class DashboardScreen(RabtuiScreen):
             yield Table(id="due", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#sources", DataTable).add_columns("source", "host", "last backup", "age", "total", "new")
+        self.query_one("#sources", DataTable).add_columns(*SOURCE_COLUMNS)
         self.query_one("#due", DataTable).add_columns("source", "directory", "why due")
         self.query_one("#jobs", DataTable).add_columns(*JOB_COLUMNS)
         self.query_one("#sources", DataTable).focus()
@@ -137,10 +149,12 @@ class DashboardScreen(RabtuiScreen):
         rows, keys = [], []
         for s in data.sources:
             status = "running" if s.running else s.status
-            rows.append((s.id, s.where, status_text(status), fmt.age(s.started, now), fmt.size(s.total_bytes),
-                         fmt.size(s.new_bytes)))
+            rows.append((s.id, s.where, status_text(status), fmt.age(s.started, now),
+                         complete_text(s.last_complete, now), fmt.size(s.total_bytes), fmt.size(s.new_bytes)))
             keys.append(s.id)
-        fill_table(self.query_one("#sources", DataTable), rows, keys)
+        table = self.query_one("#sources", DataTable)
+        width = self.size.width - table.styles.scrollbar_size_vertical
+        fill_table(table, cut_column(rows, SOURCE_COLUMNS.index("host"), width, SOURCE_COLUMNS), keys)
         rot = data.rotation
         self.query_one("#rotation", Static).update(
             Text.assemble(("Media: ", "bold"), f"current {rot.current or '-'}  ·  next {rot.next or '-'}"))
