@@ -191,14 +191,15 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
     said_at = {}
     record = RunRecord(store, source="undo", medium="m", name="backup-x", path=tmp_path / "b", started=0,
                        job_id=undo.job_id)
-    for state in ("pending", "running", "ok", "failed"):
+    for state in ("pending", "running", "ok", "failed", "skipped"):
         record.step(6, state)
         said_at[state] = said(undo.job_id).removeprefix(f"cancel requested for job {undo.job_id}")
     assert said_at == {
         "pending": ", its post-backup commands too: they have not begun (none of them runs to its end)",
         "running": ", its post-backup commands too: they are running",
         "ok": " (its post-backup commands have ended (ok): nothing of them is left to stop)",
-        "failed": " (its post-backup commands have ended (failed): nothing of them is left to stop)"}, said_at
+        "failed": " (its post-backup commands have ended (failed): nothing of them is left to stop)",
+        "skipped": " (its backup runs no post-backup commands)"}, said_at     # the config edited since it began
     burn = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
     assert said(burn.job_id) == f"cancel requested for job {burn.job_id} (a checkpoint job has no post-backup commands)"
     for rec in (bare, undo, burn):

@@ -204,4 +204,6 @@ def cancel_said(cfg, store, job: dict, status: str, post_commands_too: bool) -> 
         return ", its post-backup commands too: they have not begun (none of them runs to its end)"
     if state == "running":
         return ", its post-backup commands too: they are running"
+    if state == "skipped":      # the config read at its start named none
+        return " (its backup runs no post-backup commands)"
     return f" (its post-backup commands have ended ({state}): nothing of them is left to stop)"

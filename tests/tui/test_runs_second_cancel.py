@@ -324,9 +324,9 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
                 await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
                 assert "Stop its post-backup commands too?" in await asked(pilot, app, "x")
                 await wait_for(pilot, lambda: notes(), what="the failure said")
-            assert notes() == [f"the cancel of job {rec.job_id} was not written (the state database {store.path} is busy:"
-                               " database is locked; another rabtui process held it too long; run again): the job goes"
-                               f" on unless stopped (rabtui jobs cancel {rec.job_id})"], notes()
+            assert notes() == [f"the cancel of job {rec.job_id} was not written (the state database {store.path}"
+                               " is busy: database is locked; another rabtui process held it too long; run again): the"
+                               f" job goes on unless stopped (rabtui jobs cancel {rec.job_id})"], notes()
             await pilot.press("y")
             await wait_for(pilot, lambda: len(notes()) == 2, what=lambda: f"the answer's outcome {notes()}")
             assert notes()[1] == (f"the post-backup commands of job {rec.job_id} were not stopped: the job's own cancel"
