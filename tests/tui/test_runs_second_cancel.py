@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 
+import pytest
+
 from rabtui.cli.tui_cmds import exit_code_of
 from rabtui.errors import EXIT_FAILED, EXIT_OK
 from rabtui.tui.app import make_app
@@ -294,18 +296,21 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
     rec.finish("cancelled", 1)
 
 
+@pytest.mark.parametrize("answered", ["after", "before"])
 def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_the_job(medium_m_config,
-                                                                                        tmp_path, monkeypatch):
+                                                                                        tmp_path, monkeypatch,
+                                                                                        answered):
     """x confirmed while the database is held busy, x again (the stop of the post-backup commands
     asked, the job "asked to stop already"); the cancel's write then fails (busy past its wait) and is
-    said as not written, the job going on. The second question's yes, the database free again, does
-    what it said and nothing else: it stopped the job too (the first cancel written as the second),
-    said "the post-backup commands are stopped", and the failure had not said that the job goes on."""
+    said as not written, the job going on. The second question's yes, answered `after` that failure
+    or `before` it (its write then waits for the cancel's), the database free again, does what it
+    said and nothing else: it stopped the job too (the first cancel written as the second), said "the
+    post-backup commands are stopped", and the failure had not said that the job goes on."""
     from rabtui.state import store as storemod
     from rabtui.state.jobs import JobRecorder
     from rabtui.state.store import Store
 
-    monkeypatch.setattr(storemod, "BUSY_WAIT", 1)
+    monkeypatch.setattr(storemod, "BUSY_WAIT", 2)    # (the answer given before waits for the release after it)
     config = medium_m_config('[[sources]]\nid = "box"\npost_backup_commands = ["true"]\n'
                              f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
     store = Store(tmp_path / "state")
@@ -323,11 +328,14 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
                 await pilot.press("y")
                 await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
                 assert "Stop its post-backup commands too?" in await asked(pilot, app, "x")
+                if answered == "before":
+                    await pilot.press("y")
                 await wait_for(pilot, lambda: notes(), what="the failure said")
             assert notes() == [f"the cancel of job {rec.job_id} was not written (the state database {store.path}"
                                " is busy: database is locked; another rabtui process held it too long; run again): the"
                                f" job goes on unless stopped (rabtui jobs cancel {rec.job_id})"], notes()
-            await pilot.press("y")
+            if answered == "after":
+                await pilot.press("y")
             await wait_for(pilot, lambda: len(notes()) == 2, what=lambda: f"the answer's outcome {notes()}")
             assert notes()[1] == (f"the post-backup commands of job {rec.job_id} were not stopped: the job's own cancel"
                                   " was not written, and it goes on (x asks again)"), notes()
