@@ -21,6 +21,7 @@ from rabtui.state.store import Store
 LIVE = jobsmod.LIVE     # the statuses of a job under way, or about to be
 
 FAILED_STATUSES = ("failed", "dead")
+POST_STEP = STEPS.index("post-backup commands") + 1     # a backup's step of its post-backup commands
 FINAL_STATES = jobsmod.FINAL_STATES
 
 
@@ -216,7 +217,7 @@ def post_commands_state(store: Store, job_id: int) -> str:
     "pending" (also before the backup is made), "running", or how they ended."""
     backup = queries.job_backup(store, job_id)
     steps = queries.backup_steps(store, backup["id"]) if backup is not None else []
-    return next((s["state"] for s in steps if s["step"] == STEPS.index("post-backup commands") + 1), "pending")
+    return next((s["state"] for s in steps if s["step"] == POST_STEP), "pending")
 
 
 def refresh_dead(store: Store) -> None:

@@ -347,3 +347,43 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     assert not rec.cancel.is_set()
     rec.finish("completed", 0)
+
+
+def test_x_again_once_the_post_commands_ended_asks_nothing(medium_m_config, tmp_path):
+    """A backup asked to stop whose post-backup commands have ended (its step 6 recorded ok): x
+    again says that nothing of them is left to stop, and asks nothing (it asked whether to stop
+    them, "they still run (or are yet to)"); while they run, the question says they are running."""
+    from rabtui.actions import jobs as jobviews
+    from rabtui.backup.records import RunRecord
+    from rabtui.state.jobs import JobRecorder
+    from rabtui.state.store import Store
+
+    config = medium_m_config('[[sources]]\nid = "box"\npost_backup_commands = ["true"]\n'
+                             f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "box", "backup box")
+    record = RunRecord(store, source="box", medium="m", name="backup-x", path=tmp_path / "b", started=0,
+                       job_id=rec.job_id)
+    jobviews.cancel(store, rec.job_id)
+    app = make_app(config, poll_interval=0.2)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            record.step(6, "running")
+            await on_runs(pilot, app)
+            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            said = await asked(pilot, app, "x")
+            assert "its post-backup commands are running" in said, said
+            await pilot.press("n")
+            record.step(6, "ok")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "✔ 6 post-backup" in texts(app, "#run-steps"),
+                           what="step 6 ended")
+            await pilot.press("x")
+            ended = (f"job {rec.job_id} was asked to stop already (its post-backup commands have ended: nothing of"
+                     " them is left to stop)")
+            await wait_for(pilot, lambda: texts(app, "#status-line") == ended,
+                           what=lambda: f"the status line: {texts(app, '#status-line')!r}")
+            assert not isinstance(app.screen, ConfirmDialog)
+
+    run(go())
+    rec.finish("cancelled", 1)

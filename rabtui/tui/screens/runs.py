@@ -113,6 +113,7 @@ class RunsScreen(RabtuiScreen):
         # backups whose cancel was confirmed here: a second x asks about their post-backup commands
         # before a load reads the cancel back (or before it is even written: a busy database)
         self.stop_asked: set[str] = set()
+        self.post_step: dict[str, str] = {}    # of the backups followed: the state of their post-backup commands
 
     def compose_body(self) -> ComposeResult:
         yield Table(id="runs-jobs", cursor_type="row", zebra_stripes=True)
@@ -186,6 +187,9 @@ class RunsScreen(RabtuiScreen):
                 if self._loggable(e):
                     log.write(self._event_line(e))
             self.after = d.last_event
+        if d.job["kind"] == "backup":
+            self.post_step[str(d.job["id"])] = next(
+                (state for n, _, state in d.steps if n == jobviews.POST_STEP), "pending")
         self._show_detail(d)
 
     def _show_jobs(self) -> None:
@@ -304,10 +308,13 @@ class RunsScreen(RabtuiScreen):
         job = self.jobs_shown[key]
         post = jobviews.post_commands_of(self.app.cfg, job)
         again = key in self.job_cancelled
-        if again and (status == "queued" or not post):     # no post-backup commands will run to be stopped
+        post_step = self.post_step.get(key, "pending")
+        ended = post_step not in ("pending", "running")
+        if again and (status == "queued" or not post or ended):     # no post-backup commands will run to be stopped
             message = f"job {job_id} was asked to stop already" + (
                 ": it has not begun, and reads cancelled once its turn comes" if status == "queued"
-                else " (its source has no post-backup commands to stop)")
+                else " (its source has no post-backup commands to stop)" if not post
+                else " (its post-backup commands have ended: nothing of them is left to stop)")
             self.notify(message)
             self.set_status(message)
             return
@@ -324,7 +331,8 @@ class RunsScreen(RabtuiScreen):
 
         if again:
             self.app.push_screen(ConfirmDialog("Stop the post-backup commands", (
-                f"Job {job_id} was asked to stop already; its post-backup commands still run (or are yet to),"
+                f"Job {job_id} was asked to stop already; its post-backup commands"
+                f" {'are running' if post_step == 'running' else 'still run (or are yet to)'},"
                 " to undo what its pre-backup commands did. Stop its post-backup commands too? What they were"
                 " to undo stays undone (a dump left on the source, a service left stopped).")), confirmed)
             return
