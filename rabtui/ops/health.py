@@ -186,17 +186,11 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
         return ts - newest > STALE_AFTER.total_seconds()
     if idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts)):     # judged as without a schedule
         return idle if ts - newest > STALE_AFTER.total_seconds() else False
-    at = datetime.fromtimestamp(ts) - timedelta(days=1)
     periods = schedule.in_force(store, source.id, source.schedule, ts)
-    for k in range(len(periods) - 1, -1, -1):
-        since, expr = periods[k]
-        if k < len(periods) - 1 and (not expr or schedule.idle(expr, datetime.fromtimestamp(periods[k + 1][0]))):
-            return ts - newest > STALE_AFTER.total_seconds()      # none then
-        due = schedule.last_slot(expr, at)
-        if due is not None and due.timestamp() >= since:
-            return _missed(store, source.id, expr, newest, due)
-        at = min(at, datetime.fromtimestamp(since) - timedelta(microseconds=1))   # the times before it were the one before's
-    return False
+    k, due = schedule.judged(periods, datetime.fromtimestamp(ts) - timedelta(days=1))
+    if due is not None:
+        return _missed(store, source.id, periods[k][1], newest, due)
+    return k >= 0 and ts - newest > STALE_AFTER.total_seconds()      # none then
 
 
 def _missed(store: Store, source_id: str, expr: str, newest: float, due: datetime) -> bool | datetime:

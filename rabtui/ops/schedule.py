@@ -214,11 +214,58 @@ def in_force(store: Store, source: str, expr: str | None, now: float) -> list[tu
     """The source's schedules as run-due and check read them (note_schedules), oldest first, each
     with the time it was first read ('' none; 0 as long as the record of it): the one read `now`
     last, since `now` when no record has it yet."""
-    rows = [(r["since"], r["schedule"]) for r in store.all(
-        "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
+    rows = _history(store, source)
     if not rows:
         return [(0.0, expr or "")]
     return rows if rows[-1][1] == (expr or "") else rows + [(max(now, rows[-1][0]), expr or "")]
+
+
+def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetime | None]:
+    """Which of `periods` (in_force) the stale rule judges by, looking back from `at` (a day before
+    its now): (k, time), the latest time at or before `at` that the schedule of periods[k] named
+    while in force; (k, None), periods[k] named none then (none, or its times to come or past when
+    the next was read: judged as no schedule); (-1, None), no schedule on record named one. The
+    times before a schedule was first read were the one's before it."""
+    for k in range(len(periods) - 1, -1, -1):
+        since, expr = periods[k]
+        if not expr or (k < len(periods) - 1 and idle(expr, datetime.fromtimestamp(periods[k + 1][0]))):
+            return k, None
+        due = last_slot(expr, at)
+        if due is not None and due.timestamp() >= since:
+            return k, due
+        at = min(at, datetime.fromtimestamp(since) - timedelta(microseconds=1))
+    return -1, None
+
+
+# the stale rule looks back a day from now; a clock behind by up to CLOCK_SLACK looks back as far
+KEPT_BACK = timedelta(days=1) + CLOCK_SLACK
+# schedules read in turn faster than they name times (two configs of one state directory, each
+# schedule's time in the other's turn) are kept for as long as a weekly one's times lie apart
+KEPT_AT_MOST = timedelta(days=8)
+
+
+def _prune_schedules(store: Store, source: str, now: float) -> None:
+    """The source's schedules before the one the stale rule judges by, KEPT_BACK before `now`,
+    dropped: no judgement later than that reads them (one later looks back to that one or a newer,
+    and an edit read from now on is dated `now` or later). Of those older than KEPT_AT_MOST, the
+    newest is kept only, as always had (as a schedule first read): a time of it is judged still,
+    not none. Two configs of different schedules read in turn on one state directory kept a row a
+    run for ever."""
+    rows = _history(store, source)
+    k, _ = judged(rows, datetime.fromtimestamp(now) - KEPT_BACK)
+    old = [i for i, (since, _) in enumerate(rows) if since < now - KEPT_AT_MOST.total_seconds()]
+    always = bool(old) and k <= old[-1]
+    k = old[-1] if always else k
+    if k > 0 or always:
+        with store.transaction() as tx:
+            tx.execute("DELETE FROM schedule_history WHERE source=? AND since < ?", (source, rows[k][0]))
+            if always:
+                tx.execute("UPDATE schedule_history SET since=0 WHERE source=? AND since=?", (source, rows[k][0]))
+
+
+def _history(store: Store, source: str) -> list[tuple[float, str]]:
+    return [(r["since"], r["schedule"]) for r in store.all(
+        "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
 
 
 def note_schedules(cfg: Config, store: Store, now: float) -> None:
@@ -243,6 +290,8 @@ def note_schedules(cfg: Config, store: Store, now: float) -> None:
             store.execute("INSERT INTO schedule_history(source, since, schedule) VALUES (?, ?, ?)"
                           " ON CONFLICT(source, since) DO UPDATE SET schedule=excluded.schedule",
                           (s.id, 0.0 if seen is None else max(now, seen[0]), s.schedule or ""))
+            if seen is not None:
+                _prune_schedules(store, s.id, now)
 
 
 # --- systemd / cron ------------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""The schedules a source had (schedule_history): kept as long as the stale rule can read them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from rabtui.ops import health, schedule
+from rabtui.state.store import Store
+
+
+def _history(store: Store) -> list[tuple[float, str]]:
+    return [(r["since"], r["schedule"]) for r in store.all("SELECT since, schedule FROM schedule_history ORDER BY since")]
+
+
+def _alternate(tmp_path, exprs: tuple[str, str], every: int, reads: int) -> tuple[list, list, list]:
+    """Two configs on one state directory, the source's schedule `exprs[0]` in one and `exprs[1]`
+    in the other, read in turn each `every` hours from 1 October 00:30: the rows kept, the rows of a
+    database given each row (never pruned), and check's stale rule at each read on both (the newest
+    backup 20 hours, 30 hours, and 40 days old)."""
+    pruned, whole = Store(tmp_path / "a"), Store(tmp_path / "b")
+    t0 = datetime(2026, 10, 1, 0, 30)
+    said = []
+    for n in range(reads):
+        now = (t0 + timedelta(hours=n * every)).timestamp()
+        source = SimpleNamespace(id="loc", schedule=exprs[n % 2])
+        schedule.note_schedules(SimpleNamespace(sources=[source]), pruned, now)
+        whole.execute("INSERT INTO schedule_history(source, since, schedule) VALUES ('loc', ?, ?)",
+                      (0.0 if n == 0 else now, source.schedule))
+        for ago in (20, 30, 40 * 24):
+            said.append((n, ago, health._stale(pruned, source, now - ago * 3600, now),
+                         health._stale(whole, source, now - ago * 3600, now)))
+    return _history(pruned), _history(whole), said
+
+
+def test_two_configs_read_in_turn_keep_the_rows_the_stale_rule_reads_only(tmp_path):
+    """Daily at 02:00 in one config, at 03:00 in the other, read in turn each 6 hours for 8 days:
+    a row a read was kept for ever. Now the rows before those the stale rule reads (a day back, and
+    a day more for a clock behind) are dropped, and check judges as it did with every row."""
+    kept, whole, said = _alternate(tmp_path, ("0 2 * * *", "0 3 * * *"), 6, 32)
+    assert len(whole) == 32 and len(kept) <= 14, kept
+    assert kept == whole[-len(kept):]
+    assert [s for s in said if s[2] != s[3]] == []
+    assert any(isinstance(s[2], datetime) for s in said) and any(s[2] is False for s in said)
+
+
+def test_two_configs_whose_times_fall_in_each_other_s_turn_keep_8_days_of_rows(tmp_path):
+    """Daily at 14:00 in one config read each morning, at 02:00 in the other read each evening: no
+    schedule names a time while in force, and the stale rule reads back to the first. Rows older
+    than 8 days go but the newest of them, kept as always had: a source 40 days without a backup
+    is stale still, one backed up within the day not."""
+    kept, whole, said = _alternate(tmp_path, ("0 14 * * *", "0 2 * * *"), 12, 40)
+    assert len(whole) == 40 and len(kept) <= 18, kept
+    assert kept[0] == (0.0, whole[-len(kept)][1]) and kept[1:] == whole[-len(kept) + 1:]
+    assert [s for s in said if bool(s[2]) != bool(s[3])] == []
+    assert [bool(s[2]) for s in said if s[0] == 39] == [False, False, True]
+
+
+def test_an_edit_long_ago_leaves_the_schedule_in_force_on_record_only(tmp_path):
+    """Weekly made daily, then hourly: once the hourly one has named a time more than two days ago,
+    the rows before it go; the hourly one, first read then, stays dated then."""
+    store = Store(tmp_path / "state")
+    t0 = datetime(2026, 10, 1, 12, 0)
+    for days, expr in ((0, "0 2 * * 0"), (1, "0 2 * * *"), (2, "0 * * * *"), (5, "0 * * * *")):
+        schedule.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store,
+                                (t0 + timedelta(days=days)).timestamp())
+    assert _history(store) == [(0.0, "0 2 * * 0"), ((t0 + timedelta(days=1)).timestamp(), "0 2 * * *"),
+                               ((t0 + timedelta(days=2)).timestamp(), "0 * * * *")]
+    schedule.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule="0 */2 * * *")]), store,
+                            (t0 + timedelta(days=5)).timestamp())
+    assert _history(store) == [((t0 + timedelta(days=2)).timestamp(), "0 * * * *"),
+                               ((t0 + timedelta(days=5)).timestamp(), "0 */2 * * *")]
