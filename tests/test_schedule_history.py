@@ -1,7 +1,9 @@
-"""The schedules a source had (schedule_history): kept as long as the stale rule can read them."""
+"""The schedules a source had (schedule_history): kept as long as the stale rule can read them, and
+a database of an older layout opened without what it no longer uses."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -70,3 +72,30 @@ def test_an_edit_long_ago_leaves_the_schedule_in_force_on_record_only(tmp_path):
                             (t0 + timedelta(days=5)).timestamp())
     assert _history(store) == [((t0 + timedelta(days=2)).timestamp(), "0 * * * *"),
                                ((t0 + timedelta(days=5)).timestamp(), "0 */2 * * *")]
+
+
+def test_a_database_with_the_unused_schedule_edits_table_opens_without_it(tmp_path):
+    """A database made by an intermediate layout kept a table schedule_edits nothing reads: it is
+    dropped when the database is opened, everything else as it was."""
+    store = Store(tmp_path / "state")
+    store.execute("INSERT INTO schedule_history(source, since, schedule) VALUES ('loc', 0, '0 2 * * *')")
+    store.execute("CREATE TABLE schedule_edits(source TEXT PRIMARY KEY, schedule TEXT NOT NULL, since REAL NOT NULL,"
+                  " previous TEXT)")
+    store.execute("INSERT INTO schedule_edits VALUES ('loc', '0 2 * * *', 0, NULL)")
+    path = store.path
+    store.close()
+
+    def layout() -> list:
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
+        finally:
+            conn.close()
+
+    before = layout()
+    assert "schedule_edits" in {row[2] for row in before}
+    store = Store(tmp_path / "state")
+    assert layout() == [row for row in before if row[2] != "schedule_edits"]
+    assert _history(store) == [(0.0, "0 2 * * *")]
+    store.close()
+    assert layout() == [row for row in before if row[2] != "schedule_edits"]     # opened again: nothing more

@@ -349,6 +349,18 @@ def looks_per_backup(conn: sqlite3.Connection) -> None:
     conn.execute(f"DELETE FROM {OLD_LOOKS}")
 
 
+# tables of intermediate layouts that nothing reads: dropped where a database has them
+UNUSED_TABLES = ("schedule_edits",)     # a source's last schedule edit, before schedule_history
+
+
+def drop_unused(conn: sqlite3.Connection) -> None:
+    """The UNUSED_TABLES a database has, dropped (read first: no write lock taken where none is)."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for table in UNUSED_TABLES:
+        if table in names:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def add_columns(conn: sqlite3.Connection) -> None:
     for table, column, kind in ADDED_COLUMNS:
         if column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}:

@@ -21,8 +21,8 @@ from rabtui import privacy
 from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
-from rabtui.state.schema import (SCHEMA_VERSION, add_columns, looks_per_backup, old_looks_kept, schema_complete,
-                                 schema_script)
+from rabtui.state.schema import (SCHEMA_VERSION, add_columns, drop_unused, looks_per_backup, old_looks_kept,
+                                 schema_complete, schema_script)
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, is_file, refuse_changeable, state_failure
 
 T = TypeVar("T")
@@ -237,6 +237,7 @@ class Store:
             if not schema_complete(conn):
                 conn.executescript(schema_script("OR IGNORE"))   # tables added by a newer version, if any
             add_columns(conn)
+            drop_unused(conn)
             if not counted:      # a database made before the changes table: count them from the catalog
                 self._count_changes()
             if old_looks_kept(conn):     # a database that kept the looks at unions per medium, not per backup
