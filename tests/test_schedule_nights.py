@@ -33,7 +33,7 @@ class History:
     schedules: list                 # (hours after start, cron expression)
     off: list = field(default_factory=list)        # (from hour, to hour): no run-due
     clock: list = field(default_factory=list)      # (from hour, to hour, seconds the clock is off by)
-    outcomes: dict = field(default_factory=dict)   # n-th run-due backup (from 0) -> status ('cancelled': unmarked)
+    outcomes: dict = field(default_factory=dict)   # n-th run-due backup (from 0) -> status ('cancelled': unmarked, as a run killed)
     by_hand: list = field(default_factory=list)    # hours after start
     rebuilt: list = field(default_factory=list)    # hours after start: rebuild-state (no edit on record)
 

@@ -203,6 +203,17 @@ def cancel(store: Store, job_id: int, post_commands_too: bool = False, *, queued
     return status
 
 
+SCHEDULED_TITLE = "scheduled backup of "      # a run-due's backup job's title: its source's id follows
+# what a cancel of a run-due's backup does to its scheduled time (run_due._backups), said by
+# `jobs cancel` and the console's Runs screen
+SCHEDULED_DONE = "its scheduled time then counts as done: run-due makes no other backup of it before its next one"
+
+
+def scheduled(job: dict) -> bool:
+    """Whether a backup job is a run-due's (the time it is for noted, or queued under its title)."""
+    return job["kind"] == "backup" and (bool(job.get("due_slot")) or (job.get("title") or "").startswith(SCHEDULED_TITLE))
+
+
 def post_commands_of(cfg, job: dict) -> bool:
     """Whether a backup job's source has post-backup commands, which a cancel leaves running and a
     second one stops (a source no longer in the config: as if it had); no job of another kind has."""

@@ -17,11 +17,12 @@ from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import status as status_actions
+from rabtui.actions.jobs import SCHEDULED_TITLE
 from rabtui.backup import batch, recovery
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
+from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.media import mounting
 from rabtui.ops import health_changes, notify, schedule
@@ -205,6 +206,13 @@ def _done(cfg: Config, store: Store, due, recorder: JobRecorder, now: datetime |
     return None
 
 
+def _mark(store: Store, due, now: datetime | None) -> None:
+    try:
+        schedule.mark_run(store, due.source, due.slot, now)
+    except sqlite3.Error:      # not marked: due again at the next run-due
+        pass
+
+
 def _carry_slots(store: Store, now: datetime | None) -> None:
     try:
         schedule.carry_slots(store, now)
@@ -224,9 +232,10 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
 
     def work(due, waiting_job: int | None = None) -> int:
         emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))
-        recorder = JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}", job_id=waiting_job)
-        if cancel.not_started(recorder):   # still due: the next run-due takes it
+        recorder = JobRecorder(store, "backup", due.source, f"{SCHEDULED_TITLE}{due.source}", job_id=waiting_job)
+        if cancel.not_started(recorder):   # its time done as one cancelled under way: not started again by itself
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
+            _mark(store, due, now)
             return EXIT_FAILED
         try:
             schedule.note_slot(store, recorder.job_id, due.slot)
@@ -248,16 +257,16 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
             emit(Event(LOG, f"{due.source}: due, and {took}: left to the next run-due ({exc})"))
             return EXIT_OK
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
-        # leaves it due, and so does one cancelled as a whole before this backup saved its data
+        # leaves it due. One cancelled, its job or the whole run, is done: the operator stopped it,
+        # and the next run-due does not start it again by itself (its next time runs as usual)
         faults.point("run_due.backup_ended")
-        if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS):
-            try:
-                schedule.mark_run(store, due.source, due.slot, now)
-            except sqlite3.Error as exc:     # the backup ended as its outcome says: still due next time
-                error = state_failure(exc, cfg.state_dir / "rabtui.db")
-                said = backup_actions.not_recorded(outcome.summary, error, "its schedule time", "marked done")
-                outcome = replace(outcome, exit_code=worst_exit(outcome.exit_code, error.exit_code), summary=said,
-                                  error=said)
+        try:
+            schedule.mark_run(store, due.source, due.slot, now)
+        except sqlite3.Error as exc:     # the backup ended as its outcome says: still due next time
+            error = state_failure(exc, cfg.state_dir / "rabtui.db")
+            said = backup_actions.not_recorded(outcome.summary, error, "its schedule time", "marked done")
+            outcome = replace(outcome, exit_code=worst_exit(outcome.exit_code, error.exit_code), summary=said,
+                              error=said)
         if outcome.error:
             emit(Event(ERROR, f"{due.source}: {outcome.error}"))
         else:
@@ -273,5 +282,5 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
 
     if len(due_now) == 1 or medium is None:
         return batch.run_each(store, due_now, work, 1, failed)
-    return batch.run_queued(store, medium, due_now, lambda due: (due.source, f"scheduled backup of {due.source}"),
+    return batch.run_queued(store, medium, due_now, lambda due: (due.source, f"{SCHEDULED_TITLE}{due.source}"),
                             work, cfg.rabtui.max_parallel, emit, failed, cancel)

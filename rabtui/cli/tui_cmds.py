@@ -190,7 +190,12 @@ def cmd_jobs_cancel(args) -> int:
 def cancel_said(cfg, store, job: dict, status: str, post_commands_too: bool) -> str:
     """What a cancel written while the job was `status` does, as far as the request names more than
     the stop: post-backup commands are stopped only where some are to run, or run (as the job's
-    backup records them)."""
+    backup records them); a run-due's backup's scheduled time counts as done."""
+    return (_post_commands_said(cfg, store, job, status, post_commands_too)
+            + (f"; {jobviews.SCHEDULED_DONE}" if jobviews.scheduled(job) else ""))
+
+
+def _post_commands_said(cfg, store, job: dict, status: str, post_commands_too: bool) -> str:
     if status == "queued":
         return ": it has not begun, so it never starts" + (" (none of its commands run)" if post_commands_too else "")
     if not post_commands_too:

@@ -1,11 +1,13 @@
 """x on Runs on the sources of a run-due (fewer at once than sources): one waiting its turn (a
 queued job) has not begun, so the question says it never starts and reads cancelled once its turn
 comes (queued until then), not that its backup reads failed and its post-backup commands still run,
-and x again asks nothing about post-backup commands (none will run); of one under way it says that
-its scheduled time then counts as done, as the next run-due then finds. A real run-due (real rsync)
+and x again asks nothing about post-backup commands (none will run); of both it says that their
+scheduled time then counts as done, as the next run-due then finds. A real run-due (real rsync)
 in a process of its own."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
@@ -44,6 +46,7 @@ def test_x_on_the_sources_of_a_run_due(tmp_path):
                 await on_runs(pilot, app, "queued")
                 said = await x_on(pilot, app, ids["queued"])
                 assert "has not begun" in said and "post-backup" not in said and "reads failed" not in said, said
+                assert "Its scheduled time then counts as done" in said, said
                 await pilot.press("y")
                 await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app), what="back on Runs")
                 await pilot.press("x")
@@ -66,7 +69,9 @@ def test_x_on_the_sources_of_a_run_due(tmp_path):
     assert jobs[ids["running"]][0] == "cancelled", jobs
     assert lab.store().one("SELECT COUNT(*) FROM backups WHERE job_id=?", (ids["queued"],))[0] == 0
     later = rabtui(lab, "run-due", "--now", LATER).stdout
-    assert "b: due" in later and "a: due" not in later, later
+    assert "b: due" not in later and "a: due" not in later, later
+    slot = datetime.fromisoformat(NIGHT).replace(minute=0).timestamp()
+    assert {r["source"] for r in lab.store().all("SELECT source FROM schedule_runs WHERE last_due=?", (slot,))} == {"a", "b"}
 
 
 def test_a_queued_job_that_began_while_its_question_was_open_is_not_stopped(tmp_path):

@@ -56,13 +56,12 @@ def cancel_question(job: dict, post_commands: bool) -> str:
     """The first question of x: what the operator then sees of the job and of what it was making.
     `post_commands`: whether the backup's source has post-backup commands."""
     job_id, kind, status = job["id"], job["kind"], job["status"]
+    scheduled = f" {jobviews.SCHEDULED_DONE[0].upper()}{jobviews.SCHEDULED_DONE[1:]}." if jobviews.scheduled(job) else ""
     if kind == "backup" and status == "queued":   # a source of a run waiting its turn: read when it comes
         return (f"Stop job {job_id}? It has not begun (it waits its turn): it then never starts, and reads cancelled"
-                " once its turn comes (queued until then); nothing of it is made, none of its commands run.")
+                " once its turn comes (queued until then); nothing of it is made, none of its commands run."
+                + scheduled)
     if kind == "backup":
-        # a run-due's backup ended by its own cancel counts for its time (run_due._backups)
-        scheduled = (" Its scheduled time then counts as done: run-due makes no other backup of it before its next"
-                     " one." if job.get("due_slot") else "")
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on"
                 " the dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it"
                 " copied."

@@ -1,0 +1,79 @@
+"""A run-due's backups cancelled, one by one (`jobs cancel`) or the whole run (SIGTERM, Ctrl-C):
+their scheduled time counts as done either way, under way or still queued, so that they do not
+start again by themselves at the next run-due; the next scheduled time runs as usual."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+
+from rabtui.actions import run_due as run_due_actions
+from rabtui.backup.batch import RunCancel
+from rabtui.cli import main
+from tests.trees import Lab, gate_command, write_files
+
+
+def _lab(tmp_path) -> Lab:
+    """Sources a and b daily at 02:00, one backup at a time; a's waits in its pre-backup command
+    (until `gate` exists, made once the run has ended)."""
+    lab = Lab(tmp_path, media_count=1)
+    gate = tmp_path / "gate"
+    lab.write(lab._local_source([("data", "standard")], f'schedule = "0 2 * * *"\npre_backup_commands = ["{gate_command(gate)}"]', "a")
+              + lab._local_source([("data", "standard")], 'schedule = "0 2 * * *"', "b"))
+    lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", "[rabtui]\nmax_parallel = 1\n", 1))
+    write_files(lab.src / "data", {"f": b"f"})
+    return lab
+
+
+def _start(lab: Lab, cancel: RunCancel) -> tuple[threading.Thread, list]:
+    """run-due at 02:05 in a thread, until a's backup is under way and b waits its turn."""
+    said: list = []
+    run = threading.Thread(target=lambda: said.append(run_due_actions.run_due(
+        lab.load(), lab.store(), lambda e: said.append(e.message), cancel, now=datetime(2026, 10, 1, 2, 5))))
+    run.start()
+    store = lab.store()
+    for _ in range(600):
+        rows = {r["target"]: r for r in store.all("SELECT id, target, status FROM jobs")}
+        if rows.get("a") and rows["a"]["status"] == "running" and rows.get("b") and rows["b"]["status"] == "queued":
+            return run, said
+        time.sleep(0.05)
+    raise AssertionError(f"not under way: {said}")
+
+
+def _due_again(lab: Lab, capsys, at: str) -> list[str]:
+    capsys.readouterr()
+    main(["--config", str(lab.config_path), "run-due", "--now", at])
+    return sorted(line.split(":")[0] for line in capsys.readouterr().out.splitlines() if ": due (schedule time" in line)
+
+
+def test_a_run_due_cancelled_as_a_whole_counts_its_times_done(tmp_path, capsys):
+    lab = _lab(tmp_path)
+    cancel = RunCancel()
+    run, said = _start(lab, cancel)
+    cancel.set()
+    run.join(60)
+    assert not run.is_alive()
+    (tmp_path / "gate").touch()
+    jobs = {r["target"]: (r["status"], r["summary"]) for r in lab.store().all("SELECT target, status, summary FROM jobs")}
+    assert jobs["a"][0] == "cancelled" and jobs["b"] == ("cancelled", "cancelled before it started"), jobs
+    assert _due_again(lab, capsys, "2026-10-01T02:20") == []
+    assert _due_again(lab, capsys, "2026-10-02T02:05") == ["a", "b"]
+
+
+def test_a_run_due_s_backups_cancelled_one_by_one_count_their_times_done_and_jobs_cancel_says_so(tmp_path, capsys):
+    lab = _lab(tmp_path)
+    run, said = _start(lab, RunCancel())
+    ids = {r["target"]: r["id"] for r in lab.store().all("SELECT id, target FROM jobs")}
+    capsys.readouterr()
+    for source in ("b", "a"):
+        assert main(["--config", str(lab.config_path), "jobs", "cancel", str(ids[source])]) == 0
+    out = capsys.readouterr().out.splitlines()
+    run.join(60)
+    assert not run.is_alive()
+    (tmp_path / "gate").touch()
+    counts = "its scheduled time then counts as done: run-due makes no other backup of it before its next one"
+    assert out == [f"cancel requested for job {ids['b']}: it has not begun, so it never starts; {counts}",
+                   f"cancel requested for job {ids['a']}; {counts}"], out
+    assert _due_again(lab, capsys, "2026-10-01T02:20") == []
+    assert _due_again(lab, capsys, "2026-10-02T02:05") == ["a", "b"]
