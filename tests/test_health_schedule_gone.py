@@ -1,6 +1,6 @@
-"""A schedule whose years are all past (or all to come) backs its source up no more (or not yet):
-check judges it as a source without a schedule, saying why (the time of the schedule's last run
-stood for every time after it, or none was missed: never stale, whatever the data's age)."""
+"""A schedule whose years are all past backs its source up no more: check judges it as a source
+without a schedule, saying why (the time of the schedule's last run stood for every time after it:
+never stale, whatever the data's age). One whose first time is to come makes it stale not before."""
 
 from __future__ import annotations
 
@@ -29,14 +29,22 @@ def test_a_schedule_whose_years_are_past_is_judged_as_none(tmp_path):
     assert _stale(lab, datetime(2027, 3, 3, 13, 0)) is not None
 
 
-def test_a_schedule_whose_years_are_to_come_is_judged_as_none_until_its_first_time(tmp_path):
+def test_a_schedule_whose_first_time_is_to_come_makes_no_source_stale_before_it(tmp_path):
+    """Daily from 2027 on, backed up by hand in October: the data older than 2 days is a warning
+    naming the schedule's first time, not stale (critical, before); from a day after that time,
+    missed, it is stale."""
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local([("data", "standard")], extra='schedule = "0 2 * * * 0 2099"')
+    cfg = lab.local([("data", "standard")], extra='schedule = "0 2 * * * 0 2027"')
     write_files(lab.src / "data", {"a": b"a"})
     assert lab.backup(cfg, now=datetime(2026, 10, 1, 12, 0)).status == "completed"
     assert _stale(lab, datetime(2026, 10, 3, 11, 0)) is None
-    assert _stale(lab, datetime(2026, 10, 3, 13, 0)) == ("source loc: newest backup is 2.0 days old, its schedule's"
-                                                         " first time is 2099-01-01 02:00: run-due backs it up not before")
+    said = {p.check_id: p for p in health.run_checks(lab.load(), lab.store(), datetime(2026, 12, 30, 13, 0))}
+    assert (said["stale:loc"].level, said["stale:loc"].message) == (
+        "warning", "source loc: newest backup is 90.0 days old, its schedule's first time is 2027-01-01 02:00:"
+        " run-due backs it up not before (not stale before it)")
+    said = {p.check_id: p for p in health.run_checks(lab.load(), lab.store(), datetime(2027, 1, 2, 3, 0))}
+    assert (said["stale:loc"].level, said["stale:loc"].message) == (
+        "critical", "source loc: newest backup is 92.6 days old, none made for its scheduled time 2027-01-01 02:00")
 
 
 def test_a_schedule_run_out_then_edited_stays_stale_until_the_new_one_backs_it_up(tmp_path):

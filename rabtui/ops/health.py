@@ -4,7 +4,7 @@ Checks, each with a stable id (the key of the `health` table):
 
 | id                     | level    | when |
 |------------------------|----------|------|
-| stale:SOURCE           | critical | no schedule: the newest backup that holds its data (complete, or kept: its post command failed) is older than 2 days; a schedule: its latest time a day ago or earlier has no such backup for it (one passed before an edit of the schedule was seen: the one before missed one too) (warning: never backed up) |
+| stale:SOURCE           | critical | no schedule: the newest backup that holds its data (complete, or kept: its post command failed) is older than 2 days; a schedule: its latest time a day ago or earlier has no such backup for it (one passed before an edit of the schedule was seen: the one before missed one too) (warning: never backed up, or older than 2 days while the schedule's first time is to come) |
 | clock:SOURCE           | critical | its newest backup that holds its data is dated more than a day ahead (a clock ahead then), or all are (the clock behind now) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
 | partial:SOURCE         | warning  | the newest backup run left files out (rsync 23, unreadable files; no directories) |
@@ -140,8 +140,13 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
             out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: backup {ahead['name']} is dated"
                                f" {_age(ahead['started'] - ts)} in the future: was the clock ahead when it ran? Check the"
                                " clock; until then this source's age is judged by the backups before it"))
+        first = schedule.first_to_come(s.schedule, datetime.fromtimestamp(ts)) if s.schedule else None
         if good is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
+        elif first is not None:    # not stale for a schedule that has named no time yet: said, not paged
+            if newest is not None and ts - newest > STALE_AFTER.total_seconds():
+                out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: newest backup is {_age(ts - newest)}"
+                                   f" old, {schedule.not_yet(first)} (not stale before it)"))
         elif newest is not None and (missed := _stale(store, s, newest, ts)):
             out.append(Problem(f"stale:{s.id}", CRITICAL, f"source {s.id}: newest backup is {_age(ts - newest)} old"
                                + (f", none made for its scheduled time {missed:%Y-%m-%d %H:%M}"
@@ -179,9 +184,10 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     schedule named while in force: a time of the new one that passed before the edit was seen was no
     schedule's (an edit to a more frequent schedule called the source stale at once), and one the
     schedule before it missed stays missed (an edit to a less frequent one hid it; a schedule in
-    force for an hour judged for its times of days before). A schedule that names no time to come,
-    or none yet (schedule.idle), is judged as none, its reason said: the time of its last run stood
-    for every later one (never stale, whatever the data's age)."""
+    force for an hour judged for its times of days before). A schedule that names no time to come
+    (schedule.idle) is judged as none, its reason said: the time of its last run stood for every
+    later one (never stale, whatever the data's age); one whose first time is to come is not stale
+    (_backups warns of the data's age)."""
     if not source.schedule:
         return ts - newest > STALE_AFTER.total_seconds()
     if idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts)):     # judged as without a schedule

@@ -67,8 +67,22 @@ def idle(expr: str, now: datetime) -> str | None:
         return (f"its schedule names no time {f'after {last:%Y-%m-%d %H:%M}' if last else 'to come'}:"
                 " run-due backs it up no more")
     if last_slot(expr, now) is None:
-        return f"its schedule's first time is {first:%Y-%m-%d %H:%M}: run-due backs it up not before"
+        return not_yet(first)
     return None
+
+
+def not_yet(first: datetime) -> str:
+    return f"its schedule's first time is {first:%Y-%m-%d %H:%M}: run-due backs it up not before"
+
+
+def first_to_come(expr: str, now: datetime) -> datetime | None:
+    """The schedule's first time, while it is still to come (it names none at or before `now`)."""
+    if last_slot(expr, now) is not None:
+        return None
+    try:
+        return croniter(expr, now, max_years_between_matches=130).get_next(datetime)
+    except CroniterBadDateError:
+        return None
 
 
 @dataclass(frozen=True)
