@@ -99,3 +99,32 @@ def test_a_database_with_the_unused_schedule_edits_table_opens_without_it(tmp_pa
     assert _history(store) == [(0.0, "0 2 * * *")]
     store.close()
     assert layout() == [row for row in before if row[2] != "schedule_edits"]     # opened again: nothing more
+
+
+def test_rebuild_state_records_the_schedules_as_read_then_and_judges_the_times_before_by_the_data_s_age(tmp_path):
+    """An hourly source backed up 30 hours ago (its schedule given just before, read by nothing),
+    then rebuild-state: the schedule was taken as always had, and check paged at once for its hour
+    a day ago. Now rebuild-state records it as first read then: the times before it are judged by
+    the data's age (not stale, 30 hours), and its first hour after it missed is stale a day later."""
+    from tests.test_rebuild_odd_records import _rabtui
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")], extra='schedule = "0 * * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    now = datetime.now().replace(microsecond=0)
+    assert lab.backup(cfg, now=now - timedelta(hours=30)).status == "completed"
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = lab.store()
+    [(since, expr)] = _history(store)
+    assert expr == "0 * * * *" and now.timestamp() <= since <= datetime.now().timestamp()
+
+    def stale(at: datetime):
+        return next(((p.level, p.message) for p in health.run_checks(cfg, store, at) if p.check_id == "stale:loc"), None)
+
+    rebuilt = datetime.fromtimestamp(since)
+    assert stale(rebuilt + timedelta(minutes=1)) is None
+    first = (rebuilt + timedelta(hours=1)).replace(minute=0, second=0)
+    level, message = stale(first + timedelta(days=1, minutes=1))
+    assert level == "critical" and message.endswith(f" old, none made for its scheduled time {first:%Y-%m-%d %H:%M}")

@@ -5,7 +5,8 @@ schedules edited, backups that fail, are cancelled, kept, warned, by hand in bet
 time: each scheduled time gets a backup for it (or a later one) by the first run-due after it whose
 clock is right; no scheduled time gets two; check's stale rule is critical exactly when the latest
 time a day ago that a schedule named while in force (from when run-due or check first read it) has
-no backup holding the data for it (_stale_expected); rebuild-state forgets the edits before it."""
+no backup holding the data for it (_stale_expected); rebuild-state forgets the edits before it,
+the times before it judged by the data's age."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def _simulate(tmp_path, hist: History):
             write(real, clock, "completed", None)
         if any(i == round(b * 4) for b in hist.rebuilt):
             store.execute("DELETE FROM schedule_history")
-            seen.clear()
+            schedule.note_rebuilt(SimpleNamespace(sources=[source]), store, clock)
+            seen[:] = [(real, source.schedule)]
         if _in(hist.off, h):
             continue
         schedule.carry_slots(store, now)
@@ -190,6 +192,9 @@ def _stale_expected(t0: float, seen: list[tuple[float, str]], made: list[Made], 
             held = [m for m in made if m.real >= t or (m.slot is not None and m.slot > (prev + wall.timestamp()) / 2)]
             return not held, f"{expr} at {wall} (in force from {_when(start)}): held {bool(held)}"
         bound = min(bound, start - 1)
+    if seen and seen[0][0] != float("-inf"):     # before rebuild-state's record: as of no schedule
+        newest = max((m.real for m in made), default=None)
+        return newest is not None and r - newest > 2 * DAY, f"before the rebuild {_when(seen[0][0])}"
     return False, "no time yet"
 
 

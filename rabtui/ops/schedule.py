@@ -238,8 +238,9 @@ def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetim
     """Which of `periods` (in_force) the stale rule judges by, looking back from `at` (a day before
     its now): (k, time), the latest time at or before `at` that the schedule of periods[k] named
     while in force; (k, None), periods[k] named none then (none, or its times to come or past when
-    the next was read: judged as no schedule); (-1, None), no schedule on record named one. The
-    times before a schedule was first read were the one's before it."""
+    the next was read: judged as no schedule), and (0, None) too for a time before the first record
+    when that is dated (rebuild-state's: the schedules before it are not known); (-1, None), no
+    schedule on record named one. The times before a schedule was first read were the one's before it."""
     for k in range(len(periods) - 1, -1, -1):
         since, expr = periods[k]
         if not expr or (k < len(periods) - 1 and idle(expr, datetime.fromtimestamp(periods[k + 1][0]))):
@@ -248,7 +249,7 @@ def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetim
         if due is not None and due.timestamp() >= since:
             return k, due
         at = min(at, datetime.fromtimestamp(since) - timedelta(microseconds=1))
-    return -1, None
+    return (0, None) if periods and periods[0][0] > 0 else (-1, None)
 
 
 # the stale rule looks back a day from now; a clock behind by up to CLOCK_SLACK looks back as far
@@ -275,6 +276,14 @@ def _prune_schedules(store: Store, source: str, now: float) -> None:
             tx.execute("DELETE FROM schedule_history WHERE source=? AND since < ?", (source, rows[k][0]))
             if always:
                 tx.execute("UPDATE schedule_history SET since=0 WHERE source=? AND since=?", (source, rows[k][0]))
+
+
+def note_rebuilt(cfg: Config, store: Store, now: float) -> None:
+    """Each source's schedule as first read `now`, by rebuild-state: the schedules before it are not
+    known (the stale rule judges the times before it by the data's age, as of no schedule's)."""
+    for s in cfg.sources:
+        store.execute("INSERT OR REPLACE INTO schedule_history(source, since, schedule) VALUES (?, ?, ?)",
+                      (s.id, now, s.schedule or ""))
 
 
 def _history(store: Store, source: str) -> list[tuple[float, str]]:
