@@ -228,7 +228,8 @@ def in_force(store: Store, source: str, expr: str | None, now: float) -> list[tu
     """The source's schedules as run-due and check read them (note_schedules), oldest first, each
     with the time it was first read ('' none; 0 as long as the record of it): the one read `now`
     last, since `now` when no record has it yet."""
-    rows = _history(store, source)
+    rows = [(r["since"], r["schedule"]) for r in store.all(
+        "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
     if not rows:
         return [(0.0, expr or "")]
     return rows if rows[-1][1] == (expr or "") else rows + [(max(now, rows[-1][0]), expr or "")]
@@ -265,17 +266,19 @@ def _prune_schedules(store: Store, source: str, now: float) -> None:
     and an edit read from now on is dated `now` or later). Of those older than KEPT_AT_MOST, the
     newest is kept only, as always had (as a schedule first read): a time of it is judged still,
     not none. Two configs of different schedules read in turn on one state directory kept a row a
-    run for ever."""
-    rows = _history(store, source)
-    k, _ = judged(rows, datetime.fromtimestamp(now) - KEPT_BACK)
-    old = [i for i, (since, _) in enumerate(rows) if since < now - KEPT_AT_MOST.total_seconds()]
-    always = bool(old) and k <= old[-1]
-    k = old[-1] if always else k
-    if k > 0 or always:
-        with store.transaction() as tx:
+    run for ever. Read and written in one transaction: another process's prune between would have
+    the row kept as always had taken for one before it."""
+    with store.transaction() as tx:
+        rows = [(r["since"], r["schedule"]) for r in tx.execute(
+            "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
+        k, _ = judged(rows, datetime.fromtimestamp(now) - KEPT_BACK)
+        old = [i for i, (since, _) in enumerate(rows) if since < now - KEPT_AT_MOST.total_seconds()]
+        always = bool(old) and k <= old[-1] and rows[old[-1]][0] > 0
+        k = old[-1] if always else k
+        if k > 0:
             tx.execute("DELETE FROM schedule_history WHERE source=? AND since < ?", (source, rows[k][0]))
-            if always:
-                tx.execute("UPDATE schedule_history SET since=0 WHERE source=? AND since=?", (source, rows[k][0]))
+        if always:
+            tx.execute("UPDATE schedule_history SET since=0 WHERE source=? AND since=?", (source, rows[k][0]))
 
 
 def note_rebuilt(cfg: Config, store: Store, now: float) -> None:
@@ -284,11 +287,6 @@ def note_rebuilt(cfg: Config, store: Store, now: float) -> None:
     for s in cfg.sources:
         store.execute("INSERT OR REPLACE INTO schedule_history(source, since, schedule) VALUES (?, ?, ?)",
                       (s.id, now, s.schedule or ""))
-
-
-def _history(store: Store, source: str) -> list[tuple[float, str]]:
-    return [(r["since"], r["schedule"]) for r in store.all(
-        "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
 
 
 def note_schedules(cfg: Config, store: Store, now: float) -> None:
