@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -282,3 +283,35 @@ def test_help_says_what_run_due_and_schedule_install_do():
     assert "names the checkpoints due" in run_due and "checkpoint burn" in run_due, run_due
     install = commands["schedule"]._subparsers._group_actions[0].choices["install"].format_help()
     assert re.search(r"--write\s+write the service and timer into", install), install
+
+
+def test_a_frequent_schedule_runs_in_both_passes_of_the_autumn_repeated_hour(tmp_path, monkeypatch):
+    """run-due each 15 minutes through the night Berlin's clocks go from 03:00 back to 02:00: every
+    15 minutes and hourly run their times of 02:xx in both passes, as cron does for jobs whose hour
+    is a wildcard (once, a gap of 1 h 15); a time of a fixed hour (02:30) runs once."""
+    import time
+
+    from rabtui.state.store import Store
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        store = Store(tmp_path / "state")
+        start = datetime(2026, 10, 25, 1, 0).timestamp()
+        exprs = {"q": "*/15 * * * *", "h": "0 * * * *", "n": "30 2 * * *"}
+        ran: dict[str, list] = {sid: [] for sid in exprs}
+        for sid, e in exprs.items():     # each run for its time before
+            schedule.mark_run(store, sid, schedule.last_slot(e, datetime.fromtimestamp(start - 60)))
+        for step in range(13):      # 01:00 CEST to 03:00 CET: four real hours
+            now = datetime.fromtimestamp(start + step * 900)
+            cfg = SimpleNamespace(sources=[SimpleNamespace(id=sid, schedule=e) for sid, e in exprs.items()])
+            for due in schedule.due_sources(cfg, store, now):
+                ran[due.source].append(f"{due.slot:%H:%M}" + ("'" if due.slot.fold else ""))
+                schedule.mark_run(store, due.source, due.slot, now)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert ran["q"] == ["01:00", "01:15", "01:30", "01:45", "02:00", "02:15", "02:30", "02:45",
+                        "02:00'", "02:15'", "02:30'", "02:45'", "03:00"]
+    assert ran["h"] == ["01:00", "02:00", "02:00'", "03:00"]
+    assert ran["n"] == ["02:30"]

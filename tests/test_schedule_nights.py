@@ -121,7 +121,8 @@ def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int
     """Each scheduled time as an instant, under the schedule in force then, and the instant from
     which a backup stands for it (after an edit: half way from the time before, as counted_for), and
     the schedule's index. An instant is the first run-due's whose wall clock reads that time or later
-    (a time in the hour a DST change skips is the change's)."""
+    (a time in the hour a DST change skips is the change's); a schedule whose hour is a wildcard has
+    its times of the hour an autumn change repeats in both passes, as cron."""
     out = []
     for k, (at, expr) in enumerate(hist.schedules):
         if not expr:    # none: run-due backs it up no more
@@ -130,10 +131,13 @@ def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int
         it = croniter(expr, datetime.fromtimestamp(at * HOUR + t0 - 1))
         prev = croniter(expr, datetime.fromtimestamp(at * HOUR + t0)).get_prev(datetime).timestamp()
         first = True
-        while (s := _reached(t0, it.get_next(datetime))) < until:
+        while (s := _reached(t0, wall := it.get_next(datetime))) < until:
             out.append((s, (prev + s) / 2 if first and k else s, k))
             prev, first = s, False
-    return out
+            again = wall.replace(fold=1).timestamp()    # the autumn repeated hour's second pass
+            if schedule._hour_wildcard(expr) and s < again < until:
+                out.append((again, again, k))
+    return sorted(out)
 
 
 def _reached(t0: float, wall: datetime) -> float:

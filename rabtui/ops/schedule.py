@@ -42,7 +42,25 @@ def reached(slot: datetime) -> float:
 
 def last_slot(expr: str, now: datetime) -> datetime | None:
     """The most recent time at or before `now` that the cron expression names; None when it names
-    none (its years are all to come, or further back than croniter looks)."""
+    none (its years are all to come, or further back than croniter looks). In the second pass of
+    the hour an autumn DST change repeats (`now.fold`), a schedule whose hour is a wildcard names
+    its times of that hour again, as cron runs such jobs (fold=1: compared as instants)."""
+    slot = _last_wall(expr, now)
+    if slot is not None and now.fold and _hour_wildcard(expr):
+        again = slot.replace(fold=1)
+        if slot.timestamp() < again.timestamp() <= now.timestamp():
+            return again
+    return slot
+
+
+def _hour_wildcard(expr: str) -> bool:
+    """Whether the schedule's hour is a wildcard (`*`, `*/2`, @hourly): cron's jobs that run in
+    both passes of a repeated hour; a fixed hour's (`30 2`, @daily) run once."""
+    fields = expr.split()
+    return fields[1].startswith("*") if len(fields) > 1 else expr.strip().lower() == "@hourly"
+
+
+def _last_wall(expr: str, now: datetime) -> datetime | None:
     try:
         nxt = croniter(expr, now).get_next(datetime)
         # croniter's get_prev from `now` skips `now` itself when it is a slot; step back from next.
@@ -106,7 +124,7 @@ def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | No
         return None
     if last_due is None or last_due > now + CLOCK_SLACK:
         return slot
-    if slot <= last_due or counted_for(expr, slot, last_due):
+    if slot.timestamp() <= last_due.timestamp() or counted_for(expr, slot, last_due):
         return None
     return slot
 
@@ -118,13 +136,28 @@ def counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
     (the later is then due: an extra backup rather than a day without one). Without it a daily time
     moved later was due again that day; a schedule made more frequent is due at its next time still."""
     try:
-        before = croniter(expr, slot).get_prev(datetime)
+        before = _before(expr, slot)
     except CroniterBadDateError:
+        return False
+    if before is None:
         return False
     # as the instants they stand for: a time in the hour a DST change skips (02:00) is marked as
     # the one it stands for (03:00), which is that time's own mark, nearer the next though it reads
     b, mark, s = before.timestamp(), last_due.timestamp(), slot.timestamp()
     return b < mark and mark - b > s - mark
+
+
+def _before(expr: str, slot: datetime) -> datetime | None:
+    """The schedule's time before `slot`, in the order they pass: the first pass's last time of the
+    repeated hour before one of its second pass, and that second pass's last before the hour after
+    (a schedule whose hour is a wildcard: last_slot)."""
+    if slot.fold:
+        return last_slot(expr, datetime.fromtimestamp(slot.timestamp() - 1e-6))
+    before = croniter(expr, slot).get_prev(datetime)
+    again = before.replace(fold=1)
+    if _hour_wildcard(expr) and before.timestamp() < again.timestamp() < slot.timestamp():
+        return again
+    return before
 
 
 def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
@@ -221,7 +254,8 @@ def done(store: Store, source: str, slot: datetime, now: datetime | None = None)
     """Whether `slot` (or a later one) is marked: a run-due that overlapped this one backed it up (a
     mark made under a clock that was ahead does not count, as in is_due)."""
     last = _last_due(store, source, now)
-    return last is not None and last >= slot and last <= (now or datetime.now()) + CLOCK_SLACK
+    return (last is not None and last.timestamp() >= slot.timestamp()
+            and last <= (now or datetime.now()) + CLOCK_SLACK)
 
 
 def in_force(store: Store, source: str, expr: str | None, now: float) -> list[tuple[float, str]]:
