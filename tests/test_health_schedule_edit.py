@@ -95,7 +95,7 @@ def test_an_edit_first_read_under_a_clock_days_ahead_is_dated_when_a_right_clock
     date read ahead: the next Sunday's, a week without a word)."""
     from types import SimpleNamespace
 
-    from rabtui.ops import schedule
+    from rabtui.ops import schedule, schedule_history
     from rabtui.state.store import Store
 
     store = Store(tmp_path / "state")
@@ -107,8 +107,8 @@ def test_an_edit_first_read_under_a_clock_days_ahead_is_dated_when_a_right_clock
                   " VALUES ('loc', 'm', 'b', '/x', 'completed', ?, ?, ?, 1)",
                   (sunday.timestamp() + 60, sunday.timestamp() + 120, job))
     weekly, daily = (SimpleNamespace(id="loc", schedule=e) for e in ("0 2 * * 0", "0 2 * * *"))
-    schedule.note_schedules(SimpleNamespace(sources=[weekly]), store, datetime(2026, 10, 4, 3).timestamp())
-    schedule.note_schedules(SimpleNamespace(sources=[daily]), store, datetime(2026, 11, 3, 12).timestamp())
-    schedule.note_schedules(SimpleNamespace(sources=[daily]), store, datetime(2026, 10, 4, 12, 15).timestamp())
+    schedule_history.note_schedules(SimpleNamespace(sources=[weekly]), store, datetime(2026, 10, 4, 3).timestamp())
+    schedule_history.note_schedules(SimpleNamespace(sources=[daily]), store, datetime(2026, 11, 3, 12).timestamp())
+    schedule_history.note_schedules(SimpleNamespace(sources=[daily]), store, datetime(2026, 10, 4, 12, 15).timestamp())
     at = datetime(2026, 10, 6, 2, 30).timestamp()
     assert health._stale(store, daily, sunday.timestamp() + 60, at) == datetime(2026, 10, 5, 2, 0)

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from rabtui.ops import health, schedule
+from rabtui.ops import health, schedule_history
 from rabtui.state.store import Store
 
 
@@ -26,7 +26,7 @@ def _alternate(tmp_path, exprs: tuple[str, str], every: int, reads: int) -> tupl
     for n in range(reads):
         now = (t0 + timedelta(hours=n * every)).timestamp()
         source = SimpleNamespace(id="loc", schedule=exprs[n % 2])
-        schedule.note_schedules(SimpleNamespace(sources=[source]), pruned, now)
+        schedule_history.note_schedules(SimpleNamespace(sources=[source]), pruned, now)
         whole.execute("INSERT INTO schedule_history(source, since, schedule) VALUES ('loc', ?, ?)",
                       (0.0 if n == 0 else now, source.schedule))
         for ago in (20, 30, 40 * 24):
@@ -64,11 +64,11 @@ def test_an_edit_long_ago_leaves_the_schedule_in_force_on_record_only(tmp_path):
     store = Store(tmp_path / "state")
     t0 = datetime(2026, 10, 1, 12, 0)
     for days, expr in ((0, "0 2 * * 0"), (1, "0 2 * * *"), (2, "0 * * * *"), (5, "0 * * * *")):
-        schedule.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store,
+        schedule_history.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store,
                                 (t0 + timedelta(days=days)).timestamp())
     assert _history(store) == [(0.0, "0 2 * * 0"), ((t0 + timedelta(days=1)).timestamp(), "0 2 * * *"),
                                ((t0 + timedelta(days=2)).timestamp(), "0 * * * *")]
-    schedule.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule="0 */2 * * *")]), store,
+    schedule_history.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule="0 */2 * * *")]), store,
                             (t0 + timedelta(days=5)).timestamp())
     assert _history(store) == [((t0 + timedelta(days=2)).timestamp(), "0 * * * *"),
                                ((t0 + timedelta(days=5)).timestamp(), "0 */2 * * *")]

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 from croniter import croniter
 
-from rabtui.ops import health, schedule
+from rabtui.ops import health, schedule, schedule_history
 from rabtui.state.store import Store
 
 STEP = 15 * 60
@@ -72,7 +72,7 @@ def _simulate(tmp_path, hist: History):
     n = 0
 
     def note(real: float, clock: float, expr: str) -> None:
-        schedule.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store, clock)
+        schedule_history.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store, clock)
         if not seen or seen[-1][1] != expr:
             seen.append((real if seen else float("-inf"), expr))
 
@@ -96,7 +96,7 @@ def _simulate(tmp_path, hist: History):
             write(real, clock, "completed", None)
         if any(i == round(b * 4) for b in hist.rebuilt):
             store.execute("DELETE FROM schedule_history")
-            schedule.note_rebuilt(SimpleNamespace(sources=[source]), store, clock)
+            schedule_history.note_rebuilt(SimpleNamespace(sources=[source]), store, clock)
             seen[:] = [(real, source.schedule)]
         if _in(hist.off, h):
             continue

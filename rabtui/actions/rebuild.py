@@ -23,7 +23,7 @@ from rabtui.config.model import drive_problem, resolve_drive
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, UsageError, WorkFailed
 from rabtui.events import WARNING, Emit, Event, Prompter
 from rabtui.media import labels_kept, mounts
-from rabtui.ops import schedule
+from rabtui.ops import schedule_history
 from rabtui.rebuild import scan
 from rabtui.rebuild.report import Report
 from rabtui.state.jobs import JobRecorder
@@ -138,7 +138,7 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
         report = scan.rebuild(cfg, store, emit=recorder.recording(emit), prompter=prompter, cancel=recorder.cancel,
                               known=mounts.known_in(cfg.state_dir), marks=marks,
                               replacing=aside_name(Path(cfg.state_dir) / "rabtui.db") is not None, drives=drives)
-        schedule.note_rebuilt(cfg, store, time.time())
+        schedule_history.note_rebuilt(cfg, store, time.time())
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,
                         f"{fmt.count(report.backups, 'backup')}, checkpoints {report.checkpoints or 'none'}"

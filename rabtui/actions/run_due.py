@@ -25,7 +25,7 @@ from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.media import mounting
-from rabtui.ops import health_changes, notify, schedule
+from rabtui.ops import health_changes, notify, schedule, schedule_history
 from rabtui.state import jobs, locks
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
@@ -67,7 +67,7 @@ def _due_now(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     """The sources due now whose lock is free (those held are said, left to the next run-due)."""
     _carry_slots(store, now)
     try:
-        schedule.note_schedules(cfg, store, clock.timestamp())    # an edit seen as soon as run-due runs
+        schedule_history.note_schedules(cfg, store, clock.timestamp())    # an edit seen as soon as run-due runs
     except sqlite3.Error:
         pass     # a database held or full keeps no backup from starting: the health check records it, or says why not
     due_now = []

@@ -28,7 +28,7 @@ from rabtui.errors import ConfigError, LockBusy, RabtuiError, UsageError, WorkFa
 from rabtui.media import medium as mediamod
 from rabtui.media.mounts import other_labelling
 from rabtui.media.rotation import next_medium
-from rabtui.ops import health, health_changes, schedule
+from rabtui.ops import health, health_changes, schedule_history
 from rabtui.ops.problems import OK
 from rabtui.ops import prometheus as prometheus_file
 from rabtui.state import jobs as jobstate
@@ -246,7 +246,7 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     found = health.run_checks(cfg, store, now)
     unrecorded = None
     try:
-        schedule.note_schedules(cfg, store, (now or datetime.now()).timestamp())   # as run_checks read them
+        schedule_history.note_schedules(cfg, store, (now or datetime.now()).timestamp())   # as run_checks read them
         changes = health_changes.record(store, found, now)
     except sqlite3.Error as exc:
         unrecorded = str(state_failure(exc, cfg.state_dir / "rabtui.db"))

@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 
 from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
-from rabtui.ops import schedule
+from rabtui.ops import schedule, schedule_history
 from rabtui.ops.health_checkpoints import due_checkpoints, failed_discs, unfinished
 from rabtui.ops.health_local import privacy_problems, state_space
 from rabtui.ops.health_layout import planted_symlinks
@@ -180,7 +180,7 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     on its fourth day, and a time missed is said a day after it however late the backup before it
     began (a run-due catching up, a backup by hand: both were judged by the newest backup's start,
     two days, up to a day late). A backup by hand is for no time: it never stands for a later one.
-    After edits (schedule.in_force) the time judged is the latest a day ago or earlier that a
+    After edits (schedule_history.in_force) the time judged is the latest a day ago or earlier that a
     schedule named while in force: a time of the new one that passed before the edit was seen was no
     schedule's (an edit to a more frequent schedule called the source stale at once), and one the
     schedule before it missed stays missed (an edit to a less frequent one hid it; a schedule in
@@ -192,8 +192,8 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
         return ts - newest > STALE_AFTER.total_seconds()
     if idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts)):     # judged as without a schedule
         return idle if ts - newest > STALE_AFTER.total_seconds() else False
-    periods = schedule.in_force(store, source.id, source.schedule, ts)
-    k, due = schedule.judged(periods, datetime.fromtimestamp(ts) - timedelta(days=1))
+    periods = schedule_history.in_force(store, source.id, source.schedule, ts)
+    k, due = schedule_history.judged(periods, datetime.fromtimestamp(ts) - timedelta(days=1))
     if due is not None:
         return _missed(store, source.id, periods[k][1], newest, due)
     return k >= 0 and ts - newest > STALE_AFTER.total_seconds()      # none then

@@ -1,0 +1,101 @@
+"""The schedules each source had (table schedule_history), as run-due and check read them: which
+one the stale rule judges a time by, and the rows no judgement can need any more, dropped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from rabtui.config import Config
+from rabtui.ops.schedule import CLOCK_SLACK, idle, last_slot
+from rabtui.state.store import Store
+
+
+def in_force(store: Store, source: str, expr: str | None, now: float) -> list[tuple[float, str]]:
+    """The source's schedules as run-due and check read them (note_schedules), oldest first, each
+    with the time it was first read ('' none; 0 as long as the record of it): the one read `now`
+    last, since `now` when no record has it yet."""
+    rows = [(r["since"], r["schedule"]) for r in store.all(
+        "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
+    if not rows:
+        return [(0.0, expr or "")]
+    return rows if rows[-1][1] == (expr or "") else rows + [(max(now, rows[-1][0]), expr or "")]
+
+
+def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetime | None]:
+    """Which of `periods` (in_force) the stale rule judges by, looking back from `at` (a day before
+    its now): (k, time), the latest time at or before `at` that the schedule of periods[k] named
+    while in force; (k, None), periods[k] named none then (none, or its times to come or past when
+    the next was read: judged as no schedule), and (0, None) too for a time before the first record
+    when that is dated (rebuild-state's: the schedules before it are not known); (-1, None), no
+    schedule on record named one. The times before a schedule was first read were the one's before it."""
+    for k in range(len(periods) - 1, -1, -1):
+        since, expr = periods[k]
+        if not expr or (k < len(periods) - 1 and idle(expr, datetime.fromtimestamp(periods[k + 1][0]))):
+            return k, None
+        due = last_slot(expr, at)
+        if due is not None and due.timestamp() >= since:
+            return k, due
+        at = min(at, datetime.fromtimestamp(since) - timedelta(microseconds=1))
+    return (0, None) if periods and periods[0][0] > 0 else (-1, None)
+
+
+# the stale rule looks back a day from now; a clock behind by up to CLOCK_SLACK looks back as far
+KEPT_BACK = timedelta(days=1) + CLOCK_SLACK
+# schedules read in turn faster than they name times (two configs of one state directory, each
+# schedule's time in the other's turn) are kept for as long as a weekly one's times lie apart
+KEPT_AT_MOST = timedelta(days=8)
+
+
+def _prune_schedules(store: Store, source: str, now: float) -> None:
+    """The source's schedules before the one the stale rule judges by, KEPT_BACK before `now`,
+    dropped: no judgement later than that reads them (one later looks back to that one or a newer,
+    and an edit read from now on is dated `now` or later). Of those older than KEPT_AT_MOST, the
+    newest is kept only, as always had (as a schedule first read): a time of it is judged still,
+    not none. Two configs of different schedules read in turn on one state directory kept a row a
+    run for ever. Read and written in one transaction: another process's prune between would have
+    the row kept as always had taken for one before it."""
+    with store.transaction() as tx:
+        rows = [(r["since"], r["schedule"]) for r in tx.execute(
+            "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
+        k, _ = judged(rows, datetime.fromtimestamp(now) - KEPT_BACK)
+        old = [i for i, (since, _) in enumerate(rows) if since < now - KEPT_AT_MOST.total_seconds()]
+        always = bool(old) and k <= old[-1] and rows[old[-1]][0] > 0
+        k = old[-1] if always else k
+        if k > 0:
+            tx.execute("DELETE FROM schedule_history WHERE source=? AND since < ?", (source, rows[k][0]))
+        if always:
+            tx.execute("UPDATE schedule_history SET since=0 WHERE source=? AND since=?", (source, rows[k][0]))
+
+
+def note_rebuilt(cfg: Config, store: Store, now: float) -> None:
+    """Each source's schedule as first read `now`, by rebuild-state: the schedules before it are not
+    known (the stale rule judges the times before it by the data's age, as of no schedule's)."""
+    for s in cfg.sources:
+        store.execute("INSERT OR REPLACE INTO schedule_history(source, since, schedule) VALUES (?, ?, ?)",
+                      (s.id, now, s.schedule or ""))
+
+
+def note_schedules(cfg: Config, store: Store, now: float) -> None:
+    """Each source's schedule as read `now`: one first read is taken as always had (the checks as
+    before), one that differs from the last read is an edit seen now (each kept: two edits within
+    a day leave the times of the one between to that day only). A time `now` before the last edit's
+    (read under a clock that was ahead) dates this one as that one; an edit dated further ahead of
+    `now` than CLOCK_SLACK is dated `now`, those between dropped (its times up to the date read
+    ahead were judged as the schedule's before it: a week without a word, weekly made daily)."""
+    ahead = now + CLOCK_SLACK.total_seconds()
+    if store.one("SELECT 1 FROM schedule_history WHERE since > ? LIMIT 1", (ahead,)):    # read first: no write lock
+        store.execute("DELETE FROM schedule_history WHERE since > ? AND since < (SELECT MAX(since) FROM"
+                      " schedule_history h WHERE h.source=schedule_history.source)", (ahead,))
+        store.execute("DELETE FROM schedule_history WHERE since >= ? AND since <= ? AND source IN"
+                      " (SELECT source FROM schedule_history WHERE since > ?)", (now, ahead, ahead))
+        store.execute("UPDATE schedule_history SET since=? WHERE since > ?", (now, ahead))
+    last = {r["source"]: (r["since"], r["schedule"]) for r in store.all(
+        "SELECT source, MAX(since) AS since, schedule FROM schedule_history GROUP BY source")}
+    for s in cfg.sources:
+        seen = last.get(s.id)
+        if seen is None or seen[1] != (s.schedule or ""):     # written only then: a check takes no write lock for it
+            store.execute("INSERT INTO schedule_history(source, since, schedule) VALUES (?, ?, ?)"
+                          " ON CONFLICT(source, since) DO UPDATE SET schedule=excluded.schedule",
+                          (s.id, 0.0 if seen is None else max(now, seen[0]), s.schedule or ""))
+            if seen is not None:
+                _prune_schedules(store, s.id, now)
