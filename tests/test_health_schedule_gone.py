@@ -61,3 +61,19 @@ def test_a_schedule_run_out_then_edited_stays_stale_until_the_new_one_backs_it_u
     at = datetime(2027, 1, 5, 12, 0)
     assert "stale:loc" in {p.check_id for p in status.check(cfg, lab.store(), at).problems}
     assert _stale(lab, at) == "source loc: newest backup is 5.4 days old"
+
+
+def test_a_schedule_edited_to_one_whose_first_time_is_to_come_keeps_the_nights_missed_before_stale(tmp_path):
+    """Daily, backed up by run-due on 1 October, its next two nights missed, then given a schedule
+    from 2027 on (read by check on the 4th): stale still for the 3 October 02:00 the daily one missed
+    (the schedule to come does not hide it)."""
+    from rabtui.actions import status
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-01T02:05"]) == 0
+    cfg = lab.write(lab._local_source([("data", "standard")], 'schedule = "0 2 * * * 0 2027"', "loc"))
+    said = {p.check_id: p for p in status.check(cfg, lab.store(), datetime(2026, 10, 4, 12, 0)).problems}
+    assert (said["stale:loc"].level, said["stale:loc"].message) == (
+        "critical", "source loc: newest backup is 3.4 days old, none made for its scheduled time 2026-10-03 02:00")

@@ -143,14 +143,14 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
         first = schedule.first_to_come(s.schedule, datetime.fromtimestamp(ts)) if s.schedule else None
         if good is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
-        elif first is not None:    # not stale for a schedule that has named no time yet: said, not paged
-            if newest is not None and ts - newest > STALE_AFTER.total_seconds():
-                out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: newest backup is {_age(ts - newest)}"
-                                   f" old, {schedule.not_yet(first)} (not stale before it)"))
         elif newest is not None and (missed := _stale(store, s, newest, ts)):
             out.append(Problem(f"stale:{s.id}", CRITICAL, f"source {s.id}: newest backup is {_age(ts - newest)} old"
                                + (f", none made for its scheduled time {missed:%Y-%m-%d %H:%M}"
                                   if isinstance(missed, datetime) else f", {missed}" if isinstance(missed, str) else "")))
+        elif first is not None and newest is not None and ts - newest > STALE_AFTER.total_seconds():
+            # a schedule that has named no time yet makes the data stale not before it: said, not paged
+            out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: newest backup is {_age(ts - newest)}"
+                               f" old, {schedule.not_yet(first)} (not stale before it)"))
         last = queries.last_run(store, s.id)
         if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
@@ -186,17 +186,18 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     schedule before it missed stays missed (an edit to a less frequent one hid it; a schedule in
     force for an hour judged for its times of days before). A schedule that names no time to come
     (schedule.idle) is judged as none, its reason said: the time of its last run stood for every
-    later one (never stale, whatever the data's age); one whose first time is to come is not stale
-    (_backups warns of the data's age)."""
+    later one (never stale, whatever the data's age); one whose first time is to come is stale only
+    for a time a schedule before it missed (_backups warns of the data's age)."""
     if not source.schedule:
         return ts - newest > STALE_AFTER.total_seconds()
-    if idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts)):     # judged as without a schedule
+    first = schedule.first_to_come(source.schedule, datetime.fromtimestamp(ts))
+    if first is None and (idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts))):   # as without one
         return idle if ts - newest > STALE_AFTER.total_seconds() else False
     periods = schedule_history.in_force(store, source.id, source.schedule, ts)
     k, due = schedule_history.judged(periods, datetime.fromtimestamp(ts) - timedelta(days=1))
     if due is not None:
         return _missed(store, source.id, periods[k][1], newest, due)
-    return k >= 0 and ts - newest > STALE_AFTER.total_seconds()      # none then
+    return first is None and k >= 0 and ts - newest > STALE_AFTER.total_seconds()      # none then
 
 
 def _missed(store: Store, source_id: str, expr: str, newest: float, due: datetime) -> bool | datetime:
