@@ -30,12 +30,17 @@ def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetim
     schedule on record named one. The times before a schedule was first read were the one's before it."""
     for k in range(len(periods) - 1, -1, -1):
         since, expr = periods[k]
-        if not expr or (k < len(periods) - 1 and idle(expr, datetime.fromtimestamp(periods[k + 1][0]))):
+        # without a field of years a schedule has times before and to come: not idle (cheaper than
+        # croniter's look over 130 years, for each of the many rows two configs read in turn leave)
+        if not expr or (k < len(periods) - 1 and len(expr.split()) > 6
+                        and idle(expr, datetime.fromtimestamp(periods[k + 1][0]))):
             return k, None
+        if since > at.timestamp():      # in force after `at` only: none of its times to judge
+            continue
         due = last_slot(expr, at)
         if due is not None and due.timestamp() >= since:
             return k, due
-        at = min(at, datetime.fromtimestamp(since) - timedelta(microseconds=1))
+        at = datetime.fromtimestamp(since) - timedelta(microseconds=1)
     return (0, None) if periods and periods[0][0] > 0 else (-1, None)
 
 
