@@ -22,7 +22,7 @@ from rabtui.backup import batch, recovery
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, worst_exit
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.media import mounting
 from rabtui.ops import health_changes, notify, schedule, schedule_history
@@ -233,9 +233,10 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
     def work(due, waiting_job: int | None = None) -> int:
         emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))
         recorder = JobRecorder(store, "backup", due.source, f"{SCHEDULED_TITLE}{due.source}", job_id=waiting_job)
-        if cancel.not_started(recorder):   # its time done as one cancelled under way: not started again by itself
+        if cancel.not_started(recorder):
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
-            _mark(store, due, now)
+            if not cancel.is_set():      # its own job cancelled: done, as one cancelled under way
+                _mark(store, due, now)
             return EXIT_FAILED
         try:
             schedule.note_slot(store, recorder.job_id, due.slot)
@@ -257,16 +258,18 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
             emit(Event(LOG, f"{due.source}: due, and {took}: left to the next run-due ({exc})"))
             return EXIT_OK
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
-        # leaves it due. One cancelled, its job or the whole run, is done: the operator stopped it,
-        # and the next run-due does not start it again by itself (its next time runs as usual)
+        # leaves it due, and so does one stopped as a whole (SIGTERM of a shutdown, the terminal
+        # closed, Ctrl-C: nobody decided against this backup) before it saved its data. A backup
+        # whose own job was cancelled is done: the next run-due does not start it again by itself
         faults.point("run_due.backup_ended")
-        try:
-            schedule.mark_run(store, due.source, due.slot, now)
-        except sqlite3.Error as exc:     # the backup ended as its outcome says: still due next time
-            error = state_failure(exc, cfg.state_dir / "rabtui.db")
-            said = backup_actions.not_recorded(outcome.summary, error, "its schedule time", "marked done")
-            outcome = replace(outcome, exit_code=worst_exit(outcome.exit_code, error.exit_code), summary=said,
-                              error=said)
+        if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS):
+            try:
+                schedule.mark_run(store, due.source, due.slot, now)
+            except sqlite3.Error as exc:     # the backup ended as its outcome says: still due next time
+                error = state_failure(exc, cfg.state_dir / "rabtui.db")
+                said = backup_actions.not_recorded(outcome.summary, error, "its schedule time", "marked done")
+                outcome = replace(outcome, exit_code=worst_exit(outcome.exit_code, error.exit_code), summary=said,
+                                  error=said)
         if outcome.error:
             emit(Event(ERROR, f"{due.source}: {outcome.error}"))
         else:
