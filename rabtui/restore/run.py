@@ -30,6 +30,7 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.as_of import as_of
 from rabtui.restore.in_backup import backup_source_path, roots_of
+from rabtui.restore.source_held import SourceHeld
 from rabtui.restore.known_source import as_saved_by, check_restorable_onto, source_of
 from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made
 from rabtui.restore.target_places import ONTO_KEPT_HINT, target_of, target_problem
@@ -115,14 +116,23 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     into = None if to_source or to is None else os.fsdecode(to)
     # onto a source on this machine, `--to /` writes where `--to-source` does
     onto = to_source or (into is not None and source.is_local and os.path.realpath(into) == "/")
-    # a backup of the source meanwhile would save a half-restored tree, and run-due leaves it due
+    # a backup of the source meanwhile would save a half-restored tree (let go at a question: source_held.py)
     with locks.reading(cfg.state_dir, [source.id]), \
             locks.restoring_lock(cfg.state_dir, source.id) if onto else contextlib.nullcontext(), \
-            locks.source_lock(cfg.state_dir, source.id, by=f"a restore onto {source.id}") if onto \
-            else contextlib.nullcontext(), \
+            SourceHeld(cfg, store, source.id, emit, cancel) if onto else contextlib.nullcontext() as held, \
             _places(cfg, source, path, into, to_source, cancel):
-        return _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
-                        to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
+        chosen = held is not None and backup is None and checkpoint is None   # a copy made meanwhile is said
+        try:
+            result = _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
+                              to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel,
+                              prompter=held.asking(prompter) if held is not None else prompter)
+        except RestoreIncomplete as exc:
+            if chosen:
+                exc.result.warnings += held.said(exc.result.origin)
+            raise
+        if chosen:
+            result.warnings += held.said(result.origin)
+        return result
 
 
 def _places(cfg: Config, source: Source, path: str | bytes, into: str | None, to_source: bool, cancel):

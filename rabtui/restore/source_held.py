@@ -1,0 +1,92 @@
+"""The backup lock of a source a restore writes onto (locks.source_lock): a backup meanwhile would
+save a half-restored tree. Held from the restore's check to its end, except while the restore waits
+at a question (a medium or a disc to insert, before anything is written onto the source): a night's
+backup of the source runs then, rather than being refused for as long as nobody answers. After the
+answer the lock is taken again, waiting (said) for a backup that began meanwhile; a backup of the
+source made while the question waited is said, the copy chosen before it being the one restored."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+from rabtui import fmt
+from rabtui.config import Config
+from rabtui.errors import Cancelled, LockBusy
+from rabtui.events import LOG, WARNING, Emit, Event, Question
+from rabtui.state import locks
+from rabtui.state.store import RESTORABLE, Store
+
+
+class SourceHeld:
+    def __init__(self, cfg: Config, store: Store, source_id: str, emit: Emit, cancel: threading.Event | None):
+        self.source_id, self.store, self.emit = source_id, store, emit
+        self.cancel = cancel or threading.Event()
+        self.lock = locks.source_lock(cfg.state_dir, source_id, by=f"a restore onto {source_id}")
+        self.made: list = []    # rows of the backups made while a question waited
+
+    def __enter__(self) -> "SourceHeld":
+        self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+    def asking(self, prompter):
+        """`prompter`, the lock let go while it waits for an answer (None stays None: nobody to ask)."""
+        return None if prompter is None else _Unlocked(self, prompter)
+
+    def _newest(self) -> int:
+        try:
+            row = self.store.one(f"SELECT max(id) AS id FROM backups WHERE source=?"
+                                 f" AND status IN ({','.join('?' * len(RESTORABLE))})", (self.source_id, *RESTORABLE))
+        except sqlite3.Error:
+            return -1
+        return row["id"] if row and row["id"] is not None else 0
+
+    def _again(self, before: int) -> None:
+        """The lock taken again after an answer, once a backup that began meanwhile has ended."""
+        try:
+            self.lock.acquire()
+        except LockBusy:
+            self.emit(Event(LOG, f"{self.lock.holder_described()} began while the restore waited for an answer:"
+                                 f" waiting for it to end before writing onto {self.source_id}"))
+            while True:
+                if self.cancel.wait(locks.WAIT_POLL):
+                    raise Cancelled(f"cancelled while waiting for a backup of {self.source_id} to end; nothing"
+                                    f" written onto {self.source_id}") from None
+                try:
+                    self.lock.acquire()
+                    break
+                except LockBusy:
+                    pass
+        if before < 0:
+            return
+        try:
+            self.made += self.store.all(f"SELECT name, medium FROM backups WHERE source=? AND id>?"
+                                        f" AND status IN ({','.join('?' * len(RESTORABLE))}) ORDER BY id",
+                                        (self.source_id, before, *RESTORABLE))
+        except sqlite3.Error:
+            pass
+
+    def said(self, origin: str) -> list[str]:
+        """The backups made while a question waited, each a warning (emitted too), the copy read being
+        `origin` ("backup NAME on MEDIUM", "checkpoint N")."""
+        out = [f"backup {fmt.name(row['name'])} of {self.source_id} on {row['medium']} was made while the restore"
+               f" waited for an answer: the copy restored is {origin}, chosen before it; restore again to read the"
+               f" newest" for row in self.made]
+        for text in out:
+            self.emit(Event(WARNING, text))
+        return out
+
+
+class _Unlocked:
+    def __init__(self, held: SourceHeld, prompter):
+        self.held, self.prompter = held, prompter
+
+    def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
+        before = self.held._newest()
+        self.held.lock.release()
+        answer = self.prompter.ask(question, cancel)    # no answer (cancelled, failed): nothing is written
+        self.held._again(before)
+        return answer
