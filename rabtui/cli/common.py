@@ -61,11 +61,11 @@ _stores: list[Store] = []
 _held: list = []     # the state lock, held by a command that records
 
 
-def open_store(cfg: Config, *, records: bool = True) -> Store:
+def open_store(cfg: Config, *, records: bool = True, full_ok: bool = False) -> Store:
     """The state database; `close_stores` closes it when the command is done. `records`: the
     command writes in it, and holds the state lock (shared) until then: refused while rebuild-state
-    replaces the database."""
-    store = Store(cfg.state_dir)     # first: a state directory that is full or read-only is said so
+    replaces the database. `full_ok`: a full state directory is not refused (Store)."""
+    store = Store(cfg.state_dir, full_ok)     # first: a state directory that is full or read-only is said so
     _stores.append(store)
     if records:
         _held.append(hold_state(cfg.state_dir))

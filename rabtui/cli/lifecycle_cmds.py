@@ -184,7 +184,7 @@ def cmd_restore(args) -> int:
     cfg = load_config(args, check_media=False)
     if args.backup is not None:
         find_actions.check_backup_ref(args.backup)
-    store = open_store(cfg)
+    store = open_store(cfg, full_ok=True)     # a full state directory leaves the restore unrecorded
 
     def emit(event):
         if event.kind in ("log", "warning", "error"):

@@ -23,7 +23,8 @@ from rabtui.state import changes
 from rabtui.state.locks import Lock
 from rabtui.state.schema import (SCHEMA_VERSION, add_columns, drop_unused, looks_per_backup, old_looks_kept,
                                  schema_complete, schema_script)
-from rabtui.state.store_check import StateUnusable, check_tables, check_usable, is_file, refuse_changeable, state_failure
+from rabtui.state.store_check import (WAL_HEADER, StateUnusable, check_tables, check_usable, is_file, is_full,
+                                      refuse_changeable, state_failure)
 
 T = TypeVar("T")
 
@@ -96,7 +97,14 @@ def in_chunks(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, as_it_is: bool = False) -> sqlite3.Connection:
+    """`as_it_is`: the file alone, read-only, without SQLite's -shm (one that a full file system has
+    no room for); only right while no -wal holds pages (Store: a state directory full)."""
+    if as_it_is:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -167,6 +175,14 @@ def _set_aside_left_wal(path: Path) -> None:
     Path(f"{path}-shm").unlink(missing_ok=True)
 
 
+def _wal_pages(path: Path) -> bool:
+    """Whether the database's -wal holds pages (more than its header)."""
+    try:
+        return os.stat(f"{path}-wal").st_size > WAL_HEADER
+    except FileNotFoundError:
+        return False
+
+
 def _file_id(path: Path) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -222,16 +238,25 @@ def storable(params: Any) -> Any:
 class Store:
     """The state database of one `state_dir`. Safe to share between threads (one connection each)."""
 
-    def __init__(self, state_dir: str | Path):
+    def __init__(self, state_dir: str | Path, full_ok: bool = False):
+        """`full_ok`: a state directory full is no refusal (check_usable); a write meets it."""
         self.state_dir = Path(state_dir)
         refuse_changeable(self.state_dir)
         privacy.private_dir(self.state_dir)
         self.path = self.state_dir / "rabtui.db"
         self._local = threading.local()
+        self._as_it_is = False   # read-only from the file alone (connect): no room for SQLite's -shm
         try:
-            if not check_usable(self.state_dir, self.path):
+            if not check_usable(self.state_dir, self.path, full_ok):
                 _create(self.path)
-            conn = self.conn
+            try:
+                conn = self.conn
+            except sqlite3.OperationalError:
+                if not (full_ok and is_full(self.state_dir) and not _wal_pages(self.path)):
+                    raise
+                self.close()
+                self._as_it_is = True
+                conn = self.conn
             check_tables(conn, self.path, SCHEMA_VERSION)
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
             if not schema_complete(conn):
@@ -265,7 +290,7 @@ class Store:
             conn = None
         if conn is None:
             self._local.file = _file_id(self.path)
-            conn = self._local.conn = connect(self.path)
+            conn = self._local.conn = connect(self.path, self._as_it_is)
         return conn
 
     def _replaced(self) -> bool:

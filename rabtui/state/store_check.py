@@ -67,6 +67,15 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     return _wal_beside(path, text) or damaged(path, text)
 
 
+def is_full(state_dir: Path) -> bool:
+    """Whether the state directory has less room, or fewer inodes, than a run needs (check_usable)."""
+    try:
+        vfs = os.statvfs(state_dir)
+    except OSError:
+        return False
+    return vfs.f_bavail * vfs.f_frsize < MIN_FREE_BYTES or bool(vfs.f_files and vfs.f_favail < MIN_FREE_INODES)
+
+
 def _free(directory: Path) -> int:
     try:
         st = os.statvfs(directory)
@@ -135,10 +144,11 @@ def _refuse_others_files(path: Path) -> None:
                                      " that user's (a dedicated user's state): run rabtui as that user")
 
 
-def check_usable(state_dir: Path, path: Path) -> bool:
-    """Refuse a state_dir that is read-only or full, and a database file that is not one or is
-    shorter than its own header says (a truncated file would otherwise read as "never backed up").
-    Returns whether the database existed (an absent or empty file is a new database)."""
+def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
+    """Refuse a state_dir that is read-only or full (`full_ok`: not for being full: a restore goes
+    on unrecorded), and a database file that is not one or is shorter than its own header says (a
+    truncated file would otherwise read as "never backed up"). Returns whether the database existed
+    (an absent or empty file is a new database)."""
     try:
         vfs = os.statvfs(state_dir)
     except OSError as exc:
@@ -149,13 +159,13 @@ def check_usable(state_dir: Path, path: Path) -> bool:
                             hint="make it writable (mount it read-write); if the database was damaged, "
                                  + REBUILD_HINT)
     free = vfs.f_bavail * vfs.f_frsize
-    if free < MIN_FREE_BYTES:
+    if free < MIN_FREE_BYTES and not full_ok:
         raise StateUnusable(f"the state directory {state_dir} is full ({free // 1024} KiB free,"
                             f" {MIN_FREE_BYTES >> 20} MiB needed)",
                             hint="free space there, then run again; should the database be damaged: " + REBUILD_HINT)
     # out of inodes, SQLite cannot make the -wal and -shm ("unable to open database file"), nor rabtui
     # its locks and logs (f_files 0: a file system that makes inodes as it needs them)
-    if vfs.f_files and vfs.f_favail < MIN_FREE_INODES:
+    if vfs.f_files and vfs.f_favail < MIN_FREE_INODES and not full_ok:
         raise StateUnusable(f"the state directory {state_dir} is full ({vfs.f_favail} inodes free,"
                             f" {MIN_FREE_INODES} needed)", hint="remove files there, then run again")
     _refuse_others_files(path)
