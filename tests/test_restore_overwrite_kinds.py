@@ -303,3 +303,30 @@ def test_a_directory_holding_only_line_breaks_named_is_kept_where_a_file_restore
     assert code == 3 and not report["errors"], report
     assert [(e["kind"], os.path.basename(e["path"])) for e in report["not_restored"]] == [("file", "x")], report
     assert sorted(os.listdir(os.fsencode(d / "x"))) == [b"\n", b"\n\n"]
+
+
+def test_a_directory_made_again_where_the_empty_one_was_removed_is_kept(tmp_path, capsys, monkeypatch):
+    """Onto a local source with --overwrite, the empty directory where the backup has a file is
+    removed, and another makes a directory at that name before the file is put there: it was an
+    error (exit 1, "Is a directory"); now kept and named (exit 3), as a directory holding files."""
+    lab, d, sid = _lab(tmp_path, "local", None)
+    (d / "x").write_bytes(b"backup")
+    (d / "other").write_bytes(b"other")
+    assert lab.backup(lab.load(), sid, now=T0).status == "completed"
+    (d / "x").unlink()
+    (d / "x").mkdir()
+    (d / "other").unlink()
+    real_rmdir = os.rmdir
+
+    def made_again(path, *, dir_fd=None):
+        real_rmdir(path, dir_fd=dir_fd)
+        if path == b"x":
+            os.mkdir(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "rmdir", made_again)
+    code = main(["--config", str(lab.config_path), "restore", sid, str(d), "--to-source", "--overwrite", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and not report["errors"], report
+    [kept] = report["not_restored"]
+    assert (os.path.basename(kept["path"]), kept["kind"]) == ("x", "file") and "made there again" in kept["why"], kept
+    assert _shape(str(d / "x")) == ("dir", ()) and (d / "other").read_bytes() == b"other"

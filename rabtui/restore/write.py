@@ -197,7 +197,10 @@ class SafeWriter(TargetDirs):
                         if exc.errno == errno.EBUSY:
                             raise DirectoryKept("in use (a mount point)") from None
                         raise
-                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                    try:
+                        os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                    except IsADirectoryError:     # one made at the name since (by whoever may write there)
+                        raise DirectoryKept("made there again while the restore replaced it") from None
                 return True
             try:
                 os.link(tmp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
