@@ -330,3 +330,22 @@ def test_a_directory_made_again_where_the_empty_one_was_removed_is_kept(tmp_path
     [kept] = report["not_restored"]
     assert (os.path.basename(kept["path"]), kept["kind"]) == ("x", "file") and "made there again" in kept["why"], kept
     assert _shape(str(d / "x")) == ("dir", ()) and (d / "other").read_bytes() == b"other"
+
+
+def test_an_empty_mount_point_where_the_backup_has_a_file_is_kept_over_ssh(tmp_path, sshd, tmpfs, capsys):
+    """As the test above, onto an SSH source without one_file_system: rsync's rmdir of the mount
+    point failed (EBUSY) and the restore with it (exit 1); now kept and named as locally (exit 3)."""
+    lab, d, sid = _lab(tmp_path, "ssh", sshd)
+    d.mkdir()
+    (d / "m").write_bytes(b"backup")
+    (d / "other").write_bytes(b"other")
+    assert lab.backup(lab.load(), sid, now=T0).status == "completed"
+    (d / "m").unlink()
+    (d / "other").unlink()
+    tmpfs(d / "m", "size=1m")
+    code = main(["--config", str(lab.config_path), "restore", sid, str(d), "--to-source", "--overwrite", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and not report["errors"], report
+    assert [(e["kind"], os.path.basename(e["path"])) for e in report["not_restored"]] == [("file", "m")], report
+    assert "in use (a mount point)" in report["not_restored"][0]["why"]
+    assert os.path.ismount(d / "m") and (d / "other").read_bytes() == b"other"

@@ -78,8 +78,9 @@ def _gone_unsent(item: bytes, is_dir: bool, before: dict[bytes, int], lines: lis
 def kept_in_the_way(full_dirs: set[bytes], dest: bytes, tree: dict[bytes, int]) -> list[bytes]:
     """The names below `dest` (b"" for `dest` itself) where `tree` (name -> mode in what is
     restored) has something other than a directory, and the source a directory holding anything
-    (`full_dirs`, absolute): kept, as a local restore keeps one. rsync would stop at each (exit
-    23), and waits forever where it is the first name of a hard-linked file (rsync 3.2-3.5)."""
+    (`full_dirs`, absolute; or a mount point): kept, as a local restore keeps one. rsync would stop
+    at each (exit 23), and waits forever where it is the first name of a hard-linked file (rsync
+    3.2-3.5)."""
     below = dest.rstrip(b"/") + b"/"
     out = []
     for path in full_dirs:
@@ -119,7 +120,7 @@ _OTHER = {b"d": "not a directory there", b"L": "another target, or not a symlink
 
 
 def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, kept: list[bytes],
-                 links: list[bytes]) -> set[bytes]:
+                 links: list[bytes], in_use: set[bytes]) -> set[bytes]:
     """The dry run of a restore that does not overwrite: refuses, naming them, when files there
     already differ, or directories holding files (`kept`) or symlinks (`links`) are where the
     backup has another kind (left out of it); else the directories that are there (`existing_dirs`)."""
@@ -138,7 +139,8 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, 
     if clash or kept or links:
         names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2]).removesuffix(b"/"))
                  + ("" if c[:1] in b"<>" or c[:2] == b"cf" else f" ({changed})") for c, changed in clash]
-        names += [f"{fmt.name(name or os.path.basename(item))} (a directory holding files there)" for name in kept]
+        names += [f"{fmt.name(name or os.path.basename(item))} (a"
+                  f" {'mount point' if name in in_use else 'directory holding files'} there)" for name in kept]
         names += [f"{fmt.name(name)} (a symlink there)" for name in links]
         # only `<f`/`>f` and `.f` lines say a file is there: `c` ones, another kind (a directory, say)
         noun = "file" if all(c[:1] in b"<>." for c, _changed in clash) and not kept and not links else "entry"
@@ -235,7 +237,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
 def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, overwrite: bool, cancel,
           exact_times: bool) -> Written:
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
-    missing, linked, full_dirs, links = check_source(cfg, source, rel, item, is_dir, cancel)
+    missing, linked, full_dirs, links, mounts = check_source(cfg, source, rel, item, is_dir, cancel)
     if rsync.glob_escaped(os.fsdecode(dest_dir)) != os.fsdecode(dest_dir) and missing in components(dest_dir):
         # rsync there would take it as a pattern (another directory), or make it by its escaped name
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(dest_dir)} holds a wildcard (* ? [) and"
@@ -249,11 +251,14 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
                    rsync_path=source.rsync_path, exact_times=exact_times)
     before = tree_modes(item) if is_dir else {b"": os.lstat(item).st_mode}
-    kept = kept_in_the_way(full_dirs, b"/" + rel, before)
-    existing = None if overwrite else _look_before(source, item, dest, options, cancel, kept, links)
+    # rmdir(2) refuses a mount point (EBUSY), holding files or not: kept as such, as locally
+    in_use = set(kept_in_the_way(mounts, b"/" + rel, before))
+    kept = sorted(set(kept_in_the_way(full_dirs, b"/" + rel, before)) | in_use)
+    existing = None if overwrite else _look_before(source, item, dest, options, cancel, kept, links, in_use)
     w = Written(attributes=None)
     w.not_restored += [(kind_of(before[name]), os.path.join(rel, name) if name else rel,
-                        kept_directory(kind_of(before[name]))) for name in kept]
+                        kept_directory(kind_of(before[name]), *(["in use (a mount point)"] if name in in_use else [])))
+                       for name in kept]
     w.refused += [(os.path.join(rel, name), f"{fmt.name(name)} is a symlink on the target, not followed nor replaced")
                   for name in links]
     if not is_dir and kept:

@@ -128,8 +128,9 @@ def components(path: bytes) -> list[bytes]:
 def source_check_argv(cfg: Config, source: Source, path: bytes, below: bool) -> list[str]:
     """ssh running SOURCE_CHECK on the source for the absolute `path` (sent once, quoted for the
     login shell: any depth of path fits one command line); `below`: list the symlinks below it too."""
-    args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path), _boot_id()]
-    args += ["-x"] if source.one_file_system else []
+    # the mount points always: one in the way of a file is kept (rsync cannot remove it), and with
+    # one_file_system one written through refused
+    args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path), _boot_id(), "-x"]
     return ssh_target.client_argv(cfg, source) + ["--", source.host, " ".join(shlex.quote(a) for a in args)]
 
 
@@ -277,6 +278,7 @@ class Found(NamedTuple):
     full_dirs: set[bytes]          # directories there (itself and below, absolute) holding anything
     symlinks: list[bytes]          # symlinks below it where the restored tree has a directory or file
                                    # (names below it): left out, never followed nor replaced
+    mounts: set[bytes]             # the mount points there (absolute)
 
 
 def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool,
@@ -343,7 +345,8 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(not_dirs[0])} is not a directory there, where"
                          f" the backup has one (rsync cannot put the directory in its place); nothing written",
                          hint="move it away on the source, then restore again, or restore with --to DIR")
-    crossed = mounts_in_the_way(mounts, os.fsencode(directory_of(source, rel).path), dest, item, is_dir)
+    crossed = mounts_in_the_way(mounts, os.fsencode(directory_of(source, rel).path), dest, item, is_dir) \
+        if source.one_file_system else []
     if crossed:
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(crossed[0])} is another mount there (a file"
                          f" system or a bind mount) and its backups stay on one file system (one_file_system);"
@@ -360,7 +363,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                               f" SSH user change {fmt.name(where)}")
     return Found(next((p[1:] for p in records if p.startswith(b"+")), None),
                  {p[1:]: p[:1] == b"%" for p in records if p[:1] in b"#%"}, {p[1:] for p in records if p[:1] == b","},
-                 [p[len(dest):].lstrip(b"/") for p in in_way if p not in refused])
+                 [p[len(dest):].lstrip(b"/") for p in in_way if p not in refused], set(mounts))
 
 
 def mounts_made_meanwhile(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> list[bytes] | str:
