@@ -241,9 +241,9 @@ def test_directories_holding_files_in_the_way_of_any_name_are_kept(tmp_path, ssh
     report = json.loads(capsys.readouterr().out)
     assert code == 3 and not report["errors"], report
     kept = sorted(os.fsencode(e["path"]) for e in report["not_restored"])
-    # named from / over SSH, below the configured directory onto a local source (as all it names)
-    want = sorted(os.path.relpath(top + (b"/sub/" if i % 2 else b"/") + name, b"/" if mode == "ssh" else top)
-                  for i, name in enumerate(names))
+    # named from / (without its first slash) onto a local source as over SSH and into --to DIR (a
+    # local one named them below the configured directory)
+    want = sorted(os.path.relpath(top + (b"/sub/" if i % 2 else b"/") + name, b"/") for i, name in enumerate(names))
     assert kept == want, (kept, want)
     assert open(top + b"/ab", "rb").read() == b"backup"
     for i, name in enumerate(names):

@@ -20,8 +20,8 @@ from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
 
-def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts, *,
-                   onto_local: bool) -> tuple[list[tuple[str, bytes, str]], "AsSaved | None"]:
+def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes,
+                   sc: Shortcuts) -> tuple[list[tuple[str, bytes, str]], "AsSaved | None"]:
     """The files of a standard directory that the catalog says the backup holds at or below `rel`
     (at `item` on its medium) and that the medium no longer has (an fsck, a hand, another server
     removed them): named as not restored, never passed over; and the copy_into `pick` that leaves
@@ -37,7 +37,6 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
             raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}")
         return [], None
-    strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
     # configured directories of their own inside this one
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
     by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path below it)
@@ -65,7 +64,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         lost += [below for name, below in entries if name not in sizes]
         pick.changed = pick.changed or any(sizes[name] not in (None, pick.sizes[below])
                                            for name, below in entries if name in sizes)
-    return [("file", os.path.join(rel, below)[strip:].lstrip(b"/"), gone(backup)) for below in sorted(lost)], pick
+    return [("file", os.path.join(rel, below), gone(backup)) for below in sorted(lost)], pick
 
 
 def gone(backup) -> str:

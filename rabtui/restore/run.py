@@ -250,13 +250,13 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
             raise WorkFailed(f"{shown} is not in {origin}")
         result = _result(source, rel, origin, target, warned)
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
-            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=False)
+            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc)
             if saved is None or not saved.changed:
                 return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                                 exact_times=mediamod.labelled_nanoseconds(medium), not_restored=lost)
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
         with opened_dirs.opened_to_read(item, cfg.state_dir) as closed:
-            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=to_source)
+            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc)
             pick = saved if pick is None else pick     # one of another size is left out, never handed back as the file saved
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                             exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed, not_restored=lost)
@@ -357,7 +357,7 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
         # another file system mounted inside is written only where the backups took it in
         w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick, staged=staged,
                       dir_modes=dir_modes, cross_mounts=not source.one_file_system)
-        return _finish(result, w, f"onto {source.id}", not_restored)
+        return _finish(result, w.named_from(root.lstrip(b"/")), f"onto {source.id}", not_restored)
     from rabtui.restore import remote as remote_restore
 
     if pick is None:
@@ -369,7 +369,8 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
     state = os.fsencode(privacy.private_dir(cfg.state_dir))
     with stagingmod.staging(state, emit) as staging:
         name = os.path.basename(rel)       # rsync writes a file under the name it has here
-        staged = copy_into(item, staging, name, False, emit, cancel, pick=pick, dir_modes=dir_modes)
+        staged = copy_into(item, staging, name, False, emit, cancel, pick=pick,
+                           dir_modes=dir_modes).named_from(os.path.dirname(rel))
         if staged.errors:
             raise WorkFailed(f"could not put /{fmt.name(rel)} together as the backup had it before restoring"
                              f" it: {staged.problems()[0]}; nothing written onto {source.id}")

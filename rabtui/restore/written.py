@@ -73,6 +73,16 @@ class Written:
         out += [f"exists, kept: {fmt.name(n)}" for n in self.skipped]
         return out
 
+    def named_from(self, prefix: bytes) -> "Written":
+        """The names, which are below `prefix`, named from / as every restore names them (without its
+        first slash): a writer's below the directory it wrote in."""
+        at = lambda n: os.path.join(prefix, n) if n else prefix  # noqa: E731
+        self.skipped = [at(n) for n in self.skipped]
+        self.refused = [(at(n), why) for n, why in self.refused]
+        self.not_restored = [(kind, at(n), why) for kind, n, why in self.not_restored]
+        self.errors = [(at(n), why) for n, why in self.errors]
+        return self
+
     def as_json(self) -> dict:
         name = lambda b: os.fsdecode(b)  # noqa: E731  (JSON keeps exact names, surrogate-escaped)
         return {"restored": {"files": self.files, "directories": self.dirs, "hard_links": self.links,
