@@ -189,6 +189,22 @@ def test_an_archive_directory_comes_back_onto_the_source_as_the_backup_had_it(tm
     assert snapshot(photos) == {b"2025/a.jpg": b"a" * 120, b"2026/b.jpg": b"B" * 50}
 
 
+def test_an_archive_file_the_medium_lost_is_named_from_slash_onto_the_ssh_source(tmp_path, sshd):
+    """An archive directory restored onto an SSH source, a file of its backup gone from the medium:
+    named by its path on the source (as every restore names what it did not restore), not below the
+    directory's own name ("remote/2025/a.jpg", as the staging held it)."""
+    lab, cfg, photos = _lab(tmp_path, sshd, {"2025/a.jpg": b"A" * 100, "2025/k.jpg": b"k"}, kind="archive")
+    b1 = lab.backup(cfg, "web", now=T0)
+    write_files(photos, {"2025/a.jpg": b"a" * 120})
+    assert b1.status == lab.backup(cfg, "web", now=T0 + timedelta(days=1)).status == "completed"
+    (b1.path / "data" / str(photos / "2025/a.jpg").lstrip("/")).unlink()
+    shutil.rmtree(photos)
+    photos.mkdir()
+    res = R.restore(cfg, lab.store(), "web", str(photos), backup=b1.path.name, to_source=True)
+    assert [(k, n) for k, n, _ in res.written.not_restored] == [("file", os.fsencode(photos / "2025/a.jpg")[1:])]
+    assert snapshot(photos) == {b"2025/k.jpg": b"k"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, depth", [("d", 600), ("d" * 9, 380)])
 def test_a_file_deep_down_is_restored_onto_the_source(mem_path, sshd, name, depth):
