@@ -73,6 +73,33 @@ def test_a_file_rsync_cannot_make_way_for_is_named_as_not_restored(tmp_path, ssh
     got = R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
     w = got.written
     assert [(kind, name) for kind, name, _why in w.not_restored] == [("file", os.fsencode(d / "x\nname")[1:])], w
-    assert "a directory holding files is there where the backup has a file; kept" in w.not_restored[0][2], w
+    assert ("a directory holding files was there when the restore looked (before rsync ran) where the backup has"
+            " a file; kept") in w.not_restored[0][2], w
     assert not w.errors and (d / "k").read_bytes() == b"k" and "could not be looked at" not in got.summary
     assert (d / "x\nname" / "inner" / "z").read_bytes() == b"theirs"
+
+
+def test_a_directory_emptied_after_the_check_is_not_said_to_hold_files(tmp_path, sshd, monkeypatch):
+    """The directory holding files where the backup has a file is emptied after the check, before
+    rsync: it is left out all the same (the check is what rsync's rules are made of), and the
+    restore says what it saw and when, not that a directory holding files is there."""
+    from rabtui import faults
+
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/x": b"backup's", "d/k": b"k"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    d = remote_dir / "d"
+    (d / "x").unlink()
+    (d / "x").mkdir()
+    (d / "x" / "z").write_bytes(b"theirs")
+    real_point = faults.point
+
+    def emptied(name):
+        if name == "restore.sending" and (d / "x" / "z").exists():
+            (d / "x" / "z").unlink()
+        real_point(name)
+
+    monkeypatch.setattr(faults, "point", emptied)
+    w = R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True).written
+    [(kind, name, why)] = w.not_restored
+    assert (kind, name) == ("file", os.fsencode(d / "x")[1:]) and "is there" not in why, why
+    assert "was there when the restore looked (before rsync ran)" in why and "restore again" in why, why

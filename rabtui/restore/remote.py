@@ -257,7 +257,8 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
     existing = None if overwrite else _look_before(source, item, dest, options, cancel, kept, links, in_use)
     w = Written(attributes=None)
     w.not_restored += [(kind_of(before[name]), os.path.join(rel, name) if name else rel,
-                        kept_directory(kind_of(before[name]), *(["in use (a mount point)"] if name in in_use else [])))
+                        kept_directory(kind_of(before[name]), "in use (a mount point)" if name in in_use
+                                       else "holding files", looked=True))
                        for name in kept]
     w.refused += [(os.path.join(rel, name), f"{fmt.name(name)} is a symlink on the target, not followed nor replaced")
                   for name in links]

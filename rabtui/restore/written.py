@@ -30,10 +30,12 @@ def bits_left_off(mode: int) -> str:
     return f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
 
 
-def kept_directory(kind: str, why: str = "holding files") -> str:
+def kept_directory(kind: str, why: str = "holding files", looked: bool = False) -> str:
     """Why an entry of `kind` was not restored over a directory `why` (one holding files may hold
-    what the backup has not), which --overwrite keeps on every target alike."""
-    return (f"a directory {why} is there where the backup has a {kind}; kept (a restore removes only an"
+    what the backup has not), which --overwrite keeps on every target alike. `looked`: seen so by a
+    look before rsync ran (onto an SSH source), which leaves it out whatever it is by then."""
+    there = "was there when the restore looked (before rsync ran)" if looked else "is there"
+    return (f"a directory {why} {there} where the backup has a {kind}; kept (a restore removes only an"
             f" empty one that is no mount point): move it away, then restore again")
 
 
