@@ -26,11 +26,11 @@ def test_a_restore_restores_when_the_state_directory_is_full_and_says_it_is_not_
     into = _rabtui(lab, "restore", "loc", str(data / "b"), "--to", str(tmp_path / "out"), "--json")
     for done in (onto, into):
         assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
-        assert "its record could not be written" in done.stderr and "is full" in done.stderr, done.stderr
+        assert "restore's record could not be written" in done.stderr and "is full" in done.stderr, done.stderr
     assert len((data / "a").read_bytes()) == 300
     assert (tmp_path / "out" / str(data).lstrip("/") / "b/c").read_bytes() == b"x"
     said = json.loads(into.stdout)
-    assert said["exit_code"] == 3 and any("its record could not be written" in w for w in said["warnings"]), said
+    assert said["exit_code"] == 3 and any("restore's record could not be written" in w for w in said["warnings"]), said
 
     os.unlink(lab.state.parent / "filler")
     again = _rabtui(lab, "restore", "loc", str(data / "b"), "--to", str(tmp_path / "again"))

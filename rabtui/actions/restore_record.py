@@ -36,7 +36,7 @@ class RestoreRecord:
                    if is_full(self.store.state_dir) else state_failure(exc, self.store.path).message)
             listed = ("its job is listed as running, then as dead once it has ended" if self.job is not None
                       else "it is not among the jobs")
-            self.lost = f"{why}: the restore goes on, but its record could not be written ({listed})"
+            self.lost = f"{why}: the restore's record could not be written ({listed})"
             self._emit(Event(WARNING, self.lost))
 
     def emit(self, event: Event) -> None:
