@@ -97,14 +97,16 @@ def in_chunks(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
-def connect(path: str | Path, as_it_is: bool = False) -> sqlite3.Connection:
-    """`as_it_is`: the file alone, read-only, without SQLite's -shm (one that a full file system has
-    no room for); only right while no -wal holds pages (Store: a state directory full)."""
-    if as_it_is:
-        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None,
-                               check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        return conn
+def connect_as_it_is(path: str | Path) -> sqlite3.Connection:
+    """The database file alone, read-only, without SQLite's -shm (which a full file system has no
+    room for); only right while no -wal holds pages (Store: a state directory full)."""
+    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -245,7 +247,7 @@ class Store:
         privacy.private_dir(self.state_dir)
         self.path = self.state_dir / "rabtui.db"
         self._local = threading.local()
-        self._as_it_is = False   # read-only from the file alone (connect): no room for SQLite's -shm
+        self._as_it_is = False   # read-only from the file alone (connect_as_it_is): no room for SQLite's -shm
         try:
             if not check_usable(self.state_dir, self.path, full_ok):
                 _create(self.path)
@@ -290,7 +292,7 @@ class Store:
             conn = None
         if conn is None:
             self._local.file = _file_id(self.path)
-            conn = self._local.conn = connect(self.path, self._as_it_is)
+            conn = self._local.conn = (connect_as_it_is if self._as_it_is else connect)(self.path)
         return conn
 
     def _replaced(self) -> bool:
