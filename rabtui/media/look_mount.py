@@ -52,10 +52,11 @@ def devices_of(device: str) -> set[int]:
 
 
 def mounted_elsewhere(device: str) -> Path | None:
-    """A mount point showing the whole file system of `device` (devices_of) now, or None."""
+    """A mount point showing the whole file system of `device` (devices_of) now, or None. One with
+    another mount over it shows that one, not the medium: passed over."""
     devices = devices_of(device)
-    for _mid, dev, root, point in mount_points.table():
-        if dev in devices and root == b"/":
+    for mid, dev, root, point in mount_points.table():
+        if dev in devices and root == b"/" and _mount_at(point) == mid:
             return Path(os.fsdecode(point))
     return None
 

@@ -1,0 +1,30 @@
+"""The look at a device medium left unmounted (media/look_mount.py) as a hostile machine would meet
+it: its file system mounted elsewhere but hidden there, an image file whose name ends in a line
+break, the read-only mount of a killed look met by rebuild-state. Real loop mounts (root)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from rabtui.media import unknown_backups
+from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown
+
+
+def test_a_device_mounted_elsewhere_under_another_mount_is_not_read_through_what_hides_it(tmp_path, disk_image):
+    """Its mount point shows another file system (mounted over it): the look must not read that one
+    for the medium (no label there: the medium passed over in silence, the newest backup missed)."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    elsewhere = tmp_path / "by-hand"
+    elsewhere.mkdir()
+    subprocess.run(["mount", str(disk_image), str(elsewhere)], check=True)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "over", str(elsewhere)], check=True)
+        said = []
+        lines = unknown_backups.not_known(lab.load(), lab.store(), {"loc"}, said.append)
+        assert any("medium m1" in line for line in lines), (lines, said)
+        assert not any(f"is mounted at {elsewhere}: looked at there" in e.message for e in said), said
+        assert not os.path.ismount(lab.media[0][1])
+    finally:
+        while os.path.ismount(elsewhere):
+            subprocess.run(["umount", str(elsewhere)], check=True)
