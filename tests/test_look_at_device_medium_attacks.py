@@ -8,6 +8,7 @@ import os
 import subprocess
 
 from rabtui.media import unknown_backups
+from tests.test_look_at_device_medium import UNKNOWN
 from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown
 
 
@@ -28,3 +29,25 @@ def test_a_device_mounted_elsewhere_under_another_mount_is_not_read_through_what
     finally:
         while os.path.ismount(elsewhere):
             subprocess.run(["umount", str(elsewhere)], check=True)
+
+
+def test_an_image_whose_name_ends_in_a_line_break_mounted_elsewhere_is_looked_at_there(tmp_path, disk_image):
+    """The configured device a symlink to it (a config names no control character): /sys/block/loop*/
+    loop/backing_file ends the name with a line break of its own."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    odd = disk_image.with_name("usb.img\n")
+    disk_image.rename(odd)
+    (tmp_path / "usb-link").symlink_to(odd)
+    lab.config_path.write_text(lab.config_path.read_text().replace(f'device = "{disk_image}"',
+                                                                   f'device = "{tmp_path / "usb-link"}"'))
+    elsewhere = tmp_path / "by-hand"
+    elsewhere.mkdir()
+    subprocess.run(["mount", str(odd), str(elsewhere)], check=True)
+    try:
+        said = []
+        lines = unknown_backups.not_known(lab.load(), lab.store(), {"loc"}, said.append)
+        assert any(UNKNOWN in line for line in lines), (lines, said)
+        assert any(f"is mounted at {elsewhere}: looked at there" in e.message for e in said), said
+    finally:
+        subprocess.run(["umount", str(elsewhere)], check=True)
+        odd.rename(disk_image)

@@ -40,7 +40,7 @@ def devices_of(device: str) -> set[int]:
     for name in loops:
         try:
             with open(f"/sys/block/{name}/loop/backing_file", "rb") as f:
-                backing = f.read().rstrip(b"\n")
+                backing = f.read().removesuffix(b"\n")     # its own: a name may end in one too
             with open(f"/sys/block/{name}/dev") as f:
                 major, minor = f.read().strip().split(":")
             held = os.stat(backing)
