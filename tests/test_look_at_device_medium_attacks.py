@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
+from pathlib import Path
 
+from rabtui.cli import main
 from rabtui.media import unknown_backups
-from tests.test_look_at_device_medium import UNKNOWN
+from tests.test_look_at_device_medium import _KILLED_LOOK, UNKNOWN
 from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown
 
 
@@ -51,3 +55,34 @@ def test_an_image_whose_name_ends_in_a_line_break_mounted_elsewhere_is_looked_at
     finally:
         subprocess.run(["umount", str(elsewhere)], check=True)
         odd.rename(disk_image)
+
+
+def _kill_a_look(lab, tmp_path) -> Path:
+    """A look at m1 SIGKILLed while it holds the medium mounted read-only: m1's mount point."""
+    m1 = lab.media[0][1]
+    inside = tmp_path / "looking"
+    look = subprocess.Popen([sys.executable, "-c", _KILLED_LOOK, str(lab.config_path), str(inside)],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        deadline = time.monotonic() + 30
+        while not inside.exists() and look.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert inside.exists() and os.path.ismount(m1)
+    finally:
+        look.kill()
+        look.wait()
+    return m1
+
+
+def test_rebuild_state_after_a_killed_look_writes_onto_the_medium_and_unmounts_it(tmp_path, capsys, disk_image):
+    lab, path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = _kill_a_look(lab, tmp_path)
+    run = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+    code = main([*run, "rebuild-state"])
+    out, err = capsys.readouterr()
+    assert code == 0, (out, err)
+    assert "Read-only" not in out + err
+    assert not os.path.ismount(m1)
+    assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"newest"

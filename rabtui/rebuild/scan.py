@@ -45,7 +45,7 @@ from rabtui.media import checkpoint_numbers, mounts, unknown_backups
 from rabtui.media.at_hand import label_problem
 from rabtui.state import changes
 from rabtui.config import ID_RE, Config
-from rabtui.errors import MissingTool, WorkFailed
+from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.backup import id_writes
 from rabtui.rebuild import did_not_fit, nothing_read
@@ -69,7 +69,8 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     unwritten = write_old_ids(cfg, report, emit, known)
     source_ids = {s.id for s in cfg.sources}
     # every medium's records are read before any backup is recorded: the ids depend on them all
-    found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, known))
+    found = {m.id: _with_medium(cfg.state_dir, m, report, emit,
+                                lambda m=m: _read_medium(store, m, source_ids, report, known))
              for m in cfg.media}
     for medium in cfg.media:
         if found[medium.id] is None:
@@ -87,7 +88,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     faults.point("rebuild.media_listed")
     for medium in cfg.media:
         if found[medium.id]:
-            _with_medium(medium, report, emit,
+            _with_medium(cfg.state_dir, medium, report, emit,
                          lambda m=medium: fill_medium(cfg, store, m, found[m.id], ids, report, emit, marks or {}))
     _last_used(cfg, store, [m.id for m in cfg.media if found[m.id]])
     nothing_read.refuse(cfg, report, discs_read=False, in_place=replacing)
@@ -134,16 +135,18 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
             schedule.mark_run(store, s.id, slot)
 
 
-def _with_medium(medium, report: Report, emit: Emit, work, *, writing: bool = False):
-    """What `work` returns, run with the medium mounted; None, said, when it cannot be mounted.
+def _with_medium(state_dir, medium, report: Report, emit: Emit, work, *, writing: bool = False):
+    """What `work` returns, run with the medium mounted as rabtui's other users of it mount it (a
+    look's read-only mount left by a killed find unmounted first, a look meanwhile waited for);
+    None, said, when it cannot be mounted.
     `writing` (once the new database is in place, where a failure must leave the rest written): its
     mount point no directory any more, or on a file system turned read-only, is said too."""
     from rabtui.media import mounting
 
     try:
-        with mounting.mounted(medium, emit):
+        with mounting.mounted(medium, emit, state_dir):
             return work()
-    except (WorkFailed, MissingTool) as exc:
+    except (WorkFailed, MissingTool, LockBusy) as exc:
         report.unmatched.append(f"medium {medium.id}: {exc}")
     except OSError as exc:
         if not writing:
@@ -247,8 +250,8 @@ def write_ids(cfg: Config, store: Store, report: Report, emit: Emit = no_emit) -
     todo = id_writes.pending(store)
     for medium in cfg.media:
         mine = [w for w in todo if w.medium == medium.id]
-        if mine and _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, store, report),
-                                 writing=True) is None:
+        if mine and _with_medium(cfg.state_dir, medium, report, emit,
+                                 lambda m=medium, w=mine: _write_ids_on(m, w, store, report), writing=True) is None:
             report.unmatched += [f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json could"
                                  " not be changed: the medium cannot be mounted" for w in mine]
     report.to_write = []
@@ -267,8 +270,8 @@ def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit,
     for medium in cfg.media:
         mine = [w for w in todo if w.medium == medium.id]
         if mine:
-            rest = _with_medium(medium, report, emit, lambda m=medium, w=mine: _old_ids_on(m, w, report, known or {}),
-                                writing=True)
+            rest = _with_medium(cfg.state_dir, medium, report, emit,
+                                lambda m=medium, w=mine: _old_ids_on(m, w, report, known or {}), writing=True)
             left += mine if rest is None else rest
     return left
 
