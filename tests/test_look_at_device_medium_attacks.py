@@ -86,3 +86,25 @@ def test_rebuild_state_after_a_killed_look_writes_onto_the_medium_and_unmounts_i
     assert not os.path.ismount(m1)
     assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"newest"
+
+
+def test_a_device_medium_whose_path_is_a_symlink_is_refused_and_left_unmounted(tmp_path, capsys, disk_image):
+    """mount mounts the disk where the symlink leads; the path itself is never a mount point: the
+    backup refused it as "not mounted" and the disk was left mounted read-write for good."""
+    lab, path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = lab.media[0][1]
+    real = tmp_path / "real-medium1"
+    m1.rename(real)
+    m1.symlink_to(real)
+    run = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+    try:
+        assert lab.backup(lab.load(), medium_id="m1").status == "failed"
+        assert any(f"{m1} is a symlink" in m for m in lab.messages()), lab.messages()
+        assert not os.path.ismount(real)
+        assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
+        assert f"{m1} is a symlink" in capsys.readouterr().err
+        assert not os.path.ismount(real)
+    finally:
+        if os.path.ismount(real):
+            subprocess.run(["umount", str(real)], check=True)

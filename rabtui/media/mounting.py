@@ -161,6 +161,10 @@ def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:
                          " directory) through a symlink of theirs; nothing mounted",
                          hint=f"give the directories on the way to {medium.path} to root (chown), closed to"
                               " others (chmod go-w)")
+    if os.path.islink(medium.path):     # mounted where it leads: never seen mounted at the path, never unmounted
+        raise WorkFailed(f"medium {medium.id}: {medium.path} is a symlink: its disk would be mounted where it leads,"
+                         " which is not the medium's path; nothing mounted",
+                         hint=f"give the directory {medium.path} leads to as the medium's path")
     Path(medium.path).mkdir(parents=True, exist_ok=True)
     try:
         result = proc.run(argv, silence=MOUNT_SILENCE)
