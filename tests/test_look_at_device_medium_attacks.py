@@ -57,6 +57,59 @@ def test_an_image_whose_name_ends_in_a_line_break_mounted_elsewhere_is_looked_at
         odd.rename(disk_image)
 
 
+_HELD_LOOK = """
+import os, sys, time
+from rabtui.config.parse import load
+from rabtui.media import unknown_backups
+from rabtui.state.store import Store
+names = unknown_backups.unknown_names
+def held(medium, store, source_ids):
+    if medium.id == "m1":
+        open(sys.argv[2], "w").close()
+        while os.path.exists(sys.argv[2]):
+            time.sleep(0.02)
+    return names(medium, store, source_ids)
+unknown_backups.unknown_names = held
+cfg = load(sys.argv[1], check_media=False)
+unknown_backups.not_known(cfg, Store(cfg.state_dir), {"loc"}, lambda e: None)
+"""
+
+
+def test_a_find_meeting_another_finds_look_reads_the_medium_only_while_it_is_mounted(tmp_path, disk_image,
+                                                                                    monkeypatch):
+    """Two finds at once: the second found the medium mounted (by the first's look) and read it
+    unlocked while the first unmounted it: an empty mount point, the newest backup passed over."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    gate = tmp_path / "looking"
+    first = subprocess.Popen([sys.executable, "-c", _HELD_LOOK, str(lab.config_path), str(gate)],
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        deadline = time.monotonic() + 30
+        while not gate.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gate.exists() and os.path.ismount(lab.media[0][1])
+        there, names = unknown_backups.media_there, unknown_backups.unknown_names
+
+        def the_first_ends(cfg, store=None):
+            found = there(cfg, store)
+            gate.unlink(missing_ok=True)
+            return found
+
+        def once_it_has_ended(medium, store, source_ids):
+            if medium.id == "m1":
+                first.wait(timeout=20)
+            return names(medium, store, source_ids)
+
+        monkeypatch.setattr(unknown_backups, "media_there", the_first_ends)
+        monkeypatch.setattr(unknown_backups, "unknown_names", once_it_has_ended)
+        lines = unknown_backups.not_known(lab.load(), lab.store(), {"loc"}, lambda e: None)
+        assert any(UNKNOWN in line for line in lines), lines
+        assert not os.path.ismount(lab.media[0][1])
+    finally:
+        first.kill()
+        first.wait()
+
+
 def _kill_a_look(lab, tmp_path) -> Path:
     """A look at m1 SIGKILLed while it holds the medium mounted read-only: m1's mount point."""
     m1 = lab.media[0][1]

@@ -86,10 +86,15 @@ def unconfigured_problem(medium_id: str, source: str, name: str, path: str, stor
     return None if problem is None else f"{gone}; where the catalog has backup {source}/{name}: {problem}"
 
 
+def plugged_in(medium: Medium) -> bool:
+    """Whether `medium` has a `device` that is plugged in (there), mounted or not."""
+    return bool(medium.device) and os.path.exists(medium.device)
+
+
 def left_unmounted(medium: Medium) -> bool:
     """Whether `medium` has a `device` that is plugged in (there) and nothing mounted at its path,
     as rabtui leaves it between runs: a restore mounts it to read it."""
-    return bool(medium.device) and os.path.exists(medium.device) and not os.path.ismount(medium.path)
+    return plugged_in(medium) and not os.path.ismount(medium.path)
 
 
 def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:

@@ -14,7 +14,7 @@ from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
 from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
-from rabtui.media.at_hand import label_problem, left_unmounted, media_there
+from rabtui.media.at_hand import label_problem, media_there, plugged_in
 from rabtui.media.look_mount import looked_at
 from rabtui.state.store import Store
 
@@ -88,10 +88,13 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
         if m.id not in there and unread(store, m.id):
             out.append((m, None))
             continue
-        if m.id not in there and not (emit is not None and left_unmounted(m)):
+        # with `emit`, a device medium plugged in is read under look_mount's lock, mounted or not: the
+        # mount seen may be another look's, unmounted by it while it is read
+        look = emit is not None and plugged_in(m)
+        if m.id not in there and not look:
             continue
         try:
-            names = _looked_at(cfg, store, m, source_ids, m.id not in there, emit)
+            names = _looked_at(cfg, store, m, source_ids, look, emit)
         except (WorkFailed, MissingTool, LockBusy) as exc:
             out.append((m, str(exc)))
             continue
