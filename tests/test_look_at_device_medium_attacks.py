@@ -5,13 +5,14 @@ break, the read-only mount of a killed look met by rebuild-state. Real loop moun
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from rabtui.cli import main
-from rabtui.media import unknown_backups
+from rabtui.media import mounting, unknown_backups
 from tests.test_look_at_device_medium import _KILLED_LOOK, UNKNOWN
 from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown
 
@@ -60,7 +61,7 @@ def test_an_image_whose_name_ends_in_a_line_break_mounted_elsewhere_is_looked_at
 _HELD_LOOK = """
 import os, sys, time
 from rabtui.config.parse import load
-from rabtui.media import unknown_backups
+from rabtui.media import mounting, unknown_backups
 from rabtui.state.store import Store
 names = unknown_backups.unknown_names
 def held(medium, store, source_ids):
@@ -161,3 +162,30 @@ def test_a_device_medium_whose_path_is_a_symlink_is_refused_and_left_unmounted(t
     finally:
         if os.path.ismount(real):
             subprocess.run(["umount", str(real)], check=True)
+
+
+def test_a_look_whose_mount_answers_only_after_it_gave_up_leaves_it_to_the_next_user(tmp_path, disk_image,
+                                                                                 monkeypatch):
+    """A disk slow to answer: mount is killed as hung, and the mount it asked for is made after all
+    (the kernel ends it). The look's note of it was removed: the next backup met a read-only mount
+    that no one unmounts, and failed on it."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = lab.media[0][1]
+    bin_dir = tmp_path / "slow-bin"
+    bin_dir.mkdir()
+    (bin_dir / "mount").write_text(f"""#!/bin/sh
+case " $* " in *" ro "*) setsid '{shutil.which("mount")}' "$@" & kill -STOP $$ ;; esac
+exec '{shutil.which("mount")}' "$@"
+""")
+    (bin_dir / "mount").chmod(0o755)
+    with monkeypatch.context() as slow:
+        slow.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        slow.setattr(mounting, "MOUNT_SILENCE", 0.5)
+        lines = unknown_backups.not_known(lab.load(), lab.store(), {"loc"}, lambda e: None)
+    assert any("mount did not answer" in line for line in lines), lines
+    deadline = time.monotonic() + 10
+    while not os.path.ismount(m1) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.ismount(m1)
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed", lab.messages()[-3:]
+    assert not os.path.ismount(m1)

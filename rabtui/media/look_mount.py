@@ -15,7 +15,7 @@ from typing import Iterator
 
 from rabtui import fmt, mount_points, proc
 from rabtui.config import Medium
-from rabtui.errors import Stalled
+from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event
 from rabtui.media import mounting
 from rabtui.state import locks
@@ -85,8 +85,11 @@ def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) ->
         mounting.note(looked)     # first: a look killed once it mounted leaves it to rabtui's next user to unmount
         try:
             mounting.mount_with(medium, mount_ro_argv(medium), emit)
-        except BaseException:
-            looked.unlink(missing_ok=True)
+        except (WorkFailed, OSError) as exc:
+            # refused, its mount point not made, or mount said it failed: nothing mounted. Hung (mount killed) or interrupted, the
+            # kernel may make the mount yet: `looked` stays, and rabtui's next user unmounts it
+            if not isinstance(exc, mounting.MountHung):
+                looked.unlink(missing_ok=True)
             raise
         own = _mount_at(medium.path)
         try:

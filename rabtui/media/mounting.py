@@ -28,6 +28,10 @@ def sync_argv(medium: Medium) -> list[str]:
     return ["sync", "-f", str(medium.path)]
 
 
+class MountHung(WorkFailed):
+    """mount did not answer, and was killed: the kernel may make the mount all the same, later."""
+
+
 MOUNT_WAIT = 600     # seconds another rabtui process may take to mount or unmount the medium
 # seconds mount and umount may answer nothing before the disk is taken for hung (a mount that fails
 # the step, an unmount left undone)
@@ -169,7 +173,7 @@ def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:
     try:
         result = proc.run(argv, silence=MOUNT_SILENCE)
     except Stalled as exc:    # a hung disk fails the step as one not there does; nobody cancelled
-        raise WorkFailed(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: mount did not"
+        raise MountHung(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: mount did not"
                          f" answer ({exc}); is the disk hung?") from None
     if not result.ok:
         raise WorkFailed(
