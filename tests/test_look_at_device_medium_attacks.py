@@ -174,7 +174,7 @@ def test_a_look_whose_mount_answers_only_after_it_gave_up_leaves_it_to_the_next_
     bin_dir = tmp_path / "slow-bin"
     bin_dir.mkdir()
     (bin_dir / "mount").write_text(f"""#!/bin/sh
-case " $* " in *" ro "*) setsid '{shutil.which("mount")}' "$@" & kill -STOP $$ ;; esac
+case " $* " in *" ro"*) setsid '{shutil.which("mount")}' "$@" & kill -STOP $$ ;; esac
 exec '{shutil.which("mount")}' "$@"
 """)
     (bin_dir / "mount").chmod(0o755)
@@ -189,3 +189,21 @@ exec '{shutil.which("mount")}' "$@"
     assert os.path.ismount(m1)
     assert lab.backup(lab.load(), medium_id="m1").status == "completed", lab.messages()[-3:]
     assert not os.path.ismount(m1)
+
+
+def test_a_read_only_mount_made_by_hand_after_a_killed_looks_mount_is_left_to_its_maker(tmp_path, disk_image):
+    """The killed look's mount unmounted by hand, the disk mounted read-only again by hand: the
+    look's note, left, no longer names what is mounted there (mounted by something other than
+    rabtui: left as it is), where the next backup unmounted it and mounted the disk read-write."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = _kill_a_look(lab, tmp_path)
+    subprocess.run(["umount", str(m1)], check=True)
+    subprocess.run(["mount", "-o", "ro", str(disk_image), str(m1)], check=True)
+    try:
+        before = len(lab.messages())
+        lab.backup(lab.load(), medium_id="m1")
+        assert os.path.ismount(m1) and os.statvfs(m1).f_flag & os.ST_RDONLY
+        said = lab.messages()[before:]
+        assert not any(m.startswith(("unmounted ", "mounted ")) for m in said), said
+    finally:
+        subprocess.run(["umount", str(m1)], check=False)

@@ -7,69 +7,29 @@ The mount lock is held throughout: a backup that would mount the medium waits fo
 from __future__ import annotations
 
 import os
-import stat
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import fmt, mount_points, proc
+from rabtui import fmt, proc
 from rabtui.config import Medium
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event
 from rabtui.media import mounting
+from rabtui.media.device_mounts import LOOK_OPTIONS, mount_at, mounted_elsewhere
 from rabtui.state import locks
 
 
-def devices_of(device: str) -> set[int]:
-    """The block devices (st_rdev) that are `device`: itself, or the loop devices backed by it when
-    it is an image file; none where it cannot be read."""
-    try:
-        st = os.stat(device)
-    except OSError:
-        return set()
-    if stat.S_ISBLK(st.st_mode):
-        return {st.st_rdev}
-    if not stat.S_ISREG(st.st_mode):
-        return set()
-    out = set()
-    try:
-        loops = [n for n in os.listdir("/sys/block") if n.startswith("loop")]
-    except OSError:
-        return out
-    for name in loops:
-        try:
-            with open(f"/sys/block/{name}/loop/backing_file", "rb") as f:
-                backing = f.read().removesuffix(b"\n")     # its own: a name may end in one too
-            with open(f"/sys/block/{name}/dev") as f:
-                major, minor = f.read().strip().split(":")
-            held = os.stat(backing)
-        except (OSError, ValueError):
-            continue       # no backing file, or it is gone (" (deleted)")
-        if (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
-            out.add(os.makedev(int(major), int(minor)))
-    return out
-
-
-def mounted_elsewhere(device: str) -> Path | None:
-    """A mount point showing the whole file system of `device` (devices_of) now, or None. One with
-    another mount over it shows that one, not the medium: passed over."""
-    devices = devices_of(device)
-    for mid, dev, root, point in mount_points.table():
-        if dev in devices and root == b"/" and _mount_at(point) == mid:
-            return Path(os.fsdecode(point))
-    return None
-
-
 def mount_ro_argv(medium: Medium) -> list[str]:
-    return ["mount", "-o", "ro", str(medium.device), str(medium.path)]
+    return ["mount", "-o", LOOK_OPTIONS, str(medium.device), str(medium.path)]
 
 
 @contextmanager
 def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) -> Iterator[Medium]:
-    """The medium (its `device` plugged in, nothing mounted at its path) where it can be read for the
-    duration: at the mount point its file system has already (the medium then has that path), else
-    mounted read-only at its path and unmounted after. WorkFailed when it cannot be mounted,
+    """The medium (its `device` plugged in) where it can be read for the duration: at its path when
+    something is mounted there (left as it is), at the mount point its file system has elsewhere
+    (the medium then has that path), else mounted read-only at its path and unmounted after. WorkFailed when it cannot be mounted,
     LockBusy when another process mounts or unmounts it for more than `wait` seconds."""
     with locks.mounting_lock(state_dir, medium.id).acquire_within(wait):
         if os.path.ismount(medium.path):      # mounted meanwhile: read there, left as it is
@@ -91,30 +51,18 @@ def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) ->
             if not isinstance(exc, mounting.MountHung):
                 looked.unlink(missing_ok=True)
             raise
-        own = _mount_at(medium.path)
+        own = mount_at(medium.path)
         try:
             yield medium
         finally:
             _unmount_own(medium, own, emit, looked)
 
 
-def _mount_at(path: str | Path) -> int | None:
-    """The id of the mount `path` shows now (the topmost one there), or None."""
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return mount_points.mount_id(fd)
-    finally:
-        os.close(fd)
-
-
 def _unmount_own(medium: Medium, own: int | None, emit: Emit, looked: Path) -> None:
     """Unmount the look's mount (`own`) at the medium's path; another mount made over it meanwhile
     (by hand) is left as it is, said, and the look's own under it too (not rabtui's to unmount then:
     `looked`, mounting.look_note, removed). `looked` stays where the unmount fails."""
-    now = _mount_at(medium.path)
+    now = mount_at(medium.path)
     if own is None or now != own:
         looked.unlink(missing_ok=True)
         emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was looked at"

@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 
 from rabtui import privacy, proc
 from rabtui.config import Medium
+from rabtui.media.device_mounts import is_a_looks
 from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
@@ -120,8 +121,8 @@ def _unmount_look(medium: Medium, emit: Emit, users: locks.Lock, looked: Path) -
     unmount failed), to mount the medium as it is used; left while another rabtui process uses it."""
     if not looked.exists():
         return
-    if not (os.path.ismount(medium.path) and os.statvfs(medium.path).f_flag & os.ST_RDONLY):
-        looked.unlink(missing_ok=True)       # unmounted since (by hand, a restart)
+    if not is_a_looks(medium):
+        looked.unlink(missing_ok=True)       # unmounted since (by hand, a restart), or mounted again by hand
         return
     try:
         alone = users.acquire()

@@ -1,0 +1,82 @@
+"""Where a medium's device is mounted: the block devices it is (an image file's loop devices), a
+mount of its whole file system that can be read, and whether the mount at the medium's path may be
+a look's (media/look_mount.py), which rabtui's next user of the medium unmounts (mounting.py)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from rabtui import mount_points
+from rabtui.config import Medium
+
+
+def devices_of(device: str) -> set[int]:
+    """The block devices (st_rdev) that are `device`: itself, or the loop devices backed by it when
+    it is an image file; none where it cannot be read."""
+    try:
+        st = os.stat(device)
+    except OSError:
+        return set()
+    if stat.S_ISBLK(st.st_mode):
+        return {st.st_rdev}
+    if not stat.S_ISREG(st.st_mode):
+        return set()
+    out = set()
+    try:
+        loops = [n for n in os.listdir("/sys/block") if n.startswith("loop")]
+    except OSError:
+        return out
+    for name in loops:
+        try:
+            with open(f"/sys/block/{name}/loop/backing_file", "rb") as f:
+                backing = f.read().removesuffix(b"\n")     # its own: a name may end in one too
+            with open(f"/sys/block/{name}/dev") as f:
+                major, minor = f.read().strip().split(":")
+            held = os.stat(backing)
+        except (OSError, ValueError):
+            continue       # no backing file, or it is gone (" (deleted)")
+        if (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
+            out.add(os.makedev(int(major), int(minor)))
+    return out
+
+
+def mounted_elsewhere(device: str) -> Path | None:
+    """A mount point showing the whole file system of `device` (devices_of) now, or None. One with
+    another mount over it shows that one, not the medium: passed over."""
+    devices = devices_of(device)
+    for mid, dev, root, point in mount_points.table():
+        if dev in devices and root == b"/" and mount_at(point) == mid:
+            return Path(os.fsdecode(point))
+    return None
+
+
+# a look's mount: read-only, and its flags tell it from a read-only mount made by hand (is_a_looks)
+LOOK_OPTIONS = "ro,nosuid,nodev,noexec"
+_LOOK_FLAGS = os.ST_RDONLY | os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC
+
+
+def mount_at(path: str | Path) -> int | None:
+    """The id of the mount `path` shows now (the topmost one there), or None."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return mount_points.mount_id(fd)
+    finally:
+        os.close(fd)
+
+
+def is_a_looks(medium: Medium) -> bool:
+    """Whether what is mounted at the medium's path now may be a look's mount: its device's, with
+    a look's flags (not a read-only mount of it made by hand, nor another file system)."""
+    own = mount_at(medium.path)
+    try:
+        flags = os.statvfs(medium.path).f_flag
+    except OSError:
+        return False
+    devices = devices_of(str(medium.device))
+    return (os.path.ismount(medium.path) and flags & _LOOK_FLAGS == _LOOK_FLAGS
+            and any(mid == own and dev in devices for mid, dev, _root, _point in mount_points.table()))
