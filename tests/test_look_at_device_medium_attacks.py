@@ -1,6 +1,7 @@
-"""The look at a device medium left unmounted (media/look_mount.py) as a hostile machine would meet
-it: its file system mounted elsewhere but hidden there, an image file whose name ends in a line
-break, the read-only mount of a killed look met by rebuild-state. Real loop mounts (root)."""
+"""The look at a device medium left unmounted (media/look_mount.py) as a hostile operator and a
+hostile machine meet it: its file system mounted elsewhere but hidden there, odd names, two finds at
+once, a look killed, hung or followed by mounts made by hand, rebuild-state after it, a symlinked
+medium path. Real loop mounts (root)."""
 
 from __future__ import annotations
 
@@ -115,6 +116,7 @@ def _kill_a_look(lab, tmp_path) -> Path:
     """A look at m1 SIGKILLed while it holds the medium mounted read-only: m1's mount point."""
     m1 = lab.media[0][1]
     inside = tmp_path / "looking"
+    inside.unlink(missing_ok=True)
     look = subprocess.Popen([sys.executable, "-c", _KILLED_LOOK, str(lab.config_path), str(inside)],
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
     try:
