@@ -38,23 +38,23 @@ def _alternate(tmp_path, exprs: tuple[str, str], every: int, reads: int) -> tupl
 def test_two_configs_read_in_turn_keep_the_rows_the_stale_rule_reads_only(tmp_path):
     """Daily at 02:00 in one config, at 03:00 in the other, read in turn each 6 hours for 8 days:
     a row a read was kept for ever. Now the rows before those the stale rule reads (a day back, and
-    a day more for a clock behind) are dropped, and check judges as it did with every row."""
+    a day more for a clock behind) are dropped, those after that named no time while in force are
+    one span, and check judges as it did with every row."""
     kept, whole, said = _alternate(tmp_path, ("0 2 * * *", "0 3 * * *"), 6, 32)
-    assert len(whole) == 32 and len(kept) <= 14, kept
-    assert kept == whole[-len(kept):]
+    assert len(whole) == 32 and len(kept) <= 8, kept
+    assert kept[-1] == whole[-1] and set(kept) - set(whole) <= {(t, schedule_history.SILENT) for t, _ in whole}
     assert [s for s in said if s[2] != s[3]] == []
     assert any(isinstance(s[2], datetime) for s in said) and any(s[2] is False for s in said)
 
 
-def test_two_configs_whose_times_fall_in_each_other_s_turn_keep_8_days_of_rows(tmp_path):
+def test_two_configs_whose_times_fall_in_each_other_s_turn_keep_three_rows(tmp_path):
     """Daily at 14:00 in one config read each morning, at 02:00 in the other read each evening: no
-    schedule names a time while in force, and the stale rule reads back to the first. Rows older
-    than 8 days go but the newest of them, kept as always had: a source 40 days without a backup
-    is stale still, one backed up within the day not."""
+    schedule names a time while in force, and the stale rule reads back to the first. The rows
+    between are one span that named no time: check judges exactly as with every row (a bound of 8
+    days, the newest row older kept as always had, judged by that one's times)."""
     kept, whole, said = _alternate(tmp_path, ("0 14 * * *", "0 2 * * *"), 12, 40)
-    assert len(whole) == 40 and len(kept) <= 18, kept
-    assert kept[0] == (0.0, whole[-len(kept)][1]) and kept[1:] == whole[-len(kept) + 1:]
-    assert [s for s in said if bool(s[2]) != bool(s[3])] == []
+    assert len(whole) == 40 and kept == [whole[0], (whole[1][0], schedule_history.SILENT), whole[-1]]
+    assert [s for s in said if s[2] != s[3]] == []
     assert [bool(s[2]) for s in said if s[0] == 39] == [False, False, True]
 
 
@@ -128,3 +128,20 @@ def test_rebuild_state_records_the_schedules_as_read_then_and_judges_the_times_b
     first = (rebuilt + timedelta(hours=1)).replace(minute=0, second=0)
     level, message = stale(first + timedelta(days=1, minutes=1))
     assert level == "critical" and message.endswith(f" old, none made for its scheduled time {first:%Y-%m-%d %H:%M}")
+
+
+def test_a_time_missed_before_schedules_that_named_none_stays_missed_when_their_rows_are_pruned(tmp_path):
+    """Daily, backed up on 1 October only; made monthly at noon on the 4th (it names no time
+    before 1 November): stale for the nights the daily one missed, the 4 October 02:00 its last. An
+    edit to weekly on the 14th pruned the daily row and kept the monthly one as always had: its
+    1 October time, backed up, made the source not stale, 13 days without a backup and no notice."""
+    store = Store(tmp_path / "state")
+    t0 = datetime(2026, 10, 1, 12, 0)
+    newest = datetime(2026, 10, 1, 3, 0).timestamp()
+    said = []
+    for days, expr in ((0, "0 2 * * *"), (3, "0 2 1 * *"), (13, "0 2 * * 0")):
+        source = SimpleNamespace(id="loc", schedule=expr)
+        now = (t0 + timedelta(days=days)).timestamp()
+        schedule_history.note_schedules(SimpleNamespace(sources=[source]), store, now)
+        said.append(health._stale(store, source, newest, now))
+    assert said == [False, datetime(2026, 10, 3, 2, 0), datetime(2026, 10, 4, 2, 0)]

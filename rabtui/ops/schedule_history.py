@@ -10,6 +10,11 @@ from rabtui.ops.schedule import CLOCK_SLACK, idle, last_slot
 from rabtui.state.store import Store
 
 
+# on record for a span in which the schedules in force named no time, each row of them merged into
+# one (no cron expression reads so): the stale rule looks past it to the one before, as past them
+SILENT = "-"
+
+
 def in_force(store: Store, source: str, expr: str | None, now: float) -> list[tuple[float, str]]:
     """The source's schedules as run-due and check read them (note_schedules), oldest first, each
     with the time it was first read ('' none; 0 as long as the record of it): the one read `now`
@@ -27,9 +32,13 @@ def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetim
     while in force; (k, None), periods[k] named none then (none, or its times to come or past when
     the next was read: judged as no schedule), and (0, None) too for a time before the first record
     when that is dated (rebuild-state's: the schedules before it are not known); (-1, None), no
-    schedule on record named one. The times before a schedule was first read were the one's before it."""
+    schedule on record named one. The times before a schedule was first read were the one's before it;
+    a SILENT span is looked past."""
     for k in range(len(periods) - 1, -1, -1):
         since, expr = periods[k]
+        if expr == SILENT:
+            at = min(at, datetime.fromtimestamp(since) - timedelta(microseconds=1))
+            continue
         # without a field of years a schedule has times before and to come: not idle (cheaper than
         # croniter's look over 130 years, for each of the many rows two configs read in turn leave)
         if not expr or (k < len(periods) - 1 and len(expr.split()) > 6
@@ -46,30 +55,46 @@ def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetim
 
 # the stale rule looks back a day from now; a clock behind by up to CLOCK_SLACK looks back as far
 KEPT_BACK = timedelta(days=1) + CLOCK_SLACK
-# schedules read in turn faster than they name times (two configs of one state directory, each
-# schedule's time in the other's turn) are kept for as long as a weekly one's times lie apart
-KEPT_AT_MOST = timedelta(days=8)
+
+
+def _silent(expr: str, since: float, until: float) -> bool:
+    """Whether the schedule, in force from `since` until `until`, named no time then, and the
+    stale rule looks past it (judged): not none, nor one whose years were past or to come then."""
+    if expr == SILENT:
+        return True
+    if not expr or (len(expr.split()) > 6 and idle(expr, datetime.fromtimestamp(until))):
+        return False
+    due = last_slot(expr, datetime.fromtimestamp(until) - timedelta(microseconds=1))
+    return due is None or due.timestamp() < since
 
 
 def _prune_schedules(store: Store, source: str, now: float) -> None:
     """The source's schedules before the one the stale rule judges by, KEPT_BACK before `now`,
     dropped: no judgement later than that reads them (one later looks back to that one or a newer,
-    and an edit read from now on is dated `now` or later). Of those older than KEPT_AT_MOST, the
-    newest is kept only, as always had (as a schedule first read): a time of it is judged still,
-    not none. Two configs of different schedules read in turn on one state directory kept a row a
-    run for ever. Read and written in one transaction: another process's prune between would have
-    the row kept as always had taken for one before it."""
+    and an edit read from now on is dated `now` or later). Those after it, each but the last, that
+    named no time while in force are one SILENT span: every judgement looks past them alike. Two
+    configs of different schedules read in turn on one state directory kept a row a run for ever;
+    and a bound of days, the newest row older than it kept as always had, forgot a time missed
+    before schedules that named none (made monthly, a daily one's missed night was not stale).
+    Read and written in one transaction: another process's prune between would have judged rows
+    that this one dropped or merged."""
     with store.transaction() as tx:
         rows = [(r["since"], r["schedule"]) for r in tx.execute(
             "SELECT since, schedule FROM schedule_history WHERE source=? ORDER BY since", (source,))]
         k, _ = judged(rows, datetime.fromtimestamp(now) - KEPT_BACK)
-        old = [i for i, (since, _) in enumerate(rows) if since < now - KEPT_AT_MOST.total_seconds()]
-        always = bool(old) and k <= old[-1] and rows[old[-1]][0] > 0
-        k = old[-1] if always else k
         if k > 0:
             tx.execute("DELETE FROM schedule_history WHERE source=? AND since < ?", (source, rows[k][0]))
-        if always:
-            tx.execute("UPDATE schedule_history SET since=0 WHERE source=? AND since=?", (source, rows[k][0]))
+        kept = rows[max(k, 0):]
+        span = None     # the first row of the silent span being merged
+        for (since, expr), (until, _) in zip(kept, kept[1:]):
+            if not _silent(expr, since, until):
+                span = None
+            elif span is None:
+                span = since
+                if expr != SILENT:
+                    tx.execute("UPDATE schedule_history SET schedule=? WHERE source=? AND since=?", (SILENT, source, since))
+            else:
+                tx.execute("DELETE FROM schedule_history WHERE source=? AND since=?", (source, since))
 
 
 def note_rebuilt(cfg: Config, store: Store, now: float) -> None:
