@@ -36,12 +36,12 @@ def _alternate(tmp_path, exprs: tuple[str, str], every: int, reads: int) -> tupl
 
 
 def test_two_configs_read_in_turn_keep_the_rows_the_stale_rule_reads_only(tmp_path):
-    """Daily at 02:00 in one config, at 03:00 in the other, read in turn each 6 hours for 8 days:
-    a row a read was kept for ever. Now the rows before those the stale rule reads (a day back, and
-    a day more for a clock behind) are dropped, those after that named no time while in force are
-    one span, and check judges as it did with every row."""
-    kept, whole, said = _alternate(tmp_path, ("0 2 * * *", "0 3 * * *"), 6, 32)
-    assert len(whole) == 32 and len(kept) <= 8, kept
+    """Daily at 02:00 in one config, at 03:00 in the other, read in turn each 6 hours for 16
+    days: a row a read was kept for ever. Now the rows before those the stale rule reads (a day
+    back, and a week more for a clock wrong) are dropped, those after that named no time while in
+    force are one span, and check judges as it did with every row."""
+    kept, whole, said = _alternate(tmp_path, ("0 2 * * *", "0 3 * * *"), 6, 64)
+    assert len(whole) == 64 and len(kept) <= 20, kept
     assert kept[-1] == whole[-1] and set(kept) - set(whole) <= {(t, schedule_history.SILENT) for t, _ in whole}
     assert [s for s in said if s[2] != s[3]] == []
     assert any(isinstance(s[2], datetime) for s in said) and any(s[2] is False for s in said)
@@ -59,19 +59,19 @@ def test_two_configs_whose_times_fall_in_each_other_s_turn_keep_three_rows(tmp_p
 
 
 def test_an_edit_long_ago_leaves_the_schedule_in_force_on_record_only(tmp_path):
-    """Weekly made daily, then hourly: once the hourly one has named a time more than two days ago,
+    """Weekly made daily, then hourly: once the hourly one has named a time more than 8 days ago,
     the rows before it go; the hourly one, first read then, stays dated then."""
     store = Store(tmp_path / "state")
     t0 = datetime(2026, 10, 1, 12, 0)
-    for days, expr in ((0, "0 2 * * 0"), (1, "0 2 * * *"), (2, "0 * * * *"), (5, "0 * * * *")):
+    for days, expr in ((0, "0 2 * * 0"), (1, "0 2 * * *"), (2, "0 * * * *"), (11, "0 * * * *")):
         schedule_history.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store,
                                 (t0 + timedelta(days=days)).timestamp())
     assert _history(store) == [(0.0, "0 2 * * 0"), ((t0 + timedelta(days=1)).timestamp(), "0 2 * * *"),
                                ((t0 + timedelta(days=2)).timestamp(), "0 * * * *")]
     schedule_history.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule="0 */2 * * *")]), store,
-                            (t0 + timedelta(days=5)).timestamp())
+                            (t0 + timedelta(days=11)).timestamp())
     assert _history(store) == [((t0 + timedelta(days=2)).timestamp(), "0 * * * *"),
-                               ((t0 + timedelta(days=5)).timestamp(), "0 */2 * * *")]
+                               ((t0 + timedelta(days=11)).timestamp(), "0 */2 * * *")]
 
 
 def test_a_database_with_the_unused_schedule_edits_table_opens_without_it(tmp_path):
@@ -145,3 +145,19 @@ def test_a_time_missed_before_schedules_that_named_none_stays_missed_when_their_
         schedule_history.note_schedules(SimpleNamespace(sources=[source]), store, now)
         said.append(health._stale(store, source, newest, now))
     assert said == [False, datetime(2026, 10, 3, 2, 0), datetime(2026, 10, 4, 2, 0)]
+
+
+def test_an_edit_read_under_a_clock_days_ahead_drops_no_row_check_reads_once_the_clock_is_right(tmp_path):
+    """Daily, backed up each night up to the 5 October, made weekly (Wednesdays) at noon that day;
+    made hourly on the 6th under a clock 3 days ahead: that prune judged as of the 7th, after the
+    weekly one's time, and dropped the daily row. With the clock right, from the 7th 02:00 the
+    weekly one had named no time while in force and the daily one was not on record: judged by the
+    data's age (2 days), check paged for a source backed up as its schedules said."""
+    store = Store(tmp_path / "state")
+    for at, expr, ahead in (((2026, 10, 1, 12), "0 2 * * *", 0), ((2026, 10, 5, 12), "0 2 * * 3", 0),
+                            ((2026, 10, 6, 12), "0 * * * *", 3), ((2026, 10, 6, 13), "0 * * * *", 0)):
+        now = (datetime(*at) + timedelta(days=ahead)).timestamp()
+        schedule_history.note_schedules(SimpleNamespace(sources=[SimpleNamespace(id="loc", schedule=expr)]), store, now)
+    hourly, newest = SimpleNamespace(id="loc", schedule="0 * * * *"), datetime(2026, 10, 5, 2, 0).timestamp()
+    assert health._stale(store, hourly, newest, datetime(2026, 10, 7, 3, 0).timestamp()) is False
+    assert health._stale(store, hourly, newest, datetime(2026, 10, 8, 3, 0).timestamp()) == datetime(2026, 10, 7, 3, 0)

@@ -53,8 +53,10 @@ def judged(periods: list[tuple[float, str]], at: datetime) -> tuple[int, datetim
     return (0, None) if periods and periods[0][0] > 0 else (-1, None)
 
 
-# the stale rule looks back a day from now; a clock behind by up to CLOCK_SLACK looks back as far
-KEPT_BACK = timedelta(days=1) + CLOCK_SLACK
+# the stale rule looks back a day from now; a check under a clock behind by up to a week, or one
+# after a prune under a clock as far ahead (an edit read then), looks back as far: the rows it
+# reads are kept (a few: those between that named no time are one SILENT span)
+KEPT_BACK = timedelta(days=8)
 
 
 def _silent(expr: str, since: float, until: float) -> bool:
