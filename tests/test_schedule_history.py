@@ -161,3 +161,21 @@ def test_an_edit_read_under_a_clock_days_ahead_drops_no_row_check_reads_once_the
     hourly, newest = SimpleNamespace(id="loc", schedule="0 * * * *"), datetime(2026, 10, 5, 2, 0).timestamp()
     assert health._stale(store, hourly, newest, datetime(2026, 10, 7, 3, 0).timestamp()) is False
     assert health._stale(store, hourly, newest, datetime(2026, 10, 8, 3, 0).timestamp()) == datetime(2026, 10, 7, 3, 0)
+
+
+def test_a_run_due_under_way_as_the_schedule_is_edited_does_not_record_the_one_it_read_again(tmp_path):
+    """run-due read daily at 02:00; while its backups ran the config was made daily at 14:00, and a
+    check recorded that edit. The run's own health check at its end recorded its schedule read at
+    the start as one more edit (the operator's undone on record until the next check)."""
+    from rabtui.actions import run_due, status
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    before = lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    store = lab.store()
+    t0 = datetime(2026, 10, 1, 1, 0)
+    schedule_history.note_schedules(before, store, t0.timestamp())       # as run-due's start reads it
+    after = lab.write(lab._local_source([("data", "standard")], 'schedule = "0 14 * * *"', "loc"))
+    status.check(after, store, t0 + timedelta(minutes=30))
+    run_due._health_check(before, store, lambda event: None, t0 + timedelta(hours=1))
+    assert _history(store) == [(0.0, "0 2 * * *"), ((t0 + timedelta(minutes=30)).timestamp(), "0 14 * * *")]

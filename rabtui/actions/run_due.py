@@ -149,7 +149,8 @@ def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -
     database cannot record them (its directory full, say: they are notified all the same) or
     cannot be read: the checkpoints due are named still."""
     try:
-        result = status_actions.check(cfg, store, now)
+        # its schedules recorded as it began: one edited since and seen by a check is not undone on record
+        result = status_actions.check(cfg, store, now, read_now=False)
     except sqlite3.Error as exc:     # the database cannot be read (damaged): notified as `check` does
         failure = state_failure(exc, cfg.state_dir / "rabtui.db")
         emit(Event(ERROR, f"rabtui: health check: {failure}"))

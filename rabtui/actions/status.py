@@ -232,13 +232,16 @@ class CheckResult:
     unrecorded: str | None = None   # why the state database could not record the changes (notified all the same)
 
 
-def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None) -> CheckResult:
+def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None, *,
+          read_now: bool = True) -> CheckResult:
     """`rabtui check`: the health checks, their changes recorded and notified, the Prometheus
     textfile written when asked (a file that cannot be written there is a usage error, its
     directory checked before the checks run). A database that cannot record the changes (its
     directory full, a writer that holds it too long) does not keep them from the operator: they are
     notified from the levels it holds, and again at the next check until it records them, with
-    that failure as the `state` check's own."""
+    that failure as the `state` check's own. `read_now`: `cfg` is the config as read now, and its
+    schedules are recorded as seen now (not so for one a run-due read as it began: an edit since is
+    not undone on record)."""
     if prometheus and not os.path.isdir(Path(prometheus).parent):      # False for a name too long
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     if prometheus:
@@ -246,7 +249,8 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     found = health.run_checks(cfg, store, now)
     unrecorded = None
     try:
-        schedule_history.note_schedules(cfg, store, (now or datetime.now()).timestamp())   # as run_checks read them
+        if read_now:
+            schedule_history.note_schedules(cfg, store, (now or datetime.now()).timestamp())   # as run_checks read them
         changes = health_changes.record(store, found, now)
     except sqlite3.Error as exc:
         unrecorded = str(state_failure(exc, cfg.state_dir / "rabtui.db"))
