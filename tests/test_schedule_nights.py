@@ -135,7 +135,7 @@ def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int
             out.append((s, (prev + s) / 2 if first and k else s, k))
             prev, first = s, False
             again = wall.replace(fold=1).timestamp()    # the autumn repeated hour's second pass
-            if schedule._hour_wildcard(expr) and s < again < until:
+            if (expr == "@hourly" or expr.split()[1].startswith("*")) and s < again < until:
                 out.append((again, again, k))
     return sorted(out)
 
@@ -230,6 +230,12 @@ HISTORIES = {
     "weekly made daily then another hour within a day, and back": History(
         "Europe/Berlin", "2026-10-04T00:00", 12, [(0, "0 2 * * 0"), (84, "0 2 * * *"), (84.5, "0 3 * * *"),
                                                   (150, "0 2 * * 0"), (160, "0 3 * * *")], outcomes={2: "failed"}),
+    # changes at midnight (Santiago: 4 April's 23:00 hour repeated) and of half an hour (Lord Howe:
+    # 01:30-02:00 repeated on 5 April), edited in either pass of the repeated hour
+    "DST autumn Santiago at midnight, edited in the repeated hour": History(
+        "America/Santiago", "2026-04-04T12:00", 2, [(0, "0 23 * * *"), (11.5, "*/15 * * * *"), (12.25, "0 0 * * *")]),
+    "DST autumn Lord Howe, half an hour repeated": History(
+        "Australia/Lord_Howe", "2026-04-04T14:00", 2, [(0, "45 1 * * *"), (11.5, "*/15 * * * *"), (12.25, "*/30 1 * * *")]),
     "schedule removed, given again, rebuild-state": History(
         "Europe/Berlin", "2026-10-01T00:00", 10, [(0, "0 2 * * *"), (30, ""), (100, "0 2 * * *"), (180, "0 */6 * * *")],
         rebuilt=[190], outcomes={9: "failed"}),
