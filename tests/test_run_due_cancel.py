@@ -78,3 +78,20 @@ def test_a_run_due_s_backups_cancelled_one_by_one_count_their_times_done_and_job
                    f"cancel requested for job {ids['a']}; {counts}"], out
     assert _due_again(lab, capsys, "2026-10-01T02:20") == []
     assert _due_again(lab, capsys, "2026-10-02T02:05") == ["a", "b"]
+
+
+def test_backups_cancelled_by_the_operator_then_the_whole_run_stopped_count_their_times_done(tmp_path, capsys):
+    """`jobs cancel` of both (told their times count as done), then the run stopped (a shutdown's
+    SIGTERM while the cancelled backup still winds down): the stop left them due, and the next
+    run-due made the backups the operator had cancelled."""
+    lab = _lab(tmp_path)
+    cancel = RunCancel()
+    run, said = _start(lab, cancel)
+    ids = {r["target"]: r["id"] for r in lab.store().all("SELECT id, target FROM jobs")}
+    for source in ("b", "a"):
+        assert main(["--config", str(lab.config_path), "jobs", "cancel", str(ids[source])]) == 0
+    cancel.set()
+    run.join(60)
+    assert not run.is_alive()
+    (tmp_path / "gate").touch()
+    assert _due_again(lab, capsys, "2026-10-01T02:20") == []

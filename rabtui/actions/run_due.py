@@ -214,6 +214,16 @@ def _mark(store: Store, due, now: datetime | None) -> None:
         pass
 
 
+def _asked_to_stop(store: Store, recorder: JobRecorder) -> bool:
+    """Whether the job's own cancel was asked for (`jobs cancel`, the console's x): the run's stop
+    sets its cancel event too, but writes no such request."""
+    try:
+        row = store.one("SELECT cancel_requested FROM jobs WHERE id=?", (recorder.job_id,))
+    except sqlite3.Error:      # not known: left due, as by the run's stop
+        return False
+    return bool(row and row["cancel_requested"])
+
+
 def _carry_slots(store: Store, now: datetime | None) -> None:
     try:
         schedule.carry_slots(store, now)
@@ -236,8 +246,8 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         recorder = JobRecorder(store, "backup", due.source, f"{SCHEDULED_TITLE}{due.source}", job_id=waiting_job)
         if cancel.not_started(recorder):
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
-            if not cancel.is_set():      # its own job cancelled: done, as one cancelled under way
-                _mark(store, due, now)
+            if not cancel.is_set() or _asked_to_stop(store, recorder):    # its own job cancelled: done, as
+                _mark(store, due, now)                                       # one cancelled under way
             return EXIT_FAILED
         try:
             schedule.note_slot(store, recorder.job_id, due.slot)
@@ -261,9 +271,10 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
         # leaves it due, and so does one stopped as a whole (SIGTERM of a shutdown, the terminal
         # closed, Ctrl-C: nobody decided against this backup) before it saved its data. A backup
-        # whose own job was cancelled is done: the next run-due does not start it again by itself
+        # whose own job was cancelled is done, the run stopped after or not: the next run-due does
+        # not start it again by itself
         faults.point("run_due.backup_ended")
-        if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS):
+        if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS) or _asked_to_stop(store, recorder):
             try:
                 schedule.mark_run(store, due.source, due.slot, now)
             except sqlite3.Error as exc:     # the backup ended as its outcome says: still due next time
