@@ -22,6 +22,9 @@ UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild 
 # meta: a checkpoint's directory taken from a backup on a medium the rebuild did not read (its discs'
 # copy of the state names it): the restore ranks the discs' copy by that backup's start
 TAKEN_KEY = "taken_unread:"
+# meta: the highest backup id when rebuild-state had read the media and discs: a backup with a
+# higher id was made after it, so after every backup a checkpoint was taken from
+REBUILT_IDS_KEY = "ids_at_rebuild"
 # seconds a look at a device medium left unmounted waits for another process mounting or unmounting
 # it (a backup's mount takes a second; the restore does not need the look to go on)
 LOOK_WAIT = 10
@@ -43,14 +46,51 @@ def remember_taken(store: Store, number: int, source_id: str, path: str, backup:
     store.set_meta(f"{TAKEN_KEY}{number}:{source_id}:{path}", json.dumps(backup))
 
 
+def first_after(store: Store, known: set[tuple[str, str, str]], source_id: str) -> dict | None:
+    """{name, medium, started} of the source's backup that started first of those `known` (the
+    (source, medium, name) of the backups a checkpoint's copy of the state knew) lacks, made after
+    that checkpoint; None when none, or `known` is empty."""
+    after = (r for r in store.all("SELECT name, medium, started FROM backups WHERE source=? AND started IS NOT NULL"
+                                  " ORDER BY started", (source_id,)) if (source_id, r["medium"], r["name"]) not in known)
+    first = next(after, None) if known else None
+    return dict(first) if first is not None else None
+
+
+def remember_ids(store: Store) -> None:
+    """The ids rebuild-state gave end here (REBUILT_IDS_KEY)."""
+    store.set_meta(REBUILT_IDS_KEY, str(store.one("SELECT COALESCE(MAX(id), 0) AS n FROM backups")["n"]))
+
+
 def taken_unread(store: Store, number: int, source_id: str, path: str) -> dict | None:
-    """The backup remember_taken recorded ({name, medium, started}), or None."""
+    """The backup remember_taken recorded ({name, medium, started, and `after`: {name, medium,
+    started} of the backup made after it that started first, when rebuild-state found one}), or
+    None."""
     try:
         found = json.loads(store.meta(f"{TAKEN_KEY}{number}:{source_id}:{path}") or "null")
     except ValueError:
         return None
-    ok = isinstance(found, dict) and isinstance(found.get("started"), (int, float)) and not isinstance(found["started"], bool)
+    ok = isinstance(found, dict) and _time(found.get("started"))
     return found if ok else None
+
+
+def _time(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
+    """Of the backups made after `taken` (taken_unread's: one the database does not know), the one
+    that started first ({name, medium, started}), when it started before `taken`: `taken` was dated
+    ahead by a clock that was wrong then. Those rebuild-state found (the copy of the state on the
+    discs taken from it did not know them), and those made since (store.as_made ranks a backup the
+    database knows so)."""
+    found = [taken["after"]] if isinstance(taken.get("after"), dict) and _time(taken["after"].get("started")) else []
+    ids = store.meta(REBUILT_IDS_KEY)
+    if ids is not None and ids.isdigit():
+        row = store.one("SELECT name, medium, started FROM backups WHERE source=? AND id>? AND started IS NOT NULL"
+                        " ORDER BY started LIMIT 1", (source_id, int(ids)))
+        found += [dict(row)] if row else []
+    first = min(found, key=lambda b: b["started"], default=None)
+    return first if first is not None and first["started"] < taken["started"] else None
 
 
 def unknown_names(medium: Medium, store: Store, source_ids: set[str]) -> list[str]:

@@ -57,7 +57,9 @@ def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: s
     if row is not None:
         return row["id"]
     if medium not in report.media:     # away: not deleted; a restore ranks the discs' copy by its start
-        unknown_backups.remember_taken(store, number, source, path, {"name": name, "medium": medium, "started": started})
+        after = unknown_backups.first_after(store, getattr(recorded, "known", set()), source)
+        unknown_backups.remember_taken(store, number, source, path,
+                                       {"name": name, "medium": medium, "started": started, "after": after})
         return None
     if os.path.lexists(Path(cfg.medium(medium).path) / source / name):
         return None     # there but left out (its backup.json unusable): not deleted
@@ -209,6 +211,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                     cancel)
     abandoned.honour(store, report)
     discs_written.say_unfinished(store, report, cfg.checkpoint.drive)
+    unknown_backups.remember_ids(store)
 
 
 def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:

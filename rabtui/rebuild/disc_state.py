@@ -47,6 +47,9 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     # (source, path) -> (name, medium, path, started, finished) of the backup each directory of
     # the checkpoint was taken from
     taken: dict[tuple[str, str], tuple[str, str, str, float, float | None]] = {}
+    # (source, medium, name) of each backup the state the copy was made of knew: one it does not
+    # know was made after the checkpoint
+    known: set[tuple[str, str, str]] = set()
     # medium id -> the label the state the copy was made of knew it by
     labels: dict[str, dict] = {}
     # disc -> its state when the copy was made: the copy on disc k, staged as disc k was about to
@@ -95,6 +98,8 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                 reasons = {(source, path): reason for source, path, reason in conn.execute(
                     "SELECT source, path, reason FROM checkpoint_dirs WHERE number=? AND role='data'", (number,))}
                 taken = _taken(conn, number)
+                known = {row for row in conn.execute("SELECT source, medium, name FROM backups")
+                         if all(isinstance(x, str) for x in row)}
                 labels = _labels(conn)
                 states = {disc: state for disc, state in conn.execute(
                     "SELECT disc, state FROM discs WHERE number=?", (number,))
@@ -112,7 +117,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
     out.lower_bound = lower_bound if isinstance(lower_bound, int) else None
     out.reasons = {key: reason for key, reason in reasons.items() if isinstance(reason, str)}
     out.fillers = _fillers(plan)
-    out.taken = taken
+    out.taken, out.known = taken, known
     out.labels = labels
     out.disc_states = states
     out.abandoned = abandoned

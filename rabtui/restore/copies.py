@@ -151,14 +151,28 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
                     digest=digests.get(number) if is_file else None, taken_from=taken["id"] if taken else None)
         away = unknown_backups.taken_unread(store, number, source.id, dir_path) if taken is None else None
         if away is not None:
-            copy.when = away["started"]
-            copy.guess = (f"checkpoint {number} was taken from backup {fmt.name(str(away.get('name')))} on medium"
-                          f" {fmt.name(str(away.get('medium')))}, which rebuild-state did not read: taken to be as of"
-                          f" that backup's start ({fmt.stamp(copy.when)})")
+            _rank_by_away(store, source.id, number, away, copy)
         elif taken is None:
             _rank_by_guess(store, source.id, rel, copy)
         out.append(copy)
     return out
+
+
+def _rank_by_away(store: Store, source: str, number: int, away: dict, copy: Copy) -> None:
+    """Rank a disc copy taken from a backup the database does not know (on a medium rebuild-state
+    did not read) by that backup's start, or, when a backup made after it started before it (a
+    clock ahead then), just before that one's (as store.as_made ranks a backup it knows)."""
+    taken = (f"checkpoint {number} was taken from backup {fmt.name(str(away.get('name')))} on medium"
+             f" {fmt.name(str(away.get('medium')))}, which rebuild-state did not read")
+    after = unknown_backups.made_after(store, source, away)
+    if after is None:
+        copy.when = away["started"]
+        copy.guess = f"{taken}: taken to be as of that backup's start ({fmt.stamp(copy.when)})"
+        return
+    copy.when = after["started"]
+    copy.guess = (f"{taken}, dated {fmt.stamp(away['started'])}: taken to be before backup"
+                  f" {fmt.name(str(after['name']))} on medium {fmt.name(str(after['medium']))}, made after it and"
+                  f" dated {fmt.stamp(copy.when)} (a clock ahead then)")
 
 
 def _digests(store: Store, source: str, rel: bytes) -> dict[int, tuple[tuple[int, str], ...]]:

@@ -1,0 +1,70 @@
+"""A checkpoint taken from a backup dated years ahead (its clock was ahead then), the database lost
+and rebuilt while that backup's medium was away: the discs' copy is ranked by that backup's start
+(the rebuilt database does not know the backup), as a backup of the database is ranked by
+store.as_made: no later than the start of a backup made after it. A backup made after it holds the
+newer state and is the one restored, not the discs' older one. Real rsync of a local source, real
+xorriso onto an `images:` drive, the real command line."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from rabtui.cli import main
+from tests.trees import Lab, burn_due, write_files
+
+T0 = datetime(2026, 3, 1, 2, 0, 0)
+AHEAD = datetime(2030, 1, 1, 2, 0, 0)
+
+
+def _disc_of_a_backup_dated_ahead(tmp_path) -> tuple[Lab, object]:
+    """m1: a backup at T0 ("old"); m2: one under a clock years ahead ("middle"), and a checkpoint of it."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a.txt": b"old"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    write_files(lab.src / "data", {"a.txt": b"middle"})
+    assert lab.backup(cfg, now=AHEAD, medium_id="m2").status == "completed"
+    burn_due(cfg, lab.store())
+    return lab, cfg
+
+
+def _rebuilt_with_m2_away(lab: Lab) -> list[str]:
+    m2 = lab.media[1][1]
+    m2.rename(m2.with_name("m2-in-the-drawer"))
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3       # m2 not read
+    return run
+
+
+def _restored(lab: Lab, run: list[str], tmp_path, to: str, capsys) -> tuple[int, bytes, str]:
+    path = str(lab.src / "data" / "a.txt")
+    capsys.readouterr()
+    code = main([*run, "restore", "loc", path, "--to", str(tmp_path / to)])
+    return code, (tmp_path / to / path.lstrip("/")).read_bytes(), capsys.readouterr().err
+
+
+def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_disc_whatever_the_dates(tmp_path,
+                                                                                                     capsys):
+    lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+    write_files(lab.src / "data", {"a.txt": b"newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
+    run = _rebuilt_with_m2_away(lab)
+    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    assert (code, got) == (3, b"newest"), err       # 3: m2 was not read by rebuild-state
+
+
+def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_ahead(tmp_path, capsys):
+    lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+    run = _rebuilt_with_m2_away(lab)
+    code, got, err = _restored(lab, run, tmp_path, "before", capsys)
+    assert (code, got) == (3, b"middle"), err       # the discs' copy: the newest there is
+    assert "2030" in err and "ranked on a guess" in err, err
+    write_files(lab.src / "data", {"a.txt": b"newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
+    code, got, err = _restored(lab, run, tmp_path, "after", capsys)
+    assert (code, got) == (3, b"newest"), err
