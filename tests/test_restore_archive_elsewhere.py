@@ -88,6 +88,7 @@ def test_an_empty_directory_only_the_discs_hold_is_named_one_the_chosen_backup_h
     number = burn_due(cfg, lab.store(), {"*"})
     (photos / "empty-on-the-discs").rmdir()
     assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    lab.media[1][1].rename(tmp_path / "m2-away")    # at hand, its backup would be named first (its own tree)
     capsys.readouterr()
     out = tmp_path / "out"
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 3

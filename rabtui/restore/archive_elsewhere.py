@@ -8,12 +8,15 @@ exactly, and say nothing of the others)."""
 
 from __future__ import annotations
 
+import os
 import stat
 
 from rabtui import fmt
 from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, MARKS
 from rabtui.config import Config, Source
+from rabtui.media import below as medium_below
+from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import Copy, configured
 from rabtui.state import archive_held, catalog, others, saved_kinds
 from rabtui.state.store import Store
@@ -148,18 +151,20 @@ def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy,
         archive_held.hold(store, _sql(store, source, rel, chosen, places))
     try:
         return [line for c in copies if not (c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)))
-                for line in _line(store, source, rel, chosen, c, _more(store, source, rel, chosen, c, places, whole,
-                                                                       inside, have, looked))]
+                for line in _line(store, source, rel, chosen, c, _more(
+                    store, source, rel, chosen, c, places, whole, inside, have, looked,
+                    c.kind == "backup" and medium_problem(cfg.medium(c.medium), store) is None))]
     finally:
         if not whole:
             archive_held.let_go(store)
 
 
 def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, places: list[bytes], whole: bool,
-          inside: bool, have: dict[bytes, str], looked: dict) -> dict[bytes, str]:
+          inside: bool, have: dict[bytes, str], looked: dict, own_tree: bool = False) -> dict[bytes, str]:
     """path -> what it is of the entries `c` holds that neither `chosen` nor a copy before it named
     holds (`have`: those at or below `places`; the rest in archive_held's table), now held too.
-    `inside`: the entries are told apart by the configured directory holding each (_inside)."""
+    `inside`: the entries are told apart by the configured directory holding each (_inside);
+    `own_tree`: `c` is a backup whose medium is at hand, its own tree read for its empty directories."""
     tops = _tops(source)
     theirs = {p: what for place in places for p, what in _entries(store, source, place, c).items()}
     more = {p: what for p, what in theirs.items()
@@ -175,7 +180,33 @@ def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, place
                 new[p] = what
         archive_held.add(store, new)
         more.update(new)
+    if own_tree:
+        ways = _above(more)
+        empty = {p: EMPTY_DIR for p in _own_empty(source, rel, c)
+                 if p not in more and p not in ways and not _holds_dir(store, source, tops, p, chosen, have, looked)}
+        have.update(empty)
+        looked["above"] |= _above(empty)
+        if not whole:
+            archive_held.add(store, empty)
+        more.update(empty)
     return more
+
+
+def _own_empty(source: Source, rel: bytes, c: Copy) -> list[bytes]:
+    """The empty directories of archive directories at or below `rel` in backup `c`'s own tree (its
+    catalog records none: the tree holds every directory the source had then), never read through
+    a symlink. Its files saved by older backups are in the union: the caller leaves out a directory
+    with an entry of `c` below it."""
+    tops = _tops(source)
+    below = rel + b"/" if rel else b""
+    starts = [rel] if _in_archive(tops, rel) else [t for t, kind in tops if kind == "archive" and t.startswith(below)]
+    root = os.path.join(os.fsencode(c.backup["path"]), b"data")
+    out = []
+    for start in starts:
+        if own_dirs.OwnTree(root, start).directory(start) is None:
+            continue
+        out += [d for d in medium_below.empty_dirs(root, start) if _in_archive(tops, d)]
+    return out
 
 
 def _line(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, theirs: dict[bytes, str]) -> list[str]:
