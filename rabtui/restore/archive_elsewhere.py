@@ -33,8 +33,14 @@ def _entries(store: Store, source: Source, rel: bytes, copy: Copy) -> dict[bytes
     `copy` holds, in archive directories: files, symlinks and special files, and of a disc copy its
     empty directories too (a backup's catalog records no directories)."""
     if copy.kind == "backup":
-        found = {p: _other(k) for d in saved_kinds.archive_in(store, copy.backup, source.archive_paths)
-                 for p, (k, _mtime, _first) in others.archive_as_of(store, copy.backup, d, rel).items()}
+        found = {}
+        for d in saved_kinds.archive_in(store, copy.backup, source.archive_paths):
+            # those the newest shape of their place and of those on the way lets show (a place made
+            # a file since holds none below it)
+            shown = catalog.archive_as_of(store, copy.backup, (d,), rel, archive_now=source.archive_paths,
+                                          others_too=True)
+            found.update((p, _other(k)) for p, (k, _mtime, _first) in others.archive_as_of(
+                store, copy.backup, d, rel).items() if p in shown and shown[p][0] is None)
         found.update(dict.fromkeys(catalog.contents(store, copy.backup, source.archive_paths, rel), FILE))
     else:
         found = {bytes(r["path"]): _what(copy, r) for r in store.all(*_sql(store, source, rel, copy, []))}
