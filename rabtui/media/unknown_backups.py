@@ -50,8 +50,9 @@ def first_after(store: Store, known: set[tuple[str, str, str]], source_id: str) 
     """{name, medium, started} of the source's backup that started first of those `known` (the
     (source, medium, name) of the backups a checkpoint's copy of the state knew) lacks, made after
     that checkpoint; None when none, or `known` is empty."""
-    after = (r for r in store.all("SELECT name, medium, started FROM backups WHERE source=? AND started IS NOT NULL"
-                                  " ORDER BY started", (source_id,)) if (source_id, r["medium"], r["name"]) not in known)
+    rows = store.all("SELECT name, medium, started FROM backups WHERE source=? AND started IS NOT NULL ORDER BY started",
+                     (source_id,))
+    after = (r for r in rows if (source_id, r["medium"], r["name"]) not in known)
     first = next(after, None) if known else None
     return dict(first) if first is not None else None
 
