@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
+import json
+
 from rabtui.cli import main
+from rabtui.media import unknown_backups
 from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
@@ -56,6 +59,13 @@ def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_dis
     run = _rebuilt_with_m2_away(lab)
     code, got, err = _restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"newest"), err       # 3: m2 was not read by rebuild-state
+    # m1 away too: the discs' copy is read, said older than that backup's, with why
+    lab.media[0][1].rename(tmp_path / "m1-away")
+    code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
+    assert (code, got) == (3, b"middle"), err
+    newest = "backup-20260303020000"
+    assert (f"the newest copy ({'backup ' + newest} on medium m1" in err and f"taken to be before backup {newest} on medium m1,"
+            f" made after it and dated 2026-03-03 02:00 (a clock ahead then)" in err), err
 
 
 def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_ahead(tmp_path, capsys):
@@ -68,3 +78,14 @@ def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     code, got, err = _restored(lab, run, tmp_path, "after", capsys)
     assert (code, got) == (3, b"newest"), err
+
+
+def test_a_damaged_record_of_a_backup_made_after_is_passed_over(tmp_path, capsys):
+    lab, _cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+    run = _rebuilt_with_m2_away(lab)
+    store = lab.store()
+    key = store.one(f"SELECT key FROM meta WHERE key LIKE '{unknown_backups.TAKEN_KEY}%'")["key"]
+    taken = json.loads(store.meta(key))
+    store.set_meta(key, json.dumps({**taken, "after": {"started": 1, "name": ["not a name"]}}))
+    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    assert (code, got) == (3, b"middle") and "2030" in err, err

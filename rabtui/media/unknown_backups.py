@@ -84,7 +84,9 @@ def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
     ahead by a clock that was wrong then. Those rebuild-state found (the copy of the state on the
     discs taken from it did not know them), and those made since (store.as_made ranks a backup the
     database knows so)."""
-    found = [taken["after"]] if isinstance(taken.get("after"), dict) and _time(taken["after"].get("started")) else []
+    after = taken.get("after")
+    found = [after] if isinstance(after, dict) and _time(after.get("started")) and all(
+        isinstance(after.get(k), str) for k in ("name", "medium")) else []     # else a damaged record
     ids = store.meta(REBUILT_IDS_KEY)
     if ids is not None and ids.isdigit():
         row = store.one("SELECT name, medium, started FROM backups WHERE source=? AND id>? AND started IS NOT NULL"

@@ -170,9 +170,9 @@ def _rank_by_away(store: Store, source: str, number: int, away: dict, copy: Copy
         copy.guess = f"{taken}: taken to be as of that backup's start ({fmt.stamp(copy.when)})"
         return
     copy.when = after["started"]
-    copy.guess = (f"{taken}, dated {fmt.stamp(away['started'])}: taken to be before backup"
-                  f" {fmt.name(str(after['name']))} on medium {fmt.name(str(after['medium']))}, made after it and"
-                  f" dated {fmt.stamp(copy.when)} (a clock ahead then)")
+    name, medium = fmt.name(after["name"]), fmt.name(after["medium"])
+    copy.guess = (f"{taken}, dated {fmt.stamp(away['started'])}: taken to be before backup {name} on medium"
+                  f" {medium}, made after it and dated {fmt.stamp(copy.when)} (a clock ahead then)")
 
 
 def _digests(store: Store, source: str, rel: bytes) -> dict[int, tuple[tuple[int, str], ...]]:
