@@ -199,10 +199,10 @@ def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, place
 
 
 def _own_empty(source: Source, rel: bytes, c: Copy) -> list[bytes]:
-    """The empty directories of archive directories at or below `rel` in backup `c`'s own tree (its
-    catalog records none: the tree holds every directory the source had then), never read through
-    a symlink. Its files saved by older backups are in the union: the caller leaves out a directory
-    with an entry of `c` below it."""
+    """The empty directories of archive directories at or below `rel` (`rel` itself too, but a
+    configured directory) in backup `c`'s own tree (its catalog records none: the tree holds every
+    directory the source had then), never read through a symlink. Its files saved by older backups
+    are in the union: the caller leaves out a directory with an entry of `c` below it."""
     tops = _tops(source)
     below = rel + b"/" if rel else b""
     starts = [rel] if _in_archive(tops, rel) else [t for t, kind in tops if kind == "archive" and t.startswith(below)]
@@ -212,7 +212,16 @@ def _own_empty(source: Source, rel: bytes, c: Copy) -> list[bytes]:
         if own_dirs.OwnTree(root, start).directory(start) is None:
             continue
         out += [d for d in medium_below.empty_dirs(root, start) if _in_archive(tops, d)]
+        if start == rel and all(rel != top for top, _kind in tops) and _empty(root, rel):
+            out.append(rel)     # the empty directory asked for itself
     return out
+
+
+def _empty(root: bytes, rel: bytes) -> bool:
+    try:
+        return not medium_below.entries(root, rel)
+    except OSError:
+        return False
 
 
 def _line(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, theirs: dict[bytes, str]) -> list[str]:
