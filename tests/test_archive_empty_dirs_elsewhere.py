@@ -7,6 +7,7 @@ command line."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from datetime import datetime, timedelta
 
 from rabtui.cli import main
@@ -51,3 +52,23 @@ def test_an_empty_directory_only_another_backup_holds_is_named_with_where_it_is(
     err = capsys.readouterr().err
     assert (f"it is in backup {on_m2} on medium m2 (first: {photos}/only-on-m2 (an empty directory))" in err
             and "only-on-m2 is not in backup" in err), err
+
+
+def test_a_symlink_planted_in_another_backups_own_tree_is_not_followed(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"kept.jpg": b"K"})
+    (photos / "sub").mkdir()
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "planted-empty").mkdir(parents=True)
+    own = Path(lab.store().one("SELECT path FROM backups WHERE medium='m2'")["path"]) / "data" / str(photos).lstrip("/")
+    for planted in (own / "sub", own):       # below the archive directory, then the directory itself
+        os.rmdir(planted) if planted.name == "sub" else os.rename(planted, tmp_path / "moved")
+        os.symlink(elsewhere, planted)
+        capsys.readouterr()
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to",
+                     str(tmp_path / planted.name)]) == 0
+        assert "planted-empty" not in capsys.readouterr().err
