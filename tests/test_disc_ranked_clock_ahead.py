@@ -89,3 +89,15 @@ def test_a_damaged_record_of_a_backup_made_after_is_passed_over(tmp_path, capsys
     store.set_meta(key, json.dumps({**taken, "after": {"started": 1, "name": ["not a name"]}}))
     code, got, err = _restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"middle") and "2030" in err, err
+
+
+def test_a_failed_run_dated_behind_after_the_rebuild_leaves_the_discs_above_older_backups(tmp_path, capsys):
+    """A run that failed under a clock years behind holds nothing: the discs' copy stays newer than
+    the backup made before the one it was taken from (ranked as made at the failed run's start)."""
+    lab, _cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+    run = _rebuilt_with_m2_away(lab)
+    lab.store().execute("INSERT INTO backups(source, medium, name, path, started, status) VALUES"
+                        " ('loc', 'm1', 'backup-20200101020000', ?, ?, 'failed')",
+                        (str(lab.media[0][1] / "loc/backup-20200101020000"), datetime(2020, 1, 1, 2).timestamp()))
+    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    assert (code, got) == (3, b"middle"), err

@@ -16,7 +16,7 @@ from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.media.at_hand import label_problem, media_there, plugged_in
 from rabtui.media.look_mount import looked_at
-from rabtui.state.store import Store
+from rabtui.state.store import RESTORABLE_SQL, Store
 
 UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild that made the database did not read
 # meta: a checkpoint's directory taken from a backup on a medium the rebuild did not read (its discs'
@@ -47,11 +47,11 @@ def remember_taken(store: Store, number: int, source_id: str, path: str, backup:
 
 
 def first_after(store: Store, known: set[tuple[str, str, str]], source_id: str) -> dict | None:
-    """{name, medium, started} of the source's backup that started first of those `known` (the
-    (source, medium, name) of the backups a checkpoint's copy of the state knew) lacks, made after
-    that checkpoint; None when none, or `known` is empty."""
-    rows = store.all("SELECT name, medium, started FROM backups WHERE source=? AND started IS NOT NULL ORDER BY started",
-                     (source_id,))
+    """{name, medium, started} of the source's restorable backup that started first of those
+    `known` (the (source, medium, name) of the backups a checkpoint's copy of the state knew)
+    lacks, made after that checkpoint (made_after's); None when none, or `known` is empty."""
+    rows = store.all(f"SELECT name, medium, started FROM backups WHERE source=? AND status IN {RESTORABLE_SQL}"
+                     " AND started IS NOT NULL ORDER BY started", (source_id,))
     after = (r for r in rows if (source_id, r["medium"], r["name"]) not in known)
     first = next(after, None) if known else None
     return dict(first) if first is not None else None
@@ -79,7 +79,8 @@ def _time(value) -> bool:
 
 
 def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
-    """Of the backups made after `taken` (taken_unread's: one the database does not know), the one
+    """Of the restorable backups made after `taken` (taken_unread's: one the database does not
+    know; a failed one dated behind would rank the discs below older backups, tied with it), the one
     that started first ({name, medium, started}), when it started before `taken`: `taken` was dated
     ahead by a clock that was wrong then. Those rebuild-state found (the copy of the state on the
     discs taken from it did not know them), and those made since (store.as_made ranks a backup the
@@ -89,8 +90,8 @@ def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
         isinstance(after.get(k), str) for k in ("name", "medium")) else []     # else a damaged record
     ids = store.meta(REBUILT_IDS_KEY)
     if ids is not None and ids.isdigit():
-        row = store.one("SELECT name, medium, started FROM backups WHERE source=? AND id>? AND started IS NOT NULL"
-                        " ORDER BY started LIMIT 1", (source_id, int(ids)))
+        row = store.one(f"SELECT name, medium, started FROM backups WHERE source=? AND id>? AND status IN {RESTORABLE_SQL}"
+                        " AND started IS NOT NULL ORDER BY started LIMIT 1", (source_id, int(ids)))
         found += [dict(row)] if row else []
     first = min(found, key=lambda b: b["started"], default=None)
     return first if first is not None and first["started"] < taken["started"] else None
