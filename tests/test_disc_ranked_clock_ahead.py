@@ -101,3 +101,17 @@ def test_a_failed_run_dated_behind_after_the_rebuild_leaves_the_discs_above_olde
                         (str(lab.media[0][1] / "loc/backup-20200101020000"), datetime(2020, 1, 1, 2).timestamp()))
     code, got, err = _restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"middle"), err
+
+
+def test_a_disc_of_a_backup_dated_ahead_the_database_knows_is_ranked_as_that_backup_is_made(tmp_path, capsys):
+    """No rebuild: the checkpoint records its backup, ranked by store.as_made."""
+    lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+    write_files(lab.src / "data", {"a.txt": b"newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
+    run = ["--config", str(lab.config_path)]
+    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    assert (code, got) == (0, b"newest"), err
+    lab.media[0][1].rename(tmp_path / "m1-away")
+    lab.media[1][1].rename(tmp_path / "m2-away")
+    code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
+    assert (code, got) == (3, b"middle") and "the newest copy (backup backup-20260303020000 on medium m1" in err, err
