@@ -97,11 +97,23 @@ def in_chunks(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
-def connect_as_it_is(path: str | Path) -> sqlite3.Connection:
-    """The database file alone, read-only, without SQLite's -shm (which a full file system has no
-    room for); only right while no -wal holds pages (Store: a state directory full)."""
-    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None,
-                           check_same_thread=False)
+def connect_alone(path: str | Path) -> sqlite3.Connection:
+    """The database read without SQLite's -shm (which a full file system has no room for), read-only:
+    under SQLite's exclusive lock, which reads the -wal's pages too (a crash's) and keeps every other
+    connection out until this one is closed (the file read without locks had another process's
+    checkpoint rewrite it mid-read: rows missing, "malformed"). Where not even the -wal can be opened
+    (no inode left), the file alone, only right while no -wal holds pages (Store: a state directory full)."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_WAIT, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()    # the lock taken, the -wal read
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN" or _wal_pages(Path(path)):
+            raise
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                               check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -109,10 +121,14 @@ def connect_as_it_is(path: str | Path) -> sqlite3.Connection:
 def connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_WAIT * 1000}")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_WAIT * 1000}")
+    except BaseException:   # closed now, not when its error is let go: it may hold a lock on the file
+        conn.close()
+        raise
     return conn
 
 
@@ -247,17 +263,18 @@ class Store:
         privacy.private_dir(self.state_dir)
         self.path = self.state_dir / "rabtui.db"
         self._local = threading.local()
-        self._as_it_is = False   # read-only from the file alone (connect_as_it_is): no room for SQLite's -shm
+        # read-only without SQLite's -shm (connect_alone: no room for it), one connection for all threads
+        self._alone, self._shared, self._owner = False, None, None
         try:
             if not check_usable(self.state_dir, self.path, full_ok):
                 _create(self.path)
             try:
                 conn = self.conn
             except sqlite3.OperationalError:
-                if not (full_ok and is_full(self.state_dir) and not _wal_pages(self.path)):
+                if not (full_ok and is_full(self.state_dir)):
                     raise
                 self.close()
-                self._as_it_is = True
+                self._alone = True
                 conn = self.conn
             check_tables(conn, self.path, SCHEMA_VERSION)
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
@@ -286,13 +303,17 @@ class Store:
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is not None and not conn.in_transaction and self._replaced():
+        if conn is not None and not self._alone and not conn.in_transaction and self._replaced():
             # rebuild-state put a new database in place (the old one is kept aside, read by no one)
             conn.close()
             conn = None
+        if conn is None and self._alone:
+            if self._shared is None:
+                self._shared, self._owner = connect_alone(self.path), threading.get_ident()
+            conn = self._local.conn = self._shared
         if conn is None:
             self._local.file = _file_id(self.path)
-            conn = self._local.conn = (connect_as_it_is if self._as_it_is else connect)(self.path)
+            conn = self._local.conn = connect(self.path)
         return conn
 
     def _replaced(self) -> bool:
@@ -303,7 +324,11 @@ class Store:
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            conn.close()
+            if conn is not self._shared:
+                conn.close()
+            elif threading.get_ident() == self._owner:    # not by another thread of the restore
+                conn.close()
+                self._shared = None
             self._local.conn = None
 
     @contextmanager
