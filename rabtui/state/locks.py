@@ -70,7 +70,7 @@ class Lock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
-                raise self._unusable(exc) from None
+                raise self._unusable(exc, shared) from None
             raise WorkFailed(f"{self.path} is a symlink: not followed, nothing run; someone else may have"
                              " changed the state directory", hint="see `rabtui check`, then remove it") from None
         try:
@@ -168,13 +168,15 @@ class Lock:
         process = proc_table.described(pid, proc_table.COMMAND_SAID)
         return f"{holder.get('by') or 'another rabtui process'} (pid {pid}{', ' + process if process else ''}{when})"
 
-    def _unusable(self, exc: OSError) -> WorkFailed:
+    def _unusable(self, exc: OSError, shared: bool) -> WorkFailed:
         """The lock file cannot be opened or made: another user's (root ran rabtui on this state
-        directory once), a full or read-only state directory."""
+        directory once), a full or read-only state directory. Taken `shared`, what cannot run is
+        what the whole lock keeps out (kept_out: a restore reading, not the cleanup `what` names)."""
         where = exc.filename or self.path
+        what = self.kept_out if shared else self.what
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             full = "read-only" if exc.errno == errno.EROFS else "full (no room or no inodes left)"
-            return WorkFailed(f"{self.what} cannot run: the lock file {where} cannot be made: {exc.strerror};"
+            return WorkFailed(f"{what} cannot run: the lock file {where} cannot be made: {exc.strerror};"
                               f" the state directory is {full}; nothing run",
                               hint="free space there (or make it writable), then run again")
         try:
@@ -182,7 +184,7 @@ class Lock:
             owner = f" (its owner: uid {st.st_uid}, mode {st.st_mode & 0o777:o})" if st.st_uid != os.geteuid() else ""
         except OSError:
             owner = ""
-        return WorkFailed(f"{self.what} cannot run: the lock file {where} cannot be opened: {exc.strerror or exc}"
+        return WorkFailed(f"{what} cannot run: the lock file {where} cannot be opened: {exc.strerror or exc}"
                           f"{owner}; nothing run", hint=f"give {self.dir} and its files back to the user that runs"
                           " rabtui (chown), or run rabtui as their owner")
 
