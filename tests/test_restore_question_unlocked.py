@@ -17,7 +17,7 @@ import time
 import pytest
 
 from rabtui import faults
-from rabtui.errors import LockBusy
+from rabtui.errors import LockBusy, WorkFailed
 from rabtui.events import READY, Question
 from rabtui.restore import run as R
 from tests import preloaded
@@ -112,3 +112,28 @@ def test_a_backup_that_began_while_the_question_waited_is_waited_for_before_anyt
         restoring.join(60)
     assert backups[0].returncode == 0, out + err
     assert done and (lab.src / "data/d/a").read_bytes() == b"B1"
+
+
+@pytest.mark.parametrize("edit", ["moved", "removed", "unreadable"])
+def test_a_config_edited_while_the_question_waited_writes_nothing_onto_the_source(tmp_path, edit):
+    """The configuration edited while nobody answered: the source's directory moved elsewhere, the
+    source removed, or the file left unreadable half-way through an edit. The restore wrote the
+    copy into the directory the configuration no longer names, exit 0, nothing said; now nothing
+    is written and it says why."""
+    lab, cfg, medium = _lab(tmp_path)
+    text = lab.config_path.read_text()
+
+    def meanwhile():
+        if edit == "moved":
+            (lab.src / "elsewhere").mkdir()
+            lab.config_path.write_text(text.replace(str(lab.src / "data"), str(lab.src / "elsewhere")))
+        elif edit == "removed":
+            lab.config_path.write_text(text.replace('id = "loc"', 'id = "other"'))
+        else:
+            lab.config_path.write_text(text + "\n[[sources]\n")
+
+    with pytest.raises(WorkFailed, match="configuration") as refused:
+        R.restore(cfg, lab.store(), "loc", str(lab.src / "data/d"), to_source=True,
+                  prompter=_AtTheQuestion(medium, meanwhile), emit=lab.emit)
+    assert "nothing written onto loc" in str(refused.value), refused.value
+    assert not (lab.src / "data/d/a").exists() and not (lab.src / "elsewhere/d").exists()

@@ -3,16 +3,21 @@ save a half-restored tree. Held from the restore's check to its end, except whil
 at a question (a medium or a disc to insert, before anything is written onto the source): a night's
 backup of the source runs then, rather than being refused for as long as nobody answers. After the
 answer the lock is taken again, waiting (said) for a backup that began meanwhile; a backup of the
-source made while the question waited is said, the copy chosen before it being the one restored."""
+source made while the question waited is said, the copy chosen before it being the one restored.
+The configuration is read again then: one that no longer names the source where it named it when
+the restore began (its host, its directories; the source removed; a file that cannot be read, mid-
+edit) refuses the restore, nothing written: it would write where the configuration no longer says."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 
 from rabtui import fmt
-from rabtui.config import Config
-from rabtui.errors import Cancelled, LockBusy
+from rabtui import config as configmod
+from rabtui.config import Config, Source
+from rabtui.errors import Cancelled, LockBusy, RabtuiError, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, Question
 from rabtui.state import locks
 from rabtui.state.store import RESTORABLE, Store
@@ -20,7 +25,7 @@ from rabtui.state.store import RESTORABLE, Store
 
 class SourceHeld:
     def __init__(self, cfg: Config, store: Store, source_id: str, emit: Emit, cancel: threading.Event | None):
-        self.source_id, self.store, self.emit = source_id, store, emit
+        self.cfg, self.source_id, self.store, self.emit = cfg, source_id, store, emit
         self.cancel = cancel or threading.Event()
         self.lock = locks.source_lock(cfg.state_dir, source_id, by=f"a restore onto {source_id}")
         self.made: list = []    # rows of the backups made while a question waited
@@ -60,6 +65,7 @@ class SourceHeld:
                     break
                 except LockBusy:
                     pass
+        self._configured()
         if before < 0:
             return
         try:
@@ -68,6 +74,25 @@ class SourceHeld:
                                         (self.source_id, before, *RESTORABLE))
         except sqlite3.Error:
             pass
+
+    def _configured(self) -> None:
+        """Refused, nothing written, when the configuration read again no longer names the source
+        where it did when the restore began."""
+        if self.cfg.path is None:
+            return
+        try:
+            now = configmod.load(self.cfg.path, check_media=False)
+        except (RabtuiError, OSError) as exc:
+            why = f"it cannot be read now ({exc})"
+        else:
+            there = [s for s in now.sources if s.id == self.source_id]
+            if there and _where(there[0]) == _where(self.cfg.source(self.source_id)):
+                return
+            why = (f"it names {self.source_id} elsewhere now ({_said(there[0])}, not {_said(self.cfg.source(self.source_id))})"
+                   if there else f"it no longer names source {self.source_id}")
+        raise WorkFailed(f"the configuration {fmt.name(os.fsencode(self.cfg.path))} was changed while the restore"
+                         f" waited for an answer: {why}; nothing written onto {self.source_id}",
+                         hint="restore again, with the configuration as it is now")
 
     def said(self, origin: str) -> list[str]:
         """The backups made while a question waited, each a warning (emitted too), the copy read being
@@ -78,6 +103,16 @@ class SourceHeld:
         for text in out:
             self.emit(Event(WARNING, text))
         return out
+
+
+def _where(source: Source) -> tuple:
+    """Where a restore onto `source` writes."""
+    return source.host, source.user, source.port, tuple(d.path for d in source.directories)
+
+
+def _said(source: Source) -> str:
+    host = f"{source.user + '@' if source.user else ''}{source.host}{':' + str(source.port) if source.port else ''}:"
+    return fmt.name((host if source.host else "") + ", ".join(d.path for d in source.directories))
 
 
 class _Unlocked:
