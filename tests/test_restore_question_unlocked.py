@@ -137,3 +137,17 @@ def test_a_config_edited_while_the_question_waited_writes_nothing_onto_the_sourc
                   prompter=_AtTheQuestion(medium, meanwhile), emit=lab.emit)
     assert "nothing written onto loc" in str(refused.value), refused.value
     assert not (lab.src / "data/d/a").exists() and not (lab.src / "elsewhere/d").exists()
+
+
+def test_a_config_edited_elsewhere_while_the_question_waited_lets_the_restore_write(tmp_path):
+    """An edit that leaves the source where it was (its schedule) refuses nothing."""
+    lab, cfg, medium = _lab(tmp_path)
+    text = lab.config_path.read_text()
+
+    def meanwhile():
+        lab.config_path.write_text(text.replace('id = "loc"', 'id = "loc"\nschedule = "0 3 * * *"'))
+
+    R.restore(cfg, lab.store(), "loc", str(lab.src / "data/d"), to_source=True,
+              prompter=_AtTheQuestion(medium, meanwhile), emit=lab.emit)
+    assert lab.load().source("loc").schedule == "0 3 * * *"
+    assert (lab.src / "data/d/a").read_bytes() == b"B1"

@@ -107,7 +107,7 @@ class SourceHeld:
 
 def _where(source: Source) -> tuple:
     """Where a restore onto `source` writes."""
-    return source.host, source.user, source.port, tuple(d.path for d in source.directories)
+    return source.host, source.user, source.port, tuple(sorted(d.path for d in source.directories))
 
 
 def _said(source: Source) -> str:
