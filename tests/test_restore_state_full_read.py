@@ -10,12 +10,24 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from rabtui.state.store import Store
 from tests.test_state_dir_full import _lab_on, _rabtui
 from tests.trees import fill_up
+
+WRITER = """
+import sqlite3, sys
+other = sqlite3.connect(sys.argv[1], timeout=0.2, isolation_level=None)
+try:
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("UPDATE backups SET name = name || '-renamed'")
+except sqlite3.OperationalError as exc:
+    print(exc)
+"""
 
 
 def test_a_restore_onto_a_full_state_directory_reads_the_pages_a_crash_left_in_the_wal(tmp_path, tmpfs):
@@ -78,3 +90,34 @@ def test_a_restore_refused_for_want_of_inodes_names_the_restore_not_a_cleanup(tm
     assert got.returncode == 1 and "Traceback" not in got.stderr, got.stderr
     assert "cleanup" not in got.stderr and "reading loc's backups" in got.stderr, got.stderr
     assert "no inodes left" in got.stderr, got.stderr
+
+
+def test_the_file_read_alone_for_want_of_inodes_is_not_written_by_another_meanwhile(tmp_path, tmpfs):
+    """No inode left for even the -wal: the file is read alone (immutable=1), SQLite taking no lock
+    on it; inodes freed mid-read, another process wrote and folded its -wal into the file under the
+    reader. The reader now holds the lock a writer needs to read the file at all."""
+    lab = _lab_on(tmp_path, tmpfs, "size=20m,nr_inodes=400")
+    store = lab.store()
+    store.one("SELECT 1")
+    store.close()
+    made = []
+    for i in range(400):
+        try:
+            (lab.state.parent / f"f{i}").touch()
+        except OSError:
+            break
+        made.append(lab.state.parent / f"f{i}")
+    reader = Store(lab.state, full_ok=True)
+    try:
+        before = [tuple(r) for r in reader.all("SELECT id, name, medium, status FROM backups ORDER BY id")]
+        for p in made[-10:]:
+            p.unlink()
+        other = subprocess.run([sys.executable, "-c", WRITER, str(lab.state / "rabtui.db")],
+                               capture_output=True, text=True, timeout=60)    # a lock of this process is not its own
+        assert other.stdout.strip() == "database is locked", other.stdout + other.stderr
+        assert [tuple(r) for r in reader.all("SELECT id, name, medium, status FROM backups ORDER BY id")] == before
+    finally:
+        reader.close()
+    for p in made[:-10]:
+        p.unlink()
+    assert Store(lab.state).one("SELECT count(*) FROM backups")[0] == len(before)

@@ -23,7 +23,8 @@ from rabtui.state import changes
 from rabtui.state.locks import Lock
 from rabtui.state.schema import (SCHEMA_VERSION, add_columns, drop_unused, looks_per_backup, old_looks_kept,
                                  schema_complete, schema_script)
-from rabtui.state.store_check import (WAL_HEADER, StateUnusable, check_tables, check_usable, is_file, is_full,
+from rabtui.state.store_alone import connect_alone
+from rabtui.state.store_check import (StateUnusable, check_tables, check_usable, is_file, is_full,
                                       refuse_changeable, state_failure)
 
 T = TypeVar("T")
@@ -95,27 +96,6 @@ def in_chunks(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
     for at in range(0, len(values), IN_CHUNK):
         chunk = values[at:at + IN_CHUNK]
         yield chunk, ",".join("?" * len(chunk))
-
-
-def connect_alone(path: str | Path) -> sqlite3.Connection:
-    """The database read without SQLite's -shm (which a full file system has no room for), read-only:
-    under SQLite's exclusive lock, which reads the -wal's pages too (a crash's) and keeps every other
-    connection out until this one is closed (the file read without locks had another process's
-    checkpoint rewrite it mid-read: rows missing, "malformed"). Where not even the -wal can be opened
-    (no inode left), the file alone, only right while no -wal holds pages (Store: a state directory full)."""
-    conn = sqlite3.connect(str(path), timeout=BUSY_WAIT, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-        conn.execute("PRAGMA query_only=1")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()    # the lock taken, the -wal read
-    except sqlite3.OperationalError as exc:
-        conn.close()
-        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN" or _wal_pages(Path(path)):
-            raise
-        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None,
-                               check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -191,14 +171,6 @@ def _set_aside_left_wal(path: Path) -> None:
         kept = wal.with_name(f"{wal.name}.left-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}")
         os.rename(wal, kept)
     Path(f"{path}-shm").unlink(missing_ok=True)
-
-
-def _wal_pages(path: Path) -> bool:
-    """Whether the database's -wal holds pages (more than its header)."""
-    try:
-        return os.stat(f"{path}-wal").st_size > WAL_HEADER
-    except FileNotFoundError:
-        return False
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -309,7 +281,7 @@ class Store:
             conn = None
         if conn is None and self._alone:
             if self._shared is None:
-                self._shared, self._owner = connect_alone(self.path), threading.get_ident()
+                self._shared, self._owner = connect_alone(self.path, BUSY_WAIT), threading.get_ident()
             conn = self._local.conn = self._shared
         if conn is None:
             self._local.file = _file_id(self.path)
