@@ -21,7 +21,7 @@ from rabtui.events import ABORT, READY, RETRY, WARNING, ScriptedPrompter
 from rabtui.restore import run as restore_run
 from tests.test_kill_anywhere import _xorriso_pids
 from tests.test_disc_verify_metadata import burn_one
-from tests.trees import Lab, snapshot, write_files
+from tests.trees import Lab, sandbox_fixtures, snapshot, write_files
 
 STALL = 3
 LINKS = 20
@@ -36,6 +36,11 @@ def small_stall_lab(tmp_path):
     store = lab.store()
     number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
     return lab, cfg, store, number
+
+
+# small_stall_lab made once for the module, each test given it anew (at the same place: its xorriso
+# are told from others' by a path below lab.tmp)
+_sandbox_made, stall_lab = sandbox_fixtures(small_stall_lab, "stall_lab", media_count=1)
 
 
 class Stopper(threading.Thread):
@@ -124,15 +129,15 @@ def stopping(needle: bytes, tmp_path, on_hang=None, sig: int = signal.SIGSTOP, h
     assert stopper.stopped, "xorriso was never seen to stop it"
 
 
-def burn_with(tmp_path, needle: bytes, sig: int = signal.SIGSTOP):
-    """Burn the checkpoint of `lab`, `sig` sent to its first xorriso that holds `needle`; the
-    first failure is retried, the next aborted. (its result, [(question, when, stopped ones still
-    there)], its start, the store, its number)"""
-    lab, cfg, store, number = small_stall_lab(tmp_path)
+def burn_with(tmp_path, needle: bytes, sig: int = signal.SIGSTOP, made=None):
+    """Burn the checkpoint of `made` (a stall_lab; by default small_stall_lab(tmp_path)), `sig` sent
+    to its first xorriso that holds `needle`; the first failure is retried, the next aborted. (its
+    result, [(question, when, stopped ones still there)], its start, the store, its number)"""
+    lab, cfg, store, number = made or small_stall_lab(tmp_path)
     asked = []
     cancel = threading.Event()
     began = time.monotonic()
-    with stopping(needle, tmp_path, cancel.set, sig) as stopper:
+    with stopping(needle, lab.tmp, cancel.set, sig) as stopper:
 
         def operator(q):
             if q.kind == questions.FAILED:
@@ -147,8 +152,8 @@ def burn_with(tmp_path, needle: bytes, sig: int = signal.SIGSTOP):
 
 @pytest.mark.parametrize("needle, said", [(b"-outdev", "Writing disc 1 (RAB{}D01) failed:"),   # the write
                                           (b"-check_media", "RAB{}D01")])                    # its verification
-def test_a_stopped_xorriso_fails_the_disc_after_io_timeout_and_a_retry_verifies_it(tmp_path, needle, said):
-    res, asked, began, store, number = burn_with(tmp_path, needle)
+def test_a_stopped_xorriso_fails_the_disc_after_io_timeout_and_a_retry_verifies_it(stall_lab, needle, said):
+    res, asked, began, store, number = burn_with(None, needle, made=stall_lab)
     assert asked, ("the disc never failed", res)
     text, when, left = asked[0]
     assert said.format(number) in text and f"{STALL} s" in text, text
@@ -158,15 +163,15 @@ def test_a_stopped_xorriso_fails_the_disc_after_io_timeout_and_a_retry_verifies_
     assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
 
 
-def test_a_stopped_xorriso_fails_a_restore_from_the_discs_after_io_timeout_and_it_runs_again(tmp_path):
-    lab, cfg, store, number = small_stall_lab(tmp_path)
+def test_a_stopped_xorriso_fails_a_restore_from_the_discs_after_io_timeout_and_it_runs_again(tmp_path, stall_lab):
+    lab, cfg, store, number = stall_lab
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
     data = str(lab.src / "data")
     cancel = threading.Event()
     began = time.monotonic()
-    with stopping(b"-extract", tmp_path, cancel.set) as stopper:
+    with stopping(b"-extract", lab.tmp, cancel.set) as stopper:
         with pytest.raises(WorkFailed) as failed:
             restore_run.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out", cancel=cancel)
         left = stopper.left()
@@ -276,28 +281,28 @@ def test_a_slow_verification_of_a_large_file_is_no_stall(tmp_path):
     assert res.status == "completed", res.message
 
 
-def test_a_stalled_verification_leaves_the_disc_written_for_the_next_run_to_verify(tmp_path):
+def test_a_stalled_verification_leaves_the_disc_written_for_the_next_run_to_verify(stall_lab):
     """A drive that hangs while a written disc is read back has not judged the disc: it is not
     marked failed (which a later run writes anew, on a new disc), the question says so and offers
     a retry first, and after an abort the next run verifies the disc it has."""
-    _stalled_verification_left_for_the_next_run(tmp_path, lambda cancel: stopping(b"-check_media", tmp_path,
-                                                                                   cancel.set))
+    _stalled_verification_left_for_the_next_run(stall_lab, lambda cancel: stopping(b"-check_media", stall_lab[0].tmp,
+                                                                                    cancel.set))
 
 
-def test_a_drive_hanging_as_the_volume_id_is_read_leaves_the_disc_unjudged(tmp_path, monkeypatch):
+def test_a_drive_hanging_as_the_volume_id_is_read_leaves_the_disc_unjudged(tmp_path, stall_lab, monkeypatch):
     """The volume id, read first, is read as the rest of the disc is: a drive that answers nothing
     for checkpoint.io_timeout seconds leaves the disc unjudged, with a retry offered; it does not end
     the run as cancelled (as it did, after ten minutes, whatever io_timeout said)."""
-    _stalled_verification_left_for_the_next_run(tmp_path, lambda cancel: _hangs_once(tmp_path, monkeypatch, cancel,
-                                                                                     "-pvd_info"))
+    _stalled_verification_left_for_the_next_run(stall_lab, lambda cancel: _hangs_once(tmp_path, monkeypatch, cancel,
+                                                                                      "-pvd_info"))
 
 
-def test_a_burner_hanging_as_its_disc_is_checked_or_ejected_is_asked_about_not_cancelled(tmp_path, monkeypatch):
+def test_a_burner_hanging_as_its_disc_is_checked_or_ejected_is_asked_about_not_cancelled(tmp_path, stall_lab, monkeypatch):
     """A burner (xorriso's stdio: pseudo drive) that answers nothing for checkpoint.io_timeout as
     the disc put in is checked for blank asks again, saying so; one that does not eject the verified
     disc is said, and the run completes. Neither ends the run as cancelled (after 300 s and 120 s,
     whatever io_timeout said)."""
-    lab, cfg, store, number = small_stall_lab(tmp_path)
+    lab, cfg, store, number = stall_lab
     disc_file = tmp_path / "burner.iso"
     asked, warned = [], []
 
@@ -339,8 +344,8 @@ def _hangs_once(tmp_path, monkeypatch, cancel, *options):
     assert all(marker.exists() for marker in marked), f"not all of {options} were run"
 
 
-def _stalled_verification_left_for_the_next_run(tmp_path, hang):
-    lab, cfg, store, number = small_stall_lab(tmp_path)
+def _stalled_verification_left_for_the_next_run(stall_lab, hang):
+    lab, cfg, store, number = stall_lab
     asked = []
 
     def operator(q):
