@@ -26,6 +26,7 @@ from rabtui.config.model import drive_problem, resolve_drive
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
 from rabtui.events import NO, YES, Emit, Prompter, Question, no_emit
+from rabtui.media import mounting
 from rabtui.ops import notify
 from rabtui.state import jobs, locks, queries
 from rabtui.state.store import Store
@@ -107,7 +108,8 @@ def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str |
     """The plan of the next checkpoint (writes no disc). Directories asked for stay due until a
     checkpoint holds them. `emit`: what the planning has to say as it goes (a wait for a union's lock)."""
     asked = asked_dirs(cfg, store, now)
-    computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit)
+    with _media_in_use(cfg, emit):
+        computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit)
     if asked:
         with recording(store):
             triggers.request(store, sorted(asked))
@@ -182,7 +184,8 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
     recorder = jobs.JobRecorder(store, "checkpoint", drive, title, job_id=job_id, cancel=cancel)
 
     try:
-        result = work(recorder.recording(emit), recorder.cancel, recorder.prompter(prompter))
+        with _media_in_use(cfg, recorder.recording(emit)):
+            result = work(recorder.recording(emit), recorder.cancel, recorder.prompter(prompter))
     except RabtuiError as exc:         # cancelled: the plan was not accepted, say
         recorder.finish(exc.job_status, exc.exit_code, str(exc))
         if exc.job_status == "failed" and not isinstance(exc, UsageError):
@@ -203,6 +206,14 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
                               failed_discs=result.failed, skipped_discs=result.skipped)
     return Outcome(result.number, result.status, result.verified, result.skipped, result.message,
                    result.exit_code, undelivered, result.unchecked)
+
+
+def _media_in_use(cfg: Config, emit: Emit):
+    """The media with a `device` counted as in use by this process for the block, before it takes
+    its own locks (mounting.mounted, nothing mounted): a backup, cleanup or restore that mounted one
+    and ends meanwhile leaves it mounted for the checkpoint to read, and the last of them to end
+    unmounts it."""
+    return mounting.all_mounted(cfg.media, emit, cfg.state_dir, mount=False)
 
 
 def _notify(cfg: Config, message: str, level: str = "failed", **data) -> list[str]:

@@ -34,6 +34,7 @@ class MountHung(WorkFailed):
 
 
 MOUNT_WAIT = 600     # seconds another rabtui process may take to mount or unmount the medium
+READER_WAIT = 10     # the same, for a reader of it where it is at hand (all_mounted), which then reads it all the same
 # seconds mount and umount may answer nothing before the disk is taken for hung (a mount that fails
 # the step, an unmount left undone)
 MOUNT_SILENCE = 120
@@ -44,8 +45,8 @@ SYNC_SILENCE = 600
 
 
 @contextmanager
-def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None, wait: float = MOUNT_WAIT
-            ) -> Iterator[Medium]:
+def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None, wait: float = MOUNT_WAIT,
+            mount: bool = True) -> Iterator[Medium]:
     """Mount the medium's device at its path for the duration (no-op without a device, or when
     something other than rabtui mounted it there, which is then left mounted). `wait`: seconds
     another rabtui process mounting or unmounting it is waited for (LockBusy after).
@@ -53,8 +54,12 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     `state_dir`: rabtui's users of the medium are counted there (a shared lock each), and the last
     of them to end unmounts it, whichever mounted it: a backup that joined a night's run on its
     medium and ends after the run, a restore during the night. Without it, the one that mounted it
-    unmounts it when it ends (a warning when another still uses it: "target is busy")."""
-    if not medium.device:
+    unmounts it when it ends (a warning when another still uses it: "target is busy").
+
+    `mount` False: for a reader of the medium where it is at hand (a checkpoint), which counts as a
+    user all the same (another user ending leaves it mounted under it) but mounts it only in place
+    of a look's read-only mount left there; not mounted, it is left so."""
+    if not medium.device or (not mount and state_dir is None):
         yield medium
         return
     if state_dir is None:
@@ -65,10 +70,11 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     users = locks.medium_users_lock(state_dir, medium.id)
     ours = users.path.with_suffix(".mounted")     # rabtui mounted it, and has not unmounted it since
     with turn.acquire_within(wait):
+        mount = mount or os.path.ismount(medium.path)
         _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
-            if not os.path.ismount(medium.path):
+            if mount and not os.path.ismount(medium.path):
                 _mount(medium, emit)
                 note(ours)
         except BaseException:
@@ -81,15 +87,20 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
 
 
 @contextmanager
-def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | Path | None = None) -> Iterator[None]:
+def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | Path | None = None,
+                mount: bool = True) -> Iterator[None]:
     """Each of `media` mounted for the duration, as `mounted` mounts one; one that cannot be (its
-    disk not plugged in) is left as it is: not there, as a medium with no device that is away."""
+    disk not plugged in) is left as it is: not there, as a medium with no device that is away.
+    `mount` False: each counted as in use only (`mounted`), another process mounting or unmounting
+    one waited for READER_WAIT seconds; one that cannot be counted is said."""
     with ExitStack() as stack:
         for medium in media:
             try:
-                stack.enter_context(mounted(medium, emit, state_dir))
-            except (WorkFailed, LockBusy, MissingTool, OSError):
-                pass
+                stack.enter_context(mounted(medium, emit, state_dir, MOUNT_WAIT if mount else READER_WAIT, mount))
+            except (WorkFailed, LockBusy, MissingTool, OSError) as exc:
+                if not mount:
+                    emit(Event(WARNING, f"medium {medium.id} is not counted as in use while it is read ({exc}):"
+                                        " a backup or cleanup that mounted it and ends meanwhile unmounts it"))
         yield
 
 

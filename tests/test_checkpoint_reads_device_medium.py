@@ -1,0 +1,100 @@
+"""A checkpoint reading a medium with a `device` that another rabtui process mounted (a backup, a
+cleanup, a restore: media/mounting.py) holds the medium's users lock while it reads: that process
+ending leaves it mounted, and the checkpoint, the last user then, unmounts it at its end. Real
+mounts of an ext2 image (root), real rsync and xorriso (an images: drive)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from contextlib import ExitStack
+from datetime import datetime
+
+from rabtui.actions import checkpoint as actions
+from rabtui.actions.checkpoint import PLAN_QUESTION
+from rabtui.checkpoint.questions import INSERT
+from rabtui.events import ABORT, READY, WARNING, YES, ScriptedPrompter, no_emit
+from rabtui.media import mounting
+from rabtui.state import locks
+from tests.trees import Lab, write_files
+
+T0 = datetime(2026, 3, 1, 2, 0, 0)
+
+
+def _on_a_device(tmp_path, disk_image):
+    """A backup of loc on m1, a medium with a `device` (left unmounted after it), and checkpoints
+    onto an images: drive: (lab, cfg, m1)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("cd-700")
+    lab.on_device(lab.media[0][1], disk_image)
+    cfg = lab.load()
+    write_files(lab.src / "data", {"a.txt": b"a" * 5000, "b/c.txt": b"c" * 7000})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    assert not os.path.ismount(lab.media[0][1])
+    return lab, cfg, lab.media[0][1]
+
+
+def _ends_at(kind: str, other: ExitStack):
+    """Answers that end `other` (the other process's use of the medium) at the first question of
+    `kind`, ready (yes) to each question but a failure's, which aborts."""
+    def answer(question):
+        if question.kind == kind:
+            other.close()
+        return ABORT if question.kind == "disc_failed" else (YES if question.kind == PLAN_QUESTION else READY)
+    return answer
+
+
+def _burnt(lab, cfg, answer, confirm=False):
+    return actions.burn(cfg, lab.store(), no_emit, threading.Event(), ScriptedPrompter(answer),
+                        now=[f"loc:{lab.src / 'data'}"], confirm=confirm)
+
+
+def test_a_backup_ending_while_a_disc_is_written_leaves_the_medium_mounted_for_it(tmp_path, disk_image):
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    with ExitStack() as backup:    # what a backup onto m1 holds from its start to its end
+        backup.enter_context(mounting.mounted(cfg.medium("m1"), no_emit, cfg.state_dir))
+        result = _burnt(lab, cfg, _ends_at(INSERT, backup))
+    assert (result.status, result.verified) == ("completed", [1]), result.message
+    assert not os.path.ismount(m1), "the checkpoint, its last user, did not unmount it"
+
+
+def test_a_backup_ending_while_a_checkpoint_is_planned_leaves_the_medium_mounted_for_it(tmp_path, disk_image):
+    """Its files read for checksums after the plan is accepted."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    with ExitStack() as backup:
+        backup.enter_context(mounting.mounted(cfg.medium("m1"), no_emit, cfg.state_dir))
+        outcome = _burnt(lab, cfg, _ends_at(PLAN_QUESTION, backup), confirm=True)
+    assert (outcome.status, outcome.verified) == ("completed", [1]), outcome.message
+    assert not os.path.ismount(m1)
+
+
+def test_a_backup_ending_while_a_disc_is_verified_again_leaves_the_medium_mounted_for_it(tmp_path, disk_image):
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    with ExitStack() as backup:
+        backup.enter_context(mounting.mounted(cfg.medium("m1"), no_emit, cfg.state_dir))
+        assert _burnt(lab, cfg, lambda q: READY).status == "completed"
+        assert os.path.ismount(m1)
+        result = actions.verify(cfg, lab.store(), no_emit, threading.Event(),
+                                ScriptedPrompter(_ends_at(INSERT, backup)), number=1)
+    assert (result.status, result.verified, result.unchecked) == ("completed", [1], {}), result.message
+    assert not os.path.ismount(m1)
+
+
+def test_a_checkpoint_waits_a_moment_only_for_a_medium_being_mounted_then_reads_it_saying_so(tmp_path, disk_image,
+                                                                                              monkeypatch):
+    """A hung mount of another process holds the medium's mount lock: the checkpoint goes on (its
+    medium mounted by hand), saying that it does not count as a user of it."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    monkeypatch.setattr(mounting, "READER_WAIT", 0.3)
+    subprocess.run(["mount", str(disk_image), str(m1)], check=True)
+    try:
+        with locks.mounting_lock(cfg.state_dir, "m1"):
+            outcome = actions.burn(cfg, lab.store(), lab.emit, threading.Event(), ScriptedPrompter(lambda q: READY),
+                                   now=[f"loc:{lab.src / 'data'}"], confirm=False)
+        assert (outcome.status, outcome.verified) == ("completed", [1]), outcome.message
+        assert any(m.startswith("medium m1 is not counted as in use while it is read (") for m in lab.messages(WARNING)), \
+            lab.messages()
+        assert os.path.ismount(m1), "a medium mounted by hand was unmounted"
+    finally:
+        subprocess.run(["umount", str(m1)], check=True)
