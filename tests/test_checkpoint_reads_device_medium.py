@@ -15,7 +15,7 @@ from rabtui.actions import checkpoint as actions
 from rabtui.actions.checkpoint import PLAN_QUESTION
 from rabtui.checkpoint.questions import INSERT
 from rabtui.events import ABORT, READY, WARNING, YES, ScriptedPrompter, no_emit
-from rabtui.media import mounting
+from rabtui.media import look_mount, mounting
 from rabtui.state import locks
 from tests.trees import Lab, write_files
 
@@ -98,3 +98,26 @@ def test_a_checkpoint_waits_a_moment_only_for_a_medium_being_mounted_then_reads_
         assert os.path.ismount(m1), "a medium mounted by hand was unmounted"
     finally:
         subprocess.run(["umount", str(m1)], check=True)
+
+
+def test_a_checkpoint_reading_a_killed_looks_mount_mounts_the_medium_as_its_users_do_then_unmounts_it(
+        tmp_path, disk_image):
+    """The read-only mount a killed look left (its note stays): replaced by the medium mounted as a
+    backup mounts it, which a backup starting meanwhile joins instead of unmounting it under the
+    checkpoint; unmounted at the checkpoint's end."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    medium = cfg.medium("m1")
+    mounting.note(mounting.look_note(cfg.state_dir, "m1"))
+    mounting.mount_with(medium, look_mount.mount_ro_argv(medium), no_emit)
+    seen = []
+
+    def a_backup_starts(question):
+        if question.kind == INSERT and not seen:
+            with mounting.mounted(medium, no_emit, cfg.state_dir):
+                seen.append(os.path.ismount(m1))
+        return READY
+
+    outcome = _burnt(lab, cfg, a_backup_starts)
+    assert (outcome.status, outcome.verified, seen) == ("completed", [1], [True]), outcome.message
+    assert not os.path.ismount(m1)
+    assert not mounting.look_note(cfg.state_dir, "m1").exists()
