@@ -21,7 +21,7 @@ from rabtui.config import Config, Source
 from rabtui.config.model import name_too_long
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
-from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
+from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question, no_emit
 from rabtui.restore import as_saved, copy_choice
 from rabtui.restore import staging as stagingmod
 from rabtui.media import opened_dirs, union_look
@@ -117,22 +117,38 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     # onto a source on this machine, `--to /` writes where `--to-source` does
     onto = to_source or (into is not None and source.is_local and os.path.realpath(into) == "/")
     # a backup of the source meanwhile would save a half-restored tree (let go at a question: source_held.py)
-    with locks.reading(cfg.state_dir, [source.id]), \
-            locks.restoring_lock(cfg.state_dir, source.id) if onto else contextlib.nullcontext(), \
-            SourceHeld(cfg, store, source.id, emit, cancel) if onto else contextlib.nullcontext() as held, \
-            _places(cfg, source, path, into, to_source, cancel):
+    unheld: list[str] = []
+    with contextlib.ExitStack() as stack:
+        _held(stack, locks.reading(cfg.state_dir, [source.id]), unheld, emit,
+              f"a cleanup run once there is room could delete {source.id}'s backup while it is read")
+        if onto:
+            _held(stack, locks.restoring_lock(cfg.state_dir, source.id), unheld, emit,
+                  f"another restore onto {source.id} is not kept from writing there at the same time")
+        held = stack.enter_context(SourceHeld(cfg, store, source.id, emit, cancel)) if onto else None
+        _held(stack, _places(cfg, source, path, into, to_source, cancel), unheld, emit,
+              "another restore is not kept from writing into the same place at the same time")
         chosen = held is not None and backup is None and checkpoint is None   # a copy made meanwhile is said
         try:
             result = _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
                               to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel,
                               prompter=held.asking(prompter) if held is not None else prompter)
         except RestoreIncomplete as exc:
-            if chosen:
-                exc.result.warnings += held.said(exc.result.origin)
+            exc.result.warnings += unheld + (held.said(exc.result.origin) if chosen else [])
             raise
-        if chosen:
-            result.warnings += held.said(result.origin)
+        result.warnings += unheld + (held.said(result.origin) if chosen else [])
         return result
+
+
+def _held(stack: contextlib.ExitStack, lock, unheld: list[str], emit: Emit, lacks: str) -> None:
+    """`lock` held for the restore; one whose file cannot be made for want of room or inodes in the
+    state directory is gone without, as the restore's record is (it is what an operator does in an
+    emergency): `unheld` says what it then lacks (exit 3)."""
+    try:
+        stack.enter_context(lock)
+    except locks.LockFileUnmade as exc:
+        unheld.append(f"the lock file {exc.where} cannot be made ({exc.strerror}; the state directory is full):"
+                      f" restored without that lock, so {lacks}")
+        emit(Event(WARNING, unheld[-1]))
 
 
 def _places(cfg: Config, source: Source, path: str | bytes, into: str | None, to_source: bool, cancel):

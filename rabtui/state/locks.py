@@ -16,6 +16,7 @@ import threading
 import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -41,6 +42,14 @@ def _lock_name(name: str) -> str:
     if len(readable) + 18 + len(".lock") <= 255:
         return f"{readable}~{digest[:17]}"
     return f"{readable[:100]}~{digest}"
+
+
+class LockFileUnmade(WorkFailed):
+    """A lock file cannot be made for want of room or inodes in the state directory (`where`)."""
+
+    def __init__(self, message: str, where, strerror: str, **kw):
+        super().__init__(message, **kw)
+        self.where, self.strerror = where, strerror
 
 
 class Lock:
@@ -170,21 +179,22 @@ class Lock:
 
     def _unusable(self, exc: OSError, shared: bool) -> WorkFailed:
         """The lock file cannot be opened or made: another user's (root ran rabtui on this state
-        directory once), a full or read-only state directory. Taken `shared`, what cannot run is
-        what the whole lock keeps out (kept_out: a restore reading, not the cleanup `what` names)."""
+        directory once), a full or read-only state directory. Said of what takes it: `what` names
+        the one a refusal says runs, a cleanup for a source's reading lock its readers take."""
+        taker = self.by or (self.kept_out if shared else self.what)
         where = exc.filename or self.path
-        what = self.kept_out if shared else self.what
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             full = "read-only" if exc.errno == errno.EROFS else "full (no room or no inodes left)"
-            return WorkFailed(f"{what} cannot run: the lock file {where} cannot be made: {exc.strerror};"
-                              f" the state directory is {full}; nothing run",
-                              hint="free space there (or make it writable), then run again")
+            made = WorkFailed if exc.errno == errno.EROFS else partial(LockFileUnmade, where=where, strerror=exc.strerror)
+            return made(f"{taker} cannot run: the lock file {where} cannot be made: {exc.strerror};"
+                        f" the state directory is {full}; nothing run",
+                        hint="free space there (or make it writable), then run again")
         try:
             st = os.lstat(where)
             owner = f" (its owner: uid {st.st_uid}, mode {st.st_mode & 0o777:o})" if st.st_uid != os.geteuid() else ""
         except OSError:
             owner = ""
-        return WorkFailed(f"{what} cannot run: the lock file {where} cannot be opened: {exc.strerror or exc}"
+        return WorkFailed(f"{taker} cannot run: the lock file {where} cannot be opened: {exc.strerror or exc}"
                           f"{owner}; nothing run", hint=f"give {self.dir} and its files back to the user that runs"
                           " rabtui (chown), or run rabtui as their owner")
 

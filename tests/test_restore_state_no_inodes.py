@@ -1,0 +1,41 @@
+"""A restore when the state directory's file system has no inode left (room in bytes all the same:
+a real small tmpfs of few inodes, real rsync backups): the lock files it takes that are not there
+yet cannot be made. It was refused as "a cleanup of loc's backups cannot run" (exit 1); it now
+restores as with a state directory out of bytes (test_restore_state_full.py), saying which lock it
+went without and what that leaves unguarded (exit 3)."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from tests.test_state_dir_full import _lab_on, _rabtui
+
+
+def _out_of_inodes(directory) -> None:
+    n = 0
+    try:
+        while True:
+            os.close(os.open(os.path.join(directory, f"inode-{n}"), os.O_WRONLY | os.O_CREAT))
+            n += 1
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+
+
+def test_a_restore_whose_lock_files_cannot_be_made_restores_saying_which_locks_it_went_without(tmp_path, tmpfs):
+    lab = _lab_on(tmp_path, tmpfs, "size=16m,nr_inodes=400")
+    lab.store().close()
+    _out_of_inodes(lab.state.parent)
+    data = lab.src / "data"
+    os.unlink(data / "a")
+    into = _rabtui(lab, "restore", "loc", str(data / "b"), "--to", str(tmp_path / "out"))
+    onto = _rabtui(lab, "restore", "loc", str(data / "a"), "--to-source")
+    for done, lacks in ((into, "a cleanup run once there is room could delete loc's backup while it is read"),
+                        (onto, "another restore onto loc is not kept from writing there at the same time")):
+        assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert "a cleanup of loc's backups cannot run" not in done.stderr, done.stderr
+        assert "restore's record could not be written" in done.stderr, done.stderr
+        assert "(No space left on device; the state directory is full): restored without that lock, so " + lacks \
+            in (done.stdout + done.stderr).replace("\n", " "), done.stdout + done.stderr
+    assert (tmp_path / "out" / str(data).lstrip("/") / "b/c").read_bytes() == b"x"
+    assert len((data / "a").read_bytes()) == 300
