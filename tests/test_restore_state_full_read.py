@@ -75,23 +75,6 @@ def test_a_database_read_while_its_directory_is_full_is_not_written_by_another_m
     assert Store(lab.state).one("SELECT count(*) FROM backups")[0] == len(before)
 
 
-def test_a_restore_refused_for_want_of_inodes_names_the_restore_not_a_cleanup(tmp_path, tmpfs):
-    """No inode left for the lock that keeps a cleanup from deleting what a restore reads: refused
-    (nothing can keep the cleanup out), said as the restore's refusal; it said "a cleanup of loc's
-    backups cannot run" to the operator who ran a restore."""
-    lab = _lab_on(tmp_path, tmpfs, "size=20m,nr_inodes=400")
-    for i in range(400):
-        try:
-            (lab.state.parent / f"f{i}").touch()
-        except OSError:
-            break
-    assert os.statvfs(lab.state).f_favail == 0
-    got = _rabtui(lab, "restore", "loc", str(lab.src / "data/a"), "--to", str(tmp_path / "out"))
-    assert got.returncode == 1 and "Traceback" not in got.stderr, got.stderr
-    assert "cleanup" not in got.stderr and "reading loc's backups" in got.stderr, got.stderr
-    assert "no inodes left" in got.stderr, got.stderr
-
-
 def test_the_file_read_alone_for_want_of_inodes_is_not_written_by_another_meanwhile(tmp_path, tmpfs):
     """No inode left for even the -wal: the file is read alone (immutable=1), SQLite taking no lock
     on it; inodes freed mid-read, another process wrote and folded its -wal into the file under the
