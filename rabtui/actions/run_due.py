@@ -26,7 +26,7 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiE
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.media import mounting
 from rabtui.ops import health_changes, notify, schedule, schedule_history
-from rabtui.state import jobs, locks
+from rabtui.state import jobs, locks, queries
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
 from rabtui.state.store_check import state_failure
@@ -218,7 +218,7 @@ def _asked_to_stop(store: Store, recorder: JobRecorder) -> bool:
     """Whether the job's own cancel was asked for (`jobs cancel`, the console's x): the run's stop
     sets its cancel event too, but writes no such request."""
     try:
-        row = store.one("SELECT cancel_requested FROM jobs WHERE id=?", (recorder.job_id,))
+        row = queries.job(store, recorder.job_id)
     except sqlite3.Error:      # not known: left due, as by the run's stop
         return False
     return bool(row and row["cancel_requested"])
