@@ -17,6 +17,8 @@ from rabtui.media import unknown_backups
 from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
+# the newest content is of another size than "middle": written in the same second, a copy of the
+# same size and mtime is restored from the discs as the newest's equal (exit 0, said so)
 AHEAD = datetime(2030, 1, 1, 2, 0, 0)
 
 
@@ -54,11 +56,11 @@ def _restored(lab: Lab, run: list[str], tmp_path, to: str, capsys) -> tuple[int,
 def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_disc_whatever_the_dates(tmp_path,
                                                                                                      capsys):
     lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
-    write_files(lab.src / "data", {"a.txt": b"newest"})
+    write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     run = _rebuilt_with_m2_away(lab)
     code, got, err = _restored(lab, run, tmp_path, "out", capsys)
-    assert (code, got) == (3, b"newest"), err       # 3: m2 was not read by rebuild-state
+    assert (code, got) == (3, b"the newest"), err       # 3: m2 was not read by rebuild-state
     # m1 away too: the discs' copy is read, said older than that backup's, with why
     lab.media[0][1].rename(tmp_path / "m1-away")
     code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
@@ -74,10 +76,10 @@ def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_
     code, got, err = _restored(lab, run, tmp_path, "before", capsys)
     assert (code, got) == (3, b"middle"), err       # the discs' copy: the newest there is
     assert "2030" in err and "ranked on a guess" in err, err
-    write_files(lab.src / "data", {"a.txt": b"newest"})
+    write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     code, got, err = _restored(lab, run, tmp_path, "after", capsys)
-    assert (code, got) == (3, b"newest"), err
+    assert (code, got) == (3, b"the newest"), err
 
 
 def test_a_damaged_record_of_a_backup_made_after_is_passed_over(tmp_path, capsys):
@@ -106,11 +108,11 @@ def test_a_failed_run_dated_behind_after_the_rebuild_leaves_the_discs_above_olde
 def test_a_disc_of_a_backup_dated_ahead_the_database_knows_is_ranked_as_that_backup_is_made(tmp_path, capsys):
     """No rebuild: the checkpoint records its backup, ranked by store.as_made."""
     lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
-    write_files(lab.src / "data", {"a.txt": b"newest"})
+    write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     run = ["--config", str(lab.config_path)]
     code, got, err = _restored(lab, run, tmp_path, "out", capsys)
-    assert (code, got) == (0, b"newest"), err
+    assert (code, got) == (0, b"the newest"), err
     lab.media[0][1].rename(tmp_path / "m1-away")
     lab.media[1][1].rename(tmp_path / "m2-away")
     code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
