@@ -154,7 +154,9 @@ class DashboardScreen(RabtuiScreen):
             keys.append(s.id)
         table = self.query_one("#sources", DataTable)
         width = self.size.width - table.styles.scrollbar_size_vertical
-        fill_table(table, cut_column(rows, SOURCE_COLUMNS.index("host"), width, SOURCE_COLUMNS), keys)
+        # the host cut first, then the source's id (its middle): no column is pushed out of view
+        rows = cut_column(rows, SOURCE_COLUMNS.index("host"), width, SOURCE_COLUMNS)
+        fill_table(table, cut_column(rows, 0, width, SOURCE_COLUMNS, middle=True), keys)
         rot = data.rotation
         self.query_one("#rotation", Static).update(
             Text.assemble(("Media: ", "bold"), f"current {rot.current or '-'}  ·  next {rot.next or '-'}"))

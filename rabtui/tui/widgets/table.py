@@ -6,7 +6,9 @@ from __future__ import annotations
 from textual.geometry import Size
 from textual.widgets import DataTable
 
-from rabtui.tui.safe_text import cell
+from rich.text import Text
+
+from rabtui.tui.safe_text import cell, middle_cut
 
 
 class Table(DataTable):
@@ -30,10 +32,11 @@ class Table(DataTable):
 
 
 def cut_column(rows: list[tuple], column: int, width: int, headers: tuple[str, ...], padding: int = 1,
-               least: int = 8) -> list[tuple]:
+               least: int = 8, middle: bool = False) -> list[tuple]:
     """`rows` with the texts of one column cut (ending in …) so that every column fits in `width`
     cells: a long title no longer pushes the columns after it out of view. The column keeps at
-    least `least` cells."""
+    least `least` cells. `middle`: a text of one cell a character (an id) loses its middle, not its
+    end (ids alike but for their ends stay told apart)."""
     cells = [[cell(c) for c in row] for row in rows]
     if not cells:
         return rows
@@ -41,7 +44,10 @@ def cut_column(rows: list[tuple], column: int, width: int, headers: tuple[str, .
     room = width - sum(w for i, w in enumerate(widths) if i != column) - 2 * padding * len(headers)
     room = max(least, room)
     for row in cells:
-        if row[column].cell_len > room:
+        text = row[column]
+        if text.cell_len > room and middle and text.cell_len == len(text.plain):
+            row[column] = Text(middle_cut(text.plain, room), style=text.style)
+        elif text.cell_len > room:
             row[column] = row[column].copy()
             row[column].truncate(room, overflow="ellipsis")
     return [tuple(row) for row in cells]
