@@ -21,8 +21,10 @@ from rabtui.state.store_check import state_failure
 log = logging.getLogger("rabtui.tui")
 
 # what the screen that asked is told: the job's status as the cancel was written, or the error that
-# kept it from being written (a Began, a UsageError of an ended job, a database that failed)
-CancelDone = Callable[[int, "str | None", "Exception | None"], None]
+# kept it from being written (a Began, a UsageError of an ended job, a database that failed); and of
+# a stop of post-backup commands written, how far they were then (actions.jobs.post_commands_state;
+# None where that could not be read)
+CancelDone = Callable[[int, "str | None", "Exception | None", "str | None"], None]
 
 
 def not_written(job_id: int, post_commands_too: bool, why: str) -> str:
@@ -60,7 +62,7 @@ class CancelWrites:
     @work(thread=True, group="cancel", exit_on_error=False)
     def _write_cancel(self, write: int, job_id: int, done: CancelDone, post_commands_too: bool, queued_only: bool,
                       give_up: threading.Event, ended: threading.Event, earlier: list[threading.Event]) -> None:
-        status, error = None, None
+        status, error, post_state = None, None, None
         try:
             for end in earlier:
                 while not end.wait(0.1):
@@ -68,6 +70,8 @@ class CancelWrites:
                         raise WriteGivenUp()
             status = jobviews.cancel(self.store, job_id, post_commands_too=post_commands_too,
                                      queued_only=queued_only, after_cancel=post_commands_too, give_up=give_up)
+            if post_commands_too:
+                post_state = self._post_state(job_id)
         except WriteGivenUp:
             pass
         except RabtuiError as exc:
@@ -77,13 +81,22 @@ class CancelWrites:
             error = state_failure(exc, self.store.path)
         finally:
             ended.set()
-        self.call_from_thread(self._cancel_written, write, job_id, post_commands_too, done, status, error)
+        self.call_from_thread(self._cancel_written, write, job_id, post_commands_too, done, status, error, post_state)
+
+    def _post_state(self, job_id: int) -> str | None:
+        """How far a job's post-backup commands were once their stop was written (None: unknown,
+        the stop written all the same)."""
+        try:
+            return jobviews.post_commands_state(self.store, job_id)
+        except sqlite3.Error as exc:
+            log.warning("the post-backup commands of job %s not looked at: %s", job_id, exc)
+            return None
 
     def _cancel_written(self, write: int, job_id: int, post_commands_too: bool, done: CancelDone,
-                        status: str | None, error: Exception | None) -> None:
+                        status: str | None, error: Exception | None, post_state: str | None) -> None:
         del self._cancels[write]
         if not self._quit_after_cancels:
-            done(job_id, status, error)
+            done(job_id, status, error, post_state)
             return
         if status is None and error is None:
             busy = "the state database was busy when rabtui quit"

@@ -349,10 +349,10 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
     rec.finish("completed", 0)
 
 
-def test_x_again_once_the_post_commands_ended_asks_nothing(medium_m_config, tmp_path):
-    """A backup asked to stop whose post-backup commands have ended (its step 6 recorded ok): x
-    again says that nothing of them is left to stop, and asks nothing (it asked whether to stop
-    them, "they still run (or are yet to)"); while they run, the question says they are running."""
+def _asked_to_stop(medium_m_config, tmp_path):
+    """A backup job of a source with post-backup commands, its cancel written, its backup's record
+    (whose steps say how far the commands are): the config's path, the store, the job's recorder and
+    the backup's record."""
     from rabtui.actions import jobs as jobviews
     from rabtui.backup.records import RunRecord
     from rabtui.state.jobs import JobRecorder
@@ -365,6 +365,14 @@ def test_x_again_once_the_post_commands_ended_asks_nothing(medium_m_config, tmp_
     record = RunRecord(store, source="box", medium="m", name="backup-x", path=tmp_path / "b", started=0,
                        job_id=rec.job_id)
     jobviews.cancel(store, rec.job_id)
+    return config, store, rec, record
+
+
+def test_x_again_once_the_post_commands_ended_asks_nothing(medium_m_config, tmp_path):
+    """A backup asked to stop whose post-backup commands have ended (its step 6 recorded ok): x
+    again says that nothing of them is left to stop, and asks nothing (it asked whether to stop
+    them, "they still run (or are yet to)"); while they run, the question says they are running."""
+    config, store, rec, record = _asked_to_stop(medium_m_config, tmp_path)
     app = make_app(config, poll_interval=0.2)
 
     async def go():
@@ -384,6 +392,33 @@ def test_x_again_once_the_post_commands_ended_asks_nothing(medium_m_config, tmp_
             await wait_for(pilot, lambda: texts(app, "#status-line") == ended,
                            what=lambda: f"the status line: {texts(app, '#status-line')!r}")
             assert not isinstance(app.screen, ConfirmDialog)
+
+    run(go())
+    rec.finish("cancelled", 1)
+
+
+def _notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def test_the_stop_answered_after_the_post_commands_ended_says_nothing_was_stopped(medium_m_config, tmp_path):
+    """The second question asked while the post-backup commands run, answered once they have ended:
+    the answer says that they had ended and nothing of them was stopped (it said "the post-backup
+    commands of job N are stopped")."""
+    config, store, rec, record = _asked_to_stop(medium_m_config, tmp_path)
+    app = make_app(config, poll_interval=0.2)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            record.step(6, "running")
+            await on_runs(pilot, app)
+            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            assert "its post-backup commands are running" in await asked(pilot, app, "x")
+            record.step(6, "failed")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: _notes(app), what="the answer's outcome")
+            assert _notes(app) == [f"the post-backup commands of job {rec.job_id} had ended (failed) when their stop"
+                                   " was written: nothing of them was stopped"], _notes(app)
 
     run(go())
     rec.finish("cancelled", 1)

@@ -72,6 +72,17 @@ def cancel_question(job: dict, post_commands: bool) -> str:
     return f"Stop job {job_id}?"
 
 
+def post_stop_said(job_id: int, state: str | None) -> str:
+    """What the stop of a backup's post-backup commands did, as far as they were once it was
+    written (actions.jobs.post_commands_state; None: not known)."""
+    if state == "skipped":      # the config read at the backup's start named none
+        return f"job {job_id}'s backup runs no post-backup commands: nothing of them was stopped"
+    if state not in (None, "pending", "running"):
+        return (f"the post-backup commands of job {job_id} had ended ({state}) when their stop was written:"
+                " nothing of them was stopped")
+    return f"the post-backup commands of job {job_id} are stopped"
+
+
 @dataclass
 class RunsData:
     jobs: list
@@ -337,10 +348,10 @@ class RunsScreen(RabtuiScreen):
             return
         self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job, post)), confirmed)
 
-    def _cancel_written(self, job_id: int, status: str | None, error: Exception | None, *, again: bool) -> None:
+    def _cancel_written(self, job_id: int, status: str | None, error: Exception | None, post_state: str | None,
+                        *, again: bool) -> None:
         if error is None:
-            self.notify(f"the post-backup commands of job {job_id} are stopped" if again
-                        else f"cancel requested for job {job_id}")
+            self.notify(post_stop_said(job_id, post_state) if again else f"cancel requested for job {job_id}")
             return
         self.stop_asked.discard(str(job_id))
         if isinstance(error, jobviews.NotCancelled):    # its first cancel failed after the question was asked
