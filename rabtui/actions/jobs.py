@@ -23,6 +23,7 @@ LIVE = jobsmod.LIVE     # the statuses of a job under way, or about to be
 FAILED_STATUSES = ("failed", "dead")
 POST_STEP = STEPS.index("post-backup commands") + 1     # a backup's step of its post-backup commands
 FINAL_STATES = jobsmod.FINAL_STATES
+CANCEL_AGAIN = jobsmod.CANCEL_AGAIN     # jobs.cancel_requested once a backup's post-backup commands are to stop too
 
 
 def _decoded(row, *keys: str) -> dict:

@@ -422,3 +422,41 @@ def test_the_stop_answered_after_the_post_commands_ended_says_nothing_was_stoppe
 
     run(go())
     rec.finish("cancelled", 1)
+
+
+def test_x_once_the_post_commands_stop_is_confirmed_asks_nothing(medium_m_config, tmp_path):
+    """The post-backup commands' stop confirmed (x, y while they run): x again asks nothing, before
+    the screen reads the stop back (the database held busy) and after; it asked to stop them again,
+    as if the first answer had done nothing. Nor does a stop the screen reads from the database only
+    (as one written by `rabtui jobs cancel --post-commands-too`)."""
+    config, store, rec, record = _asked_to_stop(medium_m_config, tmp_path)
+    app = make_app(config, poll_interval=0.2)
+    already = f"job {rec.job_id} was asked to stop already, its post-backup commands too"
+
+    async def x_asks_nothing(pilot) -> None:
+        await pilot.press("x")
+        await wait_for(pilot, lambda: texts(app, "#status-line") == already,
+                       what=lambda: f"the status line: {texts(app, '#status-line')!r} {texts(app, '#confirm-text') if isinstance(app.screen, ConfirmDialog) else ''}")
+        assert not isinstance(app.screen, ConfirmDialog)
+        app.screen.set_status("")
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            record.step(6, "running")
+            await on_runs(pilot, app)
+            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            with database_held(store):
+                assert "Stop its post-backup commands too?" in await asked(pilot, app, "x")
+                await pilot.press("y")
+                await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
+                await x_asks_nothing(pilot)
+            await wait_for(pilot, lambda: store.one("SELECT cancel_requested FROM jobs WHERE id=?",
+                                                    (rec.job_id,))["cancel_requested"] == 2, what="the stop written")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and str(rec.job_id) in app.screen._post_stop_read,
+                           what="the stop read back")
+            app.screen.stop_asked.clear()
+            app.screen.post_stop_asked.clear()
+            await x_asks_nothing(pilot)
+
+    run(go())
+    rec.finish("cancelled", 1)

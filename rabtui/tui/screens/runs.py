@@ -123,6 +123,8 @@ class RunsScreen(RabtuiScreen):
         # backups whose cancel was confirmed here: a second x asks about their post-backup commands
         # before a load reads the cancel back (or before it is even written: a busy database)
         self.stop_asked: set[str] = set()
+        self._post_stop_read: set[str] = set()
+        self.post_stop_asked: set[str] = set()     # as stop_asked, of the stops of post-backup commands
         self.post_step: dict[str, str] = {}    # of the backups followed: the state of their post-backup commands
 
     def compose_body(self) -> ComposeResult:
@@ -174,6 +176,9 @@ class RunsScreen(RabtuiScreen):
         self.job_kind = {key: j["kind"] for key, j in self.jobs_shown.items()}
         self._cancel_read = {str(j["id"]) for j in data.jobs if j["cancel_requested"] and j["kind"] == "backup"}
         self.stop_asked -= self._cancel_read
+        self._post_stop_read = {key for key in self._cancel_read
+                                if self.jobs_shown[key]["cancel_requested"] >= jobviews.CANCEL_AGAIN}
+        self.post_stop_asked -= self._post_stop_read
         for j in data.jobs:
             end = j["finished"] or (now if j["status"] in LIVE else None)
             took = fmt.duration(end - j["started"]) if end and j["started"] else "-"
@@ -320,10 +325,12 @@ class RunsScreen(RabtuiScreen):
         again = key in self.job_cancelled
         post_step = self.post_step.get(key, "pending")
         ended = post_step not in ("pending", "running")
-        if again and (status == "queued" or not post or ended):     # no post-backup commands will run to be stopped
+        stopped = key in self._post_stop_read | self.post_stop_asked
+        if again and (status == "queued" or not post or ended or stopped):     # nothing more for x to stop
             message = f"job {job_id} was asked to stop already" + (
                 ": it has not begun, and reads cancelled once its turn comes" if status == "queued"
                 else " (its source has no post-backup commands to stop)" if not post
+                else ", its post-backup commands too" if stopped
                 else " (its post-backup commands have ended: nothing of them is left to stop)")
             self.notify(message)
             self.set_status(message)
@@ -336,7 +343,7 @@ class RunsScreen(RabtuiScreen):
         def confirmed(ok: bool | None) -> None:
             if ok:
                 if self.job_kind.get(key) == "backup":
-                    self.stop_asked.add(key)
+                    (self.post_stop_asked if again else self.stop_asked).add(key)
                 self.app.write_cancel(job_id, functools.partial(self._cancel_written, again=again), again, queued_only)
 
         if again:
@@ -354,6 +361,7 @@ class RunsScreen(RabtuiScreen):
             self.notify(post_stop_said(job_id, post_state) if again else f"cancel requested for job {job_id}")
             return
         self.stop_asked.discard(str(job_id))
+        self.post_stop_asked.discard(str(job_id))
         if isinstance(error, jobviews.NotCancelled):    # its first cancel failed after the question was asked
             message = f"{error} (x asks again)"
             self.notify(message, severity="warning", timeout=8)
