@@ -460,3 +460,24 @@ def test_x_once_the_post_commands_stop_is_confirmed_asks_nothing(medium_m_config
 
     run(go())
     rec.finish("cancelled", 1)
+
+
+def test_x_again_on_a_backup_that_runs_no_post_commands_says_so(medium_m_config, tmp_path):
+    """A backup begun with no post-backup commands (its step 6 recorded skipped: the config edited
+    since its start), asked to stop: x again says its backup runs none (it said they had ended)."""
+    config, store, rec, record = _asked_to_stop(medium_m_config, tmp_path)
+    record.step(6, "skipped")
+    app = make_app(config, poll_interval=0.2)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await on_runs(pilot, app)
+            await wait_for(pilot, lambda: "- 6 post-backup" in texts(app, "#run-steps"), what="step 6 skipped")
+            await pilot.press("x")
+            said = f"job {rec.job_id} was asked to stop already (its backup runs no post-backup commands)"
+            await wait_for(pilot, lambda: texts(app, "#status-line") == said,
+                           what=lambda: f"the status line: {texts(app, '#status-line')!r}")
+            assert not isinstance(app.screen, ConfirmDialog)
+
+    run(go())
+    rec.finish("cancelled", 1)

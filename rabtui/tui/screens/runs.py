@@ -331,6 +331,7 @@ class RunsScreen(RabtuiScreen):
                 ": it has not begun, and reads cancelled once its turn comes" if status == "queued"
                 else " (its source has no post-backup commands to stop)" if not post
                 else ", its post-backup commands too" if stopped
+                else " (its backup runs no post-backup commands)" if post_step == "skipped"   # none when it began
                 else " (its post-backup commands have ended: nothing of them is left to stop)")
             self.notify(message)
             self.set_status(message)
