@@ -157,7 +157,8 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
     """--post-commands-too names the post-backup commands only where some are to be stopped: a
     source without any, a job of another kind and a job that has not begun (none of its commands
     run) are each said as they are; of a backup under way, whether they are running, yet to run or
-    ended, as its steps record (it said "its post-backup commands too" when they had ended)."""
+    ended, as its steps record (it said "its post-backup commands too" when they had ended), also
+    where the config names none since the backup began (it said its source has none as they ran)."""
     from rabtui.backup.records import RunRecord
     from rabtui.state import jobs
 
@@ -200,6 +201,10 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
         "ok": " (its post-backup commands have ended (ok): nothing of them is left to stop)",
         "failed": " (its post-backup commands have ended (failed): nothing of them is left to stop)",
         "skipped": " (its backup runs no post-backup commands)"}, said_at     # the config edited since it began
+    bare_record = RunRecord(store, source="bare", medium="m", name="backup-y", path=tmp_path / "c", started=0,
+                            job_id=bare.job_id)
+    bare_record.step(6, "running")     # the config read at its start named some: the config edited since
+    assert said(bare.job_id) == f"cancel requested for job {bare.job_id}, its post-backup commands too: they are running"
     burn = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
     assert said(burn.job_id) == f"cancel requested for job {burn.job_id} (a checkpoint job has no post-backup commands)"
     for rec in (bare, undo, burn):

@@ -202,9 +202,9 @@ def _post_commands_said(cfg, store, job: dict, status: str, post_commands_too: b
         return ""
     if job["kind"] != "backup":
         return f" (a {job['kind']} job has no post-backup commands)"
-    if not jobviews.post_commands_of(cfg, job):
-        return " (its source has no post-backup commands)"
     state = jobviews.post_commands_state(store, job["id"])
+    if state != "running" and not jobviews.post_commands_of(cfg, job):    # (running: the config edited since)
+        return " (its source has no post-backup commands)"
     if state == "pending":      # stopped as they start, if they start (not where the pre-backup ones did not all run)
         return ", its post-backup commands too: they have not begun (none of them runs to its end)"
     if state == "running":

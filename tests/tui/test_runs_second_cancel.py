@@ -349,17 +349,17 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
     rec.finish("completed", 0)
 
 
-def _asked_to_stop(medium_m_config, tmp_path):
-    """A backup job of a source with post-backup commands, its cancel written, its backup's record
-    (whose steps say how far the commands are): the config's path, the store, the job's recorder and
-    the backup's record."""
+def _asked_to_stop(medium_m_config, tmp_path, post: bool = True):
+    """A backup job of a source with post-backup commands (`post` false: none in the config, as if
+    edited since the backup began), its cancel written, its backup's record (whose steps say how far
+    the commands are): the config's path, the store, the job's recorder and the backup's record."""
     from rabtui.actions import jobs as jobviews
     from rabtui.backup.records import RunRecord
     from rabtui.state.jobs import JobRecorder
     from rabtui.state.store import Store
 
-    config = medium_m_config('[[sources]]\nid = "box"\npost_backup_commands = ["true"]\n'
-                             f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
+    config = medium_m_config('[[sources]]\nid = "box"\n' + ('post_backup_commands = ["true"]\n' if post else "")
+                             + f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
     store = Store(tmp_path / "state")
     rec = JobRecorder(store, "backup", "box", "backup box")
     record = RunRecord(store, source="box", medium="m", name="backup-x", path=tmp_path / "b", started=0,
@@ -480,4 +480,27 @@ def test_x_again_on_a_backup_that_runs_no_post_commands_says_so(medium_m_config,
             assert not isinstance(app.screen, ConfirmDialog)
 
     run(go())
+    rec.finish("cancelled", 1)
+
+
+def test_post_commands_running_after_the_config_dropped_them_can_be_stopped(medium_m_config, tmp_path):
+    """A backup whose post-backup commands run (its step 6 recorded running), asked to stop, the
+    config edited since it began to name none: x again asks whether to stop them, and stops them
+    (it said the source has none to stop, and the console could not stop them)."""
+    config, store, rec, record = _asked_to_stop(medium_m_config, tmp_path, post=False)
+    record.step(6, "running")
+    app = make_app(config, poll_interval=0.2)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await on_runs(pilot, app)
+            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            said = await asked(pilot, app, "x")
+            assert "its post-backup commands are running" in said, said
+            await pilot.press("y")
+            await wait_for(pilot, lambda: _notes(app), what="the answer's outcome")
+            assert _notes(app) == [f"the post-backup commands of job {rec.job_id} are stopped"], _notes(app)
+
+    run(go())
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 2
     rec.finish("cancelled", 1)

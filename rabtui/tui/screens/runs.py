@@ -321,9 +321,10 @@ class RunsScreen(RabtuiScreen):
             return
 
         job = self.jobs_shown[key]
-        post = jobviews.post_commands_of(self.app.cfg, job)
-        again = key in self.job_cancelled
         post_step = self.post_step.get(key, "pending")
+        # (commands running are the backup's own, whatever the config names since it began)
+        post = jobviews.post_commands_of(self.app.cfg, job) or post_step == "running"
+        again = key in self.job_cancelled
         ended = post_step not in ("pending", "running")
         stopped = key in self._post_stop_read | self.post_stop_asked
         if again and (status == "queued" or not post or ended or stopped):     # nothing more for x to stop
