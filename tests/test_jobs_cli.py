@@ -138,6 +138,22 @@ def test_a_cancel_written_after_its_job_ended_writes_nothing(tmp_path):
     live.finish("cancelled", 1)
 
 
+def test_the_cancel_of_a_job_whose_process_was_killed_says_it_is_dead(cfg_path, tmp_path, capsys):
+    """A job whose process was killed (its row still running: no screen or command had looked since):
+    `jobs cancel` says that it has ended (dead) and nothing was to stop, exit 2, and writes nothing
+    (it said "cancel requested", exit 0, for a job no process ran any more)."""
+    from tests.test_restore_killed_leftovers import _dead_pid
+
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "web1", "backup web1")
+    rec._stop.set()     # its watcher's heartbeats end, as with its process
+    rec._watcher.join(5)
+    store.execute("UPDATE jobs SET pid=?, pid_ident=NULL WHERE id=?", (_dead_pid(), rec.job_id))
+    assert main(["--config", str(cfg_path), "jobs", "cancel", str(rec.job_id)]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == f"rabtui: job {rec.job_id} has ended (dead): nothing to stop"
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
+
+
 def test_follow_says_a_backups_status_once(cfg_path, tmp_path, capsys):
     """A backup's job summary begins with its status ("failed: post-backup ..."): follow's last line
     says it once, not "job 1: completed: completed"."""

@@ -181,6 +181,7 @@ def cmd_jobs_answer(args) -> int:
 def cmd_jobs_cancel(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
+    jobviews.refresh_dead(store)     # a job whose process was killed is dead: nothing to stop
     status = jobviews.cancel(store, args.job_id, post_commands_too=args.post_commands_too)
     print(f"cancel requested for job {args.job_id}" + cancel_said(cfg, store, jobviews.job(store, args.job_id),
                                                                   status, args.post_commands_too))
