@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from rich.cells import cell_len, get_character_cell_size
 from rich.text import Text
 
 from rabtui import fmt
@@ -26,12 +27,23 @@ def cell(value):
 
 
 def middle_cut(text: str, most: int) -> str:
-    """`text` in at most `most` characters: its middle left out (…), its start and its end kept
-    (a title naming a 4,000-byte path still says what it is and how it ended)."""
-    if len(text) <= most:
+    """`text` in at most `most` cells of the terminal: its middle left out (…), its start and its
+    end kept (a title naming a 4,000-byte path still says what it is and how it ended). A wide
+    (CJK) character takes two cells."""
+    if cell_len(text) <= most:
         return text
     head = most // 3
-    return text[:head] + "…" + text[len(text) - (most - head - 1):]
+    return _cells(text, head) + "…" + _cells(text[::-1], most - head - 1)[::-1]
+
+
+def _cells(text: str, most: int) -> str:
+    """The longest start of `text` that takes at most `most` cells."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += get_character_cell_size(ch)
+        if used > most:
+            return text[:i]
+    return text
 
 
 GLANCE_WORD_MAX = 120    # characters of one name or path: three lines of a toast at 80 columns

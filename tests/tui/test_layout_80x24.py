@@ -201,3 +201,34 @@ def test_a_long_question_or_confirmation_keeps_its_buttons_on_screen(demo_config
     store.execute("UPDATE prompts SET answer='abort' WHERE job_id=?", (recorder.job_id,))
     asking.join(5)
     recorder.finish("cancelled", 1)
+
+
+def test_a_long_title_of_wide_characters_leaves_the_log_on_the_screen(tmp_path, medium_m_config):
+    """A restore of a path of 2,100 wide (CJK) characters, its summary as long: its title and summary
+    take their two lines each as an ASCII title's do, and the log's last line is on the screen (they
+    were cut by characters, two cells each: eight lines, the log pushed out of view)."""
+    from rabtui.tui.safe_text import middle_cut
+    from rich.cells import cell_len
+
+    wide = "写真の" * 700
+    assert 99 <= cell_len(middle_cut(wide, 101)) <= 101 and middle_cut(wide, 101).startswith("写真の")
+    path = medium_m_config(f'[[sources]]\nid = "box"\n[[sources.directories]]\npath = "{tmp_path}/src"\n')
+    store = Store(tmp_path / "state")
+    now = time.time()
+    store.execute("INSERT INTO jobs(id, kind, target, title, status, started, finished, exit_code, summary)"
+                  " VALUES (7, 'restore', 'box', ?, 'failed', ?, ?, 1, ?)",
+                  (f"restore /srv/{wide}/end of box", now - 60, now - 30, f"failed {wide} end"))
+    store.execute("INSERT INTO events(job_id, ts, kind, message) VALUES (7, ?, 'error', 'the last line')", (now,))
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "failed" in texts(app, "#runs-jobs")
+                           and settled(app) and "the last line" in texts(app, "#run-log"), what="Runs")
+            await wait_for(pilot, lambda: any("the last line" in line for line in screen_lines(app)),
+                           what=lambda: "the log's line on the screen:\n" + "\n".join(screen_lines(app)))
+            title = [line for line in screen_lines(app) if "写真" in line][1:]     # (the first: the jobs table)
+            assert len(title) <= 4, title
+
+    run(go())

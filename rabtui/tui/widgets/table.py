@@ -35,8 +35,8 @@ def cut_column(rows: list[tuple], column: int, width: int, headers: tuple[str, .
                least: int = 8, middle: bool = False) -> list[tuple]:
     """`rows` with the texts of one column cut (ending in …) so that every column fits in `width`
     cells: a long title no longer pushes the columns after it out of view. The column keeps at
-    least `least` cells. `middle`: a text of one cell a character (an id) loses its middle, not its
-    end (ids alike but for their ends stay told apart)."""
+    least `least` cells. `middle`: a text (an id) loses its middle, not its end (ids alike but for
+    their ends stay told apart)."""
     cells = [[cell(c) for c in row] for row in rows]
     if not cells:
         return rows
@@ -45,7 +45,7 @@ def cut_column(rows: list[tuple], column: int, width: int, headers: tuple[str, .
     room = max(least, room)
     for row in cells:
         text = row[column]
-        if text.cell_len > room and middle and text.cell_len == len(text.plain):
+        if text.cell_len > room and middle:
             row[column] = Text(middle_cut(text.plain, room), style=text.style)
         elif text.cell_len > room:
             row[column] = row[column].copy()
