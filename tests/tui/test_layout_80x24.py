@@ -232,3 +232,36 @@ def test_a_long_title_of_wide_characters_leaves_the_log_on_the_screen(tmp_path, 
             assert len(title) <= 4, title
 
     run(go())
+
+
+def test_the_file_being_copied_at_a_long_path_leaves_the_log_on_the_screen(tmp_path, medium_m_config):
+    """A backup copying a file 3,000 characters deep: the current file's path takes two lines, its
+    start and end shown, and the log stays on the screen (the path wrapped over the rest of it)."""
+    import json
+
+    from rabtui.state.jobs import JobRecorder
+
+    path = medium_m_config(f'[[sources]]\nid = "box"\n[[sources.directories]]\npath = "{tmp_path}/src"\n')
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "box", "backup box")
+    current = "/srv/" + "d/" * 1500 + "the-end"
+    store.execute("UPDATE jobs SET progress=? WHERE id=?",
+                  (json.dumps({"current": current, "done_bytes": 5, "total_bytes": 10}), rec.job_id))
+    store.execute("INSERT INTO events(job_id, ts, kind, message) VALUES (?, ?, 'error', 'the last line')",
+                  (rec.job_id, time.time()))
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "the-end" in texts(app, "#run-current")
+                           and "the last line" in texts(app, "#run-log"), what="Runs")
+            await wait_for(pilot, lambda: any("the last line" in line for line in screen_lines(app)),
+                           what=lambda: "the log's line on the screen:\n" + "\n".join(screen_lines(app)))
+            shown = [line for line in screen_lines(app) if "d/d/d" in line]
+            assert len(shown) <= 2 and shown[0].split()[0].startswith("/srv/d/") and "…" in "".join(shown), shown
+
+    try:
+        run(go())
+    finally:
+        rec.finish("completed", 0)

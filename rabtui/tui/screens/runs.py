@@ -279,7 +279,8 @@ class RunsScreen(RabtuiScreen):
         if job["status"] == "waiting":   # not the last file copied: what the job waits for
             line = plain(f"▸ {waiting_line(job_prompt(self.app.jobs.prompts, job['id']))}", style="bold magenta")
         else:
-            line = plain(f"▸ {current}", style="dim") if current else ""
+            # two lines at most, as the title: a file 4,000 bytes deep left the log no room
+            line = Text(f"▸ {middle_cut(fmt.name(current), 2 * width - 2)}", style="dim") if current else ""
         self.query_one("#run-current", Static).update(line)
         b = d.backup
         self.query_one("#run-savings", Static).update(
