@@ -265,3 +265,28 @@ def test_the_file_being_copied_at_a_long_path_leaves_the_log_on_the_screen(tmp_p
         run(go())
     finally:
         rec.finish("completed", 0)
+
+
+def test_a_long_directory_due_leaves_why_it_is_due_on_the_screen(frozen_config, tmp_path):
+    """A directory due for a checkpoint at a path of 180 characters: the dashboard's due table keeps
+    "why due" in view, the path's start and end shown (the path pushed the reasons out of view)."""
+    long = "/srv/photos/" + "a-directory-of-a-long-name/" * 6 + "the-end"
+    frozen_config.write_text(frozen_config.read_text().replace('path = "/srv/photos"', f'path = "{long}"'))
+    store = Store(tmp_path / "state")
+    for table in ("dir_state", "backup_dirs"):
+        store.execute(f"UPDATE {table} SET path=? WHERE path='/srv/photos'", (long,))
+    store.close()
+
+    async def go():
+        app = _app(frozen_config)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen) and "the-end" in texts(app, "#due")
+                           and settled(app), what="the checkpoints due")
+            due = app.screen.query_one("#due")
+            assert due.virtual_size.width <= due.scrollable_content_region.width, "why due pushed out of view"
+            row = next(" ".join(str(c) for c in due.get_row_at(r)) for r in range(due.row_count)
+                       if "the-end" in str(due.get_row_at(r)[1]))
+            assert row.startswith("web1 /srv/") and "…" in row, row
+            assert row.endswith("the-end 812 changed files > max_changed_files 500"), row
+
+    run(go())

@@ -45,6 +45,7 @@ def complete_text(backup: dict | None, now: float) -> Text:
 
 JOB_COLUMNS = ("job", "kind", "title", "status", "progress")
 SOURCE_COLUMNS = ("source", "host", "last run", "age", "last complete", "total", "new")
+DUE_COLUMNS = ("source", "directory", "why due")
 
 
 @dataclass
@@ -86,7 +87,7 @@ class DashboardScreen(RabtuiScreen):
 
     def on_mount(self) -> None:
         self.query_one("#sources", DataTable).add_columns(*SOURCE_COLUMNS)
-        self.query_one("#due", DataTable).add_columns("source", "directory", "why due")
+        self.query_one("#due", DataTable).add_columns(*DUE_COLUMNS)
         self.query_one("#jobs", DataTable).add_columns(*JOB_COLUMNS)
         self.query_one("#sources", DataTable).focus()
 
@@ -160,8 +161,13 @@ class DashboardScreen(RabtuiScreen):
         rot = data.rotation
         self.query_one("#rotation", Static).update(
             Text.assemble(("Media: ", "bold"), f"current {rot.current or '-'}  ·  next {rot.next or '-'}"))
-        fill_table(self.query_one("#due", DataTable),
-                   [(d.source, d.path, "; ".join(d.reasons)) for d in data.due] or [("-", "nothing is due", "")])
+        table = self.query_one("#due", DataTable)
+        due = [(d.source, d.path, "; ".join(d.reasons)) for d in data.due] or [("-", "nothing is due", "")]
+        width = self.size.width - table.styles.scrollbar_size_vertical
+        # the directory cut (its middle) to leave the reasons room, then the reasons to what is left
+        # (all of them on Checkpoints)
+        due = cut_column(due, 1, width, DUE_COLUMNS, least=16, middle=True)
+        fill_table(table, cut_column(due, 2, width, DUE_COLUMNS))
         jrows = []
         for j in data.jobs:
             p = j.get("progress") or {}
