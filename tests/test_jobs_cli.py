@@ -174,7 +174,9 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
     source without any, a job of another kind and a job that has not begun (none of its commands
     run) are each said as they are; of a backup under way, whether they are running, yet to run or
     ended, as its steps record (it said "its post-backup commands too" when they had ended), also
-    where the config names none since the backup began (it said its source has none as they ran)."""
+    where the config names none since the backup began (it said its source has none as they ran);
+    without --post-commands-too, that a cancel stops them where they run before any cancel (a
+    complete backup's: it said nothing of them)."""
     from rabtui.backup.records import RunRecord
     from rabtui.state import jobs
 
@@ -221,8 +223,14 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
                             job_id=bare.job_id)
     bare_record.step(6, "running")     # the config read at its start named some: the config edited since
     assert said(bare.job_id) == f"cancel requested for job {bare.job_id}, its post-backup commands too: they are running"
+    whole = JobRecorder(store, "backup", "undo", "backup undo")    # its post-backup commands run, not cancelled
+    RunRecord(store, source="undo", medium="m", name="backup-z", path=tmp_path / "d", started=0,
+              job_id=whole.job_id).step(6, "running")
+    assert main(["--config", str(cfg_path), "jobs", "cancel", str(whole.job_id)]) == 0
+    assert capsys.readouterr().out.strip() == (f"cancel requested for job {whole.job_id}, its post-backup commands"
+                                               " too: they were running (what they were to undo stays undone)")
     burn = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
     assert said(burn.job_id) == f"cancel requested for job {burn.job_id} (a checkpoint job has no post-backup commands)"
-    for rec in (bare, undo, burn):
+    for rec in (bare, undo, whole, burn):
         assert rec.cancel.wait(5)
         rec.finish("cancelled", 1)

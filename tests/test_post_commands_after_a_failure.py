@@ -134,9 +134,12 @@ class HangingPost:
 HANG = "hang"
 
 
-def hanging_post_job(tmp_path, request, where: str = "local", post: str | None = HANG) -> HangingPost:
+def hanging_post_job(tmp_path, request, where: str = "local", post: str | None = HANG,
+                     transfer_ends: bool = False) -> HangingPost:
     """Started, its transfer begun; its cancels seen within a fifth of a second. `where`: as for
-    _lab; `post`: a post-backup command of its own instead of the one that hangs (None: none)."""
+    _lab; `post`: a post-backup command of its own instead of the one that hangs (None: none);
+    `transfer_ends`: the transfer is the real rsync's, that ends (its post-backup commands then run
+    as a complete backup's), not one that waits to be cancelled."""
     from rabtui.actions import backup as backup_actions
     from rabtui.state import jobs
     from rabtui.state.jobs import JobRecorder
@@ -144,8 +147,9 @@ def hanging_post_job(tmp_path, request, where: str = "local", post: str | None =
     request.getfixturevalue("monkeypatch").setattr(jobs, "HEARTBEAT_EVERY", 0.4)
 
     started, pid_file = tmp_path / "rsync-started", tmp_path / "post-pid"
+    transfer = 'rsync "$@"' if transfer_ends else "sleep 60"
     lab, cfg, sid, dump = _lab(tmp_path, request, where, f"echo $$ > {pid_file}; exec sleep 600" if post == HANG else post,
-                               rsync=f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
+                               rsync=f"#!/bin/sh\ntouch {started}\nexec {transfer}\n")
     store = lab.store()
     recorder = JobRecorder(store, "backup", sid, f"backup of {sid}")
     worker = threading.Thread(target=backup_actions.as_job, args=(cfg, store, sid, recorder),

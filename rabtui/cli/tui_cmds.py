@@ -182,25 +182,28 @@ def cmd_jobs_cancel(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
     jobviews.refresh_dead(store)     # a job whose process was killed is dead: nothing to stop
+    first = not jobviews.job(store, args.job_id)["cancel_requested"]
     status = jobviews.cancel(store, args.job_id, post_commands_too=args.post_commands_too)
     print(f"cancel requested for job {args.job_id}" + cancel_said(cfg, store, jobviews.job(store, args.job_id),
-                                                                  status, args.post_commands_too))
+                                                                  status, args.post_commands_too, first))
     return EXIT_OK
 
 
-def cancel_said(cfg, store, job: dict, status: str, post_commands_too: bool) -> str:
+def cancel_said(cfg, store, job: dict, status: str, post_commands_too: bool, first: bool = False) -> str:
     """What a cancel written while the job was `status` does, as far as the request names more than
     the stop: post-backup commands are stopped only where some are to run, or run (as the job's
-    backup records them); a run-due's backup's scheduled time counts as done."""
-    return (_post_commands_said(cfg, store, job, status, post_commands_too)
+    backup records them; `first`: no cancel of the job before, the commands running stop too); a
+    run-due's backup's scheduled time counts as done."""
+    return (_post_commands_said(cfg, store, job, status, post_commands_too, first)
             + (f"; {jobviews.SCHEDULED_DONE}" if jobviews.scheduled(job) else ""))
 
 
-def _post_commands_said(cfg, store, job: dict, status: str, post_commands_too: bool) -> str:
+def _post_commands_said(cfg, store, job: dict, status: str, post_commands_too: bool, first: bool) -> str:
     if status == "queued":
         return ": it has not begun, so it never starts" + (" (none of its commands run)" if post_commands_too else "")
-    if not post_commands_too:
-        return ""
+    if not post_commands_too:     # commands running before any cancel (a complete backup's) stop with the job
+        running = first and job["kind"] == "backup" and jobviews.post_commands_state(store, job["id"]) == "running"
+        return ", its post-backup commands too: they were running (what they were to undo stays undone)" if running else ""
     if job["kind"] != "backup":
         return f" (a {job['kind']} job has no post-backup commands)"
     state = jobviews.post_commands_state(store, job["id"])

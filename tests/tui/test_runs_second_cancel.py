@@ -504,3 +504,28 @@ def test_post_commands_running_after_the_config_dropped_them_can_be_stopped(medi
     run(go())
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 2
     rec.finish("cancelled", 1)
+
+
+def test_the_cancel_while_a_complete_backup_s_post_commands_run_says_it_stops_them(tmp_path, request):
+    """The transfer ended (real rsync), the post-backup command runs (and hangs) as a complete
+    backup's: the first x's question says that the cancel stops them too, what they were to undo
+    left undone (it said that they still run, and that x again stops them: the cancel stopped them
+    at once), and so it does."""
+    job = hanging_post_job(tmp_path, request, transfer_ends=True)
+
+    async def go():
+        app = make_app(job.lab.config_path, poll_interval=0.2)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await on_runs(pilot, app)
+            await wait_for(pilot, lambda: job.post_pid() and "▶ 6 post-backup" in texts(app, "#run-steps"),
+                           what="the post command running")
+            first = await asked(pilot, app, "x")
+            assert "still run" not in first and "x again" not in first, first
+            assert ("Its post-backup commands, running now, stop too: what they were to undo stays undone"
+                    in first), first
+            await pilot.press("y")
+            job.worker.join(30)
+            assert not job.worker.is_alive(), "the cancel did not stop the post command"
+            assert job.dump.exists(), "what the post command was to undo is left as it was"
+
+    run(go())

@@ -52,9 +52,10 @@ def log_text(message: str, job_id: int | None = None, output: bool = False) -> s
     return "\n      ".join(cut)     # under the message's first line, past its "HH:MM "
 
 
-def cancel_question(job: dict, post_commands: bool) -> str:
+def cancel_question(job: dict, post_commands: bool, post_running: bool = False) -> str:
     """The first question of x: what the operator then sees of the job and of what it was making.
-    `post_commands`: whether the backup's source has post-backup commands."""
+    `post_commands`: whether the backup's source has post-backup commands; `post_running`: whether
+    they run now (those of a backup not cancelled: a cancel stops them)."""
     job_id, kind, status = job["id"], job["kind"], job["status"]
     scheduled = f" {jobviews.SCHEDULED_DONE[0].upper()}{jobviews.SCHEDULED_DONE[1:]}." if jobviews.scheduled(job) else ""
     if kind == "backup" and status == "queued":   # a source of a run waiting its turn: read when it comes
@@ -65,7 +66,9 @@ def cancel_question(job: dict, post_commands: bool) -> str:
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on"
                 " the dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it"
                 " copied."
-                + scheduled + (" Its post-backup commands still run, to undo what its pre-backup commands did: x"
+                + scheduled + (" Its post-backup commands, running now, stop too: what they were to undo stays undone"
+                               " (a dump left on the source, a service left stopped)." if post_running
+                               else " Its post-backup commands still run, to undo what its pre-backup commands did: x"
                                " again stops them." if post_commands else ""))
     if kind == "checkpoint" and job.get("title") != VERIFY_TITLE:
         return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."
@@ -356,7 +359,7 @@ class RunsScreen(RabtuiScreen):
                 " to undo what its pre-backup commands did. Stop its post-backup commands too? What they were"
                 " to undo stays undone (a dump left on the source, a service left stopped).")), confirmed)
             return
-        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job, post)), confirmed)
+        self.app.push_screen(ConfirmDialog("Cancel job", cancel_question(job, post, post_step == "running")), confirmed)
 
     def _cancel_written(self, job_id: int, status: str | None, error: Exception | None, post_state: str | None,
                         *, again: bool) -> None:
