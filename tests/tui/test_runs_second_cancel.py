@@ -529,3 +529,37 @@ def test_the_cancel_while_a_complete_backup_s_post_commands_run_says_it_stops_th
             assert job.dump.exists(), "what the post command was to undo is left as it was"
 
     run(go())
+
+
+def test_x_again_after_a_cancel_that_stops_the_running_post_commands_asks_nothing(medium_m_config, tmp_path):
+    """x confirmed while a backup's post-backup commands run before any cancel (the cancel stops them
+    too), the database busy: x again says they were asked to stop already (it asked whether to stop
+    them, as if they ran on)."""
+    from rabtui.backup.records import RunRecord
+    from rabtui.state.jobs import JobRecorder
+    from rabtui.state.store import Store
+
+    config = medium_m_config('[[sources]]\nid = "box"\npost_backup_commands = ["true"]\n'
+                             f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "box", "backup box")
+    RunRecord(store, source="box", medium="m", name="backup-x", path=tmp_path / "b", started=0,
+              job_id=rec.job_id).step(6, "running")
+    app = make_app(config, poll_interval=0.2)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await on_runs(pilot, app)
+            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            with database_held(store):
+                assert "running now, stop too" in await asked(pilot, app, "x")
+                await pilot.press("y")
+                await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
+                await pilot.press("x")
+                said = f"job {rec.job_id} was asked to stop already, its post-backup commands too"
+                await wait_for(pilot, lambda: texts(app, "#status-line") == said,
+                               what=lambda: f"the status line: {texts(app, '#status-line')!r}")
+                assert not isinstance(app.screen, ConfirmDialog)
+
+    run(go())
+    rec.finish("cancelled", 1)

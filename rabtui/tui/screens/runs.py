@@ -349,7 +349,9 @@ class RunsScreen(RabtuiScreen):
         def confirmed(ok: bool | None) -> None:
             if ok:
                 if self.job_kind.get(key) == "backup":
-                    (self.post_stop_asked if again else self.stop_asked).add(key)
+                    self.stop_asked.add(key)
+                    if again or post_step == "running":     # (running: the first cancel stops them too)
+                        self.post_stop_asked.add(key)
                 self.app.write_cancel(job_id, functools.partial(self._cancel_written, again=again), again, queued_only)
 
         if again:
