@@ -1,7 +1,8 @@
-"""The console's cancels of jobs, written in workers: a busy database keeps no key waiting. A cancel
-confirmed is written before the console quits, or said not to be: q while one still waits for the
-database says so and quits once it is written; q again gives the wait up, and the terminal, given
-back, names the cancel that was not written (the job goes on)."""
+"""The console's cancels of jobs: what their questions and outcomes say, and their writes, in
+workers: a busy database keeps no key waiting. A cancel confirmed is written before the console
+quits, or said not to be: q while one still waits for the database says so and quits once it is
+written; q again gives the wait up, and the terminal, given back, names the cancel that was not
+written (the job goes on)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Callable
 from textual import work
 
 from rabtui.actions import jobs as jobviews
+from rabtui.actions.checkpoint import VERIFY_TITLE
 from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
 from rabtui.state.store import WriteGivenUp
 from rabtui.state.store_check import state_failure
@@ -33,6 +35,40 @@ def not_written(job_id: int, post_commands_too: bool, why: str) -> str:
                 f" (rabtui jobs cancel {job_id} --post-commands-too)")
     return (f"the cancel of job {job_id} was not written ({why}): the job goes on unless stopped"
             f" (rabtui jobs cancel {job_id})")
+
+
+def cancel_question(job: dict, post_commands: bool, post_running: bool = False) -> str:
+    """The first question of x: what the operator then sees of the job and of what it was making.
+    `post_commands`: whether the backup's source has post-backup commands; `post_running`: whether
+    they run now (those of a backup not cancelled: a cancel stops them)."""
+    job_id, kind, status = job["id"], job["kind"], job["status"]
+    scheduled = f" {jobviews.SCHEDULED_DONE[0].upper()}{jobviews.SCHEDULED_DONE[1:]}." if jobviews.scheduled(job) else ""
+    if kind == "backup" and status == "queued":   # a source of a run waiting its turn: read when it comes
+        return (f"Stop job {job_id}? It has not begun (it waits its turn): it then never starts, and reads cancelled"
+                " once its turn comes (queued until then); nothing of it is made, none of its commands run."
+                + scheduled)
+    if kind == "backup":
+        return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on"
+                " the dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it"
+                " copied."
+                + scheduled + (" Its post-backup commands, running now, stop too: what they were to undo stays undone"
+                               " (a dump left on the source, a service left stopped)." if post_running
+                               else " Its post-backup commands still run, to undo what its pre-backup commands did: x"
+                               " again stops them." if post_commands else ""))
+    if kind == "checkpoint" and job.get("title") != VERIFY_TITLE:
+        return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."
+    return f"Stop job {job_id}?"
+
+
+def post_stop_said(job_id: int, state: str | None) -> str:
+    """What the stop of a backup's post-backup commands did, as far as they were once it was
+    written (actions.jobs.post_commands_state; None: not known)."""
+    if state == "skipped":      # the config read at the backup's start named none
+        return f"job {job_id}'s backup runs no post-backup commands: nothing of them was stopped"
+    if state not in (None, "pending", "running"):
+        return (f"the post-backup commands of job {job_id} had ended ({state}) when their stop was written:"
+                " nothing of them was stopped")
+    return f"the post-backup commands of job {job_id} are stopped"
 
 
 class CancelWrites:

@@ -172,7 +172,7 @@ def test_the_cancel_question_of_a_checkpoint_verification_promises_no_resume():
     """A burn or resume stopped leaves its checkpoint to be resumed (R on Checkpoints); a
     verification stopped leaves the checkpoint as it was (checkpoint/run.py records nothing of it),
     nothing to resume."""
-    from rabtui.tui.screens.runs import cancel_question
+    from rabtui.tui.cancels import cancel_question
 
     def job(title: str) -> dict:
         return {"id": 7, "kind": "checkpoint", "status": "waiting", "title": title}

@@ -13,9 +13,8 @@ from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from rabtui import fmt
 from rabtui.actions import jobs as jobviews
-from rabtui.actions.checkpoint import VERIFY_TITLE
 from rabtui.errors import UsageError
-from rabtui.tui.cancels import not_written
+from rabtui.tui.cancels import cancel_question, not_written, post_stop_said
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import middle_cut, plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -50,40 +49,6 @@ def log_text(message: str, job_id: int | None = None, output: bool = False) -> s
     cut = [line if len(line) <= LOG_LINE_MAX else f"{line[:LOG_LINE_MAX]}… ({len(line) - LOG_LINE_MAX:,} more characters)"
            for line in lines]
     return "\n      ".join(cut)     # under the message's first line, past its "HH:MM "
-
-
-def cancel_question(job: dict, post_commands: bool, post_running: bool = False) -> str:
-    """The first question of x: what the operator then sees of the job and of what it was making.
-    `post_commands`: whether the backup's source has post-backup commands; `post_running`: whether
-    they run now (those of a backup not cancelled: a cancel stops them)."""
-    job_id, kind, status = job["id"], job["kind"], job["status"]
-    scheduled = f" {jobviews.SCHEDULED_DONE[0].upper()}{jobviews.SCHEDULED_DONE[1:]}." if jobviews.scheduled(job) else ""
-    if kind == "backup" and status == "queued":   # a source of a run waiting its turn: read when it comes
-        return (f"Stop job {job_id}? It has not begun (it waits its turn): it then never starts, and reads cancelled"
-                " once its turn comes (queued until then); nothing of it is made, none of its commands run."
-                + scheduled)
-    if kind == "backup":
-        return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on"
-                " the dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it"
-                " copied."
-                + scheduled + (" Its post-backup commands, running now, stop too: what they were to undo stays undone"
-                               " (a dump left on the source, a service left stopped)." if post_running
-                               else " Its post-backup commands still run, to undo what its pre-backup commands did: x"
-                               " again stops them." if post_commands else ""))
-    if kind == "checkpoint" and job.get("title") != VERIFY_TITLE:
-        return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."
-    return f"Stop job {job_id}?"
-
-
-def post_stop_said(job_id: int, state: str | None) -> str:
-    """What the stop of a backup's post-backup commands did, as far as they were once it was
-    written (actions.jobs.post_commands_state; None: not known)."""
-    if state == "skipped":      # the config read at the backup's start named none
-        return f"job {job_id}'s backup runs no post-backup commands: nothing of them was stopped"
-    if state not in (None, "pending", "running"):
-        return (f"the post-backup commands of job {job_id} had ended ({state}) when their stop was written:"
-                " nothing of them was stopped")
-    return f"the post-backup commands of job {job_id} are stopped"
 
 
 @dataclass
