@@ -228,7 +228,8 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
               job_id=whole.job_id).step(6, "running")
     assert main(["--config", str(cfg_path), "jobs", "cancel", str(whole.job_id)]) == 0
     assert capsys.readouterr().out.strip() == (f"cancel requested for job {whole.job_id}, its post-backup commands"
-                                               " too: they were running (what they were to undo stays undone)")
+                                               " too: they were running (what they were to undo stays undone); the data"
+                                               " it copied whole is kept")
     burn = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
     assert said(burn.job_id) == f"cancel requested for job {burn.job_id} (a checkpoint job has no post-backup commands)"
     for rec in (bare, undo, whole, burn):

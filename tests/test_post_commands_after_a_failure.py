@@ -210,3 +210,32 @@ def test_a_cancel_of_the_post_commands_after_a_failed_transfer_keeps_the_failure
     assert result.status == "failed" and "rsync" in result.reason, (result.status, result.reason)
     assert "post-backup commands were stopped by a cancel" in result.reason, result.reason
     assert dump.exists()
+
+
+def test_a_cancel_while_a_complete_backup_s_post_commands_run_keeps_its_data(tmp_path, request, capsys):
+    """The transfer ended whole (real rsync) and the post-backup command runs as a complete
+    backup's: a cancel then stops the command, and the data stays restorable, kept, as after a post
+    command that failed (it was marked failed, and a later cleanup removed what rsync had copied
+    whole). `jobs cancel` says so."""
+    from rabtui.cli import main
+    from rabtui.state.store import KEPT
+
+    job = hanging_post_job(tmp_path, request, transfer_ends=True)
+    _until(job.post_pid, "the post command began")
+    pid = job.post_pid()
+    assert main(["--config", str(job.lab.config_path), "jobs", "cancel", str(job.job_id)]) == 0
+    said = capsys.readouterr().out
+    assert "the data it copied whole is kept" in said, said
+    job.worker.join(30)
+    assert not job.worker.is_alive(), "the cancel did not stop the post command"
+    _until(lambda: not _alive(pid), "the post command's process ended", 10)
+    backup = job.store.one("SELECT status, reason, path FROM backups WHERE source='loc'")
+    assert backup["status"] == KEPT, dict(backup)
+    assert "cancel" in backup["reason"] and "the data is kept" in backup["reason"], backup["reason"]
+    assert main(["--config", str(job.lab.config_path), "cleanup"]) in (0, 1)
+    assert os.path.isdir(backup["path"]), "cleanup removed the kept data"
+    restored = tmp_path / "restored"
+    capsys.readouterr()
+    code = main(["--config", str(job.lab.config_path), "restore", "loc", str(job.lab.src / "data"), "--to", str(restored)])
+    assert code == 0, capsys.readouterr().err
+    assert os.listdir(restored / str(job.lab.src / "data").lstrip("/")), "nothing restored from the kept backup"

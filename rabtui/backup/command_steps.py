@@ -49,6 +49,17 @@ class CommandSteps:
             return str(exc)
         return None
 
+    def _post_step6(self) -> str | None:
+        """Step 6 of a backup whose transfer ended whole: its failure, or a cancel that stopped the
+        commands, said; the data is kept either way (step 7: `kept`), never lost for a cancel."""
+        try:
+            return self._step6()
+        except Cancelled as stopped:
+            said = (f"post-backup commands stopped by a cancel ({str(stopped).removeprefix('cancelled: ')}):"
+                    " what they were to undo stays undone")
+            self.emit(Event(WARNING, f"{self.source.id}: {said}"))
+            return said
+
     def _undo_pre(self, exc: Exception) -> Exception:
         """The transfer failed or was cancelled after the pre-backup commands ran: the post-backup
         commands run all the same, since they undo what those did (a dump with secrets left on the

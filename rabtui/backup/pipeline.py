@@ -149,7 +149,7 @@ class _Run(Completion, CommandSteps, TransferStep):
                         faults.point("backup.step5")
                         if self._ssh is not None:
                             self._ssh.release()     # its closing overlaps steps 6 and 7
-                        post_error = self._step6()
+                        post_error = self._post_step6()
                         faults.point("backup.step6")
                         done = self._step7(medium, spool, post_error)
                         faults.point("backup.step7")

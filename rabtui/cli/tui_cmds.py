@@ -203,7 +203,8 @@ def _post_commands_said(cfg, store, job: dict, status: str, post_commands_too: b
         return ": it has not begun, so it never starts" + (" (none of its commands run)" if post_commands_too else "")
     if not post_commands_too:     # commands running before any cancel (a complete backup's) stop with the job
         running = first and job["kind"] == "backup" and jobviews.post_commands_state(store, job["id"]) == "running"
-        return ", its post-backup commands too: they were running (what they were to undo stays undone)" if running else ""
+        return (", its post-backup commands too: they were running (what they were to undo stays undone); the"
+                " data it copied whole is kept" if running else "")
     if job["kind"] != "backup":
         return f" (a {job['kind']} job has no post-backup commands)"
     state = jobviews.post_commands_state(store, job["id"])

@@ -47,13 +47,16 @@ def cancel_question(job: dict, post_commands: bool, post_running: bool = False) 
         return (f"Stop job {job_id}? It has not begun (it waits its turn): it then never starts, and reads cancelled"
                 " once its turn comes (queued until then); nothing of it is made, none of its commands run."
                 + scheduled)
+    if kind == "backup" and post_running:    # the transfer ended whole: its data stays
+        return (f"Stop job {job_id}? Its transfer has ended whole: its post-backup commands, running now, stop, and"
+                " what they were to undo stays undone (a dump left on the source, a service left stopped). The"
+                " backup then reads kept: its data restorable and retained, as after a post-backup command that"
+                " failed." + scheduled)
     if kind == "backup":
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on"
                 " the dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it"
                 " copied."
-                + scheduled + (" Its post-backup commands, running now, stop too: what they were to undo stays undone"
-                               " (a dump left on the source, a service left stopped)." if post_running
-                               else " Its post-backup commands still run, to undo what its pre-backup commands did: x"
+                + scheduled + (" Its post-backup commands still run, to undo what its pre-backup commands did: x"
                                " again stops them." if post_commands else ""))
     if kind == "checkpoint" and job.get("title") != VERIFY_TITLE:
         return f"Stop job {job_id}? The checkpoint can be resumed (R on Checkpoints)."

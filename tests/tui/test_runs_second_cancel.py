@@ -521,8 +521,8 @@ def test_the_cancel_while_a_complete_backup_s_post_commands_run_says_it_stops_th
                            what="the post command running")
             first = await asked(pilot, app, "x")
             assert "still run" not in first and "x again" not in first, first
-            assert ("Its post-backup commands, running now, stop too: what they were to undo stays undone"
-                    in first), first
+            assert ("its post-backup commands, running now, stop, and what they were to undo stays undone"
+                    in first and "The backup then reads kept" in first), first
             await pilot.press("y")
             job.worker.join(30)
             assert not job.worker.is_alive(), "the cancel did not stop the post command"
@@ -552,7 +552,7 @@ def test_x_again_after_a_cancel_that_stops_the_running_post_commands_asks_nothin
             await on_runs(pilot, app)
             await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
             with database_held(store):
-                assert "running now, stop too" in await asked(pilot, app, "x")
+                assert "running now, stop, and" in await asked(pilot, app, "x")
                 await pilot.press("y")
                 await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
                 await pilot.press("x")
