@@ -171,11 +171,11 @@ unknown_backups.not_known(cfg, Store(cfg.state_dir), {"loc"}, lambda e: None)
 """
 
 
-def test_a_look_killed_while_the_medium_is_mounted_does_not_fail_the_next_backup_onto_it(tmp_path, disk_image):
-    """The read-only mount a SIGKILLed look leaves: the next backup onto the medium writes there, and unmounts it."""
-    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+def kill_a_look(lab, tmp_path) -> Path:
+    """A look at m1 SIGKILLed while it holds the medium mounted read-only: m1's mount point."""
     m1 = lab.media[0][1]
     inside = tmp_path / "looking"
+    inside.unlink(missing_ok=True)
     look = subprocess.Popen([sys.executable, "-c", _KILLED_LOOK, str(lab.config_path), str(inside)],
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
     try:
@@ -186,5 +186,12 @@ def test_a_look_killed_while_the_medium_is_mounted_does_not_fail_the_next_backup
     finally:
         look.kill()
         look.wait()
+    return m1
+
+
+def test_a_look_killed_while_the_medium_is_mounted_does_not_fail_the_next_backup_onto_it(tmp_path, disk_image):
+    """The read-only mount a SIGKILLed look leaves: the next backup onto the medium writes there, and unmounts it."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = kill_a_look(lab, tmp_path)
     assert lab.backup(lab.load(), medium_id="m1").status == "completed"
     assert not os.path.ismount(m1)

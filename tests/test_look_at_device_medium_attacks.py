@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rabtui.cli import main
 from rabtui.media import mounting, unknown_backups
-from tests.test_look_at_device_medium import _KILLED_LOOK, UNKNOWN
+from tests.test_look_at_device_medium import UNKNOWN, kill_a_look
 from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown
 
 
@@ -112,27 +112,9 @@ def test_a_find_meeting_another_finds_look_reads_the_medium_only_while_it_is_mou
         first.wait()
 
 
-def _kill_a_look(lab, tmp_path) -> Path:
-    """A look at m1 SIGKILLed while it holds the medium mounted read-only: m1's mount point."""
-    m1 = lab.media[0][1]
-    inside = tmp_path / "looking"
-    inside.unlink(missing_ok=True)
-    look = subprocess.Popen([sys.executable, "-c", _KILLED_LOOK, str(lab.config_path), str(inside)],
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
-    try:
-        deadline = time.monotonic() + 30
-        while not inside.exists() and look.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert inside.exists() and os.path.ismount(m1)
-    finally:
-        look.kill()
-        look.wait()
-    return m1
-
-
 def test_rebuild_state_after_a_killed_look_writes_onto_the_medium_and_unmounts_it(tmp_path, capsys, disk_image):
     lab, path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
-    m1 = _kill_a_look(lab, tmp_path)
+    m1 = kill_a_look(lab, tmp_path)
     run = ["--config", str(lab.config_path)]
     capsys.readouterr()
     code = main([*run, "rebuild-state"])
@@ -198,7 +180,7 @@ def test_a_read_only_mount_made_by_hand_after_a_killed_looks_mount_is_left_to_it
     look's note, left, no longer names what is mounted there (mounted by something other than
     rabtui: left as it is), where the next backup unmounted it and mounted the disk read-write."""
     lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
-    m1 = _kill_a_look(lab, tmp_path)
+    m1 = kill_a_look(lab, tmp_path)
     subprocess.run(["umount", str(m1)], check=True)
     subprocess.run(["mount", "-o", "ro", str(disk_image), str(m1)], check=True)
     try:
