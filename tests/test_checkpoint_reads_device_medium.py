@@ -121,3 +121,29 @@ def test_a_checkpoint_reading_a_killed_looks_mount_mounts_the_medium_as_its_user
     assert (outcome.status, outcome.verified, seen) == ("completed", [1], [True]), outcome.message
     assert not os.path.ismount(m1)
     assert not mounting.look_note(cfg.state_dir, "m1").exists()
+
+
+def test_a_backup_ending_while_a_checkpoint_waits_at_its_disc_question_says_the_medium_stays_mounted_for_it(
+        tmp_path, disk_image):
+    """A real backup onto the medium while the burn waits for its disc (which may wait all night):
+    the backup, whose end unmounts the medium otherwise, says it is left mounted for the checkpoint,
+    not to be unplugged before that ends (what the backup wrote is not synced to the disk yet)."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    done = []
+
+    def a_backup_meanwhile(question):
+        if question.kind == INSERT and not done:
+            lab.events.clear()
+            done.append(lab.backup(cfg, now=T0.replace(hour=3)).status)
+            done.append(os.path.ismount(m1))
+            other.close()
+        return READY
+
+    with ExitStack() as other:     # the medium mounted by a backup still running as the burn begins
+        other.enter_context(mounting.mounted(cfg.medium("m1"), no_emit, cfg.state_dir))
+        outcome = _burnt(lab, cfg, a_backup_meanwhile)
+    assert (outcome.status, done) == ("completed", ["completed", True]), outcome.message
+    said = [m for m in lab.messages(WARNING) if m.startswith(f"medium m1 stays mounted at {m1}")]
+    assert len(said) == 1 and f"a checkpoint (pid {os.getpid()})" in said[0] and "do not unplug" in said[0], \
+        lab.messages()
+    assert not os.path.ismount(m1)

@@ -111,14 +111,26 @@ def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours
             users.release()
             try:
                 last = users.acquire()
-            except LockBusy:
-                return         # another rabtui process uses it still: it unmounts it when it ends
+            except LockBusy:   # another rabtui process uses it still: it unmounts it when it ends
+                _say_kept_for_checkpoint(medium, emit, users)
+                return
             with last:
                 if ours.exists() and os.path.ismount(medium.path) and _unmount(medium, emit):
                     ours.unlink(missing_ok=True)
     except (LockBusy, WorkFailed) as exc:
         users.release()
         emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: {exc}"))
+
+
+def _say_kept_for_checkpoint(medium: Medium, emit: Emit, users: locks.Lock) -> None:
+    """A checkpoint among the users left may hold the medium for hours (waiting for its disc): the
+    disk, whose unmount syncs it, must not be unplugged before (a user ending meanwhile is short)."""
+    pids = sorted((users.live_pids() or set()) & (locks.checkpoints_lock(users.dir.parent).live_pids() or set()))
+    if pids:
+        held = ", ".join(f"pid {pid}" for pid in pids)
+        emit(Event(WARNING, f"medium {medium.id} stays mounted at {medium.path} for a checkpoint ({held}) that reads"
+                            " it, which unmounts it when it ends: do not unplug the disk before (what was written"
+                            " there may not be on it yet)"))
 
 
 def look_note(state_dir: str | Path, medium_id: str) -> Path:
