@@ -14,7 +14,7 @@ from datetime import datetime
 from rabtui.actions import checkpoint as actions
 from rabtui.actions.checkpoint import PLAN_QUESTION
 from rabtui.checkpoint.questions import INSERT
-from rabtui.events import ABORT, READY, WARNING, YES, ScriptedPrompter, no_emit
+from rabtui.events import ABORT, LOG, READY, WARNING, YES, ScriptedPrompter, no_emit
 from rabtui.media import look_mount, mounting
 from rabtui.state import locks
 from tests.trees import Lab, write_files
@@ -147,3 +147,36 @@ def test_a_backup_ending_while_a_checkpoint_waits_at_its_disc_question_says_the_
     assert len(said) == 1 and f"a checkpoint (pid {os.getpid()})" in said[0] and "do not unplug" in said[0], \
         lab.messages()
     assert not os.path.ismount(m1)
+
+
+def test_a_checkpoint_ending_while_another_process_mounts_the_medium_says_that_it_waits_and_unmounts_it_after(
+        tmp_path, disk_image, monkeypatch):
+    """The last user's unmount waits for the mount lock another process holds (its mount or sync
+    hung: up to MOUNT_WAIT, 10 minutes): the wait is said, naming the holder, and once it is let go
+    the medium is unmounted."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    monkeypatch.setattr(mounting, "MOUNT_WAIT", 5)
+    hung = locks.mounting_lock(cfg.state_dir, "m1")
+
+    def emit(event):
+        lab.emit(event)
+        if event.message and event.message.startswith("waiting (at most 5 s) for "):
+            hung.release()
+
+    taken = []
+
+    def a_mount_hangs(question):
+        if question.kind == INSERT and not taken:
+            backup.close()
+            taken.append(hung.acquire())
+        return READY
+
+    with ExitStack() as backup:
+        backup.enter_context(mounting.mounted(cfg.medium("m1"), no_emit, cfg.state_dir))
+        outcome = actions.burn(cfg, lab.store(), emit, threading.Event(), ScriptedPrompter(a_mount_hangs),
+                               now=[f"loc:{lab.src / 'data'}"], confirm=False)
+    assert (outcome.status, outcome.verified) == ("completed", [1]), outcome.message
+    assert any(m.startswith("waiting (at most 5 s) for another rabtui process (pid ") and
+               m.endswith("to release the lock of mounting or unmounting medium m1") for m in lab.messages(LOG)), \
+        lab.messages()
+    assert not os.path.ismount(m1), lab.messages()

@@ -69,7 +69,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     turn = locks.mounting_lock(state_dir, medium.id)
     users = locks.medium_users_lock(state_dir, medium.id)
     ours = users.path.with_suffix(".mounted")     # rabtui mounted it, and has not unmounted it since
-    with turn.acquire_within(wait):
+    with turn.acquire_within(wait, say=_said(emit)):
         mount = mount or os.path.ismount(medium.path)
         _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
@@ -104,10 +104,15 @@ def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | 
         yield
 
 
+def _said(emit: Emit):
+    """A wait for another process's mount or unmount (hung, it lasts minutes), said as it begins."""
+    return lambda text: emit(Event(LOG, text))
+
+
 def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours: Path) -> None:
     """One user of the medium ends; the last one unmounts it, if rabtui mounted it."""
     try:
-        with turn.acquire_within(MOUNT_WAIT):
+        with turn.acquire_within(MOUNT_WAIT, say=_said(emit)):
             users.release()
             try:
                 last = users.acquire()
