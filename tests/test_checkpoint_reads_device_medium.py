@@ -13,7 +13,7 @@ from datetime import datetime
 
 from rabtui.actions import checkpoint as actions
 from rabtui.actions.checkpoint import PLAN_QUESTION
-from rabtui.checkpoint.questions import INSERT
+from rabtui.checkpoint.questions import INSERT, INSERT_MEDIUM
 from rabtui.events import ABORT, LOG, READY, WARNING, YES, ScriptedPrompter, no_emit
 from rabtui.media import look_mount, mounting
 from rabtui.state import locks
@@ -180,3 +180,18 @@ def test_a_checkpoint_ending_while_another_process_mounts_the_medium_says_that_i
                m.endswith("to release the lock of mounting or unmounting medium m1") for m in lab.messages(LOG)), \
         lab.messages()
     assert not os.path.ismount(m1), lab.messages()
+
+
+def test_a_checkpoint_mounts_a_plugged_in_medium_left_unmounted_and_unmounts_it_at_its_end(tmp_path, disk_image):
+    """As rabtui leaves a medium with a `device` between runs: plugged in, not mounted. The burn
+    asked to insert or mount it, and its disk plugged in, answered ready, asked again and again."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    asked = []
+
+    def answer(question):
+        asked.append(question.kind)
+        return ABORT if question.kind == INSERT_MEDIUM and asked.count(INSERT_MEDIUM) > 2 else READY
+
+    outcome = _burnt(lab, cfg, answer)
+    assert (outcome.status, outcome.verified, INSERT_MEDIUM in asked) == ("completed", [1], False), outcome.message
+    assert not os.path.ismount(m1)

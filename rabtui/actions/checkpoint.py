@@ -209,11 +209,11 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
 
 
 def _media_in_use(cfg: Config, emit: Emit):
-    """The media with a `device` counted as in use by this process for the block, before it takes
-    its own locks (mounting.mounted, nothing mounted): a backup, cleanup or restore that mounted one
-    and ends meanwhile leaves it mounted for the checkpoint to read, and the last of them to end
-    unmounts it."""
-    return mounting.all_mounted(cfg.media, emit, cfg.state_dir, mount=False)
+    """The media with a `device` mounted where their disk is plugged in, and counted as in use by
+    this process for the block, before it takes its own locks (mounting.mounted): a backup, cleanup
+    or restore that mounted one and ends meanwhile leaves it mounted for the checkpoint to read, and
+    the last of them to end unmounts it."""
+    return mounting.all_mounted(cfg.media, emit, cfg.state_dir, reader=True)
 
 
 def _notify(cfg: Config, message: str, level: str = "failed", **data) -> list[str]:

@@ -88,20 +88,32 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
 
 @contextmanager
 def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | Path | None = None,
-                mount: bool = True) -> Iterator[None]:
+                reader: bool = False) -> Iterator[None]:
     """Each of `media` mounted for the duration, as `mounted` mounts one; one that cannot be (its
     disk not plugged in) is left as it is: not there, as a medium with no device that is away.
-    `mount` False: each counted as in use only (`mounted`), another process mounting or unmounting
-    one waited for READER_WAIT seconds; one that cannot be counted is said."""
+    `reader`: for a checkpoint, which reads them all the same: another process mounting or
+    unmounting one is waited for READER_WAIT seconds, and one that cannot be mounted is counted as
+    in use where it is (mounted by hand, or away); one that cannot be counted is said."""
     with ExitStack() as stack:
         for medium in media:
             try:
-                stack.enter_context(mounted(medium, emit, state_dir, MOUNT_WAIT if mount else READER_WAIT, mount))
+                stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT if reader else MOUNT_WAIT))
             except (WorkFailed, LockBusy, MissingTool, OSError) as exc:
-                if not mount:
-                    emit(Event(WARNING, f"medium {medium.id} is not counted as in use while it is read ({exc}):"
-                                        " a backup or cleanup that mounted it and ends meanwhile unmounts it"))
+                if reader:
+                    _counted_unmounted(stack, medium, emit, state_dir, exc)
         yield
+
+
+def _counted_unmounted(stack: ExitStack, medium: Medium, emit: Emit, state_dir, exc: Exception) -> None:
+    if not isinstance(exc, LockBusy):     # not plugged in, say: counted as in use without a mount
+        emit(Event(LOG, f"medium {medium.id} is not mounted for the checkpoint: {exc}"))
+        try:
+            stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT, mount=False))
+            return
+        except (WorkFailed, LockBusy, MissingTool, OSError) as again:
+            exc = again
+    emit(Event(WARNING, f"medium {medium.id} is not counted as in use while it is read ({exc}):"
+                        " a backup or cleanup that mounted it and ends meanwhile unmounts it"))
 
 
 def _said(emit: Emit):
