@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 
 from tests.test_state_dir_full import _lab_on, _rabtui
 
@@ -39,3 +40,20 @@ def test_a_restore_whose_lock_files_cannot_be_made_restores_saying_which_locks_i
             in (done.stdout + done.stderr).replace("\n", " "), done.stdout + done.stderr
     assert (tmp_path / "out" / str(data).lstrip("/") / "b/c").read_bytes() == b"x"
     assert len((data / "a").read_bytes()) == 300
+
+
+def test_a_restore_on_a_read_only_state_directory_is_refused_naming_it(tmp_path, tmpfs):
+    """Read-only (EROFS) is not full: no lock is gone without there, the restore is refused (exit 1),
+    naming the state directory, nothing restored."""
+    lab = _lab_on(tmp_path, tmpfs, "size=16m")
+    lab.store().close()
+    data = lab.src / "data"
+    subprocess.run(["mount", "-o", "remount,ro", str(tmp_path / "small")], check=True)
+    try:
+        done = _rabtui(lab, "restore", "loc", str(data / "b"), "--to", str(tmp_path / "out"))
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tmp_path / "small")], check=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert f"the state directory {lab.state} is read-only" in done.stderr, done.stderr
+    assert "restored without that lock" not in done.stdout + done.stderr
+    assert not (tmp_path / "out").exists()
