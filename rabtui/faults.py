@@ -78,6 +78,9 @@ LABEL_POINTS = (
     "medium.label_writing",        # `media label`: found without a label, its label not yet written
 )
 
+# Passed where a medium with a `device` was mounted by `mount` for its users (media/mounting.py).
+MOUNT_POINTS = ("medium.mounted",)
+
 # Passed by every backup's check of its medium: the write test's file made in the medium's root,
 # not yet removed; and by each writing of a label: its temporary file written beside it, not yet
 # linked or renamed into place.

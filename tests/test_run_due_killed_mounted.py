@@ -37,3 +37,15 @@ def test_a_killed_backup_s_medium_that_needs_mounting_is_recovered_once_said_onc
     said = [r["message"] for r in lab.store().all("SELECT message FROM events WHERE kind='warning'"
                                                   " AND message LIKE 'found an interrupted backup of loc%'")]
     assert len(said) == 1 and "recorded as such" in said[0], said
+
+
+def test_a_run_killed_as_its_mount_of_the_medium_ends_leaves_it_to_the_next_user_to_unmount(tmp_path, disk_image):
+    """Killed once `mount` has mounted the medium, before the process noted that rabtui mounted it
+    (a kill while `mount` runs: the kernel makes the mount all the same): the next backup took the
+    mount for one made by hand and left the medium mounted for ever."""
+    lab, m1 = killed_on_a_device(tmp_path, disk_image, "backup", "loc", point="medium.mounted", unmount=False)
+    assert os.path.ismount(m1)
+
+    again = rabtui(lab, "backup", "loc")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not os.path.ismount(m1), again.stdout + again.stderr

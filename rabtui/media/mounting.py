@@ -8,7 +8,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import privacy, proc
+from rabtui import faults, privacy, proc
 from rabtui.config import Medium
 from rabtui.media.device_mounts import is_a_looks
 from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
@@ -75,8 +75,14 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if mount and not os.path.ismount(medium.path):
-                _mount(medium, emit)
-                note(ours)
+                note(ours)     # first: killed while `mount` runs, the mount made is the next user's to unmount
+                try:
+                    _mount(medium, emit)
+                except BaseException as exc:
+                    if not isinstance(exc, MountHung):     # nothing mounted (hung: the kernel may mount it yet)
+                        ours.unlink(missing_ok=True)
+                    raise
+                faults.point("medium.mounted")
         except BaseException:
             users.release()
             raise
