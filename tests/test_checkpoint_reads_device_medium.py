@@ -195,3 +195,16 @@ def test_a_checkpoint_mounts_a_plugged_in_medium_left_unmounted_and_unmounts_it_
     outcome = _burnt(lab, cfg, answer)
     assert (outcome.status, outcome.verified, INSERT_MEDIUM in asked) == ("completed", [1], False), outcome.message
     assert not os.path.ismount(m1)
+
+
+def test_a_checkpoint_ending_while_another_reads_the_medium_says_nothing_of_it(tmp_path, disk_image):
+    """A plan (or a refused verify) made while a burn holds the medium: it wrote nothing there, and
+    warned all the same that the medium stays mounted for that checkpoint, not to be unplugged."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), \
+            mounting.all_mounted(cfg.media, no_emit, cfg.state_dir, reader=True):
+        assert os.path.ismount(m1)
+        actions.plan(cfg, lab.store(), now=[f"loc:{lab.src / 'data'}"], emit=lab.emit)
+        assert os.path.ismount(m1)
+    assert not lab.messages(WARNING), lab.messages(WARNING)
+    assert not os.path.ismount(m1)

@@ -46,7 +46,7 @@ SYNC_SILENCE = 600
 
 @contextmanager
 def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None, wait: float = MOUNT_WAIT,
-            mount: bool = True) -> Iterator[Medium]:
+            mount: bool = True, reader: bool = False) -> Iterator[Medium]:
     """Mount the medium's device at its path for the duration (no-op without a device, or when
     something other than rabtui mounted it there, which is then left mounted). `wait`: seconds
     another rabtui process mounting or unmounting it is waited for (LockBusy after).
@@ -56,9 +56,10 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     medium and ends after the run, a restore during the night. Without it, the one that mounted it
     unmounts it when it ends (a warning when another still uses it: "target is busy").
 
-    `mount` False: for a reader of the medium where it is at hand (a checkpoint), which counts as a
-    user all the same (another user ending leaves it mounted under it) but mounts it only in place
-    of a look's read-only mount left there; not mounted, it is left so."""
+    `mount` False: for a reader of the medium where it cannot be mounted (a checkpoint), which
+    counts as a user all the same (another user ending leaves it mounted under it) but mounts it
+    only in place of a look's read-only mount left there; not mounted, it is left so. `reader`: a
+    checkpoint, which says nothing of the medium left mounted for another checkpoint at its end."""
     if not medium.device or (not mount and state_dir is None):
         yield medium
         return
@@ -89,7 +90,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     try:
         yield medium
     finally:
-        _leave(medium, emit, turn, users, ours)
+        _leave(medium, emit, turn, users, ours, reader)
 
 
 @contextmanager
@@ -103,7 +104,8 @@ def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | 
     with ExitStack() as stack:
         for medium in media:
             try:
-                stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT if reader else MOUNT_WAIT))
+                stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT if reader else MOUNT_WAIT,
+                                            reader=reader))
             except (WorkFailed, LockBusy, MissingTool, OSError) as exc:
                 if reader:
                     _counted_unmounted(stack, medium, emit, state_dir, exc)
@@ -114,7 +116,7 @@ def _counted_unmounted(stack: ExitStack, medium: Medium, emit: Emit, state_dir, 
     if not isinstance(exc, LockBusy):     # not plugged in, say: counted as in use without a mount
         emit(Event(LOG, f"medium {medium.id} is not mounted for the checkpoint: {exc}"))
         try:
-            stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT, mount=False))
+            stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT, mount=False, reader=True))
             return
         except (WorkFailed, LockBusy, MissingTool, OSError) as again:
             exc = again
@@ -127,15 +129,17 @@ def _said(emit: Emit):
     return lambda text: emit(Event(LOG, text))
 
 
-def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours: Path) -> None:
-    """One user of the medium ends; the last one unmounts it, if rabtui mounted it."""
+def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours: Path, reader: bool) -> None:
+    """One user of the medium ends; the last one unmounts it, if rabtui mounted it. One that wrote
+    there (not a `reader`) says it is left mounted for a checkpoint."""
     try:
         with turn.acquire_within(MOUNT_WAIT, say=_said(emit)):
             users.release()
             try:
                 last = users.acquire()
             except LockBusy:   # another rabtui process uses it still: it unmounts it when it ends
-                _say_kept_for_checkpoint(medium, emit, users)
+                if not reader:
+                    _say_kept_for_checkpoint(medium, emit, users)
                 return
             with last:
                 if ours.exists() and os.path.ismount(medium.path) and _unmount(medium, emit):
