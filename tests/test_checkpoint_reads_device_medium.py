@@ -208,3 +208,26 @@ def test_a_checkpoint_ending_while_another_reads_the_medium_says_nothing_of_it(t
         assert os.path.ismount(m1)
     assert not lab.messages(WARNING), lab.messages(WARNING)
     assert not os.path.ismount(m1)
+
+
+def test_a_medium_plugged_in_when_the_checkpoint_asks_for_it_is_mounted_at_ready(tmp_path, disk_image):
+    """Its disk away as the checkpoint began (nothing to mount), plugged in at the question, ready
+    answered: asked again and again, as nothing mounted it."""
+    lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
+    away = disk_image.with_name("away.img")
+    os.rename(disk_image, away)
+    asked = []
+
+    def plugged_in_then_ready(question):
+        asked.append(question.kind)
+        if question.kind == INSERT_MEDIUM:
+            if asked.count(INSERT_MEDIUM) > 2:
+                return ABORT
+            if away.exists():
+                os.rename(away, disk_image)
+        return READY
+
+    outcome = _burnt(lab, cfg, plugged_in_then_ready)
+    assert (outcome.status, outcome.verified, asked.count(INSERT_MEDIUM)) == ("completed", [1], 1), \
+        (outcome.message, asked)
+    assert not os.path.ismount(m1)

@@ -21,7 +21,7 @@ from rabtui.backup import history
 from rabtui.checkpoint import holders, kept_data, kept_off, marks, own_dirs, xorriso
 from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
-from rabtui.media import medium_layout
+from rabtui.media import medium_layout, mounting
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.checkpoint.isosize import aaip_allowance, aaip_refused
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -254,7 +254,7 @@ def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: E
         raise WorkFailed(f"{key}: no complete backup on a configured medium")
 
     def problem(r) -> str | None:
-        return medium_problem(cfg.medium(r["medium"]), store)
+        return read_problem(cfg.medium(r["medium"]), store)
 
     for r in held:
         if problem(r) is None:
@@ -276,6 +276,13 @@ def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: E
                         {"medium": m.id, "path": m.path, "backup": r["name"], "copy": k, "copies": n})
 
     return ask_in_turn(held, problem, question, prompter, cancel, key)["id"]
+
+
+def read_problem(medium, store: Store) -> str | None:
+    """Why a checkpoint cannot read `medium` now (at_hand.medium_problem), its disk mounted first if
+    it was plugged in since the checkpoint began."""
+    mounting.mount_asked(medium)
+    return medium_problem(medium, store)
 
 
 def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit = no_emit,

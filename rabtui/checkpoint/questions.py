@@ -4,7 +4,7 @@ after a failure; the operator's abort."""
 from __future__ import annotations
 
 from rabtui.checkpoint import layout
-from rabtui.checkpoint.content import INSERT_MEDIUM
+from rabtui.checkpoint.content import INSERT_MEDIUM, read_problem
 from rabtui.errors import RabtuiError
 from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, Question
 from rabtui.media.at_hand import medium_problem
@@ -47,7 +47,7 @@ def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str 
 def medium_at_hand(cfg, store, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:
     """The medium a disc reads from is mounted, with its own label: asked for until it is."""
     medium = cfg.medium(medium_id)
-    while (why := medium_problem(medium, store)) is not None:
+    while (why := read_problem(medium, store)) is not None:
         answer = prompter.ask(Question(
             INSERT_MEDIUM, f"Disc {disc} of checkpoint {cp['number']} reads {what} from medium {medium.id}: {why}."
                            f" Insert or mount medium {medium.id} at {medium.path}, then answer ready; abort to stop.",

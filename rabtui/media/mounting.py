@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -109,7 +110,32 @@ def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | 
             except (WorkFailed, LockBusy, MissingTool, OSError) as exc:
                 if reader:
                     _counted_unmounted(stack, medium, emit, state_dir, exc)
-        yield
+        if not reader:
+            yield
+            return
+        token = _READING.set((stack, emit, state_dir))
+        try:
+            yield
+        finally:
+            _READING.reset(token)
+
+
+# the media a checkpoint reads (all_mounted, reader), in its thread: one asked for is mounted then
+_READING: ContextVar[tuple | None] = ContextVar("rabtui_media_read", default=None)
+
+
+def mount_asked(medium: Medium) -> None:
+    """A medium with a `device` a checkpoint asks for (its disk away as it began, plugged in since)
+    mounted for it to its end, where nothing is mounted at its path; what fails is left to the
+    question, which asks again."""
+    held = _READING.get()
+    if held is None or not medium.device or os.path.ismount(medium.path) or not os.path.exists(medium.device):
+        return
+    stack, emit, state_dir = held
+    try:
+        stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT, reader=True))
+    except (WorkFailed, LockBusy, MissingTool, OSError) as exc:
+        emit(Event(LOG, f"medium {medium.id} is not mounted for the checkpoint: {exc}"))
 
 
 def _counted_unmounted(stack: ExitStack, medium: Medium, emit: Emit, state_dir, exc: Exception) -> None:
