@@ -34,6 +34,9 @@ from rabtui.state.store import KEPT, RESTORABLE_SQL, Store, as_made, made_first
 class Copy:
     kind: str                       # "backup" | "disc"
     when: float                     # when the state it holds was taken (the backup's start, as made: store.as_made)
+    # of copies of one `when` (a backup made later dated before them ranks them all at its start):
+    # the higher the newer, a backup's id; a disc's, that of the backup it is ranked as (the backup first)
+    rank: float = 0.0
     medium: str | None = None
     backup: object = None           # the backups row
     checkpoint: int | None = None
@@ -103,7 +106,7 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
     out: dict[str, Copy] = {}
     for r in rows:
         if r["medium"] not in out:
-            out[r["medium"]] = Copy("backup", r["made"], medium=r["medium"], backup=r,
+            out[r["medium"]] = Copy("backup", r["made"], rank=r["id"], medium=r["medium"], backup=r,
                                     version=(r["v_size"], r["v_mtime"]) if is_file else None)
     return list(out.values())
 
@@ -148,7 +151,8 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
                     discs=[(d["disc"], d["volid"] or layout.volid(number, d["disc"])) for d in discs],
                     of_discs=cp["discs"] if cp else len(discs),
                     version=(size, max(d["mtime"] for d in discs)) if is_file else None,
-                    digest=digests.get(number) if is_file else None, taken_from=taken["id"] if taken else None)
+                    digest=digests.get(number) if is_file else None, taken_from=taken["id"] if taken else None,
+                    rank=taken["id"] if taken else 0.0)
         away = unknown_backups.taken_unread(store, number, source.id, dir_path) if taken is None else None
         if away is not None:
             _rank_by_away(store, source.id, number, away, copy)
@@ -166,10 +170,12 @@ def _rank_by_away(store: Store, source: str, number: int, away: dict, copy: Copy
              f" {fmt.name(str(away.get('medium')))}, which rebuild-state did not read")
     after = unknown_backups.made_after(store, source, away)
     if after is None:
-        copy.when = away["started"]
+        copy.when, copy.rank = away["started"], float("inf")     # every backup known then was made before
         copy.guess = f"{taken}: taken to be as of that backup's start ({fmt.stamp(copy.when)})"
         return
     copy.when = after["started"]
+    row = store.one("SELECT id FROM backups WHERE source=? AND medium=? AND name=?", (source, after["medium"], after["name"]))
+    copy.rank = row["id"] - 0.5 if row else float("-inf")     # just below it; gone: below every backup of its time
     name, medium = fmt.name(after["name"]), fmt.name(after["medium"])
     copy.guess = (f"{taken}, dated {fmt.stamp(away['started'])}: taken to be before backup {name} on medium"
                   f" {medium}, made after it and dated {fmt.stamp(copy.when)} (a clock ahead then)")
@@ -193,7 +199,7 @@ def _rank_by_guess(store: Store, source: str, rel: bytes, copy: Copy) -> None:
     held = _backup_copies(store, source, rel, copy.version) if copy.version is not None else []
     if held:
         like = max(held, key=lambda c: (c.when, c.backup["id"]))
-        copy.when = like.when
+        copy.when, copy.rank = like.when, like.rank
         copy.guess = (f"{unknown}: taken to be as of {like.describe()} ({fmt.stamp(like.when)}), which holds a"
                       f" file of the same size and mtime")
         return
@@ -206,7 +212,7 @@ def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
     """Every copy of `rel`, newest first (a backup before a disc holding the same state; a disc
     whose backup is not known and matches none, after every backup)."""
     copies = _backup_copies(store, source.id, rel) + _disc_copies(store, source, rel)
-    copies.sort(key=lambda c: (c.below_backups, -c.when, c.kind != "backup"))
+    copies.sort(key=lambda c: (c.below_backups, -c.when, -c.rank, c.kind != "backup"))
     return copies
 
 

@@ -1,0 +1,69 @@
+"""A backup made after a checkpoint's under a clock behind (by minutes, or years: a dead RTC battery)
+ranks every backup made before it as made at its start (store.as_made): the discs' copy, taken
+from one of them, ties with backups older than the one it was taken from. It is ranked just below
+the backup it was taken from, above those made before that one: a file the late backup lacks
+(deleted meanwhile) is restored from the discs, not from an older backup. Real rsync of a local
+source, real xorriso onto an `images:` drive, the real command line."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui.cli import main
+from tests.trees import Lab, burn_due, write_files
+
+T0 = datetime(2026, 3, 1, 2, 0, 0)
+
+
+def _restored(lab: Lab, run: list[str], tmp_path, to: str, capsys) -> tuple[int, bytes, str]:
+    path = str(lab.src / "data" / "a.txt")
+    capsys.readouterr()
+    code = main([*run, "restore", "loc", path, "--to", str(tmp_path / to)])
+    return code, (tmp_path / to / path.lstrip("/")).read_bytes(), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("behind", [timedelta(minutes=5), timedelta(days=6 * 365)], ids=["minutes", "years"])
+def test_a_disc_ranks_above_backups_older_than_its_own_under_a_later_clock_behind(tmp_path, capsys, behind):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a.txt": b"old", "b.txt": b"b"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    write_files(lab.src / "data", {"a.txt": b"middle"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
+    burn_due(cfg, lab.store())
+    (lab.src / "data" / "a.txt").unlink()
+    assert lab.backup(cfg, now=T0 - behind, medium_id="m1").status == "completed"
+    run = ["--config", str(lab.config_path)]
+    code, got, err = _restored(lab, run, tmp_path, "all", capsys)
+    assert (code, got) == (0, b"middle"), err     # m2's backup, the newest holding it
+    os.rename(lab.media[1][1], tmp_path / "m2-away")
+    code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
+    assert got == b"middle", err      # the discs' copy of m2's backup, not m1's older one
+
+
+def test_a_disc_of_a_backup_rebuild_state_did_not_read_ranks_above_older_backups_under_a_clock_behind(tmp_path,
+                                                                                                    capsys):
+    """The database rebuilt while the medium of the discs' backup was away: the discs' copy ranks
+    just below the backup made after it (dated behind by years), above the older backup."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a.txt": b"old", "b.txt": b"b"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    write_files(lab.src / "data", {"a.txt": b"middle"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
+    burn_due(cfg, lab.store())
+    os.rename(lab.media[1][1], tmp_path / "m2-away")
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3       # m2 not read
+    (lab.src / "data" / "a.txt").unlink()
+    assert lab.backup(cfg, now=T0 - timedelta(days=6 * 365), medium_id="m1").status == "completed"
+    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    assert (code, got) == (3, b"middle"), err
