@@ -7,6 +7,9 @@ command line."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from datetime import datetime, timedelta
 
@@ -72,3 +75,26 @@ def test_a_symlink_planted_in_another_backups_own_tree_is_not_followed(tmp_path,
         assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to",
                      str(tmp_path / planted.name)]) == 0
         assert "planted-empty" not in capsys.readouterr().err
+
+
+def test_a_directory_of_another_backup_the_restore_cannot_read_is_named(tmp_path):
+    """Run without the capabilities that read any directory (as another user than the owner), a
+    directory of another backup's own tree that cannot be read may hold empty directories: said
+    (exit 3), not passed over in silence."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"kept.jpg": b"K"})
+    (photos / "locked/inner").mkdir(parents=True)
+    os.chmod(photos / "locked", 0o300)
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    shutil.rmtree(photos / "locked")
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    on_m2 = lab.store().one("SELECT name FROM backups WHERE medium='m2'")["name"]
+    dropped = "-dac_override,-dac_read_search"
+    done = subprocess.run(["setpriv", f"--bounding-set={dropped}", f"--inh-caps={dropped}", sys.executable, "-m",
+                           "rabtui", "--config", str(lab.config_path), "restore", "loc", str(photos), "--to",
+                           str(tmp_path / "out")], capture_output=True, text=True)
+    assert done.returncode == 3 and (
+        f"1 directory below {photos} in backup {on_m2} on medium m2 could not be read (first: {photos}/locked):"
+        " empty directories in it that the restore lacks are not named" in done.stderr), done.stderr

@@ -156,21 +156,28 @@ def lacking(cfg: Config, store: Store, source: Source, rel: bytes, chosen: Copy,
     if not whole:
         archive_held.hold(store, _sql(store, source, rel, chosen, places))
     try:
-        return [line for c in copies if not (c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)))
-                for line in _line(store, source, rel, chosen, c, _more(
-                    store, source, rel, chosen, c, places, whole, inside, have, looked,
-                    c.kind == "backup" and medium_problem(cfg.medium(c.medium), store) is None))]
+        lines = []
+        for c in copies:
+            if c is chosen or (c.kind == "backup" and not configured(cfg, c.medium)):
+                continue
+            unread: list[bytes] | None = (
+                [] if c.kind == "backup" and medium_problem(cfg.medium(c.medium), store) is None else None)
+            lines += _line(store, source, rel, chosen, c, _more(
+                store, source, rel, chosen, c, places, whole, inside, have, looked, unread))
+            lines += _unread_line(rel, c, unread or [])
+        return lines
     finally:
         if not whole:
             archive_held.let_go(store)
 
 
 def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, places: list[bytes], whole: bool,
-          inside: bool, have: dict[bytes, str], looked: dict, own_tree: bool = False) -> dict[bytes, str]:
+          inside: bool, have: dict[bytes, str], looked: dict, unread: list[bytes] | None = None) -> dict[bytes, str]:
     """path -> what it is of the entries `c` holds that neither `chosen` nor a copy before it named
     holds (`have`: those at or below `places`; the rest in archive_held's table), now held too.
     `inside`: the entries are told apart by the configured directory holding each (_inside);
-    `own_tree`: `c` is a backup whose medium is at hand, its own tree read for its empty directories."""
+    `unread`: a list when `c` is a backup whose medium is at hand, its own tree read for its empty
+    directories: the directories there that could not be read are added to it."""
     tops = _tops(source)
     theirs = {p: what for place in places for p, what in _entries(store, source, place, c).items()}
     more = {p: what for p, what in theirs.items()
@@ -186,9 +193,9 @@ def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, place
                 new[p] = what
         archive_held.add(store, new)
         more.update(new)
-    if own_tree:
+    if unread is not None:
         ways = _above(more)
-        empty = {p: EMPTY_DIR for p in _own_empty(source, rel, c)
+        empty = {p: EMPTY_DIR for p in _own_empty(source, rel, c, unread)
                  if p not in more and p not in ways and not _holds_dir(store, source, tops, p, chosen, have, looked)}
         have.update(empty)
         looked["above"] |= _above(empty)
@@ -198,11 +205,12 @@ def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, place
     return more
 
 
-def _own_empty(source: Source, rel: bytes, c: Copy) -> list[bytes]:
+def _own_empty(source: Source, rel: bytes, c: Copy, unread: list[bytes]) -> list[bytes]:
     """The empty directories of archive directories at or below `rel` (`rel` itself too, but a
     configured directory) in backup `c`'s own tree (its catalog records none: the tree holds every
     directory the source had then), never read through a symlink. Its files saved by older backups
-    are in the union: the caller leaves out a directory with an entry of `c` below it."""
+    are in the union: the caller leaves out a directory with an entry of `c` below it. Those that
+    cannot be read are added to `unread`."""
     tops = _tops(source)
     below = rel + b"/" if rel else b""
     starts = [rel] if _in_archive(tops, rel) else [t for t, kind in tops if kind == "archive" and t.startswith(below)]
@@ -211,7 +219,7 @@ def _own_empty(source: Source, rel: bytes, c: Copy) -> list[bytes]:
     for start in starts:
         if own_dirs.OwnTree(root, start).directory(start) is None:
             continue
-        out += [d for d in medium_below.empty_dirs(root, start) if _in_archive(tops, d)]
+        out += [d for d in medium_below.empty_dirs(root, start, unread) if _in_archive(tops, d)]
         if start == rel and all(rel != top for top, _kind in tops) and _empty(root, rel):
             out.append(rel)     # the empty directory asked for itself
     return out
@@ -222,6 +230,17 @@ def _empty(root: bytes, rel: bytes) -> bool:
         return not medium_below.entries(root, rel)
     except OSError:
         return False
+
+
+def _unread_line(rel: bytes, c: Copy, unread: list[bytes]) -> list[str]:
+    if not unread:
+        return []
+    more = sorted(unread)
+    shown = ", ".join("/" + fmt.name(p) for p in more[:SHOWN])
+    shown += f" and {len(more) - SHOWN} more" if len(more) > SHOWN else ""
+    return [f"{fmt.count(len(more), 'directory')} below /{fmt.name(rel)} in {c.describe()} could not be read"
+            f" (first: {shown}): empty directories in {'it' if len(more) == 1 else 'them'} that the restore lacks"
+            " are not named"]
 
 
 def _line(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, theirs: dict[bytes, str]) -> list[str]:
