@@ -67,3 +67,31 @@ def test_a_disc_of_a_backup_rebuild_state_did_not_read_ranks_above_older_backups
     assert lab.backup(cfg, now=T0 - timedelta(days=6 * 365), medium_id="m1").status == "completed"
     code, got, err = _restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"middle"), err
+
+
+def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_whatever_the_dates(tmp_path, capsys):
+    """Both checkpoints taken from backups on the medium away during the rebuild, the later one's
+    dated years behind: the later checkpoint took the newer state, and is read."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a.txt": b"middle"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    burn_due(cfg, lab.store(), {"*"})
+    write_files(lab.src / "data", {"a.txt": b"the newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1) - timedelta(days=4 * 365), medium_id="m1").status == "completed"
+    burn_due(cfg, lab.store(), {"*"})
+    os.rename(lab.media[0][1], tmp_path / "m1-away")
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3       # m1 not read
+    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    assert (code, got) == (3, b"the newest") and "checkpoint 2 (RAB2D01), ranked on a guess" in err, err
+    # its disc away: the older checkpoint's copy is read, said to be before it
+    (iso,) = (tmp_path / "iso").glob("*RAB2D01*")
+    iso.rename(tmp_path / "away.iso")
+    code, got, err = _restored(lab, run, tmp_path, "older", capsys)
+    assert (code, got) == (3, b"middle"), err
+    assert "taken to be before checkpoint 2, made after it and dated 2022-03-03 02:00" in err, err

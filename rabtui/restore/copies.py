@@ -137,7 +137,7 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
         by_number.setdefault(r["number"], []).append(r)
     digests = _digests(store, source.id, rel)
     dir_path = directory_of(source, rel).path
-    out = []
+    out, away_ranked = [], set()
     for number, discs in by_number.items():
         if any(d["state"] != "verified" for d in discs):
             continue
@@ -156,10 +156,27 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
         away = unknown_backups.taken_unread(store, number, source.id, dir_path) if taken is None else None
         if away is not None:
             _rank_by_away(store, source.id, number, away, copy)
+            away_ranked.add(number)
         elif taken is None:
             _rank_by_guess(store, source.id, rel, copy)
         out.append(copy)
+    _before_later(out, away_ranked)
     return out
+
+
+def _before_later(discs: list[Copy], away_ranked: set[int]) -> None:
+    """A checkpoint took the newest backup then: one made later holds the newer state. A disc copy
+    ranked by a backup rebuild-state did not read (_rank_by_away) that a later checkpoint's copy,
+    ranked by its backup, is dated before (a clock ahead then, or behind at that later backup) is
+    ranked just before that one."""
+    later = None        # (when, rank, checkpoint) of the earliest of the checkpoints made after
+    for c in sorted(discs, key=lambda c: -(c.checkpoint or 0)):
+        if c.checkpoint in away_ranked and later is not None and later[0] < c.when:
+            c.when, c.rank = later[0], later[1]
+            c.guess = (f"{c.guess}; taken to be before checkpoint {later[2]}, made after it and dated"
+                       f" {fmt.stamp(later[0])}")
+        if (c.taken_from is not None or c.checkpoint in away_ranked) and (later is None or c.when <= later[0]):
+            later = (c.when, c.rank, c.checkpoint)
 
 
 def _rank_by_away(store: Store, source: str, number: int, away: dict, copy: Copy) -> None:
@@ -212,7 +229,7 @@ def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
     """Every copy of `rel`, newest first (a backup before a disc holding the same state; a disc
     whose backup is not known and matches none, after every backup)."""
     copies = _backup_copies(store, source.id, rel) + _disc_copies(store, source, rel)
-    copies.sort(key=lambda c: (c.below_backups, -c.when, -c.rank, c.kind != "backup"))
+    copies.sort(key=lambda c: (c.below_backups, -c.when, -c.rank, c.kind != "backup", -(c.checkpoint or 0)))
     return copies
 
 
