@@ -95,3 +95,27 @@ def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_what
     code, got, err = _restored(lab, run, tmp_path, "older", capsys)
     assert (code, got) == (3, b"middle"), err
     assert "taken to be before checkpoint 2, made after it and dated 2022-03-03 02:00" in err, err
+
+
+def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_than_an_earlier_checkpoints_backup(
+        tmp_path, capsys):
+    """The backups the later checkpoint's copy of the state knew were made before its backup,
+    dated years behind them: its discs' copy ranks above them."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a.txt": b"middle"})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    burn_due(cfg, lab.store(), {"*"})
+    write_files(lab.src / "data", {"a.txt": b"the newest"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1) - timedelta(days=4 * 365), medium_id="m1").status == "completed"
+    burn_due(cfg, lab.store(), {"*"})
+    os.rename(lab.media[0][1], tmp_path / "m1-away")
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    run = ["--config", str(lab.config_path)]
+    assert main([*run, "rebuild-state"]) == 3       # m1 not read
+    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    assert (code, got) == (3, b"the newest"), err      # not m2's older backup
+    assert "the newest of them dated 2026-03-01 02:00 (a clock behind then)" in err, err

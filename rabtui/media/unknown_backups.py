@@ -16,7 +16,7 @@ from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.media.at_hand import label_problem, media_there, plugged_in
 from rabtui.media.look_mount import looked_at
-from rabtui.state.store import RESTORABLE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, RESTORABLE_SQL, Store, as_made, made_first
 
 UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild that made the database did not read
 # meta: a checkpoint's directory taken from a backup on a medium the rebuild did not read (its discs'
@@ -55,6 +55,29 @@ def first_after(store: Store, known: set[tuple[str, str, str]], source_id: str) 
     after = (r for r in rows if (source_id, r["medium"], r["name"]) not in known)
     first = next(after, None) if known else None
     return dict(first) if first is not None else None
+
+
+def newest_known(store: Store, known: set[tuple[str, str, str]], source_id: str) -> dict | None:
+    """{name, medium} of the source's complete backup of those `known` (as first_after's) that
+    ranks newest as made (store.as_made), or None: it was made before the backup a checkpoint was
+    taken from, whatever its date (a checkpoint takes the newest complete backup; one kept, its
+    post-backup commands failed, may be made after)."""
+    rows = store.all(f"{made_first()}SELECT b.name, b.medium FROM backups b WHERE b.source=?"
+                     f" AND b.status IN {COMPLETE_SQL} ORDER BY {as_made()} DESC, b.id DESC", (source_id, source_id))
+    return next(({"name": r["name"], "medium": r["medium"]} for r in rows
+                 if (source_id, r["medium"], r["name"]) in known), None)
+
+
+def made_before(store: Store, source_id: str, taken: dict) -> tuple[float, int] | None:
+    """(as made, id) of the backup newest_known recorded in `taken` (taken_unread's), when it is
+    still a restorable backup of the database's; None otherwise (a damaged record too)."""
+    before = taken.get("before")
+    if not (isinstance(before, dict) and all(isinstance(before.get(k), str) for k in ("name", "medium"))):
+        return None
+    row = store.one(f"{made_first()}SELECT b.id, {as_made()} AS made FROM backups b WHERE b.source=? AND b.medium=?"
+                    f" AND b.name=? AND b.status IN {RESTORABLE_SQL}", (source_id, source_id, before["medium"],
+                                                                        before["name"]))
+    return (row["made"], row["id"]) if row else None
 
 
 def remember_ids(store: Store) -> None:

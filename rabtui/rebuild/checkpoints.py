@@ -57,9 +57,11 @@ def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: s
     if row is not None:
         return row["id"]
     if medium not in report.media:     # away: not deleted; a restore ranks the discs' copy by its start
-        after = unknown_backups.first_after(store, getattr(recorded, "known", set()), source)
-        unknown_backups.remember_taken(store, number, source, path,
-                                       {"name": name, "medium": medium, "started": started, "after": after})
+        known = getattr(recorded, "known", set())
+        unknown_backups.remember_taken(store, number, source, path, {
+            "name": name, "medium": medium, "started": started,
+            "after": unknown_backups.first_after(store, known, source),
+            "before": unknown_backups.newest_known(store, known, source)})
         return None
     if os.path.lexists(Path(cfg.medium(medium).path) / source / name):
         return None     # there but left out (its backup.json unusable): not deleted

@@ -189,6 +189,11 @@ def _rank_by_away(store: Store, source: str, number: int, away: dict, copy: Copy
     if after is None:
         copy.when, copy.rank = away["started"], float("inf")     # every backup known then was made before
         copy.guess = f"{taken}: taken to be as of that backup's start ({fmt.stamp(copy.when)})"
+        before = unknown_backups.made_before(store, source, away)
+        if before is not None and before[0] > copy.when:
+            copy.when, copy.rank = before[0], before[1] + 0.5
+            copy.guess = (f"{taken}, dated {fmt.stamp(away['started'])}: taken to be after the backups the"
+                          f" checkpoint knew, the newest of them dated {fmt.stamp(copy.when)} (a clock behind then)")
         return
     copy.when = after["started"]
     row = store.one("SELECT id FROM backups WHERE source=? AND medium=? AND name=?", (source, after["medium"], after["name"]))
