@@ -34,7 +34,7 @@ step = st.tuples(st.sampled_from(MEDIA), st.sampled_from(CLOCKS), st.sampled_fro
 history = st.tuples(st.lists(step, min_size=2, max_size=4),
                     st.sampled_from([None, (), ("m1",), ("m2",)]),      # rebuilt with these away
                     st.one_of(st.none(), st.tuples(st.sampled_from(MEDIA), st.sampled_from(CLOCKS))),
-                    st.sampled_from([(), ("m1",), ("m2",)]))           # away at the restore
+                    st.sampled_from([(), ("m1",), ("m2",), ("m1", "m2")]))      # away at the restore
 
 
 def _run(lab: Lab, *args: str) -> tuple[int, str]:
