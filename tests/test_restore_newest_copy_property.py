@@ -64,6 +64,10 @@ def _back(lab: Lab, ids, tmp: Path):
 # two checkpoints of a medium away during the rebuild, the later one's backup dated years behind
 @example(([("m1", timedelta(0), True, True, "completed"), ("m1", -timedelta(days=4 * 365), True, True, "completed")],
           ("m1",), None, ()))
+# a kept backup after the one a checkpoint was taken from (checkpoints take complete ones): the
+# checkpoint's copy of the state knew it, made after
+@example(([("m1", timedelta(0), True, False, "completed"), ("m1", timedelta(0), True, False, "completed"),
+           ("m2", timedelta(0), True, True, "kept")], ("m1",), None, ()))
 def test_a_restore_reads_the_newest_copy_it_can_or_says_why(h):
     steps, rebuilt_away, after, away = h
     tmp = Path(tempfile.mkdtemp())
