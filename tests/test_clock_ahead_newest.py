@@ -103,7 +103,7 @@ def test_the_link_base_is_the_backup_made_last_so_the_catalog_lists_only_backups
     os.rename(tmp_path / "f", data / "f")                        # back, unchanged
     assert main([*cfg, "run-due", "--now", "2026-10-03T03:00"]) == 0
     capsys.readouterr()
-    assert main([*cfg, "find", "/f", "--json"]) == 0
+    assert main([*cfg, "find", str(data / "f"), "--json"]) == 0     # "/f" matches a temporary path /x/f...
     held = [name for v in json.loads(capsys.readouterr().out) for loc in v["locations"] for name in loc["backups"]]
     on_medium = [name for name, path, _ in medium_layout.list_backups(lab.media[0][1], "web")
                  if (medium_layout.backup_data_path(path, str(data)) / "f").exists()]
