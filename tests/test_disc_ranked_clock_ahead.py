@@ -35,18 +35,20 @@ def _disc_of_a_backup_dated_ahead(tmp_path) -> tuple[Lab, object]:
     return lab, cfg
 
 
-def _rebuilt_with_m2_away(lab: Lab) -> list[str]:
-    m2 = lab.media[1][1]
-    m2.rename(m2.with_name("m2-in-the-drawer"))
+def rebuilt_with_away(lab: Lab, medium: int = 1) -> list[str]:
+    """The database lost and rebuilt while lab.media[medium] is away (m2 unless said): the command
+    line's first arguments."""
+    away = lab.media[medium][1]
+    away.rename(away.with_name(f"{away.name}-in-the-drawer"))
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
     run = ["--config", str(lab.config_path)]
-    assert main([*run, "rebuild-state"]) == 3       # m2 not read
+    assert main([*run, "rebuild-state"]) == 3       # the medium away not read
     return run
 
 
-def _restored(lab: Lab, run: list[str], tmp_path, to: str, capsys) -> tuple[int, bytes, str]:
+def restored(lab: Lab, run: list[str], tmp_path, to: str, capsys) -> tuple[int, bytes, str]:
     path = str(lab.src / "data" / "a.txt")
     capsys.readouterr()
     code = main([*run, "restore", "loc", path, "--to", str(tmp_path / to)])
@@ -58,12 +60,12 @@ def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_dis
     lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
-    run = _rebuilt_with_m2_away(lab)
-    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    run = rebuilt_with_away(lab)
+    code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"the newest"), err       # 3: m2 was not read by rebuild-state
     # m1 away too: the discs' copy is read, said older than that backup's, with why
     lab.media[0][1].rename(tmp_path / "m1-away")
-    code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
+    code, got, err = restored(lab, run, tmp_path, "discs", capsys)
     assert (code, got) == (3, b"middle"), err
     newest = "backup-20260303020000"
     assert (f"the newest copy ({'backup ' + newest} on medium m1" in err and f"taken to be before backup {newest} on medium m1,"
@@ -72,24 +74,24 @@ def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_dis
 
 def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_ahead(tmp_path, capsys):
     lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
-    run = _rebuilt_with_m2_away(lab)
-    code, got, err = _restored(lab, run, tmp_path, "before", capsys)
+    run = rebuilt_with_away(lab)
+    code, got, err = restored(lab, run, tmp_path, "before", capsys)
     assert (code, got) == (3, b"middle"), err       # the discs' copy: the newest there is
     assert "2030" in err and "ranked on a guess" in err, err
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
-    code, got, err = _restored(lab, run, tmp_path, "after", capsys)
+    code, got, err = restored(lab, run, tmp_path, "after", capsys)
     assert (code, got) == (3, b"the newest"), err
 
 
 def test_a_damaged_record_of_a_backup_made_after_is_passed_over(tmp_path, capsys):
     lab, _cfg = _disc_of_a_backup_dated_ahead(tmp_path)
-    run = _rebuilt_with_m2_away(lab)
+    run = rebuilt_with_away(lab)
     store = lab.store()
     key = store.one(f"SELECT key FROM meta WHERE key LIKE '{unknown_backups.TAKEN_KEY}%'")["key"]
     taken = json.loads(store.meta(key))
     store.set_meta(key, json.dumps({**taken, "after": {"started": 1, "name": ["not a name"]}}))
-    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"middle") and "2030" in err, err
 
 
@@ -97,11 +99,11 @@ def test_a_failed_run_dated_behind_after_the_rebuild_leaves_the_discs_above_olde
     """A run that failed under a clock years behind holds nothing: the discs' copy stays newer than
     the backup made before the one it was taken from (ranked as made at the failed run's start)."""
     lab, _cfg = _disc_of_a_backup_dated_ahead(tmp_path)
-    run = _rebuilt_with_m2_away(lab)
+    run = rebuilt_with_away(lab)
     lab.store().execute("INSERT INTO backups(source, medium, name, path, started, status) VALUES"
                         " ('loc', 'm1', 'backup-20200101020000', ?, ?, 'failed')",
                         (str(lab.media[0][1] / "loc/backup-20200101020000"), datetime(2020, 1, 1, 2).timestamp()))
-    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"middle"), err
 
 
@@ -111,9 +113,9 @@ def test_a_disc_of_a_backup_dated_ahead_the_database_knows_is_ranked_as_that_bac
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     run = ["--config", str(lab.config_path)]
-    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (0, b"the newest"), err
     lab.media[0][1].rename(tmp_path / "m1-away")
     lab.media[1][1].rename(tmp_path / "m2-away")
-    code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
+    code, got, err = restored(lab, run, tmp_path, "discs", capsys)
     assert (code, got) == (3, b"middle") and "the newest copy (backup backup-20260303020000 on medium m1" in err, err

@@ -12,17 +12,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from rabtui.cli import main
+from tests.test_disc_ranked_clock_ahead import rebuilt_with_away, restored
 from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
-
-
-def _restored(lab: Lab, run: list[str], tmp_path, to: str, capsys) -> tuple[int, bytes, str]:
-    path = str(lab.src / "data" / "a.txt")
-    capsys.readouterr()
-    code = main([*run, "restore", "loc", path, "--to", str(tmp_path / to)])
-    return code, (tmp_path / to / path.lstrip("/")).read_bytes(), capsys.readouterr().err
 
 
 @pytest.mark.parametrize("behind", [timedelta(minutes=5), timedelta(days=6 * 365)], ids=["minutes", "years"])
@@ -38,10 +31,10 @@ def test_a_disc_ranks_above_backups_older_than_its_own_under_a_later_clock_behin
     (lab.src / "data" / "a.txt").unlink()
     assert lab.backup(cfg, now=T0 - behind, medium_id="m1").status == "completed"
     run = ["--config", str(lab.config_path)]
-    code, got, err = _restored(lab, run, tmp_path, "all", capsys)
+    code, got, err = restored(lab, run, tmp_path, "all", capsys)
     assert (code, got) == (0, b"middle"), err     # m2's backup, the newest holding it
     os.rename(lab.media[1][1], tmp_path / "m2-away")
-    code, got, err = _restored(lab, run, tmp_path, "discs", capsys)
+    code, got, err = restored(lab, run, tmp_path, "discs", capsys)
     assert got == b"middle", err      # the discs' copy of m2's backup, not m1's older one
 
 
@@ -57,15 +50,10 @@ def test_a_disc_of_a_backup_rebuild_state_did_not_read_ranks_above_older_backups
     write_files(lab.src / "data", {"a.txt": b"middle"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
     burn_due(cfg, lab.store())
-    os.rename(lab.media[1][1], tmp_path / "m2-away")
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
-    run = ["--config", str(lab.config_path)]
-    assert main([*run, "rebuild-state"]) == 3       # m2 not read
+    run = rebuilt_with_away(lab, 1)
     (lab.src / "data" / "a.txt").unlink()
     assert lab.backup(cfg, now=T0 - timedelta(days=6 * 365), medium_id="m1").status == "completed"
-    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"middle"), err
 
 
@@ -81,18 +69,13 @@ def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_what
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1) - timedelta(days=4 * 365), medium_id="m1").status == "completed"
     burn_due(cfg, lab.store(), {"*"})
-    os.rename(lab.media[0][1], tmp_path / "m1-away")
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
-    run = ["--config", str(lab.config_path)]
-    assert main([*run, "rebuild-state"]) == 3       # m1 not read
-    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    run = rebuilt_with_away(lab, 0)
+    code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"the newest") and "checkpoint 2 (RAB2D01), ranked on a guess" in err, err
     # its disc away: the older checkpoint's copy is read, said to be before it
     (iso,) = (tmp_path / "iso").glob("*RAB2D01*")
     iso.rename(tmp_path / "away.iso")
-    code, got, err = _restored(lab, run, tmp_path, "older", capsys)
+    code, got, err = restored(lab, run, tmp_path, "older", capsys)
     assert (code, got) == (3, b"middle"), err
     assert "taken to be before checkpoint 2, made after it and dated 2022-03-03 02:00" in err, err
 
@@ -110,12 +93,7 @@ def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_than
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1) - timedelta(days=4 * 365), medium_id="m1").status == "completed"
     burn_due(cfg, lab.store(), {"*"})
-    os.rename(lab.media[0][1], tmp_path / "m1-away")
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
-    run = ["--config", str(lab.config_path)]
-    assert main([*run, "rebuild-state"]) == 3       # m1 not read
-    code, got, err = _restored(lab, run, tmp_path, "out", capsys)
+    run = rebuilt_with_away(lab, 0)
+    code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"the newest"), err      # not m2's older backup
     assert "the newest of them dated 2026-03-01 02:00 (a clock behind then)" in err, err
