@@ -141,7 +141,7 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
     for number, discs in by_number.items():
         if any(d["state"] != "verified" for d in discs):
             continue
-        taken = store.one(f"{made_first()}SELECT b.id, {as_made()} AS made FROM checkpoint_dirs c"
+        taken = store.one(f"{made_first()}SELECT b.id, b.status, {as_made()} AS made FROM checkpoint_dirs c"
                           " JOIN backups b ON b.id=c.backup_id WHERE c.number=? AND c.source=? AND c.path=?",
                           (source.id, number, source.id, dir_path))
         cp = store.one("SELECT created, discs FROM checkpoints WHERE number=?", (number,))
@@ -152,7 +152,7 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
                     of_discs=cp["discs"] if cp else len(discs),
                     version=(size, max(d["mtime"] for d in discs)) if is_file else None,
                     digest=digests.get(number) if is_file else None, taken_from=taken["id"] if taken else None,
-                    rank=taken["id"] if taken else 0.0)
+                    rank=_rank_of(taken))
         away = unknown_backups.taken_unread(store, number, source.id, dir_path) if taken is None else None
         if away is not None:
             _rank_by_away(store, source.id, number, away, copy)
@@ -162,6 +162,14 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
         out.append(copy)
     _before_later(out, away_ranked)
     return out
+
+
+def _rank_of(taken) -> float:
+    """A disc's rank among copies of its time: its backup's id, as that backup's own; of a deleted
+    backup none (below the backups of its time): rebuild-state records one it reads of a checkpoint's
+    copy of the state under an id after those of the backups on the media, which says nothing of
+    when it was made."""
+    return float(taken["id"]) if taken and taken["status"] != "deleted" else 0.0
 
 
 def _before_later(discs: list[Copy], away_ranked: set[int]) -> None:
