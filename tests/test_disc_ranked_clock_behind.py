@@ -57,19 +57,25 @@ def test_a_disc_of_a_backup_rebuild_state_did_not_read_ranks_above_older_backups
     assert (code, got) == (3, b"middle"), err
 
 
-def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_whatever_the_dates(tmp_path, capsys):
-    """Both checkpoints taken from backups on the medium away during the rebuild, the later one's
-    dated years behind: the later checkpoint took the newer state, and is read."""
+def _two_checkpoints_rebuilt_with_m1_away(tmp_path, first_on: str) -> tuple[Lab, list[str]]:
+    """A backup ("middle") on `first_on` and its checkpoint, then one ("the newest") on m1 dated years
+    behind and its checkpoint; the database rebuilt with m1 away."""
     lab = Lab(tmp_path, media_count=2)
     cfg = lab.with_discs("4MiB")
     (tmp_path / "iso").mkdir()
     write_files(lab.src / "data", {"a.txt": b"middle"})
-    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    assert lab.backup(cfg, now=T0, medium_id=first_on).status == "completed"
     burn_due(cfg, lab.store(), {"*"})
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1) - timedelta(days=4 * 365), medium_id="m1").status == "completed"
     burn_due(cfg, lab.store(), {"*"})
-    run = rebuilt_with_away(lab, 0)
+    return lab, rebuilt_with_away(lab, 0)
+
+
+def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_whatever_the_dates(tmp_path, capsys):
+    """Both checkpoints taken from backups on the medium away during the rebuild, the later one's
+    dated years behind: the later checkpoint took the newer state, and is read."""
+    lab, run = _two_checkpoints_rebuilt_with_m1_away(tmp_path, "m1")
     code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"the newest") and "checkpoint 2 (RAB2D01), ranked on a guess" in err, err
     # its disc away: the older checkpoint's copy is read, said to be before it
@@ -84,16 +90,7 @@ def test_a_later_checkpoint_of_a_backup_rebuild_state_did_not_read_is_newer_than
         tmp_path, capsys):
     """The backups the later checkpoint's copy of the state knew were made before its backup,
     dated years behind them: its discs' copy ranks above them."""
-    lab = Lab(tmp_path, media_count=2)
-    cfg = lab.with_discs("4MiB")
-    (tmp_path / "iso").mkdir()
-    write_files(lab.src / "data", {"a.txt": b"middle"})
-    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
-    burn_due(cfg, lab.store(), {"*"})
-    write_files(lab.src / "data", {"a.txt": b"the newest"})
-    assert lab.backup(cfg, now=T0 + timedelta(days=1) - timedelta(days=4 * 365), medium_id="m1").status == "completed"
-    burn_due(cfg, lab.store(), {"*"})
-    run = rebuilt_with_away(lab, 0)
+    lab, run = _two_checkpoints_rebuilt_with_m1_away(tmp_path, "m2")
     code, got, err = restored(lab, run, tmp_path, "out", capsys)
     assert (code, got) == (3, b"the newest"), err      # not m2's older backup
     assert "the newest of them dated 2026-03-01 02:00 (a clock behind then)" in err, err
