@@ -41,6 +41,12 @@ async def on_runs(pilot, app, status: str = "running") -> None:
                    what=f"the {status} job")
 
 
+async def on_post_commands_running(pilot, app) -> None:
+    """On Runs, the selected backup's step 6 (its post-backup commands) shown running."""
+    await on_runs(pilot, app)
+    await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+
+
 async def asked(pilot, app, *keys: str) -> str:
     """The text of the confirm dialog that `keys` open on Runs."""
     await pilot.press(*keys)
@@ -378,8 +384,7 @@ def test_x_again_once_the_post_commands_ended_asks_nothing(medium_m_config, tmp_
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
             record.step(6, "running")
-            await on_runs(pilot, app)
-            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            await on_post_commands_running(pilot, app)
             said = await asked(pilot, app, "x")
             assert "its post-backup commands are running" in said, said
             await pilot.press("n")
@@ -411,8 +416,7 @@ def test_the_stop_answered_after_the_post_commands_ended_says_nothing_was_stoppe
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
             record.step(6, "running")
-            await on_runs(pilot, app)
-            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            await on_post_commands_running(pilot, app)
             assert "its post-backup commands are running" in await asked(pilot, app, "x")
             record.step(6, "failed")
             await pilot.press("y")
@@ -443,8 +447,7 @@ def test_x_once_the_post_commands_stop_is_confirmed_asks_nothing(medium_m_config
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
             record.step(6, "running")
-            await on_runs(pilot, app)
-            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            await on_post_commands_running(pilot, app)
             with database_held(store):
                 assert "Stop its post-backup commands too?" in await asked(pilot, app, "x")
                 await pilot.press("y")
@@ -493,8 +496,7 @@ def test_post_commands_running_after_the_config_dropped_them_can_be_stopped(medi
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
-            await on_runs(pilot, app)
-            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            await on_post_commands_running(pilot, app)
             said = await asked(pilot, app, "x")
             assert "its post-backup commands are running" in said, said
             await pilot.press("y")
@@ -549,8 +551,7 @@ def test_x_again_after_a_cancel_that_stops_the_running_post_commands_asks_nothin
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
-            await on_runs(pilot, app)
-            await wait_for(pilot, lambda: "▶ 6 post-backup" in texts(app, "#run-steps"), what="step 6 running")
+            await on_post_commands_running(pilot, app)
             with database_held(store):
                 assert "running now, stop, and" in await asked(pilot, app, "x")
                 await pilot.press("y")
