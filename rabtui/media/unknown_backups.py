@@ -72,7 +72,7 @@ def made_before(store: Store, source_id: str, taken: dict) -> tuple[float, int] 
     """(as made, id) of the backup newest_known recorded in `taken` (taken_unread's), when it is
     still a restorable backup of the database's; None otherwise (a damaged record too)."""
     before = taken.get("before")
-    if not (isinstance(before, dict) and all(isinstance(before.get(k), str) for k in ("name", "medium"))):
+    if not _a_backup(before):
         return None
     row = store.one(f"{made_first()}SELECT b.id, {as_made()} AS made FROM backups b WHERE b.source=? AND b.medium=?"
                     f" AND b.name=? AND b.status IN {RESTORABLE_SQL}", (source_id, source_id, before["medium"],
@@ -101,6 +101,11 @@ def _time(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _a_backup(value) -> bool:
+    """Whether `value`, read from a record rebuild-state wrote, names a backup ({name, medium, ...})."""
+    return isinstance(value, dict) and all(isinstance(value.get(k), str) for k in ("name", "medium"))
+
+
 def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
     """Of the restorable backups made after `taken` (taken_unread's: one the database does not
     know; a failed one dated behind would rank the discs below older backups, tied with it), the one
@@ -109,8 +114,7 @@ def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
     discs taken from it did not know them), and those made since (store.as_made ranks a backup the
     database knows so)."""
     after = taken.get("after")
-    found = [after] if isinstance(after, dict) and _time(after.get("started")) and all(
-        isinstance(after.get(k), str) for k in ("name", "medium")) else []     # else a damaged record
+    found = [after] if _a_backup(after) and _time(after.get("started")) else []     # else a damaged record
     ids = store.meta(REBUILT_IDS_KEY)
     if ids is not None and ids.isdigit():
         row = store.one(f"SELECT name, medium, started FROM backups WHERE source=? AND id>? AND status IN {RESTORABLE_SQL}"
