@@ -26,6 +26,7 @@ from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.media import unknown_backups
 from rabtui.media.at_hand import medium_problem
+from rabtui.state import queries
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import KEPT, RESTORABLE_SQL, Store, as_made, made_first
 
@@ -204,7 +205,7 @@ def _rank_by_away(store: Store, source: str, number: int, away: dict, copy: Copy
                           f" checkpoint knew, the newest of them dated {fmt.stamp(copy.when)} (a clock behind then)")
         return
     copy.when = after["started"]
-    row = store.one("SELECT id FROM backups WHERE source=? AND medium=? AND name=?", (source, after["medium"], after["name"]))
+    row = queries.backup_named(store, source, after["medium"], after["name"])
     copy.rank = row["id"] - 0.5 if row else float("-inf")     # just below it; gone: below every backup of its time
     name, medium = fmt.name(after["name"]), fmt.name(after["medium"])
     copy.guess = (f"{taken}, dated {fmt.stamp(away['started'])}: taken to be before backup {name} on medium"
