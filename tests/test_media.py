@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.media import medium as media, medium_layout, mounting
+from rabtui.media import medium as media, medium_layout, mount_notes, mounting
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
@@ -110,7 +110,7 @@ def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
     assert not os.path.ismount(mount_point)
 
 
-def test_a_failure_after_a_backup_is_complete_undoes_nothing_of_it(tmp_path, disk_image):
+def test_a_failure_after_a_backup_is_complete_undoes_nothing_of_it(tmp_path, disk_image, monkeypatch):
     """Unmounting the medium fails after the backup is complete (what says rabtui mounted it cannot
     be removed): the backup stays complete, on the medium, in the database and in the catalog, with
     a warning; it was recorded failed and its catalog rows forgotten."""
@@ -120,9 +120,16 @@ def test_a_failure_after_a_backup_is_complete_undoes_nothing_of_it(tmp_path, dis
     lab.on_device(mount_point, disk_image)
     cfg = lab.load()
     write_files(lab.src / "data", {"a": b"on the usb disk"})
-    mark = lab.state / "locks" / "users-of-medium-m1.mounted"
-    (mark / "in the way").mkdir(parents=True)
+    remove = mount_notes.remove
+
+    def cannot_be_removed(note):
+        if note.exists():
+            raise PermissionError(1, "Operation not permitted", str(note))
+        remove(note)
+
+    monkeypatch.setattr(mount_notes, "remove", cannot_be_removed)
     result = lab.backup(cfg, medium_id="m1")
+    monkeypatch.undo()
     assert result.status == "completed", result.reason
     assert any("is completed; after that" in m for m in lab.messages("warning")), lab.messages("warning")
     store = lab.store()

@@ -196,7 +196,7 @@ def _done(cfg: Config, store: Store, due, recorder: JobRecorder, now: datetime |
     with source_lock(cfg, due.source):
         for medium in killed_on:     # mounted (one with a device) as the backup would, else found not there
             try:
-                with mounting.mounted(medium, recorder.emit, cfg.state_dir):
+                with mounting.mounted(medium, recorder.emit, cfg.state_dir, cancel=recorder.cancel):
                     recovery.recover_abandoned(store, due.source, recorder.emit, cfg, recorder.cancel,
                                                medium=medium.id)
             except (RabtuiError, OSError):     # a device that cannot be mounted: the backup says so

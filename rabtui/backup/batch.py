@@ -88,7 +88,9 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit,
     ends the wait for the medium's lock at once: each source is then recorded cancelled in its turn."""
     with ExitStack() as stack:
         try:
-            stack.enter_context(mounting.mounted(medium, emit, store.state_dir))
+            stack.enter_context(mounting.mounted(medium, emit, store.state_dir, cancel=cancel))
+        except Cancelled:      # while another process mounted it: each source is recorded cancelled
+            mounted = False
         except WorkFailed as exc:
             emit(Event(WARNING, str(exc)))
             mounted = False

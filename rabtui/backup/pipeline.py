@@ -131,7 +131,7 @@ class _Run(Completion, CommandSteps, TransferStep):
             self._step1()
             faults.point("backup.step1")
             self.step(2, "running")
-            with mounting.mounted(medium, self.emit, self.cfg.state_dir), self._medium_held(medium):
+            with mounting.mounted(medium, self.emit, self.cfg.state_dir, cancel=self.cancel), self._medium_held(medium):
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     try:

@@ -69,14 +69,19 @@ def mount_at(path: str | Path) -> int | None:
         os.close(fd)
 
 
+def shows_its_disk(medium: Medium) -> bool:
+    """Whether what is mounted at the medium's path now is a mount of its device's file system."""
+    own = mount_at(medium.path)
+    devices = devices_of(str(medium.device))
+    return os.path.ismount(medium.path) and any(mid == own and dev in devices
+                                                for mid, dev, _root, _point in mount_points.table())
+
+
 def is_a_looks(medium: Medium) -> bool:
     """Whether what is mounted at the medium's path now may be a look's mount: its device's, with
     a look's flags (not a read-only mount of it made by hand, nor another file system)."""
-    own = mount_at(medium.path)
     try:
         flags = os.statvfs(medium.path).f_flag
     except OSError:
         return False
-    devices = devices_of(str(medium.device))
-    return (os.path.ismount(medium.path) and flags & _LOOK_FLAGS == _LOOK_FLAGS
-            and any(mid == own and dev in devices for mid, dev, _root, _point in mount_points.table()))
+    return flags & _LOOK_FLAGS == _LOOK_FLAGS and shows_its_disk(medium)

@@ -14,15 +14,11 @@ from typing import Iterator
 
 from rabtui import fmt, proc
 from rabtui.config import Medium
-from rabtui.errors import Stalled, WorkFailed
+from rabtui.errors import Stalled
 from rabtui.events import LOG, WARNING, Emit, Event
-from rabtui.media import mounting
-from rabtui.media.device_mounts import LOOK_OPTIONS, mount_at, mounted_elsewhere
+from rabtui.media import mount_notes, mounting
+from rabtui.media.device_mounts import mount_at, mounted_elsewhere
 from rabtui.state import locks
-
-
-def mount_ro_argv(medium: Medium) -> list[str]:
-    return ["mount", "-o", LOOK_OPTIONS, str(medium.device), str(medium.path)]
 
 
 @contextmanager
@@ -42,15 +38,7 @@ def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) ->
             yield replace(medium, path=elsewhere)
             return
         looked = mounting.look_note(state_dir, medium.id)
-        mounting.note(looked)     # first: a look killed once it mounted leaves it to rabtui's next user to unmount
-        try:
-            mounting.mount_with(medium, mount_ro_argv(medium), emit)
-        except (WorkFailed, OSError) as exc:
-            # refused, its mount point not made, or mount said it failed: nothing mounted. Hung (mount killed) or interrupted, the
-            # kernel may make the mount yet: `looked` stays, and rabtui's next user unmounts it
-            if not isinstance(exc, mounting.MountHung):
-                looked.unlink(missing_ok=True)
-            raise
+        mounting.mount_noted(medium, mounting.mount_ro_argv(medium), emit, looked)
         own = mount_at(medium.path)
         try:
             yield medium
@@ -64,7 +52,7 @@ def _unmount_own(medium: Medium, own: int | None, emit: Emit, looked: Path) -> N
     `looked`, mounting.look_note, removed). `looked` stays where the unmount fails."""
     now = mount_at(medium.path)
     if own is None or now != own:
-        looked.unlink(missing_ok=True)
+        mount_notes.remove(looked)
         emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was looked at"
                             " (read-only, mounted for the look): it is left as it is, and the look's own mount"
                             f" under it too: unmount both (umount {medium.path}, twice) once it is not in use"))
@@ -75,7 +63,7 @@ def _unmount_own(medium: Medium, own: int | None, emit: Emit, looked: Path) -> N
         said = f"umount did not answer ({exc}); is the disk hung?"
     else:
         if done.ok:
-            looked.unlink(missing_ok=True)
+            mount_notes.remove(looked)
             emit(Event(LOG, f"unmounted {medium.path}"))
             return
         said = done.stderr_said()

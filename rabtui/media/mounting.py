@@ -4,14 +4,16 @@ the state remembers of where a medium was mounted)."""
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import faults, privacy, proc
+from rabtui import faults, fmt, privacy, proc
 from rabtui.config import Medium
-from rabtui.media.device_mounts import is_a_looks
+from rabtui.media import mount_notes
+from rabtui.media.device_mounts import LOOK_OPTIONS, is_a_looks, mounted_elsewhere
 from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
@@ -19,6 +21,20 @@ from rabtui.state import locks
 
 def mount_argv(medium: Medium) -> list[str]:
     return ["mount", str(medium.device), str(medium.path)]
+
+
+def mount_ro_argv(medium: Medium) -> list[str]:
+    return ["mount", "-o", LOOK_OPTIONS, str(medium.device), str(medium.path)]
+
+
+def bind_ro_argv(medium: Medium, elsewhere: str | Path) -> list[str]:
+    """The mount of the medium's file system at `elsewhere` shown read-only at its path too (no second
+    mount of the file system: through another loop device, that can corrupt it)."""
+    return ["mount", "--bind", "-o", LOOK_OPTIONS, str(elsewhere), str(medium.path)]
+
+
+def remount_rw_argv(medium: Medium) -> list[str]:
+    return ["mount", "-o", "remount,rw", str(medium.path)]
 
 
 def umount_argv(medium: Medium) -> list[str]:
@@ -47,7 +63,8 @@ SYNC_SILENCE = 600
 
 @contextmanager
 def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None, wait: float = MOUNT_WAIT,
-            mount: bool = True, reader: bool = False) -> Iterator[Medium]:
+            mount: bool = True, reader: bool = False, read_only: bool = False,
+            cancel: threading.Event | None = None) -> Iterator[Medium]:
     """Mount the medium's device at its path for the duration (no-op without a device, or when
     something other than rabtui mounted it there, which is then left mounted). `wait`: seconds
     another rabtui process mounting or unmounting it is waited for (LockBusy after).
@@ -60,30 +77,36 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     `mount` False: for a reader of the medium where it cannot be mounted (a checkpoint), which
     counts as a user all the same (another user ending leaves it mounted under it) but mounts it
     only in place of a look's read-only mount left there; not mounted, it is left so. `reader`: a
-    checkpoint, which says nothing of the medium left mounted for another checkpoint at its end."""
+    checkpoint, which says nothing of the medium left mounted for another checkpoint at its end.
+
+    `read_only`: for a restore, which only reads it: mounted read-only (LOOK_OPTIONS), or, where its
+    disk is mounted elsewhere, that mount shown read-only at its path. Another user, which writes,
+    finds rabtui's read-only mount made writable for it (read_write). `cancel` ends the wait for
+    another process's mount or unmount at once (Cancelled)."""
     if not medium.device or (not mount and state_dir is None):
         yield medium
         return
     if state_dir is None:
-        with _mounted_alone(medium, emit):
+        with _mounted_alone(medium, emit, read_only):
             yield medium
         return
     turn = locks.mounting_lock(state_dir, medium.id)
     users = locks.medium_users_lock(state_dir, medium.id)
     ours = users.path.with_suffix(".mounted")     # rabtui mounted it, and has not unmounted it since
-    with turn.acquire_within(wait, say=_said(emit)):
+    with turn.acquire_within(wait, cancel, say=_said(emit)):
         mount = mount or os.path.ismount(medium.path)
         _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
+        if not mount_notes.proves(ours, medium):     # left by a run that died: what is there now is not rabtui's
+            mount_notes.remove(ours)
+        elif mount and not read_only and os.statvfs(medium.path).f_flag & os.ST_RDONLY:
+            read_write(medium, emit, users, ours)
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if mount and not os.path.ismount(medium.path):
-                note(ours)     # first: killed while `mount` runs, the mount made is the next user's to unmount
-                try:
-                    _mount(medium, emit)
-                except BaseException as exc:
-                    if not isinstance(exc, MountHung):     # nothing mounted (hung: the kernel may mount it yet)
-                        ours.unlink(missing_ok=True)
-                    raise
+                unnoted = mount_noted(medium, _mount_argv(medium, read_only, emit), emit, ours)
+                if unnoted:
+                    emit(Event(WARNING, f"medium {medium.id} stays mounted at {medium.path} after use, as one mounted"
+                                        f" by hand: what says rabtui mounted it cannot be written ({ours}: {unnoted})"))
                 faults.point("medium.mounted")
         except BaseException:
             users.release()
@@ -168,8 +191,10 @@ def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours
                     _say_kept_for_checkpoint(medium, emit, users)
                 return
             with last:
-                if ours.exists() and os.path.ismount(medium.path) and _unmount(medium, emit):
-                    ours.unlink(missing_ok=True)
+                if not mount_notes.proves(ours, medium):     # unmounted by hand since, say: not rabtui's
+                    mount_notes.remove(ours)
+                elif _unmount(medium, emit):
+                    mount_notes.remove(ours)
     except (LockBusy, WorkFailed) as exc:
         users.release()
         emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: {exc}"))
@@ -195,10 +220,10 @@ def look_note(state_dir: str | Path, medium_id: str) -> Path:
 def _unmount_look(medium: Medium, emit: Emit, users: locks.Lock, looked: Path) -> None:
     """Unmount the read-only mount a look at the medium made and its process left (killed, or its
     unmount failed), to mount the medium as it is used; left while another rabtui process uses it."""
-    if not looked.exists():
+    if not os.path.lexists(looked):
         return
-    if not is_a_looks(medium):
-        looked.unlink(missing_ok=True)       # unmounted since (by hand, a restart), or mounted again by hand
+    if not (is_a_looks(medium) and mount_notes.proves(looked, medium)):
+        mount_notes.remove(looked)       # unmounted since (by hand, a reboot), or mounted again by hand
         return
     try:
         alone = users.acquire()
@@ -208,30 +233,74 @@ def _unmount_look(medium: Medium, emit: Emit, users: locks.Lock, looked: Path) -
         if not _unmount(medium, emit):
             raise WorkFailed(f"medium {medium.id}: {medium.path} is mounted read-only (by a look at it, left) and"
                              " cannot be unmounted to be mounted read-write")
-        looked.unlink(missing_ok=True)
+        mount_notes.remove(looked)
 
 
-def note(path: Path) -> None:
+def read_write(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) -> None:
+    """rabtui's read-only mount at the medium's path (a restore's, killed or reading it now) made
+    writable for a user that writes there: mounted again read-write where no other process uses
+    it, else remounted read-write under the restore (said); WorkFailed where it cannot be (an image
+    mounted read-only is on a read-only loop device)."""
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE))
-    except OSError:     # a full state directory: the medium stays mounted after use, as one mounted by hand
+        alone = users.acquire()
+    except LockBusy:
         pass
+    else:
+        with alone:
+            if not _unmount(medium, emit):
+                raise WorkFailed(f"medium {medium.id}: {medium.path} is mounted read-only (by a restore, left) and"
+                                 " cannot be unmounted to be mounted read-write")
+            mount_notes.remove(ours)
+            return
+    holders = users.pids_said()
+    try:
+        done = proc.run(remount_rw_argv(medium), silence=MOUNT_SILENCE)
+        why = done.stderr_said() if not done.ok else "it stays read-only"
+    except Stalled as exc:
+        done, why = None, f"mount did not answer ({exc}); is the disk hung?"
+    if done is not None and done.ok and not os.statvfs(medium.path).f_flag & os.ST_RDONLY:
+        emit(Event(LOG, f"remounted {medium.path} read-write: a restore ({holders}) reads medium {medium.id}"))
+        return
+    raise WorkFailed(f"medium {medium.id} is mounted read-only for a restore that reads it ({holders}), and cannot"
+                     f" be made writable while it does: {why}", hint="run it again once the restore has ended")
+
+
+def mount_noted(medium: Medium, argv: list[str], emit: Emit, noted: Path) -> str | None:
+    """Mount the medium by `argv` (mount_with), `noted` (mount_notes) written first: killed or
+    interrupted while mount runs, or mount hung, the kernel may make the mount yet, which the note
+    leaves to rabtui's next user of the medium to unmount. Removed where nothing was mounted. Why
+    the note of the mount made cannot be written, if it cannot (None: written)."""
+    mount_notes.write(noted)
+    try:
+        mount_with(medium, argv, emit)
+    except (WorkFailed, OSError) as exc:     # refused, its mount point not made, or mount failed
+        if not isinstance(exc, MountHung):
+            mount_notes.remove(noted)
+        raise
+    return mount_notes.write(noted, medium)
+
+
+def _mount_argv(medium: Medium, read_only: bool, emit: Emit) -> list[str]:
+    if not read_only:
+        return mount_argv(medium)
+    elsewhere = mounted_elsewhere(str(medium.device))
+    if elsewhere is None:
+        return mount_ro_argv(medium)
+    emit(Event(LOG, f"medium {medium.id}: {medium.device} is mounted at {fmt.name(os.fsencode(elsewhere))}:"
+                    f" read there, shown read-only at {medium.path}"))
+    return bind_ro_argv(medium, elsewhere)
 
 
 @contextmanager
-def _mounted_alone(medium: Medium, emit: Emit) -> Iterator[None]:
+def _mounted_alone(medium: Medium, emit: Emit, read_only: bool) -> Iterator[None]:
     if os.path.ismount(medium.path):
         yield
         return
-    _mount(medium, emit)
+    mount_with(medium, _mount_argv(medium, read_only, emit), emit)
     try:
         yield
     finally:
         _unmount(medium, emit)
-
-
-def _mount(medium: Medium, emit: Emit) -> None:
-    mount_with(medium, mount_argv(medium), emit)
 
 
 def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:

@@ -293,7 +293,7 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, can
             return f"medium {copy.medium} is not in the configuration"
         medium = cfg.medium(copy.medium)
         try:
-            with mounted(medium, emit, state_dir=cfg.state_dir):
+            with mounted(medium, emit, state_dir=cfg.state_dir, read_only=True, cancel=cancel):
                 return medium_problem(medium, store)
         except WorkFailed as exc:
             return str(exc)

@@ -249,7 +249,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
     # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
-    with mounting.mounted(medium, emit, cfg.state_dir), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
+    with mounting.mounted(medium, emit, cfg.state_dir, read_only=True, cancel=cancel), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
         union_look.unions_looked_at(store, medium.id, medium.path, source)
         source = as_saved_by(store, source, row)    # each directory read as that backup saved it
