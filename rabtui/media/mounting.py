@@ -80,9 +80,9 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     checkpoint, which says nothing of the medium left mounted for another checkpoint at its end.
 
     `read_only`: for a restore, which only reads it: mounted read-only (LOOK_OPTIONS), or, where its
-    disk is mounted elsewhere, that mount shown read-only at its path. Another user, which writes,
-    finds rabtui's read-only mount made writable for it (read_write). `cancel` ends the wait for
-    another process's mount or unmount at once (Cancelled)."""
+    disk is mounted elsewhere, that mount shown read-only at its path. Another user that writes
+    (not a `reader`) finds rabtui's read-only mount made writable for it (read_write). `cancel`
+    ends the wait for another process's mount or unmount at once (Cancelled)."""
     if not medium.device or (not mount and state_dir is None):
         yield medium
         return
@@ -98,7 +98,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
         if not mount_notes.proves(ours, medium):     # left by a run that died: what is there now is not rabtui's
             mount_notes.remove(ours)
-        elif mount and not read_only and os.statvfs(medium.path).f_flag & os.ST_RDONLY:
+        elif mount and not (read_only or reader) and os.statvfs(medium.path).f_flag & os.ST_RDONLY:
             read_write(medium, emit, users, ours)
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
