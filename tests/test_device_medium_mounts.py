@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from rabtui.cli import main
-from rabtui.media import mounting
+from rabtui.media import mounting, unknown_backups
 from rabtui.media.device_mounts import mount_at
 from rabtui.restore import run as restore_run
 from rabtui.state import locks
 from tests.test_look_at_device_medium import kill_a_look
-from tests.test_restore_unknown_backups import T0, _newest_on_an_unmounted_device_unknown, _old_on_m2_newest_on_device_m1
+from tests.test_restore_unknown_backups import (T0, _newest_on_an_unmounted_device_unknown,
+                                                _old_on_m2_newest_on_device_m1)
 from tests.trees import write_files
 
 
@@ -130,7 +131,7 @@ def test_a_backup_while_a_restore_reads_an_image_it_cannot_make_writable_fails_s
 _KILLED_RESTORE = """
 import sys, time
 from rabtui.config.parse import load
-from rabtui.media import mounting
+from rabtui.media import mounting, unknown_backups
 cfg = load(sys.argv[1], check_media=False)
 with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir, read_only=True):
     open(sys.argv[2], "w").close()
@@ -277,5 +278,53 @@ def test_a_directory_planted_at_the_note_leaves_the_medium_mounted_after_use_sai
         assert os.path.ismount(m1)
         assert any(f"medium m1 stays mounted at {m1} after use" in m for m in lab.messages("warning")), lab.messages()
     finally:
+        while os.path.ismount(m1):
+            subprocess.run(["umount", str(m1)], check=True)
+
+
+_HELD_MOUNT = """
+import os, sys, time
+from rabtui.config.parse import load
+from rabtui.media import mounting, unknown_backups
+cfg = load(sys.argv[1], check_media=False)
+with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir):
+    open(sys.argv[2], "w").close()
+    while os.path.exists(sys.argv[2]):
+        time.sleep(0.02)
+"""
+
+
+def test_check_reading_a_mounted_device_medium_is_not_unmounted_under(tmp_path, disk_image, monkeypatch):
+    """A backup (here a user of the medium in another process) ends while check reads the medium it
+    mounted: it unmounted it under check, which read an empty mount point and missed the backups the
+    state database does not know."""
+    lab, _path = _newest_on_an_unmounted_device_unknown(tmp_path, disk_image)
+    m1 = lab.media[0][1]
+    gate = tmp_path / "using"
+    user = subprocess.Popen([sys.executable, "-c", _HELD_MOUNT, str(lab.config_path), str(gate)],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        _until(lambda: gate.exists() or user.poll() is not None)
+        assert gate.exists() and os.path.ismount(m1)
+        names = unknown_backups.unknown_names
+
+        def the_user_ends(medium, store, source_ids):
+            if medium.id == "m1":
+                gate.unlink()
+                try:
+                    user.wait(timeout=1)
+                except subprocess.TimeoutExpired:     # it waits for check to end before it unmounts
+                    pass
+            return names(medium, store, source_ids)
+
+        monkeypatch.setattr(unknown_backups, "unknown_names", the_user_ends)
+        found = {m.id: names for m, names in unknown_backups.unknown_media(lab.load(), lab.store())}
+        assert list(found) == ["m1"] and len(found["m1"]) == 1, found
+        user.wait(timeout=20)
+        assert not os.path.ismount(m1)
+    finally:
+        gate.unlink(missing_ok=True)
+        user.kill()
+        user.wait()
         while os.path.ismount(m1):
             subprocess.run(["umount", str(m1)], check=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 
 from rabtui import fmt
 from rabtui.config import Config, Medium
@@ -16,6 +17,7 @@ from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.media.at_hand import label_problem, media_there, plugged_in
 from rabtui.media.look_mount import looked_at
+from rabtui.state import locks
 from rabtui.state.store import COMPLETE_SQL, RESTORABLE_SQL, Store, as_made, made_first
 
 UNREAD_KEY = "unread_by_rebuild:"       # meta: a configured medium the rebuild that made the database did not read
@@ -151,8 +153,9 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
     ("source/name") when it is there, None when it is away and rebuild-state did not read it, why
     when it could not be mounted to be looked at. With `emit`, a medium with a `device` that is
     plugged in but not mounted (as rabtui leaves it between runs) is looked at too, read-only
-    (look_mount.py; its warnings to `emit`). `source_ids`: the sources asked
-    about; None: the configured ones and those the database knows on the medium."""
+    (look_mount.py; its warnings to `emit`). Any medium with a `device` is read under its mount lock
+    (a user of it ending meanwhile unmounts it after). `source_ids`: the sources asked about; None:
+    the configured ones and those the database knows on the medium."""
     out: list[tuple[Medium, list[str] | str | None]] = []
     there = {m.id for m in media_there(cfg, store)}
     for m in cfg.media:
@@ -165,8 +168,17 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
         if m.id not in there and not look:
             continue
         try:
-            names = _looked_at(cfg, store, m, source_ids, look, emit)
-        except (WorkFailed, MissingTool, LockBusy) as exc:
+            if look:
+                names = _looked_at(cfg, store, m, source_ids, True, emit)
+            else:
+                with _not_unmounted(cfg, m):
+                    there_yet = label_problem(m, store) is None
+                    names = _looked_at(cfg, store, m, source_ids, False, emit) if there_yet else []
+        except LockBusy as exc:     # check: passed over while another process mounts or unmounts it, as when unmounted
+            if emit is not None:
+                out.append((m, str(exc)))
+            continue
+        except (WorkFailed, MissingTool) as exc:
             out.append((m, str(exc)))
             continue
         except OSError as exc:     # its mount point not made
@@ -194,6 +206,14 @@ def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None
             out.append(f"medium {m.id} holds {fmt.count(len(found), 'backup')} of {', '.join(sources)} the state"
                        f" database does not know ({shown(found)})")
     return out
+
+
+def _not_unmounted(cfg: Config, m: Medium):
+    """The mount lock of a medium with a `device`, held while it is read where it is mounted: the
+    last of rabtui's users of it ending meanwhile waits to unmount it (mounting.py)."""
+    if not m.device:
+        return nullcontext()
+    return locks.mounting_lock(cfg.state_dir, m.id).acquire_within(LOOK_WAIT)
 
 
 def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None, mount: bool, emit: Emit | None
