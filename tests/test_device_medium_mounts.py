@@ -328,3 +328,20 @@ def test_check_reading_a_mounted_device_medium_is_not_unmounted_under(tmp_path, 
         user.wait()
         while os.path.ismount(m1):
             subprocess.run(["umount", str(m1)], check=True)
+
+
+def test_a_mount_made_by_hand_over_rabtuis_is_left_and_named_at_the_end_of_use(tmp_path, disk_image):
+    """Not unmounted in place of rabtui's under it (which the note no longer proves), and not in silence."""
+    lab, _data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
+    cfg = lab.load()
+    m1 = lab.media[0][1]
+    said = []
+    try:
+        with mounting.mounted(cfg.medium("m1"), said.append, cfg.state_dir):
+            subprocess.run(["mount", "-t", "tmpfs", "by-hand", str(m1)], check=True)
+            (m1 / "by-hand").write_bytes(b"")
+        assert (m1 / "by-hand").exists(), "the mount made by hand was unmounted"
+        assert any(f"the mount at {m1} is not the one rabtui made" in e.message for e in said), said
+    finally:
+        while os.path.ismount(m1):
+            subprocess.run(["umount", str(m1)], check=True)

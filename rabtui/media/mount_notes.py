@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -63,6 +64,14 @@ def write(note: Path, mounted: Medium | None = None) -> str | None:
     finally:
         os.close(fd)
     return None
+
+
+def written(note: Path) -> bool:
+    """Whether `note` is there, a note (a file: not something planted in its place)."""
+    try:
+        return stat.S_ISREG(os.lstat(note).st_mode)
+    except OSError:
+        return False
 
 
 def remove(note: Path) -> None:

@@ -192,6 +192,10 @@ def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours
                 return
             with last:
                 if not mount_notes.proves(ours, medium):     # unmounted by hand since, say: not rabtui's
+                    if mount_notes.written(ours) and os.path.ismount(medium.path):
+                        emit(Event(WARNING, f"medium {medium.id}: the mount at {medium.path} is not the one rabtui"
+                                            " made (another mounted over it, or in its place, meanwhile): left as it"
+                                            f" is; unmount it (umount {medium.path}) once it is not in use"))
                     mount_notes.remove(ours)
                 elif _unmount(medium, emit):
                     mount_notes.remove(ours)
