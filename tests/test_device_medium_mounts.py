@@ -345,3 +345,33 @@ def test_a_mount_made_by_hand_over_rabtuis_is_left_and_named_at_the_end_of_use(t
     finally:
         while os.path.ismount(m1):
             subprocess.run(["umount", str(m1)], check=True)
+
+
+def _super_options(point: Path) -> list[str]:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" ")
+        if fields[4] == str(point):
+            return fields[fields.index("-") + 3].split(",")
+    raise AssertionError(f"{point} is not mounted")
+
+
+def test_a_backup_never_makes_a_disk_mounted_read_only_elsewhere_writable(tmp_path, disk_image, loop_device):
+    """A restore reads it through that mount (shown read-only at the medium's path): a backup
+    starting meanwhile must not turn its file system read-write under the read-only mount made by hand."""
+    lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
+    _on(lab, disk_image, loop_device)
+    cfg = lab.load()
+    m1 = lab.media[0][1]
+    elsewhere = tmp_path / "by-hand"
+    elsewhere.mkdir()
+    subprocess.run(["mount", "-o", "ro", loop_device, str(elsewhere)], check=True)
+    try:
+        with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir, read_only=True):
+            assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "failed"
+            assert any("cannot be made writable" in m for m in lab.messages()), lab.messages()
+            assert "ro" in _super_options(elsewhere)
+        assert not os.path.ismount(m1) and os.path.ismount(elsewhere)
+    finally:
+        for point in (m1, elsewhere):
+            while os.path.ismount(point):
+                subprocess.run(["umount", str(point)], check=True)

@@ -69,6 +69,13 @@ def mount_at(path: str | Path) -> int | None:
         os.close(fd)
 
 
+def mounted_there_only(medium: Medium) -> bool:
+    """Whether the medium's disk is mounted at its path alone (no mount elsewhere shares its file system)."""
+    devices = devices_of(str(medium.device))
+    here = os.fsencode(os.path.realpath(medium.path))
+    return not any(dev in devices and point != here for _mid, dev, _root, point in mount_points.table())
+
+
 def shows_its_disk(medium: Medium) -> bool:
     """Whether what is mounted at the medium's path now is a mount of its device's file system."""
     own = mount_at(medium.path)

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 from rabtui import faults, fmt, privacy, proc
 from rabtui.config import Medium
 from rabtui.media import mount_notes
-from rabtui.media.device_mounts import LOOK_OPTIONS, is_a_looks, mounted_elsewhere
+from rabtui.media.device_mounts import LOOK_OPTIONS, is_a_looks, mounted_elsewhere, mounted_there_only
 from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
@@ -33,8 +33,10 @@ def bind_ro_argv(medium: Medium, elsewhere: str | Path) -> list[str]:
     return ["mount", "--bind", "-o", LOOK_OPTIONS, str(elsewhere), str(medium.path)]
 
 
-def remount_rw_argv(medium: Medium) -> list[str]:
-    return ["mount", "-o", "remount,rw", str(medium.path)]
+def remount_rw_argv(medium: Medium, shared: bool) -> list[str]:
+    """Its mount at the medium's path made read-write; `shared`: its file system mounted elsewhere too
+    (by hand, read-only maybe), that mount alone (bind): the file system is never made writable."""
+    return ["mount", "-o", "remount,bind,rw" if shared else "remount,rw", str(medium.path)]
 
 
 def umount_argv(medium: Medium) -> list[str]:
@@ -258,7 +260,7 @@ def read_write(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) -> Non
             return
     holders = users.pids_said()
     try:
-        done = proc.run(remount_rw_argv(medium), silence=MOUNT_SILENCE)
+        done = proc.run(remount_rw_argv(medium, not mounted_there_only(medium)), silence=MOUNT_SILENCE)
         why = done.stderr_said() if not done.ok else "it stays read-only"
     except Stalled as exc:
         done, why = None, f"mount did not answer ({exc}); is the disk hung?"
