@@ -83,7 +83,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
 
     `read_only`: for a restore, which only reads it: mounted read-only (LOOK_OPTIONS), or, where its
     disk is mounted elsewhere, that mount shown read-only at its path. Another user that writes
-    (not a `reader`) finds rabtui's read-only mount made writable for it (read_write). `cancel`
+    (not a `reader`) finds rabtui's read-only mount made writable for it (_made_writable). `cancel`
     ends the wait for another process's mount or unmount at once (Cancelled)."""
     if not medium.device or (not mount and state_dir is None):
         yield medium
@@ -101,7 +101,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         if not mount_notes.proves(ours, medium):     # left by a run that died: what is there now is not rabtui's
             mount_notes.remove(ours)
         elif mount and not (read_only or reader) and os.statvfs(medium.path).f_flag & os.ST_RDONLY:
-            read_write(medium, emit, users, ours)
+            _made_writable(medium, emit, users, ours)
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if mount and not os.path.ismount(medium.path):
@@ -242,7 +242,7 @@ def _unmount_look(medium: Medium, emit: Emit, users: locks.Lock, looked: Path) -
         mount_notes.remove(looked)
 
 
-def read_write(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) -> None:
+def _made_writable(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) -> None:
     """rabtui's read-only mount at the medium's path (a restore's, killed or reading it now) made
     writable for a user that writes there: mounted again read-write where no other process uses
     it, else remounted read-write under the restore (said); WorkFailed where it cannot be (an image
