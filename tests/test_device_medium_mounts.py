@@ -375,3 +375,20 @@ def test_a_backup_never_makes_a_disk_mounted_read_only_elsewhere_writable(tmp_pa
         for point in (m1, elsewhere):
             while os.path.ismount(point):
                 subprocess.run(["umount", str(point)], check=True)
+
+
+def test_a_restore_from_a_disk_whose_journal_must_be_replayed_mounts_it_read_write_said(tmp_path, capsys,
+                                                                                      disk_image):
+    """An image's read-only mount is on a read-only loop device, where a journal cannot be replayed:
+    the restore reads it all the same, mounted read-write, rather than passing over the newest copy.
+    (The look for backups the database lacks, read-only alone, names the medium as not looked at.)"""
+    lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
+    subprocess.run(["tune2fs", "-j", str(disk_image)], check=True, capture_output=True)
+    subprocess.run(["debugfs", "-w", "-R", "feature needs_recovery", str(disk_image)], check=True, capture_output=True)
+    capsys.readouterr()
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data / "a.txt"), "--to", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 3 and "could not be mounted to look for backups" in err, err
+    assert "mounted read-write to be read instead" in err, err
+    assert (tmp_path / "out" / str(data / "a.txt").lstrip("/")).read_bytes() == b"newest"
+    assert not os.path.ismount(lab.media[0][1])

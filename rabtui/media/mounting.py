@@ -105,7 +105,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if mount and not os.path.ismount(medium.path):
-                unnoted = mount_noted(medium, _mount_argv(medium, read_only, emit), emit, ours)
+                unnoted = _mounted_noted(medium, read_only, emit, ours)
                 if unnoted:
                     emit(Event(WARNING, f"medium {medium.id} stays mounted at {medium.path} after use, as one mounted"
                                         f" by hand: what says rabtui mounted it cannot be written ({ours}: {unnoted})"))
@@ -284,6 +284,19 @@ def mount_noted(medium: Medium, argv: list[str], emit: Emit, noted: Path) -> str
             mount_notes.remove(noted)
         raise
     return mount_notes.write(noted, medium)
+
+
+def _mounted_noted(medium: Medium, read_only: bool, emit: Emit, ours: Path) -> str | None:
+    """mount_noted, by _mount_argv; a disk that cannot be mounted read-only (an image's journal to
+    replay: its read-only loop device refuses it) is mounted read-write for a restore all the same."""
+    argv = _mount_argv(medium, read_only, emit)
+    try:
+        return mount_noted(medium, argv, emit, ours)
+    except WorkFailed as exc:
+        if isinstance(exc, MountHung) or argv != mount_ro_argv(medium):
+            raise
+        emit(Event(WARNING, f"{exc}; mounted read-write to be read instead (a journal to replay, say)"))
+    return mount_noted(medium, mount_argv(medium), emit, ours)
 
 
 def _mount_argv(medium: Medium, read_only: bool, emit: Emit) -> list[str]:
