@@ -389,6 +389,6 @@ def test_a_restore_from_a_disk_whose_journal_must_be_replayed_mounts_it_read_wri
     code = main(["--config", str(lab.config_path), "restore", "loc", str(data / "a.txt"), "--to", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 3 and "could not be mounted to look for backups" in err, err
-    assert "mounted read-write to be read instead" in err, err
+    assert "mounting it read-write to be read instead" in err, err
     assert (tmp_path / "out" / str(data / "a.txt").lstrip("/")).read_bytes() == b"newest"
     assert not os.path.ismount(lab.media[0][1])

@@ -295,7 +295,7 @@ def _mounted_noted(medium: Medium, read_only: bool, emit: Emit, ours: Path) -> s
     except WorkFailed as exc:
         if isinstance(exc, MountHung) or argv != mount_ro_argv(medium):
             raise
-        emit(Event(WARNING, f"{exc}; mounted read-write to be read instead (a journal to replay, say)"))
+        emit(Event(WARNING, f"{exc}; mounting it read-write to be read instead (a journal to replay, say)"))
     return mount_noted(medium, mount_argv(medium), emit, ours)
 
 
