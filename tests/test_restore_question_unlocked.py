@@ -151,3 +151,23 @@ def test_a_config_edited_elsewhere_while_the_question_waited_lets_the_restore_wr
               prompter=_AtTheQuestion(medium, meanwhile), emit=lab.emit)
     assert lab.load().source("loc").schedule == "0 3 * * *"
     assert (lab.src / "data/d/a").read_bytes() == b"B1"
+
+
+@pytest.mark.parametrize("key,line", [("one_file_system", "one_file_system = true"),
+                                      ("rsync_path", 'rsync_path = "rsync"'),
+                                      ("identity_file", 'identity_file = "/nonexistent/id_ed25519"')])
+def test_a_transfer_key_edited_while_the_question_waited_writes_nothing_onto_the_source(tmp_path, key, line):
+    """rsync_path, one_file_system or the identity file edited while nobody answered change how the
+    restore reaches and writes the source, as its host or directories do: they went unnoticed (the
+    restore wrote with the old ones); now nothing is written and the key is named."""
+    lab, cfg, medium = _lab(tmp_path)
+    text = lab.config_path.read_text()
+
+    def meanwhile():
+        lab.config_path.write_text(text.replace('id = "loc"', f'id = "loc"\n{line}'))
+
+    with pytest.raises(WorkFailed, match="configuration") as refused:
+        R.restore(cfg, lab.store(), "loc", str(lab.src / "data/d"), to_source=True,
+                  prompter=_AtTheQuestion(medium, meanwhile), emit=lab.emit)
+    assert key in str(refused.value) and "nothing written onto loc" in str(refused.value), refused.value
+    assert not (lab.src / "data/d/a").exists()

@@ -86,10 +86,16 @@ class SourceHeld:
             why = f"it cannot be read now ({exc})"
         else:
             there = [s for s in now.sources if s.id == self.source_id]
-            if there and _where(there[0]) == _where(self.cfg.source(self.source_id)):
+            was = self.cfg.source(self.source_id)
+            if there and _where(there[0]) == _where(was) and _how(there[0]) == _how(was):
                 return
-            why = (f"it names {self.source_id} elsewhere now ({_said(there[0])}, not {_said(self.cfg.source(self.source_id))})"
-                   if there else f"it no longer names source {self.source_id}")
+            if not there:
+                why = f"it no longer names source {self.source_id}"
+            elif _where(there[0]) != _where(was):
+                why = f"it names {self.source_id} elsewhere now ({_said(there[0])}, not {_said(was)})"
+            else:
+                changed = [key for key, a, b in zip(_HOW, _how(there[0]), _how(was)) if a != b]
+                why = f"it writes onto {self.source_id} otherwise now ({', '.join(changed)} changed)"
         raise WorkFailed(f"the configuration {fmt.name(os.fsencode(self.cfg.path))} was changed while the restore"
                          f" waited for an answer: {why}; nothing written onto {self.source_id}",
                          hint="restore again, with the configuration as it is now")
@@ -108,6 +114,14 @@ class SourceHeld:
 def _where(source: Source) -> tuple:
     """Where a restore onto `source` writes."""
     return source.host, source.user, source.port, tuple(sorted(d.path for d in source.directories))
+
+
+_HOW = ("rsync_path", "one_file_system", "identity_file")
+
+
+def _how(source: Source) -> tuple:
+    """How a restore onto `source` writes there (reaches it, crosses its mounts)."""
+    return tuple(getattr(source, key) for key in _HOW)
 
 
 def _said(source: Source) -> str:
