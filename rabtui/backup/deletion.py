@@ -20,7 +20,7 @@ from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Event
-from rabtui.media import medium_layout, opened_dirs
+from rabtui.media import medium_layout, opened_dirs, source_dir_lock
 from rabtui.media.backup_place import as_found, disk_changed
 from rabtui.state import queries, saved_kinds
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
@@ -224,7 +224,7 @@ def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list
     the catalog has forgotten them, the .deleting- directories tell the next cleanup to. Then the
     `unions` no backup left there needs (_remove_unions)."""
     with ExitStack() as held:
-        going, unions = _not_being_read(cfg, going, held, say, done, unions)
+        going, unions = _not_being_read(cfg, medium, going, held, say, done, unions)
         # a checkpoint recorded since the plan was made may read from some of them now (asked with
         # the reading locks held: none can be recorded meanwhile)
         read: dict[int, int] = {}
@@ -238,11 +238,13 @@ def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list
         _remove_unions(cfg, store, medium, found, unions, say, done)
 
 
-def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, done: Applied,
+def _not_being_read(cfg: Config, medium: Medium, going: list[Candidate], held: ExitStack, say, done: Applied,
                     unions: list[union_release.UnionGoing] = ()) -> tuple[list[Candidate], list]:
     """The candidates (and unions) of the sources whose backups nothing reads now (a restore, a
-    checkpoint burning), their reading locks taken whole into `held`; the others, and those of the
-    sources whose union another run held (done.busy), are kept for a later cleanup."""
+    checkpoint burning), their reading locks, and their directories on the medium (a restore that
+    could not make its reading lock file holds that: source_dir_lock.py), taken whole into `held`;
+    the others, and those of the sources whose union another run held (done.busy), are kept for a
+    later cleanup."""
     busy = dict(done.busy)
     for source in sorted({c.source for c in going} | {u.source for u in unions} - set(busy)):
         lock = reading_lock(cfg.state_dir, source)
@@ -252,6 +254,13 @@ def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, d
             # held shared: the file names the last reader to take it, which may have ended since
             pids = lock.pids_said()
             busy[source] = f"a restore or a checkpoint reads {source}'s backups now" + (f" ({pids})" if pids else "")
+            continue
+        fd = source_dir_lock.deleting(medium.path, source)
+        if fd is None:
+            busy[source] = (f"a restore reads {source}'s backups on {medium.id} now (without its lock file: the"
+                            " state directory was full)")
+        elif fd >= 0:
+            held.callback(os.close, fd)
     for c in going:
         if c.source in busy:
             say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {busy[c.source]}", done.kept)

@@ -21,8 +21,8 @@ from rabtui.config import Config, Source
 from rabtui.config.model import name_too_long
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
-from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question, no_emit
-from rabtui.restore import as_saved, copy_choice
+from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
+from rabtui.restore import as_saved, copy_choice, locks_unmade
 from rabtui.restore import staging as stagingmod
 from rabtui.media import opened_dirs, union_look
 from rabtui.media.at_hand import medium_problem
@@ -119,36 +119,23 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     # a backup of the source meanwhile would save a half-restored tree (let go at a question: source_held.py)
     unheld: list[str] = []
     with contextlib.ExitStack() as stack:
-        _held(stack, locks.reading(cfg.state_dir, [source.id]), unheld, emit,
-              f"a cleanup run once there is room could delete {source.id}'s backup while it is read")
+        reading = stack.enter_context(locks_unmade.Reading(cfg.state_dir, source.id, unheld, emit))
         if onto:
-            _held(stack, locks.restoring_lock(cfg.state_dir, source.id), unheld, emit,
-                  f"another restore onto {source.id} is not kept from writing there at the same time")
+            locks_unmade.held(stack, locks.restoring_lock(cfg.state_dir, source.id), unheld, emit,
+                              f"another restore onto {source.id} is not kept from writing there at the same time")
         held = stack.enter_context(SourceHeld(cfg, store, source.id, emit, cancel)) if onto else None
-        _held(stack, _places(cfg, source, path, into, to_source, cancel), unheld, emit,
-              "another restore is not kept from writing into the same place at the same time")
+        locks_unmade.held(stack, _places(cfg, source, path, into, to_source, cancel), unheld, emit,
+                          "another restore is not kept from writing into the same place at the same time")
         chosen = held is not None and backup is None and checkpoint is None   # a copy made meanwhile is said
         try:
             result = _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
                               to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel,
-                              prompter=held.asking(prompter) if held is not None else prompter)
+                              prompter=held.asking(prompter) if held is not None else prompter, reading=reading)
         except RestoreIncomplete as exc:
             exc.result.warnings += unheld + (held.said(exc.result.origin) if chosen else [])
             raise
         result.warnings += unheld + (held.said(result.origin) if chosen else [])
         return result
-
-
-def _held(stack: contextlib.ExitStack, lock, unheld: list[str], emit: Emit, lacks: str) -> None:
-    """`lock` held for the restore; one whose file cannot be made for want of room or inodes in the
-    state directory is gone without, as the restore's record is (it is what an operator does in an
-    emergency): `unheld` says what it then lacks (exit 3)."""
-    try:
-        stack.enter_context(lock)
-    except locks.LockFileUnmade as exc:
-        unheld.append(f"the lock file {exc.where} cannot be made ({exc.strerror}; the state directory is full):"
-                      f" restored without that lock, so {lacks}")
-        emit(Event(WARNING, unheld[-1]))
 
 
 def _places(cfg: Config, source: Source, path: str | bytes, into: str | None, to_source: bool, cancel):
@@ -164,7 +151,7 @@ def _places(cfg: Config, source: Source, path: str | bytes, into: str | None, to
 
 
 def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, backup, checkpoint, to, to_source,
-             overwrite, emit, cancel, prompter) -> RestoreResult:
+             overwrite, emit, cancel, prompter, reading) -> RestoreResult:
     if to_source:
         check_restorable_onto(cfg, source.id)
     rel = rel_path(path)
@@ -208,7 +195,8 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         made = _made(to, target)
     try:
         return _restore_from(cfg, store, source, rel, shown, target, backup=backup, checkpoint=checkpoint, to=to,
-                             to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
+                             to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter,
+                             reading=reading)
     except BaseException:
         if made:     # one that failed leaves no directory it made and wrote nothing in
             remove_made(to, made)
@@ -216,7 +204,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
 
 
 def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: str, target: str, *, backup,
-                  checkpoint, to, to_source, overwrite, emit, cancel, prompter) -> RestoreResult:
+                  checkpoint, to, to_source, overwrite, emit, cancel, prompter, reading) -> RestoreResult:
     from rabtui.media import medium as mediamod, mounting
 
     warned: list[tuple[str, str]] = []
@@ -251,6 +239,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
     # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
     with mounting.mounted(medium, emit, cfg.state_dir, read_only=True, cancel=cancel), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
+        reading.on_medium(on_the_way, medium, row["path"])
         union_look.unions_looked_at(store, medium.id, medium.path, source)
         source = as_saved_by(store, source, row)    # each directory read as that backup saved it
         roots = roots_of(cfg, source, row, rel)     # the backup's own tree, and an archive's union

@@ -1,0 +1,65 @@
+"""A restore whose reading lock file cannot be made (the state directory out of inodes: a real
+small tmpfs) holds the source's directory on the medium instead (an flock, no new file): a cleanup
+run once there is room keeps the backup the restore reads (it deleted it under the restore before,
+which only warned). Real rsync backups, a restore stopped at a fault point, `rabtui cleanup` run
+beside it."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.test_cleanup_while_reading import LATER
+from tests.test_medium_identity import _killed, _stopped_at
+from tests.test_restore_state_no_inodes import _out_of_inodes
+from tests.test_state_dir_full import _rabtui
+from rabtui.state.store import Store
+from tests.trees import Lab, write_files
+
+
+def _two_backups_out_of_inodes(tmp_path, tmpfs) -> tuple[Lab, str, Store]:
+    """Two backups of loc, the older (returned) due for deletion at LATER; the state directory's
+    file system then out of inodes (its fillers in tmp_path/small/inode-*), the database held open
+    (returned: a console running, say), its -wal and -shm there: others open it as usual."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=16m,nr_inodes=400") / "state"
+    lab.local()
+    lab.keep_a_day()
+    write_files(lab.src / "data", {"a": 300, "b/c": b"x"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    old = sorted(os.listdir(lab.media[0][1] / "loc"))[0]
+    write_files(lab.src / "data", {"later": b"later"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    _out_of_inodes(tmp_path / "small")
+    return lab, old, store
+
+
+def _room_again(tmp_path) -> None:
+    for name in os.listdir(tmp_path / "small"):
+        if name.startswith("inode-"):
+            os.unlink(tmp_path / "small" / name)
+
+
+def test_a_cleanup_keeps_the_backup_a_restore_without_its_lock_file_reads(tmp_path, tmpfs):
+    lab, old, store = _two_backups_out_of_inodes(tmp_path, tmpfs)
+    restoring = None
+    try:
+        restoring = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(lab.src / "data"), "--backup", old,
+                                "--to", str(tmp_path / "out"))
+        _room_again(tmp_path)
+        cleanup = _rabtui(lab, "cleanup", "--now", LATER)
+        assert cleanup.returncode == 0 and "Traceback" not in cleanup.stderr, cleanup.stdout + cleanup.stderr
+        assert f"kept loc {old} on m1 for a later cleanup: a restore reads loc's backups on m1 now" in cleanup.stdout, \
+            cleanup.stdout
+        assert old in os.listdir(lab.media[0][1] / "loc")
+        restoring.send_signal(signal.SIGCONT)
+        out = restoring.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(restoring)
+        store.close()
+    assert restoring.returncode == 3 and "Traceback" not in out, out     # unrecorded: the state was full
+    assert "reading-loc.lock" not in out and "could delete loc's backup" not in out, out
+    assert (tmp_path / "out" / str(lab.src / "data").lstrip("/") / "b/c").read_bytes() == b"x"
+    again = _rabtui(lab, "cleanup", "--now", LATER)
+    assert again.returncode == 0 and old not in os.listdir(lab.media[0][1] / "loc"), again.stdout + again.stderr
