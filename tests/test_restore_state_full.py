@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
+from tests import preloaded
 from tests.test_state_dir_full import _lab_on, _rabtui
-from tests.trees import fill_up
+from tests.trees import Lab, burn_due, fill_up, write_files
 
 
 def test_a_restore_restores_when_the_state_directory_is_full_and_says_it_is_not_recorded(tmp_path, tmpfs):
@@ -37,3 +40,31 @@ def test_a_restore_restores_when_the_state_directory_is_full_and_says_it_is_not_
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(lab.store().all("SELECT id FROM jobs")) >= jobs + 1
     assert _rabtui(lab, "status").returncode == 0
+
+
+def test_a_restore_from_discs_onto_the_source_restores_when_the_state_directory_is_full(tmp_path, tmpfs):
+    """The discs were extracted into the state directory before a restore wrote them onto the
+    source: full, it failed (--to DIR extracts beside the target). Now they are extracted in a
+    private directory of the temporary directory, removed after."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=16m") / "state"
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"f": b"on the disc" * 1000, "sub/g": b"g"})
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store())
+    lab.store().close()
+    (data / "f").unlink()
+    (data / "sub/g").unlink()
+    fill_up(lab.state.parent / "filler")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "loc",
+                          str(data), "--checkpoint", "1", "--to-source", "--overwrite"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "TMPDIR": str(tmp)})
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "restore's record could not be written" in done.stderr, done.stderr
+    assert (data / "f").read_bytes() == b"on the disc" * 1000 and (data / "sub/g").read_bytes() == b"g"
+    assert os.listdir(tmp) == [] and not [n for n in os.listdir(lab.state) if n.startswith(".rabtui")]

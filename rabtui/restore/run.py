@@ -215,15 +215,8 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         else:
             backup = str(chosen.backup["id"])
     if checkpoint is not None:
-        work_parent = os.fsencode(cfg.state_dir)
-        if to is not None:
-            # the disc is extracted by path (xorriso): beside the target only where nobody else can
-            # put a symlink in place of the staging directory (the target's own file system, room),
-            # and whose file system takes all that comes off the discs
-            if privacy.others_can_change(to) is None and stagingmod.holds_what_discs_do(to):
-                work_parent = to
-        os.makedirs(work_parent, exist_ok=True)
-        with stagingmod.staging(work_parent, emit) as staging:
+        with stagingmod.discs_parent(cfg.state_dir, to) as work_parent, \
+                stagingmod.staging(work_parent, emit) as staging:
             apart: list[tuple[str, bytes, str]] = []   # hard links the discs could not keep
             closed: dict[bytes, int] = {}              # modes of directories opened up in the staging
             item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit,

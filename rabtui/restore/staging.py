@@ -14,10 +14,12 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
-from rabtui import fmt
+from rabtui import fmt, privacy, temp_dirs
 from rabtui.checkpoint import verify_scratch
+from rabtui.errors import WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.media import medium_fs
+from rabtui.state.store_check import is_full
 
 PREFIX = b".rabtui-restore-"
 MAKING = b".rabtui-staging-"    # a staging directory being made, not locked yet
@@ -45,6 +47,29 @@ def _tried(attempt) -> bool | None:
         return attempt() is not False
     except OSError as exc:
         return None if exc.errno in NO_ROOM else False
+
+
+@contextmanager
+def discs_parent(state_dir, to: bytes | None) -> Iterator[bytes]:
+    """Where a restore extracts the discs (by path: xorriso): beside its --to target `to` where
+    nobody else can put a symlink in place of the staging directory and its file system takes all
+    that comes off the discs; else in the state directory (private), or, that full (it failed
+    there: a restore onto the source on a full state directory), a private directory of this run
+    in the temporary directory, removed after."""
+    if to is not None and privacy.others_can_change(to) is None and holds_what_discs_do(to):
+        yield to
+        return
+    state = os.fsencode(privacy.private_dir(state_dir))
+    if is_full(state_dir):
+        with contextlib.ExitStack() as stack:
+            try:
+                tmp = stack.enter_context(temp_dirs.private())
+            except (OSError, WorkFailed):      # none that nobody else can change: as before
+                tmp = None
+            if tmp is not None:
+                yield tmp
+                return
+    yield state
 
 
 @contextmanager
