@@ -12,7 +12,7 @@ import signal
 from tests.test_cleanup_while_reading import LATER
 from tests.test_medium_identity import _killed, _stopped_at
 from tests.test_restore_state_no_inodes import _out_of_inodes
-from tests.test_state_dir_full import _rabtui
+from tests.test_state_dir_full import _lab_on, _rabtui
 from rabtui.state.store import Store
 from tests.trees import Lab, write_files
 
@@ -58,8 +58,43 @@ def test_a_cleanup_keeps_the_backup_a_restore_without_its_lock_file_reads(tmp_pa
     finally:
         _killed(restoring)
         store.close()
-    assert restoring.returncode == 3 and "Traceback" not in out, out     # unrecorded: the state was full
+    assert restoring.returncode == 0 and "Traceback" not in out, out     # recorded: the -wal was there
     assert "reading-loc.lock" not in out and "could delete loc's backup" not in out, out
     assert (tmp_path / "out" / str(lab.src / "data").lstrip("/") / "b/c").read_bytes() == b"x"
     again = _rabtui(lab, "cleanup", "--now", LATER)
     assert again.returncode == 0 and old not in os.listdir(lab.media[0][1] / "loc"), again.stdout + again.stderr
+
+
+def test_a_restore_without_room_for_its_lock_files_runs_alone(tmp_path, tmpfs):
+    """Onto the source, its backup lock file never made (a state directory rebuilt, say) and the
+    state directory out of inodes: the restore was refused; now it restores, alone: a backup and
+    another restore begun meanwhile, once there is room, are refused naming it (the backup ran,
+    saving a half-restored tree; the other restore wrote into the same place). Once it has ended
+    they run."""
+    lab = _lab_on(tmp_path, tmpfs, "size=16m,nr_inodes=400")
+    for name in os.listdir(lab.state / "locks"):
+        if name.startswith(("source-", "restoring-")):
+            os.unlink(lab.state / "locks" / name)
+    data = lab.src / "data"
+    os.unlink(data / "a")
+    store = lab.store()     # held open: its -wal there, the others open it (test_a_cleanup_keeps_...)
+    _out_of_inodes(tmp_path / "small")
+    restoring = None
+    try:
+        restoring = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(data), "--to-source", "--overwrite",
+                                out=open(tmp_path / "restore.out", "wb"))
+        _room_again(tmp_path)
+        for argv in (("backup", "loc"), ("restore", "loc", str(data / "a"), "--to-source")):
+            done = _rabtui(lab, *argv)
+            assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+            assert f"is running alone (pid {restoring.pid})" in done.stderr, done.stderr
+        restoring.send_signal(signal.SIGCONT)
+        restoring.wait(timeout=120)
+    finally:
+        _killed(restoring)
+        store.close()
+        out = (tmp_path / "restore.out").read_text()
+    assert restoring.returncode == 0 and "Traceback" not in out, out
+    assert "this restore runs alone" in out and "restored without that lock" not in out, out
+    assert len((data / "a").read_bytes()) == 300
+    assert _rabtui(lab, "backup", "loc").returncode == 0

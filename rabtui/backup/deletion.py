@@ -241,8 +241,8 @@ def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list
 def _not_being_read(cfg: Config, medium: Medium, going: list[Candidate], held: ExitStack, say, done: Applied,
                     unions: list[union_release.UnionGoing] = ()) -> tuple[list[Candidate], list]:
     """The candidates (and unions) of the sources whose backups nothing reads now (a restore, a
-    checkpoint burning), their reading locks, and their directories on the medium (a restore that
-    could not make its reading lock file holds that: source_dir_lock.py), taken whole into `held`;
+    checkpoint burning: their reading locks, taken whole into `held`, and their directories on the
+    medium, which a restore that could not make its reading lock file holds: source_dir_lock.py);
     the others, and those of the sources whose union another run held (done.busy), are kept for a
     later cleanup."""
     busy = dict(done.busy)
@@ -255,12 +255,9 @@ def _not_being_read(cfg: Config, medium: Medium, going: list[Candidate], held: E
             pids = lock.pids_said()
             busy[source] = f"a restore or a checkpoint reads {source}'s backups now" + (f" ({pids})" if pids else "")
             continue
-        fd = source_dir_lock.deleting(medium.path, source)
-        if fd is None:
+        if source_dir_lock.read_now(medium.path, source):
             busy[source] = (f"a restore reads {source}'s backups on {medium.id} now (without its lock file: the"
                             " state directory was full)")
-        elif fd >= 0:
-            held.callback(os.close, fd)
     for c in going:
         if c.source in busy:
             say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {busy[c.source]}", done.kept)

@@ -1,5 +1,7 @@
 """The lock a backup of a source holds: the source's lock file (against other processes), plus a
-guard against a second thread of this process (the backups of one run are threads of it)."""
+guard against a second thread of this process (the backups of one run are threads of it); and the
+state directory's own flock, shared (dir_lock.py: a restore without room for its lock files runs
+alone)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from contextlib import contextmanager
 from rabtui.config import Config
 from rabtui.errors import LockBusy
 from rabtui.state import locks
+from rabtui.state.dir_lock import StateDirLock
 
 _RUNNING: set[tuple[str, str]] = set()      # (state_dir, source) backed up by this process now
 _RUNNING_LOCK = threading.Lock()
@@ -27,18 +30,19 @@ def source_lock(cfg: Config, source_id: str, by: str | None = None):
             raise LockBusy(f"a backup of {source_id} is already running in this process (pid {os.getpid()})")
         _RUNNING.add(key)
     try:
-        try:
-            lock.acquire()
-        except LockBusy:
-            holder = lock.holder() or {}
-            if holder.get("pid") != os.getpid():
-                raise
-            yield  # our caller holds it already
-            return
-        try:
-            yield
-        finally:
-            lock.release()
+        with StateDirLock(cfg.state_dir, by or f"a backup of {source_id}"):
+            try:
+                lock.acquire()
+            except LockBusy:
+                holder = lock.holder() or {}
+                if holder.get("pid") != os.getpid():
+                    raise
+                yield  # our caller holds it already
+                return
+            try:
+                yield
+            finally:
+                lock.release()
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(key)

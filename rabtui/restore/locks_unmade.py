@@ -1,8 +1,9 @@
 """The locks of a restore whose files cannot be made for want of room or inodes in the state
-directory: gone without, as the restore's record is (it is what an operator does in an
-emergency), each said with what it then does not keep out (exit 3); the source's reading lock
-replaced by an flock on the source's directory on the medium read (source_dir_lock.py), which
-every cleanup takes whole before it deletes there."""
+directory (it is what an operator does in an emergency, which the state database only records):
+the source's reading lock replaced by an flock on the source's directory on the medium read
+(source_dir_lock.py), which every cleanup takes whole before it deletes there; the others by the
+state directory's own flock taken whole (dir_lock.py): the restore then runs alone, no other
+restore nor backup meanwhile."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import os
 
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
-from rabtui.events import WARNING, Emit, Event
+from rabtui.events import LOG, WARNING, Emit, Event
 from rabtui.media import source_dir_lock
 from rabtui.state import locks
+from rabtui.state.dir_lock import StateDirLock
 
 
 def unmade(exc: locks.LockFileUnmade, lacks: str) -> str:
@@ -21,14 +23,22 @@ def unmade(exc: locks.LockFileUnmade, lacks: str) -> str:
             f" restored without that lock, so {lacks}")
 
 
-def held(stack: contextlib.ExitStack, lock, unheld: list[str], emit: Emit, lacks: str) -> None:
-    """`lock` held for the restore; one whose file cannot be made is gone without: `unheld` says
-    what it then lacks."""
+def held(stack: contextlib.ExitStack, lock, alone: StateDirLock, emit: Emit) -> None:
+    """`lock` held for the restore; one whose file cannot be made: the restore runs alone (`alone`
+    taken whole, said), or is refused (LockBusy) while backups or restores run."""
     try:
         stack.enter_context(lock)
     except locks.LockFileUnmade as exc:
-        unheld.append(unmade(exc, lacks))
-        emit(Event(WARNING, unheld[-1]))
+        alone_for(alone, exc, emit)
+
+
+def alone_for(alone: StateDirLock, exc: locks.LockFileUnmade, emit: Emit) -> None:
+    """The restore run alone for want of the lock file `exc` names (said once)."""
+    if alone.whole:
+        return
+    alone.alone()
+    emit(Event(LOG, f"the lock file {exc.where} cannot be made ({exc.strerror}; the state directory is full):"
+                    " this restore runs alone, no backup nor other restore meanwhile"))
 
 
 class Reading:
@@ -52,15 +62,22 @@ class Reading:
 
     def on_medium(self, stack: contextlib.ExitStack, medium: Medium, path: str) -> None:
         """Before the backup at `path` on the (mounted) medium is read: without the reading lock, its
-        source's directory there held shared into `stack` (a cleanup deleting there now refuses the
-        restore, LockBusy), and the backup found there still (one deleted just before is refused);
-        where that directory cannot be held, said as the lock gone without."""
+        source's directory there held shared into `stack`, the reading lock tried again (a cleanup
+        begun since refuses the restore, LockBusy), and the backup found there still (one deleted
+        just before is refused); where that directory cannot be held, said as the lock gone without."""
         if self.without is None:
             return
-        if not stack.enter_context(source_dir_lock.reading(medium.path, self.source_id, medium.id)):
+        if not stack.enter_context(source_dir_lock.reading(medium.path, self.source_id)):
             self.unheld.append(unmade(self.without, f"a cleanup run once there is room could delete"
                                                     f" {self.source_id}'s backup while it is read"))
             self.emit(Event(WARNING, self.unheld[-1]))
-        elif not os.path.isdir(path):
+            return
+        # a cleanup makes the reading lock's file before it looks at the directory: one begun since
+        # the lock was tried holds it now (refused: LockBusy), or will see this one's
+        try:
+            stack.enter_context(locks.reading(self.state_dir, [self.source_id]))
+        except locks.LockFileUnmade:
+            pass
+        if not os.path.isdir(path):
             raise WorkFailed(f"the backup of {self.source_id} chosen on medium {medium.id} was deleted by a cleanup"
                              " as the restore began; nothing restored", hint="restore again")

@@ -36,6 +36,7 @@ from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_
 from rabtui.restore.target_places import ONTO_KEPT_HINT, target_of, target_problem
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
+from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import RESTORABLE, Store
 
 
@@ -119,13 +120,12 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     # a backup of the source meanwhile would save a half-restored tree (let go at a question: source_held.py)
     unheld: list[str] = []
     with contextlib.ExitStack() as stack:
+        alone = stack.enter_context(StateDirLock(cfg.state_dir, f"a restore of {source.id}"))
         reading = stack.enter_context(locks_unmade.Reading(cfg.state_dir, source.id, unheld, emit))
         if onto:
-            locks_unmade.held(stack, locks.restoring_lock(cfg.state_dir, source.id), unheld, emit,
-                              f"another restore onto {source.id} is not kept from writing there at the same time")
-        held = stack.enter_context(SourceHeld(cfg, store, source.id, emit, cancel)) if onto else None
-        locks_unmade.held(stack, _places(cfg, source, path, into, to_source, cancel), unheld, emit,
-                          "another restore is not kept from writing into the same place at the same time")
+            locks_unmade.held(stack, locks.restoring_lock(cfg.state_dir, source.id), alone, emit)
+        held = stack.enter_context(SourceHeld(cfg, store, source.id, emit, cancel, alone)) if onto else None
+        locks_unmade.held(stack, _places(cfg, source, path, into, to_source, cancel), alone, emit)
         chosen = held is not None and backup is None and checkpoint is None   # a copy made meanwhile is said
         try:
             result = _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,

@@ -19,20 +19,31 @@ from rabtui import config as configmod
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, LockBusy, RabtuiError, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, Question
+from rabtui.restore.locks_unmade import alone_for
 from rabtui.state import locks
+from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import RESTORABLE, Store
 
 
 class SourceHeld:
-    def __init__(self, cfg: Config, store: Store, source_id: str, emit: Emit, cancel: threading.Event | None):
-        self.cfg, self.source_id, self.store, self.emit = cfg, source_id, store, emit
+    def __init__(self, cfg: Config, store: Store, source_id: str, emit: Emit, cancel: threading.Event | None,
+                 alone: StateDirLock):
+        """`alone`: taken whole instead where the lock file cannot be made (the state directory full:
+        no backup runs then, at the question too)."""
+        self.cfg, self.source_id, self.store, self.emit, self.alone = cfg, source_id, store, emit, alone
         self.cancel = cancel or threading.Event()
         self.lock = locks.source_lock(cfg.state_dir, source_id, by=f"a restore onto {source_id}")
         self.made: list = []    # rows of the backups made while a question waited
 
     def __enter__(self) -> "SourceHeld":
-        self.lock.acquire()
+        self._acquire()
         return self
+
+    def _acquire(self) -> None:
+        try:
+            self.lock.acquire()
+        except locks.LockFileUnmade as exc:
+            alone_for(self.alone, exc, self.emit)
 
     def __exit__(self, *exc) -> None:
         self.lock.release()
@@ -52,7 +63,7 @@ class SourceHeld:
     def _again(self, before: int) -> None:
         """The lock taken again after an answer, once a backup that began meanwhile has ended."""
         try:
-            self.lock.acquire()
+            self._acquire()
         except LockBusy:
             self.emit(Event(LOG, f"{self.lock.holder_described()} began while the restore waited for an answer:"
                                  f" waiting for it to end before writing onto {self.source_id}"))
@@ -61,7 +72,7 @@ class SourceHeld:
                     raise Cancelled(f"cancelled while waiting for a backup of {self.source_id} to end; nothing"
                                     f" written onto {self.source_id}") from None
                 try:
-                    self.lock.acquire()
+                    self._acquire()
                     break
                 except LockBusy:
                     pass
