@@ -98,3 +98,26 @@ def test_a_restore_without_room_for_its_lock_files_runs_alone(tmp_path, tmpfs):
     assert "this restore runs alone" in out and "restored without that lock" not in out, out
     assert len((data / "a").read_bytes()) == 300
     assert _rabtui(lab, "backup", "loc").returncode == 0
+
+
+def test_a_restore_from_a_device_medium_whose_lock_files_were_never_made_restores(tmp_path, tmpfs, disk_image):
+    """The medium's mounting locks never made there (a state directory rebuilt since, say) and no
+    inode left: the restore was refused ("mounting or unmounting medium m1 cannot run"); now it
+    mounts the medium itself, alone, reads it and leaves it unmounted as it found it."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=16m,nr_inodes=400") / "state"
+    lab.local()
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    write_files(lab.src / "data", {"a": b"on the disk"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    assert not os.path.ismount(m1)
+    for name in os.listdir(lab.state / "locks"):
+        if name.startswith(("mounting-", "users-of-medium-")):
+            os.unlink(lab.state / "locks" / name)
+    _out_of_inodes(tmp_path / "small")
+    done = _rabtui(lab, "restore", "loc", str(lab.src / "data/a"), "--to", str(tmp_path / "out"))
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "this restore runs alone" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert (tmp_path / "out" / str(lab.src / "data/a").lstrip("/")).read_bytes() == b"on the disk"
+    assert not os.path.ismount(m1)

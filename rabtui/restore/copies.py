@@ -287,13 +287,13 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, can
     """Why `copy` cannot be read now, or None when it can. A mount that hangs is said in the
     answer; an unmount that hangs after the look (the medium left mounted), to `emit`."""
     if copy.kind == "backup":
-        from rabtui.media.mounting import mounted
+        from rabtui.restore.locks_unmade import mounted
 
         if not configured(cfg, copy.medium):
             return f"medium {copy.medium} is not in the configuration"
         medium = cfg.medium(copy.medium)
         try:
-            with mounted(medium, emit, state_dir=cfg.state_dir, read_only=True, cancel=cancel):
+            with mounted(medium, emit, cfg.state_dir, None, cancel=cancel):     # its lock files unmade too (a look)
                 return medium_problem(medium, store)
         except WorkFailed as exc:
             return str(exc)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
@@ -41,12 +44,31 @@ def alone_for(alone: StateDirLock, exc: locks.LockFileUnmade, emit: Emit) -> Non
                     " this restore runs alone, no backup nor other restore meanwhile"))
 
 
+@contextmanager
+def mounted(medium: Medium, emit: Emit, state_dir, alone: StateDirLock | None,
+            cancel: threading.Event | None = None) -> Iterator[Medium]:
+    """The medium mounted for the restore (mounting.mounted). Its lock files unmade: mounted, then
+    unmounted, by this restore alone, its users not counted (one still using it at the end keeps
+    it mounted, warned of: "target is busy"), the restore run `alone` (None: a look only). Mounted
+    read-only: a restore only reads it."""
+    from rabtui.media import mounting
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(mounting.mounted(medium, emit, state_dir, read_only=True, cancel=cancel))
+        except locks.LockFileUnmade as exc:
+            if alone is not None:
+                alone_for(alone, exc, emit)
+            stack.enter_context(mounting.mounted(medium, emit, read_only=True, cancel=cancel))
+        yield medium
+
+
 class Reading:
     """The source's reading lock (locks.reading_lock), or, its file unmade, the flock of the
     source's directory on the medium the restore reads (`on_medium`)."""
 
-    def __init__(self, state_dir, source_id: str, unheld: list[str], emit: Emit):
-        self.source_id, self.unheld, self.emit = source_id, unheld, emit
+    def __init__(self, state_dir, source_id: str, unheld: list[str], emit: Emit, alone: StateDirLock):
+        self.source_id, self.unheld, self.emit, self.alone = source_id, unheld, emit, alone
         self.state_dir, self.without = state_dir, None
 
     def __enter__(self) -> "Reading":

@@ -121,7 +121,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     unheld: list[str] = []
     with contextlib.ExitStack() as stack:
         alone = stack.enter_context(StateDirLock(cfg.state_dir, f"a restore of {source.id}"))
-        reading = stack.enter_context(locks_unmade.Reading(cfg.state_dir, source.id, unheld, emit))
+        reading = stack.enter_context(locks_unmade.Reading(cfg.state_dir, source.id, unheld, emit, alone))
         if onto:
             locks_unmade.held(stack, locks.restoring_lock(cfg.state_dir, source.id), alone, emit)
         held = stack.enter_context(SourceHeld(cfg, store, source.id, emit, cancel, alone)) if onto else None
@@ -205,7 +205,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
 
 def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: str, target: str, *, backup,
                   checkpoint, to, to_source, overwrite, emit, cancel, prompter, reading) -> RestoreResult:
-    from rabtui.media import medium as mediamod, mounting
+    from rabtui.media import medium as mediamod
 
     warned: list[tuple[str, str]] = []
     if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copy_choice)
@@ -230,7 +230,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
     # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
-    with mounting.mounted(medium, emit, cfg.state_dir, read_only=True, cancel=cancel), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
+    with locks_unmade.mounted(medium, emit, cfg.state_dir, reading.alone, cancel=cancel), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
         reading.on_medium(on_the_way, medium, row["path"])
         union_look.unions_looked_at(store, medium.id, medium.path, source)
