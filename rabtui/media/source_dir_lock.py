@@ -31,8 +31,12 @@ def reading(medium_path: str | os.PathLike, source_id: str) -> Iterator[bool]:
         yield False
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        yield True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:     # a file system that locks no directory (NFS takes none whole): nothing held
+            yield False
+        else:
+            yield True
     finally:
         os.close(fd)
 
@@ -49,6 +53,8 @@ def read_now(medium_path: str | os.PathLike, source_id: str) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    except OSError:     # NFS takes no whole lock on a directory opened to read: no restore holds one there
+        return False
     finally:
         os.close(fd)
     return False

@@ -1,7 +1,7 @@
 """The locks of a restore whose files cannot be made for want of room or inodes in the state
 directory (it is what an operator does in an emergency, which the state database only records):
 the source's reading lock replaced by an flock on the source's directory on the medium read
-(source_dir_lock.py), which every cleanup takes whole before it deletes there; the others by the
+(source_dir_lock.py), which every cleanup tries before it deletes there; the others by the
 state directory's own flock taken whole (dir_lock.py): the restore then runs alone, no other
 restore nor backup meanwhile."""
 

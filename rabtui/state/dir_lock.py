@@ -10,7 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from rabtui.errors import LockBusy
+from rabtui.errors import LockBusy, WorkFailed
 from rabtui.state import lock_table
 
 ALONE = "a restore that could not make its lock files (the state directory full) is running alone"
@@ -34,19 +34,27 @@ class StateDirLock:
             os.close(fd)
             raise LockBusy(f"{self.what} cannot run now: {ALONE}{self._pids()}",
                            hint="run it again once that restore has ended") from None
+        except OSError:     # a file system that locks no directory: no restore runs alone there
+            os.close(fd)
+            return self
         self._fd = fd
         return self
 
     def alone(self) -> None:
         """Held whole from now on (it is held shared); LockBusy naming the backups and restores
         that run, if any (then it is not held at all)."""
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
+        except OSError as exc:
+            if self._fd is not None:
+                os.close(self._fd)
             self._fd = None
+            if not isinstance(exc, BlockingIOError):
+                raise WorkFailed(f"{self.what} cannot run: without room for its lock files it runs only alone, and"
+                                 f" the state directory cannot be locked ({exc.strerror}); nothing run",
+                                 hint="free space in the state directory, then run again") from None
             raise LockBusy(f"{self.what} cannot run now: without room for its lock files in the state directory"
                            f" it runs only alone, and backups or restores are running{self._pids()}",
                            hint="free space in the state directory, or run it again once they have ended") from None
