@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from datetime import timedelta
 
 from tests import preloaded
 from tests.test_state_dir_full import _lab_on, _rabtui
@@ -67,4 +69,32 @@ def test_a_restore_from_discs_onto_the_source_restores_when_the_state_directory_
     assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert "restore's record could not be written" in done.stderr, done.stderr
     assert (data / "f").read_bytes() == b"on the disc" * 1000 and (data / "sub/g").read_bytes() == b"g"
+    assert os.listdir(tmp) == [] and not [n for n in os.listdir(lab.state) if n.startswith(".rabtui")]
+
+
+def test_an_archive_directory_onto_an_ssh_source_is_put_together_elsewhere_when_the_state_directory_is_full(
+        tmp_path, tmpfs, sshd, monkeypatch):
+    """Files of an archive directory as an older backup had them are put together before rsync
+    sends them: that was in the state directory, and failed when it was full; now in a private
+    directory of the temporary directory, removed after."""
+    from rabtui.restore import run as R
+    from tests.test_restore_onto_ssh_source import T0, _lab as ssh_lab
+
+    lab, cfg, photos = ssh_lab(tmp_path, sshd, {"2025/a.jpg": b"A" * 100}, kind="archive")
+    lab.state = tmpfs(tmp_path / "small", "size=6m") / "state"
+    lab.config_path.write_text(lab.config_path.read_text().replace(str(tmp_path / "state"), str(lab.state)))
+    lab.trust(sshd)
+    cfg = lab.load()
+    b1 = lab.backup(cfg, "web", now=T0)
+    write_files(photos, {"2025/a.jpg": b"a" * 120})
+    assert lab.backup(cfg, "web", now=T0 + timedelta(days=1)).status == b1.status == "completed"
+    (photos / "2025/a.jpg").unlink()
+    store = lab.store()
+    fill_up(lab.state.parent / "filler")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    res = R.restore(cfg, store, "web", str(photos), backup=b1.path.name, to_source=True)
+    assert (photos / "2025/a.jpg").read_bytes() == b"A" * 100 and not res.written.problems()
     assert os.listdir(tmp) == [] and not [n for n in os.listdir(lab.state) if n.startswith(".rabtui")]

@@ -50,12 +50,13 @@ def _tried(attempt) -> bool | None:
 
 
 @contextmanager
-def discs_parent(state_dir, to: bytes | None) -> Iterator[bytes]:
-    """Where a restore extracts the discs (by path: xorriso): beside its --to target `to` where
-    nobody else can put a symlink in place of the staging directory and its file system takes all
-    that comes off the discs; else in the state directory (private), or, that full (it failed
-    there: a restore onto the source on a full state directory), a private directory of this run
-    in the temporary directory, removed after."""
+def staged_in(state_dir, to: bytes | None) -> Iterator[bytes]:
+    """Where a restore stages (what comes off the discs, extracted by path: xorriso; files put
+    together before rsync sends them): beside its --to target `to` where nobody else can put a
+    symlink in place of the staging directory and its file system takes all that comes off the
+    discs; else in the state directory (private), or, that full (it failed there: a restore onto
+    the source on a full state directory), a private directory of this run in the temporary
+    directory, removed after."""
     if to is not None and privacy.others_can_change(to) is None and holds_what_discs_do(to):
         yield to
         return
