@@ -235,3 +235,21 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
     for rec in (bare, undo, whole, burn):
         assert rec.cancel.wait(5)
         rec.finish("cancelled", 1)
+
+
+@pytest.mark.parametrize("text", ["\u0661", "\uff11", "\u0967", " 1", "+1", "1_0", "\U0001d7cf"],
+                         ids=["arabic-indic", "fullwidth", "devanagari", "space", "plus", "underscore",
+                              "mathematical"])
+def test_a_job_id_is_written_in_ascii_digits(cfg_path, tmp_path, capsys, text):
+    """An id that Python's int() reads though it is no plain number (Arabic-Indic, fullwidth or
+    other Unicode digits, a sign, spaces, an underscore) is a usage error, exit 2, nothing written:
+    "١" cancelled job 1, and "1_0" job 10."""
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "web1", "backup web1")
+    with pytest.raises(SystemExit) as refused:
+        main(["--config", str(cfg_path), "jobs", "cancel", text])
+    assert refused.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "rabtui: argument job_id: not a whole number: " in err and "(write it in digits 0-9)" in err and "Traceback" not in err, err
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
+    rec.finish("completed", 0, "done")

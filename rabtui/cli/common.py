@@ -47,11 +47,11 @@ def needs_action(parser: argparse.ArgumentParser) -> Callable[[Any], int]:
 
 def number(text: str) -> int:
     """The argparse type of an id or number (a job, a prompt, a checkpoint, a disc): a whole number
-    from 1 to LARGEST_ID; anything else is a usage error (exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {fmt.name(text)}") from None
+    from 1 to LARGEST_ID in digits 0-9; anything else is a usage error (exit 2), also what int()
+    reads though it is no plain number (other scripts' digits, a sign, spaces, "1_0")."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a whole number: {fmt.name(text)} (write it in digits 0-9)")
+    value = int(text)
     if not 1 <= value <= LARGEST_ID:
         raise argparse.ArgumentTypeError(f"{value} is out of range: give a number from 1 to {LARGEST_ID}")
     return value
