@@ -179,6 +179,7 @@ class RabtuiApp(ConfigWatch, UiFiles, CancelWrites, App):
             return
         self._poll_failure = ""
         self.jobs = snapshot
+        self.forget_cancels_of_ended({job["id"] for job in snapshot.running})
         self._note_failures(snapshot.failed)
         self.screen.post_message(JobsPolled(snapshot))
         screen = self.screen

@@ -2,7 +2,8 @@
 workers: a busy database keeps no key waiting. A cancel confirmed is written before the console
 quits, or said not to be: q while one still waits for the database says so and quits once it is
 written; q again gives the wait up, and the terminal, given back, names the cancel that was not
-written (the job goes on)."""
+written (the job goes on), as it does one whose write failed earlier and was not made since (exit
+code 1 for both)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ log = logging.getLogger("rabtui.tui")
 CancelDone = Callable[[int, "str | None", "Exception | None", "str | None"], None]
 
 
-def not_written(job_id: int, post_commands_too: bool, why: str) -> str:
+def not_written(job_id: int, post_commands_too: bool, why: str, job_stopped: bool = False) -> str:
+    """`job_stopped`: the job's own cancel is known written (`--post-commands-too` stops the job too
+    where it was not)."""
     if post_commands_too:
         return (f"the stop of job {job_id}'s post-backup commands was not written ({why}): they run unless stopped"
-                f" (rabtui jobs cancel {job_id} --post-commands-too)")
+                f" (rabtui jobs cancel {job_id} --post-commands-too"
+                + (")" if job_stopped else ", which stops the job too where it was not asked to stop)"))
     return (f"the cancel of job {job_id} was not written ({why}): the job goes on unless stopped"
             f" (rabtui jobs cancel {job_id})")
 
@@ -83,8 +87,10 @@ class CancelWrites:
         self._cancels: dict[int, tuple[int, threading.Event, threading.Event]] = {}
         self._cancel_ids = itertools.count()
         self._quit_after_cancels = False
-        self.said_at_exit: list[str] = []      # printed on the terminal once the UI has given it back
-        self.cancels_exit = EXIT_OK     # EXIT_FAILED once a cancel confirmed was not written, its job going on
+        # the cancels confirmed and not carried out, their jobs going on, by job id and whether the
+        # stop of the post-backup commands: what the terminal is told once the UI has given it back
+        self._not_done: dict[tuple[int, bool], str] = {}
+        self._stopped: set[int] = set()     # the jobs whose own cancel this console wrote
 
     def write_cancel(self, job_id: int, done: CancelDone, post_commands_too: bool = False,
                      queued_only: bool = False) -> None:
@@ -131,23 +137,50 @@ class CancelWrites:
             log.warning("the post-backup commands of job %s not looked at: %s", job_id, exc)
             return None
 
+    @property
+    def said_at_exit(self) -> list[str]:
+        """What the terminal is told once the UI has given it back: each cancel confirmed and not
+        carried out, its job going on."""
+        return list(self._not_done.values())
+
+    @property
+    def cancels_exit(self) -> int:
+        """EXIT_FAILED while a cancel confirmed was not carried out, its job going on."""
+        return EXIT_FAILED if self._not_done else EXIT_OK
+
+    def not_done(self, job_id: int, post_commands_too: bool) -> str | None:
+        """What is said of a cancel of job `job_id` confirmed and not carried out (None: none is)."""
+        return self._not_done.get((job_id, post_commands_too))
+
     def _cancel_written(self, write: int, job_id: int, post_commands_too: bool, done: CancelDone,
                         status: str | None, error: Exception | None, post_state: str | None) -> None:
         del self._cancels[write]
+        key = job_id, post_commands_too
+        if status is not None or isinstance(error, jobviews.Ended):    # done, or nothing was left to stop
+            self._not_done.pop(key, None)
+            if status is not None:      # (the post-backup commands' stop is written only where the cancel was)
+                self._stopped.add(job_id)
+                self._not_done.pop((job_id, False), None)
+                if not post_commands_too and (job_id, True) in self._not_done:
+                    # their stop, answered before this cancel was written, said to have failed for it
+                    self._not_done[job_id, True] = not_written(
+                        job_id, True, "answered before the job's own cancel was written", job_stopped=True)
+        elif error is None:     # given up at q again
+            busy = "the state database was busy when rabtui quit"
+            self._not_done[key] = not_written(job_id, post_commands_too, busy, job_id in self._stopped)
+        else:   # a job that began meanwhile is said as it is, the rest not written
+            self._not_done[key] = (str(error) if isinstance(error, UsageError)
+                                   else not_written(job_id, post_commands_too, str(error), job_id in self._stopped))
         if not self._quit_after_cancels:
             done(job_id, status, error, post_state)
-            return
-        if status is None and error is None:
-            busy = "the state database was busy when rabtui quit"
-            self.said_at_exit.append(not_written(job_id, post_commands_too, busy))
-        elif error is not None:     # a job that ended or began meanwhile is said as it is, the rest not written
-            self.said_at_exit.append(str(error) if isinstance(error, UsageError)
-                                     else not_written(job_id, post_commands_too, str(error)))
-        if status is None and not isinstance(error, jobviews.Ended):
-            # what was confirmed is not done, the job going on (one that ended had nothing to stop)
-            self.cancels_exit = EXIT_FAILED
-        if not self._cancels:
+        elif not self._cancels:
             self.exit_once_saved()
+
+    def forget_cancels_of_ended(self, live: set[int]) -> None:
+        """A poll's jobs under way (`live`): a cancel not carried out of a job that has ended since
+        leaves nothing going on to say."""
+        for key in [key for key in self._not_done if key[0] not in live]:
+            del self._not_done[key]
 
     def exit_unless_cancels(self) -> None:
         """The end of a wait at quit (for the settings): quit, or wait for the cancels confirmed

@@ -248,13 +248,16 @@ def test_q_with_a_cancel_waiting_for_a_busy_database_quits_once_it_is_written(me
 def test_q_again_names_each_cancel_of_a_job_not_written(medium_m_config, tmp_path):
     """The cancel and the stop of the post-backup commands, both confirmed while the database is
     busy: q waits for both, q again names both as not written (the first given up let q quit before
-    the second was, unsaid), and the console's exit code is 1, the work failed (it was 0)."""
+    the second was, unsaid), and the console's exit code is 1, the work failed (it was 0). The stop's
+    line says that the command it names stops the job too (it named it as if it stopped the commands
+    alone)."""
     app, rec, store = _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q=True, post="true")
     assert sorted(app.said_at_exit) == [
         f"the cancel of job {rec.job_id} was not written (the state database was busy when rabtui quit): the job"
         f" goes on unless stopped (rabtui jobs cancel {rec.job_id})",
         f"the stop of job {rec.job_id}'s post-backup commands was not written (the state database was busy when"
-        f" rabtui quit): they run unless stopped (rabtui jobs cancel {rec.job_id} --post-commands-too)"], app.said_at_exit
+        f" rabtui quit): they run unless stopped (rabtui jobs cancel {rec.job_id} --post-commands-too, which stops the"
+        " job too where it was not asked to stop)"], app.said_at_exit
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     assert not rec.cancel.is_set()
     assert exit_code_of(app) == EXIT_FAILED, "the console's exit code said the cancels confirmed were done"
@@ -311,7 +314,10 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
     said as not written, the job going on. The second question's yes, answered `after` that failure
     or `before` it (its write then waits for the cancel's), the database free again, does what it
     said and nothing else: it stopped the job too (the first cancel written as the second), said "the
-    post-backup commands are stopped", and the failure had not said that the job goes on."""
+    post-backup commands are stopped", and the failure had not said that the job goes on.
+    The console's exit code is then 1 and the terminal, given back, is told of both (exit code 0,
+    nothing told): until the job ends by itself (`before`); x again writing the job's cancel
+    (`after`) leaves the stop of the commands alone said."""
     from rabtui.state import store as storemod
     from rabtui.state.jobs import JobRecorder
     from rabtui.state.store import Store
@@ -322,6 +328,7 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
     store = Store(tmp_path / "state")
     rec = JobRecorder(store, "backup", "box", "backup box")
     app = make_app(config, poll_interval=0.2)
+    said = {}
 
     def notes() -> list[str]:
         return [n.message for n in app._notifications]
@@ -348,11 +355,28 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
             assert texts(app, "#status-line") == notes()[1]
             await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app), what="Runs reloaded")
             assert "Stop job" in await asked(pilot, app, "x"), "x again did not ask the first question"
+            said["failed"] = exit_code_of(app), app.said_at_exit
+            assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
+            assert not rec.cancel.is_set()
+            if answered == "after":
+                await pilot.press("y")
+                await wait_for(pilot, lambda: f"cancel requested for job {rec.job_id}" in notes(), what=notes)
+                assert rec.cancel.wait(5)
+            else:
+                await pilot.press("n")
+                rec.finish("completed", 0)
+                await wait_for(pilot, lambda: not app.jobs.running, what="the job seen ended")
 
     run(go())
-    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
-    assert not rec.cancel.is_set()
-    rec.finish("completed", 0)
+    assert said["failed"] == (EXIT_FAILED, [notes()[0], notes()[1].removesuffix(" (x asks again)")]), said
+    if answered == "after":     # the commands' stop alone is left; the command line's does only that now
+        assert (exit_code_of(app), app.said_at_exit) == (EXIT_FAILED, [
+            f"the stop of job {rec.job_id}'s post-backup commands was not written (answered before the job's own"
+            f" cancel was written): they run unless stopped (rabtui jobs cancel {rec.job_id} --post-commands-too)"])
+        assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 1
+        rec.finish("cancelled", 1)
+    else:
+        assert (exit_code_of(app), app.said_at_exit) == (EXIT_OK, [])
 
 
 def _asked_to_stop(medium_m_config, tmp_path, post: bool = True):

@@ -347,7 +347,7 @@ class RunsScreen(RabtuiScreen):
         elif isinstance(error, UsageError):     # it ended as it was confirmed
             self.notify(str(error))
         else:                                   # the database failed: what goes on said
-            message = not_written(job_id, again, str(error))
+            message = self.app.not_done(job_id, again) or not_written(job_id, again, str(error))
             self.notify(message, severity="error", timeout=8)
             self.set_status(message, error=True)
 
