@@ -270,9 +270,10 @@ def running_jobs(store: Store) -> list:
 
 
 # a question is open while it has no answer and the job that asked it waits for one (a job that
-# was cancelled or died while asking leaves its question unanswered)
+# was cancelled or died while asking leaves its question unanswered): not once the job is asked to
+# stop (it reads no answer then, and may take a while to end)
 _OPEN = ("SELECT p.* FROM prompts p JOIN jobs j ON j.id=p.job_id"
-         " WHERE p.answer IS NULL AND j.status IN ('running', 'waiting')")
+         " WHERE p.answer IS NULL AND j.status IN ('running', 'waiting') AND j.cancel_requested = 0")
 
 
 def open_prompts(store: Store, job_id: int | None = None) -> list:
@@ -295,12 +296,15 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
                           f" WHERE p.id=?)", (reply, time.time(), prompt_id)).rowcount
     if taken:
         return
-    row = store.one("SELECT p.answer, p.answered, p.job_id, j.status FROM prompts p LEFT JOIN jobs j"
-                    " ON j.id=p.job_id WHERE p.id=?", (prompt_id,))
+    row = store.one("SELECT p.answer, p.answered, p.job_id, j.status, j.cancel_requested FROM prompts p"
+                    " LEFT JOIN jobs j ON j.id=p.job_id WHERE p.id=?", (prompt_id,))
     if row["answer"] is not None:
         when = time.strftime("%H:%M:%S", time.localtime(row["answered"])) if row["answered"] else "before"
         raise UsageError(f"question {prompt_id} was already answered at {when}: {row['answer']}; {reply!r} is not"
                          " taken")
+    if row["status"] in LIVE and row["cancel_requested"]:
+        raise UsageError(f"job {row['job_id']}, which asked question {prompt_id}, was asked to stop; nothing was"
+                         " answered")
     raise UsageError(f"job {row['job_id']}, which asked question {prompt_id}, is no longer waiting for an answer"
                      f" ({row['status'] or 'gone'}); nothing was answered")
 

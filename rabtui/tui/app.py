@@ -184,7 +184,11 @@ class RabtuiApp(ConfigWatch, UiFiles, CancelWrites, App):
         self.screen.post_message(JobsPolled(snapshot))
         screen = self.screen
         if isinstance(screen, QuestionDialog) and screen.prompt["id"] not in {p["id"] for p in snapshot.prompts}:
-            self.notify(f"job {screen.prompt['job_id']}'s question was answered elsewhere (or the job ended)")
+            job_id = screen.prompt["job_id"]
+            if any(j["id"] == job_id and j["cancel_requested"] for j in snapshot.running):
+                self.notify(f"job {job_id} was asked to stop: its question is closed")
+            else:
+                self.notify(f"job {job_id}'s question was answered elsewhere (or the job ended)")
             screen.dismiss(None)
             return
         # not over a dialog the operator is in (typing digits into a form would answer it): it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from textual.widgets import Button
 
 from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, Question
@@ -84,9 +85,10 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
     assert store.one("SELECT status FROM jobs WHERE id=?", (recorder.job_id,))["status"] == "completed"
 
 
-def waiting_job(store) -> tuple[JobRecorder, list, threading.Thread]:
+def waiting_job(store, ends: threading.Event | None = None) -> tuple[JobRecorder, list, threading.Thread]:
     """A job asking for disc 1 through the database (as a detached checkpoint does); a cancel
-    request ends its wait and the job, as `rabtui jobs cancel` does."""
+    request ends its wait and the job, as `rabtui jobs cancel` does (once `ends` is set, as a job
+    that has things to put right before it ends)."""
     from rabtui.errors import Cancelled
 
     recorder = JobRecorder(store, "checkpoint", "images:iso", "checkpoint 1")
@@ -98,6 +100,8 @@ def waiting_job(store) -> tuple[JobRecorder, list, threading.Thread]:
                                                    recorder.cancel))
         except Cancelled:
             answers.append("cancelled")
+            if ends is not None:
+                ends.wait(30)
             recorder.finish("cancelled", 1, "cancelled while waiting for an answer")
 
     thread = threading.Thread(target=job, daemon=True)
@@ -133,18 +137,35 @@ def test_an_answer_given_after_the_command_line_answered_is_not_taken_and_says_s
 
 
 def test_the_question_of_a_job_cancelled_while_it_waited_closes_and_is_not_asked_again(demo_config):
+    """The question closes as the cancel is written, the job still running (it stayed open until
+    the job ended, and an answer given meanwhile was taken and never read), its dialog closed
+    saying why, and an answer given then is refused."""
     from rabtui.cli import main
+    from rabtui.errors import EXIT_USAGE, UsageError
+    from rabtui.state import jobs as jobsmod
 
     store = Store(demo_config.parent / "state")
-    recorder, answers, thread = waiting_job(store)
+    ends = threading.Event()
+    recorder, answers, thread = waiting_job(store, ends)
 
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question")
+            prompt = app.screen.prompt["id"]
             assert main(["--config", str(demo_config), "jobs", "cancel", str(recorder.job_id)]) == 0
-            await wait_for(pilot, lambda: answers == ["cancelled"], what="the job ended")
             await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog), what="the dialog closed")
+            assert f"job {recorder.job_id} was asked to stop: its question is closed" in [
+                n.message for n in app._notifications]
+            await wait_for(pilot, lambda: answers == ["cancelled"], what="the cancel seen by the job")
+            assert main(["--config", str(demo_config), "jobs", "answer", str(prompt), "ready"]) == EXIT_USAGE
+            with pytest.raises(UsageError) as refused:
+                jobsmod.answer(store, prompt, READY)
+            assert str(refused.value) == (f"job {recorder.job_id}, which asked question {prompt}, was asked to stop;"
+                                          " nothing was answered")
+            assert store.one("SELECT answer FROM prompts WHERE id=?", (prompt,))["answer"] is None
+            ends.set()
+            await wait_for(pilot, lambda: not app.jobs.running, what="the job ended")
 
         app = make_app(demo_config, poll_interval=0)    # opened again: the first poll asks nothing
         async with app.run_test(size=(80, 24)) as pilot:
