@@ -253,3 +253,14 @@ def test_a_job_id_is_written_in_ascii_digits(cfg_path, tmp_path, capsys, text):
     assert "rabtui: argument job_id: not a whole number: " in err and "(write it in digits 0-9)" in err and "Traceback" not in err, err
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     rec.finish("completed", 0, "done")
+
+
+def test_a_job_id_of_thousands_of_digits_is_out_of_range(cfg_path, capsys):
+    """int() refuses more than 4,300 digits: argparse then said "invalid number value" with the
+    whole of them; now out of range, as any id too large, its digits counted."""
+    with pytest.raises(SystemExit) as refused:
+        main(["--config", str(cfg_path), "jobs", "cancel", "1" * 5000])
+    assert refused.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.endswith("rabtui: argument job_id: 111111111111... (5000 digits) is out of range: give a number from"
+                        " 1 to 9223372036854775807\n"), err[-300:]

@@ -51,10 +51,11 @@ def number(text: str) -> int:
     reads though it is no plain number (other scripts' digits, a sign, spaces, "1_0")."""
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"not a whole number: {fmt.name(text)} (write it in digits 0-9)")
-    value = int(text)
-    if not 1 <= value <= LARGEST_ID:
-        raise argparse.ArgumentTypeError(f"{value} is out of range: give a number from 1 to {LARGEST_ID}")
-    return value
+    digits = text.lstrip("0") or "0"    # (int() refuses more than 4,300 digits)
+    if len(digits) > len(str(LARGEST_ID)) or not 1 <= int(digits) <= LARGEST_ID:
+        said = digits if len(digits) <= 30 else f"{digits[:12]}... ({len(digits)} digits)"
+        raise argparse.ArgumentTypeError(f"{said} is out of range: give a number from 1 to {LARGEST_ID}")
+    return int(digits)
 
 
 _stores: list[Store] = []
