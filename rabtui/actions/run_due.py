@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import replace
 from datetime import datetime
 
+from rabtui import config as configmod
 from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
@@ -25,7 +26,7 @@ from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.media import mounting
-from rabtui.ops import health_changes, notify, schedule, schedule_history
+from rabtui.ops import health, health_changes, notify, schedule, schedule_history
 from rabtui.state import jobs, locks, queries
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
@@ -58,9 +59,29 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
     notify.delivered()      # each step after the notifications of those before (an alert script may act on them)
     codes.append(_cleanup(cfg, store, emit, clock, now))
     notify.delivered()
-    codes.append(_health_check(cfg, store, emit, now))
-    codes.append(_checkpoints_due(cfg, store, emit, clock))
+    at_end, unread = _config_at_end(cfg, emit)
+    codes.append(_health_check(at_end, store, emit, now, read_now=at_end is not cfg, unread=unread))
+    codes.append(_checkpoints_due(at_end, store, emit, clock))
     return functools.reduce(worst_exit, codes, EXIT_OK)
+
+
+def _config_at_end(cfg: Config, emit: Emit) -> tuple[Config, str | None]:
+    """The config as it reads at the end of the run, for its health check and checkpoints due: an
+    edit made during a long run judged as `check` would judge it. The one read at the start where
+    it cannot be read now (with why, said: the run's results are judged and recorded all the same)
+    or names another state directory (said)."""
+    if cfg.path is None:
+        return cfg, None
+    try:
+        now = configmod.load(cfg.path, check_media=False)
+    except (RabtuiError, OSError) as exc:
+        return cfg, (f"the configuration {cfg.path} cannot be read at the end of this run: {exc}: judged by the one"
+                     " read at its start; no run-due starts until it is mended")
+    if now.state_dir != cfg.state_dir:
+        emit(Event(LOG, f"the configuration {cfg.path} names another state directory since this run began"
+                        f" ({now.state_dir}): its health check judges by the one read at its start"))
+        return cfg, None
+    return now, None
 
 
 def _due_now(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> list:
@@ -144,13 +165,19 @@ def _night_medium(cfg: Config, store: Store, due_now: list):
     return configured or backup_actions.day_medium(cfg, store)
 
 
-def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -> int:
+def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None, *, read_now: bool = False,
+                  unread: str | None = None) -> int:
     """The health check, its changes recorded and notified; EXIT_FAILED, said, when the state
     database cannot record them (its directory full, say: they are notified all the same) or
-    cannot be read: the checkpoints due are named still."""
+    cannot be read: the checkpoints due are named still. `read_now`: `cfg` was read at the end of
+    the run, its schedules recorded as check records them (not so for the one read at its start:
+    an edit since, seen by a check, would be undone on record). `unread`: why the config could not
+    be read again at the end: said, a critical problem of the check, EXIT_FAILED."""
+    if unread is not None:
+        emit(Event(ERROR, f"rabtui: health check: {unread}"))
+    config_problem = (health.Problem("config", health.CRITICAL, unread),) if unread is not None else ()
     try:
-        # its schedules recorded as it began: one edited since and seen by a check is not undone on record
-        result = status_actions.check(cfg, store, now, read_now=False)
+        result = status_actions.check(cfg, store, now, read_now=read_now, more=config_problem)
     except sqlite3.Error as exc:     # the database cannot be read (damaged): notified as `check` does
         failure = state_failure(exc, cfg.state_dir / "rabtui.db")
         emit(Event(ERROR, f"rabtui: health check: {failure}"))
@@ -160,7 +187,7 @@ def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -
     if result.unrecorded:       # its changes notified all the same
         emit(Event(ERROR, f"rabtui: health check: {result.unrecorded}"))
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_OK if unread is None else EXIT_FAILED
 
 
 def _checkpoints_due(cfg: Config, store: Store, emit: Emit, clock: datetime) -> int:

@@ -233,7 +233,7 @@ class CheckResult:
 
 
 def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None, *,
-          read_now: bool = True) -> CheckResult:
+          read_now: bool = True, more: tuple[health.Problem, ...] = ()) -> CheckResult:
     """`rabtui check`: the health checks, their changes recorded and notified, the Prometheus
     textfile written when asked (a file that cannot be written there is a usage error, its
     directory checked before the checks run). A database that cannot record the changes (its
@@ -241,12 +241,12 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     notified from the levels it holds, and again at the next check until it records them, with
     that failure as the `state` check's own. `read_now`: `cfg` is the config as read now, and its
     schedules are recorded as seen now (not so for one a run-due read as it began: an edit since is
-    not undone on record)."""
+    not undone on record). `more`: problems found by the caller, judged with those found here."""
     if prometheus and not os.path.isdir(Path(prometheus).parent):      # False for a name too long
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     if prometheus:
         _not_foreign(prometheus)
-    found = health.run_checks(cfg, store, now)
+    found = health.run_checks(cfg, store, now) + list(more)
     unrecorded = None
     try:
         if read_now:
