@@ -119,6 +119,7 @@ class RabtuiApp(ConfigWatch, UiFiles, CancelWrites, App):
         self._changes.changed()   # from here on: the commits after this first poll
         self.poll_jobs()
         self.name_unsaid_conflicts()
+        self.say_cancels_left()
 
     @staticmethod
     def reads_left_waiting(timeout: float) -> bool:

@@ -15,6 +15,7 @@ from typing import Callable
 
 from textual import work
 
+from rabtui.actions import cancel_notes
 from rabtui.actions import jobs as jobviews
 from rabtui.actions.checkpoint import VERIFY_TITLE
 from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
@@ -108,6 +109,7 @@ class CancelWrites:
     def _write_cancel(self, write: int, job_id: int, done: CancelDone, post_commands_too: bool, queued_only: bool,
                       give_up: threading.Event, ended: threading.Event, earlier: list[threading.Event]) -> None:
         status, error, post_state = None, None, None
+        note = cancel_notes.noted(self.cfg.state_dir, job_id, post_commands_too, write)
         try:
             for end in earlier:
                 while not end.wait(0.1):
@@ -125,6 +127,7 @@ class CancelWrites:
             log.error("cancel of job %s failed", job_id, exc_info=exc)
             error = state_failure(exc, self.store.path)
         finally:
+            cancel_notes.ended(note)
             ended.set()
         self.call_from_thread(self._cancel_written, write, job_id, post_commands_too, done, status, error, post_state)
 
@@ -175,6 +178,14 @@ class CancelWrites:
             done(job_id, status, error, post_state)
         elif not self._cancels:
             self.exit_once_saved()
+
+    @work(thread=True, group="cancel-notes", exit_on_error=False)
+    def say_cancels_left(self) -> None:
+        """The cancels that consoles killed before writing them left noted, said (their jobs going on)."""
+        for job_id, post, pid, job_stopped in cancel_notes.left_unwritten(self.cfg.state_dir, self.store):
+            why = f"confirmed in a console that ended before it was written, pid {pid}"
+            self.call_from_thread(self.notify, not_written(job_id, post, why, job_stopped), severity="warning",
+                                  timeout=30)
 
     def forget_cancels_of_ended(self, live: set[int]) -> None:
         """A poll's jobs under way (`live`): a cancel not carried out of a job that has ended since

@@ -226,12 +226,15 @@ def _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q: bool, post:
                     await wait_for(pilot, lambda: app.return_code is not None or any(
                         "not written yet" in n.message for n in app._notifications), what="q taken")
                     assert app.return_code is None and app.is_running, "quit with the cancel not written"
+                    # noted while it waits: a console killed now leaves it for the next to say
+                    assert list((tmp_path / "state" / "logs" / "tui-cancels").iterdir())
                     notes = [n.message for n in app._notifications]
                     assert any(f"the cancel of job {rec.job_id} is not written yet" in n for n in notes), notes
             if not second_q:
                 assert await _ended(app, 20), "still running once the cancel was written"
 
     run(go())
+    assert not list((tmp_path / "state" / "logs" / "tui-cancels").iterdir()), "a note left by a write that ended"
     return app, rec, store
 
 

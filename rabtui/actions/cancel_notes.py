@@ -1,0 +1,84 @@
+"""Notes of the console's cancels while they are being written, beside its log: a console killed
+while one waits for a busy database (SIGKILL, the terminal closed) leaves its note, and the next
+console says that cancel was not written, where its job still goes on unstopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+from rabtui import privacy, proc_table
+from rabtui.actions import jobs as jobviews
+from rabtui.state import queries
+from rabtui.state.store import Store
+
+log = logging.getLogger("rabtui.tui")     # the console's log
+
+LARGEST = 4096      # bytes of a note read: it holds a few numbers
+
+
+def _folder(state_dir: Path) -> Path:
+    return Path(state_dir) / "logs" / "tui-cancels"
+
+
+def noted(state_dir: Path, job_id: int, post_commands_too: bool, write: int) -> Path | None:
+    """A note of this console's cancel `write` of job `job_id`, made before it is written; None
+    where it cannot be made (logged: the cancel is written all the same)."""
+    pid = os.getpid()
+    path = _folder(state_dir) / f"{pid}-{write}.json"
+    try:
+        privacy.private_dir(path.parent.parent)
+        privacy.private_dir(path.parent)
+        fd = privacy.open_own(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with open(fd, "w", encoding="utf-8") as f:
+            json.dump({"job": job_id, "post_commands_too": post_commands_too, "pid": pid,
+                       "identity": proc_table.identity(pid)}, f)
+    except OSError as exc:
+        log.warning("no note of the cancel of job %s: %s", job_id, exc)
+        return None
+    return path
+
+
+def ended(path: Path | None) -> None:
+    """The cancel's write has ended (written or said not to be): its note goes."""
+    if path is not None:
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.warning("the note %s of a cancel is left: %s", path, exc)
+
+
+def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int, bool, int, bool]]:
+    """The cancels the notes of consoles that have ended name (each note removed), of jobs that
+    still go on, not asked to stop (or their post-backup commands not): each as its job id, whether
+    the stop of its post-backup commands, the pid of its console and whether the job's own cancel
+    was written."""
+    left = []
+    try:
+        paths = sorted(_folder(state_dir).glob("*.json"))
+    except OSError:
+        return []
+    for path in paths:
+        try:
+            fd = privacy.open_own(path, os.O_RDONLY)
+            with open(fd, "rb") as f:
+                note = json.loads(f.read(LARGEST))
+            job_id, post, pid = int(note["job"]), bool(note["post_commands_too"]), int(note["pid"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("the note %s of a cancel is not read: %s", path, exc)
+            continue
+        if note.get("identity") is not None and proc_table.identity(pid) == note["identity"]:
+            continue        # its console still runs
+        try:
+            row = queries.job(store, job_id)
+        except sqlite3.Error as exc:     # kept for the next console
+            log.warning("the job of the note %s is not read: %s", path, exc)
+            continue
+        if row is not None and row["status"] in jobviews.LIVE and \
+                row["cancel_requested"] < (jobviews.CANCEL_AGAIN if post else 1):
+            left.append((job_id, post, pid, bool(row["cancel_requested"])))
+        ended(path)
+    return left
