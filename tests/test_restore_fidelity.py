@@ -12,7 +12,7 @@ import pytest
 
 from rabtui.restore import run as R
 from tests import fidelity
-from tests.trees import Lab
+from tests.trees import Lab, sandbox_fixtures
 
 T0 = datetime(2026, 6, 1, 3, 0)
 
@@ -26,20 +26,25 @@ def _restored_equal(src, restored, skipped, expected=()):
     assert fidelity.allocated(sparse) <= fidelity.allocated(os.path.join(src, fidelity.SPARSE_NAME)) + (1 << 20)
 
 
-@pytest.fixture
-def fidelity_backup(tmp_path):
+def _fidelity_backup(tmp_path):
+    """The fidelity tree backed up (checkpoints of dvd+r discs onto an `images:` drive configured,
+    none taken): lab, cfg, store and what the tree skipped."""
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local([("data", "standard")])
+    cfg = lab.with_discs("dvd+r")
     skipped = fidelity.build(lab.src / "data")
     res = lab.backup(cfg, now=T0)
     assert res.status == "completed", res.reason
-    return lab, cfg, skipped
+    return lab, cfg, lab.store(), skipped
+
+
+# made once for the module, each test given it anew
+_sandbox_made, fidelity_backup = sandbox_fixtures(_fidelity_backup, "fidelity_backup")
 
 
 def test_fidelity_tree_back_from_the_medium(fidelity_backup, tmp_path, capsys):
     from rabtui.cli import main
 
-    lab, cfg, skipped = fidelity_backup
+    lab, cfg, _store, skipped = fidelity_backup
     for part, why in skipped.items():
         print(f"skipped {part}: {why}")
     data = str(lab.src / "data")
@@ -56,9 +61,9 @@ def test_fidelity_tree_back_from_the_medium(fidelity_backup, tmp_path, capsys):
 
 @pytest.mark.skipif(not fidelity.is_root(), reason="restoring ownership and capabilities needs root")
 def test_capability_survives_the_chown(fidelity_backup, tmp_path):
-    lab, cfg, _ = fidelity_backup
+    lab, cfg, store, _ = fidelity_backup
     data = str(lab.src / "data")
-    R.restore(cfg, lab.store(), "loc", data + "/bin/ping", to=tmp_path / "one")
+    R.restore(cfg, store, "loc", data + "/bin/ping", to=tmp_path / "one")
     ping = tmp_path / "one" / data.lstrip("/") / "bin/ping"
     assert os.getxattr(ping, "security.capability") == fidelity.CAPABILITY
 
@@ -67,7 +72,7 @@ def test_what_the_target_cannot_hold_is_named(fidelity_backup, tmp_path):
     """Without the right to make device nodes (CAP_MKNOD dropped), they are listed with the reason."""
     from tests.trees import restore_without
 
-    lab, cfg, skipped = fidelity_backup
+    lab, _cfg, _store, skipped = fidelity_backup
     if "root" in skipped:
         pytest.skip("the tree has no device nodes when not root")
     got = restore_without("mknod", lab, str(lab.src / "data"), tmp_path / "nomknod")
@@ -80,18 +85,14 @@ def test_what_the_target_cannot_hold_is_named(fidelity_backup, tmp_path):
 
 
 
-def test_fidelity_tree_back_from_the_discs(tmp_path):
+def test_fidelity_tree_back_from_the_discs(fidelity_backup, tmp_path):
     """All of it but the socket, which the checkpoint leaves off its discs and says so."""
     import threading
 
     from rabtui.checkpoint import prepare, run
     from rabtui.events import READY, WARNING, ScriptedPrompter
 
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("dvd+r")
-    skipped = fidelity.build(lab.src / "data")
-    assert lab.backup(cfg, now=T0).status == "completed"
-    store = lab.store()
+    lab, cfg, store, skipped = fidelity_backup
     events = []
     number = prepare.record(cfg, store, prepare.compute(cfg, store, emit=events.append), drive=cfg.checkpoint.drive)
     warned = [e.message for e in events if e.kind == WARNING]
