@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import pytest
+
 from rabtui import faults
 from rabtui.backup import catalog_update, deletion, retention
 from rabtui.cli import main
@@ -49,6 +51,7 @@ def _answers(lab: Lab, cfg, capsys, tmp_path, tag: str) -> dict:
     }
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 def test_a_backup_failing_after_rsync_leaves_paths_that_change_no_answer(tmp_path, sshd, capsys, monkeypatch):
     lab, cfg = _lab(tmp_path, sshd)
     write_files(lab.src / "data", {"a": b"a1", "b": b"b1", "sub/c": b"c1" * 300})
