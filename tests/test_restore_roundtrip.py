@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from rabtui.restore import run as R
 from rabtui.checkpoint import prepare, run, shortpath
@@ -93,6 +94,7 @@ def _osirrox(iso: str, disc_dir: bytes, scratch: str) -> dict:
     return _read(os.path.join(os.fsencode(into), b"t"))
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 @settings(max_examples=6)
 @example(tree=[([b"-", "\u6f22".encode() * 85], b"\x1b\xff" * 120, b"cjk")], deep=15, deep_name=b"\xe9" * 250)
 @given(tree=TREES, deep=st.integers(0, 15), deep_name=_names(250, 250))
