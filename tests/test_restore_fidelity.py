@@ -149,6 +149,7 @@ def _corners(root):
     return skipped
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 def test_the_corners_back_from_the_medium_and_the_discs(tmp_path):
     """Directories of mode 0000, 1777 and setgid, nanosecond times, a hole at a file's end, one file
     of 1001 names in two directories, symlinks to directories and in loops, newlines and 255-byte
