@@ -317,6 +317,7 @@ def test_hard_links_and_symlinks_restored_as_such(tmp_path):
 
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 def test_restore_onto_the_source_uses_its_transfer_options(tmp_path, sshd, known_hosts):
     """The source's rsync_path is what receives the restore on the source, bwlimit throttles it and
     io_timeout stops one that hangs, as in a backup."""
