@@ -33,6 +33,7 @@ from pathlib import Path
 
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter
@@ -270,6 +271,7 @@ def _restore(lab: Lab, data: str, backup: str, into: Path) -> tuple[dict, list]:
 # few examples, no shrinking: each backup over the sshd takes 1.3 s or more (four rsync runs over
 # ssh); about 10 s in all on a quiet machine. 110 random examples (histories of up to 5 backups) passed
 # when this was written.
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 @settings(max_examples=5, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(first=st.lists(st.tuples(st.sampled_from(CREATE), OP), min_size=3, max_size=16),
        rounds=st.lists(st.lists(st.tuples(st.sampled_from(CHANGE), OP), min_size=1, max_size=5), min_size=1, max_size=2),
