@@ -215,6 +215,7 @@ def _toml(path) -> str:
     return str(path).replace("\\", "\\\\").encode("unicode_escape").decode().replace("\\x", "\\u00")
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 def test_tui_escapes_paths_commands_output_and_errors_of_outside(tmp_path):
     """Every screen, its header and its toasts show the config's paths (its own, the state's, a
     medium's, a source's), a medium's label, a command's output and an error naming a path escaped
