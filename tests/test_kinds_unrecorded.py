@@ -15,7 +15,7 @@ import pytest
 from rabtui.actions.find import find
 from rabtui.state import catalog
 from tests import invariants
-from tests.trees import Lab, write_files
+from tests.trees import Lab, closed, made_once, write_files
 
 DAY = datetime(2026, 6, 1, 3, 30)
 
@@ -189,6 +189,24 @@ def _unrecorded_standard_made_archive(tmp_path):
     return lab, photos, old
 
 
+@pytest.fixture(scope="module")
+def _unrecorded_made(tmp_path_factory):
+    def make(live):
+        lab, photos, old = _unrecorded_standard_made_archive(live)
+        closed(lab)
+        return photos, dict(old)
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def unrecorded(_unrecorded_made):
+    """What _unrecorded_standard_made_archive makes (lab, photos, the backup's row), anew for each
+    test (made once for the module), in lab.tmp."""
+    (photos, old), made = _unrecorded_made
+    return Lab(made.anew(), media_count=1), photos, dict(old)
+
+
 def _shows_its_own_gone_and_all_agree(lab, name: str, photos, tmp_path) -> None:
     """The backup `name` (standard, recording no kinds) shows `gone`, its own file, and the catalog,
     the views, the restores and every version find lists agree with the media."""
@@ -202,10 +220,10 @@ def _shows_its_own_gone_and_all_agree(lab, name: str, photos, tmp_path) -> None:
     invariants.check_found_restores(cfg, store, tmp_path / "found")
 
 
-def test_a_whole_directory_restores_from_an_unrecorded_standard_backup_of_a_directory_made_archive(tmp_path):
+def test_a_whole_directory_restores_from_an_unrecorded_standard_backup_of_a_directory_made_archive(unrecorded, tmp_path):
     from rabtui.restore import run as restore_run
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     cfg, store = lab.load(), lab.store()
     out = tmp_path / "out"
     restore_run.restore(cfg, store, "loc", str(photos), backup=old["name"], to=out)
@@ -215,16 +233,16 @@ def test_a_whole_directory_restores_from_an_unrecorded_standard_backup_of_a_dire
     invariants.check_found_restores(cfg, store, tmp_path / "found")
 
 
-def test_an_unrecorded_standard_backup_stays_standard_once_an_archive_backup_made_the_union(tmp_path):
+def test_an_unrecorded_standard_backup_stays_standard_once_an_archive_backup_made_the_union(unrecorded, tmp_path):
     """The first archive backup on the medium makes the union: the backup that recorded no kinds
     was judged standard before (its medium held no union), and stays so: it holds its own tree."""
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
-def test_a_medium_away_is_not_looked_at_for_its_unions(tmp_path):
+def test_a_medium_away_is_not_looked_at_for_its_unions(unrecorded):
     """A cleanup with the medium away (an empty directory where it is mounted) records nothing of
     its unions (an absent union there is no answer): the backups there stay judged as before it was
     looked at, until the medium is back."""
@@ -232,7 +250,7 @@ def test_a_medium_away_is_not_looked_at_for_its_unions(tmp_path):
 
     from rabtui.backup import retention
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     lab.local([("photos", "standard")])
     _, path = lab.media[0]
     aside = path.with_name(path.name + "-away")
@@ -257,24 +275,24 @@ def _database_lost(lab: Lab) -> None:
     assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
 
 
-def test_rebuild_state_judges_an_unrecorded_standard_backup_as_the_look_did_once_a_union_came(tmp_path):
+def test_rebuild_state_judges_an_unrecorded_standard_backup_as_the_look_did_once_a_union_came(unrecorded, tmp_path):
     """The backup that recorded no kinds was looked at (standard: no union) before the first
     archive backup made the union; the database lost, rebuild-state finds that union: the old
     backup holds its own tree still, which restore, find and views read."""
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     _database_lost(lab)
     _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
-def test_a_union_made_before_the_first_look_leaves_an_unrecorded_standard_backup_standard(tmp_path):
+def test_a_union_made_before_the_first_look_leaves_an_unrecorded_standard_backup_standard(unrecorded, tmp_path):
     """The database of a version that recorded kinds but kept no looks: the first archive backup
     made the union before the medium was first looked at. The backup that recorded no kinds holds
     files the union lacks (it linked none there): standard, its own tree restored."""
     from rabtui.restore import run as restore_run
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     store = lab.store()
@@ -321,7 +339,7 @@ def test_a_union_a_killed_cleanup_left_half_undone_is_not_looked_at_until_settle
 
 
 @pytest.mark.parametrize("planted_as", ["file", "symlink"])
-def test_a_file_planted_where_a_union_would_be_is_no_union_looked_at(tmp_path, planted_as):
+def test_a_file_planted_where_a_union_would_be_is_no_union_looked_at(unrecorded, tmp_path, planted_as):
     """A standard backup that recorded no kinds, its directory made archive since, and a file (or
     a symlink) planted at its union's place on the medium: no archive backup made that, the look
     records nothing of it (the backup stays standard once the first archive backup made the union,
@@ -331,7 +349,7 @@ def test_a_file_planted_where_a_union_would_be_is_no_union_looked_at(tmp_path, p
     from rabtui.media import medium_layout
     from rabtui.restore import run as restore_run
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     _, medium = lab.media[0]
     planted = medium_layout.archive_root(medium, "loc", str(photos))
     planted.parent.mkdir(parents=True)
@@ -389,13 +407,13 @@ def test_a_look_goes_with_the_last_backup_it_was_taken_for(tmp_path):
     invariants.check_views_are_media(cfg, store)
 
 
-def test_an_unrecorded_archive_backup_made_after_the_look_by_an_older_version_again(tmp_path):
+def test_an_unrecorded_archive_backup_made_after_the_look_by_an_older_version_again(unrecorded):
     """A standard backup that recorded no kinds, looked at (standard: no union); an older version
     installed again makes the directory archive and an archive backup (no kinds recorded), which
     makes the union; the newer version again judges it by the look taken before its union."""
     from rabtui.backup import retention
 
-    lab, photos, _old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, _old = unrecorded
     cfg, store = lab.load(), lab.store()
     retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=1))     # the look: standard
     write_files(photos, {"only-archived": b"saved by the archive backup alone"})
@@ -434,14 +452,14 @@ def test_an_archive_backup_deleted_gives_the_union_nothing_of_an_unrecorded_stan
     invariants.check_views_are_media(cfg, store)
 
 
-def test_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(tmp_path):
+def test_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(unrecorded):
     """A cleanup killed as it deleted a standard backup that recorded no kinds (its undoing
     recorded on the medium), the union made since by an archive backup: the next backup settles
     that undoing as the look judged the backup, linking nothing of it into the union (it linked
     `gone`, which the catalog did not list there)."""
     from rabtui.backup import union_undo
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     _, medium = lab.media[0]
@@ -452,13 +470,13 @@ def test_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothi
     invariants.check_views_are_media(cfg, store)
 
 
-def test_a_checkpoint_settling_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(tmp_path):
+def test_a_checkpoint_settling_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(unrecorded, tmp_path):
     """As above, the undoing settled by a checkpoint reading the union (not by the next backup):
     it too judges the backup as the look did, linking nothing of it into the union."""
     from rabtui.backup import union_undo
     from tests.trees import burn_due
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     _, medium = lab.media[0]
@@ -599,13 +617,13 @@ def test_a_standard_look_kept_per_medium_over_old_standard_and_old_archive_backu
     _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
-def test_a_standard_look_kept_per_medium_stays_where_a_backup_recorded_the_directory_archive(tmp_path):
+def test_a_standard_look_kept_per_medium_stays_where_a_backup_recorded_the_directory_archive(unrecorded, tmp_path):
     """The look kept per medium found no union over an old standard backup; an archive backup
     recording kinds made the union after it: the look stays that backup's (standard), though the
     union now lacks none of its files: none of them is the union's own (linked there)."""
     from rabtui.backup import retention
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     store = lab.store()
     store.execute("DELETE FROM unrecorded_looks")
@@ -616,7 +634,7 @@ def test_a_standard_look_kept_per_medium_stays_where_a_backup_recorded_the_direc
     _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
-def test_a_backup_whose_tree_is_not_at_its_place_is_not_looked_at(tmp_path):
+def test_a_backup_whose_tree_is_not_at_its_place_is_not_looked_at(unrecorded, tmp_path):
     """A standard backup that recorded no kinds, its directory made archive and an archive backup
     made the union, the database's looks lost; its tree set aside (a cleanup killed as it renamed
     it, an operator's hand) when the medium is looked at: no answer (taken for an archive one that
@@ -625,7 +643,7 @@ def test_a_backup_whose_tree_is_not_at_its_place_is_not_looked_at(tmp_path):
 
     from rabtui.backup import retention
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     (photos / "gone").unlink()
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     store, cfg = lab.store(), lab.load()
@@ -640,7 +658,7 @@ def test_a_backup_whose_tree_is_not_at_its_place_is_not_looked_at(tmp_path):
     _shows_its_own_gone_and_all_agree(lab, old["name"], photos, tmp_path)
 
 
-def test_an_unrecorded_standard_backup_made_after_the_union_by_an_older_version_again(tmp_path):
+def test_an_unrecorded_standard_backup_made_after_the_union_by_an_older_version_again(unrecorded):
     """A standard backup that recorded no kinds, looked at (standard); the directory made archive,
     an archive backup makes the union; an older version installed again, the directory made
     standard, makes a standard backup (no kinds recorded), nothing new in it: the union lacks
@@ -648,7 +666,7 @@ def test_an_unrecorded_standard_backup_made_after_the_union_by_an_older_version_
     archive backup does: standard."""
     from rabtui.backup import retention
 
-    lab, photos, _old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, _old = unrecorded
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     lab.local([("photos", "standard")])
     (photos / "gone").unlink()
@@ -749,7 +767,7 @@ def test_the_sql_of_the_rule_for_unrecorded_backups_says_what_the_rule_says(tmp_
         assert in_union == rule, (looked, archive_now, recorded)
 
 
-def test_an_unrecorded_standard_backup_the_first_on_its_medium_first_looked_at_after_the_union(tmp_path):
+def test_an_unrecorded_standard_backup_the_first_on_its_medium_first_looked_at_after_the_union(unrecorded):
     """A standard backup that recorded no kinds, the first on its medium (nothing linked from a
     backup before it), its files unchanged when the first archive backup makes the union (which
     lacks none of them): looked at only then (a database that kept no looks), and by rebuild-state,
@@ -757,7 +775,7 @@ def test_an_unrecorded_standard_backup_the_first_on_its_medium_first_looked_at_a
     (linked from there), not its own."""
     from rabtui.backup import retention
 
-    lab, photos, old = _unrecorded_standard_made_archive(tmp_path)
+    lab, photos, old = unrecorded
     assert lab.backup(lab.load(), now=DAY + timedelta(days=1)).status == "completed"
     store, cfg = lab.store(), lab.load()
     store.execute("DELETE FROM unrecorded_looks")
