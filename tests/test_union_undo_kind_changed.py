@@ -15,7 +15,7 @@ import pytest
 
 from rabtui.media import medium_layout
 from tests.test_kill_anywhere import _files, rabtui
-from tests.trees import Lab
+from tests.trees import Lab, closed, made_once
 
 
 def _killed_linking(tmp_path, media_count: int = 1, medium: str = "m1") -> tuple[Lab, object]:
@@ -31,6 +31,24 @@ def _killed_linking(tmp_path, media_count: int = 1, medium: str = "m1") -> tuple
     return lab, union
 
 
+@pytest.fixture(scope="module")
+def _killed_linking_made(tmp_path_factory):
+    def make(live):
+        lab, union = _killed_linking(live)
+        closed(lab)
+        return union
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def killed_linking(_killed_linking_made):
+    """What _killed_linking makes on m1 (lab, the union), anew for each test (made once for the
+    module), in lab.tmp."""
+    union, made = _killed_linking_made
+    return Lab(made.anew(), media_count=1), union
+
+
 def _archive_again_saves_them(lab: Lab, union, medium: str) -> None:
     assert sorted(os.listdir(union)) == ["x"]
     lab.local([("arch", "archive"), ("data", "standard")])
@@ -42,8 +60,8 @@ def _archive_again_saves_them(lab: Lab, union, medium: str) -> None:
     assert (saved / "y").read_bytes() == b"y only here"
 
 
-def test_a_run_undone_after_its_directory_was_made_standard(tmp_path):
-    lab, union = _killed_linking(tmp_path)
+def test_a_run_undone_after_its_directory_was_made_standard(killed_linking):
+    lab, union = killed_linking
     lab.local([("arch", "standard"), ("data", "standard")])
     assert lab.backup(lab.load()).status == "completed"     # its recovery undoes the killed run
     _archive_again_saves_them(lab, union, "m1")
@@ -66,11 +84,11 @@ def test_a_run_undone_once_its_medium_is_back(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["standard", None])
-def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(tmp_path, kind):
+def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(killed_linking, kind):
     """The database lost as well: rebuild-state undid the killed run (its backup.json lists no
     directories yet) in the unions of the config's archive directories only, and its links stayed.
     Taken out of the source, the directory is named by the record of the backup before it."""
-    lab, union = _killed_linking(tmp_path)
+    lab, union = killed_linking
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
@@ -80,10 +98,10 @@ def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(tmp_path, 
     _archive_again_saves_them(lab, union, "m1")
 
 
-def test_rebuild_state_undoes_nothing_through_a_symlink_planted_as_the_union(tmp_path):
+def test_rebuild_state_undoes_nothing_through_a_symlink_planted_as_the_union(killed_linking, tmp_path):
     """The union of the directory made standard replaced by a symlink to a directory elsewhere:
     nothing there is removed through it, and rebuild-state says so."""
-    lab, union = _killed_linking(tmp_path)
+    lab, union = killed_linking
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
@@ -123,10 +141,10 @@ def test_rebuild_state_leaves_the_union_of_a_directory_the_run_saved_as_standard
     assert sorted(os.listdir(medium_layout.archive_root(media["m1"], "loc", str(lab.src / "data")))) == ["d"]
 
 
-def test_rebuild_state_undoes_a_run_whose_record_names_no_kind_it_can_read(tmp_path):
+def test_rebuild_state_undoes_a_run_whose_record_names_no_kind_it_can_read(killed_linking):
     """The killed run's backup.json edited by hand to name its directories with a kind that is
     none: a directory so named is looked at as if the record named none."""
-    lab, union = _killed_linking(tmp_path)
+    lab, union = killed_linking
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
@@ -166,10 +184,10 @@ def test_rebuild_state_killed_as_it_undid_the_run_looks_again(tmp_path):
     assert sorted(os.listdir(union)) == ["p", "x"] and (union / "p").read_bytes() == b"p, a file"
 
 
-def test_rebuild_state_undoes_a_run_whose_record_lists_no_directories_it_can_read(tmp_path):
+def test_rebuild_state_undoes_a_run_whose_record_lists_no_directories_it_can_read(killed_linking):
     """The killed run's backup.json edited to hold a number where its directories are: taken as a
     record naming none, never a traceback."""
-    lab, union = _killed_linking(tmp_path)
+    lab, union = killed_linking
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
@@ -205,11 +223,11 @@ def test_a_run_the_database_does_not_know_is_undone_once_its_medium_is_back(tmp_
     _archive_again_saves_them(lab, union, "m2")
 
 
-def test_a_run_whose_row_records_no_kinds_is_undone_where_its_own_files_are(tmp_path):
+def test_a_run_whose_row_records_no_kinds_is_undone_where_its_own_files_are(killed_linking):
     """The killed run's row names no kinds (a database an older version wrote), the directory made
     standard since: the recovery undid it only in the config's archive directories, its links
     stayed. It looks for the run's own files in each union, as rebuild-state does."""
-    lab, union = _killed_linking(tmp_path)
+    lab, union = killed_linking
     store = lab.store()
     store.execute("DELETE FROM backup_dirs WHERE backup_id IN (SELECT id FROM backups WHERE status='running')")
     lab.local([("arch", "standard"), ("data", "standard")])
