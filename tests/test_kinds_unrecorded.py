@@ -220,7 +220,8 @@ def _shows_its_own_gone_and_all_agree(lab, name: str, photos, tmp_path) -> None:
     invariants.check_found_restores(cfg, store, tmp_path / "found")
 
 
-def test_a_whole_directory_restores_from_an_unrecorded_standard_backup_of_a_directory_made_archive(unrecorded, tmp_path):
+def test_a_whole_directory_restores_from_an_unrecorded_standard_backup_of_a_directory_made_archive(
+        unrecorded, tmp_path):
     from rabtui.restore import run as restore_run
 
     lab, photos, old = unrecorded
@@ -470,7 +471,8 @@ def test_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothi
     invariants.check_views_are_media(cfg, store)
 
 
-def test_a_checkpoint_settling_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(unrecorded, tmp_path):
+def test_a_checkpoint_settling_a_killed_cleanup_of_an_unrecorded_standard_backup_gives_the_union_nothing_of_it(
+        unrecorded, tmp_path):
     """As above, the undoing settled by a checkpoint reading the union (not by the next backup):
     it too judges the backup as the look did, linking nothing of it into the union."""
     from rabtui.backup import union_undo
