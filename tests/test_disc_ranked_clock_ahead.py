@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 
 import json
 
+import pytest
+
 from rabtui.cli import main
 from rabtui.media import unknown_backups
-from tests.trees import Lab, burn_due, write_files
+from tests.trees import Lab, burn_due, closed, made_once, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 # the newest content is of another size than "middle": written in the same second, a copy of the
@@ -33,6 +35,22 @@ def _disc_of_a_backup_dated_ahead(tmp_path) -> tuple[Lab, object]:
     assert lab.backup(cfg, now=AHEAD, medium_id="m2").status == "completed"
     burn_due(cfg, lab.store())
     return lab, cfg
+
+
+@pytest.fixture(scope="module")
+def _disc_ahead_made(tmp_path_factory):
+    def make(live):
+        closed(_disc_of_a_backup_dated_ahead(live)[0])
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def disc_ahead(_disc_ahead_made):
+    """What _disc_of_a_backup_dated_ahead makes (lab, cfg), anew for each test (made once for the
+    module), in lab.tmp."""
+    lab = Lab(_disc_ahead_made[1].anew(), media_count=2)
+    return lab, lab.load()
 
 
 def rebuilt_with_away(lab: Lab, medium: int = 1) -> list[str]:
@@ -55,9 +73,9 @@ def restored(lab: Lab, run: list[str], tmp_path, to: str, capsys) -> tuple[int, 
     return code, (tmp_path / to / path.lstrip("/")).read_bytes(), capsys.readouterr().err
 
 
-def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_disc_whatever_the_dates(tmp_path,
-                                                                                                     capsys):
-    lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_disc_whatever_the_dates(
+        disc_ahead, tmp_path, capsys):
+    lab, cfg = disc_ahead
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     run = rebuilt_with_away(lab)
@@ -72,8 +90,8 @@ def test_a_backup_made_after_the_one_a_disc_was_taken_from_is_newer_than_the_dis
             f" made after it and dated 2026-03-03 02:00 (a clock ahead then)" in err), err
 
 
-def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_ahead(tmp_path, capsys):
-    lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_ahead(disc_ahead, tmp_path, capsys):
+    lab, cfg = disc_ahead
     run = rebuilt_with_away(lab)
     code, got, err = restored(lab, run, tmp_path, "before", capsys)
     assert (code, got) == (3, b"middle"), err       # the discs' copy: the newest there is
@@ -84,8 +102,8 @@ def test_a_backup_made_after_the_rebuild_is_newer_than_a_disc_of_a_backup_dated_
     assert (code, got) == (3, b"the newest"), err
 
 
-def test_a_damaged_record_of_a_backup_made_after_is_passed_over(tmp_path, capsys):
-    lab, _cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+def test_a_damaged_record_of_a_backup_made_after_is_passed_over(disc_ahead, tmp_path, capsys):
+    lab, _cfg = disc_ahead
     run = rebuilt_with_away(lab)
     store = lab.store()
     key = store.one(f"SELECT key FROM meta WHERE key LIKE '{unknown_backups.TAKEN_KEY}%'")["key"]
@@ -95,10 +113,10 @@ def test_a_damaged_record_of_a_backup_made_after_is_passed_over(tmp_path, capsys
     assert (code, got) == (3, b"middle") and "2030" in err, err
 
 
-def test_a_failed_run_dated_behind_after_the_rebuild_leaves_the_discs_above_older_backups(tmp_path, capsys):
+def test_a_failed_run_dated_behind_after_the_rebuild_leaves_the_discs_above_older_backups(disc_ahead, tmp_path, capsys):
     """A run that failed under a clock years behind holds nothing: the discs' copy stays newer than
     the backup made before the one it was taken from (ranked as made at the failed run's start)."""
-    lab, _cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+    lab, _cfg = disc_ahead
     run = rebuilt_with_away(lab)
     lab.store().execute("INSERT INTO backups(source, medium, name, path, started, status) VALUES"
                         " ('loc', 'm1', 'backup-20200101020000', ?, ?, 'failed')",
@@ -107,9 +125,10 @@ def test_a_failed_run_dated_behind_after_the_rebuild_leaves_the_discs_above_olde
     assert (code, got) == (3, b"middle"), err
 
 
-def test_a_disc_of_a_backup_dated_ahead_the_database_knows_is_ranked_as_that_backup_is_made(tmp_path, capsys):
+def test_a_disc_of_a_backup_dated_ahead_the_database_knows_is_ranked_as_that_backup_is_made(
+        disc_ahead, tmp_path, capsys):
     """No rebuild: the checkpoint records its backup, ranked by store.as_made."""
-    lab, cfg = _disc_of_a_backup_dated_ahead(tmp_path)
+    lab, cfg = disc_ahead
     write_files(lab.src / "data", {"a.txt": b"the newest"})
     assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     run = ["--config", str(lab.config_path)]
