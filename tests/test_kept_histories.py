@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from rabtui.cli import main
 from tests.test_kept_entries_attacks import _lab, restored_both_ways
@@ -74,6 +75,7 @@ def _tree(root: Path) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 @settings(max_examples=int(os.environ.get("KEPT_HISTORIES", "3")), deadline=None)
 @given(runs=RUNS)
 # a file kept data saved, a symlink at its name in the union after it: the discs held the file
