@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from rabtui.checkpoint import prepare
 from rabtui.cli import main
@@ -34,6 +35,7 @@ def _shape(kind: str):
     return {"x": "file"} if kind == "dir" else kind
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 @settings(max_examples=int(os.environ.get("KEPT_KINDS", "2")), deadline=None)
 @given(runs=RUNS)
 # a kept directory holding `f`, then a kept symlink or FIFO `b`
