@@ -30,6 +30,7 @@ def _peak(run) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 def test_the_acls_and_xattrs_of_a_disc_of_many_files_are_read_without_holding_its_listing(tmp_path):
     tree = tmp_path / "tree"
     tree.mkdir()
