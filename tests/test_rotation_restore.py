@@ -15,7 +15,7 @@ from rabtui.events import ABORT, READY, SKIP, WARNING, ScriptedPrompter
 from rabtui.restore import run as R
 from rabtui.restore.copies import copies_of
 from rabtui.state import jobs
-from tests.trees import Lab, snapshot, write_files
+from tests.trees import Lab, closed, made_once, snapshot, write_files
 
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 
@@ -31,14 +31,29 @@ def _two_media(tmp_path):
     return lab, cfg
 
 
+@pytest.fixture(scope="module")
+def _two_media_made(tmp_path_factory):
+    def make(live):
+        closed(_two_media(live)[0])
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def two_media(_two_media_made):
+    """What _two_media makes (lab, cfg), anew for each test (made once for the module), in lab.tmp."""
+    lab = Lab(_two_media_made[1].anew(), media_count=2)
+    return lab, lab.load()
+
+
 def _away(path):
     away = path.with_name(path.name + "-in-the-drawer")
     path.rename(away)
     return away
 
 
-def test_newest_medium_out_restores_the_newest_copy_at_hand(tmp_path):
-    lab, cfg = _two_media(tmp_path)
+def test_newest_medium_out_restores_the_newest_copy_at_hand(two_media, tmp_path):
+    lab, cfg = two_media
     store = lab.store()
     src = lab.src / "data"
     _away(lab.media[1][1])   # m2, which holds the newest copy, is in the drawer
@@ -58,8 +73,8 @@ def test_newest_medium_out_restores_the_newest_copy_at_hand(tmp_path):
         R.restore(cfg, store, "loc", str(src / "a.txt"), backup=newest, to=tmp_path / "exact")
 
 
-def test_no_copy_at_hand_asks_copy_by_copy_skip_then_retry(tmp_path):
-    lab, cfg = _two_media(tmp_path)
+def test_no_copy_at_hand_asks_copy_by_copy_skip_then_retry(two_media, tmp_path):
+    lab, cfg = two_media
     store = lab.store()
     src = lab.src / "data"
     m1, m2 = lab.media[0][1], lab.media[1][1]
@@ -144,10 +159,10 @@ def test_a_verified_disc_is_the_copy_at_hand(tmp_path):
         R.restore(cfg, store, "loc", str(data / "a"), to=tmp_path / "out2")
 
 
-def test_cli_says_the_newest_copy_is_out_and_exits_with_warnings(tmp_path, capsys):
+def test_cli_says_the_newest_copy_is_out_and_exits_with_warnings(two_media, tmp_path, capsys):
     from rabtui.cli import main
 
-    lab, cfg = _two_media(tmp_path)
+    lab, cfg = two_media
     _away(lab.media[1][1])
     path = str(lab.src / "data" / "a.txt")
     code = main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")])
@@ -157,11 +172,11 @@ def test_cli_says_the_newest_copy_is_out_and_exits_with_warnings(tmp_path, capsy
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
 
 
-def test_find_marks_copies_not_mounted_and_browse_restores_from_a_medium_at_hand(tmp_path, capsys):
+def test_find_marks_copies_not_mounted_and_browse_restores_from_a_medium_at_hand(two_media, tmp_path, capsys):
     from rabtui.cli import main
     from rabtui.restore.copies import copy_of_version
 
-    lab, cfg = _two_media(tmp_path)
+    lab, cfg = two_media
     _away(lab.media[1][1])
     assert main(["--config", str(lab.config_path), "find", "same.txt"]) == 0
     out = capsys.readouterr().out
