@@ -16,7 +16,7 @@ from rabtui.errors import WorkFailed
 from rabtui.events import ScriptedPrompter
 from rabtui.restore import copies
 from rabtui.restore import run as R
-from tests.trees import Lab, write_files
+from tests.trees import Lab, closed, made_once, write_files
 
 T0 = datetime(2026, 7, 1, 3, 0)
 
@@ -33,8 +33,23 @@ def _retired(tmp_path):
     return lab, lab.load()
 
 
-def test_the_newest_copy_on_a_medium_no_longer_configured_leaves_the_one_at_hand(tmp_path, capsys):
-    lab, cfg = _retired(tmp_path)
+@pytest.fixture(scope="module")
+def _retired_made(tmp_path_factory):
+    def make(live):
+        closed(_retired(live)[0])
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def retired(_retired_made):
+    """What _retired makes (lab, cfg), anew for each test (made once for the module), in lab.tmp."""
+    lab = Lab(_retired_made[1].anew(), media_count=2)
+    return lab, lab.load()
+
+
+def test_the_newest_copy_on_a_medium_no_longer_configured_leaves_the_one_at_hand(retired, tmp_path, capsys):
+    lab, cfg = retired
     f = lab.src / "data/f"
     code = main(["--config", str(lab.config_path), "restore", "loc", str(f), "--to", str(tmp_path / "out"), "--json"])
     got = json.loads(capsys.readouterr().out)
@@ -48,8 +63,8 @@ def test_the_newest_copy_on_a_medium_no_longer_configured_leaves_the_one_at_hand
     assert copies.copy_of_version(cfg, lab.store(), cfg.sources[0], rel, 1, old).medium == "m1"
 
 
-def test_asked_in_turn_a_medium_no_longer_configured_is_not_asked_for(tmp_path):
-    lab, cfg = _retired(tmp_path)
+def test_asked_in_turn_a_medium_no_longer_configured_is_not_asked_for(retired, tmp_path):
+    lab, cfg = retired
     lab.media[0][1].joinpath(".rabtui-medium").rename(tmp_path / "label")   # m1 away too
     prompter = ScriptedPrompter(["skip"])
     with pytest.raises(WorkFailed, match="each of the 1 copies .* was skipped"):    # m1 skipped: no other
@@ -57,10 +72,10 @@ def test_asked_in_turn_a_medium_no_longer_configured_is_not_asked_for(tmp_path):
     assert [q.data.get("medium") for q in prompter.asked] == ["m1"]
 
 
-def test_find_says_a_copy_lies_on_a_medium_no_longer_configured(tmp_path, capsys):
+def test_find_says_a_copy_lies_on_a_medium_no_longer_configured(retired, capsys):
     """`rabtui find` marks the copy on a medium taken out of the configuration as such (no restore
     reads it), not as a medium not mounted; the one on a medium there is unmarked."""
-    lab, cfg = _retired(tmp_path)
+    lab, cfg = retired
     args = ["--config", str(lab.config_path), "find", "data/f"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -73,14 +88,14 @@ def test_find_says_a_copy_lies_on_a_medium_no_longer_configured(tmp_path, capsys
     assert (where["m1"]["configured"], where["m1"]["at_hand"]) == (True, True), where
 
 
-def test_browse_reads_a_backup_of_a_medium_no_longer_configured_only_on_that_medium(tmp_path):
+def test_browse_reads_a_backup_of_a_medium_no_longer_configured_only_on_that_medium(retired):
     """Browse lists a backup on a medium taken out of the configuration where the catalog has it,
     once the label at the medium root there says it is that medium; a decoy (another disk there,
     labelled otherwise) or nothing there: refused, said why, nothing listed."""
     from rabtui.state import queries
     from rabtui.tui.screens.browse_tree import TreeLevel
 
-    lab, cfg = _retired(tmp_path)
+    lab, cfg = retired
     store = lab.store()
     backup = next(b for b in queries.source_backups(store, "loc") if b["medium"] == "m2")
     screen = SimpleNamespace(app=SimpleNamespace(cfg=cfg, store=store))
