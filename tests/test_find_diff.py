@@ -6,9 +6,11 @@ import json
 import os
 from datetime import datetime, timedelta
 
+import pytest
+
 from rabtui.state import backup_diff, catalog
 from rabtui.cli import main
-from tests.trees import Lab, write_files
+from tests.trees import Lab, closed, made_once, write_files
 
 T0 = datetime(2026, 7, 1, 3, 0)
 
@@ -30,8 +32,27 @@ def _lab(tmp_path):
     return lab, cfg, (b1, b2, b3)
 
 
-def test_find_every_version_and_where(tmp_path, capsys):
-    lab, cfg, (b1, b2, b3) = _lab(tmp_path)
+@pytest.fixture(scope="module")
+def _three_backups_made(tmp_path_factory):
+    def make(live):
+        lab, _cfg, backups = _lab(live)
+        closed(lab)
+        return backups
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def three_backups(_three_backups_made):
+    """What _lab makes (lab, cfg, its three backups), anew for each test (made once for the module),
+    in lab.tmp."""
+    backups, made = _three_backups_made
+    lab = Lab(made.anew(), media_count=2)
+    return lab, lab.load(), backups
+
+
+def test_find_every_version_and_where(three_backups, capsys):
+    lab, cfg, (b1, b2, b3) = three_backups
     store = lab.store()
     arch = {"loc": (str(lab.src / "photos"),)}
     found = catalog.find(store, "fstab", archive_dirs=arch)
@@ -65,8 +86,8 @@ def test_find_every_version_and_where(tmp_path, capsys):
     assert "give a pattern" in capsys.readouterr().err
 
 
-def test_diff_last_two_and_named(tmp_path, capsys):
-    lab, cfg, (b1, b2, b3) = _lab(tmp_path)
+def test_diff_last_two_and_named(three_backups, capsys):
+    lab, cfg, (b1, b2, b3) = three_backups
     store = lab.store()
     rows = catalog.complete_backups(store, "loc", "m1")
     d = backup_diff.diff(store, rows[0], rows[1], (str(lab.src / "photos"),))
@@ -114,10 +135,10 @@ def test_find_a_part_of_a_name_as_locate_does_and_ignoring_case(tmp_path, capsys
     assert sorted(os.path.basename(v["path"]) for v in found) == ["a-Needle-b.md", "needle.txt"]
 
 
-def test_a_limited_find_counts_only_the_files_something_holds(tmp_path):
+def test_a_limited_find_counts_only_the_files_something_holds(three_backups):
     """A path whose versions a cleanup dropped (or that a failed backup left) is in `paths` with
     nothing holding it: a search for a few files (Browse's) finds as many all the same."""
-    lab, cfg, (b1, b2, b3) = _lab(tmp_path)
+    lab, cfg, (b1, b2, b3) = three_backups
     store = lab.store()
     every = {bytes(v.path) for v in catalog.find(store, "*")}
     first = store.one("SELECT id, path FROM paths ORDER BY id LIMIT 1")
