@@ -96,7 +96,7 @@ def test_a_catalog_is_gone_through_again_each_time_and_by_disc():
 
 @pytest.mark.slow
 def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listing_them_whole(tmp_path):
-    from rabtui.rebuild.catalog import catalog_backups
+    from rabtui.backup.catalog_walk import catalog_backups
     from rabtui.state.store import Store
 
     data = tmp_path / "m" / "b1" / "data" / "srv"

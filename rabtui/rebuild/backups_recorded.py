@@ -14,7 +14,7 @@ from rabtui.events import LOG, Emit, Event
 from rabtui.backup import id_writes, killed_record, unreadable
 from rabtui.rebuild import did_not_fit, gone
 from rabtui.rebuild import record, unions
-from rabtui.rebuild.catalog import catalog_backups
+from rabtui.backup.catalog_walk import catalog_backups
 from rabtui.rebuild.report import Report
 from rabtui.state.locks import still
 from rabtui.state.store import COMPLETE, KEPT, Store

@@ -13,7 +13,7 @@
   is fine), each backup's directories as its record names them, in the kind it saved each as:
   on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
-  backup is a version first saved there (rebuild/catalog.py);
+  backup is a version first saved there (backup/catalog_walk.py);
 - checkpoint numbers: each medium's `.rabtui-checkpoints`, the state directory's
   `checkpoints/<number>/` folders and the database replaced name the numbers used, also of discs not read here: the highest
   is kept (media/checkpoint_numbers.py), so that a new checkpoint never takes one again; the

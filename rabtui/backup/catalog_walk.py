@@ -1,4 +1,5 @@
-"""The catalog recorded again from the data trees of a source's backups on a medium, each backup's
+"""The catalog recorded again from the data trees of a source's backups on a medium (rebuild-state;
+the recovery of a run killed after its transfer ended whole, killed_kept.py), each backup's
 directories as its record names them (not the config's: it may name others since): a file whose
 inode is the same as in the previous backup extends that version, anything else is a new version;
 in a directory the backup saved as an archive one every file is a version first saved there."""
