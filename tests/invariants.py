@@ -294,7 +294,8 @@ def _entries_changed(store, a, b, before: dict, view: dict, archive: tuple[str, 
 
 
 def check_json_agrees(cfg, store) -> None:
-    """backup.json and the database agree about complete, both ways; a base was complete (it may
+    """backup.json and the database agree about complete, both ways; only restorable backups are in
+    the catalog; a base was complete (it may
     have been deleted by retention since)."""
     seen = set()
     for medium in cfg.media:
@@ -313,8 +314,8 @@ def check_json_agrees(cfg, store) -> None:
     for table in ("versions", "others"):
         stray = store.all(
             f"SELECT v.id, b.name, b.status FROM {table} v JOIN backups b ON b.id IN (v.first_backup, v.last_backup)"
-            f" WHERE b.status NOT IN {tuple(COMPLETE)!r}")
-        assert not stray, f"catalog {table} in backups that are not complete: {[(r['name'], r['status']) for r in stray]}"
+            f" WHERE b.status NOT IN {RESTORABLE_SQL}")     # kept data has versions of its own
+        assert not stray, f"catalog {table} in backups not restorable: {[(r['name'], r['status']) for r in stray]}"
     for row in store.all("SELECT id, name, link_dest FROM backups WHERE link_dest IS NOT NULL"):
         base = store.one("SELECT status, name FROM backups WHERE id=?", (row["link_dest"],))
         assert base is not None and base["status"] in (*COMPLETE, "deleted"), (

@@ -2,8 +2,8 @@
 over the tests' sshd onto two media (a standard and an archive directory, files added, changed and
 deleted), cleanups, `rabtui cleanup` killed (SIGKILL) at each point it passes (its trees emptied
 before the catalog forgot them, its killed runs being recovered, the union's links being undone or
-older versions being put back), backups killed in step 7 and `rebuild-state`, checked against the
-media themselves after every step:
+older versions being put back), backups killed in step 7 (their data kept) or in their transfer, and
+`rebuild-state`, checked against the media themselves after every step:
 
 - every archive file version a backup saved is on some medium (its content, size and mtime);
 - the complete backup made last on each medium is still there, complete;
@@ -130,7 +130,7 @@ class History:
         elif kind == "killed backup":
             self.change(step[1])
             self.when += timedelta(hours=1)
-            env = {**os.environ, faults.ENV: "backup.archive_linked"}
+            env = {**os.environ, faults.ENV: step[3] if len(step) > 3 else "backup.archive_linked"}
             done = preloaded.run([sys.executable, "-c", KILLED, str(self.lab.config_path), self.when.isoformat(),
                                   step[2], "batches"], env=env, capture_output=True, timeout=120)
             assert done.returncode == -signal.SIGKILL, done.stderr
@@ -214,14 +214,18 @@ def test_cleanups_killed_anywhere_lose_nothing(tmp_path_factory, sshd, first, st
 
 def test_a_cleanup_killed_at_each_point_loses_nothing(tmp_path, sshd):
     """A fixed history that passes every point: archive files replaced on both media (a deletion
-    then undoes union links and puts older versions back), a backup killed in step 7 for the cleanup
-    to recover, then a cleanup killed at each point in turn, each followed by more backups."""
+    then undoes union links and puts older versions back), a backup killed for the cleanup to recover
+    (in step 7 before the cleanup killed as it links an older version back, else in its transfer),
+    then a cleanup killed at each point in turn, each followed by more backups."""
     steps = [("backup", [], "both", 0)]
     for n, point in enumerate(CLEANUP_KILLS):
         steps += [("backup", [("arch", "a", 210 + n), ("arch", "sub/c", 5 + n)], "both", 1),
                   ("backup", [("arch", "b", 310 + n)], "m1", 1)]
         if point in faults.RECOVER_POINTS + faults.LINK_EACH_POINTS:     # passed as it undoes that run
-            steps.append(("killed backup", [("arch", "a", 204 + n)], "m1"))
+            # killed in step 7 its data is kept, and its links undone (older versions put back); killed
+            # in its transfer, no older version is put back, and the deletions after it undo links
+            steps.append(("killed backup", [("arch", "a", 204 + n)], "m1",
+                          "backup.archive_linked" if point in faults.LINK_EACH_POINTS else "backup.rsync_ended"))
         steps.append(("killed cleanup", point, 1))
     history = _history(tmp_path, sshd, steps + [("rebuild",)])
     assert history.fired == set(CLEANUP_KILLS)

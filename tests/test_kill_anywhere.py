@@ -100,7 +100,10 @@ def _check_after(lab: Lab, cfg, copies: dict, killed_row) -> None:
     row = store.one("SELECT * FROM backups WHERE id=?", (killed_row["id"],))
     info = medium_layout.read_backup_json(killed_row["path"]) if os.path.isdir(killed_row["path"]) else None
     if row["status"] not in COMPLETE:
-        assert row["status"] == "abandoned" and not os.path.exists(killed_row["path"])
+        if row["status"] == "kept":      # killed after its transfer ended whole
+            assert info and info["status"] == "kept"
+        else:
+            assert row["status"] == "abandoned" and not os.path.exists(killed_row["path"])
         users = store.all("SELECT name FROM backups WHERE link_dest=?", (row["id"],))
         assert not users, f"the killed run became the base of {[u['name'] for u in users]}"
     else:
@@ -132,6 +135,9 @@ def test_kill_during_a_backup(tmp_path, point):
         # killed after backup.json said complete: it was complete, and is kept as such
         assert point in ("backup.json_written", "backup.step7")
         copies[killed["id"]] = at_kill
+    # killed after its transfer ended whole (steps 6, 7): its data is kept (test_killed_after_transfer.py)
+    assert (row["status"] == "kept") == (point in ("backup.step5", "backup.step6", "backup.union_linking",
+                                                   "backup.archive_linked", "backup.catalog")), row["status"]
     newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert newest["status"] == "completed"
     copies[newest["id"]] = _copy(lab, cfg)
@@ -164,6 +170,7 @@ def test_kill_during_an_ssh_backup(tmp_path, sshd):
     newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     copies[newest["id"]] = {str(lab.src / "data"): snapshot(lab.src / "data")}
     assert newest["link_dest"] == b1["id"]
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "kept"
     _check_after(lab, cfg, copies, killed)
 
 

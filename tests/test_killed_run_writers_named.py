@@ -28,13 +28,14 @@ def _until(done, what: str, seconds: float = 30) -> None:
 
 
 def killed_run(tmp_path: Path):
-    """A lab whose second backup was killed before its catalog: the lab and that run's row."""
+    """A lab whose second backup was killed during its transfer (its rsync ended, step 5 not yet):
+    the lab and that run's row."""
     lab = Lab(tmp_path, media_count=1)
     lab.local([("data", "standard")])
     _files(lab.src / "data", {"a": b"a1"})
     assert rabtui(lab, "backup", "loc").returncode == 0
     _files(lab.src / "data", {"a": b"a2" * 100})
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    _killed(rabtui(lab, "backup", "loc", point="backup.rsync_ended"))
     return lab, lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
 
 

@@ -25,15 +25,21 @@ def say_abandoned(medium_path: str | os.PathLike, source_id: str, name: str, rea
     with `reason` (and `finished`, when given), its steps ended as the database ends them
     (records.end_steps). Why it could not be, said as of its backup.json; None when it says so now
     or is no `running` record (or the directory is gone)."""
-    def abandoned(info: dict) -> dict:
+    return say_ended(medium_path, source_id, name, ABANDONED, reason, finished)
+
+
+def say_ended(medium_path: str | os.PathLike, source_id: str, name: str, status: str, reason: str | None,
+              finished: float | None = None) -> str | None:
+    """say_abandoned with another status: `kept`, for a run whose transfer had ended whole (killed_kept.py)."""
+    def ended(info: dict) -> dict:
         steps = info.get("steps")
-        said = {**info, "status": ABANDONED, "reason": reason,
+        said = {**info, "status": status, "reason": reason,
                 "finished": iso_time(finished) if finished else info.get("finished")}
         if isinstance(steps, list):
             said["steps"] = [_ended(s) for s in steps]
         return said
 
-    return _rewritten(medium_path, source_id, name, abandoned)
+    return _rewritten(medium_path, source_id, name, ended)
 
 
 def say_ran_as_archive(medium_path: str | os.PathLike, source_id: str, name: str, dirs: list[str]) -> str | None:

@@ -348,6 +348,27 @@ class RunRecord:
         if self.dir_created:
             write_json_atomic(self.path / "backup.json", self.json(), keep_room=self.status == "running")
 
+    def transfer_ended(self) -> str | None:
+        """backup.json as the run stands once its transfer ended whole (step 5 ended well): the mark
+        by which the recovery of a run killed after it keeps its data (transfer_whole). Written
+        through a new temporary file, the room kept for the final record left as it is (remade on
+        a medium the transfer filled, it could be lost). Why it could not be written, if so."""
+        try:
+            _replace_through_new(self.path / "backup.json", encoded_within(self.json(), ROOM))
+        except OSError as exc:
+            return f"cannot write {self.path}/backup.json: {exc.strerror or exc}"
+        return None
+
+
+def transfer_whole(info: dict | None) -> bool:
+    """Whether a run's backup.json (read as `info`) says it is still running with its transfer
+    ended whole (RunRecord.transfer_ended): its rsyncs all ended well (exit 0, 24 or 23), the data
+    is a whole copy of the source."""
+    if not info or info.get("status") != "running" or not isinstance(info.get("steps"), list):
+        return False
+    return any(isinstance(s, dict) and s.get("step") == 5 and s.get("state") in ("ok", "warning")
+               for s in info["steps"])
+
 
 def find_abandoned(store: Store, source: str) -> list:
     """Rows of this source still `running`: the caller holds the source lock, so their process is gone."""

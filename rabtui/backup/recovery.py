@@ -12,10 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import proc_table
-from rabtui.backup import killed_kinds
+from rabtui.backup import killed_kept, killed_kinds
 from rabtui.backup.abandoned_left import say_abandoned_row
 from rabtui.backup.history import forget_catalog, undo_links, union_held, unlink_archive
-from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers, running_rows
+from rabtui.backup.records import (end_steps, find_abandoned, mark_abandoned, remove_leftovers, running_rows,
+                                   transfer_whole)
 from rabtui.backup.retention import medium_present
 from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
@@ -37,8 +38,9 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
     """Backups of this source still `running` belong to a dead process (the caller holds the
     source lock); `medium`: only those on it, `but`: not the caller's own. One whose backup.json
     says complete was complete on the medium (its catalog and archive links were written before
-    it): it is recorded as such. One that ended before it made its directory is marked abandoned,
-    nothing on its medium touched (the backup at its planned path, if any, is not its own). One
+    it): it is recorded as such. One whose backup.json says its transfer ended whole (killed in step
+    6 or 7) keeps its data: recorded `kept` (killed_kept.py). One that ended before it made its
+    directory is marked abandoned, nothing on its medium touched (the backup at its planned path, if any, is not its own). One
     whose medium is not there and that ended its step 7 (its backup.json may say complete) is left
     as it is until a run (or a cleanup) finds its medium there. Any other
     is undone: its archive links (the union shows the older version again), its catalog rows and
@@ -82,7 +84,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             left.append((row["medium"], f"{what}: {why}"))
             continue
         if info and info.get("status") in RESTORABLE:
-            _record_as_said(store, row, info)
+            _record_ended(store, row, info)     # killed_kept.keep's, say, killed before its row said kept
             remove_leftovers(path)
             emit(Event(WARNING, f"found {what}: its backup.json says {info['status']}; recorded as such, kept",
                        {"backup_id": row["id"]}))
@@ -114,6 +116,15 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                 continue
             if stopped:
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
+            if transfer_whole(info):     # killed in step 6 or 7: its data is whole
+                problem, kept = killed_kept.keep(store, union_cfg, row, path, info, emit, cancel)
+                if problem:
+                    emit(Event(WARNING, f"found {what}: {problem}", {"backup_id": row["id"]}))
+                    left.append((row["medium"], f"{what}: {problem}"))
+                    continue
+                remove_leftovers(path)
+                emit(Event(WARNING, f"found {what}: {done}{kept}", {"backup_id": row["id"]}))
+                continue
             try:
                 with union_held(union_cfg, source_id, emit, cancel) as moved:
                     undone = unlink_archive(union_cfg, source_id, path, moved=moved, ran=killed_kinds.of_run(
@@ -230,8 +241,8 @@ def _record_as_said(db, row, info: dict) -> None:
 
 
 def _record_ended(store: Store, row, info: dict) -> None:
-    """A run that ended as its backup.json says (failed) without its row saying so: recorded so, the
-    steps that had not ended failed or skipped, as the run would have."""
+    """A run that ended as its backup.json says without its row saying so: recorded so, the steps
+    that had not ended failed or skipped, as the run would have (a complete run's all ended)."""
     with store.transaction() as conn:
         _record_as_said(conn, row, info)
         end_steps(conn, row["id"])
@@ -268,7 +279,8 @@ def would_recover(cfg, store: Store) -> list[str]:
                 else None)
         if r["source"] not in sources and step7_began(store, r) and not (info and info.get("status") in RESTORABLE):
             continue     # left as it is (recover_abandoned, `configured`)
-        said = (f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
+        said = ("its backup.json says its transfer ended whole: its data would be kept" if transfer_whole(info)
+                else f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
                 if path is not None else "it ended before it made its directory")
         as_next = (f"as the next backup of {r['source']} would" if r["source"] in sources
                    else f"though {r['source']} is no longer in the config")

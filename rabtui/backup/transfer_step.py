@@ -65,6 +65,7 @@ class TransferStep:
         if not dirs:
             warnings.append("this source has no directories configured: nothing was backed up")
         totals = rec.save_dirs()
+        self._still_in_place(5)     # the mark below goes nowhere else
         if warnings:
             for w in warnings:
                 self.emit(Event(WARNING, w))
@@ -72,6 +73,10 @@ class TransferStep:
         else:
             self.step(5, "ok", f"{fmt.count(len(dirs), 'directory')}, "
                                f"{fmt.count(totals.files, 'file')}, {totals.new_bytes} new bytes")
+        # the transfer ended whole: a run killed from here on is kept by its recovery (killed_kept.py)
+        problem = rec.transfer_ended()
+        if problem:
+            self.emit(Event(WARNING, f"{problem}: killed before it ends, this backup would be undone"))
 
     def _symlinked(self, rsh: str | None, after: bool = False) -> dict[str, str]:
         try:
