@@ -1,7 +1,8 @@
 """A run-due killed after its backup ended: the schedule time it was for counts as done as one
 whose run-due lived counts it, once the backup is recorded complete (by the next run's recovery of
 it, or at once where its row said so already); one killed before its backup was complete leaves the
-time due, and the next run-due backs the source up again. Real run-dues, killed at fault points."""
+time due (its data kept when its transfer had ended whole), and the next run-due backs the source up
+again. Real run-dues, killed at fault points."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_a_run_due_killed_before_its_backup_was_complete_leaves_the_time_due(tmp
 
     again = rabtui(lab, "run-due", "--now", LATER)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert _statuses(lab) == ["abandoned", "completed"], again.stdout + again.stderr
+    assert _statuses(lab) == ["kept", "completed"], again.stdout + again.stderr
 
 
 def test_the_time_a_killed_run_due_backed_up_outlives_its_job_row(tmp_path):
@@ -74,4 +75,4 @@ def test_a_time_a_killed_run_due_began_is_backed_up_again_onto_the_medium_it_beg
     again = rabtui(lab, "run-due", "--now", "2026-10-02T02:40")
     assert again.returncode == 0, again.stdout + again.stderr
     rows = [(r["medium"], r["status"]) for r in lab.store().all("SELECT medium, status FROM backups ORDER BY id")]
-    assert rows == [("m1", "completed"), ("m2", "abandoned"), ("m2", "completed")], again.stdout + again.stderr
+    assert rows == [("m1", "completed"), ("m2", "kept"), ("m2", "completed")], again.stdout + again.stderr

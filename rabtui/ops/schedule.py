@@ -25,7 +25,7 @@ from croniter import CroniterBadDateError, croniter
 from rabtui import file_replace
 from rabtui.config import Config
 from rabtui.errors import UsageError
-from rabtui.state.store import RESTORABLE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, Store
 
 
 def reached(slot: datetime) -> float:
@@ -172,6 +172,13 @@ def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
     return out
 
 
+# a backup of a time that ended: complete, or its data kept by the run itself (its step 7 ended); the
+# data a recovery kept (the run killed after its transfer: backup/killed_kept.py) leaves the time due,
+# as a kill does
+_ENDED = (f"(b.status IN {COMPLETE_SQL} OR b.status='kept' AND EXISTS (SELECT 1 FROM backup_steps s"
+          " WHERE s.backup_id=b.id AND s.step=7 AND s.state='ok'))")
+
+
 def made_for(store: Store, source: str, until: float) -> float | None:
     """The latest time, up to `until`, a run-due made a backup holding the source's data for
     (`jobs.due_slot`), but a time a backup made after that one is dated before: that one ran under
@@ -179,7 +186,7 @@ def made_for(store: Store, source: str, until: float) -> float | None:
     right again)."""
     row = store.one("SELECT MAX(j.due_slot) AS t FROM (SELECT id, job_id, status, MIN(started) OVER (ORDER BY id"
                     " ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later FROM backups WHERE source=?) b"
-                    f" JOIN jobs j ON j.id=b.job_id WHERE b.status IN {RESTORABLE_SQL} AND j.due_slot <= ?"
+                    f" JOIN jobs j ON j.id=b.job_id WHERE {_ENDED} AND j.due_slot <= ?"
                     " AND j.due_slot <= COALESCE(b.later, j.due_slot)", (source, until))
     return row["t"] if row else None
 
@@ -214,7 +221,7 @@ def carry_slots(store: Store, now: datetime | None = None) -> None:
     # as made_for reads them: mostly none, and the whole table is read once, not ranked
     for row in store.all("SELECT b.source, MAX(j.due_slot) AS t, s.last_due AS mark FROM backups b"
                          " JOIN jobs j ON j.id=b.job_id LEFT JOIN schedule_runs s ON s.source=b.source"
-                         f" WHERE b.status IN {RESTORABLE_SQL} AND j.due_slot <= ? GROUP BY b.source"
+                         f" WHERE {_ENDED} AND j.due_slot <= ? GROUP BY b.source"
                          " HAVING mark IS NULL OR t > mark OR mark > ?", (ahead, ahead)):
         t = made_for(store, row["source"], ahead)
         if t is not None and (row["mark"] is None or t > row["mark"] or row["mark"] > ahead):
