@@ -207,8 +207,8 @@ def test_now_with_a_utc_offset_is_that_instant_in_local_time(tmp_path, sshd, cap
 
 
 def test_a_killed_run_made_after_a_backup_dated_ahead_is_undone_when_its_medium_is_back(tmp_path, sshd):
-    """A run killed in step 7 (archive links written) whose medium is away at the next run is undone
-    once that medium is back, when no complete backup was made after it there. Dated before the
+    """A run killed in step 7 (archive links written) whose medium is away at the next run (of an
+    earlier rabtui, which marked it abandoned) is undone once that medium is back, when no complete backup was made after it there. Dated before the
     medium's newest backup by a clock that was ahead for that one, it was left, its links in the
     union showing files the catalog does not know."""
     from tests.test_kill_anywhere import _check_after, _copy, _files, _killed_then_away, rabtui
@@ -232,7 +232,7 @@ def test_a_killed_run_made_after_a_backup_dated_ahead_is_undone_when_its_medium_
                   (ahead.name, str(ahead), datetime(2030, 1, 1, 3).timestamp(), b1["id"]))
     copies = {b1["id"]: _copy(lab, cfg)}
     _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
-    killed = _killed_then_away(lab, cfg, "web", copies)
+    killed = _killed_then_away(lab, cfg, "web", copies, earlier=True)
     os.unlink(lab.src / "arch" / "x")           # gone from the source: the union shows the one saved before
     back = rabtui(lab, "backup", "web", "--medium", "m1")
     out = back.stdout + back.stderr

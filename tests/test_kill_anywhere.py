@@ -4,6 +4,7 @@ catalog and the state stay consistent, with nothing that was complete lost."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -358,32 +359,51 @@ def _backed_up_on_m1(tmp_path):
 
 
 def _killed_then_away(lab: Lab, cfg, source: str, copies: dict, point: str = "backup.archive_linked",
-                      meanwhile=None):
+                      meanwhile=None, earlier: bool = False):
     """A run of `source` onto m1 killed in step 7 at `point` (its archive links written), then its
     next run onto m2 while m1 is not mounted (what it holds into `copies`; `meanwhile()` called
-    before it), then m1 mounted again: the killed run's row."""
+    before it), then m1 mounted again: the killed run's row. `earlier`: the run as an earlier
+    rabtui left it (_as_an_earlier_rabtui_left_it)."""
     store = lab.store()
     _killed(rabtui(lab, "backup", source, "--medium", "m1", point=point))
     if meanwhile is not None:
         meanwhile()
     killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    if earlier:
+        _as_an_earlier_rabtui_left_it(store, killed)
     away = lab.tmp / "medium1-away"
     os.rename(lab.media[0][1], away)            # the medium is not mounted
     lab.media[0][1].mkdir()
     other = rabtui(lab, "backup", source, "--medium", "m2")
     assert other.returncode == 0, other.stdout + other.stderr
-    if point == "backup.archive_linked":
-        assert "its directory is not there" in other.stdout + other.stderr
+    if point == "backup.archive_linked" and not earlier:     # left as it is: its transfer had ended whole
+        assert "its transfer had ended whole (its data is kept once the medium is there)" in other.stdout + other.stderr
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     os.rmdir(lab.media[0][1])
     os.rename(away, lab.media[0][1])            # mounted again
     return killed
 
 
+def _as_an_earlier_rabtui_left_it(store, killed) -> None:
+    """The killed run as a rabtui that did not yet keep the data of a run killed after its transfer
+    left it, its medium away at the next run: its backup.json as written in step 3 (its transfer not
+    said to have ended), its row marked abandoned by that next run's recovery, its catalog rows
+    forgotten. What a medium back finds of a run marked so (abandoned_left.py)."""
+    from rabtui.backup import history, records
+
+    path = Path(killed["path"]) / "backup.json"
+    info = json.loads(path.read_text())
+    records.write_json_atomic(path, {**info, "steps": [{**s, "state": "pending"} if s["step"] >= 5 else s
+                                                       for s in info["steps"]]})
+    history.forget_catalog(store, killed)
+    records.mark_abandoned(store, killed["id"], "interrupted: the run ended before it finished; its directory is"
+                                                " not there (medium not mounted, or never created)")
+
+
 def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     """The run after a kill in step 7 goes to another medium while the killed run's medium is not
-    there (not mounted): it is marked abandoned then, and its directory and archive links are
-    undone when its medium is back."""
+    there (not mounted): it is left as it is then, and once its medium is back its archive links
+    are undone and its data kept (its transfer had ended whole)."""
     lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
     killed = _killed_then_away(lab, cfg, "loc", copies)
@@ -391,16 +411,18 @@ def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     back = rabtui(lab, "backup", "loc", "--medium", "m1")
     out = back.stdout + back.stderr
     assert back.returncode == 0, out
-    assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 2 archive link(s) undone" in out
+    assert f"({killed['name']} on medium m1" in out and "its transfer had ended whole: kept" in out, out
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "kept"
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     _check_after(lab, cfg, copies, killed)
 
 
 def test_a_cleanup_undoes_the_links_of_a_run_killed_while_its_medium_was_away(tmp_path):
-    """The killed run marked abandoned while its medium was away is deleted by a cleanup a day on,
+    """The killed run left as it was while its medium was away is recovered by a cleanup a day on,
     its medium back, before any backup of its source onto it: its links in the archive union are
-    undone with it. They stayed: the union showed a version no backup held and the catalog did not
-    know, and the next backup there, finding it in the union, did not save it again."""
+    undone, its data kept. (Marked abandoned, its links stayed: the union showed a version no backup
+    held and the catalog did not know, and the next backup there, finding it in the union, did not
+    save it again.)"""
     from datetime import datetime, timedelta
 
     lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
@@ -409,7 +431,7 @@ def test_a_cleanup_undoes_the_links_of_a_run_killed_while_its_medium_was_away(tm
     later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
     cleanup = rabtui(lab, "cleanup", "--now", later)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert f"deleting loc {killed['name']} on m1" in cleanup.stdout
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "kept"
     union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert (union / "x").read_bytes() == b"x1"
     invariants.check_catalog_is_media(cfg, store)

@@ -153,9 +153,9 @@ def test_a_symlink_a_killed_run_made_a_directory_of_the_union_comes_back(tmp_pat
 
 
 def test_a_cleanup_killed_as_it_puts_an_older_version_back_leaves_no_temporary_link_in_the_union(tmp_path):
-    """A cleanup deleting a killed run (marked abandoned while its medium was away) is killed as it
-    puts the older backup's version of a file back in the union: no link under a temporary name is
-    in the union then, for a checkpoint (which takes an archive directory from its union) to burn as
+    """A cleanup deleting a killed run (marked abandoned by an earlier rabtui while its medium was
+    away) is killed as it puts the older backup's version of a file back in the union: no link under
+    a temporary name is in the union then, for a checkpoint (which takes an archive directory from its union) to burn as
     a file of the source, and the next cleanup leaves none anywhere on the medium."""
     from datetime import timedelta
 
@@ -164,7 +164,7 @@ def test_a_cleanup_killed_as_it_puts_an_older_version_back_leaves_no_temporary_l
 
     lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "arch", {"x": b"x2" * 10})
-    _killed_then_away(lab, cfg, "loc", copies)
+    _killed_then_away(lab, cfg, "loc", copies, earlier=True)
     later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
     _killed(rabtui(lab, "cleanup", "--now", later, point="backup.union_linking"))
     arch = str(lab.src / "arch")

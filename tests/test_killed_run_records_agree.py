@@ -46,11 +46,11 @@ def test_rebuild_state_writes_a_killed_runs_record_as_it_records_it(tmp_path):
 
 
 def test_a_cleanup_writes_the_record_of_a_run_marked_abandoned_while_its_medium_was_away(tmp_path):
-    """The next run marked the killed run abandoned while its medium was away (nothing on it could be
-    written); the medium back, a cleanup (within the day it keeps such a run) says so in its record."""
+    """The next run (of an earlier rabtui) marked the killed run abandoned while its medium was away
+    (nothing on it could be written); the medium back, a cleanup (within the day it keeps such a run) says so in its record."""
     lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "arch", {"x": b"x2" * 10})
-    killed = _killed_then_away(lab, cfg, "loc", copies)
+    killed = _killed_then_away(lab, cfg, "loc", copies, earlier=True)
     assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
     cleanup = rabtui(lab, "cleanup")
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr

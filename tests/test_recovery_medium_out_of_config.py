@@ -58,8 +58,9 @@ def test_a_run_killed_on_a_medium_taken_out_of_the_config_is_left_on_it(tmp_path
     """A run killed as it linked its new files into the union of a medium that the config then
     dropped, the disk still mounted at its old path: the next backup's recovery took that path as
     the medium's, undid the run's links there and deleted its directory: it deleted on a disk that
-    is no medium of the config (whatever disk is there now). It marks the run abandoned, nothing
-    there touched, and the medium, back in the config, has it undone by its next backup."""
+    is no medium of the config (whatever disk is there now). It leaves the run as it is, nothing
+    there touched (its transfer had ended whole), and the medium, back in the config, has its links
+    undone and its data kept by its next backup."""
     lab = Lab(tmp_path, media_count=2)
     cfg = lab.local([("arch", "archive")])
     _files(lab.src / "arch", {"x": b"x1"})
@@ -76,13 +77,14 @@ def test_a_run_killed_on_a_medium_taken_out_of_the_config_is_left_on_it(tmp_path
     lab.events.clear()
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     row = lab.store().one("SELECT status, reason FROM backups WHERE medium='m2' AND name=?", (name,))
-    assert row["status"] == "abandoned" and "not in the config" in row["reason"], dict(row)
+    assert row["status"] == "running", dict(row)
     assert (m2 / "loc" / name).is_dir() and sorted(os.listdir(union)) == linked
     assert any(name in m and "m2 is not in the config" in m for m in lab.messages()), lab.messages()
     lab.media = both             # back in the config: its next backup undoes the run there
     cfg = lab.local([("arch", "archive")])
     assert lab.backup(cfg, medium_id="m2").status == "completed"
-    assert not (m2 / "loc" / name).exists()
+    row = lab.store().one("SELECT status FROM backups WHERE medium='m2' AND name=?", (name,))
+    assert row["status"] == "kept" and (m2 / "loc" / name).is_dir()
     assert {n: (union / n).read_bytes() for n in os.listdir(union)} == {"x": b"x1", "y": b"y1", "z": b"z1"}
 
 

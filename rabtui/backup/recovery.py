@@ -40,9 +40,10 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
     says complete was complete on the medium (its catalog and archive links were written before
     it): it is recorded as such. One whose backup.json says its transfer ended whole (killed in step
     6 or 7) keeps its data: recorded `kept` (killed_kept.py). One that ended before it made its
-    directory is marked abandoned, nothing on its medium touched (the backup at its planned path, if any, is not its own). One
-    whose medium is not there and that ended its step 7 (its backup.json may say complete) is left
-    as it is until a run (or a cleanup) finds its medium there. Any other
+    directory is marked abandoned, nothing on its medium touched (the backup at its planned path, if
+    any, is not its own). One whose medium is not there and that ended its transfer (its backup.json
+    may say complete, or its data whole) is left as it is until a run (or a cleanup) finds its medium
+    there. Any other
     is undone: its archive links (the union shows the older version again), its catalog rows and
     its partial directory go (not one whose record cannot be read: medium_layout.not_a_run), and it
     is marked abandoned. Each is said. Returns, (its medium, a
@@ -71,12 +72,12 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
         away = _out_of_config(cfg, row) or "its medium is not there"
-        if path is None and made and row["path"] and _step7_ended(store, row):
-            # complete on its medium, perhaps: marked abandoned, its catalog rows forgotten, it would
-            # be undone and deleted once the medium is back, and what only it saved lost
-            emit(Event(WARNING, f"found {what}: {away}, and the backup may be complete on it"
-                                " (its step 7 ended); left as it is until a backup finds the medium there",
-                       {"backup_id": row["id"]}))
+        ended = _ended_on_medium(store, row) if path is None and made and row["path"] else None
+        if ended:
+            # complete on its medium, perhaps, or its data whole: marked abandoned, its catalog rows
+            # forgotten, it would be undone and deleted once the medium is back, and what only it saved lost
+            emit(Event(WARNING, f"found {what}: {away}, and {ended}; left as it is until a backup finds the"
+                                " medium there", {"backup_id": row["id"]}))
             continue
         if not configured and step7_began(store, row) and not (info and info.get("status") in RESTORABLE):
             why = f"{source_id} is no longer in the config, and {removed_source_left(source_id, row, there)}"
@@ -227,10 +228,17 @@ def removed_source_left(source_id: str, row, there: bool = True) -> str:
             f" for a `rabtui cleanup` to undo it, then take it out again")
 
 
-def _step7_ended(store: Store, row) -> bool:
-    """Whether the run's step 7 ended: its final backup.json was written next (complete), perhaps."""
-    step = store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=7", (row["id"],))
-    return step is not None and step["state"] == "ok"
+def _ended_on_medium(store: Store, row) -> str | None:
+    """What the run may have left whole on its medium, as its rows say: its step 7 ended (its final
+    backup.json was written next, complete, perhaps), or its transfer (its data is kept once its
+    backup.json is read: killed_kept.py)."""
+    states = {r["step"]: r["state"] for r in store.all(
+        "SELECT step, state FROM backup_steps WHERE backup_id=? AND step IN (5, 7)", (row["id"],))}
+    if states.get(7) == "ok":
+        return "the backup may be complete on it (its step 7 ended)"
+    if states.get(5) in ("ok", "warning"):
+        return "its transfer had ended whole (its data is kept once the medium is there)"
+    return None
 
 
 def _record_as_said(db, row, info: dict) -> None:
