@@ -169,3 +169,32 @@ def test_killed_in_its_post_commands_over_ssh_is_kept_and_read_by_all(tmp_path, 
     invariants.check_catalog_is_media(cfg, store)
     restore_run.restore(cfg, store, "loc", arch, to=tmp_path / "rebuilt")
     assert (tmp_path / "rebuilt" / os.path.relpath(arch, "/") / "only").read_bytes() == b"archived once"
+
+
+def test_rebuild_state_keeps_a_run_killed_after_its_transfer(tmp_path):
+    """The database lost before any run recovered it: rebuild-state records the killed run kept (its
+    links undone), not abandoned, which the next backup then deleted."""
+    lab, cfg = _lab(tmp_path)
+    store, killed, at_kill, _ = _changed_then_killed(lab, cfg, "backup.archive_linked")
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    rebuilt = rabtui(lab, "rebuild-state")
+    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
+    store = lab.store()
+    row = store.one("SELECT * FROM backups WHERE name=?", (killed["name"],))
+    assert row["status"] == "kept" and "its transfer ended whole" in row["reason"], dict(row)
+    assert medium_layout.read_backup_json(killed["path"])["status"] == "kept"
+    union = medium_layout.archive_root(lab.media[0][1], "loc", cfg.sources[0].directories[1].path)
+    assert not (union / "only").exists()      # kept data links nothing into the union
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "kept"
+    data = cfg.sources[0].directories[0].path
+    assert snapshot(medium_layout.backup_data_path(killed["path"], data)) == at_kill[data]
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert newest["status"] == "completed" and newest["link_dest"] != row["id"]
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    _found_and_restored(cfg, store, row, tmp_path / "restored")

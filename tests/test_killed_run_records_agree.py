@@ -27,7 +27,8 @@ def test_rebuild_state_writes_a_killed_runs_record_as_it_records_it(tmp_path):
     lab, cfg = _local_lab(tmp_path)
     assert lab.backup(cfg).status == "completed"
     _change(lab)
-    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    # killed during its transfer (one killed after it is kept: test_killed_after_transfer.py)
+    _killed(rabtui(lab, "backup", "loc", point="backup.rsync_ended"))
     killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     for path in lab.state.glob("rabtui.db*"):
         os.unlink(path)
@@ -47,7 +48,8 @@ def test_rebuild_state_writes_a_killed_runs_record_as_it_records_it(tmp_path):
 
 def test_a_cleanup_writes_the_record_of_a_run_marked_abandoned_while_its_medium_was_away(tmp_path):
     """The next run (of an earlier rabtui) marked the killed run abandoned while its medium was away
-    (nothing on it could be written); the medium back, a cleanup (within the day it keeps such a run) says so in its record."""
+    (nothing on it could be written); the medium back, a cleanup (within the day it keeps such a
+    run) says so in its record."""
     lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "arch", {"x": b"x2" * 10})
     killed = _killed_then_away(lab, cfg, "loc", copies, earlier=True)

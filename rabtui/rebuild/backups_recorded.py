@@ -50,7 +50,10 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         # archive links are undone (the union lock is held: actions/rebuild.all_locks)
         undo = rec.status in ("running", "failed", "abandoned") and index > last_complete
         found_running = rec.status == "running"
-        if found_running:
+        if found_running and rec.transfer_whole and undo:    # killed in step 6 or 7: as killed_kept.py keeps it
+            rec.status, rec.reason = KEPT, ("interrupted after its transfer ended whole (found running by"
+                                            " rebuild-state): the data is kept")
+        elif found_running:
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
         undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids),
                                          moved, unions.ran_as_archive(src, medium.path, bpath, rec, listed, report))
@@ -63,7 +66,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         if bid is None:
             continue
         if found_running:      # its record says so too (as it does when the rebuild reads it again)
-            problem = killed_record.say_abandoned(medium.path, source_id, name, rec.reason)
+            problem = killed_record.say_ended(medium.path, source_id, name, rec.status, rec.reason)
             if problem:
                 report.unmatched.append(f"medium {medium.id}: {problem}")
         if rec.on_medium and bid != rec.backup_id:     # written once the new database is in place

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui.backup import unreadable
+from rabtui.backup.records import transfer_whole
 from rabtui.config.model import directory_path_problem
 from rabtui.media.medium_layout import TO_DO, not_a_run, union_may_be_there
 from rabtui.media.union_look import union_lacks_tree
@@ -40,6 +41,7 @@ class Record:
     link_dest: str | None = None   # the name of the backup it was linked from (made before it)
     on_medium: bool = True         # its backup.json holds it (which says the id it is recorded under)
     unread: str | None = None      # why its backup.json does not say what it is (not_a_run): it may be complete
+    transfer_whole: bool = False   # still running, its transfer ended whole (records.transfer_whole)
 
 
 def read(name: str, path: Path, info: dict | None) -> Record:
@@ -64,7 +66,8 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   _backup_id(info.get("backup_id"), notes),
                   _counts(totals if isinstance(totals, dict) else {}, COUNTS, "totals.", notes),
                   _directories(info.get("directories"), notes), notes, _former_ids(info.get("former_ids")),
-                  info.get("link_dest") if isinstance(info.get("link_dest"), str) else None)
+                  info.get("link_dest") if isinstance(info.get("link_dest"), str) else None,
+                  transfer_whole=transfer_whole(info))
 
 
 def _shown(value) -> str:
