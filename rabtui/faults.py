@@ -153,6 +153,9 @@ XATTRS_POINTS = ("verify.xattrs_read",)
 # Passed by each id rebuild-state renumbered a backup to once written into its backup.json (by the
 # rebuild, or by the next backup or rebuild after one killed), the others not yet.
 ID_WRITE_POINTS = ("ids.written",)
+# Passed only by the recovery of a run killed after its transfer ended whole (killed_kept.py): its
+# catalog recorded again, its backup.json not yet saying `kept`; then that said, its row not yet.
+KEEP_POINTS = ("recovery.kept_catalog", "recovery.kept_said")
 # Passed by each backup run-due started once its job's row says how it ended, its schedule time not
 # yet marked done (run_due.py).
 RUN_DUE_POINTS = ("run_due.backup_ended",)

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from rabtui import faults
 from rabtui.actions.find import find
 from rabtui.media import medium_layout
 from rabtui.restore import run as restore_run
@@ -86,6 +87,9 @@ def _found_and_restored(cfg, store, row, to) -> None:
 def test_killed_after_its_transfer_is_kept(tmp_path, point):
     lab, cfg = _lab(tmp_path)
     store, killed, at_kill, b1 = _changed_then_killed(lab, cfg, point)
+    if point == "backup.catalog":     # what a dry run says the cleanup would do first
+        dry = rabtui(lab, "cleanup", "--dry-run")
+        assert "its transfer ended whole: its data would be kept" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
     after = rabtui(lab, "backup", "loc")
     out = after.stdout + after.stderr
     assert after.returncode == 0, out
@@ -197,4 +201,25 @@ def test_rebuild_state_keeps_a_run_killed_after_its_transfer(tmp_path):
     assert newest["status"] == "completed" and newest["link_dest"] != row["id"]
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
+    _found_and_restored(cfg, store, row, tmp_path / "restored")
+
+
+@pytest.mark.parametrize("point", faults.KEEP_POINTS)
+def test_a_recovery_killed_as_it_keeps_the_run_is_done_again(tmp_path, point):
+    """The backup whose recovery keeps the killed run is killed too, its catalog recorded again (or
+    its backup.json saying kept): the next one keeps the run all the same, the catalog as the media."""
+    lab, cfg = _lab(tmp_path)
+    store, killed, at_kill, b1 = _changed_then_killed(lab, cfg, "backup.catalog")
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    after = rabtui(lab, "backup", "loc")
+    out = after.stdout + after.stderr
+    assert after.returncode == 0, out
+    row = store.one("SELECT * FROM backups WHERE id=?", (killed["id"],))
+    assert row["status"] == "kept" and "its transfer had ended whole" in row["reason"], (dict(row), out)
+    data = cfg.sources[0].directories[0].path
+    assert snapshot(medium_layout.backup_data_path(killed["path"], data)) == at_kill[data]
+    assert store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")["status"] == "completed"
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_change_counters(store)
     _found_and_restored(cfg, store, row, tmp_path / "restored")

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from rabtui import faults
 from rabtui.backup import killed_kinds, killed_record
 from rabtui.backup.catalog_walk import catalog_backups, outermost
 from rabtui.backup.history import forget_catalog, undo_links
@@ -46,10 +47,12 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
     with store.transaction() as conn:
         for dir_path, _kind in outermost(dirs):
             changes.record(conn, source_id, row["id"], _VERSIONS, {"d": dir_path, "m": row["medium"]}, [dir_path])
+    faults.point("recovery.kept_catalog")
     reason = f"{_how_it_ended(store, row['id'])}; its transfer had ended whole: the data is kept"
     reason += "".join(f"; {said}" for said in planted)
     finished = time.time()
     not_said = killed_record.say_ended(path.parent.parent, source_id, path.name, KEPT, reason, finished)
+    faults.point("recovery.kept_said")
     with store.transaction() as conn:
         conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?", (KEPT, reason, finished, row["id"]))
         end_steps(conn, row["id"])
