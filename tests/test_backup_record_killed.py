@@ -213,7 +213,7 @@ def test_a_killed_run_whose_record_cannot_be_read_is_kept_when_its_medium_is_bac
     lab = Lab(tmp_path, media_count=2)
     lab.local()
     write_files(lab.src / "data", {"a": "a1"})
-    killed = rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.step6")
+    killed = rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.rsync_ended")   # in its transfer
     assert killed.returncode == -9, killed.stdout + killed.stderr
     m1 = lab.media[0][1]
     (name, path, _), = medium_layout.list_backups(m1, "loc")

@@ -125,7 +125,7 @@ def test_recovery_of_a_killed_run_waits_for_the_union_holder(tmp_path):
         assert backup.wait(timeout=120) == 0, out.read_text()
     assert f"found an interrupted backup of loc ({killed['name']}" in out.read_text()
     assert "2 archive link(s) undone" in out.read_text(), out.read_text()
-    assert _status(store, killed["id"]) == "abandoned"
+    assert _status(store, killed["id"]) == "kept"      # killed after its transfer: its data kept
     _checked(lab)
 
 
@@ -144,7 +144,7 @@ def test_recovery_that_cannot_have_the_union_leaves_the_killed_run_for_the_next(
         assert _union_shows(lab, killed) == {"x", "z"}
         assert _status(store, killed["id"]) == "running" and _versions_of(store, killed["id"]) == versions
     _next_backup_undoes(lab)
-    assert _status(store, killed["id"]) == "abandoned"
+    assert _status(store, killed["id"]) == "kept"      # killed after its transfer: its data kept
     _checked(lab)
 
 
@@ -259,17 +259,18 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_it_could_not_undo(
     rows = store.all("SELECT source, status FROM backups WHERE id>? ORDER BY id", (killed["id"],))
     assert [(r["source"], r["status"]) for r in rows][:2] in ([("loc", "failed"), ("two", "completed")],
                                                               [("two", "completed"), ("loc", "failed")]), rows
-    assert _status(store, killed["id"]) == "abandoned"
+    assert _status(store, killed["id"]) == "kept"      # killed after its transfer: its data kept
     _checked(lab)
 
 
 def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_on_a_medium_that_was_away(tmp_path):
-    """The killed run's medium was away at the next run, which marked it abandoned; back, its
+    """The killed run's medium was away at the next run, which left it as it was; back, its
     union still shows the killed run's x2 and y2, and undoing them cannot have the union. A backup
     onto it that went ahead would save neither and complete: the killed run, older than that
     complete backup now, would never be undone (its directory stays, the union shows files of a
     run the catalog forgot), and undone, y2 (dropped by the source meanwhile) would be on that
-    medium nowhere. The backup fails instead; the next one undoes the killed run and goes on."""
+    medium nowhere. The backup fails instead; the next one undoes the killed run's links, keeps its
+    data and goes on."""
     lab = Lab(tmp_path, media_count=2)
     lab.local([("arch", "archive")], extra="io_timeout = 1")
     _files(lab.src / "arch", {"x": b"x1"})
@@ -291,13 +292,13 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_on_a_medium_that_w
     os.unlink(lab.src / "arch" / "y")
     after = rabtui(lab, "backup", "loc", "--medium", "m1")
     assert after.returncode == 0, after.stdout + after.stderr
-    assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 2 archive link(s) undone" \
-           in after.stdout + after.stderr
-    assert not os.path.exists(killed["path"])
+    assert f"({killed['name']} on medium m1" in after.stdout and "2 archive link(s) undone, its transfer had ended" \
+           " whole: kept" in after.stdout, after.stdout + after.stderr
+    assert _status(lab.store(), killed["id"]) == "kept"
     assert busy != 0 or b"y2" in _held_on_medium(lab), said
     assert busy == 1 and "Traceback" not in said, said
-    assert (f"backup of loc failed: the interrupted backup {killed['name']} on medium m1: its archive links cannot"
-            " be undone now: a cleanup (pid") in said, said
+    assert (f"backup of loc failed: an interrupted backup of loc ({killed['name']} on medium m1" in said
+            and "its archive links cannot be undone now: a cleanup (pid" in said), said
     assert "nothing backed up; back up loc again once that is over" in said, said
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from rabtui import faults
 from rabtui.backup import killed_kinds, killed_record
 from rabtui.backup.catalog_walk import catalog_backups, outermost
-from rabtui.backup.history import forget_catalog, undo_links
+from rabtui.backup.history import forget_catalog, union_held, unlink_archive
 from rabtui.backup.records import end_steps
+from rabtui.errors import WorkFailed
 from rabtui.events import Emit
 from rabtui.media import medium_layout
 from rabtui.state import changes, saved_kinds
@@ -35,11 +36,13 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
     (`cfg`: None when its source is no longer in the config: no union is touched). Returns (why it
     is left as it is for the next run, or None; what was done, said)."""
     source_id = row["source"]
-    problem = undo_links(cfg, source_id, path, emit, cancel,
-                         killed_kinds.of_run(store, cfg, source_id, row["id"], path, info, emit=emit),
-                         saved_kinds.looks(store, source_id, row["medium"]))
-    if problem:
-        return problem, ""
+    try:       # as for a run undone (recovery.py): left as it is, its catalog rows too, the next run tries again
+        with union_held(cfg, source_id, emit, cancel) as moved:
+            undone = unlink_archive(cfg, source_id, path, moved=moved, ran=killed_kinds.of_run(
+                store, cfg, source_id, row["id"], path, info, emit=emit),
+                looked=saved_kinds.looks(store, source_id, row["medium"]))
+    except (WorkFailed, OSError) as exc:
+        return f"its archive links cannot be undone now: {exc}", ""
     forget_catalog(store, row)
     dirs = _saved_dirs(store, cfg, row, info)
     planted: list[str] = []
@@ -54,9 +57,11 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
     not_said = killed_record.say_ended(path.parent.parent, source_id, path.name, KEPT, reason, finished)
     faults.point("recovery.kept_said")
     with store.transaction() as conn:
-        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?", (KEPT, reason, finished, row["id"]))
+        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+                     (KEPT, reason, finished, row["id"]))
         end_steps(conn, row["id"])
-    done = "its transfer had ended whole: kept (restorable, retained, never a base)"
+    done = (f"{undone} archive link(s) undone, " if undone else "") + \
+        "its transfer had ended whole: kept (restorable, retained, never a base)"
     return None, done + (f"; {not_said}" if not_said else "")
 
 
