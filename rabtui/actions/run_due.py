@@ -28,6 +28,7 @@ from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.media import mounting
 from rabtui.ops import health, health_changes, notify, schedule, schedule_history
 from rabtui.state import jobs, locks, queries
+from rabtui.state.dir_lock import RunsAlone
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
 from rabtui.state.store_check import state_failure
@@ -289,6 +290,9 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
                     return EXIT_OK
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
                                                 prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
+        except RunsAlone as exc:      # none can run until that restore ends: failed, notified, its time still due
+            recorder.finish("failed", exc.exit_code, str(exc))
+            return failed(due, exc)
         except LockBusy as exc:   # a backup of this source began meanwhile: left to the next run-due too,
             recorder.finish("cancelled", EXIT_OK, str(exc))      # as one under way when this run began
             other = _other_holder(cfg, due.source)

@@ -16,6 +16,11 @@ from rabtui.state import lock_table
 ALONE = "a restore that could not make its lock files (the state directory full) is running alone"
 
 
+class RunsAlone(LockBusy):
+    """Refused while a restore runs alone: nothing of the refused one's own is under way (a night's
+    backup so refused failed, it is not one "begun meanwhile")."""
+
+
 class StateDirLock:
     def __init__(self, state_dir: str | Path, what: str):
         """`what` takes it, as a refusal says it ("a backup of web1")."""
@@ -32,7 +37,7 @@ class StateDirLock:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LockBusy(f"{self.what} cannot run now: {ALONE}{self._pids()}",
+            raise RunsAlone(f"{self.what} cannot run now: {ALONE}{self._pids()}",
                            hint="run it again once that restore has ended") from None
         except OSError:     # a file system that locks no directory: no restore runs alone there
             os.close(fd)
