@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 from rabtui import faults, fmt, privacy, proc
 from rabtui.config import Medium
 from rabtui.media import mount_notes
-from rabtui.media.device_mounts import LOOK_OPTIONS, is_a_looks, mounted_elsewhere, mounted_there_only
+from rabtui.media.device_mounts import LOOK_OPTIONS, is_a_looks, mount_at, mounted_elsewhere, mounted_there_only
 from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
@@ -316,10 +316,16 @@ def _mounted_alone(medium: Medium, emit: Emit, read_only: bool) -> Iterator[None
         yield
         return
     mount_with(medium, _mount_argv(medium, read_only, emit), emit)
+    own = mount_at(medium.path)
     try:
         yield
     finally:
-        _unmount(medium, emit)
+        if own is None or mount_at(medium.path) == own:     # None: /proc does not say, as before
+            _unmount(medium, emit)
+        else:     # unmounting the path would take away the mount made over it, not this one
+            emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was used: it"
+                                " is left as it is, and rabtui's own under it too: unmount both"
+                                f" (umount {medium.path}, twice) once it is not in use"))
 
 
 def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:
