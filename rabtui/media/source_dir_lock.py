@@ -32,13 +32,25 @@ def reading(medium_path: str | os.PathLike, source_id: str) -> Iterator[bool]:
         return
     try:
         try:
+            # a cleanup tries it whole (read_now): where it cannot be had whole at all (NFS: none on a
+            # directory, opened to read), a cleanup sees no restore, and a shared one would hold nothing
+            _whole_can_be_had(fd)
             fcntl.flock(fd, fcntl.LOCK_SH)
-        except OSError:     # a file system that locks no directory (NFS takes none whole): nothing held
+        except OSError:     # a file system that locks no directory: nothing held
             yield False
         else:
             yield True
     finally:
         os.close(fd)
+
+
+def _whole_can_be_had(fd: int) -> None:
+    """OSError where no flock can be had whole on the directory open at `fd`; held by others (a
+    restore, a cleanup) counts as one that can."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pass
 
 
 def read_now(medium_path: str | os.PathLike, source_id: str) -> bool:
