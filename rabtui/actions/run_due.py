@@ -291,7 +291,10 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
                                                 prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
         except RunsAlone as exc:      # none can run until that restore ends: failed, notified, its time still due
-            recorder.finish("failed", exc.exit_code, str(exc))
+            try:
+                recorder.finish("failed", exc.exit_code, str(exc))
+            except sqlite3.Error:     # the state directory full still: the notification says it all the same
+                pass
             return failed(due, exc)
         except LockBusy as exc:   # a backup of this source began meanwhile: left to the next run-due too,
             recorder.finish("cancelled", EXIT_OK, str(exc))      # as one under way when this run began
