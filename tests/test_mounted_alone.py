@@ -1,15 +1,23 @@
 """A medium mounted by one process alone, its users not counted (mounting.mounted without a state
 directory: a restore whose mounting lock files cannot be made, or a look): at its end only its own
-mount is unmounted. Real loop mounts of an ext2 image (root)."""
+mount is unmounted. A killed restore's read-only mount, a reader of it living on, is made writable
+for a backup all the same. Real loop mounts of an ext2 image (root)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
 
 from rabtui.config import Medium
 from rabtui.events import WARNING
 from rabtui.media import mounting
+from tests.test_device_medium_mounts import T0, _old_on_m2_newest_on_device_m1, _on
+from tests.trees import write_files
 
 
 def test_a_mount_made_by_hand_over_a_lone_users_mount_is_left_and_named(tmp_path, disk_image):
@@ -25,3 +33,50 @@ def test_a_mount_made_by_hand_over_a_lone_users_mount_is_left_and_named(tmp_path
     finally:
         while os.path.ismount(path):
             subprocess.run(["umount", str(path)], check=True)
+
+
+_KILLED_WITH_ITS_READER = """
+import subprocess, sys, time
+from rabtui.config.parse import load
+from rabtui.media import mounting
+cfg = load(sys.argv[1], check_media=False)
+with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir, read_only=True) as medium:
+    reader = subprocess.Popen(["sleep", "60"], cwd=medium.path, start_new_session=True)
+    print(reader.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_restores_read_only_mount_its_reader_outliving_it_is_made_writable_for_a_backup(
+        tmp_path, disk_image):
+    """The restore SIGKILLed, something reads on there (a shell in it, a process of the restore not
+    gone yet): the mount cannot be unmounted to be mounted again read-write; it is remounted
+    read-write under that reader (the backup failed: "cannot be unmounted to be mounted read-write")."""
+    lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
+    loop = subprocess.run(["losetup", "-f", "--show", str(disk_image)], capture_output=True, text=True, check=True)
+    device = loop.stdout.strip()
+    _on(lab, disk_image, device)
+    m1 = lab.media[0][1]
+    restore = subprocess.Popen([sys.executable, "-c", _KILLED_WITH_ITS_READER, str(lab.config_path)],
+                               stdout=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    reader = None
+    try:
+        reader = int(restore.stdout.readline())
+        restore.kill()
+        restore.wait()
+        assert os.path.ismount(m1) and os.statvfs(m1).f_flag & os.ST_RDONLY
+        write_files(data, {"a.txt": b"newer"})
+        done = lab.backup(lab.load(), now=T0 + timedelta(days=2), medium_id="m1")
+        assert done.status == "completed", lab.messages()[-6:]
+        assert any(f"remounted {m1} read-write" in m for m in lab.messages()), lab.messages()
+    finally:
+        if reader is not None:
+            os.kill(reader, signal.SIGKILL)
+        restore.kill()
+        restore.wait()
+        for _ in range(50):
+            if not os.path.ismount(m1) or subprocess.run(["umount", str(m1)]).returncode == 0:
+                break
+            time.sleep(0.1)
+        subprocess.run(["losetup", "-d", device], check=False)

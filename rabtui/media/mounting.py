@@ -245,20 +245,18 @@ def _unmount_look(medium: Medium, emit: Emit, users: locks.Lock, looked: Path) -
 def _made_writable(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) -> None:
     """rabtui's read-only mount at the medium's path (a restore's, killed or reading it now) made
     writable for a user that writes there: mounted again read-write where no other process uses
-    it, else remounted read-write under the restore (said); WorkFailed where it cannot be (an image
-    mounted read-only is on a read-only loop device)."""
+    it and it can be unmounted, else remounted read-write under its readers (said); WorkFailed
+    where it cannot be (an image mounted read-only is on a read-only loop device)."""
     try:
         alone = users.acquire()
     except LockBusy:
         pass
     else:
-        with alone:
-            if not _unmount(medium, emit):
-                raise WorkFailed(f"medium {medium.id}: {medium.path} is mounted read-only (by a restore, left) and"
-                                 " cannot be unmounted to be mounted read-write")
-            mount_notes.remove(ours)
-            return
-    holders = users.pids_said()
+        with alone:     # something still reading there (a shell in it, a process of the restore not yet gone) keeps
+            if _unmount(medium, emit):     # it mounted: remounted read-write under it then
+                mount_notes.remove(ours)
+                return
+    holders = users.pids_said() or "killed; something reads there still"
     try:
         done = proc.run(remount_rw_argv(medium, not mounted_there_only(medium)), silence=MOUNT_SILENCE)
         why = done.stderr_said() if not done.ok else "it stays read-only"
