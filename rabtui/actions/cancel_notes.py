@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from rabtui import privacy, proc_table
@@ -18,6 +19,7 @@ from rabtui.state.store import Store
 log = logging.getLogger("rabtui.tui")     # the console's log
 
 LARGEST = 4096      # bytes of a note read: it holds a few numbers
+_ID_MAX = 2**63 - 1     # the largest id the state database holds
 
 
 def _folder(state_dir: Path) -> Path:
@@ -33,11 +35,16 @@ def noted(state_dir: Path, job_id: int, post_commands_too: bool, write: int) -> 
         privacy.private_dir(path.parent.parent)
         privacy.private_dir(path.parent)
         fd = privacy.open_own(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    except OSError as exc:
+        log.warning("no note of the cancel of job %s: %s", job_id, exc)
+        return None
+    try:
         with open(fd, "w", encoding="utf-8") as f:
             json.dump({"job": job_id, "post_commands_too": post_commands_too, "pid": pid,
                        "identity": proc_table.identity(pid)}, f)
-    except OSError as exc:
+    except OSError as exc:      # (the state directory full): no half a note left for the next console
         log.warning("no note of the cancel of job %s: %s", job_id, exc)
+        ended(path)
         return None
     return path
 
@@ -63,10 +70,10 @@ def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int, bool, int, 
         return []
     for path in paths:
         try:
-            fd = privacy.open_own(path, os.O_RDONLY)
-            with open(fd, "rb") as f:
-                note = json.loads(f.read(LARGEST))
-            job_id, post, pid = int(note["job"]), bool(note["post_commands_too"]), int(note["pid"])
+            note = _read(path)
+            job_id, post, pid = note["job"], bool(note["post_commands_too"]), note["pid"]
+            if not all(type(n) is int and 0 < n <= _ID_MAX for n in (job_id, pid)):
+                raise ValueError(f"job {job_id!r} or pid {pid!r} is no id")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("the note %s of a cancel is not read: %s", path, exc)
             continue
@@ -82,3 +89,16 @@ def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int, bool, int, 
             left.append((job_id, post, pid, bool(row["cancel_requested"])))
         ended(path)
     return left
+
+
+def _read(path: Path) -> dict:
+    """A note's JSON; OSError or ValueError for what is not a note: a FIFO (not waited on for a
+    writer), a directory, a device."""
+    fd = privacy.open_own(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ValueError("not a regular file")
+        note = json.loads(f.read(LARGEST))
+    if not isinstance(note, dict):
+        raise ValueError("not a note")
+    return note

@@ -1,0 +1,71 @@
+"""The notes of the console's cancels (STATE_DIR/logs/tui-cancels) as a hostile machine leaves
+them: a FIFO or a note naming a job past the database's range among them, a note whose write
+failed (the state directory full). The next console reads the rest and says theirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import threading
+
+from rabtui.actions import cancel_notes
+from rabtui.state.jobs import JobRecorder
+from rabtui.state.store import Store
+from tests.test_restore_killed_leftovers import _dead_pid
+
+
+def _note(folder, name: str, job_id: int, pid: int) -> None:
+    (folder / name).write_text(json.dumps({"job": job_id, "post_commands_too": False, "pid": pid,
+                                           "identity": None}))
+
+
+def _left(state, store) -> list:
+    """left_unwritten, given 5 s (a FIFO opened to read waits for a writer: one is opened then)."""
+    found: list = []
+    reader = threading.Thread(target=lambda: found.append(cancel_notes.left_unwritten(state, store)), daemon=True)
+    reader.start()
+    reader.join(5)
+    hung = reader.is_alive()
+    if hung:    # the reader freed, the FIFO given a writer that goes at once
+        for fifo in (state / "logs" / "tui-cancels").glob("*.json"):
+            if not fifo.is_file():
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+    assert not hung, "left_unwritten waited on a FIFO"
+    assert found, "left_unwritten raised"
+    return found[0]
+
+
+def test_a_fifo_or_a_job_out_of_range_among_the_notes_keeps_none_of_the_rest_unsaid(tmp_path):
+    state = tmp_path / "state"
+    store = Store(state)
+    going_on = JobRecorder(store, "backup", "box", "backup box")
+    folder = state / "logs" / "tui-cancels"
+    folder.mkdir(parents=True)
+    dead = _dead_pid()
+    os.mkfifo(folder / "1-0.json")                  # read first: sorted before the others
+    _note(folder, "2-0.json", 2**64, dead)         # no job the database can hold
+    _note(folder, "3-0.json", going_on.job_id, dead)
+    try:
+        assert _left(state, store) == [(going_on.job_id, False, dead, False)]
+        assert not (folder / "3-0.json").exists()
+    finally:
+        going_on.finish("completed", 0)
+        store.close()
+
+
+def test_a_note_whose_write_fails_is_not_left_behind(tmp_path):
+    state = tmp_path / "state"
+    (state / "logs" / "tui-cancels").mkdir(parents=True)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, limits[1]))   # each write past 1 byte fails: EFBIG
+    try:
+        note = cancel_notes.noted(state, 7, False, 0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, xfsz)
+    assert note is None
+    assert list((state / "logs" / "tui-cancels").iterdir()) == [], "a note half written left to be read"
