@@ -69,3 +69,26 @@ def test_a_note_whose_write_fails_is_not_left_behind(tmp_path):
         signal.signal(signal.SIGXFSZ, xfsz)
     assert note is None
     assert list((state / "logs" / "tui-cancels").iterdir()) == [], "a note half written left to be read"
+
+
+def test_a_note_left_half_written_by_a_killed_console_is_said_once_and_a_live_console_s_kept(tmp_path):
+    """A console killed as it wrote the note of a cancel (noted before it is written) lost that
+    cancel: said once, as of a job not known (the note was warned of at each start, for ever); the
+    notes of a console that still runs are its own to remove, its identity unread or not."""
+    state = tmp_path / "state"
+    store = Store(state)
+    going_on = JobRecorder(store, "backup", "box", "backup box")
+    folder = state / "logs" / "tui-cancels"
+    folder.mkdir(parents=True)
+    dead, me = _dead_pid(), os.getpid()
+    (folder / f"{dead}-0.json").write_bytes(b'{"job": 3, "post_comm')
+    (folder / f"{dead}-1.json").write_bytes(b"")
+    (folder / f"{me}-0.json").write_bytes(b"")                # this process writing it now
+    _note(folder, f"{me}-1.json", going_on.job_id, me)       # its identity not read as it was noted
+    try:
+        assert _left(state, store) == [(None, False, dead, False)] * 2
+        assert sorted(p.name for p in folder.iterdir()) == [f"{me}-0.json", f"{me}-1.json"]
+        assert _left(state, store) == []
+    finally:
+        going_on.finish("completed", 0)
+        store.close()

@@ -58,26 +58,35 @@ def ended(path: Path | None) -> None:
             log.warning("the note %s of a cancel is left: %s", path, exc)
 
 
-def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int, bool, int, bool]]:
+def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int | None, bool, int, bool]]:
     """The cancels the notes of consoles that have ended name (each note removed), of jobs that
     still go on, not asked to stop (or their post-backup commands not): each as its job id, whether
     the stop of its post-backup commands, the pid of its console and whether the job's own cancel
-    was written."""
-    left = []
+    was written. A note its console left half written (killed as it wrote it: its cancel, noted
+    first, was never written) is one of job None."""
+    left: list[tuple[int | None, bool, int, bool]] = []
     try:
         paths = sorted(_folder(state_dir).glob("*.json"))
     except OSError:
         return []
     for path in paths:
         try:
-            note = _read(path)
+            note, mtime = _read(path)
+            if note is None:
+                pid = int(path.name.split("-")[0]) if path.name.split("-")[0].isdigit() else 0
+                if pid and not proc_table.pid_alive(pid, since=mtime):
+                    left.append((None, False, pid, False))
+                    ended(path)
+                else:
+                    log.warning("the note %s of a cancel is not read: not whole", path)
+                continue
             job_id, post, pid = note["job"], bool(note["post_commands_too"]), note["pid"]
             if not all(type(n) is int and 0 < n <= _ID_MAX for n in (job_id, pid)):
                 raise ValueError(f"job {job_id!r} or pid {pid!r} is no id")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("the note %s of a cancel is not read: %s", path, exc)
             continue
-        if note.get("identity") is not None and proc_table.identity(pid) == note["identity"]:
+        if proc_table.pid_alive(pid, since=mtime, ident=note.get("identity")):
             continue        # its console still runs
         try:
             row = queries.job(store, job_id)
@@ -91,14 +100,18 @@ def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int, bool, int, 
     return left
 
 
-def _read(path: Path) -> dict:
-    """A note's JSON; OSError or ValueError for what is not a note: a FIFO (not waited on for a
-    writer), a directory, a device."""
+def _read(path: Path) -> tuple[dict | None, float]:
+    """A note's JSON (None: not whole) and when it was written; OSError or ValueError for what no
+    console writes: a FIFO (not waited on for a writer), a directory, a device."""
     fd = privacy.open_own(path, os.O_RDONLY | os.O_NONBLOCK)
     with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
             raise ValueError("not a regular file")
-        note = json.loads(f.read(LARGEST))
+        try:
+            note = json.loads(f.read(LARGEST))
+        except ValueError:      # (not UTF-8 either)
+            return None, st.st_mtime
     if not isinstance(note, dict):
         raise ValueError("not a note")
-    return note
+    return note, st.st_mtime

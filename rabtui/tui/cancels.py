@@ -183,9 +183,13 @@ class CancelWrites:
     def say_cancels_left(self) -> None:
         """The cancels that consoles killed before writing them left noted, said (their jobs going on)."""
         for job_id, post, pid, job_stopped in cancel_notes.left_unwritten(self.cfg.state_dir, self.store):
-            why = f"confirmed in a console that ended before it was written, pid {pid}"
-            self.call_from_thread(self.notify, not_written(job_id, post, why, job_stopped), severity="warning",
-                                  timeout=30)
+            if job_id is None:
+                said = (f"a cancel confirmed in a console that ended as it noted it, pid {pid}, was not written:"
+                        " its job is not known and goes on unless stopped (rabtui jobs lists those under way)")
+            else:
+                why = f"confirmed in a console that ended before it was written, pid {pid}"
+                said = not_written(job_id, post, why, job_stopped)
+            self.call_from_thread(self.notify, said, severity="warning", timeout=30)
 
     def forget_cancels_of_ended(self, live: set[int]) -> None:
         """A poll's jobs under way (`live`): a cancel not carried out of a job that has ended since

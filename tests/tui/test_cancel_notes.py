@@ -34,6 +34,7 @@ def test_the_next_console_says_the_cancels_a_killed_one_left_unwritten(medium_m_
     leave_note(state, "b", stopped.job_id, dead)               # written before the kill: nothing to say
     leave_note(state, "c", post.job_id, dead, post=True)      # its post-backup commands' stop, not written
     leave_note(state, "d", going_on.job_id, os.getpid())      # of a console that still runs: its own to say
+    (state / "logs" / "tui-cancels" / f"{dead}-0.json").write_bytes(b'{"job": ')   # killed as it noted it
     app = make_app(config, poll_interval=0.2)
 
     def notes() -> list[str]:
@@ -41,7 +42,7 @@ def test_the_next_console_says_the_cancels_a_killed_one_left_unwritten(medium_m_
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: len(notes()) >= 2 and not [w for w in app.workers
+            await wait_for(pilot, lambda: len(notes()) >= 3 and not [w for w in app.workers
                                                                       if w.group == "cancel-notes"], what=notes)
 
     run(go())
@@ -50,7 +51,9 @@ def test_the_next_console_says_the_cancels_a_killed_one_left_unwritten(medium_m_
         f"the cancel of job {going_on.job_id} was not written ({why}): the job goes on unless stopped"
         f" (rabtui jobs cancel {going_on.job_id})",
         f"the stop of job {post.job_id}'s post-backup commands was not written ({why}): they run unless stopped"
-        f" (rabtui jobs cancel {post.job_id} --post-commands-too)"]), notes()
+        f" (rabtui jobs cancel {post.job_id} --post-commands-too)",
+        f"a cancel confirmed in a console that ended as it noted it, pid {dead}, was not written: its job is not"
+        " known and goes on unless stopped (rabtui jobs lists those under way)"]), notes()
     assert sorted(p.name for p in (state / "logs" / "tui-cancels").iterdir()) == ["d.json"]
     for rec in (going_on, stopped, post):
         rec.finish("completed", 0)
