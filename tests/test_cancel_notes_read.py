@@ -92,3 +92,18 @@ def test_a_note_left_half_written_by_a_killed_console_is_said_once_and_a_live_co
     finally:
         going_on.finish("completed", 0)
         store.close()
+
+
+def test_a_console_given_the_pid_of_a_killed_one_keeps_its_notes(tmp_path):
+    """A note left by a killed console whose pid this one holds now (not read yet: the database was
+    busy for the reader) was written over by this console's first cancel, that cancel lost unsaid."""
+    state = tmp_path / "state"
+    folder = state / "logs" / "tui-cancels"
+    folder.mkdir(parents=True)
+    left = json.dumps({"job": 5, "post_commands_too": False, "pid": os.getpid(), "identity": "another-boot:7"})
+    (folder / f"{os.getpid()}-0.json").write_text(left)
+    note = cancel_notes.noted(state, 6, False, 0)
+    assert note is not None and json.loads(note.read_text())["job"] == 6
+    assert (folder / f"{os.getpid()}-0.json").read_text() == left
+    cancel_notes.ended(note)
+    assert [p.name for p in folder.iterdir()] == [f"{os.getpid()}-0.json"]

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 from rabtui import privacy, proc_table
@@ -30,11 +31,12 @@ def noted(state_dir: Path, job_id: int, post_commands_too: bool, write: int) -> 
     """A note of this console's cancel `write` of job `job_id`, made before it is written; None
     where it cannot be made (logged: the cancel is written all the same)."""
     pid = os.getpid()
-    path = _folder(state_dir) / f"{pid}-{write}.json"
+    # made anew, never over a note a killed console of this pid left unread
+    path = _folder(state_dir) / f"{pid}-{write}-{time.time_ns()}.json"
     try:
         privacy.private_dir(path.parent.parent)
         privacy.private_dir(path.parent)
-        fd = privacy.open_own(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        fd = privacy.open_own(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except OSError as exc:
         log.warning("no note of the cancel of job %s: %s", job_id, exc)
         return None
