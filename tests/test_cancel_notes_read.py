@@ -107,3 +107,26 @@ def test_a_console_given_the_pid_of_a_killed_one_keeps_its_notes(tmp_path):
     assert (folder / f"{os.getpid()}-0.json").read_text() == left
     cancel_notes.ended(note)
     assert [p.name for p in folder.iterdir()] == [f"{os.getpid()}-0.json"]
+
+
+def test_two_consoles_starting_together_say_a_note_once(tmp_path, monkeypatch):
+    """Two consoles started at once both read the note a killed one left: the one that removes it
+    says it (both said it, and the second's removal failed, warned)."""
+    state = tmp_path / "state"
+    store = Store(state)
+    going_on = JobRecorder(store, "backup", "box", "backup box")
+    folder = state / "logs" / "tui-cancels"
+    folder.mkdir(parents=True)
+    _note(folder, "1-0-1.json", going_on.job_id, _dead_pid())
+    real = cancel_notes.queries.job
+
+    def the_other_console_first(store, job_id):     # it read the note too, and removed it as it said it
+        (folder / "1-0-1.json").unlink()
+        return real(store, job_id)
+
+    monkeypatch.setattr(cancel_notes.queries, "job", the_other_console_first)
+    try:
+        assert _left(state, store) == []
+    finally:
+        going_on.finish("completed", 0)
+        store.close()

@@ -77,8 +77,8 @@ def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int | None, bool
             if note is None:
                 pid = int(path.name.split("-")[0]) if path.name.split("-")[0].isdigit() else 0
                 if pid and not proc_table.pid_alive(pid, since=mtime):
-                    left.append((None, False, pid, False))
-                    ended(path)
+                    if _taken(path):
+                        left.append((None, False, pid, False))
                 else:
                     log.warning("the note %s of a cancel is not read: not whole", path)
                 continue
@@ -97,9 +97,23 @@ def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int | None, bool
             continue
         if row is not None and row["status"] in jobviews.LIVE and \
                 row["cancel_requested"] < (jobviews.CANCEL_AGAIN if post else 1):
-            left.append((job_id, post, pid, bool(row["cancel_requested"])))
-        ended(path)
+            if _taken(path):
+                left.append((job_id, post, pid, bool(row["cancel_requested"])))
+        else:
+            ended(path)
     return left
+
+
+def _taken(path: Path) -> bool:
+    """The note removed by this console, to say it: False where another console starting too
+    removed it first (it says it)."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        log.warning("the note %s of a cancel is left: %s", path, exc)
+    return True
 
 
 def _read(path: Path) -> tuple[dict | None, float]:
