@@ -63,7 +63,7 @@ def test_an_id_the_state_database_cannot_hold(lab, args):
 
 
 def test_an_id_that_is_no_number(lab):
-    assert "not a whole number: x" in _refused(_rabtui(lab.config_path, "jobs", "follow", "x"))
+    assert "not a whole number: \"x\"" in _refused(_rabtui(lab.config_path, "jobs", "follow", "x"))
 
 
 @pytest.mark.parametrize("args", [

@@ -264,3 +264,16 @@ def test_a_job_id_of_thousands_of_digits_is_out_of_range(cfg_path, capsys):
     err = capsys.readouterr().err
     assert err.endswith("rabtui: argument job_id: 111111111111... (5000 digits) is out of range: give a number from"
                         " 1 to 9223372036854775807\n"), err[-300:]
+
+
+@pytest.mark.parametrize("text, shown", [("", '""'), (" 1", '" 1"'), ("x" * 5000, None)], ids=["empty", "space", "long"])
+def test_an_id_not_a_number_is_shown_quoted_and_short(cfg_path, capsys, text, shown):
+    """An empty id or one with spaces was shown as nothing, or its spaces unseen ("number:  1"); one
+    of thousands of characters was printed whole."""
+    with pytest.raises(SystemExit) as refused:
+        main(["--config", str(cfg_path), "jobs", "cancel", text])
+    assert refused.value.code == EXIT_USAGE
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("rabtui: argument job_id: not a whole number: ") and len(err) < 200, err[:300]
+    if shown is not None:
+        assert err == f"rabtui: argument job_id: not a whole number: {shown} (write it in digits 0-9)"

@@ -50,7 +50,8 @@ def number(text: str) -> int:
     from 1 to LARGEST_ID in digits 0-9; anything else is a usage error (exit 2), also what int()
     reads though it is no plain number (other scripts' digits, a sign, spaces, "1_0")."""
     if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"not a whole number: {fmt.name(text)} (write it in digits 0-9)")
+        shown = fmt.cut_middle(fmt.name(text), 40)     # quoted: spaces seen, and nothing
+        raise argparse.ArgumentTypeError(f'not a whole number: "{shown}" (write it in digits 0-9)')
     digits = text.lstrip("0") or "0"    # (int() refuses more than 4,300 digits)
     if len(digits) > len(str(LARGEST_ID)) or not 1 <= int(digits) <= LARGEST_ID:
         said = digits if len(digits) <= 30 else f"{digits[:12]}... ({len(digits)} digits)"
