@@ -38,7 +38,7 @@ def _left(state, store) -> list:
     return found[0]
 
 
-def test_a_fifo_or_a_job_out_of_range_among_the_notes_keeps_none_of_the_rest_unsaid(tmp_path):
+def test_a_fifo_or_an_id_out_of_range_among_the_notes_keeps_none_of_the_rest_unsaid(tmp_path):
     state = tmp_path / "state"
     store = Store(state)
     going_on = JobRecorder(store, "backup", "box", "backup box")
@@ -47,6 +47,8 @@ def test_a_fifo_or_a_job_out_of_range_among_the_notes_keeps_none_of_the_rest_uns
     dead = _dead_pid()
     os.mkfifo(folder / "1-0.json")                  # read first: sorted before the others
     _note(folder, "2-0.json", 2**64, dead)         # no job the database can hold
+    _note(folder, "2-1.json", going_on.job_id, 2**62)     # no pid a process can have
+    (folder / f"{2**40}-0.json").write_bytes(b"")          # half a note, of no pid either
     _note(folder, "3-0.json", going_on.job_id, dead)
     try:
         assert _left(state, store) == [(going_on.job_id, False, dead, False)]

@@ -21,6 +21,7 @@ log = logging.getLogger("rabtui.tui")     # the console's log
 
 LARGEST = 4096      # bytes of a note read: it holds a few numbers
 _ID_MAX = 2**63 - 1     # the largest id the state database holds
+_PID_MAX = 2**31 - 1    # the largest pid (pid_t) os.kill takes
 
 
 def _folder(state_dir: Path) -> Path:
@@ -75,15 +76,16 @@ def left_unwritten(state_dir: Path, store: Store) -> list[tuple[int | None, bool
         try:
             note, mtime = _read(path)
             if note is None:
-                pid = int(path.name.split("-")[0]) if path.name.split("-")[0].isdigit() else 0
-                if pid and not proc_table.pid_alive(pid, since=mtime):
+                first = path.name.split("-")[0]
+                pid = int(first) if first.isascii() and first.isdigit() and len(first) <= 10 else 0
+                if 0 < pid <= _PID_MAX and not proc_table.pid_alive(pid, since=mtime):
                     if _taken(path):
                         left.append((None, False, pid, False))
                 else:
                     log.warning("the note %s of a cancel is not read: not whole", path)
                 continue
             job_id, post, pid = note["job"], bool(note["post_commands_too"]), note["pid"]
-            if not all(type(n) is int and 0 < n <= _ID_MAX for n in (job_id, pid)):
+            if not all(type(n) is int and 0 < n <= most for n, most in ((job_id, _ID_MAX), (pid, _PID_MAX))):
                 raise ValueError(f"job {job_id!r} or pid {pid!r} is no id")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("the note %s of a cancel is not read: %s", path, exc)
