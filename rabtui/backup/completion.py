@@ -53,6 +53,7 @@ class Completion:
     _end_said = False      # _state_failed has said how the run ended on the medium
     _stopping: Stop | None = None    # the failure _fail_step was recording
     _place: BackupPlace | None = None     # where step 3 made the backup's directory
+    _kept_cancelled = False    # a cancel came as step 7 waited for the union: the data kept, the run cancelled
 
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
@@ -92,8 +93,9 @@ class Completion:
             self._fail_step(7, self._unrecorded(medium, exc))
         record_space(self.store, medium)     # once the room kept for backup.json is given back
         if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
-            self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
-            return "failed", reason
+            ended = "cancelled" if self._kept_cancelled else "failed"
+            self.emit(Event(ERROR, f"backup of {self.source.id} {ended}: {reason}", {"backup_id": rec.id}))
+            return ended, reason
         return status, reason
 
     def _unrecorded(self, medium: Medium, exc: OSError) -> str:
@@ -215,13 +217,12 @@ class Completion:
         try:
             union.acquire_within(self.source.io_timeout, self.cancel,
                                  lambda text: self.emit(Event(WARNING, f"{self.source.id}: {text}")))
-        except Cancelled:
-            self._step7_wrote = False     # nothing linked, nothing in the catalog: nothing to undo
-            raise
-        except LockBusy as exc:
-            # another process (a cleanup hung on its medium, a stopped one) holds the union: the
-            # data, complete on the medium, is kept as after a failing post-backup command
+        except (Cancelled, LockBusy) as exc:
+            # another process (a cleanup hung on its medium, a stopped one) holds the union, or a
+            # cancel came as it was waited for: the data, complete on the medium, is kept as after a
+            # failing post-backup command (as a kill here would keep it: killed_kept.py)
             spool.target(source=self.source.id, medium=medium.id, base_id=None)
+            self._kept_cancelled = isinstance(exc, Cancelled)
             return KEPT, f"{exc}; the data is kept, not linked into the archive union"
         warnings = []
         with union:

@@ -1,0 +1,46 @@
+"""Attacks on the keeping of a backup whose transfer ended whole: a cancel in step 7 (while it waits
+for its archive union) keeps the data as a kill there does. Real rsync, a real process holding the
+union lock."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_kill_anywhere import _files
+from tests.test_lock_waits import _end, _stopped_holder
+from tests.trees import Lab, snapshot
+
+
+def test_a_cancel_while_step7_waits_for_the_union_keeps_the_data(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source([("data", "standard"), ("arch", "archive")], "io_timeout = 120", "loc"))
+    _files(lab.src / "data", {"a": b"a1" * 500})
+    _files(lab.src / "arch", {"x": b"x1" * 100})
+    cancel = threading.Event()
+
+    def emit(event) -> None:
+        lab.events.append(event)
+        if "waiting (at most 120 s)" in event.message:
+            cancel.set()
+    lab.emit = emit
+    holder = _stopped_holder(lab.state, "loc")
+    try:
+        result = lab.backup(cfg, cancel=cancel)
+    finally:
+        _end(holder)
+    assert cancel.is_set(), lab.messages()
+    store = lab.store()
+    row = store.one("SELECT * FROM backups")
+    assert row["status"] == "kept", (dict(row), result)
+    assert "the data is kept" in row["reason"] and result.status == "cancelled", (row["reason"], result)
+    assert medium_layout.read_backup_json(row["path"])["status"] == "kept"
+    arch = cfg.sources[0].directories[1].path
+    assert snapshot(medium_layout.backup_data_path(row["path"], arch)) == snapshot(lab.src / "arch")
+    assert not (medium_layout.archive_root(lab.media[0][1], "loc", arch) / "x").exists()
+    assert os.path.isdir(row["path"])
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+
