@@ -44,3 +44,39 @@ def test_a_cancel_while_step7_waits_for_the_union_keeps_the_data(tmp_path):
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
 
+
+def test_a_run_killed_after_its_transfer_that_the_database_lost_is_kept(tmp_path):
+    """The database lost after the kill: the next backup undoes the run's archive links but keeps
+    its directory (it deleted what rsync had copied whole), and rebuild-state records it kept, though
+    a complete backup came after it there (it recorded it abandoned: deleted by the next cleanup)."""
+    from tests.test_killed_after_transfer import _changed_then_killed, _found_and_restored, _lab
+    from tests.test_kill_anywhere import rabtui
+
+    lab, cfg = _lab(tmp_path)
+    store, killed, at_kill, _ = _changed_then_killed(lab, cfg, "backup.archive_linked")
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    after = rabtui(lab, "backup", "loc")
+    out = after.stdout + after.stderr
+    data, arch = (d.path for d in cfg.sources[0].directories)
+    assert os.path.isdir(killed["path"]), out
+    assert snapshot(medium_layout.backup_data_path(killed["path"], data)) == at_kill[data]
+    assert "its transfer had ended whole" in out and "rebuild-state" in out, out
+    assert not (medium_layout.archive_root(lab.media[0][1], "loc", arch) / "only").exists()
+    rebuilt = rabtui(lab, "rebuild-state")
+    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
+    store = lab.store()
+    row = store.one("SELECT * FROM backups WHERE name=?", (killed["name"],))
+    assert row["status"] == "kept" and "its transfer ended whole" in row["reason"], dict(row)
+    assert medium_layout.read_backup_json(killed["path"])["status"] == "kept"
+    cleanup = rabtui(lab, "cleanup")
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "kept"
+    assert snapshot(medium_layout.backup_data_path(killed["path"], data)) == at_kill[data]
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert newest["status"] == "completed" and newest["link_dest"] != row["id"]
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    _found_and_restored(cfg, store, row, tmp_path / "restored")

@@ -1,7 +1,8 @@
 """Runs marked abandoned whose directory stayed on the medium (their medium away when a recovery
 found them, recovery.py), and killed runs the database does not know: finished once the medium is
-here (their archive links undone, their directory deleted), their backup.json made to say what
-their row does while they stay."""
+here (their archive links undone, their directory deleted, but for one whose transfer had ended
+whole: kept for rebuild-state to record), their backup.json made to say what their row does while
+they stay."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from rabtui.backup import killed_kinds, killed_record
 from rabtui.backup.history import union_held, unlink_archive
 from rabtui.backup.made_order import made_before
+from rabtui.backup.records import transfer_whole
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
@@ -31,7 +33,8 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
     never one whose backup.json says it is complete: the run ended there, unseen). So
     is a run whose backup.json says `running` that the database does not know (it was lost, made
     anew, or rebuilt while the medium was away): its links in the union would stand for files the
-    next backup then leaves out. `listed`: the source's backups there (list_backups), when read
+    next backup then leaves out (one whose transfer had ended whole keeps its directory, for
+    rebuild-state to record kept: killed_kept.py). `listed`: the source's backups there (list_backups), when read
     already; `but`: the caller's own run, whose name (not yet its directory's) may be that run's.
     Returns, a sentence each, those whose archive links could not be undone (as
     recover_abandoned)."""
@@ -68,6 +71,11 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
             why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"
             emit(Event(WARNING, why))
             not_undone.append(why)
+            continue
+        if unknown and transfer_whole(info):    # killed in step 6 or 7: its data is whole (killed_kept.py)
+            emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}, which the state database"
+                                f" does not know: {undone} archive link(s) undone; its transfer had ended whole: its"
+                                " directory is kept, never used as a base (`rabtui rebuild-state` records it kept)"))
             continue
         kept = medium_layout.not_a_run(path, info)
         if kept:

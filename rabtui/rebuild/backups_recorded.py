@@ -50,7 +50,9 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         # archive links are undone (the union lock is held: actions/rebuild.all_locks)
         undo = rec.status in ("running", "failed", "abandoned") and index > last_complete
         found_running = rec.status == "running"
-        if found_running and rec.transfer_whole and undo:    # killed in step 6 or 7: as killed_kept.py keeps it
+        # killed in step 6 or 7: as killed_kept.py keeps it; a complete backup after it there too (its
+        # links, if any, stay: that backup may show them), else the data whole goes with a cleanup
+        if found_running and rec.transfer_whole:
             rec.status, rec.reason = KEPT, ("interrupted after its transfer ended whole (found running by"
                                             " rebuild-state): the data is kept")
         elif found_running:
