@@ -80,3 +80,38 @@ def test_a_run_killed_after_its_transfer_that_the_database_lost_is_kept(tmp_path
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
     _found_and_restored(cfg, store, row, tmp_path / "restored")
+
+
+def test_a_kept_run_s_catalog_read_from_a_tree_of_awkward_names(tmp_path):
+    """The killed run's tree holds names with line breaks, bytes not UTF-8, of 255 bytes, a path of
+    about 3,500 bytes and files hard-linked to the first backup: its catalog, read again from it,
+    is the medium's; find and a restore give them back."""
+    from rabtui.actions.find import find
+    from rabtui.restore import run as restore_run
+    from tests.test_killed_after_transfer import _lab
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab, cfg = _lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    deep = b"/".join([b"d" * 200] * 17) + b"/deep"
+    odd = {b"line\nbreak": b"nl", b"bytes-\xff\xfe": b"latin", b"n" * 255: b"long", deep: b"deep"}
+    _files(lab.src / "data", odd)
+    _files(lab.src / "arch", {b"arch\nnl-\xff": b"archived", b"m" * 255: b"long arch"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    store = lab.store()
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    for name in list(odd)[:3]:
+        os.unlink(os.path.join(os.fsencode(lab.src / "data"), name))
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    row = store.one("SELECT * FROM backups WHERE id=?", (killed["id"],))
+    assert row["status"] == "kept", (dict(row), after.stdout)
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_change_counters(store)
+    found = [v for v in find(cfg, store, "bytes-").versions]
+    assert [n for v in found for loc in v.locations for n in loc.backups] == [row["name"]], found
+    data = cfg.sources[0].directories[0].path
+    restore_run.restore(cfg, store, "loc", data, backup=row["name"], to=tmp_path / "back")
+    back = tmp_path / "back" / os.path.relpath(data, "/")
+    assert snapshot(back) == snapshot(lab.src / "data") | odd
