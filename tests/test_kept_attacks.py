@@ -115,3 +115,45 @@ def test_a_kept_run_s_catalog_read_from_a_tree_of_awkward_names(tmp_path):
     restore_run.restore(cfg, store, "loc", data, backup=row["name"], to=tmp_path / "back")
     back = tmp_path / "back" / os.path.relpath(data, "/")
     assert snapshot(back) == snapshot(lab.src / "data") | odd
+
+
+def test_rebuild_state_with_a_kept_run_beside_one_killed_after_its_transfer(tmp_path):
+    """A run kept by a recovery, the run that kept it killed after its own transfer too: rebuild-state
+    (the database lost) records both kept, the union and catalog as the media; the next backup's
+    base is the complete one."""
+    from tests.test_killed_after_transfer import _lab
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab, cfg = _lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "arch", {"one": b"first killed"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    _files(lab.src / "arch", {"two": b"second killed"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    store = lab.store()
+    first, second = store.all("SELECT * FROM backups WHERE id>1 ORDER BY id")
+    assert first["status"] == "kept" and second["status"] == "running", (dict(first), dict(second))
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    rebuilt = rabtui(lab, "rebuild-state")
+    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
+    store = lab.store()
+    rows = {r["name"]: r for r in store.all("SELECT * FROM backups")}
+    assert rows[first["name"]]["status"] == rows[second["name"]]["status"] == "kept", rows
+    arch = cfg.sources[0].directories[1].path
+    union = medium_layout.archive_root(lab.media[0][1], "loc", arch)
+    assert not (union / "one").exists() and not (union / "two").exists()
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    os.unlink(lab.src / "arch" / "one")
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    kept_ids = (rows[first["name"]]["id"], rows[second["name"]]["id"])
+    assert newest["status"] == "completed" and newest["link_dest"] not in kept_ids, dict(newest)
+    assert snapshot(medium_layout.backup_data_path(rows[second["name"]]["path"], arch))[b"two"] == b"second killed"
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_change_counters(store)
