@@ -135,6 +135,23 @@ def test_rebuilt_backups_are_in_the_order_they_were_made_by_their_link_bases():
     assert order(behind) == ["2026-10-02", "2026-10-03", "2000-01-01", "2000-01-02", "2026-10-07"]
     assert order([("a", "b"), ("b", "a"), ("c", None)]) == ["c", "a", "b"]
 
+
+def test_rebuilt_backups_without_a_link_between_them_are_in_the_order_of_their_ids():
+    """A kept or failed backup is no link base: one made after it on its medium under a clock
+    behind is named before it, and only the ids their backup.json record (each above those made
+    before it there) tell the order; a link still comes first (records of a database made anew
+    before ids were raised above the medium's), and a backup without an id keeps its place by name."""
+    from rabtui.rebuild.ids import made_order
+
+    def order(listed):
+        names = [n for n, _, _ in listed]
+        return [names[i] for i in made_order(names, [b for _, b, _ in listed], [i for _, _, i in listed])]
+
+    assert order([("01:55", None, 3), ("02:00", None, 2)]) == ["02:00", "01:55"]
+    assert order([("a", None, 3), ("b", None, None), ("c", None, 1)]) == ["c", "b", "a"]
+    assert order([("a", "b", 1), ("b", None, 2)]) == ["b", "a"]
+    assert order([("a", None, 1), ("b", None, None), ("c", None, None)]) == ["a", "b", "c"]
+
 HOLD_REBUILD_LOCKS = """
 import sys
 from rabtui.actions.rebuild import all_locks

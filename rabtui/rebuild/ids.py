@@ -13,9 +13,10 @@ Any other backup gets an id above every id found, in the order of its source's b
 and, across media, in the order they started; so do the source's backups on any medium that
 started after it (a backup made later never has an id below one made before it).
 
-That order is the one they were made in (made_order): by their names, except that a backup comes
-after the one it was linked from. A clock that was wrong dates a backup ahead of those made after
-it (or those made after it behind it); numbered by name, it would pass for the one made last.
+That order is the one they were made in (made_order): by the ids their records hold, else by
+their names, except that a backup comes after the one it was linked from. A clock that was wrong
+dates a backup ahead of those made after it (or those made after it behind it); numbered by name,
+it would pass for the one made last.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from rabtui.backup.made_order import an_id
 from rabtui.state.store import BACKUP_IDS_USED, ID_REACH, read_only
 
 Key = tuple[str, str, str]       # medium, source, backup name
@@ -81,11 +83,18 @@ def _used(conn: sqlite3.Connection) -> int:
     return max([0, *(i for i in ids if isinstance(i, int) and i < ID_REACH)])
 
 
-def made_order(names: list[str], bases: list[str | None]) -> list[int]:
+def made_order(names: list[str], bases: list[str | None], ids: list[int | None] | None = None) -> list[int]:
     """The indexes of a source's backups on a medium (`names`, in the order of their names, each
-    with the name of the backup it was linked from, or None) in the order they were made: each
-    after its link base, and otherwise in the order of their names. A base that is not among them
-    (deleted since) binds nothing; a loop (records changed by hand) is broken in the order of names."""
+    with the name of the backup it was linked from, or None, and the id its backup.json records, or
+    None) in the order they were made: each after its link base, and otherwise in the order of
+    their ids (a run's id is above those of the backups made before it on its medium: a kept or
+    failed backup is no link base, and one made after it under a clock behind is named before it),
+    those without an id in the places of their names. A base that is not among them (deleted
+    since) binds nothing; a loop (records changed by hand) is broken in that order."""
+    rank = list(range(len(names)))
+    with_id = [i for i in range(len(names)) if ids and an_id(ids[i])]
+    for place, i in zip(with_id, sorted(with_id, key=lambda i: (ids[i], i))):
+        rank[i] = place
     at = {n: i for i, n in enumerate(names)}
     waits = [0] * len(names)
     after: dict[int, list[int]] = {}
@@ -93,14 +102,14 @@ def made_order(names: list[str], bases: list[str | None]) -> list[int]:
         if base in at and at[base] != i:
             waits[i] = 1
             after.setdefault(at[base], []).append(i)
-    ready = [i for i in range(len(names)) if not waits[i]]
+    ready = [(rank[i], i) for i in range(len(names)) if not waits[i]]
     heapq.heapify(ready)
     order: list[int] = []
     placed = [False] * len(names)
     while len(order) < len(names):
-        if not ready:      # a loop: the first by name of those left goes first
-            heapq.heappush(ready, next(i for i in range(len(names)) if not placed[i]))
-        i = heapq.heappop(ready)
+        if not ready:      # a loop: the first of those left goes first
+            heapq.heappush(ready, min((rank[i], i) for i in range(len(names)) if not placed[i]))
+        _, i = heapq.heappop(ready)
         if placed[i]:
             continue
         placed[i] = True
@@ -108,5 +117,5 @@ def made_order(names: list[str], bases: list[str | None]) -> list[int]:
         for j in after.get(i, ()):
             waits[j] -= 1
             if waits[j] == 0 and not placed[j]:
-                heapq.heappush(ready, j)
+                heapq.heappush(ready, (rank[j], j))
     return order

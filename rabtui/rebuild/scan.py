@@ -213,7 +213,8 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
             continue
         listed = [(bname, bpath, _record(medium.id, bname, bpath, bj, report))
                   for bname, bpath, bj in medium_layout.list_backups(medium.path, name)]
-        order = backup_ids.made_order([n for n, _, _ in listed], [r.link_dest for _, _, r in listed])
+        order = backup_ids.made_order([n for n, _, _ in listed], [r.link_dest for _, _, r in listed],
+                                       [r.backup_id for _, _, r in listed])
         found[name] = [listed[i] for i in order]
     return found
 
