@@ -97,16 +97,28 @@ def _above(paths) -> set[bytes]:
     return out
 
 
-def _holds_dir(store: Store, source: Source, tops: list[tuple[bytes, str]], path: bytes, chosen: Copy,
-               have: dict[bytes, str], looked: dict) -> bool:
-    """Does the chosen copy (its entries: `have`) hold a directory at `path`: an entry below it, an
-    empty one of a disc's, or, of a chosen backup, one that the own trees of the backups on its medium up to it hold, where
-    the restore reads archive directories' directories (own_dirs: a backup's catalog records none;
-    its medium's union holds no empty directory). `looked`: what was read of them, kept across calls."""
-    if path in have or path in looked["above"] or looked["held"] and archive_held.held_at_or_below(store, path):
-        return True
+def _holds_dirs(store: Store, source: Source, tops: list[tuple[bytes, str]], paths, chosen: Copy,
+                have: dict[bytes, str], looked: dict) -> set[bytes]:
+    """Those of `paths` at which the chosen copy (its entries: `have`) holds a directory: an entry
+    below it, an empty one of a disc's, or, of a chosen backup, one that the own trees of the backups
+    on its medium up to it hold, where the restore reads archive directories' directories (own_dirs:
+    a backup's catalog records none; its medium's union holds no empty directory). `looked`: what
+    was read of them, kept across calls."""
+    out = {p for p in paths if p in have or p in looked["above"]}
+    ask = [p for p in paths if p not in out]
+    if looked["held"] and ask:
+        out |= archive_held.held_at_or_below(store, ask)
     if chosen.kind != "backup":
-        return False
+        return out
+    for path in ask:
+        if path not in out and _own_dir(store, source, tops, path, chosen, looked):
+            out.add(path)
+    return out
+
+
+def _own_dir(store: Store, source: Source, tops: list[tuple[bytes, str]], path: bytes, chosen: Copy,
+             looked: dict) -> bool:
+    """Do the own trees of the backups on the chosen backup's medium up to it hold a directory at `path`?"""
     for top, kind in tops:
         if kind == "archive" and (not top or path == top or path.startswith(top + b"/")):
             if top not in looked:
@@ -180,23 +192,24 @@ def _more(store: Store, source: Source, rel: bytes, chosen: Copy, c: Copy, place
     directories: the directories there that could not be read are added to it."""
     tops = _tops(source)
     theirs = {p: what for place in places for p, what in _entries(store, source, place, c).items()}
-    more = {p: what for p, what in theirs.items()
-            if p not in have and not (what == EMPTY_DIR and _holds_dir(store, source, tops, p, chosen, have, looked))}
+    held = _holds_dirs(store, source, tops, [p for p, what in theirs.items() if what == EMPTY_DIR and p not in have],
+                       chosen, have, looked)
+    more = {p: what for p, what in theirs.items() if p not in have and p not in held}
     have.update(more)
     looked["above"] |= _above(more)
     if not whole:
-        new = {}
-        for r in archive_held.not_held(store, _sql(store, source, rel, c, places, unheld=True)):
-            p, what = bytes(r["path"]), _what(c, r)
-            if (not inside or _in_archive(tops, p)) and not (
-                    what == EMPTY_DIR and _holds_dir(store, source, tops, p, chosen, have, looked)):
-                new[p] = what
+        rows = [(bytes(r["path"]), _what(c, r)) for r in archive_held.not_held(
+            store, _sql(store, source, rel, c, places, unheld=True))]
+        rows = [(p, what) for p, what in rows if not inside or _in_archive(tops, p)]
+        held = _holds_dirs(store, source, tops, [p for p, what in rows if what == EMPTY_DIR], chosen, have, looked)
+        new = {p: what for p, what in rows if p not in held}
         archive_held.add(store, new)
         more.update(new)
     if unread is not None:
         ways = _above(more)
-        empty = {p: EMPTY_DIR for p in _own_empty(source, rel, c, unread)
-                 if p not in more and p not in ways and not _holds_dir(store, source, tops, p, chosen, have, looked)}
+        found = [p for p in _own_empty(source, rel, c, unread) if p not in more and p not in ways]
+        held = _holds_dirs(store, source, tops, found, chosen, have, looked)
+        empty = {p: EMPTY_DIR for p in found if p not in held}
         have.update(empty)
         looked["above"] |= _above(empty)
         if not whole:

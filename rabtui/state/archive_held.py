@@ -18,6 +18,7 @@ from rabtui.state.catalog import _below, rel_path
 from rabtui.state.store import KEPT, Store
 
 TABLE = "temp.archive_held"
+ASKED = "temp.archive_held_asked"
 
 
 def backup_sql(store: Store, backup, archive_now: tuple[str, ...], rel: bytes,
@@ -143,10 +144,20 @@ def add(store: Store, paths) -> None:
     conn.execute("COMMIT")
 
 
-def held_at_or_below(store: Store, path: bytes) -> bool:
-    """Is `path` held, or a path below it (a directory there)?"""
-    return store.one(f"SELECT 1 FROM {TABLE} WHERE path=? OR path>? AND path<? LIMIT 1",
-                     (path, path + b"/", path + b"0")) is not None
+def held_at_or_below(store: Store, paths) -> set[bytes]:
+    """Those of `paths` held, or with a path below them held (a directory there): one statement
+    (one per path took 3 s for 100,000 empty directories)."""
+    conn = store.conn
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {ASKED.split('.')[1]}(path BLOB PRIMARY KEY, low BLOB, high BLOB)"
+                 " WITHOUT ROWID")
+    conn.execute("BEGIN")
+    try:
+        conn.executemany(f"INSERT OR IGNORE INTO {ASKED} VALUES (?,?,?)", [(p, p + b"/", p + b"0") for p in paths])
+        rows = conn.execute(f"SELECT a.path FROM {ASKED} a WHERE EXISTS (SELECT 1 FROM {TABLE} h WHERE h.path=a.path)"
+                            f" OR EXISTS (SELECT 1 FROM {TABLE} h WHERE h.path>a.low AND h.path<a.high)").fetchall()
+    finally:
+        conn.execute("ROLLBACK")      # the asked paths are not kept
+    return {bytes(r[0]) for r in rows}
 
 
 def let_go(store: Store) -> None:
