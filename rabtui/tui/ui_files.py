@@ -51,6 +51,12 @@ class UiFiles:
             else:
                 self.acknowledge_failures()
 
+    def watch_theme(self, old: str, new: str) -> None:
+        # (the theme's signal, which saves it, comes after the message that chose it: a read of
+        # ui.json delivered in between would put its own theme over the one chosen)
+        if old != new and self._ui_on_disk is None:
+            self._ui_chosen.add("theme")
+
     def acknowledge_failures(self) -> None:
         self.failed_jobs.clear()
         self.failed_since = time.time()

@@ -31,7 +31,8 @@ def test_the_files_read_on_a_file_system_that_hangs_keep_no_key_waiting(box_conf
     settings.settings_path().write_text(json.dumps({"theme": "nord", "acknowledged": {state_dir: 123.0}}))
     keymap.keymap_path().parent.mkdir(parents=True, exist_ok=True)
     keymap.keymap_path().write_text('"goto.runs" = "f4"\n')
-    hangs = Hang(settings.load, most=10), Hang(keymap.read, most=10)
+    # (most: a bound only, both released below: a loaded machine took more than 10 s to get there)
+    hangs = Hang(settings.load, most=120), Hang(keymap.read, most=120)
     monkeypatch.setattr(settings, "load", hangs[0])
     monkeypatch.setattr(keymap, "read", hangs[1])
     for hang in hangs:
@@ -59,6 +60,33 @@ def test_the_files_read_on_a_file_system_that_hangs_keep_no_key_waiting(box_conf
     finally:
         for hang in hangs:
             hang.release.set()
+
+
+def test_a_theme_chosen_in_the_instant_the_late_read_of_ui_json_comes_is_the_one_shown_and_saved(box_config,
+                                                                                                 monkeypatch):
+    """A theme is saved on its signal, which comes after the message that chose it: ui.json's read,
+    late (a file system that hangs), delivered in between, showed its own theme while the one chosen
+    was saved (a loaded machine: the other theme on the screen, the chosen one at the next start)."""
+    settings.settings_path().parent.mkdir(parents=True)
+    settings.settings_path().write_text(json.dumps({"theme": "nord"}))
+    hang = Hang.put(monkeypatch, settings, "load", most=120)
+    hang.armed.set()
+
+    async def go():
+        app = make_app(box_config(), poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen) and hang.held.is_set(), what="the read under way")
+            hang.armed.clear()                     # (the save reads ui.json too)
+            try:
+                app.theme = "dracula"
+                app._settings_read(hang.real())    # the read delivered before the theme's signal
+                await wait_for(pilot, lambda: _on_disk().get("theme") == "dracula", what="the theme chosen saved")
+                await wait_for(pilot, lambda: not app._ui_saving, what="the save's end")
+                assert app.theme == "dracula"
+            finally:
+                hang.release.set()                 # (the console's end waits for its read)
+
+    hang.run(go())
 
 
 async def _theme_saved_into_a_hang(app, pilot, hang) -> None:
