@@ -276,7 +276,8 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
     from rabtui.tui import settings, ui_files
     from tests.tui.test_ui_files import Hang, _theme_saved_into_a_hang
 
-    hang = Hang.put(monkeypatch, settings, "save", most=10)
+    # (most: a bound only, the save released below: one that ended by itself on a loaded machine quit)
+    hang = Hang.put(monkeypatch, settings, "save", most=120)
     monkeypatch.setattr(ui_files, "QUIT_WAIT", 60.0)
     config = medium_m_config(f'[[sources]]\nid = "box"\n[[sources.directories]]\npath = "{tmp_path}/src"\n')
     store = Store(tmp_path / "state")
@@ -321,11 +322,17 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
     The console's exit code is then 1 and the terminal, given back, is told of both (exit code 0,
     nothing told): until the job ends by itself (`before`); x again writing the job's cancel
     (`after`) leaves the stop of the commands alone said."""
+    from rabtui.actions import jobs as jobviews
     from rabtui.state import store as storemod
     from rabtui.state.jobs import JobRecorder
     from rabtui.state.store import Store
+    from tests.tui.test_config_file_hangs import Hang
 
     monkeypatch.setattr(storemod, "BUSY_WAIT", 2)    # (the answer given before waits for the release after it)
+    # the first cancel's write held until the second question is asked (and answered `before`): its busy
+    # wait, begun at once, ended before a loaded machine had asked it
+    first = Hang.put(monkeypatch, jobviews, "cancel", most=120)
+    first.armed.set()
     config = medium_m_config('[[sources]]\nid = "box"\npost_backup_commands = ["true"]\n'
                              f'[[sources.directories]]\npath = "{tmp_path}/src"\n')
     store = Store(tmp_path / "state")
@@ -344,8 +351,11 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
                 await pilot.press("y")
                 await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
                 assert "Stop its post-backup commands too?" in await asked(pilot, app, "x")
+                first.armed.clear()
                 if answered == "before":
                     await pilot.press("y")
+                    await wait_for(pilot, lambda: len(app._cancels) == 2, what="the second answer's write")
+                first.release.set()
                 await wait_for(pilot, lambda: notes(), what="the failure said")
             assert notes() == [f"the cancel of job {rec.job_id} was not written (the state database {store.path}"
                                " is busy: database is locked; another rabtui process held it too long; run again): the"
@@ -370,7 +380,7 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
                 rec.finish("completed", 0)
                 await wait_for(pilot, lambda: not app.jobs.running, what="the job seen ended")
 
-    run(go())
+    first.run(go())
     assert said["failed"] == (EXIT_FAILED, [notes()[0], notes()[1].removesuffix(" (x asks again)")]), said
     if answered == "after":     # the commands' stop alone is left; the command line's does only that now
         assert (exit_code_of(app), app.said_at_exit) == (EXIT_FAILED, [
