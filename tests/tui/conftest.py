@@ -67,6 +67,15 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what="condition") ->
     raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
+def kept_notes(app) -> list[str]:
+    """Every message `app` notifies from now on, in order, kept: a toast expires (on a busy machine,
+    before it is looked at) and leaves app._notifications."""
+    said: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, *args, **kw: said.append(message) or notify(message, *args, **kw)
+    return said
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory):
     """A small sandbox with three real backups (engine + rsync: disk-a, disk-b, disk-a again), built

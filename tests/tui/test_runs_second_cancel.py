@@ -18,7 +18,7 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.runs import RunsScreen
 from tests.test_post_commands_after_a_failure import assert_stopped_by_a_second_cancel, hanging_post_job
-from tests.tui.conftest import ready, run, settled, texts, wait_for
+from tests.tui.conftest import kept_notes, ready, run, settled, texts, wait_for
 
 
 @contextmanager
@@ -284,6 +284,7 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
     rec = JobRecorder(store, "backup", "box", "backup box")
     app = make_app(config, poll_interval=0.2)
     app.wait_for_reads_at_exit = False
+    told = kept_notes(app)
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
@@ -298,7 +299,7 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
                     hang.armed.clear()
                     hang.release.set()
                     await wait_for(pilot, lambda: app.return_code is not None or any(
-                        "not written yet" in n.message for n in app._notifications), what="the save's end")
+                        "not written yet" in message for message in told), what="the save's end")
                     assert app.return_code is None, "quit with the cancel not written"
                 assert await _ended(app, 20), "still running once the cancel was written"
             finally:
@@ -338,10 +339,10 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
     store = Store(tmp_path / "state")
     rec = JobRecorder(store, "backup", "box", "backup box")
     app = make_app(config, poll_interval=0.2)
-    said = {}
+    said, told = {}, kept_notes(app)
 
     def notes() -> list[str]:
-        return [n.message for n in app._notifications]
+        return list(told)
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:

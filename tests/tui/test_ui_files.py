@@ -100,7 +100,7 @@ async def _theme_saved_into_a_hang(app, pilot, hang) -> None:
 
 
 def test_saves_on_a_file_system_that_hangs_keep_no_key_waiting_and_wait_for_one_another(box_config, monkeypatch):
-    hang = Hang.put(monkeypatch, settings, "save", most=10)
+    hang = Hang.put(monkeypatch, settings, "save", most=120)   # (a bound only: released below)
 
     async def go():
         app = make_app(box_config(), poll_interval=0)
@@ -237,7 +237,7 @@ def test_q_waits_for_the_theme_just_chosen_to_be_saved_within_a_bound(box_config
     on disk (the second was never started). Quitting waits for them, at most QUIT_WAIT seconds."""
     from rabtui.tui import ui_files
 
-    hang = Hang.put(monkeypatch, settings, "save", most=10)
+    hang = Hang.put(monkeypatch, settings, "save", most=120)   # (a bound only: released below)
     # the bound well past the 0.3 s looked at first: a loaded machine takes most of a second to press q
     monkeypatch.setattr(ui_files, "QUIT_WAIT", 2.5 if save == "hangs" else 30.0)
 
