@@ -301,7 +301,7 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
                     await wait_for(pilot, lambda: app.return_code is not None or any(
                         "not written yet" in message for message in told), what="the save's end")
                     assert app.return_code is None, "quit with the cancel not written"
-                assert await _ended(app, 20), "still running once the cancel was written"
+                assert await _ended(app, 60), "still running once the cancel was written"
             finally:
                 hang.release.set()
 
