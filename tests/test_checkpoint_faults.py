@@ -506,9 +506,7 @@ def test_rebuild_state_after_a_burn_killed_at_disc_2_records_it_unfinished_as_it
     assert _states(store, number) == {1: "verified", 2: "writing"}
     due_before = {r["path"]: r["last_checkpoint"] for r in store.all("SELECT path, last_checkpoint FROM dir_state")}
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     conf = ["--config", str(lab.config_path)]
     assert cli_main([*conf, "rebuild-state"]) == 0
     assert f"checkpoint {number}: disc 2 of 2 not written" in capsys.readouterr().out
@@ -539,9 +537,7 @@ def test_rebuild_state_removes_what_a_burn_killed_at_its_first_disc_left(two_dis
             and time.time() < deadline:
         time.sleep(0.05)
     assert [p.name for p in iso.iterdir()] == [f"RAB{number}D01.iso.writing"]
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     assert cli_main(["--config", str(lab.config_path), "rebuild-state"]) == 0
     out = capsys.readouterr().out
     assert f"{iso / f'RAB{number}D01.iso.writing'} removed: what a burn killed" in out, out

@@ -248,9 +248,7 @@ def test_after_rebuild_state_the_backup_made_last_is_still_the_newest(three_nigh
     the one made last, and restore read it, the next backup linked from it and the size cap deleted
     the backup that holds the source's newest state."""
     lab, cfg = three_nights
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     assert main([*cfg, "rebuild-state"]) in (0, 3), capsys.readouterr().out
     made = [r["name"] for r in lab.store().all("SELECT name FROM backups ORDER BY id")]
     assert made == ["backup-20261001030000", "backup-20300101030000", "backup-20261002030000"], made

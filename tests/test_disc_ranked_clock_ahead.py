@@ -7,7 +7,6 @@ xorriso onto an `images:` drive, the real command line."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import json
@@ -58,9 +57,7 @@ def rebuilt_with_away(lab: Lab, medium: int = 1) -> list[str]:
     line's first arguments."""
     away = lab.media[medium][1]
     away.rename(away.with_name(f"{away.name}-in-the-drawer"))
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     run = ["--config", str(lab.config_path)]
     assert main([*run, "rebuild-state"]) == 3       # the medium away not read
     return run

@@ -12,7 +12,6 @@ machine's would be."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
@@ -45,9 +44,7 @@ def bounded_memory(monkeypatch):
 
 
 def _rebuilt(lab, argv, capsys) -> tuple[int, str]:
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     capsys.readouterr()
     code = main([*argv, "rebuild-state"])
     out = capsys.readouterr()

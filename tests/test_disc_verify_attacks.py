@@ -206,9 +206,7 @@ def test_a_rebuilt_checkpoint_with_filler_verifies_and_a_planted_data_file_still
     number = burn_one(lab, cfg, store)
     assert store.one("SELECT COUNT(*) FROM disc_files WHERE CAST(disc_path AS TEXT) GLOB 'add/*'")[0] == 2
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     argv = ["--config", str(lab.config_path)]
     assert main([*argv, "rebuild-state"]) in (0, 3)
     store = Store(lab.state)

@@ -87,9 +87,7 @@ def test_find_lists_the_symlinks_and_fifos_each_backup_holds_and_they_are_restor
 
     # rebuild-state records them as the backups did
     capsys.readouterr()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     main(["--config", str(lab.config_path), "rebuild-state"])
     capsys.readouterr()
     assert _found(lab, capsys, "link-") == links

@@ -55,9 +55,7 @@ def test_a_run_killed_after_its_transfer_that_the_database_lost_is_kept(tmp_path
     lab, cfg = _lab(tmp_path)
     store, killed, at_kill, _ = _changed_then_killed(lab, cfg, "backup.archive_linked")
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     after = rabtui(lab, "backup", "loc")
     out = after.stdout + after.stderr
     data, arch = (d.path for d in cfg.sources[0].directories)
@@ -134,9 +132,7 @@ def test_rebuild_state_with_a_kept_run_beside_one_killed_after_its_transfer(tmp_
     first, second = store.all("SELECT * FROM backups WHERE id>1 ORDER BY id")
     assert first["status"] == "kept" and second["status"] == "running", (dict(first), dict(second))
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     rebuilt = rabtui(lab, "rebuild-state")
     assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
     store = lab.store()

@@ -124,9 +124,7 @@ def test_rebuild_state_catalogues_kept_data_as_the_backup_did(tmp_path, capsys):
     before = [tuple(r) for r in store.all(view)]
     assert sum(1 for r in before if r[0] == kept.path.name) == 2       # conf and the photo
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     (tmp_path / "iso").mkdir()          # a drive with no discs, so that nothing is asked
     drive = f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n'
     lab.config_path.write_text(lab.config_path.read_text().replace("[[media]]", drive + "[[media]]", 1))

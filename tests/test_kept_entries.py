@@ -190,9 +190,7 @@ def test_rebuild_state_reads_back_what_only_kept_data_saved_from_the_discs(kept,
     store.close()
     shutil.move(lab.media[0][1], tmp_path / "medium-away")
     lab.media[0][1].mkdir()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
     store = Store(lab.state)
     assert [tuple(r) for r in store.all(view, (number,))] == before

@@ -181,9 +181,7 @@ def test_rebuild_state_keeps_a_run_killed_after_its_transfer(tmp_path):
     lab, cfg = _lab(tmp_path)
     store, killed, at_kill, _ = _changed_then_killed(lab, cfg, "backup.archive_linked")
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     rebuilt = rabtui(lab, "rebuild-state")
     assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
     store = lab.store()

@@ -271,8 +271,7 @@ def _database_lost(lab: Lab) -> None:
     """The state's database gone (the disk it was on died): rebuild-state from the media alone."""
     from rabtui.cli import main
 
-    for p in lab.state.glob("rabtui.db*"):
-        p.unlink()
+    lab.lose_database()
     assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
 
 

@@ -70,9 +70,7 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
     found_before = [(v.path, v.size, [l.describe() for l in v.locations])
                     for v in catalog.find(store, "conf", archive_dirs={"loc": (str(lab.src / "photos"),)})]
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
 
     code = main(["--config", str(lab.config_path), "rebuild-state"])
     out = capsys.readouterr().out
@@ -172,9 +170,7 @@ def _burnt_then_rebuilt(tmp_path, away: list[str] = ()):
     assert lab.backup(cfg).status == "completed"
     argv = ["--config", str(lab.config_path)]
     assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     for name in away:
         os.unlink(tmp_path / "iso" / name)
     assert main([*argv, "rebuild-state"]) in (0, 3)
@@ -260,9 +256,7 @@ def test_a_real_drives_discs_not_inserted_are_written_only_when_a_disc_read_says
     cfg = lab.load()
 
     def rebuilt(*discs):
-        for name in os.listdir(lab.state):
-            if name.startswith("rabtui.db"):
-                os.unlink(lab.state / name)
+        lab.lose_database()
         left = list(discs)
 
         def operator(q):
@@ -332,9 +326,7 @@ def test_files_only_named_like_parts_come_back_as_themselves_after_a_rebuild(tmp
     cut_before = [tuple(r) for r in store.all(cut)]
     assert len(cut_before) >= 2
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0, capsys.readouterr()
     store = Store(lab.state)
     assert [tuple(r) for r in store.all(cut)] == cut_before

@@ -18,9 +18,7 @@ from tests.trees import Lab, write_files
 
 
 def _lost_and_rebuilt(lab, argv, capsys) -> str:
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     capsys.readouterr()
     assert main([*argv, "rebuild-state"]) in (0, 3)
     return capsys.readouterr().out

@@ -32,9 +32,7 @@ def _burnt(tmp_path):
 
 
 def _rebuilt(lab, argv) -> None:
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     assert main([*argv, "rebuild-state"]) in (0, 3)
 
 

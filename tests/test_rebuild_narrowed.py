@@ -37,9 +37,7 @@ def _rebuilt(lab: Lab, codes: tuple[int, ...] = (0,)) -> tuple[list, list]:
         before = _catalog_view(store), _others_view(store)
     finally:
         store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     assert main(["--config", str(lab.config_path), "rebuild-state"]) in codes
     return before
 

@@ -32,9 +32,7 @@ def _server(base, content: bytes, medium: str = "m1") -> Lab:
 
 
 def _rebuilt(lab):
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     return _rabtui(lab, "rebuild-state")
 
 

@@ -109,9 +109,7 @@ def test_a_disc_read_later_whose_copy_cannot_be_read_keeps_what_an_earlier_disc_
     text = lab.config_path.read_text().replace(f'images:{place / "iso"}', str(drive))
     assert str(drive) in text
     lab.config_path.write_text(text)
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     inserted = iter(order)
 
     def operator(q):
@@ -139,9 +137,7 @@ def _rebuilt_with_a_hang(place, capsys, on_disc: str) -> tuple[int, str, float]:
     text = lab.config_path.read_text().replace("[checkpoint]\n", "[checkpoint]\nio_timeout = 2\n", 1)
     assert "io_timeout = 2" in text
     lab.config_path.write_text(text)
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     began = time.monotonic()
     capsys.readouterr()
     with stopping(os.fsencode(on_disc), place, hang=40):

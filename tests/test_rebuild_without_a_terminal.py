@@ -5,7 +5,6 @@ records name checkpoints, their numbers are kept and it says that their discs we
 
 from __future__ import annotations
 
-import os
 import sqlite3
 
 from rabtui.media import checkpoint_numbers
@@ -21,9 +20,7 @@ def _lost_state(tmp_path) -> Lab:
     for medium, _ in lab.media:
         done = _rabtui(lab, "backup", "loc", "--medium", medium)
         assert done.returncode == 0, done.stdout + done.stderr
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     return lab
 
 

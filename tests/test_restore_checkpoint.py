@@ -3,7 +3,6 @@ and a file cut across discs; then the state database is lost and rebuilt from th
 
 from __future__ import annotations
 
-import os
 import threading
 
 from rabtui.rebuild import scan as rebuild
@@ -34,9 +33,7 @@ def test_restore_from_burned_checkpoint_and_after_rebuild(tmp_path):
     assert snapshot(tmp_path / "out" / data.lstrip("/")) == snapshot(lab.src / "data")
 
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     store = Store(lab.state)
     report = rebuild.rebuild(cfg, store)
     assert report.checkpoints == [number] and report.unmatched == []

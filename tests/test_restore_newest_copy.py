@@ -96,9 +96,7 @@ def test_after_rebuild_state_a_checkpoint_of_old_content_does_not_outrank_a_newe
     before = store.one("SELECT backup_id FROM checkpoint_dirs WHERE number=?", (number,))["backup_id"]
     made = store.one("SELECT created FROM checkpoints WHERE number=?", (number,))["created"]
     store.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     store = Store(lab.state)
     rebuild.rebuild(cfg, store)
 

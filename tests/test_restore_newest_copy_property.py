@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 import tempfile
 from datetime import datetime, timedelta
@@ -116,9 +115,7 @@ def _check(h) -> None:
         unread = set()
         if rebuilt_away is not None:
             _away(lab, rebuilt_away, tmp)
-            for name in os.listdir(lab.state):
-                if name.startswith("rabtui.db"):
-                    os.unlink(lab.state / name)
+            lab.lose_database()
             code, err = _run(lab, "rebuild-state")
             _back(lab, rebuilt_away, tmp)
             if code == 1 and "nothing" in err:

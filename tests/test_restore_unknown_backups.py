@@ -25,9 +25,7 @@ T0 = datetime(2026, 3, 1, 2, 0, 0)
 def _rebuilt_without_database(lab: Lab) -> list[str]:
     """The server's database lost, then rebuild-state run with the media as they are now (one away:
     exit 3); the command line's first arguments for the lab's config."""
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     run = ["--config", str(lab.config_path)]
     assert main([*run, "rebuild-state"]) == 3
     return run
@@ -186,9 +184,7 @@ def _newest_on_an_unmounted_device_unknown(tmp_path, disk_image) -> tuple[Lab, s
     from an older copy lacks (an older one on m2): (lab, the path of the file they hold)."""
     lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image,
                                                between=lambda lab: lab.store().backup_to(tmp_path / "older.db"))
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     os.rename(tmp_path / "older.db", lab.state / "rabtui.db")
     return lab, str(data / "a.txt")
 

@@ -183,9 +183,7 @@ def test_a_directory_in_the_place_of_the_database_is_kept_aside_by_rebuild_state
     (tmp_path / "iso").mkdir()
     lab.config_path.write_text(lab.config_path.read_text().replace(
         "[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     (lab.state / "rabtui.db").mkdir()
     (lab.state / "rabtui.db" / "note").write_text("someone's")
     (lab.state / "rabtui.db-wal").mkdir()
@@ -205,9 +203,7 @@ def _with_drive(tmp_path: Path, lab: Lab) -> None:
 
 
 def _db_files_removed(lab: Lab) -> None:
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
 
 
 def test_a_symlink_to_a_database_that_is_not_there_is_refused_not_made_anew_elsewhere(tmp_path, backed_up_lab):
@@ -580,9 +576,7 @@ def test_a_database_whose_last_process_ended_in_the_middle_of_writing_back_its_w
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     main, wal = db.read_bytes(), Path(f"{db}-wal").read_bytes()
     conn.close()
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     Path(f"{db}-wal").write_bytes(wal)
     db.write_bytes(_last_frame_of_page_one(wal, page_size) + main[page_size:])   # page 1 written back, no more
     header = db.read_bytes()[:100]

@@ -41,9 +41,7 @@ def _abandon_a_planned_one(lab) -> int:
 
 
 def _lose_the_state(lab) -> None:
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
 
 
 @pytest.mark.parametrize("their_id", ["m1", "x9"])

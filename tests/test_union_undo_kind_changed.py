@@ -89,9 +89,7 @@ def test_rebuild_state_undoes_a_run_whose_directory_was_made_standard(killed_lin
     directories yet) in the unions of the config's archive directories only, and its links stayed.
     Taken out of the source, the directory is named by the record of the backup before it."""
     lab, union = killed_linking
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     lab.local([("arch", kind), ("data", "standard")] if kind else [("data", "standard")])
     done = rabtui(lab, "rebuild-state")
     assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
@@ -102,9 +100,7 @@ def test_rebuild_state_undoes_nothing_through_a_symlink_planted_as_the_union(kil
     """The union of the directory made standard replaced by a symlink to a directory elsewhere:
     nothing there is removed through it, and rebuild-state says so."""
     lab, union = killed_linking
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     lab.local([("arch", "standard"), ("data", "standard")])
     aside = tmp_path / "elsewhere"
     os.rename(union, aside)
@@ -132,9 +128,7 @@ def test_rebuild_state_leaves_the_union_of_a_directory_the_run_saved_as_standard
     assert rabtui(lab, "backup", "loc", "--medium", "m1", point="union.linked").returncode == -9
     media = dict(lab.media)
     union = medium_layout.archive_root(media["m1"], "loc", str(lab.src / "arch"))
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     done = rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(os.listdir(union)) == ["x"]
@@ -145,9 +139,7 @@ def test_rebuild_state_undoes_a_run_whose_record_names_no_kind_it_can_read(kille
     """The killed run's backup.json edited by hand to name its directories with a kind that is
     none: a directory so named is looked at as if the record named none."""
     lab, union = killed_linking
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     running = [p for _, p, info in medium_layout.list_backups(lab.media[0][1], "loc") if info["status"] == "running"]
     info = json.loads((running[0] / "backup.json").read_text())
     info["directories"] = [{"path": str(lab.src / "arch"), "kind": "archival"},
@@ -175,9 +167,7 @@ def test_rebuild_state_killed_as_it_undid_the_run_looks_again(tmp_path):
     union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert (union / "p" / "q").is_file()
     lab.local([("arch", "standard"), ("data", "standard")])
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     assert rabtui(lab, "rebuild-state", point="union.undoing").returncode == -9
     done = rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -188,9 +178,7 @@ def test_rebuild_state_undoes_a_run_whose_record_lists_no_directories_it_can_rea
     """The killed run's backup.json edited to hold a number where its directories are: taken as a
     record naming none, never a traceback."""
     lab, union = killed_linking
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     running = [p for _, p, info in medium_layout.list_backups(lab.media[0][1], "loc") if info["status"] == "running"]
     info = json.loads((running[0] / "backup.json").read_text())
     (running[0] / "backup.json").write_text(json.dumps({**info, "directories": 5}))
@@ -212,9 +200,7 @@ def test_a_run_the_database_does_not_know_is_undone_once_its_medium_is_back(tmp_
     lab.media = both[:1]
     lab.local([("arch", "archive"), ("data", "standard")])
     assert lab.backup(lab.load(), medium_id="m1").status == "completed"
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
+    lab.lose_database()
     done = rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
     lab.media = both

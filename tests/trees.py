@@ -231,6 +231,12 @@ class Lab:
         return self.write(self._local_source(dirs, "", "loc")
                           + f'\n[checkpoint]\ndisc = "{disc}"\ndrive = "images:{self.tmp / "iso"}"\n{more}')
 
+    def lose_database(self) -> None:
+        """The state's database gone, its -wal and -shm too (the disk it was on died)."""
+        for name in os.listdir(self.state):
+            if name.startswith("rabtui.db"):
+                os.unlink(self.state / name)
+
     def store(self) -> Store:
         return Store(self.state)
 
