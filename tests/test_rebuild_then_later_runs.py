@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from rabtui.backup.pipeline import run_backup
 from rabtui.events import no_emit
@@ -278,3 +279,29 @@ def _taken_from(lab) -> str | None:
     finally:
         store.close()
     return taken and taken["name"]
+
+
+def test_backups_renumbered_by_a_rebuild_keep_the_order_their_ids_tell_across_media(tmp_path):
+    """One backup.json's id damaged (not an id): rebuild-state gives it a new id above every id, and
+    the source's backups after it new ids too. Those went in the order of their starts: a backup made
+    later on another medium under a clock behind got an id below the older one's, which then ranked
+    newest (its older file restored, exit 0). Their records' ids tell the order they were made in."""
+    import json
+
+    from tests.test_restore_newest_copy_property import _run
+
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local()
+    f = lab.src / "data" / "f"
+    for day, medium, content in ((0, "m1", b"first"), (2, "m1", b"older"), (1, "m2", b"made last")):
+        write_files(lab.src / "data", {"f": content})
+        assert lab.backup(cfg, now=T0 + timedelta(days=day), medium_id=medium).status == "completed"
+        if day == 0:
+            first = lab.store().one("SELECT path FROM backups")["path"]
+            record = json.loads((Path(first) / "backup.json").read_text())
+            (Path(first) / "backup.json").write_text(json.dumps({**record, "backup_id": "1"}))
+    lab.lose_database()
+    code, err = _run(lab, "rebuild-state")
+    assert code in (0, 3), err
+    code, err = _run(lab, "restore", "loc", str(f), "--to", str(tmp_path / "out"))
+    assert (tmp_path / "out" / str(f).lstrip("/")).read_bytes() == b"made last", (code, err)

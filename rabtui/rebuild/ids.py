@@ -10,8 +10,9 @@ it by that id), unless
   newest one, so an older backup with a higher id would be said to hold its files; and a killed
   run's archive links are undone against the complete backups made before it, by their ids.
 Any other backup gets an id above every id found, in the order of its source's backups there
-and, across media, in the order they started; so do the source's backups on any medium that
-started after it (a backup made later never has an id below one made before it).
+and, across media, in the order they were made (_made: by the ids they keep, else by their starts);
+so do the source's backups on any medium made after it (a backup made later never has an id below
+one made before it).
 
 That order is the one they were made in (made_order): by the ids their records hold, else by
 their names, except that a backup comes after the one it was linked from. A clock that was wrong
@@ -52,12 +53,12 @@ def assign(groups: list[list[Found]], used: int = 0) -> dict[Key, int]:
     ids: dict[Key, int] = {}
     last = [0] * len(groups)
     renumbered: set[str] = set()      # sources one of whose backups got a new id
-    # in the order the backups started across media, each medium's in its own order: once one of a
-    # source's backups gets a new id (above every id), so do those that started after it, on any
+    # in the order the backups were made across media, each medium's in its own order: once one of a
+    # source's backups gets a new id (above every id), so do those made after it, on any
     # medium, else a backup made later would keep an id below it, and be taken for made before it.
     # A killed or failed run too: undoing its archive links gives the union back the versions of
     # the complete backups made before it, known by their ids.
-    for g, f in heapq.merge(*([(g, f) for f in group] for g, group in enumerate(groups)), key=lambda e: e[1].started):
+    for g, f in _made(groups, {f.key for f in found if f.wanted is not None and owner[f.wanted] == f.key}):
         bid = f.wanted if f.wanted is not None and owner[f.wanted] == f.key else None
         if bid is None or f.key[1] in renumbered or bid <= last[g]:
             bid, fresh = fresh, fresh + 1
@@ -67,6 +68,31 @@ def assign(groups: list[list[Found]], used: int = 0) -> dict[Key, int]:
             last[g] = bid
         ids[f.key] = bid
     return ids
+
+
+def _made(groups: list[list[Found]], owning: set[Key]):
+    """(group, backup) of every backup, each group's in its order, each source's across its media in
+    the order they were made: by the ids their records hold where both keep theirs (`owning`: a
+    run's id is above those of the backups made before it, whatever the clock said; one that another
+    backup holds too was given by a database made anew, which knew only its medium's), else by
+    their starts."""
+    by_source: dict[str, list[int]] = {}
+    for g, group in enumerate(groups):
+        if group:
+            by_source.setdefault(group[0].key[1], []).append(g)
+    for gs in by_source.values():
+        at = dict.fromkeys(gs, 0)
+        while heads := [(g, groups[g][at[g]]) for g in gs if at[g] < len(groups[g])]:
+            pick = next((h for h in heads if all(_before(h[1], o[1], owning) for o in heads if o is not h)),
+                        min(heads, key=lambda h: h[1].started))
+            at[pick[0]] += 1
+            yield pick
+
+
+def _before(a: Found, b: Found, owning: set[Key]) -> bool:
+    if a.key in owning and b.key in owning:
+        return a.wanted < b.wanted
+    return a.started <= b.started
 
 
 def used_in(db: Path) -> int:
