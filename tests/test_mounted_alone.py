@@ -80,3 +80,44 @@ def test_a_killed_restores_read_only_mount_its_reader_outliving_it_is_made_writa
                 break
             time.sleep(0.1)
         subprocess.run(["losetup", "-d", device], check=False)
+
+
+_KILLED_ALONE = """
+import sys, time
+from rabtui.config.parse import load
+from rabtui.media import mounting
+cfg = load(sys.argv[1], check_media=False)
+with mounting.mounted(cfg.medium("m1"), read_only=True):
+    open(sys.argv[2], "w").close()
+    time.sleep(60)
+"""
+
+
+def test_a_killed_lone_restores_read_only_mount_is_left_and_named_by_the_backup_it_fails(tmp_path, disk_image):
+    """A restore run alone (its mounting lock files unmade: no note of its mount) SIGKILLed: its
+    read-only mount cannot be told from one made by hand, so it is left; the backup it fails said
+    only "not writable: Read-only file system", not where that came from nor what to do."""
+    lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
+    m1 = lab.media[0][1]
+    inside = tmp_path / "reading"
+    restore = subprocess.Popen([sys.executable, "-c", _KILLED_ALONE, str(lab.config_path), str(inside)],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        for _ in range(200):
+            if inside.exists() or restore.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert inside.exists() and os.path.ismount(m1)
+        restore.kill()
+        restore.wait()
+        done = lab.backup(lab.load(), now=T0 + timedelta(days=2), medium_id="m1")
+        assert done.status != "completed"
+        assert os.path.ismount(m1) and os.statvfs(m1).f_flag & os.ST_RDONLY, "a mount not proved rabtui's was touched"
+        said = " ".join(lab.messages())
+        assert f"mounted read-only at {m1}" in said and "ran alone" in said and f"umount {m1}" in said, \
+            lab.messages()[-6:]
+    finally:
+        restore.kill()
+        restore.wait()
+        while os.path.ismount(m1):
+            subprocess.run(["umount", str(m1)], check=True)

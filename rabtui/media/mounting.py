@@ -13,7 +13,8 @@ from typing import Iterable, Iterator
 from rabtui import faults, fmt, privacy, proc
 from rabtui.config import Medium
 from rabtui.media import mount_notes
-from rabtui.media.device_mounts import LOOK_OPTIONS, is_a_looks, mount_at, mounted_elsewhere, mounted_there_only
+from rabtui.media.device_mounts import (LOOK_OPTIONS, is_a_looks, mount_at, mounted_elsewhere, mounted_there_only,
+                                        shows_its_disk)
 from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
@@ -100,6 +101,8 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
         if not mount_notes.proves(ours, medium):     # left by a run that died: what is there now is not rabtui's
             mount_notes.remove(ours)
+            if mount and not (read_only or reader):
+                _say_read_only_unproved(medium, emit)
         elif mount and not (read_only or reader) and os.statvfs(medium.path).f_flag & os.ST_RDONLY:
             _made_writable(medium, emit, users, ours)
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
@@ -204,6 +207,21 @@ def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours
     except (LockBusy, WorkFailed) as exc:
         users.release()
         emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: {exc}"))
+
+
+def _say_read_only_unproved(medium: Medium, emit: Emit) -> None:
+    """Its disk mounted read-only at its path by no mount rabtui can prove its own (no note: a restore
+    killed while it ran alone wrote none, nor does a hand mount): never unmounted, the reason a
+    write there fails said."""
+    try:
+        read_only = os.path.ismount(medium.path) and os.statvfs(medium.path).f_flag & os.ST_RDONLY
+    except OSError:
+        return
+    if read_only and shows_its_disk(medium):
+        emit(Event(WARNING, f"medium {medium.id}: its disk {medium.device} is mounted read-only at {medium.path}, by"
+                            " no mount rabtui can prove its own (a restore killed while it ran alone, its lock"
+                            " files unmade, or a mount by hand): left as it is, nothing can be written there;"
+                            f" unmount it (umount {medium.path}) once nothing uses it"))
 
 
 def _say_kept_for_checkpoint(medium: Medium, emit: Emit, users: locks.Lock) -> None:
