@@ -98,3 +98,32 @@ def test_an_archive_directory_onto_an_ssh_source_is_put_together_elsewhere_when_
     res = R.restore(cfg, store, "web", str(photos), backup=b1.path.name, to_source=True)
     assert (photos / "2025/a.jpg").read_bytes() == b"A" * 100 and not res.written.problems()
     assert os.listdir(tmp) == [] and not [n for n in os.listdir(lab.state) if n.startswith(".rabtui")]
+
+
+def test_a_temporary_directory_others_can_change_is_named_as_why_staging_stays_in_the_full_state_directory(
+        tmp_path, tmpfs):
+    """The state directory full and TMPDIR one other users can change: staging fell back to the full
+    state directory without a word (the reason dropped), and the restore failed for want of room."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=16m") / "state"
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"f": b"on the disc" * 1000})
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store())
+    lab.store().close()
+    (data / "f").unlink()
+    fill_up(lab.state.parent / "filler")
+    tmp = tmp_path / "open-to-all"
+    tmp.mkdir()
+    tmp.chmod(0o777)
+
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "loc",
+                          str(data), "--checkpoint", "1", "--to-source", "--overwrite"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "TMPDIR": str(tmp)})
+    assert "Traceback" not in done.stderr, done.stderr
+    said = done.stdout + done.stderr
+    assert f"the temporary directory {tmp}: {tmp} is writable by everyone" in said and "staged in the state directory" in said, \
+        said
+    assert os.listdir(tmp) == []

@@ -215,7 +215,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         else:
             backup = str(chosen.backup["id"])
     if checkpoint is not None:
-        with stagingmod.staged_in(cfg.state_dir, to) as work_parent, \
+        with stagingmod.staged_in(cfg.state_dir, to, emit) as work_parent, \
                 stagingmod.staging(work_parent, emit) as staging:
             apart: list[tuple[str, bytes, str]] = []   # hard links the discs could not keep
             closed: dict[bytes, int] = {}              # modes of directories opened up in the staging
@@ -364,7 +364,7 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
                        f"onto {source.id}", not_restored)
     # the files as the backup had them (`pick`), not the union tree: put together first in a
     # private staging directory (0700: staged_in), and that is what rsync sends
-    with stagingmod.staged_in(cfg.state_dir, None) as parent, stagingmod.staging(parent, emit) as staging:
+    with stagingmod.staged_in(cfg.state_dir, None, emit) as parent, stagingmod.staging(parent, emit) as staging:
         name = os.path.basename(rel)       # rsync writes a file under the name it has here
         staged = copy_into(item, staging, name, False, emit, cancel, pick=pick,
                            dir_modes=dir_modes).named_from(os.path.dirname(rel))

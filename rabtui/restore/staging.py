@@ -17,7 +17,7 @@ from typing import Iterator
 from rabtui import fmt, privacy, temp_dirs
 from rabtui.checkpoint import verify_scratch
 from rabtui.errors import WorkFailed
-from rabtui.events import LOG, Emit, Event, no_emit
+from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.media import medium_fs
 from rabtui.state.store_check import is_full
 
@@ -50,13 +50,13 @@ def _tried(attempt) -> bool | None:
 
 
 @contextmanager
-def staged_in(state_dir, to: bytes | None) -> Iterator[bytes]:
+def staged_in(state_dir, to: bytes | None, emit: Emit = no_emit) -> Iterator[bytes]:
     """Where a restore stages (what comes off the discs, extracted by path: xorriso; files put
     together before rsync sends them): beside its --to target `to` where nobody else can put a
     symlink in place of the staging directory and its file system takes all that comes off the
     discs; else in the state directory (private), or, that full (it failed there: a restore onto
     the source on a full state directory), a private directory of this run in the temporary
-    directory, removed after."""
+    directory, removed after; where none can be made there, why is said and the state directory used."""
     if to is not None and privacy.others_can_change(to) is None and holds_what_discs_do(to):
         yield to
         return
@@ -65,8 +65,12 @@ def staged_in(state_dir, to: bytes | None) -> Iterator[bytes]:
         with contextlib.ExitStack() as stack:
             try:
                 tmp = stack.enter_context(temp_dirs.private())
-            except (OSError, WorkFailed):      # none that nobody else can change: as before
+            except (OSError, WorkFailed) as exc:      # none that nobody else can change: as before
                 tmp = None
+                why = str(exc) if isinstance(exc, WorkFailed) else \
+                    f"the temporary directory {fmt.name(os.fsencode(tempfile.gettempdir()))}: {exc.strerror or exc}"
+                emit(Event(WARNING, f"the state directory is full, and no staging directory can be made in {why}:"
+                                    " staged in the state directory all the same"))
             if tmp is not None:
                 yield tmp
                 return
