@@ -17,6 +17,7 @@ from rabtui.config import Medium
 from rabtui.events import WARNING
 from rabtui.media import mounting
 from tests.test_device_medium_mounts import T0, _old_on_m2_newest_on_device_m1, _on
+from tests.test_restore_state_no_inodes import _out_of_inodes
 from tests.trees import write_files
 
 
@@ -121,3 +122,42 @@ def test_a_killed_lone_restores_read_only_mount_is_left_and_named_by_the_backup_
         restore.wait()
         while os.path.ismount(m1):
             subprocess.run(["umount", str(m1)], check=True)
+
+
+_CHECKPOINT = """
+import sys, time
+from rabtui.state import locks
+with locks.checkpoints_lock(sys.argv[1]).acquire(shared=True):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_lone_restores_mount_is_left_to_a_checkpoint_running_uncounted(tmp_path, tmpfs, disk_image):
+    """The medium's mounting lock files unmade (no inode left), a restore mounts it alone; a
+    checkpoint running reads it without being counted (it could not make them either). umount
+    fails busy only while a file is open there: between two files, the lone restore's end unmounted
+    the medium under the checkpoint (its burn failed). Now left mounted while a checkpoint runs, said."""
+    from rabtui.restore import locks_unmade
+
+    state = tmpfs(tmp_path / "small", "size=4m,nr_inodes=64") / "state"
+    (state / "locks").mkdir(parents=True)
+    checkpoint = subprocess.Popen([sys.executable, "-c", _CHECKPOINT, str(state)], stdout=subprocess.PIPE,
+                                  env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    path = tmp_path / "m1"
+    medium = Medium(id="m1", path=path, device=str(disk_image))
+    said = []
+    try:
+        assert checkpoint.stdout.readline() == b"holding\n"
+        _out_of_inodes(tmp_path / "small")
+        with locks_unmade.mounted(medium, said.append, state, None):
+            assert os.path.ismount(path)
+            subprocess.run(["cat", "-"], cwd=path, input=b"", check=True)     # a reader, between two files
+        assert os.path.ismount(path), "unmounted under a checkpoint that may read it"
+        assert any(e.kind == WARNING and f"pid {checkpoint.pid}" in e.message and f"umount {path}" in e.message
+                   for e in said), said
+    finally:
+        checkpoint.kill()
+        checkpoint.wait()
+        while os.path.ismount(path):
+            subprocess.run(["umount", str(path)], check=True)

@@ -67,7 +67,7 @@ SYNC_SILENCE = 600
 @contextmanager
 def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None, wait: float = MOUNT_WAIT,
             mount: bool = True, reader: bool = False, read_only: bool = False,
-            cancel: threading.Event | None = None) -> Iterator[Medium]:
+            cancel: threading.Event | None = None, alone_in: str | Path | None = None) -> Iterator[Medium]:
     """Mount the medium's device at its path for the duration (no-op without a device, or when
     something other than rabtui mounted it there, which is then left mounted). `wait`: seconds
     another rabtui process mounting or unmounting it is waited for (LockBusy after).
@@ -75,7 +75,8 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     `state_dir`: rabtui's users of the medium are counted there (a shared lock each), and the last
     of them to end unmounts it, whichever mounted it: a backup that joined a night's run on its
     medium and ends after the run, a restore during the night. Without it, the one that mounted it
-    unmounts it when it ends (a warning when another still uses it: "target is busy").
+    unmounts it when it ends (a warning when another still uses it: "target is busy"), unless a
+    checkpoint runs on the state directory `alone_in`, which may read it uncounted (said).
 
     `mount` False: for a reader of the medium where it cannot be mounted (a checkpoint), which
     counts as a user all the same (another user ending leaves it mounted under it) but mounts it
@@ -90,7 +91,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         yield medium
         return
     if state_dir is None:
-        with _mounted_alone(medium, emit, read_only):
+        with _mounted_alone(medium, emit, read_only, alone_in):
             yield medium
         return
     turn = locks.mounting_lock(state_dir, medium.id)
@@ -327,7 +328,7 @@ def _mount_argv(medium: Medium, read_only: bool, emit: Emit) -> list[str]:
 
 
 @contextmanager
-def _mounted_alone(medium: Medium, emit: Emit, read_only: bool) -> Iterator[None]:
+def _mounted_alone(medium: Medium, emit: Emit, read_only: bool, state_dir) -> Iterator[None]:
     if os.path.ismount(medium.path):
         yield
         return
@@ -336,7 +337,14 @@ def _mounted_alone(medium: Medium, emit: Emit, read_only: bool) -> Iterator[None
     try:
         yield
     finally:
-        if own is None or mount_at(medium.path) == own:     # None: /proc does not say, as before
+        reading = sorted((locks.checkpoints_lock(state_dir).live_pids() or set()) - {os.getpid()}) \
+            if state_dir is not None else []
+        if reading:     # it may read the medium between two files (umount not busy then): a burn would fail
+            emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: a checkpoint runs"
+                                f" ({', '.join(f'pid {pid}' for pid in reading)}), which may read it without"
+                                " being counted as its user (the state directory full); unmount it"
+                                f" (umount {medium.path}) once the checkpoint has ended"))
+        elif own is None or mount_at(medium.path) == own:     # None: /proc does not say, as before
             _unmount(medium, emit)
         else:     # unmounting the path would take away the mount made over it, not this one
             emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was used: it"

@@ -49,7 +49,8 @@ def mounted(medium: Medium, emit: Emit, state_dir, alone: StateDirLock | None,
             cancel: threading.Event | None = None) -> Iterator[Medium]:
     """The medium mounted for the restore (mounting.mounted). Its lock files unmade: mounted, then
     unmounted, by this restore alone, its users not counted (one still using it at the end keeps
-    it mounted, warned of: "target is busy"), the restore run `alone` (None: a look only). Mounted
+    it mounted, warned of: "target is busy"; so does a checkpoint running, which may read it
+    uncounted), the restore run `alone` (None: a look only). Mounted
     read-only: a restore only reads it."""
     from rabtui.media import mounting
 
@@ -59,7 +60,7 @@ def mounted(medium: Medium, emit: Emit, state_dir, alone: StateDirLock | None,
         except locks.LockFileUnmade as exc:
             if alone is not None:
                 alone_for(alone, exc, emit)
-            stack.enter_context(mounting.mounted(medium, emit, read_only=True, cancel=cancel))
+            stack.enter_context(mounting.mounted(medium, emit, read_only=True, cancel=cancel, alone_in=state_dir))
         yield medium
 
 
