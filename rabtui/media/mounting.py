@@ -102,7 +102,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
         if not mount_notes.proves(ours, medium):     # left by a run that died: what is there now is not rabtui's
             mount_notes.remove(ours)
-            if mount and not (read_only or reader):
+            if mount and not (read_only or reader) and not mount_notes.proves(look_note(state_dir, medium.id), medium):
                 _say_read_only_unproved(medium, emit)
         elif mount and not (read_only or reader) and os.statvfs(medium.path).f_flag & os.ST_RDONLY:
             _made_writable(medium, emit, users, ours)
@@ -211,9 +211,8 @@ def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours
 
 
 def _say_read_only_unproved(medium: Medium, emit: Emit) -> None:
-    """Its disk mounted read-only at its path by no mount rabtui can prove its own (no note: a restore
-    killed while it ran alone wrote none, nor does a hand mount): never unmounted, the reason a
-    write there fails said."""
+    """Its disk mounted read-only at its path by no mount rabtui can prove its own (a restore killed
+    while it ran alone wrote no note): never unmounted, why a write there fails said."""
     try:
         read_only = os.path.ismount(medium.path) and os.statvfs(medium.path).f_flag & os.ST_RDONLY
     except OSError:
@@ -337,8 +336,7 @@ def _mounted_alone(medium: Medium, emit: Emit, read_only: bool, state_dir) -> It
     try:
         yield
     finally:
-        reading = sorted((locks.checkpoints_lock(state_dir).live_pids() or set()) - {os.getpid()}) \
-            if state_dir is not None else []
+        reading = _checkpoints_running(state_dir)
         if reading:     # it may read the medium between two files (umount not busy then): a burn would fail
             emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: a checkpoint runs"
                                 f" ({', '.join(f'pid {pid}' for pid in reading)}), which may read it without"
@@ -350,6 +348,13 @@ def _mounted_alone(medium: Medium, emit: Emit, read_only: bool, state_dir) -> It
             emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was used: it"
                                 " is left as it is, and rabtui's own under it too: unmount both"
                                 f" (umount {medium.path}, twice) once it is not in use"))
+
+
+def _checkpoints_running(state_dir) -> list[int]:
+    try:
+        return sorted((locks.checkpoints_lock(state_dir).live_pids() or set()) - {os.getpid()}) if state_dir else []
+    except OSError:     # its file cannot be looked at: none known to run
+        return []
 
 
 def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:
