@@ -15,7 +15,7 @@ from rabtui.actions import checkpoint as actions
 from rabtui.actions.checkpoint import PLAN_QUESTION
 from rabtui.checkpoint.questions import INSERT, INSERT_MEDIUM
 from rabtui.events import ABORT, LOG, READY, WARNING, YES, ScriptedPrompter, no_emit
-from rabtui.media import mounting
+from rabtui.media import mount_argv, mounting
 from rabtui.state import locks
 from tests.trees import Lab, write_files
 
@@ -107,7 +107,7 @@ def test_a_checkpoint_reading_a_killed_looks_mount_mounts_the_medium_as_its_user
     checkpoint; unmounted at the checkpoint's end."""
     lab, cfg, m1 = _on_a_device(tmp_path, disk_image)
     medium = cfg.medium("m1")
-    mounting.mount_noted(medium, mounting.mount_ro_argv(medium), no_emit, mounting.look_note(cfg.state_dir, "m1"))
+    mounting.mount_noted(medium, mount_argv.mount_ro_argv(medium), no_emit, mounting.look_note(cfg.state_dir, "m1"))
     seen = []
 
     def a_backup_starts(question):

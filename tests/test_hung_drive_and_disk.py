@@ -19,7 +19,7 @@ from rabtui.actions import rebuild
 from rabtui.config import Medium
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import READY, SKIP, WARNING, ScriptedPrompter, no_emit
-from rabtui.media import mounting
+from rabtui.media import mount_argv, mounting
 from rabtui.restore import run as restore_run
 from tests.test_checkpoint_stalls import STALL, _hangs_once
 from tests.trees import Lab, burn_due, sandbox_fixtures, snapshot, write_files
@@ -175,7 +175,7 @@ def test_an_umount_that_hangs_after_a_backup_or_a_restore_leaves_it_done_with_a_
 
 def test_the_sync_before_an_umount_is_of_the_mediums_file_system_alone():
     medium = Medium(id="usb", path=Path("/srv/a medium"), device="/dev/sdz1")
-    assert mounting.sync_argv(medium) == ["sync", "-f", "/srv/a medium"]
+    assert mount_argv.sync_argv(medium) == ["sync", "-f", "/srv/a medium"]
 
 
 def test_a_sync_that_hangs_before_the_umount_leaves_the_medium_mounted_and_says_so(tmp_path, monkeypatch, disk_image):

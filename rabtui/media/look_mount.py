@@ -16,7 +16,7 @@ from rabtui import fmt, proc
 from rabtui.config import Medium
 from rabtui.errors import Stalled
 from rabtui.events import LOG, WARNING, Emit, Event
-from rabtui.media import mount_notes, mounting
+from rabtui.media import mount_argv, mount_notes, mounting
 from rabtui.media.device_mounts import mount_at, mounted_elsewhere
 from rabtui.state import locks
 
@@ -38,7 +38,7 @@ def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) ->
             yield replace(medium, path=elsewhere)
             return
         looked = mounting.look_note(state_dir, medium.id)
-        mounting.mount_noted(medium, mounting.mount_ro_argv(medium), emit, looked)
+        mounting.mount_noted(medium, mount_argv.mount_ro_argv(medium), emit, looked)
         own = mount_at(medium.path)
         try:
             yield medium
@@ -58,7 +58,7 @@ def _unmount_own(medium: Medium, own: int | None, emit: Emit, looked: Path) -> N
                             f" under it too: unmount both (umount {medium.path}, twice) once it is not in use"))
         return
     try:
-        done = proc.run(mounting.umount_argv(medium), silence=mounting.UMOUNT_SILENCE)
+        done = proc.run(mount_argv.umount_argv(medium), silence=mounting.UMOUNT_SILENCE)
     except Stalled as exc:
         said = f"umount did not answer ({exc}); is the disk hung?"
     else:
