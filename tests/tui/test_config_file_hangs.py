@@ -134,7 +134,7 @@ def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
     process without joining that thread (threads.left_waiting, see cli/tui_cmds.run_tui)."""
     from rabtui.tui import threads
 
-    hang = Hang.put(monkeypatch, config_watch, "_file_key", most=10)
+    hang = Hang.put(monkeypatch, config_watch, "_file_key", most=120)   # (a bound only: released below)
     path = box_config()
 
     async def go():

@@ -13,7 +13,7 @@ from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.screens.runs import RunsScreen
-from tests.tui.conftest import ready, run, wait_for
+from tests.tui.conftest import kept_notes, ready, run, wait_for
 
 
 def question(app) -> str:
@@ -150,9 +150,7 @@ def test_the_question_of_a_job_cancelled_while_it_waited_closes_and_is_not_asked
 
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
-        said = []      # (a toast expires: on a busy machine, before it is looked at)
-        notify = app.notify
-        app.notify = lambda message, **kw: said.append(message) or notify(message, **kw)
+        said = kept_notes(app)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question")
             prompt = app.screen.prompt["id"]

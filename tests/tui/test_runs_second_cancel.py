@@ -121,11 +121,9 @@ def test_a_cancel_answered_after_the_command_line_s_ended_the_job(tmp_path, requ
 
     job = hanging_post_job(tmp_path, request, post="rm -f {dump}")
 
-    def notes(app) -> list[str]:
-        return [n.message for n in app._notifications]
-
     async def go():
         app = make_app(job.lab.config_path, poll_interval=0.2)
+        told = kept_notes(app)
         async with app.run_test(size=(100, 30)) as pilot:
             await on_runs(pilot, app)
             await asked(pilot, app, "x", "x", "x")
@@ -143,8 +141,8 @@ def test_a_cancel_answered_after_the_command_line_s_ended_the_job(tmp_path, requ
             await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the question, still up")
             await pilot.press("y")
             ended = f"job {job.job_id} has ended (cancelled): nothing to stop"
-            await wait_for(pilot, lambda: ended in notes(app), what=lambda: f"the notifications {notes(app)}")
-            assert notes(app) == [ended] and not texts(app, "#status-line"), (notes(app), texts(app, "#status-line"))
+            await wait_for(pilot, lambda: ended in told, what=lambda: f"the notifications {told}")
+            assert told == [ended] and not texts(app, "#status-line"), (told, texts(app, "#status-line"))
             assert str(job.job_id) not in app.screen.job_cancelled or "cancelled" in texts(app, "#runs-jobs")
 
     run(go())
@@ -207,6 +205,7 @@ def _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q: bool, post:
     rec = JobRecorder(store, "backup", "box", "backup box")
     app = make_app(config, poll_interval=0.2)
     app.wait_for_reads_at_exit = False      # as the command line runs it: q gives the terminal back at once
+    told = kept_notes(app)
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
@@ -218,18 +217,16 @@ def _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q: bool, post:
                     await wait_for(pilot, lambda: ready(app, RunsScreen), what="back on Runs")
                 await pilot.press("q")
                 if second_q:
-                    await wait_for(pilot, lambda: any("q again quits without it" in n.message
-                                                      for n in app._notifications), what="the wait said")
+                    await wait_for(pilot, lambda: any("q again quits without it" in n for n in told), what="the wait said")
                     await pilot.press("q")
                     assert await _ended(app, 10), "q again did not quit"
                 else:
                     await wait_for(pilot, lambda: app.return_code is not None or any(
-                        "not written yet" in n.message for n in app._notifications), what="q taken")
+                        "not written yet" in n for n in told), what="q taken")
                     assert app.return_code is None and app.is_running, "quit with the cancel not written"
                     # noted while it waits: a console killed now leaves it for the next to say
                     assert list((tmp_path / "state" / "logs" / "tui-cancels").iterdir())
-                    notes = [n.message for n in app._notifications]
-                    assert any(f"the cancel of job {rec.job_id} is not written yet" in n for n in notes), notes
+                    assert any(f"the cancel of job {rec.job_id} is not written yet" in n for n in told), told
             if not second_q:
                 assert await _ended(app, 20), "still running once the cancel was written"
 
@@ -440,16 +437,13 @@ def test_x_again_once_the_post_commands_ended_asks_nothing(medium_m_config, tmp_
     rec.finish("cancelled", 1)
 
 
-def _notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 def test_the_stop_answered_after_the_post_commands_ended_says_nothing_was_stopped(medium_m_config, tmp_path):
     """The second question asked while the post-backup commands run, answered once they have ended:
     the answer says that they had ended and nothing of them was stopped (it said "the post-backup
     commands of job N are stopped")."""
     config, store, rec, record = _asked_to_stop(medium_m_config, tmp_path)
     app = make_app(config, poll_interval=0.2)
+    told = kept_notes(app)
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
@@ -458,9 +452,9 @@ def test_the_stop_answered_after_the_post_commands_ended_says_nothing_was_stoppe
             assert "its post-backup commands are running" in await asked(pilot, app, "x")
             record.step(6, "failed")
             await pilot.press("y")
-            await wait_for(pilot, lambda: _notes(app), what="the answer's outcome")
-            assert _notes(app) == [f"the post-backup commands of job {rec.job_id} had ended (failed) when their stop"
-                                   " was written: nothing of them was stopped"], _notes(app)
+            await wait_for(pilot, lambda: told, what="the answer's outcome")
+            assert told == [f"the post-backup commands of job {rec.job_id} had ended (failed) when their stop"
+                      " was written: nothing of them was stopped"], told
 
     run(go())
     rec.finish("cancelled", 1)
@@ -531,6 +525,7 @@ def test_post_commands_running_after_the_config_dropped_them_can_be_stopped(medi
     config, store, rec, record = _asked_to_stop(medium_m_config, tmp_path, post=False)
     record.step(6, "running")
     app = make_app(config, poll_interval=0.2)
+    told = kept_notes(app)
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
@@ -538,8 +533,8 @@ def test_post_commands_running_after_the_config_dropped_them_can_be_stopped(medi
             said = await asked(pilot, app, "x")
             assert "its post-backup commands are running" in said, said
             await pilot.press("y")
-            await wait_for(pilot, lambda: _notes(app), what="the answer's outcome")
-            assert _notes(app) == [f"the post-backup commands of job {rec.job_id} are stopped"], _notes(app)
+            await wait_for(pilot, lambda: told, what="the answer's outcome")
+            assert told == [f"the post-backup commands of job {rec.job_id} are stopped"], told
 
     run(go())
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 2
