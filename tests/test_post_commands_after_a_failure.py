@@ -147,9 +147,13 @@ def hanging_post_job(tmp_path, request, where: str = "local", post: str | None =
     request.getfixturevalue("monkeypatch").setattr(jobs, "HEARTBEAT_EVERY", 0.4)
 
     started, pid_file = tmp_path / "rsync-started", tmp_path / "post-pid"
-    transfer = 'rsync "$@"' if transfer_ends else "sleep 60"
+    # the source's look (--list-only) real; over SSH the waiting transfer ends, as rsync does, once the
+    # connection is gone (a cancel kills ssh: sleep alone outlived the test on the source)
+    transfer = ('rsync "$@"' if transfer_ends
+                else 'case " $* " in *" --server "*) exec cat >/dev/null;; *) exec sleep 60;; esac')
     lab, cfg, sid, dump = _lab(tmp_path, request, where, f"echo $$ > {pid_file}; exec sleep 600" if post == HANG else post,
-                               rsync=f"#!/bin/sh\ntouch {started}\nexec {transfer}\n")
+                               rsync=f'#!/bin/sh\ncase " $* " in *" --list-only "*) exec rsync "$@";; esac\n'
+                                     f"touch {started}\n{transfer}\n")
     store = lab.store()
     recorder = JobRecorder(store, "backup", sid, f"backup of {sid}")
     worker = threading.Thread(target=backup_actions.as_job, args=(cfg, store, sid, recorder),
@@ -171,6 +175,7 @@ def assert_stopped_by_a_second_cancel(job: HangingPost, pid: int) -> None:
     assert "post-backup commands were stopped by a second cancel" in row["summary"], row["summary"]
     _until(lambda: not _alive(pid), "the post command's process ended", 10)
     assert job.dump.exists(), "what the post command was to undo is left as it was"
+    _until(lambda: not _running_naming(job.pid_file.parent), "the source's side of the transfer ended", 10)
 
 
 def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, request, capsys):
@@ -196,6 +201,20 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _running_naming(directory) -> list[int]:
+    """The live processes whose command line names `directory` (over SSH: the source's side too)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                named = str(directory).encode() in f.read()
+        except OSError:
+            continue
+        if named and _alive(int(pid)):
+            found.append(int(pid))
+    return found
 
 
 def test_a_cancel_of_the_post_commands_after_a_failed_transfer_keeps_the_failure(tmp_path, request):
