@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.procs import processes, stat_fields
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -20,16 +22,13 @@ class PortTaken(RuntimeError):
 def ssh_children_to(port: int) -> list[int]:
     """This process's ssh children that connect to `port`."""
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == os.getpid() and argv[0].endswith(b"ssh") and str(port).encode() in argv:
-            found.append(int(pid))
+    for pid, argv in processes():
+        if argv[0].endswith(b"ssh") and str(port).encode() in argv:
+            try:
+                if int(stat_fields(pid)[1]) == os.getpid():
+                    found.append(pid)
+            except OSError:
+                continue
     return found
 
 

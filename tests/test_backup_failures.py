@@ -20,6 +20,7 @@ from rabtui.media.rotation import next_medium
 from rabtui.errors import LockBusy
 from rabtui.events import ITEM
 from tests import preloaded
+from tests.procs import processes
 from tests.trees import Lab, write_files
 
 
@@ -315,18 +316,8 @@ def test_second_backup_of_a_source_is_refused(tmp_path):
 
 def _rsync_pids(marker: str) -> list[int]:
     """Our own rsync processes: those whose command line names this test's directory."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"rsync") and any(marker.encode() in a for a in argv):
-            pids.append(int(entry))
-    return pids
+    return [pid for pid, argv in processes()
+            if argv[0].endswith(b"rsync") and any(marker.encode() in a for a in argv)]
 
 
 def test_rsync_killed_mid_transfer(tmp_path):

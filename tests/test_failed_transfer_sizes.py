@@ -12,6 +12,7 @@ import time
 
 from rabtui.cli import main
 from rabtui.media import medium_layout
+from tests.procs import processes, stat_fields
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -19,8 +20,7 @@ def _descends_from_us(pid: int) -> bool:
     me = os.getpid()
     while pid > 1:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+            pid = int(stat_fields(pid)[1])
         except (OSError, ValueError):
             return False
         if pid == me:
@@ -30,16 +30,8 @@ def _descends_from_us(pid: int) -> bool:
 
 def _our_ssh(port: int) -> list[int]:
     """The ssh processes of this test's run (its children's children too) to `port`."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(b"ssh") and any(str(port).encode() in a for a in argv) and _descends_from_us(int(pid)):
-            found.append(int(pid))
-    return found
+    return [pid for pid, argv in processes()
+            if argv[0].endswith(b"ssh") and any(str(port).encode() in a for a in argv) and _descends_from_us(pid)]
 
 
 def _kill_ssh_once_writing(medium, port: int, done: threading.Event) -> None:

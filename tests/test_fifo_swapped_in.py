@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from tests.procs import processes
 from tests.trees import Lab, ssh_source_lines, write_files
 
 SHIM = r'''
@@ -125,15 +126,15 @@ def _source_rsyncs(directory) -> list[int]:
     """The source's rsync senders (on this machine: the test sshd's) working in `directory`; their
     command line does not name it (rsync sends the paths over its connection)."""
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid, argv in processes():
+        if b"--server" not in argv or b"--sender" not in argv:
+            continue
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
             cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if b"--server" in argv and b"--sender" in argv and (cwd + "/").startswith(str(directory) + "/"):
-            found.append(int(pid))
+        if (cwd + "/").startswith(str(directory) + "/"):
+            found.append(pid)
     return found
 
 

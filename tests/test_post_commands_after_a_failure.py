@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.procs import processes, stat_fields
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -197,24 +198,14 @@ def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, 
 
 def _alive(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        return stat_fields(pid)[0] != "Z"
     except FileNotFoundError:
         return False
 
 
 def _running_naming(directory) -> list[int]:
     """The live processes whose command line names `directory` (over SSH: the source's side too)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                named = str(directory).encode() in f.read()
-        except OSError:
-            continue
-        if named and _alive(int(pid)):
-            found.append(int(pid))
-    return found
+    return [pid for pid, argv in processes() if str(directory).encode() in b"\0".join(argv) and _alive(pid)]
 
 
 def test_a_cancel_of_the_post_commands_after_a_failed_transfer_keeps_the_failure(tmp_path, request):

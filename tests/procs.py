@@ -1,0 +1,23 @@
+"""This machine's processes as /proc shows them, for tests that look for what a run started or left."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+
+def processes() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, argv) of each process there is (one gone meanwhile is passed over)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                yield int(pid), f.read().split(b"\0")
+        except OSError:
+            continue
+
+
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name: [0] its state, [1] its parent's pid.
+    OSError when it is gone."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
