@@ -10,7 +10,7 @@ import signal
 from datetime import datetime, timedelta
 
 from tests.test_medium_identity import _killed, _stopped_at
-from tests.test_restore_lock_unmade import _room_again
+from tests.test_restore_lock_unmade import _restore_locks_unmade, _room_again
 from tests.test_restore_state_no_inodes import _out_of_inodes
 from tests.test_state_dir_full import _rabtui
 from tests.trees import Lab, notify_into_file, write_files
@@ -26,9 +26,7 @@ def test_a_night_whose_backups_a_restore_running_alone_refuses_is_said_failed_an
     data = lab.src / "data"
     write_files(data, {"a": b"a"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    for name in os.listdir(lab.state / "locks"):
-        if name.startswith(("source-", "restoring-")):
-            os.unlink(lab.state / "locks" / name)
+    _restore_locks_unmade(lab)
     os.unlink(data / "a")
     store = lab.store()     # held open: its -wal there, the others open it
     _out_of_inodes(tmp_path / "small")

@@ -35,6 +35,14 @@ def _two_backups_out_of_inodes(tmp_path, tmpfs) -> tuple[Lab, str, Store]:
     return lab, old, store
 
 
+def _restore_locks_unmade(lab) -> None:
+    """The lock files a restore makes (its source's, where it restores) gone, as a state directory
+    out of inodes never made them."""
+    for name in os.listdir(lab.state / "locks"):
+        if name.startswith(("source-", "restoring-")):
+            os.unlink(lab.state / "locks" / name)
+
+
 def _room_again(tmp_path) -> None:
     for name in os.listdir(tmp_path / "small"):
         if name.startswith("inode-"):
@@ -72,9 +80,7 @@ def test_a_restore_without_room_for_its_lock_files_runs_alone(tmp_path, tmpfs):
     saving a half-restored tree; the other restore wrote into the same place). Once it has ended
     they run."""
     lab = _lab_on(tmp_path, tmpfs, "size=16m,nr_inodes=400")
-    for name in os.listdir(lab.state / "locks"):
-        if name.startswith(("source-", "restoring-")):
-            os.unlink(lab.state / "locks" / name)
+    _restore_locks_unmade(lab)
     data = lab.src / "data"
     os.unlink(data / "a")
     store = lab.store()     # held open: its -wal there, the others open it (test_a_cleanup_keeps_...)
