@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 from rabtui.state import catalog, others
 from rabtui.media import medium_layout
+from rabtui.backup.records import transfer_whole
 from rabtui.restore.known_source import source_of
 from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, RESTORABLE_SQL
 
@@ -76,8 +77,12 @@ def on_media(cfg, store) -> set[tuple]:
                 f" WHERE b.source=? AND b.medium=? AND b.status IN {RESTORABLE_SQL}", (source.id, medium.id) * 2)}
             dirs = [*source.directories, *(d for p, d in recorded.items() if p not in source.archive_paths
                                            and all(p != c.path for c in source.directories))]
+            kept = {r["name"] for r in store.all("SELECT name FROM backups WHERE source=? AND medium=? AND"
+                                                 " status='kept'", (source.id, medium.id))}
             for name, bpath, info in medium_layout.list_backups(medium.path, source.id):
-                if not info or info.get("status") not in RESTORABLE:     # kept data too: `find` lists it
+                # kept data too: `find` lists it; and kept data whose backup.json could not say so
+                # (it says its transfer ended whole, which rebuild-state reads as kept)
+                if not info or (info.get("status") not in RESTORABLE and not (name in kept and transfer_whole(info))):
                     continue
                 # its backup.json's too (one that recorded no kinds: not in the database)
                 for d in [*dirs, *(SimpleNamespace(path=x["path"]) for x in info.get("directories") or ()

@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+from rabtui.backup.records import transfer_whole
 from tests import invariants, preloaded
 from tests.test_medium_identity import _killed, _rabtui, _stopped_at
 from tests.test_union_undo_lock import _Holder
@@ -70,7 +71,7 @@ def _union(lab: Lab) -> dict[str, str]:
 
 @pytest.mark.parametrize("point, then", [
     ("backup.step6", "backup"),            # its sizes cannot be recorded: nothing of step 7 written
-    ("backup.archive_linked", "backup"),   # its catalog cannot be: its archive links are undone
+    ("backup.archive_linked", "backup"),   # its catalog cannot be: its archive links are undone, the data kept
     ("backup.archive_linked", "rebuild-state"),
 ])
 def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_path, tmpfs, point, then):
@@ -81,20 +82,29 @@ def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_pa
     assert "state database" in out and "cannot be written" in out, out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         record = json.load(f)
-    assert record["status"] == "failed", record["status"]
-    assert "state database" in record["reason"] and "cannot be written" in record["reason"], record["reason"]
-    assert [s["state"] for s in record["steps"]][-1] == "failed", record["steps"]
-    assert sorted(os.listdir(row["path"])) == ["backup.json", "backup.log", "data"]
+    whole = point == "backup.archive_linked"
+    if whole:     # step 7 wrote: its backup.json says its transfer ended whole, for the data to be kept
+        assert transfer_whole(record), record
+    else:
+        assert record["status"] == "failed", record["status"]
+        assert "state database" in record["reason"] and "cannot be written" in record["reason"], record["reason"]
+        assert [s["state"] for s in record["steps"]][-1] == "failed", record["steps"]
+    # (one whose transfer ended whole: the room kept for its final record stays with it)
+    assert sorted(os.listdir(row["path"])) == ["backup.json", *(["backup.json.tmp"] if whole else []),
+                                               "backup.log", "data"]
     assert _union(lab) == before        # y and x2 were never this medium's complete data
     with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
-        assert "backup of loc failed: the state database" in f.read()
+        log = f.read()
+    assert "backup of loc failed: the state database" in log
+    assert not whole or "its transfer had ended whole" in log, log
 
     os.unlink(lab.state.parent / "filler")
     assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "running"
     if then == "backup":
         done = _rabtui(lab, "backup", "loc")
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "its backup.json says failed (the state database" in done.stdout, done.stdout
+        said = "its transfer had ended whole: kept" if whole else "its backup.json says failed (the state database"
+        assert said in done.stdout, done.stdout
         assert _union(lab) == {"x": "x2", "y": "y1"}
     else:
         done = _rabtui(lab, "rebuild-state")
@@ -102,7 +112,10 @@ def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_pa
         assert _union(lab) == before
     store = lab.store()
     got = store.one("SELECT * FROM backups WHERE name=?", (row["name"],))
-    assert got["status"] == "failed" and "state database" in got["reason"], dict(got)
+    if whole:
+        assert got["status"] == "kept", dict(got)
+    else:
+        assert got["status"] == "failed" and "state database" in got["reason"], dict(got)
     assert os.path.isdir(row["path"])      # kept a day, as any failed run, with its log
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
@@ -174,9 +187,9 @@ def test_the_post_backup_commands_run_when_the_state_directory_fills_up_after_th
 def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, then):
     """The state directory filled up after step 7 linked the new archive files and wrote the
     catalog, and another held the union (a cleanup hung on its medium) past the source's
-    io_timeout: the run's backup.json says failed, its links left. The next run's recovery, or
-    rebuild-state run before it, undoes them as a killed run's: the union shows again what the
-    complete backups saved."""
+    io_timeout: the run's backup.json still says its transfer ended whole, its links left. The next
+    run's recovery, or rebuild-state run before it, undoes them and keeps its data as a killed
+    run's: the union shows again what the complete backups saved."""
 
     lab = _small_state(tmp_path, tmpfs)
     lab.local([("arch", "archive")], extra="io_timeout = 1")
@@ -188,7 +201,9 @@ def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, 
     assert run.returncode == 1 and "cannot be written" in out, out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         record = json.load(f)
-    assert record["status"] == "failed" and "cannot be undone now" in record["reason"], record
+    assert transfer_whole(record), record
+    with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
+        assert "cannot be undone now" in f.read()
     assert _union(lab) == {"x": "x2", "y": "y1"}
 
     os.unlink(lab.state.parent / "filler")
@@ -196,9 +211,9 @@ def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, 
     done = _rabtui(lab, then, "loc") if then == "backup" else _rabtui(lab, then)
     assert done.returncode in (0, 3), done.stdout + done.stderr
     assert _union(lab) == ({"x": "x2", "y": "y1", "z": "z1"} if then == "backup" else before)
-    assert then != "backup" or "its backup.json says failed" in done.stdout, done.stdout
+    assert then != "backup" or "its transfer had ended whole: kept" in done.stdout, done.stdout
     store = lab.store()
-    assert store.one("SELECT status FROM backups WHERE name=?", (row["name"],))["status"] == "failed"
+    assert store.one("SELECT status FROM backups WHERE name=?", (row["name"],))["status"] == "kept"
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
 

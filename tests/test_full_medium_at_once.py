@@ -33,7 +33,7 @@ def test_a_source_whose_medium_another_filled_before_its_end_leaves_nothing_behi
     linking its third new file into the union failed once b's partial backup gave back two inodes;
     the backup failed, but the first two links in the union stayed (files the catalog did not
     know, that the next backup took as saved). Now they are undone, as recovery undoes a killed
-    run's, and the next night's backup is whole."""
+    run's, its data whole kept (it was deleted as a failed run's), and the next night's backup is whole."""
     lab = Lab(tmp_path)
     medium = tmpfs(lab.media[0][1], "size=16m,nr_inodes=300")
     write_files(lab.src / "a", {f"f{i}": f"a{i}" for i in range(10)})
@@ -65,8 +65,9 @@ def test_a_source_whose_medium_another_filled_before_its_end_leaves_nothing_behi
         assert rows["a"]["status"] == "completed" and in_catalog
         assert json.loads((medium / "a" / rows["a"]["name"] / "backup.json").read_text())["status"] == "completed"
     else:
-        assert rows["a"]["status"] == "failed" and not in_catalog
-        assert "No space left on device" in rows["a"]["reason"], rows["a"]["reason"]
+        assert rows["a"]["status"] == "kept" and in_catalog
+        assert "No space left on device" in rows["a"]["reason"] and "the data is kept" in rows["a"]["reason"], \
+            rows["a"]["reason"]
     _checked(lab)
 
     # space again (failed runs go after a day), and a's next backup is whole, linked to the last complete one

@@ -90,8 +90,8 @@ def test_a_full_medium_whose_room_another_took_fails_step_7_saying_why_and_what_
     stands at backup.json.tmp) and filled the medium to its last block and inode: the final record
     cannot be written, so the backup is not complete on the medium. Step 7 fails saying which file,
     why the room did not serve, and what to do (not a bare error naming a temporary file); their
-    directory stays; the catalog and the union show nothing of it; once there is room again the
-    next backup completes."""
+    directory stays; its transfer had ended whole: the data is kept (the union shows nothing of
+    it, its database row says kept); once there is room again the next backup completes."""
     lab = Lab(tmp_path, media_count=1)
     medium = tmpfs(lab.media[0][1], "size=8m,nr_inodes=400")
     lab.local([("data", "standard"), ("arch", "archive")])
@@ -119,11 +119,11 @@ def test_a_full_medium_whose_room_another_took_fails_step_7_saying_why_and_what_
             " for it since step 3, backup.json.tmp, is a directory another made); without it the backup is not"
             " complete on the medium: free space on medium m1, then back up loc again")
     assert f"step 7/7 sizes: failed ({said})" in out, out
-    assert f"backup of loc failed: {said}" in out, out
+    assert f"backup of loc failed: {said}; its transfer had ended whole: the data is kept" in out, out
     assert ".tmp:" not in out and "backup.json." + "tmp/" not in out, out
     assert os.listdir(room) == ["theirs"]
     store = lab.store()
-    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "failed"
+    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "kept"
     assert not os.path.exists(medium / "loc" / ".archive" / str(lab.src / "arch").lstrip("/") / "y")
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)

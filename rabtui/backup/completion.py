@@ -10,13 +10,14 @@ import stat
 from typing import NoReturn
 
 from rabtui import faults, fmt
-from rabtui.backup import history, partial_note, union_undo
+from rabtui.backup import history, killed_kept, partial_note, union_undo
 from rabtui.backup.catalog_update import CatalogSpool
-from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers
+from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers, transfer_whole
 from rabtui.backup.union_link import link_new_files
 from rabtui.config import Medium
-from rabtui.errors import Cancelled, LockBusy, WorkFailed
+from rabtui.errors import Cancelled, LockBusy, RabtuiError, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event
+from rabtui.media import medium_layout
 from rabtui.media.backup_place import BackupPlace
 from rabtui.media.rotation import record_space
 from rabtui.rsync_exit import NO_SPACE
@@ -54,6 +55,7 @@ class Completion:
     _stopping: Stop | None = None    # the failure _fail_step was recording
     _place: BackupPlace | None = None     # where step 3 made the backup's directory
     _kept_cancelled = False    # a cancel came as step 7 waited for the union: the data kept, the run cancelled
+    _whole_said: str | None = None   # step 7 failed, the data whole: how the run ended (_kept_whole), said once
 
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
@@ -141,10 +143,15 @@ class Completion:
             self.emit(Event(WARNING, f"backup of {self.source.id} is {rec.status}; after that, {reason}",
                             {"backup_id": rec.id}))
             return ("failed" if rec.status == KEPT else rec.status), rec.reason
-        problem = None
+        if self._whole_said is not None:     # then unmounting it failed, say
+            self.emit(Event(WARNING, f"backup of {self.source.id}: after that, {reason}", {"backup_id": rec.id}))
+            return status, self._whole_said
         # the backup stays failed, its record saying it was cancelled: its reason alone ("rsync", the
         # step) read on the dashboard and in check as rsync's failure
         recorded = f"cancelled: {reason}" if status == "cancelled" else reason
+        if self._step7_wrote and (kept := self._kept_whole(spool, status, recorded)):
+            return kept
+        problem = None
         try:
             spool.discard()
             if self._step7_wrote:
@@ -158,6 +165,48 @@ class Completion:
         rec.save_end(row_running=problem is not None)
         self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
         return status, reason
+
+    def _kept_whole(self, spool: CatalogSpool, status: str, recorded: str) -> tuple[str, str] | None:
+        """Step 7 failed (a link into an archive union, the final backup.json) on a run whose
+        transfer had ended whole (its backup.json says so): its data kept as a kill there keeps it
+        (killed_kept.keep: its links in the unions undone, its catalog recorded again with versions
+        of its own, then backup.json and its row say `kept`). Its links not undone now, its row
+        stays `running` and backup.json as it is, for the next run's recovery (or rebuild-state) to
+        keep it. None for another run: it fails as any. Returns how the run ended, said."""
+        rec = self.rec
+        if self._place.gone():
+            return None
+        info = medium_layout.read_backup_json(rec.path)
+        if not transfer_whole(info):
+            return None
+        spool.discard()
+        row = self.store.one("SELECT * FROM backups WHERE id=?", (rec.id,))
+        try:
+            problem, _ = killed_kept.keep(self.store, self.cfg, row, rec.path, info, self.emit, self.cancel, recorded)
+        except (OSError, RabtuiError) as exc:     # its tree unreadable now (the medium failing), say
+            problem = f"its data cannot be kept now: {ending(exc)[1]}"
+        if problem:
+            self._whole_said = (f"{recorded}; {problem}; its transfer had ended whole: the next backup of"
+                                f" {self.source.id} keeps the data (as rebuild-state does)")
+        else:
+            kept = self.store.one("SELECT reason FROM backups WHERE id=?", (rec.id,))["reason"]
+            rec.status, rec.reason, rec.final_written = KEPT, kept, True
+            self._whole_said = kept
+        self._end_said = True      # nothing more is said of it, backup.json as it is
+        self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {self._whole_said}", {"backup_id": rec.id}))
+        return status, self._whole_said
+
+    def _whole_left(self, reason: str) -> bool:
+        """The state database failed in step 7 of a run whose transfer had ended whole: its
+        backup.json stays as it is (saying so), for the next run's recovery or rebuild-state to keep
+        the data; said in the run's log. Whether it is such a run."""
+        if not self._step7_wrote or self._place.gone() or \
+                not transfer_whole(medium_layout.read_backup_json(self.rec.path)):
+            return False
+        reason += (f"; its transfer had ended whole: its backup.json says so, and the next backup of"
+                   f" {self.source.id} keeps the data (as rebuild-state does)")
+        self._log.write(Event(ERROR, f"backup of {self.source.id} failed: {reason}"))
+        return True
 
     def _state_failed(self, exc: sqlite3.Error, failure: str | None = None, *, then: str | None = None) -> NoReturn:
         """The state database cannot be written (its directory full or read-only, its disk failing):
@@ -176,6 +225,8 @@ class Completion:
         if self._step7_wrote:
             problem = history.undo_links(self.cfg, self.source.id, rec.path, self._log.write, self.cancel)
             reason += f"; {problem}" if problem else ""
+        if self._whole_left(reason):
+            raise exc
         rec.end("failed", reason)
         self._log.write(Event(ERROR, f"backup of {self.source.id} failed: {reason}"))
         self._write_end(self._log.write)
@@ -227,12 +278,20 @@ class Completion:
         warnings = []
         with union:
             # a cleanup killed as it undid a backup that is still there: its files first
+            looked = saved_kinds.looks(self.store, self.source.id, medium.id)
             union_undo.settle(medium.path, self.source.id, self.source.archive_paths, moved=union.moved,
-                              looked=saved_kinds.looks(self.store, self.source.id, medium.id))
+                              looked=looked)
             for d in archives:
                 replaced: list[bytes] = []
-                linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,
-                                        state_dir=self.cfg.state_dir, moved=union.moved)
+                try:
+                    linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,
+                                            state_dir=self.cfg.state_dir, moved=union.moved)
+                except (WorkFailed, OSError) as exc:
+                    failed = self._links_undone(exc, archives, union.moved, looked)
+                    spool.target(source=self.source.id, medium=medium.id, base_id=None)
+                    spool.became_dirs.clear()
+                    return KEPT, "; ".join([f"{failed}; the data is kept, not linked into the archive union",
+                                            *([reason] if reason else [])])
                 self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
                                      f" medium {medium.id}"))
                 if replaced:
@@ -249,6 +308,19 @@ class Completion:
         if warnings:
             reason = "; ".join(([reason] if reason else []) + warnings)
         return status, reason
+
+    def _links_undone(self, exc: Exception, archives: list, moved, looked) -> str:
+        """A link into an archive union failed (too many links, an immutable or full directory
+        there): the links the run made undone, under the union lock held, for its data to be kept
+        as after a failing post-backup command. Returns the failure said; step 7 fails when they
+        cannot be undone (the data then kept by _kept_whole, or the next run's recovery)."""
+        failed = ending(exc)[1]
+        try:
+            history.unlink_archive(self.cfg, self.source.id, self.rec.path, moved=moved,
+                                   ran=[d.path for d in archives], looked=looked)
+        except (WorkFailed, OSError) as undo:
+            self._fail_step(7, f"{failed}; its links in the archive union cannot be undone now: {ending(undo)[1]}")
+        return failed
 
     def _result(self, status: str, reason: str | None) -> BackupResult:
         rec = self.rec

@@ -31,10 +31,11 @@ _VERSIONS = ("SELECT :d, v.path_id, p.path, v.size, v.mtime FROM versions v JOIN
 
 
 def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
-         cancel: threading.Event | None = None) -> tuple[str | None, str]:
+         cancel: threading.Event | None = None, ended: str | None = None) -> tuple[str | None, str]:
     """The killed run of `row`, its directory at `path` and its backup.json read as `info`, kept
-    (`cfg`: None when its source is no longer in the config: no union is touched). Returns (why it
-    is left as it is for the next run, or None; what was done, said)."""
+    (`cfg`: None when its source is no longer in the config: no union is touched). `ended`: how
+    it ended, for a run that failed in step 7 and keeps its own data (completion.py); else as its
+    step rows say. Returns (why it is left as it is for the next run, or None; what was done, said)."""
     source_id = row["source"]
     try:       # as for a run undone (recovery.py): left as it is, its catalog rows too, the next run tries again
         with union_held(cfg, source_id, emit, cancel) as moved:
@@ -51,7 +52,7 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
         for dir_path, _kind in outermost(dirs):
             changes.record(conn, source_id, row["id"], _VERSIONS, {"d": dir_path, "m": row["medium"]}, [dir_path])
     faults.point("recovery.kept_catalog")
-    reason = f"{_how_it_ended(store, row['id'])}; its transfer had ended whole: the data is kept"
+    reason = f"{ended or _how_it_ended(store, row['id'])}; its transfer had ended whole: the data is kept"
     reason += "".join(f"; {said}" for said in planted)
     finished = time.time()
     not_said = killed_record.say_ended(path.parent.parent, source_id, path.name, KEPT, reason, finished)

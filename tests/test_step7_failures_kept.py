@@ -1,0 +1,112 @@
+"""A backup whose transfer ended whole and whose step 7 then fails (a link into the archive union,
+the catalog's write, the final backup.json) keeps its data as kept: restorable, retained, never a
+--link-dest base, its archive files not linked into the union. Real rsync, real failures (an
+immutable directory: chattr +i; a state directory on a full tmpfs)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from contextlib import contextmanager
+
+from rabtui import faults
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_state_dir_full import _rabtui, _run_filling_at
+from tests.trees import Lab, next_second, snapshot, write_files
+
+
+@contextmanager
+def _immutable(path):
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def _two_kinds(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    write_files(lab.src / "data", {"a": b"a1"})
+    write_files(lab.src / "arch", {"z/old": b"o1"})
+    assert lab.backup(cfg).status == "completed", lab.messages()
+    next_second()
+    return lab, cfg, medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+
+
+def _kept(lab, result, said: str, new: dict):
+    store = lab.store()
+    row = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] == "kept", (dict(row), result, lab.messages())
+    assert said in row["reason"] and "the data is kept" in row["reason"], row["reason"]
+    assert result.status == "failed" and result.exit_code == 1 and "the data is kept" in result.reason, result
+    # an archive directory's backup holds what was new in it (--compare-dest with the union)
+    assert snapshot(medium_layout.backup_data_path(row["path"], str(lab.src / "arch"))) == new
+    assert store.one("SELECT COUNT(*) FROM versions WHERE first_backup=?", (row["id"],))[0] > 0
+    return store, row
+
+
+def test_a_link_into_the_union_that_fails_keeps_the_data_its_links_undone(tmp_path):
+    lab, cfg, union = _two_kinds(tmp_path)
+    write_files(lab.src / "arch", {"a/new": b"n1", "z/new": b"n2"})
+    with _immutable(union / "z"):
+        result = lab.backup(cfg)
+    store, row = _kept(lab, result, "cannot link", {b"a/new": b"n1", b"z/new": b"n2"})
+    assert medium_layout.read_backup_json(row["path"])["status"] == "kept"
+    assert not (union / "a/new").exists() and not (union / "z/new").exists()    # a/new was linked, then undone
+    assert (union / "z/old").read_bytes() == b"o1"
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    next_second()
+    assert lab.backup(cfg).status == "completed"
+    assert lab.store().one("SELECT link_dest FROM backups ORDER BY id DESC LIMIT 1")[0] != row["id"]
+    assert (union / "a/new").read_bytes() == b"n1"
+
+
+def test_a_final_record_that_cannot_be_written_keeps_the_data(tmp_path, monkeypatch):
+    lab, cfg, union = _two_kinds(tmp_path)
+    write_files(lab.src / "arch", {"a/new": b"n1"})
+    point = faults.point
+    where = []
+
+    def locked(name):
+        point(name)
+        if name == "backup.catalog":     # the backup's directory made immutable: backup.json cannot be replaced
+            where.append(lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0])
+            subprocess.run(["chattr", "+i", where[0]], check=True)
+    monkeypatch.setattr(faults, "point", locked)
+    try:
+        result = lab.backup(cfg)
+    finally:
+        for path in where:
+            subprocess.run(["chattr", "-i", path], check=True)
+    store, row = _kept(lab, result, "cannot write its final record", {b"a/new": b"n1"})
+    assert not (union / "a/new").exists()
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_catalog_the_full_state_directory_cannot_take_keeps_the_data(tmp_path, tmpfs):
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"z/old": b"o1"})
+    assert _rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    next_second()
+    write_files(lab.src / "arch", {f"a/{i}": 300 for i in range(200)})
+    done = _run_filling_at(lab, "backup.archive_linked", "backup", "loc", "--medium", "m1")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    os.unlink(lab.state.parent / "filler")
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert not (union / "a/new").exists()
+    next_second()
+    done = _rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = lab.store()
+    kept = store.all("SELECT * FROM backups WHERE status='kept'")
+    assert len(kept) == 1, [dict(r) for r in store.all("SELECT id, status, reason FROM backups")]
+    held = snapshot(medium_layout.backup_data_path(kept[0]["path"], str(lab.src / "arch")))
+    assert held == {k: v for k, v in snapshot(lab.src / "arch").items() if k.startswith(b"a/")}
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
