@@ -72,7 +72,7 @@ def test_a_final_record_that_cannot_be_written_keeps_the_data(tmp_path, monkeypa
 
     def locked(name):
         point(name)
-        if name == "backup.catalog":     # the backup's directory made immutable: backup.json cannot be replaced
+        if name == "backup.catalog" and not where:     # its directory made immutable: backup.json cannot be replaced
             where.append(lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0])
             subprocess.run(["chattr", "+i", where[0]], check=True)
     monkeypatch.setattr(faults, "point", locked)
@@ -81,10 +81,17 @@ def test_a_final_record_that_cannot_be_written_keeps_the_data(tmp_path, monkeypa
     finally:
         for path in where:
             subprocess.run(["chattr", "-i", path], check=True)
+        monkeypatch.setattr(faults, "point", point)
     store, row = _kept(lab, result, "cannot write its final record", {b"a/new": b"n1"})
     assert not (union / "a/new").exists()
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
+    next_second()     # the next backup leaves it kept, its backup.json as it is
+    assert lab.backup(cfg).status == "completed", lab.messages()
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "kept"
+    assert (union / "a/new").read_bytes() == b"n1"
+    invariants.check_json_agrees(cfg, lab.store())
+    invariants.check_catalog_is_media(cfg, lab.store())
 
 
 def test_a_catalog_the_full_state_directory_cannot_take_keeps_the_data(tmp_path, tmpfs):
