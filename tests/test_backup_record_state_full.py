@@ -1,8 +1,9 @@
 """A backup whose state directory fills up at its step 7 (a real small tmpfs, real rsync): the run
 fails saying so, and its backup.json on the medium says `failed` with that reason, not `running`,
-with what step 7 linked into the archive union undone and no temporary file of its record left. Its
-database row stays `running` (it cannot be written); once there is room, the next run's recovery
-records it as its backup.json says, and so does rebuild-state."""
+with what step 7 linked into the archive union undone and no temporary file of its record left;
+one whose transfer had ended whole leaves it saying so, for its data to be kept. Its database row
+stays `running` (it cannot be written); once there is room, the next run's recovery records it as
+its backup.json says, and so does rebuild-state."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def _union(lab: Lab) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("point, then", [
-    ("backup.step6", "backup"),            # its sizes cannot be recorded: nothing of step 7 written
+    ("backup.step6", "backup"),            # its sizes cannot be recorded: nothing of step 7 written, the data kept
     ("backup.archive_linked", "backup"),   # its catalog cannot be: its archive links are undone, the data kept
     ("backup.archive_linked", "rebuild-state"),
 ])
@@ -82,29 +83,22 @@ def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_pa
     assert "state database" in out and "cannot be written" in out, out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         record = json.load(f)
-    whole = point == "backup.archive_linked"
-    if whole:     # step 7 wrote: its backup.json says its transfer ended whole, for the data to be kept
-        assert transfer_whole(record), record
-    else:
-        assert record["status"] == "failed", record["status"]
-        assert "state database" in record["reason"] and "cannot be written" in record["reason"], record["reason"]
-        assert [s["state"] for s in record["steps"]][-1] == "failed", record["steps"]
-    # (one whose transfer ended whole: the room kept for its final record stays with it)
-    assert sorted(os.listdir(row["path"])) == ["backup.json", *(["backup.json.tmp"] if whole else []),
-                                               "backup.log", "data"]
+    # in step 7: its backup.json says its transfer ended whole, for the data to be kept, and the
+    # room kept for its final record stays with it
+    assert transfer_whole(record), record
+    assert sorted(os.listdir(row["path"])) == ["backup.json", "backup.json.tmp", "backup.log", "data"]
     assert _union(lab) == before        # y and x2 were never this medium's complete data
     with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
         log = f.read()
     assert "backup of loc failed: the state database" in log
-    assert not whole or "its transfer had ended whole" in log, log
+    assert "its transfer had ended whole" in log, log
 
     os.unlink(lab.state.parent / "filler")
     assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "running"
     if then == "backup":
         done = _rabtui(lab, "backup", "loc")
         assert done.returncode == 0, done.stdout + done.stderr
-        said = "its transfer had ended whole: kept" if whole else "its backup.json says failed (the state database"
-        assert said in done.stdout, done.stdout
+        assert "its transfer had ended whole: kept" in done.stdout, done.stdout
         assert _union(lab) == {"x": "x2", "y": "y1"}
     else:
         done = _rabtui(lab, "rebuild-state")
@@ -112,20 +106,18 @@ def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_pa
         assert _union(lab) == before
     store = lab.store()
     got = store.one("SELECT * FROM backups WHERE name=?", (row["name"],))
-    if whole:
-        assert got["status"] == "kept", dict(got)
-    else:
-        assert got["status"] == "failed" and "state database" in got["reason"], dict(got)
-    assert os.path.isdir(row["path"])      # kept a day, as any failed run, with its log
+    assert got["status"] == "kept", dict(got)
+    assert os.path.isdir(row["path"])
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
 
 
 def test_two_sources_whose_medium_and_state_directory_fill_up_at_once_say_failed_on_the_medium(tmp_path, tmpfs):
     """Two sources' backups (processes of their own) on one medium reach step 7 when both their
-    medium (to its last block and inode) and the state directory are full: each one's failed
-    record goes into the room kept for it, so the medium says how each ended; once there is room,
-    the next run of each records it so."""
+    medium (to its last block and inode) and the state directory are full: their transfers had
+    ended whole, so each one's backup.json stays saying so (the room kept for its final record left
+    with it) and each one's log says why it failed; once there is room, the next run of each keeps
+    its data."""
     from tests.test_full_medium_final_record import _fill_inodes
 
     lab = _small_state(tmp_path, tmpfs)
@@ -150,16 +142,21 @@ def test_two_sources_whose_medium_and_state_directory_fill_up_at_once_say_failed
     for run, out, row in zip(runs, outs, rows):
         assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
         with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
-            assert json.load(f)["status"] == "failed"
-        assert sorted(os.listdir(row["path"])) == ["backup.json", "backup.log", "data"]
+            assert transfer_whole(json.load(f))
+        assert sorted(os.listdir(row["path"])) == ["backup.json", "backup.json.tmp", "backup.log", "data"]
+        with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
+            assert "its transfer had ended whole" in f.read()
     for name in ("filler", "inodes"):
         (os.unlink if name == "filler" else shutil.rmtree)(medium / name)
     os.unlink(lab.state.parent / "filler")
     for source in ("one", "two"):
         done = _rabtui(lab, "backup", source)
-        assert done.returncode == 0 and "its backup.json says failed" in done.stdout, done.stdout + done.stderr
+        assert done.returncode == 0 and "its transfer had ended whole: kept" in done.stdout, done.stdout + done.stderr
     store = lab.store()
-    assert [store.one("SELECT status FROM backups WHERE id=?", (r["id"],))["status"] for r in rows] == ["failed"] * 2
+    assert [store.one("SELECT status FROM backups WHERE id=?", (r["id"],))["status"] for r in rows] == ["kept"] * 2
+    for row in rows:
+        with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+            assert json.load(f)["status"] == "kept"
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
 
