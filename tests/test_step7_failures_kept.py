@@ -25,9 +25,9 @@ def _immutable(path):
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-def _two_kinds(tmp_path):
+def _two_kinds(tmp_path, extra=""):
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    cfg = lab.local([("data", "standard"), ("arch", "archive")], extra=extra)
     write_files(lab.src / "data", {"a": b"a1"})
     write_files(lab.src / "arch", {"z/old": b"o1"})
     assert lab.backup(cfg).status == "completed", lab.messages()
@@ -64,9 +64,9 @@ def test_a_link_into_the_union_that_fails_keeps_the_data_its_links_undone(tmp_pa
     assert (union / "a/new").read_bytes() == b"n1"
 
 
-def test_a_final_record_that_cannot_be_written_keeps_the_data(tmp_path, monkeypatch):
-    lab, cfg, union = _two_kinds(tmp_path)
-    write_files(lab.src / "arch", {"a/new": b"n1"})
+def _final_record_unwritable(lab, cfg, monkeypatch):
+    """A backup of `cfg` whose directory is made immutable at backup.catalog: its final backup.json
+    cannot be written. Its result."""
     point = faults.point
     where = []
 
@@ -82,6 +82,13 @@ def test_a_final_record_that_cannot_be_written_keeps_the_data(tmp_path, monkeypa
         for path in where:
             subprocess.run(["chattr", "-i", path], check=True)
         monkeypatch.setattr(faults, "point", point)
+    return result
+
+
+def test_a_final_record_that_cannot_be_written_keeps_the_data(tmp_path, monkeypatch):
+    lab, cfg, union = _two_kinds(tmp_path)
+    write_files(lab.src / "arch", {"a/new": b"n1"})
+    result = _final_record_unwritable(lab, cfg, monkeypatch)
     store, row = _kept(lab, result, "cannot write its final record", {b"a/new": b"n1"})
     assert not (union / "a/new").exists()
     invariants.check_json_agrees(cfg, store)
@@ -117,3 +124,16 @@ def test_a_catalog_the_full_state_directory_cannot_take_keeps_the_data(tmp_path,
     assert held == {k: v for k, v in snapshot(lab.src / "arch").items() if k.startswith(b"a/")}
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_kept_data_whose_final_record_cannot_be_written_keeps_both_reasons(tmp_path, monkeypatch):
+    """A post-backup command fails (the data kept), then its final backup.json cannot be written:
+    its reason names both."""
+    mark = tmp_path / "fail-post"
+    lab, cfg, _ = _two_kinds(tmp_path, extra=f'post_backup_commands = ["test ! -e {mark}"]')
+    mark.touch()
+    write_files(lab.src / "arch", {"a/new": b"n1"})
+    result = _final_record_unwritable(lab, cfg, monkeypatch)
+    _, row = _kept(lab, result, "cannot write its final record", {b"a/new": b"n1"})
+    assert "post-backup command failed" in row["reason"], row["reason"]
+    assert "post-backup command failed" in result.reason, result

@@ -91,8 +91,8 @@ class Completion:
                            f"{fmt.count(totals.files, 'file')}, {totals.new_files} new or modified")
         try:
             rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
-        except OSError as exc:
-            self._fail_step(7, self._unrecorded(medium, exc))
+        except OSError as exc:     # why it was kept, or its warnings, said before
+            self._fail_step(7, "; then ".join([*([reason] if reason else []), self._unrecorded(medium, exc)]))
         record_space(self.store, medium)     # once the room kept for backup.json is given back
         if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
             ended = "cancelled" if self._kept_cancelled else "failed"
