@@ -91,11 +91,15 @@ def test_a_final_record_that_cannot_be_written_keeps_the_data(tmp_path, monkeypa
     result = _final_record_unwritable(lab, cfg, monkeypatch)
     store, row = _kept(lab, result, "cannot write its final record", {b"a/new": b"n1"})
     assert not (union / "a/new").exists()
+    assert medium_layout.read_backup_json(row["path"])["status"] == "running"
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
-    next_second()     # the next backup leaves it kept, its backup.json as it is
+    next_second()     # the next backup's recovery writes its backup.json as its row says: kept
     assert lab.backup(cfg).status == "completed", lab.messages()
     assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "kept"
+    record = medium_layout.read_backup_json(row["path"])
+    assert record["status"] == "kept" and record["reason"] == row["reason"], record
+    assert not os.path.exists(os.path.join(row["path"], "backup.json.tmp"))
     assert (union / "a/new").read_bytes() == b"n1"
     invariants.check_json_agrees(cfg, lab.store())
     invariants.check_catalog_is_media(cfg, lab.store())

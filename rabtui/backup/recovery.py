@@ -12,19 +12,19 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import proc_table
-from rabtui.backup import killed_kept, killed_kinds
+from rabtui.backup import killed_kept, killed_kinds, killed_record
 from rabtui.backup.abandoned_left import say_abandoned_row
 from rabtui.backup.history import forget_catalog, undo_links, union_held, unlink_archive
 from rabtui.backup.records import (end_steps, find_abandoned, mark_abandoned, remove_leftovers, running_rows,
                                    transfer_whole)
 from rabtui.backup.retention import medium_present
 from rabtui.errors import WorkFailed
-from rabtui.events import WARNING, Emit, Event
+from rabtui.events import LOG, WARNING, Emit, Event
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
 from rabtui.state import saved_kinds
 from rabtui.state.locks import source_lock
-from rabtui.state.store import RESTORABLE, Store
+from rabtui.state.store import KEPT, RESTORABLE, Store
 
 
 def _is_backup_dir(path: Path, source_id: str) -> bool:
@@ -162,7 +162,30 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         if there and path.is_dir():      # not deleted: its record says what its row does
             say_abandoned_row(path.parent.parent, row["medium"], source_id, store.one(
                 "SELECT * FROM backups WHERE id=?", (row["id"],)), emit)
+    _kept_said(store, cfg, source_id, emit, medium, mounted_later)
     return left
+
+
+def _kept_said(store: Store, cfg, source_id: str, emit: Emit, medium: str | None, mounted_later: str | None) -> None:
+    """Kept data whose backup.json could not say so as it was kept (its directory immutable, its
+    medium full: killed_kept.keep), still saying its transfer ended whole: written now as its row
+    says, on its medium when it is there."""
+    for row in store.all("SELECT * FROM backups WHERE source=? AND status=? AND dir_made<>0 ORDER BY id",
+                         (source_id, KEPT)):
+        if (medium is not None and row["medium"] != medium) or row["medium"] == mounted_later or not row["path"]:
+            continue
+        path = Path(row["path"])
+        if not transfer_whole(medium_layout.read_backup_json(path)) or not _on_its_medium(store, cfg, row):
+            continue
+        not_said = killed_record.say_ended(path.parent.parent, source_id, path.name, KEPT, row["reason"],
+                                           row["finished"])
+        if not_said:
+            emit(Event(WARNING, f"kept data of {source_id} ({row['name']} on medium {row['medium']}): {not_said}",
+                       {"backup_id": row["id"]}))
+            continue
+        remove_leftovers(path)
+        emit(Event(LOG, f"kept data of {source_id} ({row['name']} on medium {row['medium']}): its backup.json now"
+                        " says kept, as its database row does", {"backup_id": row["id"]}))
 
 
 def _empty_dir_removed(store: Store, row) -> bool:
