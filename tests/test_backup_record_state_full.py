@@ -72,6 +72,7 @@ def _union(lab: Lab) -> dict[str, str]:
 
 @pytest.mark.parametrize("point, then", [
     ("backup.step6", "backup"),            # its sizes cannot be recorded: nothing of step 7 written, the data kept
+    ("backup.step6", "rebuild-state"),
     ("backup.archive_linked", "backup"),   # its catalog cannot be: its archive links are undone, the data kept
     ("backup.archive_linked", "rebuild-state"),
 ])
