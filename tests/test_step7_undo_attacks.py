@@ -19,7 +19,7 @@ from tests.trees import Lab, next_second, write_files
 def _two_unions(tmp_path):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("arch1", "archive"), ("arch2", "archive")])
-    write_files(lab.src / "arch1", {"f": b"v1", "d/g": b"g1", "m/x": b"x1"})
+    write_files(lab.src / "arch1", {"f": b"v1", "d/g": b"g1", "e": b"e1", "m/x": b"x1"})
     write_files(lab.src / "arch2", {"z/old": b"o1"})
     assert lab.backup(cfg).status == "completed", lab.messages()
     next_second()
@@ -40,7 +40,8 @@ def _replace_in_first(lab):
     """The first archive directory's file at a new version and a directory of the union become a file."""
     import shutil
     shutil.rmtree(lab.src / "arch1/d")
-    write_files(lab.src / "arch1", {"f": b"v2-longer", "d": b"D", "m/y": b"y1"})
+    os.unlink(lab.src / "arch1/e")
+    write_files(lab.src / "arch1", {"f": b"v2-longer", "d": b"D", "e/in": b"i1", "m/y": b"y1"})
 
 
 def test_a_link_failing_in_a_later_directory_puts_back_what_the_first_replaced(tmp_path):
@@ -53,12 +54,14 @@ def test_a_link_failing_in_a_later_directory_puts_back_what_the_first_replaced(t
     row = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert row["status"] == "kept" and result.exit_code == 1, (dict(row), result, lab.messages())
     assert (u1 / "f").read_bytes() == b"v1" and (u1 / "d/g").read_bytes() == b"g1", lab.messages()
+    assert (u1 / "e").read_bytes() == b"e1"
+    # (the directory `a` made for a/new stays, empty, as after any backup's undoing: archive.unlink_from_union)
     assert not (u1 / "m/y").exists() and not (u2 / "a/new").exists() and not (u2 / "zz").exists()
     _agree(lab, cfg)
     next_second()
     assert lab.backup(cfg).status in ("completed", "warnings"), lab.messages()
     assert (u1 / "f").read_bytes() == b"v2-longer" and (u1 / "d").read_bytes() == b"D"
-    assert (u2 / "z/new").read_bytes() == b"n2"
+    assert (u1 / "e/in").read_bytes() == b"i1" and (u2 / "z/new").read_bytes() == b"n2"
     _agree(lab, cfg)
 
 
@@ -104,7 +107,7 @@ def _next_backup_keeps(lab, cfg, u1, u2):
     assert row["status"] == "kept" and "its transfer had ended whole" in row["reason"], dict(row)
     assert medium_layout.read_backup_json(row["path"])["status"] == "kept"
     assert (u1 / "f").read_bytes() == b"v2-longer" and (u1 / "d").read_bytes() == b"D"
-    assert (u2 / "z/new").read_bytes() == b"n2"
+    assert (u1 / "e/in").read_bytes() == b"i1" and (u2 / "z/new").read_bytes() == b"n2"
 
 
 @pytest.mark.parametrize("point", ["union.undoing", "union.undone"])
@@ -208,3 +211,118 @@ def test_a_final_record_failing_on_standard_directories_only_keeps_the_data(tmp_
     store = _agree(lab, cfg)
     assert store.one("SELECT link_dest FROM backups ORDER BY id DESC LIMIT 1")[0] != row["id"]
     assert (medium_layout.backup_data_path(row["path"], str(lab.src / "data")) / "a").read_bytes() == b"a2-kept"
+
+
+def test_a_cancel_as_the_final_record_fails_keeps_the_data(tmp_path, monkeypatch):
+    """A cancel comes in step 7 as its final backup.json cannot be written: its links are undone and
+    its data kept all the same (the union is free: nothing waits on it)."""
+    import threading
+    lab, cfg, (u1, u2) = _two_unions(tmp_path)
+    _replace_in_first(lab)
+    write_files(lab.src / "arch2", {"z/new": b"n2"})
+    cancel = threading.Event()
+    point = faults.point
+    where = []
+
+    def locked(name):
+        point(name)
+        if name == "backup.catalog" and not where:
+            where.append(lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0])
+            subprocess.run(["chattr", "+i", where[0]], check=True)
+            cancel.set()
+    monkeypatch.setattr(faults, "point", locked)
+    try:
+        result = lab.backup(cfg, cancel=cancel)
+    finally:
+        for path in where:
+            subprocess.run(["chattr", "-i", path], check=True)
+        monkeypatch.setattr(faults, "point", point)
+    store = lab.store()
+    row = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] == "kept" and result.exit_code == 1, (dict(row), result, lab.messages())
+    assert (u1 / "f").read_bytes() == b"v1" and not (u2 / "z/new").exists(), lab.messages()
+    _agree(lab, cfg)
+    next_second()
+    assert lab.backup(cfg).status in ("completed", "warnings"), lab.messages()
+    store = _agree(lab, cfg)
+    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "kept"
+    assert (u1 / "f").read_bytes() == b"v2-longer" and (u2 / "z/new").read_bytes() == b"n2"
+
+
+def test_a_link_failing_on_the_second_medium_leaves_the_first_ones_union(tmp_path):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("arch1", "archive"), ("arch2", "archive")])
+    write_files(lab.src / "arch1", {"f": b"v1"})
+    write_files(lab.src / "arch2", {"z/old": b"o1"})
+    for m in ("m1", "m2"):
+        assert lab.backup(cfg, medium_id=m).status == "completed", lab.messages()
+    next_second()
+    write_files(lab.src / "arch1", {"f": b"v2-longer"})
+    write_files(lab.src / "arch2", {"z/new": b"n2"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed", lab.messages()
+    unions = [[medium_layout.archive_root(root, "loc", str(lab.src / d)) for d in ("arch1", "arch2")]
+              for _, root in lab.media]
+    with _immutable(unions[1][1] / "z"):
+        assert lab.backup(cfg, medium_id="m2").status == "failed", lab.messages()
+    assert (unions[0][0] / "f").read_bytes() == b"v2-longer" and (unions[0][1] / "z/new").read_bytes() == b"n2"
+    assert (unions[1][0] / "f").read_bytes() == b"v1" and not (unions[1][1] / "z/new").exists()
+    store = _agree(lab, cfg)
+    assert store.one("SELECT status FROM backups ORDER BY id DESC LIMIT 1")[0] == "kept"
+    next_second()
+    assert lab.backup(cfg, medium_id="m2").status == "completed", lab.messages()
+    assert (unions[1][0] / "f").read_bytes() == b"v2-longer" and (unions[1][1] / "z/new").read_bytes() == b"n2"
+    _agree(lab, cfg)
+
+
+def test_a_kill_while_step7_undoes_then_cleanup_and_rebuild_state_keep_it(tmp_path):
+    from tests.test_kill_anywhere import _killed, rabtui
+    lab, cfg, (u1, u2) = _two_unions(tmp_path)
+    _replace_in_first(lab)
+    write_files(lab.src / "arch2", {"a/new": b"n1", "z/new": b"n2"})
+    with _immutable(u2 / "z"):
+        _killed(rabtui(lab, "backup", "loc", point="union.undoing"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = _agree(lab, cfg)
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))[0] == "kept", done.stdout
+    assert (u1 / "f").read_bytes() == b"v1" and (u1 / "e").read_bytes() == b"e1"
+    assert (u1 / "d/g").read_bytes() == b"g1" and not (u2 / "a/new").exists()
+    store.close()
+    lab.lose_database()
+    done = rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3) and "Traceback" not in done.stderr, done.stdout + done.stderr
+    store = _agree(lab, cfg)
+    assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == ["completed", "kept"]
+
+
+def test_a_cleanup_after_kept_data_keeps_the_newest_complete_backup_and_its_union(tmp_path):
+    """Complete, complete, then kept by a failing link, days apart; a cleanup a month on under a
+    retention of a day keeps the newest complete backup and the kept one; the union shows the former."""
+    from datetime import datetime, timedelta
+    from rabtui.backup import deletion, retention
+    from rabtui.config import load
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("arch1", "archive"), ("arch2", "archive")])
+    lab.keep_a_day()
+    cfg = load(lab.config_path)
+    t0 = datetime(2026, 1, 5, 3, 0)
+    write_files(lab.src / "arch1", {"f": b"v1"})
+    write_files(lab.src / "arch2", {"z/old": b"o1"})
+    assert lab.backup(cfg, now=t0).status == "completed", lab.messages()
+    write_files(lab.src / "arch1", {"f": b"v2-longer"})
+    assert lab.backup(cfg, now=t0 + timedelta(days=1)).status == "completed", lab.messages()
+    u1, u2 = (medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / d)) for d in ("arch1", "arch2"))
+    write_files(lab.src / "arch1", {"f": b"v3-kept-only"})
+    write_files(lab.src / "arch2", {"z/new": b"n2"})
+    with _immutable(u2 / "z"):
+        assert lab.backup(cfg, now=t0 + timedelta(days=2)).status == "failed", lab.messages()
+    store = lab.store()
+    rows = store.all("SELECT id, status FROM backups ORDER BY id")
+    assert [r["status"] for r in rows] == ["completed", "completed", "kept"]
+    plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=30))
+    assert [c.id for c in plan.delete] in ([], [rows[0]["id"]]), (plan.delete, plan.kept)     # b1: guarded, it holds z/old
+    assert {k[0]: k[2] for k in plan.kept} == {rows[1]["id"]: "newest complete", rows[2]["id"]: "newest"}, plan.kept
+    deletion.apply_cleanup(cfg, store, plan)
+    assert (u1 / "f").read_bytes() == b"v2-longer" and (u2 / "z/old").read_bytes() == b"o1"
+    _agree(lab, cfg)
