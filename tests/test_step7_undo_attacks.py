@@ -55,8 +55,8 @@ def test_a_link_failing_in_a_later_directory_puts_back_what_the_first_replaced(t
     assert row["status"] == "kept" and result.exit_code == 1, (dict(row), result, lab.messages())
     assert (u1 / "f").read_bytes() == b"v1" and (u1 / "d/g").read_bytes() == b"g1", lab.messages()
     assert (u1 / "e").read_bytes() == b"e1"
-    # (the directory `a` made for a/new stays, empty, as after any backup's undoing: archive.unlink_from_union)
-    assert not (u1 / "m/y").exists() and not (u2 / "a/new").exists() and not (u2 / "zz").exists()
+    assert not (u1 / "m/y").exists() and not (u2 / "a").exists() and not (u2 / "zz").exists(), \
+        sorted(os.listdir(u2))
     _agree(lab, cfg)
     next_second()
     assert lab.backup(cfg).status in ("completed", "warnings"), lab.messages()
@@ -326,3 +326,34 @@ def test_a_cleanup_after_kept_data_keeps_the_newest_complete_backup_and_its_unio
     deletion.apply_cleanup(cfg, store, plan)
     assert (u1 / "f").read_bytes() == b"v2-longer" and (u2 / "z/old").read_bytes() == b"o1"
     _agree(lab, cfg)
+
+
+def test_a_checkpoint_after_a_failing_link_holds_the_union_as_the_complete_backups_show_it(tmp_path):
+    from tests.trees import burn_due
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("arch1", "archive"), ("arch2", "archive")])
+    write_files(lab.src / "arch1", {"f": b"v1"})
+    write_files(lab.src / "arch2", {"z/old": b"o1"})
+    assert lab.backup(cfg).status == "completed", lab.messages()
+    next_second()
+    u2 = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch2"))
+    write_files(lab.src / "arch2", {"a/b/new": b"n1", "z/new": b"n2"})
+    with _immutable(u2 / "z"):
+        assert lab.backup(cfg).status == "failed", lab.messages()
+    store = _agree(lab, cfg)
+    number = burn_due(cfg, store, {"*"})
+    invariants.check_checkpoint_is_view(cfg, store, number, tmp_path / "out")
+    out = tmp_path / "check"
+    from rabtui.restore import run as restore_run
+    restore_run.restore(cfg, store, "loc", str(lab.src / "arch2"), checkpoint=number, to=out)
+    assert not (out / os.path.relpath(lab.src / "arch2", "/") / "a").exists(), \
+        sorted(os.listdir(out / os.path.relpath(lab.src / "arch2", "/")))
+
+
+def test_the_look_at_a_union_directory_holding_only_empty_ones_leaves_no_descriptor_open(tmp_path):
+    from rabtui.backup import archive
+    (tmp_path / "u/d/e/f").mkdir(parents=True)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        assert archive._only_empty_dirs(os.fsencode(tmp_path / "u"), b"d")
+    assert len(os.listdir("/proc/self/fd")) == before

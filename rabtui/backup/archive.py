@@ -5,6 +5,7 @@ goes, the older versions and shapes put back (union_link.py makes the links).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -119,7 +120,42 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
             rel = _joined(rel_dir, name)
             if _older_shape_lost(union_b, rel, stat.S_ISDIR(st.st_mode)):
                 _put_back(union, rel, older_b, staging, newer_b)
+    _empty_dirs_gone(union_b, tree, [*older_b, *newer_b])
     return undone
+
+
+def _empty_dirs_gone(union: bytes, tree: list[tuple[bytes, list]], staying: list[bytes]) -> None:
+    """The directories of the backup's `tree` that are empty in the union and that none of the
+    `staying` backups holds, removed, the deepest first: the links that made them went (a kept run's
+    a/b/new left a/ and a/b/ there, which a checkpoint then took for directories of a complete backup)."""
+    for rel_dir, items in reversed(tree):
+        names = [name for name, st in items if stat.S_ISDIR(st.st_mode)]
+        if not names:
+            continue
+        try:
+            fd = below.open_dir(union, rel_dir)
+        except OSError:
+            continue
+        try:
+            for name in names:
+                if _empty(fd, name) and _holder(staying, _joined(rel_dir, name)) is None:
+                    with contextlib.suppress(OSError):     # filled meanwhile: it stays
+                        os.rmdir(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+
+def _empty(fd: int, name: bytes) -> bool:
+    """Is `name` in the directory `fd` a directory (no symlink) that holds nothing? One entry read at most."""
+    try:
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    except OSError:
+        return False
+    try:
+        with os.scandir(sub) as it:
+            return next(it, None) is None
+    finally:
+        os.close(sub)
 
 
 def _holder(older_b: list[bytes], rel: bytes) -> bytes | None:
@@ -167,12 +203,15 @@ def _only_empty_dirs(union: bytes, rel: bytes) -> bool:
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=way)
     finally:
         os.close(way)
-    with os.scandir(fd) as it:
-        dirs = []
-        for entry in it:
-            if not entry.is_dir(follow_symlinks=False):
-                return False
-            dirs.append(entry.name)
+    try:
+        with os.scandir(fd) as it:      # (reads a duplicate of fd: fd itself stays open)
+            dirs = []
+            for entry in it:
+                if not entry.is_dir(follow_symlinks=False):
+                    return False
+                dirs.append(entry.name)
+    finally:
+        os.close(fd)
     return all(_only_empty_dirs(union, _joined(rel, os.fsencode(d))) for d in dirs)
 
 
