@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from rabtui.errors import WorkFailed
-from rabtui.restore import disc_drive, disc_extract, run as R
+from rabtui.restore import disc_drive, disc_extract, disc_listing, run as R
 from tests.test_disc_tree_loop import _loop_the_tree
 from tests.trees import Lab, burn_due, write_files
 
@@ -38,7 +38,8 @@ def looped(tmp_path_factory):
 @pytest.fixture
 def bounded_memory(monkeypatch):
     """Each xorriso of the restore run with 40 MB of address space."""
-    for module, builder in ((disc_drive, "xorriso_volid_argv"), (disc_extract, "xorriso_extract_argv")):
+    for module, builder in ((disc_drive, "xorriso_volid_argv"), (disc_extract, "xorriso_extract_argv"),
+                            (disc_listing, "names_argv")):
         real = getattr(module, builder)
         monkeypatch.setattr(module, builder, lambda *a, real=real, **k: ["prlimit", "--as=40000000", "--", *real(*a, **k)])
 

@@ -11,14 +11,14 @@ import stat
 
 from typing import NoReturn
 
-from rabtui import fmt
+from rabtui import fmt, temp_dirs
 from rabtui.checkpoint import acl_dirs, disc_tree, layout, shortpath, xorriso
 from rabtui.checkpoint.content import LINK_MARK
-from rabtui.checkpoint.xorriso_output import parse_lsdl
+from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, disc_owners, disc_refused, link_xattrs, links_again
+from rabtui.restore import disc_dirs, disc_listing, disc_owners, disc_refused, link_xattrs, links_again
 from rabtui.restore.disc_drive import address, disc_device
 from rabtui.restore.disc_checks import extract_hint, tree_bounded
 from rabtui.events import LOG, Emit, Event
@@ -29,7 +29,7 @@ WITHOUT_ACL = b"rabtui: those without an ACL"   # printed between the entries wi
 
 
 def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None,
-                         list_links: bool = False) -> list[str]:
+                         list_links: bool = False, listing: bytes | None = None) -> list[str]:
     """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
     as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes. Then each
     entry but symlinks is printed on stdout (parse_lsdl), those with an ACL before WITHOUT_ACL and
@@ -38,14 +38,18 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
     as the extracting user, with the time of extraction. Last, the ACLs of the directories that
     have one (acl_dirs), and every directory (disc_dirs). It goes on past an entry it cannot
     restore, and names it on stderr (disc_refused.py); names in its messages encoded as in its
-    listings."""
+    listings. `listing`: a disc_listing.command_file to list the entries with instead (after the
+    ACLs of the directories): linear in their number, where these passes are not."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     path = os.fsdecode(disc_path)
     argv = ["xorriso", "-no_rc", "-abort_on", "NEVER", "-backslash_codes", "encode_output",
             "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
             "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
-            "-iso_rr_pattern", "off", "-indev", address(dev), "-extract", path, os.fsdecode(target),
-            "-find", path, "-has_acl", "-not", "-type", "l", "-exec", "lsdl", "--", "-print", WITHOUT_ACL.decode(),
+            "-iso_rr_pattern", "off", "-indev", address(dev), "-extract", path, os.fsdecode(target)]
+    if listing is not None:
+        return argv + acl_dirs.find_argv(path) + ["-backslash_codes", "in_double_quotes:encode_output",
+                                                  "-options_from_file", os.fsdecode(listing)]
+    argv += ["-find", path, "-has_acl", "-not", "-type", "l", "-exec", "lsdl", "--", "-print", WITHOUT_ACL.decode(),
             "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
     if list_links:
         argv += ["-find", path, "-type", "l", "-exec", "lsdl", "--"]
@@ -141,8 +145,14 @@ def extract_each_disc(cfg: Config, store: Store, source: Source, number: int, re
                         failed(str(exc))
 
                 refusals = disc_refused.Refusals()
-                done = run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)), listed,
-                           refusals.take)
+                names = disc_listing.Names()
+                done = None
+                if not is_file and run(disc_listing.names_argv(dev, start), names.take).ok:
+                    done = _extract_listed(run, dev, start, target, bool(link_mtimes), names, refusals,
+                                           held, without_acl, acls, dirs, failed)
+                if done is None:    # a file, or no listing to go by: the passes of -find -exec lsdl
+                    done = run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)), listed,
+                               refusals.take)
                 if not done.ok:
                     if done.killed_by or not refusals.refused:
                         failed(f"xorriso was killed by signal {done.killed_by}" if done.killed_by
@@ -166,6 +176,35 @@ def extract_each_disc(cfg: Config, store: Store, source: Source, number: int, re
                 if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
                     off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel,   # only root's hold xattrs
                                                cfg.checkpoint.io_timeout)
+
+
+def _extract_listed(run, dev: str, start: bytes, target: bytes, list_links: bool, names, refusals,
+                    held: dict, without_acl: list[bytes], acls: list[bytes], dirs: disc_dirs.Listed, failed):
+    """The extracting run listing each directory of `names` from within it (disc_listing), its
+    listing read into what the three `-find -exec lsdl` passes and disc_dirs' give; None when its
+    command file cannot be written."""
+    listing = disc_listing.Listing(start, names.dirs)
+    with contextlib.ExitStack() as stack:
+        try:
+            commands = os.path.join(stack.enter_context(temp_dirs.private()), b"listing")
+            with open(commands, "wb") as f:
+                f.write(disc_listing.command_file(start, names.dirs))
+        except OSError:     # no command file (the temporary directory full): the caller's passes instead
+            return None
+        done = run(xorriso_extract_argv(dev, start, target, list_links=list_links, listing=commands),
+                   listing.take, refusals.take)
+    if done.ok and not listing.complete():
+        failed("its listing of the entries ended early")
+    acls += listing.before
+    for path, (line, mode, owner) in listing.entries.items():
+        if stat.S_ISLNK(mode) and not list_links:
+            continue
+        held[path] = (mode, owner)
+        if stat.S_ISDIR(mode):
+            dirs.dirs[path] = (mode, owner, lsdl_date(line))
+        if not stat.S_ISLNK(mode) and path not in names.with_acl:
+            without_acl.append(path)
+    return done
 
 
 def disc_top(rows, rel: bytes, source: str) -> bytes:

@@ -1,0 +1,91 @@
+"""A directory's entries as a disc holds them, listed in time linear in their number (xorriso
+1.5.4): `-find -exec lsdl` looks each entry up again by its path, walking its directory's list
+from the head (N²/2 steps for a directory of N), while `-find` alone and a listing of the working
+directory (`-cd DIR -lsl --`) hold the nodes. So a first run names the directories and the entries
+with an ACL (names_argv: a listing of the working directory shows no `+` for an ACL), and the
+extracting run lists each directory from within it (command_file), which Listing reads into what
+the extraction needs. `-cd` still looks each directory up in its parent: a directory of very many
+subdirectories costs the square of their number, as `-find -exec lsdl` did."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui.checkpoint.xorriso import _cd_steps, quote
+from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl, unquoted
+from rabtui.restore.disc_drive import address
+
+ACL_MARK = b"rabtui: those with an ACL"
+MARK = b"rabtui: a directory"      # before each directory's listing
+
+
+def names_argv(dev: str, start: bytes) -> list[str]:
+    """xorriso printing each directory at or below `start`, ACL_MARK, then each entry there but
+    symlinks that has an ACL (Names)."""
+    path = os.fsdecode(start)
+    return ["xorriso", "-no_rc", "-abort_on", "NEVER", "-backslash_codes", "encode_output", "-acl", "on",
+            "-iso_rr_pattern", "off", "-indev", address(dev),
+            "-find", path, "-type", "d", "--", "-print", ACL_MARK.decode(),
+            "-find", path, "-has_acl", "-not", "-type", "l", "--"]
+
+
+class Names:
+    """What names_argv printed: the directories (in its order) and the entries with an ACL."""
+
+    def __init__(self) -> None:
+        self.dirs: list[bytes] = []
+        self.with_acl: set[bytes] = set()
+        self._acl = False
+
+    def take(self, line: bytes) -> None:
+        line = line.rstrip(b"\r\n")
+        if line == ACL_MARK:
+            self._acl = True
+        elif line.startswith(b"'") and line.endswith(b"'") and len(line) > 1:
+            (self.with_acl.add if self._acl else self.dirs.append)(unquoted(line))
+
+
+def command_file(start: bytes, dirs: list[bytes]) -> bytes:
+    """xorriso commands (read with `-backslash_codes in_double_quotes`) that list `start` itself
+    from its parent, then each of `dirs` from within it, each after a line MARK."""
+    parent, name = os.path.split(start.rstrip(b"/"))
+    lines = [f"-print {quote(MARK)}", *[f"-cd {quote(a)}" for a, _ in _cd_steps(None, parent or b"/")],
+             f"-lsdl {quote(name)} --"]
+    for d in dirs:
+        lines += [f"-print {quote(MARK)}", *[f"-cd {quote(a)}" for a, _ in _cd_steps(None, d)], "-lsl --"]
+    return "".join(line + "\n" for line in lines).encode("ascii")
+
+
+class Listing:
+    """The lines command_file's listings printed, read as they come: each entry's image path ->
+    (line as listed, st_mode, (uid, gid)); `before`: the run's other lines, those before the first
+    MARK."""
+
+    def __init__(self, start: bytes, dirs: list[bytes]) -> None:
+        self._start = start
+        self._where = [os.path.dirname(start.rstrip(b"/")) or b"/", *dirs]
+        self._n = -1
+        self.entries: dict[bytes, tuple[bytes, int, tuple[int, int]]] = {}
+        self.before: list[bytes] = []
+
+    def take(self, line: bytes) -> None:
+        if line.rstrip(b"\r\n") == MARK:
+            self._n += 1
+            return
+        if self._n < 0:
+            self.before.append(line)
+            return
+        entry = parse_lsdl(line)
+        if entry is not None and self._n < len(self._where):    # the start keyed as -find names it
+            path = self._start if self._n == 0 else os.path.join(self._where[self._n], entry[0])
+            self.entries[path] = (line, entry[1], entry[3])
+
+    def complete(self) -> bool:
+        """Was every directory listed (a MARK for each)?"""
+        return self._n == len(self._where) - 1
+
+    def dir_times(self):
+        """(image path, st_mode, owner, its time as shown) of each directory listed."""
+        return [(p, mode, owner, lsdl_date(line)) for p, (line, mode, owner) in self.entries.items()
+                if stat.S_ISDIR(mode)]
