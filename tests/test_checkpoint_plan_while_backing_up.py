@@ -48,12 +48,13 @@ def test_a_newer_version_saved_while_the_plan_waits_is_not_what_it_records(tmp_p
 
 def test_a_file_the_union_lost_while_the_plan_waited_stops_the_record_with_a_message(tmp_path):
     """The plan found a file in the union that a killed backup had linked there; the next backup
-    undid that run while the plan waited (the file gone from the source meanwhile): nothing is
-    recorded, and the operator is told to plan again (it was a bare FileNotFoundError)."""
+    undid that run while the plan waited (the file gone from the source meanwhile; the killed run's
+    transfer not said to have ended, or its data would be kept and read): nothing is recorded, and
+    the operator is told to plan again (it was a bare FileNotFoundError)."""
     import pytest
 
     from rabtui.errors import WorkFailed
-    from tests.test_kill_anywhere import _killed, rabtui
+    from tests.test_kill_anywhere import _killed, rabtui, transfer_not_said
 
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("cd-700", [("arch", "archive")])
@@ -62,6 +63,7 @@ def test_a_file_the_union_lost_while_the_plan_waited_stops_the_record_with_a_mes
     write_files(lab.src / "arch", {"n": b"new"})
     _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
     store = lab.store()
+    transfer_not_said(store.one("SELECT path FROM backups WHERE status='running'")["path"])
     plan = prepare.compute(cfg, store, asked={"*"})
     (lab.src / "arch" / "n").unlink()
     assert lab.backup(cfg).status == "completed"     # undoes the killed run: n leaves the union

@@ -384,6 +384,17 @@ def _killed_then_away(lab: Lab, cfg, source: str, copies: dict, point: str = "ba
     return killed
 
 
+def transfer_not_said(backup_path) -> None:
+    """The killed run's backup.json as written in step 3, its transfer not said to have ended (an
+    earlier rabtui, or a medium too full for that record): the next run undoes it."""
+    from rabtui.backup import records
+
+    path = Path(backup_path) / "backup.json"
+    info = json.loads(path.read_text())
+    records.write_json_atomic(path, {**info, "steps": [{**s, "state": "pending"} if s["step"] >= 5 else s
+                                                       for s in info["steps"]]})
+
+
 def _as_an_earlier_rabtui_left_it(store, killed) -> None:
     """The killed run as a rabtui that did not yet keep the data of a run killed after its transfer
     left it, its medium away at the next run: its backup.json as written in step 3 (its transfer not
@@ -391,10 +402,7 @@ def _as_an_earlier_rabtui_left_it(store, killed) -> None:
     forgotten. What a medium back finds of a run marked so (abandoned_left.py)."""
     from rabtui.backup import history, records
 
-    path = Path(killed["path"]) / "backup.json"
-    info = json.loads(path.read_text())
-    records.write_json_atomic(path, {**info, "steps": [{**s, "state": "pending"} if s["step"] >= 5 else s
-                                                       for s in info["steps"]]})
+    transfer_not_said(killed["path"])
     history.forget_catalog(store, killed)
     records.mark_abandoned(store, killed["id"], "interrupted: the run ended before it finished; its directory is"
                                                 " not there (medium not mounted, or never created)")
