@@ -64,9 +64,9 @@ def test_a_link_into_the_union_that_fails_keeps_the_data_its_links_undone(tmp_pa
     assert (union / "a/new").read_bytes() == b"n1"
 
 
-def _final_record_unwritable(lab, cfg, monkeypatch):
+def _final_record_unwritable(lab, cfg, monkeypatch, cancel=None):
     """A backup of `cfg` whose directory is made immutable at backup.catalog: its final backup.json
-    cannot be written. Its result."""
+    cannot be written (`cancel`, if given, set then too). Its result."""
     point = faults.point
     where = []
 
@@ -75,9 +75,11 @@ def _final_record_unwritable(lab, cfg, monkeypatch):
         if name == "backup.catalog" and not where:     # its directory made immutable: backup.json cannot be replaced
             where.append(lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0])
             subprocess.run(["chattr", "+i", where[0]], check=True)
+            if cancel is not None:
+                cancel.set()
     monkeypatch.setattr(faults, "point", locked)
     try:
-        result = lab.backup(cfg)
+        result = lab.backup(cfg, cancel=cancel)
     finally:
         for path in where:
             subprocess.run(["chattr", "-i", path], check=True)

@@ -12,7 +12,7 @@ import pytest
 from rabtui import faults
 from rabtui.media import medium_layout
 from tests import invariants
-from tests.test_step7_failures_kept import _immutable
+from tests.test_step7_failures_kept import _final_record_unwritable, _immutable
 from tests.trees import Lab, next_second, write_files
 
 
@@ -187,21 +187,7 @@ def test_a_final_record_failing_on_standard_directories_only_keeps_the_data(tmp_
     assert lab.backup(cfg).status == "completed", lab.messages()
     next_second()
     write_files(lab.src / "data", {"a": b"a2-kept"})
-    point = faults.point
-    where = []
-
-    def locked(name):
-        point(name)
-        if name == "backup.catalog" and not where:
-            where.append(lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0])
-            subprocess.run(["chattr", "+i", where[0]], check=True)
-    monkeypatch.setattr(faults, "point", locked)
-    try:
-        result = lab.backup(cfg)
-    finally:
-        for path in where:
-            subprocess.run(["chattr", "-i", path], check=True)
-        monkeypatch.setattr(faults, "point", point)
+    result = _final_record_unwritable(lab, cfg, monkeypatch)
     store = _agree(lab, cfg)
     row = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert row["status"] == "kept" and result.exit_code == 1, (dict(row), result, lab.messages())
@@ -220,23 +206,7 @@ def test_a_cancel_as_the_final_record_fails_keeps_the_data(tmp_path, monkeypatch
     lab, cfg, (u1, u2) = _two_unions(tmp_path)
     _replace_in_first(lab)
     write_files(lab.src / "arch2", {"z/new": b"n2"})
-    cancel = threading.Event()
-    point = faults.point
-    where = []
-
-    def locked(name):
-        point(name)
-        if name == "backup.catalog" and not where:
-            where.append(lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0])
-            subprocess.run(["chattr", "+i", where[0]], check=True)
-            cancel.set()
-    monkeypatch.setattr(faults, "point", locked)
-    try:
-        result = lab.backup(cfg, cancel=cancel)
-    finally:
-        for path in where:
-            subprocess.run(["chattr", "-i", path], check=True)
-        monkeypatch.setattr(faults, "point", point)
+    result = _final_record_unwritable(lab, cfg, monkeypatch, threading.Event())
     store = lab.store()
     row = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert row["status"] == "kept" and result.exit_code == 1, (dict(row), result, lab.messages())
