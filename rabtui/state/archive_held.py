@@ -15,7 +15,7 @@ import os
 
 from rabtui.state import saved_kinds
 from rabtui.state.catalog import _below, rel_path
-from rabtui.state.store import KEPT, Store
+from rabtui.state.store import KEPT, Store, rollback
 
 TABLE = "temp.archive_held"
 ASKED = "temp.archive_held_asked"
@@ -139,7 +139,7 @@ def add(store: Store, paths) -> None:
     try:
         conn.executemany(f"INSERT OR IGNORE INTO {TABLE} VALUES (?)", [(p,) for p in paths])
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
 
@@ -157,7 +157,7 @@ def held_at_or_below(store: Store, paths) -> set[bytes]:
         rows = conn.execute(f"SELECT a.path FROM {ASKED} a WHERE EXISTS (SELECT 1 FROM {TABLE} h WHERE h.path=a.path)"
                             f" OR EXISTS (SELECT 1 FROM {TABLE} h WHERE h.path>a.low AND h.path<a.high)").fetchall()
     finally:
-        conn.execute("ROLLBACK")      # the asked paths are not kept
+        rollback(conn)      # the asked paths are not kept
     return {bytes(r[0]) for r in rows}
 
 
