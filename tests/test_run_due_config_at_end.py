@@ -8,6 +8,7 @@ pre-backup command."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from rabtui.actions import run_due, status
@@ -74,3 +75,22 @@ def test_a_config_that_names_another_state_directory_at_the_end_is_not_judged_on
     assert run_due._config_at_end(start, lab.emit) == (start, None)
     assert lab.messages() == [f"the configuration {lab.config_path} names another state directory since this run"
                               f" began ({tmp_path / 'elsewhere'}): its health check judges by the one read at its start"]
+
+
+def test_the_end_s_notifications_go_to_the_notify_command_of_the_config_as_it_reads_at_the_end(tmp_path):
+    """A notify command edited during the run: the health check at its end notifies the new one
+    (it notified the one read at the run's start, which the operator had just replaced)."""
+    edited, new_notified = tmp_path / "edited.toml", tmp_path / "new_notified"
+    lab = _lab(tmp_path, edited, "")
+    sent = notify_into_file(lab, tmp_path)
+    (tmp_path / "new_alert.sh").write_text(f"cat >> {new_notified}; echo >> {new_notified}\n")
+    edited.write_text(config_text(lab.state, lab.media, lab._local_source([("data", "standard")], 'schedule = "0 2 * * *"',
+                                                                          "loc")
+                                  + lab._local_source([("new", "standard")], "", "new"))
+                      + f'\n[notify]\ncommand = "sh {tmp_path / "new_alert.sh"}"\n')
+    edited.chmod(0o600)
+    assert run_due.run_due(lab.load(), lab.store(), lab.emit, RunCancel(), now=NIGHT) == 0, lab.messages()
+    new = [json.loads(line) for line in new_notified.read_text().splitlines() if line.strip()] \
+        if new_notified.exists() else []
+    assert "stale:new" in [e["data"]["check"] for e in new if e["kind"] == "health"], (new, sent())
+    assert not [e for e in sent() if e["kind"] == "health"], sent()

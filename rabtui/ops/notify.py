@@ -110,7 +110,8 @@ def send(cfg: Config, event: dict, today: date | None = None) -> list[str]:
         return []
     outbox = _outbox
     if outbox is not None:
-        outbox.post(event)
+        # by the notify settings of the config that sent it (run-due's end: the config read then)
+        outbox.post(event, lambda e, stop: deliver(cfg, e, stop))
         return []
     return deliver(cfg, event)
 

@@ -42,24 +42,26 @@ class Outbox:
         self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
         self._thread.start()
 
-    def post(self, event: dict) -> None:
+    def post(self, event: dict, deliver: Deliver | None = None) -> None:
+        """`event` delivered in its turn, by `deliver` if given (the config that sent it), else the outbox's."""
         with self._lock:
             if self._closed:        # a worker still running after the run gave up waiting (Ctrl-C)
                 self._problems.append(not_delivered(event, "it came after the run had ended"))
                 return
             self._open.append(event)
             self._idle.clear()
-        self._todo.put(event)
+        self._todo.put((event, deliver or self._deliver))
 
     def _run(self) -> None:
         while True:
-            event = self._todo.get()
-            if event is None:
+            item = self._todo.get()
+            if item is None:
                 return
+            event, deliver = item
             if self._stop.is_set():      # the run has ended: said as not delivered, not started now
                 continue
             try:
-                problems = self._deliver(event, self._stop)
+                problems = deliver(event, self._stop)
             except Exception as exc:     # a notifier's own bug: said, and the next ones still go out
                 problems = [f"notification not delivered: {type(exc).__name__}: {exc}"]
             with self._lock:
