@@ -1,4 +1,4 @@
-"""A backup whose state directory fills up at its step 7 (a real small tmpfs, real rsync): the run
+"""A backup whose state directory fills up at its step 6 or 7 (a real small tmpfs, real rsync): the run
 fails saying so, and its backup.json on the medium says `failed` with that reason, not `running`,
 with what step 7 linked into the archive union undone and no temporary file of its record left;
 one whose transfer had ended whole leaves it saying so, for its data to be kept. Its database row
@@ -71,6 +71,8 @@ def _union(lab: Lab) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("point, then", [
+    ("backup.step5", "backup"),            # step 6 cannot be recorded begun: its transfer ended whole, the data kept
+    ("backup.step5", "rebuild-state"),
     ("backup.step6", "backup"),            # its sizes cannot be recorded: nothing of step 7 written, the data kept
     ("backup.step6", "rebuild-state"),
     ("backup.archive_linked", "backup"),   # its catalog cannot be: its archive links are undone, the data kept
@@ -244,10 +246,29 @@ def test_the_post_backup_commands_run_once_whenever_the_state_directory_fills_up
     assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
     assert sorted(os.listdir(marks)) == ["started"], out
     assert (marks / "started").read_text() == "x\n", out
-    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
-        assert json.load(f)["status"] == "failed"
     with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
         assert f"post-backup: $ rm {marks}/stopped" in f.read()
+    if full_at == "end of step 4":
+        with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+            assert json.load(f)["status"] == "failed"
+    else:       # in step 6: its transfer had ended whole, the data kept (rebuild-state: no command fills it again)
+        _kept_after(lab, row, "backup" if full_at == "start of step 6" else "rebuild-state")
+
+
+def _kept_after(lab: Lab, row: dict, then: str) -> None:
+    """The run of `row` left its backup.json saying its transfer ended whole; once there is room,
+    `then` (the next backup's recovery, or rebuild-state) keeps its data, said."""
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        assert transfer_whole(json.load(f))
+    if os.path.exists(lab.state.parent / "filler"):
+        os.unlink(lab.state.parent / "filler")
+    done = _rabtui(lab, then, *(["loc"] if then == "backup" else []))
+    assert done.returncode in ((0,) if then == "backup" else (0, 3)), done.stdout + done.stderr
+    if then == "backup":
+        assert "its transfer had ended whole: kept" in done.stdout, done.stdout
+    got = lab.store().one("SELECT * FROM backups WHERE name=?", (row["name"],))
+    assert got["status"] == "kept", dict(got)
+    assert os.path.isdir(os.path.join(row["path"], "data"))
 
 
 def _argv(lab: Lab) -> list[str]:
@@ -338,8 +359,11 @@ def test_the_post_backup_commands_run_over_ssh_when_the_state_directory_fills_up
     run, out, row = _state_full_at(lab, full_at)
     assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
     assert sorted(os.listdir(marks)) == ["started"], out
-    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
-        assert json.load(f)["status"] == "failed"
+    if full_at == "backup.step4":
+        with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+            assert json.load(f)["status"] == "failed"
+    else:       # as step 6 begins: its transfer had ended whole, the data kept by the next backup
+        _kept_after(lab, row, "backup")
 
 
 def test_no_post_backup_command_runs_when_a_pre_backup_one_failed_and_the_state_directory_filled_up(

@@ -197,10 +197,11 @@ class Completion:
         return status, self._whole_said
 
     def _whole_left(self, reason: str) -> bool:
-        """The state database failed in step 7 of a run whose transfer had ended whole (from its
-        first write, the sizes, on): its backup.json stays as it is (saying so), for the next run's
-        recovery or rebuild-state to keep the data; said in the run's log. Whether it is such a run."""
-        if self.rec.steps[6]["state"] == "pending" or self._place.gone() or \
+        """The state database failed in step 6 or 7 of a run whose transfer had ended whole (from
+        step 6's first record, as the post-backup commands start, on): its backup.json stays as it is
+        (saying so), for the next run's recovery or rebuild-state to keep the data; said in the
+        run's log. Whether it is such a run."""
+        if self.rec.steps[5]["state"] == "pending" or self._place.gone() or \
                 not transfer_whole(medium_layout.read_backup_json(self.rec.path)):
             return False
         reason += (f"; its transfer had ended whole: its backup.json says so, and the next backup of"
@@ -211,7 +212,7 @@ class Completion:
     def _state_failed(self, exc: sqlite3.Error, failure: str | None = None, *, then: str | None = None) -> NoReturn:
         """The state database cannot be written (its directory full or read-only, its disk failing):
         how the run ends cannot be recorded there. Unless its backup.json says complete already, or
-        its transfer ended whole and step 7 began (_whole_left), it says `failed` with the reason on
+        its transfer ended whole and step 6 began (_whole_left), it says `failed` with the reason on
         the medium (what step 7 linked into the archive unions undone first), and its database row
         stays `running`: the next run's recovery records it as
         its backup.json says and forgets the catalog rows it may have. The error goes on to the
