@@ -268,6 +268,7 @@ def _kept_after(lab: Lab, row: dict, then: str) -> None:
         assert "its transfer had ended whole: kept" in done.stdout, done.stdout
     got = lab.store().one("SELECT * FROM backups WHERE name=?", (row["name"],))
     assert got["status"] == "kept", dict(got)
+    assert "did not run" not in got["reason"], dict(got)      # they ran, unrecorded: never said not run
     assert os.path.isdir(os.path.join(row["path"], "data"))
 
 

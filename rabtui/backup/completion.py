@@ -204,6 +204,9 @@ class Completion:
         if self.rec.steps[5]["state"] == "pending" or self._place.gone() or \
                 not transfer_whole(medium_layout.read_backup_json(self.rec.path)):
             return False
+        # rewritten with the steps as the run knows them (step 6 begun or ended, unrecorded in the database)
+        if problem := self.rec.transfer_ended():
+            reason += f"; {problem}"
         reason += (f"; its transfer had ended whole: its backup.json says so, and the next backup of"
                    f" {self.source.id} keeps the data (as rebuild-state does)")
         self._log.write(Event(ERROR, f"backup of {self.source.id} failed: {reason}"))

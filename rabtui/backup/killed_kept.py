@@ -52,7 +52,7 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
         for dir_path, _kind in outermost(dirs):
             changes.record(conn, source_id, row["id"], _VERSIONS, {"d": dir_path, "m": row["medium"]}, [dir_path])
     faults.point("recovery.kept_catalog")
-    reason = f"{ended or _how_it_ended(store, row['id'])}; its transfer had ended whole: the data is kept"
+    reason = f"{ended or _how_it_ended(store, row['id'], info)}; its transfer had ended whole: the data is kept"
     reason += "".join(f"; {said}" for said in planted)
     finished = time.time()
     not_said = killed_record.say_ended(path.parent.parent, source_id, path.name, KEPT, reason, finished)
@@ -66,11 +66,14 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
     return None, done + (f"; {not_said}" if not_said else "")
 
 
-def _how_it_ended(store: Store, backup_id: int) -> str:
-    """What the killed run had done of steps 6 and 7, as its rows say."""
+def _how_it_ended(store: Store, backup_id: int, info: dict) -> str:
+    """What the killed run had done of steps 6 and 7, as its rows say (its step 6 as its backup.json
+    says where its row could not say it begun: the state directory full)."""
     states = {r["step"]: r["state"] for r in store.all(
         "SELECT step, state FROM backup_steps WHERE backup_id=? AND step IN (6, 7)", (backup_id,))}
     post = states.get(6)
+    if post in (None, "pending"):
+        post = next((s.get("state") for s in info.get("steps", ()) if isinstance(s, dict) and s.get("step") == 6), post)
     if post in (None, "pending"):
         return "interrupted before its post-backup commands: they did not run (what they undo stays undone)"
     if post == "running":
