@@ -96,7 +96,7 @@ PATH_MAX = 4095          # the longest path xorriso composes, on disk or in the 
 _STEP = 1100             # quoted bytes per -cd/-cdx step: one name of 255 bytes always fits
 
 
-def _cd_steps(where: bytes | None, target: bytes) -> list[tuple[bytes, bytes]]:
+def cd_steps(where: bytes | None, target: bytes) -> list[tuple[bytes, bytes]]:
     """How to go from `where` (None: unknown) to `target`: (argument, directory reached) pairs."""
     if where == target:
         return []
@@ -199,8 +199,8 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
         if not (disk_name and iso_name and e.disk.startswith(b"/") and e.iso.startswith(b"/")):
             raise ValueError(f"not an absolute path below /: {e.disk!r} -> {e.iso!r}")
         disk_parent, iso_parent = disk_parent or b"/", iso_parent or b"/"
-        lines += [f"-cdx {quote(arg_)}" for arg_, _ in _cd_steps(disk_dir, disk_parent)]
-        for arg_, reached in _cd_steps(iso_dir, iso_parent):
+        lines += [f"-cdx {quote(arg_)}" for arg_, _ in cd_steps(disk_dir, disk_parent)]
+        for arg_, reached in cd_steps(iso_dir, iso_parent):
             if reached not in made:
                 lines.append(f"-mkdir {quote(arg_)} --")
             lines.append(f"-cd {quote(arg_)}")

@@ -10,10 +10,9 @@ subdirectories costs the square of their number, as `-find -exec lsdl` did."""
 from __future__ import annotations
 
 import os
-import stat
 
-from rabtui.checkpoint.xorriso import _cd_steps, quote
-from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl, unquoted
+from rabtui.checkpoint.xorriso import cd_steps, quote
+from rabtui.checkpoint.xorriso_output import parse_lsdl, unquoted
 from rabtui.restore.disc_drive import address
 
 ACL_MARK = b"rabtui: those with an ACL"
@@ -50,10 +49,10 @@ def command_file(start: bytes, dirs: list[bytes]) -> bytes:
     """xorriso commands (read with `-backslash_codes in_double_quotes`) that list `start` itself
     from its parent, then each of `dirs` from within it, each after a line MARK."""
     parent, name = os.path.split(start.rstrip(b"/"))
-    lines = [f"-print {quote(MARK)}", *[f"-cd {quote(a)}" for a, _ in _cd_steps(None, parent or b"/")],
+    lines = [f"-print {quote(MARK)}", *[f"-cd {quote(a)}" for a, _ in cd_steps(None, parent or b"/")],
              f"-lsdl {quote(name)} --"]
     for d in dirs:
-        lines += [f"-print {quote(MARK)}", *[f"-cd {quote(a)}" for a, _ in _cd_steps(None, d)], "-lsl --"]
+        lines += [f"-print {quote(MARK)}", *[f"-cd {quote(a)}" for a, _ in cd_steps(None, d)], "-lsl --"]
     return "".join(line + "\n" for line in lines).encode("ascii")
 
 
@@ -84,8 +83,3 @@ class Listing:
     def complete(self) -> bool:
         """Was every directory listed (a MARK for each)?"""
         return self._n == len(self._where) - 1
-
-    def dir_times(self):
-        """(image path, st_mode, owner, its time as shown) of each directory listed."""
-        return [(p, mode, owner, lsdl_date(line)) for p, (line, mode, owner) in self.entries.items()
-                if stat.S_ISDIR(mode)]
