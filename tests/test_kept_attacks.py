@@ -49,7 +49,7 @@ def test_a_run_killed_after_its_transfer_that_the_database_lost_is_kept(tmp_path
     """The database lost after the kill: the next backup undoes the run's archive links but keeps
     its directory (it deleted what rsync had copied whole), and rebuild-state records it kept, though
     a complete backup came after it there (it recorded it abandoned: deleted by the next cleanup)."""
-    from tests.test_killed_after_transfer import _changed_then_killed, _found_and_restored, _lab
+    from tests.test_killed_after_transfer import _changed_then_killed, _found_and_restored, _lab, rebuilt_kept
     from tests.test_kill_anywhere import rabtui
 
     lab, cfg = _lab(tmp_path)
@@ -63,12 +63,7 @@ def test_a_run_killed_after_its_transfer_that_the_database_lost_is_kept(tmp_path
     assert snapshot(medium_layout.backup_data_path(killed["path"], data)) == at_kill[data]
     assert "its transfer had ended whole" in out and "rebuild-state" in out, out
     assert not (medium_layout.archive_root(lab.media[0][1], "loc", arch) / "only").exists()
-    rebuilt = rabtui(lab, "rebuild-state")
-    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
-    store = lab.store()
-    row = store.one("SELECT * FROM backups WHERE name=?", (killed["name"],))
-    assert row["status"] == "kept" and "its transfer ended whole" in row["reason"], dict(row)
-    assert medium_layout.read_backup_json(killed["path"])["status"] == "kept"
+    store, row = rebuilt_kept(lab, killed)
     cleanup = rabtui(lab, "cleanup")
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "kept"

@@ -175,6 +175,17 @@ def test_killed_in_its_post_commands_over_ssh_is_kept_and_read_by_all(tmp_path, 
     assert (tmp_path / "rebuilt" / os.path.relpath(arch, "/") / "only").read_bytes() == b"archived once"
 
 
+def rebuilt_kept(lab, killed) -> tuple:
+    """rebuild-state run: the `killed` run recorded kept, as its backup.json says. (store, its row)."""
+    rebuilt = rabtui(lab, "rebuild-state")
+    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
+    store = lab.store()
+    row = store.one("SELECT * FROM backups WHERE name=?", (killed["name"],))
+    assert row["status"] == "kept" and "its transfer ended whole" in row["reason"], dict(row)
+    assert medium_layout.read_backup_json(killed["path"])["status"] == "kept"
+    return store, row
+
+
 def test_rebuild_state_keeps_a_run_killed_after_its_transfer(tmp_path):
     """The database lost before any run recovered it: rebuild-state records the killed run kept (its
     links undone), not abandoned, which the next backup then deleted."""
@@ -182,12 +193,7 @@ def test_rebuild_state_keeps_a_run_killed_after_its_transfer(tmp_path):
     store, killed, at_kill, _ = _changed_then_killed(lab, cfg, "backup.archive_linked")
     store.close()
     lab.lose_database()
-    rebuilt = rabtui(lab, "rebuild-state")
-    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
-    store = lab.store()
-    row = store.one("SELECT * FROM backups WHERE name=?", (killed["name"],))
-    assert row["status"] == "kept" and "its transfer ended whole" in row["reason"], dict(row)
-    assert medium_layout.read_backup_json(killed["path"])["status"] == "kept"
+    store, row = rebuilt_kept(lab, killed)
     union = medium_layout.archive_root(lab.media[0][1], "loc", cfg.sources[0].directories[1].path)
     assert not (union / "only").exists()      # kept data links nothing into the union
     after = rabtui(lab, "backup", "loc")
