@@ -5,13 +5,9 @@ waits at its question). Real rsync, a real small tmpfs, a restore stopped at a f
 
 from __future__ import annotations
 
-import os
-import signal
 from datetime import datetime, timedelta
 
-from tests.test_medium_identity import _killed, _stopped_at
-from tests.test_restore_lock_unmade import _restore_locks_unmade, _room_again
-from tests.test_restore_state_no_inodes import _out_of_inodes
+from tests.test_restore_lock_unmade import restoring_alone
 from tests.test_state_dir_full import _rabtui
 from tests.trees import Lab, notify_into_file, write_files
 
@@ -26,21 +22,8 @@ def test_a_night_whose_backups_a_restore_running_alone_refuses_is_said_failed_an
     data = lab.src / "data"
     write_files(data, {"a": b"a"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    _restore_locks_unmade(lab)
-    os.unlink(data / "a")
-    store = lab.store()     # held open: its -wal there, the others open it
-    _out_of_inodes(tmp_path / "small")
-    restoring = None
-    try:
-        restoring = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(data), "--to-source", "--overwrite",
-                                out=open(tmp_path / "restore.out", "wb"))
-        _room_again(tmp_path)
+    with restoring_alone(lab, tmp_path) as restoring:
         night = _rabtui(lab, "run-due", "--now", NIGHT)
-        restoring.send_signal(signal.SIGCONT)
-        restoring.wait(timeout=120)
-    finally:
-        _killed(restoring)
-        store.close()
     said = night.stdout + night.stderr
     assert night.returncode == 1 and "Traceback" not in said, said
     assert f"is running alone (pid {restoring.pid})" in night.stderr, said

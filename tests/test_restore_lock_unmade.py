@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+from contextlib import contextmanager
+from typing import Iterator
 
 from tests.test_cleanup_while_reading import LATER
 from tests.test_medium_identity import _killed, _stopped_at
@@ -41,6 +44,29 @@ def _restore_locks_unmade(lab) -> None:
     for name in os.listdir(lab.state / "locks"):
         if name.startswith(("source-", "restoring-")):
             os.unlink(lab.state / "locks" / name)
+
+
+@contextmanager
+def restoring_alone(lab, tmp_path) -> Iterator[subprocess.Popen]:
+    """A restore of loc's data/a onto the source, its lock files never made and the state directory
+    (a tmpfs at tmp_path/small) out of inodes, stopped as it puts its entries; room made again, it
+    is yielded, then let go and waited for (output in tmp_path/restore.out)."""
+    _restore_locks_unmade(lab)
+    data = lab.src / "data"
+    os.unlink(data / "a")
+    store = lab.store()     # held open: its -wal there, the others open it (test_a_cleanup_keeps_...)
+    _out_of_inodes(tmp_path / "small")
+    restoring = None
+    try:
+        restoring = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(data), "--to-source", "--overwrite",
+                                out=open(tmp_path / "restore.out", "wb"))
+        _room_again(tmp_path)
+        yield restoring
+        restoring.send_signal(signal.SIGCONT)
+        restoring.wait(timeout=120)
+    finally:
+        _killed(restoring)
+        store.close()
 
 
 def _room_again(tmp_path) -> None:
@@ -80,26 +106,13 @@ def test_a_restore_without_room_for_its_lock_files_runs_alone(tmp_path, tmpfs):
     saving a half-restored tree; the other restore wrote into the same place). Once it has ended
     they run."""
     lab = _lab_on(tmp_path, tmpfs, "size=16m,nr_inodes=400")
-    _restore_locks_unmade(lab)
     data = lab.src / "data"
-    os.unlink(data / "a")
-    store = lab.store()     # held open: its -wal there, the others open it (test_a_cleanup_keeps_...)
-    _out_of_inodes(tmp_path / "small")
-    restoring = None
-    try:
-        restoring = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(data), "--to-source", "--overwrite",
-                                out=open(tmp_path / "restore.out", "wb"))
-        _room_again(tmp_path)
+    with restoring_alone(lab, tmp_path) as restoring:
         for argv in (("backup", "loc"), ("restore", "loc", str(data / "a"), "--to-source")):
             done = _rabtui(lab, *argv)
             assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
             assert f"is running alone (pid {restoring.pid})" in done.stderr, done.stderr
-        restoring.send_signal(signal.SIGCONT)
-        restoring.wait(timeout=120)
-    finally:
-        _killed(restoring)
-        store.close()
-        out = (tmp_path / "restore.out").read_text()
+    out = (tmp_path / "restore.out").read_text()
     assert restoring.returncode == 0 and "Traceback" not in out, out
     assert "this restore runs alone" in out and "restored without that lock" not in out, out
     assert len((data / "a").read_bytes()) == 300
