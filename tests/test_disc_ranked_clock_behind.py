@@ -18,8 +18,8 @@ from tests.trees import Lab, burn_due, write_files
 T0 = datetime(2026, 3, 1, 2, 0, 0)
 
 
-@pytest.mark.parametrize("behind", [timedelta(minutes=5), timedelta(days=6 * 365)], ids=["minutes", "years"])
-def test_a_disc_ranks_above_backups_older_than_its_own_under_a_later_clock_behind(tmp_path, capsys, behind):
+def _old_then_middle_on_discs(tmp_path) -> tuple:
+    """a.txt "old" backed up on m1, then "middle" a day later on m2, and a checkpoint of it burnt."""
     lab = Lab(tmp_path, media_count=2)
     cfg = lab.with_discs("4MiB")
     (tmp_path / "iso").mkdir()
@@ -28,6 +28,12 @@ def test_a_disc_ranks_above_backups_older_than_its_own_under_a_later_clock_behin
     write_files(lab.src / "data", {"a.txt": b"middle"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
     burn_due(cfg, lab.store())
+    return lab, cfg
+
+
+@pytest.mark.parametrize("behind", [timedelta(minutes=5), timedelta(days=6 * 365)], ids=["minutes", "years"])
+def test_a_disc_ranks_above_backups_older_than_its_own_under_a_later_clock_behind(tmp_path, capsys, behind):
+    lab, cfg = _old_then_middle_on_discs(tmp_path)
     (lab.src / "data" / "a.txt").unlink()
     assert lab.backup(cfg, now=T0 - behind, medium_id="m1").status == "completed"
     run = ["--config", str(lab.config_path)]
@@ -42,14 +48,7 @@ def test_a_disc_of_a_backup_rebuild_state_did_not_read_ranks_above_older_backups
                                                                                                     capsys):
     """The database rebuilt while the medium of the discs' backup was away: the discs' copy ranks
     just below the backup made after it (dated behind by years), above the older backup."""
-    lab = Lab(tmp_path, media_count=2)
-    cfg = lab.with_discs("4MiB")
-    (tmp_path / "iso").mkdir()
-    write_files(lab.src / "data", {"a.txt": b"old", "b.txt": b"b"})
-    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
-    write_files(lab.src / "data", {"a.txt": b"middle"})
-    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
-    burn_due(cfg, lab.store())
+    lab, cfg = _old_then_middle_on_discs(tmp_path)
     run = rebuilt_with_away(lab, 1)
     (lab.src / "data" / "a.txt").unlink()
     assert lab.backup(cfg, now=T0 - timedelta(days=6 * 365), medium_id="m1").status == "completed"
