@@ -26,7 +26,7 @@ from rabtui.state import locks
 from tests.test_look_at_device_medium import kill_a_look
 from tests.test_restore_unknown_backups import (T0, _newest_on_an_unmounted_device_unknown,
                                                 _old_on_m2_newest_on_device_m1)
-from tests.trees import write_files
+from tests.trees import unmounted, write_files
 
 
 def _digest(path: Path) -> str:
@@ -74,8 +74,7 @@ def test_a_restore_reads_a_disk_mounted_elsewhere_through_that_mount_read_only(t
         assert seen == [(True, True)]
         assert not os.path.ismount(m1) and os.path.ismount(elsewhere)
     finally:
-        while os.path.ismount(elsewhere):
-            subprocess.run(["umount", str(elsewhere)], check=True)
+        unmounted(elsewhere)
 
 
 @pytest.fixture
@@ -106,8 +105,7 @@ def test_a_backup_while_a_restore_reads_the_medium_makes_its_mount_writable(tmp_
             assert any(f"remounted {m1} read-write" in m for m in lab.messages()), lab.messages()
         assert not os.path.ismount(m1)
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def test_a_backup_while_a_restore_reads_an_image_it_cannot_make_writable_fails_saying_so(tmp_path, disk_image):
@@ -124,8 +122,7 @@ def test_a_backup_while_a_restore_reads_an_image_it_cannot_make_writable_fails_s
         assert not os.path.ismount(m1)
         assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 _KILLED_RESTORE = """
@@ -172,8 +169,7 @@ def test_a_note_left_before_a_reboot_does_not_unmount_a_mount_made_by_hand(tmp_p
         assert lab.backup(lab.load(), now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
         assert os.path.ismount(m1), "the mount made by hand was unmounted"
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def test_a_looks_note_left_before_a_reboot_does_not_unmount_a_read_only_mount_made_by_hand(tmp_path, disk_image):
@@ -186,8 +182,7 @@ def test_a_looks_note_left_before_a_reboot_does_not_unmount_a_read_only_mount_ma
         lab.backup(lab.load(), now=T0 + timedelta(days=2), medium_id="m1")
         assert mount_at(m1) == by_hand and os.statvfs(m1).f_flag & os.ST_RDONLY, "the mount made by hand was replaced"
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def test_a_killed_looks_mount_replaced_by_hand_with_its_flags_is_left_to_its_maker(tmp_path, disk_image):
@@ -201,8 +196,7 @@ def test_a_killed_looks_mount_replaced_by_hand_with_its_flags_is_left_to_its_mak
         lab.backup(lab.load(), medium_id="m1")
         assert mount_at(m1) == by_hand and os.statvfs(m1).f_flag & os.ST_RDONLY, "the mount made by hand was replaced"
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def test_the_wait_for_another_process_mounting_the_medium_is_cancelled_at_once(tmp_path, disk_image):
@@ -263,8 +257,7 @@ kill -STOP $$
         assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed", lab.messages()
         assert not os.path.ismount(m1), "the mount made after the interrupt is left for good"
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def test_a_directory_planted_at_the_note_leaves_the_medium_mounted_after_use_said(tmp_path, disk_image):
@@ -278,8 +271,7 @@ def test_a_directory_planted_at_the_note_leaves_the_medium_mounted_after_use_sai
         assert os.path.ismount(m1)
         assert any(f"medium m1 stays mounted at {m1} after use" in m for m in lab.messages("warning")), lab.messages()
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 _HELD_MOUNT = """
@@ -326,8 +318,7 @@ def test_check_reading_a_mounted_device_medium_is_not_unmounted_under(tmp_path, 
         gate.unlink(missing_ok=True)
         user.kill()
         user.wait()
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def test_a_mount_made_by_hand_over_rabtuis_is_left_and_named_at_the_end_of_use(tmp_path, disk_image):
@@ -343,8 +334,7 @@ def test_a_mount_made_by_hand_over_rabtuis_is_left_and_named_at_the_end_of_use(t
         assert (m1 / "by-hand").exists(), "the mount made by hand was unmounted"
         assert any(f"the mount at {m1} is not the one rabtui made" in e.message for e in said), said
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def _super_options(point: Path) -> list[str]:
@@ -373,8 +363,7 @@ def test_a_backup_never_makes_a_disk_mounted_read_only_elsewhere_writable(tmp_pa
         assert not os.path.ismount(m1) and os.path.ismount(elsewhere)
     finally:
         for point in (m1, elsewhere):
-            while os.path.ismount(point):
-                subprocess.run(["umount", str(point)], check=True)
+            unmounted(point)
 
 
 def test_a_restore_from_a_disk_whose_journal_must_be_replayed_mounts_it_read_write_said(tmp_path, capsys,

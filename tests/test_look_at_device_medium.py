@@ -16,6 +16,7 @@ from pathlib import Path
 from rabtui.actions import find as find_actions
 from rabtui.cli import main
 from rabtui.media import unknown_backups
+from tests.trees import unmounted
 from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown, _old_on_m2_newest_on_device_m1
 
 UNKNOWN = "medium m1 holds 1 backup of loc the state database does not know"
@@ -110,8 +111,7 @@ def test_a_mount_made_by_hand_over_the_medium_during_the_look_is_left_and_named(
         assert (m1 / "by-hand").exists(), "the mount made by hand was unmounted"
         assert f"another mount was made at {m1} while it was looked at" in err, err
     finally:
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 def test_find_and_browse_look_at_a_device_medium_left_unmounted_check_does_not_mount_it(tmp_path, capsys,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rabtui.cli import main
 from rabtui.media import mounting, unknown_backups
+from tests.trees import unmounted
 from tests.test_look_at_device_medium import UNKNOWN, kill_a_look
 from tests.test_restore_unknown_backups import _newest_on_an_unmounted_device_unknown
 
@@ -33,8 +34,7 @@ def test_a_device_mounted_elsewhere_under_another_mount_is_not_read_through_what
         assert not any(f"is mounted at {elsewhere}: looked at there" in e.message for e in said), said
         assert not os.path.ismount(lab.media[0][1])
     finally:
-        while os.path.ismount(elsewhere):
-            subprocess.run(["umount", str(elsewhere)], check=True)
+        unmounted(elsewhere)
 
 
 def test_an_image_whose_name_ends_in_a_line_break_mounted_elsewhere_is_looked_at_there(tmp_path, disk_image):

@@ -18,7 +18,7 @@ from rabtui.events import WARNING
 from rabtui.media import mounting
 from tests.test_device_medium_mounts import T0, _old_on_m2_newest_on_device_m1, _on
 from tests.test_restore_state_no_inodes import _out_of_inodes
-from tests.trees import write_files
+from tests.trees import unmounted, write_files
 
 
 def test_a_mount_made_by_hand_over_a_lone_users_mount_is_left_and_named(tmp_path, disk_image):
@@ -32,8 +32,7 @@ def test_a_mount_made_by_hand_over_a_lone_users_mount_is_left_and_named(tmp_path
         assert os.path.ismount(path) and (path / "the operator's").exists(), "the mount made by hand was unmounted"
         assert any(e.kind == WARNING and f"umount {path}" in e.message for e in said), said
     finally:
-        while os.path.ismount(path):
-            subprocess.run(["umount", str(path)], check=True)
+        unmounted(path)
 
 
 _KILLED_WITH_ITS_READER = """
@@ -120,8 +119,7 @@ def test_a_killed_lone_restores_read_only_mount_is_left_and_named_by_the_backup_
     finally:
         restore.kill()
         restore.wait()
-        while os.path.ismount(m1):
-            subprocess.run(["umount", str(m1)], check=True)
+        unmounted(m1)
 
 
 _CHECKPOINT = """
@@ -159,5 +157,4 @@ def test_a_lone_restores_mount_is_left_to_a_checkpoint_running_uncounted(tmp_pat
     finally:
         checkpoint.kill()
         checkpoint.wait()
-        while os.path.ismount(path):
-            subprocess.run(["umount", str(path)], check=True)
+        unmounted(path)

@@ -87,6 +87,12 @@ def hostile_tree(root: str | os.PathLike) -> dict[bytes, bytes]:
     return files
 
 
+def unmounted(path: str | os.PathLike) -> None:
+    """Whatever is mounted at `path` unmounted, each mount stacked there too."""
+    while os.path.ismount(path):
+        subprocess.run(["umount", str(path)], check=True)
+
+
 def remove_tree(base: str | os.PathLike) -> None:
     """Remove `base` and all below it, a backup's closed directories opened first."""
     for dirpath, dirnames, _files in os.walk(base):
