@@ -1,7 +1,7 @@
 """A restore that runs alone (no room for its lock files: the state directory's own flock held
 whole) while the night's run-due starts: each backup it refuses is a failure said and notified, not
 "a backup of it began meanwhile" logged with exit code 0 (a silent night, as many as the restore
-waits at its question). Real rsync, a real small tmpfs, a restore stopped at a fault point."""
+waits at its question); so is its cleanup. Real rsync, a real small tmpfs, a restore stopped at a fault point."""
 
 from __future__ import annotations
 
@@ -28,5 +28,7 @@ def test_a_night_whose_backups_a_restore_running_alone_refuses_is_said_failed_an
     assert night.returncode == 1 and "Traceback" not in said, said
     assert f"is running alone (pid {restoring.pid})" in night.stderr, said
     assert "began meanwhile" not in said, said
-    assert [e["kind"] for e in sent() if "running alone" in e.get("message", "")] == ["backup_failed"], sent()
+    # the night's cleanup refused too (it ran beside the restore before): failed, notified
+    assert [e["kind"] for e in sent() if "running alone" in e.get("message", "")] == ["backup_failed",
+                                                                                     "cleanup_failed"], sent()
     assert "loc: due" in _rabtui(lab, "run-due", "--now", NIGHT).stdout     # still due: its time not marked done

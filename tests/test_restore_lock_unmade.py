@@ -1,7 +1,7 @@
 """A restore whose reading lock file cannot be made (the state directory out of inodes: a real
-small tmpfs) holds the source's directory on the medium instead (an flock, no new file): a cleanup
-run once there is room keeps the backup the restore reads (it deleted it under the restore before,
-which only warned). Real rsync backups, a restore stopped at a fault point, `rabtui cleanup` run
+small tmpfs) holds the source's directory on the medium instead (an flock, no new file); its other
+lock files unmade too, it runs alone: a cleanup run once there is room is refused, and the backup
+the restore reads stays (it deleted it under the restore before, which only warned). Real rsync backups, a restore stopped at a fault point, `rabtui cleanup` run
 beside it."""
 
 from __future__ import annotations
@@ -82,10 +82,12 @@ def test_a_cleanup_keeps_the_backup_a_restore_without_its_lock_file_reads(tmp_pa
         restoring = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(lab.src / "data"), "--backup", old,
                                 "--to", str(tmp_path / "out"))
         _room_again(tmp_path)
+        # its places' lock file unmade too: it runs alone, and the cleanup is refused whole (it
+        # kept that backup before, the restore's flock on its source's directory on m1 seen)
         cleanup = _rabtui(lab, "cleanup", "--now", LATER)
-        assert cleanup.returncode == 0 and "Traceback" not in cleanup.stderr, cleanup.stdout + cleanup.stderr
-        assert f"kept loc {old} on m1 for a later cleanup: a restore reads loc's backups on m1 now" in cleanup.stdout, \
-            cleanup.stdout
+        assert cleanup.returncode == 1 and "Traceback" not in cleanup.stderr, cleanup.stdout + cleanup.stderr
+        assert f"a cleanup cannot run now: a restore that could not make its lock files (the state directory full)" \
+               f" is running alone (pid {restoring.pid})" in cleanup.stderr, cleanup.stdout + cleanup.stderr
         assert old in os.listdir(lab.media[0][1] / "loc")
         restoring.send_signal(signal.SIGCONT)
         out = restoring.communicate(timeout=120)[0].decode()

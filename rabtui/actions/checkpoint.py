@@ -29,6 +29,7 @@ from rabtui.events import NO, YES, Emit, Prompter, Question, no_emit
 from rabtui.media import mounting
 from rabtui.ops import notify
 from rabtui.state import jobs, locks, queries
+from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import Store
 
 PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
@@ -184,7 +185,8 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
     recorder = jobs.JobRecorder(store, "checkpoint", drive, title, job_id=job_id, cancel=cancel)
 
     try:
-        with _media_in_use(cfg, recorder.recording(emit)):
+        # refused by a restore running alone (dir_lock.py): it mounts and unmounts the media uncounted
+        with StateDirLock(cfg.state_dir, "a checkpoint burn" if title == "checkpoint" else f"a {title}"), _media_in_use(cfg, recorder.recording(emit)):
             result = work(recorder.recording(emit), recorder.cancel, recorder.prompter(prompter))
     except RabtuiError as exc:         # cancelled: the plan was not accepted, say
         recorder.finish(exc.job_status, exc.exit_code, str(exc))
@@ -320,5 +322,7 @@ def verify(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None
 
 
 def abandon(cfg: Config, store: Store, number: int) -> str:
-    """Give up an unfinished checkpoint so that a new one can start; says what was done."""
-    return checkpoint_status.abandon(cfg, store, number)
+    """Give up an unfinished checkpoint so that a new one can start; says what was done. Refused
+    while a restore runs alone (dir_lock.py), as a burn is."""
+    with StateDirLock(cfg.state_dir, f"the abandoning of checkpoint {number}"):
+        return checkpoint_status.abandon(cfg, store, number)

@@ -20,6 +20,7 @@ from rabtui.media import mounting
 from rabtui.ops import notify
 from rabtui.restore import staging
 from rabtui.state import jobs
+from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import Store
 from rabtui.state.store_check import state_failure
 
@@ -38,7 +39,12 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
     of a disc's database; in `checkpoints/`, the discs verifications extracted and the stand-ins
     plans and burns tried, and what verifications of earlier versions extracted into a checkpoint's
-    own directory: old_scratch.py)."""
+    own directory: old_scratch.py). Refused (RunsAlone) while a restore runs alone, as apply is."""
+    with StateDirLock(cfg.state_dir, "a cleanup"):
+        _recover(cfg, store, emit)
+
+
+def _recover(cfg: Config, store: Store, emit: Emit) -> None:
     staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
     checkpoints = os.fsencode(verify_scratch.scratch_place(cfg.state_dir))
     for path in (temp_dirs.remove_dead(os.fsencode(cfg.state_dir)) + temp_dirs.remove_dead(checkpoints)
@@ -111,16 +117,18 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -
         emit(Event(LOG, event.message))
 
     try:
-        configured = {s.id for s in cfg.sources}
-        sources = [s for s in superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp()) if s in configured]
-        made = plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE)
-        going = Plan(delete=[c for c in made.delete if c.status in ("failed", "abandoned")], leftovers=made.leftovers)
-        if not going.delete and not going.leftovers:
-            return
-        going.freed_bytes = sum(c.freed_bytes for c in going.delete)
-        for line in plan_lines(going, False):
-            emit(Event(LOG, line))
-        done = deletion.apply_cleanup(cfg, store, going)
+        with StateDirLock(cfg.state_dir, "the cleanup before the backups"):
+            configured = {s.id for s in cfg.sources}
+            sources = [s for s in superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp()) if s in configured]
+            made = plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE)
+            going = Plan(delete=[c for c in made.delete if c.status in ("failed", "abandoned")],
+                         leftovers=made.leftovers)
+            if not going.delete and not going.leftovers:
+                return
+            going.freed_bytes = sum(c.freed_bytes for c in going.delete)
+            for line in plan_lines(going, False):
+                emit(Event(LOG, line))
+            done = deletion.apply_cleanup(cfg, store, going)
     except (RabtuiError, OSError, sqlite3.Error) as exc:
         failure = state_failure(exc, cfg.state_dir / "rabtui.db") if isinstance(exc, sqlite3.Error) else exc
         emit(Event(LOG, f"cleanup before the backups: {failure}"))
@@ -131,8 +139,12 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -
 
 def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:
     """Delete what the plan says, then prune the event log. Returns what was deleted, what was
-    kept for a later cleanup and what failed (a read-only medium, say); failures are notified."""
-    done = deletion.apply_cleanup(cfg, store, plan)
+    kept for a later cleanup and what failed (a read-only medium, say); failures are notified.
+    Refused (RunsAlone) while a restore runs alone (dir_lock.py): without its lock files, a cleanup
+    would see neither what it reads nor that it mounted the medium. A dry run (plan alone) deletes
+    nothing, and may run meanwhile."""
+    with StateDirLock(cfg.state_dir, "a cleanup"):
+        done = deletion.apply_cleanup(cfg, store, plan)
     jobs.prune_events(store)
     if done.failed:
         done.undelivered = notify.send(cfg, notify.make_event("cleanup_failed", "failed", "; ".join(done.failed),

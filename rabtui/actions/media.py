@@ -9,6 +9,7 @@ from rabtui.errors import RabtuiError
 from rabtui.media import medium as mediamod
 from rabtui.media import mounts
 from rabtui.state import locks
+from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import Store
 
 
@@ -16,8 +17,9 @@ def label(store: Store, medium: Medium, *, force: bool = False) -> mediamod.Labe
     """Write the medium's label file; says what was done, and what could not be (a warning). A
     medium that holds files but no label, or one rabtui has used whose label is gone, is refused
     unless `force`; so is one that a backup or another `media label` works on now (LockBusy,
-    naming it)."""
-    with recording(store), locks.medium_lock(store.state_dir, medium.id, f"the labelling of medium {medium.id}"):
+    naming it), or by a restore running alone (dir_lock.py: it may read the medium)."""
+    what = f"the labelling of medium {medium.id}"
+    with StateDirLock(store.state_dir, what), recording(store), locks.medium_lock(store.state_dir, medium.id, what):
         return mediamod.label_medium(store, medium, force=force)
 
 

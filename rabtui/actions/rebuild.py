@@ -27,6 +27,7 @@ from rabtui.ops import schedule_history
 from rabtui.rebuild import scan
 from rabtui.rebuild.report import Report
 from rabtui.state.jobs import JobRecorder
+from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.locks import (checkpoints_lock, cleanup_lock, drive_lock, reading_lock, reading_lock_sources,
                                 rebuild_lock, source_lock, state_lock, union_lock)
 from rabtui.state.store import Store
@@ -178,9 +179,12 @@ def all_locks(cfg: Config) -> Iterator[dict[str, Callable[[], None]]]:
     it is rebuilt from (a running one is refused with its lock's "already running since ..., pid
     ..." message; one started meanwhile with "cannot run now: rebuild-state is running ..."). Yields
     what marks the rebuild's progress on each source's union lock (Lock.moved), by source id: a run
-    waiting for a union (a checkpoint plan settling it) waits on while the rebuild changes it."""
+    waiting for a union (a checkpoint plan settling it) waits on while the rebuild changes it. The
+    state directory's flock first (dir_lock.py): a restore running alone holds none of these lock
+    files, and records in the database a rebuild would replace."""
     by = "rebuild-state"
     with ExitStack() as stack:
+        stack.enter_context(StateDirLock(cfg.state_dir, by))
         stack.enter_context(rebuild_lock(cfg.state_dir))
         stack.enter_context(cleanup_lock(cfg.state_dir, by=by))
         for source in cfg.sources:

@@ -53,8 +53,10 @@ def note_abandoned(cfg: Config, store: Store, number: int) -> str:
     medium) and written onto every medium at hand; what could not be, said."""
     said = ""
     try:
+        # turns taken on locks/: the state directory's own flock, held whole, is a restore running
+        # alone (each backup and restore holds it shared: this waited for them, then gave up)
         checkpoint_numbers.write_record(cfg.state_dir, [number], record=checkpoint_numbers.KEPT_ABANDONED,
-                                        key="abandoned")
+                                        key="abandoned", turns=Path(cfg.state_dir) / "locks")
     except OSError as exc:
         said = (f"; cannot keep it beside the database in {Path(cfg.state_dir) / checkpoint_numbers.KEPT_ABANDONED}"
                 f" ({exc.strerror or exc}): a database lost before a medium learns it loses it")

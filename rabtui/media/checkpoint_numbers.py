@@ -58,15 +58,16 @@ def _number(n) -> bool:
 
 def write_record(medium_path: str | os.PathLike, numbers: Iterable[int],
                  cancel: threading.Event | None = None, record: str = RECORD, key: str = "used",
-                 *, replace: bool = False) -> None:
+                 *, replace: bool = False, turns: str | os.PathLike | None = None) -> None:
     """The medium's record made to hold `numbers` too (what it held stays; `replace`: only them, no
     record when there are none), atomically, 0600. Raises OSError when the medium cannot be
     written, or another process held the record for RECORD_WAIT; Cancelled as soon as `cancel` is
-    set while waiting for it."""
+    set while waiting for it. `turns`: the directory whose flock the writers take turns on, when
+    not the record's own (the state directory's own flock is state/dir_lock.py's)."""
     path = Path(medium_path) / record
     # one writer at a time, whatever process: a number written between another's read and its
     # rename was lost from the medium (the flock is on the medium's directory, its own file replaced)
-    folder = os.open(medium_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    folder = os.open(turns or medium_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         _lock_folder(folder, cancel or threading.Event())
         had = read_record(medium_path, record, key)

@@ -1,8 +1,12 @@
 """The state directory itself flocked, a lock that needs no file: held shared by each backup and
-restore for as long as it runs, whole by a restore that cannot make one of its lock files (no room
-or no inode left there). That restore then runs alone: refused while another restore or a backup
-runs, and keeping them out (each refused, naming it) until it ends. Nothing else flocks the state
-directory; the kernel drops the lock when its process dies."""
+restore for as long as it runs, and by every other command that changes the state database or the
+media (rebuild-state, cleanup, checkpoint burn, resume, verify and abandon, media label); whole by a
+restore that cannot make one of its lock files (no room or no inode left there). That restore then
+runs alone: refused while any of them runs, and keeping them out (each refused, naming it) until it
+ends: without its lock files, this flock is all that keeps a rebuild-state from replacing the
+database it records in, a cleanup or a checkpoint from mounting or unmounting the medium it reads.
+Commands that only read (find, diff, status, check) take no part: they change nothing a restore
+relies on. The kernel drops the lock when its process dies."""
 
 from __future__ import annotations
 
@@ -61,7 +65,8 @@ class StateDirLock:
                                  f" the state directory cannot be locked ({exc.strerror}); nothing run",
                                  hint="free space in the state directory, then run again") from None
             raise LockBusy(f"{self.what} cannot run now: without room for its lock files in the state directory"
-                           f" it runs only alone, and backups or restores are running{self._pids()}",
+                           f" it runs only alone, and backups, restores or other commands that change the state or the"
+                           f" media are running{self._pids()}",
                            hint="free space in the state directory, or run it again once they have ended") from None
         self.whole = True
 
