@@ -122,6 +122,44 @@ def test_a_killed_lone_restores_read_only_mount_is_left_and_named_by_the_backup_
         unmounted(m1)
 
 
+_KILLED_ALONE_NOTED = _KILLED_ALONE.replace("read_only=True)", "read_only=True, alone_in=cfg.state_dir)")
+
+
+def test_a_killed_lone_restores_read_only_mount_noted_in_run_is_taken_over_by_the_next_backup(tmp_path, disk_image):
+    """The same restore, its mount noted in /run before mount ran (the state directory full, no
+    note there): the note proves the mount rabtui's (this boot, that very mount), so the next backup
+    takes it over: made writable, the backup done, unmounted at its end, the note gone. It failed,
+    "not writable", the mount left for the operator to unmount."""
+    from rabtui.media import alone_mounts
+
+    lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
+    m1 = lab.media[0][1]
+    note = alone_mounts.note_path(lab.state, "m1")
+    assert note is not None
+    inside = tmp_path / "reading"
+    restore = subprocess.Popen([sys.executable, "-c", _KILLED_ALONE_NOTED, str(lab.config_path), str(inside)],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        for _ in range(200):
+            if inside.exists() or restore.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert inside.exists() and os.path.ismount(m1) and os.statvfs(m1).f_flag & os.ST_RDONLY
+        assert note.exists()
+        restore.kill()
+        restore.wait()
+        write_files(data, {"a.txt": b"newer"})
+        done = lab.backup(lab.load(), now=T0 + timedelta(days=2), medium_id="m1")
+        assert done.status == "completed", lab.messages()[-6:]
+        assert any("a restore running alone made and did not unmount" in m for m in lab.messages()), lab.messages()
+        assert not os.path.ismount(m1) and not note.exists()
+    finally:
+        restore.kill()
+        restore.wait()
+        unmounted(m1)
+        alone_mounts.remove(note)
+
+
 _CHECKPOINT = """
 import sys, time
 from rabtui.state import locks

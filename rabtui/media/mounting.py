@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 from rabtui import faults, fmt, privacy, proc
 from rabtui.config import Medium
-from rabtui.media import mount_notes
+from rabtui.media import alone_mounts, mount_notes
 from rabtui.media.mount_argv import (bind_ro_argv, mount_argv, mount_ro_argv, remount_rw_argv, sync_argv,
                                      umount_argv)
 from rabtui.media.device_mounts import (is_a_looks, mount_at, mounted_elsewhere, mounted_there_only,
@@ -73,7 +73,8 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     with turn.acquire_within(wait, cancel, say=_said(emit)):
         mount = mount or os.path.ismount(medium.path)
         _unmount_look(medium, emit, users, look_note(state_dir, medium.id))
-        if not mount_notes.proves(ours, medium):     # left by a run that died: what is there now is not rabtui's
+        # left by a run that died: what is there now is not rabtui's, unless a restore that ran alone made it
+        if not mount_notes.proves(ours, medium) and not alone_mounts.taken_over(medium, state_dir, ours, emit):
             mount_notes.remove(ours)
             if mount and not (read_only or reader) and not mount_notes.proves(look_note(state_dir, medium.id), medium):
                 _say_read_only_unproved(medium, emit)
@@ -304,23 +305,41 @@ def _mounted_alone(medium: Medium, emit: Emit, read_only: bool, state_dir) -> It
     if os.path.ismount(medium.path):
         yield
         return
-    mount_with(medium, _mount_argv(medium, read_only, emit), emit)
+    # noted in /run (the state directory is full): killed, its mount is rabtui's next user's to unmount
+    note = alone_mounts.note_path(state_dir, medium.id) if state_dir else None
+    alone_mounts.write(note)
+    try:
+        mount_with(medium, _mount_argv(medium, read_only, emit), emit)
+    except BaseException:
+        alone_mounts.remove(note)
+        raise
+    alone_mounts.write(note, medium)
     own = mount_at(medium.path)
     try:
         yield
     finally:
-        reading = _checkpoints_running(state_dir)
-        if reading:     # it may read the medium between two files (umount not busy then): a burn would fail
-            emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: a checkpoint runs"
-                                f" ({', '.join(f'pid {pid}' for pid in reading)}), which may read it without"
-                                " being counted as its user (the state directory full); unmount it"
-                                f" (umount {medium.path}) once the checkpoint has ended"))
-        elif own is None or mount_at(medium.path) == own:     # None: /proc does not say, as before
-            _unmount(medium, emit)
-        else:     # unmounting the path would take away the mount made over it, not this one
-            emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was used: it"
-                                " is left as it is, and rabtui's own under it too: unmount both"
-                                f" (umount {medium.path}, twice) once it is not in use"))
+        _leave_alone(medium, emit, state_dir, own, note)
+
+
+def _leave_alone(medium: Medium, emit: Emit, state_dir, own: int | None, note: Path | None) -> None:
+    """The end of a lone user's mount: unmounted, its note gone; one umount leaves mounted (busy)
+    keeps its note, for rabtui's next user of the medium to unmount. Left for the operator (said),
+    its note goes: while a checkpoint runs, or under another mount made over it."""
+    reading = _checkpoints_running(state_dir)
+    if not reading and (own is None or mount_at(medium.path) == own):     # None: /proc does not say, as before
+        if _unmount(medium, emit):
+            alone_mounts.remove(note)
+        return
+    alone_mounts.remove(note)
+    if reading:     # it may read the medium between two files (umount not busy then): a burn would fail
+        emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: a checkpoint runs"
+                            f" ({', '.join(f'pid {pid}' for pid in reading)}), which may read it without"
+                            " being counted as its user (the state directory full); unmount it"
+                            f" (umount {medium.path}) once the checkpoint has ended"))
+    else:     # unmounting the path would take away the mount made over it, not this one
+        emit(Event(WARNING, f"medium {medium.id}: another mount was made at {medium.path} while it was used: it"
+                            " is left as it is, and rabtui's own under it too: unmount both"
+                            f" (umount {medium.path}, twice) once it is not in use"))
 
 
 def _checkpoints_running(state_dir) -> list[int]:
