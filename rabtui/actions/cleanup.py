@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from datetime import datetime, timedelta
 
 from rabtui import faults, fmt, temp_dirs
@@ -14,7 +15,7 @@ from rabtui.backup import abandoned_left, deletion, records, recovery, removed_r
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import old_scratch, verify_scratch
 from rabtui.config import Config
-from rabtui.errors import LockBusy, RabtuiError
+from rabtui.errors import Cancelled, LockBusy, RabtuiError
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.media import mounting
 from rabtui.ops import notify
@@ -28,7 +29,7 @@ Plan = retention.Plan
 Applied = deletion.Applied
 
 
-def recover(cfg: Config, store: Store, emit: Emit) -> None:
+def recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None = None) -> None:
     """The killed runs on the media that are here (mounting those with a device), recovered as the
     next backup of their source onto their medium would (recovery.recover_abandoned), each source's
     under its lock, before the plan is made: one killed once its backup.json said complete, its
@@ -39,12 +40,15 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
     of a disc's database; in `checkpoints/`, the discs verifications extracted and the stand-ins
     plans and burns tried, and what verifications of earlier versions extracted into a checkpoint's
-    own directory: old_scratch.py). Refused (RunsAlone) while a restore runs alone, as apply is."""
+    own directory: old_scratch.py). Refused (RunsAlone) while a restore runs alone, as apply is.
+    `cancel` (SIGTERM) ends a wait for another process's mount or unmount of a medium (Cancelled),
+    as it does in plan and apply: each waits up to mounting.MOUNT_WAIT."""
     with StateDirLock(cfg.state_dir, "a cleanup"):
-        _recover(cfg, store, emit)
+        faults.point("cleanup.begun")
+        _recover(cfg, store, emit, cancel)
 
 
-def _recover(cfg: Config, store: Store, emit: Emit) -> None:
+def _recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None) -> None:
     staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
     checkpoints = os.fsencode(verify_scratch.scratch_place(cfg.state_dir))
     for path in (temp_dirs.remove_dead(os.fsencode(cfg.state_dir)) + temp_dirs.remove_dead(checkpoints)
@@ -65,12 +69,14 @@ def _recover(cfg: Config, store: Store, emit: Emit) -> None:
             with source_lock(cfg, source_id, by=f"a cleanup recovering {source_id}'s interrupted backups"):
                 for medium in on:
                     try:
-                        with mounting.mounted(medium, emit, cfg.state_dir):
+                        with mounting.mounted(medium, emit, cfg.state_dir, cancel=cancel):
                             if retention.medium_present(store, medium):
                                 faults.point("cleanup.recovering")
                                 recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id,
                                                            configured=source_id in sources)
                                 abandoned_left.say_left_abandoned(store, medium, source_id, emit)
+                    except Cancelled:
+                        raise
                     except (RabtuiError, OSError) as exc:     # a device that cannot be mounted: the next run tries
                         why = exc if isinstance(exc, RabtuiError) else f"{exc.filename}: {exc.strerror}"
                         emit(Event(WARNING, f"{source_id}: its interrupted backups on medium {medium.id} are left"
@@ -81,7 +87,7 @@ def _recover(cfg: Config, store: Store, emit: Emit) -> None:
 
 def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool = False,
          emit: Emit = no_emit, sources: list[str] | None = None,
-         failed_grace: timedelta = retention.FAILED_GRACE) -> Plan:
+         failed_grace: timedelta = retention.FAILED_GRACE, cancel: threading.Event | None = None) -> Plan:
     """What cleanup would delete now, judged across all media at once (writes nothing), with each
     medium that has a device mounted as the cleanup mounts it to delete: what is on it is read
     (a backup whose record cannot be read is kept, what it frees is counted), so that the plan, and
@@ -89,7 +95,7 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
     cleanup would recover first are named in its notes, with what that may change. `emit` hears
     of the mounting (a medium left mounted: its WARNING). `sources`: theirs only (default: all);
     `failed_grace`: how old a failed or abandoned run goes (one superseded goes at once)."""
-    with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir):
+    with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir, cancel=cancel):
         made = retention.plan_cleanup(cfg, store, now=now, sources=sources, failed_grace=failed_grace)
         if sources is None:     # and the failed runs of the sources taken out of the config
             removed_runs.plan_removed(cfg, store, made, now or datetime.now(), failed_grace=failed_grace)
@@ -106,7 +112,8 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
 NIGHT_BEFORE = timedelta(hours=12)
 
 
-def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -> None:
+def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime,
+                       cancel: threading.Event | None = None) -> None:
     """Before the backups of run-due, and of `backup` of several sources: what killed deletions left
     (.deleting-<name>) finished, and the failed and abandoned runs of a night before (NIGHT_BEFORE)
     or that later complete backups supersede (superseded.py) deleted, as a cleanup would delete
@@ -120,7 +127,7 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -
         with StateDirLock(cfg.state_dir, "the cleanup before the backups"):
             configured = {s.id for s in cfg.sources}
             sources = [s for s in superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp()) if s in configured]
-            made = plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE)
+            made = plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE, cancel=cancel)
             going = Plan(delete=[c for c in made.delete if c.status in ("failed", "abandoned")],
                          leftovers=made.leftovers)
             if not going.delete and not going.leftovers:
@@ -128,7 +135,7 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -
             going.freed_bytes = sum(c.freed_bytes for c in going.delete)
             for line in plan_lines(going, False):
                 emit(Event(LOG, line))
-            done = deletion.apply_cleanup(cfg, store, going)
+            done = deletion.apply_cleanup(cfg, store, going, cancel=cancel)
     except (RabtuiError, OSError, sqlite3.Error) as exc:
         failure = state_failure(exc, cfg.state_dir / "rabtui.db") if isinstance(exc, sqlite3.Error) else exc
         emit(Event(LOG, f"cleanup before the backups: {failure}"))
@@ -137,14 +144,15 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime) -
         emit(Event(LOG, line))
 
 
-def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:
+def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None,
+          cancel: threading.Event | None = None) -> Applied:
     """Delete what the plan says, then prune the event log. Returns what was deleted, what was
     kept for a later cleanup and what failed (a read-only medium, say); failures are notified.
     Refused (RunsAlone) while a restore runs alone (dir_lock.py): without its lock files, a cleanup
     would see neither what it reads nor that it mounted the medium. A dry run (plan alone) deletes
     nothing, and may run meanwhile."""
     with StateDirLock(cfg.state_dir, "a cleanup"):
-        done = deletion.apply_cleanup(cfg, store, plan)
+        done = deletion.apply_cleanup(cfg, store, plan, cancel=cancel)
     jobs.prune_events(store)
     if done.failed:
         done.undelivered = notify.send(cfg, notify.make_event("cleanup_failed", "failed", "; ".join(done.failed),

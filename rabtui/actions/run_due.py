@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
 from dataclasses import replace
 from datetime import datetime
 
@@ -50,7 +51,7 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
     try:
         due_now = _due_now(cfg, store, emit, clock, now)
         if due_now:
-            cleanup_actions.partial_data_first(cfg, store, emit, clock)
+            cleanup_actions.partial_data_first(cfg, store, emit, clock, cancel.event)
         codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
     except sqlite3.Error as exc:     # a damaged page the schedule or the rotation reads: said, notified, and
         failure = state_failure(exc, cfg.state_dir / "rabtui.db")     # the rest of the night runs still
@@ -58,7 +59,7 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
         _notify_state(cfg, failure, emit, now)
         codes = [EXIT_FAILED]
     notify.delivered()      # each step after the notifications of those before (an alert script may act on them)
-    codes.append(_cleanup(cfg, store, emit, clock, now))
+    codes.append(_cleanup(cfg, store, emit, clock, now, cancel.event))
     notify.delivered()
     at_end, unread = _config_at_end(cfg, emit)
     codes.append(_health_check(at_end, store, emit, now, read_now=at_end is not cfg, unread=unread))
@@ -131,18 +132,20 @@ def _notify_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime |
     _warn(emit, health_changes.notify_changes(cfg, changes, now))
 
 
-def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> int:
+def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None,
+             cancel: threading.Event) -> int:
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
-    or a deletion did."""
+    or a deletion did. `cancel` (the run's) ends its waits for a medium's mount or unmount."""
     try:
-        cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)))
-        plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)))
+        cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)), cancel)
+        plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)),
+                                    cancel=cancel)
         if not cleanup_actions.has_work(plan):
             jobs.prune_events(store)
             return EXIT_OK
         for line in cleanup_actions.plan_lines(plan, False):
             emit(Event(LOG, line))
-        done = cleanup_actions.apply(cfg, store, plan, now=now)
+        done = cleanup_actions.apply(cfg, store, plan, now=now, cancel=cancel)
     except (RabtuiError, OSError, sqlite3.Error) as exc:   # the state directory full, say: the health check runs still
         if isinstance(exc, sqlite3.Error):
             exc = state_failure(exc, cfg.state_dir / "rabtui.db")

@@ -87,11 +87,12 @@ class Applied:
     undelivered: list[str] = field(default_factory=list)   # notifications of the failures not sent
 
 
-def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
+def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None, cancel=None) -> Applied:
     """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
     not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
     say) stops there and the others go on; a state database that cannot record them stops the
-    whole cleanup. Each failure is in `failed`."""
+    whole cleanup. Each failure is in `failed`. `cancel` ends a wait for another process's mount
+    or unmount of a medium (Cancelled)."""
     done = Applied()
 
     def say(line: str, into: list | None = None) -> None:
@@ -108,13 +109,13 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
         say(f"{exc}: this one deletes nothing (that one deletes what is due)", done.kept)
         return done
     try:
-        _apply(cfg, store, plan, say, done)
+        _apply(cfg, store, plan, say, done, cancel)
     finally:
         lock.release()
     return done
 
 
-def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
+def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied, cancel=None) -> None:
     from rabtui.media.mounting import mounted
 
     # the remains on a medium with a device are finished once it is mounted, as its deletions are
@@ -127,7 +128,7 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
         if not mine and not left_on[medium.id] and not unions:
             continue
         try:
-            with mounted(medium, state_dir=cfg.state_dir):
+            with mounted(medium, state_dir=cfg.state_dir, cancel=cancel):
                 found = _as_found(medium)     # taken before it is judged: a disk put there since is told apart
                 if found is None or not medium_present(store, medium):
                     if mine:

@@ -215,15 +215,17 @@ def print_restore(outcome: restore_actions.RestoreOutcome, as_json: bool) -> Non
 def cmd_cleanup(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
+    cancel = cancel_on_term()
     if not args.dry_run:
-        cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)))
+        cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)), cancel)
     plan = cleanup_actions.plan(cfg, store, now=args.now, dry_run=args.dry_run,
-                                emit=lambda event: event.kind == WARNING and print(fmt.name(event.message)))
+                                emit=lambda event: event.kind == WARNING and print(fmt.name(event.message)),
+                                cancel=cancel)
     for line in cleanup_actions.plan_lines(plan, args.dry_run):
         print(line)
     if args.dry_run:
         return EXIT_OK
-    done = cleanup_actions.apply(cfg, store, plan, now=args.now)
+    done = cleanup_actions.apply(cfg, store, plan, now=args.now, cancel=cancel)
     for line in cleanup_actions.done_lines(plan, done):
         print(line)
     for problem in done.failed:
@@ -294,7 +296,7 @@ def cmd_schedule_install(args) -> int:
 
 def cmd_rebuild(args) -> int:
     cfg = load_config(args, check_media=False)
-    result = rebuild_actions.rebuild_state(cfg, lambda e: None, None, TerminalPrompter(), drives=args.drive)
+    result = rebuild_actions.rebuild_state(cfg, lambda e: None, cancel_on_term(), TerminalPrompter(), drives=args.drive)
     if result.aside:
         print(fmt.name(f"kept the old database as {result.aside}"))
     for line in result.report.lines():     # names found on the media and discs, as they are there

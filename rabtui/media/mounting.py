@@ -99,17 +99,18 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
 
 @contextmanager
 def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | Path | None = None,
-                reader: bool = False) -> Iterator[None]:
+                reader: bool = False, cancel: threading.Event | None = None) -> Iterator[None]:
     """Each of `media` mounted for the duration, as `mounted` mounts one; one that cannot be (its
     disk not plugged in) is left as it is: not there, as a medium with no device that is away.
     `reader`: for a checkpoint, which reads them all the same: another process mounting or
     unmounting one is waited for READER_WAIT seconds, and one that cannot be mounted is counted as
-    in use where it is (mounted by hand, or away); one that cannot be counted is said."""
+    in use where it is (mounted by hand, or away); one that cannot be counted is said. `cancel`
+    ends a wait for another process's mount or unmount (Cancelled), as `mounted`'s."""
     with ExitStack() as stack:
         for medium in media:
             try:
                 stack.enter_context(mounted(medium, emit, state_dir, READER_WAIT if reader else MOUNT_WAIT,
-                                            reader=reader))
+                                            reader=reader, cancel=cancel))
             except (WorkFailed, LockBusy, MissingTool, OSError) as exc:
                 if reader:
                     _counted_unmounted(stack, medium, emit, state_dir, exc)

@@ -66,11 +66,11 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     `drives`: where discs are read besides the configured drive."""
     known = known or {}
     report = Report()
-    unwritten = write_old_ids(cfg, report, emit, known)
+    unwritten = write_old_ids(cfg, report, emit, known, cancel)
     source_ids = {s.id for s in cfg.sources}
     # every medium's records are read before any backup is recorded: the ids depend on them all
     found = {m.id: _with_medium(cfg.state_dir, m, report, emit,
-                                lambda m=m: _read_medium(store, m, source_ids, report, known))
+                                lambda m=m: _read_medium(store, m, source_ids, report, known), cancel=cancel)
              for m in cfg.media}
     for medium in cfg.media:
         if found[medium.id] is None:
@@ -89,7 +89,8 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     for medium in cfg.media:
         if found[medium.id]:
             _with_medium(cfg.state_dir, medium, report, emit,
-                         lambda m=medium: fill_medium(cfg, store, m, found[m.id], ids, report, emit, marks or {}))
+                         lambda m=medium: fill_medium(cfg, store, m, found[m.id], ids, report, emit, marks or {}),
+                         cancel=cancel)
     _last_used(cfg, store, [m.id for m in cfg.media if found[m.id]])
     nothing_read.refuse(cfg, report, discs_read=False, in_place=replacing)
     faults.point("rebuild.media_read")
@@ -135,16 +136,17 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
             schedule.mark_run(store, s.id, slot)
 
 
-def _with_medium(state_dir, medium, report: Report, emit: Emit, work, *, writing: bool = False):
+def _with_medium(state_dir, medium, report: Report, emit: Emit, work, *, writing: bool = False, cancel=None):
     """What `work` returns, run with the medium mounted as rabtui's other users of it mount it (a
     look's read-only mount left by a killed find unmounted first, a look meanwhile waited for);
     None, said, when it cannot be mounted.
     `writing` (once the new database is in place, where a failure must leave the rest written): its
-    mount point no directory any more, or on a file system turned read-only, is said too."""
+    mount point no directory any more, or on a file system turned read-only, is said too. `cancel`
+    ends a wait for another process's mount or unmount of it (Cancelled: the rebuild stops)."""
     from rabtui.media import mounting
 
     try:
-        with mounting.mounted(medium, emit, state_dir):
+        with mounting.mounted(medium, emit, state_dir, cancel=cancel):
             return work()
     except (WorkFailed, MissingTool, LockBusy) as exc:
         report.unmatched.append(f"medium {medium.id}: {exc}")
@@ -259,7 +261,7 @@ def write_ids(cfg: Config, store: Store, report: Report, emit: Emit = no_emit) -
 
 
 def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit,
-                  known: dict | None = None) -> list[id_writes.Write]:
+                  known: dict | None = None, cancel=None) -> list[id_writes.Write]:
     """The ids the database about to be replaced records backups under and a rebuild-state killed
     before it wrote them left unwritten: written before the media are read, so that the records say
     the ids the discs' READMEs may name them by, and keep them as former ids if renumbered again.
@@ -272,7 +274,8 @@ def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit,
         mine = [w for w in todo if w.medium == medium.id]
         if mine:
             rest = _with_medium(cfg.state_dir, medium, report, emit,
-                                lambda m=medium, w=mine: _old_ids_on(m, w, report, known or {}), writing=True)
+                                lambda m=medium, w=mine: _old_ids_on(m, w, report, known or {}), writing=True,
+                                cancel=cancel)
             left += mine if rest is None else rest
     return left
 
