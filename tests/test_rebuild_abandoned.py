@@ -137,3 +137,23 @@ def test_an_abandonment_the_state_directory_cannot_keep_is_said(tmp_path, capsys
     assert f"cannot keep it beside the database in {lab.state / KEPT_ABANDONED}" in out, out
     assert "lost before a medium learns it" in out and "medium learns it at its next backup" not in out, out
     assert (lab.media[0][1] / ABANDONED).read_text() == f'{{"abandoned": [{number}]}}\n'
+
+
+def test_an_abandonment_made_while_a_backup_runs_is_kept_beside_the_database(tmp_path):
+    """A backup under way holds the state directory's flock shared (state/dir_lock.py); the record of
+    abandoned checkpoints kept beside the database took its turns on that same flock, whole: it
+    waited a minute for the backup, then gave up ("cannot keep it beside the database"), and a
+    backup starting while it held it was refused as if a restore ran alone. Now its turns are taken
+    on locks/."""
+    from tests.test_medium_identity import _ended, _stopped_at
+    from tests.test_state_dir_full import _rabtui
+
+    lab, argv, number = _burn_stopped_after_disc_1(tmp_path)
+    write_files(lab.src / "data", {"later": b"later"})
+    backing_up = _stopped_at(lab, "backup.catalog", "backup", "loc")
+    try:
+        done = _rabtui(lab, "checkpoint", "abandon", str(number))
+    finally:
+        _ended(backing_up)
+    assert done.returncode == 0 and "cannot keep it" not in done.stdout, done.stdout + done.stderr
+    assert (lab.state / KEPT_ABANDONED).read_text() == f'{{"abandoned": [{number}]}}\n'
