@@ -93,21 +93,31 @@ with mounting.mounted(cfg.medium("m1"), read_only=True):
 """
 
 
+def _reading_alone(lab, tmp_path, code: str) -> subprocess.Popen:
+    """`code` (a lone restore's mount, _KILLED_ALONE) run on the lab's config, once it has mounted m1."""
+    inside = tmp_path / "reading"
+    restore = subprocess.Popen([sys.executable, "-c", code, str(lab.config_path), str(inside)],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    for _ in range(200):
+        if inside.exists() or restore.poll() is not None:
+            break
+        time.sleep(0.05)
+    if not inside.exists():
+        restore.kill()
+        restore.wait()
+        raise AssertionError("the lone mount was not made")
+    return restore
+
+
 def test_a_killed_lone_restores_read_only_mount_is_left_and_named_by_the_backup_it_fails(tmp_path, disk_image):
     """A restore run alone (its mounting lock files unmade: no note of its mount) SIGKILLed: its
     read-only mount cannot be told from one made by hand, so it is left; the backup it fails said
     only "not writable: Read-only file system", not where that came from nor what to do."""
     lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
     m1 = lab.media[0][1]
-    inside = tmp_path / "reading"
-    restore = subprocess.Popen([sys.executable, "-c", _KILLED_ALONE, str(lab.config_path), str(inside)],
-                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    restore = _reading_alone(lab, tmp_path, _KILLED_ALONE)
     try:
-        for _ in range(200):
-            if inside.exists() or restore.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert inside.exists() and os.path.ismount(m1)
+        assert os.path.ismount(m1)
         restore.kill()
         restore.wait()
         done = lab.backup(lab.load(), now=T0 + timedelta(days=2), medium_id="m1")
@@ -136,15 +146,9 @@ def test_a_killed_lone_restores_read_only_mount_noted_in_run_is_taken_over_by_th
     m1 = lab.media[0][1]
     note = alone_mounts.note_path(lab.state, "m1")
     assert note is not None
-    inside = tmp_path / "reading"
-    restore = subprocess.Popen([sys.executable, "-c", _KILLED_ALONE_NOTED, str(lab.config_path), str(inside)],
-                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    restore = _reading_alone(lab, tmp_path, _KILLED_ALONE_NOTED)
     try:
-        for _ in range(200):
-            if inside.exists() or restore.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert inside.exists() and os.path.ismount(m1) and os.statvfs(m1).f_flag & os.ST_RDONLY
+        assert os.path.ismount(m1) and os.statvfs(m1).f_flag & os.ST_RDONLY
         assert note.exists()
         restore.kill()
         restore.wait()
