@@ -17,7 +17,7 @@ from tests.test_medium_identity import _killed, _stopped_at
 from tests.test_restore_state_no_inodes import _out_of_inodes
 from tests.test_state_dir_full import _lab_on, _rabtui
 from rabtui.state.store import Store
-from tests.trees import Lab, write_files
+from tests.trees import Lab, ssh_source_lines, write_files
 
 
 def _two_backups_out_of_inodes(tmp_path, tmpfs) -> tuple[Lab, str, Store]:
@@ -142,3 +142,44 @@ def test_a_restore_from_a_device_medium_whose_lock_files_were_never_made_restore
     assert "this restore runs alone" in done.stdout + done.stderr, done.stdout + done.stderr
     assert (tmp_path / "out" / str(lab.src / "data/a").lstrip("/")).read_bytes() == b"on the disk"
     assert not os.path.ismount(m1)
+
+
+def test_a_cleanup_keeps_the_backup_a_restore_not_alone_reads_without_its_reading_lock_file(tmp_path, tmpfs, sshd):
+    """Onto a source over SSH, its other lock files there from an earlier restore, only its
+    reading lock file unmade: the restore does not run alone, a cleanup runs beside it, and keeps
+    the backup it reads for a later cleanup, seeing the restore's flock on web's directory on m1."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=16m,nr_inodes=400") / "state"
+    remote = tmp_path / "remote"
+    write_files(remote, {"a": b"first", "b/c": b"x"})
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
+    lab.trust(sshd)
+    lab.keep_a_day()
+    assert _rabtui(lab, "backup", "web").returncode == 0
+    old = sorted(os.listdir(lab.media[0][1] / "web"))[0]
+    write_files(remote, {"later": b"later"})
+    assert _rabtui(lab, "backup", "web").returncode == 0
+    first = _rabtui(lab, "restore", "web", str(remote / "a"), "--to-source", "--overwrite")
+    assert first.returncode == 0, first.stdout + first.stderr
+    os.unlink(lab.state / "locks" / "reading-web.lock")
+    store = lab.store()
+    _out_of_inodes(tmp_path / "small")
+    restoring = None
+    try:
+        restoring = _stopped_at(lab, "restore.sending", "restore", "web", str(remote), "--backup", old,
+                                "--to-source", "--overwrite", out=open(tmp_path / "restore.out", "wb"))
+        _room_again(tmp_path)
+        cleanup = _rabtui(lab, "cleanup", "--now", LATER)
+        assert cleanup.returncode == 0 and "Traceback" not in cleanup.stderr, cleanup.stdout + cleanup.stderr
+        assert f"kept web {old} on m1 for a later cleanup: a restore reads web's backups on m1 now" in cleanup.stdout, \
+            cleanup.stdout
+        assert old in os.listdir(lab.media[0][1] / "web")
+        restoring.send_signal(signal.SIGCONT)
+        restoring.wait(timeout=120)
+    finally:
+        _killed(restoring)
+        store.close()
+    out = (tmp_path / "restore.out").read_text()
+    assert restoring.returncode == 0 and "runs alone" not in out, out
+    again = _rabtui(lab, "cleanup", "--now", LATER)
+    assert again.returncode == 0 and old not in os.listdir(lab.media[0][1] / "web"), again.stdout + again.stderr
