@@ -14,7 +14,7 @@ import struct
 
 import pytest
 
-from tests.test_disc_verify_unjudged import READS, _verified_disc, _verify_again
+from tests.test_disc_verify_unjudged import READS, _verified_disc, _verify_again, wrap_reader
 
 SECTOR = 2048
 
@@ -46,15 +46,12 @@ def _loop_the_tree(path) -> None:
 def test_a_disc_whose_tree_loops_is_failed_and_a_rewrite_offered(tmp_path, monkeypatch):
     if not shutil.which("prlimit"):
         pytest.skip("needs prlimit")
-    from rabtui.checkpoint import xorriso
     from rabtui.events import REWRITE
 
     cfg, store, number, iso = _verified_disc(tmp_path)
     _loop_the_tree(iso / f"RAB{number}D01.iso")
     for builder in READS:
-        real = getattr(xorriso, builder)
-        monkeypatch.setattr(xorriso, builder,
-                            lambda *a, real=real, **k: ["prlimit", "--as=40000000", "--", *real(*a, **k)])
+        wrap_reader(monkeypatch, builder, ["prlimit", "--as=40000000", "--"])
     q, state = _verify_again(cfg, store, number)
     assert state == "failed" and REWRITE in q.choices, (state, q.choices, q.text)
     assert "directory tree holds more entries than were written: it loops or is damaged" in q.text, q.text
@@ -83,13 +80,11 @@ def test_a_tree_that_loops_past_the_volume_id_fails_the_disc_and_another_disc_is
     wrong disc, not judged. xorriso's memory is bounded, as the machine's would be."""
     if not shutil.which("prlimit"):
         pytest.skip("needs prlimit")
-    from rabtui.checkpoint import verify, xorriso
+    from rabtui.checkpoint import verify
 
     drive = _looped_image(tmp_path, volid)
     for builder in READS:
-        real = getattr(xorriso, builder)
-        monkeypatch.setattr(xorriso, builder,
-                            lambda *a, real=real, **k: ["prlimit", "--as=40000000", "--", *real(*a, **k)])
+        wrap_reader(monkeypatch, builder, ["prlimit", "--as=40000000", "--"])
     if volid == "RAB1D01":
         monkeypatch.setattr(verify, "read_volid", lambda *a, **k: (volid, ""))
     res = verify.verify_disc(drive, "RAB1D01", [], tmp_path / "state", emit=lambda e: None, cancel=threading.Event())

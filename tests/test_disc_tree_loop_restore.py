@@ -14,7 +14,8 @@ import subprocess
 import pytest
 
 from rabtui.errors import WorkFailed
-from rabtui.restore import disc_drive, disc_extract, disc_listing, run as R
+from rabtui.checkpoint import disc_listing
+from rabtui.restore import disc_drive, disc_extract, run as R
 from tests.test_disc_tree_loop import _loop_the_tree
 from tests.trees import Lab, burn_due, write_files
 

@@ -218,9 +218,19 @@ def test_an_extraction_this_machine_fails_judges_no_disc(verified_disc, monkeypa
 
 
 # how each xorriso that reads the disc is built (xorriso.py), and what a failure of it is said to be doing
+# (xorriso.py's unless named with its module)
 READS = {"volid_argv": "reading the disc's volume id", "check_argv": "checking the disc",
-         "attrs_argv": "listing the ACLs and xattrs of the disc", "list_argv": "listing the disc",
-         "concat_argv": "reading files back from the disc"}
+         "attrs_argv": "listing the ACLs and xattrs of the disc", "disc_listing.names_argv": "listing the disc",
+         "listed_argv": "listing the disc", "concat_argv": "reading files back from the disc"}
+
+
+def wrap_reader(monkeypatch, builder: str, head: list[str]) -> None:
+    """The xorriso of READS' `builder` run behind `head` (["prlimit", ...])."""
+    from rabtui.checkpoint import disc_listing, xorriso
+
+    module, name = (disc_listing, builder.split(".")[1]) if "." in builder else (xorriso, builder)
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: [*head, *real(*a, **k)])
 
 
 @pytest.mark.parametrize("limit, said", [
@@ -235,7 +245,6 @@ def test_an_xorriso_this_machine_fails_as_it_reads_the_disc_judges_no_disc(verif
     drive reads it, the disc is bad) still fails, with a rewrite offered."""
     if not shutil.which("prlimit"):
         pytest.skip("needs prlimit")
-    from rabtui.checkpoint import xorriso
     from rabtui.events import REWRITE
     from tests.test_checkpoint_deep import no_room_to_extract
 
@@ -243,9 +252,8 @@ def test_an_xorriso_this_machine_fails_as_it_reads_the_disc_judges_no_disc(verif
     no_room_to_extract(monkeypatch)     # read back as a stream, with the listing of its entries
     judged = {}
     for builder, doing in READS.items():
-        real = getattr(xorriso, builder)
         with monkeypatch.context() as limited:
-            limited.setattr(xorriso, builder, lambda *a, real=real, **k: ["prlimit", limit, "--", *real(*a, **k)])
+            wrap_reader(limited, builder, ["prlimit", limit, "--"])
             q, state = _verify_again(cfg, store, number)
         if state != "verified" or REWRITE in q.choices or f"could not be verified: {said}" not in q.text \
                 or doing not in q.text or "not the disc" not in q.text:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from rabtui.restore import disc_extract, disc_listing, run as R
+from rabtui.checkpoint import disc_listing
+from rabtui.restore import disc_extract, run as R
 from tests import fidelity
 from tests.fidelity import ACCESS_ACL, DEFAULT_ACL, OLD_MTIME
 from tests.trees import HOSTILE_NAMES, Lab, burn_due, write_files

@@ -1,17 +1,21 @@
-"""A disc's entries as xorriso lists them (`-exec lsdl`, `-exec report_lba`), compared with what
-was written where they are not extracted (no room for it, or device nodes, which only root makes):
-each entry's kind, mode, owner, symlink target and time as far as the listing shows it, and hard
-links as the names sharing one file's data."""
+"""A disc's entries as xorriso lists them (`ls -l` of each directory, `-exec report_lba`),
+compared with what was written where they are not extracted (no room for it, or device nodes,
+which only root makes): each entry's kind, mode, owner, symlink target and time as far as the
+listing shows it, and hard links as the names sharing one file's data."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import stat
 
-from rabtui.checkpoint import disc_tree, xorriso, xorriso_output
+from rabtui import temp_dirs
+from rabtui.checkpoint import disc_listing, disc_tree, xorriso, xorriso_output
 from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, listed_time_differs, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify_result import VerifyResult
+from rabtui.errors import WorkFailed
 
 Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
 
@@ -20,26 +24,65 @@ def listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence
             dates: dict[bytes, str | None] | None = None,
             starts: dict[bytes, tuple[int, int]] | None = None) -> Listing | None:
     """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
-    them (`-exec lsdl`), into `dates` its time as shown there, and into `starts` each file's (first
-    block, size); None, said in `res`, when it cannot."""
+    them (`ls -dl`), into `dates` its time as shown there, and into `starts` each file's (first
+    block, size); None, said in `res`, when it cannot. Each directory is listed from within it
+    (disc_listing: linear in its entries), or, where no command file can be written for that,
+    each entry by its path (list_argv)."""
     listing: Listing = {}
 
-    def take(line: bytes) -> None:
-        entry = xorriso_output.parse_lsdl(line)
-        if entry is not None and entry[0].strip(b"/"):
-            listing[entry[0].lstrip(b"/")] = entry[1:]
+    def keep(path: bytes, line: bytes, entry) -> None:
+        if path := path.lstrip(b"/"):
+            listing[path] = entry[1:]
             if dates is not None:
-                dates[entry[0].lstrip(b"/")] = xorriso_output.lsdl_date(line)
-        elif starts is not None and (data := xorriso_output.parse_report_lba(line)) is not None:
-            starts[data[0].lstrip(b"/")] = data[1:]
+                dates[path] = xorriso_output.lsdl_date(line)
 
-    done = disc_tree.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV,
-                         silence=silence, busy=True)
-    xorriso_output.raise_machine_failure(done, "listing the disc")
-    if not done.ok:
-        res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_said(200)}")
+    def take(line: bytes) -> None:
+        if starts is not None and (data := xorriso_output.parse_report_lba(line)) is not None:
+            starts[data[0].lstrip(b"/")] = data[1:]
+        else:
+            dirs.take(line)
+
+    def run(argv: list[str], on_stdout) -> bool:
+        done = disc_tree.run(argv, on_stdout=on_stdout, cancel=cancel, env=xorriso.LIST_ENV, silence=silence,
+                             busy=True)
+        xorriso_output.raise_machine_failure(done, "listing the disc")
+        if not done.ok:
+            res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_said(200)}")
+        return done.ok
+
+    names = disc_listing.Names()
+    if not run(disc_listing.names_argv(indev, b"/", exe, volid), names.take):
+        return None
+    dirs: disc_listing.Listing | _Lines = disc_listing.Listing(b"/", names.dirs, keep)
+    with contextlib.ExitStack() as stack:
+        try:
+            commands = os.path.join(stack.enter_context(temp_dirs.private()), b"listing")
+            with open(commands, "wb") as f:
+                f.write(disc_listing.command_file(b"/", names.dirs))
+            argv = xorriso.listed_argv(exe, indev, volid, os.fsdecode(commands))
+        except (OSError, WorkFailed):   # no command file (the temporary directory full, unsafe)
+            dirs = _Lines(keep)
+            argv = xorriso.list_argv(exe, indev, volid)
+        if not run(argv, take):
+            return None
+    if not dirs.complete():
+        res.messages.append("listing the disc failed: its listing of the directories ended early")
         return None
     return listing
+
+
+class _Lines:
+    """Lines of list_argv's `-exec lsdl`, each handed to `keep` as disc_listing.Listing does."""
+
+    def __init__(self, keep: disc_listing.Keep) -> None:
+        self._keep = keep
+
+    def take(self, line: bytes) -> None:
+        if (entry := xorriso_output.parse_lsdl(line)) is not None:
+            self._keep(entry[0], line, entry)
+
+    def complete(self) -> bool:
+        return True
 
 
 def compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,

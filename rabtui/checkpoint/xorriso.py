@@ -346,9 +346,19 @@ LIST_ENV = {"TZ": "UTC0"}
 def list_argv(xorriso: str, indev: str, volid: str) -> list[str]:
     """Every entry of the image as `ls -dl` shows it (parse_lsdl), each mode as its ACL makes it;
     its times in the zone of the process (LIST_ENV: UTC); then where each file's data starts
-    (parse_report_lba)."""
+    (parse_report_lba). `-exec lsdl` looks each entry up by its path: quadratic in the entries of
+    a directory, where listed_argv is not (which needs a command file)."""
     return [xorriso, "-no_rc", "-assert_volid", volid, "FATAL", "-acl", "on", "-indev", indev,
             "-backslash_codes", "encode_results", "-find", "/", "-exec", "lsdl", "--",
+            "-find", "/", "-type", "f", "-exec", "report_lba", "--", "-end"]
+
+
+def listed_argv(xorriso: str, indev: str, volid: str, cmdfile: str) -> list[str]:
+    """The entries of the image as list_argv shows them, linear in their number: each directory
+    listed from within it by a disc_listing.command_file, `cmdfile`; then where each file's data
+    starts (parse_report_lba: `-exec report_lba` holds its node). Times in the zone of LIST_ENV."""
+    return [xorriso, "-no_rc", "-assert_volid", volid, "FATAL", "-acl", "on", "-iso_rr_pattern", "off",
+            "-indev", indev, "-backslash_codes", "in_double_quotes:encode_output", "-options_from_file", cmdfile,
             "-find", "/", "-type", "f", "-exec", "report_lba", "--", "-end"]
 
 

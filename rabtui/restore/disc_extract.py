@@ -12,13 +12,13 @@ import stat
 from typing import NoReturn
 
 from rabtui import fmt, temp_dirs
-from rabtui.checkpoint import acl_dirs, disc_tree, layout, shortpath, xorriso
+from rabtui.checkpoint import acl_dirs, disc_listing, disc_tree, layout, shortpath, xorriso
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, disc_listing, disc_owners, disc_refused, link_xattrs, links_again
+from rabtui.restore import disc_dirs, disc_owners, disc_refused, link_xattrs, links_again
 from rabtui.restore.disc_drive import address, disc_device
 from rabtui.restore.disc_checks import extract_hint, tree_bounded
 from rabtui.events import LOG, Emit, Event
@@ -147,7 +147,7 @@ def extract_each_disc(cfg: Config, store: Store, source: Source, number: int, re
                 refusals = disc_refused.Refusals()
                 names = disc_listing.Names()
                 done = None
-                if not is_file and run(disc_listing.names_argv(dev, start), names.take).ok:
+                if not is_file and run(disc_listing.names_argv(address(dev), start), names.take).ok:
                     done = _extract_listed(run, dev, start, target, bool(link_mtimes), names, refusals,
                                            held, without_acl, acls, dirs, failed)
                 if done is None:    # a file, or no listing to go by: the passes of -find -exec lsdl
@@ -196,7 +196,7 @@ def _extract_listed(run, dev: str, start: bytes, target: bytes, list_links: bool
     if done.ok and not listing.complete():
         failed("its listing of the entries ended early")
     acls += listing.before
-    for path, (line, mode, owner) in listing.entries.items():
+    for path, (line, mode, _target, owner) in listing.entries.items():
         if stat.S_ISLNK(mode) and not list_links:
             continue
         held[path] = (mode, owner)
