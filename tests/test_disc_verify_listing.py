@@ -13,27 +13,22 @@ import stat
 
 import pytest
 
-from rabtui.checkpoint import disc_listing, verify_listing
+from rabtui.checkpoint import verify_listing
 from rabtui.checkpoint.verify_result import VerifyResult
 from tests import fidelity
 from tests.fidelity import ACCESS_ACL, DEFAULT_ACL, OLD_MTIME
 from tests.test_checkpoint_deep import _deep_tree, no_room_to_extract
 from tests.test_disc_verify_metadata import _as_nobody, _verify, alter, burn_one
+from tests.test_restore_disc_listing import LOOKALIKES, named_files
 from tests.trees import HOSTILE_NAMES, Lab, write_files
 
-LOOKALIKES = [b"''", b"'", b"'d'", disc_listing.MARK, disc_listing.ACL_MARK, b"Valid ISO nodes found: 1",
-              b"-rw-r--r--    1 0        0               1 Dec  7 03:03 'x'",
-              b"File data lba:  0 ,       40 ,        1 ,          1 , '/x'", b"-lsl", b"--", b"-cd",
-              b"x" * 255, b"\xc3" * 255]
+NAMES = HOSTILE_NAMES + LOOKALIKES + [b"File data lba:  0 ,       40 ,        1 ,          1 , '/x'"]
 
 
 def _awkward(root) -> None:
     """Every kind of entry the listing reads, under awkward names."""
     root_b = os.fsencode(root)
-    files: dict[bytes, bytes] = {}
-    for i, name in enumerate(HOSTILE_NAMES + LOOKALIKES):
-        files[name] = b"file %d" % i
-        files[b"d" + name[:254] + b"/" + name] = b"nested %d" % i
+    files = named_files(NAMES)
     files.update({b"acl/f": b"in a directory with an ACL", b"with-acl": b"acl of a file", b"setuid": b"s"})
     write_files(root, files)
     os.setxattr(os.path.join(root_b, b"acl"), "system.posix_acl_default", DEFAULT_ACL)
@@ -43,7 +38,7 @@ def _awkward(root) -> None:
     os.link(os.path.join(root_b, b"with-acl"), os.path.join(root_b, b"acl/hard\nlink"))
     os.link(os.path.join(root_b, HOSTILE_NAMES[3]), os.path.join(root_b, b"d-lsl/" + b"\xc3" * 255))
     os.symlink(HOSTILE_NAMES[3], os.path.join(root_b, b"link\nto line"))
-    os.symlink(b"x" * 255, os.path.join(root_b, LOOKALIKES[0] + b" link"))
+    os.symlink(b"x" * 255, os.path.join(root_b, b"'' link"))
     os.mkfifo(os.path.join(root_b, b"fifo 'q'"), 0o620)
     os.mknod(os.path.join(root_b, b"dev\\ice"), 0o640 | stat.S_IFCHR, os.makedev(1, 3))
     os.mknod(os.path.join(root_b, b"block"), 0o600 | stat.S_IFBLK, os.makedev(7, 0))

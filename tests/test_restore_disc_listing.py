@@ -19,11 +19,17 @@ LOOKALIKES = [b"previous working directory:", b"''", b"'", b"'d'", disc_listing.
               b"-lsl", b"--", b"-cd", b"x" * 255, b"\xc3" * 255]
 
 
-def _tree(data) -> None:
+def named_files(names: list[bytes]) -> dict[bytes, bytes]:
+    """A file of each name, and one of each name in a directory named after it."""
     files: dict[bytes, bytes] = {}
-    for i, name in enumerate(HOSTILE_NAMES + LOOKALIKES):
+    for i, name in enumerate(names):
         files[name] = b"file %d" % i
         files[b"d" + name[:254] + b"/" + name] = b"nested %d" % i
+    return files
+
+
+def _tree(data) -> None:
+    files = named_files(HOSTILE_NAMES + LOOKALIKES)
     files.update({b"acl/f": b"in a directory with an ACL", b"acl/sub/g": b"deeper", b"with-acl": b"acl of a file"})
     write_files(data, files)
     os.setxattr(data / "acl", "system.posix_acl_access", ACCESS_ACL)
