@@ -226,7 +226,8 @@ def test_a_cancel_while_a_complete_backup_s_post_commands_run_keeps_its_data(tmp
     """The transfer ended whole (real rsync) and the post-backup command runs as a complete
     backup's: a cancel then stops the command, and the data stays restorable, kept, as after a post
     command that failed (it was marked failed, and a later cleanup removed what rsync had copied
-    whole). `jobs cancel` says so."""
+    whole). `jobs cancel` says so, and the job ends cancelled, not failed."""
+    from rabtui.actions import jobs as jobviews
     from rabtui.cli import main
     from rabtui.state.store import KEPT
 
@@ -242,6 +243,9 @@ def test_a_cancel_while_a_complete_backup_s_post_commands_run_keeps_its_data(tmp
     backup = job.store.one("SELECT status, reason, path FROM backups WHERE source='loc'")
     assert backup["status"] == KEPT, dict(backup)
     assert "cancel" in backup["reason"] and "the data is kept" in backup["reason"], backup["reason"]
+    row = jobviews.job(job.store, job.job_id)
+    assert row["status"] == "cancelled" and row["exit_code"] == 1, dict(row)
+    assert "the data is kept" in row["summary"], row["summary"]
     assert main(["--config", str(job.lab.config_path), "cleanup"]) in (0, 1)
     assert os.path.isdir(backup["path"]), "cleanup removed the kept data"
     restored = tmp_path / "restored"
@@ -249,3 +253,39 @@ def test_a_cancel_while_a_complete_backup_s_post_commands_run_keeps_its_data(tmp
     code = main(["--config", str(job.lab.config_path), "restore", "loc", str(job.lab.src / "data"), "--to", str(restored)])
     assert code == 0, capsys.readouterr().err
     assert os.listdir(restored / str(job.lab.src / "data").lstrip("/")), "nothing restored from the kept backup"
+
+
+def test_a_sigterm_while_a_complete_backup_s_post_commands_run_ends_it_cancelled_its_data_kept(tmp_path, request):
+    """`rabtui backup` (a process of its own, real rsync) gets SIGTERM (a shutdown, systemd stopping
+    its unit) while the post-backup command of a whole transfer runs: the command is stopped, the
+    data kept, and the run ends cancelled (exit 1, as a cancel elsewhere), its reason saying both."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests import preloaded
+
+    pid_file = tmp_path / "post-pid"
+    lab, _, _, _ = _lab(tmp_path, request, "local", f"echo $$ > {pid_file}; exec sleep 600",
+                        rsync='#!/bin/sh\nexec rsync "$@"\n')
+    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
+                           "--medium", "m1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        _until(lambda: pid_file.exists() and pid_file.read_text().strip(), "the post command began")
+        post = int(pid_file.read_text())
+        run.send_signal(signal.SIGTERM)
+        out = run.communicate(timeout=60)[0].decode()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 1 and "Traceback" not in out, out
+    _until(lambda: not _alive(post), "the post command's process ended", 10)
+    store = lab.store()
+    backup = store.one("SELECT status, reason, path FROM backups WHERE source='loc'")
+    assert backup["status"] == "kept", dict(backup)
+    assert "stopped by a cancel" in backup["reason"] and "the data is kept" in backup["reason"], backup["reason"]
+    job = store.one("SELECT status, exit_code, summary FROM jobs ORDER BY id DESC LIMIT 1")
+    assert job["status"] == "cancelled" and job["exit_code"] == 1, dict(job)
+    assert "cancelled" in out, out
+    assert os.listdir(os.path.join(backup["path"], "data")), "the kept backup holds nothing"

@@ -143,3 +143,30 @@ def test_kept_data_whose_final_record_cannot_be_written_keeps_both_reasons(tmp_p
     _, row = _kept(lab, result, "cannot write its final record", {b"a/new": b"n1"})
     assert "post-backup command failed" in row["reason"], row["reason"]
     assert "post-backup command failed" in result.reason, result
+
+
+def test_a_cancel_that_stopped_the_post_commands_keeps_the_run_cancelled_as_its_final_record_fails(
+        tmp_path, monkeypatch):
+    """A cancel stops the post-backup command of a whole transfer (the data to be kept, the run
+    cancelled), then its final backup.json cannot be written: the data is kept all the same and the
+    run stays cancelled (it read failed), its reason naming the cancel and the record's failure."""
+    import threading
+
+    from tests.test_post_commands_after_a_failure import _set_when
+
+    pid_file, mark = tmp_path / "post-pid", tmp_path / "hang-post"
+    lab, cfg, _ = _two_kinds(tmp_path, extra=f'post_backup_commands = ["test ! -e {mark} || {{ echo $$ > {pid_file};'
+                                             f' exec sleep 600; }}"]')
+    mark.touch()
+    write_files(lab.src / "arch", {"a/new": b"n1"})
+    cancel = threading.Event()
+    threading.Thread(target=_set_when, args=(pid_file, cancel), daemon=True).start()
+    result = _final_record_unwritable(lab, cfg, monkeypatch, cancel)
+    row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] == "kept", (dict(row), result, lab.messages())
+    assert result.status == "cancelled" and result.exit_code == 1, result
+    for said in ("stopped by a cancel", "cannot write its final record", "the data is kept"):
+        assert said in row["reason"] and said in result.reason, (said, row["reason"], result.reason)
+    assert snapshot(medium_layout.backup_data_path(row["path"], str(lab.src / "arch"))) == {b"a/new": b"n1"}
+    invariants.check_json_agrees(cfg, lab.store())
+    invariants.check_catalog_is_media(cfg, lab.store())

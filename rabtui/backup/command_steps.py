@@ -51,10 +51,12 @@ class CommandSteps:
 
     def _post_step6(self) -> str | None:
         """Step 6 of a backup whose transfer ended whole: its failure, or a cancel that stopped the
-        commands, said; the data is kept either way (step 7: `kept`), never lost for a cancel."""
+        commands, said; the data is kept either way (step 7: `kept`), never lost for a cancel, the
+        run then cancelled (as a cancel before it ends one), not failed."""
         try:
             return self._step6()
         except Cancelled as stopped:
+            self._kept_cancelled = True     # the run ends cancelled, its data kept (completion._step7)
             said = (f"post-backup commands stopped by a cancel ({str(stopped).removeprefix('cancelled: ')}):"
                     " what they were to undo stays undone")
             self.emit(Event(WARNING, f"{self.source.id}: {said}"))

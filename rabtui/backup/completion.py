@@ -54,7 +54,9 @@ class Completion:
     _end_said = False      # _state_failed has said how the run ended on the medium
     _stopping: Stop | None = None    # the failure _fail_step was recording
     _place: BackupPlace | None = None     # where step 3 made the backup's directory
-    _kept_cancelled = False    # a cancel came as step 7 waited for the union: the data kept, the run cancelled
+    # a cancel stopped the post-backup commands of a whole transfer, or came as step 7 waited for the
+    # union: the data kept, the run cancelled (a failure after it, the final record's, keeps it so)
+    _kept_cancelled = False
     _whole_said: str | None = None   # step 7 failed, the data whole: how the run ended (_kept_whole), said once
 
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
@@ -149,7 +151,8 @@ class Completion:
         # the backup stays failed, its record saying it was cancelled: its reason alone ("rsync", the
         # step) read on the dashboard and in check as rsync's failure
         recorded = f"cancelled: {reason}" if status == "cancelled" else reason
-        if self._step7_wrote and (kept := self._kept_whole(spool, status, recorded)):
+        if self._step7_wrote and (kept := self._kept_whole(spool, "cancelled" if self._kept_cancelled else status,
+                                                           recorded)):
             return kept
         problem = None
         try:

@@ -56,7 +56,7 @@ def cancel_question(job: dict, post_commands: bool, post_running: bool = False) 
         return (f"Stop job {job_id}? Its transfer has ended whole: its post-backup commands, running now, stop, and"
                 " what they were to undo stays undone (a dump left on the source, a service left stopped). The"
                 " backup then reads kept: its data restorable and retained, as after a post-backup command that"
-                " failed." + scheduled)
+                " failed; the job reads cancelled." + scheduled)
     if kind == "backup":
         return (f"Stop job {job_id}? The job then reads cancelled, and the backup it had begun reads failed (on"
                 " the dashboard, on Media, in rabtui status): it is not complete, and a later cleanup removes what it"

@@ -559,11 +559,13 @@ def test_the_cancel_while_a_complete_backup_s_post_commands_run_says_it_stops_th
             first = await asked(pilot, app, "x")
             assert "still run" not in first and "x again" not in first, first
             assert ("its post-backup commands, running now, stop, and what they were to undo stays undone"
-                    in first and "The backup then reads kept" in first), first
+                    in first and "The backup then reads kept" in first and "the job reads cancelled" in first), first
             await pilot.press("y")
             job.worker.join(30)
             assert not job.worker.is_alive(), "the cancel did not stop the post command"
             assert job.dump.exists(), "what the post command was to undo is left as it was"
+            ended = job.store.one("SELECT status FROM jobs WHERE id=?", (job.job_id,))["status"]
+            assert ended == "cancelled", ended
 
     run(go())
 
