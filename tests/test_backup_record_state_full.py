@@ -110,9 +110,41 @@ def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_pa
     store = lab.store()
     got = store.one("SELECT * FROM backups WHERE name=?", (row["name"],))
     assert got["status"] == "kept", dict(got)
+    # why it stopped, as its backup.log says it: the state database full (it said only how far it got)
+    assert "the state database" in got["reason"] and "cannot be written" in got["reason"], got["reason"]
     assert os.path.isdir(row["path"])
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
+
+
+@pytest.mark.parametrize("full_at, then", [
+    ("as the failed command's step 6 is recorded", "backup"),   # the command itself fills it
+    ("as the failed command's step 6 is recorded", "rebuild-state"),
+    ("as step 7 begins", "backup"),
+    ("as step 7 begins", "rebuild-state"),
+])
+def test_a_failed_post_backup_command_then_a_full_state_directory_keeps_the_data_both_said(
+        tmp_path, tmpfs, full_at, then):
+    """A post-backup command fails after the transfer ended whole (the data to be kept), then the
+    state directory is full: the data is kept by the next run (or rebuild-state), its reason naming
+    both the command's failure and the full state database (it named neither, only backup.log did)."""
+    lab = _small_state(tmp_path, tmpfs)
+    once = tmp_path / "failed-once"     # the next backup's own command does not fail
+    fill = f"cat /dev/zero > {lab.state.parent}/filler 2>/dev/null; " if full_at.startswith("as the failed") else ""
+    post = f"test -e {once} && exit 0; touch {once}; {fill}exit 4"
+    lab.local(extra=f"post_backup_commands = {json.dumps([post])}")
+    write_files(lab.src / "data", {"a": "a1"})
+    if full_at.startswith("as the failed"):
+        out, row, _ = _failed_as_the_state_fills(lab)
+    else:
+        run, out, row = _state_full_at(lab, "backup.step6")
+        assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
+        assert "post-backup command failed (exit 4)" in f.read()
+    _kept_after(lab, row, then)
+    got = lab.store().one("SELECT reason FROM backups WHERE name=?", (row["name"],))["reason"]
+    assert "post-backup command failed (exit 4)" in got and "the state database" in got, got
+    assert "the data is kept" in got, got
 
 
 def test_two_sources_whose_medium_and_state_directory_fill_up_at_once_say_failed_on_the_medium(tmp_path, tmpfs):

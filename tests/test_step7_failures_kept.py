@@ -5,15 +5,18 @@ immutable directory: chattr +i; a state directory on a full tmpfs)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 from contextlib import contextmanager
+
+import pytest
 
 from rabtui import faults
 from rabtui.media import medium_layout
 from tests import invariants
 from tests.test_state_dir_full import _rabtui, _run_filling_at
-from tests.trees import Lab, next_second, snapshot, write_files
+from tests.trees import Lab, next_second, snapshot, unmounted, write_files
 
 
 @contextmanager
@@ -170,3 +173,66 @@ def test_a_cancel_that_stopped_the_post_commands_keeps_the_run_cancelled_as_its_
     assert snapshot(medium_layout.backup_data_path(row["path"], str(lab.src / "arch"))) == {b"a/new": b"n1"}
     invariants.check_json_agrees(cfg, lab.store())
     invariants.check_catalog_is_media(cfg, lab.store())
+
+
+@contextmanager
+def _ext2_medium(where):
+    """An ext2 file system mounted, empty, at `where` (root only). At most 65,000 links to an inode
+    (the kernel's ext4 driver mounts it: EXT4_LINK_MAX; 32,000 with the old ext2 driver)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop file system needs root")
+    image = where.parent / f"{where.name}.ext2"
+    with open(image, "wb") as f:
+        f.truncate(32 << 20)
+    made = subprocess.run(["mkfs.ext2", "-q", "-F", str(image)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make an ext2 file system here: {made.stderr.strip()}")
+    done = subprocess.run(["mount", "-o", "loop", str(image), str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a loop file system here: {done.stderr.strip()}")
+    try:
+        os.rmdir(where / "lost+found")     # an empty medium is labelled on first use
+        yield where
+    finally:
+        unmounted(where)
+        image.unlink()
+
+
+def test_a_link_into_the_union_past_the_file_system_s_link_limit_keeps_the_data(tmp_path, monkeypatch):
+    """A new archive file of the backup already has as many links as the medium's file system
+    allows (others link it there too; 65,000 links take under 2 s): its link into the union fails with EMLINK, a real
+    "Too many links" from the kernel, and the data is kept as after any failing link (its links in
+    the union undone), the next backup linking its own copies."""
+    lab = Lab(tmp_path, media_count=1)
+    with _ext2_medium(lab.media[0][1]) as medium:
+        cfg = lab.local([("data", "standard"), ("arch", "archive")])
+        write_files(lab.src / "data", {"a": b"a1"})
+        write_files(lab.src / "arch", {"z/old": b"o1"})
+        assert lab.backup(cfg).status == "completed", lab.messages()
+        union = medium_layout.archive_root(medium, "loc", str(lab.src / "arch"))
+        next_second()
+        write_files(lab.src / "arch", {"a/new": b"n1", "z/new": b"n2"})
+        point, held = faults.point, medium / "held-links"
+
+        def at_the_limit(name):      # once the transfer ended: z/new linked up to the limit elsewhere
+            point(name)
+            if name == "backup.step6" and not held.exists():
+                new = medium_layout.backup_data_path(
+                    lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0], str(lab.src / "arch"))
+                held.mkdir()
+                with pytest.raises(OSError) as full:
+                    for n in range(1 << 16):
+                        os.link(new / "z/new", held / str(n))
+                assert full.value.errno == errno.EMLINK, full.value
+        monkeypatch.setattr(faults, "point", at_the_limit)
+        result = lab.backup(cfg)
+        monkeypatch.setattr(faults, "point", point)
+        store, row = _kept(lab, result, "Too many links", {b"a/new": b"n1", b"z/new": b"n2"})
+        assert medium_layout.read_backup_json(row["path"])["status"] == "kept"
+        assert not (union / "a/new").exists() and not (union / "z/new").exists(), lab.messages()
+        assert (union / "z/old").read_bytes() == b"o1"
+        invariants.check_json_agrees(cfg, store)
+        invariants.check_catalog_is_media(cfg, store)
+        next_second()
+        assert lab.backup(cfg).status == "completed", lab.messages()
+        assert (union / "a/new").read_bytes() == b"n1" and (union / "z/new").read_bytes() == b"n2"

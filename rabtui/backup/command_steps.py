@@ -17,6 +17,9 @@ class CommandSteps:
     after a failure once the pre-backup ones ran (or the state database cut them off)."""
 
     _pre_begun = _pre_ran = _post_begun = False
+    # what stopped a whole transfer's post-backup commands (their failure, a cancel), said as step 7
+    # says it: the reason of a run the state database stops after them (their step 6 row unwritten, say)
+    _post_stopped: str | None = None
 
     def _step4(self) -> None:
         self._commands(4, self.source.pre_backup_commands, "pre-backup", self.cancel)
@@ -31,6 +34,12 @@ class CommandSteps:
             except (Cancelled, WorkFailed) as exc:
                 if n == 4:
                     self._pre_begun = False    # cancelled, or one of them failed: no post-backup command runs
+                elif isinstance(exc, Cancelled):
+                    self._post_stopped = (f"post-backup commands stopped by a cancel"
+                                          f" ({str(exc).removeprefix('cancelled: ')}): what they were to undo"
+                                          " stays undone")
+                else:
+                    self._post_stopped = str(exc)
                 if isinstance(exc, Cancelled):
                     self.step(n, "failed", "cancelled")
                     raise
@@ -55,12 +64,10 @@ class CommandSteps:
         run then cancelled (as a cancel before it ends one), not failed."""
         try:
             return self._step6()
-        except Cancelled as stopped:
+        except Cancelled:
             self._kept_cancelled = True     # the run ends cancelled, its data kept (completion._step7)
-            said = (f"post-backup commands stopped by a cancel ({str(stopped).removeprefix('cancelled: ')}):"
-                    " what they were to undo stays undone")
-            self.emit(Event(WARNING, f"{self.source.id}: {said}"))
-            return said
+            self.emit(Event(WARNING, f"{self.source.id}: {self._post_stopped}"))
+            return self._post_stopped
 
     def _undo_pre(self, exc: Exception) -> Exception:
         """The transfer failed or was cancelled after the pre-backup commands ran: the post-backup

@@ -208,6 +208,8 @@ class Completion:
                 not transfer_whole(medium_layout.read_backup_json(self.rec.path)):
             return False
         # rewritten with the steps as the run knows them (step 6 begun or ended, unrecorded in the database)
+        # and why it stopped, still running: the reason its data is kept with (killed_kept, rebuild-state)
+        self.rec.reason = reason
         if problem := self.rec.transfer_ended():
             reason += f"; {problem}"
         reason += (f"; its transfer had ended whole: its backup.json says so, and the next backup of"

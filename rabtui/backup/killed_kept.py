@@ -68,12 +68,23 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
 
 def _how_it_ended(store: Store, backup_id: int, info: dict) -> str:
     """What the killed run had done of steps 6 and 7, as its rows say (its step 6 as its backup.json
-    says where its row could not say it begun: the state directory full)."""
+    says where its row could not say it begun: the state directory full). A run the state database
+    stopped wrote why in its backup.json, with its steps as it knew them (completion._whole_left):
+    that reason is said too, and its step 6 read there first (its row may say it running still)."""
+    own = info.get("reason") if isinstance(info.get("reason"), str) and info["reason"] else None
     states = {r["step"]: r["state"] for r in store.all(
         "SELECT step, state FROM backup_steps WHERE backup_id=? AND step IN (6, 7)", (backup_id,))}
-    post = states.get(6)
+    post = None if own else states.get(6)
     if post in (None, "pending"):
-        post = next((s.get("state") for s in info.get("steps", ()) if isinstance(s, dict) and s.get("step") == 6), post)
+        post = next((s.get("state") for s in info.get("steps", ()) if isinstance(s, dict) and s.get("step") == 6),
+                    states.get(6))
+    if own and post == "failed" and own.startswith("post-backup"):    # their failure (or stop) named first
+        return own
+    how = _post_said(post)
+    return f"{how}; {own}" if own else how
+
+
+def _post_said(post: str | None) -> str:
     if post in (None, "pending"):
         return "interrupted before its post-backup commands: they did not run (what they undo stays undone)"
     if post == "running":

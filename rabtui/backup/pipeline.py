@@ -167,7 +167,9 @@ class _Run(Completion, CommandSteps, TransferStep):
                     undo = (self._pre_begun or self._pre_ran) and not self._post_begun
                     then = self._undo_pre_unrecorded() if undo else None
                     failure = failure or self._stopping
-                    self._state_failed(exc, None if failure is None else ending(failure)[1], then=then)
+                    # else the post-backup commands' own failure or stop, which keeps the data
+                    said = ending(failure)[1] if failure is not None else self._post_stopped
+                    self._state_failed(exc, said, then=then)
                 finally:
                     self._log.close()
         except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium

@@ -53,8 +53,9 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         # killed in step 6 or 7: as killed_kept.py keeps it; a complete backup after it there too (its
         # links, if any, stay: that backup may show them), else the data whole goes with a cleanup
         if found_running and rec.transfer_whole:
-            rec.status, rec.reason = KEPT, ("interrupted after its transfer ended whole (found running by"
-                                            " rebuild-state): the data is kept")
+            # the reason its run wrote there as the state database stopped it (completion._whole_left) kept
+            rec.status, rec.reason = KEPT, (f"{rec.reason}; " if rec.reason else "") + (
+                "interrupted after its transfer ended whole (found running by rebuild-state): the data is kept")
         elif found_running:
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
         undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids),
