@@ -157,7 +157,15 @@ class Completion:
         problem = None
         try:
             spool.discard()
-            if self._step7_wrote:
+            if self._step7_wrote and not (rec.path / "data").is_dir():
+                # unplugged or unmounted in step 7: its links in the unions, on the medium away, are
+                # undone by the run that finds it back (its recovery), its row left running for it (undone
+                # here, they were not: at its return the union showed them, the catalog not, and the next
+                # backup took them for saved)
+                problem = (f"its links in the archive union cannot be undone with medium {rec.medium} away; they and"
+                           f" its catalog rows are left for the next backup of {self.source.id} onto it to undo")
+                self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
+            elif self._step7_wrote:
                 problem = history.undo_written(self.store, self.cfg, rec.id, self.emit, self.cancel)
                 if problem:
                     self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
