@@ -11,38 +11,24 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-from rabtui import faults
-from tests import invariants, preloaded
-from tests.held import stopped as _stopped
-from tests.test_medium_identity import _rabtui
-from tests.test_step7_failures_kept import _ext2_medium
-from tests.trees import Lab, next_second, write_files
+from tests import invariants
+from tests.test_medium_identity import _killed, _rabtui, _stopped_at
+from tests.trees import Lab, ext2_mounted, next_second, write_files
 
 
 def _unplugged_at(lab: Lab, point: str):
-    """`rabtui backup loc` stopped at `point`, the medium unmounted then, let go: its process."""
-    medium = lab.media[0][1]
-    run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
-                          env={**os.environ, faults.STOP_ENV: point},
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """`rabtui backup loc` stopped at `point`, the medium unmounted then, let go: its process and output."""
+    run = None
     try:
-        deadline = time.monotonic() + 60
-        while not _stopped(run.pid):
-            assert run.poll() is None and time.monotonic() < deadline, f"the backup did not reach {point}"
-            time.sleep(0.05)
-        subprocess.run(["umount", "-l", str(medium)], check=True)
+        run = _stopped_at(lab, point, "backup", "loc")
+        subprocess.run(["umount", "-l", str(lab.media[0][1])], check=True)
         run.send_signal(signal.SIGCONT)
         out = run.communicate(timeout=120)[0].decode()
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.send_signal(signal.SIGCONT)
-            run.wait(timeout=30)
+        _killed(run)
     return run, out
 
 
@@ -50,7 +36,7 @@ def _unplugged_at(lab: Lab, point: str):
 def test_a_medium_unplugged_after_step7_linked_into_the_union_loses_nothing_at_its_return(tmp_path, point):
     lab = Lab(tmp_path, media_count=1)
     medium = lab.media[0][1]
-    with _ext2_medium(medium):
+    with ext2_mounted(medium):
         cfg = lab.local([("data", "standard"), ("arch", "archive")])
         write_files(lab.src / "data", {"a": b"a1"})
         write_files(lab.src / "arch", {"x": b"x1"})

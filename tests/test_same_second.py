@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,7 @@ from rabtui.events import READY, ScriptedPrompter
 from rabtui.media import medium as media, medium_layout
 from rabtui.media import medium_fs
 from rabtui.restore import run as restore
-from tests import fidelity
-from tests.trees import Lab, ssh_source_lines
+from tests.trees import Lab, ext2_mounted, ssh_source_lines
 
 SECOND = 1_700_000_000 * 10**9
 
@@ -84,26 +83,10 @@ def test_restoring_onto_the_source_replaces_a_file_rewritten_within_the_same_sec
     assert os.stat(data / "f").st_mtime_ns == SECOND + 100
 
 
-@contextmanager
 def seconds_file_system(where: Path):
     """An ext2 file system with 128-byte inodes, which keeps times to the second, mounted (empty) at
     `where` (root only)."""
-    if not fidelity.is_root():
-        pytest.skip("mounting a loop file system needs root")
-    image = where.parent / f"{where.name}.ext2"
-    with open(image, "wb") as f:
-        f.truncate(16 << 20)
-    made = subprocess.run(["mkfs.ext2", "-q", "-F", "-I", "128", str(image)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot make an ext2 file system here: {made.stderr.strip()}")
-    done = subprocess.run(["mount", "-o", "loop", str(image), str(where)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a loop file system here: {done.stderr.strip()}")
-    try:
-        os.rmdir(where / "lost+found")     # an empty medium is labelled on first use
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
+    return ext2_mounted(where, "-I", "128")
 
 
 def test_a_medium_that_keeps_only_seconds_links_unchanged_files_and_says_so(tmp_path):

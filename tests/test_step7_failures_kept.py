@@ -16,7 +16,7 @@ from rabtui import faults
 from rabtui.media import medium_layout
 from tests import invariants
 from tests.test_state_dir_full import _rabtui, _run_filling_at
-from tests.trees import Lab, next_second, snapshot, unmounted, write_files
+from tests.trees import Lab, ext2_mounted, next_second, snapshot, write_files
 
 
 @contextmanager
@@ -175,36 +175,15 @@ def test_a_cancel_that_stopped_the_post_commands_keeps_the_run_cancelled_as_its_
     invariants.check_catalog_is_media(cfg, lab.store())
 
 
-@contextmanager
-def _ext2_medium(where):
-    """An ext2 file system mounted, empty, at `where` (root only). At most 65,000 links to an inode
-    (the kernel's ext4 driver mounts it: EXT4_LINK_MAX; 32,000 with the old ext2 driver)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a loop file system needs root")
-    image = where.parent / f"{where.name}.ext2"
-    with open(image, "wb") as f:
-        f.truncate(32 << 20)
-    made = subprocess.run(["mkfs.ext2", "-q", "-F", str(image)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot make an ext2 file system here: {made.stderr.strip()}")
-    done = subprocess.run(["mount", "-o", "loop", str(image), str(where)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a loop file system here: {done.stderr.strip()}")
-    try:
-        os.rmdir(where / "lost+found")     # an empty medium is labelled on first use
-        yield where
-    finally:
-        unmounted(where)
-        image.unlink()
-
-
 def test_a_link_into_the_union_past_the_file_system_s_link_limit_keeps_the_data(tmp_path, monkeypatch):
     """A new archive file of the backup already has as many links as the medium's file system
     allows (others link it there too; 65,000 links take under 2 s): its link into the union fails with EMLINK, a real
     "Too many links" from the kernel, and the data is kept as after any failing link (its links in
     the union undone), the next backup linking its own copies."""
     lab = Lab(tmp_path, media_count=1)
-    with _ext2_medium(lab.media[0][1]) as medium:
+    # an ext2 file system: at most 65,000 links to an inode (the kernel's ext4 driver mounts it:
+    # EXT4_LINK_MAX; 32,000 with the old ext2 driver)
+    with ext2_mounted(lab.media[0][1]) as medium:
         cfg = lab.local([("data", "standard"), ("arch", "archive")])
         write_files(lab.src / "data", {"a": b"a1"})
         write_files(lab.src / "arch", {"z/old": b"o1"})

@@ -87,6 +87,31 @@ def hostile_tree(root: str | os.PathLike) -> dict[bytes, bytes]:
     return files
 
 
+@contextlib.contextmanager
+def ext2_mounted(where: Path, *options: str) -> Iterator[Path]:
+    """A new 32 MiB ext2 file system (mkfs.ext2 `options`) loop-mounted, empty, at `where` (root
+    only: skipped otherwise), its image beside it; unmounted and removed at the end."""
+    import pytest     # here: benchmarks import this module too
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop file system needs root")
+    image = where.parent / f"{where.name}.ext2"
+    with open(image, "wb") as f:
+        f.truncate(32 << 20)
+    made = subprocess.run(["mkfs.ext2", "-q", "-F", *options, str(image)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make an ext2 file system here: {made.stderr.strip()}")
+    done = subprocess.run(["mount", "-o", "loop", str(image), str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a loop file system here: {done.stderr.strip()}")
+    try:
+        os.rmdir(where / "lost+found")     # an empty medium is labelled on first use
+        yield where
+    finally:
+        unmounted(where)
+        image.unlink()
+
+
 def unmounted(path: str | os.PathLike) -> None:
     """Whatever is mounted at `path` unmounted, each mount stacked there too."""
     while os.path.ismount(path):
