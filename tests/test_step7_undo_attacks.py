@@ -91,7 +91,9 @@ def test_a_failure_while_undoing_leaves_the_data_for_the_next_backup_to_keep(tmp
     next_second()
     assert lab.backup(cfg).status in ("completed", "warnings"), lab.messages()
     store = _agree(lab, cfg)
-    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "kept"
+    kept = store.one("SELECT status, reason FROM backups WHERE id=?", (row["id"],))
+    assert kept["status"] == "kept", dict(kept)
+    assert "cannot link" in kept["reason"] and "the data is kept" in kept["reason"], kept["reason"]    # why, said
     assert (u1 / "m/y").read_bytes() == b"y1" and (u2 / "z/new").read_bytes() == b"n2"
 
 

@@ -199,6 +199,8 @@ class Completion:
         if problem:
             self._whole_said = (f"{recorded}; {problem}; its transfer had ended whole: the next backup of"
                                 f" {self.source.id} keeps the data (as rebuild-state does)")
+            rec.reason = recorded      # in its backup.json, still running: the reason it is kept with then
+            rec.transfer_ended()       # (not written: the medium full, say; it is kept all the same)
         else:
             kept = self.store.one("SELECT reason FROM backups WHERE id=?", (rec.id,))["reason"]
             rec.status, rec.reason, rec.final_written = KEPT, kept, True
