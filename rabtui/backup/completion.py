@@ -58,6 +58,7 @@ class Completion:
     # union: the data kept, the run cancelled (a failure after it, the final record's, keeps it so)
     _kept_cancelled = False
     _whole_said: str | None = None   # step 7 failed, the data whole: how the run ended (_kept_whole), said once
+    _union_linking = False     # step 7 began linking into the archive unions
 
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
@@ -84,6 +85,7 @@ class Completion:
         self._step7_wrote = status in RESTORABLE
         if status in COMPLETE and archives:
             # only complete backups feed the archive union trees (what the next backup compares with)
+            self._union_linking = True
             status, reason = self._link_into_unions(medium, spool, archives, status, reason)
         if status in RESTORABLE:
             spool.apply(rec.id)
@@ -157,7 +159,7 @@ class Completion:
         problem = None
         try:
             spool.discard()
-            if self._step7_wrote and not (rec.path / "data").is_dir():
+            if self._union_linking and not (rec.path / "data").is_dir():
                 # unplugged or unmounted in step 7: its links in the unions, on the medium away, are
                 # undone by the run that finds it back (its recovery), its row left running for it (undone
                 # here, they were not: at its return the union showed them, the catalog not, and the next
