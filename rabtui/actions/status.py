@@ -298,10 +298,10 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
 
 
 def _not_foreign(prometheus: str) -> None:
-    if prometheus_file.foreign(Path(prometheus)):
-        raise UsageError(f"--prometheus {prometheus}: it holds a file that is no textfile of `rabtui check`;"
-                         " not written over", hint="name the textfile to write (in node_exporter's textfile"
-                                                   " directory, ending in .prom)")
+    foreign = prometheus_file.foreign(Path(prometheus))
+    if foreign:
+        raise UsageError(f"--prometheus {prometheus}: it {foreign}; not written over",
+                         hint="name the textfile to write (in node_exporter's textfile directory, ending in .prom)")
 
 
 def _write_textfile(prometheus: str, text: str) -> None:

@@ -29,7 +29,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from rabtui import faults, file_replace, flock_turns, privacy
+from rabtui import faults, file_replace, flock_turns, fmt, privacy
 from rabtui.config import conflict_kept
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
@@ -303,7 +303,10 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
         st = os.lstat(real)
         links, owner = st.st_nlink, (st.st_uid, st.st_gid)
     except FileNotFoundError:
-        links, owner = 1, None
+        st, links, owner = None, 1, None
+    if st is not None and not stat.S_ISREG(st.st_mode):     # the rename would replace /dev/null, a FIFO
+        raise UsageError(f"{path} is not written: it is a {fmt.file_kind(st.st_mode)}, not a configuration"
+                         " file; nothing was saved", hint="name a configuration file (--config, $RABTUI_CONFIG)")
     if owner is not None and owner[0] not in (0, os.geteuid()) and privacy.sticky(os.path.dirname(real)):
         # its owner may rename it away and put a symlink to any file in its place as it is written
         raise UsageError(f"{path} is not written: it belongs to uid {owner[0]} in {os.path.dirname(real)}, a sticky"

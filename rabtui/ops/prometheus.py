@@ -9,7 +9,7 @@ import stat
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import file_replace
+from rabtui import file_replace, fmt
 from rabtui.config import Config
 from rabtui.ops import health
 from rabtui.state.store import Store
@@ -66,17 +66,28 @@ def _store_series(cfg: Config, store: Store, ts: float) -> list[str]:
 HEADER = b"# HELP rabtui_"     # how every textfile of `check` begins
 
 
-def foreign(path: Path) -> bool:
-    """Whether `path` holds a file that is no textfile of an earlier check: a typo or a swapped
-    argument naming the config, a database or any other file, which the write would replace. An
-    empty file (made ready for it) and a symlink (replaced by the rename, never followed) are not."""
+def foreign(path: Path) -> str | None:
+    """What `path` holds that is no textfile of an earlier check, which the write would replace, said
+    as "is a FIFO": a typo or a swapped argument naming the config, a database or any other file, or
+    a device node (`--prometheus /dev/null` made root's /dev/null a file of metrics). None for an
+    empty file (made ready for it) and a symlink (replaced by the rename, never followed)."""
+    try:
+        st = os.lstat(path)
+    except OSError:         # not there, or not to be looked at: the write says what it meets
+        return None
+    if not stat.S_ISREG(st.st_mode):    # not opened: a tape drive rewinds as it is closed
+        return None if stat.S_ISLNK(st.st_mode) else f"is a {fmt.file_kind(st.st_mode)}"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:         # not there, a symlink, or not to be read: the write says what it meets
-        return False
+    except OSError:         # not to be read (or replaced meanwhile): the write says what it meets
+        return None
     try:
         st = os.fstat(fd)
-        return stat.S_ISREG(st.st_mode) and st.st_size > 0 and os.read(fd, len(HEADER)) != HEADER
+        if not stat.S_ISREG(st.st_mode):
+            return f"is a {fmt.file_kind(st.st_mode)}"
+        if st.st_size == 0 or os.read(fd, len(HEADER)) == HEADER:
+            return None
+        return "holds a file that is no textfile of `rabtui check`"
     finally:
         os.close(fd)
 
