@@ -52,3 +52,15 @@ def test_init_force_never_writes_over_a_device_or_fifo(tmp_path, capsys, kind):
     err = capsys.readouterr().err
     assert f"rabtui: {target} is not written: it is a {SAID[kind]}, not a configuration file; nothing was saved" in err, err
     assert stat.S_IFMT(os.lstat(target).st_mode) == made
+
+
+@pytest.mark.parametrize("argv", [["--config", "", "init"], ["init", "--config="], ["--config=", "status"]])
+def test_an_empty_config_path_is_bad_usage(tmp_path, monkeypatch, capsys, argv):
+    """`--config ""` was read by `init` as no --config (it wrote the default file) and by the other
+    commands as the current directory ("." is not a regular file)."""
+    monkeypatch.setenv("RABTUI_CONFIG", str(tmp_path / "default.toml"))
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert "rabtui: argument --config: names no file: give the configuration file's path" in capsys.readouterr().err
+    assert not (tmp_path / "default.toml").exists()

@@ -45,6 +45,14 @@ def needs_action(parser: argparse.ArgumentParser) -> Callable[[Any], int]:
     return lambda args: parser.print_help() or EXIT_USAGE
 
 
+def config_path(text: str) -> str:
+    """The argparse type of --config: a path that is not empty ("" was read as the default file by
+    `init`, which wrote it there, and as the current directory by the other commands)."""
+    if not text:
+        raise argparse.ArgumentTypeError("names no file: give the configuration file's path")
+    return text
+
+
 def number(text: str) -> int:
     """The argparse type of an id or number (a job, a prompt, a checkpoint, a disc): a whole number
     from 1 to LARGEST_ID in digits 0-9; anything else is a usage error (exit 2), also what int()
