@@ -20,7 +20,8 @@ from rabtui.config.disc_types import DISC_SECTORS, parse_disc
 from rabtui.config.keys import key, tables
 from rabtui.errors import ConfigError
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ID_LONGEST = 64
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$" % (ID_LONGEST - 1))
 MOST_DISCS = 64      # discs of one checkpoint
 DIRECTORY_KINDS = ("standard", "archive")
 
@@ -126,7 +127,12 @@ def _id_problem(what: str):
     def problem(value: str) -> str | None:
         if ID_RE.fullmatch(value):   # match would take a newline at the end ($)
             return None
-        return f"{value!r} is not a valid {what} id (letters, digits, '.', '_', '-')"
+        said = f"{value!r} is not a valid {what} id"
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            return f"{said} (letters, digits, '.', '_', '-')"
+        if not value[0].isalnum():
+            return f"{said}: it must begin with a letter or a digit, not {value[0]!r}"
+        return f"{said}: {len(value)} characters, at most {ID_LONGEST}"
     return problem
 
 
