@@ -27,7 +27,8 @@ class TransferStep:
         if unsafe:
             self._fail_step(5, f"refusing to run the source's rsync_path: {unsafe}")
         # as when the config was read: a pre-backup command may have pointed a directory elsewhere
-        overlap = config_safety.overlap_problem(self.cfg.media, [self.source], self.cfg.state_dir)
+        overlap = config_safety.overlap_problem(self.cfg.media, [self.source], self.cfg.state_dir,
+                                               self.cfg.checkpoint.drive)
         if overlap:
             self._fail_step(5, f"{overlap[1]} (as the paths are now, after the pre-backup commands)")
         rsh = None if self._ssh is None else self._ssh.rsync_rsh()

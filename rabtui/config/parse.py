@@ -215,7 +215,7 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
         # two ids apart by case alone would share one directory, and its archive union
         _check_unique(r, source_ids, sources[-1].id, ("sources", i), "source", fold=True)
     state_dir = settings["rabtui"].state_dir
-    problem = config_safety.overlap_problem(media, sources, state_dir)
+    problem = config_safety.overlap_problem(media, sources, state_dir, settings["checkpoint"].drive)
     if problem:
         raise r.error(*problem)
     problem = _not_a_directory(state_dir)

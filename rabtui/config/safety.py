@@ -1,7 +1,7 @@
 """Configurations that would destroy data, refused when the config is read (and so before any
-backup): a local source directory that holds a medium or the state directory (it would back
-itself up, doubling each time), media nested in each other, a medium at `/`, in the state
-directory or holding it. And a config file that others can change, whose commands therefore must
+backup): a local source directory that holds a medium, the state directory or an `images:` drive's
+folder (it would back itself up, doubling each time), media nested in each other, a medium at `/`,
+in the state directory or holding it. And a config file that others can change, whose commands therefore must
 not run (as OpenSSH's StrictModes refuses such files).
 """
 
@@ -41,8 +41,9 @@ def _excluded(rel: str, excludes: Sequence[str]) -> bool:
 
 
 def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
-                    state_dir: Path) -> tuple[tuple, str] | None:
-    """The first dangerous overlap of paths: (key path of the config, message), or None."""
+                    state_dir: Path, drive: str = "") -> tuple[tuple, str] | None:
+    """The first dangerous overlap of paths: (key path of the config, message), or None. `drive`:
+    the checkpoints' drive, whose images (an `images:` folder's) no local directory may hold either."""
     for i, m in enumerate(media):
         where = ("media", i, "path")
         if any(f == "/" for f in _forms(m.path)):
@@ -57,15 +58,17 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
             continue
         for j, d in enumerate(s.directories):
             where = ("sources", i, "directories", j, "path")
-            held = [(f"medium {m.id!r} ({m.path})", m.path) for m in media]
-            held.append((f"the state directory ({state_dir})", state_dir))
-            for what, path in held:
+            held = [(f"medium {m.id!r} ({m.path})", m.path, "the backups") for m in media]
+            held.append((f"the state directory ({state_dir})", state_dir, "the backups"))
+            if drive.startswith("images:"):     # each checkpoint's images, of the backups, in the next ones
+                held.append((f"the images of drive {drive}", drive[len("images:"):], "the checkpoints' disc images"))
+            for what, path, copied in held:
                 if not _inside(path, d.path):
                     continue
                 rel = os.path.relpath(os.path.normpath(path), d.path)
                 if rel != "." and _excluded(rel, (*s.excludes, *d.excludes)):
                     continue
-                return where, (f"{d.path} holds {what}: each backup would copy the backups too"
+                return where, (f"{d.path} holds {what}: each backup would copy {copied} too"
                                + (f" (exclude it with \"/{rel}/\")" if rel != "." else ""))
     return None
 
