@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from rabtui.config import Config, Directory, Source
+from rabtui.config import ID_RE, Config, Directory, Source
 from rabtui.errors import ConfigError, UsageError
 from rabtui.state import saved_kinds
 from rabtui.state.store import Store
@@ -16,6 +16,8 @@ def source_of(cfg: Config, store: Store, source_id: str) -> Source:
     """The source `source_id`; ConfigError when neither the configuration nor any backup knows it.
     A configured one with the directories its backups saved that no configured one holds (taken out
     of the source, or made one inside it: /data made /data/photos leaves /data/top to /data)."""
+    if not ID_RE.fullmatch(source_id):     # no backup has it (bytes not UTF-8 could not be asked for)
+        return cfg.source(source_id)
     # and the directories the look at a medium found named by the records of backups that recorded no kinds
     rows = store.all("SELECT l.path, l.kind FROM unrecorded_looks l JOIN backups b ON b.id=l.backup_id"
                      " WHERE b.source=? AND b.status<>'deleted' AND l.kind IN ('archive', 'standard')"
