@@ -338,6 +338,9 @@ def part_name(name: bytes, part: int, parts: int) -> bytes:
     return name + b".part%02d-of-%02d" % (part, parts)
 
 
+LARGEST_FILE = str(2**63 - 1).encode()     # bytes: a file's size is a signed 64-bit number (off_t)
+
+
 def parse_list(lines: Iterable[bytes]) -> Group:
     """A `SIZE PATH` list (as `find -printf "%s %p\\n"` prints it) as one group.
 
@@ -354,6 +357,10 @@ def parse_list(lines: Iterable[bytes]) -> Group:
             raise ValueError(f"line {number}: not a 'SIZE PATH' line: {line[:80]!r}")
         if not size.isdigit():   # a size of bytes: no sign (int() takes "-5", " 5" and "1_0")
             raise ValueError(f"line {number}: not a 'SIZE PATH' line: {line[:80]!r}")
+        digits = size.lstrip(b"0")     # (int() refuses more than 4,300 digits, naming a Python setting)
+        if len(digits) > len(LARGEST_FILE) or (len(digits) == len(LARGEST_FILE) and digits > LARGEST_FILE):
+            said = digits.decode() if len(digits) <= 30 else f"{digits[:12].decode()}... ({len(digits)} digits)"
+            raise ValueError(f"line {number}: size {said}: larger than a file can be ({LARGEST_FILE.decode()} bytes)")
         add_size(int(size))
         if path[:1] == b"/":
             path = path.lstrip(b"/")

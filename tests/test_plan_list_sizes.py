@@ -1,0 +1,25 @@
+"""`checkpoint plan --from-list`: a size larger than any file can be (past 2^63 - 1 bytes) is said
+with its line (exit 2); one of more than 4,300 digits said only Python's own "Exceeds the limit
+(4300 digits) for integer string conversion ... use sys.set_int_max_str_digits()", with no line."""
+
+from __future__ import annotations
+
+import pytest
+
+from rabtui.checkpoint import plan as P
+from rabtui.cli import main
+
+
+@pytest.mark.parametrize("size, said", [
+    (b"9" * 5000, "size 999999999999... (5000 digits): larger than a file can be (9223372036854775807 bytes)"),
+    (b"9223372036854775808", "size 9223372036854775808: larger than a file can be (9223372036854775807 bytes)"),
+], ids=["5000 digits", "2**63"])
+def test_a_size_no_file_can_have_is_said_with_its_line(tmp_path, capsys, size, said):
+    listing = tmp_path / "list"
+    listing.write_bytes(b"10 /a\n" + size + b" /b\n")
+    assert main(["checkpoint", "plan", "--from-list", str(listing), "--disc", "cd-700"]) == 2
+    assert capsys.readouterr().err == f"rabtui: {listing}: line 2: {said}\n"
+
+
+def test_the_largest_size_a_file_can_have_is_read():
+    assert P.parse_list([b"9223372036854775807 /a\n", b"000000000000000000000000007 /b\n"]).sizes == [2**63 - 1, 7]
