@@ -54,13 +54,24 @@ def test_init_force_never_writes_over_a_device_or_fifo(tmp_path, capsys, kind):
     assert stat.S_IFMT(os.lstat(target).st_mode) == made
 
 
-@pytest.mark.parametrize("argv", [["--config", "", "init"], ["init", "--config="], ["--config=", "status"]])
-def test_an_empty_config_path_is_bad_usage(tmp_path, monkeypatch, capsys, argv):
-    """`--config ""` was read by `init` as no --config (it wrote the default file) and by the other
-    commands as the current directory ("." is not a regular file)."""
+@pytest.mark.parametrize("argv, said", [
+    (["--config", "", "init"], "--config: empty: name the configuration file"),
+    (["init", "--config="], "--config: empty: name the configuration file"),
+    (["--config=", "status"], "--config: empty: name the configuration file"),
+    (["checkpoint", "plan", "--from-list", "", "--disc", "cd-700"], "--from-list: empty: name the list to plan"),
+    (["checkpoint", "plan", "--disc", ""], "--disc: empty: name a disc type or size"),
+    (["checkpoint", "burn", "--disc", ""], "--disc: empty: name a disc type or size"),
+    (["demo", "--dir", "", "--no-open"], "--dir: empty: name the folder to build it in"),
+], ids=["--config init", "init --config=", "--config= status", "--from-list", "plan --disc", "burn --disc", "demo --dir"])
+def test_an_empty_path_or_disc_is_bad_usage_not_the_default(tmp_path, monkeypatch, capsys, argv, said):
+    """An option given "" was read as the option left out: `--config ""` made `init` write the default
+    file (the other commands read the current directory, "." not a regular file), `--from-list ""` and
+    `--disc ""` planned the configured directories and disc, `demo --dir ""` built the sandbox in the
+    user data directory."""
     monkeypatch.setenv("RABTUI_CONFIG", str(tmp_path / "default.toml"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2
-    assert "rabtui: argument --config: names no file: give the configuration file's path" in capsys.readouterr().err
-    assert not (tmp_path / "default.toml").exists()
+    assert f"rabtui: argument {said}" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

@@ -31,6 +31,9 @@ COMMANDS = {
 }
 
 
+CONFIG_PATH = common.given("the configuration file")
+
+
 class _Parser(argparse.ArgumentParser):
     parent_parser: _Parser | None = None     # the parser whose command this one's is
     words_read: list[str] | None = None
@@ -60,7 +63,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="rabtui",
         description="Backups of remote hosts onto rotating media, with checkpoints on discs.",
     )
-    parser.add_argument("--config", metavar="PATH", type=common.config_path, help="configuration file (else $RABTUI_CONFIG, else the user config file)")
+    parser.add_argument("--config", metavar="PATH", type=CONFIG_PATH, help="configuration file (else $RABTUI_CONFIG, else the user config file)")
     parser.add_argument("--version", action="version", version=f"rabtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in (COMMANDS[command],) if command in COMMANDS else MODULES:
@@ -75,7 +78,7 @@ def _accept_config_anywhere(parser: argparse.ArgumentParser) -> None:
         for child in getattr(action, "choices", {}).values():
             child.parent_parser = parser
             if not any("--config" in a.option_strings for a in child._actions):
-                child.add_argument("--config", metavar="PATH", type=common.config_path, default=argparse.SUPPRESS,
+                child.add_argument("--config", metavar="PATH", type=CONFIG_PATH, default=argparse.SUPPRESS,
                                    help=argparse.SUPPRESS)
             _accept_config_anywhere(child)
 

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 from rabtui import config as configmod
 from rabtui import events, fmt
 from rabtui.actions import checkpoint as actions
-from rabtui.cli.common import (TerminalPrompter, cancel_on_term, is_tty, load_config, needs_action, number, open_store,
-                               print_json, warn_undelivered)
+from rabtui.cli.common import (TerminalPrompter, cancel_on_term, given, is_tty, load_config, needs_action, number,
+                               open_store, print_json, warn_undelivered)
 from rabtui.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from rabtui.events import Event, Question
+
+DISC = given("a disc type or size")
+
 
 def register(sub) -> None:
     cp = sub.add_parser("checkpoint", help="checkpoints onto CD/DVD/BD: status, plan, burn, verify, resume, abandon")
@@ -32,8 +35,8 @@ def register(sub) -> None:
     p = csub.add_parser("plan", help="show the per-disc plan of the next checkpoint (writes nothing)")
     p.add_argument("--now", nargs="*", metavar="SOURCE:PATH",
                    help="ask for a checkpoint of these directories (all when none are named)")
-    p.add_argument("--disc", metavar="TYPE", help="disc type (cd-700, dvd+r, bd-r-25, ...) or a size like 700MiB")
-    p.add_argument("--from-list", metavar="FILE", help='plan a "SIZE PATH" list (find -printf "%%s %%p\\n"); - for stdin')
+    p.add_argument("--disc", metavar="TYPE", type=DISC, help="disc type (cd-700, dvd+r, bd-r-25, ...) or a size like 700MiB")
+    p.add_argument("--from-list", metavar="FILE", type=given("the list to plan"), help='plan a "SIZE PATH" list (find -printf "%%s %%p\\n"); - for stdin')
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan, reports=True)
 
@@ -44,7 +47,7 @@ def register(sub) -> None:
         p = csub.add_parser(name, help=helptext)
         if name == "burn":
             p.add_argument("--now", nargs="*", metavar="SOURCE:PATH", help="include these directories (all when none are named)")
-            p.add_argument("--disc", metavar="TYPE", help="disc type or size")
+            p.add_argument("--disc", metavar="TYPE", type=DISC, help="disc type or size")
             p.add_argument("--new", action="store_true",
                            help="make a new checkpoint even though an earlier one is not finished")
         else:

@@ -45,12 +45,15 @@ def needs_action(parser: argparse.ArgumentParser) -> Callable[[Any], int]:
     return lambda args: parser.print_help() or EXIT_USAGE
 
 
-def config_path(text: str) -> str:
-    """The argparse type of --config: a path that is not empty ("" was read as the default file by
-    `init`, which wrote it there, and as the current directory by the other commands)."""
-    if not text:
-        raise argparse.ArgumentTypeError("names no file: give the configuration file's path")
-    return text
+def given(what: str) -> Callable[[str], str]:
+    """The argparse type of an option that names `what` (a file, a folder, a disc type): not empty.
+    "" was read as the option left out: `--config ""` made `init` write the default file, and
+    `--from-list ""` or `--disc ""` planned the configured directories or disc."""
+    def named(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError(f"empty: name {what}")
+        return text
+    return named
 
 
 def number(text: str) -> int:
