@@ -10,6 +10,7 @@ a source on Sources and answers a question elsewhere) are its defaults, not chec
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def read(path: Path) -> tuple[dict[str, str], list[str]]:
         return {}, [f"not used: {exc.strerror or exc}"]
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         return {}, [f"not used: {exc}"]
+    except ValueError:      # int() of a number longer than Python converts (sys.get_int_max_str_digits)
+        return {}, [f"not used: invalid TOML: a number of more than {sys.get_int_max_str_digits()} digits"]
     bad = [k for k, v in data.items() if not isinstance(v, str)]
     if bad:
         return {}, [f"not used: {', '.join(bad)} must be key names (strings)"]
