@@ -86,6 +86,17 @@ def not_a_sandbox(base: Path) -> str | None:
     return f"{base} holds other files and no demo sandbox: nothing there is written over or removed"
 
 
+# what a sandbox holds: its config (and the files a save of it makes beside it) and its folders
+OWN = ("rabtui.toml", "source", "media", "iso", "state")
+
+
+def not_its_own(base: Path) -> list[str]:
+    """The names in the sandbox `base` that it does not make, sorted: a sandbox's config copied into
+    a folder of other files made --fresh remove them all."""
+    return sorted(name for name in os.listdir(base)
+                  if name not in OWN and not name.startswith(("rabtui.toml.", ".rabtui.toml.")))
+
+
 def default_dir() -> Path:
     import platformdirs
 
@@ -159,6 +170,11 @@ def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
     if problem:
         raise UsageError(problem, hint="give --dir a new or empty folder")
     if fresh and base.exists():
+        others = not_its_own(base)
+        if others:
+            named = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise UsageError(f"{base} holds files that are not the sandbox's ({named}): --fresh removes nothing"
+                             " there", hint="move them away, or give --dir another folder")
         shutil.rmtree(base)
     config_path = base / "rabtui.toml"
     if config_path.exists() and (base / "state" / "rabtui.db").exists():
