@@ -86,7 +86,8 @@ def drive_problem(value: str) -> str | None:
     except UnicodeEncodeError:     # a name on the command line: the state database keeps drives as text
         return f"{fmt.name(value)} is not UTF-8: name the folder or device in UTF-8 (rename it, or a symlink to it)"
     if value.startswith("images:"):
-        return name_too_long(value[len("images:"):]) or _images_too_deep(value[len("images:"):])
+        folder = value[len("images:"):]
+        return name_too_long(folder) or _images_too_deep(folder) or _home_problem(folder)
     return None
 
 
@@ -108,6 +109,14 @@ def _place_problem(value: str) -> str | None:
     """An empty path would be the config file's folder (relative to it), never what was meant."""
     if not value.strip():
         return "must not be empty (a path relative to the config file's folder, or from /)"
+    return _home_problem(value)
+
+
+def _home_problem(value: str) -> str | None:
+    """`~USER` of a user this machine does not know: left as it is by expanduser, it was a folder
+    named "~USER" beside the config (a state directory made there)."""
+    if value.startswith("~") and os.path.expanduser(value) == value:
+        return f"{value.split('/', 1)[0]} names no user of this machine (~USER is that user's home folder)"
     return None
 
 
@@ -295,7 +304,7 @@ class Source:
     user: str | None = key(None, check=_ssh_word_problem, example="backup", form=True, help="the SSH login")
     port: int | None = key(None, type="integer", minimum=1, maximum=65535, example=22, form=True,
                            default_doc="ssh's (22, or ~/.ssh/config)", help="the SSH port")
-    identity_file: Path | None = key(None, type="path", convert=_optional_path, example="~/.ssh/id_ed25519", form=True,
+    identity_file: Path | None = key(None, type="path", convert=_optional_path, check=_home_problem, example="~/.ssh/id_ed25519", form=True,
                                      help="the SSH key")
     schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
                                help="cron expression, for `rabtui run-due`")
