@@ -22,7 +22,7 @@ from rabtui.checkpoint import prepare, questions, run, triggers
 from rabtui.checkpoint import status as checkpoint_status
 from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts ask it here)
 from rabtui.config import Config
-from rabtui.config.model import drive_problem, resolve_drive
+from rabtui.config.model import directory_path, drive_problem, resolve_drive
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
 from rabtui.events import NO, YES, Emit, Prompter, Question, no_emit
@@ -96,12 +96,16 @@ def asked_dirs(cfg: Config, store: Store, names: list[str] | None) -> set[str]:
     if not names:
         return {s.key for s in known if s.backup_id}
     keys = {s.key for s in known}
+    asked = set()
     for k in names:
         if ":" not in k:
             raise UsageError(f"{k!r}: name a directory as SOURCE:PATH, e.g. web1:/etc")
-        if k not in keys:
+        source, path = k.split(":", 1)
+        key = f"{source}:{directory_path(path)}" if path.startswith("/") else k   # web1:/etc/ (a shell's completion)
+        if key not in keys:
             raise UsageError(f"{k!r} is not a configured directory", hint="configured: " + ", ".join(sorted(keys)))
-    return set(names)
+        asked.add(key)
+    return asked
 
 
 def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str | None = None,

@@ -204,8 +204,13 @@ def directory_path_problem(value: str) -> str | None:
     return None
 
 
-def _directory_path(value: str, base: Path) -> str:
+def directory_path(value: str) -> str:
+    """A source directory's path as the config keeps it: no empty part, no slash at its end."""
     return "/" + "/".join(p for p in value.split("/") if p)
+
+
+def _directory_path(value: str, base: Path) -> str:
+    return directory_path(value)
 
 
 # --- the tables ------------------------------------------------------------------------------------
