@@ -63,7 +63,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="rabtui",
         description="Backups of remote hosts onto rotating media, with checkpoints on discs.",
     )
-    parser.add_argument("--config", metavar="PATH", type=CONFIG_PATH, help="configuration file (else $RABTUI_CONFIG, else the user config file)")
+    parser.add_argument("--config", metavar="PATH", type=CONFIG_PATH,
+                        help="configuration file (else $RABTUI_CONFIG, else the user config file)")
     parser.add_argument("--version", action="version", version=f"rabtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in (COMMANDS[command],) if command in COMMANDS else MODULES:

@@ -35,8 +35,10 @@ def register(sub) -> None:
     p = csub.add_parser("plan", help="show the per-disc plan of the next checkpoint (writes nothing)")
     p.add_argument("--now", nargs="*", metavar="SOURCE:PATH",
                    help="ask for a checkpoint of these directories (all when none are named)")
-    p.add_argument("--disc", metavar="TYPE", type=DISC, help="disc type (cd-700, dvd+r, bd-r-25, ...) or a size like 700MiB")
-    p.add_argument("--from-list", metavar="FILE", type=given("the list to plan"), help='plan a "SIZE PATH" list (find -printf "%%s %%p\\n"); - for stdin')
+    p.add_argument("--disc", metavar="TYPE", type=DISC,
+                   help="disc type (cd-700, dvd+r, bd-r-25, ...) or a size like 700MiB")
+    p.add_argument("--from-list", metavar="FILE", type=given("the list to plan"),
+                   help='plan a "SIZE PATH" list (find -printf "%%s %%p\\n"); - for stdin')
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan, reports=True)
 

@@ -23,7 +23,8 @@ from .common import given, is_tty, load_config, number, open_store, print_json
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="make a demo sandbox (local source, two media, images: drive) and open the TUI on it")
-    p.add_argument("--dir", metavar="DIR", type=given("the folder to build it in"), help="where to build it (default: the user data directory)")
+    p.add_argument("--dir", metavar="DIR", type=given("the folder to build it in"),
+                   help="where to build it (default: the user data directory)")
     p.add_argument("--no-open", action="store_true", help="build it and print its config path; do not open the UI")
     p.add_argument("--fresh", action="store_true", help="remove an existing sandbox first")
     p.set_defaults(func=cmd_demo)

@@ -309,8 +309,8 @@ class Source:
     user: str | None = key(None, check=_ssh_word_problem, example="backup", form=True, help="the SSH login")
     port: int | None = key(None, type="integer", minimum=1, maximum=65535, example=22, form=True,
                            default_doc="ssh's (22, or ~/.ssh/config)", help="the SSH port")
-    identity_file: Path | None = key(None, type="path", convert=_optional_path, check=_home_problem, example="~/.ssh/id_ed25519", form=True,
-                                     help="the SSH key")
+    identity_file: Path | None = key(None, type="path", convert=_optional_path, check=_home_problem,
+                                     example="~/.ssh/id_ed25519", form=True, help="the SSH key")
     schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
                                help="cron expression, for `rabtui run-due`")
     excludes: tuple[str, ...] = key((), type="strings", example=["*.tmp", "cache/"], form=True, form_list="commas",

@@ -1,8 +1,8 @@
 """Configurations that would destroy data, refused when the config is read (and so before any
 backup): a local source directory that holds a medium, the state directory or an `images:` drive's
 folder (it would back itself up, doubling each time), media nested in each other, a medium at `/`,
-in the state directory or holding it. And a config file that others can change, whose commands therefore must
-not run (as OpenSSH's StrictModes refuses such files).
+in the state directory or holding it. And a config file that others can change, whose commands
+therefore must not run (as OpenSSH's StrictModes refuses such files).
 """
 
 from __future__ import annotations
