@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from rabtui import fmt, mount_points, privacy
 
@@ -33,6 +33,13 @@ def _inside(inner: str | os.PathLike, outer: str | os.PathLike) -> bool:
     return False
 
 
+def _up(form: str) -> Iterator[str]:
+    """`form` (a path of _forms) and each directory above it, but /."""
+    while form != "/":
+        yield form
+        form = os.path.dirname(form)
+
+
 def _excluded(rel: str, excludes: Sequence[str]) -> bool:
     """An anchored exclude (`/REL` or `/REL/`, relative to the directory) covers REL or a parent of it."""
     parts = rel.split("/")
@@ -44,15 +51,25 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
                     state_dir: Path, drive: str = "") -> tuple[tuple, str] | None:
     """The first dangerous overlap of paths: (key path of the config, message), or None. `drive`:
     the checkpoints' drive, whose images (an `images:` folder's) no local directory may hold either."""
+    # the forms of the media before, and every directory above them: each medium is looked at once
+    # (compared with each one before, a config of 1,000 media took 29 s to load, 2,000 two minutes)
+    before: dict[str, int] = {}
+    above: dict[str, int] = {}
     for i, m in enumerate(media):
         where = ("media", i, "path")
-        if any(f == "/" for f in _forms(m.path)):
+        forms = _forms(m.path)
+        if "/" in forms:
             return where, "a medium cannot be the root directory /"
         if _inside(m.path, state_dir) or _inside(state_dir, m.path):
             return where, f"{m.path} and the state directory {state_dir} lie in each other: keep them apart"
-        for other in media[:i]:
-            if _inside(m.path, other.path) or _inside(other.path, m.path):
-                return where, f"{m.path} and medium {other.id!r} ({other.path}) lie in each other"
+        nested = [before[a] for f in forms for a in _up(f) if a in before] + [above[f] for f in forms if f in above]
+        if nested:
+            other = media[min(nested)]
+            return where, f"{m.path} and medium {other.id!r} ({other.path}) lie in each other"
+        for f in forms:
+            before.setdefault(f, i)
+            for a in _up(f):
+                above.setdefault(a, i)
     for i, s in enumerate(sources):
         if not s.is_local:
             continue
