@@ -42,7 +42,7 @@ def test_a_path_of_a_user_not_known_here_is_refused_with_its_line(tmp_path, caps
     for command in ("check-config", "status"):
         assert main(["--config", str(path), command]) == 2
         assert capsys.readouterr().err == (f"rabtui: {path}:{line}: {where}: ~{NOBODY} names no user of this machine"
-                                           " (~USER is that user's home folder)\n")
+                                           f" (~USER is that user's home folder; ./~{NOBODY} a folder so named)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["media", "rabtui.toml"]
 
 

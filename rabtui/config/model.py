@@ -116,7 +116,8 @@ def _home_problem(value: str) -> str | None:
     """`~USER` of a user this machine does not know: left as it is by expanduser, it was a folder
     named "~USER" beside the config (a state directory made there)."""
     if value.startswith("~") and os.path.expanduser(value) == value:
-        return f"{value.split('/', 1)[0]} names no user of this machine (~USER is that user's home folder)"
+        first = value.split("/", 1)[0]
+        return f"{first} names no user of this machine (~USER is that user's home folder; ./{first} a folder so named)"
     return None
 
 
