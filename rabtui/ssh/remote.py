@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import shlex
 import socket
 import threading
@@ -20,7 +21,7 @@ from typing import Callable
 
 import paramiko
 
-from rabtui import faults, privacy, proc_records
+from rabtui import faults, fmt, privacy, proc_records
 from rabtui.ssh import dropped, known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -109,6 +110,14 @@ def _unreachable(ep: Endpoint, why: str, hint: str | None = None) -> Unreachable
     return Unreachable(f"cannot reach {ep.hostname}:{ep.port} as user {ep.user}: {why}", hint=hint)
 
 
+def _no_key_file(path: Path) -> str:
+    """Why `path`, not a regular file, holds no key: missing, or what it is (a FIFO, a directory)."""
+    try:
+        return f"is no key file but a {fmt.file_kind(os.stat(path).st_mode)}"
+    except OSError:
+        return "does not exist"
+
+
 def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
              policy: paramiko.MissingHostKeyPolicy) -> paramiko.SSHClient:
     if ep.proxy:
@@ -116,7 +125,7 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
                                "cannot follow", hint="give the source a host that is reachable directly")
     for path in ep.identity_files:
         if source.identity_file is not None and not path.is_file():
-            raise _unreachable(ep, f"identity file {path} does not exist")
+            raise _unreachable(ep, f"identity file {path} {_no_key_file(path)}")
     preferred = {e.key_type for e in _entries_for(cfg, ep.known_hosts_name) if not e.marker}
     pauses = iter(dropped.PAUSES)
     while True:
