@@ -18,18 +18,22 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a device nod
 
 
 def _special(path: Path, kind: str) -> int:
-    """A `kind` ("fifo", "device": a copy of /dev/null's node, "directory") made at `path`; its file type."""
+    """A `kind` ("fifo", "device": a copy of /dev/null's node, "directory", "loop": a symlink to
+    itself) made at `path`; its file type."""
     if kind == "fifo":
         os.mkfifo(path)
     elif kind == "device":
         os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    elif kind == "loop":
+        path.symlink_to(path.name)
     else:
         path.mkdir()
     return stat.S_IFMT(os.lstat(path).st_mode)
 
 
 KINDS = ["fifo", pytest.param("device", marks=needs_root), "directory"]
-SAID = {"fifo": "FIFO", "device": "character device", "directory": "directory"}
+SAID = {"fifo": "a FIFO", "device": "a character device", "directory": "a directory",
+        "loop": "a symlink that leads to no file (a loop)"}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -40,17 +44,18 @@ def test_check_never_writes_its_textfile_over_a_device_or_fifo(tmp_path, capsys,
     made = _special(target, kind)
     assert main(["--config", str(lab.config_path), "check", "--prometheus", str(target)]) == 2
     err = capsys.readouterr().err
-    assert f"--prometheus {target}: it is a {SAID[kind]}; not written over" in err, err
+    assert f"--prometheus {target}: it is {SAID[kind]}; not written over" in err, err
     assert stat.S_IFMT(os.lstat(target).st_mode) == made
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [*KINDS, "loop"])
 def test_init_force_never_writes_over_a_device_or_fifo(tmp_path, capsys, kind):
+    """(A symlink loop: `init` without --force wrote over it, as no file is there.)"""
     target = tmp_path / "node"
     made = _special(target, kind)
-    assert main(["--config", str(target), "init", "--force"]) == 2
+    assert main(["--config", str(target), "init", *(["--force"] if kind != "loop" else [])]) == 2
     err = capsys.readouterr().err
-    assert f"rabtui: {target} is not written: it is a {SAID[kind]}, not a configuration file; nothing was saved" in err, err
+    assert f"rabtui: {target} is not written: it is {SAID[kind]}, not a configuration file; nothing was saved" in err, err
     assert stat.S_IFMT(os.lstat(target).st_mode) == made
 
 

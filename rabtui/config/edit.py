@@ -305,8 +305,10 @@ def replace(path: str | os.PathLike, text: str, renaming=None, anew: bool = Fals
     except FileNotFoundError:
         st, links, owner = None, 1, None
     if st is not None and not stat.S_ISREG(st.st_mode):     # the rename would replace /dev/null, a FIFO
-        raise UsageError(f"{path} is not written: it is a {fmt.file_kind(st.st_mode)}, not a configuration"
-                         " file; nothing was saved", hint="name a configuration file (--config, $RABTUI_CONFIG)")
+        what = ("a symlink that leads to no file (a loop)" if stat.S_ISLNK(st.st_mode)     # else resolved
+                else f"a {fmt.file_kind(st.st_mode)}")
+        raise UsageError(f"{path} is not written: it is {what}, not a configuration file; nothing was saved",
+                         hint="name a configuration file (--config, $RABTUI_CONFIG)")
     if owner is not None and owner[0] not in (0, os.geteuid()) and privacy.sticky(os.path.dirname(real)):
         # its owner may rename it away and put a symlink to any file in its place as it is written
         raise UsageError(f"{path} is not written: it belongs to uid {owner[0]} in {os.path.dirname(real)}, a sticky"
