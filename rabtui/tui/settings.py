@@ -56,11 +56,12 @@ class Unreadable(Exception):
     """The file is there and could not be read (an I/O error): kept as it is."""
 
 
-def load(keep_unreadable: bool = False) -> dict:
-    """The saved settings; a missing file, or one that holds none, is no settings (the UI starts as
-    new). One that cannot be read is none too, or `Unreadable` with `keep_unreadable` (a save does not
-    write over what it could not read: the acknowledgements of the other state directories)."""
-    path = settings_path()
+def load(path: Path | None = None, keep_unreadable: bool = False) -> dict:
+    """The saved settings (in `path`, else settings_path()); a missing file, or one that holds none,
+    is no settings (the UI starts as new). One that cannot be read is none too, or `Unreadable` with
+    `keep_unreadable` (a save does not write over what it could not read: the acknowledgements of
+    the other state directories)."""
+    path = path or settings_path()
     try:
         data = json.loads(read_small(path).decode("utf-8"))
     except FileNotFoundError:
@@ -160,11 +161,11 @@ def pruned(data: dict) -> dict:
         return out
 
 
-def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
+def save(changes: dict, path: Path | None = None, cancel: threading.Event | None = None) -> str | None:
     """Keep `changes` with the settings on disk as they are now (pruned), under an flock (two
-    consoles saving at once each keep theirs), written atomically. None when saved, else why not (the UI goes
-    on as it is)."""
-    path = settings_path()
+    consoles saving at once each keep theirs), written atomically into `path` (else settings_path()). None
+    when saved, else why not (the UI goes on as it is)."""
+    path = path or settings_path()
     why = privacy.others_can_change(path.parent)
     if why:     # their home, for a `sudo rabtui` that kept it: a folder of theirs swapped for a symlink
         return f"cannot save the UI settings in {path}: {why}"
@@ -175,7 +176,7 @@ def save(changes: dict, cancel: threading.Event | None = None) -> str | None:
         try:
             if not flock_turns.take(fd, SAVE_WAIT, cancel):
                 return f"cannot save the UI settings in {path}: another console held them for {SAVE_WAIT:g} s"
-            data = pruned(with_mounts(merged(load(keep_unreadable=True), changes), changes))
+            data = pruned(with_mounts(merged(load(path, keep_unreadable=True), changes), changes))
             file_replace.replace_file(path, (json.dumps(data, indent=1) + "\n").encode())
         finally:
             os.close(fd)

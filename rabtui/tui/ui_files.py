@@ -29,12 +29,14 @@ class UiFiles:
         self._ui_saving = False
         self._ui_to_save: dict = {}
         self._ui_quitting = False
+        # where it is now: a worker that runs later (the environment changed meanwhile) uses the same file
+        self._ui_path = settings.settings_path()
         self._read_settings()
         self._read_keymap(keymap_path())
 
     @work(thread=True, group="ui-files", exit_on_error=False)
     def _read_settings(self) -> None:
-        saved = settings.load()
+        saved = settings.load(self._ui_path)
         if not get_current_worker().is_cancelled:       # the app ended while it waited
             self.call_from_thread(self._settings_read, saved)
 
@@ -94,7 +96,7 @@ class UiFiles:
     def _save_settings(self, changes: dict) -> None:
         problem = "failed"      # (said by on_worker_state_changed)
         try:
-            problem = settings.save(changes, get_current_worker().cancelled_event)
+            problem = settings.save(changes, self._ui_path, get_current_worker().cancelled_event)
         finally:
             if not get_current_worker().is_cancelled:
                 self.call_from_thread(self._settings_saved, changes, problem)

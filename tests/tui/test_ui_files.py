@@ -399,3 +399,24 @@ def test_settings_and_keys_another_user_can_change_are_not_read(open_base, monke
     entries, problems = keymap.read(keymap.keymap_path())
     assert entries == {} and len(problems) == 1 and "belongs to user nobody" in problems[0], problems
     assert settings.load() == {}
+
+
+def test_a_save_made_after_the_environment_changed_writes_the_ui_json_the_console_started_with(box_config,
+                                                                                                 monkeypatch, tmp_path):
+    """ui.json is found once, as the console starts: a save whose worker ran after the environment
+    changed (a test's HOME put back as it ended) wrote into another HOME's ui.json."""
+    started_with = settings.settings_path()
+    elsewhere = tmp_path / "elsewhere"
+
+    async def go():
+        app = make_app(box_config(), poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen) and app._ui_on_disk is not None,
+                           what="ui.json read")
+            monkeypatch.setenv("XDG_STATE_HOME", str(elsewhere))
+            app.theme = "nord"
+            await wait_for(pilot, lambda: started_with.is_file() and json.loads(started_with.read_text()).get("theme")
+                           == "nord", what="the theme saved")
+
+    run(go())
+    assert not elsewhere.exists()
