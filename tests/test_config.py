@@ -343,6 +343,9 @@ def test_bad_values(folder):
     ("0 2 29 2 * 0 2027", "names no time that exists"),
     ("R 2 * * *", "R (a random value) is not supported"),   # a new time due at each run-due
     ("0 r * * *", "R (a random value) is not supported"),
+    # Spring's daily 02:00 (seconds first), which croniter read as midnight on the 2nd of each month
+    ("0 0 2 * * *", "has six fields, read two ways"),
+    ("0 2 * * * 30", "has six fields, read two ways"),
 ])
 def test_a_schedule_that_names_no_time_or_a_random_one_is_refused(folder, schedule, problem):
     assert_error(folder, FULL.replace('"0 2 * * *"', f'"{schedule}"'), "schedule", "sources[0].schedule",

@@ -177,6 +177,11 @@ def _cron_problem(value: str) -> str | None:
 
     if not croniter.is_valid(value):
         return f"{value!r} is not a valid cron expression"
+    if len(value.split()) == 6:
+        # croniter reads a sixth field as seconds, last; schedulers that take six (Spring, Quartz)
+        # put seconds first: "0 0 2 * * *", meant daily at 02:00, would run at midnight on the 2nd
+        return (f"{value!r} has six fields, read two ways (seconds last or first): write cron's five"
+                " (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\"")
     if any(re.fullmatch(r"[Rr](\(.*\))?", field) for field in value.split()):
         # croniter draws it again at each reading: run-due would find a new time due at each call
         return f"{value!r}: R (a random value) is not supported: write the value"
