@@ -12,7 +12,6 @@ import stat
 import subprocess
 import tempfile
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
