@@ -300,7 +300,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         path = os.path.join(base, r.disc_path)
         try:
             st = os.lstat(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):   # a directory of the catalog a file on the disc
             res.missing.append(r.disc_path)
             continue
         if not of_kind(r, st.st_mode) or (r.sha256 not in MARKS and st.st_size != r.size):
