@@ -247,6 +247,8 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
             listing = verify_listing.listing(exe, indev, volid, res, cancel, silence) if listed or links or not devices else None
             if listing is not None:
                 verify_listing.compare_listed(listed + links, listing, res)
+                if not devices:     # the entries extracted are this user's: their owners as listed
+                    verify_listing.compare_owners(rows, listing, res)
             nodes = ((p, False) for p, (mode, _t, _o) in (listing or {}).items()
                      if not devices and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)))
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}

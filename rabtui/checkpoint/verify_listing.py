@@ -102,6 +102,16 @@ def compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
         res.note(r.disc_path, why)
 
 
+def compare_owners(rows: list[Row], listing: Listing, res: VerifyResult) -> None:
+    """Each entry's owner as the disc lists it: extracted by a user other than root, the entries
+    are that user's, and their owners are known only from the listing. An entry not listed is
+    said missing by its extraction."""
+    for r in rows:
+        if r.owner is not None and r.disc_path in listing:
+            mode, _target, owned = listing[r.disc_path]
+            res.note(r.disc_path, attributes_differ(mode, None, None, r.mtime, None, None, owned, r.owner))
+
+
 def compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], res: VerifyResult) -> None:
     """Without the entries extracted, hard links as far as the disc's listing shows them: the names
     of one file share its data, where it starts (files of size 0 share none, and are passed over)."""
