@@ -140,3 +140,21 @@ def test_a_temporary_directory_of_an_odd_name_holds_the_command_file(tmp_path, m
     assert listing == whole and listing is not None, res.messages
     assert "-options_from_file" in runs[-1] and os.fsdecode(odd) in runs[-1][runs[-1].index("-options_from_file") + 1]
     assert os.listdir(odd) == []
+
+
+@pytest.mark.parametrize("where", [b"/gone", b"/many/f0001"])
+def test_a_directory_its_listing_cannot_enter_fails_it(tmp_path, temp, monkeypatch, where):
+    """A directory named by the first run that the second cannot `-cd` into (not on the disc, a
+    file there): the listing fails, said, rather than list another directory's entries as its."""
+    iso = _image(tmp_path)
+    take = disc_listing.Names.take
+
+    def named_too(self, line):
+        if line.rstrip(b"\r\n") == disc_listing.ACL_MARK:
+            self.dirs.append(where)
+        take(self, line)
+
+    monkeypatch.setattr(disc_listing.Names, "take", named_too)
+    listing, res = _listing(iso)
+    assert listing is None and "listing the disc failed (exit" in " ".join(res.messages), res.messages
+    assert os.listdir(temp) == []
