@@ -298,8 +298,12 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
     total = sum(r.size for r in rows if r.sha256 not in MARKS)
     done = 0
     by_inode: dict[int, Row | list[Row]] = {}    # (device, inode) in one number: a disc may hold a million files
+    real_dirs: set[bytes] = set()
     for r in rows:
         path = os.path.join(base, r.disc_path)
+        if not _in_directories(base, r.disc_path, real_dirs):   # not read through a symlink of the disc's
+            res.missing.append(r.disc_path)
+            continue
         try:
             st = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):   # a directory of the catalog a file on the disc
@@ -340,6 +344,24 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         if path not in res.why:
             res.mismatched.append(path)
             res.why[path] = why
+
+
+def _in_directories(base: bytes, path: bytes, known: set[bytes]) -> bool:
+    """Is each directory on the way to `path` below `base` one (no symlink, which would lead onto
+    this machine's files, nor a file)? `known`: those found to be, added to (each looked at once)."""
+    ways = []
+    up = path.rpartition(b"/")[0]
+    while up and up not in known:
+        ways.append(up)
+        up = up.rpartition(b"/")[0]
+    for d in reversed(ways):
+        try:
+            if not stat.S_ISDIR(os.lstat(os.path.join(base, d)).st_mode):
+                return False
+        except FileNotFoundError:
+            return False
+        known.add(d)
+    return True
 
 
 def _on_disc(base: bytes, dirs: dict | None = None, modes: dict[bytes, int] | None = None):
