@@ -12,7 +12,7 @@ import stat
 import subprocess
 import tempfile
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rabtui.checkpoint import disc_listing, verify_listing
@@ -83,11 +83,21 @@ def _listing(iso: str):
     return got, dates, starts
 
 
-@settings(max_examples=int(os.environ.get("W_EX", "8")), deadline=None, suppress_health_check=list(HealthCheck))
+def _every_odd_name():
+    """A directory of each odd name, each holding a file, a symlink, an empty directory and one of
+    the same name holding a file, the odd ones first."""
+    inner = {b"f": ("file", 0o644, (0, 0), None), b"l": ("link", 0o777, (12, 34), b"t\narget'"),
+             b"e": ("dir", 0o1777, (0, 0), {})}
+    names = HOSTILE_NAMES + LOOKALIKES + [b"-", b"'-'", b"\\", b'"', b"\n", disc_listing.MARK + b"\n"]
+    return {n: ("dir", 0o755, (4242, 7), inner | {n: ("dir", 0o4755, (0, 0), {b"f": inner[b"f"]})}) for n in names}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(tree=trees())
-def test_the_listing_of_any_tree_is_what_lstat_and_the_listing_by_path_say(tree):
+@example(tree=_every_odd_name())
+def test_the_listing_of_any_tree_is_what_lstat_and_the_listing_by_path_say(tmp_path_factory, tree):
     root = fidelity.is_root()
-    with tempfile.TemporaryDirectory(dir="/tmp/pt-w" if os.path.isdir("/tmp/pt-w") else None) as tmp:
+    with tempfile.TemporaryDirectory(dir=tmp_path_factory.getbasetemp()) as tmp:
         src = os.path.join(os.fsencode(tmp), b"tree")
         os.mkdir(src)
         _write(src, tree, root, [])
