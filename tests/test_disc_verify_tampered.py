@@ -8,6 +8,7 @@ Real xorriso, a real checkpoint onto an `images:` drive."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -51,6 +52,7 @@ CHANGES = {
     "file become a directory": (lambda q, o: ["-rm", f"{q}/g", "--", "-mkdir", f"{q}/g", "--"], "g"),
     "mode": (lambda q, o: ["-chmod", "0600", f"{q}/mode", "--"], "mode"),
     "owner": (lambda q, o: ["-chown", "99", f"{q}/owned", "--"], "owned"),
+    "directory's owner": (lambda q, o: ["-chgrp", "99", f"{q}/sub", "--"], "sub"),
     "symlink target": (lambda q, o: ["-rm", f"{q}/link", "--", "-lns", "t\narget\"", f"{q}/link"], "link"),
     "time": (lambda q, o: ["-alter_date", "m", "Jan 01 00:00:00 2011", f"{q}/g", "--"], "g"),
     "hard links broken": (lambda q, o: ["-rm", f"{q}/h2", "--", "-map", o + "-hard", f"{q}/h2"], "h"),
@@ -78,6 +80,8 @@ def test_a_disc_changed_in_one_way_fails_naming_the_entry(burnt, tmp_path, monke
     assert (lab.src / "data" / Q / "sub" / "x").is_file()    # what "directory become a symlink" points to
     commands, named = CHANGES[change]
     alter(iso, "-iso_rr_pattern", "off", *commands(f"{prefix}/{Q}", str(other)))
+    if way.endswith("another user"):     # the backup its directories are compared with at hand to them
+        subprocess.run(["chmod", "-R", "o+rX", lab.tmp / "medium1"], check=True)
     why = _as_nobody(lab.tmp, cfg, store, number) if way.endswith("another user") else _verify(cfg, store, number)
     assert "verification failed" in why, why
     if named.startswith("/"):     # at the disc's root, named as the disc holds it

@@ -253,6 +253,8 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
                      if not devices and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)))
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
             res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root, dirs, opened), nodes), unjudged)
+            if not devices and listing is not None:     # this user's as extracted: their owners as listed
+                dirs = {p: (m, t, listing[p][2] if p in listing else o) for p, (m, t, o) in dirs.items()}
             read_back(dirs)
             verify_attrs.compare_backed_up(rows, dirs, attrs, origins, res, kept=kept,
                                            dirs_recorded=dir_record is not None, by_length=by_length)
