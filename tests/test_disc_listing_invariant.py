@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rabtui.checkpoint import disc_listing, verify_listing
-from rabtui.checkpoint.verify_result import VerifyResult
 from tests import fidelity
 from tests.fidelity import ACCESS_ACL, DEFAULT_ACL
+from tests.test_disc_verify_listing import _listed
 from tests.test_restore_disc_listing import LOOKALIKES
 from tests.trees import HOSTILE_NAMES
 
@@ -74,15 +74,6 @@ def _write(base: bytes, tree, root: bool, files: list) -> None:
             os.chown(p, *owner, follow_symlinks=False)
 
 
-def _listing(iso: str):
-    res = VerifyResult(volid="RAB1D01")
-    dates: dict = {}
-    starts: dict = {}
-    got = verify_listing.listing("xorriso", f"stdio:{iso}", "RAB1D01", res, None, None, dates, starts)
-    assert got is not None and not res.messages, res.messages
-    return got, dates, starts
-
-
 def _every_odd_name():
     """A directory of each odd name, each holding a file, a symlink, an empty directory and one of
     the same name holding a file, the odd ones first."""
@@ -104,7 +95,7 @@ def test_the_listing_of_any_tree_is_what_lstat_and_the_listing_by_path_say(tmp_p
         iso = os.path.join(tmp, "RAB1D01.iso")
         subprocess.run(["xorriso", "-no_rc", "-for_backup", "-volid", "RAB1D01", "-outdev", f"stdio:{iso}",
                         "-map", os.fsdecode(src), "/d", "-commit"], check=True, capture_output=True)
-        listing, dates, starts = _listing(iso)
+        listing, dates, starts = _listed(iso)
         on_disk = {b"d"}
         for d, ds, ns in os.walk(src):
             on_disk |= {os.path.join(b"d", os.path.relpath(os.path.join(d, n), src)) for n in ds + ns}
@@ -122,6 +113,6 @@ def test_the_listing_of_any_tree_is_what_lstat_and_the_listing_by_path_say(tmp_p
 
         verify_listing.temp_dirs.private = unmade     # the listing by path, as before it
         try:
-            assert _listing(iso) == (listing, dates, starts)
+            assert _listed(iso) == (listing, dates, starts)
         finally:
             verify_listing.temp_dirs.private = real
