@@ -4,6 +4,7 @@ due checkpoints), and the systemd/cron units."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -61,6 +62,21 @@ def test_units_and_install(tmp_path, capsys):
     unit_dir = tmp_path / "units"
     assert main(["--config", str(lab.config_path), "schedule", "install", "--write", "--unit-dir", str(unit_dir)]) == 0
     assert sorted(p.name for p in unit_dir.iterdir()) == ["rabtui-run-due.service", "rabtui-run-due.timer"]
+
+
+@pytest.mark.parametrize("euid, user", [(0, ""), (1000, " --user")])
+def test_the_systemctl_line_is_the_one_for_where_the_units_go(tmp_path, capsys, monkeypatch, euid, user):
+    """Another user than root gets the units in ~/.config/systemd/user: printed or written, the line
+    to enable them says `systemctl --user` (root's, in /etc/systemd/system, says none)."""
+    lab = Lab(tmp_path)
+    lab.local()
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    enable = f"systemctl{user} daemon-reload && systemctl{user} enable --now rabtui-run-due.timer"
+    assert main(["--config", str(lab.config_path), "schedule", "install"]) == 0
+    assert f"(then: {enable})" in capsys.readouterr().out
+    units = tmp_path / "units"
+    assert main(["--config", str(lab.config_path), "schedule", "install", "--write", "--unit-dir", str(units)]) == 0
+    assert f"now: {enable}\n" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

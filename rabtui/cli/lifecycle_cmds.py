@@ -275,18 +275,19 @@ def cmd_run_due(args) -> int:
 def cmd_schedule_install(args) -> int:
     cfg = load_config(args, check_media=False)
     texts = setup_actions.schedule_units(cfg.path)
+    # root's units go into /etc/systemd/system, another user's into their own systemd (--user)
+    user = "" if os.geteuid() == 0 else " --user"
+    enable = f"systemctl{user} daemon-reload && systemctl{user} enable --now rabtui-run-due.timer"
     if not args.write:
         for name, text in texts.items():
             print(f"# --- {name} ---")
             print(text)
-        print("# install with: rabtui schedule install --write   (then: systemctl daemon-reload;"
-              " systemctl enable --now rabtui-run-due.timer)")
+        print(f"# install with: rabtui schedule install --write   (then: {enable})")
         return EXIT_OK
     unit_dir = Path(args.unit_dir) if args.unit_dir else setup_actions.default_unit_dir()
     for path in setup_actions.install_units(texts, unit_dir):
         print(f"wrote {path}")
-    user = "" if os.geteuid() == 0 else " --user"
-    print(f"now: systemctl{user} daemon-reload && systemctl{user} enable --now rabtui-run-due.timer")
+    print(f"now: {enable}")
     print(f"or, with cron instead: {texts['crontab'].strip()}")
     return EXIT_OK
 
