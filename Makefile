@@ -10,7 +10,7 @@ WORKERS ?= 4
 .PHONY: demo test sysdeps venv screenshots bench clean
 
 sysdeps:
-	@scripts/sysdeps.sh
+	@PYTHON=$(PYTHON) scripts/sysdeps.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

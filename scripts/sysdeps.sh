@@ -8,6 +8,8 @@ command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v xorriso >/dev/null || need+=(xorriso)
 command -v setpriv >/dev/null || need+=(util-linux)
+# Debian's python3 makes no virtual environment (make's .venv) without python3-venv's ensurepip
+"${PYTHON:-python3}" -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v setfacl >/dev/null || need+=(acl)
 command -v setcap >/dev/null || [ -x /usr/sbin/setcap ] || need+=(libcap2-bin)
 if [ "${WITH_BENCH:-0}" = 1 ]; then command -v dirsplit >/dev/null || need+=(genisoimage); fi
