@@ -94,6 +94,23 @@ def test_the_demo_config_and_the_readme_example_keep_to_the_schema(tmp_path, val
     configmod.parse(tomllib.loads(example), path=tmp_path / "rabtui.toml", text=example, check_media=False)
 
 
+def test_the_readme_example_passes_check_config(tmp_path, capsys, isolated_home):
+    """The README's example config, copied by a newcomer with its state directory and medium made
+    theirs, is one `rabtui check-config` accepts (every key there, every value valid)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):]
+    example = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "a").mkdir()
+    for said, theirs in (('"/var/lib/rabtui"', '"state"'), ('"/srv/rabtui/media/a"', '"a"')):
+        assert example.count(said) == 1, said
+        example = example.replace(said, theirs)
+    path = tmp_path / "rabtui.toml"
+    path.write_text(example)
+    path.chmod(0o600)
+    assert main(["--config", str(path), "check-config"]) == 0, capsys.readouterr().err
+    assert "ok (1 source, 2 directories, 1 medium)" in capsys.readouterr().out
+
+
 def test_the_readme_table_of_keys_is_the_one_the_model_makes():
     readme = (ROOT / "README.md").read_text()
     begin = "<!-- config keys: made by scripts/config_keys.py from rabtui/config/model.py -->\n"
