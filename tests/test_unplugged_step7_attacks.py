@@ -1,0 +1,240 @@
+"""A medium unplugged in step 7 of a backup whose transfer ended whole, attacked further: the state
+directory full then too, a rebuild-state or a cleanup while it is away, another disk at its path
+meanwhile. What the run linked into the union on the medium is undone by the run that finds that
+medium back, never on whatever is at its path meanwhile, and nothing of it is lost. Real rsync,
+real ext2 images loop-mounted as the medium, a real small tmpfs as the state directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests import invariants
+from tests.test_medium_identity import _killed, _rabtui, _stopped_at
+from tests.trees import Lab, ext2_mounted, fill_up, next_second, snapshot, unmounted, write_files
+
+
+def _image(lab: Lab):
+    medium = lab.media[0][1]
+    return medium, medium.parent / f"{medium.name}.ext2"
+
+
+def _first(lab: Lab):
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    write_files(lab.src / "data", {"a": b"a1"})
+    write_files(lab.src / "arch", {"x": b"x1"})
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    next_second()
+    write_files(lab.src / "arch", {"y": b"y1"})
+    return cfg
+
+
+def _unplugged_at(lab: Lab, point: str, *, state_full: bool = False):
+    """`rabtui backup loc` stopped at `point`, the medium unmounted then (and the state directory
+    filled), let go: its process, output and row."""
+    run = None
+    try:
+        run = _stopped_at(lab, point, "backup", "loc")
+        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+        subprocess.run(["umount", "-l", str(lab.media[0][1])], check=True)
+        if state_full:
+            fill_up(lab.state.parent / "filler")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(run)
+    return run, out, row
+
+
+def _plugged(lab: Lab) -> None:
+    medium, image = _image(lab)
+    subprocess.run(["mount", "-o", "loop", str(image), str(medium)], check=True)
+
+
+def _all_holds(lab: Lab, tmp_path, row) -> None:
+    """The unplugged run's data is kept, the union shows y, a cleanup keeps it, y restores."""
+    store = lab.store()
+    got = store.one("SELECT status FROM backups WHERE id=?", (row["id"],))
+    assert got is not None and got[0] == "kept", [dict(r) for r in store.all("SELECT id, status, reason FROM backups")]
+    arch = str(lab.src / "arch").lstrip("/")
+    union = lab.media[0][1] / "loc" / ".archive" / arch
+    assert sorted(os.listdir(union)) == ["x", "y"]
+    done = _rabtui(lab, "cleanup")
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    restored = tmp_path / "restored"
+    done = _rabtui(lab, "restore", "loc", f"/{arch}/y", "--to", str(restored))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (restored / arch / "y").read_bytes() == b"y1"
+    invariants.check_json_agrees(lab.load(), lab.store())
+    invariants.check_catalog_is_media(lab.load(), lab.store())
+
+
+@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
+def test_unplugged_in_step7_then_the_state_directory_full(tmp_path, tmpfs, point):
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    with ext2_mounted(lab.media[0][1]):
+        _first(lab)
+        run, out, row = _unplugged_at(lab, point, state_full=True)
+        assert run.returncode == 1 and "Traceback" not in out, out
+        os.unlink(lab.state.parent / "filler")
+        assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])    # nothing on the empty mount point
+        _plugged(lab)
+        next_second()
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        _all_holds(lab, tmp_path, row)
+
+
+@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
+def test_unplugged_in_step7_a_cleanup_while_it_is_away_then_back(tmp_path, point):
+    lab = Lab(tmp_path, media_count=1)
+    with ext2_mounted(lab.media[0][1]):
+        _first(lab)
+        run, out, row = _unplugged_at(lab, point)
+        assert run.returncode == 1 and "Traceback" not in out, out
+        done = _rabtui(lab, "cleanup")
+        assert "Traceback" not in done.stderr, done.stderr
+        assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])
+        _plugged(lab)
+        done = _rabtui(lab, "cleanup")
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+        assert os.path.isdir(row["path"]), done.stdout
+        next_second()
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        _all_holds(lab, tmp_path, row)
+
+
+@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
+def test_unplugged_in_step7_rebuild_state_while_it_is_away_then_back(tmp_path, point):
+    lab = Lab(tmp_path, media_count=1)
+    with ext2_mounted(lab.media[0][1]):
+        _first(lab)
+        run, out, row = _unplugged_at(lab, point)
+        assert run.returncode == 1 and "Traceback" not in out, out
+        done = _rabtui(lab, "rebuild-state")
+        assert "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])
+        _plugged(lab)
+        next_second()
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        _all_holds(lab, tmp_path, row)
+
+
+@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
+def test_unplugged_in_step7_rebuild_state_once_it_is_back(tmp_path, point):
+    lab = Lab(tmp_path, media_count=1)
+    with ext2_mounted(lab.media[0][1]):
+        _first(lab)
+        run, out, row = _unplugged_at(lab, point)
+        assert run.returncode == 1 and "Traceback" not in out, out
+        _plugged(lab)
+        done = _rabtui(lab, "rebuild-state")
+        assert done.returncode in (0, 3), done.stdout + done.stderr
+        next_second()
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        store = lab.store()
+        row = dict(row, id=store.one("SELECT id FROM backups WHERE name=?", (row["name"],))[0])
+        _all_holds(lab, tmp_path, row)
+
+
+def test_unplugged_in_step7_a_backup_while_it_is_away_then_back(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    with ext2_mounted(lab.media[0][1]):
+        _first(lab)
+        run, out, row = _unplugged_at(lab, "backup.archive_linked")
+        assert run.returncode == 1 and "Traceback" not in out, out
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])
+        assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "running"
+        _plugged(lab)
+        next_second()
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        _all_holds(lab, tmp_path, row)
+
+
+def test_unplugged_in_step7_another_disk_labelled_so_meanwhile_is_left_alone(tmp_path):
+    """Another disk labelled with the medium's id (another labelling) at its path while it is away:
+    a backup, a cleanup and a rebuild-state write nothing there and keep the run for the medium."""
+    lab = Lab(tmp_path, media_count=1)
+    medium = lab.media[0][1]
+    with ext2_mounted(medium):
+        _first(lab)
+        label = json.loads((medium / ".rabtui-medium").read_text())
+        run, out, row = _unplugged_at(lab, "backup.archive_linked")
+        assert run.returncode == 1 and "Traceback" not in out, out
+        other = tmp_path / "other"
+        other.mkdir()
+        with ext2_mounted(other):
+            (other / ".rabtui-medium").write_text(json.dumps({**label, "serial": "another-disk"}))
+            subprocess.run(["mount", "--bind", str(other), str(medium)], check=True)
+            try:
+                before = snapshot(medium)
+                for args in (("backup", "loc"), ("cleanup",)):
+                    done = _rabtui(lab, *args)
+                    assert "Traceback" not in done.stderr, done.stdout + done.stderr
+                assert snapshot(medium) == before
+            finally:
+                unmounted(medium)
+        assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "running"
+        _plugged(lab)
+        next_second()
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        _all_holds(lab, tmp_path, row)
+
+
+def test_two_sources_unplugged_in_step7_both_kept_at_its_return(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    medium = lab.media[0][1]
+    with ext2_mounted(medium):
+        lab.write(lab._local_source([("arch", "archive")], "", "one")
+                  + lab._local_source([("arch2", "archive")], "", "two"))
+        write_files(lab.src / "arch", {"x": b"x1"})
+        write_files(lab.src / "arch2", {"p": b"p1"})
+        for source in ("one", "two"):
+            assert _rabtui(lab, "backup", source).returncode == 0
+        next_second()
+        write_files(lab.src / "arch", {"y": b"y1"})
+        write_files(lab.src / "arch2", {"q": b"q1"})
+        runs = []
+        try:
+            for source in ("one", "two"):
+                runs.append(_stopped_at(lab, "backup.archive_linked", "backup", source))
+            rows = [dict(r) for r in lab.store().all("SELECT * FROM backups WHERE status='running' ORDER BY id")]
+            assert len(rows) == 2
+            subprocess.run(["umount", "-l", str(medium)], check=True)
+            for run in runs:
+                run.send_signal(signal.SIGCONT)
+                out = run.communicate(timeout=120)[0].decode()
+                assert run.returncode == 1 and "Traceback" not in out, out
+        finally:
+            _killed(*runs)
+        _plugged(lab)
+        next_second()
+        for source in ("one", "two"):
+            done = _rabtui(lab, "backup", source)
+            assert done.returncode == 0, done.stdout + done.stderr
+        store = lab.store()
+        assert [store.one("SELECT status FROM backups WHERE id=?", (r["id"],))[0] for r in rows] == ["kept", "kept"]
+        done = _rabtui(lab, "cleanup")
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+        for source, rel, name, content in (("one", "arch", "y", b"y1"), ("two", "arch2", "q", b"q1")):
+            d = str(lab.src / rel).lstrip("/")
+            assert sorted(os.listdir(medium / source / ".archive" / d))[-1] == name
+            restored = tmp_path / f"restored-{source}"
+            done = _rabtui(lab, "restore", source, f"/{d}/{name}", "--to", str(restored))
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert (restored / d / name).read_bytes() == content
+        invariants.check_json_agrees(lab.load(), lab.store())
+        invariants.check_catalog_is_media(lab.load(), lab.store())
