@@ -67,12 +67,22 @@ def nobody_alone(state_dir: str | os.PathLike) -> bool:
         os.close(fd)
 
 
+def _own(note: Path) -> bool:
+    """Whether `note` is a file of this user's: another user's (put in a runtime directory left open
+    to others) proves nothing, whatever it says: the boot's id and the mount's, anyone can read."""
+    try:
+        return os.lstat(note).st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
 def taken_over(medium: Medium, state_dir: str | os.PathLike, ours: Path, emit: Emit) -> bool:
     """Whether the mount at the medium's path is one a restore that ran alone made and left (killed):
     then noted as rabtui's (`ours`, mounting.py's note) for its users, its runtime note gone. A
-    note of a mount no longer there goes; one of a restore that still runs alone is left to it."""
+    note of a mount no longer there goes; one of a restore that still runs alone is left to it; one
+    another user made proves nothing."""
     note = note_path(state_dir, medium.id)
-    if note is None or not mount_notes.written(note):
+    if note is None or not mount_notes.written(note) or not _own(note):
         return False
     if not mount_notes.proves(note, medium):
         mount_notes.remove(note)
