@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import faults
-from tests import preloaded
+from tests import invariants, preloaded
 from tests.trees import Lab, write_files
 from tests.held import stopped as _stopped
 
@@ -110,8 +110,10 @@ def test_a_medium_swapped_for_a_copy_after_step_3_records_nothing(tmp_path, tmpf
 @pytest.mark.parametrize("point", ["backup.rsync_ended", "backup.archive_linked", "backup.catalog"])
 def test_a_medium_swapped_between_rsync_and_the_record_records_nothing(tmp_path, point):
     """Stopped after a directory's rsync, after step 7 linked the archive's new files, or after it
-    wrote the catalog: the medium swapped for a copy of itself meanwhile, the backup fails, what step
-    7 wrote undone; neither the copy nor the disk it began on holds a completed backup.json."""
+    wrote the catalog: the medium swapped for a copy of itself meanwhile, the backup fails; neither
+    the copy nor the disk it began on holds a completed backup.json. What step 7 wrote is left with
+    its row running for the next run, which keeps the data on the disk at the path (undone by the
+    run itself, its row said failed and its backup.json running: the data whole, never kept)."""
     lab = _lab(tmp_path, None, "copy on the same file system")
     medium, aside = lab.media[0][1], tmp_path / "aside"
     run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
@@ -133,8 +135,22 @@ def test_a_medium_swapped_between_rsync_and_the_record_records_nothing(tmp_path,
     assert run.returncode == 1 and "Traceback" not in out, out
     assert "medium m1 went away during the backup" in out and "a copy of the medium is in its place" in out, out
     row = lab.store().one("SELECT id, name FROM backups ORDER BY id DESC LIMIT 1")
-    _nothing_recorded(lab, row["id"], medium / "loc" / row["name"], aside / "loc" / row["name"])
     union = medium / "loc" / ".archive" / str(lab.src / "photos").lstrip("/")
-    assert sorted(os.listdir(union)) == ["p1"]
+    if point == "backup.rsync_ended":
+        _nothing_recorded(lab, row["id"], medium / "loc" / row["name"], aside / "loc" / row["name"])
+        assert sorted(os.listdir(union)) == ["p1"]
+    else:
+        # what step 7 linked into the union is left with its row running, for the next run to undo
+        # there and keep the data, whole (the disk at the path is the medium by its label)
+        assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "running"
+        for d in (medium / "loc" / row["name"], aside / "loc" / row["name"]):
+            assert _status(d) in (None, "running"), d
     again = lab.backup(lab.load(), medium_id="m1")
     assert again.status == "completed", again.reason
+    if point != "backup.rsync_ended":
+        assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "kept"
+        assert sorted(os.listdir(union)) == ["p1", "p2"]
+        assert os.stat(union / "p2").st_ino == os.stat(again.path / "data" / str(lab.src / "photos").lstrip("/")
+                                                       / "p2").st_ino
+        invariants.check_json_agrees(lab.load(), lab.store())
+        invariants.check_catalog_is_media(lab.load(), lab.store())

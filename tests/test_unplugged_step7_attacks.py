@@ -56,11 +56,13 @@ def _plugged(lab: Lab) -> None:
     subprocess.run(["mount", "-o", "loop", str(image), str(medium)], check=True)
 
 
-def _all_holds(lab: Lab, tmp_path, row) -> None:
-    """The unplugged run's data is kept, the union shows y, a cleanup keeps it, y restores."""
+def _all_holds(lab: Lab, tmp_path, row, point: str = "") -> None:
+    """The unplugged run's data is kept (complete: its final backup.json was written before the
+    medium went away), the union shows y, a cleanup keeps it, y restores."""
     store = lab.store()
     got = store.one("SELECT status FROM backups WHERE id=?", (row["id"],))
-    assert got is not None and got[0] == "kept", [dict(r) for r in store.all("SELECT id, status, reason FROM backups")]
+    assert got is not None and got[0] == ("completed" if point == "backup.json_written" else "kept"), \
+        [dict(r) for r in store.all("SELECT id, status, reason FROM backups")]
     arch = str(lab.src / "arch").lstrip("/")
     union = lab.media[0][1] / "loc" / ".archive" / arch
     assert sorted(os.listdir(union)) == ["x", "y"]
@@ -74,7 +76,8 @@ def _all_holds(lab: Lab, tmp_path, row) -> None:
     invariants.check_catalog_is_media(lab.load(), lab.store())
 
 
-@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
+@pytest.mark.parametrize("point", ["backup.union_linking", "backup.archive_linked", "backup.catalog",
+                                   "backup.json_written"])
 def test_unplugged_in_step7_then_the_state_directory_full(tmp_path, tmpfs, point):
     lab = Lab(tmp_path, media_count=1)
     lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
@@ -88,16 +91,18 @@ def test_unplugged_in_step7_then_the_state_directory_full(tmp_path, tmpfs, point
         next_second()
         done = _rabtui(lab, "backup", "loc")
         assert done.returncode == 0, done.stdout + done.stderr
-        _all_holds(lab, tmp_path, row)
+        _all_holds(lab, tmp_path, row, point)
 
 
-@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
+@pytest.mark.parametrize("point", ["backup.union_linking", "backup.archive_linked", "backup.catalog",
+                                   "backup.json_written"])
 def test_unplugged_in_step7_a_cleanup_while_it_is_away_then_back(tmp_path, point):
     lab = Lab(tmp_path, media_count=1)
     with ext2_mounted(lab.media[0][1]):
         _first(lab)
         run, out, row = _unplugged_at(lab, point)
-        assert run.returncode == 1 and "Traceback" not in out, out
+        # complete on the medium before it went away: its unmounting alone fails, said
+        assert run.returncode == (0 if point == "backup.json_written" else 1) and "Traceback" not in out, out
         done = _rabtui(lab, "cleanup")
         assert "Traceback" not in done.stderr, done.stderr
         assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])
@@ -108,7 +113,7 @@ def test_unplugged_in_step7_a_cleanup_while_it_is_away_then_back(tmp_path, point
         next_second()
         done = _rabtui(lab, "backup", "loc")
         assert done.returncode == 0, done.stdout + done.stderr
-        _all_holds(lab, tmp_path, row)
+        _all_holds(lab, tmp_path, row, point)
 
 
 @pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
@@ -238,3 +243,37 @@ def test_two_sources_unplugged_in_step7_both_kept_at_its_return(tmp_path):
             assert (restored / d / name).read_bytes() == content
         invariants.check_json_agrees(lab.load(), lab.store())
         invariants.check_catalog_is_media(lab.load(), lab.store())
+
+
+def test_unplugged_in_step7_and_back_at_another_device_before_the_run_ends(tmp_path):
+    """The medium unplugged in step 7 comes back at once, mounted at its path from another device
+    (here: an image of it made then, on a loop device of its own): the run, its medium not where it
+    wrote, leaves what it linked there and its row for the run that finds the medium there to keep.
+    It undid them there and recorded itself failed, its backup.json saying still running: its whole
+    data not kept, the database and the medium at odds."""
+    lab = Lab(tmp_path, media_count=1)
+    medium, image = _image(lab)
+    again = tmp_path / "again.ext2"
+    with ext2_mounted(medium):
+        _first(lab)
+        run = None
+        try:
+            run = _stopped_at(lab, "backup.archive_linked", "backup", "loc")
+            row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+            os.sync()
+            subprocess.run(["cp", "--sparse=always", str(image), str(again)], check=True)
+            subprocess.run(["umount", "-l", str(medium)], check=True)
+            subprocess.run(["mount", "-o", "loop", str(again), str(medium)], check=True)
+            run.send_signal(signal.SIGCONT)
+            out = run.communicate(timeout=120)[0].decode()
+        finally:
+            _killed(run)
+        try:
+            assert run.returncode == 1 and "Traceback" not in out, out
+            next_second()
+            done = _rabtui(lab, "backup", "loc")
+            assert done.returncode == 0, done.stdout + done.stderr
+            _all_holds(lab, tmp_path, row)
+        finally:
+            unmounted(medium)
+            again.unlink()

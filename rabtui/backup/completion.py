@@ -159,13 +159,16 @@ class Completion:
         problem = None
         try:
             spool.discard()
-            if self._union_linking and not (rec.path / "data").is_dir():
-                # unplugged or unmounted in step 7: its links in the unions, on the medium away, are
-                # undone by the run that finds it back (its recovery), its row left running for it (undone
-                # here, they were not: at its return the union showed them, the catalog not, and the next
-                # backup took them for saved)
-                problem = (f"its links in the archive union cannot be undone with medium {rec.medium} away; they and"
-                           f" its catalog rows are left for the next backup of {self.source.id} onto it to undo")
+            if self._union_linking and (self._place.gone() or not (rec.path / "data").is_dir()):
+                # unplugged, unmounted or swapped in step 7: its links in the unions, on the medium away,
+                # are undone by the run that finds it back (its recovery), its row left running for it
+                # (undone here, they were not: at its return the union showed them, the catalog not, and
+                # the next backup took them for saved). Back already, from another device: it is the
+                # disk at the path now, which that run proves the medium (undone here, the run was
+                # recorded failed, its backup.json not, and its whole data was not kept)
+                problem = (f"its links in the archive union cannot be undone with medium {rec.medium} away or"
+                           f" swapped; they and its catalog rows are left for the next backup of {self.source.id}"
+                           " onto it to undo")
                 self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
             elif self._step7_wrote:
                 problem = history.undo_written(self.store, self.cfg, rec.id, self.emit, self.cancel)
