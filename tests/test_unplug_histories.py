@@ -1,12 +1,13 @@
 """Media unplugged in step 7, as a property: over generated histories of backups of a local source
 (a standard and an archive directory, files changed) onto one medium, a real ext2 image
-loop-mounted, some unplugged (`umount -l`) at a point of step 7 and plugged back at once or later,
-cleanups (while the medium is away too) and backups tried while it is away, checked at the end,
+loop-mounted, some unplugged (`umount -l`) at a point of step 7 and plugged back at once, later or
+from another device before the run ends, cleanups and rebuild-state (while the medium is away too)
+and backups tried while it is away, checked at the end,
 once a backup has found the medium back, against the medium itself:
 
 - every archive file version a backup saved whole (complete, or unplugged after its transfer ended)
   is on the medium with its content;
-- no run is left running; the catalog says what the medium holds; backup.json and the database
+- each run unplugged after its transfer ended is kept (or complete); no run is left running; the catalog says what the medium holds; backup.json and the database
   agree; each complete backup's directories restore as it shows them, byte for byte;
 - nothing was ever written on the empty mount point while the medium was away."""
 
@@ -16,11 +17,12 @@ import os
 import signal
 import subprocess
 
-from hypothesis import Phase, given, settings
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 from rabtui.backup import records
 from rabtui.media import medium_layout
+from rabtui.state.store import RESTORABLE
 from tests import invariants
 from tests.test_medium_identity import _killed, _rabtui, _stopped_at
 from tests.trees import Lab, ext2_mounted, next_second, write_files
@@ -30,9 +32,12 @@ POINTS = ("backup.union_linking", "backup.archive_linked", "backup.catalog", "ba
 change = st.tuples(st.sampled_from(("data", "arch")), st.sampled_from(("a", "b", "sub/c")))
 op = st.one_of(
     st.tuples(st.just("backup"), st.lists(change, min_size=1, max_size=2)),
+    # plugged back at once, or left away for what comes next, or back from another device (an image
+    # of it made then) before the run ends
     st.tuples(st.just("unplugged"), st.lists(change, min_size=1, max_size=2), st.sampled_from(POINTS),
-              st.booleans()),     # plugged back at once, or left away for what comes next
+              st.sampled_from(("now", "later", "elsewhere"))),
     st.tuples(st.just("cleanup"),),
+    st.tuples(st.just("rebuild-state"),),
 )
 
 
@@ -46,6 +51,7 @@ class History:
         self.away = False
         self.n = 0
         self.saved: set[tuple[str, bytes]] = set()     # (arch file, content) a backup saved whole
+        self.whole: list[str] = []      # the runs unplugged after their transfer ended: their data kept
 
     def change(self, changes) -> None:
         for top, name in changes:
@@ -70,8 +76,8 @@ class History:
 
     def step(self, step) -> None:
         kind = step[0]
-        if kind == "cleanup":
-            done = _rabtui(self.lab, "cleanup")
+        if kind in ("cleanup", "rebuild-state"):
+            done = _rabtui(self.lab, kind)
             assert "Traceback" not in done.stderr, done.stderr
             return
         # an unplugged run has an archive file to link into the union (backup.union_linking)
@@ -91,15 +97,24 @@ class History:
         run = None
         try:
             run = _stopped_at(self.lab, point, "backup", "loc")
+            self.whole.append(self.lab.store().one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")[0])
+            if back == "elsewhere":
+                os.sync()
+                self.n += 1
+                again = self.image.with_name(f"again-{self.n}.ext2")
+                subprocess.run(["cp", "--sparse=always", str(self.image), str(again)], check=True)
+                self.image = again
             subprocess.run(["umount", "-l", str(self.medium)], check=True)
             self.away = True
+            if back == "elsewhere":
+                self.plug()
             run.send_signal(signal.SIGCONT)
             out = run.communicate(timeout=120)[0].decode()
         finally:
             _killed(run)
         assert "Traceback" not in out, out
         self.saved |= self._arch_now()      # its transfer had ended whole
-        if back:
+        if back == "now":
             self.plug()
 
     def settle(self) -> None:
@@ -110,6 +125,8 @@ class History:
         self.saved |= self._arch_now()
         cfg, store = self.lab.load(), self.lab.store()
         assert not records.running_rows(store)
+        ended = {r["name"]: r["status"] for r in store.all("SELECT name, status FROM backups")}
+        assert all(ended[name] in RESTORABLE for name in self.whole), [(n, ended[n]) for n in self.whole]
         arch = str(self.lab.src / "arch")
         held = set()
         for _, path, _info in medium_layout.list_backups(self.medium, "loc"):
@@ -130,6 +147,7 @@ class History:
 # reported as found, not shrunk: shrinking such histories takes minutes
 @settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(steps=st.lists(op, min_size=2, max_size=4))
+@example(steps=[("unplugged", [("arch", "a")], "backup.archive_linked", "elsewhere"), ("cleanup",)])
 def test_media_unplugged_in_step7_lose_nothing(tmp_path_factory, steps):
     tmp = tmp_path_factory.mktemp("unplugs")
     history = History(tmp)
