@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 from datetime import timedelta
 
 from rabtui.media import alone_mounts, mount_notes
@@ -44,14 +45,21 @@ def test_a_note_another_user_planted_does_not_hand_the_operators_mount_to_a_back
         unmounted(m1)
 
 
+@contextmanager
 def _killed_alone(lab, tmp_path):
-    """A lone restore's read-only mount of m1, noted in /run, its process SIGKILLed: the note's path."""
-    restore = _reading_alone(lab, tmp_path, _KILLED_ALONE_NOTED)
-    restore.kill()
-    restore.wait()
+    """A lone restore's read-only mount of m1, noted in /run, its process SIGKILLed: the note's path
+    (the mount and the note gone at the end)."""
+    m1 = lab.media[0][1]
     note = alone_mounts.note_path(lab.state, "m1")
-    assert mount_notes.proves(note, lab.load().medium("m1"))
-    return note
+    try:
+        restore = _reading_alone(lab, tmp_path, _KILLED_ALONE_NOTED)
+        restore.kill()
+        restore.wait()
+        assert mount_notes.proves(note, lab.load().medium("m1"))
+        yield note
+    finally:
+        unmounted(m1)
+        alone_mounts.remove(note)
 
 
 def _left_to_the_operator(lab, data, m1) -> None:
@@ -64,31 +72,20 @@ def _left_to_the_operator(lab, data, m1) -> None:
 
 def test_a_note_of_a_previous_boot_proves_nothing(tmp_path, disk_image):
     lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
-    m1 = lab.media[0][1]
-    note = None
-    try:
-        note = _killed_alone(lab, tmp_path)
+    with _killed_alone(lab, tmp_path) as note:
         _, ids = note.read_text().split(" ", 1)
         note.write_text(f"0123456789abcdef {ids}")
-        _left_to_the_operator(lab, data, m1)
+        _left_to_the_operator(lab, data, lab.media[0][1])
         assert not note.exists()
-    finally:
-        unmounted(m1)
-        alone_mounts.remove(note)
 
 
 def test_a_note_of_a_mount_the_operator_made_again_by_hand_proves_nothing(tmp_path, disk_image):
     lab, data = _old_on_m2_newest_on_device_m1(tmp_path, disk_image)
     m1 = lab.media[0][1]
-    note = None
-    try:
-        note = _killed_alone(lab, tmp_path)
+    with _killed_alone(lab, tmp_path):
         subprocess.run(["umount", str(m1)], check=True)
         subprocess.run(["mount", "-o", "ro", str(disk_image), str(m1)], check=True)
         _left_to_the_operator(lab, data, m1)
-    finally:
-        unmounted(m1)
-        alone_mounts.remove(note)
 
 
 def test_a_note_of_another_state_directory_on_the_same_medium_path_is_not_taken(tmp_path, disk_image):
@@ -101,14 +98,9 @@ def test_a_note_of_another_state_directory_on_the_same_medium_path_is_not_taken(
     other.config_path.write_text(lab.config_path.read_text().replace(str(lab.state), str(other.state)))
     other.config_path.chmod(0o600)
     other.src = lab.src
-    note = None
-    try:
-        note = _killed_alone(lab, tmp_path)
+    with _killed_alone(lab, tmp_path) as note:
         _left_to_the_operator(other, data, m1)
         assert note.exists()
         done = lab.backup(lab.load(), now=T0 + timedelta(days=3), medium_id="m1")
         assert done.status == "completed", lab.messages()[-6:]
         assert not os.path.ismount(m1) and not note.exists()
-    finally:
-        unmounted(m1)
-        alone_mounts.remove(note)

@@ -76,6 +76,16 @@ def _all_holds(lab: Lab, tmp_path, row, point: str = "") -> None:
     invariants.check_catalog_is_media(lab.load(), lab.store())
 
 
+def _back_and_kept(lab: Lab, tmp_path, row, point: str = "") -> None:
+    """The medium plugged back (unless it is), a backup onto it: the unplugged run kept (_all_holds)."""
+    if not os.path.ismount(lab.media[0][1]):
+        _plugged(lab)
+    next_second()
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    _all_holds(lab, tmp_path, row, point)
+
+
 @pytest.mark.parametrize("point", ["backup.union_linking", "backup.archive_linked", "backup.catalog",
                                    "backup.json_written"])
 def test_unplugged_in_step7_then_the_state_directory_full(tmp_path, tmpfs, point):
@@ -87,85 +97,34 @@ def test_unplugged_in_step7_then_the_state_directory_full(tmp_path, tmpfs, point
         assert run.returncode == 1 and "Traceback" not in out, out
         os.unlink(lab.state.parent / "filler")
         assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])    # nothing on the empty mount point
-        _plugged(lab)
-        next_second()
-        done = _rabtui(lab, "backup", "loc")
-        assert done.returncode == 0, done.stdout + done.stderr
-        _all_holds(lab, tmp_path, row, point)
+        _back_and_kept(lab, tmp_path, row, point)
 
 
 @pytest.mark.parametrize("point", ["backup.union_linking", "backup.archive_linked", "backup.catalog",
                                    "backup.json_written"])
-def test_unplugged_in_step7_a_cleanup_while_it_is_away_then_back(tmp_path, point):
+@pytest.mark.parametrize("meanwhile", ["cleanup", "rebuild-state", "backup"])
+def test_unplugged_in_step7_then_a_run_while_it_is_away(tmp_path, point, meanwhile):
+    """A cleanup, a rebuild-state or a backup while the medium is away writes nothing at its empty
+    mount point and deletes nothing of it; at its return, the unplugged run is kept (complete, when
+    its final backup.json was written before it went away: only its unmounting failed then)."""
     lab = Lab(tmp_path, media_count=1)
     with ext2_mounted(lab.media[0][1]):
         _first(lab)
         run, out, row = _unplugged_at(lab, point)
-        # complete on the medium before it went away: its unmounting alone fails, said
         assert run.returncode == (0 if point == "backup.json_written" else 1) and "Traceback" not in out, out
-        done = _rabtui(lab, "cleanup")
-        assert "Traceback" not in done.stderr, done.stderr
-        assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])
-        _plugged(lab)
-        done = _rabtui(lab, "cleanup")
-        assert done.returncode in (0, 1), done.stdout + done.stderr
-        assert os.path.isdir(row["path"]), done.stdout
-        next_second()
-        done = _rabtui(lab, "backup", "loc")
-        assert done.returncode == 0, done.stdout + done.stderr
-        _all_holds(lab, tmp_path, row, point)
-
-
-@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
-def test_unplugged_in_step7_rebuild_state_while_it_is_away_then_back(tmp_path, point):
-    lab = Lab(tmp_path, media_count=1)
-    with ext2_mounted(lab.media[0][1]):
-        _first(lab)
-        run, out, row = _unplugged_at(lab, point)
-        assert run.returncode == 1 and "Traceback" not in out, out
-        done = _rabtui(lab, "rebuild-state")
+        done = _rabtui(lab, *([meanwhile, "loc"] if meanwhile == "backup" else [meanwhile]))
         assert "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert meanwhile != "backup" or done.returncode != 0, done.stdout
         assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])
         _plugged(lab)
-        next_second()
-        done = _rabtui(lab, "backup", "loc")
-        assert done.returncode == 0, done.stdout + done.stderr
-        _all_holds(lab, tmp_path, row)
-
-
-@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
-def test_unplugged_in_step7_rebuild_state_once_it_is_back(tmp_path, point):
-    lab = Lab(tmp_path, media_count=1)
-    with ext2_mounted(lab.media[0][1]):
-        _first(lab)
-        run, out, row = _unplugged_at(lab, point)
-        assert run.returncode == 1 and "Traceback" not in out, out
-        _plugged(lab)
-        done = _rabtui(lab, "rebuild-state")
-        assert done.returncode in (0, 3), done.stdout + done.stderr
-        next_second()
-        done = _rabtui(lab, "backup", "loc")
-        assert done.returncode == 0, done.stdout + done.stderr
-        store = lab.store()
-        row = dict(row, id=store.one("SELECT id FROM backups WHERE name=?", (row["name"],))[0])
-        _all_holds(lab, tmp_path, row)
-
-
-def test_unplugged_in_step7_a_backup_while_it_is_away_then_back(tmp_path):
-    lab = Lab(tmp_path, media_count=1)
-    with ext2_mounted(lab.media[0][1]):
-        _first(lab)
-        run, out, row = _unplugged_at(lab, "backup.archive_linked")
-        assert run.returncode == 1 and "Traceback" not in out, out
-        done = _rabtui(lab, "backup", "loc")
-        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
-        assert not os.listdir(lab.media[0][1]), os.listdir(lab.media[0][1])
-        assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "running"
-        _plugged(lab)
-        next_second()
-        done = _rabtui(lab, "backup", "loc")
-        assert done.returncode == 0, done.stdout + done.stderr
-        _all_holds(lab, tmp_path, row)
+        if meanwhile == "cleanup":
+            done = _rabtui(lab, "cleanup")
+            assert done.returncode in (0, 1) and os.path.isdir(row["path"]), done.stdout + done.stderr
+        if meanwhile == "rebuild-state":
+            done = _rabtui(lab, "rebuild-state")
+            assert done.returncode in (0, 3), done.stdout + done.stderr
+            row = dict(row, id=lab.store().one("SELECT id FROM backups WHERE name=?", (row["name"],))[0])
+        _back_and_kept(lab, tmp_path, row, point)
 
 
 def test_unplugged_in_step7_another_disk_labelled_so_meanwhile_is_left_alone(tmp_path):
@@ -185,18 +144,14 @@ def test_unplugged_in_step7_another_disk_labelled_so_meanwhile_is_left_alone(tmp
             subprocess.run(["mount", "--bind", str(other), str(medium)], check=True)
             try:
                 before = snapshot(medium)
-                for args in (("backup", "loc"), ("cleanup",)):
+                for args in (("backup", "loc"), ("cleanup",), ("rebuild-state",)):
                     done = _rabtui(lab, *args)
                     assert "Traceback" not in done.stderr, done.stdout + done.stderr
                 assert snapshot(medium) == before
             finally:
                 unmounted(medium)
         assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))[0] == "running"
-        _plugged(lab)
-        next_second()
-        done = _rabtui(lab, "backup", "loc")
-        assert done.returncode == 0, done.stdout + done.stderr
-        _all_holds(lab, tmp_path, row)
+        _back_and_kept(lab, tmp_path, row)
 
 
 def test_two_sources_unplugged_in_step7_both_kept_at_its_return(tmp_path):
@@ -270,10 +225,7 @@ def test_unplugged_in_step7_and_back_at_another_device_before_the_run_ends(tmp_p
             _killed(run)
         try:
             assert run.returncode == 1 and "Traceback" not in out, out
-            next_second()
-            done = _rabtui(lab, "backup", "loc")
-            assert done.returncode == 0, done.stdout + done.stderr
-            _all_holds(lab, tmp_path, row)
+            _back_and_kept(lab, tmp_path, row)
         finally:
             unmounted(medium)
             again.unlink()
