@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import re
 import shlex
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from rabtui.config import safety as config_safety
 from rabtui.cli import main
 from rabtui.config.lines import KeyLines
 from rabtui.errors import ConfigError
+from tests.lines_run import lines_run
 from tests.trees import fill_up
 
 # The example of DESIGN.md, with its media path made relative (to the test's folder).
@@ -628,21 +628,7 @@ def _lines_run_in_the_parser(folder: Path, sources: int) -> int:
     """How many lines of parse.py run to load a file of `sources` sources (work, counted, not timed)."""
     text = FULL + "".join(f'\n[[sources]]\nid = "s{i}"\nhost = "h{i}"\n' for i in range(sources))
     path = write(folder, text)
-    count = 0
-
-    def trace(frame, event, arg):
-        nonlocal count
-        if frame.f_code.co_filename.endswith("config/parse.py"):
-            count += event == "line"
-            return trace
-        return None
-
-    sys.settrace(trace)
-    try:
-        configmod.load(path, check_media=False)
-    finally:
-        sys.settrace(None)
-    return count
+    return lines_run("config/parse.py", lambda: configmod.load(path, check_media=False))
 
 
 @pytest.mark.parametrize("value, problem", [

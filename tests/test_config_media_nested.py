@@ -4,13 +4,13 @@ two minutes, for every command. Nested ones are refused as before, by path and t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from rabtui import config as configmod
 from rabtui.errors import ConfigError
+from tests.lines_run import lines_run
 
 
 def _write(folder: Path, paths: list[str]) -> Path:
@@ -23,21 +23,7 @@ def _write(folder: Path, paths: list[str]) -> Path:
 def _lines_run(folder: Path, media: int) -> int:
     """How many lines of config/safety.py run to load a file of `media` media (counted, not timed)."""
     path = _write(folder, [f"media/m{i}" for i in range(media)])
-    count = 0
-
-    def trace(frame, event, arg):
-        nonlocal count
-        if frame.f_code.co_filename.endswith("config/safety.py"):
-            count += event == "line"
-            return trace
-        return None
-
-    sys.settrace(trace)
-    try:
-        configmod.load(path, check_media=False)
-    finally:
-        sys.settrace(None)
-    return count
+    return lines_run("config/safety.py", lambda: configmod.load(path, check_media=False))
 
 
 def test_many_media_are_checked_in_one_pass(tmp_path):
