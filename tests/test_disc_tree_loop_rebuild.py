@@ -20,7 +20,7 @@ from rabtui.cli import main
 from rabtui.errors import WorkFailed
 from rabtui.state.store import Store
 from tests.test_disc_tree_loop import _loop_the_tree
-from tests.test_disc_verify_unjudged import READS, _verify_again
+from tests.test_disc_verify_unjudged import READS, _verify_again, wrap_reader
 from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.slow      # tens of seconds: handed out first (conftest)
@@ -31,12 +31,13 @@ LOOPS = "directory tree holds more entries than were written: it loops or is dam
 @pytest.fixture
 def bounded_memory(monkeypatch):
     """Each xorriso reading a disc run with 40 MB of address space."""
-    from rabtui.checkpoint import xorriso
     from rabtui.rebuild import disc_text
     from rabtui.restore import disc_drive, disc_extract
 
-    for module, builders in ((xorriso, READS), (disc_drive, ("xorriso_volid_argv",)),
-                             (disc_extract, ("xorriso_extract_argv",)), (disc_text, ("xorriso_extract_argv",))):
+    for builder in READS:
+        wrap_reader(monkeypatch, builder, ["prlimit", "--as=40000000", "--"])
+    for module, builders in ((disc_drive, ("xorriso_volid_argv",)), (disc_extract, ("xorriso_extract_argv",)),
+                             (disc_text, ("xorriso_extract_argv",))):
         for builder in builders:
             real = getattr(module, builder)
             monkeypatch.setattr(module, builder,

@@ -182,9 +182,9 @@ def test_a_medium_closed_to_a_non_root_ssh_user_on_this_machine_is_refused(tmp_p
 
 
 def test_a_restore_onto_a_local_source_over_the_images_is_refused(tmp_path, capsys):
-    """An `images:` drive's folder inside a local source's directory (left out of its backups, or
-    not): a restore of the directory onto the source is refused as one into a directory holding it
-    is, and the images stay as they are."""
+    """An `images:` drive's folder inside a local source's directory (left out of its backups: the
+    config refuses it otherwise): a restore of the directory onto the source is refused as one into
+    a directory holding it is, and the images stay as they are."""
     lab = Lab(tmp_path, media_count=1)
     images = lab.src / "data" / "iso"
     before = _images_burned_at(lab, images)
@@ -241,10 +241,14 @@ def test_a_btrfs_medium_mounted_inside_the_target_is_refused(tmp_path, capsys, b
 
 
 def _images_burned_at(lab: Lab, images: Path) -> dict:
-    """A checkpoint burned to an `images:` drive at `images`, after a backup of the source's
-    `data` holding a file at the first image's name: what `images` holds then."""
+    """A checkpoint burned to an `images:` drive at `images`, after a backup of the source's `data`
+    holding a file at the first image's name (unless `images` is the source's own data/iso, which
+    its backups must leave out): what `images` holds then."""
     lab.with_discs("cd-700")
-    lab.config_path.write_text(lab.config_path.read_text().replace(f"images:{lab.tmp / 'iso'}", f"images:{images}"))
+    text = lab.config_path.read_text().replace(f"images:{lab.tmp / 'iso'}", f"images:{images}")
+    if images == lab.src / "data" / "iso":
+        text = text.replace('id = "loc"\n', 'id = "loc"\nexcludes = ["/iso/"]\n', 1)
+    lab.config_path.write_text(text)
     cfg = lab.load()
     write_files(lab.src / "data", {"iso/RAB1D01.iso": b"not the disc", "other": b"o"})
     assert lab.backup(cfg, now=T0).status == "completed"
