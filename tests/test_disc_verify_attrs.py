@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from rabtui.checkpoint import disc_listing, verify_listing
 from tests.fidelity import ACCESS_ACL
 from tests.test_checkpoint_deep import no_room_to_extract
 from tests.test_disc_verify_metadata import MTIME, _verify, alter, burn_one, burnt_fixtures
@@ -59,6 +60,23 @@ def test_a_disc_that_lost_what_the_backup_holds_fails_it_by_name(burnt, monkeypa
         no_room_to_extract(monkeypatch)
     why = _verify(cfg, store, number)
     assert "verification failed" in why and named in why, why
+
+
+def test_the_listing_of_a_verification_looks_for_no_acl_and_a_changed_acl_still_fails_it(burnt, monkeypatch):
+    """Read back as a stream, the disc's entries are listed (verify_listing.py): its first run names
+    the directories only, not the entries with an ACL as a restore's does; the ACLs are compared
+    from their own listing (xorriso.attrs_argv), which still finds one changed on the disc."""
+    _lab, cfg, store, number, iso, prefix = burnt
+    runs: list[list[str]] = []
+    real = verify_listing.disc_tree.run
+    monkeypatch.setattr(verify_listing.disc_tree, "run", lambda argv, **k: runs.append(argv) or real(argv, **k))
+    no_room_to_extract(monkeypatch)
+    assert _verify(cfg, store, number) == ""
+    names = [argv for argv in runs if argv[-5:] == ["-find", "/", "-type", "d", "--"]]
+    assert len(names) == 1 and "-has_acl" not in names[0] and disc_listing.ACL_MARK.decode() not in names[0], runs
+    alter(iso, "-setfacl", "u::rw-,u:4321:r-x,g::r--,g:2345:rw-,m::rwx,o::r--", f"{prefix}/f", "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/f (ACL" in why, why
 
 
 @pytest.mark.parametrize("room, named", [("extracted", "(mtime 2011-01-01 00:00:00 UTC, backed up 2020-09-13"),

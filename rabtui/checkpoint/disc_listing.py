@@ -2,11 +2,11 @@
 restore and for a disc's verification: `-find -exec lsdl` looks each entry up again by its path,
 walking its directory's list from the head (N²/2 steps for a directory of N), while `-find` alone
 and a listing of the working directory (`-cd DIR -lsl --`) hold the nodes. So a first run names the
-directories and the entries with an ACL (names_argv: a listing of the working directory shows no `+`
-for an ACL; its mode bits are those `-exec lsdl` shows, the ACL's mask in the group bits), and a
-second run lists each directory from within it (command_file), which Listing reads. `-cd` still
-looks each directory up in its parent: a directory of very many subdirectories costs the square of
-their number, as `-find -exec lsdl` did."""
+directories and, for a restore, the entries with an ACL (names_argv: a listing of the working
+directory shows no `+` for an ACL; its mode bits are those `-exec lsdl` shows, the ACL's mask in
+the group bits), and a second run lists each directory from within it (command_file), which
+Listing reads. `-cd` still looks each directory up in its parent: a directory of very many
+subdirectories costs the square of their number, as `-find -exec lsdl` did."""
 
 from __future__ import annotations
 
@@ -23,15 +23,18 @@ MARK = b"rabtui: a directory"      # before each directory's listing
 Keep = Callable[[bytes, bytes, tuple[bytes, int, bytes | None, tuple[int, int]]], None]
 
 
-def names_argv(indev: str, start: bytes, exe: str = "xorriso", volid: str | None = None) -> list[str]:
-    """xorriso printing each directory at or below `start`, ACL_MARK, then each entry there but
-    symlinks that has an ACL (Names). `indev`: xorriso's address of the disc; `volid`: the volume
-    id it must have."""
+def names_argv(indev: str, start: bytes, exe: str = "xorriso", volid: str | None = None,
+               acls: bool = True) -> list[str]:
+    """xorriso printing each directory at or below `start`, then, with `acls`, ACL_MARK and each
+    entry there but symlinks that has an ACL (Names). `indev`: xorriso's address of the disc;
+    `volid`: the volume id it must have. Without `acls` (a verification, which compares the ACLs
+    from their own listing, xorriso.attrs_argv) the image is loaded without its ACLs, and no
+    second walk looks for them."""
     path = os.fsdecode(start)
+    with_acl = ["-print", ACL_MARK.decode(), "-find", path, "-has_acl", "-not", "-type", "l", "--"]
     return [exe, "-no_rc", "-abort_on", "NEVER", *(["-assert_volid", volid, "FATAL"] if volid else []),
-            "-backslash_codes", "encode_output", "-acl", "on", "-iso_rr_pattern", "off", "-indev", indev,
-            "-find", path, "-type", "d", "--", "-print", ACL_MARK.decode(),
-            "-find", path, "-has_acl", "-not", "-type", "l", "--"]
+            "-backslash_codes", "encode_output", *(["-acl", "on"] if acls else []), "-iso_rr_pattern", "off",
+            "-indev", indev, "-find", path, "-type", "d", "--", *(with_acl if acls else [])]
 
 
 class Names:

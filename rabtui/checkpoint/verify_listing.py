@@ -51,7 +51,7 @@ def listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence
         return done.ok
 
     names = disc_listing.Names()
-    if not run(disc_listing.names_argv(indev, b"/", exe, volid), names.take):
+    if not run(disc_listing.names_argv(indev, b"/", exe, volid, acls=False), names.take):
         return None
     dirs: disc_listing.Listing | _Lines = disc_listing.Listing(b"/", names.dirs, keep)
     with contextlib.ExitStack() as stack:
