@@ -1,5 +1,7 @@
 """Filler: several whole directories in the space a checkpoint leaves on its discs (`add/1`,
-`add/2`, ...), each mapped in README.txt of its disc and in the catalog, read back byte for byte."""
+`add/2`, ...), each mapped in README.txt of its disc and in the catalog, read back byte for byte;
+each of their entries given to xorriso by itself, never a whole directory by one `-map` (which
+adds its entries in readdir's order: quadratic in their number, xorriso.Entry)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import gzip
 import threading
 
 from rabtui.media import medium_layout
-from rabtui.checkpoint import layout, prepare, run
+from rabtui.checkpoint import layout, prepare, run, xorriso
 from rabtui.events import READY, ScriptedPrompter
 from tests.test_checkpoint import _disc_tree, _extract, _medium_tree, _not_due
 from tests.trees import Lab, write_files
@@ -16,7 +18,7 @@ from tests.trees import Lab, write_files
 FILLERS = ("f1", "f2", "f3", "f4")
 
 
-def test_several_filler_directories_on_one_disc(tmp_path):
+def test_several_filler_directories_on_one_disc(tmp_path, monkeypatch):
     lab = Lab(tmp_path, media_count=1)
     dirs = ("data",) + FILLERS
     for d in dirs:
@@ -37,9 +39,16 @@ def test_several_filler_directories_on_one_disc(tmp_path):
     assert [d.key for d in c.data] == [f"loc:{lab.src / 'data'}"]
     number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
     assert store.one("SELECT discs FROM checkpoints WHERE number=?", (number,))["discs"] == 1
+    given: list[xorriso.Entry] = []
+    real = xorriso.command_file
+    monkeypatch.setattr(xorriso, "command_file", lambda volid, entries: real(volid, given.extend(entries) or given))
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
+    assert [e.iso for e in given if e.kind == "tree"] == [b"/rabtui"]
+    filled = [(e.kind, e.iso.count(b"/")) for e in given if e.iso.startswith(b"/add/")]
+    # add/N, add/N/fileN.bin, add/N/subN, add/N/subN/deep.txt: each by itself
+    assert sorted(filled) == sorted([("dir", 2), ("file", 3), ("dir", 3), ("file", 4)] * len(FILLERS)), filled
 
     disc = tmp_path / "x1"
     _extract(tmp_path / "iso" / f"RAB{number}D01.iso", disc)
