@@ -123,16 +123,18 @@ def _two_days(tmp_path):
     return lab, cfg, t0 + timedelta(days=4)
 
 
-def test_a_second_cleanup_while_one_runs_deletes_nothing_and_fails_nothing(tmp_path):
-    """Cleanups overlap (a run-due's, one run by hand): the second leaves the work to the first and
-    says so; it never takes the first one's .deleting- directory for an interrupted deletion."""
+def test_a_second_cleanup_while_one_runs_deletes_nothing_and_says_why(tmp_path):
+    """Cleanups overlap (a run-due's, one run by hand): the second leaves the work to the first, is
+    refused saying so (exit 1), and prints no plan: it printed the first one's deletions as its own
+    and never made them, the first one's .deleting- directory as an interrupted deletion."""
     from rabtui.state.locks import Lock
 
     lab, cfg, later = _two_days(tmp_path)
     with Lock(cfg.state_dir, "cleanup", what="a cleanup"):       # the first one, deleting
         done = _rabtui(lab, "cleanup", "--now", later.isoformat(timespec="minutes"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "a cleanup is already running" in done.stdout and "this one deletes nothing" in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "a cleanup is already running" in done.stderr and "this one deletes nothing" in done.stderr
+    assert "deleting" not in done.stdout, done.stdout
     assert lab.store().one("SELECT COUNT(*) AS n FROM backups WHERE status='completed'")["n"] == 2
 
 

@@ -22,11 +22,22 @@ from rabtui.ops import notify
 from rabtui.restore import staging
 from rabtui.state import jobs
 from rabtui.state.dir_lock import StateDirLock
+from rabtui.state.locks import cleanup_lock
 from rabtui.state.store import Store
 from rabtui.state.store_check import state_failure
 
 Plan = retention.Plan
 Applied = deletion.Applied
+
+
+def refuse_while_another_runs(cfg: Config) -> None:
+    """LockBusy naming the cleanup that runs now, if one does (the kernel's table of locks asked, the
+    lock not taken): a second one printed the deletions the first was making as its own plan, the
+    first's half-done ones as interrupted ones to finish, then deleted nothing and ended with 0."""
+    lock = cleanup_lock(cfg.state_dir)
+    if lock.is_held():
+        raise LockBusy(f"{lock.refusal()}: this one deletes nothing (that one deletes what is due)",
+                       hint="run it again once that one has ended")
 
 
 def recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None = None) -> None:

@@ -217,6 +217,7 @@ def cmd_cleanup(args) -> int:
     store = open_store(cfg)
     cancel = cancel_on_term()
     if not args.dry_run:
+        cleanup_actions.refuse_while_another_runs(cfg)
         cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)), cancel)
     plan = cleanup_actions.plan(cfg, store, now=args.now, dry_run=args.dry_run,
                                 emit=lambda event: event.kind == WARNING and print(fmt.name(event.message)),

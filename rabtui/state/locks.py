@@ -150,6 +150,10 @@ class Lock:
         except OSError:
             return None
 
+    def refusal(self) -> str:
+        """Why the lock cannot be had now, as acquire's LockBusy says it (to be asked while is_held)."""
+        return self._refusal()
+
     def _refusal(self) -> str:
         """Why the lock cannot be had now, naming its holder: the one the file names while it holds
         the lock, else (the last of several shared holders ended) the processes that hold it."""
