@@ -54,6 +54,7 @@ HELD = {
     "backup-all": ("backup-all", "backup.catalog"),
     "run-due": ("run-due", "backup.catalog"),
     "cleanup": ("cleanup", "cleanup.trees_emptied"),
+    "burn-prompted": ("burn", "burn.before_write"),
     "burn-writing": ("burn", "burn.xorriso_started"),
     "burn-written": ("burn", "burn.written"),
     "verify": ("verify", "verify.extracting"),
@@ -196,6 +197,8 @@ PAIRS = [
     ("label", "label"), ("backup", "find"), ("backup", "status"), ("backup", "check"),
     ("verify", "cleanup"), ("verify", "verify"), ("verify", "burn"),
     ("restore", "restore"), ("restore-disc", "burn"), ("restore", "backup"),
+    ("burn-prompted", "cleanup"), ("burn-prompted", "backup-all"), ("burn-prompted", "rebuild-state"),
+    ("burn-prompted", "restore-disc"), ("burn-prompted", "verify"),
 ]
 
 
@@ -205,20 +208,34 @@ REFUSED_PAIRS = {
     *((a, b) for a, b in PAIRS if a == "rebuild-state" and b not in ("find", "status", "check")),
     *((a, "rebuild-state") for a in HELD),
     ("cleanup", "restore"), ("cleanup", "restore-disc"), ("cleanup", "burn"), ("cleanup", "cleanup"),
-    ("burn-writing", "burn"), ("burn-writing", "verify"), ("burn-written", "verify"), ("verify", "verify"),
+    ("burn-writing", "burn"), ("burn-writing", "verify"), ("burn-prompted", "verify"), ("burn-written", "verify"), ("verify", "verify"),
     ("verify", "burn"), ("run-due", "backup"), ("backup", "backup"), ("backup", "backup-all"),
     ("backup-all", "backup-all"), ("backup", "label"),
 }
 # what a refusal names of A
 NAMED = {"backup": "backup of loc", "backup-all": "backup of loc", "run-due": "backup of loc", "cleanup": "cleanup",
-         "burn-writing": "checkpoint", "burn-written": "checkpoint", "verify": "checkpoint",
+         "burn-prompted": "checkpoint", "burn-writing": "checkpoint", "burn-written": "checkpoint", "verify": "checkpoint",
          "rebuild-state": "rebuild-state", "restore": "restore", "restore-disc": "restore", "label": "pid"}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("a,b", PAIRS, ids=[f"{a}+{b}" for a, b in PAIRS])
 def test_two_commands_at_once(pair_lab, a, b):
+    _pair(pair_lab, a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("a", ["burn-prompted", "burn-writing", "burn-written"])
+def test_backup_all_onto_the_medium_a_burn_reads(pair_lab, a):
+    """m2 out of the config: the backups go onto m1, which the burn reads its backups from."""
     lab = pair_lab
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'\n[[media]]\nid = "m2"\npath = "{lab.media[1][1]}"\n', "\n"))
+    assert "m2" not in [m.id for m in lab.load().media]
+    _pair(lab, a, "backup-all")
+
+
+def _pair(lab: Lab, a: str, b: str) -> None:
     name, point = HELD[a]
     holder = _held(lab, name, point)
     try:
