@@ -215,7 +215,7 @@ REFUSED_PAIRS = {
 # what a refusal names of A
 NAMED = {"backup": "backup of loc", "backup-all": "backup of loc", "run-due": "backup of loc", "cleanup": "cleanup",
          "burn-prompted": "checkpoint", "burn-writing": "checkpoint", "burn-written": "checkpoint", "verify": "checkpoint",
-         "rebuild-state": "rebuild-state", "restore": "restore", "restore-disc": "restore", "label": "pid"}
+         "rebuild-state": "rebuild-state", "restore": "restore", "restore-disc": "restore", "label": "media label m2"}
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from rabtui import faults, fmt, privacy
 from rabtui.config import Config
 from rabtui.checkpoint import xorriso
 from rabtui.config.model import drive_problem, resolve_drive
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, UsageError, WorkFailed
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, LockBusy, RabtuiError, UsageError, WorkFailed
 from rabtui.events import WARNING, Emit, Event, Prompter
 from rabtui.media import labels_kept, mounts
 from rabtui.ops import schedule_history
@@ -199,7 +199,11 @@ def all_locks(cfg: Config) -> Iterator[dict[str, Callable[[], None]]]:
         stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive, by=by))
         stack.enter_context(checkpoints_lock(cfg.state_dir, by=by))     # a burn on another drive too
         # no command records anything meanwhile (a job, a disc verified, a directory asked for)
-        stack.enter_context(state_lock(cfg.state_dir, by=by))
+        try:
+            stack.enter_context(state_lock(cfg.state_dir, by=by))
+        except LockBusy:     # said by its command line: the lock's own word is "a command that records"
+            raise LockBusy(f"rebuild-state cannot run now: {state_lock(cfg.state_dir).holder_described()}"
+                           " records in the state database", hint="run it again once that has ended") from None
         yield marks
 
 
