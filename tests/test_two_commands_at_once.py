@@ -143,7 +143,7 @@ def _let_go(holder: subprocess.Popen) -> tuple[str, str]:
 def _every_backup_restores(lab: Lab) -> None:
     cfg, store = lab.load(), lab.store()
     try:
-        rows = store.all(f"SELECT source, medium, name FROM backups WHERE status IN {tuple(COMPLETE)!r}")
+        rows = store.all(f"SELECT id, source, medium, name FROM backups WHERE status IN {tuple(COMPLETE)!r}")
     finally:
         store.close()
     assert rows
@@ -152,7 +152,8 @@ def _every_backup_restores(lab: Lab) -> None:
         source = next(s for s in cfg.sources if s.id == row["source"])
         for d in source.directories:
             to = lab.tmp / f"check-{row['name']}-{time.monotonic_ns()}"
-            done = _rabtui(lab, "restore", row["source"], d.path, "--backup", row["name"], "--to", str(to))
+            # (by its id: two media may hold backups of one name, made in one second)
+            done = _rabtui(lab, "restore", row["source"], d.path, "--backup", str(row["id"]), "--to", str(to))
             assert done.returncode == 0, (row["name"], done.stdout + done.stderr)
             kept = Path(medium.path) / row["source"] / row["name"] / "data" / d.path.lstrip("/")
             assert snapshot(to / d.path.lstrip("/")) == snapshot(kept), row["name"]
@@ -219,14 +220,25 @@ NAMED = {"backup": "backup of loc", "backup-all": "backup of loc", "run-due": "b
          "rebuild-state": "rebuild-state", "restore": "restore", "restore-disc": "restore", "label": "media label m2"}
 
 
+# the pairs of the suite (each takes 5-60 s): the ones that found a defect, and one of each lock's
+# meeting; RABTUI_ALL_PAIRS=1 runs every pair (about 10 minutes of one core)
+IN_SUITE = {
+    ("cleanup", "cleanup"), ("label", "rebuild-state"), ("rebuild-state", "backup"), ("backup", "rebuild-state"),
+    ("cleanup", "restore"), ("restore", "cleanup"), ("burn-writing", "cleanup"), ("burn-writing", "verify"),
+    ("run-due", "run-due"), ("backup", "backup-all"), ("restore-disc", "rebuild-state"),
+}
+RUN = PAIRS if os.environ.get("RABTUI_ALL_PAIRS") else [p for p in PAIRS if p in IN_SUITE]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("a,b", PAIRS, ids=[f"{a}+{b}" for a, b in PAIRS])
+@pytest.mark.parametrize("a,b", RUN, ids=[f"{a}+{b}" for a, b in RUN])
 def test_two_commands_at_once(pair_lab, a, b):
     _pair(pair_lab, a, b)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("a", ["burn-prompted", "burn-writing", "burn-written"])
+@pytest.mark.parametrize("a", ["burn-prompted", "burn-writing", "burn-written"] if os.environ.get("RABTUI_ALL_PAIRS")
+                         else ["burn-writing"])
 def test_backup_all_onto_the_medium_a_burn_reads(pair_lab, a):
     """m2 out of the config: the backups go onto m1, which the burn reads its backups from."""
     lab = pair_lab
