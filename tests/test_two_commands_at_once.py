@@ -220,14 +220,9 @@ NAMED = {"backup": "backup of loc", "backup-all": "backup of loc", "run-due": "b
          "rebuild-state": "rebuild-state", "restore": "restore", "restore-disc": "restore", "label": "media label m2"}
 
 
-# the pairs of the suite (each takes 5-60 s): the ones that found a defect, and one of each lock's
-# meeting; RABTUI_ALL_PAIRS=1 runs every pair (about 10 minutes of one core)
-IN_SUITE = {
-    ("cleanup", "cleanup"), ("label", "rebuild-state"), ("rebuild-state", "backup"), ("backup", "rebuild-state"),
-    ("cleanup", "restore"), ("restore", "cleanup"), ("burn-writing", "cleanup"), ("burn-writing", "verify"),
-    ("run-due", "run-due"), ("backup", "backup-all"), ("restore-disc", "rebuild-state"),
-}
-RUN = PAIRS if os.environ.get("RABTUI_ALL_PAIRS") else [p for p in PAIRS if p in IN_SUITE]
+# a backup waits its designed minute for the labelling held: that pair runs with RABTUI_ALL_PAIRS=1
+SLOW = {("label", "backup")}
+RUN = PAIRS if os.environ.get("RABTUI_ALL_PAIRS") else [p for p in PAIRS if p not in SLOW]
 
 
 @pytest.mark.slow
@@ -237,8 +232,7 @@ def test_two_commands_at_once(pair_lab, a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("a", ["burn-prompted", "burn-writing", "burn-written"] if os.environ.get("RABTUI_ALL_PAIRS")
-                         else ["burn-writing"])
+@pytest.mark.parametrize("a", ["burn-prompted", "burn-writing", "burn-written"])
 def test_backup_all_onto_the_medium_a_burn_reads(pair_lab, a):
     """m2 out of the config: the backups go onto m1, which the burn reads its backups from."""
     lab = pair_lab

@@ -312,9 +312,12 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     notes: list[str] = []
     progress = proc.Progress(io_timeout, "wrote no sector") if io_timeout else None
     written = [-1]
+    first_line = [True]
 
     def on_line(line: bytes) -> None:
-        faults.point("burn.xorriso_started")
+        if first_line[0]:
+            first_line[0] = False
+            faults.point("burn.xorriso_started")
         _, text = xorriso_output.payload(line)
         upd = xorriso_output.parse_update(text)
         if progress is not None and (upd["sectors"] > written[0] if upd else not _WAITING.search(text)):
