@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from rabtui.checkpoint.xorriso import cd_steps, quote
+from rabtui.checkpoint.xorriso import ACLS_AS_READ, cd_steps, quote
 from rabtui.checkpoint.xorriso_output import parse_lsdl, unquoted
 
 ACL_MARK = b"rabtui: those with an ACL"
@@ -28,12 +28,12 @@ def names_argv(indev: str, start: bytes, exe: str = "xorriso", volid: str | None
     """xorriso printing each directory at or below `start`, then, with `acls`, ACL_MARK and each
     entry there but symlinks that has an ACL (Names). `indev`: xorriso's address of the disc;
     `volid`: the volume id it must have. Without `acls` (a verification, which compares the ACLs
-    from their own listing, xorriso.attrs_argv) the image is loaded without its ACLs, and no
-    second walk looks for them."""
+    from their own listing, xorriso.attrs_argv) no second walk looks for them (-has_acl turns each
+    ACL into text, ACLS_AS_READ)."""
     path = os.fsdecode(start)
     with_acl = ["-print", ACL_MARK.decode(), "-find", path, "-has_acl", "-not", "-type", "l", "--"]
     return [exe, "-no_rc", "-abort_on", "NEVER", *(["-assert_volid", volid, "FATAL"] if volid else []),
-            "-backslash_codes", "encode_output", *(["-acl", "on"] if acls else []), "-iso_rr_pattern", "off",
+            "-backslash_codes", "encode_output", *ACLS_AS_READ, "-iso_rr_pattern", "off",
             "-indev", indev, "-find", path, "-type", "d", "--", *(with_acl if acls else [])]
 
 

@@ -20,7 +20,7 @@ def address(dev: str) -> str:
 
 
 def xorriso_volid_argv(dev: str) -> list[str]:
-    return ["xorriso", "-no_rc", "-indev", address(dev), "-pvd_info"]
+    return ["xorriso", "-no_rc", *xorriso.ACLS_AS_READ, "-indev", address(dev), "-pvd_info"]
 
 
 def parse_volid(output: bytes) -> str | None:

@@ -17,6 +17,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.content import MARKS
+from rabtui.checkpoint.xorriso import ACLS_AS_READ
 from rabtui.filecopy import read_xattrs
 from rabtui.checkpoint.xorriso_output import parse_report_lba
 from rabtui.restore.disc_checks import in_tree
@@ -26,7 +27,7 @@ from rabtui.restore.links_apart import same_content
 
 def lba_argv(dev: str, start: bytes) -> list[str]:
     """Where the data of each file at or below the image path `start` begins (parse_report_lba)."""
-    return ["xorriso", "-no_rc", "-indev", address(dev), "-backslash_codes", "encode_results",
+    return ["xorriso", "-no_rc", *ACLS_AS_READ, "-indev", address(dev), "-backslash_codes", "encode_results",
             "-iso_rr_pattern", "off", "-find", os.fsdecode(start), "-type", "f", "-exec", "report_lba", "--", "-end"]
 
 
