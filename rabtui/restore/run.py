@@ -191,7 +191,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
                              hint="restore into another directory")
         _target_ready(to, target)
         if privacy.others_can_change(to) is None:     # where a restore may stage, one killed may have
-            stagingmod.remove_abandoned(to, emit)
+            stagingmod.remove_abandoned(to, emit, marked_only=True)
         made = _made(to, target)
     try:
         return _restore_from(cfg, store, source, rel, shown, target, backup=backup, checkpoint=checkpoint, to=to,

@@ -23,6 +23,8 @@ from rabtui.state.store_check import is_full
 
 PREFIX = b".rabtui-restore-"
 MAKING = b".rabtui-staging-"    # a staging directory being made, not locked yet
+# set on each staging directory: a --to target is the operator's, and a directory of theirs may bear the name
+MARK = "user.rabtui.staging"
 ACLS = ("system.posix_acl_default", "system.posix_acl_access")    # the xattrs that hold POSIX ACLs
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # what xorriso makes as it extracts a disc, and stops at the first it cannot (medium_fs.probe's names)
@@ -82,7 +84,7 @@ def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
     """A new private directory in `parent` (which nobody else can change), removed afterwards. It is
     made under a name no restore removes, locked, and only then named as a staging directory: one
     made a moment ago is never taken by another restore for one a killed restore left."""
-    remove_abandoned(parent, emit)
+    remove_abandoned(parent, emit, marked_only=True)
     made = tempfile.mkdtemp(prefix=MAKING, dir=parent)
     try:
         fd = os.open(made, _DIR_FLAGS)
@@ -96,6 +98,8 @@ def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
         for acl in ACLS:
             with contextlib.suppress(OSError):
                 os.removexattr(fd, acl)
+        with contextlib.suppress(OSError):     # unmarked, one left by a killed restore stays there
+            os.setxattr(fd, MARK, b"1")
         try:
             path = os.path.join(parent, PREFIX + os.path.basename(made)[len(MAKING):])
             os.rename(made, path)
@@ -109,6 +113,13 @@ def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
         os.close(fd)      # after the removal: until then it is not free for another to remove
 
 
+def _marked(fd: int) -> bool:
+    try:
+        return os.getxattr(fd, MARK) == b"1"
+    except OSError:
+        return False
+
+
 def _remove(path: bytes) -> None:
     """Remove a staging directory, its read-only directories opened first. Never a file's mode
     changed (tempfile's removal made each it could not remove 0700): the files restored are links
@@ -116,8 +127,10 @@ def _remove(path: bytes) -> None:
     verify_scratch.remove_extracted(path)
 
 
-def remove_abandoned(parent: bytes, emit: Emit = no_emit) -> None:
-    """Remove each staging directory of this user in `parent` that no running restore holds."""
+def remove_abandoned(parent: bytes, emit: Emit = no_emit, marked_only: bool = False) -> None:
+    """Remove each staging directory of this user in `parent` that no running restore holds; with
+    `marked_only` (a --to target, where the operator's own directories may bear the name), only
+    those a restore marked as its own."""
     try:
         names = [n for n in os.listdir(parent) if n.startswith(PREFIX)]
     except OSError:
@@ -129,7 +142,7 @@ def remove_abandoned(parent: bytes, emit: Emit = no_emit) -> None:
         except OSError:
             continue
         try:
-            if os.fstat(fd).st_uid != os.geteuid():
+            if os.fstat(fd).st_uid != os.geteuid() or (marked_only and not _marked(fd)):
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
