@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import stat
 
 from rabtui import fmt
@@ -43,9 +44,8 @@ def join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit,
     base_dir = sc.path(os.path.join(trees[prs[0]["disc"]], where))
     dirs = {sc.path(os.path.dirname(p)) for p in pieces} | {base_dir}
     times = {d: os.stat(d) for d in dirs}
-    tmp = os.path.join(base_dir, b".rabtui-join-%d" % os.getpid())   # fits beside a 255-byte name
+    tmp, fd = _join_file(base_dir)
     bad: list[tuple[bytes, str]] = []
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         pos = 0
         for p, r in zip(pieces, prs):
@@ -74,6 +74,17 @@ def join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit,
             os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
     emit(Event(LOG, f"joined {len(prs)} parts of {fmt.name(name)}"))
     return bad
+
+
+def _join_file(base_dir: bytes) -> tuple[bytes, int]:
+    """A new file in `base_dir` to join parts in, under a name none of what came off the disc
+    there has (a file of the source may bear any name)."""
+    while True:
+        tmp = os.path.join(base_dir, b".rabtui-join-" + secrets.token_hex(6).encode())   # fits beside a 255-byte name
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            continue
 
 
 def _as_extracted(fd: int, part: bytes, name: bytes) -> None:
