@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -601,3 +602,32 @@ def test_an_id_that_cannot_be_written_leaves_the_older_backups_records_as_they_w
     done = _rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given
+
+
+def test_a_backup_json_of_another_backup_is_said_and_its_directory_kept(two_backups):
+    """A backup.json copied from another backup's directory (an operator who "repaired" a damaged
+    record with a neighbour's) names another backup than its directory: taken at its word, the
+    directory was recorded under that backup's status, start, totals and id. It is a record that
+    does not say what its backup is: recorded as failed, kept, never deleted nor used as a base,
+    and said, by rebuild-state and by each cleanup."""
+    lab, first = two_backups
+    root = first.parent.parent
+    older, newer = sorted(os.listdir(root))
+    info = json.loads((root / newer / "backup.json").read_text())
+    first.write_text(json.dumps(info))      # the newer one's record in the older one's directory
+
+    done = _rabtui(lab, "rebuild-state")
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    assert done.returncode == 3, out
+    assert f"not matched: medium m1: {first}: name " in done.stdout, out
+    assert "another backup's record" in done.stdout, out
+    assert [(n, s) for n, s, _ in _backups(lab)] == [(older, "failed"), (newer, "completed")], out
+    assert first.read_text() == json.dumps(info)        # nothing written into it
+
+    # a cleanup long after keeps the directory, and says why
+    later = (datetime.now() + timedelta(days=3)).isoformat(timespec="seconds")
+    cleanup = _rabtui(lab, "cleanup", "--now", later)
+    assert "Traceback" not in cleanup.stdout + cleanup.stderr
+    assert (root / older / "data").is_dir(), cleanup.stdout + cleanup.stderr
+    assert "another backup's record" in cleanup.stdout + cleanup.stderr, cleanup.stdout

@@ -109,7 +109,7 @@ def unread_record(backup_path: str | None) -> str | None:
         return None
     info = medium_layout.read_backup_json(path)
     said = info.get("status") if info else None
-    if said in RESTORABLE:
+    if said in RESTORABLE and not medium_layout.not_a_run(path, info):
         return (f"its backup.json says {said}, the state database does not: it may be a complete backup (run"
                 " `rabtui rebuild-state` to record it as its backup.json says, or delete the directory)")
     why = medium_layout.not_a_run(path, info)

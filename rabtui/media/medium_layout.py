@@ -324,6 +324,9 @@ def not_a_run(backup_path: str | os.PathLike, info: dict | None) -> str | None:
     not by the recovery of its run, nor by a cleanup, and rebuild-state records it as failed, kept."""
     path = Path(backup_path)
     if info is not None:
+        other = _names_another(path, info)
+        if other:
+            return other
         status = info.get("status")
         if status in STATUSES:
             return None
@@ -340,6 +343,17 @@ def not_a_run(backup_path: str | os.PathLike, info: dict | None) -> str | None:
     if empty:
         return None
     return "missing, but its data/ holds files: no run of rabtui left it so (was the file lost or moved?)"
+
+
+def _names_another(path: Path, info: dict) -> str | None:
+    """Why a record is another backup's (copied in by hand from a neighbour's directory): its
+    status, id, start and link base are that one's, not this directory's. A record that names no
+    backup (edited) is taken as this directory's; its source is not checked: a source's directory
+    renamed on the medium along with the config holds its own records still."""
+    said = info.get("name")
+    if isinstance(said, str) and said != path.name:
+        return f"name {json.dumps(said)[:80]} is not its directory's: it is another backup's record"
+    return None
 
 
 RECORD_BYTES = 1 << 24   # a record of rabtui's on a medium is smaller: a larger one is none of its
