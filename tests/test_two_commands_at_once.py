@@ -215,7 +215,8 @@ REFUSED_PAIRS = {
     ("backup-all", "backup-all"), ("backup", "label"),
 }
 # what a refusal names of A
-NAMED = {"backup": "backup of loc", "backup-all": "backup of loc", "run-due": "backup of loc", "cleanup": "cleanup",
+# (backup --all and run-due back up both sources at once: held at the first to reach the point, either)
+NAMED = {"backup": "backup of loc", "backup-all": "backup of ", "run-due": "backup of ", "cleanup": "cleanup",
          "burn-prompted": "checkpoint", "burn-writing": "checkpoint", "burn-written": "checkpoint", "verify": "checkpoint",
          "rebuild-state": "rebuild-state", "restore": "restore", "restore-disc": "restore", "label": "media label m2"}
 
