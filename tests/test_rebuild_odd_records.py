@@ -631,3 +631,25 @@ def test_a_backup_json_of_another_backup_is_said_and_its_directory_kept(two_back
     assert "Traceback" not in cleanup.stdout + cleanup.stderr
     assert (root / older / "data").is_dir(), cleanup.stdout + cleanup.stderr
     assert "another backup's record" in cleanup.stdout + cleanup.stderr, cleanup.stdout
+
+
+def test_a_directory_named_as_a_backup_holding_what_no_run_leaves_is_kept_by_rebuild_and_cleanup(two_backups):
+    """A directory of someone else's on the medium, named as a backup, with no backup.json: only
+    data/ was looked at, so rebuild-state recorded it as an abandoned run (exit 0, said nothing)
+    and the next cleanup deleted it with the file it held. A run killed before its record leaves
+    only data/, backup.log and its record's temporary files: anything else is said and kept."""
+    lab, first = two_backups
+    planted = first.parent.parent / "backup-20200101000000"
+    planted.mkdir()
+    (planted / "notes.txt").write_bytes(b"the operator's own")
+
+    done = _rabtui(lab, "rebuild-state")
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    assert done.returncode == 3 and '"notes.txt"' in done.stdout and "which no run of rabtui leaves" in out, out
+    assert ("backup-20200101000000", "failed") in [(n, s) for n, s, _ in _backups(lab)], out
+
+    later = (datetime.now() + timedelta(days=3)).isoformat(timespec="seconds")
+    cleanup = _rabtui(lab, "cleanup", "--now", later)
+    assert "Traceback" not in cleanup.stdout + cleanup.stderr
+    assert (planted / "notes.txt").read_bytes() == b"the operator's own", cleanup.stdout + cleanup.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import stat
 import tempfile
 import time
@@ -26,6 +25,7 @@ from rabtui import __version__, faults
 from rabtui.backup import unreadable
 from rabtui.backup.record_bound import encoded_within
 from rabtui.backup.sizes import DirSizes, Totals
+from rabtui.media import medium_layout
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
 from rabtui.state.store import ID_REACH, NEXT_BACKUP_ID_SQL, Store
 
@@ -133,7 +133,7 @@ def _ours(st: os.stat_result) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
 
 
-LEFTOVER = re.compile(r"backup\.json\.(?:[a-z0-9_]{8}\.)?tmp")   # the room, and tempfile's names beside it
+LEFTOVER = medium_layout.RECORD_LEFTOVER
 
 
 def remove_leftovers(backup_dir: Path) -> list[str]:

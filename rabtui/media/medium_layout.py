@@ -26,6 +26,10 @@ from rabtui.errors import WorkFailed
 from rabtui.state.store import RESTORABLE, STATUSES
 
 ARCHIVE = ".archive"
+# what a run killed before its record can leave in its directory, besides that record's temporary
+# files (RECORD_LEFTOVER: the room kept, and tempfile's names beside it)
+RUN_NAMES = ("data", "backup.log")
+RECORD_LEFTOVER = re.compile(r"backup\.json\.(?:[a-z0-9_]{8}\.)?tmp")
 # the record of the undoing of a backup's union links, below linking_dir (union_undo.py)
 UNDOING = ".undoing-"
 LINKING = ".linking"     # beside .archive: links made under a temporary name, renamed into a union from there
@@ -333,6 +337,13 @@ def not_a_run(backup_path: str | os.PathLike, info: dict | None) -> str | None:
         return f"status {json.dumps(status)[:80]} is none of {', '.join(STATUSES)}"
     if os.path.lexists(path / "backup.json"):
         return "it cannot be read as a JSON object"
+    try:
+        foreign = sorted(n for n in os.listdir(path) if n not in RUN_NAMES and not RECORD_LEFTOVER.fullmatch(n))
+    except OSError:
+        foreign = []     # not to be listed: as data/ below says
+    if foreign:
+        return (f"missing, and it holds {json.dumps(foreign[0])[:80]}{' and more' if foreign[1:] else ''}, which no"
+                " run of rabtui leaves (a directory of someone else's?)")
     try:
         with os.scandir(path / "data") as entries:
             empty = not any(True for _ in entries)
