@@ -89,15 +89,18 @@ def write_config(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory, monkeypatch):
-    """Each test gets its own HOME, so ~/.ssh and the platformdirs files are never the developer's."""
+def isolated_home(tmp_path_factory):
+    """Each test gets its own HOME, so ~/.ssh and the platformdirs files are never the developer's.
+    Set apart from the test's `monkeypatch`, whose undo() (a test's patches taken back half-way)
+    gave the rest of the test the developer's HOME: a console it ran saved its ui.json there."""
     home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local/state"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    return home
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOME", str(home))
+        env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        env.setenv("XDG_STATE_HOME", str(home / ".local/state"))
+        env.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+        env.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+        yield home
 
 
 @pytest.fixture
