@@ -24,6 +24,7 @@ BACKUP_POINTS = (
     "backup.archive_linked",       # step 7: new archive files linked into the union trees, the
                                    # union lock not yet released
     "backup.catalog",              # step 7: catalog rows written
+    "backup.step7_ended",          # step 7: its row says it ended, backup.json not yet complete
     "backup.json_written",         # step 7: backup.json says complete, the database row not yet
     "backup.step7",
 )

@@ -29,7 +29,8 @@ from tests.trees import Lab, in_memory
 
 DIRS = ("data", "arch")
 NAMES = ("a", "b", "sub/c", "sub/d", ".hidden")
-KILLS = ("backup.step3", "backup.rsync_ended", "backup.archive_linked", "backup.catalog", "backup.json_written")
+KILLS = ("backup.step3", "backup.rsync_ended", "backup.archive_linked", "backup.catalog", "backup.step7_ended",
+         "backup.json_written")
 START = datetime(2026, 1, 5, 3, 0)
 
 # size -1: delete, -2: a symlink

@@ -138,7 +138,10 @@ def test_kill_during_a_backup(tmp_path, point):
         copies[killed["id"]] = at_kill
     # killed after its transfer ended whole (steps 6, 7): its data is kept (test_killed_after_transfer.py)
     assert (row["status"] == "kept") == (point in ("backup.step5", "backup.step6", "backup.union_linking",
-                                                   "backup.archive_linked", "backup.catalog")), row["status"]
+                                                   "backup.archive_linked", "backup.catalog",
+                                                   "backup.step7_ended")), row["status"]
+    if row["status"] == "kept":     # what its step 7 linked is undone: it did not end, whatever its row said
+        assert store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=7", (row["id"],))[0] != "ok"
     newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert newest["status"] == "completed"
     copies[newest["id"]] = _copy(lab, cfg)

@@ -83,11 +83,11 @@ def _found_and_restored(cfg, store, row, to) -> None:
 
 
 @pytest.mark.parametrize("point", ["backup.step5", "backup.step6", "backup.union_linking", "backup.archive_linked",
-                                   "backup.catalog"])
+                                   "backup.catalog", "backup.step7_ended"])
 def test_killed_after_its_transfer_is_kept(tmp_path, point):
     lab, cfg = _lab(tmp_path)
     store, killed, at_kill, b1 = _changed_then_killed(lab, cfg, point)
-    if point == "backup.catalog":     # what a dry run says the cleanup would do first
+    if point in ("backup.catalog", "backup.step7_ended"):     # what a dry run says the cleanup would do first
         dry = rabtui(lab, "cleanup", "--dry-run")
         assert "its transfer ended whole: its data would be kept" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
     after = rabtui(lab, "backup", "loc")

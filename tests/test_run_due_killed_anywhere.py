@@ -15,7 +15,8 @@ from tests.test_run_due_killed_slot import LATER, NIGHT
 from tests.trees import Lab, write_files
 
 
-@pytest.mark.parametrize("point", ["backup.step2", "backup.archive_linked", "backup.json_written",
+@pytest.mark.parametrize("point", ["backup.step2", "backup.archive_linked", "backup.step7_ended",
+                                   "backup.json_written",
                                    "run_due.backup_ended"])
 def test_a_run_due_killed_anywhere_in_a_night_leaves_each_source_backed_up_once(tmp_path, point):
     lab = Lab(tmp_path, media_count=1)

@@ -93,6 +93,7 @@ class Completion:
         self._still_in_place(7)    # what step 7 wrote is undone (_failed) when the medium went away meanwhile
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{fmt.count(totals.files, 'file')}, {totals.new_files} new or modified")
+        faults.point("backup.step7_ended")
         try:
             rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
         except OSError as exc:     # why it was kept, or its warnings, said before
