@@ -10,6 +10,7 @@ grows with changes, not with the number of backups.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 
@@ -285,6 +286,21 @@ def schema_complete(conn: sqlite3.Connection) -> bool:
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     return (set(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA)) <= names
             and conn.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is not None)
+
+
+@functools.cache
+def schema_columns() -> dict[str, frozenset[str]]:
+    """Each table of the schema and the columns every database that has it holds: those of a new
+    database but the ADDED_COLUMNS (added to an older one as it is opened)."""
+    added = {(table, column) for table, column, _ in ADDED_COLUMNS}
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(SCHEMA)
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: frozenset(r[1] for r in conn.execute(f"PRAGMA table_info({t})") if (t, r[1]) not in added)
+                for t in tables}
+    finally:
+        conn.close()
 
 
 def schema_script(insert: str = "") -> str:

@@ -22,9 +22,9 @@ from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
 from rabtui.state.schema import (SCHEMA_VERSION, add_columns, drop_unused, looks_per_backup, old_looks_kept,
-                                 schema_complete, schema_script)
+                                 schema_columns, schema_complete, schema_script)
 from rabtui.state.store_alone import connect_alone
-from rabtui.state.store_check import (StateUnusable, check_tables, check_usable, is_file, is_full,
+from rabtui.state.store_check import (StateUnusable, check_columns, check_tables, check_usable, is_file, is_full,
                                       refuse_changeable, state_failure)
 
 T = TypeVar("T")
@@ -249,6 +249,7 @@ class Store:
                 self._alone = True
                 conn = self.conn
             check_tables(conn, self.path, SCHEMA_VERSION)
+            check_columns(conn, self.path, schema_columns())
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
             if not schema_complete(conn):
                 conn.executescript(schema_script("OR IGNORE"))   # tables added by a newer version, if any

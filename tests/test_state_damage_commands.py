@@ -1,0 +1,99 @@
+"""Damages of the state database that the open let through, met by each command: a column of a table
+dropped. Every command that needs the database refuses at its start, naming the file and the way out, with exit 1 and no traceback;
+nothing on the media or the discs changes; `rebuild-state` gives back what the media hold. Real
+commands, a real backup and a checkpoint burnt with real xorriso onto an `images:` drive."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests import invariants, preloaded
+from tests.trees import Lab, made_once, write_files
+
+HINT = "rabtui rebuild-state"
+ALL_COMMANDS = (("status",), ("find", "c"), ("cleanup",), ("checkpoint", "burn", "--yes", "--now"),
+                ("check",), ("jobs", "list"), ("backup", "loc"), ("run-due", "--now", "2027-01-01T03:00"))
+
+
+def _rabtui(lab: Lab, *argv: str) -> tuple[int, str, str]:
+    done = preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                         capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _made(live: Path) -> None:
+    lab = Lab(live, media_count=1)
+    lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"a": 3000, "b/c": b"x"})
+    for argv in (("backup", "loc"), ("checkpoint", "burn", "--yes", "--now")):
+        code, out, err = _rabtui(lab, *argv)
+        assert code == 0, (argv, out, err)
+    write_files(lab.src / "data", {"new": 5000})      # something to back up and to put on a disc
+
+
+@pytest.fixture(scope="module")
+def _damage_lab_made(tmp_path_factory):
+    yield from made_once(tmp_path_factory, _made)
+
+
+@pytest.fixture
+def lab(_damage_lab_made) -> Lab:
+    return Lab(_damage_lab_made[1].anew(), media_count=1)
+
+
+def _held(lab: Lab) -> list:
+    """What the medium and the images folder hold: each entry's path, mode, size, time and content."""
+    out = []
+    for top in (lab.media[0][1], lab.tmp / "iso"):
+        for dirpath, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(dirpath, name)
+                st = os.lstat(path)
+                data = hashlib.sha256(Path(path).read_bytes()).hexdigest() if os.path.isfile(path) else ""
+                out.append((path, st.st_mode, st.st_size, st.st_mtime_ns, data))
+    return sorted(out)
+
+
+def _refused_by_all(lab: Lab, *words: str) -> None:
+    before = _held(lab)
+    for argv in ALL_COMMANDS:
+        code, out, err = _rabtui(lab, *argv)
+        said = out + err
+        assert code == (2 if argv == ("check",) else 1), (argv, said)
+        assert "Traceback" not in said, (argv, said)
+        for word in (str(lab.state / "rabtui.db"), *words):
+            assert word in said, (argv, word, said)
+        assert _held(lab) == before, argv
+
+
+def _rebuilt_holds_the_media(lab: Lab) -> None:
+    code, out, err = _rabtui(lab, "rebuild-state")
+    assert code in (0, 3) and "backups: 1" in out and "checkpoints: 1" in out, out + err
+    store = lab.store()
+    try:
+        invariants.check_catalog_is_media(lab.load(), store)
+    finally:
+        store.close()
+    code, out, err = _rabtui(lab, "find", "c")
+    assert code == 0 and "/b/c" in out and "RAB1D01" in out, out + err
+
+
+@pytest.mark.parametrize("table,column", [("disc_files", "size"), ("versions", "mtime"), ("backups", "status")])
+def test_a_dropped_column_is_refused_at_the_start_of_every_command(lab, table, column):
+    """`find` ended with a traceback (a row without the column), a backup failed at its catalog with
+    its data on the medium, `check` said all was well."""
+    with closing(sqlite3.connect(lab.state / "rabtui.db")) as conn:
+        for (index,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=?"
+                                     " AND sql IS NOT NULL", (table,)).fetchall():
+            conn.execute(f"DROP INDEX {index}")
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.commit()
+    _refused_by_all(lab, f"is damaged: columns missing: {table}.{column}", HINT)
+    _rebuilt_holds_the_media(lab)
