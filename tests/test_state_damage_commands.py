@@ -1,5 +1,6 @@
 """Damages of the state database that the open let through, met by each command: a column of a table
-dropped. Every command that needs the database refuses at its start, naming the file and the way out, with exit 1 and no traceback;
+dropped, and the -wal or -shm beside the database that is no file. Every command that needs the
+database refuses at its start, naming the file and the way out, with exit 1 and no traceback;
 nothing on the media or the discs changes; `rebuild-state` gives back what the media hold. Real
 commands, a real backup and a checkpoint burnt with real xorriso onto an `images:` drive."""
 
@@ -96,4 +97,21 @@ def test_a_dropped_column_is_refused_at_the_start_of_every_command(lab, table, c
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.commit()
     _refused_by_all(lab, f"is damaged: columns missing: {table}.{column}", HINT)
+    _rebuilt_holds_the_media(lab)
+
+
+@pytest.mark.parametrize("end,make", [("-shm", os.mkdir), ("-wal", os.mkdir), ("-wal", os.mkfifo)])
+def test_a_wal_or_shm_that_is_no_file_is_said_as_that(lab, end, make):
+    """Commands that write failed as "disk I/O error" or "attempt to write a readonly database",
+    calling the state directory full, read-only or its disk failing; those that only read went on."""
+    db = lab.state / "rabtui.db"
+    for name in ("rabtui.db-wal", "rabtui.db-shm"):
+        (lab.state / name).unlink(missing_ok=True)
+    make(f"{db}{end}")
+    kind = "directory" if make is os.mkdir else "FIFO"
+    _refused_by_all(lab, f"its {end} file {db}{end} is no file but a {kind}", f"move {db}{end} away", HINT)
+    (os.rmdir if make is os.mkdir else os.unlink)(f"{db}{end}")      # the way out it names: the database is whole
+    code, out, err = _rabtui(lab, "status")
+    assert code == 0 and "never backed up" not in out, out + err
+    make(f"{db}{end}")
     _rebuilt_holds_the_media(lab)

@@ -188,6 +188,7 @@ def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
     if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
         # SQLite would read it as an empty database, or its reads would wait for a writer forever
         raise damaged(path, f"it is no file but a {fmt.file_kind(st.st_mode)}")
+    _refuse_odd_companions(path)
     size = st.st_size
     if size == 0:
         # SQLite writes the header as it creates the file: an empty one where rabtui has run
@@ -225,6 +226,23 @@ def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
                 hint="free space there, then run again; the database is whole (its -wal holds what its file"
                      " lacks): do not move the -wal away") from None
     raise damaged(path, problem)
+
+
+def _refuse_odd_companions(path: Path) -> None:
+    """The -wal, -shm and -journal SQLite keeps beside the database, where there, must be files: a
+    directory or a FIFO there failed the commands that write, as "disk I/O error" or "attempt to
+    write a readonly database" (the state directory called full, read-only or failing), and let
+    those that only read go on."""
+    for end in ("-wal", "-shm", "-journal"):
+        companion = Path(f"{path}{end}")
+        try:
+            mode = companion.stat().st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise StateUnusable(f"{_db(path)} is damaged: its {end} file {companion} is no file but a"
+                                f" {fmt.file_kind(mode)}", hint=f"move {companion} away, then run again; should the"
+                                                                f" database be damaged too, {REBUILD_HINT}")
 
 
 def is_file(path: str | os.PathLike) -> bool:
