@@ -115,3 +115,17 @@ def test_a_wal_or_shm_that_is_no_file_is_said_as_that(lab, end, make):
     assert code == 0 and "never backed up" not in out, out + err
     make(f"{db}{end}")
     _rebuilt_holds_the_media(lab)
+
+
+def test_a_directory_in_the_place_of_the_shm_of_a_lost_database_is_kept_aside(lab):
+    """The database lost, a directory where its -shm was: the new database's making unlinked it, and
+    the command ended with a traceback (IsADirectoryError)."""
+    lab.lose_database()
+    shm = lab.state / "rabtui.db-shm"
+    shm.mkdir()
+    (shm / "note").write_text("someone's")
+    code, out, err = _rabtui(lab, "status")
+    assert code == 0 and "Traceback" not in err, out + err
+    kept = [p for p in lab.state.iterdir() if p.name.startswith("rabtui.db-shm.left-")]
+    assert len(kept) == 1 and (kept[0] / "note").read_text() == "someone's", sorted(os.listdir(lab.state))
+    _rebuilt_holds_the_media(lab)

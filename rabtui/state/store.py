@@ -165,12 +165,15 @@ def _create(path: Path) -> None:
 def _set_aside_left_wal(path: Path) -> None:
     """A -wal and -shm with no database (left by a lost one) go before a new database takes the
     name: SQLite would replay that -wal onto it. The -wal is kept, as `rabtui.db-wal.left-<time>`:
-    it may hold the lost database's last transactions."""
-    wal = Path(f"{path}-wal")
+    it may hold the lost database's last transactions; so is a -shm that is no file (a directory
+    there, with what it holds: unlinked, it ended the command with a traceback)."""
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    left = f".left-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
     if os.path.lexists(wal):
-        kept = wal.with_name(f"{wal.name}.left-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}")
-        os.rename(wal, kept)
-    Path(f"{path}-shm").unlink(missing_ok=True)
+        os.rename(wal, wal.with_name(wal.name + left))
+    if os.path.lexists(shm) and not is_file(shm):
+        os.rename(shm, shm.with_name(shm.name + left))
+    shm.unlink(missing_ok=True)
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
