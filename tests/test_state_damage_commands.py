@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import invariants, preloaded
+from tests.test_run_due_state_damaged import _damage_table
 from tests.trees import Lab, made_once, write_files
 
 HINT = "rabtui rebuild-state"
@@ -74,9 +75,9 @@ def _refused_by_all(lab: Lab, *words: str) -> None:
         assert _held(lab) == before, argv
 
 
-def _rebuilt_holds_the_media(lab: Lab) -> None:
+def _rebuilt_holds_the_media(lab: Lab, backups: int = 1) -> None:
     code, out, err = _rabtui(lab, "rebuild-state")
-    assert code in (0, 3) and "backups: 1" in out and "checkpoints: 1" in out, out + err
+    assert code in (0, 3) and f"backups: {backups}," in out and "checkpoints: 1" in out, out + err
     store = lab.store()
     try:
         invariants.check_catalog_is_media(lab.load(), store)
@@ -129,3 +130,22 @@ def test_a_directory_in_the_place_of_the_shm_of_a_lost_database_is_kept_aside(la
     kept = [p for p in lab.state.iterdir() if p.name.startswith("rabtui.db-shm.left-")]
     assert len(kept) == 1 and (kept[0] / "note").read_text() == "someone's", sorted(os.listdir(lab.state))
     _rebuilt_holds_the_media(lab)
+
+
+def test_a_page_a_backup_finds_damaged_is_not_laid_to_its_own_wal(lab):
+    """A page the backup reads once under way (the table of its directories) is damaged, and the
+    database's own -wal is beside it then, written by the backup itself: the message laid the damage
+    to a -wal another database left, and told the operator to move it away."""
+    db = lab.state / "rabtui.db"
+    _damage_table(db, "backup_dirs")
+    assert not os.path.exists(f"{db}-wal") or os.path.getsize(f"{db}-wal") == 0
+    code, out, err = _rabtui(lab, "backup", "loc")
+    assert code == 1 and "Traceback" not in err, out + err
+    assert f"{db} is damaged: database disk image is malformed" in err and HINT in err, err
+    assert "-wal" not in err, err
+    _rebuilt_holds_the_media(lab, backups=2)       # its own, failed at its catalog, is on the medium
+    store = lab.store()
+    try:
+        assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == ["completed", "failed"]
+    finally:
+        store.close()

@@ -34,7 +34,9 @@ WAL_HEADER = 32            # a -wal of its header alone holds no page
 CORE_TABLES = ("meta", "media", "backups", "backup_steps", "backup_dirs", "dir_state", "jobs", "events", "prompts",
                "paths", "versions", "checkpoints", "checkpoint_dirs", "discs", "disc_files", "health",
                "schedule_runs")
-_OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
+# databases this process has opened (see check_usable), each with whether a -wal holding
+# transactions lay beside it then (see _wal_beside)
+_OPENED_HERE: dict[str, bool] = {}
 
 
 def _db(path: Path | None) -> str:
@@ -97,8 +99,12 @@ def _wal_beside(path: Path | None, text: str) -> StateUnusable | None:
     left by another database (this file put in place without its own) damages it. Said, with the way
     back for a database put there by hand; None when no -wal is there."""
     wal = Path(f"{path}-wal") if path else None
+    if wal is None or _OPENED_HERE.get(os.path.realpath(path)) is False:
+        # none held transactions when this process opened the database: what it holds now was
+        # written through this database, by this process or another that had it open
+        return None
     try:
-        if wal is None or wal.stat().st_size == 0:
+        if wal.stat().st_size == 0:
             return None
     except OSError:
         return None
@@ -174,7 +180,8 @@ def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
     # under it): the header is read only before this process's first connection to the database.
     key = os.path.realpath(path)
     first = key not in _OPENED_HERE
-    _OPENED_HERE.add(key)
+    if first:
+        _OPENED_HERE[key] = _wal_holds_frames(path)
     try:
         st = path.stat()
     except FileNotFoundError:
