@@ -149,3 +149,20 @@ def test_a_page_a_backup_finds_damaged_is_not_laid_to_its_own_wal(lab):
         assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == ["completed", "failed"]
     finally:
         store.close()
+
+
+def test_check_finds_a_damaged_page_that_none_of_its_queries_reads(lab, tmp_path):
+    """A damaged page of a table the health check does not read (the steps of the backups): `check`
+    said all was well, exit 0, and so did run-due's health check; the monitoring learnt of the damage
+    only when a command met it."""
+    db = lab.state / "rabtui.db"
+    prom = tmp_path / "rabtui.prom"
+    _damage_table(db, "backup_steps")
+    code, out, err = _rabtui(lab, "check", "--prometheus", str(prom))
+    assert code == 2 and "Traceback" not in err, out + err
+    assert f"CRITICAL: the state database {db} is damaged: database disk image is malformed" in out, out
+    assert HINT in out and 'rabtui_check_status{check="state"} 2' in prom.read_text(), out
+    code, out, err = _rabtui(lab, "run-due", "--now", "2027-01-01T03:00")
+    assert code == 1 and f"rabtui: health check: the state database {db} is damaged" in err, out + err
+    _rebuilt_holds_the_media(lab)
+    assert _rabtui(lab, "check")[0] in (0, 1)

@@ -34,7 +34,7 @@ from rabtui.ops import prometheus as prometheus_file
 from rabtui.state import jobs as jobstate
 from rabtui.state import locks, queries
 from rabtui.state.store import Store
-from rabtui.state.store_check import StateUnusable, state_failure
+from rabtui.state.store_check import StateUnusable, check_pages, state_failure
 
 # --- sources -------------------------------------------------------------------------------------
 
@@ -234,9 +234,10 @@ class CheckResult:
 
 def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None, *,
           read_now: bool = True, more: tuple[health.Problem, ...] = ()) -> CheckResult:
-    """`rabtui check`: the health checks, their changes recorded and notified, the Prometheus
-    textfile written when asked (a file that cannot be written there is a usage error, its
-    directory checked before the checks run). A database that cannot record the changes (its
+    """`rabtui check`: every page of the state database read first (a damaged one in a table no
+    check reads raises as a query that meets it), the health checks, their changes recorded and
+    notified, the Prometheus textfile written when asked (a file that cannot be written there is a
+    usage error, its directory checked before the checks run). A database that cannot record the changes (its
     directory full, a writer that holds it too long) does not keep them from the operator: they are
     notified from the levels it holds, and again at the next check until it records them, with
     that failure as the `state` check's own. `read_now`: `cfg` is the config as read now, and its
@@ -246,6 +247,7 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     if prometheus:
         _not_foreign(prometheus)
+    check_pages(store.conn)
     found = health.run_checks(cfg, store, now) + list(more)
     unrecorded = None
     try:
