@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
@@ -166,3 +167,37 @@ def test_check_finds_a_damaged_page_that_none_of_its_queries_reads(lab, tmp_path
     assert code == 1 and f"rabtui: health check: the state database {db} is damaged" in err, out + err
     _rebuilt_holds_the_media(lab)
     assert _rabtui(lab, "check")[0] in (0, 1)
+
+
+HOLD_EXCLUSIVE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_database_another_process_holds_names_that_process(lab, capsys, short_busy_timeout):
+    """A process that is no rabtui's (an operator's sqlite3 left in a transaction) holds the database
+    past the busy timeout: each command that writes said "another rabtui process held it too long;
+    run again", and every run again failed the same; it names the processes that have it open."""
+    from rabtui.cli import main
+
+    db = lab.state / "rabtui.db"
+    before = _held(lab)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_EXCLUSIVE, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        for argv in (["backup", "loc"], ["check"], ["cleanup"]):
+            code = main(["--config", str(lab.config_path), *argv])
+            out = capsys.readouterr()
+            said = out.out + out.err
+            assert code == (2 if argv == ["check"] else 1) and "Traceback" not in said, (argv, said)
+            assert f"the state database {db} is busy" in said, (argv, said)
+            assert f"open in pid {holder.pid} (`{sys.executable} -c " in said and "let it end" in said, (argv, said)
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert _held(lab) == before
+    assert main(["--config", str(lab.config_path), "status"]) == 0

@@ -12,7 +12,7 @@ import stat
 import time
 from pathlib import Path
 
-from rabtui import fmt, privacy
+from rabtui import file_openers, fmt, privacy, proc_table
 from rabtui.errors import WorkFailed
 
 
@@ -51,6 +51,11 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     """An SQLite error as the operator sees it: what failed, and the way out."""
     text = str(exc)
     if "locked" in text or "busy" in text:
+        holders = file_openers.openers(path) if path is not None else []
+        if holders:     # an operator's sqlite3 left in a transaction, say: run again fails again
+            return StateUnusable(f"{_db(path)} is busy: {text}",
+                                 hint=f"open in {proc_table.named(holders)}: one of them held it too long;"
+                                      " let it end (or end it), then run again")
         return StateUnusable(f"{_db(path)} is busy: {text}",
                              hint="another rabtui process held it too long; run again")
     if "disk is full" in text and path is not None and _free(path.parent) >= MIN_FREE_BYTES:
