@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import sqlite3
+import stat
 import subprocess
 import sys
 from contextlib import closing
@@ -201,3 +203,61 @@ def test_a_database_another_process_holds_names_that_process(lab, capsys, short_
         holder.communicate("\n", timeout=30)
     assert _held(lab) == before
     assert main(["--config", str(lab.config_path), "status"]) == 0
+
+
+def _as_nobody(lab: Lab, *argv: str) -> tuple[int, str]:
+    """rabtui's command line run as the user nobody, to whom the whole lab is given: (its exit code,
+    what it printed). A fork of this process, which has rabtui imported (nobody may not read the
+    interpreter's own files here)."""
+    from rabtui.cli import main
+
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:           # pragma: no cover (the child)
+        code = 99
+        try:
+            os.close(read)
+            sys.stdout = sys.stderr = os.fdopen(write, "w")
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.environ["HOME"] = str(lab.tmp)
+            code = main(["--config", str(lab.config_path), *argv])
+            sys.stdout.flush()
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as f:
+        said = f.read()
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), said
+
+
+def test_a_database_closed_by_its_mode_is_said_as_that(lab):
+    """The database file of mode 0000 (a chmod by hand), rabtui run as its owner, not root: every
+    command said the state directory was read-only, to be mounted read-write."""
+    __import__("_strptime")      # read by rebuild-state: nobody may not import it from its file
+
+    db = lab.state / "rabtui.db"
+    nobody = pwd.getpwnam("nobody")
+    for dirpath, dirs, files in os.walk(lab.tmp):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirs + files)]:
+            os.lchown(name, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(db, 0)
+    closed = [p for p in lab.tmp.parents if not os.stat(p).st_mode & stat.S_IXOTH]
+    for parent in closed:          # the test's temporary directories, root's: nobody passes through
+        os.chmod(parent, os.stat(parent).st_mode | stat.S_IXOTH)
+    try:
+        before = _held(lab)
+        for argv, expected in ((("status",), 1), (("find", "c"), 1), (("check",), 2), (("backup", "loc"), 1)):
+            code, said = _as_nobody(lab, *argv)
+            assert code == expected and "Traceback" not in said, (argv, said)
+            assert f"the state database {db} cannot be read or written by this user (its mode 0000)" in said, said
+            assert f"chmod u+rw {db}" in said and HINT in said and "read-only" not in said, (argv, said)
+        assert _held(lab) == before
+        code, said = _as_nobody(lab, "rebuild-state")
+        assert code in (0, 3) and "backups: 1," in said, said
+        assert _as_nobody(lab, "status")[0] == 0
+    finally:
+        for parent in closed:
+            os.chmod(parent, os.stat(parent).st_mode & ~stat.S_IXOTH)

@@ -155,6 +155,22 @@ def _refuse_others_files(path: Path) -> None:
                                      " that user's (a dedicated user's state): run rabtui as that user")
 
 
+def _refuse_closed_file(path: Path) -> None:
+    """The database file closed to this user by its mode (a chmod by hand, the state directory put
+    back from a copy): said as that, naming the file and its mode, not as a read-only state
+    directory to mount read-write."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    lacks = [what for what, bit in (("read", os.R_OK), ("written", os.W_OK)) if not os.access(path, bit)]
+    if lacks:
+        raise StateUnusable(f"{_db(path)} cannot be {' or '.join(lacks)} by this user (its mode"
+                            f" {stat.S_IMODE(mode):04o})",
+                            hint=f"give it back to this user: chmod u+rw {path}; should it be damaged too,"
+                                 f" {REBUILD_HINT}")
+
+
 def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
     """Refuse a state_dir that is read-only or full (`full_ok`: not for being full: a restore goes
     on unrecorded), and a database file that is not one or is shorter than its own header says (a
@@ -164,8 +180,7 @@ def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
         vfs = os.statvfs(state_dir)
     except OSError as exc:
         raise StateUnusable(f"the state directory {state_dir} cannot be read: {exc.strerror}") from None
-    if vfs.f_flag & os.ST_RDONLY or not os.access(state_dir, os.W_OK | os.X_OK) or (
-            path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+    if vfs.f_flag & os.ST_RDONLY or not os.access(state_dir, os.W_OK | os.X_OK):
         raise StateUnusable(f"the state directory {state_dir} is read-only: rabtui records every run there",
                             hint="make it writable (mount it read-write); if the database was damaged, "
                                  + REBUILD_HINT)
@@ -180,6 +195,7 @@ def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
         raise StateUnusable(f"the state directory {state_dir} is full ({vfs.f_favail} inodes free,"
                             f" {MIN_FREE_INODES} needed)", hint="remove files there, then run again")
     _refuse_others_files(path)
+    _refuse_closed_file(path)
     # Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
     # included (another process would then take this one's connection for gone and remove the WAL
     # under it): the header is read only before this process's first connection to the database.
