@@ -261,3 +261,17 @@ def test_a_database_closed_by_its_mode_is_said_as_that(lab):
     finally:
         for parent in closed:
             os.chmod(parent, os.stat(parent).st_mode & ~stat.S_IXOTH)
+
+
+def test_a_burn_does_not_write_a_damaged_database_onto_its_discs(lab):
+    """A damaged page of a table the burn does not read (the steps of the backups): the burn wrote its
+    disc, and on it the copy of the database with that page, which rebuild-state later reads from it
+    (write-once: the damage stays there); it is refused before its plan, nothing recorded or written."""
+    db = lab.state / "rabtui.db"
+    _damage_table(db, "backup_steps")
+    before = _held(lab)
+    code, out, err = _rabtui(lab, "checkpoint", "burn", "--yes", "--now")
+    assert code == 1 and "Traceback" not in err, out + err
+    assert f"the state database {db} is damaged: database disk image is malformed" in err and HINT in err, err
+    assert _held(lab) == before and not (lab.tmp / "iso" / "RAB2D01.iso").exists()
+    _rebuilt_holds_the_media(lab)

@@ -31,6 +31,7 @@ from rabtui.ops import notify
 from rabtui.state import jobs, locks, queries
 from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import Store
+from rabtui.state.store_check import check_pages
 
 PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
 INSERT = questions.INSERT
@@ -239,6 +240,7 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
     drive = drive_for(cfg, store, drive)
 
     def work(emit, cancel, prompter):
+        check_pages(store.conn)     # each disc carries a copy of the database, a damaged page and all
         # the drive, and the planning of a new checkpoint whatever the drive, are taken before the
         # check for an unfinished checkpoint: two burns started at once would both find none, and
         # record one each (on one drive, the second one it cannot write)
@@ -303,6 +305,7 @@ def resume(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None
         _there(store, number or to_resume(store))
 
     def work(emit, cancel, prompter):
+        check_pages(store.conn)
         n = number or to_resume(store)
         return run.burn_checkpoint(cfg, store, n, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
 
