@@ -275,3 +275,17 @@ def test_a_burn_does_not_write_a_damaged_database_onto_its_discs(lab):
     assert f"the state database {db} is damaged: database disk image is malformed" in err and HINT in err, err
     assert _held(lab) == before and not (lab.tmp / "iso" / "RAB2D01.iso").exists()
     _rebuilt_holds_the_media(lab)
+
+
+@pytest.mark.parametrize("argv", [("cleanup",), ("cleanup", "--dry-run"), ("run-due", "--now", "2027-01-01T03:00")])
+def test_a_cleanup_is_not_planned_from_a_database_with_a_damaged_page(lab, argv):
+    """What a cleanup deletes, for good, is judged from the database: one with a damaged page in a
+    table its plan does not read (the steps of the backups) planned and ran as if whole, exit 0."""
+    db = lab.state / "rabtui.db"
+    _damage_table(db, "backup_steps")
+    before = _held(lab)
+    code, out, err = _rabtui(lab, *argv)
+    assert code == 1 and "Traceback" not in err, out + err
+    said = "rabtui: cleanup: the state database" if argv[0] == "run-due" else "rabtui: the state database"
+    assert f"{said} {db} is damaged: database disk image is malformed" in err and HINT in err, err
+    assert _held(lab) == before

@@ -24,7 +24,7 @@ from rabtui.state import jobs
 from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.locks import cleanup_lock
 from rabtui.state.store import Store
-from rabtui.state.store_check import state_failure
+from rabtui.state.store_check import check_pages, state_failure
 
 Plan = retention.Plan
 Applied = deletion.Applied
@@ -105,7 +105,9 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
     a dry run, say what the cleanup does. A dry run recovers no killed run (recover): those the
     cleanup would recover first are named in its notes, with what that may change. `emit` hears
     of the mounting (a medium left mounted: its WARNING). `sources`: theirs only (default: all);
-    `failed_grace`: how old a failed or abandoned run goes (one superseded goes at once)."""
+    `failed_grace`: how old a failed or abandoned run goes (one superseded goes at once). Every
+    page of the database is read first (check_pages): what it deletes, for good, is judged from it."""
+    check_pages(store.conn)
     with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir, cancel=cancel):
         made = retention.plan_cleanup(cfg, store, now=now, sources=sources, failed_grace=failed_grace)
         if sources is None:     # and the failed runs of the sources taken out of the config
