@@ -289,3 +289,16 @@ def test_a_cleanup_is_not_planned_from_a_database_with_a_damaged_page(lab, argv)
     said = "rabtui: cleanup: the state database" if argv[0] == "run-due" else "rabtui: the state database"
     assert f"{said} {db} is damaged: database disk image is malformed" in err and HINT in err, err
     assert _held(lab) == before
+
+
+@pytest.mark.parametrize("end,target", [("-wal", "nowhere/rabtui.db-wal"), ("-shm", "rabtui.db-shm")])
+def test_a_wal_or_shm_that_is_a_symlink_leading_nowhere_is_said_as_that(lab, end, target):
+    """A symlink to a directory that is not there, or to itself: every command said only "unable to
+    open database file"."""
+    db = lab.state / "rabtui.db"
+    for name in ("rabtui.db-wal", "rabtui.db-shm"):
+        (lab.state / name).unlink(missing_ok=True)
+    os.symlink(target, f"{db}{end}")
+    _refused_by_all(lab, f"its {end} file {db}{end} is a symbolic link to {target}, which leads nowhere",
+                    f"move {db}{end} away", HINT)
+    _rebuilt_holds_the_media(lab)

@@ -265,12 +265,18 @@ def _refuse_odd_companions(path: Path) -> None:
         companion = Path(f"{path}{end}")
         try:
             mode = companion.stat().st_mode
-        except OSError:
-            continue
-        if not stat.S_ISREG(mode):
-            raise StateUnusable(f"{_db(path)} is damaged: its {end} file {companion} is no file but a"
-                                f" {fmt.file_kind(mode)}", hint=f"move {companion} away, then run again; should the"
-                                                                f" database be damaged too, {REBUILD_HINT}")
+        except OSError as exc:
+            if not companion.is_symlink():
+                continue
+            # SQLite: "unable to open database file", naming neither
+            what = f"a symbolic link to {os.readlink(companion)}, which leads nowhere ({exc.strerror})"
+        else:
+            if stat.S_ISREG(mode):
+                continue
+            what = f"no file but a {fmt.file_kind(mode)}"
+        raise StateUnusable(f"{_db(path)} is damaged: its {end} file {companion} is {what}",
+                            hint=f"move {companion} away, then run again; should the database be damaged too,"
+                                 f" {REBUILD_HINT}")
 
 
 def is_file(path: str | os.PathLike) -> bool:
