@@ -1,6 +1,6 @@
 """`run-due` whose state database turns out damaged after its backups (a page of the checkpoint
-counters unreadable): its health check and its naming of the checkpoints due each say so and the
-run goes on to its end, exiting with the worst of its codes, the state's failure notified as
+counters unreadable): its cleanup (which reads every page before its plan), its health check and
+its naming of the checkpoints due each say so and the run goes on to its end, exiting with the worst of its codes, the state's failure notified as
 `check` notifies it. The last of them, the checkpoints due, ended the run with the bare state
 error instead, and the health check notified nothing. A real backup, a real damaged page."""
 
@@ -40,12 +40,14 @@ def test_run_due_whose_checkpoint_counters_cannot_be_read_says_so_and_ends(tmp_p
     said = out.out + out.err
     damaged = f"the state database {lab.state / 'rabtui.db'} is damaged"
     assert code == 1 and "Traceback" not in said, said
+    assert f"rabtui: cleanup: {damaged}" in out.err, said
     assert f"rabtui: health check: {damaged}" in out.err, said
     assert f"rabtui: checkpoint triggers: {damaged}" in out.err, said
     assert f"rabtui: {damaged}" not in said, said      # nothing ended the run with the bare error
     sent = notified()
-    assert [(e["kind"], e["level"], e["data"]["check"]) for e in sent] == [("health", "critical", "state")], sent
-    assert damaged in sent[0]["message"]
+    assert [(e["kind"], e["level"], e["data"].get("check")) for e in sent] == [
+        ("cleanup_failed", "failed", None), ("health", "critical", "state")], sent
+    assert all(damaged in e["message"] for e in sent), sent
 
 
 @pytest.mark.parametrize("table", ["media", "schedule_runs", "jobs"])
