@@ -31,7 +31,7 @@ from rabtui.ops import notify
 from rabtui.state import jobs, locks, queries
 from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import Store
-from rabtui.state.store_check import check_pages
+from rabtui.state.store_whole import check_pages
 
 PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
 INSERT = questions.INSERT

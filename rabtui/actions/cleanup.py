@@ -24,7 +24,8 @@ from rabtui.state import jobs
 from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.locks import cleanup_lock
 from rabtui.state.store import Store
-from rabtui.state.store_check import check_pages, state_failure
+from rabtui.state.store_check import state_failure
+from rabtui.state.store_whole import check_pages
 
 Plan = retention.Plan
 Applied = deletion.Applied

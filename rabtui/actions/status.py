@@ -34,7 +34,8 @@ from rabtui.ops import prometheus as prometheus_file
 from rabtui.state import jobs as jobstate
 from rabtui.state import locks, queries
 from rabtui.state.store import Store
-from rabtui.state.store_check import StateUnusable, check_pages, state_failure
+from rabtui.state.store_check import StateUnusable, state_failure
+from rabtui.state.store_whole import check_pages
 
 # --- sources -------------------------------------------------------------------------------------
 

@@ -24,8 +24,9 @@ from rabtui.state.locks import Lock
 from rabtui.state.schema import (SCHEMA_VERSION, add_columns, drop_unused, looks_per_backup, old_looks_kept,
                                  schema_columns, schema_complete, schema_script)
 from rabtui.state.store_alone import connect_alone
-from rabtui.state.store_check import (StateUnusable, check_columns, check_tables, check_usable, is_file, is_full,
+from rabtui.state.store_check import (StateUnusable, check_tables, check_usable, is_file, is_full,
                                       refuse_changeable, state_failure)
+from rabtui.state.store_whole import check_columns
 
 T = TypeVar("T")
 
