@@ -29,7 +29,7 @@ Checks, each with a stable id (the key of the `health` table):
 | private:images         | critical | the `images:` directory of the drive or an image in it is open to other users |
 | private:config         | critical | the config holds credentials and other users can read it |
 | config                 | critical | the config cannot be loaded (`check --prometheus` only; nothing is recorded) |
-| state                  | critical | the state database cannot be opened or read, or cannot record the changes of the check (`check` only; kept in a file beside it) |
+| state                  | critical | the state database cannot be opened or read (a damaged page anywhere: every page is read first), or cannot record the changes of the check (`check` only; kept in a file beside it) |
 
 The checks of the state directory's room and of who can read or change what rabtui keeps:
 rabtui/ops/health_local.py; of checkpoints: rabtui/ops/health_checkpoints.py. What changed since
