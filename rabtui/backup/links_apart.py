@@ -59,10 +59,11 @@ def find_argv(find: str, dest: bytes) -> list[str | bytes]:
     return [find, dest, "!", "-type", "d", "-links", "+1", "-printf", "%y%i/%P\\0"]
 
 
-def shared(dest: bytes, *, cancel: threading.Event | None = None, symlinks: set[bytes] | None = None
-           ) -> list[list[bytes]]:
+def shared(dest: bytes, *, cancel: threading.Event | None = None, symlinks: set[bytes] | None = None,
+           silence: int | None = None) -> list[list[bytes]]:
     """The files of more than one name below `dest` (with its slash), directories aside: their
-    names, one list per file; those of symlinks added to `symlinks`."""
+    names, one list per file; those of symlinks added to `symlinks`. Stalled when find has neither
+    printed nor worked for `silence` seconds (a hung medium): a walk of new files prints nothing."""
     first: dict[bytes, bytes] = {}
     groups: dict[bytes, list[bytes]] = {}
     rest = [b""]
@@ -78,7 +79,8 @@ def shared(dest: bytes, *, cancel: threading.Event | None = None, symlinks: set[
             if seen is not name:
                 groups.setdefault(inode, [seen]).append(name)
 
-    result = proc.run(find_argv(proc.which("find"), dest), on_stdout_data=data, env=rsync.ENV, cancel=cancel)
+    result = proc.run(find_argv(proc.which("find"), dest), on_stdout_data=data, env=rsync.ENV, cancel=cancel,
+                      silence=silence, busy=True)
     if result.returncode != 0 or rest[0]:
         raise OSError(errno.EIO, "find could not list the files of the backup: "
                                  + fmt.name("; ".join(result.stderr_tail[-2:]) or f"exit {result.returncode}"))
@@ -94,10 +96,11 @@ def settle(dest: Path, sizes: DirSizes, listing: Callable[[str], list[str]], *, 
     dest_b = os.fsencode(dest) + b"/"
     symlinks: set[bytes] = set()
     try:
-        groups = shared(dest_b, cancel=cancel, symlinks=symlinks)
-    except OSError as exc:
+        groups = shared(dest_b, cancel=cancel, symlinks=symlinks, silence=silence)
+    except (OSError, Stalled) as exc:
         sizes.hard_links = None
-        return (f"the hard links of its backup were not checked ({exc.strerror or exc}): names the source holds"
+        why = f"{exc} (io_timeout) and was stopped" if isinstance(exc, Stalled) else exc.strerror or exc
+        return (f"the hard links of its backup were not checked ({why}): names the source holds"
                 " apart may be one file in it, as in the backup it was made from")
     if not groups:
         sizes.hard_links = 0
