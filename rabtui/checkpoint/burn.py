@@ -68,7 +68,7 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     for e in entries:
         e.bare = e.kind in ("file", "dir") and e.iso in bare
     _check_present(entries, number, disc)
-    _check_writable(entries, folder, number, disc, cancel)
+    _check_writable(entries, folder, number, disc, cancel, cfg.checkpoint.io_timeout)
     short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
     for e in entries:
         e.disk = short.path(e.disk)
@@ -170,10 +170,10 @@ def _gone_since_plan(path: bytes, gone: bytes, number: int, disc: int) -> Change
              " the backups there now")
 
 
-def _check_writable(entries: list, folder: Path, number: int, disc: int, cancel) -> None:
+def _check_writable(entries: list, folder: Path, number: int, disc: int, cancel, silence: float) -> None:
     """A plan refuses directories that xorriso stops on (continuation.py); one recorded before
     rabtui checked for them would spoil its disc half-way: it is found before the disc is begun."""
-    found = continuation.check(entries, folder, cancel)
+    found = continuation.check(entries, folder, cancel, silence)
     if found.bad:
         iso_dir, why = next(iter(found.bad.items()))
         raise WorkFailed(

@@ -38,7 +38,7 @@ from rabtui.checkpoint import cut_attrs, isosize, kept_off, layout, xorriso, xor
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.checkpoint.xorriso import Entry
-from rabtui.errors import UsageError
+from rabtui.errors import Stalled, UsageError
 from rabtui.events import WARNING, Emit, Event
 
 CE_ENTRY = 28                      # a CE field, in the record or where the area hops to a new block
@@ -85,13 +85,13 @@ class Unwritable:
 
 
 def unwritable(discs: dict[int, tuple[list[Row], dict[bytes, Any]]], scratch: Path, emit: Emit,
-               cancel=None) -> list[Unwritable]:
+               cancel=None, silence: float | None = None) -> list[Unwritable]:
     """`discs`: disc -> (its rows, the directory (content.DirContent) at each prefix on it). Those
     that could not be tried are said as warnings."""
     out = []
     for disc, (rows, owners) in sorted(discs.items()):
         roots = {prefix: os.fsencode(d.root) for prefix, d in owners.items()}
-        found = check(layout.disc_entries(rows, roots, scratch), scratch, cancel)
+        found = check(layout.disc_entries(rows, roots, scratch), scratch, cancel, silence)
         for iso_dir, why in [*found.bad.items(), *found.untried.items()]:
             prefix = max((pre for pre in owners if (iso_dir + b"/").startswith(b"/" + pre + b"/")), key=len)
             below = iso_dir[len(prefix) + 2:]
@@ -118,10 +118,11 @@ def refusal(bad: list[Unwritable]) -> UsageError:
              " and targets take less than about 2,000 bytes in all is always written")
 
 
-def check(entries: Sequence[Entry], scratch: Path, cancel=None) -> Found:
+def check(entries: Sequence[Entry], scratch: Path, cancel=None, silence: float | None = None) -> Found:
     """Which directories of a disc (its command file's `entries`) xorriso cannot write. Only
     directories whose entries may overflow into one block or more of continuation data are
-    tried; `scratch` holds their skeletons meanwhile."""
+    tried; `scratch` holds their skeletons meanwhile. Stalled when a trial xorriso has neither
+    written nor worked for `silence` seconds (checkpoint.io_timeout): hung, it held the command."""
     found = Found()
     with Shortcuts() as short:
         risky = [(d, kids) for d, kids in _directories(entries, short).items() if _may_miscount(kids, short)]
@@ -136,7 +137,7 @@ def check(entries: Sequence[Entry], scratch: Path, cancel=None) -> Found:
             else:
                 tried.append((iso_dir, [c.entry for c in kids]))
         faults.point("checkpoint.trial_made")
-        _bisect(tried, os.fsdecode(os.path.join(trial, b"trial.xorriso")), found, cancel)
+        _bisect(tried, os.fsdecode(os.path.join(trial, b"trial.xorriso")), found, cancel, silence)
     return found
 
 
@@ -244,11 +245,12 @@ def _sparse(path: bytes, size: int) -> None:
         os.close(fd)
 
 
-def _bisect(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, found: Found, cancel) -> None:
+def _bisect(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, found: Found, cancel,
+            silence: float | None) -> None:
     """Write the directories together; if xorriso stops, halves until each one it stops on is named."""
     if not dirs:
         return
-    why = _write(dirs, cmdfile, cancel)
+    why = _write(dirs, cmdfile, cancel, silence)
     if why is None:
         return
     if len(dirs) == 1:
@@ -256,11 +258,11 @@ def _bisect(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, found: Found, c
         target[dirs[0][0]] = why
         return
     half = len(dirs) // 2
-    _bisect(dirs[:half], cmdfile, found, cancel)
-    _bisect(dirs[half:], cmdfile, found, cancel)
+    _bisect(dirs[:half], cmdfile, found, cancel, silence)
+    _bisect(dirs[half:], cmdfile, found, cancel, silence)
 
 
-def _write(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, cancel) -> str | None:
+def _write(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, cancel, silence: float | None) -> str | None:
     """None when xorriso writes these directories; else what it said."""
     entries = [e for _, kids in dirs for e in kids]
     try:     # the parts of cut files and the bare entries, given their stand-ins' ACL and xattrs as a disc's are
@@ -276,7 +278,13 @@ def _write(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, cancel) -> str |
         if MISCOUNT in text or (any(w in text for w in ("FATAL", "FAILURE", "SORRY")) and len(said) < 8):
             said.append(text.strip())
 
-    done = proc.run(xorriso.trial_argv(proc.which("xorriso"), cmdfile), on_stdout=on_line, cancel=cancel)
+    try:
+        done = proc.run(xorriso.trial_argv(proc.which("xorriso"), cmdfile), on_stdout=on_line, cancel=cancel,
+                        silence=silence, busy=True)
+    except Stalled as exc:     # no directory's fault: the machine's (a hung state directory, say)
+        raise Stalled(f"the trial of the directories xorriso may stop on (written to /dev/null beforehand, from the"
+                      f" state directory) did not end: {exc} (checkpoint.io_timeout) and was stopped;"
+                      " nothing was written") from None
     miscount = [s for s in said if MISCOUNT in s]
     if done.ok and not miscount:
         return None

@@ -145,7 +145,7 @@ def _unwritable(cfg: Config, c: Computed, emit: Emit, cancel) -> list[continuati
     except OSError as exc:     # another user's (made first in a state directory open to all, sticky)
         raise WorkFailed(f"the state directory's {folder}: {exc.strerror or exc}; nothing was recorded",
                          hint="move it away (see `rabtui check`), then run again") from None
-    return continuation.unwritable(discs, folder, emit, cancel)
+    return continuation.unwritable(discs, folder, emit, cancel, cfg.checkpoint.io_timeout)
 
 
 def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:
