@@ -8,23 +8,24 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
+import time
 from contextlib import contextmanager
 
+from rabtui import proc_table
 from rabtui.checkpoint import prepare, questions, run
 from rabtui.cli import main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter, no_emit
-from tests.procs import processes
 from tests.trees import Lab, next_second, write_files
 
 STALL = 3
 
 
-def left(tmp_path, program: str) -> list[int]:
-    """The `program` processes still there whose arguments name a path below `tmp_path`."""
-    below = os.fsencode(tmp_path)
-    return [pid for pid, argv in processes()
-            if os.path.basename(argv[0]) == program.encode() and any(below in a for a in argv)]
+def hung_left(tmp_path, program: str) -> bool:
+    """Whether the `program` that `hangs_once` stopped is still there."""
+    return proc_table.pid_alive(int((tmp_path / f"hung-{program}").read_text()))
 
 
 @contextmanager
@@ -54,6 +55,7 @@ exec '{shutil.which(program)}' "$@"
             yield
     finally:
         watchdog.cancel()
+        kill_it()      # one a failed test left behind
     assert marker.exists(), f"{program} was never run with {word}"
 
 
@@ -72,7 +74,7 @@ def test_a_find_that_hangs_below_a_new_backup_ends_by_io_timeout_and_the_next_ba
     assert result.status == "warnings", (result.status, result.reason)
     assert (f"the hard links of its backup were not checked (find wrote nothing for {STALL} s (io_timeout) and"
             " was stopped)") in result.reason, result.reason
-    assert not left(tmp_path, "find")
+    assert not hung_left(tmp_path, "find")
     next_second()
     again = lab.backup(cfg)
     assert again.status == "completed", (again.status, again.reason)
@@ -98,7 +100,7 @@ def test_a_trial_xorriso_that_hangs_as_a_checkpoint_is_planned_ends_it_by_io_tim
     assert code == 1, err
     assert ("the trial of the directories xorriso may stop on (written to /dev/null beforehand, from the state"
             f" directory) did not end: xorriso wrote nothing for {STALL} s (checkpoint.io_timeout)") in err, err
-    assert not left(tmp_path, "xorriso")
+    assert not hung_left(tmp_path, "xorriso")
     assert main(["--config", str(lab.config_path), "checkpoint", "plan", "--now"]) == 0
 
 
@@ -121,4 +123,22 @@ def test_a_trial_xorriso_that_hangs_before_a_disc_is_begun_fails_the_disc_and_a_
                                      prompter=ScriptedPrompter(operator))
     assert len(asked) == 1 and f"xorriso wrote nothing for {STALL} s (checkpoint.io_timeout)" in asked[0], asked
     assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}, result
-    assert not left(tmp_path, "xorriso")
+    assert not hung_left(tmp_path, "xorriso")
+
+
+def test_a_checkpoint_plan_stopped_by_sigterm_takes_its_hung_trial_xorriso_with_it(tmp_path, monkeypatch):
+    """A process of its own, the trial's xorriso outlived a `checkpoint plan` killed by SIGTERM:
+    hung, it stayed for ever. Now the plan is cancelled and its xorriso goes with it."""
+    lab = _long_names_lab(tmp_path)
+    lab.config_path.write_text(lab.config_path.read_text().replace(f"io_timeout = {STALL}\n", "io_timeout = 600\n"))
+    marker = tmp_path / "hung-xorriso"
+    with hangs_once(tmp_path, monkeypatch, "xorriso", "stdio:/dev/null"):
+        plan = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint",
+                                 "plan", "--now"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not (marker.exists() and marker.read_text().strip()) and plan.poll() is None:
+            time.sleep(0.05)
+        plan.send_signal(signal.SIGTERM)
+        _out, err = plan.communicate(timeout=60)
+        assert not hung_left(tmp_path, "xorriso"), "the plan's trial xorriso outlived it"
+    assert plan.returncode not in (0, -signal.SIGTERM), (plan.returncode, err)
+    assert "cancelled" in err, err

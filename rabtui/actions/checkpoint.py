@@ -110,12 +110,13 @@ def asked_dirs(cfg: Config, store: Store, names: list[str] | None) -> set[str]:
 
 
 def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str | None = None,
-         emit: Emit = no_emit) -> PlanResult:
+         emit: Emit = no_emit, cancel: threading.Event | None = None) -> PlanResult:
     """The plan of the next checkpoint (writes no disc). Directories asked for stay due until a
-    checkpoint holds them. `emit`: what the planning has to say as it goes (a wait for a union's lock)."""
+    checkpoint holds them. `emit`: what the planning has to say as it goes (a wait for a union's lock).
+    `cancel` stops it, the xorriso of its trials with it (Cancelled)."""
     asked = asked_dirs(cfg, store, now)
     with _media_in_use(cfg, emit):
-        computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit)
+        computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit, cancel=cancel)
     if asked:
         with recording(store):
             triggers.request(store, sorted(asked))

@@ -152,7 +152,9 @@ def cmd_plan(args) -> int:
     # said on stderr as it plans (stdout holds the plan, JSON perhaps): a wait for a union's lock
     said = lambda event: event.kind == events.WARNING and print(fmt.name(f"rabtui: warning: {event.message}"),  # noqa: E731
                                                                 file=sys.stderr, flush=True)
-    return _show_plan(actions.plan(cfg, store, now=args.now, disc=args.disc, emit=said), args.json)
+    # SIGTERM stops the xorriso of its trials too (a process of its own, it outlived rabtui killed)
+    return _show_plan(actions.plan(cfg, store, now=args.now, disc=args.disc, emit=said, cancel=cancel_on_term()),
+                      args.json)
 
 
 def _plan_list(args) -> int:
