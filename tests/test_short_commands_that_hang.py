@@ -18,6 +18,7 @@ from rabtui import proc_table
 from rabtui.checkpoint import prepare, questions, run
 from rabtui.cli import main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter, no_emit
+from rabtui.media import mounting
 from tests.trees import Lab, next_second, write_files
 
 STALL = 3
@@ -142,3 +143,31 @@ def test_a_checkpoint_plan_stopped_by_sigterm_takes_its_hung_trial_xorriso_with_
         assert not hung_left(tmp_path, "xorriso"), "the plan's trial xorriso outlived it"
     assert plan.returncode not in (0, -signal.SIGTERM), (plan.returncode, err)
     assert "cancelled" in err, err
+
+
+def test_a_cancel_while_the_mediums_mount_hangs_stops_it_at_once_and_the_next_backup_mounts_it(
+        tmp_path, monkeypatch, disk_image):
+    """A hung mount was waited for MOUNT_SILENCE (two minutes) whatever the cancel: a `jobs
+    cancel`, or the SIGTERM of a shutdown, whose SIGKILL comes before that, left mount behind."""
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.on_device(mount_point, disk_image)
+    cfg = lab.load()
+    write_files(lab.src / "data", {"a": b"on the usb disk"})
+    monkeypatch.setattr(mounting, "MOUNT_SILENCE", STALL + 60)
+    cancel = threading.Event()
+
+    def operator() -> None:
+        while not (tmp_path / "hung-mount").exists():
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=operator, daemon=True).start()
+    with hangs_once(tmp_path, monkeypatch, "mount", mount_point.name):
+        result = lab.backup(cfg, medium_id="m1", cancel=cancel)
+    assert result.status == "cancelled", (result.status, result.reason)
+    assert not hung_left(tmp_path, "mount")
+    again = lab.backup(cfg, medium_id="m1")
+    assert again.status == "completed", (again.status, again.reason)
+    assert not os.path.ismount(mount_point)

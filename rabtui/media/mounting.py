@@ -59,7 +59,8 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     `read_only`: for a restore, which only reads it: mounted read-only (LOOK_OPTIONS), or, where its
     disk is mounted elsewhere, that mount shown read-only at its path. Another user that writes
     (not a `reader`) finds rabtui's read-only mount made writable for it (_made_writable). `cancel`
-    ends the wait for another process's mount or unmount at once (Cancelled)."""
+    ends the wait for another process's mount or unmount at once, and its own mount, hung
+    (Cancelled)."""
     if not medium.device or (not mount and state_dir is None):
         yield medium
         return
@@ -83,7 +84,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if mount and not os.path.ismount(medium.path):
-                unnoted = _mounted_noted(medium, read_only, emit, ours)
+                unnoted = _mounted_noted(medium, read_only, emit, ours, cancel)
                 if unnoted:
                     emit(Event(WARNING, f"medium {medium.id} stays mounted at {medium.path} after use, as one mounted"
                                         f" by hand: what says rabtui mounted it cannot be written ({ours}: {unnoted})"))
@@ -262,14 +263,15 @@ def _made_writable(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) ->
                      f" be made writable while it does: {why}", hint="run it again once the restore has ended")
 
 
-def mount_noted(medium: Medium, argv: list[str], emit: Emit, noted: Path) -> str | None:
+def mount_noted(medium: Medium, argv: list[str], emit: Emit, noted: Path,
+                cancel: threading.Event | None = None) -> str | None:
     """Mount the medium by `argv` (mount_with), `noted` (mount_notes) written first: killed or
     interrupted while mount runs, or mount hung, the kernel may make the mount yet, which the note
     leaves to rabtui's next user of the medium to unmount. Removed where nothing was mounted. Why
     the note of the mount made cannot be written, if it cannot (None: written)."""
     mount_notes.write(noted)
     try:
-        mount_with(medium, argv, emit)
+        mount_with(medium, argv, emit, cancel)
     except (WorkFailed, OSError) as exc:     # refused, its mount point not made, or mount failed
         if not isinstance(exc, MountHung):
             mount_notes.remove(noted)
@@ -277,17 +279,18 @@ def mount_noted(medium: Medium, argv: list[str], emit: Emit, noted: Path) -> str
     return mount_notes.write(noted, medium)
 
 
-def _mounted_noted(medium: Medium, read_only: bool, emit: Emit, ours: Path) -> str | None:
+def _mounted_noted(medium: Medium, read_only: bool, emit: Emit, ours: Path,
+                   cancel: threading.Event | None) -> str | None:
     """mount_noted, by _mount_argv; a disk that cannot be mounted read-only (an image's journal to
     replay: its read-only loop device refuses it) is mounted read-write for a restore all the same."""
     argv = _mount_argv(medium, read_only, emit)
     try:
-        return mount_noted(medium, argv, emit, ours)
+        return mount_noted(medium, argv, emit, ours, cancel)
     except WorkFailed as exc:
         if isinstance(exc, MountHung) or argv != mount_ro_argv(medium):
             raise
         emit(Event(WARNING, f"{exc}; mounting it read-write to be read instead (a journal to replay, say)"))
-    return mount_noted(medium, mount_argv(medium), emit, ours)
+    return mount_noted(medium, mount_argv(medium), emit, ours, cancel)
 
 
 def _mount_argv(medium: Medium, read_only: bool, emit: Emit) -> list[str]:
@@ -350,8 +353,9 @@ def _checkpoints_running(state_dir) -> list[int]:
         return []
 
 
-def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:
-    """Mount the medium's device at its path by `argv` (mount_argv, or read-only for a look)."""
+def mount_with(medium: Medium, argv: list[str], emit: Emit, cancel: threading.Event | None = None) -> None:
+    """Mount the medium's device at its path by `argv` (mount_argv, or read-only for a look).
+    `cancel` stops mount (Cancelled): hung, it was waited for up to MOUNT_SILENCE seconds."""
     why = privacy.others_can_change(medium.path)
     if why:     # mount follows their symlinks, and the directories are made on the way to where they lead
         raise WorkFailed(f"medium {medium.id}: {why}, who could have its disk mounted elsewhere (over a system"
@@ -364,7 +368,7 @@ def mount_with(medium: Medium, argv: list[str], emit: Emit) -> None:
                          hint=f"give the directory {medium.path} leads to as the medium's path")
     Path(medium.path).mkdir(parents=True, exist_ok=True)
     try:
-        result = proc.run(argv, silence=MOUNT_SILENCE)
+        result = proc.run(argv, silence=MOUNT_SILENCE, cancel=cancel)
     except Stalled as exc:    # a hung disk fails the step as one not there does; nobody cancelled
         raise MountHung(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: mount did not"
                          f" answer ({exc}); is the disk hung?") from None
