@@ -171,3 +171,23 @@ def test_a_cancel_while_the_mediums_mount_hangs_stops_it_at_once_and_the_next_ba
     again = lab.backup(cfg, medium_id="m1")
     assert again.status == "completed", (again.status, again.reason)
     assert not os.path.ismount(mount_point)
+
+
+def test_a_mount_killed_by_a_signal_is_said_so(tmp_path, monkeypatch):
+    """Killed (the hung one above, by the operator), mount said nothing: the step's reason ended
+    in "cannot mount DEVICE at PATH: " and no more."""
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.on_device(mount_point, tmp_path / "usb.img")
+    cfg = lab.load()
+    write_files(lab.src / "data", {"a": b"1"})
+    bin_dir = tmp_path / "killed-bin"
+    bin_dir.mkdir()
+    (bin_dir / "mount").write_text("#!/bin/sh\nkill -KILL $$\n")
+    (bin_dir / "mount").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed"
+    assert result.reason.endswith(f"cannot mount {tmp_path / 'usb.img'} at {mount_point}: mount was killed by"
+                                  " signal SIGKILL"), result.reason

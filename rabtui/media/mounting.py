@@ -373,9 +373,9 @@ def mount_with(medium: Medium, argv: list[str], emit: Emit, cancel: threading.Ev
         raise MountHung(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: mount did not"
                          f" answer ({exc}); is the disk hung?") from None
     if not result.ok:
-        raise WorkFailed(
-            f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {result.stderr_said()}"
-        )
+        why = (f"mount was killed by signal {result.killed_by}" if result.killed_by
+               else result.stderr_said() or f"mount exit {result.returncode}")
+        raise WorkFailed(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {why}")
     emit(Event(LOG, f"mounted {medium.device} at {medium.path}"))
 
 
