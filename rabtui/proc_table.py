@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rabtui import fmt
 
@@ -25,6 +25,12 @@ def kill_writers(path: str | os.PathLike) -> tuple[int, list[int]]:
     those left): those it may not signal, or that are still there GROUP_DEATH seconds after all
     were killed."""
     needle = os.fsencode(path).rstrip(b"/")
+    return kill_strays(lambda argv: os.path.basename(argv[0]) == b"rsync"
+                       and any(a == needle or a.startswith(needle + b"/") for a in argv))
+
+
+def kill_strays(matches: Callable[[list[bytes]], bool]) -> tuple[int, list[int]]:
+    """SIGKILL the processes (this one aside) whose argv `matches`; returns as kill_writers does."""
     found: list[tuple[int, bytes]] = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -35,8 +41,7 @@ def kill_writers(path: str | os.PathLike) -> tuple[int, list[int]]:
         except OSError:                       # gone meanwhile, or not ours to read
             continue
         fields = _stat(f"/proc/{entry.name}/stat")
-        if fields is not None and os.path.basename(argv[0]) == b"rsync" \
-                and any(a == needle or a.startswith(needle + b"/") for a in argv):
+        if fields is not None and matches(argv):
             found.append((int(entry.name), fields[_STARTED]))
     left: list[int] = []
     killed: list[int] = []

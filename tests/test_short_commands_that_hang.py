@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -19,7 +20,9 @@ from rabtui.checkpoint import prepare, questions, run
 from rabtui.cli import main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter, no_emit
 from rabtui.media import mounting
-from tests.trees import Lab, next_second, write_files
+from rabtui.ssh.shared import SharedConnection
+from tests.procs import processes
+from tests.trees import Lab, next_second, ssh_source_lines, write_files
 
 STALL = 3
 
@@ -191,3 +194,28 @@ def test_a_mount_killed_by_a_signal_is_said_so(tmp_path, monkeypatch):
     assert result.status == "failed"
     assert result.reason.endswith(f"cannot mount {tmp_path / 'usb.img'} at {mount_point}: mount was killed by"
                                   " signal SIGKILL"), result.reason
+
+
+def test_a_shared_ssh_connection_that_no_longer_answers_is_killed_as_the_backup_closes_it(tmp_path, sshd,
+                                                                                          monkeypatch):
+    """The ssh holding a backup's shared connection hung (stopped here): `ssh -O exit` got no
+    answer, and the connection, a process of its own (ControlPersist), stayed for good."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))     # its socket below tmp_path: told from others'
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src}"\n')
+    lab.trust(sshd)
+    login = SharedConnection(cfg, cfg.source("web"))
+    masters = []
+    try:
+        login.open()
+        below = os.fsencode(tmp_path)
+        masters = [pid for pid, argv in processes() if os.path.basename(argv[0]) == b"ssh"
+                   and b"ControlMaster=yes" in argv and any(below in a for a in argv)]
+        assert len(masters) == 1, masters
+        os.kill(masters[0], signal.SIGSTOP)
+        login.close()
+        assert not proc_table.pid_alive(masters[0]), "the hung shared connection was left behind"
+    finally:
+        for pid in masters:
+            if proc_table.pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -129,6 +129,11 @@ def _rsync_quote(arg: str) -> str:
     return "'" + arg.replace("'", "''") + "'"
 
 
+def control_option(control: Path) -> str:
+    """The option that names the shared connection's socket `control` (one of its ssh's arguments)."""
+    return f"ControlPath={_ssh_option_path(control)}"
+
+
 def _ssh_option_path(path: Path) -> str:
     """A path as an ssh_config value: quoted for ssh's own splitting, '%' kept from token expansion."""
     text = os.fspath(path)
@@ -185,7 +190,7 @@ def ssh_argv(cfg: Config, source: Source, ep: Endpoint | None = None) -> list[st
 def shared_options(control: Path, *, master: bool) -> list[str]:
     """ssh options that open (`master`) or use the shared connection whose socket is `control`;
     a user of it connects directly when the shared connection is gone."""
-    argv = ["-o", f"ControlPath={_ssh_option_path(control)}"]
+    argv = ["-o", control_option(control)]
     if master:
         return argv + ["-o", "ControlMaster=yes", "-o", f"ControlPersist={SHARED_IDLE_SECONDS}"]
     return argv + ["-o", "ControlMaster=no"]
@@ -213,7 +218,7 @@ def whoami_argv(cfg: Config, source: Source, control: Path | None = None, ep: En
 
 def shared_exit_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | None = None) -> list[str]:
     """ssh asking the shared connection whose socket is `control` to close."""
-    return ssh_argv(cfg, source, ep) + ["-o", f"ControlPath={_ssh_option_path(control)}", "-O", "exit", "--", source.host]
+    return ssh_argv(cfg, source, ep) + ["-o", control_option(control), "-O", "exit", "--", source.host]
 
 
 def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: Path | None = None) -> str:

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from rabtui import proc, proc_started, temp_dirs
+from rabtui import proc, proc_started, proc_table, temp_dirs
 from rabtui.ssh import dropped, endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import TimedOut, WorkFailed
@@ -170,16 +170,27 @@ class SharedConnection:
         self.control = None
 
     def close(self) -> None:
+        control = self.control
         self.release()
         if self._exit is not None:
             try:
                 self._exit.finish(timeout=10)
-            except TimedOut:
-                pass
+            except TimedOut:      # the connection does not answer (stopped, hung): it would stay for good
+                self._kill_master(control)
             self._exit = None
         if self._temporary is not None:
             self._temporary.__exit__(None, None, None)
             self._temporary = self._dir = None
+
+
+    @staticmethod
+    def _kill_master(control: Path | None) -> None:
+        """Kill the ssh that holds the shared connection at `control` (a socket of this run's own)."""
+        if control is None:
+            return
+        given = os.fsencode(ssh_target.control_option(control))
+        proc_table.kill_strays(lambda argv: os.path.basename(argv[0]) == b"ssh" and b"ControlMaster=yes" in argv
+                               and given in argv)
 
 
 class Answer(NamedTuple):
