@@ -115,7 +115,7 @@ def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str |
     checkpoint holds them. `emit`: what the planning has to say as it goes (a wait for a union's lock).
     `cancel` stops it, the xorriso of its trials with it (Cancelled)."""
     asked = asked_dirs(cfg, store, now)
-    with _media_in_use(cfg, emit):
+    with _media_in_use(cfg, emit, cancel):
         computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit, cancel=cancel)
     if asked:
         with recording(store):
@@ -192,7 +192,7 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
 
     try:
         # refused by a restore running alone (dir_lock.py): it mounts and unmounts the media uncounted
-        with StateDirLock(cfg.state_dir, "a checkpoint burn" if title == "checkpoint" else f"a {title}"), _media_in_use(cfg, recorder.recording(emit)):
+        with StateDirLock(cfg.state_dir, "a checkpoint burn" if title == "checkpoint" else f"a {title}"), _media_in_use(cfg, recorder.recording(emit), recorder.cancel):
             result = work(recorder.recording(emit), recorder.cancel, recorder.prompter(prompter))
     except RabtuiError as exc:         # cancelled: the plan was not accepted, say
         recorder.finish(exc.job_status, exc.exit_code, str(exc))
@@ -216,12 +216,12 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
                    result.exit_code, undelivered, result.unchecked)
 
 
-def _media_in_use(cfg: Config, emit: Emit):
+def _media_in_use(cfg: Config, emit: Emit, cancel: threading.Event | None):
     """The media with a `device` mounted where their disk is plugged in, and counted as in use by
     this process for the block, before it takes its own locks (mounting.mounted): a backup, cleanup
     or restore that mounted one and ends meanwhile leaves it mounted for the checkpoint to read, and
-    the last of them to end unmounts it."""
-    return mounting.all_mounted(cfg.media, emit, cfg.state_dir, reader=True)
+    the last of them to end unmounts it. `cancel` stops a mount that hangs, and a wait for another's."""
+    return mounting.all_mounted(cfg.media, emit, cfg.state_dir, reader=True, cancel=cancel)
 
 
 def _notify(cfg: Config, message: str, level: str = "failed", **data) -> list[str]:
