@@ -24,6 +24,7 @@ from rabtui.cli import main
 from rabtui.errors import Cancelled
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter, no_emit
 from rabtui.media import mounting
+from rabtui.restore import run as restore_run
 from rabtui.ssh.shared import SharedConnection
 from tests.procs import processes
 from tests.trees import Lab, next_second, ssh_source_lines, write_files
@@ -40,7 +41,7 @@ def hung_left(tmp_path, program: str) -> bool:
 def hangs_once(tmp_path, monkeypatch, program: str, word: str):
     """Within: the first `program` whose arguments hold `word` and `tmp_path` stops itself as it
     starts; the others run as they are. It is killed if the block still runs STALL + 30 s on (a
-    hang fails the test, not the run)."""
+    hang fails the test, not the run); the event given to the block is set then."""
     bin_dir, marker = tmp_path / "hung-bin", tmp_path / f"hung-{program}"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / program).write_text(f"""#!/bin/sh
@@ -55,12 +56,13 @@ exec '{shutil.which(program)}' "$@"
         except (OSError, ValueError):
             pass
 
-    watchdog = threading.Timer(STALL + 30, kill_it)
+    waited_for = threading.Event()
+    watchdog = threading.Timer(STALL + 30, lambda: (waited_for.set(), kill_it()))
     watchdog.start()
     try:
         with monkeypatch.context() as patched:
             patched.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-            yield
+            yield waited_for
     finally:
         watchdog.cancel()
         kill_it()      # one a failed test left behind
@@ -249,5 +251,34 @@ def test_a_cancel_while_a_checkpoint_mounts_the_media_stops_a_mount_that_hangs(t
             checkpoint_actions.burn(cfg, lab.store(), said.append, cancel, None, now=[], confirm=False)
     # not waited for until it failed (killed here), the checkpoint then going on without the medium
     assert not [e.message for e in said if "is not mounted for the checkpoint" in e.message], said
+    assert not hung_left(tmp_path, "mount")
+    assert not os.path.ismount(mount_point)
+
+
+def test_a_cancel_while_a_restore_looks_at_a_device_medium_stops_the_looks_mount_that_hangs(
+        tmp_path, monkeypatch, disk_image):
+    """A restore first looks at each device medium plugged in for backups the state database does
+    not know, mounting it read-only: that mount, hung, held the cancel for MOUNT_SILENCE."""
+    lab = Lab(tmp_path, media_count=1)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.on_device(mount_point, disk_image)
+    cfg = lab.load()
+    data = lab.src / "data"
+    write_files(data, {"a": b"on the usb disk"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    monkeypatch.setattr(mounting, "MOUNT_SILENCE", 600)
+    cancel = threading.Event()
+
+    def operator() -> None:
+        while not (tmp_path / "hung-mount").exists():
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=operator, daemon=True).start()
+    with hangs_once(tmp_path, monkeypatch, "mount", mount_point.name) as waited_for:
+        with pytest.raises(Cancelled):
+            restore_run.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "out", cancel=cancel)
+    assert not waited_for.is_set(), "the cancel waited for the hung mount"
     assert not hung_left(tmp_path, "mount")
     assert not os.path.ismount(mount_point)

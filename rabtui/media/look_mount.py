@@ -7,6 +7,7 @@ The mount lock is held throughout: a backup that would mount the medium waits fo
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -22,12 +23,14 @@ from rabtui.state import locks
 
 
 @contextmanager
-def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) -> Iterator[Medium]:
+def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float,
+              cancel: threading.Event | None = None) -> Iterator[Medium]:
     """The medium (its `device` plugged in) where it can be read for the duration: at its path when
     something is mounted there (left as it is), at the mount point its file system has elsewhere
     (the medium then has that path), else mounted read-only at its path and unmounted after. WorkFailed when it cannot be mounted,
-    LockBusy when another process mounts or unmounts it for more than `wait` seconds."""
-    with locks.mounting_lock(state_dir, medium.id).acquire_within(wait):
+    LockBusy when another process mounts or unmounts it for more than `wait` seconds. `cancel` ends
+    that wait, and the look's mount, hung (Cancelled)."""
+    with locks.mounting_lock(state_dir, medium.id).acquire_within(wait, cancel):
         if os.path.ismount(medium.path):      # mounted meanwhile: read there, left as it is
             yield medium
             return
@@ -38,7 +41,7 @@ def looked_at(medium: Medium, emit: Emit, state_dir: str | Path, wait: float) ->
             yield replace(medium, path=elsewhere)
             return
         looked = mounting.look_note(state_dir, medium.id)
-        mounting.mount_noted(medium, mount_argv.mount_ro_argv(medium), emit, looked)
+        mounting.mount_noted(medium, mount_argv.mount_ro_argv(medium), emit, looked, cancel)
         own = mount_at(medium.path)
         try:
             yield medium

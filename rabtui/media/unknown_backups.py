@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from contextlib import nullcontext
 
 from rabtui import fmt
@@ -147,15 +148,16 @@ def shown(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None, emit: Emit | None = None
-                  ) -> list[tuple[Medium, list[str] | str | None]]:
+def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None, emit: Emit | None = None,
+                  cancel: threading.Event | None = None) -> list[tuple[Medium, list[str] | str | None]]:
     """Each configured medium that may hold backups the database does not know: with their names
     ("source/name") when it is there, None when it is away and rebuild-state did not read it, why
     when it could not be mounted to be looked at. With `emit`, a medium with a `device` that is
     plugged in but not mounted (as rabtui leaves it between runs) is looked at too, read-only
     (look_mount.py; its warnings to `emit`). Any medium with a `device` is read under its mount lock
     (a user of it ending meanwhile unmounts it after). `source_ids`: the sources asked about; None:
-    the configured ones and those the database knows on the medium."""
+    the configured ones and those the database knows on the medium. `cancel` stops a look's mount
+    that hangs, and its wait for the medium's mount lock (Cancelled)."""
     out: list[tuple[Medium, list[str] | str | None]] = []
     there = {m.id for m in media_there(cfg, store)}
     for m in cfg.media:
@@ -169,7 +171,7 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
             continue
         try:
             if look:
-                names = _looked_at(cfg, store, m, source_ids, True, emit)
+                names = _looked_at(cfg, store, m, source_ids, True, emit, cancel)
             else:
                 with _not_unmounted(cfg, m):
                     there_yet = label_problem(m, store) is None
@@ -190,12 +192,13 @@ def unknown_media(cfg: Config, store: Store, source_ids: set[str] | None = None,
     return out
 
 
-def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None = None) -> list[str]:
+def not_known(cfg: Config, store: Store, source_ids: set[str], emit: Emit | None = None,
+              cancel: threading.Event | None = None) -> list[str]:
     """One line per configured medium that may hold backups of `source_ids` the database does not
     know, saying why (empty: the database knows every backup that can be known now); `emit` as
     unknown_media's."""
     out = []
-    for m, found in unknown_media(cfg, store, source_ids, emit):
+    for m, found in unknown_media(cfg, store, source_ids, emit, cancel):
         if found is None:
             out.append(f"medium {m.id} was not read by rebuild-state (away, or another disk at its path then): the state"
                        " database knows none of its backups")
@@ -216,8 +219,8 @@ def _not_unmounted(cfg: Config, m: Medium):
     return locks.mounting_lock(cfg.state_dir, m.id).acquire_within(LOOK_WAIT)
 
 
-def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None, mount: bool, emit: Emit | None
-               ) -> list[str]:
+def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None, mount: bool, emit: Emit | None,
+               cancel: threading.Event | None = None) -> list[str]:
     """unknown_names of `source_ids` on `m` (None: of every source, as unknown_media's), looked at
     through look_mount when `mount`; none when another disk is on its device, or one with no label (WorkFailed
     when its label cannot be read: it may be the medium)."""
@@ -225,7 +228,7 @@ def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None
         if source_ids is None:
             return unknown_names(m, store, {s.id for s in cfg.sources})
         return [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
-    with looked_at(m, emit or no_emit, cfg.state_dir, LOOK_WAIT) as seen:
+    with looked_at(m, emit or no_emit, cfg.state_dir, LOOK_WAIT, cancel) as seen:
         why = label_problem(seen, store)
         if why is not None and label_problem(seen, store, unread=False) is None:
             raise WorkFailed(why)

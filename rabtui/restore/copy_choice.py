@@ -127,7 +127,7 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     hold files of an archive directory that it lacks; UNSEEN: a medium may hold a newer copy that
     the state database does not know)."""
     shown = "/" + fmt.name(rel)
-    unseen = unknown_backups.not_known(cfg, store, {source.id}, emit)
+    unseen = unknown_backups.not_known(cfg, store, {source.id}, emit, cancel)
     copies = copies_of(store, source, rel)
     if not copies:
         raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}"
