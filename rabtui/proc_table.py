@@ -159,6 +159,13 @@ def identity(pid: int) -> str | None:
         return None
 
 
+def stopped(pid: int | None) -> bool:
+    """Whether process `pid` is stopped (SIGSTOP, Ctrl-Z): it does nothing, a cancel included,
+    until it is continued (SIGCONT). One that has ended, or that traces, is not."""
+    fields = _stat(f"/proc/{pid}/stat") if pid else None
+    return fields is not None and fields[0] == b"T"
+
+
 def pid_alive(pid: int | None, since: float | None = None, ident: str | None = None) -> bool:
     """Whether process `pid` runs. `since`: a time (time.time()) at which the process recorded
     lived; one holding the pid that began later is another process, given the pid since (after a

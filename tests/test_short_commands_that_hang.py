@@ -27,7 +27,7 @@ from rabtui.media import mounting
 from rabtui.restore import run as restore_run
 from rabtui.ssh.shared import SharedConnection
 from tests.procs import processes
-from tests.trees import Lab, next_second, ssh_source_lines, write_files
+from tests.trees import Lab, gate_command, next_second, ssh_source_lines, write_files
 
 STALL = 3
 
@@ -282,3 +282,28 @@ def test_a_cancel_while_a_restore_looks_at_a_device_medium_stops_the_looks_mount
     assert not waited_for.is_set(), "the cancel waited for the hung mount"
     assert not hung_left(tmp_path, "mount")
     assert not os.path.ismount(mount_point)
+
+
+def test_the_cancel_of_a_job_whose_process_is_stopped_says_it_waits_until_it_is_continued(tmp_path, capsys):
+    """A run stopped (Ctrl-Z in its terminal, a SIGSTOP) heeds no cancel: `jobs cancel` said
+    "cancel requested" and nothing followed."""
+    lab = Lab(tmp_path, media_count=1)
+    gate = gate_command(tmp_path / "never")
+    lab.local(extra=f'pre_backup_commands = ["{gate}"]\n')
+    write_files(lab.src / "data", {"a": b"1"})
+    run_ = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60      # until its pre-backup command runs (its job recorded before)
+        while not any(a == gate.encode() for _, argv in processes() for a in argv) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run_.send_signal(signal.SIGSTOP)
+        job_id = lab.store().one("SELECT id FROM jobs WHERE status='running'")["id"]
+        assert main(["--config", str(lab.config_path), "jobs", "cancel", str(job_id)]) == 0
+        said = capsys.readouterr().out
+        assert (f"its process (pid {run_.pid}) is stopped (SIGSTOP, or Ctrl-Z in its terminal): it stops once"
+                f" continued (kill -CONT {run_.pid}, or fg there)") in said, said
+    finally:
+        run_.send_signal(signal.SIGCONT)
+        out, _ = run_.communicate(timeout=60)
+    assert run_.returncode == 1 and "backup of loc: cancelled" in out, out

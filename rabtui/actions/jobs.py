@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from rabtui import proc_table
 from rabtui.actions.recording import recording, unless_rebuilding
 from rabtui.backup.records import STEPS
 from rabtui.errors import UsageError
@@ -222,6 +223,12 @@ def post_commands_of(cfg, job: dict) -> bool:
         return False
     source = next((s for s in cfg.sources if s.id == job["target"]), None)
     return source is None or bool(source.post_backup_commands)
+
+
+def stopped(job: dict) -> bool:
+    """Whether a job's process is stopped (SIGSTOP, Ctrl-Z in its terminal): its cancel waits
+    until it is continued."""
+    return job["status"] in LIVE and proc_table.stopped(job.get("pid"))
 
 
 def post_commands_state(store: Store, job_id: int) -> str:
