@@ -121,7 +121,7 @@ def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_ca
     ids, twice = queries.backup_ids(store)
     warned: list[str] = []      # a device medium left unmounted is looked at as a restore looks (read-only)
     unknown = unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources},
-                                        lambda e: warned.append(e.message) if e.kind == WARNING else None)
+                                        lambda e: warned.append(e.message) if e.kind == WARNING else None, cancel)
     return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media},
                  {m.id for m in cfg.media if moved_away(m, store)}, unknown, ids, twice,
                  {m.id for m in cfg.media if left_unmounted(m)}, warned)

@@ -118,7 +118,9 @@ def _show(path: bytes) -> str:
 
 def cmd_find(args) -> int:
     cfg = load_config(args, check_media=False)
-    found = find_actions.find(cfg, open_store(cfg, records=False), args.pattern, source=args.source, ignore_case=args.ignore_case)
+    # SIGTERM stops the look at a device medium's backups with the mount it made (hung, it stayed)
+    found = find_actions.find(cfg, open_store(cfg, records=False), args.pattern, source=args.source,
+                              ignore_case=args.ignore_case, cancel=cancel_on_term())
     for line in found.not_listed():     # what is listed may not be all there is
         say(fmt.name(f"rabtui: find: {line}"), sys.stderr)
     if args.json:
