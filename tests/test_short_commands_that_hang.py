@@ -330,3 +330,24 @@ def test_a_find_stopped_by_sigterm_as_it_looks_at_a_device_medium_takes_the_hung
         assert not hung_left(tmp_path, "mount"), "find's hung mount outlived it"
     assert find.returncode not in (0, -signal.SIGTERM) and "cancelled" in err, (find.returncode, err)
     assert not os.path.ismount(mount_point)
+
+
+def test_a_restore_onto_an_ssh_source_whose_rsync_hangs_here_ends_by_io_timeout(tmp_path, sshd, monkeypatch):
+    """The rsync sending the backup's copy, stopped here (as one reading a hung medium is): rsync's
+    own --timeout is heard only from a process that runs, and the restore waited for ever."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"a": b"1", "b": b"2"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'io_timeout = {STALL}\n[[sources.directories]]\npath = "{data}"\n')
+    lab.trust(sshd)
+    assert lab.backup(cfg, "web").status == "completed"
+    (data / "b").unlink()
+    with hangs_once(tmp_path, monkeypatch, "rsync", "--ignore-existing") as waited_for:
+        with pytest.raises(restore_run.RestoreIncomplete) as failed:
+            restore_run.restore(cfg, lab.store(), "web", str(data), to_source=True)
+    assert not waited_for.is_set(), "the restore waited for the hung rsync until it was killed"
+    assert (f"the transfer stalled: nothing from rsync for {STALL} s (io_timeout), rsync was stopped"
+            in str(failed.value)), str(failed.value)
+    assert not hung_left(tmp_path, "rsync")
+    again = restore_run.restore(cfg, lab.store(), "web", str(data), to_source=True)
+    assert not again.incomplete() and (data / "b").read_bytes() == b"2", again.summary

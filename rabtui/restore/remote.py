@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui import faults, fmt, rsync
+from rabtui import faults, fmt, proc_started, rsync
 from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
-from rabtui.errors import WorkFailed
+from rabtui.errors import Stalled, WorkFailed
 from rabtui.restore import itemized, shared_inodes
 from rabtui.restore.source_check import check_source, components, mounts_made_meanwhile, run_on, tree_modes
 from rabtui.restore.written import Written, kept_directory, kind_of
@@ -279,34 +279,32 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
     if overwrite:
         shared = _to_write_anew(source, rel, item, dest, shared, in_place, special, options, cancel, rules)
     if shared and is_dir:     # those first, written anew: the whole run then finds them as the backup has them
-        done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
-                                                          ignore_times=True, **options),
-                    on_stdout=lines.append, cancel=cancel, die_with_parent=True,
-                    stdin_data=b"".join(p + b"\0" for p in shared))
-        if done.returncode not in (0, 24):
+        done = _sending(source, rsync_to_source_argv(item, dest, overwrite=True, files_from="-",
+                                                     ignore_times=True, **options),
+                        on_stdout=lines.append, cancel=cancel, stdin_data=b"".join(p + b"\0" for p in shared))
+        if isinstance(done, str) or done.returncode not in (0, 24):
             try:    # rsync (the sender, here) names what it sent, not what the source put in place
                 left = [n for n in _to_write_anew(source, rel, item, dest, shared, set(), set(), options, cancel, rules)
                         if n in set(shared)]
             except WorkFailed:
                 left = shared
             itemized.count_itemized(shared_inodes.lines_not_of(lines, left), w)
-            w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}; stopped before the"
-                                  f" rest was sent: nothing else of it restored"))
+            w.errors.append((rel, f"{_failure(done)}; stopped before the rest was sent: nothing else of it restored"))
             linked_names = {name for name, _mode in in_way}
             w.not_restored += [("file", os.path.join(rel, name), ("linked elsewhere too" if name in linked_names else
                                 "only its mode, owner or attributes not the backup's, to be written anew")
                                 + "; rsync stopped before it") for name in left]
             return w
-    done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, ignore_times=bool(shared) and not is_dir,
-                                                      files_from=None if listing is None else "-",
-                                                      excluded=rules is not None, **options),
-                on_stdout=lines.append, cancel=cancel, die_with_parent=True,
-                stdin_data=listing if rules is None else rules)
+    done = _sending(source, rsync_to_source_argv(item, dest, overwrite=overwrite, ignore_times=bool(shared) and not is_dir,
+                                                 files_from=None if listing is None else "-",
+                                                 excluded=rules is not None, **options),
+                    on_stdout=lines.append, cancel=cancel, stdin_data=listing if rules is None else rules)
     itemized.count_itemized(lines, w)
-    if done.returncode not in (0, 24):
-        w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}"))
-        # a source that hung (rsync's timeout) is not waited for again
-        left = ("the source stopped answering" if done.returncode in (30, 35) else
+    if isinstance(done, str) or done.returncode not in (0, 24):
+        w.errors.append((rel, _failure(done)))
+        # a source that hung (rsync's timeout), or a transfer that stalled, is not waited for again
+        left = ("the transfer stalled" if isinstance(done, str) else
+                "the source stopped answering" if done.returncode in (30, 35) else
                 _left_undone(source, rel, item, dest, overwrite, listing, before, options, cancel, kept))
         if isinstance(left, str):
             w.errors[-1] = (rel, f"{w.errors[-1][1]}; what it did not restore could not be looked at ({left})")
@@ -319,6 +317,21 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
                         "gone from the medium while it was restored (not sent)")
                        for name, mode in _gone_unsent(item, is_dir, before, lines)]
     return w
+
+
+def _sending(source: Source, argv: list, **kw) -> proc_started.Completed | str:
+    """rsync sending to the source, ended after the source's io_timeout without output or work:
+    rsync's own --timeout is not heard from a process that no longer runs (the medium it reads hung,
+    stopped); why, when it was stopped so. Its output is a line per file: one large file, read
+    and sent, is work (`busy`), not silence."""
+    try:
+        return run_on(source, "rsync", argv, die_with_parent=True, silence=source.io_timeout, busy=True, **kw)
+    except Stalled:
+        return f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped"
+
+
+def _failure(done: proc_started.Completed | str) -> str:
+    return done if isinstance(done, str) else f"rsync exit {done.returncode}: {done.stderr_said(300)}"
 
 
 def _said_mounts_made(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, w: Written, cancel) -> None:
