@@ -309,10 +309,12 @@ def test_the_cancel_of_a_job_whose_process_is_stopped_says_it_waits_until_it_is_
     assert run_.returncode == 1 and "backup of loc: cancelled" in out, out
 
 
-def test_a_find_stopped_by_sigterm_as_it_looks_at_a_device_medium_takes_the_hung_mount_with_it(
-        tmp_path, monkeypatch, disk_image):
+@pytest.mark.parametrize("argv", [["find", "a"], ["media", "label", "m1"]])
+def test_a_command_stopped_by_sigterm_as_it_mounts_a_device_medium_takes_the_hung_mount_with_it(
+        tmp_path, monkeypatch, disk_image, argv):
     """`rabtui find` looks at each device medium plugged in for backups the state database does not
-    know, mounting it read-only: killed by SIGTERM meanwhile, it left that mount, hung, for good."""
+    know, mounting it read-only; `media label` mounts its medium: killed by SIGTERM meanwhile, each
+    left that mount, hung, for good (a process of its own)."""
     lab = Lab(tmp_path, media_count=1)
     mount_point = lab.media[0][1]
     lab.local()
@@ -321,14 +323,14 @@ def test_a_find_stopped_by_sigterm_as_it_looks_at_a_device_medium_takes_the_hung
     write_files(lab.src / "data", {"a": b"on the usb disk"})
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     with hangs_once(tmp_path, monkeypatch, "mount", mount_point.name):
-        find = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "find", "a"],
+        run_ = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while not (tmp_path / "hung-mount").exists() and find.poll() is None:
+        while not (tmp_path / "hung-mount").exists() and run_.poll() is None:
             time.sleep(0.05)
-        find.send_signal(signal.SIGTERM)
-        _out, err = find.communicate(timeout=60)
-        assert not hung_left(tmp_path, "mount"), "find's hung mount outlived it"
-    assert find.returncode not in (0, -signal.SIGTERM) and "cancelled" in err, (find.returncode, err)
+        run_.send_signal(signal.SIGTERM)
+        _out, err = run_.communicate(timeout=60)
+        assert not hung_left(tmp_path, "mount"), f"the hung mount of {argv} outlived it"
+    assert run_.returncode not in (0, -signal.SIGTERM) and "cancelled" in err, (run_.returncode, err)
     assert not os.path.ismount(mount_point)
 
 

@@ -3,6 +3,8 @@ knows a medium or takes the disk at its path for another (check-config's notes).
 
 from __future__ import annotations
 
+import threading
+
 from rabtui.actions.recording import recording
 from rabtui.config import Medium
 from rabtui.errors import RabtuiError
@@ -13,14 +15,16 @@ from rabtui.state.dir_lock import StateDirLock
 from rabtui.state.store import Store
 
 
-def label(store: Store, medium: Medium, *, force: bool = False) -> mediamod.Labelled:
+def label(store: Store, medium: Medium, *, force: bool = False, cancel: threading.Event | None = None
+          ) -> mediamod.Labelled:
     """Write the medium's label file; says what was done, and what could not be (a warning). A
     medium that holds files but no label, or one rabtui has used whose label is gone, is refused
     unless `force`; so is one that a backup or another `media label` works on now (LockBusy,
-    naming it), or by a restore running alone (dir_lock.py: it may read the medium)."""
+    naming it), or by a restore running alone (dir_lock.py: it may read the medium). `cancel` stops
+    the medium's mount, hung, and a wait for another's (Cancelled)."""
     what = f"the labelling of medium {medium.id}"
     with StateDirLock(store.state_dir, what), recording(store), locks.medium_lock(store.state_dir, medium.id, what):
-        return mediamod.label_medium(store, medium, force=force)
+        return mediamod.label_medium(store, medium, force=force, cancel=cancel)
 
 
 def known_because(store: Store, medium_id: str) -> str | None:

@@ -14,8 +14,8 @@ from rabtui.state.store import KEPT
 from rabtui.state.store_check import StateUnusable
 
 from . import progress
-from .common import (TerminalPrompter, cancel_on_signals, load_config, needs_action, number, open_store, print_json, say,
-                     warn_undelivered)
+from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, needs_action, number, open_store,
+                     print_json, say, warn_undelivered)
 
 
 def register(sub) -> None:
@@ -121,7 +121,8 @@ def cmd_status(args) -> int:
 
 def cmd_media_label(args) -> int:
     cfg = load_config(args, check_media=False)
-    labelled = media_actions.label(open_store(cfg), cfg.medium(args.id), force=args.force)
+    # SIGTERM stops the medium's mount with it (hung, it outlived rabtui killed)
+    labelled = media_actions.label(open_store(cfg), cfg.medium(args.id), force=args.force, cancel=cancel_on_term())
     print(labelled.done)
     if labelled.warning:
         say(fmt.lines(f"rabtui: warning: {labelled.warning}"), sys.stderr)

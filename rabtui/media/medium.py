@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -303,13 +304,13 @@ class Labelled(NamedTuple):
     warning: str | None = None
 
 
-def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
+def label_medium(store: Store, medium: Medium, force: bool = False, cancel: threading.Event | None = None) -> Labelled:
     """Write the medium's label when that is safe, or with `force`; says what was done. Refused
     (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
     labelled as another, files without a label, a medium the state knows found unlabelled, or
     another disk labelled with this medium's id (taken over as this medium with `force`). What runs
     killed meanwhile left in the medium's root (remove_dead_runs_files) goes first."""
-    with mounted(medium, state_dir=store.state_dir):
+    with mounted(medium, state_dir=store.state_dir, cancel=cancel):
         path = medium.path
         if not os.path.isdir(path):
             raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
