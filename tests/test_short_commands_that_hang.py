@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,30 @@ from tests.procs import processes
 from tests.trees import Lab, gate_command, next_second, ssh_source_lines, write_files
 
 STALL = 3
+
+
+def device_lab(tmp_path, disk_image) -> tuple[Lab, object, Path]:
+    """A local source onto one medium whose `device` is `disk_image`: (the lab, its config, the
+    medium's path, where rabtui mounts it)."""
+    lab = Lab(tmp_path, media_count=1)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.on_device(mount_point, disk_image)
+    write_files(lab.src / "data", {"a": b"on the usb disk"})
+    return lab, lab.load(), mount_point
+
+
+def cancelled_once_hung(tmp_path, program: str) -> threading.Event:
+    """A cancel set as soon as the `program` that `hangs_once` stops has stopped itself."""
+    cancel = threading.Event()
+
+    def operator() -> None:
+        while not (tmp_path / f"hung-{program}").exists():
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=operator, daemon=True).start()
+    return cancel
 
 
 def hung_left(tmp_path, program: str) -> bool:
@@ -158,21 +183,9 @@ def test_a_cancel_while_the_mediums_mount_hangs_stops_it_at_once_and_the_next_ba
         tmp_path, monkeypatch, disk_image):
     """A hung mount was waited for MOUNT_SILENCE (two minutes) whatever the cancel: a `jobs
     cancel`, or the SIGTERM of a shutdown, whose SIGKILL comes before that, left mount behind."""
-    lab = Lab(tmp_path)
-    mount_point = lab.media[0][1]
-    lab.local()
-    lab.on_device(mount_point, disk_image)
-    cfg = lab.load()
-    write_files(lab.src / "data", {"a": b"on the usb disk"})
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
     monkeypatch.setattr(mounting, "MOUNT_SILENCE", STALL + 60)
-    cancel = threading.Event()
-
-    def operator() -> None:
-        while not (tmp_path / "hung-mount").exists():
-            time.sleep(0.05)
-        cancel.set()
-
-    threading.Thread(target=operator, daemon=True).start()
+    cancel = cancelled_once_hung(tmp_path, "mount")
     with hangs_once(tmp_path, monkeypatch, "mount", mount_point.name):
         result = lab.backup(cfg, medium_id="m1", cancel=cancel)
     assert result.status == "cancelled", (result.status, result.reason)
@@ -185,12 +198,7 @@ def test_a_cancel_while_the_mediums_mount_hangs_stops_it_at_once_and_the_next_ba
 def test_a_mount_killed_by_a_signal_is_said_so(tmp_path, monkeypatch):
     """Killed (the hung one above, by the operator), mount said nothing: the step's reason ended
     in "cannot mount DEVICE at PATH: " and no more."""
-    lab = Lab(tmp_path)
-    mount_point = lab.media[0][1]
-    lab.local()
-    lab.on_device(mount_point, tmp_path / "usb.img")
-    cfg = lab.load()
-    write_files(lab.src / "data", {"a": b"1"})
+    lab, cfg, mount_point = device_lab(tmp_path, tmp_path / "usb.img")     # never mounted
     bin_dir = tmp_path / "killed-bin"
     bin_dir.mkdir()
     (bin_dir / "mount").write_text("#!/bin/sh\nkill -KILL $$\n")
@@ -238,14 +246,7 @@ def test_a_cancel_while_a_checkpoint_mounts_the_media_stops_a_mount_that_hangs(t
     write_files(lab.src / "data", {"a": b"on the usb disk"})
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     monkeypatch.setattr(mounting, "MOUNT_SILENCE", 600)
-    cancel, said = threading.Event(), []
-
-    def operator() -> None:
-        while not (tmp_path / "hung-mount").exists():
-            time.sleep(0.05)
-        cancel.set()
-
-    threading.Thread(target=operator, daemon=True).start()
+    cancel, said = cancelled_once_hung(tmp_path, "mount"), []
     with hangs_once(tmp_path, monkeypatch, "mount", mount_point.name):
         with pytest.raises(Cancelled):
             checkpoint_actions.burn(cfg, lab.store(), said.append, cancel, None, now=[], confirm=False)
@@ -259,23 +260,11 @@ def test_a_cancel_while_a_restore_looks_at_a_device_medium_stops_the_looks_mount
         tmp_path, monkeypatch, disk_image):
     """A restore first looks at each device medium plugged in for backups the state database does
     not know, mounting it read-only: that mount, hung, held the cancel for MOUNT_SILENCE."""
-    lab = Lab(tmp_path, media_count=1)
-    mount_point = lab.media[0][1]
-    lab.local()
-    lab.on_device(mount_point, disk_image)
-    cfg = lab.load()
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
     data = lab.src / "data"
-    write_files(data, {"a": b"on the usb disk"})
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     monkeypatch.setattr(mounting, "MOUNT_SILENCE", 600)
-    cancel = threading.Event()
-
-    def operator() -> None:
-        while not (tmp_path / "hung-mount").exists():
-            time.sleep(0.05)
-        cancel.set()
-
-    threading.Thread(target=operator, daemon=True).start()
+    cancel = cancelled_once_hung(tmp_path, "mount")
     with hangs_once(tmp_path, monkeypatch, "mount", mount_point.name) as waited_for:
         with pytest.raises(Cancelled):
             restore_run.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "out", cancel=cancel)
@@ -315,12 +304,7 @@ def test_a_command_stopped_by_sigterm_as_it_mounts_a_device_medium_takes_the_hun
     """`rabtui find` looks at each device medium plugged in for backups the state database does not
     know, mounting it read-only; `media label` mounts its medium: killed by SIGTERM meanwhile, each
     left that mount, hung, for good (a process of its own)."""
-    lab = Lab(tmp_path, media_count=1)
-    mount_point = lab.media[0][1]
-    lab.local()
-    lab.on_device(mount_point, disk_image)
-    cfg = lab.load()
-    write_files(lab.src / "data", {"a": b"on the usb disk"})
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     with hangs_once(tmp_path, monkeypatch, "mount", mount_point.name):
         run_ = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
