@@ -5,6 +5,14 @@ that a kill anywhere in a backup or a burn loses nothing that was complete.
 `RABTUI_FAULT_STOP` names a point where the process stops itself (SIGSTOP) instead, holding what
 it holds, as a run hung on a dead medium would, until it gets SIGCONT.
 
+A point may be named for one source, `POINT@SOURCE`: it acts only in a thread working for that
+source (under its lock: backup/run_lock.py), not in the other sources' threads of the same run.
+
+`RABTUI_FAULT_HOLD` names a point (for one source: `POINT@SOURCE`) where the thread that passes it
+waits for good while the process's other threads go on, until the process is killed; a kill point
+named with it kills only once the held point is reached. So the tests kill a run of several sources
+at once with each where they choose: one held at a point, another killed at its own.
+
 Without the variables (always, outside the tests) a point does nothing.
 """
 
@@ -12,9 +20,16 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 ENV = "RABTUI_FAULT_POINT"
 STOP_ENV = "RABTUI_FAULT_STOP"
+HOLD_ENV = "RABTUI_FAULT_HOLD"
+
+_working = threading.local()      # .source: the source the thread works for now
+_held = threading.Event()         # the held point is reached
 
 # Every point, in the order a run passes them (tests/test_kill_anywhere.py kills at each).
 BACKUP_POINTS = (
@@ -167,8 +182,33 @@ NOTIFY_POINTS = ("notify.waiting",)
 JOB_START_POINTS = ("jobs.detached_recorded",)
 
 
-def point(name: str) -> None:
-    if os.environ.get(ENV) == name:
+@contextmanager
+def working_for(source_id: str) -> Iterator[None]:
+    """The calling thread works for `source_id` meanwhile (a point named `POINT@SOURCE` acts in it)."""
+    before = getattr(_working, "source", None)
+    _working.source = source_id
+    try:
+        yield
+    finally:
+        _working.source = before
+
+
+def _names(value: str | None, name: str, source: str | None) -> bool:
+    """Whether a variable's `value`, `POINT` or `POINT@SOURCE`, names this point in this thread."""
+    if not value:
+        return False
+    at, _, named = value.partition("@")
+    return at == name and (not named or named == (source or getattr(_working, "source", None)))
+
+
+def point(name: str, source: str | None = None) -> None:
+    """`source`: the source the point is passed for, where the thread holds no lock of it."""
+    if _names(os.environ.get(HOLD_ENV), name, source):
+        _held.set()
+        threading.Event().wait()       # for good: the process is killed meanwhile
+    if _names(os.environ.get(ENV), name, source):
+        if os.environ.get(HOLD_ENV):
+            _held.wait()
         os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get(STOP_ENV) == name:
+    if _names(os.environ.get(STOP_ENV), name, source):
         os.kill(os.getpid(), signal.SIGSTOP)

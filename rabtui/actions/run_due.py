@@ -310,7 +310,7 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         # closed, Ctrl-C: nobody decided against this backup) before it saved its data. A backup
         # whose own job was cancelled is done, the run stopped after or not: the next run-due does
         # not start it again by itself
-        faults.point("run_due.backup_ended")
+        faults.point("run_due.backup_ended", due.source)
         if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS) or _asked_to_stop(store, recorder):
             try:
                 schedule.mark_run(store, due.source, due.slot, now)

@@ -9,6 +9,7 @@ import os
 import threading
 from contextlib import contextmanager
 
+from rabtui import faults
 from rabtui.config import Config
 from rabtui.errors import LockBusy
 from rabtui.state import locks
@@ -37,10 +38,12 @@ def source_lock(cfg: Config, source_id: str, by: str | None = None):
                 holder = lock.holder() or {}
                 if holder.get("pid") != os.getpid():
                     raise
-                yield  # our caller holds it already
+                with faults.working_for(source_id):
+                    yield  # our caller holds it already
                 return
             try:
-                yield
+                with faults.working_for(source_id):
+                    yield
             finally:
                 lock.release()
     finally:

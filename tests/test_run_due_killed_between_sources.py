@@ -1,0 +1,169 @@
+"""A run-due of two sources at once (one standard directory, one archive directory) killed with
+SIGKILL while each is where the test chose: one source's thread held at a fault point
+(faults.HOLD_ENV), the other's killing the process at its own (`POINT@SOURCE`); then the recovery
+of both killed in the same way. After the next run-due, a cleanup and a rebuild-state: each source
+backed up complete once for the night, no run or job left running, the catalog is what the media
+hold, backup.json and the database agree, and every complete backup holds and restores the source
+as it was. Real run-dues, real rsync."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rabtui import faults
+from rabtui.state import jobs
+from rabtui.state.store import COMPLETE
+from tests import invariants, preloaded
+from tests.test_kill_anywhere import _files, _killed
+from tests.test_run_due_killed_slot import LATER, NIGHT
+from tests.trees import Lab, snapshot
+
+NIGHT_BEFORE = "2026-09-30T02:05"
+SOURCES = ("std", "arc")
+
+# every moment of each source against every moment of the other, and more recoveries, with
+# RABTUI_ALL_PAIRS=1 (a pair whose moments never meet is skipped then)
+ALL = bool(os.environ.get("RABTUI_ALL_PAIRS"))
+
+# (the source held, its point; the source killed, its point): each a moment of a backup (or of the
+# run-due around it) against another, the other way round too
+PAIRS = [
+    ("std", "backup.step7_ended", "arc", "backup.step2"),
+    ("arc", "backup.step7_ended", "std", "backup.json_written"),
+    ("std", "backup.json_written", "arc", "backup.archive_linked"),
+    ("arc", "backup.catalog", "std", "run_due.backup_ended"),
+    ("std", "run_due.backup_ended", "arc", "backup.step7_ended"),
+    ("arc", "backup.dir_made", "std", "backup.step7_ended"),
+    ("arc", "backup.union_linking", "std", "backup.catalog"),
+    ("std", "backup.rsync_ended", "arc", "backup.json_written"),
+    ("arc", "run_due.backup_ended", "std", "backup.step5"),
+    ("arc", "backup.json_written", "std", "backup.step7"),
+]
+_MOMENTS = {
+    "std": [p for p in faults.BACKUP_POINTS if p != "backup.archive_linked"] + [*faults.DIR_POINTS,
+                                                                               *faults.RUN_DUE_POINTS],
+    "arc": [*faults.BACKUP_POINTS, *faults.DIR_POINTS, *faults.UNION_POINTS, *faults.LINK_EACH_POINTS,
+            *faults.RUN_DUE_POINTS],
+}
+if ALL:
+    PAIRS = [(h, a, k, p) for h, k in (SOURCES, SOURCES[::-1]) for a in _MOMENTS[h] for p in _MOMENTS[k]]
+
+# both runs killed once their transfer ended (each kept by its recovery), then that recovery (and
+# the backups after it) killed with one source's held at a point and the other's killed at its own
+FIRSTS = [("std", "backup.catalog", "arc", "backup.catalog")]
+RECOVERIES = [
+    ("std", "recovery.kept_said", "arc", "recovery.kept_catalog"),
+    ("arc", "recovery.kept_said", "std", "recovery.kept_said"),
+    ("std", "recovery.kept_catalog", "arc", "union.undone"),
+    ("arc", "union.undoing", "std", "recovery.kept_catalog"),
+    ("arc", "recovery.kept_catalog", "std", "backup.step2"),
+]
+_AGAIN = {"std": ["recovery.kept_catalog", "recovery.kept_said", "backup.step2", "backup.dir_made",
+                  "backup.json_written", "run_due.backup_ended"]}
+_AGAIN["arc"] = [*_AGAIN["std"], *faults.UNDO_POINTS, *faults.UNDO_EACH_POINTS]
+if ALL:
+    FIRSTS.append(("std", "backup.step6", "arc", "backup.archive_linked"))
+    RECOVERIES = [(h, a, k, p) for h, k in (SOURCES, SOURCES[::-1]) for a in _AGAIN[h] for p in _AGAIN[k]]
+
+
+def rabtui_held(lab: Lab, *args: str, hold: str | None = None, kill: str | None = None):
+    env = {k: v for k, v in os.environ.items() if k not in (faults.ENV, faults.HOLD_ENV, faults.STOP_ENV)}
+    if hold:
+        env[faults.HOLD_ENV] = hold
+    if kill:
+        env[faults.ENV] = kill
+    try:
+        return preloaded.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                             env=env, capture_output=True, text=True, timeout=20 if ALL else 60,
+                             stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        if ALL and hold:
+            pytest.skip(f"{hold} then {kill}: not reached")
+        raise
+
+
+def _night_before(tmp_path) -> tuple[Lab, dict]:
+    """Both sources backed up complete the night before, then changed: the copies each complete
+    backup must hold, by the night they are of."""
+    lab = Lab(tmp_path, media_count=1)
+    schedule = 'schedule = "0 2 * * *"'
+    lab.write(lab._local_source([("s", "standard")], schedule, "std")
+              + lab._local_source([("a", "archive")], schedule, "arc"))
+    _files(lab.src / "s", {"f": b"s1" * 300, "d/g": b"s2", "gone": b"s3"})
+    _files(lab.src / "a", {"f": b"a1" * 200, "d/g": b"a2"})
+    first = rabtui_held(lab, "run-due", "--now", NIGHT_BEFORE)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _sources(lab)
+    _files(lab.src / "s", {"f": b"s4" * 400, "new": b"s5"})
+    os.unlink(lab.src / "s" / "gone")
+    _files(lab.src / "a", {"f": b"a3" * 250, "z": b"a4"})
+    return lab, {"before": before, "night": _sources(lab)}
+
+
+def _sources(lab: Lab) -> dict[str, dict[bytes, bytes]]:
+    return {str(lab.src / rel): snapshot(lab.src / rel) for rel in ("s", "a")}
+
+
+def _killed_night(lab: Lab, held: str, at: str, killed: str, point: str) -> None:
+    done = rabtui_held(lab, "run-due", "--now", NIGHT, hold=f"{at}@{held}", kill=f"{point}@{killed}")
+    _killed(done)
+
+
+def _check(lab: Lab, copies: dict, when: str) -> None:
+    """Each source complete once the night before and once this night, holding the source as it was;
+    nothing running; the invariants."""
+    store = lab.store()
+    cfg = lab.load()
+    held: dict[int, dict] = {}
+    for source in SOURCES:
+        rows = store.all("SELECT * FROM backups WHERE source=? ORDER BY id", (source,))
+        done = [r for r in rows if r["status"] in COMPLETE]
+        shown = [(r["name"], r["status"]) for r in rows]
+        assert len(done) == 2, f"{when}: {source}: {shown}"
+        assert "running" not in {r["status"] for r in rows}, f"{when}: {source}: {shown}"
+        held[done[0]["id"]], held[done[1]["id"]] = copies["before"], copies["night"]
+    assert not jobs.running_jobs(store), f"{when}: {[dict(r) for r in jobs.running_jobs(store)]}"
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_backups_hold(cfg, store, held)
+    store.close()
+
+
+def _after(lab: Lab, copies: dict, tmp_path) -> None:
+    """The next run-due backs up what the night lacks, the one after finds nothing due; a cleanup and
+    a rebuild-state keep it all; every complete backup restores as it shows."""
+    again = rabtui_held(lab, "run-due", "--now", LATER)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _check(lab, copies, "after the next run-due\n" + again.stdout + again.stderr)
+    last = rabtui_held(lab, "run-due", "--now", LATER)
+    assert last.returncode == 0 and ": due" not in last.stdout, last.stdout + last.stderr
+    cleaned = rabtui_held(lab, "cleanup", "--now", LATER)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    _check(lab, copies, "after a cleanup\n" + cleaned.stdout + cleaned.stderr)
+    rebuilt = rabtui_held(lab, "rebuild-state")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    _check(lab, copies, "after rebuild-state\n" + rebuilt.stdout + rebuilt.stderr)
+    store = lab.store()
+    invariants.check_restores_are_views(lab.load(), store, tmp_path / "restored")
+    store.close()
+
+
+@pytest.mark.parametrize("held,at,killed,point", PAIRS, ids=[f"{h}@{a}+{k}@{p}" for h, a, k, p in PAIRS])
+def test_a_run_due_killed_at_one_source_while_another_is_held(tmp_path, held, at, killed, point):
+    lab, copies = _night_before(tmp_path)
+    _killed_night(lab, held, at, killed, point)
+    _after(lab, copies, tmp_path)
+
+
+@pytest.mark.parametrize("first", FIRSTS, ids=lambda f: "+".join(f))
+@pytest.mark.parametrize("held,at,killed,point", RECOVERIES, ids=[f"{h}@{a}+{k}@{p}" for h, a, k, p in RECOVERIES])
+def test_the_recovery_of_two_killed_runs_killed(tmp_path, first, held, at, killed, point):
+    lab, copies = _night_before(tmp_path)
+    _killed_night(lab, *first)
+    _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"{point}@{killed}"))
+    _after(lab, copies, tmp_path)
+
