@@ -167,3 +167,16 @@ def test_the_recovery_of_two_killed_runs_killed(tmp_path, first, held, at, kille
     _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"{point}@{killed}"))
     _after(lab, copies, tmp_path)
 
+
+# one killed before its transfer ended (abandoned by the rebuild), one after (its data kept)
+@pytest.mark.parametrize("held,at,killed,point", [("std", "backup.step3", "arc", "backup.step5"),
+                                                  ("arc", "backup.step7_ended", "std", "backup.rsync_ended")])
+def test_a_killed_night_rebuilt_is_backed_up_again(tmp_path, held, at, killed, point):
+    """rebuild-state right after the kill (the database lost with the server, say): the killed runs
+    it finds serve no time of the schedule, and the next run-due backs each source up for the night
+    (rebuild-state marked each as run for the time of its newest backup, the killed one's)."""
+    lab, copies = _night_before(tmp_path)
+    _killed_night(lab, held, at, killed, point)
+    rebuilt = rabtui_held(lab, "rebuild-state")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    _after(lab, copies, tmp_path)

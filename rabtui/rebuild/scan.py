@@ -54,7 +54,7 @@ from rabtui.rebuild import record
 from rabtui.rebuild.backups_recorded import Listed, fill_medium
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
-from rabtui.state.store import BACKUP_IDS_USED, RESTORABLE, Store, as_made, made_first
+from rabtui.state.store import BACKUP_IDS_USED, COMPLETE_SQL, RESTORABLE, Store, as_made, made_first
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
@@ -120,17 +120,21 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
 
 
 def _schedule_marks(cfg: Config, store: Store) -> None:
-    """A scheduled source counts as run for the slot before its newest backup, so that run-due
-    after a rebuild does not start a backup at once for a slot that was already served. A backup
-    dated ahead (a clock that was wrong) is not its newest: its slot's mark would not count."""
+    """A scheduled source counts as run for the slot before its newest backup that ended (complete,
+    or failed), so that run-due after a rebuild does not start a backup at once for a slot that was
+    already served. A run killed (found abandoned, or its data kept: by a recovery, or by this
+    rebuild) served none: its slot stays due, as run-due leaves it (a kept backup whose own
+    post-backup commands failed is not told from one: its slot is due again, an extra backup rather
+    than a night without one). A backup dated ahead (a clock that was wrong) is not its newest: its
+    slot's mark would not count."""
     from rabtui.ops import schedule
 
     ahead = (datetime.now() + schedule.CLOCK_SLACK).timestamp()
     for s in cfg.sources:
         if not s.schedule:
             continue
-        row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status<>'deleted' AND started<=?",
-                        (s.id, ahead))
+        row = store.one(f"SELECT MAX(started) AS t FROM backups WHERE source=? AND (status IN {COMPLETE_SQL}"
+                        " OR status='failed') AND started<=?", (s.id, ahead))
         slot = schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])) if row and row["t"] else None
         if slot is not None:
             schedule.mark_run(store, s.id, slot)
