@@ -20,7 +20,7 @@ from rabtui.state.store import COMPLETE
 from tests import invariants, preloaded
 from tests.test_kill_anywhere import _files, _killed
 from tests.test_run_due_killed_slot import LATER, NIGHT
-from tests.trees import Lab, snapshot
+from tests.trees import Lab, snapshot, ssh_source_lines
 
 NIGHT_BEFORE = "2026-09-30T02:05"
 SOURCES = ("std", "arc")
@@ -86,13 +86,20 @@ def rabtui_held(lab: Lab, *args: str, hold: str | None = None, kill: str | None 
         raise
 
 
-def _night_before(tmp_path) -> tuple[Lab, dict]:
-    """Both sources backed up complete the night before, then changed: the copies each complete
-    backup must hold, by the night they are of."""
+def _night_before(tmp_path, sshd=None, extra: str = "") -> tuple[Lab, dict]:
+    """Both sources (and `web` on the test `sshd`, if given) backed up complete the night before,
+    then changed: the copies each complete backup must hold, by the night they are of. `extra`:
+    lines of the [rabtui] table."""
     lab = Lab(tmp_path, media_count=1)
     schedule = 'schedule = "0 2 * * *"'
+    web = "" if sshd is None else (ssh_source_lines(sshd) + f"{schedule}\n[[sources.directories]]\n"
+                                                           f'path = "{lab.src / "w"}"\n')
     lab.write(lab._local_source([("s", "standard")], schedule, "std")
-              + lab._local_source([("a", "archive")], schedule, "arc"))
+              + lab._local_source([("a", "archive")], schedule, "arc") + web)
+    lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", f"[rabtui]\n{extra}", 1))
+    if sshd is not None:
+        lab.trust(sshd)
+        _files(lab.src / "w", {"f": b"w1" * 100, "d/g": b"w2"})
     _files(lab.src / "s", {"f": b"s1" * 300, "d/g": b"s2", "gone": b"s3"})
     _files(lab.src / "a", {"f": b"a1" * 200, "d/g": b"a2"})
     first = rabtui_held(lab, "run-due", "--now", NIGHT_BEFORE)
@@ -101,11 +108,13 @@ def _night_before(tmp_path) -> tuple[Lab, dict]:
     _files(lab.src / "s", {"f": b"s4" * 400, "new": b"s5"})
     os.unlink(lab.src / "s" / "gone")
     _files(lab.src / "a", {"f": b"a3" * 250, "z": b"a4"})
+    if sshd is not None:
+        _files(lab.src / "w", {"f": b"w3" * 150, "h": b"w4"})
     return lab, {"before": before, "night": _sources(lab)}
 
 
 def _sources(lab: Lab) -> dict[str, dict[bytes, bytes]]:
-    return {str(lab.src / rel): snapshot(lab.src / rel) for rel in ("s", "a")}
+    return {d.path: snapshot(d.path) for s in lab.load().sources for d in s.directories}
 
 
 def _killed_night(lab: Lab, held: str, at: str, killed: str, point: str) -> None:
@@ -119,7 +128,7 @@ def _check(lab: Lab, copies: dict, when: str) -> None:
     store = lab.store()
     cfg = lab.load()
     held: dict[int, dict] = {}
-    for source in SOURCES:
+    for source in (s.id for s in cfg.sources):
         rows = store.all("SELECT * FROM backups WHERE source=? ORDER BY id", (source,))
         done = [r for r in rows if r["status"] in COMPLETE]
         shown = [(r["name"], r["status"]) for r in rows]
@@ -129,6 +138,8 @@ def _check(lab: Lab, copies: dict, when: str) -> None:
     assert not jobs.running_jobs(store), f"{when}: {[dict(r) for r in jobs.running_jobs(store)]}"
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
+    invariants.check_views_are_media(cfg, store)
+    invariants.check_change_counters(store)
     invariants.check_backups_hold(cfg, store, held)
     store.close()
 
@@ -147,6 +158,8 @@ def _after(lab: Lab, copies: dict, tmp_path) -> None:
     rebuilt = rabtui_held(lab, "rebuild-state")
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     _check(lab, copies, "after rebuild-state\n" + rebuilt.stdout + rebuilt.stderr)
+    last = rabtui_held(lab, "run-due", "--now", LATER)
+    assert last.returncode == 0 and ": due" not in last.stdout, last.stdout + last.stderr
     store = lab.store()
     invariants.check_restores_are_views(lab.load(), store, tmp_path / "restored")
     store.close()
@@ -179,4 +192,32 @@ def test_a_killed_night_rebuilt_is_backed_up_again(tmp_path, held, at, killed, p
     _killed_night(lab, held, at, killed, point)
     rebuilt = rabtui_held(lab, "rebuild-state")
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    _after(lab, copies, tmp_path)
+
+
+# max_parallel 2: web waits its turn until std has ended, or is still waiting when the run is killed
+THREE = [("web", "backup.step5", "arc", "backup.catalog"),
+         ("web", "backup.json_written", "arc", "backup.step7_ended"),
+         ("arc", "backup.step7_ended", "web", "backup.catalog"),
+         ("std", "backup.step7_ended", "arc", "backup.json_written")]
+
+
+@pytest.mark.parametrize("held,at,killed,point", THREE, ids=[f"{h}@{a}+{k}@{p}" for h, a, k, p in THREE])
+def test_three_sources_one_over_ssh_one_waiting_its_turn(tmp_path, sshd, held, at, killed, point):
+    lab, copies = _night_before(tmp_path, sshd, "max_parallel = 2\n")
+    _killed_night(lab, held, at, killed, point)
+    _after(lab, copies, tmp_path)
+
+
+# a cleanup recovers the two sources' killed runs one after the other: killed as it recovers the
+# second (the first's recovered), or the first (the second's not yet)
+CLEANUP_KILLS = ["cleanup.recovering@arc", "recovery.kept_said@arc", "union.undone@arc", "cleanup.recovering@std",
+                 "recovery.kept_catalog@std"]
+
+
+@pytest.mark.parametrize("kill", CLEANUP_KILLS)
+def test_a_cleanup_recovering_two_killed_runs_killed(tmp_path, kill):
+    lab, copies = _night_before(tmp_path)
+    _killed_night(lab, *FIRSTS[0])
+    _killed(rabtui_held(lab, "cleanup", "--now", LATER, kill=kill))
     _after(lab, copies, tmp_path)
