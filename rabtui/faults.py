@@ -6,7 +6,8 @@ that a kill anywhere in a backup or a burn loses nothing that was complete.
 it holds, as a run hung on a dead medium would, until it gets SIGCONT.
 
 A point may be named for one source, `POINT@SOURCE`: it acts only in a thread working for that
-source (under its lock: backup/run_lock.py), not in the other sources' threads of the same run.
+source (under its lock: backup/run_lock.py), not in the other sources' threads of the same run; and
+for its Nth passage, `POINT#N` (`POINT#N@SOURCE`: the Nth in that source's threads).
 
 `RABTUI_FAULT_HOLD` names a point (for one source: `POINT@SOURCE`) where the thread that passes it
 waits for good while the process's other threads go on, until the process is killed; a kill point
@@ -30,6 +31,8 @@ HOLD_ENV = "RABTUI_FAULT_HOLD"
 
 _working = threading.local()      # .source: the source the thread works for now
 _held = threading.Event()         # the held point is reached
+_passed: dict[str, int] = {}      # passages of a point named with #N
+_count_lock = threading.Lock()
 
 # Every point, in the order a run passes them (tests/test_kill_anywhere.py kills at each).
 BACKUP_POINTS = (
@@ -177,6 +180,9 @@ KEEP_POINTS = ("recovery.kept_catalog", "recovery.kept_said")
 RUN_DUE_POINTS = ("run_due.backup_ended",)
 # Passed by a run about to wait at its end for notifications still being delivered (notify_outbox.py).
 NOTIFY_POINTS = ("notify.waiting",)
+# Passed after each write the state database commits (a statement outside a transaction, or a
+# transaction): named with #N, a run is killed after its Nth write, between any two of its records.
+STATE_POINTS = ("state.written",)
 # Passed by a console (or any caller) starting a detached job: its row written, its process not yet
 # started (state/jobs.py start_detached).
 JOB_START_POINTS = ("jobs.detached_recorded",)
@@ -194,11 +200,19 @@ def working_for(source_id: str) -> Iterator[None]:
 
 
 def _names(value: str | None, name: str, source: str | None) -> bool:
-    """Whether a variable's `value`, `POINT` or `POINT@SOURCE`, names this point in this thread."""
+    """Whether a variable's `value`, `POINT` or `POINT@SOURCE`, names this point in this thread;
+    `POINT#N` (`POINT#N@SOURCE`): its Nth passage (for that source) only."""
     if not value:
         return False
     at, _, named = value.partition("@")
-    return at == name and (not named or named == (source or getattr(_working, "source", None)))
+    at, _, nth = at.partition("#")
+    if at != name or (named and named != (source or getattr(_working, "source", None))):
+        return False
+    if not nth:
+        return True
+    with _count_lock:
+        _passed[value] = _passed.get(value, 0) + 1
+        return _passed[value] == int(nth)
 
 
 def point(name: str, source: str | None = None) -> None:

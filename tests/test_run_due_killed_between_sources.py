@@ -1,7 +1,8 @@
 """A run-due of two sources at once (one standard directory, one archive directory) killed with
 SIGKILL while each is where the test chose: one source's thread held at a fault point
 (faults.HOLD_ENV), the other's killing the process at its own (`POINT@SOURCE`); then the recovery
-of both killed in the same way. After the next run-due, a cleanup and a rebuild-state: each source
+of both killed in the same way; each killed after any write of one source's records
+(`state.written#N@SOURCE`: between any two of them). After the next run-due, a cleanup and a rebuild-state: each source
 backed up complete once for the night, no run or job left running, the catalog is what the media
 hold, backup.json and the database agree, and every complete backup holds and restores the source
 as it was. Real run-dues, real rsync."""
@@ -218,4 +219,35 @@ def test_a_cleanup_recovering_two_killed_runs_killed(tmp_path, kill):
     lab, copies = _night_before(tmp_path)
     _killed_night(lab, *FIRSTS[0])
     _killed(rabtui_held(lab, "cleanup", "--now", LATER, kill=kill))
+    _after(lab, copies, tmp_path)
+
+
+# killed after the Nth write of one source's records (state.written#N), between any two of them,
+# the other held at a point of its own
+WRITES = [("std", "backup.step5", "arc", n) for n in (8, 20, 38)]
+if ALL:
+    WRITES = [(h, a, k, n) for h, a, k in (("std", "backup.step5", "arc"), ("arc", "backup.catalog", "std"))
+              for n in range(1, 50)]
+
+
+@pytest.mark.parametrize("held,at,killed,nth", WRITES, ids=[f"{h}@{a}+{k}#{n}" for h, a, k, n in WRITES])
+def test_a_run_due_killed_after_any_write_of_one_source(tmp_path, held, at, killed, nth):
+    lab, copies = _night_before(tmp_path)
+    _killed_night(lab, held, at, killed, f"state.written#{nth}")
+    _after(lab, copies, tmp_path)
+
+
+# the recovery of both killed runs (and the backups after it) killed after the Nth write of one
+# source's, the other's held in its recovery
+AGAIN_WRITES = [("std", "recovery.kept_said", "arc", n) for n in (3, 9)]
+if ALL:
+    AGAIN_WRITES = [(h, a, k, n) for h, a, k in (("std", "recovery.kept_said", "arc"),
+                                                 ("arc", "union.undone", "std")) for n in range(1, 30)]
+
+
+@pytest.mark.parametrize("held,at,killed,nth", AGAIN_WRITES, ids=[f"{h}@{a}+{k}#{n}" for h, a, k, n in AGAIN_WRITES])
+def test_the_recovery_killed_after_any_write_of_one_source(tmp_path, held, at, killed, nth):
+    lab, copies = _night_before(tmp_path)
+    _killed_night(lab, *FIRSTS[0])
+    _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"state.written#{nth}@{killed}"))
     _after(lab, copies, tmp_path)

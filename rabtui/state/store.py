@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import quote
 
-from rabtui import privacy
+from rabtui import faults, privacy
 from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
@@ -327,6 +327,7 @@ class Store:
                 raise
             else:
                 conn.execute("COMMIT")
+                faults.point("state.written")
         finally:
             if durable:
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -353,11 +354,14 @@ class Store:
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         try:
-            return self.conn.execute(sql, params)
+            done = self.conn.execute(sql, params)
         except UnicodeEncodeError:
             # a message naming a file whose name is not UTF-8 (as os.fsdecode gives it): SQLite
             # takes UTF-8 only, so those bytes are stored as \xNN escapes
-            return self.conn.execute(sql, storable(params))
+            done = self.conn.execute(sql, storable(params))
+        if done.rowcount > 0 and not self.conn.in_transaction:
+            faults.point("state.written")
+        return done
 
     def write_unless(self, give_up: threading.Event, write: Callable[[], T]) -> T:
         """`write()` (on this thread's connection) tried again and again while another connection
