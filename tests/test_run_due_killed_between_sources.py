@@ -251,3 +251,22 @@ def test_the_recovery_killed_after_any_write_of_one_source(tmp_path, held, at, k
     _killed_night(lab, *FIRSTS[0])
     _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"state.written#{nth}@{killed}"))
     _after(lab, copies, tmp_path)
+
+
+def test_data_kept_by_its_own_run_rebuilt_still_counts_for_its_night(tmp_path):
+    """Kept data whose run ended by itself (its post-backup command failed) served its night, as
+    run-due counted it: after rebuild-state too; a killed run's beside it (the other source) did not."""
+    lab = Lab(tmp_path, media_count=1)
+    schedule = 'schedule = "0 2 * * *"'
+    lab.write(lab._local_source([("s", "standard")], schedule + '\npost_backup_commands = ["false"]', "std")
+              + lab._local_source([("a", "archive")], schedule, "arc"))
+    _files(lab.src / "s", {"f": b"s1"})
+    _files(lab.src / "a", {"f": b"a1"})
+    _killed_night(lab, "std", "run_due.backup_ended", "arc", "backup.catalog")
+    rebuilt = rabtui_held(lab, "rebuild-state")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    again = rabtui_held(lab, "run-due", "--now", LATER)
+    assert "std: due" not in again.stdout and "arc: due" in again.stdout, again.stdout + again.stderr
+    statuses = {s: [r["status"] for r in lab.store().all("SELECT status FROM backups WHERE source=? ORDER BY id", (s,))]
+                for s in SOURCES}
+    assert statuses == {"std": ["kept"], "arc": ["kept", "completed"]}, statuses

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from rabtui import faults
-from rabtui.media import checkpoint_numbers, mounts, unknown_backups
+from rabtui.media import checkpoint_numbers, medium_layout, mounts, unknown_backups
 from rabtui.media.at_hand import label_problem
 from rabtui.state import changes
 from rabtui.config import ID_RE, Config
@@ -54,7 +54,7 @@ from rabtui.rebuild import record
 from rabtui.rebuild.backups_recorded import Listed, fill_medium
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
-from rabtui.state.store import BACKUP_IDS_USED, COMPLETE_SQL, RESTORABLE, Store, as_made, made_first
+from rabtui.state.store import BACKUP_IDS_USED, KEPT, RESTORABLE, RESTORABLE_SQL, Store, as_made, made_first
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
@@ -121,23 +121,33 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
 
 def _schedule_marks(cfg: Config, store: Store) -> None:
     """A scheduled source counts as run for the slot before its newest backup that ended (complete,
-    or failed), so that run-due after a rebuild does not start a backup at once for a slot that was
-    already served. A run killed (found abandoned, or its data kept: by a recovery, or by this
-    rebuild) served none: its slot stays due, as run-due leaves it (a kept backup whose own
-    post-backup commands failed is not told from one: its slot is due again, an extra backup rather
-    than a night without one). A backup dated ahead (a clock that was wrong) is not its newest: its
-    slot's mark would not count."""
+    failed, or its data kept by the run itself: its step 7 ended, as its backup.json says), so that
+    run-due after a rebuild does not start a backup at once for a slot that was already served. A
+    run killed (found abandoned, or its data kept by a recovery or by this rebuild) served none: its
+    slot stays due, as run-due leaves it (schedule._ENDED). A backup dated ahead (a clock that was
+    wrong) is not its newest: its slot's mark would not count."""
     from rabtui.ops import schedule
 
     ahead = (datetime.now() + schedule.CLOCK_SLACK).timestamp()
     for s in cfg.sources:
         if not s.schedule:
             continue
-        row = store.one(f"SELECT MAX(started) AS t FROM backups WHERE source=? AND (status IN {COMPLETE_SQL}"
-                        " OR status='failed') AND started<=?", (s.id, ahead))
-        slot = schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])) if row and row["t"] else None
+        ended = next((r["started"] for r in store.all(
+            f"SELECT started, status, path FROM backups WHERE source=? AND (status IN {RESTORABLE_SQL} OR"
+            " status='failed') AND started<=? ORDER BY started DESC", (s.id, ahead))
+            if r["status"] != KEPT or _kept_ended(r["path"])), None)
+        slot = schedule.last_slot(s.schedule, datetime.fromtimestamp(ended)) if ended else None
         if slot is not None:
             schedule.mark_run(store, s.id, slot)
+
+
+def _kept_ended(path: str | None) -> bool:
+    """Whether kept data's backup.json says its run ended its step 7 (its post-backup commands
+    failed, or a link into a union), not a recovery that kept a killed run's data."""
+    info = medium_layout.read_backup_json(path) if path else None
+    steps = info.get("steps") if info else None
+    return isinstance(steps, list) and any(isinstance(st, dict) and st.get("step") == 7 and st.get("state") == "ok"
+                                           for st in steps)
 
 
 def _with_medium(state_dir, medium, report: Report, emit: Emit, work, *, writing: bool = False, cancel=None):
@@ -174,7 +184,7 @@ def _still_known(store: Store, medium, known: dict) -> None:
 def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict[str, Listed] | None:
     """The medium recorded, and the backups of each source on it with their records (None when it
     is not the labelled medium, or another disk than the one the database replaced used as it)."""
-    from rabtui.media import medium as mediamod, medium_layout
+    from rabtui.media import medium as mediamod
 
     path = Path(medium.path)
     label = mediamod.read_label(path) if path.is_dir() else None
