@@ -143,7 +143,7 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
 
 def _kept_ended(path: str | None) -> bool:
     """Whether kept data's backup.json says its run ended its step 7 (its post-backup commands
-    failed, or a link into a union), not a recovery that kept a killed run's data."""
+    failed, or a link into a union did), not a recovery that kept a killed run's data."""
     info = medium_layout.read_backup_json(path) if path else None
     steps = info.get("steps") if info else None
     return isinstance(steps, list) and any(isinstance(st, dict) and st.get("step") == 7 and st.get("state") == "ok"
