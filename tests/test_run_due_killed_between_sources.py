@@ -51,7 +51,8 @@ if ALL:
 
 # both runs killed once their transfer ended (each kept by its recovery), then that recovery (and
 # the backups after it) killed with one source's held at a point and the other's killed at its own
-FIRSTS = [("std", "backup.catalog", "arc", "backup.catalog")]
+FIRSTS = [("std", "backup.catalog", "arc", "backup.catalog"),
+          ("arc", "backup.step7_ended", "std", "backup.step7_ended")]
 RECOVERIES = [
     ("std", "recovery.kept_said", "arc", "recovery.kept_catalog"),
     ("arc", "recovery.kept_said", "std", "recovery.kept_said"),
@@ -170,6 +171,9 @@ def test_a_run_due_killed_at_one_source_while_another_is_held(tmp_path, held, at
 @pytest.mark.parametrize("first", FIRSTS, ids=lambda f: "+".join(f))
 @pytest.mark.parametrize("held,at,killed,point", RECOVERIES, ids=[f"{h}@{a}+{k}@{p}" for h, a, k, p in RECOVERIES])
 def test_the_recovery_of_two_killed_runs_killed(tmp_path, first, held, at, killed, point):
+    """(Killed in step 7 after its row said it ended, its recovery killed once its backup.json said
+    kept: the next recovery recorded it so with its step 7 ended, and the schedule took the killed
+    run for the night's backup.)"""
     lab, copies = _night_before(tmp_path)
     _killed_night(lab, *first)
     _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"{point}@{killed}"))

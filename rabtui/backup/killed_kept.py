@@ -51,6 +51,12 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
     with store.transaction() as conn:
         for dir_path, _kind in outermost(dirs):
             changes.record(conn, source_id, row["id"], _VERSIONS, {"d": dir_path, "m": row["medium"]}, [dir_path])
+        # killed after its step 7's row said ok, before its backup.json said complete: what that step
+        # linked is undone now, and a step 7 ended would count the backup done for its schedule time;
+        # said before its backup.json says kept (killed between the two, the next recovery records it
+        # as that says, with its steps as they are)
+        conn.execute("UPDATE backup_steps SET state='failed', message=? WHERE backup_id=? AND step=7 AND state='ok'",
+                     ("interrupted before its final record: its archive links undone, its data kept", row["id"]))
     faults.point("recovery.kept_catalog")
     reason = f"{ended or _how_it_ended(store, row['id'], info)}; its transfer had ended whole: the data is kept"
     reason += "".join(f"; {said}" for said in planted)
@@ -60,10 +66,6 @@ def keep(store: Store, cfg, row, path: Path, info: dict, emit: Emit,
     with store.transaction() as conn:
         conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
                      (KEPT, reason, finished, row["id"]))
-        # killed after its step 7's row said ok, before its backup.json said complete: what that step
-        # linked is undone now, and a step 7 ended would count the backup done for its schedule time
-        conn.execute("UPDATE backup_steps SET state='failed', message=? WHERE backup_id=? AND step=7 AND state='ok'",
-                     ("interrupted before its final record: its archive links undone, its data kept", row["id"]))
         end_steps(conn, row["id"])
     done = (f"{undone} archive link(s) undone, " if undone else "") + \
         "its transfer had ended whole: kept (restorable, retained, never a base)"
