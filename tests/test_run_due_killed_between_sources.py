@@ -62,7 +62,8 @@ _AGAIN = {"std": ["recovery.kept_catalog", "recovery.kept_said", "backup.step2",
                   "backup.json_written", "run_due.backup_ended"]}
 _AGAIN["arc"] = [*_AGAIN["std"], *faults.UNDO_POINTS, *faults.UNDO_EACH_POINTS]
 if ALL:
-    FIRSTS.append(("std", "backup.step6", "arc", "backup.archive_linked"))
+    FIRSTS += [("std", "backup.step6", "arc", "backup.archive_linked"),
+               ("std", "backup.json_written", "arc", "backup.step7_ended")]
     RECOVERIES = [(h, a, k, p) for h, k in (SOURCES, SOURCES[::-1]) for a in _AGAIN[h] for p in _AGAIN[k]]
 
 
@@ -218,10 +219,11 @@ if ALL:
                       "recovery.kept_catalog@arc", "union.undoing@arc"]
 
 
+@pytest.mark.parametrize("first", FIRSTS, ids=lambda f: "+".join(f))
 @pytest.mark.parametrize("kill", CLEANUP_KILLS)
-def test_a_cleanup_recovering_two_killed_runs_killed(tmp_path, kill):
+def test_a_cleanup_recovering_two_killed_runs_killed(tmp_path, first, kill):
     lab, copies = _night_before(tmp_path)
-    _killed_night(lab, *FIRSTS[0])
+    _killed_night(lab, *first)
     _killed(rabtui_held(lab, "cleanup", "--now", LATER, kill=kill))
     _after(lab, copies, tmp_path)
 
@@ -249,10 +251,11 @@ if ALL:
                                                  ("arc", "union.undone", "std")) for n in range(1, 30)]
 
 
+@pytest.mark.parametrize("first", FIRSTS, ids=lambda f: "+".join(f))
 @pytest.mark.parametrize("held,at,killed,nth", AGAIN_WRITES, ids=[f"{h}@{a}+{k}#{n}" for h, a, k, n in AGAIN_WRITES])
-def test_the_recovery_killed_after_any_write_of_one_source(tmp_path, held, at, killed, nth):
+def test_the_recovery_killed_after_any_write_of_one_source(tmp_path, first, held, at, killed, nth):
     lab, copies = _night_before(tmp_path)
-    _killed_night(lab, *FIRSTS[0])
+    _killed_night(lab, *first)
     _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"state.written#{nth}@{killed}"))
     _after(lab, copies, tmp_path)
 
