@@ -83,11 +83,11 @@ def rabtui_held(lab: Lab, *args: str, hold: str | None = None, kill: str | None 
         raise
 
 
-def _night_before(tmp_path, sshd=None, extra: str = "") -> tuple[Lab, dict]:
+def _night_before(tmp_path, sshd=None, extra: str = "", media: int = 1) -> tuple[Lab, dict]:
     """Both sources (and `web` on the test `sshd`, if given) backed up complete the night before,
     then changed: the copies each complete backup must hold, by the night they are of. `extra`:
-    lines of the [rabtui] table."""
-    lab = Lab(tmp_path, media_count=1)
+    lines of the [rabtui] table; `media`: how many in the rotation."""
+    lab = Lab(tmp_path, media_count=media)
     schedule = 'schedule = "0 2 * * *"'
     web = "" if sshd is None else (ssh_source_lines(sshd) + f"{schedule}\n[[sources.directories]]\n"
                                                            f'path = "{lab.src / "w"}"\n')
@@ -184,11 +184,13 @@ def test_the_recovery_of_two_killed_runs_killed(tmp_path, first, held, at, kille
 # one killed before its transfer ended (abandoned by the rebuild), one after (its data kept)
 @pytest.mark.parametrize("held,at,killed,point", [("std", "backup.step3", "arc", "backup.step5"),
                                                   ("arc", "backup.step7_ended", "std", "backup.rsync_ended")])
-def test_a_killed_night_rebuilt_is_backed_up_again(tmp_path, held, at, killed, point):
+@pytest.mark.parametrize("media", [1, 2])
+def test_a_killed_night_rebuilt_is_backed_up_again(tmp_path, held, at, killed, point, media):
     """rebuild-state right after the kill (the database lost with the server, say): the killed runs
     it finds serve no time of the schedule, and the next run-due backs each source up for the night
-    (rebuild-state marked each as run for the time of its newest backup, the killed one's)."""
-    lab, copies = _night_before(tmp_path)
+    (rebuild-state marked each as run for the time of its newest backup, the killed one's); with two
+    media in the rotation, onto whichever the rotation gives."""
+    lab, copies = _night_before(tmp_path, media=media)
     _killed_night(lab, held, at, killed, point)
     rebuilt = rabtui_held(lab, "rebuild-state")
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
