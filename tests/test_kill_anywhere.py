@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import faults
+from rabtui.backup import recovery
 from rabtui.checkpoint import xorriso
 from rabtui.state import jobs
 from rabtui.media import medium_layout
@@ -380,7 +381,7 @@ def _killed_then_away(lab: Lab, cfg, source: str, copies: dict, point: str = "ba
     other = rabtui(lab, "backup", source, "--medium", "m2")
     assert other.returncode == 0, other.stdout + other.stderr
     if point == "backup.archive_linked" and not earlier:     # left as it is: its transfer had ended whole
-        assert "its transfer had ended whole (its data is kept once the medium is there)" in other.stdout + other.stderr
+        assert f"its transfer had ended whole, as its rows say ({recovery.UNTIL_READ})" in other.stdout + other.stderr
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     os.rmdir(lab.media[0][1])
     os.rename(away, lab.media[0][1])            # mounted again
@@ -426,6 +427,28 @@ def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "kept"
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     _check_after(lab, cfg, copies, killed)
+
+
+def test_a_run_whose_backup_json_does_not_say_its_transfer_ended_is_said_undone_once_its_medium_is_back(tmp_path):
+    """Killed after its step 5 row said ok but before its backup.json said its transfer ended whole
+    (or that record not written: the medium full), its medium away at the next run: it was said "its
+    data is kept once the medium is there", and once the medium was back it was undone and deleted.
+    What is said names both ends; `cleanup --dry-run`, the medium back, says it would be undone."""
+    lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
+    _files(lab.src / "arch", {"x": b"x2" * 10})
+    killed = _killed_then_away(lab, cfg, "loc", copies, meanwhile=lambda: transfer_not_said(
+        store.one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")["path"]))
+    assert store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=5", (killed["id"],))["state"] == "ok"
+    dry = rabtui(lab, "cleanup", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert (f"interrupted backup loc {killed['name']} on m1 (its backup.json says running, not that its transfer"
+            " ended whole: it would be undone and its directory deleted)") in dry.stdout, dry.stdout
+    back = rabtui(lab, "backup", "loc", "--medium", "m1")
+    out = back.stdout + back.stderr
+    assert back.returncode == 0, out
+    assert "its partial directory was deleted" in out, out
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    assert not Path(killed["path"]).exists()
 
 
 def test_a_cleanup_undoes_the_links_of_a_run_killed_while_its_medium_was_away(tmp_path):

@@ -251,16 +251,22 @@ def removed_source_left(source_id: str, row, there: bool = True) -> str:
             f" for a `rabtui cleanup` to undo it, then take it out again")
 
 
+# what becomes of a run whose rows say its transfer ended whole, its medium away
+UNTIL_READ = ("once the medium is there, its data is kept if its backup.json says so too; else, killed before"
+              " that was written, the run is undone and its directory deleted")
+
+
 def _ended_on_medium(store: Store, row) -> str | None:
     """What the run may have left whole on its medium, as its rows say: its step 7 ended (its final
     backup.json was written next, complete, perhaps), or its transfer (its data is kept once its
-    backup.json is read: killed_kept.py)."""
+    backup.json is read, if that says so too: killed_kept.py; killed before it did, or where it could
+    not be written, the run is undone as any other)."""
     states = {r["step"]: r["state"] for r in store.all(
         "SELECT step, state FROM backup_steps WHERE backup_id=? AND step IN (5, 7)", (row["id"],))}
     if states.get(7) == "ok":
         return "the backup may be complete on it (its step 7 ended)"
     if states.get(5) in ("ok", "warning"):
-        return "its transfer had ended whole (its data is kept once the medium is there)"
+        return (f"its transfer had ended whole, as its rows say ({UNTIL_READ})")
     return None
 
 
@@ -311,6 +317,8 @@ def would_recover(cfg, store: Store) -> list[str]:
         if r["source"] not in sources and step7_began(store, r) and not (info and info.get("status") in RESTORABLE):
             continue     # left as it is (recover_abandoned, `configured`)
         said = ("its backup.json says its transfer ended whole: its data would be kept" if transfer_whole(info)
+                else ("its backup.json says running, not that its transfer ended whole: it would be undone and its"
+                      " directory deleted") if info and info.get("status") == "running"
                 else f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
                 if path is not None else "it ended before it made its directory")
         as_next = (f"as the next backup of {r['source']} would" if r["source"] in sources
