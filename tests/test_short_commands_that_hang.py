@@ -273,6 +273,45 @@ def test_a_cancel_while_a_restore_looks_at_a_device_medium_stops_the_looks_mount
     assert not os.path.ismount(mount_point)
 
 
+_READING = """
+import sys, time
+from rabtui.config.parse import load
+from rabtui.media import mounting
+cfg = load(sys.argv[1], check_media=False)
+with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir, read_only=True):
+    open(sys.argv[2], "w").close()
+    time.sleep(120)
+"""
+
+
+def test_a_cancel_while_the_remount_under_a_restores_readers_hangs_stops_it_at_once(
+        tmp_path, monkeypatch, disk_image):
+    """A backup finds the medium mounted read-only for a restore that reads it still: it remounts it
+    read-write under the restore. That remount, hung, held the backup's cancel for MOUNT_SILENCE."""
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
+    reading = tmp_path / "reading"
+    restore = subprocess.Popen([sys.executable, "-c", _READING, str(lab.config_path), str(reading)],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        deadline = time.monotonic() + 60
+        while not reading.exists() and restore.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reading.exists() and os.statvfs(mount_point).f_flag & os.ST_RDONLY, "the restore's mount was not made"
+        monkeypatch.setattr(mounting, "MOUNT_SILENCE", 600)
+        cancel = cancelled_once_hung(tmp_path, "mount")
+        with hangs_once(tmp_path, monkeypatch, "mount", "remount") as waited_for:
+            result = lab.backup(cfg, medium_id="m1", cancel=cancel)
+        assert not waited_for.is_set(), "the cancel waited for the hung remount"
+        assert result.status == "cancelled", (result.status, result.reason)
+        assert not hung_left(tmp_path, "mount")
+    finally:
+        restore.send_signal(signal.SIGINT)      # its mount unmounted as it ends, by its last user
+        restore.wait(timeout=60)
+    again = lab.backup(cfg, medium_id="m1")
+    assert again.status == "completed", (again.status, again.reason)
+    assert not os.path.ismount(mount_point)
+
+
 def test_the_cancel_of_a_job_whose_process_is_stopped_says_it_waits_until_it_is_continued(tmp_path, capsys):
     """A run stopped (Ctrl-Z in its terminal, a SIGSTOP) heeds no cancel: `jobs cancel` said
     "cancel requested" and nothing followed."""

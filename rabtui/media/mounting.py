@@ -59,8 +59,8 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
     `read_only`: for a restore, which only reads it: mounted read-only (LOOK_OPTIONS), or, where its
     disk is mounted elsewhere, that mount shown read-only at its path. Another user that writes
     (not a `reader`) finds rabtui's read-only mount made writable for it (_made_writable). `cancel`
-    ends the wait for another process's mount or unmount at once, and its own mount, hung
-    (Cancelled)."""
+    ends the wait for another process's mount or unmount at once, and its own mount or remount,
+    hung (Cancelled)."""
     if not medium.device or (not mount and state_dir is None):
         yield medium
         return
@@ -80,7 +80,7 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
             if mount and not (read_only or reader) and not mount_notes.proves(look_note(state_dir, medium.id), medium):
                 _say_read_only_unproved(medium, emit)
         elif mount and not (read_only or reader) and os.statvfs(medium.path).f_flag & os.ST_RDONLY:
-            _made_writable(medium, emit, users, ours)
+            _made_writable(medium, emit, users, ours, cancel)
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
         try:
             if mount and not os.path.ismount(medium.path):
@@ -236,11 +236,13 @@ def _unmount_look(medium: Medium, emit: Emit, users: locks.Lock, looked: Path) -
         mount_notes.remove(looked)
 
 
-def _made_writable(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) -> None:
+def _made_writable(medium: Medium, emit: Emit, users: locks.Lock, ours: Path,
+                   cancel: threading.Event | None = None) -> None:
     """rabtui's read-only mount at the medium's path (a restore's, killed or reading it now) made
     writable for a user that writes there: mounted again read-write where no other process uses
     it and it can be unmounted, else remounted read-write under its readers (said); WorkFailed
-    where it cannot be (an image mounted read-only is on a read-only loop device)."""
+    where it cannot be (an image mounted read-only is on a read-only loop device). `cancel` stops
+    the remount, hung (Cancelled): it was waited for up to MOUNT_SILENCE seconds."""
     try:
         alone = users.acquire()
     except LockBusy:
@@ -252,7 +254,7 @@ def _made_writable(medium: Medium, emit: Emit, users: locks.Lock, ours: Path) ->
                 return
     holders = users.pids_said() or "killed; something reads there still"
     try:
-        done = proc.run(remount_rw_argv(medium, not mounted_there_only(medium)), silence=MOUNT_SILENCE)
+        done = proc.run(remount_rw_argv(medium, not mounted_there_only(medium)), silence=MOUNT_SILENCE, cancel=cancel)
         why = done.stderr_said() if not done.ok else "it stays read-only"
     except Stalled as exc:
         done, why = None, f"mount did not answer ({exc}); is the disk hung?"
