@@ -231,6 +231,15 @@ def stopped(job: dict) -> bool:
     return job["status"] in LIVE and proc_table.stopped(job.get("pid"))
 
 
+def stopped_said(job: dict) -> str:
+    """What the cancel of a job whose process is stopped (`stopped`) is told of it, as the command
+    line and the console say it; "" where it is not."""
+    if not stopped(job):
+        return ""
+    return (f"its process (pid {job['pid']}) is stopped (SIGSTOP, or Ctrl-Z in its terminal): it stops once"
+            f" continued (kill -CONT {job['pid']}, or fg there)")
+
+
 def post_commands_state(store: Store, job_id: int) -> str:
     """How far a backup job's post-backup commands (its step 6) are, as its backup records it:
     "pending" (also before the backup is made), "running", or how they ended."""

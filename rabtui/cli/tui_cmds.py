@@ -197,8 +197,7 @@ def cancel_said(cfg, store, job: dict, status: str, post_commands_too: bool, fir
     run-due's backup's scheduled time counts as done."""
     return (_post_commands_said(cfg, store, job, status, post_commands_too, first)
             + (f"; {jobviews.SCHEDULED_DONE}" if jobviews.scheduled(job) else "")
-            + (f"; its process (pid {job['pid']}) is stopped (SIGSTOP, or Ctrl-Z in its terminal): it stops once"
-               f" continued (kill -CONT {job['pid']}, or fg there)" if jobviews.stopped(job) else ""))
+            + (f"; {stopped}" if (stopped := jobviews.stopped_said(job)) else ""))
 
 
 def _post_commands_said(cfg, store, job: dict, status: str, post_commands_too: bool, first: bool) -> str:

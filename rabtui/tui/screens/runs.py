@@ -331,7 +331,15 @@ class RunsScreen(RabtuiScreen):
     def _cancel_written(self, job_id: int, status: str | None, error: Exception | None, post_state: str | None,
                         *, again: bool) -> None:
         if error is None:
-            self.notify(post_stop_said(job_id, post_state) if again else f"cancel requested for job {job_id}")
+            message = post_stop_said(job_id, post_state) if again else f"cancel requested for job {job_id}"
+            job = self.jobs_shown.get(str(job_id))
+            stopped = jobviews.stopped_said(job) if job is not None else ""
+            if stopped:     # it heeds no cancel until it is continued: said where it stays
+                message = f"{message}; {stopped}"
+                self.set_status(message)
+                self.notify(message, severity="warning", timeout=15)
+            else:
+                self.notify(message)
             return
         self.stop_asked.discard(str(job_id))
         self.post_stop_asked.discard(str(job_id))
