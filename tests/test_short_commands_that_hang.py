@@ -376,3 +376,55 @@ def test_a_restore_onto_an_ssh_source_whose_rsync_hangs_here_ends_by_io_timeout(
     assert not hung_left(tmp_path, "rsync")
     again = restore_run.restore(cfg, lab.store(), "web", str(data), to_source=True)
     assert not again.incomplete() and (data / "b").read_bytes() == b"2", again.summary
+
+
+def _stopped_once_sending(tmp_path, into: Path, name: str) -> threading.Thread:
+    """A thread that stops (SIGSTOP) the local rsync of a restore of the test as soon as its file
+    `name` is begun in `into` on the source (rsync's temporary file there): rsync hung mid-file, as
+    on a medium that stops answering."""
+    def stop() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(f.startswith(f".{name}.") for f in os.listdir(into)):
+                for pid, argv in processes():
+                    if (argv and argv[0].endswith(b"rsync") and b"--server" not in argv
+                            and any(os.fsencode(tmp_path) in a for a in argv)):
+                        os.kill(pid, signal.SIGSTOP)
+                        (tmp_path / "hung-rsync").write_text(str(pid))
+                return
+            time.sleep(0.01)
+
+    stopper = threading.Thread(target=stop, daemon=True)
+    stopper.start()
+    return stopper
+
+
+def test_a_restore_onto_an_ssh_source_that_stalls_mid_file_does_not_count_that_file_restored(tmp_path, sshd):
+    """rsync names each file as it begins to send it: the file it was sending when the transfer
+    stalled was counted restored ("2 files") though only its temporary file was ever on the source."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"a": b"1", "big": os.urandom(4 << 20)})
+    directory = f'[[sources.directories]]\npath = "{data}"\n'
+    cfg = lab.write(ssh_source_lines(sshd) + f'io_timeout = {STALL}\n' + directory)
+    lab.trust(sshd)
+    assert lab.backup(cfg, "web").status == "completed"
+    # sent slowly (8 s for big): its temporary file is seen on the source long before its end
+    cfg = lab.write(ssh_source_lines(sshd) + f'io_timeout = {STALL}\nbwlimit = "512K"\n' + directory)
+    (data / "a").unlink()
+    (data / "big").unlink()
+    stopper = _stopped_once_sending(tmp_path, data, "big")
+    try:
+        with pytest.raises(restore_run.RestoreIncomplete) as failed:
+            restore_run.restore(cfg, lab.store(), "web", str(data), to_source=True)
+    finally:
+        stopper.join(60)
+        if (tmp_path / "hung-rsync").exists():
+            os.kill(int((tmp_path / "hung-rsync").read_text()), signal.SIGCONT)
+    assert (tmp_path / "hung-rsync").exists(), "rsync was not stopped as it sent big"
+    assert "the transfer stalled" in str(failed.value), str(failed.value)
+    assert not (data / "big").exists() and (data / "a").read_bytes() == b"1"
+    written = failed.value.result.written
+    assert written.files == 1 and written.bytes == 1, str(failed.value)
+    assert "restored /" in str(failed.value) and ": 1 file, " in str(failed.value), str(failed.value)
+    assert not hung_left(tmp_path, "rsync")

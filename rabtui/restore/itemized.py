@@ -28,6 +28,16 @@ def count_itemized(lines: list[bytes], w: Written) -> None:
             w.special += 1
 
 
+def whole_only(lines: list[bytes]) -> list[bytes]:
+    """`lines` of a transfer stopped before its end (stalled, timed out), but the last that itemizes
+    a file sent: rsync names each file as it begins to send it (its format counts no bytes), so the
+    one it was sending may not have reached the source whole."""
+    for at in range(len(lines) - 1, -1, -1):
+        if lines[at][:2] == b"<f":
+            return lines[:at] + lines[at + 1:]
+    return lines
+
+
 def names_sent(lines: list[bytes]) -> set[bytes]:
     """The names rsync's `%i|%l|%n` lines itemize."""
     return {rsync.unescape(line.split(b"|", 2)[2]).removesuffix(b"/") for line in lines if line.count(b"|") >= 2}

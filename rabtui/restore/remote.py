@@ -299,13 +299,13 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
                                                  files_from=None if listing is None else "-",
                                                  excluded=rules is not None, **options),
                     on_stdout=lines.append, cancel=cancel, stdin_data=listing if rules is None else rules)
-    itemized.count_itemized(lines, w)
     if isinstance(done, str) or done.returncode not in (0, 24):
         w.errors.append((rel, _failure(done)))
         # a source that hung (rsync's timeout), or a transfer that stalled, is not waited for again
         left = ("the transfer stalled" if isinstance(done, str) else
                 "the source stopped answering" if done.returncode in (30, 35) else
                 _left_undone(source, rel, item, dest, overwrite, listing, before, options, cancel, kept))
+        itemized.count_itemized(itemized.whole_only(lines) if isinstance(left, str) else lines, w)
         if isinstance(left, str):
             w.errors[-1] = (rel, f"{w.errors[-1][1]}; what it did not restore could not be looked at ({left})")
             w.not_restored.append(("directory" if is_dir else kind_of(before[b""]), rel,
@@ -313,6 +313,8 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
                                    " looked at: any entry of it may be missing or as it was before"))
         else:
             w.not_restored += left
+    else:
+        itemized.count_itemized(lines, w)
     w.not_restored += [(kind_of(mode), os.path.join(rel, name) if name else rel,
                         "gone from the medium while it was restored (not sent)")
                        for name, mode in _gone_unsent(item, is_dir, before, lines)]
