@@ -5,6 +5,7 @@ looked at names what it may have left undone."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -103,3 +104,24 @@ def test_a_directory_emptied_after_the_check_is_not_said_to_hold_files(tmp_path,
     [(kind, name, why)] = w.not_restored
     assert (kind, name) == ("file", os.fsencode(d / "x")[1:]) and "is there" not in why, why
     assert "was there when the restore looked (before rsync ran)" in why and "restore again" in why, why
+
+
+def test_a_file_rsync_could_not_put_in_place_is_not_counted_restored(tmp_path, sshd):
+    """With --overwrite, a file on the source that rsync cannot replace (immutable: its new copy is
+    not renamed over it, exit 23): named as not restored, and counted as restored too ("1 file"):
+    rsync names each file as it begins to send it."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/a": b"1", "d/b": b"backup's"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    d = remote_dir / "d"
+    (d / "a").unlink()
+    (d / "b").write_bytes(b"theirs, changed")
+    subprocess.run(["chattr", "+i", str(d / "b")], check=True)
+    try:
+        with pytest.raises(R.RestoreIncomplete) as exc:
+            R.restore(cfg, lab.store(), "web", str(d), to_source=True, overwrite=True)
+    finally:
+        subprocess.run(["chattr", "-i", str(d / "b")], check=True)
+    w = exc.value.result.written
+    assert (d / "a").read_bytes() == b"1" and (d / "b").read_bytes() == b"theirs, changed"
+    assert ("file", os.fsencode(d / "b")[1:]) in [(kind, name) for kind, name, _why in w.not_restored], w
+    assert (w.files, w.bytes) == (1, 1), exc.value.result.summary

@@ -305,7 +305,8 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
         left = ("the transfer stalled" if isinstance(done, str) else
                 "the source stopped answering" if done.returncode in (30, 35) else
                 _left_undone(source, rel, item, dest, overwrite, listing, before, options, cancel, kept))
-        itemized.count_itemized(itemized.whole_only(lines) if isinstance(left, str) else lines, w)
+        itemized.count_itemized(itemized.whole_only(lines) if isinstance(left, str)
+                                else _not_of(lines, rel, is_dir, item, {name for _kind, name, _why in left}), w)
         if isinstance(left, str):
             w.errors[-1] = (rel, f"{w.errors[-1][1]}; what it did not restore could not be looked at ({left})")
             w.not_restored.append(("directory" if is_dir else kind_of(before[b""]), rel,
@@ -319,6 +320,14 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
                         "gone from the medium while it was restored (not sent)")
                        for name, mode in _gone_unsent(item, is_dir, before, lines)]
     return w
+
+
+def _not_of(lines: list[bytes], rel: bytes, is_dir: bool, item: bytes, undone: set[bytes]) -> list[bytes]:
+    """The `%i|%l|%n` lines of `lines` that itemize none of `undone` (named as the restore names
+    them, below /`rel`): rsync names each file as it begins to send it, put in place or not."""
+    own = None if is_dir else os.path.basename(item)     # rsync names a file alone by its own name
+    at = lambda name: os.path.join(rel, name) if name not in (b".", own) else rel  # noqa: E731
+    return [line for line in lines if not {at(name) for name in itemized.names_sent([line])} & undone]
 
 
 def _sending(source: Source, argv: list, **kw) -> proc_started.Completed | str:
