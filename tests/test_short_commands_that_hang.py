@@ -312,9 +312,11 @@ def test_a_cancel_while_the_remount_under_a_restores_readers_hangs_stops_it_at_o
     assert not os.path.ismount(mount_point)
 
 
-def test_the_cancel_of_a_job_whose_process_is_stopped_says_it_waits_until_it_is_continued(tmp_path, capsys):
-    """A run stopped (Ctrl-Z in its terminal, a SIGSTOP) heeds no cancel: `jobs cancel` said
-    "cancel requested" and nothing followed."""
+@contextmanager
+def a_stopped_backup(tmp_path):
+    """A backup of a local source in a process of its own, held in its pre-backup command, then
+    stopped (SIGSTOP, as Ctrl-Z in its terminal stops it): (the lab, the process, its job's id, what
+    the cancel of it says of the stop). Continued as the block ends, it must end cancelled."""
     lab = Lab(tmp_path, media_count=1)
     gate = gate_command(tmp_path / "never")
     lab.local(extra=f'pre_backup_commands = ["{gate}"]\n')
@@ -327,14 +329,21 @@ def test_the_cancel_of_a_job_whose_process_is_stopped_says_it_waits_until_it_is_
             time.sleep(0.05)
         run_.send_signal(signal.SIGSTOP)
         job_id = lab.store().one("SELECT id FROM jobs WHERE status='running'")["id"]
-        assert main(["--config", str(lab.config_path), "jobs", "cancel", str(job_id)]) == 0
-        said = capsys.readouterr().out
-        assert (f"its process (pid {run_.pid}) is stopped (SIGSTOP, or Ctrl-Z in its terminal): it stops once"
-                f" continued (kill -CONT {run_.pid}, or fg there)") in said, said
+        yield lab, run_, job_id, (f"its process (pid {run_.pid}) is stopped (SIGSTOP, or Ctrl-Z in its terminal):"
+                                  f" it stops once continued (kill -CONT {run_.pid}, or fg there)")
     finally:
         run_.send_signal(signal.SIGCONT)
         out, _ = run_.communicate(timeout=60)
     assert run_.returncode == 1 and "backup of loc: cancelled" in out, out
+
+
+def test_the_cancel_of_a_job_whose_process_is_stopped_says_it_waits_until_it_is_continued(tmp_path, capsys):
+    """A run stopped (Ctrl-Z in its terminal, a SIGSTOP) heeds no cancel: `jobs cancel` said
+    "cancel requested" and nothing followed."""
+    with a_stopped_backup(tmp_path) as (lab, _run, job_id, stopped):
+        assert main(["--config", str(lab.config_path), "jobs", "cancel", str(job_id)]) == 0
+        said = capsys.readouterr().out
+        assert stopped in said, said
 
 
 @pytest.mark.parametrize("argv", [["find", "a"], ["media", "label", "m1"]])
