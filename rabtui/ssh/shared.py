@@ -182,7 +182,6 @@ class SharedConnection:
             self._temporary.__exit__(None, None, None)
             self._temporary = self._dir = None
 
-
     @staticmethod
     def _kill_master(control: Path | None) -> None:
         """Kill the ssh that holds the shared connection at `control` (a socket of this run's own)."""
