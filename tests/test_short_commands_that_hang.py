@@ -437,3 +437,35 @@ def test_a_restore_onto_an_ssh_source_that_stalls_mid_file_does_not_count_that_f
     assert written.files == 1 and written.bytes == 1, str(failed.value)
     assert "restored /" in str(failed.value) and ": 1 file, " in str(failed.value), str(failed.value)
     assert not hung_left(tmp_path, "rsync")
+
+
+def test_a_backup_whose_shared_ssh_connection_no_longer_answers_leaves_it_not_behind(tmp_path, sshd, monkeypatch):
+    """A backup starts closing its shared connection after its transfer (`release`, overlapping
+    steps 6 and 7) and waits for it at its end (`close`): the hung connection was killed only by a
+    `close` alone, and a backup's, which had forgotten its socket at the `release`, left it for good."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))     # its socket below tmp_path: told from others'
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src}"\n')
+    lab.trust(sshd)
+    write_files(lab.src, {"a": b"over ssh"})
+    below, masters = os.fsencode(tmp_path), []
+    release = SharedConnection.release
+
+    def hung_then_released(login: SharedConnection) -> None:
+        if login.control is not None:     # the first release: the connection still open
+            masters.extend(pid for pid, argv in processes() if os.path.basename(argv[0]) == b"ssh"
+                           and b"ControlMaster=yes" in argv and any(below in a for a in argv))
+            for pid in masters:
+                os.kill(pid, signal.SIGSTOP)
+        release(login)
+
+    monkeypatch.setattr(SharedConnection, "release", hung_then_released)
+    try:
+        result = lab.backup(cfg, "web")
+        assert result.status == "completed", result.reason
+        assert len(masters) == 1, masters
+        assert not proc_table.pid_alive(masters[0]), "the hung shared connection was left behind"
+    finally:
+        for pid in masters:
+            if proc_table.pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -47,6 +47,7 @@ class SharedConnection:
         self._want: Path | None = None
         self.control: Path | None = None      # the socket, once the shared connection is open
         self._exit: proc_started.Started | None = None
+        self._exiting: Path | None = None      # the socket `_exit` was asked to close
 
     def start(self) -> SharedConnection:
         if self._login is None:
@@ -165,19 +166,19 @@ class SharedConnection:
         if self.control is not None and self.control.exists():
             try:
                 self._exit = proc.start(ssh_target.shared_exit_argv(self.cfg, self.source, self.control, self._ep))
+                self._exiting = self.control
             except OSError:
                 pass    # it closes itself once idle (SHARED_IDLE_SECONDS)
         self.control = None
 
     def close(self) -> None:
-        control = self.control
         self.release()
         if self._exit is not None:
             try:
                 self._exit.finish(timeout=10)
             except TimedOut:      # the connection does not answer (stopped, hung): it would stay for good
-                self._kill_master(control)
-            self._exit = None
+                self._kill_master(self._exiting)
+            self._exit = self._exiting = None
         if self._temporary is not None:
             self._temporary.__exit__(None, None, None)
             self._temporary = self._dir = None
