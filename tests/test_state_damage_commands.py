@@ -121,6 +121,28 @@ def test_a_wal_or_shm_that_is_no_file_is_said_as_that(lab, end, make):
     _rebuilt_holds_the_media(lab)
 
 
+@pytest.mark.parametrize("end", ["-wal", "-journal"])
+def test_a_wal_or_journal_that_is_a_symlink_to_a_file_is_said_as_that(lab, tmp_path, end):
+    """A symlink to another database's -wal (or to any file): SQLite opens none, and every command
+    said "unable to open database file" (beside a -wal, that another database's -wal had damaged
+    this one), the database to be rebuilt; the file it leads to is left as it is."""
+    db = lab.state / "rabtui.db"
+    for name in ("rabtui.db-wal", "rabtui.db-shm"):
+        (lab.state / name).unlink(missing_ok=True)
+    other = tmp_path / f"other.db{end}"
+    with closing(sqlite3.connect(tmp_path / "other.db")) as conn:
+        conn.execute("CREATE TABLE t(x)")
+        conn.commit()
+    other.write_bytes(b"another database's")
+    os.symlink(other, f"{db}{end}")
+    _refused_by_all(lab, f"its {end} file {db}{end} is a symbolic link to {other}, which SQLite does not open",
+                    f"move {db}{end} away")
+    assert other.read_bytes() == b"another database's"
+    os.unlink(f"{db}{end}")     # the way out it names: the database is whole
+    code, out, err = _rabtui(lab, "status")
+    assert code == 0 and "never backed up" not in out, out + err
+
+
 def test_a_directory_in_the_place_of_the_shm_of_a_lost_database_is_kept_aside(lab):
     """The database lost, a directory where its -shm was: the new database's making unlinked it, and
     the command ended with a traceback (IsADirectoryError)."""

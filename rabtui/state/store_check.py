@@ -260,7 +260,9 @@ def _refuse_odd_companions(path: Path) -> None:
     """The -wal, -shm and -journal SQLite keeps beside the database, where there, must be files: a
     directory or a FIFO there failed the commands that write, as "disk I/O error" or "attempt to
     write a readonly database" (the state directory called full, read-only or failing), and let
-    those that only read go on."""
+    those that only read go on. Nor may one be a symbolic link: SQLite opens none (one to another
+    database's -wal would mix the two), and every command said only "unable to open database
+    file", the database damaged, to be rebuilt."""
     for end in ("-wal", "-shm", "-journal"):
         companion = Path(f"{path}{end}")
         try:
@@ -268,12 +270,14 @@ def _refuse_odd_companions(path: Path) -> None:
         except OSError as exc:
             if not companion.is_symlink():
                 continue
-            # SQLite: "unable to open database file", naming neither
             what = f"a symbolic link to {os.readlink(companion)}, which leads nowhere ({exc.strerror})"
         else:
-            if stat.S_ISREG(mode):
+            if companion.is_symlink():
+                what = f"a symbolic link to {os.readlink(companion)}, which SQLite does not open"
+            elif stat.S_ISREG(mode):
                 continue
-            what = f"no file but a {fmt.file_kind(mode)}"
+            else:
+                what = f"no file but a {fmt.file_kind(mode)}"
         raise StateUnusable(f"{_db(path)} is damaged: its {end} file {companion} is {what}",
                             hint=f"move {companion} away, then run again; should the database be damaged too,"
                                  f" {REBUILD_HINT}")
