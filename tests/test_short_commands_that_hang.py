@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -469,3 +470,30 @@ def test_a_backup_whose_shared_ssh_connection_no_longer_answers_leaves_it_not_be
         for pid in masters:
             if proc_table.pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process `pid` has set a handler of SIGTERM (its status's SigCgt)."""
+    with open(f"/proc/{pid}/status") as f:
+        caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
+def test_find_stopped_by_sigterm_says_it_was_cancelled(tmp_path):
+    """SIGTERM sets `find`'s cancel, which its search of the catalog heeds: it ended saying
+    "rabtui: superseded", the console's word for a search another replaced."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"x"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    with sqlite3.connect(lab.state / "rabtui.db") as conn:     # a catalog that takes its time to search
+        conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000)"
+                     " INSERT INTO paths(source, dir, path) SELECT 'loc', dir, CAST(path || '/x' || i AS BLOB)"
+                     " FROM paths, n")
+    run_ = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "find", "zz*q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while run_.poll() is None and not _catches_sigterm(run_.pid):
+        time.sleep(0.01)
+    run_.send_signal(signal.SIGTERM)
+    out, err = run_.communicate(timeout=120)
+    assert run_.returncode == 1 and "find: cancelled" in err and "superseded" not in err, (run_.returncode, out, err)

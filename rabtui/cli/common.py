@@ -312,6 +312,24 @@ def cancel_on_term() -> threading.Event:
     return cancel
 
 
+@contextmanager
+def read_until_term(what: str):
+    """For a command that only reads (find): cancel_on_term's cancel, and the signal that set it said
+    as what ended the command, exit 1, once the reading is cut short (SQLite's queries said it as a
+    search "superseded", as the console's) and once it has ended too: a signal that came between the
+    places that heed the cancel let it print what it found, exit 0, as if never sent."""
+    cancel = cancel_on_term()
+    ended = Cancelled(f"{what}: cancelled (SIGTERM or SIGHUP)")
+    try:
+        yield cancel
+    except Cancelled:
+        if cancel.is_set():
+            raise ended from None
+        raise
+    if cancel.is_set():
+        raise ended
+
+
 def hint_lines(exc: RabtuiError) -> list[str]:
     """The lines of an error's hint (a command's last output lines, say), each escaped for the
     terminal: a line break in a name makes a line of the hint, never one of its own."""

@@ -23,7 +23,7 @@ from rabtui.events import LOG, WARNING, Event
 from rabtui.state.store_check import StateUnusable
 
 from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, needs_action, number, open_store,
-                     print_json, say, warn_undelivered)
+                     print_json, read_until_term, say, warn_undelivered)
 
 
 def register(sub) -> None:
@@ -119,8 +119,9 @@ def _show(path: bytes) -> str:
 def cmd_find(args) -> int:
     cfg = load_config(args, check_media=False)
     # SIGTERM stops the look at a device medium's backups with the mount it made (hung, it stayed)
-    found = find_actions.find(cfg, open_store(cfg, records=False), args.pattern, source=args.source,
-                              ignore_case=args.ignore_case, cancel=cancel_on_term())
+    with read_until_term("find") as cancel:
+        found = find_actions.find(cfg, open_store(cfg, records=False), args.pattern, source=args.source,
+                                  ignore_case=args.ignore_case, cancel=cancel)
     for line in found.not_listed():     # what is listed may not be all there is
         say(fmt.name(f"rabtui: find: {line}"), sys.stderr)
     if args.json:
