@@ -24,7 +24,7 @@ from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.checkpoint import prepare, questions, run
 from rabtui.cli import main
 from rabtui.errors import Cancelled
-from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter, no_emit
+from rabtui.events import ABORT, READY, RETRY, WARNING, ScriptedPrompter, no_emit
 from rabtui.media import mounting
 from rabtui.restore import run as restore_run
 from rabtui.ssh.shared import SharedConnection
@@ -194,6 +194,38 @@ def test_a_cancel_while_the_mediums_mount_hangs_stops_it_at_once_and_the_next_ba
     again = lab.backup(cfg, medium_id="m1")
     assert again.status == "completed", (again.status, again.reason)
     assert not os.path.ismount(mount_point)
+
+
+def test_a_cancel_as_the_mediums_mount_ends_says_the_mount_made_and_the_next_backup_unmounts_it(
+        tmp_path, monkeypatch, disk_image):
+    """mount stopped by the cancel once the kernel made the mount (here: it hangs after it): the
+    medium stayed mounted, its note left for rabtui's next user of it, and the backup said only
+    that it was cancelled (an operator then unplugs a disk that is mounted)."""
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
+    bin_dir, marker = tmp_path / "hung-bin", tmp_path / "hung-mount"
+    bin_dir.mkdir()
+    (bin_dir / "mount").write_text(f"""#!/bin/sh
+'{shutil.which("mount")}' "$@"; made=$?
+case "$*" in *{tmp_path}*) [ -e '{marker}' ] || {{ echo $$ > '{marker}'; kill -STOP $$; }} ;; esac
+exit $made
+""")
+    (bin_dir / "mount").chmod(0o755)
+    cancel = cancelled_once_hung(tmp_path, "mount")
+    try:
+        with monkeypatch.context() as patched:
+            patched.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+            result = lab.backup(cfg, medium_id="m1", cancel=cancel)
+        assert result.status == "cancelled", (result.status, result.reason)
+        assert not hung_left(tmp_path, "mount")
+        assert os.path.ismount(mount_point)
+        said = [m for m in lab.messages(WARNING) if f"medium m1 stays mounted at {mount_point}" in m]
+        assert said and "next user of the medium unmounts it" in said[0], lab.messages()
+        again = lab.backup(cfg, medium_id="m1")
+        assert again.status == "completed", (again.status, again.reason)
+        assert not os.path.ismount(mount_point)
+    finally:
+        if os.path.ismount(mount_point):
+            subprocess.run(["umount", str(mount_point)])
 
 
 def test_a_mount_killed_by_a_signal_is_said_so(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from rabtui.media.mount_argv import (bind_ro_argv, mount_argv, mount_ro_argv, re
                                      umount_argv)
 from rabtui.media.device_mounts import (is_a_looks, mount_at, mounted_elsewhere, mounted_there_only,
                                         shows_its_disk)
-from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
+from rabtui.errors import Cancelled, LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
 
@@ -277,6 +277,12 @@ def mount_noted(medium: Medium, argv: list[str], emit: Emit, noted: Path,
     except (WorkFailed, OSError) as exc:     # refused, its mount point not made, or mount failed
         if not isinstance(exc, MountHung):
             mount_notes.remove(noted)
+        raise
+    except Cancelled:
+        if mount_notes.proves(noted, medium):     # the kernel made the mount as mount was stopped
+            emit(Event(WARNING, f"medium {medium.id} stays mounted at {medium.path}: its mount, cancelled, was made"
+                                " all the same; rabtui's next user of the medium unmounts it (or umount"
+                                f" {medium.path} once nothing uses it)"))
         raise
     return mount_notes.write(noted, medium)
 
