@@ -13,8 +13,9 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -261,15 +262,8 @@ def test_a_database_closed_by_its_mode_is_said_as_that(lab):
     __import__("_strptime")      # read by rebuild-state: nobody may not import it from its file
 
     db = lab.state / "rabtui.db"
-    nobody = pwd.getpwnam("nobody")
-    for dirpath, dirs, files in os.walk(lab.tmp):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirs + files)]:
-            os.lchown(name, nobody.pw_uid, nobody.pw_gid)
-    os.chmod(db, 0)
-    closed = [p for p in lab.tmp.parents if not os.stat(p).st_mode & stat.S_IXOTH]
-    for parent in closed:          # the test's temporary directories, root's: nobody passes through
-        os.chmod(parent, os.stat(parent).st_mode | stat.S_IXOTH)
-    try:
+    with _given_to_nobody(lab):
+        os.chmod(db, 0)
         before = _held(lab)
         for argv, expected in ((("status",), 1), (("find", "c"), 1), (("check",), 2), (("backup", "loc"), 1)):
             code, said = _as_nobody(lab, *argv)
@@ -280,9 +274,40 @@ def test_a_database_closed_by_its_mode_is_said_as_that(lab):
         code, said = _as_nobody(lab, "rebuild-state")
         assert code in (0, 3) and "backups: 1," in said, said
         assert _as_nobody(lab, "status")[0] == 0
+
+
+@contextmanager
+def _given_to_nobody(lab: Lab) -> Iterator[None]:
+    """The whole lab the user nobody's, for _as_nobody, the test's directories above it passable."""
+    nobody = pwd.getpwnam("nobody")
+    for dirpath, dirs, files in os.walk(lab.tmp):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirs + files)]:
+            os.lchown(name, nobody.pw_uid, nobody.pw_gid)
+    closed = [p for p in lab.tmp.parents if not os.stat(p).st_mode & stat.S_IXOTH]
+    for parent in closed:          # the test's temporary directories, root's: nobody passes through
+        os.chmod(parent, os.stat(parent).st_mode | stat.S_IXOTH)
+    try:
+        yield
     finally:
         for parent in closed:
             os.chmod(parent, os.stat(parent).st_mode & ~stat.S_IXOTH)
+
+
+def test_a_database_held_by_another_users_process_is_said_so(lab, short_busy_timeout):
+    """rabtui run as the database's owner, not root, which holds it in a transaction (an operator's
+    sqlite3 run as root): this user may not see root's open files, and every command that writes
+    said "another rabtui process held it too long; run again", which failed again alike."""
+    db = lab.state / "rabtui.db"
+    with _given_to_nobody(lab):
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_EXCLUSIVE, str(db)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline() == "held\n"
+            code, said = _as_nobody(lab, "backup", "loc")
+        finally:
+            holder.communicate("\n", timeout=30)
+    assert code == 1 and f"the state database {db} is busy" in said and "Traceback" not in said, said
+    assert "another rabtui process" not in said and "another user's" in said and f"fuser -v {db}" in said, said
 
 
 def test_a_burn_does_not_write_a_damaged_database_onto_its_discs(lab):
