@@ -21,7 +21,7 @@ import pytest
 
 from rabtui import proc_table
 from rabtui.actions import checkpoint as checkpoint_actions
-from rabtui.checkpoint import prepare, questions, run
+from rabtui.checkpoint import prepare, questions, run, triggers
 from rabtui.cli import main
 from rabtui.errors import Cancelled
 from rabtui.events import ABORT, READY, RETRY, WARNING, ScriptedPrompter, no_emit
@@ -529,3 +529,21 @@ def test_find_stopped_by_sigterm_says_it_was_cancelled(tmp_path):
     run_.send_signal(signal.SIGTERM)
     out, err = run_.communicate(timeout=120)
     assert run_.returncode == 1 and "find: cancelled" in err and "superseded" not in err, (run_.returncode, out, err)
+
+
+def test_a_checkpoint_plan_stopped_by_sigterm_as_it_reads_the_backups_ends_cancelled(tmp_path):
+    """SIGTERM sets the plan's cancel, which only its trial xorriso and its waits for a lock heed:
+    come as it read the backups it plans, the signal was swallowed, and the plan went on to print
+    itself, exit 0, its directories asked for (--now) recorded; before, SIGTERM ended it at once."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("100MiB")
+    write_files(lab.src / "data", {f"d{i // 500}/f{i}": b"" for i in range(20000)})   # a while to read
+    assert lab.backup(lab.load(), medium_id="m1").status == "completed"
+    plan = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "plan",
+                             "--now"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while plan.poll() is None and not _catches_sigterm(plan.pid):
+        time.sleep(0.01)
+    plan.send_signal(signal.SIGTERM)
+    out, err = plan.communicate(timeout=120)
+    assert plan.returncode == 1 and "cancelled" in err and not out, (plan.returncode, out, err)
+    assert not triggers.requested(lab.store()), "the cancelled plan's --now was recorded"

@@ -117,6 +117,8 @@ def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str |
     asked = asked_dirs(cfg, store, now)
     with _media_in_use(cfg, emit, cancel):
         computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit, cancel=cancel)
+    if cancel is not None and cancel.is_set():    # as it read the backups, which heeds none: nothing recorded
+        raise Cancelled("checkpoint plan: cancelled")
     if asked:
         with recording(store):
             triggers.request(store, sorted(asked))
