@@ -547,3 +547,29 @@ def test_a_checkpoint_plan_stopped_by_sigterm_as_it_reads_the_backups_ends_cance
     out, err = plan.communicate(timeout=120)
     assert plan.returncode == 1 and "cancelled" in err and not out, (plan.returncode, out, err)
     assert not triggers.requested(lab.store()), "the cancelled plan's --now was recorded"
+
+
+def test_find_stopped_by_sigterm_as_its_output_waits_for_its_reader_ends(tmp_path):
+    """`find | less`, less not reading: find waits to write. SIGTERM set its cancel, which nothing
+    heard then: find waited on for good (Python writes again after a signal's handler); before
+    SIGTERM handled a cancel, it ended find at once."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {f"f{i}": b"" for i in range(2000)})    # lines beyond a pipe's room
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    run_ = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "find", "f*"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        give_up = time.monotonic() + 60     # a test that hangs fails
+        while run_.poll() is None and not Path(f"/proc/{run_.pid}/wchan").read_text().endswith("pipe_write"):
+            assert time.monotonic() < give_up, "find never waited to write"
+            time.sleep(0.02)
+        run_.send_signal(signal.SIGTERM)
+        try:
+            run_.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("find waited on to write its output after SIGTERM")
+        assert run_.returncode != 0
+    finally:
+        run_.kill()
+        run_.communicate()

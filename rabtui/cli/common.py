@@ -317,7 +317,10 @@ def read_until_term(what: str):
     """For a command that only reads (find): cancel_on_term's cancel, and the signal that set it said
     as what ended the command, exit 1, once the reading is cut short (SQLite's queries said it as a
     search "superseded", as the console's) and once it has ended too: a signal that came between the
-    places that heed the cancel let it print what it found, exit 0, as if never sent."""
+    places that heed the cancel let it print what it found, exit 0, as if never sent. After, the
+    signals end the command as they did before (its output, waiting for a reader that reads
+    nothing, waited on for good: the write is tried again after a handler)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     cancel = cancel_on_term()
     ended = Cancelled(f"{what}: cancelled (SIGTERM or SIGHUP)")
     try:
@@ -326,6 +329,9 @@ def read_until_term(what: str):
         if cancel.is_set():
             raise ended from None
         raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if cancel.is_set():
         raise ended
 
