@@ -221,7 +221,7 @@ def test_a_database_another_process_holds_names_that_process(lab, capsys, short_
             said = out.out + out.err
             assert code == (2 if argv == ["check"] else 1) and "Traceback" not in said, (argv, said)
             assert f"the state database {db} is busy" in said, (argv, said)
-            assert f"open in pid {holder.pid} (`{sys.executable} -c " in said and "let it end" in said, (argv, said)
+            assert f"open in pid {holder.pid} (`{sys.executable} -c " in said and "run again once it lets go" in said, (argv, said)
     finally:
         holder.communicate("\n", timeout=30)
     assert _held(lab) == before

@@ -55,12 +55,13 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
         if holders:     # an operator's sqlite3 left in a transaction, say: run again fails again
             return StateUnusable(f"{_db(path)} is busy: {text}",
                                  hint=f"open in {proc_table.named(holders)}: one of them held it too long;"
-                                      " let it end (or end it), then run again")
+                                      " run again once it lets go (a sqlite3 shell left in a transaction: end"
+                                      " that transaction)")
         if os.geteuid() != 0 and path is not None:     # /proc shows a user its own processes' files only
             return StateUnusable(f"{_db(path)} is busy: {text}",
                                  hint="none of this user's processes has it open now: another user's may hold it"
                                       f" (an operator's sqlite3 run as root, say; `fuser -v {path}` as root names"
-                                      " it); let it end (or end it), then run again")
+                                      " it); run again once it lets go")
         return StateUnusable(f"{_db(path)} is busy: {text}",
                              hint="another rabtui process held it too long; run again")
     if "disk is full" in text and path is not None and _free(path.parent) >= MIN_FREE_BYTES:
