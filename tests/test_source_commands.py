@@ -3,6 +3,7 @@ the source (real sshd); their output is bounded, and old events go with cleanup.
 
 from __future__ import annotations
 
+import functools
 import random
 import subprocess
 import threading
@@ -10,6 +11,7 @@ import time
 
 import pytest
 
+from rabtui import proc_started
 from rabtui.backup import source_commands
 from rabtui.cli import main
 from rabtui.errors import Cancelled, WorkFailed
@@ -91,8 +93,11 @@ def test_cancel_kills_the_command_on_the_source(tmp_path, where):
     assert _left(pattern) == []
 
 
-def test_a_child_that_ignores_sigterm_is_killed_too(tmp_path, where):
+def test_a_child_that_ignores_sigterm_is_killed_too(tmp_path, where, monkeypatch):
     # the command's shell dies at SIGTERM; a child of it that ignores SIGTERM must not outlive it
+    # (SIGKILL after a grace of 1 s, not 5: the same kill, sooner)
+    monkeypatch.setattr(source_commands, "KILL_GRACE", 1)
+    monkeypatch.setattr(proc_started, "_kill_group", functools.partial(proc_started._kill_group, grace=1.0))
     seconds = f"{1000 + random.random():.6f}"
     command, pattern = f"sh -c 'trap \"\" TERM; sleep {seconds}' & sleep {seconds}; wait", f"sleep {seconds}"
     lab, cfg, source_id = _lab(tmp_path, where, "")
