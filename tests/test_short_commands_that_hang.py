@@ -27,6 +27,7 @@ from rabtui.errors import Cancelled
 from rabtui.events import ABORT, READY, RETRY, WARNING, ScriptedPrompter, no_emit
 from rabtui.media import mounting
 from rabtui.restore import run as restore_run
+from rabtui.ssh import shared
 from rabtui.ssh.shared import SharedConnection
 from tests.procs import processes
 from tests.trees import Lab, gate_command, next_second, ssh_source_lines, write_files
@@ -248,6 +249,7 @@ def test_a_shared_ssh_connection_that_no_longer_answers_is_killed_as_the_backup_
     """The ssh holding a backup's shared connection hung (stopped here): `ssh -O exit` got no
     answer, and the connection, a process of its own (ControlPersist), stayed for good."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))     # its socket below tmp_path: told from others'
+    monkeypatch.setattr(shared, "EXIT_WAIT", 1)                  # an `ssh -O exit` never answered here
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src}"\n')
     lab.trust(sshd)

@@ -31,6 +31,7 @@ from rabtui.errors import TimedOut, WorkFailed
 SOCKET_PATH_MAX = 90
 SSH_FAILED = 255           # ssh's own exit status: it could not connect or log in
 LOGIN_GRACE = 2            # seconds past the connect timeout before ssh is stopped: it says a silent port itself
+EXIT_WAIT = 10             # seconds `ssh -O exit` may take before the connection is taken to be hung and killed
 
 
 class SharedConnection:
@@ -175,7 +176,7 @@ class SharedConnection:
         self.release()
         if self._exit is not None:
             try:
-                self._exit.finish(timeout=10)
+                self._exit.finish(timeout=EXIT_WAIT)
             except TimedOut:      # the connection does not answer (stopped, hung): it would stay for good
                 self._kill_master(self._exiting)
             self._exit = self._exiting = None
