@@ -9,6 +9,7 @@ as it was. Real run-dues, real rsync."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from rabtui.state.store import COMPLETE
 from tests import invariants, preloaded
 from tests.test_kill_anywhere import _files, _killed
 from tests.test_run_due_killed_slot import LATER, NIGHT
-from tests.trees import Lab, snapshot, ssh_source_lines
+from tests.trees import Lab, closed, made_once, snapshot, ssh_source_lines
 
 NIGHT_BEFORE = "2026-09-30T02:05"
 SOURCES = ("std", "arc")
@@ -110,6 +111,23 @@ def _night_before(tmp_path, sshd=None, extra: str = "", media: int = 1) -> tuple
     return lab, {"before": before, "night": _sources(lab)}
 
 
+@pytest.fixture(scope="module")
+def _night_before_made(tmp_path_factory):
+    def make(live):
+        lab, copies = _night_before(live)
+        closed(lab)
+        return copies
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def night_before(_night_before_made) -> tuple[Lab, dict]:
+    """_night_before of one medium, no sshd and nothing more, made once for the module: anew for each test."""
+    copies, made = _night_before_made
+    return Lab(made.anew(), media_count=1), copy.deepcopy(copies)
+
+
 def _sources(lab: Lab) -> dict[str, dict[bytes, bytes]]:
     return {d.path: snapshot(d.path) for s in lab.load().sources for d in s.directories}
 
@@ -163,19 +181,19 @@ def _after(lab: Lab, copies: dict, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("held,at,killed,point", PAIRS, ids=[f"{h}@{a}+{k}@{p}" for h, a, k, p in PAIRS])
-def test_a_run_due_killed_at_one_source_while_another_is_held(tmp_path, held, at, killed, point):
-    lab, copies = _night_before(tmp_path)
+def test_a_run_due_killed_at_one_source_while_another_is_held(tmp_path, night_before, held, at, killed, point):
+    lab, copies = night_before
     _killed_night(lab, held, at, killed, point)
     _after(lab, copies, tmp_path)
 
 
 @pytest.mark.parametrize("first", FIRSTS, ids=lambda f: "+".join(f))
 @pytest.mark.parametrize("held,at,killed,point", RECOVERIES, ids=[f"{h}@{a}+{k}@{p}" for h, a, k, p in RECOVERIES])
-def test_the_recovery_of_two_killed_runs_killed(tmp_path, first, held, at, killed, point):
+def test_the_recovery_of_two_killed_runs_killed(tmp_path, night_before, first, held, at, killed, point):
     """(Killed in step 7 after its row said it ended, its recovery killed once its backup.json said
     kept: the next recovery recorded it so with its step 7 ended, and the schedule took the killed
     run for the night's backup.)"""
-    lab, copies = _night_before(tmp_path)
+    lab, copies = night_before
     _killed_night(lab, *first)
     _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"{point}@{killed}"))
     _after(lab, copies, tmp_path)
@@ -223,8 +241,8 @@ if ALL:
 
 @pytest.mark.parametrize("first", FIRSTS, ids=lambda f: "+".join(f))
 @pytest.mark.parametrize("kill", CLEANUP_KILLS)
-def test_a_cleanup_recovering_two_killed_runs_killed(tmp_path, first, kill):
-    lab, copies = _night_before(tmp_path)
+def test_a_cleanup_recovering_two_killed_runs_killed(tmp_path, night_before, first, kill):
+    lab, copies = night_before
     _killed_night(lab, *first)
     cleaned = rabtui_held(lab, "cleanup", "--now", LATER, kill=kill)
     if ALL and cleaned.returncode == 0:
@@ -242,8 +260,8 @@ if ALL:
 
 
 @pytest.mark.parametrize("held,at,killed,nth", WRITES, ids=[f"{h}@{a}+{k}#{n}" for h, a, k, n in WRITES])
-def test_a_run_due_killed_after_any_write_of_one_source(tmp_path, held, at, killed, nth):
-    lab, copies = _night_before(tmp_path)
+def test_a_run_due_killed_after_any_write_of_one_source(tmp_path, night_before, held, at, killed, nth):
+    lab, copies = night_before
     _killed_night(lab, held, at, killed, f"state.written#{nth}")
     _after(lab, copies, tmp_path)
 
@@ -258,8 +276,8 @@ if ALL:
 
 @pytest.mark.parametrize("first", FIRSTS, ids=lambda f: "+".join(f))
 @pytest.mark.parametrize("held,at,killed,nth", AGAIN_WRITES, ids=[f"{h}@{a}+{k}#{n}" for h, a, k, n in AGAIN_WRITES])
-def test_the_recovery_killed_after_any_write_of_one_source(tmp_path, first, held, at, killed, nth):
-    lab, copies = _night_before(tmp_path)
+def test_the_recovery_killed_after_any_write_of_one_source(tmp_path, night_before, first, held, at, killed, nth):
+    lab, copies = night_before
     _killed_night(lab, *first)
     _killed(rabtui_held(lab, "run-due", "--now", LATER, hold=f"{at}@{held}", kill=f"state.written#{nth}@{killed}"))
     _after(lab, copies, tmp_path)
@@ -289,9 +307,9 @@ def test_data_kept_by_its_own_run_rebuilt_still_counts_for_its_night(tmp_path):
 # every write with RABTUI_ALL_PAIRS=1, one of them by default
 @pytest.mark.parametrize("first", [None, *FIRSTS], ids=lambda f: "+".join(f) if f else "night")
 @pytest.mark.parametrize("nth", range(1, 130) if ALL else [7])
-def test_a_run_due_killed_after_any_of_its_writes(tmp_path, first, nth):
+def test_a_run_due_killed_after_any_of_its_writes(tmp_path, night_before, first, nth):
     """The night's run-due killed so; or, after the night's killed as `first` says, the next."""
-    lab, copies = _night_before(tmp_path)
+    lab, copies = night_before
     if first:
         _killed_night(lab, *first)
     done = rabtui_held(lab, "run-due", "--now", LATER if first else NIGHT, kill=f"state.written#{nth}")
