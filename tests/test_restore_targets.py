@@ -12,19 +12,32 @@ from datetime import datetime
 import pytest
 
 from rabtui.cli import main
-from tests.trees import Lab, burn_due, snapshot, write_files
+from tests.trees import Lab, burn_due, closed, made_once, snapshot, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
 
 
+@pytest.fixture(scope="module")
+def _lab_made(tmp_path_factory):
+    def make(live):
+        lab = Lab(live, media_count=1)
+        cfg = lab.with_discs("4MiB")
+        write_files(lab.src / "data", {f"d/f{i:02d}": os.urandom(100_000) for i in range(20)} | {"small": b"s"})
+        assert lab.backup(cfg, now=T0).status == "completed"
+        store = lab.store()
+        burn_due(cfg, store)
+        store.close()
+        closed(lab)
+
+    yield from made_once(tmp_path_factory, make)
+
+
 @pytest.fixture
-def lab(tmp_path):
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("4MiB")
-    write_files(lab.src / "data", {f"d/f{i:02d}": os.urandom(100_000) for i in range(20)} | {"small": b"s"})
-    assert lab.backup(cfg, now=T0).status == "completed"
-    burn_due(cfg, lab.store())
-    return lab
+def lab(_lab_made):
+    """A backup of loc (20 files of 100 kB and `small`) and checkpoint 1 of it on a disc, made once
+    for the module: anew for each test, in lab.tmp."""
+    _, made = _lab_made
+    return Lab(made.anew(), media_count=1)
 
 
 def _restore(lab, what: str, to, *more: str) -> int:
@@ -315,7 +328,7 @@ def test_a_disc_never_written_whole_is_said_so_without_asking_for_it(lab, tmp_pa
     if how == "abandoned":
         status.abandon(cfg, store, 2)
     else:
-        (tmp_path / "iso" / "RAB2D01.iso" / "in the way").mkdir(parents=True)
+        (lab.tmp / "iso" / "RAB2D01.iso" / "in the way").mkdir(parents=True)
         run.burn_checkpoint(cfg, store, 2, emit=lambda e: None, cancel=threading.Event(),
                             prompter=ScriptedPrompter(lambda q: ABORT if q.kind == questions.FAILED else READY))
         assert store.one("SELECT state FROM discs WHERE number=2")["state"] == "failed"
