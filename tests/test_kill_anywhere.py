@@ -4,6 +4,7 @@ catalog and the state stay consistent, with nothing that was complete lost."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -22,7 +23,7 @@ from rabtui.state import jobs
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
 from tests import invariants, preloaded
-from tests.trees import Lab, snapshot, ssh_source_lines, write_files
+from tests.trees import Lab, closed, made_once, snapshot, ssh_source_lines, write_files
 
 
 def rabtui(lab: Lab, *args: str, point: str | None = None, timeout: float = 120,
@@ -112,15 +113,31 @@ def _check_after(lab: Lab, cfg, copies: dict, killed_row) -> None:
         assert info and info["status"] == row["status"]
 
 
+@pytest.fixture(scope="module")
+def _backed_up_made(tmp_path_factory):
+    """_local_lab backed up once, then changed, made once for the module: (the backup's row, the
+    copies it holds by its id)."""
+    def make(live):
+        lab, cfg = _local_lab(live)
+        first = rabtui(lab, "backup", "loc")
+        assert first.returncode == 0, first.stderr
+        store = lab.store()
+        b1 = dict(store.one("SELECT * FROM backups"))
+        store.close()
+        copies = {b1["id"]: _copy(lab, cfg)}
+        _change(lab)
+        closed(lab)
+        return b1, copies
+
+    yield from made_once(tmp_path_factory, make)
+
+
 @pytest.mark.parametrize("point", faults.BACKUP_POINTS + faults.UNION_POINTS)
-def test_kill_during_a_backup(tmp_path, point):
-    lab, cfg = _local_lab(tmp_path)
-    first = rabtui(lab, "backup", "loc")
-    assert first.returncode == 0, first.stderr
+def test_kill_during_a_backup(_backed_up_made, point):
+    (b1, copies), made = _backed_up_made
+    lab = Lab(made.anew(), media_count=1)
+    cfg, copies = lab.load(), copy.deepcopy(copies)
     store = lab.store()
-    b1 = store.one("SELECT * FROM backups")
-    copies = {b1["id"]: _copy(lab, cfg)}
-    _change(lab)
 
     _killed(rabtui(lab, "backup", "loc", point=point))
     killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
