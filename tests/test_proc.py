@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from rabtui import proc, proc_records, proc_table
+from rabtui import proc, proc_records, proc_started, proc_table
 from rabtui.errors import Cancelled, WorkFailed
 from tests import preloaded
 
@@ -162,7 +163,9 @@ def _sleeping(seconds: str) -> list[str]:
 
 
 @pytest.mark.parametrize("leader", [True, False], ids=["leader", "child"])
-def test_a_process_whose_main_thread_has_ended_is_killed_all_the_same(tmp_path, leader):
+def test_a_process_whose_main_thread_has_ended_is_killed_all_the_same(tmp_path, monkeypatch, leader):
+    # it ignores SIGTERM: SIGKILL after a grace of 1 s, not 5 (the same kill, sooner)
+    monkeypatch.setattr(proc_started, "_kill_group", functools.partial(proc_started._kill_group, grace=1.0))
     pid_file = tmp_path / "pid"
     argv = [sys.executable, "-c", HEADLESS, str(pid_file)]
     if not leader:
