@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -244,11 +243,18 @@ def test_a_mount_killed_by_a_signal_is_said_so(tmp_path, monkeypatch):
                                   " signal SIGKILL"), result.reason
 
 
+def _masters(login: SharedConnection) -> list[int]:
+    """The ssh processes that hold `login`'s shared connection: named by its own socket (a path of
+    the run's, in the temporary directory or, that too long for a socket, a shorter one)."""
+    control = os.fsencode(str(login.control))
+    return [pid for pid, argv in processes() if os.path.basename(argv[0]) == b"ssh"
+            and b"ControlMaster=yes" in argv and any(control in a for a in argv)]
+
+
 def test_a_shared_ssh_connection_that_no_longer_answers_is_killed_as_the_backup_closes_it(tmp_path, sshd,
                                                                                           monkeypatch):
     """The ssh holding a backup's shared connection hung (stopped here): `ssh -O exit` got no
     answer, and the connection, a process of its own (ControlPersist), stayed for good."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))     # its socket below tmp_path: told from others'
     monkeypatch.setattr(shared, "EXIT_WAIT", 1)                  # an `ssh -O exit` never answered here
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src}"\n')
@@ -257,9 +263,7 @@ def test_a_shared_ssh_connection_that_no_longer_answers_is_killed_as_the_backup_
     masters = []
     try:
         login.open()
-        below = os.fsencode(tmp_path)
-        masters = [pid for pid, argv in processes() if os.path.basename(argv[0]) == b"ssh"
-                   and b"ControlMaster=yes" in argv and any(below in a for a in argv)]
+        masters = _masters(login)
         assert len(masters) == 1, masters
         os.kill(masters[0], signal.SIGSTOP)
         login.close()
@@ -478,18 +482,17 @@ def test_a_backup_whose_shared_ssh_connection_no_longer_answers_leaves_it_not_be
     """A backup starts closing its shared connection after its transfer (`release`, overlapping
     steps 6 and 7) and waits for it at its end (`close`): the hung connection was killed only by a
     `close` alone, and a backup's, which had forgotten its socket at the `release`, left it for good."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))     # its socket below tmp_path: told from others'
+    monkeypatch.setattr(shared, "EXIT_WAIT", 1)                  # an `ssh -O exit` never answered here
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src}"\n')
     lab.trust(sshd)
     write_files(lab.src, {"a": b"over ssh"})
-    below, masters = os.fsencode(tmp_path), []
+    masters: list[int] = []
     release = SharedConnection.release
 
     def hung_then_released(login: SharedConnection) -> None:
         if login.control is not None:     # the first release: the connection still open
-            masters.extend(pid for pid, argv in processes() if os.path.basename(argv[0]) == b"ssh"
-                           and b"ControlMaster=yes" in argv and any(below in a for a in argv))
+            masters.extend(_masters(login))
             for pid in masters:
                 os.kill(pid, signal.SIGSTOP)
         release(login)
