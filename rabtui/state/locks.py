@@ -86,7 +86,7 @@ class Lock:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LockBusy(self._refusal()) from None
+            raise LockBusy(self.refusal()) from None
         mine = {"pid": os.getpid(), "since": time.time()} | ({"by": self.by} if self.by else {}) | self.said
         try:
             os.ftruncate(fd, 0)
@@ -151,10 +151,6 @@ class Lock:
             return None
 
     def refusal(self) -> str:
-        """Why the lock cannot be had now, as acquire's LockBusy says it (to be asked while is_held)."""
-        return self._refusal()
-
-    def _refusal(self) -> str:
         """Why the lock cannot be had now, naming its holder: the one the file names while it holds
         the lock, else (the last of several shared holders ended) the processes that hold it."""
         holder = self.live_holder()
