@@ -38,6 +38,12 @@ EXIT_NAMES = {
 NO_SPACE = "medium too small"
 
 
+def stalled(io_timeout: int) -> str:
+    """How a transfer is said that rabtui stopped, rsync silent and idle for `io_timeout` seconds
+    (rsync's own --timeout is not heard from a process that no longer runs)."""
+    return f"the transfer stalled: nothing from rsync for {io_timeout} s (io_timeout), rsync was stopped"
+
+
 @dataclass(frozen=True)
 class Outcome:
     state: str            # ok | warning | failed

@@ -146,9 +146,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         if again is None or again.returncode != 0:
             result = again
     if result is None:
-        sizes.state, sizes.message = "failed", (
-            f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped"
-            + _stalled_on(source, stream))
+        sizes.state, sizes.message = "failed", rsync_exit.stalled(source.io_timeout) + _stalled_on(source, stream)
     else:
         outcome = rsync_exit.interpret_exit(
             result.returncode, stream.without_copies_given_up(result.stderr_tail) if result is first else result.stderr_tail,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui import faults, fmt, proc_started, rsync
+from rabtui import faults, fmt, proc_started, rsync, rsync_exit
 from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
@@ -338,7 +338,7 @@ def _sending(source: Source, argv: list, **kw) -> proc_started.Completed | str:
     try:
         return run_on(source, "rsync", argv, die_with_parent=True, silence=source.io_timeout, busy=True, **kw)
     except Stalled:
-        return f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped"
+        return rsync_exit.stalled(source.io_timeout)
 
 
 def _failure(done: proc_started.Completed | str) -> str:
