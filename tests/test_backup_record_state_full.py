@@ -495,3 +495,40 @@ def test_a_scheduled_backup_whose_end_fills_the_state_directory_is_said_once_as_
     assert [n["kind"] for n in said].count("backup_failed") == 1, said
     # the health check after it cannot record its changes either: they are notified all the same
     assert any(n["kind"] == "health" and n["data"]["check"] == "full:state" for n in said), said
+
+
+@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog"])
+def test_a_medium_swapped_before_the_state_directory_fills_up_is_not_undone_on(tmp_path, tmpfs, point):
+    """Step 7 linked the new archive files (and wrote the catalog), then the medium was swapped for
+    a copy of itself and the state directory filled up: the run undoes nothing on the disk at the
+    medium's path, which it did not write (its union keeps what the copy was made with), and says
+    its links are left; once there is room, the next run keeps the data there."""
+    from tests.test_medium_swapped_during_backup import _swap_command
+
+    lab = _lab(tmp_path, tmpfs)
+    medium, aside = lab.media[0][1], tmp_path / "aside"
+    run = None
+    try:
+        run = _stopped_at(lab, point, "backup", "loc")
+        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+        subprocess.run(_swap_command("copy on the same file system", medium, aside), shell=True, check=True)
+        fill_up(lab.state.parent / "filler")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    assert _union(lab) == {"x": "x2", "y": "y1"}        # the copy's union as the swap made it
+    with open(aside / "loc" / row["name"] / "backup.log", encoding="utf-8") as f:
+        log = f.read()
+    assert "cannot be undone with medium m1 away or swapped" in log, log
+
+    os.unlink(lab.state.parent / "filler")
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "running"
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "kept"
+    assert _union(lab) == {"x": "x2", "y": "y1"}
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)

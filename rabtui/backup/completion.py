@@ -160,16 +160,14 @@ class Completion:
         problem = None
         try:
             spool.discard()
-            if self._union_linking and (self._place.gone() or not (rec.path / "data").is_dir()):
+            if self._union_linking and self._away():
                 # unplugged, unmounted or swapped in step 7: its links in the unions, on the medium away,
                 # are undone by the run that finds it back (its recovery), its row left running for it
                 # (undone here, they were not: at its return the union showed them, the catalog not, and
                 # the next backup took them for saved). Back already, from another device: it is the
                 # disk at the path now, which that run proves the medium (undone here, the run was
                 # recorded failed, its backup.json not, and its whole data was not kept)
-                problem = (f"its links in the archive union cannot be undone with medium {rec.medium} away or"
-                           f" swapped; they and its catalog rows are left for the next backup of {self.source.id}"
-                           " onto it to undo")
+                problem = self._links_left()
                 self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
             elif self._step7_wrote:
                 problem = history.undo_written(self.store, self.cfg, rec.id, self.emit, self.cancel)
@@ -182,6 +180,16 @@ class Completion:
         rec.save_end(row_running=problem is not None)
         self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
         return status, reason
+
+    def _away(self) -> bool:
+        """Whether the backup's directory is no longer where step 3 made it, on the disk step 2 checked."""
+        return bool(self._place.gone()) or not (self.rec.path / "data").is_dir()
+
+    def _links_left(self) -> str:
+        """What is left of a run whose medium went away after step 7 linked into its archive unions."""
+        return (f"its links in the archive union cannot be undone with medium {self.rec.medium} away or"
+                f" swapped; they and its catalog rows are left for the next backup of {self.source.id}"
+                " onto it to undo")
 
     def _kept_whole(self, spool: CatalogSpool, status: str, recorded: str) -> tuple[str, str] | None:
         """Step 7 failed (a link into an archive union, the final backup.json) on a run whose
@@ -249,7 +257,12 @@ class Completion:
         said = state_failure(exc, self.store.path).message
         reason = (said if failure is None else f"{failure}; then {said}") + (f"; {then}" if then else "")
         if self._step7_wrote:
-            problem = history.undo_links(self.cfg, self.source.id, rec.path, self._log.write, self.cancel)
+            # never on a disk the run did not write (the medium unplugged or swapped meanwhile): its row,
+            # left running, has the run that finds the medium back undo them (as _failed leaves them)
+            if self._away():
+                problem = self._links_left() if self._union_linking else None
+            else:
+                problem = history.undo_links(self.cfg, self.source.id, rec.path, self._log.write, self.cancel)
             reason += f"; {problem}" if problem else ""
         if self._whole_left(reason):
             raise exc
