@@ -532,3 +532,48 @@ def test_a_medium_swapped_before_the_state_directory_fills_up_is_not_undone_on(t
     assert _union(lab) == {"x": "x2", "y": "y1"}
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
+
+
+@pytest.mark.parametrize("then, older", [("run-due", False), ("rebuild-state", False),
+                                         ("run-due", True), ("rebuild-state", True)])
+def test_a_run_due_whose_state_directory_fills_up_as_its_step_7_ends_leaves_the_night_due(
+        tmp_path, tmpfs, then, older):
+    """The state directory fills up as step 7 records its end (the catalog written): the run did not
+    end (its backup.json never says complete), so its step 7 is not said ended there either. The
+    night's time stays due once there is room, live and after rebuild-state alike: the data kept by
+    a recovery is no backup of the night (schedule._ENDED). So it does for a record an earlier rabtui
+    wrote so, with its step 7 said ended (`older`)."""
+    lab = _small_state(tmp_path, tmpfs)
+    lab.local(extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": "a1"})
+    run = None
+    try:
+        run = _stopped_at(lab, "backup.catalog", "run-due")
+        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+        fill_up(lab.state.parent / "filler")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        record = json.load(f)
+    assert transfer_whole(record), record
+    assert [s["state"] for s in record["steps"] if s["step"] == 7] == ["failed"], record["steps"]
+    if older:
+        record["steps"][6]["state"] = "ok"
+        with open(os.path.join(row["path"], "backup.json"), "w", encoding="utf-8") as f:
+            json.dump(record, f)
+
+    os.unlink(lab.state.parent / "filler")
+    if then == "rebuild-state":
+        rebuilt = _rabtui(lab, "rebuild-state")
+        assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
+        assert lab.store().one("SELECT status FROM backups WHERE name=?", (row["name"],))["status"] == "kept"
+    again = _rabtui(lab, "run-due")
+    assert again.returncode == 0 and "loc: due" in again.stdout, again.stdout + again.stderr
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE name=?", (row["name"],))["status"] == "kept"
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        assert [s["state"] for s in json.load(f)["steps"] if s["step"] == 7] == ["failed"]
+    invariants.check_json_agrees(lab.load(), store)

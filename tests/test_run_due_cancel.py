@@ -6,9 +6,13 @@ run-due makes them."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from datetime import datetime
+
+import pytest
 
 from rabtui.actions import run_due as run_due_actions
 from rabtui.backup.batch import RunCancel
@@ -29,7 +33,7 @@ def _lab(tmp_path) -> Lab:
 
 
 def _start(lab: Lab, cancel: RunCancel) -> tuple[threading.Thread, list]:
-    """run-due at 02:05 in a thread, until a's backup is under way and b waits its turn."""
+    """run-due at 02:05 in a thread, until a's backup is in its pre-backup command and b waits its turn."""
     said: list = []
     run = threading.Thread(target=lambda: said.append(run_due_actions.run_due(
         lab.load(), lab.store(), lambda e: said.append(e.message), cancel, now=datetime(2026, 10, 1, 2, 5))))
@@ -37,7 +41,10 @@ def _start(lab: Lab, cancel: RunCancel) -> tuple[threading.Thread, list]:
     store = lab.store()
     for _ in range(600):
         rows = {r["target"]: r for r in store.all("SELECT id, target, status FROM jobs")}
-        if rows.get("a") and rows["a"]["status"] == "running" and rows.get("b") and rows["b"]["status"] == "queued":
+        waiting = store.one("SELECT 1 FROM backup_steps s JOIN backups b ON b.id=s.backup_id WHERE b.source='a'"
+                            " AND s.step=4 AND s.state='running'")
+        if rows.get("a") and rows["a"]["status"] == "running" and rows.get("b") and rows["b"]["status"] == "queued" \
+                and waiting:
             return run, said
         time.sleep(0.05)
     raise AssertionError(f"not under way: {said}")
@@ -49,7 +56,16 @@ def _due_again(lab: Lab, capsys, at: str) -> list[str]:
     return sorted(line.split(":")[0] for line in capsys.readouterr().out.splitlines() if ": due (schedule time" in line)
 
 
-def test_a_run_due_stopped_as_a_whole_leaves_its_times_due(tmp_path, capsys):
+def _rebuilt(lab: Lab, capsys) -> None:
+    """rebuild-state: the schedule's marks made again from the backups on the medium."""
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0, capsys.readouterr()
+
+
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["", "rebuilt"])
+def test_a_run_due_stopped_as_a_whole_leaves_its_times_due(tmp_path, capsys, rebuilt):
+    """(After rebuild-state too: a's failed backup, its backup.json saying its run stopped it, is no
+    backup of the night, as run-due takes it.)"""
     lab = _lab(tmp_path)
     cancel = RunCancel()
     run, said = _start(lab, cancel)
@@ -59,10 +75,19 @@ def test_a_run_due_stopped_as_a_whole_leaves_its_times_due(tmp_path, capsys):
     (tmp_path / "gate").touch()
     jobs = {r["target"]: (r["status"], r["summary"]) for r in lab.store().all("SELECT target, status, summary FROM jobs")}
     assert jobs["a"][0] == "cancelled" and jobs["b"] == ("cancelled", "cancelled before it started"), jobs
+    (path,) = [r["path"] for r in lab.store().all("SELECT path FROM backups WHERE source='a'")]
+    with open(os.path.join(path, "backup.json"), encoding="utf-8") as f:
+        assert json.load(f)["cancelled_by"] == "run"
+    if rebuilt:
+        _rebuilt(lab, capsys)
     assert _due_again(lab, capsys, "2026-10-01T02:20") == ["a", "b"]
 
 
-def test_a_run_due_s_backups_cancelled_one_by_one_count_their_times_done_and_jobs_cancel_says_so(tmp_path, capsys):
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["", "rebuilt"])
+def test_a_run_due_s_backups_cancelled_one_by_one_count_their_times_done_and_jobs_cancel_says_so(
+        tmp_path, capsys, rebuilt):
+    """(After rebuild-state, a's failed backup still counts as the night's: b's job, cancelled
+    before it began, left nothing on the medium to say so: it is due then.)"""
     lab = _lab(tmp_path)
     run, said = _start(lab, RunCancel())
     ids = {r["target"]: r["id"] for r in lab.store().all("SELECT id, target FROM jobs")}
@@ -76,6 +101,10 @@ def test_a_run_due_s_backups_cancelled_one_by_one_count_their_times_done_and_job
     counts = "its scheduled time then counts as done: run-due makes no other backup of it before its next one"
     assert out == [f"cancel requested for job {ids['b']}: it has not begun, so it never starts; {counts}",
                    f"cancel requested for job {ids['a']}; {counts}"], out
+    if rebuilt:
+        _rebuilt(lab, capsys)
+        assert _due_again(lab, capsys, "2026-10-01T02:20") == ["b"]
+        return
     assert _due_again(lab, capsys, "2026-10-01T02:20") == []
     assert _due_again(lab, capsys, "2026-10-02T02:05") == ["a", "b"]
 

@@ -10,7 +10,7 @@ import stat
 from typing import NoReturn
 
 from rabtui import faults, fmt
-from rabtui.backup import history, killed_kept, partial_note, union_undo
+from rabtui.backup import cancelled_by, history, killed_kept, partial_note, union_undo
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers, transfer_whole
 from rabtui.backup.union_link import link_new_files
@@ -176,6 +176,7 @@ class Completion:
         except sqlite3.Error as err:
             self._state_failed(err, recorded)
         rec.end("failed", recorded)
+        rec.cancelled_by = cancelled_by.who(self.store, self.job_id, self.cancel)
         self._write_end(self.emit)
         rec.save_end(row_running=problem is not None)
         self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
@@ -256,6 +257,8 @@ class Completion:
         self._end_said = True
         said = state_failure(exc, self.store.path).message
         reason = (said if failure is None else f"{failure}; then {said}") + (f"; {then}" if then else "")
+        if rec.steps[6]["state"] == "ok":    # said in this record only (its row could not take it): not ended
+            rec.steps[6]["state"] = "failed"
         if self._step7_wrote:
             # never on a disk the run did not write (the medium unplugged or swapped meanwhile): its row,
             # left running, has the run that finds the medium back undo them (as _failed leaves them)
@@ -267,6 +270,7 @@ class Completion:
         if self._whole_left(reason):
             raise exc
         rec.end("failed", reason)
+        rec.cancelled_by = cancelled_by.who(self.store, self.job_id, self.cancel)
         self._log.write(Event(ERROR, f"backup of {self.source.id} failed: {reason}"))
         self._write_end(self._log.write)
         raise exc

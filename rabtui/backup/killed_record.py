@@ -80,8 +80,12 @@ def _rewritten(medium_path, source_id: str, name: str, change) -> str | None:
 
 def _ended(step):
     """A step of the record as records.end_steps ends it in the database: the one under way failed,
-    those not begun skipped."""
+    those not begun skipped; and a step 7 said ended (a record written as the state directory
+    filled up by an earlier rabtui: its row could not say it) failed, as killed_kept.keep ends it
+    in the database: the run never wrote its final record."""
     if not isinstance(step, dict):
         return step
     state = step.get("state")
+    if step.get("step") == 7 and state == "ok":
+        return {**step, "state": "failed"}
     return {**step, "state": "failed" if state == "running" else "skipped"} if state in ("running", "pending") else step

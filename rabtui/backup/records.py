@@ -184,6 +184,7 @@ class RunRecord:
         self.finished: float | None = None
         self.status = "running"
         self.reason: str | None = None
+        self.cancelled_by: str | None = None    # a failed run's cancel: its job's or its whole run's (cancelled_by.py)
         self.link_dest: str | None = None
         self.link_dest_id: int | None = None
         self.dir_created = False
@@ -326,6 +327,7 @@ class RunRecord:
     def json(self) -> dict:
         totals = Totals.of(self.dirs)
         totals.seconds = round((self.finished or time.time()) - self.started, 3)
+        stopped = {"cancelled_by": self.cancelled_by} if self.cancelled_by and self.status == "failed" else {}
         return {
             "format": 1,
             "rabtui": __version__,
@@ -335,6 +337,7 @@ class RunRecord:
             "backup_id": self.id,
             "status": self.status,
             "reason": self.reason,
+            **stopped,
             "started": iso_time(self.started),
             "finished": iso_time(self.finished),
             "link_dest": self.link_dest,

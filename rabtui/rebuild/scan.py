@@ -47,7 +47,7 @@ from rabtui.state import changes
 from rabtui.config import ID_RE, Config
 from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
-from rabtui.backup import id_writes
+from rabtui.backup import cancelled_by, id_writes
 from rabtui.rebuild import did_not_fit, nothing_read
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record
@@ -124,8 +124,10 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
     failed, or its data kept by the run itself: its step 7 ended, as its backup.json says), so that
     run-due after a rebuild does not start a backup at once for a slot that was already served. A
     run killed (found abandoned, or its data kept by a recovery or by this rebuild) served none: its
-    slot stays due, as run-due leaves it (schedule._ENDED). A backup dated ahead (a clock that was
-    wrong) is not its newest: its slot's mark would not count."""
+    slot stays due, as run-due leaves it (schedule._ENDED); nor did one that failed as its whole run
+    was stopped (a shutdown's SIGTERM: its backup.json says `cancelled_by` run), which run-due leaves
+    due too. A backup dated ahead (a clock that was wrong) is not its newest: its slot's mark would
+    not count."""
     from rabtui.ops import schedule
 
     ahead = (datetime.now() + schedule.CLOCK_SLACK).timestamp()
@@ -135,17 +137,27 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
         ended = next((r["started"] for r in store.all(
             f"SELECT started, status, path FROM backups WHERE source=? AND (status IN {RESTORABLE_SQL} OR"
             " status='failed') AND started<=? ORDER BY started DESC", (s.id, ahead))
-            if r["status"] != KEPT or _kept_ended(r["path"])), None)
+            if _served(r["status"], r["path"])), None)
         slot = schedule.last_slot(s.schedule, datetime.fromtimestamp(ended)) if ended else None
         if slot is not None:
             schedule.mark_run(store, s.id, slot)
+
+
+def _served(status: str, path: str | None) -> bool:
+    """Whether a backup that ended as `status` (restorable, or failed) served its schedule time."""
+    if status == KEPT:
+        return _kept_ended(path)
+    return status != "failed" or not cancelled_by.stopped_with_its_run(
+        medium_layout.read_backup_json(path) if path else None)
 
 
 def _kept_ended(path: str | None) -> bool:
     """Whether kept data's backup.json says its run ended its step 7 (its post-backup commands
     failed, or a link into a union did), not a recovery that kept a killed run's data."""
     info = medium_layout.read_backup_json(path) if path else None
-    steps = info.get("steps") if info else None
+    if not info or info.get("status") != KEPT:     # found running: kept by this rebuild (its record unwritten)
+        return False
+    steps = info.get("steps")
     return isinstance(steps, list) and any(isinstance(st, dict) and st.get("step") == 7 and st.get("state") == "ok"
                                            for st in steps)
 
