@@ -1,7 +1,8 @@
 """A restore running alone (its lock files unmade: the state directory out of inodes, the state
 directory's own flock held whole) keeps out every command that changes the state database or the
 media, as it keeps out backups: rebuild-state replaced the database it records in, a cleanup
-deleted and mounted, a checkpoint burnt, abandoned and labelled beside it. Each is refused naming it,
+deleted and mounted, a checkpoint burnt, planned (mounting the media, recording what `--now`
+asked for), abandoned and labelled beside it. Each is refused naming it,
 exit 1 as a backup so refused; commands that only read go on. And a burn under way keeps such a
 restore out. Real rsync, xorriso (images: drive), a real small tmpfs, runs stopped at fault points."""
 
@@ -34,7 +35,7 @@ def test_a_restore_running_alone_refuses_the_commands_that_change_the_state_or_t
     with restoring_alone(lab, tmp_path) as restoring:
         before = os.stat(db).st_ino
         for argv in (("rebuild-state",), ("cleanup",), ("checkpoint", "burn", "--now", "--yes"),
-                     ("checkpoint", "abandon", "1"), ("media", "label", "m1", "--force")):
+                     ("checkpoint", "plan", "--now"), ("checkpoint", "abandon", "1"), ("media", "label", "m1", "--force")):
             done = _rabtui(lab, *argv)
             said = done.stdout + done.stderr
             assert done.returncode == 1 and "Traceback" not in said, (argv, said)

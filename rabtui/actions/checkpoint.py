@@ -115,13 +115,16 @@ def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str |
     checkpoint holds them. `emit`: what the planning has to say as it goes (a wait for a union's lock).
     `cancel` stops it, the xorriso of its trials with it (Cancelled)."""
     asked = asked_dirs(cfg, store, now)
-    with _media_in_use(cfg, emit, cancel):
-        computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit, cancel=cancel)
-    if cancel is not None and cancel.is_set():    # as it read the backups, which heeds none: nothing recorded
-        raise Cancelled("checkpoint plan: cancelled")
-    if asked:
-        with recording(store):
-            triggers.request(store, sorted(asked))
+    # refused by a restore running alone (dir_lock.py), as a burn is: it mounts and unmounts the media
+    # uncounted, and records the directories asked for
+    with StateDirLock(cfg.state_dir, "a checkpoint plan"):
+        with _media_in_use(cfg, emit, cancel):
+            computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit, cancel=cancel)
+        if cancel is not None and cancel.is_set():    # as it read the backups, which heeds none: nothing recorded
+            raise Cancelled("checkpoint plan: cancelled")
+        if asked:
+            with recording(store):
+                triggers.request(store, sorted(asked))
     summary = computed.summary()
     limit = cfg.checkpoint.max_discs
     summary["max_discs"] = limit

@@ -1,7 +1,7 @@
 """The state directory itself flocked, a lock that needs no file: held shared by each backup and
 restore for as long as it runs, and by every other command that changes the state database or the
-media (rebuild-state, cleanup, checkpoint burn, resume, verify and abandon, media label); whole by a
-restore that cannot make one of its lock files (no room or no inode left there). That restore then
+media (rebuild-state, cleanup, checkpoint plan, burn, resume, verify and abandon, media label);
+whole by a restore that cannot make one of its lock files (no room or no inode left there). That restore then
 runs alone: refused while any of them runs, and keeping them out (each refused, naming it) until it
 ends: without its lock files, this flock is all that keeps a rebuild-state from replacing the
 database it records in, a cleanup or a checkpoint from mounting or unmounting the medium it reads.
