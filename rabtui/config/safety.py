@@ -1,8 +1,10 @@
 """Configurations that would destroy data, refused when the config is read (and so before any
 backup): a local source directory that holds a medium, the state directory or an `images:` drive's
 folder (it would back itself up, doubling each time), media nested in each other, a medium at `/`,
-in the state directory or holding it. And a config file that others can change, whose commands
-therefore must not run (as OpenSSH's StrictModes refuses such files).
+in the state directory or holding it, an `images:` folder in a folder of the state directory's own
+(whose contents rabtui removes: a rebuild-state deleted the images it was to read). And a config
+file that others can change, whose commands therefore must not run (as OpenSSH's StrictModes
+refuses such files).
 """
 
 from __future__ import annotations
@@ -47,6 +49,27 @@ def _excluded(rel: str, excludes: Sequence[str]) -> bool:
     return any(e.rstrip("/") in anchored for e in excludes if e.startswith("/"))
 
 
+# the state directory's own folders, which rabtui makes, fills and empties: discs staged and verified
+# (checkpoint/prepare.py, verify_scratch.py), a rebuild's new database (actions/rebuild.BUILDING,
+# removed whole as each rebuild-state begins and ends), lock files, logs, kept labels; and the private
+# directories of runs (temp_dirs.PREFIX, restore/staging.py), removed once their run is over
+STATE_FOLDERS = ("checkpoints", "rabtui.db.rebuilding", "locks", "logs", "media")
+STATE_RUN_PREFIXES = ("rabtui-", ".rabtui-restore-", ".rabtui-staging-")
+
+
+def in_state_folder(path: str | os.PathLike, state_dir: str | os.PathLike) -> str | None:
+    """The folder of the state directory's own (STATE_FOLDERS, a run's private one) that `path`
+    is or lies in, by path, symlinks resolved too; None when none."""
+    for a in _forms(path):
+        for b in _forms(state_dir):
+            top = b.rstrip("/") + "/"
+            if a.startswith(top):
+                first = a[len(top):].split("/")[0]
+                if first in STATE_FOLDERS or first.startswith(STATE_RUN_PREFIXES):
+                    return top + first
+    return None
+
+
 def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
                     state_dir: Path, drive: str = "") -> tuple[tuple, str] | None:
     """The first dangerous overlap of paths: (key path of the config, message), or None. `drive`:
@@ -70,6 +93,11 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
             before.setdefault(f, i)
             for a in _up(f):
                 above.setdefault(a, i)
+    folder = in_state_folder(drive[len("images:"):], state_dir) if drive.startswith("images:") else None
+    if folder:
+        return ("checkpoint", "drive"), (f"the images of drive {drive} would lie in {folder}, a folder of the state"
+                                         " directory's own, whose contents rabtui removes: keep them in a folder"
+                                         " of their own")
     for i, s in enumerate(sources):
         if not s.is_local:
             continue

@@ -1,0 +1,56 @@
+"""An `images:` drive whose folder lies in a folder of the state directory's own (where discs are
+staged and verified, the new database of a rebuild-state, lock files, logs, the private directories
+of runs) is refused (exit 2, file:line): rabtui removes what those hold (rebuild-state removed the
+folder it builds in whole, and with it the disc images it was to read). A folder of the
+operator's own in the state directory, or the state directory itself, is taken."""
+
+from __future__ import annotations
+
+import pytest
+
+from rabtui import temp_dirs
+from rabtui.actions import rebuild
+from rabtui.checkpoint import verify_scratch
+from rabtui.cli import main
+from rabtui.config import safety
+from rabtui.media import labels_kept
+from rabtui.restore import staging
+from tests.trees import Lab, config_text
+
+
+def _lab(tmp_path, images: str) -> Lab:
+    tmp_path.mkdir(exist_ok=True)
+    lab = Lab(tmp_path, media_count=1)
+    lab.config_path.write_text(config_text(lab.state, lab.media, f'[[sources]]\nid = "loc"\n'
+                                           f'[[sources.directories]]\npath = "{lab.src}"\n'
+                                           f'[checkpoint]\ndrive = "images:{images}"\n'))
+    lab.config_path.chmod(0o600)
+    return lab
+
+
+@pytest.mark.parametrize("folder", ["rabtui.db.rebuilding", "checkpoints", "checkpoints/1", "locks", "logs",
+                                    "media", ".rabtui-restore-x", "rabtui-12-0"])
+def test_an_images_folder_in_a_folder_of_the_state_directory_s_own_is_refused(tmp_path, capsys, folder):
+    lab = _lab(tmp_path, f"state/{folder}/iso")
+    line = next(n for n, text in enumerate(lab.config_path.read_text().splitlines(), 1) if text.startswith("drive ="))
+    own = lab.state / folder.split("/")[0]
+    for command in (["check-config"], ["rebuild-state"]):
+        assert main(["--config", str(lab.config_path), *command]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"rabtui: {lab.config_path}:{line}: checkpoint.drive: the images of drive"
+                              f" images:{lab.state}/{folder}/iso would lie in {own}, a folder of the state"
+                              " directory's own, whose contents rabtui removes"), err
+
+
+def test_an_images_folder_of_its_own_in_the_state_directory_is_taken(tmp_path, capsys):
+    for name, images in (("a", "state/iso"), ("b", "state"), ("c", "state/checkpoints-iso")):
+        assert main(["--config", str(_lab(tmp_path / name, images).config_path), "check-config"]) == 0, \
+            capsys.readouterr().err
+
+
+def test_the_folders_named_are_those_rabtui_uses():
+    assert rebuild.BUILDING in safety.STATE_FOLDERS
+    assert verify_scratch.scratch_place("/s").name in safety.STATE_FOLDERS
+    assert labels_kept.DIR in safety.STATE_FOLDERS
+    assert temp_dirs.PREFIX in safety.STATE_RUN_PREFIXES
+    assert {staging.PREFIX.decode(), staging.MAKING.decode()} <= set(safety.STATE_RUN_PREFIXES)
