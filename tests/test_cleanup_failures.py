@@ -138,6 +138,39 @@ def test_a_second_cleanup_while_one_runs_deletes_nothing_and_says_why(tmp_path):
     assert lab.store().one("SELECT COUNT(*) AS n FROM backups WHERE status='completed'")["n"] == 2
 
 
+@pytest.mark.parametrize("point", ["cleanup.begun", "cleanup.recovering"])
+def test_a_second_cleanup_starting_as_the_first_one_plans_is_refused(tmp_path, point):
+    """The first cleanup stopped after it began (recovering the killed runs, before its plan): a
+    second one started then is refused, exit 1, and prints no plan, whatever the instant. (The first
+    one only looked for another before its plan, and took the lock as it deleted: the second went
+    on, deleted, exit 0, and the first then made its plan's deletions over what was gone.)"""
+    import signal
+
+    from tests.test_medium_identity import _killed, _stopped_at
+
+    lab, cfg, later = _two_days(tmp_path)
+    when = later.isoformat(timespec="minutes")
+    if point == "cleanup.recovering":     # a run killed, for the first one to recover
+        write_files(lab.src / "data", {"f": b"c" * 9000})
+        from tests.test_kill_anywhere import rabtui as killed_at
+        assert killed_at(lab, "backup", "loc", point="backup.step5").returncode < 0
+    first = None
+    try:
+        first = _stopped_at(lab, point, "cleanup", "--now", when)
+        second = _rabtui(lab, "cleanup", "--now", when)
+        first.send_signal(signal.SIGCONT)
+        out = first.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(first)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "a cleanup is already running" in second.stderr and "this one deletes nothing" in second.stderr, \
+        second.stdout + second.stderr
+    assert "deleting" not in second.stdout, second.stdout
+    assert first.returncode == 0 and "1 backup deleted" in out, out
+    store = lab.store()
+    assert store.one("SELECT COUNT(*) AS n FROM backups WHERE status='completed'")["n"] == 1
+
+
 def test_remains_that_another_cleanup_finished_meanwhile_are_no_failure(tmp_path):
     lab, cfg, later = _two_days(tmp_path)
     store = lab.store()

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Iterator
 
 from rabtui import faults, fmt, temp_dirs
 from rabtui.backup import abandoned_left, deletion, records, recovery, removed_runs, retention, superseded
@@ -22,7 +24,7 @@ from rabtui.ops import notify
 from rabtui.restore import staging
 from rabtui.state import jobs
 from rabtui.state.dir_lock import StateDirLock
-from rabtui.state.locks import cleanup_lock
+from rabtui.state.locks import Lock, cleanup_lock
 from rabtui.state.store import Store
 from rabtui.state.store_check import state_failure
 from rabtui.state.store_whole import check_pages
@@ -31,14 +33,25 @@ Plan = retention.Plan
 Applied = deletion.Applied
 
 
-def refuse_while_another_runs(cfg: Config) -> None:
-    """LockBusy naming the cleanup that runs now, if one does (the kernel's table of locks asked, the
-    lock not taken): a second one printed the deletions the first was making as its own plan, the
-    first's half-done ones as interrupted ones to finish, then deleted nothing and ended with 0."""
+@contextmanager
+def one_at_a_time(cfg: Config) -> Iterator[Lock]:
+    """The cleanup lock, held by a whole cleanup (its recovery, plan and deletions: `apply(held=)`),
+    else LockBusy naming the cleanup that runs now, before anything is done or said: a second one
+    printed the deletions the first was making as its own plan, the first's half-done ones as
+    interrupted ones to finish, then deleted nothing and ended with 0; one that began as the first
+    made its plan (a look for it, not the lock) deleted then, and the first one after it. The state
+    directory's flock first, as every command that changes the media takes it (RunsAlone)."""
     lock = cleanup_lock(cfg.state_dir)
-    if lock.is_held():
-        raise LockBusy(f"{lock.refusal()}: this one deletes nothing (that one deletes what is due)",
-                       hint="run it again once that one has ended")
+    with StateDirLock(cfg.state_dir, "a cleanup"):
+        try:
+            lock.acquire()
+        except LockBusy as exc:
+            raise LockBusy(f"{exc}: this one deletes nothing (that one deletes what is due)",
+                           hint="run it again once that one has ended") from None
+        try:
+            yield lock
+        finally:
+            lock.release()
 
 
 def recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None = None) -> None:
@@ -159,14 +172,14 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime,
 
 
 def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None,
-          cancel: threading.Event | None = None) -> Applied:
+          cancel: threading.Event | None = None, held: Lock | None = None) -> Applied:
     """Delete what the plan says, then prune the event log. Returns what was deleted, what was
     kept for a later cleanup and what failed (a read-only medium, say); failures are notified.
     Refused (RunsAlone) while a restore runs alone (dir_lock.py): without its lock files, a cleanup
     would see neither what it reads nor that it mounted the medium. A dry run (plan alone) deletes
-    nothing, and may run meanwhile."""
+    nothing, and may run meanwhile. `held`: the cleanup lock, taken by the caller (one_at_a_time)."""
     with StateDirLock(cfg.state_dir, "a cleanup"):
-        done = deletion.apply_cleanup(cfg, store, plan, cancel=cancel)
+        done = deletion.apply_cleanup(cfg, store, plan, cancel=cancel, held=held)
     jobs.prune_events(store)
     if done.failed:
         done.undelivered = notify.send(cfg, notify.make_event("cleanup_failed", "failed", "; ".join(done.failed),

@@ -87,12 +87,13 @@ class Applied:
     undelivered: list[str] = field(default_factory=list)   # notifications of the failures not sent
 
 
-def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None, cancel=None) -> Applied:
+def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None, cancel=None, held: Lock | None = None) -> Applied:
     """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
     not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
     say) stops there and the others go on; a state database that cannot record them stops the
     whole cleanup. Each failure is in `failed`. `cancel` ends a wait for another process's mount
-    or unmount of a medium (Cancelled)."""
+    or unmount of a medium (Cancelled). `held`: the cleanup lock, which the caller took (else it
+    is taken here, and another cleanup running makes this one delete nothing, said)."""
     done = Applied()
 
     def say(line: str, into: list | None = None) -> None:
@@ -103,6 +104,9 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None, cancel=None)
             emit(Event(LOG, line))
 
     # one cleanup at a time: another one's .deleting- directory would look like an interrupted one's
+    if held is not None:
+        _apply(cfg, store, plan, say, done, cancel)
+        return done
     try:
         lock = cleanup_lock(cfg.state_dir).acquire()
     except LockBusy as exc:

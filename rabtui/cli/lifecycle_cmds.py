@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 
@@ -219,17 +220,18 @@ def cmd_cleanup(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
     cancel = cancel_on_term()
-    if not args.dry_run:
-        cleanup_actions.refuse_while_another_runs(cfg)
-        cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)), cancel)
-    plan = cleanup_actions.plan(cfg, store, now=args.now, dry_run=args.dry_run,
-                                emit=lambda event: event.kind == WARNING and print(fmt.name(event.message)),
-                                cancel=cancel)
-    for line in cleanup_actions.plan_lines(plan, args.dry_run):
-        print(line)
-    if args.dry_run:
-        return EXIT_OK
-    done = cleanup_actions.apply(cfg, store, plan, now=args.now, cancel=cancel)
+    # the whole cleanup under its lock: a second one is refused before it says a plan, whatever the instant
+    with nullcontext() if args.dry_run else cleanup_actions.one_at_a_time(cfg) as held:
+        if not args.dry_run:
+            cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)), cancel)
+        plan = cleanup_actions.plan(cfg, store, now=args.now, dry_run=args.dry_run,
+                                    emit=lambda event: event.kind == WARNING and print(fmt.name(event.message)),
+                                    cancel=cancel)
+        for line in cleanup_actions.plan_lines(plan, args.dry_run):
+            print(line)
+        if args.dry_run:
+            return EXIT_OK
+        done = cleanup_actions.apply(cfg, store, plan, now=args.now, cancel=cancel, held=held)
     for line in cleanup_actions.done_lines(plan, done):
         print(line)
     for problem in done.failed:
