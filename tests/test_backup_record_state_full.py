@@ -41,15 +41,19 @@ def _lab(tmp_path, tmpfs) -> Lab:
     return lab
 
 
-def _state_full_at(lab: Lab, point: str, *, union_held: bool = False) -> tuple[subprocess.Popen, str, dict]:
-    """A backup of `loc` stopped at `point` goes on once the state directory is full (and, with
-    `union_held`, another holds the source's union: what it linked there cannot be undone)."""
+def _state_full_at(lab: Lab, point: str, *, union_held: bool = False, args: tuple[str, ...] = ("backup", "loc"),
+                   meanwhile=None) -> tuple[subprocess.Popen, str, dict]:
+    """A backup of `loc` (`rabtui ARGS`) stopped at `point` goes on once the state directory is full
+    (and, with `union_held`, another holds the source's union: what it linked there cannot be
+    undone; `meanwhile()` is called before it fills)."""
     run = holder = None
     try:
-        run = _stopped_at(lab, point, "backup", "loc")
+        run = _stopped_at(lab, point, *args)
         row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
         if union_held:
             holder = _Holder(lab)
+        if meanwhile is not None:
+            meanwhile()
         fill_up(lab.state.parent / "filler")
         run.send_signal(signal.SIGCONT)
         out = run.communicate(timeout=120)[0].decode()
@@ -507,16 +511,8 @@ def test_a_medium_swapped_before_the_state_directory_fills_up_is_not_undone_on(t
 
     lab = _lab(tmp_path, tmpfs)
     medium, aside = lab.media[0][1], tmp_path / "aside"
-    run = None
-    try:
-        run = _stopped_at(lab, point, "backup", "loc")
-        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
-        subprocess.run(_swap_command("copy on the same file system", medium, aside), shell=True, check=True)
-        fill_up(lab.state.parent / "filler")
-        run.send_signal(signal.SIGCONT)
-        out = run.communicate(timeout=120)[0].decode()
-    finally:
-        _killed(run)
+    swap = _swap_command("copy on the same file system", medium, aside)
+    run, out, row = _state_full_at(lab, point, meanwhile=lambda: subprocess.run(swap, shell=True, check=True))
     assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
     assert _union(lab) == {"x": "x2", "y": "y1"}        # the copy's union as the swap made it
     with open(aside / "loc" / row["name"] / "backup.log", encoding="utf-8") as f:
@@ -546,15 +542,7 @@ def test_a_run_due_whose_state_directory_fills_up_as_its_step_7_ends_leaves_the_
     lab = _small_state(tmp_path, tmpfs)
     lab.local(extra='schedule = "0 2 * * *"')
     write_files(lab.src / "data", {"a": "a1"})
-    run = None
-    try:
-        run = _stopped_at(lab, "backup.catalog", "run-due")
-        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
-        fill_up(lab.state.parent / "filler")
-        run.send_signal(signal.SIGCONT)
-        out = run.communicate(timeout=120)[0].decode()
-    finally:
-        _killed(run)
+    run, out, row = _state_full_at(lab, "backup.catalog", args=("run-due",))
     assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         record = json.load(f)

@@ -15,17 +15,7 @@ from rabtui.cli import main
 from rabtui.config import safety
 from rabtui.media import labels_kept
 from rabtui.restore import staging
-from tests.trees import Lab, config_text
-
-
-def _lab(tmp_path, images: str) -> Lab:
-    tmp_path.mkdir(exist_ok=True)
-    lab = Lab(tmp_path, media_count=1)
-    lab.config_path.write_text(config_text(lab.state, lab.media, f'[[sources]]\nid = "loc"\n'
-                                           f'[[sources.directories]]\npath = "{lab.src}"\n'
-                                           f'[checkpoint]\ndrive = "images:{images}"\n'))
-    lab.config_path.chmod(0o600)
-    return lab
+from tests.test_config_images_in_source import _lab
 
 
 @pytest.mark.parametrize("folder", ["rabtui.db.rebuilding", "checkpoints", "checkpoints/1", "locks", "logs",
