@@ -44,3 +44,32 @@ def test_the_folders_named_are_those_rabtui_uses():
     assert labels_kept.DIR in safety.STATE_FOLDERS
     assert temp_dirs.PREFIX in safety.STATE_RUN_PREFIXES
     assert {staging.PREFIX.decode(), staging.MAKING.decode()} <= set(safety.STATE_RUN_PREFIXES)
+
+
+def test_a_drive_given_in_a_folder_of_the_state_directory_s_own_is_refused(tmp_path, capsys):
+    """`rebuild-state --drive` of an images: folder in the folder a rebuild builds in removed it as it
+    began, with the disc images it was to read; `checkpoint burn --drive` into `checkpoints/` is
+    refused alike (exit 2), its images never written where a cleanup or a verification removes."""
+    import shutil
+
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"a": b"x" * 300})
+    config = ["--config", str(lab.config_path)]
+    assert main([*config, "backup", "loc"]) == 0
+    assert main([*config, "checkpoint", "burn", "--now", "--yes"]) == 0
+    there = lab.state / "rabtui.db.rebuilding"
+    there.mkdir()
+    shutil.copy2(tmp_path / "iso" / "RAB1D01.iso", there)
+    capsys.readouterr()
+    assert main([*config, "rebuild-state", "--drive", f"images:{there}"]) == 2
+    err = capsys.readouterr().err
+    assert f"--drive the images of drive images:{there} would lie in {there}, a folder of the state directory's" \
+           " own" in err, err
+    assert (there / "RAB1D01.iso").is_file()
+    into = lab.state / "checkpoints" / "iso"
+    assert main([*config, "checkpoint", "burn", "--now", "--yes", "--drive", f"images:{into}"]) == 2
+    assert "a folder of the state directory's own" in capsys.readouterr().err
+    assert not into.exists()

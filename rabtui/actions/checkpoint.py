@@ -21,7 +21,7 @@ from rabtui.checkpoint import plan as planmod
 from rabtui.checkpoint import prepare, questions, run, triggers
 from rabtui.checkpoint import status as checkpoint_status
 from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts ask it here)
-from rabtui.config import Config
+from rabtui.config import Config, safety
 from rabtui.config.model import directory_path, drive_problem, resolve_drive
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
@@ -178,7 +178,8 @@ def drive_for(cfg: Config, store: Store, drive: str | None, number: int | None =
     directory: the checkpoint records it, and runs started elsewhere read its images there), else
     (resume, verify) the checkpoint's own, else the config's."""
     if drive:
-        problem = drive_problem(drive) or drive_problem(resolve_drive(drive, Path.cwd()))
+        problem = drive_problem(drive) or drive_problem(resolve_drive(drive, Path.cwd())) or \
+            safety.images_in_state(resolve_drive(drive, Path.cwd()), cfg.state_dir)
         if problem:
             raise UsageError(f"--drive {problem}")
         return resolve_drive(drive, Path.cwd())

@@ -70,6 +70,16 @@ def in_state_folder(path: str | os.PathLike, state_dir: str | os.PathLike) -> st
     return None
 
 
+def images_in_state(drive: str, state_dir: str | os.PathLike) -> str | None:
+    """Why `drive`, an images: drive, cannot be used with this state directory: its folder lies in
+    one of the state directory's own (in_state_folder), whose contents rabtui removes; else None."""
+    folder = in_state_folder(drive[len("images:"):], state_dir) if drive.startswith("images:") else None
+    if folder is None:
+        return None
+    return (f"the images of drive {drive} would lie in {folder}, a folder of the state directory's own, whose"
+            " contents rabtui removes: keep them in a folder of their own")
+
+
 def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
                     state_dir: Path, drive: str = "") -> tuple[tuple, str] | None:
     """The first dangerous overlap of paths: (key path of the config, message), or None. `drive`:
@@ -93,11 +103,9 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
             before.setdefault(f, i)
             for a in _up(f):
                 above.setdefault(a, i)
-    folder = in_state_folder(drive[len("images:"):], state_dir) if drive.startswith("images:") else None
-    if folder:
-        return ("checkpoint", "drive"), (f"the images of drive {drive} would lie in {folder}, a folder of the state"
-                                         " directory's own, whose contents rabtui removes: keep them in a folder"
-                                         " of their own")
+    in_state = images_in_state(drive, state_dir)
+    if in_state:
+        return ("checkpoint", "drive"), in_state
     for i, s in enumerate(sources):
         if not s.is_local:
             continue
