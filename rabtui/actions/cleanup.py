@@ -33,10 +33,14 @@ Plan = retention.Plan
 Applied = deletion.Applied
 
 
+class AnotherCleanup(LockBusy):
+    """Another cleanup runs: this one deletes nothing (that one deletes what is due)."""
+
+
 @contextmanager
 def one_at_a_time(cfg: Config) -> Iterator[Lock]:
     """The cleanup lock, held by a whole cleanup (its recovery, plan and deletions: `apply(held=)`),
-    else LockBusy naming the cleanup that runs now, before anything is done or said: a second one
+    else AnotherCleanup naming the cleanup that runs now, before anything is done or said: a second one
     printed the deletions the first was making as its own plan, the first's half-done ones as
     interrupted ones to finish, then deleted nothing and ended with 0; one that began as the first
     made its plan (a look for it, not the lock) deleted then, and the first one after it. The state
@@ -46,8 +50,8 @@ def one_at_a_time(cfg: Config) -> Iterator[Lock]:
         try:
             lock.acquire()
         except LockBusy as exc:
-            raise LockBusy(f"{exc}: this one deletes nothing (that one deletes what is due)",
-                           hint="run it again once that one has ended") from None
+            raise AnotherCleanup(f"{exc}: this one deletes nothing (that one deletes what is due)",
+                                 hint="run it again once that one has ended") from None
         try:
             yield lock
         finally:

@@ -137,15 +137,19 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
     or a deletion did. `cancel` (the run's) ends its waits for a medium's mount or unmount."""
     try:
-        cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)), cancel)
-        plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)),
-                                    cancel=cancel)
-        if not cleanup_actions.has_work(plan):
-            jobs.prune_events(store)
-            return EXIT_OK
-        for line in cleanup_actions.plan_lines(plan, False):
-            emit(Event(LOG, line))
-        done = cleanup_actions.apply(cfg, store, plan, now=now, cancel=cancel)
+        with cleanup_actions.one_at_a_time(cfg) as held:     # its plan not made over another's deletions
+            cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)), cancel)
+            plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)),
+                                        cancel=cancel)
+            if not cleanup_actions.has_work(plan):
+                jobs.prune_events(store)
+                return EXIT_OK
+            for line in cleanup_actions.plan_lines(plan, False):
+                emit(Event(LOG, line))
+            done = cleanup_actions.apply(cfg, store, plan, now=now, cancel=cancel, held=held)
+    except cleanup_actions.AnotherCleanup as exc:     # that one deletes what is due: no failure of the night
+        emit(Event(LOG, f"cleanup: {exc}"))
+        return EXIT_OK
     except (RabtuiError, OSError, sqlite3.Error) as exc:   # the state directory full, say: the health check runs still
         if isinstance(exc, sqlite3.Error):
             exc = state_failure(exc, cfg.state_dir / "rabtui.db")
