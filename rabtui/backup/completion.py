@@ -258,7 +258,7 @@ class Completion:
         said = state_failure(exc, self.store.path).message
         reason = (said if failure is None else f"{failure}; then {said}") + (f"; {then}" if then else "")
         if rec.steps[6]["state"] == "ok":    # said in this record only (its row could not take it): not ended
-            rec.steps[6]["state"] = "failed"
+            rec.steps[6].update(state="failed", message=said)
         if self._step7_wrote:
             # never on a disk the run did not write (the medium unplugged or swapped meanwhile): its row,
             # left running, has the run that finds the medium back undo them (as _failed leaves them)

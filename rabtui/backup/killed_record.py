@@ -87,5 +87,5 @@ def _ended(step):
         return step
     state = step.get("state")
     if step.get("step") == 7 and state == "ok":
-        return {**step, "state": "failed"}
+        return {**step, "state": "failed", "message": "interrupted before its final record"}
     return {**step, "state": "failed" if state == "running" else "skipped"} if state in ("running", "pending") else step
