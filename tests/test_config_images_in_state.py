@@ -73,3 +73,45 @@ def test_a_drive_given_in_a_folder_of_the_state_directory_s_own_is_refused(tmp_p
     assert main([*config, "checkpoint", "burn", "--now", "--yes", "--drive", f"images:{into}"]) == 2
     assert "a folder of the state directory's own" in capsys.readouterr().err
     assert not into.exists()
+
+
+def test_an_images_folder_reaching_a_folder_of_the_state_directory_s_own_by_a_bind_mount_is_refused(
+        tmp_path, capsys, bind_mount):
+    """By a bind mount of that folder, or of the state directory (its path names neither): the
+    rebuild would remove the images all the same. What is there is compared, not only the path."""
+    lab = _lab(tmp_path / "a", "bound/iso")
+    (lab.state / "rabtui.db.rebuilding").mkdir(parents=True)
+    bind_mount(tmp_path / "a" / "bound", lab.state / "rabtui.db.rebuilding")
+    assert main(["--config", str(lab.config_path), "check-config"]) == 2
+    assert f"would lie in {lab.state}/rabtui.db.rebuilding, a folder of the state directory's own" in \
+        capsys.readouterr().err
+    other = _lab(tmp_path / "b", "whole/logs/iso")
+    (other.state / "logs" / "iso").mkdir(parents=True)
+    bind_mount(tmp_path / "b" / "whole", other.state)
+    assert main(["--config", str(other.config_path), "check-config"]) == 2
+    assert f"would lie in {other.state}/logs, a folder of the state directory's own" in capsys.readouterr().err
+    beside = _lab(tmp_path / "c", "whole/iso")
+    beside.state.mkdir(parents=True)
+    bind_mount(tmp_path / "c" / "whole", beside.state)
+    assert main(["--config", str(beside.config_path), "check-config"]) == 0, capsys.readouterr().err
+
+
+def test_a_drive_given_by_a_bind_mount_of_the_folder_a_rebuild_builds_in_is_refused(tmp_path, capsys, bind_mount):
+    import shutil
+
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"a": b"x" * 300})
+    config = ["--config", str(lab.config_path)]
+    assert main([*config, "backup", "loc"]) == 0
+    assert main([*config, "checkpoint", "burn", "--now", "--yes"]) == 0
+    there = lab.state / "rabtui.db.rebuilding"
+    there.mkdir()
+    shutil.copy2(tmp_path / "iso" / "RAB1D01.iso", there)
+    bind_mount(tmp_path / "discs", there)
+    capsys.readouterr()
+    assert main([*config, "rebuild-state", "--drive", f"images:{tmp_path / 'discs'}"]) == 2
+    assert f"would lie in {there}, a folder of the state directory's own" in capsys.readouterr().err
+    assert (there / "RAB1D01.iso").is_file()

@@ -57,17 +57,33 @@ STATE_FOLDERS = ("checkpoints", "rabtui.db.rebuilding", "locks", "logs", "media"
 STATE_RUN_PREFIXES = ("rabtui-", ".rabtui-restore-", ".rabtui-staging-")
 
 
+def _state_own(name: str) -> bool:
+    return name in STATE_FOLDERS or name.startswith(STATE_RUN_PREFIXES)
+
+
 def in_state_folder(path: str | os.PathLike, state_dir: str | os.PathLike) -> str | None:
     """The folder of the state directory's own (STATE_FOLDERS, a run's private one) that `path`
-    is or lies in, by path, symlinks resolved too; None when none."""
+    is or lies in, by path, symlinks resolved too, or by what is there (a bind mount of the state
+    directory or of one of those folders, a name apart by case alone on a file system that ignores
+    it); None when none."""
     for a in _forms(path):
         for b in _forms(state_dir):
             top = b.rstrip("/") + "/"
             if a.startswith(top):
                 first = a[len(top):].split("/")[0]
-                if first in STATE_FOLDERS or first.startswith(STATE_RUN_PREFIXES):
+                if _state_own(first):
                     return top + first
-    return None
+    return _same_folder(path, state_dir)
+
+
+def _same_folder(path: str | os.PathLike, state_dir: str | os.PathLike) -> str | None:
+    """in_state_folder by what is there: a folder of the state directory's own that `path` is or
+    lies in, by whatever name it is reached (one not made yet holds no images to lose)."""
+    try:
+        own = [entry.path for entry in os.scandir(state_dir) if _state_own(entry.name) and entry.is_dir()]
+    except OSError:       # not made yet: none of its folders is
+        return None
+    return next((folder for folder in own if _below_the_same(os.fspath(path), folder)), None)
 
 
 def images_in_state(drive: str, state_dir: str | os.PathLike) -> str | None:
