@@ -62,10 +62,11 @@ def _rebuilt(lab: Lab, capsys) -> None:
     assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0, capsys.readouterr()
 
 
-@pytest.mark.parametrize("rebuilt", [False, True], ids=["", "rebuilt"])
+@pytest.mark.parametrize("rebuilt", [False, True, "older"], ids=["", "rebuilt", "rebuilt-older"])
 def test_a_run_due_stopped_as_a_whole_leaves_its_times_due(tmp_path, capsys, rebuilt):
     """(After rebuild-state too: a's failed backup, its backup.json saying its run stopped it, is no
-    backup of the night, as run-due takes it.)"""
+    backup of the night, as run-due takes it. So is one an earlier rabtui wrote, which says only that
+    it was cancelled, not by whom (`older`): taken as its job's, the night would go without a backup.)"""
     lab = _lab(tmp_path)
     cancel = RunCancel()
     run, said = _start(lab, cancel)
@@ -77,7 +78,12 @@ def test_a_run_due_stopped_as_a_whole_leaves_its_times_due(tmp_path, capsys, reb
     assert jobs["a"][0] == "cancelled" and jobs["b"] == ("cancelled", "cancelled before it started"), jobs
     (path,) = [r["path"] for r in lab.store().all("SELECT path FROM backups WHERE source='a'")]
     with open(os.path.join(path, "backup.json"), encoding="utf-8") as f:
-        assert json.load(f)["cancelled_by"] == "run"
+        record = json.load(f)
+    assert record["cancelled_by"] == "run"
+    if rebuilt == "older":
+        del record["cancelled_by"]
+        with open(os.path.join(path, "backup.json"), "w", encoding="utf-8") as f:
+            json.dump(record, f)
     if rebuilt:
         _rebuilt(lab, capsys)
     assert _due_again(lab, capsys, "2026-10-01T02:20") == ["a", "b"]

@@ -13,6 +13,7 @@ from rabtui.state import queries
 from rabtui.state.store import Store
 
 JOB, RUN = "job", "run"
+CANCELLED = "cancelled: "     # how the reason of a cancelled run begins (completion.py)
 
 
 def who(store: Store, job_id: int | None, cancel: threading.Event) -> str | None:
@@ -28,5 +29,12 @@ def who(store: Store, job_id: int | None, cancel: threading.Event) -> str | None
 
 
 def stopped_with_its_run(info: dict | None) -> bool:
-    """Whether a backup.json (read as `info`) says its run failed as its whole run was stopped."""
-    return bool(info) and info.get("status") == "failed" and info.get("cancelled_by") == RUN
+    """Whether a backup.json (read as `info`) says its run failed as its whole run was stopped. One
+    an earlier rabtui wrote says only that it was cancelled (its reason), not by whom: taken as its
+    run's, so that its night stays due (a night backed up twice, not one without a backup)."""
+    if not info or info.get("status") != "failed":
+        return False
+    by = info.get("cancelled_by")
+    if by is None:
+        return str(info.get("reason") or "").startswith(CANCELLED)
+    return by == RUN

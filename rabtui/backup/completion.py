@@ -153,7 +153,7 @@ class Completion:
             return status, self._whole_said
         # the backup stays failed, its record saying it was cancelled: its reason alone ("rsync", the
         # step) read on the dashboard and in check as rsync's failure
-        recorded = f"cancelled: {reason}" if status == "cancelled" else reason
+        recorded = f"{cancelled_by.CANCELLED}{reason}" if status == "cancelled" else reason
         if self._step7_wrote and (kept := self._kept_whole(spool, "cancelled" if self._kept_cancelled else status,
                                                            recorded)):
             return kept
