@@ -46,10 +46,8 @@ def test_the_folders_named_are_those_rabtui_uses():
     assert {staging.PREFIX.decode(), staging.MAKING.decode()} <= set(safety.STATE_RUN_PREFIXES)
 
 
-def test_a_drive_given_in_a_folder_of_the_state_directory_s_own_is_refused(tmp_path, capsys):
-    """`rebuild-state --drive` of an images: folder in the folder a rebuild builds in removed it as it
-    began, with the disc images it was to read; `checkpoint burn --drive` into `checkpoints/` is
-    refused alike (exit 2), its images never written where a cleanup or a verification removes."""
+def _disc_where_a_rebuild_builds(tmp_path):
+    """A checkpoint's disc image burnt, then put in rabtui.db.rebuilding: (lab, its --config, that folder)."""
     import shutil
 
     from tests.trees import Lab, write_files
@@ -63,6 +61,14 @@ def test_a_drive_given_in_a_folder_of_the_state_directory_s_own_is_refused(tmp_p
     there = lab.state / "rabtui.db.rebuilding"
     there.mkdir()
     shutil.copy2(tmp_path / "iso" / "RAB1D01.iso", there)
+    return lab, config, there
+
+
+def test_a_drive_given_in_a_folder_of_the_state_directory_s_own_is_refused(tmp_path, capsys):
+    """`rebuild-state --drive` of an images: folder in the folder a rebuild builds in removed it as it
+    began, with the disc images it was to read; `checkpoint burn --drive` into `checkpoints/` is
+    refused alike (exit 2), its images never written where a cleanup or a verification removes."""
+    lab, config, there = _disc_where_a_rebuild_builds(tmp_path)
     capsys.readouterr()
     assert main([*config, "rebuild-state", "--drive", f"images:{there}"]) == 2
     err = capsys.readouterr().err
@@ -97,19 +103,7 @@ def test_an_images_folder_reaching_a_folder_of_the_state_directory_s_own_by_a_bi
 
 
 def test_a_drive_given_by_a_bind_mount_of_the_folder_a_rebuild_builds_in_is_refused(tmp_path, capsys, bind_mount):
-    import shutil
-
-    from tests.trees import Lab, write_files
-
-    lab = Lab(tmp_path, media_count=1)
-    lab.with_discs("cd-700")
-    write_files(lab.src / "data", {"a": b"x" * 300})
-    config = ["--config", str(lab.config_path)]
-    assert main([*config, "backup", "loc"]) == 0
-    assert main([*config, "checkpoint", "burn", "--now", "--yes"]) == 0
-    there = lab.state / "rabtui.db.rebuilding"
-    there.mkdir()
-    shutil.copy2(tmp_path / "iso" / "RAB1D01.iso", there)
+    lab, config, there = _disc_where_a_rebuild_builds(tmp_path)
     bind_mount(tmp_path / "discs", there)
     capsys.readouterr()
     assert main([*config, "rebuild-state", "--drive", f"images:{tmp_path / 'discs'}"]) == 2
