@@ -173,6 +173,40 @@ def test_a_second_cleanup_starting_as_the_first_one_plans_is_refused(tmp_path, p
     assert store.one("SELECT COUNT(*) AS n FROM backups WHERE status='completed'")["n"] == 1
 
 
+def test_a_run_due_s_cleanup_before_its_backups_leaves_a_cleanup_deleting_to_it(tmp_path):
+    """A cleanup deleting a killed run's directory (stopped there), a run-due starts: the cleanup it
+    makes before the backups (a night's failed runs) is refused at once, says why and no plan, and
+    the backup runs. (It planned beside the first, said the first one's deletion as its own, then
+    deleted nothing: or, that one ended meanwhile, said it deleted what that one had.)"""
+    import signal
+
+    from tests.test_kill_anywhere import rabtui as killed_at
+    from tests.test_medium_identity import _killed, _stopped_at
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local(extra='schedule = "0 2 * * *"')
+    lab.keep_a_day()
+    write_files(lab.src / "data", {"f": b"a" * 5000})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "data", {"g": b"c" * 9000})
+    assert killed_at(lab, "backup", "loc", point="backup.step4").returncode < 0
+    first = None
+    try:
+        first = _stopped_at(lab, "cleanup.trees_emptied", "cleanup", "--now", LATER)
+        night = _rabtui(lab, "run-due", "--now", LATER)
+        first.send_signal(signal.SIGCONT)
+        out = first.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(first)
+    assert night.returncode == 0, night.stdout + night.stderr
+    assert "cleanup before the backups: a cleanup is already running" in night.stdout, night.stdout
+    assert "deleting" not in night.stdout and "deleted" not in night.stdout, night.stdout
+    assert "loc: completed" in night.stdout, night.stdout
+    assert first.returncode == 0 and "1 backup deleted" in out, out
+    statuses = [r["status"] for r in lab.store().all("SELECT status FROM backups ORDER BY id")]
+    assert statuses == ["completed", "deleted", "completed"], statuses
+
+
 def test_remains_that_another_cleanup_finished_meanwhile_are_no_failure(tmp_path):
     lab, cfg, later = _two_days(tmp_path)
     store = lab.store()

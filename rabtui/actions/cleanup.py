@@ -38,15 +38,16 @@ class AnotherCleanup(LockBusy):
 
 
 @contextmanager
-def one_at_a_time(cfg: Config) -> Iterator[Lock]:
+def one_at_a_time(cfg: Config, what: str = "a cleanup") -> Iterator[Lock]:
     """The cleanup lock, held by a whole cleanup (its recovery, plan and deletions: `apply(held=)`),
     else AnotherCleanup naming the cleanup that runs now, before anything is done or said: a second one
     printed the deletions the first was making as its own plan, the first's half-done ones as
     interrupted ones to finish, then deleted nothing and ended with 0; one that began as the first
     made its plan (a look for it, not the lock) deleted then, and the first one after it. The state
-    directory's flock first, as every command that changes the media takes it (RunsAlone)."""
+    directory's flock first, as every command that changes the media takes it (RunsAlone), `what`
+    taking it as a refusal names it."""
     lock = cleanup_lock(cfg.state_dir)
-    with StateDirLock(cfg.state_dir, "a cleanup"):
+    with StateDirLock(cfg.state_dir, what):
         try:
             lock.acquire()
         except LockBusy as exc:
@@ -150,12 +151,14 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime,
     or that later complete backups supersede (superseded.py) deleted, as a cleanup would delete
     them: they may take the room the backups need (of the configured sources only: a cleanup plans
     no other's). Each line is said as LOG through `emit`; what fails is left to the next cleanup,
-    which says it again and notifies it."""
+    which says it again and notifies it. Another cleanup running, all is left to it (said)."""
     def said(event: Event) -> None:
         emit(Event(LOG, event.message))
 
     try:
-        with StateDirLock(cfg.state_dir, "the cleanup before the backups"):
+        # under the cleanup lock from its plan on: it said another's deletions as its own, then made
+        # them (over what was gone) once that one ended
+        with one_at_a_time(cfg, "the cleanup before the backups") as held:
             configured = {s.id for s in cfg.sources}
             sources = [s for s in superseded.sources_with(store, (clock - NIGHT_BEFORE).timestamp()) if s in configured]
             made = plan(cfg, store, now=clock, emit=said, sources=sources, failed_grace=NIGHT_BEFORE, cancel=cancel)
@@ -166,7 +169,7 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime,
             going.freed_bytes = sum(c.freed_bytes for c in going.delete)
             for line in plan_lines(going, False):
                 emit(Event(LOG, line))
-            done = deletion.apply_cleanup(cfg, store, going, cancel=cancel)
+            done = deletion.apply_cleanup(cfg, store, going, cancel=cancel, held=held)
     except (RabtuiError, OSError, sqlite3.Error) as exc:
         failure = state_failure(exc, cfg.state_dir / "rabtui.db") if isinstance(exc, sqlite3.Error) else exc
         emit(Event(LOG, f"cleanup before the backups: {failure}"))
