@@ -177,7 +177,9 @@ def test_a_run_due_s_cleanup_before_its_backups_leaves_a_cleanup_deleting_to_it(
     """A cleanup deleting a killed run's directory (stopped there), a run-due starts: the cleanup it
     makes before the backups (a night's failed runs) is refused at once, says why and no plan, and
     the backup runs. (It planned beside the first, said the first one's deletion as its own, then
-    deleted nothing: or, that one ended meanwhile, said it deleted what that one had.)"""
+    deleted nothing: or, that one ended meanwhile, said it deleted what that one had.) A dry run
+    then names the cleanup running, whose deletion under way it shows as due (or as an interrupted
+    one's remains)."""
     import signal
 
     from tests.test_kill_anywhere import rabtui as killed_at
@@ -193,11 +195,15 @@ def test_a_run_due_s_cleanup_before_its_backups_leaves_a_cleanup_deleting_to_it(
     first = None
     try:
         first = _stopped_at(lab, "cleanup.trees_emptied", "cleanup", "--now", LATER)
+        dry = _rabtui(lab, "cleanup", "--dry-run", "--now", LATER)
         night = _rabtui(lab, "run-due", "--now", LATER)
         first.send_signal(signal.SIGCONT)
         out = first.communicate(timeout=120)[0].decode()
     finally:
         _killed(first)
+    # a dry run meanwhile says the first one's deletion under way is no interrupted one of its own
+    assert dry.returncode == 0 and "a cleanup is already running" in dry.stdout.splitlines()[0], dry.stdout
+    assert "what it is deleting may show here too" in dry.stdout, dry.stdout
     assert night.returncode == 0, night.stdout + night.stderr
     assert "cleanup before the backups: a cleanup is already running" in night.stdout, night.stdout
     assert "deleting" not in night.stdout and "deleted" not in night.stdout, night.stdout

@@ -134,8 +134,18 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
         else:     # what a killed deletion left is finished by the next deletion, whichever sources it plans
             made.leftovers = removed_runs.every_leftover(cfg, store)
         if dry_run:
-            made.notes[:0] = recovery.would_recover(cfg, store)
+            made.notes[:0] = recovery.would_recover(cfg, store) + _another_running(cfg)
         return made
+
+
+def _another_running(cfg: Config) -> list[str]:
+    """A dry run's note of the cleanup running now, if one does (the lock not taken): what that one
+    is deleting shows in the plan too, as due or as the remains of an interrupted deletion."""
+    lock = cleanup_lock(cfg.state_dir)
+    if not lock.is_held():
+        return []
+    return [f"{lock.refusal()}: what it is deleting may show here too (due, or as the remains of an interrupted"
+            " deletion), and a cleanup started now deletes nothing"]
 
 
 # a failed run older than this is of a night before: it goes before the backups (a cleanup waits a
