@@ -49,6 +49,10 @@ class SharedConnection:
         self.control: Path | None = None      # the socket, once the shared connection is open
         self._exit: proc_started.Started | None = None
         self._exiting: Path | None = None      # the socket `_exit` was asked to close
+        # the login under way from its start to its end in `open`, begun ahead or not: sshd may drop it
+        # (MaxStartups) for the logins of other sources of the run while it waits for its turn
+        self._under_way: contextlib.ExitStack | None = None
+        self._crowded: list[bool] = [False]
 
     def start(self) -> SharedConnection:
         if self._login is None:
@@ -71,13 +75,20 @@ class SharedConnection:
                 # itself; a login that stays open would hold step 1 up, so it runs `whoami` and ends
                 argv = ssh_target.whoami_argv(self.cfg, self.source, None, self._ep)
             self._argv = argv
-            self._login = proc.start(argv)
+            self._under_way = contextlib.ExitStack()
+            self._crowded = self._under_way.enter_context(dropped.logging_in(self._ep.hostname, self._ep.port))
+            try:
+                self._login = proc.start(argv)
+            except BaseException:
+                self._under_way.close()
+                raise
         return self
 
     def open(self, cancel: threading.Event | None = None) -> str:
         """Log in and keep the connection; returns the user logged in as. WorkFailed says why not."""
         self.start()
-        with dropped.logging_in(self._ep.hostname, self._ep.port) as crowded:
+        with self._under_way or contextlib.nullcontext():
+            crowded = self._crowded
             done = self._finish(self._login, cancel)
             for pause in dropped.PAUSES:    # sshd took no more logins at once (MaxStartups): once more
                 if not (crowded[0] and done.returncode == SSH_FAILED and dropped.by_openssh(done.stderr_tail)):
@@ -162,8 +173,12 @@ class SharedConnection:
 
     def release(self) -> None:
         """Start closing the login, which is not needed any more; `close` waits for it."""
-        if self._login is not None:
-            self._login.kill()      # started and never waited for: stop it
+        if self._login is not None and not self._login.finished:
+            # started and never waited for (its source's turn never came): stopped, and with it the
+            # connection it may have taken to the background already (ControlPersist, once logged in),
+            # which no `ssh -O exit` would end (the socket is not known open): it stayed till idle
+            self._login.kill()
+            self._kill_master(self._want)
         if self.control is not None and self.control.exists():
             try:
                 self._exit = proc.start(ssh_target.shared_exit_argv(self.cfg, self.source, self.control, self._ep))
@@ -171,6 +186,8 @@ class SharedConnection:
             except OSError:
                 pass    # it closes itself once idle (SHARED_IDLE_SECONDS)
         self.control = None
+        if self._under_way is not None:
+            self._under_way.close()
 
     def close(self) -> None:
         self.release()

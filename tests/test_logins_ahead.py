@@ -1,0 +1,114 @@
+"""The SSH logins of a run's sources begun ahead of their turns (actions/logins_ahead.py): while a
+source's backup runs, the next source waiting its turn logs in, and a login begun for a source whose
+backup never runs (cancelled, or its source held) is ended with the run, not left in the background
+until idle (real sshd, real rsync)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from rabtui.actions import backup as backup_actions
+from rabtui.backup import run_lock
+from rabtui.cli import main
+from tests.procs import processes
+from tests.sshd import start_sshd
+from tests.test_parallel import _start_run
+from tests.trees import Lab, gate_command, ssh_source_lines, write_files
+
+
+@pytest.fixture
+def own_sshd(tmp_path):
+    """An sshd of the test's own: the shared connections found by its port are this test's only."""
+    server = start_sshd(tmp_path / "sshd")
+    yield server
+    server.stop()
+
+
+def _logins(port: int) -> set[bytes]:
+    """The sockets of the shared connections to `port` that an ssh holds or is logging in as."""
+    found = set()
+    for _, argv in processes():
+        if argv[0].endswith(b"ssh") and b"ControlMaster=yes" in argv and str(port).encode() in argv:
+            found.update(a for a in argv if a.startswith(b"ControlPath="))
+    return found
+
+
+def _none_left(port: int) -> set[bytes]:
+    """The shared connections to `port` still there once those being closed have ended (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while _logins(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _logins(port)
+
+
+def _ssh_sources(lab: Lab, sshd, names: str, pre: dict[str, str] | None = None, rabtui: str = "") -> None:
+    text = ""
+    for name in names:
+        write_files(lab.src / name, {f"f{i}": f"{name}{i}" for i in range(5)})
+        text += (ssh_source_lines(sshd, name) + (pre or {}).get(name, "")
+                 + f'\n[[sources.directories]]\npath = "{lab.src / name}"\n')
+    lab.write(text)
+    if rabtui:
+        lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", f"[rabtui]\n{rabtui}\n", 1))
+
+
+def test_the_next_source_logs_in_while_the_one_before_runs(tmp_path, own_sshd):
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(own_sshd)
+    gate = tmp_path / "go"
+    _ssh_sources(lab, own_sshd, "abc", {"a": f'pre_backup_commands = ["{gate_command(gate)}"]'}, "max_parallel = 1")
+    child = _start_run(lab, "backup", "--all", running=1)
+    try:
+        # a's connection, and b's, begun as a's turn came: one login ahead, not c's as well
+        assert len(_logins(own_sshd.port)) == 2
+    finally:
+        gate.touch()
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, (out, err)
+    rows = lab.store().all("SELECT source, status FROM backups ORDER BY source")
+    assert [(r["source"], r["status"]) for r in rows] == [("a", "completed"), ("b", "completed"), ("c", "completed")]
+    assert not _none_left(own_sshd.port)
+
+
+def test_a_login_begun_for_a_source_whose_turn_never_comes_ends_with_the_run(tmp_path, own_sshd):
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(own_sshd)
+    _ssh_sources(lab, own_sshd, "abc", {"a": f'pre_backup_commands = ["sleep {30 + time.time() % 1:.6f}"]'},
+                 "max_parallel = 1")
+    child = _start_run(lab, "backup", "--all", running=1)
+    deadline = time.monotonic() + 30
+    while len(_logins(own_sshd.port)) < 2 and time.monotonic() < deadline:    # b's login, begun ahead
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 1, err
+    assert b"cancelled before it started" in err
+    assert not _none_left(own_sshd.port)
+
+
+def test_the_first_source_s_login_ends_with_the_run_when_its_backup_cannot_begin(tmp_path, own_sshd, monkeypatch):
+    """The first source's login begins before the medium is chosen; its source held by another
+    backup (LockBusy), it was never opened, and stayed in the background until idle (2 minutes)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(own_sshd)
+    _ssh_sources(lab, own_sshd, "ab")
+    monkeypatch.setattr(run_lock, "_RUNNING", {(str(lab.state), "a")})
+    choose = backup_actions.day_medium
+
+    def logged_in_first(cfg, store):
+        """The medium chosen once a's login has gone to the background (its socket is there)."""
+        deadline = time.monotonic() + 30
+        while not any(os.path.exists(p[len(b"ControlPath="):].strip(b'"')) for p in _logins(own_sshd.port)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return choose(cfg, store)
+
+    monkeypatch.setattr(backup_actions, "day_medium", logged_in_first)
+    assert main(["--config", str(lab.config_path), "backup", "--all"]) == 1
+    rows = lab.store().all("SELECT source, status FROM backups ORDER BY source")
+    assert [(r["source"], r["status"]) for r in rows] == [("b", "completed")]
+    assert not _none_left(own_sshd.port)
