@@ -63,7 +63,7 @@ def test_the_next_source_logs_in_while_the_one_before_runs(tmp_path, own_sshd):
     _ssh_sources(lab, own_sshd, "abc", {"a": f'pre_backup_commands = ["{gate_command(gate)}"]'}, "max_parallel = 1")
     child = _start_run(lab, "backup", "--all", running=1)
     try:
-        # a's connection, and b's, begun as a's turn came: one login ahead, not c's as well
+        # a's connection, and b's, begun as a's turn came: one login ahead of each backup under way, not c's as well
         assert len(_logins(own_sshd.port)) == 2
     finally:
         gate.touch()

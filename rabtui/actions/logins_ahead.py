@@ -13,10 +13,11 @@ from rabtui.ssh.shared import SharedConnection
 
 class LoginsAhead:
     """The SSH logins (step 1) of a run's sources begun ahead of their turns: as a source's turn
-    comes, the login of the next source waiting for one begins, and so overlaps the backups under way
-    instead of holding up its own (a login is about 0.2 s, half of it waiting). One login waits at
-    most; the sources of the first turns (`max_parallel`) start at once and log in themselves, but
-    for the first, whose login is the run's own, begun before the medium is chosen."""
+    comes, the login of the next source without one begins, and so overlaps the backups under way
+    instead of holding up its own (a login is about 0.2 s, half of it waiting): a login waits for each
+    backup under way at most, the one whose place it will take, as its turns come after that one's.
+    The sources of the first turns (`max_parallel`) start at once and log in themselves, but for the
+    first, whose login is the run's own, begun before the medium is chosen."""
 
     def __init__(self, cfg: Config, ids: list[str], first: SharedConnection | None):
         self._cfg = cfg
@@ -31,7 +32,7 @@ class LoginsAhead:
             login = self._begun.pop(sid, None)
             if sid in self._later:
                 self._later.remove(sid)
-            following = self._later.pop(0) if self._later and not self._begun and not self._closed else None
+            following = self._later.pop(0) if self._later and not self._closed else None
             if following is not None:
                 self._begun[following] = None
         if following is not None:
