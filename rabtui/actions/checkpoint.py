@@ -179,7 +179,7 @@ def drive_for(cfg: Config, store: Store, drive: str | None, number: int | None =
     (resume, verify) the checkpoint's own, else the config's."""
     if drive:
         problem = drive_problem(drive) or drive_problem(resolve_drive(drive, Path.cwd())) or \
-            safety.images_in_state(resolve_drive(drive, Path.cwd()), cfg.state_dir)
+            safety.images_refused(resolve_drive(drive, Path.cwd()), cfg.state_dir, cfg.media)
         if problem:
             raise UsageError(f"--drive {problem}")
         return resolve_drive(drive, Path.cwd())

@@ -53,7 +53,7 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
     there (if any), which is moved aside only once the new one is whole. A rebuild that fails leaves
     the old one in its place and says so. `drives`: where discs are read besides the configured
     drive (as `--drive` of checkpoint burn takes them)."""
-    drives = [_drive(d, cfg.state_dir) for d in drives]
+    drives = [_drive(d, cfg) for d in drives]
     state_dir = Path(cfg.state_dir)
     with all_locks(cfg) as marks:
         faults.point("rebuild.locked")
@@ -107,12 +107,12 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _drive(drive: str, state_dir: Path) -> str:
+def _drive(drive: str, cfg: Config) -> str:
     """A drive given to read discs in, as checkpoint burn's `--drive` takes it (an images: folder
     from the working directory; none in a folder of the state directory's own: the rebuild removes
-    the one it builds in, and the images with it)."""
+    the one it builds in, and the images with it; none on a medium, as the config's)."""
     problem = (drive_problem(drive) or drive_problem(resolve_drive(drive, Path.cwd()))) if drive else "names no drive"
-    problem = problem or safety.images_in_state(resolve_drive(drive, Path.cwd()), state_dir)
+    problem = problem or safety.images_refused(resolve_drive(drive, Path.cwd()), cfg.state_dir, cfg.media)
     if problem:
         raise UsageError(f"--drive {problem}")
     drive = resolve_drive(drive, Path.cwd())

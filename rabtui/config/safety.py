@@ -2,7 +2,8 @@
 backup): a local source directory that holds a medium, the state directory or an `images:` drive's
 folder (it would back itself up, doubling each time), media nested in each other, a medium at `/`,
 in the state directory or holding it, an `images:` folder in a folder of the state directory's own
-(whose contents rabtui removes: a rebuild-state deleted the images it was to read). And a config
+(whose contents rabtui removes: a rebuild-state deleted the images it was to read) or on a medium
+(the images would rotate away with it, fill it, and be taken for its backups). And a config
 file that others can change, whose commands therefore must not run (as OpenSSH's StrictModes
 refuses such files).
 """
@@ -96,6 +97,28 @@ def images_in_state(drive: str, state_dir: str | os.PathLike) -> str | None:
             " contents rabtui removes: keep them in a folder of their own")
 
 
+def images_on_medium(drive: str, media: Sequence[Medium]) -> str | None:
+    """Why `drive`, an images: drive, cannot be used with these media: its folder is a medium or
+    lies in one, by path (symlinks resolved too) or by what is there (a bind mount of the medium,
+    or of the mount point a medium with a device is mounted at): the images would leave with the
+    medium as it rotates away, fill it, and be read as its backups or removed by a cleanup and a
+    rebuild. None when none."""
+    if not drive.startswith("images:"):
+        return None
+    folder = drive[len("images:"):]
+    for m in media:
+        if _inside(folder, m.path) or _below_the_same(folder, m.path):
+            return (f"the images of drive {drive} would lie on medium {m.id!r} ({m.path}), which rotates away and"
+                    " holds backups only: keep them in a folder of their own, off the media")
+    return None
+
+
+def images_refused(drive: str, state_dir: str | os.PathLike, media: Sequence[Medium]) -> str | None:
+    """Why an images: drive's folder cannot be used: in a folder of the state directory's own, or on
+    a medium; None when it can (any other drive too)."""
+    return images_in_state(drive, state_dir) or images_on_medium(drive, media)
+
+
 def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
                     state_dir: Path, drive: str = "") -> tuple[tuple, str] | None:
     """The first dangerous overlap of paths: (key path of the config, message), or None. `drive`:
@@ -119,9 +142,9 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
             before.setdefault(f, i)
             for a in _up(f):
                 above.setdefault(a, i)
-    in_state = images_in_state(drive, state_dir)
-    if in_state:
-        return ("checkpoint", "drive"), in_state
+    refused = images_refused(drive, state_dir, media)
+    if refused:
+        return ("checkpoint", "drive"), refused
     for i, s in enumerate(sources):
         if not s.is_local:
             continue
