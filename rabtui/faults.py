@@ -131,6 +131,9 @@ KNOWN_HOSTS_POINTS = ("known_hosts.writing",)
 CLEANUP_POINTS = (
     "cleanup.trees_emptied",       # a medium's doomed backups emptied, before the catalog forgets them
 )
+# Passed by a cleanup before each backup it deletes, its tree not yet set aside (a cancel that came
+# meanwhile stops it there: deletion_left.py).
+DELETE_EACH_POINTS = ("cleanup.deleting",)
 # Passed only by a cleanup that finds killed runs on a medium that is here: the source's lock held,
 # its killed runs there not yet recovered.
 RECOVER_POINTS = ("cleanup.recovering",)
@@ -178,6 +181,8 @@ KEEP_POINTS = ("recovery.kept_catalog", "recovery.kept_said")
 # Passed by each backup run-due started once its job's row says how it ended, its schedule time not
 # yet marked done (run_due.py).
 RUN_DUE_POINTS = ("run_due.backup_ended",)
+# Passed where a wait for a lock another process holds begins (Lock.acquire_within), said, not yet waited.
+LOCK_WAIT_POINTS = ("lock.waiting",)
 # Passed by a run about to wait at its end for notifications still being delivered (notify_outbox.py).
 NOTIFY_POINTS = ("notify.waiting",)
 # Passed after each write the state database commits (a statement outside a transaction, or a

@@ -27,8 +27,8 @@ with locks.mounting_lock(sys.argv[1], "m1"):
 """
 
 
-@pytest.mark.parametrize("argv, point", [(("cleanup",), "cleanup.begun"),
-                                         (("run-due",), "cleanup.begun"),
+@pytest.mark.parametrize("argv, point", [(("cleanup",), "lock.waiting"),
+                                         (("run-due",), "lock.waiting"),
                                          (("rebuild-state",), "rebuild.locked")])
 def test_a_wait_for_a_mediums_mount_lock_ends_on_sigterm(tmp_path, disk_image, argv, point):
     lab = Lab(tmp_path, media_count=1)

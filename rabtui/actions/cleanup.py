@@ -71,11 +71,20 @@ def recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
     of a disc's database; in `checkpoints/`, the discs verifications extracted and the stand-ins
     plans and burns tried, and what verifications of earlier versions extracted into a checkpoint's
     own directory: old_scratch.py). Refused (RunsAlone) while a restore runs alone, as apply is.
-    `cancel` (SIGTERM) ends a wait for another process's mount or unmount of a medium (Cancelled),
-    as it does in plan and apply: each waits up to mounting.MOUNT_WAIT."""
+    `cancel` (SIGTERM, SIGHUP, a first Ctrl-C) stops it before it begins and between sources, each
+    source's recovery ended whole (Cancelled: nothing deleted); it ends a wait for another process's
+    mount or unmount of a medium (Cancelled), as it does in plan and apply: each waits up to
+    mounting.MOUNT_WAIT."""
     with StateDirLock(cfg.state_dir, "a cleanup"):
         faults.point("cleanup.begun")
+        _go_on(cancel, "before it began")
         _recover(cfg, store, emit, cancel)
+
+
+def _go_on(cancel: threading.Event | None, when: str) -> None:
+    """Cancelled when `cancel` is set, at a point where the cleanup has deleted nothing yet."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"cleanup cancelled {when}: nothing deleted, what is due is left for the next cleanup")
 
 
 def _recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None) -> None:
@@ -95,6 +104,7 @@ def _recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | No
         if r["medium"] in media and media[r["medium"]] not in waiting.get(r["source"], ()):
             waiting.setdefault(r["source"], []).append(media[r["medium"]])
     for source_id, on in waiting.items():
+        _go_on(cancel, "as it recovered interrupted backups")
         try:
             with source_lock(cfg, source_id, by=f"a cleanup recovering {source_id}'s interrupted backups"):
                 for medium in on:
@@ -125,7 +135,9 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
     cleanup would recover first are named in its notes, with what that may change. `emit` hears
     of the mounting (a medium left mounted: its WARNING). `sources`: theirs only (default: all);
     `failed_grace`: how old a failed or abandoned run goes (one superseded goes at once). Every
-    page of the database is read first (check_pages): what it deletes, for good, is judged from it."""
+    page of the database is read first (check_pages): what it deletes, for good, is judged from it.
+    `cancel` set: Cancelled, before anything is read."""
+    _go_on(cancel, "before its plan")
     check_pages(store.conn)
     with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir, cancel=cancel):
         made = retention.plan_cleanup(cfg, store, now=now, sources=sources, failed_grace=failed_grace)
@@ -184,7 +196,8 @@ def partial_data_first(cfg: Config, store: Store, emit: Emit, clock: datetime,
         failure = state_failure(exc, cfg.state_dir / "rabtui.db") if isinstance(exc, sqlite3.Error) else exc
         emit(Event(LOG, f"cleanup before the backups: {failure}"))
         return
-    for line in done_lines(going, done) + [f"cleanup before the backups: {p}" for p in done.failed]:
+    stopped = [f"cleanup before the backups: {cancelled_line(going, done)}"] if done.cancelled else []
+    for line in done_lines(going, done) + [f"cleanup before the backups: {p}" for p in done.failed] + stopped:
         emit(Event(LOG, line))
 
 
@@ -236,3 +249,9 @@ def done_lines(plan: Plan, done: Applied) -> list[str]:
     views = f", {fmt.count(len(done.unions), '.archive/ view')} removed" if done.unions else ""
     out.append(f"{deleted} deleted{views}, {fmt.size(done.freed_bytes)} freed")
     return out
+
+
+def cancelled_line(plan: Plan, done: Applied) -> str:
+    """What a cancelled cleanup left (done.cancelled): said once, after its done_lines."""
+    return (f"cancelled: {len(done.deleted)} of {fmt.count(len(plan.delete), 'planned deletion')} made (each one"
+            " begun ended whole), the others left for the next cleanup")

@@ -24,7 +24,7 @@ from rabtui.backup import batch, recovery
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.media import mounting
 from rabtui.ops import health, health_changes, notify, schedule, schedule_history
@@ -135,7 +135,9 @@ def _notify_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime |
 def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None,
              cancel: threading.Event) -> int:
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
-    or a deletion did. `cancel` (the run's) ends its waits for a medium's mount or unmount."""
+    or a deletion did. `cancel` (the run's: SIGTERM, SIGHUP, Ctrl-C) stops it at its next safe point
+    (EXIT_FAILED, said, not notified: what it had not begun is left for the next cleanup), and ends
+    its waits for a medium's mount or unmount."""
     try:
         with cleanup_actions.one_at_a_time(cfg) as held:     # its plan not made over another's deletions
             cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)), cancel)
@@ -150,6 +152,9 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     except cleanup_actions.AnotherCleanup as exc:     # that one deletes what is due: no failure of the night
         emit(Event(LOG, f"cleanup: {exc}"))
         return EXIT_OK
+    except Cancelled as exc:      # the run's cancel (SIGTERM, Ctrl-C) before a deletion began: no failure notified
+        emit(Event(ERROR, f"rabtui: {exc}"))
+        return EXIT_FAILED
     except (RabtuiError, OSError, sqlite3.Error) as exc:   # the state directory full, say: the health check runs still
         if isinstance(exc, sqlite3.Error):
             exc = state_failure(exc, cfg.state_dir / "rabtui.db")
@@ -160,8 +165,10 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
         emit(Event(LOG, line))
     for problem in done.failed:
         emit(Event(ERROR, f"rabtui: cleanup: {problem}"))
+    if done.cancelled:
+        emit(Event(ERROR, f"rabtui: cleanup: {cleanup_actions.cancelled_line(plan, done)}"))
     _warn(emit, done.undelivered)
-    return EXIT_FAILED if done.failed else EXIT_OK
+    return EXIT_FAILED if done.failed or done.cancelled else EXIT_OK
 
 
 def _night_medium(cfg: Config, store: Store, due_now: list):

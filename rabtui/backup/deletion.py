@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import faults, fmt
-from rabtui.backup import catalog_forget, union_release, union_undo
+from rabtui.backup import catalog_forget, deletion_left, union_release, union_undo
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, medium_present, unread_record
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
-from rabtui.errors import LockBusy, WorkFailed
+from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Event
 from rabtui.media import medium_layout, opened_dirs, source_dir_lock
 from rabtui.media.backup_place import as_found, disk_changed
@@ -84,6 +84,7 @@ class Applied:
     kept: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     busy: dict[str, str] = field(default_factory=dict)     # source -> why its deletions wait, on every medium
+    cancelled: bool = False     # a cancel came: the deletion under way ended whole, those not begun are kept
     undelivered: list[str] = field(default_factory=list)   # notifications of the failures not sent
 
 
@@ -91,8 +92,10 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None, cancel=None,
     """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
     not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
     say) stops there and the others go on; a state database that cannot record them stops the
-    whole cleanup. Each failure is in `failed`. `cancel` ends a wait for another process's mount
-    or unmount of a medium (Cancelled). `held`: the cleanup lock, which the caller took (else it
+    whole cleanup. Each failure is in `failed`. `cancel` (SIGTERM, SIGHUP, a first Ctrl-C) stops it
+    at its next safe point: the deletion under way ends whole (recorded), those not begun are kept
+    for the next cleanup, each said in `kept` (done.cancelled); it ends a wait for another process's
+    mount or unmount of a medium too. `held`: the cleanup lock, which the caller took (else it
     is taken here, and another cleanup running makes this one delete nothing, said)."""
     done = Applied()
 
@@ -125,11 +128,14 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied, cancel=Non
     # the remains on a medium with a device are finished once it is mounted, as its deletions are
     left_on = {m.id: [p for p in plan.leftovers if p.parent.parent == Path(m.path)] for m in cfg.media}
     _finish_leftovers(store, cfg, [p for p in plan.leftovers if all(p not in ps for ps in left_on.values())],
-                      say, done)
+                      say, done, cancel)
     for medium in cfg.media:
         mine = [c for c in plan.delete if c.medium == medium.id]
         unions = [u for u in plan.unions if u.medium == medium.id]
         if not mine and not left_on[medium.id] and not unions:
+            continue
+        if deletion_left.cancelled(cancel, done):
+            deletion_left.left(mine, unions, left_on[medium.id], say, done)
             continue
         try:
             with mounted(medium, state_dir=cfg.state_dir, cancel=cancel):
@@ -140,15 +146,18 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied, cancel=Non
                             f" {fmt.are(len(mine))} kept for now",
                             done.kept)
                     continue
-                _finish_leftovers(store, cfg, left_on[medium.id], say, done)
+                _finish_leftovers(store, cfg, left_on[medium.id], say, done, cancel)
                 if mine or unions:
-                    _delete(cfg, store, medium, found, mine, say, done, unions)
+                    _delete(cfg, store, medium, found, mine, say, done, unions, cancel)
         except sqlite3.Error as exc:
             # the catalog cannot forget what was emptied: the next media's backups stay as they are
             failure = state_failure(exc, store.path).message
             say(f"medium {medium.id}: cleanup stopped, the next media not touched: {failure}; once there is room,"
                 " the next cleanup forgets the backups this one emptied", done.failed)
             break
+        except Cancelled:     # as it waited for another process's mount or unmount of the medium
+            done.cancelled = True
+            deletion_left.left([c for c in mine if c not in done.deleted], unions, (), say, done)
         except Exception as exc:  # one medium's trouble must not stop the others
             if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
                 raise
@@ -163,9 +172,12 @@ def _as_found(medium: Medium) -> tuple[tuple[int, int], dict | None] | None:
         return None
 
 
-def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: Applied) -> None:
+def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: Applied, cancel=None) -> None:
     """The remains of interrupted deletions (plan.leftovers) removed, the medium they are on there."""
-    for path in paths:
+    for k, path in enumerate(paths):
+        if deletion_left.cancelled(cancel, done):
+            deletion_left.left((), (), paths[k:], say, done)
+            return
         if not os.path.lexists(path):     # finished by a cleanup that ran meanwhile
             continue
         planted = medium_layout.symlink_in_layout(path.parent.parent, path.parent.name)
@@ -223,7 +235,7 @@ def forget_set_aside(cfg: Config, store: Store, medium: Medium, source_id: str, 
 
 
 def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list[Candidate], say,
-            done: Applied, unions: list[union_release.UnionGoing] = ()) -> None:
+            done: Applied, unions: list[union_release.UnionGoing] = (), cancel=None) -> None:
     """Delete these backups of one medium: their trees first, each emptied under its .deleting-
     name, then the catalog forgets them all at once, then the emptied directories go. Killed before
     the catalog has forgotten them, the .deleting- directories tell the next cleanup to. Then the
@@ -239,8 +251,8 @@ def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list
             if c.id in read:
                 say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup"
                     " was planned, reads from it", done.kept)
-        _delete_unread(cfg, store, medium, found, [c for c in going if c.id not in read], say, done)
-        _remove_unions(cfg, store, medium, found, unions, say, done)
+        _delete_unread(cfg, store, medium, found, [c for c in going if c.id not in read], say, done, cancel)
+        _remove_unions(cfg, store, medium, found, unions, say, done, cancel)
 
 
 def _not_being_read(cfg: Config, medium: Medium, going: list[Candidate], held: ExitStack, say, done: Applied,
@@ -287,7 +299,7 @@ def _union_of(cfg: Config, source: str, what: str, say, done: Applied) -> Lock |
 
 
 def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, going: list[Candidate], say,
-                   done: Applied) -> None:
+                   done: Applied, cancel=None) -> None:
     """Each backup's tree emptied, then the catalog forgets them. The disk at the medium's path is
     checked before each (its root's device and inode, its label: `found` before the medium was
     judged there): a medium unmounted, unplugged or swapped meanwhile holds the backups not yet
@@ -304,6 +316,10 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, goin
     changed = None
     try:
         for k, c in enumerate(going):
+            faults.point("cleanup.deleting")
+            if deletion_left.cancelled(cancel, done):     # each one begun ends whole: those before are forgotten below
+                deletion_left.left(going[k:], (), (), say, done)
+                break
             changed = disk_changed(medium, root, label)
             if changed:
                 left = len(going) - k
@@ -375,14 +391,18 @@ def _undone(medium: Medium, c: Candidate, union: Lock) -> None:
     union.release()
 
 
-def _remove_unions(cfg: Config, store: Store, medium: Medium, found: tuple, unions: list, say, done: Applied) -> None:
+def _remove_unions(cfg: Config, store: Store, medium: Medium, found: tuple, unions: list, say, done: Applied,
+                   cancel=None) -> None:
     """The unions no backup on the medium needs (union_release.py), removed as a backup is: set aside
     under a .deleting- name, then emptied. Each is looked at again first, the backups of the plan
     gone: one an archive backup still needs (kept, or made since) stays; so does one on a medium
     that went away, or behind a symlink planted on the way; none is removed while another run
     holds the source's union."""
     root, label = found
-    for u in unions:
+    for k, u in enumerate(unions):
+        if deletion_left.cancelled(cancel, done):
+            deletion_left.left((), unions[k:], (), say, done)
+            return
         where = f"the .archive/ view of {u.dir} of {u.source} on {u.medium}"
         union = _union_of(cfg, u.source, where, say, done)
         if union is None:

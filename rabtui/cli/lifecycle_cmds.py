@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from datetime import datetime
@@ -219,7 +220,12 @@ def print_restore(outcome: restore_actions.RestoreOutcome, as_json: bool) -> Non
 def cmd_cleanup(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
-    cancel = cancel_on_term()
+    # SIGTERM, SIGHUP and a first Ctrl-C stop it at its next safe point (a second Ctrl-C at once)
+    with cancel_on_signals(threading.Event()) as cancel:
+        return _cleanup(cfg, store, args, cancel)
+
+
+def _cleanup(cfg, store, args, cancel: threading.Event) -> int:
     # the whole cleanup under its lock: a second one is refused before it says a plan, whatever the instant
     with nullcontext() if args.dry_run else cleanup_actions.one_at_a_time(cfg) as held:
         if not args.dry_run:
@@ -236,8 +242,10 @@ def cmd_cleanup(args) -> int:
         print(line)
     for problem in done.failed:
         print(fmt.name(f"rabtui: cleanup: {problem}"), file=sys.stderr)
+    if done.cancelled:
+        print(f"rabtui: cleanup: {cleanup_actions.cancelled_line(plan, done)}", file=sys.stderr)
     warn_undelivered(done.undelivered)
-    return EXIT_FAILED if done.failed else EXIT_OK
+    return EXIT_FAILED if done.failed or done.cancelled else EXIT_OK
 
 
 def cmd_check(args) -> int:

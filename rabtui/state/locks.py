@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from rabtui import privacy, proc_table
+from rabtui import faults, privacy, proc_table
 from rabtui.state import lock_table
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 
@@ -110,6 +110,7 @@ class Lock:
             pass
         if say is not None:
             say(f"waiting (at most {seconds:g} s) for {self.holder_described()} to release the lock of {self.what}")
+        faults.point("lock.waiting")
         cancel = cancel or threading.Event()
         began = time.monotonic()
         deadline, mark, moving = began + seconds, self._mark(), False

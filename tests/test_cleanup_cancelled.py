@@ -1,0 +1,74 @@
+"""SIGTERM (a shutdown), SIGHUP and a first Ctrl-C stop a cleanup at its next safe point: before it
+began, nothing is deleted; amid its deletions, the one under way ends whole and is recorded (the
+catalog forgets it), those not begun are kept for the next cleanup, each said; exit 1, as a
+cancelled backup. Before, the signal only ended a wait for a medium's mount: the cleanup went on,
+deleted all it planned and exited 0. run-due's cleanup under its run's SIGTERM alike. Real rsync,
+real `rabtui` processes stopped (SIGSTOP) at fault points."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from rabtui.backup import retention
+from tests import invariants
+from tests.test_medium_identity import _killed, _stopped_at
+from tests.test_retention import _history
+
+
+def _statuses(lab, results) -> list[str]:
+    rows = {r["id"]: r["status"] for r in lab.store().all("SELECT id, status FROM backups")}
+    return [rows[r.backup_id] for r in results]
+
+
+def _signalled(lab, point: str, sig: int, *argv: str) -> str:
+    """`rabtui ARGV` stopped at `point`, sent `sig`, then let go on: its output (stdout and stderr)."""
+    running = None
+    try:
+        running = _stopped_at(lab, point, *argv)
+        running.send_signal(sig)       # handled once it goes on
+        running.send_signal(signal.SIGCONT)
+        out = running.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(running)
+    assert running.returncode == 1 and "Traceback" not in out, out
+    return out
+
+
+@pytest.mark.parametrize("argv", [("cleanup",), ("run-due",)])
+def test_a_cleanup_cancelled_before_it_began_deletes_nothing(tmp_path, argv):
+    lab, cfg, results, now = _history(tmp_path)
+    out = _signalled(lab, "cleanup.begun", signal.SIGTERM, *argv, "--now", now.isoformat())
+    assert "cleanup cancelled before it began: nothing deleted, what is due is left for the next cleanup" in out, out
+    assert "deleted loc" not in out, out
+    assert _statuses(lab, results) == ["completed"] * 5
+    assert all(r.path.is_dir() for r in results)
+
+
+@pytest.mark.parametrize("argv, sig", [(("cleanup",), signal.SIGTERM), (("cleanup",), signal.SIGINT),
+                                       (("cleanup",), signal.SIGHUP), (("run-due",), signal.SIGTERM)])
+def test_a_cleanup_cancelled_amid_its_deletions_ends_the_one_under_way_and_leaves_the_others(tmp_path, argv, sig):
+    lab, cfg, results, now = _history(tmp_path)
+    going = results[:4]
+    assert [c.id for c in retention.plan_cleanup(cfg, lab.store(), now=now).delete] == [r.backup_id for r in going]
+    # stopped before its second deletion: the first one's tree is emptied, the catalog not yet told
+    out = _signalled(lab, "cleanup.deleting#2", sig, *argv, "--now", now.isoformat())
+    assert _statuses(lab, results) == ["deleted"] + ["completed"] * 4
+    assert not results[0].path.exists() and all(r.path.is_dir() for r in results[1:])
+    assert not [n for n in os.listdir(results[0].path.parent) if n.startswith(retention.DELETING_PREFIX)]
+    for r in going[1:]:
+        assert f"kept loc {r.path.name} on m1 for the next cleanup: this one was cancelled" in out, out
+    assert "cleanup: cancelled: 1 of 4 planned deletions made (each one begun ended whole), the others left for" \
+           " the next cleanup" in out, out
+    store = lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
+    # the next cleanup deletes the others
+    from tests.test_state_dir_full import _rabtui
+
+    again = _rabtui(lab, "cleanup", "--now", now.isoformat())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _statuses(lab, results) == ["deleted"] * 4 + ["completed"]
+    invariants.check_catalog_is_media(cfg, lab.store())
