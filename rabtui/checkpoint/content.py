@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.backup import history
-from rabtui.checkpoint import holders, kept_data, kept_off, marks, own_dirs, xorriso
+from rabtui.checkpoint import holders, kept_data, kept_off, marks, own_dirs, union_read, xorriso
 from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout, mounting
@@ -29,26 +28,21 @@ from rabtui.config import Config
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
 from rabtui.mtimes import seconds
-from rabtui.state import saved_kinds
 from rabtui.state.store import Store
 
 INSERT_MEDIUM = "insert_medium"
 MARKS = marks.MARKS   # the rows that are not regular files: DIR_MARK, LINK_MARK, SPECIAL_MARK
 
 
-def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit = no_emit,
-           cancel=None) -> tuple[str, Path]:
+def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> tuple[str, Path]:
     """(medium id, root on the medium) of directory `path` in backup `backup_id`. An archive's union
-    is settled first (history.union_settled): a wait for its lock is said through `emit`, ended by
-    `cancel`."""
+    is read under its lock, settled (gather: union_read.as_complete)."""
     row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
     kind = row and holders.kind_saved(store, backup_id, path, cfg.source(source).archive_paths)
     if kind is None:
         raise WorkFailed(f"backup {backup_id} of {source} does not hold {path}")
     if kind == "archive":
         medium = cfg.medium(row["medium"])
-        history.union_settled(cfg, source, medium.path, emit, cancel,
-                              looked=saved_kinds.looks(store, source, medium.id))
         root = medium_layout.archive_root(medium.path, source, path)
         # a symlink there a backup saved (union_settled refuses one planted), never read through
         link = medium_layout.symlink_to_union(medium.path, source, path)
@@ -287,7 +281,17 @@ def read_problem(medium, store: Store) -> str | None:
 
 def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit = no_emit,
            cancel=None) -> DirContent:
-    medium, root = locate(cfg, store, source, path, backup_id, emit, cancel)
+    """The directory's content in the backup; an archive's read in its union as the complete backups
+    left it (union_read.as_complete: a wait for its lock said through `emit`, ended by `cancel`)."""
+    row = store.one("SELECT medium FROM backups WHERE id=?", (backup_id,))
+    if row is not None and holders.kind_saved(store, backup_id, path, cfg.source(source).archive_paths) == "archive":
+        with union_read.as_complete(cfg, store, source, row["medium"], emit, cancel):
+            return _gather(cfg, store, source, path, backup_id)
+    return _gather(cfg, store, source, path, backup_id)
+
+
+def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> DirContent:
+    medium, root = locate(cfg, store, source, path, backup_id)
     row = {"name": store.one("SELECT name FROM backups WHERE id=?", (backup_id,))["name"],
            "kind": holders.kind_saved(store, backup_id, path, cfg.source(source).archive_paths)}
     if not root.is_dir():

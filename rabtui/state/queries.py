@@ -200,3 +200,16 @@ def backup_under_way(store: Store, source: str, medium: str) -> str | None:
     if rows:
         jobs.refresh_dead(store)
     return next((r["name"] for r in rows if jobs.under_way(store, r["job_id"])), None)
+
+
+def backup_linking(store: Store, source: str, medium: str) -> str | None:
+    """The name of a backup of `source` onto `medium` under way (as backup_under_way) whose step 7
+    has begun: it may have linked its new archive files into the unions there, and has not ended."""
+    from rabtui.state import jobs
+
+    rows = store.all("SELECT b.name, b.job_id FROM backups b LEFT JOIN backup_steps s ON s.backup_id=b.id AND s.step=7"
+                     " WHERE b.status='running' AND b.source=? AND b.medium=? AND COALESCE(s.state, '') <> 'pending'",
+                     (source, medium))
+    if rows:
+        jobs.refresh_dead(store)
+    return next((r["name"] for r in rows if jobs.under_way(store, r["job_id"])), None)

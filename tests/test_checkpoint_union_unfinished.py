@@ -1,0 +1,58 @@
+"""A checkpoint reads an archive directory's union as the complete backups left it: a backup that
+has linked its new files there and not ended (stopped holding the union's lock, or past it, its
+record not yet complete) is waited for, and then refused, by `checkpoint plan` and `checkpoint
+burn` alike; neither counts nor writes its files. Before, the plan counted a file the last complete
+backup did not hold, and the burn wrote it onto the disc. Real rsync and xorriso, real `rabtui`
+processes stopped (SIGSTOP) at fault points."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from tests.test_medium_identity import _killed, _stopped_at
+from tests.test_state_dir_full import _rabtui
+from tests.trees import Lab, write_files
+
+
+def _lab(tmp_path) -> Lab:
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("cd-700", [("arch", "archive")])
+    lab.config_path.write_text(lab.config_path.read_text().replace('[[sources]]\nid = "loc"\n',
+                                                                   '[[sources]]\nid = "loc"\nio_timeout = 1\n'))
+    write_files(lab.src / "arch", {"a": b"saved"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "arch", {"b": b"not yet saved"})
+    return lab
+
+
+def _planned_files(lab) -> int:
+    done = _rabtui(lab, "checkpoint", "plan", "--now", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)["directories"][0]["files"]
+
+
+@pytest.mark.parametrize("point, said", [
+    ("backup.archive_linked", "held the lock of"),               # the union's lock held: waited for, then named
+    ("backup.catalog", "has not ended: they are no complete backup's yet"),   # released, the backup not ended
+])
+def test_a_backup_that_linked_and_has_not_ended_is_neither_planned_nor_burnt(tmp_path, point, said):
+    lab = _lab(tmp_path)
+    assert _planned_files(lab) == 1
+    backup = None
+    try:
+        backup = _stopped_at(lab, point, "backup", "loc")
+        plan = _rabtui(lab, "checkpoint", "plan", "--now", "--json")
+        assert plan.returncode == 1 and said in plan.stderr and "Traceback" not in plan.stderr, plan.stdout + plan.stderr
+        burn = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
+        assert burn.returncode == 1 and said in burn.stderr, burn.stdout + burn.stderr
+        assert not (tmp_path / "iso").exists() or not os.listdir(tmp_path / "iso")
+        backup.send_signal(signal.SIGCONT)
+        out = backup.communicate(timeout=120)[0].decode()
+        assert backup.returncode == 0, out
+    finally:
+        _killed(backup)
+    assert _planned_files(lab) == 2      # complete now: its file is the checkpoint's
