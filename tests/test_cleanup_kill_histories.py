@@ -1,8 +1,8 @@
 """Cleanups killed at any of their fault points, as a property: over generated histories of backups
 over the tests' sshd onto two media (a standard and an archive directory, files added, changed and
-deleted), cleanups, `rabtui cleanup` killed (SIGKILL) at each point it passes (its trees emptied
-before the catalog forgot them, its killed runs being recovered, the union's links being undone or
-older versions being put back), backups killed in step 7 (their data kept) or in their transfer, and
+deleted), cleanups, `rabtui cleanup` killed (SIGKILL) at each point it passes (before each
+deletion, its trees emptied before the catalog forgot them, its killed runs being recovered, the
+union's links being undone or older versions being put back), backups killed in step 7 (their data kept) or in their transfer, and
 `rebuild-state`, checked against the media themselves after every step:
 
 - every archive file version a backup saved is on some medium (its content, size and mtime);
@@ -42,8 +42,8 @@ pytestmark = pytest.mark.slow      # tens of seconds: handed out first (conftest
 DIRS = ("data", "arch")
 NAMES = ("a", "b", "sub/c")
 START = datetime(2026, 1, 5, 3, 0)
-CLEANUP_KILLS = (faults.CLEANUP_POINTS + faults.RECOVER_POINTS + faults.UNDO_POINTS + faults.UNDO_EACH_POINTS
-                 + faults.LINK_EACH_POINTS)
+CLEANUP_KILLS = (faults.CLEANUP_POINTS + faults.DELETE_EACH_POINTS + faults.RECOVER_POINTS + faults.UNDO_POINTS
+                 + faults.UNDO_EACH_POINTS + faults.LINK_EACH_POINTS)
 SHORT = ("[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
          "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
 
