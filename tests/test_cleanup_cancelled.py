@@ -48,7 +48,8 @@ def test_a_cleanup_cancelled_before_it_began_deletes_nothing(tmp_path, argv):
 
 
 @pytest.mark.parametrize("argv, sig", [(("cleanup",), signal.SIGTERM), (("cleanup",), signal.SIGINT),
-                                       (("cleanup",), signal.SIGHUP), (("run-due",), signal.SIGTERM)])
+                                       (("cleanup",), signal.SIGHUP), (("run-due",), signal.SIGTERM),
+                                       (("run-due",), signal.SIGINT)])
 def test_a_cleanup_cancelled_amid_its_deletions_ends_the_one_under_way_and_leaves_the_others(tmp_path, argv, sig):
     lab, cfg, results, now = _history(tmp_path)
     going = results[:4]
