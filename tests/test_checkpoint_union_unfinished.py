@@ -56,3 +56,20 @@ def test_a_backup_that_linked_and_has_not_ended_is_neither_planned_nor_burnt(tmp
     finally:
         _killed(backup)
     assert _planned_files(lab) == 2      # complete now: its file is the checkpoint's
+
+
+def test_a_backup_killed_after_linking_is_said_by_the_plan(tmp_path):
+    """Killed (SIGKILL) once it had linked, not yet recovered: its links are read as the view holds
+    them (the next backup or cleanup recovers it), and the plan says so; after a cleanup, the plan
+    is the complete backups' again."""
+    from tests.test_kill_anywhere import _killed as _waited, rabtui
+
+    lab = _lab(tmp_path)
+    _waited(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    plan = _rabtui(lab, "checkpoint", "plan", "--now", "--json")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "was killed once it had begun linking its new files into the archive view read here" in plan.stderr, \
+        plan.stderr
+    assert _rabtui(lab, "cleanup").returncode == 0
+    again = _rabtui(lab, "checkpoint", "plan", "--now", "--json")
+    assert again.returncode == 0 and "was killed" not in again.stderr, again.stdout + again.stderr

@@ -14,7 +14,7 @@ from typing import Iterator
 from rabtui.backup import history
 from rabtui.config import Config
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.events import Emit
+from rabtui.events import WARNING, Emit, Event
 from rabtui.state import queries, saved_kinds
 from rabtui.state.store import Store
 
@@ -35,9 +35,14 @@ def as_complete(cfg: Config, store: Store, source: str, medium_id: str, emit: Em
                 raise Cancelled("cancelled while waiting for the lock of the archive union") from None
             raise
         history.settle_held(cfg, source, medium.path, moved=moved, looked=saved_kinds.looks(store, source, medium_id))
-        linking = queries.backup_linking(store, source, medium_id)
-        if linking:
-            raise WorkFailed(f"{source}: the backup {linking} under way on medium {medium_id} links its new files"
-                             " into the archive view a checkpoint reads, and has not ended: they are no complete"
-                             " backup's yet", hint="run it again once that backup has ended")
+        linking = queries.backups_linking(store, source, medium_id)
+        for name, under_way in linking:
+            if under_way:
+                raise WorkFailed(f"{source}: the backup {name} under way on medium {medium_id} links its new files"
+                                 " into the archive view a checkpoint reads, and has not ended: they are no complete"
+                                 " backup's yet", hint="run it again once that backup has ended")
+            emit(Event(WARNING, f"{source}: the backup {name} on medium {medium_id} was killed once it had begun"
+                                " linking its new files into the archive view read here, and is not recovered yet:"
+                                " they are read as saved; to judge them first, run `rabtui cleanup` (it recovers"
+                                " that run) and plan again"))
         yield

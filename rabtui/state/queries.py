@@ -202,14 +202,16 @@ def backup_under_way(store: Store, source: str, medium: str) -> str | None:
     return next((r["name"] for r in rows if jobs.under_way(store, r["job_id"])), None)
 
 
-def backup_linking(store: Store, source: str, medium: str) -> str | None:
-    """The name of a backup of `source` onto `medium` under way (as backup_under_way) whose step 7
-    has begun: it may have linked its new archive files into the unions there, and has not ended."""
+def backups_linking(store: Store, source: str, medium: str) -> list[tuple[str, bool]]:
+    """The backups of `source` onto `medium` whose row says `running` and whose step 7 has begun:
+    they may have linked their new archive files into the unions there, and have not ended. Each
+    as (name, under way): not under way, it was killed, and the next backup of the source or
+    cleanup recovers it (undoing its links, or keeping its data)."""
     from rabtui.state import jobs
 
     rows = store.all("SELECT b.name, b.job_id FROM backups b LEFT JOIN backup_steps s ON s.backup_id=b.id AND s.step=7"
-                     " WHERE b.status='running' AND b.source=? AND b.medium=? AND COALESCE(s.state, '') <> 'pending'",
-                     (source, medium))
+                     " WHERE b.status='running' AND b.source=? AND b.medium=? AND COALESCE(s.state, '') <> 'pending'"
+                     " ORDER BY b.id", (source, medium))
     if rows:
         jobs.refresh_dead(store)
-    return next((r["name"] for r in rows if jobs.under_way(store, r["job_id"])), None)
+    return [(r["name"], jobs.under_way(store, r["job_id"])) for r in rows]
