@@ -121,8 +121,8 @@ def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int
     """Each scheduled time as an instant, under the schedule in force then, and the instant from
     which a backup stands for it (after an edit: half way from the time before, as counted_for), and
     the schedule's index. An instant is the first run-due's whose wall clock reads that time or later
-    (a time in the hour a DST change skips is the change's); a schedule whose hour is a wildcard has
-    its times of the hour an autumn change repeats in both passes, as cron."""
+    (a time in the hour a DST change skips is the change's); a schedule whose minute or hour is a
+    wildcard has its times of the hour an autumn change repeats in both passes, as cron."""
     out = []
     for k, (at, expr) in enumerate(hist.schedules):
         if not expr:    # none: run-due backs it up no more
@@ -135,7 +135,7 @@ def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int
             out.append((s, (prev + s) / 2 if first and k else s, k))
             prev, first = s, False
             again = wall.replace(fold=1).timestamp()    # the autumn repeated hour's second pass
-            if (expr == "@hourly" or expr.split()[1].startswith("*")) and s < again < until:
+            if (expr == "@hourly" or any(f.startswith("*") for f in expr.split()[:2])) and s < again < until:
                 out.append((again, again, k))
     return sorted(out)
 

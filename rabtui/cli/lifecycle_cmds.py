@@ -96,19 +96,26 @@ EARLIEST_NOW, LATEST_NOW = datetime(1000, 1, 1), datetime(9998, 12, 31, 23, 59, 
 
 def moment(text: str) -> datetime:
     """The argparse type of `--now`: in local time as every time rabtui keeps (one with a UTC offset
-    is that instant), from EARLIEST_NOW to LATEST_NOW."""
+    is that instant: in the hour an autumn DST change repeats, the pass its offset names, as the
+    clock reads it then), from EARLIEST_NOW to LATEST_NOW."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: not an ISO date-time (YYYY-MM-DDTHH:MM)") from None
     try:
-        when = when.astimezone().replace(tzinfo=None) if when.tzinfo else when
-    except OverflowError:       # beyond datetime's years once in local time
+        when = when.astimezone().replace(tzinfo=None, fold=_fold(when)) if when.tzinfo else when
+    except (OverflowError, OSError, ValueError):       # beyond datetime's years once in local time
         when = None
     if when is None or not EARLIEST_NOW <= when <= LATEST_NOW:
         raise argparse.ArgumentTypeError(f"{text!r}: out of range: give a time from {EARLIEST_NOW:%Y-%m-%d}"
                                          f" to {LATEST_NOW:%Y-%m-%d}")
     return when
+
+
+def _fold(when: datetime) -> int:
+    """1 when the instant `when` falls in the second pass of an hour local time repeats."""
+    local = when.astimezone().replace(tzinfo=None)
+    return 1 if local.replace(fold=1).timestamp() == when.timestamp() != local.timestamp() else 0
 
 
 def _show(path: bytes) -> str:

@@ -205,7 +205,7 @@ def _missed(store: Store, source_id: str, expr: str, newest: float, due: datetim
     if newest >= schedule.reached(due):
         return False
     made_for = schedule.made_for(store, source_id, newest)
-    if made_for is not None and (made_for >= due.timestamp()
+    if made_for is not None and (made_for >= schedule.reached(due)
                                  or schedule.counted_for(expr, due, datetime.fromtimestamp(made_for))):
         return False
     return due

@@ -30,7 +30,8 @@ from rabtui.state.store import COMPLETE_SQL, Store
 
 def reached(slot: datetime) -> float:
     """The instant the wall clock first reads `slot` or later: its own, or, a time in the hour a
-    DST change skips, the change's (its timestamp() is an hour after it)."""
+    DST change skips, the change's (its timestamp() is an hour after it). A time is marked and
+    compared as this instant: `30 2,3` marked its 02:30 as 03:30's, which went without a backup."""
     ts = slot.timestamp()
     if datetime.fromtimestamp(ts) == slot:
         return ts
@@ -43,21 +44,24 @@ def reached(slot: datetime) -> float:
 def last_slot(expr: str, now: datetime) -> datetime | None:
     """The most recent time at or before `now` that the cron expression names; None when it names
     none (its years are all to come, or further back than croniter looks). In the second pass of
-    the hour an autumn DST change repeats (`now.fold`), a schedule whose hour is a wildcard names
-    its times of that hour again, as cron runs such jobs (fold=1: compared as instants)."""
+    the hour an autumn DST change repeats (`now.fold`), a schedule whose minute or hour is a
+    wildcard names its times of that hour again, as cron runs such jobs (fold=1: compared as instants)."""
     slot = _last_wall(expr, now)
-    if slot is not None and now.fold and _hour_wildcard(expr):
+    if slot is not None and now.fold and _wildcard(expr):
         again = slot.replace(fold=1)
         if slot.timestamp() < again.timestamp() <= now.timestamp():
             return again
     return slot
 
 
-def _hour_wildcard(expr: str) -> bool:
-    """Whether the schedule's hour is a wildcard (`*`, `*/2`, @hourly): cron's jobs that run in
-    both passes of a repeated hour; a fixed hour's (`30 2`, @daily) run once."""
+def _wildcard(expr: str) -> bool:
+    """Whether the schedule's minute or hour is a wildcard (`*/15 *`, `0 *`, `*/30 2`, @hourly): as
+    cron tells them (a field that begins with `*`), its jobs that run in both passes of a repeated
+    hour; those of a fixed minute and hour (`30 2`, `0,30 2`, @daily) run once."""
     fields = expr.split()
-    return fields[1].startswith("*") if len(fields) > 1 else expr.strip().lower() == "@hourly"
+    if len(fields) > 1:
+        return fields[0].startswith("*") or fields[1].startswith("*")
+    return expr.strip().lower() == "@hourly"
 
 
 def _last_wall(expr: str, now: datetime) -> datetime | None:
@@ -124,7 +128,7 @@ def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | No
         return None
     if last_due is None or last_due > now + CLOCK_SLACK:
         return slot
-    if slot.timestamp() <= last_due.timestamp() or counted_for(expr, slot, last_due):
+    if reached(slot) <= last_due.timestamp() or counted_for(expr, slot, last_due):
         return None
     return slot
 
@@ -143,19 +147,19 @@ def counted_for(expr: str, slot: datetime, last_due: datetime) -> bool:
         return False
     # as the instants they stand for: a time in the hour a DST change skips (02:00) is marked as
     # the one it stands for (03:00), which is that time's own mark, nearer the next though it reads
-    b, mark, s = before.timestamp(), last_due.timestamp(), slot.timestamp()
+    b, mark, s = reached(before), last_due.timestamp(), reached(slot)
     return b < mark and mark - b > s - mark
 
 
 def _before(expr: str, slot: datetime) -> datetime | None:
     """The schedule's time before `slot`, in the order they pass: the first pass's last time of the
     repeated hour before one of its second pass, and that second pass's last before the hour after
-    (a schedule whose hour is a wildcard: last_slot)."""
+    (a schedule whose minute or hour is a wildcard: last_slot)."""
     if slot.fold:
         return last_slot(expr, datetime.fromtimestamp(slot.timestamp() - 1e-6))
     before = croniter(expr, slot).get_prev(datetime)
     again = before.replace(fold=1)
-    if _hour_wildcard(expr) and before.timestamp() < again.timestamp() < slot.timestamp():
+    if _wildcard(expr) and before.timestamp() < again.timestamp() < slot.timestamp():
         return again
     return before
 
@@ -204,7 +208,7 @@ def _last_due(store: Store, source: str, now: datetime | None = None) -> datetim
 
 def note_slot(store: Store, job_id: int, slot: datetime) -> None:
     """The backup of job `job_id` is for `slot`: done once that backup is recorded complete."""
-    store.execute("UPDATE jobs SET due_slot=? WHERE id=?", (slot.timestamp(), job_id))
+    store.execute("UPDATE jobs SET due_slot=? WHERE id=?", (reached(slot), job_id))
 
 
 def carry_slots(store: Store, now: datetime | None = None) -> None:
@@ -233,7 +237,7 @@ def killed_for(store: Store, source: str, slot: datetime) -> list[str]:
     their runs killed, recovery may record one complete (and the slot done)."""
     return [r["medium"] for r in store.all(
         "SELECT DISTINCT b.medium FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=?"
-        " AND b.status='running' AND j.due_slot >= ?", (source, slot.timestamp()))]
+        " AND b.status='running' AND j.due_slot >= ?", (source, reached(slot)))]
 
 
 def begun_on(store: Store, dues: list[Due]) -> str | None:
@@ -241,7 +245,7 @@ def begun_on(store: Store, dues: list[Due]) -> str | None:
     killed (or cancelled) before it ended, the time is due again, and the night's medium is that one."""
     found = [r for due in dues for r in store.all(
         "SELECT b.id, b.medium FROM backups b JOIN jobs j ON j.id=b.job_id WHERE b.source=? AND j.due_slot=?"
-        " ORDER BY b.id DESC LIMIT 1", (due.source, due.slot.timestamp()))]
+        " ORDER BY b.id DESC LIMIT 1", (due.source, reached(due.slot)))]
     return max(found, key=lambda r: r["id"])["medium"] if found else None
 
 
@@ -253,7 +257,7 @@ def mark_run(store: Store, source: str, slot: datetime, now: datetime | None = N
         "INSERT INTO schedule_runs(source, last_due) VALUES (?, ?)"
         " ON CONFLICT(source) DO UPDATE SET last_due=CASE WHEN last_due > ? THEN excluded.last_due"
         " ELSE MAX(COALESCE(last_due, 0), excluded.last_due) END",
-        (source, slot.timestamp(), ahead),
+        (source, reached(slot), ahead),
     )
 
 
@@ -261,7 +265,7 @@ def done(store: Store, source: str, slot: datetime, now: datetime | None = None)
     """Whether `slot` (or a later one) is marked: a run-due that overlapped this one backed it up (a
     mark made under a clock that was ahead does not count, as in is_due)."""
     last = _last_due(store, source, now)
-    return (last is not None and last.timestamp() >= slot.timestamp()
+    return (last is not None and last.timestamp() >= reached(slot)
             and last <= (now or datetime.now()) + CLOCK_SLACK)
 
 
