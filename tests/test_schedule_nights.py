@@ -156,13 +156,20 @@ def _judge(hist: History, t0: float, made: list[Made], runs) -> list[str]:
         after = [r for r in right if r >= s]
         if not after or _index(hist, (after[0] - t0) / HOUR) != k or any(_offset(hist, (r - t0) / HOUR) < 0 for r, *_ in runs if s - DAY <= r <= after[0]):
             continue
-        if not any(since <= m.real <= after[0] for m in made if m.slot is not None):
+        # a clock ahead that reached the time (or one that counts for it) made its backup early: it
+        # stands when the first right clock after it finds it no further ahead than FORGET_AHEAD
+        before = schedule.reached(croniter(hist.schedules[k][1], datetime.fromtimestamp(s)).get_prev(datetime))
+        early = any((before + s) / 2 < m.slot <= s and m.real < s and _offset(hist, (m.real - t0) / HOUR) > 0
+                    and m.slot - next((r for r in right if r > m.real), s) <= schedule.FORGET_AHEAD.total_seconds()
+                    for m in made if m.slot is not None)
+        if not early and not any(since <= m.real <= after[0] for m in made if m.slot is not None):
             wrong.append(f"no backup for {datetime.fromtimestamp(s)} by {datetime.fromtimestamp(after[0])}")
     for (s, _, k), (nxt, _, k_next) in zip(times, times[1:]):
         if k != k_next:
             continue
         two = [m for m in made if m.slot is not None and m.status != "cancelled" and s <= m.real < nxt]
-        if len(two) > 1 and not any(_offset(hist, (m.real - t0) / HOUR) for m in made if s - DAY <= m.real < nxt):
+        # a mark more than FORGET_AHEAD ahead of a clock put back is forgotten: an extra backup, said in README
+        if len(two) > 1 and all(ok for r, ok, *_ in runs if s - DAY <= r < nxt):
             wrong.append(f"{len(two)} backups for {datetime.fromtimestamp(s)}")
     askew = [x for x, *_ in runs if _offset(hist, (x - t0) / HOUR)]
     for r, ok, stale, seen in runs:
@@ -183,6 +190,8 @@ def _stale_expected(t0: float, seen: list[tuple[float, str]], made: list[Made], 
     in force has no backup for it: one begun since it, or one run-due made for a time nearer it than
     the time of its schedule before it. A time of no schedule ('' in force then): the data older
     than 2 days now."""
+    if not made:
+        return False, "no backup yet: check says it was never made, not stale"
     bound = r - DAY
     for k in range(len(seen) - 1, -1, -1):
         start, expr = seen[k]
