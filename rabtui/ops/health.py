@@ -54,6 +54,9 @@ from rabtui.config import Config
 from rabtui.state.store import KEPT, RESTORABLE_SQL, Store
 
 STALE_AFTER = timedelta(days=2)
+# a scheduled time is missed once this has passed since it: 24 hours, not a day of the wall clock
+# (the day an autumn DST change repeats an hour is 25 hours long: said an hour late)
+DAY_TO_FINISH = 86400
 STUCK_AFTER = timedelta(minutes=10)
 DEAD_SHOWN_FOR = timedelta(days=2)
 
@@ -194,7 +197,7 @@ def _stale(store: Store, source, newest: float, ts: float) -> bool | datetime | 
     if first is None and (idle := schedule.idle(source.schedule, datetime.fromtimestamp(ts))):   # as without one
         return idle if ts - newest > STALE_AFTER.total_seconds() else False
     periods = schedule_history.in_force(store, source.id, source.schedule, ts)
-    k, due = schedule_history.judged(periods, datetime.fromtimestamp(ts) - timedelta(days=1))
+    k, due = schedule_history.judged(periods, datetime.fromtimestamp(ts - DAY_TO_FINISH))
     if due is not None:
         return _missed(store, source.id, periods[k][1], newest, due)
     return first is None and k >= 0 and ts - newest > STALE_AFTER.total_seconds()      # none then
