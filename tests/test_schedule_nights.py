@@ -158,7 +158,9 @@ def _judge(hist: History, t0: float, made: list[Made], runs) -> list[str]:
             continue
         # a clock ahead that reached the time (or one that counts for it) made its backup early: it
         # stands when the first right clock after it finds it no further ahead than FORGET_AHEAD
-        before = schedule.reached(croniter(hist.schedules[k][1], datetime.fromtimestamp(s)).get_prev(datetime))
+        back, before = croniter(hist.schedules[k][1], datetime.fromtimestamp(s)), s
+        while before >= s:      # the time before, as an instant (02:00 the change skips is 03:00's)
+            before = schedule.reached(back.get_prev(datetime))
         early = any((before + s) / 2 < m.slot <= s and m.real < s and _offset(hist, (m.real - t0) / HOUR) > 0
                     and m.slot - next((r for r in right if r > m.real), s) <= schedule.FORGET_AHEAD.total_seconds()
                     for m in made if m.slot is not None)
