@@ -84,7 +84,7 @@ def _simulate(tmp_path, hist: History):
         store.execute("INSERT INTO backups(source, medium, name, path, status, started, finished, job_id, dir_made)"
                       " VALUES ('loc', 'm', ?, '/x', ?, ?, ?, ?, 1)",
                       (f"backup-{job}", "failed" if status == "cancelled" else status, clock, clock + 60, job))
-        made.append(Made(real, status, slot.timestamp() if slot is not None else None))
+        made.append(Made(real, status, schedule.reached(slot) if slot is not None else None))
 
     for i in range(hist.days * 24 * 4):
         real = t0 + i * STEP
@@ -129,7 +129,7 @@ def _times(hist: History, t0: float, end: float) -> list[tuple[float, float, int
             continue
         until = hist.schedules[k + 1][0] * HOUR + t0 if k + 1 < len(hist.schedules) else end
         it = croniter(expr, datetime.fromtimestamp(at * HOUR + t0 - 1))
-        prev = croniter(expr, datetime.fromtimestamp(at * HOUR + t0)).get_prev(datetime).timestamp()
+        prev = schedule.reached(croniter(expr, datetime.fromtimestamp(at * HOUR + t0)).get_prev(datetime))
         first = True
         while (s := _reached(t0, wall := it.get_next(datetime))) < until:
             out.append((s, (prev + s) / 2 if first and k else s, k))
@@ -203,8 +203,8 @@ def _stale_expected(t0: float, seen: list[tuple[float, str]], made: list[Made], 
         wall = schedule.last_slot(expr, datetime.fromtimestamp(bound))
         if wall is not None and wall.timestamp() >= start:      # a time this schedule named in force
             t = _reached(t0, wall)
-            prev = croniter(expr, wall).get_prev(datetime).timestamp()
-            held = [m for m in made if m.real >= t or (m.slot is not None and m.slot > (prev + wall.timestamp()) / 2)]
+            prev = schedule.reached(croniter(expr, wall).get_prev(datetime))
+            held = [m for m in made if m.real >= t or (m.slot is not None and m.slot > (prev + schedule.reached(wall)) / 2)]
             return not held, f"{expr} at {wall} (in force from {_when(start)}): held {bool(held)}"
         bound = min(bound, start - 1)
     if seen and seen[0][0] != float("-inf"):     # before rebuild-state's record: as of no schedule
