@@ -156,12 +156,13 @@ def _judge(hist: History, t0: float, made: list[Made], runs) -> list[str]:
         after = [r for r in right if r >= s]
         if not after or _index(hist, (after[0] - t0) / HOUR) != k or any(_offset(hist, (r - t0) / HOUR) < 0 for r, *_ in runs if s - DAY <= r <= after[0]):
             continue
-        # a clock ahead that reached the time (or one that counts for it) made its backup early: it
-        # stands when the first right clock after it finds it no further ahead than FORGET_AHEAD
+        # a clock ahead that reached the time (or one that counts for it, or a later one) made its
+        # backup early: it stands when the first right clock after it finds it no further ahead than
+        # FORGET_AHEAD (README: a clock minutes off, set right)
         back, before = croniter(hist.schedules[k][1], datetime.fromtimestamp(s)), s
         while before >= s:      # the time before, as an instant (02:00 the change skips is 03:00's)
             before = schedule.reached(back.get_prev(datetime))
-        early = any((before + s) / 2 < m.slot <= s and m.real < s and _offset(hist, (m.real - t0) / HOUR) > 0
+        early = any((before + s) / 2 < m.slot and m.real < s and _offset(hist, (m.real - t0) / HOUR) > 0
                     and m.slot - next((r for r in right if r > m.real), s) <= schedule.FORGET_AHEAD.total_seconds()
                     for m in made if m.slot is not None)
         if not early and not any(since <= m.real <= after[0] for m in made if m.slot is not None):

@@ -57,6 +57,7 @@ def histories(draw) -> History:
                       clock=[(0, 24, 87420)]))      # a day ahead, then right an hour before its time
 @example(hist=History("America/New_York", "2026-03-08T00:00", DAYS, [(0, "0 2 * * *")], clock=[(0, 2, 900)]))
 @example(hist=History("America/New_York", "2026-03-07T05:00", DAYS, [(0, "0 2 * * *"), (21, "30 2 * * *")]))
+@example(hist=History("America/New_York", "2026-03-08T00:00", DAYS, [(0, "30 2,3 * * *")], clock=[(0, 2, 9000)]))
 # its night missed before the day of 25 hours: check said it stale 25 hours after, not 24
 @example(hist=History("America/Santiago", "2026-04-04T00:00", DAYS, [(0, "0 2 * * *")], outcomes={1: "failed"}))
 def test_generated_nights_back_each_scheduled_time_up_once(tmp_path_factory, hist):
