@@ -49,7 +49,7 @@ def histories(draw) -> History:
     return History(zone, start.isoformat(), DAYS, schedules, off=off, clock=clock, outcomes=outcomes)
 
 
-@settings(max_examples=12)
+@settings(max_examples=40)
 @given(hist=histories())
 @example(hist=History("Europe/Berlin", "2026-03-28T00:00", DAYS, [(0, "30 2,3 * * *")]))     # its 03:30 was lost
 @example(hist=History("Europe/Berlin", "2026-10-24T00:00", DAYS, [(0, "*/30 2 * * *")]))     # its second pass was lost
