@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from rabtui import faults
-from tests import invariants
+from tests import held, invariants
 from tests.trees import Lab, fill_up, write_files
 from tests import preloaded
 
@@ -120,13 +120,11 @@ def _run_filling_at(lab: Lab, point: str, *argv: str) -> subprocess.CompletedPro
     filled = False
     deadline = time.monotonic() + 60
     while run.poll() is None and time.monotonic() < deadline:
-        with open(f"/proc/{run.pid}/stat") as f:
-            stopped = f.read().rsplit(")", 1)[1].split()[0] == "T"
-        if stopped:
+        if held.stopped(run.pid):     # not once it has ended, which its waiter may say after /proc does
             if not filled:
                 fill_up(lab.state.parent / "filler")
                 filled = True
-            os.kill(run.pid, signal.SIGCONT)
+            run.send_signal(signal.SIGCONT)
         time.sleep(0.05)
     out, err = run.communicate(timeout=60)
     assert filled, (out, err)
