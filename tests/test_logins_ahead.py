@@ -74,6 +74,26 @@ def test_the_next_source_logs_in_while_the_one_before_runs(tmp_path, own_sshd):
     assert not _none_left(own_sshd.port)
 
 
+def test_run_due_logs_the_next_due_source_in_while_the_one_before_runs(tmp_path, own_sshd):
+    """run-due, which cron runs each night, as `backup --all`: b's login begun as a's turn came."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(own_sshd)
+    gate = tmp_path / "go"
+    due = 'schedule = "0 2 * * *"\n'
+    _ssh_sources(lab, own_sshd, "abc", {"a": f'{due}pre_backup_commands = ["{gate_command(gate)}"]', "b": due, "c": due},
+                 "max_parallel = 1")
+    child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00", running=1)
+    try:
+        assert len(_logins(own_sshd.port)) == 2
+    finally:
+        gate.touch()
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, (out, err)
+    rows = lab.store().all("SELECT source, status FROM backups ORDER BY source")
+    assert [(r["source"], r["status"]) for r in rows] == [("a", "completed"), ("b", "completed"), ("c", "completed")]
+    assert not _none_left(own_sshd.port)
+
+
 def test_a_login_begun_for_a_source_whose_turn_never_comes_ends_with_the_run(tmp_path, own_sshd):
     lab = Lab(tmp_path, media_count=1)
     lab.trust(own_sshd)

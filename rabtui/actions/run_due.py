@@ -18,8 +18,10 @@ from rabtui import config as configmod
 from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
+from rabtui.actions import cleanup_called_for
 from rabtui.actions import status as status_actions
 from rabtui.actions.jobs import SCHEDULED_TITLE
+from rabtui.actions.logins_ahead import LoginsAhead, start_login
 from rabtui.backup import batch, recovery
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
@@ -48,6 +50,7 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
 
 def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now: datetime | None) -> int:
     clock = now or datetime.now()
+    due_now = None
     try:
         due_now = _due_now(cfg, store, emit, clock, now)
         if due_now:
@@ -59,7 +62,8 @@ def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now
         _notify_state(cfg, failure, emit, now)
         codes = [EXIT_FAILED]
     notify.delivered()      # each step after the notifications of those before (an alert script may act on them)
-    codes.append(_cleanup(cfg, store, emit, clock, now, cancel.event))
+    if cleanup_called_for.called_for(store, due_now is None or bool(due_now), clock):
+        codes.append(_cleanup(cfg, store, emit, clock, now, cancel.event))
     notify.delivered()
     at_end, unread = _config_at_end(cfg, emit)
     codes.append(_health_check(at_end, store, emit, now, read_now=at_end is not cfg, unread=unread))
@@ -137,14 +141,16 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
     or a deletion did. `cancel` (the run's: SIGTERM, SIGHUP, Ctrl-C) stops it at its next safe point
     (EXIT_FAILED, said, not notified: what it had not begun is left for the next cleanup), and ends
-    its waits for a medium's mount or unmount."""
+    its waits for a medium's mount or unmount. Noted once made whole (cleanup_called_for)."""
     try:
+        ended = queries.backups_ended(store)
         with cleanup_actions.one_at_a_time(cfg) as held:     # its plan not made over another's deletions
             cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)), cancel)
             plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)),
                                         cancel=cancel)
             if not cleanup_actions.has_work(plan):
                 jobs.prune_events(store)
+                cleanup_called_for.note(store, clock, ended)
                 return EXIT_OK
             for line in cleanup_actions.plan_lines(plan, False):
                 emit(Event(LOG, line))
@@ -168,6 +174,8 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     if done.cancelled:
         emit(Event(ERROR, f"rabtui: cleanup: {cleanup_actions.cancelled_line(plan, done)}"))
     _warn(emit, done.undelivered)
+    if not done.cancelled:     # what failed is tried again by the next cleanup called for, and said then
+        cleanup_called_for.note(store, clock, ended)
     return EXIT_FAILED if done.failed or done.cancelled else EXIT_OK
 
 
@@ -280,10 +288,33 @@ def _warn(emit: Emit, undelivered: list[str]) -> None:
 
 def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch.RunCancel,
              now: datetime | None) -> list[int]:
-    """The due sources' backups; their exit codes."""
+    """The due sources' backups; their exit codes. The first source's SSH login begins before the
+    night's medium is chosen, each later one's as the turn of the one before it comes (LoginsAhead)."""
+    first = start_login(cfg, due_now[0].source)
+    try:
+        ahead = LoginsAhead(cfg, [due.source for due in due_now], first)
+        try:
+            return _backups_logged_in(cfg, store, due_now, emit, cancel, now, ahead)
+        finally:
+            ahead.close()
+    finally:
+        if first is not None:
+            first.close()
+
+
+def _backups_logged_in(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch.RunCancel,
+                       now: datetime | None, ahead: LoginsAhead) -> list[int]:
     medium = _night_medium(cfg, store, due_now) if cfg.media else None   # none: each backup fails, said in its job
 
     def work(due, waiting_job: int | None = None) -> int:
+        login = ahead.take(due.source)
+        try:
+            return _one(due, waiting_job, login)
+        finally:
+            if login is not None:     # the backup closed it, unless it never began (done meanwhile, its lock held ...)
+                login.close()
+
+    def _one(due, waiting_job: int | None, login) -> int:
         emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))
         recorder = JobRecorder(store, "backup", due.source, f"{SCHEDULED_TITLE}{due.source}", job_id=waiting_job)
         if cancel.not_started(recorder):
@@ -303,7 +334,8 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
                     emit(Event(LOG, f"{due.source}: {done} for this schedule time"))
                     return EXIT_OK
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
-                                                prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
+                                                prompter=recorder.prompter(), medium_id=medium and medium.id, now=now,
+                                                ssh=login)
         except RunsAlone as exc:      # none can run until that restore ends: failed, notified, its time still due
             try:
                 recorder.finish("failed", exc.exit_code, str(exc))

@@ -215,3 +215,9 @@ def backups_linking(store: Store, source: str, medium: str) -> list[tuple[str, b
     if rows:
         jobs.refresh_dead(store)
     return [(r["name"], jobs.under_way(store, r["job_id"])) for r in rows]
+
+
+def backups_ended(store: Store) -> str:
+    """A mark that changes as a backup ends or begins (how many have ended, the newest id)."""
+    row = store.one("SELECT COUNT(finished), MAX(id) FROM backups")
+    return f"{row[0]}:{row[1] or 0}"
