@@ -56,34 +56,19 @@ def _ssh_sources(lab: Lab, sshd, names: str, pre: dict[str, str] | None = None, 
         lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", f"[rabtui]\n{rabtui}\n", 1))
 
 
-def test_the_next_source_logs_in_while_the_one_before_runs(tmp_path, own_sshd):
+@pytest.mark.parametrize("argv, due", [(("backup", "--all"), ""),
+                                       (("run-due", "--now", "2026-10-01T03:00"), 'schedule = "0 2 * * *"\n')],
+                         ids=["backup", "run-due"])
+def test_the_next_source_logs_in_while_the_one_before_runs(tmp_path, own_sshd, argv, due):
+    """`backup --all`, and run-due (which cron runs each night) of the sources its schedules say due."""
     lab = Lab(tmp_path, media_count=1)
     lab.trust(own_sshd)
     gate = tmp_path / "go"
-    _ssh_sources(lab, own_sshd, "abc", {"a": f'pre_backup_commands = ["{gate_command(gate)}"]'}, "max_parallel = 1")
-    child = _start_run(lab, "backup", "--all", running=1)
-    try:
-        # a's connection, and b's, begun as a's turn came: one login ahead of each backup under way, not c's as well
-        assert len(_logins(own_sshd.port)) == 2
-    finally:
-        gate.touch()
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == 0, (out, err)
-    rows = lab.store().all("SELECT source, status FROM backups ORDER BY source")
-    assert [(r["source"], r["status"]) for r in rows] == [("a", "completed"), ("b", "completed"), ("c", "completed")]
-    assert not _none_left(own_sshd.port)
-
-
-def test_run_due_logs_the_next_due_source_in_while_the_one_before_runs(tmp_path, own_sshd):
-    """run-due, which cron runs each night, as `backup --all`: b's login begun as a's turn came."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.trust(own_sshd)
-    gate = tmp_path / "go"
-    due = 'schedule = "0 2 * * *"\n'
     _ssh_sources(lab, own_sshd, "abc", {"a": f'{due}pre_backup_commands = ["{gate_command(gate)}"]', "b": due, "c": due},
                  "max_parallel = 1")
-    child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00", running=1)
+    child = _start_run(lab, *argv, running=1)
     try:
+        # a's connection, and b's, begun as a's turn came: one login ahead of each backup under way, not c's as well
         assert len(_logins(own_sshd.port)) == 2
     finally:
         gate.touch()

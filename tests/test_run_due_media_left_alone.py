@@ -26,12 +26,18 @@ def _run_due(lab: Lab, when: str) -> str:
     return out
 
 
-def test_a_run_due_with_nothing_due_leaves_a_device_medium_alone(tmp_path, disk_image):
+def _weekly_on_a_device(tmp_path, disk_image):
+    """A weekly source of one file, and a medium mounted from `disk_image`: the lab, its mount point."""
     lab = Lab(tmp_path, media_count=1)
     lab.local(extra='schedule = "0 2 * * 4"')
     m1 = lab.media[0][1]
     lab.on_device(m1, disk_image)
     write_files(lab.src / "data", {"a": b"a1"})
+    return lab, m1
+
+
+def test_a_run_due_with_nothing_due_leaves_a_device_medium_alone(tmp_path, disk_image):
+    lab, m1 = _weekly_on_a_device(tmp_path, disk_image)
     assert "loc: completed" in _run_due(lab, THURSDAY)
     after_the_night = _mount_count(disk_image)
 
@@ -51,11 +57,7 @@ def test_a_run_due_with_nothing_due_leaves_a_device_medium_alone(tmp_path, disk_
 
 def test_a_backup_made_by_hand_calls_for_the_next_run_due_s_cleanup(tmp_path, disk_image):
     """What a backup made by hand supersedes goes at the next run-due, not a day later."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.local(extra='schedule = "0 2 * * 4"')
-    m1 = lab.media[0][1]
-    lab.on_device(m1, disk_image)
-    write_files(lab.src / "data", {"a": b"a1"})
+    lab, m1 = _weekly_on_a_device(tmp_path, disk_image)
     _run_due(lab, THURSDAY)
     made = rabtui(lab, "backup", "loc")
     assert made.returncode == 0, made.stdout + made.stderr
