@@ -4,6 +4,7 @@ what the bars need."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from rabtui.config import Config
@@ -68,13 +69,16 @@ class PlanChoice:
         return (["--now", *self.asked] if self.asked else []) + (["--disc", self.disc] if self.disc else [])
 
 
-def fill_plan(cfg: Config, store: Store, choice: PlanChoice = PlanChoice(), emit: Emit = no_emit) -> FillPlan:
-    """`emit`: what the planning says as it goes (a wait for a union's lock, naming its holder)."""
+def fill_plan(cfg: Config, store: Store, choice: PlanChoice = PlanChoice(), emit: Emit = no_emit,
+              cancel: threading.Event | None = None) -> FillPlan:
+    """`emit`: what the planning says as it goes (a wait for a union's lock, naming its holder);
+    `cancel` ends it (that wait too), said in the plan's note."""
     from rabtui.actions import checkpoint as checkpoint_actions
 
     limit = cfg.checkpoint.max_discs
     try:
-        planned = checkpoint_actions.plan(cfg, store, now=list(choice.asked) or None, disc=choice.disc, emit=emit)
+        planned = checkpoint_actions.plan(cfg, store, now=list(choice.asked) or None, disc=choice.disc, emit=emit,
+                                          cancel=cancel)
     except RabtuiError as exc:   # nothing due, no backup yet, a disc too small: said on the screen
         return FillPlan(choice.disc or cfg.checkpoint.disc, 0, [], 0, limit, [], 0, note=str(exc))
     return from_summary(planned.summary, limit)

@@ -4,6 +4,7 @@ detached jobs whose disc prompts open as dialogs (see the app's poller)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -55,6 +56,7 @@ class CheckpointsScreen(RabtuiScreen):
         super().__init__(*args, **kwargs)
         self.plan: FillPlan | None = None
         self._plans = threads.Outstanding(1)   # a plan still made (threads.py)
+        self._plan_cancel = threading.Event()  # ends the plan under way (its wait for a union's lock): the screen left
         self.choice = PlanChoice()          # what the next plan is made of
         self.plan_choice = PlanChoice()     # what self.plan was made of: the burn job gets the same
         self._last_number = 0      # the newest checkpoint shown
@@ -163,18 +165,27 @@ class CheckpointsScreen(RabtuiScreen):
         self.notify("planning ...")
         self.set_status("planning ...")
         self._plan_after = self._last_number
-        self._plan(self.choice)
+        self._plan_cancel = threading.Event()
+        self._plan(self.choice, self._plan_cancel)
+
+    def on_screen_suspend(self) -> None:
+        """Left for another screen: the plan under way ends (a wait for a union's lock would go on
+        behind it up to the source's io_timeout, the state directory's lock held, p refused)."""
+        self._plan_cancel.set()
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     @threads.counted("_plans")
-    def _plan(self, choice: PlanChoice) -> None:
+    def _plan(self, choice: PlanChoice, cancel: threading.Event) -> None:
         app = self.app
 
         def said(event: Event) -> None:      # as `checkpoint plan` says it on stderr
             if event.kind == WARNING:
                 app.call_from_thread(self._planning_said, event.message)
 
-        plan = fill_plan(app.cfg, app.store, choice, emit=said)
+        plan = fill_plan(app.cfg, app.store, choice, emit=said, cancel=cancel)
+        if cancel.is_set():
+            self.app.call_from_thread(self.set_status, "the plan was cancelled as the screen was left; p plans again")
+            return
         self.app.call_from_thread(self._planned, plan, choice)
 
     def _planning_said(self, message: str) -> None:
