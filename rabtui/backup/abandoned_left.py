@@ -105,6 +105,15 @@ def left_abandoned(store: Store) -> list:
                                  " ORDER BY source, medium, id") if r["path"] and os.path.isdir(r["path"])]
 
 
+def linked_left(store: Store, medium: Medium, source_id: str) -> list[str]:
+    """The names of the source's runs on the medium marked abandoned whose directory stayed there
+    and whose archive links are still in its unions (no backup onto it has finished them since, no
+    complete backup came after them): files no complete backup holds, until finish_abandoned (a
+    cleanup killed as it deleted one leaves the rest of its links: its undoing is not gone back on)."""
+    return [r["name"] for r in left_abandoned(store) if r["medium"] == medium.id and r["source"] == source_id
+            and undone_with_it(store, medium, source_id, r["name"])]
+
+
 def say_left_abandoned(store: Store, medium: Medium, source_id: str, emit: Emit) -> None:
     """The records of the source's runs marked abandoned whose directory stays on the medium (here,
     the caller holds the source lock) made to say what their rows do (killed_record.py); the next

@@ -3,7 +3,8 @@ backups left it: under the source's union lock, so that no backup links its new 
 meanwhile (one linking now is waited for, as history.union_held waits), a killed cleanup's undoing
 settled first; and refused while a backup of the source onto that medium that has begun its step 7
 is under way: its files, linked there before it ended, are no complete backup's (a plan counted
-them, a burn wrote them onto its discs)."""
+them, a burn wrote them onto its discs); so is one while a run marked abandoned as its medium was
+away still has its links there (abandoned_left.linked_left)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
-from rabtui.backup import history
+from rabtui.backup import abandoned_left, history
 from rabtui.config import Config
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import WARNING, Emit, Event
@@ -45,4 +46,11 @@ def as_complete(cfg: Config, store: Store, source: str, medium_id: str, emit: Em
                                 " linking its new files into the archive view read here, and is not recovered yet:"
                                 " they are read as saved; to judge them first, run `rabtui cleanup` (it recovers"
                                 " that run) and plan again"))
+        left = abandoned_left.linked_left(store, medium, source)
+        if left:
+            raise WorkFailed(f"{source}: the backup {left[0]} on medium {medium_id} was interrupted and marked abandoned"
+                             " while its medium was away: the new files it linked into the archive view a checkpoint"
+                             " reads are still there, and no complete backup holds them",
+                             hint=f"a backup of {source} onto medium {medium_id} undoes them first (rabtui backup"
+                                  f" {source} --medium {medium_id}); then run this again")
         yield
