@@ -73,3 +73,33 @@ def test_a_cleanup_cancelled_amid_its_deletions_ends_the_one_under_way_and_leave
     assert again.returncode == 0, again.stdout + again.stderr
     assert _statuses(lab, results) == ["deleted"] * 4 + ["completed"]
     invariants.check_catalog_is_media(cfg, lab.store())
+
+
+def test_a_cleanup_cancelled_as_it_recovers_a_killed_run_ends_that_recovery_whole_and_deletes_no_backup(tmp_path):
+    """SIGTERM as the cleanup recovers a run killed in its transfer (its source's lock held): that
+    recovery ends whole (its partial directory gone, its row abandoned, said), no backup is deleted,
+    exit 1, said so; the next cleanup deletes what is due, the catalog what the media hold. Before,
+    the cancel said "nothing deleted" below the line saying the partial directory was."""
+    from tests.test_kill_anywhere import _killed as _was_killed, rabtui
+
+    lab, cfg, results, now = _history(tmp_path)
+    _was_killed(rabtui(lab, "backup", "loc", point="backup.rsync_ended"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert killed["status"] == "running" and os.path.isdir(killed["path"])
+    out = _signalled(lab, "cleanup.recovering", signal.SIGTERM, "cleanup", "--now", now.isoformat())
+    # its partial directory deleted and said: the cancel does not say "nothing deleted" after it
+    assert "marked abandoned, its partial directory was deleted" in out and "nothing deleted" not in out, out
+    assert "cleanup cancelled before its plan: no backup deleted, what is due is left for the next cleanup" in out, out
+    assert "deleted loc" not in out, out
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    assert not os.path.exists(killed["path"])
+    assert _statuses(lab, results) == ["completed"] * 5
+    store = lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
+    from tests.test_state_dir_full import _rabtui
+
+    again = _rabtui(lab, "cleanup", "--now", now.isoformat())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _statuses(lab, results) == ["deleted"] * 4 + ["completed"]
+    invariants.check_catalog_is_media(cfg, lab.store())

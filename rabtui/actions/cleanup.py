@@ -72,19 +72,21 @@ def recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
     plans and burns tried, and what verifications of earlier versions extracted into a checkpoint's
     own directory: old_scratch.py). Refused (RunsAlone) while a restore runs alone, as apply is.
     `cancel` (SIGTERM, SIGHUP, a first Ctrl-C) stops it before it begins and between sources, each
-    source's recovery ended whole (Cancelled: nothing deleted); it ends a wait for another process's
+    source's recovery ended whole (Cancelled: no backup deleted); it ends a wait for another process's
     mount or unmount of a medium (Cancelled), as it does in plan and apply: each waits up to
     mounting.MOUNT_WAIT."""
     with StateDirLock(cfg.state_dir, "a cleanup"):
         faults.point("cleanup.begun")
-        _go_on(cancel, "before it began")
+        _go_on(cancel, "before it began", "nothing deleted")
         _recover(cfg, store, emit, cancel)
 
 
-def _go_on(cancel: threading.Event | None, when: str) -> None:
-    """Cancelled when `cancel` is set, at a point where the cleanup has deleted nothing yet."""
+def _go_on(cancel: threading.Event | None, when: str, deleted: str = "no backup deleted") -> None:
+    """Cancelled when `cancel` is set, at a point where the cleanup has deleted no backup yet (the
+    partial directories of the interrupted runs it recovered, each said, may be gone: `deleted`
+    says "nothing deleted" only before it began)."""
     if cancel is not None and cancel.is_set():
-        raise Cancelled(f"cleanup cancelled {when}: nothing deleted, what is due is left for the next cleanup")
+        raise Cancelled(f"cleanup cancelled {when}: {deleted}, what is due is left for the next cleanup")
 
 
 def _recover(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None) -> None:
