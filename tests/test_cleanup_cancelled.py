@@ -103,3 +103,35 @@ def test_a_cleanup_cancelled_as_it_recovers_a_killed_run_ends_that_recovery_whol
     assert again.returncode == 0, again.stdout + again.stderr
     assert _statuses(lab, results) == ["deleted"] * 4 + ["completed"]
     invariants.check_catalog_is_media(cfg, lab.store())
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_a_cleanup_cancelled_at_each_deletion_of_archive_backups_leaves_the_catalog_the_media(tmp_path, at):
+    """SIGTERM before each deletion of a cleanup of backups with an archive directory (two media
+    in turn): those before it deleted whole, their links out of the union, none half-deleted, the
+    others kept and said; the next cleanup deletes each of the others once, the catalog what the
+    media hold at each end."""
+    from tests.test_state_dir_full import _rabtui
+
+    lab, cfg, results, now = _history(tmp_path, media=2, archive=True)
+    going = {c.id for c in retention.plan_cleanup(cfg, lab.store(), now=now).delete}
+    assert len(going) == 2
+    out = _signalled(lab, f"cleanup.deleting#{at}", signal.SIGTERM, "cleanup", "--now", now.isoformat())
+    statuses = _statuses(lab, results)
+    assert statuses.count("deleted") == at - 1, (statuses, out)
+    assert f"cancelled: {at - 1} of 2 planned deletions made" in out, out
+    assert out.count("for the next cleanup: this one was cancelled") >= 2 - (at - 1), out
+    for r in results:
+        deleted = lab.store().one("SELECT status FROM backups WHERE id=?", (r.backup_id,))["status"] == "deleted"
+        assert r.path.exists() != deleted, (r.path, out)
+    for _, medium in lab.media:
+        assert not [n for n in os.listdir(medium / "loc") if n.startswith(retention.DELETING_PREFIX)]
+    store = lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
+    again = _rabtui(lab, "cleanup", "--now", now.isoformat())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("deleting loc") == 2 - (at - 1), again.stdout
+    assert sorted(r.backup_id for r, s in zip(results, _statuses(lab, results)) if s == "deleted") == sorted(going)
+    invariants.check_catalog_is_media(cfg, lab.store())
+    invariants.check_json_agrees(cfg, lab.store())
