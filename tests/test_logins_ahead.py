@@ -117,3 +117,28 @@ def test_the_first_source_s_login_ends_with_the_run_when_its_backup_cannot_begin
     rows = lab.store().all("SELECT source, status FROM backups ORDER BY source")
     assert [(r["source"], r["status"]) for r in rows] == [("b", "completed")]
     assert not _none_left(own_sshd.port)
+
+
+def test_a_login_begun_ahead_whose_connection_closed_itself_idle_logs_in_again_at_its_turn(tmp_path, own_sshd,
+                                                                                           monkeypatch):
+    """b's login begun ahead while a's backup runs longer than a shared connection stays open idle
+    (ControlPersist, 2 minutes; 1 s here): at b's turn its connection had closed itself, and b's
+    rsyncs each logged in on their own, step 1 proving a login that was gone. Logged in again, b's
+    rsyncs run over its shared connection."""
+    from rabtui.ssh import endpoint
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(own_sshd)
+    _ssh_sources(lab, own_sshd, "ab", {"a": 'pre_backup_commands = ["sleep 4"]'}, "max_parallel = 1")
+    monkeypatch.setattr(endpoint, "SHARED_IDLE_SECONDS", 1)
+    over: list[tuple[str, bool]] = []
+    real = endpoint.rsync_rsh
+
+    def rsh(cfg, source, ep=None, control=None):
+        over.append((source.id, control is not None))
+        return real(cfg, source, ep, control)
+
+    monkeypatch.setattr(endpoint, "rsync_rsh", rsh)
+    assert main(["--config", str(lab.config_path), "backup", "--all"]) == 0
+    assert ("b", True) in over and ("b", False) not in over, over
+    assert not _none_left(own_sshd.port)

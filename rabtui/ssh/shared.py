@@ -18,6 +18,7 @@ import contextlib
 import getpass
 import os
 import threading
+import time
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
@@ -53,6 +54,7 @@ class SharedConnection:
         # (MaxStartups) for the logins of other sources of the run while it waits for its turn
         self._under_way: contextlib.ExitStack | None = None
         self._crowded: list[bool] = [False]
+        self._begun = 0.0      # time.monotonic() as the login began
 
     def start(self) -> SharedConnection:
         if self._login is None:
@@ -78,6 +80,7 @@ class SharedConnection:
             self._under_way = contextlib.ExitStack()
             self._crowded = self._under_way.enter_context(dropped.logging_in(self._ep.hostname, self._ep.port))
             try:
+                self._begun = time.monotonic()
                 self._login = proc.start(argv)
             except BaseException:
                 self._under_way.close()
@@ -98,6 +101,12 @@ class SharedConnection:
                 done = self._finish(self._login, cancel)
         if self._want is None:
             return self._answer(done)
+        if done.returncode == 0 and not self._want.exists() and \
+                time.monotonic() - self._begun >= ssh_target.SHARED_IDLE_SECONDS:
+            # begun ahead of its turn (logins_ahead.py), which came once the connection had closed
+            # itself, idle: its rsyncs would each log in on their own; logged in again, once
+            self._login = proc.start(self._argv)
+            done = self._finish(self._login, cancel)
         if done.returncode == 0:
             if self._want.exists():
                 self.control = self._want
