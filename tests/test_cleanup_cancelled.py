@@ -37,6 +37,20 @@ def _signalled(lab, point: str, sig: int, *argv: str) -> str:
     return out
 
 
+def _then_the_next_cleanup(lab, cfg, now) -> str:
+    """The catalog what the media hold after the cancelled cleanup, then after the next one, which
+    must succeed: its output."""
+    from tests.test_state_dir_full import _rabtui
+
+    store = lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
+    again = _rabtui(lab, "cleanup", "--now", now.isoformat())
+    assert again.returncode == 0, again.stdout + again.stderr
+    invariants.check_catalog_is_media(cfg, lab.store())
+    return again.stdout
+
+
 @pytest.mark.parametrize("argv", [("cleanup",), ("run-due",)])
 def test_a_cleanup_cancelled_before_it_began_deletes_nothing(tmp_path, argv):
     lab, cfg, results, now = _history(tmp_path)
@@ -63,16 +77,8 @@ def test_a_cleanup_cancelled_amid_its_deletions_ends_the_one_under_way_and_leave
         assert f"kept loc {r.path.name} on m1 for the next cleanup: this one was cancelled" in out, out
     assert "cleanup: cancelled: 1 of 4 planned deletions made (each one begun ended whole), the others left for" \
            " the next cleanup" in out, out
-    store = lab.store()
-    invariants.check_catalog_is_media(cfg, store)
-    invariants.check_json_agrees(cfg, store)
-    # the next cleanup deletes the others
-    from tests.test_state_dir_full import _rabtui
-
-    again = _rabtui(lab, "cleanup", "--now", now.isoformat())
-    assert again.returncode == 0, again.stdout + again.stderr
+    _then_the_next_cleanup(lab, cfg, now)      # it deletes the others
     assert _statuses(lab, results) == ["deleted"] * 4 + ["completed"]
-    invariants.check_catalog_is_media(cfg, lab.store())
 
 
 def test_a_cleanup_cancelled_as_it_recovers_a_killed_run_ends_that_recovery_whole_and_deletes_no_backup(tmp_path):
@@ -94,15 +100,8 @@ def test_a_cleanup_cancelled_as_it_recovers_a_killed_run_ends_that_recovery_whol
     assert lab.store().one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
     assert not os.path.exists(killed["path"])
     assert _statuses(lab, results) == ["completed"] * 5
-    store = lab.store()
-    invariants.check_catalog_is_media(cfg, store)
-    invariants.check_json_agrees(cfg, store)
-    from tests.test_state_dir_full import _rabtui
-
-    again = _rabtui(lab, "cleanup", "--now", now.isoformat())
-    assert again.returncode == 0, again.stdout + again.stderr
+    _then_the_next_cleanup(lab, cfg, now)
     assert _statuses(lab, results) == ["deleted"] * 4 + ["completed"]
-    invariants.check_catalog_is_media(cfg, lab.store())
 
 
 @pytest.mark.parametrize("at", [1, 2])
@@ -111,8 +110,6 @@ def test_a_cleanup_cancelled_at_each_deletion_of_archive_backups_leaves_the_cata
     in turn): those before it deleted whole, their links out of the union, none half-deleted, the
     others kept and said; the next cleanup deletes each of the others once, the catalog what the
     media hold at each end."""
-    from tests.test_state_dir_full import _rabtui
-
     lab, cfg, results, now = _history(tmp_path, media=2, archive=True)
     going = {c.id for c in retention.plan_cleanup(cfg, lab.store(), now=now).delete}
     assert len(going) == 2
@@ -126,12 +123,7 @@ def test_a_cleanup_cancelled_at_each_deletion_of_archive_backups_leaves_the_cata
         assert r.path.exists() != deleted, (r.path, out)
     for _, medium in lab.media:
         assert not [n for n in os.listdir(medium / "loc") if n.startswith(retention.DELETING_PREFIX)]
-    store = lab.store()
-    invariants.check_catalog_is_media(cfg, store)
-    invariants.check_json_agrees(cfg, store)
-    again = _rabtui(lab, "cleanup", "--now", now.isoformat())
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("deleting loc") == 2 - (at - 1), again.stdout
+    again = _then_the_next_cleanup(lab, cfg, now)
+    assert again.count("deleting loc") == 2 - (at - 1), again
     assert sorted(r.backup_id for r, s in zip(results, _statuses(lab, results)) if s == "deleted") == sorted(going)
-    invariants.check_catalog_is_media(cfg, lab.store())
     invariants.check_json_agrees(cfg, lab.store())
