@@ -1,5 +1,6 @@
 """Checkpoints: a plan waiting for an archive union's lock (a backup stopped as it links its new
-files there holds it) ends its wait once the screen is left, and p plans again on coming back.
+files there holds it) ends its wait once the screen is left (not for a dialog over it), and p
+plans again on coming back.
 Before, the wait went on behind the other screens up to the source's io_timeout (ten minutes by
 default), holding a worker thread and the state directory's lock, and p only said "still planning"
 all that time. A real process holds the lock."""
@@ -33,6 +34,13 @@ def test_leaving_the_screen_ends_the_plan_s_wait_for_a_union_lock(demo_config):
                 await pilot.press("p")
                 await wait_for(pilot, lambda: "waiting (at most" in texts(app, "#status-line"), timeout=20,
                                what=lambda: f"the wait said: {texts(app, '#status-line')!r}")
+                await pilot.press("question_mark")      # a dialog over the screen: the plan goes on
+                await wait_for(pilot, lambda: app.screen is not screen, what="the help")
+                await pilot.pause(0.5)
+                assert screen._plans.full()
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints under the help")
+                assert screen._plans.full() and "waiting (at most" in texts(app, "#status-line")
                 await pilot.press("1")
                 await wait_for(pilot, lambda: ready(app, DashboardScreen), what="Dashboard")
                 await wait_for(pilot, lambda: not screen._plans.full(), timeout=20,

@@ -170,8 +170,10 @@ class CheckpointsScreen(RabtuiScreen):
 
     def on_screen_suspend(self) -> None:
         """Left for another screen: the plan under way ends (a wait for a union's lock would go on
-        behind it up to the source's io_timeout, the state directory's lock held, p refused)."""
-        self._plan_cancel.set()
+        behind it up to the source's io_timeout, the state directory's lock held, p refused). Not
+        for a dialog over it (help, a job's question): the screen is still the one shown below."""
+        if self not in self.app.screen_stack:
+            self._plan_cancel.set()
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     @threads.counted("_plans")
