@@ -21,3 +21,21 @@ def stat_fields(pid: int) -> list[str]:
     OSError when it is gone."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()
+
+
+def signalled(pid: int, sig: int) -> bool:
+    """Sends `sig` to process `pid`; False where it has ended (and was reaped) since it was found."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def ended(pid: int) -> bool:
+    """Whether process `pid` has ended: gone from /proc, or a zombie there (read in one go: it may go
+    between two looks)."""
+    try:
+        return stat_fields(pid)[0] == "Z"
+    except OSError:
+        return True

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests import preloaded
+from tests.procs import ended
 
 SHOW = ("import os, sys, tempfile\n"
         "print(sys.argv, os.getcwd(), os.environ.get('MARK'), os.environb.get(b'MARK'), tempfile.gettempdir())\n"
@@ -133,6 +134,6 @@ def test_a_popen_process_left_stopped_ends_with_the_test_process(tmp_path):
     pid = int(pid)
     assert plain == "False", "not forked"
     deadline = time.monotonic() + 30
-    while os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" and time.monotonic() < deadline:
+    while not ended(pid) and time.monotonic() < deadline:     # /proc may drop it between two looks
         time.sleep(0.01)
-    assert not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z", _state(pid)
+    assert ended(pid), "the stopped process outlived the test process"
