@@ -53,7 +53,7 @@ def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return not f.read().split(") ", 1)[1].startswith("Z")
-    except FileNotFoundError:
+    except OSError:     # gone, or going as it was read
         return False
 
 
@@ -227,6 +227,18 @@ def _partial_backup(tmp_path):
     return path
 
 
+def _until_named(started: subprocess.Popen, argv0: bytes) -> None:
+    """Waits until `started` runs under the name `argv0` (bash's `exec -a` done: on a loaded machine
+    that may take more than any pause)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with open(f"/proc/{started.pid}/cmdline", "rb") as f:    # there until its Popen reaps it
+            if f.read().split(b"\0")[0] == argv0:
+                return
+        assert started.poll() is None and time.monotonic() < deadline, f"never ran as {argv0!r}"
+        time.sleep(0.01)
+
+
 def test_kill_writers_stops_only_rsyncs_writing_there(tmp_path):
     """What the run after a kill stops before it removes the killed backup: rsync processes whose
     arguments name it. An operator's reader there, its script, and an rsync of another backup whose
@@ -241,8 +253,9 @@ def test_kill_writers_stops_only_rsyncs_writing_there(tmp_path):
     writer = start("rsync", path / "data" / "notes.txt")
     reader = start("tail", path / "data" / "notes.txt")
     neighbour = start("rsync", other / "notes.txt")
-    time.sleep(0.3)
     try:
+        for p, name in ((writer, b"rsync"), (reader, b"tail"), (neighbour, b"rsync")):
+            _until_named(p, name)
         assert proc_table.kill_writers(path) == (1, [])
         writer.wait(timeout=10)
         assert writer.returncode == -signal.SIGKILL
@@ -260,9 +273,9 @@ def test_kill_writers_says_what_it_could_not_stop(tmp_path):
     path = _partial_backup(tmp_path)
     writer = subprocess.Popen(["bash", "-c", 'exec -a rsync tail -f "$1"', "bash", str(path / "data" / "notes.txt")],
                               start_new_session=True)
-    time.sleep(0.3)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
+        _until_named(writer, b"rsync")
         out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
                               f"import sys; sys.path.insert(0, {repo!r}); from rabtui import proc_table;"
                               f" print(proc_table.kill_writers({str(path)!r}))"],
@@ -303,7 +316,7 @@ def test_a_process_given_input_dies_with_rabtui_too(tmp_path):
         rabtui.kill()
         rabtui.wait()
         for _ in range(100):
-            if not os.path.exists(f"/proc/{sleeper}") or open(f"/proc/{sleeper}/stat").read().split()[2] == "Z":
+            if not alive(sleeper):      # /proc may drop it between two looks
                 break
             time.sleep(0.1)
         else:
