@@ -19,8 +19,8 @@ from rabtui.media import medium as media, medium_layout
 from rabtui.media.rotation import next_medium
 from rabtui.errors import LockBusy
 from rabtui.events import ITEM
-from tests import preloaded
-from tests.procs import processes
+from tests import held, preloaded
+from tests.procs import processes, signalled
 from tests.trees import Lab, write_files
 
 
@@ -173,11 +173,11 @@ def test_a_medium_unmounted_between_its_check_and_the_backup_s_directory_gets_no
                             "--medium", "m1"], env={**os.environ, "RABTUI_FAULT_STOP": "backup.step2"},
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while open(f"/proc/{run.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
+    while not held.stopped(run.pid):
         assert time.monotonic() < deadline and run.poll() is None, "the backup never stopped after step 2"
         time.sleep(0.05)
     subprocess.run(["umount", "-l", str(path)], check=True)
-    os.kill(run.pid, signal.SIGCONT)
+    run.send_signal(signal.SIGCONT)
     out, err = run.communicate(timeout=60)
     assert run.returncode == 1, out + err
     assert "medium m1 went away before the backup began" in out
@@ -331,9 +331,7 @@ def test_rsync_killed_mid_transfer(tmp_path):
     def emit(event):
         lab.events.append(event)
         if event.kind == ITEM and not killed:
-            for pid in _rsync_pids(str(tmp_path)):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+            killed.extend(pid for pid in _rsync_pids(str(tmp_path)) if signalled(pid, signal.SIGKILL))
 
     from rabtui.backup.pipeline import run_backup
 
@@ -371,7 +369,7 @@ def test_second_backup_in_another_thread_is_refused(tmp_path):
 
     thread = threading.Thread(target=first)
     thread.start()
-    deadline = time.time() + 20
+    deadline = time.time() + 120
     while not any("pre-backup: $ sleep 1" in m for m in lab.messages()) and time.time() < deadline:
         time.sleep(0.02)
     try:

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from rabtui.actions import status
 from tests.trees import Lab, fill_up, notify_into_file, write_files
-from tests import preloaded
+from tests import held, preloaded
 
 
 def _alerted(tmp_path, lab: Lab) -> tuple:
@@ -88,8 +88,7 @@ def stopped_writer(db) -> Iterator[None]:
 
 
 def _in_stop(proc: subprocess.Popen) -> bool:
-    with open(f"/proc/{proc.pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    return held.stopped(proc.pid)
 
 
 def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp_path):

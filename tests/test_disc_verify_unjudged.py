@@ -56,7 +56,7 @@ def test_a_disc_whose_extraction_the_state_directory_refuses_is_read_as_a_stream
         os.chmod(scratch, 0o555)
     else:
         os.mkdir(os.path.join(scratch, "d"), 0o555)     # where xorriso puts the disc's root (verify.py)
-    os.kill(run.pid, signal.SIGCONT)
+    run.send_signal(signal.SIGCONT)
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, out + err
     streamed = [line for line in err.splitlines() if "reading each file back as a stream" in line]

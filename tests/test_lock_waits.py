@@ -16,7 +16,7 @@ from pathlib import Path
 from rabtui.events import WARNING
 from rabtui.state import locks
 from tests.trees import Lab, ssh_source_lines, write_files
-from tests import preloaded
+from tests import held, preloaded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,8 +35,8 @@ def _stopped_holder(state: Path, source_id: str) -> subprocess.Popen:
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     assert holder.stdout.readline() == b"held\n"
     deadline = time.monotonic() + 30
-    while open(f"/proc/{holder.pid}/stat", "rb").read().rsplit(b")", 1)[1].split()[0] != b"T":
-        assert time.monotonic() < deadline
+    while not held.stopped(holder.pid):
+        assert holder.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     return holder
 

@@ -74,7 +74,7 @@ def test_two_rebuild_states_at_once(tmp_path):
     try:
         second = _rabtui(lab, "rebuild-state")
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, out + err
     assert second.returncode == 1 and "Traceback" not in second.stderr, second.stdout + second.stderr
@@ -94,7 +94,7 @@ def test_a_medium_unplugged_during_rebuild_state_is_not_recorded_as_read(tmp_pat
         m2.rename(tmp_path / "m2-disk")
         m2.mkdir()
     finally:
-        os.kill(rebuild.pid, signal.SIGCONT)
+        rebuild.send_signal(signal.SIGCONT)
         out, err = rebuild.communicate(timeout=120)
     assert rebuild.returncode == 3, out + err
     assert "medium m2:" in out, out

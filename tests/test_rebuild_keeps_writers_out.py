@@ -78,7 +78,7 @@ def test_no_command_writes_the_database_rebuild_state_replaces(tmp_path):
             done = _rabtui(lab, *argv)
             assert done.returncode == 0, (argv, done.stdout + done.stderr)
     finally:
-        os.kill(rebuild.pid, signal.SIGCONT)
+        rebuild.send_signal(signal.SIGCONT)
         out, err = rebuild.communicate(timeout=120)
     assert rebuild.returncode == 0, out + err
     aside = next(p for p in lab.state.iterdir() if p.name.startswith("rabtui.db.before-rebuild-")
@@ -121,7 +121,7 @@ def test_the_ui_changes_nothing_in_the_database_rebuild_state_replaces(tmp_path)
                     change()
             jobs_actions.recent_jobs(store)          # it only reads meanwhile
         finally:
-            os.kill(rebuild.pid, signal.SIGCONT)
+            rebuild.send_signal(signal.SIGCONT)
             out, err = rebuild.communicate(timeout=120)
         assert rebuild.returncode == 0, out + err
     finally:
@@ -145,7 +145,7 @@ def test_check_while_rebuild_state_runs_says_so_as_a_warning(tmp_path):
     try:
         done = _rabtui(lab, "check", "--prometheus", str(prom))
     finally:
-        os.kill(rebuild.pid, signal.SIGCONT)
+        rebuild.send_signal(signal.SIGCONT)
         rebuild.communicate()
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.startswith("WARNING: ") and "rebuild-state is running" in done.stdout, done.stdout

@@ -546,7 +546,7 @@ def test_ids_that_cannot_be_written_once_the_database_is_in_place_are_said_and_t
         os.rmdir(m1_path)
         m1_path.write_text("no mount point")
     finally:
-        os.kill(run.pid, signal.SIGCONT)
+        run.send_signal(signal.SIGCONT)
     out, err = run.communicate(timeout=120)
     assert run.returncode == 3 and "Traceback" not in err, out + err
     assert f"medium m1: cannot be used at {m1_path}" in out and "renumbered: medium m2" in out, out

@@ -8,7 +8,7 @@ process killed (SIGKILL) at the fault point."""
 from __future__ import annotations
 
 from rabtui.state import locks
-from tests import invariants, preloaded
+from tests import held, invariants, preloaded
 from tests.test_kill_anywhere import (_backed_up_on_m1, _copy, _files, _killed, _killed_then_away, killed_on_a_device,
                                       rabtui)
 
@@ -130,16 +130,15 @@ def test_a_backup_refused_while_a_cleanup_recovers_its_source_names_the_cleanup(
                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with open(f"/proc/{cleanup.pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                    break
+        while cleanup.poll() is None and time.monotonic() < deadline:
+            if held.stopped(cleanup.pid):
+                break
             time.sleep(0.05)
         else:
             raise AssertionError("the cleanup never came to put the older version back")
         refused = rabtui(lab, "backup", "loc", "--medium", "m1")
     finally:
-        os.kill(cleanup.pid, signal.SIGCONT)
+        cleanup.send_signal(signal.SIGCONT)
         out, err = cleanup.communicate(timeout=60)
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0, said

@@ -122,7 +122,7 @@ def test_a_second_restore_onto_the_source_while_one_runs_is_refused(tmp_path, ss
         assert not (d / "a").exists()
         R.restore(lab.load(), lab.store(), "web", str(d), to=str(tmp_path / "aside"))
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
     assert (d / "a").read_bytes() == b"1" and "1 file," in out, out
@@ -145,7 +145,7 @@ def test_a_second_restore_into_one_directory_while_one_runs_is_refused(tmp_path,
                 R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to=str(to))
         R.restore(lab.load(), lab.store(), "web", str(remote_dir / "d"), to=str(tmp_path / "aside"))
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 0 and "not restored" not in stdout, stdout + stderr
 
@@ -166,7 +166,7 @@ def test_a_restore_into_slash_while_one_onto_the_same_local_source_runs_is_refus
         with pytest.raises(LockBusy, match=r"is already running since .*, pid %d" % first.pid):
             R.restore(lab.load(), lab.store(), "loc", str(lab.src / "data/d"), to="/")
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 0, stdout + stderr
 

@@ -50,7 +50,7 @@ def test_restores_whose_written_trees_nest_through_other_directories_are_refused
         assert (tmp_path / ("aside" + d) / "sub/f").read_bytes() == b"1"
         assert not os.path.lexists(a + d + "/g") and not os.path.lexists(a + d + "/sub" + d)
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 0 and "not restored" not in stdout, stdout + stderr
     assert open(a + d + "/sub/f", "rb").read() == b"1"
@@ -86,7 +86,7 @@ def test_a_backup_and_a_restore_onto_its_source_are_kept_apart(tmp_path):
         said = due.stdout + due.stderr
         assert f"a restore onto loc (pid {first.pid}" in said and "left to the next run-due" in said, said
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
     due = rabtui(lab, "run-due")
@@ -103,7 +103,7 @@ def test_a_backup_and_a_restore_onto_its_source_are_kept_apart(tmp_path):
         with pytest.raises(LockBusy, match=r"a backup of loc is already running since .*, pid %d" % backup.pid):
             R.restore(lab.load(), lab.store(), "loc", str(d), to_source=True)
     finally:
-        os.kill(backup.pid, signal.SIGCONT)
+        backup.send_signal(signal.SIGCONT)
         out, err = backup.communicate(timeout=60)
     assert backup.returncode == 0, out + err
 
@@ -126,7 +126,7 @@ def test_a_restore_starting_while_another_looks_at_where_restores_write_waits_fo
                            % first.pid):
             R.restore(lab.load(), lab.store(), "loc", d, to=str(tmp_path / "aside"))
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        first.send_signal(signal.SIGCONT)
         stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 0, stdout + stderr
     assert open(out + d + "/f", "rb").read() == b"1" and _records(lab) == []

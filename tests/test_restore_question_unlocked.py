@@ -107,7 +107,7 @@ def test_a_backup_that_began_while_the_question_waited_is_waited_for_before_anyt
         assert not (lab.src / "data/d/a").exists()
     finally:
         if backups:
-            os.kill(backups[0].pid, signal.SIGCONT)
+            backups[0].send_signal(signal.SIGCONT)
             out, err = backups[0].communicate(timeout=60)
         restoring.join(60)
     assert backups[0].returncode == 0, out + err

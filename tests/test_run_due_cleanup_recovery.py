@@ -13,7 +13,7 @@ import sys
 import time
 
 from rabtui import faults
-from tests import preloaded
+from tests import held, preloaded
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.test_state_dir_full import _run_filling_at
 from tests.trees import Lab, write_files
@@ -91,14 +91,13 @@ def test_a_source_whose_killed_runs_a_cleanup_recovers_is_left_to_the_next_run_d
     try:
         deadline = time.monotonic() + 60
         while cleanup.poll() is None and time.monotonic() < deadline:
-            with open(f"/proc/{cleanup.pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                    break
+            if held.stopped(cleanup.pid):    # not once it has ended, which its waiter may say after /proc does
+                break
             time.sleep(0.05)
         assert cleanup.poll() is None, cleanup.communicate()
         due = rabtui(lab, "run-due")
     finally:
-        os.kill(cleanup.pid, signal.SIGCONT)
+        cleanup.send_signal(signal.SIGCONT)
         out, err = cleanup.communicate(timeout=60)
     assert cleanup.returncode == 0, out + err
     said = due.stdout + due.stderr

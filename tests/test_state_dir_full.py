@@ -18,6 +18,7 @@ import pytest
 
 from rabtui import faults
 from tests import held, invariants
+from tests.procs import signalled
 from tests.trees import Lab, fill_up, write_files
 from tests import preloaded
 
@@ -269,8 +270,7 @@ def _stop_extraction(under: bytes, run: subprocess.Popen) -> int:
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if b"-extract" in argv and any(under in a for a in argv):
-                os.kill(int(pid), signal.SIGSTOP)
+            if b"-extract" in argv and any(under in a for a in argv) and signalled(int(pid), signal.SIGSTOP):
                 return int(pid)
         time.sleep(0.002)
     raise AssertionError(f"no extraction seen: {run.communicate()}")
@@ -290,7 +290,7 @@ def test_a_disc_whose_extraction_the_state_directory_has_no_room_for_is_not_fail
     xorriso = _stop_extraction(os.fsencode(tmp_path), run)
     _room_in_the_wal(lab.state)
     fill_up(lab.state.parent / "filler")
-    os.kill(xorriso, signal.SIGCONT)
+    signalled(xorriso, signal.SIGCONT)     # unless the burn has ended it meanwhile
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, out + err
     assert "reading each file back as a stream" in err, err
@@ -352,13 +352,10 @@ def test_a_backup_whose_record_the_state_disk_fails_to_write_back_is_not_said_co
         run = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
                                 "--medium", "m1"], env={**os.environ, faults.STOP_ENV: "backup.step6"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-        while run.poll() is None:
-            with open(f"/proc/{run.pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                    break
+        while run.poll() is None and not held.stopped(run.pid):    # /proc may drop it before its waiter says it ended
             time.sleep(0.05)
         fill_up(backing / "filler")
-        os.kill(run.pid, signal.SIGCONT)
+        run.send_signal(signal.SIGCONT)
         out, err = run.communicate(timeout=120)
         assert run.returncode == 1 and "Traceback" not in err, out + err
         assert "disk I/O error" in err and "failing" in err, err

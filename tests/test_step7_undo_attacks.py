@@ -147,7 +147,7 @@ def test_a_kill_while_a_run_keeps_its_own_data_keeps_it(tmp_path, point):
         path = lab.store().one("SELECT path FROM backups ORDER BY id DESC LIMIT 1")[0]
         subprocess.run(["chattr", "+i", path], check=True)
         try:
-            os.kill(proc.pid, signal.SIGCONT)
+            proc.send_signal(signal.SIGCONT)
             out, err = proc.communicate(timeout=60)
         finally:
             subprocess.run(["chattr", "-i", path], check=True)

@@ -133,7 +133,7 @@ def _let_go(holder: subprocess.Popen) -> tuple[str, str]:
     each source of `--all`, a burn's xorriso for each disc and its verification)."""
     deadline = time.monotonic() + 180
     while True:
-        os.kill(holder.pid, signal.SIGCONT)
+        holder.send_signal(signal.SIGCONT)
         try:
             return holder.communicate(timeout=0.5)
         except subprocess.TimeoutExpired:
