@@ -19,6 +19,7 @@ from rabtui.checkpoint import prepare, questions, run
 from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, RETRY, WARNING, ScriptedPrompter
 from rabtui.restore import run as restore_run
+from tests.procs import signalled
 from tests.test_kill_anywhere import _xorriso_pids
 from tests.test_disc_verify_metadata import burn_one
 from tests.trees import Lab, sandbox_fixtures, snapshot, write_files
@@ -84,8 +85,8 @@ class Stopper(threading.Thread):
                 self.done.wait(0.01)
                 continue
             for pid in _xorriso_pids(*self.needles):
-                os.kill(pid, self.sig)
-                self.stopped.add(pid)
+                if signalled(pid, self.sig):        # not one ended since it was listed
+                    self.stopped.add(pid)
 
     def left(self) -> set[int]:
         """The stopped processes that still run (not zombies)."""
@@ -113,7 +114,7 @@ def stopping(needle: bytes, tmp_path, on_hang=None, sig: int = signal.SIGSTOP, h
     path = os.environ.get("PATH", os.defpath)
     if at_start:
         os.environ["PATH"] = stopper.at_start(tmp_path) + os.pathsep + path
-    watchdog = threading.Timer(hang, on_hang or (lambda: [os.kill(pid, signal.SIGKILL) for pid in stopper.left()]))
+    watchdog = threading.Timer(hang, on_hang or (lambda: [signalled(pid, signal.SIGKILL) for pid in stopper.left()]))
     stopper.start()
     watchdog.start()
     try:
@@ -125,7 +126,7 @@ def stopping(needle: bytes, tmp_path, on_hang=None, sig: int = signal.SIGSTOP, h
         stopper.join()
         stopper.stopped_at_start()
         for pid in stopper.left():
-            os.kill(pid, signal.SIGKILL)
+            signalled(pid, signal.SIGKILL)      # unless the burn ended it since
     assert stopper.stopped, "xorriso was never seen to stop it"
 
 

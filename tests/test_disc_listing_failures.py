@@ -18,6 +18,7 @@ from rabtui.checkpoint.verify_result import VerifyResult
 from rabtui.checkpoint.xorriso_output import MachineFailed
 from rabtui.errors import Cancelled
 from tests import fidelity
+from tests.procs import signalled
 from tests.trees import HOSTILE_NAMES, write_files
 
 
@@ -76,7 +77,7 @@ def test_a_listing_ended_midway_is_none_and_its_command_file_gone(tmp_path, temp
                 pids = _command_file_runs()
                 assert pids
                 for pid in pids:
-                    os.kill(pid, signal.SIGKILL)
+                    signalled(pid, signal.SIGKILL)
             else:
                 cancel.set()
         seen.append(line.rstrip(b"\r\n"))

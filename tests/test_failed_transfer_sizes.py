@@ -12,7 +12,7 @@ import time
 
 from rabtui.cli import main
 from rabtui.media import medium_layout
-from tests.procs import processes, stat_fields
+from tests.procs import processes, signalled, stat_fields
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -40,7 +40,7 @@ def _kill_ssh_once_writing(medium, port: int, done: threading.Event) -> None:
     while not done.is_set() and time.monotonic() < deadline:
         if any(p.name.startswith(".") for p in medium.glob("web/backup-*/data/**/*")):
             for pid in _our_ssh(port):
-                os.kill(pid, signal.SIGKILL)
+                signalled(pid, signal.SIGKILL)      # one may have ended since it was listed
             return
         time.sleep(0.02)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.procs import signalled
 from tests.test_kill_anywhere import _files, _killed, rabtui
 from tests.trees import Lab, write_files
 
@@ -59,7 +60,7 @@ def _frozen(group: Path, argv: list[str], started):
         yield [int(p) for p in (group / "cgroup.procs").read_text().split()]
     finally:
         for pid in (group / "cgroup.procs").read_text().split():
-            os.kill(int(pid), signal.SIGKILL)
+            signalled(int(pid), signal.SIGKILL)     # gone meanwhile where it was never frozen
         (group / "freezer.state").write_text("THAWED")
         if run is not None:
             run.wait(timeout=30)

@@ -28,7 +28,7 @@ from rabtui.media import mounting
 from rabtui.restore import run as restore_run
 from rabtui.ssh import shared
 from rabtui.ssh.shared import SharedConnection
-from tests.procs import processes
+from tests.procs import processes, signalled
 from tests.trees import Lab, gate_command, next_second, ssh_source_lines, write_files
 
 STALL = 3
@@ -270,8 +270,7 @@ def test_a_shared_ssh_connection_that_no_longer_answers_is_killed_as_the_backup_
         assert not proc_table.pid_alive(masters[0]), "the hung shared connection was left behind"
     finally:
         for pid in masters:
-            if proc_table.pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            signalled(pid, signal.SIGKILL)      # unless it is gone
 
 
 def test_a_cancel_while_a_checkpoint_mounts_the_media_stops_a_mount_that_hangs(tmp_path, monkeypatch, disk_image):
@@ -437,8 +436,8 @@ def _stopped_once_sending(tmp_path, into: Path, name: str) -> threading.Thread:
                 for pid, argv in processes():
                     if (argv and argv[0].endswith(b"rsync") and b"--server" not in argv
                             and any(os.fsencode(tmp_path) in a for a in argv)):
-                        os.kill(pid, signal.SIGSTOP)
-                        (tmp_path / "hung-rsync").write_text(str(pid))
+                        if signalled(pid, signal.SIGSTOP):
+                            (tmp_path / "hung-rsync").write_text(str(pid))
                 return
             time.sleep(0.01)
 
@@ -468,7 +467,7 @@ def test_a_restore_onto_an_ssh_source_that_stalls_mid_file_does_not_count_that_f
     finally:
         stopper.join(60)
         if (tmp_path / "hung-rsync").exists():
-            os.kill(int((tmp_path / "hung-rsync").read_text()), signal.SIGCONT)
+            signalled(int((tmp_path / "hung-rsync").read_text()), signal.SIGCONT)    # unless the stall's stop ended it
     assert (tmp_path / "hung-rsync").exists(), "rsync was not stopped as it sent big"
     assert "the transfer stalled" in str(failed.value), str(failed.value)
     assert not (data / "big").exists() and (data / "a").read_bytes() == b"1"
@@ -505,8 +504,7 @@ def test_a_backup_whose_shared_ssh_connection_no_longer_answers_leaves_it_not_be
         assert not proc_table.pid_alive(masters[0]), "the hung shared connection was left behind"
     finally:
         for pid in masters:
-            if proc_table.pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            signalled(pid, signal.SIGKILL)      # unless it is gone
 
 
 def _catches_sigterm(pid: int) -> bool:
