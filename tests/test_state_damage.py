@@ -10,6 +10,8 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -523,11 +525,12 @@ def test_a_damaged_database_is_notified_once_and_its_repair_once(tmp_path, backe
     assert not (lab.state / "state-damage-said").exists()
 
 
-def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_truncated(tmp_path, backed_up_lab):
+def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_truncated(tmp_path, backed_up_lab,
+                                                                                        monkeypatch):
     """Another rabtui process writes its WAL back into the file (a checkpoint): the header, giving
     the new page count, comes before the pages past the old end. A command starting meanwhile
     read a file shorter than its header said and refused it as damaged; it looks again first."""
-    from rabtui.state.store_check import check_usable
+    from rabtui.state import store_check
 
     lab = backed_up_lab
     db = lab.state / "rabtui.db"
@@ -536,15 +539,29 @@ def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_tr
     assert len(whole) > 8192
     with open(db, "r+b") as f:
         f.truncate(len(whole) // 2)       # the header already says the whole size: pages to come
-    writer = preloaded.Popen([sys.executable, "-c", "import sys, time; time.sleep(0.15);"
-                               " f = open(sys.argv[1], 'r+b'); f.seek(0); f.write(open(sys.argv[2], 'rb').read())",
-                               str(db), str(tmp_path / "whole")])
     (tmp_path / "whole").write_bytes(whole)
+    writer = preloaded.Popen([sys.executable, "-c", "import sys; sys.stdin.read();"
+                               " f = open(sys.argv[1], 'r+b'); f.seek(0); f.write(open(sys.argv[2], 'rb').read())",
+                               str(db), str(tmp_path / "whole")], stdin=subprocess.PIPE)
+    looks = []
+
+    def pause(seconds: float) -> None:
+        """Between two looks: the other process writes the rest once the first look found the file
+        short (let go then, not after a time a loaded machine may take to start it)."""
+        looks.append(seconds)
+        if not writer.stdin.closed:
+            writer.stdin.close()
+            writer.wait(timeout=60)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(store_check, "time", types.SimpleNamespace(sleep=pause, monotonic=time.monotonic))
     try:
-        assert check_usable(lab.state, db) is True
+        assert store_check.check_usable(lab.state, db) is True
     finally:
-        writer.wait(timeout=30)
-    assert db.read_bytes() == whole
+        if not writer.stdin.closed:
+            writer.stdin.close()
+        writer.wait(timeout=60)
+    assert looks and db.read_bytes() == whole      # looked at again, not found whole at once
 
 
 def _last_frame_of_page_one(wal: bytes, page_size: int) -> bytes:
