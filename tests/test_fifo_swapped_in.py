@@ -102,7 +102,7 @@ def test_a_file_made_a_fifo_as_rsync_opens_it_fails_its_directory_naming_it(tmp_
             # write to the closed session
             with contextlib.suppress(OSError):     # ENXIO: no reader (then none is left)
                 os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while _source_rsyncs(first) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not _source_rsyncs(first)

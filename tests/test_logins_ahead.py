@@ -38,8 +38,9 @@ def _logins(port: int) -> set[bytes]:
 
 
 def _none_left(port: int) -> set[bytes]:
-    """The shared connections to `port` still there once those being closed have ended (10 s at most)."""
-    deadline = time.monotonic() + 10
+    """The shared connections to `port` still there once those being closed have ended (a minute at
+    most: a loaded machine may take seconds)."""
+    deadline = time.monotonic() + 60
     while _logins(port) and time.monotonic() < deadline:
         time.sleep(0.1)
     return _logins(port)

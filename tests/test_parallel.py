@@ -645,10 +645,10 @@ def test_a_slot_marked_by_a_later_run_due_stays_marked(tmp_path, capsys):
 
 
 def _killed_then_nothing_outlives_it(child: subprocess.Popen, lab: Lab, tmp_path) -> None:
-    """SIGKILL the run: no rsync of it is left within 10 s, and the next run, at full speed, completes."""
+    """SIGKILL the run: no rsync of it is left within a minute, and the next run, at full speed, completes."""
     child.kill()
     child.communicate(timeout=30)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while _rsync_pids(str(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _rsync_pids(str(tmp_path)) == []
@@ -839,7 +839,7 @@ def test_a_second_ctrl_c_interrupts_several_sources_at_once(tmp_path):
         child.kill()
     assert child.returncode == 130, err
     assert b"rabtui: interrupted" in err
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True).stdout and \
             time.monotonic() < deadline:
         time.sleep(0.1)

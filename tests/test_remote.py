@@ -286,7 +286,7 @@ def gone(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ", 1)[1].startswith("Z")
-    except FileNotFoundError:
+    except OSError:     # gone, or going as it was read
         return True
 
 
@@ -449,7 +449,7 @@ def two_key_sshd(tmp_path_factory, sshd):
     server = SshServer(dir=d, port=port, user=sshd.user, identity_file=sshd.identity_file, host_key=d / "host_ed25519")
     server.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
+    deadline = time.time() + 60
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
