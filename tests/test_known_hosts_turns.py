@@ -28,7 +28,7 @@ def _holds(pid: int, path) -> bool:
     """Has the process `pid` the file `path` open (waiting for its turn on it)?"""
     try:
         return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd"))
-    except FileNotFoundError:       # it ended, or closed that one meanwhile
+    except OSError:       # it ended (ENOENT, or ESRCH as it is read), or closed that one meanwhile
         return False
 
 

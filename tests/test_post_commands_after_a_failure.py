@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.procs import processes, stat_fields
+from tests.procs import ended, processes
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -174,7 +174,7 @@ def assert_stopped_by_a_second_cancel(job: HangingPost, pid: int) -> None:
     row = jobviews.job(job.store, job.job_id)
     assert row["status"] == "cancelled", dict(row)
     assert "post-backup commands were stopped by a second cancel" in row["summary"], row["summary"]
-    _until(lambda: not _alive(pid), "the post command's process ended", 10)
+    _until(lambda: ended(pid), "the post command's process ended")     # its sleep is 600 s
     assert job.dump.exists(), "what the post command was to undo is left as it was"
     _until(lambda: not _running_naming(job.pid_file.parent), "the source's side of the transfer ended", 10)
 
@@ -196,16 +196,9 @@ def test_a_second_cancel_through_the_database_stops_the_post_commands(tmp_path, 
     assert_stopped_by_a_second_cancel(job, job.post_pid())
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return stat_fields(pid)[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def _running_naming(directory) -> list[int]:
     """The live processes whose command line names `directory` (over SSH: the source's side too)."""
-    return [pid for pid, argv in processes() if str(directory).encode() in b"\0".join(argv) and _alive(pid)]
+    return [pid for pid, argv in processes() if str(directory).encode() in b"\0".join(argv) and not ended(pid)]
 
 
 def test_a_cancel_of_the_post_commands_after_a_failed_transfer_keeps_the_failure(tmp_path, request):
@@ -239,7 +232,7 @@ def test_a_cancel_while_a_complete_backup_s_post_commands_run_keeps_its_data(tmp
     assert "the data it copied whole is kept" in said, said
     job.worker.join(30)
     assert not job.worker.is_alive(), "the cancel did not stop the post command"
-    _until(lambda: not _alive(pid), "the post command's process ended", 10)
+    _until(lambda: ended(pid), "the post command's process ended")     # its sleep is 600 s
     backup = job.store.one("SELECT status, reason, path FROM backups WHERE source='loc'")
     assert backup["status"] == KEPT, dict(backup)
     assert "cancel" in backup["reason"] and "the data is kept" in backup["reason"], backup["reason"]
@@ -280,7 +273,7 @@ def test_a_sigterm_while_a_complete_backup_s_post_commands_run_ends_it_cancelled
             run.kill()
             run.wait()
     assert run.returncode == 1 and "Traceback" not in out, out
-    _until(lambda: not _alive(post), "the post command's process ended", 10)
+    _until(lambda: ended(post), "the post command's process ended")     # its sleep is 600 s
     store = lab.store()
     backup = store.one("SELECT status, reason, path FROM backups WHERE source='loc'")
     assert backup["status"] == "kept", dict(backup)
