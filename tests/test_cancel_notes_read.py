@@ -22,11 +22,12 @@ def _note(folder, name: str, job_id: int, pid: int) -> None:
 
 
 def _left(state, store) -> list:
-    """left_unwritten, given 5 s (a FIFO opened to read waits for a writer: one is opened then)."""
+    """left_unwritten, given a minute (a FIFO opened to read waits for a writer for good: one is opened
+    then; a loaded machine may take seconds to read the notes)."""
     found: list = []
     reader = threading.Thread(target=lambda: found.append(cancel_notes.left_unwritten(state, store)), daemon=True)
     reader.start()
-    reader.join(5)
+    reader.join(60)
     hung = reader.is_alive()
     if hung:    # the reader freed, the FIFO given a writer that goes at once
         for fifo in (state / "logs" / "tui-cancels").glob("*.json"):

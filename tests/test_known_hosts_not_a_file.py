@@ -130,7 +130,7 @@ def _not_waiting(what, fifo: Path) -> BaseException | None:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    thread.join(10)
+    thread.join(60)     # a FIFO's open waits for good; a loaded machine may take seconds
     if thread.is_alive():
         fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)     # a reader and a writer: its open ends
         thread.join(10)

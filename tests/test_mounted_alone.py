@@ -42,7 +42,7 @@ from rabtui.config.parse import load
 from rabtui.media import mounting
 cfg = load(sys.argv[1], check_media=False)
 with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir, read_only=True) as medium:
-    reader = subprocess.Popen(["sleep", "60"], cwd=medium.path, start_new_session=True)
+    reader = subprocess.Popen(["sleep", "600"], cwd=medium.path, start_new_session=True)   # killed by the test
     print(reader.pid, flush=True)
     time.sleep(60)
 """
@@ -99,9 +99,8 @@ def _reading_alone(lab, tmp_path, code: str) -> subprocess.Popen:
     inside = tmp_path / "reading"
     restore = subprocess.Popen([sys.executable, "-c", code, str(lab.config_path), str(inside)],
                                env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
-    for _ in range(200):
-        if inside.exists() or restore.poll() is not None:
-            break
+    deadline = time.monotonic() + 60      # an interpreter's start and a mount, on a loaded machine
+    while not inside.exists() and restore.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     if not inside.exists():
         restore.kill()

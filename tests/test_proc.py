@@ -257,7 +257,7 @@ def test_kill_writers_stops_only_rsyncs_writing_there(tmp_path):
         for p, name in ((writer, b"rsync"), (reader, b"tail"), (neighbour, b"rsync")):
             _until_named(p, name)
         assert proc_table.kill_writers(path) == (1, [])
-        writer.wait(timeout=10)
+        writer.wait(timeout=60)
         assert writer.returncode == -signal.SIGKILL
         assert reader.poll() is None and neighbour.poll() is None
     finally:
@@ -307,20 +307,18 @@ def test_a_process_given_input_dies_with_rabtui_too(tmp_path):
               f" stdin_data=b'a\\nb\\n' * 50000, die_with_parent=True)")
     rabtui = preloaded.Popen([sys.executable, "-c", script])
     try:
-        for _ in range(100):
-            if pid_file.exists() and pid_file.read_text().strip():
-                break
+        deadline = time.monotonic() + 60      # a loaded machine may take seconds
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
             time.sleep(0.1)
         sleeper = int(pid_file.read_text())
         assert got.read_bytes() == b"a\nb\n" * 50000
         rabtui.kill()
         rabtui.wait()
-        for _ in range(100):
-            if not alive(sleeper):      # /proc may drop it between two looks
-                break
+        deadline = time.monotonic() + 60      # far below its sleep's 1000 s
+        while alive(sleeper):      # one look at /proc: it may drop it between two
+            if time.monotonic() > deadline:
+                pytest.fail("the process outlived rabtui")
             time.sleep(0.1)
-        else:
-            pytest.fail("the process outlived rabtui")
     finally:
         if rabtui.poll() is None:
             rabtui.kill()
