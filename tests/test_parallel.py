@@ -48,7 +48,7 @@ def _start_run(lab: Lab, *argv: str, running: int = 1):
 
     child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90      # logins and mounts first, on a machine that may be loaded
     while time.monotonic() < deadline:
         time.sleep(0.1)
         try:
