@@ -58,7 +58,7 @@ def test_list_answer_follow_cancel(cfg_path, tmp_path, capsys):
 
     other = JobRecorder(store, "backup", "web1", "backup web1")
     assert main(["--config", str(cfg_path), "jobs", "cancel", str(other.job_id)]) == 0
-    assert other.cancel.wait(5), "the job's cancel event is set by the request"
+    assert other.cancel.wait(60), "the job's cancel event is set by the request"
     other.finish("cancelled", 1)
     assert main(["--config", str(cfg_path), "jobs", "cancel", "999"]) == EXIT_USAGE
     capsys.readouterr()
@@ -134,7 +134,7 @@ def test_a_cancel_written_after_its_job_ended_writes_nothing(tmp_path):
     assert jobs.request_cancel(store, rec.job_id, again=True) is None
     assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
     live = JobRecorder(store, "backup", "web1", "backup web1")
-    assert jobs.request_cancel(store, live.job_id) == "running" and live.cancel.wait(5)
+    assert jobs.request_cancel(store, live.job_id) == "running" and live.cancel.wait(60)
     live.finish("cancelled", 1)
 
 
@@ -233,7 +233,7 @@ def test_cancel_with_post_commands_too_says_what_happens(tmp_path, write_config,
     burn = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
     assert said(burn.job_id) == f"cancel requested for job {burn.job_id} (a checkpoint job has no post-backup commands)"
     for rec in (bare, undo, whole, burn):
-        assert rec.cancel.wait(5)
+        assert rec.cancel.wait(60)
         rec.finish("cancelled", 1)
 
 

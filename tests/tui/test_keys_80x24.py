@@ -138,5 +138,5 @@ def test_a_answers_a_waiting_question_once_and_not_again_from_inside_its_dialog(
             await wait_for(pilot, lambda: answers == [READY], what="answered")
 
     run(go())
-    thread.join(5)
+    thread.join(60)
     recorder.finish("completed", 0)

@@ -199,7 +199,7 @@ def test_a_long_question_or_confirmation_keeps_its_buttons_on_screen(demo_config
 
     run(go())
     store.execute("UPDATE prompts SET answer='abort' WHERE job_id=?", (recorder.job_id,))
-    asking.join(5)
+    asking.join(60)
     recorder.finish("cancelled", 1)
 
 

@@ -76,10 +76,10 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
 
             jobsmod.answer(store, app.screen.prompt["id"], ABORT)
             await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog), what="dialog closes by itself")
-            third.join(5)
+            third.join(60)
 
     run(go())
-    thread.join(5)
+    thread.join(60)
     recorder.finish("completed", 0)
     assert answers == [READY, SKIP, ABORT]
     assert store.one("SELECT status FROM jobs WHERE id=?", (recorder.job_id,))["status"] == "completed"
@@ -132,7 +132,7 @@ def test_an_answer_given_after_the_command_line_answered_is_not_taken_and_says_s
             assert not any(n.message == "answered ready" for n in app._notifications)
 
     run(go())
-    thread.join(5)
+    thread.join(60)
     assert answers == [ABORT]
 
 
@@ -173,7 +173,7 @@ def test_the_question_of_a_job_cancelled_while_it_waited_closes_and_is_not_asked
             assert not app.jobs.prompts and not app._dialog_open
 
     run(go())
-    thread.join(5)
+    thread.join(60)
 
 
 def test_a_key_pressed_as_a_question_pops_up_does_not_answer_it(demo_config, monkeypatch):
@@ -206,7 +206,7 @@ def test_a_key_pressed_as_a_question_pops_up_does_not_answer_it(demo_config, mon
             assert asked.armed     # asked for with `a`: answerable at once
 
     run(go())
-    thread.join(5)
+    thread.join(60)
     assert answers == [READY]
 
 
@@ -240,4 +240,4 @@ def test_a_question_waits_for_the_dialog_the_operator_is_in(demo_config):
     from rabtui.state import jobs as jobsmod
 
     jobsmod.request_cancel(store, recorder.job_id)     # the job ends
-    thread.join(5)
+    thread.join(60)

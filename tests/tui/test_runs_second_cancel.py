@@ -241,7 +241,7 @@ def test_q_with_a_cancel_waiting_for_a_busy_database_quits_once_it_is_written(me
     """q waits for the cancel, says so, and quits once the database is let go and it is written
     (the console quit at once, the cancel lost unsaid)."""
     app, rec, store = _quit_with_a_cancel_waiting(medium_m_config, tmp_path, second_q=False)
-    assert rec.cancel.wait(5), "the cancel confirmed before q was written"
+    assert rec.cancel.wait(60), "the cancel confirmed before q was written"
     assert app.said_at_exit == []
     assert exit_code_of(app) == EXIT_OK
     rec.finish("cancelled", 1)
@@ -305,7 +305,7 @@ def test_a_cancel_confirmed_while_q_waits_for_the_settings_is_written_before_the
                 hang.release.set()
 
     run(go())
-    assert rec.cancel.wait(5), "the cancel confirmed before the end was written"
+    assert rec.cancel.wait(60), "the cancel confirmed before the end was written"
     rec.finish("cancelled", 1)
 
 
@@ -374,7 +374,7 @@ def test_the_post_commands_stop_answered_after_the_cancel_failed_does_not_stop_t
             if answered == "after":
                 await pilot.press("y")
                 await wait_for(pilot, lambda: f"cancel requested for job {rec.job_id}" in notes(), what=notes)
-                assert rec.cancel.wait(5)
+                assert rec.cancel.wait(60)
             else:
                 await pilot.press("n")
                 rec.finish("completed", 0)
