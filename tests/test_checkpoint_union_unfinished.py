@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
+from tests import preloaded
 from tests.test_medium_identity import _killed, _stopped_at
 from tests.test_state_dir_full import _rabtui
 from tests.trees import Lab, write_files
@@ -73,3 +76,29 @@ def test_a_backup_killed_after_linking_is_said_by_the_plan(tmp_path):
     assert _rabtui(lab, "cleanup").returncode == 0
     again = _rabtui(lab, "checkpoint", "plan", "--now", "--json")
     assert again.returncode == 0 and "was killed" not in again.stderr, again.stdout + again.stderr
+
+
+def test_a_plan_waits_for_a_backup_that_linked_to_end(tmp_path):
+    """A backup past its links, in its catalog's transaction, ends in a moment: the plan (a burn's
+    alike) waits for it, said, and counts its files then, rather than failing (a burn started from
+    the UI as the night's backup ends, say). Before, it was refused at once."""
+    lab = _lab(tmp_path)
+    lab.config_path.write_text(lab.config_path.read_text().replace("io_timeout = 1\n", "io_timeout = 120\n"))
+    backup = plan = None
+    try:
+        backup = _stopped_at(lab, "backup.catalog", "backup", "loc")
+        plan = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "plan",
+                                "--now", "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        said = ""
+        while "to end: it has linked its new files" not in said:
+            line = plan.stderr.readline()
+            assert line, f"the plan ended without waiting: {said}{plan.communicate(timeout=120)}"
+            said += line
+        backup.send_signal(signal.SIGCONT)
+        assert backup.wait(timeout=120) == 0
+        out, err = plan.communicate(timeout=120)
+        assert plan.returncode == 0, said + err
+        assert json.loads(out)["directories"][0]["files"] == 2
+    finally:
+        _killed(backup, plan)
