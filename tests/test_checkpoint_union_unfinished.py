@@ -87,14 +87,7 @@ def test_a_plan_waits_for_a_backup_that_linked_to_end(tmp_path):
     backup = plan = None
     try:
         backup = _stopped_at(lab, "backup.catalog", "backup", "loc")
-        plan = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "plan",
-                                "--now", "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-        said = ""
-        while "to end: it has linked its new files" not in said:
-            line = plan.stderr.readline()
-            assert line, f"the plan ended without waiting: {said}{plan.communicate(timeout=120)}"
-            said += line
+        plan, said = _plan_waiting(lab)
         backup.send_signal(signal.SIGCONT)
         assert backup.wait(timeout=120) == 0
         out, err = plan.communicate(timeout=120)
@@ -102,3 +95,33 @@ def test_a_plan_waits_for_a_backup_that_linked_to_end(tmp_path):
         assert json.loads(out)["directories"][0]["files"] == 2
     finally:
         _killed(backup, plan)
+
+
+def test_a_cancel_ends_the_wait_for_a_backup_to_end(tmp_path):
+    """SIGTERM (a shutdown, the UI's cancel) ends the plan's wait for that backup at once, said."""
+    lab = _lab(tmp_path)
+    lab.config_path.write_text(lab.config_path.read_text().replace("io_timeout = 1\n", "io_timeout = 600\n"))
+    backup = plan = None
+    try:
+        backup = _stopped_at(lab, "backup.catalog", "backup", "loc")
+        plan, said = _plan_waiting(lab)
+        plan.send_signal(signal.SIGTERM)
+        err = plan.communicate(timeout=120)[1]
+        assert plan.returncode != 0 and "cancelled" in err and "Traceback" not in err, said + err
+        backup.send_signal(signal.SIGCONT)
+        assert backup.wait(timeout=120) == 0
+    finally:
+        _killed(backup, plan)
+
+
+def _plan_waiting(lab) -> tuple[subprocess.Popen, str]:
+    """`checkpoint plan` started, once it says it waits for the backup under way; what it said."""
+    plan = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "plan",
+                            "--now", "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    said = ""
+    while "to end: it has linked its new files" not in said:
+        line = plan.stderr.readline()
+        assert line, f"the plan ended without waiting: {said}{plan.communicate(timeout=120)}"
+        said += line
+    return plan, said
