@@ -314,3 +314,27 @@ def test_a_cleanup_frees_a_medium_with_no_inode_left(tmp_path, disk_image):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"deleting loc {first['name']} on m1" in done.stdout
     assert lab.store().one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "deleted"
+
+
+def test_a_run_due_cleanup_that_failed_is_tried_again_within_the_hour(read_only_lab):
+    """A run-due's cleanup that failed is not taken as made for a day (cleanup_called_for): once the
+    medium is mended, what it could not delete goes within the hour, as it said; the run-dues before
+    leave the media alone, not failing (and notifying) four times an hour."""
+    lab = read_only_lab
+    mnt = lab.media[0][1]
+    backups = sorted(os.listdir(mnt / "loc"))
+    later = datetime.fromisoformat(LATER)
+    failed = _rabtui(lab, "run-due", "--now", LATER)
+    assert failed.returncode == 1 and "tried again by a run-due within 1 h" in failed.stdout + failed.stderr, \
+        failed.stdout + failed.stderr
+    assert subprocess.run(["mount", "-o", "remount,rw", str(mnt)]).returncode == 0
+
+    soon = _rabtui(lab, "run-due", "--now", (later + timedelta(minutes=15)).isoformat(timespec="minutes"))
+    assert soon.returncode == 0 and "cleanup" not in soon.stderr, soon.stdout + soon.stderr
+    assert sorted(os.listdir(mnt / "loc")) == backups
+
+    again = _rabtui(lab, "run-due", "--now", (later + timedelta(minutes=61)).isoformat(timespec="minutes"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(os.listdir(mnt / "loc")) == backups[1:]
+    events = [json.loads(line) for line in (lab.tmp / "notified").read_text().splitlines()]
+    assert [e["kind"] for e in events].count("cleanup_failed") == 1
