@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from tests import preloaded
+from tests.test_checkpoint_holds_what_it_recorded import _on_discs, _prefix
 from tests.test_medium_identity import _killed, _stopped_at
 from tests.test_state_dir_full import _rabtui
 from tests.trees import Lab, write_files
@@ -78,7 +79,8 @@ def test_a_backup_killed_after_linking_is_said_by_the_plan(tmp_path):
     assert again.returncode == 0 and "was killed" not in again.stderr, again.stdout + again.stderr
 
 
-def test_a_plan_waits_for_a_backup_that_linked_to_end(tmp_path):
+@pytest.mark.parametrize("command", ["plan", "burn"])
+def test_a_plan_waits_for_a_backup_that_linked_to_end(tmp_path, command):
     """A backup past its links, in its catalog's transaction, ends in a moment: the plan (a burn's
     alike) waits for it, said, and counts its files then, rather than failing (a burn started from
     the UI as the night's backup ends, say). Before, it was refused at once."""
@@ -87,12 +89,15 @@ def test_a_plan_waits_for_a_backup_that_linked_to_end(tmp_path):
     backup = plan = None
     try:
         backup = _stopped_at(lab, "backup.catalog", "backup", "loc")
-        plan, said = _plan_waiting(lab)
+        plan, said = _plan_waiting(lab, *(["plan", "--json"] if command == "plan" else ["burn", "--yes"]))
         backup.send_signal(signal.SIGCONT)
         assert backup.wait(timeout=120) == 0
-        out, err = plan.communicate(timeout=120)
-        assert plan.returncode == 0, said + err
-        assert json.loads(out)["directories"][0]["files"] == 2
+        out, err = plan.communicate(timeout=300)
+        assert plan.returncode == 0, said + out + err
+        if command == "plan":
+            assert json.loads(out)["directories"][0]["files"] == 2
+        else:
+            assert _on_discs(lab.tmp, _prefix(lab, "arch")) == {b"a": b"saved", b"b": b"not yet saved"}
     finally:
         _killed(backup, plan)
 
@@ -104,7 +109,7 @@ def test_a_cancel_ends_the_wait_for_a_backup_to_end(tmp_path):
     backup = plan = None
     try:
         backup = _stopped_at(lab, "backup.catalog", "backup", "loc")
-        plan, said = _plan_waiting(lab)
+        plan, said = _plan_waiting(lab, "plan", "--json")
         plan.send_signal(signal.SIGTERM)
         err = plan.communicate(timeout=120)[1]
         assert plan.returncode != 0 and "cancelled" in err and "Traceback" not in err, said + err
@@ -114,10 +119,10 @@ def test_a_cancel_ends_the_wait_for_a_backup_to_end(tmp_path):
         _killed(backup, plan)
 
 
-def _plan_waiting(lab) -> tuple[subprocess.Popen, str]:
-    """`checkpoint plan` started, once it says it waits for the backup under way; what it said."""
-    plan = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "plan",
-                            "--now", "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+def _plan_waiting(lab, command: str, *options: str) -> tuple[subprocess.Popen, str]:
+    """`checkpoint COMMAND --now` started, once it says it waits for the backup under way; what it said."""
+    plan = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", command,
+                            "--now", *options], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     said = ""
     while "to end: it has linked its new files" not in said:
