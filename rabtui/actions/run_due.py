@@ -175,11 +175,11 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
         emit(Event(ERROR, f"rabtui: cleanup: {cleanup_actions.cancelled_line(plan, done)}"))
     _warn(emit, done.undelivered)
     if not done.cancelled:
-        left_work = bool(done.failed or done.kept)
-        if left_work:
+        # what it kept (a medium away, offsite for weeks) waits for the next cleanup called for
+        if done.failed:
             emit(Event(LOG, "cleanup: what it could not delete is tried again by a run-due within"
                             f" {cleanup_called_for.AGAIN.total_seconds() / 3600:g} h (`rabtui cleanup` tries now)"))
-        cleanup_called_for.note(store, clock, ended, left_work)
+        cleanup_called_for.note(store, clock, ended, failed=bool(done.failed))
     return EXIT_FAILED if done.failed or done.cancelled else EXIT_OK
 
 
