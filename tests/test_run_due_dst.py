@@ -56,3 +56,18 @@ def test_a_schedule_whose_minute_is_a_wildcard_runs_in_both_passes_of_the_repeat
         "2026-10-24 02:30", "2026-10-25 02:00", "2026-10-25 02:30", "2026-10-25 02:00", "2026-10-25 02:30"]
     assert _nights(tmp_path / "f", capsys, "0,30 2 * * *", nows) == [
         "2026-10-24 02:30", "2026-10-25 02:00", "2026-10-25 02:30"]
+
+
+def test_a_time_of_the_first_pass_is_past_in_the_second(tmp_path, capsys, berlin):
+    """`30 2 * * *` on 25 October, the machine off from 02:00 CEST: at 02:10 CET (second pass) that
+    day's 02:30, an hour before, is the last time, not the day before's. run-due left it until 02:30
+    CET; and the check 24 hours on, looking back to 02:20 CET, judged the night before (backed up):
+    a missed 25 October said at 01:35, not at 02:20, said again at 02:35."""
+    assert _nights(tmp_path / "run", capsys, "30 2 * * *", ["2026-10-24T03:00", "2026-10-25T02:10+01:00",
+                                                            "2026-10-25T02:25+01:00"]) == [
+        "2026-10-24 02:30", "2026-10-25 02:30"]
+    _nights(tmp_path / "off", capsys, "30 2 * * *", ["2026-10-24T03:00"])
+    config = tmp_path / "off" / "rabtui.toml"
+    for now in ["2026-10-26T01:35", "2026-10-26T02:20+01:00", "2026-10-26T02:35"]:
+        assert main(["--config", str(config), "check", "--now", now]) == 2, now
+        assert "none made for its scheduled time 2026-10-25 02:30" in capsys.readouterr().out, now

@@ -51,6 +51,21 @@ def last_slot(expr: str, now: datetime) -> datetime | None:
         again = slot.replace(fold=1)
         if slot.timestamp() < again.timestamp() <= now.timestamp():
             return again
+    return _first_pass_after(expr, slot, now) if slot is not None and now.fold else slot
+
+
+def _first_pass_after(expr: str, slot: datetime, now: datetime) -> datetime:
+    """In the second pass of a repeated hour, the schedule's latest time of its first pass that
+    reads later than `now` (its instant is before it), else `slot`: at 02:20 of the second pass,
+    30 2's last time is that day's 02:30, an hour ago, not the day before's (check's look back 24
+    hours from there judged the day before: a night missed, said, then not, then again)."""
+    try:
+        it = croniter(expr, slot)
+        nxt = it.get_next(datetime)
+        while nxt.replace(fold=1).timestamp() != nxt.timestamp() and nxt.timestamp() <= now.timestamp():
+            slot, nxt = nxt, it.get_next(datetime)
+    except CroniterBadDateError:
+        pass
     return slot
 
 
