@@ -71,3 +71,14 @@ def test_a_time_of_the_first_pass_is_past_in_the_second(tmp_path, capsys, berlin
     for now in ["2026-10-26T01:35", "2026-10-26T02:20+01:00", "2026-10-26T02:35"]:
         assert main(["--config", str(config), "check", "--now", now]) == 2, now
         assert "none made for its scheduled time 2026-10-25 02:30" in capsys.readouterr().out, now
+
+
+def test_a_second_pass_missed_is_due_after_the_repeated_hour(tmp_path, capsys, berlin):
+    """`*/30 2 * * *` on 25 October, no run-due in the second pass (the machine off): at 03:05 CET
+    the last time is 02:30 of the second pass, backed up then. It was taken for 02:30 of the first
+    (backed up): nothing was due, while the check 24 hours on said that 02:30 missed."""
+    assert _nights(tmp_path, capsys, "*/30 2 * * *", ["2026-10-24T03:00", "2026-10-25T02:05+02:00",
+                                                       "2026-10-25T02:35+02:00", "2026-10-25T03:05+01:00"]) == [
+        "2026-10-24 02:30", "2026-10-25 02:00", "2026-10-25 02:30", "2026-10-25 02:30"]
+    assert main(["--config", str(tmp_path / "rabtui.toml"), "check", "--now", "2026-10-26T02:35+01:00"]) != 2
+    assert "none made for" not in capsys.readouterr().out

@@ -44,10 +44,11 @@ def reached(slot: datetime) -> float:
 def last_slot(expr: str, now: datetime) -> datetime | None:
     """The most recent time at or before `now` that the cron expression names; None when it names
     none (its years are all to come, or further back than croniter looks). In the second pass of
-    the hour an autumn DST change repeats (`now.fold`), a schedule whose minute or hour is a
-    wildcard names its times of that hour again, as cron runs such jobs (fold=1: compared as instants)."""
+    the hour an autumn DST change repeats (`now.fold`) and after it, a schedule whose minute or hour
+    is a wildcard names its times of that hour again, as cron runs such jobs (fold=1: compared as
+    instants): `*/30 2`'s last time at 03:05 is 02:30 of the second pass, not of the first."""
     slot = _last_wall(expr, now)
-    if slot is not None and now.fold and _wildcard(expr):
+    if slot is not None and _wildcard(expr):     # after the repeated hour too: its second pass is later
         again = slot.replace(fold=1)
         if slot.timestamp() < again.timestamp() <= now.timestamp():
             return again
