@@ -69,7 +69,11 @@ def test_the_next_source_logs_in_while_the_one_before_runs(tmp_path, own_sshd, a
                  "max_parallel = 1")
     child = _start_run(lab, *argv, running=1)
     try:
-        # a's connection, and b's, begun as a's turn came: one login ahead of each backup under way, not c's as well
+        # a's connection, and b's, begun as a's turn came (its ssh seen once it runs, which a loaded machine
+        # may take a while to show): one login ahead of each backup under way, not c's as well
+        deadline = time.monotonic() + 60
+        while len(_logins(own_sshd.port)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(_logins(own_sshd.port)) == 2
     finally:
         gate.touch()
