@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Callable
 
 from rabtui.actions import cleanup as cleanup_actions
-from rabtui.actions.logins_ahead import LoginsAhead, start_login
+from rabtui.actions.logins_ahead import LoginsAhead
 from rabtui.actions.recording import recording
 from rabtui.backup import batch
 from rabtui.backup.pipeline import run_backup
@@ -205,8 +205,7 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
 
 def _backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], cancel: RunCancel,
             prompter: Prompter | None, ids: list[str], medium: str | None, job_id: int | None) -> BackupRun:
-    login = start_login(cfg, ids[0])
-    try:
+    with LoginsAhead(cfg, ids) as ahead:
         try:
             target = cfg.medium(medium) if medium else day_medium(cfg, store)
         except sqlite3.Error as exc:     # the state database cannot be read: no backup can start
@@ -215,42 +214,30 @@ def _backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], c
         def failed(sid: str, exc: Exception) -> SourceOutcome:
             return fault_outcome(cfg, sid, exc)
 
-        if len(ids) == 1:   # its job's row not even written (the state database full or held): failed all the same
-            return BackupRun(target.id, batch.run_each(store, ids, lambda sid: _one(
-                cfg, store, sid, target.id, emit_for(sid), prompter, job_id, cancel, login), 1, failed))
-        ahead = LoginsAhead(cfg, ids, login)
-        try:
-            def work(sid: str, waiting_job: int) -> SourceOutcome:
-                return _one(cfg, store, sid, target.id, emit_for(sid), prompter, waiting_job, cancel, ahead.take(sid))
+        def work(sid: str, waiting_job: int | None) -> SourceOutcome:
+            with ahead.turn(sid) as login:
+                return _one(cfg, store, sid, target.id, emit_for(sid), prompter, waiting_job, cancel, login)
 
-            outcomes = batch.run_queued(store, target, ids, lambda sid: (sid, f"backup of {sid}"), work,
-                                        cfg.rabtui.max_parallel, emit_for(None), failed, cancel)
-        finally:
-            ahead.close()
-        return BackupRun(target.id, outcomes)
-    finally:
-        if login is not None:
-            login.close()
+        if len(ids) == 1:   # its job's row not even written (the state database full or held): failed all the same
+            return BackupRun(target.id, batch.run_each(store, ids, lambda sid: work(sid, job_id), 1, failed))
+        return BackupRun(target.id, batch.run_queued(store, target, ids, lambda sid: (sid, f"backup of {sid}"), work,
+                                                     cfg.rabtui.max_parallel, emit_for(None), failed, cancel))
 
 
 def _one(cfg: Config, store: Store, sid: str, medium_id: str, emit: Emit, prompter: Prompter | None,
          job_id: int | None, cancel: RunCancel, login: SharedConnection | None) -> SourceOutcome:
     """One source's backup as its own job (`job_id`: the row the UI made, or its row while it waited
     its turn), in a thread of its own when several run at once."""
+    recorder = JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
+    if cancel.not_started(recorder):
+        return SourceOutcome(sid, EXIT_FAILED, NOT_STARTED, NOT_STARTED)
     try:
-        recorder = JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
-        if cancel.not_started(recorder):
-            return SourceOutcome(sid, EXIT_FAILED, NOT_STARTED, NOT_STARTED)
-        try:
-            with cancel.covering(recorder.cancel):
-                return as_job(cfg, store, sid, recorder, emit=_both(recorder.emit, emit),
-                              prompter=prompter or recorder.prompter(), medium_id=medium_id, ssh=login)
-        except LockBusy as exc:
-            recorder.finish("failed", exc.exit_code, str(exc))
-            return SourceOutcome(sid, exc.exit_code, f"failed: {exc}", str(exc))
-    finally:
-        if login is not None:     # the backup closed it, unless it never began (its source held by another ...)
-            login.close()
+        with cancel.covering(recorder.cancel):
+            return as_job(cfg, store, sid, recorder, emit=_both(recorder.emit, emit),
+                          prompter=prompter or recorder.prompter(), medium_id=medium_id, ssh=login)
+    except LockBusy as exc:
+        recorder.finish("failed", exc.exit_code, str(exc))
+        return SourceOutcome(sid, exc.exit_code, f"failed: {exc}", str(exc))
 
 
 def _both(first: Emit, second: Emit) -> Emit:

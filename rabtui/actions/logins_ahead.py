@@ -4,7 +4,9 @@ under way."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 from rabtui.config import Config
 from rabtui.errors import RabtuiError
@@ -17,16 +19,35 @@ class LoginsAhead:
     instead of holding up its own (a login is about 0.2 s, half of it waiting): a login waits for each
     backup under way at most, the one whose place it will take, as its turns come after that one's.
     The sources of the first turns (`max_parallel`) start at once and log in themselves, but for the
-    first, whose login is the run's own, begun before the medium is chosen."""
+    first, whose login begins with the run (here), before the medium is chosen. Used as a context: the
+    logins of the turns that never came are closed at its end."""
 
-    def __init__(self, cfg: Config, ids: list[str], first: SharedConnection | None):
+    def __init__(self, cfg: Config, ids: list[str]):
         self._cfg = cfg
         self._lock = threading.Lock()
-        self._begun: dict[str, SharedConnection | None] = {ids[0]: first}   # None: local, or being begun
+        # None: a local source, or a login being begun
+        self._begun: dict[str, SharedConnection | None] = {ids[0]: start_login(cfg, ids[0])}
         self._later = list(ids[max(1, cfg.rabtui.max_parallel):])     # not begun, in the run's order
         self._closed = False
 
-    def take(self, sid: str) -> SharedConnection | None:
+    def __enter__(self) -> LoginsAhead:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def turn(self, sid: str) -> Iterator[SharedConnection | None]:
+        """`sid`'s turn: its login begun ahead (None: step 1 begins it), closed when the turn ends
+        (the backup closes it itself, unless it never began: done meanwhile, its source held ...)."""
+        login = self._take(sid)
+        try:
+            yield login
+        finally:
+            if login is not None:
+                login.close()
+
+    def _take(self, sid: str) -> SharedConnection | None:
         """`sid`'s login, begun ahead (None: step 1 begins it); the next one begins now."""
         with self._lock:
             login = self._begun.pop(sid, None)

@@ -21,7 +21,7 @@ from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import cleanup_called_for
 from rabtui.actions import status as status_actions
 from rabtui.actions.jobs import SCHEDULED_TITLE
-from rabtui.actions.logins_ahead import LoginsAhead, start_login
+from rabtui.actions.logins_ahead import LoginsAhead
 from rabtui.backup import batch, recovery
 from rabtui.backup.run_lock import source_lock
 from rabtui.checkpoint import triggers
@@ -294,16 +294,8 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
              now: datetime | None) -> list[int]:
     """The due sources' backups; their exit codes. The first source's SSH login begins before the
     night's medium is chosen, each later one's as the turn of the one before it comes (LoginsAhead)."""
-    first = start_login(cfg, due_now[0].source)
-    try:
-        ahead = LoginsAhead(cfg, [due.source for due in due_now], first)
-        try:
-            return _backups_logged_in(cfg, store, due_now, emit, cancel, now, ahead)
-        finally:
-            ahead.close()
-    finally:
-        if first is not None:
-            first.close()
+    with LoginsAhead(cfg, [due.source for due in due_now]) as ahead:
+        return _backups_logged_in(cfg, store, due_now, emit, cancel, now, ahead)
 
 
 def _backups_logged_in(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch.RunCancel,
@@ -311,12 +303,8 @@ def _backups_logged_in(cfg: Config, store: Store, due_now: list, emit: Emit, can
     medium = _night_medium(cfg, store, due_now) if cfg.media else None   # none: each backup fails, said in its job
 
     def work(due, waiting_job: int | None = None) -> int:
-        login = ahead.take(due.source)
-        try:
+        with ahead.turn(due.source) as login:
             return _one(due, waiting_job, login)
-        finally:
-            if login is not None:     # the backup closed it, unless it never began (done meanwhile, its lock held ...)
-                login.close()
 
     def _one(due, waiting_job: int | None, login) -> int:
         emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))
