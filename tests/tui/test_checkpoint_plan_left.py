@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from rabtui import config as configmod
 from rabtui.tui.app import make_app
-from rabtui.tui.planning import PlanChoice
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
 from rabtui.tui.screens.dashboard import DashboardScreen
 from tests.test_lock_waits import _end, _stopped_holder
+from tests.tui.test_checkpoint_plan_waits import plan_waiting
 from tests.tui.conftest import ready, run, texts, wait_for
 
 
@@ -27,13 +27,7 @@ def test_leaving_the_screen_ends_the_plan_s_wait_for_a_union_lock(demo_config):
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(120, 30)) as pilot:
             try:
-                await pilot.press("5")
-                await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
-                screen = app.screen
-                screen.choice = PlanChoice(asked=(f"{source.id}:{photos}",))
-                await pilot.press("p")
-                await wait_for(pilot, lambda: "waiting (at most" in texts(app, "#status-line"), timeout=20,
-                               what=lambda: f"the wait said: {texts(app, '#status-line')!r}")
+                screen = await plan_waiting(pilot, f"{source.id}:{photos}")
                 await pilot.press("question_mark")      # a dialog over the screen: the plan goes on
                 await wait_for(pilot, lambda: app.screen is not screen, what="the help")
                 await pilot.pause(0.5)

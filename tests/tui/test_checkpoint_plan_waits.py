@@ -16,6 +16,19 @@ from tests.test_lock_waits import _end, _stopped_holder
 from tests.tui.conftest import ready, run, texts, wait_for
 
 
+async def plan_waiting(pilot, asked: str) -> CheckpointsScreen:
+    """Checkpoints opened and a plan of `asked` (SOURCE:PATH) begun, seen waiting for a lock."""
+    app = pilot.app
+    await pilot.press("5")
+    await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
+    screen = app.screen
+    screen.choice = PlanChoice(asked=(asked,))
+    await pilot.press("p")
+    await wait_for(pilot, lambda: "waiting (at most" in texts(app, "#status-line"), timeout=20,
+                   what=lambda: f"the wait said: {texts(app, '#status-line')!r}")
+    return screen
+
+
 def test_a_plan_waiting_for_a_held_union_lock_says_who_holds_it(demo_config):
     cfg = configmod.load(demo_config)
     source = cfg.sources[0]
@@ -32,12 +45,7 @@ def test_a_plan_waiting_for_a_held_union_lock_says_who_holds_it(demo_config):
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(120, 30)) as pilot:
             try:
-                await pilot.press("5")
-                await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
-                app.screen.choice = PlanChoice(asked=(f"{source.id}:{photos}",))
-                await pilot.press("p")
-                await wait_for(pilot, lambda: "waiting (at most" in texts(app, "#status-line"), timeout=20,
-                               what=lambda: f"the wait said: {texts(app, '#status-line')!r}")
+                await plan_waiting(pilot, f"{source.id}:{photos}")
                 said = texts(app, "#status-line")
                 assert f"a cleanup (pid {holder.pid}" in said and "stopped" in said, said
                 assert app.screen.plan is None
