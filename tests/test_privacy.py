@@ -359,3 +359,28 @@ def test_images_of_an_earlier_version_are_closed_by_the_next_burn(open_base):
     assert {_mode(p) for p in iso.glob("*.iso")} == {0o600}
     assert f"closed to other users (chmod go-rwx, they could read the images): {iso}, {old}" in [
         e.message for e in events]
+
+
+def _disc_modes(image: Path) -> dict[str, str]:
+    """The mode string (drwx------) of each entry at the image's root and below data/, as xorriso lists them."""
+    done = subprocess.run(["xorriso", "-indev", str(image), "-find", "/", "-maxdepth", "2", "-exec", "lsdl", "--"],
+                          capture_output=True, text=True, check=True)
+    return {line.split("'")[1]: line.split()[0] for line in done.stdout.splitlines() if "'" in line}
+
+
+def test_a_disc_mounted_as_its_readme_says_shows_no_other_user_the_backups(open_base):
+    """The README of each disc says `mount -o ro /dev/sr0 /mnt`: its data/ folder (and the
+    filler's add/) is closed as a medium's source directories are, what is below as backed up."""
+    lab, cfg = _local_lab(open_base)
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    _checkpoint(cfg, lab.store())
+    (image,) = sorted((open_base / "iso").glob("*.iso"))
+    modes = _disc_modes(image)
+    assert modes["/data"] == "drwx------", modes
+    assert modes["/data/loc"] == "drwxr-xr-x"     # below it, left as -mkdir makes it
+    # a filler's add/ is closed alike, and a folder a tree of the disc's own maps (rabtui/) is not chmod-ed
+    from rabtui.checkpoint import xorriso
+    lines = xorriso.command_file("RAB1D01", [xorriso.Entry("tree", b"/st/rabtui", b"/rabtui"),
+                                             xorriso.Entry("dir", b"/m/d", b"/data/s/d"),
+                                             xorriso.Entry("dir", b"/m/e", b"/add/1/s/e")]).splitlines()
+    assert lines[-3:] == ["-iso_rr_pattern off", '-chmod go-rwx "/add" --', '-chmod go-rwx "/data" --']

@@ -196,6 +196,7 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
     disk_dir = iso_dir = None
     patterns = True
     made = {b"/"}        # directories in the image so far: -cd into another one makes it first
+    tops: set[bytes] = set()     # the folders at the disc's root that -mkdir makes (data/, add/)
     for e in sorted(entries, key=_insertion_key):
         if e.kind not in ("dir", "file", "tree", "cut"):
             raise ValueError(f"unknown entry kind {e.kind!r}")
@@ -207,6 +208,8 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
         lines += [f"-cdx {quote(arg_)}" for arg_, _ in cd_steps(disk_dir, disk_parent)]
         for arg_, reached in cd_steps(iso_dir, iso_parent):
             if reached not in made:
+                if (top := b"/" + reached.split(b"/")[1]) not in made:    # this -mkdir makes it
+                    tops.add(top)
                 lines.append(f"-mkdir {quote(arg_)} --")
             lines.append(f"-cd {quote(arg_)}")
         disk_dir, iso_dir = disk_parent, iso_parent
@@ -241,6 +244,11 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
                     lines.append("-iso_rr_pattern off")
                     patterns = False
                 lines.append(f"-setfacl_list {quote(e.lists + ACL_LIST)}")
+    # closed as a medium's source directories are: a disc mounted on the server as its README says
+    # (mount -o ro /dev/sr0 /mnt) would show every user what the backups hold (-mkdir gives 0755)
+    if tops and patterns:
+        lines.append("-iso_rr_pattern off")
+    lines += [f"-chmod go-rwx {quote(top)} --" for top in sorted(tops)]
     return "\n".join(lines) + "\n"
 
 
