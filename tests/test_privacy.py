@@ -378,6 +378,7 @@ def test_a_disc_mounted_as_its_readme_says_shows_no_other_user_the_backups(open_
     modes = _disc_modes(image)
     assert modes["/data"] == "drwx------", modes
     assert modes["/data/loc"] == "drwxr-xr-x"     # below it, left as -mkdir makes it
+    assert modes["/rabtui"] == "drwx------"       # the state database, under any umask (the test's is 022)
     # a filler's add/ is closed alike, and a folder a tree of the disc's own maps (rabtui/) is not chmod-ed
     from rabtui.checkpoint import xorriso
     lines = xorriso.command_file("RAB1D01", [xorriso.Entry("tree", b"/st/rabtui", b"/rabtui"),

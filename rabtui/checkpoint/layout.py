@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from rabtui import fmt
+from rabtui import fmt, privacy
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.xorriso import Entry
 from rabtui.checkpoint.own_dirs import OwnDirs
@@ -314,7 +314,8 @@ def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog_gz:
     try:
         if staging.exists():
             shutil.rmtree(staging)
-        (staging / "rabtui").mkdir(parents=True)
+        staging.mkdir(parents=True, exist_ok=True)
+        (staging / "rabtui").mkdir(mode=privacy.DIR_MODE)     # the state database: closed on a mounted disc
         (staging / "README.txt").write_text(readme, encoding="utf-8")
         if config_path is not None and Path(config_path).is_file():
             shutil.copy2(config_path, staging / "rabtui" / Path(config_path).name)
