@@ -194,12 +194,16 @@ def test_check_reports_what_was_opened_by_hand_with_the_chmod_that_closes_it(ope
     source_dir = medium_layout.source_root(lab.media[0][1], "loc")
     source_dir.chmod(0o755)
     (open_base / "iso").chmod(0o755)
+    writing = open_base / "iso" / "RAB2D01.iso.writing"     # what a killed burn was writing
+    writing.write_bytes(b"half a disc")
+    writing.chmod(0o644)
     lab.state.chmod(0o755)
     (lab.state / "rabtui.db").chmod(0o644)
     code, out = _check(lab, capsys)
     assert code == 2
     assert f"CRITICAL: medium m1: backups open to other users: {source_dir} (0755); fix: chmod go-rwx {source_dir}" in out
     assert f"CRITICAL: checkpoint images in {open_base / 'iso'}: open to other users: {open_base / 'iso'} (0755)" in out
+    assert f"{writing} (0644)" in out
     assert f"CRITICAL: state directory {lab.state}: open to other users: {lab.state} (0755)" in out
     assert f"{lab.state / 'rabtui.db'} (0644)" in out
     assert f"chmod -R go-rwx {lab.state}" in out

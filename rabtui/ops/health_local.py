@@ -86,7 +86,9 @@ def privacy_problems(cfg: Config) -> list[Problem]:
                     break
     if xorriso.is_image_drive(cfg.checkpoint.drive):
         folder = Path(xorriso.images_dir(cfg.checkpoint.drive))
-        paths = [folder] + (sorted(folder.glob("*.iso")) if folder.is_dir() else [])
+        # a disc's image, and the one a killed burn was writing (it holds all that was written)
+        paths = [folder] + (sorted([*folder.glob("*.iso"), *folder.glob("*.iso" + xorriso.WRITING)])
+                            if folder.is_dir() else [])
         out += _open_problem("private:images", f"checkpoint images in {folder}:", paths)
         others = privacy.others_can_change(folder)
         if others:
