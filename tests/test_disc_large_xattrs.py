@@ -108,6 +108,26 @@ def test_a_value_the_scratch_cannot_hold_is_read_back_elsewhere_or_named(big, tm
     assert "user.big" in why, why
 
 
+def test_a_place_other_users_can_change_is_not_where_values_are_read_back(big, tmp_path, monkeypatch):
+    """A place to read values back in that another user may write in (not sticky): they could swap
+    the folder extracted there for a symlink of theirs and read the values (a file's secrets, its
+    capabilities). It is passed over: the disc fails naming the value, nothing was made there."""
+    try:
+        (tmp_path / "probe").write_bytes(b"")
+        os.setxattr(tmp_path / "probe", "user.big", _value(20_000))
+        pytest.skip(f"{tmp_path} takes a 20,000-byte value: nothing is refused here")
+    except OSError:
+        pass
+    _lab, cfg, store, number, _iso, _prefix = _backed_up(big, 20_000, state=tmp_path / "state")
+    open_to_all = big / "open"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    monkeypatch.setattr(disc_xattrs, "ELSEWHERE", (str(open_to_all),))
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/f (xattr of 20000 bytes not read back from the disc" in why, why
+    assert os.listdir(open_to_all) == []
+
+
 def test_a_value_an_xorriso_this_machine_fails_cannot_read_back_judges_no_disc(big, monkeypatch):
     """The xorriso that reads the large values back is killed by a signal (its stack overflowing):
     this machine's failure, not the disc's. The disc keeps its state, no rewrite is offered."""

@@ -20,6 +20,7 @@ Xorriso_tree_restore_node). They are compared by their lengths (`by_length`), an
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -27,7 +28,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import faults, temp_dirs
+from rabtui import faults, privacy, temp_dirs
 from rabtui.checkpoint import disc_tree, xorriso, xorriso_output
 from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.layout import Row
@@ -133,6 +134,9 @@ def _folder(place: Path, scratch: Path | None) -> Iterator[Path]:
     verification's private directory: verify_scratch.scratch), else one of this run in `place`
     (/dev/shm: one a killed run left goes with the next, temp_dirs)."""
     if scratch is None or place.parent != scratch.parent:
+        why = privacy.others_can_change(place)
+        if why:     # they could swap the folder for a symlink of theirs, and read the values there
+            raise PermissionError(errno.EPERM, why, str(place))
         with temp_dirs.private(place) as folder:
             yield Path(os.fsdecode(folder))
         return
