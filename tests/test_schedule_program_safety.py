@@ -52,6 +52,23 @@ def test_a_program_in_another_users_directory_is_refused(open_base, tmp_path, mo
     assert code == 2 and "ExecStart" not in out.out, out
 
 
+def test_units_are_not_written_where_another_user_can_change_them(open_base, tmp_path, capsys):
+    """A unit directory in a folder of another user's: they could rewrite the service's ExecStart
+    once written, which root's timer then runs."""
+    lab = Lab(tmp_path)
+    lab.local()
+    theirs = open_base / "alice"
+    theirs.mkdir()
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    units = theirs / "units"
+
+    code, out = _install(lab, units, capsys)
+
+    assert code == 2, out
+    assert f"{theirs} belongs to user nobody" in out and "Traceback" not in out, out
+    assert not units.exists()
+
+
 def test_a_program_file_others_may_write_is_refused(open_base, tmp_path, monkeypatch, capsys):
     lab = Lab(tmp_path)
     lab.local()

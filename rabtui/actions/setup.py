@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rabtui import privacy
 from rabtui.errors import UsageError
 from rabtui.ops import notify, program_files, schedule
 
@@ -26,7 +27,13 @@ def default_unit_dir() -> Path:
 
 
 def install_units(texts: dict[str, str], unit_dir: Path) -> list[Path]:
-    """Write the units; the paths written."""
+    """Write the units; the paths written. UsageError where another user could change them once
+    written (a unit directory of theirs, or on the way to it): the timer would run their command."""
+    why = privacy.others_can_change(unit_dir)
+    if why:
+        raise UsageError(f"the units would go where another user can change them: {why}; nothing was written",
+                         hint="give the directory and those above it to this user or root (chown), closed to"
+                              " others (chmod go-w), or name another with --unit-dir")
     return schedule.install(texts, unit_dir)
 
 
