@@ -164,6 +164,40 @@ def test_notify_command_of_a_config_others_can_change_is_not_run(tmp_path):
     assert marker.exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+def test_a_notify_command_whose_program_or_script_others_can_change_is_not_run(open_base, capsys):
+    """The config is closed, but the script its notify command runs, or the program itself, lies
+    where another user can change it: their code would run as root at the next event."""
+    from rabtui.ops import notify
+    from tests.other_user import NOBODY
+
+    lab = Lab(open_base, media_count=1)
+    lab.local()
+    marker = open_base / "ran"
+    theirs = open_base / "alice"
+    theirs.mkdir()
+    script = theirs / "alert.sh"
+    script.write_text(f"cat > {marker}\n")
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)     # they may swap alert.sh for theirs
+    program = open_base / "alert"
+    program.write_text(f"#!/bin/sh\ncat > {marker}\n")
+    program.chmod(0o757)                               # they may rewrite it
+    event = {"kind": "backup", "level": "error", "message": "m"}
+    for command, why in ((f"sh {script}", f"{theirs} belongs to user nobody"),
+                         (str(program), f"{program} is writable by everyone")):
+        lab.config_path.write_text(lab.config_path.read_text().split("\n[notify]")[0]
+                                   + f'\n[notify]\ncommand = "{command}"\n')
+        problems = notify.send(lab.load(), event)
+        assert not marker.exists(), command
+        assert any("refusing to run notify.command" in p and why in p for p in problems), problems
+        code, out = _check(lab, capsys)
+        assert code == 2 and f"notify.command runs what another user can change: {why}" in out, out
+    os.chown(theirs, 0, 0)
+    lab.config_path.write_text(lab.config_path.read_text().split("\n[notify]")[0]
+                               + f'\n[notify]\ncommand = "sh {script}"\n')
+    assert notify.send(lab.load(), event) == [] and marker.exists()
+
+
 def test_commands_of_a_config_named_through_another_users_symlink_are_not_run(open_base):
     """The config named by a path through another user's directory (their symlink to root's own
     file): they may point it at a file of theirs whenever they like, say once rabtui has read it,

@@ -65,6 +65,11 @@ def cmd_check_config(args) -> int:
                          " notify.command) are not run")
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
+    changeable = setup_actions.notify_program_changeable(cfg.notify.command) if cfg.notify.command else None
+    if changeable:
+        raise UsageError(f"notify.command runs what another user can change: {changeable}; it is not run",
+                         hint="give it and the directories above it to root or you (chown), closed to others"
+                              " (chmod go-w)")
     pending = conflict_kept.unsaid(cfg.path)
     if pending:     # named by each check until a save or the console says it
         print(fmt.name(f"rabtui: warning: {conflict_kept.unsaid_note(cfg.path, pending)}"), file=sys.stderr)

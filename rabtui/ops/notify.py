@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from rabtui import fmt, proc
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
+from rabtui.ops import program_files
 from rabtui.ops.notify_outbox import Outbox
 
 KINDS = ("backup_failed", "backup_warnings", "health", "cleanup_failed", "restore_failed", "checkpoint_due",
@@ -122,8 +123,9 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     payload = (json.dumps(event, default=str) + "\n").encode()
     # whoever can change the config could run their command, or read every event at a URL of theirs
     unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
-    if unsafe and cfg.notify.command:
-        problems.append(f"refusing to run notify.command: {unsafe}")
+    changeable = program_changeable(cfg.notify.command) if cfg.notify.command else None
+    if (unsafe or changeable) and cfg.notify.command:
+        problems.append(f"refusing to run notify.command: {unsafe or changeable}")
     elif cfg.notify.command:
         try:
             # a mailer that queues in the background may keep the output open: its end is the command's
@@ -138,6 +140,14 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     elif cfg.notify.apprise_urls:
         problems += _apprise(cfg.notify.apprise_urls, event)
     return problems
+
+
+def program_changeable(command: str) -> str | None:
+    """Why another user could change the program (or script) the notify command runs, or None."""
+    try:
+        return program_files.command_changeable(command_argv(command))
+    except ValueError:      # not split as a shell would (an open quote): its run says so
+        return None
 
 
 # The event's level as an apprise notification type (the names of apprise.NotifyType's members).
