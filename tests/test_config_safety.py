@@ -192,6 +192,8 @@ def test_a_notify_command_whose_program_or_script_others_can_change_is_not_run(o
         assert any("refusing to run notify.command" in p and why in p for p in problems), problems
         code, out = _check(lab, capsys)
         assert code == 2 and f"notify.command runs what another user can change: {why}" in out, out
+        assert main(["--config", str(lab.config_path), "check"]) == 2
+        assert f"CRITICAL: notify.command: {why}" in capsys.readouterr().out
     os.chown(theirs, 0, 0)
     lab.config_path.write_text(lab.config_path.read_text().split("\n[notify]")[0]
                                + f'\n[notify]\ncommand = "sh {script}"\n')
