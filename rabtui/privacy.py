@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 import shlex
+import shutil
 import stat
 from pathlib import Path
 from typing import Iterable
@@ -136,6 +137,32 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
             continue    # a symlink cannot be changed, only replaced in the directory above
         why = others_can_change_dir(st, d, os.fsdecode(d))
+        if why:
+            return why
+    return None
+
+
+# programs that run the file named first among their arguments (a script)
+_INTERPRETER = re.compile(r"(ba|da|z|k|c|tc)?sh|busybox|env|(python|perl|ruby|php|lua)[0-9.]*|node|tclsh")
+
+
+def command_changeable(command: str) -> str | None:
+    """Why a user other than root and this one could change what a configured command runs, split
+    as a shell would: its program as PATH finds it, or the script an interpreter is given (`sh
+    /srv/hooks/alert.sh`: its first argument not an option, an absolute path); None (one that does
+    not split, an open quote, is left to its run to say). Their code would run as this user (root,
+    often). Other files it names (what it writes, a dump of another user's) are no code of it."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return None
+    program = shutil.which(argv[0]) if argv else None
+    named = [program] if program else []
+    if program and _INTERPRETER.fullmatch(os.path.basename(program)):
+        script = next((a for a in argv[1:] if not a.startswith("-")), "")
+        named += [script] if os.path.isabs(script) and os.path.isfile(script) else []
+    for path in named:
+        why = others_can_change(path) or others_can_write(os.path.realpath(path))
         if why:
             return why
     return None

@@ -131,6 +131,28 @@ def test_commands_of_a_config_others_can_change_are_not_run(tmp_path, why, fix):
     assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+def test_a_local_sources_command_whose_script_others_can_change_is_not_run(open_base):
+    """A local source's pre-backup command runs here, as root: a script it names in a folder of
+    another user's, which they may swap for theirs, is not run (the backup fails saying why)."""
+    from tests.other_user import NOBODY
+
+    lab = Lab(open_base, media_count=1)
+    marker = open_base / "ran"
+    theirs = open_base / "alice"
+    theirs.mkdir()
+    script = theirs / "pre.sh"
+    script.write_text(f"touch {marker}\n")
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    cfg = lab.local(extra=f'pre_backup_commands = ["sh {script}"]')
+    write_files(lab.src / "data", {"a": b"1"})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and not marker.exists()
+    assert f"refusing to run the pre-backup commands: {theirs} belongs to user nobody" in result.reason, result.reason
+    os.chown(theirs, 0, 0)
+    assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
+
+
 def test_rsync_path_of_a_config_others_can_change_is_not_run(tmp_path):
     """A local source's rsync_path is a command rabtui runs (as root): like the pre/post commands,
     not while others can change the file."""

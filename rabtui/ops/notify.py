@@ -22,10 +22,9 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Iterator
 
-from rabtui import fmt, proc
+from rabtui import fmt, privacy, proc
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
-from rabtui.ops import program_files
 from rabtui.ops.notify_outbox import Outbox
 
 KINDS = ("backup_failed", "backup_warnings", "health", "cleanup_failed", "restore_failed", "checkpoint_due",
@@ -144,10 +143,7 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
 
 def program_changeable(command: str) -> str | None:
     """Why another user could change the program (or script) the notify command runs, or None."""
-    try:
-        return program_files.command_changeable(command_argv(command))
-    except ValueError:      # not split as a shell would (an open quote): its run says so
-        return None
+    return privacy.command_changeable(command)
 
 
 # The event's level as an apprise notification type (the names of apprise.NotifyType's members).

@@ -7,7 +7,6 @@ first imported rabtui (before rabtui could set its own)."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 from rabtui import privacy
@@ -32,16 +31,3 @@ def changeable(argv: list[str]) -> str | None:
                 return why
     return None
 
-
-def command_changeable(argv: list[str]) -> str | None:
-    """Why a user other than root and this one could change what a configured command (`argv`, as
-    notify.command is split) runs: its program as PATH finds it, or a file it names by an absolute
-    path (a script given to its interpreter: `sh /srv/hooks/alert.sh`); None. Their code would run
-    as this user (root, often) at the next event."""
-    program = shutil.which(argv[0]) if argv else None
-    named = ([program] if program else []) + [a for a in argv[1:] if os.path.isabs(a) and os.path.isfile(a)]
-    for path in named:
-        why = privacy.others_can_change(path) or privacy.others_can_write(os.path.realpath(path))
-        if why:
-            return why
-    return None
