@@ -89,17 +89,24 @@ def test_a_large_value_removed_from_the_disc_fails_it_by_name(big):
     assert "verification failed" in why and "/f (xattr user.big missing on the disc)" in why, why
 
 
-def test_a_value_the_scratch_cannot_hold_is_read_back_elsewhere_or_named(big, tmp_path, monkeypatch):
-    """The state directory on a file system that refuses the value (the ext4 of /tmp): it is read
-    back on /dev/shm; with no such place, the disc fails, naming the file and the file system's
-    reason."""
+def _backed_up_beside_a_refusing_state(big: Path, tmp_path: Path):
+    """A disc of a 20,000-byte value written and verified, with the state directory in `tmp_path`,
+    whose file system refuses such a value (skipped where it takes it)."""
     try:
         (tmp_path / "probe").write_bytes(b"")
         os.setxattr(tmp_path / "probe", "user.big", _value(20_000))
         pytest.skip(f"{tmp_path} takes a 20,000-byte value: nothing is refused here")
     except OSError:
         pass
-    _lab, cfg, store, number, _iso, _prefix = _backed_up(big, 20_000, state=tmp_path / "state")
+    lab, cfg, store, number, _iso, _prefix = _backed_up(big, 20_000, state=tmp_path / "state")
+    return lab, cfg, store, number
+
+
+def test_a_value_the_scratch_cannot_hold_is_read_back_elsewhere_or_named(big, tmp_path, monkeypatch):
+    """The state directory on a file system that refuses the value (the ext4 of /tmp): it is read
+    back on /dev/shm; with no such place, the disc fails, naming the file and the file system's
+    reason."""
+    _lab, cfg, store, number = _backed_up_beside_a_refusing_state(big, tmp_path)
     assert _verify(cfg, store, number) == ""
     monkeypatch.setattr(disc_xattrs, "ELSEWHERE", ("/proc", "/nonexistent"))   # none it may write in
     why = _verify(cfg, store, number)
@@ -112,13 +119,7 @@ def test_a_place_other_users_can_change_is_not_where_values_are_read_back(big, t
     """A place to read values back in that another user may write in (not sticky): they could swap
     the folder extracted there for a symlink of theirs and read the values (a file's secrets, its
     capabilities). It is passed over: the disc fails naming the value, nothing was made there."""
-    try:
-        (tmp_path / "probe").write_bytes(b"")
-        os.setxattr(tmp_path / "probe", "user.big", _value(20_000))
-        pytest.skip(f"{tmp_path} takes a 20,000-byte value: nothing is refused here")
-    except OSError:
-        pass
-    _lab, cfg, store, number, _iso, _prefix = _backed_up(big, 20_000, state=tmp_path / "state")
+    _lab, cfg, store, number = _backed_up_beside_a_refusing_state(big, tmp_path)
     open_to_all = big / "open"
     open_to_all.mkdir()
     open_to_all.chmod(0o777)
