@@ -132,7 +132,7 @@ def test_commands_of_a_config_others_can_change_are_not_run(tmp_path, why, fix):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
-def test_a_local_sources_command_whose_script_others_can_change_is_not_run(open_base):
+def test_a_local_sources_command_whose_script_others_can_change_is_not_run(open_base, capsys):
     """A local source's pre-backup command runs here, as root: a script it names in a folder of
     another user's, which they may swap for theirs, is not run (the backup fails saying why)."""
     from tests.other_user import NOBODY
@@ -149,6 +149,9 @@ def test_a_local_sources_command_whose_script_others_can_change_is_not_run(open_
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "failed" and not marker.exists()
     assert f"refusing to run the pre-backup commands: {theirs} belongs to user nobody" in result.reason, result.reason
+    assert main(["--config", str(lab.config_path), "check"]) == 2
+    assert (f"CRITICAL: source loc: a pre/post command runs what another user can change: {theirs} belongs to"
+            " user nobody") in capsys.readouterr().out
     os.chown(theirs, 0, 0)
     assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
 
