@@ -150,8 +150,28 @@ def test_a_local_sources_command_whose_script_others_can_change_is_not_run(open_
     assert result.status == "failed" and not marker.exists()
     assert f"refusing to run the pre-backup commands: {theirs} belongs to user nobody" in result.reason, result.reason
     assert main(["--config", str(lab.config_path), "check"]) == 2
-    assert (f"CRITICAL: source loc: a pre/post command runs what another user can change: {theirs} belongs to"
+    assert (f"CRITICAL: source loc: a pre/post command or rsync_path runs what another user can change: {theirs} belongs to"
             " user nobody") in capsys.readouterr().out
+    os.chown(theirs, 0, 0)
+    assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+def test_a_local_sources_rsync_path_whose_script_others_can_change_is_not_run(open_base):
+    from tests.other_user import NOBODY
+
+    lab = Lab(open_base, media_count=1)
+    marker = open_base / "ran"
+    theirs = open_base / "alice"
+    theirs.mkdir()
+    wrapper = theirs / "rsync.sh"
+    wrapper.write_text(f'touch {marker}; exec rsync "$@"\n')
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    cfg = lab.local(extra=f'rsync_path = "sh {wrapper}"')
+    write_files(lab.src / "data", {"a": b"1"})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and not marker.exists()
+    assert f"refusing to run the source's rsync_path: {theirs} belongs to user nobody" in result.reason, result.reason
     os.chown(theirs, 0, 0)
     assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
 

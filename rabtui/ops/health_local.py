@@ -105,10 +105,10 @@ def privacy_problems(cfg: Config) -> list[Problem]:
                            " their code run as this user at the next event (it is not run); fix: give it to"
                            " this user or root, closed to others (chown, chmod go-w)"))
     for s in cfg.sources:
-        local = s.pre_backup_commands + s.post_backup_commands if s.is_local else ()
+        local = (*s.pre_backup_commands, *s.post_backup_commands, *filter(None, [s.rsync_path])) if s.is_local else ()
         changeable = next(filter(None, map(privacy.command_changeable, local)), None)
         if changeable:
-            out.append(Problem(f"others:commands:{s.id}", CRITICAL, f"source {s.id}: a pre/post command runs what"
+            out.append(Problem(f"others:commands:{s.id}", CRITICAL, f"source {s.id}: a pre/post command or rsync_path runs what"
                                f" another user can change: {changeable} (its backups fail before it runs); fix:"
                                " give it to this user or root, closed to others (chown, chmod go-w)"))
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls) if cfg.path else None
