@@ -156,11 +156,12 @@ def command_changeable(command: str) -> str | None:
         argv = shlex.split(command)
     except ValueError:
         return None
-    program = shutil.which(argv[0]) if argv else None
+    # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
+    program = (argv[0] if "/" in argv[0] else shutil.which(argv[0])) if argv else None
     named = [program] if program else []
     if program and _INTERPRETER.fullmatch(os.path.basename(program)):
-        script = next((a for a in argv[1:] if not a.startswith("-")), "")
-        named += [script] if os.path.isabs(script) and os.path.isfile(script) else []
+        script = next((a for a in argv[1:] if not a.startswith("-") and "=" not in a), "")   # env's NAME=VALUE
+        named += [script] if os.path.isabs(script) else []
     for path in named:
         why = others_can_change(path) or others_can_write(os.path.realpath(path))
         if why:

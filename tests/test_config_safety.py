@@ -275,3 +275,23 @@ def test_commands_of_a_config_named_through_another_users_symlink_are_not_run(op
     assert not marker.exists(), "root ran a command of nobody's config"
     assert result.status == "failed" and "refusing to run the pre-backup commands" in result.reason, result.reason
     assert "belongs to user nobody" in result.reason, result.reason
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+def test_what_a_command_runs_is_judged_not_what_it_only_names(open_base):
+    """The program and the script an interpreter runs (after its options, or env's NAME=VALUE);
+    not a file the command only reads or writes (a dump into a file of another user's)."""
+    from rabtui import privacy
+    from tests.other_user import NOBODY
+
+    theirs = open_base / "alice"
+    theirs.mkdir()
+    script = theirs / "hook.sh"
+    script.write_text("true\n")
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"sh {script}", f"bash -e {script} arg", f"env LC_ALL=C {script}", f"python3 -u {script}",
+                    str(script)):
+        assert why in (privacy.command_changeable(command) or ""), command
+    for command in (f"cat {script}", f"sh -c 'cat {script}'", "true", "no-such-program", "sh -c 'unclosed"):
+        assert privacy.command_changeable(command) is None, command
