@@ -37,11 +37,6 @@ def install_units(texts: dict[str, str], unit_dir: Path) -> list[Path]:
     return schedule.install(texts, unit_dir)
 
 
-def notify_program_changeable(command: str) -> str | None:
-    """Why another user could change the program or script notify.command runs (check-config), or None."""
-    return notify.program_changeable(command)
-
-
 def apprise_url_problems(urls: list[str]) -> list[str]:
     """What is wrong with the apprise URLs (checked by check-config only: loading apprise on every
     command would slow them all)."""

@@ -65,7 +65,7 @@ def cmd_check_config(args) -> int:
                          " notify.command) are not run")
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
-    changeable = setup_actions.notify_program_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = privacy.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if changeable:
         raise UsageError(f"notify.command runs what another user can change: {changeable}; it is not run",
                          hint="give it and the directories above it to root or you (chown), closed to others"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rabtui import privacy
 from rabtui.config import Config
-from rabtui.ops import notify, program_files, schedule
+from rabtui.ops import program_files, schedule
 from rabtui.ops.problems import CRITICAL, FULL_WARN, WARNING, Problem
 from rabtui.state.store_check import MIN_FREE_BYTES, MIN_FREE_INODES
 
@@ -99,7 +99,7 @@ def privacy_problems(cfg: Config) -> list[Problem]:
         out.append(Problem("others:program", CRITICAL, f"rabtui's program: {changeable}, so another user can have"
                            " their code run as this user (by the timer, or the next command); fix: give it to"
                            " this user or root, closed to others (chown, chmod go-w)"))
-    changeable = notify.program_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = privacy.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if changeable:
         out.append(Problem("others:notify", CRITICAL, f"notify.command: {changeable}, so another user can have"
                            " their code run as this user at the next event (it is not run); fix: give it to"

@@ -122,7 +122,7 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     payload = (json.dumps(event, default=str) + "\n").encode()
     # whoever can change the config could run their command, or read every event at a URL of theirs
     unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
-    changeable = program_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = privacy.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if (unsafe or changeable) and cfg.notify.command:
         problems.append(f"refusing to run notify.command: {unsafe or changeable}")
     elif cfg.notify.command:
@@ -139,11 +139,6 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     elif cfg.notify.apprise_urls:
         problems += _apprise(cfg.notify.apprise_urls, event)
     return problems
-
-
-def program_changeable(command: str) -> str | None:
-    """Why another user could change the program (or script) the notify command runs, or None."""
-    return privacy.command_changeable(command)
 
 
 # The event's level as an apprise notification type (the names of apprise.NotifyType's members).

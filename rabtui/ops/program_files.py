@@ -30,4 +30,3 @@ def changeable(argv: list[str]) -> str | None:
             if why:
                 return why
     return None
-
