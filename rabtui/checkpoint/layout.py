@@ -201,6 +201,8 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "  mount -o ro /dev/sr0 /mnt          (or copy everything out without mounting:",
         "                                      xorriso -osirrox on -indev /dev/sr0 -extract / /restore)",
         "  cp -a /mnt/data/SOURCE/PATH /restore/",
+        "  data/, add/ and rabtui/ let in only the user who made the disc (root, often): copy as that",
+        "  user (xorriso reads the disc whatever its modes).",
         "  The disc also holds ACLs, extended attributes (file capabilities included) and hard links",
         "  (as AAIP and Rock Ridge).  A mount on Linux shows contents, owners, modes, symlinks and",
         "  special files, but the kernel does not read ACLs and xattrs from a disc.  To get",
