@@ -50,7 +50,7 @@ from rabtui.events import Emit, no_emit
 from rabtui.backup import cancelled_by, id_writes
 from rabtui.rebuild import did_not_fit, nothing_read
 from rabtui.rebuild import ids as backup_ids
-from rabtui.rebuild import record
+from rabtui.rebuild import record, renamed
 from rabtui.rebuild.backups_recorded import Listed, fill_medium
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
@@ -244,6 +244,7 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
         order = backup_ids.made_order([n for n, _, _ in listed], [r.link_dest for _, _, r in listed],
                                        [r.backup_id for _, _, r in listed])
         found[name] = [listed[i] for i in order]
+        report.unmatched += [f"medium {medium.id}: {said}" for said in renamed.renamed_backups(medium.path, name)]
     return found
 
 

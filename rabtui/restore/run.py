@@ -22,7 +22,7 @@ from rabtui.config.model import name_too_long
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
-from rabtui.restore import as_saved, copy_choice, locks_unmade
+from rabtui.restore import as_saved, backup_gone, copy_choice, locks_unmade
 from rabtui.restore import staging as stagingmod
 from rabtui.media import opened_dirs, union_look
 from rabtui.media.at_hand import medium_problem
@@ -245,7 +245,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
             pick.opened.update({os.path.normpath(os.path.join(shut, under)): mode for under, mode in was.items()})
         item = sc.path(item)
         if not os.path.lexists(item):
-            raise WorkFailed(f"{shown} is not in {origin}")
+            raise backup_gone.not_there(shown, origin, row["path"], sc.path(row["path"]), source.id)
         result = _result(source, rel, origin, target, warned)
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
             lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc)
