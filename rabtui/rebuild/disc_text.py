@@ -168,6 +168,7 @@ def extract(dev: str, name: bytes, target: str, silence: float | None, limit: fl
 def read_disc_catalog_file(dev: str, emit: Emit = no_emit, silence: float | None = None) -> bytes:
     """The catalog's file from a disc as it is there: rabtui/catalog.tsv.gz (compressed), or the
     plain one of older discs. `silence`: as for extract."""
+    said = []
     with temp_dirs.private() as tmp:     # one a killed run left goes with the next
         for name in CATALOG_NAMES:
             target = os.path.join(tmp, os.path.basename(name))
@@ -175,8 +176,18 @@ def read_disc_catalog_file(dev: str, emit: Emit = no_emit, silence: float | None
             faults.point("rebuild.catalog_extracted")
             if done.ok and os.path.exists(target):
                 return Path(os.fsdecode(target)).read_bytes()
-        raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
-                         f" {done.stderr_said(200)}")
+            said.append(failures_said(done))
+    # the reason of the one that is there (a damaged disc's read error), not the other's absence
+    there = [s for s in said if "Cannot find path" not in s]
+    raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}: {(there or said)[0]}")
+
+
+def failures_said(done: proc.Completed, limit: int = 200) -> str:
+    """Why xorriso could not extract a file: its FAILURE and SORRY lines (not the notes after them),
+    the first first (the cause: a read error), cut at a word past `limit` characters; else its exit code."""
+    said = "; ".join(x.split(" : ", 2)[-1] for x in done.stderr_text().splitlines()
+                     if " : FAILURE : " in x or " : SORRY : " in x)
+    return (said if len(said) <= limit else said[:limit].rsplit(" ", 1)[0] + " ...") or f"exit {done.returncode}"
 
 
 def read_disc_readme(dev: str, silence: float | None = None) -> bytes | None:
