@@ -33,7 +33,12 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         return [], None
     top = os.lstat(sc.path(item))
     if not stat.S_ISDIR(top.st_mode):      # a file: it is there
-        size = catalog.contents(store, backup, prefix=rel, own=True).get(rel, (top.st_size,))[0]
+        saved_below = catalog.contents(store, backup, prefix=rel, own=True)
+        saved = saved_below.get(rel)
+        if not stat.S_ISREG(top.st_mode) and (saved is not None or any(p.startswith(rel + b"/") for p in saved_below)):
+            # a symlink put in the place of a file or a directory the backup saved
+            raise WorkFailed(f"/{fmt.name(rel)}: {gone(backup)}: another kind of entry is there in its place")
+        size = (saved or (top.st_size,))[0]
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
             raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}")
         return [], None
@@ -49,6 +54,9 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         if name:
             by_dir.setdefault(parent, []).append((name, below))
             pick.sizes[below] = size
+            while parent and parent not in pick.dirs:
+                pick.dirs.add(parent)
+                parent = parent.rpartition(b"/")[0]
     lost = []
     for parent, entries in by_dir.items():
         where = os.path.join(item, parent) if parent else item
@@ -105,6 +113,7 @@ class AsSaved(LeftOut):
         super().__init__()
         self.backup = backup
         self.sizes: dict[bytes, int] = {}
+        self.dirs: set[bytes] = set()      # the directories below the item that hold files saved
         self.changed = False
 
     def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
@@ -112,6 +121,13 @@ class AsSaved(LeftOut):
         if size is None or size == st.st_size:
             return path, st
         return self.leave_out(rel, other_size(self.backup, st.st_size, size))
+
+    def not_saved(self, rel: bytes, _path: bytes) -> bool:
+        """Is the entry at `rel` (no regular file, no directory) where the backup saved a regular
+        file, or a directory holding some? It is not what the backup saved (a symlink put in its
+        place on the medium since, maybe to a file off it): left out, its files named as lost by
+        lost_on_medium."""
+        return rel in self.sizes or rel in self.dirs
 
     def unseen(self):
         """No entry the walk does not see; the files it left out (left_out, read after the walk

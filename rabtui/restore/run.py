@@ -249,7 +249,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         result = _result(source, rel, origin, target, warned)
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
             lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc)
-            if saved is None or not saved.changed:
+            if saved is None or not (saved.changed or lost):    # else what is there in a lost file's place is left out
                 return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                                 exact_times=mediamod.labelled_nanoseconds(medium), not_restored=lost)
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
