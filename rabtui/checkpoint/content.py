@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.checkpoint import holders, kept_data, kept_off, marks, own_dirs, union_read, xorriso
+from rabtui.checkpoint import holders, kept_data, kept_off, marks, not_as_saved, own_dirs, union_read, xorriso
 from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout, mounting
@@ -28,6 +28,7 @@ from rabtui.config import Config
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
 from rabtui.mtimes import seconds
+from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
 INSERT_MEDIUM = "insert_medium"
@@ -308,6 +309,8 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
                          f" {exc.why.lower()}",
                          hint="a directory closed to the user rabtui runs as goes onto discs when root writes"
                               " the checkpoint") from None
+    if row["kind"] == "standard":
+        _refuse_not_as_saved(cfg, store, source, path, backup_id, scanned)
     if row["kind"] == "archive":    # what kept data saved is not in the union
         backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
         scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs, own)
@@ -321,6 +324,18 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
                          hint="remove or shorten them on the source (and back it up again), or leave those entries"
                               " out of the directory (exclude)")
     return d
+
+
+def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, backup_id: int, scanned: Scanned) -> None:
+    """Refuse the directory when its medium holds files of the backup otherwise than it saved them (not_as_saved)."""
+    top = rel_path(path) + b"/"
+    inner = [d.path for d in cfg.source(source).directories if rel_path(d.path).startswith(top)]
+    backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
+    lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks)
+    if lost:
+        raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost),
+                         hint=f"the next backup of {source} copies them anew from the source, and the checkpoint"
+                              " then takes that backup")
 
 
 def sha256_file(path: bytes | str | int, cancel=None) -> str:
