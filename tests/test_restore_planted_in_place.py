@@ -61,6 +61,8 @@ def test_a_file_or_a_directory_restored_alone_that_is_a_symlink_now_fails_by_nam
         R.restore(cfg, lab.store(), "loc", str(data / path), to=tmp_path / "out")
     assert "not on medium m1 any more" in str(got.value) or "is a symlink there" in str(got.value), str(got.value)
     assert not os.path.lexists(tmp_path / "out" / str(data / path).lstrip("/"))
+    if path != "c/3":      # (a symlink on the way: in_backup's refusal)
+        assert "`rabtui find NAME` lists the other copies" in got.value.hint
 
 
 def test_onto_an_ssh_source_a_symlink_in_place_of_a_file_is_left_out(tmp_path, sshd):

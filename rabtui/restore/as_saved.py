@@ -37,10 +37,11 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         saved = saved_below.get(rel)
         if not stat.S_ISREG(top.st_mode) and (saved is not None or any(p.startswith(rel + b"/") for p in saved_below)):
             # a symlink put in the place of a file or a directory the backup saved
-            raise WorkFailed(f"/{fmt.name(rel)}: {gone(backup)}: another kind of entry is there in its place")
+            raise WorkFailed(f"/{fmt.name(rel)}: {gone(backup)}: another kind of entry is there in its place",
+                             hint=OTHER_COPIES)
         size = (saved or (top.st_size,))[0]
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
-            raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}")
+            raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}", hint=OTHER_COPIES)
         return [], None
     # configured directories of their own inside this one
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
@@ -73,6 +74,11 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         pick.changed = pick.changed or any(sizes[name] not in (None, pick.sizes[below])
                                            for name, below in entries if name in sizes)
     return [("file", os.path.join(rel, below), gone(backup)) for below in sorted(lost)], pick
+
+
+# where a file the medium holds otherwise than saved may be found still
+OTHER_COPIES = ("`rabtui find NAME` lists the other copies of it (older backups, other media, discs):"
+                " `rabtui restore --backup NAME` or `--checkpoint N` takes one")
 
 
 def gone(backup) -> str:
