@@ -111,10 +111,9 @@ def test_the_check_lists_each_directory_once_and_names_what_each_lost(tmp_path, 
     assert counts["lstat"] + counts["listdir"] <= 20 + 2, counts
 
 
-def test_a_symlink_in_place_of_a_file_or_a_directory_on_the_medium_is_no_file_of_the_backup(tmp_path, capsys):
-    """Root put a symlink to a file of the backup server in place of a file of the backup, and a
-    symlink to a directory of the same names in place of one of its directories: the restore names
-    the files as lost (the listing followed the symlinks and found them there)."""
+def planted(tmp_path):
+    """(lab, config, the source's directory): a backup of a/1, b/2 and c/3 whose b/2 is now a
+    symlink to a file elsewhere and whose c a symlink to a directory elsewhere."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local()
     data = lab.src / "data"
@@ -127,12 +126,25 @@ def test_a_symlink_in_place_of_a_file_or_a_directory_on_the_medium_is_no_file_of
     os.symlink(elsewhere / "2", on_medium / "b" / "2")
     shutil.rmtree(on_medium / "c")
     os.symlink(elsewhere / "c", on_medium / "c")
-    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "out"),
-                 "--json"])
+    return lab, cfg, data
+
+
+def test_a_symlink_in_place_of_a_file_or_a_directory_on_the_medium_is_no_file_of_the_backup(tmp_path, capsys):
+    """Root put a symlink to a file of the backup server in place of a file of the backup, and a
+    symlink to a directory of the same names in place of one of its directories: the restore names
+    the files as lost (the listing followed the symlinks and found them there), and leaves the
+    symlinks out (test_restore_planted_in_place.py)."""
+    lab, cfg, data = planted(tmp_path)
+    out = tmp_path / "out"
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), "--json"])
     got = json.loads(capsys.readouterr().out)
     assert code == 3, got
     assert sorted(n["path"] for n in got["not_restored"]) == [str(data / "b/2").lstrip("/"),
                                                                str(data / "c/3").lstrip("/")], got
+    top = out / str(data).lstrip("/")
+    assert (top / "a/1").read_bytes() == b"1"
+    assert not os.path.lexists(top / "b/2") and not os.path.lexists(top / "c"), sorted(os.listdir(top))
+    assert got["restored"]["symlinks"] == 0, got
 
 
 def test_a_file_the_medium_holds_at_another_size_than_the_backup_saved_is_named_not_restored(tmp_path, capsys):

@@ -2,61 +2,26 @@
 root on the backup server, a tool run on the wrong tree): the restore names what the backup saved
 there as lost and never hands the symlink back in its place, not into a target, not onto the source
 (where a program writing the file would then write into /etc/passwd). A directory's restore gave
-back the symlink beside the name; a file or a directory restored alone came back as the symlink,
-said restored (exit 0). Real backups (rsync), sshd for the source over SSH."""
+back the symlink beside the name (test_restore_lost_on_the_medium.py); a file or a directory
+restored alone came back as the symlink, said restored (exit 0). Real backups (rsync), sshd for the
+source over SSH."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from rabtui.cli import main
 from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
-from tests.test_restore_lost_on_the_medium import _backed_up_over_ssh
-from tests.trees import Lab, write_files
-
-
-def _planted(tmp_path):
-    """(lab, config, the source's directory): a backup of a/1, b/2 and c/3 whose b/2 is now a
-    symlink to a file elsewhere and whose c a symlink to a directory elsewhere."""
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local()
-    data = lab.src / "data"
-    write_files(data, {"a/1": b"1", "b/2": b"2", "c/3": b"3"})
-    backup = lab.backup(cfg)
-    assert backup.status == "completed"
-    elsewhere = tmp_path / "elsewhere"
-    write_files(elsewhere, {"2": b"of the server", "c/3": b"of the server"})
-    on_medium = Path(backup.path) / "data" / str(data).lstrip("/")
-    os.unlink(on_medium / "b" / "2")
-    os.symlink(elsewhere / "2", on_medium / "b" / "2")
-    shutil.rmtree(on_medium / "c")
-    os.symlink(elsewhere / "c", on_medium / "c")
-    return lab, cfg, data
-
-
-def test_a_directory_restored_leaves_out_the_symlinks_in_place_of_what_it_saved(tmp_path, capsys):
-    lab, cfg, data = _planted(tmp_path)
-    out = tmp_path / "out"
-    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), "--json"])
-    got = json.loads(capsys.readouterr().out)
-    assert code == 3, got
-    assert sorted(n["path"] for n in got["not_restored"]) == [str(data / "b/2").lstrip("/"),
-                                                               str(data / "c/3").lstrip("/")], got
-    top = out / str(data).lstrip("/")
-    assert (top / "a/1").read_bytes() == b"1"
-    assert not os.path.lexists(top / "b/2") and not os.path.lexists(top / "c"), sorted(os.listdir(top))
-    assert got["restored"]["symlinks"] == 0, got
+from tests.test_restore_lost_on_the_medium import _backed_up_over_ssh, planted
 
 
 @pytest.mark.parametrize("path", ["b/2", "c", "c/3"])
 def test_a_file_or_a_directory_restored_alone_that_is_a_symlink_now_fails_by_name(tmp_path, path):
-    lab, cfg, data = _planted(tmp_path)
+    lab, cfg, data = planted(tmp_path)
     with pytest.raises(WorkFailed) as got:
         R.restore(cfg, lab.store(), "loc", str(data / path), to=tmp_path / "out")
     assert "not on medium m1 any more" in str(got.value) or "is a symlink there" in str(got.value), str(got.value)
