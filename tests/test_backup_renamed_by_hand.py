@@ -55,3 +55,20 @@ def test_a_backup_directory_gone_with_its_name_taken_is_given_no_name_already_th
     out = capsys.readouterr().out
     assert "loc/copy: a backup's record (backup.json) in a directory whose name is no backup's" in out, out
     assert "give it a backup's name (backup-YYYYmmddHHMMSS)" in out, out
+
+
+def test_a_checkpoint_of_a_backup_renamed_by_hand_says_so(tmp_path):
+    """It said the directory's copy was not there, asking whether the medium was mounted (it is)."""
+    from rabtui.checkpoint import prepare
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"a.txt": b"first"})
+    made = lab.backup(cfg)
+    assert made.status == "completed"
+    os.rename(made.path, lab.media[0][1] / "loc" / "old-copy")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert (f"the directory of backup {made.path.name} on medium m1, {made.path}, is not there any more (renamed,"
+            " moved or deleted by hand?)") in str(got.value)
+    assert "rebuild-state" in got.value.hint

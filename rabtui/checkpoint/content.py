@@ -293,9 +293,15 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
 
 def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> DirContent:
     medium, root = locate(cfg, store, source, path, backup_id)
-    row = {"name": store.one("SELECT name FROM backups WHERE id=?", (backup_id,))["name"],
-           "kind": holders.kind_saved(store, backup_id, path, cfg.source(source).archive_paths)}
+    saved = store.one("SELECT name, path FROM backups WHERE id=?", (backup_id,))
+    row = {"name": saved["name"], "kind": holders.kind_saved(store, backup_id, path, cfg.source(source).archive_paths)}
     if not root.is_dir():
+        if row["kind"] == "standard" and saved["path"] and not os.path.isdir(saved["path"]) \
+                and os.path.isdir(medium_layout.source_root(cfg.medium(medium).path, source)):
+            raise WorkFailed(f"{source}:{path}: the directory of backup {saved['name']} on medium {medium},"
+                             f" {fmt.name(saved['path'])}, is not there any more (renamed, moved or deleted by hand?)",
+                             hint="put it back under its name, or run `rabtui rebuild-state` to record what the media"
+                                  " hold")
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
     covered = own_dirs.covered(store, source, medium, backup_id, path) if row["kind"] == "archive" else []
     own = OwnDirs(covered, os.fsencode(path.strip("/"))) if covered else None
