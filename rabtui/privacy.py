@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qsl, urlsplit
 
+from rabtui import command_words
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 UMASK = 0o077
@@ -142,31 +144,50 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
     return None
 
 
-# programs that run the file named first among their arguments (a script)
-_INTERPRETER = re.compile(r"(ba|da|z|k|c|tc)?sh|busybox|env|(python|perl|ruby|php|lua)[0-9.]*|node|tclsh")
-
-
 def command_changeable(command: str) -> str | None:
-    """Why a user other than root and this one could change what a configured command runs, split
-    as a shell would: its program as PATH finds it, or the script an interpreter is given (`sh
-    /srv/hooks/alert.sh`: its first argument not an option, an absolute path); None (one that does
-    not split, an open quote, is left to its run to say). Their code would run as this user (root,
-    often). Other files it names (what it writes, a dump of another user's) are no code of it."""
+    """Why a user other than root and this one could change what a configured command runs, read
+    as a shell would (command_words): each program as PATH finds it, what a wrapper runs (`sudo
+    rsync`), the script an interpreter is given (`sh /srv/hooks/alert.sh`, relative ones from the
+    working directory, or where the line's `cd` went) and the interpreter a script's `#!` line
+    names; None (one that does not split, an open quote, is left to its run to say). Their code
+    would run as this user (root, often). Other files it names (what it writes, a dump of another
+    user's) are no code of it."""
     try:
-        argv = shlex.split(command)
+        named = command_words.run_by(command)
     except ValueError:
         return None
-    # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
-    program = (argv[0] if "/" in argv[0] else shutil.which(argv[0])) if argv else None
-    named = [program] if program else []
-    if program and _INTERPRETER.fullmatch(os.path.basename(program)):
-        script = next((a for a in argv[1:] if not a.startswith("-") and "=" not in a), "")   # env's NAME=VALUE
-        named += [script] if os.path.isabs(script) else []
-    for path in named:
+    return _first_changeable(named, os.getcwd(), 0)
+
+
+def _first_changeable(named: list[command_words.Named], cwd: str, depth: int) -> str | None:
+    for n in named:
+        # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
+        path = n.path(cwd) or shutil.which(n.word)
+        if not path:
+            continue
         why = others_can_change(path) or others_can_write(os.path.realpath(path))
+        if not why and depth < 4:
+            shebang = command_words.shebang_words(_head(os.path.realpath(path)))
+            why = _first_changeable(command_words.run_by_words(shebang), cwd, depth + 1) if shebang else None
         if why:
             return why
     return None
+
+
+def _head(path: str) -> bytes:
+    """The first line's bytes of a regular file (a script's `#!`), or none."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):     # a device is not opened (a tape's rewinds)
+            return b""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 256) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _looked_at(named: bytes) -> list[bytes]:
@@ -252,11 +273,13 @@ def _writable_by_others(st: os.stat_result, d: bytes | int, shown: str) -> str |
 
 
 def _root_and_mine_alone(gid: int) -> bool:
-    """Is `gid` root's group or this user's own, with nobody but root and this user in it (as a
-    member, or as a user whose primary group it is)? Root's group holds only root on most systems,
-    and a user private group (Debian gives every user one, whose umask 002 makes their directories
-    group-writable) only its user; where another user is in either, that user can write there."""
-    if gid not in (0, os.getegid()):
+    """Is `gid` root's group, this user's own or Debian's staff, with nobody but root and this user
+    in it (as a member, or as a user whose primary group it is)? Root's group holds only root on most
+    systems, and a user private group (Debian gives every user one, whose umask 002 makes their
+    directories group-writable) only its user; staff owns /usr/local and /usr/local/bin (2775) where
+    /etc/staff-group-for-usr-local is, with nobody in it unless root put them there. Where another
+    user is in one, that user can write there."""
+    if gid not in (0, os.getegid()) and _group_name(gid) != "staff":
         return False
     trusted = {0, os.geteuid()}
     try:
@@ -266,6 +289,13 @@ def _root_and_mine_alone(gid: int) -> bool:
         return False
     names = {p.pw_name for p in users if p.pw_uid in trusted}
     return members <= names and not any(p.pw_gid == gid and p.pw_uid not in trusted for p in users)
+
+
+def _group_name(gid: int) -> str | None:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return None
 
 
 def _has_acl(path: bytes | int) -> bool:

@@ -1,0 +1,109 @@
+"""privacy.command_changeable read as a shell reads a command: what wrappers, pipelines, `cd`,
+interpreters' options and a script's `#!` line run is judged; an ordinary Debian command line is
+not refused (real files, real modes, `nobody` as the other user)."""
+
+from __future__ import annotations
+
+import grp
+import os
+
+import pytest
+
+from rabtui import privacy
+from tests.trees import Lab, write_files
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+
+
+@pytest.fixture
+def places(open_base):
+    """`theirs`: nobody's folder holding hook.sh, a program `gzip` and a module mod.py; `mine`:
+    root's, holding alert.sh."""
+    from tests.other_user import NOBODY
+
+    theirs, mine = open_base / "theirs", open_base / "mine"
+    for d in (theirs, mine):
+        d.mkdir()
+    for name in ("hook.sh", "gzip"):
+        (theirs / name).write_text("#!/bin/sh\ntrue\n")
+        (theirs / name).chmod(0o755)
+    (theirs / "mod.py").write_text("")
+    (mine / "alert.sh").write_text("#!/bin/sh\ntrue\n")
+    (mine / "alert.sh").chmod(0o755)
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    return theirs, mine
+
+
+def test_what_a_wrapper_a_pipeline_or_a_cd_runs_is_judged(places, monkeypatch):
+    theirs, mine = places
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"nice -n 19 {theirs}/gzip", f"sudo -u postgres {theirs}/gzip", f"ionice -c3 {theirs}/gzip",
+                    f"timeout 30 flock /run/lock/x {theirs}/gzip", f"env LC_ALL=C bash {theirs}/hook.sh",
+                    f"/usr/bin/env -S 'bash -e {theirs}/hook.sh'", f"pg_dump db | {theirs}/gzip > /var/backups/db.gz",
+                    f"true && sh {theirs}/hook.sh", f"cd {theirs} && sh ./hook.sh", f"cd {theirs}; ./gzip",
+                    f"bash -o pipefail {theirs}/hook.sh", f"sh < {theirs}/hook.sh", f"sh -c 'nice {theirs}/gzip'",
+                    f"flock /run/lock/x -c 'sh {theirs}/hook.sh'", f"if true; then {theirs}/gzip; fi"):
+        assert why in (privacy.command_changeable(command) or ""), command
+    monkeypatch.chdir(theirs)       # a relative script, and python's -m, are found from the working directory
+    for command in ("sh hook.sh", "python3 -m mod", "./gzip"):
+        assert why in (privacy.command_changeable(command) or ""), command
+
+
+def test_the_interpreter_a_scripts_first_line_names_is_judged(places):
+    theirs, mine = places
+    (mine / "alert.sh").write_text(f"#!{theirs}/gzip -e\ntrue\n")
+    assert f"{theirs} belongs to user nobody" in (privacy.command_changeable(f"{mine}/alert.sh") or "")
+    (mine / "alert.sh").write_text("#!/usr/bin/env -S sh -e\ntrue\n")
+    assert privacy.command_changeable(f"{mine}/alert.sh") is None
+
+
+def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
+    """Programs in /usr/bin and /usr/sbin, through /bin and /etc/alternatives symlinks, wrappers,
+    shell lines, builtins, and paths that are only data (another user's files among them)."""
+    theirs, mine = places
+    monkeypatch.chdir("/tmp")       # sticky, holding none of the names
+    for command in ("rsync", "sudo rsync", "nice -n 19 rsync", "ionice -c3 nice -n 19 rsync", "/bin/sh -c true",
+                    "pg_dump x | gzip > /var/backups/x.gz", "LC_ALL=C pg_dump x 2>/dev/null", "echo hi", ":",
+                    "true", f"cat {theirs}/hook.sh", f"cp {theirs}/hook.sh {mine}/copy", f"sh {mine}/alert.sh",
+                    f"nice sh -c 'cd {mine} && ./alert.sh'", f"{mine}/alert.sh --to {theirs}/x",
+                    "python3 -c 'print(1)'", "perl -e 'print 1'", "awk '{print}' /etc/passwd", "sh -c 'exit 0'",
+                    "mail -s rabtui root", "cd /var/backups && tar -czf x.tgz .", "sh -c 'unclosed",
+                    f"{os.path.realpath('/usr/bin/awk')}", "/usr/bin/awk", "sh ./nothing-here.sh"):
+        assert privacy.command_changeable(command) is None, command
+
+
+def test_a_folder_writable_by_an_empty_staff_group_is_not_refused(open_base):
+    """Debian's /usr/local and /usr/local/bin are root:staff 2775 where /etc/staff-group-for-usr-local
+    is; nobody is in staff unless root put them there."""
+    try:
+        staff = grp.getgrnam("staff")
+    except KeyError:
+        pytest.skip("no staff group here")
+    if staff.gr_mem or any(p.pw_gid == staff.gr_gid for p in __import__("pwd").getpwall()):
+        pytest.skip("the staff group has members here")
+    local = open_base / "local" / "bin"
+    local.mkdir(parents=True)
+    for d in (local.parent, local):
+        os.chown(d, 0, staff.gr_gid)
+        d.chmod(0o2775)
+    (local / "alert").write_text("#!/bin/sh\ntrue\n")
+    (local / "alert").chmod(0o755)
+    assert privacy.command_changeable(f"{local}/alert") is None
+    assert privacy.command_changeable(f"nice -n 19 {local}/alert") is None
+
+
+def test_a_pre_command_through_a_wrapper_of_another_users_program_fails_the_backup_before_it_runs(places, open_base,
+                                                                                                  tmp_path):
+    theirs, mine = places
+    marker = open_base / "ran"
+    (theirs / "gzip").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {"a": b"1"})
+    cfg = lab.local(extra=f'pre_backup_commands = ["nice -n 19 {theirs}/gzip"]')
+    result = lab.backup(cfg, medium_id="m1")
+    assert not marker.exists(), "root ran nobody's program"
+    assert result.status == "failed" and f"{theirs} belongs to user nobody" in result.reason, result.reason
+
+    cfg = lab.local(extra=f'pre_backup_commands = ["nice -n 19 sh {mine}/alert.sh | cat"]')
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
