@@ -107,3 +107,21 @@ def test_a_pre_command_through_a_wrapper_of_another_users_program_fails_the_back
     cfg = lab.local(extra=f'pre_backup_commands = ["nice -n 19 sh {mine}/alert.sh | cat"]')
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "completed", result.reason
+
+
+def test_a_notify_command_behind_a_wrapper_is_not_run_and_the_fix_is_said(places, tmp_path):
+    from rabtui.ops import notify
+    from tests.other_user import NOBODY
+
+    theirs, mine = places
+    marker = tmp_path / "ran"
+    (theirs / "gzip").write_text(f"#!/bin/sh\ncat > {marker}\n")
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text + f'\n[notify]\ncommand = "nice -n 19 {theirs}/gzip"\n')
+    problems = notify.send(lab.load(), {"kind": "backup", "level": "error", "message": "m"})
+    assert not marker.exists()
+    assert any(f"refusing to run notify.command: {theirs} belongs to user nobody (uid {NOBODY.pw_uid}); fix:" in p
+               and "chmod go-w" in p
+               for p in problems), problems

@@ -124,7 +124,9 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
     changeable = privacy.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if (unsafe or changeable) and cfg.notify.command:
-        problems.append(f"refusing to run notify.command: {unsafe or changeable}")
+        fix = "" if unsafe else ("; fix: give it and the directories above it to root or this user (chown),"
+                                 " closed to others (chmod go-w)")
+        problems.append(f"refusing to run notify.command: {unsafe or changeable}{fix}")
     elif cfg.notify.command:
         try:
             # a mailer that queues in the background may keep the output open: its end is the command's
