@@ -14,7 +14,6 @@ import os
 import pwd
 import re
 import shlex
-import shutil
 import stat
 from pathlib import Path
 from typing import Iterable
@@ -162,16 +161,53 @@ def command_changeable(command: str) -> str | None:
 def _first_changeable(named: list[command_words.Named], cwd: str, depth: int) -> str | None:
     for n in named:
         # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
-        path = n.path(cwd) or shutil.which(n.word)
-        if not path:
-            continue
-        why = others_can_change(path) or others_can_write(os.path.realpath(path))
-        if not why and depth < 4:
+        path = n.path(cwd)
+        why = _judged(path) if path else None
+        if path is None:
+            path, why = _on_path(n.word, cwd)
+        if not why and path and depth < 4:
             shebang = command_words.shebang_words(_head(os.path.realpath(path)))
             why = _first_changeable(command_words.run_by_words(shebang), cwd, depth + 1) if shebang else None
         if why:
             return why
     return None
+
+
+def _judged(path: str) -> str | None:
+    return others_can_change(path) or others_can_make(path) or others_can_write(os.path.realpath(path))
+
+
+def _on_path(name: str, cwd: str) -> tuple[str | None, str | None]:
+    """The program `name` as exec finds it on PATH, and why another user could change it: it, or
+    the way to it, or a folder of PATH before it where they could put one of that name."""
+    for folder in os.get_exec_path():
+        path = os.path.join(cwd, folder, name)
+        found = os.path.isfile(path) and os.access(path, os.X_OK)
+        why = _judged(path) if found else others_can_change(path) or others_can_make(path)
+        if why:
+            return path, why if found else f"{why} (PATH's {folder or '.'}, looked in for {name} first)"
+        if found:
+            return path, None
+    return None, None
+
+
+def others_can_make(path: str | os.PathLike) -> str | None:
+    """Could a user other than root and this one make `path`, missing now: the nearest folder above
+    it is sticky and open to them (as /tmp)? Why, or None."""
+    path = os.path.abspath(path)
+    if os.path.lexists(path):
+        return None
+    folder = os.path.dirname(path)
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None     # what cannot be reached cannot be made there
+    if not st.st_mode & stat.S_ISVTX or not stat.S_ISDIR(st.st_mode):
+        return None
+    why = _writable_by_others(st, os.fsencode(folder), folder)
+    return f"{path} is not there, and another user may make it: {why} (sticky)" if why else None
 
 
 def _head(path: str) -> bytes:

@@ -47,6 +47,31 @@ def test_what_a_wrapper_a_pipeline_or_a_cd_runs_is_judged(places, monkeypatch):
     monkeypatch.chdir(theirs)       # a relative script, and python's -m, are found from the working directory
     for command in ("sh hook.sh", "python3 -m mod", "./gzip"):
         assert why in (privacy.command_changeable(command) or ""), command
+    monkeypatch.chdir("/tmp")       # anyone may put theirs at a name missing in a sticky folder open to all
+    for command in ("sh ./nothing-here.sh", "/tmp/nothing-here/x"):
+        assert "is not there, and another user may make it: /tmp is writable by everyone" in \
+            (privacy.command_changeable(command) or ""), command
+
+
+def test_a_folder_of_path_before_the_program_where_another_user_could_put_theirs_is_judged(places, open_base,
+                                                                                            monkeypatch):
+    """exec tries each folder of PATH in turn: a long pre-backup command gives them time to put
+    a cat of theirs in one before /usr/bin, which the second command of the line then runs."""
+    theirs, mine = places
+    sticky = open_base / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    for path, why in ((f"{sticky}:/usr/bin:/bin", f"{sticky}/cat is not there, and another user may make it"),
+                      (f"{theirs}/bin:/usr/bin:/bin", f"{theirs} belongs to user nobody"),
+                      (f".:/usr/bin:/bin", f"{theirs} belongs to user nobody")):
+        monkeypatch.setenv("PATH", path)
+        monkeypatch.chdir(theirs if path.startswith(".") else "/")
+        said = privacy.command_changeable("true && cat x") or ""
+        assert why in said and "PATH's" in said, (path, said)
+    # missing or relative folders no other user can make or change, and any after the program's
+    monkeypatch.setenv("PATH", f"/usr/local/games:no/such:.:/usr/bin:/bin:{sticky}:{theirs}")
+    monkeypatch.chdir(mine)
+    assert privacy.command_changeable("pg_dump db | gzip > /var/backups/db.gz") is None
 
 
 def test_the_interpreter_a_scripts_first_line_names_is_judged(places):
@@ -68,7 +93,7 @@ def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
                     f"nice sh -c 'cd {mine} && ./alert.sh'", f"{mine}/alert.sh --to {theirs}/x",
                     "python3 -c 'print(1)'", "perl -e 'print 1'", "awk '{print}' /etc/passwd", "sh -c 'exit 0'",
                     "mail -s rabtui root", "cd /var/backups && tar -czf x.tgz .", "sh -c 'unclosed",
-                    f"{os.path.realpath('/usr/bin/awk')}", "/usr/bin/awk", "sh ./nothing-here.sh"):
+                    f"{os.path.realpath('/usr/bin/awk')}", "/usr/bin/awk"):
         assert privacy.command_changeable(command) is None, command
 
 
