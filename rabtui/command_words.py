@@ -92,6 +92,8 @@ class Named:
         return os.path.join(cwd, self.at or "", self.word)
 
 
+_UNKNOWN = "\0"     # where `cd -` went: relative paths after it are not judged
+
 # a python run as `-m module` imports it from its working directory first: said as this word
 MODULE_DIR = "."
 
@@ -103,18 +105,19 @@ def run_by(line: str, depth: int = 0) -> list[Named]:
     at: str | None = None           # where the line's `cd` went, relative to its start
     for words in simple_commands(line):
         if words and words[0] in ("cd", "pushd"):
-            target = next((w for w in words[1:] if not w.startswith("-")), None)
-            at = os.path.join(at or "", target) if target and not target.startswith("~") else "~"
+            target = next((w for w in words[1:] if not w.startswith("-") or w == "-"), os.path.expanduser("~"))
+            at = _UNKNOWN if target == "-" or "$" in target else os.path.join(at or "", target)
             continue
         out += [Named(n.word, n.script, at if n.at is None else os.path.join(at or "", n.at))
                 for n in run_by_words(words, depth)]
-    return [n for n in out if not (n.at or "").startswith("~") or n.path("/") is None]   # a home's cd: not known
+    return [n for n in out if not (n.at or "").startswith(_UNKNOWN) or n.path("/") is None]
 
 
 def simple_commands(line: str) -> list[list[str]]:
     """The words of each simple command of `line`, its redirections (and their files) taken out but
     for a `<` file, kept as `<` and the file: an interpreter reads its script there."""
-    lexer = shlex.shlex(line.replace("\n", ";"), posix=True, punctuation_chars=True)
+    # a backquote's command is one of its own; $(...) is, by its parentheses
+    lexer = shlex.shlex(line.replace("\n", ";").replace("`", ";"), posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
     commands: list[list[str]] = [[]]
@@ -133,7 +136,13 @@ def simple_commands(line: str) -> list[list[str]]:
         else:
             commands[-1].append(token)
         i += 1
-    return [c for c in commands if c]
+    return [[_expanded(w) for w in c] for c in commands if c]
+
+
+def _expanded(word: str) -> str:
+    """`~` and $NAME, ${NAME} as the shell expands them in this process's environment (the one the
+    command gets): `$HOME/bin/alert.sh` is the script of that name there."""
+    return os.path.expanduser(os.path.expandvars(word)) if "$" in word or word.startswith("~") else word
 
 
 def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
