@@ -182,6 +182,12 @@ def _on_path(name: str, cwd: str) -> tuple[str | None, str | None]:
     the way to it, or a folder of PATH before it where they could put one of that name."""
     for folder in os.get_exec_path():
         path = os.path.join(cwd, folder, name)
+        closed = _closed_on_the_way(os.path.dirname(path))
+        if closed:      # exec passes it over (root's, kept in a PATH after su), unless another user may open it
+            why = others_can_change(closed) or others_can_write(closed)
+            if why:
+                return path, f"{why} (PATH's {folder or '.'}, looked in for {name} first)"
+            continue
         found = os.path.isfile(path) and os.access(path, os.X_OK)
         why = _judged(path) if found else others_can_change(path) or others_can_make(path)
         if why:
@@ -189,6 +195,19 @@ def _on_path(name: str, cwd: str) -> tuple[str | None, str | None]:
         if found:
             return path, None
     return None, None
+
+
+def _closed_on_the_way(folder: str) -> str | None:
+    """The first directory on the way to `folder` that this user may not search, or None."""
+    at = "/"
+    for part in [p for p in folder.split("/") if p] + [""]:
+        try:
+            if stat.S_ISDIR(os.stat(at).st_mode) and not os.access(at, os.X_OK):
+                return at
+        except OSError:
+            return None
+        at = os.path.join(at, part)
+    return None
 
 
 def others_can_make(path: str | os.PathLike) -> str | None:

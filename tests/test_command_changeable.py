@@ -153,3 +153,28 @@ def test_a_notify_command_behind_a_wrapper_is_not_run_and_the_fix_is_said(places
     assert any(f"refusing to run notify.command: {theirs} belongs to user nobody (uid {NOBODY.pw_uid}); fix:" in p
                and "chmod go-w" in p
                for p in problems), problems
+
+
+def test_a_folder_of_path_this_user_cannot_reach_is_passed_over_as_exec_does(monkeypatch, open_base):
+    """A PATH kept through su (root's folders in it) for an operator who is not root (nobody here);
+    not one whose owner, another user, may open it (and put theirs there) whenever they like."""
+    import pwd
+
+    from tests.other_user import as_nobody
+
+    monkeypatch.setenv("PATH", "/root/.no-such-tools/bin:/root:/usr/bin:/bin")
+
+    def judged():
+        assert privacy.command_changeable("nice -n 19 cat x | gzip") is None
+    as_nobody(judged)
+    daemon = pwd.getpwnam("daemon")
+    closed = open_base / "daemons"
+    (closed / "bin").mkdir(parents=True)
+    os.chown(closed, daemon.pw_uid, daemon.pw_gid)
+    closed.chmod(0o700)
+    monkeypatch.setenv("PATH", f"{closed}/bin:/usr/bin:/bin")
+
+    def refused():
+        said = privacy.command_changeable("nice -n 19 cat x") or ""
+        assert f"{closed} belongs to user daemon" in said and "PATH's" in said, said
+    as_nobody(refused)
