@@ -66,7 +66,7 @@ class _Interpreter:
 
 _SHELL = _Interpreter(frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"}), "c")
 _INTERPRETERS = [
-    (re.compile(r"(ba|da|z|k|mk|c|tc|a|yash|posh)?sh"), _SHELL),
+    (re.compile(r"(ba|da|z|k|mk|c|tc|a|ya|po)?sh"), _SHELL),
     (re.compile(r"python[0-9.]*"), _Interpreter(frozenset({"-W", "-X", "-Q"}), "cm")),
     (re.compile(r"perl[0-9.]*"), _Interpreter(frozenset({"-I", "-M", "-m"}), "eE")),
     (re.compile(r"ruby[0-9.]*"), _Interpreter(frozenset({"-I", "-r", "-C", "-E"}), "e")),
@@ -192,6 +192,8 @@ def _interpreted(rest: list[str], spec: _Interpreter, depth: int) -> list[Named]
                 if spec is _SHELL and code is not None:
                     return run_by(code, depth + 1)
                 return [Named(MODULE_DIR, True)] if "m" in letters and spec.code == "cm" else []
+            if spec is _SHELL and "s" in letters:
+                return []       # the script is read from the standard input: its words are data
             if spec.script_option and letters.endswith(spec.script_option) and i + 1 < len(rest):
                 return [Named(rest[i + 1], True)]
             i += 1

@@ -174,7 +174,12 @@ def _first_changeable(named: list[command_words.Named], cwd: str, depth: int) ->
 
 
 def _judged(path: str) -> str | None:
-    return others_can_change(path) or others_can_make(path) or others_can_write(os.path.realpath(path))
+    real = os.path.realpath(path)
+    try:
+        device = stat.S_ISCHR(os.stat(real).st_mode)    # sh < /dev/null: what others write there is not read
+    except OSError:
+        device = False
+    return others_can_change(path) or others_can_make(path) or (None if device else others_can_write(real))
 
 
 def _on_path(name: str, cwd: str) -> tuple[str | None, str | None]:

@@ -66,7 +66,7 @@ def test_a_folder_of_path_before_the_program_where_another_user_could_put_theirs
     sticky.chmod(0o1777)
     for path, why in ((f"{sticky}:/usr/bin:/bin", f"{sticky}/cat is not there, and another user may make it"),
                       (f"{theirs}/bin:/usr/bin:/bin", f"{theirs} belongs to user nobody"),
-                      (f".:/usr/bin:/bin", f"{theirs} belongs to user nobody")):
+                      (".:/usr/bin:/bin", f"{theirs} belongs to user nobody")):
         monkeypatch.setenv("PATH", path)
         monkeypatch.chdir(theirs if path.startswith(".") else "/")
         said = privacy.command_changeable("true && cat x") or ""
@@ -96,7 +96,8 @@ def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
                     f"nice sh -c 'cd {mine} && ./alert.sh'", f"{mine}/alert.sh --to {theirs}/x",
                     "python3 -c 'print(1)'", "perl -e 'print 1'", "awk '{print}' /etc/passwd", "sh -c 'exit 0'",
                     "mail -s rabtui root", "cd /var/backups && tar -czf x.tgz .", "sh -c 'unclosed",
-                    f"{os.path.realpath('/usr/bin/awk')}", "/usr/bin/awk"):
+                    f"{os.path.realpath('/usr/bin/awk')}", "/usr/bin/awk", "sh -s not-a-script < /dev/null",
+                    "bash -s -- a b"):
         assert privacy.command_changeable(command) is None, command
 
 
