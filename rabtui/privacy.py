@@ -191,15 +191,20 @@ def _on_path(name: str, cwd: str) -> tuple[str | None, str | None]:
         if closed:      # exec passes it over (root's, kept in a PATH after su), unless another user may open it
             why = others_can_change(closed) or others_can_write(closed)
             if why:
-                return path, f"{why} (PATH's {folder or '.'}, looked in for {name} first)"
+                return path, _before(why, folder, name)
             continue
         found = os.path.isfile(path) and os.access(path, os.X_OK)
         why = _judged(path) if found else others_can_change(path) or others_can_make(path)
         if why:
-            return path, why if found else f"{why} (PATH's {folder or '.'}, looked in for {name} first)"
+            return path, why if found else _before(why, folder, name)
         if found:
             return path, None
     return None, None
+
+
+def _before(why: str, folder: str, name: str) -> str:
+    return (f"{why} (PATH's {folder or '.'}, looked in for {name} first: name the program by its full path,"
+            " or close that folder)")
 
 
 def _closed_on_the_way(folder: str) -> str | None:
