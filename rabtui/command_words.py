@@ -113,6 +113,13 @@ def run_by(line: str, depth: int = 0) -> list[Named]:
     return [n for n in out if not (n.at or "").startswith(_UNKNOWN) or n.path("/") is None]
 
 
+def path_assignments(line: str) -> list[list[str]]:
+    """The folders of each PATH the line sets (`PATH=/opt/x:$PATH cmd`, `export PATH=...`, env's
+    PATH=...), as set: a program named after it may be looked up there. ValueError as run_by."""
+    return [w.partition("=")[2].split(":") for words in simple_commands(line) for w in words
+            if w.startswith("PATH=")]
+
+
 def simple_commands(line: str) -> list[list[str]]:
     """The words of each simple command of `line`, its redirections (and their files) taken out but
     for a `<` file, kept as `<` and the file: an interpreter reads its script there."""

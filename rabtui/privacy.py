@@ -153,21 +153,25 @@ def command_changeable(command: str) -> str | None:
     user's) are no code of it."""
     try:
         named = command_words.run_by(command)
+        paths = [os.get_exec_path(), *command_words.path_assignments(command)]
     except ValueError:
         return None
-    return _first_changeable(named, os.getcwd(), 0)
+    return _first_changeable(named, os.getcwd(), 0, paths)
 
 
-def _first_changeable(named: list[command_words.Named], cwd: str, depth: int) -> str | None:
+def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
+                      paths: list[list[str]]) -> str | None:
     for n in named:
         # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
         path = n.path(cwd)
         why = _judged(path) if path else None
-        if path is None:
-            path, why = _on_path(n.word, cwd)
+        for folders in paths if path is None else ():      # each PATH the line may look it up in
+            path, why = _on_path(n.word, cwd, folders)
+            if why:
+                break
         if not why and path and depth < 4:
             shebang = command_words.shebang_words(_head(os.path.realpath(path)))
-            why = _first_changeable(command_words.run_by_words(shebang), cwd, depth + 1) if shebang else None
+            why = _first_changeable(command_words.run_by_words(shebang), cwd, depth + 1, paths) if shebang else None
         if why:
             return why
     return None
@@ -182,10 +186,10 @@ def _judged(path: str) -> str | None:
     return others_can_change(path) or others_can_make(path) or (None if device else others_can_write(real))
 
 
-def _on_path(name: str, cwd: str) -> tuple[str | None, str | None]:
-    """The program `name` as exec finds it on PATH, and why another user could change it: it, or
-    the way to it, or a folder of PATH before it where they could put one of that name."""
-    for folder in os.get_exec_path():
+def _on_path(name: str, cwd: str, folders: list[str]) -> tuple[str | None, str | None]:
+    """The program `name` as exec finds it in the `folders` of a PATH, and why another user could
+    change it: it, or the way to it, or a folder before it where they could put one of that name."""
+    for folder in folders:
         path = os.path.join(cwd, folder, name)
         closed = _closed_on_the_way(os.path.dirname(path))
         if closed:      # exec passes it over (root's, kept in a PATH after su), unless another user may open it

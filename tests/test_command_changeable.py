@@ -45,7 +45,8 @@ def test_what_a_wrapper_a_pipeline_or_a_cd_runs_is_judged(places, monkeypatch):
                     f"flock /run/lock/x -c 'sh {theirs}/hook.sh'", f"if true; then {theirs}/gzip; fi"):
         assert why in (privacy.command_changeable(command) or ""), command
     monkeypatch.setenv("HOOKS", str(theirs))      # the shell expands it in the environment the command gets
-    for command in ("sh $HOOKS/hook.sh", "${HOOKS}/gzip -9", "echo `$HOOKS/gzip`", "x=$($HOOKS/gzip)"):
+    for command in ("sh $HOOKS/hook.sh", "${HOOKS}/gzip -9", "echo `$HOOKS/gzip`", "x=$($HOOKS/gzip)",
+                    "PATH=$HOOKS:$PATH gzip -9", "export PATH=$HOOKS:$PATH; pg_dump db | gzip"):
         assert why in (privacy.command_changeable(command) or ""), command
     monkeypatch.chdir(theirs)       # a relative script, and python's -m, are found from the working directory
     for command in ("sh hook.sh", "python3 -m mod", "./gzip"):
