@@ -170,8 +170,11 @@ def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
             if why:
                 break
         if not why and path and depth < 4:
-            shebang = command_words.shebang_words(_head(os.path.realpath(path)))
-            why = _first_changeable(command_words.run_by_words(shebang), cwd, depth + 1, paths) if shebang else None
+            try:    # env -S with an open quote: left to its run to say, as a command's own
+                named_there = command_words.run_by_words(command_words.shebang_words(_head(os.path.realpath(path))))
+            except ValueError:
+                named_there = []
+            why = _first_changeable(named_there, cwd, depth + 1, paths)
         if why:
             return why
     return None
@@ -207,7 +210,7 @@ def _on_path(name: str, cwd: str, folders: list[str]) -> tuple[str | None, str |
 
 
 def _before(why: str, folder: str, name: str) -> str:
-    return (f"{why} (PATH's {folder or '.'}, looked in for {name} first: name the program by its full path,"
+    return (f"{why} (PATH's {folder[:200] or '.'}, looked in for {name[:100]} first: name the program by its full path,"
             " or close that folder)")
 
 

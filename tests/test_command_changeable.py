@@ -82,8 +82,9 @@ def test_the_interpreter_a_scripts_first_line_names_is_judged(places):
     theirs, mine = places
     (mine / "alert.sh").write_text(f"#!{theirs}/gzip -e\ntrue\n")
     assert f"{theirs} belongs to user nobody" in (privacy.command_changeable(f"{mine}/alert.sh") or "")
-    (mine / "alert.sh").write_text("#!/usr/bin/env -S sh -e\ntrue\n")
-    assert privacy.command_changeable(f"{mine}/alert.sh") is None
+    for first in ("#!/usr/bin/env -S sh -e", "#!/usr/bin/env -S sh 'unclosed", "#!", "\x7fELF"):
+        (mine / "alert.sh").write_text(f"{first}\ntrue\n")
+        assert privacy.command_changeable(f"{mine}/alert.sh") is None, first
 
 
 def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
