@@ -193,11 +193,10 @@ def _interpreted(rest: list[str], spec: _Interpreter, depth: int) -> list[Named]
         if word[:1] in "-+" and len(word) > 1 and word != "-":
             letters = "" if word.startswith("--") else word[1:]
             if spec.code and set(letters) & set(spec.code):
-                # the code follows: a shell's line is read as one; a python module from the working directory
-                code = next((w for w in rest[i + 1:] if not w.startswith("-")), None) if spec is _SHELL \
-                    else rest[i + 1] if i + 1 < len(rest) and letters[-1] in spec.code else None
-                if spec is _SHELL and code is not None:
-                    return run_by(code, depth + 1)
+                if spec is _SHELL:      # sh -c LINE: its first operand, read as a line of its own
+                    line = next((w for w in rest[i + 1:] if not w.startswith("-")), None)
+                    return run_by(line, depth + 1) if line is not None else []
+                # code follows, no file; python's -m imports its module from the working directory first
                 return [Named(MODULE_DIR, True)] if "m" in letters and spec.code == "cm" else []
             if spec is _SHELL and "s" in letters:
                 return []       # the script is read from the standard input: its words are data
