@@ -51,7 +51,9 @@ _WRAPPERS = {
     "nocache": _Wrapper(),
     "catchsegv": _Wrapper(),
     "env": _Wrapper(frozenset({"-u", "--unset", "-C", "--chdir"})),     # -S: split_string below
+    "su": _Wrapper(frozenset({"-g", "-G", "-s", "--group", "--supp-group", "--shell"}), operands=1),
 }
+_LINE_OPTION = {"flock", "su", "runuser"}    # their -c LINE is a shell line
 
 
 # an interpreter: the options that take a value, the letters of an option whose value is code (a
@@ -161,6 +163,10 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
     if not words or words[0] in _DATA_ONLY or depth > 8:
         return []
     program, rest = words[0], words[1:]
+    if program in (".", "source"):      # the shell runs the file itself
+        return [Named(rest[0], True)] if rest else []
+    if program == "eval":
+        return run_by(" ".join(rest), depth + 1)
     name = os.path.basename(program)
     out = [Named(program)]
     wrapper = _WRAPPERS.get(name)
@@ -169,7 +175,7 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
             return out      # a look-up, nothing run
         if name == "env":
             rest = split_string(rest)
-        if name == "flock" and ("-c" in rest or "--command" in rest):
+        if name in _LINE_OPTION and ("-c" in rest or "--command" in rest):     # flock F -c LINE, su -c LINE
             option = "-c" if "-c" in rest else "--command"
             code = rest[rest.index(option) + 1:rest.index(option) + 2]
             return out + (run_by(code[0], depth + 1) if code else [])
@@ -217,7 +223,7 @@ def _after_options(rest: list[str], wrapper: _Wrapper) -> list[str]:
         if word == "--":
             i += 1
             break
-        if word.startswith("-") and len(word) > 1:
+        if word.startswith("-"):      # a lone - too: env's -i, su's -l
             i += 2 if word in wrapper.values else 1
             continue
         break

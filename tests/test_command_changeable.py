@@ -42,7 +42,9 @@ def test_what_a_wrapper_a_pipeline_or_a_cd_runs_is_judged(places, monkeypatch):
                     f"/usr/bin/env -S 'bash -e {theirs}/hook.sh'", f"pg_dump db | {theirs}/gzip > /var/backups/db.gz",
                     f"true && sh {theirs}/hook.sh", f"cd {theirs} && sh ./hook.sh", f"cd {theirs}; ./gzip",
                     f"bash -o pipefail {theirs}/hook.sh", f"sh < {theirs}/hook.sh", f"sh -c 'nice {theirs}/gzip'",
-                    f"flock /run/lock/x -c 'sh {theirs}/hook.sh'", f"if true; then {theirs}/gzip; fi"):
+                    f"flock /run/lock/x -c 'sh {theirs}/hook.sh'", f"if true; then {theirs}/gzip; fi",
+                    f". {theirs}/hook.sh", f"source {theirs}/hook.sh", f"eval '{theirs}/gzip -9'",
+                    f"su - postgres -c 'sh {theirs}/hook.sh'", f"runuser -u postgres -- {theirs}/gzip"):
         assert why in (privacy.command_changeable(command) or ""), command
     monkeypatch.setenv("HOOKS", str(theirs))      # the shell expands it in the environment the command gets
     for command in ("sh $HOOKS/hook.sh", "${HOOKS}/gzip -9", "echo `$HOOKS/gzip`", "x=$($HOOKS/gzip)",
@@ -99,7 +101,7 @@ def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
                     "python3 -c 'print(1)'", "perl -e 'print 1'", "awk '{print}' /etc/passwd", "sh -c 'exit 0'",
                     "mail -s rabtui root", "cd /var/backups && tar -czf x.tgz .", "sh -c 'unclosed",
                     f"{os.path.realpath('/usr/bin/awk')}", "/usr/bin/awk", "sh -s not-a-script < /dev/null",
-                    "bash -s -- a b"):
+                    "bash -s -- a b", "su - postgres -c 'pg_dump db' > /var/backups/db.sql", "su postgres"):
         assert privacy.command_changeable(command) is None, command
 
 
