@@ -94,6 +94,7 @@ def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
     shell lines, builtins, and paths that are only data (another user's files among them)."""
     theirs, mine = places
     monkeypatch.chdir("/tmp")       # sticky, holding none of the names
+    monkeypatch.setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")    # systemd's
     for command in ("rsync", "sudo rsync", "nice -n 19 rsync", "ionice -c3 nice -n 19 rsync", "/bin/sh -c true",
                     "pg_dump x | gzip > /var/backups/x.gz", "LC_ALL=C pg_dump x 2>/dev/null", "echo hi", ":",
                     "true", f"cat {theirs}/hook.sh", f"cp {theirs}/hook.sh {mine}/copy", f"sh {mine}/alert.sh",
