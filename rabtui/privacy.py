@@ -156,7 +156,13 @@ def command_changeable(command: str) -> str | None:
         paths = [os.get_exec_path(), *command_words.path_assignments(command)]
     except ValueError:
         return None
-    return _first_changeable(named, os.getcwd(), 0, paths)
+    try:
+        cwd = os.getcwd()
+    except FileNotFoundError:   # removed: a relative name leads nowhere (its run does not find it)
+        cwd = "/"
+        named = [n for n in named if n.path("/") is None or os.path.isabs(os.path.join(n.at or "", n.word))]
+        paths = [[f for f in folders if os.path.isabs(f)] for folders in paths]
+    return _first_changeable(named, cwd, 0, paths)
 
 
 def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,

@@ -184,3 +184,14 @@ def test_a_folder_of_path_this_user_cannot_reach_is_passed_over_as_exec_does(mon
         said = privacy.command_changeable("nice -n 19 cat x") or ""
         assert f"{closed} belongs to user daemon" in said and "PATH's" in said, said
     as_nobody(refused)
+
+
+def test_a_working_directory_removed_meanwhile_is_no_traceback(tmp_path, monkeypatch):
+    """The console left open in a folder since removed: relative names lead nowhere."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    monkeypatch.setenv("PATH", ".:/usr/bin:/bin")
+    for command in ("sh ./hook.sh", "python3 -m mod", "nice -n 19 cat x | gzip", "./x"):
+        assert privacy.command_changeable(command) is None, command
