@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from rabtui import command_words
-
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 UMASK = 0o077
@@ -143,96 +141,6 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
     return None
 
 
-def command_changeable(command: str) -> str | None:
-    """Why a user other than root and this one could change what a configured command runs, read
-    as a shell would (command_words): each program as PATH finds it, what a wrapper runs (`sudo
-    rsync`), the script an interpreter is given (`sh /srv/hooks/alert.sh`, relative ones from the
-    working directory, or where the line's `cd` went) and the interpreter a script's `#!` line
-    names; None (one that does not split, an open quote, is left to its run to say). Their code
-    would run as this user (root, often). Other files it names (what it writes, a dump of another
-    user's) are no code of it."""
-    try:
-        named = command_words.run_by(command)
-        paths = [os.get_exec_path(), *command_words.path_assignments(command)]
-    except ValueError:
-        return None
-    try:
-        cwd = os.getcwd()
-    except FileNotFoundError:   # removed: a relative name leads nowhere (its run does not find it)
-        cwd = "/"
-        named = [n for n in named if n.path("/") is None or os.path.isabs(os.path.join(n.at or "", n.word))]
-        paths = [[f for f in folders if os.path.isabs(f)] for folders in paths]
-    return _first_changeable(named, cwd, 0, paths)
-
-
-def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
-                      paths: list[list[str]]) -> str | None:
-    for n in named:
-        # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
-        path = n.path(cwd)
-        why = _judged(path) if path else None
-        for folders in paths if path is None else ():      # each PATH the line may look it up in
-            path, why = _on_path(n.word, cwd, folders)
-            if why:
-                break
-        if not why and path and depth < 4:
-            try:    # env -S with an open quote: left to its run to say, as a command's own
-                named_there = command_words.run_by_words(command_words.shebang_words(_head(os.path.realpath(path))))
-            except ValueError:
-                named_there = []
-            why = _first_changeable(named_there, cwd, depth + 1, paths)
-        if why:
-            return why
-    return None
-
-
-def _judged(path: str) -> str | None:
-    real = os.path.realpath(path)
-    try:
-        device = stat.S_ISCHR(os.stat(real).st_mode)    # sh < /dev/null: what others write there is not read
-    except OSError:
-        device = False
-    return others_can_change(path) or others_can_make(path) or (None if device else others_can_write(real))
-
-
-def _on_path(name: str, cwd: str, folders: list[str]) -> tuple[str | None, str | None]:
-    """The program `name` as exec finds it in the `folders` of a PATH, and why another user could
-    change it: it, or the way to it, or a folder before it where they could put one of that name."""
-    for folder in folders:
-        path = os.path.join(cwd, folder, name)
-        closed = _closed_on_the_way(os.path.dirname(path))
-        if closed:      # exec passes it over (root's, kept in a PATH after su), unless another user may open it
-            why = others_can_change(closed) or others_can_write(closed)
-            if why:
-                return path, _before(why, folder, name)
-            continue
-        found = os.path.isfile(path) and os.access(path, os.X_OK)
-        why = _judged(path) if found else others_can_change(path) or others_can_make(path)
-        if why:
-            return path, why if found else _before(why, folder, name)
-        if found:
-            return path, None
-    return None, None
-
-
-def _before(why: str, folder: str, name: str) -> str:
-    return (f"{why} (PATH's {folder[:200] or '.'}, looked in for {name[:100]} first: name the program by its full path,"
-            " or close that folder)")
-
-
-def _closed_on_the_way(folder: str) -> str | None:
-    """The first directory on the way to `folder` that this user may not search, or None."""
-    at = "/"
-    for part in [p for p in folder.split("/") if p] + [""]:
-        try:
-            if stat.S_ISDIR(os.stat(at).st_mode) and not os.access(at, os.X_OK):
-                return at
-        except OSError:
-            return None
-        at = os.path.join(at, part)
-    return None
-
-
 def others_can_make(path: str | os.PathLike) -> str | None:
     """Could a user other than root and this one make `path`, missing now: the nearest folder above
     it is sticky and open to them (as /tmp)? Why, or None."""
@@ -250,22 +158,6 @@ def others_can_make(path: str | os.PathLike) -> str | None:
         return None
     why = _writable_by_others(st, os.fsencode(folder), folder)
     return f"{path} is not there, and another user may make it: {why} (sticky)" if why else None
-
-
-def _head(path: str) -> bytes:
-    """The first line's bytes of a regular file (a script's `#!`), or none."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):     # a device is not opened (a tape's rewinds)
-            return b""
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, 256) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
 
 
 def _looked_at(named: bytes) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""privacy.command_changeable read as a shell reads a command: what wrappers, pipelines, `cd`,
+"""command_safety.command_changeable read as a shell reads a command: what wrappers, pipelines, `cd`,
 interpreters' options and a script's `#!` line run is judged; an ordinary Debian command line is
 not refused (real files, real modes, `nobody` as the other user)."""
 
@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from rabtui import privacy
+from rabtui import command_safety
 from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
@@ -45,18 +45,18 @@ def test_what_a_wrapper_a_pipeline_or_a_cd_runs_is_judged(places, monkeypatch):
                     f"flock /run/lock/x -c 'sh {theirs}/hook.sh'", f"if true; then {theirs}/gzip; fi",
                     f". {theirs}/hook.sh", f"source {theirs}/hook.sh", f"eval '{theirs}/gzip -9'",
                     f"su - postgres -c 'sh {theirs}/hook.sh'", f"runuser -u postgres -- {theirs}/gzip"):
-        assert why in (privacy.command_changeable(command) or ""), command
+        assert why in (command_safety.command_changeable(command) or ""), command
     monkeypatch.setenv("HOOKS", str(theirs))      # the shell expands it in the environment the command gets
     for command in ("sh $HOOKS/hook.sh", "${HOOKS}/gzip -9", "echo `$HOOKS/gzip`", "x=$($HOOKS/gzip)",
                     "PATH=$HOOKS:$PATH gzip -9", "export PATH=$HOOKS:$PATH; pg_dump db | gzip"):
-        assert why in (privacy.command_changeable(command) or ""), command
+        assert why in (command_safety.command_changeable(command) or ""), command
     monkeypatch.chdir(theirs)       # a relative script, and python's -m, are found from the working directory
     for command in ("sh hook.sh", "python3 -m mod", "./gzip"):
-        assert why in (privacy.command_changeable(command) or ""), command
+        assert why in (command_safety.command_changeable(command) or ""), command
     monkeypatch.chdir("/tmp")       # anyone may put theirs at a name missing in a sticky folder open to all
     for command in ("sh ./nothing-here.sh", "/tmp/nothing-here/x"):
         assert "is not there, and another user may make it: /tmp is writable by everyone" in \
-            (privacy.command_changeable(command) or ""), command
+            (command_safety.command_changeable(command) or ""), command
 
 
 def test_a_folder_of_path_before_the_program_where_another_user_could_put_theirs_is_judged(places, open_base,
@@ -72,21 +72,21 @@ def test_a_folder_of_path_before_the_program_where_another_user_could_put_theirs
                       (".:/usr/bin:/bin", f"{theirs} belongs to user nobody")):
         monkeypatch.setenv("PATH", path)
         monkeypatch.chdir(theirs if path.startswith(".") else "/")
-        said = privacy.command_changeable("true && cat x") or ""
+        said = command_safety.command_changeable("true && cat x") or ""
         assert why in said and "PATH's" in said, (path, said)
     # missing or relative folders no other user can make or change, and any after the program's
     monkeypatch.setenv("PATH", f"/usr/local/games:no/such:.:/usr/bin:/bin:{sticky}:{theirs}")
     monkeypatch.chdir(mine)
-    assert privacy.command_changeable("pg_dump db | gzip > /var/backups/db.gz") is None
+    assert command_safety.command_changeable("pg_dump db | gzip > /var/backups/db.gz") is None
 
 
 def test_the_interpreter_a_scripts_first_line_names_is_judged(places):
     theirs, mine = places
     (mine / "alert.sh").write_text(f"#!{theirs}/gzip -e\ntrue\n")
-    assert f"{theirs} belongs to user nobody" in (privacy.command_changeable(f"{mine}/alert.sh") or "")
+    assert f"{theirs} belongs to user nobody" in (command_safety.command_changeable(f"{mine}/alert.sh") or "")
     for first in ("#!/usr/bin/env -S sh -e", "#!/usr/bin/env -S sh 'unclosed", "#!", "\x7fELF"):
         (mine / "alert.sh").write_text(f"{first}\ntrue\n")
-        assert privacy.command_changeable(f"{mine}/alert.sh") is None, first
+        assert command_safety.command_changeable(f"{mine}/alert.sh") is None, first
 
 
 def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
@@ -103,7 +103,7 @@ def test_an_ordinary_command_line_is_not_refused(places, monkeypatch):
                     "mail -s rabtui root", "cd /var/backups && tar -czf x.tgz .", "sh -c 'unclosed",
                     f"{os.path.realpath('/usr/bin/awk')}", "/usr/bin/awk", "sh -s not-a-script < /dev/null",
                     "bash -s -- a b", "su - postgres -c 'pg_dump db' > /var/backups/db.sql", "su postgres"):
-        assert privacy.command_changeable(command) is None, command
+        assert command_safety.command_changeable(command) is None, command
 
 
 def test_a_folder_writable_by_an_empty_staff_group_is_not_refused(open_base):
@@ -122,8 +122,8 @@ def test_a_folder_writable_by_an_empty_staff_group_is_not_refused(open_base):
         d.chmod(0o2775)
     (local / "alert").write_text("#!/bin/sh\ntrue\n")
     (local / "alert").chmod(0o755)
-    assert privacy.command_changeable(f"{local}/alert") is None
-    assert privacy.command_changeable(f"nice -n 19 {local}/alert") is None
+    assert command_safety.command_changeable(f"{local}/alert") is None
+    assert command_safety.command_changeable(f"nice -n 19 {local}/alert") is None
 
 
 def test_a_pre_command_through_a_wrapper_of_another_users_program_fails_the_backup_before_it_runs(places, open_base,
@@ -171,7 +171,7 @@ def test_a_folder_of_path_this_user_cannot_reach_is_passed_over_as_exec_does(mon
     monkeypatch.setenv("PATH", "/root/.no-such-tools/bin:/root:/usr/bin:/bin")
 
     def judged():
-        assert privacy.command_changeable("nice -n 19 cat x | gzip") is None
+        assert command_safety.command_changeable("nice -n 19 cat x | gzip") is None
     as_nobody(judged)
     daemon = pwd.getpwnam("daemon")
     closed = open_base / "daemons"
@@ -181,7 +181,7 @@ def test_a_folder_of_path_this_user_cannot_reach_is_passed_over_as_exec_does(mon
     monkeypatch.setenv("PATH", f"{closed}/bin:/usr/bin:/bin")
 
     def refused():
-        said = privacy.command_changeable("nice -n 19 cat x") or ""
+        said = command_safety.command_changeable("nice -n 19 cat x") or ""
         assert f"{closed} belongs to user daemon" in said and "PATH's" in said, said
     as_nobody(refused)
 
@@ -194,4 +194,4 @@ def test_a_working_directory_removed_meanwhile_is_no_traceback(tmp_path, monkeyp
     gone.rmdir()
     monkeypatch.setenv("PATH", ".:/usr/bin:/bin")
     for command in ("sh ./hook.sh", "python3 -m mod", "nice -n 19 cat x | gzip", "./x"):
-        assert privacy.command_changeable(command) is None, command
+        assert command_safety.command_changeable(command) is None, command

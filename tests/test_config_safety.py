@@ -281,7 +281,7 @@ def test_commands_of_a_config_named_through_another_users_symlink_are_not_run(op
 def test_what_a_command_runs_is_judged_not_what_it_only_names(open_base):
     """The program and the script an interpreter runs (after its options, or env's NAME=VALUE);
     not a file the command only reads or writes (a dump into a file of another user's)."""
-    from rabtui import privacy
+    from rabtui import command_safety
     from tests.other_user import NOBODY
 
     theirs = open_base / "alice"
@@ -292,6 +292,6 @@ def test_what_a_command_runs_is_judged_not_what_it_only_names(open_base):
     why = f"{theirs} belongs to user nobody"
     for command in (f"sh {script}", f"bash -e {script} arg", f"env LC_ALL=C {script}", f"python3 -u {script}",
                     str(script)):
-        assert why in (privacy.command_changeable(command) or ""), command
+        assert why in (command_safety.command_changeable(command) or ""), command
     for command in (f"cat {script}", f"sh -c 'cat {script}'", "true", "no-such-program", "sh -c 'unclosed"):
-        assert privacy.command_changeable(command) is None, command
+        assert command_safety.command_changeable(command) is None, command

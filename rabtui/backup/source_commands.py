@@ -15,7 +15,7 @@ import shlex
 import threading
 from typing import Sequence
 
-from rabtui import privacy, proc, proc_lifeline
+from rabtui import command_safety, proc, proc_lifeline
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, TimedOut, WorkFailed
@@ -112,7 +112,7 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
     if unsafe:
         raise WorkFailed(f"refusing to run the {what} commands: {unsafe}")
     if source.is_local:     # here, as this user: what they run must be as closed as the config
-        changeable = next(filter(None, map(privacy.command_changeable, commands)), None)
+        changeable = next(filter(None, map(command_safety.command_changeable, commands)), None)
         if changeable:
             raise WorkFailed(f"refusing to run the {what} commands: {changeable}",
                              hint="give it and the directories above it to root or this user (chown), closed to"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import NoReturn, Sequence
 
-from rabtui import faults, fmt, privacy
+from rabtui import command_safety, faults, fmt
 from rabtui.backup import history
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.sizes import DirSizes
@@ -26,7 +26,7 @@ class TransferStep:
         unsafe = config_safety.permission_problem(self.cfg.path) if self.source.rsync_path and self.cfg.path else None
         if unsafe:
             self._fail_step(5, f"refusing to run the source's rsync_path: {unsafe}")
-        changeable = privacy.command_changeable(self.source.rsync_path) if self.source.rsync_path \
+        changeable = command_safety.command_changeable(self.source.rsync_path) if self.source.rsync_path \
             and self.source.is_local else None
         if changeable:      # run here, as this user
             self._fail_step(5, f"refusing to run the source's rsync_path: {changeable}")

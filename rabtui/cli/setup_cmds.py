@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rabtui import config as configmod
 from rabtui import fmt
+from rabtui import command_safety
 from rabtui import privacy
 from rabtui.config import conflict_kept
 from rabtui.config import edit as config_edit
@@ -65,7 +66,7 @@ def cmd_check_config(args) -> int:
                          " notify.command) are not run")
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
-    changeable = privacy.command_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if changeable:
         raise UsageError(f"notify.command runs what another user can change: {changeable}; it is not run",
                          hint="give it and the directories above it to root or you (chown), closed to others"

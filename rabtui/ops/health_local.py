@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import command_safety, privacy
 from rabtui.config import Config
 from rabtui.ops import program_files, schedule
 from rabtui.ops.problems import CRITICAL, FULL_WARN, WARNING, Problem
@@ -99,14 +99,14 @@ def privacy_problems(cfg: Config) -> list[Problem]:
         out.append(Problem("others:program", CRITICAL, f"rabtui's program: {changeable}, so another user can have"
                            " their code run as this user (by the timer, or the next command); fix: give it to"
                            " this user or root, closed to others (chown, chmod go-w)"))
-    changeable = privacy.command_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if changeable:
         out.append(Problem("others:notify", CRITICAL, f"notify.command: {changeable}, so another user can have"
                            " their code run as this user at the next event (it is not run); fix: give it to"
                            " this user or root, closed to others (chown, chmod go-w)"))
     for s in cfg.sources:
         local = (*s.pre_backup_commands, *s.post_backup_commands, *filter(None, [s.rsync_path])) if s.is_local else ()
-        changeable = next(filter(None, map(privacy.command_changeable, local)), None)
+        changeable = next(filter(None, map(command_safety.command_changeable, local)), None)
         if changeable:
             out.append(Problem(f"others:commands:{s.id}", CRITICAL, f"source {s.id}: a pre/post command or rsync_path runs what"
                                f" another user can change: {changeable} (its backups fail before it runs); fix:"

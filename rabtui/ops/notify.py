@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Iterator
 
-from rabtui import fmt, privacy, proc
+from rabtui import command_safety, fmt, proc
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
 from rabtui.ops.notify_outbox import Outbox
@@ -122,7 +122,7 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     payload = (json.dumps(event, default=str) + "\n").encode()
     # whoever can change the config could run their command, or read every event at a URL of theirs
     unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
-    changeable = privacy.command_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if (unsafe or changeable) and cfg.notify.command:
         fix = "" if unsafe else ("; fix: give it and the directories above it to root or this user (chown),"
                                  " closed to others (chmod go-w)")
