@@ -166,13 +166,13 @@ def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
     from rabtui.state.store import Store
 
     base = Path(base) if base is not None else default_dir()
+    problem = not_a_sandbox(base)
+    if problem:
+        raise UsageError(problem, hint="give --dir a new or empty folder")
     others = privacy.others_can_change(base)
     if others:      # a symlink of theirs where the config is written; the backups where they read them
         raise UsageError(f"{base}: {others}, who could have rabtui write elsewhere through a symlink of theirs;"
                          " nothing written", hint="give --dir a folder that only you and root can change")
-    problem = not_a_sandbox(base)
-    if problem:
-        raise UsageError(problem, hint="give --dir a new or empty folder")
     if fresh and base.exists():
         others = not_its_own(base)
         if others:
