@@ -51,6 +51,9 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     """An SQLite error as the operator sees it: what failed, and the way out."""
     text = str(exc)
     if "locked" in text or "busy" in text:
+        emptied = _emptied(path)
+        if emptied:
+            return damaged(path, emptied)
         holders = file_openers.openers(path) if path is not None else []
         if holders:     # an operator's sqlite3 left in a transaction, say: run again fails again
             return StateUnusable(f"{_db(path)} is busy: {text}",
@@ -295,6 +298,22 @@ def is_file(path: str | os.PathLike) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def _emptied(path: Path | None) -> str | None:
+    """A database file emptied (truncated) under the processes that have it open: the new
+    connections of those processes wait on its WAL's locks and fail as if it were busy (SQLite says
+    "database is locked", after its busy timeout). Said as damaged, as check_usable says it."""
+    if path is None:
+        return None
+    try:
+        if os.stat(path).st_size:
+            return None
+    except OSError:
+        return None
+    if any((path.parent / d).exists() for d in ("locks", "logs")):
+        return "it is empty (truncated?)"
+    return None
 
 
 def _wal_holds_frames(path: Path) -> bool:

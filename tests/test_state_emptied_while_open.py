@@ -1,0 +1,34 @@
+"""The state database emptied (truncated) while a process has it open, as a console has for hours:
+that process's new connections (a screen's load, a job poll, each in a thread of its own) wait on
+the locks of the WAL left beside it and fail with SQLite's "database is locked". That is said as the
+damage it is, with the way out (rebuild-state), not as a database busy that a run again would get."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from rabtui.state.store import Store
+from rabtui.state.store_check import state_failure
+
+
+def test_a_database_emptied_under_its_open_connections_is_said_damaged_not_busy(tmp_path):
+    store = Store(tmp_path / "state")
+    try:
+        store.execute("INSERT INTO media(id, last_used) VALUES ('m', 1)")
+        os.truncate(store.path, 0)
+        # what a new connection of this process then raises, after SQLite's busy timeout (30 s)
+        said = state_failure(sqlite3.OperationalError("database is locked"), store.path)
+    finally:
+        store.close()
+    assert "is damaged: it is empty (truncated?)" in str(said), said
+    assert "rebuild-state" in said.hint and "busy" not in str(said)
+
+
+def test_a_database_held_by_another_process_is_still_said_busy(tmp_path):
+    store = Store(tmp_path / "state")
+    try:
+        said = state_failure(sqlite3.OperationalError("database is locked"), store.path)
+    finally:
+        store.close()
+    assert "is busy: database is locked" in str(said), said
