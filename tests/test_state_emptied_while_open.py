@@ -9,7 +9,7 @@ import os
 import sqlite3
 
 from rabtui.state.store import Store
-from rabtui.state.store_check import state_failure
+from rabtui.state.store_check import StateUnusable, state_failure
 
 
 def test_a_database_emptied_under_its_open_connections_is_said_damaged_not_busy(tmp_path):
@@ -32,3 +32,30 @@ def test_a_database_held_by_another_process_is_still_said_busy(tmp_path):
     finally:
         store.close()
     assert "is busy: database is locked" in str(said), said
+
+
+def test_a_new_connection_to_a_database_emptied_under_this_process_says_so_at_once(tmp_path):
+    """A thread's first read (each of the console's workers opens its own connection) is refused as
+    damaged before SQLite is asked: SQLite waited its busy timeout on the WAL's locks, then said
+    "database is locked" (every screen's load 30 s, then a wrong reason)."""
+    import threading
+
+    store = Store(tmp_path / "state")
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            store.all("SELECT count(*) FROM media")
+        except BaseException as exc:
+            raised.append(exc)
+
+    try:
+        store.execute("INSERT INTO media(id, last_used) VALUES ('m', 1)")
+        os.truncate(store.path, 0)
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join()
+    finally:
+        store.close()
+    assert len(raised) == 1 and isinstance(raised[0], StateUnusable), raised
+    assert "is damaged: it is empty (truncated?)" in str(raised[0]) and "rebuild-state" in raised[0].hint

@@ -24,8 +24,8 @@ from rabtui.state.locks import Lock
 from rabtui.state.schema import (SCHEMA_VERSION, add_columns, drop_unused, looks_per_backup, old_looks_kept,
                                  schema_columns, schema_complete, schema_script)
 from rabtui.state.store_alone import connect_alone
-from rabtui.state.store_check import (StateUnusable, check_tables, check_usable, is_file, is_full,
-                                      refuse_changeable, state_failure)
+from rabtui.state.store_check import (StateUnusable, check_tables, check_usable, damaged, emptied_under_its_users,
+                                      is_file, is_full, refuse_changeable, state_failure)
 from rabtui.state.store_whole import check_columns
 
 T = TypeVar("T")
@@ -290,6 +290,9 @@ class Store:
             conn = self._local.conn = self._shared
         if conn is None:
             self._local.file = _file_id(self.path)
+            emptied = emptied_under_its_users(self.path)
+            if emptied:    # said at once: SQLite would wait its busy timeout on the WAL left beside it
+                raise damaged(self.path, emptied)
             conn = self._local.conn = connect(self.path)
         return conn
 

@@ -51,7 +51,7 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     """An SQLite error as the operator sees it: what failed, and the way out."""
     text = str(exc)
     if "locked" in text or "busy" in text:
-        emptied = _emptied(path)
+        emptied = emptied_under_its_users(path)
         if emptied:
             return damaged(path, emptied)
         holders = file_openers.openers(path) if path is not None else []
@@ -300,7 +300,7 @@ def is_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def _emptied(path: Path | None) -> str | None:
+def emptied_under_its_users(path: Path | None) -> str | None:
     """A database file emptied (truncated) under the processes that have it open: the new
     connections of those processes wait on its WAL's locks and fail as if it were busy (SQLite says
     "database is locked", after its busy timeout). Said as damaged, as check_usable says it."""
