@@ -17,12 +17,16 @@ def test_a_database_emptied_under_its_open_connections_is_said_damaged_not_busy(
     try:
         store.execute("INSERT INTO media(id, last_used) VALUES ('m', 1)")
         os.truncate(store.path, 0)
-        # what a new connection of this process then raises, after SQLite's busy timeout (30 s)
+        # what a new connection of this process then raised, after SQLite's busy timeout (30 s)
         said = state_failure(sqlite3.OperationalError("database is locked"), store.path)
+        # what a connection opened before raises, once it reads a page it does not hold: the same
+        # reason (the console's toasts alternated between the two)
+        said_before = state_failure(sqlite3.DatabaseError("database disk image is malformed"), store.path)
     finally:
         store.close()
     assert "is damaged: it is empty (truncated?)" in str(said), said
     assert "rebuild-state" in said.hint and "busy" not in str(said)
+    assert str(said_before) == str(said), said_before
 
 
 def test_a_database_held_by_another_process_is_still_said_busy(tmp_path):

@@ -50,10 +50,10 @@ def damaged(path: Path | None, why: str) -> StateUnusable:
 def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     """An SQLite error as the operator sees it: what failed, and the way out."""
     text = str(exc)
+    emptied = emptied_under_its_users(path)
+    if emptied:   # the connections opened before say "malformed", a new one "locked": one reason for both
+        return damaged(path, emptied)
     if "locked" in text or "busy" in text:
-        emptied = emptied_under_its_users(path)
-        if emptied:
-            return damaged(path, emptied)
         holders = file_openers.openers(path) if path is not None else []
         if holders:     # an operator's sqlite3 left in a transaction, say: run again fails again
             return StateUnusable(f"{_db(path)} is busy: {text}",
