@@ -254,6 +254,7 @@ def _sane(app) -> str:
 HUNT = int(os.environ.get("MONKEY_EXAMPLES", "0"))
 
 
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
 @settings(max_examples=HUNT or 3, derandomize=not HUNT, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(steps, min_size=25, max_size=60))
