@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, holes_again, links_apart, redone, source_top, times_held, via_symlinks, xattrs_again
+from rabtui.backup import holes, holes_again, links_apart, not_created, redone, source_top, times_held, via_symlinks, xattrs_again
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -184,6 +184,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         emit(Event(LOG, f"{directory.path}: {fmt.count(stream.sent_instead, 'file')} whose attributes alone changed did not"
                         " fit on the medium as rsync's copy of the older one (written whole, holes and all): rsync sent"
                         " each instead, written with its holes (rsync's exit 23 for it)"))
+    if sizes.state != "failed" and result is not None and result.returncode == 23:
+        unmade = not_created.settle(dest, directory.path, spool, sizes)
+        if unmade:
+            text = (f"{fmt.count(len(unmade), 'file')} rsync could not write on the medium (see its error above), not in"
+                    f" this backup: {_some(unmade)}; older backups keep them")
+            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+            sizes.state = "warning"
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
         # before a copy apart is made of one (its holes counted by count_holes); an archive's new
         # version before it is linked into the union

@@ -1,0 +1,83 @@
+"""A file rsync's receiver could not create on the medium (a name vfat or exFAT cannot hold: EINVAL
+for `a:b`): rsync says so and ends with exit 23, and its sender names the file as sent all the same.
+The catalog recorded it as held, so a checkpoint of a standard directory was refused for a file
+"not on the medium any more" after each backup (each fails to make it again: no backup ever let the
+checkpoint through), and a restore named it as lost. Now it is taken out of the backup's rows and
+sizes and named as not read (older backups keep it): the plan goes through. Real rsync, run with a
+preloaded library that makes the receiver's create of the file fail as vfat's does (no vfat here)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime
+
+import pytest
+
+from rabtui.checkpoint import prepare
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+T0 = datetime(2026, 7, 1, 3, 0)
+SHIM = r'''
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int refused(const char *path, int flags) {
+    const char *marker = getenv("CREATE_FAILS");
+    return (flags & O_CREAT) && marker && *marker && path && strstr(path, marker);
+}
+
+#define OPENER(NAME, CALL, ...) \
+int NAME(__VA_ARGS__, int flags, ...) { \
+    static int (*real)(); \
+    mode_t mode = 0; \
+    if (flags & (O_CREAT | O_TMPFILE)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, int); va_end(ap); } \
+    if (!real) real = (int (*)())dlsym(RTLD_NEXT, #NAME); \
+    if (refused(path, flags)) { errno = EINVAL; return -1; } \
+    return CALL; }
+
+OPENER(open, real(path, flags, mode), const char *path)
+OPENER(open64, real(path, flags, mode), const char *path)
+OPENER(openat, real(dirfd, path, flags, mode), int dirfd, const char *path)
+OPENER(openat64, real(dirfd, path, flags, mode), int dirfd, const char *path)
+'''
+
+
+@pytest.fixture(scope="session")
+def create_fails(tmp_path_factory):
+    """The preloaded library that fails the create of a file whose path holds $CREATE_FAILS."""
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc to build the library that fails a create on the medium")
+    base = tmp_path_factory.mktemp("create-fails")
+    (base / "shim.c").write_text(SHIM)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(base / "shim.so"), str(base / "shim.c"), "-ldl"],
+                   check=True)
+    return base / "shim.so"
+
+
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_file_the_medium_could_not_take_is_not_in_the_catalog_and_the_checkpoint_goes_through(
+        tmp_path, create_fails, kind):
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"ok": b"ok", "sub/a:b": b"colon" * 10})
+    cfg = lab.write(f'[[sources]]\nid = "loc"\nrsync_path = "env LD_PRELOAD={create_fails} CREATE_FAILS=a:b rsync"\n'
+                    f'[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n'
+                    f'[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    made = lab.backup(cfg, now=T0)
+    assert made.status == "warnings", made.reason
+    assert "1 file rsync could not write on the medium (see its error above), not in this backup: sub/a:b;" \
+           " older backups keep them" in made.reason
+    store = lab.store()
+    assert sorted(bytes(r["path"]).rsplit(b"/", 1)[1] for r in store.all(
+        "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id")) == [b"ok"]
+    assert store.one("SELECT files FROM backup_dirs")["files"] == 1
+    prepare.compute(cfg, store, asked={"*"})     # not refused for a file the medium never held
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "back")]) == 0
+    assert (tmp_path / "back" / str(data).lstrip("/") / "ok").read_bytes() == b"ok"
