@@ -1,0 +1,105 @@
+"""A checkpoint plan of a standard directory whose medium holds its backups as they were made is
+never refused as one the medium no longer holds as saved (not_as_saved.py), whatever history made
+them: generated histories of a local source (fidelity histories' files, sparse files, hard-link
+groups joined and split, symlinks, FIFOs, xattrs and ACLs, kinds replaced, names of any byte and
+255 bytes; the directory standard or archive from one backup to the next, the database lost and
+rebuilt from the media between them); and damage put in one file of the last backup (cut, grown,
+removed, a symlink, a FIFO or a directory in its place) is always named. Real rsync; more examples
+with AS_SAVED_HISTORIES=N."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+import pytest
+
+from rabtui import fmt
+from rabtui.checkpoint import prepare
+from rabtui.cli import main
+from rabtui.errors import WorkFailed
+from rabtui.media import medium_layout
+from tests.test_fidelity_histories import CHANGE, CREATE, OP, _apply, _dir_times
+from tests.trees import Lab, in_memory
+
+T0 = datetime(2026, 7, 1, 3, 0)
+DAMAGE = ("cut", "grown", "removed", "symlink", "fifo", "dir")
+ROUND = st.tuples(st.lists(st.tuples(st.sampled_from(CHANGE), OP), min_size=1, max_size=5),
+                  st.sampled_from(["standard", "standard", "archive"]), st.booleans())
+
+
+def _config(lab: Lab, kind: str):
+    return lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "data"}"\n'
+                     f'kind = "{kind}"\nallow_empty = true\n'
+                     f'[checkpoint]\ndisc = "dvd+r"\ndrive = "images:{lab.tmp / "iso"}"\n')
+
+
+def _files(top: bytes) -> list[bytes]:
+    out = []
+    for dirpath, _dirs, names in os.walk(top):
+        out += [os.path.join(dirpath, n) for n in names if stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode)]
+    return sorted(out)
+
+
+def _damage(path: bytes, how: str) -> None:
+    if how in ("cut", "grown"):
+        size = os.lstat(path).st_size
+        os.truncate(path, size + 7 if how == "grown" or size == 0 else size - 1)
+        return
+    os.unlink(path)
+    if how == "symlink":
+        os.symlink(b"/etc/passwd", path)
+    elif how == "fifo":
+        os.mkfifo(path)
+    elif how == "dir":
+        os.mkdir(path)
+
+
+def _refused(lab: Lab, cfg) -> str | None:
+    try:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    except WorkFailed as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.slow      # tens of seconds: handed out first (conftest)
+@settings(max_examples=int(os.environ.get("AS_SAVED_HISTORIES", "4")), deadline=None,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(first=st.lists(st.tuples(st.sampled_from(CREATE), OP), min_size=3, max_size=14),
+       rounds=st.lists(ROUND, min_size=1, max_size=3), dir_mtime=st.sampled_from((0, 1_700_000_000_000_000_000)),
+       pick=st.integers(0, 99), how=st.sampled_from(DAMAGE))
+def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(first, rounds, dir_mtime, pick, how):
+    with in_memory("rabtui-as-saved-") as tmp:
+        lab = Lab(Path(tmp), media_count=1)
+        data = lab.src / "data"
+        data.mkdir()
+        root = os.fsencode(data)
+        # the last backup standard: the one a checkpoint of a standard directory reads
+        plan = [(first, "standard", False), *rounds[:-1], (rounds[-1][0], "standard", rounds[-1][2])]
+        for n, (ops, kind, rebuilt) in enumerate(plan):
+            for verb, op in ops:
+                _apply(root, verb, op)
+            _dir_times(root, dir_mtime + n)
+            cfg = _config(lab, kind)
+            done = lab.backup(cfg, now=T0 + timedelta(days=n))
+            assert done.status == "completed", done.reason
+            if rebuilt:
+                lab.lose_database()
+                assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+        assert _refused(lab, cfg) is None
+        files = _files(os.fsencode(medium_layout.backup_data_path(done.path, str(data))))
+        if not files:
+            return
+        hit = files[pick % len(files)]
+        ino = os.lstat(hit).st_ino
+        group = [f for f in files if os.lstat(f).st_ino == ino] if how in ("cut", "grown") else [hit]
+        _damage(hit, how)
+        said = _refused(lab, cfg)
+        top = os.fsencode(medium_layout.backup_data_path(done.path, "/"))
+        names = [os.path.relpath(f, top) for f in group]
+        assert said is not None and any(f"e.g. /{fmt.name(n)}: " in said for n in names), (said, names)
