@@ -33,6 +33,18 @@ def _file_linked(p):
     os.symlink("/etc/passwd", p)
 
 
+def _rewritten(p):
+    """Written into in place, its size kept (its time is now)."""
+    with open(p, "r+b") as f:
+        f.write(b"BAD")
+
+
+def _other_linked(p):
+    """Another file of the backup, of the same size, hard-linked in its place (`ln -f`)."""
+    os.unlink(p)
+    os.link(p.parent.parent / "c.txt", p)
+
+
 def _dir_linked(p):
     shutil.rmtree(p.parent)
     os.symlink("/etc", p.parent)
@@ -41,20 +53,27 @@ def _dir_linked(p):
 @pytest.mark.parametrize("damage, why", [(_cut, "10 bytes, where the backup saved 52000"),
                                          (_removed, "not on the medium any more"),
                                          (_file_linked, "another kind of entry is in its place"),
+                                         (_rewritten, "where the backup saved it as of 2020-01-01 00:00:00 UTC (written"
+                                                      " into, or another file put in its place, since)"),
+                                         (_other_linked, "modified at 2021-01-01 00:00:00 UTC, where the backup saved"
+                                                         " it as of 2020-01-01 00:00:00 UTC"),
                                          (_dir_linked, "not on the medium any more")])
 def test_a_file_the_medium_lost_or_changed_refuses_the_checkpoint_by_name(tmp_path, damage, why):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
-    write_files(data, {"sub/a.txt": CONTENT, "b.txt": b"b"})
+    write_files(data, {"sub/a.txt": CONTENT, "b.txt": b"b", "c.txt": b"C" * len(CONTENT)})
+    os.utime(data / "sub" / "a.txt", (1_577_836_800, 1_577_836_800))     # 2020-01-01
+    os.utime(data / "c.txt", (1_609_459_200, 1_609_459_200))             # 2021-01-01
     made = lab.backup(cfg)
     assert made.status == "completed"
     damage(made.path / "data" / str(data / "sub" / "a.txt").lstrip("/"))
     store = lab.store()
     with pytest.raises(WorkFailed) as got:
         prepare.compute(cfg, store, asked={"*"})
-    assert (f"loc:{data}: 1 file of backup {made.path.name} on medium m1 is not there as it saved it, e.g."
-            f" {data}/sub/a.txt: {why}") in str(got.value)
+    said = str(got.value)
+    assert f"loc:{data}: 1 file of backup {made.path.name} on medium m1 is not there as it saved it, e.g." \
+           f" {data}/sub/a.txt: " in said and why in said.partition(f"{data}/sub/a.txt: ")[2], said
     assert "next backup" in got.value.hint
     assert store.one("SELECT count(*) AS n FROM checkpoints")["n"] == 0
     next_second()

@@ -22,6 +22,7 @@ from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout, mounting
 from rabtui.media.at_hand import ask_in_turn, medium_problem
+from rabtui.media.medium import labelled_nanoseconds
 from rabtui.checkpoint.isosize import aaip_allowance, aaip_refused
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
@@ -337,7 +338,9 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
     top = rel_path(path) + b"/"
     inner = [d.path for d in cfg.source(source).directories if rel_path(d.path).startswith(top)]
     backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
-    lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks)
+    # times compared only where the medium holds them as rsync set them (not vfat's 2 s, local time)
+    times = scanned.mtimes if labelled_nanoseconds(cfg.medium(backup["medium"])) else None
+    lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times)
     if lost:
         raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost),
                          hint=f"the next backup of {source} copies them anew from the source, and the checkpoint"

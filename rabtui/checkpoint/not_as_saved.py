@@ -1,11 +1,16 @@
 """The files of a standard directory's backup that its medium no longer holds as the backup saved
-them (the catalog's paths and sizes): gone (an fsck, a hand), a symlink or another entry in their
-place, or of another size (emptied by a crash, written into in place). A checkpoint would have put
-what is there now on its discs, verified against the medium and counted as a copy of the backup:
-it refuses instead, naming them, as a restore from the medium names them (restore/as_saved.py). The
-next backup copies such a file anew from the source (its size and time differ from the base's)."""
+them (the catalog's paths, sizes and mtimes): gone (an fsck, a hand), a symlink or another entry in
+their place, of another size (emptied by a crash, written into in place), or of its size but another
+time (written into in place, another file of that size hard-linked in its place: `ln -f`), told only
+on a medium that keeps times as rsync set them (vfat's are to 2 s, in local time). A checkpoint
+would have put what is there now on its discs, verified against the medium and counted as a copy of
+the backup: it refuses instead, naming them, as a restore from the medium names them (those gone, of
+another kind or size: restore/as_saved.py). The next backup copies such a file anew from the source
+(its size or time differs from the base's)."""
 
 from __future__ import annotations
+
+import time
 
 from rabtui import fmt
 from rabtui.state import catalog
@@ -14,15 +19,18 @@ from rabtui.state.store import Store
 
 
 def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes], sizes: list[int],
-          marks: list[str | None]) -> list[tuple[bytes, str]]:
+          marks: list[str | None], mtimes: list[int] | None = None) -> list[tuple[bytes, str]]:
     """(path on the source without its first /, why) of each file of directory `path` that `backup`
     saved and the scan (paths relative to the directory, their sizes and marks: None for a regular
-    file) does not find as saved; `inner`: configured directories inside it, read on their own."""
+    file) does not find as saved; `inner`: configured directories inside it, read on their own.
+    `mtimes` (the scan's, in seconds), given where the medium keeps times as rsync set them: a file
+    of its size but of another time was written into since, or is another file linked in its place."""
     top = rel_path(path)
-    held = {top + b"/" + p if p else top: (size, mark) for p, size, mark in zip(paths, sizes, marks)}
+    times = mtimes if mtimes is not None else [None] * len(paths)
+    held = {top + b"/" + p if p else top: (size, mark, t) for p, size, mark, t in zip(paths, sizes, marks, times)}
     skip = [rel_path(d) + b"/" for d in inner]
     out = []
-    for rel, (size, _) in sorted(catalog.contents(store, backup, prefix=top, own=True).items()):
+    for rel, (size, mtime) in sorted(catalog.contents(store, backup, prefix=top, own=True).items()):
         if skip and any((rel + b"/").startswith(s) for s in skip):
             continue
         there = held.get(rel)
@@ -32,7 +40,14 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
             out.append((rel, "another kind of entry is in its place"))
         elif there[0] != size:
             out.append((rel, f"{there[0]} bytes, where the backup saved {size}"))
+        elif there[2] is not None and there[2] != mtime:
+            out.append((rel, f"modified at {_utc(there[2])}, where the backup saved it as of {_utc(mtime)}"
+                             " (written into, or another file put in its place, since)"))
     return out
+
+
+def _utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def said(key: str, backup, lost: list[tuple[bytes, str]]) -> str:
