@@ -51,6 +51,11 @@ def stamp(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
+def utc(ts: int) -> str:
+    """A time to the second in UTC, as a file's mtime the catalog keeps is named in a message."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
 def rate(bps: float | None) -> str:
     if not bps:
         return "-"

@@ -178,6 +178,41 @@ def test_a_file_the_medium_holds_at_another_size_than_the_backup_saved_is_named_
     assert not (tmp_path / "o2" / top / "b/3").exists()
 
 
+def test_a_file_written_into_in_place_on_the_medium_its_size_kept_is_named_not_restored(tmp_path, capsys):
+    """A file of the backup written into in place on the medium, its size kept (its time is now),
+    or another file of its size hard-linked in its place (`ln -f`): on a medium that keeps times to
+    the nanosecond its mtime is not the one the catalog says the backup saved. The restore names it
+    and leaves it out (exit 3), in a directory as alone (exit 1), as a checkpoint's plan refuses it,
+    never handing it back as the file saved."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"a/1": b"one", "a/2": b"two", "b/3": b"333", "c/4": b"444"})
+    os.utime(data / "a/2", (1_577_836_800, 1_577_836_800))      # 2020-01-01
+    os.utime(data / "c/4", (1_609_459_200, 1_609_459_200))      # 2021-01-01
+    backup = lab.backup(cfg)
+    assert backup.status == "completed"
+    on_medium = Path(backup.path) / "data" / str(data).lstrip("/")
+    with open(on_medium / "a/2", "r+b") as f:
+        f.write(b"TWO")
+    os.unlink(on_medium / "b/3")
+    os.link(on_medium / "c/4", on_medium / "b/3")
+    out = tmp_path / "out"
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 3, got
+    top = str(data).lstrip("/")
+    assert sorted(n["path"] for n in got["not_restored"]) == [f"{top}/a/2", f"{top}/b/3"], got
+    assert " on medium m1, where backup" in got["not_restored"][0]["why"], got
+    assert "saved it as of 2020-01-01 00:00:00 UTC" in got["not_restored"][0]["why"], got
+    assert (out / top / "a/1").read_bytes() == b"one" and (out / top / "c/4").read_bytes() == b"444"
+    assert not (out / top / "a/2").exists() and not (out / top / "b/3").exists()
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data / "a/2"), "--to", str(tmp_path / "o2")])
+    err = capsys.readouterr().err
+    assert code == 1 and "saved it as of 2020-01-01 00:00:00 UTC" in err and "Traceback" not in err, err
+    assert not (tmp_path / "o2" / top / "a/2").exists()
+
+
 def test_a_file_the_medium_cuts_short_while_the_restore_runs_is_named_not_restored(tmp_path, capsys, monkeypatch):
     """A file of the backup cut short on the medium after the restore checked the directory (while
     it writes the files before it): named and left out (exit 3), as one found so at the start."""
@@ -234,6 +269,22 @@ def test_onto_an_ssh_source_a_file_of_another_size_on_the_medium_is_left_out(tmp
     assert not (remote / "a/2").exists()
     assert [(n.rsplit(b"/", 2)[-2:], why[:28]) for _, n, why in res.written.not_restored] == \
         [([b"a", b"2"], "0 bytes on medium m1, where ")]
+
+
+def test_onto_an_ssh_source_a_file_written_into_in_place_on_the_medium_is_left_out(tmp_path, sshd):
+    """Onto the source over SSH, a file the medium holds at its size but another mtime (written into
+    in place) is left out and named too, not sent by rsync as the backup's."""
+    from rabtui.restore import run as R
+
+    lab, cfg, remote, backup = _backed_up_over_ssh(tmp_path, sshd)
+    on_medium = Path(backup.path) / "data" / str(remote).lstrip("/")
+    os.utime(on_medium / "a/2", (1_577_836_800, 1_577_836_800))
+    shutil.rmtree(remote / "a")
+    res = R.restore(cfg, lab.store(), "web", str(remote), to_source=True)
+    assert (remote / "a/1").read_bytes() == b"one"
+    assert not (remote / "a/2").exists()
+    assert [(n.rsplit(b"/", 2)[-2:], why[:35]) for _, n, why in res.written.not_restored] == \
+        [([b"a", b"2"], "modified at 2020-01-01 00:00:00 UTC")]
 
 
 def test_an_archive_file_the_medium_holds_at_another_size_is_named_and_the_rest_restored(tmp_path, capsys):

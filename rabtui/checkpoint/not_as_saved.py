@@ -10,8 +10,6 @@ another kind or size: restore/as_saved.py). The next backup copies such a file a
 
 from __future__ import annotations
 
-import time
-
 from rabtui import fmt
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
@@ -41,13 +39,9 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
         elif there[0] != size:
             out.append((rel, f"{there[0]} bytes, where the backup saved {size}"))
         elif there[2] is not None and there[2] != mtime:
-            out.append((rel, f"modified at {_utc(there[2])}, where the backup saved it as of {_utc(mtime)}"
+            out.append((rel, f"modified at {fmt.utc(there[2])}, where the backup saved it as of {fmt.utc(mtime)}"
                              " (written into, or another file put in its place, since)"))
     return out
-
-
-def _utc(seconds: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def said(key: str, backup, lost: list[tuple[bytes, str]]) -> str:

@@ -14,6 +14,7 @@ from rabtui import fmt
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
+from rabtui.mtimes import seconds
 from rabtui.restore.copies import directory_of
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
@@ -21,13 +22,15 @@ from rabtui.state.store import Store
 
 
 def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes,
-                   sc: Shortcuts) -> tuple[list[tuple[str, bytes, str]], "AsSaved | None"]:
+                   sc: Shortcuts, times: bool = False) -> tuple[list[tuple[str, bytes, str]], "AsSaved | None"]:
     """The files of a standard directory that the catalog says the backup holds at or below `rel`
     (at `item` on its medium) and that the medium no longer has (an fsck, a hand, another server
     removed them): named as not restored, never passed over; and the copy_into `pick` that leaves
     out, and names, each one it holds at another size than the backup saved (a file alone: the
     restore fails here). An archive's are looked for by as_of. Each directory on the medium is
-    listed once, not each file looked up by its path."""
+    listed once, not each file looked up by its path. `times`: the medium keeps times as rsync set
+    them (labelled_nanoseconds): a file of its size but another mtime is another file as well (written
+    into in place, another one hard-linked in its place), as a checkpoint's plan finds it."""
     d = directory_of(source, rel)
     if d.kind != "standard":
         return [], None
@@ -39,15 +42,17 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             # a symlink put in the place of a file or a directory the backup saved
             raise WorkFailed(f"/{fmt.name(rel)}: {gone(backup)}: another kind of entry is there in its place",
                              hint=OTHER_COPIES)
-        size = (saved or (top.st_size,))[0]
+        size, mtime = saved or (top.st_size, seconds(top))
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
             raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}", hint=OTHER_COPIES)
+        if stat.S_ISREG(top.st_mode) and times and mtime != seconds(top):
+            raise WorkFailed(f"/{fmt.name(rel)}: {other_time(backup, seconds(top), mtime)}", hint=OTHER_COPIES)
         return [], None
     # configured directories of their own inside this one
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
     by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path below it)
-    pick = AsSaved(backup)
-    for path, (size, _) in catalog.contents(store, backup, prefix=rel, own=True).items():
+    pick = AsSaved(backup, times)
+    for path, (size, mtime) in catalog.contents(store, backup, prefix=rel, own=True).items():
         if inner and any((path + b"/").startswith(r) for r in inner):
             continue
         below = path[len(rel):].lstrip(b"/")
@@ -55,6 +60,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         if name:
             by_dir.setdefault(parent, []).append((name, below))
             pick.sizes[below] = size
+            pick.mtimes[below] = mtime
             while parent and parent not in pick.dirs:
                 pick.dirs.add(parent)
                 parent = parent.rpartition(b"/")[0]
@@ -71,7 +77,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             else:   # not to be listed here: each looked up, as the restore will
                 sizes = {n: None for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
         lost += [below for name, below in entries if name not in sizes]
-        pick.changed = pick.changed or any(sizes[name] not in (None, pick.sizes[below])
+        pick.changed = pick.changed or any(sizes[name] is not None and not pick.as_saved(below, *sizes[name])
                                            for name, below in entries if name in sizes)
     return [("file", os.path.join(rel, below), gone(backup)) for below in sorted(lost)], pick
 
@@ -84,6 +90,13 @@ OTHER_COPIES = ("`rabtui find NAME` lists the other copies of it (older backups,
 def gone(backup) -> str:
     """Why a file the medium no longer holds as a file (gone, a symlink in its place) is named."""
     return f"not on medium {backup['medium']} any more, though backup {backup['name']} held it"
+
+
+def other_time(backup, now: int, mtime: int) -> str:
+    """Why a file the medium holds at the size `backup` saved but modified at `now` (seconds), where
+    it saved it as of `mtime`, is left out."""
+    return (f"modified at {fmt.utc(now)} on medium {backup['medium']}, where backup {backup['name']} saved it as of"
+            f" {fmt.utc(mtime)} (written into, or another file put in its place, since): not restored as it is there now")
 
 
 def other_size(backup, now: int, size: int, saved_by: str | None = None) -> str:
@@ -112,21 +125,30 @@ class LeftOut:
 
 class AsSaved(LeftOut):
     """A copy_into `pick` that takes each regular file below the item as the walk finds it, but one
-    of another size than the backup saved (by its path below the item), which it names instead
-    (`unseen`). `changed`: whether one was of another size when the directories were listed."""
+    of another size than the backup saved (by its path below the item), or of another mtime where
+    `times` says the medium keeps them, which it names instead (`unseen`). `changed`: whether one
+    was so when the directories were listed."""
 
-    def __init__(self, backup):
+    def __init__(self, backup, times: bool = False):
         super().__init__()
         self.backup = backup
+        self.times = times
         self.sizes: dict[bytes, int] = {}
+        self.mtimes: dict[bytes, int] = {}
         self.dirs: set[bytes] = set()      # the directories below the item that hold files saved
         self.changed = False
 
     def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
         size = self.sizes.get(rel)
-        if size is None or size == st.st_size:
+        if size is None or self.as_saved(rel, st.st_size, seconds(st)):
             return path, st
-        return self.leave_out(rel, other_size(self.backup, st.st_size, size))
+        if size != st.st_size:
+            return self.leave_out(rel, other_size(self.backup, st.st_size, size))
+        return self.leave_out(rel, other_time(self.backup, seconds(st), self.mtimes[rel]))
+
+    def as_saved(self, rel: bytes, size: int, mtime: int) -> bool:
+        """Is a file at `rel` of `size` and `mtime` (seconds) the one the backup saved there?"""
+        return size == self.sizes[rel] and (not self.times or mtime == self.mtimes[rel])
 
     def not_saved(self, rel: bytes, _path: bytes) -> bool:
         """Is the entry at `rel` (no regular file, no directory) where the backup saved a regular
@@ -141,10 +163,10 @@ class AsSaved(LeftOut):
         return [], self.left_out()
 
 
-def _files_in(path: bytes) -> dict[bytes, int]:
+def _files_in(path: bytes) -> dict[bytes, tuple[int, int]]:
     """The names of the regular files in the directory `path` (itself no symlink), as its listing
     tells their kinds (a symlink or anything else in the place of a file the backup saved is not
-    it), with their sizes."""
+    it), with their sizes and mtimes (seconds)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     out = {}
     try:
@@ -152,7 +174,8 @@ def _files_in(path: bytes) -> dict[bytes, int]:
             for e in listing:
                 if e.is_file(follow_symlinks=False):
                     try:
-                        out[os.fsencode(e.name)] = e.stat(follow_symlinks=False).st_size
+                        st = e.stat(follow_symlinks=False)
+                        out[os.fsencode(e.name)] = (st.st_size, seconds(st))
                     except OSError:      # gone since it was listed: not there
                         continue
     finally:

@@ -247,17 +247,18 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         if not os.path.lexists(item):
             raise backup_gone.not_there(shown, origin, row["path"], sc.path(row["path"]), source.id)
         result = _result(source, rel, origin, target, warned)
+        times = mediamod.labelled_nanoseconds(medium)     # a file's mtime tells it apart there too
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
-            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc)
+            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, times)
             if saved is None or not (saved.changed or lost):    # else what is there in a lost file's place is left out
                 return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
-                                exact_times=mediamod.labelled_nanoseconds(medium), not_restored=lost)
+                                exact_times=times, not_restored=lost)
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
         with opened_dirs.opened_to_read(item, cfg.state_dir) as closed:
-            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc)
+            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, times)
             pick = saved if pick is None else pick     # one of another size is left out, never handed back as the file saved
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
-                            exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed, not_restored=lost)
+                            exact_times=times, dir_modes=closed, not_restored=lost)
 
 
 def _target_ready(to: bytes, given: str) -> None:
