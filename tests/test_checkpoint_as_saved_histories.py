@@ -4,8 +4,9 @@ them: generated histories of a local source (fidelity histories' files, sparse f
 groups joined and split, symlinks, FIFOs, xattrs and ACLs, kinds replaced, names of any byte and
 255 bytes; the directory standard or archive from one backup to the next, the database lost and
 rebuilt from the media between them); and damage put in one file of the last backup (cut, grown,
-removed, a symlink, a FIFO or a directory in its place) is always named. Real rsync; more examples
-with AS_SAVED_HISTORIES=N."""
+written into in place, removed, a symlink, a FIFO or a directory in its place) is always named. A
+restore from the medium of the first and of the last backup ends well (exit 0). Real rsync; more
+examples with AS_SAVED_HISTORIES=N."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
         data.mkdir()
         root = os.fsencode(data)
         # the last backup standard: the one a checkpoint of a standard directory reads
+        names = []
         plan = [(first, "standard", False), *rounds[:-1], (rounds[-1][0], "standard", rounds[-1][2])]
         for n, (ops, kind, rebuilt) in enumerate(plan):
             for verb, op in ops:
@@ -93,6 +95,7 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
             _dir_times(root, dir_mtime + n)
             cfg = _config(lab, kind)
             done = lab.backup(cfg, now=T0 + timedelta(days=n))
+            names.append(done.path.name)
             # an archive's union says what it replaced by the source's newer kind of entry
             assert done.status == "completed" or (kind == "archive" and done.status == "warnings"
                                                   and "of the archive of medium m1 replaced" in done.reason), done.reason
@@ -100,6 +103,9 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
                 lab.lose_database()
                 assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
         assert _refused(lab, cfg) is None
+        for i, name in {0: names[0], len(names) - 1: names[-1]}.items():     # nor a restore from the medium
+            assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--backup", name, "--to",
+                         str(lab.tmp / f"restored{i}")]) == 0, name
         files = _files(os.fsencode(medium_layout.backup_data_path(done.path, str(data))))
         if not files:
             return
