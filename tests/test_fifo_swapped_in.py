@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
-import subprocess
 import time
 
 import pytest
 
 from tests.procs import processes
+from tests import preloaded_library
 from tests.trees import Lab, ssh_source_lines, write_files
 
 SHIM = r'''
@@ -63,13 +62,7 @@ OPENER(openat64, int dirfd, const char *path) swap(dirfd, path, flags); return r
 
 @pytest.fixture(scope="module")
 def fifo_shim(tmp_path_factory):
-    if not shutil.which("gcc"):
-        pytest.skip("no gcc to build the library that swaps a file for a FIFO in the source's rsync")
-    base = tmp_path_factory.mktemp("fifo")
-    (base / "swap.c").write_text(SHIM)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(base / "swap.so"), str(base / "swap.c"), "-ldl"],
-                   check=True)
-    return base / "swap.so"
+    return preloaded_library.built(tmp_path_factory, "swap", SHIM, "swaps a file for a FIFO in the source's rsync")
 
 
 @pytest.mark.parametrize("over_ssh", [False, True])

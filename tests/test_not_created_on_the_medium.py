@@ -8,14 +8,13 @@ preloaded library that makes the receiver's create of the file fail as vfat's do
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import datetime
 
 import pytest
 
 from rabtui.checkpoint import prepare
 from rabtui.cli import main
+from tests import preloaded_library
 from tests.trees import Lab, write_files
 
 T0 = datetime(2026, 7, 1, 3, 0)
@@ -52,13 +51,7 @@ OPENER(openat64, real(dirfd, path, flags, mode), int dirfd, const char *path)
 @pytest.fixture(scope="session")
 def create_fails(tmp_path_factory):
     """The preloaded library that fails the create of a file whose path holds $CREATE_FAILS."""
-    if not shutil.which("gcc"):
-        pytest.skip("no gcc to build the library that fails a create on the medium")
-    base = tmp_path_factory.mktemp("create-fails")
-    (base / "shim.c").write_text(SHIM)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(base / "shim.so"), str(base / "shim.c"), "-ldl"],
-                   check=True)
-    return base / "shim.so"
+    return preloaded_library.built(tmp_path_factory, "create_fails", SHIM, "fails a create on the medium")
 
 
 @pytest.mark.parametrize("kind", ["standard", "archive"])

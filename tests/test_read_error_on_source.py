@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from datetime import datetime, timedelta
 
 import pytest
 
 from rabtui.cli import main
 from rabtui.media import medium_layout
+from tests import preloaded_library
 from tests.trees import Lab, ssh_source_lines, write_files
 
 T0 = datetime(2026, 8, 1, 3, 0)
@@ -107,13 +107,7 @@ int close(int fd) {
 @pytest.fixture(scope="session")
 def read_error_shim(tmp_path_factory):
     """The preloaded library that makes the read errors, built once."""
-    if not shutil.which("gcc"):
-        pytest.skip("no gcc to build the library that makes read errors in the source's rsync")
-    base = tmp_path_factory.mktemp("eio")
-    (base / "eio.c").write_text(SHIM)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(base / "eio.so"), str(base / "eio.c"), "-ldl"],
-                   check=True)
-    return base / "eio.so"
+    return preloaded_library.built(tmp_path_factory, "eio", SHIM, "makes read errors in the source's rsync")
 
 
 def _bytes(seed: int, size: int = SIZE) -> bytes:

@@ -163,19 +163,26 @@ def test_a_file_the_medium_holds_at_another_size_than_the_backup_saved_is_named_
         st = os.stat(on_medium / name)
         os.truncate(on_medium / name, size)
         os.utime(on_medium / name, ns=(st.st_atime_ns, st.st_mtime_ns))
-    out = tmp_path / "out"
+    _named_and_left_out(lab, capsys, data, {"a/1": b"one"}, "0 bytes on medium m1, where backup", "b/3",
+                        "2 bytes on medium m1, where backup")
+
+
+def _named_and_left_out(lab, capsys, data, kept: dict, why: str, alone: str, why_alone: str) -> None:
+    """A restore of `data` from the medium that names a/2 and b/3 as not restored (the first with
+    `why`), leaves them out and gives back `kept`; and one of `alone` that fails saying `why_alone`."""
+    out = lab.tmp / "out"
     code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), "--json"])
     got = json.loads(capsys.readouterr().out)
     assert code == 3, got
     top = str(data).lstrip("/")
     assert sorted(n["path"] for n in got["not_restored"]) == [f"{top}/a/2", f"{top}/b/3"], got
-    assert "0 bytes on medium m1, where backup" in got["not_restored"][0]["why"], got
-    assert (out / top / "a/1").read_bytes() == b"one"
+    assert why in got["not_restored"][0]["why"], got
+    assert {rel: (out / top / rel).read_bytes() for rel in kept} == kept
     assert not (out / top / "a/2").exists() and not (out / top / "b/3").exists()
-    code = main(["--config", str(lab.config_path), "restore", "loc", str(data / "b/3"), "--to", str(tmp_path / "o2")])
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data / alone), "--to", str(lab.tmp / "o2")])
     err = capsys.readouterr().err
-    assert code == 1 and "2 bytes on medium m1, where backup" in err and "Traceback" not in err, err
-    assert not (tmp_path / "o2" / top / "b/3").exists()
+    assert code == 1 and why_alone in err and "Traceback" not in err, err
+    assert not (lab.tmp / "o2" / top / alone).exists()
 
 
 def test_a_file_written_into_in_place_on_the_medium_its_size_kept_is_named_not_restored(tmp_path, capsys):
@@ -197,20 +204,9 @@ def test_a_file_written_into_in_place_on_the_medium_its_size_kept_is_named_not_r
         f.write(b"TWO")
     os.unlink(on_medium / "b/3")
     os.link(on_medium / "c/4", on_medium / "b/3")
-    out = tmp_path / "out"
-    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), "--json"])
-    got = json.loads(capsys.readouterr().out)
-    assert code == 3, got
-    top = str(data).lstrip("/")
-    assert sorted(n["path"] for n in got["not_restored"]) == [f"{top}/a/2", f"{top}/b/3"], got
-    assert " on medium m1, where backup" in got["not_restored"][0]["why"], got
-    assert "saved it as of 2020-01-01 00:00:00 UTC" in got["not_restored"][0]["why"], got
-    assert (out / top / "a/1").read_bytes() == b"one" and (out / top / "c/4").read_bytes() == b"444"
-    assert not (out / top / "a/2").exists() and not (out / top / "b/3").exists()
-    code = main(["--config", str(lab.config_path), "restore", "loc", str(data / "a/2"), "--to", str(tmp_path / "o2")])
-    err = capsys.readouterr().err
-    assert code == 1 and "saved it as of 2020-01-01 00:00:00 UTC" in err and "Traceback" not in err, err
-    assert not (tmp_path / "o2" / top / "a/2").exists()
+    _named_and_left_out(lab, capsys, data, {"a/1": b"one", "c/4": b"444"},
+                        "where backup " + backup.path.name + " saved it as of 2020-01-01 00:00:00 UTC", "a/2",
+                        "saved it as of 2020-01-01 00:00:00 UTC")
 
 
 def test_a_file_the_medium_cuts_short_while_the_restore_runs_is_named_not_restored(tmp_path, capsys, monkeypatch):
