@@ -117,3 +117,28 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
         top = os.fsencode(medium_layout.backup_data_path(done.path, "/"))
         names = [os.path.relpath(f, top) for f in group]
         assert said is not None and any(f"e.g. /{fmt.name(n)}: " in said for n in names), (said, names)
+
+
+def test_a_time_past_the_year_9999_is_not_taken_for_a_file_written_into():
+    """rsync prints a time past the year 9999 with the tens of its seconds only, and the catalog
+    holds that: the medium's time of such a file (10000-01-01 00:00:03, which a tmpfs holds, ext4
+    not) is the one saved, so the plan goes through and a restore from the medium gives the file
+    back, alone too."""
+    with in_memory("rabtui-far-") as tmp:
+        _far_time_restored(Path(tmp))
+
+
+def _far_time_restored(tmp_path: Path) -> None:
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    data.mkdir()
+    (data / "far").write_bytes(b"far")
+    os.utime(data / "far", (253_402_300_803, 253_402_300_803))
+    cfg = _config(lab, "standard")
+    done = lab.backup(cfg, now=T0)
+    assert done.status == "completed", done.reason
+    assert _refused(lab, cfg) is None
+    for rel in (data, data / "far"):
+        out = tmp_path / f"out-{rel.name}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(rel), "--to", str(out)]) == 0
+        assert (out / str(data / "far").lstrip("/")).read_bytes() == b"far"

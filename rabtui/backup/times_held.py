@@ -11,9 +11,9 @@ import time
 
 from rabtui import fmt
 from rabtui.media import below
+from rabtui.mtimes import PRINTED_SLACK
 
-# rsync prints a year past 9999 with the tens of its seconds only
-_SLACK = 10
+_SLACK = PRINTED_SLACK      # rsync prints a year past 9999 with the tens of its seconds only
 
 
 def unheld(dest: os.PathLike, written: list[tuple[bytes, int]]) -> list[tuple[bytes, int, int]]:

@@ -11,6 +11,7 @@ another kind or size: restore/as_saved.py). The next backup copies such a file a
 from __future__ import annotations
 
 from rabtui import fmt
+from rabtui.mtimes import as_recorded
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -38,7 +39,7 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
             out.append((rel, "another kind of entry is in its place"))
         elif there[0] != size:
             out.append((rel, f"{there[0]} bytes, where the backup saved {size}"))
-        elif there[2] is not None and there[2] != mtime:
+        elif there[2] is not None and not as_recorded(there[2], mtime):
             out.append((rel, f"modified at {fmt.utc(there[2])}, where the backup saved it as of {fmt.utc(mtime)}"
                              " (written into, or another file put in its place, since)"))
     return out

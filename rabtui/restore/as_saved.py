@@ -14,7 +14,7 @@ from rabtui import fmt
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
-from rabtui.mtimes import seconds
+from rabtui.mtimes import as_recorded, seconds
 from rabtui.restore.copies import directory_of
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
@@ -45,7 +45,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         size, mtime = saved or (top.st_size, seconds(top))
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
             raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}", hint=OTHER_COPIES)
-        if stat.S_ISREG(top.st_mode) and times and mtime != seconds(top):
+        if stat.S_ISREG(top.st_mode) and times and not as_recorded(seconds(top), mtime):
             raise WorkFailed(f"/{fmt.name(rel)}: {other_time(backup, seconds(top), mtime)}", hint=OTHER_COPIES)
         return [], None
     # configured directories of their own inside this one
@@ -148,7 +148,7 @@ class AsSaved(LeftOut):
 
     def as_saved(self, rel: bytes, size: int, mtime: int) -> bool:
         """Is a file at `rel` of `size` and `mtime` (seconds) the one the backup saved there?"""
-        return size == self.sizes[rel] and (not self.times or mtime == self.mtimes[rel])
+        return size == self.sizes[rel] and (not self.times or as_recorded(mtime, self.mtimes[rel]))
 
     def not_saved(self, rel: bytes, _path: bytes) -> bool:
         """Is the entry at `rel` (no regular file, no directory) where the backup saved a regular
