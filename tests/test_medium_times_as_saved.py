@@ -1,0 +1,78 @@
+"""A medium that holds a standard directory's files as its backup saved them, though at other times
+than the catalog's to the second, is not taken for one written into: a checkpoint's plan goes
+through and a restore from it gives every file back (exit 0). The operator copied the medium onto
+a new disk whose file system holds fewer years (ext4 of 128-byte inodes to 2038-01-19, as XFS
+without bigtime; ext4 to 2446-05-10): a file dated beyond is held at that bound, its label still
+saying nanoseconds until the next backup probes it. A database rebuilt before the catalog floored
+times held a time before 1970 one second later (int() toward zero: -1 for -1.5 s). Real rsync,
+cp, tar and loop-mounted ext2 file systems."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from rabtui.checkpoint import prepare
+from rabtui.cli import main
+from tests.trees import Lab, ext2_mounted, in_memory, write_files
+
+Y2100 = 4_102_444_801_250_000_000       # 2100-01-01 00:00:01.25, in ns as the others
+Y2500 = 16_725_225_601_250_000_000      # 2500-01-01 00:00:01.25
+
+
+def _backed_up(lab: Lab, times: dict[str, int]):
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {name: name.encode() * 100 for name in times})
+    for name, t in times.items():
+        os.utime(data / name, ns=(t, t))
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    return cfg, data
+
+
+def _as_saved(lab: Lab, cfg, data, names) -> None:
+    """The plan goes through, the directory and each file restored from the medium whole."""
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    out = lab.tmp / "out"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
+    for name in names:
+        assert (out / str(data / name).lstrip("/")).read_bytes() == name.encode() * 100
+        alone = lab.tmp / f"out-{name}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data / name), "--to", str(alone)]) == 0
+
+
+COPIES = {"cp -a": lambda old, new: ["cp", "-a", f"{old}/.", f"{new}/"],
+          "rsync -aH": lambda old, new: ["rsync", "-aH", f"{old}/", f"{new}/"]}
+
+
+@pytest.mark.parametrize("how", sorted(COPIES))
+@pytest.mark.parametrize("inode, far", [("128", Y2100), ("256", Y2500)])
+def test_a_medium_copied_onto_a_file_system_of_fewer_years(how, inode, far):
+    with in_memory("rabtui-copied-") as tmp:      # a tmpfs holds 2500, as btrfs and XFS bigtime do
+        _copied(tmp, how, inode, far)
+
+
+def _copied(tmp_path, how, inode, far):
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"far": far, "now": 1_700_000_000_123_456_789})
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    with ext2_mounted(medium, "-I", inode):
+        done = subprocess.run(COPIES[how](old, medium), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert os.stat(next(medium.rglob("far"))).st_mtime_ns < far     # held at the file system's last second
+        _as_saved(lab, cfg, data, ["far", "now"])
+
+
+def test_a_time_before_1970_as_an_older_rebuild_state_recorded_it(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"old": -1_500_000_000, "older": -86_400 * 10**9 - 1})
+    store = lab.store()
+    # rebuild-state wrote int(st.st_mtime): -1 for -1.5 s, -86400 for -86400.000000001 s
+    with store.transaction() as conn:
+        assert conn.execute("UPDATE versions SET mtime=mtime+1 WHERE mtime<0").rowcount == 2
+    _as_saved(lab, cfg, data, ["old", "older"])
