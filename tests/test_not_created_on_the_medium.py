@@ -8,6 +8,7 @@ preloaded library that makes the receiver's create of the file fail as vfat's do
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 import pytest
@@ -74,3 +75,67 @@ def test_a_file_the_medium_could_not_take_is_not_in_the_catalog_and_the_checkpoi
     prepare.compute(cfg, store, asked={"*"})     # not refused for a file the medium never held
     assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "back")]) == 0
     assert (tmp_path / "back" / str(data).lstrip("/") / "ok").read_bytes() == b"ok"
+
+
+TIMES_SHIM = r'''
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+static int refused(const char *path) {
+    const char *marker = getenv("TIMES_FAIL");
+    return marker && *marker && path && strstr(path, marker);
+}
+
+#define SETTER(NAME, ...) \
+int NAME(__VA_ARGS__) { \
+    static int (*real)(); \
+    if (!real) real = (int (*)())dlsym(RTLD_NEXT, #NAME); \
+    if (refused(path)) { errno = EPERM; return -1; } \
+    return real CALL_##NAME; }
+
+#define CALL_utimensat (dirfd, path, t, flags)
+#define CALL_utimes (path, t)
+#define CALL_lutimes (path, t)
+SETTER(utimensat, int dirfd, const char *path, const struct timespec t[2], int flags)
+SETTER(utimes, const char *path, const struct timeval t[2])
+SETTER(lutimes, const char *path, const struct timeval t[2])
+'''
+
+
+@pytest.fixture(scope="session")
+def times_fail(tmp_path_factory):
+    """The preloaded library that fails the setting of the times of a path holding $TIMES_FAIL."""
+    return preloaded_library.built(tmp_path_factory, "times_fail", TIMES_SHIM, "fails setting times on the medium")
+
+
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_file_whose_time_the_medium_did_not_take_is_recorded_at_the_time_it_holds(tmp_path, times_fail, kind):
+    """rsync's receiver could not set a file's time on the medium (EPERM: "failed to set times",
+    exit 23): the medium holds it at the time it was written. The catalog recorded the source's, so
+    the plan refused the directory for a file "written into" at every backup (each fails to set it
+    again) and a restore left it out (exit 3). It is recorded at the time the medium holds."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"ok": b"ok", "sub/t-bad": b"stamp" * 10})
+    for name in ("ok", "sub/t-bad"):
+        os.utime(data / name, (1_577_836_800, 1_577_836_800))     # 2020-01-01
+    cfg = lab.write(f'[[sources]]\nid = "loc"\nrsync_path = "env LD_PRELOAD={times_fail} TIMES_FAIL=t-bad rsync"\n'
+                    f'[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n'
+                    f'[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    made = lab.backup(cfg, now=T0)
+    assert made.status == "warnings" and "failed to set times" in made.reason, made.reason
+    held = os.stat(next(made.path.rglob("t-bad")))
+    assert held.st_mtime > 1_577_836_800
+    store = lab.store()
+    prepare.compute(cfg, store, asked={"*"})     # not refused for a file written into
+    back = tmp_path / "back"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(back)]) == 0
+    assert (back / str(data).lstrip("/") / "sub" / "t-bad").read_bytes() == b"stamp" * 10
+    assert sorted((bytes(r["path"]).rsplit(b"/", 1)[1], r["mtime"]) for r in store.all(
+        "SELECT p.path, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id")) == [
+        (b"ok", 1_577_836_800), (b"t-bad", held.st_mtime_ns // 10**9)]

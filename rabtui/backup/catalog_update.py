@@ -307,6 +307,12 @@ class CatalogSpool:
                 "SELECT path, state FROM temp.backup_items WHERE dir=? AND state<>? AND ftype=?", (dir_path, SAME, _F)):
             yield bytes(path), state
 
+    def new_file_times(self, dir_path: str) -> Iterator[tuple[bytes, int, int]]:
+        """(path, rsync.file_state, mtime as rsync gave it) of the regular files in new_items."""
+        for path, state, mtime in self._streamed("SELECT path, state, mtime FROM temp.backup_items"
+                                                 " WHERE dir=? AND state<>? AND ftype=?", (dir_path, SAME, _F)):
+            yield bytes(path), state, mtime
+
     def same_files(self, dir_path: str, least: int) -> Iterator[bytes]:
         """The paths of the unchanged files (hard-linked from the base) of `least` bytes or more."""
         for (path,) in self._streamed("SELECT path FROM temp.backup_same WHERE dir=? AND size>=?", (dir_path, least)):
