@@ -131,19 +131,25 @@ def test_commands_of_a_config_others_can_change_are_not_run(tmp_path, why, fix):
     assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
 
 
+def _script_of_nobody(base, name: str, text: str):
+    """A folder of user nobody's (alice/) under `base` and a script `name` in it: (folder, script)."""
+    from tests.other_user import NOBODY
+
+    theirs = base / "alice"
+    theirs.mkdir()
+    script = theirs / name
+    script.write_text(text)
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    return theirs, script
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
 def test_a_local_sources_command_whose_script_others_can_change_is_not_run(open_base, capsys):
     """A local source's pre-backup command runs here, as root: a script it names in a folder of
     another user's, which they may swap for theirs, is not run (the backup fails saying why)."""
-    from tests.other_user import NOBODY
-
     lab = Lab(open_base, media_count=1)
     marker = open_base / "ran"
-    theirs = open_base / "alice"
-    theirs.mkdir()
-    script = theirs / "pre.sh"
-    script.write_text(f"touch {marker}\n")
-    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    theirs, script = _script_of_nobody(open_base, "pre.sh", f"touch {marker}\n")
     cfg = lab.local(extra=f'pre_backup_commands = ["sh {script}"]')
     write_files(lab.src / "data", {"a": b"1"})
     result = lab.backup(cfg, medium_id="m1")
@@ -158,15 +164,9 @@ def test_a_local_sources_command_whose_script_others_can_change_is_not_run(open_
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
 def test_a_local_sources_rsync_path_whose_script_others_can_change_is_not_run(open_base):
-    from tests.other_user import NOBODY
-
     lab = Lab(open_base, media_count=1)
     marker = open_base / "ran"
-    theirs = open_base / "alice"
-    theirs.mkdir()
-    wrapper = theirs / "rsync.sh"
-    wrapper.write_text(f'touch {marker}; exec rsync "$@"\n')
-    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    theirs, wrapper = _script_of_nobody(open_base, "rsync.sh", f'touch {marker}; exec rsync "$@"\n')
     cfg = lab.local(extra=f'rsync_path = "sh {wrapper}"')
     write_files(lab.src / "data", {"a": b"1"})
     result = lab.backup(cfg, medium_id="m1")
