@@ -11,6 +11,10 @@ import stat
 from rabtui import command_words, privacy
 
 
+# the way out of a refusal by command_changeable
+FIX = "give it and the directories above it to root or this user (chown), closed to others (chmod go-w)"
+
+
 def command_changeable(command: str) -> str | None:
     """Why a user other than root and this one could change what a configured command runs, read
     as a shell would (command_words): each program as PATH finds it, what a wrapper runs (`sudo

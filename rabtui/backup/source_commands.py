@@ -115,8 +115,7 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
         changeable = next(filter(None, map(command_safety.command_changeable, commands)), None)
         if changeable:
             raise WorkFailed(f"refusing to run the {what} commands: {changeable}",
-                             hint="give it and the directories above it to root or this user (chown), closed to"
-                                  " others (chmod go-w)")
+                             hint=command_safety.FIX)
     from rabtui.ssh import remote
 
     client = None if source.is_local else remote.connect(cfg, source)

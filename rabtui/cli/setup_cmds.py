@@ -69,8 +69,7 @@ def cmd_check_config(args) -> int:
     changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if changeable:
         raise UsageError(f"notify.command runs what another user can change: {changeable}; it is not run",
-                         hint="give it and the directories above it to root or you (chown), closed to others"
-                              " (chmod go-w)")
+                         hint=command_safety.FIX)
     pending = conflict_kept.unsaid(cfg.path)
     if pending:     # named by each check until a save or the console says it
         print(fmt.name(f"rabtui: warning: {conflict_kept.unsaid_note(cfg.path, pending)}"), file=sys.stderr)

@@ -124,8 +124,7 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
     unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
     changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None
     if (unsafe or changeable) and cfg.notify.command:
-        fix = "" if unsafe else ("; fix: give it and the directories above it to root or this user (chown),"
-                                 " closed to others (chmod go-w)")
+        fix = "" if unsafe else f"; fix: {command_safety.FIX}"
         problems.append(f"refusing to run notify.command: {unsafe or changeable}{fix}")
     elif cfg.notify.command:
         try:
