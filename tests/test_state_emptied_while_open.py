@@ -63,3 +63,45 @@ def test_a_new_connection_to_a_database_emptied_under_this_process_says_so_at_on
         store.close()
     assert len(raised) == 1 and isinstance(raised[0], StateUnusable), raised
     assert "is damaged: it is empty (truncated?)" in str(raised[0]) and "rebuild-state" in raised[0].hint
+
+
+
+def _empty_file_of_old(state):
+    state.mkdir(mode=0o700)
+    (state / "rabtui.db").touch(mode=0o600)
+
+
+def test_an_empty_file_where_rabtui_never_ran_is_a_new_database(tmp_path):
+    """An empty file with no locks or logs beside it (a `touch`, a file SQLite made and a kill left
+    empty) is a new database: the making of a database takes a lock in locks/, and the first
+    connection took that lock's directory for a sign of a database emptied in use."""
+    state = tmp_path / "state"
+    _empty_file_of_old(state)
+    store = Store(state)
+    try:
+        assert store.one("SELECT count(*) FROM backups")[0] == 0
+        assert store.meta("schema_version")
+    finally:
+        store.close()
+    assert (state / "rabtui.db").stat().st_size > 0
+
+
+def test_processes_starting_at_once_on_an_empty_file_of_old_all_find_a_database(tmp_path):
+    """Commands started together (run-due and the console, `check` by the monitoring) where an empty
+    file is all there is: the first to make the database made locks/ and then filled the file in
+    place, and the others, finding it still empty beside locks/, refused it as damaged (`check`:
+    critical). It is put there whole, as a new database where no file was."""
+    import subprocess
+    import sys
+
+    from tests import preloaded
+
+    code = "import sys; from rabtui.state.store import Store; Store(sys.argv[1]).close()"
+    for attempt in range(6):
+        state = tmp_path / f"state{attempt}"
+        _empty_file_of_old(state)
+        procs = [preloaded.Popen([sys.executable, "-c", code, str(state)], stderr=subprocess.PIPE, text=True)
+                 for _ in range(6)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
+        assert not [n for n in os.listdir(state) if n.startswith(".rabtui.db.new")]

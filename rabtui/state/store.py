@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 from contextlib import contextmanager
@@ -141,7 +142,10 @@ def read_only(db: str | Path, read: Callable[[sqlite3.Connection], T], nothing: 
 def _create(path: Path) -> None:
     """A new database, made whole beside its place (0600: SQLite gives its -wal and -shm files the
     database's mode) and linked into it: another process opening it at the same time (run-due and
-    the UI started together) finds no file or the whole database, never an empty or half-made one."""
+    the UI started together) finds no file or the whole database, never an empty or half-made one.
+    An empty file there (check_usable: rabtui never ran here) is replaced by it the same way: filled
+    in place, it stayed empty beside the locks/ this lock has just made, where another process
+    starting took it for a database emptied in use ("damaged", `check` critical)"""
     tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
     try:
         privacy.create_private_file(tmp)
@@ -152,15 +156,27 @@ def _create(path: Path) -> None:
             conn.close()
         # bounded: a process stopped while it held this would hang every command that starts
         with Lock(path.parent, "database-made", what="the making of the state database").acquire_within(MADE_WAIT):
-            if not os.path.lexists(path):
+            empty = _empty_file(path)
+            if empty or not os.path.lexists(path):
                 _set_aside_left_wal(path)
             try:
-                os.link(tmp, path)
-            except FileExistsError:       # made by another process meanwhile, or an empty file of old
+                if empty:
+                    os.replace(tmp, path)
+                else:
+                    os.link(tmp, path)
+            except FileExistsError:       # made by another process meanwhile
                 pass
     finally:
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
+
+
+def _empty_file(path: Path) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 def _set_aside_left_wal(path: Path) -> None:

@@ -229,10 +229,17 @@ def check_usable(state_dir: Path, path: Path, full_ok: bool = False) -> bool:
     size = st.st_size
     if size == 0:
         # SQLite writes the header as it creates the file: an empty one where rabtui has run
-        # before (it leaves its locks and logs) was truncated, not made new
-        if any((state_dir / d).exists() for d in ("locks", "logs")):
+        # before (it leaves its locks and logs) was truncated, not made new; unless another process
+        # is putting a new one in place of an empty file of old (store._create, whose lock made
+        # locks/ a moment before): judged again for 0.5 s
+        if not _ran_in(state_dir):
+            return False
+        for _ in range(SETTLE_TRIES):
+            time.sleep(SETTLE_PAUSE)
+            if _size(path):
+                break
+        else:
             raise damaged(path, "it is empty (truncated?)")
-        return False
     if not first:
         return True
     # Another process may be writing its WAL back into the file meanwhile (a checkpoint: the header
@@ -311,9 +318,21 @@ def emptied_under_its_users(path: Path | None) -> str | None:
             return None
     except OSError:
         return None
-    if any((path.parent / d).exists() for d in ("locks", "logs")):
+    if _ran_in(path.parent):
         return "it is empty (truncated?)"
     return None
+
+
+def _ran_in(state_dir: Path) -> bool:
+    """Whether rabtui has run in `state_dir`: it leaves its locks and logs there."""
+    return any((state_dir / d).exists() for d in ("locks", "logs"))
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _wal_holds_frames(path: Path) -> bool:
