@@ -6,10 +6,11 @@ bottom, dialogs above it).
 
 The setup is real: two sources over the tests' sshd (real rsync), backups completed, one failed,
 names that look like Rich markup, escape sequences and a bidi override in the trees, two media and
-an `images:` drive for checkpoints. A tour of every screen's keys is a test of its own, beside the one where
-Hypothesis draws the sequences (derandomized, few examples, none shrunk: a failure says its whole
-sequence at once, which the next run draws again; `MONKEY_EXAMPLES=200 pytest --timeout=0
-tests/tui/test_monkey.py` hunts with fresh random ones, shrinking what fails)."""
+an `images:` drive for checkpoints. A tour of every key of a screen is a test of its own for each
+screen, beside the one where Hypothesis draws the sequences (derandomized, few examples, none
+shrunk: a failure says its whole sequence at once, which the next run draws again;
+`MONKEY_EXAMPLES=200 pytest --timeout=0 tests/tui/test_monkey.py` hunts with fresh random ones,
+shrinking what fails)."""
 
 from __future__ import annotations
 
@@ -65,19 +66,21 @@ def _binding_keys() -> list[str]:
     return sorted(keys)
 
 
-def _tour() -> list[tuple]:
-    """Every screen in turn, each of its keys pressed there (what it opens closed with escape), the
-    last three on a strip of a terminal; then q."""
-    steps: list[tuple] = []
-    for number, screen in enumerate(RabtuiApp.MODES.values(), 1):
-        steps += [("resize", (20, 6))] if number == 4 else []
-        steps += [("key", str(number)), ("wait", 0.05)]
-        for key in _keys_of(screen):
-            if key not in ("q", "ctrl+c") and not key.isdigit():
-                steps += [("key", key), ("key", "escape")]
-        steps += [("key", "question_mark"), ("key", "down"), ("key", "escape"), ("key", "tab"), ("key", "enter"),
-                  ("type", "[bold]x[/]"), ("key", "escape"), ("key", "escape")]
-    return steps + [("resize", (250, 50)), ("key", "ctrl+p"), ("type", "[link=x]"), ("key", "escape"), ("key", "q")]
+def _tour(number: int) -> list[tuple]:
+    """The mode's screen of key `number`, each of its keys pressed there (what it opens closed with
+    escape), the last three modes' on a strip of a terminal; the last's then a wide terminal and the
+    command palette; then q."""
+    screen = list(RabtuiApp.MODES.values())[number - 1]
+    steps: list[tuple] = [("resize", (20, 6))] if number >= 4 else []
+    steps += [("key", str(number)), ("wait", 0.05)]
+    for key in _keys_of(screen):
+        if key not in ("q", "ctrl+c") and not key.isdigit():
+            steps += [("key", key), ("key", "escape")]
+    steps += [("key", "question_mark"), ("key", "down"), ("key", "escape"), ("key", "tab"), ("key", "enter"),
+              ("type", "[bold]x[/]"), ("key", "escape"), ("key", "escape")]
+    if number == len(RabtuiApp.MODES):
+        steps += [("resize", (250, 50)), ("key", "ctrl+p"), ("type", "[link=x]"), ("key", "escape")]
+    return steps + [("key", "q")]
 
 
 GENERIC_KEYS = ["escape", "tab", "shift+tab", "enter", "space", "backspace", "delete", "up", "down", "left",
@@ -314,9 +317,10 @@ def _survives(monkey_lab, sequence) -> None:
         World(monkey_lab).anew()
 
 
-@pytest.mark.slow      # tens of seconds: handed out first (conftest)
-def test_a_tour_of_every_screens_keys(monkey_lab):
-    _survives(monkey_lab, _tour())
+@pytest.mark.slow      # tens of seconds on a busy machine: handed out first (conftest), a screen each
+@pytest.mark.parametrize("number", range(1, len(RabtuiApp.MODES) + 1), ids=list(RabtuiApp.MODES))
+def test_a_tour_of_every_key_of_a_screen(monkey_lab, number):
+    _survives(monkey_lab, _tour(number))
 
 
 @pytest.mark.slow
