@@ -145,7 +145,7 @@ def _create(path: Path) -> None:
     the UI started together) finds no file or the whole database, never an empty or half-made one.
     An empty file there (check_usable: rabtui never ran here) is replaced by it the same way: filled
     in place, it stayed empty beside the locks/ this lock has just made, where another process
-    starting took it for a database emptied in use ("damaged", `check` critical)"""
+    starting took it for a database emptied in use ("damaged", `check` critical)."""
     tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
     try:
         privacy.create_private_file(tmp)
