@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rabtui import fmt
 from rabtui.checkpoint import holders, kept_data, kept_off, marks, not_as_saved, own_dirs, union_read, xorriso
+from rabtui.checkpoint import union_as_saved
 from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout, mounting
@@ -321,6 +322,8 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
     if row["kind"] == "archive":    # what kept data saved is not in the union
         backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
         scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs, own)
+        if root == medium_layout.archive_root(cfg.medium(medium).path, source, path):
+            _refuse_not_as_saved(cfg, store, source, path, backup_id, scanned, union=True, own=own)
     scanned.own = own.used() if own is not None else []
     d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                    root=root, backup_name=row["name"], **vars(scanned))
@@ -333,14 +336,20 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
     return d
 
 
-def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, backup_id: int, scanned: Scanned) -> None:
-    """Refuse the directory when its medium holds files of the backup otherwise than it saved them (not_as_saved)."""
+def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, backup_id: int, scanned: Scanned,
+                         union: bool = False, own: OwnDirs | None = None) -> None:
+    """Refuse the directory when its medium holds files of the backup otherwise than it saved them
+    (not_as_saved; `union`: an archive's union, scanned with kept data merged, its `own` directories
+    in the backups' trees: union_as_saved)."""
     top = rel_path(path) + b"/"
     inner = [d.path for d in cfg.source(source).directories if rel_path(d.path).startswith(top)]
     backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
     # times compared only where the medium holds them as rsync set them (not vfat's 2 s, local time)
     times = scanned.mtimes if labelled_nanoseconds(cfg.medium(backup["medium"])) else None
-    lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times)
+    if union:
+        lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own)
+    else:
+        lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times)
     if lost:
         raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost),
                          hint=f"the next backup of {source} copies them anew from the source, and the checkpoint"

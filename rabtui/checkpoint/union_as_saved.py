@@ -1,0 +1,62 @@
+"""The files of an archive directory's union that its medium no longer holds as the complete backup
+that saved them left them: of another size (emptied by a crash, written into in place), of its size
+but another time (told only on a medium that keeps times as rsync set them), or a symlink, FIFO,
+device or empty directory in the place of a file. The union's entries are hard links of the
+backups' own files: one written into is so in the backup that saved it too, and a checkpoint would
+have put it on its discs and verified them against it. Each union entry is compared with the newest version a complete
+backup saved at its path up to the one the checkpoint reads (catalog.archive_as_of); a path whose
+newest version kept data saved, or whose newest entry is no file (a symlink saved since: the union
+holds that), or whose entry is read elsewhere than in the union (kept_data: `disks`) is not its to
+tell; an empty directory is where no backup after the one that saved the file holds a directory
+there in its own tree (the backups' own trees tell the shapes of a path: kept_data.py)."""
+
+from __future__ import annotations
+
+from rabtui import fmt
+from rabtui.checkpoint.marks import DIR_MARK
+from rabtui.checkpoint.own_dirs import backup_dirs, dir_saved_after
+from rabtui.mtimes import as_recorded
+from rabtui.state import catalog
+from rabtui.state.catalog import rel_path
+from rabtui.state.others import complete_ids
+from rabtui.state.store import Store
+
+
+def found(store: Store, backup, path: str, inner: list[str], scanned, times: bool,
+          own=None) -> list[tuple[bytes, str]]:
+    """(path on the source without its first /, why) of each entry of `scanned` (content.Scanned of
+    the union of directory `path`, kept data merged) that is not the file the newest complete
+    backup saving it up to `backup` saved there; `inner`: configured directories inside it, read on
+    their own. `times`: the medium keeps times as rsync set them. `own` (own_dirs.OwnDirs): an
+    empty directory in a file's place is that file's newer shape where a backup after the one that
+    saved the file holds a directory there (dir_saved_after); not looked at without it."""
+    top = rel_path(path)
+    versions = catalog.archive_as_of(store, backup, (path,), top, others_too=True)
+    linked = complete_ids(store, backup)
+    folders = backup_dirs(store, backup)
+    names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
+                                                   (backup["source"], backup["medium"]))}
+    skip = [rel_path(d) + b"/" for d in inner]
+    out = []
+    for i, rel in enumerate(scanned.paths):
+        mark = scanned.marks[i]
+        if i in scanned.disks or (mark == DIR_MARK and own is None):
+            continue
+        full = top + b"/" + rel if top else rel
+        version = versions.get(full)
+        if version is None or version[0] is None or version[2] not in linked \
+                or (skip and any((full + b"/").startswith(s) for s in skip)):
+            continue
+        size, mtime = version[:2]
+        saver = f"backup {names.get(version[2], version[2])}"
+        if mark == DIR_MARK:
+            if not dir_saved_after(own, folders, full, version[2]):
+                out.append((full, f"a directory is in the place of the file {saver} saved"))
+        elif mark is not None:
+            out.append((full, f"another kind of entry is in the place of the file {saver} saved"))
+        elif scanned.sizes[i] != size:
+            out.append((full, f"{scanned.sizes[i]} bytes, where {saver} saved {size}"))
+        elif times and not as_recorded(scanned.mtimes[i], mtime):
+            out.append((full, f"modified at {fmt.utc(scanned.mtimes[i])}, where {saver} saved it as of"
+                              f" {fmt.utc(mtime)} (written into, or another file put in its place, since)"))
+    return out
