@@ -114,3 +114,23 @@ def test_an_undamaged_union_whose_file_a_later_backup_changed_goes_through(tmp_p
     assert lab.backup(cfg).status == "completed"
     plan = prepare.compute(cfg, lab.store(), asked={"*"})
     assert {b"sub/a.txt", b"b.txt", b"c.txt"} <= set(plan.data[0].paths)
+
+
+def test_a_damaged_file_the_source_no_longer_has_is_left_off_once_taken_out_of_the_union(tmp_path):
+    """The archive keeps a file the source removed: no backup copies it anew, so the hint says
+    where its other copies are; taken out of the union by hand, the plan goes on without it (its
+    saving backup's copy shares the cut inode), saying so."""
+    lab, cfg, data, _first, _second, union = _backed_up(tmp_path)
+    os.unlink(data / "sub" / "a.txt")
+    next_second()
+    assert lab.backup(cfg).status == "completed"
+    _cut(union / "sub" / "a.txt")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert f"{data}/sub/a.txt: 10 bytes" in str(got.value)
+    assert "`rabtui find NAME`" in got.value.hint and "taken out of the archive's union" in got.value.hint
+    os.unlink(union / "sub" / "a.txt")
+    said = []
+    plan = prepare.compute(cfg, lab.store(), asked={"*"}, emit=lambda e: said.append(e.message))
+    assert b"sub/a.txt" not in plan.data[0].paths and b"c.txt" in plan.data[0].paths
+    assert any("not put on discs, e.g. sub/a.txt" in m for m in said), said

@@ -350,10 +350,14 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
         lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own)
     else:
         lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times)
-    if lost:
-        raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost),
-                         hint=f"the next backup of {source} copies them anew from the source, and the checkpoint"
-                              " then takes that backup")
+    if not lost:
+        return
+    hint = f"the next backup of {source} copies them anew from the source, and the checkpoint then takes that backup"
+    if union:   # the archive keeps files the source removed: no backup copies those anew
+        hint = (f"the next backup of {source} copies anew those the source still has, and the checkpoint then takes"
+                " that backup; one it no longer has is on its other copies alone (`rabtui find NAME` lists them):"
+                " taken out of the archive's union on the medium by hand, it is left off the discs, said")
+    raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost), hint=hint)
 
 
 def sha256_file(path: bytes | str | int, cancel=None) -> str:
