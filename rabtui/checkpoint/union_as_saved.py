@@ -3,18 +3,20 @@ that saved them left them: of another size (emptied by a crash, written into in 
 but another time (told only on a medium that keeps times as rsync set them), or a symlink, FIFO,
 device or empty directory in the place of a file. The union's entries are hard links of the
 backups' own files: one written into is so in the backup that saved it too, and a checkpoint would
-have put it on its discs and verified them against it. Each union entry is compared with the newest version a complete
-backup saved at its path up to the one the checkpoint reads (catalog.archive_as_of); a path whose
-newest version kept data saved, or whose newest entry is no file (a symlink saved since: the union
-holds that), or whose entry is read elsewhere than in the union (kept_data: `disks`) is not its to
-tell; an empty directory is where no backup after the one that saved the file holds a directory
-there in its own tree (the backups' own trees tell the shapes of a path: kept_data.py)."""
+have put it on its discs and verified them against it.
+
+Each union entry is compared with the newest version a complete backup saved at its path up to the
+one the checkpoint reads (catalog.archive_as_of). Not told: a path whose newest version kept data
+saved, or whose newest entry is no file (a symlink saved since: the union holds that); an entry
+read elsewhere than in the union (kept_data: `disks`); an empty directory where a backup after the
+one that saved the file holds a directory there in its own tree (a newer shape of the path:
+own_dirs.dir_saved_after); a file the union lost (kept_data reads it from the backup that saved it)."""
 
 from __future__ import annotations
 
 from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK
-from rabtui.checkpoint.own_dirs import backup_dirs, dir_saved_after
+from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.mtimes import as_recorded
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
@@ -23,7 +25,7 @@ from rabtui.state.store import Store
 
 
 def found(store: Store, backup, path: str, inner: list[str], scanned, times: bool,
-          own=None) -> list[tuple[bytes, str]]:
+          own: OwnDirs | None = None) -> list[tuple[bytes, str]]:
     """(path on the source without its first /, why) of each entry of `scanned` (content.Scanned of
     the union of directory `path`, kept data merged) that is not the file the newest complete
     backup saving it up to `backup` saved there; `inner`: configured directories inside it, read on
