@@ -4,9 +4,9 @@ own tree shares its inode; a symlink to /etc/passwd or a FIFO put in its place):
 what was there, were verified against it and counted as a copy of the archive. The plan refuses,
 naming the file and the backup that saved it, and records nothing; the next backup copies the file
 anew from the source, and its checkpoint holds it as the source has it. A restore from the medium
-names the file and leaves it out (exit 3): the union's is not the one saved, nor is the saving
-backup's copy where they share an inode; where the saving backup still holds it (a symlink put in
-the union's place) it is restored from there. Real rsync and xorriso (`images:`)."""
+names the file and leaves it out (exit 3; alone, exit 1): the union's is not the one saved, nor is
+the saving backup's copy where they share an inode; where the saving backup still holds it (a
+symlink, FIFO or directory put in the union's place) it is restored from there. Real rsync and xorriso (`images:`)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,13 @@ def test_a_union_file_not_as_saved_refuses_the_checkpoint_by_name(tmp_path, dama
         assert code == 3 and not os.path.lexists(a), code
         assert f"not restored (file): {str(data).lstrip('/')}/sub/a.txt: " in capsys.readouterr().out
     else:           # read from the first backup, which still holds it
+        assert code == 0 and not os.path.islink(a) and a.read_bytes() == CONTENT
+    alone = tmp_path / "alone"
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data / "sub" / "a.txt"), "--to", str(alone)])
+    a = alone / str(data).lstrip("/") / "sub" / "a.txt"
+    if shared:
+        assert code == 1 and not os.path.lexists(a), code
+    else:
         assert code == 0 and not os.path.islink(a) and a.read_bytes() == CONTENT
     next_second()
     # the directory put in the union is said replaced by the source's file
