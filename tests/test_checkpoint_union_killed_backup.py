@@ -1,6 +1,8 @@
 """A backup of an archive directory killed at any point of its steps 5 to 7 (its data kept, or
-undone), then recovered by the next backup: the checkpoint plan of the directory, before that next
-backup and after it, never refuses the union as the backups left it. Real rsync and xorriso."""
+undone), then recovered by the next backup: the checkpoint plan of the directory then, and after a
+later one, never refuses the union as the backups left it. Killed once step 7 linked its files into
+the union, a plan before that recovery is refused, naming the killed run and what recovers it.
+Real rsync and xorriso."""
 
 from __future__ import annotations
 
@@ -44,12 +46,13 @@ def test_a_killed_backup_leaves_no_union_refused(tmp_path, point):
     _plan(lab, cfg)
 
 
-@pytest.mark.xfail(strict=True, reason="killed once step 7 linked its new files into the union, before the"
-                   " next backup recovers it: the plan reads the union against the last complete backup and names"
-                   " the killed run's file as damaged (it is the killed run's, undone or kept by the recovery)")
+
 @pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog", "backup.step7_ended",
                                    "backup.json_written"])
-def test_a_plan_before_the_killed_backup_is_recovered_is_not_refused_as_damaged(tmp_path, point):
+def test_a_plan_before_the_killed_backup_is_recovered_says_so(tmp_path, point):
+    """Killed once step 7 linked its new files into the union: until the next backup recovers it, the
+    union holds the killed run's file, not the last complete backup's. The plan refuses, its hint
+    naming that run and what recovers it (not a damaged file to take out of the union by hand)."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB", [("arch", "archive")])
     arch = lab.src / "arch"
@@ -58,4 +61,10 @@ def test_a_plan_before_the_killed_backup_is_recovered_is_not_refused_as_damaged(
     next_second()
     write_files(arch, {"x": b"x2" * 120})
     _killed(rabtui(lab, "backup", "loc", point=point))
+    killed = lab.store().one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")["name"]
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert f"backup {killed} of loc on medium m1, running or killed" in got.value.hint, got.value.hint
+    assert "by hand" not in got.value.hint
+    assert rabtui(lab, "backup", "loc").returncode == 0
     _plan(lab, cfg)

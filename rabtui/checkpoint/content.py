@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rabtui import fmt
 from rabtui.checkpoint import holders, kept_data, kept_off, marks, not_as_saved, own_dirs, union_read, xorriso
+from rabtui.backup import recovery
 from rabtui.checkpoint import union_as_saved
 from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
@@ -357,7 +358,21 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
         hint = (f"the next backup of {source} copies anew those the source still has, and the checkpoint then takes"
                 " that backup; one it no longer has is on its other copies alone (`rabtui find NAME` lists them):"
                 " taken out of the archive's union on the medium by hand, it is left off the discs, said")
+        if killed := _killed_in_step7(store, backup):
+            hint = (f"backup {killed} of {source} on medium {backup['medium']}, running or killed, linked its new"
+                    f" files into the union: once it ends, or the next backup of {source} (or `rabtui cleanup`)"
+                    f" recovers it, the checkpoint takes the union as it leaves it")
     raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost), hint=hint)
+
+
+def _killed_in_step7(store: Store, backup) -> str | None:
+    """The name of a run of the backup's source on its medium, after it, still `running` once its
+    step 7 began: killed, it may have linked its files into the union (recovery undoes or keeps them)."""
+    for row in store.all("SELECT * FROM backups WHERE source=? AND medium=? AND status='running' AND id>?"
+                         " ORDER BY id", (backup["source"], backup["medium"], backup["id"])):
+        if recovery.step7_began(store, row):
+            return row["name"]
+    return None
 
 
 def sha256_file(path: bytes | str | int, cancel=None) -> str:
