@@ -73,3 +73,41 @@ def test_rotated_media_unions_are_never_refused(tmp_path):
     backup("m1", 5)
     _plan(lab, cfg, away=1)
     _plan(lab, cfg, away=0)
+
+
+def test_rotated_media_with_a_file_turned_directory_and_back_are_never_refused(tmp_path):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB", [("data", "archive")])
+    data = lab.src / "data"
+    (data / "x").write_bytes(b"file x")
+    (data / "s").write_bytes(b"file s")
+    day = iter(range(100))
+
+    def backup(medium):
+        done = lab.backup(cfg, medium_id=medium, now=T0 + timedelta(days=next(day)))
+        assert done.status in ("completed", "warnings"), done.reason
+        next_second()
+
+    backup("m1")
+    os.unlink(data / "x")
+    os.mkdir(data / "x")
+    (data / "x" / "in").write_bytes(b"in")
+    os.unlink(data / "s")
+    os.symlink("x/in", data / "s")
+    backup("m2")
+    backup("m1")
+    _plan(lab, cfg, away=1)
+    (data / "x" / "in").unlink()
+    os.rmdir(data / "x")
+    (data / "x").write_bytes(b"file x again")
+    os.unlink(data / "s")
+    (data / "s").write_bytes(b"file s")
+    backup("m2")
+    _plan(lab, cfg, away=1)
+    _plan(lab, cfg, away=0)
+    backup("m1")
+    _plan(lab, cfg, away=1)
+    lab.lose_database()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    _plan(lab, cfg, away=1)
+    _plan(lab, cfg, away=0)
