@@ -68,3 +68,27 @@ def test_a_plan_before_the_killed_backup_is_recovered_says_so(tmp_path, point):
     assert "by hand" not in got.value.hint
     assert rabtui(lab, "backup", "loc").returncode == 0
     _plan(lab, cfg)
+
+
+def test_a_backup_killed_punching_holes_leaves_no_union_refused(tmp_path):
+    """A sparse file's mode changed (rsync copies it whole, its holes punched again; a link group
+    split beside it): killed there, then a plan, a backup that recovers it and a plan again."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("arch", "archive")])
+    arch = lab.src / "arch"
+    with open(arch / "s", "wb") as f:
+        f.write(b"head")
+        f.seek(1 << 20)
+        f.write(b"tail")
+    write_files(arch, {"l1": b"linked"})
+    os.link(arch / "l1", arch / "l2")
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    next_second()
+    os.chmod(arch / "s", 0o600)
+    os.unlink(arch / "l2")
+    write_files(arch, {"l2": b"linked"})
+    os.link(arch / "l1", arch / "l3")
+    _killed(rabtui(lab, "backup", "loc", point="backup.holes_punched"))
+    _plan(lab, cfg)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _plan(lab, cfg)
