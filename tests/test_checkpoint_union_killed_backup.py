@@ -92,3 +92,22 @@ def test_a_backup_killed_punching_holes_leaves_no_union_refused(tmp_path):
     _plan(lab, cfg)
     assert rabtui(lab, "backup", "loc").returncode == 0
     _plan(lab, cfg)
+
+
+@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.json_written"])
+def test_a_backup_killed_then_the_state_rebuilt_leaves_no_union_refused(tmp_path, point):
+    """Killed once its step 7 linked files into the union, the database then lost and rebuilt from
+    the medium (which undoes the links of a run whose backup.json does not say it ended)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("arch", "archive")])
+    arch = lab.src / "arch"
+    write_files(arch, {"x": b"x1" * 100, "y": b"y1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    next_second()
+    write_files(arch, {"x": b"x2" * 120})
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    lab.lose_database()
+    assert rabtui(lab, "rebuild-state").returncode == 0
+    _plan(lab, cfg)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _plan(lab, cfg)
