@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from rabtui.checkpoint import prepare
-from rabtui.errors import WorkFailed
 from tests.trees import Lab, next_second, write_files
+from tests.union_plans import plan_not_refused
 
 T0 = datetime(2026, 7, 1, 3, 0)
 OLD = 1_577_836_800
@@ -21,13 +20,6 @@ def _cfg(lab, failing: bool):
     post = '["exit 4"]' if failing else "[]"
     return lab.write(lab._local_source([("data", "archive")], f"post_backup_commands = {post}", "loc")
                      + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{lab.tmp / "iso"}"\n')
-
-
-def _plan(lab, cfg):
-    try:
-        return prepare.compute(cfg, lab.store(), asked={"*"})
-    except WorkFailed as exc:
-        raise AssertionError(f"{exc} / {exc.hint}") from None
 
 
 def test_kept_data_between_complete_backups_leaves_no_union_refused(tmp_path):
@@ -57,15 +49,15 @@ def test_kept_data_between_complete_backups_leaves_no_union_refused(tmp_path):
     except OSError:
         pass
     cfg = backup(False, "completed")
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     (data / "x").write_bytes(b"z" * 10)          # back to its first size and time
     os.utime(data / "x", (OLD, OLD))
     os.unlink(data / "w")
     backup(True, "failed")
     cfg = backup(False, "completed")
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     (data / "w").write_bytes(b"new in kept")
     backup(True, "failed")
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     cfg = backup(False, "completed")
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)

@@ -14,13 +14,7 @@ from rabtui.checkpoint import prepare
 from rabtui.errors import WorkFailed
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.trees import Lab, next_second, write_files
-
-
-def _plan(lab, cfg):
-    try:
-        return prepare.compute(cfg, lab.store(), asked={"*"})
-    except WorkFailed as exc:
-        raise AssertionError(f"{exc} / {exc.hint}") from None
+from tests.union_plans import plan_not_refused
 
 
 @pytest.mark.parametrize("point", ["backup.rsync_ended", "backup.step6", "backup.union_linking",
@@ -39,11 +33,11 @@ def test_a_killed_backup_leaves_no_union_refused(tmp_path, point):
     next_second()
     after = rabtui(lab, "backup", "loc")
     assert after.returncode == 0, after.stdout + after.stderr
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     write_files(arch, {"gone": b"G2-longer"})
     next_second()
     assert rabtui(lab, "backup", "loc").returncode == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
 
 
 
@@ -67,7 +61,7 @@ def test_a_plan_before_the_killed_backup_is_recovered_says_so(tmp_path, point):
     assert f"backup {killed} of loc on medium m1, running or killed" in got.value.hint, got.value.hint
     assert "by hand" not in got.value.hint
     assert rabtui(lab, "backup", "loc").returncode == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
 
 
 def test_a_backup_killed_punching_holes_leaves_no_union_refused(tmp_path):
@@ -89,9 +83,9 @@ def test_a_backup_killed_punching_holes_leaves_no_union_refused(tmp_path):
     write_files(arch, {"l2": b"linked"})
     os.link(arch / "l1", arch / "l3")
     _killed(rabtui(lab, "backup", "loc", point="backup.holes_punched"))
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     assert rabtui(lab, "backup", "loc").returncode == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
 
 
 @pytest.mark.parametrize("point", ["backup.archive_linked", "backup.json_written"])
@@ -108,6 +102,6 @@ def test_a_backup_killed_then_the_state_rebuilt_leaves_no_union_refused(tmp_path
     _killed(rabtui(lab, "backup", "loc", point=point))
     lab.lose_database()
     assert rabtui(lab, "rebuild-state").returncode == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     assert rabtui(lab, "backup", "loc").returncode == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)

@@ -6,20 +6,12 @@ from __future__ import annotations
 
 import os
 
-from rabtui.checkpoint import prepare
 from rabtui.cli import main
-from rabtui.errors import WorkFailed
 from tests.trees import Lab, next_second, write_files
+from tests.union_plans import plan_not_refused
 
 TIMES = {"before": -1_500_000_000, "long_before": -1_000_000_000_500_000_000, "epoch": 0,
          "almost": 1_704_067_200_999_999_999, "ahead": 4_102_444_800_500_000_000}
-
-
-def _plan(lab, cfg):
-    try:
-        return prepare.compute(cfg, lab.store(), asked={"*"})
-    except WorkFailed as exc:
-        raise AssertionError(f"{exc} / {exc.hint}") from None
 
 
 def test_odd_times_in_the_union_are_not_refused(tmp_path):
@@ -30,11 +22,11 @@ def test_odd_times_in_the_union_are_not_refused(tmp_path):
     for name, ns in TIMES.items():
         os.utime(data / name, ns=(ns, ns))
     assert lab.backup(cfg).status == "completed"
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     lab.lose_database()
     assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     next_second()
     (data / "c").write_bytes(b"c changed")
     assert lab.backup(cfg).status == "completed"
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)

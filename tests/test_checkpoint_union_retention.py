@@ -8,21 +8,13 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from rabtui.checkpoint import prepare
 from rabtui.cli import main
-from rabtui.errors import WorkFailed
 from tests.trees import Lab, next_second, write_files
+from tests.union_plans import plan_not_refused
 
 SHORT = ("keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
          "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
 T0 = datetime(2026, 7, 1, 3, 0)
-
-
-def _plan(lab, cfg):
-    try:
-        return prepare.compute(cfg, lab.store(), asked={"*"})
-    except WorkFailed as exc:
-        raise AssertionError(f"{exc} / {exc.hint}") from None
 
 
 def test_retention_leaves_no_union_refused(tmp_path):
@@ -59,9 +51,9 @@ def test_retention_leaves_no_union_refused(tmp_path):
     before = lab.store().one("SELECT count(*) AS n FROM backups WHERE status<>'deleted'")["n"]
     assert main(["--config", str(lab.config_path), "cleanup", "--now", (T0 + timedelta(days=30)).isoformat()]) == 0
     assert lab.store().one("SELECT count(*) AS n FROM backups WHERE status<>'deleted'")["n"] < before
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     lab.lose_database()
     assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     cfg = backup()
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)

@@ -6,16 +6,8 @@ from __future__ import annotations
 
 import os
 
-from rabtui.checkpoint import prepare
-from rabtui.errors import WorkFailed
 from tests.trees import Lab, next_second, ssh_source_lines, write_files
-
-
-def _plan(lab, cfg):
-    try:
-        return prepare.compute(cfg, lab.store(), asked={"*"})
-    except WorkFailed as exc:
-        raise AssertionError(f"{exc} / {exc.hint}") from None
+from tests.union_plans import plan_not_refused
 
 
 def _sparse(path, size):
@@ -44,15 +36,15 @@ def test_an_ssh_archive_union_is_not_refused(tmp_path, sshd):
     ]
     done = lab.backup(cfg, "web")
     assert done.status == "completed", done.reason
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     for step in steps:
         next_second()
         step()
         done = lab.backup(cfg, "web")
         assert done.status in ("completed", "warnings"), done.reason
-        _plan(lab, cfg)
+        plan_not_refused(lab, cfg)
     st = os.stat(data / "same")
     (data / "same").write_bytes(b"bbbb")          # its size and second kept: rsync sees no change
     os.utime(data / "same", ns=(st.st_atime_ns, st.st_mtime_ns))
     assert lab.backup(cfg, "web").status == "completed"
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)

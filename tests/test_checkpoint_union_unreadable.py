@@ -8,22 +8,14 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from rabtui.checkpoint import prepare
 from rabtui.cli import main
-from rabtui.errors import WorkFailed
 from tests import test_unreadable_on_source
 from tests.test_unreadable_on_source import BLIND
 from tests.trees import Lab, next_second, ssh_source_lines, write_files
+from tests.union_plans import plan_not_refused
 
 pytestmark = test_unreadable_on_source.pytestmark     # root and setpriv
 T0 = datetime(2026, 7, 1, 3, 0)
-
-
-def _plan(lab, cfg):
-    try:
-        return prepare.compute(cfg, lab.store(), asked={"*"})
-    except WorkFailed as exc:
-        raise AssertionError(f"{exc} / {exc.hint}") from None
 
 
 def test_a_changed_file_the_backup_could_not_read_is_not_refused(tmp_path, sshd):
@@ -41,12 +33,12 @@ def test_a_changed_file_the_backup_could_not_read_is_not_refused(tmp_path, sshd)
     os.chmod(data / "sub", 0o311)           # its files open, itself not listed
     done = lab.backup(cfg, "web", now=T0 + timedelta(days=1))
     assert done.status == "warnings", done.reason
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     lab.lose_database()
     assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
     os.chmod(data / "x", 0o644)
     os.chmod(data / "sub", 0o755)
     next_second()
     assert lab.backup(cfg, "web", now=T0 + timedelta(days=2)).status == "completed"
-    _plan(lab, cfg)
+    plan_not_refused(lab, cfg)
