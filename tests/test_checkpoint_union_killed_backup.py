@@ -40,13 +40,8 @@ def test_a_killed_backup_leaves_no_union_refused(tmp_path, point):
     plan_not_refused(lab, cfg)
 
 
-
-@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog", "backup.step7_ended",
-                                   "backup.json_written"])
-def test_a_plan_before_the_killed_backup_is_recovered_says_so(tmp_path, point):
-    """Killed once step 7 linked its new files into the union: until the next backup recovers it, the
-    union holds the killed run's file, not the last complete backup's. The plan refuses, its hint
-    naming that run and what recovers it (not a damaged file to take out of the union by hand)."""
+def _killed_once_x_changed(tmp_path, point: str):
+    """An archive directory backed up, its file x changed, and the next backup killed at `point`."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB", [("arch", "archive")])
     arch = lab.src / "arch"
@@ -55,6 +50,16 @@ def test_a_plan_before_the_killed_backup_is_recovered_says_so(tmp_path, point):
     next_second()
     write_files(arch, {"x": b"x2" * 120})
     _killed(rabtui(lab, "backup", "loc", point=point))
+    return lab, cfg
+
+
+@pytest.mark.parametrize("point", ["backup.archive_linked", "backup.catalog", "backup.step7_ended",
+                                   "backup.json_written"])
+def test_a_plan_before_the_killed_backup_is_recovered_says_so(tmp_path, point):
+    """Killed once step 7 linked its new files into the union: until the next backup recovers it, the
+    union holds the killed run's file, not the last complete backup's. The plan refuses, its hint
+    naming that run and what recovers it (not a damaged file to take out of the union by hand)."""
+    lab, cfg = _killed_once_x_changed(tmp_path, point)
     killed = lab.store().one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")["name"]
     with pytest.raises(WorkFailed) as got:
         prepare.compute(cfg, lab.store(), asked={"*"})
@@ -92,14 +97,7 @@ def test_a_backup_killed_punching_holes_leaves_no_union_refused(tmp_path):
 def test_a_backup_killed_then_the_state_rebuilt_leaves_no_union_refused(tmp_path, point):
     """Killed once its step 7 linked files into the union, the database then lost and rebuilt from
     the medium (which undoes the links of a run whose backup.json does not say it ended)."""
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("4MiB", [("arch", "archive")])
-    arch = lab.src / "arch"
-    write_files(arch, {"x": b"x1" * 100, "y": b"y1"})
-    assert rabtui(lab, "backup", "loc").returncode == 0
-    next_second()
-    write_files(arch, {"x": b"x2" * 120})
-    _killed(rabtui(lab, "backup", "loc", point=point))
+    lab, cfg = _killed_once_x_changed(tmp_path, point)
     lab.lose_database()
     assert rabtui(lab, "rebuild-state").returncode == 0
     plan_not_refused(lab, cfg)
