@@ -35,6 +35,7 @@ from rabtui.state.store_whole import check_pages
 
 PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
 INSERT = questions.INSERT
+YES_ANSWER = questions.YES_ANSWER
 NEVER = triggers.NEVER           # the reason of a directory never checkpointed
 
 

@@ -12,6 +12,7 @@ from rabtui.media.at_hand import medium_problem
 INSERT = "insert_disc"
 FAILED = "disc_failed"
 WRONG = "wrong_disc"
+YES_ANSWER = "yes"   # in a question's data: the answer --yes gives it on an images: drive (verify_loop.py)
 
 
 class Aborted(Exception):
@@ -69,5 +70,6 @@ def medium_away(cfg, store, media) -> str | None:
     return None
 
 
-def ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE, SKIP, ABORT)) -> str:
-    return prompter.ask(Question(FAILED, text, tuple(choices), {"disc": disc}), cancel)
+def ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE, SKIP, ABORT), yes: str | None = None) -> str:
+    return prompter.ask(Question(FAILED, text, tuple(choices), {"disc": disc} | ({YES_ANSWER: yes} if yes else {})),
+                        cancel)

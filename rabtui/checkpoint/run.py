@@ -160,9 +160,10 @@ def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
 
 
 def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
-              gaps: dict[int, list[str]] | None = None) -> str:
+              gaps: dict[int, list[str]] | None = None, rewritten: bool = False) -> str:
     """Insert, check, write, verify one disc; returns 'verified' or 'skipped'; raises Aborted. Into
-    `gaps`: what its verification could not check (verify_loop)."""
+    `gaps`: what its verification could not check (verify_loop). `rewritten`: the disc failed its
+    verification in this run and the operator chose to write it again."""
     number = cp["number"]
     _not_rebuilt(cp, plan_json)
     vid = layout.volid(number, disc)
@@ -178,9 +179,10 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
             raise Aborted(f"aborted at disc {disc}")
         if answer == READY:   # compared with where it was read, as right after it is written
             outcome = verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter, gaps,
-                                  saved_versions=not plan_json.get("rebuilt"))
+                                  saved_versions=not plan_json.get("rebuilt"), rewritten=rewritten)
             if outcome != REWRITE:
                 return outcome
+            rewritten = True
         burn.eject(cfg, drive, emit, cancel)
         note = "Use a new blank disc."
     problem = None
@@ -239,8 +241,10 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
         set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
         images_mount.remember(store, drive)
         faults.point("burn.written")
-        outcome = verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter, gaps)
+        outcome = verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter, gaps,
+                              rewritten=rewritten)
         if outcome == REWRITE:
+            rewritten = True
             burn.eject(cfg, drive, emit, cancel)
             note = "Use a new blank disc."
             continue
@@ -297,7 +301,8 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                                       result.unchecked, saved_versions=not plan_json.get("rebuilt"))
                 if outcome == REWRITE:
                     result.unchecked.pop(k, None)
-                    outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter, result.unchecked)
+                    outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter, result.unchecked,
+                                        rewritten=True)
                 getattr(result, outcome).append(k)
         except (Aborted, Cancelled) as exc:
             result.status = _stopped(exc)

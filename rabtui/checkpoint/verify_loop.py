@@ -36,9 +36,12 @@ def _read_from(store: Store, number: int, disc: int, drive: str) -> str:
 
 
 def verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
-                gaps: dict[int, list[str]] | None = None, *, saved_versions: bool = False) -> str:
+                gaps: dict[int, list[str]] | None = None, *, saved_versions: bool = False,
+                rewritten: bool = False) -> str:
     """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted.
     Into `gaps`: what the verification of a disc that passed could not check (unchecked.py).
+    The rewrite of a disc that failed is the answer --yes gives for an images: drive (YES_ANSWER), unless
+    it was `rewritten` in this run already: the same answer would meet the same failure.
     `saved_versions`: first find where the archive's files of `rows` were read on the media
     (read_from.read_saved_versions), a part of each attempt that this machine may fail as well."""
     number = cp["number"]
@@ -115,7 +118,7 @@ def verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prom
                                     choices=(RETRY, SKIP, ABORT))
             else:
                 answer = ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
-                                    choices=(REWRITE, RETRY, SKIP, ABORT))
+                                    choices=(REWRITE, RETRY, SKIP, ABORT), yes=None if rewritten else REWRITE)
         if answer == RETRY:
             continue
         if answer == REWRITE:

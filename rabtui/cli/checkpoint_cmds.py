@@ -58,7 +58,8 @@ def register(sub) -> None:
             p.add_argument("--disc", type=number, metavar="K", help="only disc K")
         p.add_argument("--drive", help='a burner such as /dev/sr0, or "images:DIR" for ISO files')
         p.add_argument("--yes", action="store_true",
-                       help='go on without asking: accept the plan, answer "ready" to the disc prompts (images: drives only)')
+                       help='go on without asking: accept the plan, answer "ready" to the disc prompts, write an'
+                            ' image that fails its verification again once (images: drives only)')
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         p.add_argument("--job-id", type=number, help=argparse.SUPPRESS)
         p.set_defaults(func=func)
@@ -223,11 +224,16 @@ class _Printer:
 
 
 class _PlanShown(TerminalPrompter):
-    """Shows the per-disc plan (on stderr) before asking whether to write it."""
+    """Shows the per-disc plan (on stderr) before asking whether to write it. With --yes (`auto`, an
+    images: drive) it gives the answer a question's data names for it (the rewrite of an image that
+    failed its verification)."""
 
     def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
         if question.kind == actions.PLAN_QUESTION:
             _print_plan(question.data["summary"], sys.stderr)
+        if self.auto and (answer := question.data.get(actions.YES_ANSWER)) in question.choices:
+            print(f"{fmt.lines(question.text)}\n  -> {answer}", file=sys.stderr)
+            return answer
         return super().ask(question, cancel)
 
 

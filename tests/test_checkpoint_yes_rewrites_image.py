@@ -1,0 +1,74 @@
+"""`--yes` on an images: drive answers the rewrite offered for a disc image that failed its
+verification: the image is written again and verified, once per disc and run; a rewrite that fails
+again is asked about, and with no terminal to ask on the command stops (exit 1), the disc failed.
+Real xorriso, a byte of a file's data flipped in the image."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from rabtui.cli import main
+from rabtui.faults import STOP_ENV
+from tests.held import stopped
+from tests.trees import Lab, burn_due, write_files
+
+DATA = b"the file's own bytes, found in the image " * 100
+
+
+def _burnt(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"f": DATA})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    return lab, store, burn_due(cfg, store)
+
+
+def _damage(iso) -> None:
+    image = bytearray(iso.read_bytes())
+    at = image.find(DATA)
+    assert at > 0
+    image[at + 7] ^= 0xFF
+    iso.write_bytes(image)
+
+
+def _state(store, number) -> str:
+    return store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"]
+
+
+def test_verify_yes_writes_a_damaged_image_again(tmp_path, capsys):
+    lab, store, number = _burnt(tmp_path)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    _damage(iso)
+    assert main(["--config", str(lab.config_path), "checkpoint", "verify", str(number), "--yes"]) == 0
+    err = capsys.readouterr().err
+    assert "verification failed" in err and err.count("-> rewrite") == 1, err
+    assert _state(store, number) == "verified"
+    assert DATA in iso.read_bytes()
+
+
+def test_burn_yes_stops_when_the_image_written_again_fails_too(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"f": DATA})
+    assert lab.backup(cfg).status == "completed"
+    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "burn",
+                            "--now", "--yes"], env={**os.environ, STOP_ENV: "burn.written"}, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stops = 0
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        if stopped(run.pid):
+            stops += 1
+            _damage(next((tmp_path / "iso").iterdir()))
+            run.send_signal(signal.SIGCONT)
+        time.sleep(0.02)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 1, out + err
+    assert stops == 2 and err.count("-> rewrite") == 1, err
+    assert "no terminal to ask on" in err and "Rewrite disc 1 on a new disc?" in err, err
+    assert _state(lab.store(), 1) == "failed"
