@@ -42,6 +42,7 @@ class Record:
     on_medium: bool = True         # its backup.json holds it (which says the id it is recorded under)
     unread: str | None = None      # why its backup.json does not say what it is (not_a_run): it may be complete
     transfer_whole: bool = False   # still running, its transfer ended whole (records.transfer_whole)
+    medium: str | None = None      # the medium its record says the run wrote it onto (copied.py)
 
 
 def read(name: str, path: Path, info: dict | None) -> Record:
@@ -67,7 +68,8 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   _counts(totals if isinstance(totals, dict) else {}, COUNTS, "totals.", notes),
                   _directories(info.get("directories"), notes), notes, _former_ids(info.get("former_ids")),
                   info.get("link_dest") if isinstance(info.get("link_dest"), str) else None,
-                  transfer_whole=transfer_whole(info))
+                  transfer_whole=transfer_whole(info),
+                  medium=info.get("medium") if isinstance(info.get("medium"), str) else None)
 
 
 def _shown(value) -> str:

@@ -48,7 +48,7 @@ from rabtui.config import ID_RE, Config
 from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.backup import cancelled_by, id_writes
-from rabtui.rebuild import did_not_fit, nothing_read
+from rabtui.rebuild import copied, did_not_fit, nothing_read
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record, renamed
 from rabtui.rebuild.backups_recorded import Listed, fill_medium
@@ -72,6 +72,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     found = {m.id: _with_medium(cfg.state_dir, m, report, emit,
                                 lambda m=m: _read_medium(store, m, source_ids, report, known), cancel=cancel)
              for m in cfg.media}
+    copied.set_aside(found, report.unmatched)
     for medium in cfg.media:
         if found[medium.id] is None:
             _still_known(store, medium, known)
