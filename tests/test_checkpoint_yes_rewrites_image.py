@@ -70,5 +70,5 @@ def test_burn_yes_stops_when_the_image_written_again_fails_too(tmp_path):
     out, err = run.communicate(timeout=60)
     assert run.returncode == 1, out + err
     assert stops == 2 and err.count("-> rewrite") == 1, err
-    assert "no terminal to ask on" in err and "Rewrite disc 1 on a new disc?" in err, err
+    assert "no terminal to ask on" in err and "It failed again, written anew in this run. Rewrite disc 1" in err, err
     assert _state(lab.store(), 1) == "failed"

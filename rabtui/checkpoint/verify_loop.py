@@ -117,8 +117,9 @@ def verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prom
                 answer = ask_failed(prompter, cancel, f"{res.describe()}\n{res.changed_since_plan(number)}", disc,
                                     choices=(RETRY, SKIP, ABORT))
             else:
-                answer = ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
-                                    choices=(REWRITE, RETRY, SKIP, ABORT), yes=None if rewritten else REWRITE)
+                again = "It failed again, written anew in this run. " if rewritten else ""
+                answer = ask_failed(prompter, cancel, f"{res.describe()}\n{again}Rewrite disc {disc} on a new disc?",
+                                    disc, choices=(REWRITE, RETRY, SKIP, ABORT), yes=None if rewritten else REWRITE)
         if answer == RETRY:
             continue
         if answer == REWRITE:
