@@ -1,6 +1,7 @@
-"""rebuild-state and a backup copied by hand (`cp -a`) from one medium onto another: its backup.json
-names the medium that holds the original, so it is not taken as the other medium's (exit 3, named
-with the way out); the medium's own backups keep their ids. Real backups onto two directory media."""
+"""rebuild-state and a backup copied by hand (`cp -a`) onto another medium, or into another
+source's folder: its backup.json names the place that holds the original, so it is not taken as
+this place's (exit 3, named); the backups there keep their ids, and a source's restore never gives
+another source's files. Real backups onto directory media."""
 
 from __future__ import annotations
 
@@ -14,6 +15,19 @@ from tests.trees import Lab, write_files
 T0 = datetime(2026, 9, 1, 3, 0)
 
 
+def _rebuilt(lab, capsys) -> str:
+    lab.store().close()
+    lab.lose_database()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 3
+    out = capsys.readouterr().out
+    assert "renumbered" not in out, out
+    return out
+
+
+def _rows(lab) -> list[tuple]:
+    return [tuple(r) for r in lab.store().all("SELECT id, source, medium, name FROM backups ORDER BY id")]
+
+
 def test_a_backup_copied_from_another_medium_is_not_taken_as_this_ones(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=2)
     cfg = lab.local()
@@ -21,16 +35,28 @@ def test_a_backup_copied_from_another_medium_is_not_taken_as_this_ones(tmp_path,
     b1 = lab.backup(cfg, now=T0, medium_id="m1")
     (lab.src / "data" / "a").write_bytes(b"v22")
     b2 = lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2")
-    assert (b1.status, b2.status) == ("completed", "completed")
-    m2 = lab.media[1][1]
-    subprocess.run(["cp", "-a", str(b1.path), str(m2 / "loc")], check=True)
-    lab.store().close()
-    lab.lose_database()
+    subprocess.run(["cp", "-a", str(b1.path), str(lab.media[1][1] / "loc")], check=True)
 
-    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 3
-    out = capsys.readouterr().out
-    assert f"medium m2: loc/{b1.path.name}: a copy of medium m1's backup {b1.path}" in out, out
-    assert "renumbered" not in out, out
-    rows = [tuple(r) for r in lab.store().all("SELECT id, medium, name FROM backups ORDER BY id")]
-    assert rows == [(b1.backup_id, "m1", b1.path.name), (b2.backup_id, "m2", b2.path.name)]
+    out = _rebuilt(lab, capsys)
+    assert f"medium m2: loc/{b1.path.name}: a copy of the backup {b1.path} (its backup.json names medium m1)" in out
+    assert _rows(lab) == [(b1.backup_id, "loc", "m1", b1.path.name), (b2.backup_id, "loc", "m2", b2.path.name)]
     assert json.loads((b2.path / "backup.json").read_text())["backup_id"] == b2.backup_id
+    assert main(["--config", str(lab.config_path), "find", "a"]) == 0     # the copy is no backup not known
+    assert "does not know" not in capsys.readouterr().err
+
+
+def test_a_backup_copied_into_another_sources_folder_is_not_restored_as_its_files(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source(None, "", "loc") + lab._local_source(None, "", "web1"))
+    write_files(lab.src / "data", {"a": b"loc's"})
+    b1 = lab.backup(cfg, "loc", now=T0)
+    write_files(lab.src / "data", {"a": b"web1's"})
+    b2 = lab.backup(cfg, "web1", now=T0 + timedelta(days=1))
+    subprocess.run(["cp", "-a", str(b2.path), str(lab.media[0][1] / "loc")], check=True)
+
+    out = _rebuilt(lab, capsys)
+    assert f"medium m1: loc/{b2.path.name}: a copy of the backup {b2.path} (its backup.json names source web1)" in out
+    assert _rows(lab) == [(b1.backup_id, "loc", "m1", b1.path.name), (b2.backup_id, "web1", "m1", b2.path.name)]
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data" / "a"),
+                 "--to", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / str(lab.src / "data" / "a").lstrip("/")).read_bytes() == b"loc's"

@@ -129,19 +129,36 @@ def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
 
 def unknown_names(medium: Medium, store: Store, source_ids: set[str]) -> list[str]:
     """The backup directories of `source_ids` (and of the sources the database knows there) on the
-    medium, which is there, that have no row in the database ("source/name"): their names only are
-    read. A running backup has its row before its directory, so it is never one of them."""
-    rows = store.all("SELECT source, name FROM backups WHERE medium=?", (medium.id,))
-    known = {(r["source"], r["name"]) for r in rows}
+    medium, which is there, that have no row in the database ("source/name"): their names are read,
+    and the records of those with no row. A running backup has its row before its directory, so it
+    is never one of them; nor is a copy of a backup the database knows elsewhere, whose record names
+    that place (rebuild/copied.py: rebuild-state does not take it)."""
+    rows = store.all("SELECT medium, source, name, status FROM backups")
+    everywhere = {(r["medium"], r["source"], r["name"]) for r in rows}
+    held = {(r["medium"], r["source"], r["name"]) for r in rows if r["status"] != "deleted"}
+    here = {source for m, source, _ in everywhere if m == medium.id}
     out = []
-    for source_id in sorted(source_ids | {r["source"] for r in rows}):
+    for source_id in sorted(source_ids | here):
+        root = medium_layout.source_root(medium.path, source_id)
         try:
-            names = os.listdir(medium_layout.source_root(medium.path, source_id))
+            names = os.listdir(root)
         except OSError:
             continue
         out += [f"{source_id}/{n}" for n in sorted(names)
-                if medium_layout.BACKUP_NAME.match(n) and (source_id, n) not in known]
+                if medium_layout.BACKUP_NAME.match(n) and (medium.id, source_id, n) not in everywhere
+                and not _copy_of_known(root / n, (medium.id, source_id), held)]
     return out
+
+
+def _copy_of_known(path, place: tuple[str, str], held: set[tuple[str, str, str]]) -> bool:
+    """Whether the record at `path`, a backup's directory at `place` (medium, source), names another
+    place as its own, where the database knows a backup of its name not deleted (`held`: (medium,
+    source, name))."""
+    info = medium_layout.read_backup_json(path)
+    if not isinstance(info, dict):
+        return False
+    named = tuple(v if isinstance(v, str) else p for v, p in zip((info.get("medium"), info.get("source")), place))
+    return named != place and (*named, path.name) in held
 
 
 def shown(names: list[str]) -> str:

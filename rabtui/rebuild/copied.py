@@ -1,11 +1,12 @@
-"""Backups copied by hand from one medium onto another (`cp -a` of a source's folder): a backup
-is one source on one medium, and its backup.json names the medium its run wrote it onto. One whose
-record names another medium of the config, read in the same rebuild, that holds the backup of that
-name of the same source, is a copy of that backup: nothing says the copy is whole (its record is the
-run's word about the other medium), and taken as this medium's own it would take the id the
-original holds, renumbering this medium's backups made after it. It is not read, and named with the
-way out. A record naming a medium that is not read here or holds no such backup is taken as the
-medium it sits on (a disk taken over with `media label --force` keeps its old records)."""
+"""Backups copied by hand into another place (`cp -a` of a backup onto another medium, or into
+another source's folder): a backup is one source on one medium, and its backup.json names the
+source and the medium its run wrote it for. One whose record names another source or medium of the
+config, read in the same rebuild, that holds the backup of that name there, is a copy of that
+backup: nothing says the copy is whole (its record is the run's word about the other place), taken
+as this place's own it would take the id the original holds (renumbering the backups made after
+it), and one of another source would be restored as this source's files. It is not read, and named
+with the way out. A record naming a place that is not read here or holds no such backup is taken as
+the place it sits in (a disk taken over with `media label --force` keeps its old records)."""
 
 from __future__ import annotations
 
@@ -22,21 +23,24 @@ def set_aside(found: dict[str, dict[str, Listed] | None], unmatched: list[str]) 
         for source_id, listed in (sources or {}).items():
             kept = []
             for name, path, rec in listed:
-                original = _original(found, source_id, name, rec.medium)
-                if rec.medium == medium_id or original is None:
+                place = (rec.medium or medium_id, rec.source or source_id)
+                original = None if place == (medium_id, source_id) else _original(found, place, name)
+                if original is None:
                     kept.append((name, path, rec))
                     continue
+                names = " and ".join(f"{what} {fmt.name(said)}" for what, said, here in
+                                     (("medium", place[0], medium_id), ("source", place[1], source_id)) if said != here)
                 unmatched.append(
-                    f"medium {medium_id}: {fmt.name(str(Path(source_id) / name))}: a copy of medium {rec.medium}'s"
-                    f" backup {fmt.name(str(original))} (its backup.json names {rec.medium}): not read, its files"
-                    f" not in the catalog; delete the copy, or, to keep it as {medium_id}'s own, set \"medium\" to"
-                    f" \"{medium_id}\" in its backup.json and run `rabtui rebuild-state` again")
+                    f"medium {medium_id}: {fmt.name(str(Path(source_id) / name))}: a copy of the backup"
+                    f" {fmt.name(str(original))} (its backup.json names {names}): not read, its files not in the"
+                    f" catalog (the original is recorded); delete the copy")
             sources[source_id] = kept
 
 
-def _original(found, source_id: str, name: str, medium_id: str | None) -> Path | None:
-    """Where medium `medium_id` holds the backup `name` of the source, its record naming that medium."""
-    for other, path, rec in ((found.get(medium_id) or {}).get(source_id, []) if medium_id else []):
-        if other == name and rec.medium in (medium_id, None):
+def _original(found, place: tuple[str, str], name: str) -> Path | None:
+    """Where `place` (medium, source) holds the backup `name`, its record naming that place."""
+    medium_id, source_id = place
+    for other, path, rec in (found.get(medium_id) or {}).get(source_id, []):
+        if other == name and rec.medium in (medium_id, None) and rec.source in (source_id, None):
             return path
     return None

@@ -43,6 +43,7 @@ class Record:
     unread: str | None = None      # why its backup.json does not say what it is (not_a_run): it may be complete
     transfer_whole: bool = False   # still running, its transfer ended whole (records.transfer_whole)
     medium: str | None = None      # the medium its record says the run wrote it onto (copied.py)
+    source: str | None = None      # the source its record says it is a backup of (copied.py)
 
 
 def read(name: str, path: Path, info: dict | None) -> Record:
@@ -69,7 +70,8 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   _directories(info.get("directories"), notes), notes, _former_ids(info.get("former_ids")),
                   info.get("link_dest") if isinstance(info.get("link_dest"), str) else None,
                   transfer_whole=transfer_whole(info),
-                  medium=info.get("medium") if isinstance(info.get("medium"), str) else None)
+                  medium=info.get("medium") if isinstance(info.get("medium"), str) else None,
+                  source=info.get("source") if isinstance(info.get("source"), str) else None)
 
 
 def _shown(value) -> str:
