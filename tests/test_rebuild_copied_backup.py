@@ -6,6 +6,7 @@ another source's files. Real backups onto directory media."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from datetime import datetime, timedelta
 
@@ -60,3 +61,20 @@ def test_a_backup_copied_into_another_sources_folder_is_not_restored_as_its_file
     assert main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data" / "a"),
                  "--to", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / str(lab.src / "data" / "a").lstrip("/")).read_bytes() == b"loc's"
+
+
+def test_a_backup_copied_into_another_sources_folder_is_no_base_of_its_next_backup(tmp_path):
+    """Linked from the copy, the file of the same size and time would hold the other source's bytes."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source(None, "", "loc") + lab._local_source(None, "", "web1"))
+    a = lab.src / "data" / "a"
+    write_files(lab.src / "data", {"a": b"web1's"})
+    os.utime(a, (1_700_000_000, 1_700_000_000))
+    copied = lab.backup(cfg, "web1", now=T0)
+    (lab.media[0][1] / "loc").mkdir(mode=0o700)
+    subprocess.run(["cp", "-a", str(copied.path), str(lab.media[0][1] / "loc")], check=True)
+    write_files(lab.src / "data", {"a": b"loc's!"})
+    os.utime(a, (1_700_000_000, 1_700_000_000))
+    made = lab.backup(cfg, "loc", now=T0 + timedelta(days=1))
+    assert made.status == "completed", made.reason
+    assert (made.path / "data" / str(a).lstrip("/")).read_bytes() == b"loc's!"

@@ -56,7 +56,9 @@ def find_base(store: Store, medium: Medium, source_id: str,
 
     Complete means both: its backup.json says so (the medium is the truth) and the database does
     not know it as anything else (failed, abandoned, deleted). A backup the database does not
-    know at all (before `rebuild-state`) still counts, with id None.
+    know at all (before `rebuild-state`) still counts, with id None; not one whose record names
+    another source (copied into this source's folder by hand: rsync would link that source's files
+    of the same size and time into this one's backup).
 
     Newest is by name (its start time), unless the database knows a complete one made after the
     newest by name (a higher id): that one ran after a clock that was ahead had dated the other,
@@ -70,7 +72,8 @@ def find_base(store: Store, medium: Medium, source_id: str,
         listed = medium_layout.list_backups(medium.path, source_id)
     for name, path, info in reversed(listed):
         row = rows.get(name)
-        if info and info.get("status") in COMPLETE and (row is None or row["status"] in COMPLETE):
+        if info and info.get("status") in COMPLETE and (row is None or row["status"] in COMPLETE) \
+                and info.get("source") in (None, source_id):
             complete.append((row["id"] if row else None, path, name))
     if not complete:
         return None
