@@ -13,8 +13,8 @@ every dirsplit volume is also measured with our ISO model to show whether it wou
     .venv/bin/python benchmarks/bench_plan.py --archive 200000 [--trees OLD,NEW] [--runs 7]
 
 An archive directory instead (what a checkpoint's plan reads of one, content.scan and
-kept_data.add): a synthetic medium on tmpfs (/dev/shm) whose union holds FILES files, the catalog
-three complete backups of them (1% changed in each of the last two), and in a second run a
+kept_data.add, and checks, union_as_saved.found): a synthetic medium on tmpfs (/dev/shm) whose
+union holds FILES files, the catalog three complete backups of them (1% changed in each of the last two), and in a second run a
 directory the source made a file, then a directory again (its older files lost from the union,
 read from the backup that saved them). Each tree's rabtui (`--trees`, default this one) runs in its own process, alternating,
 medians reported; each run's counts must agree (else the trees plan differently).
@@ -70,8 +70,11 @@ scanned = content.scan(sys.argv[2])
 t1 = time.perf_counter()
 lost = kept_data.add(store, scanned, backup, "/srv/data", os.fsencode(sys.argv[2]), content._take_attrs)
 t2 = time.perf_counter()
-print(json.dumps({"scan_s": t1 - t0, "add_s": t2 - t1, "entries": len(scanned.paths), "lost": len(lost),
-                  "from_backups": len(scanned.disks)}))
+from rabtui.checkpoint import union_as_saved
+refused = union_as_saved.found(store, backup, "/srv/data", [], scanned, True)
+t3 = time.perf_counter()
+print(json.dumps({"scan_s": t1 - t0, "add_s": t2 - t1, "check_s": t3 - t2, "entries": len(scanned.paths),
+                  "lost": len(lost), "from_backups": len(scanned.disks), "refused": len(refused)}))
 """
 
 
@@ -153,10 +156,10 @@ def _archive_bench(n: int, trees: list[Path], runs: int, shape_change: bool) -> 
                 got[tree].append(run_archive(tree, state, union))
         load = (load + os.getloadavg()[0]) / 2
         for tree, rs in got.items():
-            counts = {k: rs[-1][k] for k in ("entries", "lost", "from_backups")}
+            counts = {k: rs[-1][k] for k in ("entries", "lost", "from_backups", "refused")}
             print(json.dumps({"tree": str(tree), "files": n, "shape_change": shape_change, "runs": runs, "load": round(load, 1), **counts,
                               **{k: round(statistics.median(r[k] for r in rs), 3)
-                                 for k in ("scan_s", "add_s", "wall_s")}}), flush=True)
+                                 for k in ("scan_s", "add_s", "check_s", "wall_s")}}), flush=True)
 
 
 def generate(n: int, seed: int, path: Path) -> None:

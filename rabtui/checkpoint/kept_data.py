@@ -157,12 +157,10 @@ def _newest_saved(store: Store, backup, dir_path: str, top: bytes, kept: list[in
     read: the union shows almost every file, and the newest versions of all took the plan seconds."""
     rows = list(_newest_of(store, backup, dir_path, kept)) if kept else []
     if linked:
-        cur = store.conn.cursor()
-        cur.row_factory = None
         cut = len(top) + 1 if top else 0     # the directory's paths are `top` and those below `top/`
         within, args = saved_kinds.below_sql("path", (dir_path,))
-        unseen = [full for (full,) in cur.execute(f"SELECT path FROM paths WHERE source=? AND {within}",
-                                                  (backup["source"], *args)) if full[cut:] not in shown]
+        unseen = [full for (full,) in store.tuples(f"SELECT path FROM paths WHERE source=? AND {within}",
+                                                   (backup["source"], *args)) if full[cut:] not in shown]
         for i in range(0, len(unseen), 400):
             rows += _newest_of(store, backup, dir_path, linked, unseen[i:i + 400])
     return sorted(rows)

@@ -36,29 +36,28 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
     versions = catalog.archive_as_of(store, backup, (path,), top, others_too=True)
     linked = complete_ids(store, backup)
     folders = backup_dirs(store, backup)
-    names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
-                                                   (backup["source"], backup["medium"]))}
+    savers = {r["id"]: f"backup {r['name']}" for r in store.all(
+        "SELECT id, name FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
     skip = [rel_path(d) + b"/" for d in inner]
+    at = top + b"/" if top else b""
     out = []
     for i, rel in enumerate(scanned.paths):
-        mark = scanned.marks[i]
-        if i in scanned.disks or (mark == DIR_MARK and own is None):
-            continue
-        full = top + b"/" + rel if top else rel
+        full = at + rel
         version = versions.get(full)
-        if version is None or version[0] is None or version[2] not in linked \
-                or (skip and any((full + b"/").startswith(s) for s in skip)):
+        if version is None or version[0] is None or i in scanned.disks or version[2] not in linked:
             continue
-        size, mtime = version[:2]
-        saver = f"backup {names.get(version[2], version[2])}"
+        mark = scanned.marks[i]
+        if (mark == DIR_MARK and own is None) or (skip and any((full + b"/").startswith(s) for s in skip)):
+            continue
+        saver = savers.get(version[2]) or f"backup {version[2]}"
         if mark == DIR_MARK:
             if not dir_saved_after(own, folders, full, version[2]):
                 out.append((full, f"a directory is in the place of the file {saver} saved"))
         elif mark is not None:
             out.append((full, f"another kind of entry is in the place of the file {saver} saved"))
-        elif scanned.sizes[i] != size:
-            out.append((full, f"{scanned.sizes[i]} bytes, where {saver} saved {size}"))
-        elif times and not as_recorded(scanned.mtimes[i], mtime):
+        elif scanned.sizes[i] != version[0]:
+            out.append((full, f"{scanned.sizes[i]} bytes, where {saver} saved {version[0]}"))
+        elif times and not as_recorded(scanned.mtimes[i], version[1]):
             out.append((full, f"modified at {fmt.utc(scanned.mtimes[i])}, where {saver} saved it as of"
-                              f" {fmt.utc(mtime)} (written into, or another file put in its place, since)"))
+                              f" {fmt.utc(version[1])} (written into, or another file put in its place, since)"))
     return out

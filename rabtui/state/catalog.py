@@ -315,11 +315,12 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
                         _entries_at(store, backup, archive_dirs, entries, where))
     files = {up: out.pop(up) for up in above if up in out}
     below = shapes.newest_below(out)
-    return {path: v for path, v in shapes.shown(out, frozenset(
+    shown = shapes.shown(out, frozenset(
         up for up, v in files.items() if below.get(up, -1) < v[2]
         and not _saved_at(store, backup, archive_dirs, saved, _after(up, v[2]), " LIMIT 1")
         and not _entries_at(store, backup, archive_dirs, entries, _after(up, v[2], "p.first_backup"), " LIMIT 1")),
-        below).items() if others_too or v[0] is not None}
+        below)
+    return shown if others_too else {path: v for path, v in shown.items() if v[0] is not None}
 
 
 def _with_entries(files: dict[bytes, tuple], entries: dict[bytes, int]) -> dict[bytes, tuple]:
@@ -359,16 +360,12 @@ def _saved_at(store: Store, backup, archive_dirs: tuple[str, ...], saved: tuple[
               where: tuple[str, tuple], limit: str = "") -> dict[bytes, tuple]:
     """archive_as_of's rows (`saved`: saved_kinds.saved_sql's; `where`: a filter on `p.path` such as
     _below's or _exactly's): the newest version at each path, whatever shape came after it."""
-    out = {}
     within = saved_kinds.below_sql("p.path", archive_dirs)
-    for r in store.all(
+    return {bytes(path): (size, mtime, first) for path, size, mtime, first in store.tuples(
         f"SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
         f" WHERE v.medium=? AND p.source=? AND {within[0]}"
         f" AND v.first_backup<=? AND {saved[0]}{where[0]} ORDER BY v.first_backup{limit}",
-        (backup["medium"], backup["source"], *within[1], backup["id"], *saved[1], *where[1]),
-    ):
-        out[bytes(r["path"])] = (r["size"], r["mtime"], r["first_backup"])
-    return out
+        (backup["medium"], backup["source"], *within[1], backup["id"], *saved[1], *where[1]))}
 
 
 def archive_listing(store: Store, source: str, backup, directories, rel: bytes, leave_out=None):

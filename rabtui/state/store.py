@@ -407,6 +407,13 @@ class Store:
     def all(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
 
+    def tuples(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        """The rows as plain tuples, not sqlite3.Row: read by position, a third as dear where a
+        directory's hundreds of thousands of files are read."""
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        return cur.execute(sql, params)
+
     def meta(self, key: str) -> str | None:
         """The value kept under `key` in the table of keys and values (`meta`), or None."""
         row = self.one("SELECT value FROM meta WHERE key=?", (key,))
