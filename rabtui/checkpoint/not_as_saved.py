@@ -37,12 +37,20 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
             out.append((rel, "not on the medium any more"))
         elif there[1] is not None:
             out.append((rel, "another kind of entry is in its place"))
-        elif there[0] != size:
-            out.append((rel, f"{there[0]} bytes, where the backup saved {size}"))
-        elif there[2] is not None and not as_recorded(there[2], mtime):
-            out.append((rel, f"modified at {fmt.utc(there[2])}, where the backup saved it as of {fmt.utc(mtime)}"
-                             " (written into, or another file put in its place, since)"))
+        elif why := changed("the backup", size, mtime, there[0], there[2]):
+            out.append((rel, why))
     return out
+
+
+def changed(saver: str, size: int, mtime: int, size_now: int, mtime_now: int | None) -> str | None:
+    """Why a regular file of `size_now` and `mtime_now` (None: times not compared) is not the one
+    `saver` (its words: "the backup", "backup NAME") saved of `size` and `mtime`; None if it is."""
+    if size_now != size:
+        return f"{size_now} bytes, where {saver} saved {size}"
+    if mtime_now is not None and not as_recorded(mtime_now, mtime):
+        return (f"modified at {fmt.utc(mtime_now)}, where {saver} saved it as of {fmt.utc(mtime)}"
+                " (written into, or another file put in its place, since)")
+    return None
 
 
 def said(key: str, backup, lost: list[tuple[bytes, str]]) -> str:

@@ -14,10 +14,9 @@ own_dirs.dir_saved_after); a file the union lost (kept_data reads it from the ba
 
 from __future__ import annotations
 
-from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK
+from rabtui.checkpoint.not_as_saved import changed
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
-from rabtui.mtimes import as_recorded
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids
@@ -55,9 +54,6 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
                 out.append((full, f"a directory is in the place of the file {saver} saved"))
         elif mark is not None:
             out.append((full, f"another kind of entry is in the place of the file {saver} saved"))
-        elif scanned.sizes[i] != version[0]:
-            out.append((full, f"{scanned.sizes[i]} bytes, where {saver} saved {version[0]}"))
-        elif times and not as_recorded(scanned.mtimes[i], version[1]):
-            out.append((full, f"modified at {fmt.utc(scanned.mtimes[i])}, where {saver} saved it as of"
-                              f" {fmt.utc(version[1])} (written into, or another file put in its place, since)"))
+        elif why := changed(saver, *version[:2], scanned.sizes[i], scanned.mtimes[i] if times else None):
+            out.append((full, why))
     return out
