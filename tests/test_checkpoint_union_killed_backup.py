@@ -64,6 +64,8 @@ def test_a_plan_before_the_killed_backup_is_recovered_says_so(tmp_path, point):
     with pytest.raises(WorkFailed) as got:
         prepare.compute(cfg, lab.store(), asked={"*"})
     assert f"backup {killed} of loc on medium m1, running or killed" in got.value.hint, got.value.hint
+    assert f"is not there as it saved it: backup {killed}, running or killed before it ended, linked its own" \
+           f" files into the union in its place, e.g. /" in str(got.value), str(got.value)
     assert "by hand" not in got.value.hint
     assert rabtui(lab, "backup", "loc").returncode == 0
     plan_not_refused(lab, cfg)

@@ -353,16 +353,17 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
         lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times)
     if not lost:
         return
+    killed = _killed_in_step7(store, backup) if union else None
     hint = f"the next backup of {source} copies them anew from the source, and the checkpoint then takes that backup"
     if union:   # the archive keeps files the source removed: no backup copies those anew
         hint = (f"the next backup of {source} copies anew those the source still has, and the checkpoint then takes"
                 " that backup; one it no longer has is on its other copies alone (`rabtui find NAME` lists them):"
                 " taken out of the archive's union on the medium by hand, it is left off the discs, said")
-        if killed := _killed_in_step7(store, backup):
+        if killed:
             hint = (f"backup {killed} of {source} on medium {backup['medium']}, running or killed, linked its new"
                     f" files into the union: once it ends, or the next backup of {source} (or `rabtui cleanup`)"
                     f" recovers it, the checkpoint takes the union as it leaves it")
-    raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost), hint=hint)
+    raise WorkFailed(not_as_saved.said(f"{source}:{path}", backup, lost, killed), hint=hint)
 
 
 def _killed_in_step7(store: Store, backup) -> str | None:

@@ -53,9 +53,14 @@ def changed(saver: str, size: int, mtime: int, size_now: int, mtime_now: int | N
     return None
 
 
-def said(key: str, backup, lost: list[tuple[bytes, str]]) -> str:
-    """The refusal's message."""
+def said(key: str, backup, lost: list[tuple[bytes, str]], killed: str | None = None) -> str:
+    """The refusal's message; `killed`: a run after the backup, running or killed once it linked its
+    files into an archive's union (their place), not yet recovered."""
     rel, why = lost[0]
-    return (f"{key}: {fmt.count(len(lost), 'file')} of backup {backup['name']} on medium {backup['medium']}"
-            f" {'is' if len(lost) == 1 else 'are'} not there as it saved {'it' if len(lost) == 1 else 'them'},"
+    one = len(lost) == 1
+    how = f" {'is' if one else 'are'} not there as it saved {'it' if one else 'them'}"
+    if killed is not None:
+        how += (f": backup {killed}, running or killed before it ended, linked its own files into the union"
+                f" in {'its' if one else 'their'} place")
+    return (f"{key}: {fmt.count(len(lost), 'file')} of backup {backup['name']} on medium {backup['medium']}{how},"
             f" e.g. /{fmt.name(rel)}: {why}; nothing was recorded")
