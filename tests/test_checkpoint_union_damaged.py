@@ -141,3 +141,18 @@ def test_a_damaged_file_the_source_no_longer_has_is_left_off_once_taken_out_of_t
     plan = prepare.compute(cfg, lab.store(), asked={"*"}, emit=lambda e: said.append(e.message))
     assert b"sub/a.txt" not in plan.data[0].paths and b"c.txt" in plan.data[0].paths
     assert any("not put on discs, e.g. sub/a.txt" in m for m in said), said
+
+
+def test_a_directory_of_files_in_a_union_files_place_refuses_the_checkpoint_by_name(tmp_path):
+    """A directory holding files put where the union's file was (by hand, or by a hostile user of
+    the medium): the catalog knows none of its files, which would go onto the discs. Refused as an
+    empty one is, naming the file whose place it took."""
+    lab, cfg, data, first, second, union = _backed_up(tmp_path)
+    _dir(union / "sub" / "a.txt")
+    write_files(union / "sub" / "a.txt", {"planted": b"p", "deeper/more": b"m"})
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    said = str(got.value)
+    assert f"1 file of backup {second.path.name} on medium m1 is not there as it saved it, e.g. {data}/sub/a.txt:" \
+           f" a directory is in the place of the file backup {first.path.name} saved" in said, said
+

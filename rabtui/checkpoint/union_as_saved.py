@@ -1,23 +1,24 @@
 """The files of an archive directory's union that its medium no longer holds as the complete backup
 that saved them left them: of another size (emptied by a crash, written into in place), of its size
 but another time (told only on a medium that keeps times as rsync set them), or a symlink, FIFO,
-device or empty directory in the place of a file. The union's entries are hard links of the
+device or directory in the place of a file (one not empty holds files the catalog does not know,
+which would go onto the discs). The union's entries are hard links of the
 backups' own files: one written into is so in the backup that saved it too, and a checkpoint would
 have put it on its discs and verified them against it.
 
 Each union entry is compared with the newest version a complete backup saved at its path up to the
 one the checkpoint reads (catalog.archive_as_of). Not told: a path whose newest version kept data
 saved, or whose newest entry is no file (a symlink saved since: the union holds that); an entry
-read elsewhere than in the union (kept_data: `disks`); an empty directory where a backup after the
-one that saved the file holds a directory there in its own tree (a newer shape of the path:
-own_dirs.dir_saved_after); a file the union lost (kept_data reads it from the backup that saved it)."""
+read elsewhere than in the union (kept_data: `disks`); a directory where a backup after the one
+that saved the file holds a directory there in its own tree (a newer shape of the path whose files
+the catalog does not show, as an empty directory in it: own_dirs.dir_saved_after); a file the union lost (kept_data reads it from the backup that saved it)."""
 
 from __future__ import annotations
 
 from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.checkpoint.not_as_saved import changed
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
-from rabtui.state import catalog
+from rabtui.state import catalog, shapes
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
@@ -28,9 +29,10 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
     """(path on the source without its first /, why) of each entry of `scanned` (content.Scanned of
     the union of directory `path`, kept data merged) that is not the file the newest complete
     backup saving it up to `backup` saved there; `inner`: configured directories inside it, read on
-    their own. `times`: the medium keeps times as rsync set them. `own` (own_dirs.OwnDirs): an
-    empty directory in a file's place is that file's newer shape where a backup after the one that
-    saved the file holds a directory there (dir_saved_after); not looked at without it."""
+    their own. `times`: the medium keeps times as rsync set them. `own` (own_dirs.OwnDirs): a
+    directory in a file's place (empty, or holding entries the catalog does not know) is that
+    file's newer shape where a backup after the one that saved the file holds a directory there
+    (dir_saved_after); not looked at without it."""
     top = rel_path(path)
     versions = catalog.archive_as_of(store, backup, (path,), top, others_too=True)
     linked = complete_ids(store, backup)
@@ -39,14 +41,23 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
         "SELECT id, name FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
     skip = [rel_path(d) + b"/" for d in inner]
     at = top + b"/" if top else b""
-    out = []
+    out, placed = [], set()
     for i, rel in enumerate(scanned.paths):
         full = at + rel
         version = versions.get(full)
-        if version is None or version[0] is None or i in scanned.disks or version[2] not in linked:
+        if version is None and own is not None and i not in scanned.disks:
+            # an entry the catalog does not know, in a directory put where the newest saved is a file?
+            full = next((up for up in shapes.on_the_way(full) if up in versions and up.startswith(at)), None)
+            if full is None or full in placed:
+                continue
+            placed.add(full)
+            version, mark = versions[full], DIR_MARK
+        elif version is None or i in scanned.disks:
             continue
-        mark = scanned.marks[i]
-        if (mark == DIR_MARK and own is None) or (skip and any((full + b"/").startswith(s) for s in skip)):
+        else:
+            mark = scanned.marks[i]
+        if version[0] is None or version[2] not in linked or (mark == DIR_MARK and own is None) \
+                or (skip and any((full + b"/").startswith(s) for s in skip)):
             continue
         saver = savers.get(version[2]) or f"backup {version[2]}"
         if mark == DIR_MARK:
