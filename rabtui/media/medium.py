@@ -101,13 +101,17 @@ def _probe(medium: Medium, probe=medium_fs.probe):
 
 
 def labelled_nanoseconds(medium: Medium) -> bool:
-    """Whether the medium keeps nanoseconds, as its label says (its last backup tried it again); for
-    those who only read the medium, such as a restore."""
+    """Whether the medium keeps nanoseconds, as its label says (its last backup tried it again) and
+    as the label file's own time shows; for those who only read the medium, such as a restore. A
+    medium copied onto vfat or exFAT, its label with it, says nanoseconds until its next backup
+    probes it, where the label's time lost its fraction (vfat's times are to 2 s: a file's second
+    there is not the one rsync set)."""
     try:
         label = read_label(medium.path)
     except WorkFailed:
         return False
-    return label is not None and medium_fs.keeps_nanoseconds(label.get("holds"))
+    return (label is not None and medium_fs.keeps_nanoseconds(label.get("holds"))
+            and medium_fs.time_finer_than_second(Path(medium.path) / LABEL))
 
 
 def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:

@@ -85,6 +85,17 @@ def keeps_nanoseconds(holds: dict | None) -> bool:
     return isinstance(holds, dict) and holds.get("nanoseconds") is True
 
 
+def time_finer_than_second(path: str | os.PathLike) -> bool:
+    """Whether the file at `path` has a modification time within a second, not on one: a file rabtui
+    wrote (a label) has one where its file system keeps them (a whole second by chance once in a
+    billion writes), and keeps it when copied with its times (cp -a, rsync -a) onto another that keeps
+    them too; it lost it onto one that does not. Reads only: for a medium that must not be written."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_mtime_ns % 1_000_000_000 != 0
+    except OSError:
+        return False
+
+
 def nanoseconds_now(medium_path: str | os.PathLike) -> bool:
     """The nanoseconds probe alone, tried again at each use of a medium: a medium copied onto a file
     system that keeps only seconds, its label with it, must not go on comparing nanoseconds (every

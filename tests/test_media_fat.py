@@ -1,0 +1,95 @@
+"""Media on FAT file systems, FUSE-mounted from small images (this kernel may have no vfat or exFAT
+driver): vfat keeps times to 2 s, exFAT to the second, neither hard links, symlinks nor owners. A
+medium filled on ext4 or tmpfs and copied onto one keeps a label saying nanoseconds until its next
+backup probes it again: the checkpoint plan and a restore, which only read the medium, tell from the
+label file's own time that the file system lost the fractions, and compare no times there (vfat's
+would refuse every file of an odd second). Real rsync, cp, fusefat and exfat-fuse."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from rabtui.checkpoint import prepare
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+# fusefat sets no time on its root directory (it drops the mount): a copy goes in entry by entry
+_MOUNTERS = {"vfat": ("mkfs.vfat", "fusefat"), "exfat": ("mkfs.exfat", "mount.exfat-fuse")}
+
+
+def _fuse_missing(kind: str) -> str | None:
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse here"
+    lacking = [tool for tool in _MOUNTERS[kind] if shutil.which(tool) is None]
+    if lacking:
+        return f"no {' or '.join(lacking)} here (scripts/sysdeps.sh installs dosfstools, exfatprogs, fusefat, exfat-fuse)"
+    if kind == "exfat" and os.geteuid() != 0:
+        return "exfat-fuse mounts a loop device: root only"
+    return None
+
+
+@contextlib.contextmanager
+def fat_mounted(where: Path, kind: str) -> Iterator[Path]:
+    """A new 16 MiB `kind` (vfat or exfat) file system FUSE-mounted at the empty directory `where`,
+    closed to other users, its image beside it; unmounted (its loop device detached) at the end."""
+    if why := _fuse_missing(kind):
+        pytest.skip(why)
+    make, mounter = _MOUNTERS[kind]
+    image = where.parent / f"{where.name}.{kind}"
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run([make, str(image)], check=True, capture_output=True)
+    loop = None
+    try:
+        if kind == "vfat":
+            argv = [mounter, "-o", "rw+", str(image), str(where)]
+        else:
+            loop = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True,
+                                  text=True).stdout.strip()
+            argv = [mounter, "-o", "umask=077", loop, str(where)]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount {kind} here: {done.stderr.strip()}")
+        try:
+            yield where
+        finally:
+            subprocess.run(["fusermount", "-u", str(where)], capture_output=True)
+    finally:
+        if loop:
+            subprocess.run(["losetup", "-d", loop], capture_output=True)
+        image.unlink()
+
+
+# odd seconds and fractions: vfat holds each at the even second before it
+TIMES = {f"f{i}": 1_700_000_000_000_000_000 + i * 1_000_000_000 + 123_456_789 for i in range(4)}
+
+
+def test_a_medium_copied_onto_vfat_is_planned_and_restored_whole(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {name: name.encode() * 100 for name in TIMES})
+    for name, t in TIMES.items():
+        os.utime(data / name, ns=(t, t))
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    with fat_mounted(medium, "vfat"):
+        copied = subprocess.run(["cp", "-r", "--preserve=timestamps", *map(str, old.iterdir()), f"{medium}/"],
+                                capture_output=True, text=True)
+        assert copied.returncode == 0, copied.stderr
+        assert os.stat(next(medium.rglob("f1"))).st_mtime_ns == TIMES["f0"] // 10**9 * 10**9
+        prepare.compute(cfg, lab.store(), asked={"*"})       # refused f1 and f3 as written into
+        out = tmp_path / "out"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
+        for name in TIMES:
+            assert (out / str(data / name).lstrip("/")).read_bytes() == name.encode() * 100
