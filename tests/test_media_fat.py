@@ -93,3 +93,22 @@ def test_a_medium_copied_onto_vfat_is_planned_and_restored_whole(tmp_path):
         assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
         for name in TIMES:
             assert (out / str(data / name).lstrip("/")).read_bytes() == name.encode() * 100
+
+
+def test_each_name_of_hard_linked_files_backed_up_onto_exfat_comes_back(tmp_path):
+    """exFAT holds no hard links: a backup there keeps each name of a group as a copy of its own
+    (rsync -H kept one name and failed the others, every backup, a restore then without them)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"first": b"linked" * 100, "alone": b"alone"})
+    os.link(data / "first", data / "second")
+    with fat_mounted(lab.media[0][1], "exfat"):
+        for _ in range(2):       # the second backup has the first as its --link-dest
+            made = lab.backup(cfg)
+            assert made.status == "completed", made.reason
+        out = tmp_path / "out"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
+        restored = out / str(data).lstrip("/")
+        assert {p.name: p.read_bytes() for p in restored.iterdir()} == {
+            "first": b"linked" * 100, "second": b"linked" * 100, "alone": b"alone"}

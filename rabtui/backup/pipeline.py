@@ -144,8 +144,9 @@ class _Run(Completion, CommandSteps, TransferStep):
                         faults.point("backup.step3")
                         self._step4()
                         faults.point("backup.step4")
-                        self._step5(medium, spool,
-                                    exact_times=medium_fs.keeps_nanoseconds(info["label"].get("holds")))
+                        holds = info["label"].get("holds")
+                        self._step5(medium, spool, exact_times=medium_fs.keeps_nanoseconds(holds),
+                                    medium_links=medium_fs.keeps_hard_links(holds))
                         faults.point("backup.step5")
                         if self._ssh is not None:
                             self._ssh.release()     # its closing overlaps steps 6 and 7

@@ -35,10 +35,12 @@ READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync",
                    exact_times: bool = False, files_from: str | None = None, listing: bool = False,
-                   remote_command: str | None = None) -> list[str]:
+                   remote_command: str | None = None, medium_links: bool = True) -> list[str]:
     """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
     command (--rsync-path), or for a local source the command that runs rsync itself.
-    `remote_command`: the remote side's command instead (source_top.Looks.rsync_path)."""
+    `remote_command`: the remote side's command instead (source_top.Looks.rsync_path).
+    `medium_links` False (a medium that holds no hard links: vfat, exFAT): without -H, each name of a
+    group of hard links is a copy of its own there, where rsync -H would keep one name and fail the others."""
     command, remote_path = commands(source, rsync_path)
     remote_path = remote_command or remote_path
     extra = transfer_options.options_for(source.rsync_options, directory.kind)
@@ -59,7 +61,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         extra=extra,
         exact_times=exact_times,
         files_from=files_from,
-        hard_links=directory.kind != "archive",
+        hard_links=directory.kind != "archive" and medium_links,
         listing=listing,
     )
 
@@ -82,13 +84,13 @@ def drop_copy(backup_path: Path, dir_path: str) -> None:
 def transfer_directory(cfg: Config, source: Source, directory: Directory, medium: Medium, backup_path: Path, *,
                        base_path: Path | None, rsh: str | None, spool: CatalogSpool, emit: Emit,
                        cancel: threading.Event, index: int = 0, count: int = 1,
-                       last_files: int | None = None, exact_times: bool = False,
+                       last_files: int | None = None, exact_times: bool = False, medium_links: bool = True,
                        looks: source_top.Looks | None = None) -> DirSizes:
     """rsync one directory into the backup; returns its sizes with state ok / warning / failed.
 
     A directory missing on the source, or a standard one found empty while its last complete
     backup held `last_files` files, fails unless it has `allow_empty`. `exact_times`: the medium
-    keeps nanoseconds (see rsync.build_argv). `looks`: the backup's looks for symlinks on the source,
+    keeps nanoseconds (see rsync.build_argv); `medium_links`: it holds hard links (directory_argv). `looks`: the backup's looks for symlinks on the source,
     made in this transfer's own session when they can be (the last directory's: the look after too).
 
     Raises Cancelled when `cancel` is set (rsync's process group is killed). The caller has checked
@@ -114,7 +116,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
 
     def transfer(remote_command: str | None) -> tuple[Stream, proc_started.Completed | None]:
         argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,
-                              rsync_path=proc.which("rsync"), exact_times=exact_times, remote_command=remote_command)
+                              rsync_path=proc.which("rsync"), exact_times=exact_times, remote_command=remote_command,
+                              medium_links=medium_links)
         emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
         stream = Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
                         basis=link_dest or compare_dest, sender_names=rsync.SENDER_NAMES in argv)
@@ -142,7 +145,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         if looks is not None:
             looks.read_again()
         again, warning = _copy_again(source, directory, dest, link_dest or compare_dest, stream, rsh=rsh,
-                                     exact_times=exact_times, cancel=cancel)
+                                     exact_times=exact_times, medium_links=medium_links, cancel=cancel)
         if again is None or again.returncode != 0:
             result = again
     if result is None:
@@ -263,7 +266,7 @@ def _rsync(argv: list[str], stream: Stream, source: Source, cancel: threading.Ev
 
 
 def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, first: Stream, *,
-                rsh: str | None, exact_times: bool, cancel: threading.Event) -> tuple[proc_started.Completed | None, str | None]:
+                rsh: str | None, exact_times: bool, medium_links: bool, cancel: threading.Event) -> tuple[proc_started.Completed | None, str | None]:
     """The directories that are symlinks in the basis (the older backup, or the archive's union)
     and directories on the source now: rsync looked for their files through those symlinks, which
     came from the source and may point anywhere, outside the medium too. So it may have linked a
@@ -302,7 +305,8 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
         listed = [rel for rel in listed if rel not in changed]
     # the list goes to rsync's standard input: a file for it would outlive a run killed meanwhile
     argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
-                          rsync_path=proc.which("rsync"), exact_times=exact_times, files_from="-")
+                          rsync_path=proc.which("rsync"), exact_times=exact_times, files_from="-",
+                          medium_links=medium_links)
     first.emit(Event(LOG, f"rsync {directory.path}: {fmt.count(len(listed), 'path')} again -> {dest}", {"argv": argv}))
     faults.point("backup.copying_again")
     again = Stream(first.sizes, first.spool, first.emit, archive=first.archive,

@@ -85,6 +85,12 @@ def keeps_nanoseconds(holds: dict | None) -> bool:
     return isinstance(holds, dict) and holds.get("nanoseconds") is True
 
 
+def keeps_hard_links(holds: dict | None) -> bool:
+    """Whether rsync may keep hard links on this medium (-H): not where the probe saw link(2) fail,
+    where rsync would keep one name of each group and fail the others."""
+    return not isinstance(holds, dict) or holds.get("hardlinks") is not False
+
+
 def time_finer_than_second(path: str | os.PathLike) -> bool:
     """Whether the file at `path` has a modification time within a second, not on one: a file rabtui
     wrote (a label) has one where its file system keeps them (a whole second by chance once in a
