@@ -112,3 +112,19 @@ def test_each_name_of_hard_linked_files_backed_up_onto_exfat_comes_back(tmp_path
         restored = out / str(data).lstrip("/")
         assert {p.name: p.read_bytes() for p in restored.iterdir()} == {
             "first": b"linked" * 100, "second": b"linked" * 100, "alone": b"alone"}
+
+
+def test_an_archive_directory_on_exfat_fails_saying_the_medium_holds_no_hard_links(tmp_path):
+    """Its union is hard links into the backups: each backup keeps its data (restorable), fails, and
+    says why in words an operator can act on, not link(2)'s bare "Operation not permitted"."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("photos", "archive")])
+    write_files(lab.src / "photos", {"a.jpg": b"a" * 100})
+    with fat_mounted(lab.media[0][1], "exfat"):
+        made = lab.backup(cfg)
+        assert made.status == "failed", made.reason
+        assert "holds no hard links" in made.reason and "Linux file system" in made.reason, made.reason
+        out = tmp_path / "out"
+        photos = lab.src / "photos"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 0
+        assert (out / str(photos / "a.jpg").lstrip("/")).read_bytes() == b"a" * 100

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 from rabtui import faults, fmt, privacy
 from rabtui.errors import WorkFailed
-from rabtui.media import below, opened_dirs
+from rabtui.media import below, medium_fs, opened_dirs
 from rabtui.state.locks import marking, still
 
 def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
@@ -177,6 +177,12 @@ def _link_beside(name: bytes, src_fd: int, dst_fd: int) -> bytes:
             return tmp
         except FileExistsError:
             continue
+        except OSError as exc:
+            if exc.errno not in medium_fs.NO_HARD_LINKS:
+                raise
+            raise OSError(exc.errno, f"{exc.strerror} (as on a file system that holds no hard links, such as vfat"
+                                     " and exFAT: an archive directory's union is made of them; put this medium on"
+                                     " a Linux file system: ext4, xfs, btrfs)") from None
     raise FileExistsError(errno.EEXIST, "no free temporary name", name)
 
 

@@ -141,8 +141,6 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
     return label
 
 
-# link(2) on a file system without hard links (vfat, exfat: media the probe warns of)
-_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
 
 def _link_first(tmp: Path, label_path: Path, text: str) -> None:
@@ -153,7 +151,7 @@ def _link_first(tmp: Path, label_path: Path, text: str) -> None:
         os.link(tmp, label_path)
         return
     except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
+        if exc.errno not in medium_fs.NO_HARD_LINKS:
             raise
     fd = os.open(label_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:

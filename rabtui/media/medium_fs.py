@@ -7,6 +7,7 @@ instead of a silent loss.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import struct
@@ -28,6 +29,8 @@ WHAT = {
     "nanoseconds": "times finer than a second (a file rewritten within the second a backup read it,"
                    " its size unchanged, is missed until it changes again)",
 }
+# what link(2) fails with on a file system without hard links (vfat, exfat)
+NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 # an mtime whose nanoseconds a file system that keeps them gives back exactly
 _PROBE_MTIME_NS = 1_700_000_000_123_456_789
 SPARSE_PROBE_BYTES = 1 << 20
