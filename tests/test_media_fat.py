@@ -36,9 +36,10 @@ def _fuse_missing(kind: str) -> str | None:
 
 
 @contextlib.contextmanager
-def fat_mounted(where: Path, kind: str) -> Iterator[Path]:
+def fat_mounted(where: Path, kind: str, umask: str = "077") -> Iterator[Path]:
     """A new 16 MiB `kind` (vfat or exfat) file system FUSE-mounted at the empty directory `where`,
-    closed to other users, its image beside it; unmounted (its loop device detached) at the end."""
+    exFAT's closed to other users by `umask`, its image beside it; unmounted (its loop device
+    detached) at the end."""
     if why := _fuse_missing(kind):
         pytest.skip(why)
     make, mounter = _MOUNTERS[kind]
@@ -53,7 +54,7 @@ def fat_mounted(where: Path, kind: str) -> Iterator[Path]:
         else:
             loop = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True,
                                   text=True).stdout.strip()
-            argv = [mounter, "-o", "umask=077", loop, str(where)]
+            argv = [mounter, "-o", f"umask={umask}", loop, str(where)]
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode != 0:
             pytest.skip(f"cannot mount {kind} here: {done.stderr.strip()}")
@@ -128,3 +129,14 @@ def test_an_archive_directory_on_exfat_fails_saying_the_medium_holds_no_hard_lin
         photos = lab.src / "photos"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 0
         assert (out / str(photos / "a.jpg").lstrip("/")).read_bytes() == b"a" * 100
+
+
+def test_an_exfat_medium_open_to_all_is_refused_saying_how_to_mount_it(tmp_path, capsys):
+    """exFAT keeps no owners nor modes (chmod does nothing there): the way to close it is the mount's."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"a": b"a"})
+    with fat_mounted(lab.media[0][1], "exfat", umask="000"):
+        assert main(["--config", str(lab.config_path), "backup", "loc"]) == 1
+        said = capsys.readouterr()
+        assert "uid= and gid= of this user and umask=077" in said.out + said.err

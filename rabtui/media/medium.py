@@ -181,7 +181,8 @@ def _others_can_change(medium: Medium, error: type[RabtuiError]) -> None:
     if why:
         raise error(f"medium {medium.id}: {why}, who could have rabtui write elsewhere through a symlink of theirs;"
                     " nothing written",
-                    hint=f"give {medium.path} to this user or root, closed to others (chown, chmod go-w)")
+                    hint=f"give {medium.path} to this user or root, closed to others (chown, chmod go-w; a vfat or"
+                         " exFAT file system keeps no owners or modes: mount it with uid= and gid= of this user and umask=077)")
 
 
 def space(path: str | os.PathLike) -> dict:
