@@ -17,6 +17,11 @@ optional=()
 command -v promtool >/dev/null || optional+=(prometheus)
 command -v mkfs.btrfs >/dev/null || [ -x /usr/sbin/mkfs.btrfs ] || optional+=(btrfs-progs)   # a target without ACLs
 command -v busybox >/dev/null || optional+=(busybox-static)   # a source whose find is busybox's
+# media on FAT file systems, FUSE-mounted (a kernel without the vfat or exfat driver mounts them too)
+command -v mkfs.vfat >/dev/null || [ -x /usr/sbin/mkfs.vfat ] || [ -x /sbin/mkfs.vfat ] || optional+=(dosfstools)
+command -v mkfs.exfat >/dev/null || [ -x /usr/sbin/mkfs.exfat ] || [ -x /sbin/mkfs.exfat ] || optional+=(exfatprogs)
+command -v mount.exfat-fuse >/dev/null || [ -x /usr/sbin/mount.exfat-fuse ] || [ -x /sbin/mount.exfat-fuse ] || optional+=(exfat-fuse)
+command -v fusefat >/dev/null || optional+=(fusefat)
 [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive

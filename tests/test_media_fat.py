@@ -27,7 +27,7 @@ _MOUNTERS = {"vfat": ("mkfs.vfat", "fusefat"), "exfat": ("mkfs.exfat", "mount.ex
 def _fuse_missing(kind: str) -> str | None:
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse here"
-    lacking = [tool for tool in _MOUNTERS[kind] if shutil.which(tool) is None]
+    lacking = [tool for tool in (*_MOUNTERS[kind], "fusermount") if shutil.which(tool) is None]
     if lacking:
         return f"no {' or '.join(lacking)} here (scripts/sysdeps.sh installs dosfstools, exfatprogs, fusefat, exfat-fuse)"
     if kind == "exfat" and os.geteuid() != 0:
