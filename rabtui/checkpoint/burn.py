@@ -6,6 +6,7 @@ Drives: `images:DIR` writes `DIR/RAB<n>D<nn>.iso`; a real burner (`/dev/sr0`) is
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -105,14 +106,17 @@ def _check_present(entries: list, number: int, disc: int) -> None:
 
 def _check_kept_off(entries: list, number: int, disc: int) -> None:
     """An entry that holds an xattr with an empty value the plan did not record (its backup changed
-    since) would stop xorriso half-way (kept_off.py): it is named before the disc is begun."""
+    since) would stop xorriso half-way (kept_off.py): it is named before the disc is begun. One on a
+    file system that lists no xattrs at all (vfat and exFAT through FUSE: ENOTSUP), which libisofs
+    fails on as on an unreadable one, is mapped bare, with none to give."""
     for e in entries:
         if e.bare or e.kind not in ("file", "dir"):
             continue
         try:
             names = os.listxattr(e.disk, follow_symlinks=False)
             empty = [n for n in names if not os.getxattr(e.disk, n, follow_symlinks=False)]
-        except OSError:   # none on this file system, or unreadable: xorriso says so
+        except OSError as exc:   # unreadable: xorriso says so
+            e.bare = exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP)
             continue
         if empty:
             raise WorkFailed(
