@@ -147,3 +147,17 @@ def test_a_checkpoint_from_a_medium_on_exfat_is_written_verified_and_restored(tm
                  "--checkpoint", str(number)]) == 0
     restored = out / str(data).lstrip("/")
     assert ((restored / "a").read_bytes(), (restored / "sub" / "b").read_bytes()) == (b"a" * 100, b"b")
+
+
+def test_a_vfat_medium_that_refuses_chmod_is_refused_saying_so(tmp_path, capsys):
+    """fusefat implements no chmod: each backup failed at step 3 writing backup.json ("Operation not
+    permitted"), the medium labelled already; it is refused before, naming what it lacks."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"a": b"a"})
+    medium = lab.media[0][1]
+    with fat_mounted(medium, "vfat"):
+        assert main(["--config", str(lab.config_path), "backup", "loc"]) == 1
+        said = capsys.readouterr()
+        assert "refuses to set a file's mode" in said.out + said.err
+        assert os.listdir(medium) == []

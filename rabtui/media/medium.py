@@ -292,11 +292,31 @@ def _check_writable(medium: Medium) -> None:
     probe = Path(medium.path) / f"{WRITE_TEST}{_writer()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        os.close(fd)
+        try:
+            modes = _modes_refused(fd)
+        finally:
+            os.close(fd)
         faults.point("medium.write_testing")
         os.unlink(probe)
     except OSError as exc:
         raise WorkFailed(f"medium {medium.id}: {medium.path} is not writable: {exc.strerror}") from None
+    if modes:
+        raise WorkFailed(f"medium {medium.id}: its file system refuses to set a file's mode ({modes}): rabtui"
+                         " closes what it writes there to other users, and every backup would fail",
+                         hint="mount it with a driver that takes chmod (exfat-fuse's ignores it), or put the medium"
+                              " on a Linux file system (ext4, xfs, btrfs)")
+
+
+def _modes_refused(fd: int) -> str | None:
+    """Why the file system of the new file `fd` refuses fchmod (vfat through fusefat: not
+    implemented), or None."""
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP):
+            return exc.strerror
+        raise
+    return None
 
 
 class Labelled(NamedTuple):
