@@ -3,7 +3,11 @@ driver): vfat keeps times to 2 s, exFAT to the second, neither hard links, symli
 medium filled on ext4 or tmpfs and copied onto one keeps a label saying nanoseconds until its next
 backup probes it again: the checkpoint plan and a restore, which only read the medium, tell from the
 label file's own time that the file system lost the fractions, and compare no times there (vfat's
-would refuse every file of an odd second). Real rsync, cp, fusefat and exfat-fuse."""
+would refuse every file of an odd second). A medium made on exFAT takes backups (hard-linked names
+each a copy), checkpoints and restores; what it cannot do (an archive directory's union, a mount open
+to all, fusefat's missing chmod) is said in words to act on. Real rsync, cp, xorriso, fusefat and
+exfat-fuse. (fusefat loses a file's time on rename, as rsync's copies make them: copies onto it here
+are cp's.)"""
 
 from __future__ import annotations
 
