@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from datetime import datetime, timedelta
 
@@ -78,3 +79,23 @@ def test_a_backup_copied_into_another_sources_folder_is_no_base_of_its_next_back
     made = lab.backup(cfg, "loc", now=T0 + timedelta(days=1))
     assert made.status == "completed", made.reason
     assert (made.path / "data" / str(a).lstrip("/")).read_bytes() == b"loc's!"
+
+
+def test_a_copy_of_another_sources_backup_whose_original_is_gone_is_not_restored_as_its_files(tmp_path, capsys):
+    """The original deleted since (by cleanup, or on a medium away): the record still names a source
+    of the config, so the copy is not this source's; nor is it a backup the database lacks."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source(None, "", "loc") + lab._local_source(None, "", "web1"))
+    write_files(lab.src / "data", {"a": b"loc's"})
+    b1 = lab.backup(cfg, "loc", now=T0)
+    write_files(lab.src / "data", {"a": b"web1's"})
+    b2 = lab.backup(cfg, "web1", now=T0 + timedelta(days=1))
+    subprocess.run(["cp", "-a", str(b2.path), str(lab.media[0][1] / "loc")], check=True)
+    shutil.rmtree(b2.path)
+
+    out = _rebuilt(lab, capsys)
+    assert f"medium m1: loc/{b2.path.name}: a backup of the source web1 (its backup.json names it)" in out, out
+    assert _rows(lab) == [(b1.backup_id, "loc", "m1", b1.path.name)]
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data" / "a"),
+                 "--to", str(tmp_path / "out")]) == 0, capsys.readouterr()
+    assert (tmp_path / "out" / str(lab.src / "data" / "a").lstrip("/")).read_bytes() == b"loc's"

@@ -127,12 +127,13 @@ def made_after(store: Store, source_id: str, taken: dict) -> dict | None:
     return first if first is not None and first["started"] < taken["started"] else None
 
 
-def unknown_names(medium: Medium, store: Store, source_ids: set[str]) -> list[str]:
+def unknown_names(medium: Medium, store: Store, source_ids: set[str], configured: set[str] = frozenset()) -> list[str]:
     """The backup directories of `source_ids` (and of the sources the database knows there) on the
     medium, which is there, that have no row in the database ("source/name"): their names are read,
     and the records of those with no row. A running backup has its row before its directory, so it
     is never one of them; nor is a copy of a backup the database knows elsewhere, whose record names
-    that place (rebuild/copied.py: rebuild-state does not take it)."""
+    that place, nor one whose record names another source of the config (`configured`): rebuild-state
+    does not take them (rebuild/copied.py)."""
     rows = store.all("SELECT medium, source, name, status FROM backups")
     everywhere = {(r["medium"], r["source"], r["name"]) for r in rows}
     held = {(r["medium"], r["source"], r["name"]) for r in rows if r["status"] != "deleted"}
@@ -146,19 +147,19 @@ def unknown_names(medium: Medium, store: Store, source_ids: set[str]) -> list[st
             continue
         out += [f"{source_id}/{n}" for n in sorted(names)
                 if medium_layout.BACKUP_NAME.match(n) and (medium.id, source_id, n) not in everywhere
-                and not _copy_of_known(root / n, (medium.id, source_id), held)]
+                and not _copy_of_known(root / n, (medium.id, source_id), held, configured)]
     return out
 
 
-def _copy_of_known(path, place: tuple[str, str], held: set[tuple[str, str, str]]) -> bool:
+def _copy_of_known(path, place: tuple[str, str], held: set[tuple[str, str, str]], configured: set[str]) -> bool:
     """Whether the record at `path`, a backup's directory at `place` (medium, source), names another
     place as its own, where the database knows a backup of its name not deleted (`held`: (medium,
-    source, name))."""
+    source, name)), or another source of `configured`."""
     info = medium_layout.read_backup_json(path)
     if not isinstance(info, dict):
         return False
     named = tuple(v if isinstance(v, str) else p for v, p in zip((info.get("medium"), info.get("source")), place))
-    return named != place and (*named, path.name) in held
+    return named != place and ((*named, path.name) in held or named[1] != place[1] and named[1] in configured)
 
 
 def shown(names: list[str]) -> str:
@@ -242,9 +243,10 @@ def _looked_at(cfg: Config, store: Store, m: Medium, source_ids: set[str] | None
     through look_mount when `mount`; none when another disk is on its device, or one with no label (WorkFailed
     when its label cannot be read: it may be the medium)."""
     if not mount:
+        configured = {s.id for s in cfg.sources}
         if source_ids is None:
-            return unknown_names(m, store, {s.id for s in cfg.sources})
-        return [n for n in unknown_names(m, store, set(source_ids)) if n.split("/", 1)[0] in source_ids]
+            return unknown_names(m, store, configured, configured)
+        return [n for n in unknown_names(m, store, set(source_ids), configured) if n.split("/", 1)[0] in source_ids]
     with looked_at(m, emit or no_emit, cfg.state_dir, LOOK_WAIT, cancel) as seen:
         why = label_problem(seen, store)
         if why is not None and label_problem(seen, store, unread=False) is None:

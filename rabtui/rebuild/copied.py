@@ -6,7 +6,10 @@ backup: nothing says the copy is whole (its record is the run's word about the o
 as this place's own it would take the id the original holds (renumbering the backups made after
 it), and one of another source would be restored as this source's files. It is not read, and named
 with the way out. A record naming a place that is not read here or holds no such backup is taken as
-the place it sits in (a disk taken over with `media label --force` keeps its old records)."""
+the place it sits in (a disk taken over with `media label --force` keeps its old records; a source
+renamed in the config, its folder renamed by hand, keeps its old id in them), unless it names
+another source of the config: that source's backup (its original away, or deleted by cleanup) is
+not this one's either."""
 
 from __future__ import annotations
 
@@ -16,15 +19,22 @@ from rabtui import fmt
 from rabtui.rebuild.backups_recorded import Listed
 
 
-def set_aside(found: dict[str, dict[str, Listed] | None], unmatched: list[str]) -> None:
+def set_aside(found: dict[str, dict[str, Listed] | None], unmatched: list[str], source_ids: set[str]) -> None:
     """The copies in `found` (medium id -> source -> its backups read, scan._read_medium) left out of
-    it, each said into `unmatched`."""
+    it, each said into `unmatched`; `source_ids`: the config's."""
     for medium_id, sources in found.items():
         for source_id, listed in (sources or {}).items():
             kept = []
             for name, path, rec in listed:
                 place = (rec.medium or medium_id, rec.source or source_id)
                 original = None if place == (medium_id, source_id) else _original(found, place, name)
+                if original is None and place[1] != source_id and place[1] in source_ids:
+                    unmatched.append(
+                        f"medium {medium_id}: {fmt.name(str(Path(source_id) / name))}: a backup of the source"
+                        f" {fmt.name(place[1])} (its backup.json names it), whose original is not read here: not read,"
+                        f" its files not in the catalog; move it into {fmt.name(place[1])}'s folder and run"
+                        " `rabtui rebuild-state` again, or delete it")
+                    continue
                 if original is None:
                     kept.append((name, path, rec))
                     continue

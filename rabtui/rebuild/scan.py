@@ -72,7 +72,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     found = {m.id: _with_medium(cfg.state_dir, m, report, emit,
                                 lambda m=m: _read_medium(store, m, source_ids, report, known), cancel=cancel)
              for m in cfg.media}
-    copied.set_aside(found, report.unmatched)
+    copied.set_aside(found, report.unmatched, source_ids)
     for medium in cfg.media:
         if found[medium.id] is None:
             _still_known(store, medium, known)
