@@ -32,8 +32,9 @@ def set_aside(found: dict[str, dict[str, Listed] | None], unmatched: list[str], 
                     unmatched.append(
                         f"medium {medium_id}: {fmt.name(str(Path(source_id) / name))}: a backup of the source"
                         f" {fmt.name(place[1])} (its backup.json names it), whose original is not read here: not read,"
-                        f" its files not in the catalog; move it into {fmt.name(place[1])}'s folder and run"
-                        " `rabtui rebuild-state` again, or delete it")
+                        f" its files not in the catalog; move it into {fmt.name(place[1])}'s folder (or, if this source"
+                        f" is {fmt.name(place[1])} renamed, write {fmt.name(source_id)} as \"source\" in its backup.json),"
+                        " then run `rabtui rebuild-state` again")
                     continue
                 if original is None:
                     kept.append((name, path, rec))
