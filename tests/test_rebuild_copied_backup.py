@@ -99,3 +99,22 @@ def test_a_copy_of_another_sources_backup_whose_original_is_gone_is_not_restored
     assert main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data" / "a"),
                  "--to", str(tmp_path / "out")]) == 0, capsys.readouterr()
     assert (tmp_path / "out" / str(lab.src / "data" / "a").lstrip("/")).read_bytes() == b"loc's"
+
+
+def test_a_source_renamed_its_folder_renamed_by_hand_is_still_said_unknown_then_read(tmp_path, capsys):
+    """Its records name the old id, which the database knows them under at the old folder, gone:
+    no copy, but backups of the new id the database lacks; rebuild-state takes them as its."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"v1"})
+    b1 = lab.backup(cfg, "loc", now=T0)
+    lab.write(lab._local_source(None, "", "web"))
+    (lab.media[0][1] / "loc").rename(lab.media[0][1] / "web")
+    assert main(["--config", str(lab.config_path), "restore", "web", str(lab.src / "data" / "a"),
+                 "--to", str(tmp_path / "out")]) == 1
+    assert f"medium m1 holds 1 backup of web the state database does not know (web/{b1.path.name})" \
+        in capsys.readouterr().err
+    lab.store().close()
+    lab.lose_database()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0, capsys.readouterr().out
+    assert _rows(lab) == [(b1.backup_id, "web", "m1", b1.path.name)]

@@ -147,19 +147,27 @@ def unknown_names(medium: Medium, store: Store, source_ids: set[str], configured
             continue
         out += [f"{source_id}/{n}" for n in sorted(names)
                 if medium_layout.BACKUP_NAME.match(n) and (medium.id, source_id, n) not in everywhere
-                and not _copy_of_known(root / n, (medium.id, source_id), held, configured)]
+                and not _copy_of_known(medium, root / n, source_id, held, configured)]
     return out
 
 
-def _copy_of_known(path, place: tuple[str, str], held: set[tuple[str, str, str]], configured: set[str]) -> bool:
-    """Whether the record at `path`, a backup's directory at `place` (medium, source), names another
+def _copy_of_known(medium: Medium, path, source_id: str, held: set[tuple[str, str, str]], configured: set[str]) -> bool:
+    """Whether the record at `path`, a backup's directory of `source_id` on `medium`, names another
     place as its own, where the database knows a backup of its name not deleted (`held`: (medium,
-    source, name)), or another source of `configured`."""
+    source, name)), or another source of `configured`. A place on this medium that does not hold
+    that backup any more is none (a source renamed, its folder renamed by hand: rebuild-state reads it
+    as this source's)."""
     info = medium_layout.read_backup_json(path)
     if not isinstance(info, dict):
         return False
+    place = (medium.id, source_id)
     named = tuple(v if isinstance(v, str) else p for v, p in zip((info.get("medium"), info.get("source")), place))
-    return named != place and ((*named, path.name) in held or named[1] != place[1] and named[1] in configured)
+    if named == place:
+        return False
+    if named[1] != source_id and named[1] in configured:
+        return True
+    return (*named, path.name) in held and (named[0] != medium.id
+                                           or (medium_layout.source_root(medium.path, named[1]) / path.name).is_dir())
 
 
 def shown(names: list[str]) -> str:
