@@ -30,6 +30,18 @@ def _rows(lab) -> list[tuple]:
     return [tuple(r) for r in lab.store().all("SELECT id, source, medium, name FROM backups ORDER BY id")]
 
 
+def _copied_into_locs_folder(tmp_path):
+    """Backups of loc (its file "loc's") and of web1 ("web1's"), the second copied into loc's folder."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source(None, "", "loc") + lab._local_source(None, "", "web1"))
+    write_files(lab.src / "data", {"a": b"loc's"})
+    b1 = lab.backup(cfg, "loc", now=T0)
+    write_files(lab.src / "data", {"a": b"web1's"})
+    b2 = lab.backup(cfg, "web1", now=T0 + timedelta(days=1))
+    subprocess.run(["cp", "-a", str(b2.path), str(lab.media[0][1] / "loc")], check=True)
+    return lab, b1, b2
+
+
 def test_a_backup_copied_from_another_medium_is_not_taken_as_this_ones(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=2)
     cfg = lab.local()
@@ -48,13 +60,7 @@ def test_a_backup_copied_from_another_medium_is_not_taken_as_this_ones(tmp_path,
 
 
 def test_a_backup_copied_into_another_sources_folder_is_not_restored_as_its_files(tmp_path, capsys):
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.write(lab._local_source(None, "", "loc") + lab._local_source(None, "", "web1"))
-    write_files(lab.src / "data", {"a": b"loc's"})
-    b1 = lab.backup(cfg, "loc", now=T0)
-    write_files(lab.src / "data", {"a": b"web1's"})
-    b2 = lab.backup(cfg, "web1", now=T0 + timedelta(days=1))
-    subprocess.run(["cp", "-a", str(b2.path), str(lab.media[0][1] / "loc")], check=True)
+    lab, b1, b2 = _copied_into_locs_folder(tmp_path)
 
     out = _rebuilt(lab, capsys)
     assert f"medium m1: loc/{b2.path.name}: a copy of the backup {b2.path} (its backup.json names source web1)" in out
@@ -84,13 +90,7 @@ def test_a_backup_copied_into_another_sources_folder_is_no_base_of_its_next_back
 def test_a_copy_of_another_sources_backup_whose_original_is_gone_is_not_restored_as_its_files(tmp_path, capsys):
     """The original deleted since (by cleanup, or on a medium away): the record still names a source
     of the config, so the copy is not this source's; nor is it a backup the database lacks."""
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.write(lab._local_source(None, "", "loc") + lab._local_source(None, "", "web1"))
-    write_files(lab.src / "data", {"a": b"loc's"})
-    b1 = lab.backup(cfg, "loc", now=T0)
-    write_files(lab.src / "data", {"a": b"web1's"})
-    b2 = lab.backup(cfg, "web1", now=T0 + timedelta(days=1))
-    subprocess.run(["cp", "-a", str(b2.path), str(lab.media[0][1] / "loc")], check=True)
+    lab, b1, b2 = _copied_into_locs_folder(tmp_path)
     shutil.rmtree(b2.path)
 
     out = _rebuilt(lab, capsys)
