@@ -1,19 +1,28 @@
 """Retention deletes the older backups of an archive directory once a verified checkpoint holds
 their files (one saved a file the source then removed, one whose file a later backup changed, kept
 data between): the checkpoint plan after the cleanup, and after rebuild-state, is not refused for
-the union. Real rsync and xorriso."""
+the union. A file that a later backup saved as a directory of files, that backup deleted by the
+monthly keeps while the file's is kept: the union shows the file again, or the empty directory a
+backup after them holds, and the plan is not refused; a directory of files put by hand in the file's
+place is named. Real rsync and xorriso."""
 
 from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
 
+import pytest
+
+from rabtui.checkpoint import prepare
 from rabtui.cli import main
+from rabtui.errors import WorkFailed
+from rabtui.media import medium_layout
 from tests.trees import Lab, next_second, write_files
 from tests.union_plans import plan_not_refused
 
 SHORT = ("keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
          "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+MONTHLY = SHORT.replace("keep_monthly_months = 0", "keep_monthly_months = 4")
 T0 = datetime(2026, 7, 1, 3, 0)
 
 
@@ -57,3 +66,46 @@ def test_retention_leaves_no_union_refused(tmp_path):
     plan_not_refused(lab, cfg)
     cfg = backup()
     plan_not_refused(lab, cfg)
+
+
+@pytest.mark.parametrize("source_since", ["no x", "x a directory"])
+def test_a_directory_deleted_between_by_the_monthly_keeps_leaves_no_union_refused(tmp_path, source_since):
+    """Backups of 31 January (x a file: kept, its month's newest), 5 February (x a directory of files:
+    deleted, a checkpoint holds them), 20 February (the source's x `source_since`: its month's newest)
+    and 2 March (the newest)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source([("data", "archive")], "", "loc")
+                    + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n[retention]\n{MONTHLY}')
+    data = lab.src / "data"
+
+    def backup(month, day):
+        assert lab.backup(cfg, now=datetime(2026, month, day, 3)).status in ("completed", "warnings")
+        next_second()
+    write_files(data, {"x": b"file x", "keep": b"k"})
+    backup(1, 31)
+    os.unlink(data / "x")
+    write_files(data, {"x/f": b"f", "x/sub/g": b"g"})
+    backup(2, 5)
+    assert main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--now"]) == 0
+    if source_since == "no x":
+        for rel in ("x/sub/g", "x/f"):
+            os.unlink(data / rel)
+        os.rmdir(data / "x" / "sub")
+        os.rmdir(data / "x")
+    backup(2, 20)
+    backup(3, 2)
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", "2026-03-03T03:00"]) == 0
+    assert [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='deleted'")] \
+        == ["backup-20260205030000"]
+    plan_not_refused(lab, cfg)
+    lab.lose_database()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    plan_not_refused(lab, cfg)
+    if source_since == "no x":      # the file is back in the union: a directory of files there by hand is named
+        x = medium_layout.archive_root(lab.media[0][1], "loc", str(data)) / "x"
+        x.unlink()
+        write_files(x, {"planted": b"p"})
+        with pytest.raises(WorkFailed) as got:
+            prepare.compute(cfg, lab.store(), asked={"*"})
+        assert f"e.g. {data}/x: a directory is in the place of the file backup backup-20260131030000 saved" \
+            in str(got.value), str(got.value)
