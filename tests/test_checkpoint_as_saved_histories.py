@@ -3,12 +3,13 @@ never refused as one the medium no longer holds as saved (not_as_saved.py), what
 them: generated histories of a local source (fidelity histories' files, sparse files, hard-link
 groups joined and split, symlinks, FIFOs, xattrs and ACLs, kinds replaced, names of any byte and
 255 bytes; the directory standard or archive from one backup to the next, the database lost and
-rebuilt from the media between them); and damage put in one file of the last backup (cut, grown,
-written into in place, removed, a symlink, a FIFO or a directory in its place) is always named. The
-same of an archive directory (union_as_saved.py): its last backup an archive one, the damage put in
-its union, where a file removed is read from the backup that saved it. A restore from the medium of
-the first and of the last backup ends well (exit 0). Real rsync; more examples with
-AS_SAVED_HISTORIES=N."""
+rebuilt from the media between them, a checkpoint burnt and a cleanup deleting what retention lets
+go between them, the plan not refused after it either); and damage put in one file of the last
+backup (cut, grown, written into in place, removed, a symlink, a FIFO or a directory in its place)
+is always named. The same of an archive directory (union_as_saved.py): its last backup an archive
+one, the damage put in its union, where a file removed is read from the backup that saved it. A
+restore from the medium of the first and of the last backup (if retention kept it) ends well (exit
+0). Real rsync; more examples with AS_SAVED_HISTORIES=N."""
 
 from __future__ import annotations
 
@@ -32,13 +33,16 @@ from tests.trees import Lab, in_memory
 T0 = datetime(2026, 7, 1, 3, 0)
 DAMAGE = ("cut", "grown", "rewritten", "removed", "symlink", "fifo", "dir")
 ROUND = st.tuples(st.lists(st.tuples(st.sampled_from(CHANGE), OP), min_size=1, max_size=5),
-                  st.sampled_from(["standard", "standard", "archive"]), st.booleans())
+                  st.sampled_from(["standard", "standard", "archive"]), st.booleans(),
+                  st.sampled_from([False, False, True]))
 
 
 def _config(lab: Lab, kind: str):
     return lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "data"}"\n'
                      f'kind = "{kind}"\nallow_empty = true\n'
-                     f'[checkpoint]\ndisc = "dvd+r"\ndrive = "images:{lab.tmp / "iso"}"\n')
+                     f'[checkpoint]\ndisc = "dvd+r"\ndrive = "images:{lab.tmp / "iso"}"\n'
+                     '[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n'
+                     'keep_monthly_months = 0\nkeep_yearly_years = 0\n')
 
 
 def _files(top: bytes) -> list[bytes]:
@@ -92,8 +96,8 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
         # the last backup `last`: a checkpoint of a standard directory reads its tree, of an archive
         # one the medium's union (union_as_saved)
         names = []
-        plan = [(first, "standard", False), *rounds[:-1], (rounds[-1][0], last, rounds[-1][2])]
-        for n, (ops, kind, rebuilt) in enumerate(plan):
+        plan = [(first, "standard", False, False), *rounds[:-1], (rounds[-1][0], last, rounds[-1][2], False)]
+        for n, (ops, kind, rebuilt, cleanup) in enumerate(plan):
             for verb, op in ops:
                 _apply(root, verb, op)
             _dir_times(root, dir_mtime + n)
@@ -106,8 +110,16 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
             if rebuilt:
                 lab.lose_database()
                 assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+            # retention deletes what a verified checkpoint holds (an archive's only copy too)
+            if cleanup and main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--now"]) == 0:
+                assert main(["--config", str(lab.config_path), "cleanup", "--now",
+                             (T0 + timedelta(days=n, hours=12)).isoformat()]) == 0
+                assert _refused(lab, cfg) is None, f"after the cleanup following backup {n}"
         assert _refused(lab, cfg) is None
+        kept = {r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status<>'deleted'")}
         for i, name in {0: names[0], len(names) - 1: names[-1]}.items():     # nor a restore from the medium
+            if name not in kept:
+                continue
             assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--backup", name, "--to",
                          str(lab.tmp / f"restored{i}")]) == 0, name
         if last == "archive":
