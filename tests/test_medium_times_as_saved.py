@@ -4,8 +4,9 @@ through and a restore from it gives every file back (exit 0). The operator copie
 a new disk whose file system holds fewer years (ext4 of 128-byte inodes to 2038-01-19, as XFS
 without bigtime; ext4 to 2446-05-10): a file dated beyond is held at that bound, its label still
 saying nanoseconds until the next backup probes it. A database rebuilt before the catalog floored
-times held a time before 1970 one second later (int() toward zero: -1 for -1.5 s). Real rsync,
-cp, tar and loop-mounted ext2 file systems."""
+times held a time before 1970 one second later (int() toward zero: -1 for -1.5 s). A medium copied
+without its times (cp -r) has its files' times not compared at all. Real rsync, cp, tar and
+loop-mounted ext2 file systems."""
 
 from __future__ import annotations
 
@@ -76,3 +77,16 @@ def test_a_time_before_1970_as_an_older_rebuild_state_recorded_it(tmp_path):
     with store.transaction() as conn:
         assert conn.execute("UPDATE versions SET mtime=mtime+1 WHERE mtime<0").rowcount == 2
     _as_saved(lab, cfg, data, ["old", "older"])
+
+
+def test_a_medium_copied_without_its_times_is_planned_and_restored_whole(tmp_path):
+    """cp -r gives each file, the label too, the time of the copy: the label's is not the one rabtui
+    gave it (a fraction of its own), so its files' times are not compared (each was refused as
+    written into, none restored)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789, "f1": 1_700_000_001_123_456_789})
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    _as_saved(lab, cfg, data, ["f0", "f1"])

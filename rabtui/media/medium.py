@@ -105,18 +105,22 @@ def labelled_nanoseconds(medium: Medium) -> bool:
     as the label file's own time shows; for those who only read the medium, such as a restore. A
     medium copied onto vfat or exFAT, its label with it, says nanoseconds until its next backup
     probes it, where the label's time lost its fraction (vfat's times are to 2 s: a file's second
-    there is not the one rsync set)."""
+    there is not the one rsync set); one copied without its times (cp -r) has the copy's own, not
+    the fraction rabtui gave the label (`stamped_ns`)."""
     try:
         label = read_label(medium.path)
     except WorkFailed:
         return False
+    stamped = label.get("stamped_ns") if label is not None else None
     return (label is not None and medium_fs.keeps_nanoseconds(label.get("holds"))
-            and medium_fs.time_finer_than_second(Path(medium.path) / LABEL))
+            and medium_fs.time_finer_than_second(Path(medium.path) / LABEL,
+                                                 stamped if isinstance(stamped, int) else None))
 
 
 def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
     path = Path(medium.path)
     tmp = path / f"{LABEL}.tmp-{_writer()}"
+    label = {**label, "stamped_ns": medium_fs.STAMP_NS}     # its file's time (labelled_nanoseconds)
     text = json.dumps(label, indent=2) + "\n"
     if len(text.encode("utf-8", errors="surrogateescape")) > LABEL_BYTES:
         # a label found nested deep, indented level by level, would be one read_label refuses
@@ -126,6 +130,7 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
         # in a medium directory that is sticky and open to all (as /tmp), another user could still
         # have made it first, a symlink to any file
         privacy.write_new_file(tmp, text.encode("utf-8", errors="surrogateescape"))
+        medium_fs.stamp(tmp)
         faults.point("medium.label_temporary")
         if first:
             try:
@@ -157,6 +162,7 @@ def _link_first(tmp: Path, label_path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
+        medium_fs.stamp(label_path)
     except OSError:
         label_path.unlink(missing_ok=True)
         raise

@@ -11,6 +11,7 @@ import errno
 import os
 import stat
 import struct
+import time
 from pathlib import Path
 
 from rabtui import faults, temp_dirs
@@ -33,6 +34,8 @@ WHAT = {
 NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 # an mtime whose nanoseconds a file system that keeps them gives back exactly
 _PROBE_MTIME_NS = 1_700_000_000_123_456_789
+# the fraction of a second of the time a label file is given (stamp): one a copy kept with the times
+STAMP_NS = _PROBE_MTIME_NS % 1_000_000_000
 SPARSE_PROBE_BYTES = 1 << 20
 # user::rw- user:<uid>:r-- group::r-- mask::r-- other::--- in the kernel's system.posix_acl_access form
 _ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for tag, perm, uid in (
@@ -94,15 +97,24 @@ def keeps_hard_links(holds: dict | None) -> bool:
     return not isinstance(holds, dict) or holds.get("hardlinks") is not False
 
 
-def time_finer_than_second(path: str | os.PathLike) -> bool:
-    """Whether the file at `path` has a modification time within a second, not on one: a file rabtui
-    wrote (a label) has one where its file system keeps them (a whole second by chance once in a
-    billion writes), and keeps it when copied with its times (cp -a, rsync -a) onto another that keeps
-    them too; it lost it onto one that does not. Reads only: for a medium that must not be written."""
+def stamp(path: str | os.PathLike) -> None:
+    """The file at `path` dated the last moment before now whose fraction of a second is STAMP_NS."""
+    now = time.time_ns()
+    at = now - (now - STAMP_NS) % 1_000_000_000
+    os.utime(path, ns=(at, at), follow_symlinks=False)
+
+
+def time_finer_than_second(path: str | os.PathLike, stamped: int | None = None) -> bool:
+    """Whether the file at `path` has a modification time within a second as its writer set it:
+    `stamped` that fraction (stamp), where the file system keeps it and a copy kept it with its
+    times (cp -a, rsync -a); where it lost it (a file system of seconds, tar) or a copy took none
+    (cp -r: a time of the copy's own) it has another. Without `stamped` (a file written before
+    stamps), any fraction of a second. Reads only: for a medium that must not be written."""
     try:
-        return os.stat(path, follow_symlinks=False).st_mtime_ns % 1_000_000_000 != 0
+        fraction = os.stat(path, follow_symlinks=False).st_mtime_ns % 1_000_000_000
     except OSError:
         return False
+    return fraction != 0 if stamped is None else fraction == stamped
 
 
 def nanoseconds_now(medium_path: str | os.PathLike) -> bool:
