@@ -17,7 +17,8 @@ import pytest
 
 from rabtui.checkpoint import prepare
 from rabtui.cli import main
-from tests.trees import Lab, ext2_mounted, in_memory, write_files
+from rabtui.errors import WorkFailed
+from tests.trees import Lab, ext2_mounted, in_memory, next_second, write_files
 
 Y2100 = 4_102_444_801_250_000_000       # 2100-01-01 00:00:01.25, in ns as the others
 Y2500 = 16_725_225_601_250_000_000      # 2500-01-01 00:00:01.25
@@ -90,3 +91,28 @@ def test_a_medium_copied_without_its_times_is_planned_and_restored_whole(tmp_pat
     medium.mkdir()
     subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
     _as_saved(lab, cfg, data, ["f0", "f1"])
+
+
+def test_a_medium_copied_without_its_times_has_them_compared_again_from_its_next_backups(tmp_path):
+    """Its next backup labels it anew, saying times are kept from then on: a file of a later backup
+    written into in place refuses the plan again (the label kept the copy's time, and no time was
+    compared for ever), a file of the backup before the copy is still restored as it is there."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789})
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    for _ in range(2):      # the one that labels it began before: its files are the copy's as well
+        next_second()
+        made = lab.backup(cfg)
+        assert made.status == "completed", made.reason
+    with open(made.path / "data" / str(data / "f0").lstrip("/"), "r+b") as f:
+        f.write(b"BAD")
+    with pytest.raises(WorkFailed, match="written into"):
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
+    out = tmp_path / "out"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
+                 "--backup", first]) == 0
+    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100

@@ -345,8 +345,10 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
     top = rel_path(path) + b"/"
     inner = [d.path for d in cfg.source(source).directories if rel_path(d.path).startswith(top)]
     backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
-    # times compared only where the medium holds them as rsync set them (not vfat's 2 s, local time)
-    times = scanned.mtimes if labelled_nanoseconds(cfg.medium(backup["medium"])) else None
+    # times compared only where the medium holds them as rsync set them (not vfat's 2 s, local time);
+    # a union holds files of backups of any time
+    exact = labelled_nanoseconds(cfg.medium(backup["medium"]), None if union else backup["started"])
+    times = scanned.mtimes if exact else None
     if union:
         lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own)
     else:

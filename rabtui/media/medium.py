@@ -12,6 +12,7 @@ import re
 import secrets
 import stat
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -100,21 +101,31 @@ def _probe(medium: Medium, probe=medium_fs.probe):
         raise WorkFailed(f"medium {medium.id}: cannot try what {medium.path} can hold: {exc.strerror}") from None
 
 
-def labelled_nanoseconds(medium: Medium) -> bool:
-    """Whether the medium keeps nanoseconds, as its label says (its last backup tried it again) and
-    as the label file's own time shows; for those who only read the medium, such as a restore. A
-    medium copied onto vfat or exFAT, its label with it, says nanoseconds until its next backup
-    probes it, where the label's time lost its fraction (vfat's times are to 2 s: a file's second
-    there is not the one rsync set); one copied without its times (cp -r) has the copy's own, not
-    the fraction rabtui gave the label (`stamped_ns`)."""
+def labelled_nanoseconds(medium: Medium, started: float | None = None) -> bool:
+    """Whether the files of a backup of the medium that began at `started` (None: of any backup, as
+    an archive's union holds) have their times as rsync set them, to the nanosecond: as the medium's
+    label says (its last backup tried it again), the label file's own time shows (_times_kept), and
+    since the label says they are (`times_since`); for those who only read the medium, such as a
+    restore."""
     try:
         label = read_label(medium.path)
     except WorkFailed:
         return False
-    stamped = label.get("stamped_ns") if label is not None else None
-    return (label is not None and medium_fs.keeps_nanoseconds(label.get("holds"))
-            and medium_fs.time_finer_than_second(Path(medium.path) / LABEL,
-                                                 stamped if isinstance(stamped, int) else None))
+    if label is None or not _times_kept(medium, label):
+        return False
+    since = label.get("times_since")
+    return not isinstance(since, (int, float)) or (started is not None and started >= since)
+
+
+def _times_kept(medium: Medium, label: dict) -> bool:
+    """Whether the medium keeps nanoseconds as `label`, its label, says, and its label file's time
+    shows it kept them since it was written. A medium copied onto vfat or exFAT, its label with it,
+    says nanoseconds until its next backup probes it, where the label's time lost its fraction
+    (vfat's times are to 2 s: a file's second there is not the one rsync set); one copied without
+    its times (cp -r) has the copy's own, not the fraction rabtui gave the label (`stamped_ns`)."""
+    stamped = label.get("stamped_ns")
+    return (medium_fs.keeps_nanoseconds(label.get("holds"))
+            and medium_fs.time_finer_than_second(Path(medium.path) / LABEL, stamped if isinstance(stamped, int) else None))
 
 
 def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
@@ -249,14 +260,29 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         remove_dead_runs_files(path)
         _check_writable(medium)
         holds = label.get("holds")
+        kept = _times_kept(medium, label)
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
                 or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
-            label = _store_label(medium, {**label, "holds": _probe(medium)})
+            label = _store_label(medium, _times_from_now({**label, "holds": _probe(medium)}, kept))
+        elif holds["nanoseconds"] and not kept:
+            # copied without its times (cp -r) or with fewer (tar): its backups so far hold the copy's
+            try:
+                label = _store_label(medium, _times_from_now(label, kept))
+            except WorkFailed:      # a full medium: its times are not compared, as before
+                pass
     if store is not None:
         media_state.remember_mount(store, medium)
     root = path.stat()     # the disk a backup goes on: backup_place.py tells when another is in its place
     return {"label": label, "device": root.st_dev, "inode": root.st_ino, **space(path)}
+
+
+def _times_from_now(label: dict, kept: bool) -> dict:
+    """`label` to be written anew, saying its files' times are as rsync set them from now on only
+    where they were not before (labelled_nanoseconds)."""
+    if medium_fs.keeps_nanoseconds(label.get("holds")) and not kept:
+        return {**label, "times_since": time.time()}
+    return label
 
 
 def _writer() -> str:

@@ -247,7 +247,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         if not os.path.lexists(item):
             raise backup_gone.not_there(shown, origin, row["path"], sc.path(row["path"]), source.id)
         result = _result(source, rel, origin, target, warned)
-        times = mediamod.labelled_nanoseconds(medium)     # a file's mtime tells it apart there too
+        times = mediamod.labelled_nanoseconds(medium, row["started"])     # a file's mtime tells it apart there too
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
             lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, times)
             if saved is None or not (saved.changed or lost):    # else what is there in a lost file's place is left out
