@@ -5,8 +5,9 @@ a new disk whose file system holds fewer years (ext4 of 128-byte inodes to 2038-
 without bigtime; ext4 to 2446-05-10): a file dated beyond is held at that bound, its label still
 saying nanoseconds until the next backup probes it. A database rebuilt before the catalog floored
 times held a time before 1970 one second later (int() toward zero: -1 for -1.5 s). A medium copied
-without its times (cp -r) has its files' times not compared at all. Real rsync, cp, tar and
-loop-mounted ext2 file systems."""
+without its times (cp -r), or back from a file system of seconds, has the times of its backups
+before the next one not compared, those after compared again. Real rsync, cp, tar and loop-mounted
+ext2 file systems."""
 
 from __future__ import annotations
 
@@ -111,6 +112,33 @@ def test_a_medium_copied_without_its_times_has_them_compared_again_from_its_next
         f.write(b"BAD")
     with pytest.raises(WorkFailed, match="written into"):
         prepare.compute(cfg, lab.store(), asked={"*"})
+    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
+    out = tmp_path / "out"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
+                 "--backup", first]) == 0
+    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+
+
+def test_a_medium_back_from_a_file_system_of_seconds_has_the_times_of_its_backups_before_not_compared(tmp_path):
+    """Copied without its times onto ext2 of 128-byte inodes and backed up there (labelled anew: no
+    nanoseconds), then copied back with them onto one that keeps nanoseconds: its next backup labels
+    it anew, saying nanoseconds from then on only (the backups before were compared, the first
+    one's files refused as written into at the copy's time)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789})
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    with ext2_mounted(medium, "-I", "128"):
+        subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+        assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 0   # mounted now
+        assert lab.backup(cfg).status == "completed"
+        subprocess.run(["rm", "-rf", str(old)], check=True)
+        subprocess.run(["cp", "-a", f"{medium}/.", f"{old}/"], check=True)
+    medium.rmdir()
+    old.rename(medium)
+    assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 0
+    assert lab.backup(cfg).status == "completed"
     first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
     out = tmp_path / "out"
     assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
