@@ -98,10 +98,14 @@ def keeps_hard_links(holds: dict | None) -> bool:
 
 
 def stamp(path: str | os.PathLike) -> None:
-    """The file at `path` dated the last moment before now whose fraction of a second is STAMP_NS."""
+    """The file at `path` dated the last moment before now whose fraction of a second is STAMP_NS;
+    left as it is where its file system sets no times (its files' times are then not compared)."""
     now = time.time_ns()
     at = now - (now - STAMP_NS) % 1_000_000_000
-    os.utime(path, ns=(at, at), follow_symlinks=False)
+    try:
+        os.utime(path, ns=(at, at), follow_symlinks=False)
+    except OSError:
+        pass
 
 
 def time_finer_than_second(path: str | os.PathLike, stamped: int | None = None) -> bool:
