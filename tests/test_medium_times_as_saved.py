@@ -11,6 +11,7 @@ ext2 file systems."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -81,13 +82,20 @@ def test_a_time_before_1970_as_an_older_rebuild_state_recorded_it(tmp_path):
     _as_saved(lab, cfg, data, ["old", "older"])
 
 
-def test_a_medium_copied_without_its_times_is_planned_and_restored_whole(tmp_path):
+@pytest.mark.parametrize("labelled", ["now", "before stamps"])
+def test_a_medium_copied_without_its_times_is_planned_and_restored_whole(tmp_path, labelled):
     """cp -r gives each file, the label too, the time of the copy: the label's is not the one rabtui
     gave it (a fraction of its own), so its files' times are not compared (each was refused as
-    written into, none restored)."""
+    written into, none restored). A label written before labels were stamped is stamped by the next
+    backup."""
     lab = Lab(tmp_path, media_count=1)
     cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789, "f1": 1_700_000_001_123_456_789})
     medium = lab.media[0][1]
+    if labelled == "before stamps":
+        label = json.loads((medium / ".rabtui-medium").read_text())
+        (medium / ".rabtui-medium").write_text(json.dumps({k: v for k, v in label.items() if k != "stamped_ns"}))
+        next_second()
+        assert lab.backup(cfg).status == "completed"
     old = medium.rename(tmp_path / "old-disk")
     medium.mkdir()
     subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)

@@ -265,8 +265,9 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
                 or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
             label = _store_label(medium, _times_from_now({**label, "holds": _probe(medium)}, kept))
-        elif holds["nanoseconds"] and not kept:
-            # copied without its times (cp -r) or with fewer (tar): its backups so far hold the copy's
+        elif (holds["nanoseconds"] and not kept) or not isinstance(label.get("stamped_ns"), int):
+            # copied without its times (cp -r) or with fewer (tar): its backups so far hold the copy's;
+            # or labelled before labels were stamped: stamped now, for such a copy to be told
             try:
                 label = _store_label(medium, _times_from_now(label, kept))
             except WorkFailed:      # a full medium: its times are not compared, as before
