@@ -155,13 +155,19 @@ def test_a_checkpoint_from_a_medium_on_exfat_is_written_verified_and_restored(tm
 
 def test_a_vfat_medium_that_refuses_chmod_is_refused_saying_so(tmp_path, capsys):
     """fusefat implements no chmod: each backup failed at step 3 writing backup.json ("Operation not
-    permitted"), the medium labelled already; it is refused before, naming what it lacks."""
+    permitted"), the medium labelled already; it is refused before, naming what it lacks, and so is
+    its labelling by `media label`."""
     lab = Lab(tmp_path, media_count=1)
     lab.with_discs("4MiB")
     write_files(lab.src / "data", {"a": b"a"})
     medium = lab.media[0][1]
     with fat_mounted(medium, "vfat"):
         assert main(["--config", str(lab.config_path), "backup", "loc"]) == 1
+        said = capsys.readouterr()
+        assert "refuses to set a file's mode" in said.out + said.err
+        assert os.listdir(medium) == []
+        # nor labelled by hand, to be refused by every backup after
+        assert main(["--config", str(lab.config_path), "media", "label", "m1"]) == 1
         said = capsys.readouterr()
         assert "refuses to set a file's mode" in said.out + said.err
         assert os.listdir(medium) == []

@@ -406,6 +406,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False, cancel: thre
                               f" ({known}): is the disk mounted?",
                               hint=f"mount it; to label this directory as medium {medium.id} anyway:"
                                    f" rabtui media label {medium.id} --force")
+        _check_writable(medium)     # as a backup does before labelling: one it would refuse is not labelled
         if force and (label is not None or others):
             _take_over(medium, store)
         faults.point("medium.label_writing")
