@@ -4,12 +4,14 @@ data between): the checkpoint plan after the cleanup, and after rebuild-state, i
 the union. A file that a later backup saved as a directory of files, that backup deleted by the
 monthly keeps while the file's is kept: the union shows the file again, or the empty directory a
 backup after them holds, and the plan is not refused; a directory of files put by hand in the file's
-place is named. Known: the plan refused where only a kept backup after the newest complete one holds
-a directory in that place (xfail). Real rsync and xorriso."""
+place is named. Where only a kept backup after the newest complete one holds a directory in that
+place (the union keeps it, empty, for that one), the disc holds the file, as a restore of the complete
+backup gives it. Real rsync and xorriso."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,7 +20,7 @@ from rabtui.checkpoint import prepare
 from rabtui.cli import main
 from rabtui.errors import WorkFailed
 from rabtui.media import medium_layout
-from tests.trees import Lab, next_second, write_files
+from tests.trees import Lab, burn_due, next_second, write_files
 from tests.union_plans import plan_not_refused
 
 SHORT = ("keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
@@ -112,13 +114,14 @@ def test_a_directory_deleted_between_by_the_monthly_keeps_leaves_no_union_refuse
             in str(got.value), str(got.value)
 
 
-@pytest.mark.xfail(strict=True, reason="the union keeps the kept backup's empty directory in the file's place (the"
-                   " undoing's rule: archive.unlink_from_union, newer kept ones too), while the checkpoint reads the"
-                   " newest complete backup, whose view shows the older file (a restore of it gives that file):"
-                   " union_as_saved names the directory, own_dirs.dir_saved_after looking at backups up to it only")
-def test_a_directory_only_a_later_kept_backup_holds_leaves_no_union_refused(tmp_path):
+@pytest.mark.parametrize("inside", ["f", "sub/f"])
+def test_a_directory_only_a_later_kept_backup_holds_leaves_no_union_refused(tmp_path, inside):
     """As above, x removed from the source on 20 February, and a directory again in the kept backup
-    of 2 March (its post-backup command failed): the newest complete backup is that of 20 February."""
+    of 2 March (its post-backup command failed): the newest complete backup is that of 20 February.
+    The union keeps an empty directory at x for the kept backup (the undoing's rule); the plan reads
+    the complete one, whose restore gives the January file: the disc holds that file, verified, and a
+    restore from it with the medium away gives it. A file put by hand in that directory is named.
+    `inside`: the file below x of 5 February and of 2 March (sub/: the union keeps x/sub too)."""
     lab = Lab(tmp_path, media_count=1)
 
     def cfg_of(post):
@@ -135,13 +138,12 @@ def test_a_directory_only_a_later_kept_backup_holds_leaves_no_union_refused(tmp_
     write_files(data, {"x": b"file x", "keep": b"k"})
     backup(1, 31)
     os.unlink(data / "x")
-    write_files(data, {"x/f": b"f"})
+    write_files(data, {f"x/{inside}": b"f"})
     backup(2, 5)
     assert main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--now"]) == 0
-    os.unlink(data / "x" / "f")
-    os.rmdir(data / "x")
+    shutil.rmtree(data / "x")
     backup(2, 20)
-    write_files(data, {"x/h": b"h"})
+    write_files(data, {f"x/{inside}": b"h"})
     backup(3, 2, '["exit 4"]')
     cfg = cfg_of("[]")
     assert main(["--config", str(lab.config_path), "cleanup", "--now", "2026-03-03T03:00"]) == 0
@@ -149,3 +151,22 @@ def test_a_directory_only_a_later_kept_backup_holds_leaves_no_union_refused(tmp_
         ("backup-20260131030000", "completed"), ("backup-20260205030000", "deleted"),
         ("backup-20260220030000", "completed"), ("backup-20260302030000", "kept")]
     plan_not_refused(lab, cfg)
+    x = medium_layout.archive_root(lab.media[0][1], "loc", str(data)) / "x"
+    assert sorted(p.relative_to(x).as_posix() for p in x.rglob("*")) == (["sub"] if "/" in inside else [])
+    (x / "planted").write_bytes(b"p")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert f"e.g. {data}/x: a directory is in the place of the file backup backup-20260131030000 saved" \
+        in str(got.value), str(got.value)
+    (x / "planted").unlink()
+    from_medium = tmp_path / "from-medium"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--backup", "backup-20260220030000",
+                 "--to", str(from_medium)]) == 0
+    assert (from_medium / str(data).lstrip("/") / "x").read_bytes() == b"file x"
+    number = burn_due(lab.load(), lab.store(), asked={"*"}, verified=True)
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    from_discs = tmp_path / "from-discs"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--checkpoint", str(number),
+                 "--to", str(from_discs)]) == 0
+    got = from_discs / str(data).lstrip("/")
+    assert (got / "x").read_bytes() == b"file x" and (got / "keep").read_bytes() == b"k"

@@ -21,7 +21,7 @@ from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.kept_entries import dir_in_union, fits_its_shape, found, newer_than_file
 from rabtui.checkpoint.newest_kind import SavedKinds
-from rabtui.checkpoint.own_dirs import dir_saved_after
+from rabtui.checkpoint.own_dirs import dir_held_after, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
@@ -80,10 +80,16 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     lost = []
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     folders = {i: os.fsencode(path) for i, path in (*kept.items(), *linked.items(), (backup["id"], backup["path"]))}
+    emptied = _emptied(store, backup, dir_path, top, scanned, list(linked), own_dirs, folders) \
+        if own_dirs is not None and linked else {}
+    for rel in emptied:     # the union's empty directories there go: the file takes their place
+        for d in [d for d in scanned.dir_attrs if d == rel or d.startswith(rel + b"/")]:
+            del scanned.dir_attrs[d]
     with Shortcuts() as short:
-        for full, size, mtime, first in _newest_saved(store, backup, dir_path, top, list(kept), list(linked), shown):
+        for full, size, mtime, first in sorted([*_newest_saved(store, backup, dir_path, top, list(kept), list(linked),
+                                                               shown), *emptied.values()]):
             rel = full[len(top):].lstrip(b"/") if top else full
-            if first in linked and not _lost_from_union(scanned, shown, union, rel):
+            if first in linked and rel not in emptied and not _lost_from_union(scanned, shown, union, rel):
                 continue    # a newer shape took its place there
             if _in_place_of_a_directory(scanned, shown, rel):
                 if not SavedKinds(store, backup, dir_path, full).files_older({full: (size, mtime, first)}):
@@ -128,6 +134,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
         # (no newer backup holds that directory: dir_saved_after): all it holds below them goes
         newer |= {rel for rel, saved in others.items() if not stat.S_ISDIR(saved.st.st_mode)
                   and dir_in_union(union, rel)}
+        newer |= set(emptied)
         if own_dirs is not None:
             newer |= {rel for rel, (_path, st) in extra.items() if rel not in others and stat.S_ISREG(st.st_mode)
                       and saved_by[rel] in kept and dir_in_union(union, rel)}
@@ -318,6 +325,34 @@ def _lost_from_union(scanned, shown: dict[bytes, int], union: bytes, rel: bytes)
     the way (a newer shape's there: neither gives it then)."""
     # missing: its directory too, maybe (made on the discs as that backup has it)
     return not _in_place_of_a_directory(scanned, shown, rel) and below.missing(union, rel)
+
+
+def _emptied(store: Store, backup, dir_path: str, top: bytes, scanned, linked: list[int], own_dirs,
+             folders: dict[int, bytes]) -> dict[bytes, tuple[bytes, int, int, int]]:
+    """rel -> (path, size, mtime, backup) of each file whose newest version up to `backup` a complete
+    backup before it saved, where the union holds empty directories only, which no backup up to
+    `backup` holds in its own tree (dir_saved_after) but a restorable one after it does
+    (own_dirs.dir_held_after): a deleted backup made the file a directory there, and the undoing
+    of its links kept that directory, empty, for the later one (archive.unlink_from_union). A
+    restore of `backup` gives the file, read from the backup that saved it, and so must the discs.
+    A directory there that no later backup holds (put there by hand) is named (union_as_saved)."""
+    empty = [rel for rel, mark in zip(scanned.paths, scanned.marks) if mark == DIR_MARK]
+    if not empty:
+        return {}
+    at = top + b"/" if top else b""
+    places = sorted({at + d for rel in empty for d in _above(rel)})
+    rows = []
+    for i in range(0, len(places), 400):
+        rows += _newest_of(store, backup, dir_path, linked, places[i:i + 400])
+    out = {}
+    for row in rows:
+        full, first = row[0], row[3]
+        rel = full[len(at):]
+        if all(mark == DIR_MARK for p, mark in zip(scanned.paths, scanned.marks) if p.startswith(rel + b"/")) \
+                and not dir_saved_after(own_dirs, folders, full, first) \
+                and dir_held_after(store, backup, own_dirs, full):
+            out[rel] = row
+    return out
 
 
 def _in_place_of_a_directory(scanned, shown: dict[bytes, int], rel: bytes) -> bool:

@@ -154,6 +154,19 @@ def dir_saved_after(dirs: OwnDirs, folders: dict[int, bytes], full: bytes, first
     return bool(newer) and dirs.held_in(full[len(dirs.rel):].lstrip(b"/"), newer)
 
 
+def dir_held_after(store, backup, dirs: OwnDirs, full: bytes) -> bool:
+    """Does a restorable backup after `backup` (of its source, on its medium; a kept one, say) hold
+    a directory at `full` in its own tree? The undoing of a deleted backup's links leaves the union's
+    directory there, empty, for it (archive.unlink_from_union), where a restore of `backup` gives
+    the older file. `dirs`: those of the archive directory (its `rel`)."""
+    from rabtui.state.store import RESTORABLE_SQL
+
+    return any(OwnTree(os.path.join(os.fsencode(r["path"]), b"data"), dirs.rel).directory(full) is not None
+               for r in store.all(f"SELECT path FROM backups WHERE source=? AND medium=? AND id>?"
+                                  f" AND status IN {RESTORABLE_SQL} ORDER BY id DESC",
+                                  (backup["source"], backup["medium"], backup["id"])))
+
+
 def backup_dirs(store, backup) -> dict[int, bytes]:
     """id -> directory of each backup of the backup's source on its medium: dir_saved_after's `folders`."""
     return {r["id"]: os.fsencode(r["path"]) for r in store.all(
