@@ -119,8 +119,9 @@ def test_a_directory_only_a_later_kept_backup_holds_leaves_no_union_refused(tmp_
     """As above, x removed from the source on 20 February, and a directory again in the kept backup
     of 2 March (its post-backup command failed): the newest complete backup is that of 20 February.
     The union keeps an empty directory at x for the kept backup (the undoing's rule); the plan reads
-    the complete one, whose restore gives the January file: the disc holds that file, verified, and a
-    restore from it with the medium away gives it. A file put by hand in that directory is named.
+    the complete one (after rebuild-state too), whose restore gives the January file: the disc holds
+    that file, verified, and a restore from it with the medium away gives it. A file put by hand in
+    that directory is named.
     `inside`: the file below x of 5 February and of 2 March (sub/: the union keeps x/sub too)."""
     lab = Lab(tmp_path, media_count=1)
 
@@ -150,6 +151,9 @@ def test_a_directory_only_a_later_kept_backup_holds_leaves_no_union_refused(tmp_
     assert [(r["name"], r["status"]) for r in lab.store().all("SELECT name, status FROM backups ORDER BY id")] == [
         ("backup-20260131030000", "completed"), ("backup-20260205030000", "deleted"),
         ("backup-20260220030000", "completed"), ("backup-20260302030000", "kept")]
+    plan_not_refused(lab, cfg)
+    lab.lose_database()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
     plan_not_refused(lab, cfg)
     x = medium_layout.archive_root(lab.media[0][1], "loc", str(data)) / "x"
     assert sorted(p.relative_to(x).as_posix() for p in x.rglob("*")) == (["sub"] if "/" in inside else [])
