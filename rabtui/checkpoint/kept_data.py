@@ -8,8 +8,9 @@ next backup), or a version of it newer than the union's, would never reach a dis
 are read from the kept backup itself, put among the scanned ones in their place; so are the symlinks,
 special files and empty directories only kept data saved (kept_entries.py: the catalog records
 regular files only). So are the files of complete backups the union lost with their directory
-(the source made it a file or a symlink, which took its place there, then a directory again):
-read from the backup that saved each, as a restore from the medium reads them.
+(the source made it a file or a symlink, which took its place there, then a directory again), and
+those whose place it keeps as an empty directory for a backup after the one read (_emptied): read
+from the backup that saved each, as a restore from the medium reads them.
 """
 
 from __future__ import annotations
