@@ -15,6 +15,7 @@ import stat
 from typing import Iterable
 
 from rabtui.media import below
+from rabtui.state.store import RESTORABLE_SQL
 
 
 class OwnTree:
@@ -159,8 +160,6 @@ def dir_held_after(store, backup, dirs: OwnDirs, full: bytes) -> bool:
     a directory at `full` in its own tree? The undoing of a deleted backup's links leaves the union's
     directory there, empty, for it (archive.unlink_from_union), where a restore of `backup` gives
     the older file. `dirs`: those of the archive directory (its `rel`)."""
-    from rabtui.state.store import RESTORABLE_SQL
-
     return any(OwnTree(os.path.join(os.fsencode(r["path"]), b"data"), dirs.rel).directory(full) is not None
                for r in store.all(f"SELECT path FROM backups WHERE source=? AND medium=? AND id>?"
                                   f" AND status IN {RESTORABLE_SQL} ORDER BY id DESC",
