@@ -587,3 +587,23 @@ def test_a_medium_gone_as_a_disc_is_begun_is_said_not_at_hand_not_its_files_remo
     assert "removed" not in text and "not at hand" in text and "medium1" in text, text
     assert RETRY in asked[0].choices
     assert 1 in res.verified, res.message
+
+
+@pytest.mark.parametrize("change", ["mode", "owner", "time"])
+def test_a_disc_whose_files_mode_owner_or_time_changed_in_the_backup_after_the_plan_offers_no_rewrite(two_discs, change):
+    """A file's mode, owner or time changed in the backup on the medium after the plan: the disc
+    written from it holds it so and fails against the plan's record, as a rewrite would."""
+    lab, cfg, store, number = two_discs
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    for f in (lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"):
+        if change == "mode":
+            f.chmod(0o600)
+        elif change == "owner":
+            os.chown(f, 4321, 4321)
+        else:
+            os.utime(f, (1_500_000_000, 1_500_000_000))
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
+    assert REWRITE not in failed.choices, (failed.text, failed.choices)
+    assert f"its {change} changed in the backup on the medium after the checkpoint was planned" in failed.text, failed.text
+    assert "rewrite would fail the same way" in failed.text

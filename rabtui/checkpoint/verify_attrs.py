@@ -8,11 +8,12 @@ import os
 import stat
 
 from rabtui.checkpoint import backed_up_attrs, content, dir_attrs, unchecked
+from rabtui.checkpoint.as_backed_up import attributes_differ
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.marks import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import whole_path
-from rabtui.checkpoint.verify_result import CONTENT_CHANGED, KIND_CHANGED, VerifyResult
+from rabtui.checkpoint.verify_result import ATTRS, CONTENT_CHANGED, KIND_CHANGED, VerifyResult, attrs_changed
 from rabtui.mtimes import seconds
 
 
@@ -85,7 +86,9 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
     (the medium's copy changed in place: bit rot, or a hand): said as that, into `res.changed`.
     Only those files are read again; another version there (an archive's union), or none, tells
     nothing. So is an entry the backup holds as another kind now (a file made a symlink): the
-    disc was written from it so, and a rewrite would be too."""
+    disc was written from it so, and a rewrite would be too; and one found with another mode, owner
+    or time than recorded, which the backup holds otherwise now too (a chmod on the medium after
+    the plan): a rewrite reads it there as it is."""
     for r in rows:
         if r.disc_path in res.mismatched and r.disk and r.mode is not None:
             try:
@@ -96,6 +99,13 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
                 res.changed[r.disc_path] = KIND_CHANGED
                 res.why[r.disc_path] = (f"{_kind(now)} now, {_kind(r.mode)} when the checkpoint was planned,"
                                         " in the backup on the medium")
+                continue
+            if now is not None and r.disc_path in res.why and r.disc_path not in res.changed:
+                which = _attrs_changed(r)
+                if which:
+                    res.changed[r.disc_path] = attrs_changed(which)
+                    res.why[r.disc_path] = (f"{attrs_changed(which)} in the backup on the medium after the checkpoint"
+                                            " was planned")
                 continue
         if (r.disc_path not in res.mismatched or r.disc_path in res.why or not r.disk or r.sha256 is None
                 or r.sha256 in MARKS):
@@ -116,6 +126,21 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
         if now != r.sha256:
             res.changed[r.disc_path] = CONTENT_CHANGED
             res.why[r.disc_path] = f"{CONTENT_CHANGED} in the backup on the medium after the checkpoint was planned"
+
+
+def _attrs_changed(r: Row) -> list[str]:
+    """Which of the mode, owner and time of the entry `r` is read from (`r.disk`) are not as the
+    plan recorded them (as_backed_up.attributes_differ judges each, as it judges the disc's)."""
+    try:
+        st = os.lstat(r.disk)
+    except OSError:
+        return []
+    owner = (st.st_uid, st.st_gid) if r.owner is not None else None
+    time = None if stat.S_ISLNK(st.st_mode) else seconds(st)
+    found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),
+             "owner": attributes_differ(st.st_mode, None, None, r.mtime, None, None, owner, r.owner),
+             "time": attributes_differ(st.st_mode, time, None, r.mtime, None, None)}
+    return [a for a in ATTRS if found[a]]
 
 
 def _kind(mode: int) -> str:

@@ -13,6 +13,17 @@ from rabtui.checkpoint import unchecked
 CONTENT_CHANGED = "its content changed"
 # ... of an entry the backup holds as another kind than planned (a file made a symlink)
 KIND_CHANGED = "its kind changed"
+# what of an entry's own attributes the backup may hold otherwise than planned (attrs_changed)
+ATTRS = ("mode", "owner", "time")
+
+
+def attrs_changed(which: list[str]) -> str:
+    """What `VerifyResult.changed` says of an entry whose `which` (of ATTRS) the backup holds otherwise
+    than planned: "its mode changed", "its mode and time changed"."""
+    return f"its {' and '.join(which)} changed"
+
+
+_ATTRS_SAID = {attrs_changed([a for i, a in enumerate(ATTRS) if n >> i & 1]) for n in range(1, 1 << len(ATTRS))}
 
 
 @dataclass
@@ -26,9 +37,10 @@ class VerifyResult:
     extra: list[bytes] = field(default_factory=list)        # disc paths the catalog does not hold
     messages: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)        # what was not compared, and why (unchecked.py)
-    # directories whose ACLs or xattrs, files whose xattrs kept off the discs, the backup no longer
-    # holds as the plan recorded them, and what changed: a rewrite would fail the same way
-    # (dir_attrs.changed_since, dir_attrs.kept_off_changed_since)
+    # directories whose ACLs or xattrs, files whose xattrs kept off the discs, content, kind, mode,
+    # owner or time, the backup no longer holds as the plan recorded them, and what changed: a
+    # rewrite would fail the same way (dir_attrs.changed_since, dir_attrs.kept_off_changed_since,
+    # verify_attrs.content_changed_since_plan)
     changed: dict[bytes, str] = field(default_factory=dict)
 
     def note(self, path: bytes, why: str | None) -> None:
@@ -78,8 +90,9 @@ class VerifyResult:
                     f" fail the same way, and a new plan would take the changed content for the file's. Check that"
                     f" medium (`rabtui checkpoint abandon {number}` gives this checkpoint up). Retry, skip or abort?")
         kinds = sum(what == KIND_CHANGED for what in self.changed.values())
-        what = ", ".join(["content"] * bool(content) + ["kind"] * bool(kinds)
-                         + ["ACLs or xattrs"] * (n > content + kinds))
+        attrs = sum(what in _ATTRS_SAID for what in self.changed.values())
+        what = ", ".join(["content"] * bool(content) + ["kind"] * bool(kinds) + ["mode, owner or time"] * bool(attrs)
+                         + ["ACLs or xattrs"] * (n > content + kinds + attrs))
         return (f"The {what} of {which} changed in the backup after checkpoint {number} was planned: a disc is"
                 f" written from the backup as it is and checked against the plan's record, so a rewrite would fail"
                 f" the same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new"
