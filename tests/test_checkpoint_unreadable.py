@@ -150,12 +150,14 @@ def test_the_plan_line_counts_those_past_the_names():
 def test_the_room_kept_for_names_not_in_ascii_is_counted_in_bytes():
     """README.txt is written as UTF-8: the room each disc keeps for a directory's names is what
     they take there in bytes (a name of 3-byte characters is kept as it is, not escaped)."""
+    from types import SimpleNamespace
+
     from rabtui.checkpoint import not_read
 
     names = ["日本" * 100, "é" * 300, "x"]
     for kind in ("archive", "standard"):
         written = "\n".join(layout.unread_lines({"kind": kind, "unreadable": names, "unreadable_unnamed": 4}))
-        assert len(written.encode()) + 1 <= not_read.readme_bytes(names, 4)
+        assert len(written.encode()) + 1 <= not_read.readme_bytes(SimpleNamespace(unread=names, unread_unnamed=4, unmade=[]))
 
 
 def test_names_not_read_are_escaped_as_ls_b_shows_them():
@@ -168,7 +170,7 @@ def test_names_not_read_are_escaped_as_ls_b_shows_them():
 
     names = ["a\\nb", "a\nb\x1b[31m", os.fsdecode(b"x\xff")]
     assert _not_read(names, 0, "standard").endswith(": a\\\\nb, a\\nb\\033[31m, x\\377")
-    d = SimpleNamespace(unread=names[:1], unread_unnamed=0, kind="standard", key="web:/d", backup_name="b")
+    d = SimpleNamespace(unread=names[:1], unread_unnamed=0, unmade=[], kind="standard", key="web:/d", backup_name="b")
     assert not_read.warning(d).endswith("e.g. a\\\\nb")
     d.unread = names[1:2]
     assert not_read.warning(d).endswith("e.g. a\\nb\\033[31m")

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from rabtui.checkpoint import prepare
+from rabtui.checkpoint import layout, not_read, prepare
 from rabtui.cli import main
 from tests import preloaded_library
 from tests.trees import Lab, write_files
@@ -55,16 +55,21 @@ def create_fails(tmp_path_factory):
     return preloaded_library.built(tmp_path_factory, "create_fails", SHIM, "fails a create on the medium")
 
 
-@pytest.mark.parametrize("kind", ["standard", "archive"])
-def test_a_file_the_medium_could_not_take_is_not_in_the_catalog_and_the_checkpoint_goes_through(
-        tmp_path, create_fails, kind):
+def _backed_up(tmp_path, create_fails, kind: str = "standard"):
+    """A backup of a directory holding sub/a:b, which the medium could not take: (lab, data, cfg, made)."""
     lab = Lab(tmp_path, media_count=1)
     data = lab.src / "data"
     write_files(data, {"ok": b"ok", "sub/a:b": b"colon" * 10})
     cfg = lab.write(f'[[sources]]\nid = "loc"\nrsync_path = "env LD_PRELOAD={create_fails} CREATE_FAILS=a:b rsync"\n'
                     f'[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n'
                     f'[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
-    made = lab.backup(cfg, now=T0)
+    return lab, data, cfg, lab.backup(cfg, now=T0)
+
+
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_file_the_medium_could_not_take_is_not_in_the_catalog_and_the_checkpoint_goes_through(
+        tmp_path, create_fails, kind):
+    lab, data, cfg, made = _backed_up(tmp_path, create_fails, kind)
     assert made.status == "warnings", made.reason
     assert "1 file rsync could not write on the medium (see its error above), not in this backup: sub/a:b;" \
            " older backups keep them" in made.reason
@@ -139,3 +144,28 @@ def test_a_file_whose_time_the_medium_did_not_take_is_recorded_at_the_time_it_ho
     assert sorted((bytes(r["path"]).rsplit(b"/", 1)[1], r["mtime"]) for r in store.all(
         "SELECT p.path, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id")) == [
         (b"ok", 1_577_836_800), (b"t-bad", held.st_mtime_ns // 10**9)]
+
+
+def test_the_plan_says_the_medium_could_not_hold_the_file_not_that_the_source_could_not_be_read(
+        tmp_path, create_fails, capsys):
+    """The backup names the file as one rsync could not write on the medium; the plan, its warning
+    and the disc's README.txt said "could not read 1 path on the source". `unreadable.unmade` keeps
+    which side failed, through rebuild-state too."""
+    lab, _data, cfg, made = _backed_up(tmp_path, create_fails)
+    assert made.status == "warnings", made.reason
+    conf = ["--config", str(lab.config_path)]
+    for rebuilt in (False, True):
+        if rebuilt:
+            lab.lose_database()
+            assert main([*conf, "rebuild-state"]) in (0, 3)
+            capsys.readouterr()
+        assert main([*conf, "checkpoint", "plan"]) == 0
+        said = capsys.readouterr()
+        assert ("could not write 1 file on the medium (read on the source, refused by the medium's file system),"
+                " not on the discs: sub/a:b") in said.out, said.out
+        assert "could not read" not in said.out + said.err, said.out + said.err
+        assert f"backup {made.path.name} could not write 1 file on the medium" in said.err, said.err
+    d = prepare.compute(cfg, lab.store(), asked={"*"}).data[0]
+    readme = "\n".join(layout.unread_lines({**not_read.plan_fields(d), "kind": "standard"}))
+    assert "1 file its backup read on the source and could not write on the medium" in readme and "sub/a:b" in readme
+    assert "could not read" not in readme

@@ -4,7 +4,9 @@ said in an error line and rsync's exit 23, while the sender named them as sent a
 catalog recorded them as held, so a checkpoint refused the directory for a file "not on the medium
 any more" at every backup (each one fails to make it again), and a restore named it as lost. They
 are taken out of the backup's rows and sizes, as redone.py takes out a file read with an error,
-and named as not read: not in this backup, not deleted on the source, older backups keep them.
+and named as not read: not in this backup, not deleted on the source, older backups keep them;
+named in `DirSizes.unmade` too, so that what is said of them is that the medium could not hold them,
+not that the source could not be read (`unreadable.unmade` in the database).
 One it holds at another time (its receiver could not set the source's) is recorded at that time."""
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
             held_at[path] = seconds(held)
     if held_at:
         spool.held_times(dir_path, held_at)
-    return redone.settle(dest, dir_path, spool, sizes, missing) if missing else []
+    lost = redone.settle(dest, dir_path, spool, sizes, missing) if missing else []
+    sizes.unmade += [name for name in map(os.fsdecode, lost) if name in sizes.unreadable and name not in sizes.unmade]
+    return lost
 
 
 def _held(dest: bytes, rel: bytes) -> os.stat_result | bool | None:

@@ -270,7 +270,7 @@ class RunRecord:
             )
             conn.execute("DELETE FROM unreadable WHERE backup_id=?", (self.id,))
             for d in self.dirs:
-                unreadable.record(conn, self.id, d.path, d.unreadable)
+                unreadable.record(conn, self.id, d.path, d.unreadable, d.unmade)
             conn.execute(
                 "UPDATE backups SET total_bytes=?, new_bytes=?, files=?, new_files=? WHERE id=?",
                 (totals.total_bytes, totals.new_bytes, totals.files, totals.new_files, self.id),

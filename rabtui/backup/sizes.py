@@ -42,6 +42,9 @@ class DirSizes:
     # in this backup though not deleted there, and how many more there were (unreadable.py)
     unreadable: list = field(default_factory=list)
     unreadable_unnamed: int = 0
+    # of those named, the files rsync read on the source that its receiver could not create on the
+    # medium (not_created.py): a name the medium's file system refuses, not a source unread
+    unmade: list = field(default_factory=list)
     # names of a file, symlink or special file the directory's copy holds under another name already: its hard links
     # (as the source has them: links_apart.py); None where not known (a failed transfer, or one
     # whose source could not list them): the next backup from it looks at its copy for them

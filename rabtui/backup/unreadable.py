@@ -8,7 +8,8 @@ name alone, a regular file rsync could not read, itself only (what a directory o
 before was deleted); "NAME/." a directory it could not list, what it holds only (a file of that
 name before was deleted); "NAME/" an entry it could not look at, of any kind: itself and what is
 below it; "." the directory itself not listed,
-as backup.json carries them, so that rebuild-state has them back; the first of them only, their
+as backup.json carries them, so that rebuild-state has them back (with `unmade`: those of them
+rsync read on the source and could not create on the medium, not_created.py); the first of them only, their
 names at most NAMES_KEPT bytes in all (the final backup.json fits the room kept for it,
 records.ROOM), the others counted in `unreadable_unnamed`. In the database, `unreadable` holds the
 paths (relative to /) and `backup_dirs.unreadable` how many there were in each directory. Only
@@ -68,26 +69,31 @@ def count(sizes: DirSizes) -> int:
     return len(sizes.unreadable) + sizes.unreadable_unnamed
 
 
-def from_record(info: dict) -> tuple[list[str], int]:
-    """The names and the count of those unnamed that one directory's entry of a backup.json holds
-    (as rabtui writes it; anything else is left out)."""
+def from_record(info: dict) -> tuple[list[str], int, list[str]]:
+    """The names, the count of those unnamed, and the names of those the medium could not hold
+    (`unmade`, among the names), that one directory's entry of a backup.json holds (as rabtui
+    writes it; anything else is left out)."""
     names = info.get("unreadable")
     names = [n for n in names if isinstance(n, str) and n] if isinstance(names, list) else []
     unnamed = info.get("unreadable_unnamed")
-    return names, unnamed if type(unnamed) is int and unnamed > 0 else 0
+    unmade = info.get("unmade")
+    unmade = [n for n in unmade if n in names] if isinstance(unmade, list) else []
+    return names, unnamed if type(unnamed) is int and unnamed > 0 else 0, unmade
 
 
-def record(conn: sqlite3.Connection, backup_id: int, dir_path: str, names: list[str]) -> None:
+def record(conn: sqlite3.Connection, backup_id: int, dir_path: str, names: list[str], unmade: list[str]) -> None:
     """The named paths of one directory into `unreadable` (in the caller's transaction), with what
-    each stands for (`file`: 1 itself only, 0 what is below it only, NULL both)."""
+    each stands for (`file`: 1 itself only, 0 what is below it only, NULL both), and whether the
+    medium could not hold it (`unmade`: 1) rather than the source not read."""
     prefix = dir_prefix(dir_path)
+    unmade_set = set(unmade)
     rows = []
     for name in names:
         if name == TOP:
-            rows.append((backup_id, prefix.rstrip(b"/"), 0))
+            rows.append((backup_id, prefix.rstrip(b"/"), 0, None))
             continue
         kind = (rsync_stderr.UNREAD_DIR if name.endswith("/.") else rsync_stderr.UNREAD_ENTRY if name.endswith("/")
                 else rsync_stderr.UNREAD_FILE)
         rel = name[:-len(_MARK[kind])] if _MARK[kind] else name
-        rows.append((backup_id, prefix + os.fsencode(rel), _FILE[kind]))
-    conn.executemany("INSERT OR IGNORE INTO unreadable(backup_id, path, file) VALUES (?, ?, ?)", rows)
+        rows.append((backup_id, prefix + os.fsencode(rel), _FILE[kind], 1 if name in unmade_set else None))
+    conn.executemany("INSERT OR IGNORE INTO unreadable(backup_id, path, file, unmade) VALUES (?, ?, ?, ?)", rows)

@@ -131,6 +131,7 @@ class DirContent(Scanned):
     # what the backup could not read on the source (not on the discs: not_read.of_backup sets them)
     unread: list[str] = field(default_factory=list)
     unread_unnamed: int = 0
+    unmade: list[str] = field(default_factory=list)    # of `unread`: not read on the source, not held on the medium
 
     @property
     def key(self) -> str:

@@ -234,18 +234,31 @@ UNREAD_ROOM = 2048      # bytes of names README.txt lists per directory its back
 
 def unread_lines(d: dict) -> list[str]:
     """The lines README.txt gives below a directory of the plan `d` for what its backup could not
-    read (none when it read everything): the names escaped as the catalog's, UNREAD_ROOM bytes of
-    them at most, the rest counted."""
+    read (none when it read everything), and apart, for the files of them it read and could not
+    write on the medium (`unmade`): the names escaped as the catalog's, UNREAD_ROOM bytes of them
+    at most, the rest counted."""
     names = [n for n in d.get("unreadable") or [] if isinstance(n, str)]
     unnamed = d.get("unreadable_unnamed") or 0
-    if not names and not unnamed:
-        return []
-    total = len(names) + unnamed
+    held = {n for n in d.get("unmade") or [] if isinstance(n, str)}
+    unmade = [n for n in names if n in held]
+    names = [n for n in names if n not in held]
     where = ("on these discs only as an earlier backup saved them (if one did" if d.get("kind") == "archive"
              else "not on these discs (older backups on the media may hold them")
-    lines = [f"      {total} paths its backup could not read on the source, {where};",
-             "      NAME a file, NAME/. what a directory holds, NAME/ an entry and what is below it, . all):"]
-    room = UNREAD_ROOM
+    lines, room = [], UNREAD_ROOM
+    if names or unnamed:
+        lines += [f"      {len(names) + unnamed} paths its backup could not read on the source, {where};",
+                  "      NAME a file, NAME/. what a directory holds, NAME/ an entry and what is below it, . all):"]
+        room = _names_lines(lines, names, unnamed, room)
+    if unmade:
+        lines.append(f"      {len(unmade)} {'file' if len(unmade) == 1 else 'files'} its backup read on the source and"
+                     f" could not write on the medium (its file system refused the name?), {where}):")
+        _names_lines(lines, unmade, 0, room)
+    return lines
+
+
+def _names_lines(lines: list[str], names: list[str], unnamed: int, room: int) -> int:
+    """`names` added to `lines`, escaped, as many as `room` bytes hold, the rest (and `unnamed`)
+    counted; the room left."""
     shown = 0
     for name in names:
         text = escape_path(os.fsencode(name))
@@ -255,10 +268,10 @@ def unread_lines(d: dict) -> list[str]:
         room -= size
         lines.append(f"        {text}")
         shown += 1
-    if shown < total:
-        lines.append(f"        ... and {total - shown} more (rabtui/rabtui.db, table unreadable, names them"
+    if shown < len(names) + unnamed:
+        lines.append(f"        ... and {len(names) + unnamed - shown} more (rabtui/rabtui.db, table unreadable, names them"
                      f" as far as the backup could)")
-    return lines
+    return room
 
 
 def _shown(path: str) -> str:

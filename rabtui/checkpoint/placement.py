@@ -37,7 +37,7 @@ class Computed:
             "per_disc": p.summary(),
             "directories": [{"key": d.key, "kind": d.kind, "files": len(d.paths), "bytes": d.total_bytes,
                              "backup_id": d.backup_id, "backup": d.backup_name, "medium": d.medium,
-                             "reasons": self.reasons.get(d.key, []), **not_read.plan_fields(d.unread, d.unread_unnamed)}
+                             "reasons": self.reasons.get(d.key, []), **not_read.plan_fields(d)}
                             for d in self.data],
             "filler": [{"add": p.filler_numbers[ci], "key": self.filler[ci].key, "disc": k + 1,
                         "backup": self.filler[ci].backup_name, "medium": self.filler[ci].medium}

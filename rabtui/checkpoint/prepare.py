@@ -109,7 +109,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
         extra = (reserve.files_beside(cfg, store, [d.path for d in data + filler])
                  + sum(d.attr_bytes for d in data + filler)
-                 + recorded + sum(not_read.readme_bytes(d.unread, d.unread_unnamed) for d in data + filler))
+                 + recorded + sum(not_read.readme_bytes(d) for d in data + filler))
         try:
             p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
         except ValueError as exc:
@@ -182,7 +182,7 @@ def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:
 def _gathered(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit, cancel) -> DirContent:
     """content.gather's, with what the backup could not read on the source."""
     d = content.gather(cfg, store, source, path, backup_id, emit, cancel)
-    d.unread, d.unread_unnamed = not_read.of_backup(store, backup_id, path)
+    d.unread, d.unread_unnamed, d.unmade = not_read.of_backup(store, backup_id, path)
     return d
 
 
@@ -211,7 +211,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
                      "backup_id": d.backup_id, "medium": d.medium, "root": os.fsdecode(d.root),
                      "prefix": os.fsdecode(prefix_of(d.source, d.path)),
                      "reason": "; ".join(c.reasons.get(d.key, [])), **_own(d),
-                     **not_read.plan_fields(d.unread, d.unread_unnamed)})
+                     **not_read.plan_fields(d)})
     for k, dp in enumerate(p.discs):
         for ci in dp.filler:
             d = c.filler[ci]
@@ -219,7 +219,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
             dirs.append({"source": d.source, "path": d.path, "kind": d.kind, "role": "filler", "add": n,
                          "disc": k + 1, "backup_id": d.backup_id, "medium": d.medium,
                          "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler", **_own(d),
-                         **not_read.plan_fields(d.unread, d.unread_unnamed)})
+                         **not_read.plan_fields(d)})
     on_disc: dict[str, set[int]] = {}
     prefixes = sorted((os.fsencode(d["prefix"]) for d in dirs), key=len, reverse=True)
     names = 0    # the catalog's paths below their directory's prefix, escaped

@@ -122,18 +122,27 @@ def _print_plan(summary: dict, stream=None) -> None:
         print(fmt.name(f"  {d['key']}: {fmt.count(d['files'], 'file')}, {_mb(d['bytes'])}, from {d['backup']} on {d['medium']}"
                        + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else "")), file=out)
         if d.get("unreadable") or d.get("unreadable_unnamed"):
-            print(_not_read(d["unreadable"], d["unreadable_unnamed"], d["kind"]), file=out)
+            print(_not_read(d["unreadable"], d["unreadable_unnamed"], d["kind"], d.get("unmade") or []), file=out)
     for f in summary.get("filler", []):
         print(fmt.name(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']}, from {f['backup']} on {f['medium']})"),
               file=out)
 
 
-def _not_read(names: list[str], unnamed: int, kind: str, shown: int = 10) -> str:
-    """The plan's line for the paths a directory's backup could not read on the source."""
-    more = max(0, len(names) - shown) + unnamed
+def _not_read(names: list[str], unnamed: int, kind: str, unmade: list[str] = (), shown: int = 10) -> str:
+    """The plan's lines for the paths a directory's backup could not read on the source, and for
+    the files of them (`unmade`) it read there and could not write on the medium."""
     where = "on the discs only as saved before" if kind == "archive" else "not on the discs"
-    return (f"    could not read {fmt.count(len(names) + unnamed, 'path')} on the source, {where}: "
-            + ", ".join(fmt.name(os.fsencode(n)) for n in names[:shown]) + (f" and {more} more" if more else ""))
+    unread, unmade = [n for n in names if n not in unmade], [n for n in names if n in unmade]
+
+    def listed(shown_names: list[str], more: int) -> str:
+        more += max(0, len(shown_names) - shown)
+        return ", ".join(fmt.name(os.fsencode(n)) for n in shown_names[:shown]) + (f" and {more} more" if more else "")
+    lines = [f"    could not read {fmt.count(len(unread) + unnamed, 'path')} on the source, {where}: {listed(unread, unnamed)}"
+             ] if unread or unnamed else []
+    if unmade:
+        lines.append(f"    could not write {fmt.count(len(unmade), 'file')} on the medium (read on the source, refused by"
+                     f" the medium's file system), {where}: {listed(unmade, 0)}")
+    return "\n".join(lines)
 
 
 def _show_plan(result: actions.PlanResult, as_json: bool) -> int:

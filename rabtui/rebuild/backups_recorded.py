@@ -119,7 +119,7 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                 (wanted, source_id, medium_id, name, str(bpath), rec.status, rec.started or bpath.stat().st_mtime,
                  rec.finished, *(rec.totals[k] for k in record.COUNTS), rec.reason))
             for d in rec.directories:
-                names, unnamed = d["unreadable"]
+                names, unnamed, unmade = d["unreadable"]
                 kind = d["kind"] or _kind_taken(medium_id, source_id, bpath, d["path"], kinds, report, before,
                                                 rec.status in COMPLETE)
                 store.execute(
@@ -127,7 +127,7 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                     " files, new_files, changed_files, unreadable, whole_on_retry) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (cur.lastrowid, d["path"], kind, d["state"], d["rsync_exit"],
                      *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed, d["whole_on_retry"]))
-                unreadable.record(store.conn, cur.lastrowid, d["path"], names)
+                unreadable.record(store.conn, cur.lastrowid, d["path"], names, unmade)
     except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
         return _left_out(report, medium_id, bpath, f"not recorded ({exc})")
     return cur.lastrowid

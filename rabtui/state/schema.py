@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS unreadable(
     backup_id INTEGER NOT NULL,
     path BLOB NOT NULL,         -- bytes, relative to /
     file INTEGER,               -- 1: a regular file, itself only; 0: a directory, what it holds only; NULL: both
+    unmade INTEGER,             -- 1: read on the source, rsync's receiver could not create it on the medium
     PRIMARY KEY(backup_id, path)
 ) WITHOUT ROWID;
 -- find: the backups that could not read a path or a directory above it (unread_paths.later_unread)
@@ -321,6 +322,9 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  ("backup_dirs", "whole_on_retry", "INTEGER"),
                  # what that path stands for: 1 itself only (a file), 0 what is below it (a directory)
                  ("unreadable", "file", "INTEGER"),
+                 # 1: not a path the source could not read, but a file rsync's receiver could not
+                 # create on the medium (a name vfat or exFAT refuses: backup/not_created.py)
+                 ("unreadable", "unmade", "INTEGER"),
                  # the entries of a disc of a checkpoint rebuilt from its discs as its catalog lists them
                  # (rows and their directories): what bounds the tree xorriso loads of it (disc_tree.py)
                  ("discs", "entries", "INTEGER"),

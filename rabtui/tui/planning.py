@@ -35,6 +35,7 @@ class FillPlan:
     note: str = ""
     not_read: int = 0                # paths the backups of the data could not read on the source (not on the discs)
     not_read_archive: int = 0        # those of archive directories (on the discs as earlier backups saved them)
+    not_held: int = 0                # files the backups read on the source and could not write on the medium
 
 
 def bars_of(per_disc: list[dict]) -> list[DiscBar]:
@@ -48,12 +49,14 @@ def from_summary(summary: dict, max_discs: int) -> FillPlan:
     return FillPlan(summary.get("disc_type", "?"), int(summary.get("disc_bytes", 0)), bars_of(summary.get("per_disc", [])),
                     int(summary.get("lower_bound", 0)), max_discs,
                     [str(d.get("key")) for d in summary.get("directories", [])], len(summary.get("filler", [])),
-                    not_read=_not_read(summary, archive=False), not_read_archive=_not_read(summary, archive=True))
+                    not_read=_not_read(summary, archive=False), not_read_archive=_not_read(summary, archive=True),
+                    not_held=sum(len(d.get("unmade") or []) for d in summary.get("directories", [])))
 
 
 def _not_read(summary: dict, *, archive: bool) -> int:
-    """How many paths the backups of the plan's directories (archive ones, or the others) could not read."""
-    return sum(len(d.get("unreadable") or []) + int(d.get("unreadable_unnamed") or 0)
+    """How many paths the backups of the plan's directories (archive ones, or the others) could not
+    read on the source (not those they could not write on the medium)."""
+    return sum(len(d.get("unreadable") or []) - len(d.get("unmade") or []) + int(d.get("unreadable_unnamed") or 0)
                for d in summary.get("directories", []) if (d.get("kind") == "archive") == archive)
 
 

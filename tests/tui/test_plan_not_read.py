@@ -37,3 +37,15 @@ def test_what_an_archive_directory_could_not_read_is_not_said_missing():
     text = bars.render_text(78).plain
     assert "2 paths the backups could not read on the source are not on the discs" in text
     assert "1 path the backups of archive directories could not read" in text
+
+
+def test_a_file_the_medium_could_not_hold_is_not_said_unread_on_the_source():
+    """A file the backup read and could not write on the medium (a name vfat refuses: `unmade`) is
+    said so, not counted among those it could not read on the source."""
+    bars = DiscBars()
+    bars._plan, bars._states = from_summary(_summary(unreadable=["a:b", "x"], unmade=["a:b"]), 5), {}
+    text = bars.render_text(78).plain
+    assert "1 path the backups could not read on the source is not on the discs" in text
+    assert "1 file the backups read on the source could not be written on the medium" in text
+    bars._plan = from_summary(_summary(unreadable=["a:b"], unmade=["a:b"]), 5)
+    assert "could not read" not in bars.render_text(78).plain

@@ -63,6 +63,9 @@ class DiscBars(Static):
         if plan.not_read_archive:
             said.append(f"{fmt.count(plan.not_read_archive, 'path')} the backups of archive directories could not read on the"
                         f" source {fmt.are(plan.not_read_archive)} on the discs only as an earlier backup saved them")
+        if plan.not_held:
+            said.append(f"{fmt.count(plan.not_held, 'file')} the backups read on the source could not be written on the"
+                        f" medium (its file system refused {'it' if plan.not_held == 1 else 'them'})")
         if said:
             text.append("\n" + "; ".join(said) + " (`rabtui checkpoint plan` names them)", style="bold magenta")
         return text
