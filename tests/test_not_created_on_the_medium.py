@@ -8,6 +8,7 @@ preloaded library that makes the receiver's create of the file fail as vfat's do
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 
@@ -15,6 +16,8 @@ import pytest
 
 from rabtui.checkpoint import layout, not_read, prepare
 from rabtui.cli import main
+from rabtui.state import backup_diff
+from rabtui.tui import tree
 from tests import preloaded_library
 from tests.trees import Lab, write_files
 
@@ -169,3 +172,22 @@ def test_the_plan_says_the_medium_could_not_hold_the_file_not_that_the_source_co
     readme = "\n".join(layout.unread_lines({**not_read.plan_fields(d), "kind": "standard"}))
     assert "1 file its backup read on the source and could not write on the medium" in readme and "sub/a:b" in readme
     assert "could not read" not in readme
+
+
+def test_diff_says_the_medium_could_not_hold_the_file(tmp_path, create_fails, capsys):
+    """`diff` to the backup that could not write the file on the medium said it "unreadable"."""
+    lab, data, cfg, _made = _backed_up(tmp_path, create_fails)
+    (data / "new").write_bytes(b"n")
+    assert lab.backup(cfg, now=T0.replace(day=2)).status == "warnings"
+    conf = ["--config", str(lab.config_path)]
+    assert main([*conf, "diff", "loc"]) == 0
+    out = capsys.readouterr().out
+    assert f"! {data}/sub/a:b  not written on the medium (its file system refused it)" in out, out
+    assert "1 not written on the medium" in out and "unreadable" not in out, out
+    assert main([*conf, "diff", "loc", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unreadable"] == [{"path": f"{data}/sub/a:b", "size": None, "unmade": True}]
+    store = lab.store()     # Browse's table of the diff
+    first, second = (dict(r) for r in store.all("SELECT * FROM backups ORDER BY id"))
+    top = os.fsencode(str(data)).lstrip(b"/")
+    assert [(c.path, c.what) for c in tree.changes_below(backup_diff.diff(store, first, second), top)[0]] == [
+        (b"new", "added"), (b"sub/a:b", tree.NOT_WRITTEN)]

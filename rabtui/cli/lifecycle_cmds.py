@@ -167,11 +167,13 @@ def cmd_diff(args) -> int:
     for u in d.unreadable:
         # not in the later backup, yet not deleted on the source: older backups keep it
         was = f" ({_what(u.size, u.kind)} before)" if u.size is not None or u.kind != "file" else ""
-        print(f"! {_show(u.path)}  unreadable{was}")
+        print(f"! {_show(u.path)}  {'not written on the medium (its file system refused it)' if u.unmade else 'unreadable'}{was}")
     for r in d.readable_again:
         # the earlier backup could not read it on the source: there all along, not added
         print(f"* {_show(r.path)}  readable again ({_what(r.size, r.kind)})")
-    unread = f", {len(d.unreadable)} unreadable" if d.unreadable else ""
+    unmade = sum(u.unmade for u in d.unreadable)
+    unread = f", {len(d.unreadable) - unmade} unreadable" if len(d.unreadable) > unmade else ""
+    unread += f", {unmade} not written on the medium" if unmade else ""
     unread += f", {len(d.readable_again)} readable again" if d.readable_again else ""
     print(f"{len(d.added)} added ({fmt.size(sum(e.size for e in d.added))}), {len(d.removed)} removed "
           f"({fmt.size(sum(e.size for e in d.removed))}), {len(d.changed)} changed{unread}")

@@ -36,10 +36,13 @@ class Change(NamedTuple):
 class Unreadable(NamedTuple):
     """A path the later backup could not read on the source (rsync could not open it, or list the
     directory it is in): not in that backup, yet not deleted there. `size`: of the file the earlier
-    backup holds (None where it held none: a path new since, or a directory that could not be listed)."""
+    backup holds (None where it held none: a path new since, or a directory that could not be listed).
+    `unmade`: read on the source, the file could not be created on the medium (a name its file
+    system refuses), not unread."""
     path: bytes
     size: int | None
     kind: str = FILE
+    unmade: bool = False
 
 
 class ReadableAgain(NamedTuple):
@@ -75,7 +78,8 @@ class Diff:
             "removed": [{"path": "/" + d(e.path), "size": e.size, **_kinds("kind", e.kind)} for e in self.removed],
             "changed": [{"path": "/" + d(c.path), "old_size": c.old_size, "size": c.size,
                          **_kinds("old_kind", c.old_kind), **_kinds("kind", c.kind)} for c in self.changed],
-            "unreadable": [{"path": "/" + d(u.path), "size": u.size, **_kinds("kind", u.kind)} for u in self.unreadable],
+            "unreadable": [{"path": "/" + d(u.path), "size": u.size, **_kinds("kind", u.kind),
+                            **({"unmade": True} if u.unmade else {})} for u in self.unreadable],
             **({"unreadable_unnamed": self.unnamed} if self.unnamed else {}),
             "readable_again": [{"path": "/" + d(r.path), "size": r.size, **_kinds("kind", r.kind)}
                                for r in self.readable_again],
@@ -145,9 +149,9 @@ def _unreadable(store: Store, b, out: Diff, prefix: bytes) -> None:
             out.removed.append(e)
         else:
             used.add(by)
-            out.unreadable.append(Unreadable(e.path, e.size if e.kind == FILE else None, e.kind))
+            out.unreadable.append(Unreadable(e.path, e.size if e.kind == FILE else None, e.kind, by in unread.unmade))
     under = prefix + b"/" if prefix else b""
-    out.unreadable += [Unreadable(path, None) for path in unread.paths - used
+    out.unreadable += [Unreadable(path, None, unmade=path in unread.unmade) for path in unread.paths - used
                        if not prefix or path == prefix or path.startswith(under)]
     if prefix and prefix not in unread.paths - used and unread.listing(prefix):
         out.unreadable.append(Unreadable(prefix, None))     # the directory compared was not (all) listed

@@ -12,8 +12,10 @@ class Unread:
     (named or not: backup_dirs.unreadable)."""
 
     def __init__(self, store: Store, backup_id: int):
-        rows = store.all("SELECT path, file FROM unreadable WHERE backup_id=?", (backup_id,))
+        rows = store.all("SELECT path, file, unmade FROM unreadable WHERE backup_id=?", (backup_id,))
         self.paths = {bytes(r["path"]) for r in rows}
+        # files read on the source that rsync could not create on the medium (backup/not_created.py)
+        self.unmade = {bytes(r["path"]) for r in rows if r["unmade"]}
         self.files = {bytes(r["path"]) for r in rows if r["file"] == 1}     # (themselves only)
         self.dirs = {bytes(r["path"]) for r in rows if r["file"] == 0}      # (what is below them only)
         row = store.one("SELECT SUM(unreadable) AS n FROM backup_dirs WHERE backup_id=?", (backup_id,))

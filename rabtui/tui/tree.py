@@ -186,6 +186,10 @@ class Change:
         return fmt.size(self.size) if self.kind == "file" else self.kind
 
 
+# a file the later backup read on the source and could not create on the medium (not unread there)
+NOT_WRITTEN = "not on medium"
+
+
 def changes_below(diff, rel: bytes, limit: int = 2000) -> tuple[list[Change], int]:
     """A catalog diff (`rabtui.state.backup_diff.Diff`, paths relative to /) as Browse shows it: the paths
     below the directory `rel`, relative to it, sorted; the first `limit` and how many in all."""
@@ -195,7 +199,8 @@ def changes_below(diff, rel: bytes, limit: int = 2000) -> tuple[list[Change], in
     changes += [Change(c.path[cut:], "changed", c.size, c.kind, c.old_kind if c.old_kind != c.kind else None)
                 for c in diff.changed]
     # the open directory itself, when it is what could not be listed: "."
-    changes += [Change(u.path[cut:] or b".", "unreadable", u.size, u.kind) for u in diff.unreadable]
+    changes += [Change(u.path[cut:] or b".", NOT_WRITTEN if u.unmade else "unreadable", u.size, u.kind)
+                for u in diff.unreadable]
     changes += [Change(r.path[cut:], "readable again", r.size, r.kind) for r in diff.readable_again]
     changes.sort(key=lambda c: c.path)
     return changes[:limit], len(changes)

@@ -51,6 +51,9 @@ class DiffLevel:
         unread = f" ({unread} unreadable on the source, not deleted)" if unread else ""
         if any(c.what == "unreadable" and c.path == b"." for c in changes):
             unread += " (this directory could not be listed on the source)"
+        unmade = sum(c.what == tree.NOT_WRITTEN for c in changes)
+        # read on the source, refused by the medium's file system (a name vfat cannot hold)
+        unread += f" ({unmade} not written on the medium: its file system refused them)" if unmade else ""
         again = sum(c.what == "readable again" for c in changes)
         unread += f" ({again} readable again: the backup before could not read them)" if again else ""
         self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "

@@ -18,7 +18,8 @@ from rabtui.state import queries
 from rabtui.state.unread_paths import Unread
 
 STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
-               "removed": "red", "unreadable": "bold magenta", "readable again": "magenta"}
+               "removed": "red", "unreadable": "bold magenta", "readable again": "magenta",
+               tree.NOT_WRITTEN: "bold magenta"}
 STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 
 
