@@ -10,7 +10,7 @@ import stat
 from rabtui.checkpoint import backed_up_attrs, content, dir_attrs, unchecked
 from rabtui.checkpoint.as_backed_up import attributes_differ
 from rabtui.checkpoint.backed_up_attrs import Origin
-from rabtui.checkpoint.marks import MARKS
+from rabtui.checkpoint.marks import DIR_MARK, MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import whole_path
 from rabtui.checkpoint.verify_result import ATTRS, CONTENT_CHANGED, KIND_CHANGED, VerifyResult, attrs_changed
@@ -88,20 +88,23 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
     nothing. So is an entry the backup holds as another kind now (a file made a symlink): the
     disc was written from it so, and a rewrite would be too; and one found with another mode, owner
     or time than recorded, which the backup holds otherwise now too (a chmod on the medium after
-    the plan): a rewrite reads it there as it is."""
+    the plan): a rewrite reads it there as it is. (A disc written before such a change holds the
+    entry as recorded, and is not found to differ.)"""
     for r in rows:
         if r.disc_path in res.mismatched and r.disk and r.mode is not None:
             try:
-                now = os.lstat(r.disk).st_mode
+                held = os.lstat(r.disk)
             except OSError:
-                now = None
+                held = None
+            now = held and held.st_mode
             if now is not None and stat.S_IFMT(now) != stat.S_IFMT(r.mode):
                 res.changed[r.disc_path] = KIND_CHANGED
                 res.why[r.disc_path] = (f"{_kind(now)} now, {_kind(r.mode)} when the checkpoint was planned,"
                                         " in the backup on the medium")
                 continue
-            if now is not None and r.disc_path in res.why and r.disc_path not in res.changed:
-                which = _attrs_changed(r)
+            # (not an empty directory: an archive's is written as the backup that made it holds it, own_dirs.py)
+            if now is not None and r.disc_path in res.why and r.disc_path not in res.changed and r.sha256 != DIR_MARK:
+                which = _attrs_changed(r, held)
                 if which:
                     res.changed[r.disc_path] = attrs_changed(which)
                     res.why[r.disc_path] = (f"{attrs_changed(which)} in the backup on the medium after the checkpoint"
@@ -128,13 +131,10 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
             res.why[r.disc_path] = f"{CONTENT_CHANGED} in the backup on the medium after the checkpoint was planned"
 
 
-def _attrs_changed(r: Row) -> list[str]:
-    """Which of the mode, owner and time of the entry `r` is read from (`r.disk`) are not as the
-    plan recorded them (as_backed_up.attributes_differ judges each, as it judges the disc's)."""
-    try:
-        st = os.lstat(r.disk)
-    except OSError:
-        return []
+def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:
+    """Which of the mode, owner and time of the entry `r` is read from (`r.disk`, whose lstat is
+    `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges each, as it
+    judges the disc's)."""
     owner = (st.st_uid, st.st_gid) if r.owner is not None else None
     time = None if stat.S_ISLNK(st.st_mode) else seconds(st)
     found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),
