@@ -171,3 +171,19 @@ def test_a_vfat_medium_that_refuses_chmod_is_refused_saying_so(tmp_path, capsys)
         said = capsys.readouterr()
         assert "refuses to set a file's mode" in said.out + said.err
         assert os.listdir(medium) == []
+
+
+def test_a_name_exfat_cannot_hold_is_said_not_written_on_the_medium(tmp_path, capsys):
+    """`a:b` on exFAT: the backup says rsync could not write it on the medium; so does the plan,
+    which said the backup could not read it on the source."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"ok": b"ok", "sub/a:b": b"colon"})
+    conf = ["--config", str(lab.config_path)]
+    with fat_mounted(lab.media[0][1], "exfat"):
+        made = lab.backup(cfg)
+        assert made.status == "warnings" and "1 file rsync could not write on the medium" in made.reason, made.reason
+        assert main([*conf, "checkpoint", "plan"]) == 0
+        said = capsys.readouterr()
+        assert "could not write 1 file on the medium" in said.out and "could not read" not in said.out + said.err
