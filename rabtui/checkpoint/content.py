@@ -353,7 +353,8 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
     if union:
         lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own)
     else:
-        lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times)
+        lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times,
+                                  scanned.modes, scanned.skipped)
     if not lost:
         return
     killed = _killed_in_step7(store, backup) if union else None

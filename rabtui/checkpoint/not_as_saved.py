@@ -6,24 +6,31 @@ on a medium that keeps times as rsync set them (vfat's are to 2 s, in local time
 would have put what is there now on its discs, verified against the medium and counted as a copy of
 the backup: it refuses instead, naming them, as a restore from the medium names them (those gone, of
 another kind or size: restore/as_saved.py). The next backup copies such a file anew from the source
-(its size or time differs from the base's)."""
+(its size or time differs from the base's). So are its symlinks, FIFOs and device nodes (the
+catalog's `others`) the medium no longer holds, or holds as another kind of entry: rsync -r or a
+copy onto a file system without them leaves them out in silence."""
 
 from __future__ import annotations
 
+import stat
+
 from rabtui import fmt
 from rabtui.mtimes import as_recorded
-from rabtui.state import catalog
+from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
 
 def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes], sizes: list[int],
-          marks: list[str | None], mtimes: list[int] | None = None) -> list[tuple[bytes, str]]:
+          marks: list[str | None], mtimes: list[int] | None = None, modes: list[int] | None = None,
+          sockets: list[bytes] = ()) -> list[tuple[bytes, str]]:
     """(path on the source without its first /, why) of each file of directory `path` that `backup`
     saved and the scan (paths relative to the directory, their sizes and marks: None for a regular
     file) does not find as saved; `inner`: configured directories inside it, read on their own.
     `mtimes` (the scan's, in seconds), given where the medium keeps times as rsync set them: a file
-    of its size but of another time was written into since, or is another file linked in its place."""
+    of its size but of another time was written into since, or is another file linked in its place.
+    `modes` (the scan's st_mode) and `sockets` (the sockets it left out): each symlink, FIFO or
+    device node the backup saved must be there as that kind of entry."""
     top = rel_path(path)
     times = mtimes if mtimes is not None else [None] * len(paths)
     held = {top + b"/" + p if p else top: (size, mark, t) for p, size, mark, t in zip(paths, sizes, marks, times)}
@@ -39,6 +46,18 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
             out.append((rel, "another kind of entry is in its place"))
         elif why := changed("the backup", size, mtime, there[0], there[2]):
             out.append((rel, why))
+    if modes is not None:
+        kinds = {top + b"/" + p if p else top: mode for p, mode in zip(paths, modes)}
+        kinds.update((top + b"/" + p, stat.S_IFSOCK) for p in sockets)
+        for rel, kind in others.held(store, backup, top).items():
+            if skip and any((rel + b"/").startswith(s) for s in skip):
+                continue
+            mode = kinds.get(rel)
+            if mode is None:
+                out.append((rel, f"not on the medium any more (a {others.NAMES.get(kind, 'special file')})"))
+            elif not others.of_kind(kind, mode):
+                out.append((rel, f"another kind of entry is in the place of the {others.NAMES.get(kind, 'special file')}"))
+        out.sort()
     return out
 
 

@@ -2,7 +2,8 @@
 says which files a backup holds, and their sizes; the medium may have lost some since (an fsck, a
 hand, another server removed them) or hold them at another size (emptied by a crash before their
 data reached the disk, written into in place). A restore names those, never passing them over, and
-leaves out those of another size."""
+leaves out those of another size. So of its symlinks, FIFOs and device nodes (the catalog's
+`others`): one gone, or another kind of entry in its place, is named, never passed over."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rabtui.config import Source
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import as_recorded, seconds
 from rabtui.restore.copies import directory_of
-from rabtui.state import catalog
+from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
@@ -35,6 +36,12 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     if d.kind != "standard":
         return [], None
     top = os.lstat(sc.path(item))
+    kind = others.held(store, backup, rel).get(rel)
+    if kind is not None and not others.of_kind(kind, top.st_mode):
+        # a symlink, FIFO or device node the backup saved: a file or a directory put in its place
+        raise WorkFailed(f"/{fmt.name(rel)}: {other_kind(backup, kind)}", hint=OTHER_COPIES)
+    if kind is not None:
+        return [], None
     if not stat.S_ISDIR(top.st_mode):      # a file: it is there
         saved_below = catalog.contents(store, backup, prefix=rel, own=True)
         saved = saved_below.get(rel)
@@ -64,22 +71,46 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             while parent and parent not in pick.dirs:
                 pick.dirs.add(parent)
                 parent = parent.rpartition(b"/")[0]
+    for path, kind in others.held(store, backup, rel).items():
+        if inner and any((path + b"/").startswith(r) for r in inner):
+            continue
+        below = path[len(rel):].lstrip(b"/")
+        parent, _, name = below.rpartition(b"/")
+        if name:
+            by_dir.setdefault(parent, []).append((name, below))
+            pick.others[below] = kind
+            while parent and parent not in pick.dirs:
+                pick.dirs.add(parent)
+                parent = parent.rpartition(b"/")[0]
     lost = []
     for parent, entries in by_dir.items():
         where = os.path.join(item, parent) if parent else item
         try:
-            sizes = _files_in(sc.path(where))
+            sizes, modes = _files_in(sc.path(where))
         except (FileNotFoundError, NotADirectoryError):
-            sizes = {}
+            sizes, modes = {}, {}
         except OSError as exc:
             if exc.errno == errno.ELOOP:    # a symlink in the directory's place: it holds none of them
-                sizes = {}
+                sizes, modes = {}, {}
             else:   # not to be listed here: each looked up, as the restore will
                 sizes = {n: None for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
-        lost += [below for name, below in entries if name not in sizes]
-        pick.changed = pick.changed or any(sizes[name] is not None and not pick.as_saved(below, *sizes[name])
+                modes = {}
+        for name, below in entries:
+            kind = pick.others.get(below)
+            mode = modes.get(name)
+            if kind is None:
+                if name not in sizes:
+                    lost.append(("file", below, gone(backup)))
+            elif name in sizes:     # a file in its place (or not listed): the walk leaves it out, named
+                pick.changed = pick.changed or sizes[name] is not None
+            elif mode is None or stat.S_ISDIR(mode):
+                lost.append((others.NAMES.get(kind, "special file"), below, gone(backup)))
+            elif not others.of_kind(kind, mode):
+                lost.append((others.NAMES.get(kind, "special file"), below, other_kind(backup, kind)))
+        pick.changed = pick.changed or any(sizes[name] is not None and below in pick.sizes
+                                           and not pick.as_saved(below, *sizes[name])
                                            for name, below in entries if name in sizes)
-    return [("file", os.path.join(rel, below), gone(backup)) for below in sorted(lost)], pick
+    return [(kind, os.path.join(rel, below), why) for kind, below, why in sorted(lost, key=lambda x: x[1])], pick
 
 
 # where a file the medium holds otherwise than saved may be found still
@@ -90,6 +121,13 @@ OTHER_COPIES = ("`rabtui find NAME` lists the other copies of it (older backups,
 def gone(backup) -> str:
     """Why a file the medium no longer holds as a file (gone, a symlink in its place) is named."""
     return f"not on medium {backup['medium']} any more, though backup {backup['name']} held it"
+
+
+def other_kind(backup, kind: int) -> str:
+    """Why an entry where `backup` saved a symlink, FIFO or device node (the catalog's letter
+    `kind`) is left out: it is of another kind."""
+    return (f"another kind of entry is there in the place of the {others.NAMES.get(kind, 'special file')} backup"
+            f" {backup['name']} saved: not restored as it is there now")
 
 
 def other_time(backup, now: int, mtime: int) -> str:
@@ -136,9 +174,12 @@ class AsSaved(LeftOut):
         self.sizes: dict[bytes, int] = {}
         self.mtimes: dict[bytes, int] = {}
         self.dirs: set[bytes] = set()      # the directories below the item that hold files saved
+        self.others: dict[bytes, int] = {}  # the symlinks, FIFOs and device nodes saved -> their letter
         self.changed = False
 
     def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
+        if rel in self.others:
+            return self.leave_out(rel, other_kind(self.backup, self.others[rel]))
         size = self.sizes.get(rel)
         if size is None or self.as_saved(rel, st.st_size, seconds(st)):
             return path, st
@@ -154,7 +195,14 @@ class AsSaved(LeftOut):
         """Is the entry at `rel` (no regular file, no directory) where the backup saved a regular
         file, or a directory holding some? It is not what the backup saved (a symlink put in its
         place on the medium since, maybe to a file off it): left out, its files named as lost by
-        lost_on_medium."""
+        lost_on_medium; so is one of another kind where the backup saved a symlink, FIFO or device
+        node."""
+        kind = self.others.get(rel)
+        if kind is not None:
+            try:
+                return not others.of_kind(kind, os.lstat(_path).st_mode)
+            except OSError:     # gone meanwhile: the copy says so
+                return False
         return rel in self.sizes or rel in self.dirs
 
     def unseen(self):
@@ -163,24 +211,26 @@ class AsSaved(LeftOut):
         return [], self.left_out()
 
 
-def _files_in(path: bytes) -> dict[bytes, tuple[int, int]]:
+def _files_in(path: bytes) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, int]]:
     """The names of the regular files in the directory `path` (itself no symlink), as its listing
     tells their kinds (a symlink or anything else in the place of a file the backup saved is not
-    it), with their sizes and mtimes (seconds)."""
+    it), with their sizes and mtimes (seconds); and the st_mode of each of its other entries."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    out = {}
+    out, modes = {}, {}
     try:
         with os.scandir(fd) as listing:
             for e in listing:
-                if e.is_file(follow_symlinks=False):
-                    try:
+                try:
+                    if e.is_file(follow_symlinks=False):
                         st = e.stat(follow_symlinks=False)
                         out[os.fsencode(e.name)] = (st.st_size, seconds(st))
-                    except OSError:      # gone since it was listed: not there
-                        continue
+                    else:
+                        modes[os.fsencode(e.name)] = e.stat(follow_symlinks=False).st_mode
+                except OSError:      # gone since it was listed: not there
+                    continue
     finally:
         os.close(fd)
-    return out
+    return out, modes
 
 
 def _there(path: bytes) -> bool:

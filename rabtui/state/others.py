@@ -5,6 +5,7 @@ entries is found by theirs.
 
 from __future__ import annotations
 
+import stat
 import threading
 
 from rabtui.state.backup_ranges import BackupRanges
@@ -15,6 +16,15 @@ from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 # what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
 KINDS = {ord("L"): "symlink", ord("D"): "special", ord("S"): "special"}
+# the catalog's letter -> the st_mode tests one of the entries it stands for passes, and its name
+_MODES = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO, stat.S_ISSOCK), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
+NAMES = {ord("L"): "symlink", ord("S"): "FIFO", ord("D"): "device node"}
+
+
+def of_kind(kind: int, mode: int) -> bool:
+    """Is an entry of `mode` (st_mode) of the kind the catalog's letter `kind` says (S: a FIFO or a
+    socket, D: a block or character device)?"""
+    return any(test(mode) for test in _MODES.get(kind, ()))
 
 
 def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
@@ -116,6 +126,17 @@ def union_entry_older(saved: list[tuple[int, int, int]], file_first: int | None,
 def _linked(saved: list[tuple[int, int, int]], complete: set[int]) -> int:
     """The newest of the complete backups that saved the entries `saved` (0: none)."""
     return max((first for _kind, _mtime, first in saved if first in complete), default=0)
+
+
+def held(store: Store, backup, prefix: bytes) -> dict[bytes, int]:
+    """path -> kind (the catalog's letter) of the symlinks and special files at or below `prefix`
+    that a backup's own tree holds (a standard directory's), as catalog.contents(own=True) has its
+    files."""
+    below, below_args = _below(prefix)
+    holds, holds_args = _holds(backup)
+    return {bytes(path): kind for path, kind in store.tuples(
+        f"SELECT p.path, p.kind FROM others p WHERE p.source=? AND {holds}{below}",
+        (backup["source"], *holds_args, *below_args))}
 
 
 def _holds(backup) -> tuple[str, tuple]:
