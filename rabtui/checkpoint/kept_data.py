@@ -10,7 +10,9 @@ special files and empty directories only kept data saved (kept_entries.py: the c
 regular files only). So are the files of complete backups the union lost with their directory
 (the source made it a file or a symlink, which took its place there, then a directory again), and
 those whose place it keeps as an empty directory for a backup after the one read (_emptied): read
-from the backup that saved each, as a restore from the medium reads them.
+from the backup that saved each, as a restore from the medium reads them; and so are the
+symlinks, FIFOs and device nodes complete backups saved that the union lost with nothing in their
+place (a hand, a copy of the medium by rsync -r: _entries_lost_from_union).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
 from rabtui.mtimes import seconds
-from rabtui.state import catalog, saved_kinds
+from rabtui.state import catalog, others as saved_others, saved_kinds
 from rabtui.state.others import union_entry_backups
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -130,6 +132,12 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
         for rel, saved in others.items():
             extra[rel] = (saved.path(rel), saved.st)
             saved_by[rel] = saved.backup
+        found_again, lost_too = _entries_lost_from_union(store, backup, dir_path, top, scanned, shown, union, folders,
+                                                         {*linked, backup["id"]}, own, own_dirs, short)
+        lost += lost_too
+        for rel, (path, st, first) in found_again.items():
+            if rel not in extra:
+                extra[rel], saved_by[rel] = (path, st), first
         newer = _newer_than_union_entries(store, backup, dir_path, top, scanned, shown, saved_by, linked)
         # found took these after the union's directory there, and kept data's files saved after it
         # (no newer backup holds that directory: dir_saved_after): all it holds below them goes
@@ -148,6 +156,41 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
         if extra or seen.replaced:
             _merge(scanned, extra, take_attrs, short, union, own_dirs, seen.replaced)
     return lost
+
+
+def _entries_lost_from_union(store: Store, backup, dir_path: str, top: bytes, scanned, shown: dict[bytes, int],
+                             union: bytes, folders: dict[int, bytes], linked: set[int], own: bytes, own_dirs,
+                             short: Shortcuts) -> tuple[dict[bytes, tuple[bytes, os.stat_result, int]], list[bytes]]:
+    """rel -> (path, lstat, backup) of each symlink, FIFO or device node the newest saved at its
+    path up to `backup` by a complete one (`linked`), which the union lacks with nothing in its place
+    or on the way there (rsync -r or a hand left it out), read from the tree of the backup that saved
+    it where it holds it still as that kind of entry (as a restore from the medium reads it:
+    restore/saved_others.py). Not one a newer shape hides (a file at, above or below it; a newer
+    backup's directory there: dir_saved_after), nor where `backup`'s own tree holds another shape.
+    And the names of those that backup no longer holds as that kind of entry either (off the discs,
+    said, as such a file is)."""
+    out, lost = {}, []
+    for full, (kind, _mtime, first) in saved_others.archive_as_of(store, backup, dir_path, top).items():
+        rel = full[len(top):].lstrip(b"/") if top else full
+        if first not in linked or not rel or rel in shown or not _lost_from_union(scanned, shown, union, rel) \
+                or (first != backup["id"] and not fits_its_shape(own, rel, False)) \
+                or (own_dirs is not None and dir_saved_after(own_dirs, folders, full, first)) \
+                or catalog.archive_as_of(store, backup, (dir_path,), full, others_too=True).get(full) \
+                != (None, None, first):
+            continue
+        path = os.path.join(os.fsencode(medium_layout.backup_data_path(os.fsdecode(folders[first]), dir_path)), rel)
+        try:
+            if medium_layout.symlink_to_entry(folders[first], full) is not None:
+                raise FileNotFoundError(rel)
+            st = os.lstat(short.path(path))
+        except OSError:
+            lost.append(rel)
+            continue
+        if not saved_others.of_kind(kind, st.st_mode):
+            lost.append(rel)
+        elif not stat.S_ISSOCK(st.st_mode):
+            out[rel] = (path, st, first)
+    return out, lost
 
 
 def _closed(backup, dir_path: str, path: bytes) -> WorkFailed:

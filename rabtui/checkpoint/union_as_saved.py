@@ -2,13 +2,16 @@
 that saved them left them: of another size (emptied by a crash, written into in place), of its size
 but another time (told only on a medium that keeps times as rsync set them), or a symlink, FIFO,
 device or directory in the place of a file (one not empty holds files the catalog does not know,
-which would go onto the discs). The union's entries are hard links of the
+which would go onto the discs). So are the symlinks, FIFOs and device nodes it shows (the catalog's
+`others`) where it holds another kind of entry now; one it lost with nothing in its place (rsync -r,
+a copy of the medium, leaves them out in silence) is read from the backup that saved it, as such a
+file is (kept_data). The union's entries are hard links of the
 backups' own files: one written into is so in the backup that saved it too, and a checkpoint would
 have put it on its discs and verified them against it.
 
 Each union entry is compared with the newest version a complete backup saved at its path up to the
 one the checkpoint reads (catalog.archive_as_of). Not told: a path whose newest version kept data
-saved, or whose newest entry is no file (a symlink saved since: the union holds that); an entry
+saved, or whose newest entry kept data saved (read from its backup); an entry
 read elsewhere than in the union (kept_data: `disks`); a directory where a backup after the one
 that saved the file holds a directory there in its own tree (a newer shape of the path whose files
 the catalog does not show, as an empty directory in it: own_dirs.dir_saved_after); a file the union lost (kept_data reads it from the backup that saved it)."""
@@ -18,7 +21,7 @@ from __future__ import annotations
 from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.checkpoint.not_as_saved import changed
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
-from rabtui.state import catalog, shapes
+from rabtui.state import catalog, others, shapes
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
@@ -41,6 +44,10 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
         "SELECT id, name FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
     skip = [rel_path(d) + b"/" for d in inner]
     at = top + b"/" if top else b""
+    # the symlinks, FIFOs and device nodes it shows: path -> the catalog's letter
+    kinds = {full: e[0] for full, e in others.archive_as_of(store, backup, path, top).items()
+             if (v := versions.get(full)) is not None and v[0] is None and v[2] == e[2]} \
+        if any(v[0] is None for v in versions.values()) else {}
     out, placed = [], set()
     for i, rel in enumerate(scanned.paths):
         full = at + rel
@@ -56,10 +63,19 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
             continue
         else:
             mark = scanned.marks[i]
-        if version[0] is None or version[2] not in linked or (mark == DIR_MARK and own is None) \
+        if version[2] not in linked or (mark == DIR_MARK and own is None) \
                 or (skip and any((full + b"/").startswith(s) for s in skip)):
             continue
         saver = savers.get(version[2]) or f"backup {version[2]}"
+        if version[0] is None:      # a symlink, FIFO or device node saved there
+            kind = kinds.get(full)
+            what = f"the {others.NAMES.get(kind, 'entry')} {saver} saved"
+            if mark == DIR_MARK:
+                if not dir_saved_after(own, folders, full, version[2]):
+                    out.append((full, f"a directory is in the place of {what}"))
+            elif kind is not None and (mark is None or not others.of_kind(kind, scanned.modes[i])):
+                out.append((full, f"another kind of entry is in the place of {what}"))
+            continue
         if mark == DIR_MARK:
             if not dir_saved_after(own, folders, full, version[2]):
                 out.append((full, f"a directory is in the place of the file {saver} saved"))
