@@ -5,11 +5,12 @@ groups joined and split, symlinks, FIFOs, xattrs and ACLs, kinds replaced, names
 255 bytes; the directory standard or archive from one backup to the next, the database lost and
 rebuilt from the media between them, a checkpoint burnt and a cleanup deleting what retention lets
 go between them, the plan not refused after it either); and damage put in one file of the last
-backup (cut, grown, written into in place, removed, a symlink, a FIFO or a directory in its place)
-is always named. The same of an archive directory (union_as_saved.py): its last backup an archive
-one, the damage put in its union, where a file removed is read from the backup that saved it. A
-restore from the medium of the first and of the last backup (if retention kept it) ends well (exit
-0). Real rsync; more examples with AS_SAVED_HISTORIES=N."""
+backup (cut, grown, written into in place, removed, a symlink, a FIFO or a directory in its place),
+or in one symlink or FIFO (removed, a file in its place), is always named. The same of an archive
+directory (union_as_saved.py): its last backup an archive one, the damage put in its union, where a
+file or entry removed is read from the backup that saved it. A restore from the medium of the first
+and of the last backup (if retention kept it) ends well (exit 0). Real rsync; more examples with
+AS_SAVED_HISTORIES=N."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from tests.test_fidelity_histories import CHANGE, CREATE, OP, _apply, _dir_times
 from tests.trees import Lab, in_memory
 
 T0 = datetime(2026, 7, 1, 3, 0)
-DAMAGE = ("cut", "grown", "rewritten", "removed", "symlink", "fifo", "dir")
+DAMAGE = ("cut", "grown", "rewritten", "removed", "symlink", "fifo", "dir", "entry removed", "entry a file")
 ROUND = st.tuples(st.lists(st.tuples(st.sampled_from(CHANGE), OP), min_size=1, max_size=5),
                   st.sampled_from(["standard", "standard", "archive"]), st.booleans(),
                   st.sampled_from([False, False, True]))
@@ -45,10 +46,12 @@ def _config(lab: Lab, kind: str):
                      'keep_monthly_months = 0\nkeep_yearly_years = 0\n')
 
 
-def _files(top: bytes) -> list[bytes]:
+def _files(top: bytes, entries: bool = False) -> list[bytes]:
+    """The regular files below `top`; `entries`: its symlinks and FIFOs instead."""
     out = []
     for dirpath, _dirs, names in os.walk(top):
-        out += [os.path.join(dirpath, n) for n in names if stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode)]
+        out += [os.path.join(dirpath, n) for n in names
+                if stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode) != entries]
     return sorted(out)
 
 
@@ -62,6 +65,9 @@ def _damage(path: bytes, how: str) -> None:
         os.truncate(path, size + 7 if how == "grown" or size == 0 else size - 1)
         return
     os.unlink(path)
+    if how == "entry a file":
+        with open(path, "wb") as f:
+            f.write(b"planted")
     if how == "symlink":
         os.symlink(b"/etc/passwd", path)
     elif how == "fifo":
@@ -122,12 +128,13 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
                 continue
             assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--backup", name, "--to",
                          str(lab.tmp / f"restored{i}")]) == 0, name
+        entries = how.startswith("entry")
         if last == "archive":
             medium = lab.media[0][1]
-            files = _files(os.fsencode(medium_layout.archive_root(medium, "loc", str(data))))
+            files = _files(os.fsencode(medium_layout.archive_root(medium, "loc", str(data))), entries)
             top = os.fsencode(medium_layout.archive_root(medium, "loc", "/"))
         else:
-            files = _files(os.fsencode(medium_layout.backup_data_path(done.path, str(data))))
+            files = _files(os.fsencode(medium_layout.backup_data_path(done.path, str(data))), entries)
             top = os.fsencode(medium_layout.backup_data_path(done.path, "/"))
         if not files:
             return
@@ -136,8 +143,8 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
         group = [f for f in files if os.lstat(f).st_ino == ino] if how in ("cut", "grown", "rewritten") else [hit]
         _damage(hit, how)
         said = _refused(lab, cfg)
-        if last == "archive" and how == "removed":
-            # a file the union lost is read from the backup that saved it, which holds it still
+        if last == "archive" and how in ("removed", "entry removed"):
+            # a file or entry the union lost is read from the backup that saved it, which holds it still
             assert said is None, said
             return
         names = [os.path.relpath(f, top) for f in group]
