@@ -18,6 +18,10 @@ union holds FILES files, the catalog three complete backups of them (1% changed 
 directory the source made a file, then a directory again (its older files lost from the union,
 read from the backup that saved them). Each tree's rabtui (`--trees`, default this one) runs in its own process, alternating,
 medians reported; each run's counts must agree (else the trees plan differently).
+
+    .venv/bin/python benchmarks/bench_plan.py --standard 100000 [--trees OLD,NEW] [--runs 3]
+
+A standard directory's (plan_standard.py).
 """
 
 from __future__ import annotations
@@ -276,8 +280,14 @@ def main() -> None:
     ap.add_argument("--discs", default="cd-700,dvd+r")
     ap.add_argument("--runs", type=int, default=3, help="runs of each tool per cell (medians are reported)")
     ap.add_argument("--archive", type=int, default=0, help="FILES: time an archive directory's plan instead")
-    ap.add_argument("--trees", default=str(ROOT), help="archive: the rabtui trees to compare (comma-separated)")
+    ap.add_argument("--standard", type=int, default=0, help="FILES: time a standard directory's plan (plan_standard.py)")
+    ap.add_argument("--trees", default=str(ROOT), help="archive, standard: the rabtui trees to compare (comma-separated)")
     args = ap.parse_args()
+    if args.standard:
+        from plan_standard import standard_bench
+
+        standard_bench(args.standard, [Path(t) for t in args.trees.split(",")], args.runs)
+        return
     if args.archive:
         archive_bench(args.archive, [Path(t) for t in args.trees.split(",")], args.runs)
         return

@@ -33,7 +33,9 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
     device node the backup saved must be there as that kind of entry."""
     top = rel_path(path)
     times = mtimes if mtimes is not None else [None] * len(paths)
-    held = {top + b"/" + p if p else top: (size, mark, t) for p, size, mark, t in zip(paths, sizes, marks, times)}
+    kinds = modes if modes is not None else [None] * len(paths)
+    held = {top + b"/" + p if p else top: (size, mark, t, mode)
+            for p, size, mark, t, mode in zip(paths, sizes, marks, times, kinds)}
     skip = [rel_path(d) + b"/" for d in inner]
     out = []
     for rel, (size, mtime) in sorted(catalog.contents(store, backup, prefix=top, own=True).items()):
@@ -47,12 +49,11 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
         elif why := changed("the backup", size, mtime, there[0], there[2]):
             out.append((rel, why))
     if modes is not None:
-        kinds = {top + b"/" + p if p else top: mode for p, mode in zip(paths, modes)}
-        kinds.update((top + b"/" + p, stat.S_IFSOCK) for p in sockets)
+        held.update((top + b"/" + p, (0, None, None, stat.S_IFSOCK)) for p in sockets)
         for rel, kind in others.held(store, backup, top).items():
             if skip and any((rel + b"/").startswith(s) for s in skip):
                 continue
-            mode = kinds.get(rel)
+            mode = held.get(rel, (None,) * 4)[3]
             if mode is None:
                 out.append((rel, f"not on the medium any more (a {others.NAMES.get(kind, 'special file')})"))
             elif not others.of_kind(kind, mode):
