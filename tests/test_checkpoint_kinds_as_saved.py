@@ -5,7 +5,8 @@ refuses, naming it, as it names such a file, and records nothing; a restore from
 it and exits 3 (alone: exit 1, or not in the backup); the next backup copies it anew and the discs
 hold it. Of an archive directory: the union holding another kind of entry there refuses the plan;
 the union lacking it, the discs read it from the backup that saved it, as a restore from the medium
-does (and, that backup lacking it too, leave it off, said). Real rsync and xorriso (`images:`)."""
+does (and, that backup lacking it too, leave it off, said, and a restore names it: exit 3). Real
+rsync and xorriso (`images:`)."""
 
 from __future__ import annotations
 
@@ -112,7 +113,8 @@ def test_an_archive_unions_entry_replaced_refuses_and_one_lost_is_read_from_its_
     assert _on_disc(tmp_path, number, data, "fifo").startswith("p")
 
 
-def test_an_archive_entry_its_backup_lost_too_is_left_off_said(tmp_path):
+def test_an_archive_entry_its_backup_lost_too_is_left_off_said(tmp_path, capsys):
+    """Off the discs, said, as such a file is; a restore from the medium names it (exit 3)."""
     lab, cfg, data, made = _backed_up(tmp_path, "archive")
     union = medium_layout.archive_root(lab.media[0][1], "loc", str(data)) / "sub"
     os.unlink(union / "link")
@@ -121,3 +123,9 @@ def test_an_archive_entry_its_backup_lost_too_is_left_off_said(tmp_path):
     plan = prepare.compute(cfg, lab.store(), asked={"*"}, emit=lambda e: said.append(e.message))
     assert b"sub/link" not in plan.data[0].paths and b"sub/fifo" in plan.data[0].paths
     assert any("not put on discs, e.g. sub/link" in m for m in said), said
+    capsys.readouterr()
+    out = tmp_path / "restored"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 3
+    printed = capsys.readouterr().out
+    assert f"not restored (symlink): {str(data).lstrip('/')}/sub/link: not on medium m1 any more" in printed, printed
+    assert (out / str(data).lstrip("/") / "sub" / "b.txt").read_bytes() == b"b"

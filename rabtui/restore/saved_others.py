@@ -38,9 +38,11 @@ def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, 
     directory at it (dir_saved_after; `dirs`: the own trees up to `backup`, from `rel` or above),
     and `backup`'s own shape there allows it (fits_its_shape). Not those `taken` already (kept data's), nor what
     `backup` saved itself (its own tree gives those), nor sockets (no restore gives them). Each not
-    read because a symlink is planted on the way to it: full path -> (its kind, why), into `planted`."""
+    read because a symlink is planted on the way to it: full path -> (its kind, why), into `planted`;
+    so is each that neither the union nor the backup that saved it (`backup` too) holds as that kind
+    of entry any more (a hand, rsync -r or a copy of the medium left it out): named, never passed over."""
     return _taken(backup, dir_path, rel, union, versions, folders, linked, taken, dirs, sc,
-                  others.archive_as_of(store, backup, dir_path, rel), rel, planted=planted)
+                  others.archive_as_of(store, backup, dir_path, rel), rel, planted=planted, gone=True)
 
 
 def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: bytes, sc: Shortcuts,
@@ -67,26 +69,33 @@ def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: byte
 def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, folders: dict[int, bytes],
            linked: set[int], taken: set[bytes], dirs: OwnDirs, sc: Shortcuts, candidates: dict,
            skip: bytes | None, entries: dict | None = None,
-           planted: dict[bytes, tuple[str, str]] | None = None) -> dict[bytes, Saved]:
+           planted: dict[bytes, tuple[str, str]] | None = None, gone: bool = False) -> dict[bytes, Saved]:
     """saved_before's look at each of `candidates` (of `entries`: all the catalog has around them),
-    but `skip`, up to `rel`; those a planted symlink is on the way to go into `planted` (kind, why)."""
+    but `skip`, up to `rel`; those a planted symlink is on the way to go into `planted` (kind, why),
+    and, `gone`, those no longer on the medium as saved (_gone)."""
     top = rel_path(dir_path)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     around = _Around(rel, candidates if entries is None else entries, versions)
     out: dict[bytes, Saved] = {}
     for full, (kind, _mtime, first) in candidates.items():
-        if full == skip or full in taken or first == backup["id"] or first not in linked or first not in folders \
+        if full == skip or full in taken or first not in linked or first not in folders \
                 or versions.get(full, (0, 0, 0))[2] >= first:
             continue
         under = full[len(top):].lstrip(b"/")
         root = os.path.join(folders[first], b"data", top) if top else os.path.join(folders[first], b"data")
-        try:
-            st = os.lstat(sc.path(os.path.join(root, under)))
-        except OSError:
+        saved, in_union = sc.path(os.path.join(root, under)), sc.path(os.path.join(union, under))
+        lost = gone and planted is not None and _gone(kind, saved, in_union)
+        if first == backup["id"]:   # its own tree gives it, or the union's walk: named where neither holds it
+            if lost and not around.newer(full, first) and planted_on_the_way(folders[first], full) is None:
+                planted[full] = (_NAMED.get(kind, "special file"), _not_there(backup, folders[first]))
             continue
         try:
-            there = os.lstat(sc.path(os.path.join(union, under)))
-            if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
+            st = os.lstat(saved)
+        except OSError:
+            st = None
+        try:
+            there = os.lstat(in_union)
+            if st is not None and (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
                 continue    # the union's: the walk gives it
         except OSError:
             pass
@@ -98,10 +107,31 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
             if planted is not None:
                 planted[full] = (_NAMED.get(kind, "special file"), why)
             continue
-        if not any(test(st.st_mode) for test in _KINDS.get(kind, ())):
+        if st is None or not any(test(st.st_mode) for test in _KINDS.get(kind, ())):
+            if lost:
+                planted[full] = (_NAMED.get(kind, "special file"), _not_there(backup, folders[first]))
             continue
         out[full] = Saved(first, root, st)
     return out
+
+
+def _not_there(backup, folder: bytes) -> str:
+    """Why an entry the backup saved in `folder` is named: the medium no longer holds it."""
+    return (f"not on medium {backup['medium']} any more, though backup"
+            f" {os.fsdecode(os.path.basename(folder))} saved it")
+
+
+def _gone(kind: int, saved: bytes, union: bytes) -> bool:
+    """Does neither the backup's tree (at `saved`) nor the union (at `union`) hold an entry of the
+    catalog's kind `kind` there (nor a socket, which no restore gives)?"""
+    for path in (saved, union):
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue
+        if stat.S_ISSOCK(mode) or any(test(mode) for test in _KINDS.get(kind, ())):
+            return False
+    return True
 
 
 class _Around:
