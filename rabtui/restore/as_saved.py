@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from itertools import chain
 
 from rabtui import fmt
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -59,26 +60,20 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
     by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path below it)
     pick = AsSaved(backup, times)
-    for path, (size, mtime) in catalog.contents(store, backup, prefix=rel, own=True).items():
+    # its files (their size and mtime), then its symlinks, FIFOs and device nodes (their kind)
+    files = ((path, version, None) for path, version in catalog.contents(store, backup, prefix=rel, own=True).items())
+    entries = ((path, None, kind) for path, kind in others.held(store, backup, rel).items())
+    for path, version, kind in chain(files, entries):
         if inner and any((path + b"/").startswith(r) for r in inner):
             continue
         below = path[len(rel):].lstrip(b"/")
         parent, _, name = below.rpartition(b"/")
         if name:
             by_dir.setdefault(parent, []).append((name, below))
-            pick.sizes[below] = size
-            pick.mtimes[below] = mtime
-            while parent and parent not in pick.dirs:
-                pick.dirs.add(parent)
-                parent = parent.rpartition(b"/")[0]
-    for path, kind in others.held(store, backup, rel).items():
-        if inner and any((path + b"/").startswith(r) for r in inner):
-            continue
-        below = path[len(rel):].lstrip(b"/")
-        parent, _, name = below.rpartition(b"/")
-        if name:
-            by_dir.setdefault(parent, []).append((name, below))
-            pick.others[below] = kind
+            if kind is None:
+                pick.sizes[below], pick.mtimes[below] = version
+            else:
+                pick.others[below] = kind
             while parent and parent not in pick.dirs:
                 pick.dirs.add(parent)
                 parent = parent.rpartition(b"/")[0]
