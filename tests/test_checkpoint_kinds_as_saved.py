@@ -129,3 +129,14 @@ def test_an_archive_entry_its_backup_lost_too_is_left_off_said(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert f"not restored (symlink): {str(data).lstrip('/')}/sub/link: not on medium m1 any more" in printed, printed
     assert (out / str(data).lstrip("/") / "sub" / "b.txt").read_bytes() == b"b"
+
+
+def test_an_archive_entry_replaced_by_a_file_in_the_union_and_its_backup_is_not_restored_as_one(tmp_path, capsys):
+    lab, cfg, data, made = _backed_up(tmp_path, "archive")
+    for top in (medium_layout.archive_root(lab.media[0][1], "loc", str(data)), made.path / "data" / str(data).lstrip("/")):
+        _damaged(top / "sub" / "fifo", "file")
+    capsys.readouterr()
+    out = tmp_path / "restored"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 3
+    assert f"{str(data).lstrip('/')}/sub/fifo: not on medium m1 any more" in capsys.readouterr().out
+    assert not os.path.lexists(out / str(data).lstrip("/") / "sub" / "fifo")

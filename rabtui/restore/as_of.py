@@ -332,8 +332,8 @@ class AsOf(LeftOut):
             self.own_taken.setdefault(full, st)
         for full in sorted((set(self.versions) - self.seen) | set(self.others) | set(self.own_taken)):
             under = full[len(self.rel):].lstrip(b"/")
-            if not under:
-                continue
+            if not under or full in self.planted_at:
+                continue    # (named: not read, or not on the medium as saved any more)
             mine = self.own_taken.get(full)
             other = self.others.get(full)
             own = self.own_shape(full) if mine is None else None
