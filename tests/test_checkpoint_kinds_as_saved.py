@@ -140,3 +140,8 @@ def test_an_archive_entry_replaced_by_a_file_in_the_union_and_its_backup_is_not_
     assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 3
     assert f"{str(data).lstrip('/')}/sub/fifo: not on medium m1 any more" in capsys.readouterr().out
     assert not os.path.lexists(out / str(data).lstrip("/") / "sub" / "fifo")
+    alone = tmp_path / "alone"      # alone: refused
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "sub" / "fifo"), "--to",
+                 str(alone)]) == 1
+    assert "another kind of entry is there in the place of the FIFO" in capsys.readouterr().err
+    assert not os.path.lexists(alone / str(data).lstrip("/") / "sub" / "fifo")
