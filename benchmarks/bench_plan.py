@@ -134,9 +134,10 @@ def build_archive(top: Path, n: int, shape_change: bool, seed: int = 1) -> tuple
     return top / "state", union
 
 
-def run_archive(tree: Path, state: Path, union: Path) -> dict:
+def run_archive(tree: Path, state: Path, union: Path, script: str = ARCHIVE) -> dict:
+    """`script` (ARCHIVE, plan_standard's STANDARD) run by `tree`'s rabtui on `state` and `union`."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", ARCHIVE, str(state), str(union)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", script, str(state), str(union)], capture_output=True, text=True,
                          cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
     res = json.loads(out.stdout)
     res["wall_s"] = time.perf_counter() - started

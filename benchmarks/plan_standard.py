@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 STANDARD = r"""
@@ -69,12 +66,9 @@ def build_standard(top: Path, n: int) -> tuple[Path, Path]:
 
 
 def _run(tree: Path, state: Path, root: Path) -> dict:
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", STANDARD, str(state), str(root)], capture_output=True, text=True,
-                         cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
-    res = json.loads(out.stdout)
-    res["wall_s"] = time.perf_counter() - started
-    return res
+    from bench_plan import run_archive
+
+    return run_archive(tree, state, root, STANDARD)
 
 
 def standard_bench(n: int, trees: list[Path], runs: int) -> None:
