@@ -299,14 +299,14 @@ def test_check_reading_a_mounted_device_medium_is_not_unmounted_under(tmp_path, 
         assert gate.exists() and os.path.ismount(m1)
         names = unknown_backups.unknown_names
 
-        def the_user_ends(medium, store, source_ids):
+        def the_user_ends(medium, store, *ids):
             if medium.id == "m1":
                 gate.unlink()
                 try:
                     user.wait(timeout=1)
                 except subprocess.TimeoutExpired:     # it waits for check to end before it unmounts
                     pass
-            return names(medium, store, source_ids)
+            return names(medium, store, *ids)
 
         monkeypatch.setattr(unknown_backups, "unknown_names", the_user_ends)
         found = {m.id: names for m, names in unknown_backups.unknown_media(lab.load(), lab.store())}

@@ -95,8 +95,8 @@ def test_a_mount_made_by_hand_over_the_medium_during_the_look_is_left_and_named(
     m1 = lab.media[0][1]
     names = unknown_backups.unknown_names
 
-    def a_mount_by_hand_meanwhile(medium, store, source_ids):
-        found = names(medium, store, source_ids)
+    def a_mount_by_hand_meanwhile(medium, store, *ids):
+        found = names(medium, store, *ids)
         if medium.id != "m1" or os.path.exists(m1 / "by-hand"):
             return found
         subprocess.run(["mount", "-t", "tmpfs", "by-hand", str(m1)], check=True)
@@ -160,11 +160,11 @@ from rabtui.config.parse import load
 from rabtui.media import unknown_backups
 from rabtui.state.store import Store
 names = unknown_backups.unknown_names
-def held(medium, store, source_ids):
+def held(medium, store, *ids):
     if medium.id == "m1":
         open(sys.argv[2], "w").close()
         time.sleep(60)
-    return names(medium, store, source_ids)
+    return names(medium, store, *ids)
 unknown_backups.unknown_names = held
 cfg = load(sys.argv[1], check_media=False)
 unknown_backups.not_known(cfg, Store(cfg.state_dir), {"loc"}, lambda e: None)

@@ -65,12 +65,12 @@ from rabtui.config.parse import load
 from rabtui.media import mounting, unknown_backups
 from rabtui.state.store import Store
 names = unknown_backups.unknown_names
-def held(medium, store, source_ids):
+def held(medium, store, *ids):
     if medium.id == "m1":
         open(sys.argv[2], "w").close()
         while os.path.exists(sys.argv[2]):
             time.sleep(0.02)
-    return names(medium, store, source_ids)
+    return names(medium, store, *ids)
 unknown_backups.unknown_names = held
 cfg = load(sys.argv[1], check_media=False)
 unknown_backups.not_known(cfg, Store(cfg.state_dir), {"loc"}, lambda e: None)
@@ -97,10 +97,10 @@ def test_a_find_meeting_another_finds_look_reads_the_medium_only_while_it_is_mou
             gate.unlink(missing_ok=True)
             return found
 
-        def once_it_has_ended(medium, store, source_ids):
+        def once_it_has_ended(medium, store, *ids):
             if medium.id == "m1":
                 first.wait(timeout=20)
-            return names(medium, store, source_ids)
+            return names(medium, store, *ids)
 
         monkeypatch.setattr(unknown_backups, "media_there", the_first_ends)
         monkeypatch.setattr(unknown_backups, "unknown_names", once_it_has_ended)
