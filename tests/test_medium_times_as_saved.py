@@ -152,3 +152,49 @@ def test_a_medium_back_from_a_file_system_of_seconds_has_the_times_of_its_backup
     assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
                  "--backup", first]) == 0
     assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+
+
+def test_a_medium_copied_without_its_times_after_a_backup_begun_while_the_clock_was_ahead(tmp_path):
+    """The clock was a day ahead when the medium's backup began, set back since: the backup that
+    finds the medium copied (cp -r) says times are kept from after that one too, which was
+    refused as written into at the copy's time, not restored, the plan refused."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789, "f1": 1_700_000_001_123_456_789})
+    with lab.store().transaction() as conn:
+        conn.execute("UPDATE backups SET started=started+86400")
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    next_second()
+    assert lab.backup(cfg).status == "completed"
+    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
+    out = tmp_path / "out-first"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
+                 "--backup", first]) == 0
+    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+    _as_saved(lab, cfg, data, ["f0", "f1"])
+
+
+@pytest.mark.parametrize("since", ["2026-12-01", None, [], True])
+def test_a_label_whose_times_since_is_not_a_time_has_no_time_compared(tmp_path, since):
+    """A label edited by hand (its file's time put back), saying from when its times are kept in
+    another form than a number: taken as saying nothing of when, not as saying always."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789})
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    next_second()
+    assert lab.backup(cfg).status == "completed"
+    path = medium / ".rabtui-medium"
+    label, st = json.loads(path.read_text()), path.stat()
+    assert isinstance(label["times_since"], float)
+    path.write_text(json.dumps({**label, "times_since": since}))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
+    out = tmp_path / "out-first"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
+                 "--backup", first]) == 0
+    prepare.compute(cfg, lab.store(), asked={"*"})

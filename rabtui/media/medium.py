@@ -25,6 +25,7 @@ from rabtui.media.mounting import mounted
 from rabtui.config import Medium
 from rabtui.errors import RabtuiError, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
+from rabtui.state import queries
 from rabtui.state.store import Store
 
 LABEL = ".rabtui-medium"
@@ -113,8 +114,12 @@ def labelled_nanoseconds(medium: Medium, started: float | None = None) -> bool:
         return False
     if label is None or not _times_kept(medium, label):
         return False
-    since = label.get("times_since")
-    return not isinstance(since, (int, float)) or (started is not None and started >= since)
+    if "times_since" not in label:
+        return True
+    since = label["times_since"]
+    # one of another type (written by hand) said nothing of when: none compared
+    return (isinstance(since, (int, float)) and not isinstance(since, bool)
+            and started is not None and started >= since)
 
 
 def _times_kept(medium: Medium, label: dict) -> bool:
@@ -264,12 +269,12 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
                 or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
-            label = _store_label(medium, _times_from_now({**label, "holds": _probe(medium)}, kept))
+            label = _store_label(medium, _times_from_now({**label, "holds": _probe(medium)}, kept, store, medium))
         elif (holds["nanoseconds"] and not kept) or not isinstance(label.get("stamped_ns"), int):
             # copied without its times (cp -r) or with fewer (tar): its backups so far hold the copy's;
             # or labelled before labels were stamped: stamped now, for such a copy to be told
             try:
-                label = _store_label(medium, _times_from_now(label, kept))
+                label = _store_label(medium, _times_from_now(label, kept, store, medium))
             except WorkFailed:      # a full medium: its times are not compared, as before
                 pass
     if store is not None:
@@ -278,11 +283,13 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
     return {"label": label, "device": root.st_dev, "inode": root.st_ino, **space(path)}
 
 
-def _times_from_now(label: dict, kept: bool) -> dict:
+def _times_from_now(label: dict, kept: bool, store: Store | None, medium: Medium) -> dict:
     """`label` to be written anew, saying its files' times are as rsync set them from now on only
-    where they were not before (labelled_nanoseconds)."""
+    where they were not before (labelled_nanoseconds): after every backup the state knows of the
+    medium too, one begun while the clock was ahead (since set back) holding the copy's times."""
     if medium_fs.keeps_nanoseconds(label.get("holds")) and not kept:
-        return {**label, "times_since": time.time()}
+        newest = queries.newest_start_on(store, medium.id) if store is not None else None
+        return {**label, "times_since": max(time.time(), newest + 1 if newest is not None else 0)}
     return label
 
 

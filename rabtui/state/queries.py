@@ -60,6 +60,11 @@ def medium_backups(store: Store, medium_id: str) -> list[dict]:
         " FROM backups WHERE medium=? AND status != 'deleted' ORDER BY id DESC", (medium_id,))]
 
 
+def newest_start_on(store: Store, medium_id: str) -> float | None:
+    """When the medium's backup begun last began, by the clock of then (one ahead, since set back, too)."""
+    return store.one("SELECT MAX(started) AS t FROM backups WHERE medium=?", (medium_id,))["t"]
+
+
 def medium_backup_count(store: Store, medium_id: str) -> int:
     return store.one("SELECT COUNT(*) AS n FROM backups WHERE medium=? AND status != 'deleted'", (medium_id,))["n"]
 
