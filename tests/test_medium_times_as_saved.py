@@ -198,3 +198,19 @@ def test_a_label_whose_times_since_is_not_a_time_has_no_time_compared(tmp_path, 
     assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
                  "--backup", first]) == 0
     prepare.compute(cfg, lab.store(), asked={"*"})
+
+
+def test_a_medium_copied_without_its_label_then_labelled_by_force_has_the_times_before_not_compared(tmp_path):
+    """cp -r old/* new/ leaves the label behind (a dot file): the next backup refuses the medium
+    found unlabelled, its hint `media label --force`, whose new label said every time kept (each
+    file refused as written into at the copy's time, none restored)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789, "f1": 1_700_000_001_123_456_789})
+    medium = lab.media[0][1]
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    subprocess.run(["cp", "-r", *(str(p) for p in old.iterdir() if not p.name.startswith(".")), f"{medium}/"],
+                   check=True)
+    assert not (medium / ".rabtui-medium").exists()
+    assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 0
+    _as_saved(lab, cfg, data, ["f0", "f1"])

@@ -76,14 +76,14 @@ def said_id(label: dict | None) -> str:
     return fmt.cut_middle(repr(label.get("id") if isinstance(label, dict) else None), 80)
 
 
-def write_label(medium: Medium, *, first: bool = False, follows: dict | None = None) -> dict:
+def write_label(medium: Medium, *, first: bool = False, follows: dict | None = None, times: dict | None = None) -> dict:
     """Write (atomically) the label of `medium` at its path, with what its file system can hold.
     `first`: only where there is none yet; the label another process wrote first (two backups
     starting on a new medium at once) is returned then, so that both record the same. `follows`:
     the label this server used as the medium before (its disk labelled anew), named in the new one
     with those it followed, so that the copies of the state on its discs made before are still
-    known as this server's (rebuild-state)."""
-    label = {"id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "serial": _serial(),
+    known as this server's (rebuild-state). `times`: what it says of its files' times (_times_said)."""
+    label = {**(times or {}), "id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "serial": _serial(),
              "rabtui": __version__}
     if media_state.tells_apart(follows):
         label["follows"] = media_state.labellings(follows)
@@ -288,9 +288,25 @@ def _times_from_now(label: dict, kept: bool, store: Store | None, medium: Medium
     where they were not before (labelled_nanoseconds): after every backup the state knows of the
     medium too, one begun while the clock was ahead (since set back) holding the copy's times."""
     if medium_fs.keeps_nanoseconds(label.get("holds")) and not kept:
-        newest = queries.newest_start_on(store, medium.id) if store is not None else None
-        return {**label, "times_since": max(time.time(), newest + 1 if newest is not None else 0)}
+        return {**label, "times_since": _since_now(store, medium)}
     return label
+
+
+def _since_now(store: Store | None, medium: Medium) -> float:
+    newest = queries.newest_start_on(store, medium.id) if store is not None else None
+    return max(time.time(), newest + 1 if newest is not None else 0)
+
+
+def _times_said(store: Store, medium: Medium, label: dict | None, others: list[str]) -> dict:
+    """What a label written by `media label` over `label` (None: none there, `others` the files
+    there) says of the times of the backups the medium holds: what `label` said where its own time
+    shows it kept them, else that those before now are not as rsync set them (a medium copied with
+    cp -r, or without its label, a dot file, by cp -r old/* new/: the label's hint is --force)."""
+    if label is None and not others:
+        return {}
+    if label is not None and _times_kept(medium, label):
+        return {"times_since": label["times_since"]} if "times_since" in label else {}
+    return {"times_since": _since_now(store, medium)}
 
 
 def _writer() -> str:
@@ -393,10 +409,12 @@ def label_medium(store: Store, medium: Medium, force: bool = False, cancel: thre
             if other:
                 _take_over(medium, store)
                 earlier = media_state.remembered_label(store, medium.id)
+                times = _times_said(store, medium, label, [])
                 if not media_state.tells_apart(label):    # written by hand: labelled anew, to be told apart
-                    label = write_label(medium, follows=earlier)
+                    label = write_label(medium, follows=earlier, times=times)
                 elif (taken := media_state.following(label, earlier)) != label:
-                    label = _store_label(medium, taken)   # this server's earlier labellings added to the disk's
+                    # this server's earlier labellings added to the disk's
+                    label = _store_label(medium, {**taken, **times})
                 return _said(f"the disk at {path} is medium {medium.id} from now on",
                              media_state.remember_label(store, medium, label))
             # the label the database records kept beside it again (`check` asks for this when not)
@@ -421,7 +439,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False, cancel: thre
         # found without a label: only where none is yet (a backup starting on the new medium may
         # label it meanwhile, and record the label it wrote)
         written = write_label(medium, first=label is None, follows=media_state.remembered_label(store, medium.id)
-                              if known else None)
+                              if known else None, times=_times_said(store, medium, label, others))
         if written.get("id") != medium.id:
             raise RabtuiError(f"{path} was labelled {said_id(written)} meanwhile, not {medium.id!r}",
                               hint="use --force to relabel it")
