@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import secrets
@@ -294,7 +295,8 @@ def _times_from_now(label: dict, kept: bool, store: Store | None, medium: Medium
 
 def _since_now(store: Store | None, medium: Medium) -> float:
     newest = queries.newest_start_on(store, medium.id) if store is not None else None
-    return max(time.time(), newest + 1 if newest is not None else 0)
+    # just after it: a plan compares the times of a backup begun at times_since or after
+    return max(time.time(), math.nextafter(newest, math.inf) if newest is not None else 0)
 
 
 def _times_said(store: Store, medium: Medium, label: dict | None, others: list[str]) -> dict:
