@@ -214,3 +214,29 @@ def test_a_medium_copied_without_its_label_then_labelled_by_force_has_the_times_
     assert not (medium / ".rabtui-medium").exists()
     assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 0
     _as_saved(lab, cfg, data, ["f0", "f1"])
+
+
+def test_a_medium_labelled_before_stamps_and_copied_without_its_times_before_its_next_backup(tmp_path):
+    """An earlier rabtui labelled it (no stamp: any fraction of a second), then it was copied with cp
+    -r: its next backup, which stamps the label, finds its time after every backup of the medium
+    ended (a copy's), and says times kept from then on only; it said them kept for all, each file
+    of the backups before refused as written into, none restored."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789, "f1": 1_700_000_001_123_456_789})
+    medium = lab.media[0][1]
+    path = medium / ".rabtui-medium"
+    label = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in label.items() if k != "stamped_ns"}))
+    written = lab.store().one("SELECT started FROM backups")["started"]      # by that backup, as it began
+    os.utime(path, ns=(int(written * 1e9),) * 2)
+    old = medium.rename(tmp_path / "old-disk")
+    medium.mkdir()
+    next_second()
+    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    next_second()
+    assert lab.backup(cfg).status == "completed"
+    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
+    out = tmp_path / "out-first"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out),
+                 "--backup", first]) == 0
+    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100

@@ -266,7 +266,8 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         remove_dead_runs_files(path)
         _check_writable(medium)
         holds = label.get("holds")
-        kept = _times_kept(medium, label)
+        kept = _times_kept(medium, label) and (isinstance(label.get("stamped_ns"), int)
+                                               or _written_during_backups(medium, store))
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
                 or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
@@ -282,6 +283,16 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         media_state.remember_mount(store, medium)
     root = path.stat()     # the disk a backup goes on: backup_place.py tells when another is in its place
     return {"label": label, "device": root.st_dev, "inode": root.st_ino, **space(path)}
+
+
+def _written_during_backups(medium: Medium, store: Store | None) -> bool:
+    """Whether the medium's label, written before labels were stamped, was written before the last
+    of its backups the state knows ended: a copy (cp -r) gives it the copy's time, after them all."""
+    end = queries.newest_end_on(store, medium.id) if store is not None else None
+    try:
+        return end is None or os.stat(Path(medium.path) / LABEL, follow_symlinks=False).st_mtime <= end
+    except OSError:
+        return False
 
 
 def _times_from_now(label: dict, kept: bool, store: Store | None, medium: Medium) -> dict:

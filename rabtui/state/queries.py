@@ -65,6 +65,11 @@ def newest_start_on(store: Store, medium_id: str) -> float | None:
     return store.one("SELECT MAX(started) AS t FROM backups WHERE medium=?", (medium_id,))["t"]
 
 
+def newest_end_on(store: Store, medium_id: str) -> float | None:
+    """When the medium's backup that ended last ended (one under way, or killed, has not)."""
+    return store.one("SELECT MAX(finished) AS t FROM backups WHERE medium=?", (medium_id,))["t"]
+
+
 def medium_backup_count(store: Store, medium_id: str) -> int:
     return store.one("SELECT COUNT(*) AS n FROM backups WHERE medium=? AND status != 'deleted'", (medium_id,))["n"]
 
