@@ -266,8 +266,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         remove_dead_runs_files(path)
         _check_writable(medium)
         holds = label.get("holds")
-        kept = _times_kept(medium, label) and (isinstance(label.get("stamped_ns"), int)
-                                               or _written_during_backups(medium, store))
+        kept = _kept_as_written(medium, label, store)
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
                 or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
@@ -285,9 +284,14 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
     return {"label": label, "device": root.st_dev, "inode": root.st_ino, **space(path)}
 
 
-def _written_during_backups(medium: Medium, store: Store | None) -> bool:
-    """Whether the medium's label, written before labels were stamped, was written before the last
-    of its backups the state knows ended: a copy (cp -r) gives it the copy's time, after them all."""
+def _kept_as_written(medium: Medium, label: dict, store: Store | None) -> bool:
+    """_times_kept, and for a label written before labels were stamped (any fraction of a second),
+    one written before the last of the medium's backups the state knows ended: a copy (cp -r) gives
+    it the copy's time, after them all."""
+    if not _times_kept(medium, label):
+        return False
+    if isinstance(label.get("stamped_ns"), int):
+        return True
     end = queries.newest_end_on(store, medium.id) if store is not None else None
     try:
         return end is None or os.stat(Path(medium.path) / LABEL, follow_symlinks=False).st_mtime <= end
@@ -317,7 +321,7 @@ def _times_said(store: Store, medium: Medium, label: dict | None, others: list[s
     cp -r, or without its label, a dot file, by cp -r old/* new/: the label's hint is --force)."""
     if label is None and not others:
         return {}
-    if label is not None and _times_kept(medium, label):
+    if label is not None and _kept_as_written(medium, label, store):
         return {"times_since": label["times_since"]} if "times_since" in label else {}
     return {"times_since": _since_now(store, medium)}
 
