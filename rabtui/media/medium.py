@@ -163,8 +163,6 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
     return label
 
 
-
-
 def _link_first(tmp: Path, label_path: Path, text: str) -> None:
     """The label `tmp` (holding `text`) linked in as `label_path` where there is none yet;
     FileExistsError where there is. Without hard links it is created there exclusively instead,
