@@ -22,9 +22,7 @@ from rabtui.state.others import complete_ids
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
-# the catalog's letter (its code point) -> the kind the saved entry must have still
-_KINDS = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO,), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
-# ... and what a restore names one by that it did not read (the catalog's letter: S is both)
+# what a restore names an entry it did not read by (the catalog's letter: S is both)
 _NAMED = {ord("L"): "symlink", ord("S"): "fifo or socket", ord("D"): "device"}
 
 
@@ -107,7 +105,7 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
             if planted is not None:
                 planted[full] = (_NAMED.get(kind, "special file"), why)
             continue
-        if st is None or not any(test(st.st_mode) for test in _KINDS.get(kind, ())):
+        if st is None or stat.S_ISSOCK(st.st_mode) or not others.of_kind(kind, st.st_mode):
             if lost:
                 planted[full] = (_NAMED.get(kind, "special file"), _not_there(backup, folders[first]))
             continue
@@ -129,7 +127,7 @@ def _gone(kind: int, saved: bytes, union: bytes) -> bool:
             mode = os.lstat(path).st_mode
         except OSError:
             continue
-        if stat.S_ISSOCK(mode) or any(test(mode) for test in _KINDS.get(kind, ())):
+        if stat.S_ISSOCK(mode) or others.of_kind(kind, mode):
             return False
     return True
 
