@@ -114,3 +114,17 @@ def test_a_medium_full_at_the_final_record_keeps_the_backup_complete(tmp_path, s
     record = (medium / "web" / row["name"] / "backup.json").read_bytes()
     assert len(record) <= ROOM and json.loads(record)["status"] == "warnings"
     assert len([p for p in (medium / "web" / row["name"]).rglob("ok")]) == 3
+
+
+def test_names_past_the_room_said_not_written_on_the_medium_are_cut_with_them():
+    """Names of files the medium could not hold are `unreadable` names listed again in `unmade`:
+    a name cut from the first is cut from the second, the record fits."""
+    names = ["n%04d-" % i + "\udc80" * 40 for i in range(30)]
+    data = {"status": "warnings", "directories": [{"message": None, "unreadable": list(names), "unreadable_unnamed": 0,
+                                                   "unmade": list(names)} for _ in range(12)]}
+    out = record_bound.bounded(data, ROOM)
+    assert len(record_bound.encoded(out)) <= ROOM
+    dirs = out["directories"]
+    assert all(d["unmade"] == d["unreadable"] for d in dirs)
+    assert 0 < sum(len(d["unreadable"]) for d in dirs) < 12 * 30
+    assert all(len(d["unreadable"]) + d["unreadable_unnamed"] == 30 for d in dirs)

@@ -9,7 +9,7 @@ shared among them (each keeps its first lines and says how much was cut; the sta
 the whole where it does: the steps' messages and the reason), then, if need be, the names, the
 last first: of the files with holes first (their holes still out of the totals), then of the
 paths not read (then counted in `unreadable_unnamed`, as unreadable.py counts those past its own
-bound)."""
+bound; each out of `unmade` too, where it is named again as one the medium could not hold)."""
 
 from __future__ import annotations
 
@@ -102,12 +102,18 @@ def _first_lines(text: str, share: int) -> str:
 
 
 def _drop_last(d: dict, key: str) -> int:
-    """The last name of `d[key]` left out (a path not read then counted unnamed); the bytes saved."""
+    """The last name of `d[key]` left out (a path not read then counted unnamed, and out of `unmade`,
+    which names it again if the medium could not hold it); the bytes saved."""
     names = d[key]
     if isinstance(names, dict):
         name = next(reversed(names))
         saved = len(json.dumps({name: names.pop(name)})) + 4
     else:
-        saved = len(json.dumps(names.pop())) + 6
+        name = names.pop()
+        saved = len(json.dumps(name)) + 6
         d["unreadable_unnamed"] = (d.get("unreadable_unnamed") or 0) + 1
+        unmade = d.get("unmade")
+        if isinstance(unmade, list) and name in unmade:
+            unmade.remove(name)
+            saved += len(json.dumps(name)) + 6
     return saved
