@@ -607,3 +607,31 @@ def test_a_disc_whose_files_mode_owner_or_time_changed_in_the_backup_after_the_p
     assert REWRITE not in failed.choices, (failed.text, failed.choices)
     assert f"its {change} changed in the backup on the medium after the checkpoint was planned" in failed.text, failed.text
     assert "rewrite would fail the same way" in failed.text
+
+
+def test_a_disc_failed_on_a_mode_its_backup_holds_as_planned_again_offers_a_rewrite_whatever_the_year(tmp_path):
+    """Files dated past 2155 (a disc holds the nearest time it can): the medium's own time is as the
+    plan recorded it, not taken for a time changed since the plan. Chmod-ed on the medium while
+    disc 1 was written and back after: its verification fails on their mode, a rewrite passes."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
+    for f in (lab.src / "data").iterdir():
+        os.utime(f, (7_258_118_400, 7_258_118_400))     # 2200-01-01
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    files = list((lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"))
+    for f in files:
+        f.chmod(0o600)
+    _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    for f in files:
+        f.chmod(0o644)
+    store.execute("UPDATE discs SET state='written' WHERE number=? AND disc=1", (number,))
+    store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
+    res, prompter, _ = _burn(lab, cfg, store, number,
+                             lambda q: REWRITE if q.kind == questions.FAILED and REWRITE in q.choices else
+                             ABORT if q.kind == questions.FAILED else READY)
+    failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
+    assert REWRITE in failed.choices and "changed in the backup" not in failed.text, (failed.text, failed.choices)
+    assert 1 in res.verified, res.message

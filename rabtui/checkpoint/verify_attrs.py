@@ -133,13 +133,13 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
 
 def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:
     """Which of the mode, owner and time of the entry `r` is read from (`r.disk`, whose lstat is
-    `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges each, as it
-    judges the disc's)."""
+    `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges the mode and owner,
+    as it judges the disc's). The time is the second the plan read there: not one a disc may hold in
+    its place (a time past 2155 is the nearest it holds there, never on the medium)."""
     owner = (st.st_uid, st.st_gid) if r.owner is not None else None
-    time = None if stat.S_ISLNK(st.st_mode) else seconds(st)
     found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),
              "owner": attributes_differ(st.st_mode, None, None, r.mtime, None, None, owner, r.owner),
-             "time": attributes_differ(st.st_mode, time, None, r.mtime, None, None)}
+             "time": not stat.S_ISLNK(st.st_mode) and seconds(st) != r.mtime}
     return [a for a in ATTRS if found[a]]
 
 
