@@ -635,3 +635,14 @@ def test_a_disc_failed_on_a_mode_its_backup_holds_as_planned_again_offers_a_rewr
     failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
     assert REWRITE in failed.choices and "changed in the backup" not in failed.text, (failed.text, failed.choices)
     assert 1 in res.verified, res.message
+
+
+def test_an_archive_file_a_later_backup_saved_anew_only_chmod_ed_is_written_as_the_plan_found_it(two_discs):
+    """Chmod-ed on the source after the plan: the next backup saves it anew (its size and time the
+    same) and the union shows that copy; the backup the plan read still holds it as recorded, and
+    the disc is written from that one, not from the copy of another mode (failed, no rewrite offered)."""
+    lab, cfg, store, number = two_discs
+    (lab.src / "other" / "o").chmod(0o600)
+    assert lab.backup(cfg).status == "completed"
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    assert res.status == "completed", [q.text for q in prompter.asked if q.kind == questions.FAILED]

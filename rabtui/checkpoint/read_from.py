@@ -257,13 +257,28 @@ def _first_saved(store: Store, d: dict, paths: set[bytes]) -> dict[tuple[bytes, 
 def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool, cancel) -> bytes | None:
     """The directory's root in the first of `backups` (their paths) that holds `rel` as recorded,
     reached through no symlink from the medium down (one planted in place of its data/ would hand
-    this server's file of the recorded size and time to the disc)."""
+    this server's file of the recorded size and time to the disc). One that holds it with the mode
+    and owner recorded too comes first: a later backup saves a file anew that was only chmod-ed
+    (its size and time the same), and a disc written from that copy fails against the record."""
+    first = None
     for path in backups:
         root = os.fsencode(medium_layout.backup_data_path(path, d["path"]))
         if medium_layout.symlink_to_copy(path, d["path"]) is None and below.symlink_on_the_way(root, rel) is None \
                 and _as_recorded(root, rel, row, size, by_content, cancel):
-            return root
-    return None
+            if _owned_as_recorded(root, rel, row):
+                return root
+            first = first or root
+    return first
+
+
+def _owned_as_recorded(root: bytes, rel: bytes, row: Row) -> bool:
+    """Does `root/rel` have the mode and owner the checkpoint recorded for `row` (where it did)?"""
+    try:
+        st = below.lstat(root, rel)
+    except OSError:
+        return False
+    return ((row.mode is None or st.st_mode == row.mode)
+            and (row.owner is None or (st.st_uid, st.st_gid) == tuple(row.owner)))
 
 
 def _same_entry(union: bytes, root: bytes, rel: bytes) -> bool:
