@@ -11,6 +11,7 @@ rsync and xorriso (`images:`)."""
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 
@@ -145,3 +146,24 @@ def test_an_archive_entry_replaced_by_a_file_in_the_union_and_its_backup_is_not_
                  str(alone)]) == 1
     assert "another kind of entry is there in the place of the FIFO" in capsys.readouterr().err
     assert not os.path.lexists(alone / str(data).lstrip("/") / "sub" / "fifo")
+
+
+def test_a_socket_the_medium_lost_is_named_as_a_fifo_or_socket(tmp_path, capsys):
+    """The catalog's letter S stands for both (rsync itemizes both so): one gone from the medium
+    (tar, copying a medium, leaves sockets out) is named as either, not as the FIFO it may not be."""
+    lab, cfg, data, _made = _backed_up(tmp_path, "standard")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(data / "sub" / "sock"))
+        next_second()
+        made = lab.backup(cfg)
+    finally:
+        sock.close()
+    assert made.status == "completed", made.reason
+    os.unlink(made.path / "data" / str(data).lstrip("/") / "sub" / "sock")
+    said = _refused(lab, cfg)
+    assert f"{data}/sub/sock: not on the medium any more (a FIFO or socket)" in said, said
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "out")]) == 3
+    printed = capsys.readouterr().out
+    assert f"not restored (FIFO or socket): {str(data).lstrip('/')}/sub/sock: " in printed, printed

@@ -17,8 +17,9 @@ from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 # what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
 KINDS = {ord("L"): "symlink", ord("D"): "special", ord("S"): "special"}
 # the catalog's letter -> the st_mode tests one of the entries it stands for passes, and its name
+# (rsync itemizes a FIFO and a socket alike: one gone from the medium may be either)
 _MODES = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO, stat.S_ISSOCK), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
-NAMES = {ord("L"): "symlink", ord("S"): "FIFO", ord("D"): "device node"}
+NAMES = {ord("L"): "symlink", ord("S"): "FIFO or socket", ord("D"): "device node"}
 
 
 def of_kind(kind: int, mode: int) -> bool:
