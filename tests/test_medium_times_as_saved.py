@@ -37,6 +37,23 @@ def _backed_up(lab: Lab, times: dict[str, int]):
     return cfg, data
 
 
+def _copied_without_times(lab: Lab) -> None:
+    """The medium copied by `cp -r` (each file, its label too, dated by the copy) into its place."""
+    medium = lab.media[0][1]
+    old = medium.rename(lab.tmp / "old-disk")
+    medium.mkdir()
+    next_second()
+    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+
+
+def _first_restored(lab: Lab, data, out, what=None) -> None:
+    """`what` (the directory `data`'s f0 if None) restored from the first backup, exit 0, f0 as saved."""
+    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(what or data / "f0"), "--to", str(out),
+                 "--backup", first]) == 0
+    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+
+
 def _as_saved(lab: Lab, cfg, data, names) -> None:
     """The plan goes through, the directory and each file restored from the medium whole."""
     prepare.compute(cfg, lab.store(), asked={"*"})
@@ -96,9 +113,7 @@ def test_a_medium_copied_without_its_times_is_planned_and_restored_whole(tmp_pat
         (medium / ".rabtui-medium").write_text(json.dumps({k: v for k, v in label.items() if k != "stamped_ns"}))
         next_second()
         assert lab.backup(cfg).status == "completed"
-    old = medium.rename(tmp_path / "old-disk")
-    medium.mkdir()
-    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    _copied_without_times(lab)
     _as_saved(lab, cfg, data, ["f0", "f1"])
 
 
@@ -108,10 +123,7 @@ def test_a_medium_copied_without_its_times_has_them_compared_again_from_its_next
     compared for ever), a file of the backup before the copy is still restored as it is there."""
     lab = Lab(tmp_path, media_count=1)
     cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789})
-    medium = lab.media[0][1]
-    old = medium.rename(tmp_path / "old-disk")
-    medium.mkdir()
-    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    _copied_without_times(lab)
     for _ in range(2):      # the one that labels it began before: its files are the copy's as well
         next_second()
         made = lab.backup(cfg)
@@ -120,11 +132,7 @@ def test_a_medium_copied_without_its_times_has_them_compared_again_from_its_next
         f.write(b"BAD")
     with pytest.raises(WorkFailed, match="written into"):
         prepare.compute(cfg, lab.store(), asked={"*"})
-    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
-    out = tmp_path / "out"
-    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
-                 "--backup", first]) == 0
-    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+    _first_restored(lab, data, tmp_path / "out")
 
 
 def test_a_medium_back_from_a_file_system_of_seconds_has_the_times_of_its_backups_before_not_compared(tmp_path):
@@ -147,11 +155,7 @@ def test_a_medium_back_from_a_file_system_of_seconds_has_the_times_of_its_backup
     old.rename(medium)
     assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 0
     assert lab.backup(cfg).status == "completed"
-    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
-    out = tmp_path / "out"
-    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
-                 "--backup", first]) == 0
-    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+    _first_restored(lab, data, tmp_path / "out")
 
 
 def test_a_medium_copied_without_its_times_after_a_backup_begun_while_the_clock_was_ahead(tmp_path):
@@ -162,17 +166,10 @@ def test_a_medium_copied_without_its_times_after_a_backup_begun_while_the_clock_
     cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789, "f1": 1_700_000_001_123_456_789})
     with lab.store().transaction() as conn:
         conn.execute("UPDATE backups SET started=started+86400")
-    medium = lab.media[0][1]
-    old = medium.rename(tmp_path / "old-disk")
-    medium.mkdir()
-    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    _copied_without_times(lab)
     next_second()
     assert lab.backup(cfg).status == "completed"
-    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
-    out = tmp_path / "out-first"
-    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "f0"), "--to", str(out),
-                 "--backup", first]) == 0
-    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+    _first_restored(lab, data, tmp_path / "out-first")
     _as_saved(lab, cfg, data, ["f0", "f1"])
 
 
@@ -183,9 +180,7 @@ def test_a_label_whose_times_since_is_not_a_time_has_no_time_compared(tmp_path, 
     lab = Lab(tmp_path, media_count=1)
     cfg, data = _backed_up(lab, {"f0": 1_700_000_000_123_456_789})
     medium = lab.media[0][1]
-    old = medium.rename(tmp_path / "old-disk")
-    medium.mkdir()
-    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    _copied_without_times(lab)
     next_second()
     assert lab.backup(cfg).status == "completed"
     path = medium / ".rabtui-medium"
@@ -229,14 +224,7 @@ def test_a_medium_labelled_before_stamps_and_copied_without_its_times_before_its
     path.write_text(json.dumps({k: v for k, v in label.items() if k != "stamped_ns"}))
     written = lab.store().one("SELECT started FROM backups")["started"]      # by that backup, as it began
     os.utime(path, ns=(int(written * 1e9),) * 2)
-    old = medium.rename(tmp_path / "old-disk")
-    medium.mkdir()
-    next_second()
-    subprocess.run(["cp", "-r", f"{old}/.", f"{medium}/"], check=True)
+    _copied_without_times(lab)
     next_second()
     assert lab.backup(cfg).status == "completed"
-    first = lab.store().one("SELECT name FROM backups ORDER BY id")["name"]
-    out = tmp_path / "out-first"
-    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out),
-                 "--backup", first]) == 0
-    assert (out / str(data / "f0").lstrip("/")).read_bytes() == b"f0" * 100
+    _first_restored(lab, data, tmp_path / "out-first", data)
