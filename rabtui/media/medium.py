@@ -375,8 +375,7 @@ def _check_writable(medium: Medium) -> None:
         raise WorkFailed(f"medium {medium.id}: its file system refuses to set a file's mode ({modes}): rabtui"
                          " closes what it writes there to other users, and every backup would fail",
                          hint="put the medium on a Linux file system (ext4, xfs, btrfs), or mount it with a driver"
-                              " that takes chmod: exfat-fuse ignores it, fusefat refuses it, the kernel's vfat driver"
-                              " takes it with the `quiet` mount option")
+                              " that takes chmod (fusefat refuses it)")
 
 
 def _modes_refused(fd: int) -> str | None:
