@@ -239,9 +239,7 @@ def unread_lines(d: dict) -> list[str]:
     at most, the rest counted."""
     names = [n for n in d.get("unreadable") or [] if isinstance(n, str)]
     unnamed = d.get("unreadable_unnamed") or 0
-    held = {n for n in d.get("unmade") or [] if isinstance(n, str)}
-    unmade = [n for n in names if n in held]
-    names = [n for n in names if n not in held]
+    names, unmade = split_unmade(names, [n for n in d.get("unmade") or [] if isinstance(n, str)])
     where = ("on these discs only as an earlier backup saved them (if one did" if d.get("kind") == "archive"
              else "not on these discs (older backups on the media may hold them")
     lines, room = [], UNREAD_ROOM
@@ -254,6 +252,13 @@ def unread_lines(d: dict) -> list[str]:
                      f" could not write on the medium (its file system refused the name?), {where}):")
         _names_lines(lines, unmade, 0, room)
     return lines
+
+
+def split_unmade(names: list[str], unmade: list[str]) -> tuple[list[str], list[str]]:
+    """`names` (the paths a backup did not save) as those not read on the source and those (of
+    `unmade`) the medium could not hold, each in the order of `names`."""
+    held = set(unmade)
+    return [n for n in names if n not in held], [n for n in names if n in held]
 
 
 def _names_lines(lines: list[str], names: list[str], unnamed: int, room: int) -> int:

@@ -13,7 +13,7 @@ import os
 from rabtui import fmt
 from rabtui.backup import unreadable
 from rabtui.backup.catalog_update import dir_prefix
-from rabtui.checkpoint.layout import unread_lines
+from rabtui.checkpoint.layout import split_unmade, unread_lines
 from rabtui.state.store import Store
 
 
@@ -60,7 +60,7 @@ def readme_bytes(d) -> int:
 
 def warning(d) -> str:
     """What the planning says of a directory (a content.DirContent) its backup could not read all of."""
-    unread, unmade = split(d.unread, d.unmade)
+    unread, unmade = split_unmade(d.unread, d.unmade)
     total = len(unread) + d.unread_unnamed
     where = "on the discs only as an earlier backup saved them" if d.kind == "archive" else "not on the discs"
     said = []
@@ -71,10 +71,3 @@ def warning(d) -> str:
         said.append(f"could not write {fmt.count(len(unmade), 'file')} on the medium ({UNMADE}), {where},"
                     f" e.g. {fmt.name(os.fsencode(unmade[0]))}")
     return f"{d.key}: backup {d.backup_name} " + "; ".join(said)
-
-
-def split(names: list[str], unmade: list[str]) -> tuple[list[str], list[str]]:
-    """`names` (the paths a backup did not save) as those not read on the source and those (of
-    `unmade`) the medium could not hold, each in the order of `names`."""
-    held = set(unmade)
-    return [n for n in names if n not in held], [n for n in names if n in held]
