@@ -173,6 +173,30 @@ def test_a_vfat_medium_that_refuses_chmod_is_refused_saying_so(tmp_path, capsys)
         assert os.listdir(medium) == []
 
 
+def test_a_vfat_disk_labelled_as_a_medium_is_not_taken_over_by_force(tmp_path, capsys):
+    """A vfat disk (fusefat: no chmod) holding an earlier disk's label of medium m1: `media label m1
+    --force` took it over as m1 ("from now on", exit 0), each backup after failing at step 3; it is refused
+    as a disk labelled anew is, its label left as it was."""
+    lab = Lab(tmp_path, media_count=1)
+    backed_up(lab, TIMES)
+    medium = lab.media[0][1]
+    label = (medium / ".rabtui-medium").read_bytes()
+    medium.rename(tmp_path / "first-disk")      # to the drawer; a new disk becomes m1
+    medium.mkdir()
+    assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 0
+    medium.rename(tmp_path / "second-disk")
+    medium.mkdir()
+    with fat_mounted(medium, "vfat"):
+        (medium / ".rabtui-medium").write_bytes(label)      # the first disk's label: m1 before
+        capsys.readouterr()
+        assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 1
+        said = capsys.readouterr()
+        assert "refuses to set a file's mode" in said.out + said.err
+        assert "from now on" not in said.out
+        assert sorted(os.listdir(medium)) == [".rabtui-medium"]
+        assert (medium / ".rabtui-medium").read_bytes() == label
+
+
 def test_a_name_exfat_cannot_hold_is_said_not_written_on_the_medium(tmp_path, capsys):
     """`a:b` on exFAT: the backup says rsync could not write it on the medium; so does the plan,
     which said the backup could not read it on the source."""

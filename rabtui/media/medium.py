@@ -419,8 +419,9 @@ def label_medium(store: Store, medium: Medium, force: bool = False, cancel: thre
             other = media_state.other_labelling(store, medium, label)
             if other and not force:
                 raise RabtuiError(f"medium {medium.id}: {other}", hint=_other_disk_hint(medium))
-            media_state.remember_mount(store, medium)
             if other:
+                _check_writable(medium)     # as for a disk labelled anew (below)
+                media_state.remember_mount(store, medium)
                 _take_over(medium, store)
                 earlier = media_state.remembered_label(store, medium.id)
                 times = _times_said(store, medium, label, [])
@@ -432,6 +433,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False, cancel: thre
                 return _said(f"the disk at {path} is medium {medium.id} from now on",
                              media_state.remember_label(store, medium, label))
             # the label the database records kept beside it again (`check` asks for this when not)
+            media_state.remember_mount(store, medium)
             return _said(f"medium {medium.id} is already labelled", media_state.keep_recorded_label(store, medium.id))
         if label is not None and not force:
             raise RabtuiError(f"{path} is labelled {said_id(label)}, not {medium.id!r}",
