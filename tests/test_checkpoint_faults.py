@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from rabtui.checkpoint import prepare, questions, run
+from rabtui.checkpoint import burn, prepare, questions, run
 from rabtui.checkpoint import status as checkpoint_status
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, ScriptedPrompter
@@ -265,8 +265,8 @@ def test_a_disc_whose_files_changed_in_the_backup_after_the_plan_offers_no_rewri
 
 def test_a_disc_whose_file_the_backup_made_a_symlink_after_the_plan_offers_no_rewrite(two_discs):
     """A file of the backup replaced by a symlink after the plan (a hand, or an attack on the medium):
-    its disc, written from the backup as it is, fails, and a rewrite was offered that would fail
-    the same way (a real disc wasted on each)."""
+    its disc, written from the backup as it is, would fail, and so would a rewrite (a real disc
+    wasted on each): it is not written."""
     lab, cfg, store, number = two_discs
     res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
     for f in (lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"):
@@ -276,7 +276,8 @@ def test_a_disc_whose_file_the_backup_made_a_symlink_after_the_plan_offers_no_re
     failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
     assert REWRITE not in failed.choices, (failed.text, failed.choices)
     assert "a symlink now, a file when the checkpoint was planned" in failed.text, failed.text
-    assert "rewrite would fail the same way" in failed.text
+    assert "so would any rewrite; nothing was written" in failed.text, failed.text
+    assert not list((lab.tmp / "iso").glob(f"RAB{number}D02.iso*"))
 
 
 def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs, capsys):
@@ -591,8 +592,9 @@ def test_a_medium_gone_as_a_disc_is_begun_is_said_not_at_hand_not_its_files_remo
 
 @pytest.mark.parametrize("change", ["mode", "owner", "time"])
 def test_a_disc_whose_files_mode_owner_or_time_changed_in_the_backup_after_the_plan_offers_no_rewrite(two_discs, change):
-    """A file's mode, owner or time changed in the backup on the medium after the plan: the disc
-    written from it holds it so and fails against the plan's record, as a rewrite would."""
+    """A file's mode, owner or time changed in the backup on the medium after the plan: a disc
+    written from it would hold it so and fail against the plan's record, as a rewrite would. It is
+    found before the disc is written (one was wasted each time)."""
     lab, cfg, store, number = two_discs
     res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
     for f in (lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"):
@@ -606,13 +608,16 @@ def test_a_disc_whose_files_mode_owner_or_time_changed_in_the_backup_after_the_p
     failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
     assert REWRITE not in failed.choices, (failed.text, failed.choices)
     assert f"its {change} changed in the backup on the medium after the checkpoint was planned" in failed.text, failed.text
-    assert "rewrite would fail the same way" in failed.text
+    assert "so would any rewrite; nothing was written" in failed.text, failed.text
+    assert not list((lab.tmp / "iso").glob(f"RAB{number}D02.iso*")) and _states(store, number)[2] == "failed"
 
 
-def test_a_disc_failed_on_a_mode_its_backup_holds_as_planned_again_offers_a_rewrite_whatever_the_year(tmp_path):
+def test_a_disc_failed_on_a_mode_its_backup_holds_as_planned_again_offers_a_rewrite_whatever_the_year(tmp_path,
+                                                                                                     monkeypatch):
     """Files dated past 2155 (a disc holds the nearest time it can): the medium's own time is as the
     plan recorded it, not taken for a time changed since the plan. Chmod-ed on the medium while
-    disc 1 was written and back after: its verification fails on their mode, a rewrite passes."""
+    disc 1 was written (after the burn looked at them) and back after: its verification fails on
+    their mode, a rewrite passes."""
     lab, cfg = _lab(tmp_path)
     write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
     for f in (lab.src / "data").iterdir():
@@ -622,19 +627,26 @@ def test_a_disc_failed_on_a_mode_its_backup_holds_as_planned_again_offers_a_rewr
     store = lab.store()
     number = _record(lab, cfg, store)
     files = list((lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"))
-    for f in files:
-        f.chmod(0o600)
-    _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
-    for f in files:
-        f.chmod(0o644)
-    store.execute("UPDATE discs SET state='written' WHERE number=? AND disc=1", (number,))
-    store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
+    write_disc, writes = burn.write_disc, []
+
+    def chmod_while_written(*args, **kw):
+        writes.append(args[1])
+        for f in files if len(writes) == 1 else ():
+            f.chmod(0o600)
+        try:
+            return write_disc(*args, **kw)
+        finally:
+            for f in files:
+                f.chmod(0o644)
+
+    monkeypatch.setattr(burn, "write_disc", chmod_while_written)
     res, prompter, _ = _burn(lab, cfg, store, number,
                              lambda q: REWRITE if q.kind == questions.FAILED and REWRITE in q.choices else
                              ABORT if q.kind == questions.FAILED else READY)
     failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
     assert REWRITE in failed.choices and "changed in the backup" not in failed.text, (failed.text, failed.choices)
-    assert 1 in res.verified, res.message
+    assert "mode 0600, backed up 0644" in failed.text, failed.text
+    assert 1 in res.verified and writes[:2] == [f"RAB{number}D01"] * 2, (res.message, writes)
 
 
 def test_an_archive_file_a_later_backup_saved_anew_only_chmod_ed_is_written_as_the_plan_found_it(two_discs):

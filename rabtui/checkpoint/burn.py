@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rabtui import faults, fmt, privacy, proc, proc_records
 from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, own_dirs,
-                               shortpath, xorriso, xorriso_output)
+                               shortpath, verify_attrs, xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.read_from import ChangedSincePlan, load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
@@ -88,13 +88,17 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
 
 
 def _check_present(entries: list, number: int, disc: int) -> None:
-    """An entry removed from the backup on the medium after the plan fails the disc, and any
-    rewrite: it is named before the disc is begun. (A medium away looks so too: the run then says
-    that instead, run.py.)"""
+    """An entry removed from the backup on the medium after the plan, or held there with another
+    kind, mode, owner or time than the plan recorded (a chmod on the medium), fails the disc and
+    any rewrite (verify_attrs.held_otherwise, as its verification would find it): it is named
+    before the disc is begun, from the one lstat of each entry. (A medium away looks removed too:
+    the run then says that instead, run.py.)"""
+    first, changed = None, 0     # the first entry held otherwise, and how many are
     with shortpath.Shortcuts() as short:
         for e in entries[2:]:     # after README.txt and rabtui/
+            path = short.path(e.disk)
             try:
-                os.lstat(short.path(e.disk))
+                st = os.lstat(path)
             except (FileNotFoundError, NotADirectoryError):
                 raise ChangedSincePlan(
                     f"{fmt.name(e.iso.lstrip(b'/'))} (removed from the backup on the medium after the checkpoint was"
@@ -102,6 +106,25 @@ def _check_present(entries: list, number: int, disc: int) -> None:
                     f" recorded, nor would any rewrite; nothing was written",
                     hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint"
                          " from the backup as it is now; or put it back on the medium as recorded and retry") from None
+            if e.row is not None and (what := verify_attrs.held_otherwise(e.row, st, *os.path.split(path))):
+                changed += 1
+                first = first or (e, verify_attrs.said(e.row, st, what))
+    if first is not None:
+        e, what = first
+        more = f", and {fmt.count(changed - 1, 'other entry')} of the disc so" if changed > 1 else ""
+        raise ChangedSincePlan(
+            f"{fmt.name(e.iso.lstrip(b'/'))} ({what}, at {fmt.name(e.disk)}){more}: disc {disc} would fail its"
+            f" verification against checkpoint {number}'s record, and so would any rewrite; nothing was written",
+            hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
+                 f" backup as it is now; or put it back on the medium as recorded ({_recorded(e.row)}) and retry")
+
+
+def _recorded(r: Row) -> str:
+    """The mode, owner and time the plan recorded for `r`, as an operator puts them back."""
+    said = [f"mode {stat.S_IMODE(r.mode):04o}"] if r.mode is not None and not stat.S_ISLNK(r.mode) else []
+    said += [f"owner {r.owner[0]}:{r.owner[1]}"] if r.owner is not None else []
+    said += [] if r.mode is not None and stat.S_ISLNK(r.mode) else [f"mtime {fmt.utc(r.mtime)}"]
+    return ", ".join(said)
 
 
 def _check_kept_off(entries: list, number: int, disc: int) -> None:

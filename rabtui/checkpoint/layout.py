@@ -295,9 +295,10 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
            Entry("tree", os.fsencode(staging / "rabtui"), b"/rabtui")]
     seen: set[bytes] = set()
 
-    def ensure_dir(iso_dir: bytes, near: bytes | None = None) -> None:
+    def ensure_dir(iso_dir: bytes, near: bytes | None = None, row: Row | None = None) -> None:
         """`near`: where the directory is beside the file being placed (read_from.py may read
-        that elsewhere): taken when its directory's root lacks it (kept data's, kept_data.py)."""
+        that elsewhere): taken when its directory's root lacks it (kept data's, kept_data.py).
+        `row`: the catalog's, of an empty directory."""
         if iso_dir in seen:
             return
         for prefix, root in prefixes.items():
@@ -311,20 +312,20 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
                     disk = os.path.join(found[0], found[1])     # on every disc (kept_data._dirs_beside)
                 elif near and rel and below.reach(root, rel) != below.DIR:
                     disk = near     # the root lacks it, or holds an older file or symlink there
-                out.append(Entry("dir", disk, b"/" + iso_dir))
+                out.append(Entry("dir", disk, b"/" + iso_dir, row=row))
                 seen.add(iso_dir)
                 return
         seen.add(iso_dir)   # above a directory's root (data/, data/web1/): made by xorriso
 
     for r in rows:
         if r.sha256 == DIR_MARK:
-            ensure_dir(r.disc_path, r.disk or None)
+            ensure_dir(r.disc_path, r.disk or None, r)
             continue
         ensure_dir(r.disc_path.rpartition(b"/")[0], r.disk.rpartition(b"/")[0] if r.disk else None)
         if r.part:
-            out.append(Entry("cut", r.disk, b"/" + r.disc_path, offset=r.offset, length=r.size))
+            out.append(Entry("cut", r.disk, b"/" + r.disc_path, offset=r.offset, length=r.size, row=r))
         else:
-            out.append(Entry("file", r.disk, b"/" + r.disc_path))
+            out.append(Entry("file", r.disk, b"/" + r.disc_path, row=r))
     return out
 
 

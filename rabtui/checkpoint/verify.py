@@ -183,7 +183,7 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
         if check.ok:
-            verify_attrs.content_changed_since_plan(rows, res, cancel)
+            verify_attrs.content_changed_since_plan(rows, res, cancel, origins)
 
         def on_disc(name: bytes) -> bool:
             done = disc_tree.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]),
@@ -261,7 +261,7 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
             if check.ok:
-                verify_attrs.content_changed_since_plan(rows, res, cancel)
+                verify_attrs.content_changed_since_plan(rows, res, cancel, origins)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui.checkpoint import backed_up_attrs, content, dir_attrs, unchecked
-from rabtui.checkpoint.as_backed_up import attributes_differ
+from rabtui.checkpoint import acl_mask, backed_up_attrs, content, dir_attrs, unchecked
+from rabtui.checkpoint.as_backed_up import attributes_differ, of_kind
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.marks import DIR_MARK, MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import whole_path
 from rabtui.checkpoint.verify_result import ATTRS, CONTENT_CHANGED, KIND_CHANGED, VerifyResult, attrs_changed
+from rabtui.media import below
 from rabtui.mtimes import seconds
 
 
@@ -80,35 +81,29 @@ def changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept:
             res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"
 
 
-def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) -> None:
+def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, origins: list[Origin] = ()) -> None:
     """The files of the disc whose content differs from the catalog, where the backup they were
     written from (`Row.disk`) holds other content now than the plan read, its size and mtime kept
     (the medium's copy changed in place: bit rot, or a hand): said as that, into `res.changed`.
     Only those files are read again; another version there (an archive's union), or none, tells
-    nothing. So is an entry the backup holds as another kind now (a file made a symlink): the
-    disc was written from it so, and a rewrite would be too; and one found with another mode, owner
-    or time than recorded, which the backup holds otherwise now too (a chmod on the medium after
-    the plan): a rewrite reads it there as it is. (A disc written before such a change holds the
+    nothing. So is an entry the backup holds otherwise than recorded now (held_otherwise: a file
+    made a symlink, a chmod on the medium after the plan), an empty directory where it was read
+    (`origins`: an archive's in a backup's own tree, backed_up_attrs.dir_where): the disc was
+    written from it so, and a rewrite would be too. (A disc written before such a change holds the
     entry as recorded, and is not found to differ.)"""
     for r in rows:
         if r.disc_path in res.mismatched and r.disk and r.mode is not None:
+            at = _read_at(r, origins)
             try:
-                held = os.lstat(r.disk)
+                held = below.lstat(*at) if at else None
             except OSError:
                 held = None
-            now = held and held.st_mode
-            if now is not None and stat.S_IFMT(now) != stat.S_IFMT(r.mode):
-                res.changed[r.disc_path] = KIND_CHANGED
-                res.why[r.disc_path] = (f"{_kind(now)} now, {_kind(r.mode)} when the checkpoint was planned,"
-                                        " in the backup on the medium")
-                continue
-            # (not an empty directory: an archive's is written as the backup that made it holds it, own_dirs.py)
-            if now is not None and r.disc_path in res.why and r.disc_path not in res.changed and r.sha256 != DIR_MARK:
-                which = _attrs_changed(r, held)
-                if which:
-                    res.changed[r.disc_path] = attrs_changed(which)
-                    res.why[r.disc_path] = (f"{attrs_changed(which)} in the backup on the medium after the checkpoint"
-                                            " was planned")
+            if held is not None and r.disc_path not in res.changed and (
+                    r.disc_path in res.why or stat.S_IFMT(held.st_mode) != stat.S_IFMT(r.mode or held.st_mode)):
+                what = held_otherwise(r, held, *at)
+                if what:
+                    res.changed[r.disc_path] = what
+                    res.why[r.disc_path] = said(r, held, what)
                 continue
         if (r.disc_path not in res.mismatched or r.disc_path in res.why or not r.disk or r.sha256 is None
                 or r.sha256 in MARKS):
@@ -129,6 +124,36 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) 
         if now != r.sha256:
             res.changed[r.disc_path] = CONTENT_CHANGED
             res.why[r.disc_path] = f"{CONTENT_CHANGED} in the backup on the medium after the checkpoint was planned"
+
+
+def _read_at(r: Row, origins: list[Origin]) -> tuple[bytes, bytes] | None:
+    """(root, path below it) where the entry `r` was read to write the disc: its `disk`; an empty
+    directory's where backed_up_attrs.dir_where says (None when it does not know)."""
+    if r.sha256 != DIR_MARK:
+        return os.path.split(r.disk)
+    at = backed_up_attrs.dir_where(origins, r.disc_path) if origins else None
+    return None if at is None or not at[1] else (at[0], at[1])
+
+
+def said(r: Row, held: os.stat_result, what: str) -> str:
+    """How the entry `r` found `what` (held_otherwise: its lstat `held`) is said to the operator."""
+    if what == KIND_CHANGED:
+        recorded = _kind(r.mode) if r.mode is not None else "another kind"
+        return f"{_kind(held.st_mode)} now, {recorded} when the checkpoint was planned, in the backup on the medium"
+    return f"{what} in the backup on the medium after the checkpoint was planned"
+
+
+def held_otherwise(r: Row, st: os.stat_result, root: bytes, rel: bytes) -> str | None:
+    """What of the entry `r` is read from on the medium (`root/rel`, whose lstat is `st`) is not as the
+    plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner and time, its
+    "ACL" for a mode whose group bits alone differ where an ACL set since shows its mask there;
+    None when nothing. A disc written from it would fail its verification, whenever written."""
+    if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
+        return KIND_CHANGED
+    which = _attrs_changed(r, st)
+    if "mode" in which and acl_mask.set_since(r.mode, st.st_mode, root, rel):
+        which[which.index("mode")] = "ACL"
+    return attrs_changed(which) if which else None
 
 
 def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:

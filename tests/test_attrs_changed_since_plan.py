@@ -1,0 +1,92 @@
+"""An entry of a disc whose mode (or ACL) changed in the backup on the medium after the checkpoint
+was planned: found before the disc is written, from the lstat the burn makes of each entry, and
+nothing written; changed while the disc is written, said at its verification as changed since the
+plan (an empty directory as a file), no rewrite offered, which would read the medium as it is.
+Real backups, real xorriso onto an `images:` drive."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rabtui.checkpoint import burn, questions
+from rabtui.events import ABORT, READY, REWRITE
+from tests import fidelity
+from tests.test_checkpoint import _burn, _lab, _record
+from tests.trees import sandbox_fixtures, write_files
+
+
+def _one_disc(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000})
+    os.makedirs(lab.src / "data" / "empty")
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    assert store.one("SELECT discs FROM checkpoints WHERE number=?", (number,))["discs"] == 1
+    return lab, cfg, store, number
+
+
+_sandbox_made, one_disc = sandbox_fixtures(_one_disc, "one_disc")
+
+
+def _on_medium(lab, name: str):
+    [found] = (lab.media[0][1] / "loc").glob(f"backup-*/data/**/data/{name}")
+    return found
+
+
+def _failed(lab, cfg, store, number):
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    return res, next(q for q in prompter.asked if q.kind == questions.FAILED)
+
+
+@pytest.mark.parametrize("name", ["f", "empty"])
+def test_an_entry_chmod_ed_on_the_medium_after_the_plan_is_found_before_its_disc_is_written(one_disc, name):
+    lab, cfg, store, number = one_disc
+    _on_medium(lab, name).chmod(0o700)
+    res, failed = _failed(lab, cfg, store, number)
+    assert f"data/{name} (its mode changed in the backup on the medium after the checkpoint was planned" \
+           in failed.text, failed.text
+    assert "nothing was written" in failed.text and "mode 0" in failed.text, failed.text
+    assert REWRITE not in failed.choices, failed.choices
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+@pytest.mark.parametrize("name", ["f", "empty"])
+def test_an_entry_chmod_ed_on_the_medium_as_its_disc_is_written_fails_it_offering_no_rewrite(one_disc, monkeypatch,
+                                                                                            name):
+    """Chmod-ed after the burn looked at it, before xorriso read it: the disc holds the new mode,
+    and every rewrite would (an empty directory's was offered a rewrite for ever)."""
+    lab, cfg, store, number = one_disc
+    write_disc = burn.write_disc
+
+    def chmod_then_write(*args, **kw):
+        _on_medium(lab, name).chmod(0o700)
+        return write_disc(*args, **kw)
+
+    monkeypatch.setattr(burn, "write_disc", chmod_then_write)
+    res, failed = _failed(lab, cfg, store, number)
+    assert "verification failed" in failed.text, failed.text
+    assert f"data/{name} (its mode changed in the backup on the medium after the checkpoint was planned)" \
+           in failed.text, failed.text
+    assert REWRITE not in failed.choices and "rewrite would fail the same way" in failed.text, failed.text
+    assert res.status == "aborted"
+
+
+def test_an_acl_set_on_the_medium_after_the_plan_is_said_so_not_a_mode_changed(one_disc):
+    """Its mode's group bits show the ACL's mask: the ACL changed, not the mode by a chmod."""
+    lab, cfg, store, number = one_disc
+    try:
+        os.setxattr(_on_medium(lab, "f"), "system.posix_acl_access", fidelity.ACCESS_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    _res, failed = _failed(lab, cfg, store, number)
+    assert "data/f (its ACL changed in the backup on the medium after the checkpoint was planned" in failed.text, \
+        failed.text
+    assert "nothing was written" in failed.text
+    os.removexattr(_on_medium(lab, "f"), "system.posix_acl_access")
+    _on_medium(lab, "f").chmod(0o664)     # the group bits alone, with no ACL: a chmod
+    _res, failed = _failed(lab, cfg, store, number)
+    assert "data/f (its mode changed in the backup" in failed.text, failed.text
