@@ -6,6 +6,7 @@ the mask, not with a chmod."""
 
 from __future__ import annotations
 
+import os
 import stat
 import struct
 
@@ -15,13 +16,13 @@ ACCESS = b"system.posix_acl_access"
 _GROUP_OBJ = 0x04     # the group:: entry (linux/posix_acl_xattr.h)
 
 
-def set_since(recorded: int | None, st_mode: int, root: bytes, rel: bytes) -> bool:
-    """Is `st_mode` (of `root/rel`) other than the `recorded` mode for an ACL set on it since, as
+def set_since(recorded: int | None, st_mode: int, path: bytes) -> bool:
+    """Is `st_mode` (of `path`) other than the `recorded` mode for an ACL set on it since, as
     above? False when that is not known (nothing recorded, the ACL not readable)."""
     if recorded is None or (recorded ^ st_mode) & ~stat.S_IRWXG or stat.S_ISLNK(st_mode):
         return False
     try:
-        value = below.xattrs(root, rel).get(ACCESS)
+        value = below.xattrs(*os.path.split(path)).get(ACCESS)
     except OSError:
         return False
     return value is not None and group_obj(value) == (recorded & stat.S_IRWXG) >> 3

@@ -106,7 +106,7 @@ def _check_present(entries: list, number: int, disc: int) -> None:
                     f" recorded, nor would any rewrite; nothing was written",
                     hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint"
                          " from the backup as it is now; or put it back on the medium as recorded and retry") from None
-            if e.row is not None and (what := verify_attrs.held_otherwise(e.row, st, *os.path.split(path))):
+            if e.row is not None and (what := verify_attrs.held_otherwise(e.row, st, path)):
                 changed += 1
                 first = first or (e, verify_attrs.said(e.row, st, what))
     if first is not None:

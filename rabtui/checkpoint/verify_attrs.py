@@ -100,7 +100,7 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
                 held = None
             if held is not None and r.disc_path not in res.changed and (
                     r.disc_path in res.why or stat.S_IFMT(held.st_mode) != stat.S_IFMT(r.mode or held.st_mode)):
-                what = held_otherwise(r, held, *at)
+                what = held_otherwise(r, held, os.path.join(*at))
                 if what:
                     res.changed[r.disc_path] = what
                     res.why[r.disc_path] = said(r, held, what)
@@ -143,15 +143,18 @@ def said(r: Row, held: os.stat_result, what: str) -> str:
     return f"{what} in the backup on the medium after the checkpoint was planned"
 
 
-def held_otherwise(r: Row, st: os.stat_result, root: bytes, rel: bytes) -> str | None:
-    """What of the entry `r` is read from on the medium (`root/rel`, whose lstat is `st`) is not as the
+def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
+    """What of the entry `r` is read from on the medium (`path`, whose lstat is `st`) is not as the
     plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner and time, its
     "ACL" for a mode whose group bits alone differ where an ACL set since shows its mask there;
     None when nothing. A disc written from it would fail its verification, whenever written."""
+    if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) \
+            and (seconds(st) == r.mtime or stat.S_ISLNK(st.st_mode)):
+        return None     # as recorded, as nearly every entry is: said at once (one per entry a burn writes)
     if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
         return KIND_CHANGED
     which = _attrs_changed(r, st)
-    if "mode" in which and acl_mask.set_since(r.mode, st.st_mode, root, rel):
+    if "mode" in which and acl_mask.set_since(r.mode, st.st_mode, path):
         which[which.index("mode")] = "ACL"
     return attrs_changed(which) if which else None
 
