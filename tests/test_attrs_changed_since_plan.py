@@ -22,6 +22,7 @@ def _one_disc(tmp_path):
     write_files(lab.src / "data", {"f": 1000})
     os.makedirs(lab.src / "data" / "empty")
     write_files(lab.src / "other", {"o": b"x"})
+    os.makedirs(lab.src / "other" / "empty")     # an archive's: read in its backup's own tree
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = _record(lab, cfg, store)
@@ -33,7 +34,7 @@ _sandbox_made, one_disc = sandbox_fixtures(_one_disc, "one_disc")
 
 
 def _on_medium(lab, name: str):
-    [found] = (lab.media[0][1] / "loc").glob(f"backup-*/data/**/data/{name}")
+    [found] = (lab.media[0][1] / "loc").glob(f"backup-*/data/**/src/{name}")
     return found
 
 
@@ -42,19 +43,19 @@ def _failed(lab, cfg, store, number):
     return res, next(q for q in prompter.asked if q.kind == questions.FAILED)
 
 
-@pytest.mark.parametrize("name", ["f", "empty"])
+@pytest.mark.parametrize("name", ["data/f", "data/empty", "other/empty"])
 def test_an_entry_chmod_ed_on_the_medium_after_the_plan_is_found_before_its_disc_is_written(one_disc, name):
     lab, cfg, store, number = one_disc
     _on_medium(lab, name).chmod(0o700)
     res, failed = _failed(lab, cfg, store, number)
-    assert f"data/{name} (its mode changed in the backup on the medium after the checkpoint was planned" \
+    assert f"{name} (its mode changed in the backup on the medium after the checkpoint was planned" \
            in failed.text, failed.text
     assert "nothing was written" in failed.text and "mode 0" in failed.text, failed.text
     assert REWRITE not in failed.choices, failed.choices
     assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
 
 
-@pytest.mark.parametrize("name", ["f", "empty"])
+@pytest.mark.parametrize("name", ["data/f", "data/empty", "other/empty"])
 def test_an_entry_chmod_ed_on_the_medium_as_its_disc_is_written_fails_it_offering_no_rewrite(one_disc, monkeypatch,
                                                                                             name):
     """Chmod-ed after the burn looked at it, before xorriso read it: the disc holds the new mode,
@@ -69,7 +70,7 @@ def test_an_entry_chmod_ed_on_the_medium_as_its_disc_is_written_fails_it_offerin
     monkeypatch.setattr(burn, "write_disc", chmod_then_write)
     res, failed = _failed(lab, cfg, store, number)
     assert "verification failed" in failed.text, failed.text
-    assert f"data/{name} (its mode changed in the backup on the medium after the checkpoint was planned)" \
+    assert f"{name} (its mode changed in the backup on the medium after the checkpoint was planned)" \
            in failed.text, failed.text
     assert REWRITE not in failed.choices and "rewrite would fail the same way" in failed.text, failed.text
     assert res.status == "aborted"
@@ -79,14 +80,14 @@ def test_an_acl_set_on_the_medium_after_the_plan_is_said_so_not_a_mode_changed(o
     """Its mode's group bits show the ACL's mask: the ACL changed, not the mode by a chmod."""
     lab, cfg, store, number = one_disc
     try:
-        os.setxattr(_on_medium(lab, "f"), "system.posix_acl_access", fidelity.ACCESS_ACL)
+        os.setxattr(_on_medium(lab, "data/f"), "system.posix_acl_access", fidelity.ACCESS_ACL)
     except OSError as exc:
         pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
     _res, failed = _failed(lab, cfg, store, number)
     assert "data/f (its ACL changed in the backup on the medium after the checkpoint was planned" in failed.text, \
         failed.text
     assert "nothing was written" in failed.text
-    os.removexattr(_on_medium(lab, "f"), "system.posix_acl_access")
-    _on_medium(lab, "f").chmod(0o664)     # the group bits alone, with no ACL: a chmod
+    os.removexattr(_on_medium(lab, "data/f"), "system.posix_acl_access")
+    _on_medium(lab, "data/f").chmod(0o664)     # the group bits alone, with no ACL: a chmod
     _res, failed = _failed(lab, cfg, store, number)
     assert "data/f (its mode changed in the backup" in failed.text, failed.text

@@ -128,11 +128,17 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
 
 def _read_at(r: Row, origins: list[Origin]) -> tuple[bytes, bytes] | None:
     """(root, path below it) where the entry `r` was read to write the disc: its `disk`; an empty
-    directory's where backed_up_attrs.dir_where says (None when it does not know)."""
+    directory's below its directory's root, an archive's in the backup's own tree that holds it
+    (layout.disc_entries; None where that is not sure: own_dirs.OwnDirs.of)."""
     if r.sha256 != DIR_MARK:
         return os.path.split(r.disk)
-    at = backed_up_attrs.dir_where(origins, r.disc_path) if origins else None
-    return None if at is None or not at[1] else (at[0], at[1])
+    at = backed_up_attrs.where(origins, r.disc_path)
+    if at is None or not at[1]:
+        return None
+    if at[2].own is None:
+        return at[0], at[1]
+    mine = at[2].own.of(at[1], sure=True)
+    return None if mine is None else (mine[0], mine[1])
 
 
 def said(r: Row, held: os.stat_result, what: str) -> str:
