@@ -87,8 +87,8 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
     (the medium's copy changed in place: bit rot, or a hand): said as that, into `res.changed`.
     Only those files are read again; another version there (an archive's union), or none, tells
     nothing. So is an entry the backup holds otherwise than recorded now (held_otherwise: a file
-    made a symlink, a chmod on the medium after the plan), an empty directory where it was read
-    (`origins`: an archive's in a backup's own tree, backed_up_attrs.dir_where): the disc was
+    made a symlink, a chmod on the medium after the plan; an empty directory looked at where it was
+    read, `origins` telling where: _read_at): the disc was
     written from it so, and a rewrite would be too. (A disc written before such a change holds the
     entry as recorded, and is not found to differ.)"""
     for r in rows:
@@ -99,7 +99,7 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
             except OSError:
                 held = None
             if held is not None and r.disc_path not in res.changed and (
-                    r.disc_path in res.why or stat.S_IFMT(held.st_mode) != stat.S_IFMT(r.mode or held.st_mode)):
+                    r.disc_path in res.why or stat.S_IFMT(held.st_mode) != stat.S_IFMT(r.mode)):
                 what = held_otherwise(r, held, os.path.join(*at))
                 if what:
                     res.changed[r.disc_path] = what
