@@ -146,6 +146,7 @@ class CatalogSpool:
         self._all_added = True   # every path added by the spool itself (in its row's directory)
         # a first backup's files per directory of their items (None: not known, after a forget)
         self._files: dict[str, int] | None = {}
+        self._batch_files = 0   # the regular files among self._rows (counted by add, but on a later backup)
         # changes.removed() when the first version was found in `changes` (None: none looked up)
         self._removed: int | None = None
 
@@ -162,8 +163,11 @@ class CatalogSpool:
             self._dirs.add(dir_path)
         if rows or same:
             self._dirs.add(dir_path)
-        if self._first and self._files is not None and rows:
-            self._files[dir_path] = self._files.get(dir_path, 0) + list(map(_FTYPE, rows)).count(_F)
+        if self._first is not False and rows:
+            files = list(map(_FTYPE, rows)).count(_F)
+            self._batch_files += files
+            if self._files is not None:
+                self._files[dir_path] = self._files.get(dir_path, 0) + files
         self._rows += rows
         self._same += same
         if len(self._rows) + len(self._same) + len(self._other_rows) >= BATCH:
@@ -179,7 +183,7 @@ class CatalogSpool:
                 last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM temp.backup_items").fetchone()[0]
                 if self._first:
                     insert_rows(conn, "temp.backup_items(dir, path, ftype, state, size, mtime)", 6, self._rows)
-                    unknown = list(map(_FTYPE, self._rows)).count(_F)    # each file's path: none looked up
+                    unknown = self._batch_files    # each file's path: none looked up
                 else:   # each file's path looked up now, as it goes in, not in step 7
                     if self._removed is None:
                         self._removed = changes.removed(conn)    # read as the look-ups below, at once
@@ -211,6 +215,7 @@ class CatalogSpool:
         self.count += len(self._rows)
         self.same_count += len(self._same)
         self._others += len(self._other_rows)
+        self._batch_files = 0
         self._rows.clear()
         self._same.clear()
         self._other_rows.clear()
