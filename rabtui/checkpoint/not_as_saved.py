@@ -8,13 +8,15 @@ the backup: it refuses instead, naming them, as a restore from the medium names 
 another kind or size: restore/as_saved.py). The next backup copies such a file anew from the source
 (its size or time differs from the base's). So are its symlinks, FIFOs and device nodes (the
 catalog's `others`) the medium no longer holds, or holds as another kind of entry: rsync -r or a
-copy onto a file system without them leaves them out in silence."""
+copy onto a file system without them leaves them out in silence. And so is a file, symlink or
+special file its tree holds that the backup never saved (put there since: put_there)."""
 
 from __future__ import annotations
 
 import stat
 
 from rabtui import fmt
+from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.mtimes import as_recorded
 from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
@@ -38,7 +40,9 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
             for p, size, mark, t, mode in zip(paths, sizes, marks, times, kinds)}
     skip = [rel_path(d) + b"/" for d in inner]
     out = []
-    for rel, (size, mtime) in sorted(catalog.contents(store, backup, prefix=top, own=True).items()):
+    saved = catalog.contents(store, backup, prefix=top, own=True)
+    entries = others.held(store, backup, top)
+    for rel, (size, mtime) in sorted(saved.items()):
         if skip and any((rel + b"/").startswith(s) for s in skip):
             continue
         there = held.get(rel)
@@ -50,7 +54,7 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
             out.append((rel, why))
     if modes is not None:
         held.update((top + b"/" + p, (0, None, None, stat.S_IFSOCK)) for p in sockets)
-        for rel, kind in others.held(store, backup, top).items():
+        for rel, kind in entries.items():
             if skip and any((rel + b"/").startswith(s) for s in skip):
                 continue
             mode = held.get(rel, (None,) * 4)[3]
@@ -58,8 +62,21 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
                 out.append((rel, f"not on the medium any more (a {others.NAMES.get(kind, 'special file')})"))
             elif not others.of_kind(kind, mode):
                 out.append((rel, f"another kind of entry is in the place of the {others.NAMES.get(kind, 'special file')}"))
-        out.sort()
+    out += put_there(backup, held, saved, entries, skip)
+    out.sort()
     return out
+
+
+def put_there(backup, held: dict[bytes, tuple], saved: dict, entries: dict, skip: list[bytes]) -> list[tuple[bytes, str]]:
+    """(path, why) of each file, symlink, FIFO, socket or device node of `held` (the scan's, by path
+    on the source, each (size, mark, ...)) that the backup saved neither as a file (`saved`) nor as
+    another entry (`entries`): put into its tree on the medium since (by hand, another program), it
+    would go onto the discs and come back from them as if saved. Its directories are not told (the
+    catalog does not list them): an empty one is not named, one holding such entries is, by them."""
+    why = "not saved by the backup: put there since"
+    return [(rel, why) for rel, there in held.items()
+            if there[1] != DIR_MARK and rel not in saved and rel not in entries
+            and not (skip and any((rel + b"/").startswith(s) for s in skip))]
 
 
 def changed(saver: str, size: int, mtime: int, size_now: int, mtime_now: int | None) -> str | None:

@@ -3,7 +3,9 @@ says which files a backup holds, and their sizes; the medium may have lost some 
 hand, another server removed them) or hold them at another size (emptied by a crash before their
 data reached the disk, written into in place). A restore names those, never passing them over, and
 leaves out those of another size. So of its symlinks, FIFOs and device nodes (the catalog's
-`others`): one gone, or another kind of entry in its place, is named, never passed over."""
+`others`): one gone, or another kind of entry in its place, is named, never passed over. A file,
+symlink or special file the backup never saved (put into its tree on the medium since) is left out,
+named (put_there)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             # a symlink put in the place of a file or a directory the backup saved
             raise WorkFailed(f"/{fmt.name(rel)}: {gone(backup)}: another kind of entry is there in its place",
                              hint=OTHER_COPIES)
+        if saved is None and not saved_below:
+            raise WorkFailed(f"/{fmt.name(rel)}: {put_there(backup)}", hint=OTHER_COPIES)
         size, mtime = saved or (top.st_size, seconds(top))
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
             raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}", hint=OTHER_COPIES)
@@ -59,7 +63,8 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     # configured directories of their own inside this one
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
     by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path below it)
-    pick = AsSaved(backup, times)
+    at = rel + b"/" if rel else b""
+    pick = AsSaved(backup, times, [r[len(at):] for r in inner if r.startswith(at)])
     # its files (their size and mtime), then its symlinks, FIFOs and device nodes (their kind)
     files = ((path, version, None) for path, version in catalog.contents(store, backup, prefix=rel, own=True).items())
     entries = ((path, None, kind) for path, kind in others.held(store, backup, rel).items())
@@ -105,9 +110,16 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         pick.changed = pick.changed or any(sizes[name] is not None and below in pick.sizes
                                            and not pick.as_saved(below, *sizes[name])
                                            for name, below in entries if name in sizes)
+        # an entry the backup did not save, beside those it did: left out by the pick, named
+        names = {name for name, _ in entries}
+        pick.changed = pick.changed or any(name not in names for name in sizes) \
+            or any(name not in names and not stat.S_ISDIR(mode) for name, mode in modes.items())
     return [(kind, os.path.join(rel, below), why) for kind, below, why in sorted(lost, key=lambda x: x[1])], pick
 
 
+# the names of entries that are no regular file nor directory, by stat.S_IFMT
+_ENTRY_NAMES = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "device node",
+                stat.S_IFBLK: "device node"}
 # where a file the medium holds otherwise than saved may be found still
 OTHER_COPIES = ("`rabtui find NAME` lists the other copies of it (older backups, other media, discs):"
                 " `rabtui restore --backup NAME` or `--checkpoint N` takes one")
@@ -116,6 +128,13 @@ OTHER_COPIES = ("`rabtui find NAME` lists the other copies of it (older backups,
 def gone(backup) -> str:
     """Why a file the medium no longer holds as a file (gone, a symlink in its place) is named."""
     return f"not on medium {backup['medium']} any more, though backup {backup['name']} held it"
+
+
+def put_there(backup) -> str:
+    """Why an entry of a standard directory's backup on the medium that the backup did not save (put
+    into its tree since, by hand or by another program) is left out."""
+    return (f"not saved by backup {backup['name']}: put there on medium {backup['medium']} since,"
+            " not restored as if it were")
 
 
 def other_kind(backup, kind: int) -> str:
@@ -144,16 +163,16 @@ class LeftOut:
     by its path below the item: the medium holds it as another file than the backup saved."""
 
     def __init__(self):
-        self._left_out: dict[bytes, str] = {}
+        self._left_out: dict[bytes, tuple[str, str]] = {}
 
-    def leave_out(self, rel: bytes, why: str) -> None:
-        self._left_out[rel] = why
+    def leave_out(self, rel: bytes, why: str, kind: str = "file") -> None:
+        self._left_out[rel] = kind, why
 
     def left_out(self):
-        """("file", path below the item, why) of each left out, as unseen() gives what is lost:
-        read when copy_into reads them, after the walk that adds to them."""
-        for under, why in self._left_out.items():
-            yield "file", under, why
+        """(kind, path below the item, why) of each left out ("file", or another entry's name), as
+        unseen() gives what is lost: read when copy_into reads them, after the walk that adds to them."""
+        for under, (kind, why) in self._left_out.items():
+            yield kind, under, why
 
 
 class AsSaved(LeftOut):
@@ -162,10 +181,11 @@ class AsSaved(LeftOut):
     `times` says the medium keeps them, which it names instead (`unseen`). `changed`: whether one
     was so when the directories were listed."""
 
-    def __init__(self, backup, times: bool = False):
+    def __init__(self, backup, times: bool = False, inner: list[bytes] = ()):
         super().__init__()
         self.backup = backup
         self.times = times
+        self.inner = inner      # configured directories below the item ("NAME/"), read on their own
         self.sizes: dict[bytes, int] = {}
         self.mtimes: dict[bytes, int] = {}
         self.dirs: set[bytes] = set()      # the directories below the item that hold files saved
@@ -176,6 +196,8 @@ class AsSaved(LeftOut):
         if rel in self.others:
             return self.leave_out(rel, other_kind(self.backup, self.others[rel]))
         size = self.sizes.get(rel)
+        if size is None and not self._inside_inner(rel):
+            return self.leave_out(rel, put_there(self.backup))
         if size is None or self.as_saved(rel, st.st_size, seconds(st)):
             return path, st
         if size != st.st_size:
@@ -198,7 +220,19 @@ class AsSaved(LeftOut):
                 return not others.of_kind(kind, os.lstat(_path).st_mode)
             except OSError:     # gone meanwhile: the copy says so
                 return False
-        return rel in self.sizes or rel in self.dirs
+        if rel in self.sizes or rel in self.dirs:
+            return True
+        if self._inside_inner(rel):
+            return False
+        try:
+            kind = _ENTRY_NAMES.get(stat.S_IFMT(os.lstat(_path).st_mode), "special file")
+        except OSError:     # gone meanwhile: the copy says so
+            return False
+        self.leave_out(rel, put_there(self.backup), kind)
+        return True
+
+    def _inside_inner(self, rel: bytes) -> bool:
+        return bool(self.inner) and any((rel + b"/").startswith(i) for i in self.inner)
 
     def unseen(self):
         """No entry the walk does not see; the files it left out (left_out, read after the walk

@@ -1,0 +1,69 @@
+"""An entry put into a standard directory's backup on the medium since it was made (by hand, by
+another program): a file, a symlink, a directory holding a file. The backup never saved it: the
+checkpoint plan refuses, naming it, as it refuses a file written into, and records nothing; a
+restore of the directory from the medium leaves it out, named (exit 3), and one of it alone fails
+(exit 1); the next backup holds none of it, and the discs of the checkpoint taken then neither.
+What the backup saved (hard links, a symlink, a FIFO) is no reason to refuse. Real rsync and
+xorriso (`images:`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from rabtui.checkpoint import prepare
+from rabtui.cli import main
+from rabtui.errors import WorkFailed
+from tests.trees import Lab, burn_due, next_second, write_files
+
+PLANTED = {"file": "sub/planted", "symlink": "sub/planted", "dir": "pdir/inner"}
+
+
+def _plant(top, how: str) -> None:
+    if how == "file":
+        (top / "sub" / "planted").write_bytes(b"planted")
+    elif how == "symlink":
+        os.symlink("/etc/passwd", top / "sub" / "planted")
+    else:
+        write_files(top / "pdir", {"inner": b"inner"})
+
+
+@pytest.mark.parametrize("how", ["file", "symlink", "dir"])
+def test_an_entry_put_into_a_backup_is_refused_by_the_plan_and_left_out_of_a_restore(tmp_path, how, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.link(data / "a.txt", data / "sub" / "a-again")
+    os.symlink("a.txt", data / "link")
+    os.mkfifo(data / "sub" / "fifo")
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    prepare.compute(cfg, lab.store(), asked={"*"})      # what it saved: not refused
+    _plant(made.path / "data" / str(data).lstrip("/"), how)
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert f"e.g. {data}/{PLANTED[how]}: not saved by the backup: put there since" in str(got.value), got.value
+    assert lab.store().one("SELECT count(*) AS n FROM checkpoints")["n"] == 0
+    capsys.readouterr()
+    out = tmp_path / "restored"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 3
+    printed = capsys.readouterr().out
+    assert f"{str(data).lstrip('/')}/{PLANTED[how]}: not saved by backup {made.path.name}" in printed, printed
+    restored = out / str(data).lstrip("/")
+    assert not os.path.lexists(restored / PLANTED[how])
+    assert (restored / "sub" / "a-again").read_bytes() == b"a" and os.readlink(restored / "link") == "a.txt"
+    alone = tmp_path / "alone"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / PLANTED[how]), "--to", str(alone)]) == 1
+    assert "not saved by backup" in capsys.readouterr().err
+    assert not os.path.lexists(alone / str(data).lstrip("/") / PLANTED[how])
+    if how != "file":
+        return
+    next_second()       # the next backup holds what the source has: its checkpoint's discs too
+    assert lab.backup(cfg).status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"}, verified=True)
+    listed = subprocess.run(["xorriso", "-indev", str(tmp_path / "iso" / f"RAB{number}D01.iso"), "-find",
+                             f"/data/loc{data}"], capture_output=True, text=True).stdout
+    assert f"/data/loc{data}/sub/b.txt" in listed and "planted" not in listed, listed
