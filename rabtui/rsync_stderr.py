@@ -1,7 +1,8 @@
 """What rsync's error lines say of single paths: one it could not read on the source (a file it
 could not open, a directory it could not list, an entry it could not look at), and one whose data
-it discarded for a read error there (backup/unreadable.py and backup/redone.py act on them), and a
-copy of a base's file it gave up for want of room."""
+it discarded for a read error there (backup/unreadable.py and backup/redone.py act on them), a
+copy of a base's file it gave up for want of room, and a symlink, FIFO or device node it could not
+make on the medium (backup/unmade_entries.py)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,16 @@ def copy_given_up(line: bytes) -> bool:
     """Does one of rsync's error lines say its copy of a base's file did not fit (and so it sent
     the file instead)?"""
     return _COPY_GIVEN_UP.match(line.rstrip(b"\r\n")) is not None
+
+
+# The generator's line for a symlink, FIFO, socket or device node it could not make on the medium
+# (exFAT holds none: exfat-fuse's mknod leaves an empty regular file there and fails "File exists").
+# The path is the destination's, in full; a symlink's target follows it.
+_UNMADE = re.compile(rb'^rsync: (?:\[generator\] )?(?:mknod "(.*)"|symlink "(.*)" -> ".*") failed: [^"]*$')
+
+
+def unmade_entry(line: bytes) -> bytes | None:
+    """The destination path (unescaped) of a symlink or special file one of rsync's error lines says
+    it could not make; None for any other line."""
+    m = _UNMADE.match(line.rstrip(b"\r\n"))
+    return unescape(next(g for g in m.groups() if g is not None)) if m else None

@@ -211,3 +211,35 @@ def test_a_name_exfat_cannot_hold_is_said_not_written_on_the_medium(tmp_path, ca
         assert main([*conf, "checkpoint", "plan"]) == 0
         said = capsys.readouterr()
         assert "could not write 1 file on the medium" in said.out and "could not read" not in said.out + said.err
+
+
+def test_a_fifo_rsync_could_not_make_on_exfat_is_named_not_left_as_an_empty_file(tmp_path, capsys):
+    """exfat-fuse's mknod fails ("File exists") after leaving an empty regular file in the FIFO's
+    place, which the catalog did not know: it went onto the discs and came back from a restore as
+    an empty file. The backup removes it and names the FIFO (and the symlink, which it could not
+    make either) as not made on the medium; the plan says so, and neither the discs nor a restore
+    hold anything in their place."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"a": b"a", "sub/b": b"b"})
+    os.mkfifo(data / "sub" / "fifo")
+    os.symlink("b", data / "sub" / "link")
+    conf = ["--config", str(lab.config_path)]
+    with fat_mounted(lab.media[0][1], "exfat"):
+        made = lab.backup(cfg)
+        assert made.status == "warnings", made.reason
+        assert "2 symlinks or special files rsync could not make on the medium" in made.reason, made.reason
+        assert "sub/fifo, sub/link" in made.reason, made.reason
+        copy = made.path / "data" / str(data).lstrip("/")
+        assert sorted(os.listdir(copy / "sub")) == ["b"]
+        capsys.readouterr()
+        assert main([*conf, "checkpoint", "plan"]) == 0
+        assert "could not write 2 files on the medium" in capsys.readouterr().out
+        number = burn_due(cfg, lab.store(), {"*"}, verified=True)
+        out = tmp_path / "out"
+        assert main([*conf, "restore", "loc", str(data), "--to", str(out)]) == 0
+    listed = subprocess.run(["xorriso", "-indev", str(tmp_path / "iso" / f"RAB{number}D01.iso"), "-find",
+                             f"/data/loc{data}"], capture_output=True, text=True).stdout
+    assert f"/data/loc{data}/sub/b" in listed and "sub/fifo" not in listed and "sub/link" not in listed, listed
+    assert sorted(os.listdir(out / str(data).lstrip("/") / "sub")) == ["b"]

@@ -78,6 +78,8 @@ class Stream:
         # rsync's copies of base's files that did not fit on the medium, each file sent instead
         # (rsync_stderr.copy_given_up): not counted in not_retried
         self.sent_instead = 0
+        # the symlinks and special files (full paths on the medium) rsync could not make there (unmade_entries.py)
+        self.unmade_entries: list[bytes] = []
         # the path of the file rsync's sender has started on and not finished (--debug=send1), as
         # the sender names it (the source's path of the directory, then the file's); looked for
         # only where the sender was asked to name them (`sender_names`: rsync.SENDER_NAMES)
@@ -281,6 +283,8 @@ class Stream:
             if m and rsync.unescape(m.group(1)).rstrip(b"/") in {os.fsencode(self.dir), os.fsencode(rsync.glob_escaped(self.dir))}:
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
         unreadable.note(self.sizes, record)
+        if b'" failed: ' in record and (unmade := rsync_stderr.unmade_entry(record)) is not None:
+            self.unmade_entries.append(unmade)
         self._retried(record)
         line = record.decode("utf-8", "backslashreplace")
         self.stderr_lines += 1

@@ -20,7 +20,8 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes, holes_again, links_apart, not_created, redone, source_top, times_held, via_symlinks, xattrs_again
+from rabtui.backup import (holes, holes_again, links_apart, not_created, redone, source_top, times_held, unmade_entries,
+                           via_symlinks, xattrs_again)
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -192,6 +193,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         if unmade:
             text = (f"{fmt.count(len(unmade), 'file')} rsync could not write on the medium (see its error above), not in"
                     f" this backup: {_some(unmade)}; older backups keep them")
+            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+            sizes.state = "warning"
+        unmade = unmade_entries.settle(dest, stream.unmade_entries, sizes) if stream.unmade_entries else []
+        if unmade:
+            what = "symlink or special file" if len(unmade) == 1 else "symlinks or special files"
+            text = (f"{len(unmade)} {what} rsync could not make on the medium (see its error above), not in this"
+                    f" backup: {_some(unmade)}")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
             sizes.state = "warning"
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
