@@ -3,8 +3,10 @@ another program): a file, a symlink, a directory holding a file. The backup neve
 checkpoint plan refuses, naming it, as it refuses a file written into, and records nothing; a
 restore of the directory from the medium leaves it out, named (exit 3), and one of it alone fails
 (exit 1); the next backup holds none of it, and the discs of the checkpoint taken then neither.
-What the backup saved (hard links, a symlink, a FIFO) is no reason to refuse. Real rsync and
-xorriso (`images:`)."""
+What the backup saved (hard links, a symlink, a FIFO) is no reason to refuse. So of an entry put
+into an archive directory's union, which no backup up to the one read saved (it keeps what the
+source removed, no reason to refuse either): the plan refuses, saying to remove it from the union.
+Real rsync and xorriso (`images:`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 from rabtui.checkpoint import prepare
 from rabtui.cli import main
 from rabtui.errors import WorkFailed
+from rabtui.media import medium_layout
 from tests.trees import Lab, burn_due, next_second, write_files
 
 PLANTED = {"file": "sub/planted", "symlink": "sub/planted", "dir": "pdir/inner"}
@@ -63,6 +66,37 @@ def test_an_entry_put_into_a_backup_is_refused_by_the_plan_and_left_out_of_a_res
         return
     next_second()       # the next backup holds what the source has: its checkpoint's discs too
     assert lab.backup(cfg).status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"}, verified=True)
+    listed = subprocess.run(["xorriso", "-indev", str(tmp_path / "iso" / f"RAB{number}D01.iso"), "-find",
+                             f"/data/loc{data}"], capture_output=True, text=True).stdout
+    assert f"/data/loc{data}/sub/b.txt" in listed and "planted" not in listed, listed
+
+
+def test_an_entry_put_into_an_archives_union_is_refused_by_the_plan(tmp_path, capsys):
+    """No backup takes it out of the union: the plan says to remove it there; a restore from the
+    medium never gives it (exit 1 alone), as no backup's catalog holds it."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "archive")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.symlink("a.txt", data / "link")
+    assert lab.backup(cfg).status == "completed"
+    next_second()
+    os.unlink(data / "sub" / "b.txt")       # the union keeps what the source removed
+    assert lab.backup(cfg).status == "completed"
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(data))
+    os.symlink("/etc/passwd", union / "sub" / "planted")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert f"e.g. {data}/sub/planted: not saved by any backup up to this one: put there since" in str(got.value)
+    assert f"remove them there ({union})" in got.value.hint, got.value.hint
+    capsys.readouterr()
+    alone = tmp_path / "alone"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "sub" / "planted"), "--to",
+                 str(alone)]) == 1
+    assert not os.path.lexists(alone / str(data).lstrip("/") / "sub" / "planted")
+    os.unlink(union / "sub" / "planted")
     number = burn_due(cfg, lab.store(), {"*"}, verified=True)
     listed = subprocess.run(["xorriso", "-indev", str(tmp_path / "iso" / f"RAB{number}D01.iso"), "-find",
                              f"/data/loc{data}"], capture_output=True, text=True).stdout

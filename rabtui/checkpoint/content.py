@@ -350,19 +350,21 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
     # a union holds files of backups of any time
     exact = labelled_nanoseconds(cfg.medium(backup["medium"]), None if union else backup["started"])
     times = scanned.mtimes if exact else None
+    killed = _killed_in_step7(store, backup) if union else None
     if union:
-        lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own)
+        lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own, killed is None)
     else:
         lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times,
                                   scanned.modes, scanned.skipped)
     if not lost:
         return
-    killed = _killed_in_step7(store, backup) if union else None
     hint = f"the next backup of {source} copies them anew from the source, and the checkpoint then takes that backup"
     if union:   # the archive keeps files the source removed: no backup copies those anew
         hint = (f"the next backup of {source} copies anew those the source still has, and the checkpoint then takes"
                 " that backup; one it no longer has is on its other copies alone (`rabtui find NAME` lists them):"
                 " taken out of the archive's union on the medium by hand, it is left off the discs, said")
+        if all(why == union_as_saved.PUT_THERE for _, why in lost):
+            hint = union_as_saved.REMOVE_THEM.format(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source, path))
         if killed:
             hint = (f"backup {killed} of {source} on medium {backup['medium']}, running or killed, linked its new"
                     f" files into the union: once it ends, or the next backup of {source} (or `rabtui cleanup`)"

@@ -23,19 +23,30 @@ from rabtui.checkpoint.not_as_saved import changed
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.state import catalog, others, shapes
 from rabtui.state.catalog import rel_path
+from rabtui.state.known_paths import known
 from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
 
 
+# why an entry of the union no complete backup up to the one read saved is named
+PUT_THERE = "not saved by any backup up to this one: put there since"
+REMOVE_THEM = ("no backup saved them, and no backup takes them out of the archive's union on the medium: remove them"
+               " there ({}), after looking at what they are")
+
+
 def found(store: Store, backup, path: str, inner: list[str], scanned, times: bool,
-          own: OwnDirs | None = None) -> list[tuple[bytes, str]]:
+          own: OwnDirs | None = None, settled: bool = True) -> list[tuple[bytes, str]]:
     """(path on the source without its first /, why) of each entry of `scanned` (content.Scanned of
     the union of directory `path`, kept data merged) that is not the file the newest complete
     backup saving it up to `backup` saved there; `inner`: configured directories inside it, read on
     their own. `times`: the medium keeps times as rsync set them. `own` (own_dirs.OwnDirs): a
     directory in a file's place (empty, or holding entries the catalog does not know) is that
     file's newer shape where a backup after the one that saved the file holds a directory there
-    (dir_saved_after); not looked at without it."""
+    (dir_saved_after); not looked at without it. An entry of no directory's place that the catalog
+    does not know at all (a newer backup's, completed while the plan waited for it, it knows), no
+    directory itself, is one no backup saved (put into the union since: PUT_THERE), told where `own`
+    is and the union `settled` (no run after the backup linked files into it and has not ended, or
+    been recovered: those are its files)."""
     top = rel_path(path)
     versions = catalog.archive_as_of(store, backup, (path,), top, others_too=True)
     linked = complete_ids(store, backup)
@@ -48,13 +59,16 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
     kinds = {full: e[0] for full, e in others.archive_as_of(store, backup, path, top).items()
              if (v := versions.get(full)) is not None and v[0] is None and v[2] == e[2]} \
         if any(v[0] is None for v in versions.values()) else {}
-    out, placed = [], set()
+    out, placed, unknown = [], set(), []
     for i, rel in enumerate(scanned.paths):
         full = at + rel
         version = versions.get(full)
         if version is None and own is not None and i not in scanned.disks:
             # an entry the catalog does not know, in a directory put where the newest saved is a file?
-            full = next((up for up in shapes.on_the_way(full) if up in versions and up.startswith(at)), None)
+            entry, full = full, next((up for up in shapes.on_the_way(full) if up in versions and up.startswith(at)), None)
+            if full is None and settled and scanned.marks[i] != DIR_MARK \
+                    and not (skip and any((entry + b"/").startswith(s) for s in skip)):
+                unknown.append(entry)
             if full is None or full in placed:
                 continue
             placed.add(full)
@@ -83,4 +97,7 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
             out.append((full, f"another kind of entry is in the place of the file {saver} saved"))
         elif why := changed(saver, *version[:2], scanned.sizes[i], scanned.mtimes[i] if times else None):
             out.append((full, why))
+    if unknown:
+        found = known(store, backup["source"], unknown)
+        out += [(entry, PUT_THERE) for entry in unknown if entry not in found]
     return out
