@@ -14,11 +14,12 @@ special file its tree holds that the backup never saved (put there since: put_th
 from __future__ import annotations
 
 import stat
+from itertools import chain
 
 from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.mtimes import as_recorded
-from rabtui.state import catalog, others
+from rabtui.state import catalog, others, shapes
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
@@ -72,11 +73,15 @@ def put_there(backup, held: dict[bytes, tuple], saved: dict, entries: dict, skip
     on the source, each (size, mark, ...)) that the backup saved neither as a file (`saved`) nor as
     another entry (`entries`): put into its tree on the medium since (by hand, another program), it
     would go onto the discs and come back from them as if saved. Its directories are not told (the
-    catalog does not list them): an empty one is not named, one holding such entries is, by them."""
-    why = "not saved by the backup: put there since"
-    return [(rel, why) for rel, there in held.items()
-            if there[1] != DIR_MARK and rel not in saved and rel not in entries
-            and not (skip and any((rel + b"/").startswith(s) for s in skip))]
+    catalog does not list them): an empty one is not named, one holding such entries is, by them;
+    nor is an entry in the place of a directory the backup saved (what it saved there is named)."""
+    out = [rel for rel, there in held.items()
+           if there[1] != DIR_MARK and rel not in saved and rel not in entries
+           and not (skip and any((rel + b"/").startswith(s) for s in skip))]
+    if out:
+        places = {up for rel in chain(saved, entries) for up in shapes.on_the_way(rel)}
+        out = [rel for rel in out if rel not in places]
+    return [(rel, "not saved by the backup: put there since") for rel in out]
 
 
 def changed(saver: str, size: int, mtime: int, size_now: int, mtime_now: int | None) -> str | None:
