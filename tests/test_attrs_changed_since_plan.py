@@ -91,3 +91,38 @@ def test_an_acl_set_on_the_medium_after_the_plan_is_said_so_not_a_mode_changed(o
     _on_medium(lab, "data/f").chmod(0o664)     # the group bits alone, with no ACL: a chmod
     _res, failed = _failed(lab, cfg, store, number)
     assert "data/f (its mode changed in the backup" in failed.text, failed.text
+
+
+def test_a_file_whose_size_changed_on_the_medium_its_time_kept_is_found_before_its_disc_is_written(one_disc):
+    """Cut short and its time set back (truncate, touch -r): the disc would fail its verification, and
+    so would every rewrite, read from the medium as it is."""
+    lab, cfg, store, number = one_disc
+    f = _on_medium(lab, "data/f")
+    st = f.stat()
+    os.truncate(f, 500)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    res, failed = _failed(lab, cfg, store, number)
+    assert "data/f (its size changed in the backup on the medium after the checkpoint was planned" in failed.text, \
+        failed.text
+    assert "nothing was written" in failed.text and "size 1000 bytes" in failed.text, failed.text
+    assert REWRITE not in failed.choices, failed.choices
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+def test_a_file_cut_short_on_the_medium_as_its_disc_is_written_fails_it_offering_no_rewrite(one_disc, monkeypatch):
+    lab, cfg, store, number = one_disc
+    write_disc = burn.write_disc
+
+    def truncate_then_write(*args, **kw):
+        f = _on_medium(lab, "data/f")
+        st = f.stat()
+        os.truncate(f, 500)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return write_disc(*args, **kw)
+
+    monkeypatch.setattr(burn, "write_disc", truncate_then_write)
+    res, failed = _failed(lab, cfg, store, number)
+    assert "data/f (its size changed in the backup on the medium after the checkpoint was planned)" \
+           in failed.text, failed.text
+    assert REWRITE not in failed.choices and "rewrite would fail the same way" in failed.text, failed.text
+    assert res.status == "aborted"

@@ -178,11 +178,15 @@ def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes], of
 
 
 def _as_recorded(r: Row, st: os.stat_result) -> bool:
-    if r.part:     # the file a part was cut from: as long as its parts, up to this one's end at least
-        size = st.st_size == r.offset + r.size if r.part == r.parts else st.st_size >= r.offset + r.size
-    else:
-        size = r.sha256 in MARKS or st.st_size == r.size
-    return of_kind(r, st.st_mode) and seconds(st) == r.mtime and size
+    return of_kind(r, st.st_mode) and seconds(st) == r.mtime and size_as_recorded(r, st)
+
+
+def size_as_recorded(r: Row, st: os.stat_result) -> bool:
+    """Is the entry `r` is read from (whose lstat is `st`) of the size recorded? A file a part was
+    cut from as long as its parts, up to this one's end at least; what is no file, of any size."""
+    if r.part:
+        return st.st_size == r.offset + r.size if r.part == r.parts else st.st_size >= r.offset + r.size
+    return r.sha256 in MARKS or st.st_size == r.size
 
 
 def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],

@@ -18,7 +18,7 @@ from pathlib import Path
 from rabtui import faults, fmt, privacy, proc, proc_records
 from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, own_dirs,
                                shortpath, verify_attrs, xorriso, xorriso_output)
-from rabtui.checkpoint.content import DIR_MARK
+from rabtui.checkpoint.content import DIR_MARK, MARKS
 from rabtui.checkpoint.read_from import ChangedSincePlan, load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify import read_volid
@@ -89,7 +89,7 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
 
 def _check_present(entries: list, number: int, disc: int) -> None:
     """An entry removed from the backup on the medium after the plan, or held there with another
-    kind, mode, owner or time than the plan recorded (a chmod on the medium), fails the disc and
+    kind, mode, owner, time or size than the plan recorded (a chmod on the medium), fails the disc and
     any rewrite (verify_attrs.held_otherwise, as its verification would find it): it is named
     before the disc is begun, from the one lstat of each entry. (A medium away looks removed too:
     the run then says that instead, run.py.)"""
@@ -120,10 +120,11 @@ def _check_present(entries: list, number: int, disc: int) -> None:
 
 
 def _recorded(r: Row) -> str:
-    """The mode, owner and time the plan recorded for `r`, as an operator puts them back."""
+    """The mode, owner, time and size the plan recorded for `r`, as an operator puts them back."""
     said = [f"mode {stat.S_IMODE(r.mode):04o}"] if r.mode is not None and not stat.S_ISLNK(r.mode) else []
     said += [f"owner {r.owner[0]}:{r.owner[1]}"] if r.owner is not None else []
     said += [] if r.mode is not None and stat.S_ISLNK(r.mode) else [f"mtime {fmt.utc(r.mtime)}"]
+    said += [f"size {r.size} bytes"] if r.sha256 not in MARKS and not r.part else []
     return ", ".join(said)
 
 

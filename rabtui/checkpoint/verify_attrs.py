@@ -99,7 +99,8 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
             except OSError:
                 held = None
             if held is not None and r.disc_path not in res.changed and (
-                    r.disc_path in res.why or stat.S_IFMT(held.st_mode) != stat.S_IFMT(r.mode)):
+                    r.disc_path in res.why or stat.S_IFMT(held.st_mode) != stat.S_IFMT(r.mode)
+                    or not backed_up_attrs.size_as_recorded(r, held)):
                 what = held_otherwise(r, held, os.path.join(*at))
                 if what:
                     res.changed[r.disc_path] = what
@@ -151,11 +152,11 @@ def said(r: Row, held: os.stat_result, what: str) -> str:
 
 def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     """What of the entry `r` is read from on the medium (`path`, whose lstat is `st`) is not as the
-    plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner and time, its
+    plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time and size, its
     "ACL" for a mode whose group bits alone differ where an ACL set since shows its mask there;
     None when nothing. A disc written from it would fail its verification, whenever written."""
     if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) \
-            and (seconds(st) == r.mtime or stat.S_ISLNK(st.st_mode)):
+            and (seconds(st) == r.mtime or stat.S_ISLNK(st.st_mode)) and backed_up_attrs.size_as_recorded(r, st):
         return None     # as recorded, as nearly every entry is: said at once (one per entry a burn writes)
     if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
         return KIND_CHANGED
@@ -166,14 +167,15 @@ def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
 
 
 def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:
-    """Which of the mode, owner and time of the entry `r` is read from (`r.disk`, whose lstat is
+    """Which of the mode, owner, time and size of the entry `r` is read from (`r.disk`, whose lstat is
     `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges the mode and owner,
     as it judges the disc's). The time is the second the plan read there: not one a disc may hold in
     its place (a time past 2155 is the nearest it holds there, never on the medium)."""
     owner = (st.st_uid, st.st_gid) if r.owner is not None else None
     found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),
              "owner": attributes_differ(st.st_mode, None, None, r.mtime, None, None, owner, r.owner),
-             "time": not stat.S_ISLNK(st.st_mode) and seconds(st) != r.mtime}
+             "time": not stat.S_ISLNK(st.st_mode) and seconds(st) != r.mtime,
+             "size": not backed_up_attrs.size_as_recorded(r, st)}
     return [a for a in ATTRS if found[a]]
 
 

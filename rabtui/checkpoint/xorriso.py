@@ -95,7 +95,7 @@ class Entry:
     bare: bool = False
     # for a bare "dir": its st_mode on disk, whose setuid, setgid and sticky bits xorriso drops then
     mode: int = 0
-    # the catalog's row (layout.Row) of the entry, whose kind, mode, owner and time as recorded are
+    # the catalog's row (layout.Row) of the entry, whose kind, mode, owner, time and size as recorded are
     # compared with `disk` before the disc is begun (burn.py); None for the directories on the way
     row: object = None
 
