@@ -126,3 +126,29 @@ def test_a_file_cut_short_on_the_medium_as_its_disc_is_written_fails_it_offering
            in failed.text, failed.text
     assert REWRITE not in failed.choices and "rewrite would fail the same way" in failed.text, failed.text
     assert res.status == "aborted"
+
+
+@pytest.mark.parametrize("change", ["FIFO's mode", "FIFO's owner", "symlink's owner"])
+def test_an_archive_s_fifo_or_symlink_a_later_backup_saved_anew_its_time_kept_is_written_as_the_plan_found_it(
+        tmp_path, change):
+    """Chmod-ed or chown-ed on the source after the plan, its time the same: the next backup saves it
+    anew and the union shows that copy; the backup the plan read still holds it as recorded, and the
+    disc is written from that one (the union's was taken, and the disc refused for ever)."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000})
+    write_files(lab.src / "other", {"o": b"x"})
+    os.mkfifo(lab.src / "other" / "fifo", 0o644)
+    os.symlink("o", lab.src / "other" / "link")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    entry = lab.src / "other" / ("link" if change == "symlink's owner" else "fifo")
+    st = os.lstat(entry)
+    if change == "FIFO's mode":
+        os.chmod(entry, 0o600)
+    else:
+        os.lchown(entry, 4321, 4321)
+    os.utime(entry, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    assert lab.backup(cfg).status == "completed"
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    assert res.status == "completed", [q.text for q in prompter.asked if q.kind == questions.FAILED]

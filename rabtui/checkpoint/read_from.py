@@ -144,8 +144,11 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
         union = os.fsencode(d["root"])
         if row.sha256 in content.MARKS and (row.sha256 != content.DIR_MARK or not _is_dir(union, rel)):
             # an empty directory the union holds is taken as it is there; one only kept data saved,
-            # as a symlink or a special file, where a backup holds it as recorded
-            if _as_recorded(union, rel, row, size, by_content, cancel):
+            # as a symlink or a special file, where a backup holds it as recorded: with the mode and
+            # owner recorded too, where one does (a later backup saves a FIFO only chmod-ed anew,
+            # its time the same, into the union), else the union's
+            in_union = _as_recorded(union, rel, row, size, by_content, cancel)
+            if in_union and _owned_as_recorded(union, rel, row):
                 continue
             key = (row.source, d["medium"])
             if key not in held_in_order:
@@ -153,6 +156,8 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
                     f"SELECT path FROM backups WHERE source=? AND medium=? AND status IN {RESTORABLE_SQL}"
                     " ORDER BY id DESC", key)]
             held = _held_in(held_in_order[key], d, rel, row, size, by_content, cancel)
+            if in_union and (held is None or not _owned_as_recorded(held, rel, row)):
+                continue
         elif row.sha256 == content.DIR_MARK:
             continue
         else:
