@@ -152,3 +152,19 @@ def test_an_archive_s_fifo_or_symlink_a_later_backup_saved_anew_its_time_kept_is
     assert lab.backup(cfg).status == "completed"
     res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
     assert res.status == "completed", [q.text for q in prompter.asked if q.kind == questions.FAILED]
+
+
+def test_a_file_before_1970_a_plan_recorded_cut_toward_zero_is_written_and_verified(tmp_path):
+    """A checkpoint planned before times were floored recorded -1.5 s as -1 (int()), the medium holding
+    -2: its verification takes that for the recorded time, and so does the check before the disc is
+    written (it refused the disc as its time changed, for ever)."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000})
+    os.utime(lab.src / "data" / "f", ns=(-1_500_000_000, -1_500_000_000))
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    assert store.execute("UPDATE disc_files SET mtime=-1 WHERE mtime=-2 AND number=?", (number,)).rowcount == 1
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    assert res.status == "completed", [q.text for q in prompter.asked if q.kind == questions.FAILED]

@@ -156,7 +156,7 @@ def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     "ACL" for a mode whose group bits alone differ where an ACL set since shows its mask there;
     None when nothing. A disc written from it would fail its verification, whenever written."""
     if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) \
-            and (seconds(st) == r.mtime or stat.S_ISLNK(st.st_mode)) and backed_up_attrs.size_as_recorded(r, st):
+            and (_time_as_recorded(r, st) or stat.S_ISLNK(st.st_mode)) and backed_up_attrs.size_as_recorded(r, st):
         return None     # as recorded, as nearly every entry is: said at once (one per entry a burn writes)
     if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
         return KIND_CHANGED
@@ -170,13 +170,21 @@ def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:
     """Which of the mode, owner, time and size of the entry `r` is read from (`r.disk`, whose lstat is
     `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges the mode and owner,
     as it judges the disc's). The time is the second the plan read there: not one a disc may hold in
-    its place (a time past 2155 is the nearest it holds there, never on the medium)."""
+    its place (a time past 2155 is the nearest it holds there, never on the medium): _time_as_recorded."""
     owner = (st.st_uid, st.st_gid) if r.owner is not None else None
     found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),
              "owner": attributes_differ(st.st_mode, None, None, r.mtime, None, None, owner, r.owner),
-             "time": not stat.S_ISLNK(st.st_mode) and seconds(st) != r.mtime,
+             "time": not stat.S_ISLNK(st.st_mode) and not _time_as_recorded(r, st),
              "size": not backed_up_attrs.size_as_recorded(r, st)}
     return [a for a in ATTRS if found[a]]
+
+
+def _time_as_recorded(r: Row, st: os.stat_result) -> bool:
+    """Is the second of `st`'s mtime the one the plan read for `r`? A time before 1970 recorded by a
+    plan made before times were floored (int() cut -1.5 s to -1, not -2) is the second before it,
+    as a disc's verification takes it (as_backed_up._disc_times)."""
+    held = seconds(st)
+    return held == r.mtime or (r.mtime <= 0 and held == r.mtime - 1)
 
 
 def _kind(mode: int) -> str:
