@@ -20,7 +20,10 @@ from typing import Iterator
 
 import pytest
 
+from rabtui.checkpoint import questions
 from rabtui.cli import main
+from rabtui.events import ABORT, READY
+from tests.test_checkpoint import _burn, _record
 from tests.test_medium_times_as_saved import _as_saved as as_saved, _backed_up as backed_up
 from tests.trees import Lab, burn_due, write_files
 
@@ -243,3 +246,29 @@ def test_a_fifo_rsync_could_not_make_on_exfat_is_named_not_left_as_an_empty_file
                              f"/data/loc{data}"], capture_output=True, text=True).stdout
     assert f"/data/loc{data}/sub/b" in listed and "sub/fifo" not in listed and "sub/link" not in listed, listed
     assert sorted(os.listdir(out / str(data).lstrip("/") / "sub")) == ["b"]
+
+
+def test_an_exfat_medium_mounted_again_with_another_umask_is_said_how_to_write_its_checkpoint(tmp_path):
+    """exFAT's modes are its mount's: mounted again with another umask between the plan and the burn,
+    each entry is found with another mode than recorded, which no chmod puts back; the refusal says
+    how to. Mounted as it was, the disc is written."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"a": b"a" * 100, "sub/b": b"b"})
+    medium = lab.media[0][1]
+    with fat_mounted(medium, "exfat"):
+        assert lab.backup(cfg).status == "completed"
+        store = lab.store()
+        number = _record(lab, cfg, store)
+        loop = subprocess.run(["losetup", "-j", str(medium.parent / f"{medium.name}.exfat")], check=True,
+                              capture_output=True, text=True).stdout.split(":")[0]
+        for umask in ("027", "077"):
+            subprocess.run(["fusermount", "-u", str(medium)], check=True)
+            subprocess.run(["mount.exfat-fuse", "-o", f"umask={umask}", loop, str(medium)], check=True,
+                           capture_output=True)
+            res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+            failed = [q.text for q in prompter.asked if q.kind == questions.FAILED]
+            if umask == "027":
+                assert res.status == "aborted" and "its mode changed" in failed[0], failed
+                assert "mount it again with the uid=, gid= and umask= it had" in failed[0], failed
+        assert res.status == "completed", failed

@@ -116,7 +116,14 @@ def _check_present(entries: list, number: int, disc: int) -> None:
             f"{fmt.name(e.iso.lstrip(b'/'))} ({what}, at {fmt.name(e.disk)}){more}: disc {disc} would fail its"
             f" verification against checkpoint {number}'s record, and so would any rewrite; nothing was written",
             hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
-                 f" backup as it is now; or put it back on the medium as recorded ({_recorded(e.row)}) and retry")
+                 f" backup as it is now; or put it back on the medium as recorded ({_recorded(e.row)}) and retry"
+                 + (_MOUNT_GIVES if re.search(r"\b(mode|owner)\b", what) else ""))
+
+
+# an exFAT medium's modes and owners are its mount's (chmod, chown do nothing there): mounted again
+# with another umask, every entry is found so
+_MOUNT_GIVES = (" (a file system that keeps no modes or owners, as exFAT, shows those of its mount: mount it again"
+                " with the uid=, gid= and umask= it had)")
 
 
 def _recorded(r: Row) -> str:
