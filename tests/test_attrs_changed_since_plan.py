@@ -7,6 +7,7 @@ Real backups, real xorriso onto an `images:` drive."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -168,3 +169,32 @@ def test_a_file_before_1970_a_plan_recorded_cut_toward_zero_is_written_and_verif
     assert store.execute("UPDATE disc_files SET mtime=-1 WHERE mtime=-2 AND number=?", (number,)).rowcount == 1
     res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
     assert res.status == "completed", [q.text for q in prompter.asked if q.kind == questions.FAILED]
+
+
+@pytest.mark.parametrize("change", ["parted", "joined"])
+def test_files_linked_otherwise_on_the_medium_after_the_plan_are_found_before_their_disc_is_written(tmp_path, change):
+    """Hard links parted (one name copied apart, its mode, owner, time and size kept) or made between
+    two files alike on the medium: the disc would hold them so and fail its verification, a rewrite
+    offered that failed the same way."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": b"f" * 1000, "h": b"h" * 1000})
+    os.utime(lab.src / "data" / "h", ns=(os.stat(lab.src / "data" / "f").st_atime_ns,
+                                          os.stat(lab.src / "data" / "f").st_mtime_ns))
+    os.link(lab.src / "data" / "f", lab.src / "data" / "g")
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    f, g, h = (_on_medium(lab, f"data/{name}") for name in "fgh")
+    if change == "parted":
+        shutil.copy2(g, g.with_name("g.tmp"))
+        os.rename(g.with_name("g.tmp"), g)
+    else:
+        os.link(f, h.with_name("h.tmp"))
+        os.rename(h.with_name("h.tmp"), h)
+    res, failed = _failed(lab, cfg, store, number)
+    said = {"parted": "data/g (not hard-linked to ", "joined": " (hard-linked to "}[change]
+    assert said in failed.text and "its hard links changed in the backup on the medium after the checkpoint was" \
+           " planned" in failed.text and "nothing was written" in failed.text, failed.text
+    assert REWRITE not in failed.choices, failed.choices
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))

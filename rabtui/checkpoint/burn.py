@@ -90,10 +90,12 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
 def _check_present(entries: list, number: int, disc: int) -> None:
     """An entry removed from the backup on the medium after the plan, or held there with another
     kind, mode, owner, time or size than the plan recorded (a chmod on the medium), fails the disc and
-    any rewrite (verify_attrs.held_otherwise, as its verification would find it): it is named
+    any rewrite (verify_attrs.held_otherwise, as its verification would find it), and so do files
+    linked there otherwise than recorded (verify_attrs.linked_otherwise): it is named
     before the disc is begun, from the one lstat of each entry. (A medium away looks removed too:
     the run then says that instead, run.py.)"""
     first, changed = None, 0     # the first entry held otherwise, and how many are
+    files: list[tuple[Row, os.stat_result]] = []     # each file's lstat, for its hard links
     with shortpath.Shortcuts() as short:
         for e in entries[2:]:     # after README.txt and rabtui/
             path = short.path(e.disk)
@@ -109,6 +111,17 @@ def _check_present(entries: list, number: int, disc: int) -> None:
             if e.row is not None and (what := verify_attrs.held_otherwise(e.row, st, path)):
                 changed += 1
                 first = first or (e, verify_attrs.said(e.row, st, what))
+            elif e.kind == "file" and e.row is not None:
+                files.append((e.row, st))
+    if first is None and (linked := verify_attrs.linked_otherwise(files)):
+        path, how = next(iter(linked.items()))
+        more = f", and {fmt.count(len(linked) - 1, 'other file')} of the disc so" if len(linked) > 1 else ""
+        raise ChangedSincePlan(
+            f"{fmt.name(path)} ({how}: its hard links changed in the backup on the medium after the checkpoint was"
+            f" planned){more}: disc {disc} would fail its verification against checkpoint {number}'s record, and"
+            f" so would any rewrite; nothing was written",
+            hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
+                 " backup as it is now; or link its names on the medium again as recorded and retry")
     if first is not None:
         e, what = first
         more = f", and {fmt.count(changed - 1, 'other entry')} of the disc so" if changed > 1 else ""

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Iterable
 
 from rabtui.checkpoint import acl_mask, backed_up_attrs, content, dir_attrs, unchecked
-from rabtui.checkpoint.as_backed_up import attributes_differ, of_kind
+from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, of_kind
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.marks import DIR_MARK, MARKS
 from rabtui.checkpoint.layout import Row
@@ -164,6 +165,20 @@ def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     if "mode" in which and acl_mask.set_since(r.mode, st.st_mode, path):
         which[which.index("mode")] = "ACL"
     return attrs_changed(which) if which else None
+
+
+def linked_otherwise(held: Iterable[tuple[Row, os.stat_result]]) -> dict[bytes, str]:
+    """Disc path -> how, for the files of a disc whose names the backup on the medium (their lstat
+    there, `held`) links otherwise than the plan recorded (link_group): a disc written from it holds
+    them so and fails its verification (as_backed_up.hard_links), and so would any rewrite. A file
+    of one name there and in no group shares its inode with no other, and is passed over."""
+    by_inode: dict[int, Row | list[Row]] = {}
+    for r, st in held:
+        if r.mode is not None and not r.part and r.sha256 not in MARKS and (st.st_nlink > 1 or r.link_group is not None):
+            had = by_inode.setdefault(st.st_dev << 64 | st.st_ino, r)
+            if had is not r:
+                by_inode[st.st_dev << 64 | st.st_ino] = [*had, r] if isinstance(had, list) else [had, r]
+    return {path: why.replace(" on the disc", "") for path, why in hard_links(by_inode).items()}
 
 
 def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:
