@@ -95,7 +95,7 @@ def _check_present(entries: list, number: int, disc: int) -> None:
     before the disc is begun, from the one lstat of each entry. (A medium away looks removed too:
     the run then says that instead, run.py.)"""
     first, changed = None, 0     # the first entry held otherwise, and how many are
-    files: list[tuple[Row, os.stat_result]] = []     # each file's lstat, for its hard links
+    files: list[tuple[Row, int, int]] = []     # each file's inode and links, for its hard links
     with shortpath.Shortcuts() as short:
         for e in entries[2:]:     # after README.txt and rabtui/
             path = short.path(e.disk)
@@ -112,7 +112,7 @@ def _check_present(entries: list, number: int, disc: int) -> None:
                 changed += 1
                 first = first or (e, verify_attrs.said(e.row, st, what))
             elif e.kind == "file" and e.row is not None:
-                files.append((e.row, st))
+                files.append((e.row, verify_attrs.inode_of(st), st.st_nlink))
     if first is None and (linked := verify_attrs.linked_otherwise(files)):
         path, how = next(iter(linked.items()))
         more = f", and {fmt.count(len(linked) - 1, 'other file')} of the disc so" if len(linked) > 1 else ""

@@ -167,17 +167,23 @@ def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     return attrs_changed(which) if which else None
 
 
-def linked_otherwise(held: Iterable[tuple[Row, os.stat_result]]) -> dict[bytes, str]:
-    """Disc path -> how, for the files of a disc whose names the backup on the medium (their lstat
-    there, `held`) links otherwise than the plan recorded (link_group): a disc written from it holds
-    them so and fails its verification (as_backed_up.hard_links), and so would any rewrite. A file
-    of one name there and in no group shares its inode with no other, and is passed over."""
+def inode_of(st: os.stat_result) -> int:
+    """The device and inode of an lstat in one number, as linked_otherwise takes them."""
+    return st.st_dev << 64 | st.st_ino
+
+
+def linked_otherwise(held: Iterable[tuple[Row, int, int]]) -> dict[bytes, str]:
+    """Disc path -> how, for the files of a disc whose names the backup on the medium (`held`: each
+    one's row, inode_of and st_nlink there) links otherwise than the plan recorded (link_group): a
+    disc written from it holds them so and fails its verification (as_backed_up.hard_links), and so
+    would any rewrite. A file of one name there and in no group shares its inode with no other, and
+    is passed over."""
     by_inode: dict[int, Row | list[Row]] = {}
-    for r, st in held:
-        if r.mode is not None and not r.part and r.sha256 not in MARKS and (st.st_nlink > 1 or r.link_group is not None):
-            had = by_inode.setdefault(st.st_dev << 64 | st.st_ino, r)
+    for r, inode, nlink in held:
+        if r.mode is not None and not r.part and r.sha256 not in MARKS and (nlink > 1 or r.link_group is not None):
+            had = by_inode.setdefault(inode, r)
             if had is not r:
-                by_inode[st.st_dev << 64 | st.st_ino] = [*had, r] if isinstance(had, list) else [had, r]
+                by_inode[inode] = [*had, r] if isinstance(had, list) else [had, r]
     return {path: why.replace(" on the disc", "") for path, why in hard_links(by_inode).items()}
 
 
