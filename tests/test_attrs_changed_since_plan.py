@@ -198,3 +198,23 @@ def test_files_linked_otherwise_on_the_medium_after_the_plan_are_found_before_th
            " planned" in failed.text and "nothing was written" in failed.text, failed.text
     assert REWRITE not in failed.choices, failed.choices
     assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+def test_a_symlink_pointed_elsewhere_on_the_medium_after_the_plan_is_found_before_its_disc_is_written(tmp_path):
+    """Its mode, owner and kind the same (a symlink's time is not compared): the disc would hold the
+    new target and fail its verification, a rewrite offered that failed the same way."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000})
+    os.symlink("f", lab.src / "data" / "link")
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    link = _on_medium(lab, "data/link")
+    os.symlink("/etc/shadow", link.with_name("link.tmp"))
+    os.rename(link.with_name("link.tmp"), link)
+    res, failed = _failed(lab, cfg, store, number)
+    assert "data/link (its target changed in the backup on the medium after the checkpoint was planned" \
+           in failed.text and "nothing was written" in failed.text and "target 'f'" in failed.text, failed.text
+    assert REWRITE not in failed.choices, failed.choices
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))

@@ -146,10 +146,11 @@ def _cli(lab, *args) -> list[str]:
     return [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args]
 
 
-def test_a_disc_xorriso_stops_writing_leaves_no_image_and_resume_writes_it(tmp_path):
+def test_a_disc_xorriso_stops_writing_leaves_no_image_and_resume_writes_it(tmp_path, monkeypatch):
     """xorriso 1.5.4 stops an image it has begun ("Calculated and written ECMA-119 tree end
     differ"): four symlinks with 764-byte targets in one directory, the fourth made long on the
-    medium after the plan. The failed disc leaves no image in the folder (a half-written one would
+    medium after the plan, as the disc is written (after the burn looked at it: before, the disc is
+    refused as its target changed). The failed disc leaves no image in the folder (a half-written one would
     look like a disc to burn later, and to rebuild-state), the reason is libisofs's own, and once
     the link is as planned again, resume writes and verifies the disc."""
     lab, cfg = _lab(tmp_path)
@@ -163,8 +164,16 @@ def test_a_disc_xorriso_stops_writing_leaves_no_image_and_resume_writes_it(tmp_p
     store = lab.store()
     number = _record(lab, cfg, store)
     fourth = medium_layout.backup_data_path(backup.path, str(links.parent)) / "links" / "l03"
-    fourth.unlink()
-    os.symlink(path_target(764), fourth)
+    write_disc, writes = burn.write_disc, []
+
+    def made_long_then_write(*args, **kw):
+        writes.append(args[1])
+        if len(writes) == 1:
+            fourth.unlink()
+            os.symlink(path_target(764), fourth)
+        return write_disc(*args, **kw)
+
+    monkeypatch.setattr(burn, "write_disc", made_long_then_write)
     image = tmp_path / "iso" / f"RAB{number}D01.iso"
     seen = []
 

@@ -140,11 +140,12 @@ _MOUNT_GIVES = (" (a file system that keeps no modes or owners, as exFAT, shows 
 
 
 def _recorded(r: Row) -> str:
-    """The mode, owner, time and size the plan recorded for `r`, as an operator puts them back."""
+    """The mode, owner, time, size and target the plan recorded for `r`, as an operator puts them back."""
     said = [f"mode {stat.S_IMODE(r.mode):04o}"] if r.mode is not None and not stat.S_ISLNK(r.mode) else []
     said += [f"owner {r.owner[0]}:{r.owner[1]}"] if r.owner is not None else []
     said += [] if r.mode is not None and stat.S_ISLNK(r.mode) else [f"mtime {fmt.utc(r.mtime)}"]
     said += [f"size {r.size} bytes"] if r.sha256 not in MARKS and not r.part else []
+    said += [f"target '{fmt.name(r.link)}'"] if r.link is not None else []
     return ", ".join(said)
 
 

@@ -153,15 +153,17 @@ def said(r: Row, held: os.stat_result, what: str) -> str:
 
 def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     """What of the entry `r` is read from on the medium (`path`, whose lstat is `st`) is not as the
-    plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time and size, its
+    plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time, size and (a
+    symlink's) target, its
     "ACL" for a mode whose group bits alone differ where an ACL set since shows its mask there;
     None when nothing. A disc written from it would fail its verification, whenever written."""
     if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) \
-            and (_time_as_recorded(r, st) or stat.S_ISLNK(st.st_mode)) and backed_up_attrs.size_as_recorded(r, st):
+            and (_time_as_recorded(r, st) or stat.S_ISLNK(st.st_mode)) and backed_up_attrs.size_as_recorded(r, st) \
+            and not _target_changed(r, st, path):
         return None     # as recorded, as nearly every entry is: said at once (one per entry a burn writes)
     if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
         return KIND_CHANGED
-    which = _attrs_changed(r, st)
+    which = _attrs_changed(r, st, path)
     if "mode" in which and acl_mask.set_since(r.mode, st.st_mode, path):
         which[which.index("mode")] = "ACL"
     return attrs_changed(which) if which else None
@@ -187,8 +189,8 @@ def linked_otherwise(held: Iterable[tuple[Row, int, int]]) -> dict[bytes, str]:
     return {path: why.replace(" on the disc", "") for path, why in hard_links(by_inode).items()}
 
 
-def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:
-    """Which of the mode, owner, time and size of the entry `r` is read from (`r.disk`, whose lstat is
+def _attrs_changed(r: Row, st: os.stat_result, path: bytes) -> list[str]:
+    """Which of the mode, owner, time, size and target of the entry `r` is read from (`path`, whose lstat is
     `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges the mode and owner,
     as it judges the disc's). The time is the second the plan read there: not one a disc may hold in
     its place (a time past 2155 is the nearest it holds there, never on the medium): _time_as_recorded."""
@@ -196,8 +198,19 @@ def _attrs_changed(r: Row, st: os.stat_result) -> list[str]:
     found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),
              "owner": attributes_differ(st.st_mode, None, None, r.mtime, None, None, owner, r.owner),
              "time": not stat.S_ISLNK(st.st_mode) and not _time_as_recorded(r, st),
-             "size": not backed_up_attrs.size_as_recorded(r, st)}
+             "size": not backed_up_attrs.size_as_recorded(r, st), "target": _target_changed(r, st, path)}
     return [a for a in ATTRS if found[a]]
+
+
+def _target_changed(r: Row, st: os.stat_result, path: bytes) -> bool:
+    """Is the symlink `r` (at `path`, whose lstat is `st`) to another target than recorded? (Where
+    one was recorded; a symlink unreadable there is taken as changed.)"""
+    if not stat.S_ISLNK(st.st_mode) or r.link is None:
+        return False
+    try:
+        return below.readlink(*os.path.split(path)) != r.link
+    except OSError:
+        return True
 
 
 def _time_as_recorded(r: Row, st: os.stat_result) -> bool:
