@@ -218,3 +218,27 @@ def test_a_symlink_pointed_elsewhere_on_the_medium_after_the_plan_is_found_befor
            in failed.text and "nothing was written" in failed.text and "target 'f'" in failed.text, failed.text
     assert REWRITE not in failed.choices, failed.choices
     assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+def test_a_hard_link_parted_on_the_medium_as_its_disc_is_written_fails_it_offering_no_rewrite(tmp_path, monkeypatch):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000})
+    os.link(lab.src / "data" / "f", lab.src / "data" / "g")
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    write_disc = burn.write_disc
+
+    def part_then_write(*args, **kw):
+        g = _on_medium(lab, "data/g")
+        shutil.copy2(g, g.with_name("g.tmp"))
+        os.rename(g.with_name("g.tmp"), g)
+        return write_disc(*args, **kw)
+
+    monkeypatch.setattr(burn, "write_disc", part_then_write)
+    res, failed = _failed(lab, cfg, store, number)
+    assert "data/g (its hard links changed in the backup on the medium after the checkpoint was planned)" \
+           in failed.text, failed.text
+    assert REWRITE not in failed.choices and "The hard links of" in failed.text, failed.text
+    assert res.status == "aborted"

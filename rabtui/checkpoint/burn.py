@@ -22,6 +22,7 @@ from rabtui.checkpoint.content import DIR_MARK, MARKS
 from rabtui.checkpoint.read_from import ChangedSincePlan, load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify import read_volid
+from rabtui.checkpoint.verify_result import LINKS_CHANGED
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import mounts
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -117,7 +118,7 @@ def _check_present(entries: list, number: int, disc: int) -> None:
         path, how = next(iter(linked.items()))
         more = f", and {fmt.count(len(linked) - 1, 'other file')} of the disc so" if len(linked) > 1 else ""
         raise ChangedSincePlan(
-            f"{fmt.name(path)} ({how}: its hard links changed in the backup on the medium after the checkpoint was"
+            f"{fmt.name(path)} ({how}: {LINKS_CHANGED} in the backup on the medium after the checkpoint was"
             f" planned){more}: disc {disc} would fail its verification against checkpoint {number}'s record, and"
             f" so would any rewrite; nothing was written",
             hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"

@@ -14,7 +14,8 @@ from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.marks import DIR_MARK, MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import whole_path
-from rabtui.checkpoint.verify_result import ATTRS, CONTENT_CHANGED, KIND_CHANGED, VerifyResult, attrs_changed
+from rabtui.checkpoint.verify_result import (ATTRS, CONTENT_CHANGED, KIND_CHANGED, LINKS_CHANGED, VerifyResult,
+                                             attrs_changed)
 from rabtui.media import below
 from rabtui.mtimes import seconds
 
@@ -126,6 +127,29 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
         if now != r.sha256:
             res.changed[r.disc_path] = CONTENT_CHANGED
             res.why[r.disc_path] = f"{CONTENT_CHANGED} in the backup on the medium after the checkpoint was planned"
+    _links_changed_since_plan(rows, res)
+
+
+def _links_changed_since_plan(rows: list[Row], res: VerifyResult) -> None:
+    """The files of the disc that failed on their hard links (as_backed_up.hard_links) where the
+    backup they were written from links them so now (linked_otherwise): said as changed since the
+    plan. Their lstat there is made only when one failed so."""
+    failed = [r for r in rows if r.disc_path not in res.changed and "hard-linked to " in res.why.get(r.disc_path, "")]
+    if not failed:
+        return
+    held = []
+    for r in rows:
+        if r.disk and r.sha256 not in MARKS and not r.part:
+            try:
+                st = below.lstat(*os.path.split(r.disk))
+            except OSError:
+                continue
+            held.append((r, inode_of(st), st.st_nlink))
+    found = linked_otherwise(held)
+    for r in failed:
+        if r.disc_path in found:
+            res.changed[r.disc_path] = LINKS_CHANGED
+            res.why[r.disc_path] = f"{LINKS_CHANGED} in the backup on the medium after the checkpoint was planned"
 
 
 def _read_at(r: Row, origins: list[Origin]) -> tuple[bytes, bytes] | None:

@@ -13,6 +13,8 @@ from rabtui.checkpoint import unchecked
 CONTENT_CHANGED = "its content changed"
 # ... of an entry the backup holds as another kind than planned (a file made a symlink)
 KIND_CHANGED = "its kind changed"
+# ... of files the backup links otherwise than planned (a name copied apart)
+LINKS_CHANGED = "its hard links changed"
 # what of an entry's own attributes the backup may hold otherwise than planned (attrs_changed)
 ATTRS = ("mode", "owner", "time", "size", "target")
 
@@ -91,8 +93,9 @@ class VerifyResult:
                     f" medium (`rabtui checkpoint abandon {number}` gives this checkpoint up). Retry, skip or abort?")
         kinds = sum(what == KIND_CHANGED for what in self.changed.values())
         attrs = sum(what in _ATTRS_SAID for what in self.changed.values())
+        links = sum(what == LINKS_CHANGED for what in self.changed.values())
         what = ", ".join(["content"] * bool(content) + ["kind"] * bool(kinds) + ["mode, owner, time, size or target"] * bool(attrs)
-                         + ["ACLs or xattrs"] * (n > content + kinds + attrs))
+                         + ["hard links"] * bool(links) + ["ACLs or xattrs"] * (n > content + kinds + attrs + links))
         return (f"The {what} of {which} changed in the backup after checkpoint {number} was planned: a disc is"
                 f" written from the backup as it is and checked against the plan's record, so a rewrite would fail"
                 f" the same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new"
