@@ -44,6 +44,31 @@ def _failed(lab, cfg, store, number):
     return res, next(q for q in prompter.asked if q.kind == questions.FAILED)
 
 
+def _failed_changed_as_written(lab, cfg, store, number, monkeypatch, change):
+    """The disc failed, `change` made on the medium after the burn looked at it, before xorriso read it."""
+    write_disc = burn.write_disc
+
+    def change_then_write(*args, **kw):
+        change()
+        return write_disc(*args, **kw)
+
+    monkeypatch.setattr(burn, "write_disc", change_then_write)
+    return _failed(lab, cfg, store, number)
+
+
+def _cut_short(f) -> None:
+    """truncate, then touch -r: its size changed, its time kept."""
+    st = f.stat()
+    os.truncate(f, 500)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _parted(g) -> None:
+    """A hard link's name made a copy of its own, its mode, owner, time and size kept."""
+    shutil.copy2(g, g.with_name(g.name + ".tmp"))
+    os.rename(g.with_name(g.name + ".tmp"), g)
+
+
 @pytest.mark.parametrize("name", ["data/f", "data/empty", "other/empty"])
 def test_an_entry_chmod_ed_on_the_medium_after_the_plan_is_found_before_its_disc_is_written(one_disc, name):
     lab, cfg, store, number = one_disc
@@ -98,10 +123,7 @@ def test_a_file_whose_size_changed_on_the_medium_its_time_kept_is_found_before_i
     """Cut short and its time set back (truncate, touch -r): the disc would fail its verification, and
     so would every rewrite, read from the medium as it is."""
     lab, cfg, store, number = one_disc
-    f = _on_medium(lab, "data/f")
-    st = f.stat()
-    os.truncate(f, 500)
-    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _cut_short(_on_medium(lab, "data/f"))
     res, failed = _failed(lab, cfg, store, number)
     assert "data/f (its size changed in the backup on the medium after the checkpoint was planned" in failed.text, \
         failed.text
@@ -112,17 +134,8 @@ def test_a_file_whose_size_changed_on_the_medium_its_time_kept_is_found_before_i
 
 def test_a_file_cut_short_on_the_medium_as_its_disc_is_written_fails_it_offering_no_rewrite(one_disc, monkeypatch):
     lab, cfg, store, number = one_disc
-    write_disc = burn.write_disc
-
-    def truncate_then_write(*args, **kw):
-        f = _on_medium(lab, "data/f")
-        st = f.stat()
-        os.truncate(f, 500)
-        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
-        return write_disc(*args, **kw)
-
-    monkeypatch.setattr(burn, "write_disc", truncate_then_write)
-    res, failed = _failed(lab, cfg, store, number)
+    res, failed = _failed_changed_as_written(lab, cfg, store, number, monkeypatch,
+                                             lambda: _cut_short(_on_medium(lab, "data/f")))
     assert "data/f (its size changed in the backup on the medium after the checkpoint was planned)" \
            in failed.text, failed.text
     assert REWRITE not in failed.choices and "rewrite would fail the same way" in failed.text, failed.text
@@ -187,8 +200,7 @@ def test_files_linked_otherwise_on_the_medium_after_the_plan_are_found_before_th
     number = _record(lab, cfg, store)
     f, g, h = (_on_medium(lab, f"data/{name}") for name in "fgh")
     if change == "parted":
-        shutil.copy2(g, g.with_name("g.tmp"))
-        os.rename(g.with_name("g.tmp"), g)
+        _parted(g)
     else:
         os.link(f, h.with_name("h.tmp"))
         os.rename(h.with_name("h.tmp"), h)
@@ -228,16 +240,8 @@ def test_a_hard_link_parted_on_the_medium_as_its_disc_is_written_fails_it_offeri
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = _record(lab, cfg, store)
-    write_disc = burn.write_disc
-
-    def part_then_write(*args, **kw):
-        g = _on_medium(lab, "data/g")
-        shutil.copy2(g, g.with_name("g.tmp"))
-        os.rename(g.with_name("g.tmp"), g)
-        return write_disc(*args, **kw)
-
-    monkeypatch.setattr(burn, "write_disc", part_then_write)
-    res, failed = _failed(lab, cfg, store, number)
+    res, failed = _failed_changed_as_written(lab, cfg, store, number, monkeypatch,
+                                             lambda: _parted(_on_medium(lab, "data/g")))
     assert "data/g (its hard links changed in the backup on the medium after the checkpoint was planned)" \
            in failed.text, failed.text
     assert REWRITE not in failed.choices and "The hard links of" in failed.text, failed.text
