@@ -181,9 +181,9 @@ def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     symlink's) target, its
     "ACL" for a mode whose group bits alone differ where an ACL set since shows its mask there;
     None when nothing. A disc written from it would fail its verification, whenever written."""
-    if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) \
-            and (_time_as_recorded(r, st) or stat.S_ISLNK(st.st_mode)) and backed_up_attrs.size_as_recorded(r, st) \
-            and not _target_changed(r, st, path):
+    if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) and (
+            not _target_changed(r, st, path) if stat.S_ISLNK(st.st_mode) else seconds(st) == r.mtime and (
+                st.st_size == r.size and not r.part or backed_up_attrs.size_as_recorded(r, st))):
         return None     # as recorded, as nearly every entry is: said at once (one per entry a burn writes)
     if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
         return KIND_CHANGED
