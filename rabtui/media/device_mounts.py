@@ -21,9 +21,12 @@ def devices_of(device: str) -> set[int]:
         return set()
     if stat.S_ISBLK(st.st_mode):
         return {st.st_rdev}
-    if not stat.S_ISREG(st.st_mode):
-        return set()
-    out = set()
+    return set(_loops_of(st).values()) if stat.S_ISREG(st.st_mode) else set()
+
+
+def _loops_of(image: os.stat_result) -> dict[str, int]:
+    """The loop devices backed by the file `image` is the stat of: name (loop3) -> st_rdev."""
+    out = {}
     try:
         loops = [n for n in os.listdir("/sys/block") if n.startswith("loop")]
     except OSError:
@@ -37,9 +40,33 @@ def devices_of(device: str) -> set[int]:
             held = os.stat(backing)
         except (OSError, ValueError):
             continue       # no backing file, or it is gone (" (deleted)")
-        if (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
-            out.add(os.makedev(int(major), int(minor)))
+        if (held.st_dev, held.st_ino) == (image.st_dev, image.st_ino):
+            out[name] = os.makedev(int(major), int(minor))
     return out
+
+
+def loops_being_released(device: str) -> list[str]:
+    """The loop devices of the image file `device` that a mount set up (they detach themselves once
+    closed) and that no mount uses now: an unmount left them bound as another process had them
+    open (a mount of another image looking for its own), until it closes them. A mount of the image
+    meanwhile uses one again as it is: read-only after a look's, or gone under it."""
+    try:
+        st = os.stat(device)
+    except OSError:
+        return []
+    if not stat.S_ISREG(st.st_mode):
+        return []
+    used = {dev for _mid, dev, _root, _point in mount_points.table()}
+    out = []
+    for name, dev in _loops_of(st).items():
+        try:
+            with open(f"/sys/block/{name}/loop/autoclear") as f:
+                autoclear = f.read().strip() == "1"
+        except OSError:
+            continue
+        if autoclear and dev not in used:
+            out.append(f"/dev/{name}")
+    return sorted(out)
 
 
 def mounted_elsewhere(device: str) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -15,8 +16,8 @@ from rabtui.config import Medium
 from rabtui.media import alone_mounts, mount_notes
 from rabtui.media.mount_argv import (bind_ro_argv, mount_argv, mount_ro_argv, remount_rw_argv, sync_argv,
                                      umount_argv)
-from rabtui.media.device_mounts import (is_a_looks, mount_at, mounted_elsewhere, mounted_there_only,
-                                        shows_its_disk)
+from rabtui.media.device_mounts import (is_a_looks, loops_being_released, mount_at, mounted_elsewhere,
+                                        mounted_there_only, shows_its_disk)
 from rabtui.errors import Cancelled, LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
@@ -35,6 +36,8 @@ UMOUNT_SILENCE = 300
 # seconds the sync before an unmount may take (it prints nothing as it writes: a fixed limit),
 # writing what a backup left cached to a slow disk included, before the disk is taken for hung
 SYNC_SILENCE = 600
+# seconds a loop device of the medium's image that an unmount left bound is waited for, to be released
+LOOP_RELEASE_WAIT = 5
 
 
 @contextmanager
@@ -375,6 +378,7 @@ def mount_with(medium: Medium, argv: list[str], emit: Emit, cancel: threading.Ev
                          " which is not the medium's path; nothing mounted",
                          hint=f"give the directory {medium.path} leads to as the medium's path")
     Path(medium.path).mkdir(parents=True, exist_ok=True)
+    _loops_released(medium, emit, cancel)
     try:
         result = proc.run(argv, silence=MOUNT_SILENCE, cancel=cancel)
     except Stalled as exc:    # a hung disk fails the step as one not there does; nobody cancelled
@@ -385,6 +389,26 @@ def mount_with(medium: Medium, argv: list[str], emit: Emit, cancel: threading.Ev
                else result.stderr_said() or f"mount exit {result.returncode}")
         raise WorkFailed(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {why}")
     emit(Event(LOG, f"mounted {medium.device} at {medium.path}"))
+
+
+def _loops_released(medium: Medium, emit: Emit, cancel: threading.Event | None) -> None:
+    """Wait, LOOP_RELEASE_WAIT seconds at most, for the loop devices of the medium's image that an
+    unmount just made left bound (loops_being_released) to go: mount would use one again as it is,
+    and a backup's mount after a look's was made read-only, a look's after a backup's failed as it
+    went. One still there after the wait is left to mount, as before."""
+    if not medium.device:
+        return
+    left = loops_being_released(str(medium.device))
+    if not left:
+        return
+    emit(Event(LOG, f"medium {medium.id}: {', '.join(left)}, a loop device of {medium.device} left by an unmount,"
+                    f" is being released: waiting for it (at most {LOOP_RELEASE_WAIT} s)"))
+    cancel = cancel or threading.Event()
+    deadline = time.monotonic() + LOOP_RELEASE_WAIT
+    while loops_being_released(str(medium.device)) and time.monotonic() < deadline:
+        if cancel.wait(0.01):
+            raise Cancelled(f"medium {medium.id}: cancelled while waiting for a loop device of its image to be"
+                            " released")
 
 
 def _unmount(medium: Medium, emit: Emit) -> bool:
