@@ -312,9 +312,10 @@ def test_a_cancel_while_a_restore_looks_at_a_device_medium_stops_the_looks_mount
 
 
 _READING = """
-import sys, time
+import signal, sys, time
 from rabtui.config.parse import load
 from rabtui.media import mounting
+signal.signal(signal.SIGINT, signal.default_int_handler)   # Python leaves it ignored if so given (tests run by sh's &)
 cfg = load(sys.argv[1], check_media=False)
 with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir, read_only=True):
     open(sys.argv[2], "w").close()
