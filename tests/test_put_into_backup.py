@@ -19,7 +19,7 @@ from rabtui.checkpoint import prepare
 from rabtui.cli import main
 from rabtui.errors import WorkFailed
 from rabtui.media import medium_layout
-from tests.trees import Lab, burn_due, next_second, write_files
+from tests.trees import Lab, burn_due, next_second, ssh_source_lines, write_files
 
 PLANTED = {"file": "sub/planted", "symlink": "sub/planted", "dir": "pdir/inner"}
 
@@ -101,3 +101,27 @@ def test_an_entry_put_into_an_archives_union_is_refused_by_the_plan(tmp_path, ca
     listed = subprocess.run(["xorriso", "-indev", str(tmp_path / "iso" / f"RAB{number}D01.iso"), "-find",
                              f"/data/loc{data}"], capture_output=True, text=True).stdout
     assert f"/data/loc{data}/sub/b.txt" in listed and "planted" not in listed, listed
+
+
+@pytest.mark.parametrize("planted", ["pdir/inner", "top-planted", "sub/deeper/planted"])
+def test_an_entry_put_into_a_backup_is_left_out_of_a_restore_onto_an_ssh_source(tmp_path, sshd, planted, capsys):
+    """rsync sends the backup's tree as it is when nothing in it differs from what the catalog
+    says: an entry put there in a directory the backup saved no file in (a new one, or the top of
+    a directory whose files are all deeper) is found too, and left out, named."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    data.mkdir()
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{data}"\nkind = "standard"\n')
+    lab.trust(sshd)
+    write_files(data, {"sub/b.txt": b"b"})
+    (data / "sub" / "deeper").mkdir()
+    made = lab.backup(lab.load(), "web")
+    assert made.status == "completed", made.reason
+    write_files(made.path / "data" / str(data).lstrip("/"), {planted: b"planted"})
+    os.unlink(data / "sub" / "b.txt")
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "web", str(data), "--to-source", "--overwrite"]) == 3
+    printed = capsys.readouterr().out
+    assert f"{str(data).lstrip('/')}/{planted}: not saved by backup {made.path.name}" in printed, printed
+    assert not os.path.lexists(data / planted)
+    assert (data / "sub" / "b.txt").read_bytes() == b"b"

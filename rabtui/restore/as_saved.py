@@ -82,6 +82,8 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             while parent and parent not in pick.dirs:
                 pick.dirs.add(parent)
                 parent = parent.rpartition(b"/")[0]
+    for parent in pick.dirs | {b""}:     # each directory on the way, listed for entries put there too
+        by_dir.setdefault(parent, [])
     lost = []
     for parent, entries in by_dir.items():
         where = os.path.join(item, parent) if parent else item
@@ -114,6 +116,11 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         names = {name for name, _ in entries}
         pick.changed = pick.changed or any(name not in names for name in sizes) \
             or any(name not in names and not stat.S_ISDIR(mode) for name, mode in modes.items())
+        # a directory holding no entry the backup saved: one put there holding any is left out, named
+        pick.changed = pick.changed or any(
+            stat.S_ISDIR(mode) and (below := os.path.join(parent, name)) not in pick.dirs
+            and not pick._inside_inner(below) and _holds_entries(sc.path(os.path.join(where, name)), below, pick)
+            for name, mode in modes.items())
     return [(kind, os.path.join(rel, below), why) for kind, below, why in sorted(lost, key=lambda x: x[1])], pick
 
 
@@ -260,6 +267,25 @@ def _files_in(path: bytes) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, in
     finally:
         os.close(fd)
     return out, modes
+
+
+def _holds_entries(path: bytes, below: bytes, pick: "AsSaved") -> bool:
+    """Whether the directory `path` (`below` the item) holds anything but directories, those of
+    the configured directories inside it (read on their own) left out; True where it cannot be
+    listed (the copy looks at it, and says why)."""
+    try:
+        for dirpath, dirnames, filenames, dfd in os.fwalk(path, onerror=_raise):
+            at = os.path.join(below, dirpath[len(path):].lstrip(b"/"))
+            if filenames or any(stat.S_ISLNK(os.lstat(name, dir_fd=dfd).st_mode) for name in dirnames):
+                return True
+            dirnames[:] = [name for name in dirnames if not pick._inside_inner(os.path.join(at, name))]
+    except OSError:
+        return True
+    return False
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
 
 
 def _there(path: bytes) -> bool:
