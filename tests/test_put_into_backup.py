@@ -125,3 +125,30 @@ def test_an_entry_put_into_a_backup_is_left_out_of_a_restore_onto_an_ssh_source(
     assert f"{str(data).lstrip('/')}/{planted}: not saved by backup {made.path.name}" in printed, printed
     assert not os.path.lexists(data / planted)
     assert (data / "sub" / "b.txt").read_bytes() == b"b"
+
+
+@pytest.mark.parametrize("planted", ["sub/planted", "pdir/inner"])
+def test_an_entry_put_into_an_archives_union_is_left_out_of_a_restore_named(tmp_path, planted, capsys):
+    """An entry of the union at a path no backup ever saved is told from one a newer backup saved
+    (left out of a restore as of an older one, in silence): named, exit 3."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "archive")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    first = lab.backup(cfg)
+    assert first.status == "completed", first.reason
+    next_second()
+    write_files(data, {"sub/newer": b"newer"})
+    assert lab.backup(cfg).status == "completed"
+    write_files(medium_layout.archive_root(lab.media[0][1], "loc", str(data)), {planted: b"planted"})
+    capsys.readouterr()
+    for backup, out in ((first.path.name, tmp_path / "first"), (None, tmp_path / "newest")):
+        more = ["--backup", backup] if backup else []
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), *more]) == 3
+        printed = capsys.readouterr().out
+        assert f"{str(data).lstrip('/')}/{planted}: not saved by any backup" in printed, printed
+        assert "newer:" not in printed, printed
+        restored = out / str(data).lstrip("/")
+        assert not os.path.lexists(restored / planted)
+        assert (restored / "sub" / "b.txt").read_bytes() == b"b"
+        assert os.path.lexists(restored / "sub" / "newer") == (backup is None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain
 
 from rabtui import fmt
@@ -22,10 +22,17 @@ from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.saved_others import saved_before
 from rabtui.restore.where_saved import as_saved, planted_on_the_way, why_not_saved
-from rabtui.state import catalog
+from rabtui.state import catalog, known_paths
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
+
+
+def put_there(backup) -> str:
+    """Why a file of an archive directory's union at a path no backup of the source ever saved (put
+    into the union since, by hand or by another program) is left out."""
+    return (f"not saved by any backup: put into the archive's union on medium {backup['medium']} since,"
+            " not restored as if it were")
 
 
 def _other_than_a_file(path: bytes) -> bool:
@@ -94,6 +101,8 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     pick.replaced = replaced
     if from_union:
         pick.own_dirs = dirs
+        if known_paths.union_settled(store, backup["source"], backup["medium"]):
+            pick.known = lambda paths: known_paths.known(store, backup["source"], paths)
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -150,6 +159,10 @@ class AsOf(LeftOut):
         # path -> the mode of a backup's directory closed to the user other than root, opened to be
         # read for the restore (`closed`): the mode own_dir gives
         self.opened: dict[bytes, int] = {}
+        # which of some paths (relative to /) any backup of the source saved (known_paths.known);
+        # None where a run may have linked files into the union it has not recorded yet
+        self.known: Callable[[list[bytes]], set[bytes]] | None = None
+        self.unknown: set[bytes] = set()    # the union's files the walk found no version of as of the backup
 
     def not_saved(self, under: bytes, _path: bytes) -> bool:
         """Is the entry `under` the walked item (no regular file, no directory) in the backup that
@@ -278,6 +291,8 @@ class AsOf(LeftOut):
     def __call__(self, under: bytes, path: bytes, st):
         full = self._full(under)
         version = self.versions.get(full)
+        if version is None and self.from_union and self.known is not None:
+            self.unknown.add(full)      # no backup up to this one saved it: unseen() asks whether any did
         if self._not_own(full, st) or version is None:
             return None
         if not self.from_union and self._dir_saved_after(full, version[2]):
@@ -324,6 +339,10 @@ class AsOf(LeftOut):
         union may lack them too: copy_into makes those)], (kind, name below the item, why) of the files
         that backup lacks too, then of those the walks leave out, read after them)."""
         found: list[tuple[bytes, bytes, os.stat_result]] = []
+        if self.unknown:    # put into the union since: left out, named (one a newer backup saved, in silence)
+            saved = self.known(sorted(self.unknown))
+            for full in sorted(self.unknown - saved):
+                self.leave_out(full[len(self.rel):].lstrip(b"/"), put_there(self.backup))
         lost = [("directory", b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
                 for path in self.unread] + [("kept data", b"", why) for why in self.planted] \
             + [(kind, full[len(self.rel):].lstrip(b"/"), why) for full, (kind, why) in sorted(self.planted_at.items())]
