@@ -127,7 +127,7 @@ def test_an_entry_put_into_a_backup_is_left_out_of_a_restore_onto_an_ssh_source(
     assert (data / "sub" / "b.txt").read_bytes() == b"b"
 
 
-@pytest.mark.parametrize("planted", ["sub/planted", "pdir/inner"])
+@pytest.mark.parametrize("planted", ["sub/planted", "pdir/inner", "sub/link"])
 def test_an_entry_put_into_an_archives_union_is_left_out_of_a_restore_named(tmp_path, planted, capsys):
     """An entry of the union at a path no backup ever saved is told from one a newer backup saved
     (left out of a restore as of an older one, in silence): named, exit 3."""
@@ -140,7 +140,11 @@ def test_an_entry_put_into_an_archives_union_is_left_out_of_a_restore_named(tmp_
     next_second()
     write_files(data, {"sub/newer": b"newer"})
     assert lab.backup(cfg).status == "completed"
-    write_files(medium_layout.archive_root(lab.media[0][1], "loc", str(data)), {planted: b"planted"})
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(data))
+    if planted.endswith("link"):
+        os.symlink("/etc/passwd", union / planted)
+    else:
+        write_files(union, {planted: b"planted"})
     capsys.readouterr()
     for backup, out in ((first.path.name, tmp_path / "first"), (None, tmp_path / "newest")):
         more = ["--backup", backup] if backup else []

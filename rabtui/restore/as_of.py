@@ -22,6 +22,7 @@ from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.saved_others import saved_before
 from rabtui.restore.where_saved import as_saved, planted_on_the_way, why_not_saved
+from rabtui.restore.written import kind_of
 from rabtui.state import catalog, known_paths
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids
@@ -162,7 +163,8 @@ class AsOf(LeftOut):
         # which of some paths (relative to /) any backup of the source saved (known_paths.known);
         # None where a run may have linked files into the union it has not recorded yet
         self.known: Callable[[list[bytes]], set[bytes]] | None = None
-        self.unknown: set[bytes] = set()    # the union's files the walk found no version of as of the backup
+        # path -> mode of the union's entries (no directories) the walk found none of as of the backup
+        self.unknown: dict[bytes, int] = {}
 
     def not_saved(self, under: bytes, _path: bytes) -> bool:
         """Is the entry `under` the walked item (no regular file, no directory) in the backup that
@@ -252,6 +254,8 @@ class AsOf(LeftOut):
             return True     # older than the directory kept data saved there (unseen() gives that)
         if not is_dir and self.from_union and self.kinds is not None \
                 and self.kinds.union_entry_older(self._full(under), self.versions, self.linked):
+            if self.known is not None and self._full(under) not in self.versions:
+                self.unknown[self._full(under)] = st.st_mode    # or none saved it (unseen() asks)
             return True     # saved after the backup, or a newer backup's file took its place (unseen() gives it)
         full = self._full(under) if is_dir else os.path.dirname(self._full(under))
         while full and full != self.rel:
@@ -292,7 +296,7 @@ class AsOf(LeftOut):
         full = self._full(under)
         version = self.versions.get(full)
         if version is None and self.from_union and self.known is not None:
-            self.unknown.add(full)      # no backup up to this one saved it: unseen() asks whether any did
+            self.unknown[full] = st.st_mode     # no backup up to this one saved it: unseen() asks whether any did
         if self._not_own(full, st) or version is None:
             return None
         if not self.from_union and self._dir_saved_after(full, version[2]):
@@ -341,8 +345,8 @@ class AsOf(LeftOut):
         found: list[tuple[bytes, bytes, os.stat_result]] = []
         if self.unknown:    # put into the union since: left out, named (one a newer backup saved, in silence)
             saved = self.known(sorted(self.unknown))
-            for full in sorted(self.unknown - saved):
-                self.leave_out(full[len(self.rel):].lstrip(b"/"), put_there(self.backup))
+            for full in sorted(set(self.unknown) - saved):
+                self.leave_out(full[len(self.rel):].lstrip(b"/"), put_there(self.backup), kind_of(self.unknown[full]))
         lost = [("directory", b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
                 for path in self.unread] + [("kept data", b"", why) for why in self.planted] \
             + [(kind, full[len(self.rel):].lstrip(b"/"), why) for full, (kind, why) in sorted(self.planted_at.items())]
