@@ -156,3 +156,45 @@ def test_an_entry_put_into_an_archives_union_is_left_out_of_a_restore_named(tmp_
         assert not os.path.lexists(restored / planted)
         assert (restored / "sub" / "b.txt").read_bytes() == b"b"
         assert os.path.lexists(restored / "sub" / "newer") == (backup is None)
+
+
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_symlinks_and_fifos_of_backups_recorded_before_others_were_are_no_entries_put_there(tmp_path, kind, capsys):
+    """A database of a rabtui that recorded no symlinks nor special files in the catalog (its
+    `others` table made empty when opened): what its backups saved of them is not taken for entries
+    put there since; a file put there is, and a backup made since records them."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", kind)])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.symlink("a.txt", data / "link")
+    os.mkfifo(data / "sub" / "fifo")
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    store = lab.store()
+    store.execute("DROP TABLE others")
+    store.close()
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    capsys.readouterr()
+    out = tmp_path / "restored"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0, \
+        capsys.readouterr()
+    restored = out / str(data).lstrip("/")
+    assert os.readlink(restored / "link") == "a.txt" and os.path.lexists(restored / "sub" / "fifo")
+    planted = made.path / "data" / str(data).lstrip("/") if kind == "standard" else \
+        medium_layout.archive_root(lab.media[0][1], "loc", str(data))
+    write_files(planted, {"sub/planted": b"planted"})
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert f"{data}/sub/planted: not saved by" in str(got.value), got.value
+    os.unlink(planted / "sub" / "planted")
+    if kind == "archive":
+        return
+    next_second()       # a backup made since records them: one put into its tree is told
+    newer = lab.backup(cfg)
+    assert newer.status == "completed", newer.reason
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    os.symlink("a.txt", newer.path / "data" / str(data).lstrip("/") / "sub" / "link2")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert f"{data}/sub/link2: not saved by the backup: put there since" in str(got.value), got.value

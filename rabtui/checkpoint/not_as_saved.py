@@ -63,20 +63,22 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
                 out.append((rel, f"not on the medium any more (a {others.NAMES.get(kind, 'special file')})"))
             elif not others.of_kind(kind, mode):
                 out.append((rel, f"another kind of entry is in the place of the {others.NAMES.get(kind, 'special file')}"))
-    out += put_there(backup, held, saved, entries, skip)
+    out += put_there(backup, held, saved, entries, skip, others.recorded(store, backup))
     out.sort()
     return out
 
 
-def put_there(backup, held: dict[bytes, tuple], saved: dict, entries: dict, skip: list[bytes]) -> list[tuple[bytes, str]]:
+def put_there(backup, held: dict[bytes, tuple], saved: dict, entries: dict, skip: list[bytes],
+              entries_known: bool = True) -> list[tuple[bytes, str]]:
     """(path, why) of each file, symlink, FIFO, socket or device node of `held` (the scan's, by path
     on the source, each (size, mark, ...)) that the backup saved neither as a file (`saved`) nor as
     another entry (`entries`): put into its tree on the medium since (by hand, another program), it
     would go onto the discs and come back from them as if saved. Its directories are not told (the
     catalog does not list them): an empty one is not named, one holding such entries is, by them;
-    nor is an entry in the place of a directory the backup saved (what it saved there is named)."""
+    nor is an entry in the place of a directory the backup saved (what it saved there is named).
+    Without `entries_known` (others.recorded), only regular files are told."""
     out = [rel for rel, there in held.items()
-           if there[1] != DIR_MARK and rel not in saved and rel not in entries
+           if (there[1] is None or (entries_known and there[1] != DIR_MARK)) and rel not in saved and rel not in entries
            and not (skip and any((rel + b"/").startswith(s) for s in skip))]
     if out:
         places = {up for rel in chain(saved, entries) for up in shapes.on_the_way(rel)}

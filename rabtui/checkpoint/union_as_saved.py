@@ -60,13 +60,14 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
              if (v := versions.get(full)) is not None and v[0] is None and v[2] == e[2]} \
         if any(v[0] is None for v in versions.values()) else {}
     out, placed, unknown = [], set(), []
+    entries_known = others.recorded(store, backup, union=True)     # else its symlinks, FIFOs, ... are not told
     for i, rel in enumerate(scanned.paths):
         full = at + rel
         version = versions.get(full)
         if version is None and own is not None and i not in scanned.disks:
             # an entry the catalog does not know, in a directory put where the newest saved is a file?
             entry, full = full, next((up for up in shapes.on_the_way(full) if up in versions and up.startswith(at)), None)
-            if full is None and settled and scanned.marks[i] != DIR_MARK \
+            if full is None and settled and (scanned.marks[i] is None or (entries_known and scanned.marks[i] != DIR_MARK)) \
                     and not (skip and any((entry + b"/").startswith(s) for s in skip)):
                 unknown.append(entry)
             if full is None or full in placed:

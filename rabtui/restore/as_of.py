@@ -25,7 +25,7 @@ from rabtui.restore.where_saved import as_saved, planted_on_the_way, why_not_sav
 from rabtui.restore.written import kind_of
 from rabtui.state import catalog, known_paths
 from rabtui.state.catalog import rel_path
-from rabtui.state.others import complete_ids
+from rabtui.state.others import complete_ids, recorded
 from rabtui.state.store import Store
 
 
@@ -104,6 +104,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         pick.own_dirs = dirs
         if known_paths.union_settled(store, backup["source"], backup["medium"]):
             pick.known = lambda paths: known_paths.known(store, backup["source"], paths)
+            pick.entries_known = recorded(store, backup, union=True)
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -165,6 +166,7 @@ class AsOf(LeftOut):
         self.known: Callable[[list[bytes]], set[bytes]] | None = None
         # path -> mode of the union's entries (no directories) the walk found none of as of the backup
         self.unknown: dict[bytes, int] = {}
+        self.entries_known = True   # the catalog holds the union's symlinks and special files (others.recorded)
 
     def not_saved(self, under: bytes, _path: bytes) -> bool:
         """Is the entry `under` the walked item (no regular file, no directory) in the backup that
@@ -253,8 +255,9 @@ class AsOf(LeftOut):
         if not is_dir and self.from_union and self._full(under) in self.replaced:
             return True     # older than the directory kept data saved there (unseen() gives that)
         if not is_dir and self.from_union and self.kinds is not None \
+                and (self.entries_known or self.kinds.saved.get(self._full(under))) \
                 and self.kinds.union_entry_older(self._full(under), self.versions, self.linked):
-            if self.known is not None and self._full(under) not in self.versions:
+            if self.known is not None and self.entries_known and self._full(under) not in self.versions:
                 self.unknown[self._full(under)] = st.st_mode    # or none saved it (unseen() asks)
             return True     # saved after the backup, or a newer backup's file took its place (unseen() gives it)
         full = self._full(under) if is_dir else os.path.dirname(self._full(under))

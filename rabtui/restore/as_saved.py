@@ -52,7 +52,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             # a symlink put in the place of a file or a directory the backup saved
             raise WorkFailed(f"/{fmt.name(rel)}: {gone(backup)}: another kind of entry is there in its place",
                              hint=OTHER_COPIES)
-        if saved is None and not saved_below:
+        if saved is None and not saved_below and (stat.S_ISREG(top.st_mode) or others.recorded(store, backup)):
             raise WorkFailed(f"/{fmt.name(rel)}: {put_there(backup)}", hint=OTHER_COPIES)
         size, mtime = saved or (top.st_size, seconds(top))
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
@@ -65,6 +65,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path below it)
     at = rel + b"/" if rel else b""
     pick = AsSaved(backup, times, [r[len(at):] for r in inner if r.startswith(at)])
+    pick.entries_known = others.recorded(store, backup)
     # its files (their size and mtime), then its symlinks, FIFOs and device nodes (their kind)
     files = ((path, version, None) for path, version in catalog.contents(store, backup, prefix=rel, own=True).items())
     entries = ((path, None, kind) for path, kind in others.held(store, backup, rel).items())
@@ -115,7 +116,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         # an entry the backup did not save, beside those it did: left out by the pick, named
         names = {name for name, _ in entries}
         pick.changed = pick.changed or any(name not in names for name in sizes) \
-            or any(name not in names and not stat.S_ISDIR(mode) for name, mode in modes.items())
+            or any(name not in names and not stat.S_ISDIR(mode) and pick.entries_known for name, mode in modes.items())
         # a directory holding no entry the backup saved: one put there holding any is left out, named
         pick.changed = pick.changed or any(
             stat.S_ISDIR(mode) and (below := os.path.join(parent, name)) not in pick.dirs
@@ -193,6 +194,7 @@ class AsSaved(LeftOut):
         self.backup = backup
         self.times = times
         self.inner = inner      # configured directories below the item ("NAME/"), read on their own
+        self.entries_known = True   # the catalog holds the symlinks and special files it saved (others.recorded)
         self.sizes: dict[bytes, int] = {}
         self.mtimes: dict[bytes, int] = {}
         self.dirs: set[bytes] = set()      # the directories below the item that hold files saved
@@ -229,7 +231,7 @@ class AsSaved(LeftOut):
                 return False
         if rel in self.sizes or rel in self.dirs:
             return True
-        if self._inside_inner(rel):
+        if self._inside_inner(rel) or not self.entries_known:
             return False
         try:
             kind = _ENTRY_NAMES.get(stat.S_IFMT(os.lstat(_path).st_mode), "special file")
@@ -270,13 +272,15 @@ def _files_in(path: bytes) -> tuple[dict[bytes, tuple[int, int]], dict[bytes, in
 
 
 def _holds_entries(path: bytes, below: bytes, pick: "AsSaved") -> bool:
-    """Whether the directory `path` (`below` the item) holds anything but directories, those of
-    the configured directories inside it (read on their own) left out; True where it cannot be
-    listed (the copy looks at it, and says why)."""
+    """Whether the directory `path` (`below` the item) holds anything but directories (only regular
+    files, where the catalog lacks the backup's symlinks and special files: AsSaved.entries_known),
+    those of the configured directories inside it (read on their own) left out; True where it
+    cannot be listed (the copy looks at it, and says why)."""
     try:
         for dirpath, dirnames, filenames, dfd in os.fwalk(path, onerror=_raise):
             at = os.path.join(below, dirpath[len(path):].lstrip(b"/"))
-            if filenames or any(stat.S_ISLNK(os.lstat(name, dir_fd=dfd).st_mode) for name in dirnames):
+            if any(pick.entries_known or stat.S_ISREG(os.lstat(name, dir_fd=dfd).st_mode) for name in filenames) \
+                    or (pick.entries_known and any(stat.S_ISLNK(os.lstat(name, dir_fd=dfd).st_mode) for name in dirnames)):
                 return True
             dirnames[:] = [name for name in dirnames if not pick._inside_inner(os.path.join(at, name))]
     except OSError:

@@ -12,6 +12,7 @@ from rabtui.state.backup_ranges import BackupRanges
 from rabtui.state.catalog import Location, Version, _below, _exactly, _in_any
 from rabtui.state import others_shapes, saved_kinds, union_shapes
 from rabtui.state.name_match import as_glob, matches, prefilter
+from rabtui.state.schema import OTHERS_FROM
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 # what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
@@ -20,6 +21,14 @@ KINDS = {ord("L"): "symlink", ord("D"): "special", ord("S"): "special"}
 # (rsync itemizes a FIFO and a socket alike: one gone from the medium may be either)
 _MODES = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO, stat.S_ISSOCK), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
 NAMES = {ord("L"): "symlink", ord("S"): "FIFO or socket", ord("D"): "device node"}
+
+
+def recorded(store: Store, backup, union: bool = False) -> bool:
+    """Whether the catalog holds the symlinks and special files `backup` saved (those of a database
+    made before it recorded them are not: schema.OTHERS_FROM); `union`: those of the archive
+    directories' union it read too, which may hold any older backup's, of rows long gone."""
+    row = store.one("SELECT value FROM meta WHERE key=?", (OTHERS_FROM,))
+    return row is None or (not union and backup["id"] >= int(row["value"]))
 
 
 def of_kind(kind: int, mode: int) -> bool:

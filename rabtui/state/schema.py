@@ -369,6 +369,20 @@ def looks_per_backup(conn: sqlite3.Connection) -> None:
     conn.execute(f"DELETE FROM {OLD_LOOKS}")
 
 
+# meta key: the first backup id whose symlinks and special files the catalog records (`others`);
+# those of the backups before it, which a database made before that table recorded, it lacks
+OTHERS_FROM = "others_from"
+
+
+def others_unrecorded(conn: sqlite3.Connection) -> None:
+    """A database made before the `others` table, which now has it, empty: the backups it recorded
+    so far are said to have symlinks and special files it does not know (OTHERS_FROM). In the
+    caller's transaction."""
+    top = conn.execute("SELECT max(id) FROM backups").fetchone()[0]
+    if top is not None:
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (OTHERS_FROM, str(top + 1)))
+
+
 # tables of intermediate layouts that nothing reads: dropped where a database has them
 UNUSED_TABLES = ("schedule_edits",)     # a source's last schedule edit, before schedule_history
 

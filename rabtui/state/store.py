@@ -23,7 +23,7 @@ from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
 from rabtui.state.schema import (SCHEMA_VERSION, add_columns, drop_unused, looks_per_backup, old_looks_kept,
-                                 schema_columns, schema_complete, schema_script)
+                                 others_unrecorded, schema_columns, schema_complete, schema_script)
 from rabtui.state.store_alone import connect_alone
 from rabtui.state.store_check import (StateUnusable, check_tables, check_usable, damaged, emptied_under_its_users,
                                       is_file, is_full, refuse_changeable, state_failure)
@@ -271,10 +271,14 @@ class Store:
             check_tables(conn, self.path, SCHEMA_VERSION)
             check_columns(conn, self.path, schema_columns())
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
+            entries = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='others'").fetchone()
             if not schema_complete(conn):
                 conn.executescript(schema_script("OR IGNORE"))   # tables added by a newer version, if any
             add_columns(conn)
             drop_unused(conn)
+            if not entries:      # a database made before the others table: its backups' are not in it
+                with self.transaction() as tx:
+                    others_unrecorded(tx)
             if not counted:      # a database made before the changes table: count them from the catalog
                 self._count_changes()
             if old_looks_kept(conn):     # a database that kept the looks at unions per medium, not per backup
