@@ -11,6 +11,7 @@ Real rsync and xorriso (`images:`)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 
 import pytest
@@ -169,6 +170,8 @@ def test_symlinks_and_fifos_of_backups_recorded_before_others_were_are_no_entrie
     write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
     os.symlink("a.txt", data / "link")
     os.mkfifo(data / "sub" / "fifo")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(data / "sock"))
     made = lab.backup(cfg)
     assert made.status == "completed", made.reason
     store = lab.store()

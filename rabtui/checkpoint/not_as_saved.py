@@ -78,12 +78,18 @@ def put_there(backup, held: dict[bytes, tuple], saved: dict, entries: dict, skip
     nor is an entry in the place of a directory the backup saved (what it saved there is named).
     Without `entries_known` (others.recorded), only regular files are told."""
     out = [rel for rel, there in held.items()
-           if (there[1] is None or (entries_known and there[1] != DIR_MARK)) and rel not in saved and rel not in entries
+           if (_a_file(there) or (entries_known and there[1] != DIR_MARK)) and rel not in saved and rel not in entries
            and not (skip and any((rel + b"/").startswith(s) for s in skip))]
     if out:
         places = {up for rel in chain(saved, entries) for up in shapes.on_the_way(rel)}
         out = [rel for rel in out if rel not in places]
     return [(rel, "not saved by the backup: put there since") for rel in out]
+
+
+def _a_file(there: tuple) -> bool:
+    """Is the scan's entry `there` ((size, mark, mtime, st_mode or None)) a regular file? A socket
+    (left out of the discs) has no mark either."""
+    return there[1] is None and (there[3] is None or stat.S_ISREG(there[3]))
 
 
 def changed(saver: str, size: int, mtime: int, size_now: int, mtime_now: int | None) -> str | None:
