@@ -201,3 +201,30 @@ def test_symlinks_and_fifos_of_backups_recorded_before_others_were_are_no_entrie
     with pytest.raises(WorkFailed) as got:
         prepare.compute(cfg, lab.store(), asked={"*"})
     assert f"{data}/sub/link2: not saved by the backup: put there since" in str(got.value), got.value
+
+
+def test_a_file_a_killed_run_linked_into_the_union_is_no_entry_put_there(tmp_path, capsys):
+    """Killed after step 7 linked its new file into the union, before its catalog recorded it: until
+    a recovery, a restore from the medium leaves that file out as a newer backup's (in silence), not
+    named as put there; once recovered, one put there is named."""
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "archive")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    next_second()
+    write_files(data, {"sub/only-killed": b"k"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(data))
+    assert (union / "sub" / "only-killed").exists()
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "o1")]) == 0
+    assert "only-killed" not in capsys.readouterr().out
+    assert not os.path.lexists(tmp_path / "o1" / str(data).lstrip("/") / "sub" / "only-killed")
+    assert rabtui(lab, "backup", "loc").returncode == 0, "recovers the killed run"
+    write_files(union, {"sub/planted": b"p"})
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "o2")]) == 3
+    printed = capsys.readouterr().out
+    assert "sub/planted: not saved by any backup" in printed and "only-killed:" not in printed, printed
