@@ -210,7 +210,7 @@ def test_a_file_a_killed_run_linked_into_the_union_is_no_entry_put_there(tmp_pat
     from tests.test_kill_anywhere import _killed, rabtui
 
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local([("data", "archive")])
+    lab.local([("data", "archive")])
     data = lab.src / "data"
     write_files(data, {"a.txt": b"a"})
     assert rabtui(lab, "backup", "loc").returncode == 0
