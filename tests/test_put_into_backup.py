@@ -228,3 +228,24 @@ def test_a_file_a_killed_run_linked_into_the_union_is_no_entry_put_there(tmp_pat
     assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "o2")]) == 3
     printed = capsys.readouterr().out
     assert "sub/planted: not saved by any backup" in printed and "only-killed:" not in printed, printed
+
+
+def test_a_backup_of_the_directory_slash_is_read_by_the_catalogs_paths(tmp_path):
+    """The directory / (a whole host's): its scan on the medium gives paths the catalog keeps as they
+    are, relative to /, none with a leading slash (which took every file for gone and every entry
+    for one put there). The scan of a real backup's tree of src/data, read as that of /."""
+    from rabtui.checkpoint import content, not_as_saved
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.symlink("a.txt", data / "link")
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    store = lab.store()
+    backup = store.one("SELECT * FROM backups")
+    scanned = content.scan(made.path / "data")
+    assert b"/".join([str(data).lstrip("/").encode(), b"sub/b.txt"]) in scanned.paths
+    assert not_as_saved.found(store, backup, "/", [], scanned.paths, scanned.sizes, scanned.marks, None,
+                              scanned.modes, scanned.skipped) == []

@@ -37,7 +37,8 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
     top = rel_path(path)
     times = mtimes if mtimes is not None else [None] * len(paths)
     kinds = modes if modes is not None else [None] * len(paths)
-    held = {top + b"/" + p if p else top: (size, mark, t, mode)
+    at = top + b"/" if top else b""     # the directory / itself: its paths as the catalog's
+    held = {at + p if p else top: (size, mark, t, mode)
             for p, size, mark, t, mode in zip(paths, sizes, marks, times, kinds)}
     skip = [rel_path(d) + b"/" for d in inner]
     out = []
@@ -54,7 +55,7 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
         elif why := changed("the backup", size, mtime, there[0], there[2]):
             out.append((rel, why))
     if modes is not None:
-        held.update((top + b"/" + p, (0, None, None, stat.S_IFSOCK)) for p in sockets)
+        held.update((at + p, (0, None, None, stat.S_IFSOCK)) for p in sockets)
         for rel, kind in entries.items():
             if skip and any((rel + b"/").startswith(s) for s in skip):
                 continue
