@@ -108,7 +108,7 @@ class CatalogSpool:
         # the symlinks and special files (catalog `others`), apart: step 7 reads none of the files for them
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_others("
                      " dir TEXT NOT NULL, path BLOB NOT NULL, ftype INTEGER NOT NULL, state INTEGER NOT NULL,"
-                     " mtime INTEGER NOT NULL)")
+                     " mtime INTEGER NOT NULL, target BLOB, rdev INTEGER)")
         self._same: list[tuple] = []
         self._other_rows: list[tuple] = []
         self._empty()
@@ -191,7 +191,7 @@ class CatalogSpool:
                     unknown = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE rowid>? AND ftype=?"
                                            " AND path_id IS NULL", (last, _F)).fetchone()[0]
             if self._other_rows:
-                insert_rows(conn, "temp.backup_others", 5, self._other_rows)
+                insert_rows(conn, "temp.backup_others(dir, path, ftype, state, mtime)", 5, self._other_rows)
             if self._same:
                 insert_rows(conn, "temp.backup_same", 4, self._same)
                 if self._params.get("base") is not None:
@@ -233,6 +233,24 @@ class CatalogSpool:
                 conn.execute(f"UPDATE temp.{table} SET mtime=(SELECT h.mtime FROM temp.held_times h"
                              f" WHERE h.path={table}.path){more} WHERE dir=? AND path IN (SELECT path FROM temp.held_times)",
                              (dir_path,))
+
+    def new_others(self, dir_path: str, kinds: tuple[int, ...]) -> list[tuple[int, bytes, int]]:
+        """(rowid, path, kind) of the symlinks and device nodes of `dir_path` staged as new (not the
+        base's: those extend its entry, which says what it holds); none looked for where the backup
+        staged none."""
+        self.flush()
+        if not self._others:
+            return []
+        marks = ",".join("?" * len(kinds))
+        return self.store.conn.execute(
+            f"SELECT rowid, path, ftype FROM temp.backup_others WHERE dir=? AND state<>? AND ftype IN ({marks})",
+            (dir_path, BASE_OTHER, *kinds)).fetchall()
+
+    def held_as(self, found: list[tuple[bytes | None, int | None, int]]) -> None:
+        """(target, rdev, rowid) of staged symlinks and device nodes (new_others'), as the medium
+        holds them: recorded with their entries."""
+        with self.store.transaction() as conn:
+            conn.executemany("UPDATE temp.backup_others SET target=?, rdev=? WHERE rowid=?", found)
 
     def _add_paths(self) -> None:
         """The files staged since the last call whose path the catalog did not know when looked up:
@@ -400,8 +418,8 @@ _EXTEND_OTHERS = (
     " ON o.source=:s AND o.path=i.path AND o.medium=:m AND o.last_backup=:base AND o.kind=i.ftype"
     " AND o.mtime=i.mtime WHERE i.state=:base_other)")
 _NEW_OTHERS = (
-    "INSERT INTO others(source, dir, path, kind, medium, mtime, first_backup, last_backup)"
-    " SELECT :s, i.dir, i.path, i.ftype, :m, i.mtime, :b, :b FROM temp.backup_others i"
+    "INSERT INTO others(source, dir, path, kind, medium, mtime, first_backup, last_backup, target, rdev)"
+    " SELECT :s, i.dir, i.path, i.ftype, :m, i.mtime, :b, :b, i.target, i.rdev FROM temp.backup_others i"
     " WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.source=:s AND o.path=i.path AND o.medium=:m"
     " AND o.last_backup=:b) GROUP BY i.path")
 

@@ -10,7 +10,7 @@ import itertools
 import os
 import stat
 
-from rabtui.media import fstree, medium_layout
+from rabtui.media import fstree, medium_layout, points_to
 from rabtui.mtimes import seconds
 from rabtui.state.store import Store
 
@@ -44,15 +44,17 @@ def _record_others(conn, source: str, medium: str, dir_path: str, dir_kind: str,
                    prev: dict, cur: dict) -> None:
     """The symlinks and special files of a backup into `others`, as a backup records them: one that
     is the previous backup's (the same inode: --link-dest linked it) extends its entry, any other is
-    new (each of an archive directory's backups holds only what it saved)."""
-    for p, _size, mtime, ino, kind in others:
+    new (each of an archive directory's backups holds only what it saved), with what a symlink
+    points to and a device node's numbers as the medium holds them (points_to.held)."""
+    for p, _size, mtime, ino, kind, (target, rdev) in others:
         old = prev.get((kind, p))
         if dir_kind != "archive" and old is not None and old[0] == ino:
             conn.execute("UPDATE others SET last_backup=? WHERE id=?", (bid, old[1]))
             cur[(kind, p)] = old
         else:
-            c = conn.execute("INSERT INTO others(source, dir, path, kind, medium, mtime, first_backup, last_backup)"
-                             " VALUES (?,?,?,?,?,?,?,?)", (source, dir_path, p, kind, medium, mtime, bid, bid))
+            c = conn.execute("INSERT INTO others(source, dir, path, kind, medium, mtime, first_backup, last_backup,"
+                             " target, rdev) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             (source, dir_path, p, kind, medium, mtime, bid, bid, target, rdev))
             cur[(kind, p)] = (ino, c.lastrowid)
 
 
@@ -108,7 +110,8 @@ def _catalog_dir(store: Store, source: str, medium: str, bid: int, bpath, dir_pa
         while batch := list(itertools.islice(walked, BATCH)):
             items = [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino)
                      for rel, size, mtime, ino, what in batch if what is None]
-            others = [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino, what)
+            others = [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino, what,
+                       points_to.held(top, rel, what))
                       for rel, size, mtime, ino, what in batch if what is not None]
             _record_others(conn, source, medium, dir_path, kind, bid, others, prev, cur)
             conn.executemany("INSERT OR IGNORE INTO paths(source, dir, path) VALUES (?,?,?)",

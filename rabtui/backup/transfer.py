@@ -20,8 +20,8 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import (holes, holes_again, links_apart, not_created, redone, source_top, times_held, unmade_entries,
-                           via_symlinks, xattrs_again)
+from rabtui.backup import (holes, holes_again, links_apart, not_created, points_held, redone, source_top, times_held,
+                           unmade_entries, via_symlinks, xattrs_again)
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -202,6 +202,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                     f" backup: {_some(unmade)}")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
             sizes.state = "warning"
+    points_held.settle(dest, directory.path, spool)
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
         # before a copy apart is made of one (its holes counted by count_holes); an archive's new
         # version before it is linked into the union

@@ -320,7 +320,7 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
                          hint="a directory closed to the user rabtui runs as goes onto discs when root writes"
                               " the checkpoint") from None
     if row["kind"] == "standard":
-        _refuse_not_as_saved(cfg, store, source, path, backup_id, scanned)
+        _refuse_not_as_saved(cfg, store, source, path, backup_id, scanned, root=root)
     if row["kind"] == "archive":    # what kept data saved is not in the union
         backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
         scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs, own)
@@ -339,10 +339,11 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
 
 
 def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, backup_id: int, scanned: Scanned,
-                         union: bool = False, own: OwnDirs | None = None) -> None:
+                         union: bool = False, own: OwnDirs | None = None, root: Path | None = None) -> None:
     """Refuse the directory when its medium holds files of the backup otherwise than it saved them
     (not_as_saved; `union`: an archive's union, scanned with kept data merged, its `own` directories
-    in the backups' trees: union_as_saved)."""
+    in the backups' trees: union_as_saved; `root`: a standard directory's copy, where its symlinks
+    and device nodes are read for where they point)."""
     top = rel_path(path) + b"/"
     inner = [d.path for d in cfg.source(source).directories if rel_path(d.path).startswith(top)]
     backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
@@ -355,7 +356,7 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
         lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own, killed is None)
     else:
         lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times,
-                                  scanned.modes, scanned.skipped)
+                                  scanned.modes, scanned.skipped, None if root is None else os.fsencode(root))
     if not lost:
         return
     hint = f"the next backup of {source} copies them anew from the source, and the checkpoint then takes that backup"

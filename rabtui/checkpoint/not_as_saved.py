@@ -18,6 +18,7 @@ from itertools import chain
 
 from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK
+from rabtui.media import points_to
 from rabtui.mtimes import as_recorded
 from rabtui.state import catalog, others, shapes
 from rabtui.state.catalog import rel_path
@@ -26,14 +27,15 @@ from rabtui.state.store import Store
 
 def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes], sizes: list[int],
           marks: list[str | None], mtimes: list[int] | None = None, modes: list[int] | None = None,
-          sockets: list[bytes] = ()) -> list[tuple[bytes, str]]:
+          sockets: list[bytes] = (), root: bytes | None = None) -> list[tuple[bytes, str]]:
     """(path on the source without its first /, why) of each file of directory `path` that `backup`
     saved and the scan (paths relative to the directory, their sizes and marks: None for a regular
     file) does not find as saved; `inner`: configured directories inside it, read on their own.
     `mtimes` (the scan's, in seconds), given where the medium keeps times as rsync set them: a file
     of its size but of another time was written into since, or is another file linked in its place.
     `modes` (the scan's st_mode) and `sockets` (the sockets it left out): each symlink, FIFO or
-    device node the backup saved must be there as that kind of entry."""
+    device node the backup saved must be there as that kind of entry; given `root` (the directory's
+    copy on the medium), pointing where it pointed (points_to: a target or numbers the catalog knows)."""
     top = rel_path(path)
     times = mtimes if mtimes is not None else [None] * len(paths)
     kinds = modes if modes is not None else [None] * len(paths)
@@ -64,6 +66,8 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
                 out.append((rel, f"not on the medium any more (a {others.NAMES.get(kind, 'special file')})"))
             elif not others.of_kind(kind, mode):
                 out.append((rel, f"another kind of entry is in the place of the {others.NAMES.get(kind, 'special file')}"))
+        if root is not None:
+            out += _pointing_elsewhere(store, backup, top, root, skip)
     out += put_there(backup, held, saved, entries, skip, others.recorded(store, backup))
     out.sort()
     return out
@@ -91,6 +95,18 @@ def _a_file(there: tuple) -> bool:
     """Is the scan's entry `there` ((size, mark, mtime, st_mode or None)) a regular file? A socket
     (left out of the discs) has no mark either."""
     return there[1] is None and (there[3] is None or stat.S_ISREG(there[3]))
+
+
+def _pointing_elsewhere(store: Store, backup, top: bytes, root: bytes, skip: list[bytes]) -> list[tuple[bytes, str]]:
+    """(path, why) of the symlinks and device nodes the backup saved below `top` that its copy at
+    `root` holds pointing elsewhere (one gone or of another kind is said apart)."""
+    out = []
+    for rel, (kind, target, rdev) in others.pointing(store, backup, top).items():
+        if skip and any((rel + b"/").startswith(s) for s in skip):
+            continue
+        if why := points_to.elsewhere(root, rel[len(top):].lstrip(b"/"), kind, target, rdev):
+            out.append((rel, why))
+    return out
 
 
 def changed(saver: str, size: int, mtime: int, size_now: int, mtime_now: int | None) -> str | None:

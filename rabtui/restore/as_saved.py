@@ -18,6 +18,7 @@ from rabtui import fmt
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
+from rabtui.media import points_to
 from rabtui.mtimes import as_recorded, seconds
 from rabtui.restore.copies import directory_of
 from rabtui.state import catalog, others
@@ -44,6 +45,10 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         # a symlink, FIFO or device node the backup saved: a file or a directory put in its place
         raise WorkFailed(f"/{fmt.name(rel)}: {other_kind(backup, kind)}", hint=OTHER_COPIES)
     if kind is not None:
+        saved = others.pointing(store, backup, rel).get(rel)
+        where, name = os.path.split(sc.path(item))
+        if saved is not None and (why := points_to.elsewhere(where, name, *saved)):
+            raise WorkFailed(f"/{fmt.name(rel)}: {why}: {NOT_AS_THERE}", hint=OTHER_COPIES)
         return [], None
     if not stat.S_ISDIR(top.st_mode):      # a file: it is there
         saved_below = catalog.contents(store, backup, prefix=rel, own=True)
@@ -122,12 +127,20 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             stat.S_ISDIR(mode) and (below := os.path.join(parent, name)) not in pick.dirs
             and not pick._inside_inner(below) and _holds_entries(sc.path(os.path.join(where, name)), below, pick)
             for name, mode in modes.items())
+    for path, (kind, target, rdev) in others.pointing(store, backup, rel).items():
+        below = path[len(rel):].lstrip(b"/")
+        if below in pick.others and not (inner and any((path + b"/").startswith(r) for r in inner)) \
+                and (why := points_to.elsewhere(sc.path(item), below, kind, target, rdev)):
+            lost.append((others.NAMES.get(kind, "special file"), below, f"{why}: {NOT_AS_THERE}"))
+            pick.elsewhere.add(below)
+            pick.changed = True
     return [(kind, os.path.join(rel, below), why) for kind, below, why in sorted(lost, key=lambda x: x[1])], pick
 
 
 # the names of entries that are no regular file nor directory, by stat.S_IFMT
 _ENTRY_NAMES = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "device node",
                 stat.S_IFBLK: "device node"}
+NOT_AS_THERE = "not restored as it is there now"
 # where a file the medium holds otherwise than saved may be found still
 OTHER_COPIES = ("`rabtui find NAME` lists the other copies of it (older backups, other media, discs):"
                 " `rabtui restore --backup NAME` or `--checkpoint N` takes one")
@@ -199,6 +212,7 @@ class AsSaved(LeftOut):
         self.mtimes: dict[bytes, int] = {}
         self.dirs: set[bytes] = set()      # the directories below the item that hold files saved
         self.others: dict[bytes, int] = {}  # the symlinks, FIFOs and device nodes saved -> their letter
+        self.elsewhere: set[bytes] = set()  # those of them the medium holds pointing elsewhere
         self.changed = False
 
     def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
@@ -222,8 +236,10 @@ class AsSaved(LeftOut):
         file, or a directory holding some? It is not what the backup saved (a symlink put in its
         place on the medium since, maybe to a file off it): left out, its files named as lost by
         lost_on_medium; so is one of another kind where the backup saved a symlink, FIFO or device
-        node."""
+        node, and a symlink or device node pointing elsewhere than saved (`elsewhere`)."""
         kind = self.others.get(rel)
+        if rel in self.elsewhere:
+            return True
         if kind is not None:
             try:
                 return not others.of_kind(kind, os.lstat(_path).st_mode)

@@ -149,6 +149,17 @@ def held(store: Store, backup, prefix: bytes) -> dict[bytes, int]:
         (backup["source"], *holds_args, *below_args))}
 
 
+def pointing(store: Store, backup, prefix: bytes) -> dict[bytes, tuple[int, bytes | None, int | None]]:
+    """path -> (kind, target, rdev) of the symlinks and device nodes at or below `prefix` that a
+    backup's own tree holds (held's) and whose target or numbers the catalog knows (media/points_to.py)."""
+    below, below_args = _below(prefix)
+    holds, holds_args = _holds(backup)
+    return {bytes(r[0]): (r[1], None if r[2] is None else bytes(r[2]), r[3]) for r in store.tuples(
+        f"SELECT p.path, p.kind, p.target, p.rdev FROM others p WHERE p.source=? AND {holds}{below}"
+        " AND (p.target IS NOT NULL OR p.rdev IS NOT NULL)",
+        (backup["source"], *holds_args, *below_args))}
+
+
 def _holds(backup) -> tuple[str, tuple]:
     """SQL (on `p`) true for the entry of a standard directory a backup holds: the one whose range
     holds it (kept data: its own, as catalog.contents)."""

@@ -186,7 +186,9 @@ CREATE TABLE IF NOT EXISTS others(
     medium TEXT NOT NULL,
     mtime INTEGER NOT NULL,
     first_backup INTEGER NOT NULL,
-    last_backup INTEGER NOT NULL
+    last_backup INTEGER NOT NULL,
+    target BLOB,                -- a symlink's target as the medium held it (NULL: not known)
+    rdev INTEGER                -- a device node's st_rdev (NULL: not known)
 );
 CREATE INDEX IF NOT EXISTS others_path ON others(source, path, medium);
 
@@ -332,7 +334,10 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  ("jobs", "pid_ident", "TEXT"),
                  # the schedule time a backup run-due started was for (ops/schedule.py: counted done
                  # once that backup is recorded complete, whether or not its run-due lived to mark it)
-                 ("jobs", "due_slot", "REAL"))
+                 ("jobs", "due_slot", "REAL"),
+                 # what a symlink the backup saved points to, a device node's numbers (NULL: not known,
+                 # as in rows recorded before: nothing is compared)
+                 ("others", "target", "BLOB"), ("others", "rdev", "INTEGER"))
 
 
 # the looks a database kept before they were kept per backup: one per source, medium and directory,

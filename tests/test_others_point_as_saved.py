@@ -1,0 +1,117 @@
+"""A symlink a backup saved that its medium holds pointing elsewhere now (retargeted there: root's
+doing, another server writing into the medium), or a device node of other numbers: the catalog's
+`others` keeps what each pointed to as the backup's transfer left it (readlink, st_rdev), the plan
+of a standard directory refuses it, naming it, and a restore from the medium names it and leaves
+it out (exit 3; alone: exit 1). No refusal where the source retargeted it between backups (each
+backup its own entry), nor for targets not UTF-8 or of 4,000 bytes, nor after rebuild-state. Real
+rsync and xorriso (`images:`)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from rabtui.checkpoint import prepare
+from rabtui.cli import main
+from rabtui.errors import WorkFailed
+from tests.trees import Lab, next_second, write_files
+
+LONG = b"/".join([b"abcdefgh"] * 444)      # 3,995 bytes: restored, though no disc holds it
+ON_DISCS = b"/".join([b"abcdefgh"] * 113)  # 1,016 bytes
+ODD = b"caf\xe9-\xff"                     # not UTF-8
+
+
+def _backed_up(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.symlink("../a.txt", data / "sub" / "link")
+    os.symlink(ON_DISCS, os.fsencode(data / "sub" / "long"))
+    os.symlink(ODD, os.fsencode(data / "sub" / "odd"))
+    os.mknod(data / "sub" / "dev", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    return lab, cfg, data, made
+
+
+def _retarget(path, target) -> None:
+    os.unlink(path)
+    os.symlink(target, path)
+
+
+def _recorded(lab, name: bytes) -> list[tuple]:
+    rows = lab.store().conn.execute("SELECT path, target, rdev, first_backup, last_backup FROM others"
+                                    " ORDER BY first_backup").fetchall()
+    return [tuple(r)[1:] for r in rows if bytes(r[0]).endswith(b"/sub/" + name)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod: root only")
+@pytest.mark.parametrize("entry, saved, now", [
+    ("link", "-> ../a.txt", "-> /etc/shadow"),
+    ("dev", "-> device 1,3", "-> device 1,5")])
+def test_an_entry_pointing_elsewhere_on_the_medium_is_refused_and_not_restored(tmp_path, entry, saved, now, capsys):
+    lab, cfg, data, made = _backed_up(tmp_path)
+    assert _recorded(lab, b"link")[0][:2] == (b"../a.txt", None)
+    assert _recorded(lab, b"dev")[0][:2] == (None, os.makedev(1, 3))
+    at = made.path / "data" / str(data).lstrip("/") / "sub" / entry
+    if entry == "link":
+        _retarget(at, "/etc/shadow")
+    else:
+        os.unlink(at)
+        os.mknod(at, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+    store = lab.store()
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, store, asked={"*"})
+    assert store.one("SELECT count(*) AS n FROM checkpoints")["n"] == 0
+    assert f"{data}/sub/{entry}: points elsewhere than the backup saved: {now}, saved {saved}" in str(got.value)
+    capsys.readouterr()
+    out = tmp_path / "restored"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 3
+    printed = capsys.readouterr().out
+    assert f"{str(data).lstrip('/')}/sub/{entry}: points elsewhere than the backup saved" in printed, printed
+    assert not os.path.lexists(out / str(data).lstrip("/") / "sub" / entry)
+    assert (out / str(data).lstrip("/") / "sub" / "b.txt").read_bytes() == b"b"
+    assert os.readlink(os.fsencode(out / str(data).lstrip("/") / "sub" / "odd")) == ODD
+    alone = tmp_path / "alone"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "sub" / entry), "--to",
+                 str(alone)]) == 1
+    assert "points elsewhere than the backup saved" in capsys.readouterr().err
+    assert not os.path.lexists(alone / str(data).lstrip("/") / "sub" / entry)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod: root only")
+def test_entries_retargeted_on_the_source_between_backups_are_each_backups_own(tmp_path, capsys):
+    lab, cfg, data, first = _backed_up(tmp_path)
+    assert _recorded(lab, b"long")[0][0] == ON_DISCS and _recorded(lab, b"odd")[0][0] == ODD
+    _retarget(data / "sub" / "link", "b.txt")       # the same second: rsync tells it by its target
+    os.unlink(data / "sub" / "dev")
+    os.mknod(data / "sub" / "dev", 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+    second = lab.backup(cfg)
+    assert second.status == "completed", second.reason
+    assert [r[0] for r in _recorded(lab, b"link")] == [b"../a.txt", b"b.txt"]
+    assert [r[1] for r in _recorded(lab, b"dev")] == [os.makedev(1, 3), os.makedev(1, 5)]
+    assert _recorded(lab, b"odd")[0][2:] == (first.backup_id, second.backup_id)    # unchanged: the first's entry extended
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0, capsys.readouterr().out
+    assert [r[0] for r in _recorded(lab, b"link")] == [b"../a.txt", b"b.txt"]
+    next_second()
+    _retarget(data / "sub" / "link", "../a.txt")
+    third = lab.backup(cfg)
+    assert third.status == "completed", third.reason
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    capsys.readouterr()
+    for made, target in ((first, "../a.txt"), (second, "b.txt"), (third, "../a.txt")):
+        out = tmp_path / f"out-{made.backup_id}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--backup", made.path.name,
+                     "--to", str(out)]) == 0, capsys.readouterr()
+        assert os.readlink(out / str(data).lstrip("/") / "sub" / "link") == target
+    os.symlink(LONG, os.fsencode(data / "sub" / "long4k"))
+    assert lab.backup(cfg).status == "completed"
+    assert _recorded(lab, b"long4k")[0][0] == LONG
+    for what in (data, data / "sub" / "long4k"):
+        out = tmp_path / f"out-{what.name}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(what), "--to", str(out)]) == 0
+        assert os.readlink(os.fsencode(out / str(data).lstrip("/") / "sub" / "long4k")) == LONG
