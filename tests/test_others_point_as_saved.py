@@ -16,6 +16,7 @@ import pytest
 from rabtui.checkpoint import prepare
 from rabtui.cli import main
 from rabtui.errors import WorkFailed
+from rabtui.media import medium_layout
 from tests.trees import Lab, next_second, write_files
 
 LONG = b"/".join([b"abcdefgh"] * 444)      # 3,995 bytes: restored, though no disc holds it
@@ -115,3 +116,23 @@ def test_entries_retargeted_on_the_source_between_backups_are_each_backups_own(t
         out = tmp_path / f"out-{what.name}"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(what), "--to", str(out)]) == 0
         assert os.readlink(os.fsencode(out / str(data).lstrip("/") / "sub" / "long4k")) == LONG
+
+
+def test_an_archive_unions_symlink_retargeted_refuses_but_not_one_the_source_retargeted(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "archive")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.symlink("../a.txt", data / "sub" / "link")
+    first = lab.backup(cfg)
+    assert first.status == "completed", first.reason
+    _retarget(data / "sub" / "link", "b.txt")
+    second = lab.backup(cfg)
+    assert second.status == "completed", second.reason
+    assert [r[0] for r in _recorded(lab, b"link")] == [b"../a.txt", b"b.txt"]
+    prepare.compute(cfg, lab.store(), asked={"*"})      # the union holds the newest
+    _retarget(medium_layout.archive_root(lab.media[0][1], "loc", str(data)) / "sub" / "link", "/etc/shadow")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert (f"{data}/sub/link: points elsewhere than backup {second.path.name} saved: -> /etc/shadow, saved -> b.txt"
+            in str(got.value)), str(got.value)

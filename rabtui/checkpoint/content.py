@@ -325,7 +325,7 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
         backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
         scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs, own)
         if root == medium_layout.archive_root(cfg.medium(medium).path, source, path):
-            _refuse_not_as_saved(cfg, store, source, path, backup_id, scanned, union=True, own=own)
+            _refuse_not_as_saved(cfg, store, source, path, backup_id, scanned, union=True, own=own, root=root)
     scanned.own = own.used() if own is not None else []
     d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                    root=root, backup_name=row["name"], **vars(scanned))
@@ -342,7 +342,7 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
                          union: bool = False, own: OwnDirs | None = None, root: Path | None = None) -> None:
     """Refuse the directory when its medium holds files of the backup otherwise than it saved them
     (not_as_saved; `union`: an archive's union, scanned with kept data merged, its `own` directories
-    in the backups' trees: union_as_saved; `root`: a standard directory's copy, where its symlinks
+    in the backups' trees: union_as_saved; `root`: the directory's copy or union, where its symlinks
     and device nodes are read for where they point)."""
     top = rel_path(path) + b"/"
     inner = [d.path for d in cfg.source(source).directories if rel_path(d.path).startswith(top)]
@@ -353,7 +353,8 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
     times = scanned.mtimes if exact else None
     killed = _killed_in_step7(store, backup) if union else None
     if union:
-        lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own, killed is None)
+        lost = union_as_saved.found(store, backup, path, inner, scanned, times is not None, own, killed is None,
+                                    None if root is None else os.fsencode(root))
     else:
         lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times,
                                   scanned.modes, scanned.skipped, None if root is None else os.fsencode(root))

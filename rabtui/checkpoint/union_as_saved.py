@@ -21,6 +21,7 @@ from __future__ import annotations
 from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.checkpoint.not_as_saved import changed
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
+from rabtui.media import points_to
 from rabtui.state import catalog, others, shapes
 from rabtui.state.catalog import rel_path
 from rabtui.state.known_paths import known
@@ -35,7 +36,7 @@ REMOVE_THEM = ("no backup saved them, and no backup takes them out of the archiv
 
 
 def found(store: Store, backup, path: str, inner: list[str], scanned, times: bool,
-          own: OwnDirs | None = None, settled: bool = True) -> list[tuple[bytes, str]]:
+          own: OwnDirs | None = None, settled: bool = True, root: bytes | None = None) -> list[tuple[bytes, str]]:
     """(path on the source without its first /, why) of each entry of `scanned` (content.Scanned of
     the union of directory `path`, kept data merged) that is not the file the newest complete
     backup saving it up to `backup` saved there; `inner`: configured directories inside it, read on
@@ -46,7 +47,8 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
     does not know at all (a newer backup's, completed while the plan waited for it, it knows), no
     directory itself, is one no backup saved (put into the union since: PUT_THERE), told where `own`
     is and the union `settled` (no run after the backup linked files into it and has not ended, or
-    been recovered: those are its files)."""
+    been recovered: those are its files). `root`: the union's, where a symlink or device node it
+    shows must point where the backup that saved it recorded (points_to)."""
     top = rel_path(path)
     versions = catalog.archive_as_of(store, backup, (path,), top, others_too=True)
     linked = complete_ids(store, backup)
@@ -59,6 +61,7 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
     kinds = {full: e[0] for full, e in others.archive_as_of(store, backup, path, top).items()
              if (v := versions.get(full)) is not None and v[0] is None and v[2] == e[2]} \
         if any(v[0] is None for v in versions.values()) else {}
+    pointing = others.saved_pointing(store, backup, path, top) if kinds and root is not None else {}
     out, placed, unknown = [], set(), []
     entries_known = others.recorded(store, backup, union=True)     # else its symlinks, FIFOs, ... are not told
     for i, rel in enumerate(scanned.paths):
@@ -90,6 +93,8 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
                     out.append((full, f"a directory is in the place of {what}"))
             elif kind is not None and (mark is None or not others.of_kind(kind, scanned.modes[i])):
                 out.append((full, f"another kind of entry is in the place of {what}"))
+            elif (saved := pointing.get((full, version[2]))) and (why := points_to.elsewhere(root, rel, *saved)):
+                out.append((full, why.replace("the backup", saver, 1)))
             continue
         if mark == DIR_MARK:
             if not dir_saved_after(own, folders, full, version[2]):

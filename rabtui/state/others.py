@@ -103,6 +103,18 @@ def archive_saved(store: Store, backup, dir_path: str, prefix: bytes = b"",
     return out
 
 
+def saved_pointing(store: Store, backup, dir_path: str, prefix: bytes = b"") -> dict[tuple[bytes, int], tuple]:
+    """(path, first_backup) -> (kind, target, rdev) of the symlinks and device nodes of an archive
+    directory at or below `prefix` saved on the backup's medium up to it (each backup's own, kept
+    ones' too) whose target or numbers the catalog knows (media/points_to.py)."""
+    below, below_args = _below(prefix)
+    within, within_args = saved_kinds.below_sql("p.path", (dir_path,))
+    return {(bytes(r[0]), r[1]): (r[2], None if r[3] is None else bytes(r[3]), r[4]) for r in store.tuples(
+        "SELECT p.path, p.first_backup, p.kind, p.target, p.rdev FROM others p WHERE p.medium=? AND p.source=?"
+        f" AND {within} AND p.first_backup<=? AND (p.target IS NOT NULL OR p.rdev IS NOT NULL){below}",
+        (backup["medium"], backup["source"], *within_args, backup["id"], *below_args))}
+
+
 def complete_ids(store: Store, backup) -> set[int]:
     """The complete backups of the backup's source on its medium (linked into the union)."""
     return {r["id"] for r in store.all(f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
