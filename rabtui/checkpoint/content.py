@@ -357,7 +357,8 @@ def _refuse_not_as_saved(cfg: Config, store: Store, source: str, path: str, back
                                     None if root is None else os.fsencode(root))
     else:
         lost = not_as_saved.found(store, backup, path, inner, scanned.paths, scanned.sizes, scanned.marks, times,
-                                  scanned.modes, scanned.skipped, None if root is None else os.fsencode(root))
+                                  scanned.modes, scanned.skipped, None if root is None else os.fsencode(root),
+                                  {scanned.paths[i]: target for i, target in scanned.links.items()})
     if not lost:
         return
     hint = f"the next backup of {source} copies them anew from the source, and the checkpoint then takes that backup"

@@ -27,7 +27,8 @@ from rabtui.state.store import Store
 
 def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes], sizes: list[int],
           marks: list[str | None], mtimes: list[int] | None = None, modes: list[int] | None = None,
-          sockets: list[bytes] = (), root: bytes | None = None) -> list[tuple[bytes, str]]:
+          sockets: list[bytes] = (), root: bytes | None = None, links: dict[bytes, bytes] | None = None
+          ) -> list[tuple[bytes, str]]:
     """(path on the source without its first /, why) of each file of directory `path` that `backup`
     saved and the scan (paths relative to the directory, their sizes and marks: None for a regular
     file) does not find as saved; `inner`: configured directories inside it, read on their own.
@@ -35,7 +36,8 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
     of its size but of another time was written into since, or is another file linked in its place.
     `modes` (the scan's st_mode) and `sockets` (the sockets it left out): each symlink, FIFO or
     device node the backup saved must be there as that kind of entry; given `root` (the directory's
-    copy on the medium), pointing where it pointed (points_to: a target or numbers the catalog knows)."""
+    copy on the medium), pointing where it pointed (points_to: a target or numbers the catalog knows;
+    `links`: the scan's targets, by path relative to the directory)."""
     top = rel_path(path)
     times = mtimes if mtimes is not None else [None] * len(paths)
     kinds = modes if modes is not None else [None] * len(paths)
@@ -67,7 +69,7 @@ def found(store: Store, backup, path: str, inner: list[str], paths: list[bytes],
             elif not others.of_kind(kind, mode):
                 out.append((rel, f"another kind of entry is in the place of the {others.NAMES.get(kind, 'special file')}"))
         if root is not None:
-            out += _pointing_elsewhere(store, backup, top, root, skip)
+            out += _pointing_elsewhere(store, backup, top, root, links or {}, skip)
     out += put_there(backup, held, saved, entries, skip, others.recorded(store, backup))
     out.sort()
     return out
@@ -97,14 +99,18 @@ def _a_file(there: tuple) -> bool:
     return there[1] is None and (there[3] is None or stat.S_ISREG(there[3]))
 
 
-def _pointing_elsewhere(store: Store, backup, top: bytes, root: bytes, skip: list[bytes]) -> list[tuple[bytes, str]]:
+def _pointing_elsewhere(store: Store, backup, top: bytes, root: bytes, links: dict[bytes, bytes],
+                        skip: list[bytes]) -> list[tuple[bytes, str]]:
     """(path, why) of the symlinks and device nodes the backup saved below `top` that its copy at
-    `root` holds pointing elsewhere (one gone or of another kind is said apart)."""
+    `root` holds pointing elsewhere (one gone or of another kind is said apart): a symlink's target
+    as the scan read it (`links`), the one that goes onto the discs."""
     out = []
     for rel, (kind, target, rdev) in others.pointing(store, backup, top).items():
         if skip and any((rel + b"/").startswith(s) for s in skip):
             continue
-        if why := points_to.elsewhere(root, rel[len(top):].lstrip(b"/"), kind, target, rdev):
+        under = rel[len(top):].lstrip(b"/")
+        now = (links.get(under), None) if kind == points_to.SYMLINK else points_to.held(root, under, kind)
+        if why := points_to.differs(now, (target, rdev)):
             out.append((rel, why))
     return out
 

@@ -93,7 +93,9 @@ def found(store: Store, backup, path: str, inner: list[str], scanned, times: boo
                     out.append((full, f"a directory is in the place of {what}"))
             elif kind is not None and (mark is None or not others.of_kind(kind, scanned.modes[i])):
                 out.append((full, f"another kind of entry is in the place of {what}"))
-            elif (saved := pointing.get((full, version[2]))) and (why := points_to.elsewhere(root, rel, *saved)):
+            elif (saved := pointing.get((full, version[2]))) and (why := points_to.differs(
+                    (scanned.links.get(i), None) if saved[0] == points_to.SYMLINK else points_to.held(root, rel, saved[0]),
+                    saved[1:])):
                 out.append((full, why.replace("the backup", saver, 1)))
             continue
         if mark == DIR_MARK:

@@ -22,9 +22,9 @@ def held(root: bytes, rel: bytes, kind: int) -> tuple[bytes | None, int | None]:
     device node's st_rdev; (None, None) where it is not of the catalog's kind `kind` or cannot be
     read (said apart: gone, another kind of entry)."""
     try:
+        if kind == SYMLINK:
+            return below.readlink(root, rel), None      # EINVAL: no symlink
         st = below.lstat(root, rel)
-        if kind == SYMLINK and stat.S_ISLNK(st.st_mode):
-            return below.readlink(root, rel), None
         if kind == DEVICE and (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
             return None, st.st_rdev
     except OSError:
@@ -38,13 +38,13 @@ def elsewhere(root: bytes, rel: bytes, kind: int, target: bytes | None, rdev: in
     nothing is known of it (both None), or where it is not there as that kind (said apart)."""
     if target is None and rdev is None:
         return None
-    now = held(root, rel, kind)
-    if now == (None, None) or now == (target, rdev):
+    return differs(held(root, rel, kind), (target, rdev))
+
+
+def differs(now: tuple, saved: tuple) -> str | None:
+    """elsewhere's, of the (target, rdev) read (`now`) and recorded (`saved`)."""
+    if now == (None, None) or saved == (None, None) or now == saved:
         return None
-    return said(now, (target, rdev))
-
-
-def said(now: tuple, saved: tuple) -> str:
     return f"points elsewhere than the backup saved: -> {_shown(*now)}, saved -> {_shown(*saved)}"
 
 
