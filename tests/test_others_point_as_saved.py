@@ -136,3 +136,34 @@ def test_an_archive_unions_symlink_retargeted_refuses_but_not_one_the_source_ret
         prepare.compute(cfg, lab.store(), asked={"*"})
     assert (f"{data}/sub/link: points elsewhere than backup {second.path.name} saved: -> /etc/shadow, saved -> b.txt"
             in str(got.value)), str(got.value)
+
+
+def test_a_symlink_the_union_lost_read_from_its_backup_pointing_elsewhere_refuses(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "archive")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.symlink("../a.txt", data / "sub" / "link")
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    os.unlink(medium_layout.archive_root(lab.media[0][1], "loc", str(data)) / "sub" / "link")
+    prepare.compute(cfg, lab.store(), asked={"*"})      # read from the backup that saved it
+    _retarget(made.path / "data" / str(data).lstrip("/") / "sub" / "link", "/etc/shadow")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert (f"{data}/sub/link: points elsewhere than backup {made.path.name} saved: -> /etc/shadow, saved -> ../a.txt"
+            in str(got.value)), str(got.value)
+
+
+def test_kept_datas_symlink_pointing_elsewhere_refuses(tmp_path, sshd):
+    from tests.test_kept_entries import _kept
+
+    lab, photos, _as_kept = _kept(tmp_path, sshd)
+    cfg = lab.load()
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    kept = lab.store().one("SELECT name, path FROM backups WHERE status='kept'")
+    _retarget(os.path.join(kept["path"], "data", str(photos).lstrip("/"), "link"), "/etc/shadow")
+    with pytest.raises(WorkFailed) as got:
+        prepare.compute(cfg, lab.store(), asked={"*"})
+    assert (f"{photos}/link: points elsewhere than backup {kept['name']} saved: -> /etc/shadow, saved -> first.jpg"
+            in str(got.value)), str(got.value)

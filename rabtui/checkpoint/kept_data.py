@@ -24,10 +24,11 @@ from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.kept_entries import dir_in_union, fits_its_shape, found, newer_than_file
 from rabtui.checkpoint.newest_kind import SavedKinds
+from rabtui.checkpoint import not_as_saved
 from rabtui.checkpoint.own_dirs import dir_held_after, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
-from rabtui.media import below, medium_layout
+from rabtui.media import below, medium_layout, points_to
 from rabtui.mtimes import seconds
 from rabtui.state import catalog, others as saved_others, saved_kinds
 from rabtui.state.others import union_entry_backups
@@ -138,6 +139,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
         for rel, (path, st, first) in found_again.items():
             if rel not in extra:
                 extra[rel], saved_by[rel] = (path, st), first
+        _refuse_pointing_elsewhere(store, backup, dir_path, top, extra, saved_by)
         newer = _newer_than_union_entries(store, backup, dir_path, top, scanned, shown, saved_by, linked)
         # found took these after the union's directory there, and kept data's files saved after it
         # (no newer backup holds that directory: dir_saved_after): all it holds below them goes
@@ -191,6 +193,25 @@ def _entries_lost_from_union(store: Store, backup, dir_path: str, top: bytes, sc
         elif not stat.S_ISSOCK(st.st_mode):
             out[rel] = (path, st, first)
     return out, lost
+
+
+def _refuse_pointing_elsewhere(store: Store, backup, dir_path: str, top: bytes, extra: dict, saved_by: dict) -> None:
+    """Refuse the directory when a symlink or device node read from the backup that saved it
+    (`extra`: rel -> (path, lstat), `saved_by`: rel -> that backup) points elsewhere than it
+    recorded (points_to), as the union's are refused (union_as_saved)."""
+    read = [(rel, path, st) for rel, (path, st) in extra.items()
+            if stat.S_ISLNK(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)]
+    pointing = saved_others.saved_pointing(store, backup, dir_path, top) if read else {}
+    bad = []
+    for rel, path, st in read:
+        full = os.path.join(top, rel) if top else rel
+        saved = pointing.get((full, saved_by[rel]))
+        if saved is not None and (why := points_to.differs(points_to.held(*os.path.split(path), saved[0]), saved[1:])):
+            name = store.one("SELECT name FROM backups WHERE id=?", (saved_by[rel],))["name"]
+            bad.append((full, why.replace("the backup", f"backup {name}", 1)))
+    if bad:
+        raise WorkFailed(not_as_saved.said(f"{backup['source']}:{dir_path}", backup, sorted(bad)),
+                         hint="the next backup of the source copies it anew if the source still has it")
 
 
 def _closed(backup, dir_path: str, path: bytes) -> WorkFailed:
