@@ -167,3 +167,35 @@ def test_kept_datas_symlink_pointing_elsewhere_refuses(tmp_path, sshd):
         prepare.compute(cfg, lab.store(), asked={"*"})
     assert (f"{photos}/link: points elsewhere than backup {kept['name']} saved: -> /etc/shadow, saved -> first.jpg"
             in str(got.value)), str(got.value)
+
+
+def test_an_archive_restore_leaves_out_the_unions_symlink_retargeted(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "archive")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "sub/b.txt": b"b"})
+    os.symlink("../a.txt", data / "sub" / "link")
+    os.symlink("b.txt", data / "sub" / "kept")
+    first = lab.backup(cfg)
+    assert first.status == "completed", first.reason
+    _retarget(data / "sub" / "link", "b.txt")
+    second = lab.backup(cfg)
+    assert second.status == "completed", second.reason
+    run = ["--config", str(lab.config_path), "restore", "loc"]
+    assert main([*run, str(data), "--to", str(tmp_path / "before")]) == 0
+    assert os.readlink(tmp_path / "before" / str(data).lstrip("/") / "sub" / "link") == "b.txt"
+    assert main([*run, str(data), "--backup", first.path.name, "--to", str(tmp_path / "first")]) == 0
+    assert os.readlink(tmp_path / "first" / str(data).lstrip("/") / "sub" / "link") == "../a.txt"
+    for tree in (medium_layout.archive_root(lab.media[0][1], "loc", str(data)), second.path / "data" / str(data).lstrip("/")):
+        _retarget(tree / "sub" / "link", "/etc/shadow")
+    capsys.readouterr()
+    out = tmp_path / "restored"
+    assert main([*run, str(data), "--to", str(out)]) == 3
+    printed = capsys.readouterr().out
+    assert (f"(symlink): {str(data).lstrip('/')}/sub/link: points elsewhere than backup {second.path.name} saved:"
+            " -> /etc/shadow, saved -> b.txt" in printed), printed
+    assert not os.path.lexists(out / str(data).lstrip("/") / "sub" / "link")
+    assert os.readlink(out / str(data).lstrip("/") / "sub" / "kept") == "b.txt"
+    assert main([*run, str(data / "sub" / "link"), "--to", str(tmp_path / "alone")]) == 1
+    assert "points elsewhere than the backup saved: -> /etc/shadow, saved -> b.txt" in capsys.readouterr().err
+    assert not os.path.lexists(tmp_path / "alone" / str(data).lstrip("/") / "sub" / "link")

@@ -17,13 +17,14 @@ from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree, backup_dirs, dir_saved_
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
+from rabtui.media import points_to
 from rabtui.mtimes import seconds
-from rabtui.restore.as_saved import LeftOut
+from rabtui.restore.as_saved import NOT_AS_THERE, LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.saved_others import saved_before
 from rabtui.restore.where_saved import as_saved, planted_on_the_way, why_not_saved
 from rabtui.restore.written import kind_of
-from rabtui.state import catalog, known_paths
+from rabtui.state import catalog, known_paths, others as saved_entries
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids, recorded
 from rabtui.state.store import Store
@@ -105,6 +106,10 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         if known_paths.union_settled(store, backup["source"], backup["medium"]):
             pick.known = lambda paths: known_paths.known(store, backup["source"], paths)
             pick.entries_known = recorded(store, backup, union=True)
+    pick.pointing = saved_entries.saved_pointing(store, backup, d.path, rel)
+    if pick.pointing and from_union:
+        pick.newest = {full: first for full, (_kind, _mtime, first)
+                       in saved_entries.archive_as_of(store, backup, d.path, rel).items()}
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -167,14 +172,39 @@ class AsOf(LeftOut):
         # path -> mode of the union's entries (no directories) the walk found none of as of the backup
         self.unknown: dict[bytes, int] = {}
         self.entries_known = True   # the catalog holds the union's symlinks and special files (others.recorded)
+        # (path, backup) -> (kind, target, rdev) of the symlinks and device nodes saved up to the
+        # backup whose target or numbers the catalog knows, and path -> the backup that saved the
+        # newest there (the union's, where the walk shows it): each must point there (_elsewhere)
+        self.pointing: dict[tuple[bytes, int], tuple] = {}
+        self.newest: dict[bytes, int] = {}
 
     def not_saved(self, under: bytes, _path: bytes) -> bool:
         """Is the entry `under` the walked item (no regular file, no directory) in the backup that
         the catalog says saved a regular file there? It is not what that backup saved (a symlink
         put in its place on the medium since); the file is named as lost by unseen()."""
-        version = self.versions.get(self._full(under))
+        full = self._full(under)
+        if full in self.newest and (elsewhere := self._elsewhere(full, self.newest[full], _path)):
+            if not under:
+                raise WorkFailed(f"/{fmt.name(full)}: {elsewhere[1]}")     # the entry alone
+            self.leave_out(under, elsewhere[1], elsewhere[0])
+            return True
+        version = self.versions.get(full)
         return (version is not None and self.item is not None
                 and self.item.startswith(os.path.join(self.folders[version[2]], b"data", b"")))
+
+    def _elsewhere(self, full: bytes, first: int, path: bytes) -> tuple[str, str] | None:
+        """(its kind, why) where the symlink or device node at `path`, read for the one backup
+        `first` saved at `full`, points elsewhere than that backup recorded (retargeted on the
+        medium since: points_to); None where it does not, or nothing is known."""
+        saved = self.pointing.get((full, first))
+        if saved is None:
+            return None
+        why = points_to.differs(points_to.held(*os.path.split(path), saved[0]), saved[1:])
+        if why is None:
+            return None
+        saver = self.names.get(first) or self.backup["name"]
+        return (saved_entries.NAMES.get(saved[0], "special file"),
+                f"{why.replace('the backup', f'backup {saver}', 1)}: {NOT_AS_THERE}")
 
     def own_shape(self, full: bytes) -> tuple[bytes, os.stat_result] | None:
         """What the backup's own tree holds at `full` (below the restored item), looked at part by
@@ -388,6 +418,10 @@ class AsOf(LeftOut):
                     lost.append(("file", under, planted or why_not_saved(self.backup, saved, self.versions[full],
                                                                  self.names.get(self.versions[full][2]))))
                     continue
+            if (stat.S_ISLNK(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) \
+                    and (elsewhere := self._elsewhere(full, first, saved)):
+                lost.append((elsewhere[0], under, elsewhere[1]))
+                continue
             parts = under.split(b"/")[:-1]
             for i in range(1, len(parts) + 1):
                 d = b"/".join(parts[:i])

@@ -14,11 +14,12 @@ from rabtui.checkpoint.newest_kind import SavedKinds
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
+from rabtui.media import points_to
 from rabtui.mtimes import seconds
-from rabtui.restore.as_saved import gone, other_kind, other_size
+from rabtui.restore.as_saved import NOT_AS_THERE, gone, other_kind, other_size
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.others import archive_as_of as entries_as_of, archive_saved, complete_ids, of_kind
+from rabtui.state.others import archive_as_of as entries_as_of, archive_saved, complete_ids, of_kind, saved_pointing
 from rabtui.state.store import Store
 
 
@@ -117,7 +118,8 @@ def older_shapes(store: Store, backup, dir_path: str, versions: dict[bytes, tupl
 def saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: bytes) -> None:
     """Raises WorkFailed when the backup saved a file at `rel` (the catalog says) and `path`, where
     it holds it, is something else now (a symlink to a file of this server put there, say); or it
-    saved a symlink, FIFO or device node there and `path` is another kind of entry now."""
+    saved a symlink, FIFO or device node there and `path` is another kind of entry now, or one
+    pointing elsewhere (points_to)."""
     try:
         st = os.lstat(path)
     except OSError:
@@ -131,6 +133,10 @@ def saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: byt
     if entry is not None and entry[2] == backup["id"] and (version is None or version[2] < entry[2]) \
             and not of_kind(entry[0], st.st_mode):
         raise WorkFailed(f"/{fmt.name(rel)}: {other_kind(backup, entry[0])}")
+    if entry is not None and entry[2] == backup["id"] and (version is None or version[2] < entry[2]) \
+            and (saved := saved_pointing(store, backup, dir_path, rel).get((rel, entry[2]))) \
+            and (why := points_to.differs(points_to.held(*os.path.split(path), saved[0]), saved[1:])):
+        raise WorkFailed(f"/{fmt.name(rel)}: {why}: {NOT_AS_THERE}")
 
 
 def as_saved(path: bytes, version) -> os.stat_result | None:
