@@ -9,6 +9,7 @@ rsync and xorriso (`images:`)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -199,3 +200,20 @@ def test_an_archive_restore_leaves_out_the_unions_symlink_retargeted(tmp_path, c
     assert main([*run, str(data / "sub" / "link"), "--to", str(tmp_path / "alone")]) == 1
     assert "points elsewhere than the backup saved: -> /etc/shadow, saved -> b.txt" in capsys.readouterr().err
     assert not os.path.lexists(tmp_path / "alone" / str(data).lstrip("/") / "sub" / "link")
+
+
+def test_entries_recorded_before_targets_were_kept_are_not_compared(tmp_path):
+    """A database of an older version: the columns are added as it is opened, NULL in its rows."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a"})
+    os.symlink("a.txt", data / "link")
+    made = lab.backup(cfg)
+    assert made.status == "completed", made.reason
+    conn = sqlite3.connect(lab.store().path)
+    conn.executescript("ALTER TABLE others DROP COLUMN target; ALTER TABLE others DROP COLUMN rdev;")
+    conn.close()
+    _retarget(made.path / "data" / str(data).lstrip("/") / "link", "/etc/hostname")
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    assert lab.store().one("SELECT target FROM others")["target"] is None
