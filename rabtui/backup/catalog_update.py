@@ -311,6 +311,24 @@ class CatalogSpool:
             conn.execute("DELETE" + where, (dir_path, _F, *chunk))
         return rows
 
+    def file_paths(self, dir_path: str) -> Iterator[bytes]:
+        """The paths of the regular files this backup holds of `dir_path`: written and unchanged."""
+        for (path,) in self._streamed("SELECT path FROM temp.backup_items WHERE dir=? AND ftype=?"
+                                      " UNION ALL SELECT path FROM temp.backup_same WHERE dir=?",
+                                      (dir_path, _F, dir_path)):
+            yield bytes(path)
+
+    def take_back_same(self, dir_path: str, paths: list[bytes]) -> list[int]:
+        """The unchanged files of `dir_path` at `paths` taken out of the spool; their sizes returned."""
+        self.flush()
+        conn, sizes = self.store.conn, []
+        for i in range(0, len(paths), PATHS_IN):
+            chunk = paths[i:i + PATHS_IN]
+            where = f" FROM temp.backup_same WHERE dir=? AND path IN ({','.join('?' * len(chunk))})"
+            sizes += [r[0] for r in conn.execute("SELECT size" + where, (dir_path, *chunk)).fetchall()]
+            conn.execute("DELETE" + where, (dir_path, *chunk))
+        return sizes
+
     def _streamed(self, sql: str, args: tuple) -> Iterator[tuple]:
         """The rows of a query of the spool's tables (flushed first), a batch at a time."""
         self.flush()

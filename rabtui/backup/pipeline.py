@@ -146,7 +146,8 @@ class _Run(Completion, CommandSteps, TransferStep):
                         faults.point("backup.step4")
                         holds = info["label"].get("holds")
                         self._step5(medium, spool, exact_times=medium_fs.keeps_nanoseconds(holds),
-                                    medium_links=medium_fs.keeps_hard_links(holds))
+                                    medium_links=medium_fs.keeps_hard_links(holds),
+                                    folds_case=medium_fs.folds_case(holds))
                         faults.point("backup.step5")
                         if self._ssh is not None:
                             self._ssh.release()     # its closing overlaps steps 6 and 7

@@ -20,8 +20,8 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync, rsync_exit
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import (holes, holes_again, links_apart, not_created, points_held, redone, source_top, times_held,
-                           unmade_entries, via_symlinks, xattrs_again)
+from rabtui.backup import (case_folded, holes, holes_again, links_apart, not_created, points_held, redone, source_top,
+                           times_held, unmade_entries, via_symlinks, xattrs_again)
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -86,12 +86,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                        base_path: Path | None, rsh: str | None, spool: CatalogSpool, emit: Emit,
                        cancel: threading.Event, index: int = 0, count: int = 1,
                        last_files: int | None = None, exact_times: bool = False, medium_links: bool = True,
-                       looks: source_top.Looks | None = None) -> DirSizes:
+                       folds_case: bool = False, looks: source_top.Looks | None = None) -> DirSizes:
     """rsync one directory into the backup; returns its sizes with state ok / warning / failed.
 
     A directory missing on the source, or a standard one found empty while its last complete
     backup held `last_files` files, fails unless it has `allow_empty`. `exact_times`: the medium
-    keeps nanoseconds (see rsync.build_argv); `medium_links`: it holds hard links (directory_argv). `looks`: the backup's looks for symlinks on the source,
+    keeps nanoseconds (see rsync.build_argv); `medium_links`: it holds hard links (directory_argv); `folds_case`: it takes one name for another differing
+    in case (case_folded.py). `looks`: the backup's looks for symlinks on the source,
     made in this transfer's own session when they can be (the last directory's: the look after too).
 
     Raises Cancelled when `cancel` is set (rsync's process group is killed). The caller has checked
@@ -200,6 +201,14 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             what = "symlink or special file" if len(unmade) == 1 else "symlinks or special files"
             text = (f"{len(unmade)} {what} rsync could not make on the medium (see its error above), not in this"
                     f" backup: {_some(unmade)}")
+            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+            sizes.state = "warning"
+    if sizes.state != "failed" and folds_case:
+        unmade = case_folded.settle(dest, directory.path, spool, sizes)
+        if unmade:
+            text = (f"{fmt.count(len(unmade), 'file')} not written on the medium, whose file system takes a name for another"
+                    f" of its directory differing only in case: {_some(unmade)}; the medium holds the other under its"
+                    " name (rename one on the source to back up both)")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
             sizes.state = "warning"
     points_held.settle(dest, directory.path, spool)

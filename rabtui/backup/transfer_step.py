@@ -20,7 +20,8 @@ from rabtui.rsync_exit import NO_SPACE
 
 
 class TransferStep:
-    def _step5(self, medium: Medium, spool: CatalogSpool, *, exact_times: bool, medium_links: bool) -> None:
+    def _step5(self, medium: Medium, spool: CatalogSpool, *, exact_times: bool, medium_links: bool,
+               folds_case: bool = False) -> None:
         rec = self.rec
         self.step(5, "running")
         unsafe = config_safety.permission_problem(self.cfg.path) if self.source.rsync_path and self.cfg.path else None
@@ -50,7 +51,7 @@ class TransferStep:
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
                     rsh=rsh, spool=spool, emit=self.emit, cancel=self.cancel, index=index, count=len(dirs),
                     last_files=history.last_files(self.store, self.source.id, directory.path),
-                    exact_times=exact_times, medium_links=medium_links, looks=looks,
+                    exact_times=exact_times, medium_links=medium_links, folds_case=folds_case, looks=looks,
                 )
             except Cancelled:
                 self.step(5, "failed", "cancelled")

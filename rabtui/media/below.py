@@ -193,6 +193,11 @@ def entries(root: bytes, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
     return _scanned(root, rel, lambda e: (os.fsencode(e.name), e.stat(follow_symlinks=False)))
 
 
+def names(root: bytes, rel: bytes) -> list[bytes]:
+    """The names the directory `root/rel` lists, as its file system spells them."""
+    return _scanned(root, rel, lambda e: os.fsencode(e.name))
+
+
 def _scanned(root: bytes, rel: bytes, each) -> list:
     """`each` of every os.DirEntry of the directory `root/rel` (entries')."""
     _parts(rel)

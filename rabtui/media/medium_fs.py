@@ -29,6 +29,8 @@ WHAT = {
     "hardlinks": "hard links (every backup takes a full copy)",
     "nanoseconds": "times finer than a second (a file rewritten within the second a backup read it,"
                    " its size unchanged, is missed until it changes again)",
+    "cased_names": "names that differ only in case in one directory (one of each such set is kept, the others"
+                   " named as not written on the medium)",
 }
 # what link(2) fails with on a file system without hard links (vfat, exfat)
 NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
@@ -65,6 +67,7 @@ def probe(medium_path: str | os.PathLike, tries=None) -> dict[str, bool | None]:
             "symlinks": tried(lambda: os.symlink("file", root / "link")),
             "hardlinks": tried(lambda: os.link(f, root / "hardlink")),
             "nanoseconds": tried(lambda: _nanoseconds(f)),
+            "cased_names": tried(lambda: not os.path.lexists(root / "FILE")),
         }
 
 
@@ -95,6 +98,12 @@ def keeps_hard_links(holds: dict | None) -> bool:
     """Whether rsync may keep hard links on this medium (-H): not where the probe saw link(2) fail,
     where rsync would keep one name of each group and fail the others."""
     return not isinstance(holds, dict) or holds.get("hardlinks") is not False
+
+
+def folds_case(holds: dict | None) -> bool:
+    """Whether the probe saw the medium take one name for another differing in case (exFAT, vfat):
+    only there are a backup's names compared per directory (case_folded.py); nothing per file elsewhere."""
+    return isinstance(holds, dict) and holds.get("cased_names") is False
 
 
 def stamp(path: str | os.PathLike) -> None:

@@ -1,0 +1,58 @@
+"""Names of one directory that differ only in case (`Case`, `case`), backed up onto exFAT, which
+takes one for the other: rsync wrote both (each itemized as new), the second renamed over the first,
+and the backup said "completed", a file lost in silence; every checkpoint plan then refused the
+directory for `Case` "not on the medium any more" and a restore named it as lost (exit 3). Now the
+one the medium does not list is named as not written on the medium (a warning), the catalog holds the
+other with the content the medium holds, the plan goes through and a restore gives back what the
+medium holds. Real rsync, exfat-fuse (tests/test_media_fat.fat_mounted)."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.checkpoint import not_read, prepare
+from rabtui.cli import main
+from rabtui.media import medium_fs
+from tests.test_media_fat import fat_mounted
+from tests.trees import Lab, write_files
+
+FILES = {"Case": b"upper" * 10, "case": b"lower" * 30, "other": b"other", "sub/Été": b"e1", "sub/été": b"e2" * 5}
+
+
+def test_names_alike_but_for_case_on_exfat_are_said_not_written_and_the_survivor_kept(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, FILES)
+    medium = lab.media[0][1]
+    with fat_mounted(medium, "exfat"):
+        for run in range(2):        # the second has the first as its base
+            made = lab.backup(cfg)
+            assert made.status == "warnings", made.reason
+            assert "not written on the medium, whose file system takes a name for another" in made.reason, made.reason
+            store = lab.store()
+            backup = store.one("SELECT id, name FROM backups ORDER BY id DESC LIMIT 1")
+            held = {}
+            copy = next(p for p in medium.rglob("other") if backup["name"] in str(p)).parent
+            for dirpath, _, names in os.walk(copy):
+                for n in names:
+                    held[os.path.relpath(os.path.join(dirpath, n), copy)] = open(os.path.join(dirpath, n), "rb").read()
+            # one of each pair, the last written, under its own name and with its own content
+            assert len(held) == 3 and all(FILES[name] == body for name, body in held.items()), held
+            _, _, unmade = not_read.of_backup(store, backup["id"], str(data))
+            assert sorted(unmade) == sorted(set(FILES) - set(held) - {"other"}), (unmade, held)
+        prepare.compute(cfg, store, asked={"*"})     # not refused for a name the medium never held
+        out = tmp_path / "out"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
+    restored = out / str(data).lstrip("/")
+    got = {os.path.relpath(os.path.join(d, n), restored): open(os.path.join(d, n), "rb").read()
+           for d, _, ns in os.walk(restored) for n in ns}
+    assert got == held
+
+
+def test_the_probe_tells_a_medium_that_folds_case(tmp_path):
+    (tmp_path / "ext").mkdir()
+    assert medium_fs.folds_case(medium_fs.probe(tmp_path / "ext")) is False
+    (tmp_path / "fat").mkdir()
+    with fat_mounted(tmp_path / "fat", "exfat"):
+        assert medium_fs.folds_case(medium_fs.probe(tmp_path / "fat")) is True
