@@ -4,7 +4,10 @@ and the backup said "completed", a file lost in silence; every checkpoint plan t
 directory for `Case` "not on the medium any more" and a restore named it as lost (exit 3). Now the
 one the medium does not list is named as not written on the medium (a warning), the catalog holds the
 other with the content the medium holds, the plan goes through and a restore gives back what the
-medium holds. Real rsync, exfat-fuse (tests/test_media_fat.fat_mounted)."""
+medium holds. Directories alike (`Dir`, `dir`) are one there: the files below the one not kept are
+removed and named so (their paths were refused by the plan as put there since). Which one is kept
+changes from backup to backup (the second, an unchanged one is copied from its base first). Real
+rsync, exfat-fuse (tests/test_media_fat.fat_mounted)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from rabtui.media import medium_fs
 from tests.test_media_fat import fat_mounted
 from tests.trees import Lab, write_files
 
-FILES = {"Case": b"upper" * 10, "case": b"lower" * 30, "other": b"other", "sub/Été": b"e1", "sub/été": b"e2" * 5}
+FILES = {"Case": b"upper" * 10, "case": b"lower" * 30, "other": b"other", "sub/Été": b"e1", "sub/été": b"e2" * 5,
+         "Dir/in": b"in", "dir/in": b"IN" * 3, "dir/only": b"only"}
 
 
 def test_names_alike_but_for_case_on_exfat_are_said_not_written_and_the_survivor_kept(tmp_path):
@@ -32,22 +36,24 @@ def test_names_alike_but_for_case_on_exfat_are_said_not_written_and_the_survivor
             assert "not written on the medium, whose file system takes a name for another" in made.reason, made.reason
             store = lab.store()
             backup = store.one("SELECT id, name FROM backups ORDER BY id DESC LIMIT 1")
-            held = {}
             copy = next(p for p in medium.rglob("other") if backup["name"] in str(p)).parent
-            for dirpath, _, names in os.walk(copy):
-                for n in names:
-                    held[os.path.relpath(os.path.join(dirpath, n), copy)] = open(os.path.join(dirpath, n), "rb").read()
-            # one of each pair, the last written, under its own name and with its own content
-            assert len(held) == 3 and all(FILES[name] == body for name, body in held.items()), held
+            on_medium = sum(len(names) for _, _, names in os.walk(copy))
             _, _, unmade = not_read.of_backup(store, backup["id"], str(data))
-            assert sorted(unmade) == sorted(set(FILES) - set(held) - {"other"}), (unmade, held)
+            # of names alike, the last written kept; of directories alike, the first made (Dir), what
+            # would be below the other removed, with the file alike in both (either's content)
+            assert len(unmade) == 5 and {"Dir/in", "dir/in", "dir/only"} < set(unmade), unmade
+            assert {n.casefold() for n in unmade} == {"case", "sub/été", "dir/in", "dir/only"}, unmade
+            claimed = set(FILES) - set(unmade)
+            assert on_medium == len(claimed) == store.one("SELECT files FROM backup_dirs WHERE backup_id=?",
+                                                          (backup["id"],))["files"]
+            assert {n: (copy / n).read_bytes() for n in claimed} == {n: FILES[n] for n in claimed}
         prepare.compute(cfg, store, asked={"*"})     # not refused for a name the medium never held
         out = tmp_path / "out"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
     restored = out / str(data).lstrip("/")
     got = {os.path.relpath(os.path.join(d, n), restored): open(os.path.join(d, n), "rb").read()
            for d, _, ns in os.walk(restored) for n in ns}
-    assert got == held
+    assert got == {n: FILES[n] for n in claimed}
 
 
 def test_the_probe_tells_a_medium_that_folds_case(tmp_path):

@@ -7,10 +7,17 @@ more" and a restore named it as lost. The names the medium does not list as they
 out of the backup's rows and sizes and named as not written on the medium (`unmade`, as
 not_created.py names a file it could not create); the one it lists stays, as written.
 
-Only on such a medium, the names compared per directory of the backup; a lookup there finds any
-of them, so what the medium holds is told by listing the directory (once per directory that holds
-names alike). Names alike are told by str.casefold, wider than exFAT's upcase table (ß, ligatures):
-a group it joins that the medium keeps apart is listed whole, nothing taken out."""
+Directories alike but for case (`Dir`, `dir`) are one on the medium, under the name made first: the
+files below the others are there under a path the catalog does not hold (the plan refused them as
+put there since), one alike in both written over the other whichever it is named. Those are
+removed from the backup's copy (this backup's own names; older backups keep theirs) and named as not
+written, with any file of the kept directory the same file on the medium.
+
+Only on such a medium, the names compared per directory of the backup: a hash per file while
+looking, the names of those alike only. A lookup there finds any of them, so what the medium holds
+is told by listing the directories (those holding names alike). Names alike are told by
+str.casefold, wider than exFAT's upcase table (ß, ligatures): a set it joins that the medium keeps
+apart is listed whole, nothing taken out."""
 
 from __future__ import annotations
 
@@ -29,27 +36,54 @@ _STATE, _SIZE = 3, 4     # of a spool row
 
 def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> list[bytes]:
     """The regular files of the directory (names below it) this backup holds that `dest` (its copy
-    of the directory) does not list under their own name, another of their directory alike in case
-    in their place: out of the rows and sizes, named in `sizes.unreadable` and `sizes.unmade`;
-    returned. A directory not listed is left as it is."""
+    of the directory) does not hold under their own path (above), out of the rows and sizes, named
+    in `sizes.unreadable` and `sizes.unmade`; returned. Where none of a set alike is listed as it is
+    (a directory not listed), they are left as they are."""
     prefix = dir_prefix(dir_path)
     cut = len(prefix)
-    alike: dict[tuple[bytes, str], list[bytes]] = defaultdict(list)
+    seen, twice, dirs = set(), set(), set()
     for path in spool.file_paths(dir_path):
-        parent, name = os.path.split(path[cut:])
-        alike[parent, os.fsdecode(name).casefold()].append(name)
+        rel = path[cut:]
+        key = hash(_folded(rel))
+        (twice if key in seen else seen).add(key)
+        parent = os.path.dirname(rel)
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = os.path.dirname(parent)
+    del seen
     top = os.fsencode(dest).rstrip(b"/") + b"/"
     listed: dict[bytes, set[bytes] | None] = {}
+    apart = _dirs_not_kept(top, dirs, listed)
+    if not twice and not apart:
+        return []
+    alike: dict[str, list[bytes]] = defaultdict(list)
+    removed = set()
+    for path in spool.file_paths(dir_path):
+        rel = path[cut:]
+        folded = _folded(rel)
+        if apart and _below(rel, apart):
+            removed.add(folded)
+        elif hash(folded) in twice:
+            alike[folded].append(rel)
     lost = []
-    for (parent, _), names in alike.items():
-        if len(names) < 2:
+    if removed:
+        for path in spool.file_paths(dir_path):
+            rel = path[cut:]
+            if _folded(rel) in removed:
+                lost.append(rel)
+                alike.pop(_folded(rel), None)
+        for rel in lost:
+            if _below(rel, apart):
+                try:
+                    below.unlink(top, rel)
+                except OSError:
+                    pass        # the same file as one removed before; else the plan names it
+    for rels in alike.values():
+        if len({os.path.dirname(rel) for rel in rels}) > 1:
             continue
-        if parent not in listed:
-            listed[parent] = _listing(top, parent)
-        held = listed[parent]
-        if held is None:
-            continue
-        lost += [os.path.join(parent, n) for n in names if n not in held]
+        held = [rel for rel in rels if _listed_as_it_is(top, rel, listed)]
+        if len(held) == 1:
+            lost += [rel for rel in rels if rel != held[0]]
     if not lost:
         return []
     lost.sort()
@@ -64,6 +98,47 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
         if name in sizes.unreadable and name not in sizes.unmade:
             sizes.unmade.append(name)
     return lost
+
+
+def _folded(rel: bytes) -> str:
+    return os.fsdecode(rel).casefold()
+
+
+def _below(rel: bytes, dirs: set[bytes]) -> bool:
+    parent = os.path.dirname(rel)
+    while parent:
+        if parent in dirs:
+            return True
+        parent = os.path.dirname(parent)
+    return False
+
+
+def _dirs_not_kept(top: bytes, dirs: set[bytes], listed: dict[bytes, set[bytes] | None]) -> set[bytes]:
+    """Of `dirs` (below `top`), those alike but for case to another the medium lists as it is."""
+    alike: dict[str, list[bytes]] = defaultdict(list)
+    for rel in dirs:
+        alike[_folded(rel)].append(rel)
+    out = set()
+    for rels in alike.values():
+        if len(rels) > 1:
+            held = [rel for rel in rels if _listed_as_it_is(top, rel, listed)]
+            if len(held) == 1:
+                out.update(rel for rel in rels if rel != held[0])
+    return out
+
+
+def _listed_as_it_is(top: bytes, rel: bytes, listed: dict[bytes, set[bytes] | None]) -> bool:
+    """Whether each part of `rel` is listed as it is spelled in the directory above it (`listed`:
+    the listings read so far, None for one that could not be read)."""
+    parent = b""
+    for part in rel.split(b"/"):
+        if parent not in listed:
+            listed[parent] = _listing(top, parent)
+        names = listed[parent]
+        if names is None or part not in names:
+            return False
+        parent = os.path.join(parent, part)
+    return True
 
 
 def _listing(top: bytes, parent: bytes) -> set[bytes] | None:

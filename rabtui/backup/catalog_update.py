@@ -314,8 +314,7 @@ class CatalogSpool:
     def file_paths(self, dir_path: str) -> Iterator[bytes]:
         """The paths of the regular files this backup holds of `dir_path`: written and unchanged."""
         for (path,) in self._streamed("SELECT path FROM temp.backup_items WHERE dir=? AND ftype=?"
-                                      " UNION ALL SELECT path FROM temp.backup_same WHERE dir=?",
-                                      (dir_path, _F, dir_path)):
+                                      " UNION ALL SELECT path FROM temp.backup_same WHERE dir=?", (dir_path, _F, dir_path)):
             yield bytes(path)
 
     def take_back_same(self, dir_path: str, paths: list[bytes]) -> list[int]:
