@@ -11,6 +11,7 @@ rsync, exfat-fuse (tests/test_media_fat.fat_mounted)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from rabtui.checkpoint import not_read, prepare
@@ -43,6 +44,8 @@ def test_names_alike_but_for_case_on_exfat_are_said_not_written_and_the_survivor
             # would be below the other removed, with the file alike in both (either's content)
             assert len(unmade) == 5 and {"Dir/in", "dir/in", "dir/only"} < set(unmade), unmade
             assert {n.casefold() for n in unmade} == {"case", "sub/été", "dir/in", "dir/only"}, unmade
+            said = json.loads((made.path / "backup.json").read_text())["directories"][0]
+            assert sorted(said["unmade"]) == sorted(unmade)
             claimed = set(FILES) - set(unmade)
             assert on_medium == len(claimed) == store.one("SELECT files FROM backup_dirs WHERE backup_id=?",
                                                           (backup["id"],))["files"]
