@@ -47,6 +47,10 @@ def test_names_alike_but_for_case_on_exfat_are_said_not_written_and_the_survivor
             said = json.loads((made.path / "backup.json").read_text())["directories"][0]
             assert sorted(said["unmade"]) == sorted(unmade)
             claimed = set(FILES) - set(unmade)
+            cut = len(str(data))      # the catalog's paths are relative to /
+            assert {os.fsdecode(bytes(r["path"]))[cut:] for r in store.all(
+                "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id WHERE ? BETWEEN v.first_backup AND"
+                " v.last_backup", (backup["id"],))} == claimed
             assert on_medium == len(claimed) == store.one("SELECT files FROM backup_dirs WHERE backup_id=?",
                                                           (backup["id"],))["files"]
             assert {n: (copy / n).read_bytes() for n in claimed} == {n: FILES[n] for n in claimed}

@@ -203,3 +203,22 @@ def test_a_sources_first_backup_gives_its_paths_ids_without_looking_them_up(tmp_
     assert {r[0]: r[1] for r in store.all("SELECT dir, COUNT(*) FROM changes WHERE source='src' GROUP BY dir")} == {
         "/d": len(expected)}
     assert store.one("SELECT COUNT(*) AS n FROM paths WHERE source='other'")["n"] == 300
+
+
+def test_unchanged_files_taken_back_extend_nothing(tmp_path):
+    """case_folded.py takes back an unchanged file the medium holds another in the place of: the
+    base's version of it is not extended to the backup, the others are (a medium that folds case
+    and holds hard links)."""
+    store = Store(tmp_path)
+    _completed(store, ("src", "m1"), ("src", "m1"))
+    spool = CatalogSpool(store)
+    spool.target(source="src", medium="m1", base_id=None)
+    spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(4)])
+    spool.apply(1)
+    spool = CatalogSpool(store)
+    spool.target(source="src", medium="m1", base_id=1)
+    spool.add("/d", [], [("/d", b"d/f%d" % i, i, 100 + i) for i in range(4)])
+    assert spool.take_back_same("/d", [b"d/f1", b"d/f3"]) == [1, 3]
+    assert sorted(spool.file_paths("/d")) == [b"d/f0", b"d/f2"]
+    spool.apply(2)
+    assert _versions(store) == {(b"d/f0", 1, 2), (b"d/f1", 1, 1), (b"d/f2", 1, 2), (b"d/f3", 1, 1)}

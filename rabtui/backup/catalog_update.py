@@ -135,6 +135,7 @@ class CatalogSpool:
         # files below them or not
         self.became_dirs: dict[str, list[bytes]] = {}
         self.count = self.same_count = 0
+        self._same_taken = 0     # of same_count, taken back since (take_back_same)
         self._others = 0     # symlinks and special files staged (none: `others` is not looked at)
         self._unknown_from: int | None = None   # a rowid after which are all the paths not added yet
         self._unknown = 0
@@ -318,14 +319,21 @@ class CatalogSpool:
             yield bytes(path)
 
     def take_back_same(self, dir_path: str, paths: list[bytes]) -> list[int]:
-        """The unchanged files of `dir_path` at `paths` taken out of the spool; their sizes returned."""
+        """The unchanged files of `dir_path` at `paths` taken out of the spool, the base's versions of
+        them no longer extended to this backup; their sizes returned."""
         self.flush()
         conn, sizes = self.store.conn, []
         for i in range(0, len(paths), PATHS_IN):
             chunk = paths[i:i + PATHS_IN]
             where = f" FROM temp.backup_same WHERE dir=? AND path IN ({','.join('?' * len(chunk))})"
             sizes += [r[0] for r in conn.execute("SELECT size" + where, (dir_path, *chunk)).fetchall()]
+            if self._params.get("base") is not None:
+                conn.execute("DELETE FROM temp.backup_extends WHERE version IN (SELECT v.id FROM paths p JOIN versions v"
+                             " ON v.path_id=p.id AND v.medium=? AND v.last_backup=? WHERE p.source=? AND p.path IN"
+                             f" ({','.join('?' * len(chunk))}))",
+                             (self._params["m"], self._params["base"], self._params["s"], *chunk))
             conn.execute("DELETE" + where, (dir_path, *chunk))
+        self._same_taken += len(sizes)
         return sizes
 
     def _streamed(self, sql: str, args: tuple) -> Iterator[tuple]:
@@ -381,7 +389,7 @@ class CatalogSpool:
             recorded = ("i.recorded=0" if self._removed is not None and changes.removed(conn) == self._removed
                         else f"NOT EXISTS (SELECT 1 FROM changes c WHERE c.source=:s AND c.dir=i.dir"
                              f" AND c.path_id={_PATH_ID} AND c.size=i.size AND c.mtime=i.mtime)")
-            same = self.same_count
+            same = self.same_count - self._same_taken
             extended = 0
             # every path added by the spool itself (a first backup's are all new): each in the
             # directory of its row
