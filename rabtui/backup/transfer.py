@@ -91,8 +91,9 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
 
     A directory missing on the source, or a standard one found empty while its last complete
     backup held `last_files` files, fails unless it has `allow_empty`. `exact_times`: the medium
-    keeps nanoseconds (see rsync.build_argv); `medium_links`: it holds hard links (directory_argv); `folds_case`: it takes one name for another differing
-    in case (case_folded.py). `looks`: the backup's looks for symlinks on the source,
+    keeps nanoseconds (see rsync.build_argv); `medium_links`: it holds hard links (directory_argv);
+    `folds_case`: it takes one name for another differing in case (case_folded.py). `looks`: the
+    backup's looks for symlinks on the source,
     made in this transfer's own session when they can be (the last directory's: the look after too).
 
     Raises Cancelled when `cancel` is set (rsync's process group is killed). The caller has checked
@@ -207,8 +208,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         unmade = case_folded.settle(dest, directory.path, spool, sizes)
         if unmade:
             text = (f"{fmt.count(len(unmade), 'file')} not written on the medium, whose file system takes a name for another"
-                    f" of its directory differing only in case: {_some(unmade)}; the medium holds the other under its"
-                    " name (rename one on the source to back up both)")
+                    f" of its directory differing only in case (a file's or a directory's): {_some(unmade)}; the medium"
+                    " holds one of each such set under its name (rename the others on the source to back them up)")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
             sizes.state = "warning"
     points_held.settle(dest, directory.path, spool)
