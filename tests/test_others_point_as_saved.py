@@ -3,8 +3,9 @@ doing, another server writing into the medium), or a device node of other number
 `others` keeps what each pointed to as the backup's transfer left it (readlink, st_rdev), the plan
 of a standard directory refuses it, naming it, and a restore from the medium names it and leaves
 it out (exit 3; alone: exit 1). No refusal where the source retargeted it between backups (each
-backup its own entry), nor for targets not UTF-8 or of 4,000 bytes, nor after rebuild-state. Real
-rsync and xorriso (`images:`)."""
+backup its own entry), nor for targets not UTF-8 or of 4,000 bytes, nor after rebuild-state, nor
+after a run killed and recovered; a restore onto an SSH source leaves it out too. Real rsync, sshd
+and xorriso (`images:`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rabtui.checkpoint import prepare
 from rabtui.cli import main
 from rabtui.media import medium_layout
 from tests.test_checkpoint_kinds_as_saved import _refused
-from tests.trees import Lab, next_second, write_files
+from tests.trees import Lab, next_second, ssh_source_lines, write_files
 
 LONG = b"/".join([b"abcdefgh"] * 444)      # 3,995 bytes: restored, though no disc holds it
 ON_DISCS = b"/".join([b"abcdefgh"] * 113)  # 1,016 bytes
@@ -196,3 +197,70 @@ def test_entries_recorded_before_targets_were_kept_are_not_compared(tmp_path):
     _retarget(made.path / "data" / str(data).lstrip("/") / "link", "/etc/hostname")
     prepare.compute(cfg, lab.store(), asked={"*"})
     assert lab.store().one("SELECT target FROM others")["target"] is None
+
+
+@pytest.mark.parametrize("point", ["backup.step6", "backup.catalog"])
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_run_killed_and_recovered_records_its_targets(tmp_path, kind, point, capsys):
+    """Killed with its transfer whole (kept: read on the medium, catalog_walk) or once its catalog
+    rows were written (undone, then saved anew): each row knows its target, and neither the plan
+    nor a restore of any backup takes one the source retargeted for one retargeted on the medium."""
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", kind)])
+    data = lab.src / "data"
+    write_files(data, {"a.txt": b"a", "b.txt": b"bb"})
+    os.symlink("a.txt", data / "link")
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _retarget(data / "link", "b.txt")
+    os.symlink("b.txt", data / "new")
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    next_second()
+    write_files(data, {"c.txt": b"c"})
+    done = rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert None not in [r[0] for r in lab.store().conn.execute("SELECT target FROM others")]
+    prepare.compute(cfg, lab.store(), asked={"*"})
+    capsys.readouterr()
+    for made in lab.store().all("SELECT path FROM backups WHERE status IN ('completed', 'kept')"):
+        out = tmp_path / os.path.basename(made["path"])
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--backup",
+                     os.path.basename(made["path"]), "--to", str(out)]) == 0, capsys.readouterr()
+
+
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_restore_onto_an_ssh_source_leaves_out_one_retargeted_on_the_medium(tmp_path, sshd, kind, capsys):
+    """The source retargeted it between backups: each backup's own comes back, alone too; once
+    pointed elsewhere on the medium (of an archive: the union's and the backup's own), it is named
+    and left out, the source's kept."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    data.mkdir()
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n')
+    lab.trust(sshd)
+    write_files(data, {"sub/a.txt": b"a", "sub/b.txt": b"bb"})
+    os.symlink("a.txt", data / "sub" / "link")
+    first = lab.backup(lab.load(), "web")
+    _retarget(data / "sub" / "link", "b.txt")
+    second = lab.backup(lab.load(), "web")
+    assert second.status == "completed", second.reason
+    run = ["--config", str(lab.config_path), "restore", "web"]
+    _retarget(data / "sub" / "link", "zzz")
+    assert main([*run, str(data), "--to-source", "--overwrite"]) == 0, capsys.readouterr()
+    assert os.readlink(data / "sub" / "link") == "b.txt"
+    os.unlink(data / "sub" / "link")
+    assert main([*run, str(data / "sub" / "link"), "--backup", first.path.name, "--to-source"]) == 0
+    assert os.readlink(data / "sub" / "link") == "a.txt"
+    own = second.path / "data" / str(data).lstrip("/")
+    trees = [own] + ([medium_layout.archive_root(lab.media[0][1], "web", str(data))] if kind == "archive" else [])
+    for tree in trees:
+        _retarget(tree / "sub" / "link", "/etc/shadow")
+    capsys.readouterr()
+    assert main([*run, str(data), "--to-source", "--overwrite"]) == 3
+    assert "sub/link: points elsewhere than" in capsys.readouterr().out
+    assert os.readlink(data / "sub" / "link") == "a.txt"
+    os.unlink(data / "sub" / "link")
+    assert main([*run, str(data / "sub" / "link"), "--to-source"]) == 1
+    assert "points elsewhere than" in capsys.readouterr().err
+    assert not os.path.lexists(data / "sub" / "link")
