@@ -1,16 +1,16 @@
 """A checkpoint plan of a standard directory whose medium holds its backups as they were made is
 never refused as one the medium no longer holds as saved (not_as_saved.py), whatever history made
 them: generated histories of a local source (fidelity histories' files, sparse files, hard-link
-groups joined and split, symlinks, FIFOs, xattrs and ACLs, kinds replaced, names of any byte and
-255 bytes; the directory standard or archive from one backup to the next, the database lost and
-rebuilt from the media between them, a checkpoint burnt and a cleanup deleting what retention lets
-go between them, the plan not refused after it either); and damage put in one file of the last
-backup (cut, grown, written into in place, removed, a symlink, a FIFO or a directory in its place),
-or in one symlink or FIFO (removed, a file in its place), is always named. The same of an archive
-directory (union_as_saved.py): its last backup an archive one, the damage put in its union, where a
-file or entry removed is read from the backup that saved it. A restore from the medium of the first
-and of the last backup (if retention kept it) ends well (exit 0). Real rsync; more examples with
-AS_SAVED_HISTORIES=N."""
+groups joined and split, symlinks, retargeted too with their time kept, FIFOs, xattrs and ACLs,
+kinds replaced, names of any byte and 255 bytes; the directory standard or archive from one backup
+to the next, the database lost and rebuilt from the media between them, a checkpoint burnt and a
+cleanup deleting what retention lets go between them, the plan not refused after it either); and
+damage put in one file of the last backup (cut, grown, written into in place, removed, a symlink, a
+FIFO or a directory in its place), or in one symlink or FIFO (removed, a file in its place, a
+symlink pointed elsewhere), is always named. The same of an archive directory (union_as_saved.py):
+its last backup an archive one, the damage put in its union, where a file or entry removed is read
+from the backup that saved it. A restore from the medium of the first and of the last backup (if
+retention kept it) ends well (exit 0). Real rsync; more examples with AS_SAVED_HISTORIES=N."""
 
 from __future__ import annotations
 
@@ -32,8 +32,11 @@ from tests.test_fidelity_histories import CHANGE, CREATE, OP, _apply, _dir_times
 from tests.trees import Lab, in_memory
 
 T0 = datetime(2026, 7, 1, 3, 0)
-DAMAGE = ("cut", "grown", "rewritten", "removed", "symlink", "fifo", "dir", "entry removed", "entry a file")
-ROUND = st.tuples(st.lists(st.tuples(st.sampled_from(CHANGE), OP), min_size=1, max_size=5),
+DAMAGE = ("cut", "grown", "rewritten", "removed", "symlink", "fifo", "dir", "entry removed", "entry a file",
+          "entry retargeted")
+# a symlink pointed elsewhere on the source between backups, its time kept (rsync tells it by its target)
+RETARGET = "retarget"
+ROUND = st.tuples(st.lists(st.tuples(st.sampled_from((*CHANGE, RETARGET, RETARGET)), OP), min_size=1, max_size=5),
                   st.sampled_from(["standard", "standard", "archive"]), st.booleans(),
                   st.sampled_from([False, False, True]))
 
@@ -55,6 +58,26 @@ def _files(top: bytes, entries: bool = False) -> list[bytes]:
     return sorted(out)
 
 
+def _symlinks(top: bytes) -> list[bytes]:
+    return [f for f in _files(top, entries=True) if stat.S_ISLNK(os.lstat(f).st_mode)]
+
+
+def _change(root: bytes, verb: str, op) -> None:
+    """_apply's change, or a symlink retargeted with its time kept."""
+    if verb != RETARGET:
+        _apply(root, verb, op)
+        return
+    links = _symlinks(root)
+    if not links:
+        return
+    path, target = links[op[0] % len(links)], op[4]
+    st_ = os.lstat(path)
+    old = os.readlink(path)
+    os.unlink(path)
+    os.symlink(target if target != old else old + b"~", path)
+    os.utime(path, ns=(st_.st_atime_ns, st_.st_mtime_ns), follow_symlinks=False)
+
+
 def _damage(path: bytes, how: str) -> None:
     if how == "rewritten":      # in place, its size kept: its time is now
         with open(path, "r+b") as f:
@@ -63,6 +86,10 @@ def _damage(path: bytes, how: str) -> None:
     if how in ("cut", "grown"):
         size = os.lstat(path).st_size
         os.truncate(path, size + 7 if how == "grown" or size == 0 else size - 1)
+        return
+    if how == "entry retargeted":
+        os.unlink(path)
+        os.symlink(b"/etc/passwd", path)
         return
     os.unlink(path)
     if how == "entry a file":
@@ -105,7 +132,7 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
         plan = [(first, "standard", False, False), *rounds[:-1], (rounds[-1][0], last, rounds[-1][2], False)]
         for n, (ops, kind, rebuilt, cleanup) in enumerate(plan):
             for verb, op in ops:
-                _apply(root, verb, op)
+                _change(root, verb, op)
             _dir_times(root, dir_mtime + n)
             cfg = _config(lab, kind)
             done = lab.backup(cfg, now=T0 + timedelta(days=n))
@@ -136,6 +163,8 @@ def test_an_undamaged_medium_is_never_refused_and_a_damaged_file_always_named(fi
         else:
             files = _files(os.fsencode(medium_layout.backup_data_path(done.path, str(data))), entries)
             top = os.fsencode(medium_layout.backup_data_path(done.path, "/"))
+        if how == "entry retargeted":
+            files = [f for f in files if stat.S_ISLNK(os.lstat(f).st_mode) and os.readlink(f) != b"/etc/passwd"]
         if not files:
             return
         hit = files[pick % len(files)]
