@@ -23,6 +23,12 @@ def beyond_disc(mtime: int) -> bool:
     return not DISC_TIMES[0] <= mtime <= DISC_TIMES[1]
 
 
+def on_disc(link: bytes) -> bytes:
+    """The target a disc's Rock Ridge record holds for a symlink to `link`: libisofs drops exactly one
+    trailing slash ('sub/' is read back 'sub', 'x//y/' 'x//y'); '/', '//' and 'a//' are kept."""
+    return link[:-1] if link.endswith(b"/") and not link.endswith(b"//") and link != b"/" else link
+
+
 def of_kind(r: Row, st_mode: int) -> bool:
     """Is an entry of this mode of the kind the catalog has for `r`?"""
     if r.sha256 == DIR_MARK:
@@ -50,11 +56,11 @@ def attributes_differ(st_mode: int, st_seconds: int | None, target: bytes | None
     """What of an entry of a disc (its `st_mode`, its mtime's `st_seconds` (mtimes.seconds) and
     `st_owner`: None when not known, and a symlink's `target`) is not as it was backed up (`mtime`,
     `mode`, `link` and `owner`: None when not known); None when nothing. osirrox gives a symlink
-    the time of extraction: its time is not compared."""
+    the time of extraction: its time is not compared; its target may be the disc's form (on_disc)."""
     if st_owner is not None and owner is not None and tuple(st_owner) != tuple(owner):
         return f"owner {st_owner[0]}:{st_owner[1]}, backed up {owner[0]}:{owner[1]}"
     if stat.S_ISLNK(st_mode):
-        if link is not None and target != link:
+        if link is not None and target not in (link, on_disc(link)):
             return f"symlink to {_shown(target)}, backed up to {_shown(link)}"
         return None
     if st_seconds is not None and st_seconds not in _disc_times(mtime):

@@ -18,7 +18,7 @@ from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, disc_owners, disc_refused, link_xattrs, links_again
+from rabtui.restore import disc_dirs, disc_owners, disc_refused, link_targets, link_xattrs, links_again
 from rabtui.restore.disc_drive import address, disc_device
 from rabtui.restore.disc_checks import extract_hint, tree_bounded
 from rabtui.events import LOG, Emit, Event
@@ -101,6 +101,8 @@ def extract_each_disc(cfg: Config, store: Store, source: Source, number: int, re
                 jobs = [(disc_top(files, rel, source.id), xtop)]
             link_mtimes = {b"/" + bytes(r["disc_path"]).lstrip(b"/"): r["mtime"]
                            for r in files if r["sha256"] == LINK_MARK}
+            link_records = {b"/" + bytes(r["disc_path"]).lstrip(b"/"): bytes(r["link"])
+                            for r in files if r["sha256"] == LINK_MARK and r["link"] is not None}
             for disc_path, target in jobs:
                 start = b"/" + disc_path.lstrip(b"/")
                 held: dict[bytes, tuple[int, tuple[int, int]]] = {}    # listed: (st_mode, owner)
@@ -170,6 +172,7 @@ def extract_each_disc(cfg: Config, store: Store, source: Source, number: int, re
                 kept[disc].update(opened)
                 unset = {name for kind, name, _ in off if kind in ("mode", "time")}    # named already
                 off += [d for d in disc_dirs.differing(dirs, start, target, rel, volid, opened) if d[1] not in unset]
+                link_targets.put_back(start, target, link_records)    # before their times and owners
                 # the symlinks' times while they are the restoring user's (without CAP_FOWNER, none after)
                 link_xattrs.set_times(start, target, link_mtimes, held, volid, emit)
                 off += disc_owners.give(start, target, held, rel, volid, unheld)
