@@ -102,6 +102,10 @@ def test_a_symlink_to_a_directory_written_with_a_trailing_slash_is_verified_on_i
         assert fidelity_more.differences(data, back, seconds=True) == []
         assert {name: os.lstat(back / name).st_mtime for name in targets} == \
             {name: os.lstat(data / name).st_mtime for name in targets}
+    # the symlink restored alone
+    got = R.restore(cfg, lab.store(), "loc", str(data / "deep"), checkpoint=number, to=tmp_path / "one")
+    assert not got.written.problems(), got.summary
+    assert os.readlink(tmp_path / "one" / str(data / "deep").lstrip("/")) == "x//y/"
 
 
 def test_a_disc_symlink_differing_otherwise_than_by_one_trailing_slash_is_not_as_backed_up():
