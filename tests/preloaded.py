@@ -6,10 +6,10 @@ thousand times).
 
 `run(argv, **kw)` takes what `subprocess.run` takes for these argvs and returns what it returns. The
 forked process gets the test's environment, working directory and standard streams, no other file
-descriptor, and its own start time where rabtui keeps one (file_replace._STARTED). Where a variable of
-the environment that acts only at a process's start (_AT_START: Python's, the locale, TZ, the
-temporary directories SQLite reads once) differs from the preloaded process's, or another keyword is
-given, it is subprocess.run itself.
+descriptor, and its own start time where rabtui keeps one (file_replace._STARTED). The variables of
+the environment that act only at a process's start (_AT_START: Python's, the locale, TZ, the
+temporary directories SQLite reads once) are the preloaded process's: one is started for each set
+of them a test gives. Where another keyword is given, it is subprocess.run itself.
 
 `Popen(argv, **kw)` is the same for subprocess.Popen: a process the test signals, waits for and reads
 from while it runs, started by a waiter forked apart that says its pid and then its wait status."""
@@ -165,7 +165,8 @@ while True:
 _AT_START = ("PYTHON", "LC_", "LANG", "TZ", "TMPDIR", "SQLITE_TMPDIR", "LD_", "MALLOC_")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # rabtui imported from here, as by the tests
 _lock = threading.Lock()
-_server: list = []      # [Popen, pid of the process that started it, its environment's start-time part]
+# the environment's start-time part (sorted items) -> (preloaded process, pid of the process that started it)
+_servers: dict[tuple, tuple] = {}
 
 
 def _start_part(env) -> dict:
@@ -173,13 +174,17 @@ def _start_part(env) -> dict:
 
 
 def _serving(env):
-    """The preloaded process of this test process, started if need be; None where `env` asks for
-    another start."""
-    if _server and _server[1] == os.getpid() and _server[0].poll() is None:
-        return _server[0] if _server[2] == _start_part(env) else None
+    """The preloaded process of this test process for the start-time part of `env` (one for each:
+    a test that gives TZ, say, has its own), started if need be."""
+    part = _start_part(env)
+    key = tuple(sorted(part.items()))
+    server, pid = _servers.get(key, (None, None))
+    if server is not None and pid == os.getpid() and server.poll() is None:
+        return server
     server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env={**{k: v for k, v in os.environ.items() if not k.startswith(_AT_START)}, **_start_part(env)}, cwd=_ROOT, start_new_session=True)
-    _server[:] = [server, os.getpid(), _start_part(env)]
+                              env={**{k: v for k, v in os.environ.items() if not k.startswith(_AT_START)}, **part},
+                              cwd=_ROOT, start_new_session=True)
+    _servers[key] = (server, os.getpid())
     atexit.register(_stop, server)
     return server
 
@@ -236,8 +241,6 @@ def run(argv, *, env=None, cwd=None, capture_output=False, text=False, timeout=N
         return subprocess.run(argv, **plain)
     try:
         server = _serving(env)
-        if server is None:
-            return subprocess.run(argv, **plain)
         return _run(server, argv, env, cwd, capture_output, text, timeout, stdin, input, check, start_new_session)
     finally:
         _lock.release()
@@ -292,8 +295,6 @@ def Popen(argv, *, env=None, cwd=None, stdin=None, stdout=None, stderr=None, tex
         return subprocess.Popen(argv, **plain)
     try:
         server = _serving(env)
-        if server is None:
-            return subprocess.Popen(argv, **plain)
         return _Forked(server, argv, env, cwd, start_new_session, streams, text)
     finally:
         _lock.release()

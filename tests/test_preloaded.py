@@ -41,13 +41,16 @@ def test_as_a_fresh_interpreter(argv, tmp_path):
     assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
-def test_a_variable_read_at_start_gets_a_fresh_interpreter(tmp_path):
+def test_a_variable_read_at_start_gets_a_preloaded_process_of_its_own(tmp_path):
+    """TMPDIR, read once (tempfile caches it): a process forked for an environment that gives it
+    another has it, from a preloaded process started with it; the others keep theirs, forked too."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    code = "import sys; print('rabtui.program' in sys.modules)"     # imported before: forked
-    done = preloaded.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert done.stdout == "False\n"
-    same = preloaded.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert same.stdout == "True\n"
+    code = "import sys, tempfile; print('rabtui.program' in sys.modules, tempfile.gettempdir())"
+    for _ in range(2):
+        done = preloaded.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert done.stdout == f"True {tmp_path}\n"       # imported before: forked
+        same = preloaded.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert same.stdout.startswith("True ") and str(tmp_path) not in same.stdout
 
 
 def test_a_timeout_kills_the_process():
