@@ -258,7 +258,8 @@ def _pair(lab: Lab, a: str, b: str) -> None:
     assert "Traceback" not in said and "Traceback" not in out + err
     # the holder named by what it holds, or, stopped as another of its threads wrote (the whole process
     # stops at the point), as the one holding the state database
-    held_db = f"is busy: database is locked; open in pid {holder.pid} " in said and "stopped)" in said
+    # (its hint on a line of its own, or after "; " where a job's reason says it)
+    held_db = "is busy: database is locked" in said and f"open in pid {holder.pid} " in said and "stopped)" in said
     if (a, b) in REFUSED_PAIRS:
         assert second.returncode not in (0, 3) and (NAMED[a] in said or held_db), said
     if second.returncode not in (0, 3):
