@@ -53,6 +53,11 @@ class DirSizes:
     # only, and its 0 does not say that the copy holds no link
     hard_links_all: bool = True
 
+    def warn(self, text: str) -> None:
+        """`text` added to the directory's message, which warns."""
+        self.message = f"{self.message}; {text}" if self.message else text
+        self.state = "warning"
+
     def add_files(self, state: int, count: int, size: int) -> None:
         """`count` regular files of one state (rsync.file_state), of `size` bytes in all."""
         self.source_files += count

@@ -195,23 +195,20 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         if unmade:
             text = (f"{fmt.count(len(unmade), 'file')} rsync could not write on the medium (see its error above), not in"
                     f" this backup: {_some(unmade)}; older backups keep them")
-            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
-            sizes.state = "warning"
+            sizes.warn(text)
         unmade = unmade_entries.settle(dest, stream.unmade_entries, sizes) if stream.unmade_entries else []
         if unmade:
             what = "symlink or special file" if len(unmade) == 1 else "symlinks or special files"
             text = (f"{len(unmade)} {what} rsync could not make on the medium (see its error above), not in this"
                     f" backup: {_some(unmade)}")
-            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
-            sizes.state = "warning"
+            sizes.warn(text)
     if sizes.state != "failed" and folds_case:
         unmade = case_folded.settle(dest, directory.path, spool, sizes)
         if unmade:
             text = (f"{fmt.count(len(unmade), 'file')} not written on the medium, whose file system takes a name for another"
                     f" of its directory differing only in case (a file's or a directory's): {_some(unmade)}; the medium"
                     " holds one of each such set under its name (rename the others on the source to back them up)")
-            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
-            sizes.state = "warning"
+            sizes.warn(text)
     points_held.settle(dest, directory.path, spool)
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
         # before a copy apart is made of one (its holes counted by count_holes); an archive's new
@@ -220,21 +217,18 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         if unkept:
             text = (f"{len(unkept)} files whose holes were punched again lost an attribute (mode, xattrs or"
                     f" times) in this backup: {fmt.name(unkept[0][0])}: {unkept[0][1].strerror or unkept[0][1]}")
-            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
-            sizes.state = "warning"
+            sizes.warn(text)
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied_others and source.xattrs:
         unset = xattrs_again.settle(dest, link_dest or compare_dest, stream.copied_others)
         if unset:
             text = (f"{len(unset)} symlinks or special files whose mode, owner or time alone changed lost their xattrs in"
                     f" this backup: {fmt.name(unset[0][0])}: {unset[0][1].strerror or unset[0][1]}")
-            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
-            sizes.state = "warning"
+            sizes.warn(text)
     if sizes.state != "failed" and stream.far_times:
         found = times_held.unheld(dest, stream.far_times)
         if found:
             spool.held_times(directory.path, {stream.prefix + name: held for name, _, held in found})
-            sizes.message = f"{sizes.message}; {times_held.said(found)}" if sizes.message else times_held.said(found)
-            sizes.state = "warning"
+            sizes.warn(times_held.said(found))
     if sizes.state == "failed":
         sizes.hard_links = None
     elif link_dest is not None and links_apart.recorded(base_info, directory.path) != 0:
@@ -246,15 +240,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                                   rsync_path=proc.which("rsync"), files_from="-", listing=True)
         apart = links_apart.settle(dest, sizes, listing, cancel=cancel, silence=source.io_timeout)
         if apart:
-            sizes.message = f"{sizes.message}; {apart}" if sizes.message else apart
-            sizes.state = "warning"
+            sizes.warn(apart)
     if sizes.state != "failed" and _read_at_another_size(sizes.stats):
         resized = _held_sizes(dest, directory.path, spool, sizes)
         if resized:
             text = (f"{fmt.count(len(resized), 'file')} changed size while rsync read them, saved as read: {_some(resized)};"
                     " the next backup saves them as they are then")
-            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
-            sizes.state = "warning"
+            sizes.warn(text)
     if sizes.state != "failed":
         free_after = holes.free_bytes(dest.parent)
         holes.count_holes(dest, sizes, spool, fell=None if None in (free_before, free_after) else free_before - free_after,
