@@ -5,6 +5,7 @@ restore). See test_symlinked_basis.py."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -16,7 +17,7 @@ from rabtui.restore import run as R
 from tests import fidelity_more
 from tests.test_rebuild_disc_state import _rebuilt
 from tests.test_symlinked_basis import _flip, _lab, _server_file
-from tests.trees import Lab, burn_due, snapshot, write_files
+from tests.trees import Lab, burn_due, snapshot, ssh_source_lines, write_files
 
 
 @pytest.mark.parametrize("where", ["local", "ssh"])
@@ -115,3 +116,39 @@ def test_a_disc_symlink_differing_otherwise_than_by_one_trailing_slash_is_not_as
     for on_disc, recorded in ((b"sub", b"sub//"), (b"", b"/"), (b"su", b"sub/"), (b"sub/", b"sub"),
                               (b"sub", b"sub/."), (b"sub/", b"sub//")):
         assert attributes_differ(link, None, on_disc, 0, None, recorded), (on_disc, recorded)
+
+
+# targets the disc's record drops one trailing slash of: not UTF-8, only dots, near the record's limit
+ODD_TARGETS = {b"odd": b"\xff\xfe/", b"dot": b"./", b"up": b"../", b"ups": b"../../", b"x": b"x/",
+               b"long": b"/".join([b"d" * 240] * 4) + b"/", b"plain": b"sub"}
+
+
+def test_symlinks_of_a_trailing_slash_restored_from_the_disc_onto_a_source_over_ssh(tmp_path, sshd):
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"sub/a": b"a", "in/deeper/f": b"f"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{data}"\nkind = "standard"\n'
+                    f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    lab.trust(sshd)
+    for name, to in ODD_TARGETS.items():
+        os.symlink(to, os.path.join(os.fsencode(data), name))
+        os.symlink(to, os.path.join(os.fsencode(data), b"in/deeper", name))
+    for d in ("in/deeper", "in", "sub"):
+        os.utime(data / d, (1_000_000_000, 1_000_000_000))
+    assert lab.backup(cfg, "web").status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"}, verified=True)
+    before = fidelity_more.describe(data, every=True, seconds=True)
+    shutil.rmtree(data / "in")
+    for name in ODD_TARGETS:
+        os.unlink(os.path.join(os.fsencode(data), name))
+    # onto the source itself, over SSH: each symlink of the directory, and one alone
+    got = R.restore(cfg, lab.store(), "web", str(data), checkpoint=number, to_source=True)
+    assert not got.written.problems(), got.summary
+    after = fidelity_more.describe(data, every=True, seconds=True)[0]
+    # each as backed up, the directories holding them their times too (the top one is the source's own)
+    assert {k: (v, before[0].get(k)) for k, v in after.items() if before[0].get(k) != v and k != b"."} == {}
+    os.unlink(data / "in/deeper/odd")
+    got = R.restore(cfg, lab.store(), "web", os.path.join(os.fsencode(data), b"in/deeper/odd"),
+                    checkpoint=number, to_source=True)
+    assert not got.written.problems(), got.summary
+    assert os.readlink(os.path.join(os.fsencode(data), b"in/deeper/odd")) == b"\xff\xfe/"

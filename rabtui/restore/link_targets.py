@@ -28,8 +28,10 @@ def put_back(start: bytes, target: bytes, links: dict[bytes, bytes]) -> None:
             parent, name = os.path.split(path)
             fd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY)
             try:
+                held = os.fstat(fd)    # its directory's times, as xorriso gave them, kept
                 tmp = tmp_name()
                 os.symlink(link, tmp, dir_fd=fd)
                 os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                os.utime(fd, ns=(held.st_atime_ns, held.st_mtime_ns))
             finally:
                 os.close(fd)
