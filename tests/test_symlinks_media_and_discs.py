@@ -152,3 +152,19 @@ def test_symlinks_of_a_trailing_slash_restored_from_the_disc_onto_a_source_over_
                     checkpoint=number, to_source=True)
     assert not got.written.problems(), got.summary
     assert os.readlink(os.path.join(os.fsencode(data), b"in/deeper/odd")) == b"\xff\xfe/"
+
+
+def test_a_directory_holding_a_symlink_of_a_trailing_slash_restored_from_the_disc_keeps_its_time(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"sub/a": b"a", "in/f": b"f"})
+    os.symlink("sub/", data / "in" / "link")
+    os.utime(data / "in", (1_000_000_000, 1_000_000_000))
+    assert lab.backup(cfg).status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"}, verified=True)
+    got = R.restore(cfg, lab.store(), "loc", str(data), checkpoint=number, to=tmp_path / "back")
+    assert not got.written.problems(), got.summary
+    back = tmp_path / "back" / str(data).lstrip("/")
+    assert os.readlink(back / "in" / "link") == "sub/"
+    assert os.lstat(back / "in").st_mtime == 1_000_000_000
