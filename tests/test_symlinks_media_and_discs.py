@@ -168,3 +168,24 @@ def test_a_directory_holding_a_symlink_of_a_trailing_slash_restored_from_the_dis
     back = tmp_path / "back" / str(data).lstrip("/")
     assert os.readlink(back / "in" / "link") == "sub/"
     assert os.lstat(back / "in").st_mtime == 1_000_000_000
+
+
+def test_hard_links_of_a_symlink_of_a_trailing_slash_restored_from_the_disc_stay_one(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"sub/a": b"a"})
+    for to, names in (("sub/", ("a", "b", "in/c")), ("sub", ("d", "e"))):
+        os.symlink(to, data / names[0])
+        for name in names[1:]:
+            os.makedirs(os.path.dirname(data / name), exist_ok=True)
+            os.link(data / names[0], data / name, follow_symlinks=False)
+    assert lab.backup(cfg).status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"}, verified=True)
+    got = R.restore(cfg, lab.store(), "loc", str(data), checkpoint=number, to=tmp_path / "back")
+    assert not got.written.problems(), got.summary
+    back = tmp_path / "back" / str(data).lstrip("/")
+    assert {n: os.readlink(back / n) for n in ("a", "b", "in/c", "d")} == {"a": "sub/", "b": "sub/", "in/c": "sub/",
+                                                                           "d": "sub"}
+    assert len({os.lstat(back / n).st_ino for n in ("a", "b", "in/c")}) == 1
+    assert os.lstat(back / "d").st_ino == os.lstat(back / "e").st_ino
