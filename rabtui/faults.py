@@ -85,6 +85,9 @@ RESTORE_POINTS = (
 # Passed only by a restore from discs: each disc read into the staging directory through the short
 # alias of the temporary directory (shortpath.alias), nothing checked yet.
 DISC_READ_POINTS = ("restore.discs_read",)
+# Passed only where a disc's symlink lost its target's one trailing slash: the symlink to the target
+# recorded made beside it under a temporary name, not yet in its place (restore/link_targets.py).
+LINK_TARGET_POINTS = ("restore.link_target_made",)
 # Passed only by a restore onto a remote source, without --overwrite, into a directory that is there.
 TO_SOURCE_POINTS = (
     "restore.sending",             # the paths to send are listed, rsync has not run

@@ -176,3 +176,27 @@ def test_a_temporary_directory_without_room_fails_the_restore_from_discs_clearly
         " on device" in done.stderr, done.stderr
     assert "set TMPDIR to a directory with room" in done.stderr, done.stderr
     assert os.listdir(tmp) == [] and not os.path.exists(tmp_path / "out")
+
+
+def test_a_restore_killed_as_it_makes_a_symlink_to_its_recorded_target_leaves_its_staging_to_the_next(tmp_path):
+    """Killed with a symlink whose target ends in one slash made again under a temporary name
+    beside its disc form, a restore left that name in its staging directory only: the next
+    restore removes the staging directory and makes the symlink to its recorded target."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"sub/a": b"a"})
+    os.symlink("sub/", data / "link")
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store())
+    args = ["restore", "loc", str(data), "--checkpoint", "1"]
+    _killed(rabtui(lab, *args, "--to-source", "--overwrite", point="restore.link_target_made"))
+    staged = _staged(lab)
+    assert len(staged) == 1, staged
+    made = [n for _, dirs, names in os.walk(lab.state / staged[0]) for n in dirs + names if n.startswith(".rabtui-")]
+    assert len(made) == 1, made
+    assert os.readlink(data / "link") == "sub/" and sorted(os.listdir(data)) == ["link", "sub"]
+    done = rabtui(lab, *args, "--to", str(tmp_path / "next"))
+    assert done.returncode == 0, done.stderr
+    assert _staged(lab) == []
+    assert os.readlink(tmp_path / "next" / str(data).lstrip("/") / "link") == "sub/"

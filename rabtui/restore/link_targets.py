@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import stat
 
+from rabtui import faults
 from rabtui.checkpoint import shortpath
 from rabtui.checkpoint.as_backed_up import on_disc
 from rabtui.filecopy import tmp_name
@@ -40,6 +41,7 @@ def put_back(start: bytes, target: bytes, links: dict[bytes, bytes]) -> None:
                 else:
                     os.symlink(link, tmp, dir_fd=fd)
                     made[(st.st_dev, st.st_ino)] = path
+                faults.point("restore.link_target_made")
                 os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
                 os.utime(fd, ns=(held.st_atime_ns, held.st_mtime_ns))
             finally:
