@@ -69,3 +69,34 @@ def test_the_probe_tells_a_medium_that_folds_case(tmp_path):
     (tmp_path / "fat").mkdir()
     with fat_mounted(tmp_path / "fat", "exfat"):
         assert medium_fs.folds_case(medium_fs.probe(tmp_path / "fat")) is True
+
+
+def test_a_file_of_the_kept_directory_alike_only_under_casefold_stays_written(tmp_path):
+    """`Dir/ß` and `dir/ss`: str.casefold joins them, exFAT keeps them apart. `dir` is one with `Dir`
+    on the medium, so `dir/ss` went to `Dir/ss` and is removed; `Dir/ß` is a file of its own there,
+    with its own content, and stays in the catalog (it was named not written, out of the catalog, the
+    medium holding it under a path the catalog lacked)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    files = {"Dir/ß": b"sharp" * 7, "dir/ss": b"double", "Dir/in": b"in", "dir/in": b"IN" * 3}
+    write_files(data, files)
+    medium = lab.media[0][1]
+    with fat_mounted(medium, "exfat"):
+        for run in range(2):
+            made = lab.backup(cfg)
+            assert made.status == "warnings", made.reason
+            store = lab.store()
+            backup = store.one("SELECT id, name FROM backups ORDER BY id DESC LIMIT 1")
+            _, _, unmade = not_read.of_backup(store, backup["id"], str(data))
+            assert sorted(unmade) == ["Dir/in", "dir/in", "dir/ss"], unmade
+            copy = next(p for p in medium.rglob("*") if p.name == "Dir" and backup["name"] in str(p))
+            assert sorted(os.listdir(copy)) == ["ß"] and (copy / "ß").read_bytes() == files["Dir/ß"]
+            cut = len(str(data))
+            assert [os.fsdecode(bytes(r["path"]))[cut:] for r in store.all(
+                "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id WHERE ? BETWEEN v.first_backup AND"
+                " v.last_backup", (backup["id"],))] == ["Dir/ß"]
+        prepare.compute(cfg, store, asked={"*"})
+        out = tmp_path / "out"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
+    assert (out / str(data).lstrip("/") / "Dir" / "ß").read_bytes() == files["Dir/ß"]

@@ -78,6 +78,10 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
                     below.unlink(top, rel)
                 except OSError:
                     pass        # the same file as one removed before; else the plan names it
+        # a file of the kept directory alike to one removed under str.casefold alone (`ß`, `ss`) is
+        # a file of its own on the medium: it is still listed once those are gone
+        after: dict[bytes, set[bytes] | None] = {}
+        lost = [rel for rel in lost if _below(rel, apart) or not _listed_as_it_is(top, rel, after)]
     for rels in alike.values():
         if len({os.path.dirname(rel) for rel in rels}) > 1:
             continue
