@@ -16,8 +16,8 @@ written, with any file of the kept directory the same file on the medium.
 Only on such a medium, the names compared per directory of the backup: a hash per file while
 looking, the names of those alike only. A lookup there finds any of them, so what the medium holds
 is told by listing the directories (those holding names alike). Names alike are told by
-str.casefold, wider than exFAT's upcase table (ß, ligatures): a set it joins that the medium keeps
-apart is listed whole, nothing taken out."""
+str.casefold, wider than exFAT's upcase table (ß, ligatures, the Kelvin sign): of a set it joins, those
+the medium lists as they are stay (`ß`, `ss`), the others are taken out (`SS`, written over `ss`)."""
 
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
         if len({os.path.dirname(rel) for rel in rels}) > 1:
             continue
         held = [rel for rel in rels if _listed_as_it_is(top, rel, listed)]
-        if len(held) == 1:
-            lost += [rel for rel in rels if rel != held[0]]
+        if held:
+            lost += [rel for rel in rels if rel not in held]
     if not lost:
         return []
     lost.sort()
@@ -126,8 +126,8 @@ def _dirs_not_kept(top: bytes, dirs: set[bytes], listed: dict[bytes, set[bytes] 
     for rels in alike.values():
         if len(rels) > 1:
             held = [rel for rel in rels if _listed_as_it_is(top, rel, listed)]
-            if len(held) == 1:
-                out.update(rel for rel in rels if rel != held[0])
+            if held:
+                out.update(rel for rel in rels if rel not in held)
     return out
 
 
