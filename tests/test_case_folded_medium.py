@@ -141,3 +141,29 @@ def test_sets_that_casefold_joins_wider_than_exfat_take_out_those_it_does_not_li
         prepare.compute(cfg, store, asked={"*"})
         out = tmp_path / "out"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
+
+
+def test_a_file_rsync_took_from_the_base_under_another_name_alike_is_not_kept_with_its_content(tmp_path):
+    """`Case` and `case` of the same size and time: the first backup kept `case`. The second's rsync
+    looked `Case` up in its base, found `case` there (exFAT takes one for the other), saw it
+    unchanged and copied its content: the backup said "completed", the catalog held `Case` with its
+    own content and the medium `case`'s under that name (a restore gave `case`'s content back as
+    `Case`). Now it is removed and named not written; no backup holds a file with another's content."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    files = {"Case": b"AAAA", "case": b"bbbb", "x/y": b"1"}
+    write_files(data, files)
+    for name in files:
+        os.utime(data / name, (1_600_000_000, 1_600_000_000))
+    medium = lab.media[0][1]
+    with fat_mounted(medium, "exfat"):
+        for run in range(3):
+            made = lab.backup(cfg)
+            assert made.status == "warnings", made.reason
+            store = lab.store()
+            backup = store.one("SELECT id, name FROM backups ORDER BY id DESC LIMIT 1")
+            catalog, held = _catalog_and_medium(store, medium, backup, data)
+            assert set(held) == catalog and "x/y" in catalog
+            assert {n: files[n] for n in catalog} == held
+        prepare.compute(cfg, store, asked={"*"})

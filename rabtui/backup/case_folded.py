@@ -21,6 +21,7 @@ the medium lists as they are stay (`ß`, `ss`), the others are taken out (`SS`, 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -34,11 +35,16 @@ from rabtui.rsync import SAME
 _STATE, _SIZE = 3, 4     # of a spool row
 
 
-def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> list[bytes]:
+def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes, base: Path | None = None,
+           copied: list[bytes] = ()) -> list[bytes]:
     """The regular files of the directory (names below it) this backup holds that `dest` (its copy
     of the directory) does not hold under their own path (above), out of the rows and sizes, named
     in `sizes.unreadable` and `sizes.unmade`; returned. Where none of a set alike is listed as it is
-    (a directory not listed), they are left as they are."""
+    (a directory not listed), they are left as they are. `base`: the copy of the directory rsync
+    took unchanged files from; one of a set alike it took from there under another's name (rsync's
+    lookup there finds any of them: the other's content, of the same size and time) is removed:
+    of those linked from there (unchanged) and `copied` (names below the directory rsync copied from
+    there, the medium holding no hard links)."""
     prefix = dir_prefix(dir_path)
     cut = len(prefix)
     seen, twice, dirs = set(), set(), set()
@@ -52,9 +58,11 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
             parent = os.path.dirname(parent)
     del seen
     top = os.fsencode(dest).rstrip(b"/") + b"/"
+    taken = (_taken_from_another(top, os.fsencode(base).rstrip(b"/") + b"/", prefix, dir_path, spool, copied)
+             if base else [])
     listed: dict[bytes, set[bytes] | None] = {}
     apart = _dirs_not_kept(top, dirs, listed)
-    if not twice and not apart:
+    if not twice and not apart and not taken:
         return []
     alike: dict[str, list[bytes]] = defaultdict(list)
     removed = set()
@@ -65,7 +73,7 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
             removed.add(folded)
         elif hash(folded) in twice:
             alike[folded].append(rel)
-    lost = []
+    lost = list(taken)
     if removed:
         for path in spool.file_paths(dir_path):
             rel = path[cut:]
@@ -81,7 +89,7 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
         # a file of the kept directory alike to one removed under str.casefold alone (`ß`, `ss`) is
         # a file of its own on the medium: it is still listed once those are gone
         after: dict[bytes, set[bytes] | None] = {}
-        lost = [rel for rel in lost if _below(rel, apart) or not _listed_as_it_is(top, rel, after)]
+        lost = [rel for rel in lost if rel in taken or _below(rel, apart) or not _listed_as_it_is(top, rel, after)]
     for rels in alike.values():
         if len({os.path.dirname(rel) for rel in rels}) > 1:
             continue
@@ -90,7 +98,7 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
             lost += [rel for rel in rels if rel not in held]
     if not lost:
         return []
-    lost.sort()
+    lost = sorted(set(lost))
     paths = [prefix + rel for rel in lost]
     for row in spool.take_back(dir_path, paths):
         sizes.add_files(row[_STATE], -1, -row[_SIZE])
@@ -102,6 +110,29 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> l
         if name in sizes.unreadable and name not in sizes.unmade:
             sizes.unmade.append(name)
     return lost
+
+
+def _taken_from_another(top: bytes, base: bytes, prefix: bytes, dir_path: str, spool: CatalogSpool,
+                        copied: list[bytes]) -> list[bytes]:
+    """The files of `dir_path` this backup holds as unchanged since the base or `copied` from it (`base`:
+    its copy of the directory, rsync's basis) that the base does not list as they are: rsync's lookup
+    there found another file alike but for case, of the same size and time, and took its content.
+    Those `top` lists as they are are removed from it (one it does not is there under another's name)."""
+    cut, out = len(prefix), []
+    in_base: dict[bytes, set[bytes] | None] = {}
+    for rel in itertools.chain((path[cut:] for path in spool.same_files(dir_path, 0)), copied):
+        if len(in_base) > 256:
+            in_base.clear()
+        if _unlisted(base, rel, in_base):
+            out.append(rel)
+    listed: dict[bytes, set[bytes] | None] = {}
+    held = [rel for rel in out if _listed_as_it_is(top, rel, listed)]
+    for rel in held:
+        try:
+            below.unlink(top, rel)
+        except OSError:
+            pass        # else the plan names it
+    return out
 
 
 def _folded(rel: bytes) -> str:
@@ -143,6 +174,22 @@ def _listed_as_it_is(top: bytes, rel: bytes, listed: dict[bytes, set[bytes] | No
             return False
         parent = os.path.join(parent, part)
     return True
+
+
+def _unlisted(top: bytes, rel: bytes, listed: dict[bytes, set[bytes] | None]) -> bool:
+    """Whether a part of `rel` is missing from the listing of the directory above it, read (one that
+    could not be read tells nothing)."""
+    parent = b""
+    for part in rel.split(b"/"):
+        if parent not in listed:
+            listed[parent] = _listing(top, parent)
+        names = listed[parent]
+        if names is None:
+            return False
+        if part not in names:
+            return True
+        parent = os.path.join(parent, part)
+    return False
 
 
 def _listing(top: bytes, parent: bytes) -> set[bytes] | None:

@@ -203,7 +203,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                     f" backup: {_some(unmade)}")
             sizes.warn(text)
     if sizes.state != "failed" and folds_case:
-        unmade = case_folded.settle(dest, directory.path, spool, sizes)
+        unmade = case_folded.settle(dest, directory.path, spool, sizes, base=link_dest or compare_dest,
+                                    copied=stream.copied)
         if unmade:
             text = (f"{fmt.count(len(unmade), 'file')} not written on the medium, whose file system takes a name for another"
                     f" of its directory differing only in case (a file's or a directory's): {_some(unmade)}; the medium"
