@@ -36,10 +36,11 @@ _STATE, _SIZE = 3, 4     # of a spool row
 
 
 def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes, base: Path | None = None,
-           copied: list[bytes] = ()) -> list[bytes]:
+           copied: list[bytes] = ()) -> tuple[list[bytes], list[bytes]]:
     """The regular files of the directory (names below it) this backup holds that `dest` (its copy
     of the directory) does not hold under their own path (above), out of the rows and sizes, named
-    in `sizes.unreadable` and `sizes.unmade`; returned. Where none of a set alike is listed as it is
+    in `sizes.unreadable` and `sizes.unmade`; returned, with those of them taken from the base
+    (below). Where none of a set alike is listed as it is
     (a directory not listed), they are left as they are. `base`: the copy of the directory rsync
     took unchanged files from; one of a set alike it took from there under another's name (rsync's
     lookup there finds any of them: the other's content, of the same size and time) is removed:
@@ -63,7 +64,7 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes, base
     listed: dict[bytes, set[bytes] | None] = {}
     apart = _dirs_not_kept(top, dirs, listed)
     if not twice and not apart and not taken:
-        return []
+        return [], []
     alike: dict[str, list[bytes]] = defaultdict(list)
     removed = set()
     for path in spool.file_paths(dir_path):
@@ -97,7 +98,7 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes, base
         if held:
             lost += [rel for rel in rels if rel not in held]
     if not lost:
-        return []
+        return [], []
     lost = sorted(set(lost))
     paths = [prefix + rel for rel in lost]
     for row in spool.take_back(dir_path, paths):
@@ -109,7 +110,7 @@ def settle(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes, base
         unreadable.add(sizes, name)
         if name in sizes.unreadable and name not in sizes.unmade:
             sizes.unmade.append(name)
-    return lost
+    return lost, sorted(taken)
 
 
 def _taken_from_another(top: bytes, base: bytes, prefix: bytes, dir_path: str, spool: CatalogSpool,

@@ -203,13 +203,18 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                     f" backup: {_some(unmade)}")
             sizes.warn(text)
     if sizes.state != "failed" and folds_case:
-        unmade = case_folded.settle(dest, directory.path, spool, sizes, base=link_dest or compare_dest,
-                                    copied=stream.copied)
+        lost, taken = case_folded.settle(dest, directory.path, spool, sizes, base=link_dest or compare_dest,
+                                         copied=stream.copied)
+        unmade = [rel for rel in lost if rel not in taken]
         if unmade:
-            text = (f"{fmt.count(len(unmade), 'file')} not written on the medium, whose file system takes a name for another"
-                    f" of its directory differing only in case (a file's or a directory's): {_some(unmade)}; the medium"
-                    " holds one of each such set under its name (rename the others on the source to back them up)")
-            sizes.warn(text)
+            sizes.warn(f"{fmt.count(len(unmade), 'file')} not written on the medium, whose file system takes a name for"
+                       f" another of its directory differing only in case (a file's or a directory's): {_some(unmade)};"
+                       " the medium holds one of each such set under its name (rename the others on the source to back"
+                       " them up)")
+        if taken:
+            sizes.warn(f"{fmt.count(len(taken), 'file')} not written on the medium, taken by rsync as unchanged from the"
+                       f" base under a name differing only in case (renamed so, or another's of the same size and time):"
+                       f" {_some(taken)}; the next backup writes them")
     points_held.settle(dest, directory.path, spool)
     if sizes.state != "failed" and (link_dest or compare_dest) is not None and stream.copied:
         # before a copy apart is made of one (its holes counted by count_holes); an archive's new
