@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -248,6 +250,15 @@ def test_a_fifo_rsync_could_not_make_on_exfat_is_named_not_left_as_an_empty_file
     assert sorted(os.listdir(out / str(data).lstrip("/") / "sub")) == ["b"]
 
 
+def _shows_umask(top: Path, umask: int) -> None:
+    """Wait (10 s at most) until the mount at `top`'s medium shows the modes `umask` gives: a remount
+    just made may answer for a moment as the one before it (once under six test processes)."""
+    deadline = time.monotonic() + 10
+    while stat.S_IMODE(os.stat(top).st_mode) != 0o777 & ~umask and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stat.S_IMODE(os.stat(top).st_mode) == 0o777 & ~umask, oct(os.stat(top).st_mode)
+
+
 def test_an_exfat_medium_mounted_again_with_another_umask_is_said_how_to_write_its_checkpoint(tmp_path):
     """exFAT's modes are its mount's: mounted again with another umask between the plan and the burn,
     each entry is found with another mode than recorded, which no chmod puts back; the refusal says
@@ -266,6 +277,7 @@ def test_an_exfat_medium_mounted_again_with_another_umask_is_said_how_to_write_i
             subprocess.run(["fusermount", "-u", str(medium)], check=True)
             subprocess.run(["mount.exfat-fuse", "-o", f"umask={umask}", loop, str(medium)], check=True,
                            capture_output=True)
+            _shows_umask(medium / "loc", int(umask, 8))
             res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
             failed = [q.text for q in prompter.asked if q.kind == questions.FAILED]
             if umask == "027":
