@@ -24,6 +24,25 @@ FILES = {"Case": b"upper" * 10, "case": b"lower" * 30, "other": b"other", "sub/�
          "Dir/in": b"in", "dir/in": b"IN" * 3, "dir/only": b"only"}
 
 
+def _in_catalog(store, backup, data) -> list[str]:
+    """The files the catalog says `backup` holds, by path below the source's directory `data`."""
+    cut = len(str(data))      # the catalog's paths are relative to /
+    return [os.fsdecode(bytes(r["path"]))[cut:] for r in store.all(
+        "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id WHERE ? BETWEEN v.first_backup AND"
+        " v.last_backup", (backup["id"],))]
+
+
+def _files_below(top) -> dict[str, bytes]:
+    """Each file below `top`, by its path from there, with its content."""
+    return {os.path.relpath(os.path.join(d, n), top): open(os.path.join(d, n), "rb").read()
+            for d, _, ns in os.walk(top) for n in ns}
+
+
+def _catalog_and_medium(store, medium, backup, data):
+    copy = next(p for p in medium.rglob(data.name) if backup["name"] in str(p) and str(p).endswith(str(data)))
+    return set(_in_catalog(store, backup, data)), _files_below(copy)
+
+
 def test_names_alike_but_for_case_on_exfat_are_said_not_written_and_the_survivor_kept(tmp_path):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
@@ -47,20 +66,14 @@ def test_names_alike_but_for_case_on_exfat_are_said_not_written_and_the_survivor
             said = json.loads((made.path / "backup.json").read_text())["directories"][0]
             assert sorted(said["unmade"]) == sorted(unmade)
             claimed = set(FILES) - set(unmade)
-            cut = len(str(data))      # the catalog's paths are relative to /
-            assert {os.fsdecode(bytes(r["path"]))[cut:] for r in store.all(
-                "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id WHERE ? BETWEEN v.first_backup AND"
-                " v.last_backup", (backup["id"],))} == claimed
+            assert set(_in_catalog(store, backup, data)) == claimed
             assert on_medium == len(claimed) == store.one("SELECT files FROM backup_dirs WHERE backup_id=?",
                                                           (backup["id"],))["files"]
             assert {n: (copy / n).read_bytes() for n in claimed} == {n: FILES[n] for n in claimed}
         prepare.compute(cfg, store, asked={"*"})     # not refused for a name the medium never held
         out = tmp_path / "out"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
-    restored = out / str(data).lstrip("/")
-    got = {os.path.relpath(os.path.join(d, n), restored): open(os.path.join(d, n), "rb").read()
-           for d, _, ns in os.walk(restored) for n in ns}
-    assert got == {n: FILES[n] for n in claimed}
+    assert _files_below(out / str(data).lstrip("/")) == {n: FILES[n] for n in claimed}
 
 
 def test_the_probe_tells_a_medium_that_folds_case(tmp_path):
@@ -92,25 +105,11 @@ def test_a_file_of_the_kept_directory_alike_only_under_casefold_stays_written(tm
             assert sorted(unmade) == ["Dir/in", "dir/in", "dir/ss"], unmade
             copy = next(p for p in medium.rglob("*") if p.name == "Dir" and backup["name"] in str(p))
             assert sorted(os.listdir(copy)) == ["ß"] and (copy / "ß").read_bytes() == files["Dir/ß"]
-            cut = len(str(data))
-            assert [os.fsdecode(bytes(r["path"]))[cut:] for r in store.all(
-                "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id WHERE ? BETWEEN v.first_backup AND"
-                " v.last_backup", (backup["id"],))] == ["Dir/ß"]
+            assert _in_catalog(store, backup, data) == ["Dir/ß"]
         prepare.compute(cfg, store, asked={"*"})
         out = tmp_path / "out"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out)]) == 0
     assert (out / str(data).lstrip("/") / "Dir" / "ß").read_bytes() == files["Dir/ß"]
-
-
-def _catalog_and_medium(store, medium, backup, data):
-    cut = len(str(data))
-    catalog = {os.fsdecode(bytes(r["path"]))[cut:] for r in store.all(
-        "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id WHERE ? BETWEEN v.first_backup AND"
-        " v.last_backup", (backup["id"],))}
-    copy = next(p for p in medium.rglob(data.name) if backup["name"] in str(p) and str(p).endswith(str(data)))
-    held = {os.path.relpath(os.path.join(d, n), copy): open(os.path.join(d, n), "rb").read()
-            for d, _, ns in os.walk(copy) for n in ns}
-    return catalog, held
 
 
 def test_sets_that_casefold_joins_wider_than_exfat_take_out_those_it_does_not_list(tmp_path):
