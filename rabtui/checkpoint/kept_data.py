@@ -206,7 +206,7 @@ def _refuse_pointing_elsewhere(store: Store, backup, dir_path: str, top: bytes, 
     for rel, path, st in read:
         full = os.path.join(top, rel) if top else rel
         saved = pointing.get((full, saved_by[rel]))
-        if saved is not None and (why := points_to.differs(points_to.held(*os.path.split(path), saved[0]), saved[1:])):
+        if saved is not None and (why := points_to.elsewhere(*os.path.split(path), *saved)):
             name = store.one("SELECT name FROM backups WHERE id=?", (saved_by[rel],))["name"]
             bad.append((full, why.replace("the backup", f"backup {name}", 1)))
     if bad:

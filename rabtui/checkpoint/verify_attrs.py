@@ -90,8 +90,8 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
     Only those files are read again; another version there (an archive's union), or none, tells
     nothing. So is an entry the backup holds otherwise than recorded now (held_otherwise: a file
     made a symlink, a chmod on the medium after the plan; an empty directory looked at where it was
-    read, `origins` telling where: _read_at): the disc was
-    written from it so, and a rewrite would be too. (A disc written before such a change holds the
+    read, `origins` telling where: _read_at): the disc was written from it so, and a rewrite would
+    be too. (A disc written before such a change holds the
     entry as recorded, and is not found to differ.)"""
     for r in rows:
         if r.disc_path in res.mismatched and r.disk and r.mode is not None:
@@ -178,9 +178,8 @@ def said(r: Row, held: os.stat_result, what: str) -> str:
 def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     """What of the entry `r` is read from on the medium (`path`, whose lstat is `st`) is not as the
     plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time, size and (a
-    symlink's) target, its
-    "ACL" for a mode whose group bits alone differ where an ACL set since shows its mask there;
-    None when nothing. A disc written from it would fail its verification, whenever written."""
+    symlink's) target, its "ACL" for a mode whose group bits alone differ where an ACL set since
+    shows its mask there; None when nothing. A disc written from it would fail its verification, whenever written."""
     if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) and (
             not _target_changed(r, st, path) if stat.S_ISLNK(st.st_mode) else seconds(st) == r.mtime and (
                 st.st_size == r.size and not r.part or backed_up_attrs.size_as_recorded(r, st))):
@@ -214,9 +213,9 @@ def linked_otherwise(held: Iterable[tuple[Row, int, int]]) -> dict[bytes, str]:
 
 
 def _attrs_changed(r: Row, st: os.stat_result, path: bytes) -> list[str]:
-    """Which of the mode, owner, time, size and target of the entry `r` is read from (`path`, whose lstat is
-    `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges the mode and owner,
-    as it judges the disc's). The time is the second the plan read there: not one a disc may hold in
+    """Which of the mode, owner, time, size and target of the entry `r` is read from (`path`, whose
+    lstat is `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges the mode
+    and owner, as it judges the disc's). The time is the second the plan read there: not one a disc may hold in
     its place (a time past 2155 is the nearest it holds there, never on the medium): _time_as_recorded."""
     owner = (st.st_uid, st.st_gid) if r.owner is not None else None
     found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),

@@ -94,8 +94,9 @@ class VerifyResult:
         kinds = sum(what == KIND_CHANGED for what in self.changed.values())
         attrs = sum(what in _ATTRS_SAID for what in self.changed.values())
         links = sum(what == LINKS_CHANGED for what in self.changed.values())
-        what = ", ".join(["content"] * bool(content) + ["kind"] * bool(kinds) + ["mode, owner, time, size or target"] * bool(attrs)
-                         + ["hard links"] * bool(links) + ["ACLs or xattrs"] * (n > content + kinds + attrs + links))
+        what = ", ".join(["content"] * bool(content) + ["kind"] * bool(kinds)
+                         + ["mode, owner, time, size or target"] * bool(attrs) + ["hard links"] * bool(links)
+                         + ["ACLs or xattrs"] * (n > content + kinds + attrs + links))
         return (f"The {what} of {which} changed in the backup after checkpoint {number} was planned: a disc is"
                 f" written from the backup as it is and checked against the plan's record, so a rewrite would fail"
                 f" the same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new"

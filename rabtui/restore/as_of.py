@@ -199,7 +199,7 @@ class AsOf(LeftOut):
         saved = self.pointing.get((full, first))
         if saved is None:
             return None
-        why = points_to.differs(points_to.held(*os.path.split(path), saved[0]), saved[1:])
+        why = points_to.elsewhere(*os.path.split(path), *saved)
         if why is None:
             return None
         saver = self.names.get(first) or self.backup["name"]

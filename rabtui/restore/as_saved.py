@@ -21,6 +21,7 @@ from rabtui.errors import WorkFailed
 from rabtui.media import points_to
 from rabtui.mtimes import as_recorded, seconds
 from rabtui.restore.copies import directory_of
+from rabtui.restore.written import kind_of
 from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -137,9 +138,6 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     return [(kind, os.path.join(rel, below), why) for kind, below, why in sorted(lost, key=lambda x: x[1])], pick
 
 
-# the names of entries that are no regular file nor directory, by stat.S_IFMT
-_ENTRY_NAMES = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "device node",
-                stat.S_IFBLK: "device node"}
 NOT_AS_THERE = "not restored as it is there now"
 # where a file the medium holds otherwise than saved may be found still
 OTHER_COPIES = ("`rabtui find NAME` lists the other copies of it (older backups, other media, discs):"
@@ -237,9 +235,9 @@ class AsSaved(LeftOut):
         place on the medium since, maybe to a file off it): left out, its files named as lost by
         lost_on_medium; so is one of another kind where the backup saved a symlink, FIFO or device
         node, and a symlink or device node pointing elsewhere than saved (`elsewhere`)."""
-        kind = self.others.get(rel)
         if rel in self.elsewhere:
             return True
+        kind = self.others.get(rel)
         if kind is not None:
             try:
                 return not others.of_kind(kind, os.lstat(_path).st_mode)
@@ -250,7 +248,7 @@ class AsSaved(LeftOut):
         if self._inside_inner(rel) or not self.entries_known:
             return False
         try:
-            kind = _ENTRY_NAMES.get(stat.S_IFMT(os.lstat(_path).st_mode), "special file")
+            kind = kind_of(os.lstat(_path).st_mode)
         except OSError:     # gone meanwhile: the copy says so
             return False
         self.leave_out(rel, put_there(self.backup), kind)

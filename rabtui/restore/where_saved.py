@@ -130,12 +130,12 @@ def saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: byt
     if version is not None and version[2] == backup["id"] and as_saved(path, version) is None:
         raise WorkFailed(f"/{fmt.name(rel)}: {why_not_saved(backup, path, version)}")
     entry = entries_as_of(store, backup, dir_path, paths=(rel,)).get(rel)
-    if entry is not None and entry[2] == backup["id"] and (version is None or version[2] < entry[2]) \
-            and not of_kind(entry[0], st.st_mode):
+    if entry is None or entry[2] != backup["id"] or (version is not None and version[2] >= entry[2]):
+        return      # the backup saved no symlink, FIFO or device node there
+    if not of_kind(entry[0], st.st_mode):
         raise WorkFailed(f"/{fmt.name(rel)}: {other_kind(backup, entry[0])}")
-    if entry is not None and entry[2] == backup["id"] and (version is None or version[2] < entry[2]) \
-            and (saved := saved_pointing(store, backup, dir_path, rel).get((rel, entry[2]))) \
-            and (why := points_to.differs(points_to.held(*os.path.split(path), saved[0]), saved[1:])):
+    saved = saved_pointing(store, backup, dir_path, rel).get((rel, entry[2]))
+    if saved and (why := points_to.elsewhere(*os.path.split(path), *saved)):
         raise WorkFailed(f"/{fmt.name(rel)}: {why}: {NOT_AS_THERE}")
 
 

@@ -184,8 +184,8 @@ def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: byte
     `b`, compared in SQL: (path, kind in a, kind in b), a kind None where that backup holds none.
     Changed: another kind or mtime; on one medium, another entry too (rsync made it anew rather
     than link the one before: a symlink's target or a device's numbers changed, which rows
-    recorded before `target` and `rdev` were kept do not hold). Kept data has entries of its own whatever changed, so beside it only the first
-    test tells. A directory a backup saved as an archive one (saved_kinds: `archive_dirs`, the
+    recorded before `target` and `rdev` were kept do not hold). Kept data has entries of its own
+    whatever changed, so beside it only the first test tells. A directory a backup saved as an archive one (saved_kinds: `archive_dirs`, the
     config's, for a backup that recorded no kinds) shows the entries of its union (archive_as_of),
     each where the newest shape of its place and of those on the way lets it show (others_shapes:
     the few whose place was another shape too, compared apart)."""
