@@ -38,6 +38,28 @@ def mount_id(fd: int) -> int | None:
     return None
 
 
+def fs_type(path: str | bytes) -> str | None:
+    """The type of the file system that holds `path` (not followed, if a symlink), as
+    /proc/self/mountinfo names it (ext4, exfat, fuseblk, fuse.fusefat); None where that cannot be read."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        mid = mount_id(fd)
+    finally:
+        os.close(fd)
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                fields = line.split(b" ")
+                if mid is not None and int(fields[0]) == mid:
+                    return os.fsdecode(fields[fields.index(b"-") + 1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def mounts_below(path: bytes) -> bool:
     """Whether something is mounted below the directory `path` (its symlinks followed), as
     /proc/self/mountinfo lists them; True where that cannot be read."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -77,6 +78,7 @@ def test_an_entry_chmod_ed_on_the_medium_after_the_plan_is_found_before_its_disc
     assert f"{name} (its mode changed in the backup on the medium after the checkpoint was planned" \
            in failed.text, failed.text
     assert "nothing was written" in failed.text and "mode 0" in failed.text, failed.text
+    assert "exFAT" not in failed.text, failed.text     # a medium that keeps modes: a chmod puts it back
     assert REWRITE not in failed.choices, failed.choices
     assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
 
@@ -112,11 +114,32 @@ def test_an_acl_set_on_the_medium_after_the_plan_is_said_so_not_a_mode_changed(o
     _res, failed = _failed(lab, cfg, store, number)
     assert "data/f (its ACL changed in the backup on the medium after the checkpoint was planned" in failed.text, \
         failed.text
-    assert "nothing was written" in failed.text
+    assert "nothing was written" in failed.text and "`setfacl -b` removes an ACL set since" in failed.text, failed.text
     os.removexattr(_on_medium(lab, "data/f"), "system.posix_acl_access")
     _on_medium(lab, "data/f").chmod(0o664)     # the group bits alone, with no ACL: a chmod
     _res, failed = _failed(lab, cfg, store, number)
     assert "data/f (its mode changed in the backup" in failed.text, failed.text
+
+
+def test_the_mask_of_an_acl_changed_on_the_medium_after_the_plan_is_said_as_its_acl_changed(tmp_path):
+    """The ACL the backup saved, its mask changed on the medium since (setfacl -m m::r): the mode's
+    group bits show the mask, and the ACL is said changed, with how to give it the mask recorded."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000})
+    try:
+        os.setxattr(lab.src / "data" / "f", "system.posix_acl_access", fidelity.ACCESS_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    subprocess.run(["setfacl", "-m", "m::r", str(_on_medium(lab, "data/f"))], check=True)
+    res, failed = _failed(lab, cfg, store, number)
+    assert "data/f (its ACL changed in the backup on the medium after the checkpoint was planned" in failed.text, \
+        failed.text
+    assert "`setfacl -m m::rwx`" in failed.text and "exFAT" not in failed.text, failed.text
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
 
 
 def test_a_file_whose_size_changed_on_the_medium_its_time_kept_is_found_before_its_disc_is_written(one_disc):

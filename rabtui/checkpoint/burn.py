@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 from rabtui import faults, fmt, privacy, proc, proc_records
-from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, own_dirs,
-                               shortpath, verify_attrs, xorriso, xorriso_output)
+from rabtui.checkpoint import (acl_mask, backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout,
+                               own_dirs, shortpath, verify_attrs, xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK, MARKS
 from rabtui.checkpoint.read_from import ChangedSincePlan, load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify import read_volid
 from rabtui.checkpoint.verify_result import LINKS_CHANGED
 from rabtui.errors import Stalled, WorkFailed
-from rabtui.media import mounts
+from rabtui.media import medium_fs, mounts
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.state.store import Store
 
@@ -111,7 +111,7 @@ def _check_present(entries: list, number: int, disc: int) -> None:
                          " from the backup as it is now; or put it back on the medium as recorded and retry") from None
             if e.row is not None and (what := verify_attrs.held_otherwise(e.row, st, path)):
                 changed += 1
-                first = first or (e, verify_attrs.said(e.row, st, what))
+                first = first or (e, verify_attrs.said(e.row, st, what), medium_fs.modes_of_mount(path))
             elif e.kind == "file" and e.row is not None:
                 files.append((e.row, verify_attrs.inode_of(st), st.st_nlink))
     if first is None and (linked := verify_attrs.linked_otherwise(files)):
@@ -124,18 +124,19 @@ def _check_present(entries: list, number: int, disc: int) -> None:
             hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
                  " backup as it is now; or link its names on the medium again as recorded and retry")
     if first is not None:
-        e, what = first
+        e, what, of_mount = first
         more = f", and {fmt.count(changed - 1, 'other entry')} of the disc so" if changed > 1 else ""
         raise ChangedSincePlan(
             f"{fmt.name(e.iso.lstrip(b'/'))} ({what}, at {fmt.name(e.disk)}){more}: disc {disc} would fail its"
             f" verification against checkpoint {number}'s record, and so would any rewrite; nothing was written",
             hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
                  f" backup as it is now; or put it back on the medium as recorded ({_recorded(e.row)}) and retry"
-                 + (_MOUNT_GIVES if re.search(r"\b(mode|owner)\b", what) else ""))
+                 + (_MOUNT_GIVES if of_mount and re.search(r"\b(mode|owner)\b", what) else "")
+                 + (f" ({acl_mask.put_back(e.row.mode)})" if re.search(r"\bACL\b", what) else ""))
 
 
 # an exFAT medium's modes and owners are its mount's (chmod, chown do nothing there): mounted again
-# with another umask, every entry is found so
+# with another umask, every entry is found so; said only there (a chmod on ext4 is put back by one)
 _MOUNT_GIVES = (" (a file system that keeps no modes or owners, as exFAT, shows those of its mount: mount it again"
                 " with the uid=, gid= and umask= it had)")
 

@@ -178,8 +178,8 @@ def said(r: Row, held: os.stat_result, what: str) -> str:
 def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     """What of the entry `r` is read from on the medium (`path`, whose lstat is `st`) is not as the
     plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time, size and (a
-    symlink's) target, its "ACL" for a mode whose group bits alone differ where an ACL set since
-    shows its mask there; None when nothing. A disc written from it would fail its verification, whenever written."""
+    symlink's) target, its "ACL" for a mode whose group bits alone differ where an ACL set or changed
+    since shows its mask there (acl_mask.py); None when nothing. A disc written from it would fail its verification, whenever written."""
     if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) and (
             not _target_changed(r, st, path) if stat.S_ISLNK(st.st_mode) else seconds(st) == r.mtime and (
                 st.st_size == r.size and not r.part or backed_up_attrs.size_as_recorded(r, st))):
@@ -187,7 +187,7 @@ def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
         return KIND_CHANGED
     which = _attrs_changed(r, st, path)
-    if "mode" in which and acl_mask.set_since(r.mode, st.st_mode, path):
+    if "mode" in which and acl_mask.changed_since(r.mode, st.st_mode, path):
         which[which.index("mode")] = "ACL"
     return attrs_changed(which) if which else None
 

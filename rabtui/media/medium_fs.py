@@ -14,7 +14,7 @@ import struct
 import time
 from pathlib import Path
 
-from rabtui import faults, temp_dirs
+from rabtui import faults, mount_points, temp_dirs
 
 PROBE_PREFIX = ".rabtui-probe-"
 # What each probe stands for, in the words of a warning. None in `holds`: not tried (root only).
@@ -104,6 +104,17 @@ def folds_case(holds: dict | None) -> bool:
     """Whether the probe saw the medium take one name for another differing in case (exFAT, vfat):
     only there are a backup's names compared per directory (case_folded.py); nothing per file elsewhere."""
     return isinstance(holds, dict) and holds.get("cased_names") is False
+
+
+# file systems whose entries show the modes and owners of their mount (uid=, gid=, umask=): a
+# chmod or chown does nothing there. fuseblk: exfat-fuse's (ntfs-3g's too, without `permissions`)
+_MODES_OF_MOUNT = frozenset({"exfat", "vfat", "msdos", "fuseblk", "fuse.exfat", "fuse.fusefat"})
+
+
+def modes_of_mount(path: str | bytes) -> bool:
+    """Whether the file system holding `path` keeps no modes or owners of its own (exFAT, vfat),
+    as /proc/self/mountinfo names it."""
+    return mount_points.fs_type(path) in _MODES_OF_MOUNT
 
 
 def stamp(path: str | os.PathLike) -> None:
