@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -252,6 +253,30 @@ def test_a_symlink_pointed_elsewhere_on_the_medium_after_the_plan_is_found_befor
     assert "data/link (its target changed in the backup on the medium after the checkpoint was planned" \
            in failed.text and "nothing was written" in failed.text and "target 'f'" in failed.text, failed.text
     assert REWRITE not in failed.choices, failed.choices
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+def test_a_device_node_made_anew_with_other_numbers_on_the_medium_after_the_plan_is_found_before_its_disc_is_written(
+        tmp_path):
+    """rm and mknod with other numbers, its mode, owner and time kept: the disc would hold numbers
+    the backup never had (its verification reads none)."""
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000})
+    os.mknod(lab.src / "data" / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    node = _on_medium(lab, "data/null")
+    st = os.lstat(node)
+    os.unlink(node)
+    os.mknod(node, st.st_mode, os.makedev(1, 5))
+    os.utime(node, ns=(st.st_atime_ns, st.st_mtime_ns))
+    res, failed = _failed(lab, cfg, store, number)
+    assert "data/null (its device numbers changed in the backup on the medium after the checkpoint was planned" \
+           in failed.text and "nothing was written" in failed.text and "device 1,3" in failed.text, failed.text
     assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
 
 

@@ -90,8 +90,9 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
 
 def _check_present(entries: list, number: int, disc: int) -> None:
     """An entry removed from the backup on the medium after the plan, or held there with another
-    kind, mode, owner, time or size than the plan recorded (a chmod on the medium), fails the disc and
-    any rewrite (verify_attrs.held_otherwise, as its verification would find it), and so do files
+    kind, mode, owner, time, size or device numbers than the plan recorded (a chmod, a mknod on the
+    medium), fails the disc and any rewrite (verify_attrs.held_otherwise, as its verification would
+    find it; a device node's numbers, which it does not read, the disc would hold), and so do files
     linked there otherwise than recorded (verify_attrs.linked_otherwise): it is named
     before the disc is begun, from the one lstat of each entry. (A medium away looks removed too:
     the run then says that instead, run.py.)"""
@@ -142,12 +143,14 @@ _MOUNT_GIVES = (" (a file system that keeps no modes or owners, as exFAT, shows 
 
 
 def _recorded(r: Row) -> str:
-    """The mode, owner, time, size and target the plan recorded for `r`, as an operator puts them back."""
+    """The mode, owner, time, size, target and device numbers the plan recorded for `r`, as an operator
+    puts them back."""
     said = [f"mode {stat.S_IMODE(r.mode):04o}"] if r.mode is not None and not stat.S_ISLNK(r.mode) else []
     said += [f"owner {r.owner[0]}:{r.owner[1]}"] if r.owner is not None else []
     said += [] if r.mode is not None and stat.S_ISLNK(r.mode) else [f"mtime {fmt.utc(r.mtime)}"]
     said += [f"size {r.size} bytes"] if r.sha256 not in MARKS and not r.part else []
     said += [f"target '{fmt.name(r.link)}'"] if r.link is not None else []
+    said += [f"device {os.major(r.rdev)},{os.minor(r.rdev)}"] if r.rdev is not None else []
     return ", ".join(said)
 
 

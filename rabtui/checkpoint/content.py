@@ -90,6 +90,7 @@ class Scanned:
     modes: list[int] = field(default_factory=list)          # st_mode as backed up
     owners: list[tuple[int, int]] = field(default_factory=list)   # (uid, gid) as backed up
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
+    rdevs: dict[int, int] = field(default_factory=dict)     # index of a device node -> its st_rdev
     inodes: dict[int, tuple[int, int]] = field(default_factory=dict)    # index of a file with hard links -> (device, inode)
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance); the rows
@@ -115,6 +116,8 @@ class Scanned:
         self.marks.append(mark)
         self.modes.append(st.st_mode)
         self.owners.append((st.st_uid, st.st_gid))
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            self.rdevs[len(self.paths) - 1] = st.st_rdev
 
 
 @dataclass(kw_only=True)

@@ -262,7 +262,7 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
     that the union lacks with their xattrs and ACLs (_dirs_beside)."""
     old = scanned.__class__(**{k: v for k, v in vars(scanned).items()
                                if k not in ("paths", "sizes", "mtimes", "marks", "modes", "owners", "links",
-                                            "inodes", "disks")})
+                                            "rdevs", "inodes", "disks")})
     # an empty directory of the union that kept data saved entries in is empty no more
     filled = {p.rpartition(b"/")[0] for rel in extra for p in _above(rel)}
     # what the union holds below an entry that took the place of its directory is an older shape
@@ -285,6 +285,8 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
             old.owners.append(scanned.owners[i])
             if i in scanned.links:
                 old.links[n] = scanned.links[i]
+            if i in scanned.rdevs:
+                old.rdevs[n] = scanned.rdevs[i]
             if i in scanned.inodes:
                 old.inodes[n] = scanned.inodes[i]
             if i in scanned.disks:

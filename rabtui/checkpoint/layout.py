@@ -98,6 +98,7 @@ class Row:
     link: bytes | None = None  # a symlink's target as backed up
     link_group: int | None = None   # files hard-linked to each other as backed up share it
     owner: tuple[int, int] | None = None   # (uid, gid) as backed up
+    rdev: int | None = None    # a device node's numbers as backed up (None: not known, a plan recorded before)
 
 
 def catalog_lines(rows: Iterable[Row]) -> Iterable[str]:

@@ -177,12 +177,15 @@ def said(r: Row, held: os.stat_result, what: str) -> str:
 
 def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     """What of the entry `r` is read from on the medium (`path`, whose lstat is `st`) is not as the
-    plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time, size and (a
-    symlink's) target, its "ACL" for a mode whose group bits alone differ where an ACL set or changed
-    since shows its mask there (acl_mask.py); None when nothing. A disc written from it would fail its verification, whenever written."""
+    plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time, size, (a
+    symlink's) target and (a device node's) numbers, its "ACL" for a mode whose group bits alone
+    differ where an ACL set or changed since shows its mask there (acl_mask.py); None when nothing.
+    A disc written from it would fail its verification, whenever written (or, of a device node's
+    numbers, which its verification does not read, hold ones the backup never had)."""
     if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) and (
             not _target_changed(r, st, path) if stat.S_ISLNK(st.st_mode) else seconds(st) == r.mtime and (
-                st.st_size == r.size and not r.part or backed_up_attrs.size_as_recorded(r, st))):
+                st.st_size == r.size and not r.part or backed_up_attrs.size_as_recorded(r, st))) and (
+            r.rdev is None or st.st_rdev == r.rdev):
         return None     # as recorded, as nearly every entry is: said at once (one per entry a burn writes)
     if not of_kind(r, st.st_mode) or (r.mode is not None and stat.S_IFMT(st.st_mode) != stat.S_IFMT(r.mode)):
         return KIND_CHANGED
@@ -213,7 +216,7 @@ def linked_otherwise(held: Iterable[tuple[Row, int, int]]) -> dict[bytes, str]:
 
 
 def _attrs_changed(r: Row, st: os.stat_result, path: bytes) -> list[str]:
-    """Which of the mode, owner, time, size and target of the entry `r` is read from (`path`, whose
+    """Which of the mode, owner, time, size, target and device numbers of the entry `r` is read from (`path`, whose
     lstat is `st`) are not as the plan recorded them (as_backed_up.attributes_differ judges the mode
     and owner, as it judges the disc's). The time is the second the plan read there: not one a disc may hold in
     its place (a time past 2155 is the nearest it holds there, never on the medium): _time_as_recorded."""
@@ -221,7 +224,8 @@ def _attrs_changed(r: Row, st: os.stat_result, path: bytes) -> list[str]:
     found = {"mode": attributes_differ(st.st_mode, None, None, r.mtime, r.mode, None),
              "owner": attributes_differ(st.st_mode, None, None, r.mtime, None, None, owner, r.owner),
              "time": not stat.S_ISLNK(st.st_mode) and not _time_as_recorded(r, st),
-             "size": not backed_up_attrs.size_as_recorded(r, st), "target": _target_changed(r, st, path)}
+             "size": not backed_up_attrs.size_as_recorded(r, st), "target": _target_changed(r, st, path),
+             "device numbers": r.rdev is not None and st.st_rdev != r.rdev}
     return [a for a in ATTRS if found[a]]
 
 

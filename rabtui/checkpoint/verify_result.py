@@ -16,7 +16,7 @@ KIND_CHANGED = "its kind changed"
 # ... of files the backup links otherwise than planned (a name copied apart)
 LINKS_CHANGED = "its hard links changed"
 # what of an entry's own attributes the backup may hold otherwise than planned (attrs_changed)
-ATTRS = ("mode", "owner", "time", "size", "target")
+ATTRS = ("mode", "owner", "time", "size", "target", "device numbers")
 
 
 def attrs_changed(which: list[str]) -> str:
@@ -95,7 +95,7 @@ class VerifyResult:
         attrs = sum(what in _ATTRS_SAID for what in self.changed.values())
         links = sum(what == LINKS_CHANGED for what in self.changed.values())
         what = ", ".join(["content"] * bool(content) + ["kind"] * bool(kinds)
-                         + ["mode, owner, time, size or target"] * bool(attrs) + ["hard links"] * bool(links)
+                         + ["mode, owner, time, size, target or device numbers"] * bool(attrs) + ["hard links"] * bool(links)
                          + ["ACLs or xattrs"] * (n > content + kinds + attrs + links))
         return (f"The {what} of {which} changed in the backup after checkpoint {number} was planned: a disc is"
                 f" written from the backup as it is and checked against the plan's record, so a rewrite would fail"
