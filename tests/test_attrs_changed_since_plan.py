@@ -260,6 +260,27 @@ def test_a_device_node_made_anew_with_other_numbers_on_the_medium_after_the_plan
         tmp_path):
     """rm and mknod with other numbers, its mode, owner and time kept: the disc would hold numbers
     the backup never had (its verification reads none)."""
+    lab, cfg, store, number = _with_device_node(tmp_path)
+    _made_anew(_on_medium(lab, "data/null"))
+    res, failed = _failed(lab, cfg, store, number)
+    assert "data/null (its device numbers changed in the backup on the medium after the checkpoint was planned" \
+           in failed.text and "nothing was written" in failed.text and "device 1,3" in failed.text, failed.text
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+def test_a_device_node_made_anew_with_other_numbers_as_its_disc_is_written_fails_it_offering_no_rewrite(
+        tmp_path, monkeypatch):
+    """As root its verification extracts the node and compares its numbers with the plan's."""
+    lab, cfg, store, number = _with_device_node(tmp_path)
+    res, failed = _failed_changed_as_written(lab, cfg, store, number, monkeypatch,
+                                             lambda: _made_anew(_on_medium(lab, "data/null")))
+    assert "data/null (its device numbers changed in the backup on the medium after the checkpoint was planned)" \
+           in failed.text, failed.text
+    assert REWRITE not in failed.choices, failed.choices
+    assert res.status == "aborted"
+
+
+def _with_device_node(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("making a device node needs root")
     lab, cfg = _lab(tmp_path)
@@ -268,16 +289,15 @@ def test_a_device_node_made_anew_with_other_numbers_on_the_medium_after_the_plan
     write_files(lab.src / "other", {"o": b"x"})
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = _record(lab, cfg, store)
-    node = _on_medium(lab, "data/null")
+    return lab, cfg, store, _record(lab, cfg, store)
+
+
+def _made_anew(node) -> None:
+    """rm, then mknod with other numbers, its mode, owner and time kept."""
     st = os.lstat(node)
     os.unlink(node)
     os.mknod(node, st.st_mode, os.makedev(1, 5))
     os.utime(node, ns=(st.st_atime_ns, st.st_mtime_ns))
-    res, failed = _failed(lab, cfg, store, number)
-    assert "data/null (its device numbers changed in the backup on the medium after the checkpoint was planned" \
-           in failed.text and "nothing was written" in failed.text and "device 1,3" in failed.text, failed.text
-    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
 
 
 def test_a_hard_link_parted_on_the_medium_as_its_disc_is_written_fails_it_offering_no_rewrite(tmp_path, monkeypatch):

@@ -41,12 +41,16 @@ def of_kind(r: Row, st_mode: int) -> bool:
 
 
 def extracted_differs(st: os.stat_result, readlink, mtime: int, mode: int | None, link: bytes | None,
-                      owner: tuple[int, int] | None, links_owned: bool = False) -> str | None:
+                      owner: tuple[int, int] | None, links_owned: bool = False, rdev: int | None = None) -> str | None:
     """`attributes_differ` for an entry extracted from a disc (`readlink()` reads its target, only
     for a symlink whose target was recorded): owners come off a disc only as root, and a symlink's
-    not even then: compared when `links_owned` (a restore set them from the disc's listing)."""
+    not even then: compared when `links_owned` (a restore set them from the disc's listing). A
+    device node's numbers too, where recorded (`rdev`)."""
     target = readlink() if stat.S_ISLNK(st.st_mode) and link is not None else None
     owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and (links_owned or not stat.S_ISLNK(st.st_mode)) else None
+    if rdev is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) and st.st_rdev != rdev:
+        return (f"device {os.major(st.st_rdev)},{os.minor(st.st_rdev)}, backed up"
+                f" {os.major(rdev)},{os.minor(rdev)}")
     return attributes_differ(st.st_mode, seconds(st), target, mtime, mode, link, owned, owner)
 
 

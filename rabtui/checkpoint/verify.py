@@ -3,7 +3,8 @@ of each file, and then each file read back from the disc against the sha256 in t
 
 The read-back extracts the disc with osirrox into a scratch directory and hashes what came out,
 so a changed byte in any file is found even where the MD5 tags were changed with it; each entry's
-time, mode, owner (as root), symlink target and hard links are compared with what was backed up,
+time, mode, owner (as root), symlink target, device numbers (as root, where the plan recorded them)
+and hard links are compared with what was backed up,
 and an entry the catalog does not hold fails the disc (as_backed_up.py); device nodes, which only
 root makes, are compared as the disc lists them for another user. Without room to extract
 it, each file is read back as a stream (verify_stream.py), and the disc's listing gives the kinds, modes, owners,
@@ -316,7 +317,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             continue
         if modes and path in modes:
             st = closed_dirs.as_extracted(st, modes[path])
-        differs = extracted_differs(st, lambda: os.readlink(path), r.mtime, r.mode, r.link, r.owner)
+        differs = extracted_differs(st, lambda: os.readlink(path), r.mtime, r.mode, r.link, r.owner, rdev=r.rdev)
         if differs:
             res.mismatched.append(r.disc_path)
             res.why[r.disc_path] = differs
