@@ -5,6 +5,7 @@ changed); `rebuild-state` takes every lock and brings the state back."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -19,6 +20,8 @@ import pytest
 from rabtui.state.store_check import StateUnusable
 from tests.trees import Lab, made_once, notify_into_file, write_files
 from tests import preloaded
+
+NOBODY = pwd.getpwnam("nobody")
 
 HINT = "rabtui rebuild-state"
 
@@ -260,6 +263,24 @@ def test_a_directory_in_the_place_of_the_record_of_a_state_failure_said_neither_
     (lab.state / "state-damage-said").mkdir(mode=0o700)
     done = _rabtui(lab, "check")
     assert done.returncode in (0, 1, 2) and "Traceback" not in done.stderr, done.stdout + done.stderr
+    with open(lab.state / "rabtui.db", "r+b") as f:
+        f.write(b"not a database at all" * 10)
+    done = _rabtui(lab, "check")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert [(e["kind"], e["level"]) for e in sent() if e["data"].get("check") == "state"] == [("health", "critical")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_the_record_of_a_state_failure_said_made_first_by_another_user_does_not_silence_check(
+        tmp_path, backed_up_lab):
+    """In a state directory open to all but sticky, nobody's file at the record's name was taken for
+    the record that the database's damage was said already: the damage was never notified."""
+    lab = backed_up_lab
+    sent = notify_into_file(lab, tmp_path)
+    os.chmod(lab.state, 0o1777)       # an operator's chmod (`check` says CRITICAL)
+    said = lab.state / "state-damage-said"
+    said.write_text("said")
+    os.chown(said, NOBODY.pw_uid, NOBODY.pw_gid)     # theirs, made before the damage
     with open(lab.state / "rabtui.db", "r+b") as f:
         f.write(b"not a database at all" * 10)
     done = _rabtui(lab, "check")

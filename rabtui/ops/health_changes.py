@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 from dataclasses import dataclass
@@ -76,20 +77,23 @@ def record_state(state_dir: Path, failure: str | None) -> list[Change]:
     """The change of the `state` check: `failure` what makes the database unusable, None when it
     can be read."""
     said = Path(state_dir) / STATE_SAID
+    try:
+        st = said.lstat()
+    except OSError:     # none, or not to be looked at
+        st = None
+    # only a file of rabtui's own says anything: another user's, made first in a state directory open
+    # to all but sticky, or a symlink of theirs to any file, would silence the damage (or call it mended)
+    ours = st is not None and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
     if failure is None:
-        if not said.exists():
+        if not ours:
             return []
         try:
             said.unlink(missing_ok=True)
-        except OSError:     # not rabtui's file (a directory put there): what was said is not known
+        except OSError:
             return []
         return [Change("state", CRITICAL, OK, "state: back to normal")]
-    try:
-        st = said.stat()
-        if stat.S_ISREG(st.st_mode) and st.st_size:     # (not rabtui's, a directory there says nothing)
-            return []
-    except FileNotFoundError:
-        pass
+    if ours and st.st_size:
+        return []
     try:
         file_replace.replace_file(said, failure.encode("utf-8", "replace"))
     except OSError:
