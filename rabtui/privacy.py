@@ -96,6 +96,19 @@ def open_mode(path: str | os.PathLike) -> int | None:
     return stat.S_IMODE(st.st_mode) if not stat.S_ISLNK(st.st_mode) and st.st_mode & OTHERS else None
 
 
+def open_key(path: str | os.PathLike) -> int | None:
+    """The mode of the private key file `path` when others may read it: any bit for its group or
+    others on a key of this user's own (OpenSSH refuses it, as the transport of rsync), or read for
+    everyone whoever owns it. None otherwise, or when it cannot be looked at (the login says why)."""
+    try:
+        st = os.stat(path)      # as ssh, through a symlink
+    except OSError:
+        return None
+    if st.st_uid == os.getuid() and st.st_mode & OTHERS or st.st_mode & stat.S_IROTH:
+        return stat.S_IMODE(st.st_mode)
+    return None
+
+
 def tighten(path: str | os.PathLike) -> bool:
     """Take the group's and others' bits away from `path` when it is this user's own (rabtui made
     it); True when it had any. What is looked at is what is changed (by a descriptor): a symlink

@@ -111,6 +111,12 @@ def privacy_problems(cfg: Config) -> list[Problem]:
             out.append(Problem(f"others:commands:{s.id}", CRITICAL, f"source {s.id}: a pre/post command or rsync_path runs what"
                                f" another user can change: {changeable} (its backups fail before it runs); fix:"
                                " give it to this user or root, closed to others (chown, chmod go-w)"))
+    for s in cfg.sources:
+        mode = privacy.open_key(s.identity_file) if s.identity_file is not None else None
+        if mode is not None:
+            out.append(Problem(f"private:key:{s.id}", CRITICAL, f"source {s.id}: identity file {s.identity_file} is"
+                               f" open to other users (mode {mode:04o}): whoever can read it logs in to the source"
+                               f" (its backups fail: OpenSSH refuses it); fix: {privacy.fix_command([s.identity_file])}"))
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls) if cfg.path else None
     if exposed:
         out.append(Problem("private:config", CRITICAL, exposed))

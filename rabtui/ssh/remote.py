@@ -126,6 +126,11 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
     for path in ep.identity_files:
         if source.identity_file is not None and not path.is_file():
             raise _unreachable(ep, f"identity file {path} {_no_key_file(path)}")
+        mode = privacy.open_key(path)
+        if mode is not None:    # paramiko would log in with it, and rsync's ssh then refuse it
+            raise _unreachable(ep, f"identity file {path} is open to other users (mode {mode:04o}): whoever"
+                                   " can read it logs in to the source, and OpenSSH refuses it",
+                               hint=f"fix: {privacy.fix_command([path])}")
     preferred = {e.key_type for e in _entries_for(cfg, ep.known_hosts_name) if not e.marker}
     pauses = iter(dropped.PAUSES)
     while True:

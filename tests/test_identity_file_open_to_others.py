@@ -1,0 +1,36 @@
+"""A source's identity_file that other users can read: the login refuses it, naming its mode and the
+chmod (paramiko logged in with it, then rsync's ssh refused it, said as a key the source does not
+accept), and `check` says it as critical: whoever reads it logs in to the source."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from rabtui.config import Config, Settings, Source
+from rabtui.ops.health_local import privacy_problems
+from rabtui.ssh import remote
+
+
+def test_an_identity_file_others_can_read_is_refused_and_checked(sshd, tmp_path):
+    key = tmp_path / "key"
+    shutil.copy(sshd.identity_file, key)
+    os.chmod(key, 0o644)
+    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=key)
+    cfg = Config(path=None, rabtui=Settings(state_dir=tmp_path / "state"), sources=(src,))
+    cfg.state_dir.mkdir(mode=0o700)
+    (cfg.state_dir / "known_hosts").write_text(sshd.known_hosts_line())
+
+    try:
+        remote.whoami(cfg, src)
+    except remote.Unreachable as exc:
+        said = f"{exc}\n{exc.hint}"
+    else:
+        said = "logged in"
+    assert f"identity file {key} is open to other users (mode 0644)" in said and f"chmod go-rwx {key}" in said, said
+    found = [p for p in privacy_problems(cfg) if p.check_id == "private:key:box"]
+    assert [p.level for p in found] == ["critical"] and "(mode 0644)" in found[0].message, found
+
+    os.chmod(key, 0o600)
+    assert remote.whoami(cfg, src)
+    assert not [p for p in privacy_problems(cfg) if p.check_id == "private:key:box"]
