@@ -301,6 +301,19 @@ def test_apprise_urls_with_credentials(url, secret):
     assert privacy.url_has_secret(url) is secret
 
 
+def test_an_apprise_url_of_the_wrong_type_is_not_copied_into_the_error(tmp_path):
+    """The error went to a terminal, cron's mail or the journal with the token in it."""
+    from rabtui import config as configmod
+    from rabtui.errors import ConfigError
+
+    token = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    path = tmp_path / "rabtui.toml"
+    path.write_text(f'[notify]\napprise_urls = "tgram://123456789:{token}/12345"\n')
+    with pytest.raises(ConfigError) as exc:
+        configmod.load(path)
+    assert str(exc.value) == f"{path}:2: notify.apprise_urls: must be a list, not a string"
+
+
 def test_a_config_written_by_init_is_private_and_one_edited_keeps_the_operators_mode(tmp_path):
     from rabtui.config import edit as config_edit
 

@@ -44,6 +44,7 @@ class Key:
     form: bool = False                          # a key the UI's source form edits (config/form_keys.py)
     label: str = ""                             # its name in the form, when not the key's own words
     form_list: str = ""                         # a list in the form: "lines" (a text area), "commas" or "words"
+    secret: bool = False                        # holds credentials: an error names its value's type, never the value
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,7 @@ class RetentionSettings:
 class NotifySettings:
     command: str | None = key(None, example="/usr/local/bin/backup-alert",
                               help="gets one JSON event on stdin per failure, warning or health change")
-    apprise_urls: tuple[str, ...] = key((), type="strings", example=["mailto://ops@example.com"],
+    apprise_urls: tuple[str, ...] = key((), type="strings", example=["mailto://ops@example.com"], secret=True,
                                         help="with the apprise extra installed: mailto://, slack://, ...")
 
 

@@ -62,8 +62,9 @@ class _Reader:
             wrong = not isinstance(value, bool)
         else:
             wrong = isinstance(value, (bool, dt.datetime)) or not isinstance(value, types)
-        if wrong:
-            raise self.error(keypath, f"must be {K.TYPES[k.type][1]}, not {value!r}")
+        if wrong:   # a secret is not copied into the error (a terminal, cron's mail, the journal)
+            shown = f"a {_toml_type(value)}" if k.secret else repr(value)
+            raise self.error(keypath, f"must be {K.TYPES[k.type][1]}, not {shown}")
         if k.type == "strings":
             for i, item in enumerate(value):
                 if not isinstance(item, str):
@@ -92,6 +93,15 @@ class _Reader:
             if problem:
                 raise self.error(keypath, problem)
         return value
+
+
+_TOML_TYPES = ((bool, "boolean"), (str, "string"), (int, "integer"), (float, "float"), (dict, "table"),
+               (list, "array"), (dt.datetime, "date-time"), (dt.date, "date"), (dt.time, "time"))
+
+
+def _toml_type(value: Any) -> str:
+    """The TOML type of a value read: what an error says of a secret's value in its stead."""
+    return next((name for t, name in _TOML_TYPES if isinstance(value, t)), "value")
 
 
 def _meant(name: str, known) -> str:
