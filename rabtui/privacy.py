@@ -348,13 +348,28 @@ def _hidden_by_apprise(url: str) -> bool:
         return False
 
 
-def exposed_config(path: str | os.PathLike, apprise_urls: Iterable[str]) -> str | None:
-    """Why the config at `path` must not stay as it is: it holds secrets and others can read it."""
+def exposed_config(path: str | os.PathLike, apprise_urls: Iterable[str], command: str | None = None) -> str | None:
+    """Why the config at `path` must not stay as it is: it holds secrets and others can read it (an
+    apprise URL's, or a URL's in the notify `command`: a webhook's token given to curl, say)."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    if not mode & (stat.S_IRGRP | stat.S_IROTH) or not any(url_has_secret(u) for u in apprise_urls):
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
         return None
-    return (f"{path} holds credentials (notify.apprise_urls) and is readable by other users"
+    if any(url_has_secret(u) for u in apprise_urls):
+        where = "notify.apprise_urls"
+    elif any(url_has_secret(u) for u in _urls_in(command or "")):
+        where = "a URL in notify.command"
+    else:
+        return None
+    return (f"{path} holds credentials ({where}) and is readable by other users"
             f" (mode {stat.S_IMODE(mode):04o}): chmod 600 {shlex.quote(os.fspath(path))}")
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
+
+
+def _urls_in(command: str) -> list[str]:
+    """The URLs written in a command line (`curl -d @- https://hooks.example/T/B/TOKEN`, `--url=...`)."""
+    return _URL.findall(command)

@@ -284,6 +284,15 @@ def test_a_notify_command_is_no_secret(open_base, capsys):
     assert cli_main(["--config", str(lab.config_path), "check-config"]) == 0
 
 
+def test_a_webhook_token_in_the_notify_command_is_a_secret(open_base, capsys):
+    lab = _notify_lab(open_base, "command = \"curl -sS -d @- https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/"
+                                 "TIiajkdnlazkcOXrIdevi7F\"")
+    lab.config_path.chmod(0o644)
+    code = cli_main(["--config", str(lab.config_path), "check-config"])
+    assert code == 2
+    assert f"{lab.config_path} holds credentials (a URL in notify.command)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("url, secret", [
     (APPRISE_SECRET, True),
     ("tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/12345", True),

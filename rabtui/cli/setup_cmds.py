@@ -57,7 +57,7 @@ def cmd_config_schema(args) -> int:
 
 def cmd_check_config(args) -> int:
     cfg = configmod.load(args.config)   # not load_config: its warning would say this twice
-    exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls)
+    exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls, cfg.notify.command)
     if exposed:
         raise UsageError(exposed)
     unsafe = config_safety.permission_problem(cfg.path)

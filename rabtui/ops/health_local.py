@@ -117,7 +117,7 @@ def privacy_problems(cfg: Config) -> list[Problem]:
             out.append(Problem(f"private:key:{s.id}", CRITICAL, f"source {s.id}: identity file {s.identity_file} is"
                                f" open to other users (mode {mode:04o}): whoever can read it logs in to the source"
                                f" (its backups fail: OpenSSH refuses it); fix: {privacy.fix_command([s.identity_file])}"))
-    exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls) if cfg.path else None
+    exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls, cfg.notify.command) if cfg.path else None
     if exposed:
         out.append(Problem("private:config", CRITICAL, exposed))
     return out
