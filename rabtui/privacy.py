@@ -109,11 +109,13 @@ def open_key(path: str | os.PathLike) -> int | None:
     return None
 
 
-def tighten(path: str | os.PathLike) -> bool:
+def tighten(path: str | os.PathLike, linked: bool = False) -> bool:
     """Take the group's and others' bits away from `path` when it is this user's own (rabtui made
     it); True when it had any. What is looked at is what is changed (by a descriptor): a symlink
     another user put in its place meanwhile (a sticky medium lets them rename their own entries)
-    is never followed, and their own files and directories are left alone."""
+    is never followed, and their own files and directories are left alone. So is a file of several
+    names, unless `linked` (one rabtui linked itself): another user may have made it a hard link of
+    a file of this user's elsewhere (/etc/shadow, where the kernel lets them: protected_hardlinks off)."""
     try:
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:     # gone, or not to be looked at (as open_mode): nothing to close
@@ -121,6 +123,8 @@ def tighten(path: str | os.PathLike) -> bool:
     try:
         st = os.fstat(fd)
         if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or not st.st_mode & OTHERS:
+            return False
+        if not linked and not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
             return False
         os.chmod(b"/proc/self/fd/%d" % fd, stat.S_IMODE(st.st_mode) & ~OTHERS)   # chmod follows a name
         return True

@@ -92,3 +92,27 @@ def test_an_old_image_swapped_for_a_symlink_as_it_is_closed_closes_no_file_of_th
 
     assert result.status != "completed"      # the folder is theirs: no image goes there
     assert _mode(victim) == 0o644, "root chmod-ed the file a symlink of theirs pointed to"
+
+
+def test_an_image_name_hard_linked_to_a_file_of_the_server_closes_no_file_of_the_server(open_base):
+    """In a sticky images folder, a user where the kernel lets them link any file (protected_hardlinks
+    off; made here by root in their stead) names a hard link of one of root's RAB0D01.iso: root's
+    own, open, it was closed as an earlier version's image."""
+    lab = Lab(open_base, media_count=1)
+    write_files(lab.src / "data", {"a": b"a"})
+    iso = open_base / "iso"
+    iso.mkdir()
+    iso.chmod(0o1777)
+    victim = _victim(open_base)
+    os.link(victim, iso / "RAB0D01.iso")
+    cfg = lab.with_discs("4MiB")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+
+    result = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                 prompter=ScriptedPrompter(lambda q: READY))
+
+    assert result.status == "completed", result
+    assert _mode(victim) == 0o644, "root chmod-ed the file a hard link of theirs named"
+    assert _mode(iso / "RAB1D01.iso") == 0o600

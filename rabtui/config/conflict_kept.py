@@ -28,7 +28,7 @@ def keep(path: Path, old: str) -> tuple[Path, str | None]:
         return Path(noted), old
     kept = _kept_already(old, os.path.dirname(real))
     if kept is not None:
-        privacy.tighten(kept)
+        privacy.tighten(kept, linked=True)
         return Path(kept), exchange_aside.marked_kept(old)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     name = os.fsencode(os.path.basename(real))
@@ -46,13 +46,13 @@ def keep(path: Path, old: str) -> tuple[Path, str | None]:
             note = exchange_aside.note_kept(old, aside)
             faults.point("config.conflict_noted")
             os.rename(old, aside)
-            privacy.tighten(aside)
+            privacy.tighten(aside, linked=True)
             return Path(aside), note
         faults.point("config.conflict_linked")
         break
     else:
         raise FileExistsError(errno.EEXIST, "no free name to keep it under", old)
-    privacy.tighten(aside)
+    privacy.tighten(aside, linked=True)
     return Path(aside), exchange_aside.marked_kept(old)
 
 
