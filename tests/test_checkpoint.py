@@ -146,7 +146,7 @@ def test_checkpoint_of_a_real_backup_spans_discs_and_reads_back(tmp_path):
         extracted.append(out)
         readme = (out / "README.txt").read_text()
         assert f"Disc {k} of {cp['discs']}, volume id RAB{number}D{k:02d}" in readme
-        assert "cat NAME.part* > NAME" in readme
+        assert "cat NAME.part[0-9][0-9]-of-MM > NAME" in readme
         assert gzip.decompress((out / "rabtui" / "catalog.tsv.gz").read_bytes()).decode() == catalog_text
         assert not (out / "rabtui" / "catalog.tsv").exists()
         assert (out / "rabtui" / "rabtui.toml").read_bytes() == lab.config_path.read_bytes()

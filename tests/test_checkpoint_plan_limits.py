@@ -85,8 +85,8 @@ def test_a_file_cut_into_parts_whose_part_names_are_too_long_is_refused_by_name(
 @pytest.mark.parametrize("alike", ["big.part02-of-03", "big.part03-of-03", "big.part07-of-09"])
 def test_a_file_named_like_a_part_of_a_cut_file_is_refused_naming_both(tmp_path, alike):
     """`big` (9 MB, cut into 3 parts on 4 MiB discs) beside a real file named like a part: the
-    README's recipe (`cat NAME.part* > NAME`) would join it in, and on the disc of that part it
-    would take the part's place; refused at plan time, naming both and what to do."""
+    README's recipe (`cat NAME.part[0-9][0-9]-of-MM > NAME`) would join it in, and on the disc
+    of that part it would take the part's place; refused at plan time, naming both and what to do."""
     def fill(d):
         write_files(d, {"big": 9_000_000, alike: b"I am a real file\n"})
     cfg, store = _lab(tmp_path, "4MiB", fill)

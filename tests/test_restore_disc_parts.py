@@ -388,3 +388,26 @@ def test_names_of_one_file_share_a_disc_and_come_back_linked(tmp_path):
     out = tmp_path / "out" / str(data).lstrip("/")
     assert differences(data, out, acls=False, xattrs=False) == []
     assert _ino(out / "a/f299") == _ino(out / "b/l299") == _ino(out / "c/m299")
+
+
+def test_the_discs_own_recipe_joins_a_cut_file_from_its_parts_alone(tmp_path):
+    """README.txt's recipe for a file cut into parts, followed with plain tools on the discs
+    extracted into one folder, joins only its parts: a file beside it whose name begins as they do
+    (big.bin.partial, a download left unfinished) is no part of it (`cat big.bin.part*` took it in)."""
+    import glob
+    import subprocess
+
+    cfg, store, number, data = _cut_and_restored(
+        tmp_path, {"big.bin": 6_000_000, "big.bin.partial": b"half a download"})
+    plain = tmp_path / "plain"
+    for iso in sorted((tmp_path / "iso").iterdir()):
+        subprocess.run(["xorriso", "-no_rc", "-osirrox", "on", "-indev", f"stdio:{iso}", "-extract", "/", str(plain)],
+                       check=True, capture_output=True)
+        (plain / "README.txt").chmod(0o600)     # the next disc's README.txt is extracted over it
+    [recipe] = [line.split() for line in (plain / "README.txt").read_text().splitlines()
+                if line.strip().startswith("cat NAME.part")]
+    assert recipe[0] == "cat" and recipe[2:] == [">", "NAME"], recipe
+    where = plain / "data" / "loc" / str(data).lstrip("/")
+    pattern = recipe[1].replace("NAME", "big.bin").replace("MM", "02")
+    joined = b"".join((where / p).read_bytes() for p in sorted(glob.glob(pattern, root_dir=where)))
+    assert joined == (data / "big.bin").read_bytes()

@@ -36,7 +36,7 @@ def check_disc_paths(prefix: bytes, d: DirContent, placement) -> None:
 def check_part_names(d: DirContent, cut: dict[int, int]) -> None:
     """A file cut into parts (`cut`: its index -> the number of parts) is refused by name when a
     part's name is longer than a disc takes, or when a path of its directory is named like a part
-    of it, NAME.partNN-of-MM: README.txt's recipe (`cat NAME.part* > NAME`) would join that file
+    of it, NAME.partNN-of-MM: README.txt's recipe (`cat NAME.part[0-9][0-9]-of-MM > NAME`) would join that file
     too, and on the same disc it would take a part's place."""
     if not cut:
         return
@@ -67,7 +67,7 @@ def check_part_names(d: DirContent, cut: dict[int, int]) -> None:
             raise UsageError(
                 f"{d.key}: {os.fsdecode(rel)!r} is larger than a disc and is cut into {parts} parts,"
                 f" {os.fsdecode(planmod.part_name(rel, 1, parts))!r} and on, but {os.fsdecode(clash[0])!r}"
-                f" beside it is named like one of them: joining the parts (cat NAME.part* > NAME) would"
+                f" beside it is named like one of them: joining the parts (cat NAME.part[0-9][0-9]-of-MM > NAME) would"
                 f" take it in, and on the same disc it would take a part's place",
                 hint=f"rename {os.fsdecode(clash[0])!r} on the source (and back it up again), or leave one"
                      " of the two out of the directory (exclude)")
