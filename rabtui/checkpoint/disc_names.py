@@ -36,8 +36,8 @@ def check_disc_paths(prefix: bytes, d: DirContent, placement) -> None:
 def check_part_names(d: DirContent, cut: dict[int, int]) -> None:
     """A file cut into parts (`cut`: its index -> the number of parts) is refused by name when a
     part's name is longer than a disc takes, or when a path of its directory is named like a part
-    of it, NAME.partNN-of-MM: README.txt's recipe (`cat NAME.part[0-9][0-9]-of-MM > NAME`) would join that file
-    too, and on the same disc it would take a part's place."""
+    of it, NAME.partNN-of-MM: README.txt's recipe (`cat NAME.part[0-9][0-9]-of-MM > NAME`) would
+    join that file too, and on the same disc it would take a part's place."""
     if not cut:
         return
     alike = [q for q in d.paths if b".part" in q]
