@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 
 import pytest
 
@@ -411,3 +412,34 @@ def test_the_discs_own_recipe_joins_a_cut_file_from_its_parts_alone(tmp_path):
     pattern = recipe[1].replace("NAME", "big.bin").replace("MM", "02")
     joined = b"".join((where / p).read_bytes() for p in sorted(glob.glob(pattern, root_dir=where)))
     assert joined == (data / "big.bin").read_bytes()
+
+
+def test_rebuild_state_verifies_a_disc_holding_parts_of_two_names_of_one_file(tmp_path, capsys):
+    """Two names of one file cut into parts, a part of each on one disc (parts are files of their
+    own there, never linked): rebuild-state, the database lost, verifies that disc again as the burn
+    did, and the file comes back from the discs. It failed the disc ("not hard-linked to ... on the
+    disc as backed up"), so the checkpoint was unfinished and the file not restorable from it."""
+    from rabtui.cli import main
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"huge": 8_000_000})
+    os.link(data / "huge", data / "huge.link")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    rows = store.all("SELECT disc, link_group FROM disc_files WHERE parts>1")
+    shared = {r["disc"] for r in rows if sum(o["disc"] == r["disc"] for o in rows) > 1}
+    assert shared and len({r["link_group"] for r in rows}) == 1, [dict(r) for r in rows]
+
+    lab.lose_database()
+    shutil.rmtree(lab.media[0][1] / "loc")     # the discs alone
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
+    out = capsys.readouterr().out
+    assert "failed its verification" not in out, out
+    store = lab.store()
+    assert {r["state"] for r in store.all("SELECT state FROM discs WHERE number=?", (number,))} == {"verified"}
+    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
+    res = R.restore(cfg, store, "loc", str(data / "huge"), to=tmp_path / "out")
+    assert (tmp_path / "out" / str(data / "huge").lstrip("/")).read_bytes() == (data / "huge").read_bytes(), res.summary

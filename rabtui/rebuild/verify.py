@@ -33,10 +33,14 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
     as the rows of its disc are made."""
     cancel = cancel or threading.Event()
     passed, failed, gaps, unjudged = [], [], [], []
+    # the parts of files cut into parts, as the catalog's rows were recorded: each a file of its own on
+    # its disc, never hard-linked there to a part of another name of its file
+    cut = {(r["disc"], bytes(r["disc_path"])): (r["part"], r["parts"]) for r in store.all(
+        "SELECT disc, disc_path, part, parts FROM disc_files WHERE number=? AND part IS NOT NULL", (number,))}
     for disc in store.all("SELECT disc, volid FROM discs WHERE number=? AND image IS NOT NULL ORDER BY disc",
                           (number,)):
         alike: dict = {}
-        on_disc = [_row(r, recorded or {}, alike) for r in rows.of_disc(disc["disc"])]
+        on_disc = [_row(r, recorded or {}, alike, cut) for r in rows.of_disc(disc["disc"])]
         if recorded:
             recorded.pop(disc["disc"], None)   # what the catalog does not hold of the disc: never asked for
         if any(r.sha256 is None for r in on_disc):
@@ -67,11 +71,13 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
     return passed, failed, gaps, unjudged
 
 
-def _row(r: dict, recorded: disc_state.Recorded, alike: dict) -> Row:
+def _row(r: dict, recorded: disc_state.Recorded, alike: dict, cut: dict) -> Row:
     """A row of the disc's catalog, with what the state copy on the disc recorded of it (an owner
-    many files have held once in `alike`)."""
+    many files have held once in `alike`) and, for a part of a file cut into parts, its place
+    (`cut`: (disc, disc path) -> (part, parts))."""
     mode, link, group, uid, gid = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"], r["mtime"], r["sha256"],
                                                 take=True)
+    part, parts = cut.get((r["disc"], r["disc_path"]), (None, None))
     return Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
-               mtime=r["mtime"], sha256=r["sha256"], mode=mode, link=link, link_group=group,
+               mtime=r["mtime"], sha256=r["sha256"], part=part, parts=parts, mode=mode, link=link, link_group=group,
                owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid)))
