@@ -106,7 +106,8 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
             else:
                 result.message = (f"checkpoint {number}: " + ("its disc" if cp["discs"] == 1 else f"all {cp['discs']} discs")
                                   + " written and verified")
-        else:
+        else:   # a disc skipped: unfinished, as its job is failed; `burning` would read as a run killed
+            store.execute("UPDATE checkpoints SET status='failed' WHERE number=?", (number,))
             left = sorted(set(range(1, cp["discs"] + 1)) - set(result.verified))
             result.message = (f"checkpoint {number}: discs {', '.join(map(str, left))} not verified;"
                               f" `rabtui checkpoint resume {number}` writes them")
