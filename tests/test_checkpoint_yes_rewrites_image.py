@@ -72,3 +72,27 @@ def test_burn_yes_stops_when_the_image_written_again_fails_too(tmp_path):
     assert stops == 2 and err.count("-> rewrite") == 1, err
     assert "no terminal to ask on" in err and "It failed again, written anew in this run. Rewrite disc 1" in err, err
     assert _state(lab.store(), 1) == "failed"
+
+
+def test_a_rewrite_killed_leaves_the_failed_disc_of_a_complete_checkpoint_critical(tmp_path, capsys):
+    """A disc of a complete checkpoint that failed its verification is critical in `check` until it is
+    good again: a rewrite of it killed (SIGKILL as it begins) leaves it not verified, and `check`
+    still says so (it said nothing once the disc read `writing`, nor did it protect what it holds)."""
+    from rabtui.faults import ENV
+    from rabtui.ops.health_checkpoints import failed_discs
+
+    lab, store, number = _burnt(tmp_path)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    _damage(iso)
+    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "verify",
+                             str(number), "--yes"], env={**os.environ, ENV: "burn.before_write"},
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert _state(store, number) != "verified"
+    assert main(["--config", str(lab.config_path), "check"]) == 2
+    out = capsys.readouterr().out
+    assert f"CRITICAL: checkpoint {number}: disc RAB{number}D01 failed" in out, out
+    assert f"`rabtui checkpoint resume {number}`" in out, out
+    assert main(["--config", str(lab.config_path), "checkpoint", "resume", str(number), "--yes"]) == 0
+    assert _state(store, number) == "verified" and DATA in iso.read_bytes()
+    assert failed_discs(store) == []

@@ -51,14 +51,23 @@ def _rebuilt_unfinished(n: int, status: str, made: str, discs: list[dict]) -> st
 def failed_discs(store: Store) -> list[Problem]:
     """A disc of a complete checkpoint found bad since (`checkpoint verify`): cleanup no longer keeps
     what it holds, it may be the only copy, until the disc is rewritten (or the checkpoint given up).
-    One of an unfinished checkpoint is said by unfinished."""
-    rows = store.all("SELECT d.number, d.disc, d.volid, d.message, c.plan IS NULL AS rebuilt FROM discs d"
-                     " JOIN checkpoints c USING(number) WHERE d.state='failed' AND c.status='completed'")
-    return [Problem(f"disc:{r['number']}:{r['disc']}", CRITICAL,
-                    f"checkpoint {r['number']}: disc {r['volid']} failed ({r['message'] or 'no reason recorded'});"
-                    + (f" check it again: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`, or give up"
-                       f" the discs this rebuilt checkpoint lacks: `rabtui checkpoint abandon {r['number']}`"
-                       if r["rebuilt"] else
-                       f" check it again or rewrite it: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`,"
-                       f" or give the checkpoint up: `rabtui checkpoint abandon {r['number']}`"))
-            for r in rows]
+    So is one whose rewrite has not ended verified (a run killed as it wrote it): it is no good copy
+    either. One of an unfinished checkpoint is said by unfinished."""
+    rows = store.all("SELECT d.number, d.disc, d.volid, d.state, d.message, c.plan IS NULL AS rebuilt FROM discs d"
+                     " JOIN checkpoints c USING(number) WHERE c.status='completed' AND (d.state='failed'"
+                     " OR c.plan IS NOT NULL AND d.state != 'verified')")
+    return [Problem(f"disc:{r['number']}:{r['disc']}", CRITICAL, _failed_disc(r)) for r in rows]
+
+
+def _failed_disc(r) -> str:
+    n, k = r["number"], r["disc"]
+    if r["state"] != "failed":     # a rewrite cut short: `checkpoint verify` takes it for a disc never written
+        return (f"checkpoint {n}: disc {r['volid']} failed, and was written again since without being verified"
+                f" ({r['state']}): write it again with `rabtui checkpoint resume {n}`, or give the checkpoint up:"
+                f" `rabtui checkpoint abandon {n}`")
+    return (f"checkpoint {n}: disc {r['volid']} failed ({r['message'] or 'no reason recorded'});"
+            + (f" check it again: `rabtui checkpoint verify {n} --disc {k}`, or give up"
+               f" the discs this rebuilt checkpoint lacks: `rabtui checkpoint abandon {n}`"
+               if r["rebuilt"] else
+               f" check it again or rewrite it: `rabtui checkpoint verify {n} --disc {k}`,"
+               f" or give the checkpoint up: `rabtui checkpoint abandon {n}`"))
