@@ -60,6 +60,9 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     if not (folder / layout.CATALOG_ON_DISC).exists():
         layout.gzip_catalog(folder / "catalog.tsv", folder / layout.CATALOG_ON_DISC)
     layout.stage_disc(staging, readme, cfg.path, folder / layout.CATALOG_ON_DISC, store)
+    if _sectors_needed(staging, plan_json, disc) > cp["disc_sectors"]:
+        # the backups made since the plan grew the state: its copy without their catalog
+        layout.stage_disc(staging, readme, cfg.path, folder / layout.CATALOG_ON_DISC, store, backups_catalog=False)
     _check_room(staging, cp, plan_json, disc)
     _check_as_recorded(store, number, plan_json, disc, rows)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
@@ -249,16 +252,26 @@ def unstage(cfg, number: int, disc: int) -> None:
     (folder / f"disc-{disc:02d}.xorriso").unlink(missing_ok=True)
 
 
-def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:
-    """README.txt and rabtui/ (the database copy grows) must still fit with this disc's files."""
-    from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS
-
+def _staged_sectors(staging: Path) -> int:
     staged = 0
     for dirpath, _dirs, names in os.walk(staging):
         staged += sum(-(-os.path.getsize(os.path.join(dirpath, n)) // 2048) + 1 for n in names)
+    return staged
+
+
+def _sectors_needed(staging: Path, plan_json: dict, disc: int) -> int:
+    """The sectors of the disc: its files as planned, README.txt and rabtui/ as staged now."""
+    from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS
+
     per = plan_json["summary"]["per_disc"][disc - 1]
     files = (per["data_bytes"] + per["filler_bytes"]) // 2048
-    need = files + staged + FIXED_SECTORS + PADDING_SECTORS
+    return files + _staged_sectors(staging) + FIXED_SECTORS + PADDING_SECTORS
+
+
+def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:
+    """README.txt and rabtui/ (the database copy grows) must still fit with this disc's files."""
+    need = _sectors_needed(staging, plan_json, disc)
+    staged = _staged_sectors(staging)
     if need > cp["disc_sectors"]:
         raise WorkFailed(
             f"disc {disc} would need {need * 2048 / 1e6:.1f} MB, more than the {cp['disc_sectors'] * 2048 / 1e6:.1f} MB"

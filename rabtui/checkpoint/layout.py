@@ -331,19 +331,30 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
     return out
 
 
-def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog_gz: Path, store) -> None:
-    """README.txt and rabtui/ of one disc, in `staging` (made fresh). Its file system full: an
+# README.txt's words for a disc whose copy of the state leaves out the backups' catalog
+CATALOG_LEFT_OUT = (
+    "\n"
+    "rabtui/rabtui.db on this disc leaves out the catalog of the backups (its tables paths,\n"
+    "versions, others and changes are empty): the state database had grown beyond the room kept\n"
+    "for it when the checkpoint was planned.  What the checkpoint records is all there;\n"
+    "rabtui rebuild-state reads the backups' catalog from the media.\n")
+
+
+def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog_gz: Path, store,
+               backups_catalog: bool = True) -> None:
+    """README.txt and rabtui/ of one disc, in `staging` (made fresh); without `backups_catalog`, the
+    copy of the state database leaves it out and README.txt says so. Its file system full: an
     OSError naming `staging` (a copy's error names the file copied, SQLite's no file at all)."""
     try:
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True, exist_ok=True)
         (staging / "rabtui").mkdir(mode=privacy.DIR_MODE)     # the state database: closed on a mounted disc
-        (staging / "README.txt").write_text(readme, encoding="utf-8")
+        (staging / "README.txt").write_text(readme + ("" if backups_catalog else CATALOG_LEFT_OUT), encoding="utf-8")
         if config_path is not None and Path(config_path).is_file():
             shutil.copy2(config_path, staging / "rabtui" / Path(config_path).name)
         shutil.copy2(catalog_gz, staging / "rabtui" / CATALOG_ON_DISC)
-        store.backup_to(staging / "rabtui" / "rabtui.db")
+        store.backup_to(staging / "rabtui" / "rabtui.db", catalog=backups_catalog)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OSError(exc.errno, exc.strerror, str(staging)) from None

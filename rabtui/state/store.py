@@ -31,6 +31,10 @@ from rabtui.state.store_whole import check_columns
 
 T = TypeVar("T")
 
+# which file version, and which other entry, each backup holds, and the versions written since each
+# directory's last checkpoint: read from the media again by rebuild-state, never from a disc's copy
+BACKUPS_CATALOG = ("paths", "versions", "others", "changes")
+
 # Backup states that count as complete: usable as --link-dest base, restorable, checkpointable.
 STATUSES = ("running", "completed", "warnings", "kept", "failed", "abandoned", "deleted")   # of a backup
 COMPLETE = ("completed", "warnings")
@@ -431,11 +435,17 @@ class Store:
     def watch(self) -> "ChangeWatch":
         return ChangeWatch(self.path)
 
-    def backup_to(self, target: str | Path) -> None:
-        """A consistent copy of the database (SQLite's backup API), e.g. for a checkpoint disc."""
+    def backup_to(self, target: str | Path, catalog: bool = True) -> None:
+        """A consistent copy of the database (SQLite's backup API), e.g. for a checkpoint disc;
+        without `catalog`, the backups' catalog (BACKUPS_CATALOG's tables) left empty in it."""
         dest = sqlite3.connect(str(target))
         try:
             self.conn.backup(dest)
+            if not catalog:
+                for table in BACKUPS_CATALOG:
+                    dest.execute(f"DELETE FROM {table}")
+                dest.commit()
+                dest.execute("VACUUM")
         finally:
             dest.close()
 
