@@ -309,29 +309,6 @@ def test_abort_after_disc_two_then_resume(tmp_path):
     assert cli_main(["--config", str(lab.config_path), "checkpoint", "resume", "--yes"]) == 2
 
 
-def test_a_run_that_skipped_a_disc_leaves_its_checkpoint_unfinished_not_interrupted(tmp_path, capsys):
-    """A burn that ends, a disc skipped by the operator: the checkpoint is unfinished, as its job is
-    failed, not left `burning`, which read `interrupted` once the job was gone, and had the next
-    resume say the run burning it ended before it finished."""
-    lab, cfg = _lab(tmp_path)
-    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
-    write_files(lab.src / "other", {"o": b"x"})
-    assert lab.backup(cfg).status == "completed"
-    store = lab.store()
-    number = _record(lab, cfg, store)
-    assert store.one("SELECT discs FROM checkpoints WHERE number=?", (number,))["discs"] >= 2
-    res, _, _ = _burn(lab, cfg, store, number, lambda q: SKIP if q.text.startswith("Insert blank disc 2 ") else READY)
-    assert res.status == "incomplete" and res.skipped == [2], res.message
-    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "failed"
-    conf = ["--config", str(lab.config_path)]
-    assert cli_main([*conf, "checkpoint", "status"]) == 0
-    assert f"checkpoint {number} (" in (out := capsys.readouterr().out) and "interrupted" not in out, out
-    assert cli_main([*conf, "checkpoint", "resume", "--yes"]) == 0
-    out = capsys.readouterr()
-    assert "interrupted" not in out.out + out.err, out
-    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
-
-
 def test_too_many_discs_refused_before_anything_is_written(tmp_path, capsys):
     lab, cfg = _lab(tmp_path, max_discs=2)
     write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(10)})

@@ -667,3 +667,20 @@ def test_an_archive_file_a_later_backup_saved_anew_only_chmod_ed_is_written_as_t
     assert lab.backup(cfg).status == "completed"
     res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
     assert res.status == "completed", [q.text for q in prompter.asked if q.kind == questions.FAILED]
+
+
+def test_a_run_that_skipped_a_disc_leaves_its_checkpoint_unfinished_not_interrupted(two_discs, capsys):
+    """A burn that ends, a disc skipped by the operator: the checkpoint is unfinished, as its job is
+    failed, not left `burning`, which read `interrupted` once the job was gone, and had the next
+    resume say the run burning it ended before it finished."""
+    lab, cfg, store, number = two_discs
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: SKIP if q.text.startswith("Insert blank disc 2 ") else READY)
+    assert res.status == "incomplete" and res.skipped == [2], res.message
+    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "failed"
+    conf = ["--config", str(lab.config_path)]
+    assert cli_main([*conf, "checkpoint", "status"]) == 0
+    assert f"checkpoint {number} (" in (out := capsys.readouterr().out) and "interrupted" not in out, out
+    assert cli_main([*conf, "checkpoint", "resume", "--yes"]) == 0
+    out = capsys.readouterr()
+    assert "interrupted" not in out.out + out.err, out
+    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
