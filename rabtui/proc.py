@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -66,6 +67,7 @@ def run(
     die_with_parent: bool = False,
     lifeline: bool = False,
     output_after_end: float | None = None,
+    subreaper: bool = False,
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
@@ -98,6 +100,8 @@ def run(
     until it has been silent that long, for a shell command that starts a service: the service
     keeps the output open, and is neither waited for nor killed (a later write of its to that
     output fails, SIGPIPE, as one after an SSH session has ended).
+
+    `subreaper`: see `start`.
     """
     name = os.path.basename(argv[0])
     pipe = None
@@ -114,7 +118,7 @@ def run(
         script = group_dies_with_stdin('"$@"', grace=0, lifeline_fd=pipe[0] if pipe else 0)
         argv, lifeline = ["/bin/sh", "-c", script, "rabtui", *argv], True
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline, name=name,
-                    lifeline_pipe=pipe)
+                    lifeline_pipe=pipe, subreaper=subreaper)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
                           silence=silence, busy=busy, progress=progress, output_after_end=output_after_end)
@@ -129,16 +133,23 @@ def start(
     lifeline: bool = False,
     name: str | None = None,
     lifeline_pipe: tuple[int, int] | None = None,
+    subreaper: bool = False,
 ) -> Started:
     """Start `argv` now and read it later with `finish` (for a process whose wait can overlap
     other work; its output must be small enough to wait in the pipe). `name`: what messages call
     it (default: its program's name). `lifeline_pipe`: (read, write) ends of the lifeline of a
     process whose standard input is its own: the read end goes to the process, the write end is
-    held until it has ended."""
+    held until it has ended. `subreaper` (Linux): the process is made its descendants' reaper
+    (prctl PR_SET_CHILD_SUBREAPER) before it runs `argv`, so that one orphaned while it runs (a
+    daemon's double fork) stays below it, where a cancel or a timeout finds and kills it."""
     began = time.monotonic()
     try:
+        name = name or os.path.basename(os.fspath(argv[0]))
         argv = [os.fspath(a) for a in argv]
         full_env = None if env is None else {**os.environ, **env}
+        if subreaper:
+            ctype = (os.environ if full_env is None else full_env).get("LC_CTYPE")
+            argv = [sys.executable, "-I", "-S", "-c", _AS_SUBREAPER, "-" if ctype is None else f"={ctype}", *argv]
         popen = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE if stdin_data is not None or lifeline else subprocess.DEVNULL,
@@ -160,8 +171,20 @@ def start(
             os.close(lifeline_pipe[0])
     if stdin_data is not None:
         threading.Thread(target=_feed_stdin, args=(popen, stdin_data), daemon=True).start()
-    return Started(argv, popen, began, lifeline, name or os.path.basename(argv[0]),
+    return Started(argv, popen, began, lifeline, name,
                    lifeline_pipe[1] if lifeline_pipe else None)
+
+
+# sets PR_SET_CHILD_SUBREAPER (36), which execve keeps, then runs its arguments after the first;
+# where prctl fails (not Linux) they run all the same, and a daemon's double fork escapes as before.
+# The first gives LC_CTYPE back as it was ("-": unset): in the C locale Python sets it to C.UTF-8.
+_AS_SUBREAPER = ("import ctypes, os, sys\n"
+                 "try: ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\n"
+                 "except (AttributeError, OSError): pass\n"
+                 "ctype = sys.argv[1]\n"
+                 "if ctype == '-': os.environ.pop('LC_CTYPE', None)\n"
+                 "else: os.environ['LC_CTYPE'] = ctype[1:]\n"
+                 "os.execv(sys.argv[2], sys.argv[2:])")
 
 
 def _feed_stdin(proc: subprocess.Popen, data: bytes) -> None:
@@ -175,7 +198,8 @@ def _feed_stdin(proc: subprocess.Popen, data: bytes) -> None:
 def run_shell(command: str, **kwargs) -> Completed:
     """The operator's own pre/post commands on the local machine: shell by design. They die with
     rabtui, SIGKILL included (see `dies_with_stdin`)."""
-    return run(["/bin/sh", "-c", dies_with_stdin("/bin/sh"), "rabtui", command], lifeline=True, **kwargs)
+    return run(["/bin/sh", "-c", dies_with_stdin("/bin/sh"), "rabtui", command], lifeline=True, subreaper=True,
+               **kwargs)
 
 
 def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> int:

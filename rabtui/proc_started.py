@@ -60,32 +60,38 @@ class Completed:
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM to the process's group, SIGKILL to what is left of it after `grace` seconds; returns
-    once nothing of the group runs. The leader's end is not enough: a child that ignores SIGTERM,
-    or that is merely slower to die, outlives it."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        os.killpg(proc.pid, signal.SIGCONT)   # a stopped process acts on SIGTERM (cleans up) only once it runs
-    except (ProcessLookupError, PermissionError):     # none of it left, or none of it ours to signal
-        return
-    if not _group_gone(proc, grace):
+    """SIGTERM to the process's group and to every process descended from it, SIGKILL to what is
+    left of them after `grace` seconds; returns once nothing of them runs. The leader's end is not
+    enough: a child that ignores SIGTERM, or that is merely slower to die, outlives it. Nor is the
+    group: a process that left it (`setsid`, a daemon's double fork) is found as a descendant (under
+    a `subreaper` leader, orphaned ones too), all of them stopped first so that none forks unseen."""
+    tree = proc_table.stop_tree(proc.pid) if proc.returncode is None else {}   # its pid still its own
+    for sig in (signal.SIGTERM, signal.SIGCONT):   # a stopped process acts on SIGTERM (cleans up) only once it runs
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):     # none of it left, or none of it ours to signal
+            if not tree:
+                return
+        proc_table.signal_each(tree, sig)
+    if not _all_gone(proc, tree, grace):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        _group_gone(proc, GROUP_DEATH)
+        proc_table.signal_each(tree, signal.SIGKILL)
+        _all_gone(proc, tree, GROUP_DEATH)
     try:
         proc.wait(timeout=GROUP_DEATH)
     except subprocess.TimeoutExpired:
         pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
 
 
-def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
-    """Wait up to `seconds` until no process of `proc`'s group runs (reaping the leader)."""
+def _all_gone(proc: subprocess.Popen, tree: dict[int, bytes], seconds: float) -> bool:
+    """Wait up to `seconds` until no process of `proc`'s group, nor of `tree`, runs (reaping the leader)."""
     end = time.monotonic() + seconds
     while True:
         proc.poll()
-        if not proc_table.group_runs(proc.pid):
+        if not proc_table.group_runs(proc.pid) and not proc_table.any_runs(tree):
             return True
         if time.monotonic() >= end:
             return False

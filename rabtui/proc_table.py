@@ -92,6 +92,73 @@ def _of_group(pgid: int) -> Iterator[tuple[str, list[bytes]]]:
                 yield entry.name, fields
 
 
+FREEZE_ROUNDS = 50    # looks at a tree being stopped, at the most (each stops what the last one found new)
+
+
+def stop_tree(pid: int) -> dict[int, bytes]:
+    """SIGSTOP process `pid` and every process descended from it, looking again until a look finds
+    none new (a stopped process forks no more); returns each one's pid and start time (/proc's
+    field, which `signal_each` checks). `pid` must not have been reaped yet (else its pid may be
+    another's). A descendant orphaned stays in the tree only where an ancestor of it is a subreaper
+    (proc.start's `subreaper`): otherwise it is init's child, out of reach."""
+    seen: dict[int, bytes] = {}
+    stopped: dict[int, bytes] = {}      # seen less those not ours to signal (a setuid program's)
+    for _ in range(FREEZE_ROUNDS):
+        new = {p: s for p, s in _descendants(pid).items() if p not in seen}
+        if not new:
+            break
+        seen.update(new)
+        sent = signal_each(new, signal.SIGSTOP)
+        stopped.update((p, s) for p, s in new.items() if p in sent)
+    return stopped
+
+
+def _descendants(pid: int) -> dict[int, bytes]:
+    """`pid` and the processes below it, each with its start time."""
+    children: dict[int, list[tuple[int, bytes]]] = {}
+    own = None
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat(f"/proc/{entry.name}/stat")
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append((int(entry.name), fields[_STARTED]))
+                if int(entry.name) == pid:
+                    own = fields[_STARTED]
+    if own is None:
+        return {}
+    found, todo = {pid: own}, [pid]
+    while todo:
+        for child, started in children.get(todo.pop(), ()):
+            if child not in found:
+                found[child] = started
+                todo.append(child)
+    return found
+
+
+def signal_each(processes: dict[int, bytes], sig: int) -> set[int]:
+    """`sig` to each of `processes` (pid: start time) that still runs as the process recorded;
+    returns the pids it was sent to."""
+    sent = set()
+    for pid, started in processes.items():
+        fields = _stat(f"/proc/{pid}/stat")
+        if fields is not None and fields[_STARTED] == started:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                continue
+            sent.add(pid)
+    return sent
+
+
+def any_runs(processes: dict[int, bytes]) -> bool:
+    """Whether one of `processes` (pid: start time) still runs as the process recorded."""
+    for pid, started in processes.items():
+        fields = _stat(f"/proc/{pid}/stat")
+        if fields is not None and fields[_STARTED] == started and _runs(pid, fields):
+            return True
+    return False
+
+
 _UTIME, _STIME = 11, 12    # the processor time in user and system mode, in clock ticks, among those fields
 
 

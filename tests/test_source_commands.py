@@ -8,6 +8,7 @@ import random
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -109,6 +110,42 @@ def test_a_child_that_ignores_sigterm_is_killed_too(tmp_path, where, monkeypatch
     assert left == []
 
 
+def _escaper() -> tuple[str, str]:
+    """A command that leaves processes out of its process group: one it started under `setsid`,
+    and a daemon's (`setsid` in a child that ends at once: init's then, but for a subreaper)."""
+    seconds = f"{1000 + random.random():.6f}"
+    return f"setsid sleep {seconds} & sh -c 'setsid sleep {seconds} &'; sleep {seconds}", f"sleep {seconds}"
+
+
+@pytest.mark.parametrize("stop", ["cancel", "timeout"])
+def test_processes_that_left_the_command_group_are_killed_with_it(tmp_path, stop):
+    command, pattern = _escaper()
+    lab, cfg, source_id = _lab(tmp_path, SimpleNamespace(param="local"), "", timeout=2 if stop == "timeout" else None)
+    try:
+        if stop == "cancel":
+            _cancel_during(lab, cfg, source_id, command)
+        else:
+            with pytest.raises(WorkFailed, match=r"timed out after 2 s \(command_timeout; its processes were killed\)"):
+                source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit)
+        left = _left(pattern)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", f"^{pattern}$"])
+    assert left == []
+
+
+def test_a_daemon_started_by_a_command_that_ends_is_left_running(tmp_path):
+    # the command ended, exit 0: what it started on purpose, out of its group, is not killed
+    command, pattern = _escaper()
+    command = command.replace("; sleep", "; echo started; : sleep")
+    lab, cfg, source_id = _lab(tmp_path, SimpleNamespace(param="local"), "", timeout=8)
+    try:
+        source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit, what="post-backup")
+        left = _left(pattern)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", f"^{pattern}$"])
+    assert len(left) == 2, left
+
+
 def test_the_output_of_a_command_is_bounded_in_the_state(tmp_path, where):
     # about 2 MB of output, on stdout and stderr: the events keep the last 64 KiB of it
     lab, cfg, source_id = _lab(tmp_path, where, 'post_backup_commands = ["seq 1 250000; seq 1 50000 >&2"]')
@@ -173,7 +210,6 @@ def test_a_command_whose_connection_froze_is_not_said_killed(tmp_path, sshd, mon
     """The command freezes its own SSH session (SIGSTOP to its sshd) and runs past command_timeout:
     the kill sent then cannot be delivered, and the reason said its processes were killed all the same."""
     from rabtui.ssh import remote
-    from types import SimpleNamespace
 
     monkeypatch.setattr(remote, "CONNECT_TIMEOUT", 3)     # how long the kill's channel is waited for
     frozen = tmp_path / "frozen"
