@@ -478,6 +478,52 @@ def test_a_restore_onto_an_ssh_source_that_stalls_mid_file_does_not_count_that_f
     assert not hung_left(tmp_path, "rsync")
 
 
+def _works_in(pid: int, directory: Path) -> bool:
+    """Whether process `pid`'s working directory is `directory` (rsync's receiver names no path in its
+    arguments, `-s`, and goes there)."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd") == str(directory)
+    except OSError:
+        return False
+
+
+def test_a_restore_whose_rsync_is_stopped_on_the_source_says_it_may_stay_there(tmp_path, sshd):
+    """The source's rsync (the receiver, `rsync --server`) stopped there mid-transfer: the restore
+    fails by io_timeout, and sshd leaves that rsync stopped when the connection ends; the failure
+    says so and how to find it, as a backup's does (`ps -C rsync`)."""
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"big": os.urandom(4 << 20)})
+    directory = f'[[sources.directories]]\npath = "{data}"\n'
+    lab.trust(sshd)
+    assert lab.backup(lab.write(ssh_source_lines(sshd) + directory), "web").status == "completed"
+    cfg = lab.write(ssh_source_lines(sshd) + f'io_timeout = {STALL}\nbwlimit = "512K"\n' + directory)
+    (data / "big").unlink()
+    servers: list[int] = []
+
+    def stop_servers() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(f.startswith(".big.") for f in os.listdir(data)):
+            time.sleep(0.01)
+        for pid, argv in processes():
+            if argv and argv[0].endswith(b"rsync") and b"--server" in argv and _works_in(pid, data):
+                if signalled(pid, signal.SIGSTOP):
+                    servers.append(pid)
+
+    stopper = threading.Thread(target=stop_servers, daemon=True)
+    stopper.start()
+    try:
+        with pytest.raises(restore_run.RestoreIncomplete) as failed:
+            restore_run.restore(cfg, lab.store(), "web", str(data), to_source=True)
+        stopper.join(60)
+        assert servers, "the source's rsync was not stopped as it received big"
+        assert any(proc_table.pid_alive(pid) for pid in servers)      # left there, stopped
+    finally:
+        for pid in servers:
+            signalled(pid, signal.SIGKILL)
+    assert "(`ps -C rsync` on the source)" in str(failed.value), str(failed.value)
+
+
 def test_a_backup_whose_shared_ssh_connection_no_longer_answers_leaves_it_not_behind(tmp_path, sshd, monkeypatch):
     """A backup starts closing its shared connection after its transfer (`release`, overlapping
     steps 6 and 7) and waits for it at its end (`close`): the hung connection was killed only by a

@@ -341,8 +341,17 @@ def _sending(source: Source, argv: list, **kw) -> proc_started.Completed | str:
         return rsync_exit.stalled(source.io_timeout)
 
 
+# sshd leaves a session's processes when its connection ends: one stopped or hung there stays
+LEFT_ON_SOURCE = ("; the source's rsync may stay there, stopped or waiting, after this restore (`ps -C rsync` on"
+                  " the source): a kill ends it")
+
+
 def _failure(done: proc_started.Completed | str) -> str:
-    return done if isinstance(done, str) else f"rsync exit {done.returncode}: {done.stderr_said(300)}"
+    """What a failed rsync said; of one that stalled, or timed out itself (exit 30), that the
+    source's rsync may be left running there, as a backup says it (backup/transfer)."""
+    if isinstance(done, str):
+        return done + LEFT_ON_SOURCE
+    return f"rsync exit {done.returncode}: {done.stderr_said(300)}" + (LEFT_ON_SOURCE if done.returncode == 30 else "")
 
 
 def _said_mounts_made(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, w: Written, cancel) -> None:
