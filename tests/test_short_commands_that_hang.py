@@ -351,6 +351,36 @@ def test_a_cancel_while_the_remount_under_a_restores_readers_hangs_stops_it_at_o
     assert not os.path.ismount(mount_point)
 
 
+def test_a_cancel_while_the_sync_before_a_killed_restores_mount_is_made_writable_hangs_stops_it_at_once(
+        tmp_path, monkeypatch, disk_image):
+    """A backup finds the read-only mount of a restore killed meanwhile: it syncs and unmounts it, to
+    mount it read-write. That sync, hung, held the backup's cancel for SYNC_SILENCE (ten minutes); the
+    medium stays as it was, mounted read-only, for the next backup to make writable."""
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
+    reading = tmp_path / "reading"
+    restore = subprocess.Popen([sys.executable, "-c", _READING, str(lab.config_path), str(reading)],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        deadline = time.monotonic() + 60
+        while not reading.exists() and restore.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reading.exists() and os.statvfs(mount_point).f_flag & os.ST_RDONLY, "the restore's mount was not made"
+    finally:
+        restore.kill()
+        restore.wait(timeout=60)
+    monkeypatch.setattr(mounting, "SYNC_SILENCE", 600)
+    cancel = cancelled_once_hung(tmp_path, "sync")
+    with hangs_once(tmp_path, monkeypatch, "sync", mount_point.name) as waited_for:
+        result = lab.backup(cfg, medium_id="m1", cancel=cancel)
+    assert not waited_for.is_set(), "the cancel waited for the hung sync"
+    assert result.status == "cancelled", (result.status, result.reason)
+    assert not hung_left(tmp_path, "sync")
+    assert os.statvfs(mount_point).f_flag & os.ST_RDONLY
+    again = lab.backup(cfg, medium_id="m1")
+    assert again.status == "completed", (again.status, again.reason)
+    assert not os.path.ismount(mount_point)
+
+
 @contextmanager
 def a_stopped_backup(tmp_path):
     """A backup of a local source in a process of its own, held in its pre-backup command, then

@@ -245,14 +245,15 @@ def _made_writable(medium: Medium, emit: Emit, users: locks.Lock, ours: Path,
     writable for a user that writes there: mounted again read-write where no other process uses
     it and it can be unmounted, else remounted read-write under its readers (said); WorkFailed
     where it cannot be (an image mounted read-only is on a read-only loop device). `cancel` stops
-    the remount, hung (Cancelled): it was waited for up to MOUNT_SILENCE seconds."""
+    the sync, the unmount and the remount, hung (Cancelled): they were waited for up to
+    SYNC_SILENCE, UMOUNT_SILENCE and MOUNT_SILENCE seconds."""
     try:
         alone = users.acquire()
     except LockBusy:
         pass
     else:
         with alone:     # something still reading there (a shell in it, a process of the restore not yet gone) keeps
-            if _unmount(medium, emit):     # it mounted: remounted read-write under it then
+            if _unmount(medium, emit, cancel):     # it mounted: remounted read-write under it then
                 mount_notes.remove(ours)
                 return
     holders = users.pids_said() or "killed; something reads there still"
@@ -411,12 +412,14 @@ def _loops_released(medium: Medium, emit: Emit, cancel: threading.Event | None) 
                             " released")
 
 
-def _unmount(medium: Medium, emit: Emit) -> bool:
+def _unmount(medium: Medium, emit: Emit, cancel: threading.Event | None = None) -> bool:
     """Sync the medium's file system, then unmount it; False when it is left mounted (said). A
     sync that fails or hangs leaves it mounted: unmounted then, it would be taken away as if all
-    were written on it."""
+    were written on it. `cancel` stops sync or umount (Cancelled), for a user that only wants the
+    medium unmounted to mount it again: stopped, either leaves the file system as it was or the
+    kernel's unmount made (the mount's note then proves nothing, and goes at the next use)."""
     try:
-        synced = proc.run(sync_argv(medium), silence=SYNC_SILENCE)
+        synced = proc.run(sync_argv(medium), silence=SYNC_SILENCE, cancel=cancel)
     except Stalled as exc:    # a hung disk: nothing to stop but this process
         emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: sync did not answer ({exc});"
                             " is the disk hung? What was written there may not be on the disk yet: do not unplug it"))
@@ -427,7 +430,7 @@ def _unmount(medium: Medium, emit: Emit) -> bool:
                             " do not unplug it"))
         return False
     try:
-        done = proc.run(umount_argv(medium), silence=UMOUNT_SILENCE)
+        done = proc.run(umount_argv(medium), silence=UMOUNT_SILENCE, cancel=cancel)
     except Stalled as exc:    # what was written there is recorded: the medium is only left mounted
         emit(Event(WARNING, f"cannot unmount {medium.path}: umount did not answer ({exc}); is the disk hung?"))
         return False
