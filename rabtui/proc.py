@@ -141,7 +141,8 @@ def start(
     process whose standard input is its own: the read end goes to the process, the write end is
     held until it has ended. `subreaper` (Linux): the process is made its descendants' reaper
     (prctl PR_SET_CHILD_SUBREAPER) before it runs `argv`, so that one orphaned while it runs (a
-    daemon's double fork) stays below it, where a cancel or a timeout finds and kills it."""
+    daemon's double fork) stays below it, where a cancel or a timeout finds and kills it with every
+    other process below it."""
     began = time.monotonic()
     try:
         name = name or os.path.basename(os.fspath(argv[0]))
@@ -172,7 +173,7 @@ def start(
     if stdin_data is not None:
         threading.Thread(target=_feed_stdin, args=(popen, stdin_data), daemon=True).start()
     return Started(argv, popen, began, lifeline, name,
-                   lifeline_pipe[1] if lifeline_pipe else None)
+                   lifeline_pipe[1] if lifeline_pipe else None, subreaper)
 
 
 # sets PR_SET_CHILD_SUBREAPER (36), which execve keeps, then runs its arguments after the first;

@@ -59,13 +59,14 @@ class Completed:
         return one_line(self.stderr_text())[-limit:]
 
 
-def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM to the process's group and to every process descended from it, SIGKILL to what is
-    left of them after `grace` seconds; returns once nothing of them runs. The leader's end is not
-    enough: a child that ignores SIGTERM, or that is merely slower to die, outlives it. Nor is the
-    group: a process that left it (`setsid`, a daemon's double fork) is found as a descendant (under
-    a `subreaper` leader, orphaned ones too), all of them stopped first so that none forks unseen."""
-    tree = proc_table.stop_tree(proc.pid) if proc.returncode is None else {}   # its pid still its own
+def _kill_group(proc: subprocess.Popen, grace: float = 5.0, descendants: bool = False) -> None:
+    """SIGTERM to the process's group, SIGKILL to what is left of it after `grace` seconds; returns
+    once nothing of it runs. The leader's end is not enough: a child that ignores SIGTERM, or that
+    is merely slower to die, outlives it. With `descendants` (a `subreaper` leader's), every process
+    descended from it goes too, one that left the group included (`setsid`, a daemon's double fork),
+    all of them stopped first so that none forks unseen."""
+    # its pid is still its own until it is reaped
+    tree = proc_table.stop_tree(proc.pid) if descendants and proc.returncode is None else {}
     for sig in (signal.SIGTERM, signal.SIGCONT):   # a stopped process acts on SIGTERM (cleans up) only once it runs
         try:
             os.killpg(proc.pid, sig)
@@ -115,15 +116,16 @@ class Started:
     """A process from `proc.start`, until `finish` has read it to its end (or `kill` has stopped it)."""
 
     def __init__(self, argv: list[str], popen: subprocess.Popen, began: float, lifeline: bool = False,
-                 name: str = "", lifeline_fd: int | None = None):
+                 name: str = "", lifeline_fd: int | None = None, subreaper: bool = False):
         self.argv, self.popen, self.began, self.lifeline, self.name = argv, popen, began, lifeline, name
         self.lifeline_fd = lifeline_fd      # the lifeline's write end, when it is not the standard input
+        self.subreaper = subreaper          # stopped, every process below it goes (proc.start)
         self.finished = False
 
     def kill(self) -> None:
         if not self.finished:
             self.finished = True
-            _kill_group(self.popen, grace=2.0)   # its group, even when the leader itself has ended
+            _kill_group(self.popen, grace=2.0, descendants=self.subreaper)   # even when the leader itself has ended
             self._close()
 
     def _close(self) -> None:
@@ -203,7 +205,7 @@ class Started:
             else:
                 return
             killed = True
-            _kill_group(proc)
+            _kill_group(proc, descendants=self.subreaper)
             raise error
 
         try:
@@ -245,7 +247,7 @@ class Started:
                     check()
         except BaseException:
             if not killed:      # a callback failed, or the run was interrupted: its group goes too
-                _kill_group(proc, grace=2.0)
+                _kill_group(proc, grace=2.0, descendants=self.subreaper)
             raise
         finally:
             sel.close()
