@@ -53,3 +53,32 @@ def test_a_wait_for_a_mediums_mount_lock_ends_on_sigterm(tmp_path, disk_image, a
     assert running.returncode == 1 and "Traceback" not in out, out
     assert "cancelled while waiting for the lock of mounting or unmounting medium m1" in out, out
     assert not os.path.ismount(m1)
+
+
+def test_media_label_stopped_by_sigterm_after_its_mount_writes_no_label(tmp_path, disk_image):
+    """SIGTERM once `media label` had mounted the medium's disk: it went on and labelled it, exit 0,
+    as if never sent. Now it stops before it writes: cancelled, said, the disk unmounted unlabelled."""
+    from rabtui.media.medium import read_label
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    running = None
+    try:
+        running = _stopped_at(lab, "medium.mounted", "media", "label", "m1")
+        running.send_signal(signal.SIGTERM)      # handled once it goes on
+        running.send_signal(signal.SIGCONT)
+        out = running.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(running)
+    assert running.returncode == 1 and "Traceback" not in out, out
+    assert "the labelling of medium m1: cancelled before anything was written" in out, out
+    assert not os.path.ismount(m1)
+    probe = tmp_path / "probe-after"
+    probe.mkdir()
+    subprocess.run(["mount", "-o", "ro", str(disk_image), str(probe)], check=True)
+    try:
+        assert read_label(probe) is None
+    finally:
+        subprocess.run(["umount", str(probe)], check=True)

@@ -24,7 +24,7 @@ from rabtui.media import checkpoint_numbers, medium_fs
 from rabtui.media.medium_layout import read_regular
 from rabtui.media.mounting import mounted
 from rabtui.config import Medium
-from rabtui.errors import RabtuiError, WorkFailed
+from rabtui.errors import Cancelled, RabtuiError, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.state import queries
 from rabtui.state.store import Store
@@ -398,13 +398,20 @@ class Labelled(NamedTuple):
     warning: str | None = None
 
 
+def _stop_if(cancel: threading.Event | None, medium: Medium) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"the labelling of medium {medium.id}: cancelled before anything was written")
+
+
 def label_medium(store: Store, medium: Medium, force: bool = False, cancel: threading.Event | None = None) -> Labelled:
     """Write the medium's label when that is safe, or with `force`; says what was done. Refused
     (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
     labelled as another, files without a label, a medium the state knows found unlabelled, or
     another disk labelled with this medium's id (taken over as this medium with `force`). What runs
-    killed meanwhile left in the medium's root (remove_dead_runs_files) goes first."""
+    killed meanwhile left in the medium's root (remove_dead_runs_files) goes first. `cancel` stops it
+    before it writes anything (Cancelled), the medium then unmounted as it was found."""
     with mounted(medium, state_dir=store.state_dir, cancel=cancel):
+        _stop_if(cancel, medium)
         path = medium.path
         if not os.path.isdir(path):
             raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
@@ -420,6 +427,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False, cancel: thre
             if other and not force:
                 raise RabtuiError(f"medium {medium.id}: {other}", hint=_other_disk_hint(medium))
             if other:
+                _stop_if(cancel, medium)
                 _check_writable(medium)     # as for a disk labelled anew (below)
                 media_state.remember_mount(store, medium)
                 _take_over(medium, store)
@@ -448,6 +456,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False, cancel: thre
                               f" ({known}): is the disk mounted?",
                               hint=f"mount it; to label this directory as medium {medium.id} anyway:"
                                    f" rabtui media label {medium.id} --force")
+        _stop_if(cancel, medium)
         _check_writable(medium)     # as a backup does before labelling: one it would refuse is not labelled
         if force and (label is not None or others):
             _take_over(medium, store)
