@@ -611,6 +611,45 @@ def test_find_stopped_by_sigterm_says_it_was_cancelled(tmp_path):
     assert run_.returncode == 1 and "find: cancelled" in err and "superseded" not in err, (run_.returncode, out, err)
 
 
+def test_find_stopped_by_sigterm_as_its_looks_mount_ends_says_the_mount_made(tmp_path, disk_image):
+    """`find` looks at a device medium left unmounted, mounting it read-only; SIGTERM came as mount
+    hung once the kernel had made the mount: find said only that it was cancelled, not that the
+    medium stays mounted (an operator then unplugs a disk that is mounted)."""
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    assert not os.path.ismount(mount_point)
+    bin_dir, marker = tmp_path / "hung-bin", tmp_path / "hung-mount"
+    bin_dir.mkdir()
+    (bin_dir / "mount").write_text(f"""#!/bin/sh
+'{shutil.which("mount")}' "$@"; made=$?
+case "$*" in *{tmp_path}*) [ -e '{marker}' ] || {{ echo $$ > '{marker}'; kill -STOP $$; }} ;; esac
+exit $made
+""")
+    (bin_dir / "mount").chmod(0o755)
+    try:
+        run_ = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "find", "a"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+        deadline = time.monotonic() + 60
+        while run_.poll() is None and not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), "find did not mount the medium"
+        run_.send_signal(signal.SIGTERM)
+        out, err = run_.communicate(timeout=120)
+        assert not hung_left(tmp_path, "mount")
+        assert run_.returncode == 1 and "find: cancelled" in err, (run_.returncode, out, err)
+        assert os.path.ismount(mount_point)
+        assert f"medium m1 stays mounted at {mount_point}" in err, err
+        again = lab.backup(cfg, medium_id="m1")      # rabtui's next user of it unmounts it
+        assert again.status == "completed", (again.status, again.reason)
+        assert not os.path.ismount(mount_point)
+    finally:
+        if marker.exists():
+            signalled(int(marker.read_text()), signal.SIGKILL)
+        if os.path.ismount(mount_point):
+            subprocess.run(["umount", str(mount_point)])
+
+
 def test_a_checkpoint_plan_stopped_by_sigterm_as_it_reads_the_backups_ends_cancelled(tmp_path):
     """SIGTERM sets the plan's cancel, which only its trial xorriso and its waits for a lock heed:
     come as it read the backups it plans, the signal was swallowed, and the plan went on to print

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from rabtui.checkpoint import marks
 from rabtui.config import Config
-from rabtui.errors import UsageError
+from rabtui.errors import Cancelled, UsageError
 from rabtui.media import unknown_backups
 from rabtui.events import WARNING
 from rabtui.media.at_hand import left_unmounted, media_at_hand, moved_away
@@ -120,8 +120,13 @@ def _find(cfg: Config, store: Store, pattern: str, source: str | None, ignore_ca
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
     ids, twice = queries.backup_ids(store)
     warned: list[str] = []      # a device medium left unmounted is looked at as a restore looks (read-only)
-    unknown = unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources},
-                                        lambda e: warned.append(e.message) if e.kind == WARNING else None, cancel)
+    try:
+        unknown = unknown_backups.not_known(cfg, store, {source} if source is not None else {s.id for s in cfg.sources},
+                                            lambda e: warned.append(e.message) if e.kind == WARNING else None, cancel)
+    except Cancelled as exc:    # what the look warned of is said all the same (a mount it made, left)
+        if not warned:
+            raise
+        raise Cancelled(exc.message, hint="\n".join(filter(None, [exc.hint, *warned]))) from None
     return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media},
                  {m.id for m in cfg.media if moved_away(m, store)}, unknown, ids, twice,
                  {m.id for m in cfg.media if left_unmounted(m)}, warned)

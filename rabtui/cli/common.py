@@ -325,9 +325,9 @@ def read_until_term(what: str):
     ended = Cancelled(f"{what}: cancelled (SIGTERM or SIGHUP)")
     try:
         yield cancel
-    except Cancelled:
+    except Cancelled as exc:
         if cancel.is_set():
-            raise ended from None
+            raise Cancelled(ended.message, hint=exc.hint) from None    # what else it says said too
         raise
     finally:
         for sig, handler in previous.items():
