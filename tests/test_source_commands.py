@@ -118,9 +118,9 @@ def _escaper() -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("stop", ["cancel", "timeout"])
-def test_processes_that_left_the_command_group_are_killed_with_it(tmp_path, stop):
+def test_processes_that_left_the_command_group_are_killed_with_it(tmp_path, where, stop):
     command, pattern = _escaper()
-    lab, cfg, source_id = _lab(tmp_path, SimpleNamespace(param="local"), "", timeout=2 if stop == "timeout" else None)
+    lab, cfg, source_id = _lab(tmp_path, where, "", timeout=2 if stop == "timeout" else None)
     try:
         if stop == "cancel":
             _cancel_during(lab, cfg, source_id, command)
@@ -133,11 +133,11 @@ def test_processes_that_left_the_command_group_are_killed_with_it(tmp_path, stop
     assert left == []
 
 
-def test_a_daemon_started_by_a_command_that_ends_is_left_running(tmp_path):
+def test_a_daemon_started_by_a_command_that_ends_is_left_running(tmp_path, where):
     # the command ended, exit 0: what it started on purpose, out of its group, is not killed
     command, pattern = _escaper()
     command = command.replace("; sleep", "; echo started; : sleep")
-    lab, cfg, source_id = _lab(tmp_path, SimpleNamespace(param="local"), "", timeout=8)
+    lab, cfg, source_id = _lab(tmp_path, where, "", timeout=8)
     try:
         source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit, what="post-backup")
         left = _left(pattern)

@@ -4,13 +4,14 @@ Each command runs at most `command_timeout` seconds. On timeout or cancel its wh
 dies, on the source too, and so it does when rabtui dies (proc_lifeline.dies_with_stdin). Over SSH
 the command runs under `setsid` in a process group of its own, whose id it prints first, and a
 second channel kills that group (`kill -- -PGID`), since closing an SSH channel does not stop what
-it started. Its output is bounded: the last OUTPUT_KEPT bytes of each command are logged (as one
+it started, and the processes that left it, marked by a token in their environment. Its output is bounded: the last OUTPUT_KEPT bytes of each command are logged (as one
 event) once it ends, whatever it printed.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 import threading
 from typing import Sequence
@@ -30,23 +31,34 @@ _PGID = re.compile(rb"^rabtui-pgid (\d+)\n", re.M)
 _PGID_WITHIN = 4096            # a shell start-up file may print before the wrapper does
 
 
-def killable(command: str) -> str:
+MARK = "RABTUI_RUN"            # in the environment of each of a command's processes over SSH: its run's token
+
+
+def killable(command: str, token: str) -> str:
     """The command as run over SSH: in a new session (so a process group of its own) under the
     account's shell, after printing that group's id; the group dies when the channel ends without
     a word, as when rabtui is killed (proc_lifeline.dies_with_stdin). Not run by `exec` and
     followed by `exit`, so that the login shell forks it: setsid then needs no fork of its own and
-    the group id is $$."""
-    inner = 'echo "rabtui-pgid $$"; ' + proc_lifeline.dies_with_stdin('"${SHELL:-/bin/sh}"', KILL_GRACE)
+    the group id is $$. `token` marks its processes' environment (MARK), so that the kill finds
+    those that left the group too (kill_group_command)."""
+    inner = (f'export {MARK}={shlex.quote(token)}; echo "rabtui-pgid $$"; '
+             + proc_lifeline.dies_with_stdin('"${SHELL:-/bin/sh}"', KILL_GRACE))
     return f"setsid /bin/sh -c {shlex.quote(inner)} rabtui {shlex.quote(command)}; exit $?"
 
 
-def kill_group_command(pgid: int) -> str:
-    """SIGTERM to the group, SIGKILL after KILL_GRACE seconds if any of it is left; it ends once
-    the group is gone (or KILL_GRACE more seconds have passed)."""
+def kill_group_command(pgid: int, token: str) -> str:
+    """SIGTERM to the group and to every process whose environment holds the command's `token`
+    (one that left the group: `setsid`, a daemon's double fork; Linux's /proc/PID/environ, read by
+    GNU grep or BusyBox's, else the group alone), SIGKILL after KILL_GRACE seconds to what is left
+    of them; it ends once they are gone (or KILL_GRACE more seconds have passed). A process that
+    cleared its environment is not found."""
     g = f"-{int(pgid)}"
-    wait_gone = (f"i=0; while [ $i -lt {KILL_GRACE * 5} ]; do kill -s 0 -- {g} 2>/dev/null || exit 0;"
-                 " sleep 0.2; i=$((i+1)); done")
-    return f"kill -s TERM -- {g} 2>/dev/null || exit 0; {wait_gone}; kill -s KILL -- {g} 2>/dev/null; {wait_gone}; exit 0"
+    marked = f"grep -lsxzF -- {shlex.quote(f'{MARK}={token}')} /proc/[0-9]*/environ"
+    each = (f"each() {{ kill -s $1 -- {g} 2>/dev/null; for f in $({marked}); do p=${{f#/proc/}};"
+            " kill -s $1 ${p%/environ} 2>/dev/null; done; }; ")
+    left = f"left() {{ kill -s 0 -- {g} 2>/dev/null || [ -n \"$({marked})\" ]; }}; "
+    wait_gone = f"i=0; while [ $i -lt {KILL_GRACE * 5} ]; do left || exit 0; sleep 0.2; i=$((i+1)); done"
+    return (each + left + f"left || exit 0; each TERM; each CONT; {wait_gone}; each KILL; {wait_gone}; exit 0")
 
 
 class OutputTail:
@@ -160,6 +172,7 @@ def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event 
     from rabtui.ssh import remote
 
     reader = _GroupReader(tail)
+    token = secrets.token_hex(16)
 
     def kill_group() -> None:
         if reader.pgid is None:
@@ -167,7 +180,7 @@ def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event 
                           " once the host sees the connection closed")
             return
         try:
-            remote._exec(client, kill_group_command(reader.pgid), lambda data: None, None,
+            remote._exec(client, kill_group_command(reader.pgid, token), lambda data: None, None,
                          timeout=KILL_GRACE + 10)
         except remote.CommandTimeout:
             stopped[0] = (f"the kill of its processes was not confirmed within {KILL_GRACE + 10} s:"
@@ -177,7 +190,7 @@ def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event 
                           " answering: they may still run on the host until it finds the connection gone")
 
     try:
-        return remote._exec(client, killable(command), reader.feed, cancel, timeout=timeout, on_stop=kill_group,
+        return remote._exec(client, killable(command, token), reader.feed, cancel, timeout=timeout, on_stop=kill_group,
                             output_after_end=OUTPUT_AFTER_END)
     finally:
         reader.close()
