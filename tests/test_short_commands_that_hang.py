@@ -196,12 +196,9 @@ def test_a_cancel_while_the_mediums_mount_hangs_stops_it_at_once_and_the_next_ba
     assert not os.path.ismount(mount_point)
 
 
-def test_a_cancel_as_the_mediums_mount_ends_says_the_mount_made_and_the_next_backup_unmounts_it(
-        tmp_path, monkeypatch, disk_image):
-    """mount stopped by the cancel once the kernel made the mount (here: it hangs after it): the
-    medium stayed mounted, its note left for rabtui's next user of it, and the backup said only
-    that it was cancelled (an operator then unplugs a disk that is mounted)."""
-    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
+def _mount_made_then_hung(tmp_path) -> tuple[Path, Path]:
+    """A folder whose `mount` makes the mount, then, the first time its arguments hold `tmp_path`,
+    stops itself (SIGSTOP) with its pid in the marker file: (the folder, the marker)."""
     bin_dir, marker = tmp_path / "hung-bin", tmp_path / "hung-mount"
     bin_dir.mkdir()
     (bin_dir / "mount").write_text(f"""#!/bin/sh
@@ -210,6 +207,16 @@ case "$*" in *{tmp_path}*) [ -e '{marker}' ] || {{ echo $$ > '{marker}'; kill -S
 exit $made
 """)
     (bin_dir / "mount").chmod(0o755)
+    return bin_dir, marker
+
+
+def test_a_cancel_as_the_mediums_mount_ends_says_the_mount_made_and_the_next_backup_unmounts_it(
+        tmp_path, monkeypatch, disk_image):
+    """mount stopped by the cancel once the kernel made the mount (here: it hangs after it): the
+    medium stayed mounted, its note left for rabtui's next user of it, and the backup said only
+    that it was cancelled (an operator then unplugs a disk that is mounted)."""
+    lab, cfg, mount_point = device_lab(tmp_path, disk_image)
+    bin_dir, marker = _mount_made_then_hung(tmp_path)
     cancel = cancelled_once_hung(tmp_path, "mount")
     try:
         with monkeypatch.context() as patched:
@@ -323,19 +330,28 @@ with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir, read_only=True)
 """
 
 
+def _restore_reading(tmp_path, lab: Lab, mount_point: Path) -> subprocess.Popen:
+    """A restore in a process of its own that reads the medium, mounted read-only for it (_READING)."""
+    reading = tmp_path / "reading"
+    restore = subprocess.Popen([sys.executable, "-c", _READING, str(lab.config_path), str(reading)],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    deadline = time.monotonic() + 60
+    while not reading.exists() and restore.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not (reading.exists() and os.statvfs(mount_point).f_flag & os.ST_RDONLY):
+        restore.kill()
+        restore.wait(timeout=60)
+        pytest.fail("the restore's mount was not made")
+    return restore
+
+
 def test_a_cancel_while_the_remount_under_a_restores_readers_hangs_stops_it_at_once(
         tmp_path, monkeypatch, disk_image):
     """A backup finds the medium mounted read-only for a restore that reads it still: it remounts it
     read-write under the restore. That remount, hung, held the backup's cancel for MOUNT_SILENCE."""
     lab, cfg, mount_point = device_lab(tmp_path, disk_image)
-    reading = tmp_path / "reading"
-    restore = subprocess.Popen([sys.executable, "-c", _READING, str(lab.config_path), str(reading)],
-                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    restore = _restore_reading(tmp_path, lab, mount_point)
     try:
-        deadline = time.monotonic() + 60
-        while not reading.exists() and restore.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert reading.exists() and os.statvfs(mount_point).f_flag & os.ST_RDONLY, "the restore's mount was not made"
         monkeypatch.setattr(mounting, "MOUNT_SILENCE", 600)
         cancel = cancelled_once_hung(tmp_path, "mount")
         with hangs_once(tmp_path, monkeypatch, "mount", "remount") as waited_for:
@@ -357,17 +373,9 @@ def test_a_cancel_while_the_sync_before_a_killed_restores_mount_is_made_writable
     mount it read-write. That sync, hung, held the backup's cancel for SYNC_SILENCE (ten minutes); the
     medium stays as it was, mounted read-only, for the next backup to make writable."""
     lab, cfg, mount_point = device_lab(tmp_path, disk_image)
-    reading = tmp_path / "reading"
-    restore = subprocess.Popen([sys.executable, "-c", _READING, str(lab.config_path), str(reading)],
-                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
-    try:
-        deadline = time.monotonic() + 60
-        while not reading.exists() and restore.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert reading.exists() and os.statvfs(mount_point).f_flag & os.ST_RDONLY, "the restore's mount was not made"
-    finally:
-        restore.kill()
-        restore.wait(timeout=60)
+    restore = _restore_reading(tmp_path, lab, mount_point)
+    restore.kill()     # its mount left, and its note
+    restore.wait(timeout=60)
     monkeypatch.setattr(mounting, "SYNC_SILENCE", 600)
     cancel = cancelled_once_hung(tmp_path, "sync")
     with hangs_once(tmp_path, monkeypatch, "sync", mount_point.name) as waited_for:
@@ -618,14 +626,7 @@ def test_find_stopped_by_sigterm_as_its_looks_mount_ends_says_the_mount_made(tmp
     lab, cfg, mount_point = device_lab(tmp_path, disk_image)
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     assert not os.path.ismount(mount_point)
-    bin_dir, marker = tmp_path / "hung-bin", tmp_path / "hung-mount"
-    bin_dir.mkdir()
-    (bin_dir / "mount").write_text(f"""#!/bin/sh
-'{shutil.which("mount")}' "$@"; made=$?
-case "$*" in *{tmp_path}*) [ -e '{marker}' ] || {{ echo $$ > '{marker}'; kill -STOP $$; }} ;; esac
-exit $made
-""")
-    (bin_dir / "mount").chmod(0o755)
+    bin_dir, marker = _mount_made_then_hung(tmp_path)
     try:
         run_ = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "find", "a"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
