@@ -148,11 +148,12 @@ def start(
         name = name or os.path.basename(os.fspath(argv[0]))
         argv = [os.fspath(a) for a in argv]
         full_env = None if env is None else {**os.environ, **env}
-        if subreaper:
+        run_argv = argv
+        if subreaper and sys.executable:     # none where Python is embedded: the group alone is killed then
             ctype = (os.environ if full_env is None else full_env).get("LC_CTYPE")
-            argv = [sys.executable, "-I", "-S", "-c", _AS_SUBREAPER, "-" if ctype is None else f"={ctype}", *argv]
+            run_argv = [sys.executable, "-I", "-S", "-c", _AS_SUBREAPER, "-" if ctype is None else f"={ctype}", *argv]
         popen = subprocess.Popen(
-            argv,
+            run_argv,
             stdin=subprocess.PIPE if stdin_data is not None or lifeline else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
