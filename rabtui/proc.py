@@ -8,6 +8,7 @@ split into records on both `\\r` and `\\n` (proc_records.py).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from rabtui import privacy
 from rabtui.errors import MissingTool, WorkFailed
-from rabtui.proc_lifeline import dies_with_stdin, group_dies_with_stdin
+from rabtui.proc_lifeline import MARK, dies_with_stdin, group_dies_with_stdin
 from rabtui.proc_records import DataCallback, LineCallback
 from rabtui.proc_started import Completed, Progress, Started
 
@@ -197,11 +198,13 @@ def _feed_stdin(proc: subprocess.Popen, data: bytes) -> None:
         pass
 
 
-def run_shell(command: str, **kwargs) -> Completed:
+def run_shell(command: str, *, env: Mapping[str, str] | None = None, **kwargs) -> Completed:
     """The operator's own pre/post commands on the local machine: shell by design. They die with
-    rabtui, SIGKILL included (see `dies_with_stdin`)."""
-    return run(["/bin/sh", "-c", dies_with_stdin("/bin/sh"), "rabtui", command], lifeline=True, subreaper=True,
-               **kwargs)
+    rabtui, SIGKILL included, with the processes they started that left their group (see
+    `dies_with_stdin`: its token, a new one for each command, is in their environment)."""
+    token = secrets.token_hex(16)
+    return run(["/bin/sh", "-c", dies_with_stdin("/bin/sh", token=token), "rabtui", command], lifeline=True,
+               subreaper=True, env={**(env or {}), MARK: token}, **kwargs)
 
 
 def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> int:

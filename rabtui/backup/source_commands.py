@@ -1,10 +1,11 @@
 """Steps 4 and 6: the operator's pre/post-backup commands, on the source (over SSH) or locally.
 
 Each command runs at most `command_timeout` seconds. On timeout or cancel its whole process group
-dies, on the source too, and so it does when rabtui dies (proc_lifeline.dies_with_stdin). Over SSH
+dies, on the source too, and so it does when rabtui dies (proc_lifeline.dies_with_stdin), with the
+processes it started that left the group (a token in their environment marks them). Over SSH
 the command runs under `setsid` in a process group of its own, whose id it prints first, and a
 second channel kills that group (`kill -- -PGID`), since closing an SSH channel does not stop what
-it started, and the processes that left it, marked by a token in their environment. Its output is bounded: the last OUTPUT_KEPT bytes of each command are logged (as one
+it started. Its output is bounded: the last OUTPUT_KEPT bytes of each command are logged (as one
 event) once it ends, whatever it printed.
 """
 
@@ -31,34 +32,28 @@ _PGID = re.compile(rb"^rabtui-pgid (\d+)\n", re.M)
 _PGID_WITHIN = 4096            # a shell start-up file may print before the wrapper does
 
 
-MARK = "RABTUI_RUN"            # in the environment of each of a command's processes over SSH: its run's token
-
-
 def killable(command: str, token: str) -> str:
     """The command as run over SSH: in a new session (so a process group of its own) under the
     account's shell, after printing that group's id; the group dies when the channel ends without
     a word, as when rabtui is killed (proc_lifeline.dies_with_stdin). Not run by `exec` and
     followed by `exit`, so that the login shell forks it: setsid then needs no fork of its own and
-    the group id is $$. `token` marks its processes' environment (MARK), so that the kill finds
-    those that left the group too (kill_group_command)."""
-    inner = (f'export {MARK}={shlex.quote(token)}; echo "rabtui-pgid $$"; '
-             + proc_lifeline.dies_with_stdin('"${SHELL:-/bin/sh}"', KILL_GRACE))
+    the group id is $$. `token` marks its processes' environment (proc_lifeline.MARK), so that a
+    kill finds those that left the group too (kill_group_command, and the watcher of the channel)."""
+    inner = (f'export {proc_lifeline.MARK}={shlex.quote(token)}; echo "rabtui-pgid $$"; '
+             + proc_lifeline.dies_with_stdin('"${SHELL:-/bin/sh}"', KILL_GRACE, token))
     return f"setsid /bin/sh -c {shlex.quote(inner)} rabtui {shlex.quote(command)}; exit $?"
 
 
 def kill_group_command(pgid: int, token: str) -> str:
     """SIGTERM to the group and to every process whose environment holds the command's `token`
-    (one that left the group: `setsid`, a daemon's double fork; Linux's /proc/PID/environ, read by
-    GNU grep or BusyBox's, else the group alone), SIGKILL after KILL_GRACE seconds to what is left
-    of them; it ends once they are gone (or KILL_GRACE more seconds have passed). A process that
-    cleared its environment is not found."""
+    (one that left the group: proc_lifeline.marked_sh), SIGKILL after KILL_GRACE seconds to what
+    is left of them; it ends once they are gone (or KILL_GRACE more seconds have passed)."""
     g = f"-{int(pgid)}"
-    marked = f"grep -lsxzF -- {shlex.quote(f'{MARK}={token}')} /proc/[0-9]*/environ"
-    each = (f"each() {{ kill -s $1 -- {g} 2>/dev/null; for f in $({marked}); do p=${{f#/proc/}};"
-            " kill -s $1 ${p%/environ} 2>/dev/null; done; }; ")
-    left = f"left() {{ kill -s 0 -- {g} 2>/dev/null || [ -n \"$({marked})\" ]; }}; "
+    each = f"each() {{ kill -s $1 -- {g} 2>/dev/null; marked $1; }}; "
+    left = f"left() {{ kill -s 0 -- {g} 2>/dev/null || any_marked; }}; "
     wait_gone = f"i=0; while [ $i -lt {KILL_GRACE * 5} ]; do left || exit 0; sleep 0.2; i=$((i+1)); done"
-    return (each + left + f"left || exit 0; each TERM; each CONT; {wait_gone}; each KILL; {wait_gone}; exit 0")
+    return (proc_lifeline.marked_sh(token) + each + left
+            + f"left || exit 0; each TERM; each CONT; {wait_gone}; each KILL; {wait_gone}; exit 0")
 
 
 class OutputTail:
