@@ -55,9 +55,11 @@ def _gone(pid: int, within: float) -> bool:
 
 
 @pytest.mark.parametrize("where", ["local", "ssh"])
-def test_a_pre_backup_command_dies_with_a_killed_rabtui(tmp_path, request, where):
+@pytest.mark.parametrize("run", ["", "setsid "])     # setsid: out of the command's group, which its kill missed
+def test_a_pre_backup_command_dies_with_a_killed_rabtui(tmp_path, request, where, run):
     pidfile = tmp_path / "sleeper"
-    lab, sid = _lab(tmp_path, request, where, f"sleep 300 & echo $! > {pidfile}; wait")
+    command = f"{run}sleep 300 & echo $! > {pidfile}; wait"
+    lab, sid = _lab(tmp_path, request, where, command)
     child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", sid,
                               "--medium", "m1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -72,29 +74,9 @@ def test_a_pre_backup_command_dies_with_a_killed_rabtui(tmp_path, request, where
     finally:
         signalled(sleeper, signal.SIGKILL)      # unless it is gone
 
-    lab.config_path.write_text(lab.config_path.read_text().replace(f"sleep 300 & echo $! > {pidfile}; wait", "true"))
+    lab.config_path.write_text(lab.config_path.read_text().replace(command, "true"))
     result = lab.backup(lab.load(), sid, medium_id="m1")
     assert result.status == "completed"
-
-
-@pytest.mark.parametrize("where", ["local", "ssh"])
-def test_a_process_that_left_the_commands_group_dies_with_a_killed_rabtui_too(tmp_path, request, where):
-    # `setsid`: a session and process group of its own, which the kill of the command's group missed
-    pidfile = tmp_path / "sleeper"
-    lab, sid = _lab(tmp_path, request, where, f"setsid sleep 300 & echo $! > {pidfile}; wait")
-    child = preloaded.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", sid,
-                              "--medium", "m1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        sleeper = _pid_in(pidfile)
-        assert proc_table.pid_alive(sleeper)
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-    try:
-        assert _gone(sleeper, within=120), "what the pre-backup command put in a session of its own outlived rabtui"
-    finally:
-        signalled(sleeper, signal.SIGKILL)
 
 
 def test_what_a_command_leaves_running_when_it_ends_is_left_alone(tmp_path, request):
