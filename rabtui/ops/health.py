@@ -28,7 +28,7 @@ Checks, each with a stable id (the key of the `health` table):
 | private:MEDIUM         | critical | a `<source>` or `.archive` directory of the medium is open to other users |
 | private:images         | critical | the `images:` directory of the drive or an image in it is open to other users |
 | private:config         | critical | the config holds credentials and other users can read it |
-| private:key:SOURCE     | critical | the source's identity_file is open to other users (its backups fail: OpenSSH refuses it) |
+| private:key:SOURCE     | critical | the key a source logs in with (identity_file, else ~/.ssh/config's or ~/.ssh/id_*) is open to other users (its backups fail) |
 | config                 | critical | the config cannot be loaded (`check --prometheus` only; nothing is recorded) |
 | state                  | critical | the state database cannot be opened or read (a damaged page anywhere: every page is read first), or cannot record the changes of the check (`check` only; kept in a file beside it) |
 

@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 
 from rabtui import command_safety, privacy
-from rabtui.config import Config
+from rabtui.config import Config, Source
+from rabtui.errors import WorkFailed
 from rabtui.ops import program_files, schedule
 from rabtui.ops.problems import CRITICAL, FULL_WARN, WARNING, Problem
+from rabtui.ssh.endpoint import endpoint, keys_tried
 from rabtui.state.store_check import MIN_FREE_BYTES, MIN_FREE_INODES
 
 
@@ -112,12 +114,26 @@ def privacy_problems(cfg: Config) -> list[Problem]:
                                f" another user can change: {changeable} (its backups fail before it runs); fix:"
                                " give it to this user or root, closed to others (chown, chmod go-w)"))
     for s in cfg.sources:
-        mode = privacy.open_key(s.identity_file) if s.identity_file is not None else None
-        if mode is not None:
-            out.append(Problem(f"private:key:{s.id}", CRITICAL, f"source {s.id}: identity file {s.identity_file} is"
+        opened = [(key, mode) for key in _keys(s) if (mode := privacy.open_key(key)) is not None]
+        if opened:
+            key, mode = opened[0]
+            out.append(Problem(f"private:key:{s.id}", CRITICAL, f"source {s.id}: identity file {key} is"
                                f" open to other users (mode {mode:04o}): whoever can read it logs in to the source"
-                               f" (its backups fail: OpenSSH refuses it); fix: {privacy.fix_command([s.identity_file])}"))
+                               f" (its backups fail: OpenSSH refuses it); fix: {privacy.fix_command([k for k, _ in opened])}"))
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls, cfg.notify.command) if cfg.path else None
     if exposed:
         out.append(Problem("private:config", CRITICAL, exposed))
     return out
+
+
+def _keys(source: Source) -> list[Path]:
+    """The key files a login to `source` reads: its identity_file, else those ~/.ssh/config names,
+    else the default ones (~/.ssh/id_*)."""
+    if source.identity_file is not None:
+        return [source.identity_file]
+    if source.is_local:
+        return []
+    try:
+        return keys_tried(endpoint(source))
+    except WorkFailed:      # a ~/.ssh/config that cannot be read: the login says it
+        return []

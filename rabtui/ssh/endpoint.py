@@ -22,6 +22,8 @@ CONNECT_TIMEOUT = 15
 # step 1 and rsync, short enough not to linger after a killed backup. A rsync that comes later
 # connects on its own.
 SHARED_IDLE_SECONDS = 120
+# the keys paramiko logs in with when a source names none (look_for_keys): OpenSSH's defaults too
+DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ed25519")
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,17 @@ def _ssh_config_lookup(alias: str) -> dict:
         return dict(paramiko.SSHConfig.from_path(str(path)).lookup(alias))
     except Exception as exc:  # paramiko raises assorted errors on odd config files
         raise WorkFailed(f"cannot read {path}: {exc}") from None
+
+
+def default_keys() -> list[Path]:
+    """The keys of ~/.ssh a login tries when neither the source nor ~/.ssh/config names one."""
+    found = [Path(os.path.expanduser(f"~/.ssh/{name}")) for name in DEFAULT_KEYS]
+    return [p for p in found if p.is_file()]
+
+
+def keys_tried(ep: Endpoint) -> list[Path]:
+    """The key files a login to `ep` reads: those it names, else the default ones."""
+    return ep.identity_files or default_keys()
 
 
 def endpoint(source: Source) -> Endpoint:

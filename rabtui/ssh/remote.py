@@ -25,7 +25,7 @@ from rabtui import faults, fmt, privacy, proc_records
 from rabtui.ssh import dropped, known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.ssh.endpoint import CONNECT_TIMEOUT, Endpoint, endpoint, known_hosts_files
+from rabtui.ssh.endpoint import CONNECT_TIMEOUT, Endpoint, endpoint, keys_tried, known_hosts_files
 from rabtui.ssh.host_keys import ChangedHostKey, HostKeyError, HostKeyInfo, UnknownHostKey, Unreachable  # noqa: F401
 
 # paramiko logs transport failures itself; we turn them into one clear error instead.
@@ -123,7 +123,7 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
     if ep.proxy:
         raise _unreachable(ep, f"~/.ssh/config sets {ep.proxy} for {ep.alias}, which rabtui's SSH login "
                                "cannot follow", hint="give the source a host that is reachable directly")
-    for path in ep.identity_files:
+    for path in keys_tried(ep):
         if source.identity_file is not None and not path.is_file():
             raise _unreachable(ep, f"identity file {path} {_no_key_file(path)}")
         mode = privacy.open_key(path)
