@@ -86,6 +86,18 @@ def open_own(path: str | os.PathLike, flags: int, mode: int = FILE_MODE) -> int:
     return fd
 
 
+def own_regular(st: os.stat_result | None) -> bool:
+    """Whether `st` (lstat's) is a regular file of this user's own: only such a file at a name rabtui
+    keeps a record under tells anything. Another user's, made first in a directory open to all but
+    sticky (a state directory or medium chmod 1777), or a symlink of theirs to any file, is none of
+    rabtui's."""
+    return st is not None and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+
+
+class NotOwn(OSError):
+    """A record's name holds another user's file (see own_regular)."""
+
+
 def open_mode(path: str | os.PathLike) -> int | None:
     """The mode of `path` when the group or others have any bit on it, else None (a symlink is not
     followed; a missing path is not open)."""

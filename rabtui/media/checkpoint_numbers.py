@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
-from rabtui import file_replace, flock_turns
+from rabtui import file_replace, flock_turns, privacy
 from rabtui.config import Config, Medium
 from rabtui.errors import Cancelled
 from rabtui.events import WARNING, Emit, Event
@@ -39,11 +39,19 @@ RECORD_WAIT = 60.0     # seconds another writer may hold the record (it takes a 
 _KEY = "checkpoint_numbers_used"     # meta: the highest number used before, of discs rebuild-state did not read
 
 
-def read_record(medium_path: str | os.PathLike, record: str = RECORD, key: str = "used") -> set[int]:
+def read_record(medium_path: str | os.PathLike, record: str = RECORD, key: str = "used",
+                ignored: list[str] | None = None) -> set[int]:
     """The numbers a medium's record holds (none when it has no record, or an unreadable one).
-    `record`, `key`: ABANDONED, "abandoned" for the numbers of the checkpoints given up."""
+    `record`, `key`: ABANDONED, "abandoned" for the numbers of the checkpoints given up. Only a file
+    of this user's is read: another user's, made first on a medium or in a state directory open to
+    all but sticky, could give up checkpoints or use every number; `ignored` is told of it."""
+    path = Path(medium_path) / record
     try:
-        data = json.loads(read_regular(Path(medium_path) / record))   # 100,000 numbers take 1 MB
+        data = json.loads(read_regular(path, own=True))   # 100,000 numbers take 1 MB
+    except privacy.NotOwn as exc:
+        if ignored is not None:
+            ignored.append(f"{path} is {exc.strerror}: not read")
+        return set()
     except (OSError, ValueError, RecursionError):
         return set()
     used = data.get(key) if isinstance(data, dict) else None
@@ -157,9 +165,9 @@ def abandoned_in(store: Store) -> set[int]:
     return abandoned_of(store.conn)
 
 
-def kept_abandoned(state_dir: str | os.PathLike) -> set[int]:
+def kept_abandoned(state_dir: str | os.PathLike, ignored: list[str] | None = None) -> set[int]:
     """The numbers of the checkpoints abandoned kept beside the database (KEPT_ABANDONED)."""
-    return read_record(state_dir, KEPT_ABANDONED, "abandoned")
+    return read_record(state_dir, KEPT_ABANDONED, "abandoned", ignored)
 
 
 def abandoned_here(store: Store) -> set[int]:

@@ -370,15 +370,18 @@ def _names_another(path: Path, info: dict) -> str | None:
 RECORD_BYTES = 1 << 24   # a record of rabtui's on a medium is smaller: a larger one is none of its
 
 
-def read_regular(path: Path, largest: int = RECORD_BYTES) -> bytes:
+def read_regular(path: Path, largest: int = RECORD_BYTES, own: bool = False) -> bytes:
     """The bytes of the record `path` when it is a regular file of a record's size (`largest`): a FIFO
     planted in its place would be waited on for ever (the backup's locks held), a symlink is not
-    followed (to /dev/zero: all memory), and neither is a record; OSError otherwise."""
+    followed (to /dev/zero: all memory), and neither is a record; OSError otherwise. `own`: only a
+    file of this user's (privacy.own_regular), privacy.NotOwn for another user's."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > largest:
             raise OSError(errno.EINVAL, "not a record of rabtui's")
+        if own and not privacy.own_regular(st):
+            raise privacy.NotOwn(errno.EPERM, f"a file of user {privacy.user_named(st.st_uid)}, not of this one")
         with os.fdopen(os.dup(fd), "rb") as f:
             return f.read(largest + 1)
     finally:

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -81,9 +79,8 @@ def record_state(state_dir: Path, failure: str | None) -> list[Change]:
         st = said.lstat()
     except OSError:     # none, or not to be looked at
         st = None
-    # only a file of rabtui's own says anything: another user's, made first in a state directory open
-    # to all but sticky, or a symlink of theirs to any file, would silence the damage (or call it mended)
-    ours = st is not None and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+    # only a file of rabtui's own says anything: another user's would silence the damage (or call it mended)
+    ours = privacy.own_regular(st)
     if failure is None:
         if not ours:
             return []

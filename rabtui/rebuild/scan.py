@@ -99,7 +99,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     # rebuild lacks anything
     report.numbers_used |= (checkpoint_numbers.in_state_dir(cfg.state_dir)
                             | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
-    report.abandoned |= (checkpoint_numbers.kept_abandoned(cfg.state_dir)
+    report.abandoned |= (checkpoint_numbers.kept_abandoned(cfg.state_dir, report.notes)
                          | checkpoint_numbers.abandoned_before(Path(cfg.state_dir) / "rabtui.db"))
     read_discs(cfg, store, report, emit, prompter, cancel, drives)
     nothing_read.refuse(cfg, report, discs_read=True, in_place=replacing)
@@ -218,8 +218,9 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
                             f" of the disk this server used as {medium.id} was remembered to check it against (is it"
                             " not another server's?)")
     report.media.append(medium.id)
-    report.numbers_used |= checkpoint_numbers.read_record(path)
-    report.abandoned |= checkpoint_numbers.read_record(path, checkpoint_numbers.ABANDONED, "abandoned")
+    report.numbers_used |= checkpoint_numbers.read_record(path, ignored=report.notes)
+    report.abandoned |= checkpoint_numbers.read_record(path, checkpoint_numbers.ABANDONED, "abandoned",
+                                                       report.notes)
     import json
 
     sp = mediamod.space(path)

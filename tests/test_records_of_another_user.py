@@ -1,0 +1,56 @@
+"""In a state directory or on a medium open to all but sticky (an operator's chmod 1777: `check`
+says it), a file another user made first at the name of a record of checkpoint numbers is not read:
+their `checkpoints-abandoned.json` gave up checkpoints at the next rebuild-state, their
+`.rabtui-checkpoints` used numbers up to the largest one. rebuild-state says what it did not read."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.media import checkpoint_numbers
+from rabtui.media.checkpoint_numbers import KEPT_ABANDONED, RECORD
+from tests.trees import Lab, write_files
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+NOBODY = pwd.getpwnam("nobody")
+
+
+def _theirs(path, data: dict) -> None:
+    path.write_text(json.dumps(data))
+    os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+
+
+def test_records_of_checkpoint_numbers_another_user_made_are_not_read(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a.txt": b"a"})
+    assert lab.backup(cfg).status == "completed"
+    medium = lab.media[0][1]
+    os.chmod(lab.state, 0o1777)
+    os.chmod(medium, 0o1777)
+    _theirs(lab.state / KEPT_ABANDONED, {"abandoned": [1]})
+    _theirs(medium / RECORD, {"used": [checkpoint_numbers.LARGEST]})
+    assert checkpoint_numbers.kept_abandoned(lab.state) == set()
+    assert checkpoint_numbers.read_record(medium) == set()
+
+    lab.lose_database()
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
+    said = capsys.readouterr().out
+    assert f"{lab.state / KEPT_ABANDONED} is a file of user nobody (uid {NOBODY.pw_uid}), not of this one: not read" in said, said
+    assert f"{medium / RECORD} is a file of user nobody (uid {NOBODY.pw_uid}), not of this one: not read" in said, said
+    store = lab.store()
+    assert checkpoint_numbers.in_store(store) == set()
+    assert checkpoint_numbers.abandoned_here(store) == set()
+    store.close()
+
+    # rabtui's own records are read as before
+    for path in (lab.state / KEPT_ABANDONED, medium / RECORD):
+        os.chown(path, 0, 0)
+    assert checkpoint_numbers.kept_abandoned(lab.state) == {1}
+    assert checkpoint_numbers.read_record(medium) == {checkpoint_numbers.LARGEST}
