@@ -170,6 +170,25 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
     return None
 
 
+def others_can_reach(path: str | bytes | os.PathLike) -> bool:
+    """Could a user other than root and this one reach what the directory `path` holds? Every
+    directory from `/` down to it is searchable by them (its bit for others, or for its group when
+    that is not root's and this user's alone, or it has an ACL), or belongs to them (they may chmod
+    it). One that cannot be looked at is taken as closed."""
+    d = os.path.abspath(os.fsencode(path))
+    while True:
+        try:
+            st = os.stat(d)
+        except OSError:
+            return False
+        if st.st_uid in (0, os.geteuid()) and not st.st_mode & stat.S_IXOTH and not (
+                st.st_mode & stat.S_IXGRP and (_has_acl(d) or not _root_and_mine_alone(st.st_gid))):
+            return False
+        if d == b"/":
+            return True
+        d = os.path.dirname(d)
+
+
 def others_can_make(path: str | os.PathLike) -> str | None:
     """Could a user other than root and this one make `path`, missing now: the nearest folder above
     it is sticky and open to them (as /tmp)? Why, or None."""

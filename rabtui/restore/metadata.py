@@ -16,6 +16,7 @@ from rabtui.restore.written import Written, bits_left_off, os_reason
 
 SELINUX = b"security.selinux"
 ACCESS_ACL = b"system.posix_acl_access"
+CAPABILITY = b"security.capability"
 
 
 class MetadataWriter:
@@ -100,6 +101,9 @@ class MetadataWriter:
             # the mode again: a directory opened up in the staging (checkpoint/closed_dirs.py) has an
             # ACL that gives its owner rwx, which setting it gave the mode too
             os.fchmod(fd, mode)
+        if stat.S_ISREG(st.st_mode) and (moded and mode & (stat.S_ISUID | stat.S_ISGID)
+                                         or any(n == CAPABILITY for n, _ in attrs)):
+            self.result.note_privileged(shown)
         if self._done(lambda: os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns)), "time", shown) \
                 and st.st_mtime_ns % 1_000_000_000:
             self._time_kept(st, os.fstat(fd), shown)

@@ -21,7 +21,7 @@ from rabtui.config import Config, Source
 from rabtui.config.model import name_too_long
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
-from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
+from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question, no_emit
 from rabtui.restore import as_saved, backup_gone, copy_choice, locks_unmade
 from rabtui.restore import staging as stagingmod
 from rabtui.media import opened_dirs, union_look
@@ -344,11 +344,27 @@ def _finish(result: "RestoreResult", w: Written, where: str, not_restored=()) ->
     return result
 
 
+def _privileged_open(w: Written, to: bytes, result: RestoreResult, emit: Emit) -> None:
+    """The warning that files restored setuid, setgid or with a capability (kept as the backup has
+    them, as rsync and tar keep them) are in a --to directory other users can reach (an existing one:
+    the restore makes its own 0700): an old setuid-root program there runs as root for any of them."""
+    if not w.privileged or not privacy.others_can_reach(to):
+        return
+    first = fmt.name(os.path.join(to, w.first_privileged))
+    warning = (f"{fmt.count(w.privileged, 'file')} restored setuid, setgid or with a file capability (the first:"
+               f" {first}) {'is' if w.privileged == 1 else 'are'} in {fmt.name(to)}, which other users can reach:"
+               f" they run with their owner's rights for whoever starts them; close it (chmod 700 {fmt.name(to)})"
+               f" or restore into a directory the restore makes")
+    emit(Event(WARNING, warning))
+    result.warnings.append(warning)
+
+
 def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None, *,
              exact_times: bool = False, not_restored=(), staged: bool = False, dir_modes=None):
     if not to_source:
-        return _finish(result, copy_into(item, to, rel, overwrite, emit, cancel, pick=pick,
-                                         staged=staged, dir_modes=dir_modes), f"into {result.target}", not_restored)
+        w = copy_into(item, to, rel, overwrite, emit, cancel, pick=pick, staged=staged, dir_modes=dir_modes)
+        _privileged_open(w, to, result, emit)
+        return _finish(result, w, f"into {result.target}", not_restored)
     if source.is_local:
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"

@@ -58,6 +58,12 @@ class Written:
     refused: list[tuple[bytes, str]] = field(default_factory=list)     # symlinks in the way
     not_restored: list[tuple[str, bytes, str]] = field(default_factory=list)  # (kind, name, why)
     errors: list[tuple[bytes, str]] = field(default_factory=list)      # the restore could not finish
+    privileged: int = 0     # files restored that run with more than their caller's rights (setuid, setgid, a capability)
+    first_privileged: bytes = b""
+
+    def note_privileged(self, name: bytes) -> None:
+        self.privileged += 1
+        self.first_privileged = self.first_privileged or name
 
     def counts(self) -> str:
         attributes = ("attributes as rsync set them (uncounted)" if self.attributes is None

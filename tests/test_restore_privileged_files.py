@@ -1,0 +1,71 @@
+"""Files restored setuid, setgid or with a file capability keep them (as rsync and tar do), but into
+a --to directory other users can reach (an operator's 0755 /srv/restore, a /tmp/r another user made
+first) the restore warns, counting them and naming the first: an old setuid-root program there runs
+as root for every local user. A --to the restore makes is 0700: nothing to say."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from rabtui.restore import run as R
+from tests import fidelity
+from tests.other_user import NOBODY
+from tests.trees import Lab, write_files
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+@pytest.fixture
+def backed_up(open_base):
+    lab = Lab(open_base, media_count=1)
+    write_files(lab.src / "data", {"bin/su": b"#!/bin/sh\n", "bin/ping": b"#!/bin/sh\n", "notes.txt": b"x"})
+    os.chmod(lab.src / "data/bin/su", 0o4755)
+    os.setxattr(lab.src / "data/bin/ping", "security.capability", fidelity.CAPABILITY)
+    cfg = lab.local()
+    assert lab.backup(cfg).status == "completed"
+    return lab, cfg
+
+
+def _said(result) -> list[str]:
+    return [w for w in result.warnings if "setuid, setgid or with a file capability" in w]
+
+
+def test_privileged_files_restored_where_others_can_reach_are_warned_of(backed_up, open_base):
+    lab, cfg = backed_up
+    srv = open_base / "srv-restore"
+    srv.mkdir(mode=0o755)                  # the operator's, open to all
+    result = R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), to=str(srv))
+    su = srv / str(lab.src / "data/bin/su").lstrip("/")
+    assert stat.S_IMODE(su.stat().st_mode) == 0o4755       # kept, as the backup has it
+    said = _said(result)
+    assert len(said) == 1 and said[0].startswith("2 files restored setuid"), result.warnings
+    assert f"(the first: {srv}/" in said[0] and f"chmod 700 {srv}" in said[0], said
+
+    theirs = open_base / "r"               # made first by another user: they may open it at will
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    result = R.restore(cfg, lab.store(), "loc", str(lab.src / "data/bin/su"), to=str(theirs))
+    assert _said(result) and _said(result)[0].startswith("1 file restored setuid"), result.warnings
+
+
+def test_privileged_files_restored_where_others_cannot_reach_are_not_warned_of(backed_up, open_base):
+    lab, cfg = backed_up
+    made = open_base / "new" / "r"          # made by the restore: 0700 (the program's umask)
+    umask = os.umask(0o077)
+    try:
+        result = R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), to=str(made))
+    finally:
+        os.umask(umask)
+    assert not _said(result), result.warnings
+    closed = open_base / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "r").mkdir(mode=0o755)        # open itself, below a closed one of root's
+    result = R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), to=str(closed / "r"))
+    assert not _said(result), result.warnings
+    open_dir = open_base / "open"
+    open_dir.mkdir(mode=0o755)
+    result = R.restore(cfg, lab.store(), "loc", str(lab.src / "data/notes.txt"), to=str(open_dir))
+    assert not _said(result), result.warnings    # no privileged file among what was restored
