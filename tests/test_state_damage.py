@@ -629,3 +629,24 @@ def test_a_database_whose_last_process_ended_in_the_middle_of_writing_back_its_w
     assert check.execute("SELECT COUNT(*) FROM events WHERE message LIKE 'event %'").fetchone()[0] == 400
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()
+
+
+@pytest.mark.parametrize("end", ["-shm", "-wal", "-journal"])
+def test_a_file_of_the_database_linked_to_a_file_elsewhere_is_not_written_into(tmp_path, backed_up_lab, end):
+    """A hard link at rabtui.db-shm (say) to a file of root's elsewhere, as another user can make one in
+    a state directory open to all where the kernel's protected_hardlinks is off: root's own regular
+    file, it passed the owner check, and SQLite wrote over /etc/shadow."""
+    lab = backed_up_lab
+    victim = tmp_path / "shadow"
+    victim.write_bytes(b"root:$6$secret:19000:0:99999:7:::\n" * 4)
+    before = victim.read_bytes()
+    companion = lab.state / f"rabtui.db{end}"
+    companion.unlink(missing_ok=True)
+    os.link(victim, companion)
+    for argv in (("status",), ("backup", "loc")):
+        done = _rabtui(lab, *argv)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert f"{companion} has 2 names, 1 of them not rabtui's own" in done.stderr, done.stderr
+    assert victim.read_bytes() == before
+    companion.unlink()
+    assert _rabtui(lab, "status").returncode == 0

@@ -162,6 +162,38 @@ def _refuse_others_files(path: Path) -> None:
                                 " path it records, and change it)",
                                 hint="a database of yours: move that file away (and see `rabtui check`); one of"
                                      " that user's (a dedicated user's state): run rabtui as that user")
+        _refuse_linked_elsewhere(p)
+
+
+# the names rabtui itself links the database and its -wal under, in the state directory: a rebuild's
+# copy kept aside (actions/rebuild.py), a new database linked into place (store._create)
+_OWN_LINKS = ("rabtui.db.before-rebuild-", ".rabtui.db.new-")
+
+
+def _refuse_linked_elsewhere(p: Path) -> None:
+    """A file of the database's with names besides those rabtui links it under: a hard link someone
+    made at rabtui.db-shm (say) to a file of this user's elsewhere, /etc/shadow for root (a state
+    directory open to all, where the kernel's protected_hardlinks is off), would be written over."""
+    try:
+        st = os.stat(p, follow_symlinks=False)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+        return
+    names = 1
+    try:
+        with os.scandir(p.parent) as entries:
+            for e in entries:
+                if e.name.startswith(_OWN_LINKS) and e.inode() == st.st_ino:
+                    names += e.stat(follow_symlinks=False).st_ino == st.st_ino
+    except OSError:
+        pass
+    if names < st.st_nlink:
+        raise StateUnusable(f"{p} has {st.st_nlink} names, {st.st_nlink - names} of them not rabtui's own (a hard"
+                            " link to a file elsewhere, another user's doing where the state directory is open to"
+                            " them): the state database is not written into it",
+                            hint=f"a database of yours linked by hand: copy it instead (cp -p), then remove the"
+                                 f" other names (find / -xdev -samefile {p}); else move {p} away")
 
 
 def _refuse_closed_file(path: Path) -> None:
