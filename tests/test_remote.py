@@ -584,3 +584,17 @@ def test_changed_key_message_names_file_and_line(cfg, source, sshd, tmp_path):
                   + other_key_line(tmp_path, f"[127.0.0.1]:{sshd.port}"))
     with pytest.raises(remote.ChangedHostKey, match=f"remove the old key from {re.escape(str(kh))} line 3"):
         remote.whoami(cfg, source)
+
+
+def test_a_known_hosts_linked_to_a_file_elsewhere_gets_no_key(cfg, source, sshd, tmp_path):
+    """rabtui's known_hosts a hard link to a file of root's (made in a state directory open to all
+    where protected_hardlinks is off): trusting a key appended its line to that file."""
+    victim = tmp_path / "shadow"
+    victim.write_text("root:$6$secret:19000:0:99999:7:::\n")
+    cfg.state_dir.mkdir(parents=True)
+    os.link(victim, cfg.state_dir / "known_hosts")
+    info = remote.scan_host_key(cfg, source)
+    with pytest.raises(WorkFailed) as exc:
+        remote.trust(cfg, source, info)
+    assert "has 2 names" in str(exc.value), exc.value
+    assert victim.read_text() == "root:$6$secret:19000:0:99999:7:::\n"

@@ -221,7 +221,11 @@ def add_line(path: Path, line: bytes) -> None:
     """`line` at the end of `path` (after a line break when its last line has none)."""
     fd = open_own(path, os.O_RDWR | os.O_APPEND)
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if st.st_nlink > 1:     # a hard link to a file of root's (/etc/shadow), made in a state directory open to all
+            raise WorkFailed(f"{fmt.name(str(path))} has {st.st_nlink} names (a hard link to a file elsewhere): no"
+                             " host key is added to it", hint="move it away, then trust the key again")
+        size = st.st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line
         while line:
