@@ -86,12 +86,14 @@ def open_own(path: str | os.PathLike, flags: int, mode: int = FILE_MODE) -> int:
     return fd
 
 
-def own_regular(st: os.stat_result | None) -> bool:
+def own_regular(st: os.stat_result | None, folder_owner: int | None = None) -> bool:
     """Whether `st` (lstat's) is a regular file of this user's own: only such a file at a name rabtui
     keeps a record under tells anything. Another user's, made first in a directory open to all but
     sticky (a state directory or medium chmod 1777), or a symlink of theirs to any file, is none of
-    rabtui's."""
-    return st is not None and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+    rabtui's. `folder_owner`: the owner of the directory it is in, whose files are taken too (they
+    could replace any file there; a vfat or exFAT medium mounted for a desktop's user shows every
+    file as theirs, what rabtui wrote included)."""
+    return st is not None and stat.S_ISREG(st.st_mode) and st.st_uid in (os.geteuid(), folder_owner)
 
 
 class NotOwn(OSError):

@@ -54,3 +54,14 @@ def test_records_of_checkpoint_numbers_another_user_made_are_not_read(tmp_path, 
         os.chown(path, 0, 0)
     assert checkpoint_numbers.kept_abandoned(lab.state) == {1}
     assert checkpoint_numbers.read_record(medium) == {checkpoint_numbers.LARGEST}
+
+
+def test_the_records_on_a_medium_all_of_another_user_are_read(tmp_path):
+    """A vfat or exFAT medium mounted for a desktop's user shows every file as theirs, rabtui's records
+    included: the owner of the directory could replace any file there, so their record is read."""
+    medium = tmp_path / "medium"
+    medium.mkdir()
+    _theirs(medium / RECORD, {"used": [4, 7]})
+    os.chown(medium, NOBODY.pw_uid, NOBODY.pw_gid)
+    ignored: list[str] = []
+    assert checkpoint_numbers.read_record(medium, ignored=ignored) == {4, 7} and not ignored

@@ -43,8 +43,9 @@ def read_record(medium_path: str | os.PathLike, record: str = RECORD, key: str =
                 ignored: list[str] | None = None) -> set[int]:
     """The numbers a medium's record holds (none when it has no record, or an unreadable one).
     `record`, `key`: ABANDONED, "abandoned" for the numbers of the checkpoints given up. Only a file
-    of this user's is read: another user's, made first on a medium or in a state directory open to
-    all but sticky, could give up checkpoints or use every number; `ignored` is told of it."""
+    of this user's (or of the directory's owner: a vfat medium mounted for another user shows all as
+    theirs) is read: another user's, made first on a medium or in a state directory open to all but
+    sticky, could give up checkpoints or use every number; `ignored` is told of it."""
     path = Path(medium_path) / record
     try:
         data = json.loads(read_regular(path, own=True))   # 100,000 numbers take 1 MB

@@ -374,13 +374,14 @@ def read_regular(path: Path, largest: int = RECORD_BYTES, own: bool = False) -> 
     """The bytes of the record `path` when it is a regular file of a record's size (`largest`): a FIFO
     planted in its place would be waited on for ever (the backup's locks held), a symlink is not
     followed (to /dev/zero: all memory), and neither is a record; OSError otherwise. `own`: only a
-    file of this user's (privacy.own_regular), privacy.NotOwn for another user's."""
+    file of this user's or its directory's owner's (privacy.own_regular), privacy.NotOwn for
+    another user's."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > largest:
             raise OSError(errno.EINVAL, "not a record of rabtui's")
-        if own and not privacy.own_regular(st):
+        if own and not privacy.own_regular(st, os.stat(path.parent).st_uid):
             raise privacy.NotOwn(errno.EPERM, f"a file of user {privacy.user_named(st.st_uid)}, not of this one")
         with os.fdopen(os.dup(fd), "rb") as f:
             return f.read(largest + 1)
