@@ -65,3 +65,25 @@ def test_the_records_on_a_medium_all_of_another_user_are_read(tmp_path):
     os.chown(medium, NOBODY.pw_uid, NOBODY.pw_gid)
     ignored: list[str] = []
     assert checkpoint_numbers.read_record(medium, ignored=ignored) == {4, 7} and not ignored
+
+
+def test_a_label_another_user_made_first_on_a_medium_open_to_all_is_not_trusted(tmp_path, capsys):
+    """Their `.rabtui-medium`, made on a fresh medium open to all but sticky before its first backup
+    labelled it, was taken for the label rabtui wrote (their file, which they change at will)."""
+    from rabtui.media.medium import LABEL
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a.txt": b"a"})
+    medium = lab.media[0][1]
+    os.chmod(medium, 0o1777)
+    _theirs(medium / LABEL, {"id": "m1"})
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "backup", "loc"]) == 1
+    out = capsys.readouterr()
+    err = out.out + out.err
+    assert f"the label {medium / LABEL} is a file of user nobody (uid {NOBODY.pw_uid}), not of this one:" \
+           " not trusted" in err and "Traceback" not in err, err
+    assert not [p for p in medium.iterdir() if p.name != LABEL]
+    os.unlink(medium / LABEL)
+    assert lab.backup(cfg).status == "completed"

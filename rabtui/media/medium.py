@@ -55,9 +55,12 @@ def read_label(path: str | os.PathLike) -> dict | None:
     label_path = Path(path) / LABEL
     try:
         # a FIFO there would be waited on for ever, a symlink to /dev/zero read into all memory
-        text = read_regular(label_path, LABEL_BYTES).decode("utf-8", errors="replace")
+        text = read_regular(label_path, LABEL_BYTES, own=True).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
+    except privacy.NotOwn as exc:    # made first on a medium open to all (sticky): theirs to change at will
+        raise WorkFailed(f"the label {label_path} is {exc.strerror}: not trusted",
+                         hint="if rabtui did not write it, move it away, then: rabtui media label ID") from None
     except OSError as exc:
         why = "a symlink" if exc.errno == errno.ELOOP else exc.strerror
         raise WorkFailed(f"cannot read the label {label_path}: {why}") from None
