@@ -13,11 +13,11 @@ from rabtui.ops.health_local import privacy_problems
 from rabtui.ssh import remote
 
 
-def test_an_identity_file_others_can_read_is_refused_and_checked(sshd, tmp_path):
-    key = tmp_path / "key"
+def _refused_then_taken(sshd, tmp_path, key, mode: int, identity_file=None) -> None:
+    """The login refuses `key` of `mode` and check says it; once closed (0600), both take it."""
     shutil.copy(sshd.identity_file, key)
-    os.chmod(key, 0o644)
-    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=key)
+    os.chmod(key, mode)
+    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=identity_file)
     cfg = Config(path=None, rabtui=Settings(state_dir=tmp_path / "state"), sources=(src,))
     cfg.state_dir.mkdir(mode=0o700)
     (cfg.state_dir / "known_hosts").write_text(sshd.known_hosts_line())
@@ -28,13 +28,18 @@ def test_an_identity_file_others_can_read_is_refused_and_checked(sshd, tmp_path)
         said = f"{exc}\n{exc.hint}"
     else:
         said = "logged in"
-    assert f"identity file {key} is open to other users (mode 0644)" in said and f"chmod go-rwx {key}" in said, said
+    assert f"identity file {key} is open to other users (mode {mode:04o})" in said and f"chmod go-rwx {key}" in said, said
     found = [p for p in privacy_problems(cfg) if p.check_id == "private:key:box"]
-    assert [p.level for p in found] == ["critical"] and "(mode 0644)" in found[0].message, found
+    assert [p.level for p in found] == ["critical"] and f"(mode {mode:04o})" in found[0].message, found
 
     os.chmod(key, 0o600)
     assert remote.whoami(cfg, src)
     assert not [p for p in privacy_problems(cfg) if p.check_id == "private:key:box"]
+
+
+def test_an_identity_file_others_can_read_is_refused_and_checked(sshd, tmp_path):
+    key = tmp_path / "key"
+    _refused_then_taken(sshd, tmp_path, key, 0o644, identity_file=key)
 
 
 def test_a_default_key_others_can_read_is_refused_and_checked(sshd, tmp_path):
@@ -42,24 +47,4 @@ def test_a_default_key_others_can_read_is_refused_and_checked(sshd, tmp_path):
     of those open to others is refused and checked as an identity_file is."""
     ssh_dir = Path(os.path.expanduser("~/.ssh"))
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    key = ssh_dir / "id_ed25519"
-    shutil.copy(sshd.identity_file, key)
-    os.chmod(key, 0o640)
-    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user)
-    cfg = Config(path=None, rabtui=Settings(state_dir=tmp_path / "state"), sources=(src,))
-    cfg.state_dir.mkdir(mode=0o700)
-    (cfg.state_dir / "known_hosts").write_text(sshd.known_hosts_line())
-
-    try:
-        remote.whoami(cfg, src)
-    except remote.Unreachable as exc:
-        said = f"{exc}\n{exc.hint}"
-    else:
-        said = "logged in"
-    assert f"identity file {key} is open to other users (mode 0640)" in said and f"chmod go-rwx {key}" in said, said
-    found = [p for p in privacy_problems(cfg) if p.check_id == "private:key:box"]
-    assert [p.level for p in found] == ["critical"] and "(mode 0640)" in found[0].message, found
-
-    os.chmod(key, 0o600)
-    assert remote.whoami(cfg, src)
-    assert not [p for p in privacy_problems(cfg) if p.check_id == "private:key:box"]
+    _refused_then_taken(sshd, tmp_path, ssh_dir / "id_ed25519", 0o640)
