@@ -281,6 +281,19 @@ def others_can_write(path: str | bytes | os.PathLike) -> str | None:
     return _writable_by_others(st, os.fsencode(path), shown)
 
 
+def others_can_name_in(d: str | os.PathLike) -> str | None:
+    """Can a user other than root and this one make a name in the directory `d`, sticky or not (a
+    hard link of theirs among rabtui's files)? Why, or None; one that cannot be looked at: they can."""
+    shown = os.fsdecode(d)
+    try:
+        st = os.stat(d)
+    except OSError as exc:
+        return f"{shown[:200]} cannot be looked at ({exc.strerror})"
+    if st.st_uid not in (0, os.geteuid()):
+        return f"{shown} belongs to user {user_named(st.st_uid)}"
+    return _writable_by_others(st, os.fsencode(d), shown)
+
+
 def _writable_by_others(st: os.stat_result, d: bytes | int, shown: str) -> str | None:
     if st.st_mode & stat.S_IWOTH:
         return f"{shown} is writable by everyone"

@@ -592,9 +592,21 @@ def test_a_known_hosts_linked_to_a_file_elsewhere_gets_no_key(cfg, source, sshd,
     victim = tmp_path / "shadow"
     victim.write_text("root:$6$secret:19000:0:99999:7:::\n")
     cfg.state_dir.mkdir(parents=True)
+    cfg.state_dir.chmod(0o1777)     # where another user can make names
     os.link(victim, cfg.state_dir / "known_hosts")
     info = remote.scan_host_key(cfg, source)
     with pytest.raises(WorkFailed) as exc:
         remote.trust(cfg, source, info)
     assert "has 2 names" in str(exc.value), exc.value
     assert victim.read_text() == "root:$6$secret:19000:0:99999:7:::\n"
+
+
+def test_a_known_hosts_copied_by_hand_with_hard_links_gets_the_key(cfg, source, sshd, tmp_path):
+    """The state directory copied by the operator with `cp -al`: its known_hosts has two names, both
+    theirs, in a directory nobody else can make a name in. Trusting a source's key was refused."""
+    cfg.state_dir.mkdir(parents=True)
+    (cfg.state_dir / "known_hosts").write_text("other.host ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+    subprocess.run(["cp", "-al", str(cfg.state_dir), str(tmp_path / "state.copy")], check=True)
+    remote.trust(cfg, source, remote.scan_host_key(cfg, source))
+    assert len((cfg.state_dir / "known_hosts").read_text().splitlines()) == 2
+    remote.whoami(cfg, source)

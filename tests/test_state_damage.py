@@ -640,6 +640,7 @@ def test_a_file_of_the_database_linked_to_a_file_elsewhere_is_not_written_into(t
     victim = tmp_path / "shadow"
     victim.write_bytes(b"root:$6$secret:19000:0:99999:7:::\n" * 4)
     before = victim.read_bytes()
+    lab.state.chmod(0o1777)     # where another user can make names
     companion = lab.state / f"rabtui.db{end}"
     companion.unlink(missing_ok=True)
     os.link(victim, companion)
@@ -650,3 +651,18 @@ def test_a_file_of_the_database_linked_to_a_file_elsewhere_is_not_written_into(t
     assert victim.read_bytes() == before
     companion.unlink()
     assert _rabtui(lab, "status").returncode == 0
+
+
+def test_a_state_directory_copied_by_hand_with_hard_links_is_used(backed_up_lab):
+    """The operator's copy of the state directory made with `cp -al` (or restored from one by
+    `rsync -H`): its database has two names, both of this user's making in a directory closed to
+    others, where nobody else can make a name. It was refused as a link to a file elsewhere, and
+    every backup with it."""
+    lab = backed_up_lab
+    _rabtui(lab, "status")
+    copy = lab.state.parent / "state.copy"
+    subprocess.run(["cp", "-al", str(lab.state), str(copy)], check=True)
+    assert (lab.state / "rabtui.db").stat().st_nlink == 2
+    for argv in (("status",), ("backup", "loc")):
+        done = _rabtui(lab, *argv)
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)

@@ -222,7 +222,9 @@ def add_line(path: Path, line: bytes) -> None:
     fd = open_own(path, os.O_RDWR | os.O_APPEND)
     try:
         st = os.fstat(fd)
-        if st.st_nlink > 1:     # a hard link to a file of root's (/etc/shadow), made in a state directory open to all
+        # a hard link to a file of root's (/etc/shadow), made in a state directory open to all; in one
+        # closed to others, the other names are this user's (a copy of it made by `cp -al`)
+        if st.st_nlink > 1 and privacy.others_can_name_in(path.parent) is not None:
             raise WorkFailed(f"{fmt.name(str(path))} has {st.st_nlink} names (a hard link to a file elsewhere): no"
                              " host key is added to it", hint="move it away, then trust the key again")
         size = st.st_size

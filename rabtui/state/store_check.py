@@ -173,7 +173,11 @@ _OWN_LINKS = ("rabtui.db.before-rebuild-", ".rabtui.db.new-")
 def _refuse_linked_elsewhere(p: Path) -> None:
     """A file of the database's with names besides those rabtui links it under: a hard link someone
     made at rabtui.db-shm (say) to a file of this user's elsewhere, /etc/shadow for root (a state
-    directory open to all, where the kernel's protected_hardlinks is off), would be written over."""
+    directory open to all, where the kernel's protected_hardlinks is off), would be written over.
+    In a directory where nobody else can make a name, the other names are this user's (a copy of the
+    state directory made by `cp -al`)."""
+    if privacy.others_can_name_in(p.parent) is None:
+        return
     try:
         st = os.stat(p, follow_symlinks=False)
     except OSError:
