@@ -113,12 +113,15 @@ def open_mode(path: str | os.PathLike) -> int | None:
 def open_key(path: str | os.PathLike) -> int | None:
     """The mode of the private key file `path` when others may read it: any bit for its group or
     others on a key of this user's own (OpenSSH refuses it, as the transport of rsync), or read for
-    everyone whoever owns it. None otherwise, or when it cannot be looked at (the login says why)."""
+    everyone whoever owns it, in a folder they can reach (OpenSSH takes a key of root's 0644 in a
+    folder of keys closed to all but a dedicated user's group). None otherwise, or when it cannot be
+    looked at (the login says why)."""
     try:
         st = os.stat(path)      # as ssh, through a symlink
     except OSError:
         return None
-    if st.st_uid == os.getuid() and st.st_mode & OTHERS or st.st_mode & stat.S_IROTH:
+    if st.st_uid == os.getuid() and st.st_mode & OTHERS or (
+            st.st_mode & stat.S_IROTH and others_can_reach(os.path.dirname(os.path.realpath(path)))):
         return stat.S_IMODE(st.st_mode)
     return None
 

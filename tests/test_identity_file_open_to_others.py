@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from rabtui.config import Config, Settings, Source
@@ -48,3 +49,35 @@ def test_a_default_key_others_can_read_is_refused_and_checked(sshd, tmp_path):
     ssh_dir = Path(os.path.expanduser("~/.ssh"))
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     _refused_then_taken(sshd, tmp_path, ssh_dir / "id_ed25519", 0o640)
+
+
+def test_a_key_of_another_user_readable_by_all_in_a_directory_closed_to_them_is_taken(sshd, tmp_path):
+    """A key of root's, 0644 in a folder of keys of root's closed to others, for rabtui run as a dedicated
+    user (the folder their group's): no other user can reach it, and OpenSSH takes a key that is not
+    of the user running it whatever its mode. The login refused it as open to other users, and check
+    said it as critical. Here the run is root's, the key another user's."""
+    import pwd
+
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    key = keys / "key"
+    shutil.copy(sshd.identity_file, key)
+    os.chmod(key, 0o644)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(key, nobody.pw_uid, nobody.pw_gid)
+    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=key)
+    cfg = Config(path=None, rabtui=Settings(state_dir=tmp_path / "state"), sources=(src,))
+    cfg.state_dir.mkdir(mode=0o700)
+    (cfg.state_dir / "known_hosts").write_text(sshd.known_hosts_line())
+    assert remote.whoami(cfg, src)
+    assert not [p for p in privacy_problems(cfg) if p.check_id == "private:key:box"]
+
+    reached = Path(tempfile.mkdtemp(dir="/tmp"))    # every folder above searchable by all (pytest's are 0700)
+    try:
+        os.chmod(reached, 0o755)
+        shutil.move(key, reached / "key")
+        src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=reached / "key")
+        cfg = Config(path=None, rabtui=Settings(state_dir=tmp_path / "state"), sources=(src,))
+        assert [p.level for p in privacy_problems(cfg) if p.check_id == "private:key:box"] == ["critical"]
+    finally:
+        shutil.rmtree(reached)
