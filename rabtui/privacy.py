@@ -405,10 +405,11 @@ def exposed_config(path: str | os.PathLike, apprise_urls: Iterable[str], command
     """Why the config at `path` must not stay as it is: it holds secrets and others can read it (an
     apprise URL's, or a URL's in the notify `command`: a webhook's token given to curl, say)."""
     try:
-        mode = os.stat(path).st_mode
+        st = os.stat(path)
     except OSError:
         return None
-    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+    mode = st.st_mode
+    if not _others_can_read(path, st):
         return None
     if any(url_has_secret(u) for u in apprise_urls):
         where = "notify.apprise_urls"
@@ -418,6 +419,16 @@ def exposed_config(path: str | os.PathLike, apprise_urls: Iterable[str], command
         return None
     return (f"{path} holds credentials ({where}) and is readable by other users"
             f" (mode {stat.S_IMODE(mode):04o}): chmod 600 {shlex.quote(os.fspath(path))}")
+
+
+def _others_can_read(path: str | os.PathLike, st: os.stat_result) -> bool:
+    """Could a user other than root and this one read the file `path` (stat `st`): its read bit for
+    others, or for its group when that is not root's and this user's alone (or it has an ACL), in a
+    folder they can reach (root's ~/.config is under /root, 0700)?"""
+    real = os.path.realpath(path)
+    readable = st.st_mode & stat.S_IROTH or st.st_mode & stat.S_IRGRP and (
+        _has_acl(os.fsencode(real)) or not _root_and_mine_alone(st.st_gid))
+    return bool(readable) and others_can_reach(os.path.dirname(real))
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")

@@ -293,6 +293,26 @@ def test_a_webhook_token_in_the_notify_command_is_a_secret(open_base, capsys):
     assert f"{lab.config_path} holds credentials (a URL in notify.command)" in capsys.readouterr().err
 
 
+def test_credentials_in_a_config_no_other_user_can_read_are_not_refused(open_base, tmp_path, capsys):
+    """A config 0640 whose group is root's alone, or 0644 in a folder closed to others (root's
+    ~/.config under /root 0700, the mode an editor gives it under umask 022): no other user reads
+    it. check-config refused it and check said it critical, as credentials readable by others."""
+    lab = _notify_lab(open_base, f'apprise_urls = ["{APPRISE_SECRET}"]')
+    os.chown(lab.config_path, 0, 0)
+    lab.config_path.chmod(0o640)
+    assert cli_main(["--config", str(lab.config_path), "check-config"]) == 0, capsys.readouterr().err
+    closed = tmp_path / "home"
+    closed.mkdir(mode=0o700)
+    shutil.copy(lab.config_path, closed / "rabtui.toml")
+    (closed / "rabtui.toml").chmod(0o644)
+    assert cli_main(["--config", str(closed / "rabtui.toml"), "check-config"]) == 0, capsys.readouterr().err
+    assert "holds credentials" not in capsys.readouterr().err
+
+    lab.config_path.chmod(0o604)    # others read it where they reach it
+    assert cli_main(["--config", str(lab.config_path), "check-config"]) == 2
+    assert "holds credentials" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("url, secret", [
     (APPRISE_SECRET, True),
     ("tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/12345", True),
