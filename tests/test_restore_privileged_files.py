@@ -24,6 +24,11 @@ def backed_up(open_base):
     write_files(lab.src / "data", {"bin/su": b"#!/bin/sh\n", "bin/ping": b"#!/bin/sh\n", "notes.txt": b"x"})
     os.chmod(lab.src / "data/bin/su", 0o4755)
     os.setxattr(lab.src / "data/bin/ping", "security.capability", fidelity.CAPABILITY)
+    # bits that give no rights: setuid on a file none may run, setgid without the group's x (a mark
+    # for mandatory locking)
+    write_files(lab.src / "data", {"odd/setuid-unrunnable": b"x", "odd/locking": b"x"})
+    os.chmod(lab.src / "data/odd/setuid-unrunnable", 0o4644)
+    os.chmod(lab.src / "data/odd/locking", 0o2745)
     cfg = lab.local()
     assert lab.backup(cfg).status == "completed"
     return lab, cfg
@@ -69,3 +74,7 @@ def test_privileged_files_restored_where_others_cannot_reach_are_not_warned_of(b
     open_dir.mkdir(mode=0o755)
     result = R.restore(cfg, lab.store(), "loc", str(lab.src / "data/notes.txt"), to=str(open_dir))
     assert not _said(result), result.warnings    # no privileged file among what was restored
+    result = R.restore(cfg, lab.store(), "loc", str(lab.src / "data/odd"), to=str(open_dir))
+    odd = open_dir / str(lab.src / "data/odd").lstrip("/")
+    assert stat.S_IMODE((odd / "locking").stat().st_mode) == 0o2745     # kept, as the backup has it
+    assert not _said(result), result.warnings    # their bits give no rights

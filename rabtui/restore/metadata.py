@@ -19,6 +19,12 @@ ACCESS_ACL = b"system.posix_acl_access"
 CAPABILITY = b"security.capability"
 
 
+def _runs_privileged(mode: int) -> bool:
+    """Whether a file of `mode` runs with its owner's or group's rights: setuid on a file someone may
+    run, setgid with the group's x (without it, the kernel takes it for a mark of mandatory locking)."""
+    return bool(mode & stat.S_ISUID and mode & 0o111 or mode & stat.S_ISGID and mode & stat.S_IXGRP)
+
+
 class MetadataWriter:
     """Sets the backup's metadata on entries made below a target, noting in `result` what it could not."""
 
@@ -101,8 +107,7 @@ class MetadataWriter:
             # the mode again: a directory opened up in the staging (checkpoint/closed_dirs.py) has an
             # ACL that gives its owner rwx, which setting it gave the mode too
             os.fchmod(fd, mode)
-        if stat.S_ISREG(st.st_mode) and (moded and mode & (stat.S_ISUID | stat.S_ISGID)
-                                         or any(n == CAPABILITY for n, _ in attrs)):
+        if stat.S_ISREG(st.st_mode) and (moded and _runs_privileged(mode) or any(n == CAPABILITY for n, _ in attrs)):
             self.result.note_privileged(shown)
         if self._done(lambda: os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns)), "time", shown) \
                 and st.st_mtime_ns % 1_000_000_000:
