@@ -87,3 +87,27 @@ def test_a_label_another_user_made_first_on_a_medium_open_to_all_is_not_trusted(
     assert not [p for p in medium.iterdir() if p.name != LABEL]
     os.unlink(medium / LABEL)
     assert lab.backup(cfg).status == "completed"
+
+
+def test_a_label_rabtui_wrote_as_another_user_says_how_to_take_it(tmp_path, capsys):
+    """A medium labelled by rabtui run as a dedicated user, then used by root (the medium's folder
+    root's): the refusal said only to move the label away, as if another user had planted it; its
+    chown to this user takes it back, with what the medium holds."""
+    import shlex
+    import subprocess
+
+    from rabtui.media.medium import LABEL
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a.txt": b"a"})
+    assert lab.backup(cfg).status == "completed"
+    label = lab.media[0][1] / LABEL
+    os.chown(label, NOBODY.pw_uid, NOBODY.pw_gid)
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "backup", "loc"]) == 1
+    out = capsys.readouterr()
+    chown = f"chown {os.geteuid()} {label}"
+    assert chown in out.out + out.err, out
+    subprocess.run(shlex.split(chown), check=True)
+    assert lab.backup(cfg).status == "completed"

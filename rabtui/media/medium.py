@@ -11,6 +11,7 @@ import math
 import os
 import re
 import secrets
+import shlex
 import stat
 import threading
 import time
@@ -60,7 +61,8 @@ def read_label(path: str | os.PathLike) -> dict | None:
         return None
     except privacy.NotOwn as exc:    # made first on a medium open to all (sticky): theirs to change at will
         raise WorkFailed(f"the label {label_path} is {exc.strerror}: not trusted",
-                         hint="if rabtui did not write it, move it away, then: rabtui media label ID") from None
+                         hint=f"one rabtui wrote as that user (run as another user before): chown {os.geteuid()}"
+                              f" {shlex.quote(str(label_path))}; else move it away, then: rabtui media label ID") from None
     except OSError as exc:
         why = "a symlink" if exc.errno == errno.ELOOP else exc.strerror
         raise WorkFailed(f"cannot read the label {label_path}: {why}") from None
