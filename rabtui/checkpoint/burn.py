@@ -17,12 +17,12 @@ from pathlib import Path
 
 from rabtui import faults, fmt, privacy, proc, proc_records
 from rabtui.checkpoint import (acl_mask, backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout,
-                               own_dirs, shortpath, verify_attrs, xorriso, xorriso_output)
+                               own_dirs, shortpath, verify_attrs, xattr_sum, xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK, MARKS
 from rabtui.checkpoint.read_from import ChangedSincePlan, load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify import read_volid
-from rabtui.checkpoint.verify_result import LINKS_CHANGED
+from rabtui.checkpoint.verify_result import LINKS_CHANGED, XATTRS_CHANGED
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import medium_fs, mounts
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -161,23 +161,43 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
     """An entry that holds an xattr with an empty value the plan did not record (its backup changed
     since) would stop xorriso half-way (kept_off.py): it is named before the disc is begun. One on a
     file system that lists no xattrs at all (vfat and exFAT through FUSE: ENOTSUP), which libisofs
-    fails on as on an unreadable one, is mapped bare, with none to give."""
+    fails on as on an unreadable one, is mapped bare, with none to give. So is one whose xattrs are
+    not those the plan summed (xattr_sum.py: one set, changed or removed on the medium since): the
+    disc would hold them so, and its verification, which compares them with the medium as it is,
+    would pass it, holding xattrs the backup never had."""
+    first, changed = None, 0    # the first entry whose xattrs changed, and how many did
     for e in entries:
-        if e.bare or e.kind not in ("file", "dir"):
+        summed = e.row is not None and e.row.xattr_sum is not None
+        given = not e.bare and e.kind in ("file", "dir")    # its xattrs read by libisofs as it maps it
+        if not summed and not given:
             continue
         try:
-            names = os.listxattr(e.disk, follow_symlinks=False)
-            empty = [n for n in names if not os.getxattr(e.disk, n, follow_symlinks=False)]
+            attrs = [(n, os.getxattr(e.disk, n, follow_symlinks=False))
+                     for n in os.listxattr(e.disk, follow_symlinks=False)]
         except OSError as exc:   # unreadable: xorriso says so
-            e.bare = exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP)
-            continue
-        if empty:
+            unheld = exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP)
+            if given:
+                e.bare = unheld
+            attrs = [] if unheld else None
+        if given and (empty := [n for n, v in attrs or () if not v]):
             raise WorkFailed(
                 f"{os.fsdecode(e.iso)} holds xattr {empty[0]} with an empty value, which it had not when checkpoint"
                 f" {number} was planned: its backup changed since, and xorriso cannot write it so onto disc {disc};"
                 f" nothing was written",
                 hint=f"`rabtui checkpoint abandon {number}` and plan again: the new plan keeps such values off the"
                      " discs")
+        if summed and xattr_sum.changed(e.row.xattr_sum, [(os.fsencode(n), v) for n, v in attrs or ()]):
+            changed += 1
+            first = first or e
+    if first is not None:
+        more = f", and {fmt.count(changed - 1, 'other entry')} of the disc so" if changed > 1 else ""
+        raise ChangedSincePlan(
+            f"{fmt.name(first.iso.lstrip(b'/'))} ({XATTRS_CHANGED} in the backup on the medium after the checkpoint"
+            f" was planned, at {fmt.name(first.disk)}){more}: disc {disc} would hold xattrs the backup never had,"
+            f" and pass its verification against checkpoint {number}'s record; nothing was written",
+            hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
+                 " backup as it is now; or give it back on the medium the xattrs it had (`getfattr -d` shows them on"
+                 " another copy of it) and retry")
 
 
 def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, rows: list[Row]) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.checkpoint import holders, kept_data, kept_off, marks, not_as_saved, own_dirs, union_read, xorriso
+from rabtui.checkpoint import (holders, kept_data, kept_off, marks, not_as_saved, own_dirs, union_read, xattr_sum,
+                               xorriso)
 from rabtui.backup import recovery
 from rabtui.checkpoint import union_as_saved
 from rabtui.checkpoint.own_dirs import OwnDirs
@@ -91,6 +92,8 @@ class Scanned:
     owners: list[tuple[int, int]] = field(default_factory=list)   # (uid, gid) as backed up
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
     rdevs: dict[int, int] = field(default_factory=dict)     # index of a device node -> its st_rdev
+    # index of an entry but a directory -> the sum of its xattrs (xattr_sum.py); none where unread
+    xattr_sums: dict[int, bytes] = field(default_factory=dict)
     inodes: dict[int, tuple[int, int]] = field(default_factory=dict)    # index of a file with hard links -> (device, inode)
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance); the rows
@@ -188,7 +191,9 @@ def scan(root: Path, own: OwnDirs | None = None) -> Scanned:
                 if stat.S_ISDIR(st.st_mode):
                     subdirs.append((e.path, r))
                     continue
-                _take_attrs(out, e.path, r)
+                attrs = _take_attrs(out, e.path, r)
+                if attrs is not None and not stat.S_ISSOCK(st.st_mode):
+                    out.xattr_sums[len(out.paths)] = xattr_sum.of(attrs)
                 if stat.S_ISREG(st.st_mode):
                     if st.st_nlink > 1:
                         out.inodes[len(out.paths)] = (st.st_dev, st.st_ino)
@@ -211,14 +216,13 @@ def scan(root: Path, own: OwnDirs | None = None) -> Scanned:
     return out
 
 
-def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) -> None:
+def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) -> list[tuple[bytes, bytes]] | None:
     """The room an entry's xattrs and ACLs may take on a disc, and why no disc takes them, if so;
-    those of a directory, and those with an empty value, recorded."""
-    try:
-        attrs = [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False))
-                 for n in os.listxattr(path, follow_symlinks=False)]
-    except OSError:   # no xattrs on this file system, or gone meanwhile
-        return
+    those of a directory, and those with an empty value, recorded. Its xattrs, as xattr_sum.read
+    gives them (None: not read)."""
+    attrs = xattr_sum.read(path)
+    if not attrs:   # none, no xattrs on this file system, or gone meanwhile
+        return attrs
     carried = kept_off.carried(attrs)
     out.attr_bytes += aaip_allowance(carried)     # those with an empty value are not on the disc
     if directory and carried:
@@ -231,13 +235,14 @@ def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) 
         if why := xorriso.too_long(carried):   # given from a list (kept_off.py), as to a part of a cut file
             out.attr_refused.append((rel, f"{why}, and it has one with an empty value (which no disc holds:"
                                           " the others are given to it as to a part of a file cut)"))
-            return
+            return attrs
     if directory and xorriso.map_single_drops(n for n, _ in carried) and (why := xorriso.too_long(carried)):
         out.attr_refused.append((rel, f"{why}, and it has a trusted. or security. xattr (which xorriso gives a"
                                       " directory only from a list, as to a part of a file cut)"))
-        return
+        return attrs
     if why := aaip_refused(carried):
         out.attr_refused.append((rel, why))
+    return attrs
 
 
 def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: Emit = no_emit,

@@ -24,7 +24,7 @@ from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.kept_entries import dir_in_union, fits_its_shape, found, newer_than_file
 from rabtui.checkpoint.newest_kind import SavedKinds
-from rabtui.checkpoint import not_as_saved
+from rabtui.checkpoint import not_as_saved, xattr_sum
 from rabtui.checkpoint.own_dirs import dir_held_after, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
@@ -262,7 +262,7 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
     that the union lacks with their xattrs and ACLs (_dirs_beside)."""
     old = scanned.__class__(**{k: v for k, v in vars(scanned).items()
                                if k not in ("paths", "sizes", "mtimes", "marks", "modes", "owners", "links",
-                                            "rdevs", "inodes", "disks")})
+                                            "rdevs", "xattr_sums", "inodes", "disks")})
     # an empty directory of the union that kept data saved entries in is empty no more
     filled = {p.rpartition(b"/")[0] for rel in extra for p in _above(rel)}
     # what the union holds below an entry that took the place of its directory is an older shape
@@ -287,6 +287,8 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
                 old.links[n] = scanned.links[i]
             if i in scanned.rdevs:
                 old.rdevs[n] = scanned.rdevs[i]
+            if i in scanned.xattr_sums:
+                old.xattr_sums[n] = scanned.xattr_sums[i]
             if i in scanned.inodes:
                 old.inodes[n] = scanned.inodes[i]
             if i in scanned.disks:
@@ -304,7 +306,9 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
             else:
                 old.add(rel, st, DIR_MARK if stat.S_ISDIR(st.st_mode) else SPECIAL_MARK)
             old.disks[n] = path
-            take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
+            attrs = take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
+            if attrs is not None and not stat.S_ISDIR(st.st_mode):
+                old.xattr_sums[n] = xattr_sum.of(attrs)
     for rel, path in _dirs_beside(extra, union, own, replaced).items():
         take_attrs(old, short.path(path), rel, True)
     vars(scanned).update(vars(old))

@@ -15,6 +15,8 @@ CONTENT_CHANGED = "its content changed"
 KIND_CHANGED = "its kind changed"
 # ... of files the backup links otherwise than planned (a name copied apart)
 LINKS_CHANGED = "its hard links changed"
+# ... of an entry whose xattrs the backup holds otherwise than planned (xattr_sum.py)
+XATTRS_CHANGED = "its xattrs changed"
 # what of an entry's own attributes the backup may hold otherwise than planned (attrs_changed)
 ATTRS = ("mode", "owner", "time", "size", "target", "device numbers")
 

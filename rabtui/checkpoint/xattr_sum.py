@@ -1,0 +1,50 @@
+"""A digest of an entry's xattrs as the plan read them (`disc_files.xattr_sum`), compared before
+its disc is written: one set, changed or removed on the medium after the plan would go onto the
+disc, whose verification compares xattrs with the medium as it is, and so passes holding xattrs
+the backup never had. 16 bytes an entry (one row per xattr would take some 240).
+
+What it sums is what every user reads alike and a disc holds as it is: not the ACLs (their
+system.posix_acl_* xattrs, judged through the mode's group bits: acl_mask.py), not trusted.*
+(root's alone: a plan made as root, burnt as another user, would differ on them), not those
+with an empty value (kept off the discs and compared apart: kept_off.py). An entry of a file
+system that holds no xattrs (exFAT, vfat) sums as one with none."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from typing import Iterable
+
+NONE = b""      # the sum of an entry with no xattrs summed (most of them): no digest stored
+
+
+def _summed(name: bytes) -> bool:
+    return not name.startswith((b"system.posix_acl_", b"trusted."))
+
+
+def of(attrs: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The sum of an entry's xattrs, (name, value) pairs as the kernel gives them."""
+    pairs = sorted((n, v) for n, v in attrs if v and _summed(n))
+    if not pairs:
+        return NONE
+    h = hashlib.blake2b(digest_size=16)
+    for n, v in pairs:
+        h.update(len(n).to_bytes(4, "little") + n + len(v).to_bytes(8, "little") + v)
+    return h.digest()
+
+
+def read(path: bytes) -> list[tuple[bytes, bytes]] | None:
+    """The xattrs of `path` (a symlink's own), [] where its file system holds none; None where they
+    cannot be read (gone, no permission)."""
+    try:
+        return [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False))
+                for n in os.listxattr(path, follow_symlinks=False)]
+    except OSError as exc:
+        return [] if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else None
+
+
+def changed(recorded: bytes | None, attrs: list[tuple[bytes, bytes]] | None) -> bool:
+    """Are these xattrs not those summed as `recorded`? False where either is not known (a plan
+    recorded before sums were kept: NULL)."""
+    return recorded is not None and attrs is not None and of(attrs) != bytes(recorded)

@@ -1,0 +1,84 @@
+"""An entry whose xattrs were set, changed or removed in the backup on the medium after the
+checkpoint was planned: the disc would hold them so and pass its verification (which compares
+xattrs with the medium as it is), holding xattrs the backup never had. The plan sums each entry's
+xattrs (disc_files.xattr_sum); the burn compares them before the disc is begun, and nothing is
+written. Nothing changed, every kind of entry passes. Real backups, real xorriso onto an `images:` drive."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rabtui.events import READY, REWRITE
+from tests import fidelity
+from tests.test_attrs_changed_since_plan import _failed, _on_medium
+from tests.test_checkpoint import _burn, _lab, _record
+from tests.trees import write_files
+
+
+def _with_xattr(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000, "g": 500})
+    os.setxattr(lab.src / "data" / "f", "user.x", b"as backed up")
+    os.symlink("f", lab.src / "data" / "link")
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    return lab, cfg, store, _record(lab, cfg, store)
+
+
+CHANGES = {
+    "set": ("data/g", lambda p: os.setxattr(p, "user.y", b"set since")),
+    "changed": ("data/f", lambda p: os.setxattr(p, "user.x", b"changed since")),
+    "removed": ("data/f", lambda p: os.removexattr(p, "user.x")),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_xattrs_changed_on_the_medium_after_the_plan_are_found_before_the_disc_is_written(tmp_path, change):
+    lab, cfg, store, number = _with_xattr(tmp_path)
+    name, make = CHANGES[change]
+    make(_on_medium(lab, name))
+    res, failed = _failed(lab, cfg, store, number)
+    assert f"{name} (its xattrs changed in the backup on the medium after the checkpoint was planned" \
+           in failed.text, failed.text
+    assert "nothing was written" in failed.text and "xattrs the backup never had" in failed.text, failed.text
+    assert "getfattr -d" in failed.text, failed.text
+    assert REWRITE not in failed.choices, failed.choices
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+def test_a_security_xattr_set_on_a_symlink_on_the_medium_after_the_plan_is_found(tmp_path):
+    if not fidelity.is_root():
+        pytest.skip("only root sets an xattr on a symlink")
+    lab, cfg, store, number = _with_xattr(tmp_path)
+    os.setxattr(_on_medium(lab, "data/link"), "security.rabtui", b"set since", follow_symlinks=False)
+    _res, failed = _failed(lab, cfg, store, number)
+    assert "data/link (its xattrs changed in the backup" in failed.text, failed.text
+
+
+def test_a_plan_recorded_before_xattrs_were_summed_compares_none(tmp_path):
+    lab, cfg, store, number = _with_xattr(tmp_path)
+    store.execute("UPDATE disc_files SET xattr_sum=NULL WHERE number=?", (number,))
+    os.setxattr(_on_medium(lab, "data/g"), "user.y", b"set since")
+    res, _prompter, _seen = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+
+
+def test_every_kind_of_entry_planned_then_burnt_unchanged_passes(tmp_path):
+    """Files with user., security. (a capability) and trusted. xattrs, an ACL'd file and directory,
+    hard links, symlinks, a FIFO and (as root) device nodes: each summed, none found changed."""
+    lab, cfg = _lab(tmp_path)
+    fidelity.build(lab.src / "data")
+    os.unlink(lab.src / "data" / fidelity.SOCKET_NAME)
+    os.unlink(lab.src / "data" / fidelity.SPARSE_NAME)    # 40 MB: more discs than the test needs
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    summed = {bytes(r[0]).rsplit(b"/data/", 1)[-1]: bytes(r[1]) for r in store.all(
+        "SELECT disc_path, xattr_sum FROM disc_files WHERE number=? AND xattr_sum IS NOT NULL", (number,))}
+    assert summed[b"etc/conf"] and summed[b"run/fifo"] == b"" and b"etc/absolute-link" in summed, summed
+    res, _prompter, _seen = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
