@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import threading
 
 from rabtui.checkpoint import run
@@ -17,7 +18,7 @@ from tests.test_disc_verify_metadata import alter
 from tests.trees import Lab, write_files
 
 
-def _burnt(tmp_path):
+def _burnt(tmp_path, more=lambda data: None):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
@@ -25,6 +26,7 @@ def _burnt(tmp_path):
     os.chmod(data / "f", 0o640)
     os.link(data / "linked", data / "sub/linked-too")
     os.symlink("f", data / "to-f")
+    more(data)
     assert lab.backup(lab.load()).status == "completed"
     argv = ["--config", str(lab.config_path)]
     assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
@@ -51,6 +53,25 @@ def test_a_rebuilt_checkpoint_keeps_the_modes_owners_and_links_it_recorded(tmp_p
     assert main([*argv, "checkpoint", "verify", "1", "--yes"]) == 3
     out = capsys.readouterr().out
     assert "not checked" in out and "symlink target and hard links" not in out, out
+
+
+def _node_and_xattr(data) -> None:
+    os.setxattr(data / "f", "user.x", b"summed")
+    if os.geteuid() == 0:
+        os.mknod(data / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+
+
+def test_a_rebuilt_checkpoint_keeps_the_device_numbers_and_xattr_sums_it_recorded(tmp_path):
+    """Compared before a disc is written again (burn.py) and at its verification as root."""
+    lab, cfg, argv, _prefix = _burnt(tmp_path, _node_and_xattr)
+    store = Store(lab.state)
+    before = {(r["disc_path"], r["rdev"], r["xattr_sum"]) for r in store.all("SELECT * FROM disc_files")}
+    store.close()
+    assert any(s for _p, _r, s in before) and (os.geteuid() != 0 or any(r for _p, r, _s in before)), before
+    _rebuilt(lab, argv)
+    store = Store(lab.state)
+    after = {(r["disc_path"], r["rdev"], r["xattr_sum"]) for r in store.all("SELECT * FROM disc_files")}
+    assert after == before
 
 
 def test_a_disc_whose_modes_changed_fails_when_rebuilt_from(tmp_path, capsys):
