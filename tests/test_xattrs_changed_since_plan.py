@@ -12,7 +12,7 @@ import pytest
 
 from rabtui.events import READY, REWRITE
 from tests import fidelity
-from tests.test_attrs_changed_since_plan import _failed, _on_medium
+from tests.test_attrs_changed_since_plan import _failed, _failed_changed_as_written, _on_medium
 from tests.test_checkpoint import _burn, _lab, _record
 from tests.trees import write_files
 
@@ -82,3 +82,19 @@ def test_every_kind_of_entry_planned_then_burnt_unchanged_passes(tmp_path):
     assert summed[b"etc/conf"] and summed[b"run/fifo"] == b"" and b"etc/absolute-link" in summed, summed
     res, _prompter, _seen = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed", res.message
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_xattrs_changed_on_the_medium_as_the_disc_is_written_fail_it_offering_no_rewrite(tmp_path, monkeypatch,
+                                                                                        change):
+    """Changed after the burn looked, before xorriso read them: the disc holds them as the medium
+    does, and only the plan's sum tells them from the backup's."""
+    lab, cfg, store, number = _with_xattr(tmp_path)
+    name, make = CHANGES[change]
+    res, failed = _failed_changed_as_written(lab, cfg, store, number, monkeypatch,
+                                             lambda: make(_on_medium(lab, name)))
+    assert "verification failed" in failed.text, failed.text
+    assert f"{name} (its xattrs changed in the backup on the medium after the checkpoint was planned)" \
+           in failed.text, failed.text
+    assert REWRITE not in failed.choices and "ACLs or xattrs" in failed.text, failed.text
+    assert res.status == "aborted"

@@ -183,6 +183,8 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
                                            by_length)
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
+            if compared:
+                verify_attrs.xattrs_changed_since_plan(rows, attrs, by_length, res, bool(origins))
         if check.ok:
             verify_attrs.content_changed_since_plan(rows, res, cancel, origins)
 
@@ -261,6 +263,8 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
                                            dirs_recorded=dir_record is not None, by_length=by_length)
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
+            if compared:
+                verify_attrs.xattrs_changed_since_plan(rows, attrs, by_length, res, bool(origins))
             if check.ok:
                 verify_attrs.content_changed_since_plan(rows, res, cancel, origins)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):

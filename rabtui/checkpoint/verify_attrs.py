@@ -8,14 +8,15 @@ import os
 import stat
 from typing import Iterable
 
-from rabtui.checkpoint import acl_mask, backed_up_attrs, content, dir_attrs, unchecked
+from rabtui.checkpoint import acl_mask, backed_up_attrs, content, dir_attrs, unchecked, xattr_sum
 from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, of_kind
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.marks import DIR_MARK, MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import whole_path
-from rabtui.checkpoint.verify_result import (ATTRS, CONTENT_CHANGED, KIND_CHANGED, LINKS_CHANGED, VerifyResult,
-                                             attrs_changed)
+from rabtui.checkpoint.verify_result import (ATTRS, CONTENT_CHANGED, KIND_CHANGED, LINKS_CHANGED, XATTRS_CHANGED,
+                                             VerifyResult, attrs_changed)
+from rabtui.checkpoint.xorriso_output import ACL_KEY
 from rabtui.media import below
 from rabtui.mtimes import seconds
 
@@ -81,6 +82,26 @@ def changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept:
         if what:
             res.changed[path] = what
             res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"
+
+
+def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, bytes]],
+                              by_length: dict[bytes, list[tuple[int, int]]], res: VerifyResult,
+                              against_medium: bool) -> None:
+    """The entries whose xattrs on the disc (`attrs`: all of the disc's, as listed) are not those the
+    plan summed (xattr_sum.py), not found otherwise: set, changed or removed in the backup on the
+    medium as the disc was written (`against_medium`: the disc's were found as the backup holds
+    them now), said so into `res.changed`, no rewrite offered; else not as recorded. Those the disc
+    lists by their lengths alone (`by_length`) are passed over."""
+    for r in rows:
+        if r.xattr_sum is None or r.disc_path in res.why or r.disc_path in by_length:
+            continue
+        on_disc = attrs.get(r.disc_path, {})
+        if xattr_sum.changed(r.xattr_sum, [(n, v) for n, v in on_disc.items() if n != ACL_KEY]):
+            if against_medium:
+                res.changed[r.disc_path] = XATTRS_CHANGED
+                res.note(r.disc_path, f"{XATTRS_CHANGED} in the backup on the medium after the checkpoint was planned")
+            else:
+                res.note(r.disc_path, "its xattrs on the disc are not those recorded when the checkpoint was planned")
 
 
 def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, origins: list[Origin] = ()) -> None:
