@@ -17,6 +17,7 @@ from rabtui.checkpoint import verify_listing
 from rabtui.checkpoint.verify_result import VerifyResult
 from tests import fidelity
 from tests.fidelity import ACCESS_ACL, DEFAULT_ACL, OLD_MTIME
+from tests.test_attrs_changed_since_plan import _made_anew
 from tests.test_checkpoint_deep import _deep_tree, no_room_to_extract
 from tests.test_disc_verify_metadata import _as_nobody, _verify, alter, burn_one
 from tests.test_restore_disc_listing import LOOKALIKES, named_files
@@ -138,3 +139,32 @@ def test_a_disc_of_awkward_entries_verifies_and_fails_when_its_listing_differs(t
     if way == "streamed":      # extracted, they are compared as extracted (test_disc_verify_metadata)
         assert "/data/acl/f (owner 12345:99, backed up 12345:23456)" in why, why
         assert "/data/acl (mode 0750, backed up 3770)" in why, why
+
+
+@pytest.mark.parametrize("way", ["as another user", "streamed"])
+def test_a_device_node_listed_with_other_numbers_than_the_plan_recorded_fails_its_disc(tmp_path, monkeypatch, way):
+    """Not extracted (only root makes device nodes; no room to extract the disc), a device node's
+    numbers are read in the disc's listing (`1,3` where a file's size is) and compared with those
+    the plan recorded: a disc holding others than the backup had fails (the plan and the medium
+    made to say 1,5 after it was written: what a disc damaged so would hold)."""
+    if not fidelity.is_root():
+        pytest.skip("needs root for device nodes, and to act as another user")
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"f": b"a file"})
+    os.mknod(lab.src / "data" / "null", 0o640 | stat.S_IFCHR, os.makedev(1, 3))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+
+    def verified() -> str:
+        return _as_nobody(tmp_path, cfg, store, number) if way == "as another user" else _verify(cfg, store, number)
+
+    if way == "streamed":
+        no_room_to_extract(monkeypatch)
+    assert verified() == ""
+    store.execute("UPDATE disc_files SET rdev=? WHERE number=? AND rdev IS NOT NULL", (os.makedev(1, 5), number))
+    [node] = (lab.media[0][1] / "loc").glob("backup-*/data/**/src/data/null")
+    _made_anew(node)
+    why = verified()
+    assert "/data/null (device 1,3, backed up 1,5)" in why, why

@@ -48,10 +48,17 @@ def extracted_differs(st: os.stat_result, readlink, mtime: int, mode: int | None
     device node's numbers too, where recorded (`rdev`)."""
     target = readlink() if stat.S_ISLNK(st.st_mode) and link is not None else None
     owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and (links_owned or not stat.S_ISLNK(st.st_mode)) else None
-    if rdev is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) and st.st_rdev != rdev:
-        return (f"device {os.major(st.st_rdev)},{os.minor(st.st_rdev)}, backed up"
-                f" {os.major(rdev)},{os.minor(rdev)}")
+    if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) and (why := numbers_differ(st.st_rdev, rdev)):
+        return why
     return attributes_differ(st.st_mode, seconds(st), target, mtime, mode, link, owned, owner)
+
+
+def numbers_differ(found: int | None, rdev: int | None) -> str | None:
+    """A device node's numbers as a disc holds them (`found`) against those backed up (`rdev`);
+    None when alike, or either is not known."""
+    if found is None or rdev is None or found == rdev:
+        return None
+    return f"device {os.major(found)},{os.minor(found)}, backed up {os.major(rdev)},{os.minor(rdev)}"
 
 
 def attributes_differ(st_mode: int, st_seconds: int | None, target: bytes | None, mtime: int, mode: int | None,

@@ -95,7 +95,7 @@ def _check_present(entries: list, number: int, disc: int) -> None:
     """An entry removed from the backup on the medium after the plan, or held there with another
     kind, mode, owner, time, size or device numbers than the plan recorded (a chmod, a mknod on the
     medium), fails the disc and any rewrite (verify_attrs.held_otherwise, as its verification would
-    find it; a device node's numbers as root only, which alone extracts them), and so do files
+    find it), and so do files
     linked there otherwise than recorded (verify_attrs.linked_otherwise): it is named
     before the disc is begun, from the one lstat of each entry. (A medium away looks removed too:
     the run then says that instead, run.py.)"""

@@ -3,12 +3,12 @@ of each file, and then each file read back from the disc against the sha256 in t
 
 The read-back extracts the disc with osirrox into a scratch directory and hashes what came out,
 so a changed byte in any file is found even where the MD5 tags were changed with it; each entry's
-time, mode, owner (as root), symlink target, device numbers (as root, where the plan recorded them)
+time, mode, owner (as root), symlink target, device numbers (where the plan recorded them)
 and hard links are compared with what was backed up,
 and an entry the catalog does not hold fails the disc (as_backed_up.py); device nodes, which only
-root makes, are compared as the disc lists them for another user. Without room to extract
+root makes, are compared as the disc lists them for another user (their numbers too). Without room to extract
 it, each file is read back as a stream (verify_stream.py), and the disc's listing gives the kinds, modes, owners,
-symlink targets and extra entries, the times to the minute or the day (as it shows them), and
+symlink targets, device numbers and extra entries, the times to the minute or the day (as it shows them), and
 hard links as files sharing their data. So too when the extraction fails where nothing can be
 written in the state directory (closed to this user, read-only): this machine's failure, not the disc's.
 An xorriso killed, or short of file descriptors or memory, as it reads the disc (its volume id, its
@@ -171,9 +171,10 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
         res.messages += failed
         dates: dict[bytes, str | None] = {}
         starts: dict[bytes, tuple[int, int]] = {}
-        listing = verify_listing.listing(exe, indev, volid, res, cancel, silence, dates, starts)
+        numbers: dict[bytes, int] = {}
+        listing = verify_listing.listing(exe, indev, volid, res, cancel, silence, dates, starts, numbers)
         if listing is not None:
-            verify_listing.compare_listed(rows, listing, res, dates)
+            verify_listing.compare_listed(rows, listing, res, dates, numbers)
             verify_listing.compare_shared_data(rows, starts, res)
             res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()),
                                    unjudged)
@@ -247,9 +248,11 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
             _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, opened)
             # osirrox gives no symlink its owner, which a restore as root sets from the disc's listing
             links = [r for r in rows if r.sha256 == LINK_MARK and r.owner is not None]
-            listing = verify_listing.listing(exe, indev, volid, res, cancel, silence) if listed or links or not devices else None
+            numbers: dict[bytes, int] = {}
+            listing = (verify_listing.listing(exe, indev, volid, res, cancel, silence, numbers=numbers)
+                       if listed or links or not devices else None)
             if listing is not None:
-                verify_listing.compare_listed(listed + links, listing, res)
+                verify_listing.compare_listed(listed + links, listing, res, numbers=numbers)
                 if not devices:     # the entries extracted are this user's: their owners as listed
                     verify_listing.compare_owners(rows, listing, res)
             nodes = ((p, False) for p, (mode, _t, _o) in (listing or {}).items()

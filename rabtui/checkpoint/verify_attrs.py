@@ -201,8 +201,8 @@ def held_otherwise(r: Row, st: os.stat_result, path: bytes) -> str | None:
     plan recorded it: KIND_CHANGED, or attrs_changed's words for its mode, owner, time, size, (a
     symlink's) target and (a device node's) numbers, its "ACL" for a mode whose group bits alone
     differ where an ACL set or changed since shows its mask there (acl_mask.py); None when nothing.
-    A disc written from it would fail its verification, whenever written (a device node's numbers:
-    as root, which alone extracts them; another user's disc would hold them unseen)."""
+    A disc written from it would fail its verification, whenever written (a device node's numbers
+    as extracted by root, as the disc lists them for another user)."""
     if st.st_mode == r.mode and (r.owner is None or (st.st_uid, st.st_gid) == r.owner) and (
             not _target_changed(r, st, path) if stat.S_ISLNK(st.st_mode) else seconds(st) == r.mtime and (
                 st.st_size == r.size and not r.part or backed_up_attrs.size_as_recorded(r, st))) and (

@@ -11,7 +11,7 @@ import stat
 
 from rabtui import temp_dirs
 from rabtui.checkpoint import disc_listing, disc_tree, xorriso, xorriso_output
-from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, listed_time_differs, of_kind
+from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, listed_time_differs, numbers_differ, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify_result import VerifyResult
@@ -22,10 +22,11 @@ Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
 
 def listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence: float | None,
             dates: dict[bytes, str | None] | None = None,
-            starts: dict[bytes, tuple[int, int]] | None = None) -> Listing | None:
+            starts: dict[bytes, tuple[int, int]] | None = None,
+            numbers: dict[bytes, int] | None = None) -> Listing | None:
     """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
-    them (`ls -dl`), into `dates` its time as shown there, and into `starts` each file's (first
-    block, size); None, said in `res`, when it cannot. Each directory is listed from within it
+    them (`ls -dl`), into `dates` its time as shown there, into `starts` each file's (first
+    block, size) and into `numbers` each device node's (as st_rdev); None, said in `res`, when it cannot. Each directory is listed from within it
     (disc_listing: linear in its entries), or, where no command file can be written for that,
     each entry by its path (list_argv)."""
     listing: Listing = {}
@@ -35,6 +36,8 @@ def listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence
             listing[path] = entry[1:]
             if dates is not None:
                 dates[path] = xorriso_output.lsdl_date(line)
+            if numbers is not None and (rdev := xorriso_output.lsdl_rdev(line)) is not None:
+                numbers[path] = rdev
 
     def take(line: bytes) -> None:
         if starts is not None and (data := xorriso_output.parse_report_lba(line)) is not None:
@@ -86,9 +89,10 @@ class _Lines:
 
 
 def compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
-                   dates: dict[bytes, str | None] | None = None) -> None:
+                   dates: dict[bytes, str | None] | None = None, numbers: dict[bytes, int] | None = None) -> None:
     """Without the entries extracted: each one's kind, mode, owner and symlink target as the disc
-    lists them, and its time as far as `dates` show it (to the minute or the day)."""
+    lists them, its time as far as `dates` show it (to the minute or the day), and a device node's
+    numbers as `numbers` give them, where the plan recorded them."""
     for r in rows:
         if r.disc_path not in listing:
             if r.disc_path not in res.missing:
@@ -97,6 +101,8 @@ def compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
         mode, target, owned = listing[r.disc_path]
         why = None if of_kind(r, mode) else "not of its kind"
         why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link, owned, r.owner)
+        if not why and numbers is not None and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            why = numbers_differ(numbers.get(r.disc_path), r.rdev)
         if not why and not stat.S_ISLNK(mode):
             why = listed_time_differs((dates or {}).get(r.disc_path), r.mtime)
         res.note(r.disc_path, why)

@@ -6,6 +6,7 @@ descriptors or memory), which judges no disc. The command lines that make it pri
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -89,6 +90,16 @@ def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None, tuple[int, int]] 
         (0o1000 if perms[8] in b"tT" else 0)
     target = None if m.group(7) is None else _unquoted(m.group(7))
     return _unquoted(m.group(6)), mode, target, (int(m.group(3)), int(m.group(4)))
+
+
+# a device node's line: its numbers where another entry's size is ("crw-r--r-- 1 0 0 1,3 ...")
+_NODE = re.compile(rb"[cb][-rwxsStT]{9}\+?\s+\d+\s+\d+\s+\d+\s+(\d+),(\d+)\s")
+
+
+def lsdl_rdev(line: bytes) -> int | None:
+    """The numbers (as st_rdev) of a device node of one line of `list_argv`; None for another line."""
+    m = _NODE.match(line)
+    return None if m is None else os.makedev(int(m.group(1)), int(m.group(2)))
 
 
 def lsdl_date(line: bytes) -> str | None:
