@@ -186,7 +186,8 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
                 f" nothing was written",
                 hint=f"`rabtui checkpoint abandon {number}` and plan again: the new plan keeps such values off the"
                      " discs")
-        if summed and xattr_sum.changed(e.row.xattr_sum, [(os.fsencode(n), v) for n, v in attrs or ()]):
+        if summed and (attrs or e.row.xattr_sum) and xattr_sum.changed(
+                e.row.xattr_sum, None if attrs is None else [(os.fsencode(n), v) for n, v in attrs]):
             changed += 1
             first = first or e
     if first is not None:

@@ -95,8 +95,8 @@ def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, by
     for r in rows:
         if r.xattr_sum is None or r.disc_path in res.why or r.disc_path in by_length:
             continue
-        on_disc = attrs.get(r.disc_path, {})
-        if xattr_sum.changed(r.xattr_sum, [(n, v) for n, v in on_disc.items() if n != ACL_KEY]):
+        on_disc = attrs.get(r.disc_path)
+        if (on_disc or r.xattr_sum) and xattr_sum.changed(r.xattr_sum, [(n, v) for n, v in (on_disc or {}).items() if n != ACL_KEY]):
             if against_medium:
                 res.changed[r.disc_path] = XATTRS_CHANGED
                 res.note(r.disc_path, f"{XATTRS_CHANGED} in the backup on the medium after the checkpoint was planned")
