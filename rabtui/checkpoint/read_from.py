@@ -53,7 +53,8 @@ def load_rows(store: Store, number: int, disc: int | None = None, *, to_write: b
     files. What only writing a disc needs is left out unless `to_write`: each file's original path
     (read_saved_versions), and where it is read on the medium (with_disk adds it)."""
     sql = ("SELECT disc, source, path, disc_path, size, mtime, sha256, part, parts, mode, link, link_group, uid, gid,"
-           " rdev, xattr_sum FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path")
+           " rdev, xattr_sum FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "")
+           + " ORDER BY disc, disc_path")
     alike: dict = {}
     rows = []
     parted: list[tuple[Row, bytes]] = []    # with the original path its parts' sizes are found by

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Iterable
+from typing import Container, Iterable
 
 from rabtui.checkpoint import acl_mask, backed_up_attrs, content, dir_attrs, unchecked, xattr_sum
 from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, of_kind
@@ -84,19 +84,19 @@ def changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept:
             res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"
 
 
-def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, bytes]],
-                              by_length: dict[bytes, list[tuple[int, int]]], res: VerifyResult,
-                              against_medium: bool) -> None:
+def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, bytes]], unread: Container[bytes],
+                              res: VerifyResult, against_medium: bool) -> None:
     """The entries whose xattrs on the disc (`attrs`: all of the disc's, as listed) are not those the
     plan summed (xattr_sum.py), not found otherwise: set, changed or removed in the backup on the
     medium as the disc was written (`against_medium`: the disc's were found as the backup holds
     them now), said so into `res.changed`, no rewrite offered; else not as recorded. Those the disc
-    lists by their lengths alone (`by_length`) are passed over."""
+    lists without some value (`unread`: too long for xorriso to print) are passed over."""
     for r in rows:
-        if r.xattr_sum is None or r.disc_path in res.why or r.disc_path in by_length:
+        if r.xattr_sum is None or r.disc_path in res.why or r.disc_path in unread:
             continue
-        on_disc = attrs.get(r.disc_path)
-        if (on_disc or r.xattr_sum) and xattr_sum.changed(r.xattr_sum, [(n, v) for n, v in (on_disc or {}).items() if n != ACL_KEY]):
+        on_disc = attrs.get(r.disc_path) or {}
+        if (on_disc or r.xattr_sum) and xattr_sum.changed(
+                r.xattr_sum, [(n, v) for n, v in on_disc.items() if n != ACL_KEY]):
             if against_medium:
                 res.changed[r.disc_path] = XATTRS_CHANGED
                 res.note(r.disc_path, f"{XATTRS_CHANGED} in the backup on the medium after the checkpoint was planned")

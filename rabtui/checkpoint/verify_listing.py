@@ -26,7 +26,8 @@ def listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence
             numbers: dict[bytes, int] | None = None) -> Listing | None:
     """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
     them (`ls -dl`), into `dates` its time as shown there, into `starts` each file's (first
-    block, size) and into `numbers` each device node's (as st_rdev); None, said in `res`, when it cannot. Each directory is listed from within it
+    block, size) and into `numbers` each device node's (as st_rdev); None, said in `res`, when it
+    cannot. Each directory is listed from within it
     (disc_listing: linear in its entries), or, where no command file can be written for that,
     each entry by its path (list_argv)."""
     listing: Listing = {}

@@ -4,7 +4,8 @@ disc, whose verification compares xattrs with the medium as it is, and so passes
 the backup never had. 16 bytes an entry (one row per xattr would take some 240).
 
 What it sums is what every user reads alike and a disc holds as it is: not the ACLs (their
-system.posix_acl_* xattrs, judged through the mode's group bits: acl_mask.py), not trusted.*
+system.posix_acl_* xattrs, judged through the mode's group bits: acl_mask.py; isofs.* are a disc's
+own), not trusted.*
 (root's alone: a plan made as root, burnt as another user, would differ on them), not those
 with an empty value (kept off the discs and compared apart: kept_off.py). An entry of a file
 system that holds no xattrs (exFAT, vfat) sums as one with none."""
@@ -20,7 +21,7 @@ NONE = b""      # the sum of an entry with no xattrs summed (most of them): no d
 
 
 def _summed(name: bytes) -> bool:
-    return not name.startswith((b"system.posix_acl_", b"trusted."))
+    return not name.startswith((b"system.posix_acl_", b"trusted.", b"isofs."))
 
 
 def of(attrs: Iterable[tuple[bytes, bytes]]) -> bytes:

@@ -75,8 +75,8 @@ def _row(r: dict, recorded: disc_state.Recorded, alike: dict, cut: dict) -> Row:
     """A row of the disc's catalog, with what the state copy on the disc recorded of it (an owner
     many files have held once in `alike`) and, for a part of a file cut into parts, its place
     (`cut`: (disc, disc path) -> (part, parts))."""
-    mode, link, group, uid, gid, rdev, xsum = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"], r["mtime"], r["sha256"],
-                                                take=True)
+    mode, link, group, uid, gid, rdev, xsum = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"], r["mtime"],
+                                                            r["sha256"], take=True)
     part, parts = cut.get((r["disc"], r["disc_path"]), (None, None))
     return Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
                mtime=r["mtime"], sha256=r["sha256"], part=part, parts=parts, mode=mode, link=link, link_group=group,

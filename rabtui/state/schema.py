@@ -238,7 +238,8 @@ CREATE TABLE IF NOT EXISTS disc_files(
     link_group INTEGER,         -- files hard-linked to each other as backed up share it
     uid INTEGER, gid INTEGER,   -- the owner as backed up
     rdev INTEGER,               -- a device node's st_rdev as backed up (NULL: not known, nothing compared)
-    xattr_sum BLOB              -- its xattrs' digest as backed up (checkpoint/xattr_sum.py; empty: none; NULL: not known)
+    xattr_sum BLOB              -- its xattrs' digest as backed up (checkpoint/xattr_sum.py; empty: none;
+                                -- NULL: not known)
 );
 CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
 -- xattrs of a checkpoint's entries that its discs do not hold, set again on a restore from them:
