@@ -366,5 +366,7 @@ def parse_list(lines: Iterable[bytes]) -> Group:
             path = path.lstrip(b"/")
         elif path[:2] == b"./":
             path = path[2:]
+        if not path:     # "10 ", "10 /": a size naming no file
+            raise ValueError(f"line {number}: size {size.decode()} with no path: not a 'SIZE PATH' line: {line[:80]!r}")
         add_path(path)
     return Group(key=("list", ""), prefix=b"data", paths=paths, sizes=sizes)
