@@ -96,3 +96,22 @@ def test_a_rewrite_killed_leaves_the_failed_disc_of_a_complete_checkpoint_critic
     assert main(["--config", str(lab.config_path), "checkpoint", "resume", str(number), "--yes"]) == 0
     assert _state(store, number) == "verified" and DATA in iso.read_bytes()
     assert failed_discs(store) == []
+
+
+def test_verify_says_a_disc_whose_rewrite_was_killed_was_written(tmp_path):
+    """`checkpoint verify` of a complete checkpoint whose rewrite of a failed disc was killed says the
+    disc was written and its writing again stopped, not that it "was never written"."""
+    from rabtui.faults import ENV
+
+    lab, store, number = _burnt(tmp_path)
+    _damage(tmp_path / "iso" / f"RAB{number}D01.iso")
+    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "verify",
+                             str(number), "--yes"], env={**os.environ, ENV: "burn.before_write"},
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "verify",
+                          str(number)], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "never written" not in run.stderr, run.stderr
+    assert ("disc 1 was written, then written again, which stopped before it ended (the job ended while writing"
+            f" this disc): it is not verified; `rabtui checkpoint resume {number}` writes it again") in run.stderr, run.stderr

@@ -262,6 +262,21 @@ def _image_written(store: Store, number: int, disc: int, drive: str) -> str | No
     return None
 
 
+def _not_to_verify(row, number: int, disc: int, rebuilt: bool) -> str:
+    """Why disc `disc` (its row: planned, skipped or interrupted) is not verified, and what does it.
+    One written before (`written` is kept) was then being written again: a rewrite of it after it
+    failed, killed or skipped."""
+    if rebuilt:
+        return f"disc {disc} was never written; `rabtui checkpoint abandon {number}` gives it up"
+    if row["written"] is None:
+        return f"disc {disc} was never written; `rabtui checkpoint resume {number}` writes it"
+    how = ("was skipped" if row["state"] == "skipped" else
+           f"stopped before it ended ({row['message'] or 'no reason recorded'})" if row["state"] == "interrupted"
+           else "has not begun")
+    return (f"disc {disc} was written, then written again, which {how}: it is not verified;"
+            f" `rabtui checkpoint resume {number}` writes it again")
+
+
 def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | None = None, drive: str | None = None,
                       emit: Emit, cancel, prompter: Prompter) -> RunResult:
     """Re-check written discs later (asking for each); a mismatch offers a rewrite."""
@@ -277,7 +292,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
         record_interrupted(store, number, "the job ended while writing this disc")
         try:
             for k in discs:
-                row = store.one("SELECT state, written FROM discs WHERE number=? AND disc=?", (number, k))
+                row = store.one("SELECT state, written, message FROM discs WHERE number=? AND disc=?", (number, k))
                 if row["state"] == "abandoned":     # resume refuses it
                     emit(Event(LOG, f"disc {k} was never written (checkpoint {number} abandoned)"
                                if row["written"] is None else
@@ -285,9 +300,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                     result.skipped.append(k)
                     continue
                 if row["state"] in ("planned", "skipped", "interrupted"):
-                    emit(Event(LOG, f"disc {k} was never written; " + (
-                        f"`rabtui checkpoint abandon {number}` gives it up" if plan_json.get("rebuilt")
-                        else f"`rabtui checkpoint resume {number}` writes it")))
+                    emit(Event(LOG, _not_to_verify(row, number, k, bool(plan_json.get("rebuilt")))))
                     result.skipped.append(k)
                     continue
                 answer = prompter.ask(insert_question(cp, plan_json, k, drive, written=True,

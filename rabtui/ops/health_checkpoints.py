@@ -61,7 +61,7 @@ def failed_discs(store: Store) -> list[Problem]:
 
 def _failed_disc(r) -> str:
     n, k = r["number"], r["disc"]
-    if r["state"] != "failed":     # a rewrite cut short: `checkpoint verify` takes it for a disc never written
+    if r["state"] != "failed":     # a rewrite cut short: `checkpoint verify` skips it, not verified
         return (f"checkpoint {n}: disc {r['volid']} failed, and was written again since without being verified"
                 f" ({r['state']}): write it again with `rabtui checkpoint resume {n}`, or give the checkpoint up:"
                 f" `rabtui checkpoint abandon {n}`")
