@@ -98,6 +98,20 @@ def test_a_rewrite_killed_leaves_the_failed_disc_of_a_complete_checkpoint_critic
     assert failed_discs(store) == []
 
 
+def test_verify_yes_does_not_make_a_missing_image_again(tmp_path):
+    """An image missing is no image that fails its verification: --yes does not write it again (it
+    was taken away: burnt, kept elsewhere?); the question stays, and with no terminal the command
+    stops (exit 1) naming the image missing. It was made again, unasked."""
+    lab, store, number = _burnt(tmp_path)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    iso.unlink()
+    run = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "verify",
+                          str(number), "--yes"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"The image {iso} is missing" in run.stderr and "no terminal to ask on" in run.stderr, run.stderr
+    assert "-> rewrite" not in run.stderr and not iso.exists()
+
+
 def test_verify_says_a_disc_whose_rewrite_was_killed_was_written(tmp_path):
     """`checkpoint verify` of a complete checkpoint whose rewrite of a failed disc was killed says the
     disc was written and its writing again stopped, not that it "was never written"."""

@@ -116,6 +116,12 @@ def verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prom
             elif res.changed:   # written from the backup as it is now, checked against the plan: never passes
                 answer = ask_failed(prompter, cancel, f"{res.describe()}\n{res.changed_since_plan(number)}", disc,
                                     choices=(RETRY, SKIP, ABORT))
+            elif xorriso.is_image_drive(where) and not os.path.lexists(image := xorriso.image_path(where, vid)):
+                # not one that fails (--yes rewrites those): taken away (burnt, kept elsewhere?), never made again unasked
+                answer = ask_failed(prompter, cancel, f"{res.describe()}\nThe image {image} is missing (moved"
+                                                      " elsewhere? verify it there: --drive images:FOLDER)."
+                                                      f" Rewrite disc {disc} on a new disc?", disc,
+                                    choices=(REWRITE, RETRY, SKIP, ABORT))
             else:
                 again = "It failed again, written anew in this run. " if rewritten else ""
                 answer = ask_failed(prompter, cancel, f"{res.describe()}\n{again}Rewrite disc {disc} on a new disc?",

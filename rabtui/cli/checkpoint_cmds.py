@@ -59,7 +59,7 @@ def register(sub) -> None:
         p.add_argument("--drive", help='a burner such as /dev/sr0, or "images:DIR" for ISO files')
         p.add_argument("--yes", action="store_true",
                        help='go on without asking: accept the plan, answer "ready" to the disc prompts, write an'
-                            ' image that fails its verification again once (images: drives only)')
+                            ' image that fails its verification again once, not one missing (images: drives only)')
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         p.add_argument("--job-id", type=number, help=argparse.SUPPRESS)
         p.set_defaults(func=func)
