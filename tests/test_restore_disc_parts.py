@@ -414,6 +414,40 @@ def test_the_discs_own_recipe_joins_a_cut_file_from_its_parts_alone(tmp_path):
     assert joined == (data / "big.bin").read_bytes()
 
 
+def test_the_discs_give_the_sha256_of_a_file_joined_from_its_parts(tmp_path):
+    """Each disc holding a part of a cut file gives, in README.txt, the whole file's sha256 in a line
+    `sha256sum -c` reads: the join made with plain tools is checked as README.txt says (the catalog
+    gave each part's alone), and a join that differs fails. The sums come from the plan's one read
+    of the parts."""
+    import hashlib
+    import json
+    import subprocess
+
+    cfg, store, number, data = _cut_and_restored(tmp_path, {"big.bin": 6_000_000, "small.bin": b"small"})
+    plan = json.loads(store.one("SELECT plan FROM checkpoints WHERE number=?", (number,))["plan"])
+    whole = hashlib.sha256((data / "big.bin").read_bytes()).hexdigest()
+    assert plan["joined"] == [{"path": f"data/loc{data}/big.bin", "sha256": whole, "discs": [1, 2]}], plan["joined"]
+    where = tmp_path / "plain"
+    where.mkdir()
+    for iso in sorted((tmp_path / "iso").iterdir()):
+        subprocess.run(["xorriso", "-no_rc", "-osirrox", "on", "-indev", f"stdio:{iso}", "-extract", "/",
+                        str(tmp_path / iso.stem)], check=True, capture_output=True)
+        for part in (tmp_path / iso.stem).rglob("big.bin.part*"):
+            shutil.copyfile(part, where / part.name)
+        readme = (tmp_path / iso.stem / "README.txt").read_text()
+        assert "  sha256sum -c --ignore-missing /mnt/README.txt\n" in readme
+        assert re.search(r"^      [0-9a-f]{64}  big\.bin$", readme, re.M), readme
+    check = ["sha256sum", "-c", "--ignore-missing", str(tmp_path / f"RAB{number}D02" / "README.txt")]
+    parts = sorted(where.glob("big.bin.part[0-9][0-9]-of-02"))
+    assert len(parts) == 2
+    (where / "big.bin").write_bytes(b"".join(p.read_bytes() for p in parts))
+    done = subprocess.run(check, cwd=where, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "big.bin: OK\n", done
+    (where / "big.bin").write_bytes(parts[0].read_bytes())      # the second part left out
+    done = subprocess.run(check, cwd=where, capture_output=True, text=True)
+    assert done.returncode == 1 and "big.bin: FAILED" in done.stdout, done
+
+
 def test_rebuild_state_verifies_a_disc_holding_parts_of_two_names_of_one_file(tmp_path, capsys):
     """Two names of one file cut into parts, a part of each on one disc (parts are files of their
     own there, never linked): rebuild-state, the database lost, verifies that disc again as the burn

@@ -407,7 +407,9 @@ def sha256_file(path: bytes | str | int, cancel=None) -> str:
             h.update(chunk)
 
 
-def sha256_range(path: bytes | str | int, offset: int, length: int) -> str:
+def sha256_range(path: bytes | str | int, offset: int, length: int, also=None) -> str:
+    """The sha256 of `length` bytes at `offset`; `also` (a hashlib object) is given them too: the
+    whole file's, of a file read part by part, in the one read."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         f.seek(offset)
@@ -417,5 +419,7 @@ def sha256_range(path: bytes | str | int, offset: int, length: int) -> str:
             if not chunk:
                 break
             h.update(chunk)
+            if also is not None:
+                also.update(chunk)
             left -= len(chunk)
     return h.hexdigest()

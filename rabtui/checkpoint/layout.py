@@ -150,11 +150,13 @@ def made_by_line(media: dict[str, dict] | None) -> str:
 
 def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type: str,
                 dirs: Sequence[dict], on_disc: dict[str, list[int]], filler: Sequence[dict],
-                media: dict[str, dict] | None = None) -> str:
+                media: dict[str, dict] | None = None, joined: Sequence[dict] = ()) -> str:
     """README.txt of one disc. `dirs`: the checkpoint's directories (plan JSON); `on_disc`:
     prefix -> the discs it is on; `filler`: the add/N directories of this disc; `media`: medium id
     -> the labelling (id, serial, time) of the disk this server used as it, which tells its discs
-    from another server's (rebuild-state) without the media or the copy of the state."""
+    from another server's (rebuild-state) without the media or the copy of the state. `joined`: the
+    files cut into parts of the checkpoint (placement.joined_sums), each file's sha256 given on the
+    discs of its parts."""
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created))
     vid = volid(number, disc)
     lines = [
@@ -225,11 +227,37 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "  NAME.part01-of-03, NAME.part02-of-03, ...  Copy all parts into one directory, then",
         "  (MM: their number, 03 here; a file named NAME.partial beside them is no part):",
         "      cat NAME.part[0-9][0-9]-of-MM > NAME",
-        "  Each part has its own sha256 in the catalog.",
+        "  Each part has its own sha256 in the catalog; the joined file's is on each disc holding a",
+        "  part of it, below, in a line sha256sum -c reads.  Where the join was written:",
+        "      sha256sum -c --ignore-missing /mnt/README.txt",
+        "  (it warns of this file's other lines; a name shown with a \\ escape: sha256sum NAME, compare).",
+        "  Files joined from parts on this disc:",
+        *joined_lines(joined, disc),
         "  Verify this disc: xorriso -md5 on -indev /dev/sr0 -check_md5_r SORRY / --",
         "",
     ]
     return "\n".join(lines)
+
+
+JOINED_ROOM = 2 * (8 + 64 + 4 * 255 + 1)   # bytes: two files cut (a disc ends one, begins another), names escaped
+
+
+def joined_lines(joined: Sequence[dict], disc: int) -> list[str]:
+    """README.txt's lines of the files cut into parts with a part on disc `disc`: each a line
+    `sha256sum -c` reads, the sha256 of the whole file and its name (as the catalog writes it), as
+    the join in the folder of its parts names it. A disc holds parts of two such files at most (the
+    end of one, the beginning of another); past JOINED_ROOM bytes, the rest are counted."""
+    lines, room = [], JOINED_ROOM
+    here = [j for j in joined if disc in j.get("discs", ())]
+    for j in here:
+        line = f"      {j['sha256']}  {j['path'].rpartition('/')[2]}"
+        room -= len(line.encode()) + 1
+        if room < 0:
+            break
+        lines.append(line)
+    if len(lines) < len(here):
+        lines.append(f"      ... and {len(here) - len(lines)} more (their parts are in the catalog)")
+    return lines or ["      (none)"]
 
 
 UNREAD_ROOM = 2048      # bytes of names README.txt lists per directory its backup could not read all of

@@ -6,6 +6,7 @@ room they take.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 from rabtui.checkpoint import not_read, plan as planmod, read_from, reserve
 from rabtui.checkpoint.content import DirContent
-from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.layout import Row, escape_path
 from rabtui.events import PROGRESS, Emit, Event
 from rabtui.state.store import Store
 
@@ -88,10 +89,14 @@ def row_of(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part |
                mode=d.modes[i], owner=d.owners[i], xattr_sum=d.xattr_sums.get(i))
 
 
-def checksummed_rows(store: Store, c: Computed, emit: Emit, cancel) -> list[Row]:
-    """Every file of the checkpoint with its disc and sha256 (read from the medium)."""
+def checksummed_rows(store: Store, c: Computed, emit: Emit, cancel) -> tuple[list[Row], list[dict]]:
+    """Every file of the checkpoint with its disc and sha256 (read from the medium); and of each
+    file cut into parts, the sha256 of the whole file, taken in the same read of its parts
+    (joined_sums)."""
     p = c.plan
     rows: list[Row] = []
+    joined: list[dict] = []
+    whole = None    # the hash of the file whose parts are being read
     total = sum(d.total_bytes for d in c.data) + sum(c.filler[ci].total_bytes for ci in p.filler_numbers)
     done = 0
     started = time.time()
@@ -107,13 +112,24 @@ def checksummed_rows(store: Store, c: Computed, emit: Emit, cancel) -> list[Row]
         row = row_of(d, prefix, i, k, part)
         if i in d.inodes:         # each part of a cut file too: a restore links the joined names again
             row.link_group = groups.setdefault((id(d), d.inodes[i]), len(groups) + 1)
+        if part is not None and part.part == 1:
+            whole = hashlib.sha256()
         if row.sha256 is None:
             progress(row.disc_path[len(prefix) + 1:])
             row.sha256 = read_from.sha256_as_scanned(store, d.source, d.medium, d.path, d.kind, row.disk,
-                                                     d.paths[i], row, d.sizes[i], cancel)
+                                                     d.paths[i], row, d.sizes[i], cancel, whole if part else None)
             done += row.size
+        if part is not None and part.part == part.parts:
+            joined.append(_joined_sum(prefix + b"/" + d.paths[i], whole, rows[-part.parts + 1:] + [row]))
         rows.append(row)
-    return rows
+    return rows, joined
+
+
+def _joined_sum(disc_path: bytes, whole, parts: list[Row]) -> dict:
+    """What the plan records of a file cut into parts (`parts`: its rows, in order), for README.txt
+    (layout.joined_lines): its path on the discs (without a part's suffix) as the catalog writes it,
+    the sha256 of the whole file, the discs of its parts."""
+    return {"path": escape_path(disc_path), "sha256": whole.hexdigest(), "discs": sorted({r.disc for r in parts})}
 
 
 def _recorded_dirs(c: Computed) -> Iterator[tuple[DirContent, bytes]]:

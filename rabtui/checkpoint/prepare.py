@@ -201,7 +201,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
     planmod.check_max_discs(c.plan, cfg.checkpoint.max_discs, c.disc_type)
     emit(Event(STEP, "checksums of every file, read from the media", {"step": 1, "name": "checksums",
                                                                          "state": "running"}))
-    rows = checksummed_rows(store, c, emit, cancel)
+    rows, joined = checksummed_rows(store, c, emit, cancel)
     emit(Event(STEP, "checksums done", {"step": 1, "name": "checksums", "state": "ok"}))
     created = now or time.time()
     p = c.plan
@@ -244,7 +244,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
         number = max(row["n"], used) + 1
         plan_json = {"created": created, "disc_type": c.disc_type, "disc_sectors": c.disc_sectors,
                      "reserve_sectors": p.reserve_sectors, "dirs": dirs, "summary": c.summary(),
-                     "on_disc": {k: sorted(v) for k, v in on_disc.items()}}
+                     "on_disc": {k: sorted(v) for k, v in on_disc.items()}, "joined": joined}
         store.execute(
             "INSERT INTO checkpoints(number, created, status, disc_type, disc_sectors, drive, discs, lower_bound, plan)"
             " VALUES (?,?, 'planned', ?,?,?,?,?,?)",

@@ -177,13 +177,14 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
 
 
 def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kind: str, disk: bytes, rel: bytes,
-                      row: Row, size: int, cancel=None) -> str:
+                      row: Row, size: int, cancel=None, whole=None) -> str:
     """The sha256 of the file (or part) `row` as a plan found it, `size` bytes whole at `disk`
     (`rel` below the directory's root there). An archive directory's union may show a newer
     version by now (a backup saved one while the plan waited for its yes): the version the plan
     found is then read in a backup that first saved it, as its disc will be (read_saved_versions);
     WorkFailed when none holds it any more. Never read through a symlink (one a source saved in its
-    place, or on the way), nor a FIFO opened (it waits for a writer): only the regular file."""
+    place, or on the way), nor a FIFO opened (it waits for a writer): only the regular file.
+    `whole`: a hashlib object given a part's bytes too (fed each part in order: the whole file's sha256)."""
     for at in (disk, None):
         if at is None:
             entry = {"source": source, "medium": medium, "path": dir_path}
@@ -208,7 +209,7 @@ def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kin
             continue
         if row.part is None:
             return content.sha256_file(fd, cancel)
-        return content.sha256_range(fd, row.offset, row.size)
+        return content.sha256_range(fd, row.offset, row.size, whole)
     raise AssertionError("unreachable")
 
 

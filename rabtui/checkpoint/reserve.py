@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS, SECTOR
-from rabtui.checkpoint.layout import escape_path, made_by_line
+from rabtui.checkpoint.layout import JOINED_ROOM, escape_path, made_by_line
 from rabtui.checkpoint.packing import Group
 from rabtui.config import Config
 from rabtui.media import mounts
@@ -184,6 +184,7 @@ def files_beside(cfg: Config, store: Store, paths: Sequence[str]) -> int:
 
 def readme_bytes(paths: Sequence[str], made_by: str) -> int:
     """The most README.txt takes: its fixed text, a line per directory naming its prefix and its
-    path (each escaped as layout writes them), the media line."""
+    path (each escaped as layout writes them), the media line, the sha256 lines of files cut into
+    parts (layout.joined_lines)."""
     lines = sum(300 + 2 * len(escape_path(os.fsencode(p)).encode()) for p in paths)
-    return 8192 + lines + len(made_by.encode())
+    return 8192 + lines + len(made_by.encode()) + JOINED_ROOM + 128
