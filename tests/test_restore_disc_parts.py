@@ -448,6 +448,51 @@ def test_the_discs_give_the_sha256_of_a_file_joined_from_its_parts(tmp_path):
     assert done.returncode == 1 and "big.bin: FAILED" in done.stdout, done
 
 
+def test_the_discs_name_the_hard_links_plain_tools_restore_apart(tmp_path, monkeypatch):
+    """Names of one file on two discs, and two names of a file cut into parts, come back apart from
+    the discs with plain tools (only rabtui's restore links them again): README.txt says so, and its
+    query of the disc's copy of the state names them all, and only them (a file alike of its own is
+    not named; the catalog tells no link). README.txt said nothing of it."""
+    import subprocess
+
+    if shutil.which("sqlite3") is None:
+        pytest.skip("the sqlite3 program README.txt names is not installed")
+    group_of = prepare._group_of      # the names placed in path order: x.bin's apart (as in the test above)
+    monkeypatch.setattr(prepare, "_group_of", lambda *a: dataclasses.replace(group_of(*a), same={}))
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"a/x.bin": 1_500_000, "b/y.bin": 1_500_000, "c/z.bin": 1_500_000, "d/big.bin": 5_000_000})
+    os.link(data / "a/x.bin", data / "c/x-link.bin")
+    os.link(data / "d/big.bin", data / "d/big-link.bin")
+    (data / "c/copy.bin").write_bytes((data / "a/x.bin").read_bytes())
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    plain = tmp_path / "plain"
+    for iso in sorted((tmp_path / "iso").iterdir()):
+        assert iso.name.startswith(f"RAB{number}D")
+        subprocess.run(["xorriso", "-no_rc", "-osirrox", "on", "-hardlinks", "on", "-indev", f"stdio:{iso}",
+                        "-extract", "/", str(plain)], check=True, capture_output=True)
+        for name in ("README.txt", "rabtui", "rabtui/rabtui.db"):
+            (plain / name).chmod(0o700)     # the next disc's are extracted over them
+    where = plain / "data" / "loc" / str(data).lstrip("/")
+    assert _ino(where / "a/x.bin") != _ino(where / "c/x-link.bin")
+    readme = (plain / "README.txt").read_text()
+    assert "come back from plain tools as files of their own" in readme, readme
+    command = readme[readme.index("      sqlite3 /mnt/rabtui/rabtui.db "):]
+    query = command[command.index('"') + 1:command.index('"', command.index('"') + 1)]
+    done = subprocess.run(["sqlite3", str(plain / "rabtui" / "rabtui.db"), query], capture_output=True, text=True,
+                          check=True)
+    prefix = f"data/loc{data}/"
+    groups: dict[str, set[str]] = {}
+    for line in done.stdout.splitlines():
+        group, _disc, path = line.split("|", 2)
+        groups.setdefault(group, set()).add(re.sub(r"\.part[0-9]{2}-of-[0-9]{2}$", "", path.removeprefix(prefix)))
+    assert sorted(map(sorted, groups.values())) == [["a/x.bin", "c/x-link.bin"],
+                                                    ["d/big-link.bin", "d/big.bin"]], done.stdout
+
+
 def test_rebuild_state_verifies_a_disc_holding_parts_of_two_names_of_one_file(tmp_path, capsys):
     """Two names of one file cut into parts, a part of each on one disc (parts are files of their
     own there, never linked): rebuild-state, the database lost, verifies that disc again as the burn
