@@ -75,3 +75,22 @@ def test_the_room_kept_for_the_readme_holds_its_escaped_paths():
     readme = _readme(*((p, 10 ** 18) for p in paths))
     made_by = layout.made_by_line({})
     assert len(readme) <= reserve.readme_bytes(paths, made_by)
+
+
+def test_the_sums_of_files_joined_from_parts_are_given_only_when_the_plan_recorded_them():
+    """A checkpoint planned before its plan recorded the sha256 of each file cut into parts (resumed
+    since) says nothing of them (its discs would claim what they lack); one recorded gives those with
+    a part on the disc, each line within the room the plan kept (layout.JOINED_ROOM), even of two
+    names of 255 bytes that are not UTF-8 (four characters a byte)."""
+    def readme(joined):
+        return layout.readme_text(number=3, created=1.7e9, disc=2, discs=3, disc_type="cd", dirs=[], on_disc={},
+                                  filler=[], joined=joined)
+    assert "sha256sum -c" not in readme(None) and "  Each part has its own sha256 in the catalog.\n" in readme(None)
+    name = layout.escape_path(b"\xff" * 255)
+    joined = [{"path": f"data/web/a/{name}", "sha256": "a" * 64, "discs": [1, 2]},
+              {"path": f"data/web/b/{name}", "sha256": "b" * 64, "discs": [2, 3]},
+              {"path": "data/web/c", "sha256": "c" * 64, "discs": [3]}]
+    lines = layout.joined_lines(joined, 2)
+    assert lines == [f"      {'a' * 64}  {name}", f"      {'b' * 64}  {name}"]
+    assert sum(len(line.encode()) + 1 for line in lines) <= layout.JOINED_ROOM
+    assert "\n".join(lines) in readme(joined) and layout.joined_lines(joined, 4) == ["      (none)"]

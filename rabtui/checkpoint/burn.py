@@ -52,7 +52,7 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     readme = layout.readme_text(number=number, created=plan_json["created"], disc=disc, discs=cp["discs"],
                                 disc_type=cp["disc_type"], dirs=plan_json["dirs"],
                                 on_disc=plan_json.get("on_disc", {}), filler=filler,
-                                media=mounts.made_by(cfg.media, store), joined=plan_json.get("joined", ()))
+                                media=mounts.made_by(cfg.media, store), joined=plan_json.get("joined"))
     if not (folder / "catalog.tsv").exists():   # the recording process was killed before it wrote it
         privacy.private_dir(folder.parent)      # or the folder was removed since (room made)
         privacy.private_dir(folder)

@@ -150,13 +150,13 @@ def made_by_line(media: dict[str, dict] | None) -> str:
 
 def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type: str,
                 dirs: Sequence[dict], on_disc: dict[str, list[int]], filler: Sequence[dict],
-                media: dict[str, dict] | None = None, joined: Sequence[dict] = ()) -> str:
+                media: dict[str, dict] | None = None, joined: Sequence[dict] | None = None) -> str:
     """README.txt of one disc. `dirs`: the checkpoint's directories (plan JSON); `on_disc`:
     prefix -> the discs it is on; `filler`: the add/N directories of this disc; `media`: medium id
     -> the labelling (id, serial, time) of the disk this server used as it, which tells its discs
     from another server's (rebuild-state) without the media or the copy of the state. `joined`: the
     files cut into parts of the checkpoint (placement.joined_sums), each file's sha256 given on the
-    discs of its parts."""
+    discs of its parts; None for a checkpoint planned before the plan recorded them."""
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created))
     vid = volid(number, disc)
     lines = [
@@ -227,12 +227,13 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "  NAME.part01-of-03, NAME.part02-of-03, ...  Copy all parts into one directory, then",
         "  (MM: their number, 03 here; a file named NAME.partial beside them is no part):",
         "      cat NAME.part[0-9][0-9]-of-MM > NAME",
-        "  Each part has its own sha256 in the catalog; the joined file's is on each disc holding a",
-        "  part of it, below, in a line sha256sum -c reads.  Where the join was written:",
-        "      sha256sum -c --ignore-missing /mnt/README.txt",
-        "  (it warns of this file's other lines; a name shown with a \\ escape: sha256sum NAME, compare).",
-        "  Files joined from parts on this disc:",
-        *joined_lines(joined, disc),
+        *(["  Each part has its own sha256 in the catalog."] if joined is None else [
+            "  Each part has its own sha256 in the catalog; the joined file's is on each disc holding a",
+            "  part of it, below, in a line sha256sum -c reads.  Where the join was written:",
+            "      sha256sum -c --ignore-missing /mnt/README.txt",
+            "  (it warns of this file's other lines; a name shown with a \\ escape: sha256sum NAME, compare).",
+            "  Files joined from parts on this disc:",
+            *joined_lines(joined, disc)]),
         "  Hard links whose names are on two discs, and the names of a file cut into parts (each",
         "  joined on its own), come back from plain tools as files of their own, alike; a restore",
         "  with rabtui links them again.  The catalog does not tell them; the copy of the state does",
