@@ -155,7 +155,7 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
     prefix -> the discs it is on; `filler`: the add/N directories of this disc; `media`: medium id
     -> the labelling (id, serial, time) of the disk this server used as it, which tells its discs
     from another server's (rebuild-state) without the media or the copy of the state. `joined`: the
-    files cut into parts of the checkpoint (placement.joined_sums), each file's sha256 given on the
+    files cut into parts of the checkpoint (placement.checksummed_rows), each file's sha256 given on the
     discs of its parts; None for a checkpoint planned before the plan recorded them."""
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created))
     vid = volid(number, disc)

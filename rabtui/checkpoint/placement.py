@@ -91,8 +91,8 @@ def row_of(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part |
 
 def checksummed_rows(store: Store, c: Computed, emit: Emit, cancel) -> tuple[list[Row], list[dict]]:
     """Every file of the checkpoint with its disc and sha256 (read from the medium); and of each
-    file cut into parts, the sha256 of the whole file, taken in the same read of its parts
-    (joined_sums)."""
+    file cut into parts, what README.txt gives of it (_joined_sum): the sha256 of the whole file,
+    taken in the same read of its parts (placed yields them in order, one after the other)."""
     p = c.plan
     rows: list[Row] = []
     joined: list[dict] = []
