@@ -4,10 +4,13 @@ the source (real sshd); their output is bounded, and old events go with cleanup.
 from __future__ import annotations
 
 import functools
+import os
 import random
+import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +19,7 @@ from rabtui import proc_started
 from rabtui.backup import source_commands
 from rabtui.cli import main
 from rabtui.errors import Cancelled, WorkFailed
+from tests.sshd import start_sshd
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -131,6 +135,33 @@ def test_processes_that_left_the_command_group_are_killed_with_it(tmp_path, wher
     finally:
         subprocess.run(["pkill", "-KILL", "-f", f"^{pattern}$"])
     assert left == []
+
+
+def test_a_source_whose_processes_cannot_be_found_by_their_token_says_so(tmp_path):
+    # its grep reads no NUL-separated input (or it has no /proc/PID/environ): the kill reaches the
+    # command's group alone, and the failure says that what left the group may still run there
+    server = start_sshd(tmp_path / "sshd")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "grep").write_text('#!/bin/sh\ncase "$1" in -*z*) echo "grep: invalid option -- z" >&2; exit 2;; esac\n'
+                                  'exec /bin/grep "$@"\n')
+    (bin_dir / "grep").chmod(0o755)
+    (server.home / ".bashrc").write_text(f"PATH='{bin_dir}':$PATH\n")
+    command, pattern = _escaper()
+    lab = Lab(tmp_path)
+    lab.trust(server)
+    cfg = lab.write(ssh_source_lines(server) + f'[[sources.directories]]\npath = "{lab.src}"\n')
+    cfg = replace(cfg, rabtui=replace(cfg.rabtui, command_timeout=2))
+    try:
+        with pytest.raises(WorkFailed, match=r"timed out after 2 s \(command_timeout; its process group was killed,"
+                           r" but a process of it that left the group .* may still run on the host"):
+            source_commands.run_commands(cfg, cfg.source("web"), [command], emit=lab.emit)
+        left = _left(pattern)
+    finally:
+        for line in _left(pattern):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        server.stop()
+    assert len(left) == 2, left      # said so, as it is: the two under setsid
 
 
 def test_a_daemon_started_by_a_command_that_ends_is_left_running(tmp_path, where):

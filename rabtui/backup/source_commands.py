@@ -30,6 +30,7 @@ OUTPUT_AFTER_END = 1.0         # seconds a command's output is read on once it h
 KILLED = "its processes were killed"
 _PGID = re.compile(rb"^rabtui-pgid (\d+)\n", re.M)
 _PGID_WITHIN = 4096            # a shell start-up file may print before the wrapper does
+UNMARKED = b"rabtui-unmarked"   # kill_group_command's word that it can find no process by its token
 
 
 def killable(command: str, token: str) -> str:
@@ -47,12 +48,16 @@ def killable(command: str, token: str) -> str:
 def kill_group_command(pgid: int, token: str) -> str:
     """SIGTERM to the group and to every process whose environment holds the command's `token`
     (one that left the group: proc_lifeline.marked_sh), SIGKILL after KILL_GRACE seconds to what
-    is left of them; it ends once they are gone (or KILL_GRACE more seconds have passed)."""
+    is left of them; it ends once they are gone (or KILL_GRACE more seconds have passed). First it
+    prints UNMARKED when the host cannot find a process by its environment (no /proc/PID/environ,
+    or a grep without -z): a process that left the group is then out of its reach."""
     g = f"-{int(pgid)}"
+    probe = f"{proc_lifeline.MARK}=probe"      # a process marked so, for grep to find in its own environment
+    looks = f"env {probe} grep -qsxzF -- {probe} /proc/self/environ || echo {UNMARKED.decode()}; "
     each = f"each() {{ kill -s $1 -- {g} 2>/dev/null; marked $1; }}; "
     left = f"left() {{ kill -s 0 -- {g} 2>/dev/null || any_marked; }}; "
     wait_gone = f"i=0; while [ $i -lt {KILL_GRACE * 5} ]; do left || exit 0; sleep 0.2; i=$((i+1)); done"
-    return (proc_lifeline.marked_sh(token) + each + left
+    return (looks + proc_lifeline.marked_sh(token) + each + left
             + f"left || exit 0; each TERM; each CONT; {wait_gone}; each KILL; {wait_gone}; exit 0")
 
 
@@ -174,9 +179,14 @@ def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event 
             stopped[0] = ("its process group was never named, so no kill could be sent: its processes end"
                           " once the host sees the connection closed")
             return
+        said = bytearray()
         try:
-            remote._exec(client, kill_group_command(reader.pgid, token), lambda data: None, None,
+            remote._exec(client, kill_group_command(reader.pgid, token), said.extend, None,
                          timeout=KILL_GRACE + 10)
+            if UNMARKED in said:
+                stopped[0] = ("its process group was killed, but a process of it that left the group (setsid, a"
+                              " daemon's double fork) may still run on the host: none can be found there by its"
+                              " environment (/proc/PID/environ read by `grep -z`)")
         except remote.CommandTimeout:
             stopped[0] = (f"the kill of its processes was not confirmed within {KILL_GRACE + 10} s:"
                           " they may still run on the host")
