@@ -100,7 +100,8 @@ def run(
     `output_after_end` (seconds): once the process itself has ended, its output is read on only
     until it has been silent that long, for a shell command that starts a service: the service
     keeps the output open, and is neither waited for nor killed (a later write of its to that
-    output fails, SIGPIPE, as one after an SSH session has ended).
+    output fails, SIGPIPE, as one after an SSH session has ended). A cancel or a limit reached
+    meanwhile ends that reading, killing nothing: the caller sees the cancel.
 
     `subreaper`: see `start`.
     """

@@ -185,9 +185,9 @@ class Started:
             callback or a nap)."""
             return bool(sel.get_map()) and bool(sel.select(timeout=0))
 
-        def check() -> None:
-            """Stop the process's group when cancelled, past the timeout, silent or without progress too long."""
-            nonlocal killed, last_output, worked, read
+        def due() -> Exception | None:
+            """The stop now due, if any: cancelled, past the timeout, silent or without progress too long."""
+            nonlocal last_output, worked, read
             now = time.monotonic()
             if busy and silence is not None and now - last_output > silence:
                 used, got = proc_table.group_work(proc.pid)
@@ -203,6 +203,14 @@ class Started:
                     now - last_output > progress.seconds and waiting()):   # read on while it writes apace
                 error = Stalled(f"{name} {progress.what} for {progress.seconds:.0f} s")
             else:
+                return None
+            return error
+
+        def check() -> None:
+            """Stop the process's group when a stop is due."""
+            nonlocal killed
+            error = due()
+            if error is None:
                 return
             killed = True
             _kill_group(proc, descendants=self.subreaper)
@@ -210,6 +218,8 @@ class Started:
 
         try:
             while open_streams:
+                if output_after_end is not None and proc.poll() is not None and due() is not None:
+                    break     # it has ended: what it left running is not stopped (the caller sees the cancel)
                 check()
                 out_read = 0
                 for key, _ in sel.select(timeout=0.2):

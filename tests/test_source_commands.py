@@ -237,6 +237,34 @@ def test_a_service_started_by_a_command_is_left_running_and_not_waited_for(tmp_p
     assert any("started" in m for m in lab.messages())
 
 
+def test_a_cancel_once_the_command_has_ended_leaves_what_it_started(tmp_path, where):
+    # the service started holds the command's output open, read on for a second: a cancel then
+    # (or the limit passed then) does not stop what the command left running, setsid or not
+    seconds = f"{1000 + random.random():.6f}"
+    pattern = f"sleep {seconds}"
+    lab, cfg, source_id = _lab(tmp_path, where, "")
+    cancel = threading.Event()
+
+    def cancel_once_started() -> None:
+        while len(_left(pattern)) < 2:
+            time.sleep(0.05)
+        time.sleep(0.3)     # the command's shell has ended: its output is read on for OUTPUT_AFTER_END
+        cancel.set()
+
+    threading.Thread(target=cancel_once_started, daemon=True).start()
+    try:
+        with pytest.raises(Cancelled, match="once the pre-backup command had ended"):
+            source_commands.run_commands(cfg, cfg.source(source_id), [f"setsid {pattern} & {pattern} & echo started",
+                                                                      "echo never"], emit=lab.emit, cancel=cancel)
+        time.sleep(0.5)
+        left = _left(pattern)
+    finally:
+        for line in _left(pattern):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert len(left) == 2, left
+    assert not any("never" in m for m in lab.messages())
+
+
 def test_a_command_whose_connection_froze_is_not_said_killed(tmp_path, sshd, monkeypatch):
     """The command freezes its own SSH session (SIGSTOP to its sshd) and runs past command_timeout:
     the kill sent then cannot be delivered, and the reason said its processes were killed all the same."""

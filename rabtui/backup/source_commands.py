@@ -150,6 +150,8 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
                                  f" {stopped[0]}): {command}",
                                  hint="\n  ".join(tail.last_lines()) or "(no output)") from exc
             _log_output(emit, command, what, tail)
+            if cancel is not None and cancel.is_set():     # as it ended, or after: what it left is left
+                raise Cancelled(f"cancelled once the {what} command had ended: {command}")
             if code != 0:
                 status = f"killed by signal {-code}" if client is None and code < 0 else remote._status(code)
                 raise WorkFailed(f"{what} command failed ({status}): {command}",

@@ -335,13 +335,17 @@ def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], N
     started = time.monotonic()
     chan = None
 
+    def due() -> Exception | None:
+        if cancel is not None and cancel.is_set():
+            return Cancelled(f"cancelled: {command}")
+        if timeout is not None and time.monotonic() - started > timeout:
+            return CommandTimeout(f"no answer within {timeout:.0f} s to: {command}")
+        return None
+
     def check() -> None:
         """Stop on cancel or timeout: `on_stop` first, then the error."""
-        if cancel is not None and cancel.is_set():
-            error: Exception = Cancelled(f"cancelled: {command}")
-        elif timeout is not None and time.monotonic() - started > timeout:
-            error = CommandTimeout(f"no answer within {timeout:.0f} s to: {command}")
-        else:
+        error = due()
+        if error is None:
             return
         if on_stop is not None:
             on_stop()
@@ -357,6 +361,8 @@ def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], N
             raise WorkFailed(f"cannot start over SSH: {command}: {exc or 'connection lost'}") from None
         last_data = time.monotonic()
         while True:
+            if output_after_end is not None and chan.exit_status_ready() and due() is not None:
+                break     # it has ended: what it left running is not stopped (the caller sees the cancel)
             check()
             try:
                 chunk = chan.recv(65536)
