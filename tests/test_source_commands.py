@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import shutil
 import signal
 import subprocess
 import threading
@@ -263,6 +264,40 @@ def test_a_cancel_once_the_command_has_ended_leaves_what_it_started(tmp_path, wh
             os.kill(int(line.split()[0]), signal.SIGKILL)
     assert len(left) == 2, left
     assert not any("never" in m for m in lab.messages())
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "fish", "tcsh"])
+def test_a_command_and_its_kill_run_under_the_accounts_login_shell(tmp_path, shell):
+    # what rabtui sends over SSH is read by the account's login shell (sshd runs `SHELL -c TEXT`),
+    # then the command by that shell, with its quotes, $ and \\ as written: fish ended at once,
+    # exit 0, the command never run; tcsh refused the kill
+    path = shutil.which(shell)
+    if path is None:
+        pytest.skip(f"{shell} is not installed")
+    env = {**os.environ, "SHELL": path, "HOME": str(tmp_path)}
+    seconds = f"{1000 + random.random():.6f}"
+    pattern = f"sleep {seconds}"
+    lifeline, held = os.pipe()      # the channel's input, which rabtui holds open while the command runs
+    try:
+        ran = subprocess.run([path, "-c", source_commands.killable("echo \"a'b\" '$HOME' x\\\\y; exit 3", "t1")],
+                             stdin=lifeline, capture_output=True, env=env, timeout=30)
+        assert (ran.returncode, ran.stdout.splitlines()[1:]) == (3, [b"a'b $HOME x\\y"]), ran
+
+        run = subprocess.Popen([path, "-c", source_commands.killable(f"{pattern} & setsid {pattern} & wait", "t2")],
+                               stdin=lifeline, stdout=subprocess.PIPE, env=env)
+        pgid = int(run.stdout.readline().split()[1])
+        end = time.monotonic() + 10
+        while len(_left(pattern)) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        subprocess.run([path, "-c", source_commands.kill_group_command(pgid, "t2")], env=env, timeout=30)
+        left = _left(pattern)
+        run.wait(timeout=10)
+    finally:
+        os.close(held)
+        os.close(lifeline)
+        for line in _left(pattern):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert left == []
 
 
 def test_a_command_whose_connection_froze_is_not_said_killed(tmp_path, sshd, monkeypatch):

@@ -33,16 +33,27 @@ _PGID_WITHIN = 4096            # a shell start-up file may print before the wrap
 UNMARKED = b"rabtui-unmarked"   # kill_group_command's word that it can find no process by its token
 
 
+def any_shell_word(text: str) -> str:
+    """`text` as one word alike to the account's login shell, sh, bash, fish or tcsh, which reads
+    what rabtui sends over SSH: single-quoted but for ', \\ and !, each escaped outside the quotes
+    (fish reads \\ and \\' inside single quotes, tcsh expands ! there). A newline stays quoted, which
+    tcsh refuses."""
+    return "".join(f"\\{part}" if part in ("'", "\\", "!") else f"'{part}'"
+                   for part in re.split(r"(['\\!])", text) if part) or "''"
+
+
 def killable(command: str, token: str) -> str:
     """The command as run over SSH: in a new session (so a process group of its own) under the
     account's shell, after printing that group's id; the group dies when the channel ends without
-    a word, as when rabtui is killed (proc_lifeline.dies_with_stdin). Not run by `exec` and
-    followed by `exit`, so that the login shell forks it: setsid then needs no fork of its own and
+    a word, as when rabtui is killed (proc_lifeline.dies_with_stdin). The login shell hands it to
+    sh (fish knows no `$?`: it ended at once, exit 0, the command never run), where it is not run
+    by `exec` and followed by `exit`, so that sh forks it: setsid then needs no fork of its own and
     the group id is $$. `token` marks its processes' environment (proc_lifeline.MARK), so that a
     kill finds those that left the group too (kill_group_command, and the watcher of the channel)."""
     inner = (f'export {proc_lifeline.MARK}={shlex.quote(token)}; echo "rabtui-pgid $$"; '
              + proc_lifeline.dies_with_stdin('"${SHELL:-/bin/sh}"', KILL_GRACE, token))
-    return f"setsid /bin/sh -c {shlex.quote(inner)} rabtui {shlex.quote(command)}; exit $?"
+    outer = f'setsid /bin/sh -c {shlex.quote(inner)} rabtui "$1"; exit $?'
+    return f"exec /bin/sh -c {any_shell_word(outer)} rabtui {any_shell_word(command)}"
 
 
 def kill_group_command(pgid: int, token: str) -> str:
@@ -57,8 +68,9 @@ def kill_group_command(pgid: int, token: str) -> str:
     each = f"each() {{ kill -s $1 -- {g} 2>/dev/null; marked $1; }}; "
     left = f"left() {{ kill -s 0 -- {g} 2>/dev/null || any_marked; }}; "
     wait_gone = f"i=0; while [ $i -lt {KILL_GRACE * 5} ]; do left || exit 0; sleep 0.2; i=$((i+1)); done"
-    return (looks + proc_lifeline.marked_sh(token) + each + left
-            + f"left || exit 0; each TERM; each CONT; {wait_gone}; each KILL; {wait_gone}; exit 0")
+    script = (looks + proc_lifeline.marked_sh(token) + each + left
+              + f"left || exit 0; each TERM; each CONT; {wait_gone}; each KILL; {wait_gone}; exit 0")
+    return f"exec /bin/sh -c {any_shell_word(script)}"     # sh's, whatever the login shell (killable)
 
 
 class OutputTail:
