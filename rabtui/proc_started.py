@@ -75,6 +75,8 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0, descendants: bool = 
                 return
         proc_table.signal_each(tree, sig)
     if not _all_gone(proc, tree, grace):
+        if tree:    # what those that ignored SIGTERM started meanwhile (a supervisor's new children)
+            tree.update(proc_table.stop_below(tree))
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -101,10 +101,17 @@ def stop_tree(pid: int) -> dict[int, bytes]:
     field, which `signal_each` checks). `pid` must not have been reaped yet (else its pid may be
     another's). A descendant orphaned stays in the tree only where an ancestor of it is a subreaper
     (proc.start's `subreaper`): otherwise it is init's child, out of reach."""
+    return stop_below({pid: None})
+
+
+def stop_below(roots: dict[int, bytes | None]) -> dict[int, bytes]:
+    """`stop_tree` from each of `roots` (pid: start time, None for one not reaped yet) that still
+    runs as recorded: for a tree stopped before, what those of it that outlived a signal have
+    started since."""
     seen: dict[int, bytes] = {}
     stopped: dict[int, bytes] = {}      # seen less those not ours to signal (a setuid program's)
     for _ in range(FREEZE_ROUNDS):
-        new = {p: s for p, s in _descendants(pid).items() if p not in seen}
+        new = {p: s for p, s in _descendants(roots).items() if p not in seen}
         if not new:
             break
         seen.update(new)
@@ -113,24 +120,22 @@ def stop_tree(pid: int) -> dict[int, bytes]:
     return stopped
 
 
-def _descendants(pid: int) -> dict[int, bytes]:
-    """`pid` and the processes below it, each with its start time."""
+def _descendants(roots: dict[int, bytes | None]) -> dict[int, bytes]:
+    """Those of `roots` that run as recorded, and the processes below them, each with its start time."""
     children: dict[int, list[tuple[int, bytes]]] = {}
-    own = None
+    started: dict[int, bytes] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             fields = _stat(f"/proc/{entry.name}/stat")
             if fields is not None:
                 children.setdefault(int(fields[1]), []).append((int(entry.name), fields[_STARTED]))
-                if int(entry.name) == pid:
-                    own = fields[_STARTED]
-    if own is None:
-        return {}
-    found, todo = {pid: own}, [pid]
+                started[int(entry.name)] = fields[_STARTED]
+    found = {p: started[p] for p, s in roots.items() if p in started and s in (None, started[p])}
+    todo = list(found)
     while todo:
-        for child, started in children.get(todo.pop(), ()):
+        for child, began in children.get(todo.pop(), ()):
             if child not in found:
-                found[child] = started
+                found[child] = began
                 todo.append(child)
     return found
 

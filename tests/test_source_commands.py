@@ -165,6 +165,25 @@ def test_a_source_whose_processes_cannot_be_found_by_their_token_says_so(tmp_pat
     assert len(left) == 2, left      # said so, as it is: the two under setsid
 
 
+def test_what_a_process_ignoring_sigterm_starts_during_the_grace_is_killed_too(tmp_path, where, monkeypatch):
+    # one out of the group (setsid) that ignores SIGTERM and keeps starting children: those it
+    # started between SIGTERM and SIGKILL go with it (locally they were left, hundreds of them)
+    monkeypatch.setattr(source_commands, "KILL_GRACE", 1)
+    monkeypatch.setattr(proc_started, "_kill_group", functools.partial(proc_started._kill_group, grace=1.0))
+    seconds = f"{1000 + random.random():.6f}"
+    pattern = f"sleep {seconds}"
+    command = f"setsid sh -c 'trap : TERM; while :; do {pattern} & sleep 0.05; done' & {pattern}"
+    lab, cfg, source_id = _lab(tmp_path, where, "", timeout=2)
+    try:
+        with pytest.raises(WorkFailed, match=r"timed out after 2 s \(command_timeout; its processes were killed\)"):
+            source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit)
+        left = _left(pattern)
+    finally:
+        for line in _left(pattern):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert left == []
+
+
 def test_a_daemon_started_by_a_command_that_ends_is_left_running(tmp_path, where):
     # the command ended, exit 0: what it started on purpose, out of its group, is not killed
     command, pattern = _escaper()
