@@ -57,6 +57,12 @@ def _left(pattern: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+def _kill_left(pattern: str) -> None:
+    """SIGKILL to each process `_left` finds, by its pid: nothing stays behind for the next tests."""
+    for line in _left(pattern):
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
 def _wait_gone(pattern: str, seconds: float = 10) -> list[str]:
     """The processes still there after `seconds` (the group gets SIGTERM, SIGKILL later)."""
     end = time.monotonic() + seconds
@@ -159,8 +165,7 @@ def test_a_source_whose_processes_cannot_be_found_by_their_token_says_so(tmp_pat
             source_commands.run_commands(cfg, cfg.source("web"), [command], emit=lab.emit)
         left = _left(pattern)
     finally:
-        for line in _left(pattern):
-            os.kill(int(line.split()[0]), signal.SIGKILL)
+        _kill_left(pattern)
         server.stop()
     assert len(left) == 2, left      # said so, as it is: the two under setsid
 
@@ -179,8 +184,7 @@ def test_what_a_process_ignoring_sigterm_starts_during_the_grace_is_killed_too(t
             source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit)
         left = _left(pattern)
     finally:
-        for line in _left(pattern):
-            os.kill(int(line.split()[0]), signal.SIGKILL)
+        _kill_left(pattern)
     assert left == []
 
 
@@ -279,8 +283,7 @@ def test_a_cancel_once_the_command_has_ended_leaves_what_it_started(tmp_path, wh
         time.sleep(0.5)
         left = _left(pattern)
     finally:
-        for line in _left(pattern):
-            os.kill(int(line.split()[0]), signal.SIGKILL)
+        _kill_left(pattern)
     assert len(left) == 2, left
     assert not any("never" in m for m in lab.messages())
 
@@ -314,8 +317,7 @@ def test_a_command_and_its_kill_run_under_the_accounts_login_shell(tmp_path, she
     finally:
         os.close(held)
         os.close(lifeline)
-        for line in _left(pattern):
-            os.kill(int(line.split()[0]), signal.SIGKILL)
+        _kill_left(pattern)
     assert left == []
 
 
