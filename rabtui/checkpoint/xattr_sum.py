@@ -17,6 +17,8 @@ import hashlib
 import os
 from typing import Iterable
 
+from rabtui.media import below
+
 NONE = b""      # the sum of an entry with no xattrs summed (most of them): no digest stored
 
 
@@ -38,9 +40,18 @@ def of(attrs: Iterable[tuple[bytes, bytes]]) -> bytes:
 def read(path: bytes) -> list[tuple[bytes, bytes]] | None:
     """The xattrs of `path` (a symlink's own), [] where its file system holds none; None where they
     cannot be read (gone, no permission)."""
+    return _held(lambda: [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False))
+                          for n in os.listxattr(path, follow_symlinks=False)])
+
+
+def read_below(root: bytes, rel: bytes) -> list[tuple[bytes, bytes]] | None:
+    """`read` of `root/rel`, however long its path (below.xattrs)."""
+    return _held(lambda: list(below.xattrs(root, rel).items()))
+
+
+def _held(listed) -> list[tuple[bytes, bytes]] | None:
     try:
-        return [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False))
-                for n in os.listxattr(path, follow_symlinks=False)]
+        return listed()
     except OSError as exc:
         return [] if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else None
 
