@@ -7,6 +7,7 @@ written. Nothing changed, every kind of entry passes. Real backups, real xorriso
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 
 import pytest
@@ -127,3 +128,30 @@ def test_an_archive_entry_whose_xattrs_alone_a_backup_changed_after_the_plan_is_
     listed = subprocess.run(["xorriso", "-no_rc", "-xattr", "any", "-indev", str(iso), "-find", "/", "-name", "o",
                              "-or", "-name", "fifo", "-exec", "getfattr", "--"], capture_output=True, check=True).stdout
     assert listed.count(b'="as-planned"') == len(entries) and b"saved-after" not in listed, listed
+
+
+def test_an_archive_device_node_a_backup_saved_anew_with_other_numbers_after_the_plan_is_read_where_saved(
+        tmp_path):
+    """Made again on the source with other numbers, its mode, owner and time kept, and saved so
+    into the union by a backup made while the plan waited: the disc holds the numbers planned."""
+    if not fidelity.is_root():
+        pytest.skip("only root makes device nodes")
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 100})
+    node = lab.src / "other" / "node"
+    node.parent.mkdir(parents=True, exist_ok=True)
+    os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    st = node.stat(follow_symlinks=False)
+    node.unlink()
+    os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(1, 5))
+    os.utime(node, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    assert lab.backup(cfg).status == "completed"
+    res, _prompter, _seen = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    [iso] = (lab.tmp / "iso").glob("*.iso")
+    listed = subprocess.run(["xorriso", "-no_rc", "-indev", str(iso), "-find", "/", "-name", "node", "-exec", "lsdl",
+                             "--"], capture_output=True, check=True).stdout
+    assert b" 1,3 " in listed, listed

@@ -266,9 +266,9 @@ def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool
     """The directory's root in the first of `backups` (their paths) that holds `rel` as recorded,
     reached through no symlink from the medium down (one planted in place of its data/ would hand
     this server's file of the recorded size and time to the disc). One that holds it with the mode,
-    owner and xattrs recorded too comes first: a later backup saves a file anew that was only
-    chmod-ed or given other xattrs (its size and time the same), and a disc written from that copy
-    fails against the record."""
+    owner, device numbers and xattrs recorded too comes first: a later backup saves an entry anew
+    that was only chmod-ed, given other xattrs or (a device node) made again with other numbers (its
+    size and time the same), and a disc written from that copy fails against the record."""
     first = None
     for path in backups:
         root = os.fsencode(medium_layout.backup_data_path(path, d["path"]))
@@ -281,14 +281,15 @@ def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool
 
 
 def _owned_as_recorded(root: bytes, rel: bytes, row: Row) -> bool:
-    """Does `root/rel` have the mode, owner and xattrs (their sum) the checkpoint recorded for `row`
-    (where it did)?"""
+    """Does `root/rel` have the mode, owner, device numbers and xattrs (their sum) the checkpoint
+    recorded for `row` (where it did)?"""
     try:
         st = below.lstat(root, rel)
     except OSError:
         return False
     return ((row.mode is None or st.st_mode == row.mode)
             and (row.owner is None or (st.st_uid, st.st_gid) == tuple(row.owner))
+            and (row.rdev is None or st.st_rdev == row.rdev)
             and (row.xattr_sum is None or not xattr_sum.changed(row.xattr_sum, xattr_sum.read_below(root, rel))))
 
 
