@@ -274,7 +274,7 @@ def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool
         root = os.fsencode(medium_layout.backup_data_path(path, d["path"]))
         if medium_layout.symlink_to_copy(path, d["path"]) is None and below.symlink_on_the_way(root, rel) is None \
                 and _as_recorded(root, rel, row, size, by_content, cancel):
-            if _owned_as_recorded(root, rel, row):
+            if len(backups) == 1 or _owned_as_recorded(root, rel, row):    # one: nothing to choose
                 return root
             first = first or root
     return first
