@@ -208,9 +208,10 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         newest = _newest(retained) | _newest(complete)
         _keep_made_after(retained, verdict, newest, now)
         going: list[Candidate] = []
+        lacking = present(medium) and newest_not_there(complete, medium)
 
         def guarded(r) -> bool:
-            why = elsewhere(r, medium)
+            why = lacking or elsewhere(r, medium)
             if not why and r["id"] in read:
                 number = read[r["id"]]
                 why = (f"checkpoint {number} is not written yet and reads from it"
@@ -254,7 +255,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
                 why = f"{r['status']} run superseded by {later}, which holds each of its files"
             else:
                 continue
-            unread = elsewhere(r, medium) or (unread_record(r["path"]) if r["dir_made"] != 0 else None)
+            unread = lacking or elsewhere(r, medium) or (unread_record(r["path"]) if r["dir_made"] != 0 else None)
             if unread:
                 plan.guarded.append((r["id"], r["name"], unread))
             else:
@@ -342,6 +343,20 @@ def elsewhere(r, medium: Medium) -> str | None:
                                                                                           r["name"]):
         return None
     return medium_layout.stale_path(r["path"], medium.id, medium.path, "deleted")
+
+
+def newest_not_there(complete: list, medium: Medium) -> str | None:
+    """Why the medium at hand lacks the newest complete backup the catalog records on it (its disk
+    put back from a copy made before that backup, another disk copied from it with dd, the
+    directory removed by hand), or None. The guards judge what goes by the backups the catalog
+    says stay: without it there, a cleanup could delete every backup the disk holds."""
+    for r in {r["id"]: r for r in complete if r["id"] in _newest(complete)}.values():
+        path = r["path"]
+        if r["dir_made"] != 0 and path and (os.path.islink(path) or not os.path.isdir(path)):
+            return (f"the newest complete backup the state database records on {medium.id}, {r['name']}, is not"
+                    f" on the disk at {medium.path} (a copy of the disk made before it, or removed by hand): nothing"
+                    " there is deleted until `rabtui rebuild-state` reads what the disk holds")
+    return None
 
 
 def _keep_made_after(retained: list, verdict: dict[int, str], newest: set[int], now: datetime) -> None:
