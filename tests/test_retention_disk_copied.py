@@ -40,6 +40,9 @@ def test_cleanup_deletes_nothing_where_the_disk_lacks_the_newest_complete_backup
     held = sorted(os.listdir(disk / "loc"))
     assert len(held) == 2
 
+    main(["--config", str(lab.config_path), "check"])
+    assert "is not on the disk at" in capsys.readouterr().out
+
     when = (T0 + timedelta(days=10)).isoformat(timespec="minutes")
     assert main(["--config", str(lab.config_path), "cleanup", "--now", when]) == 0
     out = capsys.readouterr().out
@@ -50,4 +53,6 @@ def test_cleanup_deletes_nothing_where_the_disk_lacks_the_newest_complete_backup
     assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0, capsys.readouterr()
     assert main(["--config", str(lab.config_path), "cleanup", "--now", when]) == 0
     assert sorted(os.listdir(disk / "loc")) == held[1:]
+    main(["--config", str(lab.config_path), "check"])
+    assert "is not on the disk at" not in capsys.readouterr().out
     assert [f.read_bytes() for f in (disk / "loc" / held[1]).rglob("a.txt")] == [b"version 1"]

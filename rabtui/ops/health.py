@@ -47,7 +47,7 @@ from rabtui.state import queries
 from rabtui.ops import schedule, schedule_history
 from rabtui.ops.health_checkpoints import due_checkpoints, failed_discs, unfinished
 from rabtui.ops.health_local import privacy_problems, state_space
-from rabtui.ops.health_layout import planted_symlinks
+from rabtui.ops.health_layout import newest_not_on_disk, planted_symlinks
 from rabtui.ops.health_removed import removed_sources_left
 from rabtui.ops.health_unknown import unknown_backups
 from rabtui.ops.problems import CRITICAL, FULL_CRIT, FULL_WARN, RANK, WARNING, Problem
@@ -75,6 +75,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _media_holds(cfg, store)
     out += unknown_backups(cfg, store)
     out += planted_symlinks(cfg, store)
+    out += newest_not_on_disk(cfg, store)
     out += _unwritten_ids(store)
     out += _undoings(cfg, store)
     out += removed_sources_left(cfg, store)
