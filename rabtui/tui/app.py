@@ -201,13 +201,17 @@ class RabtuiApp(ConfigWatch, UiFiles, CancelWrites, App):
                     break
 
     def _note_failures(self, failed: list[dict]) -> None:
-        """A job that failed raises a notification wherever the operator is, once."""
-        for job in failed:
-            if job["id"] in self._failed_seen:
-                continue
+        """A job that failed raises a notification wherever the operator is, once; those seen in one
+        poll (a night's, seen in the morning) one together, that leaves the screen readable."""
+        new = [job for job in failed if job["id"] not in self._failed_seen]
+        for job in new:
             self._failed_seen.add(job["id"])
             self.failed_jobs[job["id"]] = job
-            self.notify(job_failure(job), title="Job failed", severity="error", timeout=30)
+        if len(new) == 1:
+            self.notify(job_failure(new[0]), title="Job failed", severity="error", timeout=30)
+        elif new:
+            self.notify(f"{len(new)} jobs failed (the Dashboard lists them); the last: {job_failure(new[-1])}",
+                        title="Jobs failed", severity="error", timeout=30)
 
     def ask(self, prompt: dict, asked: bool = False) -> None:
         """Show a job's open question; the answer goes to the prompts table, the job picks it up.

@@ -46,6 +46,9 @@ def complete_text(backup: dict | None, now: float) -> Text:
 JOB_COLUMNS = ("job", "kind", "title", "status", "progress")
 SOURCE_COLUMNS = ("source", "host", "last run", "age", "last complete", "total", "new")
 DUE_COLUMNS = ("source", "directory", "why due")
+# lines of failed jobs and of health problems shown: a night that failed every source leaves the
+# sources table (`b` backs up its highlighted source) on the screen at 80x24, the rest counted
+FAILED_SHOWN, PROBLEMS_SHOWN = 3, 4
 
 
 @dataclass
@@ -115,8 +118,11 @@ class DashboardScreen(RabtuiScreen):
         failed = self.app.failed_jobs
         widget = self.query_one("#failed-jobs", Static)
         widget.display = bool(failed)
-        text = Text()
-        for job in failed.values():
+        text, jobs = Text(), list(failed.values())
+        if len(jobs) > FAILED_SHOWN:
+            text.append(f"✖ {len(jobs) - FAILED_SHOWN} more failed jobs before these: Runs lists them\n",
+                        style="bold red")
+        for job in jobs[-FAILED_SHOWN:]:
             text.append(plain(f"✖ {job_failure(job)}\n", style="bold red", lines=True))
         text.append("k: acknowledge", style="dim")
         widget.update(text)
@@ -137,11 +143,16 @@ class DashboardScreen(RabtuiScreen):
         problems = self.query_one("#problems", Static)
         if data.problems:
             text = Text()
-            for i, p in enumerate(data.problems):
+            for i, p in enumerate(data.problems[:PROBLEMS_SHOWN]):    # critical first
                 style = "bold red" if p.level == "critical" else "yellow"
                 if i:
                     text.append("\n")
                 text.append(plain(f"{'✖' if p.level == 'critical' else '!'} {p.message}", style=style, lines=True))
+            more = data.problems[PROBLEMS_SHOWN:]
+            if more:
+                critical = sum(p.level == "critical" for p in more)
+                text.append(f"\n… {len(more)} more problems{f' ({critical} critical)' if critical else ''}:"
+                            " `rabtui check` lists them all", style="bold red" if critical else "yellow")
             problems.update(text)
             problems.set_class(True, "bad")
         else:
