@@ -19,11 +19,18 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
-from rabtui.tui.widgets.table import Table
+from rabtui.tui.widgets.table import Table, cut_column
+
+
+SOURCE_COLUMNS = ("source", "host", "user", "port", "dirs", "schedule")
 
 
 class SourcesScreen(RabtuiScreen):
     SUB_TITLE = "Sources"
+    # many sources leave the highlighted one's commands and directories on the screen at 80x24
+    DEFAULT_CSS = """
+    SourcesScreen #sources-list { height: auto; max-height: 50%; }
+    """
     BINDINGS = [
         Binding("a", "add", "Add", id="sources.add"),
         Binding("e", "edit", "Edit", id="sources.edit"),
@@ -43,7 +50,7 @@ class SourcesScreen(RabtuiScreen):
         yield Table(id="source-dirs", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#sources-list", DataTable).add_columns("source", "host", "user", "port", "dirs", "schedule")
+        self.query_one("#sources-list", DataTable).add_columns(*SOURCE_COLUMNS)
         self.query_one("#source-dirs", DataTable).add_columns("directory", "kind", "max changed", "max days", "excludes")
         self.query_one("#sources-list", DataTable).focus()
 
@@ -55,7 +62,11 @@ class SourcesScreen(RabtuiScreen):
         for s in cfg.sources:
             rows.append((s.id, s.host or "local", s.user or "", str(s.port or ""), str(len(s.directories)), s.schedule or ""))
             keys.append(s.id)
-        fill_table(self.query_one("#sources-list", DataTable), rows, keys)
+        table = self.query_one("#sources-list", DataTable)
+        width = self.size.width - table.styles.scrollbar_size_vertical
+        # the host cut first, then the source's id (its middle): the schedule is not pushed out of view
+        rows = cut_column(rows, SOURCE_COLUMNS.index("host"), width, SOURCE_COLUMNS)
+        fill_table(table, cut_column(rows, 0, width, SOURCE_COLUMNS, middle=True), keys)
         self._show_source()
 
     def _current(self):
