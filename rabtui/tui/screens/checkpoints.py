@@ -27,7 +27,9 @@ from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table
 from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.discbars import DiscBars
-from rabtui.tui.widgets.table import Table
+from rabtui.tui.widgets.table import Table, cells_width, cut_column
+
+DIR_COLUMNS = ("due", "source", "directory", "changed", "last checkpoint")
 
 
 @dataclass
@@ -41,6 +43,7 @@ class CheckpointsScreen(RabtuiScreen):
     SUB_TITLE = "Checkpoints"
     DEFAULT_CSS = """
     CheckpointsScreen #cp-why { padding: 0 1; color: $text-muted; height: auto; }
+    CheckpointsScreen #cp-dirs { max-height: 50%; }
     """
     refresh_on_poll = True
     BINDINGS = [
@@ -72,7 +75,7 @@ class CheckpointsScreen(RabtuiScreen):
             yield DiscBars(id="cp-plan")
 
     def on_mount(self) -> None:
-        self.query_one("#cp-dirs", DataTable).add_columns("due", "source", "directory", "changed", "last checkpoint")
+        self.query_one("#cp-dirs", DataTable).add_columns(*DIR_COLUMNS)
         self.query_one("#cp-dirs", DataTable).focus()
         self.query_one("#cp-progress").display = False
         self.query_one("#cp-plan", DiscBars).show(None)
@@ -92,7 +95,12 @@ class CheckpointsScreen(RabtuiScreen):
             last = "never" if d.last_time is None else fmt.age(d.last_time, now)
             due = Text("due", style="bold yellow") if d.reasons else Text("-", style="dim")
             rows.append((due, d.source, f"{d.path} ({d.kind})", f"{d.changed}/{d.max_changed}", f"{last} (max {d.max_days}d)"))
-        fill_table(self.query_one("#cp-dirs", DataTable), rows, [f"{d.source}:{d.path}" for d in data.dirs])
+        table = self.query_one("#cp-dirs", DataTable)
+        width = cells_width(table, self.size.width, len(rows))
+        # the directory cut first, then the source's id (their middles): the counts stay in view
+        rows = cut_column(rows, DIR_COLUMNS.index("directory"), width, DIR_COLUMNS, least=24, middle=True)
+        fill_table(table, cut_column(rows, DIR_COLUMNS.index("source"), width, DIR_COLUMNS, middle=True),
+                   [f"{d.source}:{d.path}" for d in data.dirs])
         self._show_why()
         last = data.last
         states = {}

@@ -19,7 +19,7 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
-from rabtui.tui.widgets.table import Table, cut_column
+from rabtui.tui.widgets.table import Table, cells_width, cut_column
 
 
 SOURCE_COLUMNS = ("source", "host", "user", "port", "dirs", "schedule")
@@ -63,7 +63,7 @@ class SourcesScreen(RabtuiScreen):
             rows.append((s.id, s.host or "local", s.user or "", str(s.port or ""), str(len(s.directories)), s.schedule or ""))
             keys.append(s.id)
         table = self.query_one("#sources-list", DataTable)
-        width = self.size.width - table.styles.scrollbar_size_vertical
+        width = cells_width(table, self.size.width, len(rows))
         # the host cut first, then the source's id (its middle): the schedule is not pushed out of view
         rows = cut_column(rows, SOURCE_COLUMNS.index("host"), width, SOURCE_COLUMNS)
         fill_table(table, cut_column(rows, 0, width, SOURCE_COLUMNS, middle=True), keys)

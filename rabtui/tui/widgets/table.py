@@ -51,3 +51,13 @@ def cut_column(rows: list[tuple], column: int, width: int, headers: tuple[str, .
             row[column] = row[column].copy()
             row[column].truncate(room, overflow="ellipsis")
     return [tuple(row) for row in cells]
+
+
+def cells_width(table: DataTable, width: int, rows: int) -> int:
+    """The cells a table of `rows` rows (and its header) has across `width`: less its vertical
+    scrollbar when its max-height shows fewer rows (its container not laid out yet: less it too)."""
+    most, parent = table.styles.max_height, table.parent
+    if most is not None and parent is not None and parent.size.height:
+        if rows + 1 <= int(most.resolve(parent.size, table.app.size)):
+            return width
+    return width - table.styles.scrollbar_size_vertical

@@ -1,0 +1,59 @@
+"""Many sources of long ids at 80x24. Sources: the list takes half the screen, the highlighted
+source's commands and directories stay on it, and every column (the schedule last) stays in view.
+Checkpoints: the directories take half the screen, why the highlighted one is due or not, the last
+checkpoint and the plan (a burn's progress and question there) stay on it, the counts in view."""
+
+from __future__ import annotations
+
+from rabtui.tui.app import make_app
+from rabtui.tui.screens.checkpoints import CheckpointsScreen
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import ready, run, settled, texts, wait_for
+from tests.tui.layout import in_view, screen_lines
+
+
+def _sources(medium_m_config, tmp_path, more: str = ""):
+    (tmp_path / "src").mkdir()
+    return medium_m_config(more + "".join(
+        f'[[sources]]\nid = "customer-{i:02d}-shop-production-web"\nhost = "web{i}.example.com"\nuser = "backup"\n'
+        f'schedule = "30 2 * * 1-5"\npre_backup_commands = ["mysqldump > /var/backups/db.sql"]\n'
+        f'[[sources.directories]]\npath = "{tmp_path}/src"\n' for i in range(25)))
+
+
+def test_many_sources_leave_the_highlighted_ones_directories_on_the_screen(tmp_path, medium_m_config):
+    path = _sources(medium_m_config, tmp_path)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen) and "src" in texts(app, "#source-dirs")
+                           and settled(app), what="the sources")
+            await pilot.pause(0.3)
+            for widget in ("#sources-list", "#source-info", "#source-dirs"):
+                assert in_view(app, app.screen.query_one(widget)), widget
+            lines = screen_lines(app)
+            assert any("mysqldump" in line for line in lines), "\n".join(lines)
+            assert any(line.split()[-1:] == ["schedule"] for line in lines), "\n".join(lines)
+            assert any(line.rstrip().endswith("30 2 * * 1-5") for line in lines), "\n".join(lines)
+
+    run(go())
+
+
+def test_many_directories_leave_the_checkpoint_and_its_plan_on_the_screen(tmp_path, medium_m_config):
+    path = _sources(medium_m_config, tmp_path, f'[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path}/iso"\n')
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("5")
+            await wait_for(pilot, lambda: ready(app, CheckpointsScreen) and "never (max 90d)" in texts(app, "#cp-dirs")
+                           and settled(app), what="the checkpoints")
+            await pilot.pause(0.3)
+            for widget in ("#cp-dirs", "#cp-why", "#cp-last", "#cp-plan"):
+                assert in_view(app, app.screen.query_one(widget)), widget
+            lines = screen_lines(app)
+            assert any(line.rstrip().endswith("last checkpoint") for line in lines), "\n".join(lines)
+            assert any(line.rstrip().endswith("never (max 90d)") for line in lines), "\n".join(lines)
+
+    run(go())
