@@ -60,10 +60,10 @@ def cmd_check_config(args) -> int:
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls, cfg.notify.command)
     if exposed:
         raise UsageError(exposed)
+    refused = config_safety.commands_refused(cfg)
+    if refused:
+        raise UsageError(refused)
     unsafe = config_safety.permission_problem(cfg.path)
-    if unsafe and (any(s.has_commands for s in cfg.sources) or cfg.notify.command):
-        raise UsageError(f"{unsafe}: the commands of a file others can change (pre/post commands, rsync_path,"
-                         " notify.command) are not run")
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
     changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None

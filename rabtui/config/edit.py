@@ -31,6 +31,7 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 
 from rabtui import faults, file_replace, flock_turns, fmt, privacy
 from rabtui.config import conflict_kept
+from rabtui.config import safety as config_safety
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
 from rabtui.config.model import NAME_MAX
@@ -184,14 +185,17 @@ def read(path: str | os.PathLike) -> Snapshot:
 
 
 def check(snapshot: Snapshot, text: str) -> None:
-    """ConfigError (file:line) when `text`, the file of `snapshot` edited, is not a valid configuration."""
+    """ConfigError (file:line) when `text`, the file of `snapshot` edited, is not a valid configuration;
+    UsageError when it holds commands that would not run (check-config refuses it)."""
     path = snapshot.path
     try:
         data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: the edit would not be valid TOML ({exc}); nothing was saved",
                           hint="edit the file by hand") from exc
-    parse(data, path=path, text=text.removeprefix(BOM), check_media=False)
+    refused = config_safety.commands_refused(parse(data, path=path, text=text.removeprefix(BOM), check_media=False))
+    if refused:     # as check-config: saved, the night's backup would refuse them
+        raise UsageError(f"{refused}; nothing was saved")
 
 
 def save(snapshot: Snapshot, text: str) -> Path:

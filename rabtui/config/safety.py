@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from rabtui import fmt, mount_points, privacy
 
 if TYPE_CHECKING:
-    from rabtui.config import Medium, Source
+    from rabtui.config import Config, Medium, Source
 
 
 def _forms(path: str | os.PathLike) -> set[str]:
@@ -207,6 +207,18 @@ def _below_the_same(path: str, place: str | os.PathLike) -> bool:
         if at == os.path.dirname(at):
             return False
         at = os.path.dirname(at)
+
+
+def commands_refused(cfg: Config) -> str | None:
+    """Why the commands `cfg` holds are not run (its file others can change), or None: none held,
+    or the file closed. check-config refuses such a file, and the UI's form does not save one."""
+    if not (any(s.has_commands for s in cfg.sources) or cfg.notify.command):
+        return None
+    unsafe = permission_problem(cfg.path)
+    if unsafe is None:
+        return None
+    return (f"{unsafe}: the commands of a file others can change (pre/post commands, rsync_path,"
+            " notify.command) are not run")
 
 
 def permission_problem(path: Path) -> str | None:

@@ -511,3 +511,30 @@ def test_a_kept_hand_edit_no_one_was_told_of_is_named_as_the_console_starts(demo
     run(go())
     assert unsaid.value.kept.read_text() == by_hand and unsaid.value.kept.stat().st_nlink == 1
     assert not [p for p in demo_config.parent.iterdir() if p.name.startswith(f".{demo_config.name}.")]
+
+
+def test_a_command_typed_into_a_file_others_can_change_is_not_saved(demo_config):
+    """check-config refuses a file its group can change that holds commands (they are not run): the
+    form does not save one either, and says why; taking the commands out again is saved."""
+    from rabtui.cli import main
+
+    demo_config.chmod(0o664)
+    before = demo_config.read_text()
+
+    async def go():
+        async with _demo_form(demo_config) as (app, pilot, form):
+            form.query_one("#f-pre_backup_commands", TextArea).text = "mysqldump --all-databases > /var/backups/db.sql"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("are not run" in n.message for n in app._notifications),
+                           what="the refusal said")
+            assert isinstance(app.screen, SourceForm)
+            assert "writable by its group" in next(n.message for n in app._notifications if "are not run" in n.message)
+            assert demo_config.read_text() == before
+            form.query_one("#f-pre_backup_commands", TextArea).text = ""
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="saved without commands")
+
+    run(go())
+    assert 'user = "backup"' in demo_config.read_text() and "mysqldump" not in demo_config.read_text()
+    assert main(["--config", str(demo_config), "check-config"]) == 0
