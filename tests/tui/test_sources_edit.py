@@ -155,3 +155,33 @@ def test_a_hand_edit_saved_as_the_form_saves_is_said_and_kept_aside(demo_config,
     kept = list(demo_config.parent.glob(f"{demo_config.name}.conflict-*"))
     assert len(kept) == 1 and kept[0].read_text() == by_hand and kept[0].stat().st_nlink == 1
     assert "30 1 * * *" in demo_config.read_text() and "# by hand" not in demo_config.read_text()
+
+
+def test_deleting_a_source_with_backups_says_what_becomes_of_them(tmp_path, box_config):
+    """As a rename does: its backups counted, cleanup leaves them, restore reaches them; then the
+    source is gone from the file and its backup is where it was."""
+    from rabtui.tui.dialogs.common import ConfirmDialog
+    from rabtui.tui.screens.sources import SourcesScreen
+    from tests.tui.conftest import back_up
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("x")
+    path = box_config()
+    back_up(path)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen) and "box" in texts(app, "#sources-list"))
+            await pilot.press("D")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the question")
+            said = texts(app, "#confirm-text")
+            assert "Its 1 backup(s) stay" in said and "cleanup no longer deletes them" in said, said
+            assert "rabtui restore box PATH --to DIR" in said, said
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.cfg.sources, what="the source deleted")
+
+    run(go())
+    assert not tomllib.loads(path.read_text()).get("sources")
+    assert [p.name for p in (tmp_path / "m" / "box").iterdir() if not p.name.startswith(".")]

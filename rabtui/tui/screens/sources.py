@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from rabtui.config import edit as config_edit
 from rabtui.errors import RabtuiError
+from rabtui.state import queries
 from rabtui.tui import threads
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
@@ -168,12 +169,31 @@ class SourcesScreen(RabtuiScreen):
         self._with_file(partial(self._ask_delete, s))
 
     def _ask_delete(self, s, snapshot: config_edit.Snapshot) -> None:
+        self._count_then_ask(s.id, snapshot)
+
+    @work(thread=True, group="read", exit_on_error=False)
+    def _count_then_ask(self, source_id: str, snapshot: config_edit.Snapshot) -> None:
+        """Its backups counted off the UI thread (a database held busy by a backup keeps no key
+        waiting); one that cannot be read may hold backups (None)."""
+        try:
+            backups = queries.source_backup_count(self.app.store, source_id)
+        except Exception:
+            backups = None
+        self.app.call_from_thread(self._confirm_delete, source_id, snapshot, backups)
+
+    def _confirm_delete(self, source_id: str, snapshot: config_edit.Snapshot, backups: int | None) -> None:
+        """As a rename: the backups stay filed under the id the config no longer has."""
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._delete(snapshot, s.id)
+                self._delete(snapshot, source_id)
 
-        self.app.push_screen(ConfirmDialog("Delete source", f"Remove source {s.id} from {self.app.cfg.path}?\n"
-                                           "Its backups on the media are kept."), confirmed)
+        text = f"Remove source {source_id} from {self.app.cfg.path}?"
+        if backups != 0:
+            which = f"Its {backups} backup(s)" if backups else "Its backups, if any,"
+            text += (f"\n\n{which} stay on the media and in the catalog:\n"
+                     f"- cleanup no longer deletes them (it only looks at configured sources);\n"
+                     f"- they stay restorable: rabtui restore {source_id} PATH --to DIR.")
+        self.app.push_screen(ConfirmDialog("Delete source", text, yes="Delete", no="Back"), confirmed)
 
     @work(thread=True, group="delete", exit_on_error=False)
     @threads.counted("_deletes")
