@@ -1,11 +1,15 @@
 """Many sources of long ids at 80x24. Sources: the list takes half the screen, the highlighted
 source's commands and directories stay on it, and every column (the schedule last) stays in view.
 Checkpoints: the directories take half the screen, why the highlighted one is due or not, the last
-checkpoint and the plan (a burn's progress and question there) stay on it, the counts in view."""
+checkpoint and the plan (a burn's progress and question there) stay on it, the counts in view; the
+dialog that chooses the directories keeps its disc type and its buttons on the screen."""
 
 from __future__ import annotations
 
+import pytest
+
 from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
 from rabtui.tui.screens.sources import SourcesScreen
 from tests.tui.conftest import ready, run, settled, texts, wait_for
@@ -55,5 +59,25 @@ def test_many_directories_leave_the_checkpoint_and_its_plan_on_the_screen(tmp_pa
             lines = screen_lines(app)
             assert any(line.rstrip().endswith("last checkpoint") for line in lines), "\n".join(lines)
             assert any(line.rstrip().endswith("never (max 90d)") for line in lines), "\n".join(lines)
+
+    run(go())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (80, 16)], ids=["80x24", "80x16"])
+def test_choosing_among_many_directories_keeps_the_disc_type_and_the_buttons_on_the_screen(tmp_path, medium_m_config,
+                                                                                        size):
+    path = _sources(medium_m_config, tmp_path, f'[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path}/iso"\n')
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("5")
+            await wait_for(pilot, lambda: ready(app, CheckpointsScreen) and "never (max 90d)" in texts(app, "#cp-dirs")
+                           and settled(app), what="the checkpoints")
+            await pilot.press("c")
+            await wait_for(pilot, lambda: ready(app, CheckpointChoices), what="the choices")
+            await pilot.pause(0.3)
+            for widget in ("#cp-choose-dirs", "#cp-choose-disc", "#plan", "#cancel"):
+                assert in_view(app, app.screen.query_one(widget)), widget
 
     run(go())

@@ -30,7 +30,8 @@ class CheckpointChoices(Dialog[PlanChoice | None]):
 
     DEFAULT_CSS = """
     CheckpointChoices #dialog { width: 90; }
-    CheckpointChoices #cp-choose-dirs { height: auto; max-height: 10; }
+    CheckpointChoices #dialog #cp-choose-dirs { height: auto; max-height: 25vh; }   /* over Dialog's OptionList */
+    CheckpointChoices #dialog .hint { margin-top: 0; }     /* with many directories the buttons stay on 80x20 */
     CheckpointChoices .field { height: auto; margin-top: 1; }
     CheckpointChoices .field-label { width: 10; }
     CheckpointChoices #cp-choose-disc { width: 1fr; }
