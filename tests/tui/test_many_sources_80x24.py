@@ -2,7 +2,8 @@
 source's commands and directories stay on it, and every column (the schedule last) stays in view.
 Checkpoints: the directories take half the screen, why the highlighted one is due or not, the last
 checkpoint and the plan (a burn's progress and question there) stay on it, the counts in view; the
-dialog that chooses the directories keeps its disc type and its buttons on the screen."""
+dialog that chooses the directories keeps its disc type and its buttons on the screen. Runs: the
+list `n` offers to pick the source to back up from stays inside its dialog."""
 
 from __future__ import annotations
 
@@ -79,5 +80,25 @@ def test_choosing_among_many_directories_keeps_the_disc_type_and_the_buttons_on_
             await pilot.pause(0.3)
             for widget in ("#cp-choose-dirs", "#cp-choose-disc", "#plan", "#cancel"):
                 assert in_view(app, app.screen.query_one(widget)), widget
+
+    run(go())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (80, 16)], ids=["80x24", "80x16"])
+def test_picking_among_many_sources_keeps_the_list_inside_its_dialog(tmp_path, medium_m_config, size):
+    from rabtui.tui.dialogs.common import PickDialog
+    from rabtui.tui.screens.runs import RunsScreen
+
+    path = _sources(medium_m_config, tmp_path)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app), what="the runs")
+            await pilot.press("n")
+            await wait_for(pilot, lambda: ready(app, PickDialog), what="the sources to pick from")
+            await pilot.pause(0.3)
+            assert in_view(app, app.screen.query_one("#pick"))
 
     run(go())

@@ -20,7 +20,7 @@ class Dialog(ModalScreen[ScreenResultType]):
     Dialog #dialog .buttons { height: auto; margin-top: 1; }
     Dialog #dialog .buttons Button { margin-right: 1; min-width: 8; }
     Dialog #dialog .hint { color: $text-muted; margin-top: 1; }
-    Dialog #dialog OptionList { height: auto; max-height: 15; }
+    Dialog #dialog OptionList { height: auto; max-height: 50vh; }     /* inside the frame at 80x24 */
     Dialog #dialog .dialog-text { height: auto; max-height: 30vh; }
     Dialog.-short #dialog { border: none; padding: 0 1; max-height: 100%; }
     Dialog.-short #dialog .title { margin-bottom: 0; }
