@@ -30,6 +30,10 @@ class MediaData:
 
 class MediaScreen(RabtuiScreen):
     SUB_TITLE = "Media"
+    # many media leave the highlighted one's backups on the screen at 80x24
+    DEFAULT_CSS = """
+    MediaScreen #media { height: auto; max-height: 50%; }
+    """
     BINDINGS = [Binding("l", "label", "Label", tooltip="Label medium", id="media.label")]
 
     def compose_body(self) -> ComposeResult:

@@ -1,9 +1,10 @@
-"""Many sources of long ids at 80x24. Sources: the list takes half the screen, the highlighted
+"""Many sources, directories and media at 80x24. Sources: the list takes half the screen, the highlighted
 source's commands and directories stay on it, and every column (the schedule last) stays in view.
 Checkpoints: the directories take half the screen, why the highlighted one is due or not, the last
 checkpoint and the plan (a burn's progress and question there) stay on it, the counts in view; the
 dialog that chooses the directories keeps its disc type and its buttons on the screen. Runs: the
-list `n` offers to pick the source to back up from stays inside its dialog."""
+list `n` offers to pick the source to back up from stays inside its dialog. Media: many media leave
+the highlighted one's backups on the screen."""
 
 from __future__ import annotations
 
@@ -100,5 +101,27 @@ def test_picking_among_many_sources_keeps_the_list_inside_its_dialog(tmp_path, m
             await wait_for(pilot, lambda: ready(app, PickDialog), what="the sources to pick from")
             await pilot.pause(0.3)
             assert in_view(app, app.screen.query_one("#pick"))
+
+    run(go())
+
+
+def test_many_media_leave_the_highlighted_ones_backups_on_the_screen(tmp_path, write_config):
+    from rabtui.tui.screens.media import MediaScreen
+
+    text = f'[rabtui]\nstate_dir = "{tmp_path}/state"\n'
+    for i in range(25):
+        (tmp_path / f"m{i}").mkdir()
+        text += f'[[media]]\nid = "usb-{i:02d}"\npath = "{tmp_path}/m{i}"\n'
+    path = write_config(text)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await wait_for(pilot, lambda: ready(app, MediaScreen) and "usb-24" in texts(app, "#media")
+                           and settled(app), what="the media")
+            await pilot.pause(0.3)
+            for widget in ("#media", "#media-backups-title", "#media-backups"):
+                assert in_view(app, app.screen.query_one(widget)), widget
 
     run(go())
