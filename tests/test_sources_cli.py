@@ -98,6 +98,20 @@ def test_trust_with_yes_then_test_succeeds(conf, capsys, sshd, tmp_path):
     assert (tmp_path / "state" / "known_hosts").read_text().count("\n") == 1
 
 
+def test_trust_before_the_key_to_log_in_with_is_made(write_config, capsys, sshd, tmp_path):
+    """The README's first steps trust a source's host key before its key is copied there: the
+    trust stops before authentication, and a missing identity_file refused it as unreachable."""
+    key = tmp_path / "not-made-yet"
+    path = str(write_config(f'[rabtui]\nstate_dir = "state"\n\n[[sources]]\nid = "box"\nhost = "{sshd.host}"\n'
+                            f'port = {sshd.port}\nuser = "{sshd.user}"\nidentity_file = "{key}"\n\n'
+                            '[[sources.directories]]\npath = "/srv/data"\n'))
+    assert main(["--config", path, "sources", "trust", "box", "--yes"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "state" / "known_hosts").read_text() == sshd.known_hosts_line()
+    capsys.readouterr()
+    assert main(["--config", path, "sources", "test", "box"]) == 1      # logging in still needs it
+    assert f"identity file {key} does not exist" in capsys.readouterr().out
+
+
 class _Tty(io.StringIO):
     def isatty(self) -> bool:
         return True

@@ -119,11 +119,13 @@ def _no_key_file(path: Path) -> str:
 
 
 def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
-             policy: paramiko.MissingHostKeyPolicy) -> paramiko.SSHClient:
+             policy: paramiko.MissingHostKeyPolicy, logs_in: bool = True) -> paramiko.SSHClient:
+    """`logs_in` False: the policy stops before authentication, so no key is looked at (a host key
+    can be trusted before the key to log in with is made)."""
     if ep.proxy:
         raise _unreachable(ep, f"~/.ssh/config sets {ep.proxy} for {ep.alias}, which rabtui's SSH login "
                                "cannot follow", hint="give the source a host that is reachable directly")
-    for path in keys_tried(ep):
+    for path in keys_tried(ep) if logs_in else ():
         if source.identity_file is not None and not path.is_file():
             raise _unreachable(ep, f"identity file {path} {_no_key_file(path)}")
         mode = privacy.open_key(path)
@@ -224,7 +226,7 @@ def scan_host_key(cfg: Config, source: Source, timeout: float = CONNECT_TIMEOUT)
     ep = endpoint(source)
     capture = _Capture()
     try:
-        _connect(cfg, source, ep, timeout, capture).close()
+        _connect(cfg, source, ep, timeout, capture, logs_in=False).close()
     except _GotKey:
         pass
     if capture.key is None:
