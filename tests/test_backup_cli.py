@@ -241,6 +241,21 @@ def test_status(tmp_path, capsys):
     assert "loc (local): completed" in text and "<- next" in text and "1/10000 changed files" in text
 
 
+def test_status_reads_no_label_of_a_medium_not_mounted(tmp_path, capsys):
+    """A medium with a device is unmounted between its uses: status said "no label" of it, as if
+    its disk had lost its label."""
+    lab = Lab(tmp_path)
+    lab.local()
+    m2 = lab.media[1][1]
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{m2}"', f'path = "{m2}"\ndevice = "/dev/rabtui-no-such-disk"'))
+    capsys.readouterr()
+    assert _run(lab, "status") == 0
+    text = capsys.readouterr().out
+    assert f"m2: {m2}, not mounted, label not read," in text, text
+    assert f"m1: {lab.media[0][1]}, mounted, no label," in text, text
+
+
 def test_media_label(tmp_path, capsys):
     lab = Lab(tmp_path)
     lab.local()

@@ -96,7 +96,8 @@ def cmd_status(args) -> int:
     print("Media")
     for m in data["media"]:
         state = "mounted" if m["mounted"] else ("not mounted" if m["device"] else "missing")
-        label = m["label"] or "no label"
+        # an empty mount point or a path that is not there holds no label: the disk's was not read
+        label = m["label"] or ("no label" if m["mounted"] else "label not read")
         if m["label"] and not m["label_ok"]:
             label = f"WRONG LABEL {m['label']!r}"
         nxt = "  <- next" if m["next"] else ""
