@@ -85,7 +85,10 @@ def test_a_backup_name_that_cannot_name_a_backup(lab, args):
 def test_prometheus_file_in_a_missing_directory(lab, tmp_path):
     target = tmp_path / "no" / "such" / "x.prom"
     err = _refused(_rabtui(lab.config_path, "check", "--prometheus", str(target)))
-    assert f"rabtui: --prometheus {target}: {target.parent} is not a directory" in err
+    assert f"rabtui: --prometheus {target}: {target.parent} does not exist: make it" in err
+    (tmp_path / "no").write_text("")
+    err = _refused(_rabtui(lab.config_path, "check", "--prometheus", str(tmp_path / "no" / "x.prom")))
+    assert f"rabtui: --prometheus {tmp_path / 'no' / 'x.prom'}: {tmp_path / 'no'} is not a directory" in err
 
 
 def test_prometheus_file_named_empty(lab):

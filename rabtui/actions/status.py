@@ -233,6 +233,19 @@ class CheckResult:
     unrecorded: str | None = None   # why the state database could not record the changes (notified all the same)
 
 
+def _no_folder(prometheus: str) -> str:
+    """Why the textfile `prometheus` cannot be written, its folder not a directory: one missing is to be made."""
+    folder = Path(prometheus).parent
+    try:
+        os.lstat(folder)
+    except FileNotFoundError:
+        return (f"--prometheus {prometheus}: {folder} does not exist: make it (node_exporter's textfile collector"
+                " reads the folder its --collector.textfile.directory names)")
+    except OSError:     # a name too long, a file on the way
+        pass
+    return f"--prometheus {prometheus}: {folder} is not a directory"
+
+
 def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None, *,
           read_now: bool = True, more: tuple[health.Problem, ...] = ()) -> CheckResult:
     """`rabtui check`: every page of the state database read first (a damaged one in a table no
@@ -245,7 +258,7 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     schedules are recorded as seen now (not so for one a run-due read as it began: an edit since is
     not undone on record). `more`: problems found by the caller, judged with those found here."""
     if prometheus and not os.path.isdir(Path(prometheus).parent):      # False for a name too long
-        raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
+        raise UsageError(_no_folder(prometheus))
     if prometheus:
         _not_foreign(prometheus)
     check_pages(store.conn)
