@@ -29,7 +29,8 @@ def test_runs_and_dashboard_show_the_file_count_of_a_live_backup(tmp_path):
 
         def emit(event):
             rec.emit(event)
-            if event.kind == PROGRESS and event.data.get("files_total") and not seen.is_set():
+            if event.kind == PROGRESS and event.data.get("files_total") and event.data.get("total_bytes") \
+                    and not seen.is_set():
                 seen.set()
                 release.wait(30)
 
