@@ -22,6 +22,7 @@ from rabtui.config import safety as config_safety
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, TimedOut, WorkFailed
 from rabtui.events import LOG, Emit, Event
+from rabtui.ssh.login_shell import any_shell_word
 
 OUTPUT_KEPT = 64 * 1024
 HINT_LINES = 20
@@ -31,15 +32,6 @@ KILLED = "its processes were killed"
 _PGID = re.compile(rb"^rabtui-pgid (\d+)\n", re.M)
 _PGID_WITHIN = 4096            # a shell start-up file may print before the wrapper does
 UNMARKED = b"rabtui-unmarked"   # kill_group_command's word that it can find no process by its token
-
-
-def any_shell_word(text: str) -> str:
-    """`text` as one word alike to the account's login shell, sh, bash, fish or tcsh, which reads
-    what rabtui sends over SSH: single-quoted but for ', \\ and !, each escaped outside the quotes
-    (fish reads \\ and \\' inside single quotes, tcsh expands ! there). A newline stays quoted, which
-    tcsh refuses."""
-    return "".join(f"\\{part}" if part in ("'", "\\", "!") else f"'{part}'"
-                   for part in re.split(r"(['\\!])", text) if part) or "''"
 
 
 def killable(command: str, token: str) -> str:

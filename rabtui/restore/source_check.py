@@ -131,7 +131,7 @@ def source_check_argv(cfg: Config, source: Source, path: bytes, below: bool) -> 
     # the mount points always: one in the way of a file is kept (rsync cannot remove it), and with
     # one_file_system one written through refused
     args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path), _boot_id(), "-x"]
-    return ssh_target.client_argv(cfg, source) + ["--", source.host, " ".join(shlex.quote(a) for a in args)]
+    return ssh_target.command_argv(cfg, source, args)
 
 
 def _boot_id() -> str:
@@ -239,8 +239,7 @@ def _same_places(cfg: Config, source: Source, dest: bytes, cancel) -> bool:
     args = ["sh", "-c", SAME_PLACES, "sh", *(os.fsdecode(os.path.abspath(p)) for p in places)]
     answer = _Records()
     try:
-        done = run_on(source, "the check on the source", ssh_target.client_argv(cfg, source)
-                      + ["--", source.host, " ".join(shlex.quote(a) for a in args)],
+        done = run_on(source, "the check on the source", ssh_target.command_argv(cfg, source, args),
                       on_stdout_data=answer.feed, cancel=cancel, silence=source.io_timeout)
     except (Stalled, WorkFailed):
         return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt, privacy, rsync
-from rabtui.ssh import known_hosts
+from rabtui.ssh import known_hosts, login_shell
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 
@@ -222,6 +222,12 @@ def client_argv(cfg: Config, source: Source, ep: Endpoint | None = None, control
     if control is not None:
         argv += shared_options(control, master=False)
     return argv
+
+
+def command_argv(cfg: Config, source: Source, argv: list[str]) -> list[str]:
+    """ssh running the program `argv` on the source as given, whatever the account's login shell
+    (which reads the command line ssh sends: login_shell)."""
+    return client_argv(cfg, source) + ["--", source.host, login_shell.command_line(argv)]
 
 
 def whoami_argv(cfg: Config, source: Source, control: Path | None = None, ep: Endpoint | None = None) -> list[str]:
