@@ -234,3 +234,6 @@ def point(name: str, source: str | None = None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if _names(os.environ.get(STOP_ENV), name, source):
         os.kill(os.getpid(), signal.SIGSTOP)
+# Passed by the kill of a process's group (proc_started._kill_group): its tree stopped, nothing of
+# it signalled yet; then TERM and CONT sent, the grace before SIGKILL not yet waited.
+KILL_POINTS = ("proc.tree_stopped", "proc.kill_grace")

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from rabtui import proc_table
+from rabtui import faults, proc_table
 from rabtui.errors import Cancelled, Stalled, TimedOut, one_line
 from rabtui.proc_records import DataCallback, LineCallback, LineSplitter
 from rabtui.proc_table import GROUP_DEATH
@@ -64,9 +64,27 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0, descendants: bool = 
     once nothing of it runs. The leader's end is not enough: a child that ignores SIGTERM, or that
     is merely slower to die, outlives it. With `descendants` (a `subreaper` leader's), every process
     descended from it goes too, one that left the group included (`setsid`, a daemon's double fork),
-    all of them stopped first so that none forks unseen."""
+    all of them stopped first so that none forks unseen. Interrupted (a second Ctrl-C, SIGTERM's
+    exit), what it stopped, or left in its grace, is killed at once: it stayed stopped for good, or
+    a process that ignored SIGTERM ran on."""
+    tree: dict[int, bytes] = {}
+    try:
+        _term_then_kill(proc, tree, grace, descendants)
+    except BaseException:
+        while True:     # each interruption of this too sends it all again
+            try:
+                _kill_now(proc, tree, descendants)
+                break
+            except (KeyboardInterrupt, SystemExit):
+                continue
+        raise
+
+
+def _term_then_kill(proc: subprocess.Popen, tree: dict[int, bytes], grace: float, descendants: bool) -> None:
+    """_kill_group's work; `tree` holds what it stopped, as soon as it is known."""
     # its pid is still its own until it is reaped
-    tree = proc_table.stop_tree(proc.pid) if descendants and proc.returncode is None else {}
+    tree.update(proc_table.stop_tree(proc.pid) if descendants and proc.returncode is None else {})
+    faults.point("proc.tree_stopped")
     for sig in (signal.SIGTERM, signal.SIGCONT):   # a stopped process acts on SIGTERM (cleans up) only once it runs
         try:
             os.killpg(proc.pid, sig)
@@ -74,6 +92,7 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0, descendants: bool = 
             if not tree:
                 return
         proc_table.signal_each(tree, sig)
+    faults.point("proc.kill_grace")
     if not _all_gone(proc, tree, grace):
         if tree:    # what those that ignored SIGTERM started meanwhile (a supervisor's new children)
             tree.update(proc_table.stop_below(tree))
@@ -87,6 +106,19 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0, descendants: bool = 
         proc.wait(timeout=GROUP_DEATH)
     except subprocess.TimeoutExpired:
         pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
+
+
+def _kill_now(proc: subprocess.Popen, tree: dict[int, bytes], descendants: bool) -> None:
+    """SIGKILL to the process's group and to all below it (those of `tree` and their descendants,
+    or the leader's, not reaped yet, when the tree was being stopped), not waited for."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    roots: dict[int, bytes | None] = dict(tree)
+    if descendants and proc.returncode is None:
+        roots[proc.pid] = None
+    proc_table.kill_below(roots)
 
 
 def _all_gone(proc: subprocess.Popen, tree: dict[int, bytes], seconds: float) -> bool:

@@ -120,6 +120,18 @@ def stop_below(roots: dict[int, bytes | None]) -> dict[int, bytes]:
     return stopped
 
 
+def kill_below(roots: dict[int, bytes | None]) -> None:
+    """SIGKILL to each of `roots` (as in `stop_below`) and every process below it, looking again
+    until a look finds none new (one that still ran may have forked meanwhile)."""
+    seen: dict[int, bytes] = {}
+    for _ in range(FREEZE_ROUNDS):
+        new = {p: s for p, s in _descendants(roots).items() if p not in seen}
+        if not new:
+            break
+        seen.update(new)
+        signal_each(new, signal.SIGKILL)
+
+
 def _descendants(roots: dict[int, bytes | None]) -> dict[int, bytes]:
     """Those of `roots` that run as recorded, and the processes below them, each with its start time."""
     children: dict[int, list[tuple[int, bytes]]] = {}
