@@ -175,8 +175,9 @@ def start(
             os.close(lifeline_pipe[0])
     if stdin_data is not None:
         threading.Thread(target=_feed_stdin, args=(popen, stdin_data), daemon=True).start()
-    return Started(argv, popen, began, lifeline, name,
-                   lifeline_pipe[1] if lifeline_pipe else None, subreaper)
+    token = (env or {}).get(MARK) if subreaper else None
+    return Started(argv, popen, began, lifeline, name, lifeline_pipe[1] if lifeline_pipe else None,
+                   subreaper, f"{MARK}={token}".encode() if token else None)
 
 
 # sets PR_SET_CHILD_SUBREAPER (36), which execve keeps, then runs its arguments after the first;

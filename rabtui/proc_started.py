@@ -59,28 +59,32 @@ class Completed:
         return one_line(self.stderr_text())[-limit:]
 
 
-def _kill_group(proc: subprocess.Popen, grace: float = 5.0, descendants: bool = False) -> None:
+def _kill_group(proc: subprocess.Popen, grace: float = 5.0, descendants: bool = False,
+                mark: bytes | None = None) -> None:
     """SIGTERM to the process's group, SIGKILL to what is left of it after `grace` seconds; returns
     once nothing of it runs. The leader's end is not enough: a child that ignores SIGTERM, or that
     is merely slower to die, outlives it. With `descendants` (a `subreaper` leader's), every process
     descended from it goes too, one that left the group included (`setsid`, a daemon's double fork),
-    all of them stopped first so that none forks unseen. Interrupted (a second Ctrl-C, SIGTERM's
+    all of them stopped first so that none forks unseen; with `mark` (NAME=value in their
+    environment: proc_lifeline.MARK's token) also those of them orphaned to init, their parent
+    dead at SIGTERM with the subreaper (one forked in a SIGTERM handler). Interrupted (a second Ctrl-C, SIGTERM's
     exit), what it stopped, or left in its grace, is killed at once: it stayed stopped for good, or
     a process that ignored SIGTERM ran on."""
     tree: dict[int, bytes] = {}
     try:
-        _term_then_kill(proc, tree, grace, descendants)
+        _term_then_kill(proc, tree, grace, descendants, mark)
     except BaseException:
         while True:     # each interruption of this too sends it all again
             try:
-                _kill_now(proc, tree, descendants)
+                _kill_now(proc, tree, descendants, mark)
                 break
             except (KeyboardInterrupt, SystemExit):
                 continue
         raise
 
 
-def _term_then_kill(proc: subprocess.Popen, tree: dict[int, bytes], grace: float, descendants: bool) -> None:
+def _term_then_kill(proc: subprocess.Popen, tree: dict[int, bytes], grace: float, descendants: bool,
+                    mark: bytes | None) -> None:
     """_kill_group's work; `tree` holds what it stopped, as soon as it is known."""
     # its pid is still its own until it is reaped
     tree.update(proc_table.stop_tree(proc.pid) if descendants and proc.returncode is None else {})
@@ -93,9 +97,11 @@ def _term_then_kill(proc: subprocess.Popen, tree: dict[int, bytes], grace: float
                 return
         proc_table.signal_each(tree, sig)
     faults.point("proc.kill_grace")
-    if not _all_gone(proc, tree, grace):
+    gone = _all_gone(proc, tree, grace)
+    orphans = _marked(mark) if tree else {}     # out of the tree, their parent and the subreaper dead
+    if not gone or proc_table.any_runs(orphans):
         if tree:    # what those that ignored SIGTERM started meanwhile (a supervisor's new children)
-            tree.update(proc_table.stop_below(tree))
+            tree.update(proc_table.stop_below({**tree, **orphans}))
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -108,17 +114,21 @@ def _term_then_kill(proc: subprocess.Popen, tree: dict[int, bytes], grace: float
         pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
 
 
-def _kill_now(proc: subprocess.Popen, tree: dict[int, bytes], descendants: bool) -> None:
+def _kill_now(proc: subprocess.Popen, tree: dict[int, bytes], descendants: bool, mark: bytes | None) -> None:
     """SIGKILL to the process's group and to all below it (those of `tree` and their descendants,
     or the leader's, not reaped yet, when the tree was being stopped), not waited for."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    roots: dict[int, bytes | None] = dict(tree)
+    roots: dict[int, bytes | None] = {**tree, **_marked(mark)}
     if descendants and proc.returncode is None:
         roots[proc.pid] = None
     proc_table.kill_below(roots)
+
+
+def _marked(mark: bytes | None) -> dict[int, bytes]:
+    return proc_table.marked(mark) if mark else {}
 
 
 def _all_gone(proc: subprocess.Popen, tree: dict[int, bytes], seconds: float) -> bool:
@@ -150,16 +160,18 @@ class Started:
     """A process from `proc.start`, until `finish` has read it to its end (or `kill` has stopped it)."""
 
     def __init__(self, argv: list[str], popen: subprocess.Popen, began: float, lifeline: bool = False,
-                 name: str = "", lifeline_fd: int | None = None, subreaper: bool = False):
+                 name: str = "", lifeline_fd: int | None = None, subreaper: bool = False,
+                 mark: bytes | None = None):
         self.argv, self.popen, self.began, self.lifeline, self.name = argv, popen, began, lifeline, name
         self.lifeline_fd = lifeline_fd      # the lifeline's write end, when it is not the standard input
         self.subreaper = subreaper          # stopped, every process below it goes (proc.start)
+        self.mark = mark                    # and every process whose environment holds it (NAME=value)
         self.finished = False
 
     def kill(self) -> None:
         if not self.finished:
             self.finished = True
-            _kill_group(self.popen, grace=2.0, descendants=self.subreaper)   # even when the leader itself has ended
+            _kill_group(self.popen, grace=2.0, descendants=self.subreaper, mark=self.mark)   # even when the leader itself has ended
             self._close()
 
     def _close(self) -> None:
@@ -247,7 +259,7 @@ class Started:
             if error is None:
                 return
             killed = True
-            _kill_group(proc, descendants=self.subreaper)
+            _kill_group(proc, descendants=self.subreaper, mark=self.mark)
             raise error
 
         try:
@@ -291,7 +303,7 @@ class Started:
                     check()
         except BaseException:
             if not killed:      # a callback failed, or the run was interrupted: its group goes too
-                _kill_group(proc, grace=2.0, descendants=self.subreaper)
+                _kill_group(proc, grace=2.0, descendants=self.subreaper, mark=self.mark)
             raise
         finally:
             sel.close()

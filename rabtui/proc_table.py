@@ -120,6 +120,25 @@ def stop_below(roots: dict[int, bytes | None]) -> dict[int, bytes]:
     return stopped
 
 
+def marked(entry: bytes) -> dict[int, bytes]:
+    """The processes (this one aside) whose environment holds `entry` (NAME=value), each with its
+    start time: an operator's command's, by its token (proc_lifeline.MARK), also one orphaned to
+    init."""
+    found = {}
+    for e in os.scandir("/proc"):
+        if e.name.isdigit() and int(e.name) != os.getpid():
+            try:
+                with open(f"/proc/{e.name}/environ", "rb") as f:
+                    if entry not in f.read().split(b"\0"):
+                        continue
+            except OSError:
+                continue
+            fields = _stat(f"/proc/{e.name}/stat")
+            if fields is not None:
+                found[int(e.name)] = fields[_STARTED]
+    return found
+
+
 def kill_below(roots: dict[int, bytes | None]) -> None:
     """SIGKILL to each of `roots` (as in `stop_below`) and every process below it, looking again
     until a look finds none new (one that still ran may have forked meanwhile)."""
