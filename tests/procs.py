@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from typing import Iterator
 
 
@@ -39,3 +40,15 @@ def ended(pid: int) -> bool:
         return stat_fields(pid)[0] == "Z"
     except OSError:
         return True
+
+
+def sleeping(word: bytes) -> list[int]:
+    """The processes running `sleep WORD` (zombies aside)."""
+    return [pid for pid, argv in processes() if argv[:2] == [b"sleep", word] and not ended(pid)]
+
+
+def kill_naming(word: bytes) -> None:
+    """SIGKILL to each process (this one aside) with `word` in its argv: a test's, left stopped or running."""
+    for pid, argv in processes():
+        if pid != os.getpid() and any(word in arg for arg in argv):
+            signalled(pid, signal.SIGKILL)

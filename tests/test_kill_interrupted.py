@@ -14,7 +14,7 @@ import time
 import pytest
 
 from rabtui import faults
-from tests.procs import ended, processes, stat_fields
+from tests.procs import kill_naming, sleeping, stat_fields
 
 RUNNER = """
 import sys
@@ -25,10 +25,6 @@ except KeyboardInterrupt:
     sys.exit(130)
 """
 
-
-def _left(word: bytes) -> list[int]:
-    """The processes running `sleep WORD` (zombies aside)."""
-    return [pid for pid, argv in processes() if argv[:2] == [b"sleep", word] and not ended(pid)]
 
 
 @pytest.mark.parametrize("point", faults.KILL_POINTS)
@@ -44,17 +40,15 @@ def test_a_second_ctrl_c_during_the_kill_of_a_command_leaves_nothing_of_it(point
             assert runner.poll() is None
             time.sleep(0.02)
         # all stopped; or in the grace, those that ignored SIGTERM
-        assert len(_left(word.encode())) == (4 if point == "proc.tree_stopped" else 2)
+        assert len(sleeping(word.encode())) == (4 if point == "proc.tree_stopped" else 2)
         os.kill(runner.pid, signal.SIGINT)            # pending until it runs again
         os.kill(runner.pid, signal.SIGCONT)
         assert runner.wait(timeout=60) == 130
         end = time.monotonic() + 10                   # what got SIGKILL may take a moment to be gone
-        while _left(word.encode()) and time.monotonic() < end:
+        while sleeping(word.encode()) and time.monotonic() < end:
             time.sleep(0.05)
-        left = _left(word.encode())
+        left = sleeping(word.encode())
     finally:
         runner.kill()
-        for pid, argv in processes():      # the command's shells too, left stopped without the fix
-            if any(word.encode() in arg for arg in argv) and pid != os.getpid():
-                os.kill(pid, signal.SIGKILL)
+        kill_naming(word.encode())
     assert left == []

@@ -5,20 +5,14 @@ died at it too, it was init's child, out of the tree, and ran on. Found by the c
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 
 import pytest
 
 from rabtui import proc
 from rabtui.errors import TimedOut
-from tests.procs import ended, processes
+from tests.procs import kill_naming, sleeping
 
-
-def _left(word: bytes) -> list[int]:
-    """The processes running `sleep WORD` (zombies aside)."""
-    return [pid for pid, argv in processes() if argv[:2] == [b"sleep", word] and not ended(pid)]
 
 
 def test_what_a_dying_process_starts_in_the_grace_is_killed_with_the_command():
@@ -28,9 +22,7 @@ def test_what_a_dying_process_starts_in_the_grace_is_killed_with_the_command():
     try:
         with pytest.raises(TimedOut):
             proc.run_shell(command, timeout=1)
-        left = _left(word.encode())
+        left = sleeping(word.encode())
     finally:
-        for pid, argv in processes():
-            if any(word.encode() in arg for arg in argv) and pid != os.getpid():
-                os.kill(pid, signal.SIGKILL)
+        kill_naming(word.encode())
     assert left == []
