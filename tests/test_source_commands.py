@@ -288,7 +288,7 @@ def test_a_cancel_once_the_command_has_ended_leaves_what_it_started(tmp_path, wh
     assert not any("never" in m for m in lab.messages())
 
 
-@pytest.mark.parametrize("shell", ["sh", "bash", "fish", "tcsh"])
+@pytest.mark.parametrize("shell", ["sh", "bash", "dash", "zsh", "fish", "tcsh"])
 def test_a_command_and_its_kill_run_under_the_accounts_login_shell(tmp_path, shell):
     # what rabtui sends over SSH is read by the account's login shell (sshd runs `SHELL -c TEXT`),
     # then the command by that shell, with its quotes, $ and \\ as written: fish ended at once,
