@@ -18,6 +18,7 @@ command -v promtool >/dev/null || optional+=(prometheus)
 command -v mkfs.btrfs >/dev/null || [ -x /usr/sbin/mkfs.btrfs ] || optional+=(btrfs-progs)   # a target without ACLs
 command -v busybox >/dev/null || optional+=(busybox-static)   # a source whose find is busybox's
 for sh in fish tcsh zsh; do command -v $sh >/dev/null || optional+=($sh); done   # a source account's login shell
+ls /usr/lib/*/libnss_wrapper.so /usr/lib64/libnss_wrapper.so >/dev/null 2>&1 || optional+=(libnss-wrapper)   # a test sshd's account of that shell
 # media on FAT file systems, FUSE-mounted (a kernel without the vfat or exfat driver mounts them too)
 command -v mkfs.vfat >/dev/null || [ -x /usr/sbin/mkfs.vfat ] || [ -x /sbin/mkfs.vfat ] || optional+=(dosfstools)
 command -v mkfs.exfat >/dev/null || [ -x /usr/sbin/mkfs.exfat ] || [ -x /sbin/mkfs.exfat ] || optional+=(exfatprogs)

@@ -1,22 +1,25 @@
 """What rabtui sends over SSH is read by the source account's login shell (sshd runs `SHELL -c
 TEXT`), which may be sh, bash, dash, zsh, fish or tcsh: each program sent runs there as given.
-The shells are run here as sshd runs them; one not installed skips (scripts/sysdeps.sh installs
-them where it may)."""
+The shells are run here as sshd runs them, and by a real sshd whose passwd (nss_wrapper's) gives
+the account that shell; one not installed skips (scripts/sysdeps.sh installs them where it may)."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from rabtui import rsync
+from rabtui import proc, rsync
 from rabtui.backup import source_top
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
 from rabtui.restore import source_check
 from rabtui.ssh import endpoint as ssh_endpoint, login_shell
+from tests.sshd import start_sshd
 from tests.test_remote import make_cfg
 
 SHELLS = ["sh", "bash", "dash", "zsh", "fish", "tcsh"]
@@ -112,3 +115,55 @@ def test_rsyncs_remote_side_runs_under_any_login_shell(tmp_path, shell):
             assert ran.returncode != 0 and not (tmp_path / "out2" / "a").exists(), ran
     assert (tmp_path / "out0" / "f $x !y \\z").read_text() == "one\n"
     assert (tmp_path / "out1" / "a").is_dir()
+
+
+# nss_wrapper (libnss-wrapper) gives a test's sshd a passwd of its own, where this account's
+# login shell is the one the test names: sshd itself runs it
+NSS_WRAPPER = [os.environ.get("NSS_WRAPPER_LIB", ""), "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+               "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so"]
+
+
+def sshd_whose_login_shell_is(tmp_path, shell: str):
+    """A real sshd (tests/sshd.py) whose account, this one, has `shell` for its login shell."""
+    path = installed(shell)
+    lib = next((p for p in NSS_WRAPPER if p and os.path.isfile(p)), None)
+    if lib is None:
+        pytest.skip("no libnss_wrapper.so (libnss-wrapper; scripts/sysdeps.sh installs it; or NSS_WRAPPER_LIB)")
+    me = pwd.getpwuid(os.getuid())
+    lines = [line if line.split(":")[0] != me.pw_name else ":".join([*line.split(":")[:6], path])
+             for line in Path("/etc/passwd").read_text().splitlines()]
+    (tmp_path / "passwd").write_text("\n".join(lines) + "\n")
+    shutil.copy("/etc/group", tmp_path / "group")
+    return start_sshd(tmp_path / "sshd", wrap=("env", f"LD_PRELOAD={lib}", f"NSS_WRAPPER_PASSWD={tmp_path / 'passwd'}",
+                                               f"NSS_WRAPPER_GROUP={tmp_path / 'group'}"))
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_over_a_real_sshd_the_check_and_rsync_run_under_the_accounts_login_shell(tmp_path, shell):
+    server = sshd_whose_login_shell_is(tmp_path, shell)
+    try:
+        cfg = make_cfg(tmp_path / "state")
+        (tmp_path / "state").mkdir()
+        (tmp_path / "state" / "known_hosts").write_text(server.known_hosts_line())
+        source = Source(id="r", host=server.host, port=server.port, user=server.user,
+                        identity_file=server.identity_file, rsync_path="env rsync")
+        said = proc.run(["ssh", *ssh_endpoint.client_argv(cfg, source)[1:], "--", server.host, "echo $SHELL"],
+                        capture=True, timeout=60)
+        assert said.stdout.split(b"/")[-1] == shell.encode() + b"\n", said     # the login shell is the test's
+        top = tmp_path / AWKWARD
+        (top / "sub").mkdir(parents=True)
+        os.symlink("/etc", top / "sub" / "ln")
+        checked = proc.run(source_check.source_check_argv(cfg, source, os.fsencode(top), True), capture=True, timeout=60)
+        records = [r for r in checked.stdout.split(b"\0") if r]
+        assert checked.ok and records[-1] == b"=", checked
+        assert [r for r in records if r.startswith(b"/")] == [os.fsencode(top / "sub" / "ln")], records
+        plain = tmp_path / AWKWARD.rstrip(" *")
+        (plain / "f $x !y \\z").parent.mkdir()
+        (plain / "f $x !y \\z").write_text("one\n")
+        copied = proc.run(["rsync", "-a", *rsync.transfer_options(io_timeout=30, rsync_path=source.rsync_path),
+                           "-e", ssh_endpoint.rsync_rsh(cfg, source), ssh_endpoint.rsync_read_location(source, str(plain)),
+                           str(tmp_path / "out")], timeout=60)
+        assert copied.ok, copied.stderr_text()
+        assert (tmp_path / "out" / "f $x !y \\z").read_text() == "one\n"
+    finally:
+        server.stop()
