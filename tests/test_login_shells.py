@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import proc, rsync
-from rabtui.backup import source_top
+from rabtui.backup import source_commands, source_top
 from rabtui.config import Source
 from rabtui.errors import WorkFailed
 from rabtui.restore import source_check
@@ -139,7 +139,7 @@ def sshd_whose_login_shell_is(tmp_path, shell: str):
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_over_a_real_sshd_the_check_and_rsync_run_under_the_accounts_login_shell(tmp_path, shell):
+def test_over_a_real_sshd_the_check_rsync_and_a_command_run_under_the_accounts_login_shell(tmp_path, shell):
     server = sshd_whose_login_shell_is(tmp_path, shell)
     try:
         cfg = make_cfg(tmp_path / "state")
@@ -165,5 +165,9 @@ def test_over_a_real_sshd_the_check_and_rsync_run_under_the_accounts_login_shell
                            str(tmp_path / "out")], timeout=60)
         assert copied.ok, copied.stderr_text()
         assert (tmp_path / "out" / "f $x !y \\z").read_text() == "one\n"
+        ran = tmp_path / "ran"      # a pre/post command (paramiko's channel): it runs, its exit status said
+        with pytest.raises(WorkFailed, match=r"failed \(exit 3\)"):
+            source_commands.run_commands(cfg, source, [f"echo \"a'b\" '$HOME' > '{ran}'; exit 3"], emit=lambda _e: None)
+        assert ran.read_text() == "a'b $HOME\n"
     finally:
         server.stop()
