@@ -48,3 +48,13 @@ def group_dies_with_stdin(command: str, grace: int = 5, lifeline_fd: int = 0, to
     return (take + f'({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
             f'{command}; s=$?; kill -s KILL $w 2>/dev/null; '
             'if [ $s -gt 128 ] && [ $s -lt 160 ]; then trap - $((s - 128)); kill -$((s - 128)) $$; fi; exit $s')
+
+
+def marked_die_with_stdin(token: str, grace: int = 2) -> str:
+    """A sh script that waits for its standard input to end, which rabtui holds open, writing
+    nothing (its end says that rabtui died, SIGKILL included), then kills each process whose
+    environment holds MARK=`token` (`marked_sh`): SIGTERM, SIGKILL to those left after `grace`
+    seconds. For a process that leaves rabtui's groups by design, as ssh's shared connection does
+    (ControlPersist: it goes to the background in a session of its own)."""
+    return (marked_sh(token) + f'read -r _; marked TERM; i=0; while [ $i -lt {grace * 5} ] && any_marked;'
+            ' do sleep 0.2; i=$((i+1)); done; marked KILL')

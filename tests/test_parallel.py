@@ -20,6 +20,7 @@ from rabtui.config import ConfigError
 from rabtui.events import LOG, PROGRESS, RESULT, STEP, WARNING, Event
 from rabtui.state.jobs import INTERRUPTED
 from tests import preloaded
+from tests.procs import processes
 from tests.test_backup_failures import _rsync_pids
 from tests.trees import Lab, gate_command, ssh_source_lines, write_files
 
@@ -644,14 +645,34 @@ def test_a_slot_marked_by_a_later_run_due_stays_marked(tmp_path, capsys):
     assert "s: due" not in capsys.readouterr().out
 
 
+def _shared_logins(pid: int) -> list[int]:
+    """The ssh processes holding a shared connection (ControlMaster) of the rabtui of `pid`: their
+    sockets are in its own temporary directories."""
+    mark = f"{os.sep}rabtui-{pid}-".encode()
+    return [p for p, argv in processes() if os.path.basename(argv[0]) == b"ssh"
+            and b"ControlMaster=yes" in argv and any(mark in a for a in argv)]
+
+
 def _killed_then_nothing_outlives_it(child: subprocess.Popen, lab: Lab, tmp_path) -> None:
-    """SIGKILL the run: no rsync of it is left within a minute, and the next run, at full speed, completes."""
+    """SIGKILL the run: no rsync of it, nor its shared SSH connections (gone to the background, which
+    would stay while idle for SHARED_IDLE_SECONDS), are left within a minute, and the next run, at full
+    speed, completes."""
     child.kill()
     child.communicate(timeout=30)
+
+    def left() -> list[int]:
+        return _rsync_pids(str(tmp_path)) + _shared_logins(child.pid)
     deadline = time.monotonic() + 60
-    while _rsync_pids(str(tmp_path)) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        # none, and none a second later: a session the source's sshd was starting as rsync died runs
+        # its listing (an rsync of the source's paths, which writes nothing into the backup) yet
+        if not left():
+            time.sleep(1)
+            if not left():
+                break
         time.sleep(0.1)
     assert _rsync_pids(str(tmp_path)) == []
+    assert _shared_logins(child.pid) == []
     lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
     assert _run(lab, "backup", "--all") == 0
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from rabtui import proc, proc_started, proc_table, temp_dirs
+from rabtui import proc, proc_lifeline, proc_started, proc_table, temp_dirs
 from rabtui.ssh import dropped, endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import TimedOut, WorkFailed
@@ -55,6 +56,12 @@ class SharedConnection:
         self._under_way: contextlib.ExitStack | None = None
         self._crowded: list[bool] = [False]
         self._begun = 0.0      # time.monotonic() as the login began
+        # the shared connection goes to the background in a session of its own, out of every group
+        # that dies with rabtui: its login runs with a token in its environment, and a watcher kills
+        # what holds it when rabtui dies (SIGKILL included), where it would stay open while idle;
+        # started once the connection is open, not to hold up a login begun ahead of its turn
+        self._token: str | None = None
+        self._watch: proc_started.Started | None = None
 
     def start(self) -> SharedConnection:
         if self._login is None:
@@ -72,6 +79,7 @@ class SharedConnection:
             if control is not None and len(os.fsencode(control)) <= SOCKET_PATH_MAX:
                 self._want = control
                 argv = ssh_target.login_argv(self.cfg, self.source, control, self._ep)
+                self._token = secrets.token_hex(16)
             else:
                 # no place for the socket, or a very long TMPDIR: no sharing, each rsync logs in
                 # itself; a login that stays open would hold step 1 up, so it runs `whoami` and ends
@@ -81,11 +89,14 @@ class SharedConnection:
             self._crowded = self._under_way.enter_context(dropped.logging_in(self._ep.hostname, self._ep.port))
             try:
                 self._begun = time.monotonic()
-                self._login = proc.start(argv)
+                self._login = self._start_login()
             except BaseException:
                 self._under_way.close()
                 raise
         return self
+
+    def _start_login(self) -> proc_started.Started:
+        return proc.start(self._argv, env={proc_lifeline.MARK: self._token} if self._token else None)
 
     def open(self, cancel: threading.Event | None = None) -> str:
         """Log in and keep the connection; returns the user logged in as. WorkFailed says why not."""
@@ -97,7 +108,7 @@ class SharedConnection:
                 if not (crowded[0] and done.returncode == SSH_FAILED and dropped.by_openssh(done.stderr_tail)):
                     break
                 dropped.wait(pause, cancel)
-                self._login = proc.start(self._argv)
+                self._login = self._start_login()
                 done = self._finish(self._login, cancel)
         if self._want is None:
             return self._answer(done)
@@ -105,11 +116,14 @@ class SharedConnection:
                 time.monotonic() - self._begun >= ssh_target.SHARED_IDLE_SECONDS:
             # begun ahead of its turn (logins_ahead.py), which came once the connection had closed
             # itself, idle: its rsyncs would each log in on their own; logged in again, once
-            self._login = proc.start(self._argv)
+            self._login = self._start_login()
             done = self._finish(self._login, cancel)
         if done.returncode == 0:
             if self._want.exists():
                 self.control = self._want
+                if self._watch is None:
+                    self._watch = proc.start(["/bin/sh", "-c", proc_lifeline.marked_die_with_stdin(self._token)],
+                                             lifeline=True, name="ssh")
             return self._ep.user
         if done.returncode == SSH_FAILED:
             self._explain(done.stderr_tail)
@@ -206,6 +220,9 @@ class SharedConnection:
             except TimedOut:      # the connection does not answer (stopped, hung): it would stay for good
                 self._kill_master(self._exiting)
             self._exit = self._exiting = None
+        if self._watch is not None:
+            self._watch.kill()
+            self._watch = None
         if self._temporary is not None:
             self._temporary.__exit__(None, None, None)
             self._temporary = self._dir = None
