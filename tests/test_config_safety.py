@@ -295,3 +295,46 @@ def test_what_a_command_runs_is_judged_not_what_it_only_names(open_base):
         assert why in (command_safety.command_changeable(command) or ""), command
     for command in (f"cat {script}", f"sh -c 'cat {script}'", "true", "no-such-program", "sh -c 'unclosed"):
         assert command_safety.command_changeable(command) is None, command
+
+
+def test_a_local_sources_command_others_can_change_is_refused_by_check_config_and_the_form(tmp_path, capsys):
+    """What a local source's backup refuses to run (a script writable by everyone, or in a folder
+    anyone can write) check-config refuses (exit 2, its key and line) and the UI's form does not
+    save; a remote source's commands run there, and are not judged here."""
+    from rabtui.config import edit as config_edit
+    from rabtui.errors import ConfigError
+
+    lab = Lab(tmp_path, media_count=1)
+    script = tmp_path / "pre.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    script.chmod(0o666)
+    cfg = lab.local(extra=f'pre_backup_commands = ["true", "{script} --now"]')
+    write_files(lab.src / "data", {"a": b"1"})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and f"{script} is writable by everyone" in result.reason, result.reason
+    code, err = _check(lab, capsys)
+    assert code == 2 and "Traceback" not in err, err
+    line = _line(lab, "pre_backup_commands")
+    assert (f"{lab.config_path}:{line}: sources[0].pre_backup_commands[1]: source loc runs what another user can"
+            f" change: {script} is writable by everyone") in err, err
+
+    script.chmod(0o755)
+    folder = tmp_path / "hooks"
+    folder.mkdir()
+    folder.chmod(0o777)
+    post = folder / "post.sh"
+    post.write_text("#!/bin/sh\ntrue\n")
+    post.chmod(0o755)
+    snapshot = config_edit.read(lab.config_path)
+    values = snapshot.source_values("loc")
+    with pytest.raises(ConfigError) as refused:
+        config_edit.save(snapshot, snapshot.put_source({**values, "post_backup_commands": [str(post)]}, "loc"))
+    assert f"sources[0].post_backup_commands[0]: source loc runs what another user can change: {folder} is" \
+           " writable by everyone" in str(refused.value) and "nothing was saved" in str(refused.value)
+    assert "post.sh" not in lab.config_path.read_text()
+    assert _check(lab, capsys)[0] == 0
+
+    config_edit.save(snapshot, snapshot.put_source({**values, "host": "web1.example.com",
+                                                    "post_backup_commands": [str(post)]}, "loc"))
+    code, err = _check(lab, capsys)
+    assert code == 0, err

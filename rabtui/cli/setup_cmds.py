@@ -63,6 +63,9 @@ def cmd_check_config(args) -> int:
     refused = config_safety.commands_refused(cfg)
     if refused:
         raise UsageError(refused)
+    changeable = config_safety.commands_changeable(cfg)
+    if changeable:
+        raise configmod.error_at(cfg.path, *changeable)
     unsafe = config_safety.permission_problem(cfg.path)
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)

@@ -35,7 +35,7 @@ from rabtui.config import safety as config_safety
 from rabtui.config.edit_directories import put_directories
 from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
 from rabtui.config.model import NAME_MAX
-from rabtui.config.parse import BOM, parse, read_toml
+from rabtui.config.parse import BOM, error_at, parse, read_toml
 from rabtui.config.toml_layout import (
     deepest_last, indent_like, indents, keep_trailing_trivia_of_only_table, move_trailing_trivia, plain,
     pop_trailing_trivia, put_before, set_key,
@@ -193,9 +193,14 @@ def check(snapshot: Snapshot, text: str) -> None:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: the edit would not be valid TOML ({exc}); nothing was saved",
                           hint="edit the file by hand") from exc
-    refused = config_safety.commands_refused(parse(data, path=path, text=text.removeprefix(BOM), check_media=False))
+    cfg = parse(data, path=path, text=text.removeprefix(BOM), check_media=False)
+    refused = config_safety.commands_refused(cfg)
     if refused:     # as check-config: saved, the night's backup would refuse them
         raise UsageError(f"{refused}; nothing was saved")
+    changeable = config_safety.commands_changeable(cfg)
+    if changeable:
+        keypath, message = changeable
+        raise error_at(path, keypath, f"{message}; nothing was saved", text)
 
 
 def save(snapshot: Snapshot, text: str) -> Path:

@@ -110,9 +110,10 @@ def _meant(name: str, known) -> str:
     return f": did you mean {close[0]!r}?" if close else ""
 
 
-def error_at(path: Path, keypath: tuple, message: str) -> ConfigError:
-    """An error about a key of a loaded config file, found after loading (file:line: key: message)."""
-    text = Path(path).read_text(encoding="utf-8").removeprefix(BOM)
+def error_at(path: Path, keypath: tuple, message: str, text: str | None = None) -> ConfigError:
+    """An error about a key of a loaded config file, found after loading (file:line: key: message);
+    `text`: the file's, when not the one on disk (an edit not saved)."""
+    text = (Path(path).read_text(encoding="utf-8") if text is None else text).removeprefix(BOM)
     return _Reader(path, text, Path(path).parent).error(keypath, message)
 
 

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from rabtui import fmt, mount_points, privacy
+from rabtui import command_safety, fmt, mount_points, privacy
 
 if TYPE_CHECKING:
     from rabtui.config import Config, Medium, Source
@@ -219,6 +219,34 @@ def commands_refused(cfg: Config) -> str | None:
         return None
     return (f"{unsafe}: the commands of a file others can change (pre/post commands, rsync_path,"
             " notify.command) are not run")
+
+
+def source_command_changeable(source: Source) -> tuple[tuple, str] | None:
+    """The first pre/post command or rsync_path of a local source that runs what another user can
+    change (command_safety.command_changeable, the rule its backup refuses them by): (its key in the
+    source, why), or None. A remote source's commands run there, and are not judged here."""
+    if not source.is_local:
+        return None
+    commands = [(("pre_backup_commands", i), c) for i, c in enumerate(source.pre_backup_commands)]
+    commands += [(("post_backup_commands", i), c) for i, c in enumerate(source.post_backup_commands)]
+    commands += [(("rsync_path",), source.rsync_path)] if source.rsync_path else []
+    for key, command in commands:
+        changeable = command_safety.command_changeable(command)
+        if changeable:
+            return key, changeable
+    return None
+
+
+def commands_changeable(cfg: Config) -> tuple[tuple, str] | None:
+    """The first local source's command that runs what another user can change, as check-config and
+    the UI's form refuse it (its backups would fail before running it): (its key path, message)."""
+    for i, s in enumerate(cfg.sources):
+        found = source_command_changeable(s)
+        if found:
+            key, changeable = found
+            return (("sources", i, *key), f"source {s.id} runs what another user can change: {changeable};"
+                    f" its backups refuse it (fix: {command_safety.FIX})")
+    return None
 
 
 def permission_problem(path: Path) -> str | None:

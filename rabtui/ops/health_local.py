@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rabtui import command_safety, privacy
 from rabtui.config import Config, Source
+from rabtui.config import safety as config_safety
 from rabtui.errors import WorkFailed
 from rabtui.ops import program_files, schedule
 from rabtui.ops.problems import CRITICAL, FULL_WARN, WARNING, Problem
@@ -107,9 +108,9 @@ def privacy_problems(cfg: Config) -> list[Problem]:
                            " their code run as this user at the next event (it is not run); fix: give it to"
                            " this user or root, closed to others (chown, chmod go-w)"))
     for s in cfg.sources:
-        local = (*s.pre_backup_commands, *s.post_backup_commands, *filter(None, [s.rsync_path])) if s.is_local else ()
-        changeable = next(filter(None, map(command_safety.command_changeable, local)), None)
-        if changeable:
+        found = config_safety.source_command_changeable(s)
+        if found:
+            changeable = found[1]
             out.append(Problem(f"others:commands:{s.id}", CRITICAL, f"source {s.id}: a pre/post command or rsync_path runs what"
                                f" another user can change: {changeable} (its backups fail before it runs); fix:"
                                " give it to this user or root, closed to others (chown, chmod go-w)"))
