@@ -653,3 +653,36 @@ def test_a_directory_named_as_a_backup_holding_what_no_run_leaves_is_kept_by_reb
     cleanup = _rabtui(lab, "cleanup", "--now", later)
     assert "Traceback" not in cleanup.stdout + cleanup.stderr
     assert (planted / "notes.txt").read_bytes() == b"the operator's own", cleanup.stdout + cleanup.stderr
+
+
+def test_a_complete_backup_whose_status_was_edited_to_failed_is_kept(two_backups):
+    """The newest backup.json's status edited from completed to failed, no reason given, no step
+    failed: no run writes that (a failed run says why, and marks the step it failed in). rebuild-state
+    records it failed but damaged, says so, and no cleanup deletes it a day later, as it deletes a
+    failed run: its data, the source's newest, stays; check names it."""
+    from rabtui.backup import records
+
+    assert len(records.STEPS) == medium_layout.LAST_STEP
+    lab, _ = two_backups
+    newest = sorted(_first_json(lab).parent.parent.iterdir())[-1] / "backup.json"
+    info = json.loads(newest.read_text())
+    assert info["reason"] is None and {s["state"] for s in info["steps"]} == {"ok", "skipped"}   # no commands
+    newest.write_text(json.dumps({**info, "status": "failed"}))
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert (f"not matched: medium m1: {newest}: status \"failed\", with no reason, while each of its steps ended"
+            " well") in done.stdout, done.stdout
+    assert [s for _, s, _ in _backups(lab)] == ["completed", "failed"]
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="minutes")
+    done = _rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode in (0, 3) and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert [s for _, s, _ in _backups(lab)] == ["completed", "failed"], done.stdout + done.stderr
+    assert (newest.parent / "data").is_dir() and "no run of rabtui writes that" in done.stdout + done.stderr
+    done = _rabtui(lab, "check")
+    assert "no run of rabtui writes that" in done.stdout, done.stdout + done.stderr
+
+    # a run's own failure, with its reason, goes as before
+    newest.write_text(json.dumps({**info, "status": "failed", "reason": "rsync: exit 12"}))
+    assert _rabtui(lab, "rebuild-state").returncode == 0
+    assert _rabtui(lab, "cleanup", "--now", later).returncode == 0
+    assert [s for _, s, _ in _backups(lab)] == ["completed", "deleted"]

@@ -316,6 +316,7 @@ def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+LAST_STEP = 7     # of a backup run (backup/records.STEPS): sizes, its record written
 TO_DO = "(correct the file and run `rabtui rebuild-state`, or delete the directory)"   # for such a backup
 
 
@@ -323,15 +324,19 @@ def not_a_run(backup_path: str | os.PathLike, info: dict | None) -> str | None:
     """Why the backup at `backup_path`, its backup.json read as `info` (read_backup_json), may be
     more than what a killed run left, said of its backup.json; None when it is no more. A run writes
     its record before its first file, by atomic replace: a record that cannot be read (an entry at
-    its name that is no record, or none beside files in data/), or says no status of rabtui's, was
-    damaged, lost or edited since, and its backup may be complete. Such a backup is never deleted:
-    not by the recovery of its run, nor by a cleanup, and rebuild-state records it as failed, kept."""
+    its name that is no record, or none beside files in data/), or says no status of rabtui's, or
+    `failed` as no run writes it (_failed_unsaid), was damaged, lost or edited since, and its
+    backup may be complete. Such a backup is never deleted: not by the recovery of its run, nor by
+    a cleanup, and rebuild-state records it as failed, kept."""
     path = Path(backup_path)
     if info is not None:
         other = _names_another(path, info)
         if other:
             return other
         status = info.get("status")
+        if status == "failed" and _failed_unsaid(info):
+            return ("status \"failed\", with no reason, while each of its steps ended well: no run of rabtui"
+                    " writes that (its status edited?)")
         if status in STATUSES:
             return None
         return f"status {json.dumps(status)[:80]} is none of {', '.join(STATUSES)}"
@@ -354,6 +359,19 @@ def not_a_run(backup_path: str | os.PathLike, info: dict | None) -> str | None:
     if empty:
         return None
     return "missing, but its data/ holds files: no run of rabtui left it so (was the file lost or moved?)"
+
+
+def _failed_unsaid(info: dict) -> bool:
+    """A record saying `failed` that no run writes: a run that fails says why, and marks the step it
+    failed in (completion.py: one under way fails, those not begun are skipped); one that failed
+    once its last step, 7, ended well fails that step as its final record cannot be written, and
+    never rewrites a final record written. A record without a reason, its step 7 ended well and
+    none failed, had its status changed since."""
+    steps = info.get("steps")
+    steps = [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+    return (info.get("reason") in (None, "")
+            and any(s.get("step") == LAST_STEP and s.get("state") in ("ok", "warning") for s in steps)
+            and not any(s.get("state") in ("failed", "running", "pending") for s in steps))
 
 
 def _names_another(path: Path, info: dict) -> str | None:
