@@ -27,5 +27,5 @@ def test_an_older_copy_dated_ahead_is_said_as_before_the_newest_with_its_own_dat
     assert main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"under a clock ahead"
-    assert ("restored as of before 2026-03-02 02:00 (dated 2027-03-01 02:00: a clock ahead then) from backup"
+    assert (f"restoring {path} as of before 2026-03-02 02:00 (dated 2027-03-01 02:00: a clock ahead then) from backup"
             " backup-20270301020000 on medium m2") in err, err

@@ -104,7 +104,7 @@ def test_a_disc_taken_from_a_backup_on_a_medium_away_at_the_rebuild_ranks_by_tha
     assert main([*run, "restore", "loc", path, "--to", str(tmp_path / "out")]) == 3
     err = capsys.readouterr().err
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"newest"
-    assert f"restored from checkpoint {number}" in err and "which rebuild-state did not read" in err, err
+    assert f"{path} from checkpoint {number}" in err and "which rebuild-state did not read" in err, err
 
 
 def test_browse_find_says_which_medium_may_hold_backups_it_does_not_list(tmp_path):

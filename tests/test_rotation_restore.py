@@ -166,10 +166,32 @@ def test_cli_says_the_newest_copy_is_out_and_exits_with_warnings(two_media, tmp_
     _away(lab.media[1][1])
     path = str(lab.src / "data" / "a.txt")
     code = main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert code == 3
-    assert "is not at hand: medium m2 is not there" in err and "restored as of" in err
+    assert "is not at hand: medium m2 is not there" in err and f"restoring {path} as of" in err, err
+    assert "restored as of" not in err, err
+    # that it restored, once it did, its summary says (an older copy)
+    assert f"restored {path} from backup" in captured.out and "an older copy" in captured.out, captured.out
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
+
+
+def test_cli_says_which_older_copy_it_reads_and_not_restored_when_the_restore_fails(two_media, tmp_path, capsys):
+    """The older copy's warning is said before the restore runs: a restore that then fails (the
+    file is there, no --overwrite) says it was restoring from it, never that it restored it."""
+    from rabtui.cli import main
+
+    lab, cfg = two_media
+    _away(lab.media[1][1])
+    path = str(lab.src / "data" / "a.txt")
+    there = tmp_path / "out" / path.lstrip("/")
+    write_files(there.parent, {there.name: b"mine"})
+    code = main(["--config", str(lab.config_path), "restore", "loc", path, "--to", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    said = captured.out + captured.err
+    assert code == 1 and there.read_bytes() == b"mine", said
+    assert f"restoring {path} as of" in said and "--overwrite" in said, said
+    assert "restored" not in said, said
 
 
 def test_find_marks_copies_not_mounted_and_browse_restores_from_a_medium_at_hand(two_media, tmp_path, capsys):

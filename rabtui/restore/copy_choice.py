@@ -174,7 +174,7 @@ def _guessed(used: Copy, shown: str, emit: Emit) -> list[tuple[str, str]]:
     """The warning for a copy taken to be the newest on a guess (its checkpoint's backup unknown)."""
     if used.guess is None:
         return []
-    warning = f"{shown} restored from {used.describe()}, ranked on a guess: {used.guess}"
+    warning = f"restoring {shown} from {used.describe()}, ranked on a guess: {used.guess}"
     emit(Event(WARNING, warning))
     return [(GUESS, warning)]
 
@@ -187,7 +187,7 @@ def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, c
         emit(Event(WARNING, f"reading {shown} from {used.describe()}, which holds the same as the newest copy"))
         return []
     if state == SAME:
-        warning = f"{shown} restored from {used.describe()}, which holds the same as the newest copy{guess}"
+        warning = f"restoring {shown} from {used.describe()}, which holds the same as the newest copy{guess}"
     elif state == LOOKS_SAME and not guess:
         # the same version as the backups themselves tell versions apart (rsync's size and mtime):
         # said with its basis, not counted as an older state
@@ -197,10 +197,10 @@ def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, c
                             " is not known to be the same (no checksum of both)"))
         return []
     elif state == LOOKS_SAME:
-        warning = (f"{shown} restored as of {_as_of(used)} from {used.describe()}, which holds the same size"
+        warning = (f"restoring {shown} as of {_as_of(used)} from {used.describe()}, which holds the same size"
                    f" and mtime as the newest copy ({newest.describe()}, not at hand){guess}")
     else:
-        warning = (f"{shown} restored as of {_as_of(used)} from {used.describe()}: the newest copy"
+        warning = (f"restoring {shown} as of {_as_of(used)} from {used.describe()}: the newest copy"
                    f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand{guess}")
     emit(Event(WARNING, warning))
     return [(OLDER if state == DIFFERENT else GUESS, warning)]
