@@ -538,3 +538,27 @@ def test_a_command_typed_into_a_file_others_can_change_is_not_saved(demo_config)
     run(go())
     assert 'user = "backup"' in demo_config.read_text() and "mysqldump" not in demo_config.read_text()
     assert main(["--config", str(demo_config), "check-config"]) == 0
+
+
+def test_a_command_that_runs_a_script_others_can_change_is_not_saved(demo_config):
+    """A local source's pre-backup command naming a script writable by everyone: its backup would
+    refuse to run it, check-config refuses it, and the form does not save it: it says why at the
+    field."""
+    from rabtui.cli import main
+
+    script = demo_config.parent / "dump.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    script.chmod(0o666)
+    before = demo_config.read_text()
+
+    async def go():
+        async with _demo_form(demo_config) as (app, pilot, form):
+            form.query_one("#f-pre_backup_commands", TextArea).text = f"{script} --all"
+            await pilot.press("ctrl+s")
+            said = lambda: str(form.query_one("#e-pre_backup_commands", Static).render())  # noqa: E731
+            await wait_for(pilot, lambda: "writable by everyone" in said(), what="the refusal said at the field")
+            assert isinstance(app.screen, SourceForm) and "its backups refuse it" in said(), said()
+
+    run(go())
+    assert demo_config.read_text() == before
+    assert main(["--config", str(demo_config), "check-config"]) == 0
