@@ -198,7 +198,7 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
             f" and pass its verification against checkpoint {number}'s record; nothing was written",
             hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
                  " backup as it is now; or give it back on the medium the xattrs it had (`getfattr -d` shows them on"
-                 " another copy of it) and retry")
+                 " another copy of it, `getfacl` its ACL) and retry")
 
 
 def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, rows: list[Row]) -> None:

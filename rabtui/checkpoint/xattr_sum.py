@@ -3,12 +3,14 @@ its disc is written: one set, changed or removed on the medium after the plan wo
 disc, whose verification compares xattrs with the medium as it is, and so passes holding xattrs
 the backup never had. 16 bytes an entry (one row per xattr would take some 240).
 
-What it sums is what every user reads alike and a disc holds as it is: not the ACLs (their
-system.posix_acl_* xattrs, judged through the mode's group bits: acl_mask.py; isofs.* are a disc's
-own), not trusted.*
-(root's alone: a plan made as root, burnt as another user, would differ on them), not those
-with an empty value (kept off the discs and compared apart: kept_off.py). An entry of a file
-system that holds no xattrs (exFAT, vfat) sums as one with none."""
+What it sums is what every user reads alike and a disc holds as it is, the access ACL among them
+(system.posix_acl_access, which a disc's listing gives byte for byte as the kernel does: one
+changed with the mode kept, its mask the same, is found so); not a default ACL (a directory's,
+compared by dir_attrs.py), not isofs.* (a disc's own), not trusted.* (root's alone: a plan made
+as root, burnt as another user, would differ on them), not those with an empty value (kept off
+the discs and compared apart: kept_off.py). An entry of a file system that holds no xattrs
+(exFAT, vfat) sums as one with none, and so does one whose ACL is only the mode's (the kernel
+keeps no xattr for it)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ NONE = b""      # the sum of an entry with no xattrs summed (most of them): no d
 
 
 def _summed(name: bytes) -> bool:
-    return not name.startswith((b"system.posix_acl_", b"trusted.", b"isofs."))
+    return not name.startswith((b"system.posix_acl_default", b"trusted.", b"isofs."))
 
 
 def of(attrs: Iterable[tuple[bytes, bytes]]) -> bytes:
