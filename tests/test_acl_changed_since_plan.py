@@ -11,9 +11,13 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
+from rabtui.checkpoint import xattr_sum
 from rabtui.events import READY, REWRITE
 from tests.test_attrs_changed_since_plan import _failed, _failed_changed_as_written, _on_medium
 from tests.test_checkpoint import _burn, _lab, _record
+from tests.test_xattrs_changed_since_plan import CHANGES, _with_xattr
 from tests.trees import write_files
 
 PLANNED = "u::rw,u:54321:r,g::r,g:54330:r,m::r,o::r"     # named user and group, the mask r: mode 0644
@@ -121,3 +125,29 @@ def test_a_mask_changed_on_the_medium_after_the_plan_is_said_as_its_acl(tmp_path
            in failed.text, failed.text
     assert "setfacl -m m::r--" in failed.text, failed.text
     assert res.status == "aborted"
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_an_entry_showing_no_xattrs_where_the_plan_summed_some_is_told_of_a_medium_mounted_without_them(
+        tmp_path, change):
+    """ext4 mounted `nouser_xattr` (where a kernel takes it) shows none: the hint says to mount it
+    with user_xattr, where the entry shows none at all or its file system refuses user.* ones."""
+    lab, cfg, store, number = _with_xattr(tmp_path)
+    name, make = CHANGES[change]
+    make(_on_medium(lab, name))
+    _res, failed = _failed(lab, cfg, store, number)
+    assert "give it back on the medium the xattrs it had" in failed.text, failed.text
+    assert ("mount it again with `user_xattr` as well" in failed.text) == (change == "removed"), failed.text
+
+
+def test_a_file_system_refusing_user_xattrs_is_told_from_one_lacking_the_xattr_asked(tmp_path):
+    """xattr_sum.users_refused: ENODATA where user.* xattrs are taken (this file system), ENOTSUP where
+    they are not (vfat, as ext4 mounted nouser_xattr answers)."""
+    from tests.test_media_fat import fat_mounted
+
+    write_files(tmp_path, {"f": 10})
+    assert not xattr_sum.users_refused(os.fsencode(tmp_path / "f"))
+    (tmp_path / "fat").mkdir()
+    with fat_mounted(tmp_path / "fat", "vfat") as fat:
+        write_files(fat, {"g": 10})
+        assert xattr_sum.users_refused(os.fsencode(fat / "g"))

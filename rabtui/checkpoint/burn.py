@@ -164,8 +164,9 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
     fails on as on an unreadable one, is mapped bare, with none to give. So is one whose xattrs are
     not those the plan summed (xattr_sum.py: one set, changed or removed on the medium since): the
     disc would hold them so, and its verification, which compares them with the medium as it is,
-    would pass it, holding xattrs the backup never had."""
-    first, changed = None, 0    # the first entry whose xattrs changed, and how many did
+    would pass it, holding xattrs the backup never had. Where the first shows none at all, or its
+    file system refuses user.* ones, its medium may be mounted without them: said so too."""
+    first, changed, none = None, 0, False    # the first entry whose xattrs changed, how many did, it shows none
     for e in entries:
         summed = e.row is not None and e.row.xattr_sum is not None
         given = not e.bare and e.kind in ("file", "dir")    # its xattrs read by libisofs as it maps it
@@ -189,7 +190,8 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
         if summed and (attrs or e.row.xattr_sum) and xattr_sum.changed(
                 e.row.xattr_sum, None if attrs is None else [(os.fsencode(n), v) for n, v in attrs]):
             changed += 1
-            first = first or e
+            if first is None:
+                first, none = e, attrs == []
     if first is not None:
         more = f", and {fmt.count(changed - 1, 'other entry')} of the disc so" if changed > 1 else ""
         raise ChangedSincePlan(
@@ -198,7 +200,13 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
             f" and pass its verification against checkpoint {number}'s record; nothing was written",
             hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
                  " backup as it is now; or give it back on the medium the xattrs it had (`getfattr -d` shows them on"
-                 " another copy of it, `getfacl` its ACL) and retry")
+                 " another copy of it, `getfacl` its ACL) and retry"
+                 + (_USER_XATTRS_OFF if none or xattr_sum.users_refused(first.disk) else ""))
+
+
+# ext4 mounted nouser_xattr lists no user.* xattrs and reads none (where a kernel still takes it)
+_USER_XATTRS_OFF = ("; it shows no user xattrs now: if the medium is mounted without them (`nouser_xattr`), mount it"
+                    " again with `user_xattr` as well")
 
 
 def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, rows: list[Row]) -> None:

@@ -58,6 +58,17 @@ def _held(listed) -> list[tuple[bytes, bytes]] | None:
         return [] if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else None
 
 
+def users_refused(path: bytes) -> bool:
+    """Does the file system of the file or directory `path` refuse to read user.* xattrs (ext4
+    mounted nouser_xattr, a file system that holds none)? Where it takes them, one not there is
+    ENODATA (as for any entry of another kind)."""
+    try:
+        os.getxattr(path, "user.rabtui-held", follow_symlinks=False)
+    except OSError as exc:
+        return exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP)
+    return False
+
+
 def changed(recorded: bytes | None, attrs: list[tuple[bytes, bytes]] | None) -> bool:
     """Are these xattrs not those summed as `recorded`? False where either is not known (a plan
     recorded before sums were kept: NULL)."""
