@@ -6,20 +6,29 @@ them) mode, owner, symlink target and hard links: those are always compared with
 (since rabtui records them) the ACLs and xattrs of its directories (dir_attrs.py) and the xattrs
 kept off the discs (kept_off.py). It holds no other ACL or xattr and no mode, owner or time of a
 directory that is not empty: those are compared with the backup the checkpoint was read from on
-its medium (backed_up_attrs.py), and only while that is there. A checkpoint rebuilt from its discs (rebuild-state) knows neither where it was read nor,
-from the discs' catalog, any mode, owner, symlink target or hard link."""
+its medium (backed_up_attrs.py), and only while that is there; but the xattrs of each entry but
+a directory, its access ACL among them, are also compared with the sum the plan recorded of them
+(xattr_sum.py), with that backup or without it, trusted.* ones left out (and an entry the disc
+lists some of without their values: unsummed). A checkpoint rebuilt from its discs (rebuild-state)
+knows neither where it was read nor, from the discs' catalog, any mode, owner, symlink target or
+hard link."""
 
 from __future__ import annotations
 
 import os
+from typing import Container
 
 from rabtui import fmt
 from rabtui.checkpoint.backed_up_attrs import Origin, unreachable
 from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.marks import DIR_MARK
 
 BACKUP_ONLY = "the ACLs and xattrs of its entries and the mode, owner, time, ACLs and xattrs of its directories"
 # the same, of a checkpoint that recorded the ACLs and xattrs of its directories (dir_attrs.py)
 BACKUP_ONLY_RECORDED = "the ACLs and xattrs of its entries and the mode, owner and time of its directories"
+# the xattrs of its entries that their sums leave out (xattr_sum.py), where each entry's was recorded: the
+# others are compared with the sums
+UNSUMMED = "the trusted.* xattrs of its entries"
 
 
 def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: bool = True,
@@ -29,6 +38,8 @@ def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: boo
     with the reason; [] when it compares everything."""
     out = []
     backup_only = BACKUP_ONLY_RECORDED if dirs_recorded else BACKUP_ONLY
+    if summed(rows):
+        backup_only = backup_only.replace("the ACLs and xattrs of its entries", UNSUMMED)
     if not origins:
         out.append(f"{backup_only} (the state does not record where they were backed up: a checkpoint rebuilt"
                    " from its discs)")
@@ -47,6 +58,23 @@ def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: boo
     if not filler_known:
         out.append("what fills the disc (add/), which the catalog read back from the discs does not list")
     return out
+
+
+def summed(rows: list[Row]) -> bool:
+    """Was the sum of the xattrs of each entry of the disc but its directories recorded (none of
+    a plan made before they were, nor of one whose xattrs could not be read)?"""
+    return all(r.xattr_sum is not None for r in rows if r.sha256 != DIR_MARK)
+
+
+def unsummed(rows: list[Row], oversized: Container[bytes]) -> list[str]:
+    """The entries whose xattrs are not compared with their sums, the disc listing some of them
+    without their values (`oversized`: verify_attrs.xattrs_changed_since_plan passes them over),
+    said where no backup is at hand to compare them with instead."""
+    found = [r.disc_path for r in rows if r.xattr_sum is not None and r.disc_path in oversized]
+    if not found:
+        return []
+    return [f"the xattrs of {fmt.count(len(found), 'entry')}, e.g. {_shown(found[0])}, which the disc lists without"
+            " their values (too long for xorriso to print), against the sums recorded of them"]
 
 
 def passed_over(entries: list[bytes], directories: list[bytes], dirs_recorded: bool = False) -> list[str]:

@@ -37,7 +37,7 @@ from rabtui import faults, proc, proc_records
 from rabtui.checkpoint import (acl_dirs, closed_dirs, content, dir_attrs, disc_tree, disc_xattrs, layout, shortpath,
                                unchecked, verify_attrs, verify_listing, verify_scratch, verify_stream, xorriso,
                                xorriso_output)
-from rabtui.checkpoint.backed_up_attrs import Origin
+from rabtui.checkpoint.backed_up_attrs import Origin, unreachable
 from rabtui.checkpoint.as_backed_up import extracted_differs, hard_links, of_kind, unexpected
 from rabtui.checkpoint.content import LINK_MARK, MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
@@ -147,11 +147,16 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
         emit(Event(WARNING, f"{volid}: not checked: {gap}"))
     origins = origins or []
     kept = kept or {}
-    compared = origins or kept or dir_record is not None     # the ACLs and xattrs of the disc's entries
+    # the ACLs and xattrs of the disc's entries
+    compared = origins or kept or dir_record is not None or any(r.xattr_sum is not None for r in rows)
     unlisted = len(res.messages)
     attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel, silence) if compared else ({}, {})
     # each entry's xattrs against the plan's sum, where the disc listed them all, with their values
     summed = compared and len(res.messages) == unlisted
+    if summed and (not origins or unreachable(origins)):
+        for gap in unchecked.unsummed(rows, oversized):
+            res.unchecked.append(gap)
+            emit(Event(WARNING, f"{volid}: not checked: {gap}"))
 
     by_length: dict[bytes, list[tuple[int, int]]] = {}    # a symlink's, read back by no xorriso command
 

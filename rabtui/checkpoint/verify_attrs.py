@@ -89,7 +89,8 @@ def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, by
     """The entries whose xattrs on the disc (`attrs`: all of the disc's, as listed) are not those the
     plan summed (xattr_sum.py), not found otherwise: set, changed or removed in the backup on the
     medium as the disc was written (`against_medium`: the disc's were found as the backup holds
-    them now), said so into `res.changed`, no rewrite offered; else not as recorded. Those the disc
+    them now), said so into `res.changed`, no rewrite offered; else not as recorded; so is one
+    whose ACL the disc keeps otherwise than its xattr says (_acl_as_its_xattr). Those the disc
     lists without some value (`unread`: too long for xorriso to print) are passed over."""
     for r in rows:
         if r.xattr_sum is None or r.disc_path in res.why or r.disc_path in unread:
@@ -102,6 +103,17 @@ def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, by
                 res.note(r.disc_path, f"{XATTRS_CHANGED} in the backup on the medium after the checkpoint was planned")
             else:
                 res.note(r.disc_path, "its xattrs on the disc are not those recorded when the checkpoint was planned")
+        elif on_disc and not _acl_as_its_xattr(on_disc):
+            res.note(r.disc_path, "its ACL on the disc is not the one its xattrs hold, recorded when the checkpoint"
+                                  " was planned")
+
+
+def _acl_as_its_xattr(on_disc: dict[bytes, bytes]) -> bool:
+    """Does an entry's ACL as the disc keeps it (ACL_KEY, what an extraction sets) say what its
+    system.posix_acl_access xattr beside it, which the sum holds, does? A burn reads both at once;
+    one changed alone on the disc (xorriso's -setfacl) leaves the other as it was."""
+    lines = backed_up_attrs.acl_text(on_disc.get(acl_mask.ACCESS, b""))
+    return on_disc.get(ACL_KEY) == ("\n".join(lines).encode() if len(lines) > 3 else None)
 
 
 def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, origins: list[Origin] = ()) -> None:
