@@ -344,3 +344,21 @@ def test_a_restore_onto_a_file_system_that_refuses_an_acl_names_it(big, tmp_path
     assert set(named) == {("attribute", b"f"), ("attribute", b"sub")}, named
     assert named[("attribute", b"f")].startswith("ACL not set (No space left on device)"), named
     assert res.incomplete()
+
+
+def test_without_the_backup_an_entry_whose_value_the_listing_leaves_out_is_said_not_compared_with_its_sum(big):
+    """The entry's xattrs are not compared with the sum its plan recorded (xattr_sum.py), a value
+    being listed by its length alone: where no backup is at hand to compare them with, said so."""
+    import threading
+
+    from rabtui.checkpoint import run
+    from rabtui.events import READY, ScriptedPrompter
+
+    lab, cfg, store, number, _iso, prefix = _backed_up(big, 20_000)
+    for m in [p for p in lab.tmp.iterdir() if p.name.startswith("medium")]:
+        m.rename(m.with_name(m.name + "-away"))
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter([READY]))
+    assert out.verified == [1], out.message
+    assert f"the xattrs of 1 entry, e.g. {prefix}/f, which the disc lists without their values" in out.message, \
+        out.message

@@ -70,3 +70,4 @@ def test_a_disc_holding_other_xattrs_or_another_acl_than_summed_fails_rebuild_st
     [disc] = store.all("SELECT state, message FROM discs")
     assert disc["state"] == "failed", (disc["message"], out)
     assert f"data/f ({said})" in disc["message"], disc["message"]
+
