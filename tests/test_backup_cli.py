@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 
+from rabtui.actions import status as status_action
 from rabtui.media import medium as media
 from rabtui.cli import main
 from tests import preloaded
@@ -254,6 +255,26 @@ def test_status_reads_no_label_of_a_medium_not_mounted(tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"m2: {m2}, not mounted, label not read," in text, text
     assert f"m1: {lab.media[0][1]}, mounted, no label," in text, text
+
+
+def test_status_says_a_medium_without_device_whose_disk_is_not_mounted_is_not_mounted(tmp_path, capsys, tmpfs):
+    """A medium with no `device` whose disk was mounted at its path when last used, now an empty
+    directory there: status said "mounted, no label", where a backup refuses it as not mounted; the
+    Media screen's label said "no label" too."""
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    m1 = tmpfs(lab.media[0][1], "size=4m")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    subprocess.run(["umount", "-l", str(m1)], check=True)
+    capsys.readouterr()
+    assert _run(lab, "status") == 0
+    text = capsys.readouterr().out
+    assert f"m1: {m1}, not mounted, label not read," in text, text
+    assert f"m2: {lab.media[1][1]}, mounted, no label," in text, text
+    shown = {m.id: m for m in status_action.media(lab.load(), lab.store())}
+    assert not shown["m1"].mounted and shown["m1"].label_text == "label not read"
+    assert shown["m2"].mounted and shown["m2"].label_text == "no label"
 
 
 def test_media_label(tmp_path, capsys):

@@ -26,7 +26,7 @@ from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
 from rabtui.errors import ConfigError, LockBusy, RabtuiError, UsageError, WorkFailed
 from rabtui.media import medium as mediamod
-from rabtui.media.mounts import other_labelling
+from rabtui.media.mounts import mount_problem, other_labelling
 from rabtui.media.rotation import next_medium
 from rabtui.ops import health, health_changes, schedule_history
 from rabtui.ops.problems import OK
@@ -143,7 +143,10 @@ class MediumStatus:
             return f"unreadable: {self.label_problem}"
         if self.other_disk:
             return f"{self.id}: another disk"
-        return str(self.label.get("id", self.label)) if self.label is not None else "no label"
+        if self.label is not None:
+            return str(self.label.get("id", self.label))
+        # an empty mount point or a path that is not there holds no label: the disk's was not read
+        return "no label" if self.mounted else "label not read"
 
     @property
     def role(self) -> str:
@@ -170,18 +173,21 @@ def media(cfg: Config, store: Store) -> list[MediumStatus]:
                     except OSError:
                         pass
         row = queries.medium_row(store, m.id)
-        out.append(MediumStatus(m.id, str(m.path), m.device, _mounted(m), label, problem, total, free,
+        out.append(MediumStatus(m.id, str(m.path), m.device, _mounted(m, store), label, problem, total, free,
                                 row["free_bytes"] if row else None, row["last_used"] if row else None,
                                 queries.medium_backup_count(store, m.id), m.id == rot.current, m.id == rot.next,
                                 other))
     return out
 
 
-def _mounted(m: Medium) -> bool:
-    if m.device is None:
-        return m.path.is_dir()
+def _mounted(m: Medium, store: Store) -> bool:
+    """Whether the medium's disk is at its path: a device's mounted there; one without a device
+    there unless its path was a mount point when it was last used and is not one now (the empty
+    directory a disk not mounted leaves, which a backup refuses: mounts.mount_problem)."""
     try:
-        return os.path.ismount(m.path)
+        if m.device is not None:
+            return os.path.ismount(m.path)
+        return m.path.is_dir() and mount_problem(store, m) is None
     except OSError:
         return False
 

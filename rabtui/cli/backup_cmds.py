@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from rabtui import fmt
@@ -95,7 +96,9 @@ def cmd_status(args) -> int:
         print(fmt.name(f"  {s['id']} ({s['host']}): {line}{running}"))
     print("Media")
     for m in data["media"]:
-        state = "mounted" if m["mounted"] else ("not mounted" if m["device"] else "missing")
+        # an empty directory where its disk was mounted: not mounted, as a backup says it
+        there = m["device"] or os.path.isdir(m["path"])
+        state = "mounted" if m["mounted"] else ("not mounted" if there else "missing")
         # an empty mount point or a path that is not there holds no label: the disk's was not read
         label = m["label"] or ("no label" if m["mounted"] else "label not read")
         if m["label"] and not m["label_ok"]:
