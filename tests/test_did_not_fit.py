@@ -58,3 +58,34 @@ def test_a_full_medium_with_a_base_names_the_least_room_a_backup_needs_not_a_who
     assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
     assert "the last full copy took" not in result.reason, result.reason
     assert "a backup needs 1048576 bytes free at the least" in result.reason, result.reason
+
+
+def test_an_archive_directory_first_onto_a_medium_is_refused_by_its_whole_copy_not_its_last_new_files(tmp_path, tmpfs_medium):  # noqa: F811
+    """An archive directory's backup holds only what it added: after a backup that added 11 bytes,
+    the last total said 11 bytes, and a first backup onto a medium too small for the archive ran
+    rsync until the medium was full. The whole copy it needs is the one the newest first backup of
+    the source onto a medium made."""
+    lab = Lab(tmp_path)
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"a": 1536 * 1024, "b": 1536 * 1024})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"     # a whole copy onto a roomy medium
+    write_files(lab.src / "arch", {"c": 11})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"     # adds 11 bytes
+    tmpfs_medium("size=1600k")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
+    assert "the last full copy took 3145728 bytes" in result.reason, result.reason
+    steps = lab.store().all("SELECT state FROM backup_steps WHERE backup_id=? ORDER BY step", (result.backup_id,))
+    assert [s["state"] for s in steps][:2] == ["ok", "failed"]
+    assert _marked(lab) == {"arch"}
+
+
+def test_an_archive_directory_that_fits_as_a_whole_copy_is_not_refused(tmp_path, tmpfs_medium):  # noqa: F811
+    lab = Lab(tmp_path)
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"a": 512 * 1024})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    write_files(lab.src / "arch", {"c": 11})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    tmpfs_medium("size=3m")
+    assert lab.backup(cfg, medium_id="m1").status == "completed"

@@ -78,3 +78,23 @@ def test_a_dense_file_larger_than_the_medium_still_refuses_it(tmp_path, tmpfs):
     result = lab.backup(cfg, medium_id="m2")
     assert result.status == "failed" and "medium too small: medium m2 has" in result.reason, result.reason
     assert lab.store().one("SELECT did_not_fit FROM dir_state WHERE source='loc'")["did_not_fit"]
+
+
+def test_an_archive_directory_s_whole_copy_counts_its_holes_as_held(tmp_path, tmpfs):
+    """A first backup of an archive directory onto a medium is forecast by the whole copy the
+    newest first backup onto a medium made: that counted the lastlog's holes as held, and a medium
+    smaller than its listed size takes the archive."""
+    lab = Lab(tmp_path)
+    for _, path in lab.media:
+        tmpfs(path, "size=16m")
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"small": 1000})
+    with open(lab.src / "arch" / "lastlog", "wb") as f:
+        f.truncate(LISTED)
+        f.seek(LISTED // 2)
+        f.write(b"x" * 4096)
+    _completed(lab, cfg, "m2")
+    write_files(lab.src / "arch", {"c": 11})
+    _completed(lab, cfg, "m2")
+    _, row = _completed(lab, cfg, "m1")          # no base there: the whole archive, which fits
+    assert 5000 < row["total_bytes"] < 1 << 20

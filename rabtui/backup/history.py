@@ -98,6 +98,9 @@ def highest_id(listed: list) -> int:
 
 def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | None:
     """What a backup will probably write: the last new bytes when it has a base, else a whole copy."""
+    took = _dir_bytes(store, source_id, with_base=with_base)
+    if took and all(n is not None for n in took.values()):
+        return sum(took.values())
     column = "new_bytes" if with_base else "total_bytes"
     row = store.one(
         f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
@@ -109,17 +112,40 @@ def not_fitting(store: Store, source_id: str, dir_paths: list[str], free: int, *
     """The directories that cannot fit in `free` bytes, backed up in order, each taking what it
     took in the source's newest complete backup (its new bytes when it has a base, else a whole
     copy); all of them when that tells none (a full medium, or no earlier backup)."""
-    column = "new_bytes" if with_base else "total_bytes"
-    took = {r["path"]: r["n"] for r in store.all(
-        f"SELECT d.path, d.{column} AS n FROM backup_dirs d WHERE d.backup_id=(SELECT id FROM backups"
-        "  WHERE source=? AND status IN ('completed','warnings') ORDER BY id DESC LIMIT 1)",
-        (source_id,))}
+    took = _dir_bytes(store, source_id, with_base=with_base)
     need, out = 0, []
     for path in dir_paths:
         need += took.get(path) or 0
         if need > free:
             out.append(path)
     return out or list(dir_paths)
+
+
+_NEWEST_COMPLETE = "SELECT id FROM backups WHERE source=? AND status IN ('completed','warnings')"
+
+
+def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, int | None]:
+    """Per directory, what it took in the source's newest complete backup: its new bytes when the
+    backup to come has a base, else a whole copy. An archive directory's backup holds only what
+    it added, so its whole copy is the one the newest backup with no base on its medium made (the
+    first there: the whole archive as it was then), where that is larger. What the archive gained
+    since is not counted; what the source dropped since is, but not every file it ever held, as the
+    medium's union would (logs rotated away for years). A backup recorded with no base by
+    rebuild-state may be taken for that first one: never more than the archive held then."""
+    column = "new_bytes" if with_base else "total_bytes"
+    rows = store.all(f"SELECT path, kind, {column} AS n FROM backup_dirs WHERE backup_id=({_NEWEST_COMPLETE}"
+                     " ORDER BY id DESC LIMIT 1)", (source_id,))
+    took = {r["path"]: r["n"] for r in rows}
+    archives = [r["path"] for r in rows if r["kind"] == "archive"]
+    if with_base or not archives:
+        return took
+    whole = {r["path"]: r["n"] for r in store.all(
+        "SELECT path, total_bytes AS n FROM backup_dirs WHERE kind='archive' AND backup_id=("
+        f"{_NEWEST_COMPLETE} AND link_dest IS NULL ORDER BY id DESC LIMIT 1)", (source_id,))}
+    for path in archives:
+        if whole.get(path) is not None and whole[path] > (took[path] or 0):
+            took[path] = whole[path]
+    return took
 
 
 def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
