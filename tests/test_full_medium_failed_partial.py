@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from tests.test_kill_anywhere import rabtui
 from tests.trees import Lab
 
@@ -75,17 +77,19 @@ def test_one_holding_a_file_no_other_backup_holds_stays_and_the_failure_says_so(
     assert "a failed backup's partial data on it" in out and "rabtui cleanup" in out, out
 
 
-def test_the_night_before_s_failed_partial_data_goes_before_the_night_s_backups(tmp_path, tmpfs):
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_the_night_before_s_failed_partial_data_goes_before_the_night_s_backups(tmp_path, tmpfs, kind):
     """h failed the night before as the medium filled; the night after, a little less than a day
     later (the timer's delay), its partial data still took the room and failed a as well, and went
     only with the cleanup after the next night's backups (h, too large, failing each night: no
-    backup at all). A night before's goes first now."""
+    backup at all). A night before's goes first now; an archive directory's too (its first backup
+    onto a medium, with no earlier backup to forecast it, runs until the medium is full)."""
     lab = Lab(tmp_path, media_count=1)
     tmpfs(lab.media[0][1], "size=8m")
     _files(lab.src / "a", ["a0"])
     _files(lab.src / "h", [f"h{i}" for i in range(10)])
     lab.write("".join(f'[[sources]]\nid = "{s}"\nschedule = "0 2 * * *"\n[[sources.directories]]\npath = "{lab.src / s}"\n'
-                      for s in ("a", "h")))
+                      f'kind = "{kind}"\n' for s in ("a", "h")))
     lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", "[rabtui]\nmax_parallel = 1\n"))
     first = rabtui(lab, "run-due", "--now", "2026-10-01T02:05")
     assert first.returncode == 1 and _statuses(lab) == [("a", "completed"), ("h", "failed")], first.stdout + first.stderr
