@@ -59,9 +59,12 @@ def kill_group_command(pgid: int, token: str) -> str:
     looks = f"env {probe} grep -qsxzF -- {probe} /proc/self/environ || echo {UNMARKED.decode()}; "
     each = f"each() {{ kill -s $1 -- {g} 2>/dev/null; marked $1; }}; "
     left = f"left() {{ kill -s 0 -- {g} 2>/dev/null || any_marked; }}; "
-    wait_gone = f"i=0; while [ $i -lt {KILL_GRACE * 5} ]; do left || exit 0; sleep 0.2; i=$((i+1)); done"
+    # after SIGKILL each look kills what it finds again: one listed before a marked process forked
+    # (a loop ignoring SIGTERM) is killed, the child forked meanwhile is found at the next look
+    wait_gone = "i=0; while [ $i -lt %d ]; do left || exit 0; %ssleep 0.2; i=$((i+1)); done"
     script = (looks + proc_lifeline.marked_sh(token) + each + left
-              + f"left || exit 0; each TERM; each CONT; {wait_gone}; each KILL; {wait_gone}; exit 0")
+              + f"left || exit 0; each TERM; each CONT; {wait_gone % (KILL_GRACE * 5, '')}; each KILL; "
+              + f"{wait_gone % (KILL_GRACE * 5, 'each KILL; ')}; exit 0")
     return f"exec /bin/sh -c {any_shell_word(script)}"     # sh's, whatever the login shell (killable)
 
 
