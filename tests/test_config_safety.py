@@ -338,3 +338,42 @@ def test_a_local_sources_command_others_can_change_is_refused_by_check_config_an
                                                     "post_backup_commands": [str(post)]}, "loc"))
     code, err = _check(lab, capsys)
     assert code == 0, err
+
+
+def test_the_form_saves_and_removes_other_sources_while_one_holds_a_command_others_can_change(tmp_path, capsys):
+    """A command the file held already, made changeable by others since (its script chmod 0666), is
+    named by check-config and refused by its backup, but does not stop the form: another source is
+    saved, added and removed, and the one holding it is saved as it was; a command the edit brings
+    in is refused as before."""
+    from rabtui.config import edit as config_edit
+    from rabtui.errors import ConfigError
+
+    lab = Lab(tmp_path, media_count=1)
+    script = tmp_path / "pre.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    script.chmod(0o755)
+    lab.write(lab._local_source(None, f'pre_backup_commands = ["{script}"]', "a")
+              + lab._local_source([("b", "standard")], "", "b"))
+    script.chmod(0o666)
+    assert _check(lab, capsys)[0] == 2
+
+    snapshot = config_edit.read(lab.config_path)
+    config_edit.save(snapshot, snapshot.put_source({**snapshot.source_values("b"), "schedule": "0 3 * * *"}, "b"))
+    snapshot = config_edit.read(lab.config_path)
+    config_edit.save(snapshot, snapshot.put_source({**snapshot.source_values("b"), "id": "c"}))
+    snapshot = config_edit.read(lab.config_path)
+    config_edit.save(snapshot, snapshot.delete_source("b"))
+    snapshot = config_edit.read(lab.config_path)
+    config_edit.save(snapshot, snapshot.put_source({**snapshot.source_values("a"), "schedule": "0 4 * * *"}, "a"))
+    text = lab.config_path.read_text()
+    assert 'id = "b"' not in text and 'id = "c"' in text and '"0 4 * * *"' in text, text
+
+    snapshot = config_edit.read(lab.config_path)
+    for source_id in ("a", "c"):
+        values = snapshot.source_values(source_id)
+        with pytest.raises(ConfigError) as refused:
+            config_edit.save(snapshot, snapshot.put_source({**values, "post_backup_commands": [f"sh {script}"]},
+                                                           source_id))
+        assert f"post_backup_commands[0]: source {source_id} runs what another user can change: {script} is" \
+               " writable by everyone" in str(refused.value), str(refused.value)
+    assert f"sh {script}" not in lab.config_path.read_text()

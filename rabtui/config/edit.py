@@ -197,10 +197,33 @@ def check(snapshot: Snapshot, text: str) -> None:
     refused = config_safety.commands_refused(cfg)
     if refused:     # as check-config: saved, the night's backup would refuse them
         raise UsageError(f"{refused}; nothing was saved")
-    changeable = config_safety.commands_changeable(cfg)
+    changeable = config_safety.commands_changeable(cfg, _local_commands_held(snapshot))
     if changeable:
         keypath, message = changeable
         raise error_at(path, keypath, f"{message}; nothing was saved", text)
+
+
+def _local_commands_held(snapshot: Snapshot) -> set[tuple[str, str]]:
+    """(source id, command) of each pre/post command and rsync_path of a local source (no host) in
+    the file as read: an edit is refused for a command it brings in, not for one another source, or
+    the one edited, held already (the backup refuses that one all the same; check-config names it)."""
+    try:
+        data = tomllib.loads(snapshot.text.removeprefix(BOM))
+    except tomllib.TOMLDecodeError:
+        return set()
+    sources = data.get("sources")
+    held = set()
+    for s in sources if isinstance(sources, list) else []:
+        if not isinstance(s, dict) or s.get("host") is not None:
+            continue
+        commands = [*_strings(s.get("pre_backup_commands")), *_strings(s.get("post_backup_commands")),
+                    *_strings([s.get("rsync_path")])]
+        held |= {(str(s.get("id")), c) for c in commands}
+    return held
+
+
+def _strings(value) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def save(snapshot: Snapshot, text: str) -> Path:

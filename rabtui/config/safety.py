@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Collection, Iterator, Sequence
 
 from rabtui import command_safety, fmt, mount_points, privacy
 
@@ -221,27 +221,35 @@ def commands_refused(cfg: Config) -> str | None:
             " notify.command) are not run")
 
 
-def source_command_changeable(source: Source) -> tuple[tuple, str] | None:
-    """The first pre/post command or rsync_path of a local source that runs what another user can
-    change (command_safety.command_changeable, the rule its backup refuses them by): (its key in the
-    source, why), or None. A remote source's commands run there, and are not judged here."""
+def local_commands(source: Source) -> list[tuple[tuple, str]]:
+    """The pre/post commands and rsync_path a local source runs here, each with its key in the
+    source; none for a remote source (its commands run there)."""
     if not source.is_local:
-        return None
+        return []
     commands = [(("pre_backup_commands", i), c) for i, c in enumerate(source.pre_backup_commands)]
     commands += [(("post_backup_commands", i), c) for i, c in enumerate(source.post_backup_commands)]
-    commands += [(("rsync_path",), source.rsync_path)] if source.rsync_path else []
-    for key, command in commands:
-        changeable = command_safety.command_changeable(command)
+    return commands + ([(("rsync_path",), source.rsync_path)] if source.rsync_path else [])
+
+
+def source_command_changeable(source: Source, held: Collection[tuple[str, str]] = ()) -> tuple[tuple, str] | None:
+    """The first pre/post command or rsync_path of a local source that runs what another user can
+    change (command_safety.command_changeable, the rule its backup refuses them by): (its key in the
+    source, why), or None. A remote source's commands run there, and are not judged here; nor are
+    those in `held`, (source id, command)."""
+    for key, command in local_commands(source):
+        changeable = None if (source.id, command) in held else command_safety.command_changeable(command)
         if changeable:
             return key, changeable
     return None
 
 
-def commands_changeable(cfg: Config) -> tuple[tuple, str] | None:
+def commands_changeable(cfg: Config, held: Collection[tuple[str, str]] = ()) -> tuple[tuple, str] | None:
     """The first local source's command that runs what another user can change, as check-config and
-    the UI's form refuse it (its backups would fail before running it): (its key path, message)."""
+    the UI's form refuse it (its backups would fail before running it): (its key path, message).
+    `held`: (source id, command) of those the file held already, not judged (the form's edit of
+    one source, or its removal, is not refused for another's command it does not change)."""
     for i, s in enumerate(cfg.sources):
-        found = source_command_changeable(s)
+        found = source_command_changeable(s, held)
         if found:
             key, changeable = found
             return (("sources", i, *key), f"source {s.id} runs what another user can change: {changeable};"
