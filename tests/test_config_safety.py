@@ -377,3 +377,13 @@ def test_the_form_saves_and_removes_other_sources_while_one_holds_a_command_othe
         assert f"post_backup_commands[0]: source {source_id} runs what another user can change: {script} is" \
                " writable by everyone" in str(refused.value), str(refused.value)
     assert f"sh {script}" not in lab.config_path.read_text()
+
+    # a remote source's command, not judged, is judged once the source is made local
+    values = snapshot.source_values("c")
+    config_edit.save(snapshot, snapshot.put_source({**values, "host": "web1.example.com",
+                                                    "post_backup_commands": [f"sh {script}"]}, "c"))
+    snapshot = config_edit.read(lab.config_path)
+    with pytest.raises(ConfigError) as refused:
+        config_edit.save(snapshot, snapshot.put_source({**snapshot.source_values("c"), "host": None}, "c"))
+    assert "post_backup_commands[0]: source c runs what another user can change" in str(refused.value)
+    assert "web1.example.com" in lab.config_path.read_text()
