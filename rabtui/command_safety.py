@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Sequence
 
 from rabtui import command_words, privacy
 
@@ -14,20 +15,29 @@ from rabtui import command_words, privacy
 # the way out of a refusal by command_changeable
 FIX = "give it and the directories above it to root or this user (chown), closed to others (chmod go-w)"
 
+# the working directory and PATH of the schedule's runs (ops/schedule.py writes them into its units):
+# check-config and the console's form judge a command as the nightly run will run it
+SCHEDULED_CWD = "/"
+SCHEDULED_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
-def command_changeable(command: str) -> str | None:
+
+def command_changeable(command: str, cwd: str | None = None, exec_path: Sequence[str] | None = None) -> str | None:
     """Why a user other than root and this one could change what a configured command runs, read
     as a shell would (command_words): each program as PATH finds it, what a wrapper runs (`sudo
     rsync`), the script an interpreter is given (`sh /srv/hooks/alert.sh`, relative ones from the
     working directory, or where the line's `cd` went) and the interpreter a script's `#!` line
     names; None (one that does not split, an open quote, is left to its run to say). Their code
     would run as this user (root, often). Other files it names (what it writes, a dump of another
-    user's) are no code of it."""
+    user's) are no code of it. `cwd` and `exec_path`: the working directory and PATH it would run
+    with (SCHEDULED_CWD, SCHEDULED_PATH for the schedule's runs), else this process's own."""
     try:
         named = command_words.run_by(command)
-        paths = [os.get_exec_path(), *command_words.path_assignments(command)]
+        paths = [list(exec_path) if exec_path is not None else os.get_exec_path(),
+                 *command_words.path_assignments(command)]
     except ValueError:
         return None
+    if cwd is not None:
+        return _first_changeable(named, cwd, 0, paths)
     try:
         cwd = os.getcwd()
     except FileNotFoundError:   # removed: a relative name leads nowhere (its run does not find it)

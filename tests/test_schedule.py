@@ -101,6 +101,7 @@ def test_units_name_their_paths_as_systemd_and_cron_read_them(tmp_path, monkeypa
     assert "%%z" in exec_start and "$$HOME 'q" in exec_start and "%%b $HOME;x" in exec_start
     # cron cuts its command at a bare %, and hands it to sh with each \% made a %
     command = units["crontab"].split(" ", 5)[5].removesuffix(" >/dev/null 2>&1\n")
+    command = command.split(" && ", 1)[1].split(" ", 1)[1]    # after `cd / && PATH=...`
     assert re.search(r"(?<!\\)%", command) is None, command
     words = subprocess.run(["sh", "-c", "printf '%s\\0' " + command.replace("\\%", "%")],
                            capture_output=True, timeout=60).stdout.split(b"\0")[:-1]

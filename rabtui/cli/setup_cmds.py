@@ -55,6 +55,29 @@ def cmd_config_schema(args) -> int:
     return EXIT_OK
 
 
+def _refused_from_here(cfg) -> list[str]:
+    """Why a command of `cfg` that the nightly run runs (judged from SCHEDULED_CWD with SCHEDULED_PATH)
+    would be refused run by hand from this working directory with this PATH (`rabtui backup`)."""
+    try:
+        here = f"run by hand from {os.getcwd()} with this PATH"
+    except FileNotFoundError:
+        here = "run by hand from this removed directory"
+    nightly = (f"the nightly run (from {command_safety.SCHEDULED_CWD}, PATH {':'.join(command_safety.SCHEDULED_PATH)})"
+               " runs it")
+    notes = []
+    for i, s in enumerate(cfg.sources):
+        found = config_safety.source_command_changeable(s)
+        if found:
+            key, why = found
+            at = str(configmod.error_at(cfg.path, ("sources", i, *key), "-")).removesuffix(": -")
+            notes.append(f"{at}: {here}, source {s.id}'s backup would refuse it: it runs what another user can"
+                         f" change: {why}; {nightly}")
+    if cfg.notify.command and (why := config_safety.judged(cfg.notify.command, scheduled=False)):
+        notes.append(f"notify.command: {here}, it would not be run: it runs what another user can change: {why};"
+                     f" {nightly}")
+    return notes
+
+
 def cmd_check_config(args) -> int:
     cfg = configmod.load(args.config)   # not load_config: its warning would say this twice
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls, cfg.notify.command)
@@ -63,16 +86,19 @@ def cmd_check_config(args) -> int:
     refused = config_safety.commands_refused(cfg)
     if refused:
         raise UsageError(refused)
-    changeable = config_safety.commands_changeable(cfg)
+    # judged as the nightly run will run them: from its working directory, with its PATH
+    changeable = config_safety.commands_changeable(cfg, scheduled=True)
     if changeable:
         raise configmod.error_at(cfg.path, *changeable)
     unsafe = config_safety.permission_problem(cfg.path)
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
-    changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = config_safety.judged(cfg.notify.command, scheduled=True) if cfg.notify.command else None
     if changeable:
         raise UsageError(f"notify.command runs what another user can change: {changeable}; it is not run",
                          hint=command_safety.FIX)
+    for note in _refused_from_here(cfg):
+        print(fmt.name(f"rabtui: warning: {note}"), file=sys.stderr)
     pending = conflict_kept.unsaid(cfg.path)
     if pending:     # named by each check until a save or the console says it
         print(fmt.name(f"rabtui: warning: {conflict_kept.unsaid_note(cfg.path, pending)}"), file=sys.stderr)

@@ -197,7 +197,8 @@ def check(snapshot: Snapshot, text: str) -> None:
     refused = config_safety.commands_refused(cfg)
     if refused:     # as check-config: saved, the night's backup would refuse them
         raise UsageError(f"{refused}; nothing was saved")
-    changeable = config_safety.commands_changeable(cfg, _local_commands_held(snapshot))
+    # as the nightly run will run them (its working directory, its PATH), not as from here
+    changeable = config_safety.commands_changeable(cfg, _local_commands_held(snapshot), scheduled=True)
     if changeable:
         keypath, message = changeable
         raise error_at(path, keypath, f"{message}; nothing was saved", text)

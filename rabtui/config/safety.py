@@ -231,25 +231,36 @@ def local_commands(source: Source) -> list[tuple[tuple, str]]:
     return commands + ([(("rsync_path",), source.rsync_path)] if source.rsync_path else [])
 
 
-def source_command_changeable(source: Source, held: Collection[tuple[str, str]] = ()) -> tuple[tuple, str] | None:
+def source_command_changeable(source: Source, held: Collection[tuple[str, str]] = (),
+                              scheduled: bool = False) -> tuple[tuple, str] | None:
     """The first pre/post command or rsync_path of a local source that runs what another user can
     change (command_safety.command_changeable, the rule its backup refuses them by): (its key in the
     source, why), or None. A remote source's commands run there, and are not judged here; nor are
-    those in `held`, (source id, command)."""
+    those in `held`, (source id, command). `scheduled`: judged from the working directory and with
+    the PATH of the schedule's runs, not this process's."""
     for key, command in local_commands(source):
-        changeable = None if (source.id, command) in held else command_safety.command_changeable(command)
+        changeable = None if (source.id, command) in held else judged(command, scheduled)
         if changeable:
             return key, changeable
     return None
 
 
-def commands_changeable(cfg: Config, held: Collection[tuple[str, str]] = ()) -> tuple[tuple, str] | None:
+def judged(command: str, scheduled: bool) -> str | None:
+    """command_safety.command_changeable, as the schedule's runs would run `command` when `scheduled`."""
+    if scheduled:
+        return command_safety.command_changeable(command, command_safety.SCHEDULED_CWD, command_safety.SCHEDULED_PATH)
+    return command_safety.command_changeable(command)
+
+
+def commands_changeable(cfg: Config, held: Collection[tuple[str, str]] = (),
+                        scheduled: bool = False) -> tuple[tuple, str] | None:
     """The first local source's command that runs what another user can change, as check-config and
     the UI's form refuse it (its backups would fail before running it): (its key path, message).
     `held`: (source id, command) of those the file held already, not judged (the form's edit of
-    one source, or its removal, is not refused for another's command it does not change)."""
+    one source, or its removal, is not refused for another's command it does not change).
+    `scheduled`: as source_command_changeable."""
     for i, s in enumerate(cfg.sources):
-        found = source_command_changeable(s, held)
+        found = source_command_changeable(s, held, scheduled)
         if found:
             key, changeable = found
             return (("sources", i, *key), f"source {s.id} runs what another user can change: {changeable};"

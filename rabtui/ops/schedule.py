@@ -22,7 +22,7 @@ from pathlib import Path
 
 from croniter import CroniterBadDateError, croniter
 
-from rabtui import file_replace
+from rabtui import command_safety, file_replace
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.state.store import COMPLETE_SQL, Store
@@ -337,7 +337,10 @@ def units(config_path: Path | None, every: str = "*:0/15") -> dict[str, str]:
     argv = rabtui_argv(config_path)
     _writable(argv)
     exec_start = " ".join(_unit_word(a, program=i == 0) for i, a in enumerate(argv))
-    cmd = " ".join(_cron_word(a) for a in argv)
+    # the working directory and PATH its commands run with, as check-config judges them (systemd's and
+    # cron's own differ: /, or the user's home; PATH without /usr/sbin for cron)
+    search = ":".join(command_safety.SCHEDULED_PATH)
+    cmd = f"cd {command_safety.SCHEDULED_CWD} && PATH={search} " + " ".join(_cron_word(a) for a in argv)
     service = (
         "[Unit]\n"
         "Description=rabtui: run the backups and checkpoints that are due\n"
@@ -346,6 +349,8 @@ def units(config_path: Path | None, every: str = "*:0/15") -> dict[str, str]:
         "[Service]\n"
         "Type=oneshot\n"
         f"ExecStart={exec_start}\n"
+        f"WorkingDirectory={command_safety.SCHEDULED_CWD}\n"
+        f"Environment=PATH={search}\n"
         "Nice=10\n"
         "IOSchedulingClass=best-effort\n"
         "IOSchedulingPriority=7\n"
