@@ -116,3 +116,26 @@ def test_the_units_run_it_from_the_directory_and_with_the_path_judged(tmp_path, 
     subprocess.run(["sh", "-c", command], cwd=tmp_path, env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
                    check=True, timeout=60)
     assert seen.read_text() == f"/\n{search}\n"
+
+
+def test_check_judges_the_commands_as_the_nightly_run_runs_them(tmp_path, open_base, monkeypatch, capsys):
+    """`rabtui check` run by hand from alice's home says no command of the source or notify.command
+    is one another user can change there where the timer runs it from / (it was CRITICAL); a
+    world-writable script it runs is still said."""
+    theirs = _folder_of_nobody(open_base)
+    lab = Lab(tmp_path, media_count=1)
+    lab.local(extra='pre_backup_commands = ["python3 -m platform"]')
+    lab.config_path.write_text(lab.config_path.read_text() + '\n[notify]\ncommand = "python3 -m platform"\n')
+    monkeypatch.chdir(theirs)
+    main(["--config", str(lab.config_path), "check"])
+    out = capsys.readouterr().out
+    assert "CRITICAL: source loc: a pre/post command" not in out and "CRITICAL: notify.command" not in out, out
+
+    script = open_base / "hook.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    script.chmod(0o777)
+    lab.config_path.write_text(lab.config_path.read_text().replace("python3 -m platform", str(script)))
+    main(["--config", str(lab.config_path), "check"])
+    out = capsys.readouterr().out
+    assert f"CRITICAL: source loc: a pre/post command or rsync_path runs what another user can change: {script}" in out
+    assert f"CRITICAL: notify.command: {script} is writable by everyone" in out, out

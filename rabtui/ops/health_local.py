@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rabtui import command_safety, privacy
+from rabtui import privacy
 from rabtui.config import Config, Source
 from rabtui.config import safety as config_safety
 from rabtui.errors import WorkFailed
@@ -102,13 +102,13 @@ def privacy_problems(cfg: Config) -> list[Problem]:
         out.append(Problem("others:program", CRITICAL, f"rabtui's program: {changeable}, so another user can have"
                            " their code run as this user (by the timer, or the next command); fix: give it to"
                            " this user or root, closed to others (chown, chmod go-w)"))
-    changeable = command_safety.command_changeable(cfg.notify.command) if cfg.notify.command else None
+    changeable = config_safety.judged(cfg.notify.command, scheduled=True) if cfg.notify.command else None
     if changeable:
         out.append(Problem("others:notify", CRITICAL, f"notify.command: {changeable}, so another user can have"
                            " their code run as this user at the next event (it is not run); fix: give it to"
                            " this user or root, closed to others (chown, chmod go-w)"))
     for s in cfg.sources:
-        found = config_safety.source_command_changeable(s)
+        found = config_safety.source_command_changeable(s, scheduled=True)   # as the timer runs them, wherever check is run
         if found:
             changeable = found[1]
             out.append(Problem(f"others:commands:{s.id}", CRITICAL, f"source {s.id}: a pre/post command or rsync_path runs what"
