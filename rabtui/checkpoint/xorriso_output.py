@@ -159,6 +159,8 @@ class AttrsListing:
         if path is None:
             return
         if _ACL_LINE.fullmatch(line):
+            # a name that is not ASCII is listed escaped (-backslash_codes): taken as getfacl gives it
+            line = unescape_output(line.decode("ascii", "surrogateescape"))
             current = self.attrs.setdefault(path, {})
             current[ACL_KEY] = (current[ACL_KEY] + b"\n" if ACL_KEY in current else b"") + line
             return
