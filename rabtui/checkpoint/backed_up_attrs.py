@@ -96,7 +96,7 @@ def _kept_datas(at: tuple[bytes, bytes, Origin]) -> bool:
 
 def acl_text(value: bytes, prefix: str = "") -> list[str]:
     """A system.posix_acl_* value as `getfacl` (and xorriso) writes it, a name for each id this
-    system knows."""
+    system knows (bytes not UTF-8 as surrogates: os.fsencode gives the name's bytes back)."""
     out = []
     for k in range(4, len(value) - 7, 8):
         tag, perm, ident = struct.unpack_from("<HHI", value, k)
@@ -136,7 +136,7 @@ def with_acl_text(out: dict[bytes, bytes], mode: int) -> dict[bytes, bytes]:
         text = acl_text(access) if access else []
         if not text:     # the access ACL the mode makes, as xorriso shows it with a default one
             text = mode_acl(mode)
-        out[ACL_KEY] = "\n".join(text + (acl_text(default, "default:") if default else [])).encode()
+        out[ACL_KEY] = os.fsencode("\n".join(text + (acl_text(default, "default:") if default else [])))
     return out
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.checkpoint import (holders, kept_data, kept_off, marks, not_as_saved, own_dirs, union_read, xattr_sum,
-                               xorriso)
+from rabtui.checkpoint import (acl_names, holders, kept_data, kept_off, marks, not_as_saved, own_dirs, union_read,
+                               xattr_sum, xorriso)
 from rabtui.backup import recovery
 from rabtui.checkpoint import union_as_saved
 from rabtui.checkpoint.own_dirs import OwnDirs
@@ -240,7 +240,7 @@ def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) 
         out.attr_refused.append((rel, f"{why}, and it has a trusted. or security. xattr (which xorriso gives a"
                                       " directory only from a list, as to a part of a file cut)"))
         return attrs
-    if why := aaip_refused(carried):
+    if why := aaip_refused(carried) or acl_names.refused(carried):
         out.attr_refused.append((rel, why))
     return attrs
 
@@ -341,7 +341,7 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
         rel, why = d.attr_refused[0]
         raise UsageError(f"{d.key}: {fmt.count(len(d.attr_refused), 'entry')} {'holds' if len(d.attr_refused) == 1 else 'hold'} xattrs no disc can carry, e.g."
                          f" {os.fsdecode(rel or b'.')!r}: {why}",
-                         hint="remove or shorten them on the source (and back it up again), or leave those entries"
+                         hint="remove or shorten them (or that ACL's entry: setfacl -x) on the source (and back it up again), or leave those entries"
                               " out of the directory (exclude)")
     return d
 

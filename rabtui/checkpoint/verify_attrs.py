@@ -113,7 +113,7 @@ def _acl_as_its_xattr(on_disc: dict[bytes, bytes]) -> bool:
     system.posix_acl_access xattr beside it, which the sum holds, does? A burn reads both at once;
     one changed alone on the disc (xorriso's -setfacl) leaves the other as it was."""
     lines = backed_up_attrs.acl_text(on_disc.get(acl_mask.ACCESS, b""))
-    return on_disc.get(ACL_KEY) == ("\n".join(lines).encode() if len(lines) > 3 else None)
+    return on_disc.get(ACL_KEY) == (os.fsencode("\n".join(lines)) if len(lines) > 3 else None)
 
 
 def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, origins: list[Origin] = ()) -> None:
