@@ -18,7 +18,7 @@ import stat
 import struct
 from dataclasses import dataclass
 
-from rabtui.checkpoint import kept_off, own_dirs
+from rabtui.checkpoint import acl_names, kept_off, own_dirs
 from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differs, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
@@ -94,9 +94,10 @@ def _kept_datas(at: tuple[bytes, bytes, Origin]) -> bool:
     return os.path.isdir(at[0]) and (st is None or not stat.S_ISDIR(st.st_mode))
 
 
-def acl_text(value: bytes, prefix: str = "") -> list[str]:
+def acl_text(value: bytes, prefix: str = "", writable: bool = False) -> list[str]:
     """A system.posix_acl_* value as `getfacl` (and xorriso) writes it, a name for each id this
-    system knows (bytes not UTF-8 as surrogates: os.fsencode gives the name's bytes back)."""
+    system knows (bytes not UTF-8 as surrogates: os.fsencode gives the name's bytes back).
+    `writable`: as xorriso takes it, the id in place of a name it cannot take (acl_names.py)."""
     out = []
     for k in range(4, len(value) - 7, 8):
         tag, perm, ident = struct.unpack_from("<HHI", value, k)
@@ -105,6 +106,8 @@ def acl_text(value: bytes, prefix: str = "") -> list[str]:
             try:
                 who = (pwd.getpwuid(ident).pw_name if tag == 0x02 else grp.getgrgid(ident).gr_name)
             except KeyError:
+                who = str(ident)
+            if writable and acl_names.unwritable(who):
                 who = str(ident)
         bits = "".join(c if perm & b else "-" for c, b in zip("rwx", (4, 2, 1)))
         out.append(f"{prefix}{_TAGS.get(tag, '?:')}{who}:{bits}")

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from rabtui import faults, fmt, privacy, proc, proc_records
-from rabtui.checkpoint import (acl_mask, backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout,
-                               own_dirs, shortpath, verify_attrs, xattr_sum, xorriso, xorriso_output)
+from rabtui.checkpoint import (acl_mask, acl_names, backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off,
+                               layout, own_dirs, shortpath, verify_attrs, xattr_sum, xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK, MARKS
 from rabtui.checkpoint.read_from import ChangedSincePlan, load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
@@ -79,7 +79,8 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
         e.disk = short.path(e.disk)
     _check_kept_off(entries, number, disc)
     for e in entries:
-        e.bare = e.bare or (e.kind == "dir" and cut_attrs.map_single_drops(e.disk))
+        e.bare = e.bare or (e.kind == "dir" and cut_attrs.map_single_drops(e.disk)) or (
+            e.kind in ("file", "dir") and acl_names.by_id_at(e.disk))
     try:
         cut_attrs.prepare(entries, folder / f"lists-{disc:02d}")
     except ValueError as exc:

@@ -341,8 +341,8 @@ def _gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -
         rel, why = d.attr_refused[0]
         raise UsageError(f"{d.key}: {fmt.count(len(d.attr_refused), 'entry')} {'holds' if len(d.attr_refused) == 1 else 'hold'} xattrs no disc can carry, e.g."
                          f" {os.fsdecode(rel or b'.')!r}: {why}",
-                         hint="remove or shorten them (or that ACL's entry: setfacl -x) on the source (and back it up again), or leave those entries"
-                              " out of the directory (exclude)")
+                         hint="remove or shorten them (or that ACL's entry: setfacl -x) on the source (and back it up"
+                              " again), or leave those entries out of the directory (exclude)")
     return d
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rabtui import faults, file_attrs, fmt, proc, temp_dirs
-from rabtui.checkpoint import cut_attrs, isosize, kept_off, layout, xorriso, xorriso_output
+from rabtui.checkpoint import acl_names, cut_attrs, isosize, kept_off, layout, xorriso, xorriso_output
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.checkpoint.xorriso import Entry
@@ -228,7 +228,8 @@ def _skeleton(folder: bytes, kids: list[Child]) -> str:
         if c.entry.kind == "cut":
             c.entry = Entry("cut", path, c.entry.iso, 0, _extents_size(c.size))
         else:   # one with an xattr of an empty value goes in as a disc's does (kept_off.py)
-            c.entry = Entry(c.entry.kind, path, c.entry.iso, bare=bool(kept_off.empty_names(c.attrs)))
+            c.entry = Entry(c.entry.kind, path, c.entry.iso, bare=bool(kept_off.empty_names(c.attrs))
+                            or acl_names.by_id(c.attrs))
     return ""
 
 

@@ -34,8 +34,8 @@ def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
             return [], ""
         raise
     held = dict(attrs)
-    acl = acl_text(held.get(ACCESS_ACL, b""))
-    default = acl_text(held.get(DEFAULT_ACL, b""), "default:")
+    acl = acl_text(held.get(ACCESS_ACL, b""), writable=True)
+    default = acl_text(held.get(DEFAULT_ACL, b""), "default:", writable=True)
     if default and len(acl) <= 3:
         acl = mode_acl(os.lstat(path).st_mode)
     text = "\n".join(acl + default) if len(acl) > 3 or default else ""
