@@ -159,11 +159,12 @@ def test_a_directory_in_the_place_of_the_shm_of_a_lost_database_is_kept_aside(la
 
 
 def test_a_page_a_backup_finds_damaged_is_not_laid_to_its_own_wal(lab):
-    """A page the backup reads once under way (the table of its directories) is damaged, and the
-    database's own -wal is beside it then, written by the backup itself: the message laid the damage
-    to a -wal another database left, and told the operator to move it away."""
+    """A page the backup reads once under way (the catalog's versions, at step 7; its directories'
+    table is read at step 2 now, for the forecast) is damaged, and the database's own -wal is beside
+    it then, written by the backup itself: the message laid the damage to a -wal another database
+    left, and told the operator to move it away."""
     db = lab.state / "rabtui.db"
-    _damage_table(db, "backup_dirs")
+    _damage_table(db, "versions")
     assert not os.path.exists(f"{db}-wal") or os.path.getsize(f"{db}-wal") == 0
     code, out, err = _rabtui(lab, "backup", "loc")
     assert code == 1 and "Traceback" not in err, out + err
