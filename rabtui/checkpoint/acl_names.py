@@ -5,7 +5,8 @@ in its name (`dom users` from sssd or LDAP: libacl writes it `dom\\040users`); t
 an id with no name, or a name not ASCII, is written right. So an entry whose ACL names one is
 mapped bare and given its ACL from a list, as a part of a cut file is (cut_attrs.py), with the id
 in place of such a name (`user:54321:r--`), which libisofs takes: the disc keeps the ACL as the
-ids say, xorriso lists it by name, and an extraction sets it. But not a name with a comma or a
+ids say, xorriso lists it by name, and an extraction sets it (its other xattrs come from lists
+too, so one too long for a line is refused when planned: content.py). But not a name with a comma or a
 colon, or a line break: xorriso cannot extract an ACL naming it (it splits its text there) on a
 system that knows the name, so no disc would verify; such an entry is refused when its checkpoint
 is planned."""

@@ -240,6 +240,10 @@ def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) 
         out.attr_refused.append((rel, f"{why}, and it has a trusted. or security. xattr (which xorriso gives a"
                                       " directory only from a list, as to a part of a file cut)"))
         return attrs
+    if acl_names.by_id(carried) and not acl_names.refused(carried) and (why := xorriso.too_long(carried)):
+        out.attr_refused.append((rel, f"{why}, and its ACL names a user or group by its id (a name with a space,"
+                                      " tab or backslash: the others are given to it as to a part of a file cut)"))
+        return attrs
     if why := aaip_refused(carried) or acl_names.refused(carried):
         out.attr_refused.append((rel, why))
     return attrs
