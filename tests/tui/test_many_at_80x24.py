@@ -88,3 +88,15 @@ def test_many_media_leave_the_highlighted_ones_backups_on_the_screen(tmp_path, w
         (tmp_path / f"m{i}").mkdir()
         text += f'[[media]]\nid = "usb-{i:02d}"\npath = "{tmp_path}/m{i}"\n'
     _shown(write_config(text), [("3", MediaScreen, "#media=usb-24")], ("#media", "#media-backups-title", "#media-backups"))
+
+
+def test_a_medium_whose_label_is_not_read_leaves_its_paths_end_on_the_screen(tmp_path, write_config):
+    """`label not read` (a path that is not there) is a wide label: the path, the last column, is cut
+    in its middle to fit, not pushed off the screen's edge."""
+    text = f'[rabtui]\nstate_dir = "{tmp_path}/state"\n'
+    for i in range(2):
+        text += f'[[media]]\nid = "usb-{i}"\npath = "{tmp_path}/not-there/usb-{i}"\n'
+    lines = _shown(write_config(text), [("3", MediaScreen, "#media=label not read")], ("#media",))
+    for i in range(2):
+        [line] = [line for line in lines if f" usb-{i} " in line and "label not read" in line]
+        assert line.rstrip().endswith(f"…ere/usb-{i}"), lines

@@ -18,7 +18,9 @@ from rabtui.tui import threads
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
-from rabtui.tui.widgets.table import Table
+from rabtui.tui.widgets.table import Table, cells_width, cut_column
+
+MEDIA_COLUMNS = ("medium", "rotation", "label", "mounted", "used", "free", "backups", "path")
 
 
 @dataclass
@@ -46,7 +48,7 @@ class MediaScreen(RabtuiScreen):
         self._labels = threads.Outstanding(1)    # a label still written (threads.py)
 
     def on_mount(self) -> None:
-        self.query_one("#media", DataTable).add_columns("medium", "rotation", "label", "mounted", "used", "free", "backups", "path")
+        self.query_one("#media", DataTable).add_columns(*MEDIA_COLUMNS)
         self.query_one("#media-backups", DataTable).add_columns("source", "backup", "status", "total", "new", "saved")
         self.query_one("#media", DataTable).focus()
 
@@ -69,7 +71,10 @@ class MediaScreen(RabtuiScreen):
             rows.append((m.id, Text(m.role, style="bold cyan"), label, "yes" if m.mounted else Text("no", style="yellow"),
                          fmt.size(used), fmt.size(m.free), str(m.backups), m.path))
             keys.append(m.id)
-        fill_table(self.query_one("#media", DataTable), rows, keys)
+        table = self.query_one("#media", DataTable)
+        # the path, last, cut in its middle: a wide label (`label not read`) no longer pushes it off the screen
+        width = cells_width(table, self.size.width, len(rows))
+        fill_table(table, cut_column(rows, MEDIA_COLUMNS.index("path"), width, MEDIA_COLUMNS, least=12, middle=True), keys)
         self.query_one("#media-backups-title", Static).update(f"Backups on {data.medium or '-'}")
         brows = []
         for b in data.backups:
