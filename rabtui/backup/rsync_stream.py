@@ -85,8 +85,10 @@ class Stream:
         # only where the sender was asked to name them (`sender_names`: rsync.SENDER_NAMES)
         self.reading: bytes | None = None
         self.sender_names = sender_names
+        self.heard = False           # anything on rsync's stdout: it has begun its list at least
 
     def data(self, chunk: bytes) -> None:
+        self.heard = True
         data = self._pending + chunk
         # up to the last separator, which stays with the rest: a record is known by the one before it
         end = max(data.rfind(b"\n"), data.rfind(b"\r"))
@@ -264,6 +266,9 @@ class Stream:
 
     def reading_said(self) -> str:
         """The end of a stalled transfer's message: the file rsync's sender was reading, if one."""
+        if not self.heard:    # -ii names the top directory as soon as the first part of the list is made
+            return (" (nothing at all came from it, not the start of its file list: the source's rsync did not"
+                    " start or answer, its rsync_path hung, or a hung file system at the directory)")
         if self.reading is None:
             return (" (a FIFO or a device put in a file's place after rsync listed it blocks rsync's read of it,"
                     " as does a hung file system on the source)")
