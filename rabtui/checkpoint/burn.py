@@ -301,8 +301,8 @@ def _sectors_needed(staging: Path, plan_json: dict, disc: int) -> int:
 def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:
     """README.txt and rabtui/ (the database copy grows) must still fit with this disc's files."""
     need = _sectors_needed(staging, plan_json, disc)
-    staged = _staged_sectors(staging)
     if need > cp["disc_sectors"]:
+        staged = _staged_sectors(staging)     # what grew, said: read again only then
         raise WorkFailed(
             f"disc {disc} would need {need * 2048 / 1e6:.1f} MB, more than the {cp['disc_sectors'] * 2048 / 1e6:.1f} MB"
             f" of a {cp['disc_type']}: README.txt and rabtui/ ({staged * 2048 / 1e6:.1f} MB) grew beyond the room"
