@@ -39,11 +39,18 @@ def _logins(port: int) -> set[bytes]:
 
 def _none_left(port: int) -> set[bytes]:
     """The shared connections to `port` still there once those being closed have ended (a minute at
-    most: a loaded machine may take seconds)."""
+    most: a loaded machine may take seconds). None is taken to be left only when two looks apart find
+    none: one taken as a login's ssh goes to the background misses its connection."""
     deadline = time.monotonic() + 60
-    while _logins(port) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        left = _logins(port)
+        if not left:
+            time.sleep(0.2)
+            left = _logins(port)
+            if not left:
+                break
         time.sleep(0.1)
-    return _logins(port)
+    return left
 
 
 def _ssh_sources(lab: Lab, sshd, names: str, pre: dict[str, str] | None = None, rabtui: str = "") -> None:
@@ -70,11 +77,19 @@ def test_the_next_source_logs_in_while_the_one_before_runs(tmp_path, own_sshd, a
     child = _start_run(lab, *argv, running=1)
     try:
         # a's connection, and b's, begun as a's turn came (its ssh seen once it runs, which a loaded machine
-        # may take a while to show): one login ahead of each backup under way, not c's as well
+        # may take a while to show): one login ahead of each backup under way, not c's as well. Those seen
+        # in any look are counted: a look taken as ssh goes to the background misses it (the login's
+        # process gone, its master's not yet listed)
+        seen: set[bytes] = set()
         deadline = time.monotonic() + 60
-        while len(_logins(own_sshd.port)) < 2 and time.monotonic() < deadline:
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen |= _logins(own_sshd.port)
             time.sleep(0.05)
-        assert len(_logins(own_sshd.port)) == 2
+        settled = time.monotonic() + 1
+        while time.monotonic() < settled:
+            seen |= _logins(own_sshd.port)
+            time.sleep(0.05)
+        assert len(seen) == 2, seen
     finally:
         gate.touch()
     out, err = child.communicate(timeout=60)
