@@ -5,7 +5,9 @@ for it on PATH, and each file judged as privacy judges a path (the way to it, it
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pwd
 import stat
 from typing import Sequence
 
@@ -26,7 +28,9 @@ def command_changeable(command: str, cwd: str | None = None, exec_path: Sequence
     as a shell would (command_words): each program as PATH finds it, what a wrapper runs (`sudo
     rsync`), the script an interpreter is given (`sh /srv/hooks/alert.sh`, relative ones from the
     working directory, or where the line's `cd` went) and the interpreter a script's `#!` line
-    names; None (one that does not split, an open quote, is left to its run to say). Their code
+    names; what a wrapper runs as another user (`sudo -u postgres ~postgres/dump.sh`) that user may
+    change too, which gives them nothing. None (one that does not split, an open quote, is left to
+    its run to say). Their code
     would run as this user (root, often). Other files it names (what it writes, a dump of another
     user's) are no code of it. `cwd` and `exec_path`: the working directory and PATH it would run
     with (SCHEDULED_CWD, SCHEDULED_PATH for the schedule's runs), else this process's own."""
@@ -50,11 +54,12 @@ def command_changeable(command: str, cwd: str | None = None, exec_path: Sequence
 def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
                       paths: list[list[str]]) -> str | None:
     for n in named:
+        also = _uid(n.user)
         # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
         path = n.path(cwd)
-        why = _judged(path) if path else None
+        why = _judged(path, also) if path else None
         for folders in paths if path is None else ():      # each PATH the line may look it up in
-            path, why = _on_path(n.word, cwd, folders)
+            path, why = _on_path(n.word, cwd, folders, also)
             if why:
                 break
         if not why and path and depth < 4:
@@ -62,34 +67,48 @@ def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
                 named_there = command_words.run_by_words(command_words.shebang_words(_head(os.path.realpath(path))))
             except ValueError:
                 named_there = []
+            # a script's interpreter runs as the script does
+            named_there = [m if m.user else dataclasses.replace(m, user=n.user) for m in named_there]
             why = _first_changeable(named_there, cwd, depth + 1, paths)
         if why:
             return why
     return None
 
 
-def _judged(path: str) -> str | None:
+def _uid(user: str | None) -> int | None:
+    """The uid of the user a wrapper runs a command as (a name, or `#UID` as sudo takes it); None for
+    the command's own user, or one not known here (whose run fails)."""
+    if user is None:
+        return None
+    try:
+        return int(user[1:]) if user.startswith("#") else pwd.getpwnam(user).pw_uid
+    except (KeyError, ValueError):
+        return None
+
+
+def _judged(path: str, also: int | None = None) -> str | None:
     real = os.path.realpath(path)
     try:
         device = stat.S_ISCHR(os.stat(real).st_mode)    # sh < /dev/null: what others write there is not read
     except OSError:
         device = False
-    return privacy.others_can_change(path) or privacy.others_can_make(path) or (None if device else privacy.others_can_write(real))
+    return privacy.others_can_change(path, also) or privacy.others_can_make(path, also) or (
+        None if device else privacy.others_can_write(real, also))
 
 
-def _on_path(name: str, cwd: str, folders: list[str]) -> tuple[str | None, str | None]:
+def _on_path(name: str, cwd: str, folders: list[str], also: int | None = None) -> tuple[str | None, str | None]:
     """The program `name` as exec finds it in the `folders` of a PATH, and why another user could
     change it: it, or the way to it, or a folder before it where they could put one of that name."""
     for folder in folders:
         path = os.path.join(cwd, folder, name)
         closed = _closed_on_the_way(os.path.dirname(path))
         if closed:      # exec passes it over (root's, kept in a PATH after su), unless another user may open it
-            why = privacy.others_can_change(closed) or privacy.others_can_write(closed)
+            why = privacy.others_can_change(closed, also) or privacy.others_can_write(closed, also)
             if why:
                 return path, _before(why, folder, name)
             continue
         found = os.path.isfile(path) and os.access(path, os.X_OK)
-        why = _judged(path) if found else privacy.others_can_change(path) or privacy.others_can_make(path)
+        why = _judged(path, also) if found else privacy.others_can_change(path, also) or privacy.others_can_make(path, also)
         if why:
             return path, why if found else _before(why, folder, name)
         if found:

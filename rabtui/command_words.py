@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _SEPARATORS = {";", "&", "&&", "|", "||", "|&", ";;", "(", ")"}
 _REDIRECTIONS = {">", ">>", "<", "<<", "<<<", ">&", "<&", "&>", "&>>", ">|", "<>"}
@@ -51,9 +51,15 @@ _WRAPPERS = {
     "nocache": _Wrapper(),
     "catchsegv": _Wrapper(),
     "env": _Wrapper(frozenset({"-u", "--unset", "-C", "--chdir"})),     # -S: split_string below
-    "su": _Wrapper(frozenset({"-g", "-G", "-s", "--group", "--supp-group", "--shell"}), operands=1),
+    "su": _Wrapper(frozenset({"-g", "-G", "-s", "-w", "--group", "--supp-group", "--shell",
+                              "--whitelist-environment"}), operands=1),
 }
 _LINE_OPTION = {"flock", "su", "runuser"}    # their -c LINE is a shell line
+# the wrappers that run their command as another user: the option naming the user, and whether a
+# first operand names them (su's, runuser's alike when it has no -u); root when none does
+_USER_OPTIONS = {"sudo": ("-u", "--user"), "doas": ("-u", ""), "runuser": ("-u", "--user"), "su": ("", "")}
+_SU_VALUES = frozenset({"-g", "-G", "-s", "-w", "-c", "--group", "--supp-group", "--shell", "--whitelist-environment",
+                        "--command", "--session-command"})
 
 
 # an interpreter: the options that take a value, the letters of an option whose value is code (a
@@ -82,10 +88,13 @@ _INTERPRETERS = [
 @dataclass(frozen=True)
 class Named:
     """A program (a name PATH finds, or a path) or a script (a path, relative or not); `at`: the
-    directory a relative path is from (None: the command's own working directory)."""
+    directory a relative path is from (None: the command's own working directory); `user`: the
+    user it runs as, where a wrapper runs it as another (`sudo -u postgres`: postgres; `sudo`:
+    root), by name or as `#UID` (None: the command's own user)."""
     word: str
     script: bool = False
     at: str | None = None
+    user: str | None = None
 
     def path(self, cwd: str) -> str | None:
         """Its path, made absolute from `cwd`; None for a program's name (PATH finds it)."""
@@ -110,7 +119,7 @@ def run_by(line: str, depth: int = 0) -> list[Named]:
             target = next((w for w in words[1:] if not w.startswith("-") or w == "-"), os.path.expanduser("~"))
             at = _UNKNOWN if target == "-" or "$" in target else os.path.join(at or "", target)
             continue
-        out += [Named(n.word, n.script, at if n.at is None else os.path.join(at or "", n.at))
+        out += [replace(n, at=at if n.at is None else os.path.join(at or "", n.at))
                 for n in run_by_words(words, depth)]
     return [n for n in out if not (n.at or "").startswith(_UNKNOWN) or n.path("/") is None]
 
@@ -175,15 +184,63 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
             return out      # a look-up, nothing run
         if name == "env":
             rest = split_string(rest)
+        user = runs_as(name, rest)
         if name in _LINE_OPTION and ("-c" in rest or "--command" in rest):     # flock F -c LINE, su -c LINE
             option = "-c" if "-c" in rest else "--command"
             code = rest[rest.index(option) + 1:rest.index(option) + 2]
-            return out + (run_by(code[0], depth + 1) if code else [])
-        return out + run_by_words(_after_options(rest, wrapper) + [x for s in stdin for x in ("<", s)], depth + 1)
+            return out + _as(user, run_by(code[0], depth + 1) if code else [])
+        if name == "runuser" and _user_option(rest, *_USER_OPTIONS[name], wrapper.values) is None:
+            rest = _su_operands(rest)[1:]       # su's form (runuser USER ARGS): ARGS, as su's
+        return out + _as(user, run_by_words(_after_options(rest, wrapper) + [x for s in stdin for x in ("<", s)],
+                                            depth + 1))
     interpreter = next((spec for pattern, spec in _INTERPRETERS if pattern.fullmatch(name)), None)
     if interpreter is not None:
         out += _interpreted(rest, interpreter, depth) or [Named(s, True) for s in stdin[:1]]
     return out
+
+
+def runs_as(wrapper: str, rest: list[str]) -> str | None:
+    """The user the wrapper `wrapper` (its words after it: `rest`) runs its command as: the one its
+    option or (su's, runuser's) operand names, root when none does; None for a wrapper that does
+    not change its user (nice)."""
+    if wrapper not in _USER_OPTIONS:
+        return None
+    named = _user_option(rest, *_USER_OPTIONS[wrapper], _WRAPPERS[wrapper].values)
+    if named is None and wrapper in ("su", "runuser"):
+        operands = _su_operands(rest)
+        named = operands[0] if operands else None
+    return named or "root"
+
+
+def _su_operands(rest: list[str]) -> list[str]:
+    """su's words past its options (and their values): its user, then the arguments its shell gets."""
+    i = 0
+    while i < len(rest) and rest[i].startswith("-"):
+        if rest[i] == "--":
+            return rest[i + 1:]
+        i += 2 if rest[i] in _SU_VALUES else 1
+    return rest[i:]
+
+
+def _user_option(rest: list[str], short: str, long: str, values: frozenset[str]) -> str | None:
+    """The value of a wrapper's option naming a user (`-u NAME`, `-uNAME`, `--user=NAME`, `--user NAME`)
+    among its options, or None."""
+    i = 0
+    while i < len(rest) and rest[i].startswith("-") and rest[i] != "--":
+        word = rest[i]
+        if word in (short, long) and word:
+            return rest[i + 1] if i + 1 < len(rest) else None
+        if short and word.startswith(short) and not word.startswith("--"):
+            return word[len(short):]
+        if long and word.startswith(long + "="):
+            return word.partition("=")[2]
+        i += 2 if word in values else 1
+    return None
+
+
+def _as(user: str | None, named: list[Named]) -> list[Named]:
+    """`named` run as `user`, but for what a wrapper among them runs as another user in turn."""
+    return [n if user is None or n.user is not None else replace(n, user=user) for n in named]
 
 
 def _interpreted(rest: list[str], spec: _Interpreter, depth: int) -> list[Named]:

@@ -149,9 +149,10 @@ def tighten(path: str | os.PathLike, linked: bool = False) -> bool:
         os.close(fd)
 
 
-def others_can_change(path: str | bytes | os.PathLike) -> str | None:
-    """Could a user other than root and this one replace what `path` names, or what rabtui makes in
-    it (a symlink put where it made a directory or a file)? The owner of a directory on the way can,
+def others_can_change(path: str | bytes | os.PathLike, also: int | None = None) -> str | None:
+    """Could a user other than root and this one (and `also`, the uid of a user trusted too: the one
+    a command runs as) replace what `path` names, or what rabtui makes in it (a symlink put where it
+    made a directory or a file)? The owner of a directory on the way can,
     and anyone allowed to write in one that is not sticky, and the owner of a symlink in a sticky one.
     Every directory from `/` down to `path` (or to its nearest existing part) is looked at, as named
     and as each symlink met resolves it (a symlink's own directory too, wherever it lies). None when
@@ -163,13 +164,13 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
             continue
         except OSError as exc:      # past PATH_MAX, say: what cannot be looked at is not known safe
             return f"{os.fsdecode(d)[:200]} cannot be looked at ({exc.strerror})"
-        if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()) and sticky(os.path.dirname(d)):
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in _trusted(also) and sticky(os.path.dirname(d)):
             # its owner may replace it: a sticky directory (as /tmp) lets others make entries
             # and keeps each one its owner's
             return f"{os.fsdecode(d)} is a symlink of user {user_named(st.st_uid)} in a sticky directory"
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
             continue    # a symlink cannot be changed, only replaced in the directory above
-        why = others_can_change_dir(st, d, os.fsdecode(d))
+        why = others_can_change_dir(st, d, os.fsdecode(d), also)
         if why:
             return why
     return None
@@ -194,9 +195,9 @@ def others_can_reach(path: str | bytes | os.PathLike) -> bool:
         d = os.path.dirname(d)
 
 
-def others_can_make(path: str | os.PathLike) -> str | None:
-    """Could a user other than root and this one make `path`, missing now: the nearest folder above
-    it is sticky and open to them (as /tmp)? Why, or None."""
+def others_can_make(path: str | os.PathLike, also: int | None = None) -> str | None:
+    """Could a user other than root and this one (and `also`) make `path`, missing now: the nearest
+    folder above it is sticky and open to them (as /tmp)? Why, or None."""
     path = os.path.abspath(path)
     if os.path.lexists(path):
         return None
@@ -209,7 +210,7 @@ def others_can_make(path: str | os.PathLike) -> str | None:
         return None     # what cannot be reached cannot be made there
     if not st.st_mode & stat.S_ISVTX or not stat.S_ISDIR(st.st_mode):
         return None
-    why = _writable_by_others(st, os.fsencode(folder), folder)
+    why = _writable_by_others(st, os.fsencode(folder), folder, also)
     return f"{path} is not there, and another user may make it: {why} (sticky)" if why else None
 
 
@@ -254,18 +255,18 @@ def sticky(d: bytes | str) -> bool:
         return True
 
 
-def others_can_change_dir(st: os.stat_result, d: bytes | int, shown: str) -> str | None:
-    """Can a user other than root and this one change the entries of the directory `d` (a path, or
-    an open descriptor) whose stat is `st`? Why, or None."""
-    if st.st_uid not in (0, os.geteuid()):
+def others_can_change_dir(st: os.stat_result, d: bytes | int, shown: str, also: int | None = None) -> str | None:
+    """Can a user other than root and this one (and `also`) change the entries of the directory `d`
+    (a path, or an open descriptor) whose stat is `st`? Why, or None."""
+    if st.st_uid not in _trusted(also):
         return f"{shown} belongs to user {user_named(st.st_uid)}"
     if st.st_mode & stat.S_ISVTX:
         return None
-    return _writable_by_others(st, d, shown)
+    return _writable_by_others(st, d, shown, also)
 
 
-def others_can_write(path: str | bytes | os.PathLike) -> str | None:
-    """Can a user other than root and this one change `path` itself: a file's contents, or a
+def others_can_write(path: str | bytes | os.PathLike, also: int | None = None) -> str | None:
+    """Can a user other than root and this one (and `also`) change `path` itself: a file's contents, or a
     directory's entries (as others_can_change_dir)? A symlink is not (only replaced, which
     others_can_change judges, in the directory above); a missing path is not. Why, or None."""
     try:
@@ -278,10 +279,10 @@ def others_can_write(path: str | bytes | os.PathLike) -> str | None:
     if stat.S_ISLNK(st.st_mode):
         return None
     if stat.S_ISDIR(st.st_mode):
-        return others_can_change_dir(st, os.fsencode(path), shown)
-    if st.st_uid not in (0, os.geteuid()):
+        return others_can_change_dir(st, os.fsencode(path), shown, also)
+    if st.st_uid not in _trusted(also):
         return f"{shown} belongs to user {user_named(st.st_uid)}"
-    return _writable_by_others(st, os.fsencode(path), shown)
+    return _writable_by_others(st, os.fsencode(path), shown, also)
 
 
 def others_can_name_in(d: str | os.PathLike) -> str | None:
@@ -297,27 +298,33 @@ def others_can_name_in(d: str | os.PathLike) -> str | None:
     return _writable_by_others(st, os.fsencode(d), shown)
 
 
-def _writable_by_others(st: os.stat_result, d: bytes | int, shown: str) -> str | None:
+def _trusted(also: int | None) -> tuple[int, ...]:
+    """The uids whose changes are no other user's: root's, this user's, and `also`."""
+    return (0, os.geteuid()) if also is None else (0, os.geteuid(), also)
+
+
+def _writable_by_others(st: os.stat_result, d: bytes | int, shown: str, also: int | None = None) -> str | None:
     if st.st_mode & stat.S_IWOTH:
         return f"{shown} is writable by everyone"
     if st.st_mode & stat.S_IWGRP:
         if _has_acl(d):     # the group's bits are then the mask of what the ACL grants
             return f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(shown)})"
-        if not _root_and_mine_alone(st.st_gid):
+        if not _root_and_mine_alone(st.st_gid, also):
             return f"{shown} is writable by its group {group_named(st.st_gid)}"
     return None
 
 
-def _root_and_mine_alone(gid: int) -> bool:
+def _root_and_mine_alone(gid: int, also: int | None = None) -> bool:
     """Is `gid` root's group, this user's own or Debian's staff, with nobody but root and this user
     in it (as a member, or as a user whose primary group it is)? Root's group holds only root on most
     systems, and a user private group (Debian gives every user one, whose umask 002 makes their
     directories group-writable) only its user; staff owns /usr/local and /usr/local/bin (2775) where
     /etc/staff-group-for-usr-local is, with nobody in it unless root put them there. Where another
-    user is in one, that user can write there."""
-    if gid not in (0, os.getegid()) and _group_name(gid) != "staff":
+    user is in one, that user can write there. `also`: a user trusted too, whose own group is taken
+    as this user's is."""
+    if gid not in (0, os.getegid(), _primary_gid(also)) and _group_name(gid) != "staff":
         return False
-    trusted = {0, os.geteuid()}
+    trusted = set(_trusted(also))
     try:
         members = set(grp.getgrgid(gid).gr_mem)
         users = pwd.getpwall()
@@ -325,6 +332,13 @@ def _root_and_mine_alone(gid: int) -> bool:
         return False
     names = {p.pw_name for p in users if p.pw_uid in trusted}
     return members <= names and not any(p.pw_gid == gid and p.pw_uid not in trusted for p in users)
+
+
+def _primary_gid(uid: int | None) -> int | None:
+    try:
+        return None if uid is None else pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        return None
 
 
 def _group_name(gid: int) -> str | None:

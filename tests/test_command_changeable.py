@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import grp
 import os
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,70 @@ def test_a_working_directory_removed_meanwhile_is_no_traceback(tmp_path, monkeyp
     monkeypatch.setenv("PATH", ".:/usr/bin:/bin")
     for command in ("sh ./hook.sh", "python3 -m mod", "nice -n 19 cat x | gzip", "./x"):
         assert command_safety.command_changeable(command) is None, command
+
+
+@pytest.fixture
+def dump_user(open_base):
+    """A system user of their own (useradd -r) whose home, in open_base, holds dump.sh of theirs:
+    the pre-backup command runs it as them. Removed afterwards."""
+    import pwd
+    import shutil
+    import subprocess
+
+    if not shutil.which("useradd"):
+        pytest.skip("no useradd to make a user")
+    name = "rabtui-dump-test"
+    home = open_base / "dumphome"
+    subprocess.run(["userdel", name], capture_output=True)
+    subprocess.run(["useradd", "-r", "-U", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True)
+    try:
+        user = pwd.getpwnam(name)
+        home.mkdir()
+        (home / "dump.sh").write_text(f"#!/bin/sh\ntouch {home}/ran\n")
+        (home / "dump.sh").chmod(0o775)      # writable by their own group, of them alone
+        for p in (home, home / "dump.sh"):
+            os.chown(p, user.pw_uid, user.pw_gid)
+        yield user
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def test_a_script_run_as_the_user_who_alone_may_change_it_is_not_refused(dump_user, places, open_base):
+    """`sudo -u postgres ~postgres/dump.sh` from root's config: postgres may change the script, and
+    it runs as postgres: that gives them nothing. What another user (nobody here) or everyone may
+    change stays refused, and so does their script run as root (a sudo without -u, or none)."""
+    theirs, mine = places
+    name, home = dump_user.pw_name, dump_user.pw_dir
+    for command in (f"sudo -u {name} ~{name}/dump.sh", f"sudo -u {name} sh {home}/dump.sh",
+                    f"sudo -H -u {name} -- nice -n 19 {home}/dump.sh", f"sudo --user={name} {home}/dump.sh",
+                    f"sudo -u '#{dump_user.pw_uid}' {home}/dump.sh", f"runuser -u {name} -- {home}/dump.sh",
+                    f"su - {name} -c '~{name}/dump.sh'", f"su {name} -s /bin/sh -c 'sh {home}/dump.sh' | gzip",
+                    f"doas -u {name} {home}/dump.sh", f"runuser {name} -c {home}/dump.sh"):
+        assert command_safety.command_changeable(command) is None, command
+    world = open_base / "x.sh"
+    world.write_text("#!/bin/sh\ntrue\n")
+    world.chmod(0o777)
+    (theirs / "hook.sh").chmod(0o777)
+    for command, why in ((f"sudo -u {name} sh {world}", f"{world} is writable by everyone"),
+                         (f"sudo -u {name} sh {theirs}/hook.sh", f"{theirs} belongs to user nobody"),
+                         (f"runuser -u {name} -- {theirs}/gzip", f"{theirs} belongs to user nobody"),
+                         (f"sudo {home}/dump.sh", f"{home} belongs to user {name}"),
+                         (f"sudo -u {name} sudo {home}/dump.sh", f"{home} belongs to user {name}"),
+                         (f"nice {home}/dump.sh", f"{home} belongs to user {name}"),
+                         (f"su -c {home}/dump.sh", f"{home} belongs to user {name}"),
+                         (f"su - nobody -c '{home}/dump.sh'", f"{home} belongs to user {name}")):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    # the interpreter its first line names runs as it does: nobody's is refused
+    Path(home, "dump.sh").write_text(f"#!{theirs}/gzip\ntrue\n")
+    assert f"{theirs} belongs to user nobody" in (command_safety.command_changeable(f"sudo -u {name} {home}/dump.sh") or "")
+
+
+def test_a_pre_command_run_as_the_owner_of_its_script_runs(dump_user, tmp_path):
+    """The backup runs it (runuser, as sudo is not everywhere): it was refused before it ran."""
+    home = dump_user.pw_dir
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {"a": b"1"})
+    cfg = lab.local(extra=f'pre_backup_commands = ["runuser -u {dump_user.pw_name} -- {home}/dump.sh"]')
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
+    assert os.stat(f"{home}/ran").st_uid == dump_user.pw_uid
