@@ -116,3 +116,36 @@ def showing_below(path: bytes, place: str | os.PathLike, mounts: list[tuple[int,
     top = os.fsencode(os.path.realpath(path)).rstrip(b"/") + b"/"
     return next((p for _i, d, r, p in mounts
                  if d == dev and p.startswith(top) and (_within(r, inner) or _within(inner, r))), None)
+
+
+def read_only_device(path: str | bytes) -> tuple[bytes, int] | None:
+    """(the block device node, its device number) of the local file system holding `path` (not
+    followed, if a symlink) when that file system is read-only itself, not only at this mount (its
+    super block's options, which every mount of it shares: a read-only bind mount of a writable one
+    shows its files writable elsewhere); None otherwise, or where mountinfo cannot say (a network or
+    FUSE file system's, whose files its server may change, names no block device)."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        mid = mount_id(fd)
+    finally:
+        os.close(fd)
+    if mid is None:
+        return None
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                fields = line.rstrip(b"\n").split(b" ")
+                if int(fields[0]) != mid:
+                    continue
+                rest = fields[fields.index(b"-") + 1:]
+                source, options = mountinfo_name(rest[1]), rest[2].split(b",")
+                major, minor = fields[2].split(b":")
+                if b"ro" in options and source.startswith(b"/"):
+                    return source, os.makedev(int(major), int(minor))
+                return None
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

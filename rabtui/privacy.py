@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qsl, urlsplit
 
+from rabtui import mount_points
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 UMASK = 0o077
@@ -164,16 +166,52 @@ def others_can_change(path: str | bytes | os.PathLike, also: int | None = None) 
             continue
         except OSError as exc:      # past PATH_MAX, say: what cannot be looked at is not known safe
             return f"{os.fsdecode(d)[:200]} cannot be looked at ({exc.strerror})"
-        if stat.S_ISLNK(st.st_mode) and st.st_uid not in _trusted(also) and sticky(os.path.dirname(d)):
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in _trusted(also) and sticky(os.path.dirname(d)) \
+                and not frozen(os.path.dirname(d)):
             # its owner may replace it: a sticky directory (as /tmp) lets others make entries
             # and keeps each one its owner's
             return f"{os.fsdecode(d)} is a symlink of user {user_named(st.st_uid)} in a sticky directory"
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
             continue    # a symlink cannot be changed, only replaced in the directory above
         why = others_can_change_dir(st, d, os.fsdecode(d), also)
-        if why:
+        if why and not frozen(d):
             return why
     return None
+
+
+def frozen(path: str | bytes, depth: int = 0) -> bool:
+    """Whether nobody but root can change `path` (not followed) whatever its mode and owner: it lies
+    on a local file system that is read-only itself (mount_points.read_only_device: a disc, an image
+    mounted ro), whose device no other user may write (a loop device's file included)."""
+    found = mount_points.read_only_device(path)
+    if found is None or depth > 4:
+        return False
+    node, device = found
+    try:
+        st = os.stat(node)
+    except OSError:
+        return False
+    if not stat.S_ISBLK(st.st_mode) or st.st_rdev != device or st.st_uid not in (0, os.geteuid()) \
+            or st.st_mode & stat.S_IWOTH or st.st_mode & stat.S_IWGRP and (
+                _has_acl(node) or not _root_and_mine_alone(st.st_gid, trusted_groups=("staff", "disk"))):
+        return False
+    try:    # a loop device reads its file: whoever can change that file changes what it holds
+        with open(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}/loop/backing_file", "rb") as f:
+            backing = f.read().rstrip(b"\n")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return not (others_can_change(backing) or _others_write_file(backing, depth + 1))
+
+
+def _others_write_file(path: bytes, depth: int) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return True
+    return (st.st_uid not in (0, os.geteuid()) or _writable_by_others(st, path, os.fsdecode(path)) is not None) \
+        and not frozen(path, depth)
 
 
 def others_can_reach(path: str | bytes | os.PathLike) -> bool:
@@ -208,7 +246,7 @@ def others_can_make(path: str | os.PathLike, also: int | None = None) -> str | N
         st = os.stat(folder)
     except OSError:
         return None     # what cannot be reached cannot be made there
-    if not st.st_mode & stat.S_ISVTX or not stat.S_ISDIR(st.st_mode):
+    if not st.st_mode & stat.S_ISVTX or not stat.S_ISDIR(st.st_mode) or frozen(folder):
         return None
     why = _writable_by_others(st, os.fsencode(folder), folder, also)
     return f"{path} is not there, and another user may make it: {why} (sticky)" if why else None
@@ -279,10 +317,12 @@ def others_can_write(path: str | bytes | os.PathLike, also: int | None = None) -
     if stat.S_ISLNK(st.st_mode):
         return None
     if stat.S_ISDIR(st.st_mode):
-        return others_can_change_dir(st, os.fsencode(path), shown, also)
-    if st.st_uid not in _trusted(also):
-        return f"{shown} belongs to user {user_named(st.st_uid)}"
-    return _writable_by_others(st, os.fsencode(path), shown, also)
+        why = others_can_change_dir(st, os.fsencode(path), shown, also)
+    elif st.st_uid not in _trusted(also):
+        why = f"{shown} belongs to user {user_named(st.st_uid)}"
+    else:
+        why = _writable_by_others(st, os.fsencode(path), shown, also)
+    return None if why is None or frozen(path) else why
 
 
 def others_can_name_in(d: str | os.PathLike) -> str | None:
@@ -314,7 +354,7 @@ def _writable_by_others(st: os.stat_result, d: bytes | int, shown: str, also: in
     return None
 
 
-def _root_and_mine_alone(gid: int, also: int | None = None) -> bool:
+def _root_and_mine_alone(gid: int, also: int | None = None, trusted_groups: tuple[str, ...] = ("staff",)) -> bool:
     """Is `gid` root's group, this user's own or Debian's staff, with nobody but root and this user
     in it (as a member, or as a user whose primary group it is)? Root's group holds only root on most
     systems, and a user private group (Debian gives every user one, whose umask 002 makes their
@@ -322,7 +362,7 @@ def _root_and_mine_alone(gid: int, also: int | None = None) -> bool:
     /etc/staff-group-for-usr-local is, with nobody in it unless root put them there. Where another
     user is in one, that user can write there. `also`: a user trusted too, whose own group is taken
     as this user's is."""
-    if gid not in (0, os.getegid(), _primary_gid(also)) and _group_name(gid) != "staff":
+    if gid not in (0, os.getegid(), _primary_gid(also)) and _group_name(gid) not in trusted_groups:
         return False
     trusted = set(_trusted(also))
     try:

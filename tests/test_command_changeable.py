@@ -266,3 +266,42 @@ def test_a_pre_command_run_as_the_owner_of_its_script_runs(dump_user, tmp_path):
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "completed", result.reason
     assert os.stat(f"{home}/ran").st_uid == dump_user.pw_uid
+
+
+def test_a_script_on_a_read_only_file_system_nobody_can_change_is_not_refused(open_base, tmp_path, bind_mount):
+    """A world-writable script, in a world-writable folder and one of nobody's, on an ext4 image
+    mounted read-only: nobody but root can change them (nor remount it). Not so through a read-only
+    bind mount of a writable folder (its files are written through the folder's own name), nor on
+    an image whose file others can write (what the loop device reads)."""
+    import shutil
+    import subprocess
+
+    from tests.other_user import NOBODY
+
+    if shutil.which("mkfs.ext4") is None:
+        pytest.skip("no mkfs.ext4")
+    image, tree = tmp_path / "ro.img", tmp_path / "tree"
+    for d, mode in (("open", 0o777), ("theirs", 0o755)):
+        (tree / d).mkdir(parents=True)
+        (tree / d / "x.sh").write_text("#!/bin/sh\ntrue\n")
+        (tree / d / "x.sh").chmod(0o777)
+        (tree / d).chmod(mode)
+    os.chown(tree / "theirs", NOBODY.pw_uid, NOBODY.pw_gid)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(tree), str(image), "8M"], check=True, capture_output=True)
+    ro = open_base / "ro"
+    ro.mkdir()
+    done = subprocess.run(["mount", "-o", "ro,loop", str(image), str(ro)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount an image here: {done.stderr.strip()}")
+    try:
+        for command in (f"sh {ro}/open/x.sh", f"{ro}/theirs/x.sh", f"cd {ro}/open && ./x.sh", f"nice sh < {ro}/open/x.sh"):
+            assert command_safety.command_changeable(command) is None, command
+        assert command_safety.command_changeable(f"sh {ro}/open/y.sh") is None     # nor made there
+        image.chmod(0o666)      # what the loop device reads, anyone may write
+        assert f"{ro}/open is writable by everyone" in (command_safety.command_changeable(f"sh {ro}/open/x.sh") or "")
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+
+    shown = bind_mount(open_base / "shown", tree / "open")
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(shown)], check=True)
+    assert f"{shown} is writable by everyone" in (command_safety.command_changeable(f"sh {shown}/x.sh") or "")
