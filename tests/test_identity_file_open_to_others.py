@@ -81,3 +81,24 @@ def test_a_key_of_another_user_readable_by_all_in_a_directory_closed_to_them_is_
         assert [p.level for p in privacy_problems(cfg) if p.check_id == "private:key:box"] == ["critical"]
     finally:
         shutil.rmtree(reached)
+
+
+def test_each_default_key_openssh_tries_is_refused_and_checked(sshd, tmp_path):
+    """OpenSSH 9.2 tries ~/.ssh/id_rsa, id_ecdsa, id_ecdsa_sk, id_ed25519, id_ed25519_sk, id_xmss and
+    id_dsa (ssh -G); paramiko some of them. One open to others among those the login and check
+    passed over (rsync's ssh reads it, and refuses it) is refused and checked as id_ed25519 is; the
+    login itself is id_ed25519's, closed."""
+    import subprocess
+
+    tried = [line.split()[1] for line in subprocess.run(["ssh", "-G", "localhost"], capture_output=True, text=True,
+                                                        check=True).stdout.splitlines()
+             if line.startswith("identityfile ")]
+    ssh_dir = Path(os.path.expanduser("~/.ssh"))
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    shutil.copy(sshd.identity_file, ssh_dir / "id_ed25519")
+    os.chmod(ssh_dir / "id_ed25519", 0o600)
+    for name in ("id_ecdsa_sk", "id_ed25519_sk", "id_xmss", "id_dsa"):
+        assert f"~/.ssh/{name}" in tried, tried
+        (tmp_path / name).mkdir()
+        _refused_then_taken(sshd, tmp_path / name, ssh_dir / name, 0o644)
+        os.unlink(ssh_dir / name)

@@ -22,8 +22,9 @@ CONNECT_TIMEOUT = 15
 # step 1 and rsync, short enough not to linger after a killed backup. A rsync that comes later
 # connects on its own.
 SHARED_IDLE_SECONDS = 120
-# the keys paramiko logs in with when a source names none (look_for_keys): OpenSSH's defaults too
-DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ed25519")
+# the keys of ~/.ssh a login tries when a source names none: OpenSSH's (ssh -G: 9.2's IdentityFile
+# defaults), which hold paramiko's (look_for_keys: id_rsa, id_dsa, id_ecdsa, id_ed25519)
+DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss", "id_dsa")
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,14 @@ def _ssh_config_lookup(alias: str) -> dict:
 
 
 def default_keys() -> list[Path]:
-    """The keys of ~/.ssh a login tries when neither the source nor ~/.ssh/config names one."""
-    found = [Path(os.path.expanduser(f"~/.ssh/{name}")) for name in DEFAULT_KEYS]
+    """The keys of ~/.ssh a login tries when neither the source nor ~/.ssh/config names one: in
+    $HOME's (paramiko's) and in the home the password database gives (ssh's, when HOME is another)."""
+    homes = [os.path.expanduser("~")]
+    try:
+        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:
+        pass
+    found = [Path(home, ".ssh", name) for home in dict.fromkeys(homes) for name in DEFAULT_KEYS]
     return [p for p in found if p.is_file()]
 
 
