@@ -363,6 +363,10 @@ def test_the_form_saves_and_removes_other_sources_while_one_holds_a_command_othe
     config_edit.save(snapshot, snapshot.put_source({**snapshot.source_values("b"), "id": "c"}))
     snapshot = config_edit.read(lab.config_path)
     config_edit.save(snapshot, snapshot.delete_source("b"))
+    # what the console says of the file as saved is what check-config says of it, with the fix
+    left = config_edit.left_not_run(lab.config_path, lab.config_path.read_text())
+    code, err = _check(lab, capsys)
+    assert code == 2 and left and left in err and f"{script} is writable by everyone" in left and "fix:" in left, (left, err)
     snapshot = config_edit.read(lab.config_path)
     config_edit.save(snapshot, snapshot.put_source({**snapshot.source_values("a"), "schedule": "0 4 * * *"}, "a"))
     text = lab.config_path.read_text()

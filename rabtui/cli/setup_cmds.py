@@ -83,20 +83,12 @@ def cmd_check_config(args) -> int:
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls, cfg.notify.command)
     if exposed:
         raise UsageError(exposed)
-    refused = config_safety.commands_refused(cfg)
+    refused = config_edit.commands_not_run(cfg)     # as the console's form says it of a file it saved
     if refused:
-        raise UsageError(refused)
-    # judged as the nightly run will run them: from its working directory, with its PATH
-    changeable = config_safety.commands_changeable(cfg, scheduled=True)
-    if changeable:
-        raise configmod.error_at(cfg.path, *changeable)
+        raise refused
     unsafe = config_safety.permission_problem(cfg.path)
     if unsafe:
         print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
-    changeable = config_safety.judged(cfg.notify.command, scheduled=True) if cfg.notify.command else None
-    if changeable:
-        raise UsageError(f"notify.command runs what another user can change: {changeable}; it is not run",
-                         hint=command_safety.FIX)
     for note in _refused_from_here(cfg):
         print(fmt.name(f"rabtui: warning: {note}"), file=sys.stderr)
     pending = conflict_kept.unsaid(cfg.path)

@@ -29,7 +29,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from rabtui import faults, file_replace, flock_turns, fmt, privacy
+from rabtui import command_safety, faults, file_replace, flock_turns, fmt, privacy
 from rabtui.config import conflict_kept
 from rabtui.config import safety as config_safety
 from rabtui.config.edit_directories import put_directories
@@ -202,6 +202,37 @@ def check(snapshot: Snapshot, text: str) -> None:
     if changeable:
         keypath, message = changeable
         raise error_at(path, keypath, f"{message}; nothing was saved", text)
+
+
+def commands_not_run(cfg, text: str | None = None) -> UsageError | None:
+    """Why check-config refuses the commands `cfg` holds, as it says it (`text`: the file's, when
+    not the one on disk): its file others can change, a local source's command that runs what
+    another user can change (file:line: key, and the fix), notify.command's; None when none. The
+    form says it of what a save left (a command the file held already) as check-config does."""
+    refused = config_safety.commands_refused(cfg)
+    if refused:
+        return UsageError(refused)
+    # judged as the nightly run will run them: from its working directory, with its PATH
+    changeable = config_safety.commands_changeable(cfg, scheduled=True)
+    if changeable:
+        return error_at(cfg.path, *changeable, text)
+    changeable = config_safety.judged(cfg.notify.command, scheduled=True) if cfg.notify.command else None
+    if changeable:
+        return UsageError(f"notify.command runs what another user can change: {changeable}; it is not run",
+                          hint=command_safety.FIX)
+    return None
+
+
+def left_not_run(path: str | os.PathLike, text: str) -> str | None:
+    """What check-config refuses of the commands of `text`, the file at `path` as a save wrote it (a
+    command the file held already, which an edit of another source does not stop), said whole with
+    its fix; None when none, or when it cannot be read."""
+    try:
+        cfg = parse(tomllib.loads(text.removeprefix(BOM)), path=Path(path), text=text.removeprefix(BOM), check_media=False)
+    except (tomllib.TOMLDecodeError, ConfigError):
+        return None
+    refused = commands_not_run(cfg, text)
+    return str(refused) if refused else None
 
 
 def _local_commands_held(snapshot: Snapshot) -> set[tuple[str, str]]:

@@ -167,7 +167,8 @@ class SourceForm(Dialog[str | None]):
         if failed is not None or cancel.is_set():
             self._answer(cancel, failed)
         elif how is config_edit.save:
-            self._answer(cancel, self._saved, source, missing_local_directories(source))
+            left = config_edit.left_not_run(self.snapshot.path, self.snapshot.put_source(source, self.source_id))
+            self._answer(cancel, self._saved, source, missing_local_directories(source), left)
         else:
             try:
                 backups = queries.source_backup_count(self.app.store, self.source_id)
@@ -233,10 +234,12 @@ class SourceForm(Dialog[str | None]):
         self.app.run_worker(conflict.said, thread=True, group="config-said", exit_on_error=False)
         self.dismiss(source["id"])
 
-    def _saved(self, source: dict, missing: list[str]) -> None:
+    def _saved(self, source: dict, missing: list[str], left: str | None = None) -> None:
         if missing:
             self.notify(f"saved, but these directories do not exist here: {', '.join(missing)}",
                         severity="warning", timeout=10)
+        if left:    # a command the file held already: check-config refuses the file as saved
+            self.notify(left_said(left), severity="warning", timeout=20)
         self.dismiss(source["id"])
 
     def _untouched_now(self) -> config_edit.Snapshot | None:
@@ -303,3 +306,8 @@ class SourceForm(Dialog[str | None]):
             yes="Drop", no="Back")
         question.drops_edits = True
         self.app.push_screen(question, answered)
+
+
+def left_said(left: str) -> str:
+    """A note that the file was saved with a command check-config refuses (config_edit.left_not_run)."""
+    return f"saved, but check-config refuses the file (a command it held already, not run): {left}"

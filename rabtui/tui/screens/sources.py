@@ -17,7 +17,7 @@ from rabtui.errors import RabtuiError
 from rabtui.state import queries
 from rabtui.tui import threads
 from rabtui.tui.dialogs.common import ConfirmDialog
-from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
+from rabtui.tui.dialogs.source_form import RELOAD, SourceForm, left_said
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.widgets.table import Table, cells_width, cut_column
@@ -200,14 +200,18 @@ class SourcesScreen(RabtuiScreen):
     def _delete(self, snapshot, source_id: str) -> None:
         """The file is checked (each medium path and local source directory resolved: one on a file
         system that hangs keeps no key waiting) and written here."""
+        text = snapshot.delete_source(source_id)
         try:
-            config_edit.save(snapshot, snapshot.delete_source(source_id))
+            config_edit.save(snapshot, text)
         except config_edit.ConflictKept as exc:     # deleted: a hand edit of that instant is kept aside
             self.app.call_from_thread(self.notify, str(exc), severity="warning", timeout=20)
             exc.said()
         except (RabtuiError, OSError) as exc:
             self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error", timeout=8)
             return
+        left = config_edit.left_not_run(snapshot.path, text)
+        if left:
+            self.app.call_from_thread(self.notify, left_said(left), severity="warning", timeout=20)
         self.app.call_from_thread(self._deleted, source_id)
 
     def _deleted(self, source_id: str) -> None:
