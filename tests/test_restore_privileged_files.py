@@ -78,3 +78,35 @@ def test_privileged_files_restored_where_others_cannot_reach_are_not_warned_of(b
     odd = open_dir / str(lab.src / "data/odd").lstrip("/")
     assert stat.S_IMODE((odd / "locking").stat().st_mode) == 0o2745     # kept, as the backup has it
     assert not _said(result), result.warnings    # their bits give no rights
+
+
+def test_privileged_files_restored_onto_the_source_are_warned_of_only_where_another_user_can_move_them(
+        backed_up, open_base):
+    """Onto the source they are put back where they were, as they were: nothing to say of a
+    directory of root's (a /usr/bin restored), nor of a setuid program of a user's own in their
+    directory. In one another user can change since (theirs, or open to all), the restore warns:
+    they can move the file aside and keep it, an old setuid-root program with its flaw."""
+    lab, cfg = backed_up
+    data = lab.src / "data"
+    result = R.restore(cfg, lab.store(), "loc", str(data), to_source=True, overwrite=True)
+    assert stat.S_IMODE((data / "bin/su").stat().st_mode) == 0o4755
+    assert not _said(result), result.warnings
+
+    os.chown(data, NOBODY.pw_uid, NOBODY.pw_gid)       # given to another user since
+    result = R.restore(cfg, lab.store(), "loc", str(data / "bin"), to_source=True, overwrite=True)
+    said = _said(result)
+    assert len(said) == 1 and said[0].startswith("2 files restored setuid") and "onto the source" in said[0], said
+    assert f"{data} belongs to user nobody" in said[0] and "chmod go-w" in said[0], said
+
+    # a setuid program of their own, in a directory of theirs: it runs as them, that gives them nothing
+    os.chown(data, 0, 0)
+    os.chown(data / "bin/su", NOBODY.pw_uid, NOBODY.pw_gid)
+    os.chmod(data / "bin/su", 0o4755)
+    lab.backup(cfg)
+    os.chown(data / "bin", NOBODY.pw_uid, NOBODY.pw_gid)
+    result = R.restore(cfg, lab.store(), "loc", str(data / "bin/su"), to_source=True, overwrite=True)
+    assert (data / "bin/su").stat().st_uid == NOBODY.pw_uid
+    assert not _said(result), result.warnings
+    (data / "bin").chmod(0o777)     # open to all: any other user may move it
+    result = R.restore(cfg, lab.store(), "loc", str(data / "bin/su"), to_source=True, overwrite=True)
+    assert _said(result) and f"{data}/bin is writable by everyone" in _said(result)[0], result.warnings

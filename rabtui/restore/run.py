@@ -359,6 +359,34 @@ def _privileged_open(w: Written, to: bytes, result: RestoreResult, emit: Emit) -
     result.warnings.append(warning)
 
 
+def _privileged_changeable(w: Written, root: bytes, result: RestoreResult, emit: Emit) -> None:
+    """The warning that files restored onto a local source setuid, setgid or with a capability (put
+    back where they were, as the backup has them: nothing to say of a /usr/bin restored) lie where a
+    user other than root, this one and their owner can change the way to them (a directory of theirs,
+    or one open to them): they can move such a file aside and keep it as it is, an old setuid-root
+    program with its flaw, for whenever they like, or link it where they like."""
+    found = []
+    for name in w.privileged_names:
+        path = os.path.join(root, name)
+        try:
+            owner = os.lstat(path).st_uid
+        except OSError:     # gone since (a post command, the operator): nothing there to keep
+            continue
+        why = privacy.others_can_change(path, also=owner)
+        if why:
+            found.append((path, why))
+    if not found:
+        return
+    first, why = found[0]
+    warning = (f"{fmt.count(len(found), 'file')} restored setuid, setgid or with a file capability onto the source"
+               f" (the first: {fmt.name(first)}) {'lies' if len(found) == 1 else 'lie'} where another user can change the"
+               f" way to {'it' if len(found) == 1 else 'them'}: {fmt.name(why)}: they can move it aside and run it as"
+               f" restored whenever they like; close that directory (chown root, chmod go-w) or take the bits off"
+               f" (chmod ug-s)")
+    emit(Event(WARNING, warning))
+    result.warnings.append(warning)
+
+
 def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None, *,
              exact_times: bool = False, not_restored=(), staged: bool = False, dir_modes=None):
     if not to_source:
@@ -372,6 +400,7 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
         # another file system mounted inside is written only where the backups took it in
         w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick, staged=staged,
                       dir_modes=dir_modes, cross_mounts=not source.one_file_system)
+        _privileged_changeable(w, root, result, emit)
         return _finish(result, w.named_from(root.lstrip(b"/")), f"onto {source.id}", not_restored)
     from rabtui.restore import remote as remote_restore
 

@@ -60,10 +60,12 @@ class Written:
     errors: list[tuple[bytes, str]] = field(default_factory=list)      # the restore could not finish
     privileged: int = 0     # files restored that run with more than their caller's rights (setuid, setgid, a capability)
     first_privileged: bytes = b""
+    privileged_names: list[bytes] = field(default_factory=list)     # each, below the directory written in
 
     def note_privileged(self, name: bytes) -> None:
         self.privileged += 1
         self.first_privileged = self.first_privileged or name
+        self.privileged_names.append(name)
 
     def counts(self) -> str:
         attributes = ("attributes as rsync set them (uncounted)" if self.attributes is None
