@@ -230,11 +230,12 @@ def _user_option(rest: list[str], short: str, long: str, values: frozenset[str])
         word = rest[i]
         if word in (short, long) and word:
             return rest[i + 1] if i + 1 < len(rest) else None
-        if short and word.startswith(short) and not word.startswith("--"):
-            return word[len(short):]
+        found = _cluster_value(word, values) if short else None
+        if found is not None and f"-{found[0]}" == short:       # -uNAME, -iu NAME
+            return found[1] or (rest[i + 1] if i + 1 < len(rest) else None)
         if long and word.startswith(long + "="):
             return word.partition("=")[2]
-        i += 2 if word in values else 1
+        i += 2 if _takes_next(word, values) else 1
     return None
 
 
@@ -281,12 +282,31 @@ def _after_options(rest: list[str], wrapper: _Wrapper) -> list[str]:
             i += 1
             break
         if word.startswith("-"):      # a lone - too: env's -i, su's -l
-            i += 2 if word in wrapper.values else 1
+            i += 2 if _takes_next(word, wrapper.values) else 1
             continue
         break
     while i < len(rest) and _assignment(rest[i]):
         i += 1
     return rest[i + wrapper.operands:]
+
+
+def _cluster_value(word: str, values: frozenset[str]) -> tuple[str, str] | None:
+    """The first letter of the short options `word` (`-iu`, `-n19`) that takes a value, and that
+    value's part in the word (the rest of it; "": the next word is it); None when none does."""
+    if word.startswith("--") or len(word) < 2:
+        return None
+    for j, letter in enumerate(word[1:], 1):
+        if f"-{letter}" in values:
+            return letter, word[j + 1:]
+    return None
+
+
+def _takes_next(word: str, values: frozenset[str]) -> bool:
+    """Whether the option word `word` takes the next word as its value (`-u NAME`, `sudo -iu NAME`)."""
+    if word in values:
+        return True
+    found = _cluster_value(word, values)
+    return found is not None and found[1] == ""
 
 
 def split_string(rest: list[str]) -> list[str]:

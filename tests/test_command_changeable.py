@@ -45,7 +45,8 @@ def test_what_a_wrapper_a_pipeline_or_a_cd_runs_is_judged(places, monkeypatch):
                     f"bash -o pipefail {theirs}/hook.sh", f"sh < {theirs}/hook.sh", f"sh -c 'nice {theirs}/gzip'",
                     f"flock /run/lock/x -c 'sh {theirs}/hook.sh'", f"if true; then {theirs}/gzip; fi",
                     f". {theirs}/hook.sh", f"source {theirs}/hook.sh", f"eval '{theirs}/gzip -9'",
-                    f"su - postgres -c 'sh {theirs}/hook.sh'", f"runuser -u postgres -- {theirs}/gzip"):
+                    f"su - postgres -c 'sh {theirs}/hook.sh'", f"runuser -u postgres -- {theirs}/gzip",
+                    f"sudo -Hu postgres {theirs}/gzip", f"env -iu LANG {theirs}/gzip"):
         assert why in (command_safety.command_changeable(command) or ""), command
     monkeypatch.setenv("HOOKS", str(theirs))      # the shell expands it in the environment the command gets
     for command in ("sh $HOOKS/hook.sh", "${HOOKS}/gzip -9", "echo `$HOOKS/gzip`", "x=$($HOOKS/gzip)",
@@ -237,7 +238,8 @@ def test_a_script_run_as_the_user_who_alone_may_change_it_is_not_refused(dump_us
                     f"sudo -H -u {name} -- nice -n 19 {home}/dump.sh", f"sudo --user={name} {home}/dump.sh",
                     f"sudo -u '#{dump_user.pw_uid}' {home}/dump.sh", f"runuser -u {name} -- {home}/dump.sh",
                     f"su - {name} -c '~{name}/dump.sh'", f"su {name} -s /bin/sh -c 'sh {home}/dump.sh' | gzip",
-                    f"doas -u {name} {home}/dump.sh", f"runuser {name} -c {home}/dump.sh"):
+                    f"doas -u {name} {home}/dump.sh", f"runuser {name} -c {home}/dump.sh",
+                    f"sudo -iu {name} {home}/dump.sh", f"sudo -Hu{name} {home}/dump.sh"):
         assert command_safety.command_changeable(command) is None, command
     world = open_base / "x.sh"
     world.write_text("#!/bin/sh\ntrue\n")
