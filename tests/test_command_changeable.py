@@ -209,13 +209,20 @@ def dump_user(open_base):
     import pwd
     import shutil
     import subprocess
+    import time
 
     if not shutil.which("useradd"):
         pytest.skip("no useradd to make a user")
-    name = "rabtui-dump-test"
+    name = f"rabtui-dump-{os.getpid()}"     # one each: the tests of two workers make theirs at once
     home = open_base / "dumphome"
     subprocess.run(["userdel", name], capture_output=True)
-    subprocess.run(["useradd", "-r", "-U", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True)
+    for _ in range(50):     # another useradd holding the lock of /etc/passwd makes it fail at once
+        made = subprocess.run(["useradd", "-r", "-U", "-M", "-d", str(home), "-s", "/bin/sh", name],
+                              capture_output=True, text=True)
+        if made.returncode == 0:
+            break
+        time.sleep(0.1)
+    assert made.returncode == 0, made.stderr
     try:
         user = pwd.getpwnam(name)
         home.mkdir()
