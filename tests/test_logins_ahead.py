@@ -53,11 +53,18 @@ def _none_left(port: int) -> set[bytes]:
     return left
 
 
-def _ssh_sources(lab: Lab, sshd, names: str, pre: dict[str, str] | None = None, rabtui: str = "") -> None:
+def _open(port: int) -> set[bytes]:
+    """The sockets of the shared connections to `port` that are open (gone to the background)."""
+    return {p for p in _logins(port) if os.path.exists(p[len(b"ControlPath="):].strip(b'"'))}
+
+
+def _ssh_sources(lab: Lab, sshd, names: str, pre: dict[str, str] | None = None, rabtui: str = "",
+                 on: dict | None = None) -> None:
+    """Sources `names` on `sshd`, or on the server `on` gives."""
     text = ""
     for name in names:
         write_files(lab.src / name, {f"f{i}": f"{name}{i}" for i in range(5)})
-        text += (ssh_source_lines(sshd, name) + (pre or {}).get(name, "")
+        text += (ssh_source_lines((on or {}).get(name, sshd), name) + (pre or {}).get(name, "")
                  + f'\n[[sources.directories]]\npath = "{lab.src / name}"\n')
     lab.write(text)
     if rabtui:
@@ -127,7 +134,7 @@ def test_the_first_source_s_login_ends_with_the_run_when_its_backup_cannot_begin
     def logged_in_first(cfg, store):
         """The medium chosen once a's login has gone to the background (its socket is there)."""
         deadline = time.monotonic() + 30
-        while not any(os.path.exists(p[len(b"ControlPath="):].strip(b'"')) for p in _logins(own_sshd.port)):
+        while not _open(own_sshd.port):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         return choose(cfg, store)
@@ -162,3 +169,56 @@ def test_a_login_begun_ahead_whose_connection_closed_itself_idle_logs_in_again_a
     assert main(["--config", str(lab.config_path), "backup", "--all"]) == 0
     assert ("b", True) in over and ("b", False) not in over, over
     assert not _none_left(own_sshd.port)
+
+
+def test_a_run_killed_while_a_login_begun_ahead_is_open_leaves_no_connection(tmp_path, own_sshd):
+    """SIGKILL, which no handler of rabtui's sees, while a's backup runs and b's login, begun ahead
+    of its turn, has gone to the background: b's connection was watched from its turn on only, and
+    stayed logged in on the source for 2 minutes (ControlPersist)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.trust(own_sshd)
+    gate = tmp_path / "go"
+    _ssh_sources(lab, own_sshd, "abc", {"a": f'pre_backup_commands = ["{gate_command(gate)}"]'}, "max_parallel = 1")
+    child = _start_run(lab, "backup", "--all", running=1)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_open(own_sshd.port)) < 2 and time.monotonic() < deadline:    # a's, and b's begun ahead
+            time.sleep(0.05)
+        assert len(_open(own_sshd.port)) == 2
+        child.kill()
+        child.communicate(timeout=30)
+    finally:
+        gate.touch()
+    assert not _none_left(own_sshd.port)
+
+
+def test_a_run_killed_while_a_login_begun_ahead_is_under_way_leaves_no_connection(tmp_path, own_sshd):
+    """SIGKILL while b's login, begun ahead of its turn, waits for its server's greeting (that sshd
+    stopped): the login, in a session of its own, went on once the server answered, and its
+    connection stayed in the background for 2 minutes."""
+    slow = start_sshd(tmp_path / "slow-sshd")
+    try:
+        lab = Lab(tmp_path, media_count=1)
+        lab.trust(own_sshd)
+        with (lab.state / "known_hosts").open("a") as f:
+            f.write(slow.known_hosts_line())
+        gate = tmp_path / "go"
+        os.kill(slow.proc.pid, signal.SIGSTOP)
+        try:
+            _ssh_sources(lab, own_sshd, "abc", {"a": f'pre_backup_commands = ["{gate_command(gate)}"]'},
+                         "max_parallel = 1", on={"b": slow})
+            child = _start_run(lab, "backup", "--all", running=1)
+            try:
+                deadline = time.monotonic() + 30
+                while not _logins(slow.port) and time.monotonic() < deadline:    # b's login, begun ahead
+                    time.sleep(0.05)
+                assert _logins(slow.port) and not _open(slow.port)
+                child.kill()
+                child.communicate(timeout=30)
+            finally:
+                gate.touch()
+        finally:
+            os.kill(slow.proc.pid, signal.SIGCONT)
+        assert not _none_left(slow.port)
+    finally:
+        slow.stop()

@@ -59,7 +59,8 @@ class SharedConnection:
         # the shared connection goes to the background in a session of its own, out of every group
         # that dies with rabtui: its login runs with a token in its environment, and a watcher kills
         # what holds it when rabtui dies (SIGKILL included), where it would stay open while idle;
-        # started once the connection is open, not to hold up a login begun ahead of its turn
+        # started before the login, which may be begun long ahead of its turn (logins_ahead.py) and
+        # log in meanwhile, and kept until `close`
         self._token: str | None = None
         self._watch: proc_started.Started | None = None
 
@@ -88,10 +89,14 @@ class SharedConnection:
             self._under_way = contextlib.ExitStack()
             self._crowded = self._under_way.enter_context(dropped.logging_in(self._ep.hostname, self._ep.port))
             try:
+                if self._token is not None:
+                    self._watch = proc.start(["/bin/sh", "-c", proc_lifeline.marked_die_with_stdin(self._token)],
+                                             lifeline=True, name="ssh")
                 self._begun = time.monotonic()
                 self._login = self._start_login()
             except BaseException:
                 self._under_way.close()
+                self._stop_watching()
                 raise
         return self
 
@@ -121,9 +126,6 @@ class SharedConnection:
         if done.returncode == 0:
             if self._want.exists():
                 self.control = self._want
-                if self._watch is None:
-                    self._watch = proc.start(["/bin/sh", "-c", proc_lifeline.marked_die_with_stdin(self._token)],
-                                             lifeline=True, name="ssh")
             return self._ep.user
         if done.returncode == SSH_FAILED:
             self._explain(done.stderr_tail)
@@ -220,12 +222,15 @@ class SharedConnection:
             except TimedOut:      # the connection does not answer (stopped, hung): it would stay for good
                 self._kill_master(self._exiting)
             self._exit = self._exiting = None
-        if self._watch is not None:
-            self._watch.kill()
-            self._watch = None
+        self._stop_watching()
         if self._temporary is not None:
             self._temporary.__exit__(None, None, None)
             self._temporary = self._dir = None
+
+    def _stop_watching(self) -> None:
+        if self._watch is not None:
+            self._watch.kill()
+            self._watch = None
 
     @staticmethod
     def _kill_master(control: Path | None) -> None:
