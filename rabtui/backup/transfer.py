@@ -347,6 +347,9 @@ def _stalled_on(source: Source, stream: Stream) -> str:
     it when the connection ends, and nothing rabtui runs can end it there (README)."""
     if source.is_local:
         return stream.reading_said()
+    if not stream.heard:     # no file listed yet: no FIFO's open holds it
+        return (stream.reading_said() + "; what hangs there may stay there after this backup (its rsync_path"
+                " or rsync: `ps` on the source), until killed")
     return (stream.reading_said() + "; the source's rsync may stay waiting there after this backup"
             " (`ps -C rsync` on the source): a writer to the FIFO, or a kill, ends it")
 
