@@ -54,12 +54,19 @@ _WRAPPERS = {
     "su": _Wrapper(frozenset({"-g", "-G", "-s", "-w", "--group", "--supp-group", "--shell",
                               "--whitelist-environment"}), operands=1),
 }
-_LINE_OPTION = {"flock", "su", "runuser"}    # their -c LINE is a shell line
-# the wrappers that run their command as another user: the option naming the user, and whether a
-# first operand names them (su's, runuser's alike when it has no -u); root when none does
-_USER_OPTIONS = {"sudo": ("-u", "--user"), "doas": ("-u", ""), "runuser": ("-u", "--user"), "su": ("", "")}
-_SU_VALUES = frozenset({"-g", "-G", "-s", "-w", "-c", "--group", "--supp-group", "--shell", "--whitelist-environment",
-                        "--command", "--session-command"})
+_LINE_OPTION = {"flock"}    # its -c LINE is a shell line
+# the wrappers that run their command as another user: their options naming the user, and those
+# that give it a group besides its own (sudo -g disk, sudo -P keeping root's); root when none names one
+_USER_OPTIONS = {"sudo": ("-u", "--user"), "doas": ("-u", "")}
+_GROUP_OPTIONS = {"sudo": ("-g", "--group", "-P", "--preserve-groups")}
+# a wrapper's options that run its command from another directory (a relative name is found there)
+_CHDIR_OPTIONS = {"sudo": ("-D", "--chdir"), "env": ("-C", "--chdir")}
+# su's options (runuser's in su's form, and runuser's own -u) by their letters; su takes them
+# anywhere before `--`, long ones shortened while that names one alone (getopt_long)
+_SU_LONG = {"--command": "c", "--session-command": "c", "--shell": "s", "--group": "g", "--supp-group": "G",
+            "--whitelist-environment": "w", "--user": "u", "--login": "l", "--fast": "f",
+            "--preserve-environment": "m", "--pty": "P", "--help": "h", "--version": "V"}
+_SU_VALUES = "cgGsw"
 
 
 # an interpreter: the options that take a value, the letters of an option whose value is code (a
@@ -184,15 +191,20 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
             return out      # a look-up, nothing run
         if name == "env":
             rest = split_string(rest)
+        if name in ("su", "runuser"):
+            return out + _su_runs(name, rest, stdin, depth)
         user = runs_as(name, rest)
-        if name in _LINE_OPTION and ("-c" in rest or "--command" in rest):     # flock F -c LINE, su -c LINE
+        if name in _LINE_OPTION and ("-c" in rest or "--command" in rest):     # flock F -c LINE
             option = "-c" if "-c" in rest else "--command"
             code = rest[rest.index(option) + 1:rest.index(option) + 2]
             return out + _as(user, run_by(code[0], depth + 1) if code else [])
-        if name == "runuser" and _user_option(rest, *_USER_OPTIONS[name], wrapper.values) is None:
-            rest = _su_operands(rest)[1:]       # su's form (runuser USER ARGS): ARGS, as su's
-        return out + _as(user, run_by_words(_after_options(rest, wrapper) + [x for s in stdin for x in ("<", s)],
-                                            depth + 1))
+        named = run_by_words(_after_options(rest, wrapper) + [x for s in stdin for x in ("<", s)], depth + 1)
+        chdir = _option_values(rest, wrapper.values, *_CHDIR_OPTIONS.get(name, ("", "")))
+        if chdir:
+            named = _from(chdir[-1], named)
+        elif name == "sudo" and _option_given(rest, wrapper.values, "-i", "--login"):
+            named = _from(os.path.expanduser(f"~{user}"), named)     # a login shell starts at the home
+        return out + _as(user, named)
     interpreter = next((spec for pattern, spec in _INTERPRETERS if pattern.fullmatch(name)), None)
     if interpreter is not None:
         out += _interpreted(rest, interpreter, depth) or [Named(s, True) for s in stdin[:1]]
@@ -200,43 +212,112 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
 
 
 def runs_as(wrapper: str, rest: list[str]) -> str | None:
-    """The user the wrapper `wrapper` (its words after it: `rest`) runs its command as: the one its
-    option or (su's, runuser's) operand names, root when none does; None for a wrapper that does
-    not change its user (nice)."""
+    """The user the wrapper `wrapper` (sudo, doas; its words after it: `rest`) runs its command as:
+    the one its last option naming one names, root when none does, or when a group is given besides
+    (the user's own code would have it); None for a wrapper that does not change its user (nice)."""
     if wrapper not in _USER_OPTIONS:
         return None
-    named = _user_option(rest, *_USER_OPTIONS[wrapper], _WRAPPERS[wrapper].values)
-    if named is None and wrapper in ("su", "runuser"):
-        operands = _su_operands(rest)
-        named = operands[0] if operands else None
-    return named or "root"
+    values = _WRAPPERS[wrapper].values
+    groups = _GROUP_OPTIONS.get(wrapper, ())
+    if any(_option_given(rest, values, *pair) for pair in zip(groups[::2], groups[1::2])):
+        return "root"
+    named = _option_values(rest, values, *_USER_OPTIONS[wrapper])
+    return named[-1] if named else "root"
 
 
-def _su_operands(rest: list[str]) -> list[str]:
-    """su's words past its options (and their values): its user, then the arguments its shell gets."""
+def _su_runs(name: str, rest: list[str], stdin: list[str], depth: int) -> list[Named]:
+    """What su (or runuser) run with the words `rest` runs: the shell -s names, the line -c gives
+    it or the arguments it passes it (su USER ARGS), or runuser -u's command; as the user its first
+    operand (runuser: -u) names, root when none does or a group is given besides; from that user's
+    home when a login (-, -l)."""
+    options: dict[str, str] = {}
+    operands: list[str] = []
+    values = _SU_VALUES + ("u" if name == "runuser" else "")
     i = 0
-    while i < len(rest) and rest[i].startswith("-"):
-        if rest[i] == "--":
-            return rest[i + 1:]
-        i += 2 if rest[i] in _SU_VALUES else 1
-    return rest[i:]
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            operands += rest[i + 1:]
+            break
+        if word.startswith("--"):
+            option, eq, value = word.partition("=")
+            letters = {v for k, v in _SU_LONG.items() if k == option} or \
+                {v for k, v in _SU_LONG.items() if k.startswith(option)}
+            letter = letters.pop() if len(letters) == 1 else "?"
+            if letter in values and not eq:
+                value, i = (rest[i + 1] if i + 1 < len(rest) else ""), i + 1
+            options[letter] = value
+        elif word.startswith("-") and word != "-":
+            for j, letter in enumerate(word[1:], 1):
+                if letter in values:
+                    value = word[j + 1:]
+                    if not value:
+                        value, i = (rest[i + 1] if i + 1 < len(rest) else ""), i + 1
+                    options[letter] = value
+                    break
+                options[letter] = ""
+        else:
+            operands.append(word)
+        i += 1
+    redirected = [x for s in stdin for x in ("<", s)]
+    if "u" in options:      # runuser -u USER CMD: the command itself
+        user, named = options["u"], run_by_words(operands + redirected, depth + 1)
+    else:
+        if operands[:1] == ["-"]:
+            options["l"], operands = "", operands[1:]
+        user = operands[0] if operands else "root"
+        named = [Named(options["s"])] if options.get("s") else []
+        if "c" in options:
+            named += run_by(options["c"], depth + 1)
+        else:       # its shell runs the arguments it is given (sh ARGS), or reads its standard input
+            named += run_by_words(["sh", *operands[1:], *redirected], depth + 1)[1:]
+        if "l" in options:
+            named = _from(os.path.expanduser(f"~{user}"), named)
+    if "g" in options or "G" in options:
+        user = "root"
+    return _as(user, named)
 
 
-def _user_option(rest: list[str], short: str, long: str, values: frozenset[str]) -> str | None:
-    """The value of a wrapper's option naming a user (`-u NAME`, `-uNAME`, `--user=NAME`, `--user NAME`)
-    among its options, or None."""
+def _option_values(rest: list[str], values: frozenset[str], short: str, long: str) -> list[str]:
+    """The values, in order, of a wrapper's option `short` / `long` that takes one (`-u NAME`, `-uNAME`,
+    `-iu NAME`, `--user=NAME`, `--user NAME`) among its options, which end at its first operand."""
+    found = []
     i = 0
     while i < len(rest) and rest[i].startswith("-") and rest[i] != "--":
         word = rest[i]
+        following = rest[i + 1] if i + 1 < len(rest) else ""
+        cluster = _cluster_value(word, values) if short else None
         if word in (short, long) and word:
-            return rest[i + 1] if i + 1 < len(rest) else None
-        found = _cluster_value(word, values) if short else None
-        if found is not None and f"-{found[0]}" == short:       # -uNAME, -iu NAME
-            return found[1] or (rest[i + 1] if i + 1 < len(rest) else None)
-        if long and word.startswith(long + "="):
-            return word.partition("=")[2]
+            found.append(following)
+        elif cluster is not None and f"-{cluster[0]}" == short:
+            found.append(cluster[1] or following)
+        elif long and word.startswith(long + "="):
+            found.append(word.partition("=")[2])
         i += 2 if _takes_next(word, values) else 1
-    return None
+    return found
+
+
+def _option_given(rest: list[str], values: frozenset[str], short: str, long: str) -> bool:
+    """Whether a wrapper's option `short` / `long` that takes no value is among its options (`-P`,
+    `-HP`, `--preserve-groups`)."""
+    i = 0
+    while i < len(rest) and rest[i].startswith("-") and rest[i] != "--":
+        word = rest[i]
+        if word == long or word.startswith(long + "="):
+            return True
+        if not word.startswith("--"):
+            for letter in word[1:]:
+                if letter == short[1:]:
+                    return True
+                if f"-{letter}" in values:      # the rest of the word is its value
+                    break
+        i += 2 if _takes_next(word, values) else 1
+    return False
+
+
+def _from(folder: str, named: list[Named]) -> list[Named]:
+    """`named` run from the directory `folder` (a wrapper's -C DIR, a login's home)."""
+    return [replace(n, at=os.path.join(folder, n.at or "")) for n in named]
 
 
 def _as(user: str | None, named: list[Named]) -> list[Named]:

@@ -314,3 +314,66 @@ def test_a_script_on_a_read_only_file_system_nobody_can_change_is_not_refused(op
     shown = bind_mount(open_base / "shown", tree / "open")
     subprocess.run(["mount", "-o", "remount,bind,ro", str(shown)], check=True)
     assert f"{shown} is writable by everyone" in (command_safety.command_changeable(f"sh {shown}/x.sh") or "")
+
+
+def test_what_su_runs_is_judged_however_its_options_are_written(dump_user, places, open_base, monkeypatch):
+    """su (and runuser in su's form) takes its options anywhere before `--`, run together (-lc),
+    long (--command=, --session-command) or naming the shell it runs (-s): each runs what is
+    given, as root where no user is named."""
+    theirs, mine = places
+    name, home = dump_user.pw_name, dump_user.pw_dir
+    monkeypatch.chdir(mine)
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"su -lc {theirs}/gzip", f"su -fc {theirs}/gzip root", f"su root -lc {theirs}/gzip",
+                    f"su --command={theirs}/gzip", f"su --session-command={theirs}/gzip",
+                    f"su --session-command {theirs}/gzip -", f"su -s {theirs}/gzip -c true",
+                    f"su --shell={theirs}/gzip -c true", f"su -s{theirs}/gzip root", f"su root -- {theirs}/hook.sh",
+                    f"runuser root --command={theirs}/gzip", f"runuser -lc {theirs}/gzip root",
+                    f"su {name} -lc {theirs}/gzip"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    for command in (f"su -lc {home}/dump.sh {name}", f"su -c {home}/dump.sh -s /bin/sh -- {name}",
+                    f"su --login {name} --command={home}/dump.sh"):
+        assert command_safety.command_changeable(command) is None, command
+    assert f"{home} belongs to user {name}" in (command_safety.command_changeable(f"su -lc {home}/dump.sh") or "")
+
+
+def test_the_working_directory_a_wrapper_runs_its_command_in_is_judged(dump_user, places, monkeypatch):
+    """env -C, sudo -D run a relative name from the folder they are given; su's login (-, -l) from
+    the user's home."""
+    theirs, mine = places
+    name, home = dump_user.pw_name, dump_user.pw_dir
+    os.symlink(f"{theirs}/gzip", f"{home}/gzip")
+    monkeypatch.chdir(mine)
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"env -C {theirs} ./gzip", f"env --chdir={theirs} sh hook.sh", f"sudo -D {theirs} ./gzip",
+                    f"sudo --chdir {theirs} sh hook.sh", f"su - {name} -c ./gzip", f"su -l {name} -c 'nice ./gzip'"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    assert command_safety.command_changeable(f"su - {name} -c 'sh dump.sh'") is None
+
+
+def test_a_user_named_again_or_a_group_given_is_judged_as_the_wrapper_runs_it(dump_user):
+    """The last -u names the user (sudo, doas, runuser); a group given besides (-g disk) or root's
+    kept (sudo -P) gives the user more than their own: their script is judged as root's."""
+    name, home = dump_user.pw_name, dump_user.pw_dir
+    why = f"{home} belongs to user {name}"
+    for command in (f"runuser -u {name} -u root -- {home}/dump.sh", f"sudo -u {name} --user=root {home}/dump.sh",
+                    f"doas -u {name} -u root {home}/dump.sh", f"runuser -u {name} -g disk -- {home}/dump.sh",
+                    f"runuser -u {name} --supp-group=disk -- {home}/dump.sh", f"su -g disk {name} -c {home}/dump.sh",
+                    f"su {name} -G disk -c {home}/dump.sh", f"sudo -u {name} -g disk {home}/dump.sh",
+                    f"sudo -P -u {name} {home}/dump.sh", f"sudo -u {name} --preserve-groups {home}/dump.sh"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    assert command_safety.command_changeable(f"runuser -u root -u {name} -- {home}/dump.sh") is None
+
+
+def test_a_pre_command_su_runs_as_root_from_another_users_folder_fails_the_backup_before_it_runs(places, open_base,
+                                                                                                   tmp_path):
+    theirs, mine = places
+    marker = open_base / "ran"
+    (theirs / "gzip").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {"a": b"1"})
+    for command in (f"su -lc {theirs}/gzip", f"env -C {theirs} ./gzip"):
+        cfg = lab.local(extra=f'pre_backup_commands = ["{command}"]')
+        result = lab.backup(cfg, medium_id="m1")
+        assert not marker.exists(), f"root ran nobody's program: {command}"
+        assert result.status == "failed" and f"{theirs} belongs to user nobody" in result.reason, result.reason
