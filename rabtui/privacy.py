@@ -186,7 +186,13 @@ def frozen(path: str | bytes, depth: int = 0) -> bool:
     found = mount_points.read_only_device(path)
     if found is None or depth > 4:
         return False
-    node, device = found
+    return _device_closed(*found, depth)
+
+
+def _device_closed(node: bytes, device: int, depth: int) -> bool:
+    """Whether no user other than root and this one may change what the block device `device` (its
+    node `node`) holds: its node, the whole disk a partition is of, the devices one mapped onto
+    others is made of (sysfs's slaves: device-mapper, md), and a loop device's file."""
     try:
         st = os.stat(node)
     except OSError:
@@ -195,8 +201,22 @@ def frozen(path: str | bytes, depth: int = 0) -> bool:
             or st.st_mode & stat.S_IWOTH or st.st_mode & stat.S_IWGRP and (
                 _has_acl(node) or not _root_and_mine_alone(st.st_gid, trusted_groups=("staff", "disk"))):
         return False
+    block = f"/sys/dev/block/{os.major(device)}:{os.minor(device)}"
+    try:    # a partition reads its whole disk (a loop device's: its file)
+        below = [os.path.dirname(os.path.realpath(block))] if os.path.exists(f"{block}/partition") else \
+            [os.path.realpath(f"{block}/slaves/{name}") for name in os.listdir(f"{block}/slaves")]
+        for d in below:
+            with open(f"{d}/dev") as f:
+                major, minor = map(int, f.read().split(":"))
+            if depth > 4 or not _device_closed(os.fsencode(f"/dev/{os.path.basename(d)}"), os.makedev(major, minor),
+                                               depth + 1):
+                return False
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return False
     try:    # a loop device reads its file: whoever can change that file changes what it holds
-        with open(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}/loop/backing_file", "rb") as f:
+        with open(f"{block}/loop/backing_file", "rb") as f:
             backing = f.read().rstrip(b"\n")
     except FileNotFoundError:
         return True

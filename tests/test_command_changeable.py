@@ -377,3 +377,49 @@ def test_a_pre_command_su_runs_as_root_from_another_users_folder_fails_the_backu
         result = lab.backup(cfg, medium_id="m1")
         assert not marker.exists(), f"root ran nobody's program: {command}"
         assert result.status == "failed" and f"{theirs} belongs to user nobody" in result.reason, result.reason
+
+
+def test_a_partition_of_an_image_others_can_write_is_not_taken_as_read_only(open_base, tmp_path):
+    """A partition of a loop device (losetup -P) reads the loop device's file: mounted read-only,
+    its files are as changeable as that file is."""
+    import shutil
+    import struct
+    import subprocess
+
+    if shutil.which("mkfs.ext4") is None:
+        pytest.skip("no mkfs.ext4")
+    image, tree = tmp_path / "disk.img", tmp_path / "tree"
+    (tree / "open").mkdir(parents=True)
+    (tree / "open" / "x.sh").write_text("#!/bin/sh\ntrue\n")
+    for p in (tree / "open", tree / "open" / "x.sh"):
+        p.chmod(0o777)
+    with open(image, "wb") as f:       # one partition from sector 2048 (an MBR)
+        f.truncate(16 << 20)
+        f.seek(446)
+        f.write(struct.pack("<B3sB3sII", 0, b"\0\0\0", 0x83, b"\0\0\0", 2048, (16 << 11) - 2048))
+        f.seek(510)
+        f.write(b"\x55\xaa")
+    made = subprocess.run(["losetup", "-f", "--show", "-P", str(image)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot set up a loop device here: {made.stderr.strip()}")
+    loop = made.stdout.strip()
+    ro = open_base / "ro"
+    ro.mkdir()
+    try:
+        subprocess.run(["partx", "-a", loop], capture_output=True)     # where -P found none
+        numbers = Path(f"/sys/block/{os.path.basename(loop)}/{os.path.basename(loop)}p1/dev")
+        if not numbers.exists():
+            pytest.skip("the kernel shows no partition of a loop device here")
+        node = tmp_path / "part1"      # where no udev makes /dev/loopNp1
+        major, minor = map(int, numbers.read_text().split(":"))
+        os.mknod(node, 0o600 | 0o060000, os.makedev(major, minor))
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(tree), str(node)], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "ro", str(node), str(ro)], check=True, capture_output=True)
+        try:
+            assert command_safety.command_changeable(f"sh {ro}/open/x.sh") is None
+            image.chmod(0o666)      # what the loop device, and so its partition, reads: anyone may write it
+            assert f"{ro}/open is writable by everyone" in (command_safety.command_changeable(f"sh {ro}/open/x.sh") or "")
+        finally:
+            subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+    finally:
+        subprocess.run(["losetup", "-d", loop], capture_output=True)
