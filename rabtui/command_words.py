@@ -21,36 +21,51 @@ _KEYWORDS = {"if", "then", "else", "elif", "while", "until", "do", "!", "{", "ti
 _DATA_ONLY = {"for", "case", "select", "in", "fi", "done", "esac", "}", "export", "readonly", "local",
               "echo", "printf", "test", "[", "[[", "true", "false", ":", "exit", "return", "set", "unset"}
 
-# a wrapper: the options that take a value (the next word), and how many operands come before its command
+# a wrapper: the options that take a value (the next word), how many operands come before its
+# command, and its long options that take none (getopt_long takes any start of a long option that
+# names it alone: `nice --adj 5`, `sudo --us postgres`)
 @dataclass(frozen=True)
 class _Wrapper:
     values: frozenset[str] = frozenset()
     operands: int = 0
+    flags: frozenset[str] = frozenset()
 
 
 _WRAPPERS = {
     "sudo": _Wrapper(frozenset({"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "-c",
                                 "--user", "--group", "--chdir", "--host", "--prompt", "--role", "--type",
-                                "--other-user", "--command-timeout", "--close-from", "--login-class"})),
+                                "--other-user", "--command-timeout", "--close-from", "--login-class", "-R", "--chroot"}),
+                     flags=frozenset({"--askpass", "--background", "--bell", "--edit", "--help", "--login", "--list",
+                                      "--non-interactive", "--preserve-env", "--preserve-groups", "--remove-timestamp",
+                                      "--reset-timestamp", "--shell", "--stdin", "--validate", "--version"})),
     "doas": _Wrapper(frozenset({"-u", "-C"})),
     "runuser": _Wrapper(frozenset({"-u", "-g", "-G", "--user", "--group", "--supp-group"})),
-    "nice": _Wrapper(frozenset({"-n", "--adjustment"})),
-    "ionice": _Wrapper(frozenset({"-c", "-n", "--class", "--classdata"})),
+    "nice": _Wrapper(frozenset({"-n", "--adjustment"}), flags=frozenset({"--help", "--version"})),
+    "ionice": _Wrapper(frozenset({"-c", "-n", "--class", "--classdata"}),
+                       flags=frozenset({"--ignore", "--pid", "--pgid", "--uid", "--help", "--version"})),
     "nohup": _Wrapper(),
-    "setsid": _Wrapper(),
-    "stdbuf": _Wrapper(frozenset({"-i", "-o", "-e", "--input", "--output", "--error"})),
-    "timeout": _Wrapper(frozenset({"-s", "-k", "--signal", "--kill-after"}), operands=1),
+    "setsid": _Wrapper(flags=frozenset({"--ctty", "--fork", "--wait", "--help", "--version"})),
+    "stdbuf": _Wrapper(frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
+                       flags=frozenset({"--help", "--version"})),
+    "timeout": _Wrapper(frozenset({"-s", "-k", "--signal", "--kill-after"}), operands=1,
+                        flags=frozenset({"--foreground", "--preserve-status", "--verbose", "--help", "--version"})),
     "chrt": _Wrapper(operands=1),
     "taskset": _Wrapper(operands=1),
-    "flock": _Wrapper(frozenset({"-w", "-E", "--timeout", "--wait", "--conflict-exit-code"}), operands=1),
-    "time": _Wrapper(frozenset({"-f", "-o", "--format", "--output"})),
+    "flock": _Wrapper(frozenset({"-w", "-E", "--timeout", "--wait", "--conflict-exit-code"}), operands=1,
+                      flags=frozenset({"--shared", "--exclusive", "--unlock", "--nonblock", "--nb", "--close",
+                                       "--no-fork", "--verbose", "--help", "--version"})),
+    "time": _Wrapper(frozenset({"-f", "-o", "--format", "--output"}),
+                     flags=frozenset({"--append", "--verbose", "--portability", "--quiet", "--help", "--version"})),
     "exec": _Wrapper(frozenset({"-a"})),
     "command": _Wrapper(),
     "builtin": _Wrapper(),
     "busybox": _Wrapper(),
     "nocache": _Wrapper(),
     "catchsegv": _Wrapper(),
-    "env": _Wrapper(frozenset({"-u", "--unset", "-C", "--chdir"})),     # -S: split_string below
+    "env": _Wrapper(frozenset({"-u", "--unset", "-C", "--chdir"}),     # -S: split_string below
+                    flags=frozenset({"--ignore-environment", "--null", "--split-string", "--block-signal",
+                                     "--default-signal", "--ignore-signal", "--list-signal-handling", "--debug",
+                                     "--help", "--version"})),
     "su": _Wrapper(frozenset({"-g", "-G", "-s", "-w", "--group", "--supp-group", "--shell",
                               "--whitelist-environment"}), operands=1),
 }
@@ -175,7 +190,7 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
     stdin = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "<"]
     words = [w for i, w in enumerate(words) if w != "<" and (i == 0 or words[i - 1] != "<")]
     while words and (words[0] in _KEYWORDS or _assignment(words[0])):
-        words = words[1:]
+        words = words[2:] if words[0] == "time" and words[1:2] == ["-p"] else words[1:]    # bash's time -p
     if not words or words[0] in _DATA_ONLY or depth > 8:
         return []
     program, rest = words[0], words[1:]
@@ -189,6 +204,7 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
     if wrapper is not None:
         if name in ("command", "builtin") and any(w in ("-v", "-V") for w in rest):
             return out      # a look-up, nothing run
+        rest = _spelled_out(rest, wrapper)
         if name == "env":
             rest = split_string(rest)
         if name in ("su", "runuser"):
@@ -313,6 +329,22 @@ def _option_given(rest: list[str], values: frozenset[str], short: str, long: str
                     break
         i += 2 if _takes_next(word, values) else 1
     return False
+
+
+def _spelled_out(rest: list[str], wrapper: _Wrapper) -> list[str]:
+    """A wrapper's words, each of its long options given by a start of its name that names it alone
+    (`--adj` of nice's --adjustment, as getopt_long takes it) written in full."""
+    known = {w for w in wrapper.values | wrapper.flags if w.startswith("--")}
+    out = list(rest)
+    i = 0
+    while i < len(out) and out[i].startswith("-") and out[i] != "--":
+        option, eq, value = out[i].partition("=")
+        if option.startswith("--") and option not in known:
+            matches = [k for k in known if k.startswith(option)]
+            if len(matches) == 1:
+                out[i] = matches[0] + eq + value
+        i += 2 if _takes_next(out[i], wrapper.values) else 1
+    return out
 
 
 def _from(folder: str, named: list[Named]) -> list[Named]:

@@ -423,3 +423,18 @@ def test_a_partition_of_an_image_others_can_write_is_not_taken_as_read_only(open
             subprocess.run(["umount", "-l", str(ro)], capture_output=True)
     finally:
         subprocess.run(["losetup", "-d", loop], capture_output=True)
+
+
+def test_a_long_option_given_by_its_start_alone_is_read_as_the_wrapper_reads_it(dump_user, places):
+    """getopt_long takes any start of a long option that names it alone (`nice --adj 5`): its value
+    is no command; bash's `time -p` times the command after it."""
+    theirs, mine = places
+    name, home = dump_user.pw_name, dump_user.pw_dir
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"nice --adj 5 {theirs}/gzip", f"timeout --sig KILL 5 {theirs}/gzip",
+                    f"flock --tim 5 /run/lock/x {theirs}/gzip", f"stdbuf --out L {theirs}/gzip",
+                    f"env --chd {theirs} ./gzip", f"time -p {theirs}/gzip", f"sudo -R / {theirs}/gzip"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    assert f"{home} belongs to user {name}" in (
+        command_safety.command_changeable(f"sudo --us {name} --gr disk {home}/dump.sh") or "")
+    assert command_safety.command_changeable(f"sudo --us {name} {home}/dump.sh") is None
