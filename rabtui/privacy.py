@@ -197,7 +197,10 @@ def _device_closed(node: bytes, device: int, depth: int) -> bool:
         st = os.stat(node)
     except OSError:
         return False
-    if not stat.S_ISBLK(st.st_mode) or st.st_rdev != device or st.st_uid not in (0, os.geteuid()) \
+    if stat.S_ISBLK(st.st_mode) and st.st_rdev != device:     # btrfs: a number of its own, its devices listed
+        members = _btrfs_devices(st.st_rdev)
+        return bool(members) and all(_device_closed(*m, depth + 1) for m in members) if depth <= 4 else False
+    if not stat.S_ISBLK(st.st_mode) or st.st_uid not in (0, os.geteuid()) \
             or st.st_mode & stat.S_IWOTH or st.st_mode & stat.S_IWGRP and (
                 _has_acl(node) or not _root_and_mine_alone(st.st_gid, trusted_groups=("staff", "disk"))):
         return False
@@ -223,6 +226,25 @@ def _device_closed(node: bytes, device: int, depth: int) -> bool:
     except OSError:
         return False
     return not (others_can_change(backing) or _others_write_file(backing, depth + 1))
+
+
+def _btrfs_devices(device: int) -> list[tuple[bytes, int]]:
+    """(node, device number) of each device of the btrfs the block device `device` is one of (sysfs's
+    /sys/fs/btrfs/UUID/devices); none when it is none's."""
+    name = os.path.basename(os.path.realpath(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}"))
+    try:
+        for fs in os.listdir("/sys/fs/btrfs"):
+            listed = f"/sys/fs/btrfs/{fs}/devices"
+            if os.path.isdir(listed) and name in os.listdir(listed):
+                members = []
+                for member in os.listdir(listed):
+                    with open(f"{listed}/{member}/dev") as f:
+                        major, minor = map(int, f.read().split(":"))
+                    members.append((os.fsencode(f"/dev/{member}"), os.makedev(major, minor)))
+                return members
+    except (OSError, ValueError):
+        pass
+    return []
 
 
 def _others_write_file(path: bytes, depth: int) -> bool:

@@ -438,3 +438,19 @@ def test_a_long_option_given_by_its_start_alone_is_read_as_the_wrapper_reads_it(
     assert f"{home} belongs to user {name}" in (
         command_safety.command_changeable(f"sudo --us {name} --gr disk {home}/dump.sh") or "")
     assert command_safety.command_changeable(f"sudo --us {name} {home}/dump.sh") is None
+
+
+def test_a_script_on_a_btrfs_mounted_read_only_is_judged_by_its_devices(open_base, tmp_path, btrfs):
+    """btrfs shows its files on a device number of its own, none of a block device's: mounted
+    read-only, what it holds is as changeable as the devices it is made of (a loop device's file)."""
+    import subprocess
+
+    shown = btrfs(open_base / "ro")
+    (shown / "open").mkdir()
+    (shown / "open" / "x.sh").write_text("#!/bin/sh\ntrue\n")
+    for p in (shown / "open", shown / "open" / "x.sh"):
+        p.chmod(0o777)
+    subprocess.run(["mount", "-o", "remount,ro", str(shown)], check=True)
+    assert command_safety.command_changeable(f"sh {shown}/open/x.sh") is None
+    (tmp_path / "btrfs.img").chmod(0o666)      # what the loop device reads: anyone may write it
+    assert f"{shown}/open is writable by everyone" in (command_safety.command_changeable(f"sh {shown}/open/x.sh") or "")
