@@ -205,8 +205,8 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
         if name in ("command", "builtin") and any(w in ("-v", "-V") for w in rest):
             return out      # a look-up, nothing run
         rest = _spelled_out(rest, wrapper)
-        if name == "env":
-            rest = split_string(rest)
+        if name == "env":       # and the options its -S string holds
+            rest = _spelled_out(split_string(rest), wrapper)
         if name in ("su", "runuser"):
             return out + _su_runs(name, rest, stdin, depth)
         user = runs_as(name, rest)

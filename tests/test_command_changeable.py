@@ -433,7 +433,8 @@ def test_a_long_option_given_by_its_start_alone_is_read_as_the_wrapper_reads_it(
     why = f"{theirs} belongs to user nobody"
     for command in (f"nice --adj 5 {theirs}/gzip", f"timeout --sig KILL 5 {theirs}/gzip",
                     f"flock --tim 5 /run/lock/x {theirs}/gzip", f"stdbuf --out L {theirs}/gzip",
-                    f"env --chd {theirs} ./gzip", f"time -p {theirs}/gzip", f"sudo -R / {theirs}/gzip"):
+                    f"env --chd {theirs} ./gzip", f"time -p {theirs}/gzip", f"sudo -R / {theirs}/gzip",
+                    f"env --split 'sh {theirs}/hook.sh'", f"env -S '--chd {theirs.parent} ./theirs/gzip'"):
         assert why in (command_safety.command_changeable(command) or ""), command
     assert f"{home} belongs to user {name}" in (
         command_safety.command_changeable(f"sudo --us {name} --gr disk {home}/dump.sh") or "")
