@@ -195,7 +195,7 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
         return []
     program, rest = words[0], words[1:]
     if program in (".", "source"):      # the shell runs the file itself
-        return [Named(rest[0], True)] if rest else []
+        return _read_from([Named(rest[0], True)] if rest else [], stdin)
     if program == "eval":
         return run_by(" ".join(rest), depth + 1)
     name = os.path.basename(program)
@@ -223,8 +223,19 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
         return out + _as(user, named)
     interpreter = next((spec for pattern, spec in _INTERPRETERS if pattern.fullmatch(name)), None)
     if interpreter is not None:
-        out += _interpreted(rest, interpreter, depth) or [Named(s, True) for s in stdin[:1]]
+        out += _read_from(_interpreted(rest, interpreter, depth), stdin) or [Named(s, True) for s in stdin[:1]]
     return out
+
+
+# a file named by a descriptor of the command's: what is redirected there (sh /dev/stdin < FILE)
+_DESCRIPTOR = re.compile(r"/dev/(stdin|fd/[0-9]+)|/proc/(self|thread-self|[0-9]+)/fd/[0-9]+")
+
+
+def _read_from(named: list[Named], redirected: list[str]) -> list[Named]:
+    """`named`, a script among them read through a descriptor (/dev/stdin, /dev/fd/3) judged as each
+    file redirected into the command too."""
+    return [m for n in named for m in [n, *(Named(f, True) for f in redirected if n.script
+                                          and _DESCRIPTOR.fullmatch(n.word))]]
 
 
 def runs_as(wrapper: str, rest: list[str]) -> str | None:

@@ -455,3 +455,12 @@ def test_a_script_on_a_btrfs_mounted_read_only_is_judged_by_its_devices(open_bas
     assert command_safety.command_changeable(f"sh {shown}/open/x.sh") is None
     (tmp_path / "btrfs.img").chmod(0o666)      # what the loop device reads: anyone may write it
     assert f"{shown}/open is writable by everyone" in (command_safety.command_changeable(f"sh {shown}/open/x.sh") or "")
+
+
+def test_a_script_read_through_a_descriptor_is_the_file_redirected_there(places):
+    """`. /dev/stdin < FILE`, `sh /dev/fd/3 3< FILE`: the shell reads FILE."""
+    theirs, mine = places
+    for command in (f". /dev/stdin < {theirs}/hook.sh", f"sh /dev/stdin < {theirs}/hook.sh",
+                    f"bash /dev/fd/3 3< {theirs}/hook.sh", f"source /proc/self/fd/0 < {theirs}/hook.sh"):
+        assert f"{theirs} belongs to user nobody" in (command_safety.command_changeable(command) or ""), command
+    assert command_safety.command_changeable(f"sh /dev/stdin < {mine}/alert.sh") is None
