@@ -204,11 +204,11 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
     if wrapper is not None:
         if name in ("command", "builtin") and any(w in ("-v", "-V") for w in rest):
             return out      # a look-up, nothing run
+        if name in ("su", "runuser"):      # their options read in full there
+            return out + _su_runs(name, rest, stdin, depth)
         rest = _spelled_out(rest, wrapper)
         if name == "env":       # and the options its -S string holds
             rest = _spelled_out(split_string(rest), wrapper)
-        if name in ("su", "runuser"):
-            return out + _su_runs(name, rest, stdin, depth)
         user = runs_as(name, rest)
         if name in _LINE_OPTION and ("-c" in rest or "--command" in rest):     # flock F -c LINE
             option = "-c" if "-c" in rest else "--command"
