@@ -186,21 +186,24 @@ def frozen(path: str | bytes, depth: int = 0) -> bool:
     found = mount_points.read_only_device(path)
     if found is None or depth > 4:
         return False
-    return _device_closed(*found, depth)
+    # btrfs shows its files on a number of its own; any other's must be its source's (a FUSE file
+    # system's source is what its user names: fsname=/dev/sda1)
+    return _device_closed(*found, depth, btrfs=mount_points.fs_type(path) == "btrfs")
 
 
-def _device_closed(node: bytes, device: int, depth: int) -> bool:
+def _device_closed(node: bytes, device: int, depth: int, btrfs: bool = False) -> bool:
     """Whether no user other than root and this one may change what the block device `device` (its
     node `node`) holds: its node, the whole disk a partition is of, the devices one mapped onto
-    others is made of (sysfs's slaves: device-mapper, md), and a loop device's file."""
+    others is made of (sysfs's slaves: device-mapper, md), and a loop device's file; `btrfs`: the
+    device is a btrfs's own number, `node` one of the devices it is made of."""
     try:
         st = os.stat(node)
     except OSError:
         return False
-    if stat.S_ISBLK(st.st_mode) and st.st_rdev != device:     # btrfs: a number of its own, its devices listed
+    if btrfs and stat.S_ISBLK(st.st_mode) and st.st_rdev != device:     # its devices, as sysfs lists them
         members = _btrfs_devices(st.st_rdev)
         return bool(members) and all(_device_closed(*m, depth + 1) for m in members) if depth <= 4 else False
-    if not stat.S_ISBLK(st.st_mode) or st.st_uid not in (0, os.geteuid()) \
+    if not stat.S_ISBLK(st.st_mode) or st.st_rdev != device or st.st_uid not in (0, os.geteuid()) \
             or st.st_mode & stat.S_IWOTH or st.st_mode & stat.S_IWGRP and (
                 _has_acl(node) or not _root_and_mine_alone(st.st_gid, trusted_groups=("staff", "disk"))):
         return False

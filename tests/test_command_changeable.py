@@ -453,6 +453,19 @@ def test_a_script_on_a_btrfs_mounted_read_only_is_judged_by_its_devices(open_bas
         p.chmod(0o777)
     subprocess.run(["mount", "-o", "remount,ro", str(shown)], check=True)
     assert command_safety.command_changeable(f"sh {shown}/open/x.sh") is None
+    # a file system whose source names that device but is none of it (a FUSE one's fsname=, a user's)
+    loop = next(line.split()[0] for line in subprocess.run(["losetup", "-a"], capture_output=True, text=True)
+                .stdout.splitlines() if str(tmp_path / "btrfs.img") in line).rstrip(":")
+    named = open_base / "named"
+    named.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", loop, str(named)], check=True)
+    try:
+        (named / "x.sh").write_text("#!/bin/sh\ntrue\n")
+        named.chmod(0o777)
+        subprocess.run(["mount", "-o", "remount,ro", str(named)], check=True)
+        assert f"{named} is writable by everyone" in (command_safety.command_changeable(f"sh {named}/x.sh") or "")
+    finally:
+        subprocess.run(["umount", "-l", str(named)], capture_output=True)
     (tmp_path / "btrfs.img").chmod(0o666)      # what the loop device reads: anyone may write it
     assert f"{shown}/open is writable by everyone" in (command_safety.command_changeable(f"sh {shown}/open/x.sh") or "")
 
