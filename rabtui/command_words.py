@@ -11,6 +11,7 @@ writes (a dump's file, a wrapper's lock file) is data, not named here.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -219,7 +220,7 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
         if chdir:
             named = _from(chdir[-1], named)
         elif name == "sudo" and _option_given(rest, wrapper.values, "-i", "--login"):
-            named = _from(os.path.expanduser(f"~{user}"), named)     # a login shell starts at the home
+            named = _from(_home(user), named)     # a login shell starts at the home
         return out + _as(user, named)
     interpreter = next((spec for pattern, spec in _INTERPRETERS if pattern.fullmatch(name)), None)
     if interpreter is not None:
@@ -299,7 +300,7 @@ def _su_runs(name: str, rest: list[str], stdin: list[str], depth: int) -> list[N
         else:       # its shell runs the arguments it is given (sh ARGS), or reads its standard input
             named += run_by_words(["sh", *operands[1:], *redirected], depth + 1)[1:]
         if "l" in options:
-            named = _from(os.path.expanduser(f"~{user}"), named)
+            named = _from(_home(user), named)
     if "g" in options or "G" in options:
         user = "root"
     return _as(user, named)
@@ -358,9 +359,21 @@ def _spelled_out(rest: list[str], wrapper: _Wrapper) -> list[str]:
     return out
 
 
-def _from(folder: str, named: list[Named]) -> list[Named]:
-    """`named` run from the directory `folder` (a wrapper's -C DIR, a login's home)."""
-    return [replace(n, at=os.path.join(folder, n.at or "")) for n in named]
+def _from(folder: str | None, named: list[Named]) -> list[Named]:
+    """`named` run from the directory `folder` (a wrapper's -C DIR, a login's home; None: where they were)."""
+    return named if folder is None else [replace(n, at=os.path.join(folder, n.at or "")) for n in named]
+
+
+def _home(user: str) -> str | None:
+    """The home of `user` (a name, or `#UID`), where a login starts; None for one not known here (the
+    login fails)."""
+    home = os.path.expanduser(f"~{user}") if not user.startswith("#") else None
+    if user.startswith("#") and user[1:].isdigit():
+        try:
+            home = pwd.getpwuid(int(user[1:])).pw_dir
+        except KeyError:
+            pass
+    return None if home is None or home.startswith("~") else home
 
 
 def _as(user: str | None, named: list[Named]) -> list[Named]:

@@ -346,7 +346,8 @@ def test_the_working_directory_a_wrapper_runs_its_command_in_is_judged(dump_user
     monkeypatch.chdir(mine)
     why = f"{theirs} belongs to user nobody"
     for command in (f"env -C {theirs} ./gzip", f"env --chdir={theirs} sh hook.sh", f"sudo -D {theirs} ./gzip",
-                    f"sudo --chdir {theirs} sh hook.sh", f"su - {name} -c ./gzip", f"su -l {name} -c 'nice ./gzip'"):
+                    f"sudo --chdir {theirs} sh hook.sh", f"su - {name} -c ./gzip", f"su -l {name} -c 'nice ./gzip'",
+                    f"sudo -iu {name} ./gzip", f"sudo -i -u '#{dump_user.pw_uid}' ./gzip"):
         assert why in (command_safety.command_changeable(command) or ""), command
     assert command_safety.command_changeable(f"su - {name} -c 'sh dump.sh'") is None
 
