@@ -295,10 +295,10 @@ def _su_runs(name: str, rest: list[str], stdin: list[str], depth: int) -> list[N
             options["l"], operands = "", operands[1:]
         user = operands[0] if operands else "root"
         named = [Named(options["s"])] if options.get("s") else []
-        if "c" in options:
-            named += run_by(options["c"], depth + 1)
-        else:       # its shell runs the arguments it is given (sh ARGS), or reads its standard input
-            named += run_by_words(["sh", *operands[1:], *redirected], depth + 1)[1:]
+        # its shell runs -c's line, given the arguments after the user (su -c -- USER X: sh -c -- X runs X),
+        # or those arguments (sh ARGS), or reads its standard input
+        shell = ["sh", "-c", options["c"]] if "c" in options else ["sh"]
+        named += run_by_words([*shell, *operands[1:], *redirected], depth + 1)[1:]
         if "l" in options:
             named = _from(_home(user), named)
     if "g" in options or "G" in options:

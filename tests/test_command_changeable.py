@@ -329,7 +329,7 @@ def test_what_su_runs_is_judged_however_its_options_are_written(dump_user, place
                     f"su --session-command {theirs}/gzip -", f"su -s {theirs}/gzip -c true",
                     f"su --shell={theirs}/gzip -c true", f"su -s{theirs}/gzip root", f"su root -- {theirs}/hook.sh",
                     f"runuser root --command={theirs}/gzip", f"runuser -lc {theirs}/gzip root",
-                    f"su {name} -lc {theirs}/gzip"):
+                    f"su {name} -lc {theirs}/gzip", f"su -c -- root {theirs}/gzip"):
         assert why in (command_safety.command_changeable(command) or ""), command
     for command in (f"su -lc {home}/dump.sh {name}", f"su -c {home}/dump.sh -s /bin/sh -- {name}",
                     f"su --login {name} --command={home}/dump.sh"):
