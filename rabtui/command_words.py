@@ -10,6 +10,7 @@ writes (a dump's file, a wrapper's lock file) is data, not named here.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
@@ -69,8 +70,14 @@ _WRAPPERS = {
                                      "--help", "--version"})),
     "su": _Wrapper(frozenset({"-g", "-G", "-s", "-w", "--group", "--supp-group", "--shell",
                               "--whitelist-environment"}), operands=1),
+    "setpriv": _Wrapper(frozenset({"--ruid", "--euid", "--reuid", "--rgid", "--egid", "--regid", "--groups",
+                                   "--inh-caps", "--ambient-caps", "--bounding-set", "--securebits", "--pdeathsig",
+                                   "--selinux-label", "--apparmor-profile", "--landlock-access", "--landlock-rule"}),
+                        flags=frozenset({"--clear-groups", "--keep-groups", "--init-groups", "--no-new-privs", "--nnp",
+                                         "--reset-env", "--dump", "--help", "--version"})),
+    "sg": _Wrapper(operands=1),      # sg GROUP [-c] LINE
 }
-_LINE_OPTION = {"flock"}    # its -c LINE is a shell line
+_LINE_OPTION = {"flock", "sg"}    # their -c LINE is a shell line
 # the wrappers that run their command as another user: their options naming the user, and those
 # that give it a group besides its own (sudo -g disk, sudo -P keeping root's); root when none names one
 _USER_OPTIONS = {"sudo": ("-u", "--user"), "doas": ("-u", "")}
@@ -243,6 +250,8 @@ def runs_as(wrapper: str, rest: list[str]) -> str | None:
     """The user the wrapper `wrapper` (sudo, doas; its words after it: `rest`) runs its command as:
     the one its last option naming one names, root when none does, or when a group is given besides
     (the user's own code would have it); None for a wrapper that does not change its user (nice)."""
+    if wrapper == "setpriv":
+        return _setpriv_user(rest)
     if wrapper not in _USER_OPTIONS:
         return None
     values = _WRAPPERS[wrapper].values
@@ -251,6 +260,30 @@ def runs_as(wrapper: str, rest: list[str]) -> str | None:
         return "root"
     named = _option_values(rest, values, *_USER_OPTIONS[wrapper])
     return named[-1] if named else "root"
+
+
+def _setpriv_user(rest: list[str]) -> str | None:
+    """The user setpriv runs its command as: the one --reuid (or --ruid and --euid alike) names
+    when their own group goes with it (--regid naming it, and --init-groups or --clear-groups),
+    root when it keeps root's (none given, --keep-groups, --groups); None when it names none."""
+    values = _WRAPPERS["setpriv"].values
+
+    def last(*options: str) -> str | None:
+        found = [v for o in options for v in _option_values(rest, values, "", o)]
+        return found[-1] if found else None
+
+    user = last("--reuid") or (last("--ruid") if last("--ruid") == last("--euid") else None)
+    if user is None:
+        return None if last("--ruid", "--euid") is None else "root"
+    group = last("--regid") or (last("--rgid") if last("--rgid") == last("--egid") else None)
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        own = group is not None and (group == str(entry.pw_gid) or grp.getgrnam(group).gr_gid == entry.pw_gid)
+    except (KeyError, ValueError):
+        own = False
+    grouped = any(_option_given(rest, values, "", o) for o in ("--init-groups", "--clear-groups")) \
+        and not any(_option_given(rest, values, "", o) for o in ("--keep-groups", "--groups"))
+    return (user if not user.isdigit() else f"#{user}") if own and grouped else "root"
 
 
 def _su_runs(name: str, rest: list[str], stdin: list[str], depth: int) -> list[Named]:

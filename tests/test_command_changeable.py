@@ -478,3 +478,23 @@ def test_a_script_read_through_a_descriptor_is_the_file_redirected_there(places)
                     f"bash /dev/fd/3 3< {theirs}/hook.sh", f"source /proc/self/fd/0 < {theirs}/hook.sh"):
         assert f"{theirs} belongs to user nobody" in (command_safety.command_changeable(command) or ""), command
     assert command_safety.command_changeable(f"sh /dev/stdin < {mine}/alert.sh") is None
+
+
+def test_what_setpriv_runs_is_judged_as_the_user_and_groups_it_gives(dump_user, places):
+    """setpriv runs its command: as the user --reuid names where their own group goes with it (--regid
+    and --init-groups or --clear-groups), else with root's groups, as root."""
+    theirs, mine = places
+    name, home = dump_user.pw_name, dump_user.pw_dir
+    own = f"--reuid={name} --regid={name} --init-groups"
+    assert command_safety.command_changeable(f"setpriv {own} {home}/dump.sh") is None
+    assert command_safety.command_changeable(f"setpriv --reuid {name} --regid {name} --clear-groups {home}/dump.sh") is None
+    for command, why in ((f"setpriv --nnp {theirs}/gzip", f"{theirs} belongs to user nobody"),
+                         (f"setpriv {own} {theirs}/gzip", f"{theirs} belongs to user nobody"),
+                         (f"setpriv --reuid={name} --init-groups {home}/dump.sh", f"{home} belongs to user {name}"),
+                         (f"setpriv --reuid={name} --regid=disk --init-groups {home}/dump.sh",
+                          f"{home} belongs to user {name}"),
+                         (f"setpriv --reuid={name} --regid={name} --keep-groups {home}/dump.sh",
+                          f"{home} belongs to user {name}"),
+                         (f"sg disk -c '{theirs}/gzip'", f"{theirs} belongs to user nobody"),
+                         (f"sg disk {theirs}/gzip", f"{theirs} belongs to user nobody")):
+        assert why in (command_safety.command_changeable(command) or ""), command
