@@ -5,7 +5,12 @@ when the medium is refused before rsync because the last backup's sizes say it c
 
 from __future__ import annotations
 
+import pytest
+
+from rabtui.actions.rebuild import rebuild_state
 from rabtui.checkpoint import triggers
+from rabtui.events import no_emit
+from rabtui.media import medium_layout
 from tests.test_backup_failures import tmpfs_medium  # noqa: F401  (fixture)
 from tests.trees import Lab, fill_up, write_files
 
@@ -56,28 +61,74 @@ def test_a_full_medium_with_a_base_names_the_least_room_a_backup_needs_not_a_who
     fill_up(lab.media[0][1] / "filler")
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
-    assert "the last full copy took" not in result.reason, result.reason
+    assert "a whole copy needs" not in result.reason, result.reason
     assert "a backup needs 1048576 bytes free at the least" in result.reason, result.reason
 
 
-def test_an_archive_directory_first_onto_a_medium_is_refused_by_its_whole_copy_not_its_last_new_files(tmp_path, tmpfs_medium):  # noqa: F811
+@pytest.mark.parametrize("recorded", ["source sizes", "before they were recorded"])
+def test_an_archive_directory_first_onto_a_medium_is_refused_by_its_whole_copy_not_its_last_new_files(tmp_path, tmpfs_medium, recorded):  # noqa: F811
     """An archive directory's backup holds only what it added: after a backup that added 11 bytes,
     the last total said 11 bytes, and a first backup onto a medium too small for the archive ran
-    rsync until the medium was full. The whole copy it needs is the one the newest first backup of
-    the source onto a medium made."""
+    rsync until the medium was full. The whole copy it needs is what rsync listed of it on the
+    source in the newest backup; in a database from before that was recorded (the column added on
+    opening it, empty), the one the newest first backup of the source onto a medium made."""
     lab = Lab(tmp_path)
     cfg = lab.local([("arch", "archive")])
     write_files(lab.src / "arch", {"a": 1536 * 1024, "b": 1536 * 1024})
     assert lab.backup(cfg, medium_id="m2").status == "completed"     # a whole copy onto a roomy medium
     write_files(lab.src / "arch", {"c": 11})
     assert lab.backup(cfg, medium_id="m2").status == "completed"     # adds 11 bytes
+    if recorded != "source sizes":
+        _as_before_source_sizes(lab)
     tmpfs_medium("size=1600k")
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
-    assert "the last full copy took 3145728 bytes" in result.reason, result.reason
+    need = 3145739 if recorded == "source sizes" else 3145728
+    assert f"a whole copy needs {need} bytes" in result.reason, result.reason
     steps = lab.store().all("SELECT state FROM backup_steps WHERE backup_id=? ORDER BY step", (result.backup_id,))
     assert [s["state"] for s in steps][:2] == ["ok", "failed"]
     assert _marked(lab) == {"arch"}
+
+
+def _as_before_source_sizes(lab) -> None:
+    """The state database as a version that did not record backup_dirs.source_bytes left it."""
+    store = lab.store()
+    store.execute("ALTER TABLE backup_dirs DROP COLUMN source_bytes")
+    store.close()
+    assert lab.store().one("SELECT COUNT(*) FROM backup_dirs WHERE source_bytes IS NOT NULL")[0] == 0
+
+
+@pytest.mark.parametrize("state", ["as recorded", "rebuilt from the media"])
+def test_an_archive_that_grew_since_its_full_copy_is_refused_by_a_medium_too_small_for_it_now(tmp_path, tmpfs_medium, state):  # noqa: F811
+    """The archive's full copy took 1.5 MiB; it grew by 1.5 MiB since, backed up onto the same
+    medium (which added only that). A first backup onto a medium with 2 MiB free was forecast by the
+    full copy alone: rsync ran, filled the medium part way and failed there, every night. It is
+    refused before anything is written, and the backups already made are kept whole; so too after
+    rebuild-state (the sizes rsync listed are in each backup's backup.json)."""
+    lab = Lab(tmp_path)
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"a": 1536 * 1024})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"     # the full copy
+    write_files(lab.src / "arch", {"b": 1536 * 1024})
+    grew = lab.backup(cfg, medium_id="m2")
+    assert grew.status == "completed"
+    if state == "rebuilt from the media":
+        rebuild_state(lab.load(), no_emit, None, None)
+    made = lab.store().all("SELECT id, status FROM backups ORDER BY id")
+    small = tmpfs_medium("size=2m")
+    result = lab.backup(cfg, medium_id="m1")
+    assert (result.status, result.exit_code) == ("failed", 1), result.reason
+    assert "medium too small: medium m1 has" in result.reason, result.reason
+    assert "a whole copy needs 3145728 bytes" in result.reason, result.reason
+    steps = lab.store().all("SELECT state FROM backup_steps WHERE backup_id=? ORDER BY step", (result.backup_id,))
+    assert [s["state"] for s in steps][:3] == ["ok", "failed", "skipped"]
+    assert medium_layout.list_backups(small, "loc") == []              # nothing written there
+    assert _marked(lab) == {"arch"}
+    assert lab.store().all("SELECT id, status FROM backups WHERE id<>? ORDER BY id", (result.backup_id,)) == made
+    union = lab.media[1][1] / "loc" / ".archive"
+    held = {p.name: p.stat().st_size for p in union.rglob("*") if p.is_file()}
+    assert held == {"a": 1536 * 1024, "b": 1536 * 1024}, held
+    assert (grew.path / "data").exists()
 
 
 def test_an_archive_directory_that_fits_as_a_whole_copy_is_not_refused(tmp_path, tmpfs_medium):  # noqa: F811

@@ -98,3 +98,26 @@ def test_an_archive_directory_s_whole_copy_counts_its_holes_as_held(tmp_path, tm
     _completed(lab, cfg, "m2")
     _, row = _completed(lab, cfg, "m1")          # no base there: the whole archive, which fits
     assert 5000 < row["total_bytes"] < 1 << 20
+
+
+def test_an_archive_directory_that_grew_is_forecast_by_its_growth_and_its_holes_as_held(tmp_path, tmpfs):
+    """The archive's whole copy held 10 MiB of data and its lastlog's 48 MiB listed size as 4 KiB;
+    10 MiB more came since, onto the same medium. A first backup onto a 16 MiB medium was forecast
+    by the whole copy alone (rsync then filled that medium and failed); it is refused before rsync
+    runs, by the copy as the medium would hold it: the data, not the holes."""
+    lab = Lab(tmp_path)
+    tmpfs(lab.media[0][1], "size=16m")
+    tmpfs(lab.media[1][1], "size=64m")
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"old": 10 << 20})
+    with open(lab.src / "arch" / "lastlog", "wb") as f:
+        f.truncate(LISTED)
+        f.seek(LISTED // 2)
+        f.write(b"x" * 4096)
+    _, full = _completed(lab, cfg, "m2")
+    write_files(lab.src / "arch", {"grown": 10 << 20})
+    _completed(lab, cfg, "m2")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
+    assert f"a whole copy needs {full['total_bytes'] + (10 << 20)} bytes" in result.reason, result.reason
+    assert medium_layout.list_backups(lab.media[0][1], "loc") == []

@@ -109,9 +109,8 @@ def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | No
 
 
 def not_fitting(store: Store, source_id: str, dir_paths: list[str], free: int, *, with_base: bool) -> list[str]:
-    """The directories that cannot fit in `free` bytes, backed up in order, each taking what it
-    took in the source's newest complete backup (its new bytes when it has a base, else a whole
-    copy); all of them when that tells none (a full medium, or no earlier backup)."""
+    """The directories that cannot fit in `free` bytes, backed up in order, each taking what
+    _dir_bytes says it takes; all of them when that tells none (a full medium, or no earlier backup)."""
     took = _dir_bytes(store, source_id, with_base=with_base)
     need, out = 0, []
     for path in dir_paths:
@@ -127,25 +126,40 @@ _NEWEST_COMPLETE = "SELECT id FROM backups WHERE source=? AND status IN ('comple
 def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, int | None]:
     """Per directory, what it took in the source's newest complete backup: its new bytes when the
     backup to come has a base, else a whole copy. An archive directory's backup holds only what
-    it added, so its whole copy is the one the newest backup with no base on its medium made (the
-    first there: the whole archive as it was then), where that is larger. What the archive gained
-    since is not counted; what the source dropped since is, but not every file it ever held, as the
-    medium's union would (logs rotated away for years). A backup recorded with no base by
-    rebuild-state may be taken for that first one: never more than the archive held then."""
+    it added, so its whole copy is the larger of: the one the newest backup with no base on its
+    medium made (the first there: the whole archive as it was then; what the source dropped since
+    is counted, but not every file it ever held, as the medium's union would; a backup recorded
+    with no base by rebuild-state may be taken for it), and the archive as rsync listed it on the
+    source in the newest backup (source_bytes) less the holes of its sparse files, which a whole
+    copy does not hold (holes.py): the least a complete backup with no base listed of it beyond
+    what it held (a whole copy: its holes; a sparse file added since counts at its listed size).
+    A database from before source_bytes was recorded knows the first only: the archive's growth
+    since that copy is not counted there."""
     column = "new_bytes" if with_base else "total_bytes"
-    rows = store.all(f"SELECT path, kind, {column} AS n FROM backup_dirs WHERE backup_id=({_NEWEST_COMPLETE}"
-                     " ORDER BY id DESC LIMIT 1)", (source_id,))
+    rows = store.all(f"SELECT path, kind, {column} AS n, {_LISTED} FROM backup_dirs WHERE backup_id=("
+                     f"{_NEWEST_COMPLETE} ORDER BY id DESC LIMIT 1)", (source_id,))
     took = {r["path"]: r["n"] for r in rows}
-    archives = [r["path"] for r in rows if r["kind"] == "archive"]
+    archives = {r["path"]: r["listed"] for r in rows if r["kind"] == "archive"}
     if with_base or not archives:
         return took
     whole = {r["path"]: r["n"] for r in store.all(
         "SELECT path, total_bytes AS n FROM backup_dirs WHERE kind='archive' AND backup_id=("
         f"{_NEWEST_COMPLETE} AND link_dest IS NULL ORDER BY id DESC LIMIT 1)", (source_id,))}
-    for path in archives:
-        if whole.get(path) is not None and whole[path] > (took[path] or 0):
-            took[path] = whole[path]
+    beyond = {r["path"]: r["gap"] for r in store.all(
+        "SELECT d.path, MIN(d.source_bytes - d.total_bytes) AS gap FROM backups b JOIN backup_dirs d"
+        " ON d.backup_id=b.id WHERE b.source=? AND b.status IN ('completed','warnings') AND b.link_dest IS NULL"
+        " AND d.state IS NOT 'failed' GROUP BY d.path", (source_id,))}
+    for path, listed in archives.items():
+        need = [n for n in (took[path], whole.get(path)) if n is not None]
+        if listed is not None and beyond.get(path) is not None:
+            need.append(listed - max(beyond[path], 0))
+        if need:
+            took[path] = max(need)
     return took
+
+
+# what rsync listed of a directory on the source (NULL: not known, and not read from a failed directory's row)
+_LISTED = "CASE WHEN state='failed' THEN NULL ELSE source_bytes END AS listed"
 
 
 def last_files(store: Store, source_id: str, dir_path: str) -> int | None:

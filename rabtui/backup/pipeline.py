@@ -251,7 +251,7 @@ class _Run(Completion, CommandSteps, TransferStep):
         need = self._expected_bytes(medium)
         if need is not None and need > free:
             if self._base(medium) is None:      # a first backup here needs a whole copy: it cannot fit
-                why.append(f"the last full copy took {need} bytes")
+                why.append(f"a whole copy needs {need} bytes, by the sizes its last backups recorded")
             else:
                 self.emit(Event(WARNING, f"medium {medium.id} has {free} bytes free; the last backup of "
                                          f"{self.source.id} needed {need}: it may not fit"))

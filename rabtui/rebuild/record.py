@@ -23,7 +23,7 @@ from rabtui.state.store import ID_REACH
 KINDS = ("standard", "archive")
 MAX_INT = 2 ** 63 - 1          # SQLite's largest integer: ids, sizes and counts
 COUNTS = ("total_bytes", "new_bytes", "files", "new_files")
-DIR_COUNTS = COUNTS + ("changed_files",)
+DIR_COUNTS = COUNTS + ("changed_files", "source_bytes")
 NAME_TIME = re.compile(r"^backup-(\d{14})")
 
 

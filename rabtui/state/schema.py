@@ -325,6 +325,10 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  # 1: rsync's exit 23 said only that files read with an error were read whole on its
                  # second try (DirSizes.whole_on_retry): it left nothing out
                  ("backup_dirs", "whole_on_retry", "INTEGER"),
+                 # the bytes of the regular files rsync listed in the directory on the source, at
+                 # their listed sizes (DirSizes.source_bytes): an archive directory's whole size, where
+                 # its backup holds only what it added (history._dir_bytes; NULL: not recorded)
+                 ("backup_dirs", "source_bytes", "INTEGER"),
                  # what that path stands for: 1 itself only (a file), 0 what is below it (a directory)
                  ("unreadable", "file", "INTEGER"),
                  # 1: not a path the source could not read, but a file rsync's receiver could not
