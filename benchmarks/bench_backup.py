@@ -148,6 +148,8 @@ class Bench:
             self.config_path.chmod(0o600)
         for name in ("rabtui.db", "rabtui.db-wal", "rabtui.db-shm"):
             (self.state / name).unlink(missing_ok=True)
+        # the labels rabtui keeps of the media it used (a medium emptied since would be refused)
+        shutil.rmtree(self.state / "media", ignore_errors=True)
         self.prev: dict[str, Path | None] = {"bare": None, "flags": None}
 
     def run_rabtui(self, cwd: Path = ROOT) -> dict:
