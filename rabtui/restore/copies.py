@@ -15,10 +15,12 @@ backup; a restore that reads it says it rests on that guess, unless it is the on
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from rabtui import fmt
 from rabtui.checkpoint import layout, xorriso
+from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.config import Config, Source
@@ -49,6 +51,7 @@ class Copy:
     guess: str | None = None        # a disc copy whose backup is not known: how it was ranked
     below_backups: bool = False     # ... ranked below every backup
     missing: tuple[int, str] | None = None   # a disc copy: (disc, volid) of the first disc not_at_hand did not find
+    unsure: bool = False            # a backup the catalog holds nothing at or below the path in (lacks() looks)
 
     def describe(self) -> str:
         if self.kind == "backup":
@@ -77,9 +80,12 @@ def directory_of(source: Source, path: bytes):
     return best
 
 
-def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, int] | None = None) -> list[Copy]:
+def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, int] | None = None,
+                   looked_for: bool = False) -> list[Copy]:
     """The newest restorable backup holding `rel` on each medium (a file known to the catalog: the
-    newest holding one of its versions, or `version`; anything else: the newest backup)."""
+    newest holding one of its versions, or `version`; anything else: the newest backup, and with
+    `looked_for`, where the catalog holds entries below it in older backups only, those after
+    _held_copies)."""
     only = " AND v.size=? AND v.mtime=?" if version else ""
     rows = store.all(
         f"""{made_first()}SELECT b.*, {as_made()} AS made, v.size AS v_size, v.mtime AS v_mtime FROM versions v
@@ -104,12 +110,48 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
     if not rows:
         rows = store.all(f"{made_first()}SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
                          f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source, source))
+        if looked_for and _entries_below(store, source, rel):
+            return _held_copies(store, source, rel, rows)
     out: dict[str, Copy] = {}
     for r in rows:
         if r["medium"] not in out:
             out[r["medium"]] = Copy("backup", r["made"], rank=r["id"], medium=r["medium"], backup=r,
                                     version=(r["v_size"], r["v_mtime"]) if is_file else None)
     return list(out.values())
+
+
+def _held_copies(store: Store, source: str, rel: bytes, rows) -> list[Copy]:
+    """Of `rows` (backups newest first), on each medium the newest backup whose catalog holds an
+    entry at or below `rel`, and the medium's newest backup when that is another one (`unsure`: it
+    may hold `rel` emptied since, or not at all; lacks() looks)."""
+    out: list[Copy] = []
+    found: set[str] = set()
+    unsure: set[str] = set()
+    for r in rows:
+        if r["medium"] in found:
+            continue
+        held = _entries_below(store, source, rel, r)
+        if held:
+            found.add(r["medium"])
+        elif r["medium"] in unsure:
+            continue
+        unsure.add(r["medium"])
+        out.append(Copy("backup", r["made"], rank=r["id"], medium=r["medium"], backup=r, unsure=not held))
+    return out
+
+
+def _entries_below(store: Store, source: str, rel: bytes, backup=None) -> bool:
+    """Does the catalog hold a file, symlink or special file below `rel` (or at it: not a file's
+    path), in `backup` when given (kept data: what it saved first)?"""
+    below = (rel + b"/", rel + b"0")      # the paths that start with rel/ ("0" follows "/")
+    held = "" if backup is None else \
+        " AND v.medium=? AND ? BETWEEN v.first_backup AND v.last_backup AND (?<>? OR v.first_backup=?)"
+    of = () if backup is None else (backup["medium"], backup["id"], backup["status"], KEPT, backup["id"])
+    return bool(
+        store.one(f"SELECT 1 FROM paths p JOIN versions v ON v.path_id=p.id WHERE p.source=? AND p.path>=?"
+                  f" AND p.path<?{held} LIMIT 1", (source, *below, *of))
+        or store.one(f"SELECT 1 FROM others v WHERE v.source=? AND (v.path=? OR v.path>=? AND v.path<?){held}"
+                     " LIMIT 1", (source, rel, *below, *of)))
 
 
 def _held_by_no_backup(store: Store, source: str, rel: bytes) -> bool:
@@ -242,7 +284,8 @@ def _rank_by_guess(store: Store, source: str, rel: bytes, copy: Copy) -> None:
 def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
     """Every copy of `rel`, newest first (a backup before a disc holding the same state; a disc
     whose backup is not known and matches none, after every backup)."""
-    copies = _backup_copies(store, source.id, rel) + _disc_copies(store, source, rel)
+    looked_for = directory_of(source, rel).kind != "archive"     # an archive's union holds what it saved
+    copies = _backup_copies(store, source.id, rel, looked_for=looked_for) + _disc_copies(store, source, rel)
     copies.sort(key=lambda c: (c.below_backups, -c.when, -c.rank, c.kind != "backup", -(c.checkpoint or 0)))
     return copies
 
@@ -281,6 +324,28 @@ def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:
         if loc["kind"] == "backup":
             loc["at_hand"] = loc["medium"] in at_hand
     return version_json
+
+
+def lacks(cfg: Config, store: Store, source: Source, rel: bytes, copy: Copy, emit: Emit = no_emit,
+          cancel=None) -> bool:
+    """Is `copy`, unsure, at hand without `rel` in its tree (a directory gone before its backup)?"""
+    from rabtui.media import below, medium_layout
+    from rabtui.restore.locks_unmade import mounted
+
+    if not copy.unsure or not configured(cfg, copy.medium):
+        return False
+    medium = cfg.medium(copy.medium)
+    d = directory_of(source, rel)
+    root = os.fsencode(medium_layout.backup_data_path(copy.backup["path"], d.path))
+    under = rel[len(rel_path(d.path)):].lstrip(b"/")
+    try:
+        with mounted(medium, emit, cfg.state_dir, None, cancel=cancel), Shortcuts() as sc:
+            if medium_problem(medium, store) is not None or not os.path.isdir(sc.path(root)) \
+                    or below.symlink_on_the_way(root, under) is not None:
+                return False     # said when it is read
+            return not os.path.lexists(sc.path(os.path.join(root, under)))
+    except (WorkFailed, OSError):
+        return False
 
 
 def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, cancel=None) -> str | None:

@@ -17,7 +17,7 @@ from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
 from rabtui.media import unknown_backups
 from rabtui.media.at_hand import ask_in_turn
 from rabtui.restore import archive_elsewhere
-from rabtui.restore.copies import Copy, configured, copies_of, not_at_hand
+from rabtui.restore.copies import Copy, configured, copies_of, lacks, not_at_hand
 from rabtui.state import catalog
 from rabtui.state.store import Store
 
@@ -128,7 +128,7 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     the state database does not know)."""
     shown = "/" + fmt.name(rel)
     unseen = unknown_backups.not_known(cfg, store, {source.id}, emit, cancel)
-    copies = copies_of(store, source, rel)
+    copies = [c for c in copies_of(store, source, rel) if not lacks(cfg, store, source, rel, c, emit, cancel)]
     if not copies:
         raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}"
                          + "".join(f"; {line}" for line in unseen),

@@ -1,0 +1,58 @@
+"""A directory deleted on the source (or one only newer backups hold) is restored without --backup
+from the newest backup that holds it, as a file of it is: not looked for in the newest backup of
+each medium alone. Real rsync backups on media that are directories (one renamed away plays "not
+mounted")."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.errors import WorkFailed
+from rabtui.restore import run as R
+from tests.trees import Lab, snapshot, write_files
+
+T0 = datetime(2026, 3, 1, 2, 0)
+
+
+def test_a_deleted_directory_restores_from_the_backup_that_holds_it(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"gone/f": b"1", "gone/sub/g": b"2", "keep": b"k"})
+    (data / "links").mkdir()
+    os.symlink("elsewhere", data / "links" / "l")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    saved = snapshot(data / "gone")
+    shutil.rmtree(data / "gone")
+    shutil.rmtree(data / "links")
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    first = lab.store().one("SELECT name FROM backups ORDER BY id LIMIT 1")["name"]
+    for name in ("gone", "links", "links/l"):
+        out = tmp_path / f"out-{name.replace('/', '-')}"
+        code = main(["--config", str(lab.config_path), "restore", "loc", str(data / name), "--to", str(out)])
+        printed = capsys.readouterr()
+        assert code == 0, printed
+        assert f"from backup {first} on m1" in printed.out
+    assert snapshot(tmp_path / "out-gone" / str(data / "gone").lstrip("/")) == saved
+    assert os.readlink(tmp_path / "out-links" / str(data / "links/l").lstrip("/")) == "elsewhere"
+
+
+def test_a_directory_only_the_medium_away_holds_is_asked_for(tmp_path):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    write_files(data, {"new/f": b"n"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
+    m2 = lab.media[1][1]
+    m2.rename(m2.with_name("medium2-away"))
+    lab.events.clear()
+    with pytest.raises(WorkFailed, match="no copy of .*/new is at hand: medium m2 is not there"):
+        R.restore(cfg, lab.store(), "loc", str(data / "new"), to=tmp_path / "out", emit=lab.emit)
+    assert not any("m1" in m for m in lab.messages())
