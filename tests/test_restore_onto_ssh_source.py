@@ -465,3 +465,17 @@ def test_a_directory_named_with_a_wildcard_is_restored_into_itself_never_another
     (remote_dir / "a*").mkdir()
     R.restore(cfg, lab.store(), "web", str(remote_dir / "a*/f"), to_source=True, overwrite=True)
     assert snapshot(remote_dir) == {b"ab/f": b"other", b"a*/f": b"mine"}
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_gone_with_bars_in_its_path_is_restored(tmp_path, sshd, overwrite):
+    """rsync says `created directory PATH` on its output where the restored directory is gone on the
+    source: bars in PATH do not make that line one of its itemized ones (a clash, a name sent)."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"a|b/pipe|and|bars/f": b"1", "a|b/pipe|and|bars/sub/g": b"2"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    before = snapshot(remote_dir)
+    shutil.rmtree(remote_dir / "a|b/pipe|and|bars")
+    res = R.restore(cfg, lab.store(), "web", str(remote_dir / "a|b/pipe|and|bars"), to_source=True,
+                    overwrite=overwrite)
+    assert snapshot(remote_dir) == before
+    assert (res.written.files, res.written.dirs) == (2, 2) and not res.written.problems()

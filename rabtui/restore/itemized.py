@@ -7,9 +7,15 @@ from rabtui import rsync
 from rabtui.restore.written import Written
 
 
+def items(lines: list[bytes]) -> list[bytes]:
+    """The `%i|%l|%n` lines of `lines`: not the others rsync prints on its output, as `created
+    directory PATH` where the destination is not there (bars in PATH made it look like one)."""
+    return [line for line in lines if len(line.split(b"|", 1)[0]) == 11 and line.count(b"|") >= 2]
+
+
 def count_itemized(lines: list[bytes], w: Written) -> None:
     """Counts by kind from rsync's `%i|%l|%n` lines (created or updated entries only)."""
-    for line in lines:
+    for line in items(lines):
         item, _, rest = line.partition(b"|")
         if len(item) < 2 or item[:1] not in b"<>ch" or b"|" not in rest:
             continue
@@ -40,14 +46,14 @@ def whole_only(lines: list[bytes]) -> list[bytes]:
 
 def names_sent(lines: list[bytes]) -> set[bytes]:
     """The names rsync's `%i|%l|%n` lines itemize."""
-    return {rsync.unescape(line.split(b"|", 2)[2]).removesuffix(b"/") for line in lines if line.count(b"|") >= 2}
+    return {rsync.unescape(line.split(b"|", 2)[2]).removesuffix(b"/") for line in items(lines)}
 
 
 def existing_dirs(lines: list[bytes]) -> set[bytes]:
     """The directories a dry run's `%i|%l|%n` lines show on the source already, by their names
     below the destination (b"" for the destination itself)."""
     out = set()
-    for line in lines:
+    for line in items(lines):
         parts = line.split(b"|", 2)
         if len(parts) == 3 and parts[0][:2] == b".d":
             name = rsync.unescape(parts[2]).removesuffix(b"/")
@@ -72,7 +78,7 @@ def not_as_saved(lines: list[bytes], own_name: bytes | None = None) -> list[tupl
     entry a dry run's `%i|%l|%n` lines would send, make or change: not as the backup has it.
     `own_name`: a file sent alone, named so by rsync."""
     out = []
-    for line in lines:
+    for line in items(lines):
         parts = line.split(b"|", 2)
         item = parts[0]
         if len(parts) < 3 or len(item) < 2 or not (item[:1] in b"<>ch" or item[:1] == b"." and item[2:].strip(b". ")):

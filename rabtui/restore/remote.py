@@ -129,6 +129,7 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, 
     done = run_on(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True,
                                                         excluded=rules is not None, **options),
                   on_stdout=seen.append, cancel=cancel, stdin_data=rules)
+    seen = itemized.items(seen)
     # with --existing, a directory or symlink made (`cd`, `cL`) is one in the place of an entry of
     # another kind there, or of a symlink with another target: kept without --overwrite
     clash = [(c, itemized.attributes_changed(c) if c[1:2] == b"f" else _OTHER.get(c[1:2], "another kind there"))
