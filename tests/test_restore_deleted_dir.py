@@ -56,3 +56,17 @@ def test_a_directory_only_the_medium_away_holds_is_asked_for(tmp_path):
     with pytest.raises(WorkFailed, match="no copy of .*/new is at hand: medium m2 is not there"):
         R.restore(cfg, lab.store(), "loc", str(data / "new"), to=tmp_path / "out", emit=lab.emit)
     assert not any("m1" in m for m in lab.messages())
+
+
+def test_a_directory_emptied_since_restores_as_the_newest_backup_holds_it(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"emptied/f": b"1", "keep": b"k"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    (data / "emptied/f").unlink()
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    res = R.restore(cfg, lab.store(), "loc", str(data / "emptied"), to=tmp_path / "out")
+    newest = lab.store().one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")["name"]
+    assert res.origin == f"backup {newest} on m1"
+    assert os.listdir(tmp_path / "out" / str(data / "emptied").lstrip("/")) == []
