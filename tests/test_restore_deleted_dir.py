@@ -70,3 +70,26 @@ def test_a_directory_emptied_since_restores_as_the_newest_backup_holds_it(tmp_pa
     newest = lab.store().one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")["name"]
     assert res.origin == f"backup {newest} on m1"
     assert os.listdir(tmp_path / "out" / str(data / "emptied").lstrip("/")) == []
+
+
+def test_a_directory_of_an_archive_saved_on_one_medium_only_is_restored_from_it(tmp_path, capsys):
+    """An archive directory's directory deleted on the source before any backup onto the other
+    medium: only the first medium holds it (its union), and a restore without --backup reads it there."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("arch", "archive")])
+    arch = lab.src / "arch"
+    write_files(arch, {"gone/f": b"1", "gone/sub/g": b"2", "keep": b"k"})
+    os.symlink("elsewhere", arch / "gone" / "l")
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    saved = snapshot(arch / "gone")
+    shutil.rmtree(arch / "gone")
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m2").status == "completed"
+    on_m1 = lab.store().one("SELECT name FROM backups WHERE medium='m1'")["name"]
+    for name in ("gone", "gone/l"):
+        out = tmp_path / f"out-{name.replace('/', '-')}"
+        code = main(["--config", str(lab.config_path), "restore", "loc", str(arch / name), "--to", str(out)])
+        printed = capsys.readouterr()
+        assert code == 0, printed
+        assert f"from backup {on_m1} on m1" in printed.out
+    assert snapshot(tmp_path / "out-gone" / str(arch / "gone").lstrip("/")) == saved
+    assert os.readlink(tmp_path / "out-gone-l" / str(arch / "gone/l").lstrip("/")) == "elsewhere"

@@ -15,12 +15,10 @@ backup; a restore that reads it says it rests on that guess, unless it is the on
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from rabtui import fmt
 from rabtui.checkpoint import layout, xorriso
-from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.config import Config, Source
@@ -51,7 +49,7 @@ class Copy:
     guess: str | None = None        # a disc copy whose backup is not known: how it was ranked
     below_backups: bool = False     # ... ranked below every backup
     missing: tuple[int, str] | None = None   # a disc copy: (disc, volid) of the first disc not_at_hand did not find
-    unsure: bool = False            # a backup the catalog holds nothing at or below the path in (lacks() looks)
+    unsure: bool = False            # a backup the catalog holds nothing at or below the path in (copy_choice.lacks looks)
 
     def describe(self) -> str:
         if self.kind == "backup":
@@ -84,8 +82,7 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
                    looked_for: bool = False) -> list[Copy]:
     """The newest restorable backup holding `rel` on each medium (a file known to the catalog: the
     newest holding one of its versions, or `version`; anything else: the newest backup, and with
-    `looked_for`, where the catalog holds entries below it in older backups only, those after
-    _held_copies)."""
+    `looked_for`, where the catalog holds entries at or below it, those of _held_copies)."""
     only = " AND v.size=? AND v.mtime=?" if version else ""
     rows = store.all(
         f"""{made_first()}SELECT b.*, {as_made()} AS made, v.size AS v_size, v.mtime AS v_mtime FROM versions v
@@ -123,7 +120,7 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
 def _held_copies(store: Store, source: str, rel: bytes, rows) -> list[Copy]:
     """Of `rows` (backups newest first), on each medium the newest backup whose catalog holds an
     entry at or below `rel`, and the medium's newest backup when that is another one (`unsure`: it
-    may hold `rel` emptied since, or not at all; lacks() looks)."""
+    may hold `rel` emptied since, or not at all; copy_choice.lacks looks)."""
     out: list[Copy] = []
     found: set[str] = set()
     unsure: set[str] = set()
@@ -284,8 +281,7 @@ def _rank_by_guess(store: Store, source: str, rel: bytes, copy: Copy) -> None:
 def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
     """Every copy of `rel`, newest first (a backup before a disc holding the same state; a disc
     whose backup is not known and matches none, after every backup)."""
-    looked_for = directory_of(source, rel).kind != "archive"     # an archive's union holds what it saved
-    copies = _backup_copies(store, source.id, rel, looked_for=looked_for) + _disc_copies(store, source, rel)
+    copies = _backup_copies(store, source.id, rel, looked_for=True) + _disc_copies(store, source, rel)
     copies.sort(key=lambda c: (c.below_backups, -c.when, -c.rank, c.kind != "backup", -(c.checkpoint or 0)))
     return copies
 
@@ -324,28 +320,6 @@ def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:
         if loc["kind"] == "backup":
             loc["at_hand"] = loc["medium"] in at_hand
     return version_json
-
-
-def lacks(cfg: Config, store: Store, source: Source, rel: bytes, copy: Copy, emit: Emit = no_emit,
-          cancel=None) -> bool:
-    """Is `copy`, unsure, at hand without `rel` in its tree (a directory gone before its backup)?"""
-    from rabtui.media import below, medium_layout
-    from rabtui.restore.locks_unmade import mounted
-
-    if not copy.unsure or not configured(cfg, copy.medium):
-        return False
-    medium = cfg.medium(copy.medium)
-    d = directory_of(source, rel)
-    root = os.fsencode(medium_layout.backup_data_path(copy.backup["path"], d.path))
-    under = rel[len(rel_path(d.path)):].lstrip(b"/")
-    try:
-        with mounted(medium, emit, cfg.state_dir, None, cancel=cancel), Shortcuts() as sc:
-            if medium_problem(medium, store) is not None or not os.path.isdir(sc.path(root)) \
-                    or below.symlink_on_the_way(root, under) is not None:
-                return False     # said when it is read
-            return not os.path.lexists(sc.path(os.path.join(root, under)))
-    except (WorkFailed, OSError):
-        return False
 
 
 def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, cancel=None) -> str | None:

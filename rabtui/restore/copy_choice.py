@@ -10,14 +10,19 @@ that reads it says so in its log, and does not count it as an older state.
 
 from __future__ import annotations
 
+import os
+
 from rabtui import fmt
+from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
-from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
-from rabtui.media import unknown_backups
-from rabtui.media.at_hand import ask_in_turn
+from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
+from rabtui.media import below, unknown_backups
+from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.restore import archive_elsewhere
-from rabtui.restore.copies import Copy, configured, copies_of, lacks, not_at_hand
+from rabtui.restore.copies import Copy, configured, copies_of, not_at_hand
+from rabtui.restore.in_backup import roots_of
+from rabtui.restore.locks_unmade import mounted
 from rabtui.state import catalog
 from rabtui.state.store import Store
 
@@ -65,6 +70,26 @@ def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, other
         if catalog.contents(store, a_row, archive, rel) == catalog.contents(store, b_row, archive, rel):
             return LOOKS_SAME
     return DIFFERENT
+
+
+def lacks(cfg: Config, store: Store, source: Source, rel: bytes, copy: Copy, emit: Emit = no_emit,
+          cancel=None) -> bool:
+    """Is `copy`, unsure, at hand without `rel` in its tree, nor in an archive directory's union (a
+    directory gone before its backup)?"""
+    if not copy.unsure or not configured(cfg, copy.medium):
+        return False
+    medium = cfg.medium(copy.medium)
+    try:
+        with mounted(medium, emit, cfg.state_dir, None, cancel=cancel), Shortcuts() as sc:
+            if medium_problem(medium, store) is not None or not os.path.isdir(sc.path(copy.backup["path"])):
+                return False     # said when it is read
+            for root, under in roots_of(cfg, source, copy.backup, rel):
+                if below.symlink_on_the_way(root, under) is not None \
+                        or os.path.lexists(sc.path(os.path.join(root, under) if under else root)):
+                    return False
+            return True
+    except (WorkFailed, OSError):
+        return False
 
 
 def _digest(copy: Copy, others: list[Copy]):
