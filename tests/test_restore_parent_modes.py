@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import stat
 from datetime import datetime
 
 import pytest
@@ -50,3 +52,28 @@ def test_directories_made_on_the_way_to_a_file_keep_it_as_closed_as_the_backup(l
     assert os.stat(data / "priv/deeper/notes").st_mode & 0o777 == 0o644
     if os.geteuid() == 0:
         assert [os.stat(data / d).st_uid for d in ("priv", "priv/deeper")] == ([0, 0] if disc else [NOBODY, 0])
+
+
+@pytest.mark.parametrize("onto", [False, True])
+def test_directories_the_program_makes_on_the_way_have_the_backups_modes(tmp_path, onto):
+    """The program runs with a umask of 077: the directories it makes on the way to a restored one
+    get the backup's modes all the same (0750, a setgid 2775), into a directory and onto the source
+    (which a directory closed to its group would break), not 0700. The real `rabtui` process."""
+    from tests.test_kill_anywhere import rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"shared/www/site/index": b"i"})
+    os.chmod(data / "shared", 0o750)
+    os.chmod(data / "shared/www", 0o2775)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    if onto:
+        shutil.rmtree(data / "shared")
+    where = ["--to-source"] if onto else ["--to", str(tmp_path / "out")]
+    done = rabtui(lab, "restore", "loc", str(data / "shared/www/site"), *where)
+    assert done.returncode == 0, done.stdout + done.stderr
+    base = data if onto else tmp_path / "out" / str(data).lstrip("/")
+    assert [oct(stat.S_IMODE(os.stat(base / d).st_mode)) for d in ("shared", "shared/www", "shared/www/site")] \
+        == [oct(0o750), oct(0o2775), oct(0o755)]
+    assert (base / "shared/www/site/index").read_bytes() == b"i"

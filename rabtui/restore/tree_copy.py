@@ -206,7 +206,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         if rel_dest:
             try:
                 saved = _parents_as_saved(src, rel_dest.count(b"/"), staged)
-                modes = [0o700 if st is None else stat.S_IMODE(st.st_mode) & 0o777 for st in saved]
+                modes = [0o700 if st is None else stat.S_IMODE(st.st_mode) for st in saved]
                 made_parents = writer.make_parents(rel_dest, modes)
             except Refused as exc:
                 writer.result.refused.append((rel_dest, str(exc)))

@@ -286,13 +286,12 @@ class SafeWriter(TargetDirs):
 
     def own_made(self, made: list[bytes], saved: list[os.stat_result | None], modes: list[int]) -> None:
         """The directories make_parents made on the way (`made`, b"" for one there before) given,
-        deepest first, once all below them is written, as each restored directory's own: the
-        owner's bits of their modes in `modes` (make_parents left the owner all of them, so that a
-        user other than root could write below one the backup has read-only), and from root the
-        owners the backup has for them (`saved`, None where not known)."""
-        as_root = os.geteuid() == 0
+        deepest first, once all below them is written, as each restored directory's own: their
+        modes in `modes` (make_parents left the owner all its bits, so that a user other than root
+        could write below one the backup has read-only, and the program's umask of 077 took the
+        others'), and from root the owners the backup has for them (`saved`, None where not known)."""
         for rel, st, mode in reversed(list(zip(made, saved, modes))):
-            if not rel or (st is None or not as_root) and mode & 0o700 == 0o700:
+            if not rel:
                 continue
             try:
                 rel_dir, name = os.path.split(rel)
@@ -300,8 +299,8 @@ class SafeWriter(TargetDirs):
                 try:
                     if st is not None:
                         self.meta.owned(lambda uid, gid: os.fchown(fd, uid, gid), st, rel)
-                    if mode & 0o700 != 0o700:
-                        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~0o700 | mode & 0o700)
+                    if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+                        os.fchmod(fd, mode)
                 finally:
                     os.close(fd)
             except (Refused, OSError) as exc:
