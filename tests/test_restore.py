@@ -356,6 +356,16 @@ def test_restore_to_source_argv_carries_the_transfer_options():
     assert a.index("--rsync-path=sudo rsync") < a.index("--")
 
 
+def test_the_directories_made_on_the_way_are_sent_alone():
+    """Each directory named on rsync's standard input, not what it holds (no -r), nor one there already."""
+    a = restore_remote.rsync_dirs_to_source_argv(b"/m/b/data/srv", "u@h:/srv", rsh="ssh", io_timeout=600,
+                                                 bwlimit="5M", rsync_path="sudo rsync")
+    assert {"--from0", "--files-from=-", "--ignore-existing", "--timeout=600", "--bwlimit=5M",
+            "--rsync-path=sudo rsync"} <= set(a)
+    assert not {"-r", "--recursive", "--delete"} & set(a)
+    assert a[-3:] == ["--", "/m/b/data/srv/", "u@h:/srv"]
+
+
 @pytest.mark.parametrize("overwrite, mode", [(False, 0o700), (True, 0o755)])
 def test_a_directory_already_there_keeps_its_mode_unless_the_restore_overwrites(tmp_path, overwrite, mode):
     """A directory tightened since the backup (after a leak, say) stays as tight when what it lost

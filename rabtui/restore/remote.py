@@ -15,6 +15,7 @@ from rabtui.errors import Stalled, WorkFailed
 from rabtui.restore import itemized, shared_inodes
 from rabtui.restore.source_check import check_source, components, mounts_made_meanwhile, run_on, tree_modes
 from rabtui.restore.written import Written, kept_directory, kind_of
+from rabtui.state.catalog import rel_path
 
 
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
@@ -62,6 +63,19 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     s = os.fsdecode(src)
     argv += ["--", s + "/" if is_dir else s, dest]
     return argv
+
+
+def rsync_dirs_to_source_argv(src: bytes, dest: str, *, rsh: str | None, io_timeout: int | None = None,
+                              bwlimit: str | None = None, rsync_path: str | None = None) -> list[str]:
+    """rsync of the directories named (NUL-separated, below `src`) on its standard input to `dest`
+    on the source, each alone as the backup has it, not what it holds (--files-from turns -a's
+    recursion off), nor `src` itself; one there already is left as it is."""
+    argv = ["rsync", "-aAX", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n",
+            "--from0", "--files-from=-", "--ignore-existing"]
+    argv += rsync.transfer_options(io_timeout=io_timeout, bwlimit=bwlimit, rsync_path=rsync_path)
+    if rsh:
+        argv += ["-e", rsh]
+    return argv + ["--", os.fsdecode(src) + "/", dest]
 
 
 def _gone_unsent(item: bytes, is_dir: bool, before: dict[bytes, int], lines: list[bytes]) -> list[tuple[bytes, int]]:
@@ -117,6 +131,33 @@ def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
 
 
 _OTHER = {b"d": "not a directory there", b"L": "another target, or not a symlink, there"}
+
+
+def _made_on_the_way(source: Source, rel: bytes, item: bytes, dest_dir: bytes, missing: bytes | None, rsh: str,
+                     cancel) -> None:
+    """The directories gone on the source on the way to `dest_dir` (from `missing` down to the one
+    above it) made first as the backup has them: rsync makes only the last directory of its
+    destination, and failed (mkdir: No such file or directory) where one above it was gone too, which
+    a restore onto a local source makes. Those above the source's directory are not in the backup:
+    left to rsync's failure."""
+    from rabtui.restore.copies import directory_of
+
+    way = components(dest_dir)[:-1]
+    top = os.path.dirname(missing) if missing is not None else b""
+    if missing not in way or len(missing) < len(b"/" + rel_path(directory_of(source, rel).path)):
+        return
+    names = [c[len(top):].lstrip(b"/") for c in way[way.index(missing):]]
+    base = item
+    for _ in range(len(components(b"/" + rel)) - len(components(top))):
+        base = os.path.dirname(base)
+    if not all(os.path.isdir(os.path.join(base, n)) and not os.path.islink(os.path.join(base, n)) for n in names):
+        return      # not reached by its path on the medium (one past PATH_MAX): left to rsync's failure
+    argv = rsync_dirs_to_source_argv(base, ssh_target.rsync_read_location(source, os.fsdecode(top)), rsh=rsh,
+                                     io_timeout=source.io_timeout, bwlimit=source.bwlimit, rsync_path=source.rsync_path)
+    done = _sending(source, argv, cancel=cancel, stdin_data=b"".join(n + b"\0" for n in names))
+    if isinstance(done, str) or done.returncode != 0:
+        raise WorkFailed(f"could not make {fmt.name(missing)} on {source.id}, gone on the way to"
+                         f" {fmt.name(b'/' + rel)}: {_failure(done)}; nothing of it written")
 
 
 def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel, kept: list[bytes],
@@ -251,6 +292,7 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
     rsh = ssh_target.rsync_rsh(cfg, source)
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
                    rsync_path=source.rsync_path, exact_times=exact_times)
+    _made_on_the_way(source, rel, item, dest_dir, missing, rsh, cancel)
     before = tree_modes(item) if is_dir else {b"": os.lstat(item).st_mode}
     # rmdir(2) refuses a mount point (EBUSY), holding files or not: kept as such, as locally
     in_use = set(kept_in_the_way(mounts, b"/" + rel, before))
