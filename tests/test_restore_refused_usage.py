@@ -1,5 +1,5 @@
 """A restore refused for what the operator typed (exit 2: a path that is no absolute path of the
-source, or holds a name longer than a file system holds, a target that is a file) is said on their terminal; it is not notified as a failed restore
+source, or holds a name longer than a file system holds, a target that is a file, or has one on the way) is said on their terminal; it is not notified as a failed restore
 (the notify command pages whoever is on call), as a backup refused for its arguments is not. A
 restore that fails (exit 1) still is."""
 
@@ -20,6 +20,9 @@ def test_a_restore_refused_for_its_arguments_is_not_notified(tmp_path, capsys):
     assert main([*config, "restore", "loc", "relative", "--to", str(tmp_path / "out")]) == 2
     assert main([*config, "restore", "loc", str(lab.src / "data"), "--to", str(tmp_path / "a-file")]) == 2
     assert "rabtui: " in capsys.readouterr().err
+    # a file on the way to it (a path mistyped): as bad, not a failed restore that pages
+    assert main([*config, "restore", "loc", str(lab.src / "data"), "--to", str(tmp_path / "a-file" / "out")]) == 2
+    assert f"{tmp_path / 'a-file'} is not a directory" in capsys.readouterr().err
     # a name no file system holds: said so, not "set TMPDIR to a shorter directory" (the room for paths
     # deeper than PATH_MAX was blamed, as the name could not be cut at a slash)
     assert main([*config, "restore", "loc", str(lab.src / "data" / ("n" * 5000)), "--to", str(tmp_path / "out")]) == 2

@@ -44,6 +44,12 @@ def resolved(to) -> bytes:
     if os.path.lexists(to) and not os.path.isdir(to):
         what = "a symlink to nothing" if os.path.islink(to) and not os.path.exists(to) else "not a directory"
         raise UsageError(f"--to {shown} is {what}", hint="give a directory (one that is missing is made)")
+    there = os.path.dirname(os.fsencode(to))
+    while there and not os.path.lexists(there):
+        there = os.path.dirname(there)
+    if there and not os.path.isdir(there):     # a path mistyped, as one naming a file
+        raise UsageError(f"--to {shown} cannot be made: {fmt.name(there)} is not a directory",
+                         hint="give a directory (one that is missing is made)")
     try:
         return resolve_target(to)
     except Refused as exc:
