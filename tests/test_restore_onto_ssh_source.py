@@ -483,17 +483,21 @@ def test_a_directory_gone_with_bars_in_its_path_is_restored(tmp_path, sshd, over
 
 
 @pytest.mark.parametrize("what", ["d/e", "d/e/f"])
-def test_the_directories_gone_on_the_way_are_made_as_the_backup_has_them(tmp_path, sshd, what):
+@pytest.mark.parametrize("gone", ["", "d/e"])
+def test_the_directories_gone_on_the_way_are_made_as_the_backup_has_them(tmp_path, sshd, what, gone):
     """A directory or a file restored onto the source where more than its own directory is gone
     (the configured directory itself here): rsync makes only the last directory of where it
     writes, and failed (mkdir ... No such file or directory); the directories on the way are
-    made first with the modes the backup has, as a restore onto a local source makes them."""
+    made first with the modes the backup has, as a restore onto a local source makes them; the
+    directory of a file restored alone too (`gone`: only it), which rsync made with its own mode."""
     lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/e/f": b"f", "g": b"g"})
+    os.chmod(remote_dir / "d/e", 0o701)
     os.chmod(remote_dir / "d", 0o750)
     os.chmod(remote_dir, 0o711)
     assert lab.backup(cfg, "web", now=T0).status == "completed"
-    shutil.rmtree(remote_dir)
+    shutil.rmtree(remote_dir / gone)
     res = R.restore(cfg, lab.store(), "web", str(remote_dir / what), to_source=True)
-    assert snapshot(remote_dir) == {b"d/e/f": b"f"}
-    assert [stat.S_IMODE(os.stat(p).st_mode) for p in (remote_dir, remote_dir / "d")] == [0o711, 0o750]
+    assert snapshot(remote_dir) == {b"d/e/f": b"f", **({b"g": b"g"} if gone else {})}
+    assert [stat.S_IMODE(os.stat(p).st_mode) for p in (remote_dir, remote_dir / "d", remote_dir / "d/e")] \
+        == [0o711, 0o750, 0o701]
     assert res.written.files == 1 and not res.written.problems()

@@ -133,16 +133,17 @@ def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
 _OTHER = {b"d": "not a directory there", b"L": "another target, or not a symlink, there"}
 
 
-def _made_on_the_way(source: Source, rel: bytes, item: bytes, dest_dir: bytes, missing: bytes | None, rsh: str,
-                     cancel) -> None:
-    """The directories gone on the source on the way to `dest_dir` (from `missing` down to the one
-    above it) made first as the backup has them: rsync makes only the last directory of its
-    destination, and failed (mkdir: No such file or directory) where one above it was gone too, which
-    a restore onto a local source makes. Those above the source's directory are not in the backup:
-    left to rsync's failure."""
+def _made_on_the_way(source: Source, rel: bytes, item: bytes, is_dir: bool, dest_dir: bytes, missing: bytes | None,
+                     rsh: str, cancel) -> None:
+    """The directories gone on the source on the way to the restored item (from `missing` down to
+    the one holding it) made first as the backup has them: rsync makes only the last directory of
+    its destination, and failed (mkdir: No such file or directory) where one above it was gone too,
+    and made that one (the directory of a file restored alone) with its own mode, not the backup's;
+    a restore onto a local source makes them so. Those above the source's directory are not in the
+    backup: left to rsync."""
     from rabtui.restore.copies import directory_of
 
-    way = components(dest_dir)[:-1]
+    way = components(dest_dir)[:-1] if is_dir else components(dest_dir)
     top = os.path.dirname(missing) if missing is not None else b""
     if missing not in way or len(missing) < len(b"/" + rel_path(directory_of(source, rel).path)):
         return
@@ -292,7 +293,7 @@ def _sent(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, ov
     rsh = ssh_target.rsync_rsh(cfg, source)
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
                    rsync_path=source.rsync_path, exact_times=exact_times)
-    _made_on_the_way(source, rel, item, dest_dir, missing, rsh, cancel)
+    _made_on_the_way(source, rel, item, is_dir, dest_dir, missing, rsh, cancel)
     before = tree_modes(item) if is_dir else {b"": os.lstat(item).st_mode}
     # rmdir(2) refuses a mount point (EBUSY), holding files or not: kept as such, as locally
     in_use = set(kept_in_the_way(mounts, b"/" + rel, before))
