@@ -48,11 +48,13 @@ def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: s
     """The backup the copy of the state on the discs says source:path was read from (its medium and
     name: exact, whatever ids were renumbered since). One deleted since (not on its medium, which
     this rebuild read) is recorded as deleted, with the time it started, as the database lost had
-    it: a restore ranks the discs' copy by that time."""
+    it: a restore ranks the discs' copy by that time. It keeps the id it had there, when no backup
+    holds it now: under a new one, above the backups made after it, it would be taken for its
+    source's last run (queries.last_run: a deleted run as failed)."""
     found = getattr(recorded, "taken", {}).get((source, path))
     if found is None:
         return None
-    name, medium, bpath, started, finished = found
+    name, medium, bpath, started, finished, had = found
     row = store.one("SELECT id FROM backups WHERE source=? AND medium=? AND name=?", (source, medium, name))
     if row is not None:
         return row["id"]
@@ -65,10 +67,12 @@ def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: s
         return None
     if os.path.lexists(Path(cfg.medium(medium).path) / source / name):
         return None     # there but left out (its backup.json unusable): not deleted
+    if had is not None and store.one("SELECT 1 FROM backups WHERE id=?", (had,)) is not None:
+        had = None
     return store.execute(
-        "INSERT INTO backups(source, medium, name, path, status, started, finished, reason)"
-        " VALUES (?,?,?,?, 'deleted', ?,?,?)",
-        (source, medium, name, bpath, started, finished,
+        "INSERT INTO backups(id, source, medium, name, path, status, started, finished, reason)"
+        " VALUES (?,?,?,?,?, 'deleted', ?,?,?)",
+        (had, source, medium, name, bpath, started, finished,
          f"not on its medium; checkpoint {number} was taken from it (rebuild-state)")).lastrowid
 
 

@@ -23,6 +23,7 @@ from rabtui import faults, temp_dirs
 from rabtui.errors import Stalled
 from rabtui.media import checkpoint_numbers
 from rabtui.rebuild.disc_text import extract
+from rabtui.state.store import ID_REACH
 
 DB_ON_DISC = b"/rabtui/rabtui.db"
 
@@ -44,9 +45,9 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     # the filler of its discs: prefix on the disc (b"add/3") -> (source, configured path) of the
     # directory put there whole
     fillers: dict[bytes, tuple[str, str]] = {}
-    # (source, path) -> (name, medium, path, started, finished) of the backup each directory of
+    # (source, path) -> (name, medium, path, started, finished, id) of the backup each directory of
     # the checkpoint was taken from
-    taken: dict[tuple[str, str], tuple[str, str, str, float, float | None]] = {}
+    taken: dict[tuple[str, str], tuple[str, str, str, float, float | None, int | None]] = {}
     # (source, medium, name) of each backup the state the copy was made of knew: one it does not
     # know was made after the checkpoint
     known: set[tuple[str, str, str]] = set()
@@ -137,14 +138,20 @@ def _labels(conn: sqlite3.Connection) -> dict[str, dict]:
     return out
 
 
-def _taken(conn: sqlite3.Connection, number: int) -> dict[tuple[str, str], tuple[str, str, str, float, float | None]]:
+def _taken(conn: sqlite3.Connection, number: int) -> dict[tuple[str, str], tuple[str, str, str, float, float | None,
+                                                                                  int | None]]:
     """The backup each directory of the checkpoint was read from, as the copy records it."""
-    rows = conn.execute("SELECT cd.source, cd.path, b.name, b.medium, b.path, b.started, b.finished"
+    rows = conn.execute("SELECT cd.source, cd.path, b.name, b.medium, b.path, b.started, b.finished, b.id"
                         " FROM checkpoint_dirs cd JOIN backups b ON b.id=cd.backup_id AND b.source=cd.source"
                         " WHERE cd.number=?", (number,))
-    return {(source, path): (name, medium, bpath, started, _when(finished))
-            for source, path, name, medium, bpath, started, finished in rows
+    return {(source, path): (name, medium, bpath, started, _when(finished), _id(bid))
+            for source, path, name, medium, bpath, started, finished, bid in rows
             if all(isinstance(x, str) for x in (source, path, name, medium, bpath)) and _when(started) is not None}
+
+
+def _id(value) -> int | None:
+    """A backup's id as the copy records it; None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < ID_REACH else None
 
 
 def _blob(value) -> bytes:
