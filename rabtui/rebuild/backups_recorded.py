@@ -4,6 +4,7 @@ of the complete ones walked."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Callable, Mapping
@@ -90,7 +91,23 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         report.versions += catalog_backups(store, source_id, medium.id, [(bid, bpath, _saved_dirs(store, bid, src))],
                                            planted)
     report.unmatched += [f"medium {medium.id}: {said}" for said in planted]
+    report.unmatched += [f"medium {medium.id}: {said}" for bid, bpath in complete_rows for said in _trees_gone(store, bid, bpath)]
     emit(Event(LOG, f"{medium.id}/{source_id}: {fmt.count(len(complete_rows), 'complete backup')}"))
+
+
+def _trees_gone(store: Store, bid: int, bpath: Path) -> list[str]:
+    """The directories the complete backup's record says it saved files of that its data/ holds no
+    copy of (removed by hand, lost to a damaged file system): the catalog records none of their
+    files there, and a restore from that backup finds none. A symlink there is said as planted."""
+    said = []
+    for r in store.all("SELECT path, files FROM backup_dirs WHERE backup_id=? AND files>0 ORDER BY path", (bid,)):
+        copy = bpath / "data" / r["path"].lstrip("/")
+        if not os.path.lexists(copy):
+            said.append(f"{fmt.name(str(bpath))}: its record says it saved {fmt.count(r['files'], 'file')} of"
+                        f" {fmt.name(r['path'])}, and its data/ holds no copy of it: none of them is in the catalog"
+                        " there, nor restored from that backup (the files of its other copies, on other backups,"
+                        " media or discs, are)")
+    return said
 
 
 def _saved_dirs(store: Store, bid: int, src) -> list[tuple[str, str]]:
