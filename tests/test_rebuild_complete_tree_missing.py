@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import shutil
 
-from tests.test_rebuild_odd_records import _backups, _rabtui, _two_backups_made, two_backups  # noqa: F401  (fixtures)
+from tests import test_rebuild_odd_records as odd
+from tests.test_rebuild_odd_records import _backups, _rabtui
+
+_two_backups_made, two_backups = odd._two_backups_made, odd.two_backups     # its fixtures, here too
 
 
-def test_a_complete_backup_whose_tree_is_gone_is_said_by_rebuild_state(two_backups):  # noqa: F811
+def test_a_complete_backup_whose_tree_is_gone_is_said_by_rebuild_state(two_backups):
     lab, first = two_backups
     directory = str(lab.src / "data")
     shutil.rmtree(first.parent / "data" / directory.lstrip("/"))
