@@ -93,3 +93,28 @@ def test_a_directory_of_an_archive_saved_on_one_medium_only_is_restored_from_it(
         assert f"from backup {on_m1} on m1" in printed.out
     assert snapshot(tmp_path / "out-gone" / str(arch / "gone").lstrip("/")) == saved
     assert os.readlink(tmp_path / "out-gone-l" / str(arch / "gone/l").lstrip("/")) == "elsewhere"
+
+
+def test_a_file_become_a_directory_or_a_symlink_restores_as_the_newest_backup_holds_it(tmp_path):
+    """A path that was a file, then a directory (deleted since, or not) or a symlink: the newest
+    backup holding it has the directory or the symlink, not the file of an older one."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"p": b"file", "gone": b"file", "q": b"file", "keep": b"k"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    for name in ("p", "gone"):
+        (data / name).unlink()
+        write_files(data / name, {"x": b"in the directory"})
+    (data / "q").unlink()
+    os.symlink("elsewhere", data / "q")
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    shutil.rmtree(data / "gone")
+    assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
+    _, second, third = [r["name"] for r in lab.store().all("SELECT name FROM backups ORDER BY id")]
+    for name, holding in (("p", third), ("gone", second), ("q", third)):
+        res = R.restore(cfg, lab.store(), "loc", str(data / name), to=tmp_path / f"out-{name}")
+        assert res.origin == f"backup {holding} on m1", name
+    for name in ("p", "gone"):
+        assert snapshot(tmp_path / f"out-{name}" / str(data / name).lstrip("/")) == {b"x": b"in the directory"}
+    assert os.readlink(tmp_path / "out-q" / str(data / "q").lstrip("/")) == "elsewhere"

@@ -114,7 +114,23 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
         if r["medium"] not in out:
             out[r["medium"]] = Copy("backup", r["made"], rank=r["id"], medium=r["medium"], backup=r,
                                     version=(r["v_size"], r["v_mtime"]) if is_file else None)
+    if is_file and looked_for and _entries_below(store, source, rel):
+        return _newer_shapes(store, source, rel, list(out.values()))
     return list(out.values())
+
+
+def _newer_shapes(store: Store, source: str, rel: bytes, files: list[Copy]) -> list[Copy]:
+    """`files` (the newest backup holding the file `rel` on each medium), each replaced by a newer
+    backup of its medium whose catalog holds a directory there (entries below it) or a symlink: the
+    path a file, then another kind, is restored as the newest backup holding it has it."""
+    rows = store.all(f"{made_first()}SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
+                     f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source, source))
+    newest = {c.medium: c for c in files}
+    for c in _held_copies(store, source, rel, rows):
+        was = newest.get(c.medium)
+        if not c.unsure and (was is None or (c.when, c.rank) > (was.when, was.rank)):
+            newest[c.medium] = c
+    return list(newest.values())
 
 
 def _held_copies(store: Store, source: str, rel: bytes, rows) -> list[Copy]:
