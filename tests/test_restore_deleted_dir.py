@@ -118,3 +118,21 @@ def test_a_file_become_a_directory_or_a_symlink_restores_as_the_newest_backup_ho
     for name in ("p", "gone"):
         assert snapshot(tmp_path / f"out-{name}" / str(data / name).lstrip("/")) == {b"x": b"in the directory"}
     assert os.readlink(tmp_path / "out-q" / str(data / "q").lstrip("/")) == "elsewhere"
+
+
+def test_a_directory_emptied_then_deleted_restores_empty_from_the_backup_that_held_it_so(tmp_path):
+    """Emptied, backed up, then deleted: the backup after the emptying holds it (empty), newer than
+    the one that held its files, which is not read."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"d/f": b"1", "keep": b"k"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    (data / "d/f").unlink()
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    os.rmdir(data / "d")
+    assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
+    second = lab.store().one("SELECT name FROM backups ORDER BY id LIMIT 1 OFFSET 1")["name"]
+    res = R.restore(cfg, lab.store(), "loc", str(data / "d"), to=tmp_path / "out")
+    assert res.origin == f"backup {second} on m1"
+    assert os.listdir(tmp_path / "out" / str(data / "d").lstrip("/")) == []

@@ -49,7 +49,9 @@ class Copy:
     guess: str | None = None        # a disc copy whose backup is not known: how it was ranked
     below_backups: bool = False     # ... ranked below every backup
     missing: tuple[int, str] | None = None   # a disc copy: (disc, volid) of the first disc not_at_hand did not find
-    unsure: bool = False            # a backup the catalog holds nothing at or below the path in (copy_choice.lacks looks)
+    unsure: bool = False            # a backup the catalog holds nothing at or below the path in (copy_choice.held_at_hand looks)
+    looked: list = field(default_factory=list)   # unsure: the backups rows of its medium, newest first, from its own,
+    #                                              that the catalog holds nothing at or below the path in
 
     def describe(self) -> str:
         if self.kind == "backup":
@@ -135,11 +137,11 @@ def _newer_shapes(store: Store, source: str, rel: bytes, files: list[Copy]) -> l
 
 def _held_copies(store: Store, source: str, rel: bytes, rows) -> list[Copy]:
     """Of `rows` (backups newest first), on each medium the newest backup whose catalog holds an
-    entry at or below `rel`, and the medium's newest backup when that is another one (`unsure`: it
-    may hold `rel` emptied since, or not at all; copy_choice.lacks looks)."""
+    entry at or below `rel`, and the medium's newest backup when that is another one (`unsure`: it,
+    or one after it up to that one, may hold `rel` emptied since, or not at all; copy_choice.held_at_hand looks)."""
     out: list[Copy] = []
     found: set[str] = set()
-    unsure: set[str] = set()
+    unsure: dict[str, Copy] = {}
     for r in rows:
         if r["medium"] in found:
             continue
@@ -147,9 +149,12 @@ def _held_copies(store: Store, source: str, rel: bytes, rows) -> list[Copy]:
         if held:
             found.add(r["medium"])
         elif r["medium"] in unsure:
+            unsure[r["medium"]].looked.append(r)
             continue
-        unsure.add(r["medium"])
-        out.append(Copy("backup", r["made"], rank=r["id"], medium=r["medium"], backup=r, unsure=not held))
+        out.append(Copy("backup", r["made"], rank=r["id"], medium=r["medium"], backup=r, unsure=not held,
+                        looked=[] if held else [r]))
+        if not held:
+            unsure[r["medium"]] = out[-1]
     return out
 
 
@@ -297,9 +302,11 @@ def _rank_by_guess(store: Store, source: str, rel: bytes, copy: Copy) -> None:
 def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
     """Every copy of `rel`, newest first (a backup before a disc holding the same state; a disc
     whose backup is not known and matches none, after every backup)."""
-    copies = _backup_copies(store, source.id, rel, looked_for=True) + _disc_copies(store, source, rel)
-    copies.sort(key=lambda c: (c.below_backups, -c.when, -c.rank, c.kind != "backup", -(c.checkpoint or 0)))
-    return copies
+    return newest_first(_backup_copies(store, source.id, rel, looked_for=True) + _disc_copies(store, source, rel))
+
+
+def newest_first(copies: list[Copy]) -> list[Copy]:
+    return sorted(copies, key=lambda c: (c.below_backups, -c.when, -c.rank, c.kind != "backup", -(c.checkpoint or 0)))
 
 
 def _backups_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: int, mtime: int) -> list[Copy]:

@@ -20,7 +20,7 @@ from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no
 from rabtui.media import below, unknown_backups
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.restore import archive_elsewhere
-from rabtui.restore.copies import Copy, configured, copies_of, not_at_hand
+from rabtui.restore.copies import Copy, configured, copies_of, newest_first, not_at_hand
 from rabtui.restore.in_backup import roots_of
 from rabtui.restore.locks_unmade import mounted
 from rabtui.state import catalog
@@ -72,24 +72,27 @@ def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, other
     return DIFFERENT
 
 
-def lacks(cfg: Config, store: Store, source: Source, rel: bytes, copy: Copy, emit: Emit = no_emit,
-          cancel=None) -> bool:
-    """Is `copy`, unsure, at hand without `rel` in its tree, nor in an archive directory's union (a
-    directory gone before its backup)?"""
+def held_at_hand(cfg: Config, store: Store, source: Source, rel: bytes, copy: Copy, emit: Emit = no_emit,
+                 cancel=None) -> Copy | None:
+    """`copy`, or when it is unsure and at hand, the newest of its medium's backups it stands for
+    (Copy.looked) whose tree, or an archive directory's union, holds `rel` (a directory emptied
+    since); None when none does (a directory gone before their backups)."""
     if not copy.unsure or not configured(cfg, copy.medium):
-        return False
+        return copy
     medium = cfg.medium(copy.medium)
     try:
         with mounted(medium, emit, cfg.state_dir, None, cancel=cancel), Shortcuts() as sc:
             if medium_problem(medium, store) is not None or not os.path.isdir(sc.path(copy.backup["path"])):
-                return False     # said when it is read
-            for root, under in roots_of(cfg, source, copy.backup, rel):
-                if below.symlink_on_the_way(root, under) is not None \
-                        or os.path.lexists(sc.path(os.path.join(root, under) if under else root)):
-                    return False
-            return True
+                return copy     # said when it is read
+            for row in copy.looked:
+                for root, under in roots_of(cfg, source, row, rel) if os.path.isdir(sc.path(row["path"])) else ():
+                    if below.symlink_on_the_way(root, under) is not None \
+                            or os.path.lexists(sc.path(os.path.join(root, under) if under else root)):
+                        return copy if row is copy.backup else \
+                            Copy("backup", row["made"], rank=row["id"], medium=row["medium"], backup=row)
+            return None
     except (WorkFailed, OSError):
-        return False
+        return copy
 
 
 def _digest(copy: Copy, others: list[Copy]):
@@ -153,7 +156,8 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     the state database does not know)."""
     shown = "/" + fmt.name(rel)
     unseen = unknown_backups.not_known(cfg, store, {source.id}, emit, cancel)
-    copies = [c for c in copies_of(store, source, rel) if not lacks(cfg, store, source, rel, c, emit, cancel)]
+    copies = newest_first([held for c in copies_of(store, source, rel)
+                           if (held := held_at_hand(cfg, store, source, rel, c, emit, cancel)) is not None])
     if not copies:
         raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}"
                          + "".join(f"; {line}" for line in unseen),
