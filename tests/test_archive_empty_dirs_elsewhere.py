@@ -50,11 +50,10 @@ def test_an_empty_directory_only_another_backup_holds_is_named_with_where_it_is(
     # a directory restored alone: the same
     assert main([*run, "restore", "loc", str(photos / "deep"), "--to", str(tmp_path / "deep")]) == 3
     assert f"(first: {photos}/deep/also-on-m2/inner (an empty directory))" in capsys.readouterr().err
-    # the empty directory itself: not in the copy chosen (exit 1), but where it is is said
-    assert main([*run, "restore", "loc", str(photos / "only-on-m2"), "--to", str(tmp_path / "itself")]) == 1
-    err = capsys.readouterr().err
-    assert (f"it is in backup {on_m2} on medium m2 (first: {photos}/only-on-m2 (an empty directory))" in err
-            and "only-on-m2 is not in backup" in err), err
+    # the empty directory itself: read from the backup that holds it (copy_choice.held_at_hand)
+    assert main([*run, "restore", "loc", str(photos / "only-on-m2"), "--to", str(tmp_path / "itself")]) == 0
+    assert f"from backup {on_m2} on m2" in capsys.readouterr().out
+    assert os.listdir(tmp_path / "itself" / str(photos / "only-on-m2").lstrip("/")) == []
 
 
 def test_a_symlink_planted_in_another_backups_own_tree_is_not_followed(tmp_path, capsys):

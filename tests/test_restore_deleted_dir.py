@@ -101,23 +101,25 @@ def test_a_file_become_a_directory_or_a_symlink_restores_as_the_newest_backup_ho
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("data", "standard")])
     data = lab.src / "data"
-    write_files(data, {"p": b"file", "gone": b"file", "q": b"file", "keep": b"k"})
+    write_files(data, {"p": b"file", "gone": b"file", "q": b"file", "emptied": b"file", "keep": b"k"})
     assert lab.backup(cfg, now=T0).status == "completed"
-    for name in ("p", "gone"):
+    for name in ("p", "gone", "emptied"):
         (data / name).unlink()
         write_files(data / name, {"x": b"in the directory"})
     (data / "q").unlink()
     os.symlink("elsewhere", data / "q")
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
     shutil.rmtree(data / "gone")
+    (data / "emptied/x").unlink()
     assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
     _, second, third = [r["name"] for r in lab.store().all("SELECT name FROM backups ORDER BY id")]
-    for name, holding in (("p", third), ("gone", second), ("q", third)):
+    for name, holding in (("p", third), ("gone", second), ("q", third), ("emptied", third)):
         res = R.restore(cfg, lab.store(), "loc", str(data / name), to=tmp_path / f"out-{name}")
         assert res.origin == f"backup {holding} on m1", name
     for name in ("p", "gone"):
         assert snapshot(tmp_path / f"out-{name}" / str(data / name).lstrip("/")) == {b"x": b"in the directory"}
     assert os.readlink(tmp_path / "out-q" / str(data / "q").lstrip("/")) == "elsewhere"
+    assert os.listdir(tmp_path / "out-emptied" / str(data / "emptied").lstrip("/")) == []
 
 
 def test_a_directory_emptied_then_deleted_restores_empty_from_the_backup_that_held_it_so(tmp_path):
@@ -136,3 +138,47 @@ def test_a_directory_emptied_then_deleted_restores_empty_from_the_backup_that_he
     res = R.restore(cfg, lab.store(), "loc", str(data / "d"), to=tmp_path / "out")
     assert res.origin == f"backup {second} on m1"
     assert os.listdir(tmp_path / "out" / str(data / "d").lstrip("/")) == []
+
+
+def test_an_empty_directory_deleted_restores_from_the_backup_that_held_it(tmp_path, capsys):
+    """An empty directory, or one of empty ones, deleted on the source: the catalog holds nothing
+    in either, the backup that held it is read all the same; a path no backup held is said as not
+    in the newest."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k"})
+    (data / "empty").mkdir()
+    (data / "of-empty/sub").mkdir(parents=True)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    os.rmdir(data / "empty")
+    shutil.rmtree(data / "of-empty")
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    first, second = [r["name"] for r in lab.store().all("SELECT name FROM backups ORDER BY id")]
+    for name in ("empty", "of-empty", "of-empty/sub"):
+        out = tmp_path / f"out-{name.replace('/', '-')}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(data / name), "--to", str(out)]) == 0
+        assert f"from backup {first} on m1" in capsys.readouterr().out
+    assert os.listdir(tmp_path / "out-empty" / str(data / "empty").lstrip("/")) == []
+    assert os.listdir(tmp_path / "out-of-empty" / str(data / "of-empty").lstrip("/")) == ["sub"]
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data / "never"), "--to",
+                 str(tmp_path / "none")]) == 1
+    assert f"/never is not in backup {second} on m1" in capsys.readouterr().err
+
+
+def test_a_file_become_a_directory_on_one_medium_restores_from_it(tmp_path):
+    """The other medium's backups never held the path: the one that holds the directory is read."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k"})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    write_files(data, {"p": b"file"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1").status == "completed"
+    (data / "p").unlink()
+    write_files(data / "p", {"x": b"in the directory"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
+    newest = lab.store().one("SELECT name FROM backups ORDER BY id DESC LIMIT 1")["name"]
+    res = R.restore(cfg, lab.store(), "loc", str(data / "p"), to=tmp_path / "out")
+    assert res.origin == f"backup {newest} on m1"
+    assert snapshot(tmp_path / "out" / str(data / "p").lstrip("/")) == {b"x": b"in the directory"}

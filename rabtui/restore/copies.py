@@ -109,8 +109,8 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
     if not rows:
         rows = store.all(f"{made_first()}SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
                          f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source, source))
-        if looked_for and _entries_below(store, source, rel):
-            return _held_copies(store, source, rel, rows)
+        if looked_for:     # none there may hold it (a directory of empty ones, deleted on the source)
+            return _held_copies(store, source, rel, rows, _entries_below(store, source, rel))
     out: dict[str, Copy] = {}
     for r in rows:
         if r["medium"] not in out:
@@ -128,24 +128,33 @@ def _newer_shapes(store: Store, source: str, rel: bytes, files: list[Copy]) -> l
     rows = store.all(f"{made_first()}SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
                      f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source, source))
     newest = {c.medium: c for c in files}
-    for c in _held_copies(store, source, rel, rows):
+    held = _held_copies(store, source, rel, rows)
+    for c in held:
         was = newest.get(c.medium)
         if not c.unsure and (was is None or (c.when, c.rank) > (was.when, was.rank)):
             newest[c.medium] = c
+    for c in held:      # the backups after those, which may hold the directory emptied
+        was = newest.get(c.medium)
+        if was is None or not c.unsure:
+            continue
+        c.looked = [r for r in c.looked if (r["made"], r["id"]) > (was.when, was.rank)]
+        if c.looked:
+            newest[c.medium + "/unsure"] = c
     return list(newest.values())
 
 
-def _held_copies(store: Store, source: str, rel: bytes, rows) -> list[Copy]:
+def _held_copies(store: Store, source: str, rel: bytes, rows, entries: bool = True) -> list[Copy]:
     """Of `rows` (backups newest first), on each medium the newest backup whose catalog holds an
     entry at or below `rel`, and the medium's newest backup when that is another one (`unsure`: it,
-    or one after it up to that one, may hold `rel` emptied since, or not at all; copy_choice.held_at_hand looks)."""
+    or one after it up to that one, may hold `rel` emptied since, or not at all; copy_choice.held_at_hand
+    looks). Without `entries` (the catalog holds none there) every backup is unsure."""
     out: list[Copy] = []
     found: set[str] = set()
     unsure: dict[str, Copy] = {}
     for r in rows:
         if r["medium"] in found:
             continue
-        held = _entries_below(store, source, rel, r)
+        held = entries and _entries_below(store, source, rel, r)
         if held:
             found.add(r["medium"])
         elif r["medium"] in unsure:

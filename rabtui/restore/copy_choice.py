@@ -156,8 +156,10 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     the state database does not know)."""
     shown = "/" + fmt.name(rel)
     unseen = unknown_backups.not_known(cfg, store, {source.id}, emit, cancel)
-    copies = newest_first([held for c in copies_of(store, source, rel)
+    listed = copies_of(store, source, rel)
+    copies = newest_first([held for c in listed
                            if (held := held_at_hand(cfg, store, source, rel, c, emit, cancel)) is not None])
+    copies = copies or listed      # none holds it: the newest is read, and says so
     if not copies:
         raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}"
                          + "".join(f"; {line}" for line in unseen),
