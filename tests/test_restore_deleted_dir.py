@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from rabtui.cli import main
 from rabtui.errors import WorkFailed
+from rabtui.events import READY
 from rabtui.restore import run as R
 from tests.trees import Lab, snapshot, write_files
 
@@ -182,3 +184,36 @@ def test_a_file_become_a_directory_on_one_medium_restores_from_it(tmp_path):
     res = R.restore(cfg, lab.store(), "loc", str(data / "p"), to=tmp_path / "out")
     assert res.origin == f"backup {newest} on m1"
     assert snapshot(tmp_path / "out" / str(data / "p").lstrip("/")) == {b"x": b"in the directory"}
+
+
+class _MountsIt:
+    """Answers ready to the question for the medium, having put it back in place."""
+
+    def __init__(self, away: Path, place: Path):
+        self.away, self.place, self.asked = away, place, []
+
+    def ask(self, question, cancel=None) -> str:
+        self.asked.append(question.data.get("backup"))
+        if self.away.exists():
+            self.away.rename(self.place)
+        return READY
+
+
+def test_a_deleted_directory_asked_for_is_read_from_the_backup_that_holds_it_once_there(tmp_path):
+    """The medium away: its newest backup, which may hold the directory emptied, is asked for; once
+    it is there and does not hold it, the older backup there that does is read."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"gone/f": b"1", "keep": b"k"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    shutil.rmtree(data / "gone")
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    first, second = [r["name"] for r in lab.store().all("SELECT name FROM backups ORDER BY id")]
+    m1 = lab.media[0][1]
+    m1.rename(m1.with_name("medium1-away"))
+    prompter = _MountsIt(m1.with_name("medium1-away"), m1)
+    res = R.restore(cfg, lab.store(), "loc", str(data / "gone"), to=tmp_path / "out", prompter=prompter)
+    assert prompter.asked == [second]
+    assert res.origin == f"backup {first} on m1" and not res.older
+    assert snapshot(tmp_path / "out" / str(data / "gone").lstrip("/")) == {b"f": b"1"}

@@ -196,6 +196,12 @@ def _choose(cfg: Config, store: Store, source: Source, rel: bytes, shown: str, c
     chosen = ask_in_turn(askable, lambda c: not_at_hand(cfg, store, c, emit, cancel),
                          lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
                          prompter, cancel, shown)
+    if chosen.unsure:       # at hand now: the backup of its medium that holds the path, if one does
+        held = held_at_hand(cfg, store, source, rel, chosen, emit, cancel)
+        rest = [c for c in copies if c is not chosen]
+        if held is None and rest:
+            return _choose(cfg, store, source, rel, shown, rest, emit=emit, prompter=prompter, cancel=cancel)
+        newest, chosen = (held or chosen) if chosen is newest else newest, held or chosen
     if chosen is newest:
         return chosen, _guessed(chosen, shown, emit) if len(copies) > 1 else []
     return chosen, _older(store, source, rel, chosen, newest, copies, shown, emit)
