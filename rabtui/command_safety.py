@@ -55,6 +55,9 @@ def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
                       paths: list[list[str]]) -> str | None:
     for n in named:
         also = _uid(n.user)
+        if command_words.unread(n.word):
+            return (f"{command_words.shown(n.word)[:200]} is named by what only running the line expands (a variable it sets or one not"
+                    " set here, $1, ${X:-Y}, $(...), a glob): name the program or script it runs by its path")
         # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
         path = n.path(cwd)
         why = _judged(path, also) if path else None

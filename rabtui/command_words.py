@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 _SEPARATORS = {";", "&", "&&", "|", "||", "|&", ";;", "(", ")"}
 _REDIRECTIONS = {">", ">>", "<", "<<", "<<<", ">&", "<&", "&>", "&>>", ">|", "<>"}
-_KEYWORDS = {"if", "then", "else", "elif", "while", "until", "do", "!", "{", "time"}
+_KEYWORDS = {"if", "then", "else", "elif", "while", "until", "do", "!", "{", "time", "function", "coproc"}
 _DATA_ONLY = {"for", "case", "select", "in", "fi", "done", "esac", "}", "export", "readonly", "local",
               "echo", "printf", "test", "[", "[[", "true", "false", ":", "exit", "return", "set", "unset"}
 
@@ -134,6 +134,8 @@ class Named:
 
 
 _UNKNOWN = "\0"     # where `cd -` went: relative paths after it are not judged
+# simple_commands' marks of where a subshell ( ), $( ) begins and ends: a `cd` in it ends with it
+SUBSHELL, SUBSHELL_END = "\x01(", "\x01)"
 
 # a python run as `-m module` imports it from its working directory first: said as this word
 MODULE_DIR = "."
@@ -144,7 +146,14 @@ def run_by(line: str, depth: int = 0) -> list[Named]:
     (an open quote)."""
     out: list[Named] = []
     at: str | None = None           # where the line's `cd` went, relative to its start
+    outside: list[str | None] = []  # where it was as each subshell it is in began
     for words in simple_commands(line):
+        if words == [SUBSHELL]:
+            outside.append(at)
+            continue
+        if words == [SUBSHELL_END]:
+            at = outside.pop() if outside else at
+            continue
         if words and words[0] in ("cd", "pushd"):
             target = next((w for w in words[1:] if not w.startswith("-") or w == "-"), os.path.expanduser("~"))
             at = _UNKNOWN if target == "-" or "$" in target else os.path.join(at or "", target)
@@ -164,44 +173,151 @@ def path_assignments(line: str) -> list[list[str]]:
 def simple_commands(line: str) -> list[list[str]]:
     """The words of each simple command of `line`, its redirections (and their files) taken out but
     for a `<` file, kept as `<` and the file: an interpreter reads its script there."""
-    # a backquote's command is one of its own; $(...) is, by its parentheses
-    lexer = shlex.shlex(line.replace("\n", ";").replace("`", ";"), posix=True, punctuation_chars=True)
+    # a command substitution's commands run before the one whose word holds it (`x=$(cmd)`, "$(cmd)")
+    outer, taken = _substitutions(line)
+    lexer = shlex.shlex(outer.replace("\n", ";"), posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
     commands: list[list[str]] = [[]]
-    tokens = list(lexer)
+    held: list[int] = []        # the marks of the current command's words, its redirections' files too
+    tokens = [t for token in lexer for t in _operators(token)]
+
+    def substituted() -> list[list[str]]:
+        return [c for m in held for c in [[SUBSHELL], *simple_commands(taken[m]), [SUBSHELL_END]]]
     i = 0
     while i < len(tokens):
         token = tokens[i]
         if token in _SEPARATORS:
-            commands.append([])
+            scope = [[SUBSHELL]] if token == "(" else [[SUBSHELL_END]] if token == ")" else []
+            commands[-1:] = [*substituted(), commands[-1], *scope, []]
+            held = []
         elif token in _REDIRECTIONS:
-            if token == "<" and i + 1 < len(tokens):
-                commands[-1] += ["<", tokens[i + 1]]
             if commands[-1] and commands[-1][-1].isdigit():     # 2>/dev/null: the 2 is no word
                 commands[-1].pop()
+            if tokens[i + 1:i + 2] == ["("]:    # <(...), >(...): a command of its own, no file
+                i += 1
+                continue
+            if token in ("<", "<<<") and i + 1 < len(tokens):    # <<<: bash's here-string, a line fed
+                commands[-1] += [token, tokens[i + 1]]
+            held += _marks(tokens[i + 1] if i + 1 < len(tokens) else "", taken)
             i += 1
         else:
             commands[-1].append(token)
+            held += _marks(token, taken)
         i += 1
-    return [[_expanded(w) for w in c] for c in commands if c]
+    commands[-1:] = [*substituted(), commands[-1]]
+    assigned = {w.partition("=")[0] for c in commands for w in c if _assignment(w)}
+    return [[_expanded(w, assigned) for w in c] for c in commands if c and c != [""]]
 
 
-def _expanded(word: str) -> str:
+_OPERATOR = re.compile(r"&>>|<<<|;;|&&|\|\||\|&|>>|<<|<>|>&|<&|&>|>\||[();<>|&]")
+
+
+def _operators(token: str) -> list[str]:
+    """A run of shell punctuation shlex gives as one token (`()`, `);`, `|(`) as the operators it
+    holds; a word as itself."""
+    if not token or any(c not in "();<>|&" for c in token):
+        return [token]
+    return _OPERATOR.findall(token)
+
+
+# what stands in a word for a command substitution taken out of it (its number between)
+_MARK = "\x01"
+_MARKED = re.compile(r"\$\x01([0-9]+)\x01")
+
+
+def _substitutions(line: str) -> tuple[str, list[str]]:
+    """`line` with each command substitution ($(cmd), `cmd`, also inside double quotes) taken out,
+    a mark left in its word, and the lines taken out, by the marks' numbers."""
+    out: list[str] = []
+    taken: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if c == "'" and not quoted:
+            end = line.find("'", i + 1)
+            end = len(line) - 1 if end < 0 else end
+            out.append(line[i:end + 1])
+            i = end + 1
+            continue
+        if c == "\\":
+            out.append(line[i:i + 2])
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif line.startswith("$(", i) or c == "`":
+            end = _closing(line, i + 2) if c == "$" else line.find("`", i + 1)
+            end = len(line) if end < 0 else end
+            taken.append(line[i + (2 if c == "$" else 1):end])
+            out.append(f"${_MARK}{len(taken) - 1}{_MARK}")
+            i = end + 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out), taken
+
+
+def _closing(line: str, i: int) -> int:
+    """Where the `)` closing a `$(` whose text starts at `i` is (quotes and nested ones passed over)."""
+    depth = 1
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            i += 1
+        elif c in "'\"":
+            end = line.find(c, i + 1)
+            i = len(line) if end < 0 else end
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _marks(word: str, taken: list[str]) -> list[int]:
+    """The numbers of the substitutions taken out of this line whose marks `word` holds (not those of
+    a line it names, run in turn: `sh -c "$(cmd)"`)."""
+    return [int(m) for m in _MARKED.findall(word) if int(m) < len(taken)]
+
+
+def shown(word: str) -> str:
+    """`word` with a command substitution's mark written as `$(...)`."""
+    return _MARKED.sub("$(...)", word)
+
+
+_VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
+def _expanded(word: str, assigned: set[str] = frozenset()) -> str:
     """`~` and $NAME, ${NAME} as the shell expands them in this process's environment (the one the
-    command gets): `$HOME/bin/alert.sh` is the script of that name there."""
-    return os.path.expanduser(os.path.expandvars(word)) if "$" in word or word.startswith("~") else word
+    command gets): `$HOME/bin/alert.sh` is the script of that name there. One the line assigns, or
+    not set, or any other expansion (${X:-/y}, $1, $(...)) is left as written: only its run tells."""
+    if "$" in word:
+        word = _VARIABLE.sub(lambda m: os.environ[m[1] or m[2]] if (m[1] or m[2]) in os.environ
+                             and (m[1] or m[2]) not in assigned else m[0], word)
+    return os.path.expanduser(word) if word.startswith("~") else word
 
 
 def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
     """What one simple command's `words` run: its program, then what it runs in turn."""
     stdin = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "<"]
-    words = [w for i, w in enumerate(words) if w != "<" and (i == 0 or words[i - 1] != "<")]
+    fed = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "<<<"]
+    words = [w for i, w in enumerate(words) if w not in ("<", "<<<") and (i == 0 or words[i - 1] not in ("<", "<<<"))]
     while words and (words[0] in _KEYWORDS or _assignment(words[0])):
-        words = words[2:] if words[0] == "time" and words[1:2] == ["-p"] else words[1:]    # bash's time -p
+        # bash's time -p; bash's `function NAME {`: the name is no command
+        words = words[2:] if words[0] in ("time", "function") and (words[0] == "function" or words[1:2] == ["-p"]) \
+            else words[1:]
     if not words or words[0] in _DATA_ONLY or depth > 8:
         return []
     program, rest = words[0], words[1:]
+    if program == "trap":       # trap LINE SIGNAL...: the shell runs LINE on the signal, or at its exit
+        rest = rest[1:] if rest[:1] == ["--"] else rest
+        return run_by(rest[0], depth + 1) if len(rest) > 1 and not rest[0].startswith("-") else []
     if program in (".", "source"):      # the shell runs the file itself
         return _read_from([Named(rest[0], True)] if rest else [], stdin)
     if program == "eval":
@@ -231,7 +347,10 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
         return out + _as(user, named)
     interpreter = next((spec for pattern, spec in _INTERPRETERS if pattern.fullmatch(name)), None)
     if interpreter is not None:
-        out += _read_from(_interpreted(rest, interpreter, depth), stdin) or [Named(s, True) for s in stdin[:1]]
+        script = _read_from(_interpreted(rest, interpreter, depth), stdin) or [Named(s, True) for s in stdin[:1]]
+        if not script and fed and interpreter is _SHELL:       # sh <<< LINE: the shell reads LINE
+            script = run_by(fed[-1], depth + 1)
+        out += script
     return out
 
 
@@ -500,6 +619,15 @@ def split_string(rest: list[str]) -> list[str]:
             return out + rest[i + 1:]
         i += 1
     return out
+
+
+_UNREAD = re.compile(r"[$`*?]|\[.*\]|\{.*[,.].*\}")     # a substitution's mark among them
+
+
+def unread(word: str) -> bool:
+    """Whether the program or script `word` is named by what only the shell's run expands: a
+    variable the line sets or not set here, $1, ${X:-Y}, $(...), a glob, bash's {a,b}."""
+    return bool(_UNREAD.search(word))
 
 
 def _assignment(word: str) -> bool:

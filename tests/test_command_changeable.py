@@ -498,3 +498,56 @@ def test_what_setpriv_runs_is_judged_as_the_user_and_groups_it_gives(dump_user, 
                          (f"sg disk -c '{theirs}/gzip'", f"{theirs} belongs to user nobody"),
                          (f"sg disk {theirs}/gzip", f"{theirs} belongs to user nobody")):
         assert why in (command_safety.command_changeable(command) or ""), command
+
+
+def test_what_a_line_runs_is_found_however_its_shell_syntax_is_written(places):
+    """Operators written together (`(true)&&X`, `f(){ X;}`), subshells, functions, a trap's line, a
+    command substitution in double quotes or in a redirection's file, `2<` before a script, a
+    `cd` in a subshell (which ends with it), bash's here-string: each runs another user's program."""
+    theirs, mine = places
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"(true);{theirs}/gzip", f"(true)&&{theirs}/gzip", f"true|({theirs}/gzip)",
+                    f"echo $(true);{theirs}/gzip", f"f() {{ {theirs}/gzip; }}; f", f"f(){{ {theirs}/gzip;}};f",
+                    f"function f {{ {theirs}/gzip; }}; f", f"coproc {theirs}/gzip", f"trap '{theirs}/gzip' EXIT",
+                    f"trap -- {theirs}/gzip EXIT", f'echo "$({theirs}/gzip)"', f'echo "`{theirs}/gzip`"',
+                    f'[ -n "$({theirs}/gzip)" ]', f"echo > $({theirs}/gzip)", f"sh 2</dev/null {theirs}/hook.sh",
+                    f"sh 0< {theirs}/hook.sh", f"cd {theirs} && (cd {mine}) && ./gzip",
+                    f"cd {theirs} && echo $(cd {mine}) && ./gzip", f"bash <<< '{theirs}/gzip'",
+                    f"cat <({theirs}/gzip)"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    for command in (f"cd {theirs} && (cd {mine} && ./alert.sh)", f"echo $(cd {mine} && ./alert.sh)",
+                    f'logger -t rabtui "done on $(hostname) at `date`"', "[ -n \"$(pidof cron)\" ] && true",
+                    "f() { pg_dump \"$1\" | gzip > \"/var/backups/$1.gz\"; }; f db1", "awk '{print $(NF)}' /etc/fstab",
+                    "trap 'rm -f /run/lock/x' EXIT; pg_dump db > /var/backups/db.sql", "echo 'a `b` c'",
+                    "tar -czf \"/var/backups/etc-$(date +%F).tgz\" /etc", "cat <(echo hi)"):
+        assert command_safety.command_changeable(command) is None, command
+
+
+def test_a_program_named_by_what_only_the_run_expands_is_refused(places, monkeypatch):
+    """`${X:-/theirs}/x`, a variable not set here (empty when run) or one the line sets, $1, the
+    output of a command, a glob, bash's {a,b}, $'...': only running the line tells what runs."""
+    theirs, mine = places
+    monkeypatch.setenv("HOOKS", str(theirs))
+    monkeypatch.delenv("NOPE", raising=False)
+    for command in (f"${{NOPE:-{theirs}}}/gzip", f"${{HOOKS%/}}/gzip", f"$NOPE{theirs}/gzip", f"x={theirs}/gzip; $x",
+                    f"HOOKS={mine}; $HOOKS/alert.sh", f"set -- {theirs}/gzip; \"$1\"", f"sh -c '\"$0\"' {theirs}/gzip",
+                    f"$(echo {theirs}/gzip)", f"`echo {theirs}/gzip`", f"{theirs.parent}/*/gzip",
+                    f"{theirs.parent}/{{theirs,mine}}/gzip", f"$'{theirs}/gzip'", f"sh {theirs.parent}/t?eirs/hook.sh"):
+        assert "is named by what only running the line expands" in (command_safety.command_changeable(command) or ""), \
+            command
+    for command in (f"$HOOKS/../mine/alert.sh", "\"$HOME\"/../usr/bin/true", f"sh {mine}/alert.sh \"$1\" *"):
+        assert command_safety.command_changeable(command) is None, command
+
+
+def test_a_pre_command_running_another_users_program_in_a_subshell_fails_the_backup_before_it_runs(places, open_base,
+                                                                                                     tmp_path):
+    theirs, mine = places
+    marker = open_base / "ran"
+    (theirs / "gzip").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    lab = Lab(tmp_path, media_count=1)
+    write_files(lab.src / "data", {"a": b"1"})
+    for command in (f"(true)&&{theirs}/gzip", f"echo \\\"$({theirs}/gzip)\\\""):
+        cfg = lab.local(extra=f'pre_backup_commands = ["{command}"]')
+        result = lab.backup(cfg, medium_id="m1")
+        assert not marker.exists(), f"root ran nobody's program: {command}"
+        assert result.status == "failed" and f"{theirs} belongs to user nobody" in result.reason, result.reason
