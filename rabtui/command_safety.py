@@ -61,6 +61,15 @@ def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
         # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
         path = n.path(cwd)
         why = _judged(path, also) if path else None
+        if n.each and path and not why:     # run-parts: each file it holds runs
+            try:
+                entries = sorted(os.listdir(path))
+            except OSError:
+                entries = []
+            why = next(filter(None, (_judged(os.path.join(path, e), also) for e in entries)), None)
+            if why:
+                return why
+            continue
         for folders in paths if path is None else ():      # each PATH the line may look it up in
             path, why = _on_path(n.word, cwd, folders, also)
             if why:

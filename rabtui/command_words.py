@@ -76,6 +76,27 @@ _WRAPPERS = {
                         flags=frozenset({"--clear-groups", "--keep-groups", "--init-groups", "--no-new-privs", "--nnp",
                                          "--reset-env", "--dump", "--help", "--version"})),
     "sg": _Wrapper(operands=1),      # sg GROUP [-c] LINE
+    "unshare": _Wrapper(frozenset({"-R", "-w", "-S", "-G", "--root", "--wd", "--setuid", "--setgid", "--propagation",
+                                   "--setgroups", "--map-user", "--map-group", "--map-users", "--map-groups",
+                                   "--monotonic", "--boottime"}),
+                        flags=frozenset({"--mount", "--uts", "--ipc", "--net", "--pid", "--user", "--cgroup", "--time",
+                                         "--fork", "--map-root-user", "--map-current-user", "--map-auto",
+                                         "--kill-child", "--mount-proc", "--keep-caps", "--help", "--version"})),
+    "nsenter": _Wrapper(frozenset({"-t", "-S", "-G", "-W", "--target", "--setuid", "--setgid", "--wdns"}),
+                        flags=frozenset({"--all", "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--user",
+                                         "--time", "--preserve-credentials", "--root", "--wd", "--no-fork",
+                                         "--follow-context", "--help", "--version"})),
+    "choom": _Wrapper(frozenset({"-n", "--adjust"}), flags=frozenset({"--help", "--version"})),
+    "prlimit": _Wrapper(frozenset({"-p", "--pid", "-o", "--output"})),
+    "setarch": _Wrapper(),      # setarch ARCH [-R -3 ...] CMD: its ARCH taken off first
+    "linux32": _Wrapper(),
+    "linux64": _Wrapper(),
+    "systemd-inhibit": _Wrapper(frozenset({"--what", "--who", "--why", "--mode"})),
+    "fakeroot": _Wrapper(frozenset({"-l", "--lib", "--faked", "-s", "-i", "-b"})),
+    "chronic": _Wrapper(),
+    "eatmydata": _Wrapper(),
+    "unbuffer": _Wrapper(),
+    "lckdo": _Wrapper(frozenset({"-w"}), operands=1),
 }
 _LINE_OPTION = {"flock", "sg"}    # their -c LINE is a shell line
 # the wrappers that run their command as another user: their options naming the user, and those
@@ -83,7 +104,12 @@ _LINE_OPTION = {"flock", "sg"}    # their -c LINE is a shell line
 _USER_OPTIONS = {"sudo": ("-u", "--user"), "doas": ("-u", "")}
 _GROUP_OPTIONS = {"sudo": ("-g", "--group", "-P", "--preserve-groups")}
 # a wrapper's options that run its command from another directory (a relative name is found there)
-_CHDIR_OPTIONS = {"sudo": ("-D", "--chdir"), "env": ("-C", "--chdir")}
+_CHDIR_OPTIONS = {"sudo": ("-D", "--chdir"), "env": ("-C", "--chdir"), "unshare": ("-w", "--wd"),
+                  "nsenter": ("-W", "--wdns")}
+# script runs the line -c gives (its options anywhere), run-parts each file of the folder it is given
+_SCRIPT_VALUES = frozenset({"-c", "-I", "-O", "-B", "-T", "-m", "-E", "-o", "--command", "--log-in", "--log-out",
+                            "--log-io", "--log-timing", "--logging-format", "--echo", "--output-limit"})
+_RUN_PARTS_VALUES = frozenset({"-u", "-a", "--umask", "--arg", "--regex"})
 # su's options (runuser's in su's form, and runuser's own -u) by their letters; su takes them
 # anywhere before `--`, long ones shortened while that names one alone (getopt_long)
 _SU_LONG = {"--command": "c", "--session-command": "c", "--shell": "s", "--group": "g", "--supp-group": "G",
@@ -125,6 +151,7 @@ class Named:
     script: bool = False
     at: str | None = None
     user: str | None = None
+    each: bool = False      # a folder each of whose files runs (run-parts)
 
     def path(self, cwd: str) -> str | None:
         """Its path, made absolute from `cwd`; None for a program's name (PATH finds it)."""
@@ -324,13 +351,20 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
         return run_by(" ".join(rest), depth + 1)
     name = os.path.basename(program)
     out = [Named(program)]
+    if name == "script":
+        return out + [n for line in _anywhere(rest, _SCRIPT_VALUES, "-c", "--command") for n in run_by(line, depth + 1)]
+    if name == "run-parts":
+        if any(w in ("--test", "--list") for w in rest):
+            return out
+        folder = next(iter(_anywhere(rest, _RUN_PARTS_VALUES, "", "")), None)
+        return out + ([Named(folder, True, each=True)] if folder else [])
     wrapper = _WRAPPERS.get(name)
     if wrapper is not None:
         if name in ("command", "builtin") and any(w in ("-v", "-V") for w in rest):
             return out      # a look-up, nothing run
         if name in ("su", "runuser"):      # their options read in full there
             return out + _su_runs(name, rest, stdin, depth)
-        rest = _spelled_out(rest, wrapper)
+        rest = _spelled_out(rest[1:] if name == "setarch" else rest, wrapper)
         if name == "env":       # and the options its -S string holds
             rest = _spelled_out(split_string(rest), wrapper)
         user = runs_as(name, rest)
@@ -475,6 +509,32 @@ def _option_values(rest: list[str], values: frozenset[str], short: str, long: st
             found.append(word.partition("=")[2])
         i += 2 if _takes_next(word, values) else 1
     return found
+
+
+def _anywhere(rest: list[str], values: frozenset[str], short: str, long: str) -> list[str]:
+    """The values of the option `short` / `long` among words whose options may follow operands (getopt's
+    order: `script /dev/null -qc LINE`); with neither given, the operands."""
+    found, operands = [], []
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            operands += rest[i + 1:]
+            break
+        if word.startswith("-") and word != "-":
+            option = word.partition("=")[0]
+            long_form = option.startswith("--")
+            known = [v for v in values if v.startswith(option)] if long_form else []
+            cluster = None if long_form else _cluster_value(word, values)
+            if long and long_form and (option == long or known == [long]):
+                found.append(word.partition("=")[2] if "=" in word else rest[i + 1] if i + 1 < len(rest) else "")
+            elif short and cluster is not None and f"-{cluster[0]}" == short:
+                found.append(cluster[1] or (rest[i + 1] if i + 1 < len(rest) else ""))
+            i += 2 if (long_form and len(known) == 1 and "=" not in word) or (cluster and not cluster[1]) else 1
+            continue
+        operands.append(word)
+        i += 1
+    return found if short or long else operands
 
 
 def _option_given(rest: list[str], values: frozenset[str], short: str, long: str) -> bool:

@@ -516,7 +516,7 @@ def test_what_a_line_runs_is_found_however_its_shell_syntax_is_written(places):
                     f"cat <({theirs}/gzip)"):
         assert why in (command_safety.command_changeable(command) or ""), command
     for command in (f"cd {theirs} && (cd {mine} && ./alert.sh)", f"echo $(cd {mine} && ./alert.sh)",
-                    f'logger -t rabtui "done on $(hostname) at `date`"', "[ -n \"$(pidof cron)\" ] && true",
+                    'logger -t rabtui "done on $(hostname) at `date`"', "[ -n \"$(pidof cron)\" ] && true",
                     "f() { pg_dump \"$1\" | gzip > \"/var/backups/$1.gz\"; }; f db1", "awk '{print $(NF)}' /etc/fstab",
                     "trap 'rm -f /run/lock/x' EXIT; pg_dump db > /var/backups/db.sql", "echo 'a `b` c'",
                     "tar -czf \"/var/backups/etc-$(date +%F).tgz\" /etc", "cat <(echo hi)"):
@@ -529,13 +529,13 @@ def test_a_program_named_by_what_only_the_run_expands_is_refused(places, monkeyp
     theirs, mine = places
     monkeypatch.setenv("HOOKS", str(theirs))
     monkeypatch.delenv("NOPE", raising=False)
-    for command in (f"${{NOPE:-{theirs}}}/gzip", f"${{HOOKS%/}}/gzip", f"$NOPE{theirs}/gzip", f"x={theirs}/gzip; $x",
+    for command in (f"${{NOPE:-{theirs}}}/gzip", "${HOOKS%/}/gzip", f"$NOPE{theirs}/gzip", f"x={theirs}/gzip; $x",
                     f"HOOKS={mine}; $HOOKS/alert.sh", f"set -- {theirs}/gzip; \"$1\"", f"sh -c '\"$0\"' {theirs}/gzip",
                     f"$(echo {theirs}/gzip)", f"`echo {theirs}/gzip`", f"{theirs.parent}/*/gzip",
                     f"{theirs.parent}/{{theirs,mine}}/gzip", f"$'{theirs}/gzip'", f"sh {theirs.parent}/t?eirs/hook.sh"):
         assert "is named by what only running the line expands" in (command_safety.command_changeable(command) or ""), \
             command
-    for command in (f"$HOOKS/../mine/alert.sh", "\"$HOME\"/../usr/bin/true", f"sh {mine}/alert.sh \"$1\" *"):
+    for command in ("$HOOKS/../mine/alert.sh", "\"$HOME\"/../usr/bin/true", f"sh {mine}/alert.sh \"$1\" *"):
         assert command_safety.command_changeable(command) is None, command
 
 
@@ -551,3 +551,23 @@ def test_a_pre_command_running_another_users_program_in_a_subshell_fails_the_bac
         result = lab.backup(cfg, medium_id="m1")
         assert not marker.exists(), f"root ran nobody's program: {command}"
         assert result.status == "failed" and f"{theirs} belongs to user nobody" in result.reason, result.reason
+
+
+def test_what_more_wrappers_run_is_judged(places):
+    """unshare, nsenter, choom, prlimit, setarch, systemd-inhibit, fakeroot, chronic... run their
+    command; script runs its -c line (its options after the file too), run-parts each file of its folder."""
+    theirs, mine = places
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"unshare -m --propagation private {theirs}/gzip", f"nsenter -t 1 -m {theirs}/gzip",
+                    f"choom -n 100 -- {theirs}/gzip", f"prlimit --nofile=1024 {theirs}/gzip",
+                    f"setarch x86_64 -R {theirs}/gzip", f"linux64 {theirs}/gzip",
+                    f"systemd-inhibit --what=sleep --why=backup {theirs}/gzip", f"fakeroot -- {theirs}/gzip",
+                    f"chronic {theirs}/gzip", f"unshare -w {theirs} ./gzip", f"script -qc '{theirs}/gzip' /dev/null",
+                    f"script /dev/null --command {theirs}/gzip", f"run-parts {theirs}", f"run-parts --report -a x {theirs}"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    from tests.other_user import NOBODY
+    os.chown(mine / "alert.sh", NOBODY.pw_uid, NOBODY.pw_gid)      # a file of theirs in root's folder
+    assert f"{mine}/alert.sh belongs to user nobody" in (command_safety.command_changeable(f"run-parts {mine}") or "")
+    for command in (f"run-parts --test {mine}", "script -q /dev/null -c true", "unshare -m true",
+                    "nsenter -t 1 -m -- true", f"run-parts {theirs.parent}/none"):
+        assert command_safety.command_changeable(command) is None, command
