@@ -336,9 +336,10 @@ def run_by_words(words: list[str], depth: int = 0) -> list[Named]:
     fed = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "<<<"]
     words = [w for i, w in enumerate(words) if w not in ("<", "<<<") and (i == 0 or words[i - 1] not in ("<", "<<<"))]
     while words and (words[0] in _KEYWORDS or _assignment(words[0])):
-        # bash's time -p; bash's `function NAME {`: the name is no command
-        words = words[2:] if words[0] in ("time", "function") and (words[0] == "function" or words[1:2] == ["-p"]) \
-            else words[1:]
+        timed = words[0] == "time"
+        words = words[2:] if words[0] == "function" else words[1:]     # bash's `function NAME {`: no command
+        while timed and words[:1] in (["-p"], ["--"]):      # bash's time -p --
+            words = words[1:]
     if not words or words[0] in _DATA_ONLY or depth > 8:
         return []
     program, rest = words[0], words[1:]
@@ -605,6 +606,10 @@ def _interpreted(rest: list[str], spec: _Interpreter, depth: int) -> list[Named]
             continue
         if word[:1] in "-+" and len(word) > 1 and word != "-":
             letters = "" if word.startswith("--") else word[1:]
+            # a letter taking a value ends the option's letters: the rest is its value (-Werror::Deprecation)
+            valued = next((j for j, letter in enumerate(letters) if word[0] + letter in spec.values), None)
+            if valued is not None:
+                letters, attached = letters[:valued], letters[valued + 1:] != ""
             if spec.code and set(letters) & set(spec.code):
                 if spec is _SHELL:      # sh -c LINE: its first operand, read as a line of its own
                     line = next((w for w in rest[i + 1:] if not w.startswith("-")), None)
@@ -615,7 +620,7 @@ def _interpreted(rest: list[str], spec: _Interpreter, depth: int) -> list[Named]
                 return []       # the script is read from the standard input: its words are data
             if spec.script_option and letters.endswith(spec.script_option) and i + 1 < len(rest):
                 return [Named(rest[i + 1], True)]
-            i += 1
+            i += 1 if valued is None or attached else 2
             continue
         break
     return [Named(rest[i], True)] if i < len(rest) and rest[i] != "-" and not spec.first_is_code else []

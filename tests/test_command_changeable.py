@@ -571,3 +571,15 @@ def test_what_more_wrappers_run_is_judged(places):
     for command in (f"run-parts --test {mine}", "script -q /dev/null -c true", "unshare -m true",
                     "nsenter -t 1 -m -- true", f"run-parts {theirs.parent}/none"):
         assert command_safety.command_changeable(command) is None, command
+
+
+def test_an_interpreters_option_with_its_value_attached_is_no_code_option(places):
+    """python3 -Werror::DeprecationWarning: the value holds a c (and -Wmodule an m), which is no -c or
+    -m of python's; `time -p -- X` times X."""
+    theirs, mine = places
+    (theirs / "x.py").write_text("")
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"python3 -Werror::DeprecationWarning {theirs}/x.py", f"python3 -Wmodule {theirs}/x.py",
+                    f"perl -Mstrict {theirs}/hook.sh", f"bash -eo pipefail {theirs}/hook.sh", f"time -p -- {theirs}/gzip"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    assert command_safety.command_changeable("python3 -Wd -c 'print(1)'") is None
