@@ -6,6 +6,7 @@ for it on PATH, and each file judged as privacy judges a path (the way to it, it
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import pwd
 import stat
@@ -60,6 +61,13 @@ def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
                     " set here, $1, ${X:-Y}, $(...), a glob): name the program or script it runs by its path")
         # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
         path = n.path(cwd)
+        if command_words.globbed(n.word) and path:
+            # the folder (where another user may add a match) and each file it matches now, as such
+            why = _judged(path, also) or _first_changeable(
+                [dataclasses.replace(n, word=m, at=None) for m in sorted(glob.glob(path))], cwd, depth, paths)
+            if why:
+                return why
+            continue
         why = _judged(path, also) if path else None
         if n.each and path and not why:     # run-parts: each file it holds runs
             try:

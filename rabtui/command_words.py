@@ -233,8 +233,23 @@ def simple_commands(line: str) -> list[list[str]]:
             held += _marks(token, taken)
         i += 1
     commands[-1:] = [*substituted(), commands[-1]]
-    assigned = {w.partition("=")[0] for c in commands for w in c if _assignment(w)}
-    return [[_expanded(w, assigned) for w in c] for c in commands if c and c != [""]]
+    # a for loop's variable takes each of its words: a command naming it is read once with each
+    loops = {c[1]: c[3:] for c in commands if len(c) > 2 and c[0] == "for" and c[2] == "in"}
+    assigned = {w.partition("=")[0] for c in commands for w in c if _assignment(w)} | set(loops)
+    expanded = [[_expanded(w, assigned) for w in c] for c in commands if c and c != [""]]
+    return [[values[k] if k < len(values) else w for k, w in enumerate(c)] if values else c for c in expanded
+            for values in _each_value(c, loops)]
+
+
+def _each_value(words: list[str], loops: dict[str, list[str]]) -> list[list[str]]:
+    """For a command whose word is a for loop's variable alone ($f, "$f", ${f}), its words with that
+    one taken as each of the loop's words in turn; else [[]] (the command as it is)."""
+    for k, word in enumerate(words):
+        name = _VARIABLE.fullmatch(word)
+        values = loops.get(name[1] or name[2]) if name else None
+        if values is not None and not (k == 1 and words[0] == "for"):
+            return [[*words[:k], v] for v in values] or [[*words[:k], ""]]
+    return [[]]
 
 
 _OPERATOR = re.compile(r"&>>|<<<|;;|&&|\|\||\|&|>>|<<|<>|>&|<&|&>|>\||[();<>|&]")
@@ -691,8 +706,17 @@ _UNREAD = re.compile(r"[$`*?]|\[.*\]|\{.*[,.].*\}")     # a substitution's mark 
 
 def unread(word: str) -> bool:
     """Whether the program or script `word` is named by what only the shell's run expands: a
-    variable the line sets or not set here, $1, ${X:-Y}, $(...), a glob, bash's {a,b}."""
-    return bool(_UNREAD.search(word))
+    variable the line sets or not set here, $1, ${X:-Y}, $(...), a glob but in its last name
+    (which globbed() reads), bash's {a,b}."""
+    return bool(_UNREAD.search(word)) and not globbed(word)
+
+
+def globbed(word: str) -> bool:
+    """Whether `word` is a path whose last name alone is a glob (/etc/rabtui/pre.d/*.sh): the files it
+    may run are those the folder holds or is given."""
+    folder, _, name = word.rpartition("/")
+    return bool(folder) and not _UNREAD.search(folder) and re.search(r"[$`{]", name) is None \
+        and _UNREAD.search(name) is not None
 
 
 def _assignment(word: str) -> bool:

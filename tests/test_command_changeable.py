@@ -583,3 +583,22 @@ def test_an_interpreters_option_with_its_value_attached_is_no_code_option(places
                     f"perl -Mstrict {theirs}/hook.sh", f"bash -eo pipefail {theirs}/hook.sh", f"time -p -- {theirs}/gzip"):
         assert why in (command_safety.command_changeable(command) or ""), command
     assert command_safety.command_changeable("python3 -Wd -c 'print(1)'") is None
+
+
+def test_a_for_loop_over_a_folders_files_is_judged_by_each_file_and_the_folder(places, open_base):
+    """`for f in DIR/*.sh; do sh "$f"; done` runs each file the glob matches: each is judged, and the
+    folder, where another user could add one."""
+    from tests.other_user import NOBODY
+
+    theirs, mine = places
+    assert command_safety.command_changeable(f'for f in {mine}/*.sh; do sh "$f"; done') is None
+    assert command_safety.command_changeable(f"for f in {mine}/alert.sh /bin/true; do $f; done") is None
+    assert f"{theirs} belongs to user nobody" in (
+        command_safety.command_changeable(f'for f in {theirs}/*; do sh "$f"; done') or "")
+    sticky = open_base / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    assert "another user may make it" in (command_safety.command_changeable(f'for f in {sticky}/*; do "$f"; done') or "")
+    os.chown(mine / "alert.sh", NOBODY.pw_uid, NOBODY.pw_gid)
+    for command in (f'for f in {mine}/*.sh; do sh "$f"; done', f"{mine}/a*"):
+        assert f"{mine}/alert.sh belongs to user nobody" in (command_safety.command_changeable(command) or ""), command
