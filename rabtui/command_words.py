@@ -287,6 +287,13 @@ def _substitutions(line: str) -> tuple[str, list[str]]:
             out.append(line[i:i + 2])
             i += 2
             continue
+        if c == "#" and not quoted and (i == 0 or line[i - 1] in " \t\n;&|()<>"):     # a comment, to its line's end
+            end = line.find("\n", i)
+            i = len(line) if end < 0 else end
+            continue
+        if not quoted and line.startswith("<<", i) and not line.startswith("<<<", i):
+            line, i = _here_document(line, i, out, taken)
+            continue
         if c == '"':
             quoted = not quoted
         elif line.startswith("$(", i) or c == "`":
@@ -299,6 +306,36 @@ def _substitutions(line: str) -> tuple[str, list[str]]:
         out.append(c)
         i += 1
     return "".join(out), taken
+
+
+def _here_document(line: str, i: int, out: list[str], taken: list[str]) -> tuple[str, int]:
+    """A here-document at `i` (<<WORD, <<-WORD) written as a here-string of its lines (`<<<` LINES:
+    what a shell fed it reads), and the lines taken from `line`; the command substitutions of one
+    whose WORD is unquoted (the shell expands them) taken out as marks after it. `line` and where to
+    go on."""
+    at = i + 2
+    tabs = line.startswith("-", at)
+    at += tabs
+    while at < len(line) and line[at] in " \t":
+        at += 1
+    end = at
+    while end < len(line) and line[end] not in " \t\n;&|<>()":
+        end += 1
+    raw = line[at:end]
+    word = raw.replace("'", "").replace('"', "").replace("\\", "")
+    start = line.find("\n", end)
+    if not word or start < 0:
+        out.append("<<")
+        return line, i + 2
+    lines = line[start + 1:].split("\n")
+    last = next((k for k, text in enumerate(lines) if (text.lstrip("\t") if tabs else text) == word), len(lines))
+    body = "\n".join(lines[:last])
+    out.append("<<< " + shlex.quote(body))
+    if raw == word:     # unquoted: $(...) and `...` in it run
+        inner, inner_taken = _substitutions(body)
+        out.extend(f"${_MARK}{len(taken) + int(m)}{_MARK}" for m in _MARKED.findall(inner))
+        taken.extend(inner_taken)
+    return line[:start + 1] + "\n".join(lines[last + 1:]), end
 
 
 def _closing(line: str, i: int) -> int:

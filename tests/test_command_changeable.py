@@ -602,3 +602,17 @@ def test_a_for_loop_over_a_folders_files_is_judged_by_each_file_and_the_folder(p
     os.chown(mine / "alert.sh", NOBODY.pw_uid, NOBODY.pw_gid)
     for command in (f'for f in {mine}/*.sh; do sh "$f"; done', f"{mine}/a*"):
         assert f"{mine}/alert.sh belongs to user nobody" in (command_safety.command_changeable(command) or ""), command
+
+
+def test_a_comment_or_a_here_document_hides_nothing_the_line_runs(places):
+    """A comment's or a here-document's apostrophe is no open quote (the whole line went unjudged);
+    a here-document fed to a shell is its script, and one whose word is unquoted runs its $(...)."""
+    theirs, mine = places
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"# it's the dump\n{theirs}/gzip", f"true # it's\n{theirs}/gzip",
+                    f"cat <<'EOF' > /dev/null\nit's\nEOF\n{theirs}/gzip", f"cat <<EOF\n$({theirs}/gzip)\nEOF",
+                    f"sh <<EOF\n{theirs}/gzip\nEOF", f"sh <<-EOF\n\t{theirs}/gzip\n\tEOF"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    for command in (f"cat <<'EOF' > /dev/null\n$({theirs}/gzip); it's data\nEOF\ntrue", "echo a#b",
+                    f"echo 'x # {theirs}/gzip'"):
+        assert command_safety.command_changeable(command) is None, command
