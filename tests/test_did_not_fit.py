@@ -140,3 +140,22 @@ def test_an_archive_directory_that_fits_as_a_whole_copy_is_not_refused(tmp_path,
     assert lab.backup(cfg, medium_id="m2").status == "completed"
     tmpfs_medium("size=3m")
     assert lab.backup(cfg, medium_id="m1").status == "completed"
+
+
+def test_an_archive_whose_source_dropped_most_of_it_is_not_refused_a_medium_big_enough_for_it_now(tmp_path, tmpfs_medium):  # noqa: F811
+    """The archive's full copy took 3 MiB; its source then rotated that log away (the medium that
+    has the full copy keeps it in its union). A first backup onto another medium copies what the
+    source holds now, 2 KB: a 2 MiB medium was refused, every night, by the full copy's 3 MiB."""
+    lab = Lab(tmp_path)
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"old.log": 3 << 20, "b": 1000})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    (lab.src / "arch" / "old.log").unlink()
+    write_files(lab.src / "arch", {"c": 1000})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    small = tmpfs_medium("size=2m")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
+    union = small / "loc" / ".archive"
+    assert sorted(p.name for p in union.rglob("*") if p.is_file()) == ["b", "c"]
+    assert _marked(lab) == set()

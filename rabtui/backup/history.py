@@ -127,9 +127,10 @@ def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, in
     """Per directory, what it took in the source's newest complete backup: its new bytes when the
     backup to come has a base, else a whole copy. An archive directory's backup holds only what
     it added, so its whole copy is the larger of: the one the newest backup with no base on its
-    medium made (the first there: the whole archive as it was then; what the source dropped since
-    is counted, but not every file it ever held, as the medium's union would; a backup recorded
-    with no base by rebuild-state may be taken for it), and the archive as rsync listed it on the
+    medium made (the first there: the whole archive as it was then; a backup recorded with no base
+    by rebuild-state may be taken for it), but no more than rsync listed of it on the source in the
+    newest backup (a new medium gets what the source holds now, not the logs it rotated away since
+    that copy), and the archive as rsync listed it on the
     source in the newest backup (source_bytes) less the holes of its sparse files, which a whole
     copy does not hold (holes.py): the least a complete backup with no base listed of it beyond
     what it held (a whole copy: its holes; a sparse file added since counts at its listed size).
@@ -150,7 +151,10 @@ def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, in
         " ON d.backup_id=b.id WHERE b.source=? AND b.status IN ('completed','warnings') AND b.link_dest IS NULL"
         " AND d.state IS NOT 'failed' GROUP BY d.path", (source_id,))}
     for path, listed in archives.items():
-        need = [n for n in (took[path], whole.get(path)) if n is not None]
+        was = whole.get(path)
+        if was is not None and listed is not None:
+            was = min(was, listed)      # what the source dropped since is no part of a whole copy now
+        need = [n for n in (took[path], was) if n is not None]
         if listed is not None and beyond.get(path) is not None:
             need.append(listed - max(beyond[path], 0))
         if need:
