@@ -159,3 +159,20 @@ def test_an_archive_whose_source_dropped_most_of_it_is_not_refused_a_medium_big_
     union = small / "loc" / ".archive"
     assert sorted(p.name for p in union.rglob("*") if p.is_file()) == ["b", "c"]
     assert _marked(lab) == set()
+
+
+def test_a_directory_dropped_from_the_config_after_a_refusal_counts_no_more(tmp_path, tmpfs_medium):  # noqa: F811
+    """A first backup onto a 2 MiB medium is refused: the source's `big` directory took 3 MiB. The
+    operator drops `big` from the config to make it fit; the next try was refused again, by the
+    sizes of the directory no longer backed up, until a backup onto another medium recorded new ones."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "big", {"huge": 3 << 20})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    small = tmpfs_medium("size=2m")
+    refused = lab.backup(cfg, medium_id="m1")
+    assert refused.status == "failed" and "medium too small: medium m1 has" in refused.reason, refused.reason
+    cfg = lab.local([("small", "standard")])
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
+    [(name, path, _)] = medium_layout.list_backups(small, "loc")
+    assert sorted(p.name for p in medium_layout.backup_data_path(path, str(lab.src / "small")).iterdir()) == ["a", "b"]

@@ -96,11 +96,14 @@ def highest_id(listed: list) -> int:
 # date: one dated ahead by a clock that was wrong would stay the newest for years (store.as_made)
 
 
-def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | None:
-    """What a backup will probably write: the last new bytes when it has a base, else a whole copy."""
+def expected_bytes(store: Store, source_id: str, dir_paths: list[str], *, with_base: bool) -> int | None:
+    """What a backup of the directories `dir_paths` (the config's now) will probably write: the last
+    new bytes when it has a base, else a whole copy. A directory the config has dropped since counts
+    no more; one it added, nothing yet."""
     took = _dir_bytes(store, source_id, with_base=with_base)
-    if took and all(n is not None for n in took.values()):
-        return sum(took.values())
+    kept = [took[path] for path in dir_paths if path in took]
+    if took and all(n is not None for n in kept):
+        return sum(kept) if kept else None
     column = "new_bytes" if with_base else "total_bytes"
     row = store.one(
         f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
