@@ -5,6 +5,8 @@ when the medium is refused before rsync because the last backup's sizes say it c
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rabtui.actions.rebuild import rebuild_state
@@ -176,3 +178,35 @@ def test_a_directory_dropped_from_the_config_after_a_refusal_counts_no_more(tmp_
     assert result.status == "completed", result.reason
     [(name, path, _)] = medium_layout.list_backups(small, "loc")
     assert sorted(p.name for p in medium_layout.backup_data_path(path, str(lab.src / "small")).iterdir()) == ["a", "b"]
+
+
+@pytest.mark.parametrize("listed", ["not recorded", "less than held"])
+def test_an_archive_rebuilt_from_the_media_is_forecast_by_its_first_copy_not_its_newest_backup(tmp_path, tmpfs_medium, listed):  # noqa: F811
+    """rebuild-state records no backup's base, and the forecast took the newest backup, which holds
+    only the 1000 bytes it added, for the archive's whole copy (3 MiB): where the listings do not say
+    more (backup.json written by a rabtui that did not record them; or a listing of 500 bytes, less
+    than that backup held: edited, no listing is that small), a first backup onto a 2 MiB medium ran
+    and filled it. The whole copy is the newest backup made first on its medium."""
+    lab = Lab(tmp_path)
+    cfg = lab.local([("arch", "archive")])
+    write_files(lab.src / "arch", {"a": 3 << 20})
+    first = lab.backup(cfg, medium_id="m2")
+    write_files(lab.src / "arch", {"b": 1000})
+    newest = lab.backup(cfg, medium_id="m2")
+    assert (first.status, newest.status) == ("completed", "completed")
+    for made in (first, newest):
+        record = made.path / "backup.json"
+        info = json.loads(record.read_text())
+        [d] = info["directories"]
+        if listed == "not recorded":
+            del d["source_bytes"]
+        elif made is newest:
+            assert d["total_bytes"] == 1000 and d["source_bytes"] == (3 << 20) + 1000
+            d["source_bytes"] = 500
+        record.write_text(json.dumps(info))
+    rebuild_state(lab.load(), no_emit, None, None)
+    small = tmpfs_medium("size=2m")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
+    assert "a whole copy needs 3145728 bytes" in result.reason, result.reason
+    assert medium_layout.list_backups(small, "loc") == []

@@ -130,8 +130,9 @@ def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, in
     """Per directory, what it took in the source's newest complete backup: its new bytes when the
     backup to come has a base, else a whole copy. An archive directory's backup holds only what
     it added, so its whole copy is the larger of: the one the newest backup with no base on its
-    medium made (the first there: the whole archive as it was then; a backup recorded with no base
-    by rebuild-state may be taken for it), but no more than rsync listed of it on the source in the
+    medium made (the first there: the whole archive as it was then; rebuild-state records no base,
+    and a backup made after a complete one of the source on its medium is never taken for it: it
+    holds only what it added), but no more than rsync listed of it on the source in the
     newest backup (a new medium gets what the source holds now, not the logs it rotated away since
     that copy), and the archive as rsync listed it on the
     source in the newest backup (source_bytes) less the holes of its sparse files, which a whole
@@ -148,11 +149,12 @@ def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, in
         return took
     whole = {r["path"]: r["n"] for r in store.all(
         "SELECT path, total_bytes AS n FROM backup_dirs WHERE kind='archive' AND backup_id=("
-        f"{_NEWEST_COMPLETE} AND link_dest IS NULL ORDER BY id DESC LIMIT 1)", (source_id,))}
+        f"SELECT id FROM backups b WHERE source=? AND status IN ('completed','warnings') AND {_WHOLE}"
+        " ORDER BY id DESC LIMIT 1)", (source_id,))}
     beyond = {r["path"]: r["gap"] for r in store.all(
         "SELECT d.path, MIN(d.source_bytes - d.total_bytes) AS gap FROM backups b JOIN backup_dirs d"
-        " ON d.backup_id=b.id WHERE b.source=? AND b.status IN ('completed','warnings') AND b.link_dest IS NULL"
-        " AND d.state IS NOT 'failed' GROUP BY d.path", (source_id,))}
+        f" ON d.backup_id=b.id WHERE b.source=? AND b.status IN ('completed','warnings') AND {_WHOLE}"
+        " AND d.state IS NOT 'failed' AND d.source_bytes >= d.total_bytes GROUP BY d.path", (source_id,))}
     for path, listed in archives.items():
         was = whole.get(path)
         if was is not None and listed is not None:
@@ -165,8 +167,15 @@ def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, in
     return took
 
 
-# what rsync listed of a directory on the source (NULL: not known, and not read from a failed directory's row)
-_LISTED = "CASE WHEN state='failed' THEN NULL ELSE source_bytes END AS listed"
+# a backup `b` made with no base: rebuild-state records none for any, and one made after a complete
+# backup of its source on its medium had one (an archive's then holds only what it added)
+_WHOLE = ("b.link_dest IS NULL AND NOT EXISTS (SELECT 1 FROM backups e WHERE e.source=b.source"
+          " AND e.medium=b.medium AND e.id<b.id AND e.status IN ('completed','warnings'))")
+
+
+# what rsync listed of a directory on the source (NULL: not known, and not read from a failed directory's row,
+# nor from one that says it listed less than the backup held: no listing is, a record edited on the medium)
+_LISTED = "CASE WHEN state='failed' OR source_bytes < total_bytes THEN NULL ELSE source_bytes END AS listed"
 
 
 def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
