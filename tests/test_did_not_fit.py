@@ -210,3 +210,27 @@ def test_an_archive_rebuilt_from_the_media_is_forecast_by_its_first_copy_not_its
     assert result.status == "failed" and "medium too small: medium m1 has" in result.reason, result.reason
     assert "a whole copy needs 3145728 bytes" in result.reason, result.reason
     assert medium_layout.list_backups(small, "loc") == []
+
+
+@pytest.mark.parametrize("state", ["as recorded", "rebuilt from the media"])
+def test_a_directory_excluded_in_part_after_a_refusal_is_not_refused_by_its_sizes_before(tmp_path, tmpfs_medium, state):  # noqa: F811
+    """The source's cache took 3 MiB, and a first backup onto a 2 MiB medium was refused; the
+    operator excludes the cache. The sizes recorded with other excludes refused the medium again,
+    until a backup onto another medium recorded new ones; they forecast nothing now (a directory's
+    excludes are recorded with its sizes), and what rsync then lists fits. (The same excludes
+    refuse it, as the first try shows.)"""
+    lab = Lab(tmp_path)
+    cfg = lab.local([("std", "standard")])
+    write_files(lab.src / "std", {"a": 1000, "cache/big": 3 << 20})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    small = tmpfs_medium("size=2m")
+    refused = lab.backup(cfg, medium_id="m1")
+    assert refused.status == "failed" and "medium too small: medium m1 has" in refused.reason, refused.reason
+    cfg = lab.local([("std", "standard")], extra='excludes = ["cache/"]')
+    if state != "as recorded":
+        rebuild_state(cfg, no_emit, None, None)
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
+    [(_, path, info)] = medium_layout.list_backups(small, "loc")
+    assert sorted(p.name for p in medium_layout.backup_data_path(path, str(lab.src / "std")).iterdir()) == ["a"]
+    assert info["directories"][0]["excludes"] == ["cache/"]

@@ -4,6 +4,7 @@ goes (its archive links, its catalog rows); recovery.py finds the runs that were
 from __future__ import annotations
 
 import functools
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -96,12 +97,16 @@ def highest_id(listed: list) -> int:
 # date: one dated ahead by a clock that was wrong would stay the newest for years (store.as_made)
 
 
-def expected_bytes(store: Store, source_id: str, dir_paths: list[str], *, with_base: bool) -> int | None:
-    """What a backup of the directories `dir_paths` (the config's now) will probably write: the last
-    new bytes when it has a base, else a whole copy. A directory the config has dropped since counts
-    no more; one it added, nothing yet."""
+def expected_bytes(store: Store, source_id: str, dirs: dict[str, list[str]], *, with_base: bool) -> int | None:
+    """What a backup of the directories `dirs` (the config's now: path -> its excludes, the source's
+    then its own) will probably write: the last new bytes when it has a base, else a whole copy. A
+    directory the config has dropped since counts no more; one it added, or whose excludes it has
+    changed since (a large one excluded after a refusal), nothing: not known yet."""
     took = _dir_bytes(store, source_id, with_base=with_base)
-    kept = [took[path] for path in dir_paths if path in took]
+    other = {r["path"] for r in store.all(
+        f"SELECT path, excludes FROM backup_dirs WHERE backup_id=({_NEWEST_COMPLETE} ORDER BY id DESC LIMIT 1)",
+        (source_id,)) if r["excludes"] is not None and _patterns(r["excludes"]) != list(dirs.get(r["path"], ()))}
+    kept = [took[path] for path in dirs if path in took and path not in other]
     if took and all(n is not None for n in kept):
         return sum(kept) if kept else None
     column = "new_bytes" if with_base else "total_bytes"
@@ -109,6 +114,13 @@ def expected_bytes(store: Store, source_id: str, dir_paths: list[str], *, with_b
         f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
         " ORDER BY id DESC LIMIT 1", (source_id,))
     return row["n"] if row and row["n"] is not None else None
+
+
+def _patterns(recorded: str) -> list | None:
+    try:
+        return json.loads(recorded)
+    except ValueError:
+        return None
 
 
 def not_fitting(store: Store, source_id: str, dir_paths: list[str], free: int, *, with_base: bool) -> list[str]:

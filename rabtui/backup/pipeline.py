@@ -329,5 +329,5 @@ class _Run(Completion, CommandSteps, TransferStep):
         return self._listed_cache
 
     def _expected_bytes(self, medium: Medium) -> int | None:
-        return history.expected_bytes(self.store, self.source.id, [d.path for d in self.source.directories],
-                                      with_base=self._base(medium) is not None)
+        dirs = {d.path: [*self.source.excludes, *d.excludes] for d in self.source.directories}
+        return history.expected_bytes(self.store, self.source.id, dirs, with_base=self._base(medium) is not None)

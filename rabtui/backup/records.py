@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import stat
 import tempfile
@@ -264,11 +265,11 @@ class RunRecord:
         with self.store.transaction(durable) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes, new_bytes,"
-                " files, new_files, changed_files, unreadable, whole_on_retry, source_bytes)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " files, new_files, changed_files, unreadable, whole_on_retry, source_bytes, excludes)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(self.id, d.path, d.kind, d.state, d.rsync_exit, d.total_bytes, d.new_bytes, d.files,
-                  d.new_files, d.changed_files, unreadable.count(d), int(d.whole_on_retry), d.source_bytes)
-                 for d in self.dirs],
+                  d.new_files, d.changed_files, unreadable.count(d), int(d.whole_on_retry), d.source_bytes,
+                  None if d.excludes is None else json.dumps(d.excludes)) for d in self.dirs],
             )
             conn.execute("DELETE FROM unreadable WHERE backup_id=?", (self.id,))
             for d in self.dirs:

@@ -32,6 +32,9 @@ class DirSizes:
     # rsync's exit 23 said no more than that files it read with an error were read whole on its
     # second try (each on the medium): it left nothing out, whatever else the directory warns of
     whole_on_retry: bool = False
+    # the config's excludes of the directory in this backup (the source's, then its own): sizes
+    # recorded with other excludes do not forecast a backup with these (history.expected_bytes)
+    excludes: list | None = None
     state: str | None = None    # ok | warning | failed
     message: str | None = None
     stats: dict = field(default_factory=dict)

@@ -99,7 +99,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     Raises Cancelled when `cancel` is set (rsync's process group is killed). The caller has checked
     that the backup's directory is still on the medium (backup_place.py).
     """
-    sizes = DirSizes(directory.path, directory.kind)
+    sizes = DirSizes(directory.path, directory.kind, excludes=[*source.excludes, *directory.excludes])
     dest = medium_layout.backup_data_path(backup_path, directory.path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     link_dest = compare_dest = union = None
@@ -134,7 +134,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         # the source's rsync did not start: a link, or a session that could not look (looked at apart now)
         emit(Event(LOG, f"{directory.path}: the source's rsync did not start in the session that looks first"
                         f" (rsync exit {result.returncode}): looked at apart"))
-        sizes = DirSizes(directory.path, directory.kind)
+        sizes = DirSizes(directory.path, directory.kind, excludes=[*source.excludes, *directory.excludes])
         if directory.path in looks.before:
             sizes.state, sizes.message = "failed", looks.before[directory.path]
             return sizes

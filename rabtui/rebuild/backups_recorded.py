@@ -141,10 +141,10 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                                                 rec.status in COMPLETE)
                 store.execute(
                     "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes, new_bytes,"
-                    " files, new_files, changed_files, source_bytes, unreadable, whole_on_retry)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " files, new_files, changed_files, source_bytes, unreadable, whole_on_retry, excludes)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (cur.lastrowid, d["path"], kind, d["state"], d["rsync_exit"],
-                     *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed, d["whole_on_retry"]))
+                     *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed, d["whole_on_retry"], d["excludes"]))
                 unreadable.record(store.conn, cur.lastrowid, d["path"], names, unmade)
     except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
         return _left_out(report, medium_id, bpath, f"not recorded ({exc})")

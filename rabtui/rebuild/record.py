@@ -153,8 +153,19 @@ def _directories(value, notes: list[str]) -> list[dict]:
                     "message": _text(d.get("message")),
                     "rsync_exit": _int(d.get("rsync_exit"), -MAX_INT, f"{key}.rsync_exit", notes),
                     **_counts(d, DIR_COUNTS, f"{key}.", notes), "unreadable": unreadable.from_record(d),
-                    "whole_on_retry": int(d.get("whole_on_retry") is True)})
+                    "whole_on_retry": int(d.get("whole_on_retry") is True),
+                    "excludes": _excludes(d.get("excludes"), f"{key}.excludes", notes)})
     return out
+
+
+def _excludes(value, key: str, notes: list[str]) -> str | None:
+    """The directory's excludes as the state database keeps them (a JSON list of patterns)."""
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return json.dumps(value)
+    notes.append(f"{key} {_shown(value)} is not a list of patterns: left out")
+    return None
 
 
 def kind_taken(medium_path: Path, source_id: str, dir_path: str, configured: str | None,

@@ -329,6 +329,9 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  # their listed sizes (DirSizes.source_bytes): an archive directory's whole size, where
                  # its backup holds only what it added (history._dir_bytes; NULL: not recorded)
                  ("backup_dirs", "source_bytes", "INTEGER"),
+                 # the config's excludes of the directory when it ran (DirSizes.excludes), a JSON list
+                 # (NULL: not recorded): its sizes forecast no backup with others (history.expected_bytes)
+                 ("backup_dirs", "excludes", "TEXT"),
                  # what that path stands for: 1 itself only (a file), 0 what is below it (a directory)
                  ("unreadable", "file", "INTEGER"),
                  # 1: not a path the source could not read, but a file rsync's receiver could not
