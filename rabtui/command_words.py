@@ -664,8 +664,8 @@ def _interpreted(rest: list[str], spec: _Interpreter, depth: int) -> list[Named]
                 letters, attached = letters[:valued], letters[valued + 1:] != ""
             if spec.code and set(letters) & set(spec.code):
                 if spec is _SHELL:      # sh -c LINE: its first operand, read as a line of its own
-                    line = next((w for w in rest[i + 1:] if not w.startswith("-")), None)
-                    return run_by(line, depth + 1) if line is not None else []
+                    at = next((j for j in range(i + 1, len(rest)) if not rest[j].startswith("-")), None)
+                    return run_by(_positional(rest[at], rest[at + 1:]), depth + 1) if at is not None else []
                 # code follows, no file; python's -m imports its module from the working directory first
                 return [Named(MODULE_DIR, True)] if "m" in letters and spec.code == "cm" else []
             if spec is _SHELL and "s" in letters:
@@ -676,6 +676,25 @@ def _interpreted(rest: list[str], spec: _Interpreter, depth: int) -> list[Named]
             continue
         break
     return [Named(rest[i], True)] if i < len(rest) and rest[i] != "-" and not spec.first_is_code else []
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_./:+@%,-]+")
+_POSITIONAL = re.compile(r'"\$@"|\$[@*]|\$\{([0-9]+)\}|\$([0-9])')
+
+
+def _positional(line: str, args: list[str]) -> str:
+    """`sh -c LINE NAME ARG...`'s LINE with $0 (NAME), $1... and "$@" as the shell gives them: the
+    wrapper's idiom `sh -c 'setsid -w "$@"' sh rsync` runs rsync. Left as written (only its run
+    tells) unless every argument is a plain word, which no quoting can change."""
+    if not args or not all(_PLAIN.fullmatch(a) for a in args):
+        return line
+
+    def value(m: re.Match) -> str:
+        if m[1] is None and m[2] is None:
+            return " ".join(args[1:])
+        n = int(m[1] or m[2])
+        return args[n] if n < len(args) else m[0]
+    return _POSITIONAL.sub(value, line)
 
 
 def _after_options(rest: list[str], wrapper: _Wrapper) -> list[str]:

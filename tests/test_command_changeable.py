@@ -530,12 +530,25 @@ def test_a_program_named_by_what_only_the_run_expands_is_refused(places, monkeyp
     monkeypatch.setenv("HOOKS", str(theirs))
     monkeypatch.delenv("NOPE", raising=False)
     for command in (f"${{NOPE:-{theirs}}}/gzip", "${HOOKS%/}/gzip", f"$NOPE{theirs}/gzip", f"x={theirs}/gzip; $x",
-                    f"HOOKS={mine}; $HOOKS/alert.sh", f"set -- {theirs}/gzip; \"$1\"", f"sh -c '\"$0\"' {theirs}/gzip",
+                    f"HOOKS={mine}; $HOOKS/alert.sh", f"set -- {theirs}/gzip; \"$1\"", "sh -c '\"$1\"' sh",
                     f"$(echo {theirs}/gzip)", f"`echo {theirs}/gzip`", f"{theirs.parent}/*/gzip",
                     f"{theirs.parent}/{{theirs,mine}}/gzip", f"$'{theirs}/gzip'", f"sh {theirs.parent}/t?eirs/hook.sh"):
         assert "is named by what only running the line expands" in (command_safety.command_changeable(command) or ""), \
             command
     for command in ("$HOOKS/../mine/alert.sh", "\"$HOME\"/../usr/bin/true", f"sh {mine}/alert.sh \"$1\" *"):
+        assert command_safety.command_changeable(command) is None, command
+
+
+
+def test_a_shell_line_s_positional_parameters_are_its_arguments(places):
+    """`sh -c LINE NAME ARG...`: $0 is NAME, "$@" the ARGs, as the shell gives them (a wrapper's
+    idiom: `sh -c 'setsid -w "$@"' sh rsync` runs rsync)."""
+    theirs, mine = places
+    why = f"{theirs} belongs to user nobody"
+    for command in (f"sh -c '\"$0\"' {theirs}/gzip", f"sh -c 'exec \"$@\"' sh {theirs}/gzip",
+                    f"sh -c 'nice $1 -9' sh {theirs}/gzip", f"bash -c 'setsid -w \"$@\"; exit $?' sh {theirs}/gzip"):
+        assert why in (command_safety.command_changeable(command) or ""), command
+    for command in ("sh -c 'setsid -w \"$@\"; exit $?' sh rsync", f"sh -c 'nice \"$@\"' sh {mine}/alert.sh"):
         assert command_safety.command_changeable(command) is None, command
 
 
