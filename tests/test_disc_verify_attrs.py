@@ -138,6 +138,23 @@ def test_without_the_medium_a_verification_says_what_it_did_not_check(burnt):
     assert out.verified == [] and "/f (mode 0600, backed up 0674)" in prompter.asked[1].text
 
 
+@pytest.mark.parametrize("room", ROOMS)
+def test_without_the_medium_an_xattr_not_as_summed_is_said_so_not_as_changed_on_the_medium(burnt, monkeypatch,
+                                                                                         room):
+    """Every medium away, a file's xattr changed on the disc differs from the sum the plan recorded:
+    no medium was read, so nothing is said of the backup there, nor a rewrite refused for it."""
+    lab, cfg, store, number, iso, prefix = burnt
+    alter(iso, "-setfattr", "user.comment", "changed on the disc", f"{prefix}/f", "--")
+    for m in [p for p in lab.tmp.iterdir() if p.name.startswith("m")]:
+        m.rename(m.with_name(m.name + "-away"))
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why, why
+    assert "/f (its xattrs on the disc are not those recorded when the checkpoint was planned)" in why, why
+    assert "on the medium" not in why and "medium may be" not in why, why
+
+
 def test_the_xattrs_of_a_file_with_a_255_byte_non_utf8_name_are_compared(tmp_path):
     from tests.test_checkpoint_deep import _name
 

@@ -193,7 +193,7 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
             if summed:
-                verify_attrs.xattrs_changed_since_plan(rows, attrs, oversized, res, bool(origins))
+                verify_attrs.xattrs_changed_since_plan(rows, attrs, oversized, res, origins)
         if check.ok:
             verify_attrs.content_changed_since_plan(rows, res, cancel, origins)
 
@@ -275,7 +275,7 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
             if summed:
-                verify_attrs.xattrs_changed_since_plan(rows, attrs, oversized, res, bool(origins))
+                verify_attrs.xattrs_changed_since_plan(rows, attrs, oversized, res, origins)
             if check.ok:
                 verify_attrs.content_changed_since_plan(rows, res, cancel, origins)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):

@@ -85,20 +85,21 @@ def changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept:
 
 
 def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, bytes]], unread: Container[bytes],
-                              res: VerifyResult, against_medium: bool) -> None:
+                              res: VerifyResult, origins: list[Origin]) -> None:
     """The entries whose xattrs on the disc (`attrs`: all of the disc's, as listed) are not those the
-    plan summed (xattr_sum.py), not found otherwise: set, changed or removed in the backup on the
-    medium as the disc was written (`against_medium`: the disc's were found as the backup holds
-    them now), said so into `res.changed`, no rewrite offered; else not as recorded; so is one
-    whose ACL the disc keeps otherwise than its xattr says (_acl_as_its_xattr). Those the disc
-    lists without some value (`unread`: too long for xorriso to print) are passed over."""
+    plan summed (xattr_sum.py), not found otherwise: where the backup they were read from (on the
+    medium of `origins`, read now) holds xattrs other than summed too, set, changed or removed
+    there as the disc was written, said so into `res.changed`, no rewrite offered; else (that
+    backup not read: its medium away, the entry no longer there as recorded) not as recorded; so
+    is one whose ACL the disc keeps otherwise than its xattr says (_acl_as_its_xattr). Those the
+    disc lists without some value (`unread`: too long for xorriso to print) are passed over."""
     for r in rows:
         if r.xattr_sum is None or r.disc_path in res.why or r.disc_path in unread:
             continue
         on_disc = attrs.get(r.disc_path) or {}
         if (on_disc or r.xattr_sum) and xattr_sum.changed(
                 r.xattr_sum, [(n, v) for n, v in on_disc.items() if n != ACL_KEY]):
-            if against_medium:
+            if _changed_on_medium(r, origins):
                 res.changed[r.disc_path] = XATTRS_CHANGED
                 res.note(r.disc_path, f"{XATTRS_CHANGED} in the backup on the medium after the checkpoint was planned")
             else:
@@ -106,6 +107,13 @@ def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, by
         elif on_disc and not _acl_as_its_xattr(on_disc):
             res.note(r.disc_path, "its ACL on the disc is not the one its xattrs hold, recorded when the checkpoint"
                                   " was planned")
+
+
+def _changed_on_medium(r: Row, origins: list[Origin]) -> bool:
+    """Does the backup the entry `r` was read from hold xattrs other than the plan summed now? False
+    where it is not read (backed_up_attrs.row_held: its medium away, it no longer as recorded)."""
+    held = backed_up_attrs.row_held(r, origins)
+    return held is not None and xattr_sum.changed(r.xattr_sum, [(n, v) for n, v in held.items() if n != ACL_KEY])
 
 
 def _acl_as_its_xattr(on_disc: dict[bytes, bytes]) -> bool:
