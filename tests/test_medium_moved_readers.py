@@ -164,3 +164,46 @@ def test_verify_reads_nothing_at_the_old_path_and_says_why_it_did_not_compare(tm
     assert "the backup they are compared with is not at hand" in said and ADVICE in said, said
     assert f"not on medium m1 at {new}" in said, said
     assert snapshot(old) == decoy
+
+
+@pytest.mark.parametrize("change", ["content", "mode"])
+def test_a_disc_that_fails_with_its_medium_moved_says_nothing_of_the_decoy_at_the_old_path(tmp_path, change):
+    """A disc burnt before the move differs from the catalog (its file's content, or its mode): what
+    lies at the old path is not the medium, so the disc is not said to hold what changed in the
+    backup on the medium after the plan (the decoy's content differs, its mode too), only what it
+    differs in."""
+    from tests.test_disc_verify_metadata import alter
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700", [("data", "standard")])
+    write_files(lab.src / "data", {"a.txt": b"real 1"})
+    os.chmod(lab.src / "data" / "a.txt", 0o644)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"})
+    cfg, old, _new = _move(lab)
+    [decoy] = list(old.rglob("a.txt"))
+    os.chmod(decoy, 0o600)
+    [iso] = (tmp_path / "iso").glob("*.iso")
+    on_disc = "/data/loc/" + str(lab.src / "data").lstrip("/") + "/a.txt"
+    if change == "content":
+        fake = tmp_path / "fake"
+        fake.write_bytes(b"fake 1")
+        os.chmod(fake, 0o644)
+        st = os.stat(lab.src / "data" / "a.txt")
+        os.utime(fake, ns=(st.st_atime_ns, st.st_mtime_ns))
+        alter(iso, "-map", str(fake), on_disc, "-chown", str(st.st_uid), on_disc, "--",
+              "-chgrp", str(st.st_gid), on_disc, "--")
+    else:
+        alter(iso, "-chmod", "0600", on_disc, "--")
+    asked = []
+
+    def answer(q):
+        asked.append(q.text)
+        return READY if len(asked) == 1 else "skip"
+
+    res = run.verify_checkpoint(cfg, lab.store(), number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(answer))
+    assert res.verified == [], res.message
+    failed = asked[-1]
+    assert "a.txt" in failed and "verification failed" in failed, failed
+    assert "on the medium" not in failed and "after checkpoint" not in failed, failed

@@ -134,7 +134,10 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
     read, `origins` telling where: _read_at): the disc was written from it so, and a rewrite would
     be too. (A disc written before such a change holds the
     entry as recorded, and is not found to differ.)"""
+    unread = _not_read(origins)
     for r in rows:
+        if r.disk and unread and unread(r):
+            continue
         if r.disc_path in res.mismatched and r.disk and r.mode is not None:
             at = _read_at(r, origins)
             try:
@@ -168,19 +171,30 @@ def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None, 
         if now != r.sha256:
             res.changed[r.disc_path] = CONTENT_CHANGED
             res.why[r.disc_path] = f"{CONTENT_CHANGED} in the backup on the medium after the checkpoint was planned"
-    _links_changed_since_plan(rows, res)
+    _links_changed_since_plan(rows, res, unread)
 
 
-def _links_changed_since_plan(rows: list[Row], res: VerifyResult) -> None:
+def _not_read(origins: list[Origin]):
+    """Is an entry's medium one not read (Origin.away: another disk at its path, its path changed
+    in the config since)? What lies at its `disk` then is not the backup, and says nothing of it.
+    None when every medium is read."""
+    away = [o.prefix for o in origins if o.away]
+    if not away:
+        return None
+    return lambda r: backed_up_attrs.where(origins, r.disc_path) is None and any(
+        r.disc_path == p or r.disc_path.startswith(p + b"/") for p in away)
+
+
+def _links_changed_since_plan(rows: list[Row], res: VerifyResult, unread=None) -> None:
     """The files of the disc that failed on their hard links (as_backed_up.hard_links) where the
     backup they were written from links them so now (linked_otherwise): said as changed since the
-    plan. Their lstat there is made only when one failed so."""
+    plan. Their lstat there is made only when one failed so; none where `unread` (_not_read)."""
     failed = [r for r in rows if r.disc_path not in res.changed and "hard-linked to " in res.why.get(r.disc_path, "")]
     if not failed:
         return
     held = []
     for r in rows:
-        if r.disk and r.sha256 not in MARKS and not r.part:
+        if r.disk and r.sha256 not in MARKS and not r.part and not (unread and unread(r)):
             try:
                 st = below.lstat(*os.path.split(r.disk))
             except OSError:
