@@ -40,6 +40,13 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
+def unsummed_said() -> str:
+    """What a verification without the backup at hand says it left of its entries' xattrs, before
+    the rest it left (unchecked.py): their trusted.* ones unless this process, which made the plan,
+    is root (xattr_sum.trusted_of)."""
+    return "" if is_root() else "the trusted.* xattrs of its entries and "
+
+
 def allocated(path: str | os.PathLike) -> int:
     return os.lstat(path).st_blocks * 512
 

@@ -155,3 +155,86 @@ def test_an_archive_device_node_a_backup_saved_anew_with_other_numbers_after_the
     listed = subprocess.run(["xorriso", "-no_rc", "-indev", str(iso), "-find", "/", "-name", "node", "-exec", "lsdl",
                              "--"], capture_output=True, check=True).stdout
     assert b" 1,3 " in listed, listed
+
+
+TRUSTED = {
+    "set": ("data/g", lambda p: os.setxattr(p, "trusted.y", b"set since")),
+    "changed": ("data/f", lambda p: os.setxattr(p, "trusted.x", b"changed since")),
+    "removed": ("data/f", lambda p: os.removexattr(p, "trusted.x")),
+}
+
+
+def _with_trusted(tmp_path):
+    """As _with_xattr, data/f holding a trusted.* xattr too (only root sets and reads them; a disc
+    written by root holds them, and a restore as root gives them back)."""
+    if not fidelity.is_root():
+        pytest.skip("only root reads trusted.* xattrs")
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f": 1000, "g": 500})
+    os.setxattr(lab.src / "data" / "f", "trusted.x", b"as backed up")
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    return lab, cfg, store, _record(lab, cfg, store)
+
+
+@pytest.mark.parametrize("change", sorted(TRUSTED))
+def test_trusted_xattrs_changed_on_the_medium_after_the_plan_are_found_before_the_disc_is_written(tmp_path, change):
+    lab, cfg, store, number = _with_trusted(tmp_path)
+    name, make = TRUSTED[change]
+    make(_on_medium(lab, name))
+    res, failed = _failed(lab, cfg, store, number)
+    assert f"{name} (its xattrs changed in the backup on the medium after the checkpoint was planned" \
+           in failed.text, failed.text
+    assert res.status == "aborted" and not list((lab.tmp / "iso").glob("*.iso*"))
+
+
+@pytest.mark.parametrize("change", sorted(TRUSTED))
+def test_trusted_xattrs_changed_on_the_medium_as_the_disc_is_written_fail_it(tmp_path, monkeypatch, change):
+    lab, cfg, store, number = _with_trusted(tmp_path)
+    name, make = TRUSTED[change]
+    res, failed = _failed_changed_as_written(lab, cfg, store, number, monkeypatch,
+                                             lambda: make(_on_medium(lab, name)))
+    assert "verification failed" in failed.text, failed.text
+    assert f"{name} (its xattrs changed in the backup on the medium after the checkpoint was planned)" \
+           in failed.text, failed.text
+    assert REWRITE not in failed.choices
+    assert res.status == "aborted"
+
+
+def test_a_plan_recorded_before_trusted_xattrs_were_summed_compares_none_of_them(tmp_path):
+    lab, cfg, store, number = _with_trusted(tmp_path)
+    store.execute("UPDATE disc_files SET trusted_sum=NULL WHERE number=?", (number,))
+    os.setxattr(_on_medium(lab, "data/g"), "trusted.y", b"set-since")
+    res, _prompter, _seen = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    [iso] = (lab.tmp / "iso").glob("*.iso")
+    listed = subprocess.run(["xorriso", "-no_rc", "-xattr", "any", "-indev", str(iso), "-find", "/", "-name", "g",
+                             "-exec", "getfattr", "--"], capture_output=True, check=True).stdout
+    assert b'trusted.y="set-since"' in listed, listed
+
+
+def test_a_disc_whose_trusted_xattr_is_not_as_planned_fails_its_verification_with_the_medium_away(tmp_path):
+    """Its trusted.* xattr changed on the disc, every medium away: the plan's sum of them tells, and
+    nothing is said of the backup on the medium, which was not read."""
+    import threading
+
+    from rabtui.checkpoint import run
+    from rabtui.events import SKIP, ScriptedPrompter
+    from tests.test_disc_verify_metadata import alter
+
+    lab, cfg, store, number = _with_trusted(tmp_path)
+    res, _prompter, _seen = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    [iso] = [p for p in (lab.tmp / "iso").glob("*.iso") if p.name.endswith("D01.iso")]
+    on_disc = "/data/loc/" + str(lab.src / "data").lstrip("/") + "/f"
+    alter(iso, "-setfattr", "trusted.x", "changed on the disc", on_disc, "--")
+    for m in [p for p in lab.tmp.iterdir() if p.name.startswith("m")]:
+        m.rename(m.with_name(m.name + "-away"))
+    prompter = ScriptedPrompter([READY, SKIP])
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=prompter)
+    assert out.verified == [], out.message
+    said = prompter.asked[-1].text
+    assert "data/f (its xattrs on the disc are not those recorded when the checkpoint was planned)" in said, said
+    assert "on the medium" not in said, said

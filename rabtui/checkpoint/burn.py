@@ -163,13 +163,14 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
     since) would stop xorriso half-way (kept_off.py): it is named before the disc is begun. One on a
     file system that lists no xattrs at all (vfat and exFAT through FUSE: ENOTSUP), which libisofs
     fails on as on an unreadable one, is mapped bare, with none to give. So is one whose xattrs are
-    not those the plan summed (xattr_sum.py: one set, changed or removed on the medium since): the
+    not those the plan summed (xattr_sum.py: one set, changed or removed on the medium since; its
+    trusted.* ones where the plan and this burn are root's): the
     disc would hold them so, and its verification, which compares them with the medium as it is,
     would pass it, holding xattrs the backup never had. Where the first shows none at all, or its
     file system refuses user.* ones, its medium may be mounted without them: said so too."""
     first, changed, none = None, 0, False    # the first entry whose xattrs changed, how many did, it shows none
     for e in entries:
-        summed = e.row is not None and e.row.xattr_sum is not None
+        summed = e.row is not None and (e.row.xattr_sum is not None or e.row.trusted_sum is not None)
         given = not e.bare and e.kind in ("file", "dir")    # its xattrs read by libisofs as it maps it
         if not summed and not given:
             continue
@@ -188,8 +189,9 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
                 f" nothing was written",
                 hint=f"`rabtui checkpoint abandon {number}` and plan again: the new plan keeps such values off the"
                      " discs")
-        if summed and (attrs or e.row.xattr_sum) and xattr_sum.changed(
-                e.row.xattr_sum, None if attrs is None else [(os.fsencode(n), v) for n, v in attrs]):
+        held = None if attrs is None else [(os.fsencode(n), v) for n, v in attrs]
+        if summed and ((attrs or e.row.xattr_sum) and xattr_sum.changed(e.row.xattr_sum, held)
+                       or xattr_sum.trusted_changed(e.row.trusted_sum, held)):
             changed += 1
             if first is None:
                 first, none = e, attrs == []

@@ -94,6 +94,8 @@ class Scanned:
     rdevs: dict[int, int] = field(default_factory=dict)     # index of a device node -> its st_rdev
     # index of an entry but a directory -> the sum of its xattrs (xattr_sum.py); none where unread
     xattr_sums: dict[int, bytes] = field(default_factory=dict)
+    # ... the sum of its trusted.* xattrs, which only root reads: none of a plan made as another user
+    trusted_sums: dict[int, bytes] = field(default_factory=dict)
     inodes: dict[int, tuple[int, int]] = field(default_factory=dict)    # index of a file with hard links -> (device, inode)
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance); the rows
@@ -194,6 +196,8 @@ def scan(root: Path, own: OwnDirs | None = None) -> Scanned:
                 attrs = _take_attrs(out, e.path, r)
                 if attrs is not None and not stat.S_ISSOCK(st.st_mode):
                     out.xattr_sums[len(out.paths)] = xattr_sum.of(attrs)
+                    if xattr_sum.as_root():
+                        out.trusted_sums[len(out.paths)] = xattr_sum.trusted_of(attrs)
                 if stat.S_ISREG(st.st_mode):
                     if st.st_nlink > 1:
                         out.inodes[len(out.paths)] = (st.st_dev, st.st_ino)

@@ -262,7 +262,7 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
     that the union lacks with their xattrs and ACLs (_dirs_beside)."""
     old = scanned.__class__(**{k: v for k, v in vars(scanned).items()
                                if k not in ("paths", "sizes", "mtimes", "marks", "modes", "owners", "links",
-                                            "rdevs", "xattr_sums", "inodes", "disks")})
+                                            "rdevs", "xattr_sums", "trusted_sums", "inodes", "disks")})
     # an empty directory of the union that kept data saved entries in is empty no more
     filled = {p.rpartition(b"/")[0] for rel in extra for p in _above(rel)}
     # what the union holds below an entry that took the place of its directory is an older shape
@@ -289,6 +289,8 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
                 old.rdevs[n] = scanned.rdevs[i]
             if i in scanned.xattr_sums:
                 old.xattr_sums[n] = scanned.xattr_sums[i]
+            if i in scanned.trusted_sums:
+                old.trusted_sums[n] = scanned.trusted_sums[i]
             if i in scanned.inodes:
                 old.inodes[n] = scanned.inodes[i]
             if i in scanned.disks:
@@ -309,6 +311,8 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
             attrs = take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
             if attrs is not None and not stat.S_ISDIR(st.st_mode):
                 old.xattr_sums[n] = xattr_sum.of(attrs)
+                if xattr_sum.as_root():
+                    old.trusted_sums[n] = xattr_sum.trusted_of(attrs)
     for rel, path in _dirs_beside(extra, union, own, replaced).items():
         take_attrs(old, short.path(path), rel, True)
     vars(scanned).update(vars(old))

@@ -100,6 +100,7 @@ class Row:
     owner: tuple[int, int] | None = None   # (uid, gid) as backed up
     rdev: int | None = None    # a device node's numbers as backed up (None: not known, a plan recorded before)
     xattr_sum: bytes | None = None   # the sum of its xattrs as backed up (xattr_sum.py; None: not known)
+    trusted_sum: bytes | None = None   # of its trusted.* xattrs (xattr_sum.trusted_of; None: not known)
 
 
 def catalog_lines(rows: Iterable[Row]) -> Iterable[str]:

@@ -83,10 +83,10 @@ def row_of(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part |
     if part is None:
         return Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], d.marks[i], disk=disk,
                    mode=d.modes[i], link=d.links.get(i), owner=d.owners[i], rdev=d.rdevs.get(i),
-                   xattr_sum=d.xattr_sums.get(i))
+                   xattr_sum=d.xattr_sums.get(i), trusted_sum=d.trusted_sums.get(i))
     return Row(part.disc + 1, d.source, src_path, prefix + b"/" + planmod.part_name(rel, part.part, part.parts),
                part.length, d.mtimes[i], None, part.part, part.parts, offset=part.offset, disk=disk,
-               mode=d.modes[i], owner=d.owners[i], xattr_sum=d.xattr_sums.get(i))
+               mode=d.modes[i], owner=d.owners[i], xattr_sum=d.xattr_sums.get(i), trusted_sum=d.trusted_sums.get(i))
 
 
 def checksummed_rows(store: Store, c: Computed, emit: Emit, cancel) -> tuple[list[Row], list[dict]]:

@@ -260,9 +260,9 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
                           (number, k + 1, volid(number, k + 1)))
         store.conn.executemany(
             "INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, part, parts, mode,"
-            " link, link_group, uid, gid, rdev, xattr_sum) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " link, link_group, uid, gid, rdev, xattr_sum, trusted_sum) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts, r.mode,
-              r.link, r.link_group, *(r.owner or (None, None)), r.rdev, r.xattr_sum) for r in rows],
+              r.link, r.link_group, *(r.owner or (None, None)), r.rdev, r.xattr_sum, r.trusted_sum) for r in rows],
         )
         kept_off.record(store, number, kept_off_of(c))
         dir_attrs.record(store, number, dir_attrs_of(c))

@@ -53,17 +53,17 @@ def load_rows(store: Store, number: int, disc: int | None = None, *, to_write: b
     files. What only writing a disc needs is left out unless `to_write`: each file's original path
     (read_saved_versions), and where it is read on the medium (with_disk adds it)."""
     sql = ("SELECT disc, source, path, disc_path, size, mtime, sha256, part, parts, mode, link, link_group, uid, gid,"
-           " rdev, xattr_sum FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "")
+           " rdev, xattr_sum, trusted_sum FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "")
            + " ORDER BY disc, disc_path")
     alike: dict = {}
     rows = []
     parted: list[tuple[Row, bytes]] = []    # with the original path its parts' sizes are found by
-    for d, source, path, dp, size, mtime, sha, part, parts, mode, link, group, uid, gid, rdev, xsum in store.execute(
+    for d, source, path, dp, size, mtime, sha, part, parts, mode, link, group, uid, gid, rdev, xsum, tsum in store.execute(
             sql, (number, disc) if disc else (number,)):
         row = Row(d, alike.setdefault(source, source), bytes(path) if to_write else None, bytes(dp), size, mtime,
                   sha, part, parts, mode=alike.setdefault(mode, mode), link=None if link is None else bytes(link),
                   link_group=group, owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid)), rdev=rdev,
-                  xattr_sum=None if xsum is None else bytes(xsum))
+                  xattr_sum=None if xsum is None else bytes(xsum), trusted_sum=None if tsum is None else bytes(tsum))
         rows.append(row)
         if part:
             parted.append((row, bytes(path)))

@@ -8,8 +8,9 @@ kept off the discs (kept_off.py). It holds no other ACL or xattr and no mode, ow
 directory that is not empty: those are compared with the backup the checkpoint was read from on
 its medium (backed_up_attrs.py), and only while that is there; but the xattrs of each entry but
 a directory, its access ACL among them, are also compared with the sum the plan recorded of them
-(xattr_sum.py), with that backup or without it, trusted.* ones left out (and an entry the disc
-lists some of without their values: unsummed). A checkpoint rebuilt from its discs (rebuild-state)
+(xattr_sum.py), with that backup or without it, trusted.* ones left out unless the plan and the
+verification are root's (trusted_summed; and an entry the disc lists some of without their
+values: unsummed). A checkpoint rebuilt from its discs (rebuild-state)
 knows neither where it was read nor, from the discs' catalog, any mode, owner, symlink target or
 hard link."""
 
@@ -19,6 +20,7 @@ import os
 from typing import Container
 
 from rabtui import fmt
+from rabtui.checkpoint import xattr_sum
 from rabtui.checkpoint.backed_up_attrs import Origin, unreachable
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.marks import DIR_MARK
@@ -39,7 +41,8 @@ def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: boo
     out = []
     backup_only = BACKUP_ONLY_RECORDED if dirs_recorded else BACKUP_ONLY
     if summed(rows):
-        backup_only = backup_only.replace("the ACLs and xattrs of its entries", UNSUMMED)
+        backup_only = (backup_only.replace("the ACLs and xattrs of its entries and ", "") if trusted_summed(rows)
+                       else backup_only.replace("the ACLs and xattrs of its entries", UNSUMMED))
     if not origins:
         out.append(f"{backup_only} (the state does not record where they were backed up: a checkpoint rebuilt"
                    " from its discs)")
@@ -64,6 +67,13 @@ def summed(rows: list[Row]) -> bool:
     """Was the sum of the xattrs of each entry of the disc but its directories recorded (none of
     a plan made before they were, nor of one whose xattrs could not be read)?"""
     return all(r.xattr_sum is not None for r in rows if r.sha256 != DIR_MARK)
+
+
+def trusted_summed(rows: list[Row]) -> bool:
+    """Are the trusted.* xattrs of each entry of the disc but its directories compared with their
+    sums too: recorded by a plan made as root (not by one made before they were summed, nor
+    rebuilt from its discs), and this process root's (xattr_sum.trusted_changed)?"""
+    return xattr_sum.as_root() and all(r.trusted_sum is not None for r in rows if r.sha256 != DIR_MARK)
 
 
 def unsummed(rows: list[Row], oversized: Container[bytes]) -> list[str]:

@@ -87,7 +87,8 @@ def changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept:
 def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, bytes]], unread: Container[bytes],
                               res: VerifyResult, origins: list[Origin]) -> None:
     """The entries whose xattrs on the disc (`attrs`: all of the disc's, as listed) are not those the
-    plan summed (xattr_sum.py), not found otherwise: where the backup they were read from (on the
+    plan summed (xattr_sum.py; its trusted.* ones where the plan and this process are root's), not
+    found otherwise: where the backup they were read from (on the
     medium of `origins`, read now) holds xattrs other than summed too, set, changed or removed
     there as the disc was written, said so into `res.changed`, no rewrite offered; else (that
     backup not read: its medium away, the entry no longer there as recorded) not as recorded; so
@@ -97,8 +98,9 @@ def xattrs_changed_since_plan(rows: list[Row], attrs: dict[bytes, dict[bytes, by
         if r.xattr_sum is None or r.disc_path in res.why or r.disc_path in unread:
             continue
         on_disc = attrs.get(r.disc_path) or {}
-        if (on_disc or r.xattr_sum) and xattr_sum.changed(
-                r.xattr_sum, [(n, v) for n, v in on_disc.items() if n != ACL_KEY]):
+        listed = [(n, v) for n, v in on_disc.items() if n != ACL_KEY]
+        if (on_disc or r.xattr_sum) and xattr_sum.changed(r.xattr_sum, listed) or xattr_sum.trusted_changed(
+                r.trusted_sum, listed):
             if _changed_on_medium(r, origins):
                 res.changed[r.disc_path] = XATTRS_CHANGED
                 res.note(r.disc_path, f"{XATTRS_CHANGED} in the backup on the medium after the checkpoint was planned")
@@ -113,7 +115,10 @@ def _changed_on_medium(r: Row, origins: list[Origin]) -> bool:
     """Does the backup the entry `r` was read from hold xattrs other than the plan summed now? False
     where it is not read (backed_up_attrs.row_held: its medium away, it no longer as recorded)."""
     held = backed_up_attrs.row_held(r, origins)
-    return held is not None and xattr_sum.changed(r.xattr_sum, [(n, v) for n, v in held.items() if n != ACL_KEY])
+    if held is None:
+        return False
+    listed = [(n, v) for n, v in held.items() if n != ACL_KEY]
+    return xattr_sum.changed(r.xattr_sum, listed) or xattr_sum.trusted_changed(r.trusted_sum, listed)
 
 
 def _acl_as_its_xattr(on_disc: dict[bytes, bytes]) -> bool:

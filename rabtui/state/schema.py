@@ -238,8 +238,10 @@ CREATE TABLE IF NOT EXISTS disc_files(
     link_group INTEGER,         -- files hard-linked to each other as backed up share it
     uid INTEGER, gid INTEGER,   -- the owner as backed up
     rdev INTEGER,               -- a device node's st_rdev as backed up (NULL: not known, nothing compared)
-    xattr_sum BLOB              -- its xattrs' digest as backed up (checkpoint/xattr_sum.py; empty: none;
+    xattr_sum BLOB,             -- its xattrs' digest as backed up (checkpoint/xattr_sum.py; empty: none;
                                 -- NULL: not known)
+    trusted_sum BLOB            -- its trusted.* xattrs' (xattr_sum.trusted_of), which xattr_sum leaves out:
+                                -- recorded by a plan made as root (NULL: not known)
 );
 CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
 -- xattrs of a checkpoint's entries that its discs do not hold, set again on a restore from them:
@@ -348,7 +350,9 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  # what a symlink the backup saved points to, a device node's numbers (NULL: not known,
                  # as in rows recorded before: nothing is compared)
                  ("others", "target", "BLOB"), ("others", "rdev", "INTEGER"), ("disc_files", "rdev", "INTEGER"),
-                 ("disc_files", "xattr_sum", "BLOB"))
+                 ("disc_files", "xattr_sum", "BLOB"),
+                 # the trusted.* xattrs' sum, which a plan made before, or not as root, did not record
+                 ("disc_files", "trusted_sum", "BLOB"))
 
 
 # the looks a database kept before they were kept per backup: one per source, medium and directory,
