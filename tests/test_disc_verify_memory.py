@@ -162,8 +162,8 @@ def test_the_record_of_a_state_copy_holds_each_sha256_as_its_bytes_and_each_path
     # sha256 as text and a (disc, path) key to each)
     assert peak / FILES < 400, peak / FILES
     path = b"data/loc/%s/d00000/file-0000007.txt" % root
-    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7) == (33188, None, None, 1000, 1000, None, None)
-    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 8) == (None,) * 7
+    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7) == (33188, None, None, 1000, 1000, None, None, None)
+    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 8) == (None,) * 8
     assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7, take=True) == \
-        (33188, None, None, 1000, 1000, None, None)
-    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7) == (None,) * 7
+        (33188, None, None, 1000, 1000, None, None, None)
+    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7) == (None,) * 8

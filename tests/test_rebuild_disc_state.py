@@ -111,8 +111,8 @@ def test_a_disc_whose_modes_changed_fails_when_rebuilt_from(tmp_path, capsys):
 
 
 def test_a_state_copy_made_before_device_numbers_and_xattr_sums_were_kept_gives_none(tmp_path):
-    """A disc written by an earlier version holds a copy whose disc_files lacks both columns: its
-    entries are read with neither (nothing compared), not refused."""
+    """A disc written by an earlier version holds a copy whose disc_files lacks these columns: its
+    entries are read without them (nothing compared), not refused."""
     import sqlite3
 
     from rabtui.rebuild import disc_state
@@ -120,8 +120,12 @@ def test_a_state_copy_made_before_device_numbers_and_xattr_sums_were_kept_gives_
     Store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "rabtui.db")
     conn.execute("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, mode, uid, gid,"
-                 " rdev, xattr_sum) VALUES (1, 1, 'loc', x'66', x'612f66', 3, 5, 'ab', 8576, 0, 0, 259, x'00')")
-    assert disc_state.of(disc_state._files(conn, 1), 1, b"a/f", 3, 5, "ab")[5:] == (259, b"\x00")
+                 " rdev, xattr_sum, trusted_sum) VALUES (1, 1, 'loc', x'66', x'612f66', 3, 5, 'ab', 8576, 0, 0, 259,"
+                 " x'00', x'01')")
+    assert disc_state.of(disc_state._files(conn, 1), 1, b"a/f", 3, 5, "ab")[5:] == (259, b"\x00", b"\x01")
+    conn.execute("ALTER TABLE disc_files DROP COLUMN trusted_sum")
+    assert disc_state.of(disc_state._files(conn, 1), 1, b"a/f", 3, 5, "ab")[5:] == (259, b"\x00", None)
     for column in ("rdev", "xattr_sum"):
         conn.execute(f"ALTER TABLE disc_files DROP COLUMN {column}")
-    assert disc_state.of(disc_state._files(conn, 1), 1, b"a/f", 3, 5, "ab") == (8576, None, None, 0, 0, None, None)
+    assert disc_state.of(disc_state._files(conn, 1), 1, b"a/f", 3, 5, "ab") == \
+        (8576, None, None, 0, 0, None, None, None)

@@ -183,8 +183,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                 except Exception:
                     pass
         conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
-                         " part, parts, mode, link, link_group, uid, gid, rdev, xattr_sum)"
-                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         " part, parts, mode, link, link_group, uid, gid, rdev, xattr_sum, trusted_sum)"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          files())
         for key in _named_in(cfg, readme if made is not None else None):
             dirs[key] = None

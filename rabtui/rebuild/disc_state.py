@@ -191,20 +191,21 @@ def _fillers(plan: str | None) -> dict[bytes, tuple[str, str]]:
 
 def _files(conn: sqlite3.Connection, number: int) -> Recorded:
     """The entries the copy records, read from the cursor; the modes and owners many have held once.
-    A device node's numbers and the sum of each entry's xattrs (xattr_sum.py) where the copy has
+    A device node's numbers and the sums of each entry's xattrs (xattr_sum.py) where the copy has
     them (NULL in one made before rabtui kept them, or of another kind than it writes: not compared)."""
     out = Recorded()
     alike: dict[int, int] = {}
     columns = {r[1] for r in conn.execute("PRAGMA table_info(disc_files)").fetchall()}
-    later = ", ".join(c if c in columns else "NULL" for c in ("rdev", "xattr_sum"))
-    for disc, path, size, mtime, sha, mode, link, group, uid, gid, rdev, xsum in conn.execute(
+    later = ", ".join(c if c in columns else "NULL" for c in ("rdev", "xattr_sum", "trusted_sum"))
+    for disc, path, size, mtime, sha, mode, link, group, uid, gid, rdev, xsum, tsum in conn.execute(
             "SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid, " + later +
             " FROM disc_files WHERE number=? AND mode IS NOT NULL", (number,)):
         out.setdefault(disc, {})[_blob(path)] = (size, mtime, digest(sha), alike.setdefault(mode, mode),
                                                  None if link is None else _blob(link), group,
                                                  alike.setdefault(uid, uid), alike.setdefault(gid, gid),
                                                  rdev if type(rdev) is int else None,
-                                                 xsum if isinstance(xsum, bytes) else None)
+                                                 xsum if isinstance(xsum, bytes) else None,
+                                                 tsum if isinstance(tsum, bytes) else None)
     return out
 
 
@@ -234,13 +235,13 @@ def _kept_off(conn: sqlite3.Connection, number: int) -> list[tuple[str, bytes, b
 
 def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, sha256: str | None,
        take: bool = False) -> tuple:
-    """(mode, symlink target, hard-link group, uid, gid, device numbers, xattr sum) recorded for the
-    catalog's entry, all None
+    """(mode, symlink target, hard-link group, uid, gid, device numbers, xattr sum, trusted.* xattr
+    sum) recorded for the catalog's entry, all None
     where the copy holds none for it as the catalog has it; with `take`, the entry's record is
     taken out of `recorded` (what is no longer asked for is not held)."""
     on_disc = recorded.get(disc, {})
     found = on_disc.pop(disc_path, None) if take else on_disc.get(disc_path)
-    return found[3:] if found is not None and found[:3] == (size, mtime, digest(sha256)) else (None,) * 7
+    return found[3:] if found is not None and found[:3] == (size, mtime, digest(sha256)) else (None,) * 8
 
 
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -75,9 +75,10 @@ def _row(r: dict, recorded: disc_state.Recorded, alike: dict, cut: dict) -> Row:
     """A row of the disc's catalog, with what the state copy on the disc recorded of it (an owner
     many files have held once in `alike`) and, for a part of a file cut into parts, its place
     (`cut`: (disc, disc path) -> (part, parts))."""
-    mode, link, group, uid, gid, rdev, xsum = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"], r["mtime"],
-                                                            r["sha256"], take=True)
+    mode, link, group, uid, gid, rdev, xsum, tsum = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"],
+                                                                  r["mtime"], r["sha256"], take=True)
     part, parts = cut.get((r["disc"], r["disc_path"]), (None, None))
     return Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
                mtime=r["mtime"], sha256=r["sha256"], part=part, parts=parts, mode=mode, link=link, link_group=group,
-               owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid)), rdev=rdev, xattr_sum=xsum)
+               owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid)), rdev=rdev, xattr_sum=xsum,
+               trusted_sum=tsum)
