@@ -12,7 +12,7 @@ import pwd
 import stat
 from typing import Sequence
 
-from rabtui import command_words, privacy
+from rabtui import command_words, privacy, shell_line
 
 
 # the way out of a refusal by command_changeable
@@ -38,7 +38,7 @@ def command_changeable(command: str, cwd: str | None = None, exec_path: Sequence
     try:
         named = command_words.run_by(command)
         paths = [list(exec_path) if exec_path is not None else os.get_exec_path(),
-                 *command_words.path_assignments(command)]
+                 *shell_line.path_assignments(command)]
     except ValueError:
         return None
     if cwd is not None:
@@ -56,12 +56,12 @@ def _first_changeable(named: list[command_words.Named], cwd: str, depth: int,
                       paths: list[list[str]]) -> str | None:
     for n in named:
         also = _uid(n.user)
-        if command_words.unread(n.word):
-            return (f"{command_words.shown(n.word)[:200]} is named by what only running the line expands (a variable it sets or one not"
+        if shell_line.unread(n.word):
+            return (f"{shell_line.shown(n.word)[:200]} is named by what only running the line expands (a variable it sets or one not"
                     " set here, $1, ${X:-Y}, $(...), a glob): name the program or script it runs by its path")
         # a path is judged whether there or not yet (whoever can change the way to it may put theirs there)
         path = n.path(cwd)
-        if command_words.globbed(n.word) and path:
+        if shell_line.globbed(n.word) and path:
             # the folder (where another user may add a match) and each file it matches now, as such
             why = _judged(path, also) or _first_changeable(
                 [dataclasses.replace(n, word=m, at=None) for m in sorted(glob.glob(path))], cwd, depth, paths)
