@@ -41,6 +41,16 @@ def mount_id(fd: int) -> int | None:
 def fs_type(path: str | bytes) -> str | None:
     """The type of the file system that holds `path` (not followed, if a symlink), as
     /proc/self/mountinfo names it (ext4, exfat, fuseblk, fuse.fusefat); None where that cannot be read."""
+    fields = _mount_of(path)
+    try:
+        return os.fsdecode(fields[fields.index(b"-") + 1]) if fields else None
+    except (ValueError, IndexError):
+        return None
+
+
+def _mount_of(path: str | bytes) -> list[bytes] | None:
+    """The fields of /proc/self/mountinfo's line of the mount that holds `path` (not followed, if a
+    symlink); None where that cannot be read."""
     try:
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -49,12 +59,14 @@ def fs_type(path: str | bytes) -> str | None:
         mid = mount_id(fd)
     finally:
         os.close(fd)
+    if mid is None:
+        return None
     try:
         with open("/proc/self/mountinfo", "rb") as f:
             for line in f:
-                fields = line.split(b" ")
-                if mid is not None and int(fields[0]) == mid:
-                    return os.fsdecode(fields[fields.index(b"-") + 1])
+                fields = line.rstrip(b"\n").split(b" ")
+                if int(fields[0]) == mid:
+                    return fields
     except (OSError, ValueError, IndexError):
         pass
     return None
@@ -124,28 +136,15 @@ def read_only_device(path: str | bytes) -> tuple[bytes, int] | None:
     super block's options, which every mount of it shares: a read-only bind mount of a writable one
     shows its files writable elsewhere); None otherwise, or where mountinfo cannot say (a network or
     FUSE file system's, whose files its server may change, names no block device)."""
-    try:
-        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    fields = _mount_of(path)
+    if fields is None:
         return None
     try:
-        mid = mount_id(fd)
-    finally:
-        os.close(fd)
-    if mid is None:
-        return None
-    try:
-        with open("/proc/self/mountinfo", "rb") as f:
-            for line in f:
-                fields = line.rstrip(b"\n").split(b" ")
-                if int(fields[0]) != mid:
-                    continue
-                rest = fields[fields.index(b"-") + 1:]
-                source, options = mountinfo_name(rest[1]), rest[2].split(b",")
-                major, minor = fields[2].split(b":")
-                if b"ro" in options and source.startswith(b"/"):
-                    return source, os.makedev(int(major), int(minor))
-                return None
-    except (OSError, ValueError, IndexError):
+        rest = fields[fields.index(b"-") + 1:]
+        source, options = mountinfo_name(rest[1]), rest[2].split(b",")
+        major, minor = fields[2].split(b":")
+        if b"ro" in options and source.startswith(b"/"):
+            return source, os.makedev(int(major), int(minor))
+    except (ValueError, IndexError):
         pass
     return None
