@@ -368,16 +368,8 @@ def test_a_user_named_again_or_a_group_given_is_judged_as_the_wrapper_runs_it(du
 
 def test_a_pre_command_su_runs_as_root_from_another_users_folder_fails_the_backup_before_it_runs(places, open_base,
                                                                                                    tmp_path):
-    theirs, mine = places
-    marker = open_base / "ran"
-    (theirs / "gzip").write_text(f"#!/bin/sh\ntouch {marker}\n")
-    lab = Lab(tmp_path, media_count=1)
-    write_files(lab.src / "data", {"a": b"1"})
-    for command in (f"su -lc {theirs}/gzip", f"env -C {theirs} ./gzip"):
-        cfg = lab.local(extra=f'pre_backup_commands = ["{command}"]')
-        result = lab.backup(cfg, medium_id="m1")
-        assert not marker.exists(), f"root ran nobody's program: {command}"
-        assert result.status == "failed" and f"{theirs} belongs to user nobody" in result.reason, result.reason
+    _refused_before_it_runs(places, open_base, tmp_path,
+                            lambda theirs: (f"su -lc {theirs}/gzip", f"env -C {theirs} ./gzip"))
 
 
 def test_a_partition_of_an_image_others_can_write_is_not_taken_as_read_only(open_base, tmp_path):
@@ -554,12 +546,19 @@ def test_a_shell_line_s_positional_parameters_are_its_arguments(places):
 
 def test_a_pre_command_running_another_users_program_in_a_subshell_fails_the_backup_before_it_runs(places, open_base,
                                                                                                      tmp_path):
-    theirs, mine = places
+    _refused_before_it_runs(places, open_base, tmp_path,
+                            lambda theirs: (f"(true)&&{theirs}/gzip", f"echo \\\"$({theirs}/gzip)\\\""))
+
+
+def _refused_before_it_runs(places, open_base, tmp_path, commands) -> None:
+    """Each pre-backup command of `commands(theirs)`, running nobody's program as root, fails its backup
+    before that program runs, naming the folder."""
+    theirs, _ = places
     marker = open_base / "ran"
     (theirs / "gzip").write_text(f"#!/bin/sh\ntouch {marker}\n")
     lab = Lab(tmp_path, media_count=1)
     write_files(lab.src / "data", {"a": b"1"})
-    for command in (f"(true)&&{theirs}/gzip", f"echo \\\"$({theirs}/gzip)\\\""):
+    for command in commands(theirs):
         cfg = lab.local(extra=f'pre_backup_commands = ["{command}"]')
         result = lab.backup(cfg, medium_id="m1")
         assert not marker.exists(), f"root ran nobody's program: {command}"
