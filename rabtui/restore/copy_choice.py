@@ -201,7 +201,9 @@ def _choose(cfg: Config, store: Store, source: Source, rel: bytes, shown: str, c
         rest = [c for c in copies if c is not chosen]
         if held is None and rest:
             return _choose(cfg, store, source, rel, shown, rest, emit=emit, prompter=prompter, cancel=cancel)
-        newest, chosen = (held or chosen) if chosen is newest else newest, held or chosen
+        if chosen is newest:
+            newest = held or chosen
+        chosen = held or chosen
     if chosen is newest:
         return chosen, _guessed(chosen, shown, emit) if len(copies) > 1 else []
     return chosen, _older(store, source, rel, chosen, newest, copies, shown, emit)
