@@ -140,18 +140,16 @@ _NEWEST_COMPLETE = "SELECT id FROM backups WHERE source=? AND status IN ('comple
 
 def _dir_bytes(store: Store, source_id: str, *, with_base: bool) -> dict[str, int | None]:
     """Per directory, what it took in the source's newest complete backup: its new bytes when the
-    backup to come has a base, else a whole copy. An archive directory's backup holds only what
-    it added, so its whole copy is the larger of: the one the newest backup with no base on its
-    medium made (the first there: the whole archive as it was then; rebuild-state records no base,
-    and a backup made after a complete one of the source on its medium is never taken for it: it
-    holds only what it added), but no more than rsync listed of it on the source in the
-    newest backup (a new medium gets what the source holds now, not the logs it rotated away since
-    that copy), and the archive as rsync listed it on the
-    source in the newest backup (source_bytes) less the holes of its sparse files, which a whole
-    copy does not hold (holes.py): the least a complete backup with no base listed of it beyond
-    what it held (a whole copy: its holes; a sparse file added since counts at its listed size).
-    A database from before source_bytes was recorded knows the first only: the archive's growth
-    since that copy is not counted there."""
+    backup to come has a base, else a whole copy. An archive directory's backup holds only what it
+    added, so its whole copy is the larger of two. One is the copy the newest backup with no base on
+    its medium made (the first there: the whole archive as it was then; rebuild-state records no
+    base, and a backup made after a complete one of the source on its medium is never taken for it),
+    but no more than rsync listed of the archive on the source in the newest backup (a new medium
+    gets what the source holds now, not the logs it rotated away since). The other is that listing
+    (source_bytes) less the holes of its sparse files, which a whole copy does not hold (holes.py):
+    the least a complete backup with no base listed beyond what it held (a whole copy: its holes; a
+    sparse file added since counts at its listed size). A database from before source_bytes was
+    recorded knows the first only: the archive's growth since that copy is not counted there."""
     column = "new_bytes" if with_base else "total_bytes"
     rows = store.all(f"SELECT path, kind, {column} AS n, {_LISTED} FROM backup_dirs WHERE backup_id=("
                      f"{_NEWEST_COMPLETE} ORDER BY id DESC LIMIT 1)", (source_id,))
